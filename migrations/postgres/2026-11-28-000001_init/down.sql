@@ -1,0 +1,13 @@
+DROP TABLE materials;
+DROP TABLE attendance;
+DROP TABLE enrollments;
+DROP TABLE sessions;
+DROP TABLE course_trainers;
+DROP TABLE courses;
+DROP TABLE refresh_tokens;
+DROP TABLE devices;
+DROP TABLE users;
+DROP TABLE people;
+DROP TABLE units;
+DROP TABLE revision_counter;
+DROP TABLE server_settings;

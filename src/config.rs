@@ -1,0 +1,161 @@
+//! Settings from command-line flags and `DIEMDANH_*` environment variables. Every setting has a
+//! default so that a fresh clone runs with no configuration; the README lists them all.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where the data lives. Shared by every command that opens the database.
+#[derive(Args, Debug, Clone)]
+pub struct StorageConfig {
+    /// Directory for the embedded SQLite database (and, later, stored files).
+    #[arg(long, env = "DIEMDANH_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// `postgres://…` to use PostgreSQL; `sqlite://PATH` or a plain path for another SQLite file.
+    /// Default: `<data-dir>/diemdanh.db`.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Database connections per server process.
+    #[arg(long, env = "DIEMDANH_DB_POOL_SIZE", default_value_t = 8, global = true)]
+    pub db_pool_size: u32,
+
+    /// How long a SQLite writer waits for the write lock before giving up (milliseconds).
+    #[arg(long, env = "DIEMDANH_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    pub sqlite_busy_timeout_ms: u32,
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl StorageConfig {
+    pub fn database_target(&self) -> DatabaseTarget {
+        match self.database_url.as_deref().map(str::trim) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                DatabaseTarget::Postgres(url.to_owned())
+            }
+            Some(url) if !url.is_empty() => {
+                DatabaseTarget::Sqlite(PathBuf::from(url.trim_start_matches("sqlite://")))
+            }
+            _ => DatabaseTarget::Sqlite(self.data_dir.join("diemdanh.db")),
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings of the HTTP server.
+#[derive(Args, Debug, Clone)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "DIEMDANH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "DIEMDANH_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Secret that signs access tokens. Default: a random secret generated once and kept in the
+    /// database, so every instance on the same database shares it.
+    #[arg(long, env = "DIEMDANH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "DIEMDANH_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, in days: longer than a field trip without signal.
+    #[arg(long, env = "DIEMDANH_REFRESH_TOKEN_TTL_DAYS", default_value_t = 60)]
+    pub refresh_token_ttl_days: u64,
+
+    /// Failed logins allowed per account within the login window before 429.
+    #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+
+    /// Failed logins allowed per client address within the login window before 429.
+    #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_max_failures_per_ip: u32,
+
+    /// Length of the login rate-limit window, in seconds.
+    #[arg(long, env = "DIEMDANH_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    pub login_window_secs: u64,
+
+    /// Use the first address of `X-Forwarded-For` as the client address (only behind a proxy
+    /// you trust).
+    #[arg(long, env = "DIEMDANH_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Largest JSON request body accepted, in bytes.
+    #[arg(long, env = "DIEMDANH_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
+    pub max_json_bytes: usize,
+
+    /// Seconds given to in-flight requests to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "DIEMDANH_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Log line format.
+    #[arg(long, env = "DIEMDANH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl ServerConfig {
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn refresh_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600)
+    }
+
+    pub fn login_window(&self) -> Duration {
+        Duration::from_secs(self.login_window_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(url: Option<&str>) -> StorageConfig {
+        StorageConfig {
+            data_dir: PathBuf::from("/srv/dd"),
+            database_url: url.map(str::to_owned),
+            db_pool_size: 4,
+            sqlite_busy_timeout_ms: 5000,
+        }
+    }
+
+    #[test]
+    fn database_target_follows_the_url_scheme() {
+        assert_eq!(
+            storage(None).database_target(),
+            DatabaseTarget::Sqlite(PathBuf::from("/srv/dd/diemdanh.db"))
+        );
+        assert_eq!(
+            storage(Some("postgres://u@h/db")).database_target(),
+            DatabaseTarget::Postgres("postgres://u@h/db".into())
+        );
+        assert_eq!(
+            storage(Some("postgresql://u@h/db")).database_target(),
+            DatabaseTarget::Postgres("postgresql://u@h/db".into())
+        );
+        assert_eq!(
+            storage(Some("sqlite:///tmp/x.db")).database_target(),
+            DatabaseTarget::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        assert_eq!(
+            storage(Some("  ")).database_target(),
+            DatabaseTarget::Sqlite(PathBuf::from("/srv/dd/diemdanh.db"))
+        );
+    }
+}

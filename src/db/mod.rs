@@ -1,0 +1,275 @@
+//! Database access: one connection type over SQLite and PostgreSQL, the pool, migrations,
+//! write transactions and the revision counter. No HTTP and no business rules live here.
+
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{DatabaseTarget, StorageConfig};
+use crate::error::{Error, Result};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Any key will do as long as every diemdanh instance uses the same one: it serialises
+/// migrations when several instances start at once on one PostgreSQL.
+const MIGRATION_LOCK_KEY: i64 = 0x6469_656d_6461_6e68;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(diesel::SqliteConnection),
+    Postgres(diesel::PgConnection),
+}
+
+pub type Backend = <DbConn as Connection>::Backend;
+pub type Pool = r2d2::Pool<DbManager>;
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+
+/// Opens connections for the configured backend. The scheme of the URL decides the backend, so a
+/// mistyped PostgreSQL URL fails instead of silently creating a SQLite file.
+#[derive(Debug, Clone)]
+pub struct DbManager {
+    target: DatabaseTarget,
+    busy_timeout_ms: u32,
+}
+
+impl DbManager {
+    pub fn new(target: DatabaseTarget, busy_timeout_ms: u32) -> Self {
+        DbManager {
+            target,
+            busy_timeout_ms,
+        }
+    }
+
+    pub fn connect(&self) -> Result<DbConn> {
+        match &self.target {
+            DatabaseTarget::Sqlite(path) => {
+                let url = path.to_string_lossy();
+                let mut conn = diesel::SqliteConnection::establish(&url)
+                    .map_err(|e| Error::Unavailable(format!("cannot open {url}: {e}")))?;
+                // WAL lets readers run beside the writer; synchronous=FULL makes every commit
+                // durable before a push is acknowledged.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseTarget::Postgres(url) => {
+                let conn = diesel::PgConnection::establish(url)
+                    .map_err(|e| Error::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
+                Ok(DbConn::Postgres(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = Error;
+
+    fn connect(&self) -> Result<DbConn> {
+        DbManager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<()> {
+        conn.ping().map_err(Error::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+impl DbConn {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DbConn::Sqlite(_) => "sqlite",
+            DbConn::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Creates the data directory if needed, runs pending migrations and returns a pool.
+pub fn open(storage: &StorageConfig) -> Result<Pool> {
+    let target = storage.database_target();
+    if let DatabaseTarget::Sqlite(path) = &target {
+        create_parent_dir(path)?;
+    }
+    let manager = DbManager::new(target, storage.sqlite_busy_timeout_ms);
+    let mut conn = manager.connect()?;
+    run_migrations(&mut conn)?;
+    r2d2::Pool::builder()
+        .max_size(storage.db_pool_size.max(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(Error::from)
+}
+
+fn create_parent_dir(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Unavailable(format!("cannot create data directory {}: {e}", dir.display()))
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Applies every pending migration of the connection's backend. On PostgreSQL an advisory lock
+/// makes concurrent starters wait for the one that migrates.
+pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => apply(c, SQLITE_MIGRATIONS)?,
+        DbConn::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let result = apply(c, POSTGRES_MIGRATIONS);
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            result?
+        }
+    };
+    Ok(applied)
+}
+
+fn apply<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<Vec<String>>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    let versions = conn
+        .run_pending_migrations(migrations)
+        .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+    Ok(versions.iter().map(ToString::to_string).collect())
+}
+
+/// Runs `work` in one write transaction. SQLite starts it with `BEGIN IMMEDIATE` so that the
+/// write lock is taken up front (waiting up to busy_timeout) instead of failing mid-transaction
+/// when a reader upgrades; PostgreSQL uses a plain transaction.
+pub fn write_tx<T, F>(conn: &mut DbConn, work: F) -> Result<T>
+where
+    F: FnOnce(&mut DbConn) -> Result<T>,
+{
+    type Manager = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(_) => Manager::begin_transaction(conn)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The work's error is the one worth reporting; a failed rollback marks the
+            // connection broken and the pool discards it.
+            let _ = Manager::rollback_transaction(conn);
+            Err(err)
+        }
+    }
+}
+
+/// Allocates the next server revision. The counter row stays locked until the transaction ends,
+/// so revisions become visible in commit order on both backends.
+pub fn next_revision(conn: &mut DbConn) -> Result<i64> {
+    use schema::revision_counter::dsl::*;
+    let rev = diesel::update(revision_counter.filter(id.eq(1)))
+        .set(value.eq(value + 1))
+        .returning(value)
+        .get_result::<i64>(conn)?;
+    Ok(rev)
+}
+
+/// Server time in Unix milliseconds: the only clock trusted for stored times.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn get_setting(conn: &mut DbConn, name: &str) -> Result<Option<String>> {
+    use schema::server_settings::dsl::*;
+    Ok(server_settings
+        .filter(key.eq(name))
+        .select(value)
+        .first::<String>(conn)
+        .optional()?)
+}
+
+/// Stores `candidate` under `name` unless a value is already there, and returns the stored value.
+/// Safe when several instances race: the primary key decides and every loser reads the winner.
+pub fn get_or_init_setting(conn: &mut DbConn, name: &str, candidate: &str) -> Result<String> {
+    use schema::server_settings::dsl::*;
+    if let Some(existing) = get_setting(conn, name)? {
+        return Ok(existing);
+    }
+    let inserted = diesel::insert_into(server_settings)
+        .values((key.eq(name), value.eq(candidate)))
+        .execute(conn);
+    match inserted {
+        Ok(_) | Err(diesel::result::Error::DatabaseError(_, _)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    get_setting(conn, name)?.ok_or_else(|| Error::Internal(format!("setting {name} vanished")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_storage(dir: &Path) -> StorageConfig {
+        StorageConfig {
+            data_dir: dir.to_path_buf(),
+            database_url: None,
+            db_pool_size: 2,
+            sqlite_busy_timeout_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn sqlite_connections_are_durable_and_enforce_foreign_keys() {
+        #[derive(QueryableByName)]
+        struct Pragma {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&sqlite_storage(dir.path())).unwrap();
+        let mut conn = pool.get().unwrap();
+        let DbConn::Sqlite(c) = &mut *conn else {
+            panic!("expected sqlite")
+        };
+        let read = |c: &mut diesel::SqliteConnection, sql: &str| {
+            diesel::sql_query(sql).get_result::<Pragma>(c).unwrap().value
+        };
+        assert_eq!(read(c, "SELECT journal_mode AS value FROM pragma_journal_mode"), "wal");
+        assert_eq!(read(c, "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous"), "2");
+        assert_eq!(read(c, "SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys"), "1");
+    }
+
+    #[test]
+    fn revisions_increase_and_roll_back_with_their_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&sqlite_storage(dir.path())).unwrap();
+        let mut conn = pool.get().unwrap();
+        let first = write_tx(&mut conn, next_revision).unwrap();
+        let failed: Result<i64> = write_tx(&mut conn, |c| {
+            next_revision(c)?;
+            Err(Error::conflict("test", "roll back"))
+        });
+        assert!(failed.is_err());
+        let second = write_tx(&mut conn, next_revision).unwrap();
+        assert_eq!(second, first + 1);
+    }
+
+    #[test]
+    fn a_setting_is_initialised_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&sqlite_storage(dir.path())).unwrap();
+        let mut conn = pool.get().unwrap();
+        assert_eq!(get_or_init_setting(&mut conn, "k", "first").unwrap(), "first");
+        assert_eq!(get_or_init_setting(&mut conn, "k", "second").unwrap(), "first");
+    }
+}

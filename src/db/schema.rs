@@ -1,0 +1,218 @@
+// Diesel table definitions shared by both backends; kept by hand in lockstep with migrations/.
+// Column types are the common subset of SQLite and PostgreSQL (TEXT, BIGINT, INTEGER).
+
+diesel::table! {
+    server_settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    revision_counter (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    units (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        name_key -> Text,
+        kind -> Text,
+        parent_id -> Nullable<Text>,
+        valid_from -> Nullable<Text>,
+        valid_to -> Nullable<Text>,
+        merged_into_id -> Nullable<Text>,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    people (id) {
+        id -> Text,
+        full_name -> Text,
+        name_key -> Text,
+        sort_key -> Text,
+        birth_date -> Nullable<Text>,
+        gender -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        position -> Text,
+        unit_id -> Nullable<Text>,
+        term -> Nullable<Text>,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        person_id -> Nullable<Text>,
+        password_hash -> Text,
+        disabled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        device_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    courses (id) {
+        id -> Text,
+        code -> Nullable<Text>,
+        title -> Text,
+        title_key -> Text,
+        description -> Nullable<Text>,
+        organizing_unit_id -> Nullable<Text>,
+        management_level -> Text,
+        start_date -> Text,
+        end_date -> Text,
+        place -> Nullable<Text>,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    course_trainers (id) {
+        id -> Text,
+        course_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        course_id -> Text,
+        topic -> Text,
+        starts_at -> BigInt,
+        ends_at -> BigInt,
+        place -> Nullable<Text>,
+        trainer_id -> Nullable<Text>,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    enrollments (id) {
+        id -> Text,
+        course_id -> Text,
+        person_id -> Text,
+        status -> Text,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    attendance (id) {
+        id -> Text,
+        session_id -> Text,
+        person_id -> Text,
+        status -> Text,
+        checked_in_at -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_device -> Nullable<Text>,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    materials (id) {
+        id -> Text,
+        course_id -> Text,
+        title -> Text,
+        kind -> Text,
+        language -> Text,
+        file_name -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        size_bytes -> Nullable<BigInt>,
+        sha256 -> Nullable<Text>,
+        version -> Integer,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(people -> units (unit_id));
+diesel::joinable!(users -> people (person_id));
+diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(refresh_tokens -> devices (device_id));
+diesel::joinable!(courses -> units (organizing_unit_id));
+diesel::joinable!(course_trainers -> courses (course_id));
+diesel::joinable!(course_trainers -> users (user_id));
+diesel::joinable!(sessions -> courses (course_id));
+diesel::joinable!(sessions -> users (trainer_id));
+diesel::joinable!(enrollments -> courses (course_id));
+diesel::joinable!(enrollments -> people (person_id));
+diesel::joinable!(attendance -> sessions (session_id));
+diesel::joinable!(attendance -> people (person_id));
+diesel::joinable!(attendance -> users (recorded_by));
+diesel::joinable!(attendance -> devices (recorded_device));
+diesel::joinable!(materials -> courses (course_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    server_settings,
+    revision_counter,
+    units,
+    people,
+    users,
+    devices,
+    refresh_tokens,
+    courses,
+    course_trainers,
+    sessions,
+    enrollments,
+    attendance,
+    materials,
+);

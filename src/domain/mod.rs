@@ -1,0 +1,176 @@
+//! The records the service keeps (units, people, users, courses, trainer assignments, sessions,
+//! enrollments, attendance, materials): validation, visibility rules and database methods.
+//! Knows no HTTP: handlers call the `Resource` methods with the caller's identity.
+
+pub mod access;
+// pub mod attendance;
+//pub mod courses;
+//pub mod enrollments;
+//pub mod materials;
+//pub mod people;
+//pub mod sessions;
+pub mod text;
+//pub mod trainers;
+pub mod units;
+//pub mod users;
+pub mod values;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use access::{Caller, Role};
+
+use crate::db::DbConn;
+use crate::error::{Error, Result};
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 500;
+
+/// One page of a list, with the total count of matching records.
+#[derive(Debug, Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Paging and sorting parameters shared by every list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl PageRequest {
+    pub fn new(limit: Option<i64>, offset: Option<i64>) -> Result<Self> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        let offset = offset.unwrap_or(0);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(Error::invalid_field(
+                "limit",
+                "out_of_range",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        if offset < 0 {
+            return Err(Error::invalid_field("offset", "out_of_range", "must not be negative"));
+        }
+        Ok(PageRequest { limit, offset })
+    }
+}
+
+/// A requested sort: a field name from the resource's list, ascending or (`-field`) descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortRequest<'a> {
+    pub field: &'a str,
+    pub descending: bool,
+}
+
+impl<'a> SortRequest<'a> {
+    pub fn parse(raw: Option<&'a str>, default: &'a str, allowed: &[&str]) -> Result<Self> {
+        let raw = raw.unwrap_or(default);
+        let (field, descending) = match raw.strip_prefix('-') {
+            Some(field) => (field, true),
+            None => (raw, false),
+        };
+        if !allowed.contains(&field) {
+            return Err(Error::invalid_field(
+                "sort",
+                "unknown_sort_field",
+                format!("sort by one of: {} (prefix - for descending)", allowed.join(", ")),
+            ));
+        }
+        Ok(SortRequest { field, descending })
+    }
+}
+
+/// A kind of record administered through the generic CRUD endpoints.
+pub trait Resource: 'static {
+    /// Singular name used in messages ("unit", "course").
+    const WHAT: &'static str;
+    type Record: Serialize + Send + 'static;
+    type Input: DeserializeOwned + Send + 'static;
+    type Filter: DeserializeOwned + Send + 'static;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &Self::Filter) -> Result<Paged<Self::Record>>;
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Self::Record>;
+    fn create(conn: &mut DbConn, caller: &Caller, input: Self::Input) -> Result<Self::Record>;
+    /// Replaces the record's fields. `expected_rev` comes from If-Match; a stale one fails with
+    /// `precondition_failed` and changes nothing.
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: Self::Input,
+    ) -> Result<Self::Record>;
+    /// Leaves a tombstone so that devices learn of the deletion.
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()>;
+    /// The revision that identifies this version of the record (the ETag).
+    fn revision(record: &Self::Record) -> i64;
+}
+
+/// Fails with 412 when the caller's If-Match revision is not the stored one.
+pub fn check_revision(what: &'static str, current: i64, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(expected) if expected != current => Err(Error::PreconditionFailed { what, current }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_requests_are_bounded() {
+        assert_eq!(
+            PageRequest::new(None, None).unwrap(),
+            PageRequest {
+                limit: DEFAULT_PAGE_SIZE,
+                offset: 0
+            }
+        );
+        assert!(PageRequest::new(Some(0), None).is_err());
+        assert!(PageRequest::new(Some(MAX_PAGE_SIZE + 1), None).is_err());
+        assert!(PageRequest::new(Some(10), Some(-1)).is_err());
+    }
+
+    #[test]
+    fn sorts_accept_only_listed_fields() {
+        let allowed = ["name", "code"];
+        let sort = SortRequest::parse(Some("-code"), "name", &allowed).unwrap();
+        assert_eq!(sort, SortRequest { field: "code", descending: true });
+        assert_eq!(SortRequest::parse(None, "name", &allowed).unwrap().field, "name");
+        let err = SortRequest::parse(Some("password"), "name", &allowed).unwrap_err();
+        assert_eq!(err.code(), "validation_failed");
+    }
+
+    #[test]
+    fn stale_revisions_are_refused() {
+        assert!(check_revision("unit", 5, Some(5)).is_ok());
+        assert!(check_revision("unit", 5, None).is_ok());
+        assert_eq!(check_revision("unit", 6, Some(5)).unwrap_err().code(), "precondition_failed");
+    }
+}
+
+/// Orders a boxed query by a requested sort (each listed column in turn), then by `$tiebreak`
+/// so that pages are stable.
+macro_rules! sorted {
+    ($query:expr, $sort:expr, $tiebreak:expr, { $($name:literal => [$($col:expr),+]),+ $(,)? }) => {{
+        let mut query = $query;
+        match $sort.field {
+            $($name => {
+                $(query = if $sort.descending {
+                    query.then_order_by($col.desc())
+                } else {
+                    query.then_order_by($col.asc())
+                };)+
+            })+
+            _ => {}
+        }
+        query.then_order_by($tiebreak.asc())
+    }};
+}
+pub(crate) use sorted;

@@ -1,0 +1,79 @@
+//! Vietnamese text: stored in NFC, compared and searched through a folded key that ignores case,
+//! diacritics and Unicode form ("nguyen van a" finds "Nguyễn Văn A").
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// NFC, trimmed, with runs of white space collapsed to one space.
+pub fn clean(input: &str) -> String {
+    input.nfc().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The search and comparison key: lower case, no diacritics (đ → d), single spaces.
+pub fn fold(input: &str) -> String {
+    input
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            other => other,
+        })
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sort key for a Vietnamese personal name: rosters are ordered by given name (the last word),
+/// then by the whole name.
+pub fn person_sort_key(full_name: &str) -> String {
+    let folded = fold(full_name);
+    let given = folded.rsplit(' ').next().unwrap_or_default();
+    format!("{given} {folded}")
+}
+
+/// A LIKE pattern that matches `needle` anywhere, with LIKE's wildcards escaped by `\`.
+pub fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in fold(needle).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_stores_nfc_and_collapses_spaces() {
+        let decomposed = "Nguye\u{302}\u{303}n  Va\u{306}n   A ";
+        let cleaned = clean(decomposed);
+        assert_eq!(cleaned, "Nguyễn Văn A");
+        assert!(cleaned.chars().all(|c| !is_combining_mark(c)));
+    }
+
+    #[test]
+    fn fold_ignores_case_diacritics_and_form() {
+        assert_eq!(fold("Nguyễn Văn A"), "nguyen van a");
+        assert_eq!(fold("ĐẶNG THỊ THU"), "dang thi thu");
+        assert_eq!(fold("Nguye\u{302}\u{303}n"), fold("Nguyễn"));
+    }
+
+    #[test]
+    fn people_sort_by_given_name_first() {
+        let mut names = vec!["Trần Văn Bình", "Nguyễn Thị An", "Lê Đức Anh"];
+        names.sort_by_key(|n| person_sort_key(n));
+        assert_eq!(names, vec!["Nguyễn Thị An", "Lê Đức Anh", "Trần Văn Bình"]);
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("50%_x"), "%50\\%\\_x%");
+    }
+}

@@ -1,0 +1,290 @@
+//! Administrative units: a tree (province → commune/ward/town/special zone; the pre-2025 district
+//! level is still allowed for history) with official codes, validity dates and `merged_into` for
+//! reorganisations.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text};
+use crate::db::schema::{people, units};
+use crate::db::{DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+pub const KINDS: [&str; 6] = ["province", "district", "commune", "ward", "town", "special_zone"];
+const SORTS: [&str; 5] = ["name", "code", "kind", "created_at", "updated_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = units, treat_none_as_null = true)]
+pub struct Unit {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    #[serde(skip)]
+    pub name_key: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub merged_into_id: Option<String>,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitInput {
+    pub id: Option<String>,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub merged_into_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitFilter {
+    /// Matches name or code, ignoring case and diacritics.
+    pub q: Option<String>,
+    pub kind: Option<String>,
+    pub parent_id: Option<String>,
+    /// Only units in force today (not merged away, no end date).
+    pub current: Option<bool>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub struct Units;
+
+impl Units {
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Unit> {
+        units::table
+            .find(id)
+            .filter(units::deleted_at.is_null())
+            .select(Unit::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "unit" })
+    }
+
+    pub fn find_by_code(conn: &mut DbConn, code: &str) -> Result<Option<Unit>> {
+        Ok(units::table
+            .filter(units::code.eq(code))
+            .filter(units::deleted_at.is_null())
+            .select(Unit::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    fn exists(conn: &mut DbConn, id: &str) -> Result<bool> {
+        let count: i64 = units::table
+            .find(id)
+            .filter(units::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        Ok(count > 0)
+    }
+
+    /// Checks input and builds the stored row. `existing` is the row being replaced, if any.
+    fn build(conn: &mut DbConn, input: UnitInput, existing: Option<&Unit>) -> Result<Unit> {
+        let mut check = Checker::new();
+        let code = check.text("code", &input.code, 20);
+        if !code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            check.fail("code", "invalid_code", "may contain only letters, digits, - _ .");
+        }
+        let name = check.text("name", &input.name, MAX_NAME_CHARS);
+        let kind = check.one_of("kind", &input.kind, &KINDS);
+        let parent_id = check.opt_id("parent_id", input.parent_id.as_deref());
+        let merged_into_id = check.opt_id("merged_into_id", input.merged_into_id.as_deref());
+        let valid_from = check.opt_date("valid_from", input.valid_from.as_deref());
+        let valid_to = check.opt_date("valid_to", input.valid_to.as_deref());
+        if let (Some(from), Some(to)) = (&valid_from, &valid_to) {
+            check.ordered("valid_to", from, to, "must not be before valid_from");
+        }
+        let id = match (existing, input.id.as_deref()) {
+            (Some(row), Some(given)) if super::values::parse_id(given).as_deref() != Some(&row.id) => {
+                check.fail("id", "id_mismatch", "does not match the id in the path");
+                row.id.clone()
+            }
+            (Some(row), _) => row.id.clone(),
+            (None, Some(given)) => check.id("id", given),
+            (None, None) => new_id(),
+        };
+        check.finish()?;
+
+        let mut check = Checker::new();
+        if let Some(parent) = &parent_id {
+            if !Self::exists(conn, parent)? {
+                check.fail("parent_id", "unknown_unit", "no such unit");
+            } else if Self::is_self_or_descendant(conn, parent, &id)? {
+                check.fail("parent_id", "cycle", "a unit cannot be placed under itself");
+            }
+        }
+        if let Some(target) = &merged_into_id {
+            if target == &id {
+                check.fail("merged_into_id", "cycle", "a unit cannot be merged into itself");
+            } else if !Self::exists(conn, target)? {
+                check.fail("merged_into_id", "unknown_unit", "no such unit");
+            }
+        }
+        check.finish()?;
+
+        if let Some(other) = Self::find_by_code(conn, &code)?
+            && other.id != id
+        {
+            return Err(Error::conflict("duplicate_code", format!("unit code {code} is already used")));
+        }
+        let now = now_ms();
+        Ok(Unit {
+            name_key: text::fold(&name),
+            id,
+            code,
+            name,
+            kind,
+            parent_id,
+            valid_from,
+            valid_to,
+            merged_into_id,
+            rev: next_revision(conn)?,
+            created_at: existing.map_or(now, |row| row.created_at),
+            updated_at: now,
+            deleted_at: None,
+        })
+    }
+
+    /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making
+    /// `start` the parent of `unit_id` would close a loop.
+    fn is_self_or_descendant(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
+        let mut current = Some(start.to_owned());
+        let mut steps = 0;
+        while let Some(id) = current {
+            if id == unit_id {
+                return Ok(true);
+            }
+            steps += 1;
+            if steps > 64 {
+                return Ok(true);
+            }
+            current = units::table
+                .find(&id)
+                .select(units::parent_id)
+                .first::<Option<String>>(conn)
+                .optional()?
+                .flatten();
+        }
+        Ok(false)
+    }
+}
+
+impl Resource for Units {
+    const WHAT: &'static str = "unit";
+    type Record = Unit;
+    type Input = UnitInput;
+    type Filter = UnitFilter;
+
+    fn list(conn: &mut DbConn, _caller: &Caller, filter: &UnitFilter) -> Result<Paged<Unit>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "name", &SORTS)?;
+        let query = || {
+            let mut query = units::table.filter(units::deleted_at.is_null()).into_boxed();
+            if let Some(q) = &filter.q {
+                let pattern = text::contains_pattern(q);
+                query = query.filter(
+                    units::name_key
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(units::code.like(pattern).escape('\\')),
+                );
+            }
+            if let Some(kind) = &filter.kind {
+                query = query.filter(units::kind.eq(kind.clone()));
+            }
+            if let Some(parent) = &filter.parent_id {
+                query = query.filter(units::parent_id.eq(parent.clone()));
+            }
+            if filter.current == Some(true) {
+                query = query
+                    .filter(units::merged_into_id.is_null())
+                    .filter(units::valid_to.is_null());
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, units::id, {
+            "name" => [units::name_key, units::name],
+            "code" => [units::code],
+            "kind" => [units::kind],
+            "created_at" => [units::created_at],
+            "updated_at" => [units::updated_at],
+        })
+        .select(Unit::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, _caller: &Caller, id: &str) -> Result<Unit> {
+        Self::find(conn, &path_id(id, Self::WHAT)?)
+    }
+
+    fn create(conn: &mut DbConn, caller: &Caller, input: UnitInput) -> Result<Unit> {
+        caller.require_admin()?;
+        let row = Self::build(conn, input, None)?;
+        diesel::insert_into(units::table).values(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: UnitInput) -> Result<Unit> {
+        caller.require_admin()?;
+        let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let row = Self::build(conn, input, Some(&existing))?;
+        diesel::update(units::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        caller.require_admin()?;
+        let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let children: i64 = units::table
+            .filter(units::parent_id.eq(&existing.id).or(units::merged_into_id.eq(&existing.id)))
+            .filter(units::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        let members: i64 = people::table
+            .filter(people::unit_id.eq(&existing.id))
+            .filter(people::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if children + members > 0 {
+            return Err(Error::conflict(
+                "unit_in_use",
+                format!("the unit still has {children} units and {members} people under it"),
+            ));
+        }
+        let now = now_ms();
+        diesel::update(units::table.find(&existing.id))
+            .set((
+                units::deleted_at.eq(now),
+                units::updated_at.eq(now),
+                units::rev.eq(next_revision(conn)?),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &Unit) -> i64 {
+        record.rev
+    }
+}

@@ -1,0 +1,175 @@
+//! The one error type of the service. It carries a stable snake_case code and a human message;
+//! `api::error` maps each kind to its HTTP status and JSON body. Nothing here knows HTTP.
+
+use serde::Serialize;
+
+/// One problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is malformed (bad JSON, bad query string, bad id).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// The object does not exist or the caller may not see it: the two are indistinguishable.
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// If-Match named a revision that is no longer current.
+    #[error("the {what} was changed by someone else (current revision {current})")]
+    PreconditionFailed { what: &'static str, current: i64 },
+    #[error("{message}")]
+    PayloadTooLarge { message: String },
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+    /// Well-formed input that breaks a rule; `details` lists each field's problem.
+    #[error("{message}")]
+    Validation {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The database is busy or unreachable: the client should retry.
+    #[error("the service is temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden {
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(details: Vec<FieldError>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            _ => format!("{} fields are invalid", details.len()),
+        };
+        Error::Validation { message, details }
+    }
+
+    pub fn invalid_field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Error::invalid(vec![FieldError::new(field, code, message)])
+    }
+
+    /// The stable snake_case code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { code, .. }
+            | Error::Unauthorized { code, .. }
+            | Error::Forbidden { code, .. }
+            | Error::Conflict { code, .. } => code,
+            Error::NotFound { .. } => "not_found",
+            Error::PreconditionFailed { .. } => "precondition_failed",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Error::Validation { .. } => "validation_failed",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Unavailable(_) => "service_unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match err {
+            D::NotFound => Error::NotFound { what: "record" },
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::conflict(
+                "already_exists",
+                format!("a record with the same key already exists ({})", info.message()),
+            ),
+            D::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => Error::conflict(
+                "referenced_record_missing",
+                "a referenced record does not exist or is still referenced",
+            ),
+            D::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            D::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            D::DatabaseError(_, info) if is_busy(info.message()) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// SQLite reports lock contention only in its message text.
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        Error::Unavailable(format!("no database connection available: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_field_error_names_the_field_in_the_message() {
+        let err = Error::invalid_field("phone", "invalid_phone", "must have 10 digits");
+        assert_eq!(err.code(), "validation_failed");
+        assert_eq!(err.to_string(), "phone: must have 10 digits");
+    }
+
+    #[test]
+    fn not_found_from_diesel_maps_to_not_found() {
+        assert_eq!(Error::from(diesel::result::Error::NotFound).code(), "not_found");
+    }
+}
