@@ -3,16 +3,16 @@
 //! Knows no HTTP: handlers call the `Resource` methods with the caller's identity.
 
 pub mod access;
-// pub mod attendance;
-//pub mod courses;
-//pub mod enrollments;
-//pub mod materials;
-//pub mod people;
-//pub mod sessions;
+pub mod attendance;
+pub mod courses;
+pub mod enrollments;
+pub mod materials;
+pub mod people;
+pub mod sessions;
 pub mod text;
-//pub mod trainers;
+pub mod trainers;
 pub mod units;
-//pub mod users;
+pub mod users;
 pub mod values;
 
 use serde::Serialize;

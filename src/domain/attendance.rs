@@ -1,0 +1,266 @@
+//! Attendance: one record per (session, person) with status, check-in time and note, stamped with
+//! the user and device that recorded it (taken from the caller, never from the body).
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::access::{is_assigned_trainer, visible_courses};
+use super::people::{People, resolve_id};
+use super::sessions::Sessions;
+use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
+use crate::db::schema::{attendance, enrollments, sessions};
+use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
+const SORTS: [&str; 3] = ["created_at", "updated_at", "checked_in_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = attendance, treat_none_as_null = true)]
+pub struct Attendance {
+    pub id: String,
+    pub session_id: String,
+    pub person_id: String,
+    pub status: String,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub checked_in_at: Option<i64>,
+    pub note: Option<String>,
+    pub recorded_by: String,
+    pub recorded_device: Option<String>,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceInput {
+    pub id: Option<String>,
+    pub session_id: String,
+    pub person_id: String,
+    pub status: String,
+    pub checked_in_at: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceFilter {
+    pub session_id: Option<String>,
+    pub course_id: Option<String>,
+    pub person_id: Option<String>,
+    pub status: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub struct AttendanceRecords;
+
+impl AttendanceRecords {
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<(Attendance, String)> {
+        let found = attendance::table
+            .inner_join(sessions::table)
+            .filter(attendance::id.eq(id))
+            .filter(attendance::deleted_at.is_null())
+            .select((Attendance::as_select(), sessions::course_id))
+            .first::<(Attendance, String)>(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "attendance record" })?;
+        let visible = match caller.role {
+            Role::Admin => true,
+            Role::Trainee => caller.person_id.as_deref() == Some(found.0.person_id.as_str()),
+            Role::Trainer => visible_courses(conn, caller)?.unwrap_or_default().contains(&found.1),
+        };
+        if visible { Ok(found) } else { Err(Error::NotFound { what: "attendance record" }) }
+    }
+
+    /// Admins and the trainers assigned to the course record attendance.
+    fn ensure_may_record(conn: &mut DbConn, caller: &Caller, course_id: &str) -> Result<()> {
+        match caller.role {
+            Role::Admin => Ok(()),
+            Role::Trainer if is_assigned_trainer(conn, &caller.user_id, course_id)? => Ok(()),
+            _ => Err(Error::forbidden("only the course's trainers and administrators record attendance")),
+        }
+    }
+
+    fn check_fields(check: &mut Checker, input: &AttendanceInput) -> (String, Option<i64>, Option<String>) {
+        let status = check.one_of("status", &input.status, &STATUSES);
+        let checked_in_at = check.opt_instant("checked_in_at", input.checked_in_at.as_deref());
+        let note = check.opt_long_text("note", input.note.as_deref(), MAX_TEXT_CHARS);
+        (status, checked_in_at, note)
+    }
+}
+
+impl Resource for AttendanceRecords {
+    const WHAT: &'static str = "attendance record";
+    type Record = Attendance;
+    type Input = AttendanceInput;
+    type Filter = AttendanceFilter;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &AttendanceFilter) -> Result<Paged<Attendance>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
+        let visible = visible_courses(conn, caller)?;
+        let query = || {
+            let mut query = attendance::table
+                .inner_join(sessions::table)
+                .filter(attendance::deleted_at.is_null())
+                .into_boxed::<Backend>();
+            match caller.role {
+                Role::Admin => {}
+                Role::Trainee => query = query.filter(attendance::person_id.nullable().eq(caller.person_id.clone())),
+                Role::Trainer => query = query.filter(sessions::course_id.eq_any(visible.clone().unwrap_or_default())),
+            }
+            if let Some(session) = &filter.session_id {
+                query = query.filter(attendance::session_id.eq(session.clone()));
+            }
+            if let Some(course) = &filter.course_id {
+                query = query.filter(sessions::course_id.eq(course.clone()));
+            }
+            if let Some(person) = &filter.person_id {
+                query = query.filter(attendance::person_id.eq(person.clone()));
+            }
+            if let Some(status) = &filter.status {
+                query = query.filter(attendance::status.eq(status.clone()));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, attendance::id, {
+            "created_at" => [attendance::created_at],
+            "updated_at" => [attendance::updated_at],
+            "checked_in_at" => [attendance::checked_in_at],
+        })
+        .select(Attendance::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {
+        Ok(Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?.0)
+    }
+
+    /// Records attendance for an enrolled person. A removed record of the same pair is revived.
+    fn create(conn: &mut DbConn, caller: &Caller, input: AttendanceInput) -> Result<Attendance> {
+        let mut check = Checker::new();
+        let session_id = check.id("session_id", &input.session_id);
+        let person_id = check.id("person_id", &input.person_id);
+        let (status, checked_in_at, note) = Self::check_fields(&mut check, &input);
+        let id = resolve_id(&mut check, None, input.id.as_deref());
+        check.finish()?;
+        let session = Sessions::find_visible(conn, caller, &session_id)
+            .map_err(|_| Error::invalid_field("session_id", "unknown_session", "no such session"))?;
+        Self::ensure_may_record(conn, caller, &session.course_id)?;
+        People::find(conn, &person_id)
+            .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
+        let enrolled: i64 = enrollments::table
+            .filter(enrollments::course_id.eq(&session.course_id))
+            .filter(enrollments::person_id.eq(&person_id))
+            .filter(enrollments::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if enrolled == 0 {
+            return Err(Error::invalid_field("person_id", "not_enrolled", "the person is not enrolled in this course"));
+        }
+        let existing = attendance::table
+            .filter(attendance::session_id.eq(&session_id))
+            .filter(attendance::person_id.eq(&person_id))
+            .select(Attendance::as_select())
+            .first(conn)
+            .optional()?;
+        let now = now_ms();
+        let recorded_by = caller.user_id.clone();
+        let recorded_device = Some(caller.device_id.clone());
+        match existing {
+            Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
+                "already_recorded",
+                format!("attendance for this person and session already exists (record {})", row.id),
+            )),
+            Some(row) => {
+                let row = Attendance {
+                    status,
+                    checked_in_at,
+                    note,
+                    recorded_by,
+                    recorded_device,
+                    rev: next_revision(conn)?,
+                    updated_at: now,
+                    deleted_at: None,
+                    ..row
+                };
+                diesel::update(attendance::table.find(&row.id)).set(&row).execute(conn)?;
+                Ok(row)
+            }
+            None => {
+                let row = Attendance {
+                    id,
+                    session_id,
+                    person_id,
+                    status,
+                    checked_in_at,
+                    note,
+                    recorded_by,
+                    recorded_device,
+                    rev: next_revision(conn)?,
+                    created_at: now,
+                    updated_at: now,
+                    deleted_at: None,
+                };
+                diesel::insert_into(attendance::table).values(&row).execute(conn)?;
+                Ok(row)
+            }
+        }
+    }
+
+    /// Changes status, check-in time and note; session and person identify the record.
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: AttendanceInput) -> Result<Attendance> {
+        let (existing, course_id) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        Self::ensure_may_record(conn, caller, &course_id)?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let mut check = Checker::new();
+        resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
+        if check.id("session_id", &input.session_id) != existing.session_id {
+            check.fail("session_id", "immutable", "cannot change; delete the record and create another");
+        }
+        if check.id("person_id", &input.person_id) != existing.person_id {
+            check.fail("person_id", "immutable", "cannot change; delete the record and create another");
+        }
+        let (status, checked_in_at, note) = Self::check_fields(&mut check, &input);
+        check.finish()?;
+        let row = Attendance {
+            status,
+            checked_in_at,
+            note,
+            recorded_by: caller.user_id.clone(),
+            recorded_device: Some(caller.device_id.clone()),
+            rev: next_revision(conn)?,
+            updated_at: now_ms(),
+            ..existing
+        };
+        diesel::update(attendance::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        let (existing, course_id) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        Self::ensure_may_record(conn, caller, &course_id)?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let now = now_ms();
+        diesel::update(attendance::table.find(&existing.id))
+            .set((attendance::deleted_at.eq(now), attendance::updated_at.eq(now), attendance::rev.eq(next_revision(conn)?)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &Attendance) -> i64 {
+        record.rev
+    }
+}

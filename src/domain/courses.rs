@@ -1,0 +1,272 @@
+//! Courses (training classes): title, organising unit, management level, dates and place.
+//! Deleting a course tombstones its sessions, enrollments, trainer assignments and materials, but
+//! a course with recorded attendance cannot be deleted.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::access::{ensure_course_visible, visible_courses};
+use super::people::resolve_id;
+use super::units::Units;
+use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text};
+use crate::db::schema::{attendance, course_trainers, courses, enrollments, materials, sessions};
+use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+pub const MANAGEMENT_LEVELS: [&str; 3] = ["central", "province", "commune"];
+const SORTS: [&str; 5] = ["start_date", "end_date", "title", "created_at", "updated_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = courses, treat_none_as_null = true)]
+pub struct Course {
+    pub id: String,
+    pub code: Option<String>,
+    pub title: String,
+    #[serde(skip)]
+    pub title_key: String,
+    pub description: Option<String>,
+    pub organizing_unit_id: Option<String>,
+    pub management_level: String,
+    pub start_date: String,
+    pub end_date: String,
+    pub place: Option<String>,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseInput {
+    pub id: Option<String>,
+    pub code: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub organizing_unit_id: Option<String>,
+    pub management_level: String,
+    pub start_date: String,
+    pub end_date: String,
+    pub place: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseFilter {
+    /// Matches title or code, ignoring case and diacritics.
+    pub q: Option<String>,
+    pub organizing_unit_id: Option<String>,
+    pub management_level: Option<String>,
+    /// Courses still running on or after this date.
+    pub from: Option<String>,
+    /// Courses starting on or before this date.
+    pub to: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub struct Courses;
+
+impl Courses {
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Course> {
+        courses::table
+            .find(id)
+            .filter(courses::deleted_at.is_null())
+            .select(Course::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "course" })
+    }
+
+    pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
+        let course = Self::find(conn, id)?;
+        ensure_course_visible(conn, caller, &course.id, "course")?;
+        Ok(course)
+    }
+
+    fn build(conn: &mut DbConn, input: CourseInput, existing: Option<&Course>) -> Result<Course> {
+        let mut check = Checker::new();
+        let code = check.opt_text("code", input.code.as_deref(), 40);
+        let title = check.text("title", &input.title, MAX_NAME_CHARS);
+        let description = check.opt_long_text("description", input.description.as_deref(), MAX_TEXT_CHARS);
+        let organizing_unit_id = check.opt_id("organizing_unit_id", input.organizing_unit_id.as_deref());
+        let management_level = check.one_of("management_level", &input.management_level, &MANAGEMENT_LEVELS);
+        let start_date = check.date("start_date", &input.start_date);
+        let end_date = check.date("end_date", &input.end_date);
+        check.ordered("end_date", &start_date, &end_date, "must not be before start_date");
+        let place = check.opt_text("place", input.place.as_deref(), MAX_NAME_CHARS);
+        let id = resolve_id(&mut check, existing.map(|c| c.id.as_str()), input.id.as_deref());
+        check.finish()?;
+        if let Some(unit) = &organizing_unit_id {
+            Units::find(conn, unit)
+                .map_err(|_| Error::invalid_field("organizing_unit_id", "unknown_unit", "no such unit"))?;
+        }
+        let now = now_ms();
+        Ok(Course {
+            title_key: text::fold(&title),
+            id,
+            code,
+            title,
+            description,
+            organizing_unit_id,
+            management_level,
+            start_date,
+            end_date,
+            place,
+            rev: next_revision(conn)?,
+            created_at: existing.map_or(now, |c| c.created_at),
+            updated_at: now,
+            deleted_at: None,
+        })
+    }
+}
+
+impl Resource for Courses {
+    const WHAT: &'static str = "course";
+    type Record = Course;
+    type Input = CourseInput;
+    type Filter = CourseFilter;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &CourseFilter) -> Result<Paged<Course>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "start_date", &SORTS)?;
+        let mut check = Checker::new();
+        let from = check.opt_date("from", filter.from.as_deref());
+        let to = check.opt_date("to", filter.to.as_deref());
+        check.finish()?;
+        let visible = visible_courses(conn, caller)?;
+        let query = || {
+            let mut query = courses::table.filter(courses::deleted_at.is_null()).into_boxed::<Backend>();
+            if let Some(ids) = &visible {
+                query = query.filter(courses::id.eq_any(ids.clone()));
+            }
+            if let Some(q) = &filter.q {
+                let pattern = text::contains_pattern(q);
+                query = query.filter(
+                    courses::title_key
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(courses::code.like(pattern).escape('\\')),
+                );
+            }
+            if let Some(unit) = &filter.organizing_unit_id {
+                query = query.filter(courses::organizing_unit_id.eq(unit.clone()));
+            }
+            if let Some(level) = &filter.management_level {
+                query = query.filter(courses::management_level.eq(level.clone()));
+            }
+            if let Some(from) = &from {
+                query = query.filter(courses::end_date.ge(from.clone()));
+            }
+            if let Some(to) = &to {
+                query = query.filter(courses::start_date.le(to.clone()));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, courses::id, {
+            "start_date" => [courses::start_date],
+            "end_date" => [courses::end_date],
+            "title" => [courses::title_key, courses::title],
+            "created_at" => [courses::created_at],
+            "updated_at" => [courses::updated_at],
+        })
+        .select(Course::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    }
+
+    fn create(conn: &mut DbConn, caller: &Caller, input: CourseInput) -> Result<Course> {
+        caller.require_admin()?;
+        let row = Self::build(conn, input, None)?;
+        diesel::insert_into(courses::table).values(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: CourseInput) -> Result<Course> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let row = Self::build(conn, input, Some(&existing))?;
+        diesel::update(courses::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let session_ids = sessions::table
+            .filter(sessions::course_id.eq(&existing.id))
+            .filter(sessions::deleted_at.is_null())
+            .select(sessions::id)
+            .load::<String>(conn)?;
+        let recorded: i64 = attendance::table
+            .filter(attendance::session_id.eq_any(&session_ids))
+            .filter(attendance::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if recorded > 0 {
+            return Err(Error::conflict(
+                "course_has_attendance",
+                format!("the course has {recorded} attendance records; they must be kept"),
+            ));
+        }
+        let now = now_ms();
+        // Each tombstone gets its own revision so that devices see every deletion in the feed.
+        for id in session_ids {
+            diesel::update(sessions::table.find(&id))
+                .set((sessions::deleted_at.eq(now), sessions::updated_at.eq(now), sessions::rev.eq(next_revision(conn)?)))
+                .execute(conn)?;
+        }
+        let enrollment_ids = enrollments::table
+            .filter(enrollments::course_id.eq(&existing.id))
+            .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::id)
+            .load::<String>(conn)?;
+        for id in enrollment_ids {
+            diesel::update(enrollments::table.find(&id))
+                .set((enrollments::deleted_at.eq(now), enrollments::updated_at.eq(now), enrollments::rev.eq(next_revision(conn)?)))
+                .execute(conn)?;
+        }
+        let assignment_ids = course_trainers::table
+            .filter(course_trainers::course_id.eq(&existing.id))
+            .filter(course_trainers::deleted_at.is_null())
+            .select(course_trainers::id)
+            .load::<String>(conn)?;
+        for id in assignment_ids {
+            diesel::update(course_trainers::table.find(&id))
+                .set((course_trainers::deleted_at.eq(now), course_trainers::updated_at.eq(now), course_trainers::rev.eq(next_revision(conn)?)))
+                .execute(conn)?;
+        }
+        let material_ids = materials::table
+            .filter(materials::course_id.eq(&existing.id))
+            .filter(materials::deleted_at.is_null())
+            .select(materials::id)
+            .load::<String>(conn)?;
+        for id in material_ids {
+            diesel::update(materials::table.find(&id))
+                .set((materials::deleted_at.eq(now), materials::updated_at.eq(now), materials::rev.eq(next_revision(conn)?)))
+                .execute(conn)?;
+        }
+        diesel::update(courses::table.find(&existing.id))
+            .set((courses::deleted_at.eq(now), courses::updated_at.eq(now), courses::rev.eq(next_revision(conn)?)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &Course) -> i64 {
+        record.rev
+    }
+}

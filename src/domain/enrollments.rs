@@ -1,0 +1,199 @@
+//! Enrollments: a person in a course. One record per (course, person); enrolling again after a
+//! removal revives the earlier record.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::access::visible_courses;
+use super::courses::Courses;
+use super::people::{People, resolve_id};
+use super::values::{Checker, path_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
+use crate::db::schema::enrollments;
+use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+pub const STATUSES: [&str; 3] = ["enrolled", "withdrawn", "completed"];
+const SORTS: [&str; 3] = ["created_at", "updated_at", "status"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = enrollments, treat_none_as_null = true)]
+pub struct Enrollment {
+    pub id: String,
+    pub course_id: String,
+    pub person_id: String,
+    pub status: String,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentInput {
+    pub id: Option<String>,
+    pub course_id: String,
+    pub person_id: String,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentFilter {
+    pub course_id: Option<String>,
+    pub person_id: Option<String>,
+    pub status: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub struct Enrollments;
+
+impl Enrollments {
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
+        let row = enrollments::table
+            .find(id)
+            .filter(enrollments::deleted_at.is_null())
+            .select(Enrollment::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "enrollment" })?;
+        let visible = match caller.role {
+            Role::Admin => true,
+            Role::Trainee => caller.person_id.as_deref() == Some(row.person_id.as_str()),
+            Role::Trainer => visible_courses(conn, caller)?.unwrap_or_default().contains(&row.course_id),
+        };
+        if visible { Ok(row) } else { Err(Error::NotFound { what: "enrollment" }) }
+    }
+
+    /// Enrolls a person, or revives a removed enrollment of the same pair. Used by the API and
+    /// by demo and import loaders.
+    pub fn enroll(conn: &mut DbConn, input: EnrollmentInput) -> Result<Enrollment> {
+        let mut check = Checker::new();
+        let course_id = check.id("course_id", &input.course_id);
+        let person_id = check.id("person_id", &input.person_id);
+        let status = check.one_of("status", input.status.as_deref().unwrap_or("enrolled"), &STATUSES);
+        let id = resolve_id(&mut check, None, input.id.as_deref());
+        check.finish()?;
+        Courses::find(conn, &course_id)
+            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
+        People::find(conn, &person_id)
+            .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
+        let existing = enrollments::table
+            .filter(enrollments::course_id.eq(&course_id))
+            .filter(enrollments::person_id.eq(&person_id))
+            .select(Enrollment::as_select())
+            .first(conn)
+            .optional()?;
+        let now = now_ms();
+        match existing {
+            Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
+                "already_enrolled",
+                format!("the person is already enrolled in this course (enrollment {})", row.id),
+            )),
+            Some(row) => {
+                let row = Enrollment { status, rev: next_revision(conn)?, updated_at: now, deleted_at: None, ..row };
+                diesel::update(enrollments::table.find(&row.id)).set(&row).execute(conn)?;
+                Ok(row)
+            }
+            None => {
+                let row = Enrollment { id, course_id, person_id, status, rev: next_revision(conn)?, created_at: now, updated_at: now, deleted_at: None };
+                diesel::insert_into(enrollments::table).values(&row).execute(conn)?;
+                Ok(row)
+            }
+        }
+    }
+}
+
+impl Resource for Enrollments {
+    const WHAT: &'static str = "enrollment";
+    type Record = Enrollment;
+    type Input = EnrollmentInput;
+    type Filter = EnrollmentFilter;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &EnrollmentFilter) -> Result<Paged<Enrollment>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
+        let visible = visible_courses(conn, caller)?;
+        let query = || {
+            let mut query = enrollments::table.filter(enrollments::deleted_at.is_null()).into_boxed::<Backend>();
+            match caller.role {
+                Role::Admin => {}
+                Role::Trainee => query = query.filter(enrollments::person_id.nullable().eq(caller.person_id.clone())),
+                Role::Trainer => {
+                    query = query.filter(enrollments::course_id.eq_any(visible.clone().unwrap_or_default()))
+                }
+            }
+            if let Some(course) = &filter.course_id {
+                query = query.filter(enrollments::course_id.eq(course.clone()));
+            }
+            if let Some(person) = &filter.person_id {
+                query = query.filter(enrollments::person_id.eq(person.clone()));
+            }
+            if let Some(status) = &filter.status {
+                query = query.filter(enrollments::status.eq(status.clone()));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, enrollments::id, {
+            "created_at" => [enrollments::created_at],
+            "updated_at" => [enrollments::updated_at],
+            "status" => [enrollments::status],
+        })
+        .select(Enrollment::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    }
+
+    fn create(conn: &mut DbConn, caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
+        caller.require_admin()?;
+        Self::enroll(conn, input)
+    }
+
+    /// Only the status changes; course and person identify the enrollment.
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: EnrollmentInput) -> Result<Enrollment> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let mut check = Checker::new();
+        resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
+        if check.id("course_id", &input.course_id) != existing.course_id {
+            check.fail("course_id", "immutable", "cannot change; remove the enrollment and create another");
+        }
+        if check.id("person_id", &input.person_id) != existing.person_id {
+            check.fail("person_id", "immutable", "cannot change; remove the enrollment and create another");
+        }
+        let status = check.one_of("status", input.status.as_deref().unwrap_or(&existing.status), &STATUSES);
+        check.finish()?;
+        let row = Enrollment { status, rev: next_revision(conn)?, updated_at: now_ms(), ..existing };
+        diesel::update(enrollments::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let now = now_ms();
+        diesel::update(enrollments::table.find(&existing.id))
+            .set((enrollments::deleted_at.eq(now), enrollments::updated_at.eq(now), enrollments::rev.eq(next_revision(conn)?)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &Enrollment) -> i64 {
+        record.rev
+    }
+}

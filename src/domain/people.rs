@@ -1,0 +1,306 @@
+//! People: the cadres being trained (and anyone else on a roster). Names are stored in NFC with a
+//! folded key for search and a given-name-first key for roster order.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::access::visible_courses;
+use super::units::Units;
+use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text};
+use crate::db::schema::{attendance, enrollments, people};
+use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+pub const POSITIONS: [&str; 4] = ["secretary", "deputy_secretary", "committee_member", "member"];
+pub const GENDERS: [&str; 3] = ["male", "female", "other"];
+const SORTS: [&str; 4] = ["name", "birth_date", "created_at", "updated_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = people, treat_none_as_null = true)]
+pub struct Person {
+    pub id: String,
+    pub full_name: String,
+    #[serde(skip)]
+    pub name_key: String,
+    #[serde(skip)]
+    pub sort_key: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+    pub position: String,
+    pub unit_id: Option<String>,
+    pub term: Option<String>,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonInput {
+    pub id: Option<String>,
+    pub full_name: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+    pub position: String,
+    pub unit_id: Option<String>,
+    pub term: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonFilter {
+    /// Matches the name (ignoring case, diacritics and Unicode form) or the phone number.
+    pub q: Option<String>,
+    pub unit_id: Option<String>,
+    pub position: Option<String>,
+    /// Only people enrolled in this course.
+    pub course_id: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Vietnamese phone numbers in one form: `0` followed by nine digits (`+84`/`84` prefixes and
+/// separators accepted on input).
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
+    let national = if let Some(rest) = digits.strip_prefix("+84") {
+        format!("0{rest}")
+    } else if digits.len() == 11 && digits.starts_with("84") {
+        format!("0{}", &digits[2..])
+    } else {
+        digits
+    };
+    (national.len() == 10 && national.starts_with('0') && national.chars().all(|c| c.is_ascii_digit()))
+        .then_some(national)
+}
+
+pub struct People;
+
+impl People {
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Person> {
+        people::table
+            .find(id)
+            .filter(people::deleted_at.is_null())
+            .select(Person::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "person" })
+    }
+
+    /// Finds a person the caller may see.
+    pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
+        let person = Self::find(conn, id)?;
+        let visible = match caller.role {
+            Role::Admin => true,
+            Role::Trainee => caller.person_id.as_deref() == Some(person.id.as_str()),
+            Role::Trainer => {
+                let courses = visible_courses(conn, caller)?.unwrap_or_default();
+                let count: i64 = enrollments::table
+                    .filter(enrollments::person_id.eq(&person.id))
+                    .filter(enrollments::course_id.eq_any(courses))
+                    .filter(enrollments::deleted_at.is_null())
+                    .count()
+                    .get_result(conn)?;
+                count > 0
+            }
+        };
+        if visible { Ok(person) } else { Err(Error::NotFound { what: "person" }) }
+    }
+
+    fn build(conn: &mut DbConn, input: PersonInput, existing: Option<&Person>) -> Result<Person> {
+        let mut check = Checker::new();
+        let full_name = check.text("full_name", &input.full_name, MAX_NAME_CHARS);
+        let birth_date = check.opt_date("birth_date", input.birth_date.as_deref());
+        let gender = check.opt_one_of("gender", input.gender.as_deref(), &GENDERS);
+        let phone = input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|raw| {
+            normalize_phone(raw).unwrap_or_else(|| {
+                check.fail("phone", "invalid_phone", "must be a Vietnamese phone number (10 digits starting with 0)");
+                raw.to_owned()
+            })
+        });
+        let position = check.one_of("position", &input.position, &POSITIONS);
+        let unit_id = check.opt_id("unit_id", input.unit_id.as_deref());
+        let term = check.opt_text("term", input.term.as_deref(), 20);
+        let id = resolve_id(&mut check, existing.map(|p| p.id.as_str()), input.id.as_deref());
+        check.finish()?;
+        if let Some(unit) = &unit_id {
+            Units::find(conn, unit).map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
+        }
+        let now = now_ms();
+        Ok(Person {
+            name_key: text::fold(&full_name),
+            sort_key: text::person_sort_key(&full_name),
+            id,
+            full_name,
+            birth_date,
+            gender,
+            phone,
+            position,
+            unit_id,
+            term,
+            rev: next_revision(conn)?,
+            created_at: existing.map_or(now, |p| p.created_at),
+            updated_at: now,
+            deleted_at: None,
+        })
+    }
+}
+
+/// The id of a record being created or replaced: a replacement keeps its id (a different one in
+/// the body is an error); a creation takes the client's UUID or a new one.
+pub(crate) fn resolve_id(check: &mut Checker, existing: Option<&str>, given: Option<&str>) -> String {
+    match (existing, given) {
+        (Some(current), Some(given)) => {
+            if parse_id(given).as_deref() != Some(current) {
+                check.fail("id", "id_mismatch", "does not match the id in the path");
+            }
+            current.to_owned()
+        }
+        (Some(current), None) => current.to_owned(),
+        (None, Some(given)) => check.id("id", given),
+        (None, None) => new_id(),
+    }
+}
+
+impl Resource for People {
+    const WHAT: &'static str = "person";
+    type Record = Person;
+    type Input = PersonInput;
+    type Filter = PersonFilter;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &PersonFilter) -> Result<Paged<Person>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "name", &SORTS)?;
+        let courses = visible_courses(conn, caller)?;
+        let query = || {
+            let mut query = people::table.filter(people::deleted_at.is_null()).into_boxed::<Backend>();
+            match caller.role {
+                Role::Admin => {}
+                Role::Trainee => {
+                    query = query.filter(people::id.nullable().eq(caller.person_id.clone()));
+                }
+                Role::Trainer => {
+                    query = query.filter(
+                        people::id.eq_any(
+                            enrollments::table
+                                .filter(enrollments::course_id.eq_any(courses.clone().unwrap_or_default()))
+                                .filter(enrollments::deleted_at.is_null())
+                                .select(enrollments::person_id),
+                        ),
+                    );
+                }
+            }
+            if let Some(q) = &filter.q {
+                let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+                let by_name = people::name_key.like(text::contains_pattern(q)).escape('\\');
+                query = if digits.len() >= 3 && digits.len() == q.trim().len() {
+                    query.filter(by_name.or(people::phone.like(format!("%{digits}%"))))
+                } else {
+                    query.filter(by_name)
+                };
+            }
+            if let Some(unit) = &filter.unit_id {
+                query = query.filter(people::unit_id.eq(unit.clone()));
+            }
+            if let Some(position) = &filter.position {
+                query = query.filter(people::position.eq(position.clone()));
+            }
+            if let Some(course) = &filter.course_id {
+                query = query.filter(
+                    people::id.eq_any(
+                        enrollments::table
+                            .filter(enrollments::course_id.eq(course.clone()))
+                            .filter(enrollments::deleted_at.is_null())
+                            .select(enrollments::person_id),
+                    ),
+                );
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, people::id, {
+            "name" => [people::sort_key, people::full_name],
+            "birth_date" => [people::birth_date],
+            "created_at" => [people::created_at],
+            "updated_at" => [people::updated_at],
+        })
+        .select(Person::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    }
+
+    fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
+        caller.require_admin()?;
+        let row = Self::build(conn, input, None)?;
+        diesel::insert_into(people::table).values(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: PersonInput) -> Result<Person> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let row = Self::build(conn, input, Some(&existing))?;
+        diesel::update(people::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let enrolled: i64 = enrollments::table
+            .filter(enrollments::person_id.eq(&existing.id))
+            .filter(enrollments::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        let recorded: i64 = attendance::table
+            .filter(attendance::person_id.eq(&existing.id))
+            .filter(attendance::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if enrolled + recorded > 0 {
+            return Err(Error::conflict(
+                "person_in_use",
+                format!("the person has {enrolled} enrollments and {recorded} attendance records"),
+            ));
+        }
+        let now = now_ms();
+        diesel::update(people::table.find(&existing.id))
+            .set((people::deleted_at.eq(now), people::updated_at.eq(now), people::rev.eq(next_revision(conn)?)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &Person) -> i64 {
+        record.rev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_are_normalised() {
+        assert_eq!(normalize_phone("0912 345 678").as_deref(), Some("0912345678"));
+        assert_eq!(normalize_phone("+84 912.345.678").as_deref(), Some("0912345678"));
+        assert_eq!(normalize_phone("84912345678").as_deref(), Some("0912345678"));
+        assert_eq!(normalize_phone("12345"), None);
+        assert_eq!(normalize_phone("09123456789"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! Sessions: one teaching slot of a course (start and end, place, topic, the trainer who leads it).
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::access::{ensure_course_visible, is_assigned_trainer, visible_courses};
+use super::courses::Courses;
+use super::people::resolve_id;
+use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted};
+use crate::db::schema::{attendance, sessions};
+use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+const SORTS: [&str; 4] = ["starts_at", "topic", "created_at", "updated_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = sessions, treat_none_as_null = true)]
+pub struct Session {
+    pub id: String,
+    pub course_id: String,
+    pub topic: String,
+    #[serde(serialize_with = "serialize_ms")]
+    pub starts_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub ends_at: i64,
+    pub place: Option<String>,
+    pub trainer_id: Option<String>,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInput {
+    pub id: Option<String>,
+    pub course_id: String,
+    pub topic: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub place: Option<String>,
+    pub trainer_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFilter {
+    pub course_id: Option<String>,
+    pub trainer_id: Option<String>,
+    /// Sessions ending at or after this instant (RFC 3339).
+    pub from: Option<String>,
+    /// Sessions starting at or before this instant (RFC 3339).
+    pub to: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub struct Sessions;
+
+impl Sessions {
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Session> {
+        sessions::table
+            .find(id)
+            .filter(sessions::deleted_at.is_null())
+            .select(Session::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "session" })
+    }
+
+    pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
+        let session = Self::find(conn, id)?;
+        ensure_course_visible(conn, caller, &session.course_id, "session")?;
+        Ok(session)
+    }
+
+    fn build(conn: &mut DbConn, input: SessionInput, existing: Option<&Session>) -> Result<Session> {
+        let mut check = Checker::new();
+        let course_id = check.id("course_id", &input.course_id);
+        if let Some(existing) = existing
+            && existing.course_id != course_id
+        {
+            check.fail("course_id", "immutable", "a session cannot move to another course");
+        }
+        let topic = check.text("topic", &input.topic, MAX_NAME_CHARS);
+        let starts_at = check.instant("starts_at", &input.starts_at);
+        let ends_at = check.instant("ends_at", &input.ends_at);
+        check.ordered("ends_at", &starts_at, &ends_at, "must not be before starts_at");
+        let place = check.opt_text("place", input.place.as_deref(), MAX_NAME_CHARS);
+        let trainer_id = check.opt_id("trainer_id", input.trainer_id.as_deref());
+        let id = resolve_id(&mut check, existing.map(|s| s.id.as_str()), input.id.as_deref());
+        check.finish()?;
+        Courses::find(conn, &course_id)
+            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
+        if let Some(trainer) = &trainer_id
+            && !is_assigned_trainer(conn, trainer, &course_id)?
+        {
+            return Err(Error::invalid_field(
+                "trainer_id",
+                "trainer_not_assigned",
+                "the trainer is not assigned to this course",
+            ));
+        }
+        let now = now_ms();
+        Ok(Session {
+            id,
+            course_id,
+            topic,
+            starts_at,
+            ends_at,
+            place,
+            trainer_id,
+            rev: next_revision(conn)?,
+            created_at: existing.map_or(now, |s| s.created_at),
+            updated_at: now,
+            deleted_at: None,
+        })
+    }
+}
+
+impl Resource for Sessions {
+    const WHAT: &'static str = "session";
+    type Record = Session;
+    type Input = SessionInput;
+    type Filter = SessionFilter;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &SessionFilter) -> Result<Paged<Session>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "starts_at", &SORTS)?;
+        let mut check = Checker::new();
+        let from = check.opt_instant("from", filter.from.as_deref());
+        let to = check.opt_instant("to", filter.to.as_deref());
+        check.finish()?;
+        let visible = visible_courses(conn, caller)?;
+        let query = || {
+            let mut query = sessions::table.filter(sessions::deleted_at.is_null()).into_boxed::<Backend>();
+            if let Some(ids) = &visible {
+                query = query.filter(sessions::course_id.eq_any(ids.clone()));
+            }
+            if let Some(course) = &filter.course_id {
+                query = query.filter(sessions::course_id.eq(course.clone()));
+            }
+            if let Some(trainer) = &filter.trainer_id {
+                query = query.filter(sessions::trainer_id.eq(trainer.clone()));
+            }
+            if let Some(from) = from {
+                query = query.filter(sessions::ends_at.ge(from));
+            }
+            if let Some(to) = to {
+                query = query.filter(sessions::starts_at.le(to));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, sessions::id, {
+            "starts_at" => [sessions::starts_at],
+            "topic" => [sessions::topic],
+            "created_at" => [sessions::created_at],
+            "updated_at" => [sessions::updated_at],
+        })
+        .select(Session::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    }
+
+    fn create(conn: &mut DbConn, caller: &Caller, input: SessionInput) -> Result<Session> {
+        caller.require_admin()?;
+        let row = Self::build(conn, input, None)?;
+        diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: SessionInput) -> Result<Session> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let row = Self::build(conn, input, Some(&existing))?;
+        diesel::update(sessions::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let recorded: i64 = attendance::table
+            .filter(attendance::session_id.eq(&existing.id))
+            .filter(attendance::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if recorded > 0 {
+            return Err(Error::conflict(
+                "session_has_attendance",
+                format!("the session has {recorded} attendance records; they must be kept"),
+            ));
+        }
+        let now = now_ms();
+        diesel::update(sessions::table.find(&existing.id))
+            .set((sessions::deleted_at.eq(now), sessions::updated_at.eq(now), sessions::rev.eq(next_revision(conn)?)))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &Session) -> i64 {
+        record.rev
+    }
+}

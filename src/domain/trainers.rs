@@ -1,0 +1,203 @@
+//! Trainer assignments: which trainer accounts teach which course. An assignment is what lets a
+//! trainer see a course and record its attendance.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::access::visible_courses;
+use super::courses::Courses;
+use super::people::resolve_id;
+use super::users::Users;
+use super::values::{Checker, path_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
+use crate::db::schema::course_trainers;
+use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::error::{Error, Result};
+
+pub const TRAINER_ROLES: [&str; 2] = ["lead", "assistant"];
+const SORTS: [&str; 2] = ["created_at", "updated_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = course_trainers, treat_none_as_null = true)]
+pub struct CourseTrainer {
+    pub id: String,
+    pub course_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub rev: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseTrainerInput {
+    pub id: Option<String>,
+    pub course_id: String,
+    pub user_id: String,
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseTrainerFilter {
+    pub course_id: Option<String>,
+    pub user_id: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub struct CourseTrainers;
+
+impl CourseTrainers {
+    fn find_any(conn: &mut DbConn, id: &str) -> Result<CourseTrainer> {
+        course_trainers::table
+            .find(id)
+            .select(CourseTrainer::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "trainer assignment" })
+    }
+
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
+        let row = Self::find_any(conn, id)?;
+        let visible = row.deleted_at.is_none()
+            && match visible_courses(conn, caller)? {
+                None => true,
+                Some(ids) => ids.contains(&row.course_id),
+            };
+        if visible { Ok(row) } else { Err(Error::NotFound { what: "trainer assignment" }) }
+    }
+
+    fn find_pair(conn: &mut DbConn, course_id: &str, user_id: &str) -> Result<Option<CourseTrainer>> {
+        Ok(course_trainers::table
+            .filter(course_trainers::course_id.eq(course_id))
+            .filter(course_trainers::user_id.eq(user_id))
+            .select(CourseTrainer::as_select())
+            .first(conn)
+            .optional()?)
+    }
+}
+
+impl Resource for CourseTrainers {
+    const WHAT: &'static str = "trainer assignment";
+    type Record = CourseTrainer;
+    type Input = CourseTrainerInput;
+    type Filter = CourseTrainerFilter;
+
+    fn list(conn: &mut DbConn, caller: &Caller, filter: &CourseTrainerFilter) -> Result<Paged<CourseTrainer>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
+        let visible = visible_courses(conn, caller)?;
+        let query = || {
+            let mut query = course_trainers::table
+                .filter(course_trainers::deleted_at.is_null())
+                .into_boxed::<Backend>();
+            if let Some(ids) = &visible {
+                query = query.filter(course_trainers::course_id.eq_any(ids.clone()));
+            }
+            if let Some(course) = &filter.course_id {
+                query = query.filter(course_trainers::course_id.eq(course.clone()));
+            }
+            if let Some(user) = &filter.user_id {
+                query = query.filter(course_trainers::user_id.eq(user.clone()));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, course_trainers::id, {
+            "created_at" => [course_trainers::created_at],
+            "updated_at" => [course_trainers::updated_at],
+        })
+        .select(CourseTrainer::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    }
+
+    /// Assigns a trainer. Re-assigning after a removal revives the earlier assignment (same id),
+    /// so a course/trainer pair is always one record.
+    fn create(conn: &mut DbConn, caller: &Caller, input: CourseTrainerInput) -> Result<CourseTrainer> {
+        caller.require_admin()?;
+        let mut check = Checker::new();
+        let course_id = check.id("course_id", &input.course_id);
+        let user_id = check.id("user_id", &input.user_id);
+        let role = check.one_of("role", input.role.as_deref().unwrap_or("lead"), &TRAINER_ROLES);
+        let id = resolve_id(&mut check, None, input.id.as_deref());
+        check.finish()?;
+        Courses::find(conn, &course_id)
+            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
+        let user = Users::find(conn, &user_id)
+            .map_err(|_| Error::invalid_field("user_id", "unknown_user", "no such user"))?;
+        if user.role() != Role::Trainer {
+            return Err(Error::invalid_field("user_id", "not_a_trainer", "the user is not a trainer"));
+        }
+        let now = now_ms();
+        let rev = next_revision(conn)?;
+        match Self::find_pair(conn, &course_id, &user_id)? {
+            Some(existing) if existing.deleted_at.is_none() => Err(Error::conflict(
+                "already_assigned",
+                format!("the trainer is already assigned to this course (assignment {})", existing.id),
+            )),
+            Some(existing) => {
+                let row = CourseTrainer { role, rev, updated_at: now, deleted_at: None, ..existing };
+                diesel::update(course_trainers::table.find(&row.id)).set(&row).execute(conn)?;
+                Ok(row)
+            }
+            None => {
+                let row = CourseTrainer { id, course_id, user_id, role, rev, created_at: now, updated_at: now, deleted_at: None };
+                diesel::insert_into(course_trainers::table).values(&row).execute(conn)?;
+                Ok(row)
+            }
+        }
+    }
+
+    /// Only the role of an assignment changes; course and trainer identify it.
+    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: CourseTrainerInput) -> Result<CourseTrainer> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let mut check = Checker::new();
+        resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
+        if check.id("course_id", &input.course_id) != existing.course_id {
+            check.fail("course_id", "immutable", "cannot change; remove the assignment and create another");
+        }
+        if check.id("user_id", &input.user_id) != existing.user_id {
+            check.fail("user_id", "immutable", "cannot change; remove the assignment and create another");
+        }
+        let role = check.one_of("role", input.role.as_deref().unwrap_or(&existing.role), &TRAINER_ROLES);
+        check.finish()?;
+        let row = CourseTrainer { role, rev: next_revision(conn)?, updated_at: now_ms(), ..existing };
+        diesel::update(course_trainers::table.find(&row.id)).set(&row).execute(conn)?;
+        Ok(row)
+    }
+
+    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let now = now_ms();
+        diesel::update(course_trainers::table.find(&existing.id))
+            .set((
+                course_trainers::deleted_at.eq(now),
+                course_trainers::updated_at.eq(now),
+                course_trainers::rev.eq(next_revision(conn)?),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    fn revision(record: &CourseTrainer) -> i64 {
+        record.rev
+    }
+}

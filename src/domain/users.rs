@@ -1,0 +1,337 @@
+//! User accounts (admin, trainer, trainee; a trainee is linked to a person) and the devices they
+//! sign in from. Passwords are argon2id hashes; nothing here issues tokens (see `auth`).
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::people::People;
+use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
+use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted};
+use crate::db::schema::{devices, refresh_tokens, users};
+use crate::db::{Backend, DbConn, now_ms};
+use crate::error::{Error, Result};
+
+const SORTS: [&str; 3] = ["username", "display_name", "created_at"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub person_id: Option<String>,
+    #[serde(skip)]
+    pub password_hash: String,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub disabled_at: Option<i64>,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub updated_at: i64,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        // The column only ever holds values written through Role::as_str.
+        Role::parse(&self.role).unwrap_or(Role::Trainee)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = devices)]
+pub struct Device {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub last_seen_at: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub revoked_at: Option<i64>,
+}
+
+/// A new account. The password arrives already hashed so that slow hashing happens outside
+/// the database transaction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub person_id: Option<String>,
+}
+
+/// Changes an admin may make to an account.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceFilter {
+    pub user_id: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Usernames are case-insensitive: stored folded to lower case ASCII.
+pub fn normalize_username(raw: &str) -> Option<String> {
+    let name = raw.trim().to_lowercase();
+    let valid = (3..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    valid.then_some(name)
+}
+
+pub struct Users;
+
+impl Users {
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<User> {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "user" })
+    }
+
+    pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User>> {
+        let Some(name) = normalize_username(username) else {
+            return Ok(None);
+        };
+        Ok(users::table
+            .filter(users::username.eq(name))
+            .select(User::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    pub fn create(conn: &mut DbConn, input: NewUser, password_hash: String) -> Result<User> {
+        let mut check = Checker::new();
+        let username = normalize_username(&input.username).unwrap_or_else(|| {
+            check.fail("username", "invalid_username", "3-64 characters: letters, digits, . _ - @");
+            input.username.clone()
+        });
+        let role = check.one_of("role", &input.role, &Role::ALL);
+        let display_name = check
+            .opt_text("display_name", input.display_name.as_deref(), MAX_NAME_CHARS)
+            .unwrap_or_else(|| username.clone());
+        let person_id = check.opt_id("person_id", input.person_id.as_deref());
+        if role == "trainee" && person_id.is_none() {
+            check.fail("person_id", "required", "a trainee account must be linked to a person");
+        }
+        check.finish()?;
+        if let Some(person) = &person_id {
+            People::find(conn, person)
+                .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
+        }
+        if Self::find_by_username(conn, &username)?.is_some() {
+            return Err(Error::conflict("username_taken", format!("the username {username} is taken")));
+        }
+        let now = now_ms();
+        let user = User {
+            id: new_id(),
+            username,
+            display_name,
+            role,
+            person_id,
+            password_hash,
+            disabled_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(users::table).values(&user).execute(conn)?;
+        Ok(user)
+    }
+
+    pub fn list(conn: &mut DbConn, caller: &Caller, filter: &UserFilter) -> Result<Paged<User>> {
+        caller.require_admin()?;
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let sort = SortRequest::parse(filter.sort.as_deref(), "username", &SORTS)?;
+        let query = || {
+            let mut query = users::table.into_boxed::<Backend>();
+            if let Some(q) = &filter.q {
+                let pattern = format!("%{}%", q.trim().to_lowercase());
+                query = query.filter(users::username.like(pattern.clone()).or(users::display_name.like(pattern)));
+            }
+            if let Some(role) = &filter.role {
+                query = query.filter(users::role.eq(role.clone()));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = sorted!(query(), sort, users::id, {
+            "username" => [users::username],
+            "display_name" => [users::display_name],
+            "created_at" => [users::created_at],
+        })
+        .select(User::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    /// Applies an admin's changes. Disabling an account revokes its devices at once.
+    pub fn change(conn: &mut DbConn, caller: &Caller, id: &str, changes: UserChanges) -> Result<User> {
+        caller.require_admin()?;
+        let user = Self::find(conn, id)?;
+        let mut check = Checker::new();
+        let display_name = check.opt_text("display_name", changes.display_name.as_deref(), MAX_NAME_CHARS);
+        let role = check.opt_one_of("role", changes.role.as_deref(), &Role::ALL);
+        if role.as_deref() == Some("trainee") && user.person_id.is_none() {
+            check.fail("role", "person_required", "a trainee account must be linked to a person");
+        }
+        if user.id == caller.user_id && (changes.disabled == Some(true) || role.as_deref().is_some_and(|r| r != "admin")) {
+            check.fail("role", "self_lockout", "administrators cannot disable or demote themselves");
+        }
+        check.finish()?;
+        let now = now_ms();
+        let disabled_at = match changes.disabled {
+            Some(true) => user.disabled_at.or(Some(now)),
+            Some(false) => None,
+            None => user.disabled_at,
+        };
+        diesel::update(users::table.find(&user.id))
+            .set((
+                users::display_name.eq(display_name.unwrap_or(user.display_name.clone())),
+                users::role.eq(role.unwrap_or(user.role.clone())),
+                users::disabled_at.eq(disabled_at),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if disabled_at.is_some() && user.disabled_at.is_none() {
+            Devices::revoke_all(conn, &user.id, None)?;
+        }
+        Self::find(conn, &user.id)
+    }
+
+    /// Stores a new password hash and signs out every other device of the user.
+    pub fn set_password_hash(conn: &mut DbConn, user_id: &str, hash: &str, keep_device: Option<&str>) -> Result<()> {
+        diesel::update(users::table.find(user_id))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now_ms())))
+            .execute(conn)?;
+        Devices::revoke_all(conn, user_id, keep_device)
+    }
+
+    /// The caller's own account.
+    pub fn me(conn: &mut DbConn, caller: &Caller) -> Result<User> {
+        Self::find(conn, &caller.user_id)
+    }
+}
+
+pub struct Devices;
+
+impl Devices {
+    pub fn register(conn: &mut DbConn, user_id: &str, name: &str) -> Result<Device> {
+        let mut check = Checker::new();
+        let name = check.text("device_name", name, 100);
+        check.finish()?;
+        let now = now_ms();
+        let device = Device {
+            id: new_id(),
+            user_id: user_id.to_owned(),
+            name,
+            created_at: now,
+            last_seen_at: now,
+            revoked_at: None,
+        };
+        diesel::insert_into(devices::table).values(&device).execute(conn)?;
+        Ok(device)
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Device> {
+        devices::table
+            .find(id)
+            .select(Device::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: "device" })
+    }
+
+    pub fn list(conn: &mut DbConn, caller: &Caller, filter: &DeviceFilter) -> Result<Paged<Device>> {
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let user_filter = match (caller.is_admin(), &filter.user_id) {
+            (true, user) => user.clone(),
+            (false, Some(user)) if user != &caller.user_id => return Err(Error::NotFound { what: "user" }),
+            (false, _) => Some(caller.user_id.clone()),
+        };
+        let query = || {
+            let mut query = devices::table.into_boxed::<Backend>();
+            if let Some(user) = &user_filter {
+                query = query.filter(devices::user_id.eq(user.clone()));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = query()
+            .order((devices::last_seen_at.desc(), devices::id.asc()))
+            .select(Device::as_select())
+            .limit(page.limit)
+            .offset(page.offset)
+            .load(conn)?;
+        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+    }
+
+    /// Revokes one device: its tokens stop working on the next request. Admins may revoke any
+    /// device; other users only their own.
+    pub fn revoke(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Device> {
+        let device = Self::find(conn, id)?;
+        if !caller.is_admin() && device.user_id != caller.user_id {
+            return Err(Error::NotFound { what: "device" });
+        }
+        Self::revoke_unchecked(conn, &device.id)?;
+        Self::find(conn, &device.id)
+    }
+
+    /// Revokes a device without an ownership check (CLI and internal use).
+    pub fn revoke_unchecked(conn: &mut DbConn, id: &str) -> Result<()> {
+        let now = now_ms();
+        diesel::update(devices::table.find(id).filter(devices::revoked_at.is_null()))
+            .set(devices::revoked_at.eq(now))
+            .execute(conn)?;
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::device_id.eq(id))).execute(conn)?;
+        Ok(())
+    }
+
+    /// Revokes every device of a user except `keep`.
+    pub fn revoke_all(conn: &mut DbConn, user_id: &str, keep: Option<&str>) -> Result<()> {
+        let ids = devices::table
+            .filter(devices::user_id.eq(user_id))
+            .filter(devices::revoked_at.is_null())
+            .select(devices::id)
+            .load::<String>(conn)?;
+        for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
+            Self::revoke_unchecked(conn, id)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_case_insensitive_and_restricted() {
+        assert_eq!(normalize_username(" Hoa.Nguyen ").as_deref(), Some("hoa.nguyen"));
+        assert_eq!(normalize_username("ab"), None);
+        assert_eq!(normalize_username("hoa nguyen"), None);
+        assert_eq!(normalize_username("hòa"), None);
+    }
+}
