@@ -263,4 +263,8 @@ impl Resource for AttendanceRecords {
     fn revision(record: &Attendance) -> i64 {
         record.rev
     }
+
+    fn id(record: &Attendance) -> &str {
+        &record.id
+    }
 }

@@ -269,4 +269,8 @@ impl Resource for Courses {
     fn revision(record: &Course) -> i64 {
         record.rev
     }
+
+    fn id(record: &Course) -> &str {
+        &record.id
+    }
 }

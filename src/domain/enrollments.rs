@@ -196,4 +196,8 @@ impl Resource for Enrollments {
     fn revision(record: &Enrollment) -> i64 {
         record.rev
     }
+
+    fn id(record: &Enrollment) -> &str {
+        &record.id
+    }
 }

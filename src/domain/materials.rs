@@ -206,4 +206,8 @@ impl Resource for Materials {
     fn revision(record: &Material) -> i64 {
         record.rev
     }
+
+    fn id(record: &Material) -> &str {
+        &record.id
+    }
 }

@@ -109,6 +109,7 @@ pub trait Resource: 'static {
     fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()>;
     /// The revision that identifies this version of the record (the ETag).
     fn revision(record: &Self::Record) -> i64;
+    fn id(record: &Self::Record) -> &str;
 }
 
 /// Fails with 412 when the caller's If-Match revision is not the stored one.

@@ -289,6 +289,10 @@ impl Resource for People {
     fn revision(record: &Person) -> i64 {
         record.rev
     }
+
+    fn id(record: &Person) -> &str {
+        &record.id
+    }
 }
 
 #[cfg(test)]

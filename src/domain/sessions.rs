@@ -216,4 +216,8 @@ impl Resource for Sessions {
     fn revision(record: &Session) -> i64 {
         record.rev
     }
+
+    fn id(record: &Session) -> &str {
+        &record.id
+    }
 }

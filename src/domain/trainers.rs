@@ -200,4 +200,8 @@ impl Resource for CourseTrainers {
     fn revision(record: &CourseTrainer) -> i64 {
         record.rev
     }
+
+    fn id(record: &CourseTrainer) -> &str {
+        &record.id
+    }
 }

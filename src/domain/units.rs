@@ -287,4 +287,8 @@ impl Resource for Units {
     fn revision(record: &Unit) -> i64 {
         record.rev
     }
+
+    fn id(record: &Unit) -> &str {
+        &record.id
+    }
 }

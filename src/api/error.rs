@@ -1,0 +1,94 @@
+//! How the one error type goes over HTTP: a status and a JSON body
+//! `{"code": "snake_case", "message": "...", "details": ...}`.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::error::Error;
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let message = match self {
+            // Internal details go to the log, not to the client.
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "internal error; the request was logged".to_owned()
+            }
+            Error::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "service unavailable");
+                "the service is temporarily unavailable; retry shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let details = match self {
+            Error::Validation { details, .. } => json!(details),
+            Error::PreconditionFailed { current, .. } => json!({ "current_rev": current }),
+            _ => serde_json::Value::Null,
+        };
+        let mut body = json!({ "code": self.code(), "message": message });
+        if !details.is_null() {
+            body["details"] = details;
+        }
+        let mut response = HttpResponse::build(status);
+        match self {
+            Error::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Error::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Error::Unauthorized { .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            _ => {}
+        }
+        response.json(body)
+    }
+}
+
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let mapped = match &err {
+        JsonPayloadError::ContentType => Error::UnsupportedMediaType {
+            message: "the body must be JSON (Content-Type: application/json)".into(),
+        },
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            Error::PayloadTooLarge { message: format!("the body is larger than {limit} bytes") }
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => Error::Validation {
+            message: format!("the body does not fit the expected shape: {e}"),
+            details: vec![],
+        },
+        JsonPayloadError::Deserialize(e) => Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
+        other => Error::bad_request("unreadable_body", format!("the body could not be read: {other}")),
+    };
+    mapped.into()
+}
+
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    Error::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+}
+
+pub fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    Error::NotFound { what: "resource" }.into()
+}

@@ -1,0 +1,22 @@
+use actix_web::{HttpResponse, web};
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+
+use crate::api::AppState;
+use crate::error::Result;
+
+/// Liveness: the process answers.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let backend = state
+        .run(|_, conn| {
+            conn.batch_execute("SELECT 1")?;
+            Ok(conn.backend_name())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": backend })))
+}

@@ -1,0 +1,115 @@
+//! Account and device administration.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::api::AppState;
+use crate::api::extractors::Authenticated;
+use crate::auth::password;
+use crate::domain::users::{DeviceFilter, Devices, NewUser, UserChanges, UserFilter, Users};
+use crate::domain::values::path_id;
+use crate::error::Result;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub person_id: Option<String>,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    pub new_password: String,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    filter: web::Query<UserFilter>,
+) -> Result<HttpResponse> {
+    let filter = filter.into_inner();
+    let page = state.run(move |_, conn| Users::list(conn, &caller, &filter)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    body: web::Json<CreateUser>,
+) -> Result<HttpResponse> {
+    caller.require_admin()?;
+    let CreateUser { username, display_name, role, person_id, password: plain } = body.into_inner();
+    let user = NewUser { username, display_name, role, person_id };
+    password::check_strength("password", &plain)?;
+    let hash = web::block(move || password::hash(&plain)).await.map_err(|e| crate::error::Error::Internal(e.to_string()))??;
+    let created = state.write(move |_, conn| Users::create(conn, user, hash)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", created.id)))
+        .json(created))
+}
+
+pub async fn get(state: web::Data<AppState>, Authenticated(caller): Authenticated, id: web::Path<String>) -> Result<HttpResponse> {
+    let user = state
+        .run(move |_, conn| {
+            caller.require_admin()?;
+            Users::find(conn, &path_id(&id, "user")?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+pub async fn change(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+    body: web::Json<UserChanges>,
+) -> Result<HttpResponse> {
+    let changes = body.into_inner();
+    let user = state.write(move |_, conn| Users::change(conn, &caller, &path_id(&id, "user")?, changes)).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// An administrator sets a new password; the user's devices are all signed out.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+    body: web::Json<NewPassword>,
+) -> Result<HttpResponse> {
+    caller.require_admin()?;
+    let plain = body.into_inner().new_password;
+    password::check_strength("new_password", &plain)?;
+    let id = path_id(&id, "user")?;
+    let hash = web::block(move || password::hash(&plain)).await.map_err(|e| crate::error::Error::Internal(e.to_string()))??;
+    state
+        .write(move |_, conn| {
+            let user = Users::find(conn, &id)?;
+            Users::set_password_hash(conn, &user.id, &hash, None)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list_devices(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    filter: web::Query<DeviceFilter>,
+) -> Result<HttpResponse> {
+    let filter = filter.into_inner();
+    let page = state.run(move |_, conn| Devices::list(conn, &caller, &filter)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn revoke_device(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let device = state.write(move |_, conn| Devices::revoke(conn, &caller, &path_id(&id, "device")?)).await?;
+    Ok(HttpResponse::Ok().json(device))
+}

@@ -1,0 +1,114 @@
+//! The HTTP layer: thin actix handlers (extract → call the domain → respond), extractors, the
+//! error mapping, the route table and the one app builder used by `main` and by the tests.
+
+pub mod error;
+pub mod extractors;
+mod handlers;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+pub use routes::route_table;
+
+use crate::auth::Auth;
+use crate::config::ServerConfig;
+use crate::db::{DbConn, Pool, write_tx};
+use crate::error::{Error, Result};
+
+/// What every handler shares: the pool, the token service and the settings. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub auth: Arc<Auth>,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// Runs blocking database work on actix's blocking pool with a pooled connection.
+    pub async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        web::block(move || {
+            let mut conn = state.pool.get()?;
+            work(&state, &mut conn)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Like `run`, inside one write transaction: all of it commits, or none of it.
+    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |state, conn| write_tx(conn, |conn| work(state, conn))).await
+    }
+}
+
+/// The application with its middleware and routes.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json_limit = state.config.max_json_bytes;
+    App::new()
+        .app_data(state)
+        .app_data(web::JsonConfig::default().limit(json_limit).error_handler(error::json_error))
+        .app_data(web::PayloadConfig::default().limit(json_limit))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .configure(routes::configure)
+        .wrap(Compress::default())
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+                .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
+        )
+        .wrap_fn(|req, srv| {
+            use actix_web::dev::Service;
+            let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+            let response = srv.call(req);
+            async move {
+                let mut response = response.await?;
+                if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                    response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), id);
+                }
+                Ok(response)
+            }
+        })
+        .wrap(TracingLogger::default())
+}
+
+/// Binds the HTTP server (port 0 picks a free port) and returns it with its bound addresses.
+pub fn bind(state: web::Data<AppState>) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+    let config = Arc::clone(&state.config);
+    let mut server = HttpServer::new(move || app(state.clone()))
+        .shutdown_timeout(config.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(30))
+        .bind(config.bind.as_str())?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers.max(1));
+    }
+    let addresses = server.addrs();
+    Ok((server.run(), addresses))
+}

@@ -1,0 +1,284 @@
+//! Accounts and devices in use: login, access tokens (short-lived JWT, HS256), refresh tokens
+//! (long-lived, opaque, rotated, bound to one device), logout, and turning a bearer token into
+//! the caller's identity. Every request re-checks the device and the account in the database,
+//! so a revoked device or disabled user is refused on its next request.
+
+pub mod limiter;
+pub mod password;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::prelude::*;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::ServerConfig;
+use crate::db::schema::{devices, refresh_tokens, users};
+use crate::db::{self, DbConn, now_ms, write_tx};
+use crate::domain::Caller;
+use crate::domain::users::{Device, Devices, User, Users};
+use crate::error::{Error, Result};
+use limiter::LoginLimiter;
+
+const ISSUER: &str = "diemdanh";
+const JWT_SECRET_SETTING: &str = "jwt_secret";
+/// Seen-time is written at most this often per device, so reads do not all become writes.
+const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
+    pub device_id: String,
+    pub user: User,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    dev: String,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    limiter: LoginLimiter,
+}
+
+/// 32 random bytes, URL-safe base64.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn invalid_token() -> Error {
+    Error::unauthorized("invalid_token", "the access token is missing, malformed or not valid")
+}
+
+impl Auth {
+    /// Uses the configured secret, else the one stored in the database (created on first start),
+    /// so that every instance on one database verifies every other's tokens.
+    pub fn new(conn: &mut DbConn, config: &ServerConfig) -> Result<Self> {
+        let secret = match &config.jwt_secret {
+            Some(secret) if secret.len() >= 32 => secret.clone(),
+            Some(_) => {
+                return Err(Error::Internal("DIEMDANH_JWT_SECRET must be at least 32 characters".into()));
+            }
+            None => db::get_or_init_setting(conn, JWT_SECRET_SETTING, &random_token())?,
+        };
+        Ok(Auth {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            access_ttl: config.access_token_ttl(),
+            refresh_ttl: config.refresh_token_ttl(),
+            limiter: LoginLimiter::new(config.login_window(), config.login_max_failures, config.login_max_failures_per_ip),
+        })
+    }
+
+    /// Checks the password, registers the device and returns its first tokens.
+    pub fn login(&self, conn: &mut DbConn, request: &LoginRequest, address: &str) -> Result<TokenResponse> {
+        self.limiter.check(&request.username, address, Instant::now())?;
+        let user = Users::find_by_username(conn, &request.username)?;
+        let verified = match &user {
+            Some(user) => password::verify(&request.password, &user.password_hash),
+            None => {
+                password::burn_time(&request.password);
+                false
+            }
+        };
+        let user = match user {
+            Some(user) if verified => user,
+            _ => {
+                self.limiter.record_failure(&request.username, address, Instant::now());
+                return Err(Error::unauthorized("invalid_credentials", "wrong username or password"));
+            }
+        };
+        self.limiter.record_success(&request.username);
+        if user.disabled_at.is_some() {
+            return Err(Error::Forbidden { code: "account_disabled", message: "this account is disabled".into() });
+        }
+        write_tx(conn, |conn| {
+            let device = Devices::register(conn, &user.id, &request.device_name)?;
+            self.issue(conn, user, &device)
+        })
+    }
+
+    /// Rotates a refresh token. Presenting a token that was already used means it was copied:
+    /// the device is revoked and must sign in again.
+    pub fn refresh(&self, conn: &mut DbConn, refresh_token: &str) -> Result<TokenResponse> {
+        let hash = token_hash(refresh_token.trim());
+        let reused = write_tx(conn, |conn| {
+            let found = refresh_tokens::table
+                .find(&hash)
+                .select((refresh_tokens::device_id, refresh_tokens::expires_at, refresh_tokens::used_at))
+                .first::<(String, i64, Option<i64>)>(conn)
+                .optional()?;
+            let Some((device_id, expires_at, used_at)) = found else {
+                return Err(Error::unauthorized("invalid_refresh_token", "the refresh token is not valid"));
+            };
+            if used_at.is_some() {
+                Devices::revoke_unchecked(conn, &device_id)?;
+                return Ok(Err(device_id));
+            }
+            let now = now_ms();
+            if expires_at <= now {
+                return Err(Error::unauthorized("refresh_token_expired", "the refresh token has expired; sign in again"));
+            }
+            let device = Devices::find(conn, &device_id)?;
+            let user = Users::find(conn, &device.user_id)?;
+            if device.revoked_at.is_some() || user.disabled_at.is_some() {
+                return Err(Error::unauthorized("device_revoked", "this device was signed out; sign in again"));
+            }
+            diesel::update(refresh_tokens::table.find(&hash)).set(refresh_tokens::used_at.eq(now)).execute(conn)?;
+            self.issue(conn, user, &device).map(Ok)
+        })?;
+        reused.map_err(|_| {
+            Error::unauthorized("refresh_token_reused", "the refresh token was already used; the device has been signed out")
+        })
+    }
+
+    fn issue(&self, conn: &mut DbConn, user: User, device: &Device) -> Result<TokenResponse> {
+        let now = now_ms();
+        let refresh_token = random_token();
+        diesel::insert_into(refresh_tokens::table)
+            .values((
+                refresh_tokens::token_hash.eq(token_hash(&refresh_token)),
+                refresh_tokens::device_id.eq(&device.id),
+                refresh_tokens::issued_at.eq(now),
+                refresh_tokens::expires_at.eq(now + self.refresh_ttl.as_millis() as i64),
+            ))
+            .execute(conn)?;
+        let claims = Claims {
+            sub: user.id.clone(),
+            dev: device.id.clone(),
+            iss: ISSUER.into(),
+            iat: now / 1000,
+            exp: now / 1000 + self.access_ttl.as_secs() as i64,
+        };
+        let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("token signing failed: {e}")))?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.access_ttl.as_secs(),
+            refresh_token,
+            refresh_expires_in: self.refresh_ttl.as_secs(),
+            device_id: device.id.clone(),
+            user,
+        })
+    }
+
+    /// Verifies a bearer token (signature, algorithm, issuer, expiry) and loads the caller.
+    pub fn authenticate(&self, conn: &mut DbConn, token: &str) -> Result<Caller> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 5;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    Error::unauthorized("token_expired", "the access token has expired; refresh it")
+                }
+                _ => invalid_token(),
+            })?
+            .claims;
+        let found = devices::table
+            .inner_join(users::table)
+            .filter(devices::id.eq(&claims.dev))
+            .filter(users::id.eq(&claims.sub))
+            .select((devices::revoked_at, devices::last_seen_at, users::disabled_at, users::role, users::person_id))
+            .first::<(Option<i64>, i64, Option<i64>, String, Option<String>)>(conn)
+            .optional()?;
+        let Some((revoked_at, last_seen_at, disabled_at, role, person_id)) = found else {
+            return Err(invalid_token());
+        };
+        if revoked_at.is_some() {
+            return Err(Error::unauthorized("device_revoked", "this device was signed out; sign in again"));
+        }
+        if disabled_at.is_some() {
+            return Err(Error::unauthorized("account_disabled", "this account is disabled"));
+        }
+        let now = now_ms();
+        if now - last_seen_at > LAST_SEEN_GRANULARITY_MS {
+            // Best effort: a busy database must not fail the request over a seen-time.
+            let _ = diesel::update(devices::table.find(&claims.dev)).set(devices::last_seen_at.eq(now)).execute(conn);
+        }
+        Ok(Caller {
+            user_id: claims.sub,
+            device_id: claims.dev,
+            role: crate::domain::Role::parse(&role).ok_or_else(invalid_token)?,
+            person_id,
+        })
+    }
+
+    /// Signs the calling device out.
+    pub fn logout(&self, conn: &mut DbConn, caller: &Caller) -> Result<()> {
+        write_tx(conn, |conn| Devices::revoke_unchecked(conn, &caller.device_id))
+    }
+
+    /// Changes the caller's password after checking the current one; every other device of the
+    /// user is signed out.
+    pub fn change_password(&self, conn: &mut DbConn, caller: &Caller, change: &PasswordChange) -> Result<()> {
+        let user = Users::find(conn, &caller.user_id)?;
+        if !password::verify(&change.current_password, &user.password_hash) {
+            return Err(Error::invalid_field("current_password", "wrong_password", "the current password is wrong"));
+        }
+        password::check_strength("new_password", &change.new_password)?;
+        let hash = password::hash(&change.new_password)?;
+        write_tx(conn, |conn| Users::set_password_hash(conn, &user.id, &hash, Some(&caller.device_id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_are_random_and_stored_hashed() {
+        let a = random_token();
+        let b = random_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+        assert_eq!(token_hash(&a), token_hash(&a));
+    }
+}

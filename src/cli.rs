@@ -1,0 +1,262 @@
+//! The command line: `serve`, `migrate`, `demo`, and account and device administration.
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
+
+use actix_web::web;
+use clap::{Parser, Subcommand};
+use rand::Rng;
+
+use crate::api::{self, AppState};
+use crate::auth::{Auth, password};
+use crate::config::{LogFormat, ServerConfig, StorageConfig};
+use crate::db::{self, DbConn, write_tx};
+use crate::demo;
+use crate::domain::users::{Devices, NewUser, Users};
+use crate::domain::{Caller, Role};
+use crate::error::{Error, Result};
+
+#[derive(Parser, Debug)]
+#[command(name = "diemdanh", version, about = "Offline-first attendance sync server for field training")]
+pub struct Cli {
+    #[command(flatten)]
+    pub storage: StorageConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve {
+        #[command(flatten)]
+        server: ServerConfig,
+        /// Load the demo data set if the database does not have it yet.
+        #[arg(long, env = "DIEMDANH_DEMO", default_value_t = false)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load the demo data set (a province, two classes, trainers) and print the demo logins.
+    Demo,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin a strong password is generated and printed.
+    Add {
+        username: String,
+        #[arg(long, value_parser = ["admin", "trainer", "trainee"])]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The person a trainee account belongs to (required for trainees).
+        #[arg(long)]
+        person_id: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password; the user's devices are signed out.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account and sign out its devices.
+    Disable { username: String },
+    /// Enable a disabled account.
+    Enable { username: String },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// List devices (of one user, or all).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Sign a device out: its tokens stop working on the next request.
+    Revoke { device_id: String },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { server, demo } => serve(&cli.storage, server, demo),
+        Command::Migrate => {
+            let pool = db::open(&cli.storage)?;
+            let backend = pool.get()?.backend_name();
+            println!("database ({backend}) is up to date");
+            Ok(())
+        }
+        Command::Demo => {
+            let pool = db::open(&cli.storage)?;
+            load_demo(&mut *pool.get()?)
+        }
+        Command::User(command) => user_command(&cli.storage, command),
+        Command::Device(command) => device_command(&cli.storage, command),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DIEMDANH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn load_demo(conn: &mut DbConn) -> Result<()> {
+    if demo::load(conn)? {
+        println!("demo data loaded");
+    } else {
+        println!("demo data already present");
+    }
+    Ok(())
+}
+
+fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Result<()> {
+    init_logging(server.log_format);
+    let pool = db::open(storage)?;
+    let mut conn = pool.get()?;
+    let backend = conn.backend_name();
+    if with_demo {
+        load_demo(&mut conn)?;
+    }
+    let auth = Auth::new(&mut conn, &server)?;
+    drop(conn);
+    let state = web::Data::new(AppState { pool, auth: Arc::new(auth), config: Arc::new(server) });
+    actix_web::rt::System::new().block_on(async move {
+        let (running, addresses) = api::bind(state).map_err(|e| Error::Unavailable(format!("cannot listen: {e}")))?;
+        let base = addresses.first().map(|a| format!("http://{a}")).unwrap_or_default();
+        println!("diemdanh is listening on {base} (database: {backend}, data: {})", storage.data_dir.display());
+        if with_demo {
+            println!("demo logins:");
+            for login in demo::logins() {
+                println!("  {:<8} {:<14} password {}", login.role.as_str(), login.username, login.password);
+            }
+            println!(
+                "try: curl -s {base}/api/v1/auth/login -H 'Content-Type: application/json' \
+                 -d '{{\"username\":\"{}\",\"password\":\"{}\",\"device_name\":\"curl\"}}'",
+                demo::ADMIN_USERNAME,
+                demo::ADMIN_PASSWORD
+            );
+        }
+        running.await.map_err(|e| Error::Internal(format!("server failed: {e}")))
+    })
+}
+
+/// Reads a password from stdin, or generates one and says so.
+fn obtain_password(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Internal(format!("cannot read stdin: {e}")))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        password::check_strength("password", &password)?;
+        return Ok((password, false));
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!("no --password-stdin: generating a password");
+    }
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    let password = (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    Ok((password, true))
+}
+
+fn find_user(conn: &mut DbConn, username: &str) -> Result<crate::domain::users::User> {
+    Users::find_by_username(conn, username)?.ok_or(Error::NotFound { what: "user" })
+}
+
+/// The CLI acts as an administrator with no device of its own.
+fn cli_admin() -> Caller {
+    Caller { user_id: String::new(), device_id: String::new(), role: Role::Admin, person_id: None }
+}
+
+fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
+    let pool = db::open(storage)?;
+    let mut conn = pool.get()?;
+    match command {
+        UserCommand::Add { username, role, display_name, person_id, password_stdin } => {
+            let (plain, generated) = obtain_password(password_stdin)?;
+            let hash = password::hash(&plain)?;
+            let user = write_tx(&mut conn, |conn| {
+                Users::create(conn, NewUser { username, display_name, role, person_id }, hash)
+            })?;
+            println!("created {} {} ({})", user.role, user.username, user.id);
+            if generated {
+                println!("password: {plain}");
+            }
+        }
+        UserCommand::Passwd { username, password_stdin } => {
+            let user = find_user(&mut conn, &username)?;
+            let (plain, generated) = obtain_password(password_stdin)?;
+            let hash = password::hash(&plain)?;
+            write_tx(&mut conn, |conn| Users::set_password_hash(conn, &user.id, &hash, None))?;
+            println!("password of {} changed; its devices are signed out", user.username);
+            if generated {
+                println!("password: {plain}");
+            }
+        }
+        UserCommand::Disable { username } => set_disabled(&mut conn, &username, true)?,
+        UserCommand::Enable { username } => set_disabled(&mut conn, &username, false)?,
+        UserCommand::List => {
+            let filter = crate::domain::users::UserFilter { limit: Some(crate::domain::MAX_PAGE_SIZE), ..Default::default() };
+            let mut offset = 0;
+            loop {
+                let page = Users::list(&mut conn, &cli_admin(), &crate::domain::users::UserFilter { offset: Some(offset), ..filter.clone() })?;
+                for user in &page.items {
+                    let state = if user.disabled_at.is_some() { "disabled" } else { "active" };
+                    println!("{}\t{}\t{}\t{}\t{}", user.id, user.username, user.role, state, user.display_name);
+                }
+                offset += page.items.len() as i64;
+                if page.items.is_empty() || offset >= page.total {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_disabled(conn: &mut DbConn, username: &str, disabled: bool) -> Result<()> {
+    let user = find_user(conn, username)?;
+    let changes = crate::domain::users::UserChanges { disabled: Some(disabled), ..Default::default() };
+    let user = write_tx(conn, |conn| Users::change(conn, &cli_admin(), &user.id, changes))?;
+    println!("{} is {}", user.username, if user.disabled_at.is_some() { "disabled" } else { "enabled" });
+    Ok(())
+}
+
+fn device_command(storage: &StorageConfig, command: DeviceCommand) -> Result<()> {
+    let pool = db::open(storage)?;
+    let mut conn = pool.get()?;
+    match command {
+        DeviceCommand::List { user } => {
+            let user_id = user.map(|name| find_user(&mut conn, &name).map(|u| u.id)).transpose()?;
+            let filter = crate::domain::users::DeviceFilter { user_id, limit: Some(crate::domain::MAX_PAGE_SIZE), offset: None };
+            for device in Devices::list(&mut conn, &cli_admin(), &filter)?.items {
+                let state = if device.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{}", device.id, device.user_id, state, device.name);
+            }
+        }
+        DeviceCommand::Revoke { device_id } => {
+            let id = crate::domain::values::path_id(&device_id, "device")?;
+            write_tx(&mut conn, |conn| {
+                Devices::find(conn, &id)?;
+                Devices::revoke_unchecked(conn, &id)
+            })?;
+            println!("device {id} revoked");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Loads the demo data set (a province, its communes and wards, two classes, trainers, a trainee
+//! account and material records) through the same domain methods the API uses.
+
+pub mod data;
+
+use std::collections::HashMap;
+
+use crate::auth::password;
+use crate::db::{DbConn, write_tx};
+use crate::domain::courses::{CourseInput, Courses};
+use crate::domain::enrollments::{EnrollmentInput, Enrollments};
+use crate::domain::materials::{MaterialInput, Materials};
+use crate::domain::people::{People, PersonInput};
+use crate::domain::sessions::{SessionInput, Sessions};
+use crate::domain::trainers::{CourseTrainerInput, CourseTrainers};
+use crate::domain::units::{UnitInput, Units};
+use crate::domain::users::{Devices, NewUser, Users};
+use crate::domain::{Caller, Resource, Role};
+use crate::error::{Error, Result};
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "diemdanh-admin";
+pub const TRAINEE_USERNAME: &str = "hocvien.demo";
+pub const TRAINEE_PASSWORD: &str = "demo-trainee-1";
+
+/// A demo account and its password, for printing.
+pub struct DemoLogin {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+/// The demo accounts, whether or not they were created just now.
+pub fn logins() -> Vec<DemoLogin> {
+    let mut logins = vec![DemoLogin { username: ADMIN_USERNAME.into(), password: ADMIN_PASSWORD.into(), role: Role::Admin }];
+    logins.extend(data::trainers().into_iter().map(|t| DemoLogin {
+        username: t.username.into(),
+        password: t.password.into(),
+        role: Role::Trainer,
+    }));
+    logins.push(DemoLogin { username: TRAINEE_USERNAME.into(), password: TRAINEE_PASSWORD.into(), role: Role::Trainee });
+    logins
+}
+
+/// Loads the demo data unless it is already there. Returns whether anything was loaded.
+pub fn load(conn: &mut DbConn) -> Result<bool> {
+    if Units::find_by_code(conn, data::PROVINCE_CODE)?.is_some() {
+        return Ok(false);
+    }
+    // Hash outside the transaction: argon2 is deliberately slow.
+    let mut hashes = HashMap::new();
+    for login in logins() {
+        hashes.insert(login.username.clone(), password::hash(&login.password)?);
+    }
+    write_tx(conn, |conn| load_in_transaction(conn, &hashes))?;
+    Ok(true)
+}
+
+fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> Result<()> {
+    let hash = |name: &str| hashes.get(name).cloned().ok_or_else(|| Error::Internal(format!("no hash for {name}")));
+    let admin = match Users::find_by_username(conn, ADMIN_USERNAME)? {
+        Some(user) => user,
+        None => Users::create(
+            conn,
+            NewUser { username: ADMIN_USERNAME.into(), display_name: Some("Quản trị viên Tỉnh đoàn".into()), role: "admin".into(), person_id: None },
+            hash(ADMIN_USERNAME)?,
+        )?,
+    };
+    let device = Devices::register(conn, &admin.id, "demo loader")?;
+    let caller = Caller { user_id: admin.id.clone(), device_id: device.id.clone(), role: Role::Admin, person_id: None };
+
+    let unit_ids = load_units(conn, &caller)?;
+    let mut people = Vec::new();
+    for person in data::people() {
+        let unit_id = unit_ids.get(person.unit_code).cloned();
+        let created = People::create(
+            conn,
+            &caller,
+            PersonInput {
+                id: None,
+                full_name: person.full_name.clone(),
+                birth_date: Some(person.birth_date.clone()),
+                gender: Some(person.gender.into()),
+                phone: Some(person.phone.clone()),
+                position: person.position.into(),
+                unit_id,
+                term: Some(person.term.into()),
+            },
+        )?;
+        people.push((person, created));
+    }
+
+    let mut trainer_ids = Vec::new();
+    for trainer in data::trainers() {
+        let user = Users::create(
+            conn,
+            NewUser { username: trainer.username.into(), display_name: Some(trainer.full_name.into()), role: "trainer".into(), person_id: None },
+            hash(trainer.username)?,
+        )?;
+        trainer_ids.push(user.id);
+    }
+
+    for (index, course) in data::courses().into_iter().enumerate() {
+        let created = Courses::create(
+            conn,
+            &caller,
+            CourseInput {
+                id: None,
+                code: Some(course.code.into()),
+                title: course.title.into(),
+                description: Some(course.description.into()),
+                organizing_unit_id: unit_ids.get(data::PROVINCE_CODE).cloned(),
+                management_level: course.management_level.into(),
+                start_date: course.start_date.into(),
+                end_date: course.end_date.into(),
+                place: Some(course.place.into()),
+            },
+        )?;
+        for &trainer in &course.trainer_indexes {
+            CourseTrainers::create(
+                conn,
+                &caller,
+                CourseTrainerInput {
+                    id: None,
+                    course_id: created.id.clone(),
+                    user_id: trainer_ids[trainer].clone(),
+                    role: Some(if trainer == course.trainer_indexes[0] { "lead" } else { "assistant" }.into()),
+                },
+            )?;
+        }
+        let start = chrono::NaiveDate::parse_from_str(course.start_date, "%Y-%m-%d")
+            .map_err(|e| Error::Internal(format!("demo course date: {e}")))?;
+        for session in &course.sessions {
+            let day = start + chrono::Days::new(u64::from(session.day));
+            Sessions::create(
+                conn,
+                &caller,
+                SessionInput {
+                    id: None,
+                    course_id: created.id.clone(),
+                    topic: session.topic.into(),
+                    // Course times are local to Vietnam (UTC+7).
+                    starts_at: format!("{day}T{}:00+07:00", session.start),
+                    ends_at: format!("{day}T{}:00+07:00", session.end),
+                    place: Some(session.place.into()),
+                    trainer_id: Some(trainer_ids[session.trainer_index].clone()),
+                },
+            )?;
+        }
+        for material in &course.materials {
+            Materials::create(
+                conn,
+                &caller,
+                MaterialInput {
+                    id: None,
+                    course_id: created.id.clone(),
+                    title: material.title.into(),
+                    kind: material.kind.into(),
+                    language: Some(material.language.into()),
+                    file_name: Some(material.file_name.into()),
+                    content_type: Some(material.content_type.into()),
+                    size_bytes: Some(material.size_bytes),
+                    sha256: None,
+                },
+            )?;
+        }
+        for (person, record) in &people {
+            let enrolled = match &course.enroll {
+                data::EnrollRule::AllSecretariesAndDeputies => {
+                    matches!(person.position, "secretary" | "deputy_secretary")
+                }
+                data::EnrollRule::UnitCodes(codes) => codes.contains(&person.unit_code),
+            };
+            if enrolled {
+                Enrollments::enroll(
+                    conn,
+                    EnrollmentInput { id: None, course_id: created.id.clone(), person_id: record.id.clone(), status: None },
+                )?;
+            }
+        }
+        // The first class's first trainee gets an account, to show what a trainee sees.
+        if index == 0
+            && let Some((_, record)) = people.iter().find(|(p, _)| p.position == "secretary")
+        {
+            Users::create(
+                conn,
+                NewUser {
+                    username: TRAINEE_USERNAME.into(),
+                    display_name: Some(record.full_name.clone()),
+                    role: "trainee".into(),
+                    person_id: Some(record.id.clone()),
+                },
+                hash(TRAINEE_USERNAME)?,
+            )?;
+        }
+    }
+    Devices::revoke_unchecked(conn, &device.id)?;
+    Ok(())
+}
+
+/// Inserts units parents-first (and merge targets before the units merged into them).
+fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str, String>> {
+    let mut ids: HashMap<&'static str, String> = HashMap::new();
+    let mut pending = data::units();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for unit in pending {
+            let ready = |code: Option<&str>| code.is_none_or(|c| ids.contains_key(c));
+            if !(ready(unit.parent_code) && ready(unit.merged_into_code)) {
+                waiting.push(unit);
+                continue;
+            }
+            let created = Units::create(
+                conn,
+                caller,
+                UnitInput {
+                    id: None,
+                    code: unit.code.into(),
+                    name: unit.name.into(),
+                    kind: unit.kind.into(),
+                    parent_id: unit.parent_code.and_then(|c| ids.get(c).cloned()),
+                    valid_from: unit.valid_from.map(Into::into),
+                    valid_to: unit.valid_to.map(Into::into),
+                    merged_into_id: unit.merged_into_code.and_then(|c| ids.get(c).cloned()),
+                },
+            )?;
+            ids.insert(unit.code, created.id);
+        }
+        if waiting.len() == before {
+            return Err(Error::Internal("demo units reference unknown codes".into()));
+        }
+        pending = waiting;
+    }
+    Ok(ids)
+}
