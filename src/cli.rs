@@ -17,7 +17,11 @@ use crate::domain::{Caller, Role};
 use crate::error::{Error, Result};
 
 #[derive(Parser, Debug)]
-#[command(name = "diemdanh", version, about = "Offline-first attendance sync server for field training")]
+#[command(
+    name = "diemdanh",
+    version,
+    about = "Offline-first attendance sync server for field training"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub storage: StorageConfig,
@@ -135,15 +139,31 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     }
     let auth = Auth::new(&mut conn, &server)?;
     drop(conn);
-    let state = web::Data::new(AppState { pool, auth: Arc::new(auth), config: Arc::new(server) });
+    let state = web::Data::new(AppState {
+        pool,
+        auth: Arc::new(auth),
+        config: Arc::new(server),
+    });
     actix_web::rt::System::new().block_on(async move {
-        let (running, addresses) = api::bind(state).map_err(|e| Error::Unavailable(format!("cannot listen: {e}")))?;
-        let base = addresses.first().map(|a| format!("http://{a}")).unwrap_or_default();
-        println!("diemdanh is listening on {base} (database: {backend}, data: {})", storage.data_dir.display());
+        let (running, addresses) =
+            api::bind(state).map_err(|e| Error::Unavailable(format!("cannot listen: {e}")))?;
+        let base = addresses
+            .first()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
+        println!(
+            "diemdanh is listening on {base} (database: {backend}, data: {})",
+            storage.data_dir.display()
+        );
         if with_demo {
             println!("demo logins:");
             for login in demo::logins() {
-                println!("  {:<8} {:<14} password {}", login.role.as_str(), login.username, login.password);
+                println!(
+                    "  {:<8} {:<14} password {}",
+                    login.role.as_str(),
+                    login.username,
+                    login.password
+                );
             }
             println!(
                 "try: curl -s {base}/api/v1/auth/login -H 'Content-Type: application/json' \
@@ -152,7 +172,9 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
                 demo::ADMIN_PASSWORD
             );
         }
-        running.await.map_err(|e| Error::Internal(format!("server failed: {e}")))
+        running
+            .await
+            .map_err(|e| Error::Internal(format!("server failed: {e}")))
     })
 }
 
@@ -160,7 +182,10 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
 fn obtain_password(from_stdin: bool) -> Result<(String, bool)> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Internal(format!("cannot read stdin: {e}")))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::Internal(format!("cannot read stdin: {e}")))?;
         let password = line.trim_end_matches(['\r', '\n']).to_owned();
         password::check_strength("password", &password)?;
         return Ok((password, false));
@@ -170,7 +195,9 @@ fn obtain_password(from_stdin: bool) -> Result<(String, bool)> {
     }
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    let password = (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let password = (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     Ok((password, true))
 }
 
@@ -180,30 +207,58 @@ fn find_user(conn: &mut DbConn, username: &str) -> Result<crate::domain::users::
 
 /// The CLI acts as an administrator with no device of its own.
 fn cli_admin() -> Caller {
-    Caller { user_id: String::new(), device_id: String::new(), role: Role::Admin, person_id: None }
+    Caller {
+        user_id: String::new(),
+        device_id: String::new(),
+        role: Role::Admin,
+        person_id: None,
+    }
 }
 
 fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
     let pool = db::open(storage)?;
     let mut conn = pool.get()?;
     match command {
-        UserCommand::Add { username, role, display_name, person_id, password_stdin } => {
+        UserCommand::Add {
+            username,
+            role,
+            display_name,
+            person_id,
+            password_stdin,
+        } => {
             let (plain, generated) = obtain_password(password_stdin)?;
             let hash = password::hash(&plain)?;
             let user = write_tx(&mut conn, |conn| {
-                Users::create(conn, NewUser { username, display_name, role, person_id }, hash)
+                Users::create(
+                    conn,
+                    NewUser {
+                        username,
+                        display_name,
+                        role,
+                        person_id,
+                    },
+                    hash,
+                )
             })?;
             println!("created {} {} ({})", user.role, user.username, user.id);
             if generated {
                 println!("password: {plain}");
             }
         }
-        UserCommand::Passwd { username, password_stdin } => {
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
             let user = find_user(&mut conn, &username)?;
             let (plain, generated) = obtain_password(password_stdin)?;
             let hash = password::hash(&plain)?;
-            write_tx(&mut conn, |conn| Users::set_password_hash(conn, &user.id, &hash, None))?;
-            println!("password of {} changed; its devices are signed out", user.username);
+            write_tx(&mut conn, |conn| {
+                Users::set_password_hash(conn, &user.id, &hash, None)
+            })?;
+            println!(
+                "password of {} changed; its devices are signed out",
+                user.username
+            );
             if generated {
                 println!("password: {plain}");
             }
@@ -211,13 +266,30 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
         UserCommand::Disable { username } => set_disabled(&mut conn, &username, true)?,
         UserCommand::Enable { username } => set_disabled(&mut conn, &username, false)?,
         UserCommand::List => {
-            let filter = crate::domain::users::UserFilter { limit: Some(crate::domain::MAX_PAGE_SIZE), ..Default::default() };
+            let filter = crate::domain::users::UserFilter {
+                limit: Some(crate::domain::MAX_PAGE_SIZE),
+                ..Default::default()
+            };
             let mut offset = 0;
             loop {
-                let page = Users::list(&mut conn, &cli_admin(), &crate::domain::users::UserFilter { offset: Some(offset), ..filter.clone() })?;
+                let page = Users::list(
+                    &mut conn,
+                    &cli_admin(),
+                    &crate::domain::users::UserFilter {
+                        offset: Some(offset),
+                        ..filter.clone()
+                    },
+                )?;
                 for user in &page.items {
-                    let state = if user.disabled_at.is_some() { "disabled" } else { "active" };
-                    println!("{}\t{}\t{}\t{}\t{}", user.id, user.username, user.role, state, user.display_name);
+                    let state = if user.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        user.id, user.username, user.role, state, user.display_name
+                    );
                 }
                 offset += page.items.len() as i64;
                 if page.items.is_empty() || offset >= page.total {
@@ -231,9 +303,22 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
 
 fn set_disabled(conn: &mut DbConn, username: &str, disabled: bool) -> Result<()> {
     let user = find_user(conn, username)?;
-    let changes = crate::domain::users::UserChanges { disabled: Some(disabled), ..Default::default() };
-    let user = write_tx(conn, |conn| Users::change(conn, &cli_admin(), &user.id, changes))?;
-    println!("{} is {}", user.username, if user.disabled_at.is_some() { "disabled" } else { "enabled" });
+    let changes = crate::domain::users::UserChanges {
+        disabled: Some(disabled),
+        ..Default::default()
+    };
+    let user = write_tx(conn, |conn| {
+        Users::change(conn, &cli_admin(), &user.id, changes)
+    })?;
+    println!(
+        "{} is {}",
+        user.username,
+        if user.disabled_at.is_some() {
+            "disabled"
+        } else {
+            "enabled"
+        }
+    );
     Ok(())
 }
 
@@ -242,11 +327,24 @@ fn device_command(storage: &StorageConfig, command: DeviceCommand) -> Result<()>
     let mut conn = pool.get()?;
     match command {
         DeviceCommand::List { user } => {
-            let user_id = user.map(|name| find_user(&mut conn, &name).map(|u| u.id)).transpose()?;
-            let filter = crate::domain::users::DeviceFilter { user_id, limit: Some(crate::domain::MAX_PAGE_SIZE), offset: None };
+            let user_id = user
+                .map(|name| find_user(&mut conn, &name).map(|u| u.id))
+                .transpose()?;
+            let filter = crate::domain::users::DeviceFilter {
+                user_id,
+                limit: Some(crate::domain::MAX_PAGE_SIZE),
+                offset: None,
+            };
             for device in Devices::list(&mut conn, &cli_admin(), &filter)?.items {
-                let state = if device.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{}\t{}\t{}\t{}", device.id, device.user_id, state, device.name);
+                let state = if device.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    device.id, device.user_id, state, device.name
+                );
             }
         }
         DeviceCommand::Revoke { device_id } => {

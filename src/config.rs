@@ -10,7 +10,12 @@ use clap::{Args, ValueEnum};
 #[derive(Args, Debug, Clone)]
 pub struct StorageConfig {
     /// Directory for the embedded SQLite database (and, later, stored files).
-    #[arg(long, env = "DIEMDANH_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "DIEMDANH_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// `postgres://…` to use PostgreSQL; `sqlite://PATH` or a plain path for another SQLite file.
@@ -19,11 +24,21 @@ pub struct StorageConfig {
     pub database_url: Option<String>,
 
     /// Database connections per server process.
-    #[arg(long, env = "DIEMDANH_DB_POOL_SIZE", default_value_t = 8, global = true)]
+    #[arg(
+        long,
+        env = "DIEMDANH_DB_POOL_SIZE",
+        default_value_t = 8,
+        global = true
+    )]
     pub db_pool_size: u32,
 
     /// How long a SQLite writer waits for the write lock before giving up (milliseconds).
-    #[arg(long, env = "DIEMDANH_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    #[arg(
+        long,
+        env = "DIEMDANH_SQLITE_BUSY_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
     pub sqlite_busy_timeout_ms: u32,
 }
 

@@ -126,7 +126,10 @@ impl From<diesel::result::Error> for Error {
             D::NotFound => Error::NotFound { what: "record" },
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::conflict(
                 "already_exists",
-                format!("a record with the same key already exists ({})", info.message()),
+                format!(
+                    "a record with the same key already exists ({})",
+                    info.message()
+                ),
             ),
             D::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => Error::conflict(
                 "referenced_record_missing",
@@ -170,6 +173,9 @@ mod tests {
 
     #[test]
     fn not_found_from_diesel_maps_to_not_found() {
-        assert_eq!(Error::from(diesel::result::Error::NotFound).code(), "not_found");
+        assert_eq!(
+            Error::from(diesel::result::Error::NotFound).code(),
+            "not_found"
+        );
     }
 }

@@ -59,7 +59,8 @@ impl ResponseError for Error {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             Error::Unauthorized { .. } => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             _ => {}
         }
@@ -72,15 +73,21 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         JsonPayloadError::ContentType => Error::UnsupportedMediaType {
             message: "the body must be JSON (Content-Type: application/json)".into(),
         },
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            Error::PayloadTooLarge { message: format!("the body is larger than {limit} bytes") }
-        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => Error::PayloadTooLarge {
+            message: format!("the body is larger than {limit} bytes"),
+        },
         JsonPayloadError::Deserialize(e) if e.is_data() => Error::Validation {
             message: format!("the body does not fit the expected shape: {e}"),
             details: vec![],
         },
-        JsonPayloadError::Deserialize(e) => Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
-        other => Error::bad_request("unreadable_body", format!("the body could not be read: {other}")),
+        JsonPayloadError::Deserialize(e) => {
+            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+        other => Error::bad_request(
+            "unreadable_body",
+            format!("the body could not be read: {other}"),
+        ),
     };
     mapped.into()
 }

@@ -24,14 +24,23 @@ impl FromRequest for Authenticated {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
             .map(|token| token.trim().to_owned());
         Box::pin(async move {
             let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
             let token = token.ok_or_else(|| {
-                Error::unauthorized("missing_token", "send an access token: Authorization: Bearer <token>")
+                Error::unauthorized(
+                    "missing_token",
+                    "send an access token: Authorization: Bearer <token>",
+                )
             })?;
-            let caller = state.run(move |state, conn| state.auth.authenticate(conn, &token)).await?;
+            let caller = state
+                .run(move |state, conn| state.auth.authenticate(conn, &token))
+                .await?;
             Ok(Authenticated(caller))
         })
     }
@@ -57,7 +66,10 @@ impl FromRequest for IfMatch {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let value = req.headers().get(header::IF_MATCH).map(|v| v.to_str().map(IfMatch::parse).unwrap_or(Some(-1)));
+        let value = req
+            .headers()
+            .get(header::IF_MATCH)
+            .map(|v| v.to_str().map(IfMatch::parse).unwrap_or(Some(-1)));
         std::future::ready(Ok(IfMatch(value.flatten())))
     }
 }
@@ -72,14 +84,21 @@ pub fn not_modified(req: &HttpRequest, rev: i64) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == tag || t.trim() == "*"))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == tag || t.trim() == "*")
+        })
 }
 
 /// The client's address for rate limiting: the peer, or with a trusted proxy the first address
 /// of X-Forwarded-For.
 pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
     let info = req.connection_info();
-    let address = if trust_proxy { info.realip_remote_addr() } else { info.peer_addr() };
+    let address = if trust_proxy {
+        info.realip_remote_addr()
+    } else {
+        info.peer_addr()
+    };
     address.unwrap_or("unknown").to_owned()
 }
 

@@ -54,7 +54,8 @@ impl AppState {
         F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |state, conn| write_tx(conn, |conn| work(state, conn))).await
+        self.run(move |state, conn| write_tx(conn, |conn| work(state, conn)))
+            .await
     }
 }
 
@@ -73,7 +74,11 @@ pub fn app(
     let json_limit = state.config.max_json_bytes;
     App::new()
         .app_data(state)
-        .app_data(web::JsonConfig::default().limit(json_limit).error_handler(error::json_error))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(error::json_error),
+        )
         .app_data(web::PayloadConfig::default().limit(json_limit))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -81,7 +86,10 @@ pub fn app(
         .wrap(Compress::default())
         .wrap(
             DefaultHeaders::new()
-                .add((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+                .add((
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
                 .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
         )
         .wrap_fn(|req, srv| {
@@ -91,7 +99,9 @@ pub fn app(
             async move {
                 let mut response = response.await?;
                 if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                    response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), id);
+                    response
+                        .headers_mut()
+                        .insert(header::HeaderName::from_static("x-request-id"), id);
                 }
                 Ok(response)
             }

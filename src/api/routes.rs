@@ -20,37 +20,101 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
     let mut table = vec![
         ("/healthz", Method::GET, web::get().to(health::healthz)),
         ("/readyz", Method::GET, web::get().to(health::readyz)),
-        ("/api/v1/auth/login", Method::POST, web::post().to(auth::login)),
-        ("/api/v1/auth/refresh", Method::POST, web::post().to(auth::refresh)),
-        ("/api/v1/auth/logout", Method::POST, web::post().to(auth::logout)),
+        (
+            "/api/v1/auth/login",
+            Method::POST,
+            web::post().to(auth::login),
+        ),
+        (
+            "/api/v1/auth/refresh",
+            Method::POST,
+            web::post().to(auth::refresh),
+        ),
+        (
+            "/api/v1/auth/logout",
+            Method::POST,
+            web::post().to(auth::logout),
+        ),
         ("/api/v1/me", Method::GET, web::get().to(auth::me)),
-        ("/api/v1/me/password", Method::POST, web::post().to(auth::change_password)),
+        (
+            "/api/v1/me/password",
+            Method::POST,
+            web::post().to(auth::change_password),
+        ),
         ("/api/v1/users", Method::GET, web::get().to(users::list)),
         ("/api/v1/users", Method::POST, web::post().to(users::create)),
         ("/api/v1/users/{id}", Method::GET, web::get().to(users::get)),
-        ("/api/v1/users/{id}", Method::PATCH, web::patch().to(users::change)),
-        ("/api/v1/users/{id}/password", Method::POST, web::post().to(users::reset_password)),
-        ("/api/v1/devices", Method::GET, web::get().to(users::list_devices)),
-        ("/api/v1/devices/{id}/revoke", Method::POST, web::post().to(users::revoke_device)),
+        (
+            "/api/v1/users/{id}",
+            Method::PATCH,
+            web::patch().to(users::change),
+        ),
+        (
+            "/api/v1/users/{id}/password",
+            Method::POST,
+            web::post().to(users::reset_password),
+        ),
+        (
+            "/api/v1/devices",
+            Method::GET,
+            web::get().to(users::list_devices),
+        ),
+        (
+            "/api/v1/devices/{id}/revoke",
+            Method::POST,
+            web::post().to(users::revoke_device),
+        ),
     ];
     macro_rules! crud {
         ($collection:literal, $item:literal, $resource:ty) => {
             table.extend([
-                ($collection, Method::GET, web::get().to(resources::list::<$resource>)),
-                ($collection, Method::POST, web::post().to(resources::create::<$resource>)),
-                ($item, Method::GET, web::get().to(resources::get::<$resource>)),
-                ($item, Method::PUT, web::put().to(resources::update::<$resource>)),
-                ($item, Method::DELETE, web::delete().to(resources::delete::<$resource>)),
+                (
+                    $collection,
+                    Method::GET,
+                    web::get().to(resources::list::<$resource>),
+                ),
+                (
+                    $collection,
+                    Method::POST,
+                    web::post().to(resources::create::<$resource>),
+                ),
+                (
+                    $item,
+                    Method::GET,
+                    web::get().to(resources::get::<$resource>),
+                ),
+                (
+                    $item,
+                    Method::PUT,
+                    web::put().to(resources::update::<$resource>),
+                ),
+                (
+                    $item,
+                    Method::DELETE,
+                    web::delete().to(resources::delete::<$resource>),
+                ),
             ])
         };
     }
     crud!("/api/v1/units", "/api/v1/units/{id}", Units);
     crud!("/api/v1/people", "/api/v1/people/{id}", People);
     crud!("/api/v1/courses", "/api/v1/courses/{id}", Courses);
-    crud!("/api/v1/course-trainers", "/api/v1/course-trainers/{id}", CourseTrainers);
+    crud!(
+        "/api/v1/course-trainers",
+        "/api/v1/course-trainers/{id}",
+        CourseTrainers
+    );
     crud!("/api/v1/sessions", "/api/v1/sessions/{id}", Sessions);
-    crud!("/api/v1/enrollments", "/api/v1/enrollments/{id}", Enrollments);
-    crud!("/api/v1/attendance", "/api/v1/attendance/{id}", AttendanceRecords);
+    crud!(
+        "/api/v1/enrollments",
+        "/api/v1/enrollments/{id}",
+        Enrollments
+    );
+    crud!(
+        "/api/v1/attendance",
+        "/api/v1/attendance/{id}",
+        AttendanceRecords
+    );
     crud!("/api/v1/materials", "/api/v1/materials/{id}", Materials);
     table
 }

@@ -31,17 +31,30 @@ impl LoginLimiter {
     }
 
     fn keys(username: &str, address: &str) -> [(String, bool); 2] {
-        [(format!("user:{}", username.trim().to_lowercase()), true), (format!("addr:{address}"), false)]
+        [
+            (format!("user:{}", username.trim().to_lowercase()), true),
+            (format!("addr:{address}"), false),
+        ]
     }
 
     /// Fails with `rate_limited` when either counter is full.
     pub fn check(&self, username: &str, address: &str, now: Instant) -> Result<()> {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut wait = Duration::ZERO;
         for (key, is_account) in Self::keys(username, address) {
-            let limit = if is_account { self.per_account } else { self.per_address } as usize;
+            let limit = if is_account {
+                self.per_account
+            } else {
+                self.per_address
+            } as usize;
             if let Some(times) = failures.get_mut(&key) {
-                while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     times.pop_front();
                 }
                 if times.len() >= limit
@@ -54,15 +67,24 @@ impl LoginLimiter {
         if wait.is_zero() {
             Ok(())
         } else {
-            Err(Error::RateLimited { retry_after_secs: wait.as_secs().max(1) })
+            Err(Error::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            })
         }
     }
 
     pub fn record_failure(&self, username: &str, address: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if failures.len() > PRUNE_ABOVE {
             let window = self.window;
-            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
+            failures.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
         }
         for (key, _) in Self::keys(username, address) {
             failures.entry(key).or_default().push_back(now);
@@ -71,7 +93,10 @@ impl LoginLimiter {
 
     /// A successful login clears the account's counter (not the address's).
     pub fn record_success(&self, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         failures.remove(&format!("user:{}", username.trim().to_lowercase()));
     }
 }
@@ -88,12 +113,22 @@ mod tests {
             limiter.check("Hoa", "1.2.3.4", start).unwrap();
             limiter.record_failure("hoa", "1.2.3.4", start + Duration::from_secs(i));
         }
-        let Err(Error::RateLimited { retry_after_secs }) = limiter.check("hoa", "5.6.7.8", start + Duration::from_secs(10)) else {
+        let Err(Error::RateLimited { retry_after_secs }) =
+            limiter.check("hoa", "5.6.7.8", start + Duration::from_secs(10))
+        else {
             panic!("expected rate limit")
         };
         assert_eq!(retry_after_secs, 50);
-        assert!(limiter.check("other", "1.2.3.4", start + Duration::from_secs(10)).is_ok());
-        assert!(limiter.check("hoa", "1.2.3.4", start + Duration::from_secs(61)).is_ok());
+        assert!(
+            limiter
+                .check("other", "1.2.3.4", start + Duration::from_secs(10))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check("hoa", "1.2.3.4", start + Duration::from_secs(61))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -86,11 +86,17 @@ fn random_token() -> String {
 }
 
 fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn invalid_token() -> Error {
-    Error::unauthorized("invalid_token", "the access token is missing, malformed or not valid")
+    Error::unauthorized(
+        "invalid_token",
+        "the access token is missing, malformed or not valid",
+    )
 }
 
 impl Auth {
@@ -100,7 +106,9 @@ impl Auth {
         let secret = match &config.jwt_secret {
             Some(secret) if secret.len() >= 32 => secret.clone(),
             Some(_) => {
-                return Err(Error::Internal("DIEMDANH_JWT_SECRET must be at least 32 characters".into()));
+                return Err(Error::Internal(
+                    "DIEMDANH_JWT_SECRET must be at least 32 characters".into(),
+                ));
             }
             None => db::get_or_init_setting(conn, JWT_SECRET_SETTING, &random_token())?,
         };
@@ -109,13 +117,23 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             access_ttl: config.access_token_ttl(),
             refresh_ttl: config.refresh_token_ttl(),
-            limiter: LoginLimiter::new(config.login_window(), config.login_max_failures, config.login_max_failures_per_ip),
+            limiter: LoginLimiter::new(
+                config.login_window(),
+                config.login_max_failures,
+                config.login_max_failures_per_ip,
+            ),
         })
     }
 
     /// Checks the password, registers the device and returns its first tokens.
-    pub fn login(&self, conn: &mut DbConn, request: &LoginRequest, address: &str) -> Result<TokenResponse> {
-        self.limiter.check(&request.username, address, Instant::now())?;
+    pub fn login(
+        &self,
+        conn: &mut DbConn,
+        request: &LoginRequest,
+        address: &str,
+    ) -> Result<TokenResponse> {
+        self.limiter
+            .check(&request.username, address, Instant::now())?;
         let user = Users::find_by_username(conn, &request.username)?;
         let verified = match &user {
             Some(user) => password::verify(&request.password, &user.password_hash),
@@ -127,13 +145,20 @@ impl Auth {
         let user = match user {
             Some(user) if verified => user,
             _ => {
-                self.limiter.record_failure(&request.username, address, Instant::now());
-                return Err(Error::unauthorized("invalid_credentials", "wrong username or password"));
+                self.limiter
+                    .record_failure(&request.username, address, Instant::now());
+                return Err(Error::unauthorized(
+                    "invalid_credentials",
+                    "wrong username or password",
+                ));
             }
         };
         self.limiter.record_success(&request.username);
         if user.disabled_at.is_some() {
-            return Err(Error::Forbidden { code: "account_disabled", message: "this account is disabled".into() });
+            return Err(Error::Forbidden {
+                code: "account_disabled",
+                message: "this account is disabled".into(),
+            });
         }
         write_tx(conn, |conn| {
             let device = Devices::register(conn, &user.id, &request.device_name)?;
@@ -148,11 +173,18 @@ impl Auth {
         let reused = write_tx(conn, |conn| {
             let found = refresh_tokens::table
                 .find(&hash)
-                .select((refresh_tokens::device_id, refresh_tokens::expires_at, refresh_tokens::used_at))
+                .select((
+                    refresh_tokens::device_id,
+                    refresh_tokens::expires_at,
+                    refresh_tokens::used_at,
+                ))
                 .first::<(String, i64, Option<i64>)>(conn)
                 .optional()?;
             let Some((device_id, expires_at, used_at)) = found else {
-                return Err(Error::unauthorized("invalid_refresh_token", "the refresh token is not valid"));
+                return Err(Error::unauthorized(
+                    "invalid_refresh_token",
+                    "the refresh token is not valid",
+                ));
             };
             if used_at.is_some() {
                 Devices::revoke_unchecked(conn, &device_id)?;
@@ -160,18 +192,29 @@ impl Auth {
             }
             let now = now_ms();
             if expires_at <= now {
-                return Err(Error::unauthorized("refresh_token_expired", "the refresh token has expired; sign in again"));
+                return Err(Error::unauthorized(
+                    "refresh_token_expired",
+                    "the refresh token has expired; sign in again",
+                ));
             }
             let device = Devices::find(conn, &device_id)?;
             let user = Users::find(conn, &device.user_id)?;
             if device.revoked_at.is_some() || user.disabled_at.is_some() {
-                return Err(Error::unauthorized("device_revoked", "this device was signed out; sign in again"));
+                return Err(Error::unauthorized(
+                    "device_revoked",
+                    "this device was signed out; sign in again",
+                ));
             }
-            diesel::update(refresh_tokens::table.find(&hash)).set(refresh_tokens::used_at.eq(now)).execute(conn)?;
+            diesel::update(refresh_tokens::table.find(&hash))
+                .set(refresh_tokens::used_at.eq(now))
+                .execute(conn)?;
             self.issue(conn, user, &device).map(Ok)
         })?;
         reused.map_err(|_| {
-            Error::unauthorized("refresh_token_reused", "the refresh token was already used; the device has been signed out")
+            Error::unauthorized(
+                "refresh_token_reused",
+                "the refresh token was already used; the device has been signed out",
+            )
         })
     }
 
@@ -193,8 +236,9 @@ impl Auth {
             iat: now / 1000,
             exp: now / 1000 + self.access_ttl.as_secs() as i64,
         };
-        let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| Error::Internal(format!("token signing failed: {e}")))?;
+        let access_token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+                .map_err(|e| Error::Internal(format!("token signing failed: {e}")))?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -224,22 +268,36 @@ impl Auth {
             .inner_join(users::table)
             .filter(devices::id.eq(&claims.dev))
             .filter(users::id.eq(&claims.sub))
-            .select((devices::revoked_at, devices::last_seen_at, users::disabled_at, users::role, users::person_id))
+            .select((
+                devices::revoked_at,
+                devices::last_seen_at,
+                users::disabled_at,
+                users::role,
+                users::person_id,
+            ))
             .first::<(Option<i64>, i64, Option<i64>, String, Option<String>)>(conn)
             .optional()?;
         let Some((revoked_at, last_seen_at, disabled_at, role, person_id)) = found else {
             return Err(invalid_token());
         };
         if revoked_at.is_some() {
-            return Err(Error::unauthorized("device_revoked", "this device was signed out; sign in again"));
+            return Err(Error::unauthorized(
+                "device_revoked",
+                "this device was signed out; sign in again",
+            ));
         }
         if disabled_at.is_some() {
-            return Err(Error::unauthorized("account_disabled", "this account is disabled"));
+            return Err(Error::unauthorized(
+                "account_disabled",
+                "this account is disabled",
+            ));
         }
         let now = now_ms();
         if now - last_seen_at > LAST_SEEN_GRANULARITY_MS {
             // Best effort: a busy database must not fail the request over a seen-time.
-            let _ = diesel::update(devices::table.find(&claims.dev)).set(devices::last_seen_at.eq(now)).execute(conn);
+            let _ = diesel::update(devices::table.find(&claims.dev))
+                .set(devices::last_seen_at.eq(now))
+                .execute(conn);
         }
         Ok(Caller {
             user_id: claims.sub,
@@ -251,19 +309,32 @@ impl Auth {
 
     /// Signs the calling device out.
     pub fn logout(&self, conn: &mut DbConn, caller: &Caller) -> Result<()> {
-        write_tx(conn, |conn| Devices::revoke_unchecked(conn, &caller.device_id))
+        write_tx(conn, |conn| {
+            Devices::revoke_unchecked(conn, &caller.device_id)
+        })
     }
 
     /// Changes the caller's password after checking the current one; every other device of the
     /// user is signed out.
-    pub fn change_password(&self, conn: &mut DbConn, caller: &Caller, change: &PasswordChange) -> Result<()> {
+    pub fn change_password(
+        &self,
+        conn: &mut DbConn,
+        caller: &Caller,
+        change: &PasswordChange,
+    ) -> Result<()> {
         let user = Users::find(conn, &caller.user_id)?;
         if !password::verify(&change.current_password, &user.password_hash) {
-            return Err(Error::invalid_field("current_password", "wrong_password", "the current password is wrong"));
+            return Err(Error::invalid_field(
+                "current_password",
+                "wrong_password",
+                "the current password is wrong",
+            ));
         }
         password::check_strength("new_password", &change.new_password)?;
         let hash = password::hash(&change.new_password)?;
-        write_tx(conn, |conn| Users::set_password_hash(conn, &user.id, &hash, Some(&caller.device_id)))
+        write_tx(conn, |conn| {
+            Users::set_password_hash(conn, &user.id, &hash, Some(&caller.device_id))
+        })
     }
 }
 

@@ -18,7 +18,9 @@ pub fn hash(password: &str) -> Result<String> {
 
 /// Whether `password` matches the stored hash. A malformed stored hash never matches.
 pub fn verify(password: &str, stored_hash: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), stored_hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), stored_hash)
+        .is_ok()
 }
 
 /// Verifies against a fixed hash so that a login for an unknown user costs as much as one for a
@@ -39,7 +41,11 @@ pub fn check_strength(field: &str, password: &str) -> Result<()> {
         None
     };
     match problem {
-        Some(message) => Err(Error::invalid(vec![FieldError::new(field, "weak_password", message)])),
+        Some(message) => Err(Error::invalid(vec![FieldError::new(
+            field,
+            "weak_password",
+            message,
+        )])),
         None => Ok(()),
     }
 }

@@ -116,7 +116,10 @@ pub fn open(storage: &StorageConfig) -> Result<Pool> {
 fn create_parent_dir(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Unavailable(format!("cannot create data directory {}: {e}", dir.display()))
+            Error::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
         }),
         _ => Ok(()),
     }
@@ -242,11 +245,29 @@ mod tests {
             panic!("expected sqlite")
         };
         let read = |c: &mut diesel::SqliteConnection, sql: &str| {
-            diesel::sql_query(sql).get_result::<Pragma>(c).unwrap().value
+            diesel::sql_query(sql)
+                .get_result::<Pragma>(c)
+                .unwrap()
+                .value
         };
-        assert_eq!(read(c, "SELECT journal_mode AS value FROM pragma_journal_mode"), "wal");
-        assert_eq!(read(c, "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous"), "2");
-        assert_eq!(read(c, "SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys"), "1");
+        assert_eq!(
+            read(c, "SELECT journal_mode AS value FROM pragma_journal_mode"),
+            "wal"
+        );
+        assert_eq!(
+            read(
+                c,
+                "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous"
+            ),
+            "2"
+        );
+        assert_eq!(
+            read(
+                c,
+                "SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys"
+            ),
+            "1"
+        );
     }
 
     #[test]
@@ -269,7 +290,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = open(&sqlite_storage(dir.path())).unwrap();
         let mut conn = pool.get().unwrap();
-        assert_eq!(get_or_init_setting(&mut conn, "k", "first").unwrap(), "first");
-        assert_eq!(get_or_init_setting(&mut conn, "k", "second").unwrap(), "first");
+        assert_eq!(
+            get_or_init_setting(&mut conn, "k", "first").unwrap(),
+            "first"
+        );
+        assert_eq!(
+            get_or_init_setting(&mut conn, "k", "second").unwrap(),
+            "first"
+        );
     }
 }

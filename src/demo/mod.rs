@@ -32,13 +32,21 @@ pub struct DemoLogin {
 
 /// The demo accounts, whether or not they were created just now.
 pub fn logins() -> Vec<DemoLogin> {
-    let mut logins = vec![DemoLogin { username: ADMIN_USERNAME.into(), password: ADMIN_PASSWORD.into(), role: Role::Admin }];
+    let mut logins = vec![DemoLogin {
+        username: ADMIN_USERNAME.into(),
+        password: ADMIN_PASSWORD.into(),
+        role: Role::Admin,
+    }];
     logins.extend(data::trainers().into_iter().map(|t| DemoLogin {
         username: t.username.into(),
         password: t.password.into(),
         role: Role::Trainer,
     }));
-    logins.push(DemoLogin { username: TRAINEE_USERNAME.into(), password: TRAINEE_PASSWORD.into(), role: Role::Trainee });
+    logins.push(DemoLogin {
+        username: TRAINEE_USERNAME.into(),
+        password: TRAINEE_PASSWORD.into(),
+        role: Role::Trainee,
+    });
     logins
 }
 
@@ -57,17 +65,32 @@ pub fn load(conn: &mut DbConn) -> Result<bool> {
 }
 
 fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> Result<()> {
-    let hash = |name: &str| hashes.get(name).cloned().ok_or_else(|| Error::Internal(format!("no hash for {name}")));
+    let hash = |name: &str| {
+        hashes
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("no hash for {name}")))
+    };
     let admin = match Users::find_by_username(conn, ADMIN_USERNAME)? {
         Some(user) => user,
         None => Users::create(
             conn,
-            NewUser { username: ADMIN_USERNAME.into(), display_name: Some("Quản trị viên Tỉnh đoàn".into()), role: "admin".into(), person_id: None },
+            NewUser {
+                username: ADMIN_USERNAME.into(),
+                display_name: Some("Quản trị viên Tỉnh đoàn".into()),
+                role: "admin".into(),
+                person_id: None,
+            },
             hash(ADMIN_USERNAME)?,
         )?,
     };
     let device = Devices::register(conn, &admin.id, "demo loader")?;
-    let caller = Caller { user_id: admin.id.clone(), device_id: device.id.clone(), role: Role::Admin, person_id: None };
+    let caller = Caller {
+        user_id: admin.id.clone(),
+        device_id: device.id.clone(),
+        role: Role::Admin,
+        person_id: None,
+    };
 
     let unit_ids = load_units(conn, &caller)?;
     let mut people = Vec::new();
@@ -94,7 +117,12 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
     for trainer in data::trainers() {
         let user = Users::create(
             conn,
-            NewUser { username: trainer.username.into(), display_name: Some(trainer.full_name.into()), role: "trainer".into(), person_id: None },
+            NewUser {
+                username: trainer.username.into(),
+                display_name: Some(trainer.full_name.into()),
+                role: "trainer".into(),
+                person_id: None,
+            },
             hash(trainer.username)?,
         )?;
         trainer_ids.push(user.id);
@@ -124,7 +152,14 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                     id: None,
                     course_id: created.id.clone(),
                     user_id: trainer_ids[trainer].clone(),
-                    role: Some(if trainer == course.trainer_indexes[0] { "lead" } else { "assistant" }.into()),
+                    role: Some(
+                        if trainer == course.trainer_indexes[0] {
+                            "lead"
+                        } else {
+                            "assistant"
+                        }
+                        .into(),
+                    ),
                 },
             )?;
         }
@@ -174,7 +209,12 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
             if enrolled {
                 Enrollments::enroll(
                     conn,
-                    EnrollmentInput { id: None, course_id: created.id.clone(), person_id: record.id.clone(), status: None },
+                    EnrollmentInput {
+                        id: None,
+                        course_id: created.id.clone(),
+                        person_id: record.id.clone(),
+                        status: None,
+                    },
                 )?;
             }
         }

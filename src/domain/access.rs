@@ -88,7 +88,12 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
 }
 
 /// Fails with not-found unless the caller may see the course.
-pub fn ensure_course_visible(conn: &mut DbConn, caller: &Caller, course_id: &str, what: &'static str) -> Result<()> {
+pub fn ensure_course_visible(
+    conn: &mut DbConn,
+    caller: &Caller,
+    course_id: &str,
+    what: &'static str,
+) -> Result<()> {
     match visible_courses(conn, caller)? {
         Some(ids) if !ids.iter().any(|id| id == course_id) => Err(Error::NotFound { what }),
         _ => Ok(()),

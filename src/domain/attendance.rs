@@ -71,13 +71,23 @@ impl AttendanceRecords {
             .select((Attendance::as_select(), sessions::course_id))
             .first::<(Attendance, String)>(conn)
             .optional()?
-            .ok_or(Error::NotFound { what: "attendance record" })?;
+            .ok_or(Error::NotFound {
+                what: "attendance record",
+            })?;
         let visible = match caller.role {
             Role::Admin => true,
             Role::Trainee => caller.person_id.as_deref() == Some(found.0.person_id.as_str()),
-            Role::Trainer => visible_courses(conn, caller)?.unwrap_or_default().contains(&found.1),
+            Role::Trainer => visible_courses(conn, caller)?
+                .unwrap_or_default()
+                .contains(&found.1),
         };
-        if visible { Ok(found) } else { Err(Error::NotFound { what: "attendance record" }) }
+        if visible {
+            Ok(found)
+        } else {
+            Err(Error::NotFound {
+                what: "attendance record",
+            })
+        }
     }
 
     /// Admins and the trainers assigned to the course record attendance.
@@ -85,11 +95,16 @@ impl AttendanceRecords {
         match caller.role {
             Role::Admin => Ok(()),
             Role::Trainer if is_assigned_trainer(conn, &caller.user_id, course_id)? => Ok(()),
-            _ => Err(Error::forbidden("only the course's trainers and administrators record attendance")),
+            _ => Err(Error::forbidden(
+                "only the course's trainers and administrators record attendance",
+            )),
         }
     }
 
-    fn check_fields(check: &mut Checker, input: &AttendanceInput) -> (String, Option<i64>, Option<String>) {
+    fn check_fields(
+        check: &mut Checker,
+        input: &AttendanceInput,
+    ) -> (String, Option<i64>, Option<String>) {
         let status = check.one_of("status", &input.status, &STATUSES);
         let checked_in_at = check.opt_instant("checked_in_at", input.checked_in_at.as_deref());
         let note = check.opt_long_text("note", input.note.as_deref(), MAX_TEXT_CHARS);
@@ -103,7 +118,11 @@ impl Resource for AttendanceRecords {
     type Input = AttendanceInput;
     type Filter = AttendanceFilter;
 
-    fn list(conn: &mut DbConn, caller: &Caller, filter: &AttendanceFilter) -> Result<Paged<Attendance>> {
+    fn list(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &AttendanceFilter,
+    ) -> Result<Paged<Attendance>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
         let visible = visible_courses(conn, caller)?;
@@ -114,8 +133,17 @@ impl Resource for AttendanceRecords {
                 .into_boxed::<Backend>();
             match caller.role {
                 Role::Admin => {}
-                Role::Trainee => query = query.filter(attendance::person_id.nullable().eq(caller.person_id.clone())),
-                Role::Trainer => query = query.filter(sessions::course_id.eq_any(visible.clone().unwrap_or_default())),
+                Role::Trainee => {
+                    query = query.filter(
+                        attendance::person_id
+                            .nullable()
+                            .eq(caller.person_id.clone()),
+                    )
+                }
+                Role::Trainer => {
+                    query = query
+                        .filter(sessions::course_id.eq_any(visible.clone().unwrap_or_default()))
+                }
             }
             if let Some(session) = &filter.session_id {
                 query = query.filter(attendance::session_id.eq(session.clone()));
@@ -141,7 +169,12 @@ impl Resource for AttendanceRecords {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {
@@ -156,8 +189,9 @@ impl Resource for AttendanceRecords {
         let (status, checked_in_at, note) = Self::check_fields(&mut check, &input);
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
-        let session = Sessions::find_visible(conn, caller, &session_id)
-            .map_err(|_| Error::invalid_field("session_id", "unknown_session", "no such session"))?;
+        let session = Sessions::find_visible(conn, caller, &session_id).map_err(|_| {
+            Error::invalid_field("session_id", "unknown_session", "no such session")
+        })?;
         Self::ensure_may_record(conn, caller, &session.course_id)?;
         People::find(conn, &person_id)
             .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
@@ -168,7 +202,11 @@ impl Resource for AttendanceRecords {
             .count()
             .get_result(conn)?;
         if enrolled == 0 {
-            return Err(Error::invalid_field("person_id", "not_enrolled", "the person is not enrolled in this course"));
+            return Err(Error::invalid_field(
+                "person_id",
+                "not_enrolled",
+                "the person is not enrolled in this course",
+            ));
         }
         let existing = attendance::table
             .filter(attendance::session_id.eq(&session_id))
@@ -182,7 +220,10 @@ impl Resource for AttendanceRecords {
         match existing {
             Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
                 "already_recorded",
-                format!("attendance for this person and session already exists (record {})", row.id),
+                format!(
+                    "attendance for this person and session already exists (record {})",
+                    row.id
+                ),
             )),
             Some(row) => {
                 let row = Attendance {
@@ -196,7 +237,9 @@ impl Resource for AttendanceRecords {
                     deleted_at: None,
                     ..row
                 };
-                diesel::update(attendance::table.find(&row.id)).set(&row).execute(conn)?;
+                diesel::update(attendance::table.find(&row.id))
+                    .set(&row)
+                    .execute(conn)?;
                 Ok(row)
             }
             None => {
@@ -214,24 +257,40 @@ impl Resource for AttendanceRecords {
                     updated_at: now,
                     deleted_at: None,
                 };
-                diesel::insert_into(attendance::table).values(&row).execute(conn)?;
+                diesel::insert_into(attendance::table)
+                    .values(&row)
+                    .execute(conn)?;
                 Ok(row)
             }
         }
     }
 
     /// Changes status, check-in time and note; session and person identify the record.
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: AttendanceInput) -> Result<Attendance> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: AttendanceInput,
+    ) -> Result<Attendance> {
         let (existing, course_id) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Self::ensure_may_record(conn, caller, &course_id)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("session_id", &input.session_id) != existing.session_id {
-            check.fail("session_id", "immutable", "cannot change; delete the record and create another");
+            check.fail(
+                "session_id",
+                "immutable",
+                "cannot change; delete the record and create another",
+            );
         }
         if check.id("person_id", &input.person_id) != existing.person_id {
-            check.fail("person_id", "immutable", "cannot change; delete the record and create another");
+            check.fail(
+                "person_id",
+                "immutable",
+                "cannot change; delete the record and create another",
+            );
         }
         let (status, checked_in_at, note) = Self::check_fields(&mut check, &input);
         check.finish()?;
@@ -245,17 +304,28 @@ impl Resource for AttendanceRecords {
             updated_at: now_ms(),
             ..existing
         };
-        diesel::update(attendance::table.find(&row.id)).set(&row).execute(conn)?;
+        diesel::update(attendance::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let (existing, course_id) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Self::ensure_may_record(conn, caller, &course_id)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
         diesel::update(attendance::table.find(&existing.id))
-            .set((attendance::deleted_at.eq(now), attendance::updated_at.eq(now), attendance::rev.eq(next_revision(conn)?)))
+            .set((
+                attendance::deleted_at.eq(now),
+                attendance::updated_at.eq(now),
+                attendance::rev.eq(next_revision(conn)?),
+            ))
             .execute(conn)?;
         Ok(())
     }

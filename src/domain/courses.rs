@@ -15,7 +15,13 @@ use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
 pub const MANAGEMENT_LEVELS: [&str; 3] = ["central", "province", "commune"];
-const SORTS: [&str; 5] = ["start_date", "end_date", "title", "created_at", "updated_at"];
+const SORTS: [&str; 5] = [
+    "start_date",
+    "end_date",
+    "title",
+    "created_at",
+    "updated_at",
+];
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = courses, treat_none_as_null = true)]
@@ -93,18 +99,34 @@ impl Courses {
         let mut check = Checker::new();
         let code = check.opt_text("code", input.code.as_deref(), 40);
         let title = check.text("title", &input.title, MAX_NAME_CHARS);
-        let description = check.opt_long_text("description", input.description.as_deref(), MAX_TEXT_CHARS);
-        let organizing_unit_id = check.opt_id("organizing_unit_id", input.organizing_unit_id.as_deref());
-        let management_level = check.one_of("management_level", &input.management_level, &MANAGEMENT_LEVELS);
+        let description =
+            check.opt_long_text("description", input.description.as_deref(), MAX_TEXT_CHARS);
+        let organizing_unit_id =
+            check.opt_id("organizing_unit_id", input.organizing_unit_id.as_deref());
+        let management_level = check.one_of(
+            "management_level",
+            &input.management_level,
+            &MANAGEMENT_LEVELS,
+        );
         let start_date = check.date("start_date", &input.start_date);
         let end_date = check.date("end_date", &input.end_date);
-        check.ordered("end_date", &start_date, &end_date, "must not be before start_date");
+        check.ordered(
+            "end_date",
+            &start_date,
+            &end_date,
+            "must not be before start_date",
+        );
         let place = check.opt_text("place", input.place.as_deref(), MAX_NAME_CHARS);
-        let id = resolve_id(&mut check, existing.map(|c| c.id.as_str()), input.id.as_deref());
+        let id = resolve_id(
+            &mut check,
+            existing.map(|c| c.id.as_str()),
+            input.id.as_deref(),
+        );
         check.finish()?;
         if let Some(unit) = &organizing_unit_id {
-            Units::find(conn, unit)
-                .map_err(|_| Error::invalid_field("organizing_unit_id", "unknown_unit", "no such unit"))?;
+            Units::find(conn, unit).map_err(|_| {
+                Error::invalid_field("organizing_unit_id", "unknown_unit", "no such unit")
+            })?;
         }
         let now = now_ms();
         Ok(Course {
@@ -141,7 +163,9 @@ impl Resource for Courses {
         check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = courses::table.filter(courses::deleted_at.is_null()).into_boxed::<Backend>();
+            let mut query = courses::table
+                .filter(courses::deleted_at.is_null())
+                .into_boxed::<Backend>();
             if let Some(ids) = &visible {
                 query = query.filter(courses::id.eq_any(ids.clone()));
             }
@@ -180,7 +204,12 @@ impl Resource for Courses {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
@@ -190,20 +219,35 @@ impl Resource for Courses {
     fn create(conn: &mut DbConn, caller: &Caller, input: CourseInput) -> Result<Course> {
         caller.require_admin()?;
         let row = Self::build(conn, input, None)?;
-        diesel::insert_into(courses::table).values(&row).execute(conn)?;
+        diesel::insert_into(courses::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: CourseInput) -> Result<Course> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: CourseInput,
+    ) -> Result<Course> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(courses::table.find(&row.id)).set(&row).execute(conn)?;
+        diesel::update(courses::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
@@ -227,7 +271,11 @@ impl Resource for Courses {
         // Each tombstone gets its own revision so that devices see every deletion in the feed.
         for id in session_ids {
             diesel::update(sessions::table.find(&id))
-                .set((sessions::deleted_at.eq(now), sessions::updated_at.eq(now), sessions::rev.eq(next_revision(conn)?)))
+                .set((
+                    sessions::deleted_at.eq(now),
+                    sessions::updated_at.eq(now),
+                    sessions::rev.eq(next_revision(conn)?),
+                ))
                 .execute(conn)?;
         }
         let enrollment_ids = enrollments::table
@@ -237,7 +285,11 @@ impl Resource for Courses {
             .load::<String>(conn)?;
         for id in enrollment_ids {
             diesel::update(enrollments::table.find(&id))
-                .set((enrollments::deleted_at.eq(now), enrollments::updated_at.eq(now), enrollments::rev.eq(next_revision(conn)?)))
+                .set((
+                    enrollments::deleted_at.eq(now),
+                    enrollments::updated_at.eq(now),
+                    enrollments::rev.eq(next_revision(conn)?),
+                ))
                 .execute(conn)?;
         }
         let assignment_ids = course_trainers::table
@@ -247,7 +299,11 @@ impl Resource for Courses {
             .load::<String>(conn)?;
         for id in assignment_ids {
             diesel::update(course_trainers::table.find(&id))
-                .set((course_trainers::deleted_at.eq(now), course_trainers::updated_at.eq(now), course_trainers::rev.eq(next_revision(conn)?)))
+                .set((
+                    course_trainers::deleted_at.eq(now),
+                    course_trainers::updated_at.eq(now),
+                    course_trainers::rev.eq(next_revision(conn)?),
+                ))
                 .execute(conn)?;
         }
         let material_ids = materials::table
@@ -257,11 +313,19 @@ impl Resource for Courses {
             .load::<String>(conn)?;
         for id in material_ids {
             diesel::update(materials::table.find(&id))
-                .set((materials::deleted_at.eq(now), materials::updated_at.eq(now), materials::rev.eq(next_revision(conn)?)))
+                .set((
+                    materials::deleted_at.eq(now),
+                    materials::updated_at.eq(now),
+                    materials::rev.eq(next_revision(conn)?),
+                ))
                 .execute(conn)?;
         }
         diesel::update(courses::table.find(&existing.id))
-            .set((courses::deleted_at.eq(now), courses::updated_at.eq(now), courses::rev.eq(next_revision(conn)?)))
+            .set((
+                courses::deleted_at.eq(now),
+                courses::updated_at.eq(now),
+                courses::rev.eq(next_revision(conn)?),
+            ))
             .execute(conn)?;
         Ok(())
     }

@@ -66,9 +66,15 @@ impl Enrollments {
         let visible = match caller.role {
             Role::Admin => true,
             Role::Trainee => caller.person_id.as_deref() == Some(row.person_id.as_str()),
-            Role::Trainer => visible_courses(conn, caller)?.unwrap_or_default().contains(&row.course_id),
+            Role::Trainer => visible_courses(conn, caller)?
+                .unwrap_or_default()
+                .contains(&row.course_id),
         };
-        if visible { Ok(row) } else { Err(Error::NotFound { what: "enrollment" }) }
+        if visible {
+            Ok(row)
+        } else {
+            Err(Error::NotFound { what: "enrollment" })
+        }
     }
 
     /// Enrolls a person, or revives a removed enrollment of the same pair. Used by the API and
@@ -77,7 +83,11 @@ impl Enrollments {
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         let person_id = check.id("person_id", &input.person_id);
-        let status = check.one_of("status", input.status.as_deref().unwrap_or("enrolled"), &STATUSES);
+        let status = check.one_of(
+            "status",
+            input.status.as_deref().unwrap_or("enrolled"),
+            &STATUSES,
+        );
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
         Courses::find(conn, &course_id)
@@ -94,16 +104,38 @@ impl Enrollments {
         match existing {
             Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
                 "already_enrolled",
-                format!("the person is already enrolled in this course (enrollment {})", row.id),
+                format!(
+                    "the person is already enrolled in this course (enrollment {})",
+                    row.id
+                ),
             )),
             Some(row) => {
-                let row = Enrollment { status, rev: next_revision(conn)?, updated_at: now, deleted_at: None, ..row };
-                diesel::update(enrollments::table.find(&row.id)).set(&row).execute(conn)?;
+                let row = Enrollment {
+                    status,
+                    rev: next_revision(conn)?,
+                    updated_at: now,
+                    deleted_at: None,
+                    ..row
+                };
+                diesel::update(enrollments::table.find(&row.id))
+                    .set(&row)
+                    .execute(conn)?;
                 Ok(row)
             }
             None => {
-                let row = Enrollment { id, course_id, person_id, status, rev: next_revision(conn)?, created_at: now, updated_at: now, deleted_at: None };
-                diesel::insert_into(enrollments::table).values(&row).execute(conn)?;
+                let row = Enrollment {
+                    id,
+                    course_id,
+                    person_id,
+                    status,
+                    rev: next_revision(conn)?,
+                    created_at: now,
+                    updated_at: now,
+                    deleted_at: None,
+                };
+                diesel::insert_into(enrollments::table)
+                    .values(&row)
+                    .execute(conn)?;
                 Ok(row)
             }
         }
@@ -116,17 +148,30 @@ impl Resource for Enrollments {
     type Input = EnrollmentInput;
     type Filter = EnrollmentFilter;
 
-    fn list(conn: &mut DbConn, caller: &Caller, filter: &EnrollmentFilter) -> Result<Paged<Enrollment>> {
+    fn list(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &EnrollmentFilter,
+    ) -> Result<Paged<Enrollment>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = enrollments::table.filter(enrollments::deleted_at.is_null()).into_boxed::<Backend>();
+            let mut query = enrollments::table
+                .filter(enrollments::deleted_at.is_null())
+                .into_boxed::<Backend>();
             match caller.role {
                 Role::Admin => {}
-                Role::Trainee => query = query.filter(enrollments::person_id.nullable().eq(caller.person_id.clone())),
+                Role::Trainee => {
+                    query = query.filter(
+                        enrollments::person_id
+                            .nullable()
+                            .eq(caller.person_id.clone()),
+                    )
+                }
                 Role::Trainer => {
-                    query = query.filter(enrollments::course_id.eq_any(visible.clone().unwrap_or_default()))
+                    query = query
+                        .filter(enrollments::course_id.eq_any(visible.clone().unwrap_or_default()))
                 }
             }
             if let Some(course) = &filter.course_id {
@@ -150,7 +195,12 @@ impl Resource for Enrollments {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
@@ -163,32 +213,66 @@ impl Resource for Enrollments {
     }
 
     /// Only the status changes; course and person identify the enrollment.
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: EnrollmentInput) -> Result<Enrollment> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: EnrollmentInput,
+    ) -> Result<Enrollment> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("course_id", &input.course_id) != existing.course_id {
-            check.fail("course_id", "immutable", "cannot change; remove the enrollment and create another");
+            check.fail(
+                "course_id",
+                "immutable",
+                "cannot change; remove the enrollment and create another",
+            );
         }
         if check.id("person_id", &input.person_id) != existing.person_id {
-            check.fail("person_id", "immutable", "cannot change; remove the enrollment and create another");
+            check.fail(
+                "person_id",
+                "immutable",
+                "cannot change; remove the enrollment and create another",
+            );
         }
-        let status = check.one_of("status", input.status.as_deref().unwrap_or(&existing.status), &STATUSES);
+        let status = check.one_of(
+            "status",
+            input.status.as_deref().unwrap_or(&existing.status),
+            &STATUSES,
+        );
         check.finish()?;
-        let row = Enrollment { status, rev: next_revision(conn)?, updated_at: now_ms(), ..existing };
-        diesel::update(enrollments::table.find(&row.id)).set(&row).execute(conn)?;
+        let row = Enrollment {
+            status,
+            rev: next_revision(conn)?,
+            updated_at: now_ms(),
+            ..existing
+        };
+        diesel::update(enrollments::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
         diesel::update(enrollments::table.find(&existing.id))
-            .set((enrollments::deleted_at.eq(now), enrollments::updated_at.eq(now), enrollments::rev.eq(next_revision(conn)?)))
+            .set((
+                enrollments::deleted_at.eq(now),
+                enrollments::updated_at.eq(now),
+                enrollments::rev.eq(next_revision(conn)?),
+            ))
             .execute(conn)?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::visible_courses;
-use super::courses::{Courses};
+use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted};
@@ -79,23 +79,45 @@ impl Materials {
         }
     }
 
-    fn build(conn: &mut DbConn, input: MaterialInput, existing: Option<&Material>) -> Result<Material> {
+    fn build(
+        conn: &mut DbConn,
+        input: MaterialInput,
+        existing: Option<&Material>,
+    ) -> Result<Material> {
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         if let Some(existing) = existing
             && existing.course_id != course_id
         {
-            check.fail("course_id", "immutable", "a material cannot move to another course");
+            check.fail(
+                "course_id",
+                "immutable",
+                "a material cannot move to another course",
+            );
         }
         let title = check.text("title", &input.title, MAX_NAME_CHARS);
         let kind = check.one_of("kind", &input.kind, &KINDS);
         let language = check.text("language", input.language.as_deref().unwrap_or("vi"), 10);
-        if !language.chars().all(|c| c.is_ascii_alphabetic() || c == '-') {
-            check.fail("language", "invalid_language", "must be a language tag such as vi or en");
+        if !language
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '-')
+        {
+            check.fail(
+                "language",
+                "invalid_language",
+                "must be a language tag such as vi or en",
+            );
         }
         let file_name = check.opt_text("file_name", input.file_name.as_deref(), 255);
-        if file_name.as_deref().is_some_and(|f| f.contains('/') || f.contains('\\')) {
-            check.fail("file_name", "invalid_file_name", "must be a file name, not a path");
+        if file_name
+            .as_deref()
+            .is_some_and(|f| f.contains('/') || f.contains('\\'))
+        {
+            check.fail(
+                "file_name",
+                "invalid_file_name",
+                "must be a file name, not a path",
+            );
         }
         let content_type = check.opt_text("content_type", input.content_type.as_deref(), 100);
         if let Some(size) = input.size_bytes
@@ -103,17 +125,29 @@ impl Materials {
         {
             check.fail("size_bytes", "out_of_range", "must not be negative");
         }
-        let sha256 = input.sha256.as_deref().map(|h| h.trim().to_ascii_lowercase());
-        if sha256.as_deref().is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit())) {
+        let sha256 = input
+            .sha256
+            .as_deref()
+            .map(|h| h.trim().to_ascii_lowercase());
+        if sha256
+            .as_deref()
+            .is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+        {
             check.fail("sha256", "invalid_hash", "must be 64 hexadecimal digits");
         }
-        let id = resolve_id(&mut check, existing.map(|m| m.id.as_str()), input.id.as_deref());
+        let id = resolve_id(
+            &mut check,
+            existing.map(|m| m.id.as_str()),
+            input.id.as_deref(),
+        );
         check.finish()?;
         Courses::find(conn, &course_id)
             .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
         let version = match existing {
             None => 1,
-            Some(old) if old.sha256 != sha256 || old.size_bytes != input.size_bytes => old.version + 1,
+            Some(old) if old.sha256 != sha256 || old.size_bytes != input.size_bytes => {
+                old.version + 1
+            }
             Some(old) => old.version,
         };
         let now = now_ms();
@@ -142,12 +176,18 @@ impl Resource for Materials {
     type Input = MaterialInput;
     type Filter = MaterialFilter;
 
-    fn list(conn: &mut DbConn, caller: &Caller, filter: &MaterialFilter) -> Result<Paged<Material>> {
+    fn list(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &MaterialFilter,
+    ) -> Result<Paged<Material>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "title", &SORTS)?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = materials::table.filter(materials::deleted_at.is_null()).into_boxed::<Backend>();
+            let mut query = materials::table
+                .filter(materials::deleted_at.is_null())
+                .into_boxed::<Backend>();
             if let Some(ids) = &visible {
                 query = query.filter(materials::course_id.eq_any(ids.clone()));
             }
@@ -169,7 +209,12 @@ impl Resource for Materials {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
@@ -179,26 +224,45 @@ impl Resource for Materials {
     fn create(conn: &mut DbConn, caller: &Caller, input: MaterialInput) -> Result<Material> {
         caller.require_admin()?;
         let row = Self::build(conn, input, None)?;
-        diesel::insert_into(materials::table).values(&row).execute(conn)?;
+        diesel::insert_into(materials::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: MaterialInput) -> Result<Material> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: MaterialInput,
+    ) -> Result<Material> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(materials::table.find(&row.id)).set(&row).execute(conn)?;
+        diesel::update(materials::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
         diesel::update(materials::table.find(&existing.id))
-            .set((materials::deleted_at.eq(now), materials::updated_at.eq(now), materials::rev.eq(next_revision(conn)?)))
+            .set((
+                materials::deleted_at.eq(now),
+                materials::updated_at.eq(now),
+                materials::rev.eq(next_revision(conn)?),
+            ))
             .execute(conn)?;
         Ok(())
     }

@@ -54,7 +54,11 @@ impl PageRequest {
             ));
         }
         if offset < 0 {
-            return Err(Error::invalid_field("offset", "out_of_range", "must not be negative"));
+            return Err(Error::invalid_field(
+                "offset",
+                "out_of_range",
+                "must not be negative",
+            ));
         }
         Ok(PageRequest { limit, offset })
     }
@@ -78,7 +82,10 @@ impl<'a> SortRequest<'a> {
             return Err(Error::invalid_field(
                 "sort",
                 "unknown_sort_field",
-                format!("sort by one of: {} (prefix - for descending)", allowed.join(", ")),
+                format!(
+                    "sort by one of: {} (prefix - for descending)",
+                    allowed.join(", ")
+                ),
             ));
         }
         Ok(SortRequest { field, descending })
@@ -93,7 +100,11 @@ pub trait Resource: 'static {
     type Input: DeserializeOwned + Send + 'static;
     type Filter: DeserializeOwned + Send + 'static;
 
-    fn list(conn: &mut DbConn, caller: &Caller, filter: &Self::Filter) -> Result<Paged<Self::Record>>;
+    fn list(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &Self::Filter,
+    ) -> Result<Paged<Self::Record>>;
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Self::Record>;
     fn create(conn: &mut DbConn, caller: &Caller, input: Self::Input) -> Result<Self::Record>;
     /// Replaces the record's fields. `expected_rev` comes from If-Match; a stale one fails with
@@ -106,7 +117,12 @@ pub trait Resource: 'static {
         input: Self::Input,
     ) -> Result<Self::Record>;
     /// Leaves a tombstone so that devices learn of the deletion.
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()>;
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()>;
     /// The revision that identifies this version of the record (the ETag).
     fn revision(record: &Self::Record) -> i64;
     fn id(record: &Self::Record) -> &str;
@@ -119,6 +135,26 @@ pub fn check_revision(what: &'static str, current: i64, expected: Option<i64>) -
         _ => Ok(()),
     }
 }
+
+/// Orders a boxed query by a requested sort (each listed column in turn), then by `$tiebreak`
+/// so that pages are stable.
+macro_rules! sorted {
+    ($query:expr, $sort:expr, $tiebreak:expr, { $($name:literal => [$($col:expr),+]),+ $(,)? }) => {{
+        let mut query = $query;
+        match $sort.field {
+            $($name => {
+                $(query = if $sort.descending {
+                    query.then_order_by($col.desc())
+                } else {
+                    query.then_order_by($col.asc())
+                };)+
+            })+
+            _ => {}
+        }
+        query.then_order_by($tiebreak.asc())
+    }};
+}
+pub(crate) use sorted;
 
 #[cfg(test)]
 mod tests {
@@ -142,8 +178,17 @@ mod tests {
     fn sorts_accept_only_listed_fields() {
         let allowed = ["name", "code"];
         let sort = SortRequest::parse(Some("-code"), "name", &allowed).unwrap();
-        assert_eq!(sort, SortRequest { field: "code", descending: true });
-        assert_eq!(SortRequest::parse(None, "name", &allowed).unwrap().field, "name");
+        assert_eq!(
+            sort,
+            SortRequest {
+                field: "code",
+                descending: true
+            }
+        );
+        assert_eq!(
+            SortRequest::parse(None, "name", &allowed).unwrap().field,
+            "name"
+        );
         let err = SortRequest::parse(Some("password"), "name", &allowed).unwrap_err();
         assert_eq!(err.code(), "validation_failed");
     }
@@ -152,26 +197,9 @@ mod tests {
     fn stale_revisions_are_refused() {
         assert!(check_revision("unit", 5, Some(5)).is_ok());
         assert!(check_revision("unit", 5, None).is_ok());
-        assert_eq!(check_revision("unit", 6, Some(5)).unwrap_err().code(), "precondition_failed");
+        assert_eq!(
+            check_revision("unit", 6, Some(5)).unwrap_err().code(),
+            "precondition_failed"
+        );
     }
 }
-
-/// Orders a boxed query by a requested sort (each listed column in turn), then by `$tiebreak`
-/// so that pages are stable.
-macro_rules! sorted {
-    ($query:expr, $sort:expr, $tiebreak:expr, { $($name:literal => [$($col:expr),+]),+ $(,)? }) => {{
-        let mut query = $query;
-        match $sort.field {
-            $($name => {
-                $(query = if $sort.descending {
-                    query.then_order_by($col.desc())
-                } else {
-                    query.then_order_by($col.asc())
-                };)+
-            })+
-            _ => {}
-        }
-        query.then_order_by($tiebreak.asc())
-    }};
-}
-pub(crate) use sorted;

@@ -7,12 +7,19 @@ use serde::{Deserialize, Serialize};
 use super::access::visible_courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text,
+};
 use crate::db::schema::{attendance, enrollments, people};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
-pub const POSITIONS: [&str; 4] = ["secretary", "deputy_secretary", "committee_member", "member"];
+pub const POSITIONS: [&str; 4] = [
+    "secretary",
+    "deputy_secretary",
+    "committee_member",
+    "member",
+];
 pub const GENDERS: [&str; 3] = ["male", "female", "other"];
 const SORTS: [&str; 4] = ["name", "birth_date", "created_at", "updated_at"];
 
@@ -70,7 +77,10 @@ pub struct PersonFilter {
 /// Vietnamese phone numbers in one form: `0` followed by nine digits (`+84`/`84` prefixes and
 /// separators accepted on input).
 pub fn normalize_phone(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
+    let digits: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
     let national = if let Some(rest) = digits.strip_prefix("+84") {
         format!("0{rest}")
     } else if digits.len() == 11 && digits.starts_with("84") {
@@ -78,8 +88,10 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
     } else {
         digits
     };
-    (national.len() == 10 && national.starts_with('0') && national.chars().all(|c| c.is_ascii_digit()))
-        .then_some(national)
+    (national.len() == 10
+        && national.starts_with('0')
+        && national.chars().all(|c| c.is_ascii_digit()))
+    .then_some(national)
 }
 
 pub struct People;
@@ -112,7 +124,11 @@ impl People {
                 count > 0
             }
         };
-        if visible { Ok(person) } else { Err(Error::NotFound { what: "person" }) }
+        if visible {
+            Ok(person)
+        } else {
+            Err(Error::NotFound { what: "person" })
+        }
     }
 
     fn build(conn: &mut DbConn, input: PersonInput, existing: Option<&Person>) -> Result<Person> {
@@ -120,19 +136,33 @@ impl People {
         let full_name = check.text("full_name", &input.full_name, MAX_NAME_CHARS);
         let birth_date = check.opt_date("birth_date", input.birth_date.as_deref());
         let gender = check.opt_one_of("gender", input.gender.as_deref(), &GENDERS);
-        let phone = input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|raw| {
-            normalize_phone(raw).unwrap_or_else(|| {
-                check.fail("phone", "invalid_phone", "must be a Vietnamese phone number (10 digits starting with 0)");
-                raw.to_owned()
-            })
-        });
+        let phone = input
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|raw| {
+                normalize_phone(raw).unwrap_or_else(|| {
+                    check.fail(
+                        "phone",
+                        "invalid_phone",
+                        "must be a Vietnamese phone number (10 digits starting with 0)",
+                    );
+                    raw.to_owned()
+                })
+            });
         let position = check.one_of("position", &input.position, &POSITIONS);
         let unit_id = check.opt_id("unit_id", input.unit_id.as_deref());
         let term = check.opt_text("term", input.term.as_deref(), 20);
-        let id = resolve_id(&mut check, existing.map(|p| p.id.as_str()), input.id.as_deref());
+        let id = resolve_id(
+            &mut check,
+            existing.map(|p| p.id.as_str()),
+            input.id.as_deref(),
+        );
         check.finish()?;
         if let Some(unit) = &unit_id {
-            Units::find(conn, unit).map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
+            Units::find(conn, unit)
+                .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
         }
         let now = now_ms();
         Ok(Person {
@@ -156,7 +186,11 @@ impl People {
 
 /// The id of a record being created or replaced: a replacement keeps its id (a different one in
 /// the body is an error); a creation takes the client's UUID or a new one.
-pub(crate) fn resolve_id(check: &mut Checker, existing: Option<&str>, given: Option<&str>) -> String {
+pub(crate) fn resolve_id(
+    check: &mut Checker,
+    existing: Option<&str>,
+    given: Option<&str>,
+) -> String {
     match (existing, given) {
         (Some(current), Some(given)) => {
             if parse_id(given).as_deref() != Some(current) {
@@ -181,7 +215,9 @@ impl Resource for People {
         let sort = SortRequest::parse(filter.sort.as_deref(), "name", &SORTS)?;
         let courses = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = people::table.filter(people::deleted_at.is_null()).into_boxed::<Backend>();
+            let mut query = people::table
+                .filter(people::deleted_at.is_null())
+                .into_boxed::<Backend>();
             match caller.role {
                 Role::Admin => {}
                 Role::Trainee => {
@@ -191,7 +227,10 @@ impl Resource for People {
                     query = query.filter(
                         people::id.eq_any(
                             enrollments::table
-                                .filter(enrollments::course_id.eq_any(courses.clone().unwrap_or_default()))
+                                .filter(
+                                    enrollments::course_id
+                                        .eq_any(courses.clone().unwrap_or_default()),
+                                )
                                 .filter(enrollments::deleted_at.is_null())
                                 .select(enrollments::person_id),
                         ),
@@ -200,7 +239,9 @@ impl Resource for People {
             }
             if let Some(q) = &filter.q {
                 let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-                let by_name = people::name_key.like(text::contains_pattern(q)).escape('\\');
+                let by_name = people::name_key
+                    .like(text::contains_pattern(q))
+                    .escape('\\');
                 query = if digits.len() >= 3 && digits.len() == q.trim().len() {
                     query.filter(by_name.or(people::phone.like(format!("%{digits}%"))))
                 } else {
@@ -236,7 +277,12 @@ impl Resource for People {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
@@ -246,20 +292,35 @@ impl Resource for People {
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
         caller.require_admin()?;
         let row = Self::build(conn, input, None)?;
-        diesel::insert_into(people::table).values(&row).execute(conn)?;
+        diesel::insert_into(people::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: PersonInput) -> Result<Person> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: PersonInput,
+    ) -> Result<Person> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(people::table.find(&row.id)).set(&row).execute(conn)?;
+        diesel::update(people::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
@@ -281,7 +342,11 @@ impl Resource for People {
         }
         let now = now_ms();
         diesel::update(people::table.find(&existing.id))
-            .set((people::deleted_at.eq(now), people::updated_at.eq(now), people::rev.eq(next_revision(conn)?)))
+            .set((
+                people::deleted_at.eq(now),
+                people::updated_at.eq(now),
+                people::rev.eq(next_revision(conn)?),
+            ))
             .execute(conn)?;
         Ok(())
     }
@@ -301,9 +366,18 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_normalised() {
-        assert_eq!(normalize_phone("0912 345 678").as_deref(), Some("0912345678"));
-        assert_eq!(normalize_phone("+84 912.345.678").as_deref(), Some("0912345678"));
-        assert_eq!(normalize_phone("84912345678").as_deref(), Some("0912345678"));
+        assert_eq!(
+            normalize_phone("0912 345 678").as_deref(),
+            Some("0912345678")
+        );
+        assert_eq!(
+            normalize_phone("+84 912.345.678").as_deref(),
+            Some("0912345678")
+        );
+        assert_eq!(
+            normalize_phone("84912345678").as_deref(),
+            Some("0912345678")
+        );
         assert_eq!(normalize_phone("12345"), None);
         assert_eq!(normalize_phone("09123456789"), None);
     }

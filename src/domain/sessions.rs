@@ -80,21 +80,38 @@ impl Sessions {
         Ok(session)
     }
 
-    fn build(conn: &mut DbConn, input: SessionInput, existing: Option<&Session>) -> Result<Session> {
+    fn build(
+        conn: &mut DbConn,
+        input: SessionInput,
+        existing: Option<&Session>,
+    ) -> Result<Session> {
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         if let Some(existing) = existing
             && existing.course_id != course_id
         {
-            check.fail("course_id", "immutable", "a session cannot move to another course");
+            check.fail(
+                "course_id",
+                "immutable",
+                "a session cannot move to another course",
+            );
         }
         let topic = check.text("topic", &input.topic, MAX_NAME_CHARS);
         let starts_at = check.instant("starts_at", &input.starts_at);
         let ends_at = check.instant("ends_at", &input.ends_at);
-        check.ordered("ends_at", &starts_at, &ends_at, "must not be before starts_at");
+        check.ordered(
+            "ends_at",
+            &starts_at,
+            &ends_at,
+            "must not be before starts_at",
+        );
         let place = check.opt_text("place", input.place.as_deref(), MAX_NAME_CHARS);
         let trainer_id = check.opt_id("trainer_id", input.trainer_id.as_deref());
-        let id = resolve_id(&mut check, existing.map(|s| s.id.as_str()), input.id.as_deref());
+        let id = resolve_id(
+            &mut check,
+            existing.map(|s| s.id.as_str()),
+            input.id.as_deref(),
+        );
         check.finish()?;
         Courses::find(conn, &course_id)
             .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
@@ -139,7 +156,9 @@ impl Resource for Sessions {
         check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = sessions::table.filter(sessions::deleted_at.is_null()).into_boxed::<Backend>();
+            let mut query = sessions::table
+                .filter(sessions::deleted_at.is_null())
+                .into_boxed::<Backend>();
             if let Some(ids) = &visible {
                 query = query.filter(sessions::course_id.eq_any(ids.clone()));
             }
@@ -168,7 +187,12 @@ impl Resource for Sessions {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
@@ -178,20 +202,35 @@ impl Resource for Sessions {
     fn create(conn: &mut DbConn, caller: &Caller, input: SessionInput) -> Result<Session> {
         caller.require_admin()?;
         let row = Self::build(conn, input, None)?;
-        diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+        diesel::insert_into(sessions::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: SessionInput) -> Result<Session> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: SessionInput,
+    ) -> Result<Session> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(sessions::table.find(&row.id)).set(&row).execute(conn)?;
+        diesel::update(sessions::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
@@ -208,7 +247,11 @@ impl Resource for Sessions {
         }
         let now = now_ms();
         diesel::update(sessions::table.find(&existing.id))
-            .set((sessions::deleted_at.eq(now), sessions::updated_at.eq(now), sessions::rev.eq(next_revision(conn)?)))
+            .set((
+                sessions::deleted_at.eq(now),
+                sessions::updated_at.eq(now),
+                sessions::rev.eq(next_revision(conn)?),
+            ))
             .execute(conn)?;
         Ok(())
     }

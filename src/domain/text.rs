@@ -6,7 +6,12 @@ use unicode_normalization::char::is_combining_mark;
 
 /// NFC, trimmed, with runs of white space collapsed to one space.
 pub fn clean(input: &str) -> String {
-    input.nfc().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+    input
+        .nfc()
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The search and comparison key: lower case, no diacritics (đ → d), single spaces.

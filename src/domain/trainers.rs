@@ -61,7 +61,9 @@ impl CourseTrainers {
             .select(CourseTrainer::as_select())
             .first(conn)
             .optional()?
-            .ok_or(Error::NotFound { what: "trainer assignment" })
+            .ok_or(Error::NotFound {
+                what: "trainer assignment",
+            })
     }
 
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
@@ -71,10 +73,20 @@ impl CourseTrainers {
                 None => true,
                 Some(ids) => ids.contains(&row.course_id),
             };
-        if visible { Ok(row) } else { Err(Error::NotFound { what: "trainer assignment" }) }
+        if visible {
+            Ok(row)
+        } else {
+            Err(Error::NotFound {
+                what: "trainer assignment",
+            })
+        }
     }
 
-    fn find_pair(conn: &mut DbConn, course_id: &str, user_id: &str) -> Result<Option<CourseTrainer>> {
+    fn find_pair(
+        conn: &mut DbConn,
+        course_id: &str,
+        user_id: &str,
+    ) -> Result<Option<CourseTrainer>> {
         Ok(course_trainers::table
             .filter(course_trainers::course_id.eq(course_id))
             .filter(course_trainers::user_id.eq(user_id))
@@ -90,7 +102,11 @@ impl Resource for CourseTrainers {
     type Input = CourseTrainerInput;
     type Filter = CourseTrainerFilter;
 
-    fn list(conn: &mut DbConn, caller: &Caller, filter: &CourseTrainerFilter) -> Result<Paged<CourseTrainer>> {
+    fn list(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &CourseTrainerFilter,
+    ) -> Result<Paged<CourseTrainer>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
         let visible = visible_courses(conn, caller)?;
@@ -118,7 +134,12 @@ impl Resource for CourseTrainers {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
@@ -127,12 +148,20 @@ impl Resource for CourseTrainers {
 
     /// Assigns a trainer. Re-assigning after a removal revives the earlier assignment (same id),
     /// so a course/trainer pair is always one record.
-    fn create(conn: &mut DbConn, caller: &Caller, input: CourseTrainerInput) -> Result<CourseTrainer> {
+    fn create(
+        conn: &mut DbConn,
+        caller: &Caller,
+        input: CourseTrainerInput,
+    ) -> Result<CourseTrainer> {
         caller.require_admin()?;
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         let user_id = check.id("user_id", &input.user_id);
-        let role = check.one_of("role", input.role.as_deref().unwrap_or("lead"), &TRAINER_ROLES);
+        let role = check.one_of(
+            "role",
+            input.role.as_deref().unwrap_or("lead"),
+            &TRAINER_ROLES,
+        );
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
         Courses::find(conn, &course_id)
@@ -140,49 +169,105 @@ impl Resource for CourseTrainers {
         let user = Users::find(conn, &user_id)
             .map_err(|_| Error::invalid_field("user_id", "unknown_user", "no such user"))?;
         if user.role() != Role::Trainer {
-            return Err(Error::invalid_field("user_id", "not_a_trainer", "the user is not a trainer"));
+            return Err(Error::invalid_field(
+                "user_id",
+                "not_a_trainer",
+                "the user is not a trainer",
+            ));
         }
         let now = now_ms();
         let rev = next_revision(conn)?;
         match Self::find_pair(conn, &course_id, &user_id)? {
             Some(existing) if existing.deleted_at.is_none() => Err(Error::conflict(
                 "already_assigned",
-                format!("the trainer is already assigned to this course (assignment {})", existing.id),
+                format!(
+                    "the trainer is already assigned to this course (assignment {})",
+                    existing.id
+                ),
             )),
             Some(existing) => {
-                let row = CourseTrainer { role, rev, updated_at: now, deleted_at: None, ..existing };
-                diesel::update(course_trainers::table.find(&row.id)).set(&row).execute(conn)?;
+                let row = CourseTrainer {
+                    role,
+                    rev,
+                    updated_at: now,
+                    deleted_at: None,
+                    ..existing
+                };
+                diesel::update(course_trainers::table.find(&row.id))
+                    .set(&row)
+                    .execute(conn)?;
                 Ok(row)
             }
             None => {
-                let row = CourseTrainer { id, course_id, user_id, role, rev, created_at: now, updated_at: now, deleted_at: None };
-                diesel::insert_into(course_trainers::table).values(&row).execute(conn)?;
+                let row = CourseTrainer {
+                    id,
+                    course_id,
+                    user_id,
+                    role,
+                    rev,
+                    created_at: now,
+                    updated_at: now,
+                    deleted_at: None,
+                };
+                diesel::insert_into(course_trainers::table)
+                    .values(&row)
+                    .execute(conn)?;
                 Ok(row)
             }
         }
     }
 
     /// Only the role of an assignment changes; course and trainer identify it.
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: CourseTrainerInput) -> Result<CourseTrainer> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: CourseTrainerInput,
+    ) -> Result<CourseTrainer> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("course_id", &input.course_id) != existing.course_id {
-            check.fail("course_id", "immutable", "cannot change; remove the assignment and create another");
+            check.fail(
+                "course_id",
+                "immutable",
+                "cannot change; remove the assignment and create another",
+            );
         }
         if check.id("user_id", &input.user_id) != existing.user_id {
-            check.fail("user_id", "immutable", "cannot change; remove the assignment and create another");
+            check.fail(
+                "user_id",
+                "immutable",
+                "cannot change; remove the assignment and create another",
+            );
         }
-        let role = check.one_of("role", input.role.as_deref().unwrap_or(&existing.role), &TRAINER_ROLES);
+        let role = check.one_of(
+            "role",
+            input.role.as_deref().unwrap_or(&existing.role),
+            &TRAINER_ROLES,
+        );
         check.finish()?;
-        let row = CourseTrainer { role, rev: next_revision(conn)?, updated_at: now_ms(), ..existing };
-        diesel::update(course_trainers::table.find(&row.id)).set(&row).execute(conn)?;
+        let row = CourseTrainer {
+            role,
+            rev: next_revision(conn)?,
+            updated_at: now_ms(),
+            ..existing
+        };
+        diesel::update(course_trainers::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;

@@ -11,7 +11,14 @@ use crate::db::schema::{people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
-pub const KINDS: [&str; 6] = ["province", "district", "commune", "ward", "town", "special_zone"];
+pub const KINDS: [&str; 6] = [
+    "province",
+    "district",
+    "commune",
+    "ward",
+    "town",
+    "special_zone",
+];
 const SORTS: [&str; 5] = ["name", "code", "kind", "created_at", "updated_at"];
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
@@ -98,8 +105,15 @@ impl Units {
     fn build(conn: &mut DbConn, input: UnitInput, existing: Option<&Unit>) -> Result<Unit> {
         let mut check = Checker::new();
         let code = check.text("code", &input.code, 20);
-        if !code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-            check.fail("code", "invalid_code", "may contain only letters, digits, - _ .");
+        if !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            check.fail(
+                "code",
+                "invalid_code",
+                "may contain only letters, digits, - _ .",
+            );
         }
         let name = check.text("name", &input.name, MAX_NAME_CHARS);
         let kind = check.one_of("kind", &input.kind, &KINDS);
@@ -111,7 +125,9 @@ impl Units {
             check.ordered("valid_to", from, to, "must not be before valid_from");
         }
         let id = match (existing, input.id.as_deref()) {
-            (Some(row), Some(given)) if super::values::parse_id(given).as_deref() != Some(&row.id) => {
+            (Some(row), Some(given))
+                if super::values::parse_id(given).as_deref() != Some(&row.id) =>
+            {
                 check.fail("id", "id_mismatch", "does not match the id in the path");
                 row.id.clone()
             }
@@ -131,7 +147,11 @@ impl Units {
         }
         if let Some(target) = &merged_into_id {
             if target == &id {
-                check.fail("merged_into_id", "cycle", "a unit cannot be merged into itself");
+                check.fail(
+                    "merged_into_id",
+                    "cycle",
+                    "a unit cannot be merged into itself",
+                );
             } else if !Self::exists(conn, target)? {
                 check.fail("merged_into_id", "unknown_unit", "no such unit");
             }
@@ -141,7 +161,10 @@ impl Units {
         if let Some(other) = Self::find_by_code(conn, &code)?
             && other.id != id
         {
-            return Err(Error::conflict("duplicate_code", format!("unit code {code} is already used")));
+            return Err(Error::conflict(
+                "duplicate_code",
+                format!("unit code {code} is already used"),
+            ));
         }
         let now = now_ms();
         Ok(Unit {
@@ -195,7 +218,9 @@ impl Resource for Units {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "name", &SORTS)?;
         let query = || {
-            let mut query = units::table.filter(units::deleted_at.is_null()).into_boxed();
+            let mut query = units::table
+                .filter(units::deleted_at.is_null())
+                .into_boxed();
             if let Some(q) = &filter.q {
                 let pattern = text::contains_pattern(q);
                 query = query.filter(
@@ -230,7 +255,12 @@ impl Resource for Units {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn get(conn: &mut DbConn, _caller: &Caller, id: &str) -> Result<Unit> {
@@ -240,25 +270,44 @@ impl Resource for Units {
     fn create(conn: &mut DbConn, caller: &Caller, input: UnitInput) -> Result<Unit> {
         caller.require_admin()?;
         let row = Self::build(conn, input, None)?;
-        diesel::insert_into(units::table).values(&row).execute(conn)?;
+        diesel::insert_into(units::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn update(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>, input: UnitInput) -> Result<Unit> {
+    fn update(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        input: UnitInput,
+    ) -> Result<Unit> {
         caller.require_admin()?;
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(units::table.find(&row.id)).set(&row).execute(conn)?;
+        diesel::update(units::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(row)
     }
 
-    fn delete(conn: &mut DbConn, caller: &Caller, id: &str, expected_rev: Option<i64>) -> Result<()> {
+    fn delete(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<()> {
         caller.require_admin()?;
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let children: i64 = units::table
-            .filter(units::parent_id.eq(&existing.id).or(units::merged_into_id.eq(&existing.id)))
+            .filter(
+                units::parent_id
+                    .eq(&existing.id)
+                    .or(units::merged_into_id.eq(&existing.id)),
+            )
             .filter(units::deleted_at.is_null())
             .count()
             .get_result(conn)?;

@@ -94,7 +94,9 @@ pub struct DeviceFilter {
 pub fn normalize_username(raw: &str) -> Option<String> {
     let name = raw.trim().to_lowercase();
     let valid = (3..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     valid.then_some(name)
 }
 
@@ -124,24 +126,40 @@ impl Users {
     pub fn create(conn: &mut DbConn, input: NewUser, password_hash: String) -> Result<User> {
         let mut check = Checker::new();
         let username = normalize_username(&input.username).unwrap_or_else(|| {
-            check.fail("username", "invalid_username", "3-64 characters: letters, digits, . _ - @");
+            check.fail(
+                "username",
+                "invalid_username",
+                "3-64 characters: letters, digits, . _ - @",
+            );
             input.username.clone()
         });
         let role = check.one_of("role", &input.role, &Role::ALL);
         let display_name = check
-            .opt_text("display_name", input.display_name.as_deref(), MAX_NAME_CHARS)
+            .opt_text(
+                "display_name",
+                input.display_name.as_deref(),
+                MAX_NAME_CHARS,
+            )
             .unwrap_or_else(|| username.clone());
         let person_id = check.opt_id("person_id", input.person_id.as_deref());
         if role == "trainee" && person_id.is_none() {
-            check.fail("person_id", "required", "a trainee account must be linked to a person");
+            check.fail(
+                "person_id",
+                "required",
+                "a trainee account must be linked to a person",
+            );
         }
         check.finish()?;
         if let Some(person) = &person_id {
-            People::find(conn, person)
-                .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
+            People::find(conn, person).map_err(|_| {
+                Error::invalid_field("person_id", "unknown_person", "no such person")
+            })?;
         }
         if Self::find_by_username(conn, &username)?.is_some() {
-            return Err(Error::conflict("username_taken", format!("the username {username} is taken")));
+            return Err(Error::conflict(
+                "username_taken",
+                format!("the username {username} is taken"),
+            ));
         }
         let now = now_ms();
         let user = User {
@@ -155,7 +173,9 @@ impl Users {
             created_at: now,
             updated_at: now,
         };
-        diesel::insert_into(users::table).values(&user).execute(conn)?;
+        diesel::insert_into(users::table)
+            .values(&user)
+            .execute(conn)?;
         Ok(user)
     }
 
@@ -167,7 +187,11 @@ impl Users {
             let mut query = users::table.into_boxed::<Backend>();
             if let Some(q) = &filter.q {
                 let pattern = format!("%{}%", q.trim().to_lowercase());
-                query = query.filter(users::username.like(pattern.clone()).or(users::display_name.like(pattern)));
+                query = query.filter(
+                    users::username
+                        .like(pattern.clone())
+                        .or(users::display_name.like(pattern)),
+                );
             }
             if let Some(role) = &filter.role {
                 query = query.filter(users::role.eq(role.clone()));
@@ -184,21 +208,45 @@ impl Users {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     /// Applies an admin's changes. Disabling an account revokes its devices at once.
-    pub fn change(conn: &mut DbConn, caller: &Caller, id: &str, changes: UserChanges) -> Result<User> {
+    pub fn change(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        changes: UserChanges,
+    ) -> Result<User> {
         caller.require_admin()?;
         let user = Self::find(conn, id)?;
         let mut check = Checker::new();
-        let display_name = check.opt_text("display_name", changes.display_name.as_deref(), MAX_NAME_CHARS);
+        let display_name = check.opt_text(
+            "display_name",
+            changes.display_name.as_deref(),
+            MAX_NAME_CHARS,
+        );
         let role = check.opt_one_of("role", changes.role.as_deref(), &Role::ALL);
         if role.as_deref() == Some("trainee") && user.person_id.is_none() {
-            check.fail("role", "person_required", "a trainee account must be linked to a person");
+            check.fail(
+                "role",
+                "person_required",
+                "a trainee account must be linked to a person",
+            );
         }
-        if user.id == caller.user_id && (changes.disabled == Some(true) || role.as_deref().is_some_and(|r| r != "admin")) {
-            check.fail("role", "self_lockout", "administrators cannot disable or demote themselves");
+        if user.id == caller.user_id
+            && (changes.disabled == Some(true) || role.as_deref().is_some_and(|r| r != "admin"))
+        {
+            check.fail(
+                "role",
+                "self_lockout",
+                "administrators cannot disable or demote themselves",
+            );
         }
         check.finish()?;
         let now = now_ms();
@@ -222,9 +270,17 @@ impl Users {
     }
 
     /// Stores a new password hash and signs out every other device of the user.
-    pub fn set_password_hash(conn: &mut DbConn, user_id: &str, hash: &str, keep_device: Option<&str>) -> Result<()> {
+    pub fn set_password_hash(
+        conn: &mut DbConn,
+        user_id: &str,
+        hash: &str,
+        keep_device: Option<&str>,
+    ) -> Result<()> {
         diesel::update(users::table.find(user_id))
-            .set((users::password_hash.eq(hash), users::updated_at.eq(now_ms())))
+            .set((
+                users::password_hash.eq(hash),
+                users::updated_at.eq(now_ms()),
+            ))
             .execute(conn)?;
         Devices::revoke_all(conn, user_id, keep_device)
     }
@@ -251,7 +307,9 @@ impl Devices {
             last_seen_at: now,
             revoked_at: None,
         };
-        diesel::insert_into(devices::table).values(&device).execute(conn)?;
+        diesel::insert_into(devices::table)
+            .values(&device)
+            .execute(conn)?;
         Ok(device)
     }
 
@@ -264,11 +322,17 @@ impl Devices {
             .ok_or(Error::NotFound { what: "device" })
     }
 
-    pub fn list(conn: &mut DbConn, caller: &Caller, filter: &DeviceFilter) -> Result<Paged<Device>> {
+    pub fn list(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &DeviceFilter,
+    ) -> Result<Paged<Device>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let user_filter = match (caller.is_admin(), &filter.user_id) {
             (true, user) => user.clone(),
-            (false, Some(user)) if user != &caller.user_id => return Err(Error::NotFound { what: "user" }),
+            (false, Some(user)) if user != &caller.user_id => {
+                return Err(Error::NotFound { what: "user" });
+            }
             (false, _) => Some(caller.user_id.clone()),
         };
         let query = || {
@@ -285,7 +349,12 @@ impl Devices {
             .limit(page.limit)
             .offset(page.offset)
             .load(conn)?;
-        Ok(Paged { items, total, limit: page.limit, offset: page.offset })
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     /// Revokes one device: its tokens stop working on the next request. Admins may revoke any
@@ -302,10 +371,15 @@ impl Devices {
     /// Revokes a device without an ownership check (CLI and internal use).
     pub fn revoke_unchecked(conn: &mut DbConn, id: &str) -> Result<()> {
         let now = now_ms();
-        diesel::update(devices::table.find(id).filter(devices::revoked_at.is_null()))
-            .set(devices::revoked_at.eq(now))
+        diesel::update(
+            devices::table
+                .find(id)
+                .filter(devices::revoked_at.is_null()),
+        )
+        .set(devices::revoked_at.eq(now))
+        .execute(conn)?;
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::device_id.eq(id)))
             .execute(conn)?;
-        diesel::delete(refresh_tokens::table.filter(refresh_tokens::device_id.eq(id))).execute(conn)?;
         Ok(())
     }
 
@@ -329,7 +403,10 @@ mod tests {
 
     #[test]
     fn usernames_are_case_insensitive_and_restricted() {
-        assert_eq!(normalize_username(" Hoa.Nguyen ").as_deref(), Some("hoa.nguyen"));
+        assert_eq!(
+            normalize_username(" Hoa.Nguyen ").as_deref(),
+            Some("hoa.nguyen")
+        );
         assert_eq!(normalize_username("ab"), None);
         assert_eq!(normalize_username("hoa nguyen"), None);
         assert_eq!(normalize_username("hòa"), None);

@@ -67,9 +67,17 @@ impl Checker {
         if cleaned.is_empty() {
             self.fail(field, "required", "must not be empty");
         } else if cleaned.chars().count() > max {
-            self.fail(field, "too_long", format!("must be at most {max} characters"));
+            self.fail(
+                field,
+                "too_long",
+                format!("must be at most {max} characters"),
+            );
         } else if cleaned.chars().any(char::is_control) {
-            self.fail(field, "invalid_characters", "must not contain control characters");
+            self.fail(
+                field,
+                "invalid_characters",
+                "must not contain control characters",
+            );
         }
         cleaned
     }
@@ -81,27 +89,52 @@ impl Checker {
     }
 
     /// Free text such as a description or note: NFC and trimmed, line breaks kept.
-    pub fn opt_long_text(&mut self, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    pub fn opt_long_text(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        max: usize,
+    ) -> Option<String> {
         use unicode_normalization::UnicodeNormalization;
         let value = value.map(|v| v.nfc().collect::<String>().trim().to_owned());
         let value = value.filter(|v| !v.is_empty())?;
         if value.chars().count() > max {
-            self.fail(field, "too_long", format!("must be at most {max} characters"));
+            self.fail(
+                field,
+                "too_long",
+                format!("must be at most {max} characters"),
+            );
         }
-        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-            self.fail(field, "invalid_characters", "must not contain control characters");
+        if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
+            self.fail(
+                field,
+                "invalid_characters",
+                "must not contain control characters",
+            );
         }
         Some(value)
     }
 
     pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) -> String {
         if !allowed.contains(&value) {
-            self.fail(field, "invalid_value", format!("must be one of: {}", allowed.join(", ")));
+            self.fail(
+                field,
+                "invalid_value",
+                format!("must be one of: {}", allowed.join(", ")),
+            );
         }
         value.to_owned()
     }
 
-    pub fn opt_one_of(&mut self, field: &str, value: Option<&str>, allowed: &[&str]) -> Option<String> {
+    pub fn opt_one_of(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        allowed: &[&str],
+    ) -> Option<String> {
         value.map(|v| self.one_of(field, v, allowed))
     }
 
@@ -138,7 +171,11 @@ impl Checker {
         match DateTime::parse_from_rfc3339(value.trim()) {
             Ok(t) if (1900..=2200).contains(&chrono::Datelike::year(&t)) => t.timestamp_millis(),
             _ => {
-                self.fail(field, "invalid_datetime", "must be an RFC 3339 date-time with offset");
+                self.fail(
+                    field,
+                    "invalid_datetime",
+                    "must be an RFC 3339 date-time with offset",
+                );
                 0
             }
         }
@@ -202,7 +239,10 @@ mod tests {
     #[test]
     fn long_text_keeps_line_breaks_but_not_other_controls() {
         let mut check = Checker::new();
-        assert_eq!(check.opt_long_text("d", Some(" a\nb "), 10).as_deref(), Some("a\nb"));
+        assert_eq!(
+            check.opt_long_text("d", Some(" a\nb "), 10).as_deref(),
+            Some("a\nb")
+        );
         check.opt_long_text("d", Some("a\u{0}b"), 10);
         assert!(check.finish().is_err());
     }

@@ -14,7 +14,9 @@ pub async fn list<R: Resource>(
     filter: web::Query<R::Filter>,
 ) -> Result<HttpResponse> {
     let filter = filter.into_inner();
-    let page = state.run(move |_, conn| R::list(conn, &caller, &filter)).await?;
+    let page = state
+        .run(move |_, conn| R::list(conn, &caller, &filter))
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -25,7 +27,9 @@ pub async fn create<R: Resource>(
     input: web::Json<R::Input>,
 ) -> Result<HttpResponse> {
     let input = input.into_inner();
-    let record = state.write(move |_, conn| R::create(conn, &caller, input)).await?;
+    let record = state
+        .write(move |_, conn| R::create(conn, &caller, input))
+        .await?;
     let rev = R::revision(&record);
     let location = format!("{}/{}", req.path(), R::id(&record));
     Ok(HttpResponse::Created()
@@ -43,9 +47,13 @@ pub async fn get<R: Resource>(
     let record = state.run(move |_, conn| R::get(conn, &caller, &id)).await?;
     let rev = R::revision(&record);
     if not_modified(&req, rev) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag(rev))).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag(rev)))
+            .finish());
     }
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(rev))).json(record))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(rev)))
+        .json(record))
 }
 
 pub async fn update<R: Resource>(
@@ -56,8 +64,12 @@ pub async fn update<R: Resource>(
     input: web::Json<R::Input>,
 ) -> Result<HttpResponse> {
     let input = input.into_inner();
-    let record = state.write(move |_, conn| R::update(conn, &caller, &id, expected, input)).await?;
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(R::revision(&record)))).json(record))
+    let record = state
+        .write(move |_, conn| R::update(conn, &caller, &id, expected, input))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(R::revision(&record))))
+        .json(record))
 }
 
 pub async fn delete<R: Resource>(
@@ -66,6 +78,8 @@ pub async fn delete<R: Resource>(
     id: web::Path<String>,
     IfMatch(expected): IfMatch,
 ) -> Result<HttpResponse> {
-    state.write(move |_, conn| R::delete(conn, &caller, &id, expected)).await?;
+    state
+        .write(move |_, conn| R::delete(conn, &caller, &id, expected))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -33,7 +33,9 @@ pub async fn list(
     filter: web::Query<UserFilter>,
 ) -> Result<HttpResponse> {
     let filter = filter.into_inner();
-    let page = state.run(move |_, conn| Users::list(conn, &caller, &filter)).await?;
+    let page = state
+        .run(move |_, conn| Users::list(conn, &caller, &filter))
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -43,17 +45,36 @@ pub async fn create(
     body: web::Json<CreateUser>,
 ) -> Result<HttpResponse> {
     caller.require_admin()?;
-    let CreateUser { username, display_name, role, person_id, password: plain } = body.into_inner();
-    let user = NewUser { username, display_name, role, person_id };
+    let CreateUser {
+        username,
+        display_name,
+        role,
+        person_id,
+        password: plain,
+    } = body.into_inner();
+    let user = NewUser {
+        username,
+        display_name,
+        role,
+        person_id,
+    };
     password::check_strength("password", &plain)?;
-    let hash = web::block(move || password::hash(&plain)).await.map_err(|e| crate::error::Error::Internal(e.to_string()))??;
-    let created = state.write(move |_, conn| Users::create(conn, user, hash)).await?;
+    let hash = web::block(move || password::hash(&plain))
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))??;
+    let created = state
+        .write(move |_, conn| Users::create(conn, user, hash))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", created.id)))
         .json(created))
 }
 
-pub async fn get(state: web::Data<AppState>, Authenticated(caller): Authenticated, id: web::Path<String>) -> Result<HttpResponse> {
+pub async fn get(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
     let user = state
         .run(move |_, conn| {
             caller.require_admin()?;
@@ -70,7 +91,9 @@ pub async fn change(
     body: web::Json<UserChanges>,
 ) -> Result<HttpResponse> {
     let changes = body.into_inner();
-    let user = state.write(move |_, conn| Users::change(conn, &caller, &path_id(&id, "user")?, changes)).await?;
+    let user = state
+        .write(move |_, conn| Users::change(conn, &caller, &path_id(&id, "user")?, changes))
+        .await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -85,7 +108,9 @@ pub async fn reset_password(
     let plain = body.into_inner().new_password;
     password::check_strength("new_password", &plain)?;
     let id = path_id(&id, "user")?;
-    let hash = web::block(move || password::hash(&plain)).await.map_err(|e| crate::error::Error::Internal(e.to_string()))??;
+    let hash = web::block(move || password::hash(&plain))
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))??;
     state
         .write(move |_, conn| {
             let user = Users::find(conn, &id)?;
@@ -101,7 +126,9 @@ pub async fn list_devices(
     filter: web::Query<DeviceFilter>,
 ) -> Result<HttpResponse> {
     let filter = filter.into_inner();
-    let page = state.run(move |_, conn| Devices::list(conn, &caller, &filter)).await?;
+    let page = state
+        .run(move |_, conn| Devices::list(conn, &caller, &filter))
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -110,6 +137,8 @@ pub async fn revoke_device(
     Authenticated(caller): Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let device = state.write(move |_, conn| Devices::revoke(conn, &caller, &path_id(&id, "device")?)).await?;
+    let device = state
+        .write(move |_, conn| Devices::revoke(conn, &caller, &path_id(&id, "device")?))
+        .await?;
     Ok(HttpResponse::Ok().json(device))
 }

@@ -1,0 +1,326 @@
+//! Login, tokens, refresh rotation, revocation, password changes and login rate limits.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    login_returns_tokens_bound_to_a_new_device,
+    wrong_passwords_and_unknown_users_look_the_same,
+    refresh_tokens_rotate_and_reuse_revokes_the_device,
+    logout_and_admin_revocation_take_effect_on_the_next_request,
+    disabling_a_user_locks_them_out,
+    changing_a_password_signs_out_other_devices,
+    login_failures_are_rate_limited,
+    forged_and_expired_tokens_are_refused,
+);
+
+fn login_returns_tokens_bound_to_a_new_device(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("Hoa.Nguyen", "trainer", None);
+    let tokens = app.login("hoa.nguyen", "trainer-password");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    assert_eq!(tokens["refresh_expires_in"], 60 * 24 * 3600);
+    assert_eq!(tokens["user"]["username"], "hoa.nguyen");
+    assert!(tokens["user"].get("password_hash").is_none());
+    let token = tokens["access_token"].as_str().unwrap();
+    let me = app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    assert_eq!(me.json["role"], "trainer");
+    let devices = app
+        .call("GET", "/api/v1/devices", Some(token), None)
+        .expect(200);
+    assert_eq!(devices.json["total"], 1);
+    assert_eq!(devices.json["items"][0]["id"], tokens["device_id"]);
+    assert_eq!(devices.json["items"][0]["name"], "test device");
+    let missing = app.call("GET", "/api/v1/me", None, None).expect(401);
+    assert_eq!(missing.code(), "missing_token");
+}
+
+fn wrong_passwords_and_unknown_users_look_the_same(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("tuan.le", "trainer", None);
+    let wrong = json!({"username": "tuan.le", "password": "nope-nope", "device_name": "x"});
+    let unknown = json!({"username": "nobody.here", "password": "nope-nope", "device_name": "x"});
+    let a = app
+        .call("POST", "/api/v1/auth/login", None, Some(&wrong))
+        .expect(401);
+    let b = app
+        .call("POST", "/api/v1/auth/login", None, Some(&unknown))
+        .expect(401);
+    assert_eq!(a.json, b.json);
+    assert_eq!(a.code(), "invalid_credentials");
+    let extra = json!({"username": "tuan.le", "password": "trainer-password", "device_name": "x", "role": "admin"});
+    assert_eq!(
+        app.call("POST", "/api/v1/auth/login", None, Some(&extra))
+            .expect(422)
+            .code(),
+        "validation_failed"
+    );
+}
+
+fn refresh_tokens_rotate_and_reuse_revokes_the_device(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("trainer.a", "trainer", None);
+    let first = app.login("trainer.a", "trainer-password");
+    let refresh = |token: &serde_json::Value| {
+        app.call(
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(&json!({"refresh_token": token})),
+        )
+    };
+    let second = refresh(&first["refresh_token"]).expect(200).json;
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_eq!(second["device_id"], first["device_id"]);
+    let token = second["access_token"].as_str().unwrap();
+    app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    // The first refresh token was used already: presenting it again means it was copied.
+    assert_eq!(
+        refresh(&first["refresh_token"]).expect(401).code(),
+        "refresh_token_reused"
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
+    assert_eq!(
+        refresh(&second["refresh_token"]).expect(401).code(),
+        "invalid_refresh_token"
+    );
+    assert_eq!(
+        refresh(&json!("garbage")).expect(401).code(),
+        "invalid_refresh_token"
+    );
+}
+
+fn logout_and_admin_revocation_take_effect_on_the_next_request(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    app.create_user("trainer.b", "trainer", None);
+    let phone = app.login("trainer.b", "trainer-password");
+    let tablet = app.login("trainer.b", "trainer-password");
+    let phone_token = phone["access_token"].as_str().unwrap();
+    let tablet_token = tablet["access_token"].as_str().unwrap();
+    app.call("POST", "/api/v1/auth/logout", Some(phone_token), None)
+        .expect(204);
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(phone_token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
+    app.call("GET", "/api/v1/me", Some(tablet_token), None)
+        .expect(200);
+    let path = format!(
+        "/api/v1/devices/{}/revoke",
+        tablet["device_id"].as_str().unwrap()
+    );
+    let revoked = app.call("POST", &path, Some(&admin), None).expect(200);
+    assert!(revoked.json["revoked_at"].is_string());
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(tablet_token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
+    let again = app.call(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(&json!({"refresh_token": tablet["refresh_token"]})),
+    );
+    assert_eq!(again.expect(401).code(), "invalid_refresh_token");
+}
+
+fn disabling_a_user_locks_them_out(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let user_id = app.create_user("trainer.c", "trainer", None);
+    let token = app.token("trainer.c", "trainer-password");
+    let path = format!("/api/v1/users/{user_id}");
+    let disabled = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(&json!({"disabled": true})),
+        )
+        .expect(200);
+    assert!(disabled.json["disabled_at"].is_string());
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
+    let login =
+        json!({"username": "trainer.c", "password": "trainer-password", "device_name": "x"});
+    assert_eq!(
+        app.call("POST", "/api/v1/auth/login", None, Some(&login))
+            .expect(403)
+            .code(),
+        "account_disabled"
+    );
+    app.call(
+        "PATCH",
+        &path,
+        Some(&admin),
+        Some(&json!({"disabled": false})),
+    )
+    .expect(200);
+    app.call("POST", "/api/v1/auth/login", None, Some(&login))
+        .expect(200);
+    // Admins cannot lock themselves out.
+    let me = app
+        .call("GET", "/api/v1/me", Some(&admin), None)
+        .expect(200)
+        .json;
+    let own = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    app.call(
+        "PATCH",
+        &own,
+        Some(&admin),
+        Some(&json!({"disabled": true})),
+    )
+    .expect(422);
+}
+
+fn changing_a_password_signs_out_other_devices(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("trainer.d", "trainer", None);
+    let here = app.token("trainer.d", "trainer-password");
+    let elsewhere = app.token("trainer.d", "trainer-password");
+    let wrong = json!({"current_password": "not-it-at-all", "new_password": "mật-khẩu-mới-2026"});
+    app.call("POST", "/api/v1/me/password", Some(&here), Some(&wrong))
+        .expect(422);
+    let weak = json!({"current_password": "trainer-password", "new_password": "short"});
+    app.call("POST", "/api/v1/me/password", Some(&here), Some(&weak))
+        .expect(422);
+    let change =
+        json!({"current_password": "trainer-password", "new_password": "mật-khẩu-mới-2026"});
+    app.call("POST", "/api/v1/me/password", Some(&here), Some(&change))
+        .expect(204);
+    app.call("GET", "/api/v1/me", Some(&here), None).expect(200);
+    app.call("GET", "/api/v1/me", Some(&elsewhere), None)
+        .expect(401);
+    let old = json!({"username": "trainer.d", "password": "trainer-password", "device_name": "x"});
+    app.call("POST", "/api/v1/auth/login", None, Some(&old))
+        .expect(401);
+    app.token("trainer.d", "mật-khẩu-mới-2026");
+}
+
+fn login_failures_are_rate_limited(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.login_max_failures = 3) else {
+        return;
+    };
+    app.create_user("trainer.e", "trainer", None);
+    let wrong = json!({"username": "trainer.e", "password": "wrong-password", "device_name": "x"});
+    for _ in 0..3 {
+        app.call("POST", "/api/v1/auth/login", None, Some(&wrong))
+            .expect(401);
+    }
+    let right =
+        json!({"username": "trainer.e", "password": "trainer-password", "device_name": "x"});
+    let limited = app
+        .call("POST", "/api/v1/auth/login", None, Some(&right))
+        .expect(429);
+    assert_eq!(limited.code(), "rate_limited");
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0 && retry_after <= 900);
+    // Other accounts are not affected by one account's limit.
+    app.create_user("trainer.f", "trainer", None);
+    app.token("trainer.f", "trainer-password");
+}
+
+fn forged_and_expired_tokens_are_refused(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("trainer.g", "trainer", None);
+    let tokens = app.login("trainer.g", "trainer-password");
+    let token = tokens["access_token"].as_str().unwrap();
+    let secret = {
+        let mut conn = app.pool.get().unwrap();
+        diemdanh::db::get_setting(&mut conn, "jwt_secret")
+            .unwrap()
+            .unwrap()
+    };
+    let claims = |exp_offset: i64, sub: &str| {
+        let now = chrono::Utc::now().timestamp();
+        json!({"sub": sub, "dev": tokens["device_id"], "iss": "diemdanh", "iat": now, "exp": now + exp_offset})
+    };
+    let sign = |claims: serde_json::Value, key: &[u8]| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let user_id = tokens["user"]["id"].as_str().unwrap();
+    let expired = sign(claims(-3600, user_id), secret.as_bytes());
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&expired), None)
+            .expect(401)
+            .code(),
+        "token_expired"
+    );
+    let wrong_key = sign(claims(600, user_id), b"another-secret-another-secret-123");
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&wrong_key), None)
+            .expect(401)
+            .code(),
+        "invalid_token"
+    );
+    // An edited payload keeps the old signature, which no longer matches.
+    let parts: Vec<&str> = token.split('.').collect();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let edited_claims = engine.encode(serde_json::to_vec(&claims(600, "someone-else")).unwrap());
+    let edited = format!("{}.{}.{}", parts[0], edited_claims, parts[2]);
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&edited), None)
+            .expect(401)
+            .code(),
+        "invalid_token"
+    );
+    let none_header = engine.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let alg_none = format!("{none_header}.{}.", parts[1]);
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&alg_none), None)
+            .expect(401)
+            .code(),
+        "invalid_token"
+    );
+    // A token signed for a user that does not own the device is refused too.
+    let other = app.create_user("trainer.h", "trainer", None);
+    let mismatched = sign(claims(600, &other), secret.as_bytes());
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(&mismatched), None)
+            .expect(401)
+            .code(),
+        "invalid_token"
+    );
+}

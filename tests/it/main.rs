@@ -1,0 +1,8 @@
+//! Integration tests: the real server over HTTP, every suite on SQLite and on PostgreSQL.
+
+mod support;
+
+mod auth;
+mod contract;
+mod resources;
+mod scope;

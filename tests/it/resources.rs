@@ -1,0 +1,694 @@
+//! The admin API: create, read, update (ETag/If-Match), list (paged, filtered, sorted), delete,
+//! and the refusal of bad input without changing anything.
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    units_go_through_their_whole_life,
+    stale_writes_are_refused_and_change_nothing,
+    bad_bodies_get_clear_errors_and_change_nothing,
+    list_parameters_are_checked,
+    names_are_stored_nfc_and_searched_without_diacritics,
+    a_class_is_planned_and_attendance_recorded,
+    pairs_stay_unique_and_revive_after_removal,
+    records_in_use_cannot_be_deleted,
+    clients_may_choose_ids,
+);
+
+fn unit(code: &str, name: &str) -> Value {
+    json!({"code": code, "name": name, "kind": "commune"})
+}
+
+fn count(app: &TestApp, token: &str, path: &str) -> i64 {
+    app.call("GET", path, Some(token), None).expect(200).json["total"]
+        .as_i64()
+        .unwrap()
+}
+
+fn units_go_through_their_whole_life(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let province = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&json!({"code": "10", "name": "Tỉnh Lào Cai", "kind": "province"})),
+        )
+        .expect(201);
+    let province_id = province.json["id"].as_str().unwrap().to_owned();
+    let mut body = unit("02680", "Xã Bát Xát");
+    body["parent_id"] = json!(province_id);
+    body["valid_from"] = json!("2025-07-01");
+    let created = app
+        .call("POST", "/api/v1/units", Some(&admin), Some(&body))
+        .expect(201);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/units/{id}").as_str())
+    );
+    let etag = created.header("etag").unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", created.json["rev"]));
+
+    let path = format!("/api/v1/units/{id}");
+    let fetched = app.call("GET", &path, Some(&admin), None).expect(200);
+    assert_eq!(fetched.json, created.json);
+    let cached = app.call_with(
+        "GET",
+        &path,
+        Some(&admin),
+        None,
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(cached.status, 304);
+
+    body["name"] = json!("Xã Bát Xát mới");
+    let updated = app
+        .call_with(
+            "PUT",
+            &path,
+            Some(&admin),
+            Some(&body),
+            &[("If-Match", &etag)],
+        )
+        .expect(200);
+    assert_eq!(updated.json["name"], "Xã Bát Xát mới");
+    assert!(updated.json["rev"].as_i64() > created.json["rev"].as_i64());
+    assert_eq!(updated.json["created_at"], created.json["created_at"]);
+
+    let children = app
+        .call(
+            "GET",
+            &format!("/api/v1/units?parent_id={province_id}"),
+            Some(&admin),
+            None,
+        )
+        .expect(200);
+    assert_eq!(children.json["total"], 1);
+    let in_use = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/units/{province_id}"),
+            Some(&admin),
+            None,
+        )
+        .expect(409);
+    assert_eq!(in_use.code(), "unit_in_use");
+
+    app.call("DELETE", &path, Some(&admin), None).expect(204);
+    app.call("GET", &path, Some(&admin), None).expect(404);
+    app.call("DELETE", &path, Some(&admin), None).expect(404);
+    // The code is free again once the unit is gone.
+    app.call(
+        "POST",
+        "/api/v1/units",
+        Some(&admin),
+        Some(&unit("02680", "Xã Bát Xát")),
+    )
+    .expect(201);
+    let duplicate = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&unit("02680", "Khác")),
+        )
+        .expect(409);
+    assert_eq!(duplicate.code(), "duplicate_code");
+}
+
+fn stale_writes_are_refused_and_change_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&unit("03001", "Phường Cam Đường")),
+        )
+        .expect(201);
+    let path = format!("/api/v1/units/{}", created.json["id"].as_str().unwrap());
+    let first_etag = created.header("etag").unwrap().to_owned();
+    app.call_with(
+        "PUT",
+        &path,
+        Some(&admin),
+        Some(&unit("03001", "Tên A")),
+        &[("If-Match", &first_etag)],
+    )
+    .expect(200);
+    let stale = app.call_with(
+        "PUT",
+        &path,
+        Some(&admin),
+        Some(&unit("03001", "Tên B")),
+        &[("If-Match", &first_etag)],
+    );
+    let stale = stale.expect(412);
+    assert_eq!(stale.code(), "precondition_failed");
+    let current = app.call("GET", &path, Some(&admin), None).expect(200);
+    assert_eq!(current.json["name"], "Tên A");
+    assert_eq!(stale.json["details"]["current_rev"], current.json["rev"]);
+    app.call_with(
+        "DELETE",
+        &path,
+        Some(&admin),
+        None,
+        &[("If-Match", "\"1\"")],
+    )
+    .expect(412);
+    app.call_with(
+        "PUT",
+        &path,
+        Some(&admin),
+        Some(&unit("03001", "Tên C")),
+        &[("If-Match", "\"garbage\"")],
+    )
+    .expect(412);
+    app.call("GET", &path, Some(&admin), None).expect(200);
+}
+
+fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.max_json_bytes = 4096) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let send = |body: &[u8], content_type: &str| {
+        app.send_raw(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some((body, content_type)),
+            &[],
+        )
+    };
+    let malformed = send(b"{\"code\": ", "application/json");
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "malformed_json")
+    );
+    let wrong_type = send(
+        br#"{"code": 5, "name": "x", "kind": "commune"}"#,
+        "application/json",
+    );
+    assert_eq!(
+        (wrong_type.status, wrong_type.code()),
+        (422, "validation_failed")
+    );
+    let server_owned = send(
+        br#"{"code": "1", "name": "x", "kind": "commune", "rev": 99}"#,
+        "application/json",
+    );
+    assert_eq!(server_owned.status, 422);
+    assert!(
+        server_owned.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("rev"),
+        "{}",
+        server_owned.text
+    );
+    let not_json = send(b"code=1", "application/x-www-form-urlencoded");
+    assert_eq!(
+        (not_json.status, not_json.code()),
+        (415, "unsupported_media_type")
+    );
+    let big = format!(
+        r#"{{"code": "1", "name": "{}", "kind": "commune"}}"#,
+        "x".repeat(5000)
+    );
+    let too_large = send(big.as_bytes(), "application/json");
+    assert_eq!(
+        (too_large.status, too_large.code()),
+        (413, "payload_too_large")
+    );
+    let invalid_utf8 = send(
+        b"{\"code\": \"\xff\xfe\", \"name\": \"x\", \"kind\": \"commune\"}",
+        "application/json",
+    );
+    assert_eq!(invalid_utf8.status, 400);
+    let invalid = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&json!({"code": "bad code!", "name": "  ", "kind": "county", "valid_from": "2025-02-30", "parent_id": "nope"})),
+        )
+        .expect(422);
+    let fields: Vec<&str> = invalid.json["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["code", "name", "kind", "parent_id", "valid_from"]);
+    let nul = app.call(
+        "POST",
+        "/api/v1/units",
+        Some(&admin),
+        Some(&json!({"code": "1", "name": "a\u{0}b", "kind": "commune"})),
+    );
+    assert_eq!(
+        nul.expect(422).json["details"][0]["code"],
+        "invalid_characters"
+    );
+    let unknown_parent = json!({"code": "1", "name": "x", "kind": "commune", "parent_id": "0196f4e2-0000-7000-8000-000000000000"});
+    let unknown_parent = app
+        .call("POST", "/api/v1/units", Some(&admin), Some(&unknown_parent))
+        .expect(422);
+    assert_eq!(unknown_parent.json["details"][0]["code"], "unknown_unit");
+    assert_eq!(
+        count(&app, &admin, "/api/v1/units"),
+        0,
+        "nothing was written"
+    );
+}
+
+fn list_parameters_are_checked(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    for (code, name) in [
+        ("A1", "Xã Ý Tý"),
+        ("B2", "Phường Bắc Lệnh"),
+        ("C3", "Xã A Mú Sung"),
+        ("D4", "Xã Đồng Tuyển"),
+    ] {
+        app.call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&unit(code, name)),
+        )
+        .expect(201);
+    }
+    let names = |path: &str| -> Vec<String> {
+        let page = app.call("GET", path, Some(&admin), None).expect(200);
+        page.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("/api/v1/units?sort=code&limit=2"),
+        ["Xã Ý Tý", "Phường Bắc Lệnh"]
+    );
+    assert_eq!(
+        names("/api/v1/units?sort=code&limit=2&offset=2"),
+        ["Xã A Mú Sung", "Xã Đồng Tuyển"]
+    );
+    assert_eq!(names("/api/v1/units?sort=-code&limit=1"), ["Xã Đồng Tuyển"]);
+    // Name order ignores diacritics: "Xã Đồng" sorts with "Xa D…", before "Xã Ý".
+    assert_eq!(
+        names("/api/v1/units?sort=name"),
+        [
+            "Phường Bắc Lệnh",
+            "Xã A Mú Sung",
+            "Xã Đồng Tuyển",
+            "Xã Ý Tý"
+        ]
+    );
+    assert_eq!(names("/api/v1/units?q=dong%20tuyen"), ["Xã Đồng Tuyển"]);
+    for bad in [
+        "limit=0",
+        "limit=-1",
+        "limit=501",
+        "offset=-5",
+        "sort=password",
+    ] {
+        let response = app.call("GET", &format!("/api/v1/units?{bad}"), Some(&admin), None);
+        assert_eq!(
+            (response.status, response.code()),
+            (422, "validation_failed"),
+            "{bad}"
+        );
+    }
+    for bad in ["limit=abc", "limit=99999999999999999999", "colour=red"] {
+        let response = app.call("GET", &format!("/api/v1/units?{bad}"), Some(&admin), None);
+        assert_eq!(
+            (response.status, response.code()),
+            (400, "invalid_query"),
+            "{bad}"
+        );
+    }
+}
+
+fn names_are_stored_nfc_and_searched_without_diacritics(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let decomposed = "Nguye\u{302}\u{303}n Va\u{306}n A";
+    let person = json!({"full_name": decomposed, "position": "secretary", "phone": "+84 912 345 678", "gender": "male", "birth_date": "1995-03-02"});
+    let created = app
+        .call("POST", "/api/v1/people", Some(&admin), Some(&person))
+        .expect(201);
+    assert_eq!(created.json["full_name"], "Nguyễn Văn A");
+    assert_eq!(created.json["phone"], "0912345678");
+    for query in [
+        "nguyen%20van%20a",
+        "NGUYỄN",
+        "Nguye%CC%82%CC%83n",
+        "van%20a",
+        "0912345",
+    ] {
+        let found = app
+            .call(
+                "GET",
+                &format!("/api/v1/people?q={query}"),
+                Some(&admin),
+                None,
+            )
+            .expect(200);
+        assert_eq!(found.json["total"], 1, "query {query}");
+    }
+    let other = json!({"full_name": "Trần Thị Bình", "position": "deputy_secretary"});
+    app.call("POST", "/api/v1/people", Some(&admin), Some(&other))
+        .expect(201);
+    let nobody = app
+        .call("GET", "/api/v1/people?q=le%20van", Some(&admin), None)
+        .expect(200);
+    assert_eq!(nobody.json["total"], 0);
+    // Rosters sort by given name: "A" before "Bình".
+    let sorted = app
+        .call("GET", "/api/v1/people?sort=name", Some(&admin), None)
+        .expect(200);
+    assert_eq!(sorted.json["items"][0]["full_name"], "Nguyễn Văn A");
+    let bad_phone = json!({"full_name": "X", "position": "member", "phone": "12345"});
+    app.call("POST", "/api/v1/people", Some(&admin), Some(&bad_phone))
+        .expect(422);
+}
+
+/// Builds a course with one trainer, one session and one enrolled person; returns their ids.
+pub struct Class {
+    pub course: String,
+    pub session: String,
+    pub person: String,
+    pub trainer: String,
+}
+
+pub fn plan_class(app: &TestApp, admin: &str, trainer_username: &str) -> Class {
+    let trainer = app.create_user(trainer_username, "trainer", None);
+    let course = app
+        .call(
+            "POST",
+            "/api/v1/courses",
+            Some(admin),
+            Some(&json!({"title": "Lớp bồi dưỡng Bí thư", "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10", "place": "Trường Chính trị tỉnh"})),
+        )
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(admin),
+        Some(&json!({"course_id": course, "user_id": trainer})),
+    )
+    .expect(201);
+    let session = app
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(admin),
+            Some(&json!({"course_id": course, "topic": "Công tác tư tưởng trên không gian mạng", "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:30:00+07:00", "trainer_id": trainer})),
+        )
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let person = app
+        .call(
+            "POST",
+            "/api/v1/people",
+            Some(admin),
+            Some(&json!({"full_name": "Vàng Thị Mỷ", "position": "secretary"})),
+        )
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        "POST",
+        "/api/v1/enrollments",
+        Some(admin),
+        Some(&json!({"course_id": course, "person_id": person})),
+    )
+    .expect(201);
+    Class {
+        course,
+        session,
+        person,
+        trainer,
+    }
+}
+
+fn a_class_is_planned_and_attendance_recorded(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let class = plan_class(&app, &admin, "hoa.nguyen");
+    let session = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions/{}", class.session),
+            Some(&admin),
+            None,
+        )
+        .expect(200);
+    assert_eq!(session.json["starts_at"], "2026-12-08T01:00:00.000Z");
+    let trainer_login = app.login("hoa.nguyen", "trainer-password");
+    let trainer = trainer_login["access_token"].as_str().unwrap();
+    let record = json!({"session_id": class.session, "person_id": class.person, "status": "late", "checked_in_at": "2026-12-08T08:20:00+07:00", "note": "Đến muộn do đường đèo"});
+    let created = app
+        .call("POST", "/api/v1/attendance", Some(trainer), Some(&record))
+        .expect(201);
+    assert_eq!(created.json["recorded_by"], class.trainer.as_str());
+    assert_eq!(created.json["recorded_device"], trainer_login["device_id"]);
+    let mut forged = record.clone();
+    forged["recorded_by"] = json!("0196f4e2-0000-7000-8000-000000000000");
+    app.call("POST", "/api/v1/attendance", Some(trainer), Some(&forged))
+        .expect(422);
+    let duplicate = app
+        .call("POST", "/api/v1/attendance", Some(trainer), Some(&record))
+        .expect(409);
+    assert_eq!(duplicate.code(), "already_recorded");
+    let path = format!(
+        "/api/v1/attendance/{}",
+        created.json["id"].as_str().unwrap()
+    );
+    let mut present = record.clone();
+    present["status"] = json!("present");
+    let updated = app
+        .call("PUT", &path, Some(&admin), Some(&present))
+        .expect(200);
+    assert_eq!(updated.json["status"], "present");
+    let listed = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance?course_id={}", class.course),
+            Some(trainer),
+            None,
+        )
+        .expect(200);
+    assert_eq!(listed.json["total"], 1);
+    let stranger = app
+        .call(
+            "POST",
+            "/api/v1/people",
+            Some(&admin),
+            Some(&json!({"full_name": "Lò Văn Khánh", "position": "member"})),
+        )
+        .expect(201);
+    let not_enrolled =
+        json!({"session_id": class.session, "person_id": stranger.json["id"], "status": "present"});
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/attendance",
+            Some(trainer),
+            Some(&not_enrolled),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "not_enrolled");
+    let backwards = json!({"course_id": class.course, "topic": "x", "starts_at": "2026-12-08T10:00:00Z", "ends_at": "2026-12-08T09:00:00Z"});
+    app.call("POST", "/api/v1/sessions", Some(&admin), Some(&backwards))
+        .expect(422);
+}
+
+fn pairs_stay_unique_and_revive_after_removal(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let class = plan_class(&app, &admin, "tuan.le");
+    let pair = json!({"course_id": class.course, "person_id": class.person});
+    assert_eq!(
+        app.call("POST", "/api/v1/enrollments", Some(&admin), Some(&pair))
+            .expect(409)
+            .code(),
+        "already_enrolled"
+    );
+    let listed = app
+        .call(
+            "GET",
+            &format!("/api/v1/enrollments?course_id={}", class.course),
+            Some(&admin),
+            None,
+        )
+        .expect(200);
+    let enrollment = listed.json["items"][0].clone();
+    let path = format!("/api/v1/enrollments/{}", enrollment["id"].as_str().unwrap());
+    app.call("DELETE", &path, Some(&admin), None).expect(204);
+    let revived = app
+        .call("POST", "/api/v1/enrollments", Some(&admin), Some(&pair))
+        .expect(201);
+    assert_eq!(
+        revived.json["id"], enrollment["id"],
+        "one record per (course, person)"
+    );
+    let mut moved = pair.clone();
+    moved["person_id"] = json!("0196f4e2-0000-7000-8000-000000000000");
+    app.call("PUT", &path, Some(&admin), Some(&moved))
+        .expect(422);
+    let assign = json!({"course_id": class.course, "user_id": class.trainer});
+    assert_eq!(
+        app.call(
+            "POST",
+            "/api/v1/course-trainers",
+            Some(&admin),
+            Some(&assign)
+        )
+        .expect(409)
+        .code(),
+        "already_assigned"
+    );
+    let not_trainer = app.create_user("hocvien.x", "admin", None);
+    let wrong = json!({"course_id": class.course, "user_id": not_trainer});
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(&admin),
+        Some(&wrong),
+    )
+    .expect(422);
+}
+
+fn records_in_use_cannot_be_deleted(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let class = plan_class(&app, &admin, "trainer.z");
+    let person = format!("/api/v1/people/{}", class.person);
+    assert_eq!(
+        app.call("DELETE", &person, Some(&admin), None)
+            .expect(409)
+            .code(),
+        "person_in_use"
+    );
+    let record =
+        json!({"session_id": class.session, "person_id": class.person, "status": "present"});
+    app.call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
+        .expect(201);
+    let session = format!("/api/v1/sessions/{}", class.session);
+    assert_eq!(
+        app.call("DELETE", &session, Some(&admin), None)
+            .expect(409)
+            .code(),
+        "session_has_attendance"
+    );
+    let course = format!("/api/v1/courses/{}", class.course);
+    assert_eq!(
+        app.call("DELETE", &course, Some(&admin), None)
+            .expect(409)
+            .code(),
+        "course_has_attendance"
+    );
+    app.call("GET", &session, Some(&admin), None).expect(200);
+    // A course without attendance takes its sessions, enrollments and assignments with it.
+    let other = plan_class(&app, &admin, "trainer.y");
+    app.call(
+        "DELETE",
+        &format!("/api/v1/courses/{}", other.course),
+        Some(&admin),
+        None,
+    )
+    .expect(204);
+    app.call(
+        "GET",
+        &format!("/api/v1/sessions/{}", other.session),
+        Some(&admin),
+        None,
+    )
+    .expect(404);
+    assert_eq!(
+        count(
+            &app,
+            &admin,
+            &format!("/api/v1/enrollments?course_id={}", other.course)
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            &admin,
+            &format!("/api/v1/course-trainers?course_id={}", other.course)
+        ),
+        0
+    );
+}
+
+fn clients_may_choose_ids(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let id = "6F9619FF-8B86-D011-B42D-00C04FC964FF";
+    let mut body = unit("X1", "Đặc khu Phú Quý");
+    body["id"] = json!(id);
+    body["kind"] = json!("special_zone");
+    let created = app
+        .call("POST", "/api/v1/units", Some(&admin), Some(&body))
+        .expect(201);
+    assert_eq!(created.json["id"], id.to_lowercase());
+    let again = app.call(
+        "POST",
+        "/api/v1/units",
+        Some(&admin),
+        Some(&json!({"id": id, "code": "X2", "name": "b", "kind": "ward"})),
+    );
+    assert_eq!(again.expect(409).code(), "already_exists");
+    let bad = app.call(
+        "POST",
+        "/api/v1/units",
+        Some(&admin),
+        Some(&json!({"id": "x", "code": "X3", "name": "b", "kind": "ward"})),
+    );
+    assert_eq!(bad.expect(422).json["details"][0]["code"], "invalid_id");
+    app.call("GET", "/api/v1/units/not-a-uuid", Some(&admin), None)
+        .expect(404);
+    let mismatch = app.call("PUT", &format!("/api/v1/units/{}", id.to_lowercase()), Some(&admin), Some(&json!({"id": "0196f4e2-0000-7000-8000-000000000000", "code": "X1", "name": "b", "kind": "ward"})));
+    assert_eq!(
+        mismatch.expect(422).json["details"][0]["code"],
+        "id_mismatch"
+    );
+}

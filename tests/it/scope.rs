@@ -1,0 +1,318 @@
+//! Who sees what, on the demo data set: admins everything, trainers their assigned courses,
+//! trainees their own records. Objects outside a caller's scope answer 404 and never leak.
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    trainers_see_only_their_classes,
+    trainees_see_only_their_own_records,
+    only_admins_administer,
+);
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn all(app: &TestApp, token: &str, path: &str) -> Value {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    app.call(
+        "GET",
+        &format!("{path}{separator}limit=500"),
+        Some(token),
+        None,
+    )
+    .expect(200)
+    .json
+}
+
+fn trainers_see_only_their_classes(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.token("admin", "diemdanh-admin");
+    let both = app.token("hoa.nguyen", "demo-trainer-1");
+    let one = app.token("tuan.le", "demo-trainer-2");
+
+    let courses = all(&app, &admin, "/api/v1/courses");
+    assert_eq!(courses["total"], 2);
+    let big = courses["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "BD-BTPBT-2026")
+        .unwrap();
+    let small = courses["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] != "BD-BTPBT-2026")
+        .unwrap();
+    let (big_id, small_id) = (big["id"].as_str().unwrap(), small["id"].as_str().unwrap());
+    assert_eq!(all(&app, &both, "/api/v1/courses")["total"], 2);
+    assert_eq!(ids(&all(&app, &one, "/api/v1/courses")), [big_id]);
+
+    // The second class is invisible to the trainer who does not teach it, through every door.
+    let small_path = format!("/api/v1/courses/{small_id}");
+    assert_eq!(
+        app.call("GET", &small_path, Some(&one), None)
+            .expect(404)
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        all(
+            &app,
+            &one,
+            &format!("/api/v1/sessions?course_id={small_id}")
+        )["total"],
+        0
+    );
+    assert_eq!(
+        all(
+            &app,
+            &one,
+            &format!("/api/v1/enrollments?course_id={small_id}")
+        )["total"],
+        0
+    );
+    assert_eq!(
+        all(
+            &app,
+            &one,
+            &format!("/api/v1/materials?course_id={small_id}")
+        )["total"],
+        0
+    );
+    let small_sessions = all(
+        &app,
+        &admin,
+        &format!("/api/v1/sessions?course_id={small_id}"),
+    );
+    let small_session = small_sessions["items"][0]["id"].as_str().unwrap();
+    app.call(
+        "GET",
+        &format!("/api/v1/sessions/{small_session}"),
+        Some(&one),
+        None,
+    )
+    .expect(404);
+    let small_materials = all(
+        &app,
+        &admin,
+        &format!("/api/v1/materials?course_id={small_id}"),
+    );
+    app.call(
+        "GET",
+        &format!(
+            "/api/v1/materials/{}",
+            small_materials["items"][0]["id"].as_str().unwrap()
+        ),
+        Some(&one),
+        None,
+    )
+    .expect(404);
+
+    // People: exactly those enrolled in the trainer's classes.
+    let enrolled_big = all(
+        &app,
+        &admin,
+        &format!("/api/v1/enrollments?course_id={big_id}"),
+    );
+    let seen_people = all(&app, &one, "/api/v1/people");
+    assert_eq!(seen_people["total"], enrolled_big["total"]);
+    assert!(seen_people["total"].as_i64().unwrap() >= 100);
+    let everyone = all(&app, &admin, "/api/v1/people");
+    assert!(everyone["total"].as_i64() > seen_people["total"].as_i64());
+    let enrolled: Vec<&str> = enrolled_big["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["person_id"].as_str().unwrap())
+        .collect();
+    let outsider = everyone["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| !enrolled.contains(&p["id"].as_str().unwrap()))
+        .unwrap();
+    app.call(
+        "GET",
+        &format!("/api/v1/people/{}", outsider["id"].as_str().unwrap()),
+        Some(&one),
+        None,
+    )
+    .expect(404);
+
+    // Attendance: allowed in their class, refused in another.
+    let big_session = all(
+        &app,
+        &admin,
+        &format!("/api/v1/sessions?course_id={big_id}"),
+    )["items"][0]["id"]
+        .clone();
+    let record = json!({"session_id": big_session, "person_id": enrolled[0], "status": "present"});
+    app.call("POST", "/api/v1/attendance", Some(&one), Some(&record))
+        .expect(201);
+    let small_enrolled = all(
+        &app,
+        &admin,
+        &format!("/api/v1/enrollments?course_id={small_id}"),
+    );
+    let foreign = json!({"session_id": small_session, "person_id": small_enrolled["items"][0]["person_id"], "status": "present"});
+    app.call("POST", "/api/v1/attendance", Some(&one), Some(&foreign))
+        .expect(422);
+    app.call("POST", "/api/v1/attendance", Some(&both), Some(&foreign))
+        .expect(201);
+    assert_eq!(
+        all(&app, &one, "/api/v1/attendance")["total"],
+        1,
+        "the other class's attendance stays hidden"
+    );
+    assert_eq!(all(&app, &both, "/api/v1/attendance")["total"], 2);
+}
+
+fn trainees_see_only_their_own_records(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.token("admin", "diemdanh-admin");
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let me = app
+        .call("GET", "/api/v1/me", Some(&trainee), None)
+        .expect(200)
+        .json;
+    let person_id = me["person_id"].as_str().unwrap().to_owned();
+    let people = all(&app, &trainee, "/api/v1/people");
+    assert_eq!(ids(&people), std::slice::from_ref(&person_id));
+    let enrollments = all(&app, &trainee, "/api/v1/enrollments");
+    assert!(enrollments["total"].as_i64().unwrap() >= 1);
+    assert!(
+        enrollments["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["person_id"] == person_id.as_str())
+    );
+    let course_id = enrollments["items"][0]["course_id"].as_str().unwrap();
+    let sessions = all(
+        &app,
+        &admin,
+        &format!("/api/v1/sessions?course_id={course_id}"),
+    );
+    let session = sessions["items"][0]["id"].as_str().unwrap();
+    let others = all(
+        &app,
+        &admin,
+        &format!("/api/v1/enrollments?course_id={course_id}"),
+    );
+    let other = others["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["person_id"] != person_id.as_str())
+        .unwrap();
+    for person in [person_id.as_str(), other["person_id"].as_str().unwrap()] {
+        let record = json!({"session_id": session, "person_id": person, "status": "present"});
+        app.call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
+            .expect(201);
+    }
+    let mine = all(&app, &trainee, "/api/v1/attendance");
+    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["items"][0]["person_id"], person_id.as_str());
+    let record = json!({"session_id": session, "person_id": person_id, "status": "absent"});
+    app.call("POST", "/api/v1/attendance", Some(&trainee), Some(&record))
+        .expect(403);
+    app.call(
+        "GET",
+        &format!("/api/v1/people/{}", other["person_id"].as_str().unwrap()),
+        Some(&trainee),
+        None,
+    )
+    .expect(404);
+    app.call(
+        "GET",
+        &format!("/api/v1/enrollments/{}", other["id"].as_str().unwrap()),
+        Some(&trainee),
+        None,
+    )
+    .expect(404);
+    assert_eq!(
+        all(&app, &trainee, "/api/v1/courses")["total"],
+        enrollments["total"]
+    );
+}
+
+fn only_admins_administer(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let trainer = app.token("tuan.le", "demo-trainer-2");
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    for token in [&trainer, &trainee] {
+        let unit = json!({"code": "99999", "name": "Xã Mới", "kind": "commune"});
+        assert_eq!(
+            app.call("POST", "/api/v1/units", Some(token), Some(&unit))
+                .expect(403)
+                .code(),
+            "forbidden"
+        );
+        app.call("GET", "/api/v1/users", Some(token), None)
+            .expect(403);
+        let user = json!({"username": "sneaky", "role": "admin", "password": "long-enough-1"});
+        app.call("POST", "/api/v1/users", Some(token), Some(&user))
+            .expect(403);
+    }
+    let units = all(&app, &trainer, "/api/v1/units");
+    assert!(
+        units["total"].as_i64().unwrap() >= 20,
+        "every signed-in user reads the unit tree"
+    );
+    let my_devices = all(&app, &trainer, "/api/v1/devices");
+    assert_eq!(
+        my_devices["total"], 1,
+        "a trainer lists only their own devices"
+    );
+    let admin = app.token("admin", "diemdanh-admin");
+    let admin_devices = all(&app, &admin, "/api/v1/devices");
+    let admin_device = admin_devices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "test device")
+        .unwrap();
+    let path = format!(
+        "/api/v1/devices/{}/revoke",
+        admin_device["id"].as_str().unwrap()
+    );
+    app.call("POST", &path, Some(&trainer), None).expect(404);
+    let users = all(&app, &admin, "/api/v1/users?role=trainer");
+    assert_eq!(users["total"], 2);
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            Some(&json!({"username": "Thu.Pham", "role": "trainer", "password": "mật-khẩu-dài-1"})),
+        )
+        .expect(201);
+    assert_eq!(created.json["username"], "thu.pham");
+    app.call(
+        "POST",
+        "/api/v1/users",
+        Some(&admin),
+        Some(&json!({"username": "thu.pham", "role": "trainer", "password": "mật-khẩu-dài-1"})),
+    )
+    .expect(409);
+    app.token("thu.pham", "mật-khẩu-dài-1");
+}

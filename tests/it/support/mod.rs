@@ -1,0 +1,313 @@
+//! The integration-test harness: a real diemdanh server on 127.0.0.1 (port 0) over a fresh
+//! database of the chosen backend, and an HTTP client whose every response is checked against
+//! `api-spec/openapi.yaml`.
+
+pub mod postgres;
+pub mod spec;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use clap::Parser;
+use diemdanh::api::{self, AppState};
+use diemdanh::auth::Auth;
+use diemdanh::config::{ServerConfig, StorageConfig};
+use diemdanh::db::{self, Pool};
+use serde_json::{Value, json};
+
+use self::postgres::PgDatabase;
+use self::spec::Spec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates a `sqlite` and a `postgres` test for each named `fn(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::support::Backend::Sqlite)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::support::Backend::Postgres)
+            })*
+        }
+    };
+}
+
+#[derive(Parser)]
+struct ServerArgs {
+    #[command(flatten)]
+    server: ServerConfig,
+}
+
+/// The server's settings as a fresh install has them, listening on a free port.
+pub fn default_server_config() -> ServerConfig {
+    ServerArgs::parse_from(["diemdanh-test", "--bind", "127.0.0.1:0", "--workers", "2"]).server
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: Pool,
+    agent: ureq::Agent,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+/// One HTTP response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+}
+
+impl TestApp {
+    /// A server on a fresh database; `None` when PostgreSQL is asked for but not available
+    /// (and not required).
+    pub fn start(backend: Backend) -> Option<TestApp> {
+        Self::start_with(backend, |_| {})
+    }
+
+    pub fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => match postgres::fresh_database() {
+                Some(pg) => Some(pg),
+                None => {
+                    eprintln!("PostgreSQL not available: skipping the PostgreSQL variant");
+                    return None;
+                }
+            },
+        };
+        let storage = StorageConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: pg.as_ref().map(|pg| pg.url.clone()),
+            db_pool_size: 8,
+            sqlite_busy_timeout_ms: 5000,
+        };
+        let mut config = default_server_config();
+        configure(&mut config);
+        let pool = db::open(&storage).expect("open database");
+        let auth = Auth::new(&mut pool.get().expect("connection"), &config).expect("auth");
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            auth: Arc::new(auth),
+            config: Arc::new(config),
+        });
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let (server, addresses) = api::bind(state).expect("bind");
+                sender
+                    .send((server.handle(), addresses[0]))
+                    .expect("send handle");
+                server.await.expect("server");
+            })
+        });
+        let (handle, address) = receiver.recv().expect("server started");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Some(TestApp {
+            base: format!("http://{address}"),
+            pool,
+            agent,
+            handle,
+            thread: Some(thread),
+            _dir: dir,
+            _pg: pg,
+        })
+    }
+
+    /// Loads the demo data set into this server's database.
+    pub fn with_demo(self) -> Self {
+        diemdanh::demo::load(&mut self.pool.get().expect("connection")).expect("demo data");
+        self
+    }
+
+    /// Sends a request and checks the response against the spec.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        self.call_with(method, path, token, body, &[])
+    }
+
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let raw = body.map(|b| (serde_json::to_vec(b).expect("json"), "application/json"));
+        let response = self.send_raw(
+            method,
+            path,
+            token,
+            raw.as_ref().map(|(b, t)| (b.as_slice(), *t)),
+            headers,
+        );
+        check_against_spec(method, path, &response);
+        response
+    }
+
+    /// Sends any bytes with any content type, without checking against the spec.
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&[u8], &str)>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let result = match body {
+            Some((bytes, content_type)) => {
+                let request = request
+                    .header("Content-Type", content_type)
+                    .body(bytes.to_vec())
+                    .expect("request");
+                self.agent.run(request)
+            }
+            None => self.agent.run(request.body(()).expect("request")),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// Logs in and returns the token response.
+    #[track_caller]
+    pub fn login(&self, username: &str, password: &str) -> Value {
+        let body =
+            json!({ "username": username, "password": password, "device_name": "test device" });
+        self.call("POST", "/api/v1/auth/login", None, Some(&body))
+            .expect(200)
+            .json
+    }
+
+    /// An access token for a user.
+    #[track_caller]
+    pub fn token(&self, username: &str, password: &str) -> String {
+        self.login(username, password)["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// Creates an admin account directly in the database and returns its token.
+    pub fn admin_token(&self) -> String {
+        self.create_user("root.admin", "admin", None);
+        self.token("root.admin", "admin-password")
+    }
+
+    /// Creates an account (password `<role>-password`) and returns its id.
+    pub fn create_user(&self, username: &str, role: &str, person_id: Option<&str>) -> String {
+        let hash = diemdanh::auth::password::hash(&format!("{role}-password")).expect("hash");
+        let mut conn = self.pool.get().expect("connection");
+        let user = diemdanh::domain::users::Users::create(
+            &mut conn,
+            diemdanh::domain::users::NewUser {
+                username: username.into(),
+                display_name: None,
+                role: role.into(),
+                person_id: person_id.map(Into::into),
+            },
+            hash,
+        )
+        .expect("create user");
+        user.id
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::System::new().block_on(handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Every response the tests see must be one the contract describes.
+#[track_caller]
+fn check_against_spec(method: &str, path: &str, response: &Response) {
+    let spec = Spec::get();
+    let result = if response.text.is_empty() {
+        spec.check_status_documented(method, path, response.status)
+    } else {
+        spec.validate_response(method, path, response.status, &response.json)
+    };
+    if let Err(problem) = result {
+        panic!("response breaks api-spec/openapi.yaml: {problem}");
+    }
+}
