@@ -60,6 +60,8 @@ pub fn default_server_config() -> ServerConfig {
 pub struct TestApp {
     pub base: String,
     pub pool: Pool,
+    /// Where the database is, for running the CLI against the same data.
+    pub storage: StorageConfig,
     agent: ureq::Agent,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -155,6 +157,7 @@ impl TestApp {
         Some(TestApp {
             base: format!("http://{address}"),
             pool,
+            storage,
             agent,
             handle,
             thread: Some(thread),
