@@ -8,3 +8,4 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod sync;

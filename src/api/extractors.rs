@@ -1,25 +1,34 @@
-//! Request extractors: the authenticated caller, If-Match revisions and the client address.
+//! Request extractors and the authentication middleware: the caller, If-Match revisions and the
+//! client address.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::AppState;
 use crate::domain::Caller;
 use crate::error::Error;
 
-/// The identity behind the bearer token, checked against the database.
-pub struct Authenticated(pub Caller);
+/// Routes that answer without an access token.
+const PUBLIC_ROUTES: [&str; 2] = ["/api/v1/auth/login", "/api/v1/auth/refresh"];
 
-impl FromRequest for Authenticated {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+/// Middleware: every API route except login and refresh needs a valid access token, checked
+/// before anything else about the request is read, so that an unauthenticated caller learns
+/// nothing from how its body or query would have been judged.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let protected = req.match_pattern().is_some_and(|pattern| {
+        pattern.starts_with("/api/v1/") && !PUBLIC_ROUTES.contains(&pattern.as_str())
+    });
+    if protected {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("application state missing".into()))?;
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -29,20 +38,37 @@ impl FromRequest for Authenticated {
                     .strip_prefix("Bearer ")
                     .or_else(|| value.strip_prefix("bearer "))
             })
-            .map(|token| token.trim().to_owned());
-        Box::pin(async move {
-            let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
-            let token = token.ok_or_else(|| {
+            .map(|token| token.trim().to_owned())
+            .ok_or_else(|| {
                 Error::unauthorized(
                     "missing_token",
                     "send an access token: Authorization: Bearer <token>",
                 )
             })?;
-            let caller = state
-                .run(move |state, conn| state.auth.authenticate(conn, &token))
-                .await?;
-            Ok(Authenticated(caller))
-        })
+        let caller = state
+            .run(move |state, conn| state.auth.authenticate(conn, &token))
+            .await?;
+        req.extensions_mut().insert(caller);
+    }
+    next.call(req).await
+}
+
+/// The identity behind the bearer token, put there by `authenticate`.
+pub struct Authenticated(pub Caller);
+
+impl FromRequest for Authenticated {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let caller = req.extensions().get::<Caller>().cloned();
+        std::future::ready(caller.map(Authenticated).ok_or_else(|| {
+            Error::unauthorized(
+                "missing_token",
+                "send an access token: Authorization: Bearer <token>",
+            )
+            .into()
+        }))
     }
 }
 

@@ -125,45 +125,48 @@ impl Auth {
         })
     }
 
-    /// Checks the password, registers the device and returns its first tokens.
-    pub fn login(
+    /// The first half of a login, run without holding a database connection because argon2 is
+    /// deliberately slow: checks the rate limits, the password and that the account is enabled.
+    pub fn verify_login(
         &self,
-        conn: &mut DbConn,
+        user: Option<&User>,
         request: &LoginRequest,
         address: &str,
-    ) -> Result<TokenResponse> {
+    ) -> Result<()> {
         self.limiter
             .check(&request.username, address, Instant::now())?;
-        let user = Users::find_by_username(conn, &request.username)?;
-        let verified = match &user {
+        let verified = match user {
             Some(user) => password::verify(&request.password, &user.password_hash),
             None => {
                 password::burn_time(&request.password);
                 false
             }
         };
-        let user = match user {
-            Some(user) if verified => user,
-            _ => {
-                self.limiter
-                    .record_failure(&request.username, address, Instant::now());
-                return Err(Error::unauthorized(
-                    "invalid_credentials",
-                    "wrong username or password",
-                ));
-            }
+        let Some(user) = user.filter(|_| verified) else {
+            self.limiter
+                .record_failure(&request.username, address, Instant::now());
+            return Err(Error::unauthorized(
+                "invalid_credentials",
+                "wrong username or password",
+            ));
         };
         self.limiter.record_success(&request.username);
         if user.disabled_at.is_some() {
-            return Err(Error::Forbidden {
-                code: "account_disabled",
-                message: "this account is disabled".into(),
-            });
+            return Err(account_disabled());
         }
-        write_tx(conn, |conn| {
-            let device = Devices::register(conn, &user.id, &request.device_name)?;
-            self.issue(conn, user, &device)
-        })
+        Ok(())
+    }
+
+    /// The second half of a login: registers the device and issues its first tokens. Runs inside
+    /// the caller's write transaction.
+    pub fn start_session(
+        &self,
+        conn: &mut DbConn,
+        user: User,
+        device_name: &str,
+    ) -> Result<TokenResponse> {
+        let device = Devices::register(conn, &user.id, device_name)?;
+        self.issue(conn, user, &device)
     }
 
     /// Rotates a refresh token. Presenting a token that was already used means it was copied:
@@ -314,16 +317,19 @@ impl Auth {
         })
     }
 
-    /// Changes the caller's password after checking the current one; every other device of the
-    /// user is signed out.
-    pub fn change_password(
+    /// Checks the current password (failures count toward the login limit) and the new one's
+    /// strength, and returns the new hash. Runs without a database connection.
+    pub fn prepare_password_change(
         &self,
-        conn: &mut DbConn,
-        caller: &Caller,
+        user: &User,
         change: &PasswordChange,
-    ) -> Result<()> {
-        let user = Users::find(conn, &caller.user_id)?;
+        address: &str,
+    ) -> Result<String> {
+        self.limiter
+            .check(&user.username, address, Instant::now())?;
         if !password::verify(&change.current_password, &user.password_hash) {
+            self.limiter
+                .record_failure(&user.username, address, Instant::now());
             return Err(Error::invalid_field(
                 "current_password",
                 "wrong_password",
@@ -331,10 +337,14 @@ impl Auth {
             ));
         }
         password::check_strength("new_password", &change.new_password)?;
-        let hash = password::hash(&change.new_password)?;
-        write_tx(conn, |conn| {
-            Users::set_password_hash(conn, &user.id, &hash, Some(&caller.device_id))
-        })
+        password::hash(&change.new_password)
+    }
+}
+
+fn account_disabled() -> Error {
+    Error::Forbidden {
+        code: "account_disabled",
+        message: "this account is disabled".into(),
     }
 }
 

@@ -125,6 +125,12 @@ impl Resource for AttendanceRecords {
     ) -> Result<Paged<Attendance>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let session_id = filter_check.opt_id("session_id", filter.session_id.as_deref());
+        let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
+        let person_id = filter_check.opt_id("person_id", filter.person_id.as_deref());
+        let status = filter_check.opt_one_of("status", filter.status.as_deref(), &STATUSES);
+        filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
             let mut query = attendance::table
@@ -145,16 +151,16 @@ impl Resource for AttendanceRecords {
                         .filter(sessions::course_id.eq_any(visible.clone().unwrap_or_default()))
                 }
             }
-            if let Some(session) = &filter.session_id {
+            if let Some(session) = &session_id {
                 query = query.filter(attendance::session_id.eq(session.clone()));
             }
-            if let Some(course) = &filter.course_id {
+            if let Some(course) = &course_id {
                 query = query.filter(sessions::course_id.eq(course.clone()));
             }
-            if let Some(person) = &filter.person_id {
+            if let Some(person) = &person_id {
                 query = query.filter(attendance::person_id.eq(person.clone()));
             }
-            if let Some(status) = &filter.status {
+            if let Some(status) = &status {
                 query = query.filter(attendance::status.eq(status.clone()));
             }
             query
@@ -199,6 +205,7 @@ impl Resource for AttendanceRecords {
             .filter(enrollments::course_id.eq(&session.course_id))
             .filter(enrollments::person_id.eq(&person_id))
             .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.ne("withdrawn"))
             .count()
             .get_result(conn)?;
         if enrolled == 0 {

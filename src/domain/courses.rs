@@ -157,6 +157,15 @@ impl Resource for Courses {
     fn list(conn: &mut DbConn, caller: &Caller, filter: &CourseFilter) -> Result<Paged<Course>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "start_date", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let organizing_unit_id =
+            filter_check.opt_id("organizing_unit_id", filter.organizing_unit_id.as_deref());
+        let management_level = filter_check.opt_one_of(
+            "management_level",
+            filter.management_level.as_deref(),
+            &MANAGEMENT_LEVELS,
+        );
+        filter_check.finish()?;
         let mut check = Checker::new();
         let from = check.opt_date("from", filter.from.as_deref());
         let to = check.opt_date("to", filter.to.as_deref());
@@ -178,10 +187,10 @@ impl Resource for Courses {
                         .or(courses::code.like(pattern).escape('\\')),
                 );
             }
-            if let Some(unit) = &filter.organizing_unit_id {
+            if let Some(unit) = &organizing_unit_id {
                 query = query.filter(courses::organizing_unit_id.eq(unit.clone()));
             }
-            if let Some(level) = &filter.management_level {
+            if let Some(level) = &management_level {
                 query = query.filter(courses::management_level.eq(level.clone()));
             }
             if let Some(from) = &from {

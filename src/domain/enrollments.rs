@@ -155,6 +155,11 @@ impl Resource for Enrollments {
     ) -> Result<Paged<Enrollment>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
+        let person_id = filter_check.opt_id("person_id", filter.person_id.as_deref());
+        let status = filter_check.opt_one_of("status", filter.status.as_deref(), &STATUSES);
+        filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
             let mut query = enrollments::table
@@ -174,13 +179,13 @@ impl Resource for Enrollments {
                         .filter(enrollments::course_id.eq_any(visible.clone().unwrap_or_default()))
                 }
             }
-            if let Some(course) = &filter.course_id {
+            if let Some(course) = &course_id {
                 query = query.filter(enrollments::course_id.eq(course.clone()));
             }
-            if let Some(person) = &filter.person_id {
+            if let Some(person) = &person_id {
                 query = query.filter(enrollments::person_id.eq(person.clone()));
             }
-            if let Some(status) = &filter.status {
+            if let Some(status) = &status {
                 query = query.filter(enrollments::status.eq(status.clone()));
             }
             query

@@ -97,7 +97,13 @@ impl Materials {
         }
         let title = check.text("title", &input.title, MAX_NAME_CHARS);
         let kind = check.one_of("kind", &input.kind, &KINDS);
-        let language = check.text("language", input.language.as_deref().unwrap_or("vi"), 10);
+        // An omitted language keeps the current one (Vietnamese for a new material).
+        let current_language = existing.map_or("vi", |m| m.language.as_str());
+        let language = check.text(
+            "language",
+            input.language.as_deref().unwrap_or(current_language),
+            10,
+        );
         if !language
             .chars()
             .all(|c| c.is_ascii_alphabetic() || c == '-')
@@ -183,6 +189,10 @@ impl Resource for Materials {
     ) -> Result<Paged<Material>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "title", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
+        let kind = filter_check.opt_one_of("kind", filter.kind.as_deref(), &KINDS);
+        filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
             let mut query = materials::table
@@ -191,10 +201,10 @@ impl Resource for Materials {
             if let Some(ids) = &visible {
                 query = query.filter(materials::course_id.eq_any(ids.clone()));
             }
-            if let Some(course) = &filter.course_id {
+            if let Some(course) = &course_id {
                 query = query.filter(materials::course_id.eq(course.clone()));
             }
-            if let Some(kind) = &filter.kind {
+            if let Some(kind) = &kind {
                 query = query.filter(materials::kind.eq(kind.clone()));
             }
             query

@@ -10,7 +10,7 @@ use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serializ
 use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text,
 };
-use crate::db::schema::{attendance, enrollments, people};
+use crate::db::schema::{attendance, enrollments, people, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -213,6 +213,11 @@ impl Resource for People {
     fn list(conn: &mut DbConn, caller: &Caller, filter: &PersonFilter) -> Result<Paged<Person>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "name", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let unit_id = filter_check.opt_id("unit_id", filter.unit_id.as_deref());
+        let position = filter_check.opt_one_of("position", filter.position.as_deref(), &POSITIONS);
+        let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
+        filter_check.finish()?;
         let courses = visible_courses(conn, caller)?;
         let query = || {
             let mut query = people::table
@@ -248,13 +253,13 @@ impl Resource for People {
                     query.filter(by_name)
                 };
             }
-            if let Some(unit) = &filter.unit_id {
+            if let Some(unit) = &unit_id {
                 query = query.filter(people::unit_id.eq(unit.clone()));
             }
-            if let Some(position) = &filter.position {
+            if let Some(position) = &position {
                 query = query.filter(people::position.eq(position.clone()));
             }
-            if let Some(course) = &filter.course_id {
+            if let Some(course) = &course_id {
                 query = query.filter(
                     people::id.eq_any(
                         enrollments::table
@@ -334,10 +339,17 @@ impl Resource for People {
             .filter(attendance::deleted_at.is_null())
             .count()
             .get_result(conn)?;
-        if enrolled + recorded > 0 {
+        let accounts: i64 = users::table
+            .filter(users::person_id.eq(&existing.id))
+            .count()
+            .get_result(conn)?;
+        if enrolled + recorded + accounts > 0 {
             return Err(Error::conflict(
                 "person_in_use",
-                format!("the person has {enrolled} enrollments and {recorded} attendance records"),
+                format!(
+                    "the person has {enrolled} enrollments, {recorded} attendance records and \
+                     {accounts} accounts"
+                ),
             ));
         }
         let now = now_ms();

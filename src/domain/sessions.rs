@@ -150,6 +150,10 @@ impl Resource for Sessions {
     fn list(conn: &mut DbConn, caller: &Caller, filter: &SessionFilter) -> Result<Paged<Session>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "starts_at", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
+        let trainer_id = filter_check.opt_id("trainer_id", filter.trainer_id.as_deref());
+        filter_check.finish()?;
         let mut check = Checker::new();
         let from = check.opt_instant("from", filter.from.as_deref());
         let to = check.opt_instant("to", filter.to.as_deref());
@@ -162,10 +166,10 @@ impl Resource for Sessions {
             if let Some(ids) = &visible {
                 query = query.filter(sessions::course_id.eq_any(ids.clone()));
             }
-            if let Some(course) = &filter.course_id {
+            if let Some(course) = &course_id {
                 query = query.filter(sessions::course_id.eq(course.clone()));
             }
-            if let Some(trainer) = &filter.trainer_id {
+            if let Some(trainer) = &trainer_id {
                 query = query.filter(sessions::trainer_id.eq(trainer.clone()));
             }
             if let Some(from) = from {

@@ -109,6 +109,10 @@ impl Resource for CourseTrainers {
     ) -> Result<Paged<CourseTrainer>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "created_at", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
+        let user_id = filter_check.opt_id("user_id", filter.user_id.as_deref());
+        filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
             let mut query = course_trainers::table
@@ -117,10 +121,10 @@ impl Resource for CourseTrainers {
             if let Some(ids) = &visible {
                 query = query.filter(course_trainers::course_id.eq_any(ids.clone()));
             }
-            if let Some(course) = &filter.course_id {
+            if let Some(course) = &course_id {
                 query = query.filter(course_trainers::course_id.eq(course.clone()));
             }
-            if let Some(user) = &filter.user_id {
+            if let Some(user) = &user_id {
                 query = query.filter(course_trainers::user_id.eq(user.clone()));
             }
             query

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text};
-use crate::db::schema::{people, units};
+use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -146,14 +146,14 @@ impl Units {
             }
         }
         if let Some(target) = &merged_into_id {
-            if target == &id {
+            if !Self::exists(conn, target)? {
+                check.fail("merged_into_id", "unknown_unit", "no such unit");
+            } else if Self::merges_into(conn, target, &id)? {
                 check.fail(
                     "merged_into_id",
                     "cycle",
-                    "a unit cannot be merged into itself",
+                    "units cannot be merged into each other",
                 );
-            } else if !Self::exists(conn, target)? {
-                check.fail("merged_into_id", "unknown_unit", "no such unit");
             }
         }
         check.finish()?;
@@ -182,6 +182,24 @@ impl Units {
             updated_at: now,
             deleted_at: None,
         })
+    }
+
+    /// Follows `merged_into` from `start`: true when the chain reaches `unit_id`.
+    fn merges_into(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
+        let mut current = Some(start.to_owned());
+        for _ in 0..64 {
+            let Some(id) = current else { return Ok(false) };
+            if id == unit_id {
+                return Ok(true);
+            }
+            current = units::table
+                .find(&id)
+                .select(units::merged_into_id)
+                .first::<Option<String>>(conn)
+                .optional()?
+                .flatten();
+        }
+        Ok(true)
     }
 
     /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making
@@ -217,6 +235,10 @@ impl Resource for Units {
     fn list(conn: &mut DbConn, _caller: &Caller, filter: &UnitFilter) -> Result<Paged<Unit>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "name", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let kind = filter_check.opt_one_of("kind", filter.kind.as_deref(), &KINDS);
+        let parent_id = filter_check.opt_id("parent_id", filter.parent_id.as_deref());
+        filter_check.finish()?;
         let query = || {
             let mut query = units::table
                 .filter(units::deleted_at.is_null())
@@ -230,10 +252,10 @@ impl Resource for Units {
                         .or(units::code.like(pattern).escape('\\')),
                 );
             }
-            if let Some(kind) = &filter.kind {
+            if let Some(kind) = &kind {
                 query = query.filter(units::kind.eq(kind.clone()));
             }
-            if let Some(parent) = &filter.parent_id {
+            if let Some(parent) = &parent_id {
                 query = query.filter(units::parent_id.eq(parent.clone()));
             }
             if filter.current == Some(true) {
@@ -316,10 +338,18 @@ impl Resource for Units {
             .filter(people::deleted_at.is_null())
             .count()
             .get_result(conn)?;
-        if children + members > 0 {
+        let organised: i64 = courses::table
+            .filter(courses::organizing_unit_id.eq(&existing.id))
+            .filter(courses::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if children + members + organised > 0 {
             return Err(Error::conflict(
                 "unit_in_use",
-                format!("the unit still has {children} units and {members} people under it"),
+                format!(
+                    "the unit still has {children} units and {members} people under it and \
+                     organises {organised} courses"
+                ),
             ));
         }
         let now = now_ms();

@@ -183,6 +183,9 @@ impl Users {
         caller.require_admin()?;
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "username", &SORTS)?;
+        let mut filter_check = Checker::new();
+        let role = filter_check.opt_one_of("role", filter.role.as_deref(), &Role::ALL);
+        filter_check.finish()?;
         let query = || {
             let mut query = users::table.into_boxed::<Backend>();
             if let Some(q) = &filter.q {
@@ -193,7 +196,7 @@ impl Users {
                         .or(users::display_name.like(pattern)),
                 );
             }
-            if let Some(role) = &filter.role {
+            if let Some(role) = &role {
                 query = query.filter(users::role.eq(role.clone()));
             }
             query

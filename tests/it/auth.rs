@@ -39,6 +39,22 @@ fn login_returns_tokens_bound_to_a_new_device(backend: Backend) {
     assert_eq!(devices.json["items"][0]["name"], "test device");
     let missing = app.call("GET", "/api/v1/me", None, None).expect(401);
     assert_eq!(missing.code(), "missing_token");
+    // Without a valid token nothing else about the request is judged.
+    let unauthenticated = app.send_raw(
+        "POST",
+        "/api/v1/units",
+        Some("junk"),
+        Some((b"{oops", "application/json")),
+        &[],
+    );
+    assert_eq!(
+        (unauthenticated.status, unauthenticated.code()),
+        (401, "invalid_token")
+    );
+    let bad_query = app
+        .call("GET", "/api/v1/units?limit=abc", None, None)
+        .expect(401);
+    assert_eq!(bad_query.code(), "missing_token");
 }
 
 fn wrong_passwords_and_unknown_users_look_the_same(backend: Backend) {

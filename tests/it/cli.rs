@@ -27,7 +27,12 @@ fn diemdanh(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String,
         .spawn()
         .expect("run diemdanh");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     let output = child.wait_with_output().unwrap();
     (
@@ -38,34 +43,69 @@ fn diemdanh(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String,
 }
 
 fn accounts_and_devices_are_administered_from_the_command_line(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else { return };
-    let (ok, out, err) = diemdanh(&app, &["user", "add", "Mai.Tran", "--role", "trainer", "--password-stdin"], Some("mật-khẩu-1234\n"));
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let (ok, out, err) = diemdanh(
+        &app,
+        &[
+            "user",
+            "add",
+            "Mai.Tran",
+            "--role",
+            "trainer",
+            "--password-stdin",
+        ],
+        Some("mật-khẩu-1234\n"),
+    );
     assert!(ok, "{out}{err}");
     assert!(out.contains("created trainer mai.tran"), "{out}");
     let login = app.login("mai.tran", "mật-khẩu-1234");
     let token = login["access_token"].as_str().unwrap();
 
     let (ok, out, _) = diemdanh(&app, &["device", "list", "--user", "mai.tran"], None);
-    assert!(ok && out.contains(login["device_id"].as_str().unwrap()), "{out}");
-    let (ok, _, _) = diemdanh(&app, &["device", "revoke", login["device_id"].as_str().unwrap()], None);
+    assert!(
+        ok && out.contains(login["device_id"].as_str().unwrap()),
+        "{out}"
+    );
+    let (ok, _, _) = diemdanh(
+        &app,
+        &["device", "revoke", login["device_id"].as_str().unwrap()],
+        None,
+    );
     assert!(ok);
-    assert_eq!(app.call("GET", "/api/v1/me", Some(token), None).expect(401).code(), "device_revoked");
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
 
     let token = app.token("mai.tran", "mật-khẩu-1234");
     let (ok, out, _) = diemdanh(&app, &["user", "passwd", "mai.tran"], None);
     assert!(ok);
-    let generated = out.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password").to_owned();
-    app.call("GET", "/api/v1/me", Some(&token), None).expect(401);
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password")
+        .to_owned();
+    app.call("GET", "/api/v1/me", Some(&token), None)
+        .expect(401);
     app.token("mai.tran", &generated);
 
     let (ok, _, _) = diemdanh(&app, &["user", "disable", "mai.tran"], None);
     assert!(ok);
     let body = json!({"username": "mai.tran", "password": generated, "device_name": "x"});
-    app.call("POST", "/api/v1/auth/login", None, Some(&body)).expect(403);
+    app.call("POST", "/api/v1/auth/login", None, Some(&body))
+        .expect(403);
     let (ok, out, _) = diemdanh(&app, &["user", "list"], None);
     assert!(ok && out.contains("mai.tran\ttrainer\tdisabled"), "{out}");
 
-    let (ok, _, err) = diemdanh(&app, &["user", "add", "x", "--role", "trainer", "--password-stdin"], Some("short\n"));
+    let (ok, _, err) = diemdanh(
+        &app,
+        &["user", "add", "x", "--role", "trainer", "--password-stdin"],
+        Some("short\n"),
+    );
     assert!(!ok && err.contains("password"), "{err}");
     let (ok, _, err) = diemdanh(&app, &["user", "add", "mai.tran", "--role", "admin"], None);
     assert!(!ok && err.contains("taken"), "{err}");
@@ -104,19 +144,31 @@ fn serve_with_demo_starts_from_nothing_and_stops_on_sigterm() {
         }
     }
     let printed = printed.join("\n");
-    assert!(printed.contains("admin") && printed.contains("diemdanh-admin"), "{printed}");
+    assert!(
+        printed.contains("admin") && printed.contains("diemdanh-admin"),
+        "{printed}"
+    );
     assert!(dir.path().join("diemdanh.db").exists());
 
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(20))).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
     let mut response = agent
         .post(format!("{base}/api/v1/auth/login"))
-        .send_json(json!({"username": "admin", "password": "diemdanh-admin", "device_name": "curl"}))
+        .send_json(
+            json!({"username": "admin", "password": "diemdanh-admin", "device_name": "curl"}),
+        )
         .unwrap();
     assert_eq!(response.status(), 200);
     let tokens: serde_json::Value = response.body_mut().read_json().unwrap();
     let mut courses = agent
         .get(format!("{base}/api/v1/courses"))
-        .header("Authorization", format!("Bearer {}", tokens["access_token"].as_str().unwrap()))
+        .header(
+            "Authorization",
+            format!("Bearer {}", tokens["access_token"].as_str().unwrap()),
+        )
         .call()
         .unwrap();
     let courses: serde_json::Value = courses.body_mut().read_json().unwrap();
@@ -125,5 +177,8 @@ fn serve_with_demo_starts_from_nothing_and_stops_on_sigterm() {
     // SAFETY: kill(2) with a pid we own and a valid signal number.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
-    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
 }

@@ -46,7 +46,8 @@ fn unknown_routes_and_methods_answer_json_errors() {
     let missing = app.send_raw("GET", "/api/v1/nothing-here", None, None, &[]);
     assert_eq!(missing.status, 404);
     assert_eq!(missing.code(), "not_found");
-    let wrong_method = app.send_raw("PATCH", "/api/v1/units", None, None, &[]);
+    let admin = app.admin_token();
+    let wrong_method = app.send_raw("PATCH", "/api/v1/units", Some(&admin), None, &[]);
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.code(), "method_not_allowed");
 }

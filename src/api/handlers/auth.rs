@@ -4,8 +4,9 @@ use crate::api::AppState;
 use crate::api::extractors::{Authenticated, client_address};
 use crate::auth::{LoginRequest, PasswordChange, RefreshRequest};
 use crate::domain::users::Users;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
+/// Looks the account up, checks the password off the database pool, then opens the session.
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -13,8 +14,22 @@ pub async fn login(
 ) -> Result<HttpResponse> {
     let address = client_address(&req, state.config.trust_proxy);
     let body = body.into_inner();
+    let username = body.username.clone();
+    let user = state
+        .run(move |_, conn| Users::find_by_username(conn, &username))
+        .await?;
+    let verifier = state.clone();
+    let (user, body) = web::block(move || {
+        verifier
+            .auth
+            .verify_login(user.as_ref(), &body, &address)
+            .map(|()| (user, body))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let user = user.ok_or_else(|| Error::Internal("verified login without a user".into()))?;
     let tokens = state
-        .run(move |state, conn| state.auth.login(conn, &body, &address))
+        .write(move |state, conn| state.auth.start_session(conn, user, &body.device_name))
         .await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -48,14 +63,25 @@ pub async fn me(
     Ok(HttpResponse::Ok().json(user))
 }
 
+/// Changes the caller's password; the other devices of the account are signed out.
 pub async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse> {
+    let address = client_address(&req, state.config.trust_proxy);
     let body = body.into_inner();
+    let me = caller.clone();
+    let user = state.run(move |_, conn| Users::me(conn, &me)).await?;
+    let hasher = state.clone();
+    let hash = web::block(move || hasher.auth.prepare_password_change(&user, &body, &address))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
     state
-        .run(move |state, conn| state.auth.change_password(conn, &caller, &body))
+        .write(move |_, conn| {
+            Users::set_password_hash(conn, &caller.user_id, &hash, Some(&caller.device_id))
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
