@@ -1,7 +1,6 @@
 //! The command line: `serve`, `migrate`, `demo`, and account and device administration.
 
 use std::io::{BufRead, IsTerminal};
-use std::sync::Arc;
 
 use actix_web::web;
 use clap::{Parser, Subcommand};
@@ -139,11 +138,7 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     }
     let auth = Auth::new(&mut conn, &server)?;
     drop(conn);
-    let state = web::Data::new(AppState {
-        pool,
-        auth: Arc::new(auth),
-        config: Arc::new(server),
-    });
+    let state = web::Data::new(AppState::new(pool, auth, server));
     actix_web::rt::System::new().block_on(async move {
         let (running, addresses) =
             api::bind(state).map_err(|e| Error::Unavailable(format!("cannot listen: {e}")))?;

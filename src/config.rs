@@ -114,6 +114,19 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
     pub max_json_bytes: usize,
 
+    /// Device clock stamps further than this ahead of server time are re-stamped and the device
+    /// flagged, so that a wrong clock cannot win every conflict.
+    #[arg(long, env = "DIEMDANH_MAX_CLOCK_DRIFT_SECS", default_value_t = 600)]
+    pub max_clock_drift_secs: u64,
+
+    /// Most mutations accepted in one push.
+    #[arg(long, env = "DIEMDANH_MAX_PUSH_MUTATIONS", default_value_t = 1000)]
+    pub max_push_mutations: usize,
+
+    /// How long deletions are remembered for devices; an older pull cursor must start over.
+    #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
+    pub tombstone_retention_days: u64,
+
     /// Seconds given to in-flight requests to finish after SIGTERM/SIGINT.
     #[arg(long, env = "DIEMDANH_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

@@ -38,6 +38,10 @@ pub enum Error {
     /// If-Match named a revision that is no longer current.
     #[error("the {what} was changed by someone else (current revision {current})")]
     PreconditionFailed { what: &'static str, current: i64 },
+    /// What the client asks for is no longer kept (e.g. a pull cursor older than the deletion
+    /// history): it must start over.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("{message}")]
     PayloadTooLarge { message: String },
     #[error("{message}")]
@@ -106,7 +110,8 @@ impl Error {
             Error::BadRequest { code, .. }
             | Error::Unauthorized { code, .. }
             | Error::Forbidden { code, .. }
-            | Error::Conflict { code, .. } => code,
+            | Error::Conflict { code, .. }
+            | Error::Gone { code, .. } => code,
             Error::NotFound { .. } => "not_found",
             Error::PreconditionFailed { .. } => "precondition_failed",
             Error::PayloadTooLarge { .. } => "payload_too_large",

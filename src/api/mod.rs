@@ -23,6 +23,7 @@ use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::db::{DbConn, Pool, write_tx};
 use crate::error::{Error, Result};
+use crate::sync::clock::ServerClock;
 
 /// What every handler shares: the pool, the token service and the settings. Cheap to clone.
 #[derive(Clone)]
@@ -30,6 +31,21 @@ pub struct AppState {
     pub pool: Pool,
     pub auth: Arc<Auth>,
     pub config: Arc<ServerConfig>,
+    pub clock: Arc<ServerClock>,
+}
+
+impl AppState {
+    pub fn new(pool: Pool, auth: Auth, config: ServerConfig) -> Self {
+        // Each process stamps with its own node id, so server stamps never tie across instances.
+        let node = format!("server-{}", &crate::domain::values::new_id()[24..]);
+        let clock = ServerClock::new(node, config.max_clock_drift_secs * 1000);
+        AppState {
+            pool,
+            auth: Arc::new(auth),
+            config: Arc::new(config),
+            clock: Arc::new(clock),
+        }
+    }
 }
 
 impl AppState {

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
-use super::handlers::{auth, health, resources, users};
+use super::handlers::{auth, health, resources, sync, users};
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
@@ -63,6 +63,27 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             "/api/v1/devices/{id}/revoke",
             Method::POST,
             web::post().to(users::revoke_device),
+        ),
+        (
+            "/api/v1/sync/push",
+            Method::POST,
+            web::post().to(sync::push),
+        ),
+        ("/api/v1/sync/pull", Method::GET, web::get().to(sync::pull)),
+        (
+            "/api/v1/sync/quarantine",
+            Method::GET,
+            web::get().to(sync::list_quarantine),
+        ),
+        (
+            "/api/v1/sync/quarantine/{id}/dismiss",
+            Method::POST,
+            web::post().to(sync::dismiss_quarantined),
+        ),
+        (
+            "/api/v1/sync/conflicts",
+            Method::GET,
+            web::get().to(sync::list_conflicts),
         ),
     ];
     macro_rules! crud {

@@ -71,6 +71,7 @@ struct Claims {
 }
 
 pub struct Auth {
+    cursor_key: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     access_ttl: Duration,
@@ -113,6 +114,10 @@ impl Auth {
             None => db::get_or_init_setting(conn, JWT_SECRET_SETTING, &random_token())?,
         };
         Ok(Auth {
+            // Pull cursors are signed with a key derived from the same secret, kept apart from
+            // token signing by a label.
+            cursor_key: Sha256::digest(format!("diemdanh pull cursor:{secret}").as_bytes())
+                .to_vec(),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             access_ttl: config.access_token_ttl(),
@@ -123,6 +128,11 @@ impl Auth {
                 config.login_max_failures_per_ip,
             ),
         })
+    }
+
+    /// The key that signs pull cursors.
+    pub fn cursor_key(&self) -> &[u8] {
+        &self.cursor_key
     }
 
     /// The first half of a login, run without holding a database connection because argon2 is

@@ -30,6 +30,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -49,6 +50,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -74,6 +76,7 @@ diesel::table! {
         created_at -> BigInt,
         last_seen_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        clock_flagged_at -> Nullable<BigInt>,
     }
 }
 
@@ -103,6 +106,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -116,6 +120,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -132,6 +137,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -145,6 +151,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -162,6 +169,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
     }
 }
 
@@ -181,6 +189,63 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        stamps -> Text,
+    }
+}
+
+diesel::table! {
+    sync_mutations (mutation_id) {
+        mutation_id -> Text,
+        device_id -> Text,
+        user_id -> Text,
+        body_hash -> Text,
+        result -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_quarantine (id) {
+        id -> Text,
+        mutation_id -> Text,
+        device_id -> Text,
+        user_id -> Text,
+        collection -> Text,
+        record_id -> Text,
+        course_id -> Nullable<Text>,
+        body -> Text,
+        reason -> Text,
+        message -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        resolved_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sync_conflicts (id) {
+        id -> Text,
+        collection -> Text,
+        record_id -> Text,
+        course_id -> Nullable<Text>,
+        field -> Text,
+        winning_value -> Text,
+        winning_stamp -> Text,
+        losing_value -> Text,
+        losing_stamp -> Text,
+        created_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        resolved_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sync_aliases (collection, alias_id) {
+        collection -> Text,
+        alias_id -> Text,
+        canonical_id -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -215,4 +280,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     enrollments,
     attendance,
     materials,
+    sync_mutations,
+    sync_quarantine,
+    sync_conflicts,
+    sync_aliases,
 );

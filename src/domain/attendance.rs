@@ -114,6 +114,7 @@ impl AttendanceRecords {
 
 impl Resource for AttendanceRecords {
     const WHAT: &'static str = "attendance record";
+    const COLLECTION: &'static str = "attendance";
     type Record = Attendance;
     type Input = AttendanceInput;
     type Filter = AttendanceFilter;

@@ -150,6 +150,7 @@ impl Courses {
 
 impl Resource for Courses {
     const WHAT: &'static str = "course";
+    const COLLECTION: &'static str = "courses";
     type Record = Course;
     type Input = CourseInput;
     type Filter = CourseFilter;

@@ -144,6 +144,7 @@ impl Enrollments {
 
 impl Resource for Enrollments {
     const WHAT: &'static str = "enrollment";
+    const COLLECTION: &'static str = "enrollments";
     type Record = Enrollment;
     type Input = EnrollmentInput;
     type Filter = EnrollmentFilter;

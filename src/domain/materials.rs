@@ -178,6 +178,7 @@ impl Materials {
 
 impl Resource for Materials {
     const WHAT: &'static str = "material";
+    const COLLECTION: &'static str = "materials";
     type Record = Material;
     type Input = MaterialInput;
     type Filter = MaterialFilter;

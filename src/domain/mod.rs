@@ -96,6 +96,8 @@ impl<'a> SortRequest<'a> {
 pub trait Resource: 'static {
     /// Singular name used in messages ("unit", "course").
     const WHAT: &'static str;
+    /// The collection's name in the sync protocol.
+    const COLLECTION: &'static str;
     type Record: Serialize + Send + 'static;
     type Input: DeserializeOwned + Send + 'static;
     type Filter: DeserializeOwned + Send + 'static;

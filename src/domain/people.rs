@@ -206,6 +206,7 @@ pub(crate) fn resolve_id(
 
 impl Resource for People {
     const WHAT: &'static str = "person";
+    const COLLECTION: &'static str = "people";
     type Record = Person;
     type Input = PersonInput;
     type Filter = PersonFilter;

@@ -143,6 +143,7 @@ impl Sessions {
 
 impl Resource for Sessions {
     const WHAT: &'static str = "session";
+    const COLLECTION: &'static str = "sessions";
     type Record = Session;
     type Input = SessionInput;
     type Filter = SessionFilter;

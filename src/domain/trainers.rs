@@ -98,6 +98,7 @@ impl CourseTrainers {
 
 impl Resource for CourseTrainers {
     const WHAT: &'static str = "trainer assignment";
+    const COLLECTION: &'static str = "course_trainers";
     type Record = CourseTrainer;
     type Input = CourseTrainerInput;
     type Filter = CourseTrainerFilter;

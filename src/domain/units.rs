@@ -228,6 +228,7 @@ impl Units {
 
 impl Resource for Units {
     const WHAT: &'static str = "unit";
+    const COLLECTION: &'static str = "units";
     type Record = Unit;
     type Input = UnitInput;
     type Filter = UnitFilter;

@@ -50,6 +50,9 @@ pub struct Device {
     pub last_seen_at: i64,
     #[serde(serialize_with = "serialize_opt_ms")]
     pub revoked_at: Option<i64>,
+    /// Set when the device sent clock stamps too far in the future (they were re-stamped).
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub clock_flagged_at: Option<i64>,
 }
 
 /// A new account. The password arrives already hashed so that slow hashing happens outside
@@ -309,6 +312,7 @@ impl Devices {
             created_at: now,
             last_seen_at: now,
             revoked_at: None,
+            clock_flagged_at: None,
         };
         diesel::insert_into(devices::table)
             .values(&device)

@@ -1,5 +1,11 @@
-//! The sync protocol's core, free of HTTP and storage: the hybrid logical clock (`clock`) and
-//! the field-level last-writer-wins merge rules (`merge`). Push and pull build on these.
+//! The sync protocol's core, free of HTTP: the hybrid logical clock (`clock`), field-level
+//! last-writer-wins merge rules (`merge`), the device-writable collections (`records`),
+//! applying a pushed batch (`push`), signed cursors (`cursor`) and pages of changes (`pull`).
 
 pub mod clock;
+pub mod cursor;
 pub mod merge;
+pub mod pull;
+pub mod push;
+pub mod records;
+pub mod review;

@@ -5,8 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::AppState;
 use crate::api::extractors::{Authenticated, IfMatch, etag, not_modified};
+use crate::db::DbConn;
 use crate::domain::Resource;
 use crate::error::Result;
+use crate::sync::records::{self, Collection};
 
 pub async fn list<R: Resource>(
     state: web::Data<AppState>,
@@ -28,7 +30,11 @@ pub async fn create<R: Resource>(
 ) -> Result<HttpResponse> {
     let input = input.into_inner();
     let record = state
-        .write(move |_, conn| R::create(conn, &caller, input))
+        .write(move |state, conn| {
+            let record = R::create(conn, &caller, input)?;
+            stamp(conn, state, R::COLLECTION, R::id(&record))?;
+            Ok(record)
+        })
         .await?;
     let rev = R::revision(&record);
     let location = format!("{}/{}", req.path(), R::id(&record));
@@ -65,7 +71,11 @@ pub async fn update<R: Resource>(
 ) -> Result<HttpResponse> {
     let input = input.into_inner();
     let record = state
-        .write(move |_, conn| R::update(conn, &caller, &id, expected, input))
+        .write(move |state, conn| {
+            let record = R::update(conn, &caller, &id, expected, input)?;
+            stamp(conn, state, R::COLLECTION, R::id(&record))?;
+            Ok(record)
+        })
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(R::revision(&record))))
@@ -79,7 +89,19 @@ pub async fn delete<R: Resource>(
     IfMatch(expected): IfMatch,
 ) -> Result<HttpResponse> {
     state
-        .write(move |_, conn| R::delete(conn, &caller, &id, expected))
+        .write(move |state, conn| {
+            R::delete(conn, &caller, &id, expected)?;
+            let id = crate::domain::values::parse_id(&id).unwrap_or_default();
+            stamp(conn, state, R::COLLECTION, &id)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Admin edits take part in last-writer-wins with the server's clock, like a device's edits.
+fn stamp(conn: &mut DbConn, state: &AppState, collection: &str, id: &str) -> Result<()> {
+    match Collection::parse(collection) {
+        Some(collection) => records::stamp_server_write(conn, collection, id, &state.clock),
+        None => Ok(()),
+    }
 }

@@ -5,7 +5,6 @@
 pub mod postgres;
 pub mod spec;
 
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -134,11 +133,7 @@ impl TestApp {
         configure(&mut config);
         let pool = db::open(&storage).expect("open database");
         let auth = Auth::new(&mut pool.get().expect("connection"), &config).expect("auth");
-        let state = web::Data::new(AppState {
-            pool: pool.clone(),
-            auth: Arc::new(auth),
-            config: Arc::new(config),
-        });
+        let state = web::Data::new(AppState::new(pool.clone(), auth, config));
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {

@@ -1,0 +1,109 @@
+//! The sync protocol over HTTP: push a batch, pull pages, and the administrators' review lists.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::AppState;
+use crate::api::extractors::Authenticated;
+use crate::domain::values::path_id;
+use crate::error::{Error, Result};
+use crate::sync::{pull, push, review};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Kept as raw JSON so that one malformed mutation is refused alone, not the batch.
+    pub mutations: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Applies a batch; answers only after it is committed.
+pub async fn push(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    body: web::Json<PushRequest>,
+) -> Result<HttpResponse> {
+    let mutations = body.into_inner().mutations;
+    let max = state.config.max_push_mutations;
+    if mutations.len() > max {
+        return Err(Error::invalid_field(
+            "mutations",
+            "too_many_mutations",
+            format!("at most {max} mutations per push; send the rest in another batch"),
+        ));
+    }
+    let outcome = state
+        .write(move |state, conn| push::apply_batch(conn, &caller, &state.clock, mutations))
+        .await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+pub async fn pull(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    query: web::Query<PullQuery>,
+) -> Result<HttpResponse> {
+    let query = query.into_inner();
+    let page = state
+        .run(move |state, conn| {
+            let settings = pull::PullSettings {
+                cursor_key: state.auth.cursor_key(),
+                tombstone_retention_ms: i64::try_from(state.config.tombstone_retention_days)
+                    .unwrap_or(i64::MAX / 86_400_000)
+                    * 86_400_000,
+            };
+            pull::page(
+                conn,
+                &caller,
+                &settings,
+                query.cursor.as_deref(),
+                query.limit,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn list_quarantine(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    filter: web::Query<review::ReviewFilter>,
+) -> Result<HttpResponse> {
+    let filter = filter.into_inner();
+    let page = state
+        .run(move |_, conn| review::list_quarantine(conn, &caller, &filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn dismiss_quarantined(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let item = state
+        .write(move |_, conn| {
+            review::dismiss(conn, &caller, &path_id(&id, "quarantined mutation")?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(item))
+}
+
+pub async fn list_conflicts(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    filter: web::Query<review::ReviewFilter>,
+) -> Result<HttpResponse> {
+    let filter = filter.into_inner();
+    let page = state
+        .run(move |_, conn| review::list_conflicts(conn, &caller, &filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

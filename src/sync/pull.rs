@@ -1,0 +1,595 @@
+//! Pages of changes for one device: every record in the caller's scope whose revision is after
+//! the cursor, in revision order. Revisions are taken from a counter whose row lock is held to
+//! commit, so they become visible in commit order on both backends and "after the cursor" never
+//! skips a row. When the caller's scope changed since the cursor (a trainer assigned to a new
+//! course, or removed from one), the page also carries the newly visible course's existing
+//! records (backfill) and deletions for what left the scope.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::cursor::Cursor;
+use super::records::Collection;
+use crate::db::schema::{
+    attendance, course_trainers, courses, enrollments, materials, people, revision_counter,
+    sessions, units,
+};
+use crate::db::{Backend, DbConn, now_ms};
+use crate::domain::access::visible_courses;
+use crate::domain::attendance::Attendance;
+use crate::domain::courses::Course;
+use crate::domain::enrollments::Enrollment;
+use crate::domain::materials::Material;
+use crate::domain::people::Person;
+use crate::domain::sessions::Session;
+use crate::domain::trainers::CourseTrainer;
+use crate::domain::units::Unit;
+use crate::domain::{Caller, Role};
+use crate::error::{Error, Result};
+
+pub const DEFAULT_PAGE: i64 = 500;
+pub const MAX_PAGE: i64 = 1000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub collection: &'static str,
+    pub id: String,
+    /// The revision of this change; 0 for scope deletions, which have none of their own.
+    pub rev: i64,
+    pub deleted: bool,
+    /// The record as the admin API shows it; null for a deletion.
+    pub data: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub changes: Vec<Change>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+/// Settings of the feed.
+pub struct PullSettings<'a> {
+    pub cursor_key: &'a [u8],
+    /// Tombstones are kept this long; an older cursor must start over.
+    pub tombstone_retention_ms: i64,
+}
+
+fn change<T: Serialize>(
+    collection: Collection,
+    id: &str,
+    rev: i64,
+    deleted: bool,
+    row: &T,
+) -> Result<Change> {
+    let data = if deleted {
+        None
+    } else {
+        Some(serde_json::to_value(row).map_err(|e| Error::Internal(e.to_string()))?)
+    };
+    Ok(Change {
+        collection: collection.name(),
+        id: id.to_owned(),
+        rev,
+        deleted,
+        data,
+    })
+}
+
+fn gone(collection: Collection, id: String) -> Change {
+    Change {
+        collection: collection.name(),
+        id,
+        rev: 0,
+        deleted: true,
+        data: None,
+    }
+}
+
+/// The records of one page. `after` is the cursor's revision; `limit` bounds the feed part.
+pub fn page(
+    conn: &mut DbConn,
+    caller: &Caller,
+    settings: &PullSettings,
+    raw_cursor: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Page> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid_field(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let cursor = raw_cursor
+        .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
+        .transpose()?;
+    let now = now_ms();
+    if let Some(cursor) = &cursor
+        && now - cursor.issued_ms > settings.tombstone_retention_ms
+    {
+        return Err(Error::Gone {
+            code: "resync_required",
+            message:
+                "the cursor is older than the deletion history kept; start over without a cursor"
+                    .into(),
+        });
+    }
+    let after = cursor.as_ref().map_or(0, |c| c.rev);
+    let visible = visible_courses(conn, caller)?;
+    let mut changes = Vec::new();
+
+    // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
+    if let (Some(cursor), Some(now_visible)) = (&cursor, &visible) {
+        let before: BTreeSet<&String> = cursor.courses.iter().flatten().collect();
+        let current: BTreeSet<&String> = now_visible.iter().collect();
+        let removed: Vec<String> = before.difference(&current).map(|s| (*s).clone()).collect();
+        let added: Vec<String> = current.difference(&before).map(|s| (*s).clone()).collect();
+        if !removed.is_empty() {
+            changes.extend(scope_deletions(conn, caller, &removed, now_visible)?);
+        }
+        if !added.is_empty() {
+            changes.extend(backfill(conn, caller, &added, after)?);
+        }
+    }
+
+    let mut feed = feed(conn, caller, visible.as_deref(), after, limit + 1)?;
+    feed.sort_by_key(|c| c.rev);
+    let has_more = feed.len() as i64 > limit;
+    feed.truncate(limit as usize);
+    let next_rev = match feed.last() {
+        Some(last) => last.rev,
+        // Nothing new: the cursor may move to the current revision, all of which is delivered.
+        None => after.max(current_revision(conn)?),
+    };
+    changes.extend(feed);
+    let next = Cursor {
+        rev: next_rev,
+        user: caller.user_id.clone(),
+        issued_ms: now,
+        courses: visible,
+    };
+    Ok(Page {
+        changes,
+        cursor: next.encode(settings.cursor_key),
+        has_more,
+    })
+}
+
+fn current_revision(conn: &mut DbConn) -> Result<i64> {
+    Ok(revision_counter::table
+        .filter(revision_counter::id.eq(1))
+        .select(revision_counter::value)
+        .first(conn)?)
+}
+
+/// People a trainer sees: those enrolled in the given courses.
+fn enrolled_people(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
+    Ok(enrollments::table
+        .filter(enrollments::course_id.eq_any(courses))
+        .filter(enrollments::deleted_at.is_null())
+        .select(enrollments::person_id)
+        .distinct()
+        .load(conn)?)
+}
+
+/// Changes after `after` in scope, at most `take` from each collection.
+fn feed(
+    conn: &mut DbConn,
+    caller: &Caller,
+    visible: Option<&[String]>,
+    after: i64,
+    take: i64,
+) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    let all = visible.is_none();
+    let courses_in_scope = visible.map(<[String]>::to_vec).unwrap_or_default();
+
+    let rows: Vec<Unit> = units::table
+        .filter(units::rev.gt(after))
+        .order(units::rev.asc())
+        .limit(take)
+        .select(Unit::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::Units,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+
+    let mut query = people::table
+        .filter(people::rev.gt(after))
+        .into_boxed::<Backend>();
+    match caller.role {
+        Role::Admin => {}
+        Role::Trainee => query = query.filter(people::id.nullable().eq(caller.person_id.clone())),
+        Role::Trainer => {
+            query = query.filter(people::id.eq_any(enrolled_people(conn, &courses_in_scope)?))
+        }
+    }
+    let rows: Vec<Person> = query
+        .order(people::rev.asc())
+        .limit(take)
+        .select(Person::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::People,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+
+    let mut query = courses::table
+        .filter(courses::rev.gt(after))
+        .into_boxed::<Backend>();
+    if !all {
+        query = query.filter(courses::id.eq_any(courses_in_scope.clone()));
+    }
+    let rows: Vec<Course> = query
+        .order(courses::rev.asc())
+        .limit(take)
+        .select(Course::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::Courses,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+
+    if caller.role != Role::Trainee {
+        let mut query = course_trainers::table
+            .filter(course_trainers::rev.gt(after))
+            .into_boxed::<Backend>();
+        if !all {
+            query = query.filter(course_trainers::course_id.eq_any(courses_in_scope.clone()));
+        }
+        let rows: Vec<CourseTrainer> = query
+            .order(course_trainers::rev.asc())
+            .limit(take)
+            .select(CourseTrainer::as_select())
+            .load(conn)?;
+        for row in rows {
+            out.push(change(
+                Collection::CourseTrainers,
+                &row.id,
+                row.rev,
+                row.deleted_at.is_some(),
+                &row,
+            )?);
+        }
+    }
+
+    let mut query = sessions::table
+        .filter(sessions::rev.gt(after))
+        .into_boxed::<Backend>();
+    if !all {
+        query = query.filter(sessions::course_id.eq_any(courses_in_scope.clone()));
+    }
+    let rows: Vec<Session> = query
+        .order(sessions::rev.asc())
+        .limit(take)
+        .select(Session::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::Sessions,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+
+    let mut query = enrollments::table
+        .filter(enrollments::rev.gt(after))
+        .into_boxed::<Backend>();
+    match caller.role {
+        Role::Admin => {}
+        Role::Trainee => {
+            query = query.filter(
+                enrollments::person_id
+                    .nullable()
+                    .eq(caller.person_id.clone()),
+            )
+        }
+        Role::Trainer => {
+            query = query.filter(enrollments::course_id.eq_any(courses_in_scope.clone()))
+        }
+    }
+    let rows: Vec<Enrollment> = query
+        .order(enrollments::rev.asc())
+        .limit(take)
+        .select(Enrollment::as_select())
+        .load(conn)?;
+    let mut newly_enrolled = Vec::new();
+    for row in rows {
+        if row.deleted_at.is_none() && row.rev > after {
+            newly_enrolled.push(row.person_id.clone());
+        }
+        out.push(change(
+            Collection::Enrollments,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+    // A person enrolled after the cursor may have an older record the device never received.
+    if caller.role == Role::Trainer && !newly_enrolled.is_empty() {
+        let rows: Vec<Person> = people::table
+            .filter(people::id.eq_any(newly_enrolled))
+            .filter(people::rev.le(after))
+            .filter(people::deleted_at.is_null())
+            .select(Person::as_select())
+            .load(conn)?;
+        let feed_rev = out
+            .iter()
+            .map(|c| c.rev)
+            .filter(|r| *r > after)
+            .min()
+            .unwrap_or(after + 1);
+        for row in rows {
+            // Delivered with the page's first revision so that it always comes with its enrollment.
+            out.push(change(Collection::People, &row.id, feed_rev, false, &row)?);
+        }
+    }
+
+    let mut query = attendance::table
+        .filter(attendance::rev.gt(after))
+        .into_boxed::<Backend>();
+    match caller.role {
+        Role::Admin => {}
+        Role::Trainee => {
+            query = query.filter(
+                attendance::person_id
+                    .nullable()
+                    .eq(caller.person_id.clone()),
+            )
+        }
+        Role::Trainer => {
+            query = query.filter(
+                attendance::session_id.eq_any(
+                    sessions::table
+                        .filter(sessions::course_id.eq_any(courses_in_scope.clone()))
+                        .select(sessions::id),
+                ),
+            )
+        }
+    }
+    let rows: Vec<Attendance> = query
+        .order(attendance::rev.asc())
+        .limit(take)
+        .select(Attendance::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::Attendance,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+
+    let mut query = materials::table
+        .filter(materials::rev.gt(after))
+        .into_boxed::<Backend>();
+    if !all {
+        query = query.filter(materials::course_id.eq_any(courses_in_scope));
+    }
+    let rows: Vec<Material> = query
+        .order(materials::rev.asc())
+        .limit(take)
+        .select(Material::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::Materials,
+            &row.id,
+            row.rev,
+            row.deleted_at.is_some(),
+            &row,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The live records of newly visible courses that predate the cursor.
+fn backfill(
+    conn: &mut DbConn,
+    caller: &Caller,
+    added: &[String],
+    after: i64,
+) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    let ids = added.to_vec();
+    let rows: Vec<Course> = courses::table
+        .filter(courses::id.eq_any(ids.clone()))
+        .filter(courses::rev.le(after))
+        .filter(courses::deleted_at.is_null())
+        .select(Course::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(Collection::Courses, &row.id, row.rev, false, &row)?);
+    }
+    let rows: Vec<CourseTrainer> = course_trainers::table
+        .filter(course_trainers::course_id.eq_any(ids.clone()))
+        .filter(course_trainers::rev.le(after))
+        .filter(course_trainers::deleted_at.is_null())
+        .select(CourseTrainer::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::CourseTrainers,
+            &row.id,
+            row.rev,
+            false,
+            &row,
+        )?);
+    }
+    let rows: Vec<Session> = sessions::table
+        .filter(sessions::course_id.eq_any(ids.clone()))
+        .filter(sessions::rev.le(after))
+        .filter(sessions::deleted_at.is_null())
+        .select(Session::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(Collection::Sessions, &row.id, row.rev, false, &row)?);
+    }
+    let rows: Vec<Material> = materials::table
+        .filter(materials::course_id.eq_any(ids.clone()))
+        .filter(materials::rev.le(after))
+        .filter(materials::deleted_at.is_null())
+        .select(Material::as_select())
+        .load(conn)?;
+    for row in rows {
+        out.push(change(
+            Collection::Materials,
+            &row.id,
+            row.rev,
+            false,
+            &row,
+        )?);
+    }
+    if caller.role == Role::Trainer {
+        let rows: Vec<Enrollment> = enrollments::table
+            .filter(enrollments::course_id.eq_any(ids.clone()))
+            .filter(enrollments::rev.le(after))
+            .filter(enrollments::deleted_at.is_null())
+            .select(Enrollment::as_select())
+            .load(conn)?;
+        for row in rows {
+            out.push(change(
+                Collection::Enrollments,
+                &row.id,
+                row.rev,
+                false,
+                &row,
+            )?);
+        }
+        let rows: Vec<Person> = people::table
+            .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
+            .filter(people::rev.le(after))
+            .filter(people::deleted_at.is_null())
+            .select(Person::as_select())
+            .load(conn)?;
+        for row in rows {
+            out.push(change(Collection::People, &row.id, row.rev, false, &row)?);
+        }
+        let rows: Vec<Attendance> = attendance::table
+            .filter(
+                attendance::session_id.eq_any(
+                    sessions::table
+                        .filter(sessions::course_id.eq_any(ids.clone()))
+                        .select(sessions::id),
+                ),
+            )
+            .filter(attendance::rev.le(after))
+            .filter(attendance::deleted_at.is_null())
+            .select(Attendance::as_select())
+            .load(conn)?;
+        for row in rows {
+            out.push(change(
+                Collection::Attendance,
+                &row.id,
+                row.rev,
+                false,
+                &row,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// Deletions for everything a device held only because of courses that left its scope.
+fn scope_deletions(
+    conn: &mut DbConn,
+    caller: &Caller,
+    removed: &[String],
+    still_visible: &[String],
+) -> Result<Vec<Change>> {
+    let ids = removed.to_vec();
+    let mut out: Vec<Change> = ids
+        .iter()
+        .map(|id| gone(Collection::Courses, id.clone()))
+        .collect();
+    let trainers: Vec<String> = course_trainers::table
+        .filter(course_trainers::course_id.eq_any(ids.clone()))
+        .select(course_trainers::id)
+        .load(conn)?;
+    out.extend(
+        trainers
+            .into_iter()
+            .map(|id| gone(Collection::CourseTrainers, id)),
+    );
+    let session_ids: Vec<String> = sessions::table
+        .filter(sessions::course_id.eq_any(ids.clone()))
+        .select(sessions::id)
+        .load(conn)?;
+    let attendance_query =
+        attendance::table.filter(attendance::session_id.eq_any(session_ids.clone()));
+    let attendance_ids: Vec<String> = match caller.role {
+        Role::Trainee => attendance_query
+            .filter(
+                attendance::person_id
+                    .nullable()
+                    .eq(caller.person_id.clone()),
+            )
+            .select(attendance::id)
+            .load(conn)?,
+        _ => attendance_query.select(attendance::id).load(conn)?,
+    };
+    out.extend(
+        session_ids
+            .into_iter()
+            .map(|id| gone(Collection::Sessions, id)),
+    );
+    out.extend(
+        attendance_ids
+            .into_iter()
+            .map(|id| gone(Collection::Attendance, id)),
+    );
+    let materials: Vec<String> = materials::table
+        .filter(materials::course_id.eq_any(ids.clone()))
+        .select(materials::id)
+        .load(conn)?;
+    out.extend(
+        materials
+            .into_iter()
+            .map(|id| gone(Collection::Materials, id)),
+    );
+    let enrollments: Vec<(String, String)> = enrollments::table
+        .filter(enrollments::course_id.eq_any(ids.clone()))
+        .select((enrollments::id, enrollments::person_id))
+        .load(conn)?;
+    if caller.role == Role::Trainer {
+        let kept: BTreeSet<String> = enrolled_people(conn, still_visible)?.into_iter().collect();
+        let dropped: BTreeSet<String> = enrollments
+            .iter()
+            .map(|(_, person)| person.clone())
+            .filter(|p| !kept.contains(p))
+            .collect();
+        out.extend(dropped.into_iter().map(|id| gone(Collection::People, id)));
+    }
+    out.extend(
+        enrollments
+            .into_iter()
+            .map(|(id, _)| gone(Collection::Enrollments, id)),
+    );
+    Ok(out)
+}

@@ -1,0 +1,531 @@
+//! Applying a batch of mutations from one device: idempotency by mutation id, field-level merge
+//! by hybrid logical clock, natural-key merge of duplicate records, conflict log and quarantine.
+//! The whole batch runs in one write transaction; each mutation in a savepoint of its own, so one
+//! bad mutation does not sink the others. Knows no HTTP.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::clock::{Hlc, ServerClock};
+use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, merge_change};
+use super::records::{self, Collection};
+use crate::db::schema::{
+    devices, revision_counter, sync_aliases, sync_conflicts, sync_mutations, sync_quarantine,
+};
+use crate::db::{DbConn, now_ms};
+use crate::domain::Caller;
+use crate::domain::values::{new_id, parse_id};
+use crate::error::{Error, Result};
+
+/// One mutation as the device sends it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutation {
+    pub mutation_id: String,
+    pub collection: String,
+    pub record_id: String,
+    pub op: Op,
+    #[serde(default)]
+    pub fields: Fields,
+    pub hlc: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Upsert,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every field of the mutation was taken.
+    Applied,
+    /// Applied, but a conflict was resolved (some value lost) or the record was merged into
+    /// another with the same natural key.
+    Merged,
+    /// The mutation id was seen before: this is the stored result, nothing changed.
+    Duplicate,
+    /// Refused; kept in quarantine for an administrator.
+    Rejected,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MutationResult {
+    pub mutation_id: Option<String>,
+    pub status: Status,
+    /// The record the mutation landed in (the canonical id when merged into another).
+    pub record_id: Option<String>,
+    /// Set when the device's record id was merged into an existing record with the same
+    /// natural key: the device should drop its copy and keep `record_id`.
+    pub merged_into: Option<String>,
+    pub rev: Option<i64>,
+    /// For a duplicate: the status the mutation got the first time.
+    pub original_status: Option<Status>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+impl MutationResult {
+    fn rejected(
+        mutation_id: Option<String>,
+        record_id: Option<String>,
+        reason: &str,
+        message: String,
+    ) -> Self {
+        MutationResult {
+            mutation_id,
+            status: Status::Rejected,
+            record_id,
+            merged_into: None,
+            rev: None,
+            original_status: None,
+            reason: Some(reason.to_owned()),
+            message: Some(message),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PushOutcome {
+    pub results: Vec<MutationResult>,
+    /// The server's clock after the batch: devices merge it into their own HLC.
+    pub server_hlc: String,
+}
+
+/// A refusal of one mutation: a stable reason code and a message.
+struct Refusal {
+    reason: &'static str,
+    message: String,
+}
+
+fn refuse(reason: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        reason,
+        message: message.into(),
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Conflict { code, message }
+            | Error::Forbidden { code, message }
+            | Error::BadRequest { code, message } => refuse(code, message),
+            Error::Validation { message, .. } => refuse("validation_failed", message),
+            Error::NotFound { what } => refuse("not_found", format!("{what} not found")),
+            other => refuse("rejected", other.to_string()),
+        }
+    }
+}
+
+/// Applies a batch inside the caller's write transaction.
+pub fn apply_batch(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    mutations: Vec<Value>,
+) -> Result<PushOutcome> {
+    // Holding the revision counter's row lock from the start serialises pushes on PostgreSQL, so
+    // two copies of one mutation racing in parallel see each other's log entry.
+    diesel::update(revision_counter::table.filter(revision_counter::id.eq(1)))
+        .set(revision_counter::value.eq(revision_counter::value))
+        .execute(conn)?;
+    let mut results = Vec::with_capacity(mutations.len());
+    for raw in mutations {
+        results.push(apply_one(conn, caller, clock, raw)?);
+    }
+    Ok(PushOutcome {
+        results,
+        server_hlc: clock.now(wall_ms()).to_string(),
+    })
+}
+
+fn wall_ms() -> u64 {
+    u64::try_from(now_ms()).unwrap_or_default()
+}
+
+fn body_hash(raw: &Value) -> String {
+    // serde_json's map is ordered by key, so equal mutations serialise equally.
+    Sha256::digest(raw.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn apply_one(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    raw: Value,
+) -> Result<MutationResult> {
+    let mutation = match serde_json::from_value::<Mutation>(raw.clone()) {
+        Ok(mutation) => mutation,
+        Err(e) => {
+            let mutation_id = raw
+                .get("mutation_id")
+                .and_then(Value::as_str)
+                .and_then(parse_id);
+            let record_id = raw
+                .get("record_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let result = MutationResult::rejected(
+                mutation_id,
+                record_id,
+                "malformed_mutation",
+                format!("the mutation is malformed: {e}"),
+            );
+            quarantine(conn, caller, &raw, None, &result)?;
+            return Ok(result);
+        }
+    };
+    let Some(mutation_id) = parse_id(&mutation.mutation_id) else {
+        let result = MutationResult::rejected(
+            None,
+            Some(mutation.record_id.clone()),
+            "malformed_mutation",
+            "mutation_id must be a UUID".into(),
+        );
+        quarantine(conn, caller, &raw, None, &result)?;
+        return Ok(result);
+    };
+    let hash = body_hash(&raw);
+    let seen = sync_mutations::table
+        .find(&mutation_id)
+        .select((sync_mutations::body_hash, sync_mutations::result))
+        .first::<(String, String)>(conn)
+        .optional()?;
+    if let Some((seen_hash, stored)) = seen {
+        if seen_hash != hash {
+            let result = MutationResult::rejected(
+                Some(mutation_id.clone()),
+                Some(mutation.record_id.clone()),
+                "mutation_id_reused",
+                "this mutation id was already used for a different mutation".into(),
+            );
+            quarantine(conn, caller, &raw, None, &result)?;
+            return Ok(result);
+        }
+        let mut original: MutationResult = serde_json::from_str(&stored)
+            .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))?;
+        original.original_status = Some(original.status);
+        original.status = Status::Duplicate;
+        return Ok(original);
+    }
+
+    let attempt = conn.transaction::<_, AttemptError, _>(|conn| {
+        apply_mutation(conn, caller, clock, &mutation_id, &mutation).map_err(AttemptError::from)
+    });
+    let result = match attempt {
+        Ok(result) => result,
+        Err(AttemptError::Refused(refusal)) => {
+            let result = MutationResult::rejected(
+                Some(mutation_id.clone()),
+                Some(mutation.record_id.clone()),
+                refusal.reason,
+                refusal.message,
+            );
+            let course = records::course_of_fields(conn, &mutation.collection, &mutation.fields)
+                .unwrap_or(None);
+            quarantine(conn, caller, &raw, course, &result)?;
+            result
+        }
+        Err(AttemptError::Failed(err)) => return Err(err),
+    };
+    let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
+    diesel::insert_into(sync_mutations::table)
+        .values((
+            sync_mutations::mutation_id.eq(&mutation_id),
+            sync_mutations::device_id.eq(&caller.device_id),
+            sync_mutations::user_id.eq(&caller.user_id),
+            sync_mutations::body_hash.eq(&hash),
+            sync_mutations::result.eq(&stored),
+            sync_mutations::created_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(result)
+}
+
+/// Inside a mutation's savepoint: a refusal rolls the savepoint back and is quarantined; a
+/// database failure fails the whole batch (nothing is acknowledged).
+enum AttemptError {
+    Refused(Refusal),
+    Failed(Error),
+}
+
+impl From<diesel::result::Error> for AttemptError {
+    fn from(err: diesel::result::Error) -> Self {
+        AttemptError::Failed(err.into())
+    }
+}
+
+impl From<Refusal> for AttemptError {
+    fn from(refusal: Refusal) -> Self {
+        AttemptError::Refused(refusal)
+    }
+}
+
+/// A refusal, or an error that is the database's fault.
+enum ApplyError {
+    Refused(Refusal),
+    Failed(Error),
+}
+
+impl From<Error> for ApplyError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Validation { .. }
+            | Error::NotFound { .. }
+            | Error::Forbidden { .. }
+            | Error::Conflict { .. }
+            | Error::BadRequest { .. } => ApplyError::Refused(err.into()),
+            other => ApplyError::Failed(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApplyError {
+    fn from(err: diesel::result::Error) -> Self {
+        ApplyError::Failed(err.into())
+    }
+}
+
+impl From<Refusal> for ApplyError {
+    fn from(refusal: Refusal) -> Self {
+        ApplyError::Refused(refusal)
+    }
+}
+
+impl From<ApplyError> for AttemptError {
+    fn from(err: ApplyError) -> Self {
+        match err {
+            ApplyError::Refused(r) => AttemptError::Refused(r),
+            ApplyError::Failed(e) => AttemptError::Failed(e),
+        }
+    }
+}
+
+fn apply_mutation(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    mutation_id: &str,
+    mutation: &Mutation,
+) -> std::result::Result<MutationResult, ApplyError> {
+    let collection = Collection::parse(&mutation.collection).ok_or_else(|| {
+        refuse(
+            "unknown_collection",
+            format!("unknown collection {:?}", mutation.collection),
+        )
+    })?;
+    if !collection.device_writable() {
+        return Err(refuse(
+            "read_only_collection",
+            format!("{} cannot be changed by devices", collection.name()),
+        )
+        .into());
+    }
+    let record_id = parse_id(&mutation.record_id)
+        .ok_or_else(|| refuse("malformed_mutation", "record_id must be a UUID"))?;
+    let stamp = device_stamp(conn, caller, clock, &mutation.hlc)?;
+
+    let mut incoming = mutation.fields.clone();
+    if incoming.contains_key(DELETED_FIELD) {
+        return Err(refuse("unknown_field", "use op \"delete\" to delete a record").into());
+    }
+    match mutation.op {
+        // An upsert also (re)states that the record exists; a later delete still wins.
+        Op::Upsert => incoming.insert(DELETED_FIELD.into(), Value::Bool(false)),
+        Op::Delete => {
+            incoming.clear();
+            incoming.insert(DELETED_FIELD.into(), Value::Bool(true))
+        }
+    };
+    records::check_fields(collection, &incoming).map_err(ApplyError::from)?;
+
+    // An id that was merged into another record keeps pointing there.
+    let aliased = sync_aliases::table
+        .find((collection.name(), &record_id))
+        .select(sync_aliases::canonical_id)
+        .first::<String>(conn)
+        .optional()?;
+    let mut target_id = aliased.clone().unwrap_or_else(|| record_id.clone());
+    let mut merged_into = aliased;
+    let mut stored = records::load(conn, collection, &target_id)?;
+    if stored.is_none() {
+        if mutation.op == Op::Delete {
+            // Deleting what the server never had: nothing to do, and nothing lost.
+            return Ok(MutationResult {
+                mutation_id: Some(mutation_id.to_owned()),
+                status: Status::Applied,
+                record_id: Some(record_id),
+                merged_into: None,
+                rev: None,
+                original_status: None,
+                reason: None,
+                message: None,
+            });
+        }
+        if let Some(existing) = records::find_by_natural_key(conn, collection, &incoming)? {
+            diesel::insert_into(sync_aliases::table)
+                .values((
+                    sync_aliases::collection.eq(collection.name()),
+                    sync_aliases::alias_id.eq(&record_id),
+                    sync_aliases::canonical_id.eq(&existing.id),
+                    sync_aliases::created_at.eq(now_ms()),
+                ))
+                .execute(conn)?;
+            target_id = existing.id.clone();
+            merged_into = Some(existing.id.clone());
+            stored = Some(existing);
+        }
+    }
+    let (stored_fields, stored_stamps, is_new) = match &stored {
+        Some(record) => {
+            records::check_immutable(collection, &record.fields, &incoming)?;
+            (record.fields.clone(), record.stamps.clone(), false)
+        }
+        None => (Fields::new(), FieldStamps::new(), true),
+    };
+    let merged = merge_change(&stored_fields, &stored_stamps, &incoming, &stamp);
+    let course_id = records::authorize(conn, caller, collection, &merged.fields)?;
+    let rev = records::write(
+        conn,
+        caller,
+        collection,
+        &target_id,
+        &merged.fields,
+        &merged.stamps,
+        is_new,
+        !merged.changed.is_empty() || is_new,
+    )?;
+    let conflicts = log_conflicts(
+        conn,
+        collection,
+        &target_id,
+        course_id.as_deref(),
+        &merged.lost,
+    )?;
+    let status = if conflicts > 0 || merged_into.is_some() {
+        Status::Merged
+    } else {
+        Status::Applied
+    };
+    Ok(MutationResult {
+        mutation_id: Some(mutation_id.to_owned()),
+        status,
+        record_id: Some(target_id),
+        merged_into,
+        rev,
+        original_status: None,
+        reason: None,
+        message: None,
+    })
+}
+
+/// Parses the device's stamp and takes its node from the token, never from the body. A stamp
+/// too far in the future is re-stamped and the device flagged for administrators.
+fn device_stamp(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    raw: &str,
+) -> std::result::Result<Hlc, ApplyError> {
+    let parsed: Hlc = raw
+        .parse()
+        .map_err(|e| refuse("invalid_hlc", format!("hlc: {e}")))?;
+    let stamp = Hlc {
+        node: caller.device_id.clone(),
+        ..parsed
+    };
+    let observed = clock.observe(&stamp, wall_ms());
+    if observed.restamped {
+        diesel::update(
+            devices::table
+                .find(&caller.device_id)
+                .filter(devices::clock_flagged_at.is_null()),
+        )
+        .set(devices::clock_flagged_at.eq(now_ms()))
+        .execute(conn)?;
+    }
+    Ok(observed.stamp)
+}
+
+/// Logs the values that lost, when they came from another device than the winner: a device
+/// overwriting its own earlier value is not a conflict.
+fn log_conflicts(
+    conn: &mut DbConn,
+    collection: Collection,
+    record_id: &str,
+    course_id: Option<&str>,
+    lost: &[LostValue],
+) -> Result<usize> {
+    let mut logged = 0;
+    for value in lost
+        .iter()
+        .filter(|v| v.winning_stamp.node != v.losing_stamp.node)
+    {
+        diesel::insert_into(sync_conflicts::table)
+            .values((
+                sync_conflicts::id.eq(new_id()),
+                sync_conflicts::collection.eq(collection.name()),
+                sync_conflicts::record_id.eq(record_id),
+                sync_conflicts::course_id.eq(course_id),
+                sync_conflicts::field.eq(&value.field),
+                sync_conflicts::winning_value.eq(value.winning_value.to_string()),
+                sync_conflicts::winning_stamp.eq(value.winning_stamp.to_string()),
+                sync_conflicts::losing_value.eq(value.losing_value.to_string()),
+                sync_conflicts::losing_stamp.eq(value.losing_stamp.to_string()),
+                sync_conflicts::created_at.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        logged += 1;
+    }
+    Ok(logged)
+}
+
+fn quarantine(
+    conn: &mut DbConn,
+    caller: &Caller,
+    raw: &Value,
+    course_id: Option<String>,
+    result: &MutationResult,
+) -> Result<()> {
+    diesel::insert_into(sync_quarantine::table)
+        .values((
+            sync_quarantine::id.eq(new_id()),
+            sync_quarantine::mutation_id.eq(result.mutation_id.clone().unwrap_or_default()),
+            sync_quarantine::device_id.eq(&caller.device_id),
+            sync_quarantine::user_id.eq(&caller.user_id),
+            sync_quarantine::collection.eq(raw
+                .get("collection")
+                .and_then(Value::as_str)
+                .unwrap_or_default()),
+            sync_quarantine::record_id.eq(result.record_id.clone().unwrap_or_default()),
+            sync_quarantine::course_id.eq(course_id),
+            sync_quarantine::body.eq(raw.to_string()),
+            sync_quarantine::reason.eq(result.reason.clone().unwrap_or_default()),
+            sync_quarantine::message.eq(result.message.clone().unwrap_or_default()),
+            sync_quarantine::status.eq("open"),
+            sync_quarantine::created_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_mutations_hash_equally_whatever_their_key_order() {
+        let a: Value = serde_json::from_str(r#"{"op":"upsert","collection":"attendance","fields":{"status":"present","note":null}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"fields":{"note":null,"status":"present"},"collection":"attendance","op":"upsert"}"#).unwrap();
+        assert_eq!(body_hash(&a), body_hash(&b));
+        assert_ne!(body_hash(&a), body_hash(&json!({"op": "delete"})));
+    }
+}

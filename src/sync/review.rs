@@ -1,0 +1,176 @@
+//! What administrators review: quarantined mutations (refused, never dropped) and the conflict
+//! log (every value that lost a merge between two devices).
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::db::schema::{sync_conflicts, sync_quarantine};
+use crate::db::{Backend, DbConn, now_ms};
+use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
+use crate::domain::{Caller, PageRequest, Paged};
+use crate::error::{Error, Result};
+
+pub const QUARANTINE_STATUSES: [&str; 3] = ["open", "reapplied", "dismissed"];
+
+/// Stored JSON text, shown as JSON.
+fn serialize_json_text<S: Serializer>(text: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_owned()));
+    value.serialize(s)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = sync_quarantine)]
+pub struct QuarantinedMutation {
+    pub id: String,
+    pub mutation_id: String,
+    pub device_id: String,
+    pub user_id: String,
+    pub collection: String,
+    pub record_id: String,
+    pub course_id: Option<String>,
+    #[serde(serialize_with = "serialize_json_text")]
+    pub body: String,
+    pub reason: String,
+    pub message: String,
+    pub status: String,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = sync_conflicts)]
+pub struct Conflict {
+    pub id: String,
+    pub collection: String,
+    pub record_id: String,
+    pub course_id: Option<String>,
+    pub field: String,
+    #[serde(serialize_with = "serialize_json_text")]
+    pub winning_value: String,
+    pub winning_stamp: String,
+    #[serde(serialize_with = "serialize_json_text")]
+    pub losing_value: String,
+    pub losing_stamp: String,
+    #[serde(serialize_with = "serialize_ms")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFilter {
+    pub status: Option<String>,
+    pub course_id: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub fn list_quarantine(
+    conn: &mut DbConn,
+    caller: &Caller,
+    filter: &ReviewFilter,
+) -> Result<Paged<QuarantinedMutation>> {
+    caller.require_admin()?;
+    let page = PageRequest::new(filter.limit, filter.offset)?;
+    let mut check = Checker::new();
+    let status = check.opt_one_of("status", filter.status.as_deref(), &QUARANTINE_STATUSES);
+    let course_id = check.opt_id("course_id", filter.course_id.as_deref());
+    check.finish()?;
+    let query = || {
+        let mut query = sync_quarantine::table.into_boxed::<Backend>();
+        if let Some(status) = &status {
+            query = query.filter(sync_quarantine::status.eq(status.clone()));
+        }
+        if let Some(course) = &course_id {
+            query = query.filter(sync_quarantine::course_id.eq(course.clone()));
+        }
+        query
+    };
+    let total = query().count().get_result(conn)?;
+    let items = query()
+        .order((sync_quarantine::created_at.asc(), sync_quarantine::id.asc()))
+        .select(QuarantinedMutation::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+    Ok(Paged {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+/// Closes an open quarantined mutation without applying it (it stays on record).
+pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<QuarantinedMutation> {
+    caller.require_admin()?;
+    let item = sync_quarantine::table
+        .find(id)
+        .select(QuarantinedMutation::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound {
+            what: "quarantined mutation",
+        })?;
+    if item.status != "open" {
+        return Err(Error::conflict(
+            "already_resolved",
+            format!("the mutation is already {}", item.status),
+        ));
+    }
+    diesel::update(sync_quarantine::table.find(id))
+        .set((
+            sync_quarantine::status.eq("dismissed"),
+            sync_quarantine::resolved_at.eq(now_ms()),
+            sync_quarantine::resolved_by.eq(&caller.user_id),
+        ))
+        .execute(conn)?;
+    Ok(sync_quarantine::table
+        .find(id)
+        .select(QuarantinedMutation::as_select())
+        .first(conn)?)
+}
+
+pub fn list_conflicts(
+    conn: &mut DbConn,
+    caller: &Caller,
+    filter: &ReviewFilter,
+) -> Result<Paged<Conflict>> {
+    caller.require_admin()?;
+    let page = PageRequest::new(filter.limit, filter.offset)?;
+    let mut check = Checker::new();
+    let status = check.opt_one_of("status", filter.status.as_deref(), &["open", "resolved"]);
+    let course_id = check.opt_id("course_id", filter.course_id.as_deref());
+    check.finish()?;
+    let query = || {
+        let mut query = sync_conflicts::table.into_boxed::<Backend>();
+        match status.as_deref() {
+            Some("open") => query = query.filter(sync_conflicts::resolved_at.is_null()),
+            Some(_) => query = query.filter(sync_conflicts::resolved_at.is_not_null()),
+            None => {}
+        }
+        if let Some(course) = &course_id {
+            query = query.filter(sync_conflicts::course_id.eq(course.clone()));
+        }
+        query
+    };
+    let total = query().count().get_result(conn)?;
+    let items = query()
+        .order((sync_conflicts::created_at.asc(), sync_conflicts::id.asc()))
+        .select(Conflict::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)?;
+    Ok(Paged {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
