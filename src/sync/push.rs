@@ -393,7 +393,8 @@ fn apply_mutation(
     };
     let merged = merge_change(&stored_fields, &stored_stamps, &incoming, &stamp);
     let course_id = records::authorize(conn, caller, collection, &merged.fields)?;
-    let rev = records::write(
+    let changed = is_new || !merged.changed.is_empty();
+    let mut rev = records::write(
         conn,
         caller,
         collection,
@@ -401,8 +402,16 @@ fn apply_mutation(
         &merged.fields,
         &merged.stamps,
         is_new,
-        !merged.changed.is_empty() || is_new,
+        changed,
     )?;
+    // When the mutation lost every field it set, nothing changed, yet the device holds its own
+    // losing values: a new revision sends it the winning state on its next pull.
+    let stale = incoming
+        .iter()
+        .any(|(field, value)| merged.fields.get(field) != Some(value));
+    if rev.is_none() && stale {
+        rev = Some(records::touch(conn, collection, &target_id)?);
+    }
     let conflicts = log_conflicts(
         conn,
         collection,
@@ -526,6 +535,6 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"op":"upsert","collection":"attendance","fields":{"status":"present","note":null}}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"fields":{"note":null,"status":"present"},"collection":"attendance","op":"upsert"}"#).unwrap();
         assert_eq!(body_hash(&a), body_hash(&b));
-        assert_ne!(body_hash(&a), body_hash(&json!({"op": "delete"})));
+        assert_ne!(body_hash(&a), body_hash(&serde_json::json!({"op": "delete"})));
     }
 }

@@ -493,6 +493,20 @@ pub fn write(
     Ok(Some(rev))
 }
 
+/// Gives a record a new revision without changing it, so that the feed carries it again.
+pub fn touch(conn: &mut DbConn, collection: Collection, id: &str) -> Result<i64> {
+    let rev = next_revision(conn)?;
+    match collection {
+        Collection::Attendance => diesel::update(attendance::table.find(id))
+            .set(attendance::rev.eq(rev))
+            .execute(conn)?,
+        _ => diesel::update(enrollments::table.find(id))
+            .set(enrollments::rev.eq(rev))
+            .execute(conn)?,
+    };
+    Ok(rev)
+}
+
 /// After an admin-API write, stamps every field of a device-writable record with the server's
 /// clock, so that the edit takes part in last-writer-wins like a device's.
 pub fn stamp_server_write(

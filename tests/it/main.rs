@@ -5,5 +5,7 @@ mod support;
 mod auth;
 mod cli;
 mod contract;
+mod convergence;
 mod resources;
 mod scope;
+mod sync;

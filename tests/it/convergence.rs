@@ -1,0 +1,482 @@
+//! Property: whatever devices do offline and in whatever order their pushes and pulls arrive —
+//! with lost responses, duplicated deliveries, skewed clocks and two ids for one trainee — every
+//! device ends with the server's view, no acknowledged mutation is missing and no (session,
+//! person) pair has two records.
+//!
+//! CI runs 256 cases per backend; `PROPTEST_CASES=5000 cargo test --test it convergence` runs
+//! more. Failing cases are saved in `tests/it/convergence.proptest-regressions` and replayed first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diemdanh::db::schema::sync_mutations;
+use diemdanh::db::{DbConn, write_tx};
+use diemdanh::domain::{Caller, Role};
+use diemdanh::sync::clock::ServerClock;
+use diemdanh::sync::pull::{self, PullSettings};
+use diemdanh::sync::push::{self, Status};
+use diesel::prelude::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(devices_converge_whatever_the_order);
+
+const PEOPLE: usize = 4;
+const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
+
+#[derive(Debug, Clone)]
+enum Action {
+    Create {
+        device: usize,
+        person: usize,
+        status: usize,
+    },
+    Edit {
+        device: usize,
+        pick: usize,
+        status: Option<usize>,
+        note: Option<u8>,
+    },
+    Delete {
+        device: usize,
+        pick: usize,
+    },
+    Push {
+        device: usize,
+        lose_response: bool,
+        deliver_twice: bool,
+    },
+    Pull {
+        device: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    /// Each device's clock offset from server time, in seconds (some far in the future).
+    skews: Vec<i64>,
+    actions: Vec<Action>,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (2usize..=6).prop_flat_map(|devices| {
+        let device = 0..devices;
+        let action = prop_oneof![
+            3 => (device.clone(), 0..PEOPLE, 0..STATUSES.len()).prop_map(|(device, person, status)| Action::Create { device, person, status }),
+            3 => (device.clone(), any::<usize>(), proptest::option::of(0..STATUSES.len()), proptest::option::of(0u8..4))
+                .prop_map(|(device, pick, status, note)| Action::Edit { device, pick, status, note }),
+            1 => (device.clone(), any::<usize>()).prop_map(|(device, pick)| Action::Delete { device, pick }),
+            3 => (device.clone(), any::<bool>(), any::<bool>()).prop_map(|(device, lose_response, deliver_twice)| Action::Push { device, lose_response, deliver_twice }),
+            2 => device.prop_map(|device| Action::Pull { device }),
+        ];
+        (
+            proptest::collection::vec(prop_oneof![4 => -86_400i64..60, 1 => 3_600i64..172_800], devices),
+            proptest::collection::vec(action, 1..40),
+        )
+            .prop_map(|(skews, actions)| Scenario { skews, actions })
+    })
+}
+
+/// What a device holds and has yet to send.
+struct Device {
+    caller: Caller,
+    skew_ms: i64,
+    counter: u32,
+    last_millis: u64,
+    records: BTreeMap<String, Value>,
+    outbox: Vec<Value>,
+    cursor: Option<String>,
+}
+
+impl Device {
+    fn stamp(&mut self) -> String {
+        let wall = (chrono::Utc::now().timestamp_millis() + self.skew_ms).max(1) as u64;
+        if wall > self.last_millis {
+            self.last_millis = wall;
+            self.counter = 0;
+        } else {
+            self.counter += 1;
+        }
+        format!(
+            "{:013}-{:04x}-{}",
+            self.last_millis, self.counter, self.caller.device_id
+        )
+    }
+
+    fn queue(&mut self, record_id: &str, op: &str, fields: Value) {
+        let hlc = self.stamp();
+        self.outbox.push(json!({
+            "mutation_id": uuid::Uuid::new_v4().to_string(),
+            "collection": "attendance",
+            "record_id": record_id,
+            "op": op,
+            "fields": fields,
+            "hlc": hlc,
+        }));
+    }
+
+    fn pick(&self, pick: usize) -> Option<String> {
+        let ids: Vec<&String> = self.records.keys().collect();
+        (!ids.is_empty()).then(|| ids[pick % ids.len()].clone())
+    }
+}
+
+struct World {
+    session: String,
+    people: Vec<String>,
+    trainers: Vec<(String, String)>,
+}
+
+fn setup(app: &TestApp, admin: &str) -> (String, Vec<String>, Vec<(String, String)>) {
+    let class = crate::resources::plan_class(app, admin, "trainer.convergence");
+    let mut people = vec![class.person.clone()];
+    for i in 1..PEOPLE {
+        let person = app
+            .call(
+                "POST",
+                "/api/v1/people",
+                Some(admin),
+                Some(
+                    &json!({"full_name": format!("Học viên {i}"), "position": "deputy_secretary"}),
+                ),
+            )
+            .expect(201)
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.call(
+            "POST",
+            "/api/v1/enrollments",
+            Some(admin),
+            Some(&json!({"course_id": class.course, "person_id": person})),
+        )
+        .expect(201);
+        people.push(person);
+    }
+    let second = app.create_user("trainer.convergence2", "trainer", None);
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(admin),
+        Some(&json!({"course_id": class.course, "user_id": second})),
+    )
+    .expect(201);
+    let mut devices = Vec::new();
+    for (i, user) in [class.trainer.clone(), second]
+        .into_iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        let device = diemdanh::domain::users::Devices::register(
+            &mut app.pool.get().unwrap(),
+            &user,
+            &format!("tablet {i}"),
+        )
+        .unwrap();
+        devices.push((user, device.id));
+    }
+    (class.course, people, devices)
+}
+
+fn new_session(app: &TestApp, admin: &str, course: &str, case: usize) -> String {
+    let body = json!({"course_id": course, "topic": format!("Buổi {case}"), "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:00:00+07:00"});
+    app.call("POST", "/api/v1/sessions", Some(admin), Some(&body))
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn push_outbox(
+    conn: &mut DbConn,
+    clock: &ServerClock,
+    device: &mut Device,
+    lose_response: bool,
+    deliver_twice: bool,
+    acked: &mut BTreeSet<String>,
+) {
+    if device.outbox.is_empty() {
+        return;
+    }
+    let batch = device.outbox.clone();
+    let deliveries = if deliver_twice { 2 } else { 1 };
+    let mut outcome = None;
+    for _ in 0..deliveries {
+        outcome = Some(
+            write_tx(conn, |conn| {
+                push::apply_batch(conn, &device.caller, clock, batch.clone())
+            })
+            .unwrap(),
+        );
+    }
+    if lose_response {
+        return;
+    }
+    for (sent, result) in batch.iter().zip(outcome.unwrap().results) {
+        assert_ne!(
+            result.status,
+            Status::Rejected,
+            "a valid mutation was refused: {result:?}"
+        );
+        acked.insert(result.mutation_id.clone().unwrap());
+        if result.merged_into.is_some() {
+            // Drop the local duplicate; the canonical record arrives with the next pull.
+            device.records.remove(sent["record_id"].as_str().unwrap());
+        }
+    }
+    device.outbox.clear();
+}
+
+fn pull_into(conn: &mut DbConn, settings: &PullSettings, session: &str, device: &mut Device) {
+    loop {
+        let page = pull::page(
+            conn,
+            &device.caller,
+            settings,
+            device.cursor.as_deref(),
+            Some(7),
+        )
+        .unwrap();
+        for change in &page.changes {
+            if change.collection != "attendance" {
+                continue;
+            }
+            match &change.data {
+                Some(data) if !change.deleted && data["session_id"] == session => {
+                    device.records.insert(change.id.clone(), data.clone());
+                }
+                _ => {
+                    device.records.remove(&change.id);
+                }
+            }
+        }
+        device.cursor = Some(page.cursor);
+        if !page.has_more {
+            return;
+        }
+    }
+}
+
+fn view(records: &BTreeMap<String, Value>) -> BTreeMap<String, (Value, Value, Value, Value)> {
+    records
+        .iter()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                (
+                    r["person_id"].clone(),
+                    r["status"].clone(),
+                    r["note"].clone(),
+                    r["rev"].clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Scenario) {
+    let clock = ServerClock::new("server-test", 600_000);
+    let mut conn = app.pool.get().unwrap();
+    let mut devices: Vec<Device> = scenario
+        .skews
+        .iter()
+        .enumerate()
+        .map(|(i, skew)| {
+            let (user, device) = &world.trainers[i];
+            Device {
+                caller: Caller {
+                    user_id: user.clone(),
+                    device_id: device.clone(),
+                    role: Role::Trainer,
+                    person_id: None,
+                },
+                skew_ms: skew * 1000,
+                counter: 0,
+                last_millis: 0,
+                records: BTreeMap::new(),
+                outbox: Vec::new(),
+                cursor: None,
+            }
+        })
+        .collect();
+    // Devices start with the server's current state (their cursors skip earlier cases).
+    for device in &mut devices {
+        pull_into(&mut conn, settings, &world.session, device);
+    }
+    let mut acked = BTreeSet::new();
+    for action in &scenario.actions {
+        match action.clone() {
+            Action::Create {
+                device,
+                person,
+                status,
+            } => {
+                let id = uuid::Uuid::new_v4().to_string();
+                let fields = json!({"session_id": world.session, "person_id": world.people[person], "status": STATUSES[status]});
+                devices[device].records.insert(id.clone(), fields.clone());
+                devices[device].queue(&id, "upsert", fields);
+            }
+            Action::Edit {
+                device,
+                pick,
+                status,
+                note,
+            } => {
+                let Some(id) = devices[device].pick(pick) else {
+                    continue;
+                };
+                let mut fields = serde_json::Map::new();
+                if let Some(status) = status {
+                    fields.insert("status".into(), json!(STATUSES[status]));
+                }
+                if let Some(note) = note {
+                    fields.insert(
+                        "note".into(),
+                        if note == 0 {
+                            Value::Null
+                        } else {
+                            json!(format!("Ghi chú {note}"))
+                        },
+                    );
+                }
+                if fields.is_empty() {
+                    continue;
+                }
+                devices[device].queue(&id, "upsert", Value::Object(fields));
+            }
+            Action::Delete { device, pick } => {
+                let Some(id) = devices[device].pick(pick) else {
+                    continue;
+                };
+                devices[device].records.remove(&id);
+                devices[device].queue(&id, "delete", json!({}));
+            }
+            Action::Push {
+                device,
+                lose_response,
+                deliver_twice,
+            } => {
+                push_outbox(
+                    &mut conn,
+                    &clock,
+                    &mut devices[device],
+                    lose_response,
+                    deliver_twice,
+                    &mut acked,
+                );
+            }
+            Action::Pull { device } => {
+                pull_into(&mut conn, settings, &world.session, &mut devices[device])
+            }
+        }
+    }
+    // Back in coverage: everyone pushes what is left (responses arrive now), then pulls.
+    for device in &mut devices {
+        push_outbox(&mut conn, &clock, device, false, false, &mut acked);
+    }
+    for device in &mut devices {
+        pull_into(&mut conn, settings, &world.session, device);
+    }
+
+    let admin = Caller {
+        user_id: String::new(),
+        device_id: String::new(),
+        role: Role::Admin,
+        person_id: None,
+    };
+    let server: Vec<Value> = {
+        let filter = diemdanh::domain::attendance::AttendanceFilter {
+            session_id: Some(world.session.clone()),
+            limit: Some(500),
+            ..Default::default()
+        };
+        let page =
+            <diemdanh::domain::attendance::AttendanceRecords as diemdanh::domain::Resource>::list(
+                &mut conn, &admin, &filter,
+            )
+            .unwrap();
+        page.items
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect()
+    };
+    let server_view = view(
+        &server
+            .iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r.clone()))
+            .collect(),
+    );
+    for (i, device) in devices.iter().enumerate() {
+        assert_eq!(
+            view(&device.records),
+            server_view,
+            "device {i} differs from the server"
+        );
+    }
+    let pairs: BTreeSet<&str> = server
+        .iter()
+        .map(|r| r["person_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pairs.len(),
+        server.len(),
+        "a (session, person) pair has two records"
+    );
+    for mutation_id in &acked {
+        let logged: i64 = sync_mutations::table
+            .find(mutation_id)
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(
+            logged, 1,
+            "acknowledged mutation {mutation_id} is not on record"
+        );
+    }
+}
+
+fn devices_converge_whatever_the_order(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let (course, people, trainers) = setup(&app, &admin);
+    let secret = diemdanh::db::get_setting(&mut app.pool.get().unwrap(), "jwt_secret")
+        .unwrap()
+        .unwrap();
+    let settings = PullSettings {
+        cursor_key: secret.as_bytes(),
+        tombstone_retention_ms: i64::MAX / 2,
+    };
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256);
+    let config = Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/it/convergence.proptest-regressions",
+        ))),
+        ..Config::default()
+    };
+    let case = std::sync::atomic::AtomicUsize::new(0);
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&scenario(), |scenario| {
+            let number = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let world = World {
+                session: new_session(&app, &admin, &course, number),
+                people: people.clone(),
+                trainers: trainers.clone(),
+            };
+            run_case(&app, &world, &settings, &scenario);
+            Ok(())
+        })
+        .unwrap();
+}

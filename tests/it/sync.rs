@@ -1,0 +1,883 @@
+//! The sync protocol over HTTP on the demo data: idempotent pushes, field-level merge, natural
+//! keys, quarantine, and scoped, paged, resumable pulls whose cursor never skips a commit.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Barrier};
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    pushes_are_idempotent_even_when_replayed_in_parallel,
+    edits_merge_field_by_field_and_conflicts_are_logged,
+    duplicate_natural_keys_end_as_one_record,
+    refused_mutations_are_quarantined_and_the_rest_applied,
+    pulls_are_scoped_paged_and_follow_scope_changes,
+    bad_cursors_are_refused,
+    a_cursor_never_skips_a_commit_held_open,
+);
+
+fn stamp(millis: u64, counter: u32) -> String {
+    format!("{millis:013}-{counter:04x}-device")
+}
+
+fn now_millis() -> u64 {
+    chrono::Utc::now().timestamp_millis() as u64
+}
+
+fn mutation(collection: &str, record_id: &str, op: &str, fields: Value, hlc: &str) -> Value {
+    json!({
+        "mutation_id": uuid::Uuid::new_v4().to_string(),
+        "collection": collection,
+        "record_id": record_id,
+        "op": op,
+        "fields": fields,
+        "hlc": hlc,
+    })
+}
+
+fn push(app: &TestApp, token: &str, mutations: &[Value]) -> Vec<Value> {
+    let response = app
+        .call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(token),
+            Some(&json!({ "mutations": mutations })),
+        )
+        .expect(200);
+    response.json["results"].as_array().unwrap().clone()
+}
+
+/// Pulls until `has_more` is false; returns the last cursor and every change seen.
+fn pull_all(app: &TestApp, token: &str, cursor: Option<&str>, limit: i64) -> (String, Vec<Value>) {
+    let mut cursor = cursor.map(str::to_owned);
+    let mut changes = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/sync/pull?limit={limit}&cursor={c}"),
+            None => format!("/api/v1/sync/pull?limit={limit}"),
+        };
+        let page = app.call("GET", &path, Some(token), None).expect(200).json;
+        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
+        if !page["has_more"].as_bool().unwrap() {
+            return (cursor.unwrap(), changes);
+        }
+    }
+}
+
+/// The state a device holds after applying changes in order.
+fn apply(changes: &[Value]) -> BTreeMap<(String, String), Value> {
+    let mut held = BTreeMap::new();
+    for change in changes {
+        let key = (
+            change["collection"].as_str().unwrap().to_owned(),
+            change["id"].as_str().unwrap().to_owned(),
+        );
+        if change["deleted"].as_bool().unwrap() {
+            held.remove(&key);
+        } else {
+            held.insert(key, change["data"].clone());
+        }
+    }
+    held
+}
+
+struct Demo {
+    admin: String,
+    big_course: String,
+    small_course: String,
+    session: String,
+    people: Vec<String>,
+}
+
+fn demo(app: &TestApp) -> Demo {
+    let admin = app.token("admin", "diemdanh-admin");
+    let courses = app
+        .call("GET", "/api/v1/courses", Some(&admin), None)
+        .expect(200)
+        .json;
+    let course = |big: bool| {
+        let items = courses["items"].as_array().unwrap();
+        let found = items
+            .iter()
+            .find(|c| (c["code"] == "BD-BTPBT-2026") == big)
+            .unwrap();
+        found["id"].as_str().unwrap().to_owned()
+    };
+    let big_course = course(true);
+    let small_course = course(false);
+    let sessions = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={big_course}"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let enrolled = app
+        .call(
+            "GET",
+            &format!("/api/v1/enrollments?course_id={big_course}&limit=10"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    Demo {
+        session: sessions["items"][0]["id"].as_str().unwrap().to_owned(),
+        people: enrolled["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["person_id"].as_str().unwrap().to_owned())
+            .collect(),
+        admin,
+        big_course,
+        small_course,
+    }
+}
+
+fn attendance_fields(demo: &Demo, person: usize, status: &str) -> Value {
+    json!({"session_id": demo.session, "person_id": demo.people[person], "status": status})
+}
+
+fn pushes_are_idempotent_even_when_replayed_in_parallel(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let trainer = app.token("tuan.le", "demo-trainer-2");
+    let id = uuid::Uuid::new_v4().to_string();
+    let first = mutation(
+        "attendance",
+        &id,
+        "upsert",
+        attendance_fields(&demo, 0, "present"),
+        &stamp(now_millis(), 0),
+    );
+    let results = push(&app, &trainer, std::slice::from_ref(&first));
+    assert_eq!(results[0]["status"], "applied", "{results:?}");
+    let rev = results[0]["rev"].clone();
+    let replay = push(&app, &trainer, std::slice::from_ref(&first));
+    assert_eq!(replay[0]["status"], "duplicate");
+    assert_eq!(replay[0]["original_status"], "applied");
+    assert_eq!(replay[0]["rev"], rev);
+    let record = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(record["rev"], rev, "a replay changes nothing");
+    assert_eq!(
+        record["recorded_by"],
+        app.call("GET", "/api/v1/me", Some(&trainer), None).json["id"]
+    );
+
+    let mut reused = first.clone();
+    reused["fields"]["status"] = json!("absent");
+    let refused = push(&app, &trainer, &[reused]);
+    assert_eq!(
+        (refused[0]["status"].as_str(), refused[0]["reason"].as_str()),
+        (Some("rejected"), Some("mutation_id_reused"))
+    );
+
+    // Sixteen copies of one batch at once: one applies, the others answer as duplicates.
+    let second = mutation(
+        "attendance",
+        &uuid::Uuid::new_v4().to_string(),
+        "upsert",
+        attendance_fields(&demo, 1, "late"),
+        &stamp(now_millis(), 1),
+    );
+    let barrier = Arc::new(Barrier::new(16));
+    let statuses: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let barrier = barrier.clone();
+                let (app, trainer, second) = (&app, &trainer, &second);
+                scope.spawn(move || {
+                    barrier.wait();
+                    push(app, trainer, std::slice::from_ref(second))[0]["status"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "applied").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "duplicate").count(),
+        15,
+        "{statuses:?}"
+    );
+    let listed = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance?session_id={}", demo.session),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200);
+    assert_eq!(listed.json["total"], 2);
+}
+
+fn edits_merge_field_by_field_and_conflicts_are_logged(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = now_millis() - 60_000;
+    push(
+        &app,
+        &hoa,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            attendance_fields(&demo, 2, "present"),
+            &stamp(t, 0),
+        )],
+    );
+    // Tuấn adds a note, Hoa (later, offline) changes the status: both edits stay.
+    let note = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            json!({"note": "Có mặt từ 7 giờ 45"}),
+            &stamp(t + 1000, 0),
+        )],
+    );
+    assert_eq!(note[0]["status"], "applied");
+    push(
+        &app,
+        &hoa,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            json!({"status": "late"}),
+            &stamp(t + 2000, 0),
+        )],
+    );
+    // An older status from Tuấn arrives last: it loses, and the loss is logged.
+    let stale = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            json!({"status": "absent"}),
+            &stamp(t + 1500, 0),
+        )],
+    );
+    assert_eq!(stale[0]["status"], "merged");
+    let record = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(
+        (record["status"].as_str(), record["note"].as_str()),
+        (Some("late"), Some("Có mặt từ 7 giờ 45"))
+    );
+    let conflicts = app
+        .call(
+            "GET",
+            &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(conflicts["total"], 1);
+    assert_eq!(conflicts["items"][0]["field"], "status");
+    assert_eq!(conflicts["items"][0]["winning_value"], "late");
+    assert_eq!(conflicts["items"][0]["losing_value"], "absent");
+    app.call("GET", "/api/v1/sync/conflicts", Some(&tuan), None)
+        .expect(403);
+
+    // A delete is a stamped field: an older delete loses, a newer one wins.
+    push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &id,
+            "delete",
+            json!({}),
+            &stamp(t + 1800, 0),
+        )],
+    );
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200);
+    push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &id,
+            "delete",
+            json!({}),
+            &stamp(t + 3000, 0),
+        )],
+    );
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(404);
+
+    // A clock far in the future is re-stamped and the device flagged; it does not win forever.
+    let future = push(
+        &app,
+        &hoa,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            json!({"status": "excused"}),
+            &stamp(now_millis() + 86_400_000, 0),
+        )],
+    );
+    // It overrides the other trainer's delete, which the conflict log keeps.
+    assert_eq!(future[0]["status"], "merged");
+    push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            json!({"status": "present"}),
+            &stamp(now_millis() + 60_000, 0),
+        )],
+    );
+    let record = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(record["status"], "present");
+    let devices = app
+        .call("GET", "/api/v1/devices?limit=500", Some(&demo.admin), None)
+        .expect(200)
+        .json;
+    let flagged: Vec<&Value> = devices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["clock_flagged_at"].is_string())
+        .collect();
+    assert_eq!(flagged.len(), 1);
+}
+
+fn duplicate_natural_keys_end_as_one_record(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let (a, b) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let t = now_millis() - 10_000;
+    push(
+        &app,
+        &hoa,
+        &[mutation(
+            "attendance",
+            &a,
+            "upsert",
+            attendance_fields(&demo, 3, "present"),
+            &stamp(t, 0),
+        )],
+    );
+    let mut fields = attendance_fields(&demo, 3, "late");
+    fields["note"] = json!("Ghi bởi máy thứ hai");
+    let merged = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &b,
+            "upsert",
+            fields,
+            &stamp(t + 10, 0),
+        )],
+    );
+    assert_eq!(merged[0]["status"], "merged");
+    assert_eq!(merged[0]["merged_into"], a.as_str());
+    assert_eq!(merged[0]["record_id"], a.as_str());
+    // Later edits to the dropped id land in the surviving record.
+    push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &b,
+            "upsert",
+            json!({"status": "excused"}),
+            &stamp(t + 20, 0),
+        )],
+    );
+    let listed = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/attendance?session_id={}&person_id={}",
+                demo.session, demo.people[3]
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["id"], a.as_str());
+    assert_eq!(listed["items"][0]["status"], "excused");
+    assert_eq!(listed["items"][0]["note"], "Ghi bởi máy thứ hai");
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{b}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(404);
+}
+
+fn refused_mutations_are_quarantined_and_the_rest_applied(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let t = stamp(now_millis(), 0);
+    let everyone = app
+        .call("GET", "/api/v1/people?limit=500", Some(&demo.admin), None)
+        .expect(200)
+        .json;
+    let enrolled = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let enrolled: Vec<&str> = enrolled["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["person_id"].as_str().unwrap())
+        .collect();
+    let outsider = everyone["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .find(|p| !enrolled.contains(p))
+        .unwrap();
+    let small_sessions = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={}", demo.small_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let new = || uuid::Uuid::new_v4().to_string();
+    let batch = vec![
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": demo.session, "person_id": outsider, "status": "present"}),
+            &t,
+        ),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": small_sessions["items"][0]["id"], "person_id": demo.people[0], "status": "present"}),
+            &t,
+        ),
+        mutation("units", &new(), "upsert", json!({"name": "x"}), &t),
+        mutation("grades", &new(), "upsert", json!({}), &t),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": demo.session, "person_id": demo.people[4], "status": "sleeping"}),
+            &t,
+        ),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": demo.session, "person_id": demo.people[4], "status": "present", "recorded_by": "me"}),
+            &t,
+        ),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": demo.session, "person_id": demo.people[4], "status": "present"}),
+            "yesterday",
+        ),
+        json!({"mutation_id": new(), "collection": "attendance"}),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            attendance_fields(&demo, 5, "present"),
+            &t,
+        ),
+    ];
+    let results = push(&app, &tuan, &batch);
+    let reasons: Vec<&str> = results
+        .iter()
+        .map(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap_or(r["status"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "not_enrolled",
+            "not_assigned",
+            "read_only_collection",
+            "unknown_collection",
+            "validation_failed",
+            "unknown_field",
+            "invalid_hlc",
+            "malformed_mutation",
+            "applied"
+        ]
+    );
+    let quarantine = app
+        .call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(quarantine["total"], 8, "every refused mutation is kept");
+    assert_eq!(
+        quarantine["items"][0]["body"]["fields"]["person_id"],
+        outsider
+    );
+    let id = quarantine["items"][0]["id"].as_str().unwrap();
+    let dismissed = app
+        .call(
+            "POST",
+            &format!("/api/v1/sync/quarantine/{id}/dismiss"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(dismissed["status"], "dismissed");
+    app.call(
+        "POST",
+        &format!("/api/v1/sync/quarantine/{id}/dismiss"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(409);
+    app.call("GET", "/api/v1/sync/quarantine", Some(&tuan), None)
+        .expect(403);
+    let too_many: Vec<Value> = (0..1001)
+        .map(|_| mutation("attendance", &new(), "delete", json!({}), &t))
+        .collect();
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(&tuan),
+            Some(&json!({ "mutations": too_many })),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "too_many_mutations");
+}
+
+fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let (cursor, changes) = pull_all(&app, &tuan, None, 50);
+    let held = apply(&changes);
+    let count = |collection: &str| held.keys().filter(|(c, _)| c == collection).count();
+    let enrolled = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(count("courses"), 1);
+    assert_eq!(
+        count("enrollments") as i64,
+        enrolled["total"].as_i64().unwrap()
+    );
+    assert_eq!(count("people") as i64, enrolled["total"].as_i64().unwrap());
+    assert!(count("units") >= 20);
+    assert!(held.contains_key(&("courses".to_owned(), demo.big_course.clone())));
+    assert!(!held.contains_key(&("courses".to_owned(), demo.small_course.clone())));
+    let (_, nothing) = pull_all(&app, &tuan, Some(&cursor), 50);
+    assert!(
+        nothing.is_empty(),
+        "re-pulling from the last cursor yields nothing new"
+    );
+
+    // Assigned to the second class: the next pull brings its existing records.
+    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
+    let assignment = app
+        .call(
+            "POST",
+            "/api/v1/course-trainers",
+            Some(&demo.admin),
+            Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+        )
+        .expect(201)
+        .json;
+    let (cursor, changes) = pull_all(&app, &tuan, Some(&cursor), 50);
+    let after = apply(&[changes.clone()].concat());
+    assert!(after.contains_key(&("courses".to_owned(), demo.small_course.clone())));
+    let small_sessions = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={}", demo.small_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    for session in small_sessions["items"].as_array().unwrap() {
+        assert!(after.contains_key(&(
+            "sessions".to_owned(),
+            session["id"].as_str().unwrap().to_owned()
+        )));
+    }
+    // Unassigned again: the device is told to drop the class.
+    app.call(
+        "DELETE",
+        &format!(
+            "/api/v1/course-trainers/{}",
+            assignment["id"].as_str().unwrap()
+        ),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let (_, changes) = pull_all(&app, &tuan, Some(&cursor), 50);
+    let dropped: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["deleted"] == true && c["collection"] == "courses")
+        .collect();
+    assert!(
+        dropped
+            .iter()
+            .any(|c| c["id"] == demo.small_course.as_str()),
+        "{changes:?}"
+    );
+
+    // A trainee pulls their own records only.
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let (_, changes) = pull_all(&app, &trainee, None, 500);
+    let held = apply(&changes);
+    assert_eq!(held.keys().filter(|(c, _)| c == "people").count(), 1);
+    assert_eq!(
+        held.keys().filter(|(c, _)| c == "course_trainers").count(),
+        0
+    );
+}
+
+fn bad_cursors_are_refused(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.tombstone_retention_days = 0) else {
+        return;
+    };
+    let app = app.with_demo();
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let page = app
+        .call("GET", "/api/v1/sync/pull?limit=10", Some(&tuan), None)
+        .expect(200)
+        .json;
+    let cursor = page["cursor"].as_str().unwrap();
+    let foreign = app
+        .call(
+            "GET",
+            &format!("/api/v1/sync/pull?cursor={cursor}"),
+            Some(&hoa),
+            None,
+        )
+        .expect(400);
+    assert_eq!(foreign.code(), "invalid_cursor");
+    let garbled = format!("{}x", cursor);
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("/api/v1/sync/pull?cursor={garbled}"),
+            Some(&tuan),
+            None
+        )
+        .expect(400)
+        .code(),
+        "invalid_cursor"
+    );
+    for limit in ["0", "-1", "1001"] {
+        app.call(
+            "GET",
+            &format!("/api/v1/sync/pull?limit={limit}"),
+            Some(&tuan),
+            None,
+        )
+        .expect(422);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let expired = app
+        .call(
+            "GET",
+            &format!("/api/v1/sync/pull?cursor={cursor}"),
+            Some(&tuan),
+            None,
+        )
+        .expect(410);
+    assert_eq!(expired.code(), "resync_required");
+}
+
+/// One writer holds a revision open; another commits meanwhile. A pull in between must not move
+/// its cursor past the open revision, so that the held row arrives once it commits.
+fn a_cursor_never_skips_a_commit_held_open(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let (_, _) = pull_all(&app, &admin, None, 500);
+    let (cursor, _) = pull_all(&app, &admin, None, 500);
+    let held_open = Arc::new(Barrier::new(2));
+    let release = Arc::new(Barrier::new(2));
+    std::thread::scope(|scope| {
+        let pool = app.pool.clone();
+        let (held_open_w, release_w) = (held_open.clone(), release.clone());
+        let slow = scope.spawn(move || {
+            let mut conn = pool.get().unwrap();
+            diemdanh::db::write_tx(&mut conn, |conn| {
+                let caller = diemdanh::domain::Caller {
+                    user_id: String::new(),
+                    device_id: String::new(),
+                    role: diemdanh::domain::Role::Admin,
+                    person_id: None,
+                };
+                let input = serde_json::from_value(
+                    json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),
+                )
+                .unwrap();
+                <diemdanh::domain::units::Units as diemdanh::domain::Resource>::create(
+                    conn, &caller, input,
+                )?;
+                held_open_w.wait();
+                release_w.wait();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(())
+            })
+            .unwrap();
+        });
+        held_open.wait();
+        let fast = scope.spawn(|| {
+            app.call(
+                "POST",
+                "/api/v1/units",
+                Some(&admin),
+                Some(&json!({"code": "FAST", "name": "Xã Nhanh", "kind": "commune"})),
+            )
+            .expect(201)
+        });
+        // While the slow writer is open, a pull sees neither unit.
+        let page = app
+            .call(
+                "GET",
+                &format!("/api/v1/sync/pull?cursor={cursor}"),
+                Some(&admin),
+                None,
+            )
+            .expect(200)
+            .json;
+        let seen: Vec<&str> = page["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["data"]["code"].as_str())
+            .collect();
+        assert!(seen.is_empty(), "nothing committed yet: {seen:?}");
+        let middle_cursor = page["cursor"].as_str().unwrap().to_owned();
+        release.wait();
+        slow.join().unwrap();
+        fast.join().unwrap();
+        let (_, changes) = pull_all(&app, &admin, Some(&middle_cursor), 500);
+        let codes: Vec<&str> = changes
+            .iter()
+            .filter_map(|c| c["data"]["code"].as_str())
+            .collect();
+        assert_eq!(codes, ["SLOW", "FAST"], "both arrive, in commit order");
+    });
+}
