@@ -81,9 +81,19 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             web::post().to(sync::dismiss_quarantined),
         ),
         (
+            "/api/v1/sync/quarantine/{id}/reapply",
+            Method::POST,
+            web::post().to(sync::reapply_quarantined),
+        ),
+        (
             "/api/v1/sync/conflicts",
             Method::GET,
             web::get().to(sync::list_conflicts),
+        ),
+        (
+            "/api/v1/sync/conflicts/{id}/resolve",
+            Method::POST,
+            web::post().to(sync::resolve_conflict),
         ),
     ];
     macro_rules! crud {

@@ -309,6 +309,64 @@ impl From<ApplyError> for AttemptError {
     }
 }
 
+/// Applies a quarantined mutation again, as corrected by an administrator: authorised as an
+/// administrator, stamped and recorded as the device that sent it. The mutation log then answers
+/// replays with the new result.
+pub fn reapply(
+    conn: &mut DbConn,
+    on_behalf_of: &Caller,
+    clock: &ServerClock,
+    mutation_id: &str,
+    mutation: &Mutation,
+) -> Result<MutationResult> {
+    let attempt = conn.transaction::<_, AttemptError, _>(|conn| {
+        apply_mutation(conn, on_behalf_of, clock, mutation_id, mutation).map_err(AttemptError::from)
+    });
+    let result = match attempt {
+        Ok(result) => result,
+        Err(AttemptError::Refused(refusal)) => {
+            return Err(Error::conflict(refusal.reason, refusal.message));
+        }
+        Err(AttemptError::Failed(err)) => return Err(err),
+    };
+    let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
+    diesel::update(sync_mutations::table.find(mutation_id))
+        .set(sync_mutations::result.eq(&stored))
+        .execute(conn)?;
+    Ok(result)
+}
+
+/// An administrator's choice of a field's value (resolving a conflict): merged with a fresh
+/// server stamp, so it wins over everything recorded so far and syncs out like any edit.
+pub fn apply_server_choice(
+    conn: &mut DbConn,
+    admin: &Caller,
+    clock: &ServerClock,
+    collection: Collection,
+    record_id: &str,
+    field: &str,
+    value: Value,
+) -> Result<Option<i64>> {
+    let stored =
+        records::load(conn, collection, record_id)?.ok_or(Error::NotFound { what: "record" })?;
+    let mut incoming = Fields::new();
+    incoming.insert(field.to_owned(), value);
+    records::check_fields(collection, &incoming)?;
+    records::check_immutable(collection, &stored.fields, &incoming)?;
+    let stamp = clock.now(wall_ms());
+    let merged = merge_change(&stored.fields, &stored.stamps, &incoming, &stamp);
+    records::write(
+        conn,
+        admin,
+        collection,
+        record_id,
+        &merged.fields,
+        &merged.stamps,
+        false,
+        true,
+    )
+}
+
 fn apply_mutation(
     conn: &mut DbConn,
     caller: &Caller,
@@ -535,6 +593,9 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"op":"upsert","collection":"attendance","fields":{"status":"present","note":null}}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"fields":{"note":null,"status":"present"},"collection":"attendance","op":"upsert"}"#).unwrap();
         assert_eq!(body_hash(&a), body_hash(&b));
-        assert_ne!(body_hash(&a), body_hash(&serde_json::json!({"op": "delete"})));
+        assert_ne!(
+            body_hash(&a),
+            body_hash(&serde_json::json!({"op": "delete"}))
+        );
     }
 }

@@ -4,10 +4,13 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::clock::ServerClock;
+use super::push::{self, Mutation, MutationResult};
+use super::records::Collection;
 use crate::db::schema::{sync_conflicts, sync_quarantine};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
-use crate::domain::{Caller, PageRequest, Paged};
+use crate::domain::{Caller, PageRequest, Paged, Role};
 use crate::error::{Error, Result};
 
 pub const QUARANTINE_STATUSES: [&str; 3] = ["open", "reapplied", "dismissed"];
@@ -173,4 +176,121 @@ pub fn list_conflicts(
         limit: page.limit,
         offset: page.offset,
     })
+}
+
+/// The administrator's correction of a quarantined mutation: replacement fields (optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reapply {
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn find_quarantined(conn: &mut DbConn, id: &str) -> Result<QuarantinedMutation> {
+    sync_quarantine::table
+        .find(id)
+        .select(QuarantinedMutation::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound {
+            what: "quarantined mutation",
+        })
+}
+
+/// Applies an open quarantined mutation again (with corrected fields if given) and marks it
+/// re-applied. A refusal leaves it open and answers 409 with the reason.
+pub fn reapply(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    id: &str,
+    correction: Reapply,
+) -> Result<(QuarantinedMutation, MutationResult)> {
+    caller.require_admin()?;
+    let item = find_quarantined(conn, id)?;
+    if item.status != "open" {
+        return Err(Error::conflict(
+            "already_resolved",
+            format!("the mutation is already {}", item.status),
+        ));
+    }
+    let mut mutation: Mutation = serde_json::from_str(&item.body).map_err(|e| {
+        Error::conflict(
+            "malformed_mutation",
+            format!("the stored mutation cannot be applied: {e}"),
+        )
+    })?;
+    if let Some(fields) = correction.fields {
+        mutation.fields = fields;
+    }
+    let on_behalf_of = Caller {
+        user_id: item.user_id.clone(),
+        device_id: item.device_id.clone(),
+        role: Role::Admin,
+        person_id: None,
+    };
+    let result = push::reapply(conn, &on_behalf_of, clock, &item.mutation_id, &mutation)?;
+    diesel::update(sync_quarantine::table.find(id))
+        .set((
+            sync_quarantine::status.eq("reapplied"),
+            sync_quarantine::resolved_at.eq(now_ms()),
+            sync_quarantine::resolved_by.eq(&caller.user_id),
+        ))
+        .execute(conn)?;
+    Ok((find_quarantined(conn, id)?, result))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    /// The value the field should have (either side's, or another).
+    pub value: serde_json::Value,
+}
+
+/// Resolves a conflict by choosing the field's value; the choice is written to the record with
+/// a fresh server stamp and reaches devices through the feed.
+pub fn resolve_conflict(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    id: &str,
+    resolution: Resolution,
+) -> Result<Conflict> {
+    caller.require_admin()?;
+    let conflict = sync_conflicts::table
+        .find(id)
+        .select(Conflict::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound { what: "conflict" })?;
+    if conflict.resolved_at.is_some() {
+        return Err(Error::conflict(
+            "already_resolved",
+            "the conflict is already resolved",
+        ));
+    }
+    let collection = Collection::parse(&conflict.collection).ok_or_else(|| {
+        Error::Internal(format!(
+            "conflict on unknown collection {}",
+            conflict.collection
+        ))
+    })?;
+    push::apply_server_choice(
+        conn,
+        caller,
+        clock,
+        collection,
+        &conflict.record_id,
+        &conflict.field,
+        resolution.value,
+    )?;
+    diesel::update(sync_conflicts::table.find(id))
+        .set((
+            sync_conflicts::resolved_at.eq(now_ms()),
+            sync_conflicts::resolved_by.eq(&caller.user_id),
+        ))
+        .execute(conn)?;
+    Ok(sync_conflicts::table
+        .find(id)
+        .select(Conflict::as_select())
+        .first(conn)?)
 }

@@ -107,3 +107,45 @@ pub async fn list_conflicts(
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
+
+pub async fn reapply_quarantined(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+    body: web::Json<review::Reapply>,
+) -> Result<HttpResponse> {
+    let correction = body.into_inner();
+    let (item, result) = state
+        .write(move |state, conn| {
+            review::reapply(
+                conn,
+                &caller,
+                &state.clock,
+                &path_id(&id, "quarantined mutation")?,
+                correction,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "quarantined": item, "result": result })))
+}
+
+pub async fn resolve_conflict(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+    body: web::Json<review::Resolution>,
+) -> Result<HttpResponse> {
+    let resolution = body.into_inner();
+    let conflict = state
+        .write(move |state, conn| {
+            review::resolve_conflict(
+                conn,
+                &caller,
+                &state.clock,
+                &path_id(&id, "conflict")?,
+                resolution,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(conflict))
+}

@@ -299,8 +299,6 @@ impl Drop for TestApp {
 /// Every response the tests see must be one the contract describes.
 #[track_caller]
 fn check_against_spec(method: &str, path: &str, response: &Response) {
-        return;
-    }
     let spec = Spec::get();
     let result = if response.text.is_empty() {
         spec.check_status_documented(method, path, response.status)
