@@ -300,10 +300,7 @@ impl Auth {
             ));
         }
         if disabled_at.is_some() {
-            return Err(Error::unauthorized(
-                "account_disabled",
-                "this account is disabled",
-            ));
+            return Err(account_disabled());
         }
         let now = now_ms();
         if now - last_seen_at > LAST_SEEN_GRANULARITY_MS {

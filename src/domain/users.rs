@@ -335,7 +335,10 @@ impl Devices {
         filter: &DeviceFilter,
     ) -> Result<Paged<Device>> {
         let page = PageRequest::new(filter.limit, filter.offset)?;
-        let user_filter = match (caller.is_admin(), &filter.user_id) {
+        let mut check = Checker::new();
+        let requested_user = check.opt_id("user_id", filter.user_id.as_deref());
+        check.finish()?;
+        let user_filter = match (caller.is_admin(), &requested_user) {
             (true, user) => user.clone(),
             (false, Some(user)) if user != &caller.user_id => {
                 return Err(Error::NotFound { what: "user" });

@@ -146,6 +146,9 @@ pub fn page(
         // Nothing new: the cursor may move to the current revision, all of which is delivered.
         None => after.max(current_revision(conn)?),
     };
+    if caller.role == Role::Trainer {
+        changes.extend(people_of_new_enrollments(conn, &feed, after)?);
+    }
     changes.extend(feed);
     let next = Cursor {
         rev: next_rev,
@@ -175,6 +178,38 @@ fn enrolled_people(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>>
         .select(enrollments::person_id)
         .distinct()
         .load(conn)?)
+}
+
+/// A person enrolled after the cursor may have an older record the device never received: it
+/// comes with the page that carries the enrollment, ahead of it.
+fn people_of_new_enrollments(
+    conn: &mut DbConn,
+    page: &[Change],
+    after: i64,
+) -> Result<Vec<Change>> {
+    let persons: Vec<String> = page
+        .iter()
+        .filter(|c| c.collection == Collection::Enrollments.name() && !c.deleted)
+        .filter_map(|c| {
+            c.data
+                .as_ref()?
+                .get("person_id")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    if persons.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<Person> = people::table
+        .filter(people::id.eq_any(persons))
+        .filter(people::rev.le(after))
+        .filter(people::deleted_at.is_null())
+        .select(Person::as_select())
+        .load(conn)?;
+    rows.iter()
+        .map(|row| change(Collection::People, &row.id, row.rev, false, row))
+        .collect()
 }
 
 /// Changes after `after` in scope, at most `take` from each collection.
@@ -316,11 +351,7 @@ fn feed(
         .limit(take)
         .select(Enrollment::as_select())
         .load(conn)?;
-    let mut newly_enrolled = Vec::new();
     for row in rows {
-        if row.deleted_at.is_none() && row.rev > after {
-            newly_enrolled.push(row.person_id.clone());
-        }
         out.push(change(
             Collection::Enrollments,
             &row.id,
@@ -328,25 +359,6 @@ fn feed(
             row.deleted_at.is_some(),
             &row,
         )?);
-    }
-    // A person enrolled after the cursor may have an older record the device never received.
-    if caller.role == Role::Trainer && !newly_enrolled.is_empty() {
-        let rows: Vec<Person> = people::table
-            .filter(people::id.eq_any(newly_enrolled))
-            .filter(people::rev.le(after))
-            .filter(people::deleted_at.is_null())
-            .select(Person::as_select())
-            .load(conn)?;
-        let feed_rev = out
-            .iter()
-            .map(|c| c.rev)
-            .filter(|r| *r > after)
-            .min()
-            .unwrap_or(after + 1);
-        for row in rows {
-            // Delivered with the page's first revision so that it always comes with its enrollment.
-            out.push(change(Collection::People, &row.id, feed_rev, false, &row)?);
-        }
     }
 
     let mut query = attendance::table

@@ -351,7 +351,7 @@ pub fn apply_server_choice(
         records::load(conn, collection, record_id)?.ok_or(Error::NotFound { what: "record" })?;
     let mut incoming = Fields::new();
     incoming.insert(field.to_owned(), value);
-    records::check_fields(collection, &incoming)?;
+    let incoming = records::normalize_fields(collection, incoming)?;
     records::check_immutable(collection, &stored.fields, &incoming)?;
     let stamp = clock.now(wall_ms());
     let merged = merge_change(&stored.fields, &stored.stamps, &incoming, &stamp);
@@ -403,7 +403,7 @@ fn apply_mutation(
             incoming.insert(DELETED_FIELD.into(), Value::Bool(true))
         }
     };
-    records::check_fields(collection, &incoming).map_err(ApplyError::from)?;
+    let incoming = records::normalize_fields(collection, incoming).map_err(ApplyError::from)?;
 
     // An id that was merged into another record keeps pointing there.
     let aliased = sync_aliases::table

@@ -10,7 +10,7 @@ use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields};
 use crate::db::schema::{attendance, course_trainers, courses, enrollments, people, sessions};
 use crate::db::{DbConn, next_revision, now_ms};
-use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms};
+use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
 use crate::domain::{
     Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
 };
@@ -88,29 +88,50 @@ fn rejected(code: &'static str, message: impl Into<String>) -> Error {
     Error::conflict(code, message)
 }
 
-/// Every field must be one the collection has, with a value of the right JSON type.
-pub fn check_fields(collection: Collection, incoming: &Fields) -> Result<()> {
+/// Checks that every field is one the collection has, with a value of the right type, and puts
+/// values in their stored form (canonical ids, UTC times, NFC text), so that the same value sent
+/// in another spelling is not taken for a change.
+pub fn normalize_fields(collection: Collection, incoming: Fields) -> Result<Fields> {
     let (allowed, _) = collection.fields();
+    let mut normalized = Fields::new();
     for (name, value) in incoming {
-        let type_ok = match name.as_str() {
-            DELETED_FIELD => value.is_boolean(),
-            "checked_in_at" | "note" => value.is_string() || value.is_null(),
-            known if allowed.contains(&known) => value.is_string(),
-            _ => {
+        let value = match (name.as_str(), value) {
+            (DELETED_FIELD, value @ Value::Bool(_)) => value,
+            ("checked_in_at" | "note", Value::Null) => Value::Null,
+            ("checked_in_at", Value::String(raw)) => {
+                let mut check = Checker::new();
+                let ms = check.instant("checked_in_at", &raw);
+                check.finish()?;
+                Value::String(format_ms(ms))
+            }
+            ("note", Value::String(raw)) => {
+                let mut check = Checker::new();
+                let note = check.opt_long_text("note", Some(&raw), MAX_TEXT_CHARS);
+                check.finish()?;
+                note.map_or(Value::Null, Value::String)
+            }
+            ("status", value @ Value::String(_)) => value,
+            (id_field, Value::String(raw)) if allowed.contains(&id_field) => {
+                let id = parse_id(&raw)
+                    .ok_or_else(|| rejected("invalid_id", format!("{id_field} must be a UUID")))?;
+                Value::String(id)
+            }
+            (known, _) if allowed.contains(&known) || known == DELETED_FIELD => {
+                return Err(rejected(
+                    "invalid_field_type",
+                    format!("{known} has the wrong type"),
+                ));
+            }
+            (unknown, _) => {
                 return Err(rejected(
                     "unknown_field",
-                    format!("{} has no field {name:?}", collection.name()),
+                    format!("{} has no field {unknown:?}", collection.name()),
                 ));
             }
         };
-        if !type_ok {
-            return Err(rejected(
-                "invalid_field_type",
-                format!("{name} has the wrong type"),
-            ));
-        }
+        normalized.insert(name, value);
     }
-    Ok(())
+    Ok(normalized)
 }
 
 fn parse_stamps(raw: &str) -> Result<FieldStamps> {
