@@ -123,6 +123,18 @@ pub fn page(
     let visible = visible_courses(conn, caller)?;
     let mut changes = Vec::new();
 
+    // A switch between "every course" and a list (a role change) cannot be expressed as a
+    // difference of course lists: the device starts over.
+    if let Some(cursor) = &cursor
+        && cursor.courses.is_none() != visible.is_none()
+    {
+        return Err(Error::Gone {
+            code: "resync_required",
+            message: "the account's role changed; start over without a cursor".into(),
+        });
+    }
+    // Read before the feed: every revision up to here is committed and will be seen by it.
+    let horizon = current_revision(conn)?;
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
     if let (Some(cursor), Some(now_visible)) = (&cursor, &visible) {
         let before: BTreeSet<&String> = cursor.courses.iter().flatten().collect();
@@ -144,7 +156,7 @@ pub fn page(
     let next_rev = match feed.last() {
         Some(last) => last.rev,
         // Nothing new: the cursor may move to the current revision, all of which is delivered.
-        None => after.max(current_revision(conn)?),
+        None => after.max(horizon),
     };
     if caller.role == Role::Trainer {
         changes.extend(people_of_new_enrollments(conn, &feed, after)?);
@@ -439,20 +451,22 @@ fn backfill(
     for row in rows {
         out.push(change(Collection::Courses, &row.id, row.rev, false, &row)?);
     }
-    let rows: Vec<CourseTrainer> = course_trainers::table
-        .filter(course_trainers::course_id.eq_any(ids.clone()))
-        .filter(course_trainers::rev.le(after))
-        .filter(course_trainers::deleted_at.is_null())
-        .select(CourseTrainer::as_select())
-        .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::CourseTrainers,
-            &row.id,
-            row.rev,
-            false,
-            &row,
-        )?);
+    if caller.role != Role::Trainee {
+        let rows: Vec<CourseTrainer> = course_trainers::table
+            .filter(course_trainers::course_id.eq_any(ids.clone()))
+            .filter(course_trainers::rev.le(after))
+            .filter(course_trainers::deleted_at.is_null())
+            .select(CourseTrainer::as_select())
+            .load(conn)?;
+        for row in rows {
+            out.push(change(
+                Collection::CourseTrainers,
+                &row.id,
+                row.rev,
+                false,
+                &row,
+            )?);
+        }
     }
     let rows: Vec<Session> = sessions::table
         .filter(sessions::course_id.eq_any(ids.clone()))
@@ -540,10 +554,14 @@ fn scope_deletions(
         .iter()
         .map(|id| gone(Collection::Courses, id.clone()))
         .collect();
-    let trainers: Vec<String> = course_trainers::table
-        .filter(course_trainers::course_id.eq_any(ids.clone()))
-        .select(course_trainers::id)
-        .load(conn)?;
+    let trainers: Vec<String> = if caller.role == Role::Trainee {
+        Vec::new()
+    } else {
+        course_trainers::table
+            .filter(course_trainers::course_id.eq_any(ids.clone()))
+            .select(course_trainers::id)
+            .load(conn)?
+    };
     out.extend(
         trainers
             .into_iter()
@@ -585,8 +603,17 @@ fn scope_deletions(
             .into_iter()
             .map(|id| gone(Collection::Materials, id)),
     );
-    let enrollments: Vec<(String, String)> = enrollments::table
+    let mut enrollment_query = enrollments::table
         .filter(enrollments::course_id.eq_any(ids.clone()))
+        .into_boxed::<Backend>();
+    if caller.role == Role::Trainee {
+        enrollment_query = enrollment_query.filter(
+            enrollments::person_id
+                .nullable()
+                .eq(caller.person_id.clone()),
+        );
+    }
+    let enrollments: Vec<(String, String)> = enrollment_query
         .select((enrollments::id, enrollments::person_id))
         .load(conn)?;
     if caller.role == Role::Trainer {

@@ -740,6 +740,26 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {
         "{changes:?}"
     );
 
+    // A role change cannot be expressed as a scope difference: the device starts over.
+    let (cursor, _) = pull_all(&app, &tuan, None, 500);
+    let promote = json!({"role": "admin"});
+    app.call(
+        "PATCH",
+        &format!("/api/v1/users/{}", me["id"].as_str().unwrap()),
+        Some(&demo.admin),
+        Some(&promote),
+    )
+    .expect(200);
+    let stale = app
+        .call(
+            "GET",
+            &format!("/api/v1/sync/pull?cursor={cursor}"),
+            Some(&tuan),
+            None,
+        )
+        .expect(410);
+    assert_eq!(stale.code(), "resync_required");
+
     // A trainee pulls their own records only.
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
     let (_, changes) = pull_all(&app, &trainee, None, 500);
