@@ -14,6 +14,7 @@ use crate::demo;
 use crate::domain::users::{Devices, NewUser, Users};
 use crate::domain::{Caller, Role};
 use crate::error::{Error, Result};
+use crate::sync::retention;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +43,11 @@ pub enum Command {
     Migrate,
     /// Load the demo data set (a province, two classes, trainers) and print the demo logins.
     Demo,
+    /// Remove deletion tombstones older than the retention (the server also does this daily).
+    PurgeTombstones {
+        #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
+        retention_days: u64,
+    },
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -104,6 +110,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let pool = db::open(&cli.storage)?;
             load_demo(&mut *pool.get()?)
         }
+        Command::PurgeTombstones { retention_days } => {
+            let pool = db::open(&cli.storage)?;
+            let purged = retention::purge_tombstones(&mut *pool.get()?, days_ms(retention_days))?;
+            println!(
+                "removed {} tombstones older than {retention_days} days: {purged:?}",
+                purged.total()
+            );
+            Ok(())
+        }
         Command::User(command) => user_command(&cli.storage, command),
         Command::Device(command) => device_command(&cli.storage, command),
     }
@@ -138,6 +153,7 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     }
     let auth = Auth::new(&mut conn, &server)?;
     drop(conn);
+    spawn_daily_purge(pool.clone(), days_ms(server.tombstone_retention_days));
     let state = web::Data::new(AppState::new(pool, auth, server));
     actix_web::rt::System::new().block_on(async move {
         let (running, addresses) =
@@ -171,6 +187,35 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
             .await
             .map_err(|e| Error::Internal(format!("server failed: {e}")))
     })
+}
+
+fn days_ms(days: u64) -> i64 {
+    i64::try_from(days)
+        .unwrap_or(i64::MAX / 86_400_000)
+        .saturating_mul(86_400_000)
+}
+
+/// Forgets old tombstones at start and then once a day. Several instances may do this at once:
+/// the deletes are idempotent.
+fn spawn_daily_purge(pool: db::Pool, retention_ms: i64) {
+    std::thread::spawn(move || {
+        loop {
+            let outcome = pool
+                .get()
+                .map_err(Error::from)
+                .and_then(|mut conn| retention::purge_tombstones(&mut conn, retention_ms));
+            match outcome {
+                Ok(purged) if purged.total() > 0 => {
+                    tracing::info!(?purged, "old tombstones removed")
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "tombstone purge failed; will retry tomorrow")
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
+        }
+    });
 }
 
 /// Reads a password from stdin, or generates one and says so.

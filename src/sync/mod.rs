@@ -8,4 +8,5 @@ pub mod merge;
 pub mod pull;
 pub mod push;
 pub mod records;
+pub mod retention;
 pub mod review;

@@ -17,6 +17,8 @@ backend_tests!(
     pulls_are_scoped_paged_and_follow_scope_changes,
     bad_cursors_are_refused,
     a_cursor_never_skips_a_commit_held_open,
+    old_tombstones_are_purged_unless_still_referenced,
+    many_devices_push_at_once,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -900,4 +902,179 @@ fn a_cursor_never_skips_a_commit_held_open(backend: Backend) {
             .collect();
         assert_eq!(codes, ["SLOW", "FAST"], "both arrive, in commit order");
     });
+}
+
+fn old_tombstones_are_purged_unless_still_referenced(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let class = crate::resources::plan_class(&app, &admin, "trainer.purge");
+    let unit = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"})),
+        )
+        .expect(201);
+    app.call(
+        "DELETE",
+        &format!("/api/v1/units/{}", unit.json["id"].as_str().unwrap()),
+        Some(&admin),
+        None,
+    )
+    .expect(204);
+    let record =
+        json!({"session_id": class.session, "person_id": class.person, "status": "present"});
+    let attendance = app
+        .call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
+        .expect(201);
+    // The enrollment goes, the attendance stays: the person and session are still referenced.
+    let enrollments = app
+        .call(
+            "GET",
+            &format!("/api/v1/enrollments?course_id={}", class.course),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    app.call(
+        "DELETE",
+        &format!(
+            "/api/v1/enrollments/{}",
+            enrollments["items"][0]["id"].as_str().unwrap()
+        ),
+        Some(&admin),
+        None,
+    )
+    .expect(204);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut conn = app.pool.get().unwrap();
+    let purged = diemdanh::sync::retention::purge_tombstones(&mut conn, 0).unwrap();
+    assert_eq!(
+        (
+            purged.units,
+            purged.enrollments,
+            purged.attendance,
+            purged.sessions
+        ),
+        (1, 1, 0, 0)
+    );
+    let again = diemdanh::sync::retention::purge_tombstones(&mut conn, 0).unwrap();
+    assert_eq!(again.total(), 0);
+    app.call(
+        "GET",
+        &format!(
+            "/api/v1/attendance/{}",
+            attendance.json["id"].as_str().unwrap()
+        ),
+        Some(&admin),
+        None,
+    )
+    .expect(200);
+    // A year's retention keeps fresh tombstones.
+    app.call(
+        "DELETE",
+        &format!(
+            "/api/v1/attendance/{}",
+            attendance.json["id"].as_str().unwrap()
+        ),
+        Some(&admin),
+        None,
+    )
+    .expect(204);
+    assert_eq!(
+        diemdanh::sync::retention::purge_tombstones(&mut conn, 365 * 86_400_000)
+            .unwrap()
+            .total(),
+        0
+    );
+}
+
+/// Eight trainers' devices come back into coverage at once, each with its own batch.
+fn many_devices_push_at_once(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let enrolled = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let people: Vec<String> = enrolled["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["person_id"].as_str().unwrap().to_owned())
+        .collect();
+    let sessions = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={}", demo.big_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let sessions: Vec<String> = sessions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    let tokens: Vec<String> = (0..8)
+        .map(|i| {
+            app.token(
+                if i % 2 == 0 { "hoa.nguyen" } else { "tuan.le" },
+                if i % 2 == 0 {
+                    "demo-trainer-1"
+                } else {
+                    "demo-trainer-2"
+                },
+            )
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(8));
+    let applied: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = tokens
+            .iter()
+            .enumerate()
+            .map(|(device, token)| {
+                let (barrier, app, people, session) = (barrier.clone(), &app, &people, &sessions[device % sessions.len()]);
+                scope.spawn(move || {
+                    let batch: Vec<Value> = people
+                        .iter()
+                        .skip(device * 10)
+                        .take(10)
+                        .map(|person| mutation("attendance", &uuid::Uuid::new_v4().to_string(), "upsert", json!({"session_id": session, "person_id": person, "status": "present"}), &stamp(now_millis(), 0)))
+                        .collect();
+                    barrier.wait();
+                    push(app, token, &batch).iter().filter(|r| r["status"] == "applied").count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(applied, 80);
+    let recorded = app
+        .call(
+            "GET",
+            "/api/v1/attendance?limit=500",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(recorded["total"], 80);
 }
