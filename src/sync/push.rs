@@ -562,6 +562,18 @@ fn quarantine(
     course_id: Option<String>,
     result: &MutationResult,
 ) -> Result<()> {
+    // A device retrying a mutation that cannot be logged by id (malformed, or a reused id) would
+    // otherwise file it again on every retry.
+    let body = raw.to_string();
+    let already_open: i64 = sync_quarantine::table
+        .filter(sync_quarantine::device_id.eq(&caller.device_id))
+        .filter(sync_quarantine::body.eq(&body))
+        .filter(sync_quarantine::status.eq("open"))
+        .count()
+        .get_result(conn)?;
+    if already_open > 0 {
+        return Ok(());
+    }
     diesel::insert_into(sync_quarantine::table)
         .values((
             sync_quarantine::id.eq(new_id()),
@@ -574,7 +586,7 @@ fn quarantine(
                 .unwrap_or_default()),
             sync_quarantine::record_id.eq(result.record_id.clone().unwrap_or_default()),
             sync_quarantine::course_id.eq(course_id),
-            sync_quarantine::body.eq(raw.to_string()),
+            sync_quarantine::body.eq(&body),
             sync_quarantine::reason.eq(result.reason.clone().unwrap_or_default()),
             sync_quarantine::message.eq(result.message.clone().unwrap_or_default()),
             sync_quarantine::status.eq("open"),

@@ -615,6 +615,26 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(backend: Backend) {
         .expect(200)
         .json;
     assert_eq!(quarantine["total"], 8, "every refused mutation is kept");
+    // The device retries the whole batch: nothing is filed twice, nothing changes.
+    let retried = push(&app, &tuan, &batch);
+    assert!(
+        retried[..7]
+            .iter()
+            .all(|r| r["status"] == "duplicate" && r["original_status"] == "rejected"),
+        "{retried:?}"
+    );
+    assert_eq!(retried[7]["reason"], "malformed_mutation");
+    assert_eq!(retried[8]["status"], "duplicate");
+    let again = app
+        .call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(again["total"], 8);
     assert_eq!(
         quarantine["items"][0]["body"]["fields"]["person_id"],
         outsider
