@@ -184,6 +184,19 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(backend: Backend) {
         app.call("GET", "/api/v1/me", Some(&trainer), None).json["id"]
     );
 
+    // After a restart the replay is still recognised: the log is in the database.
+    let mut app = app;
+    app.restart();
+    let trainer = app.token("tuan.le", "demo-trainer-2");
+    let after_restart = push(&app, &trainer, std::slice::from_ref(&first));
+    assert_eq!(
+        (
+            after_restart[0]["status"].as_str(),
+            after_restart[0]["rev"].clone()
+        ),
+        (Some("duplicate"), rev.clone())
+    );
+
     let mut reused = first.clone();
     reused["fields"]["status"] = json!("absent");
     let refused = push(&app, &trainer, &[reused]);
@@ -659,6 +672,64 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(backend: Backend) {
     .expect(409);
     app.call("GET", "/api/v1/sync/quarantine", Some(&tuan), None)
         .expect(403);
+    // Bad requests as a whole: malformed JSON, not JSON, too large, wrong shape.
+    let raw = |body: &[u8], content_type: &str| {
+        app.send_raw(
+            "POST",
+            "/api/v1/sync/push",
+            Some(&tuan),
+            Some((body, content_type)),
+            &[],
+        )
+    };
+    assert_eq!(raw(b"{\"mutations\": [", "application/json").status, 400);
+    assert_eq!(raw(b"mutations=1", "text/plain").status, 415);
+    assert_eq!(
+        raw(&vec![b' '; 2 * 1024 * 1024], "application/json").status,
+        413
+    );
+    assert_eq!(raw(br#"{"mutations": {}}"#, "application/json").status, 422);
+    assert_eq!(
+        raw(br#"{"mutations": [], "device": "x"}"#, "application/json").status,
+        422
+    );
+    // Wrong types and oversized values inside a mutation are refused alone.
+    let odd = vec![
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": demo.session, "person_id": demo.people[6], "status": 1}),
+            &t,
+        ),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": demo.session, "person_id": demo.people[6], "status": "present", "note": "x".repeat(5000)}),
+            &t,
+        ),
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": "not-an-id", "person_id": demo.people[6], "status": "present"}),
+            &t,
+        ),
+    ];
+    let reasons: Vec<Value> = push(&app, &tuan, &odd)
+        .iter()
+        .map(|r| r["reason"].clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            json!("invalid_field_type"),
+            json!("validation_failed"),
+            json!("invalid_id")
+        ]
+    );
+
     let too_many: Vec<Value> = (0..1001)
         .map(|_| mutation("attendance", &new(), "delete", json!({}), &t))
         .collect();

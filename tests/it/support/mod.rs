@@ -61,6 +61,7 @@ pub struct TestApp {
     pub pool: Pool,
     /// Where the database is, for running the CLI against the same data.
     pub storage: StorageConfig,
+    config: ServerConfig,
     agent: ureq::Agent,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -131,34 +132,38 @@ impl TestApp {
         };
         let mut config = default_server_config();
         configure(&mut config);
-        let pool = db::open(&storage).expect("open database");
-        let auth = Auth::new(&mut pool.get().expect("connection"), &config).expect("auth");
-        let state = web::Data::new(AppState::new(pool.clone(), auth, config));
-        let (sender, receiver) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (server, addresses) = api::bind(state).expect("bind");
-                sender
-                    .send((server.handle(), addresses[0]))
-                    .expect("send handle");
-                server.await.expect("server");
-            })
-        });
-        let (handle, address) = receiver.recv().expect("server started");
+        let (pool, base, handle, thread) = launch(&storage, &config);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
         Some(TestApp {
-            base: format!("http://{address}"),
+            base,
             pool,
             storage,
+            config,
             agent,
             handle,
             thread: Some(thread),
             _dir: dir,
             _pg: pg,
         })
+    }
+
+    /// Stops the server and starts a new one on the same database, as after a crash or an
+    /// upgrade: nothing held in memory survives.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (pool, base, handle, thread) = launch(&self.storage, &self.config);
+        (self.pool, self.base, self.handle, self.thread) = (pool, base, handle, Some(thread));
+    }
+
+    fn stop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::System::new().block_on(handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     /// Loads the demo data set into this server's database.
@@ -288,12 +293,30 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        actix_web::rt::System::new().block_on(handle.stop(true));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop();
     }
+}
+
+/// Opens the database and serves it on a free port in a thread of its own.
+fn launch(
+    storage: &StorageConfig,
+    config: &ServerConfig,
+) -> (Pool, String, ServerHandle, JoinHandle<()>) {
+    let pool = db::open(storage).expect("open database");
+    let auth = Auth::new(&mut pool.get().expect("connection"), config).expect("auth");
+    let state = web::Data::new(AppState::new(pool.clone(), auth, config.clone()));
+    let (sender, receiver) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addresses) = api::bind(state).expect("bind");
+            sender
+                .send((server.handle(), addresses[0]))
+                .expect("send handle");
+            server.await.expect("server");
+        })
+    });
+    let (handle, address) = receiver.recv().expect("server started");
+    (pool, format!("http://{address}"), handle, thread)
 }
 
 /// Every response the tests see must be one the contract describes.
