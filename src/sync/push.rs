@@ -217,12 +217,12 @@ fn apply_one(
         return Ok(original);
     }
 
-    let attempt = conn.transaction::<_, AttemptError, _>(|conn| {
-        apply_mutation(conn, caller, clock, &mutation_id, &mutation).map_err(AttemptError::from)
+    let attempt = conn.transaction::<_, ApplyError, _>(|conn| {
+        apply_mutation(conn, caller, clock, &mutation_id, &mutation)
     });
     let result = match attempt {
         Ok(result) => result,
-        Err(AttemptError::Refused(refusal)) => {
+        Err(ApplyError::Refused(refusal)) => {
             let result = MutationResult::rejected(
                 Some(mutation_id.clone()),
                 Some(mutation.record_id.clone()),
@@ -234,7 +234,7 @@ fn apply_one(
             quarantine(conn, caller, &raw, course, &result)?;
             result
         }
-        Err(AttemptError::Failed(err)) => return Err(err),
+        Err(ApplyError::Failed(err)) => return Err(err),
     };
     let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
     diesel::insert_into(sync_mutations::table)
@@ -252,24 +252,6 @@ fn apply_one(
 
 /// Inside a mutation's savepoint: a refusal rolls the savepoint back and is quarantined; a
 /// database failure fails the whole batch (nothing is acknowledged).
-enum AttemptError {
-    Refused(Refusal),
-    Failed(Error),
-}
-
-impl From<diesel::result::Error> for AttemptError {
-    fn from(err: diesel::result::Error) -> Self {
-        AttemptError::Failed(err.into())
-    }
-}
-
-impl From<Refusal> for AttemptError {
-    fn from(refusal: Refusal) -> Self {
-        AttemptError::Refused(refusal)
-    }
-}
-
-/// A refusal, or an error that is the database's fault.
 enum ApplyError {
     Refused(Refusal),
     Failed(Error),
@@ -300,15 +282,6 @@ impl From<Refusal> for ApplyError {
     }
 }
 
-impl From<ApplyError> for AttemptError {
-    fn from(err: ApplyError) -> Self {
-        match err {
-            ApplyError::Refused(r) => AttemptError::Refused(r),
-            ApplyError::Failed(e) => AttemptError::Failed(e),
-        }
-    }
-}
-
 /// Applies a quarantined mutation again, as corrected by an administrator: authorised as an
 /// administrator, stamped and recorded as the device that sent it. The mutation log then answers
 /// replays with the new result.
@@ -319,15 +292,15 @@ pub fn reapply(
     mutation_id: &str,
     mutation: &Mutation,
 ) -> Result<MutationResult> {
-    let attempt = conn.transaction::<_, AttemptError, _>(|conn| {
-        apply_mutation(conn, on_behalf_of, clock, mutation_id, mutation).map_err(AttemptError::from)
+    let attempt = conn.transaction::<_, ApplyError, _>(|conn| {
+        apply_mutation(conn, on_behalf_of, clock, mutation_id, mutation)
     });
     let result = match attempt {
         Ok(result) => result,
-        Err(AttemptError::Refused(refusal)) => {
+        Err(ApplyError::Refused(refusal)) => {
             return Err(Error::conflict(refusal.reason, refusal.message));
         }
-        Err(AttemptError::Failed(err)) => return Err(err),
+        Err(ApplyError::Failed(err)) => return Err(err),
     };
     let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
     diesel::update(sync_mutations::table.find(mutation_id))
