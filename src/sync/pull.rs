@@ -79,6 +79,45 @@ fn change<T: Serialize>(
     })
 }
 
+/// What the feed needs of every synced row.
+trait SyncRow: Serialize {
+    fn id(&self) -> &str;
+    fn rev(&self) -> i64;
+    fn deleted(&self) -> bool;
+}
+
+macro_rules! sync_rows {
+    ($($row:ty),+) => {$(
+        impl SyncRow for $row {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn rev(&self) -> i64 {
+                self.rev
+            }
+            fn deleted(&self) -> bool {
+                self.deleted_at.is_some()
+            }
+        }
+    )+};
+}
+sync_rows!(
+    Unit,
+    Person,
+    Course,
+    CourseTrainer,
+    Session,
+    Enrollment,
+    Attendance,
+    Material
+);
+
+fn changes<T: SyncRow>(collection: Collection, rows: &[T]) -> Result<Vec<Change>> {
+    rows.iter()
+        .map(|row| change(collection, row.id(), row.rev(), row.deleted(), row))
+        .collect()
+}
+
 fn gone(collection: Collection, id: String) -> Change {
     Change {
         collection: collection.name(),
@@ -219,9 +258,7 @@ fn people_of_new_enrollments(
         .filter(people::deleted_at.is_null())
         .select(Person::as_select())
         .load(conn)?;
-    rows.iter()
-        .map(|row| change(Collection::People, &row.id, row.rev, false, row))
-        .collect()
+    changes(Collection::People, &rows)
 }
 
 /// Changes after `after` in scope, at most `take` from each collection.
@@ -242,15 +279,7 @@ fn feed(
         .limit(take)
         .select(Unit::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Units,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Units, &rows)?);
 
     let mut query = people::table
         .filter(people::rev.gt(after))
@@ -267,15 +296,7 @@ fn feed(
         .limit(take)
         .select(Person::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::People,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::People, &rows)?);
 
     let mut query = courses::table
         .filter(courses::rev.gt(after))
@@ -288,15 +309,7 @@ fn feed(
         .limit(take)
         .select(Course::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Courses,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Courses, &rows)?);
 
     if caller.role != Role::Trainee {
         let mut query = course_trainers::table
@@ -310,15 +323,7 @@ fn feed(
             .limit(take)
             .select(CourseTrainer::as_select())
             .load(conn)?;
-        for row in rows {
-            out.push(change(
-                Collection::CourseTrainers,
-                &row.id,
-                row.rev,
-                row.deleted_at.is_some(),
-                &row,
-            )?);
-        }
+        out.extend(changes(Collection::CourseTrainers, &rows)?);
     }
 
     let mut query = sessions::table
@@ -332,15 +337,7 @@ fn feed(
         .limit(take)
         .select(Session::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Sessions,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Sessions, &rows)?);
 
     let mut query = enrollments::table
         .filter(enrollments::rev.gt(after))
@@ -363,15 +360,7 @@ fn feed(
         .limit(take)
         .select(Enrollment::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Enrollments,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Enrollments, &rows)?);
 
     let mut query = attendance::table
         .filter(attendance::rev.gt(after))
@@ -400,15 +389,7 @@ fn feed(
         .limit(take)
         .select(Attendance::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Attendance,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Attendance, &rows)?);
 
     let mut query = materials::table
         .filter(materials::rev.gt(after))
@@ -421,15 +402,7 @@ fn feed(
         .limit(take)
         .select(Material::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Materials,
-            &row.id,
-            row.rev,
-            row.deleted_at.is_some(),
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Materials, &rows)?);
     Ok(out)
 }
 
@@ -448,9 +421,7 @@ fn backfill(
         .filter(courses::deleted_at.is_null())
         .select(Course::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(Collection::Courses, &row.id, row.rev, false, &row)?);
-    }
+    out.extend(changes(Collection::Courses, &rows)?);
     if caller.role != Role::Trainee {
         let rows: Vec<CourseTrainer> = course_trainers::table
             .filter(course_trainers::course_id.eq_any(ids.clone()))
@@ -458,15 +429,7 @@ fn backfill(
             .filter(course_trainers::deleted_at.is_null())
             .select(CourseTrainer::as_select())
             .load(conn)?;
-        for row in rows {
-            out.push(change(
-                Collection::CourseTrainers,
-                &row.id,
-                row.rev,
-                false,
-                &row,
-            )?);
-        }
+        out.extend(changes(Collection::CourseTrainers, &rows)?);
     }
     let rows: Vec<Session> = sessions::table
         .filter(sessions::course_id.eq_any(ids.clone()))
@@ -474,24 +437,14 @@ fn backfill(
         .filter(sessions::deleted_at.is_null())
         .select(Session::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(Collection::Sessions, &row.id, row.rev, false, &row)?);
-    }
+    out.extend(changes(Collection::Sessions, &rows)?);
     let rows: Vec<Material> = materials::table
         .filter(materials::course_id.eq_any(ids.clone()))
         .filter(materials::rev.le(after))
         .filter(materials::deleted_at.is_null())
         .select(Material::as_select())
         .load(conn)?;
-    for row in rows {
-        out.push(change(
-            Collection::Materials,
-            &row.id,
-            row.rev,
-            false,
-            &row,
-        )?);
-    }
+    out.extend(changes(Collection::Materials, &rows)?);
     if caller.role == Role::Trainer {
         let rows: Vec<Enrollment> = enrollments::table
             .filter(enrollments::course_id.eq_any(ids.clone()))
@@ -499,24 +452,14 @@ fn backfill(
             .filter(enrollments::deleted_at.is_null())
             .select(Enrollment::as_select())
             .load(conn)?;
-        for row in rows {
-            out.push(change(
-                Collection::Enrollments,
-                &row.id,
-                row.rev,
-                false,
-                &row,
-            )?);
-        }
+        out.extend(changes(Collection::Enrollments, &rows)?);
         let rows: Vec<Person> = people::table
             .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
             .filter(people::rev.le(after))
             .filter(people::deleted_at.is_null())
             .select(Person::as_select())
             .load(conn)?;
-        for row in rows {
-            out.push(change(Collection::People, &row.id, row.rev, false, &row)?);
-        }
+        out.extend(changes(Collection::People, &rows)?);
         let rows: Vec<Attendance> = attendance::table
             .filter(
                 attendance::session_id.eq_any(
@@ -529,15 +472,7 @@ fn backfill(
             .filter(attendance::deleted_at.is_null())
             .select(Attendance::as_select())
             .load(conn)?;
-        for row in rows {
-            out.push(change(
-                Collection::Attendance,
-                &row.id,
-                row.rev,
-                false,
-                &row,
-            )?);
-        }
+        out.extend(changes(Collection::Attendance, &rows)?);
     }
     Ok(out)
 }
