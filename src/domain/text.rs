@@ -38,10 +38,15 @@ pub fn person_sort_key(full_name: &str) -> String {
     format!("{given} {folded}")
 }
 
-/// A LIKE pattern that matches `needle` anywhere, with LIKE's wildcards escaped by `\`.
+/// A LIKE pattern that matches the folded `needle` anywhere in a folded key.
 pub fn contains_pattern(needle: &str) -> String {
+    escaped_contains(&fold(needle))
+}
+
+/// A LIKE pattern that matches `needle` as typed anywhere, with LIKE's wildcards escaped by `\`.
+pub fn escaped_contains(needle: &str) -> String {
     let mut pattern = String::from("%");
-    for c in fold(needle).chars() {
+    for c in needle.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }

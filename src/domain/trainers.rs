@@ -10,7 +10,7 @@ use super::people::resolve_id;
 use super::users::Users;
 use super::values::{Checker, path_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
-use crate::db::schema::course_trainers;
+use crate::db::schema::{course_trainers, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -284,6 +284,22 @@ impl Resource for CourseTrainers {
                 course_trainers::rev.eq(next_revision(conn)?),
             ))
             .execute(conn)?;
+        // Sessions of the course no longer name a trainer who is not assigned to it.
+        let led = sessions::table
+            .filter(sessions::course_id.eq(&existing.course_id))
+            .filter(sessions::trainer_id.eq(&existing.user_id))
+            .filter(sessions::deleted_at.is_null())
+            .select(sessions::id)
+            .load::<String>(conn)?;
+        for session in led {
+            diesel::update(sessions::table.find(&session))
+                .set((
+                    sessions::trainer_id.eq(None::<String>),
+                    sessions::updated_at.eq(now),
+                    sessions::rev.eq(next_revision(conn)?),
+                ))
+                .execute(conn)?;
+        }
         Ok(())
     }
 

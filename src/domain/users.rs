@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::people::People;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
-use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted};
+use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted, text};
 use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, Result};
@@ -192,11 +192,14 @@ impl Users {
         let query = || {
             let mut query = users::table.into_boxed::<Backend>();
             if let Some(q) = &filter.q {
-                let pattern = format!("%{}%", q.trim().to_lowercase());
+                // Usernames are ASCII; display names are matched as typed (with escaping).
+                let username = text::contains_pattern(q);
+                let display = text::escaped_contains(&text::clean(q));
                 query = query.filter(
                     users::username
-                        .like(pattern.clone())
-                        .or(users::display_name.like(pattern)),
+                        .like(username)
+                        .escape('\\')
+                        .or(users::display_name.like(display).escape('\\')),
                 );
             }
             if let Some(role) = &role {

@@ -580,6 +580,41 @@ fn pairs_stay_unique_and_revive_after_removal(backend: Backend) {
         .code(),
         "already_assigned"
     );
+    // Removing the trainer from the course also takes them off its sessions.
+    let assignments = app
+        .call(
+            "GET",
+            &format!("/api/v1/course-trainers?course_id={}", class.course),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let assignment = assignments["items"][0]["id"].as_str().unwrap();
+    app.call(
+        "DELETE",
+        &format!("/api/v1/course-trainers/{assignment}"),
+        Some(&admin),
+        None,
+    )
+    .expect(204);
+    let session = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions/{}", class.session),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert!(session["trainer_id"].is_null());
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(&admin),
+        Some(&assign),
+    )
+    .expect(201);
     let not_trainer = app.create_user("hocvien.x", "admin", None);
     let wrong = json!({"course_id": class.course, "user_id": not_trainer});
     app.call(

@@ -298,6 +298,17 @@ fn only_admins_administer(backend: Backend) {
     app.call("POST", &path, Some(&trainer), None).expect(404);
     let users = all(&app, &admin, "/api/v1/users?role=trainer");
     assert_eq!(users["total"], 2);
+    assert_eq!(all(&app, &admin, "/api/v1/users?q=HOA")["total"], 1);
+    assert_eq!(
+        all(&app, &admin, "/api/v1/users?q=Th%E1%BB%8B%20Thanh")["total"],
+        1,
+        "display names with diacritics"
+    );
+    assert_eq!(
+        all(&app, &admin, "/api/v1/users?q=%25")["total"],
+        0,
+        "LIKE wildcards are literal"
+    );
     let created = app
         .call(
             "POST",
