@@ -199,6 +199,9 @@ pub fn page(
     };
     if caller.role == Role::Trainer {
         changes.extend(people_of_new_enrollments(conn, &feed, after)?);
+        let still_visible = visible.as_deref().unwrap_or_default();
+        let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
+        feed.extend(dropped);
     }
     changes.extend(feed);
     let next = Cursor {
@@ -259,6 +262,33 @@ fn people_of_new_enrollments(
         .select(Person::as_select())
         .load(conn)?;
     changes(Collection::People, &rows)
+}
+
+/// A trainer sees a person through an enrollment in one of their courses: when the page removes
+/// the last such enrollment, it also tells the device to drop the person.
+fn people_no_longer_enrolled(
+    conn: &mut DbConn,
+    page: &[Change],
+    visible: &[String],
+) -> Result<Vec<Change>> {
+    let removed: BTreeSet<String> = page
+        .iter()
+        .filter(|c| c.collection == Collection::Enrollments.name() && c.deleted)
+        .map(|c| c.id.clone())
+        .collect();
+    if removed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let persons: Vec<String> = enrollments::table
+        .filter(enrollments::id.eq_any(removed))
+        .select(enrollments::person_id)
+        .load(conn)?;
+    let kept: BTreeSet<String> = enrolled_people(conn, visible)?.into_iter().collect();
+    let gone_people: BTreeSet<String> = persons.into_iter().filter(|p| !kept.contains(p)).collect();
+    Ok(gone_people
+        .into_iter()
+        .map(|id| gone(Collection::People, id))
+        .collect())
 }
 
 /// Changes after `after` in scope, at most `take` from each collection.

@@ -781,6 +781,40 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {
         "re-pulling from the last cursor yields nothing new"
     );
 
+    // A trainee leaves the class: the trainer's device drops the enrollment and the person.
+    let leaving = enrolled["items"][0].clone();
+    app.call(
+        "DELETE",
+        &format!("/api/v1/enrollments/{}", leaving["id"].as_str().unwrap()),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let (cursor, changes) = pull_all(&app, &tuan, Some(&cursor), 50);
+    let mut held = held;
+    for change in &changes {
+        let key = (
+            change["collection"].as_str().unwrap().to_owned(),
+            change["id"].as_str().unwrap().to_owned(),
+        );
+        if change["deleted"] == true {
+            held.remove(&key);
+        } else {
+            held.insert(key, change["data"].clone());
+        }
+    }
+    assert!(!held.contains_key(&(
+        "enrollments".to_owned(),
+        leaving["id"].as_str().unwrap().to_owned()
+    )));
+    assert!(
+        !held.contains_key(&(
+            "people".to_owned(),
+            leaving["person_id"].as_str().unwrap().to_owned()
+        )),
+        "{changes:?}"
+    );
+
     // Assigned to the second class: the next pull brings its existing records.
     let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
     let assignment = app
