@@ -8,7 +8,9 @@ use super::access::{is_assigned_trainer, visible_courses};
 use super::people::{People, resolve_id};
 use super::sessions::Sessions;
 use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
+};
 use crate::db::schema::{attendance, enrollments, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -328,13 +330,7 @@ impl Resource for AttendanceRecords {
         Self::ensure_may_record(conn, caller, &course_id)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
-        diesel::update(attendance::table.find(&existing.id))
-            .set((
-                attendance::deleted_at.eq(now),
-                attendance::updated_at.eq(now),
-                attendance::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, attendance, &existing.id, now)?;
         Ok(())
     }
 

@@ -9,7 +9,9 @@ use super::access::{ensure_course_visible, visible_courses};
 use super::people::resolve_id;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text, tombstone,
+};
 use crate::db::schema::{attendance, course_trainers, courses, enrollments, materials, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -280,13 +282,7 @@ impl Resource for Courses {
         let now = now_ms();
         // Each tombstone gets its own revision so that devices see every deletion in the feed.
         for id in session_ids {
-            diesel::update(sessions::table.find(&id))
-                .set((
-                    sessions::deleted_at.eq(now),
-                    sessions::updated_at.eq(now),
-                    sessions::rev.eq(next_revision(conn)?),
-                ))
-                .execute(conn)?;
+            tombstone!(conn, sessions, &id, now)?;
         }
         let enrollment_ids = enrollments::table
             .filter(enrollments::course_id.eq(&existing.id))
@@ -294,13 +290,7 @@ impl Resource for Courses {
             .select(enrollments::id)
             .load::<String>(conn)?;
         for id in enrollment_ids {
-            diesel::update(enrollments::table.find(&id))
-                .set((
-                    enrollments::deleted_at.eq(now),
-                    enrollments::updated_at.eq(now),
-                    enrollments::rev.eq(next_revision(conn)?),
-                ))
-                .execute(conn)?;
+            tombstone!(conn, enrollments, &id, now)?;
         }
         let assignment_ids = course_trainers::table
             .filter(course_trainers::course_id.eq(&existing.id))
@@ -308,13 +298,7 @@ impl Resource for Courses {
             .select(course_trainers::id)
             .load::<String>(conn)?;
         for id in assignment_ids {
-            diesel::update(course_trainers::table.find(&id))
-                .set((
-                    course_trainers::deleted_at.eq(now),
-                    course_trainers::updated_at.eq(now),
-                    course_trainers::rev.eq(next_revision(conn)?),
-                ))
-                .execute(conn)?;
+            tombstone!(conn, course_trainers, &id, now)?;
         }
         let material_ids = materials::table
             .filter(materials::course_id.eq(&existing.id))
@@ -322,21 +306,9 @@ impl Resource for Courses {
             .select(materials::id)
             .load::<String>(conn)?;
         for id in material_ids {
-            diesel::update(materials::table.find(&id))
-                .set((
-                    materials::deleted_at.eq(now),
-                    materials::updated_at.eq(now),
-                    materials::rev.eq(next_revision(conn)?),
-                ))
-                .execute(conn)?;
+            tombstone!(conn, materials, &id, now)?;
         }
-        diesel::update(courses::table.find(&existing.id))
-            .set((
-                courses::deleted_at.eq(now),
-                courses::updated_at.eq(now),
-                courses::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, courses, &existing.id, now)?;
         Ok(())
     }
 

@@ -8,7 +8,9 @@ use super::access::visible_courses;
 use super::courses::Courses;
 use super::people::{People, resolve_id};
 use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
+};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -273,13 +275,7 @@ impl Resource for Enrollments {
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
-        diesel::update(enrollments::table.find(&existing.id))
-            .set((
-                enrollments::deleted_at.eq(now),
-                enrollments::updated_at.eq(now),
-                enrollments::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, enrollments, &existing.id, now)?;
         Ok(())
     }
 

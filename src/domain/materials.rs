@@ -8,7 +8,7 @@ use super::access::visible_courses;
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -268,13 +268,7 @@ impl Resource for Materials {
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
-        diesel::update(materials::table.find(&existing.id))
-            .set((
-                materials::deleted_at.eq(now),
-                materials::updated_at.eq(now),
-                materials::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, materials, &existing.id, now)?;
         Ok(())
     }
 

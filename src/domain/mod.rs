@@ -158,6 +158,21 @@ macro_rules! sorted {
 }
 pub(crate) use sorted;
 
+/// Leaves a tombstone instead of deleting: the row is marked deleted with a new revision, so
+/// devices learn of the deletion through the feed.
+macro_rules! tombstone {
+    ($conn:expr, $table:ident, $id:expr, $now:expr) => {
+        diesel::update($table::table.find($id))
+            .set((
+                $table::deleted_at.eq($now),
+                $table::updated_at.eq($now),
+                $table::rev.eq($crate::db::next_revision($conn)?),
+            ))
+            .execute($conn)
+    };
+}
+pub(crate) use tombstone;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text,
+    tombstone,
 };
 use crate::db::schema::{attendance, enrollments, people, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -354,13 +355,7 @@ impl Resource for People {
             ));
         }
         let now = now_ms();
-        diesel::update(people::table.find(&existing.id))
-            .set((
-                people::deleted_at.eq(now),
-                people::updated_at.eq(now),
-                people::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, people, &existing.id, now)?;
         Ok(())
     }
 

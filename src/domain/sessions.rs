@@ -7,7 +7,7 @@ use super::access::{ensure_course_visible, is_assigned_trainer, visible_courses}
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
 use crate::db::schema::{attendance, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -251,13 +251,7 @@ impl Resource for Sessions {
             ));
         }
         let now = now_ms();
-        diesel::update(sessions::table.find(&existing.id))
-            .set((
-                sessions::deleted_at.eq(now),
-                sessions::updated_at.eq(now),
-                sessions::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, sessions, &existing.id, now)?;
         Ok(())
     }
 

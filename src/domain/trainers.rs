@@ -9,7 +9,9 @@ use super::courses::Courses;
 use super::people::resolve_id;
 use super::users::Users;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
+};
 use crate::db::schema::{course_trainers, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -277,13 +279,7 @@ impl Resource for CourseTrainers {
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
-        diesel::update(course_trainers::table.find(&existing.id))
-            .set((
-                course_trainers::deleted_at.eq(now),
-                course_trainers::updated_at.eq(now),
-                course_trainers::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, course_trainers, &existing.id, now)?;
         // Sessions of the course no longer name a trainer who is not assigned to it.
         let led = sessions::table
             .filter(sessions::course_id.eq(&existing.course_id))

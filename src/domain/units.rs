@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text, tombstone,
+};
 use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -354,13 +356,7 @@ impl Resource for Units {
             ));
         }
         let now = now_ms();
-        diesel::update(units::table.find(&existing.id))
-            .set((
-                units::deleted_at.eq(now),
-                units::updated_at.eq(now),
-                units::rev.eq(next_revision(conn)?),
-            ))
-            .execute(conn)?;
+        tombstone!(conn, units, &existing.id, now)?;
         Ok(())
     }
 
