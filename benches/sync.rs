@@ -1,0 +1,847 @@
+//! Sync benchmark: the real server (release build) on 127.0.0.1 over a fresh database seeded with
+//! a province's year, driven by simulated devices over real HTTP with real tokens. Prints one
+//! table per backend (SQLite, and PostgreSQL when available) with the targets next to the
+//! figures. A benchmark, not a test: nothing here fails on timing.
+//!
+//! `cargo bench --bench sync -- --help` lists the flags; `-- --tiny` runs in seconds (CI).
+
+#[path = "sync/load.rs"]
+mod load;
+#[path = "sync/seed.rs"]
+mod seed;
+#[path = "sync/server.rs"]
+mod server;
+
+#[path = "../tests/it/support/postgres.rs"]
+mod postgres;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diemdanh::config::StorageConfig;
+
+use crate::load::{PushDevice, PushRun, Session};
+use crate::seed::{DataSet, Sizes};
+
+const USAGE: &str = "\
+cargo bench --bench sync -- [flags]
+
+Data set (seeded through the library before the server starts):
+  --units N                   administrative units (default 150)
+  --people N                  people (default 10000)
+  --sessions N                sessions in all (default 500)
+  --sessions-per-course N     sessions per course (default 10; 500/10 = 50 courses)
+  --trainees-per-session N    trainees enrolled per course (default 40)
+Workload:
+  --devices A,B,C             concurrent pushing devices, one closed-loop run each (default 1,16,64)
+  --reference-devices N       the level compared with the raw limit, replayed, and whose maximum
+                              sets the open-loop rate (default 16, or the largest level)
+  --batches N                 batches per device per closed-loop run (default 4)
+  --min-run-batches N         at least this many batches per run, spread over its devices
+                              (default 32, so that one device gives a p99)
+  --batch-size N              mutations per push (default 200)
+  --open-loop-batches N       batches in the open-loop run (default: the reference run's count)
+  --pull-devices N            fresh devices pulling at once (default 64)
+  --page N                    pull page size (default 1000)
+  --workers N                 server HTTP workers (default: the server's, one per core)
+Backends:
+  --postgres                  PostgreSQL is required (fail when it is not available)
+  --no-postgres               SQLite only
+  --no-sqlite                 PostgreSQL only
+Presets:
+  --tiny                      a data set and workload that finish in seconds (CI)
+";
+
+#[derive(Debug, Clone)]
+struct Options {
+    sizes: Sizes,
+    devices: Vec<usize>,
+    reference: Option<usize>,
+    batches: usize,
+    min_run_batches: usize,
+    batch_size: usize,
+    open_loop_batches: Option<usize>,
+    pull_devices: usize,
+    page: usize,
+    workers: Option<usize>,
+    postgres: PgMode,
+    sqlite: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PgMode {
+    Auto,
+    Required,
+    Skip,
+}
+
+impl Options {
+    fn defaults() -> Options {
+        Options {
+            sizes: Sizes {
+                units: 150,
+                people: 10_000,
+                sessions: 500,
+                sessions_per_course: 10,
+                trainees_per_session: 40,
+            },
+            devices: vec![1, 16, 64],
+            reference: None,
+            batches: 4,
+            min_run_batches: 32,
+            batch_size: 200,
+            open_loop_batches: None,
+            pull_devices: 64,
+            page: 1000,
+            workers: None,
+            postgres: PgMode::Auto,
+            sqlite: true,
+        }
+    }
+
+    fn tiny(self) -> Options {
+        Options {
+            sizes: Sizes {
+                units: 12,
+                people: 300,
+                sessions: 12,
+                sessions_per_course: 3,
+                trainees_per_session: 10,
+            },
+            devices: vec![1, 4],
+            reference: None,
+            batches: 2,
+            min_run_batches: 4,
+            batch_size: 20,
+            open_loop_batches: None,
+            pull_devices: 4,
+            page: 100,
+            ..self
+        }
+    }
+
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let args: Vec<String> = args.into_iter().collect();
+        let mut options = Options::defaults();
+        // The preset first, so that flags given with it override it.
+        if args.iter().any(|a| a == "--tiny") {
+            options = options.tiny();
+        }
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let mut value = || -> Result<String, String> {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            let number = |v: String| -> Result<usize, String> {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{name}: expected a positive number, got {v:?}"))
+            };
+            match name.as_str() {
+                // cargo bench passes --bench to harness = false targets.
+                "--bench" | "--tiny" => {}
+                "-h" | "--help" => return Err(String::new()),
+                "--units" => options.sizes.units = number(value()?)?,
+                "--people" => options.sizes.people = number(value()?)?,
+                "--sessions" => options.sizes.sessions = number(value()?)?,
+                "--sessions-per-course" => options.sizes.sessions_per_course = number(value()?)?,
+                "--trainees-per-session" => options.sizes.trainees_per_session = number(value()?)?,
+                "--devices" => {
+                    options.devices = value()?
+                        .split(',')
+                        .map(|v| number(v.trim().to_owned()))
+                        .collect::<Result<_, _>>()?
+                }
+                "--reference-devices" => options.reference = Some(number(value()?)?),
+                "--batches" => options.batches = number(value()?)?,
+                "--min-run-batches" => options.min_run_batches = number(value()?)?,
+                "--batch-size" => options.batch_size = number(value()?)?,
+                "--open-loop-batches" => options.open_loop_batches = Some(number(value()?)?),
+                "--pull-devices" => options.pull_devices = number(value()?)?,
+                "--page" => options.page = number(value()?)?,
+                "--workers" => options.workers = Some(number(value()?)?),
+                "--postgres" => options.postgres = PgMode::Required,
+                "--no-postgres" => options.postgres = PgMode::Skip,
+                "--no-sqlite" => options.sqlite = false,
+                other => return Err(format!("unknown flag {other}")),
+            }
+        }
+        options.devices.sort_unstable();
+        options.devices.dedup();
+        let s = &options.sizes;
+        if s.units < 2 {
+            return Err("--units must be at least 2 (a province and a commune)".into());
+        }
+        if s.trainees_per_session > s.people {
+            return Err("--trainees-per-session cannot exceed --people".into());
+        }
+        if options.page > 1000 {
+            return Err("--page: the server allows at most 1000".into());
+        }
+        if options.batch_size > 1000 {
+            return Err("--batch-size: the server allows at most 1000 mutations per push".into());
+        }
+        let reference = options.reference_devices();
+        if !options.devices.contains(&reference) {
+            return Err(format!(
+                "--reference-devices {reference} must be one of --devices"
+            ));
+        }
+        let max = options.max_devices();
+        // Every device needs a share of one course's slots.
+        let courses = s.courses();
+        let smallest_course =
+            (s.sessions - (courses - 1) * s.sessions_per_course) * s.trainees_per_session;
+        if max.div_ceil(courses) > smallest_course {
+            return Err(format!(
+                "{max} devices leave some without attendance to record: grow the data set"
+            ));
+        }
+        Ok(options)
+    }
+
+    fn reference_devices(&self) -> usize {
+        self.reference.unwrap_or_else(|| {
+            if self.devices.contains(&16) {
+                16
+            } else {
+                self.max_devices()
+            }
+        })
+    }
+
+    fn max_devices(&self) -> usize {
+        self.devices.iter().copied().max().unwrap_or(1)
+    }
+
+    fn batches_per_device(&self, devices: usize) -> usize {
+        self.batches.max(self.min_run_batches.div_ceil(devices))
+    }
+}
+
+fn main() {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            if message.is_empty() {
+                print!("{USAGE}");
+                return;
+            }
+            eprintln!("error: {message}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if options.postgres == PgMode::Required {
+        // The PostgreSQL helper of the tests reads this; set before any thread starts.
+        // SAFETY: the process has a single thread at this point.
+        unsafe { std::env::set_var("DIEMDANH_REQUIRE_POSTGRES", "1") };
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: built without optimisations; run through `cargo bench` for figures");
+    }
+    println!(
+        "diemdanh sync benchmark: {} units, {} people, {} courses, {} sessions x {} trainees \
+         ({} attendance slots); pushes of {} mutations by {:?} devices; pull pages of {}; \
+         {} CPU cores",
+        options.sizes.units,
+        options.sizes.people,
+        options.sizes.courses(),
+        options.sizes.sessions,
+        options.sizes.trainees_per_session,
+        options.sizes.sessions * options.sizes.trainees_per_session,
+        options.batch_size,
+        options.devices,
+        options.page,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+
+    if options.sqlite {
+        let table = run_backend(&options, Backend::Sqlite);
+        print!("{table}");
+    }
+    if options.postgres != PgMode::Skip {
+        let table = run_backend(&options, Backend::Postgres);
+        print!("{table}");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+fn progress(message: &str) {
+    eprintln!("  .. {message}");
+}
+
+/// A fresh database: a temp dir (SQLite) and, for PostgreSQL, an empty database.
+struct Database {
+    dir: tempfile::TempDir,
+    pg: Option<postgres::PgDatabase>,
+}
+
+impl Database {
+    /// None when PostgreSQL is asked for and not available (and not required).
+    fn fresh(backend: Backend) -> Option<Database> {
+        let dir = tempfile::Builder::new()
+            .prefix("diemdanh-bench-")
+            .tempdir()
+            .expect("temp dir");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres::fresh_database()?),
+        };
+        Some(Database { dir, pg })
+    }
+
+    fn url(&self) -> Option<&str> {
+        self.pg.as_ref().map(|pg| pg.url.as_str())
+    }
+
+    fn storage(&self) -> StorageConfig {
+        StorageConfig {
+            data_dir: self.dir.path().to_path_buf(),
+            database_url: self.url().map(str::to_owned),
+            db_pool_size: 8,
+            sqlite_busy_timeout_ms: 5000,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Everything measured on one backend.
+struct Figures {
+    raw_rows: usize,
+    raw: Duration,
+    seed: Duration,
+    runs: Vec<(usize, PushRun)>,
+    reference: usize,
+    open_rate: f64,
+    open: PushRun,
+    replay: PushRun,
+    expected_scope: usize,
+    pull: load::PullRun,
+    pull_gzip: load::PullRun,
+    pull_many: load::PullRun,
+    pull_many_min: usize,
+    pull_devices: usize,
+    rss_idle: u64,
+    rss_after: u64,
+    rss_peak: u64,
+}
+
+fn run_backend(options: &Options, backend: Backend) -> String {
+    eprintln!("{}:", backend.name());
+    // The raw limit first, on a separate fresh database of the same kind, with no server running.
+    let reference = options.reference_devices();
+    let raw_rows = reference * options.batches_per_device(reference) * options.batch_size;
+    let Some(raw_db) = Database::fresh(backend) else {
+        return format!(
+            "\n{}: not available (no TEST_DATABASE_URL, no initdb/pg_ctl): skipped\n",
+            backend.name()
+        );
+    };
+    progress(&format!(
+        "raw limit: {raw_rows} attendance rows through diesel, {} per transaction",
+        options.batch_size
+    ));
+    let raw = {
+        let pool = diemdanh::db::open(&raw_db.storage()).expect("open the raw database");
+        seed::raw_insert_limit(&pool, raw_rows, options.batch_size).expect("raw inserts")
+    };
+    drop(raw_db);
+
+    let db = Database::fresh(backend).expect("a second database");
+    progress("seeding the data set through the library");
+    let seeding = Instant::now();
+    let data = {
+        let pool = diemdanh::db::open(&db.storage()).expect("open the database");
+        seed::seed(&pool, &options.sizes).expect("seed the data set")
+    };
+    let seed_time = seeding.elapsed();
+    progress(&format!(
+        "seeded in {:.1} s; starting the server",
+        seed_time.as_secs_f64()
+    ));
+
+    let server = server::Server::start(db.path(), db.url(), options.workers);
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss_idle, _) = server.memory();
+    let figures = measure(options, &server, &data, raw_rows, raw, seed_time, rss_idle);
+    drop(server);
+    drop(db);
+    table(options, backend, &figures)
+}
+
+fn measure(
+    options: &Options,
+    server: &server::Server,
+    data: &DataSet,
+    raw_rows: usize,
+    raw: Duration,
+    seed: Duration,
+    rss_idle: u64,
+) -> Figures {
+    let base = server.base.as_str();
+    let pairs = &data.pairs;
+    let max = options.max_devices();
+    // Where the server's memory and CPU go, phase by phase.
+    let last = std::cell::Cell::new((Instant::now(), server.cpu()));
+    let memory = |after: &str| {
+        let (rss, peak) = server.memory();
+        let (then, cpu_then) = last.get();
+        let (now, cpu) = (Instant::now(), server.cpu());
+        last.set((now, cpu));
+        eprintln!(
+            "     server: RSS {} (peak so far {}) after {after}; {:.1} CPU s in {:.1} s",
+            mib(rss),
+            mib(peak),
+            (cpu - cpu_then).as_secs_f64(),
+            (now - then).as_secs_f64(),
+        );
+    };
+    progress(&format!("signing in {max} trainer devices"));
+    let mut devices = push_devices(base, data, max);
+    memory("the logins");
+
+    let mut runs = Vec::new();
+    let reference = options.reference_devices();
+    let mut reference_jobs = Vec::new();
+    for &count in &options.devices {
+        let per_device = options.batches_per_device(count);
+        let jobs: Vec<(String, Vec<Arc<Vec<u8>>>)> = devices[..count]
+            .iter_mut()
+            .map(|device| {
+                let bodies = (0..per_device)
+                    .map(|_| device.next_batch(pairs, options.batch_size))
+                    .collect();
+                (device.session.token.clone(), bodies)
+            })
+            .collect();
+        progress(&format!(
+            "push, closed loop: {count} devices x {per_device} batches"
+        ));
+        let run = load::closed_loop(base, &jobs);
+        report_problems(&format!("push by {count} devices"), &run);
+        memory("the push");
+        if count == reference {
+            reference_jobs = jobs;
+        }
+        runs.push((count, run));
+    }
+
+    let reference_run = &runs
+        .iter()
+        .find(|(count, _)| *count == reference)
+        .expect("reference run")
+        .1;
+    let open_rate = reference_run.batches_per_sec() / 2.0;
+    let open_batches = options.open_loop_batches.unwrap_or(reference_run.batches);
+    let open_jobs: Vec<(String, Arc<Vec<u8>>)> = (0..open_batches)
+        .map(|i| {
+            let device = &mut devices[i % reference];
+            (
+                device.session.token.clone(),
+                device.next_batch(pairs, options.batch_size),
+            )
+        })
+        .collect();
+    progress(&format!(
+        "push, open loop: {open_batches} batches at {open_rate:.1} batches/s"
+    ));
+    let open = load::open_loop(base, open_jobs, open_rate, 64);
+    report_problems("open-loop push", &open);
+    memory("the open-loop push");
+
+    progress(&format!("replay of the {reference}-device run's batches"));
+    let replay = load::closed_loop(base, &reference_jobs);
+    report_problems("replayed push", &replay);
+    memory("the replay");
+
+    fill_untouched(base, data, &devices, options.batch_size);
+    let expected_scope = data.scope_without_attendance + pairs.len();
+
+    progress("pull: one fresh device, then one with gzip");
+    let pull_login = |n: usize| {
+        load::login(
+            base,
+            seed::PULL_TRAINER,
+            seed::TRAINER_PASSWORD,
+            &format!("pull tablet {n}"),
+        )
+        .token
+    };
+    let pull = load::pull_scope(base, &pull_login(0), options.page, false);
+    let pull_gzip = load::pull_scope(base, &pull_login(1), options.page, true);
+    check_scope("pull", pull.records, expected_scope);
+    check_scope("gzip pull", pull_gzip.records, expected_scope);
+    memory("the single pulls");
+    progress(&format!(
+        "pull: {} fresh devices at once",
+        options.pull_devices
+    ));
+    let tokens: Vec<String> = (0..options.pull_devices)
+        .map(|n| pull_login(2 + n))
+        .collect();
+    memory("the pull logins");
+    let (pull_many, per_device) = load::pull_together(base, tokens, options.page);
+    let pull_many_min = per_device.iter().copied().min().unwrap_or(0);
+    check_scope("concurrent pull", pull_many_min, expected_scope);
+    memory("the concurrent pull");
+
+    let (rss_after, rss_peak) = server.memory();
+    Figures {
+        raw_rows,
+        raw,
+        seed,
+        runs,
+        reference,
+        open_rate,
+        open,
+        replay,
+        expected_scope,
+        pull,
+        pull_gzip,
+        pull_many,
+        pull_many_min,
+        pull_devices: options.pull_devices,
+        rss_idle,
+        rss_after,
+        rss_peak,
+    }
+}
+
+/// Signs in `count` devices, each a course's own trainer; the devices of one course share its
+/// slots between them.
+fn push_devices(base: &str, data: &DataSet, count: usize) -> Vec<PushDevice> {
+    let courses = data.courses.len();
+    let mut by_course: Vec<Vec<usize>> = vec![Vec::new(); courses];
+    for (index, pair) in data.pairs.iter().enumerate() {
+        by_course[pair.course].push(index);
+    }
+    (0..count)
+        .map(|d| {
+            let course = d % courses;
+            let sharing = (0..count).filter(|x| x % courses == course).count();
+            let rank = d / courses;
+            let share: Vec<usize> = by_course[course]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % sharing == rank)
+                .map(|(_, &pair)| pair)
+                .collect();
+            let session: Session = load::login(
+                base,
+                &data.courses[course].trainer,
+                seed::TRAINER_PASSWORD,
+                &format!("push phone {d}"),
+            );
+            PushDevice::new(session, share)
+        })
+        .collect()
+}
+
+/// Records attendance for the slots no device has touched (untimed), so that the pulled scope
+/// is the whole year whatever the workload flags.
+fn fill_untouched(base: &str, data: &DataSet, devices: &[PushDevice], batch_size: usize) {
+    let mut touched = vec![false; data.pairs.len()];
+    for device in devices {
+        for &pair in device.created() {
+            touched[pair] = true;
+        }
+    }
+    let rest: Vec<usize> = (0..data.pairs.len()).filter(|&i| !touched[i]).collect();
+    if rest.is_empty() {
+        return;
+    }
+    progress(&format!(
+        "recording the {} slots no device touched (not timed)",
+        rest.len()
+    ));
+    let session = load::login(
+        base,
+        seed::PULL_TRAINER,
+        seed::TRAINER_PASSWORD,
+        "office laptop",
+    );
+    let token = session.token.clone();
+    let mut filler = PushDevice::new(session, rest);
+    let mut bodies = Vec::new();
+    while filler.made < filler.share.len() {
+        let size = batch_size.min(filler.share.len() - filler.made);
+        bodies.push(filler.next_batch(&data.pairs, size));
+    }
+    let run = load::closed_loop(base, &[(token, bodies)]);
+    report_problems("filling untouched slots", &run);
+}
+
+fn report_problems(what: &str, run: &PushRun) {
+    let outcome = &run.outcome;
+    if outcome.failed_requests > 0 || outcome.rejected > 0 || outcome.retries > 0 {
+        eprintln!(
+            "warning: {what}: {} batches sent again, {} failed for good, {} rejected mutations",
+            outcome.retries, outcome.failed_requests, outcome.rejected,
+        );
+        for problem in [&outcome.first_problem, &outcome.first_rejection]
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("  first: {problem}");
+        }
+    }
+}
+
+fn check_scope(what: &str, got: usize, expected: usize) {
+    // A page may repeat a person ahead of a new enrollment: at least the scope, never less.
+    if got < expected {
+        eprintln!("warning: {what} brought {got} records, expected at least {expected}");
+    }
+}
+
+// ----- report -----
+
+fn percentile(latencies: &[Duration], q: f64) -> Duration {
+    if latencies.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+fn per_sec(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "MISSED" }
+}
+
+/// Resends, failures and refusals of a push run, when there were any.
+fn troubles(outcome: &load::Outcome) -> String {
+    let mut out = String::new();
+    if outcome.retries > 0 {
+        let _ = write!(out, "; {} resent", outcome.retries);
+    }
+    if outcome.failed_requests > 0 {
+        let _ = write!(out, "; {} batches failed", outcome.failed_requests);
+    }
+    if outcome.rejected > 0 {
+        let _ = write!(out, "; {} rejected", outcome.rejected);
+    }
+    out
+}
+
+fn latencies(run: &PushRun) -> String {
+    format!(
+        "p50 {} / p99 {}",
+        ms(percentile(&run.latencies, 0.5)),
+        ms(percentile(&run.latencies, 0.99))
+    )
+}
+
+fn table(options: &Options, backend: Backend, f: &Figures) -> String {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut row = |a: String, b: String, c: &str, d: &str| rows.push([a, b, c.into(), d.into()]);
+    let raw_rate = per_sec(f.raw_rows, f.raw);
+    row(
+        format!(
+            "raw limit: {} rows via diesel, tx of {}",
+            f.raw_rows, options.batch_size
+        ),
+        format!("{} rows/s", thousands(raw_rate)),
+        "",
+        "",
+    );
+    let mut reference_rate = 0.0;
+    for (count, run) in &f.runs {
+        let rate = per_sec(run.outcome.committed(), run.elapsed);
+        let mut measured = format!(
+            "{} mut/s ({:.2} x raw); {}",
+            thousands(rate),
+            rate / raw_rate,
+            latencies(run)
+        );
+        measured.push_str(&troubles(&run.outcome));
+        let label = format!(
+            "push, {count} device{}, {} batches",
+            if *count == 1 { "" } else { "s" },
+            run.batches
+        );
+        if *count == f.reference {
+            reference_rate = rate;
+            row(
+                label,
+                measured,
+                ">= 0.5 x raw",
+                verdict(rate >= 0.5 * raw_rate),
+            );
+        } else if *count == options.max_devices() {
+            let (p50, p99) = (
+                percentile(&run.latencies, 0.5),
+                percentile(&run.latencies, 0.99),
+            );
+            row(label, measured, "p99 <= 2 x p50", verdict(p99 <= 2 * p50));
+        } else {
+            row(label, measured, "", "");
+        }
+    }
+    let open_p99 = percentile(&f.open.latencies, 0.99);
+    row(
+        format!(
+            "push, open loop at {:.1} batches/s ({} batches)",
+            f.open_rate, f.open.batches
+        ),
+        format!("{}{}", latencies(&f.open), troubles(&f.open.outcome)),
+        "p99 <= 50 ms",
+        verdict(open_p99 <= Duration::from_millis(50)),
+    );
+    let replay_rate = per_sec(f.replay.outcome.duplicate, f.replay.elapsed);
+    row(
+        format!("replayed push, {} devices (duplicates)", f.reference),
+        format!(
+            "{} mut/s ({:.2} x first push); {}",
+            thousands(replay_rate),
+            replay_rate / reference_rate.max(1e-9),
+            latencies(&f.replay)
+        ) + &troubles(&f.replay.outcome),
+        ">= 3 x first push",
+        verdict(replay_rate >= 3.0 * reference_rate),
+    );
+    let pull_rate = per_sec(f.pull.records, f.pull.elapsed);
+    row(
+        format!("pull, 1 fresh device ({} records)", f.pull.records),
+        format!(
+            "{} rec/s; page p50 {} / p99 {}",
+            thousands(pull_rate),
+            ms(percentile(&f.pull.latencies, 0.5)),
+            ms(percentile(&f.pull.latencies, 0.99))
+        ),
+        ">= 150,000 rec/s",
+        verdict(pull_rate >= 150_000.0),
+    );
+    let many_rate = per_sec(f.pull_many.records, f.pull_many.elapsed);
+    row(
+        format!("pull, {} fresh devices at once", f.pull_devices),
+        format!(
+            "{} rec/s; page p50 {} / p99 {}",
+            thousands(many_rate),
+            ms(percentile(&f.pull_many.latencies, 0.5)),
+            ms(percentile(&f.pull_many.latencies, 0.99))
+        ),
+        ">= 150,000 rec/s",
+        verdict(many_rate >= 150_000.0),
+    );
+    let ratio = f.pull.wire_bytes as f64 / f.pull_gzip.wire_bytes.max(1) as f64;
+    row(
+        "pull bytes on the wire, plain / gzip".into(),
+        format!(
+            "{} / {} ({:.1}x smaller); gzip pull {} rec/s, page p50 {} / p99 {}",
+            mib(f.pull.wire_bytes as u64),
+            mib(f.pull_gzip.wire_bytes as u64),
+            ratio,
+            thousands(per_sec(f.pull_gzip.records, f.pull_gzip.elapsed)),
+            ms(percentile(&f.pull_gzip.latencies, 0.5)),
+            ms(percentile(&f.pull_gzip.latencies, 0.99))
+        ),
+        ">= 5x smaller",
+        verdict(ratio >= 5.0),
+    );
+    row(
+        "server RSS, idle after start".into(),
+        mib(f.rss_idle),
+        "<= 30 MiB",
+        verdict(f.rss_idle <= 30 << 20),
+    );
+    row(
+        "server RSS, peak (VmHWM)".into(),
+        format!("{} (after the run: {})", mib(f.rss_peak), mib(f.rss_after)),
+        "<= 200 MiB",
+        verdict(f.rss_peak <= 200 << 20),
+    );
+
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([["measure", "measured", "target", "result"][i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} (data set seeded in {:.1} s; pull scope {} records, {} each in the concurrent pull)",
+        backend.name(),
+        f.seed.as_secs_f64(),
+        f.expected_scope,
+        f.pull_many_min
+    );
+    let line = |out: &mut String, cells: [&str; 4]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(&mut out, ["measure", "measured", "target", "result"]);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut out, [&rule[0], &rule[1], &rule[2], &rule[3]]);
+    for r in &rows {
+        line(&mut out, [&r[0], &r[1], &r[2], &r[3]]);
+    }
+    out
+}
