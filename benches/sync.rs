@@ -42,7 +42,8 @@ Workload:
   --min-run-batches N         at least this many batches per run, spread over its devices
                               (default 32, so that one device gives a p99)
   --batch-size N              mutations per push (default 200)
-  --open-loop-batches N       batches in the open-loop run (default: the reference run's count)
+  --open-loop-batches N       batches in the open-loop run (default: the reference run's count,
+                              at most 20 s of arrivals but at least 16)
   --pull-devices N            fresh devices pulling at once (default 64)
   --page N                    pull page size (default 1000)
   --workers N                 server HTTP workers (default: the server's, one per core)
@@ -290,6 +291,13 @@ impl Backend {
     }
 }
 
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn progress(message: &str) {
     eprintln!("  .. {message}");
 }
@@ -332,11 +340,20 @@ impl Database {
     }
 }
 
-/// Everything measured on one backend.
-struct Figures {
+/// What is known before the first request.
+struct Before {
     raw_rows: usize,
     raw: Duration,
     seed: Duration,
+    rss_idle: u64,
+    /// The machine's one-minute load average when the backend's run began: other work on the
+    /// box skews every figure.
+    load: String,
+}
+
+/// Everything measured on one backend.
+struct Figures {
+    before: Before,
     runs: Vec<(usize, PushRun)>,
     reference: usize,
     open_rate: f64,
@@ -348,7 +365,6 @@ struct Figures {
     pull_many: load::PullRun,
     pull_many_min: usize,
     pull_devices: usize,
-    rss_idle: u64,
     rss_after: u64,
     rss_peak: u64,
 }
@@ -390,7 +406,14 @@ fn run_backend(options: &Options, backend: Backend) -> String {
     let server = server::Server::start(db.path(), db.url(), options.workers);
     std::thread::sleep(Duration::from_secs(1));
     let (rss_idle, _) = server.memory();
-    let figures = measure(options, &server, &data, raw_rows, raw, seed_time, rss_idle);
+    let before = Before {
+        raw_rows,
+        raw,
+        seed: seed_time,
+        rss_idle,
+        load: load_average(),
+    };
+    let figures = measure(options, &server, &data, &db.storage(), before);
     drop(server);
     drop(db);
     table(options, backend, &figures)
@@ -400,10 +423,8 @@ fn measure(
     options: &Options,
     server: &server::Server,
     data: &DataSet,
-    raw_rows: usize,
-    raw: Duration,
-    seed: Duration,
-    rss_idle: u64,
+    storage: &StorageConfig,
+    before: Before,
 ) -> Figures {
     let base = server.base.as_str();
     let pairs = &data.pairs;
@@ -459,7 +480,12 @@ fn measure(
         .expect("reference run")
         .1;
     let open_rate = reference_run.batches_per_sec() / 2.0;
-    let open_batches = options.open_loop_batches.unwrap_or(reference_run.batches);
+    // As many batches as the reference run, but no more than about 20 s of arrivals (and at
+    // least 16, for a p99): a slow backend must not stretch the run to many minutes.
+    let open_batches = options.open_loop_batches.unwrap_or_else(|| {
+        let in_20_secs = (open_rate * 20.0) as usize;
+        reference_run.batches.min(in_20_secs.max(16))
+    });
     let open_jobs: Vec<(String, Arc<Vec<u8>>)> = (0..open_batches)
         .map(|i| {
             let device = &mut devices[i % reference];
@@ -481,7 +507,7 @@ fn measure(
     report_problems("replayed push", &replay);
     memory("the replay");
 
-    fill_untouched(base, data, &devices, options.batch_size);
+    fill_missing(base, data, storage, options.batch_size);
     let expected_scope = data.scope_without_attendance + pairs.len();
 
     progress("pull: one fresh device, then one with gzip");
@@ -514,9 +540,7 @@ fn measure(
 
     let (rss_after, rss_peak) = server.memory();
     Figures {
-        raw_rows,
-        raw,
-        seed,
+        before,
         runs,
         reference,
         open_rate,
@@ -528,7 +552,6 @@ fn measure(
         pull_many,
         pull_many_min,
         pull_devices: options.pull_devices,
-        rss_idle,
         rss_after,
         rss_peak,
     }
@@ -564,22 +587,31 @@ fn push_devices(base: &str, data: &DataSet, count: usize) -> Vec<PushDevice> {
         .collect()
 }
 
-/// Records attendance for the slots no device has touched (untimed), so that the pulled scope
-/// is the whole year whatever the workload flags.
-fn fill_untouched(base: &str, data: &DataSet, devices: &[PushDevice], batch_size: usize) {
-    let mut touched = vec![false; data.pairs.len()];
-    for device in devices {
-        for &pair in device.created() {
-            touched[pair] = true;
-        }
-    }
-    let rest: Vec<usize> = (0..data.pairs.len()).filter(|&i| !touched[i]).collect();
-    if rest.is_empty() {
+/// Records attendance for the slots that have none yet (untimed): those no device was given,
+/// and those whose creating batch failed for good. The database says which, read through the
+/// library beside the running server. The pulled scope is then the whole year whatever happened.
+fn fill_missing(base: &str, data: &DataSet, storage: &StorageConfig, batch_size: usize) {
+    use diemdanh::db::schema::attendance;
+    use diesel::{QueryDsl, RunQueryDsl};
+    let recorded: std::collections::HashSet<String> = {
+        let pool = diemdanh::db::open(storage).expect("open the database beside the server");
+        let mut conn = pool.get().expect("a connection");
+        attendance::table
+            .select(attendance::id)
+            .load::<String>(&mut *conn)
+            .expect("read attendance ids")
+            .into_iter()
+            .collect()
+    };
+    let missing: Vec<usize> = (0..data.pairs.len())
+        .filter(|&i| !recorded.contains(&data.pairs[i].record_id))
+        .collect();
+    if missing.is_empty() {
         return;
     }
     progress(&format!(
-        "recording the {} slots no device touched (not timed)",
-        rest.len()
+        "recording the {} slots that have no attendance yet (not timed)",
+        missing.len()
     ));
     let session = load::login(
         base,
@@ -588,14 +620,14 @@ fn fill_untouched(base: &str, data: &DataSet, devices: &[PushDevice], batch_size
         "office laptop",
     );
     let token = session.token.clone();
-    let mut filler = PushDevice::new(session, rest);
+    let mut filler = PushDevice::new(session, missing);
     let mut bodies = Vec::new();
     while filler.made < filler.share.len() {
         let size = batch_size.min(filler.share.len() - filler.made);
         bodies.push(filler.next_batch(&data.pairs, size));
     }
     let run = load::closed_loop(base, &[(token, bodies)]);
-    report_problems("filling untouched slots", &run);
+    report_problems("recording the missing slots", &run);
 }
 
 fn report_problems(what: &str, run: &PushRun) {
@@ -694,11 +726,11 @@ fn latencies(run: &PushRun) -> String {
 fn table(options: &Options, backend: Backend, f: &Figures) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
     let mut row = |a: String, b: String, c: &str, d: &str| rows.push([a, b, c.into(), d.into()]);
-    let raw_rate = per_sec(f.raw_rows, f.raw);
+    let raw_rate = per_sec(f.before.raw_rows, f.before.raw);
     row(
         format!(
             "raw limit: {} rows via diesel, tx of {}",
-            f.raw_rows, options.batch_size
+            f.before.raw_rows, options.batch_size
         ),
         format!("{} rows/s", thousands(raw_rate)),
         "",
@@ -800,9 +832,9 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
     );
     row(
         "server RSS, idle after start".into(),
-        mib(f.rss_idle),
+        mib(f.before.rss_idle),
         "<= 30 MiB",
-        verdict(f.rss_idle <= 30 << 20),
+        verdict(f.before.rss_idle <= 30 << 20),
     );
     row(
         "server RSS, peak (VmHWM)".into(),
@@ -823,11 +855,14 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} (data set seeded in {:.1} s; pull scope {} records, {} each in the concurrent pull)",
+        "\n{} (data set seeded in {:.1} s; pull scope {} records, {} each in the concurrent pull; \
+         load average {} before, {} after)",
         backend.name(),
-        f.seed.as_secs_f64(),
+        f.before.seed.as_secs_f64(),
         f.expected_scope,
-        f.pull_many_min
+        f.pull_many_min,
+        f.before.load,
+        load_average(),
     );
     let line = |out: &mut String, cells: [&str; 4]| {
         let mut text = String::new();

@@ -215,11 +215,6 @@ impl PushDevice {
         }
         Arc::new(json!({ "mutations": mutations }).to_string().into_bytes())
     }
-
-    /// The pairs this device has created so far.
-    pub fn created(&self) -> &[usize] {
-        &self.share[..self.made.min(self.share.len())]
-    }
 }
 
 /// Result statuses of a run's pushes.

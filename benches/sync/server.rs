@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -39,6 +40,15 @@ impl Server {
         ]);
         if let Some(workers) = workers {
             cmd.arg("--workers").arg(workers.to_string());
+        }
+        // Should the benchmark die without unwinding (SIGKILL), the server goes too. The signal
+        // follows the spawning thread: the main thread, which lives as long as the process.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
