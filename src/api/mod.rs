@@ -15,6 +15,7 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing_actix_web::{RequestId, TracingLogger};
 
 pub use routes::route_table;
@@ -32,6 +33,22 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub config: Arc<ServerConfig>,
     pub clock: Arc<ServerClock>,
+    queues: Arc<WorkQueues>,
+}
+
+/// Requests wait for blocking work here, in arrival order, instead of on a blocked thread: a
+/// thread waiting for a pool connection or SQLite's lock costs memory (each blocking thread grows
+/// its own allocator arena) and SQLite's busy handler retries in sleeps, neither fair nor fast.
+/// Tokio's semaphore hands permits out first come, first served.
+struct WorkQueues {
+    /// One permit per pooled connection: database work never waits inside the pool.
+    database: Arc<Semaphore>,
+    /// One writer at a time. SQLite has a single writer anyway, and on PostgreSQL every write to
+    /// a synced table holds the revision counter's row lock until it commits, so writers of one
+    /// instance queue here without holding connections that readers need.
+    writer: Arc<Semaphore>,
+    /// Password hashing takes a core and 19 MiB for a moment: no more at once than cores.
+    hashing: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -39,29 +56,39 @@ impl AppState {
         // Each process stamps with its own node id, so server stamps never tie across instances.
         let node = format!("server-{}", &crate::domain::values::new_id()[24..]);
         let clock = ServerClock::new(node, config.max_clock_drift_secs * 1000);
+        let connections = usize::try_from(pool.max_size()).unwrap_or(1).max(1);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         AppState {
             pool,
             auth: Arc::new(auth),
             config: Arc::new(config),
             clock: Arc::new(clock),
+            queues: Arc::new(WorkQueues {
+                database: Arc::new(Semaphore::new(connections)),
+                writer: Arc::new(Semaphore::new(1)),
+                hashing: Arc::new(Semaphore::new(cores)),
+            }),
         }
     }
 }
 
+async fn queue(semaphore: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    Arc::clone(semaphore)
+        .acquire_owned()
+        .await
+        .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
+}
+
 impl AppState {
-    /// Runs blocking database work on actix's blocking pool with a pooled connection.
+    /// Runs blocking database work on actix's blocking pool with a pooled connection, once a
+    /// connection is free.
     pub async fn run<T, F>(&self, work: F) -> Result<T>
     where
         F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let state = self.clone();
-        web::block(move || {
-            let mut conn = state.pool.get()?;
-            work(&state, &mut conn)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+        let slot = queue(&self.queues.database).await?;
+        self.run_holding(vec![slot], work).await
     }
 
     /// Like `run`, inside one write transaction: all of it commits, or none of it.
@@ -70,8 +97,47 @@ impl AppState {
         F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |state, conn| write_tx(conn, |conn| work(state, conn)))
-            .await
+        // Always the writer's turn first, then a connection, so that no two requests wait for
+        // each other's permit.
+        let turn = queue(&self.queues.writer).await?;
+        let slot = queue(&self.queues.database).await?;
+        self.run_holding(vec![turn, slot], move |state, conn| {
+            write_tx(conn, |conn| work(state, conn))
+        })
+        .await
+    }
+
+    /// Runs CPU-heavy work without a connection (password hashing), at most one per core.
+    pub async fn compute<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&AppState) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = queue(&self.queues.hashing).await?;
+        let state = self.clone();
+        web::block(move || {
+            let _core = core;
+            work(&state)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    async fn run_holding<T, F>(&self, permits: Vec<OwnedSemaphorePermit>, work: F) -> Result<T>
+    where
+        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        // The permits move into the task: a request dropped while its work runs keeps its place
+        // until the work is done.
+        web::block(move || {
+            let _permits = permits;
+            let mut conn = state.pool.get()?;
+            work(&state, &mut conn)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
     }
 }
 

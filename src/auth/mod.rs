@@ -191,7 +191,7 @@ impl Auth {
                     refresh_tokens::expires_at,
                     refresh_tokens::used_at,
                 ))
-                .first::<(String, i64, Option<i64>)>(conn)
+                .get_result::<(String, i64, Option<i64>)>(conn)
                 .optional()?;
             let Some((device_id, expires_at, used_at)) = found else {
                 return Err(Error::unauthorized(
@@ -288,7 +288,7 @@ impl Auth {
                 users::role,
                 users::person_id,
             ))
-            .first::<(Option<i64>, i64, Option<i64>, String, Option<String>)>(conn)
+            .get_result::<(Option<i64>, i64, Option<i64>, String, Option<String>)>(conn)
             .optional()?;
         let Some((revoked_at, last_seen_at, disabled_at, role, person_id)) = found else {
             return Err(invalid_token());

@@ -197,7 +197,7 @@ pub fn get_setting(conn: &mut DbConn, name: &str) -> Result<Option<String>> {
     Ok(server_settings
         .filter(key.eq(name))
         .select(value)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?)
 }
 

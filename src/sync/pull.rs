@@ -188,10 +188,7 @@ pub fn page(
         }
     }
 
-    let mut feed = feed(conn, caller, visible.as_deref(), after, limit + 1)?;
-    feed.sort_by_key(|c| c.rev);
-    let has_more = feed.len() as i64 > limit;
-    feed.truncate(limit as usize);
+    let (mut feed, has_more) = feed(conn, caller, visible.as_deref(), after, limit)?;
     let next_rev = match feed.last() {
         Some(last) => last.rev,
         // Nothing new: the cursor may move to the current revision, all of which is delivered.
@@ -221,7 +218,7 @@ fn current_revision(conn: &mut DbConn) -> Result<i64> {
     Ok(revision_counter::table
         .filter(revision_counter::id.eq(1))
         .select(revision_counter::value)
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// People a trainer sees: those enrolled in the given courses.
@@ -291,149 +288,258 @@ fn people_no_longer_enrolled(
         .collect())
 }
 
-/// Changes after `after` in scope, at most `take` from each collection.
+/// Who is pulling and from where: the filters every collection's feed applies.
+struct Scope<'a> {
+    caller: &'a Caller,
+    /// None: every course (administrators).
+    courses: Option<&'a [String]>,
+    after: i64,
+}
+
+impl Scope<'_> {
+    fn courses(&self) -> Vec<String> {
+        self.courses.map(<[String]>::to_vec).unwrap_or_default()
+    }
+
+    fn units(&self) -> units::BoxedQuery<'static, Backend> {
+        units::table.filter(units::rev.gt(self.after)).into_boxed()
+    }
+
+    fn people(&self) -> people::BoxedQuery<'static, Backend> {
+        let query = people::table
+            .filter(people::rev.gt(self.after))
+            .into_boxed();
+        match self.caller.role {
+            Role::Admin => query,
+            Role::Trainee => query.filter(people::id.nullable().eq(self.caller.person_id.clone())),
+            // A subquery, not a list of ids: a course-sized list would be bound on every page.
+            Role::Trainer => query.filter(
+                people::id.eq_any(
+                    enrollments::table
+                        .filter(enrollments::course_id.eq_any(self.courses()))
+                        .filter(enrollments::deleted_at.is_null())
+                        .select(enrollments::person_id),
+                ),
+            ),
+        }
+    }
+
+    fn courses_feed(&self) -> courses::BoxedQuery<'static, Backend> {
+        let query = courses::table
+            .filter(courses::rev.gt(self.after))
+            .into_boxed();
+        match self.courses {
+            None => query,
+            Some(_) => query.filter(courses::id.eq_any(self.courses())),
+        }
+    }
+
+    /// None for trainees, who do not receive course-trainer assignments.
+    fn course_trainers(&self) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
+        if self.caller.role == Role::Trainee {
+            return None;
+        }
+        let query = course_trainers::table
+            .filter(course_trainers::rev.gt(self.after))
+            .into_boxed();
+        Some(match self.courses {
+            None => query,
+            Some(_) => query.filter(course_trainers::course_id.eq_any(self.courses())),
+        })
+    }
+
+    fn sessions(&self) -> sessions::BoxedQuery<'static, Backend> {
+        let query = sessions::table
+            .filter(sessions::rev.gt(self.after))
+            .into_boxed();
+        match self.courses {
+            None => query,
+            Some(_) => query.filter(sessions::course_id.eq_any(self.courses())),
+        }
+    }
+
+    fn enrollments(&self) -> enrollments::BoxedQuery<'static, Backend> {
+        let query = enrollments::table
+            .filter(enrollments::rev.gt(self.after))
+            .into_boxed();
+        match self.caller.role {
+            Role::Admin => query,
+            Role::Trainee => query.filter(
+                enrollments::person_id
+                    .nullable()
+                    .eq(self.caller.person_id.clone()),
+            ),
+            Role::Trainer => query.filter(enrollments::course_id.eq_any(self.courses())),
+        }
+    }
+
+    fn attendance(&self) -> attendance::BoxedQuery<'static, Backend> {
+        let query = attendance::table
+            .filter(attendance::rev.gt(self.after))
+            .into_boxed();
+        match self.caller.role {
+            Role::Admin => query,
+            Role::Trainee => query.filter(
+                attendance::person_id
+                    .nullable()
+                    .eq(self.caller.person_id.clone()),
+            ),
+            Role::Trainer => query.filter(
+                attendance::session_id.eq_any(
+                    sessions::table
+                        .filter(sessions::course_id.eq_any(self.courses()))
+                        .select(sessions::id),
+                ),
+            ),
+        }
+    }
+
+    fn materials(&self) -> materials::BoxedQuery<'static, Backend> {
+        let query = materials::table
+            .filter(materials::rev.gt(self.after))
+            .into_boxed();
+        match self.courses {
+            None => query,
+            Some(_) => query.filter(materials::course_id.eq_any(self.courses())),
+        }
+    }
+}
+
+/// The first `take` revisions of one collection's feed.
+macro_rules! feed_revisions {
+    ($query:expr, $table:ident, $take:expr, $conn:expr) => {
+        $query
+            .select($table::rev)
+            .order($table::rev.asc())
+            .limit($take)
+            .load::<i64>($conn)?
+    };
+}
+
+/// One collection's feed up to and including revision `last`, as changes.
+macro_rules! feed_changes {
+    ($query:expr, $table:ident, $row:ty, $collection:expr, $last:expr, $conn:expr) => {
+        changes(
+            $collection,
+            &$query
+                .filter($table::rev.le($last))
+                .order($table::rev.asc())
+                .select(<$row>::as_select())
+                .load::<$row>($conn)?,
+        )?
+    };
+}
+
+/// The next `limit` changes after `after` in scope, in revision order, and whether more follow.
+/// First the revisions alone (index-only reads) find where the page ends; then only the rows up
+/// to there are read and serialised, instead of a page's worth from every collection.
 fn feed(
     conn: &mut DbConn,
     caller: &Caller,
     visible: Option<&[String]>,
     after: i64,
-    take: i64,
-) -> Result<Vec<Change>> {
+    limit: i64,
+) -> Result<(Vec<Change>, bool)> {
+    let scope = Scope {
+        caller,
+        courses: visible,
+        after,
+    };
+    let take = limit + 1;
+    let mut revisions = Vec::new();
+    revisions.extend(feed_revisions!(scope.units(), units, take, conn));
+    revisions.extend(feed_revisions!(scope.people(), people, take, conn));
+    revisions.extend(feed_revisions!(scope.courses_feed(), courses, take, conn));
+    if let Some(query) = scope.course_trainers() {
+        revisions.extend(feed_revisions!(query, course_trainers, take, conn));
+    }
+    revisions.extend(feed_revisions!(scope.sessions(), sessions, take, conn));
+    revisions.extend(feed_revisions!(
+        scope.enrollments(),
+        enrollments,
+        take,
+        conn
+    ));
+    revisions.extend(feed_revisions!(scope.attendance(), attendance, take, conn));
+    revisions.extend(feed_revisions!(scope.materials(), materials, take, conn));
+    revisions.sort_unstable();
+    let has_more = revisions.len() as i64 > limit;
+    let page_end = revisions
+        .len()
+        .min(usize::try_from(limit).unwrap_or(usize::MAX));
+    let Some(&last) = revisions[..page_end].last() else {
+        return Ok((Vec::new(), false));
+    };
+
     let mut out = Vec::new();
-    let all = visible.is_none();
-    let courses_in_scope = visible.map(<[String]>::to_vec).unwrap_or_default();
-
-    let rows: Vec<Unit> = units::table
-        .filter(units::rev.gt(after))
-        .order(units::rev.asc())
-        .limit(take)
-        .select(Unit::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Units, &rows)?);
-
-    let mut query = people::table
-        .filter(people::rev.gt(after))
-        .into_boxed::<Backend>();
-    match caller.role {
-        Role::Admin => {}
-        Role::Trainee => query = query.filter(people::id.nullable().eq(caller.person_id.clone())),
-        Role::Trainer => {
-            query = query.filter(people::id.eq_any(enrolled_people(conn, &courses_in_scope)?))
-        }
+    out.extend(feed_changes!(
+        scope.units(),
+        units,
+        Unit,
+        Collection::Units,
+        last,
+        conn
+    ));
+    out.extend(feed_changes!(
+        scope.people(),
+        people,
+        Person,
+        Collection::People,
+        last,
+        conn
+    ));
+    out.extend(feed_changes!(
+        scope.courses_feed(),
+        courses,
+        Course,
+        Collection::Courses,
+        last,
+        conn
+    ));
+    if let Some(query) = scope.course_trainers() {
+        out.extend(feed_changes!(
+            query,
+            course_trainers,
+            CourseTrainer,
+            Collection::CourseTrainers,
+            last,
+            conn
+        ));
     }
-    let rows: Vec<Person> = query
-        .order(people::rev.asc())
-        .limit(take)
-        .select(Person::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::People, &rows)?);
-
-    let mut query = courses::table
-        .filter(courses::rev.gt(after))
-        .into_boxed::<Backend>();
-    if !all {
-        query = query.filter(courses::id.eq_any(courses_in_scope.clone()));
-    }
-    let rows: Vec<Course> = query
-        .order(courses::rev.asc())
-        .limit(take)
-        .select(Course::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Courses, &rows)?);
-
-    if caller.role != Role::Trainee {
-        let mut query = course_trainers::table
-            .filter(course_trainers::rev.gt(after))
-            .into_boxed::<Backend>();
-        if !all {
-            query = query.filter(course_trainers::course_id.eq_any(courses_in_scope.clone()));
-        }
-        let rows: Vec<CourseTrainer> = query
-            .order(course_trainers::rev.asc())
-            .limit(take)
-            .select(CourseTrainer::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::CourseTrainers, &rows)?);
-    }
-
-    let mut query = sessions::table
-        .filter(sessions::rev.gt(after))
-        .into_boxed::<Backend>();
-    if !all {
-        query = query.filter(sessions::course_id.eq_any(courses_in_scope.clone()));
-    }
-    let rows: Vec<Session> = query
-        .order(sessions::rev.asc())
-        .limit(take)
-        .select(Session::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Sessions, &rows)?);
-
-    let mut query = enrollments::table
-        .filter(enrollments::rev.gt(after))
-        .into_boxed::<Backend>();
-    match caller.role {
-        Role::Admin => {}
-        Role::Trainee => {
-            query = query.filter(
-                enrollments::person_id
-                    .nullable()
-                    .eq(caller.person_id.clone()),
-            )
-        }
-        Role::Trainer => {
-            query = query.filter(enrollments::course_id.eq_any(courses_in_scope.clone()))
-        }
-    }
-    let rows: Vec<Enrollment> = query
-        .order(enrollments::rev.asc())
-        .limit(take)
-        .select(Enrollment::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Enrollments, &rows)?);
-
-    let mut query = attendance::table
-        .filter(attendance::rev.gt(after))
-        .into_boxed::<Backend>();
-    match caller.role {
-        Role::Admin => {}
-        Role::Trainee => {
-            query = query.filter(
-                attendance::person_id
-                    .nullable()
-                    .eq(caller.person_id.clone()),
-            )
-        }
-        Role::Trainer => {
-            query = query.filter(
-                attendance::session_id.eq_any(
-                    sessions::table
-                        .filter(sessions::course_id.eq_any(courses_in_scope.clone()))
-                        .select(sessions::id),
-                ),
-            )
-        }
-    }
-    let rows: Vec<Attendance> = query
-        .order(attendance::rev.asc())
-        .limit(take)
-        .select(Attendance::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Attendance, &rows)?);
-
-    let mut query = materials::table
-        .filter(materials::rev.gt(after))
-        .into_boxed::<Backend>();
-    if !all {
-        query = query.filter(materials::course_id.eq_any(courses_in_scope));
-    }
-    let rows: Vec<Material> = query
-        .order(materials::rev.asc())
-        .limit(take)
-        .select(Material::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Materials, &rows)?);
-    Ok(out)
+    out.extend(feed_changes!(
+        scope.sessions(),
+        sessions,
+        Session,
+        Collection::Sessions,
+        last,
+        conn
+    ));
+    out.extend(feed_changes!(
+        scope.enrollments(),
+        enrollments,
+        Enrollment,
+        Collection::Enrollments,
+        last,
+        conn
+    ));
+    out.extend(feed_changes!(
+        scope.attendance(),
+        attendance,
+        Attendance,
+        Collection::Attendance,
+        last,
+        conn
+    ));
+    out.extend(feed_changes!(
+        scope.materials(),
+        materials,
+        Material,
+        Collection::Materials,
+        last,
+        conn
+    ));
+    out.sort_by_key(|c| c.rev);
+    Ok((out, has_more))
 }
 
 /// The live records of newly visible courses that predate the cursor.

@@ -197,7 +197,7 @@ fn apply_one(
     let seen = sync_mutations::table
         .find(&mutation_id)
         .select((sync_mutations::body_hash, sync_mutations::result))
-        .first::<(String, String)>(conn)
+        .get_result::<(String, String)>(conn)
         .optional()?;
     if let Some((seen_hash, stored)) = seen {
         if seen_hash != hash {
@@ -382,7 +382,7 @@ fn apply_mutation(
     let aliased = sync_aliases::table
         .find((collection.name(), &record_id))
         .select(sync_aliases::canonical_id)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?;
     let mut target_id = aliased.clone().unwrap_or_else(|| record_id.clone());
     let mut merged_into = aliased;

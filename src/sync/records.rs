@@ -156,7 +156,7 @@ pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Optio
                     attendance::deleted_at,
                     attendance::stamps,
                 ))
-                .first::<(
+                .get_result::<(
                     String,
                     String,
                     String,
@@ -195,7 +195,7 @@ pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Optio
                     enrollments::deleted_at,
                     enrollments::stamps,
                 ))
-                .first::<(String, String, String, Option<i64>, String)>(conn)
+                .get_result::<(String, String, String, Option<i64>, String)>(conn)
                 .optional()?;
             row.map(|(course, person, status, deleted, stamps)| {
                 let fields = json!({
@@ -245,13 +245,13 @@ pub fn find_by_natural_key(
             .filter(attendance::session_id.eq(a))
             .filter(attendance::person_id.eq(b))
             .select(attendance::id)
-            .first::<String>(conn)
+            .get_result::<String>(conn)
             .optional()?,
         _ => enrollments::table
             .filter(enrollments::course_id.eq(a))
             .filter(enrollments::person_id.eq(b))
             .select(enrollments::id)
-            .first::<String>(conn)
+            .get_result::<String>(conn)
             .optional()?,
     };
     match id {
@@ -297,7 +297,7 @@ pub fn authorize(
             let found = sessions::table
                 .find(session)
                 .select((sessions::course_id, sessions::deleted_at))
-                .first::<(String, Option<i64>)>(conn)
+                .get_result::<(String, Option<i64>)>(conn)
                 .optional()?;
             match found {
                 None => return Err(rejected("unknown_session", "the session does not exist")),
@@ -377,7 +377,7 @@ pub fn course_of_fields(
         ("attendance", Some(session)) => Ok(sessions::table
             .find(session)
             .select(sessions::course_id)
-            .first::<String>(conn)
+            .get_result::<String>(conn)
             .optional()?),
         _ => Ok(None),
     }
@@ -449,7 +449,7 @@ pub fn write(
                 let previous: Option<i64> = attendance::table
                     .find(id)
                     .select(attendance::deleted_at)
-                    .first(conn)?;
+                    .get_result(conn)?;
                 diesel::update(attendance::table.find(id))
                     .set((
                         attendance::status.eq(&status),
@@ -494,7 +494,7 @@ pub fn write(
                 let previous: Option<i64> = enrollments::table
                     .find(id)
                     .select(enrollments::deleted_at)
-                    .first(conn)?;
+                    .get_result(conn)?;
                 diesel::update(enrollments::table.find(id))
                     .set((
                         enrollments::status.eq(&status),

@@ -116,7 +116,7 @@ pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Quarantin
     let item = sync_quarantine::table
         .find(id)
         .select(QuarantinedMutation::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(Error::NotFound {
             what: "quarantined mutation",
@@ -137,7 +137,7 @@ pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Quarantin
     Ok(sync_quarantine::table
         .find(id)
         .select(QuarantinedMutation::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 pub fn list_conflicts(
@@ -189,7 +189,7 @@ fn find_quarantined(conn: &mut DbConn, id: &str) -> Result<QuarantinedMutation> 
     sync_quarantine::table
         .find(id)
         .select(QuarantinedMutation::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(Error::NotFound {
             what: "quarantined mutation",
@@ -259,7 +259,7 @@ pub fn resolve_conflict(
     let conflict = sync_conflicts::table
         .find(id)
         .select(Conflict::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(Error::NotFound { what: "conflict" })?;
     if conflict.resolved_at.is_some() {
@@ -292,5 +292,5 @@ pub fn resolve_conflict(
     Ok(sync_conflicts::table
         .find(id)
         .select(Conflict::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }

@@ -18,15 +18,14 @@ pub async fn login(
     let user = state
         .run(move |_, conn| Users::find_by_username(conn, &username))
         .await?;
-    let verifier = state.clone();
-    let (user, body) = web::block(move || {
-        verifier
-            .auth
-            .verify_login(user.as_ref(), &body, &address)
-            .map(|()| (user, body))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
+    let (user, body) = state
+        .compute(move |state| {
+            state
+                .auth
+                .verify_login(user.as_ref(), &body, &address)
+                .map(|()| (user, body))
+        })
+        .await?;
     let user = user.ok_or_else(|| Error::Internal("verified login without a user".into()))?;
     let tokens = state
         .write(move |state, conn| state.auth.start_session(conn, user, &body.device_name))
@@ -74,10 +73,9 @@ pub async fn change_password(
     let body = body.into_inner();
     let me = caller.clone();
     let user = state.run(move |_, conn| Users::me(conn, &me)).await?;
-    let hasher = state.clone();
-    let hash = web::block(move || hasher.auth.prepare_password_change(&user, &body, &address))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let hash = state
+        .compute(move |state| state.auth.prepare_password_change(&user, &body, &address))
+        .await?;
     state
         .write(move |_, conn| {
             Users::set_password_hash(conn, &caller.user_id, &hash, Some(&caller.device_id))

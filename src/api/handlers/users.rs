@@ -59,9 +59,7 @@ pub async fn create(
         person_id,
     };
     password::check_strength("password", &plain)?;
-    let hash = web::block(move || password::hash(&plain))
-        .await
-        .map_err(|e| crate::error::Error::Internal(e.to_string()))??;
+    let hash = state.compute(move |_| password::hash(&plain)).await?;
     let created = state
         .write(move |_, conn| Users::create(conn, user, hash))
         .await?;
@@ -108,9 +106,7 @@ pub async fn reset_password(
     let plain = body.into_inner().new_password;
     password::check_strength("new_password", &plain)?;
     let id = path_id(&id, "user")?;
-    let hash = web::block(move || password::hash(&plain))
-        .await
-        .map_err(|e| crate::error::Error::Internal(e.to_string()))??;
+    let hash = state.compute(move |_| password::hash(&plain)).await?;
     state
         .write(move |_, conn| {
             let user = Users::find(conn, &id)?;
