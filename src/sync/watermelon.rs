@@ -481,21 +481,23 @@ fn classify(
     for change in &delta.removed {
         out.add(change, Kind::Deleted);
     }
-    // Every record of a course that came into scope is new to the device.
-    for change in &delta.added {
-        let own = pushed.contains_key(&(change.collection.to_owned(), change.id.clone()));
-        out.add(change, if own { Kind::Updated } else { Kind::Created });
-    }
     // People a trainer sees through enrollments: held already if enrolled in a course the
     // device held, unchanged since its last pull.
     let people: Vec<String> = delta
-        .new_people
-        .iter()
-        .chain(&delta.feed)
+        .all()
         .filter(|c| c.collection == Collection::People.name() && !c.deleted)
         .map(|c| c.id.clone())
         .collect();
     let held_people = held_people(conn, &people, since)?;
+    // A record of a course that came into scope is new to the device, unless it is a person
+    // the device has through another course (sent only if changed, below).
+    for change in &delta.added {
+        if change.collection == Collection::People.name() && held_people.contains(&change.id) {
+            continue;
+        }
+        let own = pushed.contains_key(&(change.collection.to_owned(), change.id.clone()));
+        out.add(change, if own { Kind::Updated } else { Kind::Created });
+    }
     for change in delta.new_people.iter().chain(&delta.feed) {
         if out.has(change.collection, &change.id) {
             continue;
