@@ -117,9 +117,7 @@ sync_rows!(
 );
 
 fn changes<T: SyncRow>(collection: Collection, rows: &[T]) -> Result<Vec<Change>> {
-    rows.iter()
-        .map(|row| change(collection, row))
-        .collect()
+    rows.iter().map(|row| change(collection, row)).collect()
 }
 
 fn gone(collection: Collection, id: String) -> Change {
@@ -242,7 +240,8 @@ pub(crate) fn delta(
 ) -> Result<Delta> {
     let after = since.map_or(0, |s| s.rev);
     let visible = visible_courses(conn, caller)?;
-    let (mut removed_changes, mut added_changes, mut new_people) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut removed_changes, mut added_changes, mut new_people) =
+        (Vec::new(), Vec::new(), Vec::new());
 
     // A switch between "every course" and a list (a role change) cannot be expressed as a
     // difference of course lists: the device starts over.

@@ -30,8 +30,7 @@ use super::pull::{self, Backfill, Change, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::Collection;
 use crate::db::schema::{
-    attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls,
-    watermelon_pushed,
+    attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
 };
 use crate::db::{DbConn, now_ms, write_tx};
 use crate::domain::Caller;
@@ -187,11 +186,10 @@ pub struct PullResponse {
 }
 
 /// What WatermelonDB sends with a pull after a schema migration: tables and columns the app
-/// added, whose records it needs in full.
+/// added, whose records it needs in full (its `from` version does not matter: the server's
+/// tables have a single version).
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Migration {
-    pub from: i64,
     #[serde(default)]
     pub tables: Vec<String>,
     #[serde(default)]
@@ -199,7 +197,6 @@ pub struct Migration {
 }
 
 #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MigratedColumns {
     pub table: String,
     pub columns: Vec<String>,
@@ -213,9 +210,7 @@ impl Migration {
             .tables
             .iter()
             .chain(self.columns.iter().map(|c| &c.table));
-        named
-            .filter_map(|name| Collection::parse(name))
-            .collect()
+        named.filter_map(|name| Collection::parse(name)).collect()
     }
 }
 
@@ -241,11 +236,7 @@ fn resync_required(message: &str) -> Error {
 
 /// Where a device stood at `last_pulled_at`: the pull that issued it, for this user (another
 /// device of the same user is accepted, so that signing in again on a phone keeps its data).
-fn pulled_state(
-    conn: &mut DbConn,
-    caller: &Caller,
-    last_pulled_at: i64,
-) -> Result<(Since, i64)> {
+fn pulled_state(conn: &mut DbConn, caller: &Caller, last_pulled_at: i64) -> Result<(Since, i64)> {
     if last_pulled_at < 1 {
         return Err(invalid_last_pulled_at(
             "last_pulled_at must be a timestamp this server gave, or null",
@@ -292,7 +283,10 @@ struct Pushed {
     pushed_rev: i64,
 }
 
-fn pushed_records(conn: &mut DbConn, caller: &Caller) -> Result<BTreeMap<(String, String), Pushed>> {
+fn pushed_records(
+    conn: &mut DbConn,
+    caller: &Caller,
+) -> Result<BTreeMap<(String, String), Pushed>> {
     let rows: Vec<(String, String, String, Option<i64>, i64)> = watermelon_pushed::table
         .filter(watermelon_pushed::device_id.eq(&caller.device_id))
         .select((
@@ -305,16 +299,18 @@ fn pushed_records(conn: &mut DbConn, caller: &Caller) -> Result<BTreeMap<(String
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(collection, record_id, canonical_id, in_sync_rev, pushed_rev)| {
-            (
-                (collection, record_id),
-                Pushed {
-                    canonical_id,
-                    in_sync_rev,
-                    pushed_rev,
-                },
-            )
-        })
+        .map(
+            |(collection, record_id, canonical_id, in_sync_rev, pushed_rev)| {
+                (
+                    (collection, record_id),
+                    Pushed {
+                        canonical_id,
+                        in_sync_rev,
+                        pushed_rev,
+                    },
+                )
+            },
+        )
         .collect())
 }
 
@@ -442,8 +438,10 @@ pub fn pull(
             )
             .execute(conn)?;
         }
-        diesel::delete(watermelon_pulls::table.filter(watermelon_pulls::issued_at.lt(now - retention)))
-            .execute(conn)?;
+        diesel::delete(
+            watermelon_pulls::table.filter(watermelon_pulls::issued_at.lt(now - retention)),
+        )
+        .execute(conn)?;
         diesel::delete(
             watermelon_pulls::table
                 .filter(watermelon_pulls::device_id.eq(&caller.device_id))
@@ -562,7 +560,11 @@ fn classify(
 
 /// Of `candidates`, the people enrolled in a course the device held at `since` through an
 /// enrollment unchanged since then: the device has them.
-fn held_people(conn: &mut DbConn, candidates: &[String], since: &Since) -> Result<BTreeSet<String>> {
+fn held_people(
+    conn: &mut DbConn,
+    candidates: &[String],
+    since: &Since,
+) -> Result<BTreeSet<String>> {
     if candidates.is_empty() {
         return Ok(BTreeSet::new());
     }
@@ -591,13 +593,27 @@ fn load_change(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Op
             .select(Attendance::as_select())
             .first::<Attendance>(conn)
             .optional()?
-            .map(|r| (r.rev, r.deleted_at.is_some(), r.created_at, serde_json::to_value(&r))),
+            .map(|r| {
+                (
+                    r.rev,
+                    r.deleted_at.is_some(),
+                    r.created_at,
+                    serde_json::to_value(&r),
+                )
+            }),
         Collection::Enrollments => enrollments::table
             .find(id)
             .select(Enrollment::as_select())
             .first::<Enrollment>(conn)
             .optional()?
-            .map(|r| (r.rev, r.deleted_at.is_some(), r.created_at, serde_json::to_value(&r))),
+            .map(|r| {
+                (
+                    r.rev,
+                    r.deleted_at.is_some(),
+                    r.created_at,
+                    serde_json::to_value(&r),
+                )
+            }),
         _ => None,
     };
     row.map(|(rev, deleted, created_ms, data)| {
@@ -656,7 +672,10 @@ fn parse_changes(body: &Value, max_records: usize) -> Result<Vec<Incoming>> {
     let mut incoming = Vec::new();
     for (table, changes) in tables {
         let changes = changes.as_object().ok_or_else(|| {
-            bad_changes(table, "each table must be {created: [], updated: [], deleted: []}")
+            bad_changes(
+                table,
+                "each table must be {created: [], updated: [], deleted: []}",
+            )
         })?;
         for key in changes.keys() {
             if !["created", "updated", "deleted"].contains(&key.as_str()) {
@@ -835,7 +854,10 @@ pub fn push(
     let mut fresh = Vec::new();
     let mut fresh_at = Vec::new();
     for (index, record) in incoming.iter().enumerate() {
-        if record.op == Op::Upsert && record.fields.is_empty() && Collection::parse(&record.table).is_some_and(Collection::device_writable) {
+        if record.op == Op::Upsert
+            && record.fields.is_empty()
+            && Collection::parse(&record.table).is_some_and(Collection::device_writable)
+        {
             results.push(None);
             continue;
         }
@@ -901,9 +923,11 @@ pub fn push(
             Some(stored) if canonical_id == record.id => {
                 let same = match (&stored.data, record.op) {
                     (None, Op::Delete) => true,
-                    (Some(data), Op::Upsert) => {
-                        same_columns(collection, &record.raw, &raw_of(collection, &record.id, data))
-                    }
+                    (Some(data), Op::Upsert) => same_columns(
+                        collection,
+                        &record.raw,
+                        &raw_of(collection, &record.id, data),
+                    ),
                     _ => false,
                 };
                 same.then_some(stored.rev)

@@ -162,11 +162,17 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Bac
     assert!(timestamp(&first) > 0);
     assert_eq!(count_all(&first, "updated"), 0);
     assert_eq!(count_all(&first, "deleted"), 0);
-    assert_eq!(ids(&first, "courses", "created"), [demo.big_course.clone()].into());
+    assert_eq!(
+        ids(&first, "courses", "created"),
+        [demo.big_course.clone()].into()
+    );
     let enrolled = app
         .call(
             "GET",
-            &format!("/api/v1/enrollments?course_id={}&limit=500", demo.big_course),
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.big_course
+            ),
             Some(&demo.admin),
             None,
         )
@@ -178,20 +184,42 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Bac
     assert!(ids(&first, "units", "created").len() >= 20);
     // Raw columns exactly as schema.js declares them, nothing of WatermelonDB's own.
     let session = record(&first, "sessions", "created", &demo.session);
-    let columns: BTreeSet<&str> = session.as_object().unwrap().keys().map(String::as_str).collect();
+    let columns: BTreeSet<&str> = session
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         columns,
-        ["id", "course_id", "topic", "starts_at", "ends_at", "place", "trainer_id"].into()
+        [
+            "id",
+            "course_id",
+            "topic",
+            "starts_at",
+            "ends_at",
+            "place",
+            "trainer_id"
+        ]
+        .into()
     );
 
     let nothing = pull(&app, &tuan, Some(timestamp(&first)));
-    assert_eq!(count_all(&nothing, "created") + count_all(&nothing, "updated"), 0);
+    assert_eq!(
+        count_all(&nothing, "created") + count_all(&nothing, "updated"),
+        0
+    );
     assert_eq!(count_all(&nothing, "deleted"), 0);
     assert_eq!(timestamp(&nothing), timestamp(&first));
 
     // An edit of a record the device has arrives as `updated`, a new record as `created`.
     let current = app
-        .call("GET", &format!("/api/v1/sessions/{}", demo.session), Some(&demo.admin), None)
+        .call(
+            "GET",
+            &format!("/api/v1/sessions/{}", demo.session),
+            Some(&demo.admin),
+            None,
+        )
         .expect(200)
         .json;
     let mut edited = current.clone();
@@ -217,7 +245,10 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Bac
         .json;
     let later = pull(&app, &tuan, Some(timestamp(&nothing)));
     assert!(timestamp(&later) > timestamp(&nothing));
-    assert_eq!(ids(&later, "sessions", "updated"), [demo.session.clone()].into());
+    assert_eq!(
+        ids(&later, "sessions", "updated"),
+        [demo.session.clone()].into()
+    );
     assert_eq!(
         record(&later, "sessions", "updated", &demo.session)["place"],
         "Hội trường B"
@@ -226,7 +257,10 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Bac
         ids(&later, "units", "created"),
         [unit["id"].as_str().unwrap().to_owned()].into()
     );
-    assert_eq!(count_all(&later, "created") + count_all(&later, "updated"), 2);
+    assert_eq!(
+        count_all(&later, "created") + count_all(&later, "updated"),
+        2
+    );
 }
 
 fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
@@ -244,17 +278,37 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
     let id = new_id();
     let mut created = raw_attendance(&id, &demo.session, &demo.people[0], "present", "");
     created["note"] = json!("đến sớm");
-    let answer = push(&app, &tuan, tuan_at, &json!({"attendance": {"created": [created], "updated": [], "deleted": []}}));
-    assert_eq!(answer, json!({"experimentalRejectedIds": {}, "rejected_reasons": {}}));
+    let answer = push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"created": [created], "updated": [], "deleted": []}}),
+    );
+    assert_eq!(
+        answer,
+        json!({"experimentalRejectedIds": {}, "rejected_reasons": {}})
+    );
     let stored = app
-        .call("GET", &format!("/api/v1/attendance/{id}"), Some(&demo.admin), None)
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
         .expect(200)
         .json;
-    assert_eq!((stored["status"].as_str(), stored["note"].as_str()), (Some("present"), Some("đến sớm")));
+    assert_eq!(
+        (stored["status"].as_str(), stored["note"].as_str()),
+        (Some("present"), Some("đến sớm"))
+    );
 
     // Its own write does not come back to it: the device's copy is the server's.
     let tuan_pull = pull(&app, &tuan, Some(tuan_at));
-    assert_eq!(count_all(&tuan_pull, "created") + count_all(&tuan_pull, "updated"), 0, "{tuan_pull}");
+    assert_eq!(
+        count_all(&tuan_pull, "created") + count_all(&tuan_pull, "updated"),
+        0,
+        "{tuan_pull}"
+    );
     let tuan_at = timestamp(&tuan_pull);
     // The other trainer's device gets it as new.
     let hoa_pull = pull(&app, &hoa, Some(hoa_at));
@@ -264,13 +318,26 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
     // Hoa changes the note only; her copy's status is stale on purpose: only `_changed` counts.
     let mut edit = raw_attendance(&id, &demo.session, &demo.people[0], "absent", "note");
     edit["note"] = json!("về sớm");
-    let answer = push(&app, &hoa, hoa_at, &json!({"attendance": {"updated": [edit]}}));
+    let answer = push(
+        &app,
+        &hoa,
+        hoa_at,
+        &json!({"attendance": {"updated": [edit]}}),
+    );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
     let stored = app
-        .call("GET", &format!("/api/v1/attendance/{id}"), Some(&demo.admin), None)
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
         .expect(200)
         .json;
-    assert_eq!((stored["status"].as_str(), stored["note"].as_str()), (Some("present"), Some("về sớm")));
+    assert_eq!(
+        (stored["status"].as_str(), stored["note"].as_str()),
+        (Some("present"), Some("về sớm"))
+    );
     // The overwritten note came from another device: it is in the conflict log.
     let conflicts = app
         .call(
@@ -295,13 +362,22 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
     // update. Tuan gets Hoa's change as an update, never as a creation.
     let hoa_pull = pull(&app, &hoa, Some(hoa_at));
     assert_eq!(ids(&hoa_pull, "attendance", "created"), BTreeSet::new());
-    assert_eq!(record(&hoa_pull, "attendance", "updated", &id)["status"], "present");
+    assert_eq!(
+        record(&hoa_pull, "attendance", "updated", &id)["status"],
+        "present"
+    );
     let tuan_pull = pull(&app, &tuan, Some(tuan_at));
     assert_eq!(ids(&tuan_pull, "attendance", "created"), BTreeSet::new());
-    assert_eq!(record(&tuan_pull, "attendance", "updated", &id)["note"], "về sớm");
+    assert_eq!(
+        record(&tuan_pull, "attendance", "updated", &id)["note"],
+        "về sớm"
+    );
     // Once in step, nothing comes back.
     let hoa_again = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
-    assert_eq!(count_all(&hoa_again, "created") + count_all(&hoa_again, "updated"), 0);
+    assert_eq!(
+        count_all(&hoa_again, "created") + count_all(&hoa_again, "updated"),
+        0
+    );
 
     // Sending the same push again (its answer lost) changes nothing and logs nothing new.
     let tuan_at = timestamp(&tuan_pull);
@@ -310,14 +386,27 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
     let body = json!({"attendance": {"updated": [mine]}});
     push(&app, &tuan, tuan_at, &body);
     let rev = app
-        .call("GET", &format!("/api/v1/attendance/{id}"), Some(&demo.admin), None)
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
         .json["rev"]
         .clone();
     push(&app, &tuan, tuan_at, &body);
     let after = app
-        .call("GET", &format!("/api/v1/attendance/{id}"), Some(&demo.admin), None)
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
         .json;
-    assert_eq!((after["rev"].clone(), after["status"].as_str()), (rev, Some("late")));
+    assert_eq!(
+        (after["rev"].clone(), after["status"].as_str()),
+        (rev, Some("late"))
+    );
 }
 
 fn natural_key_duplicates_are_replaced_by_the_server_record(backend: Backend) {
@@ -334,21 +423,47 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(backend: Backend) {
     let (tuan_id, hoa_id) = (new_id(), new_id());
     let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
     let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
-    push(&app, &tuan, tuan_at, &json!({"attendance": {"created": [tuan_raw]}}));
-    let answer = push(&app, &hoa, hoa_at, &json!({"attendance": {"created": [hoa_raw]}}));
+    push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"created": [tuan_raw]}}),
+    );
+    let answer = push(
+        &app,
+        &hoa,
+        hoa_at,
+        &json!({"attendance": {"created": [hoa_raw]}}),
+    );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
     // Hoa's id was merged into Tuan's record: her device drops its id and takes the record.
     let hoa_pull = pull(&app, &hoa, Some(hoa_at));
-    assert_eq!(ids(&hoa_pull, "attendance", "deleted"), [hoa_id.clone()].into());
-    assert_eq!(ids(&hoa_pull, "attendance", "created"), [tuan_id.clone()].into());
-    assert_eq!(record(&hoa_pull, "attendance", "created", &tuan_id)["status"], "late");
+    assert_eq!(
+        ids(&hoa_pull, "attendance", "deleted"),
+        [hoa_id.clone()].into()
+    );
+    assert_eq!(
+        ids(&hoa_pull, "attendance", "created"),
+        [tuan_id.clone()].into()
+    );
+    assert_eq!(
+        record(&hoa_pull, "attendance", "created", &tuan_id)["status"],
+        "late"
+    );
     // Tuan's device has the record: the merged value comes as an update.
     let tuan_pull = pull(&app, &tuan, Some(tuan_at));
-    assert_eq!(record(&tuan_pull, "attendance", "updated", &tuan_id)["status"], "late");
+    assert_eq!(
+        record(&tuan_pull, "attendance", "updated", &tuan_id)["status"],
+        "late"
+    );
     assert_eq!(ids(&tuan_pull, "attendance", "created"), BTreeSet::new());
     // Acknowledged: the next pull has nothing more for Hoa.
     let done = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
-    assert_eq!(count_all(&done, "deleted") + count_all(&done, "created"), 0, "{done}");
+    assert_eq!(
+        count_all(&done, "deleted") + count_all(&done, "created"),
+        0,
+        "{done}"
+    );
 }
 
 fn deletions_travel_both_ways(backend: Backend) {
@@ -371,10 +486,20 @@ fn deletions_travel_both_ways(backend: Backend) {
     let tuan_at = timestamp(&pull(&app, &tuan, Some(tuan_at)));
 
     // Tuan deletes it: gone on the server, deleted on Hoa's device, not echoed to Tuan.
-    let answer = push(&app, &tuan, tuan_at, &json!({"attendance": {"deleted": [id]}}));
+    let answer = push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"deleted": [id]}}),
+    );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
-    app.call("GET", &format!("/api/v1/attendance/{id}"), Some(&demo.admin), None)
-        .expect(404);
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(404);
     let hoa_pull = pull(&app, &hoa, Some(hoa_at));
     assert_eq!(ids(&hoa_pull, "attendance", "deleted"), [id.clone()].into());
     let tuan_pull = pull(&app, &tuan, Some(tuan_at));
@@ -395,15 +520,31 @@ fn deletions_travel_both_ways(backend: Backend) {
         .json;
     let session_id = other_session["id"].as_str().unwrap().to_owned();
     let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
-    assert_eq!(ids(&tuan_pull, "sessions", "created"), [session_id.clone()].into());
-    app.call("DELETE", &format!("/api/v1/sessions/{session_id}"), Some(&demo.admin), None)
-        .expect(204);
+    assert_eq!(
+        ids(&tuan_pull, "sessions", "created"),
+        [session_id.clone()].into()
+    );
+    app.call(
+        "DELETE",
+        &format!("/api/v1/sessions/{session_id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
     let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
-    assert_eq!(ids(&tuan_pull, "sessions", "deleted"), [session_id.clone()].into());
+    assert_eq!(
+        ids(&tuan_pull, "sessions", "deleted"),
+        [session_id.clone()].into()
+    );
     let hoa_pull = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
     assert!(ids(&hoa_pull, "sessions", "deleted").contains(&session_id));
     // Deleting what the server never had is accepted and changes nothing.
-    let answer = push(&app, &tuan, timestamp(&tuan_pull), &json!({"attendance": {"deleted": [new_id()]}}));
+    let answer = push(
+        &app,
+        &tuan,
+        timestamp(&tuan_pull),
+        &json!({"attendance": {"deleted": [new_id()]}}),
+    );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
 }
 
@@ -452,21 +593,43 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {
             .map(|ids| ids.iter().map(|i| i.as_str().unwrap().to_owned()).collect())
             .unwrap_or_default()
     };
-    assert_eq!(set("attendance"), [not_enrolled.clone(), bad_status.clone()].into());
+    assert_eq!(
+        set("attendance"),
+        [not_enrolled.clone(), bad_status.clone()].into()
+    );
     assert_eq!(set("courses"), [demo.big_course.clone()].into());
     assert_eq!(set("grades"), ["g1".to_owned()].into());
     let reasons = &answer["rejected_reasons"];
-    assert_eq!(reasons["attendance"][&not_enrolled]["reason"], "not_enrolled");
-    assert_eq!(reasons["attendance"][&bad_status]["reason"], "validation_failed");
-    assert_eq!(reasons["courses"][&demo.big_course]["reason"], "read_only_collection");
+    assert_eq!(
+        reasons["attendance"][&not_enrolled]["reason"],
+        "not_enrolled"
+    );
+    assert_eq!(
+        reasons["attendance"][&bad_status]["reason"],
+        "validation_failed"
+    );
+    assert_eq!(
+        reasons["courses"][&demo.big_course]["reason"],
+        "read_only_collection"
+    );
     assert_eq!(reasons["grades"]["g1"]["reason"], "unknown_collection");
     // The rest was applied.
-    app.call("GET", &format!("/api/v1/attendance/{fine}"), Some(&demo.admin), None)
-        .expect(200);
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{fine}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200);
     let quarantine = |app: &TestApp| {
-        app.call("GET", "/api/v1/sync/quarantine?status=open", Some(&demo.admin), None)
-            .expect(200)
-            .json
+        app.call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json
     };
     let listed = quarantine(&app);
     assert_eq!(listed["total"], 4, "{listed}");
@@ -481,7 +644,10 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {
     // refused again without being filed twice.
     let at = timestamp(&pull(&app, &tuan, Some(at)));
     let again = push(&app, &tuan, at, &changes);
-    assert_eq!(again["experimentalRejectedIds"], answer["experimentalRejectedIds"]);
+    assert_eq!(
+        again["experimentalRejectedIds"],
+        answer["experimentalRejectedIds"]
+    );
     assert_eq!(quarantine(&app)["total"], 4);
 }
 
@@ -505,7 +671,10 @@ fn scope_changes_delete_and_backfill(backend: Backend) {
         .expect(201)
         .json;
     let gained = pull(&app, &tuan, Some(timestamp(&first)));
-    assert_eq!(ids(&gained, "courses", "created"), [demo.small_course.clone()].into());
+    assert_eq!(
+        ids(&gained, "courses", "created"),
+        [demo.small_course.clone()].into()
+    );
     let small_sessions = app
         .call(
             "GET",
@@ -527,7 +696,10 @@ fn scope_changes_delete_and_backfill(backend: Backend) {
     // Unassigned again: everything the class brought is deleted on the device.
     app.call(
         "DELETE",
-        &format!("/api/v1/course-trainers/{}", assignment["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/course-trainers/{}",
+            assignment["id"].as_str().unwrap()
+        ),
         Some(&demo.admin),
         None,
     )
@@ -646,7 +818,8 @@ fn bad_input_is_refused_with_stable_codes(backend: Backend) {
     assert!(!trainer_id.is_empty());
     let trainer = app.token("trainer.x", "trainer-password");
     let at = timestamp(&pull(&app, &admin, None));
-    let get = |query: &str, token: &str| app.call("GET", &format!("{PATH}?{query}"), Some(token), None);
+    let get =
+        |query: &str, token: &str| app.call("GET", &format!("{PATH}?{query}"), Some(token), None);
     for (query, status, code) in [
         ("last_pulled_at=abc", 400, "invalid_last_pulled_at"),
         ("last_pulled_at=0", 400, "invalid_last_pulled_at"),
@@ -669,10 +842,18 @@ fn bad_input_is_refused_with_stable_codes(backend: Backend) {
         app.call("POST", &format!("{PATH}?{query}"), Some(&admin), Some(body))
     };
     let empty = json!({});
-    assert_eq!(post("", &empty).expect(400).code(), "invalid_last_pulled_at");
-    assert_eq!(post("last_pulled_at=null", &empty).expect(400).code(), "invalid_last_pulled_at");
     assert_eq!(
-        post(&format!("last_pulled_at={}", at + 1000), &empty).expect(400).code(),
+        post("", &empty).expect(400).code(),
+        "invalid_last_pulled_at"
+    );
+    assert_eq!(
+        post("last_pulled_at=null", &empty).expect(400).code(),
+        "invalid_last_pulled_at"
+    );
+    assert_eq!(
+        post(&format!("last_pulled_at={}", at + 1000), &empty)
+            .expect(400)
+            .code(),
         "invalid_last_pulled_at"
     );
     let ok = format!("last_pulled_at={at}");
@@ -680,9 +861,18 @@ fn bad_input_is_refused_with_stable_codes(backend: Backend) {
         (json!([1, 2]), "changes"),
         (json!({"attendance": []}), "attendance"),
         (json!({"attendance": {"created": {}}}), "attendance.created"),
-        (json!({"attendance": {"created": [{"status": "present"}]}}), "attendance.created[0]"),
-        (json!({"attendance": {"created": [7]}}), "attendance.created[0]"),
-        (json!({"attendance": {"deleted": [7]}}), "attendance.deleted[0]"),
+        (
+            json!({"attendance": {"created": [{"status": "present"}]}}),
+            "attendance.created[0]",
+        ),
+        (
+            json!({"attendance": {"created": [7]}}),
+            "attendance.created[0]",
+        ),
+        (
+            json!({"attendance": {"deleted": [7]}}),
+            "attendance.deleted[0]",
+        ),
         (json!({"attendance": {"renamed": []}}), "attendance.renamed"),
         (
             json!({"attendance": {"updated": [{"id": "x", "_changed": 5}]}}),
@@ -690,7 +880,11 @@ fn bad_input_is_refused_with_stable_codes(backend: Backend) {
         ),
     ] {
         let answer = post(&ok, &body).expect(422);
-        assert_eq!(answer.json["details"][0]["field"], field, "{body}: {}", answer.text);
+        assert_eq!(
+            answer.json["details"][0]["field"], field,
+            "{body}: {}",
+            answer.text
+        );
         assert_eq!(answer.json["details"][0]["code"], "invalid_changes");
     }
     let malformed = app.send_raw(
@@ -700,7 +894,10 @@ fn bad_input_is_refused_with_stable_codes(backend: Backend) {
         Some((b"{not json", "application/json")),
         &[],
     );
-    assert_eq!((malformed.status, malformed.code()), (400, "malformed_json"));
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "malformed_json")
+    );
     let too_many: Vec<String> = (0..1001).map(|_| new_id()).collect();
     let answer = post(&ok, &json!({"attendance": {"deleted": too_many}})).expect(422);
     assert_eq!(answer.json["details"][0]["code"], "too_many_mutations");
@@ -720,8 +917,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     }
     // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
     // must refresh theirs during the scenario.
-    let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1)
-    else {
+    let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1) else {
         return;
     };
     install_node_modules(&dir);
@@ -758,15 +954,31 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
         json!({"course_id": other, "topic": "Buổi riêng",
                "starts_at": "2026-12-05T01:00:00Z", "ends_at": "2026-12-05T04:00:00Z"}),
     );
-    let names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung"];
+    let names = [
+        "Nguyễn Văn An",
+        "Trần Thị Bình",
+        "Lê Văn Cường",
+        "Phạm Thị Dung",
+    ];
     let people: Vec<String> = names
         .iter()
-        .map(|name| post("/api/v1/people", json!({"full_name": name, "position": "secretary"})))
+        .map(|name| {
+            post(
+                "/api/v1/people",
+                json!({"full_name": name, "position": "secretary"}),
+            )
+        })
         .collect();
     for person in &people[..3] {
-        post("/api/v1/enrollments", json!({"course_id": shared, "person_id": person}));
+        post(
+            "/api/v1/enrollments",
+            json!({"course_id": shared, "person_id": person}),
+        );
     }
-    post("/api/v1/enrollments", json!({"course_id": other, "person_id": people[3]}));
+    post(
+        "/api/v1/enrollments",
+        json!({"course_id": other, "person_id": people[3]}),
+    );
     let user = |username: &str| {
         post(
             "/api/v1/users",
@@ -775,9 +987,15 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     };
     let (first, second) = (user("wm.trainer1"), user("wm.trainer2"));
     for trainer in [&first, &second] {
-        post("/api/v1/course-trainers", json!({"course_id": shared, "user_id": trainer}));
+        post(
+            "/api/v1/course-trainers",
+            json!({"course_id": shared, "user_id": trainer}),
+        );
     }
-    let other_assignment = post("/api/v1/course-trainers", json!({"course_id": other, "user_id": second}));
+    let other_assignment = post(
+        "/api/v1/course-trainers",
+        json!({"course_id": other, "user_id": second}),
+    );
 
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "sync.test.js"])
@@ -812,7 +1030,9 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
 /// `npm ci` from the lockfile, once (concurrent tests wait for the first).
 fn install_node_modules(dir: &Path) {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if dir.join("node_modules/@nozbe/watermelondb").is_dir() {
         return;
     }
@@ -824,12 +1044,15 @@ fn install_node_modules(dir: &Path) {
     assert!(status.success(), "npm ci failed in {}", dir.display());
 }
 
+/// A column's name, WatermelonDB type and whether it is optional.
+type DeclaredColumn = (String, String, bool);
+
 /// `api-spec/watermelondb/schema.js` declares exactly the tables and columns the server sends.
 #[test]
 fn the_app_schema_matches_what_the_server_sends() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("api-spec/watermelondb/schema.js");
     let text = std::fs::read_to_string(&path).expect("read schema.js");
-    let mut declared: Vec<(String, Vec<(String, String, bool)>)> = Vec::new();
+    let mut declared: Vec<(String, Vec<DeclaredColumn>)> = Vec::new();
     for line in text.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("name: '") {
             if line.contains("columns") || !line.ends_with("',") {
@@ -838,7 +1061,13 @@ fn the_app_schema_matches_what_the_server_sends() {
             declared.push((rest.trim_end_matches("',").to_owned(), Vec::new()));
         } else if let Some(rest) = line.strip_prefix("{ name: '") {
             let name = rest.split('\'').next().unwrap().to_owned();
-            let kind = line.split("type: '").nth(1).unwrap().split('\'').next().unwrap();
+            let kind = line
+                .split("type: '")
+                .nth(1)
+                .unwrap()
+                .split('\'')
+                .next()
+                .unwrap();
             let optional = line.contains("isOptional: true");
             declared
                 .last_mut()
@@ -847,7 +1076,7 @@ fn the_app_schema_matches_what_the_server_sends() {
                 .push((name, kind.to_owned(), optional));
         }
     }
-    let served: Vec<(String, Vec<(String, String, bool)>)> = diemdanh::sync::watermelon::TABLES
+    let served: Vec<(String, Vec<DeclaredColumn>)> = diemdanh::sync::watermelon::TABLES
         .iter()
         .map(|(collection, columns)| {
             (

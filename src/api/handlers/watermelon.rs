@@ -44,13 +44,12 @@ pub async fn pull(
 ) -> Result<HttpResponse> {
     let query = query.into_inner();
     let last_pulled_at = last_pulled_at(&query.last_pulled_at)?;
-    if !is_null(&query.schema_version)
-        && !query
-            .schema_version
-            .as_deref()
-            .and_then(|v| v.parse::<u32>().ok())
-            .is_some_and(|v| v > 0)
-    {
+    let schema_version_valid = query
+        .schema_version
+        .as_deref()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v > 0);
+    if !is_null(&query.schema_version) && !schema_version_valid {
         return Err(Error::bad_request(
             "invalid_schema_version",
             "schema_version must be a number above 0",
@@ -75,13 +74,7 @@ pub async fn pull(
                     .unwrap_or(i64::MAX / 86_400_000)
                     * 86_400_000,
             };
-            watermelon::pull(
-                conn,
-                &caller,
-                &settings,
-                last_pulled_at,
-                migration.as_ref(),
-            )
+            watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())
         })
         .await?;
     Ok(HttpResponse::Ok().json(response))
