@@ -303,6 +303,6 @@ diesel::table! {
         record_id -> Text,
         canonical_id -> Text,
         in_sync_rev -> Nullable<BigInt>,
-        pushed_rev -> BigInt,
+        pushed_at -> BigInt,
     }
 }

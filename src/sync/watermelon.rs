@@ -276,41 +276,40 @@ fn pulled_state(conn: &mut DbConn, caller: &Caller, last_pulled_at: i64) -> Resu
     ))
 }
 
-/// A record the device pushed, as remembered until it acknowledges a later pull.
+/// A record the device pushed, remembered until it acknowledges a pull issued after the push.
 struct Pushed {
     canonical_id: String,
     in_sync_rev: Option<i64>,
-    pushed_rev: i64,
 }
 
+/// The records the device pushed after the pull issued at `issued_at` (that pull answered the
+/// earlier ones).
 fn pushed_records(
     conn: &mut DbConn,
     caller: &Caller,
+    issued_at: i64,
 ) -> Result<BTreeMap<(String, String), Pushed>> {
-    let rows: Vec<(String, String, String, Option<i64>, i64)> = watermelon_pushed::table
+    let rows: Vec<(String, String, String, Option<i64>)> = watermelon_pushed::table
         .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+        .filter(watermelon_pushed::pushed_at.ge(issued_at))
         .select((
             watermelon_pushed::collection,
             watermelon_pushed::record_id,
             watermelon_pushed::canonical_id,
             watermelon_pushed::in_sync_rev,
-            watermelon_pushed::pushed_rev,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(
-            |(collection, record_id, canonical_id, in_sync_rev, pushed_rev)| {
-                (
-                    (collection, record_id),
-                    Pushed {
-                        canonical_id,
-                        in_sync_rev,
-                        pushed_rev,
-                    },
-                )
-            },
-        )
+        .map(|(collection, record_id, canonical_id, in_sync_rev)| {
+            (
+                (collection, record_id),
+                Pushed {
+                    canonical_id,
+                    in_sync_rev,
+                },
+            )
+        })
         .collect())
 }
 
@@ -417,8 +416,8 @@ pub fn pull(
     let retention = settings.tombstone_retention_ms;
     write_tx(conn, |conn| {
         // What the device acknowledged by naming `last_pulled_at` is no longer needed: older
-        // pulls, and pushes that a pull at or before it already answered.
-        if let Some(at) = last_pulled_at {
+        // pulls, and pushes that the pull it names (issued after them) already answered.
+        if let (Some(at), Some((_, acknowledged_at))) = (last_pulled_at, &previous) {
             diesel::delete(
                 watermelon_pulls::table
                     .filter(watermelon_pulls::device_id.eq(&caller.device_id))
@@ -428,7 +427,7 @@ pub fn pull(
             diesel::delete(
                 watermelon_pushed::table
                     .filter(watermelon_pushed::device_id.eq(&caller.device_id))
-                    .filter(watermelon_pushed::pushed_rev.lt(at)),
+                    .filter(watermelon_pushed::pushed_at.lt(*acknowledged_at)),
             )
             .execute(conn)?;
         } else {
@@ -475,7 +474,7 @@ fn classify(
     issued_at: i64,
     out: &mut Collector,
 ) -> Result<()> {
-    let pushed = pushed_records(conn, caller)?;
+    let pushed = pushed_records(conn, caller, issued_at)?;
     for change in &delta.removed {
         out.add(change, Kind::Deleted);
     }
@@ -524,7 +523,7 @@ fn classify(
     // (the same trainee's attendance recorded on two devices): the device drops its id and
     // takes the server's record.
     for ((collection, record_id), own) in &pushed {
-        if own.canonical_id == *record_id || own.pushed_rev <= since.rev {
+        if own.canonical_id == *record_id {
             continue;
         }
         let Some(collection) = Collection::parse(collection) else {
@@ -886,16 +885,14 @@ pub fn push(
         results[index] = Some(result);
     }
 
-    let pushed_rev: i64 = revision_counter::table
-        .filter(revision_counter::id.eq(1))
-        .select(revision_counter::value)
-        .first(conn)?;
+    let pushed_at = now_ms();
     let mut response = PushResponse::default();
     for (record, result) in incoming.iter().zip(results) {
         let Some(result) = result else {
             continue;
         };
-        if result.status == Status::Rejected {
+        let rejected = result.status == Status::Rejected;
+        if rejected {
             response
                 .rejected_ids
                 .entry(record.table.clone())
@@ -912,14 +909,20 @@ pub fn push(
                         message: result.message.unwrap_or_default(),
                     },
                 );
-            continue;
         }
         let Some(collection) = Collection::parse(&record.table) else {
             continue;
         };
-        let canonical_id = result.record_id.unwrap_or_else(|| record.id.clone());
+        let canonical_id = match (rejected, result.record_id) {
+            (false, Some(target)) => target,
+            _ => record.id.clone(),
+        };
+        // The device keeps a refused record: should the server come to have it (an
+        // administrator re-applies it), it is one the device holds.
         let in_sync_rev = match load_change(conn, collection, &canonical_id)? {
-            None => continue,
+            None if record.op == Op::Delete => continue,
+            None => None,
+            Some(_) if rejected => None,
             Some(stored) if canonical_id == record.id => {
                 let same = match (&stored.data, record.op) {
                     (None, Op::Delete) => true,
@@ -947,7 +950,7 @@ pub fn push(
                 watermelon_pushed::record_id.eq(&record.id),
                 watermelon_pushed::canonical_id.eq(&canonical_id),
                 watermelon_pushed::in_sync_rev.eq(in_sync_rev),
-                watermelon_pushed::pushed_rev.eq(pushed_rev),
+                watermelon_pushed::pushed_at.eq(pushed_at),
             ))
             .execute(conn)?;
     }

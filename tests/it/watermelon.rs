@@ -586,13 +586,7 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {
         "grades": {"created": [{"id": "g1", "_status": "created", "_changed": ""}]},
     });
     let answer = push(&app, &tuan, at, &changes);
-    let rejected = &answer["experimentalRejectedIds"];
-    let set = |table: &str| -> BTreeSet<String> {
-        rejected[table]
-            .as_array()
-            .map(|ids| ids.iter().map(|i| i.as_str().unwrap().to_owned()).collect())
-            .unwrap_or_default()
-    };
+    let set = |table: &str| set_of(&answer, table);
     assert_eq!(
         set("attendance"),
         [not_enrolled.clone(), bad_status.clone()].into()
@@ -649,6 +643,49 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {
         answer["experimentalRejectedIds"]
     );
     assert_eq!(quarantine(&app)["total"], 4);
+    // An administrator corrects and re-applies one. The device gets the server's record as an
+    // update of the one it holds; WatermelonDB takes the server's values for the columns it did
+    // not change (none, for a record it created), sends it again and it is accepted.
+    let entry = quarantine(&app)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["record_id"] == bad_status.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let corrected =
+        json!({"session_id": demo.session, "person_id": demo.people[3], "status": "late"});
+    app.call(
+        "POST",
+        &format!("/api/v1/sync/quarantine/{entry}/reapply"),
+        Some(&demo.admin),
+        Some(&json!({ "fields": corrected })),
+    )
+    .expect(200);
+    let pulled = pull(&app, &tuan, Some(at));
+    assert_eq!(ids(&pulled, "attendance", "created"), BTreeSet::new());
+    assert_eq!(
+        record(&pulled, "attendance", "updated", &bad_status)["status"],
+        "late"
+    );
+    let mut adopted = changes.clone();
+    adopted["attendance"]["created"][1]["status"] = json!("late");
+    let third = push(&app, &tuan, timestamp(&pulled), &adopted);
+    assert_eq!(set_of(&third, "attendance"), [not_enrolled.clone()].into());
+    assert_eq!(
+        quarantine(&app)["total"],
+        3,
+        "the re-applied entry is closed"
+    );
+}
+
+fn set_of(answer: &Value, table: &str) -> BTreeSet<String> {
+    answer["experimentalRejectedIds"][table]
+        .as_array()
+        .map(|ids| ids.iter().map(|i| i.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
 }
 
 fn scope_changes_delete_and_backfill(backend: Backend) {

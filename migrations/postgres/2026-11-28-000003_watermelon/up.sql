@@ -13,15 +13,16 @@ CREATE TABLE watermelon_pulls (
 );
 CREATE INDEX watermelon_pulls_issued ON watermelon_pulls (issued_at);
 
--- Records a device pushed and still holds, until a pull issued after the push is acknowledged:
--- they come back as `updated` (never `created`), not at all when the device's copy is what the
--- server has (`in_sync_rev`), and an id merged into another record comes back as deleted.
+-- Records a device pushed (refused ones too: the device keeps them), until it acknowledges a
+-- pull issued after the push (`pushed_at`, server time): they come back as `updated` (never
+-- `created`), not at all while the device's copy is the server's state at `in_sync_rev`, and an
+-- id merged into another record (`canonical_id`) comes back as deleted.
 CREATE TABLE watermelon_pushed (
     device_id TEXT NOT NULL REFERENCES devices (id),
     collection TEXT NOT NULL,
     record_id TEXT NOT NULL,
     canonical_id TEXT NOT NULL,
     in_sync_rev BIGINT,
-    pushed_rev BIGINT NOT NULL,
+    pushed_at BIGINT NOT NULL,
     PRIMARY KEY (device_id, collection, record_id)
 );
