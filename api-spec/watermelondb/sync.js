@@ -3,6 +3,10 @@
 //   const { syncWithDiemdanh } = require('./sync')
 //   await syncWithDiemdanh({ database, baseUrl: 'https://diemdanh.example.vn', auth })
 //
+// Record ids must be UUIDs: once at start-up, before creating any record,
+//   const { setGenerator } = require('@nozbe/watermelondb/utils/common/randomId')
+//   setGenerator(() => crypto.randomUUID())   // or uuid's v4() on React Native
+//
 // `auth` holds the tokens of POST /api/v1/auth/login (one login per device: the server knows
 // the device from its token):
 //   - getAccessToken(): the current access token (a string, or a promise of one);
