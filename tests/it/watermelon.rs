@@ -261,6 +261,47 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Bac
         count_all(&later, "created") + count_all(&later, "updated"),
         2
     );
+
+    // Signing in again on the same phone (a new device id) keeps its place.
+    let again = app.token("tuan.le", "demo-trainer-2");
+    let resumed = pull(&app, &again, Some(timestamp(&later)));
+    assert_eq!(
+        count_all(&resumed, "created") + count_all(&resumed, "updated"),
+        0
+    );
+
+    // After a schema migration that adds a synced table and a column, those come in full: the
+    // new table's records as created, the other table's as updated (to fill the column).
+    let migration = json!({"from": 1, "tables": ["course_trainers"],
+                           "columns": [{"table": "sessions", "columns": ["place"]}]});
+    let query = format!(
+        "{PATH}?last_pulled_at={}&schema_version=2&migration={}",
+        timestamp(&resumed),
+        urlencoding(&migration.to_string())
+    );
+    let migrated = app.call("GET", &query, Some(&again), None).expect(200).json;
+    assert_eq!(
+        ids(&migrated, "sessions", "updated"),
+        ids(&first, "sessions", "created")
+    );
+    assert_eq!(
+        ids(&migrated, "course_trainers", "created"),
+        ids(&first, "course_trainers", "created")
+    );
+    assert_eq!(ids(&migrated, "people", "updated"), BTreeSet::new());
+}
+
+/// Percent-encodes a query value.
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
