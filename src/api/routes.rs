@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
-use super::handlers::{auth, health, resources, sync, users};
+use super::handlers::{auth, health, resources, sync, users, watermelon};
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
@@ -94,6 +94,16 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             "/api/v1/sync/conflicts/{id}/resolve",
             Method::POST,
             web::post().to(sync::resolve_conflict),
+        ),
+        (
+            "/api/v1/watermelon/sync",
+            Method::GET,
+            web::get().to(watermelon::pull),
+        ),
+        (
+            "/api/v1/watermelon/sync",
+            Method::POST,
+            web::post().to(watermelon::push),
         ),
     ];
     macro_rules! crud {

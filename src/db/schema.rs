@@ -285,3 +285,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_conflicts,
     sync_aliases,
 );
+
+diesel::table! {
+    watermelon_pulls (device_id, pulled_at) {
+        device_id -> Text,
+        pulled_at -> BigInt,
+        user_id -> Text,
+        courses -> Nullable<Text>,
+        issued_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    watermelon_pushed (device_id, collection, record_id) {
+        device_id -> Text,
+        collection -> Text,
+        record_id -> Text,
+        canonical_id -> Text,
+        in_sync_rev -> Nullable<BigInt>,
+        pushed_at -> BigInt,
+    }
+}

@@ -1,6 +1,7 @@
 //! The sync protocol's core, free of HTTP: the hybrid logical clock (`clock`), field-level
 //! last-writer-wins merge rules (`merge`), the device-writable collections (`records`),
-//! applying a pushed batch (`push`), signed cursors (`cursor`) and pages of changes (`pull`).
+//! applying a pushed batch (`push`), signed cursors (`cursor`), pages of changes (`pull`) and
+//! WatermelonDB's protocol translated onto them (`watermelon`).
 
 pub mod clock;
 pub mod cursor;
@@ -10,3 +11,4 @@ pub mod push;
 pub mod records;
 pub mod retention;
 pub mod review;
+pub mod watermelon;

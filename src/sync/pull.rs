@@ -42,6 +42,10 @@ pub struct Change {
     pub deleted: bool,
     /// The record as the admin API shows it; null for a deletion.
     pub data: Option<Value>,
+    /// When the record was created (server time, Unix ms; 0 for scope deletions): the
+    /// WatermelonDB feed tells records new to a device from changed ones by it.
+    #[serde(skip)]
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,13 +62,8 @@ pub struct PullSettings<'a> {
     pub tombstone_retention_ms: i64,
 }
 
-fn change<T: Serialize>(
-    collection: Collection,
-    id: &str,
-    rev: i64,
-    deleted: bool,
-    row: &T,
-) -> Result<Change> {
+fn change<T: SyncRow>(collection: Collection, row: &T) -> Result<Change> {
+    let deleted = row.deleted();
     let data = if deleted {
         None
     } else {
@@ -72,10 +71,11 @@ fn change<T: Serialize>(
     };
     Ok(Change {
         collection: collection.name(),
-        id: id.to_owned(),
-        rev,
+        id: row.id().to_owned(),
+        rev: row.rev(),
         deleted,
         data,
+        created_ms: row.created_at(),
     })
 }
 
@@ -84,6 +84,7 @@ trait SyncRow: Serialize {
     fn id(&self) -> &str;
     fn rev(&self) -> i64;
     fn deleted(&self) -> bool;
+    fn created_at(&self) -> i64;
 }
 
 macro_rules! sync_rows {
@@ -97,6 +98,9 @@ macro_rules! sync_rows {
             }
             fn deleted(&self) -> bool {
                 self.deleted_at.is_some()
+            }
+            fn created_at(&self) -> i64 {
+                self.created_at
             }
         }
     )+};
@@ -113,9 +117,7 @@ sync_rows!(
 );
 
 fn changes<T: SyncRow>(collection: Collection, rows: &[T]) -> Result<Vec<Change>> {
-    rows.iter()
-        .map(|row| change(collection, row.id(), row.rev(), row.deleted(), row))
-        .collect()
+    rows.iter().map(|row| change(collection, row)).collect()
 }
 
 fn gone(collection: Collection, id: String) -> Change {
@@ -125,6 +127,7 @@ fn gone(collection: Collection, id: String) -> Change {
         rev: 0,
         deleted: true,
         data: None,
+        created_ms: 0,
     }
 }
 
@@ -148,9 +151,31 @@ pub fn page(
         .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
         .transpose()?;
     let now = now_ms();
-    if let Some(cursor) = &cursor
-        && now - cursor.issued_ms > settings.tombstone_retention_ms
-    {
+    if let Some(cursor) = &cursor {
+        check_age(now, cursor.issued_ms, settings.tombstone_retention_ms)?;
+    }
+    let since = cursor.map(|c| Since {
+        rev: c.rev,
+        courses: c.courses,
+    });
+    let delta = delta(conn, caller, since.as_ref(), Some(limit), Backfill::Before)?;
+    let changes = delta.all().cloned().collect();
+    let next = Cursor {
+        rev: delta.next_rev,
+        user: caller.user_id.clone(),
+        issued_ms: now,
+        courses: delta.visible,
+    };
+    Ok(Page {
+        changes,
+        cursor: next.encode(settings.cursor_key),
+        has_more: delta.has_more,
+    })
+}
+
+/// A feed position older than the deletion history kept must start over.
+pub(crate) fn check_age(now: i64, issued_ms: i64, retention_ms: i64) -> Result<()> {
+    if now - issued_ms > retention_ms {
         return Err(Error::Gone {
             code: "resync_required",
             message:
@@ -158,14 +183,70 @@ pub fn page(
                     .into(),
         });
     }
-    let after = cursor.as_ref().map_or(0, |c| c.rev);
+    Ok(())
+}
+
+/// Where a device stands: every change up to `rev` delivered, while it held `courses` (`None`
+/// for every course).
+pub(crate) struct Since {
+    pub rev: i64,
+    pub courses: Option<Vec<String>>,
+}
+
+/// Which records of a course that came into scope are sent as backfill.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backfill {
+    /// Those up to the device's revision (the feed carries the later ones).
+    Before,
+    /// All of them, so that a caller can tell every record of the course is new to the device
+    /// (the feed may carry some of them again).
+    All,
+}
+
+/// The changes a device needs after `since`, and where it stands afterwards.
+pub(crate) struct Delta {
+    /// Deletions for what left the scope.
+    pub removed: Vec<Change>,
+    /// Backfill of courses that came into scope.
+    pub added: Vec<Change>,
+    /// People newly enrolled in a trainer's courses whose record is older than the cursor.
+    pub new_people: Vec<Change>,
+    /// The feed in revision order, then deletions of people no longer enrolled.
+    pub feed: Vec<Change>,
+    pub next_rev: i64,
+    pub has_more: bool,
+    pub visible: Option<Vec<String>>,
+}
+
+impl Delta {
+    /// Every change, in the order a device applies them.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Change> {
+        self.removed
+            .iter()
+            .chain(&self.added)
+            .chain(&self.new_people)
+            .chain(&self.feed)
+    }
+}
+
+/// Everything in the caller's scope after `since` (all of it when `None`); with a `limit`, at
+/// most that many feed changes (the rest is for the next call).
+pub(crate) fn delta(
+    conn: &mut DbConn,
+    caller: &Caller,
+    since: Option<&Since>,
+    limit: Option<i64>,
+    backfill_mode: Backfill,
+) -> Result<Delta> {
+    let after = since.map_or(0, |s| s.rev);
     let visible = visible_courses(conn, caller)?;
-    let mut changes = Vec::new();
+    let (mut removed_changes, mut added_changes, mut new_people) =
+        (Vec::new(), Vec::new(), Vec::new());
 
     // A switch between "every course" and a list (a role change) cannot be expressed as a
     // difference of course lists: the device starts over.
-    if let Some(cursor) = &cursor
-        && cursor.courses.is_none() != visible.is_none()
+    if let Some(since) = since
+        && since.courses.is_none() != visible.is_none()
     {
         return Err(Error::Gone {
             code: "resync_required",
@@ -175,42 +256,43 @@ pub fn page(
     // Read before the feed: every revision up to here is committed and will be seen by it.
     let horizon = current_revision(conn)?;
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
-    if let (Some(cursor), Some(now_visible)) = (&cursor, &visible) {
-        let before: BTreeSet<&String> = cursor.courses.iter().flatten().collect();
+    if let (Some(since), Some(now_visible)) = (since, &visible) {
+        let before: BTreeSet<&String> = since.courses.iter().flatten().collect();
         let current: BTreeSet<&String> = now_visible.iter().collect();
         let removed: Vec<String> = before.difference(&current).map(|s| (*s).clone()).collect();
         let added: Vec<String> = current.difference(&before).map(|s| (*s).clone()).collect();
         if !removed.is_empty() {
-            changes.extend(scope_deletions(conn, caller, &removed, now_visible)?);
+            removed_changes = scope_deletions(conn, caller, &removed, now_visible)?;
         }
         if !added.is_empty() {
-            changes.extend(backfill(conn, caller, &added, after)?);
+            let upto = match backfill_mode {
+                Backfill::Before => after,
+                Backfill::All => i64::MAX,
+            };
+            added_changes = backfill(conn, caller, &added, upto)?;
         }
     }
 
-    let (mut feed, has_more) = feed(conn, caller, visible.as_deref(), after, limit)?;
-    let next_rev = match feed.last() {
-        Some(last) => last.rev,
-        // Nothing new: the cursor may move to the current revision, all of which is delivered.
-        None => after.max(horizon),
+    let (mut feed, has_more) = feed(conn, caller, visible.as_deref(), after, horizon, limit)?;
+    let next_rev = match (has_more, feed.last()) {
+        (true, Some(last)) => last.rev,
+        // Everything up to the horizon is delivered.
+        _ => after.max(horizon),
     };
     if caller.role == Role::Trainer {
-        changes.extend(people_of_new_enrollments(conn, &feed, after)?);
+        new_people = people_of_new_enrollments(conn, &feed, after)?;
         let still_visible = visible.as_deref().unwrap_or_default();
         let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
         feed.extend(dropped);
     }
-    changes.extend(feed);
-    let next = Cursor {
-        rev: next_rev,
-        user: caller.user_id.clone(),
-        issued_ms: now,
-        courses: visible,
-    };
-    Ok(Page {
-        changes,
-        cursor: next.encode(settings.cursor_key),
+    Ok(Delta {
+        removed: removed_changes,
+        added: added_changes,
+        new_people,
+        feed,
+        next_rev,
         has_more,
+        visible,
     })
 }
 
@@ -294,6 +376,10 @@ struct Scope<'a> {
     /// None: every course (administrators).
     courses: Option<&'a [String]>,
     after: i64,
+    /// The revision read before the feed: the collections are read one after another, and a
+    /// revision committed meanwhile could pass a lower one that an earlier query missed. Up to
+    /// here, every revision was committed before any query ran.
+    upto: i64,
 }
 
 impl Scope<'_> {
@@ -302,12 +388,16 @@ impl Scope<'_> {
     }
 
     fn units(&self) -> units::BoxedQuery<'static, Backend> {
-        units::table.filter(units::rev.gt(self.after)).into_boxed()
+        units::table
+            .filter(units::rev.gt(self.after))
+            .filter(units::rev.le(self.upto))
+            .into_boxed()
     }
 
     fn people(&self) -> people::BoxedQuery<'static, Backend> {
         let query = people::table
             .filter(people::rev.gt(self.after))
+            .filter(people::rev.le(self.upto))
             .into_boxed();
         match self.caller.role {
             Role::Admin => query,
@@ -327,6 +417,7 @@ impl Scope<'_> {
     fn courses_feed(&self) -> courses::BoxedQuery<'static, Backend> {
         let query = courses::table
             .filter(courses::rev.gt(self.after))
+            .filter(courses::rev.le(self.upto))
             .into_boxed();
         match self.courses {
             None => query,
@@ -341,6 +432,7 @@ impl Scope<'_> {
         }
         let query = course_trainers::table
             .filter(course_trainers::rev.gt(self.after))
+            .filter(course_trainers::rev.le(self.upto))
             .into_boxed();
         Some(match self.courses {
             None => query,
@@ -351,6 +443,7 @@ impl Scope<'_> {
     fn sessions(&self) -> sessions::BoxedQuery<'static, Backend> {
         let query = sessions::table
             .filter(sessions::rev.gt(self.after))
+            .filter(sessions::rev.le(self.upto))
             .into_boxed();
         match self.courses {
             None => query,
@@ -361,6 +454,7 @@ impl Scope<'_> {
     fn enrollments(&self) -> enrollments::BoxedQuery<'static, Backend> {
         let query = enrollments::table
             .filter(enrollments::rev.gt(self.after))
+            .filter(enrollments::rev.le(self.upto))
             .into_boxed();
         match self.caller.role {
             Role::Admin => query,
@@ -376,6 +470,7 @@ impl Scope<'_> {
     fn attendance(&self) -> attendance::BoxedQuery<'static, Backend> {
         let query = attendance::table
             .filter(attendance::rev.gt(self.after))
+            .filter(attendance::rev.le(self.upto))
             .into_boxed();
         match self.caller.role {
             Role::Admin => query,
@@ -397,6 +492,7 @@ impl Scope<'_> {
     fn materials(&self) -> materials::BoxedQuery<'static, Backend> {
         let query = materials::table
             .filter(materials::rev.gt(self.after))
+            .filter(materials::rev.le(self.upto))
             .into_boxed();
         match self.courses {
             None => query,
@@ -430,21 +526,9 @@ macro_rules! feed_changes {
     };
 }
 
-/// The next `limit` changes after `after` in scope, in revision order, and whether more follow.
-/// First the revisions alone (index-only reads) find where the page ends; then only the rows up
-/// to there are read and serialised, instead of a page's worth from every collection.
-fn feed(
-    conn: &mut DbConn,
-    caller: &Caller,
-    visible: Option<&[String]>,
-    after: i64,
-    limit: i64,
-) -> Result<(Vec<Change>, bool)> {
-    let scope = Scope {
-        caller,
-        courses: visible,
-        after,
-    };
+/// The last revision of a page of `limit` changes, and whether more follow; None when there is
+/// nothing to send.
+fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<(i64, bool)>> {
     let take = limit + 1;
     let mut revisions = Vec::new();
     revisions.extend(feed_revisions!(scope.units(), units, take, conn));
@@ -464,11 +548,36 @@ fn feed(
     revisions.extend(feed_revisions!(scope.materials(), materials, take, conn));
     revisions.sort_unstable();
     let has_more = revisions.len() as i64 > limit;
-    let page_end = revisions
+    let end = revisions
         .len()
         .min(usize::try_from(limit).unwrap_or(usize::MAX));
-    let Some(&last) = revisions[..page_end].last() else {
-        return Ok((Vec::new(), false));
+    Ok(revisions[..end].last().map(|&last| (last, has_more)))
+}
+
+/// The next `limit` changes after `after` in scope, up to `horizon`, in revision order, and
+/// whether more follow; everything up to `horizon` when `limit` is None. First the revisions
+/// alone (index-only reads) find where the page ends; then only the rows up to there are read
+/// and serialised, instead of a page's worth from every collection.
+fn feed(
+    conn: &mut DbConn,
+    caller: &Caller,
+    visible: Option<&[String]>,
+    after: i64,
+    horizon: i64,
+    limit: Option<i64>,
+) -> Result<(Vec<Change>, bool)> {
+    let scope = Scope {
+        caller,
+        courses: visible,
+        after,
+        upto: horizon,
+    };
+    let (last, has_more) = match limit {
+        None => (horizon, false),
+        Some(limit) => match page_end(conn, &scope, limit)? {
+            Some(end) => end,
+            None => return Ok((Vec::new(), false)),
+        },
     };
 
     let mut out = Vec::new();

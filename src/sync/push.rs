@@ -129,11 +129,7 @@ pub fn apply_batch(
     clock: &ServerClock,
     mutations: Vec<Value>,
 ) -> Result<PushOutcome> {
-    // Holding the revision counter's row lock from the start serialises pushes on PostgreSQL, so
-    // two copies of one mutation racing in parallel see each other's log entry.
-    diesel::update(revision_counter::table.filter(revision_counter::id.eq(1)))
-        .set(revision_counter::value.eq(revision_counter::value))
-        .execute(conn)?;
+    serialize_pushes(conn)?;
     let mut results = Vec::with_capacity(mutations.len());
     for raw in mutations {
         results.push(apply_one(conn, caller, clock, raw)?);
@@ -144,7 +140,17 @@ pub fn apply_batch(
     })
 }
 
-fn wall_ms() -> u64 {
+/// Takes the revision counter's row lock for the rest of the transaction. Held from a push's
+/// start, it serialises pushes on PostgreSQL, so two copies of one mutation racing in parallel
+/// see each other's log entry.
+pub fn serialize_pushes(conn: &mut DbConn) -> Result<()> {
+    diesel::update(revision_counter::table.filter(revision_counter::id.eq(1)))
+        .set(revision_counter::value.eq(revision_counter::value))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub(crate) fn wall_ms() -> u64 {
     u64::try_from(now_ms()).unwrap_or_default()
 }
 

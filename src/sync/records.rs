@@ -61,6 +61,15 @@ impl Collection {
         matches!(self, Collection::Attendance | Collection::Enrollments)
     }
 
+    /// The fields a device may set (none for a read-only collection).
+    pub fn writable_fields(self) -> &'static [&'static str] {
+        if self.device_writable() {
+            self.fields().0
+        } else {
+            &[]
+        }
+    }
+
     /// The fields a device may set, and the pair of them that is the natural key.
     fn fields(self) -> (&'static [&'static str], [&'static str; 2]) {
         match self {

@@ -9,3 +9,4 @@ mod convergence;
 mod resources;
 mod scope;
 mod sync;
+mod watermelon;

@@ -6,3 +6,4 @@ pub mod health;
 pub mod resources;
 pub mod sync;
 pub mod users;
+pub mod watermelon;

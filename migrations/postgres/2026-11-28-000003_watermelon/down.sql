@@ -1,0 +1,2 @@
+DROP TABLE watermelon_pushed;
+DROP TABLE watermelon_pulls;

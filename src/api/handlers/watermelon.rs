@@ -1,0 +1,111 @@
+//! WatermelonDB's `synchronize()` endpoints: pull and push on one path.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::AppState;
+use crate::api::extractors::Authenticated;
+use crate::error::{Error, Result};
+use crate::sync::watermelon::{self, Migration};
+
+/// The query of both endpoints. Values arrive as text because WatermelonDB apps commonly
+/// interpolate JavaScript values, so `null` comes as the word `null`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncQuery {
+    pub last_pulled_at: Option<String>,
+    pub schema_version: Option<String>,
+    pub migration: Option<String>,
+}
+
+fn is_null(raw: &Option<String>) -> bool {
+    raw.as_deref().is_none_or(|v| v.is_empty() || v == "null")
+}
+
+fn last_pulled_at(raw: &Option<String>) -> Result<Option<i64>> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    let text = raw.as_deref().unwrap_or_default();
+    match text.parse::<i64>() {
+        Ok(at) if at > 0 => Ok(Some(at)),
+        _ => Err(Error::bad_request(
+            "invalid_last_pulled_at",
+            "last_pulled_at must be a timestamp this server gave (a number above 0), or null",
+        )),
+    }
+}
+
+pub async fn pull(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    query: web::Query<SyncQuery>,
+) -> Result<HttpResponse> {
+    let query = query.into_inner();
+    let last_pulled_at = last_pulled_at(&query.last_pulled_at)?;
+    let schema_version_valid = query
+        .schema_version
+        .as_deref()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v > 0);
+    if !is_null(&query.schema_version) && !schema_version_valid {
+        return Err(Error::bad_request(
+            "invalid_schema_version",
+            "schema_version must be a number above 0",
+        ));
+    }
+    let migration = if is_null(&query.migration) {
+        None
+    } else {
+        let parsed = serde_json::from_str::<Migration>(query.migration.as_deref().unwrap_or(""))
+            .map_err(|e| {
+                Error::bad_request(
+                    "invalid_migration",
+                    format!("migration must be WatermelonDB's migration object or null: {e}"),
+                )
+            })?;
+        Some(parsed)
+    };
+    let response = state
+        .run(move |state, conn| {
+            let settings = watermelon::Settings {
+                tombstone_retention_ms: i64::try_from(state.config.tombstone_retention_days)
+                    .unwrap_or(i64::MAX / 86_400_000)
+                    * 86_400_000,
+            };
+            watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// Applies the changes; answers only after they are committed.
+pub async fn push(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    query: web::Query<SyncQuery>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let query = query.into_inner();
+    if !is_null(&query.schema_version) || !is_null(&query.migration) {
+        return Err(Error::bad_request(
+            "invalid_query",
+            "a push takes only last_pulled_at",
+        ));
+    }
+    let last_pulled_at = last_pulled_at(&query.last_pulled_at)?.ok_or_else(|| {
+        Error::bad_request(
+            "invalid_last_pulled_at",
+            "a push needs the last_pulled_at of the pull before it",
+        )
+    })?;
+    let body = body.into_inner();
+    let max = state.config.max_push_mutations;
+    let response = state
+        .write(move |state, conn| {
+            watermelon::push(conn, &caller, &state.clock, last_pulled_at, &body, max)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(response))
+}

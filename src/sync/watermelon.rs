@@ -1,0 +1,958 @@
+//! WatermelonDB's sync protocol as a translation onto the native one, so that an app built on
+//! WatermelonDB's `synchronize()` gets the same scopes, merge rules, conflict log and quarantine.
+//!
+//! - Pull: the feed of `pull::delta` without pages. WatermelonDB's `timestamp` is the revision
+//!   everything up to which was delivered, plus one (WatermelonDB wants a number above 0, and a
+//!   fresh database is at revision 0). Revisions are commit-ordered, so "after the timestamp"
+//!   never skips a row, where a wall-clock millisecond would. The courses the device held at each
+//!   timestamp are kept server-side (`watermelon_pulls`), as the native cursor carries them, so a
+//!   course leaving or entering the scope deletes or backfills its records.
+//! - Push: each record becomes a native mutation (an upsert of the columns it sets, or a delete)
+//!   applied by `push::apply_batch`. The client has no clock, so the server stamps the fields when
+//!   the push arrives: per field, the later push to the server wins, and what it overwrote from
+//!   another device is in the conflict log.
+//! - No echo: records a device pushed are remembered (`watermelon_pushed`) until a pull issued
+//!   after the push is acknowledged. They come back as `updated` (never `created`), and not at all
+//!   while the device's copy is exactly the server's state.
+//!
+//! Knows no HTTP.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::clock::ServerClock;
+use super::merge::Fields;
+use super::pull::{self, Backfill, Change, Since};
+use super::push::{self, MutationResult, Op, Status};
+use super::records::Collection;
+use crate::db::schema::{
+    attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
+};
+use crate::db::{DbConn, now_ms, write_tx};
+use crate::domain::Caller;
+use crate::error::{Error, Result};
+
+/// The type of a WatermelonDB column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    String,
+    Number,
+}
+
+/// One synced column: its name, type and whether it may be null.
+pub type Column = (&'static str, ColumnType, bool);
+
+use ColumnType::{Number, String as Text};
+
+/// The WatermelonDB view of every synced collection: the record's data columns as the admin API
+/// names and formats them (ids, RFC 3339 times, ISO dates). Server bookkeeping (`rev`,
+/// `created_at`, `updated_at`, who recorded attendance) is left out: WatermelonDB keeps its own
+/// sync state and its own `created_at`/`updated_at` conventions, and a column the server
+/// rewrites on every write would make every pushed record differ from the device's copy.
+/// `api-spec/watermelondb/schema.js` declares the same tables and columns (a test compares them).
+pub const TABLES: [(Collection, &[Column]); 8] = [
+    (
+        Collection::Units,
+        &[
+            ("code", Text, false),
+            ("name", Text, false),
+            ("kind", Text, false),
+            ("parent_id", Text, true),
+            ("valid_from", Text, true),
+            ("valid_to", Text, true),
+            ("merged_into_id", Text, true),
+        ],
+    ),
+    (
+        Collection::People,
+        &[
+            ("full_name", Text, false),
+            ("birth_date", Text, true),
+            ("gender", Text, true),
+            ("phone", Text, true),
+            ("position", Text, false),
+            ("unit_id", Text, true),
+            ("term", Text, true),
+        ],
+    ),
+    (
+        Collection::Courses,
+        &[
+            ("code", Text, true),
+            ("title", Text, false),
+            ("description", Text, true),
+            ("organizing_unit_id", Text, true),
+            ("management_level", Text, false),
+            ("start_date", Text, false),
+            ("end_date", Text, false),
+            ("place", Text, true),
+        ],
+    ),
+    (
+        Collection::CourseTrainers,
+        &[
+            ("course_id", Text, false),
+            ("user_id", Text, false),
+            ("role", Text, false),
+        ],
+    ),
+    (
+        Collection::Sessions,
+        &[
+            ("course_id", Text, false),
+            ("topic", Text, false),
+            ("starts_at", Text, false),
+            ("ends_at", Text, false),
+            ("place", Text, true),
+            ("trainer_id", Text, true),
+        ],
+    ),
+    (
+        Collection::Enrollments,
+        &[
+            ("course_id", Text, false),
+            ("person_id", Text, false),
+            ("status", Text, false),
+        ],
+    ),
+    (
+        Collection::Attendance,
+        &[
+            ("session_id", Text, false),
+            ("person_id", Text, false),
+            ("status", Text, false),
+            ("checked_in_at", Text, true),
+            ("note", Text, true),
+        ],
+    ),
+    (
+        Collection::Materials,
+        &[
+            ("course_id", Text, false),
+            ("title", Text, false),
+            ("kind", Text, false),
+            ("language", Text, false),
+            ("file_name", Text, true),
+            ("content_type", Text, true),
+            ("size_bytes", Number, true),
+            ("sha256", Text, true),
+            ("version", Number, false),
+        ],
+    ),
+];
+
+fn columns(collection: Collection) -> &'static [Column] {
+    TABLES
+        .iter()
+        .find(|(c, _)| *c == collection)
+        .map_or(&[], |(_, columns)| columns)
+}
+
+/// A record as WatermelonDB stores it: `id` and the view's columns.
+fn raw_of(collection: Collection, id: &str, data: &Value) -> Value {
+    let mut raw = Map::new();
+    raw.insert("id".into(), Value::String(id.to_owned()));
+    for (name, _, _) in columns(collection) {
+        raw.insert(
+            (*name).to_owned(),
+            data.get(*name).cloned().unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(raw)
+}
+
+/// Whether the device's copy of a record (its raw record as pushed) equals the server's.
+fn same_columns(collection: Collection, device: &Value, server: &Value) -> bool {
+    columns(collection)
+        .iter()
+        .all(|(name, _, _)| device.get(*name).unwrap_or(&Value::Null) == &server[*name])
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TableChanges {
+    pub created: Vec<Value>,
+    pub updated: Vec<Value>,
+    pub deleted: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PullResponse {
+    pub changes: BTreeMap<&'static str, TableChanges>,
+    pub timestamp: i64,
+}
+
+/// What WatermelonDB sends with a pull after a schema migration: tables and columns the app
+/// added, whose records it needs in full (its `from` version does not matter: the server's
+/// tables have a single version).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Migration {
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub columns: Vec<MigratedColumns>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct MigratedColumns {
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+impl Migration {
+    /// The synced tables the app needs in full. A table or column the server does not sync is
+    /// the app's own business.
+    fn tables(&self) -> BTreeSet<Collection> {
+        let named = self
+            .tables
+            .iter()
+            .chain(self.columns.iter().map(|c| &c.table));
+        named.filter_map(|name| Collection::parse(name)).collect()
+    }
+}
+
+pub struct Settings {
+    pub tombstone_retention_ms: i64,
+}
+
+/// The mark a pull gives a device: the revision delivered, plus one.
+fn timestamp_of(rev: i64) -> i64 {
+    rev + 1
+}
+
+fn invalid_last_pulled_at(message: &str) -> Error {
+    Error::bad_request("invalid_last_pulled_at", message)
+}
+
+fn resync_required(message: &str) -> Error {
+    Error::Gone {
+        code: "resync_required",
+        message: message.to_owned(),
+    }
+}
+
+/// Where a device stood at `last_pulled_at`: the pull that issued it, for this user (another
+/// device of the same user is accepted, so that signing in again on a phone keeps its data).
+fn pulled_state(conn: &mut DbConn, caller: &Caller, last_pulled_at: i64) -> Result<(Since, i64)> {
+    if last_pulled_at < 1 {
+        return Err(invalid_last_pulled_at(
+            "last_pulled_at must be a timestamp this server gave, or null",
+        ));
+    }
+    let rows: Vec<(String, Option<String>, i64)> = watermelon_pulls::table
+        .filter(watermelon_pulls::user_id.eq(&caller.user_id))
+        .filter(watermelon_pulls::pulled_at.eq(last_pulled_at))
+        .select((
+            watermelon_pulls::device_id,
+            watermelon_pulls::courses,
+            watermelon_pulls::issued_at,
+        ))
+        .load(conn)?;
+    let row = rows
+        .iter()
+        .find(|(device, _, _)| *device == caller.device_id)
+        .or(rows.first())
+        .ok_or_else(|| {
+            resync_required(
+                "this server did not give that last_pulled_at to this account (or forgot it); \
+                 reset the local database and sync again",
+            )
+        })?;
+    let courses = row
+        .1
+        .as_deref()
+        .map(serde_json::from_str::<Vec<String>>)
+        .transpose()
+        .map_err(|e| Error::Internal(format!("stored pull state unreadable: {e}")))?;
+    Ok((
+        Since {
+            rev: last_pulled_at - 1,
+            courses,
+        },
+        row.2,
+    ))
+}
+
+/// A record the device pushed, remembered until it acknowledges a pull issued after the push.
+struct Pushed {
+    canonical_id: String,
+    in_sync_rev: Option<i64>,
+}
+
+/// The records the device pushed after the pull issued at `issued_at` (that pull answered the
+/// earlier ones).
+fn pushed_records(
+    conn: &mut DbConn,
+    caller: &Caller,
+    issued_at: i64,
+) -> Result<BTreeMap<(String, String), Pushed>> {
+    let rows: Vec<(String, String, String, Option<i64>)> = watermelon_pushed::table
+        .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+        .filter(watermelon_pushed::pushed_at.ge(issued_at))
+        .select((
+            watermelon_pushed::collection,
+            watermelon_pushed::record_id,
+            watermelon_pushed::canonical_id,
+            watermelon_pushed::in_sync_rev,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(collection, record_id, canonical_id, in_sync_rev)| {
+            (
+                (collection, record_id),
+                Pushed {
+                    canonical_id,
+                    in_sync_rev,
+                },
+            )
+        })
+        .collect())
+}
+
+/// How one change reaches the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// Collects changes for the response; the first word on a record is kept.
+#[derive(Default)]
+struct Collector {
+    seen: BTreeSet<(&'static str, String)>,
+    changes: BTreeMap<&'static str, TableChanges>,
+}
+
+impl Collector {
+    fn new() -> Self {
+        let mut collector = Collector::default();
+        for (collection, _) in TABLES {
+            collector
+                .changes
+                .insert(collection.name(), TableChanges::default());
+        }
+        collector
+    }
+
+    fn has(&self, collection: &'static str, id: &str) -> bool {
+        self.seen.contains(&(collection, id.to_owned()))
+    }
+
+    fn add(&mut self, change: &Change, kind: Kind) {
+        if !self.seen.insert((change.collection, change.id.clone())) {
+            return;
+        }
+        let Some(collection) = Collection::parse(change.collection) else {
+            return;
+        };
+        let table = self.changes.entry(change.collection).or_default();
+        match (kind, &change.data) {
+            (Kind::Deleted, _) | (_, None) => table.deleted.push(change.id.clone()),
+            (Kind::Created, Some(data)) => table.created.push(raw_of(collection, &change.id, data)),
+            (Kind::Updated, Some(data)) => table.updated.push(raw_of(collection, &change.id, data)),
+        }
+    }
+}
+
+/// Answers a WatermelonDB pull and records what the device then holds.
+pub fn pull(
+    conn: &mut DbConn,
+    caller: &Caller,
+    settings: &Settings,
+    last_pulled_at: Option<i64>,
+    migration: Option<&Migration>,
+) -> Result<PullResponse> {
+    let now = now_ms();
+    let previous = last_pulled_at
+        .map(|at| pulled_state(conn, caller, at))
+        .transpose()?;
+    if let Some((_, issued_at)) = &previous {
+        pull::check_age(now, *issued_at, settings.tombstone_retention_ms)?;
+    }
+    let since = previous.as_ref().map(|(since, _)| since);
+    let delta = pull::delta(conn, caller, since, None, Backfill::All)?;
+    let mut out = Collector::new();
+    match &previous {
+        // A first sync: the device holds nothing, so every live record is new to it.
+        None => {
+            for change in delta.all().filter(|c| !c.deleted) {
+                out.add(change, Kind::Created);
+            }
+        }
+        Some((since, issued_at)) => {
+            classify(conn, caller, &delta, since, *issued_at, &mut out)?;
+        }
+    }
+    if let Some(migration) = migration {
+        // Tables or columns the app added: their records in full (those it already has are
+        // updated in place, which fills the new columns).
+        let wanted = migration.tables();
+        if !wanted.is_empty() {
+            let everything = pull::delta(conn, caller, None, None, Backfill::All)?;
+            for change in everything.all().filter(|c| !c.deleted) {
+                if wanted.iter().any(|c| c.name() == change.collection) {
+                    let kind = if migration.tables.iter().any(|t| t == change.collection) {
+                        Kind::Created
+                    } else {
+                        Kind::Updated
+                    };
+                    out.add(change, kind);
+                }
+            }
+        }
+    }
+    let timestamp = timestamp_of(delta.next_rev);
+    let courses = delta
+        .visible
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let retention = settings.tombstone_retention_ms;
+    write_tx(conn, |conn| {
+        // What the device acknowledged by naming `last_pulled_at` is no longer needed: older
+        // pulls, and pushes that the pull it names (issued after them) already answered.
+        if let (Some(at), Some((_, acknowledged_at))) = (last_pulled_at, &previous) {
+            diesel::delete(
+                watermelon_pulls::table
+                    .filter(watermelon_pulls::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pulls::pulled_at.lt(at)),
+            )
+            .execute(conn)?;
+            diesel::delete(
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::pushed_at.lt(*acknowledged_at)),
+            )
+            .execute(conn)?;
+        } else {
+            // A first sync starts the device over.
+            diesel::delete(
+                watermelon_pushed::table.filter(watermelon_pushed::device_id.eq(&caller.device_id)),
+            )
+            .execute(conn)?;
+        }
+        diesel::delete(
+            watermelon_pulls::table.filter(watermelon_pulls::issued_at.lt(now - retention)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            watermelon_pulls::table
+                .filter(watermelon_pulls::device_id.eq(&caller.device_id))
+                .filter(watermelon_pulls::pulled_at.eq(timestamp)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(watermelon_pulls::table)
+            .values((
+                watermelon_pulls::device_id.eq(&caller.device_id),
+                watermelon_pulls::pulled_at.eq(timestamp),
+                watermelon_pulls::user_id.eq(&caller.user_id),
+                watermelon_pulls::courses.eq(&courses),
+                watermelon_pulls::issued_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })?;
+    Ok(PullResponse {
+        changes: out.changes,
+        timestamp,
+    })
+}
+
+/// Sorts an incremental pull into created, updated and deleted, leaving out the device's own
+/// writes where its copy is the server's state.
+fn classify(
+    conn: &mut DbConn,
+    caller: &Caller,
+    delta: &pull::Delta,
+    since: &Since,
+    issued_at: i64,
+    out: &mut Collector,
+) -> Result<()> {
+    let pushed = pushed_records(conn, caller, issued_at)?;
+    for change in &delta.removed {
+        out.add(change, Kind::Deleted);
+    }
+    // People a trainer sees through enrollments: held already if enrolled in a course the
+    // device held, unchanged since its last pull.
+    let people: Vec<String> = delta
+        .all()
+        .filter(|c| c.collection == Collection::People.name() && !c.deleted)
+        .map(|c| c.id.clone())
+        .collect();
+    let held_people = held_people(conn, &people, since)?;
+    // A record of a course that came into scope is new to the device, unless it is a person
+    // the device has through another course (sent only if changed, below).
+    for change in &delta.added {
+        if change.collection == Collection::People.name() && held_people.contains(&change.id) {
+            continue;
+        }
+        let own = pushed.contains_key(&(change.collection.to_owned(), change.id.clone()));
+        out.add(change, if own { Kind::Updated } else { Kind::Created });
+    }
+    for change in delta.new_people.iter().chain(&delta.feed) {
+        if out.has(change.collection, &change.id) {
+            continue;
+        }
+        let key = (change.collection.to_owned(), change.id.clone());
+        let kind = match pushed.get(&key) {
+            // The device deleted it or holds exactly this state: nothing to send.
+            Some(own) if own.canonical_id == change.id && own.in_sync_rev == Some(change.rev) => {
+                continue;
+            }
+            _ if change.deleted => Kind::Deleted,
+            Some(own) if own.canonical_id == change.id => Kind::Updated,
+            _ if change.created_ms > issued_at => Kind::Created,
+            _ if change.collection == Collection::People.name() => {
+                if held_people.contains(&change.id) {
+                    Kind::Updated
+                } else {
+                    Kind::Created
+                }
+            }
+            _ => Kind::Updated,
+        };
+        out.add(change, kind);
+    }
+    // Records the device created under an id that the server merged into an existing record
+    // (the same trainee's attendance recorded on two devices): the device drops its id and
+    // takes the server's record.
+    for ((collection, record_id), own) in &pushed {
+        if own.canonical_id == *record_id {
+            continue;
+        }
+        let Some(collection) = Collection::parse(collection) else {
+            continue;
+        };
+        out.add(
+            &Change {
+                collection: collection.name(),
+                id: record_id.clone(),
+                rev: 0,
+                deleted: true,
+                data: None,
+                created_ms: 0,
+            },
+            Kind::Deleted,
+        );
+        if out.has(collection.name(), &own.canonical_id) {
+            continue;
+        }
+        if let Some(change) = load_change(conn, collection, &own.canonical_id)? {
+            let kind = if change.deleted {
+                Kind::Deleted
+            } else if change.created_ms > issued_at {
+                Kind::Created
+            } else {
+                Kind::Updated
+            };
+            out.add(&change, kind);
+        }
+    }
+    Ok(())
+}
+
+/// Of `candidates`, the people enrolled in a course the device held at `since` through an
+/// enrollment unchanged since then: the device has them.
+fn held_people(
+    conn: &mut DbConn,
+    candidates: &[String],
+    since: &Since,
+) -> Result<BTreeSet<String>> {
+    if candidates.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let mut query = enrollments::table
+        .filter(enrollments::person_id.eq_any(candidates))
+        .filter(enrollments::deleted_at.is_null())
+        .filter(enrollments::rev.le(since.rev))
+        .into_boxed::<crate::db::Backend>();
+    if let Some(courses) = &since.courses {
+        query = query.filter(enrollments::course_id.eq_any(courses.clone()));
+    }
+    Ok(query
+        .select(enrollments::person_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// A device-writable record as a feed change.
+fn load_change(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Option<Change>> {
+    use crate::domain::attendance::Attendance;
+    use crate::domain::enrollments::Enrollment;
+    let row = match collection {
+        Collection::Attendance => attendance::table
+            .find(id)
+            .select(Attendance::as_select())
+            .first::<Attendance>(conn)
+            .optional()?
+            .map(|r| {
+                (
+                    r.rev,
+                    r.deleted_at.is_some(),
+                    r.created_at,
+                    serde_json::to_value(&r),
+                )
+            }),
+        Collection::Enrollments => enrollments::table
+            .find(id)
+            .select(Enrollment::as_select())
+            .first::<Enrollment>(conn)
+            .optional()?
+            .map(|r| {
+                (
+                    r.rev,
+                    r.deleted_at.is_some(),
+                    r.created_at,
+                    serde_json::to_value(&r),
+                )
+            }),
+        _ => None,
+    };
+    row.map(|(rev, deleted, created_ms, data)| {
+        Ok(Change {
+            collection: collection.name(),
+            id: id.to_owned(),
+            rev,
+            deleted,
+            data: if deleted {
+                None
+            } else {
+                Some(data.map_err(|e| Error::Internal(e.to_string()))?)
+            },
+            created_ms,
+        })
+    })
+    .transpose()
+}
+
+/// Why a record was refused, per table and id.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PushResponse {
+    /// The records refused, per table: WatermelonDB keeps them unsynced on the device.
+    #[serde(rename = "experimentalRejectedIds")]
+    pub rejected_ids: BTreeMap<String, Vec<String>>,
+    /// The reason for each refusal (the same as in the quarantine).
+    pub rejected_reasons: BTreeMap<String, BTreeMap<String, Rejection>>,
+}
+
+/// One record of a WatermelonDB push.
+struct Incoming {
+    table: String,
+    id: String,
+    op: Op,
+    fields: Fields,
+    /// The device's raw record (null for a delete), to tell whether its copy is the server's.
+    raw: Value,
+}
+
+fn bad_changes(field: &str, message: impl Into<String>) -> Error {
+    Error::invalid_field(field, "invalid_changes", message)
+}
+
+/// Reads WatermelonDB's changes object. A malformed shape refuses the whole push (nothing can
+/// be said about its records); a record's content is checked when it is applied.
+fn parse_changes(body: &Value, max_records: usize) -> Result<Vec<Incoming>> {
+    let tables = body
+        .as_object()
+        .ok_or_else(|| bad_changes("changes", "the body must be WatermelonDB's changes object"))?;
+    let mut incoming = Vec::new();
+    for (table, changes) in tables {
+        let changes = changes.as_object().ok_or_else(|| {
+            bad_changes(
+                table,
+                "each table must be {created: [], updated: [], deleted: []}",
+            )
+        })?;
+        for key in changes.keys() {
+            if !["created", "updated", "deleted"].contains(&key.as_str()) {
+                return Err(bad_changes(
+                    &format!("{table}.{key}"),
+                    "a table's changes are created, updated and deleted",
+                ));
+            }
+        }
+        let list = |name: &str| -> Result<&[Value]> {
+            match changes.get(name) {
+                None => Ok(&[]),
+                Some(Value::Array(items)) => Ok(items),
+                Some(_) => Err(bad_changes(&format!("{table}.{name}"), "must be an array")),
+            }
+        };
+        let collection = Collection::parse(table);
+        for (op_name, records) in [("created", list("created")?), ("updated", list("updated")?)] {
+            for (index, raw) in records.iter().enumerate() {
+                let field = format!("{table}.{op_name}[{index}]");
+                let record = raw
+                    .as_object()
+                    .ok_or_else(|| bad_changes(&field, "a record must be an object"))?;
+                let id = record
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad_changes(&field, "a record needs a string id"))?;
+                // A read-only or unknown table is refused when applied; its columns are kept
+                // as sent, so that the quarantine shows what the device tried.
+                let writable: Vec<&str> = match collection {
+                    Some(c) if c.device_writable() => c.writable_fields().to_vec(),
+                    _ => record
+                        .keys()
+                        .map(String::as_str)
+                        .filter(|k| !["id", "_status", "_changed"].contains(k))
+                        .collect(),
+                };
+                let set: Vec<&str> = if op_name == "created" {
+                    writable.clone()
+                } else {
+                    let changed = match record.get("_changed") {
+                        None | Some(Value::Null) => "",
+                        Some(Value::String(changed)) => changed.as_str(),
+                        Some(_) => {
+                            return Err(bad_changes(
+                                &format!("{field}._changed"),
+                                "must be a comma-separated list of columns",
+                            ));
+                        }
+                    };
+                    // Columns the server does not sync are the app's own.
+                    changed
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|c| writable.contains(c))
+                        .collect()
+                };
+                let fields: Fields = set
+                    .into_iter()
+                    .filter_map(|name| record.get(name).map(|v| (name.to_owned(), v.clone())))
+                    .collect();
+                incoming.push(Incoming {
+                    table: table.clone(),
+                    id: id.to_owned(),
+                    op: Op::Upsert,
+                    fields,
+                    raw: raw.clone(),
+                });
+            }
+        }
+        for (index, id) in list("deleted")?.iter().enumerate() {
+            let id = id.as_str().ok_or_else(|| {
+                bad_changes(&format!("{table}.deleted[{index}]"), "ids must be strings")
+            })?;
+            incoming.push(Incoming {
+                table: table.clone(),
+                id: id.to_owned(),
+                op: Op::Delete,
+                fields: Fields::new(),
+                raw: Value::Null,
+            });
+        }
+    }
+    if incoming.len() > max_records {
+        return Err(Error::invalid_field(
+            "changes",
+            "too_many_mutations",
+            format!("at most {max_records} records per push; sync more often"),
+        ));
+    }
+    Ok(incoming)
+}
+
+/// The revision of a stored device-writable record, following merged ids.
+fn base_rev(conn: &mut DbConn, table: &str, id: &str) -> Result<i64> {
+    use crate::db::schema::sync_aliases;
+    let target = sync_aliases::table
+        .find((table, id))
+        .select(sync_aliases::canonical_id)
+        .first::<String>(conn)
+        .optional()?
+        .unwrap_or_else(|| id.to_owned());
+    let rev = match Collection::parse(table) {
+        Some(Collection::Attendance) => attendance::table
+            .find(&target)
+            .select(attendance::rev)
+            .first::<i64>(conn)
+            .optional()?,
+        Some(Collection::Enrollments) => enrollments::table
+            .find(&target)
+            .select(enrollments::rev)
+            .first::<i64>(conn)
+            .optional()?,
+        _ => None,
+    };
+    Ok(rev.unwrap_or(0))
+}
+
+/// The mutation id of a pushed record: the same change sent again over the same server state
+/// (a retry whose answer was lost, or a refused record still waiting on the device) is the same
+/// mutation and gets its first answer; any other is new.
+fn mutation_id(caller: &Caller, record: &Incoming, base_rev: i64) -> String {
+    let key = json!([
+        caller.device_id,
+        record.table,
+        record.id,
+        record.op,
+        record.fields,
+        base_rev
+    ]);
+    let digest = Sha256::digest(key.to_string().as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+fn stored_result(conn: &mut DbConn, mutation_id: &str) -> Result<Option<MutationResult>> {
+    let stored = sync_mutations::table
+        .find(mutation_id)
+        .select(sync_mutations::result)
+        .first::<String>(conn)
+        .optional()?;
+    stored
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))
+        })
+        .transpose()
+}
+
+/// Applies a WatermelonDB push inside the caller's write transaction.
+pub fn push(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    last_pulled_at: i64,
+    body: &Value,
+    max_records: usize,
+) -> Result<PushResponse> {
+    let incoming = parse_changes(body, max_records)?;
+    push::serialize_pushes(conn)?;
+    let current: i64 = revision_counter::table
+        .filter(revision_counter::id.eq(1))
+        .select(revision_counter::value)
+        .first(conn)?;
+    if last_pulled_at < 1 || last_pulled_at > timestamp_of(current) {
+        return Err(invalid_last_pulled_at(
+            "last_pulled_at must be the timestamp of this device's last pull",
+        ));
+    }
+
+    // Records with nothing the server syncs changed are accepted as they are.
+    let mut results: Vec<Option<MutationResult>> = Vec::with_capacity(incoming.len());
+    let mut fresh = Vec::new();
+    let mut fresh_at = Vec::new();
+    for (index, record) in incoming.iter().enumerate() {
+        if record.op == Op::Upsert
+            && record.fields.is_empty()
+            && Collection::parse(&record.table).is_some_and(Collection::device_writable)
+        {
+            results.push(None);
+            continue;
+        }
+        let base = base_rev(conn, &record.table, &record.id)?;
+        let id = mutation_id(caller, record, base);
+        match stored_result(conn, &id)? {
+            Some(seen) => results.push(Some(seen)),
+            None => {
+                let mut stamp = clock.now(push::wall_ms());
+                stamp.node.clone_from(&caller.device_id);
+                fresh.push(json!({
+                    "mutation_id": id,
+                    "collection": record.table,
+                    "record_id": record.id,
+                    "op": record.op,
+                    "fields": record.fields,
+                    "hlc": stamp.to_string(),
+                }));
+                fresh_at.push(index);
+                results.push(None);
+            }
+        }
+    }
+    let applied = push::apply_batch(conn, caller, clock, fresh)?;
+    for (index, result) in fresh_at.into_iter().zip(applied.results) {
+        results[index] = Some(result);
+    }
+
+    let pushed_at = now_ms();
+    let mut response = PushResponse::default();
+    for (record, result) in incoming.iter().zip(results) {
+        let Some(result) = result else {
+            continue;
+        };
+        let rejected = result.status == Status::Rejected;
+        if rejected {
+            response
+                .rejected_ids
+                .entry(record.table.clone())
+                .or_default()
+                .push(record.id.clone());
+            response
+                .rejected_reasons
+                .entry(record.table.clone())
+                .or_default()
+                .insert(
+                    record.id.clone(),
+                    Rejection {
+                        reason: result.reason.unwrap_or_default(),
+                        message: result.message.unwrap_or_default(),
+                    },
+                );
+        }
+        let Some(collection) = Collection::parse(&record.table) else {
+            continue;
+        };
+        let canonical_id = match (rejected, result.record_id) {
+            (false, Some(target)) => target,
+            _ => record.id.clone(),
+        };
+        // The device keeps a refused record: should the server come to have it (an
+        // administrator re-applies it), it is one the device holds.
+        let in_sync_rev = match load_change(conn, collection, &canonical_id)? {
+            None if record.op == Op::Delete => continue,
+            None => None,
+            Some(_) if rejected => None,
+            Some(stored) if canonical_id == record.id => {
+                let same = match (&stored.data, record.op) {
+                    (None, Op::Delete) => true,
+                    (Some(data), Op::Upsert) => same_columns(
+                        collection,
+                        &record.raw,
+                        &raw_of(collection, &record.id, data),
+                    ),
+                    _ => false,
+                };
+                same.then_some(stored.rev)
+            }
+            Some(_) => None,
+        };
+        diesel::delete(watermelon_pushed::table.find((
+            &caller.device_id,
+            collection.name(),
+            &record.id,
+        )))
+        .execute(conn)?;
+        diesel::insert_into(watermelon_pushed::table)
+            .values((
+                watermelon_pushed::device_id.eq(&caller.device_id),
+                watermelon_pushed::collection.eq(collection.name()),
+                watermelon_pushed::record_id.eq(&record.id),
+                watermelon_pushed::canonical_id.eq(&canonical_id),
+                watermelon_pushed::in_sync_rev.eq(in_sync_rev),
+                watermelon_pushed::pushed_at.eq(pushed_at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(response)
+}

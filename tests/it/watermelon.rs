@@ -1,0 +1,1176 @@
+//! WatermelonDB-compatible sync (`/api/v1/watermelon/sync`): first and incremental pulls, pushes
+//! that apply only `_changed` columns, no echo of a device's own writes, deletions both ways,
+//! refused records (rejected ids, reasons, quarantine), scope changes, a timestamp that never
+//! skips a commit, bad input; and the real `@nozbe/watermelondb` library driven by Node
+//! (`tests/watermelon/`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
+    pushes_apply_only_changed_columns_and_are_not_echoed,
+    natural_key_duplicates_are_replaced_by_the_server_record,
+    deletions_travel_both_ways,
+    refused_records_are_rejected_with_reasons_and_quarantined,
+    scope_changes_delete_and_backfill,
+    the_timestamp_never_skips_a_commit_held_open,
+    bad_input_is_refused_with_stable_codes,
+    the_real_watermelondb_library_syncs_two_devices,
+);
+
+const PATH: &str = "/api/v1/watermelon/sync";
+
+fn pull(app: &TestApp, token: &str, last_pulled_at: Option<i64>) -> Value {
+    let at = last_pulled_at.map_or("null".to_owned(), |at| at.to_string());
+    app.call(
+        "GET",
+        &format!("{PATH}?last_pulled_at={at}&schema_version=1&migration=null"),
+        Some(token),
+        None,
+    )
+    .expect(200)
+    .json
+}
+
+fn push(app: &TestApp, token: &str, last_pulled_at: i64, changes: &Value) -> Value {
+    app.call(
+        "POST",
+        &format!("{PATH}?last_pulled_at={last_pulled_at}"),
+        Some(token),
+        Some(changes),
+    )
+    .expect(200)
+    .json
+}
+
+fn timestamp(pulled: &Value) -> i64 {
+    pulled["timestamp"].as_i64().expect("timestamp")
+}
+
+/// The ids of one table's `created`, `updated` or `deleted` list.
+fn ids(pulled: &Value, table: &str, kind: &str) -> BTreeSet<String> {
+    pulled["changes"][table][kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {table}.{kind} in {pulled}"))
+        .iter()
+        .map(|r| r.get("id").unwrap_or(r).as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn count_all(pulled: &Value, kind: &str) -> usize {
+    pulled["changes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|t| t[kind].as_array().unwrap().len())
+        .sum()
+}
+
+fn record<'a>(pulled: &'a Value, table: &str, kind: &str, id: &str) -> &'a Value {
+    pulled["changes"][table][kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{table}#{id} not in {kind}: {pulled}"))
+}
+
+/// A raw attendance record as WatermelonDB pushes it.
+fn raw_attendance(id: &str, session: &str, person: &str, status: &str, changed: &str) -> Value {
+    json!({
+        "id": id, "session_id": session, "person_id": person, "status": status,
+        "checked_in_at": null, "note": null,
+        "_status": if changed.is_empty() { "created" } else { "updated" }, "_changed": changed,
+    })
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+struct Demo {
+    admin: String,
+    big_course: String,
+    small_course: String,
+    session: String,
+    people: Vec<String>,
+}
+
+fn demo(app: &TestApp) -> Demo {
+    let admin = app.token("admin", "diemdanh-admin");
+    let courses = app
+        .call("GET", "/api/v1/courses", Some(&admin), None)
+        .expect(200)
+        .json;
+    let course = |big: bool| {
+        let items = courses["items"].as_array().unwrap();
+        let found = items
+            .iter()
+            .find(|c| (c["code"] == "BD-BTPBT-2026") == big)
+            .unwrap();
+        found["id"].as_str().unwrap().to_owned()
+    };
+    let (big_course, small_course) = (course(true), course(false));
+    let sessions = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={big_course}"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let enrolled = app
+        .call(
+            "GET",
+            &format!("/api/v1/enrollments?course_id={big_course}&limit=10"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    Demo {
+        session: sessions["items"][0]["id"].as_str().unwrap().to_owned(),
+        people: enrolled["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["person_id"].as_str().unwrap().to_owned())
+            .collect(),
+        admin,
+        big_course,
+        small_course,
+    }
+}
+
+fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let first = pull(&app, &tuan, None);
+    assert!(timestamp(&first) > 0);
+    assert_eq!(count_all(&first, "updated"), 0);
+    assert_eq!(count_all(&first, "deleted"), 0);
+    assert_eq!(
+        ids(&first, "courses", "created"),
+        [demo.big_course.clone()].into()
+    );
+    let enrolled = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let total = enrolled["total"].as_u64().unwrap() as usize;
+    assert_eq!(ids(&first, "enrollments", "created").len(), total);
+    assert_eq!(ids(&first, "people", "created").len(), total);
+    assert!(ids(&first, "units", "created").len() >= 20);
+    // Raw columns exactly as schema.js declares them, nothing of WatermelonDB's own.
+    let session = record(&first, "sessions", "created", &demo.session);
+    let columns: BTreeSet<&str> = session
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "id",
+            "course_id",
+            "topic",
+            "starts_at",
+            "ends_at",
+            "place",
+            "trainer_id"
+        ]
+        .into()
+    );
+
+    let nothing = pull(&app, &tuan, Some(timestamp(&first)));
+    assert_eq!(
+        count_all(&nothing, "created") + count_all(&nothing, "updated"),
+        0
+    );
+    assert_eq!(count_all(&nothing, "deleted"), 0);
+    assert_eq!(timestamp(&nothing), timestamp(&first));
+
+    // An edit of a record the device has arrives as `updated`, a new record as `created`.
+    let current = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions/{}", demo.session),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let mut edited = current.clone();
+    for server_owned in ["id", "rev", "created_at", "updated_at"] {
+        edited.as_object_mut().unwrap().remove(server_owned);
+    }
+    edited["place"] = json!("Hội trường B");
+    app.call(
+        "PUT",
+        &format!("/api/v1/sessions/{}", demo.session),
+        Some(&demo.admin),
+        Some(&edited),
+    )
+    .expect(200);
+    let unit = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&demo.admin),
+            Some(&json!({"code": "NEW-1", "name": "Phường Mới", "kind": "ward"})),
+        )
+        .expect(201)
+        .json;
+    let later = pull(&app, &tuan, Some(timestamp(&nothing)));
+    assert!(timestamp(&later) > timestamp(&nothing));
+    assert_eq!(
+        ids(&later, "sessions", "updated"),
+        [demo.session.clone()].into()
+    );
+    assert_eq!(
+        record(&later, "sessions", "updated", &demo.session)["place"],
+        "Hội trường B"
+    );
+    assert_eq!(
+        ids(&later, "units", "created"),
+        [unit["id"].as_str().unwrap().to_owned()].into()
+    );
+    assert_eq!(
+        count_all(&later, "created") + count_all(&later, "updated"),
+        2
+    );
+
+    // Signing in again on the same phone (a new device id) keeps its place.
+    let again = app.token("tuan.le", "demo-trainer-2");
+    let resumed = pull(&app, &again, Some(timestamp(&later)));
+    assert_eq!(
+        count_all(&resumed, "created") + count_all(&resumed, "updated"),
+        0
+    );
+
+    // After a schema migration that adds a synced table and a column, those come in full: the
+    // new table's records as created, the other table's as updated (to fill the column).
+    let migration = json!({"from": 1, "tables": ["course_trainers"],
+                           "columns": [{"table": "sessions", "columns": ["place"]}]});
+    let query = format!(
+        "{PATH}?last_pulled_at={}&schema_version=2&migration={}",
+        timestamp(&resumed),
+        urlencoding(&migration.to_string())
+    );
+    let migrated = app.call("GET", &query, Some(&again), None).expect(200).json;
+    assert_eq!(
+        ids(&migrated, "sessions", "updated"),
+        ids(&first, "sessions", "created")
+    );
+    assert_eq!(
+        ids(&migrated, "course_trainers", "created"),
+        ids(&first, "course_trainers", "created")
+    );
+    assert_eq!(ids(&migrated, "people", "updated"), BTreeSet::new());
+}
+
+/// Percent-encodes a query value.
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuan_at = timestamp(&pull(&app, &tuan, None));
+    let hoa_at = timestamp(&pull(&app, &hoa, None));
+
+    // Tuan records attendance offline and syncs.
+    let id = new_id();
+    let mut created = raw_attendance(&id, &demo.session, &demo.people[0], "present", "");
+    created["note"] = json!("đến sớm");
+    let answer = push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"created": [created], "updated": [], "deleted": []}}),
+    );
+    assert_eq!(
+        answer,
+        json!({"experimentalRejectedIds": {}, "rejected_reasons": {}})
+    );
+    let stored = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(
+        (stored["status"].as_str(), stored["note"].as_str()),
+        (Some("present"), Some("đến sớm"))
+    );
+
+    // Its own write does not come back to it: the device's copy is the server's.
+    let tuan_pull = pull(&app, &tuan, Some(tuan_at));
+    assert_eq!(
+        count_all(&tuan_pull, "created") + count_all(&tuan_pull, "updated"),
+        0,
+        "{tuan_pull}"
+    );
+    let tuan_at = timestamp(&tuan_pull);
+    // The other trainer's device gets it as new.
+    let hoa_pull = pull(&app, &hoa, Some(hoa_at));
+    assert_eq!(ids(&hoa_pull, "attendance", "created"), [id.clone()].into());
+    let hoa_at = timestamp(&hoa_pull);
+
+    // Hoa changes the note only; her copy's status is stale on purpose: only `_changed` counts.
+    let mut edit = raw_attendance(&id, &demo.session, &demo.people[0], "absent", "note");
+    edit["note"] = json!("về sớm");
+    let answer = push(
+        &app,
+        &hoa,
+        hoa_at,
+        &json!({"attendance": {"updated": [edit]}}),
+    );
+    assert_eq!(answer["experimentalRejectedIds"], json!({}));
+    let stored = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(
+        (stored["status"].as_str(), stored["note"].as_str()),
+        (Some("present"), Some("về sớm"))
+    );
+    // The overwritten note came from another device: it is in the conflict log.
+    let conflicts = app
+        .call(
+            "GET",
+            &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let logged: Vec<&Value> = conflicts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["record_id"] == id.as_str())
+        .collect();
+    assert_eq!(logged.len(), 1, "{conflicts}");
+    assert_eq!(logged[0]["field"], "note");
+    assert_eq!(logged[0]["losing_value"], "đến sớm");
+
+    // Hoa's copy (status "absent") differs from the server's: she gets the record back, as an
+    // update. Tuan gets Hoa's change as an update, never as a creation.
+    let hoa_pull = pull(&app, &hoa, Some(hoa_at));
+    assert_eq!(ids(&hoa_pull, "attendance", "created"), BTreeSet::new());
+    assert_eq!(
+        record(&hoa_pull, "attendance", "updated", &id)["status"],
+        "present"
+    );
+    let tuan_pull = pull(&app, &tuan, Some(tuan_at));
+    assert_eq!(ids(&tuan_pull, "attendance", "created"), BTreeSet::new());
+    assert_eq!(
+        record(&tuan_pull, "attendance", "updated", &id)["note"],
+        "về sớm"
+    );
+    // Once in step, nothing comes back.
+    let hoa_again = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
+    assert_eq!(
+        count_all(&hoa_again, "created") + count_all(&hoa_again, "updated"),
+        0
+    );
+
+    // Sending the same push again (its answer lost) changes nothing and logs nothing new.
+    let tuan_at = timestamp(&tuan_pull);
+    let mut mine = raw_attendance(&id, &demo.session, &demo.people[0], "late", "status");
+    mine["note"] = json!("về sớm");
+    let body = json!({"attendance": {"updated": [mine]}});
+    push(&app, &tuan, tuan_at, &body);
+    let rev = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .json["rev"]
+        .clone();
+    push(&app, &tuan, tuan_at, &body);
+    let after = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .json;
+    assert_eq!(
+        (after["rev"].clone(), after["status"].as_str()),
+        (rev, Some("late"))
+    );
+}
+
+fn natural_key_duplicates_are_replaced_by_the_server_record(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuan_at = timestamp(&pull(&app, &tuan, None));
+    let hoa_at = timestamp(&pull(&app, &hoa, None));
+    // Both record the same trainee in the same session offline, under ids of their own.
+    let (tuan_id, hoa_id) = (new_id(), new_id());
+    let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
+    let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
+    push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"created": [tuan_raw]}}),
+    );
+    let answer = push(
+        &app,
+        &hoa,
+        hoa_at,
+        &json!({"attendance": {"created": [hoa_raw]}}),
+    );
+    assert_eq!(answer["experimentalRejectedIds"], json!({}));
+    // Hoa's id was merged into Tuan's record: her device drops its id and takes the record.
+    let hoa_pull = pull(&app, &hoa, Some(hoa_at));
+    assert_eq!(
+        ids(&hoa_pull, "attendance", "deleted"),
+        [hoa_id.clone()].into()
+    );
+    assert_eq!(
+        ids(&hoa_pull, "attendance", "created"),
+        [tuan_id.clone()].into()
+    );
+    assert_eq!(
+        record(&hoa_pull, "attendance", "created", &tuan_id)["status"],
+        "late"
+    );
+    // Tuan's device has the record: the merged value comes as an update.
+    let tuan_pull = pull(&app, &tuan, Some(tuan_at));
+    assert_eq!(
+        record(&tuan_pull, "attendance", "updated", &tuan_id)["status"],
+        "late"
+    );
+    assert_eq!(ids(&tuan_pull, "attendance", "created"), BTreeSet::new());
+    // Acknowledged: the next pull has nothing more for Hoa.
+    let done = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
+    assert_eq!(
+        count_all(&done, "deleted") + count_all(&done, "created"),
+        0,
+        "{done}"
+    );
+}
+
+fn deletions_travel_both_ways(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuan_at = timestamp(&pull(&app, &tuan, None));
+    let id = new_id();
+    push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"created": [raw_attendance(&id, &demo.session, &demo.people[2], "present", "")]}}),
+    );
+    let hoa_at = timestamp(&pull(&app, &hoa, None));
+    let tuan_at = timestamp(&pull(&app, &tuan, Some(tuan_at)));
+
+    // Tuan deletes it: gone on the server, deleted on Hoa's device, not echoed to Tuan.
+    let answer = push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"deleted": [id]}}),
+    );
+    assert_eq!(answer["experimentalRejectedIds"], json!({}));
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(404);
+    let hoa_pull = pull(&app, &hoa, Some(hoa_at));
+    assert_eq!(ids(&hoa_pull, "attendance", "deleted"), [id.clone()].into());
+    let tuan_pull = pull(&app, &tuan, Some(tuan_at));
+    assert_eq!(count_all(&tuan_pull, "deleted"), 0, "{tuan_pull}");
+
+    // An administrator deletes a session: both devices are told.
+    let other_session = app
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(&demo.admin),
+            Some(&json!({
+                "course_id": demo.big_course, "topic": "Buổi bổ sung",
+                "starts_at": "2026-12-01T01:00:00Z", "ends_at": "2026-12-01T03:00:00Z"
+            })),
+        )
+        .expect(201)
+        .json;
+    let session_id = other_session["id"].as_str().unwrap().to_owned();
+    let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
+    assert_eq!(
+        ids(&tuan_pull, "sessions", "created"),
+        [session_id.clone()].into()
+    );
+    app.call(
+        "DELETE",
+        &format!("/api/v1/sessions/{session_id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
+    assert_eq!(
+        ids(&tuan_pull, "sessions", "deleted"),
+        [session_id.clone()].into()
+    );
+    let hoa_pull = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
+    assert!(ids(&hoa_pull, "sessions", "deleted").contains(&session_id));
+    // Deleting what the server never had is accepted and changes nothing.
+    let answer = push(
+        &app,
+        &tuan,
+        timestamp(&tuan_pull),
+        &json!({"attendance": {"deleted": [new_id()]}}),
+    );
+    assert_eq!(answer["experimentalRejectedIds"], json!({}));
+}
+
+fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let first = pull(&app, &tuan, None);
+    let at = timestamp(&first);
+    let enrolled = ids(&first, "people", "created");
+    let everyone = app
+        .call("GET", "/api/v1/people?limit=500", Some(&demo.admin), None)
+        .expect(200)
+        .json;
+    let outsider = everyone["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .find(|p| !enrolled.contains(p))
+        .unwrap();
+    let (not_enrolled, bad_status, fine) = (new_id(), new_id(), new_id());
+    let changes = json!({
+        "attendance": {
+            "created": [
+                raw_attendance(&not_enrolled, &demo.session, &outsider, "present", ""),
+                raw_attendance(&bad_status, &demo.session, &demo.people[3], "asleep", ""),
+                raw_attendance(&fine, &demo.session, &demo.people[4], "present", ""),
+            ],
+            "updated": [],
+            "deleted": [],
+        },
+        "courses": {
+            "updated": [{"id": demo.big_course, "title": "Đổi tên", "_status": "updated", "_changed": "title"}],
+        },
+        "grades": {"created": [{"id": "g1", "_status": "created", "_changed": ""}]},
+    });
+    let answer = push(&app, &tuan, at, &changes);
+    let set = |table: &str| set_of(&answer, table);
+    assert_eq!(
+        set("attendance"),
+        [not_enrolled.clone(), bad_status.clone()].into()
+    );
+    assert_eq!(set("courses"), [demo.big_course.clone()].into());
+    assert_eq!(set("grades"), ["g1".to_owned()].into());
+    let reasons = &answer["rejected_reasons"];
+    assert_eq!(
+        reasons["attendance"][&not_enrolled]["reason"],
+        "not_enrolled"
+    );
+    assert_eq!(
+        reasons["attendance"][&bad_status]["reason"],
+        "validation_failed"
+    );
+    assert_eq!(
+        reasons["courses"][&demo.big_course]["reason"],
+        "read_only_collection"
+    );
+    assert_eq!(reasons["grades"]["g1"]["reason"], "unknown_collection");
+    // The rest was applied.
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{fine}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200);
+    let quarantine = |app: &TestApp| {
+        app.call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json
+    };
+    let listed = quarantine(&app);
+    assert_eq!(listed["total"], 4, "{listed}");
+    let records: BTreeSet<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["record_id"].as_str().unwrap())
+        .collect();
+    assert!(records.contains(not_enrolled.as_str()) && records.contains(bad_status.as_str()));
+    // WatermelonDB keeps refused records and sends them again with every sync: they are
+    // refused again without being filed twice.
+    let at = timestamp(&pull(&app, &tuan, Some(at)));
+    let again = push(&app, &tuan, at, &changes);
+    assert_eq!(
+        again["experimentalRejectedIds"],
+        answer["experimentalRejectedIds"]
+    );
+    assert_eq!(quarantine(&app)["total"], 4);
+    // An administrator corrects and re-applies one. The device gets the server's record as an
+    // update of the one it holds; WatermelonDB takes the server's values for the columns it did
+    // not change (none, for a record it created), sends it again and it is accepted.
+    let entry = quarantine(&app)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["record_id"] == bad_status.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let corrected =
+        json!({"session_id": demo.session, "person_id": demo.people[3], "status": "late"});
+    app.call(
+        "POST",
+        &format!("/api/v1/sync/quarantine/{entry}/reapply"),
+        Some(&demo.admin),
+        Some(&json!({ "fields": corrected })),
+    )
+    .expect(200);
+    let pulled = pull(&app, &tuan, Some(at));
+    assert_eq!(ids(&pulled, "attendance", "created"), BTreeSet::new());
+    assert_eq!(
+        record(&pulled, "attendance", "updated", &bad_status)["status"],
+        "late"
+    );
+    let mut adopted = changes.clone();
+    adopted["attendance"]["created"][1]["status"] = json!("late");
+    let third = push(&app, &tuan, timestamp(&pulled), &adopted);
+    assert_eq!(set_of(&third, "attendance"), [not_enrolled.clone()].into());
+    assert_eq!(
+        quarantine(&app)["total"],
+        3,
+        "the re-applied entry is closed"
+    );
+}
+
+fn set_of(answer: &Value, table: &str) -> BTreeSet<String> {
+    answer["experimentalRejectedIds"][table]
+        .as_array()
+        .map(|ids| ids.iter().map(|i| i.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn scope_changes_delete_and_backfill(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let first = pull(&app, &tuan, None);
+    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
+    // Assigned to the second class: its records arrive as new.
+    let assignment = app
+        .call(
+            "POST",
+            "/api/v1/course-trainers",
+            Some(&demo.admin),
+            Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+        )
+        .expect(201)
+        .json;
+    let gained = pull(&app, &tuan, Some(timestamp(&first)));
+    assert_eq!(
+        ids(&gained, "courses", "created"),
+        [demo.small_course.clone()].into()
+    );
+    let small_sessions = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={}", demo.small_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let small_session_ids: BTreeSet<String> = small_sessions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!small_session_ids.is_empty());
+    assert_eq!(ids(&gained, "sessions", "created"), small_session_ids);
+    assert_eq!(count_all(&gained, "updated"), 0, "{gained}");
+    // Unassigned again: everything the class brought is deleted on the device.
+    app.call(
+        "DELETE",
+        &format!(
+            "/api/v1/course-trainers/{}",
+            assignment["id"].as_str().unwrap()
+        ),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let lost = pull(&app, &tuan, Some(timestamp(&gained)));
+    assert!(ids(&lost, "courses", "deleted").contains(&demo.small_course));
+    assert_eq!(ids(&lost, "sessions", "deleted"), small_session_ids);
+    // People only in the small class came as new, and go; those also in the big class were
+    // never sent as new, and stay.
+    let held_before = ids(&first, "people", "created");
+    let small_only = ids(&gained, "people", "created");
+    assert!(!small_only.is_empty());
+    assert!(small_only.is_disjoint(&held_before), "{gained}");
+    assert_eq!(ids(&lost, "people", "deleted"), small_only);
+    // A role change cannot be told as a scope difference: the device starts over.
+    app.call(
+        "PATCH",
+        &format!("/api/v1/users/{}", me["id"].as_str().unwrap()),
+        Some(&demo.admin),
+        Some(&json!({"role": "admin"})),
+    )
+    .expect(200);
+    let gone = app
+        .call(
+            "GET",
+            &format!("{PATH}?last_pulled_at={}", timestamp(&lost)),
+            Some(&tuan),
+            None,
+        )
+        .expect(410);
+    assert_eq!(gone.code(), "resync_required");
+}
+
+fn the_timestamp_never_skips_a_commit_held_open(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let at = timestamp(&pull(&app, &admin, None));
+    let held_open = Arc::new(Barrier::new(2));
+    let release = Arc::new(Barrier::new(2));
+    // A unit created in a transaction still open during the previous pull may arrive as
+    // `updated` (its creation time is before that pull): either way, it must arrive.
+    let unit_codes = |pulled: &Value| -> Vec<String> {
+        ["created", "updated"]
+            .iter()
+            .flat_map(|kind| pulled["changes"]["units"][kind].as_array().unwrap())
+            .filter_map(|u| u["code"].as_str().map(str::to_owned))
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let pool = app.pool.clone();
+        let (held_open_w, release_w) = (held_open.clone(), release.clone());
+        // A writer takes a revision and stays open; another commits after it with a higher
+        // revision. A pull meanwhile must not move past the open one.
+        let slow = scope.spawn(move || {
+            let mut conn = pool.get().unwrap();
+            diemdanh::db::write_tx(&mut conn, |conn| {
+                let caller = diemdanh::domain::Caller {
+                    user_id: String::new(),
+                    device_id: String::new(),
+                    role: diemdanh::domain::Role::Admin,
+                    person_id: None,
+                };
+                let input = serde_json::from_value(
+                    json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),
+                )
+                .unwrap();
+                <diemdanh::domain::units::Units as diemdanh::domain::Resource>::create(
+                    conn, &caller, input,
+                )?;
+                held_open_w.wait();
+                release_w.wait();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(())
+            })
+            .unwrap();
+        });
+        held_open.wait();
+        let fast = scope.spawn(|| {
+            app.call(
+                "POST",
+                "/api/v1/units",
+                Some(&admin),
+                Some(&json!({"code": "FAST", "name": "Xã Nhanh", "kind": "commune"})),
+            )
+            .expect(201)
+        });
+        // The pull reads while the writer is open. It records the device's state in a short
+        // write of its own, which on SQLite waits for the open writer: it runs in a thread.
+        let middle = scope.spawn(|| pull(&app, &admin, Some(at)));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        release.wait();
+        slow.join().unwrap();
+        fast.join().unwrap();
+        let middle = middle.join().unwrap();
+        let after = pull(&app, &admin, Some(timestamp(&middle)));
+        let mut seen = unit_codes(&middle);
+        seen.extend(unit_codes(&after));
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["FAST", "SLOW"], "both arrive: {middle} then {after}");
+        if backend == Backend::Postgres {
+            // PostgreSQL lets the pull finish while the writer is open: it saw neither.
+            assert_eq!(unit_codes(&middle), Vec::<String>::new());
+        }
+    });
+}
+
+fn bad_input_is_refused_with_stable_codes(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let trainer_id = app.create_user("trainer.x", "trainer", None);
+    assert!(!trainer_id.is_empty());
+    let trainer = app.token("trainer.x", "trainer-password");
+    let at = timestamp(&pull(&app, &admin, None));
+    let get =
+        |query: &str, token: &str| app.call("GET", &format!("{PATH}?{query}"), Some(token), None);
+    for (query, status, code) in [
+        ("last_pulled_at=abc", 400, "invalid_last_pulled_at"),
+        ("last_pulled_at=0", 400, "invalid_last_pulled_at"),
+        ("last_pulled_at=-5", 400, "invalid_last_pulled_at"),
+        ("last_pulled_at=987654321", 410, "resync_required"),
+        ("schema_version=x", 400, "invalid_schema_version"),
+        ("migration=%7Bnope", 400, "invalid_migration"),
+        ("unknown=1", 400, "invalid_query"),
+    ] {
+        let answer = get(query, &admin).expect(status);
+        assert_eq!(answer.code(), code, "{query}: {}", answer.text);
+    }
+    // A timestamp given to another account means nothing to this one.
+    let answer = get(&format!("last_pulled_at={at}"), &trainer).expect(410);
+    assert_eq!(answer.code(), "resync_required");
+    app.call("GET", &format!("{PATH}?last_pulled_at=null"), None, None)
+        .expect(401);
+
+    let post = |query: &str, body: &Value| {
+        app.call("POST", &format!("{PATH}?{query}"), Some(&admin), Some(body))
+    };
+    let empty = json!({});
+    assert_eq!(
+        post("", &empty).expect(400).code(),
+        "invalid_last_pulled_at"
+    );
+    assert_eq!(
+        post("last_pulled_at=null", &empty).expect(400).code(),
+        "invalid_last_pulled_at"
+    );
+    assert_eq!(
+        post(&format!("last_pulled_at={}", at + 1000), &empty)
+            .expect(400)
+            .code(),
+        "invalid_last_pulled_at"
+    );
+    let ok = format!("last_pulled_at={at}");
+    for (body, field) in [
+        (json!([1, 2]), "changes"),
+        (json!({"attendance": []}), "attendance"),
+        (json!({"attendance": {"created": {}}}), "attendance.created"),
+        (
+            json!({"attendance": {"created": [{"status": "present"}]}}),
+            "attendance.created[0]",
+        ),
+        (
+            json!({"attendance": {"created": [7]}}),
+            "attendance.created[0]",
+        ),
+        (
+            json!({"attendance": {"deleted": [7]}}),
+            "attendance.deleted[0]",
+        ),
+        (json!({"attendance": {"renamed": []}}), "attendance.renamed"),
+        (
+            json!({"attendance": {"updated": [{"id": "x", "_changed": 5}]}}),
+            "attendance.updated[0]._changed",
+        ),
+    ] {
+        let answer = post(&ok, &body).expect(422);
+        assert_eq!(
+            answer.json["details"][0]["field"], field,
+            "{body}: {}",
+            answer.text
+        );
+        assert_eq!(answer.json["details"][0]["code"], "invalid_changes");
+    }
+    let malformed = app.send_raw(
+        "POST",
+        &format!("{PATH}?{ok}"),
+        Some(&admin),
+        Some((b"{not json", "application/json")),
+        &[],
+    );
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "malformed_json")
+    );
+    let too_many: Vec<String> = (0..1001).map(|_| new_id()).collect();
+    let answer = post(&ok, &json!({"attendance": {"deleted": too_many}})).expect(422);
+    assert_eq!(answer.json["details"][0]["code"], "too_many_mutations");
+}
+
+/// The Node scenario (`tests/watermelon/sync.test.js`) with the real WatermelonDB library, on
+/// a course with two trainers seeded through the admin API.
+fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if Command::new("node").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
+            "node is not installed and DIEMDANH_REQUIRE_NODE=1"
+        );
+        eprintln!("node is not installed: skipping the WatermelonDB library test");
+        return;
+    }
+    // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
+    // must refresh theirs during the scenario.
+    let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1) else {
+        return;
+    };
+    install_node_modules(&dir);
+    app.create_user("root.admin", "admin", None);
+    let post = |path: &str, body: Value| {
+        let admin = app.token("root.admin", "admin-password");
+        app.call("POST", path, Some(&admin), Some(&body))
+            .expect(201)
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let course = |code: &str| {
+        post(
+            "/api/v1/courses",
+            json!({"code": code, "title": format!("Lớp {code}"), "management_level": "province",
+                   "start_date": "2026-12-01", "end_date": "2026-12-03"}),
+        )
+    };
+    let (shared, other) = (course("WM-1"), course("WM-2"));
+    let sessions: Vec<String> = (1..=2)
+        .map(|day| {
+            post(
+                "/api/v1/sessions",
+                json!({"course_id": shared, "topic": format!("Buổi {day}"),
+                       "starts_at": format!("2026-12-0{day}T01:00:00Z"),
+                       "ends_at": format!("2026-12-0{day}T04:00:00Z")}),
+            )
+        })
+        .collect();
+    let other_session = post(
+        "/api/v1/sessions",
+        json!({"course_id": other, "topic": "Buổi riêng",
+               "starts_at": "2026-12-05T01:00:00Z", "ends_at": "2026-12-05T04:00:00Z"}),
+    );
+    let names = [
+        "Nguyễn Văn An",
+        "Trần Thị Bình",
+        "Lê Văn Cường",
+        "Phạm Thị Dung",
+    ];
+    let people: Vec<String> = names
+        .iter()
+        .map(|name| {
+            post(
+                "/api/v1/people",
+                json!({"full_name": name, "position": "secretary"}),
+            )
+        })
+        .collect();
+    for person in &people[..3] {
+        post(
+            "/api/v1/enrollments",
+            json!({"course_id": shared, "person_id": person}),
+        );
+    }
+    post(
+        "/api/v1/enrollments",
+        json!({"course_id": other, "person_id": people[3]}),
+    );
+    let user = |username: &str| {
+        post(
+            "/api/v1/users",
+            json!({"username": username, "role": "trainer", "password": format!("{username}-secret-pw")}),
+        )
+    };
+    let (first, second) = (user("wm.trainer1"), user("wm.trainer2"));
+    for trainer in [&first, &second] {
+        post(
+            "/api/v1/course-trainers",
+            json!({"course_id": shared, "user_id": trainer}),
+        );
+    }
+    let other_assignment = post(
+        "/api/v1/course-trainers",
+        json!({"course_id": other, "user_id": second}),
+    );
+
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "sync.test.js"])
+        .current_dir(&dir)
+        .env("DIEMDANH_URL", &app.base)
+        .env("DIEMDANH_ADMIN", "root.admin:admin-password")
+        .env(
+            "NODE_PATH",
+            dir.join("node_modules").to_string_lossy().into_owned(),
+        )
+        .env("DIEMDANH_TRAINER1", "wm.trainer1:wm.trainer1-secret-pw")
+        .env("DIEMDANH_TRAINER2", "wm.trainer2:wm.trainer2-secret-pw")
+        .env("DIEMDANH_COURSE", &shared)
+        .env("DIEMDANH_SESSIONS", sessions.join(","))
+        .env("DIEMDANH_PEOPLE", people[..3].join(","))
+        .env("DIEMDANH_OUTSIDER", &people[3])
+        .env("DIEMDANH_OTHER_COURSE", &other)
+        .env("DIEMDANH_OTHER_SESSION", &other_session)
+        .env("DIEMDANH_OTHER_ASSIGNMENT", &other_assignment)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the WatermelonDB scenario failed ({:?}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+/// `npm ci` from the lockfile, once (concurrent tests wait for the first).
+fn install_node_modules(dir: &Path) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if dir.join("node_modules/@nozbe/watermelondb").is_dir() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .expect("run npm ci");
+    assert!(status.success(), "npm ci failed in {}", dir.display());
+}
+
+/// A column's name, WatermelonDB type and whether it is optional.
+type DeclaredColumn = (String, String, bool);
+
+/// `api-spec/watermelondb/schema.js` declares exactly the tables and columns the server sends.
+#[test]
+fn the_app_schema_matches_what_the_server_sends() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("api-spec/watermelondb/schema.js");
+    let text = std::fs::read_to_string(&path).expect("read schema.js");
+    let mut declared: Vec<(String, Vec<DeclaredColumn>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("name: '") {
+            if line.contains("columns") || !line.ends_with("',") {
+                continue;
+            }
+            declared.push((rest.trim_end_matches("',").to_owned(), Vec::new()));
+        } else if let Some(rest) = line.strip_prefix("{ name: '") {
+            let name = rest.split('\'').next().unwrap().to_owned();
+            let kind = line
+                .split("type: '")
+                .nth(1)
+                .unwrap()
+                .split('\'')
+                .next()
+                .unwrap();
+            let optional = line.contains("isOptional: true");
+            declared
+                .last_mut()
+                .expect("a column inside a table")
+                .1
+                .push((name, kind.to_owned(), optional));
+        }
+    }
+    let served: Vec<(String, Vec<DeclaredColumn>)> = diemdanh::sync::watermelon::TABLES
+        .iter()
+        .map(|(collection, columns)| {
+            (
+                collection.name().to_owned(),
+                columns
+                    .iter()
+                    .map(|(name, kind, optional)| {
+                        let kind = match kind {
+                            diemdanh::sync::watermelon::ColumnType::String => "string",
+                            diemdanh::sync::watermelon::ColumnType::Number => "number",
+                        };
+                        ((*name).to_owned(), kind.to_owned(), *optional)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(declared, served);
+}

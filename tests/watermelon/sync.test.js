@@ -1,0 +1,382 @@
+// Two WatermelonDB devices (the real @nozbe/watermelondb, LokiJS adapter in memory) syncing
+// against a real diemdanh server through the shipped api-spec/watermelondb/sync.js.
+//
+// Run by tests/it/watermelon.rs, which starts the server, seeds a course with two trainers and
+// passes everything in environment variables:
+//   DIEMDANH_URL, DIEMDANH_ADMIN, DIEMDANH_TRAINER1 / DIEMDANH_TRAINER2 ("user:password"),
+//   DIEMDANH_COURSE (both trainers), DIEMDANH_SESSIONS (two ids), DIEMDANH_PEOPLE (three enrolled),
+//   DIEMDANH_OTHER_COURSE / DIEMDANH_OTHER_SESSION / DIEMDANH_OUTSIDER (trainer 2 only; the
+//   outsider is enrolled there only), DIEMDANH_OTHER_ASSIGNMENT (trainer 2's assignment to it).
+// The server's access tokens live about 6 s, so the devices refresh theirs during the run; the
+// administrator's calls sign in each time.
+//
+// Models are decorator-free: columns are read and written with Model._getRaw/_setRaw, which is
+// what WatermelonDB's @field decorator does.
+
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { randomUUID } = require('node:crypto')
+const { Database, Model } = require('@nozbe/watermelondb')
+const { setGenerator } = require('@nozbe/watermelondb/utils/common/randomId')
+const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
+const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
+const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
+const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
+
+const env = (name) => {
+  const value = process.env[name]
+  assert.ok(value, `${name} must be set (run through cargo test)`)
+  return value
+}
+const BASE = env('DIEMDANH_URL')
+const COURSE = env('DIEMDANH_COURSE')
+const [S1, S2] = env('DIEMDANH_SESSIONS').split(',')
+const [P1, P2, P3] = env('DIEMDANH_PEOPLE').split(',')
+const OUTSIDER = env('DIEMDANH_OUTSIDER')
+const OTHER_COURSE = env('DIEMDANH_OTHER_COURSE')
+const OTHER_SESSION = env('DIEMDANH_OTHER_SESSION')
+const OTHER_ASSIGNMENT = env('DIEMDANH_OTHER_ASSIGNMENT')
+
+// WatermelonDB reports a server that sends a record the device has as `created` (or one it
+// lacks as `updated`) through its logger: any such message fails the test.
+const syncComplaints = []
+for (const method of ['error', 'warn']) {
+  const original = console[method]
+  console[method] = (...args) => {
+    const text = args.map(String).join(' ')
+    if (text.includes('[Sync]')) syncComplaints.push(text)
+    original(...args)
+  }
+}
+
+// diemdanh ids are UUIDs: WatermelonDB must generate them (see api-spec/watermelondb/README.md).
+setGenerator(() => randomUUID())
+
+const modelClasses = SYNCED_TABLES.map((table) => {
+  const cls = class extends Model {}
+  cls.table = table
+  return cls
+})
+
+async function api(method, path, body) {
+  const { access_token: token } = await login(env('DIEMDANH_ADMIN'), 'admin console')
+  const response = await fetch(`${BASE}${path}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  })
+  const text = await response.text()
+  return { status: response.status, json: text ? JSON.parse(text) : null }
+}
+
+async function login(credentials, deviceName) {
+  const [username, password] = credentials.split(':')
+  const response = await fetch(`${BASE}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, password, device_name: deviceName }),
+  })
+  assert.equal(response.status, 200, `login ${username}`)
+  return response.json()
+}
+
+// One phone: its own WatermelonDB database, signed in as one trainer.
+async function device(credentials, name) {
+  const tokens = await login(credentials, name)
+  const database = new Database({
+    adapter: new LokiJSAdapter({
+      schema,
+      dbName: name,
+      useWebWorker: false,
+      useIncrementalIndexedDB: true,
+      extraLokiOptions: { autosave: false },
+    }),
+    modelClasses,
+  })
+  const phone = {
+    name,
+    database,
+    tokens,
+    rejected: [],
+    signedInAt: Date.now(),
+    refreshes: 0,
+    auth: {
+      getAccessToken: () => phone.tokens.access_token,
+      refresh: async () => {
+        phone.refreshes += 1
+        const response = await fetch(`${BASE}/api/v1/auth/refresh`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ refresh_token: phone.tokens.refresh_token }),
+        })
+        assert.equal(response.status, 200, 'refresh')
+        phone.tokens = { ...phone.tokens, ...(await response.json()) }
+        return phone.tokens.access_token
+      },
+    },
+    sync: async () => {
+      const log = {}
+      await syncWithDiemdanh({
+        database,
+        baseUrl: BASE,
+        auth: phone.auth,
+        log,
+        onRejected: (reasons) => phone.rejected.push(reasons),
+      })
+      return log
+    },
+    collection: (table) => database.get(table),
+    find: async (table, id) => {
+      const found = await database.get(table).query().fetch()
+      return found.find((r) => r.id === id)
+    },
+    create: async (table, values) =>
+      database.write(() =>
+        database.get(table).create((record) => {
+          for (const [column, value] of Object.entries(values)) record._setRaw(column, value)
+        }),
+      ),
+    update: async (record, values) =>
+      database.write(() =>
+        record.update((r) => {
+          for (const [column, value] of Object.entries(values)) r._setRaw(column, value)
+        }),
+      ),
+    remove: async (record) => database.write(() => record.markAsDeleted()),
+    // Every synced table as { id: columns }, without WatermelonDB's own fields.
+    dump: async () => {
+      const out = {}
+      for (const table of SYNCED_TABLES) {
+        out[table] = {}
+        for (const record of await database.get(table).query().fetch()) {
+          const { _status, _changed, id, ...columns } = record._raw
+          out[table][id] = columns
+        }
+      }
+      return out
+    },
+    statusOf: async (table, id) => {
+      const record = await phone.find(table, id)
+      return record && record._raw._status
+    },
+  }
+  return phone
+}
+
+const attendance = (phone) => phone.collection('attendance').query().fetch()
+const pair = (session, person) => (records) =>
+  records.find((r) => r._raw.session_id === session && r._raw.person_id === person)
+
+// The server's attendance for the shared course's sessions, as { id: {status, note, ...} }.
+async function serverAttendance() {
+  const out = {}
+  for (const session of [S1, S2]) {
+    const page = await api('GET', `/api/v1/attendance?session_id=${session}&limit=500`)
+    assert.equal(page.status, 200)
+    for (const item of page.json.items) {
+      out[item.id] = {
+        session_id: item.session_id,
+        person_id: item.person_id,
+        status: item.status,
+        checked_in_at: item.checked_in_at,
+        note: item.note,
+      }
+    }
+  }
+  return out
+}
+
+let a
+let b
+
+test('two trainers sign in on two devices and pull their scope', async () => {
+  a = await device(env('DIEMDANH_TRAINER1'), 'phone-a')
+  b = await device(env('DIEMDANH_TRAINER2'), 'phone-b')
+  await a.sync()
+  await b.sync()
+  const dumpA = await a.dump()
+  const dumpB = await b.dump()
+  assert.deepEqual(Object.keys(dumpA.courses), [COURSE])
+  assert.deepEqual(Object.keys(dumpB.courses).sort(), [COURSE, OTHER_COURSE].sort())
+  assert.deepEqual(Object.keys(dumpA.sessions).sort(), [S1, S2].sort())
+  assert.deepEqual(Object.keys(dumpA.people).sort(), [P1, P2, P3].sort())
+  assert.ok(dumpB.people[OUTSIDER], 'trainer 2 sees the other course’s trainee')
+  assert.equal(dumpA.sessions[S1].course_id, COURSE)
+})
+
+test('attendance recorded offline on both devices syncs to one record per trainee', async () => {
+  // Both trainers take the roll of session 1 offline; both record trainee 1 (natural key).
+  await a.create('attendance', { session_id: S1, person_id: P1, status: 'present' })
+  await a.create('attendance', { session_id: S1, person_id: P2, status: 'present', note: 'đến sớm' })
+  await b.create('attendance', { session_id: S1, person_id: P1, status: 'late' })
+  await b.create('attendance', { session_id: S1, person_id: P3, status: 'absent' })
+  await b.create('attendance', { session_id: OTHER_SESSION, person_id: OUTSIDER, status: 'present' })
+  await a.sync()
+  await b.sync()
+  await a.sync()
+  await b.sync()
+  const records = await attendance(a)
+  assert.equal(records.length, 3, 'one record per trainee on device A')
+  assert.equal((await attendance(b)).length, 4, 'device B also has its other course’s record')
+  // B's duplicate of trainee 1 was merged into A's record (its later status won).
+  assert.equal(pair(S1, P1)(records)._raw.status, 'late')
+  assert.equal(pair(S1, P2)(records)._raw.note, 'đến sớm')
+  assert.equal(await hasUnsyncedChanges({ database: a.database }), false)
+  assert.equal(await hasUnsyncedChanges({ database: b.database }), false)
+})
+
+test('the same record edited on both devices converges, whichever syncs first', async () => {
+  // A changes the status, B the note: both edits survive, field by field.
+  let target = pair(S1, P2)(await attendance(a))
+  await a.update(target, { status: 'late' })
+  await b.update(pair(S1, P2)(await attendance(b)), { note: 'đi muộn 10 phút' })
+  await a.sync()
+  await b.sync()
+  await a.sync()
+  for (const phone of [a, b]) {
+    const record = pair(S1, P2)(await attendance(phone))
+    assert.equal(record._raw.status, 'late', phone.name)
+    assert.equal(record._raw.note, 'đi muộn 10 phút', phone.name)
+  }
+  // Both change the status: the one that reaches the server last wins, in either order.
+  await a.update(pair(S1, P2)(await attendance(a)), { status: 'excused' })
+  await b.update(pair(S1, P2)(await attendance(b)), { status: 'absent' })
+  await b.sync()
+  await a.sync()
+  await b.sync()
+  for (const phone of [a, b]) {
+    assert.equal(pair(S1, P2)(await attendance(phone))._raw.status, 'excused', phone.name)
+  }
+  await a.update(pair(S1, P2)(await attendance(a)), { status: 'present' })
+  await b.update(pair(S1, P2)(await attendance(b)), { status: 'late' })
+  await a.sync()
+  await b.sync()
+  await a.sync()
+  for (const phone of [a, b]) {
+    assert.equal(pair(S1, P2)(await attendance(phone))._raw.status, 'late', phone.name)
+  }
+  // The overwritten values from the other device are in the conflict log.
+  const conflicts = await api('GET', `/api/v1/sync/conflicts?course_id=${COURSE}`)
+  assert.equal(conflicts.status, 200)
+  target = pair(S1, P2)(await attendance(a))
+  const logged = conflicts.json.items.filter((c) => c.record_id === target.id && c.field === 'status')
+  assert.ok(logged.length >= 2, `conflicts logged: ${JSON.stringify(conflicts.json.items)}`)
+})
+
+test('a deletion wins over a concurrent edit, whichever syncs first', async () => {
+  // A deletes trainee 3's record while B edits it; A syncs first.
+  await a.remove(pair(S1, P3)(await attendance(a)))
+  await b.update(pair(S1, P3)(await attendance(b)), { note: 'ốm' })
+  await a.sync()
+  await b.sync()
+  // Now B edits trainee 1's record and syncs first; A deletes it afterwards.
+  await b.update(pair(S1, P1)(await attendance(b)), { note: 'có phép' })
+  await a.remove(pair(S1, P1)(await attendance(a)))
+  await b.sync()
+  await a.sync()
+  await b.sync()
+  for (const phone of [a, b]) {
+    const records = await attendance(phone)
+    assert.equal(pair(S1, P3)(records), undefined, `${phone.name}: trainee 3 deleted`)
+    assert.equal(pair(S1, P1)(records), undefined, `${phone.name}: trainee 1 deleted`)
+  }
+  const server = await serverAttendance()
+  assert.deepEqual(
+    Object.values(server).map((r) => r.person_id),
+    [P2],
+    'only trainee 2’s record is left on the server',
+  )
+})
+
+test('a refused record stays unsynced on the device and is in the quarantine', async () => {
+  // The outsider is not enrolled in the shared course: the server refuses the record.
+  const refused = await a.create('attendance', { session_id: S2, person_id: OUTSIDER, status: 'present' })
+  const accepted = await a.create('attendance', { session_id: S2, person_id: P2, status: 'present' })
+  await a.sync()
+  assert.equal(await a.statusOf('attendance', refused.id), 'created', 'still waiting to sync')
+  assert.equal(await a.statusOf('attendance', accepted.id), 'synced')
+  assert.deepEqual(a.rejected.at(-1), {
+    attendance: {
+      [refused.id]: {
+        reason: 'not_enrolled',
+        message: a.rejected.at(-1).attendance[refused.id].message,
+      },
+    },
+  })
+  const quarantine = async () => {
+    const page = await api('GET', '/api/v1/sync/quarantine?status=open')
+    assert.equal(page.status, 200)
+    return page.json.items.filter((item) => item.record_id === refused.id)
+  }
+  const filed = await quarantine()
+  assert.equal(filed.length, 1)
+  assert.equal(filed[0].reason, 'not_enrolled')
+  // WatermelonDB sends it again with the next sync: refused again, not filed twice.
+  await a.sync()
+  assert.equal(await a.statusOf('attendance', refused.id), 'created')
+  assert.equal((await quarantine()).length, 1)
+  // The trainer discards it; the deletion of a record the server never had is accepted.
+  await a.remove(await a.find('attendance', refused.id))
+  await a.sync()
+  assert.equal(await hasUnsyncedChanges({ database: a.database }), false)
+})
+
+test('a trainer unassigned from a course loses its records on the next sync', async () => {
+  const before = await b.dump()
+  const otherAttendance = Object.keys(before.attendance).filter(
+    (id) => before.attendance[id].session_id === OTHER_SESSION,
+  )
+  assert.equal(otherAttendance.length, 1)
+  const removed = await api('DELETE', `/api/v1/course-trainers/${OTHER_ASSIGNMENT}`)
+  assert.equal(removed.status, 204)
+  await b.sync()
+  const after = await b.dump()
+  assert.deepEqual(Object.keys(after.courses), [COURSE])
+  assert.equal(after.sessions[OTHER_SESSION], undefined)
+  assert.equal(after.people[OUTSIDER], undefined)
+  assert.equal(after.attendance[otherAttendance[0]], undefined)
+  assert.ok(
+    Object.values(after.enrollments).every((e) => e.course_id === COURSE),
+    'no enrollment of the other course is left',
+  )
+  assert.ok(Object.values(after.course_trainers).every((t) => t.course_id === COURSE))
+})
+
+test('both devices end with identical databases that match the server', async () => {
+  await a.sync()
+  await b.sync()
+  await a.sync()
+  const dumpA = await a.dump()
+  const dumpB = await b.dump()
+  assert.deepEqual(dumpA, dumpB)
+  // A fresh device's first sync is the server's state of the scope.
+  const fresh = await device(env('DIEMDANH_TRAINER1'), 'phone-fresh')
+  await fresh.sync()
+  assert.deepEqual(await fresh.dump(), dumpA)
+  assert.deepEqual(dumpA.attendance, await serverAttendance())
+  for (const phone of [a, b]) {
+    assert.equal(await hasUnsyncedChanges({ database: phone.database }), false, phone.name)
+  }
+})
+
+test('an expired access token is refreshed during a sync', async () => {
+  // Tokens live about 6 s (1 s plus the server's leeway): wait that long after the last
+  // refresh at most, then sync; sync.js must refresh on 401 token_expired and carry on.
+  const refreshes = a.refreshes
+  await new Promise((resolve) => setTimeout(resolve, 7000))
+  await a.create('attendance', { session_id: S2, person_id: P3, status: 'present' })
+  await a.sync()
+  assert.equal(a.refreshes, refreshes + 1, 'one refresh, then the sync went through')
+  assert.equal(await hasUnsyncedChanges({ database: a.database }), false)
+  await b.sync()
+  assert.deepEqual(await b.dump(), await a.dump())
+})
+
+test('the server never sent a record the wrong way (no echo)', () => {
+  assert.deepEqual(syncComplaints, [])
+})
