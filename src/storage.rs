@@ -21,7 +21,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
-use crate::config::{StoreConfig, StorageConfig};
+use crate::config::{StorageConfig, StoreConfig};
 use crate::error::{Error, Result};
 
 /// Parts of a multipart upload (S3's minimum part size is 5 MiB). At most

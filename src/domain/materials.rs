@@ -143,8 +143,8 @@ impl Materials {
         {
             check.fail("size_bytes", "out_of_range", "must not be negative");
         }
-        let sha256 = kept(input.sha256, |m| m.sha256.clone())
-            .map(|h| h.trim().to_ascii_lowercase());
+        let sha256 =
+            kept(input.sha256, |m| m.sha256.clone()).map(|h| h.trim().to_ascii_lowercase());
         if sha256
             .as_deref()
             .is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
@@ -227,11 +227,7 @@ impl Materials {
         caller.require_admin()?;
         Courses::find(conn, &path_id(&input.course_id, "course")?)?;
         if let Some(id) = &input.id
-            && materials::table
-                .find(id)
-                .count()
-                .get_result::<i64>(conn)?
-                > 0
+            && materials::table.find(id).count().get_result::<i64>(conn)? > 0
         {
             return Err(Error::conflict(
                 "already_exists",

@@ -31,7 +31,7 @@ const PDF: &str = "application/pdf";
 
 /// Deterministic bytes that do not compress to nothing.
 fn content(len: usize, seed: u8) -> Vec<u8> {
-    let mut state = u32::from(seed) * 2_654_435_761 + 1;
+    let mut state = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
     (0..len)
         .map(|_| {
             state ^= state << 13;
@@ -214,6 +214,7 @@ fn files_download_whole_and_in_ranges(backend: Backend) {
         &[("Accept-Encoding", "gzip")],
     );
     assert_eq!(json.header("content-encoding"), Some("gzip"));
+    assert_eq!(json.json["total"], 1);
 
     let range = |spec: &str| {
         app.fetch(
@@ -231,7 +232,10 @@ fn files_download_whole_and_in_ranges(backend: Backend) {
     assert_eq!(first.header("content-encoding"), None);
     let last = range("bytes=299999-299999").expect(206);
     assert_eq!(last.body, &bytes[size - 1..]);
-    assert_eq!(last.header("content-range"), Some("bytes 299999-299999/300000"));
+    assert_eq!(
+        last.header("content-range"),
+        Some("bytes 299999-299999/300000")
+    );
     let suffix = range("bytes=-1000").expect(206);
     assert_eq!(suffix.body, &bytes[size - 1000..]);
     assert_eq!(
@@ -289,7 +293,9 @@ fn files_download_whole_and_in_ranges(backend: Backend) {
     assert_eq!(changed.body, bytes);
 
     // HEAD: the headers without the body.
-    let head = app.fetch("HEAD", &path, Some(&admin), None, &[]).expect(200);
+    let head = app
+        .fetch("HEAD", &path, Some(&admin), None, &[])
+        .expect(200);
     assert_eq!(head.header("content-length"), Some("300000"));
     assert!(head.body.is_empty());
     let head = app
@@ -364,7 +370,10 @@ fn a_cut_download_resumes_where_it_stopped(backend: Backend) {
     assert_eq!(status, 200, "{head}");
     let tag = head
         .lines()
-        .find_map(|l| l.strip_prefix("etag: ").or_else(|| l.strip_prefix("ETag: ")))
+        .find_map(|l| {
+            l.strip_prefix("etag: ")
+                .or_else(|| l.strip_prefix("ETag: "))
+        })
         .expect("etag")
         .to_owned();
     let mut buffer = [0u8; 16 * 1024];
@@ -446,13 +455,7 @@ fn only_the_course_people_may_fetch_a_file(backend: Backend) {
         .expect(403);
     assert_eq!(refused.json["code"], "forbidden");
 
-    let in_big = upload(
-        &app,
-        &admin,
-        &big,
-        "file_name=big.pdf",
-        &content(10_000, 3),
-    );
+    let in_big = upload(&app, &admin, &big, "file_name=big.pdf", &content(10_000, 3));
     let in_small = upload(
         &app,
         &admin,
@@ -487,7 +490,8 @@ fn only_the_course_people_may_fetch_a_file(backend: Backend) {
         &[],
     )
     .expect(404);
-    app.fetch("GET", &path(&in_big), None, None, &[]).expect(401);
+    app.fetch("GET", &path(&in_big), None, None, &[])
+        .expect(401);
 
     // What each device should hold, with the total size.
     let held = |token: &str| {
@@ -653,8 +657,13 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(backend: Backend) 
     assert_eq!(edited["sha256"], replaced["sha256"]);
     assert_eq!(edited["version"], 2);
 
-    app.call("DELETE", &format!("/api/v1/materials/{id}"), Some(&admin), None)
-        .expect(204);
+    app.call(
+        "DELETE",
+        &format!("/api/v1/materials/{id}"),
+        Some(&admin),
+        None,
+    )
+    .expect(204);
     let (changes, _) = pull_all(&app, &admin, Some(&cursor));
     let tombstone = changes
         .iter()
@@ -700,7 +709,15 @@ fn an_interrupted_upload_leaves_nothing(backend: Backend) {
             stream.write_all(b"\r\n").unwrap();
         }
         stream.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // The upload really is under way: its temporary object is in the store.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while files_under(&store_dir(&app)).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the upload never reached the store"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         drop(stream);
     }
     // The server notices the closed connection and aborts both uploads.
@@ -801,7 +818,10 @@ fn the_command_line_adds_files(backend: Backend) {
     assert!(output.status.success(), "{out}{err}");
     assert_eq!(out.lines().filter(|l| l.starts_with("added ")).count(), 2);
     // The large file reports its progress (a line per tenth when stderr is not a terminal).
-    assert!(err.contains("Video bài 2.mp4") && err.contains("(100%)"), "{err}");
+    assert!(
+        err.contains("Video bài 2.mp4") && err.contains("(100%)"),
+        "{err}"
+    );
 
     let held = app
         .call("GET", "/api/v1/me/materials", Some(&admin), None)

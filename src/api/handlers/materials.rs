@@ -19,8 +19,8 @@ use unicode_normalization::char::is_combining_mark;
 use super::resources::stamp;
 use crate::api::AppState;
 use crate::api::extractors::{Authenticated, IfMatch, etag};
-use crate::domain::materials::{Material, Materials, StoredContent, UploadMeta};
 use crate::domain::Resource;
+use crate::domain::materials::{Material, Materials, StoredContent, UploadMeta};
 use crate::error::{Error, Result};
 use crate::storage::{self, StoredBlob};
 
@@ -61,7 +61,10 @@ pub async fn upload(
     );
     Ok(HttpResponse::Created()
         .insert_header((header::ETAG, etag(material.rev)))
-        .insert_header((header::LOCATION, format!("/api/v1/materials/{}", material.id)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/materials/{}", material.id),
+        ))
         .json(material))
 }
 
@@ -406,12 +409,20 @@ mod tests {
         assert_eq!(r("bytes=-1"), Partial(999..1000));
         assert_eq!(r("bytes=-5000"), Partial(0..1000));
         assert_eq!(r("bytes=990-5000"), Partial(990..1000));
-        assert_eq!(r("Bytes = 1-2"), Full, "a space before = is not the bytes unit");
+        assert_eq!(
+            r("Bytes = 1-2"),
+            Full,
+            "a space before = is not the bytes unit"
+        );
         assert_eq!(r("BYTES=1-2"), Partial(1..3));
         assert_eq!(r("bytes=1000-"), Unsatisfiable);
         assert_eq!(r("bytes=1000-1001"), Unsatisfiable);
         assert_eq!(r("bytes=-0"), Unsatisfiable);
-        assert_eq!(r("bytes=5-1"), Full, "an inverted range is invalid, so ignored");
+        assert_eq!(
+            r("bytes=5-1"),
+            Full,
+            "an inverted range is invalid, so ignored"
+        );
         assert_eq!(r("bytes=0-1,5-6"), Full, "several ranges are not served");
         assert_eq!(r("items=0-1"), Full);
         assert_eq!(r("bytes=a-b"), Full);

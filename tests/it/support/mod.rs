@@ -108,7 +108,7 @@ pub struct BytesResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// The body when it is JSON (an error), else null.
+    /// The body when it is JSON (decompressed if need be), else null.
     pub json: Value,
 }
 
@@ -123,7 +123,8 @@ impl BytesResponse {
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
         assert_eq!(
-            self.status, status,
+            self.status,
+            status,
             "unexpected status; body: {}",
             String::from_utf8_lossy(&self.body[..self.body.len().min(500)])
         );
@@ -329,8 +330,20 @@ impl TestApp {
         let is_json = headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("content-type") && v.starts_with("application/json")
         });
+        // The raw body is kept as sent; a gzip-compressed JSON body is checked decoded.
+        let gzip = headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
+        let decoded = if gzip {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+                .expect("a gzip body");
+            plain
+        } else {
+            body.clone()
+        };
         let json = if is_json {
-            serde_json::from_slice(&body).unwrap_or(Value::Null)
+            serde_json::from_slice(&decoded).unwrap_or(Value::Null)
         } else {
             Value::Null
         };
@@ -338,7 +351,7 @@ impl TestApp {
             status,
             headers: headers.clone(),
             text: if is_json {
-                String::from_utf8_lossy(&body).into_owned()
+                String::from_utf8_lossy(&decoded).into_owned()
             } else {
                 String::new()
             },
