@@ -86,6 +86,17 @@ pub enum MaterialsCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Delete stored files that no material uses any more (replaced or deleted), and temporary
+    /// files left by a crash.
+    Gc {
+        /// Keep files written less than this many hours ago (an upload in progress may be
+        /// about to use them).
+        #[arg(long, default_value_t = 24)]
+        min_age_hours: u64,
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -436,14 +447,77 @@ fn device_command(storage: &StorageConfig, command: DeviceCommand) -> Result<()>
 }
 
 fn materials_command(storage: &StorageConfig, command: MaterialsCommand) -> Result<()> {
-    let MaterialsCommand::Add {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the I/O runtime: {e}")))?;
+    match command {
+        MaterialsCommand::Add {
+            course,
+            title,
+            kind,
+            language,
+            max_material_bytes,
+            files,
+        } => add_materials(
+            storage,
+            &runtime,
+            AddMaterials {
+                course,
+                title,
+                kind,
+                language,
+                limit: max_material_bytes,
+            },
+            &files,
+        ),
+        MaterialsCommand::Gc {
+            min_age_hours,
+            dry_run,
+        } => {
+            let pool = db::open(storage)?;
+            let store = BlobStore::open(storage)?;
+            let referenced = Materials::referenced_hashes(&mut *pool.get()?)?;
+            let min_age = Duration::from_secs(min_age_hours.saturating_mul(3600));
+            let collected =
+                runtime.block_on(store.collect_garbage(&referenced, min_age, dry_run))?;
+            println!(
+                "{} {} unused files ({} bytes) from {}; kept {} in use and {} newer than \
+                 {min_age_hours} h",
+                if dry_run { "would delete" } else { "deleted" },
+                collected.deleted,
+                collected.deleted_bytes,
+                store.location(),
+                collected.kept,
+                collected.too_young
+            );
+            Ok(())
+        }
+    }
+}
+
+/// What `materials add` applies to every file.
+struct AddMaterials {
+    course: String,
+    title: Option<String>,
+    kind: Option<String>,
+    language: Option<String>,
+    limit: u64,
+}
+
+fn add_materials(
+    storage: &StorageConfig,
+    runtime: &tokio::runtime::Runtime,
+    options: AddMaterials,
+    files: &[PathBuf],
+) -> Result<()> {
+    let AddMaterials {
         course,
         title,
         kind,
         language,
-        max_material_bytes,
-        files,
-    } = command;
+        limit,
+    } = options;
     if title.is_some() && files.len() > 1 {
         return Err(Error::bad_request(
             "title_needs_one_file",
@@ -453,11 +527,7 @@ fn materials_command(storage: &StorageConfig, command: MaterialsCommand) -> Resu
     let pool = db::open(storage)?;
     let store = BlobStore::open(storage)?;
     let mut conn = pool.get()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the I/O runtime: {e}")))?;
-    for path in &files {
+    for path in files {
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -477,7 +547,7 @@ fn materials_command(storage: &StorageConfig, command: MaterialsCommand) -> Resu
             &cli_admin(),
             Materials::upload_input(&course, &meta, content_type, None),
         )?;
-        let blob = runtime.block_on(upload_file(&store, path, max_material_bytes))?;
+        let blob = runtime.block_on(upload_file(&store, path, limit))?;
         let content = StoredContent {
             sha256: blob.sha256.clone(),
             size_bytes: i64::try_from(blob.size)

@@ -7,6 +7,7 @@
 //! large, or is dropped mid-way (the client went away) is aborted, so no partial object stays.
 //! Knows no HTTP and no database.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path as FsPath;
@@ -204,20 +205,84 @@ impl BlobStore {
         Ok(result.into_stream())
     }
 
-    /// Every temporary or finished object under a prefix, for tests and garbage collection.
+    /// The keys of every object under a prefix (`sha256`, `tmp`).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_meta(prefix)
+            .await?
+            .into_iter()
+            .map(|meta| meta.location.to_string())
+            .collect())
+    }
+
+    async fn list_meta(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>> {
         let prefix = Path::from(prefix);
         let mut stream = self.store.list(Some(&prefix));
-        let mut keys = Vec::new();
+        let mut found = Vec::new();
         while let Some(meta) = stream.next().await {
-            keys.push(
-                meta.map_err(|e| storage_error("list content", e))?
-                    .location
-                    .to_string(),
-            );
+            found.push(meta.map_err(|e| storage_error("list content", e))?);
         }
-        Ok(keys)
+        Ok(found)
     }
+
+    /// Deletes content no record uses (`referenced` holds the hashes in use) and temporary
+    /// objects left by a crash, when last written more than `min_age` ago. The age protects an
+    /// upload between storing its content and committing its record: `Upload::finish` rewrites
+    /// even content that was already there, so its age starts again.
+    pub async fn collect_garbage(
+        &self,
+        referenced: &HashSet<String>,
+        min_age: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Collected> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(min_age).unwrap_or(chrono::Duration::MAX);
+        let mut collected = Collected::default();
+        for meta in self.list_meta("sha256").await? {
+            let hash = meta.location.filename().unwrap_or_default();
+            if referenced.contains(hash) {
+                collected.kept += 1;
+                continue;
+            }
+            if meta.last_modified > cutoff {
+                collected.too_young += 1;
+                continue;
+            }
+            if !dry_run {
+                self.delete(&meta.location).await?;
+            }
+            collected.deleted += 1;
+            collected.deleted_bytes += meta.size;
+        }
+        for meta in self.list_meta("tmp").await? {
+            if meta.last_modified <= cutoff {
+                if !dry_run {
+                    self.delete(&meta.location).await?;
+                }
+                collected.deleted += 1;
+                collected.deleted_bytes += meta.size;
+            }
+        }
+        Ok(collected)
+    }
+
+    async fn delete(&self, location: &Path) -> Result<()> {
+        match self.store.delete(location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage_error("delete content", e)),
+        }
+    }
+}
+
+/// What a garbage collection found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Collected {
+    /// Content in use.
+    pub kept: u64,
+    /// Unused content written too recently to be sure it is unused.
+    pub too_young: u64,
+    pub deleted: u64,
+    pub deleted_bytes: u64,
 }
 
 /// One file being written. Dropped before `finish`, it aborts itself in the background.
@@ -270,8 +335,6 @@ impl Upload {
         }
         let sha256 = hex(&std::mem::take(&mut self.hasher).finalize());
         let key = BlobStore::key(&sha256);
-        // Two uploads of the same content may race here: both write identical bytes to the
-        // same key, so whichever move lands last changes nothing.
         let deduplicated = match self.store.head(&key).await {
             Ok(_) => true,
             Err(object_store::Error::NotFound { .. }) => false,
@@ -280,12 +343,11 @@ impl Upload {
                 return Err(storage_error("look up content", e));
             }
         };
-        let moved = if deduplicated {
-            self.store.delete(&self.temp).await
-        } else {
-            self.store.rename(&self.temp, &key).await
-        };
-        if let Err(e) = moved {
+        // The move happens even when the content is there already: the bytes are identical,
+        // and the fresh write time keeps garbage collection from deleting content that an
+        // unused record left behind just as a new record starts using it. Two uploads of the
+        // same content racing here write the same bytes, so either order is fine.
+        if let Err(e) = self.store.rename(&self.temp, &key).await {
             let _ = self.store.delete(&self.temp).await;
             return Err(storage_error("store content", e));
         }

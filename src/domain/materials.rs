@@ -303,6 +303,18 @@ impl Materials {
         }
     }
 
+    /// The content hashes that live records use (what garbage collection must keep).
+    pub fn referenced_hashes(conn: &mut DbConn) -> Result<std::collections::HashSet<String>> {
+        Ok(materials::table
+            .filter(materials::deleted_at.is_null())
+            .filter(materials::sha256.is_not_null())
+            .select(materials::sha256.assume_not_null())
+            .distinct()
+            .load::<String>(conn)?
+            .into_iter()
+            .collect())
+    }
+
     /// Every material with content that the caller's device should hold, by course and title.
     pub fn held_by(conn: &mut DbConn, caller: &Caller) -> Result<Vec<Material>> {
         let mut query = materials::table

@@ -24,6 +24,7 @@ backend_tests!(
     an_interrupted_upload_leaves_nothing,
     oversized_uploads_are_refused_and_leave_nothing,
     the_command_line_adds_files,
+    unused_files_are_collected_from_the_command_line,
     s3_storage_serves_the_same,
 );
 
@@ -799,23 +800,18 @@ fn the_command_line_adds_files(backend: Backend) {
     std::fs::write(&pdf, content(5000, 12)).unwrap();
     std::fs::write(&video, &video_bytes).unwrap();
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
-    command.arg("--data-dir").arg(&app.storage.data_dir);
-    match &app.storage.database_url {
-        Some(url) => command.env("DATABASE_URL", url),
-        None => command.env_remove("DATABASE_URL"),
-    };
-    let output = command
-        .args(["materials", "add", "--course", &course])
-        .arg(&pdf)
-        .arg(&video)
-        .output()
-        .unwrap();
-    let (out, err) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
+    let (ok, out, err) = diemdanh(
+        &app,
+        &[
+            "materials",
+            "add",
+            "--course",
+            &course,
+            pdf.to_str().unwrap(),
+            video.to_str().unwrap(),
+        ],
     );
-    assert!(output.status.success(), "{out}{err}");
+    assert!(ok, "{out}{err}");
     assert_eq!(out.lines().filter(|l| l.starts_with("added ")).count(), 2);
     // The large file reports its progress (a line per tenth when stderr is not a terminal).
     assert!(
@@ -847,20 +843,99 @@ fn the_command_line_adds_files(backend: Backend) {
         .expect(200);
     assert_eq!(sha256(&got.body), sha256(&video_bytes));
 
-    let output = Command::new(env!("CARGO_BIN_EXE_diemdanh"))
-        .arg("--data-dir")
-        .arg(&app.storage.data_dir)
-        .env_remove("DATABASE_URL")
-        .args([
+    let (ok, _, err) = diemdanh(
+        &app,
+        &[
             "materials",
             "add",
             "--course",
             "0196f4e2-0000-7000-8000-000000000000",
-        ])
-        .arg(&pdf)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && err.contains("course"), "{err}");
+    assert_eq!(files_under(&store_dir(&app)).len(), 2);
+}
+
+/// Runs the command line against the test server's database and store.
+fn diemdanh(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
+    command.arg("--data-dir").arg(&app.storage.data_dir);
+    match &app.storage.database_url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    let output = command.args(args).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn unused_files_are_collected_from_the_command_line(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let course = new_course(&app, &admin, "TL-09");
+    let deleted = upload(&app, &admin, &course, "file_name=a.pdf", &content(1000, 14));
+    let replaced = upload(&app, &admin, &course, "file_name=b.pdf", &content(2000, 15));
+    let kept_bytes = content(3000, 16);
+    let kept = upload(&app, &admin, &course, "file_name=c.pdf", &kept_bytes);
+    // The same content as `kept`, in a material that goes away: the content stays in use.
+    let twin = upload(&app, &admin, &course, "file_name=d.pdf", &kept_bytes);
+    let content_path =
+        |m: &Value| format!("/api/v1/materials/{}/content", m["id"].as_str().unwrap());
+    app.fetch(
+        "PUT",
+        &content_path(&replaced),
+        Some(&admin),
+        Some((&content(2500, 17), PDF)),
+        &[],
+    )
+    .expect(200);
+    for gone in [&deleted, &twin] {
+        app.call(
+            "DELETE",
+            &format!("/api/v1/materials/{}", gone["id"].as_str().unwrap()),
+            Some(&admin),
+            None,
+        )
+        .expect(204);
+    }
+    assert_eq!(files_under(&store_dir(&app)).len(), 4);
+
+    let (ok, out, err) = diemdanh(&app, &["materials", "gc"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("deleted 0 unused files") && out.contains("2 newer than"),
+        "{out}"
+    );
+    let (ok, out, err) = diemdanh(
+        &app,
+        &["materials", "gc", "--min-age-hours", "0", "--dry-run"],
+    );
+    assert!(
+        ok && out.starts_with("would delete 2 unused files (3000 bytes)"),
+        "{out}{err}"
+    );
+    assert_eq!(files_under(&store_dir(&app)).len(), 4);
+    let (ok, out, err) = diemdanh(&app, &["materials", "gc", "--min-age-hours", "0"]);
+    assert!(
+        ok && out.starts_with("deleted 2 unused files"),
+        "{out}{err}"
+    );
+    assert_eq!(files_under(&store_dir(&app)).len(), 2);
+
+    assert_eq!(
+        app.fetch("GET", &content_path(&kept), Some(&admin), None, &[])
+            .expect(200)
+            .body,
+        kept_bytes
+    );
+    app.fetch("GET", &content_path(&replaced), Some(&admin), None, &[])
+        .expect(200);
 }
 
 /// moto's S3 server on a free port, stopped when dropped.
