@@ -521,3 +521,29 @@ impl Resource for Materials {
         &record.id
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_titles_follow_the_file() {
+        assert_eq!(
+            infer_kind("Bài giảng.PDF", "application/octet-stream"),
+            "pdf"
+        );
+        assert_eq!(
+            infer_kind("slide.pptx", "application/octet-stream"),
+            "slides"
+        );
+        assert_eq!(infer_kind("clip", "video/mp4"), "video");
+        assert_eq!(infer_kind("clip.mp4", "application/octet-stream"), "video");
+        assert_eq!(infer_kind("ghi-am.m4a", "audio/mp4"), "audio");
+        assert_eq!(infer_kind("data.bin", "application/octet-stream"), "other");
+        assert_eq!(title_from_file_name("Bài giảng số 1.pdf"), "Bài giảng số 1");
+        assert_eq!(title_from_file_name(".profile"), ".profile");
+        assert_eq!(title_from_file_name("README"), "README");
+        assert_eq!(content_type_for("Video.MP4"), "video/mp4");
+        assert_eq!(content_type_for("x"), "application/octet-stream");
+    }
+}
