@@ -244,13 +244,13 @@ impl Materials {
         id: &str,
         expected_rev: Option<i64>,
         file_name: Option<&str>,
-    ) -> Result<Material> {
+    ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name.map(str::to_owned);
-        Self::validate(conn, input, Some(&existing))
+        Self::validate(conn, input, Some(&existing)).map(drop)
     }
 
     /// Points a material at newly stored content: a new version when the content differs.
