@@ -332,6 +332,7 @@ impl Database {
             database_url: self.url().map(str::to_owned),
             db_pool_size: 8,
             sqlite_busy_timeout_ms: 5000,
+            store: Default::default(),
         }
     }
 

@@ -40,6 +40,73 @@ pub struct StorageConfig {
         global = true
     )]
     pub sqlite_busy_timeout_ms: u32,
+
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// Where material files are kept: a local directory (default `<data-dir>/materials`) or an
+/// S3-compatible bucket, which several server instances can share.
+#[derive(Args, Debug, Clone)]
+pub struct StoreConfig {
+    /// `s3://BUCKET[/PREFIX]` for S3-compatible storage, or a directory (`file://PATH` or a
+    /// path). Default: `<data-dir>/materials`.
+    #[arg(long, env = "DIEMDANH_STORE_URL", global = true)]
+    pub store_url: Option<String>,
+
+    /// S3 endpoint for a non-AWS service (MinIO, Ceph, Garage…), e.g. `https://s3.example.vn`.
+    #[arg(long, env = "DIEMDANH_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region.
+    #[arg(
+        long,
+        env = "DIEMDANH_S3_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    pub s3_region: String,
+
+    /// S3 access key id (or `AWS_ACCESS_KEY_ID`).
+    #[arg(
+        long,
+        env = "DIEMDANH_S3_ACCESS_KEY_ID",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key (or `AWS_SECRET_ACCESS_KEY`).
+    #[arg(
+        long,
+        env = "DIEMDANH_S3_SECRET_ACCESS_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Allow a plain-HTTP S3 endpoint (a local test server; never over a public network).
+    #[arg(
+        long,
+        env = "DIEMDANH_S3_ALLOW_HTTP",
+        default_value_t = false,
+        global = true
+    )]
+    pub s3_allow_http: bool,
+}
+
+impl Default for StoreConfig {
+    /// The local directory under the data dir, as with no configuration.
+    fn default() -> Self {
+        StoreConfig {
+            store_url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+        }
+    }
 }
 
 /// Which database a URL names.
@@ -119,6 +186,10 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_MAX_CLOCK_DRIFT_SECS", default_value_t = 600)]
     pub max_clock_drift_secs: u64,
 
+    /// Largest material file accepted by an upload, in bytes (413 above).
+    #[arg(long, env = "DIEMDANH_MAX_MATERIAL_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub max_material_bytes: u64,
+
     /// Most mutations accepted in one push.
     #[arg(long, env = "DIEMDANH_MAX_PUSH_MUTATIONS", default_value_t = 1000)]
     pub max_push_mutations: usize,
@@ -160,6 +231,7 @@ mod tests {
             database_url: url.map(str::to_owned),
             db_pool_size: 4,
             sqlite_busy_timeout_ms: 5000,
+            store: StoreConfig::default(),
         }
     }
 

@@ -44,6 +44,9 @@ pub enum Error {
     Gone { code: &'static str, message: String },
     #[error("{message}")]
     PayloadTooLarge { message: String },
+    /// A byte range that lies outside a file of `size` bytes.
+    #[error("the requested range is outside the file ({size} bytes)")]
+    RangeNotSatisfiable { size: u64 },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
     /// Well-formed input that breaks a rule; `details` lists each field's problem.
@@ -115,6 +118,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::PreconditionFailed { .. } => "precondition_failed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Validation { .. } => "validation_failed",
             Error::RateLimited { .. } => "rate_limited",

@@ -24,12 +24,15 @@ use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::db::{DbConn, Pool, write_tx};
 use crate::error::{Error, Result};
+use crate::storage::BlobStore;
 use crate::sync::clock::ServerClock;
 
-/// What every handler shares: the pool, the token service and the settings. Cheap to clone.
+/// What every handler shares: the pool, the material store, the token service and the
+/// settings. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
+    pub store: BlobStore,
     pub auth: Arc<Auth>,
     pub config: Arc<ServerConfig>,
     pub clock: Arc<ServerClock>,
@@ -52,7 +55,7 @@ struct WorkQueues {
 }
 
 impl AppState {
-    pub fn new(pool: Pool, auth: Auth, config: ServerConfig) -> Self {
+    pub fn new(pool: Pool, store: BlobStore, auth: Auth, config: ServerConfig) -> Self {
         // Each process stamps with its own node id, so server stamps never tie across instances.
         let node = format!("server-{}", &crate::domain::values::new_id()[24..]);
         let clock = ServerClock::new(node, config.max_clock_drift_secs * 1000);
@@ -60,6 +63,7 @@ impl AppState {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         AppState {
             pool,
+            store,
             auth: Arc::new(auth),
             config: Arc::new(config),
             clock: Arc::new(clock),
@@ -181,6 +185,15 @@ pub fn app(
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
+                // Material content is marked `identity` so that Compress leaves it alone (see
+                // handlers::materials); the marker itself is not worth sending.
+                if response
+                    .headers()
+                    .get(header::CONTENT_ENCODING)
+                    .is_some_and(|v| v == "identity")
+                {
+                    response.headers_mut().remove(header::CONTENT_ENCODING);
+                }
                 if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                     response
                         .headers_mut()

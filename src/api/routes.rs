@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
-use super::handlers::{auth, health, resources, sync, users, watermelon};
+use super::handlers::{auth, health, materials, resources, sync, users, watermelon};
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
@@ -157,6 +157,33 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
         AttendanceRecords
     );
     crud!("/api/v1/materials", "/api/v1/materials/{id}", Materials);
+    table.extend([
+        (
+            "/api/v1/courses/{id}/materials",
+            Method::POST,
+            web::post().to(materials::upload),
+        ),
+        (
+            "/api/v1/materials/{id}/content",
+            Method::GET,
+            web::get().to(materials::download),
+        ),
+        (
+            "/api/v1/materials/{id}/content",
+            Method::HEAD,
+            web::head().to(materials::download),
+        ),
+        (
+            "/api/v1/materials/{id}/content",
+            Method::PUT,
+            web::put().to(materials::replace),
+        ),
+        (
+            "/api/v1/me/materials",
+            Method::GET,
+            web::get().to(materials::held),
+        ),
+    ]);
     table
 }
 

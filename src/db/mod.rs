@@ -228,6 +228,7 @@ mod tests {
             database_url: None,
             db_pool_size: 2,
             sqlite_busy_timeout_ms: 1000,
+            store: Default::default(),
         }
     }
 

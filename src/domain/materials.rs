@@ -79,7 +79,11 @@ impl Materials {
         }
     }
 
-    fn build(
+    /// Checks an input and makes the record it describes, without taking a revision (`rev` is
+    /// the existing one, or 0 for a new record). Content fields (`file_name`, `content_type`,
+    /// `size_bytes`, `sha256`) left out keep their current values, so that editing a title
+    /// does not detach the stored file.
+    fn validate(
         conn: &mut DbConn,
         input: MaterialInput,
         existing: Option<&Material>,
@@ -114,10 +118,14 @@ impl Materials {
                 "must be a language tag such as vi or en",
             );
         }
-        let file_name = check.opt_text("file_name", input.file_name.as_deref(), 255);
+        let kept = |field: Option<String>, current: fn(&Material) -> Option<String>| {
+            field.or_else(|| existing.and_then(current))
+        };
+        let file_name = kept(input.file_name, |m| m.file_name.clone());
+        let file_name = check.opt_text("file_name", file_name.as_deref(), 255);
         if file_name
             .as_deref()
-            .is_some_and(|f| f.contains('/') || f.contains('\\'))
+            .is_some_and(|f| f.contains('/') || f.contains('\\') || f.chars().any(char::is_control))
         {
             check.fail(
                 "file_name",
@@ -125,16 +133,18 @@ impl Materials {
                 "must be a file name, not a path",
             );
         }
-        let content_type = check.opt_text("content_type", input.content_type.as_deref(), 100);
-        if let Some(size) = input.size_bytes
+        let content_type = kept(input.content_type, |m| m.content_type.clone());
+        let content_type = check.opt_text("content_type", content_type.as_deref(), 100);
+        let size_bytes = input
+            .size_bytes
+            .or_else(|| existing.and_then(|m| m.size_bytes));
+        if let Some(size) = size_bytes
             && size < 0
         {
             check.fail("size_bytes", "out_of_range", "must not be negative");
         }
-        let sha256 = input
-            .sha256
-            .as_deref()
-            .map(|h| h.trim().to_ascii_lowercase());
+        let sha256 =
+            kept(input.sha256, |m| m.sha256.clone()).map(|h| h.trim().to_ascii_lowercase());
         if sha256
             .as_deref()
             .is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
@@ -151,9 +161,7 @@ impl Materials {
             .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
         let version = match existing {
             None => 1,
-            Some(old) if old.sha256 != sha256 || old.size_bytes != input.size_bytes => {
-                old.version + 1
-            }
+            Some(old) if old.sha256 != sha256 || old.size_bytes != size_bytes => old.version + 1,
             Some(old) => old.version,
         };
         let now = now_ms();
@@ -165,14 +173,247 @@ impl Materials {
             language,
             file_name,
             content_type,
-            size_bytes: input.size_bytes,
+            size_bytes,
             sha256,
             version,
-            rev: next_revision(conn)?,
+            rev: existing.map_or(0, |m| m.rev),
             created_at: existing.map_or(now, |m| m.created_at),
             updated_at: now,
             deleted_at: None,
         })
+    }
+
+    fn build(
+        conn: &mut DbConn,
+        input: MaterialInput,
+        existing: Option<&Material>,
+    ) -> Result<Material> {
+        let mut row = Self::validate(conn, input, existing)?;
+        row.rev = next_revision(conn)?;
+        Ok(row)
+    }
+
+    /// The input of a material uploaded to a course: the query's metadata and the stored
+    /// content. Title and kind default to what the file name and type suggest.
+    pub fn upload_input(
+        course_id: &str,
+        meta: &UploadMeta,
+        content_type: &str,
+        content: Option<&StoredContent>,
+    ) -> MaterialInput {
+        MaterialInput {
+            id: meta.id.clone(),
+            course_id: course_id.to_owned(),
+            title: meta
+                .title
+                .clone()
+                .unwrap_or_else(|| title_from_file_name(&meta.file_name)),
+            kind: meta
+                .kind
+                .clone()
+                .unwrap_or_else(|| infer_kind(&meta.file_name, content_type).to_owned()),
+            language: meta.language.clone(),
+            file_name: Some(meta.file_name.clone()),
+            content_type: Some(content_type.to_owned()),
+            // Placeholders before the upload: they only have to pass validation.
+            size_bytes: Some(content.map_or(1, |c| c.size_bytes)),
+            sha256: Some(content.map_or_else(|| "0".repeat(64), |c| c.sha256.clone())),
+        }
+    }
+
+    /// Refuses an upload before its body is read: only admins, only to a course that exists,
+    /// only with valid metadata and a fresh id.
+    pub fn check_upload(conn: &mut DbConn, caller: &Caller, input: MaterialInput) -> Result<()> {
+        caller.require_admin()?;
+        Courses::find(conn, &path_id(&input.course_id, "course")?)?;
+        if let Some(id) = &input.id
+            && materials::table.find(id).count().get_result::<i64>(conn)? > 0
+        {
+            return Err(Error::conflict(
+                "already_exists",
+                "a material with this id already exists",
+            ));
+        }
+        Self::validate(conn, input, None).map(drop)
+    }
+
+    /// Refuses a content replacement before its body is read.
+    pub fn check_replace(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        file_name: Option<&str>,
+    ) -> Result<()> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let mut input = Self::input_of(&existing);
+        input.file_name = file_name.map(str::to_owned);
+        Self::validate(conn, input, Some(&existing)).map(drop)
+    }
+
+    /// Points a material at newly stored content: a new version when the content differs.
+    pub fn replace_content(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+        file_name: Option<String>,
+        content_type: Option<String>,
+        content: &StoredContent,
+    ) -> Result<Material> {
+        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        caller.require_admin()?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let mut input = Self::input_of(&existing);
+        input.file_name = file_name;
+        input.content_type = content_type;
+        input.size_bytes = Some(content.size_bytes);
+        input.sha256 = Some(content.sha256.clone());
+        let row = Self::build(conn, input, Some(&existing))?;
+        diesel::update(materials::table.find(&row.id))
+            .set(&row)
+            .execute(conn)?;
+        Ok(row)
+    }
+
+    fn input_of(existing: &Material) -> MaterialInput {
+        MaterialInput {
+            id: None,
+            course_id: existing.course_id.clone(),
+            title: existing.title.clone(),
+            kind: existing.kind.clone(),
+            language: None,
+            file_name: None,
+            content_type: None,
+            size_bytes: None,
+            sha256: None,
+        }
+    }
+
+    /// A material whose content the caller may download.
+    pub fn with_content(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
+        let row = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        match (&row.sha256, row.size_bytes) {
+            (Some(_), Some(size)) if size >= 0 => Ok(row),
+            _ => Err(Error::NotFound {
+                what: "material content",
+            }),
+        }
+    }
+
+    /// The content hashes that live records use (what garbage collection must keep).
+    pub fn referenced_hashes(conn: &mut DbConn) -> Result<std::collections::HashSet<String>> {
+        Ok(materials::table
+            .filter(materials::deleted_at.is_null())
+            .filter(materials::sha256.is_not_null())
+            .select(materials::sha256.assume_not_null())
+            .distinct()
+            .load::<String>(conn)?
+            .into_iter()
+            .collect())
+    }
+
+    /// Every material with content that the caller's device should hold, by course and title.
+    pub fn held_by(conn: &mut DbConn, caller: &Caller) -> Result<Vec<Material>> {
+        let mut query = materials::table
+            .filter(materials::deleted_at.is_null())
+            .filter(materials::sha256.is_not_null())
+            .filter(materials::size_bytes.is_not_null())
+            .into_boxed::<Backend>();
+        if let Some(ids) = visible_courses(conn, caller)? {
+            query = query.filter(materials::course_id.eq_any(ids));
+        }
+        Ok(query
+            .order((
+                materials::course_id.asc(),
+                materials::title.asc(),
+                materials::id.asc(),
+            ))
+            .select(Material::as_select())
+            .load(conn)?)
+    }
+}
+
+/// The metadata of an upload, from the query string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadMeta {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub kind: Option<String>,
+    pub language: Option<String>,
+    pub file_name: String,
+}
+
+/// Content that has just been stored.
+#[derive(Debug, Clone)]
+pub struct StoredContent {
+    pub sha256: String,
+    pub size_bytes: i64,
+}
+
+/// The file name without its extension, as a default title.
+pub fn title_from_file_name(file_name: &str) -> String {
+    match file_name.rsplit_once('.') {
+        Some((stem, _)) if !stem.trim().is_empty() => stem.to_owned(),
+        _ => file_name.to_owned(),
+    }
+}
+
+/// The material kind a file's type or extension suggests.
+pub fn infer_kind(file_name: &str, content_type: &str) -> &'static str {
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    let content_type = content_type.to_ascii_lowercase();
+    match extension.as_str() {
+        "pdf" => return "pdf",
+        "ppt" | "pptx" | "odp" | "key" => return "slides",
+        "doc" | "docx" | "odt" | "rtf" | "txt" => return "document",
+        _ => {}
+    }
+    if content_type.starts_with("application/pdf") {
+        "pdf"
+    } else if content_type.starts_with("video/") {
+        "video"
+    } else if content_type.starts_with("audio/") {
+        "audio"
+    } else {
+        match extension.as_str() {
+            "mp4" | "mkv" | "webm" | "mov" | "avi" => "video",
+            "mp3" | "m4a" | "ogg" | "wav" | "aac" => "audio",
+            _ => "other",
+        }
+    }
+}
+
+/// The content type a file name suggests, for uploads that do not say (the CLI).
+pub fn content_type_for(file_name: &str) -> &'static str {
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "odp" => "application/vnd.oasis.opendocument.presentation",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "txt" => "text/plain; charset=utf-8",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
     }
 }
 
@@ -278,5 +519,31 @@ impl Resource for Materials {
 
     fn id(record: &Material) -> &str {
         &record.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_titles_follow_the_file() {
+        assert_eq!(
+            infer_kind("Bài giảng.PDF", "application/octet-stream"),
+            "pdf"
+        );
+        assert_eq!(
+            infer_kind("slide.pptx", "application/octet-stream"),
+            "slides"
+        );
+        assert_eq!(infer_kind("clip", "video/mp4"), "video");
+        assert_eq!(infer_kind("clip.mp4", "application/octet-stream"), "video");
+        assert_eq!(infer_kind("ghi-am.m4a", "audio/mp4"), "audio");
+        assert_eq!(infer_kind("data.bin", "application/octet-stream"), "other");
+        assert_eq!(title_from_file_name("Bài giảng số 1.pdf"), "Bài giảng số 1");
+        assert_eq!(title_from_file_name(".profile"), ".profile");
+        assert_eq!(title_from_file_name("README"), "README");
+        assert_eq!(content_type_for("Video.MP4"), "video/mp4");
+        assert_eq!(content_type_for("x"), "application/octet-stream");
     }
 }

@@ -99,7 +99,7 @@ pub async fn delete<R: Resource>(
 }
 
 /// Admin edits take part in last-writer-wins with the server's clock, like a device's edits.
-fn stamp(conn: &mut DbConn, state: &AppState, collection: &str, id: &str) -> Result<()> {
+pub(super) fn stamp(conn: &mut DbConn, state: &AppState, collection: &str, id: &str) -> Result<()> {
     match Collection::parse(collection) {
         Some(collection) => records::stamp_server_write(conn, collection, id, &state.clock),
         None => Ok(()),

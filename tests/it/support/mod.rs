@@ -13,7 +13,7 @@ use actix_web::web;
 use clap::Parser;
 use diemdanh::api::{self, AppState};
 use diemdanh::auth::Auth;
-use diemdanh::config::{ServerConfig, StorageConfig};
+use diemdanh::config::{ServerConfig, StorageConfig, StoreConfig};
 use diemdanh::db::{self, Pool};
 use serde_json::{Value, json};
 
@@ -102,6 +102,36 @@ impl Response {
     }
 }
 
+/// One HTTP response with its body as bytes.
+#[derive(Debug)]
+pub struct BytesResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body when it is JSON (decompressed if need be), else null.
+    pub json: Value,
+}
+
+impl BytesResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body[..self.body.len().min(500)])
+        );
+        self
+    }
+}
+
 impl TestApp {
     /// A server on a fresh database; `None` when PostgreSQL is asked for but not available
     /// (and not required).
@@ -111,6 +141,15 @@ impl TestApp {
 
     pub fn start_with(
         backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Option<TestApp> {
+        Self::start_with_store(backend, StoreConfig::default(), configure)
+    }
+
+    /// A server whose material files go to the given store (default: under its data dir).
+    pub fn start_with_store(
+        backend: Backend,
+        store: StoreConfig,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -129,6 +168,7 @@ impl TestApp {
             database_url: pg.as_ref().map(|pg| pg.url.clone()),
             db_pool_size: 8,
             sqlite_busy_timeout_ms: 5000,
+            store,
         };
         let mut config = default_server_config();
         configure(&mut config);
@@ -247,6 +287,85 @@ impl TestApp {
         }
     }
 
+    /// Sends a request and returns the body as bytes (files, not JSON). The status must be one
+    /// the spec documents, and a JSON body (an error) must match its schema.
+    pub fn fetch(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&[u8], &str)>,
+        headers: &[(&str, &str)],
+    ) -> BytesResponse {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let result = match body {
+            Some((bytes, content_type)) => self.agent.run(
+                request
+                    .header("Content-Type", content_type)
+                    .body(bytes.to_vec())
+                    .expect("request"),
+            ),
+            None => self.agent.run(request.body(()).expect("request")),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .unwrap_or_default();
+        let is_json = headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("content-type") && v.starts_with("application/json")
+        });
+        // The raw body is kept as sent; a gzip-compressed JSON body is checked decoded.
+        let gzip = headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
+        let decoded = if gzip {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+                .expect("a gzip body");
+            plain
+        } else {
+            body.clone()
+        };
+        let json = if is_json {
+            serde_json::from_slice(&decoded).unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        let checked = Response {
+            status,
+            headers: headers.clone(),
+            text: if is_json {
+                String::from_utf8_lossy(&decoded).into_owned()
+            } else {
+                String::new()
+            },
+            json,
+        };
+        check_against_spec(method, path, &checked);
+        BytesResponse {
+            status,
+            headers,
+            body,
+            json: checked.json,
+        }
+    }
+
     /// Logs in and returns the token response.
     #[track_caller]
     pub fn login(&self, username: &str, password: &str) -> Value {
@@ -304,7 +423,8 @@ fn launch(
 ) -> (Pool, String, ServerHandle, JoinHandle<()>) {
     let pool = db::open(storage).expect("open database");
     let auth = Auth::new(&mut pool.get().expect("connection"), config).expect("auth");
-    let state = web::Data::new(AppState::new(pool.clone(), auth, config.clone()));
+    let store = diemdanh::storage::BlobStore::open(storage).expect("material store");
+    let state = web::Data::new(AppState::new(pool.clone(), store, auth, config.clone()));
     let (sender, receiver) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
