@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
-use super::handlers::{auth, health, resources, sync, users};
+use super::handlers::{auth, health, imports, resources, sync, users};
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
@@ -94,6 +94,11 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             "/api/v1/sync/conflicts/{id}/resolve",
             Method::POST,
             web::post().to(sync::resolve_conflict),
+        ),
+        (
+            "/api/v1/imports/people",
+            Method::POST,
+            web::post().to(imports::people),
         ),
     ];
     macro_rules! crud {

@@ -285,3 +285,38 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_conflicts,
     sync_aliases,
 );
+
+// Roster import, unit reorganisation and reports (migration 2026-11-28-000005_reports).
+
+diesel::table! {
+    person_unit_history (id) {
+        id -> Text,
+        person_id -> Text,
+        unit_id -> Text,
+        left_on -> Text,
+        reason -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    unit_events (id) {
+        id -> Text,
+        unit_id -> Text,
+        kind -> Text,
+        effective_date -> Text,
+        old_name -> Nullable<Text>,
+        new_name -> Nullable<Text>,
+        target_unit_id -> Nullable<Text>,
+        recorded_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(person_unit_history -> people (person_id));
+diesel::joinable!(person_unit_history -> units (unit_id));
+
+// One pair per call: listing two older tables together would repeat their existing impls.
+diesel::allow_tables_to_appear_in_same_query!(person_unit_history, people);
+diesel::allow_tables_to_appear_in_same_query!(person_unit_history, units);
+diesel::allow_tables_to_appear_in_same_query!(unit_events, units);

@@ -6,6 +6,7 @@ pub mod access;
 pub mod attendance;
 pub mod courses;
 pub mod enrollments;
+pub mod imports;
 pub mod materials;
 pub mod people;
 pub mod sessions;

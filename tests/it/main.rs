@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod contract;
 mod convergence;
+mod imports;
 mod resources;
 mod scope;
 mod sync;

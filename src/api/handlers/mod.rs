@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod imports;
 pub mod resources;
 pub mod sync;
 pub mod users;
