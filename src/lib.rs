@@ -8,4 +8,5 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod reports;
 pub mod sync;

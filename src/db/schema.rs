@@ -320,3 +320,8 @@ diesel::joinable!(person_unit_history -> units (unit_id));
 diesel::allow_tables_to_appear_in_same_query!(person_unit_history, people);
 diesel::allow_tables_to_appear_in_same_query!(person_unit_history, units);
 diesel::allow_tables_to_appear_in_same_query!(unit_events, units);
+// The coverage report counts attendance per (course, person).
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    sessions::course_id,
+    attendance::person_id
+);

@@ -9,6 +9,7 @@ pub mod enrollments;
 pub mod imports;
 pub mod materials;
 pub mod people;
+pub mod reorganisation;
 pub mod sessions;
 pub mod text;
 pub mod trainers;

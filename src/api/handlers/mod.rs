@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod health;
 pub mod imports;
+pub mod reorganisation;
+pub mod reports;
 pub mod resources;
 pub mod sync;
 pub mod users;
