@@ -546,6 +546,7 @@ fn units_command(storage: &StorageConfig, command: UnitsCommand) -> Result<()> {
             kind,
             date,
         } => {
+            let effective_date = date.clone();
             let outcome = write_tx(&mut conn, |conn| {
                 let source_ids = sources
                     .iter()
@@ -589,7 +590,7 @@ fn units_command(storage: &StorageConfig, command: UnitsCommand) -> Result<()> {
                     .join(", "),
                 outcome.target.name,
                 outcome.target.code,
-                outcome.target.valid_from.as_deref().unwrap_or("now"),
+                effective_date,
                 outcome.units_moved,
                 outcome.people_moved
             );

@@ -74,7 +74,15 @@ fn list(
         return default.iter().map(|s| (*s).to_owned()).collect();
     };
     let mut values = Vec::new();
-    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    let items: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.is_empty() {
+        check.fail(field, "required", "name at least one value");
+    }
+    for item in items {
         if allowed.contains(&item) {
             if !values.iter().any(|v| v == item) {
                 values.push(item.to_owned());
@@ -86,9 +94,6 @@ fn list(
                 format!("{item:?} is not one of {}", allowed.join(", ")),
             );
         }
-    }
-    if values.is_empty() {
-        check.fail(field, "required", "name at least one value");
     }
     values
 }
@@ -544,7 +549,7 @@ pub struct CoverageTotal {
     pub cadres: i64,
     pub trained: i64,
     pub percent: Option<f64>,
-    /// Courses that ended in the period.
+    /// Courses with sessions that ended in the period.
     pub courses: i64,
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod contract;
 mod convergence;
 mod imports;
+mod reports;
 mod resources;
 mod scope;
 mod sync;
