@@ -924,6 +924,8 @@ struct Matcher<'a> {
     by_name: HashMap<&'a str, Vec<usize>>,
     seen_phone: HashMap<String, usize>,
     seen_key: HashMap<Key, usize>,
+    /// Stored people already matched, with the row that matched them.
+    matched: HashMap<usize, usize>,
 }
 
 impl<'a> Matcher<'a> {
@@ -935,6 +937,7 @@ impl<'a> Matcher<'a> {
             by_name: HashMap::new(),
             seen_phone: HashMap::new(),
             seen_key: HashMap::new(),
+            matched: HashMap::new(),
         };
         for (i, person) in existing.iter().enumerate() {
             if let Some(phone) = &person.phone {
@@ -1012,6 +1015,26 @@ impl<'a> Matcher<'a> {
         }
         if let Some(i) = by_phone.or_else(|| self.by_key.get(&key).copied()) {
             let person = &self.existing[i];
+            // Two rows of the file naming one stored person (one by phone, one by name):
+            // only the first is applied.
+            if let Some(earlier) = self.matched.insert(i, row) {
+                self.matched.insert(i, earlier);
+                problems.push(Problem {
+                    row,
+                    field: "full_name",
+                    code: "duplicate_row",
+                    message: format!(
+                        "{} was already matched by row {earlier}; this row is skipped",
+                        person.full_name
+                    ),
+                });
+                return (
+                    Action::DuplicateRow,
+                    Some(person.id.clone()),
+                    Vec::new(),
+                    Plan::Nothing,
+                );
+            }
             let merged = merge_values(person, values);
             let changes = changed_fields(person, &merged);
             let id = person.id.clone();

@@ -83,26 +83,26 @@ fn recorded_by(caller: &Caller) -> Option<String> {
     Some(caller.user_id.clone()).filter(|id| !id.is_empty())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_event(
-    conn: &mut DbConn,
-    unit_id: &str,
-    kind: &str,
-    effective_date: &str,
-    old_name: Option<&str>,
-    new_name: Option<&str>,
-    target: Option<&str>,
-    caller: &Caller,
-) -> Result<()> {
+/// One reorganisation event to remember.
+struct Event<'a> {
+    unit_id: &'a str,
+    kind: &'a str,
+    effective_date: &'a str,
+    old_name: Option<&'a str>,
+    new_name: Option<&'a str>,
+    target: Option<&'a str>,
+}
+
+fn record_event(conn: &mut DbConn, caller: &Caller, event: Event) -> Result<()> {
     diesel::insert_into(unit_events::table)
         .values((
             unit_events::id.eq(new_id()),
-            unit_events::unit_id.eq(unit_id),
-            unit_events::kind.eq(kind),
-            unit_events::effective_date.eq(effective_date),
-            unit_events::old_name.eq(old_name),
-            unit_events::new_name.eq(new_name),
-            unit_events::target_unit_id.eq(target),
+            unit_events::unit_id.eq(event.unit_id),
+            unit_events::kind.eq(event.kind),
+            unit_events::effective_date.eq(event.effective_date),
+            unit_events::old_name.eq(event.old_name),
+            unit_events::new_name.eq(event.new_name),
+            unit_events::target_unit_id.eq(event.target),
             unit_events::recorded_by.eq(recorded_by(caller)),
             unit_events::created_at.eq(now_ms()),
         ))
@@ -127,13 +127,18 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
         check.fail("source_ids", "required", "name at least one unit to merge");
     }
     let target_id = check.opt_id("target_id", request.target_id.as_deref());
-    if target_id.is_some() == request.target.is_some() {
-        check.fail(
-            "target_id",
-            "one_target",
-            "give either target_id (an existing unit) or target (a new unit)",
-        );
-    }
+    let new_target = match (&target_id, request.target) {
+        (Some(_), None) => None,
+        (None, Some(input)) => Some(input),
+        _ => {
+            check.fail(
+                "target_id",
+                "one_target",
+                "give either target_id (an existing unit) or target (a new unit)",
+            );
+            None
+        }
+    };
     check.finish()?;
     let until = day_before(&effective_date)?;
 
@@ -150,7 +155,7 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
         }
         sources.push(unit);
     }
-    let target = match (target_id, request.target) {
+    let target = match (target_id, new_target) {
         (Some(id), _) => {
             let unit = Units::find(conn, &id)
                 .map_err(|_| Error::invalid_field("target_id", "unknown_unit", "no such unit"))?;
@@ -181,7 +186,13 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
             }
             Units::create(conn, caller, input)?
         }
-        (None, None) => unreachable!("checked above"),
+        (None, None) => {
+            return Err(Error::invalid_field(
+                "target_id",
+                "one_target",
+                "give either target_id (an existing unit) or target (a new unit)",
+            ));
+        }
     };
     // The target must not sit under a source: the source's sub-units move to the target.
     let mut ancestor = target.parent_id.clone();
@@ -202,13 +213,15 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
     for source in sources {
         record_event(
             conn,
-            &source.id,
-            "merge",
-            &effective_date,
-            Some(&source.name),
-            Some(&target.name),
-            Some(&target.id),
             caller,
+            Event {
+                unit_id: &source.id,
+                kind: "merge",
+                effective_date: &effective_date,
+                old_name: Some(&source.name),
+                new_name: Some(&target.name),
+                target: Some(&target.id),
+            },
         )?;
         let unit = Unit {
             merged_into_id: Some(target.id.clone()),
@@ -295,13 +308,15 @@ pub fn rename(
     }
     record_event(
         conn,
-        &unit.id,
-        "rename",
-        &effective_date,
-        Some(&unit.name),
-        Some(&name),
-        None,
         caller,
+        Event {
+            unit_id: &unit.id,
+            kind: "rename",
+            effective_date: &effective_date,
+            old_name: Some(&unit.name),
+            new_name: Some(&name),
+            target: None,
+        },
     )?;
     let unit = Unit {
         name_key: text::fold(&name),
@@ -332,13 +347,15 @@ pub fn record_plain_rename(
         .to_string();
     record_event(
         conn,
-        &old.id,
-        "rename",
-        &today,
-        Some(&old.name),
-        Some(&new.name),
-        None,
         caller,
+        Event {
+            unit_id: &old.id,
+            kind: "rename",
+            effective_date: &today,
+            old_name: Some(&old.name),
+            new_name: Some(&new.name),
+            target: None,
+        },
     )
 }
 

@@ -553,6 +553,9 @@ pub struct CoverageTotal {
     pub courses: i64,
 }
 
+/// A cadre as the coverage report reads them: id, name, position, phone, unit.
+type CadreRow = (String, String, String, Option<String>, Option<String>);
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CoverageReport {
     pub from: String,
@@ -644,7 +647,7 @@ pub fn coverage(
         })
         .map(|(_, person, _)| person)
         .collect();
-    let cadres: Vec<(String, String, String, Option<String>, Option<String>)> = people::table
+    let cadres: Vec<CadreRow> = people::table
         .filter(people::deleted_at.is_null())
         .filter(people::position.eq_any(&positions))
         .filter(people::unit_id.is_not_null())

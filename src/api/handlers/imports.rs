@@ -75,20 +75,27 @@ pub async fn people(
     };
     let ImportQuery { dry_run, course_id } = query.into_inner();
     let dry_run = dry_run.unwrap_or(true);
-    let report = state
-        .write(move |state, conn| {
-            let checked =
-                imports::check(conn, &caller, &file, course_id.as_deref(), &mut |_, _| {})?;
-            if dry_run {
-                return Ok(checked.report);
-            }
-            let (report, enrollments) = imports::apply(conn, checked)?;
-            for id in &enrollments {
-                records::stamp_server_write(conn, Collection::Enrollments, id, &state.clock)?;
-            }
-            Ok(report)
-        })
-        .await?;
+    // A dry run only reads, so it does not hold SQLite's write lock while it checks the rows.
+    let report = if dry_run {
+        state
+            .run(move |_, conn| {
+                imports::check(conn, &caller, &file, course_id.as_deref(), &mut |_, _| {})
+                    .map(|checked| checked.report)
+            })
+            .await?
+    } else {
+        state
+            .write(move |state, conn| {
+                let checked =
+                    imports::check(conn, &caller, &file, course_id.as_deref(), &mut |_, _| {})?;
+                let (report, enrollments) = imports::apply(conn, checked)?;
+                for id in &enrollments {
+                    records::stamp_server_write(conn, Collection::Enrollments, id, &state.clock)?;
+                }
+                Ok(report)
+            })
+            .await?
+    };
     Ok(HttpResponse::Ok().json(report))
 }
 
