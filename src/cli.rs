@@ -49,6 +49,8 @@ pub enum Command {
     Migrate,
     /// Load the demo data set (a province, two classes, trainers) and print the demo logins.
     Demo,
+    /// Write the demo cadres as an office's XLSX roster, to try `import people` with.
+    DemoRoster { file: std::path::PathBuf },
     /// Remove deletion tombstones older than the retention (the server also does this daily).
     PurgeTombstones {
         #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
@@ -171,6 +173,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo => {
             let pool = db::open(&cli.storage)?;
             load_demo(&mut *pool.get()?)
+        }
+        Command::DemoRoster { file } => {
+            std::fs::write(&file, demo::roster_xlsx()?).map_err(|e| {
+                Error::bad_request("unwritable_file", format!("{}: {e}", file.display()))
+            })?;
+            println!("demo roster written to {}", file.display());
+            Ok(())
         }
         Command::PurgeTombstones { retention_days } => {
             let pool = db::open(&cli.storage)?;

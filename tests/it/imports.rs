@@ -15,6 +15,7 @@ backend_tests!(
     xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled,
     ten_thousand_rows_import_in_one_transaction,
     the_command_line_imports_with_a_dry_run_first,
+    the_demo_roster_round_trips_through_the_import,
 );
 
 const CSV: &str = "text/csv";
@@ -532,4 +533,22 @@ fn the_command_line_imports_with_a_dry_run_first(backend: Backend) {
     );
     assert!(!ok, "{out}{err}");
     assert!(out.contains("row 2\tposition\tunknown_position"), "{out}");
+}
+
+/// What a new user tries first: the demo roster as XLSX, imported over the demo data.
+fn the_demo_roster_round_trips_through_the_import(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.token("admin", "diemdanh-admin");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roster.xlsx");
+    let (ok, out, err) = diemdanh(&app, &["demo-roster", path.to_str().unwrap()], None);
+    assert!(ok, "{out}{err}");
+    let bytes = std::fs::read(&path).unwrap();
+    let result = import(&app, &admin, "", &bytes, XLSX).expect(200);
+    assert_eq!(result.json["summary"]["errors"], 0, "{}", result.json["problems"]);
+    assert_eq!(result.json["summary"]["rows"], 135);
+    assert_eq!(result.json["summary"]["unchanged"], 135);
 }
