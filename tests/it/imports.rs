@@ -548,7 +548,11 @@ fn the_demo_roster_round_trips_through_the_import(backend: Backend) {
     assert!(ok, "{out}{err}");
     let bytes = std::fs::read(&path).unwrap();
     let result = import(&app, &admin, "", &bytes, XLSX).expect(200);
-    assert_eq!(result.json["summary"]["errors"], 0, "{}", result.json["problems"]);
+    assert_eq!(
+        result.json["summary"]["errors"], 0,
+        "{}",
+        result.json["problems"]
+    );
     assert_eq!(result.json["summary"]["rows"], 135);
     assert_eq!(result.json["summary"]["unchanged"], 135);
 }

@@ -31,8 +31,7 @@ CREATE TABLE unit_events (
 );
 CREATE INDEX unit_events_unit ON unit_events (unit_id, effective_date);
 
--- Import matching and reports.
-CREATE INDEX people_name_key ON people (name_key);
+-- Reports.
 CREATE INDEX courses_end_date ON courses (end_date);
 -- Covers the coverage report's scan of attendance (no table lookups for 500,000 rows).
 CREATE INDEX attendance_report ON attendance (session_id, status, person_id) WHERE deleted_at IS NULL;
