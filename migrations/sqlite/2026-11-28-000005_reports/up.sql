@@ -33,5 +33,7 @@ CREATE INDEX unit_events_unit ON unit_events (unit_id, effective_date);
 
 -- Reports.
 CREATE INDEX courses_end_date ON courses (end_date);
--- Covers the coverage report's scan of attendance (no table lookups for 500,000 rows).
-CREATE INDEX attendance_report ON attendance (session_id, status, person_id) WHERE deleted_at IS NULL;
+-- The coverage report starts from the few cadres holding the positions and reads only their
+-- attendance, from an index that covers it (no table lookups).
+CREATE INDEX people_position ON people (position) WHERE deleted_at IS NULL;
+CREATE INDEX attendance_report ON attendance (person_id, status, session_id) WHERE deleted_at IS NULL;
