@@ -462,7 +462,7 @@ fn seed(conn: &mut DbConn, options: &Options) -> Seeded {
         // A spread that differs per person and session: about 75 % present, 7 % late, 8 %
         // excused, 10 % absent; one person in four is mostly away, so some cadres complete no
         // course and the report has names to list.
-        let present = if person % 4 == 0 { 400 } else { 750 };
+        let present = if person.is_multiple_of(4) { 400 } else { 750 };
         match (person * 2_654_435_761 + session * 40_503) % 1000 {
             n if n < present => "present",
             750..820 => "late",
