@@ -329,7 +329,9 @@ pub fn course(
         let row = statuses
             .entry(person)
             .or_insert_with(|| vec![None; session_ids.len()]);
-        row[column[session.as_str()]] = Some(status.clone());
+        if let Some(&i) = column.get(session.as_str()) {
+            row[i] = Some(status.clone());
+        }
     }
     let total = session_ids.len() as i64;
     let mut rows = Vec::with_capacity(trainees.len());

@@ -692,4 +692,24 @@ fn the_command_line_merges_and_renames_units(backend: Backend) {
     );
     assert_eq!(history["items"][0]["old_name"], "Xã Cát Tiên");
     assert_eq!(history["items"][0]["recorded_by"], Value::Null);
+
+    // A rename through a plain replace is history too, recorded as the administrator's.
+    let unit = get(&app, &w.admin, &format!("/api/v1/units/{}", w.cat_tien));
+    let body = json!({"code": unit["code"], "name": "Xã Cát Tiên Hai", "kind": unit["kind"],
+        "parent_id": unit["parent_id"]});
+    app.call(
+        "PUT",
+        &format!("/api/v1/units/{}", w.cat_tien),
+        Some(&w.admin),
+        Some(&body),
+    )
+    .expect(200);
+    let history = get(
+        &app,
+        &w.admin,
+        &format!("/api/v1/units/{}/history", w.cat_tien),
+    );
+    assert_eq!(history["items"][1]["old_name"], "Xã Cát Tiên Mới");
+    assert_eq!(history["items"][1]["new_name"], "Xã Cát Tiên Hai");
+    assert!(history["items"][1]["recorded_by"].is_string());
 }
