@@ -14,11 +14,17 @@ use crate::auth::{Auth, password};
 use crate::config::{LogFormat, ServerConfig, StorageConfig};
 use crate::db::{self, DbConn, write_tx};
 use crate::demo;
+use crate::domain::imports;
 use crate::domain::materials::{self, Materials, StoredContent, UploadMeta};
+use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
+use crate::domain::units::UnitInput;
 use crate::domain::users::{Devices, NewUser, Users};
+use crate::domain::values::new_id;
 use crate::domain::{Caller, Resource, Role};
 use crate::error::{Error, Result};
 use crate::storage::BlobStore;
+use crate::sync::clock::ServerClock;
+use crate::sync::records::{self, Collection};
 use crate::sync::retention;
 
 #[derive(Parser, Debug)]
@@ -48,6 +54,8 @@ pub enum Command {
     Migrate,
     /// Load the demo data set (a province, two classes, trainers) and print the demo logins.
     Demo,
+    /// Write the demo cadres as an office's XLSX roster, to try `import people` with.
+    DemoRoster { file: std::path::PathBuf },
     /// Remove deletion tombstones older than the retention (the server also does this daily).
     PurgeTombstones {
         #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
@@ -62,6 +70,62 @@ pub enum Command {
     /// Manage course materials (files in the configured store).
     #[command(subcommand)]
     Materials(MaterialsCommand),
+    /// Reorganise units: merge and rename (units are named by code or id).
+    #[command(subcommand)]
+    Units(UnitsCommand),
+    /// Import rosters from CSV or XLSX files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UnitsCommand {
+    /// Merge units into an existing unit (--into) or a new one (--new-code and --new-name) from a
+    /// date: their sub-units and people move to it; past attendance stays with the old units.
+    Merge {
+        /// The units that end.
+        #[arg(required = true)]
+        sources: Vec<String>,
+        /// The existing unit that takes them in.
+        #[arg(long, conflicts_with_all = ["new_code", "new_name"])]
+        into: Option<String>,
+        /// Code of a new unit to create for the merge.
+        #[arg(long, requires = "new_name")]
+        new_code: Option<String>,
+        /// Name of the new unit.
+        #[arg(long, requires = "new_code")]
+        new_name: Option<String>,
+        /// Kind of the new unit.
+        #[arg(long, default_value = "commune", value_parser = crate::domain::units::KINDS)]
+        kind: String,
+        /// The first day of the merged unit (YYYY-MM-DD).
+        #[arg(long)]
+        date: String,
+    },
+    /// Rename a unit; the old name stays in its history.
+    Rename {
+        unit: String,
+        name: String,
+        /// The first day of the new name (default today).
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import people (STT, Họ và tên, Ngày sinh, Giới tính, Chức vụ, Đơn vị, Số điện thoại).
+    /// Without --apply this is a dry run: it prints the per-row report and writes nothing.
+    People {
+        /// The .csv or .xlsx file.
+        file: std::path::PathBuf,
+        /// Also enroll every imported person in this course.
+        #[arg(long = "course")]
+        course_id: Option<String>,
+        /// Write the changes (in one transaction; refused when any row has an error).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +213,13 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("database ({backend}) is up to date");
             Ok(())
         }
+        Command::DemoRoster { file } => {
+            std::fs::write(&file, demo::roster_xlsx()?).map_err(|e| {
+                Error::bad_request("unwritable_file", format!("{}: {e}", file.display()))
+            })?;
+            println!("demo roster written to {}", file.display());
+            Ok(())
+        }
         Command::Demo => {
             let pool = db::open(&cli.storage)?;
             load_demo(&mut *pool.get()?)
@@ -165,6 +236,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::User(command) => user_command(&cli.storage, command),
         Command::Device(command) => device_command(&cli.storage, command),
         Command::Materials(command) => materials_command(&cli.storage, command),
+        Command::Units(command) => units_command(&cli.storage, command),
+        Command::Import(command) => import_command(&cli.storage, command),
     }
 }
 
@@ -682,4 +755,155 @@ impl Progress {
             let _ = writeln!(std::io::stderr(), "\r{}\x1b[K", self.line(done));
         }
     }
+}
+
+fn import_command(storage: &StorageConfig, command: ImportCommand) -> Result<()> {
+    let ImportCommand::People {
+        file,
+        course_id,
+        apply,
+    } = command;
+    let bytes = std::fs::read(&file)
+        .map_err(|e| Error::bad_request("unreadable_file", format!("{}: {e}", file.display())))?;
+    let pool = db::open(storage)?;
+    let mut conn = pool.get()?;
+    // Progress on stderr, rewritten in place, so that large files show they are moving.
+    let mut progress = |done: usize, total: usize| {
+        if total >= 1000 {
+            eprint!("\rchecking rows: {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let report = write_tx(&mut conn, |conn| {
+        let checked = imports::check(
+            conn,
+            &cli_admin(),
+            &bytes,
+            course_id.as_deref(),
+            &mut progress,
+        )?;
+        if !apply {
+            return Ok(checked.report);
+        }
+        print_problems(&checked.report);
+        let (report, enrollments) = imports::apply(conn, checked)?;
+        let clock = ServerClock::new(format!("cli-{}", &new_id()[24..]), 600_000);
+        for id in &enrollments {
+            records::stamp_server_write(conn, Collection::Enrollments, id, &clock)?;
+        }
+        Ok(report)
+    })?;
+    if !apply {
+        print_problems(&report);
+    }
+    let s = &report.summary;
+    println!(
+        "{} rows: {} new, {} updated, {} unchanged, {} duplicate rows, {} possible duplicates, \
+         {} with errors, {} enrollments",
+        s.rows,
+        s.created,
+        s.updated,
+        s.unchanged,
+        s.duplicate_rows,
+        s.possible_duplicates,
+        s.errors,
+        s.enrolled
+    );
+    if report.dry_run {
+        println!("dry run: nothing was written; run again with --apply to import");
+    } else {
+        println!("imported");
+    }
+    Ok(())
+}
+
+fn print_problems(report: &imports::ImportReport) {
+    for problem in &report.problems {
+        println!(
+            "row {}\t{}\t{}\t{}",
+            problem.row, problem.field, problem.code, problem.message
+        );
+    }
+}
+
+fn units_command(storage: &StorageConfig, command: UnitsCommand) -> Result<()> {
+    let pool = db::open(storage)?;
+    let mut conn = pool.get()?;
+    match command {
+        UnitsCommand::Merge {
+            sources,
+            into,
+            new_code,
+            new_name,
+            kind,
+            date,
+        } => {
+            let effective_date = date.clone();
+            let outcome = write_tx(&mut conn, |conn| {
+                let source_ids = sources
+                    .iter()
+                    .map(|s| reorganisation::find_unit(conn, s).map(|u| u.id))
+                    .collect::<Result<Vec<_>>>()?;
+                let target_id = into
+                    .as_deref()
+                    .map(|u| reorganisation::find_unit(conn, u).map(|u| u.id))
+                    .transpose()?;
+                let target = match (new_code, new_name) {
+                    (Some(code), Some(name)) => Some(UnitInput {
+                        id: None,
+                        code,
+                        name,
+                        kind,
+                        parent_id: None,
+                        valid_from: None,
+                        valid_to: None,
+                        merged_into_id: None,
+                    }),
+                    _ => None,
+                };
+                reorganisation::merge(
+                    conn,
+                    &cli_admin(),
+                    MergeRequest {
+                        source_ids,
+                        target_id,
+                        target,
+                        effective_date: date,
+                    },
+                )
+            })?;
+            println!(
+                "merged {} into {} ({}) from {}: {} units and {} people moved",
+                outcome
+                    .sources
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                outcome.target.name,
+                outcome.target.code,
+                effective_date,
+                outcome.units_moved,
+                outcome.people_moved
+            );
+        }
+        UnitsCommand::Rename { unit, name, date } => {
+            let unit = write_tx(&mut conn, |conn| {
+                let id = reorganisation::find_unit(conn, &unit)?.id;
+                reorganisation::rename(
+                    conn,
+                    &cli_admin(),
+                    &id,
+                    RenameRequest {
+                        name,
+                        effective_date: date,
+                    },
+                )
+            })?;
+            println!("{} is now called {}", unit.code, unit.name);
+        }
+    }
+    Ok(())
 }

@@ -8,5 +8,6 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod reports;
 pub mod storage;
 pub mod sync;

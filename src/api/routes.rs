@@ -4,7 +4,9 @@
 use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
-use super::handlers::{auth, health, materials, resources, sync, users, watermelon};
+use super::handlers::{
+    auth, health, imports, materials, reorganisation, reports, resources, sync, users, watermelon,
+};
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
@@ -104,6 +106,42 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             "/api/v1/watermelon/sync",
             Method::POST,
             web::post().to(watermelon::push),
+        ),
+        (
+            "/api/v1/imports/people",
+            Method::POST,
+            web::post().to(imports::people),
+        ),
+        // Before the unit CRUD routes: `/units/merge` must not be taken for `/units/{id}`.
+        (
+            "/api/v1/units/merge",
+            Method::POST,
+            web::post().to(reorganisation::merge),
+        ),
+        (
+            "/api/v1/units/{id}/rename",
+            Method::POST,
+            web::post().to(reorganisation::rename),
+        ),
+        (
+            "/api/v1/units/{id}/history",
+            Method::GET,
+            web::get().to(reorganisation::history),
+        ),
+        (
+            "/api/v1/reports/courses/{id}",
+            Method::GET,
+            web::get().to(reports::course),
+        ),
+        (
+            "/api/v1/reports/coverage",
+            Method::GET,
+            web::get().to(reports::coverage),
+        ),
+        (
+            "/api/v1/reports/trainers/{id}",
+            Method::GET,
+            web::get().to(reports::trainer),
         ),
     ];
     macro_rules! crud {

@@ -187,6 +187,18 @@ pub fn next_revision(conn: &mut DbConn) -> Result<i64> {
     Ok(rev)
 }
 
+/// Allocates `count` consecutive revisions at once (bulk writes such as a roster import): one
+/// counter update instead of one per row, with the same commit-order guarantee.
+pub fn next_revisions(conn: &mut DbConn, count: usize) -> Result<std::ops::RangeInclusive<i64>> {
+    use schema::revision_counter::dsl::*;
+    let count = i64::try_from(count).map_err(|e| Error::Internal(e.to_string()))?;
+    let last = diesel::update(revision_counter.filter(id.eq(1)))
+        .set(value.eq(value + count))
+        .returning(value)
+        .get_result::<i64>(conn)?;
+    Ok(last - count + 1..=last)
+}
+
 /// Server time in Unix milliseconds: the only clock trusted for stored times.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -306,3 +306,43 @@ diesel::table! {
         pushed_at -> BigInt,
     }
 }
+
+// Roster import, unit reorganisation and reports (migration 2026-11-28-000005_reports).
+
+diesel::table! {
+    person_unit_history (id) {
+        id -> Text,
+        person_id -> Text,
+        unit_id -> Text,
+        left_on -> Text,
+        reason -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    unit_events (id) {
+        id -> Text,
+        unit_id -> Text,
+        kind -> Text,
+        effective_date -> Text,
+        old_name -> Nullable<Text>,
+        new_name -> Nullable<Text>,
+        target_unit_id -> Nullable<Text>,
+        recorded_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(person_unit_history -> people (person_id));
+diesel::joinable!(person_unit_history -> units (unit_id));
+
+// One pair per call: listing two older tables together would repeat their existing impls.
+diesel::allow_tables_to_appear_in_same_query!(person_unit_history, people);
+diesel::allow_tables_to_appear_in_same_query!(person_unit_history, units);
+diesel::allow_tables_to_appear_in_same_query!(unit_events, units);
+// The coverage report counts attendance per (course, person).
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    sessions::course_id,
+    attendance::person_id
+);

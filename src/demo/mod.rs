@@ -274,3 +274,66 @@ fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str
     }
     Ok(ids)
 }
+
+/// The demo cadres as a provincial office's workbook (title row, the seven usual columns, dates
+/// as text, Vietnamese positions), for trying the roster import:
+/// `diemdanh demo-roster roster.xlsx`, then `diemdanh import people roster.xlsx`.
+pub fn roster_xlsx() -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let failed = |e: rust_xlsxwriter::XlsxError| Error::Internal(format!("xlsx: {e}"));
+    let names: HashMap<&str, &str> = data::units().iter().map(|u| (u.code, u.name)).collect();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let bold = Format::new().set_bold();
+    sheet
+        .merge_range(0, 0, 0, 6, "DANH SÁCH CÁN BỘ ĐOÀN CƠ SỞ", &bold)
+        .map_err(failed)?;
+    let headers = [
+        "STT",
+        "Họ và tên",
+        "Ngày sinh",
+        "Giới tính",
+        "Chức vụ",
+        "Đơn vị",
+        "Số điện thoại",
+    ];
+    for (col, header) in headers.iter().enumerate() {
+        sheet
+            .write_string_with_format(1, col as u16, *header, &bold)
+            .map_err(failed)?;
+    }
+    for (i, person) in data::people().iter().enumerate() {
+        let row = i as u32 + 2;
+        let birth = chrono::NaiveDate::parse_from_str(&person.birth_date, "%Y-%m-%d")
+            .map(|d| d.format("%d/%m/%Y").to_string())
+            .unwrap_or_else(|_| person.birth_date.clone());
+        let position = match person.position {
+            "secretary" => "Bí thư",
+            "deputy_secretary" => "Phó Bí thư",
+            "committee_member" => "Ủy viên BCH",
+            _ => "Đoàn viên",
+        };
+        let gender = if person.gender == "female" {
+            "Nữ"
+        } else {
+            "Nam"
+        };
+        let cells = [
+            (i + 1).to_string(),
+            person.full_name.clone(),
+            birth,
+            gender.to_owned(),
+            position.to_owned(),
+            names
+                .get(person.unit_code)
+                .copied()
+                .unwrap_or(person.unit_code)
+                .to_owned(),
+            person.phone.clone(),
+        ];
+        for (col, cell) in cells.iter().enumerate() {
+            sheet.write_string(row, col as u16, cell).map_err(failed)?;
+        }
+    }
+    book.save_to_buffer().map_err(failed)
+}

@@ -316,6 +316,16 @@ impl Resource for People {
         caller.require_admin()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
+        if let Some(old) = existing.unit_id.as_deref()
+            && row.unit_id.as_deref() != Some(old)
+        {
+            // What the person attended until today stays attributed to the unit they leave.
+            let today = chrono::Utc::now()
+                .date_naive()
+                .format("%Y-%m-%d")
+                .to_string();
+            super::imports::record_unit_change(conn, &row.id, old, &today, "edit", row.updated_at)?;
+        }
         diesel::update(people::table.find(&row.id))
             .set(&row)
             .execute(conn)?;

@@ -312,6 +312,7 @@ impl Resource for Units {
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
+        super::reorganisation::record_plain_rename(conn, caller, &existing, &row)?;
         diesel::update(units::table.find(&row.id))
             .set(&row)
             .execute(conn)?;

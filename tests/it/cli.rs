@@ -12,7 +12,7 @@ use crate::support::{Backend, TestApp};
 
 backend_tests!(accounts_and_devices_are_administered_from_the_command_line);
 
-fn diemdanh(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub fn diemdanh(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
     command.arg("--data-dir").arg(&app.storage.data_dir);
     match &app.storage.database_url {

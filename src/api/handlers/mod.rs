@@ -3,7 +3,10 @@
 
 pub mod auth;
 pub mod health;
+pub mod imports;
 pub mod materials;
+pub mod reorganisation;
+pub mod reports;
 pub mod resources;
 pub mod sync;
 pub mod users;

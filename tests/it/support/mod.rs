@@ -287,6 +287,52 @@ impl TestApp {
         }
     }
 
+    /// Sends any bytes with any content type and checks the response against the spec.
+    pub fn send_checked(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: (&[u8], &str),
+    ) -> Response {
+        let response = self.send_raw(method, path, token, Some(body), &[]);
+        check_against_spec(method, path, &response);
+        response
+    }
+
+    /// A GET whose body is kept as bytes (XLSX, CSV): status, headers and body.
+    pub fn download(
+        &self,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder()
+            .method("GET")
+            .uri(&url)
+            .header("Authorization", format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = self
+            .agent
+            .run(request.body(()).expect("request"))
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_vec()
+            .expect("body");
+        (response.status().as_u16(), headers, body)
+    }
+
     /// Sends a request and returns the body as bytes (files, not JSON). The status must be one
     /// the spec documents, and a JSON body (an error) must match its schema.
     pub fn fetch(
