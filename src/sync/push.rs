@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, merge_change};
-use super::records::{self, Collection};
+use super::records::{self, Collection, PushFacts};
 use crate::db::schema::{
     devices, revision_counter, sync_aliases, sync_conflicts, sync_mutations, sync_quarantine,
 };
@@ -130,9 +130,10 @@ pub fn apply_batch(
     mutations: Vec<Value>,
 ) -> Result<PushOutcome> {
     serialize_pushes(conn)?;
+    let mut facts = PushFacts::default();
     let mut results = Vec::with_capacity(mutations.len());
     for raw in mutations {
-        results.push(apply_one(conn, caller, clock, raw)?);
+        results.push(apply_one(conn, &mut facts, caller, clock, raw)?);
     }
     Ok(PushOutcome {
         results,
@@ -164,6 +165,7 @@ fn body_hash(raw: &Value) -> String {
 
 fn apply_one(
     conn: &mut DbConn,
+    facts: &mut PushFacts,
     caller: &Caller,
     clock: &ServerClock,
     raw: Value,
@@ -224,7 +226,7 @@ fn apply_one(
     }
 
     let attempt = conn.transaction::<_, ApplyError, _>(|conn| {
-        apply_mutation(conn, caller, clock, &mutation_id, &mutation)
+        apply_mutation(conn, facts, caller, clock, &mutation_id, &mutation)
     });
     let result = match attempt {
         Ok(result) => result,
@@ -299,7 +301,14 @@ pub fn reapply(
     mutation: &Mutation,
 ) -> Result<MutationResult> {
     let attempt = conn.transaction::<_, ApplyError, _>(|conn| {
-        apply_mutation(conn, on_behalf_of, clock, mutation_id, mutation)
+        apply_mutation(
+            conn,
+            &mut PushFacts::default(),
+            on_behalf_of,
+            clock,
+            mutation_id,
+            mutation,
+        )
     });
     let result = match attempt {
         Ok(result) => result,
@@ -348,6 +357,7 @@ pub fn apply_server_choice(
 
 fn apply_mutation(
     conn: &mut DbConn,
+    facts: &mut PushFacts,
     caller: &Caller,
     clock: &ServerClock,
     mutation_id: &str,
@@ -429,7 +439,10 @@ fn apply_mutation(
         None => (Fields::new(), FieldStamps::new(), true),
     };
     let merged = merge_change(&stored_fields, &stored_stamps, &incoming, &stamp);
-    let course_id = records::authorize(conn, caller, collection, &merged.fields)?;
+    let course_id = records::authorize(conn, facts, caller, collection, &merged.fields)?;
+    if collection == Collection::Enrollments {
+        facts.forget_enrollments();
+    }
     let changed = is_new || !merged.changed.is_empty();
     let mut rev = records::write(
         conn,

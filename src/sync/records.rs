@@ -3,6 +3,8 @@
 //! a merged state back. Attendance and enrollments are device-writable; the other collections
 //! change only through the admin API and reach devices through the pull feed.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
@@ -285,10 +287,48 @@ pub fn check_immutable(collection: Collection, stored: &Fields, incoming: &Field
     Ok(())
 }
 
+/// What `authorize` has read during one push, so that a batch of 200 mutations on a few sessions
+/// and trainees asks the database once per session, course and person instead of five times per
+/// mutation. Sessions, courses, assignments and people do not change inside a push (devices do
+/// not write them); enrollments do, so writing one forgets what was read about them.
+#[derive(Debug, Default)]
+pub struct PushFacts {
+    /// Session → (its course, whether it was deleted); None when it does not exist.
+    sessions: HashMap<String, Option<(String, bool)>>,
+    live_courses: HashMap<String, bool>,
+    assigned_courses: HashMap<String, bool>,
+    live_people: HashMap<String, bool>,
+    /// (course, person) → an enrollment that is not withdrawn exists.
+    enrolled: HashMap<(String, String), bool>,
+}
+
+impl PushFacts {
+    /// Called before an enrollment is written (whether or not the write then stands).
+    pub fn forget_enrollments(&mut self) {
+        self.enrolled.clear();
+    }
+}
+
+/// A cached answer, or the database's, remembered.
+fn remembered<K, V, F>(cache: &mut HashMap<K, V>, key: K, read: F) -> Result<V>
+where
+    K: std::hash::Hash + Eq,
+    V: Clone,
+    F: FnOnce() -> Result<V>,
+{
+    if let Some(value) = cache.get(&key) {
+        return Ok(value.clone());
+    }
+    let value = read()?;
+    cache.insert(key, value.clone());
+    Ok(value)
+}
+
 /// Checks that the caller may write this record and that what it points at still exists;
 /// returns the record's course.
 pub fn authorize(
     conn: &mut DbConn,
+    facts: &mut PushFacts,
     caller: &Caller,
     collection: Collection,
     fields: &Fields,
@@ -303,43 +343,52 @@ pub fn authorize(
         Collection::Attendance => {
             let session = text(fields, "session_id")
                 .ok_or_else(|| rejected("missing_field", "session_id is required"))?;
-            let found = sessions::table
-                .find(session)
-                .select((sessions::course_id, sessions::deleted_at))
-                .get_result::<(String, Option<i64>)>(conn)
-                .optional()?;
+            let found = remembered(&mut facts.sessions, session.to_owned(), || {
+                Ok(sessions::table
+                    .find(session)
+                    .select((sessions::course_id, sessions::deleted_at))
+                    .get_result::<(String, Option<i64>)>(conn)
+                    .optional()?
+                    .map(|(course, deleted_at)| (course, deleted_at.is_some())))
+            })?;
             match found {
                 None => return Err(rejected("unknown_session", "the session does not exist")),
-                Some((_, Some(_))) => {
+                Some((_, true)) => {
                     return Err(rejected("session_deleted", "the session was deleted"));
                 }
-                Some((course, None)) => course,
+                Some((course, false)) => course,
             }
         }
         _ => text(fields, "course_id")
             .ok_or_else(|| rejected("missing_field", "course_id is required"))?
             .to_owned(),
     };
-    let course_live: i64 = courses::table
-        .find(&course_id)
-        .filter(courses::deleted_at.is_null())
-        .count()
-        .get_result(conn)?;
-    if course_live == 0 {
+    let course_live = remembered(&mut facts.live_courses, course_id.clone(), || {
+        Ok(courses::table
+            .find(&course_id)
+            .filter(courses::deleted_at.is_null())
+            .count()
+            .get_result::<i64>(conn)?
+            > 0)
+    })?;
+    if !course_live {
         return Err(rejected(
             "course_deleted",
             "the course does not exist or was deleted",
         ));
     }
-    let assigned = caller.role == Role::Admin || {
-        caller.role == Role::Trainer
-            && course_trainers::table
+    let assigned = match caller.role {
+        Role::Admin => true,
+        Role::Trainee => false,
+        Role::Trainer => remembered(&mut facts.assigned_courses, course_id.clone(), || {
+            Ok(course_trainers::table
                 .filter(course_trainers::course_id.eq(&course_id))
                 .filter(course_trainers::user_id.eq(&caller.user_id))
                 .filter(course_trainers::deleted_at.is_null())
                 .count()
                 .get_result::<i64>(conn)?
-                > 0
+                > 0)
+        })?,
     };
     if !assigned {
         return Err(rejected(
@@ -347,23 +396,30 @@ pub fn authorize(
             "the user is not (or no longer) a trainer of this course",
         ));
     }
-    let person_live: i64 = people::table
-        .find(person)
-        .filter(people::deleted_at.is_null())
-        .count()
-        .get_result(conn)?;
-    if person_live == 0 {
+    let person_live = remembered(&mut facts.live_people, person.to_owned(), || {
+        Ok(people::table
+            .find(person)
+            .filter(people::deleted_at.is_null())
+            .count()
+            .get_result::<i64>(conn)?
+            > 0)
+    })?;
+    if !person_live {
         return Err(rejected("unknown_person", "the person does not exist"));
     }
     if collection == Collection::Attendance && !deleted {
-        let enrolled: i64 = enrollments::table
-            .filter(enrollments::course_id.eq(&course_id))
-            .filter(enrollments::person_id.eq(person))
-            .filter(enrollments::deleted_at.is_null())
-            .filter(enrollments::status.ne("withdrawn"))
-            .count()
-            .get_result(conn)?;
-        if enrolled == 0 {
+        let key = (course_id.clone(), person.to_owned());
+        let enrolled = remembered(&mut facts.enrolled, key, || {
+            Ok(enrollments::table
+                .filter(enrollments::course_id.eq(&course_id))
+                .filter(enrollments::person_id.eq(person))
+                .filter(enrollments::deleted_at.is_null())
+                .filter(enrollments::status.ne("withdrawn"))
+                .count()
+                .get_result::<i64>(conn)?
+                > 0)
+        })?;
+        if !enrolled {
             return Err(rejected(
                 "not_enrolled",
                 "the person is not enrolled in the course",
