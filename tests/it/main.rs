@@ -8,6 +8,7 @@ mod contract;
 mod convergence;
 mod imports;
 mod materials;
+mod multi_instance;
 mod reports;
 mod resources;
 mod scope;
