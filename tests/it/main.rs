@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod contract;
 mod convergence;
+mod deploy;
 mod imports;
 mod materials;
 mod multi_instance;

@@ -81,8 +81,10 @@ impl Starting {
                         );
                     }
                 }
+                // Disconnected: its stdout closed, so it exited (or it is too slow to start).
                 Err(_) => panic!(
-                    "an instance did not report its address:\n{}",
+                    "an instance did not report its address ({:?}):\n{}",
+                    self.child.try_wait(),
                     std::fs::read_to_string(&self.log).unwrap_or_default()
                 ),
             }
