@@ -47,6 +47,8 @@ Workload:
   --pull-devices N            fresh devices pulling at once (default 64)
   --page N                    pull page size (default 1000)
   --workers N                 server HTTP workers (default: the server's, one per core)
+  --instances N               PostgreSQL: N server processes on the one database, devices spread
+                              over them in turn (default 1; SQLite always runs one)
 Backends:
   --postgres                  PostgreSQL is required (fail when it is not available)
   --no-postgres               SQLite only
@@ -67,6 +69,7 @@ struct Options {
     pull_devices: usize,
     page: usize,
     workers: Option<usize>,
+    instances: usize,
     postgres: PgMode,
     sqlite: bool,
 }
@@ -97,6 +100,7 @@ impl Options {
             pull_devices: 64,
             page: 1000,
             workers: None,
+            instances: 1,
             postgres: PgMode::Auto,
             sqlite: true,
         }
@@ -171,6 +175,7 @@ impl Options {
                 "--pull-devices" => options.pull_devices = number(value()?)?,
                 "--page" => options.page = number(value()?)?,
                 "--workers" => options.workers = Some(number(value()?)?),
+                "--instances" => options.instances = number(value()?)?,
                 "--postgres" => options.postgres = PgMode::Required,
                 "--no-postgres" => options.postgres = PgMode::Skip,
                 "--no-sqlite" => options.sqlite = false,
@@ -180,6 +185,9 @@ impl Options {
         options.devices.sort_unstable();
         options.devices.dedup();
         let s = &options.sizes;
+        if options.instances == 0 {
+            return Err("--instances must be at least 1".into());
+        }
         if s.units < 2 {
             return Err("--units must be at least 2 (a province and a commune)".into());
         }
@@ -368,6 +376,7 @@ struct Figures {
     pull_devices: usize,
     rss_after: u64,
     rss_peak: u64,
+    instances: usize,
 }
 
 fn run_backend(options: &Options, backend: Backend) -> String {
@@ -404,9 +413,24 @@ fn run_backend(options: &Options, backend: Backend) -> String {
         seed_time.as_secs_f64()
     ));
 
-    let server = server::Server::start(db.path(), db.url(), options.workers);
+    // SQLite is one file for one process; PostgreSQL takes as many instances as asked for, each
+    // with a directory of its own for its logs.
+    let instances = match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => options.instances,
+    };
+    let servers: Vec<server::Server> = (0..instances)
+        .map(|i| {
+            let dir = match i {
+                0 => db.path().to_path_buf(),
+                _ => db.path().join(format!("instance-{i}")),
+            };
+            std::fs::create_dir_all(&dir).expect("an instance directory");
+            server::Server::start(&dir, db.url(), options.workers)
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
-    let (rss_idle, _) = server.memory();
+    let rss_idle = largest_memory(&servers).0;
     let before = Before {
         raw_rows,
         raw,
@@ -414,28 +438,31 @@ fn run_backend(options: &Options, backend: Backend) -> String {
         rss_idle,
         load: load_average(),
     };
-    let figures = measure(options, &server, &data, &db.storage(), before);
-    drop(server);
+    let figures = measure(options, &servers, &data, &db.storage(), before);
+    drop(servers);
     drop(db);
     table(options, backend, &figures)
 }
 
 fn measure(
     options: &Options,
-    server: &server::Server,
+    servers: &[server::Server],
     data: &DataSet,
     storage: &StorageConfig,
     before: Before,
 ) -> Figures {
-    let base = server.base.as_str();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let base = bases[0].as_str();
     let pairs = &data.pairs;
     let max = options.max_devices();
     // Where the server's memory and CPU go, phase by phase.
-    let last = std::cell::Cell::new((Instant::now(), server.cpu()));
+    // With several instances: CPU summed over them, memory of the largest.
+    let cpu = || servers.iter().map(server::Server::cpu).sum::<Duration>();
+    let last = std::cell::Cell::new((Instant::now(), cpu()));
     let memory = |after: &str| {
-        let (rss, peak) = server.memory();
+        let (rss, peak) = largest_memory(servers);
         let (then, cpu_then) = last.get();
-        let (now, cpu) = (Instant::now(), server.cpu());
+        let (now, cpu) = (Instant::now(), cpu());
         last.set((now, cpu));
         eprintln!(
             "     server: RSS {} (peak so far {}) after {after}; {:.1} CPU s in {:.1} s",
@@ -446,7 +473,7 @@ fn measure(
         );
     };
     progress(&format!("signing in {max} trainer devices"));
-    let mut devices = push_devices(base, data, max);
+    let mut devices = push_devices(&bases, data, max);
     memory("the logins");
 
     let mut runs = Vec::new();
@@ -466,7 +493,7 @@ fn measure(
         progress(&format!(
             "push, closed loop: {count} devices x {per_device} batches"
         ));
-        let run = load::closed_loop(base, &jobs);
+        let run = load::closed_loop(&bases, &jobs);
         report_problems(&format!("push by {count} devices"), &run);
         memory("the push");
         if count == reference {
@@ -499,12 +526,12 @@ fn measure(
     progress(&format!(
         "push, open loop: {open_batches} batches at {open_rate:.1} batches/s"
     ));
-    let open = load::open_loop(base, open_jobs, open_rate, 64);
+    let open = load::open_loop(&bases, open_jobs, open_rate, 64);
     report_problems("open-loop push", &open);
     memory("the open-loop push");
 
     progress(&format!("replay of the {reference}-device run's batches"));
-    let replay = load::closed_loop(base, &reference_jobs);
+    let replay = load::closed_loop(&bases, &reference_jobs);
     report_problems("replayed push", &replay);
     memory("the replay");
 
@@ -534,12 +561,12 @@ fn measure(
         .map(|n| pull_login(2 + n))
         .collect();
     memory("the pull logins");
-    let (pull_many, per_device) = load::pull_together(base, tokens, options.page);
+    let (pull_many, per_device) = load::pull_together(&bases, tokens, options.page);
     let pull_many_min = per_device.iter().copied().min().unwrap_or(0);
     check_scope("concurrent pull", pull_many_min, expected_scope);
     memory("the concurrent pull");
 
-    let (rss_after, rss_peak) = server.memory();
+    let (rss_after, rss_peak) = largest_memory(servers);
     Figures {
         before,
         runs,
@@ -555,12 +582,23 @@ fn measure(
         pull_devices: options.pull_devices,
         rss_after,
         rss_peak,
+        instances: servers.len(),
     }
 }
 
 /// Signs in `count` devices, each a course's own trainer; the devices of one course share its
 /// slots between them.
-fn push_devices(base: &str, data: &DataSet, count: usize) -> Vec<PushDevice> {
+/// (VmRSS, VmHWM) of the instance using the most: the targets are per process.
+fn largest_memory(servers: &[server::Server]) -> (u64, u64) {
+    servers
+        .iter()
+        .map(server::Server::memory)
+        .fold((0, 0), |(rss, peak), (r, p)| (rss.max(r), peak.max(p)))
+}
+
+/// Signs in `count` devices, each a course's own trainer, device `d` on instance `d % n`; the
+/// devices of one course share its slots between them.
+fn push_devices(bases: &[String], data: &DataSet, count: usize) -> Vec<PushDevice> {
     let courses = data.courses.len();
     let mut by_course: Vec<Vec<usize>> = vec![Vec::new(); courses];
     for (index, pair) in data.pairs.iter().enumerate() {
@@ -578,7 +616,7 @@ fn push_devices(base: &str, data: &DataSet, count: usize) -> Vec<PushDevice> {
                 .map(|(_, &pair)| pair)
                 .collect();
             let session: Session = load::login(
-                base,
+                &bases[d % bases.len()],
                 &data.courses[course].trainer,
                 seed::TRAINER_PASSWORD,
                 &format!("push phone {d}"),
@@ -627,7 +665,7 @@ fn fill_missing(base: &str, data: &DataSet, storage: &StorageConfig, batch_size:
         let size = batch_size.min(filler.share.len() - filler.made);
         bodies.push(filler.next_batch(&data.pairs, size));
     }
-    let run = load::closed_loop(base, &[(token, bodies)]);
+    let run = load::closed_loop(&[base.to_owned()], &[(token, bodies)]);
     report_problems("recording the missing slots", &run);
 }
 
@@ -856,9 +894,13 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} (data set seeded in {:.1} s; pull scope {} records, {} each in the concurrent pull; \
+        "\n{}{} (data set seeded in {:.1} s; pull scope {} records, {} each in the concurrent pull; \
          load average {} before, {} after)",
         backend.name(),
+        match f.instances {
+            1 => String::new(),
+            n => format!(", {n} instances (RSS: the largest)"),
+        },
         f.before.seed.as_secs_f64(),
         f.expected_scope,
         f.pull_many_min,

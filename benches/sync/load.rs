@@ -288,15 +288,16 @@ impl PushRun {
 }
 
 /// Each job is one device pushing its batches one after the other (closed loop); all devices
-/// start together.
-pub fn closed_loop(base: &str, jobs: &[(String, Vec<Arc<Vec<u8>>>)]) -> PushRun {
-    let url = format!("{base}/api/v1/sync/push");
+/// start together, job `i` on instance `i % bases.len()`.
+pub fn closed_loop(bases: &[String], jobs: &[(String, Vec<Arc<Vec<u8>>>)]) -> PushRun {
     let barrier = Arc::new(Barrier::new(jobs.len() + 1));
     let handles: Vec<_> = jobs
         .iter()
         .cloned()
-        .map(|(token, bodies)| {
-            let (url, barrier) = (url.clone(), Arc::clone(&barrier));
+        .enumerate()
+        .map(|(i, (token, bodies))| {
+            let url = format!("{}/api/v1/sync/push", bases[i % bases.len()]);
+            let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
                 let agent = agent();
                 barrier.wait();
@@ -338,19 +339,20 @@ pub fn closed_loop(base: &str, jobs: &[(String, Vec<Arc<Vec<u8>>>)]) -> PushRun 
 }
 
 /// Batches arrive at a fixed rate whatever the server's pace (open loop); latency counts from
-/// the scheduled arrival, so time spent queueing behind a slow answer is included.
+/// the scheduled arrival, so time spent queueing behind a slow answer is included. Client `c`
+/// sends to instance `c % bases.len()`.
 pub fn open_loop(
-    base: &str,
+    bases: &[String],
     jobs: Vec<(String, Arc<Vec<u8>>)>,
     rate: f64,
     clients: usize,
 ) -> PushRun {
-    let url = format!("{base}/api/v1/sync/push");
     let (sender, receiver) = mpsc::channel::<(Instant, String, Arc<Vec<u8>>)>();
     let receiver = Arc::new(Mutex::new(receiver));
     let workers: Vec<_> = (0..clients.max(1))
-        .map(|_| {
-            let (url, receiver) = (url.clone(), Arc::clone(&receiver));
+        .map(|c| {
+            let url = format!("{}/api/v1/sync/push", bases[c % bases.len()]);
+            let receiver = Arc::clone(&receiver);
             thread::spawn(move || {
                 let agent = agent();
                 let mut out = Vec::new();
@@ -467,13 +469,15 @@ pub fn pull_scope(base: &str, token: &str, limit: usize, gzip: bool) -> PullRun 
     run
 }
 
-/// Several fresh devices pulling at once; records and bytes are totals, latencies pooled.
-pub fn pull_together(base: &str, tokens: Vec<String>, limit: usize) -> (PullRun, Vec<usize>) {
+/// Several fresh devices pulling at once, device `i` from instance `i % bases.len()`; records
+/// and bytes are totals, latencies pooled.
+pub fn pull_together(bases: &[String], tokens: Vec<String>, limit: usize) -> (PullRun, Vec<usize>) {
     let barrier = Arc::new(Barrier::new(tokens.len() + 1));
     let handles: Vec<_> = tokens
         .into_iter()
-        .map(|token| {
-            let (base, barrier) = (base.to_owned(), Arc::clone(&barrier));
+        .enumerate()
+        .map(|(i, token)| {
+            let (base, barrier) = (bases[i % bases.len()].clone(), Arc::clone(&barrier));
             thread::spawn(move || {
                 barrier.wait();
                 let run = pull_scope(&base, &token, limit, false);

@@ -31,7 +31,7 @@ backend_tests!(
 const PDF: &str = "application/pdf";
 
 /// Deterministic bytes that do not compress to nothing.
-fn content(len: usize, seed: u8) -> Vec<u8> {
+pub fn content(len: usize, seed: u8) -> Vec<u8> {
     let mut state = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
     (0..len)
         .map(|_| {
@@ -43,7 +43,7 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -939,9 +939,9 @@ fn unused_files_are_collected_from_the_command_line(backend: Backend) {
 }
 
 /// moto's S3 server on a free port, stopped when dropped.
-struct Moto {
+pub struct Moto {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Drop for Moto {
@@ -952,7 +952,7 @@ impl Drop for Moto {
 }
 
 /// Starts `moto_server` (installed by `tests/s3/setup.sh`), or says why it cannot.
-fn start_moto() -> Option<Moto> {
+pub fn start_moto() -> Option<Moto> {
     let venv = std::env::var("DIEMDANH_MOTO_VENV")
         .unwrap_or_else(|_| "/tmp/diemdanh-moto-venv".to_owned());
     let candidates = [

@@ -487,7 +487,7 @@ fn launch(
 
 /// Every response the tests see must be one the contract describes.
 #[track_caller]
-fn check_against_spec(method: &str, path: &str, response: &Response) {
+pub fn check_against_spec(method: &str, path: &str, response: &Response) {
     let spec = Spec::get();
     let result = if response.text.is_empty() {
         spec.check_status_documented(method, path, response.status)
