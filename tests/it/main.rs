@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod authz;
 mod cli;
 mod contract;
 mod convergence;
