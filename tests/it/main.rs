@@ -8,6 +8,7 @@ mod cli;
 mod contract;
 mod convergence;
 mod imports;
+mod limits;
 mod materials;
 mod reports;
 mod resources;
