@@ -150,6 +150,12 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Error::Unavailable(info.message().to_owned())
             }
+            // PostgreSQL cannot store NUL in text (SQLite can). Input is screened for control
+            // characters before it gets here; should one slip through, it is the client's
+            // input, not a server fault.
+            D::DatabaseError(_, info) if info.message().contains("0x00") => {
+                Error::bad_request("invalid_characters", "text must not contain NUL characters")
+            }
             D::DatabaseError(_, info) if is_busy(info.message()) => {
                 Error::Unavailable(info.message().to_owned())
             }

@@ -82,6 +82,14 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         | JsonPayloadError::OverflowKnownLength { limit, .. } => Error::PayloadTooLarge {
             message: format!("the body is larger than {limit} bytes"),
         },
+        // serde refuses a repeated member of an object it maps onto a struct; the body is
+        // ambiguous rather than wrong in one field, so it is a malformed request.
+        JsonPayloadError::Deserialize(e) if e.to_string().starts_with("duplicate field") => {
+            Error::bad_request(
+                "duplicate_key",
+                format!("the body names a member twice: {e}"),
+            )
+        }
         JsonPayloadError::Deserialize(e) if e.is_data() => Error::Validation {
             message: format!("the body does not fit the expected shape: {e}"),
             details: vec![],

@@ -1,7 +1,7 @@
 //! Request extractors and the authentication middleware: the caller, If-Match revisions and the
 //! client address.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -17,40 +17,89 @@ const PUBLIC_ROUTES: [&str; 2] = ["/api/v1/auth/login", "/api/v1/auth/refresh"];
 /// Middleware: every API route except login and refresh needs a valid access token, checked
 /// before anything else about the request is read, so that an unauthenticated caller learns
 /// nothing from how its body or query would have been judged.
+///
+/// A refusal is answered here as a response, not returned as an error: an error would skip the
+/// outer middleware on its way out, and with it the security headers and the request id.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match caller_of(&req).await {
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(caller);
+        }
+        Ok(None) => {}
+        Err(refusal) => return Ok(req.error_response(refusal).map_into_right_body()),
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The caller behind the bearer token, `None` on a route that needs none.
+async fn caller_of(req: &ServiceRequest) -> Result<Option<Caller>, Error> {
     let protected = req.match_pattern().is_some_and(|pattern| {
         pattern.starts_with("/api/v1/") && !PUBLIC_ROUTES.contains(&pattern.as_str())
     });
-    if protected {
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .cloned()
-            .ok_or_else(|| Error::Internal("application state missing".into()))?;
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
-            .map(|token| token.trim().to_owned())
-            .ok_or_else(|| {
-                Error::unauthorized(
-                    "missing_token",
-                    "send an access token: Authorization: Bearer <token>",
-                )
-            })?;
-        let caller = state
-            .run(move |state, conn| state.auth.authenticate(conn, &token))
-            .await?;
-        req.extensions_mut().insert(caller);
+    if !protected {
+        return Ok(None);
     }
-    next.call(req).await
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("application state missing".into()))?;
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(|token| token.trim().to_owned())
+        .ok_or_else(|| {
+            Error::unauthorized(
+                "missing_token",
+                "send an access token: Authorization: Bearer <token>",
+            )
+        })?;
+    let caller = state
+        .run(move |state, conn| state.auth.authenticate(conn, &token))
+        .await?;
+    Ok(Some(caller))
+}
+
+/// Middleware, inside `authenticate`: refuses what no handler should see. A NUL in the query
+/// string (`%00`) never belongs to a filter, and PostgreSQL cannot even compare text with one.
+/// Request bodies must not be content-encoded (415): actix inflates each received chunk whole
+/// before any body limit is checked, so 64 KiB of gzip become 64 MiB in memory (a gzip bomb),
+/// and it reads an encoding it does not know as plain bytes. No client compresses its requests;
+/// responses are still compressed.
+pub async fn screen(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.query_string().contains("%00") {
+        let refusal = Error::bad_request(
+            "invalid_query",
+            "invalid query string: NUL characters are not allowed",
+        );
+        return Ok(req.error_response(refusal).map_into_right_body());
+    }
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    if let Some(encoding) = encoding
+        && encoding != "identity"
+    {
+        let refusal = Error::UnsupportedMediaType {
+            message: format!(
+                "request bodies must not be compressed (Content-Encoding {encoding:?}); send them as they are"
+            ),
+        };
+        return Ok(req.error_response(refusal).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// The identity behind the bearer token, put there by `authenticate`.

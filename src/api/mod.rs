@@ -169,6 +169,7 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .configure(routes::configure)
+        .wrap(from_fn(extractors::screen))
         .wrap(from_fn(extractors::authenticate))
         .wrap(Compress::default())
         .wrap(
@@ -177,7 +178,20 @@ pub fn app(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
-                .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
+                // Only where a handler set none: material content is `private, no-cache`
+                // (see handlers::materials), so devices revalidate their copy by ETag.
+                .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                // Nothing here is meant to be framed (clickjacking), and no URL of ours, which
+                // may carry ids in its query, is sent on to other sites.
+                .add((
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("frame-ancestors 'none'"),
+                ))
+                .add((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+                .add((
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                )),
         )
         .wrap_fn(|req, srv| {
             use actix_web::dev::Service;

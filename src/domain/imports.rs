@@ -688,6 +688,13 @@ fn read_row(
                         "too_long",
                         format!("at most {MAX_NAME_CHARS} characters"),
                     );
+                } else if name.chars().any(char::is_control) {
+                    // As the API refuses them; PostgreSQL could not store a NUL anyway.
+                    fail(
+                        field,
+                        "invalid_characters",
+                        "must not contain control characters".into(),
+                    );
                 }
                 values.full_name = name;
             }

@@ -3,11 +3,13 @@
 mod support;
 
 mod auth;
+mod authz;
 mod cli;
 mod contract;
 mod convergence;
 mod deploy;
 mod imports;
+mod limits;
 mod materials;
 mod multi_instance;
 mod reports;
