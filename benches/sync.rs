@@ -5,12 +5,16 @@
 //!
 //! `cargo bench --bench sync -- --help` lists the flags; `-- --tiny` runs in seconds (CI).
 
+#[path = "sync/files.rs"]
+mod files;
 #[path = "sync/load.rs"]
 mod load;
 #[path = "sync/seed.rs"]
 mod seed;
 #[path = "sync/server.rs"]
 mod server;
+#[path = "sync/watermelon.rs"]
+mod watermelon;
 
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
@@ -46,6 +50,8 @@ Workload:
                               at most 20 s of arrivals but at least 16)
   --pull-devices N            fresh devices pulling at once (default 64)
   --page N                    pull page size (default 1000)
+  --material-mib N            size of the material file downloaded (default 50)
+  --download-clients A,B      concurrent material downloads, one run each (default 1,16)
   --workers N                 server HTTP workers (default: the server's, one per core)
   --instances N               PostgreSQL: N server processes on the one database, devices spread
                               over them in turn (default 1; SQLite always runs one)
@@ -68,6 +74,8 @@ struct Options {
     open_loop_batches: Option<usize>,
     pull_devices: usize,
     page: usize,
+    material_mib: usize,
+    download_clients: Vec<usize>,
     workers: Option<usize>,
     instances: usize,
     postgres: PgMode,
@@ -99,6 +107,8 @@ impl Options {
             open_loop_batches: None,
             pull_devices: 64,
             page: 1000,
+            material_mib: 50,
+            download_clients: vec![1, 16],
             workers: None,
             instances: 1,
             postgres: PgMode::Auto,
@@ -123,6 +133,8 @@ impl Options {
             open_loop_batches: None,
             pull_devices: 4,
             page: 100,
+            material_mib: 1,
+            download_clients: vec![1, 4],
             ..self
         }
     }
@@ -174,6 +186,13 @@ impl Options {
                 "--open-loop-batches" => options.open_loop_batches = Some(number(value()?)?),
                 "--pull-devices" => options.pull_devices = number(value()?)?,
                 "--page" => options.page = number(value()?)?,
+                "--material-mib" => options.material_mib = number(value()?)?,
+                "--download-clients" => {
+                    options.download_clients = value()?
+                        .split(',')
+                        .map(|v| number(v.trim().to_owned()))
+                        .collect::<Result<_, _>>()?
+                }
                 "--workers" => options.workers = Some(number(value()?)?),
                 "--instances" => options.instances = number(value()?)?,
                 "--postgres" => options.postgres = PgMode::Required,
@@ -374,6 +393,14 @@ struct Figures {
     pull_many: load::PullRun,
     pull_many_min: usize,
     pull_devices: usize,
+    watermelon_first: watermelon::WatermelonPull,
+    watermelon_first_gzip: watermelon::WatermelonPull,
+    watermelon_incremental: watermelon::WatermelonPull,
+    watermelon_batch: usize,
+    material_bytes: usize,
+    upload: Duration,
+    /// (clients, diemdanh, the static-file handler): time for all of them to finish.
+    downloads: Vec<(usize, Duration, Duration)>,
     rss_after: u64,
     rss_peak: u64,
     instances: usize,
@@ -566,6 +593,75 @@ fn measure(
     check_scope("concurrent pull", pull_many_min, expected_scope);
     memory("the concurrent pull");
 
+    progress("WatermelonDB: first sync of the same scope, then an incremental one");
+    let watermelon_token = |n: usize| {
+        load::login(
+            base,
+            seed::PULL_TRAINER,
+            seed::TRAINER_PASSWORD,
+            &format!("watermelon app {n}"),
+        )
+        .token
+    };
+    let watermelon_first = watermelon::pull(base, &watermelon_token(0), None, false);
+    check_scope("WatermelonDB first sync", watermelon_first.records, expected_scope);
+    let watermelon_first_gzip = watermelon::pull(base, &watermelon_token(1), None, true);
+    // What a training day brings: one trainer's batch of attendance, then the app syncs.
+    let batch = devices[0].next_batch(pairs, options.batch_size);
+    let agent = load::agent();
+    let (reply, _) = load::push(
+        &agent,
+        &format!("{}/api/v1/sync/push", bases[0]),
+        &devices[0].session.token,
+        &batch,
+    );
+    let reply = reply.expect("a push before the incremental sync");
+    assert_eq!(reply.status, 200, "push before the incremental sync");
+    let watermelon_incremental = watermelon::pull(
+        base,
+        &watermelon_token(0),
+        Some(watermelon_first.timestamp),
+        false,
+    );
+    memory("the WatermelonDB syncs");
+
+    progress(&format!(
+        "materials: a {} MiB upload, then downloads by {:?} clients at once",
+        options.material_mib, options.download_clients
+    ));
+    let material = files::content(options.material_mib << 20);
+    let admin = load::login(
+        base,
+        seed::ADMIN,
+        seed::TRAINER_PASSWORD,
+        "benchmark admin",
+    );
+    let (material_id, upload) = files::upload(base, &admin.token, &material);
+    let static_dir = tempfile::tempdir().expect("a directory for the static-file server");
+    std::fs::write(static_dir.path().join("video.mp4"), &material).expect("the static file");
+    let static_base = files::static_file_server(static_dir.path());
+    let reader = pull_login(10_000);
+    let downloads = options
+        .download_clients
+        .iter()
+        .map(|&clients| {
+            let ours = files::download_together(
+                &format!("{base}/api/v1/materials/{material_id}/content"),
+                Some(&reader),
+                clients,
+                material.len(),
+            );
+            let plain = files::download_together(
+                &format!("{static_base}/video.mp4"),
+                None,
+                clients,
+                material.len(),
+            );
+            (clients, ours, plain)
+        })
+        .collect();
+    memory("the material transfers");
+
     let (rss_after, rss_peak) = largest_memory(servers);
     Figures {
         before,
@@ -580,6 +676,13 @@ fn measure(
         pull_many,
         pull_many_min,
         pull_devices: options.pull_devices,
+        watermelon_first,
+        watermelon_first_gzip,
+        watermelon_incremental,
+        watermelon_batch: options.batch_size,
+        material_bytes: material.len(),
+        upload,
+        downloads,
         rss_after,
         rss_peak,
         instances: servers.len(),
@@ -869,6 +972,56 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
         ">= 5x smaller",
         verdict(ratio >= 5.0),
     );
+    let first = &f.watermelon_first;
+    row(
+        format!("WatermelonDB first sync ({} records)", first.records),
+        format!(
+            "{} rec/s ({}); {} on the wire, {} with gzip ({:.1}x smaller)",
+            thousands(per_sec(first.records, first.elapsed)),
+            ms(first.elapsed),
+            mib(first.wire_bytes as u64),
+            mib(f.watermelon_first_gzip.wire_bytes as u64),
+            first.wire_bytes as f64 / f.watermelon_first_gzip.wire_bytes.max(1) as f64
+        ),
+        "",
+        "",
+    );
+    row(
+        format!(
+            "WatermelonDB incremental sync after a push of {}",
+            f.watermelon_batch
+        ),
+        format!(
+            "{} records in {}",
+            f.watermelon_incremental.records,
+            ms(f.watermelon_incremental.elapsed)
+        ),
+        "",
+        "",
+    );
+    let material_mib = f.material_bytes as f64 / f64::from(1 << 20);
+    row(
+        format!("material upload, {material_mib:.0} MiB"),
+        format!("{:.0} MiB/s", material_mib / f.upload.as_secs_f64()),
+        "",
+        "",
+    );
+    for (clients, ours, plain) in &f.downloads {
+        let total = material_mib * *clients as f64;
+        let (ours, plain) = (total / ours.as_secs_f64(), total / plain.as_secs_f64());
+        row(
+            format!(
+                "material download, {clients} client{} at once",
+                if *clients == 1 { "" } else { "s" }
+            ),
+            format!(
+                "{ours:.0} MiB/s ({:.2} x static files: {plain:.0} MiB/s)",
+                ours / plain
+            ),
+            ">= 0.8 x static files",
+            verdict(ours >= 0.8 * plain),
+        );
+    }
     row(
         "server RSS, idle after start".into(),
         mib(f.before.rss_idle),

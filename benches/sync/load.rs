@@ -78,6 +78,18 @@ pub fn get(agent: &ureq::Agent, url: &str, token: &str, gzip: bool) -> Result<Re
     request.call().map_err(|e| e.to_string()).and_then(read)
 }
 
+/// The body as JSON bytes, gunzipped when it came compressed.
+pub fn plain_body(reply: &Reply) -> Vec<u8> {
+    if !reply.gzip {
+        return reply.body.clone();
+    }
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(reply.body.as_slice())
+        .read_to_end(&mut plain)
+        .expect("gunzip a response");
+    plain
+}
+
 /// Most sends of one batch: a device keeps its outbox and sends the same batch again after a
 /// failure (sync.md), so a 503 or a dropped connection costs time, not data.
 const ATTEMPTS: usize = 5;
@@ -447,15 +459,7 @@ pub fn pull_scope(base: &str, token: &str, limit: usize, gzip: bool) -> PullRun 
         );
         assert_eq!(reply.gzip, gzip, "pull: unexpected Content-Encoding");
         run.wire_bytes += reply.body.len();
-        let json = if reply.gzip {
-            let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(reply.body.as_slice())
-                .read_to_end(&mut plain)
-                .expect("gunzip a pull page");
-            plain
-        } else {
-            reply.body
-        };
+        let json = plain_body(&reply);
         run.json_bytes += json.len();
         let page: PageHead = serde_json::from_slice(&json).expect("pull page");
         run.records += page.changes.len();

@@ -22,6 +22,8 @@ use diesel::RunQueryDsl;
 pub const TRAINER_PASSWORD: &str = "bench-trainer-password-1";
 /// The trainer assigned to every course: the scope pulled by fresh devices.
 pub const PULL_TRAINER: &str = "trainer.all";
+/// The administrator the data set is loaded as (same password as the trainers).
+pub const ADMIN: &str = "bench.admin";
 
 /// How big the data set is.
 #[derive(Debug, Clone)]
@@ -87,7 +89,7 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
         let admin = Users::create(
             conn,
             NewUser {
-                username: "bench.admin".into(),
+                username: ADMIN.into(),
                 display_name: Some("Benchmark loader".into()),
                 role: "admin".into(),
                 person_id: None,
