@@ -604,7 +604,11 @@ fn measure(
         .token
     };
     let watermelon_first = watermelon::pull(base, &watermelon_token(0), None, false);
-    check_scope("WatermelonDB first sync", watermelon_first.records, expected_scope);
+    check_scope(
+        "WatermelonDB first sync",
+        watermelon_first.records,
+        expected_scope,
+    );
     let watermelon_first_gzip = watermelon::pull(base, &watermelon_token(1), None, true);
     // What a training day brings: one trainer's batch of attendance, then the app syncs.
     let batch = devices[0].next_batch(pairs, options.batch_size);
@@ -630,12 +634,7 @@ fn measure(
         options.material_mib, options.download_clients
     ));
     let material = files::content(options.material_mib << 20);
-    let admin = load::login(
-        base,
-        seed::ADMIN,
-        seed::TRAINER_PASSWORD,
-        "benchmark admin",
-    );
+    let admin = load::login(base, seed::ADMIN, seed::TRAINER_PASSWORD, "benchmark admin");
     let (material_id, upload) = files::upload(base, &admin.token, &material);
     let static_dir = tempfile::tempdir().expect("a directory for the static-file server");
     std::fs::write(static_dir.path().join("video.mp4"), &material).expect("the static file");

@@ -28,8 +28,13 @@ pub fn content(bytes: usize) -> Vec<u8> {
 /// and how long the upload took.
 pub fn upload(base: &str, admin_token: &str, bytes: &[u8]) -> (String, Duration) {
     let agent = load::agent();
-    let courses = load::get(&agent, &format!("{base}/api/v1/courses?limit=1"), admin_token, false)
-        .expect("list courses");
+    let courses = load::get(
+        &agent,
+        &format!("{base}/api/v1/courses?limit=1"),
+        admin_token,
+        false,
+    )
+    .expect("list courses");
     assert_eq!(courses.status, 200, "list courses");
     let courses: Value = serde_json::from_slice(&courses.body).expect("a course page");
     let course = courses["items"][0]["id"].as_str().expect("a course id");
@@ -76,7 +81,8 @@ pub fn download_together(url: &str, token: Option<&str>, clients: usize, size: u
                 let mut response = request.call().expect("download");
                 assert_eq!(response.status().as_u16(), 200, "download of {url}");
                 let mut reader = response.body_mut().as_reader();
-                let got = std::io::copy(&mut reader, &mut std::io::sink()).expect("read a download");
+                let got =
+                    std::io::copy(&mut reader, &mut std::io::sink()).expect("read a download");
                 assert_eq!(got as usize, size, "download of {url}: wrong length");
                 Instant::now()
             })
