@@ -42,6 +42,9 @@ pub enum Error {
     /// history): it must start over.
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    /// The client stopped sending its request body.
+    #[error("{message}")]
+    RequestTimeout { message: String },
     #[error("{message}")]
     PayloadTooLarge { message: String },
     /// A byte range that lies outside a file of `size` bytes.
@@ -55,6 +58,10 @@ pub enum Error {
         message: String,
         details: Vec<FieldError>,
     },
+    /// The disk (or the database's disk) is full: nothing was stored, retry once an operator
+    /// has made room.
+    #[error("{message}")]
+    InsufficientStorage { message: String },
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     /// The database is busy or unreachable: the client should retry.
@@ -117,10 +124,12 @@ impl Error {
             | Error::Gone { code, .. } => code,
             Error::NotFound { .. } => "not_found",
             Error::PreconditionFailed { .. } => "precondition_failed",
+            Error::RequestTimeout { .. } => "request_timeout",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Validation { .. } => "validation_failed",
+            Error::InsufficientStorage { .. } => "insufficient_storage",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -159,6 +168,14 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(_, info) if is_busy(info.message()) => {
                 Error::Unavailable(info.message().to_owned())
             }
+            D::DatabaseError(_, info) if is_disk_full(info.message()) => {
+                Error::InsufficientStorage {
+                    message: "the database's disk is full; nothing was stored".into(),
+                }
+            }
+            D::DatabaseError(_, info) if is_connection_lost(info.message()) => {
+                Error::Unavailable(info.message().to_owned())
+            }
             other => Error::Internal(other.to_string()),
         }
     }
@@ -167,6 +184,32 @@ impl From<diesel::result::Error> for Error {
 /// SQLite reports lock contention only in its message text.
 fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) / "could not extend file" (an
+/// ENOSPC underneath).
+fn is_disk_full(message: &str) -> bool {
+    message.contains("database or disk is full") || message.contains("No space left on device")
+}
+
+/// PostgreSQL went away under an open connection (restarted, shut down, crashed, network cut):
+/// libpq and the server say so only in text. The pool drops the connection on its next check
+/// out (`test_on_check_out`) and opens a new one once the server is back.
+fn is_connection_lost(message: &str) -> bool {
+    [
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+        "connection to server",
+        "could not receive data from server",
+        "could not send data to server",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "SSL connection has been closed",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
 }
 
 impl From<diesel::r2d2::PoolError> for Error {
