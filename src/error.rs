@@ -173,9 +173,6 @@ impl From<diesel::result::Error> for Error {
                     message: "the database's disk is full; nothing was stored".into(),
                 }
             }
-            D::DatabaseError(_, info) if is_connection_lost(info.message()) => {
-                Error::Unavailable(info.message().to_owned())
-            }
             other => Error::Internal(other.to_string()),
         }
     }
@@ -190,26 +187,6 @@ fn is_busy(message: &str) -> bool {
 /// ENOSPC underneath).
 fn is_disk_full(message: &str) -> bool {
     message.contains("database or disk is full") || message.contains("No space left on device")
-}
-
-/// PostgreSQL went away under an open connection (restarted, shut down, crashed, network cut):
-/// libpq and the server say so only in text. The pool drops the connection on its next check
-/// out (`test_on_check_out`) and opens a new one once the server is back.
-fn is_connection_lost(message: &str) -> bool {
-    [
-        "server closed the connection",
-        "terminating connection",
-        "no connection to the server",
-        "connection to server",
-        "could not receive data from server",
-        "could not send data to server",
-        "the database system is shutting down",
-        "the database system is starting up",
-        "the database system is in recovery mode",
-        "SSL connection has been closed",
-    ]
-    .iter()
-    .any(|sign| message.contains(sign))
 }
 
 impl From<diesel::r2d2::PoolError> for Error {
@@ -227,6 +204,58 @@ mod tests {
         let err = Error::invalid_field("phone", "invalid_phone", "must have 10 digits");
         assert_eq!(err.code(), "validation_failed");
         assert_eq!(err.to_string(), "phone: must have 10 digits");
+    }
+
+    /// A database error as a driver reports it: a kind and a message.
+    #[derive(Debug)]
+    struct Reported(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn reported(message: &'static str) -> Error {
+        Error::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new(Reported(message)),
+        ))
+    }
+
+    #[test]
+    fn a_full_disk_under_either_database_is_insufficient_storage() {
+        // SQLite's SQLITE_FULL, and PostgreSQL failing to extend a table file.
+        for message in [
+            "database or disk is full",
+            "could not extend file \"base/16384/16385\": No space left on device",
+        ] {
+            assert_eq!(
+                reported(message).code(),
+                "insufficient_storage",
+                "{message}"
+            );
+        }
+        assert_eq!(reported("database is locked").code(), "service_unavailable");
+        assert_eq!(reported("something else").code(), "internal_error");
     }
 
     #[test]
