@@ -11,7 +11,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::rt::time::{Instant, Sleep, sleep};
+use actix_web::rt::time::{Sleep, sleep};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use bytes::Bytes;
 use futures_core::Stream;
@@ -128,11 +128,13 @@ pub async fn screen(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// A request body that fails with `TimedOut` when no piece of it arrives for `pause`. The clock
-/// starts when the handler first asks for a piece, not when the request arrived.
+/// A request body that fails with `TimedOut` when the handler has waited `pause` for its next
+/// piece. The clock runs only while the handler waits: time it spends elsewhere between pieces
+/// (a slow material store) is not the client's pause.
 struct PausedBodyLimit {
     inner: Payload,
     pause: Duration,
+    /// Set when the handler starts waiting, cleared when a piece comes.
     deadline: Option<Pin<Box<Sleep>>>,
     timed_out: bool,
 }
@@ -145,26 +147,20 @@ impl Stream for PausedBodyLimit {
         if this.timed_out {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(piece) => {
-                if let Some(deadline) = this.deadline.as_mut() {
-                    deadline.as_mut().reset(Instant::now() + this.pause);
-                }
-                Poll::Ready(piece)
-            }
-            Poll::Pending => {
-                let pause = this.pause;
-                let deadline = this.deadline.get_or_insert_with(|| Box::pin(sleep(pause)));
-                if deadline.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.timed_out = true;
-                Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no part of it arrived for {} s", pause.as_secs()),
-                )))))
-            }
+        if let Poll::Ready(piece) = Pin::new(&mut this.inner).poll_next(cx) {
+            this.deadline = None;
+            return Poll::Ready(piece);
         }
+        let pause = this.pause;
+        let deadline = this.deadline.get_or_insert_with(|| Box::pin(sleep(pause)));
+        if deadline.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.timed_out = true;
+        Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no part of it arrived for {} s", pause.as_secs()),
+        )))))
     }
 }
 
