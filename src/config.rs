@@ -198,6 +198,34 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
     pub tombstone_retention_days: u64,
 
+    /// Seconds a client has to send a request's line and headers, counted from its first
+    /// byte; a slower one (slowloris) gets 408 and the connection is closed.
+    #[arg(
+        long,
+        env = "DIEMDANH_CLIENT_REQUEST_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub client_request_timeout_secs: u64,
+
+    /// Longest pause, in seconds, between two pieces of a request body; a longer one gets 408
+    /// and the connection is closed. A pause, not a total, so that a large upload over a slow
+    /// link is never cut while it keeps moving.
+    #[arg(long, env = "DIEMDANH_CLIENT_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub client_body_timeout_secs: u64,
+
+    /// Seconds an idle keep-alive connection stays open between requests.
+    #[arg(long, env = "DIEMDANH_KEEP_ALIVE_SECS", default_value_t = 15)]
+    pub keep_alive_secs: u64,
+
+    /// Seconds a connection answered before its body was read (413, 408, 415…) lingers so that
+    /// the client can read the answer, before it is closed.
+    #[arg(
+        long,
+        env = "DIEMDANH_CLIENT_DISCONNECT_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
+    pub client_disconnect_timeout_secs: u64,
+
     /// Seconds given to in-flight requests to finish after SIGTERM/SIGINT.
     #[arg(long, env = "DIEMDANH_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

@@ -42,6 +42,9 @@ pub enum Error {
     /// history): it must start over.
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    /// The client stopped sending its request body.
+    #[error("{message}")]
+    RequestTimeout { message: String },
     #[error("{message}")]
     PayloadTooLarge { message: String },
     /// A byte range that lies outside a file of `size` bytes.
@@ -55,6 +58,10 @@ pub enum Error {
         message: String,
         details: Vec<FieldError>,
     },
+    /// The disk (or the database's disk) is full: nothing was stored, retry once an operator
+    /// has made room.
+    #[error("{message}")]
+    InsufficientStorage { message: String },
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     /// The database is busy or unreachable: the client should retry.
@@ -117,10 +124,12 @@ impl Error {
             | Error::Gone { code, .. } => code,
             Error::NotFound { .. } => "not_found",
             Error::PreconditionFailed { .. } => "precondition_failed",
+            Error::RequestTimeout { .. } => "request_timeout",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Validation { .. } => "validation_failed",
+            Error::InsufficientStorage { .. } => "insufficient_storage",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -159,6 +168,11 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(_, info) if is_busy(info.message()) => {
                 Error::Unavailable(info.message().to_owned())
             }
+            D::DatabaseError(_, info) if is_disk_full(info.message()) => {
+                Error::InsufficientStorage {
+                    message: "the database's disk is full; nothing was stored".into(),
+                }
+            }
             other => Error::Internal(other.to_string()),
         }
     }
@@ -167,6 +181,12 @@ impl From<diesel::result::Error> for Error {
 /// SQLite reports lock contention only in its message text.
 fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) / "could not extend file" (an
+/// ENOSPC underneath).
+fn is_disk_full(message: &str) -> bool {
+    message.contains("database or disk is full") || message.contains("No space left on device")
 }
 
 impl From<diesel::r2d2::PoolError> for Error {
@@ -184,6 +204,58 @@ mod tests {
         let err = Error::invalid_field("phone", "invalid_phone", "must have 10 digits");
         assert_eq!(err.code(), "validation_failed");
         assert_eq!(err.to_string(), "phone: must have 10 digits");
+    }
+
+    /// A database error as a driver reports it: a kind and a message.
+    #[derive(Debug)]
+    struct Reported(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn reported(message: &'static str) -> Error {
+        Error::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new(Reported(message)),
+        ))
+    }
+
+    #[test]
+    fn a_full_disk_under_either_database_is_insufficient_storage() {
+        // SQLite's SQLITE_FULL, and PostgreSQL failing to extend a table file.
+        for message in [
+            "database or disk is full",
+            "could not extend file \"base/16384/16385\": No space left on device",
+        ] {
+            assert_eq!(
+                reported(message).code(),
+                "insufficient_storage",
+                "{message}"
+            );
+        }
+        assert_eq!(reported("database is locked").code(), "service_unavailable");
+        assert_eq!(reported("something else").code(), "internal_error");
     }
 
     #[test]

@@ -449,8 +449,30 @@ pub fn check_announced_size(announced: Option<u64>, limit: u64) -> Result<()> {
 }
 
 /// The store failed or cannot be reached: the client may retry.
+/// A full disk (or quota) is 507: retrying soon will not help until an operator makes room.
+/// Anything else from the store is taken as passing trouble (503).
 fn storage_error(doing: &str, err: object_store::Error) -> Error {
-    Error::Unavailable(format!("the material store could not {doing}: {err}"))
+    let message = format!("the material store could not {doing}: {err}");
+    if is_out_of_space(&err) {
+        Error::InsufficientStorage { message }
+    } else {
+        Error::Unavailable(message)
+    }
+}
+
+/// Whether an I/O error somewhere in the error's chain says the disk or the quota is full.
+fn is_out_of_space(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,7 +1,7 @@
 //! How the one error type goes over HTTP: a status and a JSON body
 //! `{"code": "snake_case", "message": "...", "details": ...}`.
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -19,10 +19,12 @@ impl ResponseError for Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Error::Gone { .. } => StatusCode::GONE,
+            Error::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,6 +65,10 @@ impl ResponseError for Error {
             Error::RangeNotSatisfiable { size } => {
                 response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
             }
+            // The rest of the body may never come: the connection is not reused.
+            Error::RequestTimeout { .. } => {
+                response.force_close();
+            }
             Error::Unauthorized { .. } => {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
@@ -78,6 +84,7 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         JsonPayloadError::ContentType => Error::UnsupportedMediaType {
             message: "the body must be JSON (Content-Type: application/json)".into(),
         },
+        JsonPayloadError::Payload(e) if is_timeout(e) => body_timeout(e),
         JsonPayloadError::Overflow { limit }
         | JsonPayloadError::OverflowKnownLength { limit, .. } => Error::PayloadTooLarge {
             message: format!("the body is larger than {limit} bytes"),
@@ -103,6 +110,27 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         ),
     };
     mapped.into()
+}
+
+/// A request body that could not be read whole: the client paused too long (408), or the body
+/// was cut short or garbled (400 with the given code).
+pub fn payload_error(err: &PayloadError, code: &'static str) -> Error {
+    if is_timeout(err) {
+        body_timeout(err)
+    } else {
+        Error::bad_request(code, format!("the body could not be read whole: {err}"))
+    }
+}
+
+/// The body pause limit (see `extractors::screen`) reports itself as a timed-out read.
+fn is_timeout(err: &PayloadError) -> bool {
+    matches!(err, PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+fn body_timeout(err: &PayloadError) -> Error {
+    Error::RequestTimeout {
+        message: format!("the request body stopped arriving: {err}"),
+    }
 }
 
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -1,11 +1,20 @@
 //! Request extractors and the authentication middleware: the caller, If-Match revisions and the
 //! client address.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::middleware::Next;
+use actix_web::rt::time::{Sleep, sleep};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use bytes::Bytes;
+use futures_core::Stream;
 
 use super::AppState;
 use crate::domain::Caller;
@@ -75,7 +84,7 @@ async fn caller_of(req: &ServiceRequest) -> Result<Option<Caller>, Error> {
 /// and it reads an encoding it does not know as plain bytes. No client compresses its requests;
 /// responses are still compressed.
 pub async fn screen(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if req.query_string().contains("%00") {
@@ -99,7 +108,60 @@ pub async fn screen(
         };
         return Ok(req.error_response(refusal).map_into_right_body());
     }
+    // A body that stops arriving fails its reader with a timeout (408), so that a client
+    // dribbling bytes (slowloris) is cut instead of keeping its connection forever. No database
+    // connection is held meanwhile: handlers read their body before they take one.
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let pause = Duration::from_secs(state.config.client_body_timeout_secs);
+        if !pause.is_zero() {
+            let body = PausedBodyLimit {
+                inner: req.take_payload(),
+                pause,
+                deadline: None,
+                timed_out: false,
+            };
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(body),
+            });
+        }
+    }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// A request body that fails with `TimedOut` when the handler has waited `pause` for its next
+/// piece. The clock runs only while the handler waits: time it spends elsewhere between pieces
+/// (a slow material store) is not the client's pause.
+struct PausedBodyLimit {
+    inner: Payload,
+    pause: Duration,
+    /// Set when the handler starts waiting, cleared when a piece comes.
+    deadline: Option<Pin<Box<Sleep>>>,
+    timed_out: bool,
+}
+
+impl Stream for PausedBodyLimit {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.timed_out {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(piece) = Pin::new(&mut this.inner).poll_next(cx) {
+            this.deadline = None;
+            return Poll::Ready(piece);
+        }
+        let pause = this.pause;
+        let deadline = this.deadline.get_or_insert_with(|| Box::pin(sleep(pause)));
+        if deadline.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.timed_out = true;
+        Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no part of it arrived for {} s", pause.as_secs()),
+        )))))
+    }
 }
 
 /// The identity behind the bearer token, put there by `authenticate`.

@@ -224,7 +224,9 @@ pub fn bind(state: web::Data<AppState>) -> std::io::Result<(Server, Vec<SocketAd
     let config = Arc::clone(&state.config);
     let mut server = HttpServer::new(move || app(state.clone()))
         .shutdown_timeout(config.shutdown_timeout_secs)
-        .client_request_timeout(Duration::from_secs(30))
+        .client_request_timeout(Duration::from_secs(config.client_request_timeout_secs))
+        .client_disconnect_timeout(Duration::from_secs(config.client_disconnect_timeout_secs))
+        .keep_alive(Duration::from_secs(config.keep_alive_secs))
         .bind(config.bind.as_str())?;
     if let Some(workers) = config.workers {
         server = server.workers(workers.max(1));

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::process::start_process;
+use crate::support::spec::Spec;
 use crate::support::{Backend, TestApp};
 
 backend_tests!(
@@ -19,6 +21,9 @@ backend_tests!(
     oversized_headers_are_refused,
     a_push_of_100000_tiny_mutations_is_refused_whole,
     security_headers_on_every_response,
+    huge_numbers_are_refused_and_change_nothing,
+    every_json_route_refuses_other_content_types,
+    login_guessing_is_limited_per_account_and_per_address,
 );
 
 /// A response read off the socket: status, headers (lower-case names) and body.
@@ -44,7 +49,11 @@ impl Raw {
 /// Sends bytes as they are (no client rewrites framing or encoding) and reads the answer until
 /// the server closes the connection.
 fn raw(app: &TestApp, request: &[u8]) -> Raw {
-    let address = app.base.trim_start_matches("http://");
+    raw_to(&app.base, request)
+}
+
+fn raw_to(base: &str, request: &[u8]) -> Raw {
+    let address = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -219,18 +228,14 @@ fn oversized_bodies_are_413_with_or_without_a_length(backend: Backend) {
 
 const JSON: &str = "application/json";
 
-/// The peak resident memory of this process (the server runs in it), in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 fn a_gzip_bomb_is_refused_and_memory_stays_flat(backend: Backend) {
-    let Some((app, admin)) = start(backend) else {
+    // The real binary in a process of its own, so that its memory is its own and not that of
+    // the tests running beside this one.
+    let dir = tempfile::tempdir().unwrap();
+    let Some((server, _pg)) = start_process(backend, dir.path(), &[]) else {
         return;
     };
+    let admin = server.token("admin", "diemdanh-admin");
     // 256 MiB of spaces inside a JSON array, about 250 KiB gzipped: under the 1 MiB limit as
     // sent, far over it once inflated.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -245,9 +250,9 @@ fn a_gzip_bomb_is_refused_and_memory_stays_flat(backend: Backend) {
         bomb.len() < 1 << 20,
         "the bomb fits under the limit as sent"
     );
-    let before = peak_rss();
-    let response = raw(
-        &app,
+    let before = server.peak_rss();
+    let response = raw_to(
+        &server.base,
         &with_body(
             "POST",
             "/api/v1/sync/push",
@@ -258,14 +263,16 @@ fn a_gzip_bomb_is_refused_and_memory_stays_flat(backend: Backend) {
         ),
     );
     // Refused before a byte is inflated (actix would inflate each received chunk whole, 64 KiB
-    // into 64 MiB, before the body limit is checked). The margin leaves room for the tests
-    // running beside this one.
+    // into 64 MiB, before the body limit is checked).
     assert_error(&response, 415, "unsupported_media_type");
-    let grown = peak_rss().saturating_sub(before);
-    assert!(grown < 64 << 20, "peak memory grew by {grown} bytes");
+    let grown = server.peak_rss().saturating_sub(before);
+    assert!(
+        grown < 16 << 20,
+        "the server's peak memory grew by {grown} bytes"
+    );
     // Not even read as plain bytes: an encoding actix does not know it would take for plain.
-    let unknown = raw(
-        &app,
+    let unknown = raw_to(
+        &server.base,
         &with_body(
             "POST",
             "/api/v1/sync/push",
@@ -540,4 +547,376 @@ fn security_headers_on_every_response(backend: Backend) {
     assert_security_headers(&content);
     assert_eq!(content.header("cache-control"), Some("private, no-cache"));
     assert!(content.header("etag").is_some());
+}
+
+fn huge_numbers_are_refused_and_change_nothing(backend: Backend) {
+    let Some((app, admin)) = start(backend) else {
+        return;
+    };
+    let course = app
+        .call("GET", "/api/v1/courses?limit=1", Some(&admin), None)
+        .expect(200)
+        .json["items"][0]
+        .clone();
+    let course_id = course["id"].as_str().unwrap().to_owned();
+    let material = app
+        .call(
+            "POST",
+            "/api/v1/materials",
+            Some(&admin),
+            Some(&json!({"course_id": course_id, "title": "t", "kind": "document", "file_name": "a.pdf", "size_bytes": 10})),
+        )
+        .expect(201)
+        .json;
+    let material_path = format!("/api/v1/materials/{}", material["id"].as_str().unwrap());
+    let counts = |app: &TestApp| {
+        ["materials", "attendance", "sessions", "people"].map(|collection| {
+            app.call(
+                "GET",
+                &format!("/api/v1/{collection}?limit=1"),
+                Some(&admin),
+                None,
+            )
+            .expect(200)
+            .json["total"]
+                .clone()
+        })
+    };
+    let before = counts(&app);
+    let post = |path: &str, body: &str| {
+        raw(
+            &app,
+            &with_body("POST", path, &admin, JSON, body.as_bytes(), &[]),
+        )
+    };
+    let material_body = |size: &str| {
+        format!(
+            "{{\"course_id\":\"{course_id}\",\"title\":\"t\",\"kind\":\"document\",\"file_name\":\"b.pdf\",\"size_bytes\":{size}}}"
+        )
+    };
+    // Past f64: not a number serde can read at all.
+    for huge in ["1e400", "-1e400", "1E999999"] {
+        assert_error(
+            &post("/api/v1/materials", &material_body(huge)),
+            400,
+            "malformed_json",
+        );
+    }
+    // A number, but not one the field (an i64) holds: a field error.
+    for huge in [
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "1e300",
+        "0.5",
+    ] {
+        assert_error(
+            &post("/api/v1/materials", &material_body(huge)),
+            422,
+            "validation_failed",
+        );
+    }
+    let replace = |size: &str| {
+        let body = format!(
+            "{{\"course_id\":\"{course_id}\",\"title\":\"t2\",\"kind\":\"document\",\"file_name\":\"a.pdf\",\"size_bytes\":{size}}}"
+        );
+        raw(
+            &app,
+            &with_body("PUT", &material_path, &admin, JSON, body.as_bytes(), &[]),
+        )
+    };
+    assert_error(&replace("1e400"), 400, "malformed_json");
+    assert_error(&replace("99999999999999999999"), 422, "validation_failed");
+    // In a push, where fields are free-form JSON: unreadable past f64, refused where a field
+    // wants text or a time.
+    let session = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={course_id}&limit=1"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json["items"][0]["id"]
+        .clone();
+    let person = app
+        .call(
+            "GET",
+            &format!("/api/v1/enrollments?course_id={course_id}&limit=1"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json["items"][0]["person_id"]
+        .clone();
+    let stamped_push = |millis: &str, field: &str, value: &str| {
+        format!(
+            "{{\"mutations\":[{{\"mutation_id\":\"{}\",\"collection\":\"attendance\",\"record_id\":\"{}\",\"op\":\"upsert\",\"hlc\":\"{millis}-0000-device\",\"fields\":{{\"session_id\":{session},\"person_id\":{person},\"status\":\"present\",\"{field}\":{value}}}}}]}}",
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        )
+    };
+    let push_body = |field: &str, value: &str| {
+        let now = format!("{:013}", chrono::Utc::now().timestamp_millis());
+        stamped_push(&now, field, value)
+    };
+    assert_error(
+        &post("/api/v1/sync/push", &push_body("note", "1e400")),
+        400,
+        "malformed_json",
+    );
+    for (field, number) in [
+        ("note", "18446744073709551616"),
+        ("checked_in_at", "99999999999999999999999"),
+        ("checked_in_at", "-9223372036854775809"),
+        ("status", "1e308"),
+    ] {
+        let pushed = post("/api/v1/sync/push", &push_body(field, number));
+        assert_eq!(pushed.status, 200, "{field}: {number}");
+        let result = &pushed.json()["results"][0];
+        assert_eq!(result["status"], "rejected", "{field}: {number}: {result}");
+    }
+    // The hybrid clock of a mutation is text; a numeric-looking one past i64 is refused.
+    let past_i64 = stamped_push("99999999999999999999", "note", "\"x\"");
+    let pushed = post("/api/v1/sync/push", &past_i64);
+    assert_eq!(
+        pushed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&pushed.body)
+    );
+    let result = &pushed.json()["results"][0];
+    assert_eq!(
+        (&result["status"], &result["reason"]),
+        (&json!("rejected"), &json!("invalid_hlc")),
+        "an hlc past i64: {result}"
+    );
+    // WatermelonDB pushes: the same rule.
+    let watermelon = format!(
+        "{{\"changes\":{{\"attendance\":{{\"created\":[{{\"id\":\"{}\",\"session_id\":{session},\"person_id\":{person},\"status\":\"present\",\"checked_in_at\":1e400}}],\"updated\":[],\"deleted\":[]}}}}}}",
+        uuid::Uuid::new_v4()
+    );
+    assert_error(
+        &post("/api/v1/watermelon/sync?last_pulled_at=null", &watermelon),
+        400,
+        "malformed_json",
+    );
+    // In query strings: no integer parameter takes a number past i64, and no rate is infinite.
+    let get = |path: &str| raw(&app, &head("GET", path, &admin, &[]));
+    for path in [
+        "/api/v1/people?limit=9223372036854775808",
+        "/api/v1/people?offset=-9223372036854775809",
+        "/api/v1/people?limit=1e400",
+        "/api/v1/sync/pull?limit=18446744073709551616",
+    ] {
+        assert_error(&get(path), 400, "invalid_query");
+    }
+    let far_future = get("/api/v1/watermelon/sync?last_pulled_at=99999999999999999999");
+    assert_error(&far_future, 400, "invalid_last_pulled_at");
+    for rate in ["1e400", "NaN", "inf", "-1e400"] {
+        let report = get(&format!(
+            "/api/v1/reports/courses/{course_id}?min_rate={rate}"
+        ));
+        assert_error(&report, 422, "validation_failed");
+        assert_eq!(
+            report.json()["details"][0]["code"],
+            "out_of_range",
+            "{rate}"
+        );
+    }
+    // In a header: an If-Match revision past i64 matches nothing.
+    let stale = raw(
+        &app,
+        &with_body(
+            "PUT",
+            &material_path,
+            &admin,
+            JSON,
+            material_body("10").as_bytes(),
+            &["If-Match: \"99999999999999999999\""],
+        ),
+    );
+    assert_error(&stale, 412, "precondition_failed");
+    assert_eq!(counts(&app), before, "no refused request changed anything");
+    let unchanged = app
+        .call("GET", &material_path, Some(&admin), None)
+        .expect(200)
+        .json;
+    assert_eq!(unchanged, material);
+}
+
+fn every_json_route_refuses_other_content_types(backend: Backend) {
+    let Some((app, admin)) = start(backend) else {
+        return;
+    };
+    let operations = Spec::get().json_body_operations();
+    assert!(
+        operations.len() >= 25,
+        "the spec lists {} JSON-body operations",
+        operations.len()
+    );
+    let units_before = app
+        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
+        .expect(200)
+        .json["total"]
+        .clone();
+    let body = unit_body("Loại sai");
+    for (method, template) in &operations {
+        let path = template.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        for content_type in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+        ] {
+            let response = raw(
+                &app,
+                &with_body(method, &path, &admin, content_type, body.as_bytes(), &[]),
+            );
+            assert_eq!(
+                response.status,
+                415,
+                "{method} {template} as {content_type}: {}",
+                String::from_utf8_lossy(&response.body)
+            );
+            assert_error(&response, 415, "unsupported_media_type");
+        }
+        // No Content-Type at all is not JSON either.
+        let mut untyped = head(
+            method,
+            &path,
+            &admin,
+            &[format!("Content-Length: {}", body.len())],
+        );
+        untyped.extend_from_slice(body.as_bytes());
+        let response = raw(&app, &untyped);
+        assert_eq!(
+            response.status,
+            415,
+            "{method} {template} without a type: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_error(&response, 415, "unsupported_media_type");
+    }
+    let units = app
+        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
+        .expect(200);
+    assert_eq!(units.json["total"], units_before, "nothing was created");
+    // JSON with its charset is JSON.
+    let typed = raw(
+        &app,
+        &with_body(
+            "POST",
+            "/api/v1/units",
+            &admin,
+            "application/json; charset=utf-8",
+            body.as_bytes(),
+            &[],
+        ),
+    );
+    assert_eq!(
+        typed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&typed.body)
+    );
+}
+
+fn login_guessing_is_limited_per_account_and_per_address(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| {
+        c.login_max_failures = 3;
+        c.login_max_failures_per_ip = 5;
+        c.trust_proxy = true;
+    }) else {
+        return;
+    };
+    app.create_user("hoa.guess", "trainer", None);
+    app.create_user("tuan.guess", "trainer", None);
+    app.create_user("lan.guess", "trainer", None);
+    let login = |username: &str, password: &str, address: &str| {
+        let body =
+            json!({"username": username, "password": password, "device_name": "phone"}).to_string();
+        raw(
+            &app,
+            &with_body(
+                "POST",
+                "/api/v1/auth/login",
+                "",
+                JSON,
+                body.as_bytes(),
+                &[&format!("X-Forwarded-For: {address}")],
+            ),
+        )
+    };
+    #[track_caller]
+    fn limited(response: &Raw) {
+        assert_error(response, 429, "rate_limited");
+        let retry_after: u64 = response
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(
+            (1..=900).contains(&retry_after),
+            "Retry-After {retry_after}"
+        );
+    }
+    // Per account: three wrong guesses from three addresses lock the account everywhere,
+    // even for the right password.
+    for address in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        assert_error(
+            &login("hoa.guess", "wrong-password", address),
+            401,
+            "invalid_credentials",
+        );
+    }
+    limited(&login("hoa.guess", "trainer-password", "10.0.0.4"));
+    limited(&login("HOA.GUESS", "trainer-password", "10.0.0.5"));
+    // Per address: five wrong guesses over five accounts, real or not, lock the address for
+    // every account, without locking those accounts elsewhere.
+    let guesser = "10.9.9.9";
+    for username in [
+        "tuan.guess",
+        "nobody.1",
+        "nobody.2",
+        "nobody.3",
+        "lan.guess",
+    ] {
+        assert_error(
+            &login(username, "wrong-password", guesser),
+            401,
+            "invalid_credentials",
+        );
+    }
+    limited(&login("tuan.guess", "trainer-password", guesser));
+    limited(&login("nobody.4", "whatever", guesser));
+    assert_eq!(
+        login("tuan.guess", "trainer-password", "10.8.8.8").status,
+        200
+    );
+    assert_eq!(
+        login("lan.guess", "trainer-password", "10.8.8.8").status,
+        200
+    );
+    // A refused login signed no device in.
+    let admin = app.admin_token();
+    let devices = |username: &str| {
+        let id = {
+            let mut conn = app.pool.get().unwrap();
+            diemdanh::domain::users::Users::find_by_username(&mut conn, username)
+                .unwrap()
+                .expect("the account")
+                .id
+        };
+        app.call(
+            "GET",
+            &format!("/api/v1/devices?user_id={id}"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json["total"]
+            .clone()
+    };
+    assert_eq!(devices("hoa.guess"), 0);
+    assert_eq!(devices("tuan.guess"), 1);
 }

@@ -8,6 +8,7 @@ mod cli;
 mod contract;
 mod convergence;
 mod deploy;
+mod faults;
 mod imports;
 mod limits;
 mod materials;

@@ -2,11 +2,13 @@
 //! the XLSX media type or `application/octet-stream`) or as the `file` part of a
 //! `multipart/form-data` upload (what a browser form sends). The format is decided by the bytes.
 
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::api::AppState;
+use crate::api::error::payload_error;
 use crate::api::extractors::Authenticated;
 use crate::domain::imports;
 use crate::error::{Error, Result};
@@ -62,11 +64,12 @@ pub async fn people(
         .map_err(|_| Error::PayloadTooLarge {
             message: format!("the file is larger than {MAX_IMPORT_BYTES} bytes"),
         })?
-        .map_err(|e| {
-            Error::bad_request(
+        .map_err(|e| match e.as_error::<PayloadError>() {
+            Some(e) => payload_error(e, "unreadable_body"),
+            None => Error::bad_request(
                 "unreadable_body",
                 format!("the body could not be read: {e}"),
-            )
+            ),
         })?;
     let file = if essence == "multipart/form-data" {
         multipart_file(&body, &content_type)?

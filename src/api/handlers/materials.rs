@@ -18,6 +18,7 @@ use unicode_normalization::char::is_combining_mark;
 
 use super::resources::stamp;
 use crate::api::AppState;
+use crate::api::error::payload_error;
 use crate::api::extractors::{Authenticated, IfMatch, etag};
 use crate::domain::Resource;
 use crate::domain::materials::{Material, Materials, StoredContent, UploadMeta};
@@ -140,10 +141,7 @@ async fn receive(
             Ok(chunk) => upload.write(&chunk).await?,
             Err(e) => {
                 upload.abort().await;
-                return Err(Error::bad_request(
-                    "incomplete_body",
-                    format!("the upload was not received whole: {e}"),
-                ));
+                return Err(payload_error(&e, "incomplete_body"));
             }
         }
     }

@@ -2,7 +2,9 @@
 //! database of the chosen backend, and an HTTP client whose every response is checked against
 //! `api-spec/openapi.yaml`.
 
+pub mod own_postgres;
 pub mod postgres;
+pub mod process;
 pub mod spec;
 
 use std::sync::mpsc;

@@ -123,12 +123,12 @@ fn locate_server() -> Result<Option<Server>, String> {
     start_cluster(&bin, found).map(Some)
 }
 
-fn postgres_required() -> bool {
+pub(crate) fn postgres_required() -> bool {
     env::var("DIEMDANH_REQUIRE_POSTGRES").is_ok_and(|value| !matches!(value.as_str(), "" | "0"))
 }
 
 /// Directory holding the server programs, and how it was found.
-fn server_bin_dir() -> Option<(PathBuf, &'static str)> {
+pub(crate) fn server_bin_dir() -> Option<(PathBuf, &'static str)> {
     if let Some(initdb) = on_path("initdb")
         && on_path("pg_ctl").is_some()
         // Resolve symlinks such as /usr/local/bin/initdb, so that psql comes from
@@ -145,7 +145,7 @@ fn server_bin_dir() -> Option<(PathBuf, &'static str)> {
 }
 
 /// psql from `dir` when it has one, else from PATH or the newest Debian installation.
-fn find_psql(dir: Option<&Path>) -> Result<PathBuf, String> {
+pub(crate) fn find_psql(dir: Option<&Path>) -> Result<PathBuf, String> {
     dir.map(|dir| dir.join("psql"))
         .filter(|psql| psql.is_file())
         .or_else(|| on_path("psql"))
@@ -184,10 +184,10 @@ fn newest_debian_bin_dir(programs: &[&str]) -> Option<PathBuf> {
 
 /// A throwaway cluster in a directory of its own, which holds the data
 /// directory, the server log and the Unix socket.
-struct Cluster {
-    dir: PathBuf,
-    pg_ctl: PathBuf,
-    run_as: RunAs,
+pub(crate) struct Cluster {
+    pub(crate) dir: PathBuf,
+    pub(crate) pg_ctl: PathBuf,
+    pub(crate) run_as: RunAs,
 }
 
 fn start_cluster(bin: &Path, found: &str) -> Result<Server, String> {
@@ -259,7 +259,7 @@ extern "C" fn stop_cluster() {
 }
 
 impl Cluster {
-    fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
 
@@ -267,7 +267,7 @@ impl Cluster {
         self.dir.join("server.log")
     }
 
-    fn init(&self, initdb: &Path) -> Result<(), String> {
+    pub(crate) fn init(&self, initdb: &Path) -> Result<(), String> {
         if self.run_as != RunAs::CurrentUser {
             let mut chown = Command::new("chown");
             chown.arg("postgres").arg(&self.dir);
@@ -317,19 +317,12 @@ impl Cluster {
 
     /// Starts the server and returns its port. Another process may take the
     /// probed port before the server binds it, hence the retries.
-    fn start(&self) -> Result<u16, String> {
+    pub(crate) fn start(&self) -> Result<u16, String> {
         let mut errors = Vec::new();
         for _ in 0..3 {
             let port = free_port()?;
-            let mut cmd = Command::new(&self.pg_ctl);
-            // -l also keeps the server off our pipes, which would make output() wait for it.
-            cmd.args(["start", "-w", "-t", "60", "-D"])
-                .arg(self.data_dir())
-                .arg("-l")
-                .arg(self.log_file())
-                .args(["-o", &format!("-p {port}")]);
-            match self.run(cmd, &format!("pg_ctl start on port {port}")) {
-                Ok(_) => return Ok(port),
+            match self.start_on(port) {
+                Ok(()) => return Ok(port),
                 Err(err) => errors.push(err),
             }
         }
@@ -341,8 +334,20 @@ impl Cluster {
         ))
     }
 
+    pub(crate) fn start_on(&self, port: u16) -> Result<(), String> {
+        let mut cmd = Command::new(&self.pg_ctl);
+        // -l also keeps the server off our pipes, which would make output() wait for it.
+        cmd.args(["start", "-w", "-t", "60", "-D"])
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.log_file())
+            .args(["-o", &format!("-p {port}")]);
+        self.run(cmd, &format!("pg_ctl start on port {port}"))
+            .map(drop)
+    }
+
     /// Stops the server, if running, and deletes the cluster directory.
-    fn stop_and_remove(&self) -> Result<(), String> {
+    pub(crate) fn stop_and_remove(&self) -> Result<(), String> {
         let mut cmd = Command::new(&self.pg_ctl);
         cmd.args(["stop", "-m", "immediate", "-D"])
             .arg(self.data_dir());
@@ -352,7 +357,7 @@ impl Cluster {
         stopped.and(removed)
     }
 
-    fn run(&self, cmd: Command, what: &str) -> Result<Output, String> {
+    pub(crate) fn run(&self, cmd: Command, what: &str) -> Result<Output, String> {
         let mut cmd = self.run_as.wrap(cmd);
         // The test's working directory may be closed to the postgres user.
         cmd.current_dir(&self.dir);
@@ -363,14 +368,14 @@ impl Cluster {
 /// initdb and postgres refuse to run as root, so root runs them as the
 /// `postgres` system user that Debian's packages create.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum RunAs {
+pub(crate) enum RunAs {
     CurrentUser,
     Runuser,
     Su,
 }
 
 impl RunAs {
-    fn detect() -> RunAs {
+    pub(crate) fn detect() -> RunAs {
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             RunAs::CurrentUser
@@ -418,7 +423,7 @@ impl RunAs {
 
 /// Runs `cmd`; a failure to start or a non-zero exit becomes an error that
 /// carries the command's output.
-fn run(mut cmd: Command, what: &str) -> Result<Output, String> {
+pub(crate) fn run(mut cmd: Command, what: &str) -> Result<Output, String> {
     let output = cmd
         .output()
         .map_err(|err| format!("could not run {what}: {err}"))?;

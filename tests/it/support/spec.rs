@@ -83,6 +83,24 @@ impl Spec {
         operations
     }
 
+    /// Every `(METHOD, path template)` whose request body the spec documents as
+    /// `application/json` only, sorted.
+    pub fn json_body_operations(&self) -> Vec<(String, String)> {
+        let mut operations: Vec<_> = self
+            .operations()
+            .into_iter()
+            .filter(|(method, template)| {
+                let content =
+                    &self.paths()[template][method.to_ascii_lowercase()]["requestBody"]["content"];
+                content
+                    .as_object()
+                    .is_some_and(|types| types.keys().eq(["application/json"]))
+            })
+            .collect();
+        operations.sort();
+        operations
+    }
+
     /// Finds the documented operation serving a concrete request path.
     ///
     /// The query string is ignored and `{param}` matches one non-empty segment.
