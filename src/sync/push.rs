@@ -664,4 +664,99 @@ mod tests {
             body_hash(&serde_json::json!({"op": "delete"}))
         );
     }
+
+    fn mutation(body: Value) -> Mutation {
+        let (_, mutation) = read_mutation(&body).unwrap();
+        mutation
+    }
+
+    fn attendance(op: &str, fields: Value, hlc: &str) -> Value {
+        serde_json::json!({
+            "mutation_id": "0B6C4F9E-2D1A-4C3E-9F3B-7A1D2E3F4A5B",
+            "collection": "attendance",
+            "record_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+            "op": op,
+            "fields": fields,
+            "hlc": hlc,
+        })
+    }
+
+    #[test]
+    fn a_mutation_is_read_with_its_canonical_id_or_refused_with_what_can_be_told() {
+        let (id, _) = read_mutation(&attendance("upsert", serde_json::json!({}), "x")).unwrap();
+        assert_eq!(id, "0b6c4f9e-2d1a-4c3e-9f3b-7a1d2e3f4a5b");
+        let refused =
+            read_mutation(&serde_json::json!({"mutation_id": "0b6c4f9e-2d1a-4c3e-9f3b-7a1d2e3f4a5b", "op": "merge"}))
+                .unwrap_err();
+        assert_eq!(refused.reason.as_deref(), Some("malformed_mutation"));
+        assert_eq!(
+            refused.mutation_id.as_deref(),
+            Some("0b6c4f9e-2d1a-4c3e-9f3b-7a1d2e3f4a5b")
+        );
+        let mut bad_id = attendance("delete", serde_json::json!({}), "x");
+        bad_id["mutation_id"] = "m1".into();
+        let refused = read_mutation(&bad_id).unwrap_err();
+        assert_eq!(refused.mutation_id, None);
+        assert_eq!(
+            refused.message.as_deref(),
+            Some("mutation_id must be a UUID")
+        );
+    }
+
+    #[test]
+    fn checking_puts_fields_in_stored_form_with_the_deletion_flag_of_the_op() {
+        let stamp = "1764300000000-0001-device";
+        let upsert = attendance(
+            "upsert",
+            serde_json::json!({"status": "present", "checked_in_at": "2026-03-01T08:15:00+07:00"}),
+            stamp,
+        );
+        let checked = mutation(upsert).check().unwrap();
+        assert_eq!(checked.collection, Collection::Attendance);
+        assert_eq!(checked.stamp.to_string(), stamp);
+        assert_eq!(
+            Value::Object(checked.fields),
+            serde_json::json!({"status": "present", "checked_in_at": "2026-03-01T01:15:00.000Z", DELETED_FIELD: false})
+        );
+        let delete = attendance("delete", serde_json::json!({"status": "absent"}), stamp);
+        assert_eq!(
+            Value::Object(mutation(delete).check().unwrap().fields),
+            serde_json::json!({DELETED_FIELD: true})
+        );
+    }
+
+    #[test]
+    fn checking_refuses_what_the_database_need_not_see() {
+        let stamp = "1764300000000-0001-device";
+        let reason = |body: Value| mutation(body).check().unwrap_err().reason;
+        let mut people = attendance("upsert", serde_json::json!({}), stamp);
+        people["collection"] = "people".into();
+        assert_eq!(reason(people), "read_only_collection");
+        let mut unknown = attendance("upsert", serde_json::json!({}), stamp);
+        unknown["collection"] = "secrets".into();
+        assert_eq!(reason(unknown), "unknown_collection");
+        let mut record = attendance("upsert", serde_json::json!({}), stamp);
+        record["record_id"] = "r1".into();
+        assert_eq!(reason(record), "malformed_mutation");
+        assert_eq!(
+            reason(attendance("upsert", serde_json::json!({}), "yesterday")),
+            "invalid_hlc"
+        );
+        assert_eq!(
+            reason(attendance(
+                "upsert",
+                serde_json::json!({DELETED_FIELD: true}),
+                stamp
+            )),
+            "unknown_field"
+        );
+        assert_eq!(
+            reason(attendance(
+                "upsert",
+                serde_json::json!({"status": 3}),
+                stamp
+            )),
+            "invalid_field_type"
+        );
+    }
 }
