@@ -12,10 +12,10 @@
 //! contradict) is reported as a possible duplicate and not created: it is the same name typed
 //! with or without diacritics, or in another Unicode form.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, DataRef, Reader, Xlsx, XlsxError};
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -35,6 +35,9 @@ pub const XLSX_MEDIA_TYPE: &str =
 /// How many rows above the header a sheet may carry (titles such as "DANH SÁCH CÁN BỘ ĐOÀN").
 const HEADER_SEARCH_ROWS: usize = 10;
 const INSERT_CHUNK: usize = 500;
+/// The most cells a sheet may span from its first column and row to its last: far more than any
+/// roster (50,000 people in 20 columns), few enough to hold in memory.
+const MAX_SHEET_CELLS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -156,33 +159,105 @@ fn read_csv(bytes: &[u8]) -> Result<Table> {
 fn read_xlsx(bytes: &[u8]) -> Result<Table> {
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec()))
         .map_err(|e| unreadable(format!("the XLSX file cannot be read: {e}")))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(empty_file)?
-        .map_err(|e| unreadable(format!("the first sheet cannot be read: {e}")))?;
-    // A merged cell keeps its value in its top-left corner only; offices merge "Đơn vị" over
-    // the rows of one unit, so every cell of a merged region takes the corner's value.
-    let merged = workbook.merge_cells_by_sheet_id(0).unwrap_or_default();
-    let Some((top, left)) = range.start() else {
+    let sheet_unreadable =
+        |e: XlsxError| unreadable(format!("the first sheet cannot be read: {e}"));
+    let name = workbook
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(empty_file)?;
+    // The cells one by one, rather than calamine's whole-sheet range: that range spans every
+    // position from the first cell to the last, so two cells far apart (A1 and XFD1048576, in a
+    // file of a few hundred bytes) would take more memory than the machine has.
+    let mut cells = Vec::new();
+    let mut reader = match workbook.worksheet_cells_reader(&name) {
+        Ok(reader) => reader,
+        Err(XlsxError::NotAWorksheet(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(sheet_unreadable(e)),
+    };
+    while let Some(cell) = reader.next_cell().map_err(sheet_unreadable)? {
+        if !matches!(cell.get_value(), DataRef::Empty) {
+            cells.push(calamine::Cell::new(
+                cell.get_position(),
+                Data::from(cell.get_value().clone()),
+            ));
+        }
+    }
+    drop(reader);
+    let Some(area) = Area::spanned(&cells) else {
         return Ok(Vec::new());
     };
-    let (height, width) = range.get_size();
-    let mut table = Vec::with_capacity(height);
-    for r in 0..height {
-        let row = top + r as u32;
-        let mut cells = Vec::with_capacity(width + left as usize);
-        cells.resize(left as usize, Cell::Empty);
-        for c in 0..width {
-            let col = left + c as u32;
-            let source = merged
-                .iter()
-                .find(|region| region.contains(row, col))
-                .map_or((row, col), |region| region.start);
+    let (rows, columns) = (
+        u64::from(area.bottom - area.top) + 1,
+        u64::from(area.right) + 1,
+    );
+    if rows * columns > MAX_SHEET_CELLS {
+        return Err(unreadable(format!(
+            "the first sheet spans {rows} rows and {columns} columns, more than a roster can; \
+             delete what is outside the list"
+        )));
+    }
+    let range = calamine::Range::from_sparse(cells);
+    // A merged cell keeps its value in its top-left corner only; offices merge "Đơn vị" over
+    // the rows of one unit, so every cell of a merged region takes the corner's value (the
+    // first region listed, where they overlap).
+    let merged = workbook.merge_cells_by_sheet_id(0).unwrap_or_default();
+    let mut merged_from = HashMap::new();
+    let mut merged_cells = 0u64;
+    for region in &merged {
+        let (rows, cols) = (
+            region.start.0.max(area.top)..=region.end.0.min(area.bottom),
+            region.start.1.max(area.left)..=region.end.1.min(area.right),
+        );
+        merged_cells += rows.clone().count() as u64 * cols.clone().count() as u64;
+        if merged_cells > MAX_SHEET_CELLS {
+            return Err(unreadable("the first sheet has too many merged cells"));
+        }
+        for row in rows {
+            for col in cols.clone() {
+                merged_from.entry((row, col)).or_insert(region.start);
+            }
+        }
+    }
+    let mut table = Vec::with_capacity(rows as usize);
+    for row in area.top..=area.bottom {
+        let mut cells = vec![Cell::Empty; area.left as usize];
+        for col in area.left..=area.right {
+            let source = merged_from.get(&(row, col)).copied().unwrap_or((row, col));
             cells.push(convert(range.get_value(source)));
         }
         table.push((row as usize + 1, cells));
     }
     Ok(table)
+}
+
+/// The rows and columns from a sheet's first cells to its last (inclusive).
+struct Area {
+    top: u32,
+    bottom: u32,
+    left: u32,
+    right: u32,
+}
+
+impl Area {
+    fn spanned(cells: &[calamine::Cell<Data>]) -> Option<Area> {
+        let mut positions = cells.iter().map(calamine::Cell::get_position);
+        let (row, col) = positions.next()?;
+        Some(positions.fold(
+            Area {
+                top: row,
+                bottom: row,
+                left: col,
+                right: col,
+            },
+            |area, (row, col)| Area {
+                top: area.top.min(row),
+                bottom: area.bottom.max(row),
+                left: area.left.min(col),
+                right: area.right.max(col),
+            },
+        ))
+    }
 }
 
 fn convert(value: Option<&Data>) -> Cell {
@@ -310,17 +385,82 @@ pub struct ImportReport {
     pub rows: Vec<RowResult>,
 }
 
-/// A person row as stored, for matching.
+/// A person as stored, for matching.
 #[derive(Debug, Clone, Queryable)]
-struct Existing {
-    id: String,
-    full_name: String,
-    name_key: String,
-    birth_date: Option<String>,
-    gender: Option<String>,
-    phone: Option<String>,
-    position: String,
-    unit_id: Option<String>,
+pub struct Existing {
+    pub id: String,
+    pub full_name: String,
+    /// The folded name (`text::fold`).
+    pub name_key: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+    pub position: String,
+    pub unit_id: Option<String>,
+}
+
+/// A unit as stored, for resolving the units a file names.
+#[derive(Debug, Clone, Queryable)]
+pub struct StoredUnit {
+    pub id: String,
+    pub code: String,
+    /// The folded name (`text::fold`).
+    pub name_key: String,
+    pub merged_into_id: Option<String>,
+}
+
+/// What a file is checked against: the units, the people on record and, for a course, the
+/// people already enrolled in it.
+pub struct OnRecord {
+    units: UnitIndex,
+    people: Vec<Existing>,
+    enrolled: HashSet<String>,
+}
+
+impl OnRecord {
+    pub fn new(units: Vec<StoredUnit>, people: Vec<Existing>, enrolled: HashSet<String>) -> Self {
+        OnRecord {
+            units: UnitIndex::new(units),
+            people,
+            enrolled,
+        }
+    }
+
+    fn load(conn: &mut DbConn, course_id: Option<&str>) -> Result<OnRecord> {
+        let units = units::table
+            .filter(units::deleted_at.is_null())
+            .select((
+                units::id,
+                units::code,
+                units::name_key,
+                units::merged_into_id,
+            ))
+            .load(conn)?;
+        let people = people::table
+            .filter(people::deleted_at.is_null())
+            .select((
+                people::id,
+                people::full_name,
+                people::name_key,
+                people::birth_date,
+                people::gender,
+                people::phone,
+                people::position,
+                people::unit_id,
+            ))
+            .load(conn)?;
+        let enrolled = match course_id {
+            Some(course) => enrollments::table
+                .filter(enrollments::course_id.eq(course))
+                .filter(enrollments::deleted_at.is_null())
+                .select(enrollments::person_id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect(),
+            None => HashSet::new(),
+        };
+        Ok(OnRecord::new(units, people, enrolled))
+    }
 }
 
 /// A row's values once read and checked.
@@ -374,34 +514,22 @@ pub fn check(
             Ok::<_, Error>(id)
         })
         .transpose()?;
+    let on_record = OnRecord::load(conn, course_id.as_deref())?;
+    judge_file(&on_record, bytes, course_id, progress)
+}
+
+/// Reads a file and judges every row against what is on record (`course_id`: a course known to
+/// exist); the dry run's report. Needs no database.
+pub fn judge_file(
+    on_record: &OnRecord,
+    bytes: &[u8],
+    course_id: Option<String>,
+    progress: Progress,
+) -> Result<Checked> {
     let (format, table) = read_table(bytes)?;
     let (header_index, columns) = find_header(&table)?;
     let header_row = table[header_index].0;
-    let units = UnitIndex::load(conn)?;
-    let existing: Vec<Existing> = people::table
-        .filter(people::deleted_at.is_null())
-        .select((
-            people::id,
-            people::full_name,
-            people::name_key,
-            people::birth_date,
-            people::gender,
-            people::phone,
-            people::position,
-            people::unit_id,
-        ))
-        .load(conn)?;
-    let enrolled: std::collections::HashSet<String> = match &course_id {
-        Some(course) => enrollments::table
-            .filter(enrollments::course_id.eq(course))
-            .filter(enrollments::deleted_at.is_null())
-            .select(enrollments::person_id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect(),
-        None => Default::default(),
-    };
-    let mut matcher = Matcher::new(&existing);
+    let mut matcher = Matcher::new(&on_record.people);
     let data_rows: Vec<&(usize, Vec<Cell>)> = table[header_index + 1..]
         .iter()
         .filter(|(_, cells)| {
@@ -430,7 +558,7 @@ pub fn check(
         if done % 500 == 0 {
             progress(done, total);
         }
-        let (values, problems) = read_row(*row, cells, &columns, &units);
+        let (values, problems) = read_row(*row, cells, &columns, &on_record.units);
         let (action, person_id, changes, plan) = if problems.is_empty() {
             matcher.judge(*row, values.clone(), &mut report.problems)
         } else {
@@ -439,7 +567,9 @@ pub fn check(
         };
         let enroll = course_id.is_some()
             && matches!(action, Action::Create | Action::Update | Action::Unchanged)
-            && person_id.as_ref().is_none_or(|id| !enrolled.contains(id));
+            && person_id
+                .as_ref()
+                .is_none_or(|id| !on_record.enrolled.contains(id));
         match action {
             Action::Create => report.summary.created += 1,
             Action::Update => report.summary.updated += 1,
@@ -842,22 +972,19 @@ struct UnitIndex {
 const UNIT_PREFIXES: [&str; 6] = ["xa ", "phuong ", "thi tran ", "dac khu ", "huyen ", "tinh "];
 
 impl UnitIndex {
-    fn load(conn: &mut DbConn) -> Result<UnitIndex> {
-        let rows: Vec<(String, String, String, Option<String>)> = units::table
-            .filter(units::deleted_at.is_null())
-            .select((
-                units::id,
-                units::code,
-                units::name_key,
-                units::merged_into_id,
-            ))
-            .load(conn)?;
+    fn new(units: Vec<StoredUnit>) -> UnitIndex {
         let mut index = UnitIndex {
             by_key: HashMap::new(),
             merged_into: HashMap::new(),
             names: HashMap::new(),
         };
-        for (id, code, key, merged) in rows {
+        for StoredUnit {
+            id,
+            code,
+            name_key: key,
+            merged_into_id: merged,
+        } in units
+        {
             let mut keys = vec![key.clone(), code.to_lowercase()];
             if let Some(bare) = UNIT_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
                 keys.push(bare.to_owned());
@@ -873,7 +1000,7 @@ impl UnitIndex {
             }
             index.names.insert(id, key);
         }
-        Ok(index)
+        index
     }
 
     fn resolve(&self, raw: &str) -> std::result::Result<String, (&'static str, String)> {
@@ -1206,6 +1333,63 @@ mod tests {
         assert_eq!(
             read_table(&[0xD0, 0xCF, 0x11, 0xE0, 1]).unwrap_err().code(),
             "unsupported_media_type"
+        );
+    }
+
+    /// Found by the `roster_import` fuzz target: the sheet declares its dimension as "H1:A3"
+    /// (end before start), which calamine 0.38 subtracts unchecked; with overflow checks on, as
+    /// in debug builds, the import panicked (see Cargo.toml's profile for calamine).
+    #[test]
+    fn a_sheet_declaring_an_inverted_dimension_is_read() {
+        let (format, table) = read_table(include_bytes!(
+            "../../tests/fixtures/inverted_dimension.xlsx"
+        ))
+        .unwrap();
+        assert_eq!(format, FileFormat::Xlsx);
+        assert_eq!(table[1].1[0], Cell::Text("Nguyễn Văn An".into()));
+    }
+
+    /// Two cells far apart in a file of a few kilobytes: calamine's whole-sheet range would
+    /// have allocated 17 billion cells (hundreds of GB) and aborted the server.
+    #[test]
+    fn a_sheet_spanning_millions_of_cells_is_refused_without_allocating_them() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "Họ và tên").unwrap();
+        sheet.write_string(1_048_575, 16_383, "far away").unwrap();
+        let err = read_table(&book.save_to_buffer().unwrap()).unwrap_err();
+        assert_eq!(err.code(), "validation_failed");
+        assert!(
+            err.to_string().contains("1048576 rows and 16384 columns"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_cell_of_a_merged_region_takes_its_corners_value() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(1, 1, "Họ và tên").unwrap();
+        sheet
+            .merge_range(2, 2, 4, 2, "Xã Bát Xát", &rust_xlsxwriter::Format::new())
+            .unwrap();
+        for (row, name) in [(2, "An"), (3, "Bình"), (4, "Cường")] {
+            sheet.write_string(row, 1, name).unwrap();
+        }
+        let (_, table) = read_table(&book.save_to_buffer().unwrap()).unwrap();
+        let unit = Cell::Text("Xã Bát Xát".into());
+        let rows: Vec<(usize, Cell, Cell)> = table
+            .into_iter()
+            .map(|(row, cells)| (row, cells[1].clone(), cells[2].clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (2, Cell::Text("Họ và tên".into()), Cell::Empty),
+                (3, Cell::Text("An".into()), unit.clone()),
+                (4, Cell::Text("Bình".into()), unit.clone()),
+                (5, Cell::Text("Cường".into()), unit),
+            ]
         );
     }
 }

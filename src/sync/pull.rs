@@ -174,8 +174,9 @@ pub fn page(
 }
 
 /// A feed position older than the deletion history kept must start over.
-pub(crate) fn check_age(now: i64, issued_ms: i64, retention_ms: i64) -> Result<()> {
-    if now - issued_ms > retention_ms {
+pub fn check_age(now: i64, issued_ms: i64, retention_ms: i64) -> Result<()> {
+    // Saturating: an issue time before any real one (i64::MIN) is simply too old.
+    if now.saturating_sub(issued_ms) > retention_ms {
         return Err(Error::Gone {
             code: "resync_required",
             message:
@@ -811,4 +812,29 @@ fn scope_deletions(
             .map(|(id, _)| gone(Collection::Enrollments, id)),
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_764_300_000_000;
+    const RETENTION: i64 = 180 * 86_400_000;
+
+    #[test]
+    fn a_cursor_is_too_old_past_the_retention_and_only_then() {
+        assert!(check_age(NOW, NOW - RETENTION, RETENTION).is_ok());
+        assert!(check_age(NOW, NOW + 1_000, RETENTION).is_ok());
+        let gone = check_age(NOW, NOW - RETENTION - 1, RETENTION).unwrap_err();
+        assert_eq!(gone.code(), "resync_required");
+    }
+
+    /// Found by the `cursor` fuzz target: `now - issued_ms` overflowed (a panic with overflow
+    /// checks; without them it wrapped and took the cursor for a fresh one).
+    #[test]
+    fn the_earliest_issue_time_is_too_old_rather_than_an_overflow() {
+        let gone = check_age(NOW, i64::MIN, RETENTION).unwrap_err();
+        assert_eq!(gone.code(), "resync_required");
+        assert!(check_age(i64::MIN, i64::MAX, RETENTION).is_ok());
+    }
 }

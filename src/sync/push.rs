@@ -19,6 +19,28 @@ use crate::domain::Caller;
 use crate::domain::values::{new_id, parse_id};
 use crate::error::{Error, Result};
 
+/// A push's body as the device sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Kept as raw JSON so that one malformed mutation is refused alone, not the batch.
+    pub mutations: Vec<Value>,
+}
+
+impl PushRequest {
+    /// The batch's mutations; more than `max` refuse the whole batch.
+    pub fn into_mutations(self, max: usize) -> Result<Vec<Value>> {
+        if self.mutations.len() > max {
+            return Err(Error::invalid_field(
+                "mutations",
+                "too_many_mutations",
+                format!("at most {max} mutations per push; send the rest in another batch"),
+            ));
+        }
+        Ok(self.mutations)
+    }
+}
+
 /// One mutation as the device sends it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -97,9 +119,10 @@ pub struct PushOutcome {
 }
 
 /// A refusal of one mutation: a stable reason code and a message.
-struct Refusal {
-    reason: &'static str,
-    message: String,
+#[derive(Debug)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
 }
 
 fn refuse(reason: &'static str, message: impl Into<String>) -> Refusal {
@@ -163,6 +186,95 @@ fn body_hash(raw: &Value) -> String {
         .collect()
 }
 
+/// Reads one mutation of a batch: the canonical mutation id and the mutation. A refusal is the
+/// result to answer (and quarantine) with: not a mutation, or an id that is not a UUID.
+pub fn read_mutation(raw: &Value) -> std::result::Result<(String, Mutation), Box<MutationResult>> {
+    let mutation = serde_json::from_value::<Mutation>(raw.clone()).map_err(|e| {
+        let mutation_id = raw
+            .get("mutation_id")
+            .and_then(Value::as_str)
+            .and_then(parse_id);
+        let record_id = raw
+            .get("record_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        MutationResult::rejected(
+            mutation_id,
+            record_id,
+            "malformed_mutation",
+            format!("the mutation is malformed: {e}"),
+        )
+    })?;
+    let mutation_id = parse_id(&mutation.mutation_id).ok_or_else(|| {
+        MutationResult::rejected(
+            None,
+            Some(mutation.record_id.clone()),
+            "malformed_mutation",
+            "mutation_id must be a UUID".into(),
+        )
+    })?;
+    Ok((mutation_id, mutation))
+}
+
+/// A mutation's content, checked as far as it can be without the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedMutation {
+    pub collection: Collection,
+    /// The record id in canonical form.
+    pub record_id: String,
+    /// The device's stamp as sent (the node is replaced by the device id from the token).
+    pub stamp: Hlc,
+    /// The fields to merge in their stored form, with the deletion flag the op implies.
+    pub fields: Fields,
+}
+
+impl Mutation {
+    /// Checks what needs no database: a device-writable collection, a UUID record id, a valid
+    /// stamp, and fields the collection has with values of the right type.
+    pub fn check(&self) -> std::result::Result<CheckedMutation, Refusal> {
+        let collection = Collection::parse(&self.collection).ok_or_else(|| {
+            refuse(
+                "unknown_collection",
+                format!("unknown collection {:?}", self.collection),
+            )
+        })?;
+        if !collection.device_writable() {
+            return Err(refuse(
+                "read_only_collection",
+                format!("{} cannot be changed by devices", collection.name()),
+            ));
+        }
+        let record_id = parse_id(&self.record_id)
+            .ok_or_else(|| refuse("malformed_mutation", "record_id must be a UUID"))?;
+        let stamp: Hlc = self
+            .hlc
+            .parse()
+            .map_err(|e| refuse("invalid_hlc", format!("hlc: {e}")))?;
+        let mut fields = self.fields.clone();
+        if fields.contains_key(DELETED_FIELD) {
+            return Err(refuse(
+                "unknown_field",
+                "use op \"delete\" to delete a record",
+            ));
+        }
+        match self.op {
+            // An upsert also (re)states that the record exists; a later delete still wins.
+            Op::Upsert => fields.insert(DELETED_FIELD.into(), Value::Bool(false)),
+            Op::Delete => {
+                fields.clear();
+                fields.insert(DELETED_FIELD.into(), Value::Bool(true))
+            }
+        };
+        let fields = records::normalize_fields(collection, fields)?;
+        Ok(CheckedMutation {
+            collection,
+            record_id,
+            stamp,
+            fields,
+        })
+    }
+}
+
 fn apply_one(
     conn: &mut DbConn,
     facts: &mut PushFacts,
@@ -170,36 +282,12 @@ fn apply_one(
     clock: &ServerClock,
     raw: Value,
 ) -> Result<MutationResult> {
-    let mutation = match serde_json::from_value::<Mutation>(raw.clone()) {
-        Ok(mutation) => mutation,
-        Err(e) => {
-            let mutation_id = raw
-                .get("mutation_id")
-                .and_then(Value::as_str)
-                .and_then(parse_id);
-            let record_id = raw
-                .get("record_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let result = MutationResult::rejected(
-                mutation_id,
-                record_id,
-                "malformed_mutation",
-                format!("the mutation is malformed: {e}"),
-            );
+    let (mutation_id, mutation) = match read_mutation(&raw) {
+        Ok(read) => read,
+        Err(result) => {
             quarantine(conn, caller, &raw, None, &result)?;
-            return Ok(result);
+            return Ok(*result);
         }
-    };
-    let Some(mutation_id) = parse_id(&mutation.mutation_id) else {
-        let result = MutationResult::rejected(
-            None,
-            Some(mutation.record_id.clone()),
-            "malformed_mutation",
-            "mutation_id must be a UUID".into(),
-        );
-        quarantine(conn, caller, &raw, None, &result)?;
-        return Ok(result);
     };
     let hash = body_hash(&raw);
     let seen = sync_mutations::table
@@ -363,36 +451,13 @@ fn apply_mutation(
     mutation_id: &str,
     mutation: &Mutation,
 ) -> std::result::Result<MutationResult, ApplyError> {
-    let collection = Collection::parse(&mutation.collection).ok_or_else(|| {
-        refuse(
-            "unknown_collection",
-            format!("unknown collection {:?}", mutation.collection),
-        )
-    })?;
-    if !collection.device_writable() {
-        return Err(refuse(
-            "read_only_collection",
-            format!("{} cannot be changed by devices", collection.name()),
-        )
-        .into());
-    }
-    let record_id = parse_id(&mutation.record_id)
-        .ok_or_else(|| refuse("malformed_mutation", "record_id must be a UUID"))?;
-    let stamp = device_stamp(conn, caller, clock, &mutation.hlc)?;
-
-    let mut incoming = mutation.fields.clone();
-    if incoming.contains_key(DELETED_FIELD) {
-        return Err(refuse("unknown_field", "use op \"delete\" to delete a record").into());
-    }
-    match mutation.op {
-        // An upsert also (re)states that the record exists; a later delete still wins.
-        Op::Upsert => incoming.insert(DELETED_FIELD.into(), Value::Bool(false)),
-        Op::Delete => {
-            incoming.clear();
-            incoming.insert(DELETED_FIELD.into(), Value::Bool(true))
-        }
-    };
-    let incoming = records::normalize_fields(collection, incoming).map_err(ApplyError::from)?;
+    let CheckedMutation {
+        collection,
+        record_id,
+        stamp,
+        fields: incoming,
+    } = mutation.check()?;
+    let stamp = device_stamp(conn, caller, clock, stamp)?;
 
     // An id that was merged into another record keeps pointing there.
     let aliased = sync_aliases::table
@@ -486,17 +551,14 @@ fn apply_mutation(
     })
 }
 
-/// Parses the device's stamp and takes its node from the token, never from the body. A stamp
-/// too far in the future is re-stamped and the device flagged for administrators.
+/// Takes the device's stamp with its node from the token, never from the body. A stamp too far
+/// in the future is re-stamped and the device flagged for administrators.
 fn device_stamp(
     conn: &mut DbConn,
     caller: &Caller,
     clock: &ServerClock,
-    raw: &str,
+    parsed: Hlc,
 ) -> std::result::Result<Hlc, ApplyError> {
-    let parsed: Hlc = raw
-        .parse()
-        .map_err(|e| refuse("invalid_hlc", format!("hlc: {e}")))?;
     let stamp = Hlc {
         node: caller.device_id.clone(),
         ..parsed
@@ -600,6 +662,101 @@ mod tests {
         assert_ne!(
             body_hash(&a),
             body_hash(&serde_json::json!({"op": "delete"}))
+        );
+    }
+
+    fn mutation(body: Value) -> Mutation {
+        let (_, mutation) = read_mutation(&body).unwrap();
+        mutation
+    }
+
+    fn attendance(op: &str, fields: Value, hlc: &str) -> Value {
+        serde_json::json!({
+            "mutation_id": "0B6C4F9E-2D1A-4C3E-9F3B-7A1D2E3F4A5B",
+            "collection": "attendance",
+            "record_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+            "op": op,
+            "fields": fields,
+            "hlc": hlc,
+        })
+    }
+
+    #[test]
+    fn a_mutation_is_read_with_its_canonical_id_or_refused_with_what_can_be_told() {
+        let (id, _) = read_mutation(&attendance("upsert", serde_json::json!({}), "x")).unwrap();
+        assert_eq!(id, "0b6c4f9e-2d1a-4c3e-9f3b-7a1d2e3f4a5b");
+        let refused =
+            read_mutation(&serde_json::json!({"mutation_id": "0b6c4f9e-2d1a-4c3e-9f3b-7a1d2e3f4a5b", "op": "merge"}))
+                .unwrap_err();
+        assert_eq!(refused.reason.as_deref(), Some("malformed_mutation"));
+        assert_eq!(
+            refused.mutation_id.as_deref(),
+            Some("0b6c4f9e-2d1a-4c3e-9f3b-7a1d2e3f4a5b")
+        );
+        let mut bad_id = attendance("delete", serde_json::json!({}), "x");
+        bad_id["mutation_id"] = "m1".into();
+        let refused = read_mutation(&bad_id).unwrap_err();
+        assert_eq!(refused.mutation_id, None);
+        assert_eq!(
+            refused.message.as_deref(),
+            Some("mutation_id must be a UUID")
+        );
+    }
+
+    #[test]
+    fn checking_puts_fields_in_stored_form_with_the_deletion_flag_of_the_op() {
+        let stamp = "1764300000000-0001-device";
+        let upsert = attendance(
+            "upsert",
+            serde_json::json!({"status": "present", "checked_in_at": "2026-03-01T08:15:00+07:00"}),
+            stamp,
+        );
+        let checked = mutation(upsert).check().unwrap();
+        assert_eq!(checked.collection, Collection::Attendance);
+        assert_eq!(checked.stamp.to_string(), stamp);
+        assert_eq!(
+            Value::Object(checked.fields),
+            serde_json::json!({"status": "present", "checked_in_at": "2026-03-01T01:15:00.000Z", DELETED_FIELD: false})
+        );
+        let delete = attendance("delete", serde_json::json!({"status": "absent"}), stamp);
+        assert_eq!(
+            Value::Object(mutation(delete).check().unwrap().fields),
+            serde_json::json!({DELETED_FIELD: true})
+        );
+    }
+
+    #[test]
+    fn checking_refuses_what_the_database_need_not_see() {
+        let stamp = "1764300000000-0001-device";
+        let reason = |body: Value| mutation(body).check().unwrap_err().reason;
+        let mut people = attendance("upsert", serde_json::json!({}), stamp);
+        people["collection"] = "people".into();
+        assert_eq!(reason(people), "read_only_collection");
+        let mut unknown = attendance("upsert", serde_json::json!({}), stamp);
+        unknown["collection"] = "secrets".into();
+        assert_eq!(reason(unknown), "unknown_collection");
+        let mut record = attendance("upsert", serde_json::json!({}), stamp);
+        record["record_id"] = "r1".into();
+        assert_eq!(reason(record), "malformed_mutation");
+        assert_eq!(
+            reason(attendance("upsert", serde_json::json!({}), "yesterday")),
+            "invalid_hlc"
+        );
+        assert_eq!(
+            reason(attendance(
+                "upsert",
+                serde_json::json!({DELETED_FIELD: true}),
+                stamp
+            )),
+            "unknown_field"
+        );
+        assert_eq!(
+            reason(attendance(
+                "upsert",
+                serde_json::json!({"status": 3}),
+                stamp
+            )),
+            "invalid_field_type"
         );
     }
 }

@@ -2,20 +2,12 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::domain::values::path_id;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sync::{pull, push, review};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushRequest {
-    /// Kept as raw JSON so that one malformed mutation is refused alone, not the batch.
-    pub mutations: Vec<Value>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,17 +20,11 @@ pub struct PullQuery {
 pub async fn push(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
-    body: web::Json<PushRequest>,
+    body: web::Json<push::PushRequest>,
 ) -> Result<HttpResponse> {
-    let mutations = body.into_inner().mutations;
-    let max = state.config.max_push_mutations;
-    if mutations.len() > max {
-        return Err(Error::invalid_field(
-            "mutations",
-            "too_many_mutations",
-            format!("at most {max} mutations per push; send the rest in another batch"),
-        ));
-    }
+    let mutations = body
+        .into_inner()
+        .into_mutations(state.config.max_push_mutations)?;
     let outcome = state
         .write(move |state, conn| push::apply_batch(conn, &caller, &state.clock, mutations))
         .await?;
