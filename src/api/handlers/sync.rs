@@ -8,6 +8,7 @@ use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::domain::values::path_id;
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::sync::{pull, push, review};
 
 #[derive(Debug, Deserialize)]
@@ -40,8 +41,13 @@ pub async fn push(
         ));
     }
     let outcome = state
-        .write(move |state, conn| push::apply_batch(conn, &caller, &state.clock, mutations))
+        .write(move |state, conn| {
+            let outcome = push::apply_batch(conn, &caller, &state.clock, mutations)?;
+            fault::point(fault::PUSH_BEFORE_COMMIT);
+            Ok(outcome)
+        })
         .await?;
+    fault::point(fault::PUSH_AFTER_COMMIT);
     Ok(HttpResponse::Ok().json(outcome))
 }
 
