@@ -8,6 +8,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod fault;
 pub mod reports;
 pub mod storage;
 pub mod sync;

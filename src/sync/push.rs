@@ -18,6 +18,7 @@ use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
 use crate::domain::values::{new_id, parse_id};
 use crate::error::{Error, Result};
+use crate::fault;
 
 /// A push's body as the device sends it.
 #[derive(Debug, Deserialize)]
@@ -156,6 +157,9 @@ pub fn apply_batch(
     let mut facts = PushFacts::default();
     let mut results = Vec::with_capacity(mutations.len());
     for raw in mutations {
+        if !results.is_empty() {
+            fault::point(fault::PUSH_MID_BATCH);
+        }
         results.push(apply_one(conn, &mut facts, caller, clock, raw)?);
     }
     Ok(PushOutcome {

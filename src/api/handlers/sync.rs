@@ -7,6 +7,7 @@ use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::domain::values::path_id;
 use crate::error::Result;
+use crate::fault;
 use crate::sync::{pull, push, review};
 
 #[derive(Debug, Deserialize)]
@@ -26,8 +27,13 @@ pub async fn push(
         .into_inner()
         .into_mutations(state.config.max_push_mutations)?;
     let outcome = state
-        .write(move |state, conn| push::apply_batch(conn, &caller, &state.clock, mutations))
+        .write(move |state, conn| {
+            let outcome = push::apply_batch(conn, &caller, &state.clock, mutations)?;
+            fault::point(fault::PUSH_BEFORE_COMMIT);
+            Ok(outcome)
+        })
         .await?;
+    fault::point(fault::PUSH_AFTER_COMMIT);
     Ok(HttpResponse::Ok().json(outcome))
 }
 

@@ -2,6 +2,7 @@
 //! database of the chosen backend, and an HTTP client whose every response is checked against
 //! `api-spec/openapi.yaml`.
 
+pub mod fleet;
 pub mod own_postgres;
 pub mod postgres;
 pub mod process;

@@ -1,0 +1,305 @@
+//! The crash loop: the release binary on 127.0.0.1 over a temporary database, simulated devices
+//! pushing attendance all the time, and the server killed with SIGKILL again and again: after a
+//! random time, while it starts, and by itself at the fault points inside a push (mid-batch,
+//! with the batch written but not committed, committed but not answered). Each time it is
+//! started again on the same database and the devices resend the batch that got no answer,
+//! under the same mutation ids. At the end every acknowledged mutation is stored exactly once,
+//! the database passes its integrity checks, and every device converges to the server's view.
+//!
+//! Built only with the `fault-points` feature (see Cargo.toml); run by CI with 30 cycles per
+//! backend. `DIEMDANH_CRASH_CYCLES=1000` runs a thousand.
+
+#[path = "../it/support/mod.rs"]
+// The in-process server of the `it` suite is not used here, only the process fleet.
+#[allow(dead_code)]
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use diemdanh::db::{self, DbConn};
+use diemdanh::fault::{PUSH_AFTER_COMMIT, PUSH_BEFORE_COMMIT, PUSH_MID_BATCH};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use rand::Rng;
+
+use support::fleet::{
+    Acked, Device, Fleet, Instance, Starting, World, check_nothing_lost_and_converged,
+};
+use support::{Backend, postgres};
+
+const DEFAULT_CYCLES: usize = 30;
+const TRAINERS: usize = 2;
+/// Two devices per trainer.
+const DEVICES: usize = 4;
+const SESSIONS: usize = 4;
+const PEOPLE: usize = 6;
+const MAX_BATCH: usize = 8;
+/// Random kills land this long after the server has answered its first push, at most.
+const MAX_UPTIME: Duration = Duration::from_millis(500);
+/// Kills of a starting server land this long after it is spawned, at most: before it listens
+/// (opening the database, migrations, the tombstone purge) or just after.
+const MAX_START: Duration = Duration::from_millis(150);
+
+/// How a cycle's server dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Death {
+    /// SIGKILL from outside at a random moment after the server has answered a push.
+    Random,
+    /// SIGKILL from outside at a random moment of its start.
+    Starting,
+    /// SIGKILL from itself, at the named fault point.
+    FaultPoint(&'static str),
+}
+
+/// The kinds of death in turn, so that any 30 cycles have each at least four times.
+const ROTATION: [Death; 7] = [
+    Death::Random,
+    Death::FaultPoint(PUSH_MID_BATCH),
+    Death::Random,
+    Death::FaultPoint(PUSH_BEFORE_COMMIT),
+    Death::Starting,
+    Death::FaultPoint(PUSH_AFTER_COMMIT),
+    Death::Random,
+];
+
+#[test]
+fn sqlite_loses_nothing_acknowledged_across_crashes() {
+    crash_loop(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_loses_nothing_acknowledged_across_crashes() {
+    crash_loop(Backend::Postgres);
+}
+
+fn cycles() -> usize {
+    match std::env::var("DIEMDANH_CRASH_CYCLES") {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("DIEMDANH_CRASH_CYCLES={value}: not a number")),
+        Err(_) => DEFAULT_CYCLES,
+    }
+}
+
+fn crash_loop(backend: Backend) {
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match postgres::fresh_database() {
+            Some(pg) => Some(pg),
+            None => {
+                eprintln!("PostgreSQL not available: skipping the PostgreSQL crash loop");
+                return;
+            }
+        },
+    };
+    let cycles = cycles();
+    let fleet = Fleet::new(pg.as_ref().map(|pg| pg.url.clone()), Vec::new());
+    let first = start(&fleet, None);
+    let admin = fleet.add_admin();
+    let world = World::create(&fleet, &admin, TRAINERS, SESSIONS, PEOPLE);
+
+    let started = Instant::now();
+    let stop = AtomicBool::new(false);
+    let mut deaths: BTreeMap<Death, usize> = BTreeMap::new();
+    let (devices, acked, last) = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..DEVICES)
+            .map(|d| {
+                let (fleet, world, stop) = (&fleet, &world, &stop);
+                scope.spawn(move || run_device(fleet, world, &world.trainers[d % TRAINERS], stop))
+            })
+            .collect();
+        let mut current = Some(first);
+        for cycle in 0..cycles {
+            let death = ROTATION[cycle % ROTATION.len()];
+            let mut rng = rand::rng();
+            match death {
+                Death::Random => {
+                    let mut instance = current.take().unwrap_or_else(|| start(&fleet, None));
+                    // Once this server has answered a push, so that the kill lands among pushes.
+                    let pushes = fleet.pushes.load(Ordering::SeqCst);
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while fleet.pushes.load(Ordering::SeqCst) == pushes {
+                        assert!(Instant::now() < deadline, "cycle {cycle}: no push answered");
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(MAX_UPTIME.mul_f64(rng.random()));
+                    instance.kill();
+                }
+                Death::Starting => {
+                    let mut starting = spawn(&fleet, None);
+                    std::thread::sleep(MAX_START.mul_f64(rng.random()));
+                    let _ = starting.child.kill();
+                    let _ = starting.child.wait();
+                }
+                Death::FaultPoint(point) => {
+                    let armed = format!("{point}@{}", rng.random_range(1..=3));
+                    let mut instance = start(&fleet, Some(&armed));
+                    let status = wait_for_exit(&mut instance, Duration::from_secs(60))
+                        .unwrap_or_else(|| panic!("cycle {cycle}: {armed} was never reached"));
+                    assert_eq!(
+                        status.signal(),
+                        Some(libc::SIGKILL),
+                        "cycle {cycle}: the server armed with {armed} ended otherwise: {status}"
+                    );
+                }
+            }
+            *deaths.entry(death).or_default() += 1;
+        }
+        // The last server stays up while every device finishes the batch it has in hand.
+        drop(current);
+        let last = start(&fleet, None);
+        stop.store(true, Ordering::SeqCst);
+        let outcomes: Vec<(Device, Vec<Acked>)> = threads
+            .into_iter()
+            .map(|t| t.join().expect("device thread"))
+            .collect();
+        let (devices, acked): (Vec<Device>, Vec<Vec<Acked>>) = outcomes.into_iter().unzip();
+        (devices, acked, last)
+    });
+    let elapsed = started.elapsed();
+    let mut devices = devices;
+    let acked: Vec<Acked> = acked.into_iter().flatten().collect();
+    assert_eq!(fleet.server_errors(), Vec::<String>::new());
+
+    let pool = db::open(&fleet.storage()).unwrap();
+    let mut conn = pool.get().unwrap();
+    check_nothing_lost_and_converged(&fleet, &mut conn, &admin, &acked, &mut devices);
+    let integrity = check_integrity(&mut conn);
+    drop(last);
+
+    let pushes = fleet.pushes.load(Ordering::SeqCst);
+    let duplicates = fleet.duplicates.load(Ordering::SeqCst);
+    let retries = fleet.retries.load(Ordering::SeqCst);
+    assert!(
+        pushes > cycles,
+        "the devices barely pushed: {pushes} pushes"
+    );
+    let deaths: Vec<String> = deaths.iter().map(|(d, n)| format!("{d:?}: {n}")).collect();
+    eprintln!(
+        "crash loop ({backend:?}): {cycles} SIGKILLs and restarts survived with nothing lost in \
+         {:.1} s ({}); {DEVICES} devices, {} mutations acknowledged in {pushes} pushes, {duplicates} \
+         answered as duplicates of a commit whose answer was cut, {retries} requests retried; \
+         {integrity}",
+        elapsed.as_secs_f64(),
+        deaths.join(", "),
+        acked.len(),
+    );
+}
+
+/// Pushes batches of random size, pulls now and then, until told to stop.
+fn run_device(
+    fleet: &Fleet,
+    world: &World,
+    username: &str,
+    stop: &AtomicBool,
+) -> (Device, Vec<Acked>) {
+    let mut device = Device::log_in(fleet, username);
+    let mut acked = Vec::new();
+    let mut round = 0;
+    while !stop.load(Ordering::SeqCst) {
+        round += 1;
+        let size = rand::rng().random_range(1..=MAX_BATCH);
+        acked.extend(device.push_batch(fleet, world, size));
+        if round % 5 == 0 {
+            device.pull(fleet);
+        }
+        std::thread::sleep(Duration::from_millis(rand::rng().random_range(0..5)));
+    }
+    (device, acked)
+}
+
+/// Starts a server, its fault point armed if one is given (`<name>@<pass>`).
+fn spawn(fleet: &Fleet, fault_point: Option<&str>) -> Starting {
+    // Long-lived tokens: a thousand cycles outlast the default 15 minutes.
+    let mut env = vec![("DIEMDANH_ACCESS_TOKEN_TTL_SECS", "86400")];
+    if let Some(armed) = fault_point {
+        env.push(("DIEMDANH_FAULT_POINT", armed));
+    }
+    fleet.spawn(&env)
+}
+
+/// A server behind the "load balancer" once it listens: the devices' requests go to it.
+fn start(fleet: &Fleet, fault_point: Option<&str>) -> Instance {
+    let instance = spawn(fleet, fault_point).wait();
+    *fleet.bases.write().unwrap() = vec![instance.base.clone()];
+    instance
+}
+
+fn wait_for_exit(instance: &mut Instance, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = instance.child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The database's own consistency checks, after all the crashes; says what was checked.
+fn check_integrity(conn: &mut DbConn) -> String {
+    match conn {
+        DbConn::Sqlite(conn) => {
+            // Every page, every index against its table, every constraint.
+            let report: Vec<String> =
+                diesel::sql_query("SELECT integrity_check AS line FROM pragma_integrity_check")
+                    .load::<Line>(conn)
+                    .unwrap()
+                    .into_iter()
+                    .map(|l| l.line)
+                    .collect();
+            assert_eq!(report, ["ok"], "PRAGMA integrity_check");
+            let broken = diesel::sql_query("SELECT count(*) AS n FROM pragma_foreign_key_check")
+                .get_result::<Count>(conn)
+                .unwrap()
+                .n;
+            assert_eq!(broken, 0, "rows whose foreign key points nowhere");
+            "PRAGMA integrity_check: ok, foreign_key_check: no rows".to_owned()
+        }
+        DbConn::Postgres(conn) => {
+            // amcheck (shipped with PostgreSQL): every B-tree index is well formed and holds
+            // exactly the table's rows (heapallindexed), and no table page is corrupt.
+            diesel::sql_query("CREATE EXTENSION IF NOT EXISTS amcheck")
+                .execute(conn)
+                .unwrap();
+            let indexes = diesel::sql_query(
+                "SELECT count(bt_index_check(c.oid, true))::bigint AS n FROM pg_index i \
+                 JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_am a ON a.oid = c.relam \
+                 JOIN pg_namespace s ON s.oid = c.relnamespace \
+                 WHERE a.amname = 'btree' AND s.nspname = 'public'",
+            )
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n;
+            assert!(indexes > 10, "only {indexes} indexes checked");
+            let corrupt = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_class c \
+                 JOIN pg_namespace s ON s.oid = c.relnamespace, verify_heapam(c.oid) \
+                 WHERE c.relkind = 'r' AND s.nspname = 'public'",
+            )
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n;
+            assert_eq!(corrupt, 0, "verify_heapam found corruption");
+            format!(
+                "amcheck: {indexes} B-tree indexes hold exactly their tables' rows, verify_heapam: no corruption"
+            )
+        }
+    }
+}

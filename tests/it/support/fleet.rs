@@ -1,0 +1,714 @@
+//! Real `diemdanh serve` processes (the binary cargo built for the tests) and simulated devices
+//! that push attendance and pull over HTTP through them, retrying a cut or failed request with
+//! the same body as a phone does. Shared by the multi-instance test (several processes on one
+//! PostgreSQL) and the crash loop (`tests/crash`: one process killed and restarted over and
+//! over), which both end by proving that nothing acknowledged was lost and that the devices
+//! converge.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock, mpsc};
+use std::time::{Duration, Instant};
+
+use diemdanh::config::{StorageConfig, StoreConfig};
+use diemdanh::db::{DbConn, schema::sync_mutations};
+use diesel::prelude::*;
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::{Response, check_against_spec};
+
+pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
+const ADMIN_PASSWORD: &str = "admin-password-1";
+const TRAINER_PASSWORD: &str = "trainer-password-1";
+
+/// A `diemdanh serve` process; killed (SIGKILL) when dropped, also when the test panics.
+pub struct Instance {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Instance {
+    pub fn kill(&mut self) {
+        // Child::kill sends SIGKILL: no graceful shutdown, in-flight requests are cut.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A started process whose "listening on" line has not been read yet.
+pub struct Starting {
+    pub child: Child,
+    address: mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+impl Starting {
+    pub fn wait(mut self) -> Instance {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.address.recv_timeout(Duration::from_millis(100)) {
+                Ok(base) => {
+                    return Instance {
+                        child: self.child,
+                        base,
+                    };
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!(
+                            "an instance exited ({status}) before listening:\n{}",
+                            std::fs::read_to_string(&self.log).unwrap_or_default()
+                        );
+                    }
+                }
+                // Disconnected: its stdout closed, so it exited (or it is too slow to start).
+                Err(_) => panic!(
+                    "an instance did not report its address ({:?}):\n{}",
+                    self.child.try_wait(),
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ),
+            }
+        }
+    }
+}
+
+/// The shared configuration of the instances and the addresses the "load balancer" (a random
+/// pick) currently sends requests to.
+pub struct Fleet {
+    /// PostgreSQL's URL; None: SQLite in `root/data`, one process at a time.
+    database_url: Option<String>,
+    root: tempfile::TempDir,
+    /// Given to every instance before the command, after the database (the store's settings).
+    store_args: Vec<String>,
+    pub bases: RwLock<Vec<String>>,
+    pub agent: ureq::Agent,
+    started: AtomicUsize,
+    pub pushes: AtomicUsize,
+    pub retries: AtomicUsize,
+    /// Mutations answered `duplicate`: resent after their first answer was lost.
+    pub duplicates: AtomicUsize,
+    /// Every 5xx answer (a device retries it): "METHOD path: status body".
+    server_errors: Mutex<Vec<String>>,
+}
+
+impl Fleet {
+    pub fn new(database_url: Option<String>, store_args: Vec<String>) -> Fleet {
+        Fleet {
+            database_url,
+            root: tempfile::tempdir().unwrap(),
+            store_args,
+            bases: RwLock::new(Vec::new()),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(20)))
+                .build()
+                .into(),
+            started: AtomicUsize::new(0),
+            pushes: AtomicUsize::new(0),
+            retries: AtomicUsize::new(0),
+            duplicates: AtomicUsize::new(0),
+            server_errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The data directory of instance `n`: on PostgreSQL each has its own (nothing on local
+    /// disk is shared); on SQLite the database file lives there, so every restart shares it.
+    fn data_dir(&self, n: usize) -> PathBuf {
+        match self.database_url {
+            Some(_) => self.root.path().join(format!("instance-{n}")),
+            None => self.root.path().join("data"),
+        }
+    }
+
+    /// The instances' database, for reading it directly.
+    pub fn storage(&self) -> StorageConfig {
+        StorageConfig {
+            data_dir: self.data_dir(0),
+            database_url: self.database_url.clone(),
+            db_pool_size: 2,
+            sqlite_busy_timeout_ms: 5000,
+            store: StoreConfig::default(),
+        }
+    }
+
+    /// Starts one instance, with extra environment variables.
+    pub fn spawn(&self, env: &[(&str, &str)]) -> Starting {
+        let n = self.started.fetch_add(1, Ordering::SeqCst);
+        let data_dir = self.data_dir(n);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let log = self.root.path().join(format!("instance-{n}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
+        cmd.arg("--data-dir").arg(&data_dir);
+        if let Some(url) = &self.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.args(&self.store_args)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(["--db-pool-size", "4"])
+            .env("DIEMDANH_LOG", "warn")
+            .envs(env.iter().copied());
+        // Should the test process die without unwinding, its servers go too.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(File::create(&log).unwrap()));
+        let mut child = cmd.spawn().expect("start the diemdanh binary");
+        let stdout = child.stdout.take().unwrap();
+        let (found, address) = mpsc::channel();
+        let out_log = log.clone();
+        // Drained so that the pipe never fills; the "listening on" line carries the address.
+        std::thread::spawn(move || {
+            let mut out = File::options().append(true).open(out_log).ok();
+            let mut found = Some(found);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1)
+                    && let Some(sender) = found.take()
+                {
+                    let _ = sender.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                if let Some(out) = out.as_mut() {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        });
+        Starting {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// An administrator made with the command line, on the instances' database; returns an
+    /// access token from a login through the fleet.
+    pub fn add_admin(&self) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
+        cmd.arg("--data-dir").arg(self.data_dir(0));
+        if let Some(url) = &self.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut add_admin = cmd
+            .args([
+                "user",
+                "add",
+                "root.admin",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = add_admin.stdin.take().unwrap();
+        writeln!(stdin, "{ADMIN_PASSWORD}").unwrap();
+        drop(stdin);
+        assert!(add_admin.wait().unwrap().success());
+        self.call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"username": "root.admin", "password": ADMIN_PASSWORD, "device_name": "office"})),
+        )
+        .expect(200)
+        .json["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn pick(&self) -> String {
+        let bases = self.bases.read().unwrap();
+        bases[rand::rng().random_range(0..bases.len())].clone()
+    }
+
+    /// One request to one instance; Err when it cannot be reached or the connection is cut.
+    pub fn send(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Response, ureq::Error> {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = match body {
+            Some(body) => self.agent.run(
+                request
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(body).unwrap())
+                    .unwrap(),
+            )?,
+            None => self.agent.run(request.body(()).unwrap())?,
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string()?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Response {
+            status,
+            headers,
+            text,
+            json,
+        })
+    }
+
+    /// A request through the "load balancer": a random instance, and on a connection error or a
+    /// 5xx the same request again on another pick (or on the same address once it is back), as
+    /// a device retries. Every answer that is not a 5xx must match the contract; the 5xx are
+    /// kept for [`Fleet::server_errors`].
+    #[track_caller]
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let base = self.pick();
+            match self.send(&base, method, path, token, body) {
+                Ok(response) if response.status < 500 => {
+                    check_against_spec(method, path, &response);
+                    return response;
+                }
+                failed => {
+                    if let Ok(response) = &failed {
+                        self.server_errors.lock().unwrap().push(format!(
+                            "{method} {path}: {} {}",
+                            response.status, response.text
+                        ));
+                    }
+                    self.retries.fetch_add(1, Ordering::SeqCst);
+                    assert!(
+                        Instant::now() < deadline,
+                        "{method} {path}: no instance answered: {failed:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// A request to one named instance, which must answer.
+    #[track_caller]
+    pub fn call_on(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let response = self
+            .send(base, method, path, token, body)
+            .unwrap_or_else(|e| panic!("{method} {base}{path}: {e}"));
+        check_against_spec(method, path, &response);
+        response
+    }
+
+    /// The 5xx answers so far: a server error is a bug, even one a retry got past.
+    pub fn server_errors(&self) -> Vec<String> {
+        self.server_errors.lock().unwrap().clone()
+    }
+
+    pub fn created(&self, admin: &str, path: &str, body: Value) -> String {
+        self.call("POST", path, Some(admin), Some(&body))
+            .expect(201)
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Every page after `cursor`, each page from whichever instance the pick gives.
+    pub fn pull_all(&self, token: &str, cursor: Option<String>) -> (String, Vec<Value>) {
+        let mut cursor = cursor;
+        let mut changes = Vec::new();
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/sync/pull?limit=50&cursor={c}"),
+                None => "/api/v1/sync/pull?limit=50".to_owned(),
+            };
+            let page = self.call("GET", &path, Some(token), None).expect(200).json;
+            changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+            cursor = Some(page["cursor"].as_str().unwrap().to_owned());
+            if !page["has_more"].as_bool().unwrap() {
+                return (cursor.unwrap(), changes);
+            }
+        }
+    }
+}
+
+/// What devices may write to: every session of one course, every enrolled person; and the
+/// trainers assigned to the course.
+pub struct World {
+    pub course: String,
+    pub trainers: Vec<String>,
+    pub sessions: Vec<String>,
+    pub people: Vec<String>,
+}
+
+impl World {
+    /// One course with its trainers, sessions and enrolled people, made through the API.
+    pub fn create(
+        fleet: &Fleet,
+        admin: &str,
+        trainers: usize,
+        sessions: usize,
+        people: usize,
+    ) -> World {
+        let course = fleet.created(
+            admin,
+            "/api/v1/courses",
+            json!({"title": "Lớp bồi dưỡng Bí thư", "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10"}),
+        );
+        let trainers = (0..trainers)
+            .map(|t| {
+                let username = format!("trainer.{t}");
+                let user = fleet.created(
+                    admin,
+                    "/api/v1/users",
+                    json!({"username": username, "role": "trainer", "password": TRAINER_PASSWORD}),
+                );
+                fleet.created(
+                    admin,
+                    "/api/v1/course-trainers",
+                    json!({"course_id": course, "user_id": user}),
+                );
+                username
+            })
+            .collect();
+        let sessions = (0..sessions)
+            .map(|s| {
+                fleet.created(
+                    admin,
+                    "/api/v1/sessions",
+                    json!({"course_id": course, "topic": format!("Chuyên đề {s}"), "starts_at": format!("2026-12-08T{:02}:00:00+07:00", s + 7), "ends_at": format!("2026-12-08T{:02}:50:00+07:00", s + 7)}),
+                )
+            })
+            .collect();
+        let people = (0..people)
+            .map(|p| {
+                let person = fleet.created(
+                    admin,
+                    "/api/v1/people",
+                    json!({"full_name": format!("Học viên Số {p}"), "position": "secretary"}),
+                );
+                fleet.created(
+                    admin,
+                    "/api/v1/enrollments",
+                    json!({"course_id": course, "person_id": person}),
+                );
+                person
+            })
+            .collect();
+        World {
+            course,
+            trainers,
+            sessions,
+            people,
+        }
+    }
+}
+
+/// A mutation the server answered with 200, and what it set.
+pub struct Acked {
+    pub mutation_id: String,
+    pub key: (String, String),
+    pub status: String,
+    pub hlc: String,
+}
+
+/// A simulated phone: its clock, what it holds, and which record id it uses for each
+/// (session, person).
+pub struct Device {
+    pub token: String,
+    device_id: String,
+    millis: u64,
+    counter: u32,
+    cursor: Option<String>,
+    pub held: BTreeMap<(String, String), Value>,
+    pub ids: BTreeMap<(String, String), String>,
+}
+
+impl Device {
+    /// A trainer's new device, logged in through the fleet.
+    pub fn log_in(fleet: &Fleet, username: &str) -> Device {
+        let login = fleet
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(&json!({"username": username, "password": TRAINER_PASSWORD, "device_name": "phone"})),
+            )
+            .expect(200)
+            .json;
+        Device {
+            token: login["access_token"].as_str().unwrap().to_owned(),
+            device_id: login["device_id"].as_str().unwrap().to_owned(),
+            millis: 0,
+            counter: 0,
+            cursor: None,
+            held: BTreeMap::new(),
+            ids: BTreeMap::new(),
+        }
+    }
+
+    pub fn stamp(&mut self) -> String {
+        let wall = chrono::Utc::now().timestamp_millis() as u64;
+        if wall > self.millis {
+            (self.millis, self.counter) = (wall, 0);
+        } else {
+            self.counter += 1;
+        }
+        format!(
+            "{:013}-{:04x}-{}",
+            self.millis, self.counter, self.device_id
+        )
+    }
+
+    /// The merge of `server_hlc` from api-spec/sync.md, so later stamps follow the server's.
+    fn merge_server_clock(&mut self, server: &str) {
+        let mut parts = server.splitn(3, '-');
+        let remote: u64 = parts.next().unwrap().parse().unwrap();
+        let remote_counter = u32::from_str_radix(parts.next().unwrap(), 16).unwrap();
+        let wall = chrono::Utc::now().timestamp_millis() as u64;
+        let next = self.millis.max(remote).max(wall);
+        self.counter = if next == self.millis && next == remote {
+            self.counter.max(remote_counter) + 1
+        } else if next == self.millis {
+            self.counter + 1
+        } else if next == remote {
+            remote_counter + 1
+        } else {
+            0
+        };
+        self.millis = next;
+    }
+
+    /// Pushes `size` attendance upserts on random (session, person) pairs, the same body again
+    /// until an answer comes (a cut connection or a 5xx is retried, as a phone does), and
+    /// returns what the server acknowledged: every mutation of the batch.
+    pub fn push_batch(&mut self, fleet: &Fleet, world: &World, size: usize) -> Vec<Acked> {
+        let mut sent = Vec::new();
+        let mutations: Vec<Value> = (0..size)
+            .map(|_| {
+                let mut rng = rand::rng();
+                let key = (
+                    world.sessions[rng.random_range(0..world.sessions.len())].clone(),
+                    world.people[rng.random_range(0..world.people.len())].clone(),
+                );
+                let status = STATUSES[rng.random_range(0..STATUSES.len())];
+                // A pair this device has not seen gets an id of its own: when another device
+                // created the pair first, the server merges the two.
+                let record_id = self
+                    .ids
+                    .entry(key.clone())
+                    .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+                    .clone();
+                let hlc = self.stamp();
+                let mutation_id = uuid::Uuid::new_v4().to_string();
+                sent.push((mutation_id.clone(), key.clone(), status, hlc.clone()));
+                json!({
+                    "mutation_id": mutation_id,
+                    "collection": "attendance",
+                    "record_id": record_id,
+                    "op": "upsert",
+                    "fields": {"session_id": key.0, "person_id": key.1, "status": status},
+                    "hlc": hlc,
+                })
+            })
+            .collect();
+        let answer = fleet
+            .call(
+                "POST",
+                "/api/v1/sync/push",
+                Some(&self.token),
+                Some(&json!({ "mutations": mutations })),
+            )
+            .expect(200)
+            .json;
+        fleet.pushes.fetch_add(1, Ordering::SeqCst);
+        self.merge_server_clock(answer["server_hlc"].as_str().unwrap());
+        let results = answer["results"].as_array().unwrap();
+        assert_eq!(results.len(), sent.len());
+        sent.into_iter()
+            .zip(results)
+            .map(|((mutation_id, key, status, hlc), result)| {
+                assert_eq!(result["mutation_id"], mutation_id.as_str());
+                // A retried batch whose first answer was lost comes back as duplicates.
+                match result["status"].as_str().unwrap() {
+                    "applied" | "merged" => {}
+                    "duplicate" => {
+                        fleet.duplicates.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => panic!("{result}"),
+                }
+                if let Some(into) = result["merged_into"].as_str() {
+                    self.ids.insert(key.clone(), into.to_owned());
+                }
+                Acked {
+                    mutation_id,
+                    key,
+                    status: status.to_owned(),
+                    hlc,
+                }
+            })
+            .collect()
+    }
+
+    pub fn pull(&mut self, fleet: &Fleet) {
+        let (cursor, changes) = fleet.pull_all(&self.token, self.cursor.take());
+        self.cursor = Some(cursor);
+        for change in changes {
+            let key = (
+                change["collection"].as_str().unwrap().to_owned(),
+                change["id"].as_str().unwrap().to_owned(),
+            );
+            if change["deleted"].as_bool().unwrap() {
+                self.held.remove(&key);
+                continue;
+            }
+            let data = &change["data"];
+            if key.0 == "attendance" {
+                // From now on the device edits the server's record for the pair.
+                let pair = (
+                    data["session_id"].as_str().unwrap().to_owned(),
+                    data["person_id"].as_str().unwrap().to_owned(),
+                );
+                self.ids.insert(pair, key.1.clone());
+            }
+            self.held.insert(key, data.clone());
+        }
+    }
+}
+
+/// The three promises' first two, checked after the devices are done: every acknowledged
+/// mutation is in the mutation log once and nothing else is; each (session, person) holds one
+/// record, with the status of its latest acknowledged stamp; and every device, after a last
+/// pull, holds what the server holds and exactly what a fresh pull of its scope gives. Returns
+/// the server's view, read from scratch by an administrator.
+pub fn check_nothing_lost_and_converged(
+    fleet: &Fleet,
+    conn: &mut DbConn,
+    admin: &str,
+    acked: &[Acked],
+    devices: &mut [Device],
+) -> BTreeMap<(String, String), Value> {
+    let (_, admin_changes) = fleet.pull_all(admin, None);
+    let server = apply(&admin_changes);
+    let server_attendance = attendance(&server);
+    let pairs: BTreeSet<(String, String)> = server_attendance
+        .values()
+        .map(|r| {
+            (
+                r["session_id"].as_str().unwrap().to_owned(),
+                r["person_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs.len(),
+        server_attendance.len(),
+        "one record per (session, person)"
+    );
+
+    // Every mutation here sets the status, so the latest stamp of each pair wins.
+    let mut winners: BTreeMap<&(String, String), &Acked> = BTreeMap::new();
+    let mut lost = Vec::new();
+    for mutation in acked {
+        let logged: i64 = sync_mutations::table
+            .find(&mutation.mutation_id)
+            .count()
+            .get_result(conn)
+            .unwrap();
+        if logged != 1 {
+            lost.push(&mutation.mutation_id);
+        }
+        let winner = winners.entry(&mutation.key).or_insert(mutation);
+        if mutation.hlc > winner.hlc {
+            *winner = mutation;
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged mutations are not on record, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let logged: i64 = sync_mutations::table.count().get_result(conn).unwrap();
+    assert_eq!(logged as usize, acked.len(), "no mutation stored twice");
+    assert_eq!(pairs.len(), winners.len(), "every pair written is there");
+    for record in server_attendance.values() {
+        let pair = (
+            record["session_id"].as_str().unwrap().to_owned(),
+            record["person_id"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(
+            record["status"].as_str(),
+            Some(winners[&pair].status.as_str()),
+            "pair {pair:?} lost its latest write"
+        );
+    }
+
+    for device in devices {
+        device.pull(fleet);
+        assert_eq!(attendance(&device.held), server_attendance);
+        let (_, fresh) = fleet.pull_all(&device.token, None);
+        assert_eq!(device.held, apply(&fresh));
+    }
+    server
+}
+
+fn attendance(held: &BTreeMap<(String, String), Value>) -> BTreeMap<String, Value> {
+    held.iter()
+        .filter(|((collection, _), _)| collection == "attendance")
+        .map(|((_, id), data)| (id.clone(), data.clone()))
+        .collect()
+}
+
+/// What a device holds after applying a feed of changes from nothing.
+pub fn apply(changes: &[Value]) -> BTreeMap<(String, String), Value> {
+    let mut held = BTreeMap::new();
+    for change in changes {
+        let key = (
+            change["collection"].as_str().unwrap().to_owned(),
+            change["id"].as_str().unwrap().to_owned(),
+        );
+        if change["deleted"].as_bool().unwrap() {
+            held.remove(&key);
+        } else {
+            held.insert(key, change["data"].clone());
+        }
+    }
+    held
+}
