@@ -14,6 +14,7 @@ mod materials;
 mod multi_instance;
 mod reports;
 mod resources;
+mod schemathesis;
 mod scope;
 mod sync;
 mod watermelon;
