@@ -234,7 +234,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
         }
     }
     for path in paths {
-        let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+        // RFC 9110: a 405 names the methods the path does serve.
+        let allow = table
+            .iter()
+            .filter(|(route_path, _, _)| *route_path == path)
+            .map(|(_, method, _)| method.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(allow) }
+        }));
         let mut rest = Vec::new();
         for (route_path, method, route) in table.drain(..) {
             if route_path == path {
@@ -249,11 +259,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config.default_service(web::to(route_not_found));
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(serde_json::json!({
-        "code": "method_not_allowed",
-        "message": "this method is not allowed on this path",
-    }))
+fn method_not_allowed(allow: String) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(serde_json::json!({
+            "code": "method_not_allowed",
+            "message": "this method is not allowed on this path",
+        }))
 }
 
 async fn route_not_found() -> actix_web::Result<HttpResponse> {

@@ -15,6 +15,7 @@ mod materials;
 mod multi_instance;
 mod reports;
 mod resources;
+mod schemathesis;
 mod scope;
 mod sync;
 mod watermelon;
