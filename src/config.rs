@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 /// Where the data lives. Shared by every command that opens the database.
 #[derive(Args, Debug, Clone)]
 pub struct StorageConfig {
-    /// Directory for the embedded SQLite database (and, later, stored files).
+    /// Directory for the embedded SQLite database and, by default, the material store.
     #[arg(
         long,
         env = "DIEMDANH_DATA_DIR",

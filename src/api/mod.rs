@@ -227,6 +227,9 @@ pub fn bind(state: web::Data<AppState>) -> std::io::Result<(Server, Vec<SocketAd
         .client_request_timeout(Duration::from_secs(config.client_request_timeout_secs))
         .client_disconnect_timeout(Duration::from_secs(config.client_disconnect_timeout_secs))
         .keep_alive(Duration::from_secs(config.keep_alive_secs))
+        // A compressed or streamed answer ends with a small chunk written after the body; with
+        // Nagle's algorithm it waits for the client's delayed ACK (40 ms on Linux) first.
+        .tcp_nodelay(true)
         .bind(config.bind.as_str())?;
     if let Some(workers) = config.workers {
         server = server.workers(workers.max(1));

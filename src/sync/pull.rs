@@ -41,7 +41,7 @@ pub struct Change {
     pub rev: i64,
     pub deleted: bool,
     /// The record as the admin API shows it; null for a deletion.
-    pub data: Option<Value>,
+    pub data: Option<Record>,
     /// When the record was created (server time, Unix ms; 0 for scope deletions): the
     /// WatermelonDB feed tells records new to a device from changed ones by it.
     #[serde(skip)]
@@ -62,33 +62,52 @@ pub struct PullSettings<'a> {
     pub tombstone_retention_ms: i64,
 }
 
-fn change<T: SyncRow>(collection: Collection, row: &T) -> Result<Change> {
+/// A synced record, kept typed until the response is written: a page is serialised straight
+/// from the rows, without an intermediate `serde_json::Value` per record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    Unit(Unit),
+    Person(Person),
+    Course(Course),
+    CourseTrainer(CourseTrainer),
+    Session(Session),
+    Enrollment(Enrollment),
+    Attendance(Attendance),
+    Material(Material),
+}
+
+impl Record {
+    /// The record as a JSON value, for callers that look fields up by name.
+    pub fn to_value(&self) -> Result<Value> {
+        serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+pub(crate) fn change<T: SyncRow>(collection: Collection, row: T) -> Change {
+    let (id, rev, created_ms) = (row.id().to_owned(), row.rev(), row.created_at());
     let deleted = row.deleted();
-    let data = if deleted {
-        None
-    } else {
-        Some(serde_json::to_value(row).map_err(|e| Error::Internal(e.to_string()))?)
-    };
-    Ok(Change {
+    Change {
         collection: collection.name(),
-        id: row.id().to_owned(),
-        rev: row.rev(),
+        id,
+        rev,
         deleted,
-        data,
-        created_ms: row.created_at(),
-    })
+        data: (!deleted).then(|| row.into_record()),
+        created_ms,
+    }
 }
 
 /// What the feed needs of every synced row.
-trait SyncRow: Serialize {
+pub(crate) trait SyncRow {
     fn id(&self) -> &str;
     fn rev(&self) -> i64;
     fn deleted(&self) -> bool;
     fn created_at(&self) -> i64;
+    fn into_record(self) -> Record;
 }
 
 macro_rules! sync_rows {
-    ($($row:ty),+) => {$(
+    ($($row:ident),+) => {$(
         impl SyncRow for $row {
             fn id(&self) -> &str {
                 &self.id
@@ -101,6 +120,9 @@ macro_rules! sync_rows {
             }
             fn created_at(&self) -> i64 {
                 self.created_at
+            }
+            fn into_record(self) -> Record {
+                Record::$row(self)
             }
         }
     )+};
@@ -116,8 +138,10 @@ sync_rows!(
     Material
 );
 
-fn changes<T: SyncRow>(collection: Collection, rows: &[T]) -> Result<Vec<Change>> {
-    rows.iter().map(|row| change(collection, row)).collect()
+fn changes<T: SyncRow>(collection: Collection, rows: Vec<T>) -> Vec<Change> {
+    rows.into_iter()
+        .map(|row| change(collection, row))
+        .collect()
 }
 
 fn gone(collection: Collection, id: String) -> Change {
@@ -324,12 +348,9 @@ fn people_of_new_enrollments(
     let persons: Vec<String> = page
         .iter()
         .filter(|c| c.collection == Collection::Enrollments.name() && !c.deleted)
-        .filter_map(|c| {
-            c.data
-                .as_ref()?
-                .get("person_id")?
-                .as_str()
-                .map(str::to_owned)
+        .filter_map(|c| match &c.data {
+            Some(Record::Enrollment(enrollment)) => Some(enrollment.person_id.clone()),
+            _ => None,
         })
         .collect();
     if persons.is_empty() {
@@ -341,7 +362,7 @@ fn people_of_new_enrollments(
         .filter(people::deleted_at.is_null())
         .select(Person::as_select())
         .load(conn)?;
-    changes(Collection::People, &rows)
+    Ok(changes(Collection::People, rows))
 }
 
 /// A trainer sees a person through an enrollment in one of their courses: when the page removes
@@ -513,52 +534,125 @@ macro_rules! feed_revisions {
     };
 }
 
-/// One collection's feed up to and including revision `last`, as changes.
-macro_rules! feed_changes {
-    ($query:expr, $table:ident, $row:ty, $collection:expr, $last:expr, $conn:expr) => {
-        changes(
-            $collection,
-            &$query
-                .filter($table::rev.le($last))
-                .order($table::rev.asc())
-                .select(<$row>::as_select())
-                .load::<$row>($conn)?,
-        )?
+/// Whether any row of the table, in anyone's scope, has a revision in the scope's window: one
+/// probe of the revision index, which spares a scoped query whose filter is a subquery (over
+/// enrollments or sessions) the many pages in which that table has nothing.
+macro_rules! window_has_rows {
+    ($table:ident, $scope:expr, $conn:expr) => {
+        diesel::select(diesel::dsl::exists(
+            $table::table
+                .filter($table::rev.gt($scope.after))
+                .filter($table::rev.le($scope.upto)),
+        ))
+        .get_result::<bool>($conn)?
     };
 }
 
-/// The last revision of a page of `limit` changes, and whether more follow; None when there is
-/// nothing to send.
-fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<(i64, bool)>> {
-    let take = limit + 1;
-    let mut revisions = Vec::new();
-    revisions.extend(feed_revisions!(scope.units(), units, take, conn));
-    revisions.extend(feed_revisions!(scope.people(), people, take, conn));
-    revisions.extend(feed_revisions!(scope.courses_feed(), courses, take, conn));
-    if let Some(query) = scope.course_trainers() {
-        revisions.extend(feed_revisions!(query, course_trainers, take, conn));
+/// One collection's feed up to and including revision `last`, as changes; nothing is read for
+/// a collection that has no change in the page.
+macro_rules! feed_changes {
+    ($query:expr, $table:ident, $row:ty, $collection:expr, $end:expr, $conn:expr) => {
+        if $end.holds($collection) {
+            changes(
+                $collection,
+                $query
+                    .filter($table::rev.le($end.last))
+                    .order($table::rev.asc())
+                    .select(<$row>::as_select())
+                    .load::<$row>($conn)?,
+            )
+        } else {
+            Vec::new()
+        }
+    };
+}
+
+/// Where a page of the feed ends.
+struct PageEnd {
+    /// The page's last revision.
+    last: i64,
+    has_more: bool,
+    /// The collections with changes in the page; None: any may have.
+    present: Option<Vec<Collection>>,
+}
+
+impl PageEnd {
+    fn holds(&self, collection: Collection) -> bool {
+        self.present
+            .as_ref()
+            .is_none_or(|present| present.contains(&collection))
     }
-    revisions.extend(feed_revisions!(scope.sessions(), sessions, take, conn));
-    revisions.extend(feed_revisions!(
-        scope.enrollments(),
-        enrollments,
-        take,
-        conn
+}
+
+/// The last revision of a page of `limit` changes, whether more follow, and which collections
+/// have changes in it; None when there is nothing to send.
+fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageEnd>> {
+    let take = limit + 1;
+    let mut firsts: Vec<(Collection, Vec<i64>)> = Vec::new();
+    firsts.push((
+        Collection::Units,
+        feed_revisions!(scope.units(), units, take, conn),
     ));
-    revisions.extend(feed_revisions!(scope.attendance(), attendance, take, conn));
-    revisions.extend(feed_revisions!(scope.materials(), materials, take, conn));
+    if window_has_rows!(people, scope, conn) {
+        firsts.push((
+            Collection::People,
+            feed_revisions!(scope.people(), people, take, conn),
+        ));
+    }
+    firsts.push((
+        Collection::Courses,
+        feed_revisions!(scope.courses_feed(), courses, take, conn),
+    ));
+    if let Some(query) = scope.course_trainers() {
+        firsts.push((
+            Collection::CourseTrainers,
+            feed_revisions!(query, course_trainers, take, conn),
+        ));
+    }
+    firsts.push((
+        Collection::Sessions,
+        feed_revisions!(scope.sessions(), sessions, take, conn),
+    ));
+    firsts.push((
+        Collection::Enrollments,
+        feed_revisions!(scope.enrollments(), enrollments, take, conn),
+    ));
+    if window_has_rows!(attendance, scope, conn) {
+        firsts.push((
+            Collection::Attendance,
+            feed_revisions!(scope.attendance(), attendance, take, conn),
+        ));
+    }
+    firsts.push((
+        Collection::Materials,
+        feed_revisions!(scope.materials(), materials, take, conn),
+    ));
+    let mut revisions: Vec<i64> = firsts.iter().flat_map(|(_, revs)| revs).copied().collect();
     revisions.sort_unstable();
     let has_more = revisions.len() as i64 > limit;
     let end = revisions
         .len()
         .min(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(revisions[..end].last().map(|&last| (last, has_more)))
+    let Some(&last) = revisions[..end].last() else {
+        return Ok(None);
+    };
+    let present = firsts
+        .into_iter()
+        .filter(|(_, revs)| revs.first().is_some_and(|&first| first <= last))
+        .map(|(collection, _)| collection)
+        .collect();
+    Ok(Some(PageEnd {
+        last,
+        has_more,
+        present: Some(present),
+    }))
 }
 
 /// The next `limit` changes after `after` in scope, up to `horizon`, in revision order, and
 /// whether more follow; everything up to `horizon` when `limit` is None. First the revisions
-/// alone (index-only reads) find where the page ends; then only the rows up to there are read
-/// and serialised, instead of a page's worth from every collection.
+/// alone (index-only reads) find where the page ends and which collections it holds; then only
+/// those collections' rows up to there are read and serialised, instead of a page's worth from
+/// every collection.
 fn feed(
     conn: &mut DbConn,
     caller: &Caller,
@@ -573,8 +667,12 @@ fn feed(
         after,
         upto: horizon,
     };
-    let (last, has_more) = match limit {
-        None => (horizon, false),
+    let end = match limit {
+        None => PageEnd {
+            last: horizon,
+            has_more: false,
+            present: None,
+        },
         Some(limit) => match page_end(conn, &scope, limit)? {
             Some(end) => end,
             None => return Ok((Vec::new(), false)),
@@ -587,7 +685,7 @@ fn feed(
         units,
         Unit,
         Collection::Units,
-        last,
+        end,
         conn
     ));
     out.extend(feed_changes!(
@@ -595,7 +693,7 @@ fn feed(
         people,
         Person,
         Collection::People,
-        last,
+        end,
         conn
     ));
     out.extend(feed_changes!(
@@ -603,7 +701,7 @@ fn feed(
         courses,
         Course,
         Collection::Courses,
-        last,
+        end,
         conn
     ));
     if let Some(query) = scope.course_trainers() {
@@ -612,7 +710,7 @@ fn feed(
             course_trainers,
             CourseTrainer,
             Collection::CourseTrainers,
-            last,
+            end,
             conn
         ));
     }
@@ -621,7 +719,7 @@ fn feed(
         sessions,
         Session,
         Collection::Sessions,
-        last,
+        end,
         conn
     ));
     out.extend(feed_changes!(
@@ -629,7 +727,7 @@ fn feed(
         enrollments,
         Enrollment,
         Collection::Enrollments,
-        last,
+        end,
         conn
     ));
     out.extend(feed_changes!(
@@ -637,7 +735,7 @@ fn feed(
         attendance,
         Attendance,
         Collection::Attendance,
-        last,
+        end,
         conn
     ));
     out.extend(feed_changes!(
@@ -645,11 +743,11 @@ fn feed(
         materials,
         Material,
         Collection::Materials,
-        last,
+        end,
         conn
     ));
     out.sort_by_key(|c| c.rev);
-    Ok((out, has_more))
+    Ok((out, end.has_more))
 }
 
 /// The live records of newly visible courses that predate the cursor.
@@ -667,7 +765,7 @@ fn backfill(
         .filter(courses::deleted_at.is_null())
         .select(Course::as_select())
         .load(conn)?;
-    out.extend(changes(Collection::Courses, &rows)?);
+    out.extend(changes(Collection::Courses, rows));
     if caller.role != Role::Trainee {
         let rows: Vec<CourseTrainer> = course_trainers::table
             .filter(course_trainers::course_id.eq_any(ids.clone()))
@@ -675,7 +773,7 @@ fn backfill(
             .filter(course_trainers::deleted_at.is_null())
             .select(CourseTrainer::as_select())
             .load(conn)?;
-        out.extend(changes(Collection::CourseTrainers, &rows)?);
+        out.extend(changes(Collection::CourseTrainers, rows));
     }
     let rows: Vec<Session> = sessions::table
         .filter(sessions::course_id.eq_any(ids.clone()))
@@ -683,14 +781,14 @@ fn backfill(
         .filter(sessions::deleted_at.is_null())
         .select(Session::as_select())
         .load(conn)?;
-    out.extend(changes(Collection::Sessions, &rows)?);
+    out.extend(changes(Collection::Sessions, rows));
     let rows: Vec<Material> = materials::table
         .filter(materials::course_id.eq_any(ids.clone()))
         .filter(materials::rev.le(after))
         .filter(materials::deleted_at.is_null())
         .select(Material::as_select())
         .load(conn)?;
-    out.extend(changes(Collection::Materials, &rows)?);
+    out.extend(changes(Collection::Materials, rows));
     if caller.role == Role::Trainer {
         let rows: Vec<Enrollment> = enrollments::table
             .filter(enrollments::course_id.eq_any(ids.clone()))
@@ -698,14 +796,14 @@ fn backfill(
             .filter(enrollments::deleted_at.is_null())
             .select(Enrollment::as_select())
             .load(conn)?;
-        out.extend(changes(Collection::Enrollments, &rows)?);
+        out.extend(changes(Collection::Enrollments, rows));
         let rows: Vec<Person> = people::table
             .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
             .filter(people::rev.le(after))
             .filter(people::deleted_at.is_null())
             .select(Person::as_select())
             .load(conn)?;
-        out.extend(changes(Collection::People, &rows)?);
+        out.extend(changes(Collection::People, rows));
         let rows: Vec<Attendance> = attendance::table
             .filter(
                 attendance::session_id.eq_any(
@@ -718,7 +816,7 @@ fn backfill(
             .filter(attendance::deleted_at.is_null())
             .select(Attendance::as_select())
             .load(conn)?;
-        out.extend(changes(Collection::Attendance, &rows)?);
+        out.extend(changes(Collection::Attendance, rows));
     }
     Ok(out)
 }

@@ -21,12 +21,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::clock::ServerClock;
 use super::merge::Fields;
-use super::pull::{self, Backfill, Change, Since};
+use super::pull::{self, Backfill, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::Collection;
 use crate::db::schema::{
@@ -152,17 +152,30 @@ fn columns(collection: Collection) -> &'static [Column] {
         .map_or(&[], |(_, columns)| columns)
 }
 
-/// A record as WatermelonDB stores it: `id` and the view's columns.
-fn raw_of(collection: Collection, id: &str, data: &Value) -> Value {
-    let mut raw = Map::new();
-    raw.insert("id".into(), Value::String(id.to_owned()));
-    for (name, _, _) in columns(collection) {
-        raw.insert(
-            (*name).to_owned(),
-            data.get(*name).cloned().unwrap_or(Value::Null),
-        );
+/// A record as WatermelonDB stores it: `id` and the view's columns. It stays typed until the
+/// response is written, one record at a time: a first sync holds a whole scope of these.
+#[derive(Debug)]
+pub struct RawRecord {
+    collection: Collection,
+    id: String,
+    record: Record,
+}
+
+impl Serialize for RawRecord {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        let data = serde_json::to_value(&self.record).map_err(S::Error::custom)?;
+        let columns = columns(self.collection);
+        let mut raw = serializer.serialize_map(Some(columns.len() + 1))?;
+        raw.serialize_entry("id", &self.id)?;
+        for (name, _, _) in columns {
+            raw.serialize_entry(name, data.get(*name).unwrap_or(&Value::Null))?;
+        }
+        raw.end()
     }
-    Value::Object(raw)
 }
 
 /// Whether the device's copy of a record (its raw record as pushed) equals the server's.
@@ -174,8 +187,8 @@ fn same_columns(collection: Collection, device: &Value, server: &Value) -> bool 
 
 #[derive(Debug, Default, Serialize)]
 pub struct TableChanges {
-    pub created: Vec<Value>,
-    pub updated: Vec<Value>,
+    pub created: Vec<RawRecord>,
+    pub updated: Vec<RawRecord>,
     pub deleted: Vec<String>,
 }
 
@@ -353,8 +366,16 @@ impl Collector {
         let table = self.changes.entry(change.collection).or_default();
         match (kind, &change.data) {
             (Kind::Deleted, _) | (_, None) => table.deleted.push(change.id.clone()),
-            (Kind::Created, Some(data)) => table.created.push(raw_of(collection, &change.id, data)),
-            (Kind::Updated, Some(data)) => table.updated.push(raw_of(collection, &change.id, data)),
+            (Kind::Created, Some(record)) => table.created.push(RawRecord {
+                collection,
+                id: change.id.clone(),
+                record: record.clone(),
+            }),
+            (Kind::Updated, Some(record)) => table.updated.push(RawRecord {
+                collection,
+                id: change.id.clone(),
+                record: record.clone(),
+            }),
         }
     }
 }
@@ -586,50 +607,21 @@ fn held_people(
 fn load_change(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Option<Change>> {
     use crate::domain::attendance::Attendance;
     use crate::domain::enrollments::Enrollment;
-    let row = match collection {
+    Ok(match collection {
         Collection::Attendance => attendance::table
             .find(id)
             .select(Attendance::as_select())
             .first::<Attendance>(conn)
             .optional()?
-            .map(|r| {
-                (
-                    r.rev,
-                    r.deleted_at.is_some(),
-                    r.created_at,
-                    serde_json::to_value(&r),
-                )
-            }),
+            .map(|row| pull::change(collection, row)),
         Collection::Enrollments => enrollments::table
             .find(id)
             .select(Enrollment::as_select())
             .first::<Enrollment>(conn)
             .optional()?
-            .map(|r| {
-                (
-                    r.rev,
-                    r.deleted_at.is_some(),
-                    r.created_at,
-                    serde_json::to_value(&r),
-                )
-            }),
+            .map(|row| pull::change(collection, row)),
         _ => None,
-    };
-    row.map(|(rev, deleted, created_ms, data)| {
-        Ok(Change {
-            collection: collection.name(),
-            id: id.to_owned(),
-            rev,
-            deleted,
-            data: if deleted {
-                None
-            } else {
-                Some(data.map_err(|e| Error::Internal(e.to_string()))?)
-            },
-            created_ms,
-        })
     })
-    .transpose()
 }
 
 /// Why a record was refused, per table and id.
@@ -926,11 +918,9 @@ pub fn push(
             Some(stored) if canonical_id == record.id => {
                 let same = match (&stored.data, record.op) {
                     (None, Op::Delete) => true,
-                    (Some(data), Op::Upsert) => same_columns(
-                        collection,
-                        &record.raw,
-                        &raw_of(collection, &record.id, data),
-                    ),
+                    (Some(data), Op::Upsert) => {
+                        same_columns(collection, &record.raw, &data.to_value()?)
+                    }
                     _ => false,
                 };
                 same.then_some(stored.rev)

@@ -247,9 +247,13 @@ fn pull_into(conn: &mut DbConn, settings: &PullSettings, session: &str, device: 
             if change.collection != "attendance" {
                 continue;
             }
-            match &change.data {
+            let data = change
+                .data
+                .as_ref()
+                .map(|record| record.to_value().unwrap());
+            match data {
                 Some(data) if !change.deleted && data["session_id"] == session => {
-                    device.records.insert(change.id.clone(), data.clone());
+                    device.records.insert(change.id.clone(), data);
                 }
                 _ => {
                     device.records.remove(&change.id);
