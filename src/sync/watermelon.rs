@@ -198,6 +198,16 @@ pub struct PullResponse {
     pub timestamp: i64,
 }
 
+impl PullResponse {
+    /// How many records and deletions the response carries.
+    pub fn records(&self) -> usize {
+        self.changes
+            .values()
+            .map(|t| t.created.len() + t.updated.len() + t.deleted.len())
+            .sum()
+    }
+}
+
 /// What WatermelonDB sends with a pull after a schema migration: tables and columns the app
 /// added, whose records it needs in full (its `from` version does not matter: the server's
 /// tables have a single version).

@@ -11,3 +11,24 @@ pub mod resources;
 pub mod sync;
 pub mod users;
 pub mod watermelon;
+
+use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// A large answer (a pull page, a WatermelonDB sync) written to JSON on the blocking pool, where
+/// the database work ran, into a buffer sized for it up front: no copies as it grows, and no
+/// serialisation on the async workers.
+fn json_bytes<T: Serialize>(value: &T, size_hint: usize) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(size_hint);
+    serde_json::to_writer(&mut body, value).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(body)
+}
+
+fn json_response(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body)
+}

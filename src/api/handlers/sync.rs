@@ -3,12 +3,16 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::{json_bytes, json_response};
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::domain::values::path_id;
 use crate::error::Result;
 use crate::fault;
 use crate::sync::{pull, push, review};
+
+/// About the size of one change in a pull page (an attendance record is 450-500 bytes).
+const CHANGE_JSON_BYTES: usize = 512;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +47,7 @@ pub async fn pull(
     query: web::Query<PullQuery>,
 ) -> Result<HttpResponse> {
     let query = query.into_inner();
-    let page = state
+    let body = state
         .run(move |state, conn| {
             let settings = pull::PullSettings {
                 cursor_key: state.auth.cursor_key(),
@@ -51,16 +55,17 @@ pub async fn pull(
                     .unwrap_or(i64::MAX / 86_400_000)
                     * 86_400_000,
             };
-            pull::page(
+            let page = pull::page(
                 conn,
                 &caller,
                 &settings,
                 query.cursor.as_deref(),
                 query.limit,
-            )
+            )?;
+            json_bytes(&page, page.changes.len() * CHANGE_JSON_BYTES + 1024)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(json_response(body))
 }
 
 pub async fn list_quarantine(

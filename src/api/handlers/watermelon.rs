@@ -4,10 +4,14 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::{json_bytes, json_response};
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::error::{Error, Result};
 use crate::sync::watermelon::{self, Migration};
+
+/// About the size of one raw record in a WatermelonDB pull (an attendance row is ~220 bytes).
+const RAW_RECORD_JSON_BYTES: usize = 256;
 
 /// The query of both endpoints. Values arrive as text because WatermelonDB apps commonly
 /// interpolate JavaScript values, so `null` comes as the word `null`.
@@ -67,17 +71,19 @@ pub async fn pull(
             })?;
         Some(parsed)
     };
-    let response = state
+    let body = state
         .run(move |state, conn| {
             let settings = watermelon::Settings {
                 tombstone_retention_ms: i64::try_from(state.config.tombstone_retention_days)
                     .unwrap_or(i64::MAX / 86_400_000)
                     * 86_400_000,
             };
-            watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())
+            let response =
+                watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())?;
+            json_bytes(&response, response.records() * RAW_RECORD_JSON_BYTES + 1024)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(response))
+    Ok(json_response(body))
 }
 
 /// Applies the changes; answers only after they are committed.
