@@ -523,14 +523,17 @@ impl Scope<'_> {
     }
 }
 
-/// The first `take` revisions of one collection's feed.
+/// The first `take` revisions of one collection's feed, with the collection.
 macro_rules! feed_revisions {
-    ($query:expr, $table:ident, $take:expr, $conn:expr) => {
-        $query
-            .select($table::rev)
-            .order($table::rev.asc())
-            .limit($take)
-            .load::<i64>($conn)?
+    ($collection:expr, $query:expr, $table:ident, $take:expr, $conn:expr) => {
+        (
+            $collection,
+            $query
+                .select($table::rev)
+                .order($table::rev.asc())
+                .limit($take)
+                .load::<i64>($conn)?,
+        )
     };
 }
 
@@ -588,45 +591,58 @@ impl PageEnd {
 /// have changes in it; None when there is nothing to send.
 fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageEnd>> {
     let take = limit + 1;
-    let mut firsts: Vec<(Collection, Vec<i64>)> = Vec::new();
-    firsts.push((
-        Collection::Units,
-        feed_revisions!(scope.units(), units, take, conn),
-    ));
-    if window_has_rows!(people, scope, conn) {
-        firsts.push((
-            Collection::People,
-            feed_revisions!(scope.people(), people, take, conn),
-        ));
-    }
-    firsts.push((
-        Collection::Courses,
-        feed_revisions!(scope.courses_feed(), courses, take, conn),
-    ));
+    let mut firsts: Vec<(Collection, Vec<i64>)> = vec![
+        feed_revisions!(Collection::Units, scope.units(), units, take, conn),
+        feed_revisions!(
+            Collection::Courses,
+            scope.courses_feed(),
+            courses,
+            take,
+            conn
+        ),
+        feed_revisions!(Collection::Sessions, scope.sessions(), sessions, take, conn),
+        feed_revisions!(
+            Collection::Enrollments,
+            scope.enrollments(),
+            enrollments,
+            take,
+            conn
+        ),
+        feed_revisions!(
+            Collection::Materials,
+            scope.materials(),
+            materials,
+            take,
+            conn
+        ),
+    ];
     if let Some(query) = scope.course_trainers() {
-        firsts.push((
+        firsts.push(feed_revisions!(
             Collection::CourseTrainers,
-            feed_revisions!(query, course_trainers, take, conn),
+            query,
+            course_trainers,
+            take,
+            conn
         ));
     }
-    firsts.push((
-        Collection::Sessions,
-        feed_revisions!(scope.sessions(), sessions, take, conn),
-    ));
-    firsts.push((
-        Collection::Enrollments,
-        feed_revisions!(scope.enrollments(), enrollments, take, conn),
-    ));
+    if window_has_rows!(people, scope, conn) {
+        firsts.push(feed_revisions!(
+            Collection::People,
+            scope.people(),
+            people,
+            take,
+            conn
+        ));
+    }
     if window_has_rows!(attendance, scope, conn) {
-        firsts.push((
+        firsts.push(feed_revisions!(
             Collection::Attendance,
-            feed_revisions!(scope.attendance(), attendance, take, conn),
+            scope.attendance(),
+            attendance,
+            take,
+            conn
         ));
     }
-    firsts.push((
-        Collection::Materials,
-        feed_revisions!(scope.materials(), materials, take, conn),
-    ));
     let mut revisions: Vec<i64> = firsts.iter().flat_map(|(_, revs)| revs).copied().collect();
     revisions.sort_unstable();
     let has_more = revisions.len() as i64 > limit;

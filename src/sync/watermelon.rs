@@ -376,16 +376,17 @@ impl Collector {
         let table = self.changes.entry(change.collection).or_default();
         match (kind, &change.data) {
             (Kind::Deleted, _) | (_, None) => table.deleted.push(change.id.clone()),
-            (Kind::Created, Some(record)) => table.created.push(RawRecord {
-                collection,
-                id: change.id.clone(),
-                record: record.clone(),
-            }),
-            (Kind::Updated, Some(record)) => table.updated.push(RawRecord {
-                collection,
-                id: change.id.clone(),
-                record: record.clone(),
-            }),
+            (kind, Some(record)) => {
+                let raw = RawRecord {
+                    collection,
+                    id: change.id.clone(),
+                    record: record.clone(),
+                };
+                match kind {
+                    Kind::Created => table.created.push(raw),
+                    _ => table.updated.push(raw),
+                }
+            }
         }
     }
 }
