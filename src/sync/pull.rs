@@ -183,7 +183,6 @@ pub fn page(
         courses: c.courses,
     });
     let delta = delta(conn, caller, since.as_ref(), Some(limit), Backfill::Before)?;
-    let changes = delta.all().cloned().collect();
     let next = Cursor {
         rev: delta.next_rev,
         user: caller.user_id.clone(),
@@ -191,7 +190,13 @@ pub fn page(
         courses: delta.visible,
     };
     Ok(Page {
-        changes,
+        changes: delta
+            .removed
+            .into_iter()
+            .chain(delta.added)
+            .chain(delta.new_people)
+            .chain(delta.feed)
+            .collect(),
         cursor: next.encode(settings.cursor_key),
         has_more: delta.has_more,
     })
@@ -244,7 +249,7 @@ pub(crate) struct Delta {
 }
 
 impl Delta {
-    /// Every change, in the order a device applies them.
+    /// Every change, in the order a device applies them (the order `page` sends them in).
     pub(crate) fn all(&self) -> impl Iterator<Item = &Change> {
         self.removed
             .iter()
@@ -402,6 +407,41 @@ struct Scope<'a> {
     /// revision committed meanwhile could pass a lower one that an earlier query missed. Up to
     /// here, every revision was committed before any query ran.
     upto: i64,
+    /// How a trainer's attendance is found; see `AttendancePath`.
+    attendance_path: AttendancePath,
+}
+
+/// Two ways to read a trainer's attendance feed in revision order. By session: one range of the
+/// (session, revision) index per session of the trainer's courses, then a sort; cheap when the
+/// courses hold a small share of all attendance, but a page then sorts every remaining row of
+/// the scope. By revision: the revision index walked in order, each row kept when its session is
+/// the trainer's; no sort, and when most rows are in scope it reads little more than the page.
+/// SQLite's planner cannot tell the two cases apart (it sees a list of sessions, not how much of
+/// the table they hold), so the feed decides from the share of sessions and tells it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AttendancePath {
+    BySession,
+    ByRevision,
+}
+
+impl AttendancePath {
+    /// By revision when the trainer's courses hold at least a quarter of all sessions: the walk
+    /// then reads at most about four rows per row it sends.
+    fn choose(conn: &mut DbConn, caller: &Caller, courses: Option<&[String]>) -> Result<Self> {
+        let Some(courses) = courses.filter(|_| caller.role == Role::Trainer) else {
+            return Ok(AttendancePath::BySession);
+        };
+        let all: i64 = sessions::table.count().get_result(conn)?;
+        let in_scope: i64 = sessions::table
+            .filter(sessions::course_id.eq_any(courses))
+            .count()
+            .get_result(conn)?;
+        Ok(if in_scope * 4 >= all {
+            AttendancePath::ByRevision
+        } else {
+            AttendancePath::BySession
+        })
+    }
 }
 
 impl Scope<'_> {
@@ -501,13 +541,21 @@ impl Scope<'_> {
                     .nullable()
                     .eq(self.caller.person_id.clone()),
             ),
-            Role::Trainer => query.filter(
-                attendance::session_id.eq_any(
-                    sessions::table
-                        .filter(sessions::course_id.eq_any(self.courses()))
-                        .select(sessions::id),
-                ),
-            ),
+            Role::Trainer => {
+                let trainer_sessions = sessions::table
+                    .filter(sessions::course_id.eq_any(self.courses()))
+                    .select(sessions::id);
+                match self.attendance_path {
+                    AttendancePath::BySession => {
+                        query.filter(attendance::session_id.eq_any(trainer_sessions))
+                    }
+                    // `session_id || ''` is the same value, but no index on session_id can
+                    // serve it, so the planner walks the revision index instead.
+                    AttendancePath::ByRevision => {
+                        query.filter(attendance::session_id.concat("").eq_any(trainer_sessions))
+                    }
+                }
+            }
         }
     }
 
@@ -523,23 +571,11 @@ impl Scope<'_> {
     }
 }
 
-/// The first `take` revisions of one collection's feed, with the collection.
-macro_rules! feed_revisions {
-    ($collection:expr, $query:expr, $table:ident, $take:expr, $conn:expr) => {
-        (
-            $collection,
-            $query
-                .select($table::rev)
-                .order($table::rev.asc())
-                .limit($take)
-                .load::<i64>($conn)?,
-        )
-    };
-}
-
 /// Whether any row of the table, in anyone's scope, has a revision in the scope's window: one
-/// probe of the revision index, which spares a scoped query whose filter is a subquery (over
-/// enrollments or sessions) the many pages in which that table has nothing.
+/// read of the revision index, by a statement prepared once per connection. The scoped queries
+/// are prepared anew on every page (their list of courses varies) and some filter through a
+/// subquery over enrollments or sessions; most pages of a feed hold one or two collections, and
+/// the others then cost only this probe.
 macro_rules! window_has_rows {
     ($table:ident, $scope:expr, $conn:expr) => {
         diesel::select(diesel::dsl::exists(
@@ -551,97 +587,161 @@ macro_rules! window_has_rows {
     };
 }
 
-/// One collection's feed up to and including revision `last`, as changes; nothing is read for
-/// a collection that has no change in the page.
+/// The first `take` revisions of one collection's feed.
+macro_rules! feed_revisions {
+    ($query:expr, $table:ident, $take:expr, $conn:expr) => {
+        $query
+            .select($table::rev)
+            .order($table::rev.asc())
+            .limit($take)
+            .load::<i64>($conn)?
+    };
+}
+
+/// One collection's feed as changes: its rows up to revision `last`, at most `take` of them
+/// when given; nothing is read for a collection the page does not hold.
 macro_rules! feed_changes {
     ($query:expr, $table:ident, $row:ty, $collection:expr, $end:expr, $conn:expr) => {
-        if $end.holds($collection) {
-            changes(
-                $collection,
-                $query
-                    .filter($table::rev.le($end.last))
-                    .order($table::rev.asc())
-                    .select(<$row>::as_select())
-                    .load::<$row>($conn)?,
-            )
-        } else {
-            Vec::new()
+        match $end.rows_of($collection) {
+            Some((last, take)) => {
+                let query = $query.filter($table::rev.le(last)).order($table::rev.asc());
+                let query = match take {
+                    Some(take) => query.limit(take),
+                    None => query,
+                };
+                changes(
+                    $collection,
+                    query.select(<$row>::as_select()).load::<$row>($conn)?,
+                )
+            }
+            None => Vec::new(),
         }
     };
 }
 
-/// Where a page of the feed ends.
-struct PageEnd {
-    /// The page's last revision.
-    last: i64,
-    has_more: bool,
-    /// The collections with changes in the page; None: any may have.
-    present: Option<Vec<Collection>>,
+/// What a page reads of each collection.
+enum PageEnd {
+    /// Every collection's rows up to `last`: a whole feed, no page limit.
+    Everything { last: i64 },
+    /// The collections with changes in the page, their rows up to the page's last revision.
+    /// Found from revisions alone (index-only reads), so that only the rows the page sends are
+    /// read and serialised.
+    Revisions {
+        last: i64,
+        has_more: bool,
+        present: Vec<Collection>,
+    },
+    /// Only one collection has revisions in the window, so the page is simply its next rows:
+    /// read at once, `take` of them, one more than the page so that the last tells whether more
+    /// follow (the common page of a catch-up after a training day: attendance alone).
+    Alone {
+        collection: Collection,
+        last: i64,
+        take: i64,
+    },
 }
 
 impl PageEnd {
-    fn holds(&self, collection: Collection) -> bool {
-        self.present
-            .as_ref()
-            .is_none_or(|present| present.contains(&collection))
+    /// The highest revision and how many rows the page reads of `collection`; None: none.
+    fn rows_of(&self, collection: Collection) -> Option<(i64, Option<i64>)> {
+        match self {
+            PageEnd::Everything { last } => Some((*last, None)),
+            PageEnd::Revisions { last, present, .. } => {
+                present.contains(&collection).then_some((*last, None))
+            }
+            PageEnd::Alone {
+                collection: alone,
+                last,
+                take,
+            } => (*alone == collection).then_some((*last, Some(*take))),
+        }
+    }
+
+    /// Cuts the rows read to the page; whether more follow.
+    fn cut(&self, rows: &mut Vec<Change>) -> bool {
+        match self {
+            PageEnd::Everything { .. } => false,
+            PageEnd::Revisions { has_more, .. } => *has_more,
+            PageEnd::Alone { take, .. } => {
+                let page = usize::try_from(take - 1).unwrap_or(usize::MAX);
+                let more = rows.len() > page;
+                rows.truncate(page);
+                more
+            }
+        }
     }
 }
 
-/// The last revision of a page of `limit` changes, whether more follow, and which collections
-/// have changes in it; None when there is nothing to send.
-fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageEnd>> {
-    let take = limit + 1;
-    let mut firsts: Vec<(Collection, Vec<i64>)> = vec![
-        feed_revisions!(Collection::Units, scope.units(), units, take, conn),
-        feed_revisions!(
-            Collection::Courses,
-            scope.courses_feed(),
-            courses,
-            take,
-            conn
+/// The collections with a revision in the scope's window, in anyone's scope.
+fn collections_in_window(conn: &mut DbConn, scope: &Scope) -> Result<Vec<Collection>> {
+    let probes = [
+        (Collection::Units, window_has_rows!(units, scope, conn)),
+        (Collection::People, window_has_rows!(people, scope, conn)),
+        (Collection::Courses, window_has_rows!(courses, scope, conn)),
+        (
+            Collection::CourseTrainers,
+            scope.course_trainers().is_some() && window_has_rows!(course_trainers, scope, conn),
         ),
-        feed_revisions!(Collection::Sessions, scope.sessions(), sessions, take, conn),
-        feed_revisions!(
+        (
+            Collection::Sessions,
+            window_has_rows!(sessions, scope, conn),
+        ),
+        (
             Collection::Enrollments,
-            scope.enrollments(),
-            enrollments,
-            take,
-            conn
+            window_has_rows!(enrollments, scope, conn),
         ),
-        feed_revisions!(
+        (
+            Collection::Attendance,
+            window_has_rows!(attendance, scope, conn),
+        ),
+        (
             Collection::Materials,
-            scope.materials(),
-            materials,
-            take,
-            conn
+            window_has_rows!(materials, scope, conn),
         ),
     ];
-    if let Some(query) = scope.course_trainers() {
-        firsts.push(feed_revisions!(
-            Collection::CourseTrainers,
-            query,
-            course_trainers,
+    Ok(probes
+        .into_iter()
+        .filter_map(|(collection, present)| present.then_some(collection))
+        .collect())
+}
+
+/// The first `take` revisions of a collection's feed in scope.
+fn scoped_revisions(
+    conn: &mut DbConn,
+    scope: &Scope,
+    collection: Collection,
+    take: i64,
+) -> Result<Vec<i64>> {
+    Ok(match collection {
+        Collection::Units => feed_revisions!(scope.units(), units, take, conn),
+        Collection::People => feed_revisions!(scope.people(), people, take, conn),
+        Collection::Courses => feed_revisions!(scope.courses_feed(), courses, take, conn),
+        Collection::CourseTrainers => match scope.course_trainers() {
+            Some(query) => feed_revisions!(query, course_trainers, take, conn),
+            None => Vec::new(),
+        },
+        Collection::Sessions => feed_revisions!(scope.sessions(), sessions, take, conn),
+        Collection::Enrollments => feed_revisions!(scope.enrollments(), enrollments, take, conn),
+        Collection::Attendance => feed_revisions!(scope.attendance(), attendance, take, conn),
+        Collection::Materials => feed_revisions!(scope.materials(), materials, take, conn),
+    })
+}
+
+/// Where a page of `limit` changes ends and which collections it reads; None when nothing in
+/// the window can be in it.
+fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageEnd>> {
+    let take = limit + 1;
+    let in_window = collections_in_window(conn, scope)?;
+    if let [collection] = in_window[..] {
+        return Ok(Some(PageEnd::Alone {
+            collection,
+            last: scope.upto,
             take,
-            conn
-        ));
+        }));
     }
-    if window_has_rows!(people, scope, conn) {
-        firsts.push(feed_revisions!(
-            Collection::People,
-            scope.people(),
-            people,
-            take,
-            conn
-        ));
-    }
-    if window_has_rows!(attendance, scope, conn) {
-        firsts.push(feed_revisions!(
-            Collection::Attendance,
-            scope.attendance(),
-            attendance,
-            take,
-            conn
-        ));
+    let mut firsts: Vec<(Collection, Vec<i64>)> = Vec::with_capacity(in_window.len());
+    for collection in in_window {
+        firsts.push((collection, scoped_revisions(conn, scope, collection, take)?));
     }
     let mut revisions: Vec<i64> = firsts.iter().flat_map(|(_, revs)| revs).copied().collect();
     revisions.sort_unstable();
@@ -657,10 +757,10 @@ fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageE
         .filter(|(_, revs)| revs.first().is_some_and(|&first| first <= last))
         .map(|(collection, _)| collection)
         .collect();
-    Ok(Some(PageEnd {
+    Ok(Some(PageEnd::Revisions {
         last,
         has_more,
-        present: Some(present),
+        present,
     }))
 }
 
@@ -668,7 +768,8 @@ fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageE
 /// whether more follow; everything up to `horizon` when `limit` is None. First the revisions
 /// alone (index-only reads) find where the page ends and which collections it holds; then only
 /// those collections' rows up to there are read and serialised, instead of a page's worth from
-/// every collection.
+/// every collection. When a single collection has revisions in the window, its rows are read
+/// at once (see `PageEnd::Alone`).
 fn feed(
     conn: &mut DbConn,
     caller: &Caller,
@@ -682,13 +783,10 @@ fn feed(
         courses: visible,
         after,
         upto: horizon,
+        attendance_path: AttendancePath::choose(conn, caller, visible)?,
     };
     let end = match limit {
-        None => PageEnd {
-            last: horizon,
-            has_more: false,
-            present: None,
-        },
+        None => PageEnd::Everything { last: horizon },
         Some(limit) => match page_end(conn, &scope, limit)? {
             Some(end) => end,
             None => return Ok((Vec::new(), false)),
@@ -763,7 +861,8 @@ fn feed(
         conn
     ));
     out.sort_by_key(|c| c.rev);
-    Ok((out, end.has_more))
+    let has_more = end.cut(&mut out);
+    Ok((out, has_more))
 }
 
 /// The live records of newly visible courses that predate the cursor.

@@ -15,6 +15,7 @@ backend_tests!(
     duplicate_natural_keys_end_as_one_record,
     refused_mutations_are_quarantined_and_the_rest_applied,
     pulls_are_scoped_paged_and_follow_scope_changes,
+    every_page_shape_sends_each_change_once_in_order,
     bad_cursors_are_refused,
     a_cursor_never_skips_a_commit_held_open,
     old_tombstones_are_purged_unless_still_referenced,
@@ -896,6 +897,175 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {
         held.keys().filter(|(c, _)| c == "course_trainers").count(),
         0
     );
+}
+
+/// The feed reads a page in three ways (several collections found by their revisions first;
+/// one collection alone read at once; a trainer's attendance by session or by revision,
+/// depending on the share of all sessions the trainer teaches). Whatever the way, a trainer's
+/// paged pull must hold exactly the changes of the trainer's classes that an administrator's
+/// pull holds, each once, in revision order.
+fn every_page_shape_sends_each_change_once_in_order(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let class = crate::resources::plan_class(&app, &demo.admin, "trainer.narrow");
+    let mut narrow_people = vec![class.person.clone()];
+    for n in 0..4 {
+        let person = app
+            .call(
+                "POST",
+                "/api/v1/people",
+                Some(&demo.admin),
+                Some(&json!({"full_name": format!("Hoàng Văn Lực {n}"), "position": "deputy_secretary"})),
+            )
+            .expect(201)
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.call(
+            "POST",
+            "/api/v1/enrollments",
+            Some(&demo.admin),
+            Some(&json!({"course_id": class.course, "person_id": person})),
+        )
+        .expect(201);
+        narrow_people.push(person);
+    }
+    let sessions_of = |course: &str| -> Vec<String> {
+        app.call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={course}&limit=500"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all_sessions = app
+        .call("GET", "/api/v1/sessions?limit=500", Some(&demo.admin), None)
+        .expect(200)
+        .json["total"]
+        .as_u64()
+        .unwrap() as usize;
+    let wide_sessions = sessions_of(&demo.big_course);
+    // The premise: one trainer teaches a small share of all sessions, the other a large one.
+    assert!(4 < all_sessions && 4 * wide_sessions.len() >= all_sessions);
+
+    let narrow = app.token("trainer.narrow", "trainer-password");
+    let wide = app.token("tuan.le", "demo-trainer-2");
+    let (admin_from, _) = pull_all(&app, &demo.admin, None, 1000);
+    let (narrow_from, _) = pull_all(&app, &narrow, None, 1000);
+    let (wide_from, _) = pull_all(&app, &wide, None, 1000);
+
+    // Attendance of both classes interleaved, a new session in the wide class between them,
+    // then attendance alone at the end.
+    let base = now_millis();
+    let mut counter = 0;
+    let mut hlc = || {
+        counter += 1;
+        stamp(base, counter)
+    };
+    for round in 0..3 {
+        let status = ["present", "late", "absent"][round];
+        let mut batch = Vec::new();
+        for (n, person) in narrow_people.iter().enumerate() {
+            batch.push(mutation(
+                "attendance",
+                &uuid::Uuid::new_v4().to_string(),
+                "upsert",
+                json!({"session_id": class.session, "person_id": person, "status": status}),
+                &hlc(),
+            ));
+            batch.push(mutation(
+                "attendance",
+                &uuid::Uuid::new_v4().to_string(),
+                "upsert",
+                attendance_fields(&demo, n, status),
+                &hlc(),
+            ));
+        }
+        for result in push(&app, &demo.admin, &batch) {
+            assert_ne!(result["status"], "rejected", "{result}");
+        }
+        if round == 1 {
+            app.call(
+                "POST",
+                "/api/v1/sessions",
+                Some(&demo.admin),
+                Some(&json!({"course_id": demo.big_course, "topic": "Kiểm tra, giám sát", "starts_at": "2026-12-09T13:30:00+07:00", "ends_at": "2026-12-09T16:30:00+07:00"})),
+            )
+            .expect(201);
+        }
+    }
+    let tail: Vec<Value> = (5..9)
+        .map(|n| {
+            mutation(
+                "attendance",
+                &uuid::Uuid::new_v4().to_string(),
+                "upsert",
+                attendance_fields(&demo, n, "present"),
+                &hlc(),
+            )
+        })
+        .collect();
+    push(&app, &demo.admin, &tail);
+
+    let (_, everything) = pull_all(&app, &demo.admin, Some(&admin_from), 1000);
+    let wide_sessions = sessions_of(&demo.big_course);
+    for (token, from, courses, sessions) in [
+        (
+            &narrow,
+            &narrow_from,
+            vec![class.course.clone()],
+            vec![class.session.clone()],
+        ),
+        (
+            &wide,
+            &wide_from,
+            vec![demo.big_course.clone()],
+            wide_sessions,
+        ),
+    ] {
+        let expected: Vec<(String, i64)> = everything
+            .iter()
+            .filter(|c| match c["collection"].as_str().unwrap() {
+                "attendance" => sessions
+                    .iter()
+                    .any(|s| c["data"]["session_id"] == s.as_str()),
+                "sessions" => courses.iter().any(|k| c["data"]["course_id"] == k.as_str()),
+                _ => false,
+            })
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_owned(),
+                    c["rev"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert!(expected.len() >= 5, "{expected:?}");
+        for limit in [1, 2, 3, 1000] {
+            let (_, changes) = pull_all(&app, token, Some(from), limit);
+            let got: Vec<(String, i64)> = changes
+                .iter()
+                .filter(|c| c["collection"] == "attendance" || c["collection"] == "sessions")
+                .map(|c| {
+                    (
+                        c["id"].as_str().unwrap().to_owned(),
+                        c["rev"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, expected, "pages of {limit}");
+        }
+    }
 }
 
 fn bad_cursors_are_refused(backend: Backend) {
