@@ -101,14 +101,22 @@ impl AppState {
         F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.writer_turn(move |state, conn| write_tx(conn, |conn| work(state, conn)))
+            .await
+    }
+
+    /// Runs work that opens its write transactions itself (a push may take two attempts, each
+    /// in a transaction of its own) in the writer's turn.
+    pub async fn writer_turn<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         // Always the writer's turn first, then a connection, so that no two requests wait for
         // each other's permit.
         let turn = queue(&self.queues.writer).await?;
         let slot = queue(&self.queues.database).await?;
-        self.run_holding(vec![turn, slot], move |state, conn| {
-            write_tx(conn, |conn| work(state, conn))
-        })
-        .await
+        self.run_holding(vec![turn, slot], work).await
     }
 
     /// Runs CPU-heavy work without a connection (password hashing), at most one per core.

@@ -100,6 +100,21 @@ impl DbConn {
     }
 }
 
+/// Runs a statement on the backend's own connection instead of through `DbConn`. Through the
+/// multi-backend connection, diesel writes a statement's SQL text anew on every execution even
+/// when the prepared statement is cached; on the backend's own connection a cached statement is
+/// found by its type and only its bind values are collected. Used for the statements a push
+/// runs for every mutation; the body is compiled once per backend.
+macro_rules! on_backend {
+    ($conn:expr, |$backend:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($backend) => $body,
+            $crate::db::DbConn::Postgres($backend) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Creates the data directory if needed, runs pending migrations and returns a pool.
 pub fn open(storage: &StorageConfig) -> Result<Pool> {
     let target = storage.database_target();
@@ -160,6 +175,15 @@ pub fn write_tx<T, F>(conn: &mut DbConn, work: F) -> Result<T>
 where
     F: FnOnce(&mut DbConn) -> Result<T>,
 {
+    write_tx_of(conn, work)
+}
+
+/// `write_tx` for work with an error type of its own.
+pub fn write_tx_of<T, E, F>(conn: &mut DbConn, work: F) -> std::result::Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> std::result::Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     type Manager = <DbConn as Connection>::TransactionManager;
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
@@ -200,6 +224,36 @@ pub fn next_revisions(conn: &mut DbConn, count: usize) -> Result<std::ops::Range
         .returning(value)
         .get_result::<i64>(conn)?;
     Ok(last - count + 1..=last)
+}
+
+/// Revisions for work that may need many, in the order it asks for them: from a block reserved
+/// up front while one lasts, then from the counter one at a time. A push reserves one per
+/// mutation as it starts (one counter update per batch instead of one per mutation); what it
+/// leaves unused is a gap in the revisions, which cursors do not mind.
+pub struct Revisions {
+    block: Option<std::ops::RangeInclusive<i64>>,
+}
+
+impl Revisions {
+    /// Nothing reserved: every revision from the counter.
+    pub fn one_by_one() -> Self {
+        Revisions { block: None }
+    }
+
+    /// Reserves `count` revisions; like `next_revision`, it holds the counter row until the
+    /// transaction ends.
+    pub fn reserve(conn: &mut DbConn, count: usize) -> Result<Self> {
+        Ok(Revisions {
+            block: Some(next_revisions(conn, count)?),
+        })
+    }
+
+    pub fn next(&mut self, conn: &mut DbConn) -> Result<i64> {
+        match self.block.as_mut().and_then(Iterator::next) {
+            Some(rev) => Ok(rev),
+            None => next_revision(conn),
+        }
+    }
 }
 
 /// Server time in Unix milliseconds: the only clock trusted for stored times.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields};
 use crate::db::schema::{attendance, course_trainers, courses, enrollments, people, sessions};
-use crate::db::{DbConn, next_revision, now_ms};
+use crate::db::{DbConn, Revisions, now_ms, on_backend};
 use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
 use crate::domain::{
     Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
@@ -156,7 +156,7 @@ fn stamps_text(stamps: &FieldStamps) -> Result<String> {
 pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Option<StoredRecord>> {
     match collection {
         Collection::Attendance => {
-            let row = attendance::table
+            let row = on_backend!(conn, |backend| attendance::table
                 .find(id)
                 .select((
                     attendance::session_id,
@@ -175,8 +175,8 @@ pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Optio
                     Option<String>,
                     Option<i64>,
                     String,
-                )>(conn)
-                .optional()?;
+                )>(backend)
+                .optional())?;
             row.map(
                 |(session, person, status, checked_in, note, deleted, stamps)| {
                     let fields = json!({
@@ -197,7 +197,7 @@ pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Optio
             .transpose()
         }
         Collection::Enrollments => {
-            let row = enrollments::table
+            let row = on_backend!(conn, |backend| enrollments::table
                 .find(id)
                 .select((
                     enrollments::course_id,
@@ -206,8 +206,8 @@ pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Optio
                     enrollments::deleted_at,
                     enrollments::stamps,
                 ))
-                .get_result::<(String, String, String, Option<i64>, String)>(conn)
-                .optional()?;
+                .get_result::<(String, String, String, Option<i64>, String)>(backend)
+                .optional())?;
             row.map(|(course, person, status, deleted, stamps)| {
                 let fields = json!({
                     "course_id": course,
@@ -252,18 +252,18 @@ pub fn find_by_natural_key(
         return Ok(None);
     };
     let id = match collection {
-        Collection::Attendance => attendance::table
+        Collection::Attendance => on_backend!(conn, |backend| attendance::table
             .filter(attendance::session_id.eq(a))
             .filter(attendance::person_id.eq(b))
             .select(attendance::id)
-            .get_result::<String>(conn)
-            .optional()?,
-        _ => enrollments::table
+            .get_result::<String>(backend)
+            .optional())?,
+        _ => on_backend!(conn, |backend| enrollments::table
             .filter(enrollments::course_id.eq(a))
             .filter(enrollments::person_id.eq(b))
             .select(enrollments::id)
-            .get_result::<String>(conn)
-            .optional()?,
+            .get_result::<String>(backend)
+            .optional())?,
     };
     match id {
         Some(id) => load(conn, collection, &id),
@@ -452,6 +452,7 @@ pub fn course_of_fields(
 #[allow(clippy::too_many_arguments)]
 pub fn write(
     conn: &mut DbConn,
+    revisions: &mut Revisions,
     caller: &Caller,
     collection: Collection,
     id: &str,
@@ -480,7 +481,7 @@ pub fn write(
     }
     let mut check = Checker::new();
     let status = text(fields, "status").map(str::to_owned);
-    let rev = next_revision(conn)?;
+    let rev = revisions.next(conn)?;
     match collection {
         Collection::Attendance => {
             let status = check.one_of(
@@ -493,7 +494,7 @@ pub fn write(
             check.finish()?;
             let deleted_at = deleted.then_some(now);
             if is_new {
-                diesel::insert_into(attendance::table)
+                on_backend!(conn, |backend| diesel::insert_into(attendance::table)
                     .values((
                         attendance::id.eq(id),
                         attendance::session_id.eq(text(fields, "session_id").unwrap_or_default()),
@@ -509,12 +510,12 @@ pub fn write(
                         attendance::deleted_at.eq(deleted_at),
                         attendance::stamps.eq(&stamps),
                     ))
-                    .execute(conn)?;
+                    .execute(backend))?;
             } else {
-                let previous: Option<i64> = attendance::table
+                let previous: Option<i64> = on_backend!(conn, |backend| attendance::table
                     .find(id)
                     .select(attendance::deleted_at)
-                    .get_result(conn)?;
+                    .get_result(backend))?;
                 diesel::update(attendance::table.find(id))
                     .set((
                         attendance::status.eq(&status),
@@ -542,7 +543,7 @@ pub fn write(
             );
             check.finish()?;
             if is_new {
-                diesel::insert_into(enrollments::table)
+                on_backend!(conn, |backend| diesel::insert_into(enrollments::table)
                     .values((
                         enrollments::id.eq(id),
                         enrollments::course_id.eq(text(fields, "course_id").unwrap_or_default()),
@@ -554,12 +555,12 @@ pub fn write(
                         enrollments::deleted_at.eq(deleted.then_some(now)),
                         enrollments::stamps.eq(&stamps),
                     ))
-                    .execute(conn)?;
+                    .execute(backend))?;
             } else {
-                let previous: Option<i64> = enrollments::table
+                let previous: Option<i64> = on_backend!(conn, |backend| enrollments::table
                     .find(id)
                     .select(enrollments::deleted_at)
-                    .get_result(conn)?;
+                    .get_result(backend))?;
                 diesel::update(enrollments::table.find(id))
                     .set((
                         enrollments::status.eq(&status),
@@ -580,8 +581,13 @@ pub fn write(
 }
 
 /// Gives a record a new revision without changing it, so that the feed carries it again.
-pub fn touch(conn: &mut DbConn, collection: Collection, id: &str) -> Result<i64> {
-    let rev = next_revision(conn)?;
+pub fn touch(
+    conn: &mut DbConn,
+    revisions: &mut Revisions,
+    collection: Collection,
+    id: &str,
+) -> Result<i64> {
+    let rev = revisions.next(conn)?;
     match collection {
         Collection::Attendance => diesel::update(attendance::table.find(id))
             .set(attendance::rev.eq(rev))

@@ -883,7 +883,7 @@ pub fn push(
             }
         }
     }
-    let applied = push::apply_batch(conn, caller, clock, fresh)?;
+    let applied = push::apply_batch(conn, caller, clock, &fresh)?;
     for (index, result) in fresh_at.into_iter().zip(applied.results) {
         results[index] = Some(result);
     }

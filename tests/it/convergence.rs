@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use diemdanh::db::DbConn;
 use diemdanh::db::schema::sync_mutations;
-use diemdanh::db::{DbConn, write_tx};
 use diemdanh::domain::{Caller, Role};
 use diemdanh::sync::clock::ServerClock;
 use diemdanh::sync::pull::{self, PullSettings};
@@ -208,12 +208,7 @@ fn push_outbox(
     let deliveries = if deliver_twice { 2 } else { 1 };
     let mut outcome = None;
     for _ in 0..deliveries {
-        outcome = Some(
-            write_tx(conn, |conn| {
-                push::apply_batch(conn, &device.caller, clock, batch.clone())
-            })
-            .unwrap(),
-        );
+        outcome = Some(push::push_batch(conn, &device.caller, clock, &batch).unwrap());
     }
     if lose_response {
         return;

@@ -31,11 +31,7 @@ pub async fn push(
         .into_inner()
         .into_mutations(state.config.max_push_mutations)?;
     let outcome = state
-        .write(move |state, conn| {
-            let outcome = push::apply_batch(conn, &caller, &state.clock, mutations)?;
-            fault::point(fault::PUSH_BEFORE_COMMIT);
-            Ok(outcome)
-        })
+        .writer_turn(move |state, conn| push::push_batch(conn, &caller, &state.clock, &mutations))
         .await?;
     fault::point(fault::PUSH_AFTER_COMMIT);
     Ok(HttpResponse::Ok().json(outcome))
