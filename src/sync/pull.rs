@@ -417,7 +417,7 @@ struct Scope<'a> {
 /// the scope. By revision: the revision index walked in order, each row kept when its session is
 /// the trainer's; no sort, and when most rows are in scope it reads little more than the page.
 /// SQLite's planner cannot tell the two cases apart (it sees a list of sessions, not how much of
-/// the table they hold), so the feed decides from the share of sessions and tells it.
+/// the table they hold), so on SQLite the feed decides from the share of sessions and tells it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum AttendancePath {
     BySession,
@@ -431,6 +431,10 @@ impl AttendancePath {
         let Some(courses) = courses.filter(|_| caller.role == Role::Trainer) else {
             return Ok(AttendancePath::BySession);
         };
+        // PostgreSQL's planner weighs both ways from its statistics.
+        if let DbConn::Postgres(_) = conn {
+            return Ok(AttendancePath::BySession);
+        }
         let all: i64 = sessions::table.count().get_result(conn)?;
         let in_scope: i64 = sessions::table
             .filter(sessions::course_id.eq_any(courses))
