@@ -1,7 +1,7 @@
 //! Applying a batch of mutations from one device: idempotency by mutation id, field-level merge
 //! by hybrid logical clock, natural-key merge of duplicate records, conflict log and quarantine.
 //! The whole batch runs in one write transaction, and one refused mutation does not sink the
-//! others (see `apply_batch`). Knows no HTTP.
+//! others (see `push_batch`). Knows no HTTP.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
