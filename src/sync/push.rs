@@ -425,8 +425,8 @@ fn apply_one(
     // A refusal of `check` comes before anything is written, whatever the isolation.
     let applied = match mutation.check() {
         Err(refusal) => Err(ApplyError::Refused(refusal)),
-        Ok(checked) => match isolation {
-            Isolation::Mutation => conn.transaction::<_, ApplyError, _>(|conn| {
+        Ok(checked) => {
+            let apply = |conn: &mut DbConn| {
                 apply_mutation(
                     conn,
                     attempt,
@@ -436,22 +436,15 @@ fn apply_one(
                     &mutation,
                     checked,
                 )
-            }),
-            Isolation::Batch => {
-                match apply_mutation(
-                    conn,
-                    attempt,
-                    caller,
-                    clock,
-                    &mutation_id,
-                    &mutation,
-                    checked,
-                ) {
+            };
+            match isolation {
+                Isolation::Mutation => conn.transaction::<_, ApplyError, _>(apply),
+                Isolation::Batch => match apply(conn) {
                     Err(ApplyError::Refused(_)) => return Err(BatchError::Refused),
                     done => done,
-                }
+                },
             }
-        },
+        }
     };
     let result = match applied {
         Ok(result) => result,
