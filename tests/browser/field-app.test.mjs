@@ -80,7 +80,10 @@ describe('the field app', () => {
     await page.click('.overlay button.primary');
     await screenshot(page, '04-roll');
     const present = [...planned.values()].filter((s) => s === 'present').length;
-    assert.match(await page.textContent('[data-testid=roll-counts]'), new RegExp(`${present} / ${rows.length}`));
+    await page.waitForFunction(
+      (text) => (document.querySelector('[data-testid=roll-counts]')?.textContent || '').includes(text),
+      `${present} / ${rows.length}`,
+    );
 
     // Nothing left the phone while it was offline.
     const before = await admin.all(`/api/v1/attendance?session_id=${session.id}`);
@@ -220,6 +223,10 @@ describe('the field app', () => {
     const names = await page.$$eval('[data-testid=add-results] li.result .name', (els) => els.map((e) => e.textContent));
     assert.ok(names.includes(first), `"${plain}" finds "${first}"`);
     await page.click('[data-testid=add-results] li.result button.primary');
+    await page.waitForFunction(
+      (count) => document.querySelectorAll('[data-testid=roll] li.row').length === count,
+      enrolled.size + 1,
+    );
     const rows = await rollState(page);
     const added = rows.find((r) => !enrolled.has(r.person));
     assert.ok(added, 'the person is on the roll');

@@ -51,6 +51,16 @@ async function rollOf200(admin) {
       position: i % 2 ? 'secretary' : 'deputy_secretary',
     });
     await admin.post('/api/v1/enrollments', { course_id: course.id, person_id: person.id });
+    // Most of a roll is marked when a trainer opens it again: marks with times and some notes.
+    if (i % 4 !== 0) {
+      await admin.post('/api/v1/attendance', {
+        session_id: session.id,
+        person_id: person.id,
+        status: i % 9 === 0 ? 'late' : 'present',
+        checked_in_at: '2026-12-01T01:05:00Z',
+        note: i % 10 === 0 ? 'Ngồi bàn đầu' : null,
+      });
+    }
   }
   return { course, session };
 }

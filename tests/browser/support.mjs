@@ -137,16 +137,20 @@ export async function signIn(page, persona, deviceName = 'Điện thoại thử'
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
 }
 
-/** Waits until a sync has finished and nothing is left to send. */
+/** Waits until a sync has finished and nothing is left to send; a sync that failed fails. */
 export async function waitSynced(page, timeout = 60_000) {
-  await page.waitForFunction(
+  const handle = await page.waitForFunction(
     () => {
       const chip = document.querySelector('[data-testid=sync-chip]');
-      return chip && /Đã gửi hết|All sent/.test(chip.textContent || '') && !/Đang|Syncing/.test(chip.textContent || '');
+      const state = chip?.getAttribute('data-state');
+      if (state === 'error') return `sync failed: ${chip?.getAttribute('title')}`;
+      return state === 'idle' && chip?.getAttribute('data-unsent') === '0' && 'ok';
     },
     null,
     { timeout },
   );
+  const outcome = await handle.jsonValue();
+  assert.equal(outcome, 'ok');
 }
 
 /** Presses "sync now" on the sync screen and waits for it to finish. */

@@ -32,14 +32,32 @@ export function t(key, values) {
 
 const locale = () => (lang === 'vi' ? 'vi-VN' : 'en-GB');
 
+/** Formatters are costly to make: one per language and kind, made when first needed. */
+const formatters = new Map();
+
+/**
+ * @param {string} kind
+ * @param {Intl.DateTimeFormatOptions} options
+ * @returns {Intl.DateTimeFormat}
+ */
+function formatter(kind, options) {
+  const key = `${lang}:${kind}`;
+  let made = formatters.get(key);
+  if (!made) {
+    made = new Intl.DateTimeFormat(locale(), options);
+    formatters.set(key, made);
+  }
+  return made;
+}
+
 /** @param {string|number|Date} value */
 export function formatTime(value) {
-  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit' }).format(new Date(value));
+  return formatter('time', { hour: '2-digit', minute: '2-digit' }).format(new Date(value));
 }
 
 /** @param {string|number|Date} value */
 export function formatDateTime(value) {
-  return new Intl.DateTimeFormat(locale(), {
+  return formatter('datetime', {
     weekday: 'short',
     day: '2-digit',
     month: '2-digit',
@@ -51,9 +69,7 @@ export function formatDateTime(value) {
 /** A calendar date (`2026-12-08`), shown as written, whatever the device's time zone. */
 export function formatDate(/** @type {string} */ isoDate) {
   const [y, m, d] = isoDate.split('-').map(Number);
-  return new Intl.DateTimeFormat(locale(), { day: '2-digit', month: '2-digit', year: 'numeric' }).format(
-    new Date(y, m - 1, d),
-  );
+  return formatter('date', { day: '2-digit', month: '2-digit', year: 'numeric' }).format(new Date(y, m - 1, d));
 }
 
 /** @param {number} bytes */
