@@ -301,6 +301,8 @@ describe('the field app', () => {
     await page.waitForSelector('[data-testid=refused] li');
     const reasons = await page.$$eval('[data-testid=refused] li', (els) => els.map((e) => e.getAttribute('data-reason')));
     assert.deepEqual(reasons, fixture.people.map(() => 'not_assigned'));
+    const refused = await page.textContent('[data-testid=refused]');
+    for (const name of fixture.names) assert.ok(refused.includes(name), `the refused change names ${name}`);
     await screenshot(page, '09-sync-refused');
     const quarantine = await admin.all(`/api/v1/sync/quarantine?course_id=${fixture.course.id}`);
     const kept = quarantine.filter((q) => q.reason === 'not_assigned').map((q) => q.body.fields.person_id);
@@ -452,7 +454,8 @@ async function unassignFixture() {
     people.push(person.id);
   }
   const assignment = await admin.post('/api/v1/course-trainers', { course_id: course.id, user_id: user.id });
-  return { trainer: { username: user.username, password }, course, session, people, assignment };
+  const names = ['Rơ Mah Hlim', 'Ksor Nay Blơ', 'Đinh Văn Hmưn'];
+  return { trainer: { username: user.username, password }, course, session, people, names, assignment };
 }
 
 /**

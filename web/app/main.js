@@ -920,7 +920,7 @@ function syncScreen() {
           h(
             'li',
             { 'data-reason': r.reason },
-            h('p', null, describe(r.mutation)),
+            h('p', null, describe(r.mutation, r.subject)),
             h('p', { class: 'error' }, reasonText(r.reason)),
             h('p', { class: 'muted' }, r.message),
             h('button', { type: 'button', onclick: () => sync.dismissRefusal(/** @type {number} */ (r.seq)) }, t('sync.dismiss')),
@@ -942,18 +942,14 @@ function reasonText(reason) {
 /**
  * A change in words: who, where, what.
  * @param {import('./model.js').OutboxEntry} entry
+ * @param {{person: string, place: string}} [kept] words kept when the change was refused
  */
-function describe(entry) {
+function describe(entry, kept) {
   const fields = entry.fields || {};
+  const subject = kept || model.subject(entry);
   if (entry.collection === 'enrollments') {
-    const enrollment = model.view('enrollments').get(entry.record_id);
-    const person = model.person(fields.person_id || enrollment?.person_id);
-    const course = model.view('courses').get(fields.course_id || enrollment?.course_id);
-    return t('change.enrollment', { name: person?.full_name || '?', course: course?.title || '?' });
+    return t('change.enrollment', { name: subject.person, course: subject.place });
   }
-  const record = model.view('attendance').get(model.aliases[entry.record_id] || entry.record_id) || {};
-  const person = model.person(fields.person_id || record.person_id);
-  const session = model.view('sessions').get(fields.session_id || record.session_id);
   const what =
     entry.op === 'delete'
       ? t('change.delete')
@@ -962,11 +958,7 @@ function describe(entry) {
         : 'note' in fields
           ? `${t('change.note')}: ${fields.note || '—'}`
           : '';
-  return t('change.attendance', {
-    name: person?.full_name || '?',
-    session: session?.topic || '?',
-    what,
-  });
+  return t('change.attendance', { name: subject.person, session: subject.place, what });
 }
 
 function materialsScreen() {

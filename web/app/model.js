@@ -10,7 +10,8 @@ import { all, done, getMeta, transaction } from './store.js';
  * @typedef {{seq?: number, mutation_id: string, collection: string, record_id: string,
  *   op: 'upsert'|'delete', fields?: Record<string, any>, hlc: string, user_id: string,
  *   made_at: number}} OutboxEntry
- * @typedef {{seq?: number, mutation: OutboxEntry, reason: string, message: string, at: number}} Refusal
+ * @typedef {{seq?: number, mutation: OutboxEntry, reason: string, message: string, at: number,
+ *   subject?: {person: string, place: string}}} Refusal
  * @typedef {{id: string, full_name: string, position: string, unit_id: string|null}} RosterEntry
  * @typedef {{course_id: string, items: RosterEntry[], fetched_at: number}} Roster
  */
@@ -216,6 +217,24 @@ export class Model {
     return [...this.view('materials').values()]
       .filter((m) => m.course_id === courseId)
       .sort((a, b) => a.title.localeCompare(b.title, 'vi'));
+  }
+
+  /**
+   * Who and where a change is about, in words kept with it: a refused change stays readable
+   * after its class has left the device.
+   * @param {OutboxEntry} entry
+   * @returns {{person: string, place: string}}
+   */
+  subject(entry) {
+    const fields = entry.fields || {};
+    const collection = entry.collection === 'enrollments' ? 'enrollments' : 'attendance';
+    const record = this.view(collection).get(this.aliases[entry.record_id] || entry.record_id) || {};
+    const person = this.person(fields.person_id || record.person_id);
+    const place =
+      collection === 'enrollments'
+        ? this.view('courses').get(fields.course_id || record.course_id)?.title
+        : this.view('sessions').get(fields.session_id || record.session_id)?.topic;
+    return { person: person?.full_name || '?', place: place || '?' };
   }
 
   /**

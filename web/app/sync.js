@@ -119,6 +119,7 @@ export class Sync {
           reason: result.reason,
           message: result.message,
           at: Date.now(),
+          subject: model.subject(entry),
         });
       }
     });
