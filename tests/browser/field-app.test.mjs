@@ -76,6 +76,7 @@ describe('the field app', () => {
     const noted = rows[0].person;
     await page.click(`li.row[data-person="${noted}"] button.note-button`);
     await page.fill('#note-text', '  Ngồi bàn đầu, phát biểu tốt  ');
+    await page.fill('#checked-in-time', '07:05');
     await screenshot(page, '05-roll-note');
     await page.click('.overlay button.primary');
     await screenshot(page, '04-roll');
@@ -114,6 +115,11 @@ describe('the field app', () => {
       assert.equal(byPerson.get(person)?.status, status, `the server holds ${person}'s mark`);
     }
     assert.equal(byPerson.get(noted).note, 'Ngồi bàn đầu, phát biểu tốt');
+    const arrival = await page.evaluate((iso) => {
+      const at = new Date(iso);
+      return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+    }, byPerson.get(noted).checked_in_at);
+    assert.equal(arrival, '07:05', 'the arrival time the trainer set');
     assert.ok(byPerson.get(rows[0].person).checked_in_at || planned.get(rows[0].person) === 'absent');
     await context.close();
   });

@@ -138,18 +138,26 @@ export async function signIn(page, persona, deviceName = 'Điện thoại thử'
 }
 
 /** Waits until a sync has finished and nothing is left to send; a sync that failed fails. */
-export async function waitSynced(page, timeout = 60_000) {
-  const handle = await page.waitForFunction(
-    () => {
-      const chip = document.querySelector('[data-testid=sync-chip]');
-      const state = chip?.getAttribute('data-state');
-      if (state === 'error') return `sync failed: ${chip?.getAttribute('title')}`;
-      return state === 'idle' && chip?.getAttribute('data-unsent') === '0' && 'ok';
-    },
-    null,
-    { timeout },
-  );
-  const outcome = await handle.jsonValue();
+export async function waitSynced(page, timeout = 90_000) {
+  let outcome;
+  try {
+    const handle = await page.waitForFunction(
+      () => {
+        const chip = document.querySelector('[data-testid=sync-chip]');
+        const state = chip?.getAttribute('data-state');
+        if (state === 'error') return `sync failed: ${chip?.getAttribute('title')}`;
+        return state === 'idle' && chip?.getAttribute('data-unsent') === '0' && 'ok';
+      },
+      null,
+      { timeout },
+    );
+    outcome = await handle.jsonValue();
+  } catch (error) {
+    const chip = await page
+      .$eval('[data-testid=sync-chip]', (el) => `${el.getAttribute('data-state')}, ${el.textContent}`)
+      .catch(() => 'no sync chip on the page');
+    throw new Error(`no finished sync within ${timeout} ms (the app says: ${chip}): ${error}`);
+  }
   assert.equal(outcome, 'ok');
 }
 

@@ -432,6 +432,27 @@ function courseScreen(courseId) {
 }
 
 /**
+ * `HH:MM` of a moment in the device's time zone, as a time input shows it.
+ * @param {Date} date
+ */
+function clockTime(date) {
+  return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`;
+}
+
+/**
+ * The moment at `HH:MM` on the same local day as `day`, in UTC with milliseconds as the server
+ * stores it.
+ * @param {Date} day
+ * @param {string} hhmm
+ */
+function atClockTime(day, hhmm) {
+  const [hours, minutes] = hhmm.split(':').map(Number);
+  const moment = new Date(day);
+  moment.setHours(hours, minutes, 0, 0);
+  return moment.toISOString();
+}
+
+/**
  * How many enrolled trainees have a mark at a session.
  * @param {Map<string, any>} attendance
  * @param {string} courseId
@@ -545,10 +566,10 @@ function rollScreen(sessionId) {
               {
                 type: 'button',
                 class: 'note-button',
-                'aria-label': t('roll.note_for', { name }),
+                'aria-label': t('roll.details_for', { name }),
                 onclick: () => openNote(person, record),
               },
-              t('roll.note'),
+              t('roll.details'),
             )
           : null,
       ),
@@ -592,8 +613,17 @@ function rollScreen(sessionId) {
     const text = /** @type {HTMLTextAreaElement} */ (
       h('textarea', { id: 'note-text', maxlength: '4000', rows: '3', value: record.note || '' })
     );
+    const arrived = record.status === 'present' || record.status === 'late';
+    const time = /** @type {HTMLInputElement} */ (
+      h('input', {
+        id: 'checked-in-time',
+        type: 'time',
+        value: record.checked_in_at ? clockTime(new Date(record.checked_in_at)) : '',
+      })
+    );
     const dialog = overlay(
       t('roll.note_for', { name: person.full_name }),
+      arrived ? field(t('roll.arrival'), time) : null,
       field(t('roll.note'), text),
       h(
         'div',
@@ -605,7 +635,14 @@ function rollScreen(sessionId) {
             type: 'button',
             class: 'primary',
             onclick: async () => {
-              await model.note(who(), sessionId, person.id, text.value);
+              /** @type {{note: string|null, checked_in_at?: string|null}} */
+              const details = { note: text.value };
+              if (arrived) {
+                details.checked_in_at = time.value
+                  ? atClockTime(new Date(record.checked_in_at || session.starts_at), time.value)
+                  : null;
+              }
+              await model.details(who(), sessionId, person.id, details);
               dialog.close();
               changed();
             },

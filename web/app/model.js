@@ -294,18 +294,24 @@ export class Model {
   }
 
   /**
+   * Changes the note or the check-in time of a mark; only what differs is sent.
    * @param {{userId: string, deviceId: string}} who
    * @param {string} sessionId
    * @param {string} personId
-   * @param {string|null} note
+   * @param {{note: string|null, checked_in_at?: string|null}} details
    */
-  async note(who, sessionId, personId, note) {
+  async details(who, sessionId, personId, details) {
     const existing = this.attendanceOf(sessionId).get(personId);
     if (!existing) return null;
-    const text = note ? note.normalize('NFC').trim() : null;
-    return this.change(who.userId, who.deviceId, 'attendance', existing.id, 'upsert', {
-      note: text || null,
-    });
+    /** @type {Record<string, any>} */
+    const fields = {};
+    const note = details.note ? details.note.normalize('NFC').trim() || null : null;
+    if (note !== (existing.note ?? null)) fields.note = note;
+    if (details.checked_in_at !== undefined && details.checked_in_at !== (existing.checked_in_at ?? null)) {
+      fields.checked_in_at = details.checked_in_at;
+    }
+    if (Object.keys(fields).length === 0) return null;
+    return this.change(who.userId, who.deviceId, 'attendance', existing.id, 'upsert', fields);
   }
 
   /**
