@@ -267,10 +267,9 @@ function signInScreen() {
           model.userId = session.user.id;
           model.changed();
           signInFor = null;
-          sync.set({ state: 'idle', reason: undefined, message: undefined });
           location.hash = '#/courses';
           render();
-          sync.now();
+          sync.afterSignIn();
         } catch (e) {
           const message =
             e instanceof OfflineError

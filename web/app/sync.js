@@ -58,8 +58,19 @@ export class Sync {
     return this.running;
   }
 
+  /**
+   * After a new sign-in: a sync still running under the old tokens ends first (its 401 says
+   * nothing about the new ones), then one runs under the new.
+   */
+  async afterSignIn() {
+    await this.running;
+    this.set({ state: 'idle', reason: undefined, message: undefined });
+    return this.now();
+  }
+
   async run() {
-    if (!this.api.session) return;
+    const session = this.api.session;
+    if (!session) return;
     this.set({ state: 'syncing', reason: undefined, message: undefined });
     try {
       await this.push();
@@ -70,8 +81,12 @@ export class Sync {
       this.set({ state: 'idle', lastSync });
     } catch (e) {
       if (e instanceof OfflineError) this.set({ state: 'offline' });
-      else if (e instanceof ApiError && e.signedOut)
-        this.set({ state: 'signed_out', reason: e.code, message: e.message });
+      else if (e instanceof ApiError && e.signedOut) {
+        // Refused tokens of a device replaced meanwhile (a new sign-in) are no news.
+        if (this.api.session?.device_id === session.device_id) {
+          this.set({ state: 'signed_out', reason: e.code, message: e.message });
+        }
+      }
       else if (e instanceof ApiError) this.set({ state: 'error', reason: e.code, message: e.message });
       else this.set({ state: 'error', reason: 'client_error', message: String(e) });
     }
