@@ -160,6 +160,12 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_REFRESH_TOKEN_TTL_DAYS", default_value_t = 60)]
     pub refresh_token_ttl_days: u64,
 
+    /// Seconds after a refresh during which the same refresh token may be presented again (its
+    /// answer was lost on a weak link) and is answered with a new chain instead of signing the
+    /// device out. 0: every reuse signs the device out.
+    #[arg(long, env = "DIEMDANH_REFRESH_RETRY_GRACE_SECS", default_value_t = 60)]
+    pub refresh_retry_grace_secs: u64,
+
     /// Failed logins allowed per account within the login window before 429.
     #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
@@ -242,6 +248,10 @@ impl ServerConfig {
 
     pub fn refresh_token_ttl(&self) -> Duration {
         Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600)
+    }
+
+    pub fn refresh_retry_grace(&self) -> Duration {
+        Duration::from_secs(self.refresh_retry_grace_secs)
     }
 
     pub fn login_window(&self) -> Duration {

@@ -87,6 +87,7 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        replaced_by -> Nullable<Text>,
     }
 }
 
