@@ -166,9 +166,15 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_REFRESH_RETRY_GRACE_SECS", default_value_t = 60)]
     pub refresh_retry_grace_secs: u64,
 
-    /// Failed logins allowed per account within the login window before 429.
+    /// Failed logins allowed per account from one client address within the login window
+    /// before that address gets 429; past as many failures from any address, the account is
+    /// slowed down (1, 2, 4… seconds between attempts).
     #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+
+    /// Longest wait between two login attempts of a slowed-down account, in seconds.
+    #[arg(long, env = "DIEMDANH_LOGIN_MAX_DELAY_SECS", default_value_t = 60)]
+    pub login_max_delay_secs: u64,
 
     /// Failed logins allowed per client address within the login window before 429.
     #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
@@ -256,6 +262,10 @@ impl ServerConfig {
 
     pub fn login_window(&self) -> Duration {
         Duration::from_secs(self.login_window_secs)
+    }
+
+    pub fn login_max_delay(&self) -> Duration {
+        Duration::from_secs(self.login_max_delay_secs)
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod limiter;
 pub mod password;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +22,7 @@ use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
 use crate::domain::users::{Device, Devices, User, Users};
 use crate::error::{Error, Result};
-use limiter::LoginLimiter;
+use limiter::LoginThrottle;
 
 const ISSUER: &str = "diemdanh";
 const JWT_SECRET_SETTING: &str = "jwt_secret";
@@ -77,7 +77,7 @@ pub struct Auth {
     access_ttl: Duration,
     refresh_ttl: Duration,
     refresh_retry_grace: Duration,
-    limiter: LoginLimiter,
+    throttle: LoginThrottle,
 }
 
 /// 32 random bytes, URL-safe base64.
@@ -92,6 +92,14 @@ fn token_hash(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What the slow password check of a login or a password change found.
+pub enum Verdict<T> {
+    /// The password was right.
+    Accepted(T),
+    /// The password was wrong: the failure is to be counted, then the refusal answered.
+    WrongPassword(Error),
 }
 
 /// A refresh token as stored.
@@ -168,10 +176,11 @@ impl Auth {
             access_ttl: config.access_token_ttl(),
             refresh_ttl: config.refresh_token_ttl(),
             refresh_retry_grace: config.refresh_retry_grace(),
-            limiter: LoginLimiter::new(
+            throttle: LoginThrottle::new(
                 config.login_window(),
                 config.login_max_failures,
                 config.login_max_failures_per_ip,
+                config.login_max_delay(),
             ),
         })
     }
@@ -181,17 +190,36 @@ impl Auth {
         &self.cursor_key
     }
 
-    /// The first half of a login, run without holding a database connection because argon2 is
-    /// deliberately slow: checks the rate limits, the password and that the account is enabled.
-    pub fn verify_login(
+    /// Refuses a login attempt (or a password change) that must wait: 429 with Retry-After.
+    /// Read before the password is checked, so that a throttled guess costs no hashing.
+    pub fn check_login_throttle(
         &self,
-        user: Option<&User>,
-        request: &LoginRequest,
+        conn: &mut DbConn,
+        username: &str,
         address: &str,
     ) -> Result<()> {
-        self.limiter
-            .check(&request.username, address, Instant::now())?;
-        let verified = match user {
+        self.throttle.check(conn, username, address, now_ms())
+    }
+
+    /// Counts a wrong password. Runs inside the caller's write transaction.
+    pub fn record_login_failure(
+        &self,
+        conn: &mut DbConn,
+        username: &str,
+        address: &str,
+    ) -> Result<()> {
+        self.throttle
+            .record_failure(conn, username, address, now_ms())
+    }
+
+    /// The slow half of a login, run without holding a database connection because argon2 is
+    /// deliberately slow: checks the password and that the account is enabled.
+    pub fn verify_login(
+        &self,
+        user: Option<User>,
+        request: &LoginRequest,
+    ) -> Result<Verdict<User>> {
+        let verified = match &user {
             Some(user) => password::verify(&request.password, &user.password_hash),
             None => {
                 password::burn_time(&request.password);
@@ -199,29 +227,29 @@ impl Auth {
             }
         };
         let Some(user) = user.filter(|_| verified) else {
-            self.limiter
-                .record_failure(&request.username, address, Instant::now());
-            return Err(Error::unauthorized(
+            return Ok(Verdict::WrongPassword(Error::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",
-            ));
+            )));
         };
-        self.limiter.record_success(&request.username);
         if user.disabled_at.is_some() {
             return Err(account_disabled());
         }
-        Ok(())
+        Ok(Verdict::Accepted(user))
     }
 
-    /// The second half of a login: registers the device and issues its first tokens. Runs inside
-    /// the caller's write transaction.
+    /// The second half of a login: clears the account's failed attempts, registers the device
+    /// and issues its first tokens. Runs inside the caller's write transaction.
     pub fn start_session(
         &self,
         conn: &mut DbConn,
         user: User,
-        device_name: &str,
+        request: &LoginRequest,
+        address: &str,
     ) -> Result<TokenResponse> {
-        let device = Devices::register(conn, &user.id, device_name)?;
+        self.throttle
+            .record_success(conn, &request.username, address)?;
+        let device = Devices::register(conn, &user.id, &request.device_name)?;
         self.issue(conn, user, &device)
     }
 
@@ -408,27 +436,22 @@ impl Auth {
         })
     }
 
-    /// Checks the current password (failures count toward the login limit) and the new one's
-    /// strength, and returns the new hash. Runs without a database connection.
+    /// Checks the current password (a wrong one counts toward the login limits) and the new
+    /// one's strength, and returns the new hash. Runs without a database connection.
     pub fn prepare_password_change(
         &self,
         user: &User,
         change: &PasswordChange,
-        address: &str,
-    ) -> Result<String> {
-        self.limiter
-            .check(&user.username, address, Instant::now())?;
+    ) -> Result<Verdict<String>> {
         if !password::verify(&change.current_password, &user.password_hash) {
-            self.limiter
-                .record_failure(&user.username, address, Instant::now());
-            return Err(Error::invalid_field(
+            return Ok(Verdict::WrongPassword(Error::invalid_field(
                 "current_password",
                 "wrong_password",
                 "the current password is wrong",
-            ));
+            )));
         }
         password::check_strength("new_password", &change.new_password)?;
-        password::hash(&change.new_password)
+        password::hash(&change.new_password).map(Verdict::Accepted)
     }
 }
 

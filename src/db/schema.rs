@@ -9,6 +9,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        scope -> Text,
+        failed_at -> BigInt,
+    }
+}
+
+diesel::table! {
     revision_counter (id) {
         id -> Integer,
         value -> BigInt,

@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, Response, TestApp};
 
 backend_tests!(
     login_returns_tokens_bound_to_a_new_device,
@@ -17,6 +17,9 @@ backend_tests!(
     disabling_a_user_locks_them_out,
     changing_a_password_signs_out_other_devices,
     login_failures_are_rate_limited,
+    failures_from_one_address_slow_the_account_but_never_lock_its_owner_out,
+    an_account_guessed_from_many_addresses_waits_longer_after_each_failure,
+    login_limits_survive_a_restart_because_every_instance_shares_them,
     forged_and_expired_tokens_are_refused,
 );
 
@@ -416,6 +419,108 @@ fn login_failures_are_rate_limited(backend: Backend) {
     // Other accounts are not affected by one account's limit.
     app.create_user("trainer.f", "trainer", None);
     app.token("trainer.f", "trainer-password");
+}
+
+/// A login attempt from a client address (the server trusts `X-Forwarded-For` in these tests).
+fn login_from(app: &TestApp, username: &str, password: &str, address: &str) -> Response {
+    let body = json!({"username": username, "password": password, "device_name": "phone"});
+    app.call_with(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&body),
+        &[("X-Forwarded-For", address)],
+    )
+}
+
+#[track_caller]
+fn retry_after(response: Response) -> u64 {
+    let response = response.expect(429);
+    assert_eq!(response.code(), "rate_limited");
+    response
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds")
+}
+
+/// Moves every counted login failure `ms` into the past, as if that much time went by.
+fn pass_time(app: &TestApp, ms: i64) {
+    use diemdanh::db::schema::login_failures;
+    use diesel::prelude::*;
+    let mut conn = app.pool.get().unwrap();
+    diesel::update(login_failures::table)
+        .set(login_failures::failed_at.eq(login_failures::failed_at - ms))
+        .execute(&mut *conn)
+        .unwrap();
+}
+
+fn failures_from_one_address_slow_the_account_but_never_lock_its_owner_out(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.trust_proxy = true) else {
+        return;
+    };
+    app.create_user("trainer.owner", "trainer", None);
+    let guesser = "203.0.113.9";
+    let owner = "198.51.100.7";
+    for _ in 0..5 {
+        login_from(&app, "trainer.owner", "guess-guess", guesser).expect(401);
+    }
+    // The guessing address waits for the window to pass.
+    assert!(retry_after(login_from(&app, "trainer.owner", "guess-guess", guesser)) > 800);
+    // The owner, from an address of their own, is slowed down for a second, not locked out.
+    assert_eq!(
+        retry_after(login_from(&app, "trainer.owner", "trainer-password", owner)),
+        1
+    );
+    pass_time(&app, 1_000);
+    login_from(&app, "trainer.owner", "trainer-password", owner).expect(200);
+    // Signing in clears the account's failures, not the guessing address's.
+    assert!(retry_after(login_from(&app, "trainer.owner", "guess-guess", guesser)) > 800);
+    login_from(&app, "trainer.owner", "trainer-password", owner).expect(200);
+}
+
+fn an_account_guessed_from_many_addresses_waits_longer_after_each_failure(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.trust_proxy = true) else {
+        return;
+    };
+    app.create_user("trainer.target", "trainer", None);
+    let address = |i: usize| format!("192.0.2.{i}");
+    for i in 0..5 {
+        login_from(&app, "trainer.target", "guess-guess", &address(i)).expect(401);
+    }
+    let mut waits = Vec::new();
+    for i in 5..8 {
+        let wait = retry_after(login_from(
+            &app,
+            "trainer.target",
+            "guess-guess",
+            &address(i),
+        ));
+        waits.push(wait);
+        pass_time(&app, wait as i64 * 1000);
+        login_from(&app, "trainer.target", "guess-guess", &address(i)).expect(401);
+    }
+    assert_eq!(waits, [1, 2, 4]);
+}
+
+fn login_limits_survive_a_restart_because_every_instance_shares_them(backend: Backend) {
+    let Some(mut app) = TestApp::start_with(backend, |c| {
+        c.trust_proxy = true;
+        c.login_max_failures_per_ip = 3;
+    }) else {
+        return;
+    };
+    for name in ["trainer.p", "trainer.q", "trainer.r", "trainer.s"] {
+        app.create_user(name, "trainer", None);
+    }
+    let sprayer = "203.0.113.50";
+    for name in ["trainer.p", "trainer.q", "trainer.r"] {
+        login_from(&app, name, "guess-guess", sprayer).expect(401);
+    }
+    // Another process on the same database (here: the server restarted) counts the same.
+    app.restart();
+    assert!(retry_after(login_from(&app, "trainer.s", "trainer-password", sprayer)) > 800);
+    login_from(&app, "trainer.s", "trainer-password", "198.51.100.8").expect(200);
 }
 
 fn forged_and_expired_tokens_are_refused(backend: Backend) {
