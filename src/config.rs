@@ -41,6 +41,26 @@ pub struct StorageConfig {
     )]
     pub sqlite_busy_timeout_ms: u32,
 
+    /// PostgreSQL: how long a statement waits for a lock before giving up (milliseconds; 0 waits
+    /// for ever). The request answers 503 with Retry-After instead of holding a worker.
+    #[arg(
+        long,
+        env = "DIEMDANH_PG_LOCK_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub pg_lock_timeout_ms: u32,
+
+    /// PostgreSQL: how long one statement may run (milliseconds; 0: no limit). A longer one is
+    /// cancelled and the request answers 503 with Retry-After. Migrations are not limited.
+    #[arg(
+        long,
+        env = "DIEMDANH_PG_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30000,
+        global = true
+    )]
+    pub pg_statement_timeout_ms: u32,
+
     #[command(flatten)]
     pub store: StoreConfig,
 }
@@ -279,6 +299,8 @@ mod tests {
             database_url: url.map(str::to_owned),
             db_pool_size: 4,
             sqlite_busy_timeout_ms: 5000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store: StoreConfig::default(),
         }
     }

@@ -200,9 +200,13 @@ fn violates_primary_key(info: &dyn diesel::result::DatabaseErrorInformation) -> 
     }
 }
 
-/// SQLite reports lock contention only in its message text.
+/// SQLite reports lock contention only in its message text; PostgreSQL's lock_timeout and
+/// statement_timeout cancel the statement (55P03, 57014), which diesel does not tell apart.
 fn is_busy(message: &str) -> bool {
-    message.contains("database is locked") || message.contains("database is busy")
+    message.contains("database is locked")
+        || message.contains("database is busy")
+        || message.contains("canceling statement due to lock timeout")
+        || message.contains("canceling statement due to statement timeout")
 }
 
 /// SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) / "could not extend file" (an
@@ -304,6 +308,12 @@ mod tests {
             );
         }
         assert_eq!(reported("database is locked").code(), "service_unavailable");
+        for message in [
+            "canceling statement due to lock timeout",
+            "canceling statement due to statement timeout",
+        ] {
+            assert_eq!(reported(message).code(), "service_unavailable", "{message}");
+        }
         assert_eq!(reported("something else").code(), "internal_error");
     }
 
