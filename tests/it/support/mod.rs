@@ -171,6 +171,8 @@ impl TestApp {
             database_url: pg.as_ref().map(|pg| pg.url.clone()),
             db_pool_size: 8,
             sqlite_busy_timeout_ms: 5000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store,
         };
         let mut config = default_server_config();
