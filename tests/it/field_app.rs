@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, install_node_modules};
 
 backend_tests!(
     the_app_is_served_with_a_strict_policy_and_etags,
@@ -248,22 +248,6 @@ fn browser_tools() -> Option<PathBuf> {
     None
 }
 
-fn install_node_modules(dir: &Path) {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INSTALL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if dir.join("node_modules/playwright-core").is_dir() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .status()
-        .expect("run npm ci");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
-}
-
 /// The scenarios of `tests/browser/field-app.test.mjs` against this backend; screenshots in
 /// `target/field-app/<backend>/`.
 fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
@@ -275,7 +259,7 @@ fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
     };
     let app = app.with_demo();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    install_node_modules(&dir);
+    install_node_modules(&dir, "playwright-core");
     let artifacts = artifacts_dir().join(match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
