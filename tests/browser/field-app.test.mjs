@@ -229,9 +229,13 @@ describe('the field app', () => {
     const names = await page.$$eval('[data-testid=add-results] li.result .name', (els) => els.map((e) => e.textContent));
     assert.ok(names.includes(first), `"${plain}" finds "${first}"`);
     await page.click('[data-testid=add-results] li.result button.primary');
+    // Enrolled, then marked: two changes, each shown as it is made.
     await page.waitForFunction(
-      (count) => document.querySelectorAll('[data-testid=roll] li.row').length === count,
-      enrolled.size + 1,
+      (known) =>
+        [...document.querySelectorAll('[data-testid=roll] li.row')].some(
+          (row) => !known.includes(row.getAttribute('data-person')) && row.querySelector('button.mark[aria-pressed=true]'),
+        ),
+      [...enrolled],
     );
     const rows = await rollState(page);
     const added = rows.find((r) => !enrolled.has(r.person));
