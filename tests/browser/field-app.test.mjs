@@ -57,6 +57,11 @@ describe('the field app', () => {
   test('a trainer takes the roll of 120 offline, finds it after a reload offline, and it reaches the server once', async () => {
     const session = demo.sessions[0];
     const { context, page } = await phone(browser);
+    // The server under test gives tokens of 45 s: the app must refresh them by itself.
+    const refreshes = [];
+    page.on('response', (response) => {
+      if (response.url().endsWith('/api/v1/auth/refresh')) refreshes.push(response.status());
+    });
     await screenshot(page, '01-sign-in');
     await signIn(page, PERSONAS.tuan, 'Điện thoại lớp A');
     await screenshot(page, '02-courses');
@@ -120,6 +125,10 @@ describe('the field app', () => {
       return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
     }, byPerson.get(noted).checked_in_at);
     assert.equal(arrival, '07:05', 'the arrival time the trainer set');
+    if (process.env.DIEMDANH_ACCESS_TOKEN_TTL_SECS) {
+      assert.ok(refreshes.length >= 1, 'the access token was refreshed');
+      assert.ok(refreshes.every((status) => status === 200), `every refresh succeeded: ${refreshes}`);
+    }
     assert.ok(byPerson.get(rows[0].person).checked_in_at || planned.get(rows[0].person) === 'absent');
     await context.close();
   });

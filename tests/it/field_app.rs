@@ -248,13 +248,19 @@ fn browser_tools() -> Option<PathBuf> {
     None
 }
 
+/// Access tokens of the server the browser drives: 45 s, and the app refreshes 30 s before
+/// expiry, so every scenario runs through token refreshes, online and offline.
+const BROWSER_TOKEN_TTL_SECS: u64 = 45;
+
 /// The scenarios of `tests/browser/field-app.test.mjs` against this backend; screenshots in
 /// `target/field-app/<backend>/`.
 fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
     let Some(chromium) = browser_tools() else {
         return;
     };
-    let Some(app) = TestApp::start(backend) else {
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.access_token_ttl_secs = BROWSER_TOKEN_TTL_SECS;
+    }) else {
         return;
     };
     let app = app.with_demo();
@@ -269,6 +275,10 @@ fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
         .current_dir(&dir)
         .env("DIEMDANH_BASE", &app.base)
         .env("DIEMDANH_ARTIFACTS", &artifacts)
+        .env(
+            "DIEMDANH_ACCESS_TOKEN_TTL_SECS",
+            BROWSER_TOKEN_TTL_SECS.to_string(),
+        )
         .env("CHROMIUM", chromium)
         .output()
         .expect("run node");
