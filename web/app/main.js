@@ -104,6 +104,8 @@ function render() {
   screen = null;
   if (!api.session || signInFor) {
     replace(root, signInScreen());
+    // A sync ending or a change arriving must not redraw the form under the user's fingers.
+    screen = { update: () => {} };
     return;
   }
   const { name, id } = route();
