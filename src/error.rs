@@ -232,36 +232,10 @@ mod tests {
         assert_eq!(err.to_string(), "phone: must have 10 digits");
     }
 
-    /// A database error as a driver reports it: a kind, a message and maybe a constraint.
+    /// A database error as a driver reports it: a message and maybe a constraint (PostgreSQL
+    /// names one, SQLite does not).
     #[derive(Debug)]
-    struct Reported(&'static str);
-
-    #[derive(Debug)]
-    struct ReportedConstraint(&'static str, &'static str);
-
-    impl diesel::result::DatabaseErrorInformation for ReportedConstraint {
-        fn message(&self) -> &str {
-            self.0
-        }
-        fn details(&self) -> Option<&str> {
-            None
-        }
-        fn hint(&self) -> Option<&str> {
-            None
-        }
-        fn table_name(&self) -> Option<&str> {
-            None
-        }
-        fn column_name(&self) -> Option<&str> {
-            None
-        }
-        fn constraint_name(&self) -> Option<&str> {
-            Some(self.1)
-        }
-        fn statement_position(&self) -> Option<i32> {
-            None
-        }
-    }
+    struct Reported(&'static str, Option<&'static str>);
 
     impl diesel::result::DatabaseErrorInformation for Reported {
         fn message(&self) -> &str {
@@ -280,7 +254,7 @@ mod tests {
             None
         }
         fn constraint_name(&self) -> Option<&str> {
-            None
+            self.1
         }
         fn statement_position(&self) -> Option<i32> {
             None
@@ -290,7 +264,7 @@ mod tests {
     fn reported(message: &'static str) -> Error {
         Error::from(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::Unknown,
-            Box::new(Reported(message)),
+            Box::new(Reported(message, None)),
         ))
     }
 
@@ -330,17 +304,19 @@ mod tests {
     fn a_unique_violation_answers_without_the_drivers_text() {
         let sqlite_id = unique_violation(Box::new(Reported(
             "UNIQUE constraint failed: attendance.id",
+            None,
         )));
-        let postgres_id = unique_violation(Box::new(ReportedConstraint(
+        let postgres_id = unique_violation(Box::new(Reported(
             "duplicate key value violates unique constraint \"attendance_pkey\"",
-            "attendance_pkey",
+            Some("attendance_pkey"),
         )));
         let sqlite_key = unique_violation(Box::new(Reported(
             "UNIQUE constraint failed: units.code, units.valid_from",
+            None,
         )));
-        let postgres_key = unique_violation(Box::new(ReportedConstraint(
+        let postgres_key = unique_violation(Box::new(Reported(
             "duplicate key value violates unique constraint \"users_username_key\"",
-            "users_username_key",
+            Some("users_username_key"),
         )));
         for err in [&sqlite_id, &postgres_id, &sqlite_key, &postgres_key] {
             assert_eq!(err.code(), "already_exists");

@@ -66,9 +66,10 @@ async fn file(req: HttpRequest, path: web::Path<(String, String)>) -> Result<Htt
     let file = WebFiles::get(&name).ok_or(Error::NotFound { what: "file" })?;
     let mime = file.metadata.mimetype().to_owned();
     let (body, hash) = if name == SERVICE_WORKER {
+        let files: Vec<(String, String)> = served_files().collect();
         let text = String::from_utf8_lossy(&file.data)
-            .replace("__BUILD__", &build_id())
-            .replace("__ASSETS__", &asset_list());
+            .replace("__BUILD__", &build_id(&files))
+            .replace("__ASSETS__", &asset_list(&files));
         let hash = short_hash(&Sha256::digest(text.as_bytes()).into());
         (text.into_bytes(), hash)
     } else {
@@ -149,8 +150,9 @@ fn short_hash(digest: &[u8; 32]) -> String {
 
 /// Every served file with its hash, as the service worker's list: `[["/app/x.js", "hash"], ...]`
 /// (the worker itself excluded; the start page as `/app/`).
-fn asset_list() -> String {
-    let assets: Vec<(String, String)> = served_files()
+fn asset_list(files: &[(String, String)]) -> String {
+    let assets: Vec<(String, &String)> = files
+        .iter()
         .filter(|(name, _)| name != SERVICE_WORKER)
         .map(|(name, hash)| {
             let url = if name == "app/index.html" {
@@ -165,9 +167,9 @@ fn asset_list() -> String {
 }
 
 /// One id for the whole set of files: changes whenever any served file does.
-fn build_id() -> String {
+fn build_id(files: &[(String, String)]) -> String {
     let mut hasher = Sha256::new();
-    for (name, hash) in served_files() {
+    for (name, hash) in files {
         hasher.update(name.as_bytes());
         hasher.update(hash.as_bytes());
     }
@@ -225,7 +227,8 @@ mod tests {
 
     #[test]
     fn every_served_file_is_listed_for_the_service_worker_but_the_worker() {
-        let list: Vec<(String, String)> = serde_json::from_str(&asset_list()).unwrap();
+        let files: Vec<(String, String)> = served_files().collect();
+        let list: Vec<(String, String)> = serde_json::from_str(&asset_list(&files)).unwrap();
         assert!(list.iter().any(|(url, _)| url == "/app/"));
         assert!(list.iter().all(|(url, _)| url != "/app/sw.js"));
         assert!(list.iter().all(|(_, hash)| hash.len() == 16));

@@ -920,47 +920,42 @@ fn backfill(
         .select(Material::as_select())
         .load(conn)?;
     out.extend(changes(Collection::Materials, rows));
-    if caller.role == Role::Trainee {
-        // A trainee enrolled again gets back their own records of the course.
-        let rows: Vec<Enrollment> = enrollments::table
-            .filter(enrollments::course_id.eq_any(ids.clone()))
-            .filter(
-                enrollments::person_id
-                    .nullable()
-                    .eq(caller.person_id.clone()),
-            )
-            .filter(enrollments::rev.le(after))
-            .filter(enrollments::deleted_at.is_null())
-            .select(Enrollment::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::Enrollments, rows));
-        let rows: Vec<Attendance> = attendance::table
-            .filter(
-                attendance::session_id.eq_any(
-                    sessions::table
-                        .filter(sessions::course_id.eq_any(ids.clone()))
-                        .select(sessions::id),
-                ),
-            )
-            .filter(
-                attendance::person_id
-                    .nullable()
-                    .eq(caller.person_id.clone()),
-            )
-            .filter(attendance::rev.le(after))
-            .filter(attendance::deleted_at.is_null())
-            .select(Attendance::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::Attendance, rows));
+    if caller.role == Role::Admin {
+        return Ok(out);
     }
+    // A trainer gets the courses' enrollments, people and attendance; a trainee their own (one
+    // enrolled again gets back their records of the course).
+    let mut enrollment_rows = enrollments::table
+        .filter(enrollments::course_id.eq_any(ids.clone()))
+        .filter(enrollments::rev.le(after))
+        .filter(enrollments::deleted_at.is_null())
+        .into_boxed::<Backend>();
+    let mut attendance_rows = attendance::table
+        .filter(
+            attendance::session_id.eq_any(
+                sessions::table
+                    .filter(sessions::course_id.eq_any(ids.clone()))
+                    .select(sessions::id),
+            ),
+        )
+        .filter(attendance::rev.le(after))
+        .filter(attendance::deleted_at.is_null())
+        .into_boxed::<Backend>();
+    if caller.role == Role::Trainee {
+        enrollment_rows = enrollment_rows.filter(
+            enrollments::person_id
+                .nullable()
+                .eq(caller.person_id.clone()),
+        );
+        attendance_rows = attendance_rows.filter(
+            attendance::person_id
+                .nullable()
+                .eq(caller.person_id.clone()),
+        );
+    }
+    let rows: Vec<Enrollment> = enrollment_rows.select(Enrollment::as_select()).load(conn)?;
+    out.extend(changes(Collection::Enrollments, rows));
     if caller.role == Role::Trainer {
-        let rows: Vec<Enrollment> = enrollments::table
-            .filter(enrollments::course_id.eq_any(ids.clone()))
-            .filter(enrollments::rev.le(after))
-            .filter(enrollments::deleted_at.is_null())
-            .select(Enrollment::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::Enrollments, rows));
         let rows: Vec<Person> = people::table
             .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
             .filter(people::rev.le(after))
@@ -968,20 +963,9 @@ fn backfill(
             .select(Person::as_select())
             .load(conn)?;
         out.extend(changes(Collection::People, rows));
-        let rows: Vec<Attendance> = attendance::table
-            .filter(
-                attendance::session_id.eq_any(
-                    sessions::table
-                        .filter(sessions::course_id.eq_any(ids.clone()))
-                        .select(sessions::id),
-                ),
-            )
-            .filter(attendance::rev.le(after))
-            .filter(attendance::deleted_at.is_null())
-            .select(Attendance::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::Attendance, rows));
     }
+    let rows: Vec<Attendance> = attendance_rows.select(Attendance::as_select()).load(conn)?;
+    out.extend(changes(Collection::Attendance, rows));
     Ok(out)
 }
 
