@@ -124,73 +124,133 @@ impl Device {
     }
 }
 
+/// One case's class: a course, a session, two trainers and six devices of its own, so that a
+/// case costs the same whatever ran before it (devices start from nothing and see only it).
 struct World {
     session: String,
     people: Vec<String>,
     trainers: Vec<(String, String)>,
 }
 
-fn setup(app: &TestApp, admin: &str) -> (String, Vec<String>, Vec<(String, String)>) {
-    let class = crate::resources::plan_class(app, admin, "trainer.convergence");
-    let mut people = vec![class.person.clone()];
-    for i in 1..PEOPLE {
-        let person = app
-            .call(
+/// What every case shares: the trainees (people are not scoped by course) and an admin whose
+/// token is taken again before it can expire, however long the run.
+struct Fixture {
+    people: Vec<String>,
+    admin: Admin,
+    /// Trainers never sign in here; one hash spares an Argon2 run per account.
+    trainer_password_hash: String,
+}
+
+struct Admin {
+    token: String,
+    issued: std::time::Instant,
+}
+
+/// Well inside the shortest access-token lifetime a test server is given.
+const PROGRESS_EVERY: usize = 500;
+
+const TOKEN_REISSUE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+impl Admin {
+    fn token(&mut self, app: &TestApp) -> &str {
+        if self.issued.elapsed() > TOKEN_REISSUE {
+            self.token = app.token("root.admin", "admin-password");
+            self.issued = std::time::Instant::now();
+        }
+        &self.token
+    }
+}
+
+fn fixture(app: &TestApp) -> Fixture {
+    let mut admin = Admin {
+        token: app.admin_token(),
+        issued: std::time::Instant::now(),
+    };
+    let people = (0..PEOPLE)
+        .map(|i| {
+            let body =
+                json!({"full_name": format!("Học viên {i}"), "position": "deputy_secretary"});
+            app.call(
                 "POST",
                 "/api/v1/people",
-                Some(admin),
-                Some(
-                    &json!({"full_name": format!("Học viên {i}"), "position": "deputy_secretary"}),
-                ),
+                Some(admin.token(app)),
+                Some(&body),
             )
             .expect(201)
             .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.call(
-            "POST",
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    Fixture {
+        people,
+        admin,
+        trainer_password_hash: diemdanh::auth::password::hash("trainer-password").unwrap(),
+    }
+}
+
+fn new_world(app: &TestApp, fixture: &mut Fixture, case: usize) -> World {
+    let created = |response: crate::support::Response| {
+        response.expect(201).json["id"].as_str().unwrap().to_owned()
+    };
+    let admin = fixture.admin.token(app).to_owned();
+    let post = |path: &str, body: Value| app.call("POST", path, Some(&admin), Some(&body));
+    let course = created(post(
+        "/api/v1/courses",
+        json!({"title": format!("Lớp {case}"), "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10"}),
+    ));
+    let session = created(post(
+        "/api/v1/sessions",
+        json!({"course_id": course, "topic": format!("Buổi {case}"), "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:00:00+07:00"}),
+    ));
+    for person in &fixture.people {
+        post(
             "/api/v1/enrollments",
-            Some(admin),
-            Some(&json!({"course_id": class.course, "person_id": person})),
+            json!({"course_id": course, "person_id": person}),
         )
         .expect(201);
-        people.push(person);
     }
-    let second = app.create_user("trainer.convergence2", "trainer", None);
-    app.call(
-        "POST",
-        "/api/v1/course-trainers",
-        Some(admin),
-        Some(&json!({"course_id": class.course, "user_id": second})),
-    )
-    .expect(201);
-    let mut devices = Vec::new();
-    for (i, user) in [class.trainer.clone(), second]
-        .into_iter()
+    let mut conn = app.pool.get().unwrap();
+    let users: Vec<String> = (0..2)
+        .map(|k| {
+            let user = diemdanh::domain::users::Users::create(
+                &mut conn,
+                diemdanh::domain::users::NewUser {
+                    username: format!("trainer.case{case}.{k}"),
+                    display_name: None,
+                    role: "trainer".into(),
+                    person_id: None,
+                },
+                fixture.trainer_password_hash.clone(),
+            )
+            .unwrap()
+            .id;
+            post(
+                "/api/v1/course-trainers",
+                json!({"course_id": course, "user_id": user}),
+            )
+            .expect(201);
+            user
+        })
+        .collect();
+    let trainers = users
+        .iter()
         .cycle()
         .take(6)
         .enumerate()
-    {
-        let device = diemdanh::domain::users::Devices::register(
-            &mut app.pool.get().unwrap(),
-            &user,
-            &format!("tablet {i}"),
-        )
-        .unwrap();
-        devices.push((user, device.id));
+        .map(|(i, user)| {
+            let device =
+                diemdanh::domain::users::Devices::register(&mut conn, user, &format!("tablet {i}"))
+                    .unwrap();
+            (user.clone(), device.id)
+        })
+        .collect();
+    World {
+        session,
+        people: fixture.people.clone(),
+        trainers,
     }
-    (class.course, people, devices)
-}
-
-fn new_session(app: &TestApp, admin: &str, course: &str, case: usize) -> String {
-    let body = json!({"course_id": course, "topic": format!("Buổi {case}"), "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:00:00+07:00"});
-    app.call("POST", "/api/v1/sessions", Some(admin), Some(&body))
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn push_outbox(
@@ -444,8 +504,7 @@ fn devices_converge_whatever_the_order(backend: Backend) {
     let Some(app) = TestApp::start(backend) else {
         return;
     };
-    let admin = app.admin_token();
-    let (course, people, trainers) = setup(&app, &admin);
+    let fixture = std::cell::RefCell::new(fixture(&app));
     let secret = diemdanh::db::get_setting(&mut app.pool.get().unwrap(), "jwt_secret")
         .unwrap()
         .unwrap();
@@ -465,17 +524,27 @@ fn devices_converge_whatever_the_order(backend: Backend) {
         ..Config::default()
     };
     let case = std::sync::atomic::AtomicUsize::new(0);
+    let started = std::time::Instant::now();
     let mut runner = TestRunner::new(config);
     runner
         .run(&scenario(), |scenario| {
             let number = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let world = World {
-                session: new_session(&app, &admin, &course, number),
-                people: people.clone(),
-                trainers: trainers.clone(),
-            };
+            if number > 0 && number % PROGRESS_EVERY == 0 {
+                // The rate of each stretch shows whether cases get dearer as the run goes on.
+                println!(
+                    "convergence on {backend:?}: {number} cases after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let world = new_world(&app, &mut fixture.borrow_mut(), number);
             run_case(&app, &world, &settings, &scenario);
             Ok(())
         })
         .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let runs = case.into_inner();
+    println!(
+        "convergence on {backend:?}: {runs} cases (with shrinking and replays) in {seconds:.1} s, {:.1} cases/s",
+        runs as f64 / seconds
+    );
 }
