@@ -529,7 +529,7 @@ fn devices_converge_whatever_the_order(backend: Backend) {
     runner
         .run(&scenario(), |scenario| {
             let number = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if number > 0 && number % PROGRESS_EVERY == 0 {
+            if number > 0 && number.is_multiple_of(PROGRESS_EVERY) {
                 // The rate of each stretch shows whether cases get dearer as the run goes on.
                 println!(
                     "convergence on {backend:?}: {number} cases after {:.1} s",
