@@ -275,9 +275,10 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     let state_location = store.location().to_owned();
     let state = web::Data::new(AppState::new(pool, store, auth, server));
     actix_web::rt::System::new().block_on(async move {
-        let (running, addresses) =
+        let listening =
             api::bind(state).map_err(|e| Error::Unavailable(format!("cannot listen: {e}")))?;
-        let base = addresses
+        let base = listening
+            .addresses
             .first()
             .map(|a| format!("http://{a}"))
             .unwrap_or_default();
@@ -286,6 +287,9 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
             storage.data_dir.display(),
             state_location
         );
+        if let Some(address) = listening.metrics_address {
+            println!("metrics: http://{address}/metrics");
+        }
         if with_demo {
             println!("demo logins:");
             for login in demo::logins() {
@@ -303,7 +307,8 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
                 demo::ADMIN_PASSWORD
             );
         }
-        running
+        listening
+            .server
             .await
             .map_err(|e| Error::Internal(format!("server failed: {e}")))
     })

@@ -262,6 +262,16 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 
+    /// A second address that serves `GET /metrics` (Prometheus) and nothing else, with no
+    /// token: bind it where only the monitoring can reach (e.g. `10.0.0.5:9100`).
+    #[arg(long, env = "DIEMDANH_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
+    /// A bearer token that opens `GET /metrics` on the public port. Without it (and by
+    /// default) the public port has no metrics page.
+    #[arg(long, env = "DIEMDANH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Log line format.
     #[arg(long, env = "DIEMDANH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

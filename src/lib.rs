@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod fault;
+pub mod metrics;
 pub mod reports;
 pub mod storage;
 pub mod sync;

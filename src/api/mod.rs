@@ -14,17 +14,20 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
+use actix_web::middleware::{Compress, DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing_actix_web::{RequestId, TracingLogger};
 
 pub use routes::route_table;
 
+use handlers::metrics::MetricsAccess;
+
 use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::db::{DbConn, Pool, write_tx};
 use crate::error::{Error, Result};
+use crate::metrics::{Metrics, WorkQueue};
 use crate::storage::BlobStore;
 use crate::sync::clock::ServerClock;
 
@@ -37,6 +40,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub config: Arc<ServerConfig>,
     pub clock: Arc<ServerClock>,
+    pub metrics: Arc<Metrics>,
     queues: Arc<WorkQueues>,
 }
 
@@ -68,6 +72,7 @@ impl AppState {
             auth: Arc::new(auth),
             config: Arc::new(config),
             clock: Arc::new(clock),
+            metrics: Arc::new(Metrics::new()),
             queues: Arc::new(WorkQueues {
                 database: Arc::new(Semaphore::new(connections)),
                 writer: Arc::new(Semaphore::new(1)),
@@ -77,14 +82,21 @@ impl AppState {
     }
 }
 
-async fn queue(semaphore: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
-    Arc::clone(semaphore)
-        .acquire_owned()
-        .await
-        .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
-}
-
 impl AppState {
+    /// Waits for a turn in one of the queues (the wait is measured for `/metrics`).
+    async fn queue(&self, queue: WorkQueue) -> Result<OwnedSemaphorePermit> {
+        let semaphore = match queue {
+            WorkQueue::Database => &self.queues.database,
+            WorkQueue::Writer => &self.queues.writer,
+            WorkQueue::Hashing => &self.queues.hashing,
+        };
+        let _waiting = self.metrics.waiting(queue);
+        Arc::clone(semaphore)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
+    }
+
     /// Runs blocking database work on actix's blocking pool with a pooled connection, once a
     /// connection is free.
     pub async fn run<T, F>(&self, work: F) -> Result<T>
@@ -92,7 +104,7 @@ impl AppState {
         F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let slot = queue(&self.queues.database).await?;
+        let slot = self.queue(WorkQueue::Database).await?;
         self.run_holding(vec![slot], work).await
     }
 
@@ -115,8 +127,8 @@ impl AppState {
     {
         // Always the writer's turn first, then a connection, so that no two requests wait for
         // each other's permit.
-        let turn = queue(&self.queues.writer).await?;
-        let slot = queue(&self.queues.database).await?;
+        let turn = self.queue(WorkQueue::Writer).await?;
+        let slot = self.queue(WorkQueue::Database).await?;
         self.run_holding(vec![turn, slot], work).await
     }
 
@@ -126,7 +138,7 @@ impl AppState {
         F: FnOnce(&AppState) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let core = queue(&self.queues.hashing).await?;
+        let core = self.queue(WorkQueue::Hashing).await?;
         let state = self.clone();
         web::block(move || {
             let _core = core;
@@ -157,6 +169,7 @@ impl AppState {
 /// The application with its middleware and routes.
 pub fn app(
     state: web::Data<AppState>,
+    metrics_access: web::Data<MetricsAccess>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -169,6 +182,7 @@ pub fn app(
     let json_limit = state.config.max_json_bytes;
     App::new()
         .app_data(state)
+        .app_data(metrics_access)
         .app_data(
             web::JsonConfig::default()
                 .limit(json_limit)
@@ -225,13 +239,59 @@ pub fn app(
                 Ok(response)
             }
         })
+        .wrap(from_fn(handlers::metrics::only_metrics_on_listener))
+        .wrap(from_fn(count_request))
         .wrap(TracingLogger::default())
 }
 
-/// Binds the HTTP server (port 0 picks a free port) and returns it with its bound addresses.
-pub fn bind(state: web::Data<AppState>) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+/// Middleware: every answer, whatever answered it (a handler, a middleware's refusal, a 404),
+/// counted by route pattern and timed for `/metrics`.
+async fn count_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req.match_pattern();
+    let method = req.method().clone();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        state.metrics.request(
+            route,
+            method.as_str(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+    }
+    Ok(response)
+}
+
+/// A bound server and where it listens.
+pub struct Listening {
+    pub server: Server,
+    /// The public addresses (the API and the web apps).
+    pub addresses: Vec<SocketAddr>,
+    /// The metrics-only listener, when `metrics_bind` is set.
+    pub metrics_address: Option<SocketAddr>,
+}
+
+/// Binds the HTTP server (port 0 picks a free port) and, if configured, the metrics listener.
+pub fn bind(state: web::Data<AppState>) -> std::io::Result<Listening> {
     let config = Arc::clone(&state.config);
-    let mut server = HttpServer::new(move || app(state.clone()))
+    let metrics_listener = config
+        .metrics_bind
+        .as_deref()
+        .map(std::net::TcpListener::bind)
+        .transpose()?;
+    let metrics_address = metrics_listener
+        .as_ref()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?;
+    let metrics_access = web::Data::new(MetricsAccess::new(
+        metrics_address,
+        config.metrics_token.as_deref(),
+    ));
+    let mut server = HttpServer::new(move || app(state.clone(), metrics_access.clone()))
         .shutdown_timeout(config.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(config.client_request_timeout_secs))
         .client_disconnect_timeout(Duration::from_secs(config.client_disconnect_timeout_secs))
@@ -240,9 +300,16 @@ pub fn bind(state: web::Data<AppState>) -> std::io::Result<(Server, Vec<SocketAd
         // Nagle's algorithm it waits for the client's delayed ACK (40 ms on Linux) first.
         .tcp_nodelay(true)
         .bind(config.bind.as_str())?;
+    let addresses = server.addrs();
+    if let Some(listener) = metrics_listener {
+        server = server.listen(listener)?;
+    }
     if let Some(workers) = config.workers {
         server = server.workers(workers.max(1));
     }
-    let addresses = server.addrs();
-    Ok((server.run(), addresses))
+    Ok(Listening {
+        server: server.run(),
+        addresses,
+        metrics_address,
+    })
 }

@@ -5,8 +5,8 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
 use super::handlers::{
-    auth, health, imports, materials, reorganisation, reports, resources, roster, sync, users,
-    watermelon,
+    auth, health, imports, materials, metrics, reorganisation, reports, resources, roster, sync,
+    users, watermelon,
 };
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
@@ -23,6 +23,7 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
     let mut table = vec![
         ("/healthz", Method::GET, web::get().to(health::healthz)),
         ("/readyz", Method::GET, web::get().to(health::readyz)),
+        (metrics::PATH, Method::GET, web::get().to(metrics::metrics)),
         (
             "/api/v1/auth/login",
             Method::POST,

@@ -323,6 +323,15 @@ impl Devices {
         Ok(device)
     }
 
+    /// Devices still in use whose clock was found too far ahead (an operator's figure).
+    pub fn count_clock_flagged(conn: &mut DbConn) -> Result<i64> {
+        Ok(devices::table
+            .filter(devices::revoked_at.is_null())
+            .filter(devices::clock_flagged_at.is_not_null())
+            .count()
+            .get_result(conn)?)
+    }
+
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Device> {
         devices::table
             .find(id)

@@ -326,7 +326,8 @@ pub(crate) fn delta(
     })
 }
 
-fn current_revision(conn: &mut DbConn) -> Result<i64> {
+/// The last revision handed out: every synced write moves it.
+pub fn current_revision(conn: &mut DbConn) -> Result<i64> {
     Ok(revision_counter::table
         .filter(revision_counter::id.eq(1))
         .select(revision_counter::value)

@@ -74,6 +74,26 @@ pub struct ReviewFilter {
     pub offset: Option<i64>,
 }
 
+/// What waits for an administrator: open quarantined mutations and unresolved conflicts.
+#[derive(Debug, Clone, Copy)]
+pub struct Backlog {
+    pub quarantine_open: i64,
+    pub conflicts_unresolved: i64,
+}
+
+pub fn backlog(conn: &mut DbConn) -> Result<Backlog> {
+    Ok(Backlog {
+        quarantine_open: sync_quarantine::table
+            .filter(sync_quarantine::status.eq("open"))
+            .count()
+            .get_result(conn)?,
+        conflicts_unresolved: sync_conflicts::table
+            .filter(sync_conflicts::resolved_at.is_null())
+            .count()
+            .get_result(conn)?,
+    })
+}
+
 pub fn list_quarantine(
     conn: &mut DbConn,
     caller: &Caller,

@@ -55,10 +55,13 @@ const EVERYONE: [Who; 10] = [
 
 /// (method, path) → status for [admin, assigned trainer, other trainer, trainee]. Callers without
 /// a valid token get 401 on every `/api/v1/` route except login and refresh, which ignore tokens
-/// (as do `/healthz` and `/readyz`), so those answer the admin's status to everyone.
+/// (as do `/healthz` and `/readyz`), so those answer the admin's status to everyone. `/metrics`
+/// is closed on the public port unless a metrics token is configured (none here): no access
+/// token, not even an administrator's, opens it.
 const EXPECTED: &[(&str, &str, [u16; 4])] = &[
     ("GET", "/healthz", [200, 200, 200, 200]),
     ("GET", "/readyz", [200, 200, 200, 200]),
+    ("GET", "/metrics", [404, 404, 404, 404]),
     ("POST", "/api/v1/auth/login", [422, 422, 422, 422]),
     ("POST", "/api/v1/auth/refresh", [401, 401, 401, 401]),
     ("GET", "/api/v1/me", [200, 200, 200, 200]),

@@ -104,3 +104,55 @@ fn the_compose_file_runs_three_instances_on_shared_storage() {
     }
     assert!(read("deploy/OPERATIONS.md").contains("pg_dump"));
 }
+
+#[test]
+fn prometheus_scrapes_every_instance_and_grafana_shows_the_dashboard() {
+    let compose: Value = serde_norway::from_str(&read("deploy/compose.yaml")).expect("valid YAML");
+    let services = &compose["services"];
+    let prometheus_mount = services["prometheus"]["volumes"][0].as_str().unwrap();
+    let (config, target) = prometheus_mount.split_once(':').unwrap();
+    assert!(target.starts_with("/etc/prometheus/prometheus.yml"));
+    let prometheus: Value = serde_norway::from_str(&read(&format!(
+        "deploy/{}",
+        config.trim_start_matches("./")
+    )))
+    .expect("valid YAML");
+    let job = &prometheus["scrape_configs"][0];
+    assert_eq!(text(job, &["metrics_path"]), "/metrics");
+    let targets = words(&job["static_configs"][0]["targets"]);
+    for name in INSTANCES {
+        let env = &services[name]["environment"];
+        let bind = text(env, &["DIEMDANH_METRICS_BIND"]);
+        let port = bind.rsplit(':').next().unwrap();
+        assert!(
+            targets.contains(&format!("{name}:{port}").as_str()),
+            "Prometheus scrapes {name} where it serves its metrics ({bind}): {targets:?}"
+        );
+        // The metrics listener is for the compose network: never published on the host.
+        let published = services[name]["ports"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        assert!(published.is_empty(), "{name} publishes no port");
+        assert!(services[name]["environment"]["DIEMDANH_METRICS_TOKEN"].is_null());
+    }
+    let grafana_mounts = words(&services["grafana"]["volumes"]);
+    for (source, target) in grafana_mounts.iter().filter_map(|m| m.split_once(':')) {
+        if let Some(relative) = source.strip_prefix("./") {
+            assert!(
+                Path::new(ROOT).join("deploy").join(relative).exists(),
+                "{source} is in the repository"
+            );
+            assert!(
+                target.starts_with("/etc/grafana/provisioning")
+                    || target.starts_with("/var/lib/grafana/dashboards")
+            );
+        }
+    }
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/dashboards/diemdanh.json")).expect("JSON");
+    assert!(!dashboard["panels"].as_array().unwrap().is_empty());
+    // Grafana reaches Prometheus by its compose name.
+    let datasource = read("deploy/grafana/provisioning/datasources/prometheus.yaml");
+    assert!(datasource.contains("http://prometheus:9090"));
+}

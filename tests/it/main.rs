@@ -13,6 +13,7 @@ mod field_app;
 mod imports;
 mod limits;
 mod materials;
+mod metrics;
 mod multi_instance;
 mod reports;
 mod resources;

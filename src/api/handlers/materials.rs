@@ -7,11 +7,12 @@
 //! send it as it is.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -248,7 +249,13 @@ pub async fn download(
             futures_util::stream::empty::<Result<web::Bytes, Error>>(),
         )));
     }
-    let stream = state.store.read(&sha256, size, Some(range)).await?;
+    let metrics = Arc::clone(&state.metrics);
+    // Counted as the bytes go out: a download cut half-way counts what was sent.
+    let stream = state
+        .store
+        .read(&sha256, size, Some(range))
+        .await?
+        .inspect_ok(move |chunk| metrics.material_sent(chunk.len() as u64));
     Ok(response.body(SizedStream::new(length, stream)))
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod health;
 pub mod imports;
 pub mod materials;
+pub mod metrics;
 pub mod reorganisation;
 pub mod reports;
 pub mod resources;

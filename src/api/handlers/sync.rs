@@ -9,6 +9,7 @@ use crate::api::extractors::Authenticated;
 use crate::domain::values::path_id;
 use crate::error::Result;
 use crate::fault;
+use crate::metrics::Protocol;
 use crate::sync::{pull, push, review};
 
 /// About the size of one change in a pull page (an attendance record is 450-500 bytes).
@@ -34,6 +35,7 @@ pub async fn push(
         .writer_turn(move |state, conn| push::push_batch(conn, &caller, &state.clock, &mutations))
         .await?;
     fault::point(fault::PUSH_AFTER_COMMIT);
+    state.metrics.pushed(&outcome.results);
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -58,6 +60,7 @@ pub async fn pull(
                 query.cursor.as_deref(),
                 query.limit,
             )?;
+            state.metrics.pulled(Protocol::Native, page.changes.len());
             json_bytes(&page, page.changes.len() * CHANGE_JSON_BYTES + 1024)
         })
         .await?;

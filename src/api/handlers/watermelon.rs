@@ -8,6 +8,7 @@ use super::{json_bytes, json_response};
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::error::{Error, Result};
+use crate::metrics::Protocol;
 use crate::sync::watermelon::{self, Migration};
 
 /// About the size of one raw record in a WatermelonDB pull (an attendance row is ~220 bytes).
@@ -80,6 +81,9 @@ pub async fn pull(
             };
             let response =
                 watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())?;
+            state
+                .metrics
+                .pulled(Protocol::WatermelonDb, response.records());
             json_bytes(&response, response.records() * RAW_RECORD_JSON_BYTES + 1024)
         })
         .await?;

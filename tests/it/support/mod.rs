@@ -61,6 +61,8 @@ pub fn default_server_config() -> ServerConfig {
 
 pub struct TestApp {
     pub base: String,
+    /// The metrics-only listener, when the test configured one.
+    pub metrics_base: Option<String>,
     pub pool: Pool,
     /// Where the database is, for running the CLI against the same data.
     pub storage: StorageConfig,
@@ -177,19 +179,20 @@ impl TestApp {
         };
         let mut config = default_server_config();
         configure(&mut config);
-        let (pool, base, handle, thread) = launch(&storage, &config);
+        let (pool, server) = launch(&storage, &config);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
         Some(TestApp {
-            base,
+            base: server.base,
+            metrics_base: server.metrics_base,
             pool,
             storage,
             config,
             agent,
-            handle,
-            thread: Some(thread),
+            handle: server.handle,
+            thread: Some(server.thread),
             _dir: dir,
             _pg: pg,
         })
@@ -199,8 +202,12 @@ impl TestApp {
     /// upgrade: nothing held in memory survives.
     pub fn restart(&mut self) {
         self.stop();
-        let (pool, base, handle, thread) = launch(&self.storage, &self.config);
-        (self.pool, self.base, self.handle, self.thread) = (pool, base, handle, Some(thread));
+        let (pool, server) = launch(&self.storage, &self.config);
+        self.pool = pool;
+        self.base = server.base;
+        self.metrics_base = server.metrics_base;
+        self.handle = server.handle;
+        self.thread = Some(server.thread);
     }
 
     fn stop(&mut self) {
@@ -468,10 +475,7 @@ impl Drop for TestApp {
 }
 
 /// Opens the database and serves it on a free port in a thread of its own.
-fn launch(
-    storage: &StorageConfig,
-    config: &ServerConfig,
-) -> (Pool, String, ServerHandle, JoinHandle<()>) {
+fn launch(storage: &StorageConfig, config: &ServerConfig) -> (Pool, Launched) {
     let pool = db::open(storage).expect("open database");
     let auth = Auth::new(&mut pool.get().expect("connection"), config).expect("auth");
     let store = diemdanh::storage::BlobStore::open(storage).expect("material store");
@@ -479,15 +483,33 @@ fn launch(
     let (sender, receiver) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let (server, addresses) = api::bind(state).expect("bind");
+            let listening = api::bind(state).expect("bind");
             sender
-                .send((server.handle(), addresses[0]))
+                .send((
+                    listening.server.handle(),
+                    listening.addresses[0],
+                    listening.metrics_address,
+                ))
                 .expect("send handle");
-            server.await.expect("server");
+            listening.server.await.expect("server");
         })
     });
-    let (handle, address) = receiver.recv().expect("server started");
-    (pool, format!("http://{address}"), handle, thread)
+    let (handle, address, metrics) = receiver.recv().expect("server started");
+    let server = Launched {
+        base: format!("http://{address}"),
+        metrics_base: metrics.map(|address| format!("http://{address}")),
+        handle,
+        thread,
+    };
+    (pool, server)
+}
+
+/// A server running in a thread of its own.
+struct Launched {
+    base: String,
+    metrics_base: Option<String>,
+    handle: ServerHandle,
+    thread: JoinHandle<()>,
 }
 
 /// Every response the tests see must be one the contract describes.
