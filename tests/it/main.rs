@@ -20,4 +20,5 @@ mod resources;
 mod schemathesis;
 mod scope;
 mod sync;
+mod upgrade;
 mod watermelon;

@@ -157,6 +157,17 @@ impl TestApp {
         store: StoreConfig,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> Option<TestApp> {
+        Self::start_prepared(backend, store, configure, |_| {})
+    }
+
+    /// A server on a database that `prepare` fills before the server first opens it (and
+    /// migrates it), as an upgrade finds the database an earlier version left.
+    pub fn start_prepared(
+        backend: Backend,
+        store: StoreConfig,
+        configure: impl FnOnce(&mut ServerConfig),
+        prepare: impl FnOnce(&StorageConfig),
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = match backend {
             Backend::Sqlite => None,
@@ -179,6 +190,7 @@ impl TestApp {
         };
         let mut config = default_server_config();
         configure(&mut config);
+        prepare(&storage);
         let (pool, server) = launch(&storage, &config);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

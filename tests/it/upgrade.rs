@@ -1,0 +1,235 @@
+//! Upgrades: a database written by an earlier version (the demo data and a trainer's synced
+//! work, made by `tests/fixtures/upgrade/make_fixture.py` with that version's binary; the
+//! commit is in each manifest) opened by this one, on both backends. Everything stays readable,
+//! every acknowledged mutation stays on record (a replay is answered as a duplicate), the
+//! device's cursor, WatermelonDB timestamp and refresh token still work, and new work syncs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::postgres::find_psql;
+use crate::support::{Backend, TestApp};
+use diemdanh::config::StoreConfig;
+
+backend_tests!(a_database_of_an_earlier_version_upgrades_and_keeps_everything);
+
+fn fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/fixtures/upgrade")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    found.sort();
+    assert!(
+        !found.is_empty(),
+        "no upgrade fixture in {}",
+        root.display()
+    );
+    found
+}
+
+fn restore(backend: Backend, fixture: &Path, storage: &diemdanh::config::StorageConfig) {
+    match backend {
+        Backend::Sqlite => {
+            std::fs::create_dir_all(&storage.data_dir).unwrap();
+            std::fs::copy(
+                fixture.join("sqlite/diemdanh.db"),
+                storage.data_dir.join("diemdanh.db"),
+            )
+            .expect("copy the SQLite fixture");
+        }
+        Backend::Postgres => {
+            let url = storage.database_url.as_deref().expect("a PostgreSQL URL");
+            let psql = find_psql(None).expect("psql");
+            let output = Command::new(psql)
+                .args(["-v", "ON_ERROR_STOP=1", "-q", "-X", "-d", url, "-f"])
+                .arg(fixture.join("postgres/dump.sql"))
+                .output()
+                .expect("run psql");
+            assert!(
+                output.status.success(),
+                "restoring the dump failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+fn a_database_of_an_earlier_version_upgrades_and_keeps_everything(backend: Backend) {
+    for fixture in fixtures() {
+        upgrade_from(backend, &fixture);
+    }
+}
+
+fn upgrade_from(backend: Backend, fixture: &Path) {
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture.join(folder).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let Some(app) = TestApp::start_prepared(
+        backend,
+        StoreConfig::default(),
+        |config| {
+            // The fixture ages with the repository; its cursor must not expire on that account.
+            config.tombstone_retention_days = 365 * 100;
+        },
+        |storage| restore(backend, fixture, storage),
+    ) else {
+        return;
+    };
+    let which = format!("{} ({folder})", fixture.display());
+
+    // Everything the earlier version held is there, and the demo accounts still sign in.
+    let admin = app.token("admin", "diemdanh-admin");
+    for (list, count) in manifest["counts"].as_object().unwrap() {
+        let total = app
+            .call(
+                "GET",
+                &format!("/api/v1/{list}?limit=1"),
+                Some(&admin),
+                None,
+            )
+            .expect(200)
+            .json["total"]
+            .clone();
+        assert_eq!(&total, count, "{which}: {list}");
+    }
+    let pushed = manifest["pushed"].as_array().unwrap();
+    assert!(!pushed.is_empty());
+    for mutation in pushed {
+        let record = app
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/attendance/{}",
+                    mutation["record_id"].as_str().unwrap()
+                ),
+                Some(&admin),
+                None,
+            )
+            .expect(200)
+            .json;
+        for field in ["session_id", "person_id", "status", "note"] {
+            assert_eq!(
+                record[field], mutation["fields"][field],
+                "{which}: {field} of {}",
+                mutation["record_id"]
+            );
+        }
+    }
+
+    // The trainer's device: its refresh token still signs it in (or has simply expired, as it
+    // would have without an upgrade), the mutations it pushed are answered as duplicates.
+    let trainer = manifest["trainer"].as_str().unwrap();
+    let refreshed = app.call(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(&json!({"refresh_token": manifest["refresh_token"]})),
+    );
+    let token = match refreshed.status {
+        200 => {
+            assert_eq!(
+                refreshed.json["device_id"], manifest["device_id"],
+                "{which}"
+            );
+            refreshed.json["access_token"].as_str().unwrap().to_owned()
+        }
+        _ => {
+            assert_eq!(refreshed.code(), "refresh_token_expired", "{which}");
+            app.token(trainer, "demo-trainer-1")
+        }
+    };
+    let replay = app
+        .call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(&token),
+            Some(&json!({ "mutations": pushed })),
+        )
+        .expect(200)
+        .json;
+    for result in replay["results"].as_array().unwrap() {
+        assert_eq!(result["status"], "duplicate", "{which}: {result}");
+        assert_eq!(result["original_status"], "applied", "{which}: {result}");
+    }
+
+    // Its cursor carries on from where it was: nothing it already holds comes again changed,
+    // and a change made after the upgrade comes.
+    let first = &pushed[0];
+    let edit = json!({
+        "mutation_id": uuid::Uuid::new_v4().to_string(),
+        "collection": "attendance",
+        "record_id": first["record_id"],
+        "op": "upsert",
+        "fields": {"status": "excused", "note": "sau nâng cấp"},
+        "hlc": format!("{:013}-0000-upgrade-check", chrono::Utc::now().timestamp_millis()),
+    });
+    let applied = app
+        .call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(&token),
+            Some(&json!({ "mutations": [edit] })),
+        )
+        .expect(200)
+        .json;
+    assert_eq!(applied["results"][0]["status"], "applied", "{which}");
+    let mut cursor = manifest["cursor"].as_str().unwrap().to_owned();
+    let mut changes = Vec::new();
+    loop {
+        let page = app
+            .call(
+                "GET",
+                &format!("/api/v1/sync/pull?cursor={cursor}&limit=500"),
+                Some(&token),
+                None,
+            )
+            .expect(200)
+            .json;
+        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+        cursor = page["cursor"].as_str().unwrap().to_owned();
+        if page["has_more"] == false {
+            break;
+        }
+    }
+    let edited: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["collection"] == "attendance")
+        .collect();
+    assert_eq!(edited.len(), 1, "{which}: only the edit comes: {edited:?}");
+    assert_eq!(edited[0]["id"], first["record_id"]);
+    assert_eq!(edited[0]["data"]["status"], "excused");
+
+    // A WatermelonDB device's timestamp of the earlier version is still one this server gave.
+    let watermelon = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/watermelon/sync?last_pulled_at={}&schema_version=1",
+                manifest["watermelon_last_pulled_at"]
+            ),
+            Some(&token),
+            None,
+        )
+        .expect(200)
+        .json;
+    let updated = &watermelon["changes"]["attendance"]["updated"];
+    assert!(
+        updated
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|record| record["id"] == first["record_id"] && record["status"] == "excused"),
+        "{which}: the WatermelonDB pull after the upgrade brings the edit: {watermelon}"
+    );
+}
