@@ -1,0 +1,448 @@
+// The staff console (/) in a real Chromium against a real diemdanh server with the demo data:
+// sign-in and sign-out; the dashboard's numbers are the coverage report's, worst first, with the
+// names not yet trained and the report's files; a course planned through the page (sessions, a
+// trainer, 30 people found without diacritics and enrolled at once); the attendance matrix after
+// a trainer's device synced; the badge sheet's QR codes decode to the trainees' ids; a trainer
+// sees nothing of another trainer's class; axe-core finds no serious problem on any screen; no
+// screen scrolls sideways at 1366×768 or on a tablet (768×1024). Screenshots in
+// DIEMDANH_ARTIFACTS.
+//
+// Run by tests/it/console.rs, once per backend, with DIEMDANH_BASE set.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { AdminApi, BASE, PERSONAS, demoClass, launch, rawCall, screenshot } from './support.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const LAPTOP = { width: 1366, height: 768 };
+const TABLET = { width: 768, height: 1024 };
+
+const admin = new AdminApi();
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * A browser window on the console, in Vietnamese unless told otherwise; every JSON answer of the
+ * API the page receives is kept (`answers`) for the scope checks.
+ * @param {{width: number, height: number}} viewport
+ */
+async function open(viewport = LAPTOP) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.error('console:', message.text());
+  });
+  /** @type {{url: string, text: string}[]} */
+  const answers = [];
+  page.on('response', async (response) => {
+    if (!response.url().includes('/api/v1/')) return;
+    try {
+      answers.push({ url: response.url(), text: await response.text() });
+    } catch {
+      // A download or a redirect has no body to read here.
+    }
+  });
+  await page.goto(`${BASE}/`);
+  return { context, page, answers, errors };
+}
+
+/**
+ * @param {import('playwright-core').Page} page
+ * @param {{username: string, password: string}} persona
+ */
+async function signIn(page, persona) {
+  await page.fill('#username', persona.username);
+  await page.fill('#password', persona.password);
+  await page.click('form.signin button[type=submit]');
+  await page.waitForSelector('[data-testid=sign-out]');
+}
+
+/** Waits until nothing on the page is loading. */
+async function settled(page) {
+  await page.waitForFunction(() => !document.querySelector('[aria-busy=true]'));
+}
+
+/**
+ * axe-core on the page as it is: no serious or critical violation. The library is run through
+ * the DevTools protocol (page.evaluate), which the page's policy does not govern.
+ * @param {import('playwright-core').Page} page
+ * @param {string} screen
+ */
+async function accessible(page, screen) {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore axe is the library just evaluated
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((/** @type {any} */ v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((/** @type {any} */ v) => `${v.id}: ${v.help} (${v.nodes.map((/** @type {any} */ n) => n.target.join(' ')).slice(0, 3).join(', ')})`);
+  });
+  assert.deepEqual(violations, [], `axe on ${screen}`);
+}
+
+/** The page does not scroll sideways. */
+async function fitsWidth(page, screen) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `${screen} scrolls sideways by ${overflow} px`);
+}
+
+/**
+ * Every check a screen gets: accessible, fits, screenshot.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+async function screen(page, name) {
+  await settled(page);
+  await fitsWidth(page, name);
+  await accessible(page, name);
+  await screenshot(page, name);
+}
+
+/**
+ * A downloaded CSV's text, which starts with the byte order mark (fetch's text() drops it).
+ * @param {Buffer} bytes
+ */
+function csvText(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 with BOM');
+  return bytes.subarray(3).toString('utf8');
+}
+
+describe('the staff console', () => {
+  test('an administrator signs in and out, in Vietnamese and in English', async () => {
+    const { context, page, errors } = await open();
+    assert.equal(await page.getAttribute('html', 'lang'), 'vi');
+    await screen(page, 'signin');
+    await page.fill('#username', 'admin');
+    await page.fill('#password', 'wrong password');
+    await page.click('form.signin button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=signin-error]')?.textContent);
+    assert.match(await page.textContent('[data-testid=signin-error]'), /Không đăng nhập được/);
+    await signIn(page, PERSONAS.admin);
+    assert.match(await page.textContent('[data-testid=who]'), /Quản trị viên/);
+    assert.equal(await page.textContent('[data-testid=screen-title]'), 'Tổng quan');
+    await page.selectOption('[data-testid=language]', 'en');
+    await page.waitForFunction(() => document.querySelector('[data-testid=screen-title]')?.textContent === 'Dashboard');
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    await screen(page, 'dashboard-en');
+    // The choice is kept across a reload, and so is the session.
+    await page.reload();
+    await page.waitForSelector('[data-testid=sign-out]');
+    assert.equal(await page.textContent('[data-testid=sign-out]'), 'Sign out');
+    await page.selectOption('[data-testid=language]', 'vi');
+    await page.click('[data-testid=sign-out]');
+    await page.waitForSelector('form.signin');
+    assert.equal(await page.evaluate(() => localStorage.getItem('diemdanh.console.session')), null);
+    await page.reload();
+    await page.waitForSelector('form.signin');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('the dashboard shows the coverage report: its numbers, worst first, the names not yet trained and its files', async () => {
+    const report = await admin.get('/api/v1/reports/coverage');
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.waitForSelector('[data-testid=coverage-chart]');
+    await screen(page, 'dashboard');
+    assert.equal(
+      await page.textContent('[data-testid=coverage-total-value]'),
+      `${report.total.percent.toLocaleString('vi-VN', { maximumFractionDigits: 1 })} %`,
+    );
+    assert.match(await page.textContent('[data-testid=coverage-total]'), new RegExp(`${report.total.trained} / ${report.total.cadres}`));
+    assert.equal(await page.textContent('[data-testid=coverage-courses-value]'), String(report.total.courses));
+
+    // The chart: the province, then every commune and ward, lowest share first.
+    const bars = await page.$$eval('[data-testid=coverage-chart] a.bar', (links) =>
+      links.map((a) => ({ unit: a.getAttribute('data-unit'), text: a.querySelector('text.value')?.textContent })),
+    );
+    const grassroots = report.units.filter((u) => u.depth === 1);
+    assert.equal(bars.length, grassroots.length + 1);
+    assert.equal(bars[0].unit, report.units[0].unit_id);
+    const shares = bars.slice(1).map((b) => report.units.find((u) => u.unit_id === b.unit).percent);
+    assert.deepEqual(shares, [...shares].sort((a, b) => a - b), 'worst first');
+    for (const bar of bars) {
+      const unit = report.units.find((u) => u.unit_id === bar.unit);
+      assert.ok(bar.text.startsWith(`${unit.trained}/${unit.cadres} · `), `${unit.name}: ${bar.text}`);
+    }
+    // The table beside it holds the same numbers.
+    const rows = await page.$$eval('[data-testid=coverage-table] tbody tr', (trs) =>
+      trs.map((tr) => ({
+        unit: tr.getAttribute('data-unit'),
+        trained: Number(tr.querySelector('[data-col=trained]')?.textContent),
+        cadres: Number(tr.querySelector('[data-col=cadres]')?.textContent),
+        percent: Number(tr.querySelector('[data-col=percent]')?.getAttribute('data-value')),
+      })),
+    );
+    assert.equal(rows.length, Math.min(25, grassroots.length));
+    for (const row of rows) {
+      const unit = report.units.find((u) => u.unit_id === row.unit);
+      assert.deepEqual(row, { unit: unit.unit_id, trained: unit.trained, cadres: unit.cadres, percent: unit.percent });
+    }
+
+    // The CSV downloaded is the report's CSV.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=coverage-csv]')]);
+    const served = await rawCall('GET', '/api/v1/reports/coverage?format=csv', admin.token);
+    assert.equal(csvText(fs.readFileSync(await csv.path())), served.body);
+    const [xlsx] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=coverage-xlsx]')]);
+    const workbook = fs.readFileSync(await xlsx.path());
+    assert.equal(workbook.subarray(0, 2).toString('latin1'), 'PK', 'an XLSX (zip) file');
+
+    // Drill down to the worst unit: its missing cadres are the report's.
+    const worst = report.units.find((u) => u.unit_id === bars[1].unit);
+    await page.click(`[data-testid=coverage-chart] a.bar[data-unit="${worst.unit_id}"]`);
+    await page.waitForSelector('[data-testid=missing-table]');
+    assert.equal(await page.textContent('[data-testid=screen-title]'), worst.name);
+    const missing = await page.$$eval('[data-testid=missing-table] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-person')));
+    assert.deepEqual(new Set(missing), new Set(worst.missing.map((m) => m.person_id)));
+    assert.ok(missing.length > 0);
+    await screen(page, 'dashboard-unit');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('a course is planned in the page: created, sessions, a trainer, 30 people found without diacritics and enrolled at once', async () => {
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.click('a[href="#/courses"]');
+    await page.waitForSelector('[data-testid=courses-table]');
+    await screen(page, 'courses');
+    await page.click('[data-testid=new-course]');
+    await page.waitForSelector('[data-testid=course-title]');
+    // A refused course names its fields next to them, and nothing is created.
+    await page.fill('[data-testid=course-start]', '2026-12-20');
+    await page.fill('[data-testid=course-end]', '2026-12-18');
+    await page.click('[data-testid=course-save]');
+    await page.waitForSelector('[data-error-for=title]:not([hidden])');
+    assert.ok(await page.isVisible('[data-error-for=end_date]'));
+    await screen(page, 'course-new-errors');
+    const code = `TEST-${crypto.randomUUID().slice(0, 8)}`;
+    await page.fill('[data-testid=course-title]', 'Lớp thử: kỹ năng số cho Bí thư Đoàn');
+    await page.fill('[data-testid=course-code]', code);
+    await page.fill('[data-testid=course-end]', '2026-12-21');
+    await page.fill('[data-testid=course-place]', 'Hội trường Tỉnh đoàn');
+    await page.click('[data-testid=course-save]');
+    await page.waitForSelector('[data-testid=tab-sessions]');
+    const course = (await admin.all('/api/v1/courses')).find((c) => c.code === code);
+    assert.ok(course, 'the course was created');
+    assert.equal(course.start_date, '2026-12-20');
+
+    // A trainer first, so that a session can name them.
+    const trainers = await admin.all('/api/v1/users?role=trainer');
+    const tuan = trainers.find((u) => u.username === 'tuan.le');
+    await page.click('[data-testid=tablink-trainers]');
+    await page.waitForSelector('[data-testid=trainer-choice]');
+    await page.selectOption('[data-testid=trainer-choice]', tuan.id);
+    await page.click('[data-testid=trainer-assign]');
+    await page.waitForSelector(`[data-testid=trainers-table] tr[data-user="${tuan.id}"]`);
+    await screen(page, 'course-trainers');
+
+    await page.click('[data-testid=tablink-sessions]');
+    await page.waitForSelector('[data-testid=session-topic]');
+    for (const [day, topic] of [
+      ['2026-12-20', 'Chuyển đổi số trong công tác Đoàn'],
+      ['2026-12-21', 'Thực hành phần mềm quản lý đoàn viên'],
+    ]) {
+      await page.fill('[data-testid=session-topic]', topic);
+      await page.fill('[data-testid=session-day]', day);
+      await page.selectOption('[data-testid=session-trainer]', tuan.id);
+      await page.click('[data-testid=session-add]');
+      await page.waitForFunction((t) => document.querySelector('[data-testid=sessions-table]')?.textContent?.includes(t), topic);
+    }
+    const sessions = await admin.all(`/api/v1/sessions?course_id=${course.id}`);
+    assert.equal(sessions.length, 2);
+    assert.ok(sessions.every((s) => s.trainer_id === tuan.id));
+    await screen(page, 'course-sessions');
+
+    // 30 people: found by a name typed without diacritics, then Deputy Secretaries (a position filter).
+    const people = await admin.all('/api/v1/people');
+    const target = people.find((p) => p.full_name.normalize('NFD').replace(/[\u0300-\u036f]/g, '') !== p.full_name);
+    const plain = target.full_name.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase();
+    await page.click('[data-testid=tablink-enrollments]');
+    await page.waitForSelector('[data-testid=enroll-search]');
+    await page.fill('[data-testid=enroll-search]', plain);
+    await page.waitForSelector(`[data-testid=enroll-results] li[data-person="${target.id}"]`);
+    await page.check(`[data-testid=enroll-results] li[data-person="${target.id}"] input`);
+    await page.fill('[data-testid=enroll-search]', '');
+    await page.selectOption('[data-testid=enroll-position]', 'deputy_secretary');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=enroll-results] li').length > 29);
+    const listed = await page.$$eval('[data-testid=enroll-results] li', (lis) => lis.map((li) => li.getAttribute('data-person')));
+    const deputies = new Set(people.filter((p) => p.position === 'deputy_secretary').map((p) => p.id));
+    assert.ok(listed.every((id) => deputies.has(id)), 'the position filter keeps Deputy Secretaries only');
+    for (const id of listed.filter((id) => id !== target.id).slice(0, 29)) {
+      await page.check(`[data-testid=enroll-results] li[data-person="${id}"] input`);
+    }
+    assert.match(await page.textContent('[data-testid=enroll-submit]'), /30/);
+    await screen(page, 'course-enroll');
+    await page.click('[data-testid=enroll-submit]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=enrolled-table] tbody tr').length === 25);
+    const enrolled = (await admin.all(`/api/v1/enrollments?course_id=${course.id}`)).filter((e) => e.status === 'enrolled');
+    assert.equal(enrolled.length, 30);
+    assert.ok(enrolled.some((e) => e.person_id === target.id));
+    assert.match(await page.textContent('[data-testid=tab-enrollments] h2'), /30/);
+    await screen(page, 'course-enrollments');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('the attendance matrix shows what a trainer recorded, with totals and the completers', async () => {
+    const demo = await demoClass(admin);
+    // A trainer's device records the roll of the first three sessions (as the field app does).
+    const trainer = new AdminApi(PERSONAS.tuan);
+    const marked = demo.enrollments.slice(0, 12);
+    const statuses = ['present', 'late', 'excused', 'absent'];
+    for (const [s, session] of demo.sessions.slice(0, 3).entries()) {
+      for (const [i, enrollment] of marked.entries()) {
+        await trainer.post('/api/v1/attendance', { session_id: session.id, person_id: enrollment.person_id, status: statuses[(i + s) % 4] });
+      }
+    }
+    const report = await admin.get(`/api/v1/reports/courses/${demo.course.id}`);
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${demo.course.id}/attendance`);
+    await page.waitForSelector('[data-testid=attendance-matrix]');
+    const cells = await page.$$eval('[data-testid=attendance-matrix] tbody tr', (trs) =>
+      trs.map((tr) => ({
+        person: tr.getAttribute('data-person'),
+        completed: tr.getAttribute('data-completed') === 'true',
+        statuses: [...tr.querySelectorAll('td.cell')].map((td) => td.getAttribute('data-status') || null),
+      })),
+    );
+    assert.deepEqual(
+      cells,
+      report.trainees.map((p) => ({ person: p.person_id, completed: p.completed, statuses: p.statuses })),
+    );
+    assert.ok(cells.some((row) => row.statuses.includes('late')), 'the marks are on the page');
+    const totals = await page.$$eval('[data-testid=session-total]', (tds) => tds.map((td) => td.textContent));
+    assert.equal(totals.length, report.sessions.length);
+    assert.equal(totals[0], `${report.trainees.filter((p) => ['present', 'late'].includes(p.statuses[0])).length}/${report.trainees.length}`);
+    assert.match(await page.textContent('[data-testid=completers]'), new RegExp(`^${report.completed.length} / ${report.trainees.length}`));
+    await screen(page, 'course-attendance');
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=course-report-csv]')]);
+    const served = await rawCall('GET', `/api/v1/reports/courses/${demo.course.id}?format=csv`, admin.token);
+    assert.equal(csvText(fs.readFileSync(await csv.path())), served.body);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("the badge sheet's QR codes decode to the trainees' person ids", async () => {
+    const demo = await demoClass(admin);
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${demo.course.id}/badges`);
+    await page.waitForSelector('[data-testid=badge-sheet] .badge');
+    await screen(page, 'course-badges');
+    await page.emulateMedia({ media: 'print' });
+    await screenshot(page, 'course-badges-print');
+    await page.emulateMedia({ media: 'screen' });
+    // The vendored decoder reads each code drawn on a canvas, as a camera would see it.
+    await page.addScriptTag({ url: '/vendor/jsQR.js' });
+    const decoded = await page.evaluate(async () => {
+      const badges = [...document.querySelectorAll('[data-testid=badge-sheet] .badge')];
+      const answers = [];
+      for (const badge of badges) {
+        const svg = /** @type {SVGSVGElement} */ (badge.querySelector('svg.qr'));
+        const url = URL.createObjectURL(new Blob([new XMLSerializer().serializeToString(svg)], { type: 'image/svg+xml' }));
+        const image = new Image(400, 400);
+        image.src = url;
+        await image.decode();
+        const canvas = document.createElement('canvas');
+        canvas.width = 400;
+        canvas.height = 400;
+        const context2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+        context2d.drawImage(image, 0, 0, 400, 400);
+        const pixels = context2d.getImageData(0, 0, 400, 400);
+        // @ts-ignore jsQR is the vendored decoder just loaded
+        const code = window.jsQR(pixels.data, 400, 400);
+        answers.push({ person: badge.getAttribute('data-person'), text: code?.data ?? null });
+        URL.revokeObjectURL(url);
+      }
+      return answers;
+    });
+    const expected = new Set(demo.enrollments.map((e) => e.person_id));
+    assert.equal(decoded.length, expected.size);
+    for (const { person, text } of decoded) {
+      assert.ok(expected.has(person), `${person} is enrolled`);
+      assert.equal(text, `diemdanh:person:${person}`);
+    }
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("a trainer sees only their own classes, in the page and in every answer the page received", async () => {
+    const courses = await admin.all('/api/v1/courses');
+    const trainers = await admin.all('/api/v1/users?role=trainer');
+    const tuan = trainers.find((u) => u.username === 'tuan.le');
+    const theirs = new Set((await admin.all(`/api/v1/course-trainers?user_id=${tuan.id}`)).map((a) => a.course_id));
+    const foreign = courses.filter((c) => !theirs.has(c.id));
+    assert.ok(foreign.length > 0, 'a class tuan.le does not teach');
+    // What belongs to those classes: their sessions, enrollments and trainer assignments. (People
+    // themselves are not the class's: a trainer may add anyone of their class's roster.)
+    const secrets = [];
+    for (const c of foreign) {
+      secrets.push(c.id, c.title);
+      for (const s of await admin.all(`/api/v1/sessions?course_id=${c.id}`)) secrets.push(s.id, s.topic);
+      for (const e of await admin.all(`/api/v1/enrollments?course_id=${c.id}`)) secrets.push(e.id);
+      for (const a of await admin.all(`/api/v1/course-trainers?course_id=${c.id}`)) secrets.push(a.id);
+    }
+    const theirTopics = new Set();
+    for (const id of theirs) for (const s of await admin.all(`/api/v1/sessions?course_id=${id}`)) theirTopics.add(s.topic);
+    const hidden = secrets.filter((secret) => !theirTopics.has(secret));
+    assert.ok(hidden.length > 4, 'the other class has sessions and trainees');
+
+    const { context, page, answers, errors } = await open(TABLET);
+    await signIn(page, PERSONAS.tuan);
+    await page.waitForSelector('[data-testid=courses-table]');
+    await screen(page, 'trainer-courses-tablet');
+    const listed = await page.$$eval('[data-testid=courses-table] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-course')));
+    assert.deepEqual(new Set(listed), theirs);
+    // Every tab of each of their classes.
+    for (const id of theirs) {
+      for (const tab of ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'badges']) {
+        await page.goto(`${BASE}/#/courses/${id}/${tab}`);
+        await page.waitForSelector(`[data-testid=tab-${tab}]`);
+        await settled(page);
+        await page.waitForTimeout(300);
+        if (tab === 'enrollments' || tab === 'attendance') await screen(page, `trainer-course-${tab}-tablet`);
+      }
+    }
+    // The dashboard is not theirs: the page says so, the API refused nothing it asked.
+    await page.goto(`${BASE}/#/dashboard`);
+    await page.waitForSelector('[data-testid=screen-title]');
+    const text = await page.evaluate(() => document.body.innerText);
+    const everything = [text, ...answers.map((a) => a.text)].join('\n');
+    for (const secret of hidden) assert.ok(!everything.includes(secret), `${secret} reached the trainer`);
+    assert.ok(answers.length > 10, `the page asked the API (${answers.length} answers)`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('every screen fits a tablet (768×1024)', async () => {
+    const demo = await demoClass(admin);
+    const { context, page, errors } = await open(TABLET);
+    await signIn(page, PERSONAS.admin);
+    await page.waitForSelector('[data-testid=coverage-chart]');
+    await screen(page, 'dashboard-tablet');
+    for (const tab of ['overview', 'sessions', 'enrollments', 'attendance']) {
+      await page.goto(`${BASE}/#/courses/${demo.course.id}/${tab}`);
+      await page.waitForSelector(`[data-testid=tab-${tab}]`);
+      await screen(page, `course-${tab}-tablet`);
+    }
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
