@@ -4,7 +4,7 @@
 
 import { ApiError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
-import { fold, matchesQuery } from '/shared/fold.js';
+import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
 import { formatDate, formatDateTime, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { all, clearFormErrors, download, errorBox, field, formMessage, loading, section, showFormError, table } from './ui.js';
@@ -478,7 +478,7 @@ async function enrollmentsTab(context, course, body) {
         sortKey: 'name',
         rowAttrs: (r) => ({ 'data-person': r.enrollment.person_id }),
         columns: [
-          { key: 'name', label: t('console.person.name'), sort: (r) => fold(r.person?.full_name ?? ''), cell: (r) => r.person?.full_name ?? '' },
+          { key: 'name', label: t('console.person.name'), sort: (r) => personSortKey(r.person?.full_name ?? ''), cell: (r) => r.person?.full_name ?? '' },
           { key: 'position', label: t('console.person.position'), sort: (r) => r.person?.position ?? '', cell: (r) => (r.person ? t(`position.${r.person.position}`) : '') },
           { key: 'unit', label: t('console.unit'), sort: (r) => unitName.get(r.person?.unit_id) ?? '', cell: (r) => unitName.get(r.person?.unit_id) ?? '' },
           { key: 'status', label: t('console.enroll.status'), sort: (r) => r.enrollment.status, cell: (r) => t(`console.enrollment.${r.enrollment.status}`) },
@@ -733,7 +733,7 @@ async function badgesTab(context, course, body) {
   const unitName = new Map(unitList.map((u) => [u.id, u.name]));
   const trainees = people
     .filter((p) => enrolled.has(p.id))
-    .sort((a, b) => fold(a.full_name).localeCompare(fold(b.full_name)))
+    .sort((a, b) => personSortKey(a.full_name).localeCompare(personSortKey(b.full_name)))
     .map((p) => ({ id: p.id, name: p.full_name, position: t(`position.${p.position}`), unit: unitName.get(p.unit_id) ?? '' }));
   replace(
     body,

@@ -1,0 +1,87 @@
+//! The staff console (`/`): its start page and files served by the binary under the same strict
+//! policy as the field app, kept out of the field app's offline list, and the console itself in
+//! Debian's Chromium against the real server (`tests/browser/console.test.mjs`).
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp, run_browser_suite};
+
+backend_tests!(
+    the_console_is_served_at_the_root_with_a_strict_policy,
+    the_console_works_in_a_real_browser,
+);
+
+fn header<'a>(response: &'a crate::support::Response, name: &str) -> &'a str {
+    response
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let page = app.send_raw("GET", "/", None, None, &[]);
+    assert_eq!(page.status, 200);
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert!(page.text.contains("<div id=\"console\""), "{}", page.text);
+    assert!(page.text.contains("/console/main.js"), "{}", page.text);
+    let policy = header(&page, "content-security-policy");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
+        "{policy}"
+    );
+    assert_eq!(header(&page, "cache-control"), "no-cache");
+    let tag = header(&page, "etag").to_owned();
+    let again = app.send_raw("GET", "/", None, None, &[("If-None-Match", &tag)]);
+    assert_eq!(again.status, 304);
+
+    for path in [
+        "/console/main.js",
+        "/console/console.css",
+        "/vendor/qrcode-generator.mjs",
+    ] {
+        let file = app.send_raw("GET", path, None, None, &[]);
+        assert_eq!(file.status, 200, "{path}");
+        assert!(
+            header(&file, "content-security-policy").contains("script-src 'self'"),
+            "{path}"
+        );
+    }
+    let script = app.send_raw("GET", "/console/main.js", None, None, &[]);
+    assert!(header(&script, "content-type").contains("javascript"));
+    let hash = header(&script, "etag").trim_matches('"').to_owned();
+    let versioned = app.send_raw(
+        "GET",
+        &format!("/console/main.js?v={hash}"),
+        None,
+        None,
+        &[],
+    );
+    assert!(header(&versioned, "cache-control").contains("immutable"));
+
+    // The console is used online: the field app's service worker does not carry it.
+    let worker = app.send_raw("GET", "/app/sw.js", None, None, &[]);
+    assert!(worker.text.contains("/app/main.js"));
+    assert!(!worker.text.contains("/console/"), "{}", worker.text);
+
+    for path in [
+        "/console/",
+        "/console/../Cargo.toml",
+        "/types/qrcode-generator.d.ts",
+    ] {
+        let response = app.send_raw("GET", path, None, None, &[]);
+        assert_eq!(response.status, 404, "{path}");
+    }
+    let post = app.send_raw("POST", "/", None, Some((b"x", "text/plain")), &[]);
+    assert_eq!(post.status, 405);
+}
+
+/// The scenarios of `tests/browser/console.test.mjs` against this backend; screenshots in
+/// `target/console/<backend>/`.
+fn the_console_works_in_a_real_browser(backend: Backend) {
+    run_browser_suite(backend, "console.test.mjs", "console");
+}
