@@ -114,6 +114,48 @@ async function screen(page, name) {
 }
 
 /**
+ * A request of the administrator's answered as it is (text, status), with a new token when the
+ * short-lived one has expired.
+ * @param {string} method
+ * @param {string} pathname
+ * @param {any} [body]
+ * @param {Record<string, string>} [headers]
+ */
+async function asAdmin(method, pathname, body, headers) {
+  if (!admin.token) await admin.login();
+  let answer = await rawCall(method, pathname, admin.token, body, headers);
+  if (answer.status === 401) {
+    await admin.login();
+    answer = await rawCall(method, pathname, admin.token, body, headers);
+  }
+  return answer;
+}
+
+/**
+ * The server's dry run of a roster file, asked directly.
+ * @param {Uint8Array} bytes
+ */
+async function dryRun(bytes) {
+  const answer = await asAdmin('POST', '/api/v1/imports/people?dry_run=true', bytes, { 'Content-Type': 'application/octet-stream' });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body;
+}
+
+/** The import's rows as the page shows them: row, name, outcome. */
+async function shownRows(page) {
+  return page.$$eval('[data-testid=import-rows] tbody tr', (trs) =>
+    trs.map((tr) => [tr.getAttribute('data-row'), tr.children[1]?.textContent, tr.getAttribute('data-action')]),
+  );
+}
+
+/** The import's problems as the page shows them: row, field, code. */
+async function shownProblems(page) {
+  return page.$$eval('[data-testid=import-problems] tbody tr', (trs) =>
+    trs.map((tr) => [tr.getAttribute('data-row'), tr.getAttribute('data-field'), tr.getAttribute('data-code')]),
+  );
+}
+
+/**
  * A downloaded CSV's text, which starts with the byte order mark (fetch's text() drops it).
  * @param {Buffer} bytes
  */
@@ -196,7 +238,7 @@ describe('the staff console', () => {
 
     // The CSV downloaded is the report's CSV.
     const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=coverage-csv]')]);
-    const served = await rawCall('GET', '/api/v1/reports/coverage?format=csv', admin.token);
+    const served = await asAdmin('GET', '/api/v1/reports/coverage?format=csv');
     assert.equal(csvText(fs.readFileSync(await csv.path())), served.body);
     const [xlsx] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=coverage-xlsx]')]);
     const workbook = fs.readFileSync(await xlsx.path());
@@ -299,6 +341,77 @@ describe('the staff console', () => {
     await context.close();
   });
 
+  test('a roster import: the dry run of a CSV and of an XLSX shows each row and its errors by row and field; a clean CSV is applied', async () => {
+    const people = await admin.all('/api/v1/people');
+    const known = people.find((p) => p.phone && ['secretary', 'deputy_secretary'].includes(p.position));
+    const units = await admin.all('/api/v1/units');
+    const unit = units.find((u) => u.id === known.unit_id);
+    const stamp = String(Date.now()).slice(-6);
+    const header = 'STT,Họ và tên,Ngày sinh,Giới tính,Chức vụ,Đơn vị,Số điện thoại';
+    const newcomer = `Đinh Thị Thử ${stamp}`;
+    const good = `1,${newcomer},12/05/1996,Nữ,Phó Bí thư,${unit.name},09${stamp}11`;
+    const same = `2,${known.full_name},,,${known.position === 'secretary' ? 'Bí thư' : 'Phó Bí thư'},${unit.name},${known.phone}`;
+    const badPosition = `3,Vi Văn Sai ${stamp},01/01/1990,Nam,Thủ quỹ,${unit.name},09${stamp}33`;
+    const csv = (rows) => Buffer.from(`${[header, ...rows].join('\r\n')}\r\n`, 'utf8');
+
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.click('a[href="#/import"]');
+    await page.waitForSelector('[data-testid=import-file]');
+    await screen(page, 'import');
+    await page.setInputFiles('[data-testid=import-file]', { name: 'danh-sach.csv', mimeType: 'text/csv', buffer: csv([good, same, badPosition]) });
+    await page.click('[data-testid=import-check]');
+    await page.waitForSelector('[data-testid=import-summary]');
+    const summary = async () =>
+      Object.fromEntries(await page.$$eval('[data-testid=import-summary] [data-summary]', (tiles) => tiles.map((t) => [t.getAttribute('data-summary'), Number(t.querySelector('.tile-value')?.textContent)])));
+    assert.deepEqual(await summary(), { rows: 3, created: 1, updated: 0, unchanged: 1, possible_duplicates: 0, duplicate_rows: 0, errors: 1, enrolled: 0 });
+    // The table is the server's report: each row's outcome, each problem on its row and field.
+    const expected = await dryRun(csv([good, same, badPosition]));
+    assert.deepEqual(await shownRows(page), expected.rows.map((r) => [String(r.row), r.full_name, r.action]));
+    assert.deepEqual(
+      expected.rows.map((r) => r.action),
+      ['create', 'unchanged', 'error'],
+    );
+    const problems = await shownProblems(page);
+    assert.deepEqual(problems, expected.problems.map((p) => [String(p.row), p.field, p.code]));
+    assert.deepEqual(problems, [[String(expected.rows[2].row), 'position', 'unknown_position']]);
+    assert.ok(await page.isDisabled('[data-testid=import-apply]'), 'a file with errors cannot be applied');
+    assert.ok(!(await admin.all('/api/v1/people')).some((p) => p.full_name === newcomer), 'a dry run writes nothing');
+    await screen(page, 'import-dry-run-errors');
+
+    // The XLSX as a province sends it: its errors on the rows and fields they are in.
+    const workbook = process.env.DIEMDANH_ROSTER_XLSX;
+    assert.ok(workbook, 'DIEMDANH_ROSTER_XLSX names the roster workbook (tests/it/console.rs writes it)');
+    await page.setInputFiles('[data-testid=import-file]', workbook);
+    await page.click('[data-testid=import-check]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.textContent?.includes('roster.xlsx') && document.querySelector('[data-testid=import-summary]'));
+    const fromXlsx = await dryRun(fs.readFileSync(workbook));
+    assert.deepEqual(await shownRows(page), fromXlsx.rows.map((r) => [String(r.row), r.full_name, r.action]));
+    const xlsxProblems = await shownProblems(page);
+    assert.deepEqual(xlsxProblems, fromXlsx.problems.map((p) => [String(p.row), p.field, p.code]));
+    assert.deepEqual(
+      xlsxProblems.map(([row, field]) => [fromXlsx.rows.find((r) => String(r.row) === row).full_name, field]),
+      [['Lý Văn Bảo', 'unit'], ['Hoàng Văn Cương', 'birth_date']],
+    );
+    assert.equal((await summary()).created, 1);
+    await screen(page, 'import-xlsx-dry-run');
+
+    // The corrected CSV: dry run, then apply.
+    await page.setInputFiles('[data-testid=import-file]', { name: 'danh-sach-sua.csv', mimeType: 'text/csv', buffer: csv([good, same]) });
+    await page.click('[data-testid=import-check]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.textContent?.includes('danh-sach-sua.csv'));
+    assert.equal((await summary()).errors, 0);
+    await page.click('[data-testid=import-apply]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=import-apply]')?.hasAttribute('disabled') && document.querySelector('[data-testid=import-status]')?.textContent?.match(/Đã nhập/));
+    assert.equal(await page.getAttribute('[data-testid=import-progress]', 'value'), '100');
+    const created = (await admin.all('/api/v1/people')).filter((p) => p.full_name === newcomer);
+    assert.equal(created.length, 1, 'the newcomer is on the roster once');
+    assert.equal(created[0].unit_id, unit.id);
+    await screen(page, 'import-applied');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('the attendance matrix shows what a trainer recorded, with totals and the completers', async () => {
     const demo = await demoClass(admin);
     // A trainer's device records the roll of the first three sessions (as the field app does).
@@ -333,7 +446,7 @@ describe('the staff console', () => {
     assert.match(await page.textContent('[data-testid=completers]'), new RegExp(`^${report.completed.length} / ${report.trainees.length}`));
     await screen(page, 'course-attendance');
     const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=course-report-csv]')]);
-    const served = await rawCall('GET', `/api/v1/reports/courses/${demo.course.id}?format=csv`, admin.token);
+    const served = await asAdmin('GET', `/api/v1/reports/courses/${demo.course.id}?format=csv`);
     assert.equal(csvText(fs.readFileSync(await csv.path())), served.body);
     assert.deepEqual(errors, []);
     await context.close();
@@ -379,6 +492,83 @@ describe('the staff console', () => {
       assert.ok(expected.has(person), `${person} is enrolled`);
       assert.equal(text, `diemdanh:person:${person}`);
     }
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('sync review: a conflict resolved by choosing the losing value; a quarantined change re-applied corrected, another dismissed; the counts on the dashboard', async () => {
+    const demo = await demoClass(admin);
+    const hoa = new AdminApi(PERSONAS.hoa);
+    const tuan = new AdminApi(PERSONAS.tuan);
+    const stamp = (millis) => `${String(millis).padStart(13, '0')}-0001-device`;
+    const mutation = (recordId, fields, millis) => ({
+      mutation_id: crypto.randomUUID(),
+      collection: 'attendance',
+      record_id: recordId,
+      op: 'upsert',
+      fields,
+      hlc: stamp(millis),
+    });
+    // Two trainers of the class mark one trainee differently at the last session; the later wins.
+    const session = demo.sessions[demo.sessions.length - 1];
+    const person = demo.enrollments[demo.enrollments.length - 1].person_id;
+    const record = crypto.randomUUID();
+    const now = Date.now();
+    await hoa.post('/api/v1/sync/push', { mutations: [mutation(record, { session_id: session.id, person_id: person, status: 'present' }, now - 60_000)] }, 200);
+    await tuan.post('/api/v1/sync/push', { mutations: [mutation(record, { status: 'absent' }, now - 30_000)] }, 200);
+    // tuan.le marks a class he does not teach: refused, kept in quarantine (twice).
+    const courses = await admin.all('/api/v1/courses');
+    const mine = new Set((await tuan.all('/api/v1/courses')).map((c) => c.id));
+    const other = courses.find((c) => !mine.has(c.id));
+    const otherSession = (await admin.all(`/api/v1/sessions?course_id=${other.id}`))[0];
+    const otherPeople = await admin.all(`/api/v1/enrollments?course_id=${other.id}`);
+    const refusedRecord = crypto.randomUUID();
+    const dismissedRecord = crypto.randomUUID();
+    await tuan.post('/api/v1/sync/push', {
+      mutations: [
+        mutation(refusedRecord, { session_id: otherSession.id, person_id: otherPeople[0].person_id, status: 'present' }, now - 20_000),
+        mutation(dismissedRecord, { session_id: otherSession.id, person_id: otherPeople[1].person_id, status: 'absent' }, now - 10_000),
+      ],
+    }, 200);
+    const openConflicts = await admin.get('/api/v1/sync/conflicts?status=open');
+    const openQuarantine = await admin.get('/api/v1/sync/quarantine?status=open');
+    assert.ok(openConflicts.items.some((c) => c.record_id === record), 'the merge logged the conflict');
+    assert.equal(openQuarantine.items.filter((q) => [refusedRecord, dismissedRecord].includes(q.record_id)).length, 2);
+
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.waitForSelector('[data-testid=open-conflicts-value]');
+    assert.equal(await page.textContent('[data-testid=open-conflicts-value]'), String(openConflicts.total));
+    assert.equal(await page.textContent('[data-testid=open-quarantine-value]'), String(openQuarantine.total));
+    await page.click('a[href="#/review"]');
+    await page.waitForSelector('[data-testid=conflicts]');
+    await screen(page, 'review');
+    const item = `[data-record="${record}"]`;
+    assert.equal(await page.getAttribute(`${item} [data-side=losing] .side-value`, 'data-value'), '"present"');
+    assert.equal(await page.getAttribute(`${item} [data-side=winning] .side-value`, 'data-value'), '"absent"');
+    const accounts = await admin.all('/api/v1/users');
+    const nameOf = (username) => accounts.find((u) => u.username === username).display_name;
+    assert.ok((await page.textContent(`${item} [data-side=losing]`)).includes(nameOf('hoa.nguyen')), 'who wrote the losing value');
+    assert.ok((await page.textContent(`${item} [data-side=winning]`)).includes(nameOf('tuan.le')), 'who wrote the winning value');
+    await page.click(`${item} [data-testid=choose-losing]`);
+    await page.waitForSelector(item, { state: 'detached' });
+    assert.equal((await admin.get(`/api/v1/attendance/${record}`)).status, 'present', 'the chosen value is the record\'s');
+
+    // Re-applied with a corrected status (as an administrator: any class).
+    const refused = `[data-quarantine="${openQuarantine.items.find((q) => q.record_id === refusedRecord).id}"]`;
+    const fields = JSON.parse(await page.inputValue(`${refused} [data-testid=reapply-fields]`));
+    assert.equal(fields.status, 'present');
+    await page.fill(`${refused} [data-testid=reapply-fields]`, JSON.stringify({ ...fields, status: 'late' }));
+    await page.click(`${refused} [data-testid=reapply]`);
+    await page.waitForSelector(refused, { state: 'detached' });
+    assert.equal((await admin.get(`/api/v1/attendance/${refusedRecord}`)).status, 'late');
+    const dismissed = `[data-quarantine="${openQuarantine.items.find((q) => q.record_id === dismissedRecord).id}"]`;
+    await page.click(`${dismissed} [data-testid=dismiss]`);
+    await page.waitForSelector(dismissed, { state: 'detached' });
+    assert.equal((await asAdmin('GET', `/api/v1/attendance/${dismissedRecord}`)).status, 404, 'a dismissed change is not applied');
+    const after = await admin.get('/api/v1/sync/quarantine?status=dismissed');
+    assert.ok(after.items.some((q) => q.record_id === dismissedRecord));
+    await screen(page, 'review-done');
     assert.deepEqual(errors, []);
     await context.close();
   });

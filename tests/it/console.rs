@@ -2,6 +2,8 @@
 //! policy as the field app, kept out of the field app's offline list, and the console itself in
 //! Debian's Chromium against the real server (`tests/browser/console.test.mjs`).
 
+use rust_xlsxwriter::Workbook;
+
 use crate::backend_tests;
 use crate::support::{Backend, TestApp, run_browser_suite};
 
@@ -83,5 +85,64 @@ fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
 /// The scenarios of `tests/browser/console.test.mjs` against this backend; screenshots in
 /// `target/console/<backend>/`.
 fn the_console_works_in_a_real_browser(backend: Backend) {
-    run_browser_suite(backend, "console.test.mjs", "console");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let roster = dir.path().join("roster.xlsx");
+    roster_with_errors()
+        .save(&roster)
+        .expect("write the roster workbook");
+    run_browser_suite(
+        backend,
+        "console.test.mjs",
+        "console",
+        &[("DIEMDANH_ROSTER_XLSX", &roster)],
+    );
+}
+
+/// A roster workbook of three people, as a province sends it: the first is new and right, the
+/// second names a unit that does not exist (row 3), the third a date that does not exist (row 4).
+fn roster_with_errors() -> Workbook {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        [
+            "Họ và tên",
+            "Ngày sinh",
+            "Giới tính",
+            "Chức vụ",
+            "Đơn vị",
+            "Số điện thoại",
+        ],
+        [
+            "Trần Thị Mai Anh",
+            "15/03/1995",
+            "Nữ",
+            "Phó Bí thư",
+            "Xã Bắc Hà",
+            "0912000001",
+        ],
+        [
+            "Lý Văn Bảo",
+            "02/11/1993",
+            "Nam",
+            "Bí thư",
+            "Xã Không Có Thật",
+            "0912000002",
+        ],
+        [
+            "Hoàng Văn Cương",
+            "31/02/1994",
+            "Nam",
+            "Phó Bí thư",
+            "Xã Bắc Hà",
+            "0912000003",
+        ],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet
+                .write_string(r as u32, c as u16, *cell)
+                .expect("write a cell");
+        }
+    }
+    book
 }

@@ -230,7 +230,7 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(backend: Backend) {
 /// The scenarios of `tests/browser/field-app.test.mjs` against this backend; screenshots in
 /// `target/field-app/<backend>/`.
 fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
-    run_browser_suite(backend, "field-app.test.mjs", "field-app");
+    run_browser_suite(backend, "field-app.test.mjs", "field-app", &[]);
 }
 
 /// Every vendored library is the file written down in `web/vendor/VENDORED.md`.

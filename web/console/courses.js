@@ -686,7 +686,7 @@ async function attendanceTab(context, course, body) {
             h('td', { class: `cell status-${s ?? 'none'}`, 'data-status': s ?? '', title: `${sessions[i].topic}: ${s ? t(`status.${s}`) : t('console.matrix.none')}` }, s ? t(`console.status_code.${s}`) : '–'),
           ),
           h('td', { class: 'num' }, `${p.attended}/${sessions.length}`),
-          h('td', { class: 'num' }, `${Math.round(p.rate)} %`),
+          h('td', { class: 'num' }, p.rate === null ? '–' : `${Math.round(p.rate)} %`),
           h('td', null, p.completed ? t('console.matrix.yes') : t('console.matrix.no')),
         ),
       ),

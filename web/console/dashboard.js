@@ -12,19 +12,20 @@ const COVERAGE = '/api/v1/reports/coverage';
 
 /**
  * @typedef {{unit_id: string, code: string, name: string, kind: string, parent_id: string|null,
- *   depth: number, cadres: number, trained: number, percent: number,
+ *   depth: number, cadres: number, trained: number, percent: number|null,
  *   missing: {person_id: string, full_name: string, position: string, phone: string|null}[]}} CoverageUnit
  * @typedef {{from: string, to: string, unit_id: string|null,
- *   total: {cadres: number, trained: number, percent: number, courses: number},
+ *   total: {cadres: number, trained: number, percent: number|null, courses: number},
  *   units: CoverageUnit[]}} Coverage
  */
 
-/** @param {number} percent */
+/** @param {number|null} percent null when there is no one to count */
 function percentText(percent) {
+  if (percent === null) return '–';
   return `${percent.toLocaleString(document.documentElement.lang === 'en' ? 'en-GB' : 'vi-VN', { maximumFractionDigits: 1 })} %`;
 }
 
-/** @param {CoverageUnit|{cadres: number, trained: number, percent: number}} row */
+/** @param {CoverageUnit|{cadres: number, trained: number, percent: number|null}} row */
 function countText(row) {
   return t('console.coverage.count', { trained: row.trained, cadres: row.cadres, percent: percentText(row.percent) });
 }
@@ -44,7 +45,7 @@ export function dashboardScreen(context) {
       const province = report.units.find((u) => u.depth === 0);
       const grassroots = report.units
         .filter((u) => u.depth === 1)
-        .sort((a, b) => a.percent - b.percent || a.name.localeCompare(b.name, 'vi'));
+        .sort((a, b) => (a.percent ?? -1) - (b.percent ?? -1) || a.name.localeCompare(b.name, 'vi'));
       replace(
         el,
         h(
@@ -52,8 +53,8 @@ export function dashboardScreen(context) {
           { class: 'tiles' },
           tile(t('console.coverage.province'), percentText(report.total.percent), countText(report.total), 'coverage-total'),
           tile(t('console.coverage.courses'), String(report.total.courses), t('console.coverage.period', { from: report.from, to: report.to }), 'coverage-courses'),
-          tile(t('console.review.conflicts'), String(conflicts.total), t('console.review.open'), 'open-conflicts'),
-          tile(t('console.review.quarantine'), String(quarantine.total), t('console.review.open'), 'open-quarantine'),
+          tile(t('console.review.conflicts'), String(conflicts.total), h('a', { href: '#/review' }, t('console.review.open')), 'open-conflicts'),
+          tile(t('console.review.quarantine'), String(quarantine.total), h('a', { href: '#/review' }, t('console.review.open')), 'open-quarantine'),
         ),
         section(
           t('console.coverage.title', { year }),
@@ -80,7 +81,7 @@ export function dashboardScreen(context) {
 /**
  * @param {string} label
  * @param {string} value
- * @param {string} note
+ * @param {string|HTMLElement} note
  * @param {string} testid
  */
 function tile(label, value, note, testid) {
@@ -131,8 +132,9 @@ function chart(units) {
   const height = units.length * BAR_HEIGHT + 24;
   const rows = units.map((unit, index) => {
     const y = index * BAR_HEIGHT;
-    const filled = Math.max(0, Math.min(100, unit.percent)) * (BAR_WIDTH / 100);
-    const band = unit.percent >= 80 ? 'good' : unit.percent >= 50 ? 'fair' : 'poor';
+    const percent = unit.percent ?? 0;
+    const filled = Math.max(0, Math.min(100, percent)) * (BAR_WIDTH / 100);
+    const band = percent >= 80 ? 'good' : percent >= 50 ? 'fair' : 'poor';
     return svg(
       'a',
       { href: `#/units/${unit.unit_id}`, class: `bar ${band}`, 'data-unit': unit.unit_id },
@@ -174,7 +176,7 @@ function coverageTable(units) {
       { key: 'name', label: t('console.unit'), sort: (u) => u.name, cell: (u) => h('a', { href: `#/units/${u.unit_id}` }, u.name) },
       { key: 'trained', label: t('console.coverage.trained'), numeric: true, sort: (u) => u.trained, cell: (u) => h('span', { 'data-col': 'trained' }, u.trained) },
       { key: 'cadres', label: t('console.coverage.cadres'), numeric: true, sort: (u) => u.cadres, cell: (u) => h('span', { 'data-col': 'cadres' }, u.cadres) },
-      { key: 'percent', label: t('console.coverage.percent'), numeric: true, sort: (u) => u.percent, cell: (u) => h('span', { 'data-col': 'percent', 'data-value': u.percent }, percentText(u.percent)) },
+      { key: 'percent', label: t('console.coverage.percent'), numeric: true, sort: (u) => u.percent ?? -1, cell: (u) => h('span', { 'data-col': 'percent', 'data-value': u.percent ?? '' }, percentText(u.percent)) },
     ],
   });
 }

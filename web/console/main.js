@@ -7,6 +7,8 @@ import { h, replace } from '/shared/dom.js';
 import { language, setLanguage, t } from '/shared/i18n.js';
 import { courseScreen, coursesScreen, newCourseScreen } from './courses.js';
 import { dashboardScreen, unitCoverageScreen } from './dashboard.js';
+import { importScreen } from './imports.js';
+import { reviewScreen } from './review.js';
 import { errorText } from './ui.js';
 
 const SESSION_KEY = 'diemdanh.console.session';
@@ -65,6 +67,10 @@ function render() {
     screen = courseScreen(context, id, tab || 'overview');
   } else if (name === 'courses' || (!admin && !name)) {
     screen = coursesScreen(context);
+  } else if (name === 'review' && admin) {
+    screen = reviewScreen(context);
+  } else if (name === 'import' && admin) {
+    screen = importScreen(context);
   } else if (name === 'units' && id && admin) {
     screen = unitCoverageScreen(context, id);
   } else if (admin && (!name || name === 'dashboard')) {
@@ -133,6 +139,8 @@ function navigation(user, current) {
     ? [
         ['dashboard', '#/', t('console.nav.dashboard')],
         ['courses', '#/courses', t('console.nav.courses')],
+        ['import', '#/import', t('console.nav.import')],
+        ['review', '#/review', t('console.nav.review')],
       ]
     : [['courses', '#/courses', t('console.nav.my_courses')]];
   return h(

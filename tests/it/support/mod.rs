@@ -551,8 +551,13 @@ const BROWSER_TOKEN_TTL_SECS: u64 = 45;
 
 /// Runs one suite of `tests/browser/` (`script`) in Debian's Chromium against a server of this
 /// backend with the demo data; screenshots in `target/<artifacts>/<backend>/` (under
-/// `CARGO_TARGET_DIR` when it is set).
-pub fn run_browser_suite(backend: Backend, script: &str, artifacts: &str) {
+/// `CARGO_TARGET_DIR` when it is set); `env` adds what the suite needs beyond the server.
+pub fn run_browser_suite(
+    backend: Backend,
+    script: &str,
+    artifacts: &str,
+    env: &[(&str, &std::path::Path)],
+) {
     let Some(chromium) = browser_tools() else {
         return;
     };
@@ -582,6 +587,7 @@ pub fn run_browser_suite(backend: Backend, script: &str, artifacts: &str) {
             BROWSER_TOKEN_TTL_SECS.to_string(),
         )
         .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
