@@ -621,6 +621,105 @@ describe('the staff console', () => {
     await context.close();
   });
 
+  test('a unit merge is previewed with the people who move, applied, and visible in the coverage; a rename shows in the history', async () => {
+    const before = await admin.get('/api/v1/reports/coverage');
+    const [source, target] = before.units.filter((u) => u.depth === 1 && u.cadres > 0).slice(-2);
+    const moving = await admin.all(`/api/v1/people?unit_id=${source.unit_id}`);
+    assert.ok(moving.length > 0);
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.click('a[href="#/units"]');
+    await page.waitForSelector('[data-testid=unit-tree]');
+    await screen(page, 'units');
+    await page.check(`#merge-source-${source.unit_id}`);
+    await page.selectOption('[data-testid=merge-target]', target.unit_id);
+    assert.ok(await page.isDisabled('[data-testid=merge-apply]'), 'no merge without a preview');
+    await page.click('[data-testid=merge-preview-button]');
+    await page.waitForSelector('[data-testid=merge-people]');
+    const previewed = await page.$$eval('[data-testid=merge-people] li', (lis) => lis.map((li) => li.getAttribute('data-person')));
+    assert.deepEqual(new Set(previewed), new Set(moving.map((p) => p.id)));
+    assert.ok((await page.textContent('[data-testid=merge-preview]')).includes(target.name));
+    await screen(page, 'units-merge-preview');
+    await page.click('[data-testid=merge-apply]');
+    await page.waitForSelector('[data-testid=merge-done]');
+    const ended = await admin.get(`/api/v1/units/${source.unit_id}`);
+    assert.equal(ended.merged_into_id, target.unit_id);
+    const after = await admin.get('/api/v1/reports/coverage');
+    assert.ok(!after.units.some((u) => u.unit_id === source.unit_id), 'the merged unit left the coverage');
+    const merged = after.units.find((u) => u.unit_id === target.unit_id);
+    assert.equal(merged.cadres, source.cadres + target.cadres);
+    // The dashboard shows it so.
+    await page.click('a[href="#/"]');
+    await page.waitForSelector('[data-testid=coverage-chart]');
+    assert.equal(await page.$(`[data-testid=coverage-chart] a.bar[data-unit="${source.unit_id}"]`), null);
+    const bar = await page.textContent(`[data-testid=coverage-chart] a.bar[data-unit="${target.unit_id}"] text.value`);
+    assert.ok(bar.startsWith(`${merged.trained}/${merged.cadres} · `), bar);
+
+    // A rename, previewed then applied, is in the unit's history.
+    await page.click('a[href="#/units"]');
+    await page.waitForSelector('[data-testid=rename-unit]');
+    const renamed = `${target.name} mới`;
+    await page.selectOption('[data-testid=rename-unit]', target.unit_id);
+    await page.fill('[data-testid=rename-name]', renamed);
+    await page.click('[data-testid=rename-preview-button]');
+    assert.ok((await page.textContent('[data-testid=rename-preview]')).includes(renamed));
+    await page.click('[data-testid=rename-apply]');
+    await page.waitForSelector(`[data-testid=unit-tree] li[data-unit="${target.unit_id}"] >> text=${renamed}`);
+    await page.click(`[data-testid=unit-tree] li[data-unit="${target.unit_id}"] > button`);
+    await page.waitForFunction((id) => document.querySelector(`li[data-unit="${id}"] > [data-testid=unit-history] li`), target.unit_id);
+    const history = await page.textContent(`[data-testid=unit-tree] li[data-unit="${target.unit_id}"] > [data-testid=unit-history]`);
+    assert.ok(history.includes(renamed) && history.includes(source.name), history);
+    await screen(page, 'units-history');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('accounts: one created for a trainer, a password reset, an account disabled; a device revoked answers 401 at its next request', async () => {
+    const { context, page, errors } = await open();
+    page.on('dialog', (dialog) => dialog.accept());
+    await signIn(page, PERSONAS.admin);
+    await page.click('a[href="#/accounts"]');
+    await page.waitForSelector('[data-testid=accounts-table]');
+    const username = `gv.thu${String(Date.now()).slice(-5)}`;
+    await page.fill('[data-testid=account-username]', username);
+    await page.fill('[data-testid=account-name]', 'Giảng viên Thử');
+    await page.fill('[data-testid=account-password]', 'ngan');
+    await page.click('[data-testid=account-create]');
+    await page.waitForSelector('[data-error-for=password]:not([hidden])');
+    await page.fill('[data-testid=account-password]', 'mat-khau-ban-dau');
+    await page.click('[data-testid=account-create]');
+    await page.waitForFunction((name) => document.querySelector('[data-testid=accounts-table]')?.textContent?.includes(name), username);
+    const account = (await admin.all('/api/v1/users')).find((u) => u.username === username);
+    assert.equal(account.role, 'trainer');
+    const login = (password) => rawCall('POST', '/api/v1/auth/login', null, { username, password, device_name: 'thử' });
+    assert.equal((await login('mat-khau-ban-dau')).status, 200);
+
+    const row = `[data-testid=accounts-table] tr[data-user="${account.id}"]`;
+    await page.fill(`${row} [data-testid=new-password]`, 'mat-khau-moi-123');
+    await page.click(`${row} [data-testid=reset-password]`);
+    await page.waitForFunction((r) => document.querySelector(`${r} [role=status]`)?.textContent, row);
+    assert.equal((await login('mat-khau-ban-dau')).status, 401);
+    assert.equal((await login('mat-khau-moi-123')).status, 200);
+    await page.click(`${row} [data-testid=disable]`);
+    await page.waitForSelector(`${row} [data-testid=enable]`);
+    assert.notEqual((await login('mat-khau-moi-123')).status, 200, 'a disabled account cannot sign in');
+
+    // A phone that was lost: revoked in the page, refused at its next request.
+    const lost = await rawCall('POST', '/api/v1/auth/login', null, { ...PERSONAS.trainee, device_name: 'Điện thoại bị mất' });
+    assert.equal((await rawCall('GET', '/api/v1/me', lost.body.access_token)).status, 200);
+    await page.reload();
+    const device = `[data-testid=devices-table] tr[data-device="${lost.body.device_id}"]`;
+    await page.waitForSelector(device);
+    await screen(page, 'accounts');
+    await page.click(`${device} [data-testid=revoke]`);
+    await page.waitForFunction((d) => !document.querySelector(`${d} [data-testid=revoke]`) && document.querySelector(d), device);
+    const refused = await rawCall('GET', '/api/v1/me', lost.body.access_token);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.code, 'device_revoked');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('every screen fits a tablet (768×1024)', async () => {
     const demo = await demoClass(admin);
     const { context, page, errors } = await open(TABLET);

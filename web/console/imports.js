@@ -97,6 +97,13 @@ function problemsOf(error) {
   );
 }
 
+const COLUMNS = ['stt', 'full_name', 'birth_date', 'gender', 'position', 'unit', 'phone'];
+
+/** A problem's field as the file's column is called. @param {string} name */
+function columnName(name) {
+  return COLUMNS.includes(name) ? t(`console.import.column.${name}`) : name;
+}
+
 /** @param {ImportReport} report */
 function reportView(report) {
   const problems = new Map();
@@ -129,7 +136,7 @@ function reportView(report) {
             cell: (r) => [
               r.changes.length ? h('span', null, t('console.import.changes', { fields: r.changes.join(', ') })) : null,
               r.enroll ? h('span', { class: 'muted' }, ` ${t('console.import.enrolls')}`) : null,
-              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${p.field}: ${p.message}`)),
+              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: ${p.message}`)),
             ],
           },
         ],
@@ -164,7 +171,7 @@ function reportView(report) {
             rowAttrs: (p) => ({ 'data-row': String(p.row), 'data-field': p.field, 'data-code': p.code }),
             columns: [
               { key: 'row', label: t('console.import.row'), numeric: true, sort: (p) => p.row, cell: (p) => p.row },
-              { key: 'field', label: t('console.import.field'), sort: (p) => p.field, cell: (p) => p.field },
+              { key: 'field', label: t('console.import.field'), sort: (p) => p.field, cell: (p) => columnName(p.field) },
               { key: 'message', label: t('console.import.message'), cell: (p) => p.message },
             ],
           }),

@@ -9,6 +9,8 @@ import { courseScreen, coursesScreen, newCourseScreen } from './courses.js';
 import { dashboardScreen, unitCoverageScreen } from './dashboard.js';
 import { importScreen } from './imports.js';
 import { reviewScreen } from './review.js';
+import { unitsScreen } from './units.js';
+import { accountsScreen } from './accounts.js';
 import { errorText } from './ui.js';
 
 const SESSION_KEY = 'diemdanh.console.session';
@@ -67,6 +69,10 @@ function render() {
     screen = courseScreen(context, id, tab || 'overview');
   } else if (name === 'courses' || (!admin && !name)) {
     screen = coursesScreen(context);
+  } else if (name === 'units' && !id && admin) {
+    screen = unitsScreen(context);
+  } else if (name === 'accounts' && admin) {
+    screen = accountsScreen(context);
   } else if (name === 'review' && admin) {
     screen = reviewScreen(context);
   } else if (name === 'import' && admin) {
@@ -141,6 +147,8 @@ function navigation(user, current) {
         ['courses', '#/courses', t('console.nav.courses')],
         ['import', '#/import', t('console.nav.import')],
         ['review', '#/review', t('console.nav.review')],
+        ['units', '#/units', t('console.nav.units')],
+        ['accounts', '#/accounts', t('console.nav.accounts')],
       ]
     : [['courses', '#/courses', t('console.nav.my_courses')]];
   return h(
@@ -150,7 +158,7 @@ function navigation(user, current) {
       'ul',
       null,
       items.map(([key, href, label]) =>
-        h('li', null, h('a', { href, 'aria-current': key === current || (key === 'dashboard' && current === 'units') ? 'page' : null }, label)),
+        h('li', null, h('a', { href, 'aria-current': key === current ? 'page' : null }, label)),
       ),
     ),
     h('p', { class: 'small' }, h('a', { href: '/app/' }, t('console.field_app'))),
