@@ -602,7 +602,7 @@ describe('the staff console', () => {
     assert.deepEqual(new Set(listed), theirs);
     // Every tab of each of their classes.
     for (const id of theirs) {
-      for (const tab of ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'badges']) {
+      for (const tab of ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'materials', 'badges']) {
         await page.goto(`${BASE}/#/courses/${id}/${tab}`);
         await page.waitForSelector(`[data-testid=tab-${tab}]`);
         await settled(page);
@@ -716,6 +716,31 @@ describe('the staff console', () => {
     const refused = await rawCall('GET', '/api/v1/me', lost.body.access_token);
     assert.equal(refused.status, 401);
     assert.equal(refused.body.code, 'device_revoked');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('a material is uploaded with a progress bar, listed with its version, and downloaded as it was', async () => {
+    const demo = await demoClass(admin);
+    const bytes = crypto.randomBytes(3 * 1024 * 1024);
+    const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+    const name = `Bài giảng ${String(Date.now()).slice(-5)}.pdf`;
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${demo.course.id}/materials`);
+    await page.waitForSelector('[data-testid=material-file]');
+    await page.setInputFiles('[data-testid=material-file]', { name, mimeType: 'application/pdf', buffer: bytes });
+    await page.click('[data-testid=material-upload]');
+    await page.waitForFunction((n) => document.querySelector('[data-testid=materials-table]')?.textContent?.includes(n), name);
+    const material = (await admin.all(`/api/v1/materials?course_id=${demo.course.id}`)).find((m) => m.file_name === name);
+    assert.ok(material, 'the material is the course\'s');
+    assert.equal(material.sha256, sha256);
+    assert.equal(material.version, 1);
+    await screen(page, 'course-materials');
+    const row = `[data-testid=materials-table] tr[data-material="${material.id}"]`;
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click(`${row} [data-testid=material-download]`)]);
+    assert.equal(file.suggestedFilename(), name);
+    assert.equal(crypto.createHash('sha256').update(fs.readFileSync(await file.path())).digest('hex'), sha256);
     assert.deepEqual(errors, []);
     await context.close();
   });

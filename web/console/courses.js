@@ -5,9 +5,9 @@
 import { ApiError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
 import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
-import { formatDate, formatDateTime, t } from '/shared/i18n.js';
+import { formatBytes, formatDate, formatDateTime, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
-import { all, clearFormErrors, download, errorBox, field, formMessage, loading, section, showFormError, table } from './ui.js';
+import { all, clearFormErrors, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -174,7 +174,7 @@ function courseForm(context, unitList, course, done) {
   return form;
 }
 
-const TABS = ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'badges'];
+const TABS = ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'materials', 'badges'];
 
 /**
  * A course with its tabs.
@@ -208,6 +208,7 @@ export function courseScreen(context, id, tab) {
         trainers: trainersTab,
         enrollments: enrollmentsTab,
         attendance: attendanceTab,
+        materials: materialsTab,
         badges: badgesTab,
       }[tab];
       if (!fill) {
@@ -739,5 +740,109 @@ async function badgesTab(context, course, body) {
     body,
     h('div', { class: 'actions no-print' }, h('p', null, t('console.badges.explain', { count: trainees.length })), h('button', { type: 'button', class: 'primary', onclick: () => window.print() }, t('console.badges.print'))),
     badgeSheet(course.title, trainees),
+  );
+}
+
+/**
+ * What the course carries: its materials with their versions, downloaded with the token,
+ * uploaded (or replaced by a new version) with a progress bar, deleted.
+ * @param {Context} context
+ * @param {Course} course
+ * @param {HTMLElement} body
+ */
+async function materialsTab(context, course, body) {
+  const materials = await all(context.api, '/api/v1/materials', { course_id: course.id });
+  const admin = context.user.role === 'admin';
+  const progress = /** @type {HTMLProgressElement} */ (h('progress', { max: 100, value: 0, hidden: true, 'aria-label': t('console.materials.progress'), 'data-testid': 'material-progress' }));
+  const status = h('p', { role: 'status', class: 'muted', 'data-testid': 'material-status' });
+  /**
+   * @param {File} file
+   * @param {any} [replacing] the material that gets a new version
+   */
+  const send = async (file, replacing) => {
+    progress.hidden = false;
+    progress.value = 0;
+    replace(status, t('console.import.sending', { name: file.name }));
+    try {
+      await upload(
+        context.api,
+        replacing ? 'PUT' : 'POST',
+        replacing ? `/api/v1/materials/${replacing.id}/content` : `/api/v1/courses/${course.id}/materials`,
+        { file_name: file.name },
+        file,
+        (sent, total) => (progress.value = Math.round((sent / total) * 100)),
+        file.type || 'application/octet-stream',
+      );
+      progress.value = 100;
+      context.rerender();
+    } catch (error) {
+      replace(status, h('span', { class: 'error' }, errorText(error)));
+    }
+  };
+  const picker = /** @type {HTMLInputElement} */ (h('input', { type: 'file', 'data-testid': 'material-file' }));
+  replace(
+    body,
+    table({
+      caption: t('console.tab.materials'),
+      testid: 'materials-table',
+      rows: materials,
+      sortKey: 'title',
+      rowAttrs: (m) => ({ 'data-material': m.id }),
+      columns: [
+        { key: 'title', label: t('console.materials.title'), sort: (m) => m.title, cell: (m) => m.title },
+        { key: 'file', label: t('console.materials.file'), sort: (m) => m.file_name, cell: (m) => m.file_name },
+        { key: 'size', label: t('console.materials.size'), numeric: true, sort: (m) => m.size_bytes ?? 0, cell: (m) => (m.size_bytes === null ? '–' : formatBytes(m.size_bytes)) },
+        { key: 'version', label: t('console.materials.version'), numeric: true, sort: (m) => m.version ?? 0, cell: (m) => m.version ?? '–' },
+        {
+          key: 'actions',
+          label: t('console.actions'),
+          cell: (m) =>
+            h(
+              'div',
+              { class: 'account-actions' },
+              h('button', {
+                type: 'button',
+                class: 'small',
+                'data-testid': 'material-download',
+                onclick: () => download(context.api, `/api/v1/materials/${m.id}/content`, {}, m.file_name).catch((e) => body.prepend(errorBox(e))),
+              }, t('console.materials.download')),
+              admin
+                ? h('label', { class: 'button small' }, t('console.materials.new_version'), h('input', {
+                    type: 'file',
+                    class: 'visually-hidden',
+                    'data-testid': 'material-version',
+                    onchange: (/** @type {Event} */ e) => {
+                      const file = /** @type {HTMLInputElement} */ (e.target).files?.[0];
+                      if (file) send(file, m);
+                    },
+                  }))
+                : null,
+              admin ? h('button', { type: 'button', class: 'danger small', 'data-testid': 'material-delete', onclick: () => remove(context, `/api/v1/materials/${m.id}`, m.rev, body) }, t('console.delete')) : null,
+            ),
+        },
+      ],
+    }),
+    admin
+      ? section(
+          t('console.materials.upload'),
+          h(
+            'div',
+            { class: 'form-actions' },
+            field(t('console.materials.pick'), picker, 'file'),
+            h('button', {
+              type: 'button',
+              class: 'primary',
+              'data-testid': 'material-upload',
+              onclick: () => {
+                const file = picker.files?.[0];
+                if (file) send(file);
+                else replace(status, h('span', { class: 'error' }, t('console.import.pick')));
+              },
+            }, t('console.materials.upload')),
+            progress,
+          ),
+          status,
+        )
+      : null,
   );
 }

@@ -254,16 +254,18 @@ export function svg(tag, attrs = {}, ...children) {
  * @param {Record<string, any>} query
  * @param {Blob} file
  * @param {(sent: number, total: number) => void} progress
+ * @param {string} [contentType] the file's media type; by default the server recognises the file
+ *   from its bytes (a roster spreadsheet is a zip archive)
  * @returns {Promise<any>}
  */
-export async function upload(api, method, path, query, file, progress) {
+export async function upload(api, method, path, query, file, progress, contentType = 'application/octet-stream') {
   if (api.session && api.session.expires_at - Date.now() < 30_000) await api.refresh();
   try {
-    return await sendFile(api, method, path, query, file, progress);
+    return await sendFile(api, method, path, query, file, progress, contentType);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401 && error.code === 'token_expired')) throw error;
     await api.refresh();
-    return sendFile(api, method, path, query, file, progress);
+    return sendFile(api, method, path, query, file, progress, contentType);
   }
 }
 
@@ -274,9 +276,10 @@ export async function upload(api, method, path, query, file, progress) {
  * @param {Record<string, any>} query
  * @param {Blob} file
  * @param {(sent: number, total: number) => void} progress
+ * @param {string} contentType
  * @returns {Promise<any>}
  */
-function sendFile(api, method, path, query, file, progress) {
+function sendFile(api, method, path, query, file, progress, contentType) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
@@ -285,8 +288,7 @@ function sendFile(api, method, path, query, file, progress) {
     const request = new XMLHttpRequest();
     request.open(method, url);
     request.setRequestHeader('Accept', 'application/json');
-    // The server recognises the file from its bytes (a spreadsheet is a zip archive).
-    request.setRequestHeader('Content-Type', 'application/octet-stream');
+    request.setRequestHeader('Content-Type', contentType);
     if (api.session) request.setRequestHeader('Authorization', `Bearer ${api.session.access_token}`);
     request.upload.addEventListener('progress', (event) => {
       if (event.lengthComputable) progress(event.loaded, event.total);
