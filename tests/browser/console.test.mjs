@@ -452,6 +452,39 @@ describe('the staff console', () => {
     await context.close();
   });
 
+  test('print sheets: a session\'s sign-in sheet lists every enrolled trainee; a certificate for each completer', async () => {
+    const demo = await demoClass(admin);
+    // One trainee attends every session: a completer by the 80 % rule.
+    const trainer = new AdminApi(PERSONAS.tuan);
+    const completer = demo.enrollments[20].person_id;
+    for (const session of demo.sessions) {
+      await trainer.post('/api/v1/attendance', { session_id: session.id, person_id: completer, status: 'present' });
+    }
+    const report = await admin.get(`/api/v1/reports/courses/${demo.course.id}`);
+    assert.ok(report.completed.some((p) => p.person_id === completer));
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${demo.course.id}/sheets`);
+    await page.waitForSelector('[data-testid=signin-sheet]');
+    await page.selectOption('[data-testid=sheet-session]', demo.sessions[1].id);
+    await page.waitForSelector(`[data-testid=signin-sheet][data-session="${demo.sessions[1].id}"]`);
+    const listed = await page.$$eval('[data-testid=signin-sheet] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-person')));
+    assert.equal(listed.length, demo.enrollments.length);
+    assert.deepEqual(new Set(listed), new Set(demo.enrollments.map((e) => e.person_id)));
+    assert.ok((await page.textContent('[data-testid=signin-sheet]')).includes(demo.sessions[1].topic));
+    await screen(page, 'course-signin-sheet');
+    await page.emulateMedia({ media: 'print' });
+    await screenshot(page, 'course-signin-sheet-print');
+    await page.emulateMedia({ media: 'screen' });
+    await page.click('[data-testid=show-certificates]');
+    await page.waitForSelector('[data-testid=certificates]');
+    const certified = await page.$$eval('[data-testid=certificates] article', (items) => items.map((a) => a.getAttribute('data-person')));
+    assert.deepEqual(certified, report.completed.map((p) => p.person_id));
+    await screen(page, 'course-certificates');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("the badge sheet's QR codes decode to the trainees' person ids", async () => {
     const demo = await demoClass(admin);
     const { context, page, errors } = await open();
@@ -602,7 +635,7 @@ describe('the staff console', () => {
     assert.deepEqual(new Set(listed), theirs);
     // Every tab of each of their classes.
     for (const id of theirs) {
-      for (const tab of ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'materials', 'badges']) {
+      for (const tab of ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'materials', 'badges', 'sheets']) {
         await page.goto(`${BASE}/#/courses/${id}/${tab}`);
         await page.waitForSelector(`[data-testid=tab-${tab}]`);
         await settled(page);

@@ -7,6 +7,7 @@ import { h, replace } from '/shared/dom.js';
 import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
 import { formatBytes, formatDate, formatDateTime, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
+import { certificates, signInSheet } from './sheets.js';
 import { all, clearFormErrors, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
@@ -174,7 +175,7 @@ function courseForm(context, unitList, course, done) {
   return form;
 }
 
-const TABS = ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'materials', 'badges'];
+const TABS = ['overview', 'sessions', 'trainers', 'enrollments', 'attendance', 'materials', 'badges', 'sheets'];
 
 /**
  * A course with its tabs.
@@ -210,6 +211,7 @@ export function courseScreen(context, id, tab) {
         attendance: attendanceTab,
         materials: materialsTab,
         badges: badgesTab,
+        sheets: sheetsTab,
       }[tab];
       if (!fill) {
         replace(body, h('p', { class: 'banner' }, t('console.not_found')));
@@ -730,12 +732,7 @@ async function badgesTab(context, course, body) {
     all(context.api, '/api/v1/people', { course_id: course.id }),
     units(context),
   ]);
-  const enrolled = new Set(enrollments.filter((e) => e.status !== 'withdrawn').map((e) => e.person_id));
-  const unitName = new Map(unitList.map((u) => [u.id, u.name]));
-  const trainees = people
-    .filter((p) => enrolled.has(p.id))
-    .sort((a, b) => personSortKey(a.full_name).localeCompare(personSortKey(b.full_name)))
-    .map((p) => ({ id: p.id, name: p.full_name, position: t(`position.${p.position}`), unit: unitName.get(p.unit_id) ?? '' }));
+  const trainees = rosterOf(enrollments, people, unitList);
   replace(
     body,
     h('div', { class: 'actions no-print' }, h('p', null, t('console.badges.explain', { count: trainees.length })), h('button', { type: 'button', class: 'primary', onclick: () => window.print() }, t('console.badges.print'))),
@@ -845,4 +842,69 @@ async function materialsTab(context, course, body) {
         )
       : null,
   );
+}
+
+/**
+ * The class sign-in sheet of a chosen session and the certificates of the completers, printed by
+ * the browser.
+ * @param {Context} context
+ * @param {Course} course
+ * @param {HTMLElement} body
+ */
+async function sheetsTab(context, course, body) {
+  const [sessions, enrollments, people, unitList, report] = await Promise.all([
+    all(context.api, '/api/v1/sessions', { course_id: course.id }),
+    all(context.api, '/api/v1/enrollments', { course_id: course.id }),
+    all(context.api, '/api/v1/people', { course_id: course.id }),
+    units(context),
+    context.api.request('GET', `/api/v1/reports/courses/${course.id}`),
+  ]);
+  const trainees = rosterOf(enrollments, people, unitList);
+  sessions.sort((a, b) => a.starts_at.localeCompare(b.starts_at));
+  const sheet = h('div', { class: 'sheet-area' });
+  const choice = /** @type {HTMLSelectElement} */ (
+    h('select', { 'data-testid': 'sheet-session' }, sessions.map((s) => h('option', { value: s.id }, `${formatDateTime(s.starts_at)} · ${s.topic}`)))
+  );
+  const showSignIn = () => {
+    const session = sessions.find((s) => s.id === choice.value);
+    replace(sheet, session ? signInSheet(course, session, trainees) : null);
+  };
+  choice.addEventListener('change', showSignIn);
+  replace(
+    body,
+    h(
+      'div',
+      { class: 'no-print' },
+      h('p', { class: 'muted' }, t('console.sheets.explain')),
+      h(
+        'div',
+        { class: 'actions' },
+        field(t('console.sheets.pick_session'), choice, 'session_id'),
+        h('button', { type: 'button', 'data-testid': 'show-signin', onclick: showSignIn }, t('console.sheets.show_signin')),
+        h('button', {
+          type: 'button',
+          'data-testid': 'show-certificates',
+          onclick: () => replace(sheet, report.completed.length ? certificates(course, report.completed) : h('p', null, t('console.sheets.no_completers'))),
+        }, t('console.sheets.show_certificates', { count: report.completed.length })),
+        h('button', { type: 'button', class: 'primary', onclick: () => window.print() }, t('console.sheets.print')),
+      ),
+    ),
+    sheet,
+  );
+  showSignIn();
+}
+
+/**
+ * The enrolled trainees in roster order (given name first), with position and unit names.
+ * @param {any[]} enrollments
+ * @param {any[]} people
+ * @param {Unit[]} unitList
+ */
+function rosterOf(enrollments, people, unitList) {
+  const enrolled = new Set(enrollments.filter((e) => e.status !== 'withdrawn').map((e) => e.person_id));
+  const unitName = new Map(unitList.map((u) => [u.id, u.name]));
+  return people
+    .filter((p) => enrolled.has(p.id))
+    .sort((a, b) => personSortKey(a.full_name).localeCompare(personSortKey(b.full_name)))
+    .map((p) => ({ id: p.id, name: p.full_name, position: t(`position.${p.position}`), unit: unitName.get(p.unit_id) ?? '' }));
 }
