@@ -155,6 +155,12 @@ async function shownProblems(page) {
   );
 }
 
+/** A course's writable fields, as PUT takes them. */
+function pick(course) {
+  const { code, title, description, organizing_unit_id, management_level, start_date, end_date, place } = course;
+  return { code, title, description, organizing_unit_id, management_level, start_date, end_date, place };
+}
+
 /**
  * A downloaded CSV's text, which starts with the byte order mark (fetch's text() drops it).
  * @param {Buffer} bytes
@@ -337,6 +343,36 @@ describe('the staff console', () => {
     assert.ok(enrolled.some((e) => e.person_id === target.id));
     assert.match(await page.textContent('[data-testid=tab-enrollments] h2'), /30/);
     await screen(page, 'course-enrollments');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('a stale edit says the course changed meanwhile and offers a reload; saved after it', async () => {
+    const course = await admin.post('/api/v1/courses', {
+      title: 'Lớp sửa đồng thời',
+      management_level: 'province',
+      start_date: '2026-11-02',
+      end_date: '2026-11-03',
+    });
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${course.id}/overview`);
+    await page.waitForSelector('[data-testid=course-title]');
+    // Someone else changes the course while the form is open.
+    await admin.call('PUT', `/api/v1/courses/${course.id}`, { ...pick(course), place: 'Hội trường B' }, { expect: 200 });
+    await page.fill('[data-testid=course-title]', 'Lớp sửa đồng thời (đã sửa)');
+    await page.click('[data-testid=course-save]');
+    await page.waitForSelector('[data-testid=reload]');
+    assert.match(await page.textContent('.form-message'), /đã được người khác sửa/);
+    assert.equal((await admin.get(`/api/v1/courses/${course.id}`)).title, 'Lớp sửa đồng thời', 'the stale edit changed nothing');
+    await screen(page, 'course-stale-edit');
+    await page.click('[data-testid=reload]');
+    await page.waitForFunction(() => /** @type {HTMLInputElement} */ (document.querySelector('[data-testid=course-place]'))?.value === 'Hội trường B');
+    await page.fill('[data-testid=course-title]', 'Lớp sửa đồng thời (đã sửa)');
+    await page.click('[data-testid=course-save]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=screen-title]')?.textContent === 'Lớp sửa đồng thời (đã sửa)');
+    const saved = await admin.get(`/api/v1/courses/${course.id}`);
+    assert.deepEqual([saved.title, saved.place], ['Lớp sửa đồng thời (đã sửa)', 'Hội trường B']);
     assert.deepEqual(errors, []);
     await context.close();
   });
