@@ -420,7 +420,7 @@ describe('the staff console', () => {
     assert.ok(workbook, 'DIEMDANH_ROSTER_XLSX names the roster workbook (tests/it/console.rs writes it)');
     await page.setInputFiles('[data-testid=import-file]', workbook);
     await page.click('[data-testid=import-check]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.textContent?.includes('roster.xlsx') && document.querySelector('[data-testid=import-summary]'));
+    await page.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.textContent?.startsWith('Kết quả chạy thử roster.xlsx'));
     const fromXlsx = await dryRun(fs.readFileSync(workbook));
     assert.deepEqual(await shownRows(page), fromXlsx.rows.map((r) => [String(r.row), r.full_name, r.action]));
     const xlsxProblems = await shownProblems(page);
@@ -435,7 +435,7 @@ describe('the staff console', () => {
     // The corrected CSV: dry run, then apply.
     await page.setInputFiles('[data-testid=import-file]', { name: 'danh-sach-sua.csv', mimeType: 'text/csv', buffer: csv([good, same]) });
     await page.click('[data-testid=import-check]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.textContent?.includes('danh-sach-sua.csv'));
+    await page.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.textContent?.startsWith('Kết quả chạy thử danh-sach-sua.csv'));
     assert.equal((await summary()).errors, 0);
     await page.click('[data-testid=import-apply]');
     await page.waitForFunction(() => document.querySelector('[data-testid=import-apply]')?.hasAttribute('disabled') && document.querySelector('[data-testid=import-status]')?.textContent?.match(/Đã nhập/));
@@ -588,7 +588,9 @@ describe('the staff console', () => {
     // tuan.le marks a class he does not teach: refused, kept in quarantine (twice).
     const courses = await admin.all('/api/v1/courses');
     const mine = new Set((await tuan.all('/api/v1/courses')).map((c) => c.id));
-    const other = courses.find((c) => !mine.has(c.id));
+    // The demo's one-day class, which tuan.le does not teach.
+    const other = courses.find((c) => c.code === 'TH-CDS-2026-BX');
+    assert.ok(other && !mine.has(other.id), 'a demo class tuan.le does not teach');
     const otherSession = (await admin.all(`/api/v1/sessions?course_id=${other.id}`))[0];
     const otherPeople = await admin.all(`/api/v1/enrollments?course_id=${other.id}`);
     const refusedRecord = crypto.randomUUID();
