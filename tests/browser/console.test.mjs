@@ -450,15 +450,24 @@ describe('the staff console', () => {
 
   test('the attendance matrix shows what a trainer recorded, with totals and the completers', async () => {
     const demo = await demoClass(admin);
-    // A trainer's device records the roll of the first three sessions (as the field app does).
+    // A trainer's device syncs the roll of the first three sessions: one push of the native
+    // protocol, as the field app sends it.
     const trainer = new AdminApi(PERSONAS.tuan);
     const marked = demo.enrollments.slice(0, 12);
     const statuses = ['present', 'late', 'excused', 'absent'];
-    for (const [s, session] of demo.sessions.slice(0, 3).entries()) {
-      for (const [i, enrollment] of marked.entries()) {
-        await trainer.post('/api/v1/attendance', { session_id: session.id, person_id: enrollment.person_id, status: statuses[(i + s) % 4] });
-      }
-    }
+    const now = Date.now();
+    const mutations = demo.sessions.slice(0, 3).flatMap((session, s) =>
+      marked.map((enrollment, i) => ({
+        mutation_id: crypto.randomUUID(),
+        collection: 'attendance',
+        record_id: crypto.randomUUID(),
+        op: 'upsert',
+        fields: { session_id: session.id, person_id: enrollment.person_id, status: statuses[(i + s) % 4] },
+        hlc: `${now - 60_000 + s * 100 + i}-0000-device`,
+      })),
+    );
+    const pushed = await trainer.post('/api/v1/sync/push', { mutations }, 200);
+    assert.ok(pushed.results.every((r) => r.status === 'applied'), JSON.stringify(pushed.results.filter((r) => r.status !== 'applied')));
     const report = await admin.get(`/api/v1/reports/courses/${demo.course.id}`);
     const { context, page, errors } = await open();
     await signIn(page, PERSONAS.admin);

@@ -12,32 +12,32 @@ backend_tests!(
     the_console_works_in_a_real_browser,
 );
 
-fn header<'a>(response: &'a crate::support::Response, name: &str) -> &'a str {
-    response
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {name} header"))
-}
-
 fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
     let Some(app) = TestApp::start(backend) else {
         return;
     };
     let page = app.send_raw("GET", "/", None, None, &[]);
     assert_eq!(page.status, 200);
-    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert!(
+        page.header("content-type")
+            .expect("content-type")
+            .starts_with("text/html")
+    );
     assert!(page.text.contains("<div id=\"console\""), "{}", page.text);
     assert!(page.text.contains("/console/main.js"), "{}", page.text);
-    let policy = header(&page, "content-security-policy");
+    let policy = page
+        .header("content-security-policy")
+        .expect("content-security-policy");
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert!(
         !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
         "{policy}"
     );
-    assert_eq!(header(&page, "cache-control"), "no-cache");
-    let tag = header(&page, "etag").to_owned();
+    assert_eq!(
+        page.header("cache-control").expect("cache-control"),
+        "no-cache"
+    );
+    let tag = page.header("etag").expect("etag").to_owned();
     let again = app.send_raw("GET", "/", None, None, &[("If-None-Match", &tag)]);
     assert_eq!(again.status, 304);
 
@@ -49,13 +49,24 @@ fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
         let file = app.send_raw("GET", path, None, None, &[]);
         assert_eq!(file.status, 200, "{path}");
         assert!(
-            header(&file, "content-security-policy").contains("script-src 'self'"),
+            file.header("content-security-policy")
+                .expect("content-security-policy")
+                .contains("script-src 'self'"),
             "{path}"
         );
     }
     let script = app.send_raw("GET", "/console/main.js", None, None, &[]);
-    assert!(header(&script, "content-type").contains("javascript"));
-    let hash = header(&script, "etag").trim_matches('"').to_owned();
+    assert!(
+        script
+            .header("content-type")
+            .expect("content-type")
+            .contains("javascript")
+    );
+    let hash = script
+        .header("etag")
+        .expect("etag")
+        .trim_matches('"')
+        .to_owned();
     let versioned = app.send_raw(
         "GET",
         &format!("/console/main.js?v={hash}"),
@@ -63,7 +74,12 @@ fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
         None,
         &[],
     );
-    assert!(header(&versioned, "cache-control").contains("immutable"));
+    assert!(
+        versioned
+            .header("cache-control")
+            .expect("cache-control")
+            .contains("immutable")
+    );
 
     // The console is used online: the field app's service worker does not carry it.
     let worker = app.send_raw("GET", "/app/sw.js", None, None, &[]);
