@@ -1,7 +1,7 @@
 //! The web apps' files: `web/` embedded in the binary at build time (read from disk in debug
-//! builds) and served beside the API. `/app/` is the field app (`web/app`); `/shared/` holds the
-//! modules the apps share and `/vendor/` the vendored browser libraries. `/` leads to the field
-//! app until the staff console exists.
+//! builds) and served beside the API. `/` is the staff console (`web/console/index.html`, its
+//! files under `/console/`), `/app/` the field app (`web/app`); `/shared/` holds the modules the
+//! apps share and `/vendor/` the vendored browser libraries.
 //!
 //! Every file has a strong ETag (from its SHA-256) and is revalidated (`no-cache`), except when
 //! asked for with `?v=<its hash>`: that URL names one version for ever, so it is cached for a
@@ -22,7 +22,14 @@ use crate::error::Error;
 struct WebFiles;
 
 /// The folders of `web/` that are served, each under its own name.
-const SERVED_AREAS: [&str; 3] = ["app", "shared", "vendor"];
+const SERVED_AREAS: [&str; 4] = ["app", "console", "shared", "vendor"];
+
+/// The folders the field app keeps for offline use (its service worker's list): not the
+/// console, which is used online.
+const OFFLINE_AREAS: [&str; 3] = ["app", "shared", "vendor"];
+
+/// The console's start page, served at `/`.
+const CONSOLE_START: &str = "console/index.html";
 
 /// The service worker, whose text carries the build's id and file list.
 const SERVICE_WORKER: &str = "app/sw.js";
@@ -36,33 +43,47 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 pub fn configure(config: &mut web::ServiceConfig) {
     let only_get = || web::to(|| async { method_not_allowed("GET, HEAD".into()) });
-    for path in ["/", "/app"] {
-        config.service(
-            web::resource(path)
-                .route(web::get().to(to_field_app))
-                .route(web::head().to(to_field_app))
-                .default_service(only_get()),
-        );
-    }
     config.service(
-        web::resource("/{area:app|shared|vendor}/{path:.*}")
+        web::resource("/")
+            .route(web::get().to(console_start))
+            .route(web::head().to(console_start))
+            .default_service(only_get()),
+    );
+    config.service(
+        web::resource("/app")
+            .route(web::get().to(to_field_app))
+            .route(web::head().to(to_field_app))
+            .default_service(only_get()),
+    );
+    config.service(
+        web::resource("/{area:app|console|shared|vendor}/{path:.*}")
             .route(web::get().to(file))
             .route(web::head().to(file))
             .default_service(only_get()),
     );
 }
 
-/// `/` and `/app`: the field app's start page.
+/// `/app`: the field app's start page.
 async fn to_field_app() -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, "/app/"))
         .finish()
 }
 
+/// `/`: the staff console's start page.
+async fn console_start(req: HttpRequest) -> Result<HttpResponse, Error> {
+    serve(&req, CONSOLE_START.to_owned())
+}
+
 /// A file of `web/`, or 404.
 async fn file(req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, Error> {
     let (area, rest) = path.into_inner();
     let name = embedded_name(&area, &rest).ok_or(Error::NotFound { what: "file" })?;
+    serve(&req, name)
+}
+
+/// The embedded file `name` with its ETag, caching and policy headers.
+fn serve(req: &HttpRequest, name: String) -> Result<HttpResponse, Error> {
     let file = WebFiles::get(&name).ok_or(Error::NotFound { what: "file" })?;
     let mime = file.metadata.mimetype().to_owned();
     let (body, hash) = if name == SERVICE_WORKER {
@@ -85,7 +106,7 @@ async fn file(req: HttpRequest, path: web::Path<(String, String)>) -> Result<Htt
     } else {
         "no-cache"
     };
-    let unchanged = if_none_match(&req, &tag);
+    let unchanged = if_none_match(req, &tag);
     let mut response = if unchanged {
         HttpResponse::NotModified()
     } else {
@@ -176,12 +197,13 @@ fn build_id(files: &[(String, String)]) -> String {
     short_hash(&hasher.finalize().into())
 }
 
-/// The served files (`app/`, `shared/`, `vendor/`) with their short hashes, in name order.
+/// The files the field app keeps offline (`app/`, `shared/`, `vendor/`) with their short
+/// hashes, in name order.
 fn served_files() -> impl Iterator<Item = (String, String)> {
     let mut names: Vec<String> = WebFiles::iter()
         .map(|name| name.into_owned())
         .filter(|name| {
-            SERVED_AREAS
+            OFFLINE_AREAS
                 .iter()
                 .any(|area| name.starts_with(&format!("{area}/")))
         })
@@ -232,5 +254,6 @@ mod tests {
         assert!(list.iter().any(|(url, _)| url == "/app/"));
         assert!(list.iter().all(|(url, _)| url != "/app/sw.js"));
         assert!(list.iter().all(|(_, hash)| hash.len() == 16));
+        assert!(list.iter().all(|(url, _)| !url.starts_with("/console/")));
     }
 }

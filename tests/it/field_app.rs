@@ -3,14 +3,12 @@
 //! HTML from data, vendored libraries as written down), and the app itself in Debian's Chromium
 //! against the real server (`tests/browser/`, driven by Node and playwright-core).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, install_node_modules};
+use crate::support::{Backend, TestApp, run_browser_suite};
 
 backend_tests!(
     the_app_is_served_with_a_strict_policy_and_etags,
@@ -48,10 +46,11 @@ fn the_app_is_served_with_a_strict_policy_and_etags(backend: Backend) {
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     assert_eq!(header(&page, "cache-control"), "no-cache");
 
-    // The start page is where a browser opening the server lands.
-    let root = app.send_raw("GET", "/", None, None, &[]);
-    assert_eq!(root.status, 200);
-    assert_eq!(root.text, page.text);
+    // `/app` (no slash) leads to the start page (the client follows the redirect); `/` is
+    // the staff console's.
+    let bare = app.send_raw("GET", "/app", None, None, &[]);
+    assert_eq!(bare.status, 200);
+    assert_eq!(bare.text, page.text);
 
     // Revalidation by ETag; a versioned URL is cached for good.
     let tag = header(&page, "etag").to_owned();
@@ -228,78 +227,10 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(backend: Backend) {
     .expect(422);
 }
 
-/// Node, npm and Chromium are there, or the browser test is skipped (a failure when
-/// `DIEMDANH_REQUIRE_BROWSER=1`, as in CI).
-fn browser_tools() -> Option<PathBuf> {
-    let required = std::env::var("DIEMDANH_REQUIRE_BROWSER").as_deref() == Ok("1");
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    let node = Command::new("node").arg("--version").output().is_ok();
-    if node && chromium.exists() {
-        return Some(chromium);
-    }
-    assert!(
-        !required,
-        "node or chromium ({}) missing and DIEMDANH_REQUIRE_BROWSER=1",
-        chromium.display()
-    );
-    eprintln!("node or chromium missing: skipping the field app's browser test");
-    None
-}
-
-/// Access tokens of the server the browser drives: 45 s, and the app refreshes 30 s before
-/// expiry, so every scenario runs through token refreshes, online and offline.
-const BROWSER_TOKEN_TTL_SECS: u64 = 45;
-
 /// The scenarios of `tests/browser/field-app.test.mjs` against this backend; screenshots in
 /// `target/field-app/<backend>/`.
 fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
-    let Some(chromium) = browser_tools() else {
-        return;
-    };
-    let Some(app) = TestApp::start_with(backend, |config| {
-        config.access_token_ttl_secs = BROWSER_TOKEN_TTL_SECS;
-    }) else {
-        return;
-    };
-    let app = app.with_demo();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    install_node_modules(&dir, "playwright-core");
-    let artifacts = artifacts_dir().join(match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    });
-    let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "field-app.test.mjs"])
-        .current_dir(&dir)
-        .env("DIEMDANH_BASE", &app.base)
-        .env("DIEMDANH_ARTIFACTS", &artifacts)
-        .env(
-            "DIEMDANH_ACCESS_TOKEN_TTL_SECS",
-            BROWSER_TOKEN_TTL_SECS.to_string(),
-        )
-        .env("CHROMIUM", chromium)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(output.status.success(), "the browser tests failed");
-    // Node's spec reporter closes with the counts: a scenario skipped or lost would show.
-    assert!(
-        stdout.contains("ℹ fail 0") && stdout.contains("ℹ skipped 0"),
-        "every browser scenario ran and passed"
-    );
-}
-
-/// Where the browser tests leave their screenshots: `target/field-app/` (the README names it).
-fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("field-app")
+    run_browser_suite(backend, "field-app.test.mjs", "field-app", &[]);
 }
 
 /// Every vendored library is the file written down in `web/vendor/VENDORED.md`.
@@ -325,7 +256,7 @@ fn vendored_libraries_match_their_written_checksums() {
         .filter(|e| {
             let name = e.as_ref().unwrap().file_name();
             let name = name.to_string_lossy();
-            name.ends_with(".js") || name.ends_with(".css")
+            name.ends_with(".js") || name.ends_with(".mjs") || name.ends_with(".css")
         })
         .count();
     assert_eq!(checked, files, "every vendored script is written down");
@@ -337,10 +268,14 @@ fn vendored_libraries_match_their_written_checksums() {
 fn the_web_files_insert_no_html_and_load_nothing_from_elsewhere() {
     let mut files = Vec::new();
     collect(&web_dir().join("app"), &mut files);
+    collect(&web_dir().join("console"), &mut files);
     collect(&web_dir().join("shared"), &mut files);
-    assert!(files.len() > 5);
+    assert!(files.len() > 10);
     for file in files {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        // SVG elements are made in their namespace, a name and no address to load.
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .replace("'http://www.w3.org/2000/svg'", "");
         let name = file.display();
         for forbidden in [
             "innerHTML",

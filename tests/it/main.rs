@@ -5,6 +5,7 @@ mod support;
 mod auth;
 mod authz;
 mod cli;
+mod console;
 mod contract;
 mod convergence;
 mod deploy;

@@ -555,3 +555,86 @@ pub fn install_node_modules(dir: &std::path::Path, marker: &str) {
         .expect("run npm ci");
     assert!(status.success(), "npm ci failed in {}", dir.display());
 }
+
+/// Node, npm and Chromium are there, or the browser tests are skipped (a failure when
+/// `DIEMDANH_REQUIRE_BROWSER=1`, as in CI).
+fn browser_tools() -> Option<std::path::PathBuf> {
+    let required = std::env::var("DIEMDANH_REQUIRE_BROWSER").as_deref() == Ok("1");
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/usr/bin/chromium"));
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if node && chromium.exists() {
+        return Some(chromium);
+    }
+    assert!(
+        !required,
+        "node or chromium ({}) missing and DIEMDANH_REQUIRE_BROWSER=1",
+        chromium.display()
+    );
+    eprintln!("node or chromium missing: skipping the browser tests");
+    None
+}
+
+/// Access tokens of the server the browser drives: 45 s, and the apps refresh 30 s before
+/// expiry, so every scenario runs through token refreshes.
+const BROWSER_TOKEN_TTL_SECS: u64 = 45;
+
+/// Runs one suite of `tests/browser/` (`script`) in Debian's Chromium against a server of this
+/// backend with the demo data; screenshots in `target/<artifacts>/<backend>/` (under
+/// `CARGO_TARGET_DIR` when it is set); `env` adds what the suite needs beyond the server.
+pub fn run_browser_suite(
+    backend: Backend,
+    script: &str,
+    artifacts: &str,
+    env: &[(&str, &std::path::Path)],
+) {
+    let Some(chromium) = browser_tools() else {
+        return;
+    };
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.access_token_ttl_secs = BROWSER_TOKEN_TTL_SECS;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    // The last package added to the lockfile: an older install lacks it and is redone.
+    install_node_modules(&dir, "axe-core");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let artifacts = target.join(artifacts).join(match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    });
+    let output = std::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", script])
+        .current_dir(&dir)
+        .env("DIEMDANH_BASE", &app.base)
+        .env("DIEMDANH_ARTIFACTS", &artifacts)
+        .env(
+            "DIEMDANH_ACCESS_TOKEN_TTL_SECS",
+            BROWSER_TOKEN_TTL_SECS.to_string(),
+        )
+        .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser tests ({script}) failed"
+    );
+    // Node's spec reporter closes with the counts: a scenario skipped or lost would show.
+    assert!(
+        stdout.contains("ℹ fail 0") && stdout.contains("ℹ skipped 0"),
+        "every browser scenario of {script} ran and passed"
+    );
+}

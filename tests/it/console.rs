@@ -1,0 +1,164 @@
+//! The staff console (`/`): its start page and files served by the binary under the same strict
+//! policy as the field app, kept out of the field app's offline list, and the console itself in
+//! Debian's Chromium against the real server (`tests/browser/console.test.mjs`).
+
+use rust_xlsxwriter::Workbook;
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp, run_browser_suite};
+
+backend_tests!(
+    the_console_is_served_at_the_root_with_a_strict_policy,
+    the_console_works_in_a_real_browser,
+);
+
+fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let page = app.send_raw("GET", "/", None, None, &[]);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .expect("content-type")
+            .starts_with("text/html")
+    );
+    assert!(page.text.contains("<div id=\"console\""), "{}", page.text);
+    assert!(page.text.contains("/console/main.js"), "{}", page.text);
+    let policy = page
+        .header("content-security-policy")
+        .expect("content-security-policy");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
+        "{policy}"
+    );
+    assert_eq!(
+        page.header("cache-control").expect("cache-control"),
+        "no-cache"
+    );
+    let tag = page.header("etag").expect("etag").to_owned();
+    let again = app.send_raw("GET", "/", None, None, &[("If-None-Match", &tag)]);
+    assert_eq!(again.status, 304);
+
+    for path in [
+        "/console/main.js",
+        "/console/console.css",
+        "/vendor/qrcode-generator.mjs",
+    ] {
+        let file = app.send_raw("GET", path, None, None, &[]);
+        assert_eq!(file.status, 200, "{path}");
+        assert!(
+            file.header("content-security-policy")
+                .expect("content-security-policy")
+                .contains("script-src 'self'"),
+            "{path}"
+        );
+    }
+    let script = app.send_raw("GET", "/console/main.js", None, None, &[]);
+    assert!(
+        script
+            .header("content-type")
+            .expect("content-type")
+            .contains("javascript")
+    );
+    let hash = script
+        .header("etag")
+        .expect("etag")
+        .trim_matches('"')
+        .to_owned();
+    let versioned = app.send_raw(
+        "GET",
+        &format!("/console/main.js?v={hash}"),
+        None,
+        None,
+        &[],
+    );
+    assert!(
+        versioned
+            .header("cache-control")
+            .expect("cache-control")
+            .contains("immutable")
+    );
+
+    // The console is used online: the field app's service worker does not carry it.
+    let worker = app.send_raw("GET", "/app/sw.js", None, None, &[]);
+    assert!(worker.text.contains("/app/main.js"));
+    assert!(!worker.text.contains("/console/"), "{}", worker.text);
+
+    for path in [
+        "/console/",
+        "/console/../Cargo.toml",
+        "/types/qrcode-generator.d.ts",
+    ] {
+        let response = app.send_raw("GET", path, None, None, &[]);
+        assert_eq!(response.status, 404, "{path}");
+    }
+    let post = app.send_raw("POST", "/", None, Some((b"x", "text/plain")), &[]);
+    assert_eq!(post.status, 405);
+}
+
+/// The scenarios of `tests/browser/console.test.mjs` against this backend; screenshots in
+/// `target/console/<backend>/`.
+fn the_console_works_in_a_real_browser(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let roster = dir.path().join("roster.xlsx");
+    roster_with_errors()
+        .save(&roster)
+        .expect("write the roster workbook");
+    run_browser_suite(
+        backend,
+        "console.test.mjs",
+        "console",
+        &[("DIEMDANH_ROSTER_XLSX", &roster)],
+    );
+}
+
+/// A roster workbook of three people, as a province sends it: the first is new and right, the
+/// second names a unit that does not exist (row 3), the third a date that does not exist (row 4).
+fn roster_with_errors() -> Workbook {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        [
+            "Họ và tên",
+            "Ngày sinh",
+            "Giới tính",
+            "Chức vụ",
+            "Đơn vị",
+            "Số điện thoại",
+        ],
+        [
+            "Trần Thị Mai Anh",
+            "15/03/1995",
+            "Nữ",
+            "Phó Bí thư",
+            "Xã Bắc Hà",
+            "0912000001",
+        ],
+        [
+            "Lý Văn Bảo",
+            "02/11/1993",
+            "Nam",
+            "Bí thư",
+            "Xã Không Có Thật",
+            "0912000002",
+        ],
+        [
+            "Hoàng Văn Cương",
+            "31/02/1994",
+            "Nam",
+            "Phó Bí thư",
+            "Xã Bắc Hà",
+            "0912000003",
+        ],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet
+                .write_string(r as u32, c as u16, *cell)
+                .expect("write a cell");
+        }
+    }
+    book
+}
