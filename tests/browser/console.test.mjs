@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { AdminApi, BASE, PERSONAS, demoClass, launch, rawCall, screenshot } from './support.mjs';
+import { AdminApi, BASE, PERSONAS, TIME_ZONE, demoClass, launch, rawCall, screenshot } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -40,7 +40,12 @@ after(async () => {
  * @param {{width: number, height: number}} viewport
  */
 async function open(viewport = LAPTOP) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true });
+  const context = await browser.newContext({
+    viewport,
+    deviceScaleFactor: 1,
+    acceptDownloads: true,
+    timezoneId: TIME_ZONE,
+  });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (error) => errors.push(error.message));

@@ -108,12 +108,20 @@ async function call(method, pathname, token, body, headers = {}) {
 
 export { call as rawCall };
 
+/** Where the users are: pages show times in the device's zone, as phones in Gia Lai have it. */
+export const TIME_ZONE = 'Asia/Ho_Chi_Minh';
+
 /**
  * A phone: a browser context at 360×740 with the field app open.
  * @param {import('playwright-core').Browser} browser
  */
 export async function phone(browser, options = {}, base = BASE) {
-  const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 1, ...options });
+  const context = await browser.newContext({
+    viewport: PHONE,
+    deviceScaleFactor: 1,
+    timezoneId: TIME_ZONE,
+    ...options,
+  });
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error('page error:', error.message));
   page.on('console', (message) => {
