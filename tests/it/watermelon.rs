@@ -26,6 +26,7 @@ backend_tests!(
     a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write,
     a_push_retried_before_the_next_pull_is_answered_not_applied_again,
     the_real_watermelondb_library_syncs_two_devices,
+    a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection,
 );
 
 const PATH: &str = "/api/v1/watermelon/sync";
@@ -1184,12 +1185,7 @@ fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(backend: Ba
 
 fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
-            "node is not installed and DIEMDANH_REQUIRE_NODE=1"
-        );
-        eprintln!("node is not installed: skipping the WatermelonDB library test");
+    if !node_available() {
         return;
     }
     // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
@@ -1274,24 +1270,42 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
         json!({"course_id": other, "user_id": second}),
     );
 
+    run_node_scenario(
+        &dir,
+        "sync.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "root.admin:admin-password".to_owned()),
+            (
+                "DIEMDANH_TRAINER1",
+                "wm.trainer1:wm.trainer1-secret-pw".to_owned(),
+            ),
+            (
+                "DIEMDANH_TRAINER2",
+                "wm.trainer2:wm.trainer2-secret-pw".to_owned(),
+            ),
+            ("DIEMDANH_COURSE", shared),
+            ("DIEMDANH_SESSIONS", sessions.join(",")),
+            ("DIEMDANH_PEOPLE", people[..3].join(",")),
+            ("DIEMDANH_OUTSIDER", people[3].clone()),
+            ("DIEMDANH_OTHER_COURSE", other),
+            ("DIEMDANH_OTHER_SESSION", other_session),
+            ("DIEMDANH_OTHER_ASSIGNMENT", other_assignment),
+        ],
+    );
+}
+
+/// Runs one scenario of `tests/watermelon/` under Node's test runner; its failure fails the
+/// test.
+fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
     let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "sync.test.js"])
-        .current_dir(&dir)
-        .env("DIEMDANH_URL", &app.base)
-        .env("DIEMDANH_ADMIN", "root.admin:admin-password")
+        .args(["--test", "--test-reporter=spec", file])
+        .current_dir(dir)
         .env(
             "NODE_PATH",
             dir.join("node_modules").to_string_lossy().into_owned(),
         )
-        .env("DIEMDANH_TRAINER1", "wm.trainer1:wm.trainer1-secret-pw")
-        .env("DIEMDANH_TRAINER2", "wm.trainer2:wm.trainer2-secret-pw")
-        .env("DIEMDANH_COURSE", &shared)
-        .env("DIEMDANH_SESSIONS", sessions.join(","))
-        .env("DIEMDANH_PEOPLE", people[..3].join(","))
-        .env("DIEMDANH_OUTSIDER", &people[3])
-        .env("DIEMDANH_OTHER_COURSE", &other)
-        .env("DIEMDANH_OTHER_SESSION", &other_session)
-        .env("DIEMDANH_OTHER_ASSIGNMENT", &other_assignment)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -1299,8 +1313,46 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     println!("{stdout}");
     assert!(
         output.status.success(),
-        "the WatermelonDB scenario failed ({:?}):\n{stdout}\n{stderr}",
+        "the WatermelonDB scenario {file} failed ({:?}):\n{stdout}\n{stderr}",
         output.status
+    );
+}
+
+/// Whether Node runs here; without it the library scenarios are skipped, unless
+/// DIEMDANH_REQUIRE_NODE=1.
+fn node_available() -> bool {
+    if Command::new("node").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
+        "node is not installed and DIEMDANH_REQUIRE_NODE=1"
+    );
+    eprintln!("node is not installed: skipping the WatermelonDB library test");
+    false
+}
+
+/// Issue 24: trainer hoa.nguyen takes the roll of every session of both demo classes on one
+/// tablet offline (more records than one push may carry) and syncs once, over a connection cut
+/// half-way; a second tablet then pulls exactly what the server holds.
+fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if !node_available() {
+        return;
+    }
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    install_node_modules(&dir, "@nozbe/watermelondb");
+    run_node_scenario(
+        &dir,
+        "backlog.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
+            ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1".to_owned()),
+        ],
     );
 }
 
