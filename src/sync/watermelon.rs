@@ -669,7 +669,7 @@ fn classify(
         .filter(|c| c.collection == Collection::People.name() && !c.deleted)
         .map(|c| c.id.clone())
         .collect();
-    let held_people = held_people(conn, &people, since)?;
+    let held_people = held_people(conn, &people, since, issued_at)?;
     // A record of a course that came into scope is new to the device, unless it is a person
     // the device has through another course (sent only if changed, below).
     for change in &delta.added {
@@ -750,11 +750,13 @@ fn classify(
 }
 
 /// Of `candidates`, the people enrolled in a course the device held at `since` through an
-/// enrollment unchanged since then: the device has them.
+/// enrollment it had then (unchanged since, or created before that pull was issued, then
+/// changed, e.g. marked completed): the device has them.
 fn held_people(
     conn: &mut DbConn,
     candidates: &[String],
     since: &Since,
+    issued_at: i64,
 ) -> Result<BTreeSet<String>> {
     if candidates.is_empty() {
         return Ok(BTreeSet::new());
@@ -762,7 +764,11 @@ fn held_people(
     let mut query = enrollments::table
         .filter(enrollments::person_id.eq_any(candidates))
         .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::rev.le(since.rev))
+        .filter(
+            enrollments::rev
+                .le(since.rev)
+                .or(enrollments::created_at.le(issued_at)),
+        )
         .into_boxed::<crate::db::Backend>();
     if let Some(courses) = &since.courses {
         query = query.filter(enrollments::course_id.eq_any(courses.clone()));

@@ -1356,7 +1356,6 @@ fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(bac
     );
 }
 
-/// `npm ci` from the lockfile, once (concurrent tests wait for the first).
 /// A column's name, WatermelonDB type and whether it is optional.
 type DeclaredColumn = (String, String, bool);
 

@@ -56,7 +56,7 @@ globalThis.fetch = async (url, init) => {
   const response = await realFetch(url, init)
   if (isPush && network.pushes === network.loseAnswerToPush) {
     await response.arrayBuffer()
-    throw new TypeError('fetch failed: connection reset by peer')
+    throw new TypeError('fetch failed: connection cut by the test')
   }
   return response
 }
@@ -187,7 +187,7 @@ test('the tablet takes the roll of every session offline: more than one push may
 test('the sync is cut half-way: what the server committed is kept, the rest waits', async () => {
   network.pushes = 0
   network.loseAnswerToPush = 2
-  await assert.rejects(first.sync(), /fetch failed/)
+  await assert.rejects(first.sync(), /connection cut by the test/)
   network.loseAnswerToPush = null
   const dirty = await first.dirty('attendance')
   assert.ok(dirty.length > 0 && dirty.length < marked, `${dirty.length} of ${marked} still to send`)
