@@ -1,19 +1,24 @@
 //! WatermelonDB's sync protocol as a translation onto the native one, so that an app built on
 //! WatermelonDB's `synchronize()` gets the same scopes, merge rules, conflict log and quarantine.
 //!
-//! - Pull: the feed of `pull::delta` without pages. WatermelonDB's `timestamp` is the revision
-//!   everything up to which was delivered, plus one (WatermelonDB wants a number above 0, and a
-//!   fresh database is at revision 0). Revisions are commit-ordered, so "after the timestamp"
+//! - Pull: the feed of `pull::delta` in one answer, or for a first sync in the native pull's
+//!   pages (the kit gathers them), so that a large scope is never held at once. WatermelonDB's
+//!   `timestamp` is the revision everything up to which was delivered, plus one (WatermelonDB
+//!   wants a number above 0, and a fresh database is at revision 0). Revisions are commit-ordered, so "after the timestamp"
 //!   never skips a row, where a wall-clock millisecond would. The courses the device held at each
 //!   timestamp are kept server-side (`watermelon_pulls`), as the native cursor carries them, so a
 //!   course leaving or entering the scope deletes or backfills its records.
 //! - Push: each record becomes a native mutation (an upsert of the columns it sets, or a delete)
 //!   applied by `push::apply_batch`. The client has no clock, so the server stamps the fields when
 //!   the push arrives: per field, the later push to the server wins, and what it overwrote from
-//!   another device is in the conflict log.
+//!   another device is in the conflict log. A push may be any part of the device's changes (the
+//!   kit sends pages before `synchronize()` pulls); a record sent again before the device pulls
+//!   (a page whose answer was lost) is answered as the mutation it became, not applied again.
 //! - No echo: records a device pushed are remembered (`watermelon_pushed`) until a pull issued
 //!   after the push is acknowledged. They come back as `updated` (never `created`), and not at all
-//!   while the device's copy is exactly the server's state.
+//!   while the device's copy is exactly the server's state; records it deleted are remembered
+//!   while they stay deleted, so that one revived by another device's later edit comes back
+//!   `created`.
 //!
 //! Knows no HTTP.
 
