@@ -76,10 +76,11 @@ const rss = (pid) => ({ now: kib(status(pid), 'VmRSS'), peak: kib(status(pid), '
 // The network: every request counted, with the bytes of its bodies
 // ---------------------------------------------------------------------------------------------
 
-const traffic = { requests: 0, sent: 0, received: 0 }
+const traffic = { requests: 0, pushes: 0, sent: 0, received: 0 }
 const realFetch = globalThis.fetch
 globalThis.fetch = async (url, init = {}) => {
   traffic.requests += 1
+  if (init.method === 'POST') traffic.pushes += 1
   if (typeof init.body === 'string') traffic.sent += Buffer.byteLength(init.body)
   const response = await realFetch(url, init)
   const body = Buffer.from(await response.arrayBuffer())
@@ -97,6 +98,7 @@ async function measured(server, what, run) {
     what,
     ms,
     requests: traffic.requests - before.requests,
+    pushes: traffic.pushes - before.pushes,
     sent: traffic.sent - before.sent,
     received: traffic.received - before.received,
     peakRssKib: rss(server.child.pid).peak,
@@ -234,7 +236,8 @@ async function largeScope(server, admin, records) {
 function show(figures) {
   const mib = (bytes) => (bytes / 1048576).toFixed(2)
   let line =
-    `${figures.what}: ${(figures.ms / 1000).toFixed(2)} s, ${figures.requests} requests, ` +
+    `${figures.what}: ${(figures.ms / 1000).toFixed(2)} s, ${figures.requests} requests ` +
+    `(${figures.pushes} pushes), ` +
     `${mib(figures.sent)} MiB sent, ${mib(figures.received)} MiB received, ` +
     `server peak RSS ${(figures.peakRssKib / 1024).toFixed(1)} MiB`
   if ('held' in figures) line += `, ${figures.held} records on the device`

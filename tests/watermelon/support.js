@@ -206,7 +206,9 @@ async function tripOffline(device, c, target) {
         batch.push(record.prepareMarkAsDeleted())
         changes.attendance.deleted += 1
       } else if (changes.attendance.updated < 3000) {
-        batch.push(record.prepareUpdate((r) => r._setRaw('status', STATUSES[index % 4])))
+        // Always another status than the stored one: an unchanged value is no change.
+        const status = STATUSES[1 + (index % 3)] === record._raw.status ? 'present' : STATUSES[1 + (index % 3)]
+        batch.push(record.prepareUpdate((r) => r._setRaw('status', status)))
         changes.attendance.updated += 1
       }
     }
@@ -228,6 +230,12 @@ async function tripOffline(device, c, target) {
     }
     await device.database.batch(batch)
   })
+  let pending = 0
+  for (const table of ['attendance', 'enrollments']) {
+    pending += (await device.all(table)).filter((r) => r._raw._status !== 'synced').length
+    pending += (await device.database.adapter.getDeletedRecords(table)).length
+  }
+  assert.equal(pending, target, 'every change counted is pending on the tablet')
   return changes
 }
 
