@@ -23,11 +23,36 @@
 //     `database.write()` and sync again: the first sync brings the whole scope.
 //   - 503 `service_unavailable`: nothing was committed; sync again later (respect Retry-After).
 // Nothing is lost on any error: WatermelonDB keeps local changes until a push succeeds.
+//
+// What this adds to WatermelonDB's synchronize() (which pulls first, then pushes everything in
+// one request):
+//   - push before pull: pending changes are pushed first, so that a pull that removes records
+//     (a course leaving the trainer's scope) cannot destroy edits the server never saw; the
+//     server answers them (and quarantines what the trainer may no longer write);
+//   - pages: changes go in pages the server takes in one request (at most PAGE_RECORDS records
+//     and PAGE_BYTES bytes), each marked synced once the server has committed it, so a backlog
+//     of any size gets through and a cut sync resumes where it stopped (a page whose answer was
+//     lost is answered again, not applied twice: the server knows it until the device pulls);
+//   - a first sync comes in pages (PULL_PAGE changes each) gathered here and handed to
+//     WatermelonDB as one pull, so the server never holds a whole scope at once.
 
 const { synchronize } = require('@nozbe/watermelondb/sync')
+// synchronize()'s own steps, to push in pages before it pulls. They are not WatermelonDB's
+// documented API: this file is tested with the version in tests/watermelon/package.json.
+const {
+  fetchLocalChanges,
+  markLocalChangesAsSynced,
+  getLastPulledAt,
+} = require('@nozbe/watermelondb/sync/impl')
 const { SYNCED_TABLES } = require('./schema')
 
 const SYNC_PATH = '/api/v1/watermelon/sync'
+// The server takes at most 1000 records and 1 MiB per push; smaller pages also keep each write
+// short, so that other devices' syncs are answered in between.
+const PAGE_RECORDS = 500
+const PAGE_BYTES = 512 * 1024
+// Changes per page of a first sync (the server's most).
+const PULL_PAGE = 1000
 
 class DiemdanhSyncError extends Error {
   constructor(status, body) {
@@ -41,15 +66,16 @@ class DiemdanhSyncError extends Error {
 
 // One request with the bearer token; refreshes the token once on 401 `token_expired`.
 async function request(baseUrl, auth, method, path, body) {
+  const text = body === undefined ? undefined : JSON.stringify(body)
   const send = async (token) =>
     fetch(`${baseUrl}${path}`, {
       method,
       headers: {
         Authorization: `Bearer ${token}`,
         Accept: 'application/json',
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...(text === undefined ? {} : { 'Content-Type': 'application/json' }),
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: text,
     })
   let response = await send(await auth.getAccessToken())
   let answer = await response.json().catch(() => null)
@@ -63,48 +89,171 @@ async function request(baseUrl, auth, method, path, body) {
   return answer
 }
 
+// The length of a string in UTF-8 bytes.
+function utf8Length(text) {
+  let bytes = 0
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i)
+    if (code < 0x80) bytes += 1
+    else if (code < 0x800) bytes += 2
+    else if (code >= 0xd800 && code < 0xdc00) {
+      bytes += 4
+      i += 1
+    } else bytes += 3
+  }
+  return bytes
+}
+
+// The synced tables' changes, in pages the server takes in one request each. Tables go in the
+// order of schema.js (enrollments before the attendance they allow); the app's own tables are
+// not sent (the server would refuse them).
+function pagesOf(changes) {
+  const pages = []
+  let page = null
+  let records = 0
+  let bytes = 0
+  for (const table of SYNCED_TABLES) {
+    const tableChanges = changes[table]
+    if (!tableChanges) continue
+    for (const kind of ['created', 'updated', 'deleted']) {
+      for (const item of tableChanges[kind]) {
+        const size = utf8Length(JSON.stringify(item)) + 1
+        if (!page || records === PAGE_RECORDS || bytes + size > PAGE_BYTES) {
+          page = {}
+          pages.push(page)
+          records = 0
+          bytes = 2
+        }
+        if (!page[table]) {
+          page[table] = { created: [], updated: [], deleted: [] }
+          bytes += table.length + 48
+        }
+        page[table][kind].push(item)
+        records += 1
+        bytes += size
+      }
+    }
+  }
+  return pages
+}
+
 // Runs one WatermelonDB sync against diemdanh.
-//   onRejected(reasons): called when the server refused records, with
-//     { table: { id: { reason, message } } }. Refused records stay unsynced on the device (they
-//     are sent again with every sync, answered the same way without being filed twice) and are
-//     in the administrators' quarantine; show them to the user to fix or discard.
+//   onRejected(reasons): called once at the end of a sync when the server refused records,
+//     with { table: { id: { reason, message } } }. Refused records stay unsynced on the device
+//     (they are sent again with every sync, answered the same way without being filed twice)
+//     and are in the administrators' quarantine; show them to the user to fix or discard.
 //   log: WatermelonDB's sync log object, if you want one.
 //   Any other option is passed to synchronize() (e.g. conflictResolver, migrationsEnabledAtVersion).
 async function syncWithDiemdanh({ database, baseUrl, auth, onRejected, log, ...options }) {
-  await synchronize({
-    database,
-    log,
-    ...options,
-    pullChanges: async ({ lastPulledAt, schemaVersion, migration }) => {
-      const query = new URLSearchParams({
-        last_pulled_at: lastPulledAt ? String(lastPulledAt) : 'null',
-        schema_version: String(schemaVersion),
-        migration: JSON.stringify(migration || null),
-      })
-      const answer = await request(baseUrl, auth, 'GET', `${SYNC_PATH}?${query}`)
-      // `timestamp` is a server revision, not a time: store and send it back, never compare it
-      // with a clock.
-      return { changes: answer.changes, timestamp: answer.timestamp }
-    },
-    pushChanges: async ({ changes, lastPulledAt }) => {
-      // Tables of the app's own (not synced) are not sent: the server would refuse them.
-      const synced = {}
-      for (const table of SYNCED_TABLES) {
-        if (changes[table]) synced[table] = changes[table]
+  const rejected = {}
+  const pushPage = async (page, lastPulledAt) => {
+    const answer = await request(
+      baseUrl,
+      auth,
+      'POST',
+      `${SYNC_PATH}?last_pulled_at=${lastPulledAt}`,
+      page,
+    )
+    for (const [table, reasons] of Object.entries(answer.rejected_reasons)) {
+      rejected[table] = { ...rejected[table], ...reasons }
+    }
+    return answer.experimentalRejectedIds
+  }
+  try {
+    await pushBacklog(database, pushPage)
+    await synchronize({
+      database,
+      log,
+      ...options,
+      pullChanges: async ({ lastPulledAt, schemaVersion, migration }) => {
+        if (!lastPulledAt) {
+          return pullScope((query) =>
+            request(baseUrl, auth, 'GET', `${SYNC_PATH}?${query}`),
+          schemaVersion)
+        }
+        const query = new URLSearchParams({
+          last_pulled_at: String(lastPulledAt),
+          schema_version: String(schemaVersion),
+          migration: JSON.stringify(migration || null),
+        })
+        const answer = await request(baseUrl, auth, 'GET', `${SYNC_PATH}?${query}`)
+        // `timestamp` is a server revision, not a time: store and send it back, never compare
+        // it with a clock.
+        return { changes: answer.changes, timestamp: answer.timestamp }
+      },
+      // What changed during the pull (and refused records, sent again): WatermelonDB marks
+      // it synced once every page is accepted.
+      pushChanges: async ({ changes, lastPulledAt }) => {
+        const experimentalRejectedIds = {}
+        for (const page of pagesOf(changes)) {
+          const ids = await pushPage(page, lastPulledAt)
+          for (const [table, list] of Object.entries(ids)) {
+            experimentalRejectedIds[table] = (experimentalRejectedIds[table] || []).concat(list)
+          }
+        }
+        return { experimentalRejectedIds }
+      },
+    })
+  } finally {
+    if (onRejected && Object.keys(rejected).length > 0) onRejected(rejected)
+  }
+}
+
+// Pushes every pending change before the pull, page by page, each page marked synced (refused
+// records stay pending) as soon as the server has committed it. A device that never pulled
+// has nothing the server gave it to lose, and its first pull names no timestamp to push after.
+async function pushBacklog(database, pushPage) {
+  const lastPulledAt = await getLastPulledAt(database)
+  if (!lastPulledAt) return
+  const local = await fetchLocalChanges(database)
+  const pages = pagesOf(local.changes)
+  if (pages.length === 0) return
+  const records = new Map(local.affectedRecords.map((r) => [`${r.table}#${r.id}`, r]))
+  for (const page of pages) {
+    const rejectedIds = await pushPage(page, lastPulledAt)
+    const affectedRecords = []
+    for (const [table, { created, updated }] of Object.entries(page)) {
+      for (const raw of created.concat(updated)) affectedRecords.push(records.get(`${table}#${raw.id}`))
+    }
+    // Records changed again while the page travelled stay pending (WatermelonDB compares them).
+    await markLocalChangesAsSynced(database, { changes: page, affectedRecords }, rejectedIds)
+  }
+}
+
+// A first sync, page by page: the pages gathered into one WatermelonDB pull (a record sent
+// twice keeps its last state; a deletion removes what an earlier page sent).
+async function pullScope(get, schemaVersion) {
+  const gathered = {}
+  let cursor = null
+  for (;;) {
+    const query = new URLSearchParams({
+      last_pulled_at: 'null',
+      schema_version: String(schemaVersion),
+      limit: String(PULL_PAGE),
+    })
+    if (cursor) query.set('cursor', cursor)
+    const page = await get(query)
+    for (const [table, { created, updated, deleted }] of Object.entries(page.changes)) {
+      if (!gathered[table]) gathered[table] = { records: new Map(), deleted: new Set() }
+      const into = gathered[table]
+      for (const raw of created.concat(updated)) {
+        into.records.set(raw.id, raw)
+        into.deleted.delete(raw.id)
       }
-      const answer = await request(
-        baseUrl,
-        auth,
-        'POST',
-        `${SYNC_PATH}?last_pulled_at=${lastPulledAt}`,
-        synced,
-      )
-      if (onRejected && Object.keys(answer.experimentalRejectedIds).length > 0) {
-        onRejected(answer.rejected_reasons)
+      for (const id of deleted) {
+        into.records.delete(id)
+        into.deleted.add(id)
       }
-      return { experimentalRejectedIds: answer.experimentalRejectedIds }
-    },
-  })
+    }
+    if (!page.has_more) {
+      const changes = {}
+      for (const [table, { records, deleted }] of Object.entries(gathered)) {
+        changes[table] = { created: [...records.values()], updated: [], deleted: [...deleted] }
+      }
+      return { changes, timestamp: page.timestamp }
+    }
+    cursor = page.cursor
+  }
 }
 
 module.exports = { syncWithDiemdanh, DiemdanhSyncError }

@@ -313,6 +313,9 @@ diesel::table! {
         canonical_id -> Text,
         in_sync_rev -> Nullable<BigInt>,
         pushed_at -> BigInt,
+        retry_key -> Nullable<Text>,
+        mutation_id -> Nullable<Text>,
+        deleted_on_device -> Bool,
     }
 }
 

@@ -1,19 +1,24 @@
 //! WatermelonDB's sync protocol as a translation onto the native one, so that an app built on
 //! WatermelonDB's `synchronize()` gets the same scopes, merge rules, conflict log and quarantine.
 //!
-//! - Pull: the feed of `pull::delta` without pages. WatermelonDB's `timestamp` is the revision
-//!   everything up to which was delivered, plus one (WatermelonDB wants a number above 0, and a
-//!   fresh database is at revision 0). Revisions are commit-ordered, so "after the timestamp"
+//! - Pull: the feed of `pull::delta` in one answer, or for a first sync in the native pull's
+//!   pages (the kit gathers them), so that a large scope is never held at once. WatermelonDB's
+//!   `timestamp` is the revision everything up to which was delivered, plus one (WatermelonDB
+//!   wants a number above 0, and a fresh database is at revision 0). Revisions are commit-ordered, so "after the timestamp"
 //!   never skips a row, where a wall-clock millisecond would. The courses the device held at each
 //!   timestamp are kept server-side (`watermelon_pulls`), as the native cursor carries them, so a
 //!   course leaving or entering the scope deletes or backfills its records.
 //! - Push: each record becomes a native mutation (an upsert of the columns it sets, or a delete)
 //!   applied by `push::apply_batch`. The client has no clock, so the server stamps the fields when
 //!   the push arrives: per field, the later push to the server wins, and what it overwrote from
-//!   another device is in the conflict log.
+//!   another device is in the conflict log. A push may be any part of the device's changes (the
+//!   kit sends pages before `synchronize()` pulls); a record sent again before the device pulls
+//!   (a page whose answer was lost) is answered as the mutation it became, not applied again.
 //! - No echo: records a device pushed are remembered (`watermelon_pushed`) until a pull issued
 //!   after the push is acknowledged. They come back as `updated` (never `created`), and not at all
-//!   while the device's copy is exactly the server's state.
+//!   while the device's copy is exactly the server's state; records it deleted are remembered
+//!   while they stay deleted, so that one revived by another device's later edit comes back
+//!   `created`.
 //!
 //! Knows no HTTP.
 
@@ -25,6 +30,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::clock::ServerClock;
+use super::cursor::Cursor;
 use super::merge::Fields;
 use super::pull::{self, Backfill, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
@@ -195,7 +201,14 @@ pub struct TableChanges {
 #[derive(Debug, Serialize)]
 pub struct PullResponse {
     pub changes: BTreeMap<&'static str, TableChanges>,
-    pub timestamp: i64,
+    /// Null on a page of a first sync that more pages follow.
+    pub timestamp: Option<i64>,
+    /// Where the next page of a first sync starts (pages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Whether more pages of a first sync follow (pages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_more: Option<bool>,
 }
 
 impl PullResponse {
@@ -237,8 +250,10 @@ impl Migration {
     }
 }
 
-pub struct Settings {
+pub struct Settings<'a> {
     pub tombstone_retention_ms: i64,
+    /// Signs the cursors of a first sync's pages, as the native pull's.
+    pub cursor_key: &'a [u8],
 }
 
 /// The mark a pull gives a device: the revision delivered, plus one.
@@ -303,36 +318,57 @@ fn pulled_state(conn: &mut DbConn, caller: &Caller, last_pulled_at: i64) -> Resu
 struct Pushed {
     canonical_id: String,
     in_sync_rev: Option<i64>,
+    /// The push deleted it: the device holds no copy.
+    deleted_on_device: bool,
+}
+
+impl Pushed {
+    /// How a live record the device pushed reaches it: it holds it, unless it deleted it.
+    fn kind(&self) -> Kind {
+        if self.deleted_on_device {
+            Kind::Created
+        } else {
+            Kind::Updated
+        }
+    }
 }
 
 /// The records the device pushed after the pull issued at `issued_at` (that pull answered the
-/// earlier ones).
+/// earlier ones), and those it deleted, whenever (it holds no copy of them).
 fn pushed_records(
     conn: &mut DbConn,
     caller: &Caller,
     issued_at: i64,
 ) -> Result<BTreeMap<(String, String), Pushed>> {
-    let rows: Vec<(String, String, String, Option<i64>)> = watermelon_pushed::table
+    let rows: Vec<(String, String, String, Option<i64>, bool)> = watermelon_pushed::table
         .filter(watermelon_pushed::device_id.eq(&caller.device_id))
-        .filter(watermelon_pushed::pushed_at.ge(issued_at))
+        .filter(
+            watermelon_pushed::pushed_at
+                .ge(issued_at)
+                .or(watermelon_pushed::deleted_on_device.eq(true)),
+        )
         .select((
             watermelon_pushed::collection,
             watermelon_pushed::record_id,
             watermelon_pushed::canonical_id,
             watermelon_pushed::in_sync_rev,
+            watermelon_pushed::deleted_on_device,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(collection, record_id, canonical_id, in_sync_rev)| {
-            (
-                (collection, record_id),
-                Pushed {
-                    canonical_id,
-                    in_sync_rev,
-                },
-            )
-        })
+        .map(
+            |(collection, record_id, canonical_id, in_sync_rev, deleted_on_device)| {
+                (
+                    (collection, record_id),
+                    Pushed {
+                        canonical_id,
+                        in_sync_rev,
+                        deleted_on_device,
+                    },
+                )
+            },
+        )
         .collect())
 }
 
@@ -409,6 +445,7 @@ pub fn pull(
     let since = previous.as_ref().map(|(since, _)| since);
     let delta = pull::delta(conn, caller, since, None, Backfill::All)?;
     let mut out = Collector::new();
+    let mut revived = Vec::new();
     match &previous {
         // A first sync: the device holds nothing, so every live record is new to it.
         None => {
@@ -417,7 +454,7 @@ pub fn pull(
             }
         }
         Some((since, issued_at)) => {
-            classify(conn, caller, &delta, since, *issued_at, &mut out)?;
+            revived = classify(conn, caller, &delta, since, *issued_at, &mut out)?;
         }
     }
     if let Some(migration) = migration {
@@ -439,8 +476,120 @@ pub fn pull(
         }
     }
     let timestamp = timestamp_of(delta.next_rev);
-    let courses = delta
-        .visible
+    let acknowledged = last_pulled_at.zip(previous.as_ref().map(|(_, issued_at)| *issued_at));
+    record_pull(
+        conn,
+        caller,
+        settings,
+        acknowledged,
+        timestamp,
+        &delta.visible,
+        &revived,
+        now,
+    )?;
+    Ok(PullResponse {
+        changes: out.changes,
+        timestamp: Some(timestamp),
+        cursor: None,
+        has_more: None,
+    })
+}
+
+/// The changes a page of a first sync carries by default, and at most (as the native pull's).
+pub const DEFAULT_PAGE: i64 = pull::DEFAULT_PAGE;
+pub const MAX_PAGE: i64 = pull::MAX_PAGE;
+
+/// One page of a first sync, for a scope too large to answer at once: the feed of
+/// `pull::page` (records in revision order after the previous page's cursor, with the scope
+/// changes since), every live record `created`. The device gathers the pages and hands them to
+/// WatermelonDB as one pull; only the last carries the timestamp, and only then is the pull
+/// recorded. The server holds one page at a time.
+pub fn first_pull_page(
+    conn: &mut DbConn,
+    caller: &Caller,
+    settings: &Settings,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<PullResponse> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid_field(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let now = now_ms();
+    let cursor = cursor
+        .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
+        .transpose()?;
+    if let Some(cursor) = &cursor {
+        pull::check_age(now, cursor.issued_ms, settings.tombstone_retention_ms)?;
+    }
+    let since = cursor.map(|c| Since {
+        rev: c.rev,
+        courses: c.courses,
+    });
+    let delta = pull::delta(conn, caller, since.as_ref(), Some(limit), Backfill::Before)?;
+    let mut out = Collector::new();
+    for change in delta.all() {
+        out.add(
+            change,
+            if change.deleted {
+                Kind::Deleted
+            } else {
+                Kind::Created
+            },
+        );
+    }
+    if delta.has_more {
+        let next = Cursor {
+            rev: delta.next_rev,
+            user: caller.user_id.clone(),
+            issued_ms: now,
+            courses: delta.visible,
+        };
+        return Ok(PullResponse {
+            changes: out.changes,
+            timestamp: None,
+            cursor: Some(next.encode(settings.cursor_key)),
+            has_more: Some(true),
+        });
+    }
+    let timestamp = timestamp_of(delta.next_rev);
+    record_pull(
+        conn,
+        caller,
+        settings,
+        None,
+        timestamp,
+        &delta.visible,
+        &[],
+        now,
+    )?;
+    Ok(PullResponse {
+        changes: out.changes,
+        timestamp: Some(timestamp),
+        cursor: None,
+        has_more: Some(false),
+    })
+}
+
+/// Records what a device holds after a pull answered at `timestamp` (the courses it held then),
+/// and forgets what the pull it acknowledged (`last_pulled_at` and that pull's issue time; none
+/// for a first sync) made useless, and the deletions of records the pull brings back to it
+/// (`revived`: it holds them again).
+#[allow(clippy::too_many_arguments)]
+fn record_pull(
+    conn: &mut DbConn,
+    caller: &Caller,
+    settings: &Settings,
+    acknowledged: Option<(i64, i64)>,
+    timestamp: i64,
+    visible: &Option<Vec<String>>,
+    revived: &[(String, String)],
+    now: i64,
+) -> Result<()> {
+    let courses = visible
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
@@ -449,17 +598,19 @@ pub fn pull(
     write_tx(conn, |conn| {
         // What the device acknowledged by naming `last_pulled_at` is no longer needed: older
         // pulls, and pushes that the pull it names (issued after them) already answered.
-        if let (Some(at), Some((_, acknowledged_at))) = (last_pulled_at, &previous) {
+        if let Some((at, acknowledged_at)) = acknowledged {
             diesel::delete(
                 watermelon_pulls::table
                     .filter(watermelon_pulls::device_id.eq(&caller.device_id))
                     .filter(watermelon_pulls::pulled_at.lt(at)),
             )
             .execute(conn)?;
+            // A deletion is kept: should the record live on, the device holds no copy of it.
             diesel::delete(
                 watermelon_pushed::table
                     .filter(watermelon_pushed::device_id.eq(&caller.device_id))
-                    .filter(watermelon_pushed::pushed_at.lt(*acknowledged_at)),
+                    .filter(watermelon_pushed::pushed_at.lt(acknowledged_at))
+                    .filter(watermelon_pushed::deleted_on_device.eq(false)),
             )
             .execute(conn)?;
         } else {
@@ -467,6 +618,14 @@ pub fn pull(
             diesel::delete(
                 watermelon_pushed::table.filter(watermelon_pushed::device_id.eq(&caller.device_id)),
             )
+            .execute(conn)?;
+        }
+        for (collection, record_id) in revived {
+            diesel::delete(watermelon_pushed::table.find((
+                &caller.device_id,
+                collection,
+                record_id,
+            )))
             .execute(conn)?;
         }
         diesel::delete(
@@ -489,15 +648,12 @@ pub fn pull(
             ))
             .execute(conn)?;
         Ok(())
-    })?;
-    Ok(PullResponse {
-        changes: out.changes,
-        timestamp,
     })
 }
 
 /// Sorts an incremental pull into created, updated and deleted, leaving out the device's own
-/// writes where its copy is the server's state.
+/// writes where its copy is the server's state. Answers the records the device had deleted that
+/// come back to it as `created` (another device's later edit revived them).
 fn classify(
     conn: &mut DbConn,
     caller: &Caller,
@@ -505,7 +661,8 @@ fn classify(
     since: &Since,
     issued_at: i64,
     out: &mut Collector,
-) -> Result<()> {
+) -> Result<Vec<(String, String)>> {
+    let mut revived = Vec::new();
     let pushed = pushed_records(conn, caller, issued_at)?;
     for change in &delta.removed {
         out.add(change, Kind::Deleted);
@@ -517,15 +674,18 @@ fn classify(
         .filter(|c| c.collection == Collection::People.name() && !c.deleted)
         .map(|c| c.id.clone())
         .collect();
-    let held_people = held_people(conn, &people, since)?;
+    let held_people = held_people(conn, &people, since, issued_at)?;
     // A record of a course that came into scope is new to the device, unless it is a person
     // the device has through another course (sent only if changed, below).
     for change in &delta.added {
         if change.collection == Collection::People.name() && held_people.contains(&change.id) {
             continue;
         }
-        let own = pushed.contains_key(&(change.collection.to_owned(), change.id.clone()));
-        out.add(change, if own { Kind::Updated } else { Kind::Created });
+        let own = pushed.get(&(change.collection.to_owned(), change.id.clone()));
+        if own.is_some_and(|own| own.deleted_on_device) {
+            revived.push((change.collection.to_owned(), change.id.clone()));
+        }
+        out.add(change, own.map_or(Kind::Created, Pushed::kind));
     }
     for change in delta.new_people.iter().chain(&delta.feed) {
         if out.has(change.collection, &change.id) {
@@ -538,7 +698,12 @@ fn classify(
                 continue;
             }
             _ if change.deleted => Kind::Deleted,
-            Some(own) if own.canonical_id == change.id => Kind::Updated,
+            Some(own) if own.canonical_id == change.id => {
+                if own.deleted_on_device {
+                    revived.push(key.clone());
+                }
+                own.kind()
+            }
             _ if change.created_ms > issued_at => Kind::Created,
             _ if change.collection == Collection::People.name() => {
                 if held_people.contains(&change.id) {
@@ -586,15 +751,17 @@ fn classify(
             out.add(&change, kind);
         }
     }
-    Ok(())
+    Ok(revived)
 }
 
 /// Of `candidates`, the people enrolled in a course the device held at `since` through an
-/// enrollment unchanged since then: the device has them.
+/// enrollment it had then (unchanged since, or created before that pull was issued, then
+/// changed, e.g. marked completed): the device has them.
 fn held_people(
     conn: &mut DbConn,
     candidates: &[String],
     since: &Since,
+    issued_at: i64,
 ) -> Result<BTreeSet<String>> {
     if candidates.is_empty() {
         return Ok(BTreeSet::new());
@@ -602,7 +769,11 @@ fn held_people(
     let mut query = enrollments::table
         .filter(enrollments::person_id.eq_any(candidates))
         .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::rev.le(since.rev))
+        .filter(
+            enrollments::rev
+                .le(since.rev)
+                .or(enrollments::created_at.le(issued_at)),
+        )
         .into_boxed::<crate::db::Backend>();
     if let Some(courses) = &since.courses {
         query = query.filter(enrollments::course_id.eq_any(courses.clone()));
@@ -671,8 +842,17 @@ fn parse_changes(body: &Value, max_records: usize) -> Result<Vec<Incoming>> {
     let tables = body
         .as_object()
         .ok_or_else(|| bad_changes("changes", "the body must be WatermelonDB's changes object"))?;
+    // Tables in the order of `TABLES` (enrollments before the attendance they allow), then the
+    // ones the server does not sync: a push that enrolls a trainee and marks them applies.
+    let mut ordered: Vec<(&String, &Value)> = tables.iter().collect();
+    ordered.sort_by_key(|(name, _)| {
+        TABLES
+            .iter()
+            .position(|(collection, _)| collection.name() == name.as_str())
+            .unwrap_or(TABLES.len())
+    });
     let mut incoming = Vec::new();
-    for (table, changes) in tables {
+    for (table, changes) in ordered {
         let changes = changes.as_object().ok_or_else(|| {
             bad_changes(
                 table,
@@ -797,23 +977,59 @@ fn base_rev(conn: &mut DbConn, table: &str, id: &str) -> Result<i64> {
 }
 
 /// The mutation id of a pushed record: the same change sent again over the same server state
-/// (a retry whose answer was lost, or a refused record still waiting on the device) is the same
-/// mutation and gets its first answer; any other is new.
+/// (a refused record still waiting on the device) is the same mutation and gets its first
+/// answer; any other is new.
 fn mutation_id(caller: &Caller, record: &Incoming, base_rev: i64) -> String {
-    let key = json!([
+    uuid_of(&json!([
         caller.device_id,
         record.table,
         record.id,
         record.op,
         record.fields,
         base_rev
-    ]);
+    ]))
+}
+
+/// The key of a pushed record as the device sent it: the same change sent again before the
+/// device pulls (a push whose answer was lost, or a sync cut half-way and retried) has the same
+/// key, although the server state moved on when the first one was applied.
+fn retry_key(caller: &Caller, record: &Incoming, last_pulled_at: i64) -> String {
+    uuid_of(&json!([
+        caller.device_id,
+        record.table,
+        record.id,
+        record.op,
+        record.fields,
+        "before the pull after",
+        last_pulled_at
+    ]))
+}
+
+fn uuid_of(key: &Value) -> String {
     let digest = Sha256::digest(key.to_string().as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
+}
+
+/// The mutation a record's earlier push became, if the device sent exactly `retry_key` then.
+fn retried_mutation(
+    conn: &mut DbConn,
+    caller: &Caller,
+    record: &Incoming,
+    retry_key: &str,
+) -> Result<Option<String>> {
+    let earlier: Option<(Option<String>, Option<String>)> = watermelon_pushed::table
+        .find((&caller.device_id, &record.table, &record.id))
+        .select((watermelon_pushed::retry_key, watermelon_pushed::mutation_id))
+        .first(conn)
+        .optional()?;
+    Ok(match earlier {
+        Some((Some(key), mutation)) if key == retry_key => mutation,
+        _ => None,
+    })
 }
 
 fn stored_result(conn: &mut DbConn, mutation_id: &str) -> Result<Option<MutationResult>> {
@@ -853,6 +1069,8 @@ pub fn push(
 
     // Records with nothing the server syncs changed are accepted as they are.
     let mut results: Vec<Option<MutationResult>> = Vec::with_capacity(incoming.len());
+    // Per record, the mutation it is (or was, for a retry) and the key it was sent under.
+    let mut sent: Vec<Option<(String, String)>> = Vec::with_capacity(incoming.len());
     let mut fresh = Vec::new();
     let mut fresh_at = Vec::new();
     for (index, record) in incoming.iter().enumerate() {
@@ -861,11 +1079,18 @@ pub fn push(
             && Collection::parse(&record.table).is_some_and(Collection::device_writable)
         {
             results.push(None);
+            sent.push(None);
             continue;
         }
         let base = base_rev(conn, &record.table, &record.id)?;
-        let id = mutation_id(caller, record, base);
-        match stored_result(conn, &id)? {
+        let retry = retry_key(caller, record, last_pulled_at);
+        let id = match retried_mutation(conn, caller, record, &retry)? {
+            Some(earlier) => earlier,
+            None => mutation_id(caller, record, base),
+        };
+        let seen = stored_result(conn, &id)?;
+        sent.push(Some((id.clone(), retry)));
+        match seen {
             Some(seen) => results.push(Some(seen)),
             None => {
                 let mut stamp = clock.now(push::wall_ms());
@@ -890,8 +1115,8 @@ pub fn push(
 
     let pushed_at = now_ms();
     let mut response = PushResponse::default();
-    for (record, result) in incoming.iter().zip(results) {
-        let Some(result) = result else {
+    for ((record, result), sent) in incoming.iter().zip(results).zip(sent) {
+        let (Some(result), Some((mutation_id, retry_key))) = (result, sent) else {
             continue;
         };
         let rejected = result.status == Status::Rejected;
@@ -952,6 +1177,9 @@ pub fn push(
                 watermelon_pushed::canonical_id.eq(&canonical_id),
                 watermelon_pushed::in_sync_rev.eq(in_sync_rev),
                 watermelon_pushed::pushed_at.eq(pushed_at),
+                watermelon_pushed::retry_key.eq(&retry_key),
+                watermelon_pushed::mutation_id.eq(&mutation_id),
+                watermelon_pushed::deleted_on_device.eq(record.op == Op::Delete && !rejected),
             ))
             .execute(conn)?;
     }

@@ -23,7 +23,10 @@ backend_tests!(
     scope_changes_delete_and_backfill,
     the_timestamp_never_skips_a_commit_held_open,
     bad_input_is_refused_with_stable_codes,
+    a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write,
+    a_push_retried_before_the_next_pull_is_answered_not_applied_again,
     the_real_watermelondb_library_syncs_two_devices,
+    a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection,
 );
 
 const PATH: &str = "/api/v1/watermelon/sync";
@@ -983,14 +986,206 @@ fn bad_input_is_refused_with_stable_codes(backend: Backend) {
 
 /// The Node scenario (`tests/watermelon/sync.test.js`) with the real WatermelonDB library, on
 /// a course with two trainers seeded through the admin API.
+/// One page of a first sync in pages.
+fn first_sync_page(app: &TestApp, token: &str, cursor: Option<&str>, limit: i64) -> Value {
+    let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+    app.call(
+        "GET",
+        &format!("{PATH}?last_pulled_at=null&schema_version=1&limit={limit}{cursor}"),
+        Some(token),
+        None,
+    )
+    .expect(200)
+    .json
+}
+
+/// The live records of a first sync, per table, as the device gathers its pages: a record sent
+/// again keeps its last state, a deletion removes what an earlier page sent.
+type Gathered = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Value>>;
+
+fn gather(into: &mut Gathered, page: &Value) {
+    for (table, changes) in page["changes"].as_object().unwrap() {
+        let records = into.entry(table.clone()).or_default();
+        for kind in ["created", "updated"] {
+            for raw in changes[kind].as_array().unwrap() {
+                records.insert(raw["id"].as_str().unwrap().to_owned(), raw.clone());
+            }
+        }
+        for id in changes["deleted"].as_array().unwrap() {
+            records.remove(id.as_str().unwrap());
+        }
+    }
+}
+
+fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+
+    let mut gathered = Gathered::new();
+    let first = first_sync_page(&app, &tuan, None, 25);
+    assert_eq!(first["has_more"], true);
+    assert_eq!(
+        first["timestamp"],
+        Value::Null,
+        "no timestamp before the last page"
+    );
+    assert!(count_all(&first, "created") <= 25 + 1);
+    assert_eq!(count_all(&first, "updated"), 0);
+    gather(&mut gathered, &first);
+    // A record written while the device is between pages reaches it.
+    let written = app
+        .call(
+            "POST",
+            "/api/v1/attendance",
+            Some(&demo.admin),
+            Some(
+                &json!({"session_id": demo.session, "person_id": demo.people[1],
+                         "status": "late"}),
+            ),
+        )
+        .expect(201)
+        .json;
+    let mut page = first;
+    let mut pages = 1;
+    while page["has_more"] == true {
+        let cursor = page["cursor"].as_str().unwrap().to_owned();
+        page = first_sync_page(&app, &tuan, Some(&cursor), 25);
+        gather(&mut gathered, &page);
+        pages += 1;
+    }
+    assert!(pages > 3, "the scope took {pages} pages");
+    assert_eq!(page["has_more"], false);
+    assert!(page.get("cursor").is_none());
+    let at = timestamp(&page);
+
+    // The pages hold what a first sync in one answer holds, the new record included.
+    let whole = pull(&app, &app.token("tuan.le", "demo-trainer-2"), None);
+    let mut expected = Gathered::new();
+    gather(&mut expected, &whole);
+    assert_eq!(gathered, expected);
+    let written_id = written["id"].as_str().unwrap();
+    assert_eq!(gathered["attendance"][written_id]["status"], "late");
+
+    // The last page's timestamp is one the server knows: the next pull goes on from it.
+    let next = pull(&app, &tuan, Some(at));
+    assert_eq!(count_all(&next, "created") + count_all(&next, "updated"), 0);
+
+    // Pages are for first syncs; bad pages are refused.
+    let bad = |query: &str| app.call("GET", &format!("{PATH}?{query}"), Some(&tuan), None);
+    assert_eq!(
+        bad(&format!("last_pulled_at={at}&limit=10"))
+            .expect(400)
+            .json["code"],
+        "invalid_query"
+    );
+    assert_eq!(
+        bad("last_pulled_at=null&limit=ten").expect(400).json["code"],
+        "invalid_query"
+    );
+    assert_eq!(
+        bad("last_pulled_at=null&limit=0").expect(422).json["details"][0]["code"],
+        "out_of_range"
+    );
+    assert_eq!(
+        bad("last_pulled_at=null&limit=10&cursor=forged.cursor")
+            .expect(400)
+            .json["code"],
+        "invalid_cursor"
+    );
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuans = first_sync_page(&app, &tuan, None, 5);
+    let cursor = tuans["cursor"].as_str().unwrap();
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("{PATH}?last_pulled_at=null&limit=5&cursor={cursor}"),
+            Some(&hoa),
+            None
+        )
+        .expect(400)
+        .json["code"],
+        "invalid_cursor",
+        "a cursor is its user's"
+    );
+}
+
+fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let at = timestamp(&pull(&app, &tuan, None));
+    let id = new_id();
+    let created = raw_attendance(&id, &demo.session, &demo.people[2], "present", "");
+    let changes = json!({"attendance": {"created": [created], "updated": [], "deleted": []}});
+    push(&app, &tuan, at, &changes);
+    // The answer was lost; an administrator corrects the record meanwhile.
+    let stored = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let corrected = json!({"session_id": stored["session_id"], "person_id": stored["person_id"],
+                           "status": "excused", "checked_in_at": null, "note": "giấy phép"});
+    app.call(
+        "PUT",
+        &format!("/api/v1/attendance/{id}"),
+        Some(&demo.admin),
+        Some(&corrected),
+    )
+    .expect(200);
+    // The device sends the same push again before it pulls: it is the push already applied.
+    let again = push(&app, &tuan, at, &changes);
+    assert_eq!(again["experimentalRejectedIds"], json!({}));
+    let now = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(
+        now["status"], "excused",
+        "the retry did not overwrite the later correction"
+    );
+    assert_eq!(now["note"], "giấy phép");
+    // After a pull, the same values sent again are a new change: the later push wins.
+    let pulled = pull(&app, &tuan, Some(at));
+    let mut present = raw_attendance(&id, &demo.session, &demo.people[2], "present", "status");
+    present["note"] = json!("giấy phép");
+    push(
+        &app,
+        &tuan,
+        timestamp(&pulled),
+        &json!({"attendance": {"created": [], "updated": [present], "deleted": []}}),
+    );
+    let last = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(last["status"], "present");
+}
+
 fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
-            "node is not installed and DIEMDANH_REQUIRE_NODE=1"
-        );
-        eprintln!("node is not installed: skipping the WatermelonDB library test");
+    if !node_available() {
         return;
     }
     // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
@@ -1075,24 +1270,42 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
         json!({"course_id": other, "user_id": second}),
     );
 
+    run_node_scenario(
+        &dir,
+        "sync.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "root.admin:admin-password".to_owned()),
+            (
+                "DIEMDANH_TRAINER1",
+                "wm.trainer1:wm.trainer1-secret-pw".to_owned(),
+            ),
+            (
+                "DIEMDANH_TRAINER2",
+                "wm.trainer2:wm.trainer2-secret-pw".to_owned(),
+            ),
+            ("DIEMDANH_COURSE", shared),
+            ("DIEMDANH_SESSIONS", sessions.join(",")),
+            ("DIEMDANH_PEOPLE", people[..3].join(",")),
+            ("DIEMDANH_OUTSIDER", people[3].clone()),
+            ("DIEMDANH_OTHER_COURSE", other),
+            ("DIEMDANH_OTHER_SESSION", other_session),
+            ("DIEMDANH_OTHER_ASSIGNMENT", other_assignment),
+        ],
+    );
+}
+
+/// Runs one scenario of `tests/watermelon/` under Node's test runner; its failure fails the
+/// test.
+fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
     let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "sync.test.js"])
-        .current_dir(&dir)
-        .env("DIEMDANH_URL", &app.base)
-        .env("DIEMDANH_ADMIN", "root.admin:admin-password")
+        .args(["--test", "--test-reporter=spec", file])
+        .current_dir(dir)
         .env(
             "NODE_PATH",
             dir.join("node_modules").to_string_lossy().into_owned(),
         )
-        .env("DIEMDANH_TRAINER1", "wm.trainer1:wm.trainer1-secret-pw")
-        .env("DIEMDANH_TRAINER2", "wm.trainer2:wm.trainer2-secret-pw")
-        .env("DIEMDANH_COURSE", &shared)
-        .env("DIEMDANH_SESSIONS", sessions.join(","))
-        .env("DIEMDANH_PEOPLE", people[..3].join(","))
-        .env("DIEMDANH_OUTSIDER", &people[3])
-        .env("DIEMDANH_OTHER_COURSE", &other)
-        .env("DIEMDANH_OTHER_SESSION", &other_session)
-        .env("DIEMDANH_OTHER_ASSIGNMENT", &other_assignment)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -1100,12 +1313,49 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     println!("{stdout}");
     assert!(
         output.status.success(),
-        "the WatermelonDB scenario failed ({:?}):\n{stdout}\n{stderr}",
+        "the WatermelonDB scenario {file} failed ({:?}):\n{stdout}\n{stderr}",
         output.status
     );
 }
 
-/// `npm ci` from the lockfile, once (concurrent tests wait for the first).
+/// Whether Node runs here; without it the library scenarios are skipped, unless
+/// DIEMDANH_REQUIRE_NODE=1.
+fn node_available() -> bool {
+    if Command::new("node").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
+        "node is not installed and DIEMDANH_REQUIRE_NODE=1"
+    );
+    eprintln!("node is not installed: skipping the WatermelonDB library test");
+    false
+}
+
+/// Issue 24: trainer hoa.nguyen takes the roll of every session of both demo classes on one
+/// tablet offline (more records than one push may carry) and syncs once, over a connection cut
+/// half-way; a second tablet then pulls exactly what the server holds.
+fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if !node_available() {
+        return;
+    }
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    install_node_modules(&dir, "@nozbe/watermelondb");
+    run_node_scenario(
+        &dir,
+        "backlog.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
+            ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1".to_owned()),
+        ],
+    );
+}
+
 /// A column's name, WatermelonDB type and whether it is optional.
 type DeclaredColumn = (String, String, bool);
 

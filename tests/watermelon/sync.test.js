@@ -268,13 +268,22 @@ test('the same record edited on both devices converges, whichever syncs first', 
   assert.ok(logged.length >= 2, `conflicts logged: ${JSON.stringify(conflicts.json.items)}`)
 })
 
-test('a deletion wins over a concurrent edit, whichever syncs first', async () => {
-  // A deletes trainee 3's record while B edits it; A syncs first.
+test('a deletion and a concurrent edit: the later push wins, and no edit is lost', async () => {
+  // A deletes trainee 3's record while B edits it; A syncs first. B pushes before it pulls, so
+  // its edit reaches the server after the deletion and revives the record (as an upsert stamped
+  // after a delete does in the native protocol): both devices end with B's edit.
   await a.remove(pair(S1, P3)(await attendance(a)))
   await b.update(pair(S1, P3)(await attendance(b)), { note: 'ốm' })
   await a.sync()
   await b.sync()
-  // Now B edits trainee 1's record and syncs first; A deletes it afterwards.
+  await a.sync()
+  for (const phone of [a, b]) {
+    const revived = pair(S1, P3)(await attendance(phone))
+    assert.ok(revived, `${phone.name}: trainee 3's record revived by the later edit`)
+    assert.equal(revived._raw.note, 'ốm', phone.name)
+  }
+  // Now B edits trainee 1's record and syncs first; A deletes it afterwards: the deletion is
+  // the later push and wins.
   await b.update(pair(S1, P1)(await attendance(b)), { note: 'có phép' })
   await a.remove(pair(S1, P1)(await attendance(a)))
   await b.sync()
@@ -282,15 +291,21 @@ test('a deletion wins over a concurrent edit, whichever syncs first', async () =
   await b.sync()
   for (const phone of [a, b]) {
     const records = await attendance(phone)
-    assert.equal(pair(S1, P3)(records), undefined, `${phone.name}: trainee 3 deleted`)
     assert.equal(pair(S1, P1)(records), undefined, `${phone.name}: trainee 1 deleted`)
   }
   const server = await serverAttendance()
   assert.deepEqual(
-    Object.values(server).map((r) => r.person_id),
-    [P2],
-    'only trainee 2’s record is left on the server',
+    Object.values(server)
+      .map((r) => r.person_id)
+      .sort(),
+    [P2, P3].sort(),
+    'trainee 2’s and the revived trainee 3’s records are left on the server',
   )
+  // Trainee 3's record goes again, so that the scenarios below start as before.
+  await b.remove(pair(S1, P3)(await attendance(b)))
+  await b.sync()
+  await a.sync()
+  assert.equal(pair(S1, P3)(await attendance(a)), undefined)
 })
 
 test('a refused record stays unsynced on the device and is in the quarantine', async () => {
@@ -326,15 +341,31 @@ test('a refused record stays unsynced on the device and is in the quarantine', a
   assert.equal(await hasUnsyncedChanges({ database: a.database }), false)
 })
 
-test('a trainer unassigned from a course loses its records on the next sync', async () => {
+test('a trainer unassigned from a course loses its records; an edit made offline reaches the quarantine', async () => {
   const before = await b.dump()
   const otherAttendance = Object.keys(before.attendance).filter(
     (id) => before.attendance[id].session_id === OTHER_SESSION,
   )
   assert.equal(otherAttendance.length, 1)
+  // B edits the synced record offline; meanwhile an administrator removes B from the course.
+  const edited = await b.find('attendance', otherAttendance[0])
+  await b.update(edited, { status: 'late', note: 'đến muộn 20 phút' })
   const removed = await api('DELETE', `/api/v1/course-trainers/${OTHER_ASSIGNMENT}`)
   assert.equal(removed.status, 204)
+  const rejectedBefore = b.rejected.length
   await b.sync()
+  // The edit was pushed before the pull that removes the course: the server refused it and
+  // keeps it for an administrator.
+  const quarantined = await api('GET', '/api/v1/sync/quarantine?status=open')
+  assert.equal(quarantined.status, 200)
+  const filed = quarantined.json.items.filter((item) => item.record_id === otherAttendance[0])
+  assert.equal(filed.length, 1, `the edit is in the quarantine: ${JSON.stringify(quarantined.json.items)}`)
+  assert.equal(filed[0].reason, 'not_assigned')
+  assert.equal(filed[0].body.fields.note, 'đến muộn 20 phút')
+  assert.equal(filed[0].body.fields.status, 'late')
+  assert.equal(b.rejected.length, rejectedBefore + 1, 'the app was told')
+  assert.equal(b.rejected.at(-1).attendance[otherAttendance[0]].reason, 'not_assigned')
+  // The course left the scope: its records are gone from the device, nothing is left to sync.
   const after = await b.dump()
   assert.deepEqual(Object.keys(after.courses), [COURSE])
   assert.equal(after.sessions[OTHER_SESSION], undefined)
@@ -345,6 +376,13 @@ test('a trainer unassigned from a course loses its records on the next sync', as
     'no enrollment of the other course is left',
   )
   assert.ok(Object.values(after.course_trainers).every((t) => t.course_id === COURSE))
+  assert.equal(await hasUnsyncedChanges({ database: b.database }), false)
+  // The server's record is unchanged.
+  const page = await api('GET', `/api/v1/attendance?session_id=${OTHER_SESSION}&limit=500`)
+  assert.equal(page.status, 200)
+  const stored = page.json.items.find((item) => item.id === otherAttendance[0])
+  assert.equal(stored.status, 'present')
+  assert.equal(stored.note, null)
 })
 
 test('both devices end with identical databases that match the server', async () => {

@@ -22,6 +22,10 @@ pub struct SyncQuery {
     pub last_pulled_at: Option<String>,
     pub schema_version: Option<String>,
     pub migration: Option<String>,
+    /// A first sync in pages: the previous page's `cursor` (none for the first page).
+    pub cursor: Option<String>,
+    /// A first sync in pages: at most this many changes per page.
+    pub limit: Option<String>,
 }
 
 fn is_null(raw: &Option<String>) -> bool {
@@ -40,6 +44,31 @@ fn last_pulled_at(raw: &Option<String>) -> Result<Option<i64>> {
             "last_pulled_at must be a timestamp this server gave (a number above 0), or null",
         )),
     }
+}
+
+/// The page asked for (the cursor, if any, and the limit) when the pull is a first sync in
+/// pages: `limit` or `cursor` given. Pages are for first syncs only.
+fn first_sync_page(
+    query: &SyncQuery,
+    last_pulled_at: Option<i64>,
+    migration: bool,
+) -> Result<Option<(Option<String>, i64)>> {
+    if query.limit.is_none() && query.cursor.is_none() {
+        return Ok(None);
+    }
+    if last_pulled_at.is_some() || migration {
+        return Err(Error::bad_request(
+            "invalid_query",
+            "cursor and limit page a first sync only (last_pulled_at=null, no migration)",
+        ));
+    }
+    let limit = match query.limit.as_deref() {
+        None => watermelon::DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| Error::bad_request("invalid_query", "limit must be a whole number"))?,
+    };
+    Ok(Some((query.cursor.clone(), limit)))
 }
 
 pub async fn pull(
@@ -72,15 +101,23 @@ pub async fn pull(
             })?;
         Some(parsed)
     };
+    let paged = first_sync_page(&query, last_pulled_at, migration.is_some())?;
     let body = state
         .run(move |state, conn| {
             let settings = watermelon::Settings {
                 tombstone_retention_ms: i64::try_from(state.config.tombstone_retention_days)
                     .unwrap_or(i64::MAX / 86_400_000)
                     * 86_400_000,
+                cursor_key: state.auth.cursor_key(),
             };
-            let response =
-                watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())?;
+            let response = match paged {
+                Some((cursor, limit)) => {
+                    watermelon::first_pull_page(conn, &caller, &settings, cursor.as_deref(), limit)?
+                }
+                None => {
+                    watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())?
+                }
+            };
             state
                 .metrics
                 .pulled(Protocol::WatermelonDb, response.records());
@@ -98,7 +135,11 @@ pub async fn push(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let query = query.into_inner();
-    if !is_null(&query.schema_version) || !is_null(&query.migration) {
+    if !is_null(&query.schema_version)
+        || !is_null(&query.migration)
+        || query.cursor.is_some()
+        || query.limit.is_some()
+    {
         return Err(Error::bad_request(
             "invalid_query",
             "a push takes only last_pulled_at",

@@ -1,0 +1,237 @@
+// Days offline, one sync: a trainer's tablet (the real @nozbe/watermelondb, LokiJS adapter in
+// memory) takes the roll of every session of her courses without a network, then syncs more
+// records than one push may carry through the shipped api-spec/watermelondb/sync.js, over a
+// connection that is cut half-way; a second tablet then pulls exactly what the server holds.
+//
+// Run by tests/it/watermelon.rs on the demo data (DIEMDANH_URL, DIEMDANH_ADMIN and
+// DIEMDANH_TRAINER as "user:password").
+
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { randomUUID } = require('node:crypto')
+const { Database, Model } = require('@nozbe/watermelondb')
+const { setGenerator } = require('@nozbe/watermelondb/utils/common/randomId')
+const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
+const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
+const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
+const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
+
+const env = (name) => {
+  const value = process.env[name]
+  assert.ok(value, `${name} must be set (run through cargo test)`)
+  return value
+}
+const BASE = env('DIEMDANH_URL')
+
+// WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
+const syncComplaints = []
+for (const method of ['error', 'warn']) {
+  const original = console[method]
+  console[method] = (...args) => {
+    const text = args.map(String).join(' ')
+    if (text.includes('[Sync]')) syncComplaints.push(text)
+    original(...args)
+  }
+}
+
+setGenerator(() => randomUUID())
+
+const modelClasses = SYNCED_TABLES.map((table) => {
+  const cls = class extends Model {}
+  cls.table = table
+  return cls
+})
+
+// The network between the tablets and the server: counts requests, and can lose the answer
+// to the n-th push after the server committed it, as a connection cut mid-sync does.
+const network = { pulls: 0, pushes: 0, loseAnswerToPush: null }
+const realFetch = globalThis.fetch
+globalThis.fetch = async (url, init) => {
+  const isSync = String(url).includes('/api/v1/watermelon/sync')
+  const isPush = isSync && init && init.method === 'POST'
+  if (isPush) network.pushes += 1
+  else if (isSync) network.pulls += 1
+  const response = await realFetch(url, init)
+  if (isPush && network.pushes === network.loseAnswerToPush) {
+    await response.arrayBuffer()
+    throw new TypeError('fetch failed: connection cut by the test')
+  }
+  return response
+}
+
+async function login(credentials, deviceName) {
+  const [username, password] = credentials.split(':')
+  const response = await realFetch(`${BASE}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, password, device_name: deviceName }),
+  })
+  assert.equal(response.status, 200, `login ${username}`)
+  return response.json()
+}
+
+let adminToken
+async function api(method, path, body) {
+  if (!adminToken) adminToken = (await login(env('DIEMDANH_ADMIN'), 'admin console')).access_token
+  const token = adminToken
+  const response = await realFetch(`${BASE}${path}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  })
+  const text = await response.text()
+  return { status: response.status, json: text ? JSON.parse(text) : null }
+}
+
+async function tablet(name) {
+  const tokens = await login(env('DIEMDANH_TRAINER'), name)
+  const database = new Database({
+    adapter: new LokiJSAdapter({
+      schema,
+      dbName: name,
+      useWebWorker: false,
+      useIncrementalIndexedDB: true,
+      extraLokiOptions: { autosave: false },
+    }),
+    modelClasses,
+  })
+  const all = (table) => database.get(table).query().fetch()
+  return {
+    database,
+    all,
+    sync: () =>
+      syncWithDiemdanh({
+        database,
+        baseUrl: BASE,
+        auth: { getAccessToken: () => tokens.access_token },
+      }),
+    dump: async () => {
+      const out = {}
+      for (const table of SYNCED_TABLES) {
+        out[table] = {}
+        for (const record of await all(table)) {
+          const { _status, _changed, id, ...columns } = record._raw
+          out[table][id] = columns
+        }
+      }
+      return out
+    },
+    dirty: async (table) => (await all(table)).filter((r) => r._raw._status !== 'synced'),
+  }
+}
+
+// The server's attendance of the given sessions, as { id: columns }.
+async function serverAttendance(sessions) {
+  const out = {}
+  for (const session of sessions) {
+    const page = await api('GET', `/api/v1/attendance?session_id=${session}&limit=500`)
+    assert.equal(page.status, 200)
+    assert.ok(page.json.total <= 500)
+    for (const item of page.json.items) {
+      out[item.id] = {
+        session_id: item.session_id,
+        person_id: item.person_id,
+        status: item.status,
+        checked_in_at: item.checked_in_at,
+        note: item.note,
+      }
+    }
+  }
+  return out
+}
+
+let first
+let marked = 0
+let corrected
+
+test('the tablet takes the roll of every session offline: more than one push may carry', async (t) => {
+  first = await tablet('tablet-1')
+  await first.sync()
+  const sessions = await first.all('sessions')
+  const enrollments = (await first.all('enrollments')).filter((e) => e._raw.status !== 'withdrawn')
+  const existing = new Map(
+    (await first.all('attendance')).map((r) => [`${r._raw.session_id}/${r._raw.person_id}`, r]),
+  )
+  const statuses = ['present', 'late', 'absent', 'excused']
+  await first.database.write(async () => {
+    const batch = []
+    for (const session of sessions) {
+      for (const enrollment of enrollments) {
+        if (enrollment._raw.course_id !== session._raw.course_id) continue
+        const status = statuses[marked % statuses.length]
+        const record = existing.get(`${session.id}/${enrollment._raw.person_id}`)
+        batch.push(
+          record
+            ? record.prepareUpdate((r) => r._setRaw('status', status))
+            : first.database.get('attendance').prepareCreate((r) => {
+                r._setRaw('session_id', session.id)
+                r._setRaw('person_id', enrollment._raw.person_id)
+                r._setRaw('status', status)
+              }),
+        )
+        marked += 1
+      }
+    }
+    await first.database.batch(batch)
+  })
+  t.diagnostic(`${marked} attendance records marked offline`)
+  assert.ok(marked > 1000, `${marked} records: more than the server takes in one push`)
+  assert.equal((await first.dirty('attendance')).length, marked)
+})
+
+test('the sync is cut half-way: what the server committed is kept, the rest waits', async () => {
+  network.pushes = 0
+  network.loseAnswerToPush = 2
+  await assert.rejects(first.sync(), /connection cut by the test/)
+  network.loseAnswerToPush = null
+  const dirty = await first.dirty('attendance')
+  assert.ok(dirty.length > 0 && dirty.length < marked, `${dirty.length} of ${marked} still to send`)
+  // A record of the page whose answer was lost: the server has it, the tablet does not know.
+  const server = await serverAttendance((await first.all('sessions')).map((s) => s.id))
+  const lost = dirty.filter((r) => r._raw._status === 'created' && server[r.id])
+  assert.ok(lost.length > 0, 'the page whose answer was lost was committed')
+  const committed = { id: lost[0].id, ...server[lost[0].id] }
+  // An administrator corrects that record before the tablet syncs again.
+  const put = await api('PUT', `/api/v1/attendance/${committed.id}`, {
+    session_id: committed.session_id,
+    person_id: committed.person_id,
+    status: 'excused',
+    checked_in_at: null,
+    note: 'giấy phép của xã',
+  })
+  assert.equal(put.status, 200)
+  corrected = committed.id
+})
+
+test('the retry sends the rest; the lost page is answered, not applied again', async () => {
+  network.pushes = 0
+  await first.sync()
+  assert.equal(await hasUnsyncedChanges({ database: first.database }), false, 'nothing left dirty')
+  const record = (await first.all('attendance')).find((r) => r.id === corrected)
+  assert.equal(record._raw.status, 'excused', 'the correction made after the lost answer stands')
+  assert.equal(record._raw.note, 'giấy phép của xã')
+})
+
+test('a second tablet pulls exactly what the server holds, in pages', async () => {
+  const second = await tablet('tablet-2')
+  network.pulls = 0
+  await second.sync()
+  assert.ok(network.pulls > 1, `the first sync came in ${network.pulls} pages`)
+  await first.sync()
+  const mine = await first.dump()
+  const theirs = await second.dump()
+  assert.deepEqual(theirs, mine)
+  const sessions = Object.keys(theirs.sessions)
+  const server = await serverAttendance(sessions)
+  assert.deepEqual(theirs.attendance, server)
+  assert.ok(Object.keys(server).length >= marked)
+})
+
+test('the server never sent a record the wrong way', () => {
+  assert.deepEqual(syncComplaints, [])
+})

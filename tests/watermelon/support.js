@@ -1,0 +1,278 @@
+// What measure.js's large WatermelonDB scenarios are made of: tablets on the real
+// library and the shipped kit, a seeded course of their own, and a trip's worth of offline changes.
+
+'use strict'
+
+const assert = require('node:assert/strict')
+const { randomUUID } = require('node:crypto')
+const { Database, Model } = require('@nozbe/watermelondb')
+const { setGenerator } = require('@nozbe/watermelondb/utils/common/randomId')
+const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
+const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
+const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
+
+// diemdanh ids are UUIDs: WatermelonDB must generate them (see api-spec/watermelondb/README.md).
+setGenerator(() => randomUUID())
+const modelClasses = SYNCED_TABLES.map((table) => {
+  const cls = class extends Model {}
+  cls.table = table
+  return cls
+})
+
+// Seeding and administrators' calls go around any fetch a scenario wraps to count or cut the
+// kit's requests.
+const directFetch = globalThis.fetch
+
+async function call(base, token, method, pathAndQuery, body) {
+  const response = await directFetch(`${base}${pathAndQuery}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await response.text()
+  if (!response.ok) throw new Error(`${method} ${pathAndQuery}: ${response.status} ${text}`)
+  return text ? JSON.parse(text) : null
+}
+
+async function login(base, username, password, deviceName) {
+  const answer = await call(base, '', 'POST', '/api/v1/auth/login', {
+    username,
+    password,
+    device_name: deviceName,
+  })
+  return answer.access_token
+}
+
+async function tablet(base, username, password, name) {
+  const token = await login(base, username, password, name)
+  const database = new Database({
+    adapter: new LokiJSAdapter({
+      schema,
+      dbName: name,
+      useWebWorker: false,
+      useIncrementalIndexedDB: true,
+      extraLokiOptions: { autosave: false },
+    }),
+    modelClasses,
+  })
+  const all = (table) => database.get(table).query().fetch()
+  return {
+    database,
+    token,
+    all,
+    sync: () => syncWithDiemdanh({ database, baseUrl: base, auth: { getAccessToken: () => token } }),
+    rows: async (table) => {
+      const out = {}
+      for (const record of await all(table)) {
+        const { _status, _changed, id, ...columns } = record._raw
+        out[id] = columns
+      }
+      return out
+    },
+  }
+}
+
+// Native pushes of a seeding device, 1000 mutations at a time.
+async function nativePush(base, token, mutations) {
+  for (let i = 0; i < mutations.length; i += 1000) {
+    const answer = await call(base, token, 'POST', '/api/v1/sync/push', {
+      mutations: mutations.slice(i, i + 1000),
+    })
+    const refused = answer.results.filter((r) => r.status === 'rejected')
+    assert.equal(refused.length, 0, JSON.stringify(refused.slice(0, 3)))
+  }
+}
+
+let counter = 0
+function mutation(collection, fields, op = 'upsert', recordId = randomUUID()) {
+  counter += 1
+  return {
+    mutation_id: randomUUID(),
+    collection,
+    record_id: recordId,
+    op,
+    fields,
+    hlc: `${String(Date.now()).padStart(13, '0')}-${String(counter % 10000).padStart(4, '0')}-seed`,
+  }
+}
+
+// A course with `people` trainees created and `sessions` sessions, a trainer of its own.
+async function course(base, admin, tag, people, sessions) {
+  const created = await call(base, admin, 'POST', '/api/v1/courses', {
+    code: `DO-${tag}`,
+    title: `Lớp đo ${tag}`,
+    management_level: 'province',
+    start_date: '2026-12-01',
+    end_date: '2026-12-20',
+  })
+  const password = `${tag}-secret-pw`
+  const user = await call(base, admin, 'POST', '/api/v1/users', {
+    username: `trainer.${tag}`.toLowerCase(),
+    role: 'trainer',
+    password,
+  })
+  await call(base, admin, 'POST', '/api/v1/course-trainers', { course_id: created.id, user_id: user.id })
+  const sessionIds = []
+  for (let i = 0; i < sessions; i += 1) {
+    const day = String(1 + (i % 20)).padStart(2, '0')
+    const hour = String(1 + Math.floor(i / 20) * 3).padStart(2, '0')
+    sessionIds.push(
+      (
+        await call(base, admin, 'POST', '/api/v1/sessions', {
+          course_id: created.id,
+          topic: `Buổi ${i + 1}`,
+          starts_at: `2026-12-${day}T${hour}:00:00Z`,
+          ends_at: `2026-12-${day}T${hour}:30:00Z`,
+        })
+      ).id,
+    )
+  }
+  const personIds = []
+  for (let i = 0; i < people; i += 1) {
+    personIds.push(
+      (
+        await call(base, admin, 'POST', '/api/v1/people', {
+          full_name: `Học viên ${tag} số ${i}`,
+          position: 'secretary',
+        })
+      ).id,
+    )
+  }
+  return { id: created.id, username: `trainer.${tag}`.toLowerCase(), password, sessionIds, personIds }
+}
+
+const STATUSES = ['present', 'late', 'absent', 'excused']
+
+
+// A course of 400 trainees and 60 sessions, with what was on the server before a tablet's trip:
+// 300 trainees enrolled and 20 sessions marked (pushed by another phone of the course's trainer).
+async function seedMixed(base, admin) {
+  const c = await course(base, admin, `M${Date.now().toString(36)}`, 400, 60)
+  const seedToken = await login(base, c.username, c.password, 'seeding phone')
+  const seeds = []
+  for (const person of c.personIds.slice(0, 300)) {
+    seeds.push(mutation('enrollments', { course_id: c.id, person_id: person, status: 'enrolled' }))
+  }
+  for (const session of c.sessionIds.slice(0, 20)) {
+    for (const person of c.personIds.slice(0, 300)) {
+      seeds.push(mutation('attendance', { session_id: session, person_id: person, status: 'present' }))
+    }
+  }
+  await nativePush(base, seedToken, seeds)
+  return c
+}
+
+// The trip, on a tablet that pulled the course: 100 trainees enrolled, 100 completed, 20
+// removed; 3,000 marks changed, 1,000 deleted, and new marks of enrolled trainees up to `target`
+// changed records in all. Answers the counts per table and kind.
+async function tripOffline(device, c, target) {
+  const attendance = await device.all('attendance')
+  const enrollments = await device.all('enrollments')
+  const changes = {
+    enrollments: { created: 0, updated: 0, deleted: 0 },
+    attendance: { created: 0, updated: 0, deleted: 0 },
+  }
+  const removedPeople = new Set(c.personIds.slice(280, 300))
+  await device.database.write(async () => {
+    const batch = []
+    for (const person of c.personIds.slice(300, 400)) {
+      batch.push(
+        device.database.get('enrollments').prepareCreate((r) => {
+          r._setRaw('course_id', c.id)
+          r._setRaw('person_id', person)
+          r._setRaw('status', 'enrolled')
+        }),
+      )
+      changes.enrollments.created += 1
+    }
+    for (const enrollment of enrollments) {
+      const person = enrollment._raw.person_id
+      if (removedPeople.has(person)) {
+        batch.push(enrollment.prepareMarkAsDeleted())
+        changes.enrollments.deleted += 1
+      } else if (changes.enrollments.updated < 100) {
+        batch.push(enrollment.prepareUpdate((r) => r._setRaw('status', 'completed')))
+        changes.enrollments.updated += 1
+      }
+    }
+    const held = new Set()
+    for (const [index, record] of attendance.entries()) {
+      held.add(`${record._raw.session_id}/${record._raw.person_id}`)
+      if (removedPeople.has(record._raw.person_id)) continue
+      if (index % 6 === 0 && changes.attendance.deleted < 1000) {
+        batch.push(record.prepareMarkAsDeleted())
+        changes.attendance.deleted += 1
+      } else if (changes.attendance.updated < 3000) {
+        // Always another status than the stored one: an unchanged value is no change.
+        const status = STATUSES[1 + (index % 3)] === record._raw.status ? 'present' : STATUSES[1 + (index % 3)]
+        batch.push(record.prepareUpdate((r) => r._setRaw('status', status)))
+        changes.attendance.updated += 1
+      }
+    }
+    const creates = target - batch.length
+    outer: for (const session of c.sessionIds) {
+      for (const person of c.personIds) {
+        if (changes.attendance.created >= creates) break outer
+        if (removedPeople.has(person) || held.has(`${session}/${person}`)) continue
+        batch.push(
+          device.database.get('attendance').prepareCreate((r) => {
+            r._setRaw('session_id', session)
+            r._setRaw('person_id', person)
+            r._setRaw('status', STATUSES[changes.attendance.created % 4])
+            r._setRaw('note', changes.attendance.created % 10 === 0 ? 'đến muộn, có phép' : null)
+          }),
+        )
+        changes.attendance.created += 1
+      }
+    }
+    await device.database.batch(batch)
+  })
+  let pending = 0
+  for (const table of ['attendance', 'enrollments']) {
+    pending += (await device.all(table)).filter((r) => r._raw._status !== 'synced').length
+    pending += (await device.database.adapter.getDeletedRecords(table)).length
+  }
+  assert.equal(pending, target, 'every change counted is pending on the tablet')
+  return changes
+}
+
+// The server's attendance of the given sessions, as { id: columns } (an administrator's view).
+async function serverAttendance(base, admin, sessions) {
+  const out = {}
+  for (const session of sessions) {
+    const page = await call(base, admin, 'GET', `/api/v1/attendance?session_id=${session}&limit=500`)
+    assert.ok(page.total <= 500)
+    for (const item of page.items) {
+      out[item.id] = {
+        session_id: item.session_id,
+        person_id: item.person_id,
+        status: item.status,
+        checked_in_at: item.checked_in_at,
+        note: item.note,
+      }
+    }
+  }
+  return out
+}
+
+const sum = (changes) =>
+  Object.values(changes)
+    .flatMap((t) => Object.values(t))
+    .reduce((a, b) => a + b, 0)
+
+module.exports = {
+  call,
+  login,
+  tablet,
+  nativePush,
+  mutation,
+  course,
+  seedMixed,
+  tripOffline,
+  serverAttendance,
+  sum,
+  STATUSES,
+}
