@@ -18,6 +18,43 @@ use crate::error::{Error, Result};
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const SORTS: [&str; 3] = ["created_at", "updated_at", "checked_in_at"];
 
+/// An attendance record's values, checked and in stored form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendanceValues {
+    pub status: String,
+    pub checked_in_at: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// The rule for an attendance record's values: a known status, an RFC 3339 check-in time, a note
+/// of at most `MAX_TEXT_CHARS` without control characters.
+pub fn check_values(
+    status: &str,
+    checked_in_at: Option<&str>,
+    note: Option<&str>,
+) -> Result<AttendanceValues> {
+    let mut check = Checker::new();
+    let status = check.one_of("status", status, &STATUSES);
+    let checked_in_at = check.opt_instant("checked_in_at", checked_in_at);
+    let note = check.opt_long_text("note", note, MAX_TEXT_CHARS);
+    check.finish()?;
+    Ok(AttendanceValues {
+        status,
+        checked_in_at,
+        note,
+    })
+}
+
+/// The rule for who records attendance in a course: administrators, and the trainers assigned
+/// to it.
+pub fn may_record(role: Role, assigned_to_course: bool) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Trainer => assigned_to_course,
+        Role::Trainee => false,
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = attendance, treat_none_as_null = true)]
 pub struct Attendance {

@@ -18,6 +18,30 @@ use crate::error::{Error, Result};
 pub const STATUSES: [&str; 3] = ["enrolled", "withdrawn", "completed"];
 const SORTS: [&str; 3] = ["created_at", "updated_at", "status"];
 
+/// The rule for an enrollment's status: one of `STATUSES`, `enrolled` when not given.
+pub fn check_status(status: Option<&str>) -> Result<String> {
+    let mut check = Checker::new();
+    let status = check.one_of("status", status.unwrap_or("enrolled"), &STATUSES);
+    check.finish()?;
+    Ok(status)
+}
+
+/// The rule for who enrolls people: administrators only, through every path (the admin API, a
+/// roster import, the CLI, and a push from an administrator's device). Trainers take the roll
+/// of the people enrolled; they do not choose them.
+pub fn may_enroll(role: Role) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Trainer | Role::Trainee => false,
+    }
+}
+
+/// The rule for whose attendance may be recorded: a person whose enrollment in the course
+/// exists, is not removed and is not withdrawn.
+pub fn counts_as_enrolled(status: &str, deleted: bool) -> bool {
+    !deleted && status != "withdrawn"
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = enrollments, treat_none_as_null = true)]
 pub struct Enrollment {

@@ -12,3 +12,4 @@ pub mod records;
 pub mod retention;
 pub mod review;
 pub mod watermelon;
+pub mod writer;

@@ -1,0 +1,767 @@
+//! The one writer of synced records. Every write of an attendance record or an enrollment goes
+//! through it, whatever its origin: a device's push (native or WatermelonDB), an administrator's
+//! re-application of a quarantined mutation or resolution of a conflict, the admin API, a roster
+//! import or the CLI (the last three as server-stamped changes).
+//!
+//! A unit of work runs in three phases:
+//!
+//! 1. **Read** ([`Writer::read`]): everything the changes need, set-wise, in a number of
+//!    statements that does not grow with the batch: the records by id and by natural key, the
+//!    aliases, the sessions, courses and people they point at, the caller's assignments and the
+//!    enrollments that say who may be marked.
+//! 2. **Decide** ([`Writer::apply`], pure): each change is merged into the working copy of its
+//!    record (field by field, `merge::merge_change`), checked against the rules (immutable natural
+//!    keys, `domain::attendance`, `domain::enrollments`), or refused. A refusal leaves the working
+//!    copy as it was, so every refusal is known before anything is written.
+//! 3. **Write** ([`Writer::write`]): the revision counter is taken, the records that changed get
+//!    their revisions, and every table is written in multi-row statements.
+//!
+//! The revision counter's row lock is taken only for the write phase, so writers on PostgreSQL
+//! read and decide in parallel. A writer that finds, under the lock, that a record it read was
+//! written since (or that a natural key, alias or mutation id it took for new is taken) gives up
+//! with [`WriteError::Stale`] and its caller runs the unit of work again in a new transaction.
+//! Revisions are still taken and committed in order, so a pull's horizon (the counter) never
+//! passes a commit in flight.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use serde_json::Value;
+
+use super::clock::Hlc;
+use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, merge_change};
+use super::records::{self, Collection, Row};
+use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
+use crate::db::{DbConn, next_revisions, now_ms, on_backend};
+use crate::domain::{
+    Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
+};
+use crate::error::{Error, Result};
+
+/// A change to one record, checked as far as it can be without the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub collection: Collection,
+    /// The record id in canonical form.
+    pub record_id: String,
+    /// The stamp of every field the change sets.
+    pub stamp: Hlc,
+    /// The fields to merge in their stored form, with the deletion flag.
+    pub fields: Fields,
+}
+
+impl Change {
+    /// A delete sets only the deletion flag, to true.
+    fn is_delete(&self) -> bool {
+        is_deleted(&self.fields) && self.fields.len() == 1
+    }
+}
+
+/// A refusal of one change: a stable reason code and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+pub fn refuse(reason: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        reason,
+        message: message.into(),
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Conflict { code, message }
+            | Error::Forbidden { code, message }
+            | Error::BadRequest { code, message } => refuse(code, message),
+            Error::Validation { message, .. } => refuse("validation_failed", message),
+            Error::NotFound { what } => refuse("not_found", format!("{what} not found")),
+            other => refuse("rejected", other.to_string()),
+        }
+    }
+}
+
+impl Refusal {
+    /// The refusal as an API error (409 with the reason as its code).
+    pub fn into_error(self) -> Error {
+        Error::conflict(self.reason, self.message)
+    }
+}
+
+/// What became of an applied change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The record the change landed in (the canonical one when its id was an alias or its
+    /// natural key was already held by another record).
+    pub record_id: String,
+    /// Set when the change's record id was merged into another record.
+    pub merged_into: Option<String>,
+    /// The record's course (for the conflict log and quarantine).
+    pub course_id: Option<String>,
+    /// Values that lost to another writer's (a device overwriting its own value is no conflict).
+    pub conflicts: usize,
+    /// Whether the record gets a revision for this change: something changed, or the change lost
+    /// every field it set and its writer must hear of the winning state.
+    pub revised: bool,
+    /// Nothing to do: a delete of a record the server never had.
+    pub nothing: bool,
+}
+
+/// Why a unit of work stopped.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Someone wrote what this unit of work read: run it again in a new transaction.
+    Stale,
+    Failed(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(err: Error) -> Self {
+        WriteError::Failed(err)
+    }
+}
+
+impl From<diesel::result::Error> for WriteError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match err {
+            // A natural key, alias or mutation id taken by a writer that committed after this
+            // one read: only possible on PostgreSQL, where writers read in parallel.
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => WriteError::Stale,
+            other => WriteError::Failed(other.into()),
+        }
+    }
+}
+
+/// How a record's working copy differs from what was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pending {
+    Nothing,
+    /// Newer stamps on the same values.
+    Stamps,
+    /// The same values with a new revision, so that the feed carries them again.
+    Revision,
+    /// New values (and a new revision).
+    Values,
+}
+
+/// The working copy of one record.
+#[derive(Debug, Clone)]
+struct Slot {
+    row: Row,
+    fields: Fields,
+    stamps: FieldStamps,
+    /// (revision, stamps) as read; None for a record this unit of work creates.
+    read: Option<(i64, String)>,
+    pending: Pending,
+}
+
+type Key = (Collection, String);
+
+/// Facts about a session: its course and whether it was removed.
+#[derive(Debug, Clone)]
+struct SessionFact {
+    course_id: String,
+    deleted: bool,
+}
+
+/// A conflict to log.
+#[derive(Debug, Clone)]
+pub struct ConflictEntry {
+    pub collection: Collection,
+    pub record_id: String,
+    pub course_id: Option<String>,
+    pub lost: LostValue,
+}
+
+/// One unit of work's reads, working copies and pending writes.
+pub struct Writer<'a> {
+    caller: &'a Caller,
+    now: i64,
+    slots: HashMap<Key, Slot>,
+    /// Records in the order they were first changed (the order of their revisions).
+    changed: Vec<Key>,
+    by_natural_key: HashMap<(Collection, (String, String)), String>,
+    aliases: HashMap<Key, String>,
+    new_aliases: Vec<(Collection, String, String)>,
+    sessions: HashMap<String, SessionFact>,
+    live_courses: HashSet<String>,
+    assigned_courses: HashSet<String>,
+    live_people: HashSet<String>,
+    conflicts: Vec<ConflictEntry>,
+}
+
+fn sorted(set: HashSet<String>) -> Vec<String> {
+    let mut list: Vec<String> = set.into_iter().collect();
+    list.sort_unstable();
+    list
+}
+
+impl<'a> Writer<'a> {
+    /// Reads what `changes` need, set-wise (about ten statements whatever their number).
+    /// `extra_sessions` are sessions named by refused mutations, read for filing them.
+    pub fn read(
+        conn: &mut DbConn,
+        caller: &'a Caller,
+        changes: &[&Change],
+        extra_sessions: &[String],
+    ) -> Result<Self> {
+        let mut writer = Writer {
+            caller,
+            now: now_ms(),
+            slots: HashMap::new(),
+            changed: Vec::new(),
+            by_natural_key: HashMap::new(),
+            aliases: HashMap::new(),
+            new_aliases: Vec::new(),
+            sessions: HashMap::new(),
+            live_courses: HashSet::new(),
+            assigned_courses: HashSet::new(),
+            live_people: HashSet::new(),
+            conflicts: Vec::new(),
+        };
+        let of = |collection: Collection| {
+            changes
+                .iter()
+                .filter(move |change| change.collection == collection)
+        };
+        let collections = [Collection::Attendance, Collection::Enrollments];
+
+        // Aliases of the records named.
+        let named: HashSet<String> = changes.iter().map(|c| c.record_id.clone()).collect();
+        let named = sorted(named);
+        if !named.is_empty() {
+            let names: Vec<&str> = collections.iter().map(|c| c.name()).collect();
+            let found: Vec<(String, String, String)> = on_backend!(conn, |backend| {
+                sync_aliases::table
+                    .filter(sync_aliases::collection.eq_any(&names))
+                    .filter(sync_aliases::alias_id.eq_any(&named))
+                    .select((
+                        sync_aliases::collection,
+                        sync_aliases::alias_id,
+                        sync_aliases::canonical_id,
+                    ))
+                    .load(backend)
+            })?;
+            for (collection, alias, canonical) in found {
+                if let Some(collection) = Collection::parse(&collection) {
+                    writer.aliases.insert((collection, alias), canonical);
+                }
+            }
+        }
+
+        // The records, by id (their own or their alias's canonical id) and by natural key.
+        let mut people_named = HashSet::new();
+        for collection in collections {
+            let ids: HashSet<String> = of(collection)
+                .map(|c| {
+                    writer
+                        .aliases
+                        .get(&(collection, c.record_id.clone()))
+                        .unwrap_or(&c.record_id)
+                        .clone()
+                })
+                .collect();
+            for row in records::rows_by_id(conn, collection, &sorted(ids))? {
+                writer.hold(row)?;
+            }
+            people_named.extend(
+                of(collection)
+                    .filter_map(|c| records::text(&c.fields, "person_id").map(str::to_owned)),
+            );
+        }
+        let sessions_named: HashSet<String> = of(Collection::Attendance)
+            .filter_map(|c| records::text(&c.fields, "session_id").map(str::to_owned))
+            .collect();
+        for row in records::rows_by_key(
+            conn,
+            Collection::Attendance,
+            &sorted(sessions_named.clone()),
+            &sorted(people_named.clone()),
+        )? {
+            writer.hold(row)?;
+        }
+
+        // The sessions of attendance named or held, with their courses.
+        let mut session_ids = sessions_named;
+        session_ids.extend(extra_sessions.iter().cloned());
+        for slot in writer.slots.values() {
+            if let Row::Attendance(row) = &slot.row {
+                session_ids.insert(row.session_id.clone());
+            }
+        }
+        let session_ids = sorted(session_ids);
+        if !session_ids.is_empty() {
+            let found: Vec<(String, String, Option<i64>)> = on_backend!(conn, |backend| {
+                sessions::table
+                    .filter(sessions::id.eq_any(&session_ids))
+                    .select((sessions::id, sessions::course_id, sessions::deleted_at))
+                    .load(backend)
+            })?;
+            for (id, course_id, deleted_at) in found {
+                writer.sessions.insert(
+                    id,
+                    SessionFact {
+                        course_id,
+                        deleted: deleted_at.is_some(),
+                    },
+                );
+            }
+        }
+
+        // The enrollments that decide who may be marked, and the enrollments written.
+        let mut course_ids: HashSet<String> = writer
+            .sessions
+            .values()
+            .map(|s| s.course_id.clone())
+            .collect();
+        course_ids.extend(
+            of(Collection::Enrollments)
+                .filter_map(|c| records::text(&c.fields, "course_id").map(str::to_owned)),
+        );
+        for slot in writer.slots.values() {
+            match &slot.row {
+                Row::Enrollment(row) => {
+                    course_ids.insert(row.course_id.clone());
+                    people_named.insert(row.person_id.clone());
+                }
+                Row::Attendance(row) => {
+                    people_named.insert(row.person_id.clone());
+                }
+            }
+        }
+        let course_ids = sorted(course_ids);
+        let people_ids = sorted(people_named);
+        for row in records::rows_by_key(conn, Collection::Enrollments, &course_ids, &people_ids)? {
+            writer.hold(row)?;
+        }
+
+        // What the rules need to know about those courses and people.
+        if !course_ids.is_empty() {
+            writer.live_courses = on_backend!(conn, |backend| {
+                courses::table
+                    .filter(courses::id.eq_any(&course_ids))
+                    .filter(courses::deleted_at.is_null())
+                    .select(courses::id)
+                    .load::<String>(backend)
+            })?
+            .into_iter()
+            .collect();
+            if caller.role == Role::Trainer {
+                writer.assigned_courses = on_backend!(conn, |backend| {
+                    course_trainers::table
+                        .filter(course_trainers::user_id.eq(&caller.user_id))
+                        .filter(course_trainers::course_id.eq_any(&course_ids))
+                        .filter(course_trainers::deleted_at.is_null())
+                        .select(course_trainers::course_id)
+                        .load::<String>(backend)
+                })?
+                .into_iter()
+                .collect();
+            }
+        }
+        if !people_ids.is_empty() {
+            writer.live_people = on_backend!(conn, |backend| {
+                people::table
+                    .filter(people::id.eq_any(&people_ids))
+                    .filter(people::deleted_at.is_null())
+                    .select(people::id)
+                    .load::<String>(backend)
+            })?
+            .into_iter()
+            .collect();
+        }
+        Ok(writer)
+    }
+
+    /// Takes a row read into the working set (once: the first copy read is the one kept).
+    fn hold(&mut self, row: Row) -> Result<()> {
+        let key = (row.collection(), row.id().to_owned());
+        if self.slots.contains_key(&key) {
+            return Ok(());
+        }
+        let (fields, stamps) = row.state()?;
+        if let Some(natural) = records::natural_key(key.0, &fields) {
+            self.by_natural_key.insert((key.0, natural), key.1.clone());
+        }
+        let read = Some((row.rev(), row.stamps_text().to_owned()));
+        self.slots.insert(
+            key,
+            Slot {
+                row,
+                fields,
+                stamps,
+                read,
+                pending: Pending::Nothing,
+            },
+        );
+        Ok(())
+    }
+
+    /// The session a refused mutation's fields name, for filing it under its course.
+    pub fn course_of_session(&self, session_id: &str) -> Option<String> {
+        self.sessions.get(session_id).map(|s| s.course_id.clone())
+    }
+
+    /// The current state of a record (after the changes applied so far), if it exists.
+    pub fn record(&self, collection: Collection, id: &str) -> Option<&Row> {
+        self.slots
+            .get(&(collection, id.to_owned()))
+            .map(|slot| &slot.row)
+    }
+
+    /// Decides one change against the working copies: merged and kept, or refused (and the
+    /// working copies left as they were). Reads nothing and writes nothing.
+    pub fn apply(&mut self, change: &Change) -> std::result::Result<Applied, Refusal> {
+        let collection = change.collection;
+        let aliased = self
+            .aliases
+            .get(&(collection, change.record_id.clone()))
+            .cloned();
+        let mut target = aliased.clone().unwrap_or_else(|| change.record_id.clone());
+        let mut merged_into = aliased;
+        let mut new_alias = None;
+        if !self.slots.contains_key(&(collection, target.clone())) {
+            if change.is_delete() {
+                // Deleting what the server never had: nothing to do, and nothing lost.
+                return Ok(Applied {
+                    record_id: change.record_id.clone(),
+                    merged_into: None,
+                    course_id: None,
+                    conflicts: 0,
+                    revised: false,
+                    nothing: true,
+                });
+            }
+            if let Some(natural) = records::natural_key(collection, &change.fields)
+                && let Some(existing) = self.by_natural_key.get(&(collection, natural))
+            {
+                new_alias = Some(existing.clone());
+                target = existing.clone();
+                merged_into = Some(existing.clone());
+            }
+        }
+        let key = (collection, target.clone());
+        let slot = self.slots.get(&key).cloned();
+        let (stored_fields, stored_stamps) = match &slot {
+            Some(slot) => {
+                records::check_immutable(collection, &slot.fields, &change.fields)?;
+                (slot.fields.clone(), slot.stamps.clone())
+            }
+            None => (Fields::new(), FieldStamps::new()),
+        };
+        let merged = merge_change(
+            &stored_fields,
+            &stored_stamps,
+            &change.fields,
+            &change.stamp,
+        );
+        let course_id = self.authorize(collection, &merged.fields)?;
+        let is_new = slot.is_none();
+        let changed = is_new || !merged.changed.is_empty();
+        let writer = records::Writer {
+            user_id: &self.caller.user_id,
+            device_id: &self.caller.device_id,
+            now: self.now,
+        };
+        let row = if changed {
+            Row::of_state(
+                collection,
+                &target,
+                &merged.fields,
+                &merged.stamps,
+                slot.as_ref().map(|s| &s.row),
+                &writer,
+            )?
+        } else {
+            slot.as_ref()
+                .map(|s| s.row.with_stamps(&merged.stamps))
+                .transpose()?
+                .ok_or_else(|| refuse("rejected", "an unchanged record that does not exist"))?
+        };
+        // When the change lost every field it set, nothing changed, yet its writer holds its
+        // own losing values: a new revision sends it the winning state on its next pull.
+        let stale = change
+            .fields
+            .iter()
+            .any(|(field, value)| merged.fields.get(field) != Some(value));
+        let pending = if changed {
+            Pending::Values
+        } else if stale {
+            Pending::Revision
+        } else if merged.stamps != stored_stamps {
+            Pending::Stamps
+        } else {
+            Pending::Nothing
+        };
+
+        // Decided: keep it.
+        let lost: Vec<LostValue> = merged
+            .lost
+            .into_iter()
+            .filter(|v| v.winning_stamp.node != v.losing_stamp.node)
+            .collect();
+        let conflicts = lost.len();
+        self.conflicts
+            .extend(lost.into_iter().map(|lost| ConflictEntry {
+                collection,
+                record_id: target.clone(),
+                course_id: course_id.clone(),
+                lost,
+            }));
+        if let Some(canonical) = new_alias {
+            self.aliases
+                .insert((collection, change.record_id.clone()), canonical.clone());
+            self.new_aliases
+                .push((collection, change.record_id.clone(), canonical));
+        }
+        if is_new && let Some(natural) = records::natural_key(collection, &merged.fields) {
+            self.by_natural_key
+                .insert((collection, natural), target.clone());
+        }
+        let (read, before) = slot.map_or((None, Pending::Nothing), |s| (s.read, s.pending));
+        if before == Pending::Nothing && pending != Pending::Nothing {
+            self.changed.push(key.clone());
+        }
+        self.slots.insert(
+            key,
+            Slot {
+                row,
+                fields: merged.fields,
+                stamps: merged.stamps,
+                read,
+                pending: before.max(pending),
+            },
+        );
+        Ok(Applied {
+            record_id: target,
+            merged_into,
+            course_id,
+            conflicts,
+            revised: pending >= Pending::Revision,
+            nothing: false,
+        })
+    }
+
+    /// Checks that the caller may write this state and that what it points at exists; returns
+    /// the record's course.
+    fn authorize(
+        &self,
+        collection: Collection,
+        fields: &Fields,
+    ) -> std::result::Result<Option<String>, Refusal> {
+        let person = records::text(fields, "person_id")
+            .ok_or_else(|| refuse("missing_field", "person_id is required"))?;
+        let course_id = match collection {
+            Collection::Attendance => {
+                let session = records::text(fields, "session_id")
+                    .ok_or_else(|| refuse("missing_field", "session_id is required"))?;
+                match self.sessions.get(session) {
+                    None => return Err(refuse("unknown_session", "the session does not exist")),
+                    Some(fact) if fact.deleted => {
+                        return Err(refuse("session_deleted", "the session was deleted"));
+                    }
+                    Some(fact) => fact.course_id.clone(),
+                }
+            }
+            _ => records::text(fields, "course_id")
+                .ok_or_else(|| refuse("missing_field", "course_id is required"))?
+                .to_owned(),
+        };
+        if !self.live_courses.contains(&course_id) {
+            return Err(refuse(
+                "course_deleted",
+                "the course does not exist or was deleted",
+            ));
+        }
+        match collection {
+            Collection::Attendance => {
+                let assigned = self.assigned_courses.contains(&course_id);
+                if !attendance_rules::may_record(self.caller.role, assigned) {
+                    return Err(refuse(
+                        "not_assigned",
+                        "the user is not (or no longer) a trainer of this course",
+                    ));
+                }
+            }
+            _ => {
+                if !enrollment_rules::may_enroll(self.caller.role) {
+                    return Err(refuse("forbidden", "only administrators enroll people"));
+                }
+            }
+        }
+        if !self.live_people.contains(person) {
+            return Err(refuse("unknown_person", "the person does not exist"));
+        }
+        if collection == Collection::Attendance && !is_deleted(fields) {
+            let enrolled = self
+                .by_natural_key
+                .get(&(
+                    Collection::Enrollments,
+                    (course_id.clone(), person.to_owned()),
+                ))
+                .and_then(|id| self.slots.get(&(Collection::Enrollments, id.clone())))
+                .is_some_and(|slot| match &slot.row {
+                    Row::Enrollment(row) => {
+                        enrollment_rules::counts_as_enrolled(&row.status, is_deleted(&slot.fields))
+                    }
+                    Row::Attendance(_) => false,
+                });
+            if !enrolled {
+                return Err(refuse(
+                    "not_enrolled",
+                    "the person is not enrolled in the course",
+                ));
+            }
+        }
+        Ok(Some(course_id))
+    }
+
+    /// The write phase: for records that changed, takes the revision counter (held until the
+    /// transaction ends), checks that nothing read was written since, gives each revised record
+    /// its revision and writes them; then the new aliases and the conflicts. Each table in
+    /// multi-row statements.
+    pub fn write(&mut self, conn: &mut DbConn) -> std::result::Result<(), WriteError> {
+        if !self.changed.is_empty() {
+            self.write_records(conn)?;
+        }
+        // An alias or a conflict may come without any change to a record (an id merged into a
+        // record that already held the same values).
+        self.write_aliases(conn)?;
+        self.write_conflicts(conn)?;
+        Ok(())
+    }
+
+    fn write_records(&mut self, conn: &mut DbConn) -> std::result::Result<(), WriteError> {
+        let revised: Vec<&Key> = self
+            .changed
+            .iter()
+            .filter(|key| self.slots[*key].pending >= Pending::Revision)
+            .collect();
+        let revisions = next_revisions(conn, revised.len())?;
+        if matches!(conn, DbConn::Postgres(_)) {
+            self.check_unchanged_since_read(conn)?;
+        }
+        let revised: Vec<Key> = revised.into_iter().cloned().collect();
+        for (key, rev) in revised.iter().zip(revisions) {
+            if let Some(slot) = self.slots.get_mut(key) {
+                slot.row.set_rev(rev);
+            }
+        }
+        let rows: Vec<Row> = self
+            .changed
+            .iter()
+            .map(|key| self.slots[key].row.clone())
+            .collect();
+        records::upsert(conn, rows)?;
+        crate::fault::point(crate::fault::PUSH_MID_BATCH);
+        Ok(())
+    }
+
+    /// On PostgreSQL writers read in parallel: under the counter's lock, every record about to
+    /// be written must still be as it was read (SQLite's write transaction already held everyone
+    /// else off). Records only consulted (an enrollment that lets a person be marked) are not
+    /// checked: a change to them orders this unit of work before it, as if it had committed
+    /// first.
+    fn check_unchanged_since_read(&self, conn: &mut DbConn) -> std::result::Result<(), WriteError> {
+        for collection in [Collection::Attendance, Collection::Enrollments] {
+            let read: Vec<(&String, &(i64, String))> = self
+                .changed
+                .iter()
+                .filter(|(c, _)| *c == collection)
+                .filter_map(|key| {
+                    let slot = &self.slots[key];
+                    slot.read.as_ref().map(|read| (&key.1, read))
+                })
+                .collect();
+            let ids: Vec<String> = read.iter().map(|(id, _)| (*id).clone()).collect();
+            let now = records::versions(conn, collection, &ids)?;
+            if read.iter().any(|(id, was)| now.get(*id) != Some(*was)) {
+                return Err(WriteError::Stale);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_aliases(&self, conn: &mut DbConn) -> diesel::QueryResult<()> {
+        let now = self.now;
+        let rows: Vec<_> = self
+            .new_aliases
+            .iter()
+            .map(|(collection, alias, canonical)| {
+                (
+                    sync_aliases::collection.eq(collection.name()),
+                    sync_aliases::alias_id.eq(alias),
+                    sync_aliases::canonical_id.eq(canonical),
+                    sync_aliases::created_at.eq(now),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(records::ROWS_PER_STATEMENT) {
+            on_backend!(conn, |backend| diesel::insert_into(sync_aliases::table)
+                .values(chunk)
+                .execute(backend))?;
+        }
+        Ok(())
+    }
+
+    fn write_conflicts(&self, conn: &mut DbConn) -> diesel::QueryResult<()> {
+        use crate::db::schema::sync_conflicts as c;
+        use crate::domain::values::new_id;
+        let now = self.now;
+        let rows: Vec<_> = self
+            .conflicts
+            .iter()
+            .map(|entry| {
+                (
+                    c::id.eq(new_id()),
+                    c::collection.eq(entry.collection.name()),
+                    c::record_id.eq(&entry.record_id),
+                    c::course_id.eq(&entry.course_id),
+                    c::field.eq(&entry.lost.field),
+                    c::winning_value.eq(entry.lost.winning_value.to_string()),
+                    c::winning_stamp.eq(entry.lost.winning_stamp.to_string()),
+                    c::losing_value.eq(entry.lost.losing_value.to_string()),
+                    c::losing_stamp.eq(entry.lost.losing_stamp.to_string()),
+                    c::created_at.eq(now),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(records::ROWS_PER_STATEMENT) {
+            on_backend!(conn, |backend| diesel::insert_into(c::table)
+                .values(chunk)
+                .execute(backend))?;
+        }
+        Ok(())
+    }
+
+    /// The revision a record got in this unit of work's write phase (after `write`).
+    pub fn revision_of(&self, collection: Collection, id: &str) -> Option<i64> {
+        self.slots
+            .get(&(collection, id.to_owned()))
+            .filter(|slot| slot.pending >= Pending::Revision)
+            .map(|slot| slot.row.rev())
+    }
+}
+
+/// A server-stamped change: every field given set by the server's clock.
+pub fn server_change(
+    collection: Collection,
+    record_id: &str,
+    fields: Fields,
+    stamp: Hlc,
+) -> Result<Change> {
+    let mut fields = records::normalize_fields(collection, fields)?;
+    fields
+        .entry(DELETED_FIELD.to_owned())
+        .or_insert(Value::Bool(false));
+    Ok(Change {
+        collection,
+        record_id: record_id.to_owned(),
+        stamp,
+        fields,
+    })
+}
