@@ -8,7 +8,7 @@ use diemdanh::db::schema::attendance;
 use diemdanh::db::{Pool, write_tx};
 use diemdanh::domain::attendance::Attendance;
 use diemdanh::domain::courses::{CourseInput, Courses};
-use diemdanh::domain::enrollments::{EnrollmentInput, Enrollments};
+use diemdanh::domain::enrollments::EnrollmentInput;
 use diemdanh::domain::people::{People, PersonInput};
 use diemdanh::domain::sessions::{SessionInput, Sessions};
 use diemdanh::domain::trainers::{CourseTrainerInput, CourseTrainers};
@@ -16,6 +16,8 @@ use diemdanh::domain::units::{UnitInput, Units};
 use diemdanh::domain::users::{Devices, NewUser, Users};
 use diemdanh::domain::{Caller, Resource, Role};
 use diemdanh::error::Result;
+use diemdanh::sync::clock::ServerClock;
+use diemdanh::sync::writer;
 use diesel::RunQueryDsl;
 
 /// Every trainer account's password (one argon2 hash serves them all).
@@ -311,25 +313,25 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
         Ok(courses)
     })?;
 
-    // Enrollments: each course its own trainees (they overlap only when people run out).
+    // Enrollments: each course its own trainees (they overlap only when people run out), through
+    // the one writer like a roster import's.
+    let clock = ServerClock::new("bench-seed", 600_000);
     let mut enrolled = Vec::with_capacity(course_count);
     for (c, (_, course_id, _)) in courses_seeded.iter().enumerate() {
         let persons: Vec<String> = (0..sizes.trainees_per_session)
             .map(|i| people[(c * sizes.trainees_per_session + i) % people.len()].clone())
             .collect();
+        let inputs = persons
+            .iter()
+            .map(|person| EnrollmentInput {
+                id: None,
+                course_id: course_id.clone(),
+                person_id: person.clone(),
+                status: None,
+            })
+            .collect();
         write_tx(&mut conn, |conn| {
-            for person in &persons {
-                Enrollments::enroll(
-                    conn,
-                    EnrollmentInput {
-                        id: None,
-                        course_id: course_id.clone(),
-                        person_id: person.clone(),
-                        status: None,
-                    },
-                )?;
-            }
-            Ok(())
+            writer::enroll(conn, &caller, &clock, inputs)
         })?;
         enrolled.push(persons);
     }

@@ -5,14 +5,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::visible_courses;
-use super::courses::Courses;
-use super::people::{People, resolve_id};
+use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
 use crate::db::schema::enrollments;
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
 
 pub const STATUSES: [&str; 3] = ["enrolled", "withdrawn", "completed"];
@@ -102,75 +99,12 @@ impl Enrollments {
             Err(Error::NotFound { what: "enrollment" })
         }
     }
-
-    /// Enrolls a person, or revives a removed enrollment of the same pair. Used by the API and
-    /// by demo and import loaders.
-    pub fn enroll(conn: &mut DbConn, input: EnrollmentInput) -> Result<Enrollment> {
-        let mut check = Checker::new();
-        let course_id = check.id("course_id", &input.course_id);
-        let person_id = check.id("person_id", &input.person_id);
-        let status = check.one_of(
-            "status",
-            input.status.as_deref().unwrap_or("enrolled"),
-            &STATUSES,
-        );
-        let id = resolve_id(&mut check, None, input.id.as_deref());
-        check.finish()?;
-        Courses::find(conn, &course_id)
-            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
-        People::find(conn, &person_id)
-            .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
-        let existing = enrollments::table
-            .filter(enrollments::course_id.eq(&course_id))
-            .filter(enrollments::person_id.eq(&person_id))
-            .select(Enrollment::as_select())
-            .first(conn)
-            .optional()?;
-        let now = now_ms();
-        match existing {
-            Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
-                "already_enrolled",
-                format!(
-                    "the person is already enrolled in this course (enrollment {})",
-                    row.id
-                ),
-            )),
-            Some(row) => {
-                let row = Enrollment {
-                    status,
-                    rev: next_revision(conn)?,
-                    updated_at: now,
-                    deleted_at: None,
-                    ..row
-                };
-                diesel::update(enrollments::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn)?;
-                Ok(row)
-            }
-            None => {
-                let row = Enrollment {
-                    id,
-                    course_id,
-                    person_id,
-                    status,
-                    rev: next_revision(conn)?,
-                    created_at: now,
-                    updated_at: now,
-                    deleted_at: None,
-                };
-                diesel::insert_into(enrollments::table)
-                    .values(&row)
-                    .execute(conn)?;
-                Ok(row)
-            }
-        }
-    }
 }
 
 impl Resource for Enrollments {
     const WHAT: &'static str = "enrollment";
     const COLLECTION: &'static str = "enrollments";
+    const EXISTS: &'static str = "already_enrolled";
     type Record = Enrollment;
     type Input = EnrollmentInput;
     type Filter = EnrollmentFilter;
@@ -239,22 +173,39 @@ impl Resource for Enrollments {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
     }
 
-    fn create(conn: &mut DbConn, caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
-        caller.require_admin()?;
-        Self::enroll(conn, input)
+    /// Checks a new enrollment and returns it unwritten (see `Resource`): who may enroll, and
+    /// whether the course and person exist, are the one writer's rules, as is the refusal of a
+    /// pair already enrolled. Enrolling a person again after a removal revives the earlier
+    /// enrollment under its own id (the writer finds it by its natural key).
+    fn create(_conn: &mut DbConn, _caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
+        let mut check = Checker::new();
+        let course_id = check.id("course_id", &input.course_id);
+        let person_id = check.id("person_id", &input.person_id);
+        let id = resolve_id(&mut check, None, input.id.as_deref());
+        check.finish()?;
+        let status = check_status(input.status.as_deref())?;
+        Ok(Enrollment {
+            id,
+            course_id,
+            person_id,
+            status,
+            rev: 0,
+            created_at: 0,
+            updated_at: 0,
+            deleted_at: None,
+        })
     }
 
-    /// Only the status changes; course and person identify the enrollment.
+    /// Checks a new status (course and person identify the enrollment) and returns the
+    /// enrollment unwritten (see `Resource`); the writer checks the expected revision.
     fn update(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
-        expected_rev: Option<i64>,
+        _expected_rev: Option<i64>,
         input: EnrollmentInput,
     ) -> Result<Enrollment> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("course_id", &input.course_id) != existing.course_id {
@@ -271,35 +222,20 @@ impl Resource for Enrollments {
                 "cannot change; remove the enrollment and create another",
             );
         }
-        let status = check.one_of(
-            "status",
-            input.status.as_deref().unwrap_or(&existing.status),
-            &STATUSES,
-        );
         check.finish()?;
-        let row = Enrollment {
-            status,
-            rev: next_revision(conn)?,
-            updated_at: now_ms(),
-            ..existing
-        };
-        diesel::update(enrollments::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        let status = check_status(Some(input.status.as_deref().unwrap_or(&existing.status)))?;
+        Ok(Enrollment { status, ..existing })
     }
 
+    /// Checks that the caller sees the enrollment; the one writer checks the expected revision
+    /// and removes it (see `Resource`).
     fn delete(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
-        expected_rev: Option<i64>,
+        _expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let now = now_ms();
-        tombstone!(conn, enrollments, &existing.id, now)?;
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, Fields};
 use super::records::{self, Collection, ROWS_PER_STATEMENT};
 pub use super::writer::{Change, Refusal};
-use super::writer::{WriteError, Writer, refuse};
+use super::writer::{Expect, WriteError, Writer, refuse};
 use crate::db::schema::{devices, revision_counter, sync_mutations, sync_quarantine};
 use crate::db::{DbConn, now_ms, on_backend, write_tx_of};
 use crate::domain::Caller;
@@ -284,6 +284,7 @@ impl Mutation {
             record_id,
             stamp,
             fields,
+            expect: Expect::Anything,
         })
     }
 }
@@ -764,6 +765,7 @@ pub fn apply_server_choice(
         record_id: record_id.to_owned(),
         stamp: clock.now(wall_ms()),
         fields: records::normalize_fields(collection, fields)?,
+        expect: Expect::Anything,
     };
     let mut writer = Writer::read(conn, admin, &[&change], &[])?;
     if writer.record(collection, record_id).is_none() {

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields};
 use crate::db::schema::{attendance, enrollments};
-use crate::db::{DbConn, now_ms, on_backend};
+use crate::db::{DbConn, on_backend};
 use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
 use crate::domain::{attendance as attendance_rules, enrollments as enrollment_rules};
 use crate::error::{Error, Result};
@@ -487,27 +486,4 @@ pub fn upsert(conn: &mut DbConn, rows: Vec<Row>) -> diesel::QueryResult<()> {
             .execute(backend))?;
     }
     Ok(())
-}
-
-/// After an admin-API write, stamps every field of a device-writable record with the server's
-/// clock, so that the edit takes part in last-writer-wins like a device's.
-pub fn stamp_server_write(
-    conn: &mut DbConn,
-    collection: Collection,
-    id: &str,
-    clock: &ServerClock,
-) -> Result<()> {
-    if !collection.device_writable() {
-        return Ok(());
-    }
-    let Some(row) = rows_by_id(conn, collection, &[id.to_owned()])?.pop() else {
-        return Ok(());
-    };
-    let (fields, _) = row.state()?;
-    let stamp: Hlc = clock.now(u64::try_from(now_ms()).unwrap_or_default());
-    let stamps: FieldStamps = fields
-        .keys()
-        .map(|field| (field.clone(), stamp.clone()))
-        .collect();
-    Ok(upsert(conn, vec![row.with_stamps(&stamps)?])?)
 }

@@ -28,15 +28,17 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use serde_json::Value;
 
-use super::clock::Hlc;
+use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, merge_change};
 use super::records::{self, Collection, Row};
 use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
 use crate::db::{DbConn, next_revisions, now_ms, on_backend};
+use crate::domain::enrollments::EnrollmentInput;
+use crate::domain::values::new_id;
 use crate::domain::{
     Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
 
 /// A change to one record, checked as far as it can be without the database.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +50,19 @@ pub struct Change {
     pub stamp: Hlc,
     /// The fields to merge in their stored form, with the deletion flag.
     pub fields: Fields,
+    /// What the writer expects of the stored record.
+    pub expect: Expect,
+}
+
+/// What a server-side writer expects of the stored record before its change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// A device's change merges into whatever is there.
+    Anything,
+    /// This revision (an If-Match).
+    Revision(i64),
+    /// No live record (an admin's creation): else refused with this reason.
+    NoLiveRecord(&'static str),
 }
 
 impl Change {
@@ -62,12 +77,15 @@ impl Change {
 pub struct Refusal {
     pub reason: &'static str,
     pub message: String,
+    /// Each field's problem, for a value that breaks a rule (`validation_failed`).
+    pub details: Vec<FieldError>,
 }
 
 pub fn refuse(reason: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
         reason,
         message: message.into(),
+        details: Vec::new(),
     }
 }
 
@@ -77,7 +95,10 @@ impl From<Error> for Refusal {
             Error::Conflict { code, message }
             | Error::Forbidden { code, message }
             | Error::BadRequest { code, message } => refuse(code, message),
-            Error::Validation { message, .. } => refuse("validation_failed", message),
+            Error::Validation { message, details } => Refusal {
+                details,
+                ..refuse("validation_failed", message)
+            },
             Error::NotFound { what } => refuse("not_found", format!("{what} not found")),
             other => refuse("rejected", other.to_string()),
         }
@@ -88,6 +109,36 @@ impl Refusal {
     /// The refusal as an API error (409 with the reason as its code).
     pub fn into_error(self) -> Error {
         Error::conflict(self.reason, self.message)
+    }
+
+    /// The refusal of a write through the admin API, in that API's terms: 403 for what the
+    /// caller may not do, 422 naming the field for what does not exist or breaks a rule.
+    pub fn into_api_error(self) -> Error {
+        match self.reason {
+            "not_assigned" => {
+                Error::forbidden("only the course's trainers and administrators record attendance")
+            }
+            "forbidden" => Error::forbidden(self.message),
+            "unknown_session" | "session_deleted" => {
+                Error::invalid_field("session_id", "unknown_session", "no such session")
+            }
+            "course_deleted" => {
+                Error::invalid_field("course_id", "unknown_course", "no such course")
+            }
+            "unknown_person" => {
+                Error::invalid_field("person_id", "unknown_person", "no such person")
+            }
+            "not_enrolled" => Error::invalid_field(
+                "person_id",
+                "not_enrolled",
+                "the person is not enrolled in this course",
+            ),
+            "validation_failed" => Error::Validation {
+                message: self.message,
+                details: self.details,
+            },
+            reason => Error::conflict(reason, self.message),
+        }
     }
 }
 
@@ -459,7 +510,30 @@ impl<'a> Writer<'a> {
             &change.fields,
             &change.stamp,
         );
-        let course_id = self.authorize(collection, &merged.fields)?;
+        let course_id = self.permit(collection, &merged.fields)?;
+        let stored = slot.as_ref().filter(|s| !is_deleted(&s.fields));
+        match &change.expect {
+            Expect::Anything => {}
+            Expect::Revision(expected) => {
+                let current = slot.as_ref().map_or(0, |s| s.row.rev());
+                if *expected != current {
+                    return Err(refuse(
+                        "precondition_failed",
+                        format!("changed by someone else (current revision {current})"),
+                    ));
+                }
+            }
+            Expect::NoLiveRecord(reason) => {
+                if let Some(stored) = stored {
+                    return Err(refuse(
+                        reason,
+                        format!("the record already exists (record {})", stored.row.id()),
+                    ));
+                }
+            }
+        }
+        self.check_references(collection, &merged.fields, &course_id)?;
+        let course_id = Some(course_id);
         let is_new = slot.is_none();
         let changed = is_new || !merged.changed.is_empty();
         let writer = records::Writer {
@@ -546,14 +620,15 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// Checks that the caller may write this state and that what it points at exists; returns
-    /// the record's course.
-    fn authorize(
+    /// Checks that the caller may write this state (the course's rule, `domain::attendance::
+    /// may_record` or `domain::enrollments::may_enroll`) in a course that exists; returns the
+    /// course.
+    fn permit(
         &self,
         collection: Collection,
         fields: &Fields,
-    ) -> std::result::Result<Option<String>, Refusal> {
-        let person = records::text(fields, "person_id")
+    ) -> std::result::Result<String, Refusal> {
+        records::text(fields, "person_id")
             .ok_or_else(|| refuse("missing_field", "person_id is required"))?;
         let course_id = match collection {
             Collection::Attendance => {
@@ -593,6 +668,18 @@ impl<'a> Writer<'a> {
                 }
             }
         }
+        Ok(course_id)
+    }
+
+    /// Checks that the person a state names exists and, for a live attendance record, is
+    /// enrolled in the course (`course_id`, from `permit`).
+    fn check_references(
+        &self,
+        collection: Collection,
+        fields: &Fields,
+        course_id: &str,
+    ) -> std::result::Result<(), Refusal> {
+        let person = records::text(fields, "person_id").unwrap_or_default();
         if !self.live_people.contains(person) {
             return Err(refuse("unknown_person", "the person does not exist"));
         }
@@ -601,7 +688,7 @@ impl<'a> Writer<'a> {
                 .by_natural_key
                 .get(&(
                     Collection::Enrollments,
-                    (course_id.clone(), person.to_owned()),
+                    (course_id.to_owned(), person.to_owned()),
                 ))
                 .and_then(|id| self.slots.get(&(Collection::Enrollments, id.clone())))
                 .is_some_and(|slot| match &slot.row {
@@ -617,7 +704,7 @@ impl<'a> Writer<'a> {
                 ));
             }
         }
-        Ok(Some(course_id))
+        Ok(())
     }
 
     /// The write phase: for records that changed, takes the revision counter (held until the
@@ -710,7 +797,6 @@ impl<'a> Writer<'a> {
 
     fn write_conflicts(&self, conn: &mut DbConn) -> diesel::QueryResult<()> {
         use crate::db::schema::sync_conflicts as c;
-        use crate::domain::values::new_id;
         let now = self.now;
         let rows: Vec<_> = self
             .conflicts
@@ -747,21 +833,107 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// A server-stamped change: every field given set by the server's clock.
-pub fn server_change(
-    collection: Collection,
-    record_id: &str,
-    fields: Fields,
-    stamp: Hlc,
-) -> Result<Change> {
-    let mut fields = records::normalize_fields(collection, fields)?;
-    fields
-        .entry(DELETED_FIELD.to_owned())
-        .or_insert(Value::Bool(false));
-    Ok(Change {
-        collection,
-        record_id: record_id.to_owned(),
-        stamp,
-        fields,
-    })
+/// A change the server makes to a record: the fields it sets, and what it expects of the stored
+/// record.
+#[derive(Debug, Clone)]
+pub struct ServerChange {
+    /// What the record is called in messages ("attendance record").
+    pub what: &'static str,
+    pub collection: Collection,
+    pub record_id: String,
+    pub fields: Fields,
+    pub expect: Expect,
+}
+
+/// Writes server-stamped changes (the admin API, a roster import, the CLI, the demo loader):
+/// every field given is stamped with the server's clock, so that it wins over everything
+/// recorded so far and syncs out like any edit, under the same rules as a device's change. A
+/// record named by id is that record; a new record whose natural key is already held is that
+/// record (revived when it was removed). Holds the revision counter from the start: admin
+/// writes are few, and so they never need running again. Any refusal refuses them all, in
+/// the admin API's terms, before anything is written.
+pub fn write_server_changes(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    changes: Vec<ServerChange>,
+) -> Result<Vec<Applied>> {
+    next_revisions(conn, 0)?;
+    let wall = u64::try_from(now_ms()).unwrap_or_default();
+    let mut stamped = Vec::with_capacity(changes.len());
+    let mut names = Vec::with_capacity(changes.len());
+    for change in changes {
+        names.push(change.what);
+        stamped.push(Change {
+            collection: change.collection,
+            record_id: change.record_id,
+            stamp: clock.now(wall),
+            fields: records::normalize_fields(change.collection, change.fields)?,
+            expect: change.expect,
+        });
+    }
+    let refs: Vec<&Change> = stamped.iter().collect();
+    let mut writer = Writer::read(conn, caller, &refs, &[])?;
+    let mut applied = Vec::with_capacity(stamped.len());
+    for (mut change, what) in stamped.into_iter().zip(names) {
+        // A new record for a natural key already held is that record, under its own id.
+        if writer
+            .record(change.collection, &change.record_id)
+            .is_none()
+            && let Some(natural) = records::natural_key(change.collection, &change.fields)
+            && let Some(existing) = writer.by_natural_key.get(&(change.collection, natural))
+        {
+            change.record_id = existing.clone();
+        }
+        let done = writer
+            .apply(&change)
+            .map_err(|refusal| match refusal.reason {
+                "precondition_failed" => Error::PreconditionFailed {
+                    what,
+                    current: writer
+                        .record(change.collection, &change.record_id)
+                        .map_or(0, Row::rev),
+                },
+                _ => refusal.into_api_error(),
+            })?;
+        applied.push(done);
+    }
+    writer.write(conn).map_err(|err| match err {
+        WriteError::Stale => Error::Internal("a serialized writer found its reads stale".into()),
+        WriteError::Failed(err) => err,
+    })?;
+    Ok(applied)
+}
+
+/// Enrolls people (a roster import, the CLI, the demo loader): new enrollments through the one
+/// writer, as server-stamped changes; a person already enrolled, or enrolled before and
+/// removed, keeps (or gets back) that enrollment.
+pub fn enroll(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    inputs: Vec<EnrollmentInput>,
+) -> Result<()> {
+    let changes = inputs
+        .into_iter()
+        .map(|input| {
+            let mut fields = Fields::new();
+            fields.insert("course_id".into(), Value::String(input.course_id));
+            fields.insert("person_id".into(), Value::String(input.person_id));
+            fields.insert(
+                "status".into(),
+                Value::String(input.status.unwrap_or_else(|| "enrolled".into())),
+            );
+            fields.insert(DELETED_FIELD.into(), Value::Bool(false));
+            ServerChange {
+                what: "enrollment",
+                collection: Collection::Enrollments,
+                record_id: input.id.unwrap_or_else(new_id),
+                fields,
+                expect: Expect::Anything,
+            }
+        })
+        .collect();
+    write_server_changes(conn, caller, clock, changes)?;
+    Ok(())
 }

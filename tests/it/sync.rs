@@ -20,6 +20,7 @@ backend_tests!(
     a_cursor_never_skips_a_commit_held_open,
     old_tombstones_are_purged_unless_still_referenced,
     many_devices_push_at_once,
+    admin_import_and_push_writes_of_one_record_meet_the_same_rules,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -1372,4 +1373,201 @@ fn many_devices_push_at_once(backend: Backend) {
         .expect(200)
         .json;
     assert_eq!(recorded["total"], 80);
+}
+
+/// The admin API, a roster import and a device's push write attendance and enrollments through
+/// one writer: the same rules refuse the same writes, a removed pair comes back as the same
+/// record, and edits of one record from the API and from devices end with the last by stamp.
+fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let person = demo.people[7].clone();
+    let new = || uuid::Uuid::new_v4().to_string();
+    let mark = json!({"session_id": demo.session, "person_id": person, "status": "present"});
+
+    // The administrator removes the person's enrollment: neither path marks them any more.
+    let enrollments = |token: &str| {
+        app.call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&person_id={person}",
+                demo.big_course
+            ),
+            Some(token),
+            None,
+        )
+        .expect(200)
+        .json
+    };
+    let enrollment = enrollments(&demo.admin)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        "DELETE",
+        &format!("/api/v1/enrollments/{enrollment}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let refused = app
+        .call("POST", "/api/v1/attendance", Some(&tuan), Some(&mark))
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "not_enrolled");
+    let t = now_millis();
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            mark.clone(),
+            &stamp(t, 0),
+        )],
+    );
+    assert_eq!(pushed[0]["reason"], "not_enrolled");
+
+    // Trainers enroll nobody, whichever the path.
+    let pair = json!({"course_id": demo.big_course, "person_id": person});
+    app.call("POST", "/api/v1/enrollments", Some(&tuan), Some(&pair))
+        .expect(403);
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair.clone(),
+            &stamp(t, 1),
+        )],
+    );
+    assert_eq!(pushed[0]["reason"], "forbidden");
+    assert_eq!(enrollments(&demo.admin)["total"], 0);
+
+    // A roster import enrolls them again: the same enrollment comes back, not a second one.
+    let stored = app
+        .call(
+            "GET",
+            &format!("/api/v1/people/{person}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let unit = app
+        .call(
+            "GET",
+            &format!("/api/v1/units/{}", stored["unit_id"].as_str().unwrap()),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let position = match stored["position"].as_str() {
+        Some("deputy_secretary") => "Phó Bí thư",
+        _ => "Bí thư",
+    };
+    let roster = format!(
+        "ho va ten,chuc vu,don vi,ngay sinh,so dien thoai\n{},{position},{},{},{}\n",
+        stored["full_name"].as_str().unwrap(),
+        unit["name"].as_str().unwrap(),
+        stored["birth_date"].as_str().unwrap_or(""),
+        stored["phone"].as_str().unwrap_or(""),
+    );
+    let imported = app
+        .send_checked(
+            "POST",
+            &format!(
+                "/api/v1/imports/people?dry_run=false&course_id={}",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect(200);
+    assert_eq!(imported.json["summary"]["created"], 0, "{}", imported.text);
+    assert_eq!(imported.json["summary"]["enrolled"], 1, "{}", imported.text);
+    let back = enrollments(&demo.admin);
+    assert_eq!(back["total"], 1);
+    assert_eq!(
+        back["items"][0]["id"],
+        enrollment.as_str(),
+        "one record per pair"
+    );
+
+    // Now a device marks them; the administrator corrects the mark; a device's edit stamped
+    // before the correction loses to it (a logged conflict), one stamped after it wins.
+    let record = new();
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &record,
+            "upsert",
+            mark.clone(),
+            &stamp(t, 2),
+        )],
+    );
+    assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
+    let path = format!("/api/v1/attendance/{record}");
+    let current = app.call("GET", &path, Some(&demo.admin), None).expect(200);
+    let if_match = format!("\"{}\"", current.json["rev"]);
+    let corrected = app
+        .call_with(
+            "PUT",
+            &path,
+            Some(&demo.admin),
+            Some(&json!({"session_id": demo.session, "person_id": person, "status": "excused"})),
+            &[("If-Match", if_match.as_str())],
+        )
+        .expect(200);
+    assert_eq!(corrected.json["status"], "excused");
+    let status = |token: &str| {
+        app.call("GET", &path, Some(token), None).expect(200).json["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let late = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &record,
+            "upsert",
+            json!({"status": "late"}),
+            &stamp(t, 3),
+        )],
+    );
+    assert_eq!(late[0]["status"], "merged", "{late:?}");
+    assert_eq!(status(&demo.admin), "excused", "the correction is later");
+    let absent = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &record,
+            "upsert",
+            json!({"status": "absent"}),
+            &stamp(now_millis() + 1_000, 0),
+        )],
+    );
+    assert_eq!(absent[0]["status"], "merged", "{absent:?}");
+    assert_eq!(status(&tuan), "absent", "the device's edit is later still");
+    // And the administrator's stale If-Match is refused like any other resource's.
+    app.call_with(
+        "PUT",
+        &path,
+        Some(&demo.admin),
+        Some(&json!({"session_id": demo.session, "person_id": person, "status": "late"})),
+        &[("If-Match", if_match.as_str())],
+    )
+    .expect(412);
 }
