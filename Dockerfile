@@ -3,9 +3,11 @@
 FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
+# The web apps' files, embedded in the binary.
+COPY web ./web
 RUN cargo build --release --locked --bin diemdanh
 
 # Runtime stage: a small Debian with libpq and curl for the health check, running as non-root.

@@ -178,6 +178,8 @@ fn run_backend(options: &Options, use_postgres: bool) {
         database_url: pg.as_ref().map(|pg| pg.url.clone()),
         db_pool_size: 1,
         sqlite_busy_timeout_ms: 5000,
+        pg_lock_timeout_ms: 5000,
+        pg_statement_timeout_ms: 30000,
         store: Default::default(),
     };
     let pool = db::open(&storage).expect("open database");

@@ -359,6 +359,8 @@ impl Database {
             database_url: self.url().map(str::to_owned),
             db_pool_size: 8,
             sqlite_busy_timeout_ms: 5000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store: Default::default(),
         }
     }

@@ -41,6 +41,26 @@ pub struct StorageConfig {
     )]
     pub sqlite_busy_timeout_ms: u32,
 
+    /// PostgreSQL: how long a statement waits for a lock before giving up (milliseconds; 0 waits
+    /// for ever). The request answers 503 with Retry-After instead of holding a worker.
+    #[arg(
+        long,
+        env = "DIEMDANH_PG_LOCK_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub pg_lock_timeout_ms: u32,
+
+    /// PostgreSQL: how long one statement may run (milliseconds; 0: no limit). A longer one is
+    /// cancelled and the request answers 503 with Retry-After. Migrations are not limited.
+    #[arg(
+        long,
+        env = "DIEMDANH_PG_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30000,
+        global = true
+    )]
+    pub pg_statement_timeout_ms: u32,
+
     #[command(flatten)]
     pub store: StoreConfig,
 }
@@ -160,9 +180,21 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_REFRESH_TOKEN_TTL_DAYS", default_value_t = 60)]
     pub refresh_token_ttl_days: u64,
 
-    /// Failed logins allowed per account within the login window before 429.
+    /// Seconds after a refresh during which the same refresh token may be presented again (its
+    /// answer was lost on a weak link) and is answered with a new chain instead of signing the
+    /// device out. 0: every reuse signs the device out.
+    #[arg(long, env = "DIEMDANH_REFRESH_RETRY_GRACE_SECS", default_value_t = 60)]
+    pub refresh_retry_grace_secs: u64,
+
+    /// Failed logins allowed per account from one client address within the login window
+    /// before that address gets 429; past as many failures from any address, the account is
+    /// slowed down (1, 2, 4… seconds between attempts).
     #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+
+    /// Longest wait between two login attempts of a slowed-down account, in seconds.
+    #[arg(long, env = "DIEMDANH_LOGIN_MAX_DELAY_SECS", default_value_t = 60)]
+    pub login_max_delay_secs: u64,
 
     /// Failed logins allowed per client address within the login window before 429.
     #[arg(long, env = "DIEMDANH_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
@@ -244,8 +276,16 @@ impl ServerConfig {
         Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600)
     }
 
+    pub fn refresh_retry_grace(&self) -> Duration {
+        Duration::from_secs(self.refresh_retry_grace_secs)
+    }
+
     pub fn login_window(&self) -> Duration {
         Duration::from_secs(self.login_window_secs)
+    }
+
+    pub fn login_max_delay(&self) -> Duration {
+        Duration::from_secs(self.login_max_delay_secs)
     }
 }
 
@@ -259,6 +299,8 @@ mod tests {
             database_url: url.map(str::to_owned),
             db_pool_size: 4,
             sqlite_busy_timeout_ms: 5000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store: StoreConfig::default(),
         }
     }

@@ -102,6 +102,15 @@ impl Error {
         }
     }
 
+    /// A creation named an id some record already holds: the same answer whoever holds it,
+    /// so that it says nothing about records outside the caller's scope.
+    pub fn id_taken() -> Self {
+        Error::conflict(
+            "already_exists",
+            "this id cannot be used for a new record; create it with a new id",
+        )
+    }
+
     pub fn invalid(details: Vec<FieldError>) -> Self {
         let message = match details.as_slice() {
             [one] => format!("{}: {}", one.field, one.message),
@@ -142,13 +151,19 @@ impl From<diesel::result::Error> for Error {
         use diesel::result::{DatabaseErrorKind, Error as D};
         match err {
             D::NotFound => Error::NotFound { what: "record" },
-            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::conflict(
-                "already_exists",
-                format!(
-                    "a record with the same key already exists ({})",
-                    info.message()
-                ),
-            ),
+            // The driver's text names tables, columns and constraints: it stays out of the
+            // answer. The answer is the same whoever owns the record that holds the id, so it
+            // says nothing about records outside the caller's scope.
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                if violates_primary_key(info.as_ref()) {
+                    Error::id_taken()
+                } else {
+                    Error::conflict(
+                        "already_exists",
+                        "a record with the same key already exists",
+                    )
+                }
+            }
             D::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => Error::conflict(
                 "referenced_record_missing",
                 "a referenced record does not exist or is still referenced",
@@ -178,9 +193,26 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
-/// SQLite reports lock contention only in its message text.
+/// Whether a unique violation is on a table's primary key (an id chosen by the client) rather
+/// than on another unique key. PostgreSQL names the constraint (`<table>_pkey`); SQLite lists
+/// the columns in its message (`UNIQUE constraint failed: attendance.id`).
+fn violates_primary_key(info: &dyn diesel::result::DatabaseErrorInformation) -> bool {
+    match info.constraint_name() {
+        Some(constraint) => constraint.ends_with("_pkey"),
+        None => info
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")
+            .is_some_and(|columns| !columns.contains(',') && columns.ends_with(".id")),
+    }
+}
+
+/// SQLite reports lock contention only in its message text; PostgreSQL's lock_timeout and
+/// statement_timeout cancel the statement (55P03, 57014), which diesel does not tell apart.
 fn is_busy(message: &str) -> bool {
-    message.contains("database is locked") || message.contains("database is busy")
+    message.contains("database is locked")
+        || message.contains("database is busy")
+        || message.contains("canceling statement due to lock timeout")
+        || message.contains("canceling statement due to statement timeout")
 }
 
 /// SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) / "could not extend file" (an
@@ -206,9 +238,10 @@ mod tests {
         assert_eq!(err.to_string(), "phone: must have 10 digits");
     }
 
-    /// A database error as a driver reports it: a kind and a message.
+    /// A database error as a driver reports it: a message and maybe a constraint (PostgreSQL
+    /// names one, SQLite does not).
     #[derive(Debug)]
-    struct Reported(&'static str);
+    struct Reported(&'static str, Option<&'static str>);
 
     impl diesel::result::DatabaseErrorInformation for Reported {
         fn message(&self) -> &str {
@@ -227,7 +260,7 @@ mod tests {
             None
         }
         fn constraint_name(&self) -> Option<&str> {
-            None
+            self.1
         }
         fn statement_position(&self) -> Option<i32> {
             None
@@ -237,7 +270,7 @@ mod tests {
     fn reported(message: &'static str) -> Error {
         Error::from(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::Unknown,
-            Box::new(Reported(message)),
+            Box::new(Reported(message, None)),
         ))
     }
 
@@ -255,7 +288,58 @@ mod tests {
             );
         }
         assert_eq!(reported("database is locked").code(), "service_unavailable");
+        for message in [
+            "canceling statement due to lock timeout",
+            "canceling statement due to statement timeout",
+        ] {
+            assert_eq!(reported(message).code(), "service_unavailable", "{message}");
+        }
         assert_eq!(reported("something else").code(), "internal_error");
+    }
+
+    fn unique_violation(
+        info: Box<dyn diesel::result::DatabaseErrorInformation + Send + Sync>,
+    ) -> Error {
+        Error::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ))
+    }
+
+    #[test]
+    fn a_unique_violation_answers_without_the_drivers_text() {
+        let sqlite_id = unique_violation(Box::new(Reported(
+            "UNIQUE constraint failed: attendance.id",
+            None,
+        )));
+        let postgres_id = unique_violation(Box::new(Reported(
+            "duplicate key value violates unique constraint \"attendance_pkey\"",
+            Some("attendance_pkey"),
+        )));
+        let sqlite_key = unique_violation(Box::new(Reported(
+            "UNIQUE constraint failed: units.code, units.valid_from",
+            None,
+        )));
+        let postgres_key = unique_violation(Box::new(Reported(
+            "duplicate key value violates unique constraint \"users_username_key\"",
+            Some("users_username_key"),
+        )));
+        for err in [&sqlite_id, &postgres_id, &sqlite_key, &postgres_key] {
+            assert_eq!(err.code(), "already_exists");
+            let text = err.to_string();
+            for driver_word in [
+                "UNIQUE",
+                "constraint",
+                "duplicate key",
+                "attendance",
+                "pkey",
+            ] {
+                assert!(!text.contains(driver_word), "{text}");
+            }
+        }
+        assert_eq!(sqlite_id.to_string(), postgres_id.to_string());
+        assert_eq!(sqlite_key.to_string(), postgres_key.to_string());
+        assert_ne!(sqlite_id.to_string(), sqlite_key.to_string());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extractors;
 mod handlers;
 mod routes;
+mod webapp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,7 +5,8 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
 use super::handlers::{
-    auth, health, imports, materials, reorganisation, reports, resources, sync, users, watermelon,
+    auth, health, imports, materials, reorganisation, reports, resources, roster, sync, users,
+    watermelon,
 };
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
@@ -217,6 +218,11 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             web::put().to(materials::replace),
         ),
         (
+            "/api/v1/courses/{id}/roster",
+            Method::GET,
+            web::get().to(roster::course_roster),
+        ),
+        (
             "/api/v1/me/materials",
             Method::GET,
             web::get().to(materials::held),
@@ -256,10 +262,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         table = rest;
         config.service(resource);
     }
+    super::webapp::configure(config);
     config.default_service(web::to(route_not_found));
 }
 
-fn method_not_allowed(allow: String) -> HttpResponse {
+pub(super) fn method_not_allowed(allow: String) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((actix_web::http::header::ALLOW, allow))
         .json(serde_json::json!({

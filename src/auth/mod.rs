@@ -6,7 +6,7 @@
 pub mod limiter;
 pub mod password;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +22,7 @@ use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
 use crate::domain::users::{Device, Devices, User, Users};
 use crate::error::{Error, Result};
-use limiter::LoginLimiter;
+use limiter::LoginThrottle;
 
 const ISSUER: &str = "diemdanh";
 const JWT_SECRET_SETTING: &str = "jwt_secret";
@@ -76,7 +76,8 @@ pub struct Auth {
     decoding: DecodingKey,
     access_ttl: Duration,
     refresh_ttl: Duration,
-    limiter: LoginLimiter,
+    refresh_retry_grace: Duration,
+    throttle: LoginThrottle,
 }
 
 /// 32 random bytes, URL-safe base64.
@@ -91,6 +92,58 @@ fn token_hash(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What the slow password check of a login or a password change found.
+pub enum Verdict<T> {
+    /// The password was right.
+    Accepted(T),
+    /// The password was wrong: the failure is to be counted, then the refusal answered.
+    WrongPassword(Error),
+}
+
+/// A refresh token as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+struct StoredRefreshToken {
+    device_id: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    /// The hash of the token this one was exchanged for.
+    replaced_by: Option<String>,
+}
+
+/// How a presented refresh token is answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    /// Never used and not expired: exchanged for a new one.
+    Fresh,
+    /// Used less than the grace period ago, and its successor never used: the answer was lost
+    /// and this is the device's retry. The successor is retired.
+    Retried {
+        successor: String,
+    },
+    /// Used before, and not a retry: the token was copied.
+    Reused,
+    Expired,
+}
+
+fn judge_presented(
+    token: &StoredRefreshToken,
+    successor_unused: bool,
+    now: i64,
+    grace_ms: i64,
+) -> Presented {
+    match (token.used_at, &token.replaced_by) {
+        (None, _) if token.expires_at <= now => Presented::Expired,
+        (None, _) => Presented::Fresh,
+        (Some(used_at), Some(successor)) if successor_unused && now - used_at < grace_ms => {
+            Presented::Retried {
+                successor: successor.clone(),
+            }
+        }
+        (Some(_), _) => Presented::Reused,
+    }
 }
 
 fn invalid_token() -> Error {
@@ -122,10 +175,12 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             access_ttl: config.access_token_ttl(),
             refresh_ttl: config.refresh_token_ttl(),
-            limiter: LoginLimiter::new(
+            refresh_retry_grace: config.refresh_retry_grace(),
+            throttle: LoginThrottle::new(
                 config.login_window(),
                 config.login_max_failures,
                 config.login_max_failures_per_ip,
+                config.login_max_delay(),
             ),
         })
     }
@@ -135,17 +190,36 @@ impl Auth {
         &self.cursor_key
     }
 
-    /// The first half of a login, run without holding a database connection because argon2 is
-    /// deliberately slow: checks the rate limits, the password and that the account is enabled.
-    pub fn verify_login(
+    /// Refuses a login attempt (or a password change) that must wait: 429 with Retry-After.
+    /// Read before the password is checked, so that a throttled guess costs no hashing.
+    pub fn check_login_throttle(
         &self,
-        user: Option<&User>,
-        request: &LoginRequest,
+        conn: &mut DbConn,
+        username: &str,
         address: &str,
     ) -> Result<()> {
-        self.limiter
-            .check(&request.username, address, Instant::now())?;
-        let verified = match user {
+        self.throttle.check(conn, username, address, now_ms())
+    }
+
+    /// Counts a wrong password. Runs inside the caller's write transaction.
+    pub fn record_login_failure(
+        &self,
+        conn: &mut DbConn,
+        username: &str,
+        address: &str,
+    ) -> Result<()> {
+        self.throttle
+            .record_failure(conn, username, address, now_ms())
+    }
+
+    /// The slow half of a login, run without holding a database connection because argon2 is
+    /// deliberately slow: checks the password and that the account is enabled.
+    pub fn verify_login(
+        &self,
+        user: Option<User>,
+        request: &LoginRequest,
+    ) -> Result<Verdict<User>> {
+        let verified = match &user {
             Some(user) => password::verify(&request.password, &user.password_hash),
             None => {
                 password::burn_time(&request.password);
@@ -153,75 +227,113 @@ impl Auth {
             }
         };
         let Some(user) = user.filter(|_| verified) else {
-            self.limiter
-                .record_failure(&request.username, address, Instant::now());
-            return Err(Error::unauthorized(
+            return Ok(Verdict::WrongPassword(Error::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",
-            ));
+            )));
         };
-        self.limiter.record_success(&request.username);
         if user.disabled_at.is_some() {
             return Err(account_disabled());
         }
-        Ok(())
+        Ok(Verdict::Accepted(user))
     }
 
-    /// The second half of a login: registers the device and issues its first tokens. Runs inside
-    /// the caller's write transaction.
+    /// The second half of a login: clears the account's failed attempts, registers the device
+    /// and issues its first tokens. Runs inside the caller's write transaction.
     pub fn start_session(
         &self,
         conn: &mut DbConn,
         user: User,
-        device_name: &str,
+        request: &LoginRequest,
+        address: &str,
     ) -> Result<TokenResponse> {
-        let device = Devices::register(conn, &user.id, device_name)?;
+        self.throttle
+            .record_success(conn, &request.username, address)?;
+        let device = Devices::register(conn, &user.id, &request.device_name)?;
         self.issue(conn, user, &device)
     }
 
     /// Rotates a refresh token. Presenting a token that was already used means it was copied:
-    /// the device is revoked and must sign in again.
+    /// the device is revoked and must sign in again, unless the token was used within the retry
+    /// grace period and what it was exchanged for was never used. That is a phone repeating a
+    /// refresh whose answer it lost: the unused successor is retired and a new one issued, so
+    /// the device keeps exactly one working chain.
     pub fn refresh(&self, conn: &mut DbConn, refresh_token: &str) -> Result<TokenResponse> {
         let hash = token_hash(refresh_token.trim());
+        let grace_ms = self.refresh_retry_grace.as_millis() as i64;
         let reused = write_tx(conn, |conn| {
-            let found = refresh_tokens::table
-                .find(&hash)
-                .select((
-                    refresh_tokens::device_id,
-                    refresh_tokens::expires_at,
-                    refresh_tokens::used_at,
-                ))
-                .get_result::<(String, i64, Option<i64>)>(conn)
-                .optional()?;
-            let Some((device_id, expires_at, used_at)) = found else {
-                return Err(Error::unauthorized(
-                    "invalid_refresh_token",
-                    "the refresh token is not valid",
-                ));
-            };
-            if used_at.is_some() {
-                Devices::revoke_unchecked(conn, &device_id)?;
-                return Ok(Err(device_id));
+            // Two rounds at most: a refresh that loses the race to claim a fresh token (the same
+            // request arriving twice at once, on PostgreSQL) reads it again as a retry.
+            for _ in 0..2 {
+                let Some(stored) = refresh_tokens::table
+                    .find(&hash)
+                    .select(StoredRefreshToken::as_select())
+                    .get_result(conn)
+                    .optional()?
+                else {
+                    return Err(Error::unauthorized(
+                        "invalid_refresh_token",
+                        "the refresh token is not valid",
+                    ));
+                };
+                let successor_unused = match &stored.replaced_by {
+                    Some(successor) => refresh_tokens::table
+                        .find(successor)
+                        .select(refresh_tokens::used_at)
+                        .get_result::<Option<i64>>(conn)
+                        .optional()?
+                        .is_some_and(|used_at| used_at.is_none()),
+                    None => false,
+                };
+                let now = now_ms();
+                let claimed = match judge_presented(&stored, successor_unused, now, grace_ms) {
+                    Presented::Reused => {
+                        Devices::revoke_unchecked(conn, &stored.device_id)?;
+                        return Ok(Err(stored.device_id));
+                    }
+                    Presented::Expired => {
+                        return Err(Error::unauthorized(
+                            "refresh_token_expired",
+                            "the refresh token has expired; sign in again",
+                        ));
+                    }
+                    // Conditional updates: whoever changes the row first wins; the loser reads
+                    // it again.
+                    Presented::Fresh => diesel::update(
+                        refresh_tokens::table
+                            .find(&hash)
+                            .filter(refresh_tokens::used_at.is_null()),
+                    )
+                    .set(refresh_tokens::used_at.eq(now))
+                    .execute(conn)?,
+                    Presented::Retried { successor } => diesel::update(
+                        refresh_tokens::table
+                            .find(successor)
+                            .filter(refresh_tokens::used_at.is_null()),
+                    )
+                    .set(refresh_tokens::used_at.eq(now))
+                    .execute(conn)?,
+                };
+                if claimed == 0 {
+                    continue;
+                }
+                let device = Devices::find(conn, &stored.device_id)?;
+                let user = Users::find(conn, &device.user_id)?;
+                if device.revoked_at.is_some() || user.disabled_at.is_some() {
+                    return Err(Error::unauthorized(
+                        "device_revoked",
+                        "this device was signed out; sign in again",
+                    ));
+                }
+                let tokens = self.issue(conn, user, &device)?;
+                diesel::update(refresh_tokens::table.find(&hash))
+                    .set(refresh_tokens::replaced_by.eq(token_hash(&tokens.refresh_token)))
+                    .execute(conn)?;
+                return Ok(Ok(tokens));
             }
-            let now = now_ms();
-            if expires_at <= now {
-                return Err(Error::unauthorized(
-                    "refresh_token_expired",
-                    "the refresh token has expired; sign in again",
-                ));
-            }
-            let device = Devices::find(conn, &device_id)?;
-            let user = Users::find(conn, &device.user_id)?;
-            if device.revoked_at.is_some() || user.disabled_at.is_some() {
-                return Err(Error::unauthorized(
-                    "device_revoked",
-                    "this device was signed out; sign in again",
-                ));
-            }
-            diesel::update(refresh_tokens::table.find(&hash))
-                .set(refresh_tokens::used_at.eq(now))
-                .execute(conn)?;
-            self.issue(conn, user, &device).map(Ok)
+            Err(Error::Unavailable(
+                "a refresh token changed twice while it was being exchanged".into(),
+            ))
         })?;
         reused.map_err(|_| {
             Error::unauthorized(
@@ -324,27 +436,22 @@ impl Auth {
         })
     }
 
-    /// Checks the current password (failures count toward the login limit) and the new one's
-    /// strength, and returns the new hash. Runs without a database connection.
+    /// Checks the current password (a wrong one counts toward the login limits) and the new
+    /// one's strength, and returns the new hash. Runs without a database connection.
     pub fn prepare_password_change(
         &self,
         user: &User,
         change: &PasswordChange,
-        address: &str,
-    ) -> Result<String> {
-        self.limiter
-            .check(&user.username, address, Instant::now())?;
+    ) -> Result<Verdict<String>> {
         if !password::verify(&change.current_password, &user.password_hash) {
-            self.limiter
-                .record_failure(&user.username, address, Instant::now());
-            return Err(Error::invalid_field(
+            return Ok(Verdict::WrongPassword(Error::invalid_field(
                 "current_password",
                 "wrong_password",
                 "the current password is wrong",
-            ));
+            )));
         }
         password::check_strength("new_password", &change.new_password)?;
-        password::hash(&change.new_password)
+        password::hash(&change.new_password).map(Verdict::Accepted)
     }
 }
 
@@ -368,5 +475,48 @@ mod tests {
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), a);
         assert_eq!(token_hash(&a), token_hash(&a));
+    }
+
+    fn stored(used_at: Option<i64>, replaced_by: Option<&str>) -> StoredRefreshToken {
+        StoredRefreshToken {
+            device_id: "d".into(),
+            expires_at: 10_000_000,
+            used_at,
+            replaced_by: replaced_by.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_used_token_is_a_retry_only_within_the_grace_and_while_its_successor_is_unused() {
+        let grace = 60_000;
+        assert_eq!(
+            judge_presented(&stored(None, None), false, 1_000, grace),
+            Presented::Fresh
+        );
+        assert_eq!(
+            judge_presented(&stored(None, None), false, 10_000_000, grace),
+            Presented::Expired
+        );
+        let used = stored(Some(1_000), Some("next"));
+        assert_eq!(
+            judge_presented(&used, true, 60_999, grace),
+            Presented::Retried {
+                successor: "next".into()
+            }
+        );
+        assert_eq!(
+            judge_presented(&used, true, 61_000, grace),
+            Presented::Reused
+        );
+        assert_eq!(
+            judge_presented(&used, false, 2_000, grace),
+            Presented::Reused
+        );
+        assert_eq!(judge_presented(&used, true, 2_000, 0), Presented::Reused);
+        // Retired without a successor: any presentation is a copy.
+        assert_eq!(
+            judge_presented(&stored(Some(1_000), None), true, 2_000, grace),
+            Presented::Reused
+        );
     }
 }

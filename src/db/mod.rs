@@ -37,13 +37,17 @@ pub type PooledConn = r2d2::PooledConnection<DbManager>;
 pub struct DbManager {
     target: DatabaseTarget,
     busy_timeout_ms: u32,
+    pg_lock_timeout_ms: u32,
+    pg_statement_timeout_ms: u32,
 }
 
 impl DbManager {
-    pub fn new(target: DatabaseTarget, busy_timeout_ms: u32) -> Self {
+    pub fn new(storage: &StorageConfig) -> Self {
         DbManager {
-            target,
-            busy_timeout_ms,
+            target: storage.database_target(),
+            busy_timeout_ms: storage.sqlite_busy_timeout_ms,
+            pg_lock_timeout_ms: storage.pg_lock_timeout_ms,
+            pg_statement_timeout_ms: storage.pg_statement_timeout_ms,
         }
     }
 
@@ -66,8 +70,14 @@ impl DbManager {
                 Ok(DbConn::Sqlite(conn))
             }
             DatabaseTarget::Postgres(url) => {
-                let conn = diesel::PgConnection::establish(url)
+                let mut conn = diesel::PgConnection::establish(url)
                     .map_err(|e| Error::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
+                // A stuck lock or a runaway statement ends in an error (503 with Retry-After)
+                // rather than holding a worker and a connection for as long as it lasts.
+                conn.batch_execute(&format!(
+                    "SET lock_timeout = {}; SET statement_timeout = {};",
+                    self.pg_lock_timeout_ms, self.pg_statement_timeout_ms
+                ))?;
                 Ok(DbConn::Postgres(conn))
             }
         }
@@ -117,11 +127,10 @@ pub(crate) use on_backend;
 
 /// Creates the data directory if needed, runs pending migrations and returns a pool.
 pub fn open(storage: &StorageConfig) -> Result<Pool> {
-    let target = storage.database_target();
-    if let DatabaseTarget::Sqlite(path) = &target {
+    if let DatabaseTarget::Sqlite(path) = &storage.database_target() {
         create_parent_dir(path)?;
     }
-    let manager = DbManager::new(target, storage.sqlite_busy_timeout_ms);
+    let manager = DbManager::new(storage);
     let mut conn = manager.connect()?;
     run_migrations(&mut conn)?;
     r2d2::Pool::builder()
@@ -149,6 +158,9 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
     let applied = match conn {
         DbConn::Sqlite(c) => apply(c, SQLITE_MIGRATIONS)?,
         DbConn::Postgres(c) => {
+            // A migration may rebuild an index of a large table, and waits for the instance
+            // that migrates first: neither is limited like a request's statements.
+            c.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0;")?;
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
             let result = apply(c, POSTGRES_MIGRATIONS);
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
@@ -268,6 +280,8 @@ mod tests {
             database_url: None,
             db_pool_size: 2,
             sqlite_busy_timeout_ms: 1000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store: Default::default(),
         }
     }

@@ -9,6 +9,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        scope -> Text,
+        failed_at -> BigInt,
+    }
+}
+
+diesel::table! {
     revision_counter (id) {
         id -> Integer,
         value -> BigInt,
@@ -87,6 +95,7 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        replaced_by -> Nullable<Text>,
     }
 }
 

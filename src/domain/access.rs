@@ -1,6 +1,7 @@
 //! Who is asking and what they may see. Admins see everything; a trainer sees the courses they
 //! are assigned to (and what belongs to those); a trainee sees the courses they are enrolled in
-//! and their own records. Objects outside that scope are reported as not found.
+//! and not withdrawn from, and their own records. Objects outside that scope are reported as
+//! not found.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::db::DbConn;
 use crate::db::schema::{course_trainers, courses, enrollments};
 use crate::error::{Error, Result};
+
+/// The enrollment status of a trainee who left a course.
+const WITHDRAWN: &str = "withdrawn";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,11 +77,14 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
             .filter(courses::deleted_at.is_null())
             .select(course_trainers::course_id)
             .load::<String>(conn)?,
+        // A withdrawn trainee no longer sees the course: its sessions, materials and the
+        // records kept of them leave the trainee's devices with the next pull.
         Role::Trainee => match &caller.person_id {
             Some(person) => enrollments::table
                 .inner_join(courses::table)
                 .filter(enrollments::person_id.eq(person))
                 .filter(enrollments::deleted_at.is_null())
+                .filter(enrollments::status.ne(WITHDRAWN))
                 .filter(courses::deleted_at.is_null())
                 .select(enrollments::course_id)
                 .load::<String>(conn)?,
@@ -109,6 +116,19 @@ pub fn is_assigned_trainer(conn: &mut DbConn, user_id: &str, course_id: &str) ->
         .count()
         .get_result::<i64>(conn)?;
     Ok(count > 0)
+}
+
+/// Fails unless the caller may take the roll of a course and add people to it: an admin, or a
+/// trainer assigned to it (the only courses a trainer sees). A trainee is refused (403); a
+/// course the caller cannot see at all is not found.
+pub fn ensure_may_take_roll(conn: &mut DbConn, caller: &Caller, course_id: &str) -> Result<()> {
+    ensure_course_visible(conn, caller, course_id, "course")?;
+    match caller.role {
+        Role::Admin | Role::Trainer => Ok(()),
+        Role::Trainee => Err(Error::forbidden(
+            "only the course's trainers and administrators may do this",
+        )),
+    }
 }
 
 #[cfg(test)]

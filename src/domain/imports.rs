@@ -147,7 +147,8 @@ fn read_csv(bytes: &[u8]) -> Result<Table> {
                 if s.trim().is_empty() {
                     Cell::Empty
                 } else {
-                    Cell::Text(s.to_owned())
+                    // A file the server wrote guards what a spreadsheet could run as a formula.
+                    Cell::Text(crate::reports::render::unguard_formula(s).to_owned())
                 }
             })
             .collect();

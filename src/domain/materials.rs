@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::access::visible_courses;
 use super::courses::Courses;
 use super::people::resolve_id;
+use super::text;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
 use crate::db::schema::materials;
@@ -100,6 +101,9 @@ impl Materials {
             );
         }
         let title = check.text("title", &input.title, MAX_NAME_CHARS);
+        if title.chars().any(text::is_bidi_control) {
+            check.fail("title", "invalid_characters", BIDI_REFUSED);
+        }
         let kind = check.one_of("kind", &input.kind, &KINDS);
         // An omitted language keeps the current one (Vietnamese for a new material).
         let current_language = existing.map_or("vi", |m| m.language.as_str());
@@ -123,15 +127,8 @@ impl Materials {
         };
         let file_name = kept(input.file_name, |m| m.file_name.clone());
         let file_name = check.opt_text("file_name", file_name.as_deref(), 255);
-        if file_name
-            .as_deref()
-            .is_some_and(|f| f.contains('/') || f.contains('\\') || f.chars().any(char::is_control))
-        {
-            check.fail(
-                "file_name",
-                "invalid_file_name",
-                "must be a file name, not a path",
-            );
+        if let Some(problem) = file_name.as_deref().and_then(file_name_problem) {
+            check.fail("file_name", "invalid_file_name", problem);
         }
         let content_type = kept(input.content_type, |m| m.content_type.clone());
         let content_type = check.opt_text("content_type", content_type.as_deref(), 100);
@@ -356,9 +353,40 @@ pub struct StoredContent {
 
 /// The file name without its extension, as a default title.
 pub fn title_from_file_name(file_name: &str) -> String {
-    match file_name.rsplit_once('.') {
-        Some((stem, _)) if !stem.trim().is_empty() => stem.to_owned(),
-        _ => file_name.to_owned(),
+    let stem = match file_name.rsplit_once('.') {
+        Some((stem, _)) if !stem.trim().is_empty() => stem,
+        _ => file_name,
+    };
+    // A file name may be longer than a title: the title is cut to fit, with an ellipsis. What
+    // the file name may not contain is the file name's problem, not the derived title's.
+    let stem: String = stem
+        .chars()
+        .filter(|c| !text::is_bidi_control(*c))
+        .collect();
+    let stem = text::clean(&stem);
+    if stem.chars().count() <= MAX_NAME_CHARS {
+        return stem;
+    }
+    let mut title: String = stem.chars().take(MAX_NAME_CHARS - 1).collect();
+    title.truncate(title.trim_end().len());
+    title.push('…');
+    title
+}
+
+const BIDI_REFUSED: &str =
+    "must not contain bidirectional control characters: they make a name read as another";
+
+/// Why a name cannot be a material's file name (it is sent back in Content-Disposition and
+/// saved under it on phones), if it cannot.
+fn file_name_problem(name: &str) -> Option<&'static str> {
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        Some("must be a file name, not a path")
+    } else if name.chars().all(|c| c == '.') {
+        Some("must name a file, not a directory such as . or ..")
+    } else if name.chars().any(text::is_bidi_control) {
+        Some(BIDI_REFUSED)
+    } else {
+        None
     }
 }
 
@@ -543,6 +571,11 @@ mod tests {
         assert_eq!(title_from_file_name("Bài giảng số 1.pdf"), "Bài giảng số 1");
         assert_eq!(title_from_file_name(".profile"), ".profile");
         assert_eq!(title_from_file_name("README"), "README");
+        let long = format!("{}.pdf", "Bài giảng số một ".repeat(14));
+        let title = title_from_file_name(&long);
+        assert_eq!(title.chars().count(), MAX_NAME_CHARS);
+        assert!(title.ends_with('…'), "{title}");
+        assert!(long.starts_with(title.trim_end_matches('…')));
         assert_eq!(content_type_for("Video.MP4"), "video/mp4");
         assert_eq!(content_type_for("x"), "application/octet-stream");
     }

@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::visible_courses;
+use super::access::{ensure_may_take_roll, visible_courses};
+use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
 use super::{
@@ -75,6 +76,26 @@ pub struct PersonFilter {
     pub offset: Option<i64>,
 }
 
+/// One person of a course's roster, as a trainer sees them before they are enrolled: who they
+/// are and where they serve, without their contact details or birth date.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = people)]
+pub struct RosterEntry {
+    pub id: String,
+    pub full_name: String,
+    pub position: String,
+    pub unit_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterFilter {
+    /// Matches the name, ignoring case, diacritics and Unicode form.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
 /// Vietnamese phone numbers in one form: `0` followed by nine digits (`+84`/`84` prefixes and
 /// separators accepted on input).
 pub fn normalize_phone(raw: &str) -> Option<String> {
@@ -130,6 +151,64 @@ impl People {
         } else {
             Err(Error::NotFound { what: "person" })
         }
+    }
+
+    /// The people a course's trainer may add to it (a cadre who came without being enrolled):
+    /// the living people of the organising unit and the units below it (everyone when the course
+    /// names no organising unit), less those already enrolled (a withdrawn person may come back).
+    /// Ordered as rosters are, given name first.
+    pub fn roster_for_course(
+        conn: &mut DbConn,
+        caller: &Caller,
+        course_id: &str,
+        filter: &RosterFilter,
+    ) -> Result<Paged<RosterEntry>> {
+        let course_id = path_id(course_id, "course")?;
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        ensure_may_take_roll(conn, caller, &course_id)?;
+        let course = Courses::find(conn, &course_id)?;
+        let units = match &course.organizing_unit_id {
+            Some(root) => Some(Units::subtree_ids(conn, root)?),
+            None => None,
+        };
+        let query = || {
+            let mut query = people::table
+                .filter(people::deleted_at.is_null())
+                .filter(
+                    people::id.ne_all(
+                        enrollments::table
+                            .filter(enrollments::course_id.eq(course_id.clone()))
+                            .filter(enrollments::deleted_at.is_null())
+                            .filter(enrollments::status.ne("withdrawn"))
+                            .select(enrollments::person_id),
+                    ),
+                )
+                .into_boxed::<Backend>();
+            if let Some(units) = &units {
+                query = query.filter(people::unit_id.eq_any(units.clone()));
+            }
+            if let Some(q) = &filter.q {
+                query = query.filter(
+                    people::name_key
+                        .like(text::contains_pattern(q))
+                        .escape('\\'),
+                );
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = query()
+            .order((people::sort_key, people::full_name, people::id))
+            .select(RosterEntry::as_select())
+            .limit(page.limit)
+            .offset(page.offset)
+            .load(conn)?;
+        Ok(Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     fn build(conn: &mut DbConn, input: PersonInput, existing: Option<&Person>) -> Result<Person> {

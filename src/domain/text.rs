@@ -14,6 +14,15 @@ pub fn clean(input: &str) -> String {
         .join(" ")
 }
 
+/// The invisible characters that reorder text on screen (embeddings, overrides, isolates and
+/// marks): with U+202E, "hoa-don\u{202e}fdp.exe" shows as "hoa-donexe.pdf".
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 /// The search and comparison key: lower case, no diacritics (đ → d), single spaces.
 pub fn fold(input: &str) -> String {
     input

@@ -72,6 +72,14 @@ pub struct UnitFilter {
     pub offset: Option<i64>,
 }
 
+/// A unit and its parent: one edge of the unit tree.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = units)]
+struct UnitLink {
+    id: String,
+    parent_id: Option<String>,
+}
+
 pub struct Units;
 
 impl Units {
@@ -202,6 +210,28 @@ impl Units {
                 .flatten();
         }
         Ok(true)
+    }
+
+    /// `root` and every unit below it, current or merged away (people of a merged unit have
+    /// moved, but history keeps the unit). The tree is small (a province's units), so it is read
+    /// whole and walked in memory.
+    pub fn subtree_ids(conn: &mut DbConn, root: &str) -> Result<Vec<String>> {
+        let links = units::table
+            .select(UnitLink::as_select())
+            .load::<UnitLink>(conn)?;
+        let mut found = vec![root.to_owned()];
+        let mut next = 0;
+        while next < found.len() {
+            let parent = found[next].clone();
+            found.extend(
+                links
+                    .iter()
+                    .filter(|link| link.parent_id.as_deref() == Some(parent.as_str()))
+                    .map(|link| link.id.clone()),
+            );
+            next += 1;
+        }
+        Ok(found)
     }
 
     /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making

@@ -65,6 +65,37 @@ pub struct Sheet {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// What a spreadsheet may read as the start of a formula (OWASP's CSV injection list), and the
+/// apostrophe that guards one, so that the guard can be told from a value that begins with it.
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// Whether a spreadsheet could take the text for a formula. Leading spaces are looked past:
+/// the coverage report indents unit names, and a spreadsheet may trim them.
+fn needs_formula_guard(text: &str) -> bool {
+    text.trim_start_matches(' ').starts_with(FORMULA_STARTS)
+}
+
+/// A CSV cell as written: text a spreadsheet could run as a formula (a person named
+/// `+cmd|' /C calc'!A0`, a course titled `=HYPERLINK(...)`) gets a leading apostrophe, so it is
+/// shown as text. [`unguard_formula`] undoes it exactly.
+pub fn guard_formula(text: &str) -> std::borrow::Cow<'_, str> {
+    if needs_formula_guard(text) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// A CSV cell as read: the value [`guard_formula`] was given, so that a report or roster the
+/// server wrote imports as what was stored. A cell that starts with an apostrophe followed by
+/// what a formula starts with loses the apostrophe (the way a spreadsheet reads it too).
+pub fn unguard_formula(text: &str) -> &str {
+    match text.strip_prefix('\'') {
+        Some(rest) if needs_formula_guard(rest) => rest,
+        _ => text,
+    }
+}
+
 fn csv_field(out: &mut String, text: &str) {
     if text.contains([',', '"', '\n', '\r']) {
         out.push('"');
@@ -83,6 +114,15 @@ fn csv_line(out: &mut String, cells: impl Iterator<Item = String>) {
         csv_field(out, &cell);
     }
     out.push_str("\r\n");
+}
+
+/// A cell as CSV text: text guarded against formulas, numbers as they are (a negative number
+/// is a number to a spreadsheet, not a formula).
+fn csv_cell(value: &Value) -> String {
+    match value {
+        Value::Text(t) => guard_formula(t).into_owned(),
+        other => plain(other),
+    }
 }
 
 fn plain(value: &Value) -> String {
@@ -120,11 +160,17 @@ impl Iterator for CsvChunks {
         if !self.started {
             self.started = true;
             chunk.push('\u{feff}');
-            csv_line(&mut chunk, self.sheet.headers.iter().cloned());
+            csv_line(
+                &mut chunk,
+                self.sheet
+                    .headers
+                    .iter()
+                    .map(|h| guard_formula(h).into_owned()),
+            );
         }
         while chunk.len() < CHUNK_BYTES && self.next_row < self.sheet.rows.len() {
             let row = std::mem::take(&mut self.sheet.rows[self.next_row]);
-            csv_line(&mut chunk, row.iter().map(plain));
+            csv_line(&mut chunk, row.iter().map(csv_cell));
             self.next_row += 1;
         }
         (!chunk.is_empty()).then_some(chunk)
@@ -197,6 +243,44 @@ mod tests {
             text,
             "\u{feff}Họ và tên,Ghi chú\r\n\"Nguyễn Văn \"\"An\"\"\",\"a, b\"\r\n"
         );
+    }
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_guarded() {
+        let hostile = [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1:A2)",
+            "\tcmd",
+            "\rcmd",
+            "  =1+1",
+            "'quoted",
+            "'",
+        ];
+        for text in hostile {
+            let guarded = guard_formula(text);
+            assert!(guarded.starts_with('\''), "{text:?}");
+            assert_eq!(
+                unguard_formula(&guarded),
+                text,
+                "the guard comes off exactly"
+            );
+        }
+        for text in ["Nguyễn Văn An", "0912 345 678", "a=b", "", "  Xã An Phú"] {
+            assert_eq!(guard_formula(text), text);
+            assert_eq!(unguard_formula(text), text);
+        }
+        let sheet = Sheet {
+            name: "s".into(),
+            headers: vec!["=x".into()],
+            rows: vec![vec![
+                Value::Text("+cmd|' /C calc'!A0".into()),
+                Value::Int(-3),
+            ]],
+        };
+        let text: String = CsvChunks::new(sheet).collect();
+        assert_eq!(text, "\u{feff}'=x\r\n'+cmd|' /C calc'!A0,-3\r\n");
     }
 
     #[test]

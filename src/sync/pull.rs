@@ -524,11 +524,15 @@ impl Scope<'_> {
             .into_boxed();
         match self.caller.role {
             Role::Admin => query,
-            Role::Trainee => query.filter(
-                enrollments::person_id
-                    .nullable()
-                    .eq(self.caller.person_id.clone()),
-            ),
+            // Their own enrollments in the courses they see: a withdrawal takes the course, and
+            // the enrollment with it, off the device, as a first pull would have it.
+            Role::Trainee => query
+                .filter(
+                    enrollments::person_id
+                        .nullable()
+                        .eq(self.caller.person_id.clone()),
+                )
+                .filter(enrollments::course_id.eq_any(self.courses())),
             Role::Trainer => query.filter(enrollments::course_id.eq_any(self.courses())),
         }
     }
@@ -540,11 +544,19 @@ impl Scope<'_> {
             .into_boxed();
         match self.caller.role {
             Role::Admin => query,
-            Role::Trainee => query.filter(
-                attendance::person_id
-                    .nullable()
-                    .eq(self.caller.person_id.clone()),
-            ),
+            Role::Trainee => query
+                .filter(
+                    attendance::person_id
+                        .nullable()
+                        .eq(self.caller.person_id.clone()),
+                )
+                .filter(
+                    attendance::session_id.eq_any(
+                        sessions::table
+                            .filter(sessions::course_id.eq_any(self.courses()))
+                            .select(sessions::id),
+                    ),
+                ),
             Role::Trainer => {
                 let trainer_sessions = sessions::table
                     .filter(sessions::course_id.eq_any(self.courses()))
@@ -908,14 +920,42 @@ fn backfill(
         .select(Material::as_select())
         .load(conn)?;
     out.extend(changes(Collection::Materials, rows));
+    if caller.role == Role::Admin {
+        return Ok(out);
+    }
+    // A trainer gets the courses' enrollments, people and attendance; a trainee their own (one
+    // enrolled again gets back their records of the course).
+    let mut enrollment_rows = enrollments::table
+        .filter(enrollments::course_id.eq_any(ids.clone()))
+        .filter(enrollments::rev.le(after))
+        .filter(enrollments::deleted_at.is_null())
+        .into_boxed::<Backend>();
+    let mut attendance_rows = attendance::table
+        .filter(
+            attendance::session_id.eq_any(
+                sessions::table
+                    .filter(sessions::course_id.eq_any(ids.clone()))
+                    .select(sessions::id),
+            ),
+        )
+        .filter(attendance::rev.le(after))
+        .filter(attendance::deleted_at.is_null())
+        .into_boxed::<Backend>();
+    if caller.role == Role::Trainee {
+        enrollment_rows = enrollment_rows.filter(
+            enrollments::person_id
+                .nullable()
+                .eq(caller.person_id.clone()),
+        );
+        attendance_rows = attendance_rows.filter(
+            attendance::person_id
+                .nullable()
+                .eq(caller.person_id.clone()),
+        );
+    }
+    let rows: Vec<Enrollment> = enrollment_rows.select(Enrollment::as_select()).load(conn)?;
+    out.extend(changes(Collection::Enrollments, rows));
     if caller.role == Role::Trainer {
-        let rows: Vec<Enrollment> = enrollments::table
-            .filter(enrollments::course_id.eq_any(ids.clone()))
-            .filter(enrollments::rev.le(after))
-            .filter(enrollments::deleted_at.is_null())
-            .select(Enrollment::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::Enrollments, rows));
         let rows: Vec<Person> = people::table
             .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
             .filter(people::rev.le(after))
@@ -923,20 +963,9 @@ fn backfill(
             .select(Person::as_select())
             .load(conn)?;
         out.extend(changes(Collection::People, rows));
-        let rows: Vec<Attendance> = attendance::table
-            .filter(
-                attendance::session_id.eq_any(
-                    sessions::table
-                        .filter(sessions::course_id.eq_any(ids.clone()))
-                        .select(sessions::id),
-                ),
-            )
-            .filter(attendance::rev.le(after))
-            .filter(attendance::deleted_at.is_null())
-            .select(Attendance::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::Attendance, rows));
     }
+    let rows: Vec<Attendance> = attendance_rows.select(Attendance::as_select()).load(conn)?;
+    out.extend(changes(Collection::Attendance, rows));
     Ok(out)
 }
 

@@ -499,6 +499,14 @@ impl<'a> Writer<'a> {
         let slot = self.slots.get(&key).cloned();
         let (stored_fields, stored_stamps) = match &slot {
             Some(slot) => {
+                // A creation naming the id of another pair's record is refused as the database
+                // would refuse a taken id, whoever's record it is.
+                if matches!(change.expect, Expect::NoLiveRecord(_))
+                    && records::natural_key(collection, &slot.fields)
+                        != records::natural_key(collection, &change.fields)
+                {
+                    return Err(Error::id_taken().into());
+                }
                 records::check_immutable(collection, &slot.fields, &change.fields)?;
                 (slot.fields.clone(), slot.stamps.clone())
             }

@@ -4,16 +4,22 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, Response, TestApp};
 
 backend_tests!(
     login_returns_tokens_bound_to_a_new_device,
     wrong_passwords_and_unknown_users_look_the_same,
     refresh_tokens_rotate_and_reuse_revokes_the_device,
+    a_refresh_retried_after_a_lost_answer_keeps_the_device_signed_in,
+    a_repeated_refresh_leaves_the_device_one_working_chain,
+    a_refresh_reused_after_the_grace_period_revokes_the_device,
     logout_and_admin_revocation_take_effect_on_the_next_request,
     disabling_a_user_locks_them_out,
     changing_a_password_signs_out_other_devices,
     login_failures_are_rate_limited,
+    failures_from_one_address_slow_the_account_but_never_lock_its_owner_out,
+    an_account_guessed_from_many_addresses_waits_longer_after_each_failure,
+    login_limits_survive_a_restart_because_every_instance_shares_them,
     forged_and_expired_tokens_are_refused,
 );
 
@@ -100,7 +106,10 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_device(backend: Backend) {
     assert_eq!(second["device_id"], first["device_id"]);
     let token = second["access_token"].as_str().unwrap();
     app.call("GET", "/api/v1/me", Some(token), None).expect(200);
-    // The first refresh token was used already: presenting it again means it was copied.
+    let third = refresh(&second["refresh_token"]).expect(200).json;
+    let token = third["access_token"].as_str().unwrap();
+    // The first refresh token was used already and the chain has moved on since: presenting it
+    // again means it was copied.
     assert_eq!(
         refresh(&first["refresh_token"]).expect(401).code(),
         "refresh_token_reused"
@@ -112,12 +121,154 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_device(backend: Backend) {
         "device_revoked"
     );
     assert_eq!(
-        refresh(&second["refresh_token"]).expect(401).code(),
+        refresh(&third["refresh_token"]).expect(401).code(),
         "invalid_refresh_token"
     );
     assert_eq!(
         refresh(&json!("garbage")).expect(401).code(),
         "invalid_refresh_token"
+    );
+}
+
+/// Sends a refresh over a connection of its own and cuts it as soon as the answer starts to
+/// arrive: the server has answered, and the phone never read its new tokens.
+fn refresh_and_lose_the_answer(app: &TestApp, refresh_token: &serde_json::Value) {
+    use std::io::{Read, Write};
+    let address = app.base.trim_start_matches("http://");
+    let body = json!({ "refresh_token": refresh_token }).to_string();
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "POST /api/v1/auth/refresh HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut status_line = [0u8; 12];
+    stream.read_exact(&mut status_line).expect("answer");
+    assert_eq!(&status_line, b"HTTP/1.1 200");
+    stream
+        .shutdown(std::net::Shutdown::Both)
+        .expect("cut the connection");
+}
+
+fn refresh_with(app: &TestApp, refresh_token: &serde_json::Value) -> crate::support::Response {
+    app.call(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(&json!({ "refresh_token": refresh_token })),
+    )
+}
+
+fn a_refresh_retried_after_a_lost_answer_keeps_the_device_signed_in(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("trainer.weak", "trainer", None);
+    let login = app.login("trainer.weak", "trainer-password");
+    refresh_and_lose_the_answer(&app, &login["refresh_token"]);
+    // The phone retries with the only refresh token it has.
+    let retried = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    assert_eq!(retried["device_id"], login["device_id"]);
+    let token = retried["access_token"].as_str().unwrap();
+    app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    // The chain it was given goes on working.
+    let next = refresh_with(&app, &retried["refresh_token"])
+        .expect(200)
+        .json;
+    let token = next["access_token"].as_str().unwrap();
+    app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    // Once the chain has moved on, the first token is a copy again.
+    assert_eq!(
+        refresh_with(&app, &login["refresh_token"])
+            .expect(401)
+            .code(),
+        "refresh_token_reused"
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
+}
+
+fn a_repeated_refresh_leaves_the_device_one_working_chain(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("trainer.twice", "trainer", None);
+    let login = app.login("trainer.twice", "trainer-password");
+    let lost = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    let kept = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    assert_ne!(lost["refresh_token"], kept["refresh_token"]);
+    let live: i64 = {
+        use diemdanh::db::schema::refresh_tokens;
+        use diesel::prelude::*;
+        let mut conn = app.pool.get().unwrap();
+        refresh_tokens::table
+            .filter(refresh_tokens::used_at.is_null())
+            .count()
+            .get_result(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(
+        live, 1,
+        "one unused refresh token: the device has one chain"
+    );
+    // The answer that was lost carried a token that no longer works: whoever presents it holds
+    // a copy, and the device is signed out with every token it had.
+    assert_eq!(
+        refresh_with(&app, &lost["refresh_token"])
+            .expect(401)
+            .code(),
+        "refresh_token_reused"
+    );
+    assert_eq!(
+        refresh_with(&app, &kept["refresh_token"])
+            .expect(401)
+            .code(),
+        "invalid_refresh_token"
+    );
+    let token = kept["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
+    );
+}
+
+fn a_refresh_reused_after_the_grace_period_revokes_the_device(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    app.create_user("trainer.late", "trainer", None);
+    let login = app.login("trainer.late", "trainer-password");
+    let refreshed = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    {
+        // A minute and a second pass.
+        use diemdanh::db::schema::refresh_tokens;
+        use diesel::prelude::*;
+        let mut conn = app.pool.get().unwrap();
+        diesel::update(refresh_tokens::table.filter(refresh_tokens::used_at.is_not_null()))
+            .set(refresh_tokens::used_at.eq(refresh_tokens::used_at - 61_000))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    assert_eq!(
+        refresh_with(&app, &login["refresh_token"])
+            .expect(401)
+            .code(),
+        "refresh_token_reused"
+    );
+    let token = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.call("GET", "/api/v1/me", Some(token), None)
+            .expect(401)
+            .code(),
+        "device_revoked"
     );
 }
 
@@ -268,6 +419,108 @@ fn login_failures_are_rate_limited(backend: Backend) {
     // Other accounts are not affected by one account's limit.
     app.create_user("trainer.f", "trainer", None);
     app.token("trainer.f", "trainer-password");
+}
+
+/// A login attempt from a client address (the server trusts `X-Forwarded-For` in these tests).
+fn login_from(app: &TestApp, username: &str, password: &str, address: &str) -> Response {
+    let body = json!({"username": username, "password": password, "device_name": "phone"});
+    app.call_with(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&body),
+        &[("X-Forwarded-For", address)],
+    )
+}
+
+#[track_caller]
+fn retry_after(response: Response) -> u64 {
+    let response = response.expect(429);
+    assert_eq!(response.code(), "rate_limited");
+    response
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds")
+}
+
+/// Moves every counted login failure `ms` into the past, as if that much time went by.
+fn pass_time(app: &TestApp, ms: i64) {
+    use diemdanh::db::schema::login_failures;
+    use diesel::prelude::*;
+    let mut conn = app.pool.get().unwrap();
+    diesel::update(login_failures::table)
+        .set(login_failures::failed_at.eq(login_failures::failed_at - ms))
+        .execute(&mut *conn)
+        .unwrap();
+}
+
+fn failures_from_one_address_slow_the_account_but_never_lock_its_owner_out(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.trust_proxy = true) else {
+        return;
+    };
+    app.create_user("trainer.owner", "trainer", None);
+    let guesser = "203.0.113.9";
+    let owner = "198.51.100.7";
+    for _ in 0..5 {
+        login_from(&app, "trainer.owner", "guess-guess", guesser).expect(401);
+    }
+    // The guessing address waits for the window to pass.
+    assert!(retry_after(login_from(&app, "trainer.owner", "guess-guess", guesser)) > 800);
+    // The owner, from an address of their own, is slowed down for a second, not locked out.
+    assert_eq!(
+        retry_after(login_from(&app, "trainer.owner", "trainer-password", owner)),
+        1
+    );
+    pass_time(&app, 1_000);
+    login_from(&app, "trainer.owner", "trainer-password", owner).expect(200);
+    // Signing in clears the account's failures, not the guessing address's.
+    assert!(retry_after(login_from(&app, "trainer.owner", "guess-guess", guesser)) > 800);
+    login_from(&app, "trainer.owner", "trainer-password", owner).expect(200);
+}
+
+fn an_account_guessed_from_many_addresses_waits_longer_after_each_failure(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.trust_proxy = true) else {
+        return;
+    };
+    app.create_user("trainer.target", "trainer", None);
+    let address = |i: usize| format!("192.0.2.{i}");
+    for i in 0..5 {
+        login_from(&app, "trainer.target", "guess-guess", &address(i)).expect(401);
+    }
+    let mut waits = Vec::new();
+    for i in 5..8 {
+        let wait = retry_after(login_from(
+            &app,
+            "trainer.target",
+            "guess-guess",
+            &address(i),
+        ));
+        waits.push(wait);
+        pass_time(&app, wait as i64 * 1000);
+        login_from(&app, "trainer.target", "guess-guess", &address(i)).expect(401);
+    }
+    assert_eq!(waits, [1, 2, 4]);
+}
+
+fn login_limits_survive_a_restart_because_every_instance_shares_them(backend: Backend) {
+    let Some(mut app) = TestApp::start_with(backend, |c| {
+        c.trust_proxy = true;
+        c.login_max_failures_per_ip = 3;
+    }) else {
+        return;
+    };
+    for name in ["trainer.p", "trainer.q", "trainer.r", "trainer.s"] {
+        app.create_user(name, "trainer", None);
+    }
+    let sprayer = "203.0.113.50";
+    for name in ["trainer.p", "trainer.q", "trainer.r"] {
+        login_from(&app, name, "guess-guess", sprayer).expect(401);
+    }
+    // Another process on the same database (here: the server restarted) counts the same.
+    app.restart();
+    assert!(retry_after(login_from(&app, "trainer.s", "trainer-password", sprayer)) > 800);
+    login_from(&app, "trainer.s", "trainer-password", "198.51.100.8").expect(200);
 }
 
 fn forged_and_expired_tokens_are_refused(backend: Backend) {

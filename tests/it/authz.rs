@@ -162,6 +162,7 @@ const EXPECTED: &[(&str, &str, [u16; 4])] = &[
         "/api/v1/materials/{id}/content",
         [412, 403, 404, 404],
     ),
+    ("GET", "/api/v1/courses/{id}/roster", [200, 200, 404, 404]),
     ("GET", "/api/v1/me/materials", [200, 200, 200, 200]),
     ("POST", "/api/v1/auth/logout", [204, 204, 204, 204]),
 ];

@@ -24,6 +24,7 @@ backend_tests!(
     slow_clients_are_cut_and_hold_no_worker_or_connection,
     fifty_writers_at_once_with_the_database_locked_get_2xx_or_503,
     a_full_disk_answers_507_and_leaves_nothing_behind,
+    a_lock_held_too_long_answers_503_instead_of_holding_a_worker,
 );
 
 /// How a connection that dribbles its request ended.
@@ -424,6 +425,82 @@ fn fifty_writers_at_once_with_the_database_locked_get_2xx_or_503(backend: Backen
                 .send("GET", &format!("/api/v1/units/{id}"), Some(&admin), None)
                 .expect(200);
         }
+    }
+}
+
+fn a_lock_held_too_long_answers_503_instead_of_holding_a_worker(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((server, pg)) = start_process(
+        backend,
+        dir.path(),
+        &[
+            "--sqlite-busy-timeout-ms",
+            "300",
+            "--pg-lock-timeout-ms",
+            "300",
+            "--pg-statement-timeout-ms",
+            "1500",
+        ],
+    ) else {
+        return;
+    };
+    let admin = server.token("admin", "diemdanh-admin");
+    // Another session holds the lock every write takes, and lets go after 5 s only: a server
+    // that waits for it answers 201 late instead of 503 soon.
+    let (locked, lock_taken) = std::sync::mpsc::channel();
+    let holder = {
+        let pg_url = pg.as_ref().map(|pg| pg.url.clone());
+        let sqlite_path = dir.path().join("diemdanh.db");
+        std::thread::spawn(move || {
+            let release = |conn: &mut dyn FnMut(&str)| {
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_secs(5));
+                conn("ROLLBACK");
+            };
+            match pg_url {
+                Some(url) => {
+                    let mut conn = PgConnection::establish(&url).unwrap();
+                    conn.batch_execute("BEGIN; SELECT value FROM revision_counter FOR UPDATE")
+                        .unwrap();
+                    release(&mut |sql| conn.batch_execute(sql).unwrap());
+                }
+                None => {
+                    let mut conn =
+                        SqliteConnection::establish(sqlite_path.to_str().unwrap()).unwrap();
+                    conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+                    release(&mut |sql| conn.batch_execute(sql).unwrap());
+                }
+            }
+        })
+    };
+    lock_taken.recv().unwrap();
+    let unit = json!({"code": "77001", "name": "Xã Chờ Khoá", "kind": "commune"});
+    let refused = server.send("POST", "/api/v1/units", Some(&admin), Some(&unit));
+    assert_unavailable(&refused);
+    holder.join().unwrap();
+    // Nothing was half-written; once the lock is gone the same request goes through.
+    server
+        .send("POST", "/api/v1/units", Some(&admin), Some(&unit))
+        .expect(201);
+    if let Some(pg) = &pg {
+        // Every connection of the server's pool carries both limits.
+        let storage = diemdanh::config::StorageConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(pg.url.clone()),
+            db_pool_size: 1,
+            sqlite_busy_timeout_ms: 300,
+            pg_lock_timeout_ms: 300,
+            pg_statement_timeout_ms: 1500,
+            store: diemdanh::config::StoreConfig::default(),
+        };
+        let pool = diemdanh::db::open(&storage).unwrap();
+        let mut conn = pool.get().unwrap();
+        let slow = diesel::sql_query("SELECT pg_sleep(3)").execute(&mut *conn);
+        assert_eq!(
+            diemdanh::error::Error::from(slow.unwrap_err()).code(),
+            "service_unavailable",
+            "a statement past the limit is cancelled"
+        );
     }
 }
 

@@ -9,6 +9,7 @@ mod contract;
 mod convergence;
 mod deploy;
 mod faults;
+mod field_app;
 mod imports;
 mod limits;
 mod materials;

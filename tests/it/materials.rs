@@ -26,6 +26,7 @@ backend_tests!(
     the_command_line_adds_files,
     unused_files_are_collected_from_the_command_line,
     s3_storage_serves_the_same,
+    file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits,
 );
 
 const PDF: &str = "application/pdf";
@@ -1079,4 +1080,87 @@ fn s3_storage_serves_the_same(backend: Backend) {
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(temporary.is_empty(), "{temporary:?}");
     assert!(files_under(&store_dir(&app)).is_empty());
+}
+
+/// Percent-encodes a query value.
+fn encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let course = new_course(&app, &admin, "TN-01");
+    let refused = |query: &str| {
+        app.fetch(
+            "POST",
+            &format!("/api/v1/courses/{course}/materials?{query}"),
+            Some(&admin),
+            Some((b"%PDF-1.7 content", PDF)),
+            &[],
+        )
+        .expect(422)
+        .json["details"][0]
+            .clone()
+    };
+    for name in [".", "..", "hoa-don\u{202e}fdp.exe", "\u{2067}bao-cao.pdf"] {
+        let problem = refused(&format!("file_name={}", encoded(name)));
+        assert_eq!(problem["field"], "file_name", "{name:?}");
+        assert_eq!(problem["code"], "invalid_file_name", "{name:?}");
+    }
+    let problem = refused(&format!(
+        "file_name=a.pdf&title={}",
+        encoded("Hoá đơn\u{202e}fdp.exe")
+    ));
+    assert_eq!(
+        (problem["field"].as_str(), problem["code"].as_str()),
+        (Some("title"), Some("invalid_characters"))
+    );
+    assert_eq!(material_count(&app, &admin), 0);
+
+    // A name longer than a title may be: the title is derived to fit, the name kept whole.
+    let long_name = format!("{}.pdf", "Tài liệu bồi dưỡng Bí thư Đoàn cơ sở ".repeat(6));
+    assert!(long_name.chars().count() > 200 && long_name.chars().count() <= 255);
+    let material = upload(
+        &app,
+        &admin,
+        &course,
+        &format!("file_name={}", encoded(&long_name)),
+        b"%PDF-1.7 long",
+    );
+    assert_eq!(material["file_name"], long_name.trim());
+    let title = material["title"].as_str().unwrap();
+    assert!(title.chars().count() <= 200, "{title}");
+    assert!(title.starts_with("Tài liệu bồi dưỡng Bí thư Đoàn cơ sở Tài liệu"));
+
+    // Replacing the content under a misleading name is refused the same way.
+    let content_path = format!(
+        "/api/v1/materials/{}/content",
+        material["id"].as_str().unwrap()
+    );
+    let replaced = app
+        .fetch(
+            "PUT",
+            &format!("{content_path}?file_name=.."),
+            Some(&admin),
+            Some((b"%PDF-1.7 other", PDF)),
+            &[],
+        )
+        .expect(422);
+    assert_eq!(replaced.json["details"][0]["code"], "invalid_file_name");
+    let kept = app
+        .fetch("GET", &content_path, Some(&admin), None, &[])
+        .expect(200);
+    assert_eq!(kept.body, b"%PDF-1.7 long");
 }

@@ -240,8 +240,8 @@ fn three_instances_share_one_postgres_and_one_store() {
     assert!(page_count > INSTANCES, "the pages crossed every instance");
     assert_eq!(apply(&paged), server);
 
-    // A token from A works on B; its refresh token rotates on C; a replay of the old refresh
-    // token on A is seen as reuse (the refresh state is shared, not per instance).
+    // A token from A works on B; its refresh token rotates on C and again on B; a replay of the
+    // first refresh token on A is seen as reuse (the refresh state is shared, not per instance).
     let login = fleet
         .call_on(
             &bases[0],
@@ -271,6 +271,18 @@ fn three_instances_share_one_postgres_and_one_store() {
     fleet
         .call_on(&bases[0], "GET", "/api/v1/me", Some(renewed), None)
         .expect(200);
+    // The chain moves on through B, so the old token is no longer a retry of a lost answer.
+    let moved_on = fleet
+        .call_on(
+            &bases[1],
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(&json!({"refresh_token": refreshed["refresh_token"]})),
+        )
+        .expect(200)
+        .json;
+    let renewed = moved_on["access_token"].as_str().unwrap();
     let replay = fleet.call_on(
         &bases[0],
         "POST",

@@ -15,6 +15,7 @@ backend_tests!(
     coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv,
     reports_follow_the_caller_scope,
     the_command_line_merges_and_renames_units,
+    cells_a_spreadsheet_would_run_are_guarded_in_csv_and_text_in_xlsx,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -712,4 +713,137 @@ fn the_command_line_merges_and_renames_units(backend: Backend) {
     assert_eq!(history["items"][1]["old_name"], "Xã Cát Tiên Mới");
     assert_eq!(history["items"][1]["new_name"], "Xã Cát Tiên Hai");
     assert!(history["items"][1]["recorded_by"].is_string());
+}
+
+const PERSON_FORMULA: &str = "+cmd|' /C calc'!A0";
+const COURSE_FORMULA: &str = "=HYPERLINK(\"http://evil.example\",\"Mở\")";
+const UNIT_FORMULA: &str = "@SUM(1+1)*cmd|' /C calc'!A0";
+
+/// Every field of a CSV file the server wrote.
+fn csv_fields(body: Vec<u8>) -> Vec<String> {
+    let text = String::from_utf8(body).unwrap();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+/// No field a spreadsheet would run: whatever could start a formula comes after an apostrophe.
+#[track_caller]
+fn assert_nothing_runs(fields: &[String]) {
+    for field in fields {
+        let start = field.trim_start_matches(' ');
+        assert!(
+            !start.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a live formula: {field:?}"
+        );
+    }
+}
+
+fn cells_a_spreadsheet_would_run_are_guarded_in_csv_and_text_in_xlsx(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let w = world(&app);
+    let unit = id(&post(
+        &app,
+        &w.admin,
+        "/api/v1/units",
+        json!({"code": "004", "name": UNIT_FORMULA, "kind": "commune", "parent_id": w.province}),
+    ));
+    let person = id(&post(
+        &app,
+        &w.admin,
+        "/api/v1/people",
+        json!({"full_name": PERSON_FORMULA, "position": "secretary", "unit_id": unit}),
+    ));
+    post(
+        &app,
+        &w.admin,
+        "/api/v1/enrollments",
+        json!({"course_id": w.course, "person_id": person}),
+    );
+    let course = id(&post(
+        &app,
+        &w.admin,
+        "/api/v1/courses",
+        json!({"title": COURSE_FORMULA, "management_level": "province",
+            "start_date": "2026-05-04", "end_date": "2026-05-05"}),
+    ));
+    post(
+        &app,
+        &w.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": course, "user_id": w.trainer}),
+    );
+
+    let course_path = format!("/api/v1/reports/courses/{}", w.course);
+    let coverage_path = "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31";
+    let trainer_path = format!("/api/v1/reports/trainers/{}", w.trainer);
+    let guarded = |text: &str| format!("'{text}");
+    for (path, expected) in [
+        (course_path.as_str(), vec![guarded(PERSON_FORMULA)]),
+        (
+            coverage_path,
+            vec![
+                guarded(&format!("  {UNIT_FORMULA}")),
+                guarded(PERSON_FORMULA),
+            ],
+        ),
+        (trainer_path.as_str(), vec![guarded(COURSE_FORMULA)]),
+    ] {
+        let (status, _, body) = app.download(path, &w.admin, &[("Accept", "text/csv")]);
+        assert_eq!(status, 200, "{path}");
+        let fields = csv_fields(body);
+        assert_nothing_runs(&fields);
+        for cell in expected {
+            assert!(fields.contains(&cell), "{path}: {cell:?} not in {fields:?}");
+        }
+    }
+
+    // The course report, imported back as a roster, names the person exactly as stored.
+    let (_, _, body) = app.download(&course_path, &w.admin, &[("Accept", "text/csv")]);
+    let imported = app
+        .send_checked(
+            "POST",
+            "/api/v1/imports/people",
+            Some(&w.admin),
+            (&body, "text/csv"),
+        )
+        .expect(200);
+    let row = imported.json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["person_id"] == json!(person))
+        .unwrap_or_else(|| panic!("the person is matched: {}", imported.text));
+    assert_eq!(row["full_name"], PERSON_FORMULA);
+
+    // XLSX cells are text, as stored: nothing to guard, nothing lost, no formula.
+    for (path, sheet, value) in [
+        (course_path.as_str(), "Điểm danh", PERSON_FORMULA),
+        (trainer_path.as_str(), "Giảng viên", COURSE_FORMULA),
+    ] {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (status, _, body) =
+            app.download(&format!("{path}{separator}format=xlsx"), &w.admin, &[]);
+        assert_eq!(status, 200);
+        let mut book = workbook(body);
+        let cells = book.worksheet_range(sheet).unwrap();
+        assert!(
+            cells
+                .cells()
+                .any(|(_, _, c)| c == &Data::String(value.to_owned())),
+            "{value} as text in {sheet}"
+        );
+        let formulas = book.worksheet_formula(sheet).unwrap();
+        assert!(
+            formulas.cells().all(|(_, _, f)| f.is_empty()),
+            "no formula in {sheet}"
+        );
+    }
 }

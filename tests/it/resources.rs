@@ -16,6 +16,7 @@ backend_tests!(
     pairs_stay_unique_and_revive_after_removal,
     records_in_use_cannot_be_deleted,
     clients_may_choose_ids,
+    an_id_taken_in_another_class_answers_as_one_taken_in_ones_own,
 );
 
 fn unit(code: &str, name: &str) -> Value {
@@ -726,4 +727,88 @@ fn clients_may_choose_ids(backend: Backend) {
         mismatch.expect(422).json["details"][0]["code"],
         "id_mismatch"
     );
+}
+
+/// What a database driver says about a broken constraint; none of it may reach an answer.
+const DRIVER_WORDS: [&str; 6] = [
+    "UNIQUE",
+    "constraint",
+    "duplicate key",
+    "attendance.id",
+    "pkey",
+    "violates",
+];
+
+fn an_id_taken_in_another_class_answers_as_one_taken_in_ones_own(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let mine = plan_class(&app, &admin, "trainer.mine");
+    let theirs = plan_class(&app, &admin, "trainer.theirs");
+    let second_person = app
+        .call(
+            "POST",
+            "/api/v1/people",
+            Some(&admin),
+            Some(&json!({"full_name": "Rơ Mah Thị Hương", "position": "deputy_secretary"})),
+        )
+        .expect(201)
+        .json["id"]
+        .clone();
+    app.call(
+        "POST",
+        "/api/v1/enrollments",
+        Some(&admin),
+        Some(&json!({"course_id": mine.course, "person_id": second_person})),
+    )
+    .expect(201);
+    let elsewhere = "0196f4e2-1111-7000-8000-00000000abcd";
+    app.call(
+        "POST",
+        "/api/v1/attendance",
+        Some(&admin),
+        Some(&json!({"id": elsewhere, "session_id": theirs.session, "person_id": theirs.person, "status": "present"})),
+    )
+    .expect(201);
+    let trainer = app.token("trainer.mine", "trainer-password");
+    let own = "0196f4e2-2222-7000-8000-00000000abcd";
+    app.call(
+        "POST",
+        "/api/v1/attendance",
+        Some(&trainer),
+        Some(&json!({"id": own, "session_id": mine.session, "person_id": mine.person, "status": "present"})),
+    )
+    .expect(201);
+    let record_with = |id: &str| {
+        app.call(
+            "POST",
+            "/api/v1/attendance",
+            Some(&trainer),
+            Some(&json!({"id": id, "session_id": mine.session, "person_id": second_person, "status": "late"})),
+        )
+    };
+    let taken_here = record_with(own).expect(409);
+    let taken_elsewhere = record_with(elsewhere).expect(409);
+    assert_eq!(taken_elsewhere.code(), "already_exists");
+    // The same answer whoever holds the id: nothing about the other class shows.
+    assert_eq!(taken_elsewhere.json, taken_here.json);
+    for word in DRIVER_WORDS {
+        assert!(
+            !taken_elsewhere.text.contains(word),
+            "driver text in the answer: {}",
+            taken_elsewhere.text
+        );
+    }
+    // Nothing was written: the person still has no record, and a fresh id works.
+    let listed = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance?course_id={}", mine.course),
+            Some(&trainer),
+            None,
+        )
+        .expect(200);
+    assert_eq!(listed.json["total"], 1);
+    record_with("0196f4e2-3333-7000-8000-00000000abcd").expect(201);
 }

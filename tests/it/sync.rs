@@ -21,6 +21,7 @@ backend_tests!(
     old_tombstones_are_purged_unless_still_referenced,
     many_devices_push_at_once,
     admin_import_and_push_writes_of_one_record_meet_the_same_rules,
+    a_withdrawn_trainee_loses_the_course_and_every_device_agrees,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -1432,13 +1433,14 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(backend: Backe
     );
     assert_eq!(pushed[0]["reason"], "not_enrolled");
 
-    // Trainers enroll nobody, whichever the path.
+    // A trainee enrolls nobody, whichever the path (a trainer's rule has a test of its own).
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
     let pair = json!({"course_id": demo.big_course, "person_id": person});
-    app.call("POST", "/api/v1/enrollments", Some(&tuan), Some(&pair))
+    app.call("POST", "/api/v1/enrollments", Some(&trainee), Some(&pair))
         .expect(403);
     let pushed = push(
         &app,
-        &tuan,
+        &trainee,
         &[mutation(
             "enrollments",
             &new(),
@@ -1570,4 +1572,122 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(backend: Backe
         &[("If-Match", if_match.as_str())],
     )
     .expect(412);
+}
+
+/// Applies pulled changes, in order, to what a device holds.
+fn apply_onto(held: &mut BTreeMap<(String, String), Value>, changes: &[Value]) {
+    for change in changes {
+        let key = (
+            change["collection"].as_str().unwrap().to_owned(),
+            change["id"].as_str().unwrap().to_owned(),
+        );
+        if change["deleted"].as_bool().unwrap() {
+            held.remove(&key);
+        } else {
+            held.insert(key, change["data"].clone());
+        }
+    }
+}
+
+/// The ids a device holds of one collection.
+fn held_of(held: &BTreeMap<(String, String), Value>, collection: &str) -> Vec<String> {
+    held.keys()
+        .filter(|(c, _)| c == collection)
+        .map(|(_, id)| id.clone())
+        .collect()
+}
+
+fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let person = app
+        .call("GET", "/api/v1/me", Some(&trainee), None)
+        .expect(200)
+        .json["person_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let enrollment = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?person_id={person}&course_id={}",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["items"][0]
+        .clone();
+    let sessions_path = format!("/api/v1/sessions?course_id={}", demo.big_course);
+    let materials_path = format!("/api/v1/materials?course_id={}", demo.big_course);
+    let visible = |path: &str| {
+        app.call("GET", path, Some(&trainee), None).expect(200).json["total"]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(visible(&sessions_path) > 0 && visible(&materials_path) > 0);
+    // The trainee's own record of the course, kept by the server: a device that followed the
+    // withdrawal and a new one must agree on it too.
+    app.call(
+        "POST",
+        "/api/v1/attendance",
+        Some(&demo.admin),
+        Some(&json!({"session_id": demo.session, "person_id": person, "status": "present"})),
+    )
+    .expect(201);
+    let (cursor, changes) = pull_all(&app, &trainee, None, 50);
+    let mut held = apply(&changes);
+    let course_sessions = |held: &BTreeMap<(String, String), Value>| {
+        held.iter()
+            .filter(|((c, _), data)| c == "sessions" && data["course_id"] == json!(demo.big_course))
+            .count()
+    };
+    assert!(course_sessions(&held) > 0);
+    assert_eq!(held_of(&held, "attendance").len(), 1);
+
+    let set_status = |status: &str| {
+        let mut body =
+            json!({"course_id": enrollment["course_id"], "person_id": person, "status": status});
+        body["id"] = enrollment["id"].clone();
+        app.call(
+            "PUT",
+            &format!("/api/v1/enrollments/{}", enrollment["id"].as_str().unwrap()),
+            Some(&demo.admin),
+            Some(&body),
+        )
+        .expect(200);
+    };
+    set_status("withdrawn");
+    // Through the API: the course, its sessions and its materials are gone for the trainee.
+    assert_eq!(visible(&sessions_path), 0);
+    assert_eq!(visible(&materials_path), 0);
+    app.call(
+        "GET",
+        &format!("/api/v1/courses/{}", demo.big_course),
+        Some(&trainee),
+        None,
+    )
+    .expect(404);
+    // Through the pull: the device drops them, and holds what a first pull would give.
+    let (cursor, changes) = pull_all(&app, &trainee, Some(&cursor), 50);
+    apply_onto(&mut held, &changes);
+    assert_eq!(course_sessions(&held), 0);
+    assert!(!held_of(&held, "courses").contains(&demo.big_course));
+    let fresh = apply(&pull_all(&app, &trainee, None, 50).1);
+    assert_eq!(held, fresh, "the device that followed equals a new one");
+
+    // Enrolled again: everything comes back, to both.
+    set_status("enrolled");
+    let (_, changes) = pull_all(&app, &trainee, Some(&cursor), 50);
+    apply_onto(&mut held, &changes);
+    assert!(course_sessions(&held) > 0);
+    assert_eq!(held_of(&held, "attendance").len(), 1);
+    let fresh = apply(&pull_all(&app, &trainee, None, 50).1);
+    assert_eq!(held, fresh, "the device that followed equals a new one");
 }

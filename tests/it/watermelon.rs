@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, install_node_modules};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -998,7 +998,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1) else {
         return;
     };
-    install_node_modules(&dir);
+    install_node_modules(&dir, "@nozbe/watermelondb");
     app.create_user("root.admin", "admin", None);
     let post = |path: &str, body: Value| {
         let admin = app.token("root.admin", "admin-password");
@@ -1106,22 +1106,6 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
 }
 
 /// `npm ci` from the lockfile, once (concurrent tests wait for the first).
-fn install_node_modules(dir: &Path) {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INSTALL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if dir.join("node_modules/@nozbe/watermelondb").is_dir() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .status()
-        .expect("run npm ci");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
-}
-
 /// A column's name, WatermelonDB type and whether it is optional.
 type DeclaredColumn = (String, String, bool);
 

@@ -2,11 +2,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::AppState;
 use crate::api::extractors::{Authenticated, client_address};
-use crate::auth::{LoginRequest, PasswordChange, RefreshRequest};
+use crate::auth::{LoginRequest, PasswordChange, RefreshRequest, Verdict};
 use crate::domain::users::Users;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-/// Looks the account up, checks the password off the database pool, then opens the session.
+/// Checks the login limits and looks the account up, checks the password off the database
+/// pool, then counts the failure or opens the session.
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -14,21 +15,33 @@ pub async fn login(
 ) -> Result<HttpResponse> {
     let address = client_address(&req, state.config.trust_proxy);
     let body = body.into_inner();
-    let username = body.username.clone();
+    let (username, checked_address) = (body.username.clone(), address.clone());
     let user = state
-        .run(move |_, conn| Users::find_by_username(conn, &username))
-        .await?;
-    let (user, body) = state
-        .compute(move |state| {
+        .run(move |state, conn| {
             state
                 .auth
-                .verify_login(user.as_ref(), &body, &address)
-                .map(|()| (user, body))
+                .check_login_throttle(conn, &username, &checked_address)?;
+            Users::find_by_username(conn, &username)
         })
         .await?;
-    let user = user.ok_or_else(|| Error::Internal("verified login without a user".into()))?;
+    let (verdict, body) = state
+        .compute(move |state| Ok((state.auth.verify_login(user, &body)?, body)))
+        .await?;
+    let user = match verdict {
+        Verdict::Accepted(user) => user,
+        Verdict::WrongPassword(refusal) => {
+            state
+                .write(move |state, conn| {
+                    state
+                        .auth
+                        .record_login_failure(conn, &body.username, &address)
+                })
+                .await?;
+            return Err(refusal);
+        }
+    };
     let tokens = state
-        .write(move |state, conn| state.auth.start_session(conn, user, &body.device_name))
+        .write(move |state, conn| state.auth.start_session(conn, user, &body, &address))
         .await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -62,7 +75,8 @@ pub async fn me(
     Ok(HttpResponse::Ok().json(user))
 }
 
-/// Changes the caller's password; the other devices of the account are signed out.
+/// Changes the caller's password; the other devices of the account are signed out. A wrong
+/// current password counts toward the login limits.
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -71,11 +85,31 @@ pub async fn change_password(
 ) -> Result<HttpResponse> {
     let address = client_address(&req, state.config.trust_proxy);
     let body = body.into_inner();
-    let me = caller.clone();
-    let user = state.run(move |_, conn| Users::me(conn, &me)).await?;
-    let hash = state
-        .compute(move |state| state.auth.prepare_password_change(&user, &body, &address))
+    let (me, checked_address) = (caller.clone(), address.clone());
+    let user = state
+        .run(move |state, conn| {
+            let user = Users::me(conn, &me)?;
+            state
+                .auth
+                .check_login_throttle(conn, &user.username, &checked_address)?;
+            Ok(user)
+        })
         .await?;
+    let username = user.username.clone();
+    let verdict = state
+        .compute(move |state| state.auth.prepare_password_change(&user, &body))
+        .await?;
+    let hash = match verdict {
+        Verdict::Accepted(hash) => hash,
+        Verdict::WrongPassword(refusal) => {
+            state
+                .write(move |state, conn| {
+                    state.auth.record_login_failure(conn, &username, &address)
+                })
+                .await?;
+            return Err(refusal);
+        }
+    };
     state
         .write(move |_, conn| {
             Users::set_password_hash(conn, &caller.user_id, &hash, Some(&caller.device_id))

@@ -363,7 +363,19 @@ fn none_match(headers: &HeaderMap, tag: &str) -> bool {
 
 /// `attachment` with an ASCII `filename` for old clients and the exact UTF-8 name in
 /// `filename*` (RFC 6266, RFC 5987): "Bài giảng số 1.pdf" stays readable on every phone.
+///
+/// Names are checked when stored; one stored before that check is cleaned here: no characters
+/// that reorder the name on screen, and no bare `.` or `..`.
 fn content_disposition(file_name: &str) -> String {
+    let cleaned: String = file_name
+        .chars()
+        .filter(|c| !crate::domain::text::is_bidi_control(*c))
+        .collect();
+    let file_name = if cleaned.chars().all(|c| c == '.') {
+        "material"
+    } else {
+        cleaned.as_str()
+    };
     let fallback: String = file_name
         .nfd()
         .filter(|c| !is_combining_mark(*c))
@@ -432,6 +444,18 @@ mod tests {
         assert_eq!(
             content_disposition("a\"b\\c.txt"),
             "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"
+        );
+    }
+
+    #[test]
+    fn a_stored_name_that_reads_as_another_is_cleaned_on_the_way_out() {
+        assert_eq!(
+            content_disposition("hoa-don\u{202e}fdp.exe"),
+            "attachment; filename=\"hoa-donfdp.exe\"; filename*=UTF-8''hoa-donfdp.exe"
+        );
+        assert_eq!(
+            content_disposition(".."),
+            "attachment; filename=\"material\"; filename*=UTF-8''material"
         );
     }
 

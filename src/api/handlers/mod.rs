@@ -8,6 +8,7 @@ pub mod materials;
 pub mod reorganisation;
 pub mod reports;
 pub mod resources;
+pub mod roster;
 pub mod sync;
 pub mod users;
 pub mod watermelon;

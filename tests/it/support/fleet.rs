@@ -139,6 +139,8 @@ impl Fleet {
             database_url: self.database_url.clone(),
             db_pool_size: 2,
             sqlite_busy_timeout_ms: 5000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store: StoreConfig::default(),
         }
     }

@@ -171,6 +171,8 @@ impl TestApp {
             database_url: pg.as_ref().map(|pg| pg.url.clone()),
             db_pool_size: 8,
             sqlite_busy_timeout_ms: 5000,
+            pg_lock_timeout_ms: 5000,
+            pg_statement_timeout_ms: 30000,
             store,
         };
         let mut config = default_server_config();
@@ -500,4 +502,22 @@ pub fn check_against_spec(method: &str, path: &str, response: &Response) {
     if let Err(problem) = result {
         panic!("response breaks api-spec/openapi.yaml: {problem}");
     }
+}
+
+/// Installs a Node test suite's packages from its lockfile once (`npm ci`), unless `marker`
+/// (a package folder under `node_modules`) is already there.
+pub fn install_node_modules(dir: &std::path::Path, marker: &str) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if dir.join("node_modules").join(marker).is_dir() {
+        return;
+    }
+    let status = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .expect("run npm ci");
+    assert!(status.success(), "npm ci failed in {}", dir.display());
 }

@@ -1,0 +1,22 @@
+//! A course's roster as its trainers see it: the people they may add to the class.
+
+use actix_web::{HttpResponse, web};
+
+use crate::api::AppState;
+use crate::api::extractors::Authenticated;
+use crate::domain::people::{People, RosterFilter};
+use crate::error::Result;
+
+/// `GET /api/v1/courses/{id}/roster`: people of the course's organising unit not enrolled in it.
+pub async fn course_roster(
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    course: web::Path<String>,
+    filter: web::Query<RosterFilter>,
+) -> Result<HttpResponse> {
+    let (course, filter) = (course.into_inner(), filter.into_inner());
+    let page = state
+        .run(move |_, conn| People::roster_for_course(conn, &caller, &course, &filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

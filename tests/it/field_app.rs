@@ -1,0 +1,378 @@
+//! The field app (`/app/`): its files served by the binary under a strict policy, the course
+//! roster it keeps for adding people offline, the rules its files follow (no inline script, no
+//! HTML from data, vendored libraries as written down), and the app itself in Debian's Chromium
+//! against the real server (`tests/browser/`, driven by Node and playwright-core).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp, install_node_modules};
+
+backend_tests!(
+    the_app_is_served_with_a_strict_policy_and_etags,
+    a_course_roster_lists_the_people_a_trainer_may_add,
+    the_field_app_works_offline_in_a_real_browser,
+);
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
+}
+
+fn header<'a>(response: &'a crate::support::Response, name: &str) -> &'a str {
+    response
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+fn the_app_is_served_with_a_strict_policy_and_etags(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let page = app.send_raw("GET", "/app/", None, None, &[]);
+    assert_eq!(page.status, 200);
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert!(page.text.contains("<div id=\"app\""), "{}", page.text);
+    let policy = header(&page, "content-security-policy");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(header(&page, "cache-control"), "no-cache");
+
+    // The start page is where a browser opening the server lands.
+    let root = app.send_raw("GET", "/", None, None, &[]);
+    assert_eq!(root.status, 200);
+    assert_eq!(root.text, page.text);
+
+    // Revalidation by ETag; a versioned URL is cached for good.
+    let tag = header(&page, "etag").to_owned();
+    let again = app.send_raw("GET", "/app/", None, None, &[("If-None-Match", &tag)]);
+    assert_eq!(again.status, 304);
+    let hash = tag.trim_matches('"');
+    let versioned = app.send_raw("GET", &format!("/app/?v={hash}"), None, None, &[]);
+    assert!(header(&versioned, "cache-control").contains("immutable"));
+    let script = app.send_raw("GET", "/app/main.js", None, None, &[]);
+    assert_eq!(script.status, 200);
+    assert!(header(&script, "content-type").contains("javascript"));
+
+    // The service worker carries the build's file list, each file with the hash it is
+    // served under.
+    let worker = app.send_raw("GET", "/app/sw.js", None, None, &[]);
+    assert!(!worker.text.contains("__BUILD__") && !worker.text.contains("__ASSETS__"));
+    let list = worker
+        .text
+        .split("JSON.parse('")
+        .nth(1)
+        .and_then(|rest| rest.split("')").next())
+        .expect("the asset list");
+    let assets: Vec<(String, String)> = serde_json::from_str(list).expect("asset list JSON");
+    assert!(assets.iter().any(|(url, _)| url == "/app/"));
+    for (url, hash) in &assets {
+        let file = app.send_raw("GET", &format!("{url}?v={hash}"), None, None, &[]);
+        assert_eq!(file.status, 200, "{url}");
+        assert_eq!(header(&file, "etag"), format!("\"{hash}\""), "{url}");
+    }
+
+    // Nothing outside the served folders, and only reads.
+    for path in [
+        "/app/../Cargo.toml",
+        "/app/%2e%2e/Cargo.toml",
+        "/tsconfig.json",
+        "/app/nope.js",
+    ] {
+        let response = app.send_raw("GET", path, None, None, &[]);
+        assert_eq!(response.status, 404, "{path}");
+        assert_eq!(response.json["code"], "not_found", "{path}");
+    }
+    let post = app.send_raw("POST", "/app/", None, Some((b"x", "text/plain")), &[]);
+    assert_eq!(post.status, 405);
+    assert_eq!(header(&post, "allow"), "GET, HEAD");
+}
+
+fn a_course_roster_lists_the_people_a_trainer_may_add(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.token("admin", "diemdanh-admin");
+    let trainer = app.token("tuan.le", "demo-trainer-2");
+    let courses = app
+        .call("GET", "/api/v1/courses", Some(&trainer), None)
+        .expect(200)
+        .json;
+    let course = courses["items"][0]["id"].as_str().unwrap().to_owned();
+    let roster = app
+        .call(
+            "GET",
+            &format!("/api/v1/courses/{course}/roster?limit=500"),
+            Some(&trainer),
+            None,
+        )
+        .expect(200)
+        .json;
+    let enrolled: Vec<Value> = app
+        .call(
+            "GET",
+            &format!("/api/v1/enrollments?course_id={course}&limit=500"),
+            Some(&admin),
+            None,
+        )
+        .expect(200)
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let people = app
+        .call("GET", "/api/v1/people?limit=500", Some(&admin), None)
+        .expect(200)
+        .json;
+    let items = roster["items"].as_array().unwrap();
+    let enrolled_ids: Vec<&str> = enrolled
+        .iter()
+        .filter(|e| e["status"] != "withdrawn")
+        .map(|e| e["person_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !items.is_empty(),
+        "the demo has cadres who are not in the class"
+    );
+    assert_eq!(
+        roster["total"].as_u64().unwrap() as usize + enrolled_ids.len(),
+        people["total"].as_u64().unwrap() as usize,
+        "everyone of the province is either enrolled or on the roster"
+    );
+    for item in items {
+        assert!(!enrolled_ids.contains(&item["id"].as_str().unwrap()));
+        assert!(item.get("phone").is_none() && item.get("birth_date").is_none());
+    }
+
+    // Search ignores diacritics.
+    let name = items[0]["full_name"].as_str().unwrap();
+    let plain = diemdanh::domain::text::fold(name);
+    let found = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/courses/{course}/roster?q={}",
+                plain.replace(' ', "%20")
+            ),
+            Some(&trainer),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["full_name"] == name),
+        "{plain:?} finds {name:?}: {found}"
+    );
+
+    // A trainee may not read it; a trainer of other classes does not see the course at all.
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let their = app
+        .call("GET", "/api/v1/courses", Some(&trainee), None)
+        .expect(200)
+        .json;
+    let their_course = their["items"][0]["id"].as_str().unwrap();
+    app.call(
+        "GET",
+        &format!("/api/v1/courses/{their_course}/roster"),
+        Some(&trainee),
+        None,
+    )
+    .expect(403);
+    let admin_courses = app
+        .call("GET", "/api/v1/courses", Some(&admin), None)
+        .expect(200)
+        .json;
+    let foreign = admin_courses["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .find(|id| {
+            !courses["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == *id)
+        })
+        .expect("a class tuan.le does not teach");
+    let refused = app
+        .call(
+            "GET",
+            &format!("/api/v1/courses/{foreign}/roster"),
+            Some(&trainer),
+            None,
+        )
+        .expect(404);
+    assert_eq!(refused.json["code"], "not_found");
+    app.call(
+        "GET",
+        &format!("/api/v1/courses/{course}/roster?limit=0"),
+        Some(&trainer),
+        None,
+    )
+    .expect(422);
+}
+
+/// Node, npm and Chromium are there, or the browser test is skipped (a failure when
+/// `DIEMDANH_REQUIRE_BROWSER=1`, as in CI).
+fn browser_tools() -> Option<PathBuf> {
+    let required = std::env::var("DIEMDANH_REQUIRE_BROWSER").as_deref() == Ok("1");
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let node = Command::new("node").arg("--version").output().is_ok();
+    if node && chromium.exists() {
+        return Some(chromium);
+    }
+    assert!(
+        !required,
+        "node or chromium ({}) missing and DIEMDANH_REQUIRE_BROWSER=1",
+        chromium.display()
+    );
+    eprintln!("node or chromium missing: skipping the field app's browser test");
+    None
+}
+
+/// Access tokens of the server the browser drives: 45 s, and the app refreshes 30 s before
+/// expiry, so every scenario runs through token refreshes, online and offline.
+const BROWSER_TOKEN_TTL_SECS: u64 = 45;
+
+/// The scenarios of `tests/browser/field-app.test.mjs` against this backend; screenshots in
+/// `target/field-app/<backend>/`.
+fn the_field_app_works_offline_in_a_real_browser(backend: Backend) {
+    let Some(chromium) = browser_tools() else {
+        return;
+    };
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.access_token_ttl_secs = BROWSER_TOKEN_TTL_SECS;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    install_node_modules(&dir, "playwright-core");
+    let artifacts = artifacts_dir().join(match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    });
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "field-app.test.mjs"])
+        .current_dir(&dir)
+        .env("DIEMDANH_BASE", &app.base)
+        .env("DIEMDANH_ARTIFACTS", &artifacts)
+        .env(
+            "DIEMDANH_ACCESS_TOKEN_TTL_SECS",
+            BROWSER_TOKEN_TTL_SECS.to_string(),
+        )
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(output.status.success(), "the browser tests failed");
+    // Node's spec reporter closes with the counts: a scenario skipped or lost would show.
+    assert!(
+        stdout.contains("ℹ fail 0") && stdout.contains("ℹ skipped 0"),
+        "every browser scenario ran and passed"
+    );
+}
+
+/// Where the browser tests leave their screenshots: `target/field-app/` (the README names it).
+fn artifacts_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("field-app")
+}
+
+/// Every vendored library is the file written down in `web/vendor/VENDORED.md`.
+#[test]
+fn vendored_libraries_match_their_written_checksums() {
+    let vendor = web_dir().join("vendor");
+    let notes = std::fs::read_to_string(vendor.join("VENDORED.md")).expect("VENDORED.md");
+    let mut checked = 0;
+    for line in notes.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let file = cells[1].trim_matches('`');
+        let written = cells[6].trim_matches('`');
+        let bytes = std::fs::read(vendor.join(file)).expect("vendored file");
+        let actual: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(actual, written, "{file}");
+        checked += 1;
+    }
+    let files = std::fs::read_dir(&vendor)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".js") || name.ends_with(".css")
+        })
+        .count();
+    assert_eq!(checked, files, "every vendored script is written down");
+}
+
+/// The apps never turn data into HTML and carry no inline script or style (the policy would
+/// refuse them anyway), and load nothing from another origin.
+#[test]
+fn the_web_files_insert_no_html_and_load_nothing_from_elsewhere() {
+    let mut files = Vec::new();
+    collect(&web_dir().join("app"), &mut files);
+    collect(&web_dir().join("shared"), &mut files);
+    assert!(files.len() > 5);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let name = file.display();
+        for forbidden in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "http://",
+            "https://",
+        ] {
+            assert!(!text.contains(forbidden), "{name} uses {forbidden}");
+        }
+        if file.extension().is_some_and(|e| e == "html") {
+            assert!(!text.contains("style="), "{name}: inline style");
+            for script in text.split("<script").skip(1) {
+                assert!(script.contains("src="), "{name}: inline script");
+            }
+        }
+    }
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("web dir") {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "js" || e == "html" || e == "css")
+        {
+            files.push(path);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+// The string catalogue (strings.js) and the chosen language: Vietnamese unless the user picks
+// English; dates and times in the language's format.
+
+import { catalogue } from './strings.js';
+
+const KEY = 'diemdanh.lang';
+
+/** @type {'vi'|'en'} */
+let lang = localStorage.getItem(KEY) === 'en' ? 'en' : 'vi';
+document.documentElement.lang = lang;
+
+export function language() {
+  return lang;
+}
+
+/** @param {'vi'|'en'} next */
+export function setLanguage(next) {
+  lang = next;
+  localStorage.setItem(KEY, next);
+  document.documentElement.lang = next;
+}
+
+/**
+ * @param {string} key
+ * @param {Record<string, string|number>} [values]
+ */
+export function t(key, values) {
+  const text = catalogue[lang][key] ?? catalogue.vi[key] ?? key;
+  if (!values) return text;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
+}
+
+const locale = () => (lang === 'vi' ? 'vi-VN' : 'en-GB');
+
+/** Formatters are costly to make: one per language and kind, made when first needed. */
+const formatters = new Map();
+
+/**
+ * @param {string} kind
+ * @param {Intl.DateTimeFormatOptions} options
+ * @returns {Intl.DateTimeFormat}
+ */
+function formatter(kind, options) {
+  const key = `${lang}:${kind}`;
+  let made = formatters.get(key);
+  if (!made) {
+    made = new Intl.DateTimeFormat(locale(), options);
+    formatters.set(key, made);
+  }
+  return made;
+}
+
+/** @param {string|number|Date} value */
+export function formatTime(value) {
+  return formatter('time', { hour: '2-digit', minute: '2-digit' }).format(new Date(value));
+}
+
+/** @param {string|number|Date} value */
+export function formatDateTime(value) {
+  return formatter('datetime', {
+    weekday: 'short',
+    day: '2-digit',
+    month: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(new Date(value));
+}
+
+/** A calendar date (`2026-12-08`), shown as written, whatever the device's time zone. */
+export function formatDate(/** @type {string} */ isoDate) {
+  const [y, m, d] = isoDate.split('-').map(Number);
+  return formatter('date', { day: '2-digit', month: '2-digit', year: 'numeric' }).format(new Date(y, m - 1, d));
+}
+
+/** @param {number} bytes */
+export function formatBytes(bytes) {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toLocaleString(locale(), { maximumFractionDigits: unit === 0 ? 0 : 1 })} ${units[unit]}`;
+}
