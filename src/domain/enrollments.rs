@@ -23,13 +23,44 @@ pub fn check_status(status: Option<&str>) -> Result<String> {
     Ok(status)
 }
 
-/// The rule for who enrolls people: administrators only, through every path (the admin API, a
-/// roster import, the CLI, and a push from an administrator's device). Trainers take the roll
-/// of the people enrolled; they do not choose them.
-pub fn may_enroll(role: Role) -> bool {
+/// Why a change to an enrollment is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollmentRefusal {
+    /// Trainees enroll nobody.
+    Trainee,
+    /// A trainer changes the enrollments of the courses they are assigned to only.
+    NotAssigned,
+    /// A trainer enrolls only people of the course's roster (`people::Roster`).
+    NotOnRoster,
+}
+
+/// What a change does to an enrollment, for `may_change_enrollment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrollmentChange {
+    /// The caller is assigned to the enrollment's course.
+    pub assigned: bool,
+    /// The change makes someone enrolled who was not (a new enrollment, or one removed or
+    /// withdrawn made live again), rather than changing or ending an enrollment.
+    pub enrolls: bool,
+    /// The course's roster holds the person.
+    pub on_roster: bool,
+}
+
+/// The rule for who changes enrollments, through every path (a push, the admin API, a roster
+/// import, the CLI): administrators any; a trainer assigned to the course changes its
+/// enrollments (a status, a removal) and enrolls the people of its roster, a walk-in found with
+/// `GET /courses/{id}/roster` (so that a trainer cannot enroll anyone at all and then read their
+/// contact details); a trainee none.
+pub fn may_change_enrollment(
+    role: Role,
+    change: EnrollmentChange,
+) -> std::result::Result<(), EnrollmentRefusal> {
     match role {
-        Role::Admin => true,
-        Role::Trainer | Role::Trainee => false,
+        Role::Admin => Ok(()),
+        Role::Trainee => Err(EnrollmentRefusal::Trainee),
+        Role::Trainer if !change.assigned => Err(EnrollmentRefusal::NotAssigned),
+        Role::Trainer if change.enrolls && !change.on_roster => Err(EnrollmentRefusal::NotOnRoster),
+        Role::Trainer => Ok(()),
     }
 }
 
@@ -245,5 +276,56 @@ impl Resource for Enrollments {
 
     fn id(record: &Enrollment) -> &str {
         &record.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(assigned: bool, enrolls: bool, on_roster: bool) -> EnrollmentChange {
+        EnrollmentChange {
+            assigned,
+            enrolls,
+            on_roster,
+        }
+    }
+
+    #[test]
+    fn administrators_change_any_enrollment() {
+        for (assigned, enrolls, on_roster) in [(false, true, false), (true, true, true)] {
+            assert_eq!(
+                may_change_enrollment(Role::Admin, change(assigned, enrolls, on_roster)),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn a_trainer_enrolls_only_the_roster_of_their_own_courses() {
+        let trainer = |c| may_change_enrollment(Role::Trainer, c);
+        assert_eq!(trainer(change(true, true, true)), Ok(()));
+        assert_eq!(
+            trainer(change(true, true, false)),
+            Err(EnrollmentRefusal::NotOnRoster)
+        );
+        // Withdrawing or removing someone enrolls nobody: the roster does not matter.
+        assert_eq!(trainer(change(true, false, false)), Ok(()));
+        assert_eq!(
+            trainer(change(false, true, true)),
+            Err(EnrollmentRefusal::NotAssigned)
+        );
+        assert_eq!(
+            trainer(change(false, false, true)),
+            Err(EnrollmentRefusal::NotAssigned)
+        );
+    }
+
+    #[test]
+    fn trainees_change_no_enrollment() {
+        assert_eq!(
+            may_change_enrollment(Role::Trainee, change(true, false, true)),
+            Err(EnrollmentRefusal::Trainee)
+        );
     }
 }

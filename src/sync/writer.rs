@@ -33,7 +33,8 @@ use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, me
 use super::records::{self, Collection, Row};
 use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
 use crate::db::{DbConn, next_revisions, now_ms, on_backend};
-use crate::domain::enrollments::EnrollmentInput;
+use crate::domain::enrollments::{EnrollmentChange, EnrollmentInput, EnrollmentRefusal};
+use crate::domain::people::{Roster, rosters};
 use crate::domain::values::new_id;
 use crate::domain::{
     Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
@@ -116,7 +117,7 @@ impl Refusal {
     pub fn into_api_error(self) -> Error {
         match self.reason {
             "not_assigned" => {
-                Error::forbidden("only the course's trainers and administrators record attendance")
+                Error::forbidden("only the course's trainers and administrators may do this")
             }
             "forbidden" => Error::forbidden(self.message),
             "unknown_session" | "session_deleted" => {
@@ -128,6 +129,12 @@ impl Refusal {
             "unknown_person" => {
                 Error::invalid_field("person_id", "unknown_person", "no such person")
             }
+            "not_on_roster" => Error::invalid_field(
+                "person_id",
+                "not_on_roster",
+                "a trainer enrolls only people of the course's organising unit and the units \
+                 below it",
+            ),
             "not_enrolled" => Error::invalid_field(
                 "person_id",
                 "not_enrolled",
@@ -239,9 +246,13 @@ pub struct Writer<'a> {
     aliases: HashMap<Key, String>,
     new_aliases: Vec<(Collection, String, String)>,
     sessions: HashMap<String, SessionFact>,
-    live_courses: HashSet<String>,
+    /// Live courses with their organising units.
+    live_courses: HashMap<String, Option<String>>,
     assigned_courses: HashSet<String>,
-    live_people: HashSet<String>,
+    /// The rosters of the courses a trainer's enrollments name.
+    rosters: HashMap<String, Roster>,
+    /// Live people with their units.
+    live_people: HashMap<String, Option<String>>,
     conflicts: Vec<ConflictEntry>,
 }
 
@@ -269,9 +280,10 @@ impl<'a> Writer<'a> {
             aliases: HashMap::new(),
             new_aliases: Vec::new(),
             sessions: HashMap::new(),
-            live_courses: HashSet::new(),
+            live_courses: HashMap::new(),
             assigned_courses: HashSet::new(),
-            live_people: HashSet::new(),
+            rosters: HashMap::new(),
+            live_people: HashMap::new(),
             conflicts: Vec::new(),
         };
         let of = |collection: Collection| {
@@ -396,8 +408,8 @@ impl<'a> Writer<'a> {
                 courses::table
                     .filter(courses::id.eq_any(&course_ids))
                     .filter(courses::deleted_at.is_null())
-                    .select(courses::id)
-                    .load::<String>(backend)
+                    .select((courses::id, courses::organizing_unit_id))
+                    .load::<(String, Option<String>)>(backend)
             })?
             .into_iter()
             .collect();
@@ -412,6 +424,23 @@ impl<'a> Writer<'a> {
                 })?
                 .into_iter()
                 .collect();
+                // Whom a trainer may enroll: the rosters of their courses that enrollments name.
+                let enrolling: HashSet<String> = of(Collection::Enrollments)
+                    .filter_map(|c| records::text(&c.fields, "course_id").map(str::to_owned))
+                    .chain(writer.slots.values().filter_map(|slot| match &slot.row {
+                        Row::Enrollment(row) => Some(row.course_id.clone()),
+                        Row::Attendance(_) => None,
+                    }))
+                    .filter(|course| writer.assigned_courses.contains(course))
+                    .collect();
+                let organised: Vec<(String, Option<String>)> = sorted(enrolling)
+                    .into_iter()
+                    .filter_map(|course| {
+                        let unit = writer.live_courses.get(&course)?.clone();
+                        Some((course, unit))
+                    })
+                    .collect();
+                writer.rosters = rosters(conn, &organised)?;
             }
         }
         if !people_ids.is_empty() {
@@ -419,8 +448,8 @@ impl<'a> Writer<'a> {
                 people::table
                     .filter(people::id.eq_any(&people_ids))
                     .filter(people::deleted_at.is_null())
-                    .select(people::id)
-                    .load::<String>(backend)
+                    .select((people::id, people::unit_id))
+                    .load::<(String, Option<String>)>(backend)
             })?
             .into_iter()
             .collect();
@@ -518,7 +547,11 @@ impl<'a> Writer<'a> {
             &change.fields,
             &change.stamp,
         );
-        let course_id = self.permit(collection, &merged.fields)?;
+        let course_id = self.permit(
+            collection,
+            slot.as_ref().map(|slot| &slot.fields),
+            &merged.fields,
+        )?;
         let stored = slot.as_ref().filter(|s| !is_deleted(&s.fields));
         match &change.expect {
             Expect::Anything => {}
@@ -628,15 +661,16 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// Checks that the caller may write this state (the course's rule, `domain::attendance::
-    /// may_record` or `domain::enrollments::may_enroll`) in a course that exists; returns the
-    /// course.
+    /// Checks that the caller may change a record from its `stored` state (None for a new
+    /// record) to this one (the course's rule, `domain::attendance::may_record` or
+    /// `domain::enrollments::may_change_enrollment`) in a course that exists; returns the course.
     fn permit(
         &self,
         collection: Collection,
+        stored: Option<&Fields>,
         fields: &Fields,
     ) -> std::result::Result<String, Refusal> {
-        records::text(fields, "person_id")
+        let person = records::text(fields, "person_id")
             .ok_or_else(|| refuse("missing_field", "person_id is required"))?;
         let course_id = match collection {
             Collection::Attendance => {
@@ -650,19 +684,30 @@ impl<'a> Writer<'a> {
                     Some(fact) => fact.course_id.clone(),
                 }
             }
-            _ => records::text(fields, "course_id")
+            Collection::Enrollments => records::text(fields, "course_id")
                 .ok_or_else(|| refuse("missing_field", "course_id is required"))?
                 .to_owned(),
+            Collection::Units
+            | Collection::People
+            | Collection::Courses
+            | Collection::CourseTrainers
+            | Collection::Sessions
+            | Collection::Materials => {
+                return Err(refuse(
+                    "read_only_collection",
+                    "the collection is written by administrators only",
+                ));
+            }
         };
-        if !self.live_courses.contains(&course_id) {
+        if !self.live_courses.contains_key(&course_id) {
             return Err(refuse(
                 "course_deleted",
                 "the course does not exist or was deleted",
             ));
         }
+        let assigned = self.assigned_courses.contains(&course_id);
         match collection {
             Collection::Attendance => {
-                let assigned = self.assigned_courses.contains(&course_id);
                 if !attendance_rules::may_record(self.caller.role, assigned) {
                     return Err(refuse(
                         "not_assigned",
@@ -670,11 +715,45 @@ impl<'a> Writer<'a> {
                     ));
                 }
             }
-            _ => {
-                if !enrollment_rules::may_enroll(self.caller.role) {
-                    return Err(refuse("forbidden", "only administrators enroll people"));
-                }
+            Collection::Enrollments => {
+                let enrolled = |fields: &Fields| {
+                    enrollment_rules::counts_as_enrolled(
+                        records::text(fields, "status").unwrap_or_default(),
+                        is_deleted(fields),
+                    )
+                };
+                let change = EnrollmentChange {
+                    assigned,
+                    enrolls: enrolled(fields) && !stored.is_some_and(enrolled),
+                    on_roster: self.rosters.get(&course_id).is_some_and(|roster| {
+                        self.live_people
+                            .get(person)
+                            .is_some_and(|unit| roster.holds(unit.as_deref()))
+                    }),
+                };
+                enrollment_rules::may_change_enrollment(self.caller.role, change).map_err(
+                    |refusal| match refusal {
+                        EnrollmentRefusal::Trainee => {
+                            refuse("forbidden", "trainees do not enroll people")
+                        }
+                        EnrollmentRefusal::NotAssigned => refuse(
+                            "not_assigned",
+                            "the user is not (or no longer) a trainer of this course",
+                        ),
+                        EnrollmentRefusal::NotOnRoster => refuse(
+                            "not_on_roster",
+                            "a trainer enrolls only people of the course's organising unit \
+                             and the units below it",
+                        ),
+                    },
+                )?;
             }
+            Collection::Units
+            | Collection::People
+            | Collection::Courses
+            | Collection::CourseTrainers
+            | Collection::Sessions
+            | Collection::Materials => {}
         }
         Ok(course_id)
     }
@@ -688,7 +767,7 @@ impl<'a> Writer<'a> {
         course_id: &str,
     ) -> std::result::Result<(), Refusal> {
         let person = records::text(fields, "person_id").unwrap_or_default();
-        if !self.live_people.contains(person) {
+        if !self.live_people.contains_key(person) {
             return Err(refuse("unknown_person", "the person does not exist"));
         }
         if collection == Collection::Attendance && !is_deleted(fields) {

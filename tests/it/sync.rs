@@ -22,6 +22,7 @@ backend_tests!(
     many_devices_push_at_once,
     admin_import_and_push_writes_of_one_record_meet_the_same_rules,
     a_withdrawn_trainee_loses_the_course_and_every_device_agrees,
+    a_trainer_enrolls_only_people_of_the_course_roster,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -1690,4 +1691,233 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(backend: Backend
     assert_eq!(held_of(&held, "attendance").len(), 1);
     let fresh = apply(&pull_all(&app, &trainee, None, 50).1);
     assert_eq!(held, fresh, "the device that followed equals a new one");
+}
+
+/// A trainer adds a walk-in from the course's roster (the people of its organising unit and the
+/// units below it) by push or through the API alike; a person from elsewhere is refused on both
+/// paths with the same code (and the push quarantined), and stays out of the trainer's sight.
+fn a_trainer_enrolls_only_people_of_the_course_roster(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let admin = demo.admin.as_str();
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let tuan_id = app
+        .call("GET", "/api/v1/me", Some(&tuan), None)
+        .expect(200)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create = |path: &str, body: Value| {
+        app.call("POST", path, Some(admin), Some(&body))
+            .expect(201)
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let commune = create(
+        "/api/v1/units",
+        json!({"code": "79001", "name": "Xã Ia Hrung", "kind": "commune"}),
+    );
+    let village = create(
+        "/api/v1/units",
+        json!({"code": "79002", "name": "Thôn Ia Hrung 2", "kind": "commune", "parent_id": commune}),
+    );
+    let elsewhere = create(
+        "/api/v1/units",
+        json!({"code": "79003", "name": "Xã Ia Le", "kind": "commune"}),
+    );
+    let course = create(
+        "/api/v1/courses",
+        json!({"title": "Lớp Bí thư xã Ia Hrung", "management_level": "commune", "start_date": "2026-12-08", "end_date": "2026-12-10", "organizing_unit_id": commune}),
+    );
+    create(
+        "/api/v1/course-trainers",
+        json!({"course_id": course, "user_id": tuan_id}),
+    );
+    let person_of = |name: &str, unit: &str| {
+        create(
+            "/api/v1/people",
+            json!({"full_name": name, "position": "secretary", "unit_id": unit, "phone": "0905123456"}),
+        )
+    };
+    let here = person_of("Rơ Châm Hiền", &commune);
+    let below = person_of("Ksor Nay", &village);
+    let outsider = person_of("Siu Hơn", &elsewhere);
+    let roster: Vec<String> = app
+        .call(
+            "GET",
+            &format!("/api/v1/courses/{course}/roster"),
+            Some(&tuan),
+            None,
+        )
+        .expect(200)
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(roster.contains(&here) && roster.contains(&below));
+    assert!(!roster.contains(&outsider));
+    let enrolled = || -> Vec<(String, String)> {
+        let listed = app
+            .call(
+                "GET",
+                &format!("/api/v1/enrollments?course_id={course}"),
+                Some(admin),
+                None,
+            )
+            .expect(200)
+            .json;
+        let mut pairs: Vec<(String, String)> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["person_id"].as_str().unwrap().to_owned(),
+                    e["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let pair = |person: &str| json!({"course_id": course, "person_id": person});
+    let new = || uuid::Uuid::new_v4().to_string();
+    let t = now_millis();
+
+    // Walk-ins of the roster: by push and through the API.
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair(&here),
+            &stamp(t, 0),
+        )],
+    );
+    assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
+    app.call(
+        "POST",
+        "/api/v1/enrollments",
+        Some(&tuan),
+        Some(&pair(&below)),
+    )
+    .expect(201);
+
+    // Someone from elsewhere: refused on both paths with one code, the push kept for an admin.
+    let refused_push = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair(&outsider),
+            &stamp(t, 1),
+        )],
+    );
+    assert_eq!(refused_push[0]["status"], "rejected", "{refused_push:?}");
+    assert_eq!(refused_push[0]["reason"], "not_on_roster");
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/enrollments",
+            Some(&tuan),
+            Some(&pair(&outsider)),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["field"], "person_id");
+    assert_eq!(refused.json["details"][0]["code"], "not_on_roster");
+    let quarantined = app
+        .call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let kept: Vec<&Value> = quarantined["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["body"]["fields"]["person_id"] == outsider.as_str())
+        .collect();
+    assert_eq!(kept.len(), 1, "{quarantined}");
+    assert_eq!(kept[0]["reason"], "not_on_roster");
+    // Nothing of the outsider reaches the trainer: not their record, nor their phone by pull.
+    app.call(
+        "GET",
+        &format!("/api/v1/people/{outsider}"),
+        Some(&tuan),
+        None,
+    )
+    .expect(404);
+    let (_, pulled) = pull_all(&app, &tuan, None, 500);
+    assert!(
+        !pulled.iter().any(|c| c["id"] == outsider.as_str()),
+        "the outsider is not pulled"
+    );
+    assert!(pulled.iter().any(|c| c["id"] == here.as_str()));
+
+    // A trainee enrolls nobody, not even from the roster.
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let spare = person_of("Nay Blang", &commune);
+    let by_trainee = push(
+        &app,
+        &trainee,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair(&spare),
+            &stamp(t, 2),
+        )],
+    );
+    assert_eq!(by_trainee[0]["reason"], "forbidden", "{by_trainee:?}");
+    app.call(
+        "POST",
+        "/api/v1/enrollments",
+        Some(&trainee),
+        Some(&pair(&spare)),
+    )
+    .expect(403);
+
+    // An administrator enrolls anyone. The trainer may then withdraw that person, but not
+    // enroll them again: making someone enrolled is what the roster limits.
+    let admitted = create("/api/v1/enrollments", pair(&outsider));
+    let withdraw = |status: &str, counter: u32| {
+        push(
+            &app,
+            &tuan,
+            &[mutation(
+                "enrollments",
+                &admitted,
+                "upsert",
+                json!({"status": status}),
+                &stamp(now_millis() + 1_000, counter),
+            )],
+        )
+    };
+    let withdrawn = withdraw("withdrawn", 3);
+    // Merged: it overwrote the administrator's value, which is logged as a conflict.
+    assert_eq!(withdrawn[0]["status"], "merged", "{withdrawn:?}");
+    let again = withdraw("enrolled", 4);
+    assert_eq!(again[0]["reason"], "not_on_roster", "{again:?}");
+    let mut expected = vec![
+        (here.clone(), "enrolled".to_owned()),
+        (below.clone(), "enrolled".to_owned()),
+        (outsider.clone(), "withdrawn".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(enrolled(), expected);
 }
