@@ -441,7 +441,9 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
 }
 
 fn devices_converge_whatever_the_order(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
+    // The administrator's one token makes every case's session: it must outlive the property,
+    // which runs for many minutes on a busy machine (the default 15 did not).
+    let Some(app) = TestApp::start_with(backend, |c| c.access_token_ttl_secs = 24 * 3600) else {
         return;
     };
     let admin = app.admin_token();
