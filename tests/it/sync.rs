@@ -1944,7 +1944,10 @@ fn a_fresh_device_receives_each_record_once(backend: Backend) {
                 change["collection"].as_str().unwrap().to_owned(),
                 change["id"].as_str().unwrap().to_owned(),
             );
-            assert!(seen.insert(key.clone()), "{key:?} twice in pages of {limit}");
+            assert!(
+                seen.insert(key.clone()),
+                "{key:?} twice in pages of {limit}"
+            );
         }
         assert_eq!(apply(&changes), held, "pages of {limit}");
     }
