@@ -24,8 +24,8 @@ use crate::domain::{Caller, Resource, Role};
 use crate::error::{Error, Result};
 use crate::storage::BlobStore;
 use crate::sync::clock::ServerClock;
-use crate::sync::records::{self, Collection};
 use crate::sync::retention;
+use crate::sync::writer;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -795,9 +795,7 @@ fn import_command(storage: &StorageConfig, command: ImportCommand) -> Result<()>
         print_problems(&checked.report);
         let (report, enrollments) = imports::apply(conn, checked)?;
         let clock = ServerClock::new(format!("cli-{}", &new_id()[24..]), 600_000);
-        for id in &enrollments {
-            records::stamp_server_write(conn, Collection::Enrollments, id, &clock)?;
-        }
+        writer::enroll(conn, &cli_admin(), &clock, enrollments)?;
         Ok(report)
     })?;
     if !apply {

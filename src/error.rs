@@ -102,6 +102,15 @@ impl Error {
         }
     }
 
+    /// A creation named an id some record already holds: the same answer whoever holds it,
+    /// so that it says nothing about records outside the caller's scope.
+    pub fn id_taken() -> Self {
+        Error::conflict(
+            "already_exists",
+            "this id cannot be used for a new record; create it with a new id",
+        )
+    }
+
     pub fn invalid(details: Vec<FieldError>) -> Self {
         let message = match details.as_slice() {
             [one] => format!("{}: {}", one.field, one.message),
@@ -147,10 +156,7 @@ impl From<diesel::result::Error> for Error {
             // says nothing about records outside the caller's scope.
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 if violates_primary_key(info.as_ref()) {
-                    Error::conflict(
-                        "already_exists",
-                        "this id cannot be used for a new record; create it with a new id",
-                    )
+                    Error::id_taken()
                 } else {
                     Error::conflict(
                         "already_exists",

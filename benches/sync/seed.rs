@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 
 use diemdanh::auth::password;
 use diemdanh::db::schema::attendance;
-use diemdanh::db::{Pool, write_tx};
-use diemdanh::domain::attendance::Attendance;
+use diemdanh::db::{DbConn, Pool, write_tx};
 use diemdanh::domain::courses::{CourseInput, Courses};
-use diemdanh::domain::enrollments::{EnrollmentInput, Enrollments};
+use diemdanh::domain::enrollments::EnrollmentInput;
 use diemdanh::domain::people::{People, PersonInput};
 use diemdanh::domain::sessions::{SessionInput, Sessions};
 use diemdanh::domain::trainers::{CourseTrainerInput, CourseTrainers};
@@ -16,6 +15,9 @@ use diemdanh::domain::units::{UnitInput, Units};
 use diemdanh::domain::users::{Devices, NewUser, Users};
 use diemdanh::domain::{Caller, Resource, Role};
 use diemdanh::error::Result;
+use diemdanh::sync::clock::ServerClock;
+use diemdanh::sync::records::{AttendanceRow, ROWS_PER_STATEMENT};
+use diemdanh::sync::writer;
 use diesel::RunQueryDsl;
 
 /// Every trainer account's password (one argon2 hash serves them all).
@@ -311,25 +313,25 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
         Ok(courses)
     })?;
 
-    // Enrollments: each course its own trainees (they overlap only when people run out).
+    // Enrollments: each course its own trainees (they overlap only when people run out), through
+    // the one writer like a roster import's.
+    let clock = ServerClock::new("bench-seed", 600_000);
     let mut enrolled = Vec::with_capacity(course_count);
     for (c, (_, course_id, _)) in courses_seeded.iter().enumerate() {
         let persons: Vec<String> = (0..sizes.trainees_per_session)
             .map(|i| people[(c * sizes.trainees_per_session + i) % people.len()].clone())
             .collect();
+        let inputs = persons
+            .iter()
+            .map(|person| EnrollmentInput {
+                id: None,
+                course_id: course_id.clone(),
+                person_id: person.clone(),
+                status: None,
+            })
+            .collect();
         write_tx(&mut conn, |conn| {
-            for person in &persons {
-                Enrollments::enroll(
-                    conn,
-                    EnrollmentInput {
-                        id: None,
-                        course_id: course_id.clone(),
-                        person_id: person.clone(),
-                        status: None,
-                    },
-                )?;
-            }
-            Ok(())
+            writer::enroll(conn, &caller, &clock, inputs)
         })?;
         enrolled.push(persons);
     }
@@ -366,9 +368,34 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
     })
 }
 
-/// The write limit of this database with these PRAGMAs: `rows` attendance rows inserted straight
-/// through diesel, `batch` rows per write transaction. Returns the time the inserts took.
-pub fn raw_insert_limit(pool: &Pool, rows: usize, batch: usize) -> Result<Duration> {
+/// How the raw limit writes a transaction's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawInsert {
+    /// One INSERT per row, as the server wrote before it had one writer.
+    RowAtATime,
+    /// One multi-row INSERT per transaction (in statements of `records::ROWS_PER_STATEMENT`),
+    /// as the one writer writes.
+    MultiRow,
+}
+
+impl RawInsert {
+    pub fn name(self) -> &'static str {
+        match self {
+            RawInsert::RowAtATime => "row at a time",
+            RawInsert::MultiRow => "multi-row INSERT",
+        }
+    }
+}
+
+/// The write limit of this database with these PRAGMAs: `rows` attendance rows, shaped as a push
+/// stores them (with their field stamps), written straight through diesel, `batch` rows per
+/// write transaction, at the server's durability. Returns the time the inserts took.
+pub fn raw_insert_limit(
+    pool: &Pool,
+    rows: usize,
+    batch: usize,
+    how: RawInsert,
+) -> Result<Duration> {
     let hash = password::hash(TRAINER_PASSWORD)?;
     let caller = admin_caller(pool, &hash)?;
     let mut conn = pool.get()?;
@@ -416,8 +443,14 @@ pub fn raw_insert_limit(pool: &Pool, rows: usize, batch: usize) -> Result<Durati
     })?;
 
     let now = diemdanh::db::now_ms();
-    let all: Vec<Attendance> = (0..rows)
-        .map(|i| Attendance {
+    let stamp = format!("{now:013}-0000-{}", caller.device_id);
+    let stamps = serde_json::json!({
+        "session_id": stamp, "person_id": stamp, "status": stamp,
+        "checked_in_at": stamp, "deleted": stamp,
+    })
+    .to_string();
+    let all: Vec<AttendanceRow> = (0..rows)
+        .map(|i| AttendanceRow {
             id: uuid::Uuid::new_v4().to_string(),
             session_id: sessions[i / PEOPLE].clone(),
             person_id: people[i % PEOPLE].clone(),
@@ -430,15 +463,34 @@ pub fn raw_insert_limit(pool: &Pool, rows: usize, batch: usize) -> Result<Durati
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            stamps: stamps.clone(),
         })
         .collect();
     let started = Instant::now();
     for chunk in all.chunks(batch.max(1)) {
         write_tx(&mut conn, |conn| {
-            for row in chunk {
-                diesel::insert_into(attendance::table)
-                    .values(row)
-                    .execute(conn)?;
+            match (how, conn) {
+                (RawInsert::RowAtATime, conn) => {
+                    for row in chunk {
+                        diesel::insert_into(attendance::table)
+                            .values(row)
+                            .execute(conn)?;
+                    }
+                }
+                (RawInsert::MultiRow, DbConn::Sqlite(conn)) => {
+                    for rows in chunk.chunks(ROWS_PER_STATEMENT) {
+                        diesel::insert_into(attendance::table)
+                            .values(rows)
+                            .execute(conn)?;
+                    }
+                }
+                (RawInsert::MultiRow, DbConn::Postgres(conn)) => {
+                    for rows in chunk.chunks(ROWS_PER_STATEMENT) {
+                        diesel::insert_into(attendance::table)
+                            .values(rows)
+                            .execute(conn)?;
+                    }
+                }
             }
             Ok(())
         })?;

@@ -57,6 +57,9 @@ struct WorkQueues {
     writer: Arc<Semaphore>,
     /// Password hashing takes a core and 19 MiB for a moment: no more at once than cores.
     hashing: Arc<Semaphore>,
+    /// On PostgreSQL a push reads and decides without the revision counter and takes it only
+    /// for its short write phase, so pushes run side by side instead of in the writer's turn.
+    parallel_pushes: bool,
 }
 
 impl AppState {
@@ -66,6 +69,9 @@ impl AppState {
         let clock = ServerClock::new(node, config.max_clock_drift_secs * 1000);
         let connections = usize::try_from(pool.max_size()).unwrap_or(1).max(1);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let parallel_pushes = pool
+            .get()
+            .is_ok_and(|conn| matches!(*conn, DbConn::Postgres(_)));
         AppState {
             pool,
             store,
@@ -77,6 +83,7 @@ impl AppState {
                 database: Arc::new(Semaphore::new(connections)),
                 writer: Arc::new(Semaphore::new(1)),
                 hashing: Arc::new(Semaphore::new(cores)),
+                parallel_pushes,
             }),
         }
     }
@@ -118,8 +125,22 @@ impl AppState {
             .await
     }
 
-    /// Runs work that opens its write transactions itself (a push may take two attempts, each
-    /// in a transaction of its own) in the writer's turn.
+    /// Runs a push, which opens its write transactions itself (it runs again in a new one when
+    /// another writer changed what it read): in the writer's turn on SQLite, side by side with
+    /// other pushes on PostgreSQL.
+    pub async fn push_turn<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.queues.parallel_pushes {
+            self.run(work).await
+        } else {
+            self.writer_turn(work).await
+        }
+    }
+
+    /// Runs work that opens its write transactions itself in the writer's turn.
     pub async fn writer_turn<T, F>(&self, work: F) -> Result<T>
     where
         F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,

@@ -226,8 +226,9 @@ pub fn next_revision(conn: &mut DbConn) -> Result<i64> {
     Ok(rev)
 }
 
-/// Allocates `count` consecutive revisions at once (bulk writes such as a roster import): one
-/// counter update instead of one per row, with the same commit-order guarantee.
+/// Allocates `count` consecutive revisions at once (a writer's batch, a roster import): one
+/// counter update instead of one per row, with the same commit-order guarantee. With a count
+/// of 0 it only takes the counter's row lock.
 pub fn next_revisions(conn: &mut DbConn, count: usize) -> Result<std::ops::RangeInclusive<i64>> {
     use schema::revision_counter::dsl::*;
     let count = i64::try_from(count).map_err(|e| Error::Internal(e.to_string()))?;
@@ -236,36 +237,6 @@ pub fn next_revisions(conn: &mut DbConn, count: usize) -> Result<std::ops::Range
         .returning(value)
         .get_result::<i64>(conn)?;
     Ok(last - count + 1..=last)
-}
-
-/// Revisions for work that may need many, in the order it asks for them: from a block reserved
-/// up front while one lasts, then from the counter one at a time. A push reserves one per
-/// mutation as it starts (one counter update per batch instead of one per mutation); what it
-/// leaves unused is a gap in the revisions, which cursors do not mind.
-pub struct Revisions {
-    block: Option<std::ops::RangeInclusive<i64>>,
-}
-
-impl Revisions {
-    /// Nothing reserved: every revision from the counter.
-    pub fn one_by_one() -> Self {
-        Revisions { block: None }
-    }
-
-    /// Reserves `count` revisions; like `next_revision`, it holds the counter row until the
-    /// transaction ends.
-    pub fn reserve(conn: &mut DbConn, count: usize) -> Result<Self> {
-        Ok(Revisions {
-            block: Some(next_revisions(conn, count)?),
-        })
-    }
-
-    pub fn next(&mut self, conn: &mut DbConn) -> Result<i64> {
-        match self.block.as_mut().and_then(Iterator::next) {
-            Some(rev) => Ok(rev),
-            None => next_revision(conn),
-        }
-    }
 }
 
 /// Server time in Unix milliseconds: the only clock trusted for stored times.

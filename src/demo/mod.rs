@@ -8,15 +8,18 @@ use std::collections::HashMap;
 use crate::auth::password;
 use crate::db::{DbConn, write_tx};
 use crate::domain::courses::{CourseInput, Courses};
-use crate::domain::enrollments::{EnrollmentInput, Enrollments};
+use crate::domain::enrollments::EnrollmentInput;
 use crate::domain::materials::{MaterialInput, Materials};
 use crate::domain::people::{People, PersonInput};
 use crate::domain::sessions::{SessionInput, Sessions};
 use crate::domain::trainers::{CourseTrainerInput, CourseTrainers};
 use crate::domain::units::{UnitInput, Units};
 use crate::domain::users::{Devices, NewUser, Users};
+use crate::domain::values::new_id;
 use crate::domain::{Caller, Resource, Role};
 use crate::error::{Error, Result};
+use crate::sync::clock::ServerClock;
+use crate::sync::writer;
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "diemdanh-admin";
@@ -91,6 +94,8 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         role: Role::Admin,
         person_id: None,
     };
+    // Enrollments are synced records: the one writer stamps them with this clock.
+    let clock = ServerClock::new(format!("demo-{}", &new_id()[24..]), 600_000);
 
     let unit_ids = load_units(conn, &caller)?;
     let mut people = Vec::new();
@@ -199,25 +204,22 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 },
             )?;
         }
-        for (person, record) in &people {
-            let enrolled = match &course.enroll {
+        let to_enroll = people
+            .iter()
+            .filter(|(person, _)| match &course.enroll {
                 data::EnrollRule::AllSecretariesAndDeputies => {
                     matches!(person.position, "secretary" | "deputy_secretary")
                 }
                 data::EnrollRule::UnitCodes(codes) => codes.contains(&person.unit_code),
-            };
-            if enrolled {
-                Enrollments::enroll(
-                    conn,
-                    EnrollmentInput {
-                        id: None,
-                        course_id: created.id.clone(),
-                        person_id: record.id.clone(),
-                        status: None,
-                    },
-                )?;
-            }
-        }
+            })
+            .map(|(_, record)| EnrollmentInput {
+                id: None,
+                course_id: created.id.clone(),
+                person_id: record.id.clone(),
+                status: None,
+            })
+            .collect();
+        writer::enroll(conn, &caller, &clock, to_enroll)?;
         // The first class's first trainee gets an account, to show what a trainee sees.
         if index == 0
             && let Some((_, record)) = people.iter().find(|(p, _)| p.position == "secretary")

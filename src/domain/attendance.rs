@@ -4,19 +4,54 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{is_assigned_trainer, visible_courses};
-use super::people::{People, resolve_id};
+use super::access::visible_courses;
+use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
-};
-use crate::db::schema::{attendance, enrollments, sessions};
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
+use crate::db::schema::{attendance, sessions};
+use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const SORTS: [&str; 3] = ["created_at", "updated_at", "checked_in_at"];
+
+/// An attendance record's values, checked and in stored form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendanceValues {
+    pub status: String,
+    pub checked_in_at: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// The rule for an attendance record's values: a known status, an RFC 3339 check-in time, a note
+/// of at most `MAX_TEXT_CHARS` without control characters.
+pub fn check_values(
+    status: &str,
+    checked_in_at: Option<&str>,
+    note: Option<&str>,
+) -> Result<AttendanceValues> {
+    let mut check = Checker::new();
+    let status = check.one_of("status", status, &STATUSES);
+    let checked_in_at = check.opt_instant("checked_in_at", checked_in_at);
+    let note = check.opt_long_text("note", note, MAX_TEXT_CHARS);
+    check.finish()?;
+    Ok(AttendanceValues {
+        status,
+        checked_in_at,
+        note,
+    })
+}
+
+/// The rule for who records attendance in a course: administrators, and the trainers assigned
+/// to it.
+pub fn may_record(role: Role, assigned_to_course: bool) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Trainer => assigned_to_course,
+        Role::Trainee => false,
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = attendance, treat_none_as_null = true)]
@@ -65,6 +100,14 @@ pub struct AttendanceFilter {
 pub struct AttendanceRecords;
 
 impl AttendanceRecords {
+    fn values(input: &AttendanceInput) -> Result<AttendanceValues> {
+        check_values(
+            &input.status,
+            input.checked_in_at.as_deref(),
+            input.note.as_deref(),
+        )
+    }
+
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<(Attendance, String)> {
         let found = attendance::table
             .inner_join(sessions::table)
@@ -91,32 +134,12 @@ impl AttendanceRecords {
             })
         }
     }
-
-    /// Admins and the trainers assigned to the course record attendance.
-    fn ensure_may_record(conn: &mut DbConn, caller: &Caller, course_id: &str) -> Result<()> {
-        match caller.role {
-            Role::Admin => Ok(()),
-            Role::Trainer if is_assigned_trainer(conn, &caller.user_id, course_id)? => Ok(()),
-            _ => Err(Error::forbidden(
-                "only the course's trainers and administrators record attendance",
-            )),
-        }
-    }
-
-    fn check_fields(
-        check: &mut Checker,
-        input: &AttendanceInput,
-    ) -> (String, Option<i64>, Option<String>) {
-        let status = check.one_of("status", &input.status, &STATUSES);
-        let checked_in_at = check.opt_instant("checked_in_at", input.checked_in_at.as_deref());
-        let note = check.opt_long_text("note", input.note.as_deref(), MAX_TEXT_CHARS);
-        (status, checked_in_at, note)
-    }
 }
 
 impl Resource for AttendanceRecords {
     const WHAT: &'static str = "attendance record";
     const COLLECTION: &'static str = "attendance";
+    const EXISTS: &'static str = "already_recorded";
     type Record = Attendance;
     type Input = AttendanceInput;
     type Filter = AttendanceFilter;
@@ -190,102 +213,50 @@ impl Resource for AttendanceRecords {
         Ok(Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?.0)
     }
 
-    /// Records attendance for an enrolled person. A removed record of the same pair is revived.
+    /// Checks a new record for an existing session the caller sees and returns it unwritten
+    /// (see `Resource`): who may record, and for whom, are the one writer's rules, as is the
+    /// refusal of a pair already recorded. A removed record of the same pair is revived under its
+    /// own id (the writer finds it by its natural key).
     fn create(conn: &mut DbConn, caller: &Caller, input: AttendanceInput) -> Result<Attendance> {
         let mut check = Checker::new();
         let session_id = check.id("session_id", &input.session_id);
         let person_id = check.id("person_id", &input.person_id);
-        let (status, checked_in_at, note) = Self::check_fields(&mut check, &input);
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
-        let session = Sessions::find_visible(conn, caller, &session_id).map_err(|_| {
+        let AttendanceValues {
+            status,
+            checked_in_at,
+            note,
+        } = Self::values(&input)?;
+        Sessions::find_visible(conn, caller, &session_id).map_err(|_| {
             Error::invalid_field("session_id", "unknown_session", "no such session")
         })?;
-        Self::ensure_may_record(conn, caller, &session.course_id)?;
-        People::find(conn, &person_id)
-            .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
-        let enrolled: i64 = enrollments::table
-            .filter(enrollments::course_id.eq(&session.course_id))
-            .filter(enrollments::person_id.eq(&person_id))
-            .filter(enrollments::deleted_at.is_null())
-            .filter(enrollments::status.ne("withdrawn"))
-            .count()
-            .get_result(conn)?;
-        if enrolled == 0 {
-            return Err(Error::invalid_field(
-                "person_id",
-                "not_enrolled",
-                "the person is not enrolled in this course",
-            ));
-        }
-        let existing = attendance::table
-            .filter(attendance::session_id.eq(&session_id))
-            .filter(attendance::person_id.eq(&person_id))
-            .select(Attendance::as_select())
-            .first(conn)
-            .optional()?;
-        let now = now_ms();
-        let recorded_by = caller.user_id.clone();
-        let recorded_device = Some(caller.device_id.clone());
-        match existing {
-            Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
-                "already_recorded",
-                format!(
-                    "attendance for this person and session already exists (record {})",
-                    row.id
-                ),
-            )),
-            Some(row) => {
-                let row = Attendance {
-                    status,
-                    checked_in_at,
-                    note,
-                    recorded_by,
-                    recorded_device,
-                    rev: next_revision(conn)?,
-                    updated_at: now,
-                    deleted_at: None,
-                    ..row
-                };
-                diesel::update(attendance::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn)?;
-                Ok(row)
-            }
-            None => {
-                let row = Attendance {
-                    id,
-                    session_id,
-                    person_id,
-                    status,
-                    checked_in_at,
-                    note,
-                    recorded_by,
-                    recorded_device,
-                    rev: next_revision(conn)?,
-                    created_at: now,
-                    updated_at: now,
-                    deleted_at: None,
-                };
-                diesel::insert_into(attendance::table)
-                    .values(&row)
-                    .execute(conn)?;
-                Ok(row)
-            }
-        }
+        Ok(Attendance {
+            id,
+            session_id,
+            person_id,
+            status,
+            checked_in_at,
+            note,
+            recorded_by: caller.user_id.clone(),
+            recorded_device: Some(caller.device_id.clone()),
+            rev: 0,
+            created_at: 0,
+            updated_at: 0,
+            deleted_at: None,
+        })
     }
 
-    /// Changes status, check-in time and note; session and person identify the record.
+    /// Checks new status, check-in time and note (session and person identify the record) and
+    /// returns the record unwritten (see `Resource`); the writer checks the expected revision.
     fn update(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
-        expected_rev: Option<i64>,
+        _expected_rev: Option<i64>,
         input: AttendanceInput,
     ) -> Result<Attendance> {
-        let (existing, course_id) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        Self::ensure_may_record(conn, caller, &course_id)?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let (existing, _) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("session_id", &input.session_id) != existing.session_id {
@@ -302,35 +273,29 @@ impl Resource for AttendanceRecords {
                 "cannot change; delete the record and create another",
             );
         }
-        let (status, checked_in_at, note) = Self::check_fields(&mut check, &input);
         check.finish()?;
-        let row = Attendance {
+        let AttendanceValues {
             status,
             checked_in_at,
             note,
-            recorded_by: caller.user_id.clone(),
-            recorded_device: Some(caller.device_id.clone()),
-            rev: next_revision(conn)?,
-            updated_at: now_ms(),
+        } = Self::values(&input)?;
+        Ok(Attendance {
+            status,
+            checked_in_at,
+            note,
             ..existing
-        };
-        diesel::update(attendance::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        })
     }
 
+    /// Checks that the caller sees the record; the one writer checks the expected revision and
+    /// removes it (see `Resource`).
     fn delete(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
-        expected_rev: Option<i64>,
+        _expected_rev: Option<i64>,
     ) -> Result<()> {
-        let (existing, course_id) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        Self::ensure_may_record(conn, caller, &course_id)?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let now = now_ms();
-        tombstone!(conn, attendance, &existing.id, now)?;
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
     }
 

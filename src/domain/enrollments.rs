@@ -5,18 +5,70 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::visible_courses;
-use super::courses::Courses;
-use super::people::{People, resolve_id};
+use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
 use crate::db::schema::enrollments;
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
 
 pub const STATUSES: [&str; 3] = ["enrolled", "withdrawn", "completed"];
 const SORTS: [&str; 3] = ["created_at", "updated_at", "status"];
+
+/// The rule for an enrollment's status: one of `STATUSES`, `enrolled` when not given.
+pub fn check_status(status: Option<&str>) -> Result<String> {
+    let mut check = Checker::new();
+    let status = check.one_of("status", status.unwrap_or("enrolled"), &STATUSES);
+    check.finish()?;
+    Ok(status)
+}
+
+/// Why a change to an enrollment is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollmentRefusal {
+    /// Trainees enroll nobody.
+    Trainee,
+    /// A trainer changes the enrollments of the courses they are assigned to only.
+    NotAssigned,
+    /// A trainer enrolls only people of the course's roster (`people::Roster`).
+    NotOnRoster,
+}
+
+/// What a change does to an enrollment, for `may_change_enrollment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrollmentChange {
+    /// The caller is assigned to the enrollment's course.
+    pub assigned: bool,
+    /// The change makes someone enrolled who was not (a new enrollment, or one removed or
+    /// withdrawn made live again), rather than changing or ending an enrollment.
+    pub enrolls: bool,
+    /// The course's roster holds the person.
+    pub on_roster: bool,
+}
+
+/// The rule for who changes enrollments, through every path (a push, the admin API, a roster
+/// import, the CLI): administrators any; a trainer assigned to the course changes its
+/// enrollments (a status, a removal) and enrolls the people of its roster, a walk-in found with
+/// `GET /courses/{id}/roster` (so that a trainer cannot enroll anyone at all and then read their
+/// contact details); a trainee none.
+pub fn may_change_enrollment(
+    role: Role,
+    change: EnrollmentChange,
+) -> std::result::Result<(), EnrollmentRefusal> {
+    match role {
+        Role::Admin => Ok(()),
+        Role::Trainee => Err(EnrollmentRefusal::Trainee),
+        Role::Trainer if !change.assigned => Err(EnrollmentRefusal::NotAssigned),
+        Role::Trainer if change.enrolls && !change.on_roster => Err(EnrollmentRefusal::NotOnRoster),
+        Role::Trainer => Ok(()),
+    }
+}
+
+/// The rule for whose attendance may be recorded: a person whose enrollment in the course
+/// exists, is not removed and is not withdrawn.
+pub fn counts_as_enrolled(status: &str, deleted: bool) -> bool {
+    !deleted && status != "withdrawn"
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = enrollments, treat_none_as_null = true)]
@@ -78,75 +130,12 @@ impl Enrollments {
             Err(Error::NotFound { what: "enrollment" })
         }
     }
-
-    /// Enrolls a person, or revives a removed enrollment of the same pair. Used by the API and
-    /// by demo and import loaders.
-    pub fn enroll(conn: &mut DbConn, input: EnrollmentInput) -> Result<Enrollment> {
-        let mut check = Checker::new();
-        let course_id = check.id("course_id", &input.course_id);
-        let person_id = check.id("person_id", &input.person_id);
-        let status = check.one_of(
-            "status",
-            input.status.as_deref().unwrap_or("enrolled"),
-            &STATUSES,
-        );
-        let id = resolve_id(&mut check, None, input.id.as_deref());
-        check.finish()?;
-        Courses::find(conn, &course_id)
-            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
-        People::find(conn, &person_id)
-            .map_err(|_| Error::invalid_field("person_id", "unknown_person", "no such person"))?;
-        let existing = enrollments::table
-            .filter(enrollments::course_id.eq(&course_id))
-            .filter(enrollments::person_id.eq(&person_id))
-            .select(Enrollment::as_select())
-            .first(conn)
-            .optional()?;
-        let now = now_ms();
-        match existing {
-            Some(row) if row.deleted_at.is_none() => Err(Error::conflict(
-                "already_enrolled",
-                format!(
-                    "the person is already enrolled in this course (enrollment {})",
-                    row.id
-                ),
-            )),
-            Some(row) => {
-                let row = Enrollment {
-                    status,
-                    rev: next_revision(conn)?,
-                    updated_at: now,
-                    deleted_at: None,
-                    ..row
-                };
-                diesel::update(enrollments::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn)?;
-                Ok(row)
-            }
-            None => {
-                let row = Enrollment {
-                    id,
-                    course_id,
-                    person_id,
-                    status,
-                    rev: next_revision(conn)?,
-                    created_at: now,
-                    updated_at: now,
-                    deleted_at: None,
-                };
-                diesel::insert_into(enrollments::table)
-                    .values(&row)
-                    .execute(conn)?;
-                Ok(row)
-            }
-        }
-    }
 }
 
 impl Resource for Enrollments {
     const WHAT: &'static str = "enrollment";
     const COLLECTION: &'static str = "enrollments";
+    const EXISTS: &'static str = "already_enrolled";
     type Record = Enrollment;
     type Input = EnrollmentInput;
     type Filter = EnrollmentFilter;
@@ -215,22 +204,39 @@ impl Resource for Enrollments {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
     }
 
-    fn create(conn: &mut DbConn, caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
-        caller.require_admin()?;
-        Self::enroll(conn, input)
+    /// Checks a new enrollment and returns it unwritten (see `Resource`): who may enroll, and
+    /// whether the course and person exist, are the one writer's rules, as is the refusal of a
+    /// pair already enrolled. Enrolling a person again after a removal revives the earlier
+    /// enrollment under its own id (the writer finds it by its natural key).
+    fn create(_conn: &mut DbConn, _caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
+        let mut check = Checker::new();
+        let course_id = check.id("course_id", &input.course_id);
+        let person_id = check.id("person_id", &input.person_id);
+        let id = resolve_id(&mut check, None, input.id.as_deref());
+        check.finish()?;
+        let status = check_status(input.status.as_deref())?;
+        Ok(Enrollment {
+            id,
+            course_id,
+            person_id,
+            status,
+            rev: 0,
+            created_at: 0,
+            updated_at: 0,
+            deleted_at: None,
+        })
     }
 
-    /// Only the status changes; course and person identify the enrollment.
+    /// Checks a new status (course and person identify the enrollment) and returns the
+    /// enrollment unwritten (see `Resource`); the writer checks the expected revision.
     fn update(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
-        expected_rev: Option<i64>,
+        _expected_rev: Option<i64>,
         input: EnrollmentInput,
     ) -> Result<Enrollment> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("course_id", &input.course_id) != existing.course_id {
@@ -247,35 +253,20 @@ impl Resource for Enrollments {
                 "cannot change; remove the enrollment and create another",
             );
         }
-        let status = check.one_of(
-            "status",
-            input.status.as_deref().unwrap_or(&existing.status),
-            &STATUSES,
-        );
         check.finish()?;
-        let row = Enrollment {
-            status,
-            rev: next_revision(conn)?,
-            updated_at: now_ms(),
-            ..existing
-        };
-        diesel::update(enrollments::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        let status = check_status(Some(input.status.as_deref().unwrap_or(&existing.status)))?;
+        Ok(Enrollment { status, ..existing })
     }
 
+    /// Checks that the caller sees the enrollment; the one writer checks the expected revision
+    /// and removes it (see `Resource`).
     fn delete(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
-        expected_rev: Option<i64>,
+        _expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let now = now_ms();
-        tombstone!(conn, enrollments, &existing.id, now)?;
+        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
     }
 
@@ -285,5 +276,56 @@ impl Resource for Enrollments {
 
     fn id(record: &Enrollment) -> &str {
         &record.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(assigned: bool, enrolls: bool, on_roster: bool) -> EnrollmentChange {
+        EnrollmentChange {
+            assigned,
+            enrolls,
+            on_roster,
+        }
+    }
+
+    #[test]
+    fn administrators_change_any_enrollment() {
+        for (assigned, enrolls, on_roster) in [(false, true, false), (true, true, true)] {
+            assert_eq!(
+                may_change_enrollment(Role::Admin, change(assigned, enrolls, on_roster)),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn a_trainer_enrolls_only_the_roster_of_their_own_courses() {
+        let trainer = |c| may_change_enrollment(Role::Trainer, c);
+        assert_eq!(trainer(change(true, true, true)), Ok(()));
+        assert_eq!(
+            trainer(change(true, true, false)),
+            Err(EnrollmentRefusal::NotOnRoster)
+        );
+        // Withdrawing or removing someone enrolls nobody: the roster does not matter.
+        assert_eq!(trainer(change(true, false, false)), Ok(()));
+        assert_eq!(
+            trainer(change(false, true, true)),
+            Err(EnrollmentRefusal::NotAssigned)
+        );
+        assert_eq!(
+            trainer(change(false, false, true)),
+            Err(EnrollmentRefusal::NotAssigned)
+        );
+    }
+
+    #[test]
+    fn trainees_change_no_enrollment() {
+        assert_eq!(
+            may_change_enrollment(Role::Trainee, change(true, false, true)),
+            Err(EnrollmentRefusal::Trainee)
+        );
     }
 }

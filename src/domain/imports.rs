@@ -21,7 +21,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::courses::Courses;
-use super::enrollments::{EnrollmentInput, Enrollments};
+use super::enrollments::EnrollmentInput;
 use super::people::{GENDERS, POSITIONS, normalize_phone};
 use super::values::{MAX_NAME_CHARS, new_id};
 use super::{Caller, text};
@@ -594,9 +594,10 @@ pub fn judge_file(
     Ok(Checked { report, plans })
 }
 
-/// Writes a checked file. Refuses (writing nothing) when any row has an error. Returns the
-/// report and the ids of the enrollments it created, which the caller stamps for sync.
-pub fn apply(conn: &mut DbConn, checked: Checked) -> Result<(ImportReport, Vec<String>)> {
+/// Writes a checked file's people. Refuses (writing nothing) when any row has an error. Returns
+/// the report and the enrollments to make, which the caller hands to the one writer of synced
+/// records (`sync::writer::enroll`).
+pub fn apply(conn: &mut DbConn, checked: Checked) -> Result<(ImportReport, Vec<EnrollmentInput>)> {
     let Checked { mut report, plans } = checked;
     if report.summary.errors > 0 {
         let details = report
@@ -619,7 +620,7 @@ pub fn apply(conn: &mut DbConn, checked: Checked) -> Result<(ImportReport, Vec<S
         .format("%Y-%m-%d")
         .to_string();
     let mut creates = Vec::new();
-    let mut enroll_ids = Vec::new();
+    let mut to_enroll = Vec::new();
     for (result, plan) in report.rows.iter_mut().zip(plans) {
         match plan {
             Plan::Create(values) => {
@@ -666,19 +667,15 @@ pub fn apply(conn: &mut DbConn, checked: Checked) -> Result<(ImportReport, Vec<S
             let Some(person) = &result.person_id else {
                 continue;
             };
-            let enrollment = Enrollments::enroll(
-                conn,
-                EnrollmentInput {
-                    id: None,
-                    course_id: course.clone(),
-                    person_id: person.clone(),
-                    status: None,
-                },
-            )?;
-            enroll_ids.push(enrollment.id);
+            to_enroll.push(EnrollmentInput {
+                id: None,
+                course_id: course.clone(),
+                person_id: person.clone(),
+                status: None,
+            });
         }
     }
-    Ok((report, enroll_ids))
+    Ok((report, to_enroll))
 }
 
 fn update_person(conn: &mut DbConn, id: &str, v: &Values, today: &str, now: i64) -> Result<()> {

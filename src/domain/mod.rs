@@ -95,11 +95,19 @@ impl<'a> SortRequest<'a> {
 }
 
 /// A kind of record administered through the generic CRUD endpoints.
+///
+/// For a synced collection (attendance, enrollments) `create`, `update` and `delete` check the
+/// request against what the caller sees and return the record unwritten: the handler hands it
+/// to the one writer (`sync::writer::write_server_changes`), which applies the collection's
+/// rules, the If-Match revision and the server's stamp, like any other write of a synced record.
 pub trait Resource: 'static {
     /// Singular name used in messages ("unit", "course").
     const WHAT: &'static str;
     /// The collection's name in the sync protocol.
     const COLLECTION: &'static str;
+    /// The code of the conflict when a record to create already exists (for a synced
+    /// collection, whose creations the one writer refuses).
+    const EXISTS: &'static str = "already_exists";
     type Record: Serialize + Send + 'static;
     type Input: DeserializeOwned + Send + 'static;
     type Filter: DeserializeOwned + Send + 'static;

@@ -1,6 +1,8 @@
 //! People: the cadres being trained (and anyone else on a roster). Names are stored in NFC with a
 //! folded key for search and a given-name-first key for roster order.
 
+use std::collections::{HashMap, HashSet};
+
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +89,47 @@ pub struct RosterEntry {
     pub unit_id: Option<String>,
 }
 
+/// Whom a course's roster holds: the people of its organising unit and the units below it, or
+/// everyone when the course names no organising unit. `roster_for_course` lists it (less those
+/// enrolled); the one writer lets a course's trainers enroll only the people it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roster {
+    Everyone,
+    Units(HashSet<String>),
+}
+
+impl Roster {
+    /// Whether the roster holds a (living) person who serves in `unit`.
+    pub fn holds(&self, unit: Option<&str>) -> bool {
+        match self {
+            Roster::Everyone => true,
+            Roster::Units(units) => unit.is_some_and(|unit| units.contains(unit)),
+        }
+    }
+}
+
+/// The rosters of courses, each given with its organising unit, from one read of the unit tree.
+pub fn rosters(
+    conn: &mut DbConn,
+    courses: &[(String, Option<String>)],
+) -> Result<HashMap<String, Roster>> {
+    let roots: Vec<String> = courses
+        .iter()
+        .filter_map(|(_, unit)| unit.clone())
+        .collect();
+    let subtrees = Units::subtrees(conn, &roots)?;
+    Ok(courses
+        .iter()
+        .map(|(course, unit)| {
+            let roster = match unit {
+                Some(unit) => Roster::Units(subtrees.get(unit).cloned().unwrap_or_default()),
+                None => Roster::Everyone,
+            };
+            (course.clone(), roster)
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosterFilter {
@@ -167,9 +210,12 @@ impl People {
         let page = PageRequest::new(filter.limit, filter.offset)?;
         ensure_may_take_roll(conn, caller, &course_id)?;
         let course = Courses::find(conn, &course_id)?;
-        let units = match &course.organizing_unit_id {
-            Some(root) => Some(Units::subtree_ids(conn, root)?),
-            None => None,
+        let units = match rosters(conn, &[(course.id, course.organizing_unit_id)])?
+            .into_values()
+            .next()
+        {
+            Some(Roster::Units(units)) => Some(units.into_iter().collect::<Vec<_>>()),
+            Some(Roster::Everyone) | None => None,
         };
         let query = || {
             let mut query = people::table
@@ -460,6 +506,19 @@ impl Resource for People {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roster_holds_the_people_of_its_units_or_everyone() {
+        let units = Roster::Units(HashSet::from(["commune".to_owned(), "village".to_owned()]));
+        assert!(units.holds(Some("village")));
+        assert!(!units.holds(Some("elsewhere")));
+        assert!(
+            !units.holds(None),
+            "a person of no unit is on no unit's roster"
+        );
+        assert!(Roster::Everyone.holds(Some("elsewhere")));
+        assert!(Roster::Everyone.holds(None));
+    }
 
     #[test]
     fn phone_numbers_are_normalised() {

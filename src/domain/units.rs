@@ -2,6 +2,8 @@
 //! level is still allowed for history) with official codes, validity dates and `merged_into` for
 //! reorganisations.
 
+use std::collections::{HashMap, HashSet};
+
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -212,26 +214,41 @@ impl Units {
         Ok(true)
     }
 
-    /// `root` and every unit below it, current or merged away (people of a merged unit have
-    /// moved, but history keeps the unit). The tree is small (a province's units), so it is read
-    /// whole and walked in memory.
-    pub fn subtree_ids(conn: &mut DbConn, root: &str) -> Result<Vec<String>> {
+    /// Each root with every unit below it, current or merged away (people of a merged unit have
+    /// moved, but history keeps the unit), from one read of the tree: it is small (a province's
+    /// units), so it is read whole and walked in memory.
+    pub fn subtrees(
+        conn: &mut DbConn,
+        roots: &[String],
+    ) -> Result<HashMap<String, HashSet<String>>> {
+        if roots.is_empty() {
+            return Ok(HashMap::new());
+        }
         let links = units::table
             .select(UnitLink::as_select())
             .load::<UnitLink>(conn)?;
-        let mut found = vec![root.to_owned()];
-        let mut next = 0;
-        while next < found.len() {
-            let parent = found[next].clone();
-            found.extend(
-                links
-                    .iter()
-                    .filter(|link| link.parent_id.as_deref() == Some(parent.as_str()))
-                    .map(|link| link.id.clone()),
-            );
-            next += 1;
+        let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+        for link in &links {
+            if let Some(parent) = &link.parent_id {
+                children.entry(parent).or_default().push(&link.id);
+            }
         }
-        Ok(found)
+        let walk = |root: &str| {
+            let mut found = HashSet::from([root.to_owned()]);
+            let mut next = vec![root];
+            while let Some(parent) = next.pop() {
+                for child in children.get(parent).into_iter().flatten() {
+                    if found.insert((*child).to_owned()) {
+                        next.push(child);
+                    }
+                }
+            }
+            found
+        };
+        Ok(roots
+            .iter()
+            .map(|root| (root.clone(), walk(root)))
+            .collect())
     }
 
     /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making

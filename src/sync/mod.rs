@@ -1,7 +1,8 @@
 //! The sync protocol's core, free of HTTP: the hybrid logical clock (`clock`), field-level
-//! last-writer-wins merge rules (`merge`), the device-writable collections (`records`),
-//! applying a pushed batch (`push`), signed cursors (`cursor`), pages of changes (`pull`) and
-//! WatermelonDB's protocol translated onto them (`watermelon`).
+//! last-writer-wins merge rules (`merge`), the device-writable collections (`records`), the one
+//! writer of synced records (`writer`), applying a pushed batch (`push`), signed cursors
+//! (`cursor`), pages of changes (`pull`) and WatermelonDB's protocol translated onto them
+//! (`watermelon`).
 
 pub mod clock;
 pub mod cursor;
@@ -12,3 +13,4 @@ pub mod records;
 pub mod retention;
 pub mod review;
 pub mod watermelon;
+pub mod writer;

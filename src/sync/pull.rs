@@ -303,15 +303,13 @@ pub(crate) fn delta(
         }
     }
 
-    let (mut feed, has_more) = feed(conn, caller, visible.as_deref(), after, horizon, limit)?;
-    let next_rev = match (has_more, feed.last()) {
-        (true, Some(last)) => last.rev,
-        // Everything up to the horizon is delivered.
-        _ => after.max(horizon),
-    };
+    let (mut feed, more_from) = feed(conn, caller, visible.as_deref(), after, horizon, limit)?;
+    let has_more = more_from.is_some();
+    // Else everything up to the horizon is delivered.
+    let next_rev = more_from.unwrap_or(after.max(horizon));
     if caller.role == Role::Trainer {
-        new_people = people_of_new_enrollments(conn, &feed, after)?;
         let still_visible = visible.as_deref().unwrap_or_default();
+        new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
         let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
         feed.extend(dropped);
     }
@@ -345,11 +343,14 @@ fn enrolled_people(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>>
 }
 
 /// A person enrolled after the cursor may have an older record the device never received: it
-/// comes with the page that carries the enrollment, ahead of it.
+/// comes with the page that carries the enrollment, ahead of it. Not when the person has another
+/// enrollment in the trainer's courses up to the cursor: the device received the person with
+/// that one (`Scope::people`), or with the backfill of its course.
 fn people_of_new_enrollments(
     conn: &mut DbConn,
     page: &[Change],
     after: i64,
+    visible: &[String],
 ) -> Result<Vec<Change>> {
     let persons: Vec<String> = page
         .iter()
@@ -366,6 +367,15 @@ fn people_of_new_enrollments(
         .filter(people::id.eq_any(persons))
         .filter(people::rev.le(after))
         .filter(people::deleted_at.is_null())
+        .filter(
+            people::id.ne_all(
+                enrollments::table
+                    .filter(enrollments::course_id.eq_any(visible))
+                    .filter(enrollments::deleted_at.is_null())
+                    .filter(enrollments::rev.le(after))
+                    .select(enrollments::person_id),
+            ),
+        )
         .select(Person::as_select())
         .load(conn)?;
     Ok(changes(Collection::People, rows))
@@ -461,7 +471,11 @@ impl Scope<'_> {
             .into_boxed()
     }
 
-    fn people(&self) -> people::BoxedQuery<'static, Backend> {
+    /// People in the window. A trainer's come with an enrollment in their courses up to `last`
+    /// (the page's end): a person enrolled only by a later revision arrives with that enrollment
+    /// (`people_of_new_enrollments`), so that a fresh device pulling page after page receives
+    /// each person once, not once for the person's revision and again for the enrollment's.
+    fn people(&self, last: i64) -> people::BoxedQuery<'static, Backend> {
         let query = people::table
             .filter(people::rev.gt(self.after))
             .filter(people::rev.le(self.upto))
@@ -475,6 +489,7 @@ impl Scope<'_> {
                     enrollments::table
                         .filter(enrollments::course_id.eq_any(self.courses()))
                         .filter(enrollments::deleted_at.is_null())
+                        .filter(enrollments::rev.le(last))
                         .select(enrollments::person_id),
                 ),
             ),
@@ -659,6 +674,25 @@ enum PageEnd {
 }
 
 impl PageEnd {
+    /// The highest revision the page may hold.
+    fn last(&self) -> i64 {
+        match self {
+            PageEnd::Everything { last }
+            | PageEnd::Revisions { last, .. }
+            | PageEnd::Alone { last, .. } => *last,
+        }
+    }
+
+    /// Where the next page starts when more follow: the page holds every change in scope up to
+    /// here. Not always its last change's revision: a person counted in the window may be left
+    /// for the page of their enrollment (`Scope::people`).
+    fn reached(&self, page: &[Change]) -> i64 {
+        match self {
+            PageEnd::Everything { last } | PageEnd::Revisions { last, .. } => *last,
+            PageEnd::Alone { last, .. } => page.last().map_or(*last, |change| change.rev),
+        }
+    }
+
     /// The highest revision and how many rows the page reads of `collection`; None: none.
     fn rows_of(&self, collection: Collection) -> Option<(i64, Option<i64>)> {
         match self {
@@ -731,7 +765,7 @@ fn scoped_revisions(
 ) -> Result<Vec<i64>> {
     Ok(match collection {
         Collection::Units => feed_revisions!(scope.units(), units, take, conn),
-        Collection::People => feed_revisions!(scope.people(), people, take, conn),
+        Collection::People => feed_revisions!(scope.people(scope.upto), people, take, conn),
         Collection::Courses => feed_revisions!(scope.courses_feed(), courses, take, conn),
         Collection::CourseTrainers => match scope.course_trainers() {
             Some(query) => feed_revisions!(query, course_trainers, take, conn),
@@ -794,7 +828,7 @@ fn feed(
     after: i64,
     horizon: i64,
     limit: Option<i64>,
-) -> Result<(Vec<Change>, bool)> {
+) -> Result<(Vec<Change>, Option<i64>)> {
     let scope = Scope {
         caller,
         courses: visible,
@@ -806,7 +840,7 @@ fn feed(
         None => PageEnd::Everything { last: horizon },
         Some(limit) => match page_end(conn, &scope, limit)? {
             Some(end) => end,
-            None => return Ok((Vec::new(), false)),
+            None => return Ok((Vec::new(), None)),
         },
     };
 
@@ -820,7 +854,7 @@ fn feed(
         conn
     ));
     out.extend(feed_changes!(
-        scope.people(),
+        scope.people(end.last()),
         people,
         Person,
         Collection::People,
@@ -879,7 +913,8 @@ fn feed(
     ));
     out.sort_by_key(|c| c.rev);
     let has_more = end.cut(&mut out);
-    Ok((out, has_more))
+    let reached = has_more.then(|| end.reached(&out));
+    Ok((out, reached))
 }
 
 /// The live records of newly visible courses that predate the cursor.

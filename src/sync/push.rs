@@ -1,20 +1,23 @@
-//! Applying a batch of mutations from one device: idempotency by mutation id, field-level merge
-//! by hybrid logical clock, natural-key merge of duplicate records, conflict log and quarantine.
-//! The whole batch runs in one write transaction, and one refused mutation does not sink the
-//! others (see `push_batch`). Knows no HTTP.
+//! Applying a batch of mutations from one device: idempotency by mutation id (the mutation
+//! log), quarantine of refused mutations, and the batch's changes handed to the one writer
+//! (`writer`: read set-wise, decide in memory, write set-wise). The whole batch runs in one write
+//! transaction; one refused mutation does not sink the others, and every refusal is known before
+//! the first write. Knows no HTTP.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use std::collections::{HashMap, HashSet};
+
 use super::clock::{Hlc, ServerClock};
-use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, merge_change};
-use super::records::{self, Collection, PushFacts};
-use crate::db::schema::{
-    devices, revision_counter, sync_aliases, sync_conflicts, sync_mutations, sync_quarantine,
-};
-use crate::db::{DbConn, Revisions, now_ms, on_backend, write_tx_of};
+use super::merge::{DELETED_FIELD, Fields};
+use super::records::{self, Collection, ROWS_PER_STATEMENT};
+pub use super::writer::{Change, Refusal};
+use super::writer::{Expect, WriteError, Writer, refuse};
+use crate::db::schema::{devices, revision_counter, sync_mutations, sync_quarantine};
+use crate::db::{DbConn, now_ms, on_backend, write_tx_of};
 use crate::domain::Caller;
 use crate::domain::values::{new_id, parse_id};
 use crate::error::{Error, Result};
@@ -119,163 +122,77 @@ pub struct PushOutcome {
     pub server_hlc: String,
 }
 
-/// A refusal of one mutation: a stable reason code and a message.
-#[derive(Debug)]
-pub struct Refusal {
-    pub reason: &'static str,
-    pub message: String,
-}
+/// How often a push runs: once reading in parallel with other writers, and (should another
+/// writer have changed what it read, which only happens on PostgreSQL) again holding the
+/// revision counter from the start, so that nobody can overtake it.
+const ATTEMPTS: [Reading; 2] = [Reading::Parallel, Reading::Serialized];
 
-fn refuse(reason: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
-        reason,
-        message: message.into(),
-    }
-}
-
-impl From<Error> for Refusal {
-    fn from(err: Error) -> Self {
-        match err {
-            Error::Conflict { code, message }
-            | Error::Forbidden { code, message }
-            | Error::BadRequest { code, message } => refuse(code, message),
-            Error::Validation { message, .. } => refuse("validation_failed", message),
-            Error::NotFound { what } => refuse("not_found", format!("{what} not found")),
-            other => refuse("rejected", other.to_string()),
-        }
-    }
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reading {
+    Parallel,
+    Serialized,
 }
 
 /// Applies a device's batch in a write transaction of its own; answers once it is committed.
-///
-/// Most batches refuse nothing, so the first attempt gives no mutation a savepoint of its own
-/// (a savepoint per mutation cost about a tenth of a push; one savepoint around the whole batch
-/// cost more still, its journal of every page it touched). A mutation refused in that attempt
-/// may already have written part of itself (some refusals are found only when the record is
-/// written), so the attempt's transaction is rolled back and the batch applied again in a new
-/// one, as `apply_batch` does.
 pub fn push_batch(
     conn: &mut DbConn,
     caller: &Caller,
     clock: &ServerClock,
     mutations: &[Value],
 ) -> Result<PushOutcome> {
-    let attempt = |conn: &mut DbConn, isolation| {
-        write_tx_of(conn, |conn| {
-            let results = apply_all(conn, caller, clock, mutations, isolation)?;
+    let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
+    for reading in ATTEMPTS {
+        let attempt = write_tx_of(conn, |conn| {
+            if reading == Reading::Serialized {
+                serialize_pushes(conn)?;
+            }
+            let results = apply_parsed(conn, caller, clock, &parsed)?;
             fault::point(fault::PUSH_BEFORE_COMMIT);
             Ok(results)
-        })
-    };
-    let results = match attempt(conn, Isolation::Batch) {
-        Ok(results) => results,
-        Err(BatchError::Refused) => {
-            attempt(conn, Isolation::Mutation).map_err(BatchError::into_error)?
+        });
+        match attempt {
+            Ok(results) => {
+                return Ok(PushOutcome {
+                    results,
+                    server_hlc: clock.now(wall_ms()).to_string(),
+                });
+            }
+            Err(WriteError::Stale) => continue,
+            Err(WriteError::Failed(err)) => return Err(err),
         }
-        Err(BatchError::Failed(err)) => return Err(err),
-    };
-    Ok(PushOutcome {
-        results,
-        server_hlc: clock.now(wall_ms()).to_string(),
-    })
+    }
+    Err(busy())
 }
 
-/// Applies a batch inside the caller's write transaction, each mutation in a savepoint of its
-/// own, so that a refused one is undone alone and the others stand.
+fn busy() -> Error {
+    Error::Unavailable("another writer changed the same records; retry the push".into())
+}
+
+fn stale_as_busy(err: WriteError) -> Error {
+    match err {
+        WriteError::Stale => busy(),
+        WriteError::Failed(err) => err,
+    }
+}
+
+/// Applies a batch inside the caller's write transaction (a WatermelonDB push, which holds the
+/// revision counter from its start, so that no other writer can overtake it).
 pub fn apply_batch(
     conn: &mut DbConn,
     caller: &Caller,
     clock: &ServerClock,
     mutations: &[Value],
 ) -> Result<PushOutcome> {
-    let results = apply_all(conn, caller, clock, mutations, Isolation::Mutation)
-        .map_err(BatchError::into_error)?;
+    let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
+    let results = apply_parsed(conn, caller, clock, &parsed).map_err(stale_as_busy)?;
     Ok(PushOutcome {
         results,
         server_hlc: clock.now(wall_ms()).to_string(),
     })
 }
 
-/// What undoes a refused mutation's writes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Isolation {
-    /// Only the rollback of the whole transaction: a refusal stops the attempt.
-    Batch,
-    /// A savepoint per mutation.
-    Mutation,
-}
-
-/// Why an attempt at a batch stopped.
-enum BatchError {
-    /// A mutation was refused where only the whole attempt could be undone.
-    Refused,
-    Failed(Error),
-}
-
-impl BatchError {
-    /// For an attempt with a savepoint per mutation, which undoes refusals itself.
-    fn into_error(self) -> Error {
-        match self {
-            BatchError::Failed(err) => err,
-            BatchError::Refused => {
-                Error::Internal("a refusal escaped its mutation's savepoint".into())
-            }
-        }
-    }
-}
-
-impl From<Error> for BatchError {
-    fn from(err: Error) -> Self {
-        BatchError::Failed(err)
-    }
-}
-
-impl From<diesel::result::Error> for BatchError {
-    fn from(err: diesel::result::Error) -> Self {
-        BatchError::Failed(err.into())
-    }
-}
-
-/// What one attempt at a batch carries from mutation to mutation.
-struct Attempt {
-    revisions: Revisions,
-    facts: PushFacts,
-}
-
-fn apply_all(
-    conn: &mut DbConn,
-    caller: &Caller,
-    clock: &ServerClock,
-    mutations: &[Value],
-    isolation: Isolation,
-) -> std::result::Result<Vec<MutationResult>, BatchError> {
-    // The reservation takes the revision counter's row lock for the rest of the transaction:
-    // held from a push's start, it serialises pushes on PostgreSQL, so two copies of one
-    // mutation racing in parallel see each other's log entry.
-    let mut attempt = Attempt {
-        revisions: Revisions::reserve(conn, mutations.len())?,
-        // Read afresh in each attempt: what an undone attempt read may have been its own writes.
-        facts: PushFacts::default(),
-    };
-    let mut results = Vec::with_capacity(mutations.len());
-    for raw in mutations {
-        if !results.is_empty() {
-            fault::point(fault::PUSH_MID_BATCH);
-        }
-        results.push(apply_one(
-            conn,
-            &mut attempt,
-            caller,
-            clock,
-            raw,
-            isolation,
-        )?);
-    }
-    Ok(results)
-}
-
-/// Takes the revision counter's row lock for the rest of the transaction, as a push does when
-/// it reserves its revisions: before a WatermelonDB push reads the counter.
+/// Takes the revision counter's row lock for the rest of the transaction, as the write phase
+/// of a push does: before a WatermelonDB push reads the counter.
 pub fn serialize_pushes(conn: &mut DbConn) -> Result<()> {
     diesel::update(revision_counter::table.filter(revision_counter::id.eq(1)))
         .set(revision_counter::value.eq(revision_counter::value))
@@ -324,22 +241,10 @@ pub fn read_mutation(raw: &Value) -> std::result::Result<(String, Mutation), Box
     Ok((mutation_id, mutation))
 }
 
-/// A mutation's content, checked as far as it can be without the database.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckedMutation {
-    pub collection: Collection,
-    /// The record id in canonical form.
-    pub record_id: String,
-    /// The device's stamp as sent (the node is replaced by the device id from the token).
-    pub stamp: Hlc,
-    /// The fields to merge in their stored form, with the deletion flag the op implies.
-    pub fields: Fields,
-}
-
 impl Mutation {
     /// Checks what needs no database: a device-writable collection, a UUID record id, a valid
     /// stamp, and fields the collection has with values of the right type.
-    pub fn check(&self) -> std::result::Result<CheckedMutation, Refusal> {
+    pub fn check(&self) -> std::result::Result<Change, Refusal> {
         let collection = Collection::parse(&self.collection).ok_or_else(|| {
             refuse(
                 "unknown_collection",
@@ -374,138 +279,425 @@ impl Mutation {
             }
         };
         let fields = records::normalize_fields(collection, fields)?;
-        Ok(CheckedMutation {
+        Ok(Change {
             collection,
             record_id,
             stamp,
             fields,
+            expect: Expect::Anything,
         })
     }
 }
 
-fn apply_one(
+/// One mutation of a batch as far as it can be read without the database.
+enum Parsed<'a> {
+    /// Not a mutation, or an id that is not a UUID: refused without a log entry.
+    Malformed {
+        raw: &'a Value,
+        result: MutationResult,
+    },
+    Read {
+        raw: &'a Value,
+        mutation_id: String,
+        hash: String,
+        mutation: Mutation,
+        checked: std::result::Result<Change, Refusal>,
+    },
+}
+
+fn parse(raw: &Value) -> Result<Parsed<'_>> {
+    Ok(match read_mutation(raw) {
+        Err(result) => Parsed::Malformed {
+            raw,
+            result: *result,
+        },
+        Ok((mutation_id, mutation)) => Parsed::Read {
+            raw,
+            mutation_id,
+            hash: body_hash(raw)?,
+            checked: mutation.check(),
+            mutation,
+        },
+    })
+}
+
+/// What a mutation of the batch comes to, once decided.
+enum Outcome {
+    /// The answer is known (refused, a duplicate, nothing to do).
+    Answered(MutationResult),
+    /// Applied: its revision is known once the batch is written.
+    Applied {
+        result: MutationResult,
+        collection: Collection,
+        revised: bool,
+    },
+    /// The same mutation as an earlier one of this batch.
+    DuplicateOf(usize),
+}
+
+/// A refused or malformed mutation to file for an administrator.
+struct Filing<'a> {
+    raw: &'a Value,
+    course_id: Option<String>,
+    result: MutationResult,
+}
+
+/// Reads, decides and writes a parsed batch inside the caller's transaction.
+fn apply_parsed(
     conn: &mut DbConn,
-    attempt: &mut Attempt,
     caller: &Caller,
     clock: &ServerClock,
-    raw: &Value,
-    isolation: Isolation,
-) -> std::result::Result<MutationResult, BatchError> {
-    let (mutation_id, mutation) = match read_mutation(raw) {
-        Ok(read) => read,
-        Err(result) => {
-            quarantine(conn, caller, raw, None, &result)?;
-            return Ok(*result);
-        }
-    };
-    let hash = body_hash(raw)?;
-    let seen = on_backend!(conn, |backend| sync_mutations::table
-        .find(&mutation_id)
-        .select((sync_mutations::body_hash, sync_mutations::result))
-        .get_result::<(String, String)>(backend)
-        .optional())?;
-    if let Some((seen_hash, stored)) = seen {
-        if seen_hash != hash {
-            let result = MutationResult::rejected(
-                Some(mutation_id.clone()),
-                Some(mutation.record_id.clone()),
-                "mutation_id_reused",
-                "this mutation id was already used for a different mutation".into(),
-            );
-            quarantine(conn, caller, raw, None, &result)?;
-            return Ok(result);
-        }
-        let mut original: MutationResult = serde_json::from_str(&stored)
-            .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))?;
-        original.original_status = Some(original.status);
-        original.status = Status::Duplicate;
-        return Ok(original);
-    }
-
-    // A refusal of `check` comes before anything is written, whatever the isolation.
-    let applied = match mutation.check() {
-        Err(refusal) => Err(ApplyError::Refused(refusal)),
-        Ok(checked) => {
-            let apply = |conn: &mut DbConn| {
-                apply_mutation(
-                    conn,
-                    attempt,
-                    caller,
-                    clock,
-                    &mutation_id,
-                    &mutation,
-                    checked,
-                )
-            };
-            match isolation {
-                Isolation::Mutation => conn.transaction::<_, ApplyError, _>(apply),
-                Isolation::Batch => match apply(conn) {
-                    Err(ApplyError::Refused(_)) => return Err(BatchError::Refused),
-                    done => done,
-                },
+    parsed: &[Parsed],
+) -> std::result::Result<Vec<MutationResult>, WriteError> {
+    // Read: the mutation log, then everything the changes need.
+    let ids: Vec<&str> = parsed
+        .iter()
+        .filter_map(|item| match item {
+            Parsed::Read { mutation_id, .. } => Some(mutation_id.as_str()),
+            Parsed::Malformed { .. } => None,
+        })
+        .collect();
+    let seen = read_log(conn, &ids)?;
+    let wall = wall_ms();
+    let mut restamped = false;
+    // The device's stamps with its node from the token, never from the body; a stamp too far
+    // in the future is re-stamped and the device flagged for administrators.
+    let changes: Vec<Option<Change>> = parsed
+        .iter()
+        .map(|item| match item {
+            Parsed::Read {
+                mutation_id,
+                checked: Ok(change),
+                ..
+            } if !seen.contains_key(mutation_id) => {
+                let stamp = Hlc {
+                    node: caller.device_id.clone(),
+                    ..change.stamp.clone()
+                };
+                let observed = clock.observe(&stamp, wall);
+                restamped |= observed.restamped;
+                Some(Change {
+                    stamp: observed.stamp,
+                    ..change.clone()
+                })
             }
+            _ => None,
+        })
+        .collect();
+    let sessions_named: Vec<String> = parsed
+        .iter()
+        .filter_map(|item| match item {
+            Parsed::Read { mutation, .. } => mutation
+                .fields
+                .get("session_id")
+                .and_then(Value::as_str)
+                .and_then(parse_id),
+            Parsed::Malformed { .. } => None,
+        })
+        .collect();
+    let wanted: Vec<&Change> = changes.iter().flatten().collect();
+    let mut writer = Writer::read(conn, caller, &wanted, &sessions_named)?;
+
+    // Decide, mutation by mutation, in memory.
+    let mut outcomes = Vec::with_capacity(parsed.len());
+    let mut filings = Vec::new();
+    let mut logged: HashMap<&str, (&str, usize)> = HashMap::new();
+    for (index, (item, change)) in parsed.iter().zip(&changes).enumerate() {
+        let (raw, mutation_id, hash, mutation, checked) = match item {
+            Parsed::Malformed { raw, result } => {
+                filings.push(Filing {
+                    raw,
+                    course_id: None,
+                    result: result.clone(),
+                });
+                outcomes.push(Outcome::Answered(result.clone()));
+                continue;
+            }
+            Parsed::Read {
+                raw,
+                mutation_id,
+                hash,
+                mutation,
+                checked,
+            } => (*raw, mutation_id, hash, mutation, checked),
+        };
+        let earlier = seen
+            .get(mutation_id)
+            .map(|(seen_hash, stored)| (seen_hash.as_str(), Some(stored)))
+            .or_else(|| {
+                logged
+                    .get(mutation_id.as_str())
+                    .map(|(seen_hash, _)| (*seen_hash, None))
+            });
+        if let Some((seen_hash, stored)) = earlier {
+            if seen_hash != hash {
+                let result = MutationResult::rejected(
+                    Some(mutation_id.clone()),
+                    Some(mutation.record_id.clone()),
+                    "mutation_id_reused",
+                    "this mutation id was already used for a different mutation".into(),
+                );
+                filings.push(Filing {
+                    raw,
+                    course_id: None,
+                    result: result.clone(),
+                });
+                outcomes.push(Outcome::Answered(result));
+                continue;
+            }
+            outcomes.push(match stored {
+                Some(stored) => Outcome::Answered(as_duplicate(stored)?),
+                None => Outcome::DuplicateOf(logged[mutation_id.as_str()].1),
+            });
+            continue;
         }
-    };
-    let result = match applied {
-        Ok(result) => result,
-        Err(ApplyError::Refused(refusal)) => {
-            let result = MutationResult::rejected(
-                Some(mutation_id.clone()),
-                Some(mutation.record_id.clone()),
-                refusal.reason,
-                refusal.message,
-            );
-            let course = records::course_of_fields(conn, &mutation.collection, &mutation.fields)
-                .unwrap_or(None);
-            quarantine(conn, caller, raw, course, &result)?;
-            result
-        }
-        Err(ApplyError::Failed(err)) => return Err(err.into()),
-    };
-    let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
-    on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
-        .values((
-            sync_mutations::mutation_id.eq(&mutation_id),
-            sync_mutations::device_id.eq(&caller.device_id),
-            sync_mutations::user_id.eq(&caller.user_id),
-            sync_mutations::body_hash.eq(&hash),
-            sync_mutations::result.eq(&stored),
-            sync_mutations::created_at.eq(now_ms()),
+        logged.insert(mutation_id, (hash, index));
+        let decided = match (checked, change) {
+            (Err(refusal), _) => Err(refusal.clone()),
+            (Ok(_), Some(change)) => writer.apply(change).map(|applied| (change, applied)),
+            (Ok(_), None) => {
+                return Err(Error::Internal("a checked mutation without its change".into()).into());
+            }
+        };
+        outcomes.push(match decided {
+            Ok((change, applied)) => {
+                let status = if applied.conflicts > 0 || applied.merged_into.is_some() {
+                    Status::Merged
+                } else {
+                    Status::Applied
+                };
+                Outcome::Applied {
+                    result: MutationResult {
+                        mutation_id: Some(mutation_id.clone()),
+                        status,
+                        record_id: Some(applied.record_id),
+                        merged_into: applied.merged_into,
+                        rev: None,
+                        original_status: None,
+                        reason: None,
+                        message: None,
+                    },
+                    collection: change.collection,
+                    revised: applied.revised,
+                }
+            }
+            Err(refusal) => {
+                let result = MutationResult::rejected(
+                    Some(mutation_id.clone()),
+                    Some(mutation.record_id.clone()),
+                    refusal.reason,
+                    refusal.message,
+                );
+                let course_id = match mutation.fields.get("course_id").and_then(Value::as_str) {
+                    Some(course) => Some(course.to_owned()),
+                    None if mutation.collection == Collection::Attendance.name() => mutation
+                        .fields
+                        .get("session_id")
+                        .and_then(Value::as_str)
+                        .and_then(parse_id)
+                        .and_then(|session| writer.course_of_session(&session)),
+                    None => None,
+                };
+                filings.push(Filing {
+                    raw,
+                    course_id,
+                    result: result.clone(),
+                });
+                Outcome::Answered(result)
+            }
+        });
+    }
+
+    // Write: records (taking their revisions and the counter's lock), then the answers.
+    writer.write(conn)?;
+    if !filings.is_empty() {
+        // Under the counter's lock, so that two copies of a batch racing on PostgreSQL do not
+        // both find a refused mutation not yet filed.
+        serialize_pushes(conn)?;
+    }
+    let filings = not_yet_filed(conn, caller, filings)?;
+    let mut results: Vec<MutationResult> = Vec::with_capacity(outcomes.len());
+    let mut log = Vec::new();
+    for outcome in outcomes {
+        let result = match outcome {
+            Outcome::Answered(result) => {
+                if result.status == Status::Rejected && logged_id(&result, &logged) {
+                    log.push(result.clone());
+                }
+                result
+            }
+            Outcome::Applied {
+                mut result,
+                collection,
+                revised,
+            } => {
+                if revised {
+                    result.rev = result
+                        .record_id
+                        .as_deref()
+                        .and_then(|id| writer.revision_of(collection, id));
+                }
+                log.push(result.clone());
+                result
+            }
+            Outcome::DuplicateOf(index) => {
+                let mut original = results[index].clone();
+                original.original_status = Some(original.status);
+                original.status = Status::Duplicate;
+                original
+            }
+        };
+        results.push(result);
+    }
+    // A nothing-to-do delete was answered at once but is logged like any applied mutation.
+    file(conn, caller, &filings)?;
+    write_log(conn, caller, &log, &logged)?;
+    if restamped {
+        diesel::update(
+            devices::table
+                .find(&caller.device_id)
+                .filter(devices::clock_flagged_at.is_null()),
+        )
+        .set(devices::clock_flagged_at.eq(now_ms()))
+        .execute(conn)?;
+    }
+    Ok(results)
+}
+
+/// Whether a refusal belongs in the mutation log: one of a mutation logged under its id in this
+/// batch (not a malformed one, nor a reused id).
+fn logged_id(result: &MutationResult, logged: &HashMap<&str, (&str, usize)>) -> bool {
+    result.reason.as_deref() != Some("mutation_id_reused")
+        && result
+            .mutation_id
+            .as_deref()
+            .is_some_and(|id| logged.contains_key(id))
+}
+
+fn as_duplicate(stored: &str) -> Result<MutationResult> {
+    let mut original: MutationResult = serde_json::from_str(stored)
+        .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))?;
+    original.original_status = Some(original.status);
+    original.status = Status::Duplicate;
+    Ok(original)
+}
+
+/// The log entries of mutation ids: id → (body hash, stored result).
+fn read_log(conn: &mut DbConn, ids: &[&str]) -> Result<HashMap<String, (String, String)>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, String)> = on_backend!(conn, |backend| sync_mutations::table
+        .filter(sync_mutations::mutation_id.eq_any(ids))
+        .select((
+            sync_mutations::mutation_id,
+            sync_mutations::body_hash,
+            sync_mutations::result,
         ))
-        .execute(backend))?;
-    Ok(result)
+        .load(backend))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, hash, result)| (id, (hash, result)))
+        .collect())
 }
 
-/// What stopped one mutation: a refusal, undone and quarantined (see `apply_batch`), or a
-/// database failure, which fails the whole batch (nothing is acknowledged).
-enum ApplyError {
-    Refused(Refusal),
-    Failed(Error),
-}
-
-impl From<Error> for ApplyError {
-    fn from(err: Error) -> Self {
-        match err {
-            Error::Validation { .. }
-            | Error::NotFound { .. }
-            | Error::Forbidden { .. }
-            | Error::Conflict { .. }
-            | Error::BadRequest { .. } => ApplyError::Refused(err.into()),
-            other => ApplyError::Failed(other),
-        }
+fn write_log(
+    conn: &mut DbConn,
+    caller: &Caller,
+    log: &[MutationResult],
+    logged: &HashMap<&str, (&str, usize)>,
+) -> std::result::Result<(), WriteError> {
+    let now = now_ms();
+    let mut rows = Vec::with_capacity(log.len());
+    for result in log {
+        let Some(id) = result.mutation_id.as_deref() else {
+            continue;
+        };
+        let Some((hash, _)) = logged.get(id) else {
+            continue;
+        };
+        let stored = serde_json::to_string(result)
+            .map_err(|e| WriteError::Failed(Error::Internal(e.to_string())))?;
+        rows.push((
+            sync_mutations::mutation_id.eq(id.to_owned()),
+            sync_mutations::device_id.eq(caller.device_id.clone()),
+            sync_mutations::user_id.eq(caller.user_id.clone()),
+            sync_mutations::body_hash.eq((*hash).to_owned()),
+            sync_mutations::result.eq(stored),
+            sync_mutations::created_at.eq(now),
+        ));
     }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
+            .values(chunk)
+            .execute(backend))?;
+    }
+    Ok(())
 }
 
-impl From<diesel::result::Error> for ApplyError {
-    fn from(err: diesel::result::Error) -> Self {
-        ApplyError::Failed(err.into())
+/// The filings that are not already open for this device: a device retrying a mutation that
+/// cannot be logged by id (malformed, or a reused id) would otherwise file it on every retry.
+fn not_yet_filed<'a>(
+    conn: &mut DbConn,
+    caller: &Caller,
+    filings: Vec<Filing<'a>>,
+) -> Result<Vec<(String, Filing<'a>)>> {
+    if filings.is_empty() {
+        return Ok(Vec::new());
     }
+    let bodies: Vec<String> = filings.iter().map(|f| f.raw.to_string()).collect();
+    let open: HashSet<String> = on_backend!(conn, |backend| sync_quarantine::table
+        .filter(sync_quarantine::device_id.eq(&caller.device_id))
+        .filter(sync_quarantine::status.eq("open"))
+        .filter(sync_quarantine::body.eq_any(&bodies))
+        .select(sync_quarantine::body)
+        .load::<String>(backend))?
+    .into_iter()
+    .collect();
+    let mut taken = HashSet::new();
+    Ok(bodies
+        .into_iter()
+        .zip(filings)
+        .filter(|(body, _)| !open.contains(body) && taken.insert(body.clone()))
+        .collect())
 }
 
-impl From<Refusal> for ApplyError {
-    fn from(refusal: Refusal) -> Self {
-        ApplyError::Refused(refusal)
+fn file(
+    conn: &mut DbConn,
+    caller: &Caller,
+    filings: &[(String, Filing)],
+) -> diesel::QueryResult<()> {
+    let now = now_ms();
+    let rows: Vec<_> = filings
+        .iter()
+        .map(|(body, filing)| {
+            let result = &filing.result;
+            (
+                sync_quarantine::id.eq(new_id()),
+                sync_quarantine::mutation_id.eq(result.mutation_id.clone().unwrap_or_default()),
+                sync_quarantine::device_id.eq(&caller.device_id),
+                sync_quarantine::user_id.eq(&caller.user_id),
+                sync_quarantine::collection.eq(filing
+                    .raw
+                    .get("collection")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()),
+                sync_quarantine::record_id.eq(result.record_id.clone().unwrap_or_default()),
+                sync_quarantine::course_id.eq(filing.course_id.clone()),
+                sync_quarantine::body.eq(body),
+                sync_quarantine::reason.eq(result.reason.clone().unwrap_or_default()),
+                sync_quarantine::message.eq(result.message.clone().unwrap_or_default()),
+                sync_quarantine::status.eq("open"),
+                sync_quarantine::created_at.eq(now),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        on_backend!(conn, |backend| diesel::insert_into(sync_quarantine::table)
+            .values(chunk)
+            .execute(backend))?;
     }
+    Ok(())
 }
 
 /// Applies a quarantined mutation again, as corrected by an administrator: authorised as an
@@ -518,29 +710,35 @@ pub fn reapply(
     mutation_id: &str,
     mutation: &Mutation,
 ) -> Result<MutationResult> {
-    let checked = mutation
-        .check()
-        .map_err(|refusal| Error::conflict(refusal.reason, refusal.message))?;
-    let attempt = conn.transaction::<_, ApplyError, _>(|conn| {
-        apply_mutation(
-            conn,
-            &mut Attempt {
-                revisions: Revisions::one_by_one(),
-                facts: PushFacts::default(),
-            },
-            on_behalf_of,
-            clock,
-            mutation_id,
-            mutation,
-            checked,
-        )
-    });
-    let result = match attempt {
-        Ok(result) => result,
-        Err(ApplyError::Refused(refusal)) => {
-            return Err(Error::conflict(refusal.reason, refusal.message));
-        }
-        Err(ApplyError::Failed(err)) => return Err(err),
+    let change = mutation.check().map_err(Refusal::into_error)?;
+    let stamp = Hlc {
+        node: on_behalf_of.device_id.clone(),
+        ..change.stamp.clone()
+    };
+    let change = Change {
+        stamp: clock.observe(&stamp, wall_ms()).stamp,
+        ..change
+    };
+    let mut writer = Writer::read(conn, on_behalf_of, &[&change], &[])?;
+    let applied = writer.apply(&change).map_err(Refusal::into_error)?;
+    writer.write(conn).map_err(stale_as_busy)?;
+    let result = MutationResult {
+        mutation_id: Some(mutation_id.to_owned()),
+        status: if applied.conflicts > 0 || applied.merged_into.is_some() {
+            Status::Merged
+        } else {
+            Status::Applied
+        },
+        rev: if applied.revised {
+            writer.revision_of(change.collection, &applied.record_id)
+        } else {
+            None
+        },
+        record_id: Some(applied.record_id),
+        merged_into: applied.merged_into,
+        original_status: None,
+        reason: None,
+        message: None,
     };
     let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
     diesel::update(sync_mutations::table.find(mutation_id))
@@ -560,240 +758,26 @@ pub fn apply_server_choice(
     field: &str,
     value: Value,
 ) -> Result<Option<i64>> {
-    let stored =
-        records::load(conn, collection, record_id)?.ok_or(Error::NotFound { what: "record" })?;
-    let mut incoming = Fields::new();
-    incoming.insert(field.to_owned(), value);
-    let incoming = records::normalize_fields(collection, incoming)?;
-    records::check_immutable(collection, &stored.fields, &incoming)?;
-    let stamp = clock.now(wall_ms());
-    let merged = merge_change(&stored.fields, &stored.stamps, &incoming, &stamp);
-    records::write(
-        conn,
-        &mut Revisions::one_by_one(),
-        admin,
+    let mut fields = Fields::new();
+    fields.insert(field.to_owned(), value);
+    let change = Change {
         collection,
-        record_id,
-        &merged.fields,
-        &merged.stamps,
-        false,
-        true,
-    )
-}
-
-fn apply_mutation(
-    conn: &mut DbConn,
-    attempt: &mut Attempt,
-    caller: &Caller,
-    clock: &ServerClock,
-    mutation_id: &str,
-    mutation: &Mutation,
-    checked: CheckedMutation,
-) -> std::result::Result<MutationResult, ApplyError> {
-    let CheckedMutation {
-        collection,
-        record_id,
-        stamp,
-        fields: incoming,
-    } = checked;
-    let stamp = device_stamp(conn, caller, clock, stamp)?;
-
-    // An id that was merged into another record keeps pointing there.
-    let aliased = on_backend!(conn, |backend| sync_aliases::table
-        .find((collection.name(), &record_id))
-        .select(sync_aliases::canonical_id)
-        .get_result::<String>(backend)
-        .optional())?;
-    let mut target_id = aliased.clone().unwrap_or_else(|| record_id.clone());
-    let mut merged_into = aliased;
-    let mut stored = records::load(conn, collection, &target_id)?;
-    if stored.is_none() {
-        if mutation.op == Op::Delete {
-            // Deleting what the server never had: nothing to do, and nothing lost.
-            return Ok(MutationResult {
-                mutation_id: Some(mutation_id.to_owned()),
-                status: Status::Applied,
-                record_id: Some(record_id),
-                merged_into: None,
-                rev: None,
-                original_status: None,
-                reason: None,
-                message: None,
-            });
-        }
-        if let Some(existing) = records::find_by_natural_key(conn, collection, &incoming)? {
-            diesel::insert_into(sync_aliases::table)
-                .values((
-                    sync_aliases::collection.eq(collection.name()),
-                    sync_aliases::alias_id.eq(&record_id),
-                    sync_aliases::canonical_id.eq(&existing.id),
-                    sync_aliases::created_at.eq(now_ms()),
-                ))
-                .execute(conn)?;
-            target_id = existing.id.clone();
-            merged_into = Some(existing.id.clone());
-            stored = Some(existing);
-        }
-    }
-    let (stored_fields, stored_stamps, is_new) = match &stored {
-        Some(record) => {
-            records::check_immutable(collection, &record.fields, &incoming)?;
-            (record.fields.clone(), record.stamps.clone(), false)
-        }
-        None => (Fields::new(), FieldStamps::new(), true),
+        record_id: record_id.to_owned(),
+        stamp: clock.now(wall_ms()),
+        fields: records::normalize_fields(collection, fields)?,
+        expect: Expect::Anything,
     };
-    let merged = merge_change(&stored_fields, &stored_stamps, &incoming, &stamp);
-    let course_id =
-        records::authorize(conn, &mut attempt.facts, caller, collection, &merged.fields)?;
-    if collection == Collection::Enrollments {
-        attempt.facts.forget_enrollments();
+    let mut writer = Writer::read(conn, admin, &[&change], &[])?;
+    if writer.record(collection, record_id).is_none() {
+        return Err(Error::NotFound { what: "record" });
     }
-    let changed = is_new || !merged.changed.is_empty();
-    let mut rev = records::write(
-        conn,
-        &mut attempt.revisions,
-        caller,
-        collection,
-        &target_id,
-        &merged.fields,
-        &merged.stamps,
-        is_new,
-        changed,
-    )?;
-    // When the mutation lost every field it set, nothing changed, yet the device holds its own
-    // losing values: a new revision sends it the winning state on its next pull.
-    let stale = incoming
-        .iter()
-        .any(|(field, value)| merged.fields.get(field) != Some(value));
-    if rev.is_none() && stale {
-        rev = Some(records::touch(
-            conn,
-            &mut attempt.revisions,
-            collection,
-            &target_id,
-        )?);
-    }
-    let conflicts = log_conflicts(
-        conn,
-        collection,
-        &target_id,
-        course_id.as_deref(),
-        &merged.lost,
-    )?;
-    let status = if conflicts > 0 || merged_into.is_some() {
-        Status::Merged
+    let applied = writer.apply(&change).map_err(Refusal::into_error)?;
+    writer.write(conn).map_err(stale_as_busy)?;
+    Ok(if applied.revised {
+        writer.revision_of(collection, &applied.record_id)
     } else {
-        Status::Applied
-    };
-    Ok(MutationResult {
-        mutation_id: Some(mutation_id.to_owned()),
-        status,
-        record_id: Some(target_id),
-        merged_into,
-        rev,
-        original_status: None,
-        reason: None,
-        message: None,
+        None
     })
-}
-
-/// Takes the device's stamp with its node from the token, never from the body. A stamp too far
-/// in the future is re-stamped and the device flagged for administrators.
-fn device_stamp(
-    conn: &mut DbConn,
-    caller: &Caller,
-    clock: &ServerClock,
-    parsed: Hlc,
-) -> std::result::Result<Hlc, ApplyError> {
-    let stamp = Hlc {
-        node: caller.device_id.clone(),
-        ..parsed
-    };
-    let observed = clock.observe(&stamp, wall_ms());
-    if observed.restamped {
-        diesel::update(
-            devices::table
-                .find(&caller.device_id)
-                .filter(devices::clock_flagged_at.is_null()),
-        )
-        .set(devices::clock_flagged_at.eq(now_ms()))
-        .execute(conn)?;
-    }
-    Ok(observed.stamp)
-}
-
-/// Logs the values that lost, when they came from another device than the winner: a device
-/// overwriting its own earlier value is not a conflict.
-fn log_conflicts(
-    conn: &mut DbConn,
-    collection: Collection,
-    record_id: &str,
-    course_id: Option<&str>,
-    lost: &[LostValue],
-) -> Result<usize> {
-    let mut logged = 0;
-    for value in lost
-        .iter()
-        .filter(|v| v.winning_stamp.node != v.losing_stamp.node)
-    {
-        diesel::insert_into(sync_conflicts::table)
-            .values((
-                sync_conflicts::id.eq(new_id()),
-                sync_conflicts::collection.eq(collection.name()),
-                sync_conflicts::record_id.eq(record_id),
-                sync_conflicts::course_id.eq(course_id),
-                sync_conflicts::field.eq(&value.field),
-                sync_conflicts::winning_value.eq(value.winning_value.to_string()),
-                sync_conflicts::winning_stamp.eq(value.winning_stamp.to_string()),
-                sync_conflicts::losing_value.eq(value.losing_value.to_string()),
-                sync_conflicts::losing_stamp.eq(value.losing_stamp.to_string()),
-                sync_conflicts::created_at.eq(now_ms()),
-            ))
-            .execute(conn)?;
-        logged += 1;
-    }
-    Ok(logged)
-}
-
-fn quarantine(
-    conn: &mut DbConn,
-    caller: &Caller,
-    raw: &Value,
-    course_id: Option<String>,
-    result: &MutationResult,
-) -> Result<()> {
-    // A device retrying a mutation that cannot be logged by id (malformed, or a reused id) would
-    // otherwise file it again on every retry.
-    let body = raw.to_string();
-    let already_open: i64 = sync_quarantine::table
-        .filter(sync_quarantine::device_id.eq(&caller.device_id))
-        .filter(sync_quarantine::body.eq(&body))
-        .filter(sync_quarantine::status.eq("open"))
-        .count()
-        .get_result(conn)?;
-    if already_open > 0 {
-        return Ok(());
-    }
-    diesel::insert_into(sync_quarantine::table)
-        .values((
-            sync_quarantine::id.eq(new_id()),
-            sync_quarantine::mutation_id.eq(result.mutation_id.clone().unwrap_or_default()),
-            sync_quarantine::device_id.eq(&caller.device_id),
-            sync_quarantine::user_id.eq(&caller.user_id),
-            sync_quarantine::collection.eq(raw
-                .get("collection")
-                .and_then(Value::as_str)
-                .unwrap_or_default()),
-            sync_quarantine::record_id.eq(result.record_id.clone().unwrap_or_default()),
-            sync_quarantine::course_id.eq(course_id),
-            sync_quarantine::body.eq(&body),
-            sync_quarantine::reason.eq(result.reason.clone().unwrap_or_default()),
-            sync_quarantine::message.eq(result.message.clone().unwrap_or_default()),
-            sync_quarantine::status.eq("open"),
-            sync_quarantine::created_at.eq(now_ms()),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 #[cfg(test)]

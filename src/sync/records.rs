@@ -8,14 +8,11 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields};
-use crate::db::schema::{attendance, course_trainers, courses, enrollments, people, sessions};
-use crate::db::{DbConn, Revisions, now_ms, on_backend};
+use crate::db::schema::{attendance, enrollments};
+use crate::db::{DbConn, on_backend};
 use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
-use crate::domain::{
-    Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
-};
+use crate::domain::{attendance as attendance_rules, enrollments as enrollment_rules};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,14 +84,6 @@ impl Collection {
     }
 }
 
-/// A stored record as the merge sees it.
-#[derive(Debug, Clone)]
-pub struct StoredRecord {
-    pub id: String,
-    pub fields: Fields,
-    pub stamps: FieldStamps,
-}
-
 fn rejected(code: &'static str, message: impl Into<String>) -> Error {
     Error::conflict(code, message)
 }
@@ -145,130 +134,18 @@ pub fn normalize_fields(collection: Collection, incoming: Fields) -> Result<Fiel
     Ok(normalized)
 }
 
-fn parse_stamps(raw: &str) -> Result<FieldStamps> {
-    serde_json::from_str(raw).map_err(|e| Error::Internal(format!("stored stamps unreadable: {e}")))
-}
-
-fn stamps_text(stamps: &FieldStamps) -> Result<String> {
-    serde_json::to_string(stamps).map_err(|e| Error::Internal(e.to_string()))
-}
-
-pub fn load(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Option<StoredRecord>> {
-    match collection {
-        Collection::Attendance => {
-            let row = on_backend!(conn, |backend| attendance::table
-                .find(id)
-                .select((
-                    attendance::session_id,
-                    attendance::person_id,
-                    attendance::status,
-                    attendance::checked_in_at,
-                    attendance::note,
-                    attendance::deleted_at,
-                    attendance::stamps,
-                ))
-                .get_result::<(
-                    String,
-                    String,
-                    String,
-                    Option<i64>,
-                    Option<String>,
-                    Option<i64>,
-                    String,
-                )>(backend)
-                .optional())?;
-            row.map(
-                |(session, person, status, checked_in, note, deleted, stamps)| {
-                    let fields = json!({
-                        "session_id": session,
-                        "person_id": person,
-                        "status": status,
-                        "checked_in_at": checked_in.map(format_ms),
-                        "note": note,
-                        DELETED_FIELD: deleted.is_some(),
-                    });
-                    Ok(StoredRecord {
-                        id: id.to_owned(),
-                        fields: object(fields),
-                        stamps: parse_stamps(&stamps)?,
-                    })
-                },
-            )
-            .transpose()
-        }
-        Collection::Enrollments => {
-            let row = on_backend!(conn, |backend| enrollments::table
-                .find(id)
-                .select((
-                    enrollments::course_id,
-                    enrollments::person_id,
-                    enrollments::status,
-                    enrollments::deleted_at,
-                    enrollments::stamps,
-                ))
-                .get_result::<(String, String, String, Option<i64>, String)>(backend)
-                .optional())?;
-            row.map(|(course, person, status, deleted, stamps)| {
-                let fields = json!({
-                    "course_id": course,
-                    "person_id": person,
-                    "status": status,
-                    DELETED_FIELD: deleted.is_some(),
-                });
-                Ok(StoredRecord {
-                    id: id.to_owned(),
-                    fields: object(fields),
-                    stamps: parse_stamps(&stamps)?,
-                })
-            })
-            .transpose()
-        }
-        other => Err(rejected(
-            "read_only_collection",
-            format!("{} cannot be changed by devices", other.name()),
-        )),
-    }
-}
-
-fn object(value: Value) -> Fields {
-    match value {
-        Value::Object(map) => map,
-        _ => Fields::new(),
-    }
-}
-
-fn text<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+pub fn text<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
     fields.get(name).and_then(Value::as_str)
 }
 
-/// The record that already holds the natural key the incoming fields name, if any.
-pub fn find_by_natural_key(
-    conn: &mut DbConn,
-    collection: Collection,
-    incoming: &Fields,
-) -> Result<Option<StoredRecord>> {
+/// The natural key the fields name: (session, person) for attendance, (course, person) for
+/// enrollments; None unless both are there.
+pub fn natural_key(collection: Collection, fields: &Fields) -> Option<(String, String)> {
     let (_, [first, second]) = collection.fields();
-    let (Some(a), Some(b)) = (text(incoming, first), text(incoming, second)) else {
-        return Ok(None);
-    };
-    let id = match collection {
-        Collection::Attendance => on_backend!(conn, |backend| attendance::table
-            .filter(attendance::session_id.eq(a))
-            .filter(attendance::person_id.eq(b))
-            .select(attendance::id)
-            .get_result::<String>(backend)
-            .optional())?,
-        _ => on_backend!(conn, |backend| enrollments::table
-            .filter(enrollments::course_id.eq(a))
-            .filter(enrollments::person_id.eq(b))
-            .select(enrollments::id)
-            .get_result::<String>(backend)
-            .optional())?,
-    };
-    match id {
-        Some(id) => load(conn, collection, &id),
-        None => Ok(None),
-    }
+    Some((
+        text(fields, first)?.to_owned(),
+        text(fields, second)?.to_owned(),
+    ))
 }
 
 /// The natural key of a record never changes.
@@ -287,346 +164,326 @@ pub fn check_immutable(collection: Collection, stored: &Fields, incoming: &Field
     Ok(())
 }
 
-/// What `authorize` has read during one push, so that a batch of 200 mutations on a few sessions
-/// and trainees asks the database once per session, course and person instead of five times per
-/// mutation. Sessions, courses, assignments and people do not change inside a push (devices do
-/// not write them); enrollments do, so writing one forgets what was read about them.
-#[derive(Debug, Default)]
-pub struct PushFacts {
-    /// Session → (its course, whether it was deleted); None when it does not exist.
-    sessions: HashMap<String, Option<(String, bool)>>,
-    live_courses: HashMap<String, bool>,
-    assigned_courses: HashMap<String, bool>,
-    live_people: HashMap<String, bool>,
-    /// (course, person) → an enrollment that is not withdrawn exists.
-    enrolled: HashMap<(String, String), bool>,
+/// An attendance row with its field stamps, as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = attendance, treat_none_as_default_value = false)]
+pub struct AttendanceRow {
+    pub id: String,
+    pub session_id: String,
+    pub person_id: String,
+    pub status: String,
+    pub checked_in_at: Option<i64>,
+    pub note: Option<String>,
+    pub recorded_by: String,
+    pub recorded_device: Option<String>,
+    pub rev: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub stamps: String,
 }
 
-impl PushFacts {
-    /// Called before an enrollment is written (whether or not the write then stands).
-    pub fn forget_enrollments(&mut self) {
-        self.enrolled.clear();
-    }
+/// An enrollment row with its field stamps, as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = enrollments, treat_none_as_default_value = false)]
+pub struct EnrollmentRow {
+    pub id: String,
+    pub course_id: String,
+    pub person_id: String,
+    pub status: String,
+    pub rev: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub stamps: String,
 }
 
-/// A cached answer, or the database's, remembered.
-fn remembered<K, V, F>(cache: &mut HashMap<K, V>, key: K, read: F) -> Result<V>
-where
-    K: std::hash::Hash + Eq,
-    V: Clone,
-    F: FnOnce() -> Result<V>,
-{
-    if let Some(value) = cache.get(&key) {
-        return Ok(value.clone());
-    }
-    let value = read()?;
-    cache.insert(key, value.clone());
-    Ok(value)
+/// A stored row of a device-writable collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    Attendance(AttendanceRow),
+    Enrollment(EnrollmentRow),
 }
 
-/// Checks that the caller may write this record and that what it points at still exists;
-/// returns the record's course.
-pub fn authorize(
-    conn: &mut DbConn,
-    facts: &mut PushFacts,
-    caller: &Caller,
-    collection: Collection,
-    fields: &Fields,
-) -> Result<Option<String>> {
-    let deleted = fields
-        .get(DELETED_FIELD)
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let person = text(fields, "person_id")
-        .ok_or_else(|| rejected("missing_field", "person_id is required"))?;
-    let course_id = match collection {
-        Collection::Attendance => {
-            let session = text(fields, "session_id")
-                .ok_or_else(|| rejected("missing_field", "session_id is required"))?;
-            let found = remembered(&mut facts.sessions, session.to_owned(), || {
-                Ok(sessions::table
-                    .find(session)
-                    .select((sessions::course_id, sessions::deleted_at))
-                    .get_result::<(String, Option<i64>)>(conn)
-                    .optional()?
-                    .map(|(course, deleted_at)| (course, deleted_at.is_some())))
-            })?;
-            match found {
-                None => return Err(rejected("unknown_session", "the session does not exist")),
-                Some((_, true)) => {
-                    return Err(rejected("session_deleted", "the session was deleted"));
-                }
-                Some((course, false)) => course,
-            }
-        }
-        _ => text(fields, "course_id")
-            .ok_or_else(|| rejected("missing_field", "course_id is required"))?
-            .to_owned(),
-    };
-    let course_live = remembered(&mut facts.live_courses, course_id.clone(), || {
-        Ok(courses::table
-            .find(&course_id)
-            .filter(courses::deleted_at.is_null())
-            .count()
-            .get_result::<i64>(conn)?
-            > 0)
-    })?;
-    if !course_live {
-        return Err(rejected(
-            "course_deleted",
-            "the course does not exist or was deleted",
-        ));
-    }
-    let assigned = match caller.role {
-        Role::Admin => true,
-        Role::Trainee => false,
-        Role::Trainer => remembered(&mut facts.assigned_courses, course_id.clone(), || {
-            Ok(course_trainers::table
-                .filter(course_trainers::course_id.eq(&course_id))
-                .filter(course_trainers::user_id.eq(&caller.user_id))
-                .filter(course_trainers::deleted_at.is_null())
-                .count()
-                .get_result::<i64>(conn)?
-                > 0)
-        })?,
-    };
-    if !assigned {
-        return Err(rejected(
-            "not_assigned",
-            "the user is not (or no longer) a trainer of this course",
-        ));
-    }
-    let person_live = remembered(&mut facts.live_people, person.to_owned(), || {
-        Ok(people::table
-            .find(person)
-            .filter(people::deleted_at.is_null())
-            .count()
-            .get_result::<i64>(conn)?
-            > 0)
-    })?;
-    if !person_live {
-        return Err(rejected("unknown_person", "the person does not exist"));
-    }
-    if collection == Collection::Attendance && !deleted {
-        let key = (course_id.clone(), person.to_owned());
-        let enrolled = remembered(&mut facts.enrolled, key, || {
-            Ok(enrollments::table
-                .filter(enrollments::course_id.eq(&course_id))
-                .filter(enrollments::person_id.eq(person))
-                .filter(enrollments::deleted_at.is_null())
-                .filter(enrollments::status.ne("withdrawn"))
-                .count()
-                .get_result::<i64>(conn)?
-                > 0)
-        })?;
-        if !enrolled {
-            return Err(rejected(
-                "not_enrolled",
-                "the person is not enrolled in the course",
-            ));
+/// Who wrote a state, and when: the columns of a row that the merge does not decide.
+#[derive(Debug, Clone)]
+pub struct Writer<'a> {
+    pub user_id: &'a str,
+    pub device_id: &'a str,
+    pub now: i64,
+}
+
+impl Row {
+    pub fn collection(&self) -> Collection {
+        match self {
+            Row::Attendance(_) => Collection::Attendance,
+            Row::Enrollment(_) => Collection::Enrollments,
         }
     }
-    Ok(Some(course_id))
-}
 
-/// The course a mutation's fields point at, for filing a quarantined mutation.
-pub fn course_of_fields(
-    conn: &mut DbConn,
-    collection: &str,
-    fields: &Fields,
-) -> Result<Option<String>> {
-    if let Some(course) = text(fields, "course_id") {
-        return Ok(Some(course.to_owned()));
+    pub fn id(&self) -> &str {
+        match self {
+            Row::Attendance(row) => &row.id,
+            Row::Enrollment(row) => &row.id,
+        }
     }
-    match (collection, text(fields, "session_id")) {
-        ("attendance", Some(session)) => Ok(sessions::table
-            .find(session)
-            .select(sessions::course_id)
-            .get_result::<String>(conn)
-            .optional()?),
-        _ => Ok(None),
-    }
-}
 
-/// Writes a merged state. Returns the new revision when anything changed.
-#[allow(clippy::too_many_arguments)]
-pub fn write(
-    conn: &mut DbConn,
-    revisions: &mut Revisions,
-    caller: &Caller,
-    collection: Collection,
-    id: &str,
-    fields: &Fields,
-    stamps: &FieldStamps,
-    is_new: bool,
-    changed: bool,
-) -> Result<Option<i64>> {
-    let now = now_ms();
-    let deleted = fields
-        .get(DELETED_FIELD)
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let stamps = stamps_text(stamps)?;
-    if !changed {
-        // Newer stamps on unchanged values still count for later merges.
-        match collection {
-            Collection::Attendance => diesel::update(attendance::table.find(id))
-                .set(attendance::stamps.eq(&stamps))
-                .execute(conn)?,
-            _ => diesel::update(enrollments::table.find(id))
-                .set(enrollments::stamps.eq(&stamps))
-                .execute(conn)?,
+    pub fn rev(&self) -> i64 {
+        match self {
+            Row::Attendance(row) => row.rev,
+            Row::Enrollment(row) => row.rev,
+        }
+    }
+
+    pub fn set_rev(&mut self, rev: i64) {
+        match self {
+            Row::Attendance(row) => row.rev = rev,
+            Row::Enrollment(row) => row.rev = rev,
+        }
+    }
+
+    pub fn stamps_text(&self) -> &str {
+        match self {
+            Row::Attendance(row) => &row.stamps,
+            Row::Enrollment(row) => &row.stamps,
+        }
+    }
+
+    /// The row's synced fields as the merge sees them, and their stamps.
+    pub fn state(&self) -> Result<(Fields, FieldStamps)> {
+        let fields = match self {
+            Row::Attendance(row) => json!({
+                "session_id": row.session_id,
+                "person_id": row.person_id,
+                "status": row.status,
+                "checked_in_at": row.checked_in_at.map(format_ms),
+                "note": row.note,
+                DELETED_FIELD: row.deleted_at.is_some(),
+            }),
+            Row::Enrollment(row) => json!({
+                "course_id": row.course_id,
+                "person_id": row.person_id,
+                "status": row.status,
+                DELETED_FIELD: row.deleted_at.is_some(),
+            }),
         };
-        return Ok(None);
+        let Value::Object(fields) = fields else {
+            unreachable!("a JSON object literal")
+        };
+        Ok((fields, parse_stamps(self.stamps_text())?))
     }
-    let mut check = Checker::new();
-    let status = text(fields, "status").map(str::to_owned);
-    let rev = revisions.next(conn)?;
-    match collection {
-        Collection::Attendance => {
-            let status = check.one_of(
-                "status",
-                status.as_deref().unwrap_or(""),
-                &attendance_rules::STATUSES,
-            );
-            let checked_in_at = check.opt_instant("checked_in_at", text(fields, "checked_in_at"));
-            let note = check.opt_long_text("note", text(fields, "note"), MAX_TEXT_CHARS);
-            check.finish()?;
-            let deleted_at = deleted.then_some(now);
-            if is_new {
-                on_backend!(conn, |backend| diesel::insert_into(attendance::table)
-                    .values((
-                        attendance::id.eq(id),
-                        attendance::session_id.eq(text(fields, "session_id").unwrap_or_default()),
-                        attendance::person_id.eq(text(fields, "person_id").unwrap_or_default()),
-                        attendance::status.eq(&status),
-                        attendance::checked_in_at.eq(checked_in_at),
-                        attendance::note.eq(&note),
-                        attendance::recorded_by.eq(&caller.user_id),
-                        attendance::recorded_device.eq(&caller.device_id),
-                        attendance::rev.eq(rev),
-                        attendance::created_at.eq(now),
-                        attendance::updated_at.eq(now),
-                        attendance::deleted_at.eq(deleted_at),
-                        attendance::stamps.eq(&stamps),
-                    ))
-                    .execute(backend))?;
-            } else {
-                let previous: Option<i64> = on_backend!(conn, |backend| attendance::table
-                    .find(id)
-                    .select(attendance::deleted_at)
-                    .get_result(backend))?;
-                diesel::update(attendance::table.find(id))
-                    .set((
-                        attendance::status.eq(&status),
-                        attendance::checked_in_at.eq(checked_in_at),
-                        attendance::note.eq(&note),
-                        attendance::recorded_by.eq(&caller.user_id),
-                        attendance::recorded_device.eq(&caller.device_id),
-                        attendance::rev.eq(rev),
-                        attendance::updated_at.eq(now),
-                        attendance::deleted_at.eq(if deleted {
-                            previous.or(Some(now))
-                        } else {
-                            None
-                        }),
-                        attendance::stamps.eq(&stamps),
-                    ))
-                    .execute(conn)?;
+
+    /// The row holding a merged state, written by `writer`: `previous` is the row it replaces
+    /// (None for a new record). Refuses a state that breaks the collection's rules for values
+    /// (`attendance_rules::check_values`, `enrollment_rules::check_values`). The revision is
+    /// set when the batch is written.
+    pub fn of_state(
+        collection: Collection,
+        id: &str,
+        fields: &Fields,
+        stamps: &FieldStamps,
+        previous: Option<&Row>,
+        writer: &Writer,
+    ) -> Result<Row> {
+        let deleted = fields
+            .get(DELETED_FIELD)
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let previous_deleted_at = previous.and_then(|row| match row {
+            Row::Attendance(row) => row.deleted_at,
+            Row::Enrollment(row) => row.deleted_at,
+        });
+        // A record deleted again keeps the time of its first deletion.
+        let deleted_at = deleted.then(|| previous_deleted_at.unwrap_or(writer.now));
+        let created_at = previous.map_or(writer.now, |row| match row {
+            Row::Attendance(row) => row.created_at,
+            Row::Enrollment(row) => row.created_at,
+        });
+        let rev = previous.map_or(0, Row::rev);
+        let stamps = stamps_text(stamps)?;
+        let status = text(fields, "status");
+        Ok(match collection {
+            Collection::Attendance => {
+                let values = attendance_rules::check_values(
+                    status.unwrap_or_default(),
+                    text(fields, "checked_in_at"),
+                    text(fields, "note"),
+                )?;
+                Row::Attendance(AttendanceRow {
+                    id: id.to_owned(),
+                    session_id: text(fields, "session_id").unwrap_or_default().to_owned(),
+                    person_id: text(fields, "person_id").unwrap_or_default().to_owned(),
+                    status: values.status,
+                    checked_in_at: values.checked_in_at,
+                    note: values.note,
+                    recorded_by: writer.user_id.to_owned(),
+                    recorded_device: Some(writer.device_id.to_owned()),
+                    rev,
+                    created_at,
+                    updated_at: writer.now,
+                    deleted_at,
+                    stamps,
+                })
             }
-        }
-        _ => {
-            let status = check.one_of(
-                "status",
-                status.as_deref().unwrap_or("enrolled"),
-                &enrollment_rules::STATUSES,
-            );
-            check.finish()?;
-            if is_new {
-                on_backend!(conn, |backend| diesel::insert_into(enrollments::table)
-                    .values((
-                        enrollments::id.eq(id),
-                        enrollments::course_id.eq(text(fields, "course_id").unwrap_or_default()),
-                        enrollments::person_id.eq(text(fields, "person_id").unwrap_or_default()),
-                        enrollments::status.eq(&status),
-                        enrollments::rev.eq(rev),
-                        enrollments::created_at.eq(now),
-                        enrollments::updated_at.eq(now),
-                        enrollments::deleted_at.eq(deleted.then_some(now)),
-                        enrollments::stamps.eq(&stamps),
-                    ))
-                    .execute(backend))?;
-            } else {
-                let previous: Option<i64> = on_backend!(conn, |backend| enrollments::table
-                    .find(id)
-                    .select(enrollments::deleted_at)
-                    .get_result(backend))?;
-                diesel::update(enrollments::table.find(id))
-                    .set((
-                        enrollments::status.eq(&status),
-                        enrollments::rev.eq(rev),
-                        enrollments::updated_at.eq(now),
-                        enrollments::deleted_at.eq(if deleted {
-                            previous.or(Some(now))
-                        } else {
-                            None
-                        }),
-                        enrollments::stamps.eq(&stamps),
-                    ))
-                    .execute(conn)?;
-            }
-        }
+            _ => Row::Enrollment(EnrollmentRow {
+                id: id.to_owned(),
+                course_id: text(fields, "course_id").unwrap_or_default().to_owned(),
+                person_id: text(fields, "person_id").unwrap_or_default().to_owned(),
+                status: enrollment_rules::check_status(status)?,
+                rev,
+                created_at,
+                updated_at: writer.now,
+                deleted_at,
+                stamps,
+            }),
+        })
     }
-    Ok(Some(rev))
+
+    /// The same row with other stamps (newer stamps on unchanged values still count for later
+    /// merges).
+    pub fn with_stamps(&self, stamps: &FieldStamps) -> Result<Row> {
+        let stamps = stamps_text(stamps)?;
+        let mut row = self.clone();
+        match &mut row {
+            Row::Attendance(row) => row.stamps = stamps,
+            Row::Enrollment(row) => row.stamps = stamps,
+        }
+        Ok(row)
+    }
 }
 
-/// Gives a record a new revision without changing it, so that the feed carries it again.
-pub fn touch(
-    conn: &mut DbConn,
-    revisions: &mut Revisions,
-    collection: Collection,
-    id: &str,
-) -> Result<i64> {
-    let rev = revisions.next(conn)?;
-    match collection {
-        Collection::Attendance => diesel::update(attendance::table.find(id))
-            .set(attendance::rev.eq(rev))
-            .execute(conn)?,
-        _ => diesel::update(enrollments::table.find(id))
-            .set(enrollments::rev.eq(rev))
-            .execute(conn)?,
-    };
-    Ok(rev)
+fn parse_stamps(raw: &str) -> Result<FieldStamps> {
+    serde_json::from_str(raw).map_err(|e| Error::Internal(format!("stored stamps unreadable: {e}")))
 }
 
-/// After an admin-API write, stamps every field of a device-writable record with the server's
-/// clock, so that the edit takes part in last-writer-wins like a device's.
-pub fn stamp_server_write(
+fn stamps_text(stamps: &FieldStamps) -> Result<String> {
+    serde_json::to_string(stamps).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Rows by id, of one collection.
+pub fn rows_by_id(conn: &mut DbConn, collection: Collection, ids: &[String]) -> Result<Vec<Row>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match collection {
+        Collection::Attendance => on_backend!(conn, |backend| attendance::table
+            .filter(attendance::id.eq_any(ids))
+            .select(AttendanceRow::as_select())
+            .load(backend))?
+        .into_iter()
+        .map(Row::Attendance)
+        .collect(),
+        _ => on_backend!(conn, |backend| enrollments::table
+            .filter(enrollments::id.eq_any(ids))
+            .select(EnrollmentRow::as_select())
+            .load(backend))?
+        .into_iter()
+        .map(Row::Enrollment)
+        .collect(),
+    })
+}
+
+/// Rows whose natural key is among `firsts` × `persons` (sessions or courses, and people): a
+/// superset of the keys a batch names, read in one statement.
+pub fn rows_by_key(
     conn: &mut DbConn,
     collection: Collection,
-    id: &str,
-    clock: &ServerClock,
-) -> Result<()> {
-    if !collection.device_writable() {
-        return Ok(());
+    firsts: &[String],
+    persons: &[String],
+) -> Result<Vec<Row>> {
+    if firsts.is_empty() || persons.is_empty() {
+        return Ok(Vec::new());
     }
-    let Some(record) = load(conn, collection, id)? else {
-        return Ok(());
+    Ok(match collection {
+        Collection::Attendance => on_backend!(conn, |backend| attendance::table
+            .filter(attendance::session_id.eq_any(firsts))
+            .filter(attendance::person_id.eq_any(persons))
+            .select(AttendanceRow::as_select())
+            .load(backend))?
+        .into_iter()
+        .map(Row::Attendance)
+        .collect(),
+        _ => on_backend!(conn, |backend| enrollments::table
+            .filter(enrollments::course_id.eq_any(firsts))
+            .filter(enrollments::person_id.eq_any(persons))
+            .select(EnrollmentRow::as_select())
+            .load(backend))?
+        .into_iter()
+        .map(Row::Enrollment)
+        .collect(),
+    })
+}
+
+/// The (revision, stamps) of rows by id, to tell whether anyone wrote them since they were read.
+pub fn versions(
+    conn: &mut DbConn,
+    collection: Collection,
+    ids: &[String],
+) -> Result<HashMap<String, (i64, String)>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64, String)> = match collection {
+        Collection::Attendance => on_backend!(conn, |backend| attendance::table
+            .filter(attendance::id.eq_any(ids))
+            .select((attendance::id, attendance::rev, attendance::stamps))
+            .load(backend))?,
+        _ => on_backend!(conn, |backend| enrollments::table
+            .filter(enrollments::id.eq_any(ids))
+            .select((enrollments::id, enrollments::rev, enrollments::stamps))
+            .load(backend))?,
     };
-    let stamp: Hlc = clock.now(u64::try_from(now_ms()).unwrap_or_default());
-    let stamps: FieldStamps = record
-        .fields
-        .keys()
-        .map(|field| (field.clone(), stamp.clone()))
-        .collect();
-    let stamps = stamps_text(&stamps)?;
-    match collection {
-        Collection::Attendance => diesel::update(attendance::table.find(id))
-            .set(attendance::stamps.eq(stamps))
-            .execute(conn)?,
-        _ => diesel::update(enrollments::table.find(id))
-            .set(enrollments::stamps.eq(stamps))
-            .execute(conn)?,
-    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, rev, stamps)| (id, (rev, stamps)))
+        .collect())
+}
+
+/// Rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes rows, new and changed, in multi-row upserts (one statement per 500 rows). A natural
+/// key already taken fails with the driver's unique violation, which the writer tells apart.
+pub fn upsert(conn: &mut DbConn, rows: Vec<Row>) -> diesel::QueryResult<()> {
+    use diesel::upsert::excluded;
+    let (mut marks, mut enrolled) = (Vec::new(), Vec::new());
+    for row in rows {
+        match row {
+            Row::Attendance(row) => marks.push(row),
+            Row::Enrollment(row) => enrolled.push(row),
+        }
+    }
+    for chunk in enrolled.chunks(ROWS_PER_STATEMENT) {
+        on_backend!(conn, |backend| diesel::insert_into(enrollments::table)
+            .values(chunk)
+            .on_conflict(enrollments::id)
+            .do_update()
+            .set((
+                enrollments::status.eq(excluded(enrollments::status)),
+                enrollments::rev.eq(excluded(enrollments::rev)),
+                enrollments::updated_at.eq(excluded(enrollments::updated_at)),
+                enrollments::deleted_at.eq(excluded(enrollments::deleted_at)),
+                enrollments::stamps.eq(excluded(enrollments::stamps)),
+            ))
+            .execute(backend))?;
+    }
+    for chunk in marks.chunks(ROWS_PER_STATEMENT) {
+        on_backend!(conn, |backend| diesel::insert_into(attendance::table)
+            .values(chunk)
+            .on_conflict(attendance::id)
+            .do_update()
+            .set((
+                attendance::status.eq(excluded(attendance::status)),
+                attendance::checked_in_at.eq(excluded(attendance::checked_in_at)),
+                attendance::note.eq(excluded(attendance::note)),
+                attendance::recorded_by.eq(excluded(attendance::recorded_by)),
+                attendance::recorded_device.eq(excluded(attendance::recorded_device)),
+                attendance::rev.eq(excluded(attendance::rev)),
+                attendance::updated_at.eq(excluded(attendance::updated_at)),
+                attendance::deleted_at.eq(excluded(attendance::deleted_at)),
+                attendance::stamps.eq(excluded(attendance::stamps)),
+            ))
+            .execute(backend))?;
+    }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The sync protocol over HTTP on the demo data: idempotent pushes, field-level merge, natural
 //! keys, quarantine, and scoped, paged, resumable pulls whose cursor never skips a commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Barrier};
 
 use serde_json::{Value, json};
@@ -20,7 +20,10 @@ backend_tests!(
     a_cursor_never_skips_a_commit_held_open,
     old_tombstones_are_purged_unless_still_referenced,
     many_devices_push_at_once,
+    admin_import_and_push_writes_of_one_record_meet_the_same_rules,
     a_withdrawn_trainee_loses_the_course_and_every_device_agrees,
+    a_trainer_enrolls_only_people_of_the_course_roster,
+    a_fresh_device_receives_each_record_once,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -1375,6 +1378,204 @@ fn many_devices_push_at_once(backend: Backend) {
     assert_eq!(recorded["total"], 80);
 }
 
+/// The admin API, a roster import and a device's push write attendance and enrollments through
+/// one writer: the same rules refuse the same writes, a removed pair comes back as the same
+/// record, and edits of one record from the API and from devices end with the last by stamp.
+fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let person = demo.people[7].clone();
+    let new = || uuid::Uuid::new_v4().to_string();
+    let mark = json!({"session_id": demo.session, "person_id": person, "status": "present"});
+
+    // The administrator removes the person's enrollment: neither path marks them any more.
+    let enrollments = |token: &str| {
+        app.call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&person_id={person}",
+                demo.big_course
+            ),
+            Some(token),
+            None,
+        )
+        .expect(200)
+        .json
+    };
+    let enrollment = enrollments(&demo.admin)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        "DELETE",
+        &format!("/api/v1/enrollments/{enrollment}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let refused = app
+        .call("POST", "/api/v1/attendance", Some(&tuan), Some(&mark))
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "not_enrolled");
+    let t = now_millis();
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            mark.clone(),
+            &stamp(t, 0),
+        )],
+    );
+    assert_eq!(pushed[0]["reason"], "not_enrolled");
+
+    // A trainee enrolls nobody, whichever the path (a trainer's rule has a test of its own).
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let pair = json!({"course_id": demo.big_course, "person_id": person});
+    app.call("POST", "/api/v1/enrollments", Some(&trainee), Some(&pair))
+        .expect(403);
+    let pushed = push(
+        &app,
+        &trainee,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair.clone(),
+            &stamp(t, 1),
+        )],
+    );
+    assert_eq!(pushed[0]["reason"], "forbidden");
+    assert_eq!(enrollments(&demo.admin)["total"], 0);
+
+    // A roster import enrolls them again: the same enrollment comes back, not a second one.
+    let stored = app
+        .call(
+            "GET",
+            &format!("/api/v1/people/{person}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let unit = app
+        .call(
+            "GET",
+            &format!("/api/v1/units/{}", stored["unit_id"].as_str().unwrap()),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let position = match stored["position"].as_str() {
+        Some("deputy_secretary") => "Phó Bí thư",
+        _ => "Bí thư",
+    };
+    let roster = format!(
+        "ho va ten,chuc vu,don vi,ngay sinh,so dien thoai\n{},{position},{},{},{}\n",
+        stored["full_name"].as_str().unwrap(),
+        unit["name"].as_str().unwrap(),
+        stored["birth_date"].as_str().unwrap_or(""),
+        stored["phone"].as_str().unwrap_or(""),
+    );
+    let imported = app
+        .send_checked(
+            "POST",
+            &format!(
+                "/api/v1/imports/people?dry_run=false&course_id={}",
+                demo.big_course
+            ),
+            Some(&demo.admin),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect(200);
+    assert_eq!(imported.json["summary"]["created"], 0, "{}", imported.text);
+    assert_eq!(imported.json["summary"]["enrolled"], 1, "{}", imported.text);
+    let back = enrollments(&demo.admin);
+    assert_eq!(back["total"], 1);
+    assert_eq!(
+        back["items"][0]["id"],
+        enrollment.as_str(),
+        "one record per pair"
+    );
+
+    // Now a device marks them; the administrator corrects the mark; a device's edit stamped
+    // before the correction loses to it (a logged conflict), one stamped after it wins.
+    let record = new();
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &record,
+            "upsert",
+            mark.clone(),
+            &stamp(t, 2),
+        )],
+    );
+    assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
+    let path = format!("/api/v1/attendance/{record}");
+    let current = app.call("GET", &path, Some(&demo.admin), None).expect(200);
+    let if_match = format!("\"{}\"", current.json["rev"]);
+    let corrected = app
+        .call_with(
+            "PUT",
+            &path,
+            Some(&demo.admin),
+            Some(&json!({"session_id": demo.session, "person_id": person, "status": "excused"})),
+            &[("If-Match", if_match.as_str())],
+        )
+        .expect(200);
+    assert_eq!(corrected.json["status"], "excused");
+    let status = |token: &str| {
+        app.call("GET", &path, Some(token), None).expect(200).json["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let late = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &record,
+            "upsert",
+            json!({"status": "late"}),
+            &stamp(t, 3),
+        )],
+    );
+    assert_eq!(late[0]["status"], "merged", "{late:?}");
+    assert_eq!(status(&demo.admin), "excused", "the correction is later");
+    let absent = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &record,
+            "upsert",
+            json!({"status": "absent"}),
+            &stamp(now_millis() + 1_000, 0),
+        )],
+    );
+    assert_eq!(absent[0]["status"], "merged", "{absent:?}");
+    assert_eq!(status(&tuan), "absent", "the device's edit is later still");
+    // And the administrator's stale If-Match is refused like any other resource's.
+    app.call_with(
+        "PUT",
+        &path,
+        Some(&demo.admin),
+        Some(&json!({"session_id": demo.session, "person_id": person, "status": "late"})),
+        &[("If-Match", if_match.as_str())],
+    )
+    .expect(412);
+}
+
 /// Applies pulled changes, in order, to what a device holds.
 fn apply_onto(held: &mut BTreeMap<(String, String), Value>, changes: &[Value]) {
     for change in changes {
@@ -1491,4 +1692,263 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(backend: Backend
     assert_eq!(held_of(&held, "attendance").len(), 1);
     let fresh = apply(&pull_all(&app, &trainee, None, 50).1);
     assert_eq!(held, fresh, "the device that followed equals a new one");
+}
+
+/// A trainer adds a walk-in from the course's roster (the people of its organising unit and the
+/// units below it) by push or through the API alike; a person from elsewhere is refused on both
+/// paths with the same code (and the push quarantined), and stays out of the trainer's sight.
+fn a_trainer_enrolls_only_people_of_the_course_roster(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let admin = demo.admin.as_str();
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let tuan_id = app
+        .call("GET", "/api/v1/me", Some(&tuan), None)
+        .expect(200)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create = |path: &str, body: Value| {
+        app.call("POST", path, Some(admin), Some(&body))
+            .expect(201)
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let commune = create(
+        "/api/v1/units",
+        json!({"code": "79001", "name": "Xã Ia Hrung", "kind": "commune"}),
+    );
+    let village = create(
+        "/api/v1/units",
+        json!({"code": "79002", "name": "Thôn Ia Hrung 2", "kind": "commune", "parent_id": commune}),
+    );
+    let elsewhere = create(
+        "/api/v1/units",
+        json!({"code": "79003", "name": "Xã Ia Le", "kind": "commune"}),
+    );
+    let course = create(
+        "/api/v1/courses",
+        json!({"title": "Lớp Bí thư xã Ia Hrung", "management_level": "commune", "start_date": "2026-12-08", "end_date": "2026-12-10", "organizing_unit_id": commune}),
+    );
+    create(
+        "/api/v1/course-trainers",
+        json!({"course_id": course, "user_id": tuan_id}),
+    );
+    let person_of = |name: &str, unit: &str| {
+        create(
+            "/api/v1/people",
+            json!({"full_name": name, "position": "secretary", "unit_id": unit, "phone": "0905123456"}),
+        )
+    };
+    let here = person_of("Rơ Châm Hiền", &commune);
+    let below = person_of("Ksor Nay", &village);
+    let outsider = person_of("Siu Hơn", &elsewhere);
+    let roster: Vec<String> = app
+        .call(
+            "GET",
+            &format!("/api/v1/courses/{course}/roster"),
+            Some(&tuan),
+            None,
+        )
+        .expect(200)
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(roster.contains(&here) && roster.contains(&below));
+    assert!(!roster.contains(&outsider));
+    let enrolled = || -> Vec<(String, String)> {
+        let listed = app
+            .call(
+                "GET",
+                &format!("/api/v1/enrollments?course_id={course}"),
+                Some(admin),
+                None,
+            )
+            .expect(200)
+            .json;
+        let mut pairs: Vec<(String, String)> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["person_id"].as_str().unwrap().to_owned(),
+                    e["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let pair = |person: &str| json!({"course_id": course, "person_id": person});
+    let new = || uuid::Uuid::new_v4().to_string();
+    let t = now_millis();
+
+    // Walk-ins of the roster: by push and through the API.
+    let pushed = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair(&here),
+            &stamp(t, 0),
+        )],
+    );
+    assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
+    app.call(
+        "POST",
+        "/api/v1/enrollments",
+        Some(&tuan),
+        Some(&pair(&below)),
+    )
+    .expect(201);
+
+    // Someone from elsewhere: refused on both paths with one code, the push kept for an admin.
+    let refused_push = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair(&outsider),
+            &stamp(t, 1),
+        )],
+    );
+    assert_eq!(refused_push[0]["status"], "rejected", "{refused_push:?}");
+    assert_eq!(refused_push[0]["reason"], "not_on_roster");
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/enrollments",
+            Some(&tuan),
+            Some(&pair(&outsider)),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["field"], "person_id");
+    assert_eq!(refused.json["details"][0]["code"], "not_on_roster");
+    let quarantined = app
+        .call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let kept: Vec<&Value> = quarantined["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["body"]["fields"]["person_id"] == outsider.as_str())
+        .collect();
+    assert_eq!(kept.len(), 1, "{quarantined}");
+    assert_eq!(kept[0]["reason"], "not_on_roster");
+    // Nothing of the outsider reaches the trainer: not their record, nor their phone by pull.
+    app.call(
+        "GET",
+        &format!("/api/v1/people/{outsider}"),
+        Some(&tuan),
+        None,
+    )
+    .expect(404);
+    let (_, pulled) = pull_all(&app, &tuan, None, 500);
+    assert!(
+        !pulled.iter().any(|c| c["id"] == outsider.as_str()),
+        "the outsider is not pulled"
+    );
+    assert!(pulled.iter().any(|c| c["id"] == here.as_str()));
+
+    // A trainee enrolls nobody, not even from the roster.
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let spare = person_of("Nay Blang", &commune);
+    let by_trainee = push(
+        &app,
+        &trainee,
+        &[mutation(
+            "enrollments",
+            &new(),
+            "upsert",
+            pair(&spare),
+            &stamp(t, 2),
+        )],
+    );
+    assert_eq!(by_trainee[0]["reason"], "forbidden", "{by_trainee:?}");
+    app.call(
+        "POST",
+        "/api/v1/enrollments",
+        Some(&trainee),
+        Some(&pair(&spare)),
+    )
+    .expect(403);
+
+    // An administrator enrolls anyone. The trainer may then withdraw that person, but not
+    // enroll them again: making someone enrolled is what the roster limits.
+    let admitted = create("/api/v1/enrollments", pair(&outsider));
+    let withdraw = |status: &str, counter: u32| {
+        push(
+            &app,
+            &tuan,
+            &[mutation(
+                "enrollments",
+                &admitted,
+                "upsert",
+                json!({"status": status}),
+                &stamp(now_millis() + 1_000, counter),
+            )],
+        )
+    };
+    let withdrawn = withdraw("withdrawn", 3);
+    // Merged: it overwrote the administrator's value, which is logged as a conflict.
+    assert_eq!(withdrawn[0]["status"], "merged", "{withdrawn:?}");
+    let again = withdraw("enrolled", 4);
+    assert_eq!(again[0]["reason"], "not_on_roster", "{again:?}");
+    let mut expected = vec![
+        (here.clone(), "enrolled".to_owned()),
+        (below.clone(), "enrolled".to_owned()),
+        (outsider.clone(), "withdrawn".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(enrolled(), expected);
+}
+
+/// A fresh device pulling page after page receives every record of its scope once, whatever the
+/// page size: a person of its courses comes with the page of an enrollment of theirs, not once
+/// with their own revision and again with the enrollment's. It ends holding what one whole pull
+/// holds.
+fn a_fresh_device_receives_each_record_once(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let (_, whole) = pull_all(&app, &tuan, None, 1000);
+    let held = apply(&whole);
+    assert!(held.keys().any(|(collection, _)| collection == "people"));
+    for limit in [7, 60, 1000] {
+        let (_, changes) = pull_all(&app, &tuan, None, limit);
+        let mut seen = BTreeSet::new();
+        for change in &changes {
+            let key = (
+                change["collection"].as_str().unwrap().to_owned(),
+                change["id"].as_str().unwrap().to_owned(),
+            );
+            assert!(
+                seen.insert(key.clone()),
+                "{key:?} twice in pages of {limit}"
+            );
+        }
+        assert_eq!(apply(&changes), held, "pages of {limit}");
+    }
 }

@@ -12,7 +12,7 @@ use crate::api::error::payload_error;
 use crate::api::extractors::Authenticated;
 use crate::domain::imports;
 use crate::error::{Error, Result};
-use crate::sync::records::{self, Collection};
+use crate::sync::writer;
 
 /// The largest roster accepted: a province's 10,000-row sheet is about 1 MB as CSV.
 pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
@@ -92,9 +92,7 @@ pub async fn people(
                 let checked =
                     imports::check(conn, &caller, &file, course_id.as_deref(), &mut |_, _| {})?;
                 let (report, enrollments) = imports::apply(conn, checked)?;
-                for id in &enrollments {
-                    records::stamp_server_write(conn, Collection::Enrollments, id, &state.clock)?;
-                }
+                writer::enroll(conn, &caller, &state.clock, enrollments)?;
                 Ok(report)
             })
             .await?

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use super::resources::stamp;
 use crate::api::AppState;
 use crate::api::error::payload_error;
 use crate::api::extractors::{Authenticated, IfMatch, etag};
@@ -48,11 +47,7 @@ pub async fn upload(
     let content = stored_content(&blob)?;
     let input = Materials::upload_input(&course_id, &meta, &content_type, Some(&content));
     let material = state
-        .write(move |state, conn| {
-            let material = Materials::create(conn, &caller, input)?;
-            stamp(conn, state, Materials::COLLECTION, &material.id)?;
-            Ok(material)
-        })
+        .write(move |_, conn| Materials::create(conn, &caller, input))
         .await?;
     tracing::info!(
         material = %material.id,
@@ -104,8 +99,8 @@ pub async fn replace(
     let blob = receive(&state, req.headers(), payload).await?;
     let content = stored_content(&blob)?;
     let material = state
-        .write(move |state, conn| {
-            let material = Materials::replace_content(
+        .write(move |_, conn| {
+            Materials::replace_content(
                 conn,
                 &caller,
                 &id,
@@ -113,9 +108,7 @@ pub async fn replace(
                 file_name,
                 content_type,
                 &content,
-            )?;
-            stamp(conn, state, Materials::COLLECTION, &material.id)?;
-            Ok(material)
+            )
         })
         .await?;
     Ok(HttpResponse::Ok()

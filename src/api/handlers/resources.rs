@@ -5,10 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::AppState;
 use crate::api::extractors::{Authenticated, IfMatch, etag, not_modified};
+use serde_json::Value;
+
 use crate::db::DbConn;
-use crate::domain::Resource;
+use crate::domain::{Caller, Resource};
 use crate::error::Result;
-use crate::sync::records::{self, Collection};
+use crate::sync::merge::{DELETED_FIELD, Fields};
+use crate::sync::records::Collection;
+use crate::sync::writer::{self, Expect, ServerChange};
 
 pub async fn list<R: Resource>(
     state: web::Data<AppState>,
@@ -32,8 +36,13 @@ pub async fn create<R: Resource>(
     let record = state
         .write(move |state, conn| {
             let record = R::create(conn, &caller, input)?;
-            stamp(conn, state, R::COLLECTION, R::id(&record))?;
-            Ok(record)
+            write_synced::<R>(
+                conn,
+                state,
+                &caller,
+                record,
+                Expect::NoLiveRecord(R::EXISTS),
+            )
         })
         .await?;
     let rev = R::revision(&record);
@@ -73,8 +82,7 @@ pub async fn update<R: Resource>(
     let record = state
         .write(move |state, conn| {
             let record = R::update(conn, &caller, &id, expected, input)?;
-            stamp(conn, state, R::COLLECTION, R::id(&record))?;
-            Ok(record)
+            write_synced::<R>(conn, state, &caller, record, expectation(expected))
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -91,17 +99,77 @@ pub async fn delete<R: Resource>(
     state
         .write(move |state, conn| {
             R::delete(conn, &caller, &id, expected)?;
-            let id = crate::domain::values::parse_id(&id).unwrap_or_default();
-            stamp(conn, state, R::COLLECTION, &id)
+            let Some(collection) = synced(R::COLLECTION) else {
+                return Ok(());
+            };
+            let mut fields = Fields::new();
+            fields.insert(DELETED_FIELD.to_owned(), Value::Bool(true));
+            let change = ServerChange {
+                what: R::WHAT,
+                collection,
+                record_id: crate::domain::values::parse_id(&id).unwrap_or_default(),
+                fields,
+                expect: expectation(expected),
+            };
+            writer::write_server_changes(conn, &caller, &state.clock, vec![change])?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Admin edits take part in last-writer-wins with the server's clock, like a device's edits.
-pub(super) fn stamp(conn: &mut DbConn, state: &AppState, collection: &str, id: &str) -> Result<()> {
-    match Collection::parse(collection) {
-        Some(collection) => records::stamp_server_write(conn, collection, id, &state.clock),
-        None => Ok(()),
-    }
+/// What an If-Match asks of the stored record.
+fn expectation(if_match: Option<i64>) -> Expect {
+    if_match.map_or(Expect::Anything, Expect::Revision)
+}
+
+/// The collection when it is a synced one (written by the one writer), else None.
+fn synced(collection: &str) -> Option<Collection> {
+    Collection::parse(collection).filter(|c| c.device_writable())
+}
+
+/// A record of a synced collection, checked but unwritten by `R`, written by the one writer as
+/// a server-stamped change (so that it takes part in last-writer-wins like a device's edit) and
+/// read back as written. Other records are already written.
+fn write_synced<R: Resource>(
+    conn: &mut DbConn,
+    state: &AppState,
+    caller: &Caller,
+    record: R::Record,
+    expect: Expect,
+) -> Result<R::Record> {
+    let Some(collection) = synced(R::COLLECTION) else {
+        return Ok(record);
+    };
+    let Value::Object(mut values) =
+        serde_json::to_value(&record).map_err(|e| crate::error::Error::Internal(e.to_string()))?
+    else {
+        return Err(crate::error::Error::Internal(
+            "a record is not an object".into(),
+        ));
+    };
+    let mut fields: Fields = collection
+        .writable_fields()
+        .iter()
+        .filter_map(|name| {
+            values
+                .remove(*name)
+                .map(|value| ((*name).to_owned(), value))
+        })
+        .collect();
+    fields.insert(DELETED_FIELD.to_owned(), Value::Bool(false));
+    let change = ServerChange {
+        what: R::WHAT,
+        collection,
+        record_id: R::id(&record).to_owned(),
+        fields,
+        expect,
+    };
+    // A creation for a pair already held (and removed) revives that record, under its id.
+    let written = writer::write_server_changes(conn, caller, &state.clock, vec![change])?;
+    let id = written
+        .first()
+        .map(|applied| applied.record_id.clone())
+        .ok_or_else(|| crate::error::Error::Internal("the writer wrote nothing".into()))?;
+    R::get(conn, caller, &id)
 }

@@ -32,7 +32,7 @@ pub async fn push(
         .into_inner()
         .into_mutations(state.config.max_push_mutations)?;
     let outcome = state
-        .writer_turn(move |state, conn| push::push_batch(conn, &caller, &state.clock, &mutations))
+        .push_turn(move |state, conn| push::push_batch(conn, &caller, &state.clock, &mutations))
         .await?;
     fault::point(fault::PUSH_AFTER_COMMIT);
     state.metrics.pushed(&outcome.results);
