@@ -3,7 +3,7 @@
 //! the same body as a phone does. Shared by the multi-instance test (several processes on one
 //! PostgreSQL) and the crash loop (`tests/crash`: one process killed and restarted over and
 //! over), which both end by proving that nothing acknowledged was lost and that the devices
-//! converge.
+//! converge. The same fleet runs the container image instead of the binary (`tests/image`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -27,14 +27,42 @@ pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const TRAINER_PASSWORD: &str = "trainer-password-1";
 
-/// A `diemdanh serve` process; killed (SIGKILL) when dropped, also when the test panics.
+/// How instances are started: the binary cargo built for the tests, or a container of the
+/// image (`podman run`, the data directory mounted at `/data`, the host's network).
+pub enum Launcher {
+    Binary,
+    Image(String),
+}
+
+/// The user the image's server runs as (the Dockerfile's `useradd --uid`).
+const IMAGE_UID: u32 = 10001;
+/// Podman's settings for this machine's sandbox (tests/image/containers.conf).
+const PODMAN_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/image/containers.conf");
+
+fn podman() -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", PODMAN_CONF);
+    cmd
+}
+
+/// A `diemdanh serve` process (or its container); killed (SIGKILL) when dropped, also when the
+/// test panics.
 pub struct Instance {
     pub child: Child,
     pub base: String,
+    /// The container's name, when the instance runs in one: killing `podman run` would leave it.
+    container: Option<String>,
 }
 
 impl Instance {
     pub fn kill(&mut self) {
+        if let Some(name) = &self.container {
+            let _ = podman()
+                .args(["rm", "--force", "--time", "0", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         // Child::kill sends SIGKILL: no graceful shutdown, in-flight requests are cut.
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -52,6 +80,7 @@ pub struct Starting {
     pub child: Child,
     address: mpsc::Receiver<String>,
     log: PathBuf,
+    container: Option<String>,
 }
 
 impl Starting {
@@ -63,6 +92,7 @@ impl Starting {
                     return Instance {
                         child: self.child,
                         base,
+                        container: self.container,
                     };
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
@@ -87,6 +117,7 @@ impl Starting {
 /// The shared configuration of the instances and the addresses the "load balancer" (a random
 /// pick) currently sends requests to.
 pub struct Fleet {
+    launcher: Launcher,
     /// PostgreSQL's URL; None: SQLite in `root/data`, one process at a time.
     database_url: Option<String>,
     root: tempfile::TempDir,
@@ -105,7 +136,16 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(database_url: Option<String>, store_args: Vec<String>) -> Fleet {
+        Fleet::launched_by(Launcher::Binary, database_url, store_args)
+    }
+
+    pub fn launched_by(
+        launcher: Launcher,
+        database_url: Option<String>,
+        store_args: Vec<String>,
+    ) -> Fleet {
         Fleet {
+            launcher,
             database_url,
             root: tempfile::tempdir().unwrap(),
             store_args,
@@ -145,22 +185,58 @@ impl Fleet {
         }
     }
 
-    /// Starts one instance, with extra environment variables.
-    pub fn spawn(&self, env: &[(&str, &str)]) -> Starting {
-        let n = self.started.fetch_add(1, Ordering::SeqCst);
+    /// A `diemdanh` command on the data directory of instance `n` (and the database), with the
+    /// environment variables given; for an image, `podman run` of a container named `name`.
+    fn diemdanh(&self, n: usize, env: &[(&str, &str)], name: Option<&str>) -> Command {
         let data_dir = self.data_dir(n);
         std::fs::create_dir_all(&data_dir).unwrap();
-        let log = self.root.path().join(format!("instance-{n}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
-        cmd.arg("--data-dir").arg(&data_dir);
+        let mut cmd = match &self.launcher {
+            Launcher::Binary => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
+                cmd.arg("--data-dir")
+                    .arg(&data_dir)
+                    .envs(env.iter().copied());
+                cmd
+            }
+            Launcher::Image(image) => {
+                // The server in the image runs as its own user, which must own the volume.
+                std::os::unix::fs::chown(&data_dir, Some(IMAGE_UID), Some(IMAGE_UID)).unwrap();
+                let mut cmd = podman();
+                cmd.args(["run", "--rm", "--interactive", "--network", "host"])
+                    .arg("--volume")
+                    .arg(format!("{}:/data", data_dir.display()));
+                if let Some(name) = name {
+                    cmd.args(["--name", name]);
+                }
+                for (key, value) in env {
+                    cmd.arg("--env").arg(format!("{key}={value}"));
+                }
+                cmd.arg(image);
+                cmd
+            }
+        };
         if let Some(url) = &self.database_url {
             cmd.args(["--database-url", url]);
         }
+        cmd
+    }
+
+    /// Starts one instance, with extra environment variables.
+    pub fn spawn(&self, env: &[(&str, &str)]) -> Starting {
+        let n = self.started.fetch_add(1, Ordering::SeqCst);
+        let log = self.root.path().join(format!("instance-{n}.log"));
+        let container = match self.launcher {
+            Launcher::Binary => None,
+            Launcher::Image(_) => Some(format!("diemdanh-test-{}-{n}", std::process::id())),
+        };
+        let env: Vec<(&str, &str)> = [("DIEMDANH_LOG", "warn")]
+            .into_iter()
+            .chain(env.iter().copied())
+            .collect();
+        let mut cmd = self.diemdanh(n, &env, container.as_deref());
         cmd.args(&self.store_args)
             .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .args(["--db-pool-size", "4"])
-            .env("DIEMDANH_LOG", "warn")
-            .envs(env.iter().copied());
+            .args(["--db-pool-size", "4"]);
         // Should the test process die without unwinding, its servers go too.
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
@@ -196,18 +272,15 @@ impl Fleet {
             child,
             address,
             log,
+            container,
         }
     }
 
     /// An administrator made with the command line, on the instances' database; returns an
     /// access token from a login through the fleet.
     pub fn add_admin(&self) -> String {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
-        cmd.arg("--data-dir").arg(self.data_dir(0));
-        if let Some(url) = &self.database_url {
-            cmd.args(["--database-url", url]);
-        }
-        let mut add_admin = cmd
+        let mut add_admin = self
+            .diemdanh(0, &[], None)
             .args([
                 "user",
                 "add",
