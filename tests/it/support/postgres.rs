@@ -153,6 +153,14 @@ pub(crate) fn find_psql(dir: Option<&Path>) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("psql not found on PATH or in {DEBIAN_ROOT}/*/bin"))
 }
 
+/// A PostgreSQL client program (`pg_dump`, `pg_restore`) from PATH or the newest Debian
+/// installation.
+pub(crate) fn find_client(program: &str) -> Result<PathBuf, String> {
+    on_path(program)
+        .or_else(|| newest_debian_bin_dir(&[program]).map(|dir| dir.join(program)))
+        .ok_or_else(|| format!("{program} not found on PATH or in {DEBIAN_ROOT}/*/bin"))
+}
+
 fn on_path(program: &str) -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?)
         .map(|dir| dir.join(program))
