@@ -232,7 +232,27 @@ pub fn restore(storage: &StorageConfig, source: &Path) -> Result<Restored> {
     )?;
     check_header(source)?;
     create_parent_dir(&database)?;
+    // The copy is this process's own until it is renamed: it is checked and prepared before
+    // the database is taken, so that a bad backup is found with the server still running.
+    let copy = with_suffix(&database, &format!(".restoring-{}", uuid::Uuid::new_v4()));
+    let remove_copy = || {
+        for leftover in [copy.clone(), with_suffix(&copy, "-wal"), with_suffix(&copy, "-shm")] {
+            let _ = std::fs::remove_file(leftover);
+        }
+    };
+    let prepared = std::fs::copy(source, &copy)
+        .map_err(|e| Error::bad_request("unreadable_file", format!("{}: {e}", source.display())))
+        .and_then(|_| prepare(&copy, source))
+        .and_then(|prepared| sync_path(&copy).map(|()| prepared));
+    let (revision, epoch) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            remove_copy();
+            return Err(e);
+        }
+    };
     let Some(_alone) = InUse::exclusive(&database)? else {
+        remove_copy();
         return Err(Error::conflict(
             "database_in_use",
             format!(
@@ -241,20 +261,6 @@ pub fn restore(storage: &StorageConfig, source: &Path) -> Result<Restored> {
                 database.display()
             ),
         ));
-    };
-    let copy = with_suffix(&database, &format!(".restoring-{}", uuid::Uuid::new_v4()));
-    let prepared = std::fs::copy(source, &copy)
-        .map_err(|e| Error::bad_request("unreadable_file", format!("{}: {e}", source.display())))
-        .and_then(|_| prepare(&copy, source))
-        .and_then(|prepared| sync_path(&copy).map(|()| prepared));
-    let (revision, epoch) = match prepared {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            for leftover in [copy.clone(), with_suffix(&copy, "-wal"), with_suffix(&copy, "-shm")] {
-                let _ = std::fs::remove_file(leftover);
-            }
-            return Err(e);
-        }
     };
     let previous = if database.exists() {
         let aside = with_suffix(

@@ -4,7 +4,9 @@
 //! that synced after the backup is answered 410 `resync_required` (also once the restored
 //! database has written past its old position, where only the epoch tells), pushes what it had
 //! not sent, starts over and ends equal to the server; every mutation acknowledged before the
-//! backup began is there; a WatermelonDB device is answered the same way.
+//! backup began is there; a WatermelonDB device is answered the same way. And what the two
+//! commands refuse: a missing file, one that is not a diemdanh database, a restore while the
+//! server runs, a backup over an existing file.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -18,11 +20,15 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::cli::diemdanh;
 use crate::support::fleet::{self, Acked, Device, Fleet, Instance, World};
 use crate::support::postgres as pg;
-use crate::support::{Backend, Response};
+use crate::support::{Backend, Response, TestApp};
 
-backend_tests!(a_restored_backup_sends_devices_ahead_of_it_back_to_the_start);
+backend_tests!(
+    a_restored_backup_sends_devices_ahead_of_it_back_to_the_start,
+    backup_and_restore_refuse_what_they_cannot_do_and_change_nothing,
+);
 
 const BATCH: usize = 10;
 
@@ -94,6 +100,9 @@ fn restore(backend: Backend, fleet: &Fleet, file: &Path, url: Option<&str>) {
     let (ok, out, err) = fleet.command(&command);
     assert!(ok, "{out}{err}");
     assert!(out.contains("start their pulls over"), "{out}");
+    if backend == Backend::Sqlite {
+        assert!(out.contains("the replaced database is kept as"), "{out}");
+    }
 }
 
 /// A WatermelonDB pull.
@@ -266,4 +275,74 @@ fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backen
     let new_at = again.json["timestamp"].as_i64().unwrap();
     assert_ne!(new_at >> 40, tablet_at >> 40, "the timestamp is of the new epoch");
     assert_eq!(watermelon_pull(&fleet, &tablet, Some(new_at)).status, 200);
+}
+
+/// The database's files, by name (the server's WAL files come and go with its connections).
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with("-wal") && !name.ends_with("-shm"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = app.admin_token();
+    let unit = json!({"code": "38001", "name": "Phường Pleiku", "kind": "ward"});
+    app.call("POST", "/api/v1/units", Some(&admin), Some(&unit))
+        .expect(201);
+    let scratch = tempfile::tempdir().unwrap();
+    let path = |name: &str| scratch.path().join(name).to_string_lossy().into_owned();
+
+    if backend == Backend::Postgres {
+        // PostgreSQL has its own tools; the commands say which, and touch nothing.
+        let (ok, _, err) = diemdanh(&app, &["backup", &path("b.dump")], None);
+        assert!(!ok && err.contains("pg_dump"), "{err}");
+        let (ok, _, err) = diemdanh(&app, &["restore", &path("b.dump")], None);
+        assert!(!ok && err.contains("pg_restore") && err.contains("new-epoch"), "{err}");
+        assert!(!scratch.path().join("b.dump").exists());
+    } else {
+        let data = &app.storage.data_dir;
+        let (ok, out, err) = diemdanh(&app, &["backup", &path("good.db")], None);
+        assert!(ok, "{out}{err}");
+        let before = files_in(data);
+
+        // A backup never overwrites a file.
+        let (ok, _, err) = diemdanh(&app, &["backup", &path("good.db")], None);
+        assert!(!ok && err.contains("exists already"), "{err}");
+
+        // A file that is not there, not a database, or not diemdanh's.
+        let (ok, _, err) = diemdanh(&app, &["restore", &path("missing.db")], None);
+        assert!(!ok && err.contains("missing.db") && err.contains("No such file"), "{err}");
+        std::fs::write(path("notes.txt"), "danh sách học viên lớp bồi dưỡng\n").unwrap();
+        let (ok, _, err) = diemdanh(&app, &["restore", &path("notes.txt")], None);
+        assert!(!ok && err.contains("is not a diemdanh database"), "{err}");
+        let mut other = diesel::SqliteConnection::establish(&path("other.db")).unwrap();
+        diesel::sql_query("CREATE TABLE roster (name TEXT)")
+            .execute(&mut other)
+            .unwrap();
+        drop(other);
+        let (ok, _, err) = diemdanh(&app, &["restore", &path("other.db")], None);
+        assert!(
+            !ok && err.contains("is not a diemdanh database") && err.contains("tables"),
+            "{err}"
+        );
+
+        // A good backup, but the server has the database open.
+        let (ok, _, err) = diemdanh(&app, &["restore", &path("good.db")], None);
+        assert!(!ok && err.contains("stop it, then restore"), "{err}");
+        assert_eq!(files_in(data), before, "nothing left behind or moved");
+    }
+    let units = app
+        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
+        .expect(200)
+        .json;
+    assert_eq!(units["total"], 1);
+    assert_eq!(units["items"][0]["name"], "Phường Pleiku");
 }
