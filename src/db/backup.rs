@@ -101,7 +101,9 @@ pub fn backup(storage: &StorageConfig, file: &Path) -> Result<Backup> {
 
 fn write_backup(conn: &mut DbConn, partial: &Path, file: &Path) -> Result<Backup> {
     let DbConn::Sqlite(sqlite) = conn else {
-        return Err(Error::Internal("a SQLite target opened another backend".into()));
+        return Err(Error::Internal(
+            "a SQLite target opened another backend".into(),
+        ));
     };
     diesel::sql_query("VACUUM INTO ?")
         .bind::<Text, _>(partial.to_string_lossy())
@@ -111,7 +113,9 @@ fn write_backup(conn: &mut DbConn, partial: &Path, file: &Path) -> Result<Backup
     sync_path(partial)?;
     std::fs::rename(partial, file).map_err(|e| unwritable(file, e))?;
     sync_path(&directory_of(file))?;
-    let bytes = std::fs::metadata(file).map_err(|e| unwritable(file, e))?.len();
+    let bytes = std::fs::metadata(file)
+        .map_err(|e| unwritable(file, e))?
+        .len();
     Ok(Backup {
         file: file.to_path_buf(),
         bytes,
@@ -187,13 +191,12 @@ fn prepare(copy: &Path, source: &Path) -> Result<(i64, Epoch)> {
     if tables.value != 3 {
         return Err(not_a_backup(source, "it lacks diemdanh's tables"));
     }
-    let known: Vec<String> = MigrationSource::<diesel::sqlite::Sqlite>::migrations(
-        &SQLITE_MIGRATIONS,
-    )
-    .map_err(|e| Error::Internal(format!("embedded migrations: {e}")))?
-    .iter()
-    .map(|m| m.name().version().to_string())
-    .collect();
+    let known: Vec<String> =
+        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+            .map_err(|e| Error::Internal(format!("embedded migrations: {e}")))?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
     let applied = sqlite
         .applied_migrations()
         .map_err(|e| not_a_backup(source, e))?;
@@ -236,7 +239,11 @@ pub fn restore(storage: &StorageConfig, source: &Path) -> Result<Restored> {
     // the database is taken, so that a bad backup is found with the server still running.
     let copy = with_suffix(&database, &format!(".restoring-{}", uuid::Uuid::new_v4()));
     let remove_copy = || {
-        for leftover in [copy.clone(), with_suffix(&copy, "-wal"), with_suffix(&copy, "-shm")] {
+        for leftover in [
+            copy.clone(),
+            with_suffix(&copy, "-wal"),
+            with_suffix(&copy, "-shm"),
+        ] {
             let _ = std::fs::remove_file(leftover);
         }
     };

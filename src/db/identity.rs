@@ -112,5 +112,4 @@ mod tests {
             previous = next;
         }
     }
-
 }

@@ -104,7 +104,8 @@ mod tests {
     fn a_cursor_from_before_epochs_belongs_to_the_first() {
         let payload = URL_SAFE_NO_PAD
             .encode(br#"{"rev":7,"user":"u1","issued_ms":1764300000000,"courses":null}"#);
-        let signature = URL_SAFE_NO_PAD.encode(mac(b"key", payload.as_bytes()).finalize().into_bytes());
+        let signature =
+            URL_SAFE_NO_PAD.encode(mac(b"key", payload.as_bytes()).finalize().into_bytes());
         let decoded = Cursor::decode(&format!("{payload}.{signature}"), b"key", "u1").unwrap();
         assert_eq!(decoded.epoch, crate::db::identity::Epoch::FIRST.id());
         assert_eq!(decoded.rev, 7);

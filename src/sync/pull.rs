@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use super::cursor::Cursor;
 use super::records::Collection;
+use crate::db::identity::Epoch;
 use crate::db::schema::{
     attendance, course_trainers, courses, enrollments, materials, people, revision_counter,
     sessions, units,
 };
-use crate::db::identity::Epoch;
 use crate::db::{Backend, DbConn, now_ms};
 use crate::domain::access::visible_courses;
 use crate::domain::attendance::Attendance;

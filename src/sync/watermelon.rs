@@ -37,10 +37,10 @@ use super::merge::Fields;
 use super::pull::{self, Backfill, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::Collection;
+use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
     attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
 };
-use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::{DbConn, now_ms, write_tx};
 use crate::domain::Caller;
 use crate::error::{Error, Result};

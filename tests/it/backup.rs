@@ -6,7 +6,8 @@
 //! not sent, starts over and ends equal to the server; every mutation acknowledged before the
 //! backup began is there; a WatermelonDB device is answered the same way. And what the two
 //! commands refuse: a missing file, one that is not a diemdanh database, a restore while the
-//! server runs, a backup over an existing file.
+//! server runs, a backup over an existing file. And a tablet on the real WatermelonDB library
+//! through the kit (`tests/watermelon/epoch.test.js`).
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -23,11 +24,13 @@ use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::fleet::{self, Acked, Device, Fleet, Instance, World};
 use crate::support::postgres as pg;
-use crate::support::{Backend, Response, TestApp};
+use crate::support::{Backend, Response, TestApp, install_node_modules};
+use crate::watermelon::{node_available, run_node_scenario};
 
 backend_tests!(
     a_restored_backup_sends_devices_ahead_of_it_back_to_the_start,
     backup_and_restore_refuse_what_they_cannot_do_and_change_nothing,
+    a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch,
 );
 
 const BATCH: usize = 10;
@@ -232,10 +235,16 @@ fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backen
 
     with_database(&fleet, |conn| {
         for mutation in before.iter().chain(&in_backup) {
-            assert!(logged(conn, mutation), "acknowledged before the backup and lost");
+            assert!(
+                logged(conn, mutation),
+                "acknowledged before the backup and lost"
+            );
         }
         for mutation in unsent.iter().chain(&restored_writes) {
-            assert!(logged(conn, mutation), "acknowledged after the restore and lost");
+            assert!(
+                logged(conn, mutation),
+                "acknowledged after the restore and lost"
+            );
         }
         // The restore did put the database back: what came after the backup is gone.
         assert!(after.iter().all(|mutation| !logged(conn, mutation)));
@@ -273,7 +282,11 @@ fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backen
         "the tablet's change is on the server"
     );
     let new_at = again.json["timestamp"].as_i64().unwrap();
-    assert_ne!(new_at >> 40, tablet_at >> 40, "the timestamp is of the new epoch");
+    assert_ne!(
+        new_at >> 40,
+        tablet_at >> 40,
+        "the timestamp is of the new epoch"
+    );
     assert_eq!(watermelon_pull(&fleet, &tablet, Some(new_at)).status, 200);
 }
 
@@ -305,7 +318,10 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
         let (ok, _, err) = diemdanh(&app, &["backup", &path("b.dump")], None);
         assert!(!ok && err.contains("pg_dump"), "{err}");
         let (ok, _, err) = diemdanh(&app, &["restore", &path("b.dump")], None);
-        assert!(!ok && err.contains("pg_restore") && err.contains("new-epoch"), "{err}");
+        assert!(
+            !ok && err.contains("pg_restore") && err.contains("new-epoch"),
+            "{err}"
+        );
         assert!(!scratch.path().join("b.dump").exists());
     } else {
         let data = &app.storage.data_dir;
@@ -319,7 +335,10 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
 
         // A file that is not there, not a database, or not diemdanh's.
         let (ok, _, err) = diemdanh(&app, &["restore", &path("missing.db")], None);
-        assert!(!ok && err.contains("missing.db") && err.contains("No such file"), "{err}");
+        assert!(
+            !ok && err.contains("missing.db") && err.contains("No such file"),
+            "{err}"
+        );
         std::fs::write(path("notes.txt"), "danh sách học viên lớp bồi dưỡng\n").unwrap();
         let (ok, _, err) = diemdanh(&app, &["restore", &path("notes.txt")], None);
         assert!(!ok && err.contains("is not a diemdanh database"), "{err}");
@@ -345,4 +364,39 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
         .json;
     assert_eq!(units["total"], 1);
     assert_eq!(units["items"][0]["name"], "Phường Pleiku");
+}
+
+/// The real @nozbe/watermelondb and the kit's sync.js: a tablet with a change it has not pushed
+/// when the database's epoch changes pushes it, is answered 410, resets and ends equal to the
+/// server.
+fn a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if !node_available() {
+        return;
+    }
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    install_node_modules(&dir, "@nozbe/watermelondb");
+    app.create_user("root.admin", "admin", None);
+    let mut database_args = vec![
+        "--data-dir".to_owned(),
+        app.storage.data_dir.to_string_lossy().into_owned(),
+    ];
+    if let Some(url) = &app.storage.database_url {
+        database_args.extend(["--database-url".to_owned(), url.clone()]);
+    }
+    run_node_scenario(
+        &dir,
+        "epoch.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "root.admin:admin-password".to_owned()),
+            ("DIEMDANH_BIN", env!("CARGO_BIN_EXE_diemdanh").to_owned()),
+            (
+                "DIEMDANH_DB_ARGS",
+                serde_json::to_string(&database_args).unwrap(),
+            ),
+        ],
+    );
 }

@@ -259,5 +259,9 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
         Some(&token),
         None,
     );
-    assert_eq!(old_timestamp.expect(410).code(), "resync_required", "{which}");
+    assert_eq!(
+        old_timestamp.expect(410).code(),
+        "resync_required",
+        "{which}"
+    );
 }
