@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, `demo`, account and device administration, and
-//! material uploads.
+//! The command line: `serve`, `migrate`, `demo`, backups and restores, account and device
+//! administration, and material uploads.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,6 +52,15 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE while the server keeps serving
+    /// (on PostgreSQL use pg_dump: see deploy/OPERATIONS.md).
+    Backup { file: PathBuf },
+    /// Replace the SQLite database with the backup FILE. Every diemdanh process on the database
+    /// must be stopped; the replaced database is kept beside it. Devices start their pulls over.
+    Restore { file: PathBuf },
+    /// Start a new epoch: every device starts its pulls over (what it has not pushed yet still
+    /// pushes). Run after restoring a PostgreSQL dump with pg_restore.
+    NewEpoch,
     /// Load the demo data set (a province, two classes, trainers) and print the demo logins.
     Demo,
     /// Write the demo cadres as an office's XLSX roster, to try `import people` with.
@@ -211,6 +220,44 @@ pub fn run(cli: Cli) -> Result<()> {
             let pool = db::open(&cli.storage)?;
             let backend = pool.get()?.backend_name();
             println!("database ({backend}) is up to date");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let backup = db::backup::backup(&cli.storage, &file)?;
+            println!(
+                "backed up to {} ({} bytes, revision {})",
+                backup.file.display(),
+                backup.bytes,
+                backup.revision
+            );
+            println!("also copy the material store (see \"Backups\" in deploy/OPERATIONS.md)");
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let restored = db::backup::restore(&cli.storage, &file)?;
+            println!(
+                "restored {} into {} (revision {}, epoch {})",
+                file.display(),
+                restored.database.display(),
+                restored.revision,
+                restored.epoch.id()
+            );
+            if let Some(previous) = restored.previous {
+                println!("the replaced database is kept as {}", previous.display());
+            }
+            println!(
+                "devices start their pulls over on their next sync; changes they have not \
+                 pushed yet still push"
+            );
+            Ok(())
+        }
+        Command::NewEpoch => {
+            let pool = db::open(&cli.storage)?;
+            let epoch = db::identity::start_new_epoch(&mut *pool.get()?)?;
+            println!(
+                "new epoch {}: devices start their pulls over on their next sync",
+                epoch.id()
+            );
             Ok(())
         }
         Command::DemoRoster { file } => {

@@ -18,8 +18,10 @@
 // Errors are thrown as DiemdanhSyncError with the server's `status` and `code`. Two need the
 // app's attention:
 //   - 410 `resync_required`: the server cannot continue from this device's last pull (it is
-//     older than the deletion history kept, the account's role changed, or the timestamp is
-//     unknown). Push what you can't lose first, then `database.unsafeResetDatabase()` inside
+//     older than the deletion history kept, the account's role changed, the server's database
+//     was restored from a backup since, or the timestamp is unknown). The pending changes were
+//     pushed before the pull (a push is accepted whatever the timestamp's epoch). Push what
+//     you can't lose first, then `database.unsafeResetDatabase()` inside
 //     `database.write()` and sync again: the first sync brings the whole scope.
 //   - 503 `service_unavailable`: nothing was committed; sync again later (respect Retry-After).
 // Nothing is lost on any error: WatermelonDB keeps local changes until a push succeeds.

@@ -1,9 +1,13 @@
 //! Database access: one connection type over SQLite and PostgreSQL, the pool, migrations,
 //! write transactions and the revision counter. No HTTP and no business rules live here.
 
+pub mod backup;
+pub mod identity;
 pub mod schema;
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -39,6 +43,8 @@ pub struct DbManager {
     busy_timeout_ms: u32,
     pg_lock_timeout_ms: u32,
     pg_statement_timeout_ms: u32,
+    /// A SQLite database's in-use lock, held while the pool lives (see [`InUse`]).
+    _in_use: Option<Arc<InUse>>,
 }
 
 impl DbManager {
@@ -48,6 +54,7 @@ impl DbManager {
             busy_timeout_ms: storage.sqlite_busy_timeout_ms,
             pg_lock_timeout_ms: storage.pg_lock_timeout_ms,
             pg_statement_timeout_ms: storage.pg_statement_timeout_ms,
+            _in_use: None,
         }
     }
 
@@ -125,12 +132,14 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
-/// Creates the data directory if needed, runs pending migrations and returns a pool.
+/// Creates the data directory if needed, runs pending migrations and returns a pool. A SQLite
+/// database stays marked in use by this process while the pool lives.
 pub fn open(storage: &StorageConfig) -> Result<Pool> {
+    let mut manager = DbManager::new(storage);
     if let DatabaseTarget::Sqlite(path) = &storage.database_target() {
         create_parent_dir(path)?;
+        manager._in_use = Some(Arc::new(InUse::share(path)?));
     }
-    let manager = DbManager::new(storage);
     let mut conn = manager.connect()?;
     run_migrations(&mut conn)?;
     r2d2::Pool::builder()
@@ -140,7 +149,66 @@ pub fn open(storage: &StorageConfig) -> Result<Pool> {
         .map_err(Error::from)
 }
 
-fn create_parent_dir(path: &Path) -> Result<()> {
+/// A lock on `<database>.lock` next to a SQLite database: every process that opens the database
+/// holds it shared, `diemdanh restore` exclusively. So a restore never swaps the file under a
+/// process that has it open (whose connections would go on writing to the replaced file, and
+/// whose last one to close would delete the new file's WAL by name), and nothing opens the
+/// database while a restore runs. The operating system drops the lock when a process ends,
+/// however it ends.
+#[derive(Debug)]
+pub struct InUse {
+    /// Locked while this lives; closing it releases the lock.
+    _lock: File,
+}
+
+impl InUse {
+    pub fn lock_path(database: &Path) -> PathBuf {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    fn open_lock_file(database: &Path) -> Result<File> {
+        let path = Self::lock_path(database);
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))
+    }
+
+    /// Marks the database in use by this process; fails while a restore runs.
+    fn share(database: &Path) -> Result<InUse> {
+        let file = Self::open_lock_file(database)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(InUse { _lock: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Unavailable(format!(
+                "{} is being restored from a backup; try again when the restore is done",
+                database.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Unavailable(format!(
+                "cannot lock {}: {e}",
+                Self::lock_path(database).display()
+            ))),
+        }
+    }
+
+    /// Takes the database for this process alone; `None` while another process has it open.
+    pub fn exclusive(database: &Path) -> Result<Option<InUse>> {
+        let file = Self::open_lock_file(database)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(InUse { _lock: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Unavailable(format!(
+                "cannot lock {}: {e}",
+                Self::lock_path(database).display()
+            ))),
+        }
+    }
+}
+
+pub(crate) fn create_parent_dir(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
             Error::Unavailable(format!(

@@ -17,6 +17,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    database_identity (id) {
+        id -> Integer,
+        epoch -> BigInt,
+        began_at -> BigInt,
+    }
+}
+
+diesel::table! {
     revision_counter (id) {
         id -> Integer,
         value -> BigInt,

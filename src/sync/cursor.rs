@@ -1,7 +1,8 @@
 //! Pull cursors: opaque to clients, signed (HMAC-SHA256) so that a forged, garbled or another
 //! user's cursor is refused. A cursor names the last revision delivered, whose it is, when it
-//! was issued (server time) and the courses the device held then, so the next pull can backfill
-//! courses that came into scope and delete those that left it.
+//! was issued (server time), the courses the device held then, so the next pull can backfill
+//! courses that came into scope and delete those that left it, and the database's epoch (a
+//! cursor of another epoch predates a restore: `db::identity`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +21,10 @@ pub struct Cursor {
     pub issued_ms: i64,
     /// The courses in the device's scope when the cursor was issued; `None` for "every course".
     pub courses: Option<Vec<String>>,
+    /// The database's epoch at issue; cursors issued before epochs existed carry none and
+    /// belong to the first.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 fn invalid() -> Error {
@@ -69,6 +74,7 @@ mod tests {
             user: "u1".into(),
             issued_ms: 1_764_300_000_000,
             courses: Some(vec!["c1".into()]),
+            epoch: 12_345,
         }
     }
 
@@ -92,5 +98,16 @@ mod tests {
             Cursor::decode(&forged, b"key", "u1").unwrap_err().code(),
             "invalid_cursor"
         );
+    }
+
+    #[test]
+    fn a_cursor_from_before_epochs_belongs_to_the_first() {
+        let payload = URL_SAFE_NO_PAD
+            .encode(br#"{"rev":7,"user":"u1","issued_ms":1764300000000,"courses":null}"#);
+        let signature =
+            URL_SAFE_NO_PAD.encode(mac(b"key", payload.as_bytes()).finalize().into_bytes());
+        let decoded = Cursor::decode(&format!("{payload}.{signature}"), b"key", "u1").unwrap();
+        assert_eq!(decoded.epoch, crate::db::identity::Epoch::FIRST.id());
+        assert_eq!(decoded.rev, 7);
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::cursor::Cursor;
 use super::records::Collection;
+use crate::db::identity::Epoch;
 use crate::db::schema::{
     attendance, course_trainers, courses, enrollments, materials, people, revision_counter,
     sessions, units,
@@ -175,8 +176,9 @@ pub fn page(
         .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
         .transpose()?;
     let now = now_ms();
+    let epoch = Epoch::current(conn)?;
     if let Some(cursor) = &cursor {
-        check_age(now, cursor.issued_ms, settings.tombstone_retention_ms)?;
+        check_cursor(cursor, epoch, now, settings.tombstone_retention_ms)?;
     }
     let since = cursor.map(|c| Since {
         rev: c.rev,
@@ -188,6 +190,7 @@ pub fn page(
         user: caller.user_id.clone(),
         issued_ms: now,
         courses: delta.visible,
+        epoch: epoch.id(),
     };
     Ok(Page {
         changes: delta
@@ -200,6 +203,31 @@ pub fn page(
         cursor: next.encode(settings.cursor_key),
         has_more: delta.has_more,
     })
+}
+
+/// A cursor continues the feed only in the epoch it was issued in, and while the deletions
+/// since it are still known.
+pub(crate) fn check_cursor(
+    cursor: &Cursor,
+    epoch: Epoch,
+    now: i64,
+    retention_ms: i64,
+) -> Result<()> {
+    if cursor.epoch != epoch.id() {
+        return Err(restored_since_issued());
+    }
+    check_age(now, cursor.issued_ms, retention_ms)
+}
+
+/// A position (a cursor, a WatermelonDB timestamp) of another epoch: the database was restored
+/// from a backup since it was issued, and its revisions are not the ones the device followed.
+pub(crate) fn restored_since_issued() -> Error {
+    Error::Gone {
+        code: "resync_required",
+        message: "the server's database was restored from a backup since this device last \
+                  pulled; push what is waiting, then start over from nothing"
+            .into(),
+    }
 }
 
 /// A feed position older than the deletion history kept must start over.
@@ -285,6 +313,19 @@ pub(crate) fn delta(
     }
     // Read before the feed: every revision up to here is committed and will be seen by it.
     let horizon = current_revision(conn)?;
+    // A position no pull could have given: the database was put back to an earlier state
+    // without a new epoch (a restore by hand). Continuing would skip the changes written from
+    // here up to the position.
+    if let Some(since) = since
+        && since.rev > horizon
+    {
+        return Err(Error::Gone {
+            code: "resync_required",
+            message: "the server's database is behind this device's position (restored from a \
+                      backup); push what is waiting, then start over from nothing"
+                .into(),
+        });
+    }
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
     if let (Some(since), Some(now_visible)) = (since, &visible) {
         let before: BTreeSet<&String> = since.courses.iter().flatten().collect();

@@ -4,7 +4,9 @@
 //! - Pull: the feed of `pull::delta` in one answer, or for a first sync in the native pull's
 //!   pages (the kit gathers them), so that a large scope is never held at once. WatermelonDB's
 //!   `timestamp` is the revision everything up to which was delivered, plus one (WatermelonDB
-//!   wants a number above 0, and a fresh database is at revision 0). Revisions are commit-ordered, so "after the timestamp"
+//!   wants a number above 0, and a fresh database is at revision 0), with the database's
+//!   epoch tag in the bits above the revision's 40 (`db::identity`): a timestamp from before a
+//!   restore is answered 410. Revisions are commit-ordered, so "after the timestamp"
 //!   never skips a row, where a wall-clock millisecond would. The courses the device held at each
 //!   timestamp are kept server-side (`watermelon_pulls`), as the native cursor carries them, so a
 //!   course leaving or entering the scope deletes or backfills its records.
@@ -35,6 +37,7 @@ use super::merge::Fields;
 use super::pull::{self, Backfill, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::Collection;
+use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
     attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
 };
@@ -256,9 +259,32 @@ pub struct Settings<'a> {
     pub cursor_key: &'a [u8],
 }
 
-/// The mark a pull gives a device: the revision delivered, plus one.
-fn timestamp_of(rev: i64) -> i64 {
-    rev + 1
+/// The mark a pull gives a device: the revision delivered, plus one, in the low bits; the
+/// epoch's tag above them. In the first epoch it is the revision plus one, as before epochs.
+fn timestamp_of(epoch: Epoch, rev: i64) -> Result<i64> {
+    let mark = rev + 1;
+    if mark >= 1 << TIMESTAMP_REVISION_BITS {
+        return Err(Error::Internal(format!(
+            "revision {rev} is beyond what a WatermelonDB timestamp carries"
+        )));
+    }
+    Ok(epoch.timestamp_tag() << TIMESTAMP_REVISION_BITS | mark)
+}
+
+/// What a timestamp says: the epoch tag it was given in and the revision delivered, plus one.
+#[derive(Debug, PartialEq, Eq)]
+struct Mark {
+    tag: i64,
+    mark: i64,
+}
+
+impl Mark {
+    fn of(timestamp: i64) -> Mark {
+        Mark {
+            tag: timestamp >> TIMESTAMP_REVISION_BITS,
+            mark: timestamp & ((1 << TIMESTAMP_REVISION_BITS) - 1),
+        }
+    }
 }
 
 fn invalid_last_pulled_at(message: &str) -> Error {
@@ -274,11 +300,20 @@ fn resync_required(message: &str) -> Error {
 
 /// Where a device stood at `last_pulled_at`: the pull that issued it, for this user (another
 /// device of the same user is accepted, so that signing in again on a phone keeps its data).
-fn pulled_state(conn: &mut DbConn, caller: &Caller, last_pulled_at: i64) -> Result<(Since, i64)> {
-    if last_pulled_at < 1 {
+fn pulled_state(
+    conn: &mut DbConn,
+    caller: &Caller,
+    epoch: Epoch,
+    last_pulled_at: i64,
+) -> Result<(Since, i64)> {
+    let position = Mark::of(last_pulled_at);
+    if last_pulled_at < 1 || position.mark < 1 {
         return Err(invalid_last_pulled_at(
             "last_pulled_at must be a timestamp this server gave, or null",
         ));
+    }
+    if position.tag != epoch.timestamp_tag() {
+        return Err(pull::restored_since_issued());
     }
     let rows: Vec<(String, Option<String>, i64)> = watermelon_pulls::table
         .filter(watermelon_pulls::user_id.eq(&caller.user_id))
@@ -307,7 +342,7 @@ fn pulled_state(conn: &mut DbConn, caller: &Caller, last_pulled_at: i64) -> Resu
         .map_err(|e| Error::Internal(format!("stored pull state unreadable: {e}")))?;
     Ok((
         Since {
-            rev: last_pulled_at - 1,
+            rev: position.mark - 1,
             courses,
         },
         row.2,
@@ -436,8 +471,9 @@ pub fn pull(
     migration: Option<&Migration>,
 ) -> Result<PullResponse> {
     let now = now_ms();
+    let epoch = Epoch::current(conn)?;
     let previous = last_pulled_at
-        .map(|at| pulled_state(conn, caller, at))
+        .map(|at| pulled_state(conn, caller, epoch, at))
         .transpose()?;
     if let Some((_, issued_at)) = &previous {
         pull::check_age(now, *issued_at, settings.tombstone_retention_ms)?;
@@ -475,7 +511,7 @@ pub fn pull(
             }
         }
     }
-    let timestamp = timestamp_of(delta.next_rev);
+    let timestamp = timestamp_of(epoch, delta.next_rev)?;
     let acknowledged = last_pulled_at.zip(previous.as_ref().map(|(_, issued_at)| *issued_at));
     record_pull(
         conn,
@@ -519,11 +555,12 @@ pub fn first_pull_page(
         ));
     }
     let now = now_ms();
+    let epoch = Epoch::current(conn)?;
     let cursor = cursor
         .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
         .transpose()?;
     if let Some(cursor) = &cursor {
-        pull::check_age(now, cursor.issued_ms, settings.tombstone_retention_ms)?;
+        pull::check_cursor(cursor, epoch, now, settings.tombstone_retention_ms)?;
     }
     let since = cursor.map(|c| Since {
         rev: c.rev,
@@ -547,6 +584,7 @@ pub fn first_pull_page(
             user: caller.user_id.clone(),
             issued_ms: now,
             courses: delta.visible,
+            epoch: epoch.id(),
         };
         return Ok(PullResponse {
             changes: out.changes,
@@ -555,7 +593,7 @@ pub fn first_pull_page(
             has_more: Some(true),
         });
     }
-    let timestamp = timestamp_of(delta.next_rev);
+    let timestamp = timestamp_of(epoch, delta.next_rev)?;
     record_pull(
         conn,
         caller,
@@ -1061,7 +1099,12 @@ pub fn push(
         .filter(revision_counter::id.eq(1))
         .select(revision_counter::value)
         .first(conn)?;
-    if last_pulled_at < 1 || last_pulled_at > timestamp_of(current) {
+    // A timestamp of another epoch comes from a device that last pulled before a restore: what
+    // it pushes does not depend on its position (the timestamp only keys a retry), and its next
+    // pull starts it over.
+    let position = Mark::of(last_pulled_at);
+    let in_this_epoch = position.tag == Epoch::current(conn)?.timestamp_tag();
+    if last_pulled_at < 1 || (in_this_epoch && position.mark > current + 1) {
         return Err(invalid_last_pulled_at(
             "last_pulled_at must be the timestamp of this device's last pull",
         ));
@@ -1184,4 +1227,29 @@ pub fn push(
             .execute(conn)?;
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_of_the_first_epoch_is_the_revision_plus_one_as_before_epochs() {
+        assert_eq!(timestamp_of(Epoch::FIRST, 41).unwrap(), 42);
+        assert_eq!(Mark::of(42), Mark { tag: 0, mark: 42 });
+    }
+
+    #[test]
+    fn a_timestamp_carries_the_epoch_tag_and_stays_exact_in_javascript() {
+        let epoch = Epoch::from_id((1 << 53) - 1);
+        let largest = (1i64 << TIMESTAMP_REVISION_BITS) - 2;
+        let timestamp = timestamp_of(epoch, largest).unwrap();
+        assert_eq!(timestamp, (1i64 << 53) - 1, "Number.MAX_SAFE_INTEGER");
+        let mark = Mark::of(timestamp);
+        assert_eq!(mark.tag, epoch.timestamp_tag());
+        assert_eq!(mark.mark - 1, largest);
+        let other = Mark::of(timestamp_of(Epoch::from_id(0x2000 + 5), 9).unwrap());
+        assert_eq!(other, Mark { tag: 5, mark: 10 });
+        assert!(timestamp_of(epoch, largest + 1).is_err());
+    }
 }

@@ -4,6 +4,7 @@ mod support;
 
 mod auth;
 mod authz;
+mod backup;
 mod cli;
 mod console;
 mod contract;

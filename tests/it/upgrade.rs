@@ -3,6 +3,8 @@
 //! commit is in each manifest) opened by this one, on both backends. Everything stays readable,
 //! every acknowledged mutation stays on record (a replay is answered as a duplicate), the
 //! device's cursor, WatermelonDB timestamp and refresh token still work, and new work syncs.
+//! The fixture's cursor and timestamp carry no epoch: they belong to the upgraded database's
+//! first epoch, so they stay valid, until a restore starts another (then 410).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +12,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::cli::diemdanh;
 use crate::support::postgres::find_psql;
 use crate::support::{Backend, TestApp};
 use diemdanh::config::StoreConfig;
@@ -231,5 +234,34 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
             .iter()
             .any(|record| record["id"] == first["record_id"] && record["status"] == "excused"),
         "{which}: the WatermelonDB pull after the upgrade brings the edit: {watermelon}"
+    );
+
+    // A restore starts a new epoch (`new-epoch` is its PostgreSQL step): from then on the
+    // positions of before, which carry no epoch, are answered 410.
+    let (ok, out, err) = diemdanh(&app, &["new-epoch"], None);
+    assert!(ok, "{which}: {out}{err}");
+    let old_cursor = app.call(
+        "GET",
+        &format!(
+            "/api/v1/sync/pull?cursor={}&limit=1",
+            manifest["cursor"].as_str().unwrap()
+        ),
+        Some(&token),
+        None,
+    );
+    assert_eq!(old_cursor.expect(410).code(), "resync_required", "{which}");
+    let old_timestamp = app.call(
+        "GET",
+        &format!(
+            "/api/v1/watermelon/sync?last_pulled_at={}&schema_version=1",
+            manifest["watermelon_last_pulled_at"]
+        ),
+        Some(&token),
+        None,
+    );
+    assert_eq!(
+        old_timestamp.expect(410).code(),
+        "resync_required",
+        "{which}"
     );
 }

@@ -1297,7 +1297,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
 
 /// Runs one scenario of `tests/watermelon/` under Node's test runner; its failure fails the
 /// test.
-fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
+pub(crate) fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", file])
         .current_dir(dir)
@@ -1320,7 +1320,7 @@ fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
 
 /// Whether Node runs here; without it the library scenarios are skipped, unless
 /// DIEMDANH_REQUIRE_NODE=1.
-fn node_available() -> bool {
+pub(crate) fn node_available() -> bool {
     if Command::new("node").arg("--version").output().is_ok() {
         return true;
     }

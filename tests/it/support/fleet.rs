@@ -67,6 +67,17 @@ impl Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops it as an operator does (SIGTERM: in-flight requests finish) and waits for it.
+    pub fn stop(&mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) only sends a signal to our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("wait for the instance");
+        assert!(status.success(), "the instance stopped with {status}");
+    }
 }
 
 impl Drop for Instance {
@@ -274,6 +285,26 @@ impl Fleet {
             log,
             container,
         }
+    }
+
+    /// Runs the command line on the instances' database: (succeeded, stdout, stderr).
+    pub fn command(&self, args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
+        cmd.arg("--data-dir").arg(self.data_dir(0));
+        if let Some(url) = &self.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let output = cmd
+            .args(args)
+            .env("DIEMDANH_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the diemdanh binary");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 
     /// An administrator made with the command line, on the instances' database; returns an
@@ -659,6 +690,26 @@ impl Device {
                 }
             })
             .collect()
+    }
+
+    /// Pulls as [`Device::pull`] does, unless the server answers its cursor 410
+    /// `resync_required`: then it drops what it pulled and pulls from nothing, as the field app
+    /// does (its pushes do not depend on the cursor). Returns whether it started over.
+    pub fn pull_or_start_over(&mut self, fleet: &Fleet) -> bool {
+        if let Some(cursor) = &self.cursor {
+            let path = format!("/api/v1/sync/pull?limit=50&cursor={cursor}");
+            let answer = fleet.call("GET", &path, Some(&self.token), None);
+            if answer.status == 410 {
+                assert_eq!(answer.code(), "resync_required", "{}", answer.text);
+                self.held.clear();
+                self.cursor = None;
+                self.pull(fleet);
+                return true;
+            }
+            answer.expect(200);
+        }
+        self.pull(fleet);
+        false
     }
 
     pub fn pull(&mut self, fleet: &Fleet) {

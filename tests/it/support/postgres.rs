@@ -146,11 +146,21 @@ pub(crate) fn server_bin_dir() -> Option<(PathBuf, &'static str)> {
 
 /// psql from `dir` when it has one, else from PATH or the newest Debian installation.
 pub(crate) fn find_psql(dir: Option<&Path>) -> Result<PathBuf, String> {
-    dir.map(|dir| dir.join("psql"))
+    match dir
+        .map(|dir| dir.join("psql"))
         .filter(|psql| psql.is_file())
-        .or_else(|| on_path("psql"))
-        .or_else(|| newest_debian_bin_dir(&["psql"]).map(|dir| dir.join("psql")))
-        .ok_or_else(|| format!("psql not found on PATH or in {DEBIAN_ROOT}/*/bin"))
+    {
+        Some(psql) => Ok(psql),
+        None => find_client("psql"),
+    }
+}
+
+/// A PostgreSQL client program (`psql`, `pg_dump`, `pg_restore`) from PATH or the newest Debian
+/// installation.
+pub(crate) fn find_client(program: &str) -> Result<PathBuf, String> {
+    on_path(program)
+        .or_else(|| newest_debian_bin_dir(&[program]).map(|dir| dir.join(program)))
+        .ok_or_else(|| format!("{program} not found on PATH or in {DEBIAN_ROOT}/*/bin"))
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {
