@@ -289,14 +289,9 @@ impl Fleet {
 
     /// Runs the command line on the instances' database: (succeeded, stdout, stderr).
     pub fn command(&self, args: &[&std::ffi::OsStr]) -> (bool, String, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
-        cmd.arg("--data-dir").arg(self.data_dir(0));
-        if let Some(url) = &self.database_url {
-            cmd.args(["--database-url", url]);
-        }
-        let output = cmd
+        let output = self
+            .diemdanh(0, &[("DIEMDANH_LOG", "warn")], None)
             .args(args)
-            .env("DIEMDANH_LOG", "warn")
             .stdin(Stdio::null())
             .output()
             .expect("run the diemdanh binary");
