@@ -5,10 +5,10 @@
 import { ApiError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
 import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
-import { formatBytes, formatDate, formatDateTime, t } from '/shared/i18n.js';
+import { formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { certificates, signInSheet } from './sheets.js';
-import { all, clearFormErrors, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
+import { all, clearFormErrors, codeText, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -277,6 +277,15 @@ async function sessionsTab(context, course, body) {
   ]);
   const trainerName = (/** @type {string|null} */ id) => (id ? trainers.get(id) ?? nameOf(context, id) : '');
   const admin = context.user.role === 'admin';
+  // The form of the session being edited, shown between the timetable and the form that adds one.
+  const editing = h('div', { 'data-testid': 'session-editing' });
+  const edit = (/** @type {any} */ session) => {
+    replace(
+      editing,
+      section(t('console.session.edit', { topic: session.topic }), sessionForm(context, course, assignments, trainerName, session)),
+    );
+    editing.querySelector('input')?.focus();
+  };
   replace(
     body,
     table({
@@ -286,7 +295,7 @@ async function sessionsTab(context, course, body) {
       sortKey: 'start',
       rowAttrs: (s) => ({ 'data-session': s.id }),
       columns: [
-        { key: 'start', label: t('console.session.when'), sort: (s) => s.starts_at, cell: (s) => `${formatDateTime(s.starts_at)} – ${formatDateTime(s.ends_at).split(' ').pop()}` },
+        { key: 'start', label: t('console.session.when'), sort: (s) => s.starts_at, cell: (s) => formatSpan(s.starts_at, s.ends_at) },
         { key: 'topic', label: t('console.session.topic'), sort: (s) => s.topic, cell: (s) => s.topic },
         { key: 'place', label: t('console.course.place'), cell: (s) => s.place ?? '' },
         { key: 'trainer', label: t('console.session.trainer'), cell: (s) => trainerName(s.trainer_id) },
@@ -296,17 +305,24 @@ async function sessionsTab(context, course, body) {
                 key: 'remove',
                 label: t('console.actions'),
                 cell: (/** @type {any} */ s) =>
-                  h('button', {
-                    type: 'button',
-                    class: 'danger small',
-                    onclick: () => remove(context, `/api/v1/sessions/${s.id}`, s.rev, body),
-                  }, t('console.delete')),
+                  h(
+                    'div',
+                    { class: 'account-actions' },
+                    h('button', { type: 'button', class: 'small', 'data-testid': 'session-edit', onclick: () => edit(s) }, t('console.edit')),
+                    h('button', {
+                      type: 'button',
+                      class: 'danger small',
+                      'data-testid': 'session-delete',
+                      onclick: () => remove(context, `/api/v1/sessions/${s.id}`, s.rev, body),
+                    }, t('console.delete')),
+                  ),
               },
             ]
           : []),
       ],
     }),
-    admin ? section(t('console.session.add'), sessionForm(context, course, assignments, trainerName)) : null,
+    editing,
+    admin ? section(t('console.session.add'), sessionForm(context, course, assignments, trainerName, null)) : null,
   );
 }
 
@@ -328,43 +344,59 @@ async function remove(context, path, rev, near) {
 }
 
 /**
+ * Adds a session (POST) or, given one, replaces it (PUT with `If-Match`, so that a session changed
+ * meanwhile is not overwritten blindly: the 412 says so and offers a reload).
  * @param {Context} context
  * @param {Course} course
  * @param {any[]} assignments
  * @param {(id: string|null) => string} trainerName
+ * @param {any|null} session the session edited, or null to add one
  */
-function sessionForm(context, course, assignments, trainerName) {
-  const topic = h('input', { 'data-testid': 'session-topic', maxlength: 200, required: true });
-  const day = h('input', { type: 'date', 'data-testid': 'session-day', value: course.start_date, min: course.start_date, max: course.end_date });
-  const from = h('input', { type: 'time', 'data-testid': 'session-from', value: '08:00' });
-  const to = h('input', { type: 'time', 'data-testid': 'session-to', value: '11:00' });
-  const place = h('input', { 'data-testid': 'session-place', maxlength: 200, value: course.place ?? '' });
-  const trainer = h(
-    'select',
-    { 'data-testid': 'session-trainer' },
-    h('option', { value: '' }, t('console.session.no_trainer')),
-    assignments.map((a) => h('option', { value: a.user_id }, trainerName(a.user_id))),
+function sessionForm(context, course, assignments, trainerName, session) {
+  const starts = session ? localParts(session.starts_at) : { day: course.start_date, time: '08:00' };
+  const ends = session ? localParts(session.ends_at) : { day: course.start_date, time: '11:00' };
+  const prefix = session ? 'session-edit' : 'session';
+  const topic = h('input', { 'data-testid': `${prefix}-topic`, maxlength: 200, required: true, value: session?.topic ?? '' });
+  const day = h('input', { type: 'date', 'data-testid': `${prefix}-day`, value: starts.day, min: course.start_date, max: course.end_date });
+  const from = h('input', { type: 'time', 'data-testid': `${prefix}-from`, value: starts.time });
+  const to = h('input', { type: 'time', 'data-testid': `${prefix}-to`, value: ends.time });
+  const place = h('input', { 'data-testid': `${prefix}-place`, maxlength: 200, value: session ? session.place ?? '' : course.place ?? '' });
+  const trainerIds = assignments.map((a) => a.user_id);
+  // A session may name a trainer whose assignment ended since: still shown, so that saving keeps it.
+  if (session?.trainer_id && !trainerIds.includes(session.trainer_id)) trainerIds.push(session.trainer_id);
+  const trainer = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { 'data-testid': `${prefix}-trainer` },
+      h('option', { value: '' }, t('console.session.no_trainer')),
+      trainerIds.map((id) => h('option', { value: id }, trainerName(id))),
+    )
   );
+  trainer.value = session?.trainer_id ?? '';
   const value = (/** @type {HTMLElement} */ el) => /** @type {HTMLInputElement} */ (el).value;
   const form = h(
     'form',
     {
       class: 'form grid',
       novalidate: true,
+      'data-testid': `${prefix}-form`,
       onsubmit: async (/** @type {Event} */ event) => {
         event.preventDefault();
         clearFormErrors(form);
+        const fields = {
+          course_id: course.id,
+          topic: value(topic).trim(),
+          starts_at: instant(value(day), value(from)),
+          ends_at: instant(value(day), value(to)),
+          place: value(place).trim() || null,
+          trainer_id: value(trainer) || null,
+        };
         try {
-          await context.api.request('POST', '/api/v1/sessions', {
-            body: {
-              course_id: course.id,
-              topic: value(topic).trim(),
-              starts_at: instant(value(day), value(from)),
-              ends_at: instant(value(day), value(to)),
-              place: value(place).trim() || null,
-              trainer_id: value(trainer) || null,
-            },
-          });
+          if (session) {
+            await context.api.request('PUT', `/api/v1/sessions/${session.id}`, { body: fields, headers: { 'If-Match': `"${session.rev}"` } });
+          } else {
+            await context.api.request('POST', '/api/v1/sessions', { body: fields });
+          }
           context.rerender();
         } catch (error) {
           showFormError(form, error, context.rerender);
@@ -378,9 +410,24 @@ function sessionForm(context, course, assignments, trainerName) {
     field(t('console.course.place'), place, 'place'),
     field(t('console.session.trainer'), trainer, 'trainer_id'),
     formMessage(),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'session-add' }, t('console.session.add'))),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'primary', 'data-testid': `${prefix}-save` }, session ? t('console.save') : t('console.session.add')),
+      session ? h('button', { type: 'button', 'data-testid': 'session-edit-cancel', onclick: () => form.closest('[data-testid=session-editing]')?.replaceChildren() }, t('console.cancel')) : null,
+    ),
   );
   return form;
+}
+
+/**
+ * An instant as the day and time it is in the browser's time zone (what the form shows).
+ * @param {string} iso RFC 3339
+ */
+function localParts(iso) {
+  const at = new Date(iso);
+  const two = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return { day: `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}`, time: `${two(at.getHours())}:${two(at.getMinutes())}` };
 }
 
 /**
@@ -613,7 +660,7 @@ function enrollSearch(context, course, unitList) {
         done += 1;
         chosen.delete(personId);
       } catch (error) {
-        failed.push(`${found.find((p) => p.id === personId)?.full_name ?? personId}: ${error instanceof ApiError ? error.message : String(error)}`);
+        failed.push(`${found.find((p) => p.id === personId)?.full_name ?? personId}: ${error instanceof ApiError ? codeText(error.code, error.message) : String(error)}`);
       }
       replace(status, t('console.enroll.progress', { done, total: ids.length }));
     }

@@ -5,7 +5,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { t } from '/shared/i18n.js';
-import { all, errorBox, field, section, table, upload } from './ui.js';
+import { all, codeText, codeWithDetail, errorBox, field, section, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -93,7 +93,7 @@ function problemsOf(error) {
   if (!Array.isArray(details) || details.length === 0) return null;
   return section(
     t('console.import.problems', { count: details.length }),
-    h('ul', { 'data-testid': 'import-refused' }, details.map((d) => h('li', null, `${d.field}: ${d.message}`))),
+    h('ul', { 'data-testid': 'import-refused' }, details.map((d) => h('li', null, `${d.field}: ${codeText(d.code, d.message)}`))),
   );
 }
 
@@ -136,7 +136,7 @@ function reportView(report) {
             cell: (r) => [
               r.changes.length ? h('span', null, t('console.import.changes', { fields: r.changes.join(', ') })) : null,
               r.enroll ? h('span', { class: 'muted' }, ` ${t('console.import.enrolls')}`) : null,
-              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: ${p.message}`)),
+              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: ${codeText(p.code, p.message)}`)),
             ],
           },
         ],
@@ -172,7 +172,7 @@ function reportView(report) {
             columns: [
               { key: 'row', label: t('console.import.row'), numeric: true, sort: (p) => p.row, cell: (p) => p.row },
               { key: 'field', label: t('console.import.field'), sort: (p) => p.field, cell: (p) => columnName(p.field) },
-              { key: 'message', label: t('console.import.message'), cell: (p) => p.message },
+              { key: 'message', label: t('console.import.message'), cell: (p) => codeWithDetail(p.code, p.message) },
             ],
           }),
         )
