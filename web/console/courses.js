@@ -42,8 +42,9 @@ function unitsInForce(list) {
   return list.filter((u) => !u.valid_to).sort((a, b) => a.name.localeCompare(b.name, 'vi'));
 }
 
-/** @param {Course} course */
+/** @param {Course} course a one-day course shows its day once */
 function dates(course) {
+  if (course.start_date === course.end_date) return formatDate(course.start_date);
   return t('courses.dates', { start: formatDate(course.start_date), end: formatDate(course.end_date) });
 }
 
@@ -292,6 +293,7 @@ async function sessionsTab(context, course, body) {
       caption: t('console.tab.sessions'),
       testid: 'sessions-table',
       rows: sessions,
+      empty: t('course.no_sessions'),
       sortKey: 'start',
       rowAttrs: (s) => ({ 'data-session': s.id }),
       columns: [
@@ -372,7 +374,8 @@ function sessionForm(context, course, assignments, trainerName, session) {
       trainerIds.map((id) => h('option', { value: id }, trainerName(id))),
     )
   );
-  trainer.value = session?.trainer_id ?? '';
+  // A new session is taught by the course's lead trainer unless another is chosen.
+  trainer.value = session ? session.trainer_id ?? '' : assignments.find((a) => a.role === 'lead')?.user_id ?? '';
   const value = (/** @type {HTMLElement} */ el) => /** @type {HTMLInputElement} */ (el).value;
   const form = h(
     'form',
@@ -413,7 +416,7 @@ function sessionForm(context, course, assignments, trainerName, session) {
     h(
       'div',
       { class: 'form-actions' },
-      h('button', { type: 'submit', class: 'primary', 'data-testid': `${prefix}-save` }, session ? t('console.save') : t('console.session.add')),
+      h('button', { type: 'submit', class: 'primary', 'data-testid': session ? 'session-edit-save' : 'session-add' }, session ? t('console.save') : t('console.session.add')),
       session ? h('button', { type: 'button', 'data-testid': 'session-edit-cancel', onclick: () => form.closest('[data-testid=session-editing]')?.replaceChildren() }, t('console.cancel')) : null,
     ),
   );
@@ -731,7 +734,7 @@ async function attendanceTab(context, course, body) {
           'tr',
           { 'data-person': p.person_id, 'data-completed': String(p.completed) },
           h('th', { scope: 'row' }, p.full_name),
-          h('td', null, p.current_unit_name ?? p.unit_name ?? ''),
+          h('td', { class: 'unit' }, p.current_unit_name ?? p.unit_name ?? ''),
           p.statuses.map((/** @type {string|null} */ s, /** @type {number} */ i) =>
             h('td', { class: `cell status-${s ?? 'none'}`, 'data-status': s ?? '', title: `${sessions[i].topic}: ${s ? t(`status.${s}`) : t('console.matrix.none')}` }, s ? t(`console.status_code.${s}`) : '–'),
           ),
@@ -816,6 +819,7 @@ async function materialsTab(context, course, body) {
         file,
         (sent, total) => (progress.value = Math.round((sent / total) * 100)),
         file.type || 'application/octet-stream',
+        replacing ? { 'If-Match': `"${replacing.rev}"` } : {},
       );
       progress.value = 100;
       context.rerender();
@@ -830,6 +834,7 @@ async function materialsTab(context, course, body) {
       caption: t('console.tab.materials'),
       testid: 'materials-table',
       rows: materials,
+      empty: t('course.no_materials'),
       sortKey: 'title',
       rowAttrs: (m) => ({ 'data-material': m.id }),
       columns: [
@@ -910,7 +915,7 @@ async function sheetsTab(context, course, body) {
   sessions.sort((a, b) => a.starts_at.localeCompare(b.starts_at));
   const sheet = h('div', { class: 'sheet-area' });
   const choice = /** @type {HTMLSelectElement} */ (
-    h('select', { 'data-testid': 'sheet-session' }, sessions.map((s) => h('option', { value: s.id }, `${formatDateTime(s.starts_at)} · ${s.topic}`)))
+    h('select', { 'data-testid': 'sheet-session' }, sessions.map((s) => h('option', { value: s.id }, `${formatSpan(s.starts_at, s.ends_at)} · ${s.topic}`)))
   );
   const showSignIn = () => {
     const session = sessions.find((s) => s.id === choice.value);

@@ -51,11 +51,14 @@ export function importScreen(context) {
         progress.value = Math.round((sent / total) * 100);
         if (sent >= total) replace(status, t('console.import.reading'));
       });
+      // Done: the bar goes (its value stays at 100 for whoever reads it).
       progress.value = 100;
+      progress.hidden = true;
       replace(status, dryRun ? t('console.import.checked', { name: chosen.name }) : t('console.import.applied', { name: chosen.name }));
       replace(result, reportView(report));
       apply.disabled = !dryRun || report.summary.errors > 0;
     } catch (error) {
+      progress.hidden = true;
       replace(status, '');
       replace(result, errorBox(error), problemsOf(error));
     }
@@ -136,7 +139,7 @@ function reportView(report) {
             cell: (r) => [
               r.changes.length ? h('span', null, t('console.import.changes', { fields: r.changes.join(', ') })) : null,
               r.enroll ? h('span', { class: 'muted' }, ` ${t('console.import.enrolls')}`) : null,
-              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: ${codeText(p.code, p.message)}`)),
+              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: `, ...codeWithDetail(p.code, p.message))),
             ],
           },
         ],

@@ -155,15 +155,18 @@ function reviewList(spec) {
     };
     replace(
       body,
-      h('div', { class: 'field inline' }, h('label', { for: order.id }, t('console.review.order')), order),
+      h('div', { class: 'actions' }, h('div', { class: 'field inline' }, h('label', { for: order.id }, t('console.review.order')), order)),
       h('ul', { class: 'review-list', 'data-testid': spec.testid }, await spec.items(items)),
-      h(
-        'div',
-        { class: 'pager', 'data-testid': `${spec.testid}-pager` },
-        h('button', { type: 'button', disabled: state.page === 0, 'data-testid': `${spec.testid}-prev`, onclick: move(-1) }, t('console.prev')),
-        h('span', null, t('console.page', { page: state.page + 1, pages, total })),
-        h('button', { type: 'button', disabled: state.page >= pages - 1, 'data-testid': `${spec.testid}-next`, onclick: move(1) }, t('console.next')),
-      ),
+      // One page needs no pager: the heading says how many.
+      pages === 1
+        ? null
+        : h(
+            'div',
+            { class: 'pager', 'data-testid': `${spec.testid}-pager` },
+            h('button', { type: 'button', disabled: state.page === 0, 'data-testid': `${spec.testid}-prev`, onclick: move(-1) }, t('console.prev')),
+            h('span', null, t('console.page', { page: state.page + 1, pages, total })),
+            h('button', { type: 'button', disabled: state.page >= pages - 1, 'data-testid': `${spec.testid}-next`, onclick: move(1) }, t('console.next')),
+          ),
     );
   };
   return { el, ready: draw() };
@@ -264,7 +267,7 @@ function conflictItem(context, conflict, record, directory) {
       ' · ',
       t(`console.review.collection.${conflict.collection}`),
       ' · ',
-      t('console.review.field', { field: conflict.field }),
+      t('console.review.field', { field: known(`console.review.field_name.${conflict.field}`) ? t(`console.review.field_name.${conflict.field}`) : conflict.field }),
     ),
     h('p', { class: 'muted small' }, [course?.title, session ? `${session.topic} (${formatDateTime(session.starts_at)})` : null].filter(Boolean).join(' · ')),
     h('div', { class: 'sides' }, choice('losing'), choice('winning')),

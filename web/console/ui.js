@@ -278,16 +278,17 @@ export function svg(tag, attrs = {}, ...children) {
  * @param {(sent: number, total: number) => void} progress
  * @param {string} [contentType] the file's media type; by default the server recognises the file
  *   from its bytes (a roster spreadsheet is a zip archive)
+ * @param {Record<string, string>} [headers] more request headers (`If-Match` for a new version)
  * @returns {Promise<any>}
  */
-export async function upload(api, method, path, query, file, progress, contentType = 'application/octet-stream') {
+export async function upload(api, method, path, query, file, progress, contentType = 'application/octet-stream', headers = {}) {
   if (api.session && api.session.expires_at - Date.now() < 30_000) await api.refresh();
   try {
-    return await sendFile(api, method, path, query, file, progress, contentType);
+    return await sendFile(api, method, path, query, file, progress, contentType, headers);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401 && error.code === 'token_expired')) throw error;
     await api.refresh();
-    return sendFile(api, method, path, query, file, progress, contentType);
+    return sendFile(api, method, path, query, file, progress, contentType, headers);
   }
 }
 
@@ -299,9 +300,10 @@ export async function upload(api, method, path, query, file, progress, contentTy
  * @param {Blob} file
  * @param {(sent: number, total: number) => void} progress
  * @param {string} contentType
+ * @param {Record<string, string>} headers
  * @returns {Promise<any>}
  */
-function sendFile(api, method, path, query, file, progress, contentType) {
+function sendFile(api, method, path, query, file, progress, contentType, headers) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
@@ -311,6 +313,7 @@ function sendFile(api, method, path, query, file, progress, contentType) {
     request.open(method, url);
     request.setRequestHeader('Accept', 'application/json');
     request.setRequestHeader('Content-Type', contentType);
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
     if (api.session) request.setRequestHeader('Authorization', `Bearer ${api.session.access_token}`);
     request.upload.addEventListener('progress', (event) => {
       if (event.lengthComputable) progress(event.loaded, event.total);
