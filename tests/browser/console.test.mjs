@@ -535,7 +535,7 @@ describe('the staff console', () => {
     await context.close();
   });
 
-  test("the badge sheet's QR codes decode to the trainees' person ids", async () => {
+  test("the badge sheet prints eight a page on A4 and its QR codes decode to the trainees' person ids", async () => {
     const demo = await demoClass(admin);
     const { context, page, errors } = await open();
     await signIn(page, PERSONAS.admin);
@@ -544,6 +544,10 @@ describe('the staff console', () => {
     await screen(page, 'course-badges');
     await page.emulateMedia({ media: 'print' });
     await screenshot(page, 'course-badges-print');
+    // Printed to PDF as the browser's dialog would (print media, the page's A4): eight a page.
+    const pdf = (await page.pdf({ preferCSSPageSize: true })).toString('latin1');
+    const pages = Math.max(...[...pdf.matchAll(/\/Count (\d+)/g)].map((m) => Number(m[1])));
+    assert.equal(pages, Math.ceil(demo.enrollments.length / 8), `${demo.enrollments.length} badges on ${pages} A4 pages`);
     await page.emulateMedia({ media: 'screen' });
     // The vendored decoder reads each code drawn on a canvas, as a camera would see it.
     await page.addScriptTag({ url: '/vendor/jsQR.js' });

@@ -241,7 +241,7 @@ async function overviewTab(context, course, body) {
     h('dt', null, t('console.course.level')),
     h('dd', null, t(`console.level.${course.management_level}`)),
     h('dt', null, t('console.course.description')),
-    h('dd', { class: 'pre' }, course.description ?? ''),
+    h('dd', { class: 'pre' }, course.description || '–'),
   );
   replace(
     body,
@@ -638,7 +638,8 @@ function enrollSearch(context, course, unitList) {
     try {
       const page = await context.api.request('GET', `/api/v1/courses/${course.id}/roster`, { query: { q: query.value.trim() || undefined, limit: 500 } });
       if (ask !== asked) return;
-      found = page.items;
+      // In roster order (given name first), as the sheets and the roll list people.
+      found = page.items.sort((/** @type {any} */ a, /** @type {any} */ b) => personSortKey(a.full_name).localeCompare(personSortKey(b.full_name)));
       drawResults();
     } catch (error) {
       replace(results, errorBox(error));

@@ -180,6 +180,6 @@ function reportView(report) {
           }),
         )
       : null,
-    section(t('console.import.rows'), h('div', { class: 'field inline' }, h('label', { for: 'import-filter' }, t('console.import.show')), Object.assign(filter, { id: 'import-filter' })), rows),
+    section(t('console.import.rows'), h('div', { class: 'actions' }, h('div', { class: 'field inline' }, h('label', { for: 'import-filter' }, t('console.import.show')), Object.assign(filter, { id: 'import-filter' }))), rows),
   );
 }
