@@ -543,6 +543,7 @@ async function enrollmentsTab(context, course, body) {
                 type: 'button',
                 class: 'small',
                 onclick: async () => {
+                  if (!confirm(t('console.enroll.confirm_withdraw', { name: r.person?.full_name ?? '' }))) return;
                   try {
                     await context.api.request('PUT', `/api/v1/enrollments/${r.enrollment.id}`, {
                       body: { course_id: course.id, person_id: r.enrollment.person_id, status: 'withdrawn' },
