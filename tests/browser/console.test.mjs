@@ -2,10 +2,12 @@
 // sign-in and sign-out; the dashboard's numbers are the coverage report's, worst first, with the
 // names not yet trained and the report's files; a course planned through the page (sessions, a
 // trainer, 30 people found without diacritics and enrolled at once); the attendance matrix after
-// a trainer's device synced; the badge sheet's QR codes decode to the trainees' ids; a trainer
-// sees nothing of another trainer's class; axe-core finds no serious problem on any screen; no
-// screen scrolls sideways at 1366×768 or on a tablet (768×1024). Screenshots in
-// DIEMDANH_ARTIFACTS.
+// a trainer's device synced, and after a trainer took the roll in the real field app; a session
+// edited (a stale edit refused with a reload); a material's new version and its deletion; the
+// sync review paged by the API; the badge sheet prints eight an A4 page and its QR codes decode
+// to the trainees' ids; a trainer sees nothing of another trainer's class; axe-core finds no
+// serious problem on any screen; no screen scrolls sideways at 1366×768 or on a tablet
+// (768×1024). Screenshots in DIEMDANH_ARTIFACTS.
 //
 // Run by tests/it/console.rs, once per backend, with DIEMDANH_BASE set.
 
