@@ -2,10 +2,12 @@
 // sign-in and sign-out; the dashboard's numbers are the coverage report's, worst first, with the
 // names not yet trained and the report's files; a course planned through the page (sessions, a
 // trainer, 30 people found without diacritics and enrolled at once); the attendance matrix after
-// a trainer's device synced; the badge sheet's QR codes decode to the trainees' ids; a trainer
-// sees nothing of another trainer's class; axe-core finds no serious problem on any screen; no
-// screen scrolls sideways at 1366×768 or on a tablet (768×1024). Screenshots in
-// DIEMDANH_ARTIFACTS.
+// a trainer's device synced, and after a trainer took the roll in the real field app; a session
+// edited (a stale edit refused with a reload); a material's new version and its deletion; the
+// sync review paged by the API; the badge sheet prints eight an A4 page and its QR codes decode
+// to the trainees' ids; a trainer sees nothing of another trainer's class; axe-core finds no
+// serious problem on any screen; no screen scrolls sideways at 1366×768 or on a tablet
+// (768×1024). Screenshots in DIEMDANH_ARTIFACTS.
 //
 // Run by tests/it/console.rs, once per backend, with DIEMDANH_BASE set.
 
@@ -14,7 +16,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { AdminApi, BASE, PERSONAS, TIME_ZONE, demoClass, launch, rawCall, screenshot } from './support.mjs';
+import { AdminApi, BASE, PERSONAS, TIME_ZONE, demoClass, launch, phone, rawCall, rollState, screenshot, signIn as signInApp, syncNow } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -535,7 +537,7 @@ describe('the staff console', () => {
     await context.close();
   });
 
-  test("the badge sheet's QR codes decode to the trainees' person ids", async () => {
+  test("the badge sheet prints eight a page on A4 and its QR codes decode to the trainees' person ids", async () => {
     const demo = await demoClass(admin);
     const { context, page, errors } = await open();
     await signIn(page, PERSONAS.admin);
@@ -544,6 +546,10 @@ describe('the staff console', () => {
     await screen(page, 'course-badges');
     await page.emulateMedia({ media: 'print' });
     await screenshot(page, 'course-badges-print');
+    // Printed to PDF as the browser's dialog would (print media, the page's A4): eight a page.
+    const pdf = (await page.pdf({ preferCSSPageSize: true })).toString('latin1');
+    const pages = Math.max(...[...pdf.matchAll(/\/Count (\d+)/g)].map((m) => Number(m[1])));
+    assert.equal(pages, Math.ceil(demo.enrollments.length / 8), `${demo.enrollments.length} badges on ${pages} A4 pages`);
     await page.emulateMedia({ media: 'screen' });
     // The vendored decoder reads each code drawn on a canvas, as a camera would see it.
     await page.addScriptTag({ url: '/vendor/jsQR.js' });
@@ -826,6 +832,241 @@ describe('the staff console', () => {
     const [file] = await Promise.all([page.waitForEvent('download'), page.click(`${row} [data-testid=material-download]`)]);
     assert.equal(file.suggestedFilename(), name);
     assert.equal(crypto.createHash('sha256').update(fs.readFileSync(await file.path())).digest('hex'), sha256);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("a material's new version replaces its file (version 2, the new bytes downloaded); a material deleted leaves the course", async () => {
+    const course = await admin.post('/api/v1/courses', {
+      title: 'Lớp tài liệu nhiều phiên bản',
+      management_level: 'province',
+      start_date: '2026-11-16',
+      end_date: '2026-11-17',
+    });
+    const first = crypto.randomBytes(96 * 1024);
+    const second = crypto.randomBytes(128 * 1024);
+    const digest = (/** @type {Buffer} */ bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+    const { context, page, errors } = await open();
+    page.on('dialog', (dialog) => dialog.accept());
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${course.id}/materials`);
+    await page.waitForSelector('[data-testid=material-file]');
+    await page.setInputFiles('[data-testid=material-file]', { name: 'Đề cương.pdf', mimeType: 'application/pdf', buffer: first });
+    await page.click('[data-testid=material-upload]');
+    await page.waitForSelector('[data-testid=materials-table] tr[data-material]');
+    const [material] = await admin.all(`/api/v1/materials?course_id=${course.id}`);
+    assert.deepEqual([material.version, material.sha256], [1, digest(first)]);
+    const row = `[data-testid=materials-table] tr[data-material="${material.id}"]`;
+
+    // A new version of the same material: its number, its bytes, its new name.
+    await page.setInputFiles(`${row} [data-testid=material-version]`, { name: 'Đề cương (sửa).pdf', mimeType: 'application/pdf', buffer: second });
+    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent?.includes('Đề cương (sửa).pdf'), row);
+    const replaced = await admin.get(`/api/v1/materials/${material.id}`);
+    assert.deepEqual([replaced.version, replaced.sha256, replaced.file_name], [2, digest(second), 'Đề cương (sửa).pdf']);
+    assert.equal(await page.textContent(`${row} td:nth-child(4)`), '2', 'the page shows the version');
+    await screen(page, 'course-materials-version');
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click(`${row} [data-testid=material-download]`)]);
+    assert.equal(digest(fs.readFileSync(await file.path())), digest(second), 'the download is the new version');
+
+    // Deleted: gone from the page and from the course.
+    await page.click(`${row} [data-testid=material-delete]`);
+    await page.waitForSelector(row, { state: 'detached' });
+    assert.equal((await asAdmin('GET', `/api/v1/materials/${material.id}`)).status, 404);
+    assert.deepEqual(await admin.all(`/api/v1/materials?course_id=${course.id}`), []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('a session edited: its times shown as a span, a refused end next to its field, a stale edit refused with a reload, then saved', async () => {
+    const course = await admin.post('/api/v1/courses', {
+      title: 'Lớp sửa buổi học',
+      management_level: 'province',
+      start_date: '2026-11-23',
+      end_date: '2026-11-24',
+    });
+    // 08:00–11:00 in Việt Nam (UTC+7), the browser's zone.
+    const session = await admin.post('/api/v1/sessions', {
+      course_id: course.id,
+      topic: 'Buổi sáng',
+      starts_at: '2026-11-23T08:00:00+07:00',
+      ends_at: '2026-11-23T11:00:00+07:00',
+      place: 'Phòng 1',
+    });
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${course.id}/sessions`);
+    const row = `[data-testid=sessions-table] tr[data-session="${session.id}"]`;
+    await page.waitForSelector(row);
+    assert.match(await page.textContent(`${row} td:first-child`), /^08:00–11:00 .*23\/11$/, 'start and end times, the day once');
+    await page.click(`${row} [data-testid=session-edit]`);
+    await page.waitForSelector('[data-testid=session-edit-form]');
+    assert.equal(await page.inputValue('[data-testid=session-edit-topic]'), 'Buổi sáng');
+    assert.deepEqual(
+      [await page.inputValue('[data-testid=session-edit-day]'), await page.inputValue('[data-testid=session-edit-from]'), await page.inputValue('[data-testid=session-edit-to]')],
+      ['2026-11-23', '08:00', '11:00'],
+    );
+
+    // An end before the start is refused next to the end, in the page's language.
+    await page.fill('[data-testid=session-edit-to]', '07:00');
+    await page.click('[data-testid=session-edit-save]');
+    await page.waitForSelector('[data-testid=session-edit-form] [data-error-for=ends_at]:not([hidden])');
+    assert.match(await page.textContent('[data-testid=session-edit-form] [data-error-for=ends_at]'), /^Kết thúc không được trước bắt đầu/);
+
+    // Someone else changes the session meanwhile: the edit is refused and a reload offered.
+    const current = await asAdmin('PUT', `/api/v1/sessions/${session.id}`, { course_id: course.id, topic: 'Buổi sáng', starts_at: session.starts_at, ends_at: session.ends_at, place: 'Phòng 2' }, { 'If-Match': `"${session.rev}"` });
+    assert.equal(current.status, 200, JSON.stringify(current.body));
+    await page.fill('[data-testid=session-edit-topic]', 'Buổi sáng: chuyển đổi số');
+    await page.fill('[data-testid=session-edit-to]', '11:30');
+    await page.click('[data-testid=session-edit-save]');
+    await page.waitForSelector('[data-testid=session-edit-form] [data-testid=reload]');
+    assert.match(await page.textContent('[data-testid=session-edit-form] .form-message'), /đã được người khác sửa/);
+    const untouched = await admin.get(`/api/v1/sessions/${session.id}`);
+    assert.deepEqual([untouched.topic, untouched.place], ['Buổi sáng', 'Phòng 2'], 'the stale edit changed nothing');
+    await screen(page, 'course-session-stale-edit');
+
+    // After the reload the form holds the other change, and the edit is saved over it.
+    await page.click('[data-testid=session-edit-form] [data-testid=reload]');
+    await page.waitForFunction((id) => !document.querySelector('[data-testid=session-edit-form]') && document.querySelector(`tr[data-session="${id}"]`), session.id);
+    await page.click(`${row} [data-testid=session-edit]`);
+    await page.waitForSelector('[data-testid=session-edit-form]');
+    assert.equal(await page.inputValue('[data-testid=session-edit-place]'), 'Phòng 2');
+    await page.fill('[data-testid=session-edit-topic]', 'Buổi sáng: chuyển đổi số');
+    await page.fill('[data-testid=session-edit-to]', '11:30');
+    await page.click('[data-testid=session-edit-save]');
+    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent?.includes('chuyển đổi số'), row);
+    assert.match(await page.textContent(`${row} td:first-child`), /^08:00–11:30 /);
+    const saved = await admin.get(`/api/v1/sessions/${session.id}`);
+    assert.deepEqual(
+      [saved.topic, saved.place, Date.parse(saved.starts_at), Date.parse(saved.ends_at)],
+      ['Buổi sáng: chuyển đổi số', 'Phòng 2', Date.parse('2026-11-23T08:00:00+07:00'), Date.parse('2026-11-23T11:30:00+07:00')],
+    );
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('the attendance matrix after a field-app sync: the marks a trainer took in the field app, exactly', async () => {
+    // A class of its own: a trainer, two sessions, six trainees from the roster (read here, so
+    // that the scenario does not depend on the demo's names).
+    const trainers = await admin.all('/api/v1/users?role=trainer');
+    const trainer = trainers.find((u) => u.username === PERSONAS.tuan.username);
+    const course = await admin.post('/api/v1/courses', {
+      title: 'Lớp điểm danh bằng ứng dụng',
+      code: `FA-${crypto.randomUUID().slice(0, 8)}`,
+      management_level: 'province',
+      start_date: '2026-11-30',
+      end_date: '2026-11-30',
+    });
+    await admin.post('/api/v1/course-trainers', { course_id: course.id, user_id: trainer.id, role: 'lead' });
+    const sessions = [];
+    for (const [from, to] of [['08:00', '11:00'], ['13:30', '16:30']]) {
+      sessions.push(
+        await admin.post('/api/v1/sessions', {
+          course_id: course.id,
+          topic: `Buổi ${from}`,
+          starts_at: `2026-11-30T${from}:00+07:00`,
+          ends_at: `2026-11-30T${to}:00+07:00`,
+          trainer_id: trainer.id,
+        }),
+      );
+    }
+    const roster = (await admin.get('/api/v1/people?limit=6')).items;
+    assert.equal(roster.length, 6);
+    for (const person of roster) await admin.post('/api/v1/enrollments', { course_id: course.id, person_id: person.id });
+    // What the trainer marks: four of the six in the morning, two in the afternoon.
+    /** @type {Map<string, (string|null)[]>} */
+    const marks = new Map(roster.map((p) => [p.id, [null, null]]));
+    const morning = ['present', 'late', 'absent', 'excused'];
+    morning.forEach((status, i) => (marks.get(roster[i].id)[0] = status));
+    marks.get(roster[0].id)[1] = 'present';
+    marks.get(roster[4].id)[1] = 'late';
+
+    // The field app on a phone: sign in, take the two rolls, sync.
+    const phoneWindow = await phone(browser);
+    const app = phoneWindow.page;
+    await signInApp(app, PERSONAS.tuan, 'Điện thoại thử ma trận');
+    for (const [index, session] of sessions.entries()) {
+      await app.goto(`${BASE}/app/#/session/${session.id}`);
+      await app.waitForSelector('[data-testid=roll] li.row');
+      assert.equal((await rollState(app)).length, roster.length, 'every trainee is on the roll');
+      for (const [person, statuses] of marks) {
+        if (statuses[index]) await app.click(`li.row[data-person="${person}"] button[data-status=${statuses[index]}]`);
+      }
+    }
+    await syncNow(app);
+    await phoneWindow.context.close();
+
+    // The console's matrix shows exactly those marks, and who completed (the report's rule).
+    const rule = (await admin.get(`/api/v1/reports/courses/${course.id}`)).rule;
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/courses/${course.id}/attendance`);
+    await page.waitForSelector('[data-testid=attendance-matrix]');
+    const rows = await page.$$eval('[data-testid=attendance-matrix] tbody tr', (trs) =>
+      trs.map((tr) => ({
+        person: tr.getAttribute('data-person'),
+        completed: tr.getAttribute('data-completed') === 'true',
+        statuses: [...tr.querySelectorAll('td.cell')].map((td) => td.getAttribute('data-status') || null),
+      })),
+    );
+    const attended = (/** @type {(string|null)[]} */ statuses) => statuses.filter((s) => s && rule.statuses.includes(s)).length;
+    assert.deepEqual(
+      new Map(rows.map((r) => [r.person, r.statuses])),
+      marks,
+      'each cell is the mark taken in the field app',
+    );
+    for (const row of rows) {
+      assert.equal(row.completed, (attended(marks.get(row.person)) / sessions.length) * 100 >= rule.min_rate, `completion of ${row.person}`);
+    }
+    const totals = await page.$$eval('[data-testid=session-total]', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(
+      totals,
+      [0, 1].map((i) => `${[...marks.values()].filter((s) => s[i] && rule.statuses.includes(s[i])).length}/${roster.length}`),
+    );
+    await screen(page, 'course-attendance-after-field-app');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('the sync review pages its lists through the API: twelve quarantined changes on two pages, oldest or newest first', async () => {
+    // tuan.le marks a session of a class he does not teach: refused, and kept for review.
+    const tuan = new AdminApi(PERSONAS.tuan);
+    const mine = new Set((await tuan.all('/api/v1/courses')).map((c) => c.id));
+    const sessions = await admin.all('/api/v1/sessions');
+    const otherSession = sessions.find((s) => !mine.has(s.course_id));
+    assert.ok(otherSession, 'a session of a class tuan.le does not teach');
+    const person = (await admin.get('/api/v1/people?limit=1')).items[0];
+    const start = Date.now() - 120_000;
+    // One push each, so that they are quarantined in this order.
+    const records = [];
+    for (let i = 0; i < 12; i += 1) {
+      const record = crypto.randomUUID();
+      records.push(record);
+      await tuan.post('/api/v1/sync/push', {
+        mutations: [{ mutation_id: crypto.randomUUID(), collection: 'attendance', record_id: record, op: 'upsert', fields: { session_id: otherSession.id, person_id: person.id, status: 'present' }, hlc: `${start + i * 1000}-0000-device` }],
+      }, 200);
+    }
+    const listed = await admin.all('/api/v1/sync/quarantine?status=open');
+    const { context, page, errors } = await open();
+    const shown = () => page.$$eval('[data-testid=quarantine] li[data-quarantine]', (lis) => lis.map((li) => li.getAttribute('data-quarantine')));
+    await signIn(page, PERSONAS.admin);
+    await page.goto(`${BASE}/#/review`);
+    await page.waitForSelector('[data-testid=quarantine]');
+    const ids = listed.map((q) => q.id);
+    assert.deepEqual(await shown(), ids.slice(0, 10), 'the first page, oldest first');
+    assert.match(await page.textContent('[data-testid=quarantine-pager]'), new RegExp(`1 / ${Math.ceil(ids.length / 10)} · ${ids.length}`));
+    // The reason in the page's words, the server's message as a detail.
+    const first = `[data-quarantine="${ids[0]}"]`;
+    assert.equal(await page.getAttribute(`${first} .review-what`, 'data-reason'), listed[0].reason);
+    assert.ok(!(await page.textContent(`${first} .review-what`)).includes(listed[0].reason), 'the reason code is translated');
+    assert.ok((await page.textContent(`${first} [data-testid=quarantine-message]`)).includes(listed[0].message));
+    await page.click('[data-testid=quarantine-next]');
+    await page.waitForFunction((id) => document.querySelector(`[data-testid=quarantine] li[data-quarantine="${id}"]`), ids[10]);
+    assert.deepEqual(await shown(), ids.slice(10, 20));
+    await page.selectOption('[data-testid=quarantine-order]', 'newest');
+    await page.waitForFunction((id) => document.querySelector('[data-testid=quarantine] li[data-quarantine]')?.getAttribute('data-quarantine') === id, ids[ids.length - 1]);
+    assert.deepEqual(await shown(), [...ids].reverse().slice(0, 10), 'newest first');
+    assert.ok(listed.slice(-12).every((q) => records.includes(q.record_id)), 'the newest are the ones pushed here');
+    await screen(page, 'review-paged');
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -88,7 +88,7 @@ export function accountsScreen(context) {
  */
 function accountActions(context, user) {
   const message = h('span', { class: 'small', role: 'status' });
-  const password = /** @type {HTMLInputElement} */ (h('input', { type: 'password', autocomplete: 'new-password', 'aria-label': t('console.accounts.new_password_for', { name: user.username }), class: 'inline-input', 'data-testid': 'new-password' }));
+  const password = /** @type {HTMLInputElement} */ (h('input', { type: 'password', autocomplete: 'new-password', 'aria-label': t('console.accounts.new_password_for', { name: user.username }), placeholder: t('console.accounts.new_password'), class: 'inline-input', 'data-testid': 'new-password' }));
   const reset = h('form', {
     class: 'inline-form',
     onsubmit: async (/** @type {Event} */ event) => {

@@ -5,10 +5,10 @@
 import { ApiError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
 import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
-import { formatBytes, formatDate, formatDateTime, t } from '/shared/i18n.js';
+import { formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { certificates, signInSheet } from './sheets.js';
-import { all, clearFormErrors, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
+import { all, clearFormErrors, codeText, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -42,8 +42,9 @@ function unitsInForce(list) {
   return list.filter((u) => !u.valid_to).sort((a, b) => a.name.localeCompare(b.name, 'vi'));
 }
 
-/** @param {Course} course */
+/** @param {Course} course a one-day course shows its day once */
 function dates(course) {
+  if (course.start_date === course.end_date) return formatDate(course.start_date);
   return t('courses.dates', { start: formatDate(course.start_date), end: formatDate(course.end_date) });
 }
 
@@ -240,7 +241,7 @@ async function overviewTab(context, course, body) {
     h('dt', null, t('console.course.level')),
     h('dd', null, t(`console.level.${course.management_level}`)),
     h('dt', null, t('console.course.description')),
-    h('dd', { class: 'pre' }, course.description ?? ''),
+    h('dd', { class: 'pre' }, course.description || '–'),
   );
   replace(
     body,
@@ -277,16 +278,26 @@ async function sessionsTab(context, course, body) {
   ]);
   const trainerName = (/** @type {string|null} */ id) => (id ? trainers.get(id) ?? nameOf(context, id) : '');
   const admin = context.user.role === 'admin';
+  // The form of the session being edited, shown between the timetable and the form that adds one.
+  const editing = h('div', { 'data-testid': 'session-editing' });
+  const edit = (/** @type {any} */ session) => {
+    replace(
+      editing,
+      section(t('console.session.edit', { topic: session.topic }), sessionForm(context, course, assignments, trainerName, session)),
+    );
+    editing.querySelector('input')?.focus();
+  };
   replace(
     body,
     table({
       caption: t('console.tab.sessions'),
       testid: 'sessions-table',
       rows: sessions,
+      empty: t('course.no_sessions'),
       sortKey: 'start',
       rowAttrs: (s) => ({ 'data-session': s.id }),
       columns: [
-        { key: 'start', label: t('console.session.when'), sort: (s) => s.starts_at, cell: (s) => `${formatDateTime(s.starts_at)} – ${formatDateTime(s.ends_at).split(' ').pop()}` },
+        { key: 'start', label: t('console.session.when'), sort: (s) => s.starts_at, cell: (s) => formatSpan(s.starts_at, s.ends_at) },
         { key: 'topic', label: t('console.session.topic'), sort: (s) => s.topic, cell: (s) => s.topic },
         { key: 'place', label: t('console.course.place'), cell: (s) => s.place ?? '' },
         { key: 'trainer', label: t('console.session.trainer'), cell: (s) => trainerName(s.trainer_id) },
@@ -296,17 +307,24 @@ async function sessionsTab(context, course, body) {
                 key: 'remove',
                 label: t('console.actions'),
                 cell: (/** @type {any} */ s) =>
-                  h('button', {
-                    type: 'button',
-                    class: 'danger small',
-                    onclick: () => remove(context, `/api/v1/sessions/${s.id}`, s.rev, body),
-                  }, t('console.delete')),
+                  h(
+                    'div',
+                    { class: 'account-actions' },
+                    h('button', { type: 'button', class: 'small', 'data-testid': 'session-edit', onclick: () => edit(s) }, t('console.edit')),
+                    h('button', {
+                      type: 'button',
+                      class: 'danger small',
+                      'data-testid': 'session-delete',
+                      onclick: () => remove(context, `/api/v1/sessions/${s.id}`, s.rev, body),
+                    }, t('console.delete')),
+                  ),
               },
             ]
           : []),
       ],
     }),
-    admin ? section(t('console.session.add'), sessionForm(context, course, assignments, trainerName)) : null,
+    editing,
+    admin ? section(t('console.session.add'), sessionForm(context, course, assignments, trainerName, null)) : null,
   );
 }
 
@@ -328,43 +346,60 @@ async function remove(context, path, rev, near) {
 }
 
 /**
+ * Adds a session (POST) or, given one, replaces it (PUT with `If-Match`, so that a session changed
+ * meanwhile is not overwritten blindly: the 412 says so and offers a reload).
  * @param {Context} context
  * @param {Course} course
  * @param {any[]} assignments
  * @param {(id: string|null) => string} trainerName
+ * @param {any|null} session the session edited, or null to add one
  */
-function sessionForm(context, course, assignments, trainerName) {
-  const topic = h('input', { 'data-testid': 'session-topic', maxlength: 200, required: true });
-  const day = h('input', { type: 'date', 'data-testid': 'session-day', value: course.start_date, min: course.start_date, max: course.end_date });
-  const from = h('input', { type: 'time', 'data-testid': 'session-from', value: '08:00' });
-  const to = h('input', { type: 'time', 'data-testid': 'session-to', value: '11:00' });
-  const place = h('input', { 'data-testid': 'session-place', maxlength: 200, value: course.place ?? '' });
-  const trainer = h(
-    'select',
-    { 'data-testid': 'session-trainer' },
-    h('option', { value: '' }, t('console.session.no_trainer')),
-    assignments.map((a) => h('option', { value: a.user_id }, trainerName(a.user_id))),
+function sessionForm(context, course, assignments, trainerName, session) {
+  const starts = session ? localParts(session.starts_at) : { day: course.start_date, time: '08:00' };
+  const ends = session ? localParts(session.ends_at) : { day: course.start_date, time: '11:00' };
+  const prefix = session ? 'session-edit' : 'session';
+  const topic = h('input', { 'data-testid': `${prefix}-topic`, maxlength: 200, required: true, value: session?.topic ?? '' });
+  const day = h('input', { type: 'date', 'data-testid': `${prefix}-day`, value: starts.day, min: course.start_date, max: course.end_date });
+  const from = h('input', { type: 'time', 'data-testid': `${prefix}-from`, value: starts.time });
+  const to = h('input', { type: 'time', 'data-testid': `${prefix}-to`, value: ends.time });
+  const place = h('input', { 'data-testid': `${prefix}-place`, maxlength: 200, value: session ? session.place ?? '' : course.place ?? '' });
+  const trainerIds = assignments.map((a) => a.user_id);
+  // A session may name a trainer whose assignment ended since: still shown, so that saving keeps it.
+  if (session?.trainer_id && !trainerIds.includes(session.trainer_id)) trainerIds.push(session.trainer_id);
+  const trainer = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { 'data-testid': `${prefix}-trainer` },
+      h('option', { value: '' }, t('console.session.no_trainer')),
+      trainerIds.map((id) => h('option', { value: id }, trainerName(id))),
+    )
   );
+  // A new session is taught by the course's lead trainer unless another is chosen.
+  trainer.value = session ? session.trainer_id ?? '' : assignments.find((a) => a.role === 'lead')?.user_id ?? '';
   const value = (/** @type {HTMLElement} */ el) => /** @type {HTMLInputElement} */ (el).value;
   const form = h(
     'form',
     {
       class: 'form grid',
       novalidate: true,
+      'data-testid': `${prefix}-form`,
       onsubmit: async (/** @type {Event} */ event) => {
         event.preventDefault();
         clearFormErrors(form);
+        const fields = {
+          course_id: course.id,
+          topic: value(topic).trim(),
+          starts_at: instant(value(day), value(from)),
+          ends_at: instant(value(day), value(to)),
+          place: value(place).trim() || null,
+          trainer_id: value(trainer) || null,
+        };
         try {
-          await context.api.request('POST', '/api/v1/sessions', {
-            body: {
-              course_id: course.id,
-              topic: value(topic).trim(),
-              starts_at: instant(value(day), value(from)),
-              ends_at: instant(value(day), value(to)),
-              place: value(place).trim() || null,
-              trainer_id: value(trainer) || null,
-            },
-          });
+          if (session) {
+            await context.api.request('PUT', `/api/v1/sessions/${session.id}`, { body: fields, headers: { 'If-Match': `"${session.rev}"` } });
+          } else {
+            await context.api.request('POST', '/api/v1/sessions', { body: fields });
+          }
           context.rerender();
         } catch (error) {
           showFormError(form, error, context.rerender);
@@ -378,9 +413,24 @@ function sessionForm(context, course, assignments, trainerName) {
     field(t('console.course.place'), place, 'place'),
     field(t('console.session.trainer'), trainer, 'trainer_id'),
     formMessage(),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'session-add' }, t('console.session.add'))),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'primary', 'data-testid': session ? 'session-edit-save' : 'session-add' }, session ? t('console.save') : t('console.session.add')),
+      session ? h('button', { type: 'button', 'data-testid': 'session-edit-cancel', onclick: () => form.closest('[data-testid=session-editing]')?.replaceChildren() }, t('console.cancel')) : null,
+    ),
   );
   return form;
+}
+
+/**
+ * An instant as the day and time it is in the browser's time zone (what the form shows).
+ * @param {string} iso RFC 3339
+ */
+function localParts(iso) {
+  const at = new Date(iso);
+  const two = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return { day: `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}`, time: `${two(at.getHours())}:${two(at.getMinutes())}` };
 }
 
 /**
@@ -493,6 +543,7 @@ async function enrollmentsTab(context, course, body) {
                 type: 'button',
                 class: 'small',
                 onclick: async () => {
+                  if (!confirm(t('console.enroll.confirm_withdraw', { name: r.person?.full_name ?? '' }))) return;
                   try {
                     await context.api.request('PUT', `/api/v1/enrollments/${r.enrollment.id}`, {
                       body: { course_id: course.id, person_id: r.enrollment.person_id, status: 'withdrawn' },
@@ -588,7 +639,8 @@ function enrollSearch(context, course, unitList) {
     try {
       const page = await context.api.request('GET', `/api/v1/courses/${course.id}/roster`, { query: { q: query.value.trim() || undefined, limit: 500 } });
       if (ask !== asked) return;
-      found = page.items;
+      // In roster order (given name first), as the sheets and the roll list people.
+      found = page.items.sort((/** @type {any} */ a, /** @type {any} */ b) => personSortKey(a.full_name).localeCompare(personSortKey(b.full_name)));
       drawResults();
     } catch (error) {
       replace(results, errorBox(error));
@@ -613,7 +665,7 @@ function enrollSearch(context, course, unitList) {
         done += 1;
         chosen.delete(personId);
       } catch (error) {
-        failed.push(`${found.find((p) => p.id === personId)?.full_name ?? personId}: ${error instanceof ApiError ? error.message : String(error)}`);
+        failed.push(`${found.find((p) => p.id === personId)?.full_name ?? personId}: ${error instanceof ApiError ? codeText(error.code, error.message) : String(error)}`);
       }
       replace(status, t('console.enroll.progress', { done, total: ids.length }));
     }
@@ -684,7 +736,7 @@ async function attendanceTab(context, course, body) {
           'tr',
           { 'data-person': p.person_id, 'data-completed': String(p.completed) },
           h('th', { scope: 'row' }, p.full_name),
-          h('td', null, p.current_unit_name ?? p.unit_name ?? ''),
+          h('td', { class: 'unit' }, p.current_unit_name ?? p.unit_name ?? ''),
           p.statuses.map((/** @type {string|null} */ s, /** @type {number} */ i) =>
             h('td', { class: `cell status-${s ?? 'none'}`, 'data-status': s ?? '', title: `${sessions[i].topic}: ${s ? t(`status.${s}`) : t('console.matrix.none')}` }, s ? t(`console.status_code.${s}`) : '–'),
           ),
@@ -769,6 +821,7 @@ async function materialsTab(context, course, body) {
         file,
         (sent, total) => (progress.value = Math.round((sent / total) * 100)),
         file.type || 'application/octet-stream',
+        replacing ? { 'If-Match': `"${replacing.rev}"` } : {},
       );
       progress.value = 100;
       context.rerender();
@@ -783,6 +836,7 @@ async function materialsTab(context, course, body) {
       caption: t('console.tab.materials'),
       testid: 'materials-table',
       rows: materials,
+      empty: t('course.no_materials'),
       sortKey: 'title',
       rowAttrs: (m) => ({ 'data-material': m.id }),
       columns: [
@@ -863,7 +917,7 @@ async function sheetsTab(context, course, body) {
   sessions.sort((a, b) => a.starts_at.localeCompare(b.starts_at));
   const sheet = h('div', { class: 'sheet-area' });
   const choice = /** @type {HTMLSelectElement} */ (
-    h('select', { 'data-testid': 'sheet-session' }, sessions.map((s) => h('option', { value: s.id }, `${formatDateTime(s.starts_at)} · ${s.topic}`)))
+    h('select', { 'data-testid': 'sheet-session' }, sessions.map((s) => h('option', { value: s.id }, `${formatSpan(s.starts_at, s.ends_at)} · ${s.topic}`)))
   );
   const showSignIn = () => {
     const session = sessions.find((s) => s.id === choice.value);

@@ -3,7 +3,7 @@
 // the names not yet trained; the report as CSV or XLSX; what waits in the sync review.
 
 import { h, replace } from '/shared/dom.js';
-import { t } from '/shared/i18n.js';
+import { formatDate, t } from '/shared/i18n.js';
 import { download, errorBox, loading, section, svg, table } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
@@ -52,7 +52,7 @@ export function dashboardScreen(context) {
           'div',
           { class: 'tiles' },
           tile(t('console.coverage.province'), percentText(report.total.percent), countText(report.total), 'coverage-total'),
-          tile(t('console.coverage.courses'), String(report.total.courses), t('console.coverage.period', { from: report.from, to: report.to }), 'coverage-courses'),
+          tile(t('console.coverage.courses'), String(report.total.courses), t('console.coverage.period', { from: formatDate(report.from), to: formatDate(report.to) }), 'coverage-courses'),
           tile(t('console.review.conflicts'), String(conflicts.total), h('a', { href: '#/review' }, t('console.review.open')), 'open-conflicts'),
           tile(t('console.review.quarantine'), String(quarantine.total), h('a', { href: '#/review' }, t('console.review.open')), 'open-quarantine'),
         ),

@@ -5,7 +5,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { t } from '/shared/i18n.js';
-import { all, errorBox, field, section, table, upload } from './ui.js';
+import { all, codeText, codeWithDetail, errorBox, field, section, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -51,11 +51,14 @@ export function importScreen(context) {
         progress.value = Math.round((sent / total) * 100);
         if (sent >= total) replace(status, t('console.import.reading'));
       });
+      // Done: the bar goes (its value stays at 100 for whoever reads it).
       progress.value = 100;
+      progress.hidden = true;
       replace(status, dryRun ? t('console.import.checked', { name: chosen.name }) : t('console.import.applied', { name: chosen.name }));
       replace(result, reportView(report));
       apply.disabled = !dryRun || report.summary.errors > 0;
     } catch (error) {
+      progress.hidden = true;
       replace(status, '');
       replace(result, errorBox(error), problemsOf(error));
     }
@@ -93,7 +96,7 @@ function problemsOf(error) {
   if (!Array.isArray(details) || details.length === 0) return null;
   return section(
     t('console.import.problems', { count: details.length }),
-    h('ul', { 'data-testid': 'import-refused' }, details.map((d) => h('li', null, `${d.field}: ${d.message}`))),
+    h('ul', { 'data-testid': 'import-refused' }, details.map((d) => h('li', null, `${d.field}: ${codeText(d.code, d.message)}`))),
   );
 }
 
@@ -136,7 +139,7 @@ function reportView(report) {
             cell: (r) => [
               r.changes.length ? h('span', null, t('console.import.changes', { fields: r.changes.join(', ') })) : null,
               r.enroll ? h('span', { class: 'muted' }, ` ${t('console.import.enrolls')}`) : null,
-              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: ${p.message}`)),
+              (problems.get(r.row) ?? []).map((/** @type {Problem} */ p) => h('span', { class: 'problem block', 'data-field': p.field }, `${columnName(p.field)}: `, ...codeWithDetail(p.code, p.message))),
             ],
           },
         ],
@@ -172,11 +175,11 @@ function reportView(report) {
             columns: [
               { key: 'row', label: t('console.import.row'), numeric: true, sort: (p) => p.row, cell: (p) => p.row },
               { key: 'field', label: t('console.import.field'), sort: (p) => p.field, cell: (p) => columnName(p.field) },
-              { key: 'message', label: t('console.import.message'), cell: (p) => p.message },
+              { key: 'message', label: t('console.import.message'), cell: (p) => codeWithDetail(p.code, p.message) },
             ],
           }),
         )
       : null,
-    section(t('console.import.rows'), h('div', { class: 'field inline' }, h('label', { for: 'import-filter' }, t('console.import.show')), Object.assign(filter, { id: 'import-filter' })), rows),
+    section(t('console.import.rows'), h('div', { class: 'actions' }, h('div', { class: 'field inline' }, h('label', { for: 'import-filter' }, t('console.import.show')), Object.assign(filter, { id: 'import-filter' }))), rows),
   );
 }

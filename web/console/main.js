@@ -11,7 +11,7 @@ import { importScreen } from './imports.js';
 import { reviewScreen } from './review.js';
 import { unitsScreen } from './units.js';
 import { accountsScreen } from './accounts.js';
-import { errorText } from './ui.js';
+import { codeText, errorText } from './ui.js';
 
 const SESSION_KEY = 'diemdanh.console.session';
 
@@ -193,7 +193,7 @@ function signInScreen() {
             error instanceof OfflineError
               ? t('console.offline')
               : error instanceof ApiError
-                ? t('signin.failed', { message: error.message })
+                ? t('signin.failed', { message: codeText(error.code, error.message) })
                 : errorText(error);
           replace(message, text);
           /** @type {HTMLButtonElement} */ (submit).disabled = false;

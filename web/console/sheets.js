@@ -3,7 +3,7 @@
 // completion for each completer of the course report.
 
 import { h } from '/shared/dom.js';
-import { formatDate, formatDateTime, t } from '/shared/i18n.js';
+import { formatDate, formatSpan, t } from '/shared/i18n.js';
 
 /**
  * @typedef {{id: string, topic: string, starts_at: string, ends_at: string, place: string|null}} SheetSession
@@ -26,7 +26,7 @@ export function signInSheet(course, session, trainees) {
       null,
       t('console.sheets.session_line', {
         topic: session.topic,
-        when: `${formatDateTime(session.starts_at)} – ${formatDateTime(session.ends_at).split(' ').pop()}`,
+        when: formatSpan(session.starts_at, session.ends_at),
         place: session.place ?? course.place ?? '',
       }),
     ),

@@ -4,7 +4,7 @@
 
 import { ApiError, OfflineError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
-import { t } from '/shared/i18n.js';
+import { known, t } from '/shared/i18n.js';
 
 /** @typedef {import('/shared/api.js').Api} Api */
 
@@ -42,11 +42,11 @@ export function showFormError(form, error, reload) {
     for (const problem of error.details) {
       const slot = /** @type {HTMLElement|null} */ (form.querySelector(`[data-error-for="${problem.field}"]`));
       if (slot) {
-        replace(slot, problem.message);
+        replace(slot, ...codeWithDetail(problem.code, problem.message));
         slot.hidden = false;
         slot.previousElementSibling?.setAttribute('aria-invalid', 'true');
       } else {
-        unplaced.push(`${problem.field}: ${problem.message}`);
+        unplaced.push(`${problem.field}: ${codeText(problem.code, problem.message)}`);
       }
     }
   }
@@ -79,10 +79,32 @@ export function formMessage() {
   return h('p', { class: 'form-message error', role: 'alert', hidden: true });
 }
 
+/**
+ * An API error code as its reader understands it: the catalogue's words when it has them (the
+ * server's messages are English), else the server's message.
+ * @param {string|undefined} code
+ * @param {string} message
+ */
+export function codeText(code, message) {
+  return code && known(`code.${code}`) ? t(`code.${code}`) : message;
+}
+
+/**
+ * The code's words, then the server's own message as a secondary detail when it says more.
+ * @param {string|undefined} code
+ * @param {string} message
+ * @returns {import('/shared/dom.js').Child[]}
+ */
+export function codeWithDetail(code, message) {
+  const text = codeText(code, message);
+  if (text === message || !message) return [text];
+  return [text, ' ', h('span', { class: 'detail' }, `(${message})`)];
+}
+
 /** @param {unknown} error */
 export function errorText(error) {
   if (error instanceof OfflineError) return t('console.offline');
-  if (error instanceof ApiError) return t('error.generic', { message: error.message });
+  if (error instanceof ApiError) return t('error.generic', { message: codeText(error.code, error.message) });
   return t('error.generic', { message: String(error) });
 }
 
@@ -256,16 +278,17 @@ export function svg(tag, attrs = {}, ...children) {
  * @param {(sent: number, total: number) => void} progress
  * @param {string} [contentType] the file's media type; by default the server recognises the file
  *   from its bytes (a roster spreadsheet is a zip archive)
+ * @param {Record<string, string>} [headers] more request headers (`If-Match` for a new version)
  * @returns {Promise<any>}
  */
-export async function upload(api, method, path, query, file, progress, contentType = 'application/octet-stream') {
+export async function upload(api, method, path, query, file, progress, contentType = 'application/octet-stream', headers = {}) {
   if (api.session && api.session.expires_at - Date.now() < 30_000) await api.refresh();
   try {
-    return await sendFile(api, method, path, query, file, progress, contentType);
+    return await sendFile(api, method, path, query, file, progress, contentType, headers);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401 && error.code === 'token_expired')) throw error;
     await api.refresh();
-    return sendFile(api, method, path, query, file, progress, contentType);
+    return sendFile(api, method, path, query, file, progress, contentType, headers);
   }
 }
 
@@ -277,9 +300,10 @@ export async function upload(api, method, path, query, file, progress, contentTy
  * @param {Blob} file
  * @param {(sent: number, total: number) => void} progress
  * @param {string} contentType
+ * @param {Record<string, string>} headers
  * @returns {Promise<any>}
  */
-function sendFile(api, method, path, query, file, progress, contentType) {
+function sendFile(api, method, path, query, file, progress, contentType, headers) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
@@ -289,6 +313,7 @@ function sendFile(api, method, path, query, file, progress, contentType) {
     request.open(method, url);
     request.setRequestHeader('Accept', 'application/json');
     request.setRequestHeader('Content-Type', contentType);
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
     if (api.session) request.setRequestHeader('Authorization', `Bearer ${api.session.access_token}`);
     request.upload.addEventListener('progress', (event) => {
       if (event.lengthComputable) progress(event.loaded, event.total);

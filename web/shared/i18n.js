@@ -30,6 +30,14 @@ export function t(key, values) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
 }
 
+/**
+ * Whether the catalogue has this key (the server's codes are translated where it does).
+ * @param {string} key
+ */
+export function known(key) {
+  return key in catalogue[lang] || key in catalogue.vi;
+}
+
 const locale = () => (lang === 'vi' ? 'vi-VN' : 'en-GB');
 
 /** Formatters are costly to make: one per language and kind, made when first needed. */
@@ -64,6 +72,19 @@ export function formatDateTime(value) {
     hour: '2-digit',
     minute: '2-digit',
   }).format(new Date(value));
+}
+
+/**
+ * When a session runs: its day once and both times when it starts and ends on the same day
+ * ("08:00–11:00 CN, 20/12"), else both instants in full.
+ * @param {string|number|Date} start
+ * @param {string|number|Date} end
+ */
+export function formatSpan(start, end) {
+  const day = formatter('day', { weekday: 'short', day: '2-digit', month: '2-digit' });
+  const startDay = day.format(new Date(start));
+  if (startDay !== day.format(new Date(end))) return t('time.span_days', { from: formatDateTime(start), to: formatDateTime(end) });
+  return t('time.span', { day: startDay, from: formatTime(start), to: formatTime(end) });
 }
 
 /** A calendar date (`2026-12-08`), shown as written, whatever the device's time zone. */
