@@ -12,8 +12,9 @@ use rand::Rng;
 use crate::api::{self, AppState};
 use crate::auth::{Auth, password};
 use crate::config::{LogFormat, ServerConfig, StorageConfig};
-use crate::db::{self, DbConn, write_tx};
+use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::demo;
+use crate::domain::audit::Audit;
 use crate::domain::imports;
 use crate::domain::materials::{self, Materials, StoredContent, UploadMeta};
 use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
@@ -271,7 +272,11 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     let auth = Auth::new(&mut conn, &server)?;
     drop(conn);
     let store = BlobStore::open(storage)?;
-    spawn_daily_purge(pool.clone(), days_ms(server.tombstone_retention_days));
+    spawn_daily_purge(
+        pool.clone(),
+        days_ms(server.tombstone_retention_days),
+        server.audit_retention_ms(),
+    );
     let state_location = store.location().to_owned();
     let state = web::Data::new(AppState::new(pool, store, auth, server));
     actix_web::rt::System::new().block_on(async move {
@@ -320,11 +325,21 @@ fn days_ms(days: u64) -> i64 {
         .saturating_mul(86_400_000)
 }
 
-/// Forgets old tombstones at start and then once a day. Several instances may do this at once:
-/// the deletes are idempotent.
-fn spawn_daily_purge(pool: db::Pool, retention_ms: i64) {
+/// Forgets old tombstones and audit entries at start and then once a day. Several instances
+/// may do this at once: the deletes are idempotent.
+fn spawn_daily_purge(pool: db::Pool, retention_ms: i64, audit_retention_ms: i64) {
     std::thread::spawn(move || {
         loop {
+            let pruned = pool.get().map_err(Error::from).and_then(|mut conn| {
+                Audit::prune(&mut conn, now_ms().saturating_sub(audit_retention_ms))
+            });
+            match pruned {
+                Ok(0) => {}
+                Ok(entries) => tracing::info!(entries, "old audit entries removed"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "audit pruning failed; will retry tomorrow")
+                }
+            }
             let outcome = pool
                 .get()
                 .map_err(Error::from)
@@ -377,6 +392,7 @@ fn cli_admin() -> Caller {
         device_id: String::new(),
         role: Role::Admin,
         person_id: None,
+        address: None,
     }
 }
 

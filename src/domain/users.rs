@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::People;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted, text};
@@ -275,7 +276,19 @@ impl Users {
         if disabled_at.is_some() && user.disabled_at.is_none() {
             Devices::revoke_all(conn, &user.id, None)?;
         }
-        Self::find(conn, &user.id)
+        let changed = Self::find(conn, &user.id)?;
+        let mut entry = Entry::new(AuditAction::UserUpdated).about(AuditObject::User, &user.id);
+        if changed.display_name != user.display_name {
+            entry = entry.detail("display_name", changed.display_name.clone());
+        }
+        if changed.role != user.role {
+            entry = entry.detail("role", changed.role.clone());
+        }
+        if changed.disabled_at.is_some() != user.disabled_at.is_some() {
+            entry = entry.detail("disabled", changed.disabled_at.is_some());
+        }
+        Audit::record_by(conn, caller, entry)?;
+        Ok(changed)
     }
 
     /// Stores a new password hash and signs out every other device of the user.
@@ -387,6 +400,14 @@ impl Devices {
             return Err(Error::NotFound { what: "device" });
         }
         Self::revoke_unchecked(conn, &device.id)?;
+        Audit::record_by(
+            conn,
+            caller,
+            Entry::new(AuditAction::DeviceRevoked)
+                .about(AuditObject::Device, &device.id)
+                .detail("user_id", device.user_id.clone())
+                .detail("name", device.name.clone()),
+        )?;
         Self::find(conn, &device.id)
     }
 

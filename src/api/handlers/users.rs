@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::auth::password;
+use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::users::{DeviceFilter, Devices, NewUser, UserChanges, UserFilter, Users};
 use crate::domain::values::path_id;
 use crate::error::Result;
@@ -61,7 +62,19 @@ pub async fn create(
     password::check_strength("password", &plain)?;
     let hash = state.compute(move |_| password::hash(&plain)).await?;
     let created = state
-        .write(move |_, conn| Users::create(conn, user, hash))
+        .write(move |_, conn| {
+            let created = Users::create(conn, user, hash)?;
+            Audit::record_by(
+                conn,
+                &caller,
+                Entry::new(AuditAction::UserCreated)
+                    .about(AuditObject::User, &created.id)
+                    .detail("username", created.username.clone())
+                    .detail("role", created.role.clone())
+                    .detail("person_id", created.person_id.clone()),
+            )?;
+            Ok(created)
+        })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", created.id)))
@@ -110,7 +123,12 @@ pub async fn reset_password(
     state
         .write(move |_, conn| {
             let user = Users::find(conn, &id)?;
-            Users::set_password_hash(conn, &user.id, &hash, None)
+            Users::set_password_hash(conn, &user.id, &hash, None)?;
+            Audit::record_by(
+                conn,
+                &caller,
+                Entry::new(AuditAction::PasswordReset).about(AuditObject::User, &user.id),
+            )
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
