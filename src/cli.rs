@@ -385,7 +385,8 @@ fn find_user(conn: &mut DbConn, username: &str) -> Result<crate::domain::users::
     Users::find_by_username(conn, username)?.ok_or(Error::NotFound { what: "user" })
 }
 
-/// The CLI acts as an administrator with no device of its own.
+/// The CLI acts as an administrator with no account or device of its own: its entries in the
+/// audit trail name no user, device or address.
 fn cli_admin() -> Caller {
     Caller {
         user_id: String::new(),
@@ -410,8 +411,9 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
             let (plain, generated) = obtain_password(password_stdin)?;
             let hash = password::hash(&plain)?;
             let user = write_tx(&mut conn, |conn| {
-                Users::create(
+                Users::create_by(
                     conn,
+                    &cli_admin(),
                     NewUser {
                         username,
                         display_name,
@@ -434,7 +436,7 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
             let (plain, generated) = obtain_password(password_stdin)?;
             let hash = password::hash(&plain)?;
             write_tx(&mut conn, |conn| {
-                Users::set_password_hash(conn, &user.id, &hash, None)
+                Users::reset_password(conn, &cli_admin(), &user.id, &hash)
             })?;
             println!(
                 "password of {} changed; its devices are signed out",
@@ -530,10 +532,7 @@ fn device_command(storage: &StorageConfig, command: DeviceCommand) -> Result<()>
         }
         DeviceCommand::Revoke { device_id } => {
             let id = crate::domain::values::path_id(&device_id, "device")?;
-            write_tx(&mut conn, |conn| {
-                Devices::find(conn, &id)?;
-                Devices::revoke_unchecked(conn, &id)
-            })?;
+            write_tx(&mut conn, |conn| Devices::revoke(conn, &cli_admin(), &id))?;
             println!("device {id} revoked");
         }
     }
@@ -812,6 +811,7 @@ fn import_command(storage: &StorageConfig, command: ImportCommand) -> Result<()>
         let (report, enrollments) = imports::apply(conn, checked)?;
         let clock = ServerClock::new(format!("cli-{}", &new_id()[24..]), 600_000);
         writer::enroll(conn, &cli_admin(), &clock, enrollments)?;
+        imports::record_applied(conn, &cli_admin(), &report)?;
         Ok(report)
     })?;
     if !apply {

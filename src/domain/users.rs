@@ -127,6 +127,28 @@ impl Users {
             .optional()?)
     }
 
+    /// Creates an account on an administrator's behalf, recorded in the audit trail.
+    pub fn create_by(
+        conn: &mut DbConn,
+        caller: &Caller,
+        input: NewUser,
+        password_hash: String,
+    ) -> Result<User> {
+        caller.require_admin()?;
+        let created = Self::create(conn, input, password_hash)?;
+        Audit::record_by(
+            conn,
+            caller,
+            Entry::new(AuditAction::UserCreated)
+                .about(AuditObject::User, &created.id)
+                .detail("username", created.username.clone())
+                .detail("role", created.role.clone())
+                .detail("person_id", created.person_id.clone()),
+        )?;
+        Ok(created)
+    }
+
+    /// Creates an account, unrecorded (the demo loader and tests seed accounts this way).
     pub fn create(conn: &mut DbConn, input: NewUser, password_hash: String) -> Result<User> {
         let mut check = Checker::new();
         let username = normalize_username(&input.username).unwrap_or_else(|| {
@@ -292,6 +314,24 @@ impl Users {
     }
 
     /// Stores a new password hash and signs out every other device of the user.
+    /// An administrator sets an account's password (every device signed out), recorded in the
+    /// audit trail.
+    pub fn reset_password(
+        conn: &mut DbConn,
+        caller: &Caller,
+        user_id: &str,
+        hash: &str,
+    ) -> Result<()> {
+        caller.require_admin()?;
+        let user = Self::find(conn, user_id)?;
+        Self::set_password_hash(conn, &user.id, hash, None)?;
+        Audit::record_by(
+            conn,
+            caller,
+            Entry::new(AuditAction::PasswordReset).about(AuditObject::User, &user.id),
+        )
+    }
+
     pub fn set_password_hash(
         conn: &mut DbConn,
         user_id: &str,

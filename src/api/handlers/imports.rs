@@ -10,7 +10,6 @@ use serde::Deserialize;
 use crate::api::AppState;
 use crate::api::error::payload_error;
 use crate::api::extractors::Authenticated;
-use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::imports;
 use crate::error::{Error, Result};
 use crate::sync::writer;
@@ -94,19 +93,7 @@ pub async fn people(
                     imports::check(conn, &caller, &file, course_id.as_deref(), &mut |_, _| {})?;
                 let (report, enrollments) = imports::apply(conn, checked)?;
                 writer::enroll(conn, &caller, &state.clock, enrollments)?;
-                let mut entry = Entry::new(AuditAction::ImportApplied)
-                    .detail(
-                        "format",
-                        serde_json::to_value(report.format).unwrap_or_default(),
-                    )
-                    .detail(
-                        "summary",
-                        serde_json::to_value(&report.summary).unwrap_or_default(),
-                    );
-                if let Some(course) = &report.course_id {
-                    entry = entry.about(AuditObject::Course, course);
-                }
-                Audit::record_by(conn, &caller, entry)?;
+                imports::record_applied(conn, &caller, &report)?;
                 Ok(report)
             })
             .await?

@@ -7,7 +7,6 @@ use serde::Deserialize;
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::auth::password;
-use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::users::{DeviceFilter, Devices, NewUser, UserChanges, UserFilter, Users};
 use crate::domain::values::path_id;
 use crate::error::Result;
@@ -62,19 +61,7 @@ pub async fn create(
     password::check_strength("password", &plain)?;
     let hash = state.compute(move |_| password::hash(&plain)).await?;
     let created = state
-        .write(move |_, conn| {
-            let created = Users::create(conn, user, hash)?;
-            Audit::record_by(
-                conn,
-                &caller,
-                Entry::new(AuditAction::UserCreated)
-                    .about(AuditObject::User, &created.id)
-                    .detail("username", created.username.clone())
-                    .detail("role", created.role.clone())
-                    .detail("person_id", created.person_id.clone()),
-            )?;
-            Ok(created)
-        })
+        .write(move |_, conn| Users::create_by(conn, &caller, user, hash))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", created.id)))
@@ -121,15 +108,7 @@ pub async fn reset_password(
     let id = path_id(&id, "user")?;
     let hash = state.compute(move |_| password::hash(&plain)).await?;
     state
-        .write(move |_, conn| {
-            let user = Users::find(conn, &id)?;
-            Users::set_password_hash(conn, &user.id, &hash, None)?;
-            Audit::record_by(
-                conn,
-                &caller,
-                Entry::new(AuditAction::PasswordReset).about(AuditObject::User, &user.id),
-            )
-        })
+        .write(move |_, conn| Users::reset_password(conn, &caller, &id, &hash))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
