@@ -21,6 +21,7 @@ backend_tests!(
     the_trail_is_filtered_paged_and_exported_to_administrators_only,
     no_password_or_token_is_ever_stored,
     entries_older_than_the_retention_are_pruned,
+    the_command_line_is_recorded_with_no_account,
 );
 
 /// Tests reach the server from here; `client_address` reads it from the connection.
@@ -913,4 +914,48 @@ fn entries_older_than_the_retention_are_pruned(backend: Backend) {
     let config = crate::support::default_server_config();
     assert_eq!(config.audit_retention_days, 730);
     assert_eq!(config.audit_retention_ms(), 730 * 86_400_000);
+}
+
+fn the_command_line_is_recorded_with_no_account(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let admin = admin(&app);
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let (ok, out, err) = crate::cli::diemdanh(&app, args, stdin);
+        assert!(ok, "diemdanh {args:?}: {out}{err}");
+    };
+    run(
+        &[
+            "user",
+            "add",
+            "siu.h.mai",
+            "--role",
+            "trainer",
+            "--password-stdin",
+        ],
+        Some("mat-khau-dong-lenh-1\n"),
+    );
+    let phone = sign_in(&app, "siu.h.mai", "mat-khau-dong-lenh-1");
+    run(&["device", "revoke", &phone.device], None);
+    run(
+        &["user", "passwd", "siu.h.mai", "--password-stdin"],
+        Some("mat-khau-dong-lenh-2\n"),
+    );
+    run(&["user", "disable", "siu.h.mai"], None);
+    let user = format!("object_type=user&object_id={}", phone.user);
+    for query in [
+        format!("action=user_created&{user}"),
+        format!(
+            "action=device_revoked&object_type=device&object_id={}",
+            phone.device
+        ),
+        format!("action=password_reset&{user}"),
+        format!("action=user_updated&{user}"),
+    ] {
+        let entry = only(&app, &admin.token, &query);
+        for field in ["user_id", "username", "device_id", "address"] {
+            assert_eq!(entry[field], Value::Null, "{field} of {entry}");
+        }
+    }
 }
