@@ -20,7 +20,7 @@ use crate::config::ServerConfig;
 use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
-use crate::domain::audit::{Actor, Audit, AuditAction, AuditObject, Entry};
+use crate::domain::audit::{Actor, Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::{Device, Devices, User, Users};
 use crate::error::{Error, Result};
 use limiter::LoginThrottle;
@@ -101,6 +101,9 @@ pub enum Verdict<T> {
     Accepted(T),
     /// The password was wrong: the failure is to be counted, then the refusal answered.
     WrongPassword(Error),
+    /// The password was right but the account is disabled: not counted as a guess, put in the
+    /// audit trail, then the refusal answered.
+    Disabled(Error),
 }
 
 /// A refresh token as stored.
@@ -213,7 +216,11 @@ impl Auth {
     ) -> Result<()> {
         self.throttle
             .record_failure(conn, username, address, now_ms())?;
-        Audit::record_failed_login(conn, user_id, username, address)
+        let reason = match user_id {
+            Some(_) => FailedLogin::WrongPassword,
+            None => FailedLogin::UnknownUser,
+        };
+        Audit::record_failed_login(conn, user_id, username, address, reason)
     }
 
     /// The slow half of a login, run without holding a database connection because argon2 is
@@ -237,7 +244,7 @@ impl Auth {
             )));
         };
         if user.disabled_at.is_some() {
-            return Err(account_disabled());
+            return Ok(Verdict::Disabled(account_disabled()));
         }
         Ok(Verdict::Accepted(user))
     }

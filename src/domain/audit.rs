@@ -171,6 +171,26 @@ impl AuditObject {
     }
 }
 
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedLogin {
+    /// No account has the name typed.
+    UnknownUser,
+    WrongPassword,
+    /// The password was right; the account is disabled.
+    AccountDisabled,
+}
+
+impl FailedLogin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailedLogin::UnknownUser => "unknown_user",
+            FailedLogin::WrongPassword => "wrong_password",
+            FailedLogin::AccountDisabled => "account_disabled",
+        }
+    }
+}
+
 /// Who acted, and from where. Empty ids (the command line acts with none) are stored as NULL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {
@@ -453,25 +473,21 @@ impl Audit {
         Self::insert(conn, &Actor::of(caller), None, entry)
     }
 
-    /// Records a refused password: the account when one has that name (else none), and the
-    /// name as typed.
+    /// Records a refused login: the account when one has that name (else none), the name as
+    /// typed and why.
     pub fn record_failed_login(
         conn: &mut DbConn,
         user_id: Option<&str>,
         username: &str,
         address: &str,
+        reason: FailedLogin,
     ) -> Result<()> {
         let actor = Actor {
             user_id: user_id.map(str::to_owned),
             device_id: None,
             address: Some(address.to_owned()),
         };
-        let reason = if user_id.is_some() {
-            "wrong_password"
-        } else {
-            "unknown_user"
-        };
-        let mut entry = Entry::new(AuditAction::LoginFailed).detail("reason", reason);
+        let mut entry = Entry::new(AuditAction::LoginFailed).detail("reason", reason.as_str());
         if let Some(id) = user_id {
             entry = entry.about(AuditObject::User, id);
         }

@@ -230,6 +230,26 @@ fn logins_and_failed_logins_are_recorded(backend: Backend) {
         .expect(204);
     let logout = only(&app, &admin.token, "action=logout");
     assert_by(&logout, &signed_in);
+
+    // The right password of a disabled account: refused, and recorded as a failed login.
+    app.call(
+        "PATCH",
+        &format!("/api/v1/users/{trainer}"),
+        Some(&admin.token),
+        Some(&json!({"disabled": true})),
+    )
+    .expect(200);
+    let body = json!({"username": "co.lan", "password": "trainer-password", "device_name": "x"});
+    let refused = app
+        .call("POST", "/api/v1/auth/login", None, Some(&body))
+        .expect(403);
+    assert_eq!(refused.code(), "account_disabled");
+    let failed = entries(&app, &admin.token, "action=login_failed");
+    assert_eq!(failed.len(), 3, "{failed:#?}");
+    let disabled = &failed[0];
+    assert_eq!(disabled["user_id"], json!(trainer));
+    assert_eq!(disabled["address"], ADDRESS);
+    assert_eq!(disabled["details"]["reason"], "account_disabled");
 }
 
 fn admin_writes_and_account_administration_are_recorded(backend: Backend) {

@@ -3,7 +3,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::api::AppState;
 use crate::api::extractors::{Authenticated, client_address};
 use crate::auth::{LoginRequest, PasswordChange, RefreshRequest, Verdict};
-use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
+use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::Users;
 use crate::error::Result;
 
@@ -39,6 +39,20 @@ pub async fn login(
                         &body.username,
                         known_user.as_deref(),
                         &address,
+                    )
+                })
+                .await?;
+            return Err(refusal);
+        }
+        Verdict::Disabled(refusal) => {
+            state
+                .write(move |_, conn| {
+                    Audit::record_failed_login(
+                        conn,
+                        known_user.as_deref(),
+                        &body.username,
+                        &address,
+                        FailedLogin::AccountDisabled,
                     )
                 })
                 .await?;
@@ -108,6 +122,8 @@ pub async fn change_password(
         .await?;
     let hash = match verdict {
         Verdict::Accepted(hash) => hash,
+        // Not reached: a disabled account's token is refused before its handler runs.
+        Verdict::Disabled(refusal) => return Err(refusal),
         Verdict::WrongPassword(refusal) => {
             state
                 .write(move |state, conn| {
