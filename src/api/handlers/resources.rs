@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::db::DbConn;
 use crate::domain::audit::{Audit, AuditAction, Entry};
 use crate::domain::{Caller, Resource};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sync::merge::{DELETED_FIELD, Fields};
 use crate::sync::records::Collection;
 use crate::sync::writer::{self, Expect, ServerChange};
@@ -84,8 +84,17 @@ pub async fn update<R: Resource>(
     let input = input.into_inner();
     let record = state
         .write(move |state, conn| {
-            // Read only to say what changed; a record not found is refused by `update`.
-            let before = R::get(conn, &caller, &id).ok();
+            // Read only to say what changed. A refusal is `update`'s to answer; a database that
+            // fails (a PostgreSQL transaction is then aborted) fails the request here.
+            let before = match R::get(conn, &caller, &id) {
+                Ok(record) => Some(record),
+                Err(
+                    failure @ (Error::Unavailable(_)
+                    | Error::Internal(_)
+                    | Error::InsufficientStorage { .. }),
+                ) => return Err(failure),
+                Err(_) => None,
+            };
             let record = R::update(conn, &caller, &id, expected, input)?;
             let record = write_synced::<R>(conn, state, &caller, record, expectation(expected))?;
             audit::<R>(
