@@ -198,6 +198,7 @@ fn run_backend(options: &Options, use_postgres: bool) {
         device_id: String::new(),
         role: Role::Admin,
         person_id: None,
+        address: None,
     };
     let query = CoverageQuery {
         from: Some(format!("{YEAR}-01-01")),

@@ -12,8 +12,9 @@ use rand::Rng;
 use crate::api::{self, AppState};
 use crate::auth::{Auth, password};
 use crate::config::{LogFormat, ServerConfig, StorageConfig};
-use crate::db::{self, DbConn, write_tx};
+use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::demo;
+use crate::domain::audit::Audit;
 use crate::domain::imports;
 use crate::domain::materials::{self, Materials, StoredContent, UploadMeta};
 use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
@@ -318,7 +319,11 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     let auth = Auth::new(&mut conn, &server)?;
     drop(conn);
     let store = BlobStore::open(storage)?;
-    spawn_daily_purge(pool.clone(), days_ms(server.tombstone_retention_days));
+    spawn_daily_purge(
+        pool.clone(),
+        days_ms(server.tombstone_retention_days),
+        server.audit_retention_ms(),
+    );
     let state_location = store.location().to_owned();
     let state = web::Data::new(AppState::new(pool, store, auth, server));
     actix_web::rt::System::new().block_on(async move {
@@ -367,11 +372,21 @@ fn days_ms(days: u64) -> i64 {
         .saturating_mul(86_400_000)
 }
 
-/// Forgets old tombstones at start and then once a day. Several instances may do this at once:
-/// the deletes are idempotent.
-fn spawn_daily_purge(pool: db::Pool, retention_ms: i64) {
+/// Forgets old tombstones and audit entries at start and then once a day. Several instances
+/// may do this at once: the deletes are idempotent.
+fn spawn_daily_purge(pool: db::Pool, retention_ms: i64, audit_retention_ms: i64) {
     std::thread::spawn(move || {
         loop {
+            let pruned = pool.get().map_err(Error::from).and_then(|mut conn| {
+                Audit::prune(&mut conn, now_ms().saturating_sub(audit_retention_ms))
+            });
+            match pruned {
+                Ok(0) => {}
+                Ok(entries) => tracing::info!(entries, "old audit entries removed"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "audit pruning failed; will retry tomorrow")
+                }
+            }
             let outcome = pool
                 .get()
                 .map_err(Error::from)
@@ -417,13 +432,15 @@ fn find_user(conn: &mut DbConn, username: &str) -> Result<crate::domain::users::
     Users::find_by_username(conn, username)?.ok_or(Error::NotFound { what: "user" })
 }
 
-/// The CLI acts as an administrator with no device of its own.
+/// The CLI acts as an administrator with no account or device of its own: its entries in the
+/// audit trail name no user, device or address.
 fn cli_admin() -> Caller {
     Caller {
         user_id: String::new(),
         device_id: String::new(),
         role: Role::Admin,
         person_id: None,
+        address: None,
     }
 }
 
@@ -441,8 +458,9 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
             let (plain, generated) = obtain_password(password_stdin)?;
             let hash = password::hash(&plain)?;
             let user = write_tx(&mut conn, |conn| {
-                Users::create(
+                Users::create_by(
                     conn,
+                    &cli_admin(),
                     NewUser {
                         username,
                         display_name,
@@ -465,7 +483,7 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
             let (plain, generated) = obtain_password(password_stdin)?;
             let hash = password::hash(&plain)?;
             write_tx(&mut conn, |conn| {
-                Users::set_password_hash(conn, &user.id, &hash, None)
+                Users::reset_password(conn, &cli_admin(), &user.id, &hash)
             })?;
             println!(
                 "password of {} changed; its devices are signed out",
@@ -561,10 +579,7 @@ fn device_command(storage: &StorageConfig, command: DeviceCommand) -> Result<()>
         }
         DeviceCommand::Revoke { device_id } => {
             let id = crate::domain::values::path_id(&device_id, "device")?;
-            write_tx(&mut conn, |conn| {
-                Devices::find(conn, &id)?;
-                Devices::revoke_unchecked(conn, &id)
-            })?;
+            write_tx(&mut conn, |conn| Devices::revoke(conn, &cli_admin(), &id))?;
             println!("device {id} revoked");
         }
     }
@@ -843,6 +858,7 @@ fn import_command(storage: &StorageConfig, command: ImportCommand) -> Result<()>
         let (report, enrollments) = imports::apply(conn, checked)?;
         let clock = ServerClock::new(format!("cli-{}", &new_id()[24..]), 600_000);
         writer::enroll(conn, &cli_admin(), &clock, enrollments)?;
+        imports::record_applied(conn, &cli_admin(), &report)?;
         Ok(report)
     })?;
     if !apply {

@@ -230,6 +230,10 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
     pub tombstone_retention_days: u64,
 
+    /// How long audit trail entries are kept; older ones are pruned at start and daily.
+    #[arg(long, env = "DIEMDANH_AUDIT_RETENTION_DAYS", default_value_t = 730)]
+    pub audit_retention_days: u64,
+
     /// Seconds a client has to send a request's line and headers, counted from its first
     /// byte; a slower one (slowloris) gets 408 and the connection is closed.
     #[arg(
@@ -296,6 +300,14 @@ impl ServerConfig {
 
     pub fn login_max_delay(&self) -> Duration {
         Duration::from_secs(self.login_max_delay_secs)
+    }
+
+    /// How old an audit entry may get, in milliseconds (saturating: a huge setting keeps
+    /// everything).
+    pub fn audit_retention_ms(&self) -> i64 {
+        i64::try_from(self.audit_retention_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400_000)
     }
 }
 

@@ -104,6 +104,7 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
             device_id: device.id,
             role: Role::Admin,
             person_id: None,
+            address: None,
         })
     })
 }

@@ -71,9 +71,10 @@ async fn caller_of(req: &ServiceRequest) -> Result<Option<Caller>, Error> {
                 "send an access token: Authorization: Bearer <token>",
             )
         })?;
-    let caller = state
+    let mut caller = state
         .run(move |state, conn| state.auth.authenticate(conn, &token))
         .await?;
+    caller.address = Some(client_address(req.request(), state.config.trust_proxy));
     Ok(Some(caller))
 }
 
@@ -227,7 +228,7 @@ pub fn not_modified(req: &HttpRequest, rev: i64) -> bool {
         })
 }
 
-/// The client's address for rate limiting: the peer, or with a trusted proxy the first address
+/// The client's address for rate limiting and the audit trail: the peer, or with a trusted proxy the first address
 /// of X-Forwarded-For.
 pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
     let info = req.connection_info();

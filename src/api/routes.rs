@@ -5,8 +5,8 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, Route, web};
 
 use super::handlers::{
-    auth, health, imports, materials, metrics, reorganisation, reports, resources, roster, sync,
-    users, watermelon,
+    audit, auth, health, imports, materials, metrics, reorganisation, reports, resources, roster,
+    sync, users, watermelon,
 };
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
@@ -145,6 +145,7 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             Method::GET,
             web::get().to(reports::trainer),
         ),
+        ("/api/v1/audit", Method::GET, web::get().to(audit::list)),
     ];
     macro_rules! crud {
         ($collection:literal, $item:literal, $resource:ty) => {

@@ -20,6 +20,7 @@ use crate::config::ServerConfig;
 use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
+use crate::domain::audit::{Actor, Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::{Device, Devices, User, Users};
 use crate::error::{Error, Result};
 use limiter::LoginThrottle;
@@ -100,6 +101,9 @@ pub enum Verdict<T> {
     Accepted(T),
     /// The password was wrong: the failure is to be counted, then the refusal answered.
     WrongPassword(Error),
+    /// The password was right but the account is disabled: not counted as a guess, put in the
+    /// audit trail, then the refusal answered.
+    Disabled(Error),
 }
 
 /// A refresh token as stored.
@@ -201,15 +205,22 @@ impl Auth {
         self.throttle.check(conn, username, address, now_ms())
     }
 
-    /// Counts a wrong password. Runs inside the caller's write transaction.
+    /// Counts a wrong password and puts it in the audit trail, with the account when the name
+    /// is one (`user_id`). Runs inside the caller's write transaction.
     pub fn record_login_failure(
         &self,
         conn: &mut DbConn,
         username: &str,
+        user_id: Option<&str>,
         address: &str,
     ) -> Result<()> {
         self.throttle
-            .record_failure(conn, username, address, now_ms())
+            .record_failure(conn, username, address, now_ms())?;
+        let reason = match user_id {
+            Some(_) => FailedLogin::WrongPassword,
+            None => FailedLogin::UnknownUser,
+        };
+        Audit::record_failed_login(conn, user_id, username, address, reason)
     }
 
     /// The slow half of a login, run without holding a database connection because argon2 is
@@ -233,7 +244,7 @@ impl Auth {
             )));
         };
         if user.disabled_at.is_some() {
-            return Err(account_disabled());
+            return Ok(Verdict::Disabled(account_disabled()));
         }
         Ok(Verdict::Accepted(user))
     }
@@ -250,6 +261,18 @@ impl Auth {
         self.throttle
             .record_success(conn, &request.username, address)?;
         let device = Devices::register(conn, &user.id, &request.device_name)?;
+        let actor = Actor {
+            user_id: Some(user.id.clone()),
+            device_id: Some(device.id.clone()),
+            address: Some(address.to_owned()),
+        };
+        Audit::record(
+            conn,
+            &actor,
+            Entry::new(AuditAction::Login)
+                .about(AuditObject::Device, &device.id)
+                .detail("device_name", device.name.clone()),
+        )?;
         self.issue(conn, user, &device)
     }
 
@@ -258,7 +281,13 @@ impl Auth {
     /// grace period and what it was exchanged for was never used. That is a phone repeating a
     /// refresh whose answer it lost: the unused successor is retired and a new one issued, so
     /// the device keeps exactly one working chain.
-    pub fn refresh(&self, conn: &mut DbConn, refresh_token: &str) -> Result<TokenResponse> {
+    /// A reuse signs the device out and is put in the audit trail with the client `address`.
+    pub fn refresh(
+        &self,
+        conn: &mut DbConn,
+        refresh_token: &str,
+        address: &str,
+    ) -> Result<TokenResponse> {
         let hash = token_hash(refresh_token.trim());
         let grace_ms = self.refresh_retry_grace.as_millis() as i64;
         let reused = write_tx(conn, |conn| {
@@ -289,6 +318,18 @@ impl Auth {
                 let claimed = match judge_presented(&stored, successor_unused, now, grace_ms) {
                     Presented::Reused => {
                         Devices::revoke_unchecked(conn, &stored.device_id)?;
+                        let device = Devices::find(conn, &stored.device_id)?;
+                        let actor = Actor {
+                            user_id: Some(device.user_id),
+                            device_id: Some(device.id),
+                            address: Some(address.to_owned()),
+                        };
+                        Audit::record(
+                            conn,
+                            &actor,
+                            Entry::new(AuditAction::RefreshTokenReused)
+                                .about(AuditObject::Device, &stored.device_id),
+                        )?;
                         return Ok(Err(stored.device_id));
                     }
                     Presented::Expired => {
@@ -426,13 +467,19 @@ impl Auth {
             device_id: claims.dev,
             role: crate::domain::Role::parse(&role).ok_or_else(invalid_token)?,
             person_id,
+            address: None,
         })
     }
 
     /// Signs the calling device out.
     pub fn logout(&self, conn: &mut DbConn, caller: &Caller) -> Result<()> {
         write_tx(conn, |conn| {
-            Devices::revoke_unchecked(conn, &caller.device_id)
+            Devices::revoke_unchecked(conn, &caller.device_id)?;
+            Audit::record_by(
+                conn,
+                caller,
+                Entry::new(AuditAction::Logout).about(AuditObject::Device, &caller.device_id),
+            )
         })
     }
 

@@ -9,6 +9,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        user_id -> Nullable<Text>,
+        username -> Nullable<Text>,
+        device_id -> Nullable<Text>,
+        address -> Nullable<Text>,
+        action -> Text,
+        object_type -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> Text,
         scope -> Text,

@@ -93,6 +93,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         device_id: device.id.clone(),
         role: Role::Admin,
         person_id: None,
+        address: None,
     };
     // Enrollments are synced records: the one writer stamps them with this clock.
     let clock = ServerClock::new(format!("demo-{}", &new_id()[24..]), 600_000);

@@ -50,6 +50,9 @@ pub struct Caller {
     pub device_id: String,
     pub role: Role,
     pub person_id: Option<String>,
+    /// The client address the request came from (see `api::extractors::client_address`), for
+    /// the audit trail; `None` outside a request (the command line, the demo loader).
+    pub address: Option<String>,
 }
 
 impl Caller {
@@ -150,6 +153,7 @@ mod tests {
             device_id: "d".into(),
             role: Role::Trainer,
             person_id: None,
+            address: None,
         };
         assert_eq!(caller.require_admin().unwrap_err().code(), "forbidden");
         caller.role = Role::Admin;

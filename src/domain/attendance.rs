@@ -139,6 +139,7 @@ impl AttendanceRecords {
 impl Resource for AttendanceRecords {
     const WHAT: &'static str = "attendance record";
     const COLLECTION: &'static str = "attendance";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Attendance;
     const EXISTS: &'static str = "already_recorded";
     type Record = Attendance;
     type Input = AttendanceInput;

@@ -153,6 +153,7 @@ impl Courses {
 impl Resource for Courses {
     const WHAT: &'static str = "course";
     const COLLECTION: &'static str = "courses";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Course;
     type Record = Course;
     type Input = CourseInput;
     type Filter = CourseFilter;

@@ -135,6 +135,7 @@ impl Enrollments {
 impl Resource for Enrollments {
     const WHAT: &'static str = "enrollment";
     const COLLECTION: &'static str = "enrollments";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Enrollment;
     const EXISTS: &'static str = "already_enrolled";
     type Record = Enrollment;
     type Input = EnrollmentInput;

@@ -20,6 +20,7 @@ use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::courses::Courses;
 use super::enrollments::EnrollmentInput;
 use super::people::{GENDERS, POSITIONS, normalize_phone};
@@ -592,6 +593,24 @@ pub fn judge_file(
     }
     progress(total, total);
     Ok(Checked { report, plans })
+}
+
+/// Puts an applied import in the audit trail: the file's format, the summary, and the course
+/// its people were enrolled in.
+pub fn record_applied(conn: &mut DbConn, caller: &Caller, report: &ImportReport) -> Result<()> {
+    let mut entry = Entry::new(AuditAction::ImportApplied)
+        .detail(
+            "format",
+            serde_json::to_value(report.format).unwrap_or_default(),
+        )
+        .detail(
+            "summary",
+            serde_json::to_value(&report.summary).unwrap_or_default(),
+        );
+    if let Some(course) = &report.course_id {
+        entry = entry.about(AuditObject::Course, course);
+    }
+    Audit::record_by(conn, caller, entry)
 }
 
 /// Writes a checked file's people. Refuses (writing nothing) when any row has an error. Returns

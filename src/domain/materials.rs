@@ -448,6 +448,7 @@ pub fn content_type_for(file_name: &str) -> &'static str {
 impl Resource for Materials {
     const WHAT: &'static str = "material";
     const COLLECTION: &'static str = "materials";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Material;
     type Record = Material;
     type Input = MaterialInput;
     type Filter = MaterialFilter;

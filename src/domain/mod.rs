@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod attendance;
+pub mod audit;
 pub mod courses;
 pub mod enrollments;
 pub mod imports;
@@ -105,6 +106,8 @@ pub trait Resource: 'static {
     const WHAT: &'static str;
     /// The collection's name in the sync protocol.
     const COLLECTION: &'static str;
+    /// What the audit trail calls this kind of record.
+    const AUDIT: audit::AuditObject;
     /// The code of the conflict when a record to create already exists (for a synced
     /// collection, whose creations the one writer refuses).
     const EXISTS: &'static str = "already_exists";

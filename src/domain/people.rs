@@ -333,6 +333,7 @@ pub(crate) fn resolve_id(
 impl Resource for People {
     const WHAT: &'static str = "person";
     const COLLECTION: &'static str = "people";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Person;
     type Record = Person;
     type Input = PersonInput;
     type Filter = PersonFilter;

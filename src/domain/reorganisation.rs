@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::imports::record_unit_change;
 use super::units::{Unit, UnitInput, Units};
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
@@ -266,6 +267,18 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
             ))
             .execute(conn)?;
     }
+    Audit::record_by(
+        conn,
+        caller,
+        Entry::new(AuditAction::UnitsMerged)
+            .about(AuditObject::Unit, &target.id)
+            .detail("source_ids", source_ids.clone())
+            .detail("effective_date", effective_date.clone())
+            .detail("target_code", target.code.clone())
+            .detail("target_name", target.name.clone())
+            .detail("units_moved", children.len())
+            .detail("people_moved", members.len()),
+    )?;
     Ok(MergeOutcome {
         target,
         sources: ended,
@@ -328,6 +341,14 @@ pub fn rename(
     diesel::update(units::table.find(&unit.id))
         .set(&unit)
         .execute(conn)?;
+    Audit::record_by(
+        conn,
+        caller,
+        Entry::new(AuditAction::UnitRenamed)
+            .about(AuditObject::Unit, &unit.id)
+            .detail("name", unit.name.clone())
+            .detail("effective_date", effective_date),
+    )?;
     Ok(unit)
 }
 

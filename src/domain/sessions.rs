@@ -144,6 +144,7 @@ impl Sessions {
 impl Resource for Sessions {
     const WHAT: &'static str = "session";
     const COLLECTION: &'static str = "sessions";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Session;
     type Record = Session;
     type Input = SessionInput;
     type Filter = SessionFilter;

@@ -101,6 +101,7 @@ impl CourseTrainers {
 impl Resource for CourseTrainers {
     const WHAT: &'static str = "trainer assignment";
     const COLLECTION: &'static str = "course_trainers";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::CourseTrainer;
     type Record = CourseTrainer;
     type Input = CourseTrainerInput;
     type Filter = CourseTrainerFilter;

@@ -278,6 +278,7 @@ impl Units {
 impl Resource for Units {
     const WHAT: &'static str = "unit";
     const COLLECTION: &'static str = "units";
+    const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Unit;
     type Record = Unit;
     type Input = UnitInput;
     type Filter = UnitFilter;

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::People;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted, text};
@@ -126,6 +127,28 @@ impl Users {
             .optional()?)
     }
 
+    /// Creates an account on an administrator's behalf, recorded in the audit trail.
+    pub fn create_by(
+        conn: &mut DbConn,
+        caller: &Caller,
+        input: NewUser,
+        password_hash: String,
+    ) -> Result<User> {
+        caller.require_admin()?;
+        let created = Self::create(conn, input, password_hash)?;
+        Audit::record_by(
+            conn,
+            caller,
+            Entry::new(AuditAction::UserCreated)
+                .about(AuditObject::User, &created.id)
+                .detail("username", created.username.clone())
+                .detail("role", created.role.clone())
+                .detail("person_id", created.person_id.clone()),
+        )?;
+        Ok(created)
+    }
+
+    /// Creates an account, unrecorded (the demo loader and tests seed accounts this way).
     pub fn create(conn: &mut DbConn, input: NewUser, password_hash: String) -> Result<User> {
         let mut check = Checker::new();
         let username = normalize_username(&input.username).unwrap_or_else(|| {
@@ -275,10 +298,40 @@ impl Users {
         if disabled_at.is_some() && user.disabled_at.is_none() {
             Devices::revoke_all(conn, &user.id, None)?;
         }
-        Self::find(conn, &user.id)
+        let changed = Self::find(conn, &user.id)?;
+        let mut entry = Entry::new(AuditAction::UserUpdated).about(AuditObject::User, &user.id);
+        if changed.display_name != user.display_name {
+            entry = entry.detail("display_name", changed.display_name.clone());
+        }
+        if changed.role != user.role {
+            entry = entry.detail("role", changed.role.clone());
+        }
+        if changed.disabled_at.is_some() != user.disabled_at.is_some() {
+            entry = entry.detail("disabled", changed.disabled_at.is_some());
+        }
+        Audit::record_by(conn, caller, entry)?;
+        Ok(changed)
     }
 
     /// Stores a new password hash and signs out every other device of the user.
+    /// An administrator sets an account's password (every device signed out), recorded in the
+    /// audit trail.
+    pub fn reset_password(
+        conn: &mut DbConn,
+        caller: &Caller,
+        user_id: &str,
+        hash: &str,
+    ) -> Result<()> {
+        caller.require_admin()?;
+        let user = Self::find(conn, user_id)?;
+        Self::set_password_hash(conn, &user.id, hash, None)?;
+        Audit::record_by(
+            conn,
+            caller,
+            Entry::new(AuditAction::PasswordReset).about(AuditObject::User, &user.id),
+        )
+    }
+
     pub fn set_password_hash(
         conn: &mut DbConn,
         user_id: &str,
@@ -387,6 +440,14 @@ impl Devices {
             return Err(Error::NotFound { what: "device" });
         }
         Self::revoke_unchecked(conn, &device.id)?;
+        Audit::record_by(
+            conn,
+            caller,
+            Entry::new(AuditAction::DeviceRevoked)
+                .about(AuditObject::Device, &device.id)
+                .detail("user_id", device.user_id.clone())
+                .detail("name", device.name.clone()),
+        )?;
         Self::find(conn, &device.id)
     }
 

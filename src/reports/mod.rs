@@ -23,6 +23,7 @@ use crate::db::schema::{
 };
 use crate::domain::access::{ensure_course_visible, visible_courses};
 use crate::domain::attendance::STATUSES;
+use crate::domain::audit::AuditEntry;
 use crate::domain::courses::Courses;
 use crate::domain::people::POSITIONS;
 use crate::domain::reorganisation::{UnitEvent, names_on};
@@ -879,6 +880,7 @@ pub fn trainer(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRe
         device_id: String::new(),
         role: Role::Trainer,
         person_id: None,
+        address: None,
     };
     let course_ids = visible_courses(conn, &as_trainer)?.unwrap_or_default();
     let now = crate::db::now_ms();
@@ -1028,6 +1030,46 @@ impl TrainerReport {
                 .collect(),
         }]
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit trail as a file
+
+/// Audit entries as one sheet, newest first as given. Details stay JSON text.
+pub fn audit_sheets(entries: &[AuditEntry]) -> Vec<Sheet> {
+    let rows = entries
+        .iter()
+        .map(|entry| {
+            vec![
+                Value::Text(format_ms(entry.at)),
+                Value::opt_text(entry.user_id.as_deref()),
+                Value::opt_text(entry.username.as_deref()),
+                Value::opt_text(entry.device_id.as_deref()),
+                Value::opt_text(entry.address.as_deref()),
+                Value::Text(entry.action.clone()),
+                Value::opt_text(entry.object_type.as_deref()),
+                Value::opt_text(entry.object_id.as_deref()),
+                Value::Text(entry.details.clone()),
+            ]
+        })
+        .collect();
+    vec![Sheet {
+        name: "Nhật ký thao tác".into(),
+        headers: [
+            "Thời điểm (UTC)",
+            "Mã tài khoản",
+            "Tên đăng nhập",
+            "Thiết bị",
+            "Địa chỉ",
+            "Thao tác",
+            "Loại đối tượng",
+            "Mã đối tượng",
+            "Chi tiết",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }]
 }
 
 #[cfg(test)]

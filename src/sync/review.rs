@@ -9,6 +9,7 @@ use super::push::{self, Mutation, MutationResult};
 use super::records::Collection;
 use crate::db::schema::{sync_conflicts, sync_quarantine};
 use crate::db::{Backend, DbConn, now_ms};
+use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
 use crate::domain::{Caller, PageRequest, Paged, Role};
 use crate::error::{Error, Result};
@@ -154,6 +155,15 @@ pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Quarantin
             sync_quarantine::resolved_by.eq(&caller.user_id),
         ))
         .execute(conn)?;
+    Audit::record_by(
+        conn,
+        caller,
+        Entry::new(AuditAction::QuarantineDismissed)
+            .about(AuditObject::QuarantinedMutation, id)
+            .detail("collection", item.collection.clone())
+            .detail("record_id", item.record_id.clone())
+            .detail("reason", item.reason.clone()),
+    )?;
     Ok(sync_quarantine::table
         .find(id)
         .select(QuarantinedMutation::as_select())
@@ -239,6 +249,7 @@ pub fn reapply(
             format!("the stored mutation cannot be applied: {e}"),
         )
     })?;
+    let has_correction = correction.fields.is_some();
     if let Some(fields) = correction.fields {
         mutation.fields = fields;
     }
@@ -247,7 +258,9 @@ pub fn reapply(
         device_id: item.device_id.clone(),
         role: Role::Admin,
         person_id: None,
+        address: None,
     };
+    let corrected = mutation.fields.keys().cloned().collect::<Vec<_>>();
     let result = push::reapply(conn, &on_behalf_of, clock, &item.mutation_id, &mutation)?;
     diesel::update(sync_quarantine::table.find(id))
         .set((
@@ -256,6 +269,14 @@ pub fn reapply(
             sync_quarantine::resolved_by.eq(&caller.user_id),
         ))
         .execute(conn)?;
+    let mut entry = Entry::new(AuditAction::QuarantineReapplied)
+        .about(AuditObject::QuarantinedMutation, id)
+        .detail("collection", item.collection.clone())
+        .detail("record_id", item.record_id.clone());
+    if has_correction {
+        entry = entry.detail("corrected_fields", corrected);
+    }
+    Audit::record_by(conn, caller, entry)?;
     Ok((find_quarantined(conn, id)?, result))
 }
 
@@ -294,6 +315,7 @@ pub fn resolve_conflict(
             conflict.collection
         ))
     })?;
+    let chosen = resolution.value.clone();
     push::apply_server_choice(
         conn,
         caller,
@@ -309,6 +331,16 @@ pub fn resolve_conflict(
             sync_conflicts::resolved_by.eq(&caller.user_id),
         ))
         .execute(conn)?;
+    Audit::record_by(
+        conn,
+        caller,
+        Entry::new(AuditAction::ConflictResolved)
+            .about(AuditObject::Conflict, id)
+            .detail("collection", conflict.collection.clone())
+            .detail("record_id", conflict.record_id.clone())
+            .detail("field", conflict.field.clone())
+            .detail("value", chosen),
+    )?;
     Ok(sync_conflicts::table
         .find(id)
         .select(Conflict::as_select())

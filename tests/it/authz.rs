@@ -101,6 +101,7 @@ const EXPECTED: &[(&str, &str, [u16; 4])] = &[
     ("GET", "/api/v1/reports/courses/{id}", [200, 200, 404, 404]),
     ("GET", "/api/v1/reports/coverage", [200, 403, 403, 403]),
     ("GET", "/api/v1/reports/trainers/{id}", [200, 200, 404, 404]),
+    ("GET", "/api/v1/audit", [200, 403, 403, 403]),
     ("GET", "/api/v1/units", [200, 200, 200, 200]),
     ("POST", "/api/v1/units", [201, 403, 403, 403]),
     ("GET", "/api/v1/units/{id}", [200, 200, 200, 200]),

@@ -354,6 +354,7 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
                     device_id: device.clone(),
                     role: Role::Trainer,
                     person_id: None,
+                    address: None,
                 },
                 skew_ms: skew * 1000,
                 counter: 0,
@@ -448,6 +449,7 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
         device_id: String::new(),
         role: Role::Admin,
         person_id: None,
+        address: None,
     };
     let server: Vec<Value> = {
         let filter = diemdanh::domain::attendance::AttendanceFilter {

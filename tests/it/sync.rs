@@ -1148,6 +1148,7 @@ fn a_cursor_never_skips_a_commit_held_open(backend: Backend) {
                     device_id: String::new(),
                     role: diemdanh::domain::Role::Admin,
                     person_id: None,
+                    address: None,
                 };
                 let input = serde_json::from_value(
                     json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),

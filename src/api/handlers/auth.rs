@@ -3,6 +3,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::api::AppState;
 use crate::api::extractors::{Authenticated, client_address};
 use crate::auth::{LoginRequest, PasswordChange, RefreshRequest, Verdict};
+use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::Users;
 use crate::error::Result;
 
@@ -24,6 +25,7 @@ pub async fn login(
             Users::find_by_username(conn, &username)
         })
         .await?;
+    let known_user = user.as_ref().map(|user| user.id.clone());
     let (verdict, body) = state
         .compute(move |state| Ok((state.auth.verify_login(user, &body)?, body)))
         .await?;
@@ -32,9 +34,26 @@ pub async fn login(
         Verdict::WrongPassword(refusal) => {
             state
                 .write(move |state, conn| {
-                    state
-                        .auth
-                        .record_login_failure(conn, &body.username, &address)
+                    state.auth.record_login_failure(
+                        conn,
+                        &body.username,
+                        known_user.as_deref(),
+                        &address,
+                    )
+                })
+                .await?;
+            return Err(refusal);
+        }
+        Verdict::Disabled(refusal) => {
+            state
+                .write(move |_, conn| {
+                    Audit::record_failed_login(
+                        conn,
+                        known_user.as_deref(),
+                        &body.username,
+                        &address,
+                        FailedLogin::AccountDisabled,
+                    )
                 })
                 .await?;
             return Err(refusal);
@@ -47,12 +66,14 @@ pub async fn login(
 }
 
 pub async fn refresh(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse> {
+    let address = client_address(&req, state.config.trust_proxy);
     let body = body.into_inner();
     let tokens = state
-        .run(move |state, conn| state.auth.refresh(conn, &body.refresh_token))
+        .run(move |state, conn| state.auth.refresh(conn, &body.refresh_token, &address))
         .await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -95,16 +116,20 @@ pub async fn change_password(
             Ok(user)
         })
         .await?;
-    let username = user.username.clone();
+    let (username, user_id) = (user.username.clone(), user.id.clone());
     let verdict = state
         .compute(move |state| state.auth.prepare_password_change(&user, &body))
         .await?;
     let hash = match verdict {
         Verdict::Accepted(hash) => hash,
+        // Not reached: a disabled account's token is refused before its handler runs.
+        Verdict::Disabled(refusal) => return Err(refusal),
         Verdict::WrongPassword(refusal) => {
             state
                 .write(move |state, conn| {
-                    state.auth.record_login_failure(conn, &username, &address)
+                    state
+                        .auth
+                        .record_login_failure(conn, &username, Some(&user_id), &address)
                 })
                 .await?;
             return Err(refusal);
@@ -112,7 +137,12 @@ pub async fn change_password(
     };
     state
         .write(move |_, conn| {
-            Users::set_password_hash(conn, &caller.user_id, &hash, Some(&caller.device_id))
+            Users::set_password_hash(conn, &caller.user_id, &hash, Some(&caller.device_id))?;
+            Audit::record_by(
+                conn,
+                &caller,
+                Entry::new(AuditAction::PasswordChanged).about(AuditObject::User, &caller.user_id),
+            )
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -93,6 +93,7 @@ pub async fn people(
                     imports::check(conn, &caller, &file, course_id.as_deref(), &mut |_, _| {})?;
                 let (report, enrollments) = imports::apply(conn, checked)?;
                 writer::enroll(conn, &caller, &state.clock, enrollments)?;
+                imports::record_applied(conn, &caller, &report)?;
                 Ok(report)
             })
             .await?

@@ -21,6 +21,7 @@ use crate::api::AppState;
 use crate::api::error::payload_error;
 use crate::api::extractors::{Authenticated, IfMatch, etag};
 use crate::domain::Resource;
+use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::materials::{Material, Materials, StoredContent, UploadMeta};
 use crate::error::{Error, Result};
 use crate::storage::{self, StoredBlob};
@@ -47,7 +48,19 @@ pub async fn upload(
     let content = stored_content(&blob)?;
     let input = Materials::upload_input(&course_id, &meta, &content_type, Some(&content));
     let material = state
-        .write(move |_, conn| Materials::create(conn, &caller, input))
+        .write(move |_, conn| {
+            let material = Materials::create(conn, &caller, input)?;
+            Audit::record_by(
+                conn,
+                &caller,
+                Entry::new(AuditAction::MaterialUploaded)
+                    .about(AuditObject::Material, &material.id)
+                    .detail("course_id", material.course_id.clone())
+                    .detail("file_name", material.file_name.clone())
+                    .detail("size_bytes", material.size_bytes),
+            )?;
+            Ok(material)
+        })
         .await?;
     tracing::info!(
         material = %material.id,
@@ -100,7 +113,7 @@ pub async fn replace(
     let content = stored_content(&blob)?;
     let material = state
         .write(move |_, conn| {
-            Materials::replace_content(
+            let material = Materials::replace_content(
                 conn,
                 &caller,
                 &id,
@@ -108,7 +121,17 @@ pub async fn replace(
                 file_name,
                 content_type,
                 &content,
-            )
+            )?;
+            Audit::record_by(
+                conn,
+                &caller,
+                Entry::new(AuditAction::MaterialContentReplaced)
+                    .about(AuditObject::Material, &material.id)
+                    .detail("file_name", material.file_name.clone())
+                    .detail("size_bytes", material.size_bytes)
+                    .detail("version", material.version),
+            )?;
+            Ok(material)
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -1,6 +1,7 @@
 //! Handlers, one module per area. Each extracts, calls the domain on the blocking pool and
 //! responds; no SQL lives here.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod imports;

@@ -16,13 +16,13 @@ use crate::reports::render::{self, CsvChunks, Format, Sheet};
 use crate::reports::{self, CourseQuery, CoverageQuery, TrainerQuery};
 
 /// A report ready to send.
-enum Output {
+pub(super) enum Output {
     Json(Vec<u8>),
     Csv(String, Sheet),
     Xlsx(String, Vec<u8>),
 }
 
-fn accept(req: &HttpRequest) -> Option<String> {
+pub(super) fn accept(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -30,7 +30,7 @@ fn accept(req: &HttpRequest) -> Option<String> {
 }
 
 /// Lays a report out in the chosen format (on the blocking pool).
-fn output<R: Serialize>(
+pub(super) fn output<R: Serialize>(
     format: Format,
     report: &R,
     stem: String,
@@ -72,7 +72,7 @@ impl futures_core::Stream for ChunkStream {
     }
 }
 
-fn respond(output: Output) -> HttpResponse {
+pub(super) fn respond(output: Output) -> HttpResponse {
     let disposition = |stem: &str, extension: &str| {
         (
             header::CONTENT_DISPOSITION,

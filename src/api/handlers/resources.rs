@@ -8,8 +8,9 @@ use crate::api::extractors::{Authenticated, IfMatch, etag, not_modified};
 use serde_json::Value;
 
 use crate::db::DbConn;
+use crate::domain::audit::{Audit, AuditAction, Entry};
 use crate::domain::{Caller, Resource};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sync::merge::{DELETED_FIELD, Fields};
 use crate::sync::records::Collection;
 use crate::sync::writer::{self, Expect, ServerChange};
@@ -36,13 +37,15 @@ pub async fn create<R: Resource>(
     let record = state
         .write(move |state, conn| {
             let record = R::create(conn, &caller, input)?;
-            write_synced::<R>(
+            let record = write_synced::<R>(
                 conn,
                 state,
                 &caller,
                 record,
                 Expect::NoLiveRecord(R::EXISTS),
-            )
+            )?;
+            audit::<R>(conn, &caller, AuditAction::Created, None, &record)?;
+            Ok(record)
         })
         .await?;
     let rev = R::revision(&record);
@@ -81,8 +84,27 @@ pub async fn update<R: Resource>(
     let input = input.into_inner();
     let record = state
         .write(move |state, conn| {
+            // Read only to say what changed. A refusal is `update`'s to answer; a database that
+            // fails (a PostgreSQL transaction is then aborted) fails the request here.
+            let before = match R::get(conn, &caller, &id) {
+                Ok(record) => Some(record),
+                Err(
+                    failure @ (Error::Unavailable(_)
+                    | Error::Internal(_)
+                    | Error::InsufficientStorage { .. }),
+                ) => return Err(failure),
+                Err(_) => None,
+            };
             let record = R::update(conn, &caller, &id, expected, input)?;
-            write_synced::<R>(conn, state, &caller, record, expectation(expected))
+            let record = write_synced::<R>(conn, state, &caller, record, expectation(expected))?;
+            audit::<R>(
+                conn,
+                &caller,
+                AuditAction::Updated,
+                before.as_ref(),
+                &record,
+            )?;
+            Ok(record)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -99,20 +121,29 @@ pub async fn delete<R: Resource>(
     state
         .write(move |state, conn| {
             R::delete(conn, &caller, &id, expected)?;
+            let record_id = crate::domain::values::parse_id(&id).unwrap_or_default();
             let Some(collection) = synced(R::COLLECTION) else {
-                return Ok(());
+                return Audit::record_by(
+                    conn,
+                    &caller,
+                    Entry::new(AuditAction::Deleted).about(R::AUDIT, record_id),
+                );
             };
             let mut fields = Fields::new();
             fields.insert(DELETED_FIELD.to_owned(), Value::Bool(true));
             let change = ServerChange {
                 what: R::WHAT,
                 collection,
-                record_id: crate::domain::values::parse_id(&id).unwrap_or_default(),
+                record_id: record_id.clone(),
                 fields,
                 expect: expectation(expected),
             };
             writer::write_server_changes(conn, &caller, &state.clock, vec![change])?;
-            Ok(())
+            Audit::record_by(
+                conn,
+                &caller,
+                Entry::new(AuditAction::Deleted).about(R::AUDIT, record_id),
+            )
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -172,4 +203,19 @@ fn write_synced<R: Resource>(
         .map(|applied| applied.record_id.clone())
         .ok_or_else(|| crate::error::Error::Internal("the writer wrote nothing".into()))?;
     R::get(conn, caller, &id)
+}
+
+/// Puts a write through the admin API in the audit trail, with the fields it set or changed.
+fn audit<R: Resource>(
+    conn: &mut DbConn,
+    caller: &Caller,
+    action: AuditAction,
+    before: Option<&R::Record>,
+    after: &R::Record,
+) -> Result<()> {
+    let as_json = |record: &R::Record| serde_json::to_value(record).unwrap_or(Value::Null);
+    let entry = Entry::new(action)
+        .about(R::AUDIT, R::id(after))
+        .record_fields(before.map(as_json).as_ref(), &as_json(after));
+    Audit::record_by(conn, caller, entry)
 }

@@ -61,7 +61,7 @@ pub async fn create(
     password::check_strength("password", &plain)?;
     let hash = state.compute(move |_| password::hash(&plain)).await?;
     let created = state
-        .write(move |_, conn| Users::create(conn, user, hash))
+        .write(move |_, conn| Users::create_by(conn, &caller, user, hash))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", created.id)))
@@ -108,10 +108,7 @@ pub async fn reset_password(
     let id = path_id(&id, "user")?;
     let hash = state.compute(move |_| password::hash(&plain)).await?;
     state
-        .write(move |_, conn| {
-            let user = Users::find(conn, &id)?;
-            Users::set_password_hash(conn, &user.id, &hash, None)
-        })
+        .write(move |_, conn| Users::reset_password(conn, &caller, &id, &hash))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
