@@ -539,9 +539,7 @@ fn apply_parsed(
     let filings = if filings.is_empty() {
         Vec::new()
     } else {
-        // Under the counter's lock, so that two copies of a batch racing on PostgreSQL do not
-        // both find a refused mutation not yet filed, nor both find room for it.
-        serialize_pushes(conn)?;
+        hold_device_filings(conn, caller)?;
         let filings = not_yet_filed(conn, caller, filings)?;
         ensure_room(conn, caller, cap, filings.len())?;
         filings
@@ -759,6 +757,22 @@ fn not_yet_filed<'a>(
         .into_iter()
         .filter(|f| !open.contains(&f.hash) && taken.insert(f.hash.clone()))
         .collect())
+}
+
+/// Takes the device's row lock for the rest of the transaction on PostgreSQL, so that two
+/// copies of a batch racing there do not both find a refused mutation not yet filed, nor both
+/// find room for it. The device's own lock, not the revision counter's: a device filing
+/// refusals by the thousand does not hold other devices' pushes. (SQLite's write transaction
+/// already holds every other writer off.)
+fn hold_device_filings(conn: &mut DbConn, caller: &Caller) -> Result<()> {
+    if let DbConn::Postgres(pg) = conn {
+        devices::table
+            .find(&caller.device_id)
+            .select(devices::id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    Ok(())
 }
 
 /// Fails with `QuarantineFull` when filing `adding` more entries would take the device beyond
