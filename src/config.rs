@@ -226,6 +226,26 @@ pub struct ServerConfig {
     #[arg(long, env = "DIEMDANH_MAX_PUSH_MUTATIONS", default_value_t = 1000)]
     pub max_push_mutations: usize,
 
+    /// Most refused mutations one device may hold open in quarantine. A push that would file
+    /// more answers 429 `quarantine_full` (nothing of it is applied) and flags the device until
+    /// an administrator has dealt with its entries. Never less than one push's worth
+    /// (`DIEMDANH_MAX_PUSH_MUTATIONS`), so that an emptied quarantine takes any batch.
+    #[arg(
+        long,
+        env = "DIEMDANH_MAX_QUARANTINE_PER_DEVICE",
+        default_value_t = 5000
+    )]
+    pub max_quarantine_per_device: usize,
+
+    /// The Retry-After, in seconds, of a push refused for a full quarantine: an administrator
+    /// has to act before it can succeed, so the device need not try often.
+    #[arg(
+        long,
+        env = "DIEMDANH_QUARANTINE_FULL_RETRY_SECS",
+        default_value_t = 600
+    )]
+    pub quarantine_full_retry_secs: u64,
+
     /// How long deletions are remembered for devices; an older pull cursor must start over.
     #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
     pub tombstone_retention_days: u64,
@@ -309,6 +329,22 @@ impl ServerConfig {
             .unwrap_or(i64::MAX)
             .saturating_mul(86_400_000)
     }
+
+    /// How much a device may hold in quarantine: at least one push's worth.
+    pub fn quarantine_cap(&self) -> QuarantineCap {
+        QuarantineCap {
+            per_device: self.max_quarantine_per_device.max(self.max_push_mutations),
+            retry_after_secs: self.quarantine_full_retry_secs,
+        }
+    }
+}
+
+/// The most open quarantine entries one device may hold, and when a push refused for a full
+/// quarantine should come again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineCap {
+    pub per_device: usize,
+    pub retry_after_secs: u64,
 }
 
 #[cfg(test)]

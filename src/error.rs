@@ -64,6 +64,18 @@ pub enum Error {
     InsufficientStorage { message: String },
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A push would take the device's open quarantine entries beyond its limit: nothing of it
+    /// was applied; the device keeps it and sends it again once an administrator has dealt
+    /// with the entries.
+    #[error(
+        "this device already has {open} refused mutations waiting for an administrator (at most \
+         {limit}); nothing of this push was applied: keep it and send it again later"
+    )]
+    QuarantineFull {
+        open: usize,
+        limit: usize,
+        retry_after_secs: u64,
+    },
     /// The database is busy or unreachable: the client should retry.
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
@@ -140,6 +152,7 @@ impl Error {
             Error::Validation { .. } => "validation_failed",
             Error::InsufficientStorage { .. } => "insufficient_storage",
             Error::RateLimited { .. } => "rate_limited",
+            Error::QuarantineFull { .. } => "quarantine_full",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
         }

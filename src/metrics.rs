@@ -94,6 +94,7 @@ pub struct DatabaseFigures {
     pub quarantine_open: i64,
     pub conflicts_unresolved: i64,
     pub devices_clock_flagged: i64,
+    pub devices_quarantine_full: i64,
     pub revision: i64,
 }
 
@@ -120,6 +121,7 @@ pub struct Metrics {
     quarantine_open: Gauge,
     conflicts_unresolved: Gauge,
     devices_clock_flagged: Gauge,
+    devices_quarantine_full: Gauge,
     revision: Gauge,
 }
 
@@ -150,6 +152,7 @@ impl Metrics {
             quarantine_open: Gauge::default(),
             conflicts_unresolved: Gauge::default(),
             devices_clock_flagged: Gauge::default(),
+            devices_quarantine_full: Gauge::default(),
             revision: Gauge::default(),
             registry: Registry::default(),
         };
@@ -215,6 +218,11 @@ impl Metrics {
             "devices_clock_flagged",
             "Devices not revoked whose clock was found too far ahead",
             metrics.devices_clock_flagged.clone(),
+        );
+        registry.register(
+            "devices_quarantine_full",
+            "Devices not revoked whose last push was refused for a full quarantine",
+            metrics.devices_quarantine_full.clone(),
         );
         registry.register(
             "sync_revision",
@@ -296,6 +304,8 @@ impl Metrics {
         self.conflicts_unresolved.set(database.conflicts_unresolved);
         self.devices_clock_flagged
             .set(database.devices_clock_flagged);
+        self.devices_quarantine_full
+            .set(database.devices_quarantine_full);
         self.revision.set(database.revision);
         let in_use = pool.connections.saturating_sub(pool.idle);
         self.pool_connections

@@ -24,6 +24,10 @@
 //     you can't lose first, then `database.unsafeResetDatabase()` inside
 //     `database.write()` and sync again: the first sync brings the whole scope.
 //   - 503 `service_unavailable`: nothing was committed; sync again later (respect Retry-After).
+//   - 429 `quarantine_full`: the device has as many refused changes waiting for an administrator
+//     as the server keeps per device; nothing of the page was committed (pages before it were).
+//     Sync again after `error.retryAfter` seconds; tell the user an administrator must look at
+//     the refused changes.
 // Nothing is lost on any error: WatermelonDB keeps local changes until a push succeeds.
 //
 // What this adds to WatermelonDB's synchronize() (which pulls first, then pushes everything in
@@ -57,12 +61,14 @@ const PAGE_BYTES = 512 * 1024
 const PULL_PAGE = 1000
 
 class DiemdanhSyncError extends Error {
-  constructor(status, body) {
+  // retryAfter: the seconds of the answer's Retry-After (429, 503), or undefined.
+  constructor(status, body, retryAfter) {
     super(`diemdanh answered ${status} ${body && body.code}: ${body && body.message}`)
     this.name = 'DiemdanhSyncError'
     this.status = status
     this.code = body && body.code
     this.body = body
+    this.retryAfter = retryAfter
   }
 }
 
@@ -86,7 +92,8 @@ async function request(baseUrl, auth, method, path, body) {
     answer = await response.json().catch(() => null)
   }
   if (!response.ok) {
-    throw new DiemdanhSyncError(response.status, answer)
+    const retryAfter = Number(response.headers.get('Retry-After')) || undefined
+    throw new DiemdanhSyncError(response.status, answer, retryAfter)
   }
   return answer
 }

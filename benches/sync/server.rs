@@ -18,9 +18,26 @@ impl Server {
     /// Starts `diemdanh serve` on 127.0.0.1 with a port of the OS's choosing and waits until it
     /// listens. `database_url` None means SQLite in `data_dir`.
     pub fn start(data_dir: &Path, database_url: Option<&str>, workers: Option<usize>) -> Server {
+        Self::start_with(data_dir, database_url, workers, &[])
+    }
+
+    /// `start` with settings given as `DIEMDANH_*` environment variables: a build that does not
+    /// know one ignores it, so that the same run can measure an older binary
+    /// (`DIEMDANH_BENCH_SERVER`, the path of another `diemdanh` binary, instead of this build's).
+    pub fn start_with(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        workers: Option<usize>,
+        settings: &[(&str, String)],
+    ) -> Server {
         let log = data_dir.join("server.log");
         let stderr = File::create(&log).expect("server log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
+        let binary = std::env::var_os("DIEMDANH_BENCH_SERVER").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_diemdanh")),
+            PathBuf::from,
+        );
+        let mut cmd = Command::new(binary);
+        cmd.envs(settings.iter().map(|(name, value)| (name, value)));
         cmd.arg("--data-dir").arg(data_dir);
         match database_url {
             Some(url) => {

@@ -25,7 +25,9 @@ impl ResponseError for Error {
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::QuarantineFull { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -56,7 +58,10 @@ impl ResponseError for Error {
         }
         let mut response = HttpResponse::build(status);
         match self {
-            Error::RateLimited { retry_after_secs } => {
+            Error::RateLimited { retry_after_secs }
+            | Error::QuarantineFull {
+                retry_after_secs, ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Error::Unavailable(_) => {

@@ -108,6 +108,7 @@ diesel::table! {
         last_seen_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         clock_flagged_at -> Nullable<BigInt>,
+        quarantine_full_at -> Nullable<BigInt>,
     }
 }
 
@@ -252,6 +253,7 @@ diesel::table! {
         created_at -> BigInt,
         resolved_at -> Nullable<BigInt>,
         resolved_by -> Nullable<Text>,
+        body_hash -> Nullable<Text>,
     }
 }
 

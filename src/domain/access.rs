@@ -1,7 +1,8 @@
 //! Who is asking and what they may see. Admins see everything; a trainer sees the courses they
 //! are assigned to (and what belongs to those); a trainee sees the courses they are enrolled in
-//! and not withdrawn from, and their own records. Objects outside that scope are reported as
-//! not found.
+//! and not withdrawn from (with their sessions and materials), and their own enrollments and
+//! attendance records, of every course, as their history. Objects outside that scope are
+//! reported as not found.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,43 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
     Ok(Some(ids))
 }
 
+/// Whose enrollments and attendance records a caller reads through the API (lists and single
+/// reads alike).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonalRecords {
+    /// An administrator: everyone's.
+    Everyone,
+    /// A trainer: those of the courses they are assigned to.
+    OfCourses(Vec<String>),
+    /// A trainee: their own (none without a person record), in every course they were enrolled
+    /// in. A withdrawal takes the course, its sessions and its materials out of sight, not what
+    /// was recorded of the trainee: that stays their history. (Their devices hold only the
+    /// courses they still follow: a pull carries the records of visible courses.)
+    Own(Option<String>),
+}
+
+impl PersonalRecords {
+    /// Whether a record of `person_id` in `course_id` is in scope.
+    pub fn covers(&self, course_id: &str, person_id: &str) -> bool {
+        match self {
+            PersonalRecords::Everyone => true,
+            PersonalRecords::OfCourses(courses) => courses.iter().any(|c| c == course_id),
+            PersonalRecords::Own(person) => person.as_deref() == Some(person_id),
+        }
+    }
+}
+
+/// The enrollments and attendance records a caller may read.
+pub fn personal_records(conn: &mut DbConn, caller: &Caller) -> Result<PersonalRecords> {
+    Ok(match caller.role {
+        Role::Admin => PersonalRecords::Everyone,
+        Role::Trainer => {
+            PersonalRecords::OfCourses(visible_courses(conn, caller)?.unwrap_or_default())
+        }
+        Role::Trainee => PersonalRecords::Own(caller.person_id.clone()),
+    })
+}
+
 /// Fails with not-found unless the caller may see the course.
 pub fn ensure_course_visible(
     conn: &mut DbConn,
@@ -144,6 +182,21 @@ mod tests {
             assert_eq!(Role::parse(name).unwrap().as_str(), name);
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn personal_records_cover_everyone_the_courses_or_the_own_person() {
+        assert!(PersonalRecords::Everyone.covers("c1", "p1"));
+        let trainer = PersonalRecords::OfCourses(vec!["c1".into()]);
+        assert!(trainer.covers("c1", "p9"));
+        assert!(!trainer.covers("c2", "p1"));
+        let trainee = PersonalRecords::Own(Some("p1".into()));
+        assert!(
+            trainee.covers("c2", "p1"),
+            "whatever the course: their history"
+        );
+        assert!(!trainee.covers("c1", "p2"));
+        assert!(!PersonalRecords::Own(None).covers("c1", ""));
     }
 
     #[test]

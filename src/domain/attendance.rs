@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::visible_courses;
+use super::access::{PersonalRecords, personal_records};
 use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
@@ -119,14 +119,7 @@ impl AttendanceRecords {
             .ok_or(Error::NotFound {
                 what: "attendance record",
             })?;
-        let visible = match caller.role {
-            Role::Admin => true,
-            Role::Trainee => caller.person_id.as_deref() == Some(found.0.person_id.as_str()),
-            Role::Trainer => visible_courses(conn, caller)?
-                .unwrap_or_default()
-                .contains(&found.1),
-        };
-        if visible {
+        if personal_records(conn, caller)?.covers(&found.1, &found.0.person_id) {
             Ok(found)
         } else {
             Err(Error::NotFound {
@@ -158,24 +151,19 @@ impl Resource for AttendanceRecords {
         let person_id = filter_check.opt_id("person_id", filter.person_id.as_deref());
         let status = filter_check.opt_one_of("status", filter.status.as_deref(), &STATUSES);
         filter_check.finish()?;
-        let visible = visible_courses(conn, caller)?;
+        let scope = personal_records(conn, caller)?;
         let query = || {
             let mut query = attendance::table
                 .inner_join(sessions::table)
                 .filter(attendance::deleted_at.is_null())
                 .into_boxed::<Backend>();
-            match caller.role {
-                Role::Admin => {}
-                Role::Trainee => {
-                    query = query.filter(
-                        attendance::person_id
-                            .nullable()
-                            .eq(caller.person_id.clone()),
-                    )
+            match &scope {
+                PersonalRecords::Everyone => {}
+                PersonalRecords::Own(person) => {
+                    query = query.filter(attendance::person_id.nullable().eq(person.clone()))
                 }
-                Role::Trainer => {
-                    query = query
-                        .filter(sessions::course_id.eq_any(visible.clone().unwrap_or_default()))
+                PersonalRecords::OfCourses(courses) => {
+                    query = query.filter(sessions::course_id.eq_any(courses.clone()))
                 }
             }
             if let Some(session) = &session_id {

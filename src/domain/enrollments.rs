@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::visible_courses;
+use super::access::{PersonalRecords, personal_records};
 use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
@@ -117,14 +117,7 @@ impl Enrollments {
             .first(conn)
             .optional()?
             .ok_or(Error::NotFound { what: "enrollment" })?;
-        let visible = match caller.role {
-            Role::Admin => true,
-            Role::Trainee => caller.person_id.as_deref() == Some(row.person_id.as_str()),
-            Role::Trainer => visible_courses(conn, caller)?
-                .unwrap_or_default()
-                .contains(&row.course_id),
-        };
-        if visible {
+        if personal_records(conn, caller)?.covers(&row.course_id, &row.person_id) {
             Ok(row)
         } else {
             Err(Error::NotFound { what: "enrollment" })
@@ -153,23 +146,18 @@ impl Resource for Enrollments {
         let person_id = filter_check.opt_id("person_id", filter.person_id.as_deref());
         let status = filter_check.opt_one_of("status", filter.status.as_deref(), &STATUSES);
         filter_check.finish()?;
-        let visible = visible_courses(conn, caller)?;
+        let scope = personal_records(conn, caller)?;
         let query = || {
             let mut query = enrollments::table
                 .filter(enrollments::deleted_at.is_null())
                 .into_boxed::<Backend>();
-            match caller.role {
-                Role::Admin => {}
-                Role::Trainee => {
-                    query = query.filter(
-                        enrollments::person_id
-                            .nullable()
-                            .eq(caller.person_id.clone()),
-                    )
+            match &scope {
+                PersonalRecords::Everyone => {}
+                PersonalRecords::Own(person) => {
+                    query = query.filter(enrollments::person_id.nullable().eq(person.clone()))
                 }
-                Role::Trainer => {
-                    query = query
-                        .filter(enrollments::course_id.eq_any(visible.clone().unwrap_or_default()))
+                PersonalRecords::OfCourses(courses) => {
+                    query = query.filter(enrollments::course_id.eq_any(courses.clone()))
                 }
             }
             if let Some(course) = &course_id {

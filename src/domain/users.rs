@@ -54,6 +54,10 @@ pub struct Device {
     /// Set when the device sent clock stamps too far in the future (they were re-stamped).
     #[serde(serialize_with = "serialize_opt_ms")]
     pub clock_flagged_at: Option<i64>,
+    /// Set when a push of the device was refused because the device's quarantine was full
+    /// (429 `quarantine_full`); cleared by its next push that files within the limit.
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub quarantine_full_at: Option<i64>,
 }
 
 /// A new account. The password arrives already hashed so that slow hashing happens outside
@@ -369,6 +373,7 @@ impl Devices {
             last_seen_at: now,
             revoked_at: None,
             clock_flagged_at: None,
+            quarantine_full_at: None,
         };
         diesel::insert_into(devices::table)
             .values(&device)
@@ -383,6 +388,40 @@ impl Devices {
             .filter(devices::clock_flagged_at.is_not_null())
             .count()
             .get_result(conn)?)
+    }
+
+    /// Devices still in use whose last push was refused for a full quarantine.
+    pub fn count_quarantine_full(conn: &mut DbConn) -> Result<i64> {
+        Ok(devices::table
+            .filter(devices::revoked_at.is_null())
+            .filter(devices::quarantine_full_at.is_not_null())
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// Flags a device whose push was refused because its quarantine is full (the first
+    /// refusal's time is kept until the flag clears).
+    pub fn flag_quarantine_full(conn: &mut DbConn, id: &str) -> Result<()> {
+        diesel::update(
+            devices::table
+                .find(id)
+                .filter(devices::quarantine_full_at.is_null()),
+        )
+        .set(devices::quarantine_full_at.eq(now_ms()))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Clears the flag once the device's quarantine has room again (a push of it was filed).
+    pub fn clear_quarantine_full(conn: &mut DbConn, id: &str) -> Result<()> {
+        diesel::update(
+            devices::table
+                .find(id)
+                .filter(devices::quarantine_full_at.is_not_null()),
+        )
+        .set(devices::quarantine_full_at.eq(None::<i64>))
+        .execute(conn)?;
+        Ok(())
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Device> {

@@ -37,6 +37,7 @@ use super::merge::Fields;
 use super::pull::{self, Backfill, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::Collection;
+use crate::config::QuarantineCap;
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
     attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
@@ -1092,6 +1093,7 @@ pub fn push(
     last_pulled_at: i64,
     body: &Value,
     max_records: usize,
+    cap: QuarantineCap,
 ) -> Result<PushResponse> {
     let incoming = parse_changes(body, max_records)?;
     push::serialize_pushes(conn)?;
@@ -1151,7 +1153,7 @@ pub fn push(
             }
         }
     }
-    let applied = push::apply_batch(conn, caller, clock, &fresh)?;
+    let applied = push::apply_batch(conn, caller, clock, cap, &fresh)?;
     for (index, result) in fresh_at.into_iter().zip(applied.results) {
         results[index] = Some(result);
     }

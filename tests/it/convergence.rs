@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use diemdanh::config::QuarantineCap;
 use diemdanh::db::DbConn;
 use diemdanh::db::schema::sync_mutations;
 use diemdanh::domain::{Caller, Role};
@@ -26,6 +27,11 @@ backend_tests!(devices_converge_whatever_the_order);
 
 const PEOPLE: usize = 4;
 const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
+/// The model pushes through the library: its few refusals never come near a cap.
+const NO_QUARANTINE_CAP: QuarantineCap = QuarantineCap {
+    per_device: usize::MAX,
+    retry_after_secs: 1,
+};
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -268,7 +274,8 @@ fn push_outbox(
     let deliveries = if deliver_twice { 2 } else { 1 };
     let mut outcome = None;
     for _ in 0..deliveries {
-        outcome = Some(push::push_batch(conn, &device.caller, clock, &batch).unwrap());
+        outcome =
+            Some(push::push_batch(conn, &device.caller, clock, NO_QUARANTINE_CAP, &batch).unwrap());
     }
     if lose_response {
         return;

@@ -9,6 +9,7 @@ use crate::support::{Backend, TestApp};
 backend_tests!(
     trainers_see_only_their_classes,
     trainees_see_only_their_own_records,
+    a_withdrawn_trainee_keeps_their_history_but_not_the_course,
     only_admins_administer,
 );
 
@@ -326,4 +327,127 @@ fn only_admins_administer(backend: Backend) {
     )
     .expect(409);
     app.token("thu.pham", "mật-khẩu-dài-1");
+}
+
+/// Withdrawn from a course, a trainee no longer reads the course, its sessions or its materials
+/// (lists, single reads and downloads alike, as their devices drop them with the next pull),
+/// and still reads their own enrollment, now `withdrawn`, and their attendance: their history.
+fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.token("admin", "diemdanh-admin");
+    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let person_id = app
+        .call("GET", "/api/v1/me", Some(&trainee), None)
+        .expect(200)
+        .json["person_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The demo's big course, which has materials.
+    let course_id = all(&app, &admin, "/api/v1/courses")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "BD-BTPBT-2026")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let enrollment_id = all(
+        &app,
+        &admin,
+        &format!("/api/v1/enrollments?person_id={person_id}&course_id={course_id}"),
+    )["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_id = all(
+        &app,
+        &admin,
+        &format!("/api/v1/sessions?course_id={course_id}"),
+    )["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let materials = all(
+        &app,
+        &admin,
+        &format!("/api/v1/materials?course_id={course_id}"),
+    );
+    let material_id = materials["items"][0]["id"].as_str().unwrap().to_owned();
+    let attendance_id = app
+        .call(
+            "POST",
+            "/api/v1/attendance",
+            Some(&admin),
+            Some(&json!({"session_id": session_id, "person_id": person_id, "status": "present"})),
+        )
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let course_paths = [
+        format!("/api/v1/courses/{course_id}"),
+        format!("/api/v1/sessions/{session_id}"),
+        format!("/api/v1/materials/{material_id}"),
+    ];
+    let history_paths = [
+        format!("/api/v1/enrollments/{enrollment_id}"),
+        format!("/api/v1/attendance/{attendance_id}"),
+    ];
+    let listed = |path: &str, id: &str| ids(&all(&app, &trainee, path)).iter().any(|i| i == id);
+    for path in course_paths.iter().chain(&history_paths) {
+        app.call("GET", path, Some(&trainee), None).expect(200);
+    }
+    assert!(listed("/api/v1/courses", &course_id));
+    assert!(listed("/api/v1/sessions", &session_id));
+    assert!(listed("/api/v1/materials", &material_id));
+
+    let mut withdrawn =
+        json!({"course_id": course_id, "person_id": person_id, "status": "withdrawn"});
+    withdrawn["id"] = json!(enrollment_id);
+    app.call(
+        "PUT",
+        &format!("/api/v1/enrollments/{enrollment_id}"),
+        Some(&admin),
+        Some(&withdrawn),
+    )
+    .expect(200);
+
+    for path in &course_paths {
+        app.call("GET", path, Some(&trainee), None).expect(404);
+    }
+    app.call(
+        "GET",
+        &format!("/api/v1/materials/{material_id}/content"),
+        Some(&trainee),
+        None,
+    )
+    .expect(404);
+    assert!(!listed("/api/v1/courses", &course_id));
+    assert!(!listed("/api/v1/sessions", &session_id));
+    assert!(!listed("/api/v1/materials", &material_id));
+    assert!(!listed(
+        &format!("/api/v1/sessions?course_id={course_id}"),
+        &session_id
+    ));
+
+    let own_enrollment = app
+        .call("GET", &history_paths[0], Some(&trainee), None)
+        .expect(200)
+        .json;
+    assert_eq!(own_enrollment["status"], "withdrawn");
+    app.call("GET", &history_paths[1], Some(&trainee), None)
+        .expect(200);
+    assert!(listed("/api/v1/enrollments", &enrollment_id));
+    assert!(listed("/api/v1/attendance", &attendance_id));
+    assert!(listed(
+        &format!("/api/v1/attendance?course_id={course_id}"),
+        &attendance_id
+    ));
 }

@@ -14,6 +14,7 @@ backend_tests!(
     edits_merge_field_by_field_and_conflicts_are_logged,
     duplicate_natural_keys_end_as_one_record,
     refused_mutations_are_quarantined_and_the_rest_applied,
+    a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing,
     pulls_are_scoped_paged_and_follow_scope_changes,
     every_page_shape_sends_each_change_once_in_order,
     bad_cursors_are_refused,
@@ -747,6 +748,210 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(backend: Backend) {
         )
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "too_many_mutations");
+}
+
+/// A device may hold a limited number of refused mutations open in quarantine. A push that would
+/// file more is answered 429 `quarantine_full` with Retry-After before anything is written (its
+/// good mutations wait with the rest of it in the device's outbox), and the device is flagged
+/// for administrators. Pushes that file nothing still go through, other devices are not
+/// affected, and once an administrator has dealt with entries the same batch goes through, once.
+fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.max_quarantine_per_device = 6;
+        config.max_push_mutations = 4;
+        config.quarantine_full_retry_secs = 120;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let login = app.login("tuan.le", "demo-trainer-2");
+    let tuan = login["access_token"].as_str().unwrap().to_owned();
+    let tuan_device = login["device_id"].as_str().unwrap().to_owned();
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let small_session = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={}", demo.small_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["items"][0]["id"]
+        .clone();
+    let t = stamp(now_millis(), 0);
+    let new = || uuid::Uuid::new_v4().to_string();
+    // Tuan is not assigned to the small course: each of these is refused and filed.
+    let refused = |person: usize| {
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": small_session, "person_id": demo.people[person], "status": "present"}),
+            &t,
+        )
+    };
+    let open_of = |device: &str| {
+        let open = app
+            .call(
+                "GET",
+                "/api/v1/sync/quarantine?status=open&limit=500",
+                Some(&demo.admin),
+                None,
+            )
+            .expect(200)
+            .json;
+        open["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["device_id"] == device)
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let flagged = || {
+        let devices = app
+            .call("GET", "/api/v1/devices?limit=500", Some(&demo.admin), None)
+            .expect(200)
+            .json;
+        let device = devices["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == tuan_device.as_str())
+            .unwrap()
+            .clone();
+        !device["quarantine_full_at"].is_null()
+    };
+    let send = |token: &str, batch: &[Value]| {
+        app.call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(token),
+            Some(&json!({ "mutations": batch })),
+        )
+    };
+
+    let first: Vec<Value> = (0..4).map(refused).collect();
+    let results = push(&app, &tuan, &first);
+    assert!(
+        results.iter().all(|r| r["reason"] == "not_assigned"),
+        "{results:?}"
+    );
+    assert_eq!(open_of(&tuan_device).len(), 4);
+    assert!(!flagged());
+
+    // Three more refusals would make seven: the whole batch is refused, its good mutation too.
+    let good_id = new();
+    let malformed = json!({"mutation_id": new(), "collection": "attendance"});
+    let second = vec![
+        mutation(
+            "attendance",
+            &good_id,
+            "upsert",
+            attendance_fields(&demo, 1, "present"),
+            &t,
+        ),
+        refused(5),
+        refused(6),
+        malformed,
+    ];
+    let full = send(&tuan, &second).expect(429);
+    assert_eq!(full.code(), "quarantine_full");
+    assert_eq!(full.header("Retry-After"), Some("120"));
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{good_id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(404);
+    assert_eq!(open_of(&tuan_device).len(), 4, "nothing of it was filed");
+    assert!(flagged());
+    // Sent again unchanged, it is refused again, still without a trace.
+    send(&tuan, &second).expect(429);
+    assert_eq!(open_of(&tuan_device).len(), 4);
+
+    // A push that files nothing goes through; so does the first batch again (answered from the
+    // log, filed once); another device is not held back by Tuan's quarantine.
+    let fine = push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            attendance_fields(&demo, 2, "present"),
+            &t,
+        )],
+    );
+    assert_eq!(fine[0]["status"], "applied");
+    let again = push(&app, &tuan, &first);
+    assert!(
+        again.iter().all(|r| r["status"] == "duplicate"),
+        "{again:?}"
+    );
+    let other = push(
+        &app,
+        &hoa,
+        &[
+            mutation(
+                "attendance",
+                &new(),
+                "upsert",
+                attendance_fields(&demo, 3, "present"),
+                &t,
+            ),
+            mutation("units", &new(), "upsert", json!({"name": "x"}), &t),
+        ],
+    );
+    assert_eq!(other[0]["status"], "applied");
+    assert_eq!(other[1]["reason"], "read_only_collection");
+
+    // An administrator dismisses two of Tuan's entries: the refused batch now fits, and the
+    // flag clears.
+    for id in &open_of(&tuan_device)[..2] {
+        app.call(
+            "POST",
+            &format!("/api/v1/sync/quarantine/{id}/dismiss"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200);
+    }
+    let accepted = push(&app, &tuan, &second);
+    let statuses: Vec<&str> = accepted
+        .iter()
+        .map(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap_or(r["status"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "applied",
+            "not_assigned",
+            "not_assigned",
+            "malformed_mutation"
+        ]
+    );
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{good_id}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200);
+    assert_eq!(open_of(&tuan_device).len(), 5);
+    assert!(!flagged());
+    // The device retries it (its answer was lost): the malformed mutation, which has no log
+    // entry, is recognised as open in quarantine and not filed twice.
+    let retried = push(&app, &tuan, &second);
+    assert_eq!(retried[0]["status"], "duplicate");
+    assert_eq!(retried[3]["reason"], "malformed_mutation");
+    assert_eq!(open_of(&tuan_device).len(), 5);
 }
 
 fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {

@@ -20,6 +20,7 @@ backend_tests!(
     natural_key_duplicates_are_replaced_by_the_server_record,
     deletions_travel_both_ways,
     refused_records_are_rejected_with_reasons_and_quarantined,
+    a_push_beyond_the_quarantine_cap_is_refused_whole,
     scope_changes_delete_and_backfill,
     the_timestamp_never_skips_a_commit_held_open,
     bad_input_is_refused_with_stable_codes,
@@ -590,6 +591,83 @@ fn deletions_travel_both_ways(backend: Backend) {
         &json!({"attendance": {"deleted": [new_id()]}}),
     );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
+}
+
+/// A WatermelonDB push that would take the device's quarantine beyond its cap answers 429
+/// `quarantine_full` with Retry-After and commits nothing (WatermelonDB keeps the changes); the
+/// same push goes through once an administrator has made room.
+fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.max_quarantine_per_device = 2;
+        config.max_push_mutations = 2;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let at = timestamp(&pull(&app, &tuan, None));
+    let grades = |ids: &[&str]| {
+        let created: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"id": id, "_status": "created", "_changed": ""}))
+            .collect();
+        json!({"grades": {"created": created, "updated": [], "deleted": []}})
+    };
+    let answer = push(&app, &tuan, at, &grades(&["g1", "g2"]));
+    assert_eq!(
+        set_of(&answer, "grades"),
+        ["g1".to_owned(), "g2".to_owned()].into()
+    );
+
+    let fine = new_id();
+    let mut changes = grades(&["g3"]);
+    changes["attendance"] = json!({
+        "created": [raw_attendance(&fine, &demo.session, &demo.people[4], "present", "")],
+        "updated": [],
+        "deleted": [],
+    });
+    let path = format!("{PATH}?last_pulled_at={at}");
+    let full = app
+        .call("POST", &path, Some(&tuan), Some(&changes))
+        .expect(429);
+    assert_eq!(full.code(), "quarantine_full");
+    assert!(full.header("Retry-After").is_some());
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{fine}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(404);
+
+    let open = app
+        .call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(open["total"], 2, "nothing of the refused push was filed");
+    let id = open["items"][0]["id"].as_str().unwrap();
+    app.call(
+        "POST",
+        &format!("/api/v1/sync/quarantine/{id}/dismiss"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200);
+    let answer = push(&app, &tuan, at, &changes);
+    assert_eq!(set_of(&answer, "grades"), ["g3".to_owned()].into());
+    app.call(
+        "GET",
+        &format!("/api/v1/attendance/{fine}"),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200);
 }
 
 fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {

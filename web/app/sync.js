@@ -36,6 +36,11 @@ export class Sync {
     this.running = null;
     /** @type {Set<(s: SyncStatus) => void>} */
     this.listeners = new Set();
+    /**
+     * No sync before this time (ms): the server answered 429 or 503 with Retry-After (a full
+     * quarantine waits for an administrator). The outbox stays as it is meanwhile.
+     */
+    this.notBefore = 0;
   }
 
   async init() {
@@ -64,13 +69,14 @@ export class Sync {
    */
   async afterSignIn() {
     await this.running;
+    this.notBefore = 0;
     this.set({ state: 'idle', reason: undefined, message: undefined });
     return this.now();
   }
 
   async run() {
     const session = this.api.session;
-    if (!session) return;
+    if (!session || Date.now() < this.notBefore) return;
     this.set({ state: 'syncing', reason: undefined, message: undefined });
     try {
       await this.push();
@@ -87,7 +93,10 @@ export class Sync {
           this.set({ state: 'signed_out', reason: e.code, message: e.message });
         }
       }
-      else if (e instanceof ApiError) this.set({ state: 'error', reason: e.code, message: e.message });
+      else if (e instanceof ApiError) {
+        if (e.retryAfter) this.notBefore = Date.now() + e.retryAfter * 1000;
+        this.set({ state: 'error', reason: e.code, message: e.message });
+      }
       else this.set({ state: 'error', reason: 'client_error', message: String(e) });
     }
   }

@@ -15,12 +15,14 @@ export class ApiError extends Error {
    * @param {string} code
    * @param {string} message
    * @param {any} [details]
+   * @param {number} [retryAfter] seconds the server asks the client to wait (Retry-After)
    */
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfter = retryAfter;
   }
 
   /** The device can no longer use its tokens: it must sign in again (its data stays). */
@@ -175,6 +177,7 @@ export class Api {
     } catch {
       // Not JSON (a proxy's page): keep the status.
     }
-    throw new ApiError(response.status, error.code, error.message, error.details);
+    const retryAfter = Number(response.headers.get('Retry-After')) || undefined;
+    throw new ApiError(response.status, error.code, error.message, error.details, retryAfter);
   }
 }

@@ -90,6 +90,7 @@ pub async fn metrics(
                 quarantine_open: backlog.quarantine_open,
                 conflicts_unresolved: backlog.conflicts_unresolved,
                 devices_clock_flagged: Devices::count_clock_flagged(conn)?,
+                devices_quarantine_full: Devices::count_quarantine_full(conn)?,
                 revision: pull::current_revision(conn)?,
             })
         })

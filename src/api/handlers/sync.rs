@@ -31,8 +31,11 @@ pub async fn push(
     let mutations = body
         .into_inner()
         .into_mutations(state.config.max_push_mutations)?;
+    let cap = state.config.quarantine_cap();
     let outcome = state
-        .push_turn(move |state, conn| push::push_batch(conn, &caller, &state.clock, &mutations))
+        .push_turn(move |state, conn| {
+            push::push_batch(conn, &caller, &state.clock, cap, &mutations)
+        })
         .await?;
     fault::point(fault::PUSH_AFTER_COMMIT);
     state.metrics.pushed(&outcome.results);

@@ -9,6 +9,7 @@ use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::error::{Error, Result};
 use crate::metrics::Protocol;
+use crate::sync::push;
 use crate::sync::watermelon::{self, Migration};
 
 /// About the size of one raw record in a WatermelonDB pull (an attendance row is ~220 bytes).
@@ -153,10 +154,18 @@ pub async fn push(
     })?;
     let body = body.into_inner();
     let max = state.config.max_push_mutations;
+    let cap = state.config.quarantine_cap();
+    let pusher = caller.clone();
     let response = state
         .write(move |state, conn| {
-            watermelon::push(conn, &caller, &state.clock, last_pulled_at, &body, max)
+            watermelon::push(conn, &pusher, &state.clock, last_pulled_at, &body, max, cap)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+        .await;
+    if let Err(Error::QuarantineFull { .. }) = &response {
+        // The push's transaction is rolled back: the flag is written on its own.
+        state
+            .write(move |_, conn| push::note_full_quarantine(conn, &caller))
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(response?))
 }

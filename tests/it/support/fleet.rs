@@ -31,6 +31,8 @@ const TRAINER_PASSWORD: &str = "trainer-password-1";
 /// image (`podman run`, the data directory mounted at `/data`, the host's network).
 pub enum Launcher {
     Binary,
+    // Constructed by tests/image only; the other suites sharing this module run the binary.
+    #[allow(dead_code)]
     Image(String),
 }
 
