@@ -372,13 +372,14 @@ fn fixture(app: &TestApp) -> Fixture {
     let hoa_user = user_id("hoa.nguyen");
     let victim_user = app.create_user("matrix.victim", "trainer", None);
     let spare_trainer = app.create_user("matrix.trainer", "trainer", None);
-    // A commune, which a merge may take (the province may not be merged).
+    // A commune in force, which a merge may take (the province may not be merged, nor a unit
+    // that a merge has already ended).
     let units = get(app, &admin, "/api/v1/units?limit=500");
     let communes: Vec<String> = units["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|u| u["kind"] == "commune")
+        .filter(|u| u["kind"] == "commune" && u["valid_to"].is_null())
         .map(|u| u["id"].as_str().unwrap().to_owned())
         .collect();
     // A file of the target class, for the content routes (the demo's records have none).
@@ -615,7 +616,7 @@ fn request(
         ("POST", "/api/v1/imports/people") => {
             path.push_str("?dry_run=true");
             body = Some((
-                "Họ và tên,Chức vụ,Đơn vị\nLò Văn Ma Trận,Bí thư,02680\n"
+                "Họ và tên,Chức vụ,Đơn vị\nLò Văn Ma Trận,Bí thư,23590\n"
                     .as_bytes()
                     .to_vec(),
                 "text/csv",
