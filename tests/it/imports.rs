@@ -87,7 +87,7 @@ fn roster() -> String {
      stt,ho va ten,chuc vu,don vi,ngay sinh,gioi tinh,so dien thoai\n\
      1,Nguyễn Văn An,Bí thư,Xã Biển Hồ,02/03/1995,Nam,0912345678\n\
      2,Trần Thị Bình,Phó Bí thư,Biển Hồ,1997-11-20,Nữ,912345679\n\
-     3,Lê Đức Cường,Bí thư Đoàn xã,xa muong hum,34760,nam,\n\
+     3,Lê Đức Cường,Bí thư Đoàn xã,xa gao,34760,nam,\n\
      ,,,,,,\n\
      4,Phạm Thu Dung,Uỷ viên BCH,Phường Pleiku,,Nữ,+84 912 345 680\n"
         .to_owned()
