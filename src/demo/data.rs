@@ -28,6 +28,7 @@
 //!   chính mới - cũ"), repository sunshine-tech/VietnamProvinces, file
 //!   `dev/seed-data/2025-07/BangChuyendoiĐVHCmoi_cu_khong_merge.csv` (commit
 //!   6d9e4fecde4eea99d353e53e7a241b8e183a13a7), rows "Tỉnh Gia Lai (52)".
+//!
 //! The conversion table gives every new unit the code of one of the units it
 //! was formed from (Phường Pleiku keeps Phường Tây Sơn's 23575), so that unit
 //! is not a separate record here: the loader creates it under its old name and

@@ -310,9 +310,15 @@ fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str
         pending = waiting;
     }
 
+    // Every unit was created above, or the loop returned.
+    let id_of = |code: &str| {
+        ids.get(code)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("demo unit {code} was not created")))
+    };
     let units = data::units();
     for unit in units.iter().filter(|u| formers.contains_key(u.code)) {
-        let id = ids[unit.code].clone();
+        let id = id_of(unit.code)?;
         reorganisation::rename(
             conn,
             caller,
@@ -329,8 +335,8 @@ fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str
                 source_ids: units
                     .iter()
                     .filter(|u| u.merged_into_code == Some(unit.code))
-                    .map(|u| ids[u.code].clone())
-                    .collect(),
+                    .map(|u| id_of(u.code))
+                    .collect::<Result<_>>()?,
                 target_id: Some(id.clone()),
                 target: None,
                 effective_date: data::REFORM_DATE.into(),
@@ -346,7 +352,7 @@ fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str
                 code: unit.code.into(),
                 name: unit.name.into(),
                 kind: unit.kind.into(),
-                parent_id: unit.parent_code.and_then(|c| ids.get(c).cloned()),
+                parent_id: unit.parent_code.map(id_of).transpose()?,
                 valid_from: None,
                 valid_to: None,
                 merged_into_id: None,

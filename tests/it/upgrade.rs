@@ -232,4 +232,12 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
             .any(|record| record["id"] == first["record_id"] && record["status"] == "excused"),
         "{which}: the WatermelonDB pull after the upgrade brings the edit: {watermelon}"
     );
+
+    // `serve --demo` on the upgraded database: the earlier version's demo data (another
+    // province, the same accounts) is the demo, and nothing is loaded over it.
+    let loaded = diemdanh::demo::load(&mut app.pool.get().expect("connection")).expect("demo");
+    assert!(
+        !loaded,
+        "{which}: the demo loader left the earlier demo as it was"
+    );
 }
