@@ -1,23 +1,50 @@
-//! Built-in demo data set for `diemdanh`.
+//! Built-in demo data set for `diemdanh`: the Gia Lai provincial Youth Union (Tỉnh đoàn Gia
+//! Lai), which trains its commune Secretaries and Deputy Secretaries.
 //!
 //! Lets a fresh install, a training demo, or an integration test run against
-//! data that looks real — Vietnamese names with correct diacritics, units from
-//! after the July 2025 two-tier reform with their merged predecessors, a
-//! realistic three-day training class — without touching anyone's personal
-//! data. Everything here is pure data plus a small seeded generator with no
-//! dependencies, so every call returns the same output on every run.
+//! data that looks real — Kinh, Jrai and Bahnar names with correct diacritics,
+//! real communes and wards from after the July 2025 two-tier reform with the
+//! units they were merged from, a three-day training class on the topics the
+//! province teaches — without touching anyone's personal data. Everything here
+//! is pure data plus a small seeded generator with no dependencies, so every
+//! call returns the same output on every run.
+//!
+//! Units. Since 1 July 2025 Gia Lai includes the former Bình Định and has 135
+//! commune-level units, 110 communes and 25 wards (Resolution 1664/NQ-UBTVQH15
+//! of 16 June 2025), its seat at Quy Nhơn. The names and codes below are the
+//! official ones of the General Statistics Office's list (Decision
+//! 19/2025/QĐ-TTg, "Bảng danh mục và mã số các đơn vị hành chính Việt Nam"),
+//! taken from two public copies of it, since the office's own site could not be
+//! reached from where this was written:
+//! - the current units and their codes, and Gia Lai's province code 52 (Bình
+//!   Định's old code; the former Gia Lai was 64): repository
+//!   thanglequoc/vietnamese-provinces-database, files
+//!   `dataset-generation-scripts/resources/manual_decree_seeds/wards/52_GiaLai.sql`
+//!   (commit 2283a3dec2c87d1f37ce18e9e6d70de35c2410c7) and
+//!   `dataset-generation-scripts/resources/manual_decree_seeds/provinces_seed.sql`
+//!   (commit 0aa7772602512ee84784dfd5be4f25cb982806c9);
+//! - which pre-2025 units each current unit was formed from, with their old codes
+//!   and districts: the office's conversion table ("Bảng chuyển đổi đơn vị hành
+//!   chính mới - cũ"), repository sunshine-tech/VietnamProvinces, file
+//!   `dev/seed-data/2025-07/BangChuyendoiĐVHCmoi_cu_khong_merge.csv` (commit
+//!   6d9e4fecde4eea99d353e53e7a241b8e183a13a7), rows "Tỉnh Gia Lai (52)".
+//!
+//! The conversion table gives every new unit the code of one of the units it
+//! was formed from (Phường Pleiku keeps Phường Tây Sơn's 23575), so that unit
+//! is not a separate record here: the loader creates it under its old name and
+//! district, merges the others into it, renames it and moves it under the
+//! province, through the same functions as the reorganisation API.
 //!
 //! All people are fictional. Phone numbers are random numbers in a valid
-//! format: never call or text them. Unit codes follow the official format but
-//! are for illustration only, not a copy of the national register. Trainer
-//! passwords are for demos only and must never be used in production.
+//! format: never call or text them. Trainer passwords are for demos only and
+//! must never be used in production.
 
 use std::collections::HashSet;
 
-/// Code of the single demo province.
-pub const PROVINCE_CODE: &str = "10";
+/// Code of the single demo province (Tỉnh Gia Lai since 1 July 2025).
+pub const PROVINCE_CODE: &str = "52";
 
-/// An administrative unit (province, or commune/ward/... under it).
+/// An administrative unit (province, or commune/ward/... under it), as it stands today.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoUnit {
     pub code: &'static str,
@@ -29,6 +56,17 @@ pub struct DemoUnit {
     pub valid_from: Option<&'static str>,
     pub valid_to: Option<&'static str>,
     pub merged_into_code: Option<&'static str>,
+}
+
+/// What a current unit was before 1 July 2025, when it continues a pre-reform
+/// unit under that unit's code: its name, kind and district then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoFormer {
+    /// The code it kept (the current unit's code).
+    pub code: &'static str,
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub district_code: &'static str,
 }
 
 /// A Youth Union officer or member of a current commune/ward.
@@ -115,60 +153,112 @@ pub struct DemoCourse {
 #[derive(Clone, Copy)]
 enum Ethnic {
     Kinh,
-    Hmong,
-    /// Tày / Giáy / Nùng / Thái: Kinh-style given names, own family names.
-    Tay,
-    Dao,
+    /// Jrai: family name first (Siu, Ksor, Rơ Châm…), "H'" before women's given names.
+    Jrai,
+    /// Bahnar: mostly "Đinh", or "A" (men) and "Y" (women) before the given name.
+    Bahnar,
 }
 
-/// Current units: (code, name, kind, number of deputy secretaries, ethnicity).
+/// Current units, 11 of the 25 wards and 11 of the 110 communes, from Pleiku to
+/// Quy Nhơn: (code, name, kind, number of deputy secretaries, ethnicity).
 const CURRENT: [(&str, &str, &str, usize, Ethnic); 22] = [
-    ("02635", "Phường Lào Cai", "ward", 5, Ethnic::Kinh),
-    ("02680", "Phường Cam Đường", "ward", 5, Ethnic::Kinh),
-    ("02725", "Phường Sa Pa", "ward", 4, Ethnic::Kinh),
-    ("02749", "Xã Bát Xát", "commune", 5, Ethnic::Tay),
-    ("02767", "Xã Y Tý", "commune", 3, Ethnic::Hmong),
-    ("02788", "Xã Mường Hum", "commune", 4, Ethnic::Dao),
-    ("02812", "Xã Mường Khương", "commune", 5, Ethnic::Tay),
-    ("02830", "Xã Pha Long", "commune", 2, Ethnic::Hmong),
-    ("02848", "Xã Si Ma Cai", "commune", 4, Ethnic::Hmong),
-    ("02866", "Xã Bắc Hà", "commune", 5, Ethnic::Hmong),
-    ("02884", "Xã Bảo Nhai", "commune", 4, Ethnic::Tay),
-    ("02902", "Xã Bảo Thắng", "commune", 5, Ethnic::Kinh),
-    ("02920", "Xã Phong Hải", "commune", 5, Ethnic::Kinh),
-    ("02938", "Xã Bảo Yên", "commune", 5, Ethnic::Tay),
-    ("02956", "Xã Phúc Khánh", "commune", 4, Ethnic::Tay),
-    ("02974", "Xã Văn Bàn", "commune", 5, Ethnic::Tay),
-    ("02992", "Xã Dương Quỳ", "commune", 4, Ethnic::Dao),
-    ("03010", "Xã Tả Van", "commune", 5, Ethnic::Hmong),
-    ("03028", "Xã Tả Phìn", "commune", 4, Ethnic::Dao),
-    ("03046", "Xã Gia Phú", "commune", 5, Ethnic::Kinh),
-    ("03064", "Xã Cốc San", "commune", 5, Ethnic::Dao),
-    ("03082", "Xã Hợp Thành", "commune", 5, Ethnic::Kinh),
+    ("23575", "Phường Pleiku", "ward", 5, Ethnic::Kinh),
+    ("23584", "Phường Thống Nhất", "ward", 5, Ethnic::Kinh),
+    ("23563", "Phường Diên Hồng", "ward", 4, Ethnic::Kinh),
+    ("23586", "Phường Hội Phú", "ward", 5, Ethnic::Kinh),
+    ("23602", "Phường An Phú", "ward", 3, Ethnic::Jrai),
+    ("21592", "Phường Quy Nhơn Nam", "ward", 4, Ethnic::Kinh),
+    ("21583", "Phường Quy Nhơn", "ward", 5, Ethnic::Kinh),
+    ("21910", "Phường An Nhơn", "ward", 2, Ethnic::Kinh),
+    ("23617", "Phường An Khê", "ward", 4, Ethnic::Kinh),
+    ("24044", "Phường Ayun Pa", "ward", 5, Ethnic::Jrai),
+    ("23590", "Xã Biển Hồ", "commune", 4, Ethnic::Jrai),
+    ("23611", "Xã Gào", "commune", 5, Ethnic::Jrai),
+    ("23722", "Xã Chư Păh", "commune", 5, Ethnic::Jrai),
+    ("23764", "Xã Ia Grai", "commune", 5, Ethnic::Jrai),
+    ("23677", "Xã Đak Đoa", "commune", 4, Ethnic::Bahnar),
+    ("23857", "Xã Đức Cơ", "commune", 5, Ethnic::Jrai),
+    ("23941", "Xã Chư Sê", "commune", 4, Ethnic::Jrai),
+    ("23638", "Xã Kbang", "commune", 5, Ethnic::Bahnar),
+    ("23824", "Xã Kông Chro", "commune", 4, Ethnic::Bahnar),
+    ("21609", "Xã An Lão", "commune", 5, Ethnic::Bahnar),
+    ("21808", "Xã Tây Sơn", "commune", 5, Ethnic::Kinh),
+    ("21994", "Xã Vân Canh", "commune", 5, Ethnic::Bahnar),
 ];
 
-/// Pre-reform units: (code, name, kind, parent, merged_into).
-const OLD: [(&str, &str, &str, &str, Option<&str>); 8] = [
-    ("080", "Thành phố Lào Cai", "district", PROVINCE_CODE, None),
-    ("02683", "Phường Pom Hán", "ward", "080", Some("02680")),
-    ("02686", "Phường Bắc Lệnh", "ward", "080", Some("02680")),
-    ("02689", "Xã Cam Đường", "commune", "080", Some("02680")),
-    ("082", "Huyện Bát Xát", "district", PROVINCE_CODE, None),
-    ("02752", "Thị trấn Bát Xát", "town", "082", Some("02749")),
-    ("02755", "Xã Quang Kim", "commune", "082", Some("02749")),
-    ("02758", "Xã Bản Qua", "commune", "082", Some("02749")),
+/// Pre-reform districts (abolished on 1 July 2025) that the merged units below belonged to:
+/// (code, name). Pleiku, Đăk Đoa, Chư Păh and Chư Sê were in the former Gia Lai (64), Quy Nhơn
+/// in the former Bình Định (52).
+const DISTRICTS: [(&str, &str); 5] = [
+    ("622", "Thành phố Pleiku"),
+    ("626", "Huyện Đăk Đoa"),
+    ("627", "Huyện Chư Păh"),
+    ("633", "Huyện Chư Sê"),
+    ("540", "Thành phố Quy Nhơn"),
+];
+
+/// Current units that continue a pre-reform unit under its code:
+/// (code, name before the reform, kind then, district).
+const FORMER: [(&str, &str, &str, &str); 8] = [
+    ("23575", "Phường Tây Sơn", "ward", "622"),
+    ("23584", "Phường Yên Thế", "ward", "622"),
+    ("23563", "Phường Ia Kring", "ward", "622"),
+    ("23586", "Phường Chi Lăng", "ward", "622"),
+    ("23602", "Xã An Phú", "commune", "622"),
+    ("23590", "Xã Biển Hồ", "commune", "622"),
+    ("21592", "Phường Nguyễn Văn Cừ", "ward", "540"),
+    ("23941", "Thị trấn Chư Sê", "town", "633"),
+];
+
+/// Pre-reform units merged into a current one on 1 July 2025:
+/// (code, name, kind, district, merged into).
+const MERGED: [(&str, &str, &str, &str, &str); 23] = [
+    // Phường Pleiku
+    ("23566", "Phường Hội Thương", "ward", "622", "23575"),
+    ("23570", "Phường Phù Đổng", "ward", "622", "23575"),
+    ("23572", "Phường Hoa Lư", "ward", "622", "23575"),
+    ("23596", "Xã Trà Đa", "commune", "622", "23575"),
+    // Phường Thống Nhất
+    ("23578", "Phường Thống Nhất", "ward", "622", "23584"),
+    ("23579", "Phường Đống Đa", "ward", "622", "23584"),
+    // Phường Diên Hồng
+    ("23557", "Phường Yên Đỗ", "ward", "622", "23563"),
+    ("23560", "Phường Diên Hồng", "ward", "622", "23563"),
+    ("23605", "Xã Diên Phú", "commune", "622", "23563"),
+    // Phường Hội Phú
+    ("23569", "Phường Hội Phú", "ward", "622", "23586"),
+    ("23581", "Phường Trà Bá", "ward", "622", "23586"),
+    // Phường An Phú
+    ("23582", "Phường Thắng Lợi", "ward", "622", "23602"),
+    ("23599", "Xã Chư Á", "commune", "622", "23602"),
+    // Xã Biển Hồ
+    ("23692", "Xã Hà Bầu", "commune", "626", "23590"),
+    ("23746", "Xã Chư Đang Ya", "commune", "627", "23590"),
+    ("23761", "Xã Nghĩa Hưng", "commune", "627", "23590"),
+    // Phường Quy Nhơn Nam
+    ("21565", "Phường Quang Trung", "ward", "540", "21592"),
+    ("21577", "Phường Ngô Mây", "ward", "540", "21592"),
+    ("21595", "Phường Ghềnh Ráng", "ward", "540", "21592"),
+    // Xã Chư Sê
+    ("23950", "Xã Ia Glai", "commune", "633", "23941"),
+    ("23962", "Xã Ia Blang", "commune", "633", "23941"),
+    ("23965", "Xã Dun", "commune", "633", "23941"),
+    ("23966", "Xã Ia Pal", "commune", "633", "23941"),
 ];
 
 /// Date the two-tier administrative structure took effect.
-const REFORM_DATE: &str = "2025-07-01";
+pub const REFORM_DATE: &str = "2025-07-01";
 const LAST_OLD_DATE: &str = "2025-06-30";
 
-/// The province, its 22 current communes/wards, and 8 pre-reform units
-/// (two districts and six communes/wards merged into two current units).
+/// The province, its 22 current communes/wards, and the history of eight of them: 5
+/// abolished districts and 23 communes/wards merged into them. Current units that continue a
+/// pre-reform unit (see [`former_units`]) have no `valid_from`; the others begin on the
+/// reform date.
 pub fn units() -> Vec<DemoUnit> {
+    let continued: HashSet<&str> = FORMER.iter().map(|f| f.0).collect();
     let mut out = vec![DemoUnit {
         code: PROVINCE_CODE,
-        name: "Tỉnh Lào Cai",
+        name: "Tỉnh Gia Lai",
         kind: "province",
         parent_code: None,
         valid_from: None,
@@ -180,23 +270,46 @@ pub fn units() -> Vec<DemoUnit> {
         name,
         kind,
         parent_code: Some(PROVINCE_CODE),
-        valid_from: Some(REFORM_DATE),
+        valid_from: (!continued.contains(code)).then_some(REFORM_DATE),
         valid_to: None,
         merged_into_code: None,
     }));
+    out.extend(DISTRICTS.iter().map(|&(code, name)| DemoUnit {
+        code,
+        name,
+        kind: "district",
+        parent_code: Some(PROVINCE_CODE),
+        valid_from: None,
+        valid_to: Some(LAST_OLD_DATE),
+        merged_into_code: None,
+    }));
     out.extend(
-        OLD.iter()
-            .map(|&(code, name, kind, parent, merged)| DemoUnit {
+        MERGED
+            .iter()
+            .map(|&(code, name, kind, district, into)| DemoUnit {
                 code,
                 name,
                 kind,
-                parent_code: Some(parent),
+                parent_code: Some(district),
                 valid_from: None,
                 valid_to: Some(LAST_OLD_DATE),
-                merged_into_code: merged,
+                merged_into_code: Some(into),
             }),
     );
     out
+}
+
+/// The current units that continue a pre-reform unit, as they were before the reform.
+pub fn former_units() -> Vec<DemoFormer> {
+    FORMER
+        .iter()
+        .map(|&(code, name, kind, district_code)| DemoFormer {
+            code,
+            name,
+            kind,
+            district_code,
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -241,27 +354,27 @@ impl Rng {
 
 const SEED: u64 = 0x0D0A_2026_1208_0001;
 
-/// Kinh family names, weighted roughly by national frequency (northern mix).
+/// Kinh family names, weighted roughly by frequency in the central provinces.
 const KINH_FAMILY: [(&str, u32); 16] = [
-    ("Nguyễn", 38),
-    ("Trần", 11),
+    ("Nguyễn", 36),
+    ("Trần", 10),
     ("Lê", 9),
-    ("Phạm", 7),
-    ("Hoàng", 5),
+    ("Phạm", 6),
+    ("Võ", 5),
+    ("Huỳnh", 4),
     ("Phan", 4),
-    ("Vũ", 4),
+    ("Hoàng", 3),
     ("Đặng", 3),
     ("Bùi", 3),
     ("Đỗ", 3),
     ("Ngô", 2),
     ("Dương", 2),
     ("Hồ", 2),
-    ("Võ", 2),
-    ("Huỳnh", 1),
-    ("Lý", 1),
+    ("Trương", 2),
+    ("Đinh", 1),
 ];
 const MALE_MIDDLE: [&str; 12] = [
-    "Văn", "Văn", "Văn", "Đức", "Minh", "Quang", "Hữu", "Công", "Thành", "Xuân", "Tiến", "Mạnh",
+    "Văn", "Văn", "Văn", "Đức", "Minh", "Quang", "Hữu", "Công", "Thành", "Xuân", "Tiến", "Ngọc",
 ];
 const FEMALE_MIDDLE: [&str; 11] = [
     "Thị", "Thị", "Thị", "Thị", "Ngọc", "Thu", "Thanh", "Thùy", "Hồng", "Kim", "Phương",
@@ -270,38 +383,46 @@ const FEMALE_MIDDLE: [&str; 11] = [
 const FEMALE_SECOND_MIDDLE: [&str; 6] = ["Thu", "Thanh", "Ngọc", "Hồng", "Kim", "Minh"];
 const MALE_GIVEN: [&str; 36] = [
     "Anh", "Bình", "Cường", "Dũng", "Đạt", "Đức", "Hải", "Hiếu", "Hùng", "Huy", "Khánh", "Kiên",
-    "Long", "Mạnh", "Nam", "Phong", "Quân", "Sơn", "Tài", "Thắng", "Thành", "Tiến", "Toàn",
-    "Trung", "Tuấn", "Tùng", "Việt", "Vinh", "Hoàng", "Duy", "Khoa", "Lâm", "Nghĩa", "Phúc",
-    "Quang", "Thịnh",
+    "Long", "Lộc", "Nam", "Phong", "Quân", "Sơn", "Tài", "Thắng", "Thành", "Tiến", "Toàn", "Trung",
+    "Tuấn", "Tùng", "Việt", "Vinh", "Hoàng", "Duy", "Khoa", "Lâm", "Nghĩa", "Phúc", "Quang",
+    "Thịnh",
 ];
 const FEMALE_GIVEN: [&str; 30] = [
     "Anh", "Chi", "Dung", "Giang", "Hà", "Hạnh", "Hằng", "Hiền", "Hoa", "Hương", "Huyền", "Lan",
     "Liên", "Linh", "Loan", "Mai", "Ngân", "Nga", "Nhung", "Oanh", "Phương", "Quỳnh", "Thảo",
     "Trang", "Thủy", "Trâm", "Uyên", "Vân", "Yến", "Hồng",
 ];
-const TAY_FAMILY: [&str; 9] = [
-    "Lò", "Lường", "Nông", "Hoàng", "Hà", "Lù", "Vương", "Lục", "Đèo",
+/// Jrai family names (the mother's: the Jrai are matrilineal).
+const JRAI_FAMILY: [&str; 11] = [
+    "Rơ Châm",
+    "Siu",
+    "Ksor",
+    "Kpă",
+    "Rmah",
+    "Nay",
+    "Puih",
+    "Rơ Lan",
+    "Rơ Mah",
+    "Rcom",
+    "Ksor",
 ];
-const HMONG_FAMILY: [&str; 8] = ["Giàng", "Vàng", "Sùng", "Thào", "Lý", "Hầu", "Mùa", "Hạng"];
-const HMONG_MALE_MIDDLE: [&str; 3] = ["A", "A", "Seo"];
-const HMONG_MALE_GIVEN: [&str; 16] = [
-    "Páo", "Sử", "Chứ", "Dình", "Lử", "Sính", "Pháy", "Tủa", "Chính", "Sàng", "Vần", "Dế", "Chu",
-    "Phử", "Lồng", "Sình",
+const JRAI_MALE_GIVEN: [&str; 16] = [
+    "Blin", "Dam", "Hyun", "Nao", "Thuyên", "Tuân", "Đức", "Long", "Hoan", "Nhã", "Phin", "Sung",
+    "Lốp", "Kheo", "Djuh", "Yin",
 ];
-const HMONG_FEMALE_GIVEN: [&str; 12] = [
-    "Mỷ", "Súa", "Dợ", "Say", "Máy", "Pàng", "Mẩy", "Sểnh", "Chở", "Mai", "Dung", "Của",
+/// Written after "H'" (e.g. "Siu H'Bla").
+const JRAI_FEMALE_GIVEN: [&str; 12] = [
+    "Bla", "Lan", "Mai", "Yuan", "Linh", "Nhi", "Prăk", "Ngơm", "Hen", "Yên", "Ly", "Djuê",
 ];
-const DAO_FAMILY: [&str; 6] = ["Tẩn", "Chảo", "Triệu", "Lý", "Bàn", "Phàn"];
-const DAO_MALE_MIDDLE: [&str; 2] = ["Láo", "Văn"];
-const DAO_FEMALE_MIDDLE: [&str; 3] = ["Láy", "Tả", "Thị"];
-const DAO_MALE_GIVEN: [&str; 10] = [
-    "Lở", "Chàn", "Phù", "Quẩy", "Dào", "Chản", "Phẩu", "Vần", "Lìn", "Xuân",
+const BAHNAR_MALE_GIVEN: [&str; 16] = [
+    "Hmưn", "Hyuh", "Blơm", "Nhen", "Thơm", "Byơ", "Kim", "Bình", "Sáng", "Tuk", "Đoan", "Pơk",
+    "Hlăk", "Ngăn", "Jơn", "Uônh",
 ];
-const DAO_FEMALE_GIVEN: [&str; 9] = [
-    "Mẩy", "Sử", "Chòi", "Phin", "Kiều", "Sinh", "Mai", "Dung", "Lìu",
+const BAHNAR_FEMALE_GIVEN: [&str; 12] = [
+    "Hlen", "Blik", "Hiên", "Thu", "Nhơn", "Hmơr", "Ngọc", "Lan", "Djin", "Kia", "Pưr", "Hoa",
 ];
 
-/// Mobile prefixes; Viettel weighted higher, as it dominates in the uplands.
+/// Mobile prefixes; Viettel weighted higher, as it dominates in the highlands.
 const PHONE_PREFIXES: [(&str, u32); 31] = [
     ("032", 3),
     ("033", 3),
@@ -340,60 +461,70 @@ const TERM: &str = "2022-2027";
 
 fn name_for(rng: &mut Rng, ethnic: Ethnic, male: bool) -> String {
     // Mixed populations: a share of people in every unit carry Kinh names,
-    // and a few in Kinh-majority wards carry Tày names.
+    // and a few in Kinh-majority wards carry Jrai names.
     let ethnic = match ethnic {
-        Ethnic::Kinh if rng.chance(10) => Ethnic::Tay,
+        Ethnic::Kinh if rng.chance(8) => Ethnic::Jrai,
         Ethnic::Kinh => Ethnic::Kinh,
         other if rng.chance(65) => other,
         _ => Ethnic::Kinh,
     };
-    let (family, middle, given) = match (ethnic, male) {
-        (Ethnic::Kinh, true) => (
-            rng.weighted(&KINH_FAMILY),
-            rng.pick(&MALE_MIDDLE),
-            rng.pick(&MALE_GIVEN),
-        ),
-        (Ethnic::Kinh, false) => (
-            rng.weighted(&KINH_FAMILY),
-            rng.pick(&FEMALE_MIDDLE),
-            rng.pick(&FEMALE_GIVEN),
-        ),
-        (Ethnic::Tay, true) => (rng.pick(&TAY_FAMILY), "Văn", rng.pick(&MALE_GIVEN)),
-        (Ethnic::Tay, false) => (rng.pick(&TAY_FAMILY), "Thị", rng.pick(&FEMALE_GIVEN)),
-        (Ethnic::Hmong, true) => (
-            rng.pick(&HMONG_FAMILY),
-            rng.pick(&HMONG_MALE_MIDDLE),
-            rng.pick(&HMONG_MALE_GIVEN),
-        ),
-        (Ethnic::Hmong, false) => (
-            rng.pick(&HMONG_FAMILY),
-            "Thị",
-            rng.pick(&HMONG_FEMALE_GIVEN),
-        ),
-        (Ethnic::Dao, true) => (
-            rng.pick(&DAO_FAMILY),
-            rng.pick(&DAO_MALE_MIDDLE),
-            rng.pick(&DAO_MALE_GIVEN),
-        ),
-        (Ethnic::Dao, false) => (
-            rng.pick(&DAO_FAMILY),
-            rng.pick(&DAO_FEMALE_MIDDLE),
-            rng.pick(&DAO_FEMALE_GIVEN),
-        ),
-    };
-    let second = if matches!(ethnic, Ethnic::Kinh) && middle == "Thị" && rng.chance(25) {
-        Some(rng.pick(&FEMALE_SECOND_MIDDLE))
-    } else {
-        None
-    };
-    match second {
-        Some(s) if s != given => format!("{family} {middle} {s} {given}"),
-        _ => format!("{family} {middle} {given}"),
+    match (ethnic, male) {
+        (Ethnic::Kinh, true) => {
+            let (family, middle, given) = (
+                rng.weighted(&KINH_FAMILY),
+                rng.pick(&MALE_MIDDLE),
+                rng.pick(&MALE_GIVEN),
+            );
+            format!("{family} {middle} {given}")
+        }
+        (Ethnic::Kinh, false) => {
+            let (family, middle, given) = (
+                rng.weighted(&KINH_FAMILY),
+                rng.pick(&FEMALE_MIDDLE),
+                rng.pick(&FEMALE_GIVEN),
+            );
+            match (middle == "Thị" && rng.chance(25)).then(|| rng.pick(&FEMALE_SECOND_MIDDLE)) {
+                Some(second) if second != given => format!("{family} {middle} {second} {given}"),
+                _ => format!("{family} {middle} {given}"),
+            }
+        }
+        (Ethnic::Jrai, true) => {
+            let family = rng.pick(&JRAI_FAMILY);
+            // Many Jrai men carry a Vietnamese given name.
+            if rng.chance(30) {
+                format!("{family} {}", rng.pick(&MALE_GIVEN))
+            } else {
+                format!("{family} {}", rng.pick(&JRAI_MALE_GIVEN))
+            }
+        }
+        (Ethnic::Jrai, false) => {
+            let family = rng.pick(&JRAI_FAMILY);
+            if rng.chance(30) {
+                format!("{family} Thị {}", rng.pick(&FEMALE_GIVEN))
+            } else {
+                format!("{family} H'{}", rng.pick(&JRAI_FEMALE_GIVEN))
+            }
+        }
+        (Ethnic::Bahnar, true) => {
+            let given = rng.pick(&BAHNAR_MALE_GIVEN);
+            match rng.below(4) {
+                0 | 1 => format!("Đinh Văn {given}"),
+                2 => format!("Đinh {given}"),
+                _ => format!("A {given}"),
+            }
+        }
+        (Ethnic::Bahnar, false) => {
+            let given = rng.pick(&BAHNAR_FEMALE_GIVEN);
+            match rng.below(4) {
+                0 | 1 => format!("Đinh Thị {given}"),
+                _ => format!("Y {given}"),
+            }
+        }
     }
 }
 
-/// Lower-cases and strips Vietnamese diacritics, so "Lý Thị Mẩy" and
-/// "Ly Thi May" compare equal; used to keep demo people clearly distinct.
+/// Lower-cases and strips Vietnamese diacritics, so "Rơ Châm H'Ngơm" and
+/// "Ro Cham H'Ngom" compare equal; used to keep demo people clearly distinct.
 fn fold(s: &str) -> String {
     const GROUPS: [(char, &str); 7] = [
         ('a', "àáảãạăằắẳẵặâầấẩẫậ"),
@@ -554,13 +685,16 @@ fn material(
     }
 }
 
-/// Course 1: three-day provincial class for all secretaries and deputies.
-/// Course 2: one-day commune-level refresher for four communes.
+/// Course 1: three-day provincial class for all secretaries and deputies, on
+/// the topics the province teaches them.
+/// Course 2: one-day skills class for the four communes around Pleiku.
 pub fn courses() -> Vec<DemoCourse> {
-    const HALL: &str = "Hội trường A, Trường Chính trị tỉnh Lào Cai";
-    const LAB: &str = "Phòng máy tính, Trường Chính trị tỉnh Lào Cai";
-    const YARD: &str = "Sân trường, Trường Chính trị tỉnh Lào Cai";
-    const COMMUNE_HALL: &str = "Hội trường Ủy ban nhân dân xã Bát Xát";
+    const SCHOOL: &str = "Trường Chính trị tỉnh Gia Lai";
+    const HALL: &str = "Hội trường A, Trường Chính trị tỉnh Gia Lai";
+    const LAB: &str = "Phòng máy tính, Trường Chính trị tỉnh Gia Lai";
+    const YARD: &str = "Sân trường, Trường Chính trị tỉnh Gia Lai";
+    const COMMUNE_HALL: &str = "Hội trường Ủy ban nhân dân xã Biển Hồ";
+    const LAKE_SHORE: &str = "Khu dã ngoại ven Biển Hồ, xã Biển Hồ";
     const AM: (&str, &str) = ("07:30", "11:00");
     const PM: (&str, &str) = ("13:30", "16:30");
 
@@ -568,11 +702,12 @@ pub fn courses() -> Vec<DemoCourse> {
         code: "BD-BTPBT-2026",
         title: "Lớp bồi dưỡng nghiệp vụ công tác Đoàn cho Bí thư, Phó Bí thư Đoàn xã, phường năm 2026",
         description: "Bồi dưỡng kiến thức, kỹ năng nghiệp vụ công tác Đoàn và phong trào thanh thiếu nhi \
-                      cho Bí thư, Phó Bí thư Đoàn các xã, phường sau sắp xếp đơn vị hành chính hai cấp.",
+                      cho Bí thư, Phó Bí thư Đoàn các xã, phường tỉnh Gia Lai sau sắp xếp đơn vị hành \
+                      chính hai cấp.",
         management_level: "province",
         start_date: "2026-12-08",
         end_date: "2026-12-10",
-        place: "Trường Chính trị tỉnh Lào Cai",
+        place: SCHOOL,
         trainer_indexes: vec![0, 1],
         sessions: vec![
             session(
@@ -586,24 +721,24 @@ pub fn courses() -> Vec<DemoCourse> {
             session(
                 0,
                 ("08:30", "11:00"),
-                "Công tác tư tưởng trên không gian mạng",
-                "Ideological work in cyberspace",
+                "Bảo vệ nền tảng tư tưởng của Đảng trên không gian mạng",
+                "Defending the Party's ideological foundation in cyberspace",
                 0,
                 HALL,
             ),
             session(
                 0,
                 PM,
-                "Công tác Đội và phong trào thiếu nhi",
-                "Young Pioneer work and the children's movement",
+                "Vai trò của Bí thư Đoàn xã trong công tác phụ trách Đội Thiếu niên Tiền phong Hồ Chí Minh",
+                "The commune Youth Union Secretary's role for the Young Pioneer units",
                 1,
                 HALL,
             ),
             session(
                 1,
                 AM,
-                "Công tác kiểm tra, giám sát của Đoàn",
-                "Youth Union inspection and supervision",
+                "Công tác kiểm tra, giám sát và thi hành kỷ luật của Đoàn",
+                "Youth Union inspection, supervision and discipline",
                 1,
                 HALL,
             ),
@@ -618,16 +753,17 @@ pub fn courses() -> Vec<DemoCourse> {
             session(
                 2,
                 AM,
-                "Tín dụng chính sách: vốn vay ưu đãi qua Ngân hàng Chính sách xã hội",
-                "Policy credit: preferential loans through the Vietnam Bank for Social Policies",
+                "Tín dụng chính sách và hoạt động nhận ủy thác cho vay vốn của Ngân hàng Chính sách xã hội",
+                "Policy credit and the loans the Youth Union administers for the Vietnam Bank for \
+                 Social Policies",
                 0,
                 HALL,
             ),
             session(
                 2,
                 ("13:30", "15:45"),
-                "Kỹ năng tổ chức câu lạc bộ, đội, nhóm, sinh hoạt trại",
-                "Skills for running clubs, teams, groups and camps",
+                "Kỹ năng tổ chức câu lạc bộ, đội, nhóm; kỹ năng cắm trại, dã ngoại",
+                "Club, team and group skills; camping and outdoor skills",
                 1,
                 YARD,
             ),
@@ -642,23 +778,23 @@ pub fn courses() -> Vec<DemoCourse> {
         ],
         materials: vec![
             material(
-                "Bài 1 - Công tác tư tưởng trên không gian mạng",
+                "Bài 1 - Bảo vệ nền tảng tư tưởng của Đảng trên không gian mạng",
                 "pdf",
-                "Bài 1 - Công tác tư tưởng trên không gian mạng.pdf",
+                "Bài 1 - Bảo vệ nền tảng tư tưởng của Đảng trên không gian mạng.pdf",
                 PDF,
                 2_457_318,
             ),
             material(
-                "Bài 2 - Công tác Đội và phong trào thiếu nhi",
+                "Bài 2 - Vai trò của Bí thư Đoàn xã trong công tác Đội",
                 "pdf",
-                "Bài 2 - Công tác Đội và phong trào thiếu nhi.pdf",
+                "Bài 2 - Vai trò của Bí thư Đoàn xã trong công tác Đội.pdf",
                 PDF,
                 1_873_204,
             ),
             material(
-                "Bài 3 - Công tác kiểm tra, giám sát của Đoàn",
+                "Bài 3 - Công tác kiểm tra, giám sát và thi hành kỷ luật của Đoàn",
                 "slides",
-                "Bài 3 - Công tác kiểm tra, giám sát của Đoàn.pptx",
+                "Bài 3 - Kiểm tra, giám sát và thi hành kỷ luật của Đoàn.pptx",
                 PPTX,
                 6_204_981,
             ),
@@ -670,16 +806,16 @@ pub fn courses() -> Vec<DemoCourse> {
                 86_512_740,
             ),
             material(
-                "Tài liệu tín dụng chính sách qua Ngân hàng Chính sách xã hội",
+                "Tài liệu tín dụng chính sách và ủy thác cho vay qua Ngân hàng Chính sách xã hội",
                 "pdf",
-                "Tài liệu tín dụng chính sách - Ngân hàng Chính sách xã hội.pdf",
+                "Tài liệu tín dụng chính sách - ủy thác cho vay.pdf",
                 PDF,
                 1_206_557,
             ),
             material(
-                "Kỹ năng tổ chức sinh hoạt trại",
+                "Kỹ năng tổ chức câu lạc bộ, đội, nhóm và cắm trại",
                 "document",
-                "Kỹ năng tổ chức sinh hoạt trại.docx",
+                "Kỹ năng câu lạc bộ, đội, nhóm và cắm trại.docx",
                 DOCX,
                 384_112,
             ),
@@ -688,10 +824,10 @@ pub fn courses() -> Vec<DemoCourse> {
     };
 
     let course2 = DemoCourse {
-        code: "TH-CDS-2026-BX",
-        title: "Lớp tập huấn phần mềm quản lý đoàn viên và chuyển đổi số trong công tác Đoàn năm 2026",
-        description: "Tập huấn nhắc lại về cập nhật dữ liệu đoàn viên và ứng dụng chuyển đổi số \
-                      cho cán bộ Đoàn cụm xã Bát Xát, Y Tý, Mường Hum, Cốc San.",
+        code: "TH-KN-2026-BH",
+        title: "Lớp tập huấn kỹ năng sinh hoạt câu lạc bộ, đội, nhóm và cắm trại, dã ngoại năm 2026",
+        description: "Tập huấn kỹ năng tổ chức câu lạc bộ, đội, nhóm và kỹ năng cắm trại, dã ngoại \
+                      cho cán bộ Đoàn cụm xã Biển Hồ, Gào, Chư Păh, Ia Grai.",
         management_level: "commune",
         start_date: "2026-12-15",
         end_date: "2026-12-15",
@@ -701,45 +837,45 @@ pub fn courses() -> Vec<DemoCourse> {
             session(
                 0,
                 ("07:30", "09:30"),
-                "Chuyển đổi số trong công tác Đoàn",
-                "Digital transformation in Youth Union work",
+                "Thành lập và duy trì câu lạc bộ, đội, nhóm thanh niên",
+                "Founding and running youth clubs, teams and groups",
                 0,
                 COMMUNE_HALL,
             ),
             session(
                 0,
                 ("09:45", "11:00"),
-                "Thực hành cập nhật dữ liệu đoàn viên trên phần mềm",
-                "Hands-on: updating member records in the software",
+                "Kỹ năng tổ chức trò chơi lớn và sinh hoạt tập thể",
+                "Running large games and group activities",
                 0,
                 COMMUNE_HALL,
             ),
             session(
                 0,
                 ("13:30", "16:00"),
-                "Thực hành quản lý sổ đoàn viên điện tử",
-                "Hands-on: managing electronic member books",
+                "Thực hành dựng trại, thắt nút dây và hành quân dã ngoại",
+                "Hands-on: pitching camp, knots and an outdoor march",
                 0,
-                COMMUNE_HALL,
+                LAKE_SHORE,
             ),
         ],
         materials: vec![
             material(
-                "Hướng dẫn cập nhật dữ liệu đoàn viên",
+                "Sổ tay sinh hoạt câu lạc bộ, đội, nhóm",
                 "pdf",
-                "Hướng dẫn cập nhật dữ liệu đoàn viên.pdf",
+                "Sổ tay sinh hoạt câu lạc bộ, đội, nhóm.pdf",
                 PDF,
                 948_330,
             ),
             material(
-                "Chuyển đổi số trong công tác Đoàn",
+                "Kỹ năng cắm trại và dã ngoại",
                 "slides",
-                "Chuyển đổi số trong công tác Đoàn.pptx",
+                "Kỹ năng cắm trại và dã ngoại.pptx",
                 PPTX,
                 4_512_006,
             ),
         ],
-        enroll: EnrollRule::UnitCodes(vec!["02749", "02767", "02788", "03064"]),
+        enroll: EnrollRule::UnitCodes(vec!["23590", "23611", "23722", "23764"]),
     };
 
     vec![course1, course2]
@@ -780,6 +916,8 @@ mod tests {
         assert!(codes.contains(PROVINCE_CODE));
         let current = current_codes();
         assert!((18..=24).contains(&current.len()));
+        let formers = former_units();
+        let continued: HashSet<_> = formers.iter().map(|f| f.code).collect();
         for u in &us {
             if let Some(p) = u.parent_code {
                 assert!(codes.contains(p), "{} parent {p}", u.code);
@@ -789,7 +927,9 @@ mod tests {
             }
             if u.valid_to.is_none() && u.kind != "province" {
                 assert_eq!(u.parent_code, Some(PROVINCE_CODE));
-                assert_eq!(u.valid_from, Some(REFORM_DATE));
+                // A unit that continues a pre-reform one began before the reform.
+                let from = (!continued.contains(u.code)).then_some(REFORM_DATE);
+                assert_eq!(u.valid_from, from, "{}", u.code);
             }
             for d in [u.valid_from, u.valid_to].into_iter().flatten() {
                 assert!(valid_date(d).is_some(), "{d}");
@@ -797,7 +937,20 @@ mod tests {
             if let Some(m) = u.merged_into_code {
                 assert_eq!(u.valid_to, Some(LAST_OLD_DATE));
                 assert!(current.contains(m), "{} merged into {m}", u.code);
+                assert!(continued.contains(m), "{m} has no former record");
             }
+        }
+        for f in &formers {
+            assert!(current.contains(f.code), "{}", f.code);
+            let district = us.iter().find(|u| u.code == f.district_code).unwrap();
+            assert_eq!(district.kind, "district");
+            assert_eq!(district.valid_to, Some(LAST_OLD_DATE));
+            assert!(["commune", "ward", "town"].contains(&f.kind));
+            assert!(
+                us.iter().any(|u| u.merged_into_code == Some(f.code)),
+                "{} continues alone",
+                f.code
+            );
         }
         // At least one current unit is the merger of two or more old ones.
         assert!(
@@ -805,6 +958,31 @@ mod tests {
                 .iter()
                 .any(|c| { us.iter().filter(|u| u.merged_into_code == Some(c)).count() >= 2 })
         );
+    }
+
+    #[test]
+    fn the_pleiku_wards_carry_their_merge_history() {
+        let us = units();
+        let name = |code: &str| us.iter().find(|u| u.code == code).unwrap().name;
+        for ward in [
+            "Phường Pleiku",
+            "Phường Thống Nhất",
+            "Phường Diên Hồng",
+            "Phường Hội Phú",
+            "Phường An Phú",
+        ] {
+            let code = us
+                .iter()
+                .find(|u| u.name == ward && u.valid_to.is_none())
+                .unwrap()
+                .code;
+            let former = former_units().into_iter().find(|f| f.code == code).unwrap();
+            assert_eq!(name(former.district_code), "Thành phố Pleiku");
+            assert!(
+                us.iter().any(|u| u.merged_into_code == Some(code)),
+                "{ward}"
+            );
+        }
     }
 
     #[test]
@@ -862,20 +1040,32 @@ mod tests {
     }
 
     #[test]
-    fn gendered_middle_names_are_consistent() {
+    fn gendered_names_are_consistent() {
+        let mut traditions = HashSet::new();
         for p in people() {
             let parts: Vec<_> = p.full_name.split(' ').collect();
-            assert!(parts.len() >= 3, "{}", p.full_name);
+            assert!(parts.len() >= 2, "{}", p.full_name);
+            // "Thị", "H'…" and a leading "Y" mark women; "Văn" and a leading "A" mark men.
+            let female = parts.contains(&"Thị")
+                || parts.iter().any(|w| w.starts_with("H'"))
+                || parts[0] == "Y";
+            let male = parts.contains(&"Văn") || parts[0] == "A";
+            assert!(!(female && male), "{}", p.full_name);
             if p.gender == "male" {
-                assert!(!parts.contains(&"Thị"), "{}", p.full_name);
+                assert!(!female, "{}", p.full_name);
             } else {
-                assert!(
-                    !parts.contains(&"Văn") && parts[1] != "A",
-                    "{}",
-                    p.full_name
-                );
+                assert!(!male, "{}", p.full_name);
+            }
+            let starts = |family: &str| p.full_name.starts_with(&format!("{family} "));
+            if JRAI_FAMILY.iter().any(|f| starts(f)) {
+                traditions.insert("Jrai");
+            } else if ["A", "Y", "Đinh Văn", "Đinh Thị"].iter().any(|f| starts(f)) {
+                traditions.insert("Bahnar");
+            } else if KINH_FAMILY.iter().any(|(f, _)| starts(f)) {
+                traditions.insert("Kinh");
             }
         }
+        assert_eq!(traditions.len(), 3, "{traditions:?}");
     }
 
     #[test]
@@ -883,6 +1073,9 @@ mod tests {
         let mut all: Vec<String> = Vec::new();
         for u in units() {
             all.push(u.name.into());
+        }
+        for f in former_units() {
+            all.push(f.name.into());
         }
         for p in people() {
             all.push(p.full_name);
@@ -908,6 +1101,7 @@ mod tests {
     fn deterministic() {
         assert_eq!(people(), people());
         assert_eq!(units(), units());
+        assert_eq!(former_units(), former_units());
         assert_eq!(courses(), courses());
     }
 

@@ -11,6 +11,7 @@ use crate::domain::courses::{CourseInput, Courses};
 use crate::domain::enrollments::EnrollmentInput;
 use crate::domain::materials::{MaterialInput, Materials};
 use crate::domain::people::{People, PersonInput};
+use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
 use crate::domain::sessions::{SessionInput, Sessions};
 use crate::domain::trainers::{CourseTrainerInput, CourseTrainers};
 use crate::domain::units::{UnitInput, Units};
@@ -55,7 +56,12 @@ pub fn logins() -> Vec<DemoLogin> {
 
 /// Loads the demo data unless it is already there. Returns whether anything was loaded.
 pub fn load(conn: &mut DbConn) -> Result<bool> {
-    if Units::find_by_code(conn, data::PROVINCE_CODE)?.is_some() {
+    // A database may hold an earlier version's demo data set (another province, the same
+    // accounts): that is the demo too, and loading over it would collide with its accounts.
+    let trainer = data::trainers()[0].username;
+    if Units::find_by_code(conn, data::PROVINCE_CODE)?.is_some()
+        || Users::find_by_username(conn, trainer)?.is_some()
+    {
         return Ok(false);
     }
     // Hash outside the transaction: argon2 is deliberately slow.
@@ -241,39 +247,118 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
     Ok(())
 }
 
-/// Inserts units parents-first (and merge targets before the units merged into them).
+/// Records the units as they stood before the reform, then the reform itself through the
+/// reorganisation functions the API uses: each current unit that continues a pre-reform unit
+/// is created under its old name and district, renamed, given the units merged into it, and
+/// moved under the province. Returns the ids by code.
 fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str, String>> {
+    let formers: HashMap<&str, data::DemoFormer> = data::former_units()
+        .into_iter()
+        .map(|former| (former.code, former))
+        .collect();
+    let input = |unit: &data::DemoUnit, ids: &HashMap<&str, String>| {
+        let id = |code: Option<&str>| code.and_then(|c| ids.get(c).cloned());
+        match formers.get(unit.code) {
+            Some(former) => UnitInput {
+                id: None,
+                code: unit.code.into(),
+                name: former.name.into(),
+                kind: former.kind.into(),
+                parent_id: id(Some(former.district_code)),
+                valid_from: None,
+                valid_to: None,
+                merged_into_id: None,
+            },
+            // Merged units are still in force until the merge below ends them.
+            None => UnitInput {
+                id: None,
+                code: unit.code.into(),
+                name: unit.name.into(),
+                kind: unit.kind.into(),
+                parent_id: id(unit.parent_code),
+                valid_from: unit.valid_from.map(Into::into),
+                valid_to: unit
+                    .merged_into_code
+                    .is_none()
+                    .then(|| unit.valid_to.map(Into::into))
+                    .flatten(),
+                merged_into_id: None,
+            },
+        }
+    };
+
+    // Parents first.
     let mut ids: HashMap<&'static str, String> = HashMap::new();
     let mut pending = data::units();
     while !pending.is_empty() {
         let before = pending.len();
         let mut waiting = Vec::new();
         for unit in pending {
-            let ready = |code: Option<&str>| code.is_none_or(|c| ids.contains_key(c));
-            if !(ready(unit.parent_code) && ready(unit.merged_into_code)) {
+            let parent = match formers.get(unit.code) {
+                Some(former) => Some(former.district_code),
+                None => unit.parent_code,
+            };
+            if parent.is_some_and(|c| !ids.contains_key(c)) {
                 waiting.push(unit);
                 continue;
             }
-            let created = Units::create(
-                conn,
-                caller,
-                UnitInput {
-                    id: None,
-                    code: unit.code.into(),
-                    name: unit.name.into(),
-                    kind: unit.kind.into(),
-                    parent_id: unit.parent_code.and_then(|c| ids.get(c).cloned()),
-                    valid_from: unit.valid_from.map(Into::into),
-                    valid_to: unit.valid_to.map(Into::into),
-                    merged_into_id: unit.merged_into_code.and_then(|c| ids.get(c).cloned()),
-                },
-            )?;
+            let created = Units::create(conn, caller, input(&unit, &ids))?;
             ids.insert(unit.code, created.id);
         }
         if waiting.len() == before {
             return Err(Error::Internal("demo units reference unknown codes".into()));
         }
         pending = waiting;
+    }
+
+    // Every unit was created above, or the loop returned.
+    let id_of = |code: &str| {
+        ids.get(code)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("demo unit {code} was not created")))
+    };
+    let units = data::units();
+    for unit in units.iter().filter(|u| formers.contains_key(u.code)) {
+        let id = id_of(unit.code)?;
+        reorganisation::rename(
+            conn,
+            caller,
+            &id,
+            RenameRequest {
+                name: unit.name.into(),
+                effective_date: Some(data::REFORM_DATE.into()),
+            },
+        )?;
+        reorganisation::merge(
+            conn,
+            caller,
+            MergeRequest {
+                source_ids: units
+                    .iter()
+                    .filter(|u| u.merged_into_code == Some(unit.code))
+                    .map(|u| id_of(u.code))
+                    .collect::<Result<_>>()?,
+                target_id: Some(id.clone()),
+                target: None,
+                effective_date: data::REFORM_DATE.into(),
+            },
+        )?;
+        Units::update(
+            conn,
+            caller,
+            &id,
+            None,
+            UnitInput {
+                id: None,
+                code: unit.code.into(),
+                name: unit.name.into(),
+                kind: unit.kind.into(),
+                parent_id: unit.parent_code.map(id_of).transpose()?,
+                valid_from: None,
+                valid_to: None,
+                merged_into_id: None,
+            },
+        )?;
     }
     Ok(ids)
 }

@@ -1388,13 +1388,13 @@ mod tests {
         let sheet = book.add_worksheet();
         sheet.write_string(1, 1, "Họ và tên").unwrap();
         sheet
-            .merge_range(2, 2, 4, 2, "Xã Bát Xát", &rust_xlsxwriter::Format::new())
+            .merge_range(2, 2, 4, 2, "Xã Biển Hồ", &rust_xlsxwriter::Format::new())
             .unwrap();
         for (row, name) in [(2, "An"), (3, "Bình"), (4, "Cường")] {
             sheet.write_string(row, 1, name).unwrap();
         }
         let (_, table) = read_table(&book.save_to_buffer().unwrap()).unwrap();
-        let unit = Cell::Text("Xã Bát Xát".into());
+        let unit = Cell::Text("Xã Biển Hồ".into());
         let rows: Vec<(usize, Cell, Cell)> = table
             .into_iter()
             .map(|(row, cells)| (row, cells[1].clone(), cells[2].clone()))

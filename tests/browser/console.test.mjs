@@ -609,7 +609,7 @@ describe('the staff console', () => {
     const courses = await admin.all('/api/v1/courses');
     const mine = new Set((await tuan.all('/api/v1/courses')).map((c) => c.id));
     // The demo's one-day class, which tuan.le does not teach.
-    const other = courses.find((c) => c.code === 'TH-CDS-2026-BX');
+    const other = courses.find((c) => c.code === 'TH-KN-2026-BH');
     assert.ok(other && !mine.has(other.id), 'a demo class tuan.le does not teach');
     const otherSession = (await admin.all(`/api/v1/sessions?course_id=${other.id}`))[0];
     const otherPeople = await admin.all(`/api/v1/enrollments?course_id=${other.id}`);

@@ -182,7 +182,7 @@ struct Fixture {
     spare_trainer: String,
     admin_spare_device: String,
     unit: String,
-    /// Another commune, merged away by the admin's merge.
+    /// A commune that a merge already ended, which the admin's merge names again.
     merged_unit: String,
     course: String,
     session: String,
@@ -373,15 +373,18 @@ fn fixture(app: &TestApp) -> Fixture {
     let hoa_user = user_id("hoa.nguyen");
     let victim_user = app.create_user("matrix.victim", "trainer", None);
     let spare_trainer = app.create_user("matrix.trainer", "trainer", None);
-    // A commune, which a merge may take (the province may not be merged).
+    // A commune in force, and one that the 2025 merges ended: the admin's merge of that one is
+    // authorised and refused (409 `unit_not_current`), so the matrix changes no unit.
     let units = get(app, &admin, "/api/v1/units?limit=500");
-    let communes: Vec<String> = units["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["kind"] == "commune")
-        .map(|u| u["id"].as_str().unwrap().to_owned())
-        .collect();
+    let communes = |ended: bool| -> Vec<String> {
+        units["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["kind"] == "commune" && u["valid_to"].is_null() != ended)
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
     // A file of the target class, for the content routes (the demo's records have none).
     let uploaded = app
         .fetch(
@@ -416,8 +419,8 @@ fn fixture(app: &TestApp) -> Fixture {
         victim_user,
         spare_trainer,
         admin_spare_device,
-        unit: communes[0].clone(),
-        merged_unit: communes[1].clone(),
+        unit: communes(false)[0].clone(),
+        merged_unit: communes(true)[0].clone(),
         session: sessions[0].clone(),
         second_session: sessions[2].clone(),
         enrollment: ids_of(&enrollments, "id")[0].clone(),
@@ -616,7 +619,7 @@ fn request(
         ("POST", "/api/v1/imports/people") => {
             path.push_str("?dry_run=true");
             body = Some((
-                "Họ và tên,Chức vụ,Đơn vị\nLò Văn Ma Trận,Bí thư,02680\n"
+                "Họ và tên,Chức vụ,Đơn vị\nLò Văn Ma Trận,Bí thư,23590\n"
                     .as_bytes()
                     .to_vec(),
                 "text/csv",

@@ -117,6 +117,12 @@ fn the_console_works_in_a_real_browser(backend: Backend) {
 /// A roster workbook of three people, as a province sends it: the first is new and right, the
 /// second names a unit that does not exist (row 3), the third a date that does not exist (row 4).
 fn roster_with_errors() -> Workbook {
+    // A commune of the demo data, by the name an office writes.
+    let commune = diemdanh::demo::data::units()
+        .into_iter()
+        .find(|u| u.kind == "commune" && u.valid_to.is_none())
+        .expect("a current commune in the demo data")
+        .name;
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     let rows = [
@@ -133,7 +139,7 @@ fn roster_with_errors() -> Workbook {
             "15/03/1995",
             "Nữ",
             "Phó Bí thư",
-            "Xã Bắc Hà",
+            commune,
             "0912000001",
         ],
         [
@@ -149,7 +155,7 @@ fn roster_with_errors() -> Workbook {
             "31/02/1994",
             "Nam",
             "Phó Bí thư",
-            "Xã Bắc Hà",
+            commune,
             "0912000003",
         ],
     ];

@@ -28,7 +28,7 @@ pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
             "POST",
             "/api/v1/units",
             Some(admin),
-            Some(&json!({"code": "10", "name": "Tỉnh Lào Cai", "kind": "province"})),
+            Some(&json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"})),
         )
         .expect(201)
         .json["id"]
@@ -36,9 +36,9 @@ pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
         .unwrap()
         .to_owned();
     [
-        ("02680", "Xã Bát Xát"),
-        ("02710", "Xã Mường Hum"),
-        ("02743", "Phường Cam Đường"),
+        ("23590", "Xã Biển Hồ"),
+        ("23611", "Xã Gào"),
+        ("23575", "Phường Pleiku"),
     ]
     .iter()
     .map(|(code, name)| {
@@ -85,11 +85,11 @@ fn roster() -> String {
     // ISO and an Excel serial, a phone that lost its leading zero, a unit without its prefix.
     "DANH SÁCH CÁN BỘ ĐOÀN CƠ SỞ,,,,,,\n\
      stt,ho va ten,chuc vu,don vi,ngay sinh,gioi tinh,so dien thoai\n\
-     1,Nguyễn Văn An,Bí thư,Xã Bát Xát,02/03/1995,Nam,0912345678\n\
-     2,Trần Thị Bình,Phó Bí thư,Bát Xát,1997-11-20,Nữ,912345679\n\
-     3,Lê Đức Cường,Bí thư Đoàn xã,xa muong hum,34760,nam,\n\
+     1,Nguyễn Văn An,Bí thư,Xã Biển Hồ,02/03/1995,Nam,0912345678\n\
+     2,Trần Thị Bình,Phó Bí thư,Biển Hồ,1997-11-20,Nữ,912345679\n\
+     3,Lê Đức Cường,Bí thư Đoàn xã,xa gao,34760,nam,\n\
      ,,,,,,\n\
-     4,Phạm Thu Dung,Uỷ viên BCH,Phường Cam Đường,,Nữ,+84 912 345 680\n"
+     4,Phạm Thu Dung,Uỷ viên BCH,Phường Pleiku,,Nữ,+84 912 345 680\n"
         .to_owned()
 }
 
@@ -155,8 +155,8 @@ fn a_roster_is_checked_then_applied_and_reimporting_changes_nothing(backend: Bac
     // (matched by name + birth date + unit); a blank gender keeps the stored one.
     let updated = file
         .replace(
-            "Nguyễn Văn An,Bí thư,Xã Bát Xát,02/03/1995,Nam",
-            "Nguyễn Văn An,Phó Bí thư,Xã Bát Xát,02/03/1995,",
+            "Nguyễn Văn An,Bí thư,Xã Biển Hồ,02/03/1995,Nam",
+            "Nguyễn Văn An,Phó Bí thư,Xã Biển Hồ,02/03/1995,",
         )
         .replace("34760,nam,", "34760,nam,0987654321");
     let result = import(&app, &admin, "?dry_run=false", updated.as_bytes(), CSV).expect(200);
@@ -218,10 +218,10 @@ fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(backend: Backend)
     import(&app, &trainer, "", roster().as_bytes(), CSV).expect(403);
 
     let bad_rows = "Họ và tên,Ngày sinh,Giới tính,Chức vụ,Đơn vị,Số điện thoại\n\
-                    Nguyễn Văn An,31/02/1995,Nam,Bí thư,Xã Bát Xát,0912345678\n\
-                    ,01/01/1990,Nữ,Bí thư,Xã Bát Xát,\n\
+                    Nguyễn Văn An,31/02/1995,Nam,Bí thư,Xã Biển Hồ,0912345678\n\
+                    ,01/01/1990,Nữ,Bí thư,Xã Biển Hồ,\n\
                     Trần Văn Bảo,01/01/1990,X,Chủ tịch,Xã Không Có,12345\n\
-                    Lê Thị Cúc,01/01/1990,Nữ,Đoàn viên,Xã Bát Xát,\n";
+                    Lê Thị Cúc,01/01/1990,Nữ,Đoàn viên,Xã Biển Hồ,\n";
     let dry = import(&app, &admin, "", bad_rows.as_bytes(), CSV).expect(200);
     assert_eq!(dry.json["summary"]["errors"], 3, "{}", dry.text);
     assert_eq!(dry.json["summary"]["created"], 1);
@@ -285,10 +285,10 @@ fn possible_duplicates_are_reported_not_created(backend: Backend) {
     // Row 4 and 5: one new person twice in the file.
     let file = format!(
         "Họ và tên,Ngày sinh,Chức vụ,Đơn vị\n\
-         Nguyen Van An,02/03/1995,Bí thư,Xã Mường Hum\n\
-         {},02/03/1995,Bí thư,Xã Bát Xát\n\
-         Đỗ Thị Hoa,01/01/1999,Đoàn viên,Xã Bát Xát\n\
-         Đỗ Thị Hoa,01/01/1999,Đoàn viên,Xã Bát Xát\n",
+         Nguyen Van An,02/03/1995,Bí thư,Xã Gào\n\
+         {},02/03/1995,Bí thư,Xã Biển Hồ\n\
+         Đỗ Thị Hoa,01/01/1999,Đoàn viên,Xã Biển Hồ\n\
+         Đỗ Thị Hoa,01/01/1999,Đoàn viên,Xã Biển Hồ\n",
         "Nguye\u{302}\u{303}n Va\u{306}n An"
     );
     let result = import(&app, &admin, "?dry_run=false", file.as_bytes(), CSV).expect(200);
@@ -313,7 +313,7 @@ fn possible_duplicates_are_reported_not_created(backend: Backend) {
 
     // Matched without diacritics in the same unit: the stored spelling is kept.
     let plain = "Họ và tên,Ngày sinh,Chức vụ,Đơn vị,Số điện thoại\n\
-                 Nguyen Van An,02/03/1995,Bí thư,Xã Bát Xát,0911111111\n";
+                 Nguyen Van An,02/03/1995,Bí thư,Xã Biển Hồ,0911111111\n";
     let result = import(&app, &admin, "?dry_run=false", plain.as_bytes(), CSV).expect(200);
     assert_eq!(result.json["rows"][0]["changes"], json!(["phone"]));
     let stored = people(&app, &admin, "&q=0911111111");
@@ -349,9 +349,9 @@ fn workbook() -> Vec<u8> {
         sheet.write_string(1, col as u16, *header).unwrap();
     }
     sheet
-        .merge_range(2, 5, 4, 5, "Xã Bát Xát", &Format::new())
+        .merge_range(2, 5, 4, 5, "Xã Biển Hồ", &Format::new())
         .unwrap();
-    sheet.write_string(5, 5, "Phường Cam Đường").unwrap();
+    sheet.write_string(5, 5, "Phường Pleiku").unwrap();
     let rows: [(&str, &str, &str); 4] = [
         ("Nguyễn Văn An", "Nam", "Bí thư"),
         ("Trần Thị Bình", "Nữ", "Phó Bí thư"),
@@ -553,6 +553,7 @@ fn the_demo_roster_round_trips_through_the_import(backend: Backend) {
         "{}",
         result.json["problems"]
     );
-    assert_eq!(result.json["summary"]["rows"], 135);
-    assert_eq!(result.json["summary"]["unchanged"], 135);
+    let cadres = diemdanh::demo::data::people().len();
+    assert_eq!(result.json["summary"]["rows"], cadres);
+    assert_eq!(result.json["summary"]["unchanged"], cadres);
 }

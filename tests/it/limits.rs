@@ -434,7 +434,7 @@ fn nul_characters_are_refused_on_every_path(backend: Backend) {
         "invalid_characters"
     );
     // In a roster file: the row is refused, nothing is written.
-    let csv = "Họ và tên,Chức vụ,Đơn vị\nLò\0 Văn Nul,Bí thư,02680\n";
+    let csv = "Họ và tên,Chức vụ,Đơn vị\nLò\0 Văn Nul,Bí thư,23590\n";
     let import = app.send_checked(
         "POST",
         "/api/v1/imports/people?dry_run=false",

@@ -59,7 +59,7 @@ fn world(app: &TestApp) -> World {
         app,
         &admin,
         "/api/v1/units",
-        json!({"code": "10", "name": "Tỉnh Lào Cai", "kind": "province"}),
+        json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
     ));
     let commune = |code: &str, name: &str| {
         id(&post(
@@ -479,7 +479,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(backend: Backend)
     assert_eq!(
         rows,
         [
-            ("Tỉnh Lào Cai".to_owned(), 0, 4, 2),
+            ("Tỉnh Gia Lai".to_owned(), 0, 4, 2),
             ("Xã An Phú".to_owned(), 1, 2, 2),
             ("Xã Bình Minh".to_owned(), 1, 1, 0),
             ("Xã Cát Tiên".to_owned(), 1, 1, 0),

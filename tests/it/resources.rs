@@ -39,11 +39,11 @@ fn units_go_through_their_whole_life(backend: Backend) {
             "POST",
             "/api/v1/units",
             Some(&admin),
-            Some(&json!({"code": "10", "name": "Tỉnh Lào Cai", "kind": "province"})),
+            Some(&json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"})),
         )
         .expect(201);
     let province_id = province.json["id"].as_str().unwrap().to_owned();
-    let mut body = unit("02680", "Xã Bát Xát");
+    let mut body = unit("23590", "Xã Biển Hồ");
     body["parent_id"] = json!(province_id);
     body["valid_from"] = json!("2025-07-01");
     let created = app
@@ -69,7 +69,7 @@ fn units_go_through_their_whole_life(backend: Backend) {
     );
     assert_eq!(cached.status, 304);
 
-    body["name"] = json!("Xã Bát Xát mới");
+    body["name"] = json!("Xã Biển Hồ mới");
     let updated = app
         .call_with(
             "PUT",
@@ -79,7 +79,7 @@ fn units_go_through_their_whole_life(backend: Backend) {
             &[("If-Match", &etag)],
         )
         .expect(200);
-    assert_eq!(updated.json["name"], "Xã Bát Xát mới");
+    assert_eq!(updated.json["name"], "Xã Biển Hồ mới");
     assert!(updated.json["rev"].as_i64() > created.json["rev"].as_i64());
     assert_eq!(updated.json["created_at"], created.json["created_at"]);
 
@@ -110,7 +110,7 @@ fn units_go_through_their_whole_life(backend: Backend) {
         "POST",
         "/api/v1/units",
         Some(&admin),
-        Some(&unit("02680", "Xã Bát Xát")),
+        Some(&unit("23590", "Xã Biển Hồ")),
     )
     .expect(201);
     let duplicate = app
@@ -118,7 +118,7 @@ fn units_go_through_their_whole_life(backend: Backend) {
             "POST",
             "/api/v1/units",
             Some(&admin),
-            Some(&unit("02680", "Khác")),
+            Some(&unit("23590", "Khác")),
         )
         .expect(409);
     assert_eq!(duplicate.code(), "duplicate_code");
@@ -134,7 +134,7 @@ fn stale_writes_are_refused_and_change_nothing(backend: Backend) {
             "POST",
             "/api/v1/units",
             Some(&admin),
-            Some(&unit("03001", "Phường Cam Đường")),
+            Some(&unit("03001", "Phường Pleiku")),
         )
         .expect(201);
     let path = format!("/api/v1/units/{}", created.json["id"].as_str().unwrap());

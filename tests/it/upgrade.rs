@@ -264,4 +264,12 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
         "resync_required",
         "{which}"
     );
+
+    // `serve --demo` on the upgraded database: the earlier version's demo data (another
+    // province, the same accounts) is the demo, and nothing is loaded over it.
+    let loaded = diemdanh::demo::load(&mut app.pool.get().expect("connection")).expect("demo");
+    assert!(
+        !loaded,
+        "{which}: the demo loader left the earlier demo as it was"
+    );
 }
