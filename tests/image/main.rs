@@ -15,7 +15,9 @@ mod support;
 
 use diemdanh::db;
 
-use support::fleet::{Acked, Device, Fleet, Instance, Launcher, World};
+use serde_json::Value;
+
+use support::fleet::{Acked, Device, Fleet, Instance, Launcher, World, podman};
 use support::{fleet::check_nothing_lost_and_converged, postgres};
 
 const TRAINERS: usize = 2;
@@ -68,6 +70,25 @@ fn serves_and_syncs(fleet: &Fleet, instances: &[Instance]) {
     let mut conn = pool.get().unwrap();
     check_nothing_lost_and_converged(fleet, &mut conn, &admin, &acked, &mut devices);
     assert_eq!(fleet.server_errors(), Vec::<String>::new());
+}
+
+/// What the Dockerfile promises about how the server runs: as its own user, with its data in
+/// the `/data` volume and a health check on `/healthz` (kept only in Docker's image format,
+/// which tests/image/build.sh asks for).
+#[test]
+fn image_runs_unprivileged_with_a_health_check() {
+    let output = podman()
+        .args(["image", "inspect", "--format", "{{json .}}", &image()])
+        .output()
+        .expect("run podman");
+    assert!(output.status.success(), "{output:?}");
+    let inspected: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let config = &inspected["Config"];
+    assert_eq!(config["User"], "diemdanh", "{config}");
+    assert!(config["Volumes"].get("/data").is_some(), "{config}");
+    assert_eq!(config["Entrypoint"][0], "diemdanh", "{config}");
+    let check = inspected["HealthCheck"]["Test"].to_string();
+    assert!(check.contains("/healthz"), "no health check on /healthz: {check}");
 }
 
 #[test]

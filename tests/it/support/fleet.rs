@@ -41,7 +41,7 @@ const IMAGE_UID: u32 = 10001;
 /// Podman's settings for this machine's sandbox (tests/image/containers.conf).
 const PODMAN_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/image/containers.conf");
 
-fn podman() -> Command {
+pub fn podman() -> Command {
     let mut cmd = Command::new("podman");
     cmd.env("CONTAINERS_CONF", PODMAN_CONF);
     cmd
