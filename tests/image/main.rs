@@ -78,17 +78,21 @@ fn serves_and_syncs(fleet: &Fleet, instances: &[Instance]) {
 #[test]
 fn image_runs_unprivileged_with_a_health_check() {
     let output = podman()
-        .args(["image", "inspect", "--format", "{{json .}}", &image()])
+        .args(["image", "inspect", &image()])
         .output()
         .expect("run podman");
     assert!(output.status.success(), "{output:?}");
-    let inspected: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let images: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let inspected = &images[0];
     let config = &inspected["Config"];
     assert_eq!(config["User"], "diemdanh", "{config}");
     assert!(config["Volumes"].get("/data").is_some(), "{config}");
     assert_eq!(config["Entrypoint"][0], "diemdanh", "{config}");
-    let check = inspected["HealthCheck"]["Test"].to_string();
-    assert!(check.contains("/healthz"), "no health check on /healthz: {check}");
+    let check = inspected["Healthcheck"]["Test"].to_string();
+    assert!(
+        check.contains("/healthz"),
+        "no health check on /healthz: {check}"
+    );
 }
 
 #[test]

@@ -240,7 +240,12 @@ impl Fleet {
         let log = self.root.path().join(format!("instance-{n}.log"));
         let container = match self.launcher {
             Launcher::Binary => None,
-            Launcher::Image(_) => Some(format!("diemdanh-test-{}-{n}", std::process::id())),
+            Launcher::Image(_) => {
+                // Unique on the machine: several fleets of one test process start containers.
+                static CONTAINERS: AtomicUsize = AtomicUsize::new(0);
+                let k = CONTAINERS.fetch_add(1, Ordering::SeqCst);
+                Some(format!("diemdanh-test-{}-{k}", std::process::id()))
+            }
         };
         let env: Vec<(&str, &str)> = [("DIEMDANH_LOG", "warn")]
             .into_iter()
