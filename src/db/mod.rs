@@ -81,8 +81,14 @@ impl DbManager {
                     .map_err(|e| Error::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
                 // A stuck lock or a runaway statement ends in an error (503 with Retry-After)
                 // rather than holding a worker and a connection for as long as it lasts.
+                // Custom plans only: diesel keeps its statements prepared, and after five runs
+                // PostgreSQL may switch to a generic plan that cannot see the ids bound to
+                // `= ANY($n)`; for a feed query ordered by `rev` that plan walks the `rev` index
+                // over every row of the table (seen: a fresh device's pull of one course reading
+                // all 7,000 sessions of a convergence run, each case dearer than the last).
                 conn.batch_execute(&format!(
-                    "SET lock_timeout = {}; SET statement_timeout = {};",
+                    "SET lock_timeout = {}; SET statement_timeout = {}; \
+                     SET plan_cache_mode = force_custom_plan;",
                     self.pg_lock_timeout_ms, self.pg_statement_timeout_ms
                 ))?;
                 Ok(DbConn::Postgres(conn))
