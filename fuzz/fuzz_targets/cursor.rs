@@ -45,6 +45,7 @@ fn arbitrary_cursor(input: &mut Unstructured) -> Result<Cursor> {
         user: input.arbitrary()?,
         issued_ms: input.arbitrary()?,
         courses: input.arbitrary()?,
+        epoch: input.arbitrary()?,
     })
 }
 
