@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::api::{self, AppState};
 use crate::auth::{Auth, password};
-use crate::config::{LogFormat, ServerConfig, StorageConfig};
+use crate::config::{LogFormat, ServerConfig, StorageConfig, days_ms};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::demo;
 use crate::domain::audit::Audit;
@@ -321,7 +321,7 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
     let store = BlobStore::open(storage)?;
     spawn_daily_purge(
         pool.clone(),
-        days_ms(server.tombstone_retention_days),
+        server.tombstone_retention_ms(),
         server.audit_retention_ms(),
     );
     let state_location = store.location().to_owned();
@@ -364,12 +364,6 @@ fn serve(storage: &StorageConfig, server: ServerConfig, with_demo: bool) -> Resu
             .await
             .map_err(|e| Error::Internal(format!("server failed: {e}")))
     })
-}
-
-fn days_ms(days: u64) -> i64 {
-    i64::try_from(days)
-        .unwrap_or(i64::MAX / 86_400_000)
-        .saturating_mul(86_400_000)
 }
 
 /// Forgets old tombstones and audit entries at start and then once a day. Several instances

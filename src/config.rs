@@ -322,12 +322,14 @@ impl ServerConfig {
         Duration::from_secs(self.login_max_delay_secs)
     }
 
-    /// How old an audit entry may get, in milliseconds (saturating: a huge setting keeps
-    /// everything).
+    /// How long deletions are remembered for devices, in milliseconds.
+    pub fn tombstone_retention_ms(&self) -> i64 {
+        days_ms(self.tombstone_retention_days)
+    }
+
+    /// How old an audit entry may get, in milliseconds.
     pub fn audit_retention_ms(&self) -> i64 {
-        i64::try_from(self.audit_retention_days)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(86_400_000)
+        days_ms(self.audit_retention_days)
     }
 
     /// How much a device may hold in quarantine: at least one push's worth.
@@ -337,6 +339,13 @@ impl ServerConfig {
             retry_after_secs: self.quarantine_full_retry_secs,
         }
     }
+}
+
+/// A retention in days as milliseconds, saturating: a huge setting keeps everything.
+pub fn days_ms(days: u64) -> i64 {
+    i64::try_from(days)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(86_400_000)
 }
 
 /// The most open quarantine entries one device may hold, and when a push refused for a full

@@ -5,7 +5,6 @@
 //! the first write. Knows no HTTP.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -617,7 +616,7 @@ fn as_duplicate(stored: &str) -> Result<MutationResult> {
 }
 
 /// One mutation log entry, as a push reads it.
-#[derive(Queryable, QueryableByName, Selectable)]
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = sync_mutations)]
 struct LogEntry {
     mutation_id: String,
@@ -630,22 +629,10 @@ fn read_log(conn: &mut DbConn, ids: &[&str]) -> Result<HashMap<String, (String, 
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<LogEntry> = match conn {
-        // A join on the wanted ids probes the primary key once per id. `= ANY($1)` in the
-        // cached plan of a prepared statement compares every row of the log with every id
-        // instead: a push of 1000 mutations took a second once the log held 12,000 entries.
-        DbConn::Postgres(pg) => diesel::sql_query(
-            "SELECT m.mutation_id, m.body_hash, m.result \
-             FROM unnest($1::text[]) AS wanted (id) \
-             JOIN sync_mutations m ON m.mutation_id = wanted.id",
-        )
-        .bind::<Array<Text>, _>(ids)
-        .load(pg)?,
-        DbConn::Sqlite(lite) => sync_mutations::table
-            .filter(sync_mutations::mutation_id.eq_any(ids))
-            .select(LogEntry::as_select())
-            .load(lite)?,
-    };
+    let rows: Vec<LogEntry> = on_backend!(conn, |backend| sync_mutations::table
+        .filter(sync_mutations::mutation_id.eq_any(ids))
+        .select(LogEntry::as_select())
+        .load(backend))?;
     Ok(rows
         .into_iter()
         .map(|entry| (entry.mutation_id, (entry.body_hash, entry.result)))
@@ -686,13 +673,6 @@ fn write_log(
     Ok(())
 }
 
-/// The hash of an open quarantine entry.
-#[derive(QueryableByName)]
-struct OpenHash {
-    #[diesel(sql_type = Text)]
-    body_hash: String,
-}
-
 /// A filing with its stored body and that body's hash.
 struct Filed<'a> {
     body: String,
@@ -702,8 +682,7 @@ struct Filed<'a> {
 
 /// The filings that are not already open for this device: a device retrying a mutation that
 /// cannot be logged by id (malformed, or a reused id) would otherwise file it on every retry.
-/// Found by the body's hash on the (device, status, hash) index; on SQLite, entries filed before
-/// hashes were kept have none and are compared by body.
+/// Found by the body's hash on the (device, status, hash) index.
 fn not_yet_filed<'a>(
     conn: &mut DbConn,
     caller: &Caller,
@@ -722,36 +701,23 @@ fn not_yet_filed<'a>(
         .collect();
     let hashes: Vec<&str> = filed.iter().map(|f| f.hash.as_str()).collect();
     let bodies: Vec<&str> = filed.iter().map(|f| f.body.as_str()).collect();
-    let open: HashSet<String> = match conn {
-        // One index probe per hash (see `read_log` for why not `= ANY($1)`); the migration gave
-        // every earlier entry its hash.
-        DbConn::Postgres(pg) => diesel::sql_query(
-            "SELECT q.body_hash FROM unnest($1::text[]) AS wanted (hash) \
-             JOIN sync_quarantine q ON q.device_id = $2 AND q.status = 'open' \
-             AND q.body_hash = wanted.hash",
+    // Entries filed before hashes were kept (SQLite: the migration could not compute them)
+    // have none and are compared by body.
+    let open: HashSet<String> = on_backend!(conn, |backend| sync_quarantine::table
+        .filter(sync_quarantine::device_id.eq(&caller.device_id))
+        .filter(sync_quarantine::status.eq("open"))
+        .filter(
+            sync_quarantine::body_hash
+                .eq_any(&hashes)
+                .or(sync_quarantine::body_hash
+                    .is_null()
+                    .and(sync_quarantine::body.eq_any(&bodies))),
         )
-        .bind::<Array<Text>, _>(&hashes)
-        .bind::<Text, _>(&caller.device_id)
-        .load::<OpenHash>(pg)?
-        .into_iter()
-        .map(|open| open.body_hash)
-        .collect(),
-        DbConn::Sqlite(lite) => sync_quarantine::table
-            .filter(sync_quarantine::device_id.eq(&caller.device_id))
-            .filter(sync_quarantine::status.eq("open"))
-            .filter(
-                sync_quarantine::body_hash
-                    .eq_any(&hashes)
-                    .or(sync_quarantine::body_hash
-                        .is_null()
-                        .and(sync_quarantine::body.eq_any(&bodies))),
-            )
-            .select(sync_quarantine::body)
-            .load::<String>(lite)?
-            .iter()
-            .map(|body| stored_body_hash(body))
-            .collect(),
-    };
+        .select(sync_quarantine::body)
+        .load::<String>(backend))?
+    .iter()
+    .map(|body| stored_body_hash(body))
+    .collect();
     let mut taken = HashSet::new();
     Ok(filed
         .into_iter()

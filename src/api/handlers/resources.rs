@@ -122,23 +122,18 @@ pub async fn delete<R: Resource>(
         .write(move |state, conn| {
             R::delete(conn, &caller, &id, expected)?;
             let record_id = crate::domain::values::parse_id(&id).unwrap_or_default();
-            let Some(collection) = synced(R::COLLECTION) else {
-                return Audit::record_by(
-                    conn,
-                    &caller,
-                    Entry::new(AuditAction::Deleted).about(R::AUDIT, record_id),
-                );
-            };
-            let mut fields = Fields::new();
-            fields.insert(DELETED_FIELD.to_owned(), Value::Bool(true));
-            let change = ServerChange {
-                what: R::WHAT,
-                collection,
-                record_id: record_id.clone(),
-                fields,
-                expect: expectation(expected),
-            };
-            writer::write_server_changes(conn, &caller, &state.clock, vec![change])?;
+            if let Some(collection) = synced(R::COLLECTION) {
+                let mut fields = Fields::new();
+                fields.insert(DELETED_FIELD.to_owned(), Value::Bool(true));
+                let change = ServerChange {
+                    what: R::WHAT,
+                    collection,
+                    record_id: record_id.clone(),
+                    fields,
+                    expect: expectation(expected),
+                };
+                writer::write_server_changes(conn, &caller, &state.clock, vec![change])?;
+            }
             Audit::record_by(
                 conn,
                 &caller,

@@ -52,9 +52,7 @@ pub async fn pull(
         .run(move |state, conn| {
             let settings = pull::PullSettings {
                 cursor_key: state.auth.cursor_key(),
-                tombstone_retention_ms: i64::try_from(state.config.tombstone_retention_days)
-                    .unwrap_or(i64::MAX / 86_400_000)
-                    * 86_400_000,
+                tombstone_retention_ms: state.config.tombstone_retention_ms(),
             };
             let page = pull::page(
                 conn,

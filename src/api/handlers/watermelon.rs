@@ -106,9 +106,7 @@ pub async fn pull(
     let body = state
         .run(move |state, conn| {
             let settings = watermelon::Settings {
-                tombstone_retention_ms: i64::try_from(state.config.tombstone_retention_days)
-                    .unwrap_or(i64::MAX / 86_400_000)
-                    * 86_400_000,
+                tombstone_retention_ms: state.config.tombstone_retention_ms(),
                 cursor_key: state.auth.cursor_key(),
             };
             let response = match paged {
