@@ -875,6 +875,9 @@ pub fn apply_server_choice(
         return Err(Error::NotFound { what: "record" });
     }
     let applied = writer.apply(&change).map_err(Refusal::into_error)?;
+    // The administrator chose this value over the ones it replaces: deciding a conflict is
+    // not a new one.
+    writer.settle_conflicts();
     writer.write(conn).map_err(stale_as_busy)?;
     Ok(if applied.revised {
         writer.revision_of(collection, &applied.record_id)

@@ -457,6 +457,12 @@ impl<'a> Writer<'a> {
         Ok(writer)
     }
 
+    /// Forgets the values the changes applied so far overwrote: they were replaced by an
+    /// administrator's decision, not lost to another writer.
+    pub fn settle_conflicts(&mut self) {
+        self.conflicts.clear();
+    }
+
     /// Takes a row read into the working set (once: the first copy read is the one kept).
     fn hold(&mut self, row: Row) -> Result<()> {
         let key = (row.collection(), row.id().to_owned());

@@ -12,6 +12,7 @@ use crate::support::{Backend, TestApp};
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
     edits_merge_field_by_field_and_conflicts_are_logged,
+    a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict,
     duplicate_natural_keys_end_as_one_record,
     refused_mutations_are_quarantined_and_the_rest_applied,
     a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing,
@@ -428,6 +429,97 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(backend: Backend) {
         .filter(|d| d["clock_flagged_at"].is_string())
         .collect();
     assert_eq!(flagged.len(), 1);
+}
+
+fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = now_millis() - 60_000;
+    push(
+        &app,
+        &hoa,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            attendance_fields(&demo, 3, "present"),
+            &stamp(t, 0),
+        )],
+    );
+    let (cursor, _) = pull_all(&app, &hoa, None, 500);
+    push(
+        &app,
+        &tuan,
+        &[mutation(
+            "attendance",
+            &id,
+            "upsert",
+            json!({"status": "absent"}),
+            &stamp(t + 1000, 0),
+        )],
+    );
+    let open_on_record = |app: &TestApp| -> Vec<Value> {
+        app.call(
+            "GET",
+            "/api/v1/sync/conflicts?status=open&limit=500",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["record_id"] == json!(id))
+            .cloned()
+            .collect()
+    };
+    let logged = open_on_record(&app);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(
+        (&logged[0]["losing_value"], &logged[0]["winning_value"]),
+        (&json!("present"), &json!("absent"))
+    );
+
+    // The administrator chooses the value that lost.
+    let resolved = app
+        .call(
+            "POST",
+            &format!(
+                "/api/v1/sync/conflicts/{}/resolve",
+                logged[0]["id"].as_str().unwrap()
+            ),
+            Some(&demo.admin),
+            Some(&json!({"value": "present"})),
+        )
+        .expect(200)
+        .json;
+    assert!(resolved["resolved_at"].is_string(), "{resolved}");
+    let record = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance/{id}"),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    assert_eq!(record["status"], "present");
+    // Overwriting the value that had won is the decision, not a new conflict.
+    assert_eq!(open_on_record(&app), Vec::<Value>::new());
+    // The trainers' devices receive the decision through the feed.
+    let (_, changes) = pull_all(&app, &hoa, Some(&cursor), 500);
+    let theirs = apply(&changes);
+    assert_eq!(
+        theirs[&("attendance".to_owned(), id.clone())]["status"],
+        "present"
+    );
 }
 
 fn duplicate_natural_keys_end_as_one_record(backend: Backend) {
