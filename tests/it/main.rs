@@ -20,6 +20,7 @@ mod metrics;
 mod multi_instance;
 mod reports;
 mod resources;
+mod schema;
 mod schemathesis;
 mod scope;
 mod sync;
