@@ -160,9 +160,12 @@ struct Table {
     columns: Vec<Column>,
 }
 
+/// A `joinable!` line or a foreign key: (child table, parent table, the child's column).
+type Join = (String, String, String);
+
 /// The tables `src/db/schema.rs` declares, read from its `diesel::table!` blocks, and its
-/// `joinable!` pairs as (child, parent, column).
-fn declared_schema() -> (BTreeMap<String, Table>, Vec<(String, String, String)>) {
+/// `joinable!` pairs.
+fn declared_schema() -> (BTreeMap<String, Table>, Vec<Join>) {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db/schema.rs"))
             .unwrap();
@@ -378,7 +381,7 @@ fn the_diesel_schema_matches_the_migrated_database(backend: Backend) {
         );
     }
     // Every `joinable!` follows a foreign key the database enforces.
-    let enforced: BTreeSet<(String, String, String)> = foreign_keys
+    let enforced: BTreeSet<Join> = foreign_keys
         .into_iter()
         .map(|k| (k.child, k.parent, k.column_name))
         .collect();
