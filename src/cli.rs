@@ -850,7 +850,7 @@ fn import_command(storage: &StorageConfig, command: ImportCommand) -> Result<()>
         }
         print_problems(&checked.report);
         let (report, enrollments) = imports::apply(conn, checked)?;
-        let clock = ServerClock::new(format!("cli-{}", &new_id()[24..]), 600_000);
+        let clock = ServerClock::for_own_writes(format!("cli-{}", &new_id()[24..]));
         writer::enroll(conn, &cli_admin(), &clock, enrollments)?;
         imports::record_applied(conn, &cli_admin(), &report)?;
         Ok(report)

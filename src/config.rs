@@ -302,6 +302,10 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    pub fn max_clock_drift_ms(&self) -> u64 {
+        self.max_clock_drift_secs.saturating_mul(1000)
+    }
+
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
     }

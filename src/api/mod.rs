@@ -66,7 +66,7 @@ impl AppState {
     pub fn new(pool: Pool, store: BlobStore, auth: Auth, config: ServerConfig) -> Self {
         // Each process stamps with its own node id, so server stamps never tie across instances.
         let node = format!("server-{}", &crate::domain::values::new_id()[24..]);
-        let clock = ServerClock::new(node, config.max_clock_drift_secs * 1000);
+        let clock = ServerClock::new(node, config.max_clock_drift_ms());
         let connections = usize::try_from(pool.max_size()).unwrap_or(1).max(1);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let parallel_pushes = pool

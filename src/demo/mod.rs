@@ -102,7 +102,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         address: None,
     };
     // Enrollments are synced records: the one writer stamps them with this clock.
-    let clock = ServerClock::new(format!("demo-{}", &new_id()[24..]), 600_000);
+    let clock = ServerClock::for_own_writes(format!("demo-{}", &new_id()[24..]));
 
     let unit_ids = load_units(conn, &caller)?;
     let mut people = Vec::new();

@@ -169,6 +169,12 @@ impl ServerClock {
         }
     }
 
+    /// A clock for a process that stamps only its own writes (the CLI, the demo loader): no
+    /// device's stamp is offered to it, so it allows no drift.
+    pub fn for_own_writes(node: impl Into<String>) -> Self {
+        Self::new(node, 0)
+    }
+
     /// A new stamp for a local event, greater than every stamp issued or accepted before.
     pub fn now(&self, wall_ms: u64) -> Hlc {
         let mut last = self.lock();
