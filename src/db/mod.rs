@@ -121,6 +121,11 @@ impl DbConn {
             DbConn::Postgres(_) => "postgres",
         }
     }
+
+    /// Asks the database a trivial question: it answers when it is up and reachable.
+    pub fn ping(&mut self) -> diesel::QueryResult<()> {
+        self.batch_execute("SELECT 1")
+    }
 }
 
 /// Runs a statement on the backend's own connection instead of through `DbConn`. Through the

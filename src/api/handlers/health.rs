@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, web};
-use diesel::connection::SimpleConnection;
 use serde_json::json;
 
 use crate::api::AppState;
@@ -14,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
     let backend = state
         .run(|_, conn| {
-            conn.batch_execute("SELECT 1")?;
+            conn.ping()?;
             Ok(conn.backend_name())
         })
         .await?;
