@@ -41,7 +41,10 @@ pub enum PlanRule {
     CourseCompletion { min_rate: i32 },
     /// Attended (present or late) at least `min_sessions` sessions of the plan's courses whose
     /// topic contains one of `topics` (ignoring case and diacritics).
-    SessionsOnTopics { min_sessions: i32, topics: Vec<String> },
+    SessionsOnTopics {
+        min_sessions: i32,
+        topics: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -320,16 +323,16 @@ impl TrainingPlans {
         let title = check.text("title", &input.title, MAX_NAME_CHARS);
         let mut target_positions: Vec<String> = Vec::new();
         if input.target_positions.is_empty() {
-            check.fail(
-                "target_positions",
-                "required",
-                "name at least one position",
-            );
+            check.fail("target_positions", "required", "name at least one position");
         }
         for position in &input.target_positions {
             let position = check.one_of("target_positions", position, &POSITIONS);
             if target_positions.contains(&position) {
-                check.fail("target_positions", "duplicate", "a position is listed twice");
+                check.fail(
+                    "target_positions",
+                    "duplicate",
+                    "a position is listed twice",
+                );
             } else {
                 target_positions.push(position);
             }
@@ -338,7 +341,11 @@ impl TrainingPlans {
             .target_percent
             .unwrap_or(i64::from(DEFAULT_TARGET_PERCENT));
         if !(1..=100).contains(&target_percent) {
-            check.fail("target_percent", "out_of_range", "must be between 1 and 100");
+            check.fail(
+                "target_percent",
+                "out_of_range",
+                "must be between 1 and 100",
+            );
         }
         let rule = Self::check_rule(&mut check, input.rule);
         let mut courses: Vec<PlannedCourse> = Vec::new();
@@ -369,7 +376,11 @@ impl TrainingPlans {
                 );
             }
             if courses.iter().any(|c| c.course_id == course_id) {
-                check.fail(&field("course_id"), "duplicate", "a course is planned twice");
+                check.fail(
+                    &field("course_id"),
+                    "duplicate",
+                    "a course is planned twice",
+                );
             }
             courses.push(PlannedCourse {
                 course_id,
@@ -392,7 +403,10 @@ impl TrainingPlans {
             return Err(Error::invalid_field(
                 "unit_id",
                 "unit_not_current",
-                format!("{} was merged or ended; plan for the unit it became", unit.name),
+                format!(
+                    "{} was merged or ended; plan for the unit it became",
+                    unit.name
+                ),
             ));
         }
         let mut check = Checker::new();
@@ -651,7 +665,11 @@ impl Resource for TrainingPlans {
         Self::find_managed(conn, caller, &path_id(id, Self::WHAT)?)
     }
 
-    fn create(conn: &mut DbConn, caller: &Caller, input: TrainingPlanInput) -> Result<TrainingPlan> {
+    fn create(
+        conn: &mut DbConn,
+        caller: &Caller,
+        input: TrainingPlanInput,
+    ) -> Result<TrainingPlan> {
         if let Some(given) = input.id.as_deref().and_then(super::values::parse_id) {
             let held: i64 = training_plans::table
                 .find(&given)
@@ -718,8 +736,10 @@ mod tests {
         ));
         assert!(topic_matches("Sử dụng phan mem quan ly doan vien", &keys));
         assert!(!topic_matches("Kỹ năng cắm trại", &keys));
-        assert!(PlanRule::CourseCompletion { min_rate: 80 }
-            .topic_keys()
-            .is_empty());
+        assert!(
+            PlanRule::CourseCompletion { min_rate: 80 }
+                .topic_keys()
+                .is_empty()
+        );
     }
 }

@@ -471,7 +471,10 @@ fn changes(
     plan: &TrainingPlan,
     scope: &HashSet<String>,
 ) -> Result<Vec<PlanChange>> {
-    let (from, to) = (format!("{}-01-01", plan.year), format!("{}-12-31", plan.year));
+    let (from, to) = (
+        format!("{}-01-01", plan.year),
+        format!("{}-12-31", plan.year),
+    );
     let touches = |unit: &str| {
         unit == plan.unit_id
             || scope.contains(unit)
@@ -482,7 +485,10 @@ fn changes(
         .iter()
         .filter(|e| e.effective_date >= from && e.effective_date <= to)
         .filter(|e| {
-            touches(&e.unit_id) || e.target_unit_id.as_deref().is_some_and(|t| scope.contains(t))
+            touches(&e.unit_id)
+                || e.target_unit_id
+                    .as_deref()
+                    .is_some_and(|t| scope.contains(t))
         })
         .collect();
     events.sort_by(|a, b| {
@@ -712,7 +718,14 @@ impl PlanReport {
                     Value::Text(c.end_date.clone()),
                     Value::Int(c.sessions),
                     Value::Int(c.sessions_held),
-                    Value::Text(if c.held { "Đã tổ chức" } else { "Chưa tổ chức" }.into()),
+                    Value::Text(
+                        if c.held {
+                            "Đã tổ chức"
+                        } else {
+                            "Chưa tổ chức"
+                        }
+                        .into(),
+                    ),
                 ]
             })
             .collect();
@@ -817,7 +830,12 @@ mod tests {
         let b = PlanProgress::new(6, 2, 50);
         let total = PlanProgress::sum([&a, &b].into_iter());
         assert_eq!(
-            (total.target, total.required, total.trained, total.not_trained),
+            (
+                total.target,
+                total.required,
+                total.trained,
+                total.not_trained
+            ),
             (10, 7, 6, 4)
         );
         assert_eq!(total.percent, Some(60.0));

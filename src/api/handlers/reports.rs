@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::error::{Error, Result};
-use crate::reports::render::{self, CsvChunks, Format, Sheet};
 use crate::reports::plans::PlanReportQuery;
+use crate::reports::render::{self, CsvChunks, Format, Sheet};
 use crate::reports::{self, CourseQuery, CoverageQuery, TrainerQuery};
 
 /// A report ready to send.
