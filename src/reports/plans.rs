@@ -478,7 +478,7 @@ fn changes(
     let touches = |unit: &str| {
         unit == plan.unit_id
             || scope.contains(unit)
-            || tree.ancestors(unit).iter().any(|a| *a == plan.unit_id)
+            || tree.ancestors(unit).contains(&plan.unit_id)
     };
     let mut events: Vec<_> = tree
         .events
