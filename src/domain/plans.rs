@@ -390,8 +390,12 @@ impl TrainingPlans {
         }
         check.finish()?;
 
-        let unit = Units::find(conn, &unit_id)
-            .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
+        let unit = Units::find(conn, &unit_id).map_err(|failure| match failure {
+            Error::NotFound { .. } => {
+                Error::invalid_field("unit_id", "unknown_unit", "no such unit")
+            }
+            failure => failure,
+        })?;
         if !manages_unit(conn, caller, &unit.id)? {
             return Err(Error::Forbidden {
                 code: "unit_not_managed",
@@ -411,8 +415,15 @@ impl TrainingPlans {
         }
         let mut check = Checker::new();
         for (i, course) in courses.iter().enumerate() {
-            let known = Courses::find(conn, &course.course_id).is_ok()
-                && ensure_course_visible(conn, caller, &course.course_id, "course").is_ok();
+            // Only "no such course" (or one the caller cannot see) is the input's fault; a
+            // database failure stays one.
+            let known = match Courses::find(conn, &course.course_id)
+                .and_then(|_| ensure_course_visible(conn, caller, &course.course_id, "course"))
+            {
+                Ok(()) => true,
+                Err(Error::NotFound { .. }) => false,
+                Err(failure) => return Err(failure),
+            };
             if !known {
                 check.fail(
                     &format!("courses[{i}].course_id"),

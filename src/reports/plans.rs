@@ -476,9 +476,7 @@ fn changes(
         format!("{}-12-31", plan.year),
     );
     let touches = |unit: &str| {
-        unit == plan.unit_id
-            || scope.contains(unit)
-            || tree.ancestors(unit).contains(&plan.unit_id)
+        unit == plan.unit_id || scope.contains(unit) || tree.ancestors(unit).contains(&plan.unit_id)
     };
     let mut events: Vec<_> = tree
         .events

@@ -143,7 +143,7 @@ export function planScreen(context, id) {
             columns: [
               { key: 'name', label: t('console.unit'), cell: (u) => `${'\u00a0\u00a0'.repeat(u.depth)}${u.name}` },
               { key: 'target', label: t('console.plans.target'), numeric: true, cell: (u) => h('span', { 'data-col': 'target' }, u.target) },
-              { key: 'trained', label: t('console.coverage.trained'), numeric: true, cell: (u) => h('span', { 'data-col': 'trained' }, u.trained) },
+              { key: 'trained', label: t('console.plans.trained'), numeric: true, cell: (u) => h('span', { 'data-col': 'trained' }, u.trained) },
               { key: 'percent', label: t('console.coverage.percent'), numeric: true, cell: (u) => percentText(u.percent) },
             ],
           }),
