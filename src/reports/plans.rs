@@ -153,6 +153,9 @@ pub enum ChangeKind {
     /// A unit was merged into another; its people moved with it.
     Merge,
     Rename,
+    /// A person of the target positions moved from one unit to another by an edit or a roster
+    /// import.
+    PersonMoved,
 }
 
 /// A reorganisation of the plan's year that touched its units.
@@ -164,10 +167,10 @@ pub struct PlanChange {
     pub unit_id: String,
     /// The unit's name before the change.
     pub unit_name: String,
-    /// A merge's target, or a rename's new name.
+    /// A merge's target or where a moved person went (and its name), or a rename's new name.
     pub new_unit_id: Option<String>,
     pub new_name: Option<String>,
-    /// People of the plan's target positions whom a merge moved.
+    /// People of the plan's target positions whom a merge moved, or the person who moved.
     pub people_moved: Vec<String>,
 }
 
@@ -187,7 +190,8 @@ pub struct PlanReport {
     pub unit_plans: Vec<UnitPlanProgress>,
     /// The sum of `unit_plans`.
     pub unit_plans_total: PlanProgress,
-    /// Merges and renames of the plan's year that touched its units, oldest first.
+    /// Merges and renames of the plan's year that touched its units, and the people of the
+    /// target positions moved into or out of them otherwise, oldest first.
     pub changes: Vec<PlanChange>,
 }
 
@@ -463,8 +467,22 @@ fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<Planned
         .collect())
 }
 
+/// A person of the target positions who left a unit, as the unit history keeps it.
+#[derive(Debug, Queryable)]
+struct MoveRow {
+    person_id: String,
+    full_name: String,
+    /// The unit left.
+    unit_id: String,
+    left_on: String,
+    reason: String,
+    /// Where the person is today.
+    current_unit_id: Option<String>,
+}
+
 /// Merges and renames in the plan's year of a unit in the plan's scope, of a unit merged into
-/// one, or of the plan's own unit.
+/// one, or of the plan's own unit; and the people of the target positions moved from one unit to
+/// another otherwise (an edit, a roster import) that year, into or out of the plan's units.
 fn changes(
     conn: &mut DbConn,
     tree: &UnitTree,
@@ -476,7 +494,10 @@ fn changes(
         format!("{}-12-31", plan.year),
     );
     let touches = |unit: &str| {
-        unit == plan.unit_id || scope.contains(unit) || tree.ancestors(unit).contains(&plan.unit_id)
+        unit == plan.unit_id
+            || scope.contains(unit)
+            || scope.contains(&tree.current(unit))
+            || tree.ancestors(unit).contains(&plan.unit_id)
     };
     let mut events: Vec<_> = tree
         .events
@@ -492,25 +513,28 @@ fn changes(
     events.sort_by(|a, b| {
         (&a.effective_date, a.created_at, &a.id).cmp(&(&b.effective_date, b.created_at, &b.id))
     });
-    let merged: Vec<&String> = events
-        .iter()
-        .filter(|e| e.kind == "merge")
-        .map(|e| &e.unit_id)
-        .collect();
-    let moved: Vec<(String, String, String)> = person_unit_history::table
+    // Every unit change of the people holding the target positions: a move's destination is
+    // the unit of the person's next change, or where they are today.
+    let history: Vec<MoveRow> = person_unit_history::table
         .inner_join(people::table)
-        .filter(person_unit_history::unit_id.eq_any(&merged))
-        .filter(person_unit_history::reason.eq("merge"))
         .filter(people::position.eq_any(&plan.target_positions))
         .filter(people::deleted_at.is_null())
-        .order((people::sort_key.asc(), people::id.asc()))
+        .order((
+            people::sort_key.asc(),
+            people::id.asc(),
+            person_unit_history::left_on.asc(),
+            person_unit_history::created_at.asc(),
+        ))
         .select((
+            people::id,
+            people::full_name,
             person_unit_history::unit_id,
             person_unit_history::left_on,
-            people::full_name,
+            person_unit_history::reason,
+            people::unit_id,
         ))
         .load(conn)?;
-    Ok(events
+    let mut changes: Vec<PlanChange> = events
         .into_iter()
         .filter_map(|e| {
             let kind = match e.kind.as_str() {
@@ -519,12 +543,16 @@ fn changes(
                 _ => return None,
             };
             let people_moved = match kind {
-                ChangeKind::Merge => moved
+                ChangeKind::Merge => history
                     .iter()
-                    .filter(|(unit, left_on, _)| *unit == e.unit_id && *left_on == e.effective_date)
-                    .map(|(_, _, name)| name.clone())
+                    .filter(|m| {
+                        m.reason == "merge"
+                            && m.unit_id == e.unit_id
+                            && m.left_on == e.effective_date
+                    })
+                    .map(|m| m.full_name.clone())
                     .collect(),
-                ChangeKind::Rename => Vec::new(),
+                ChangeKind::Rename | ChangeKind::PersonMoved => Vec::new(),
             };
             Some(PlanChange {
                 date: e.effective_date.clone(),
@@ -536,7 +564,32 @@ fn changes(
                 people_moved,
             })
         })
-        .collect())
+        .collect();
+    for (i, moved) in history.iter().enumerate() {
+        if moved.reason == "merge" || moved.left_on < from || moved.left_on > to {
+            continue;
+        }
+        let destination = match history.get(i + 1) {
+            Some(next) if next.person_id == moved.person_id => Some(next.unit_id.clone()),
+            _ => moved.current_unit_id.clone(),
+        };
+        let into_scope = destination.as_deref().is_some_and(touches);
+        if !touches(&moved.unit_id) && !into_scope {
+            continue;
+        }
+        changes.push(PlanChange {
+            date: moved.left_on.clone(),
+            kind: ChangeKind::PersonMoved,
+            unit_id: moved.unit_id.clone(),
+            unit_name: tree.name_on(&moved.unit_id, &moved.left_on),
+            new_name: destination.as_deref().map(|u| tree.name(u)),
+            new_unit_id: destination,
+            people_moved: vec![moved.full_name.clone()],
+        });
+    }
+    // Stable: on one day, the reorganisations first, in the order they were recorded.
+    changes.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok(changes)
 }
 
 /// Progress against a plan the caller manages (else not found).
@@ -737,6 +790,7 @@ impl PlanReport {
                         match c.kind {
                             ChangeKind::Merge => "Sáp nhập",
                             ChangeKind::Rename => "Đổi tên",
+                            ChangeKind::PersonMoved => "Chuyển đơn vị",
                         }
                         .into(),
                     ),

@@ -13,6 +13,7 @@ use crate::support::{Backend, TestApp};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
+    a_person_moved_during_the_year_counts_where_they_are_and_is_a_change,
     trained_follows_the_completion_rule_of_the_plan_exactly,
     trained_by_sessions_on_required_topics,
     a_stale_if_match_is_refused_and_changes_nothing,
@@ -360,6 +361,59 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(backend:
     );
     assert_eq!(of_province["courses_not_held"], 0);
     assert_eq!(of_province["courses"][0]["held"], true);
+}
+
+fn a_person_moved_during_the_year_counts_where_they_are_and_is_a_change(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let b = Builder::new(&app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    let binh_minh = b.unit("002", "Xã Bình Minh", "commune", Some(&province));
+    let mover = b.person("Nguyễn Văn An", "secretary", &an_phu);
+    b.person("Trần Thị Bình", "secretary", &binh_minh);
+    // An edit moves a person today: the plans of this year see it.
+    let year = chrono::Datelike::year(&chrono::Utc::now().date_naive());
+    let today = chrono::Utc::now().date_naive().to_string();
+    let plan = |unit: &str| {
+        id(
+            &b.plan(json!({"unit_id": unit, "year": year, "title": "Kế hoạch",
+            "target_positions": ["secretary"]})),
+        )
+    };
+    let of_an_phu = plan(&an_phu);
+    let of_binh_minh = plan(&binh_minh);
+    let of_province = plan(&province);
+    assert_eq!(report(&app, &b.admin, &of_an_phu)["changes"], json!([]));
+    app.call(
+        "PUT",
+        &format!("/api/v1/people/{mover}"),
+        Some(&b.admin),
+        Some(&json!({"full_name": "Nguyễn Văn An", "position": "secretary", "unit_id": binh_minh})),
+    )
+    .expect(200);
+
+    let expected = json!([{"date": today, "kind": "person_moved", "unit_id": an_phu,
+        "unit_name": "Xã An Phú", "new_unit_id": binh_minh, "new_name": "Xã Bình Minh",
+        "people_moved": ["Nguyễn Văn An"]}]);
+    let left = report(&app, &b.admin, &of_an_phu);
+    assert_eq!(progress(&left), (0, 0, 0, 0));
+    assert_eq!(
+        left["changes"], expected,
+        "the unit left says who went where, and when"
+    );
+    let joined = report(&app, &b.admin, &of_binh_minh);
+    assert_eq!(progress(&joined), (2, 2, 0, 2));
+    assert_eq!(joined["changes"], expected, "the unit joined says it too");
+    let whole = report(&app, &b.admin, &of_province);
+    assert_eq!(
+        progress(&whole),
+        (2, 2, 0, 2),
+        "within the province nobody came or went"
+    );
+    assert_eq!(whole["changes"], expected);
+    assert_eq!(whole["unit_plans_total"]["target"], 2);
 }
 
 /// A province, a commune and a plan for its secretaries over the given courses.

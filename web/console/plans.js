@@ -28,7 +28,7 @@ import { percentText, tile } from './dashboard.js';
  *   unit_plans: {plan_id: string, title: string, unit_name: string, unit_in_force: boolean,
  *     progress: PlanProgress}[],
  *   unit_plans_total: PlanProgress,
- *   changes: {date: string, kind: 'merge'|'rename', unit_name: string, new_name: string|null,
+ *   changes: {date: string, kind: 'merge'|'rename'|'person_moved', unit_name: string, new_name: string|null,
  *     people_moved: string[]}[]}} PlanReport
  */
 
@@ -106,9 +106,10 @@ function metText(progress) {
 /** @param {PlanReport['changes'][number]} change */
 function changeText(change) {
   const date = formatDate(change.date);
-  return change.kind === 'merge'
-    ? t('console.plans.change_merge', { date, unit: change.unit_name, target: change.new_name ?? '', count: change.people_moved.length })
-    : t('console.plans.change_rename', { date, unit: change.unit_name, target: change.new_name ?? '' });
+  const names = { date, unit: change.unit_name, target: change.new_name ?? '' };
+  if (change.kind === 'merge') return t('console.plans.change_merge', { ...names, count: change.people_moved.length });
+  if (change.kind === 'rename') return t('console.plans.change_rename', names);
+  return t('console.plans.change_person', { ...names, name: change.people_moved.join(', ') });
 }
 
 /**
