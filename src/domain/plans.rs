@@ -614,7 +614,6 @@ impl Resource for TrainingPlans {
     const WHAT: &'static str = "training plan";
     const COLLECTION: &'static str = "training_plans";
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::TrainingPlan;
-    const EXISTS: &'static str = "plan_exists";
     type Record = TrainingPlan;
     type Input = TrainingPlanInput;
     type Filter = TrainingPlanFilter;
