@@ -13,6 +13,7 @@ use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
 use crate::domain::materials::Materials;
 use crate::domain::people::People;
+use crate::domain::plans::TrainingPlans;
 use crate::domain::sessions::Sessions;
 use crate::domain::trainers::CourseTrainers;
 use crate::domain::units::Units;
@@ -145,6 +146,11 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
             Method::GET,
             web::get().to(reports::trainer),
         ),
+        (
+            "/api/v1/reports/training-plans/{id}",
+            Method::GET,
+            web::get().to(reports::training_plan),
+        ),
         ("/api/v1/audit", Method::GET, web::get().to(audit::list)),
     ];
     macro_rules! crud {
@@ -198,6 +204,11 @@ pub fn route_table() -> Vec<(&'static str, Method, Route)> {
         AttendanceRecords
     );
     crud!("/api/v1/materials", "/api/v1/materials/{id}", Materials);
+    crud!(
+        "/api/v1/training-plans",
+        "/api/v1/training-plans/{id}",
+        TrainingPlans
+    );
     table.extend([
         (
             "/api/v1/courses/{id}/materials",

@@ -371,13 +371,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    training_plans (id) {
+        id -> Text,
+        unit_id -> Text,
+        year -> Integer,
+        title -> Text,
+        target_positions -> Text,
+        target_percent -> Integer,
+        rule -> Text,
+        min_rate -> Nullable<Integer>,
+        min_sessions -> Nullable<Integer>,
+        rev -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    training_plan_courses (plan_id, ordinal) {
+        plan_id -> Text,
+        ordinal -> Integer,
+        course_id -> Text,
+        planned_start -> Text,
+        planned_end -> Text,
+    }
+}
+
+diesel::table! {
+    training_plan_topics (plan_id, ordinal) {
+        plan_id -> Text,
+        ordinal -> Integer,
+        topic -> Text,
+        topic_key -> Text,
+    }
+}
+
 diesel::joinable!(person_unit_history -> people (person_id));
 diesel::joinable!(person_unit_history -> units (unit_id));
+diesel::joinable!(training_plan_courses -> courses (course_id));
 
 // One pair per call: listing two older tables together would repeat their existing impls.
 diesel::allow_tables_to_appear_in_same_query!(person_unit_history, people);
 diesel::allow_tables_to_appear_in_same_query!(person_unit_history, units);
 diesel::allow_tables_to_appear_in_same_query!(unit_events, units);
+diesel::allow_tables_to_appear_in_same_query!(training_plan_courses, courses);
 // The coverage report counts attendance per (course, person).
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
     sessions::course_id,

@@ -881,6 +881,56 @@ pub fn courses() -> Vec<DemoCourse> {
     vec![course1, course2]
 }
 
+/// What counts as trained under a demo plan.
+pub enum DemoPlanRule {
+    /// Completed a planned course, attending at least this percent of its sessions.
+    CourseCompletion(i64),
+    /// Attended at least this many sessions on one of the topics.
+    SessionsOnTopics(i64, Vec<&'static str>),
+}
+
+/// A yearly training plan of the demo.
+pub struct DemoPlan {
+    pub unit_code: &'static str,
+    pub year: i64,
+    pub title: &'static str,
+    pub target_positions: Vec<&'static str>,
+    pub target_percent: i64,
+    pub rule: DemoPlanRule,
+    /// (course code, planned start, planned end).
+    pub courses: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+/// The province plans to train every commune and ward Secretary and Deputy Secretary this
+/// year through the three-day class; Phường Pleiku plans for its Executive Committee
+/// (Secretary, Deputies and committee member) at least two sessions on cyberspace and on the
+/// member-management software, which the same class teaches.
+pub fn plans() -> Vec<DemoPlan> {
+    vec![
+        DemoPlan {
+            unit_code: PROVINCE_CODE,
+            year: 2026,
+            title: "Kế hoạch bồi dưỡng Bí thư, Phó Bí thư Đoàn xã, phường năm 2026",
+            target_positions: vec!["secretary", "deputy_secretary"],
+            target_percent: 100,
+            rule: DemoPlanRule::CourseCompletion(80),
+            courses: vec![("BD-BTPBT-2026", "2026-12-08", "2026-12-10")],
+        },
+        DemoPlan {
+            unit_code: "23575",
+            year: 2026,
+            title: "Kế hoạch bồi dưỡng Ban Chấp hành Đoàn phường Pleiku năm 2026",
+            target_positions: vec!["secretary", "deputy_secretary", "committee_member"],
+            target_percent: 80,
+            rule: DemoPlanRule::SessionsOnTopics(
+                2,
+                vec!["không gian mạng", "phần mềm quản lý đoàn viên"],
+            ),
+            courses: vec![("BD-BTPBT-2026", "2026-12-08", "2026-12-10")],
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! Loads the demo data set (a province, its communes and wards, two classes, trainers, a trainee
-//! account and material records) through the same domain methods the API uses.
+//! account, material records and two training plans) through the same domain methods the API
+//! uses.
 
 pub mod data;
 
@@ -11,6 +12,7 @@ use crate::domain::courses::{CourseInput, Courses};
 use crate::domain::enrollments::EnrollmentInput;
 use crate::domain::materials::{MaterialInput, Materials};
 use crate::domain::people::{People, PersonInput};
+use crate::domain::plans::{PlanRuleInput, PlannedCourseInput, TrainingPlanInput, TrainingPlans};
 use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
 use crate::domain::sessions::{SessionInput, Sessions};
 use crate::domain::trainers::{CourseTrainerInput, CourseTrainers};
@@ -140,6 +142,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         trainer_ids.push(user.id);
     }
 
+    let mut course_ids: HashMap<&'static str, String> = HashMap::new();
     for (index, course) in data::courses().into_iter().enumerate() {
         let created = Courses::create(
             conn,
@@ -156,6 +159,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 place: Some(course.place.into()),
             },
         )?;
+        course_ids.insert(course.code, created.id.clone());
         for &trainer in &course.trainer_indexes {
             CourseTrainers::create(
                 conn,
@@ -242,6 +246,58 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 hash(TRAINEE_USERNAME)?,
             )?;
         }
+    }
+    for plan in data::plans() {
+        let unit_id = unit_ids
+            .get(plan.unit_code)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("demo plan of unit {}", plan.unit_code)))?;
+        let courses = plan
+            .courses
+            .iter()
+            .map(|(code, start, end)| {
+                Ok(PlannedCourseInput {
+                    course_id: course_ids
+                        .get(code)
+                        .cloned()
+                        .ok_or_else(|| Error::Internal(format!("demo plan course {code}")))?,
+                    planned_start: (*start).into(),
+                    planned_end: (*end).into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rule = match plan.rule {
+            data::DemoPlanRule::CourseCompletion(min_rate) => PlanRuleInput {
+                kind: "course_completion".into(),
+                min_rate: Some(min_rate),
+                min_sessions: None,
+                topics: None,
+            },
+            data::DemoPlanRule::SessionsOnTopics(min_sessions, topics) => PlanRuleInput {
+                kind: "sessions_on_topics".into(),
+                min_rate: None,
+                min_sessions: Some(min_sessions),
+                topics: Some(topics.into_iter().map(String::from).collect()),
+            },
+        };
+        TrainingPlans::create(
+            conn,
+            &caller,
+            TrainingPlanInput {
+                id: None,
+                unit_id,
+                year: plan.year,
+                title: plan.title.into(),
+                target_positions: plan
+                    .target_positions
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                target_percent: Some(plan.target_percent),
+                rule: Some(rule),
+                courses: Some(courses),
+            },
+        )?;
     }
     Devices::revoke_unchecked(conn, &device.id)?;
     Ok(())

@@ -131,10 +131,11 @@ pub enum AuditObject {
     Material,
     Conflict,
     QuarantinedMutation,
+    TrainingPlan,
 }
 
 impl AuditObject {
-    pub const ALL: [AuditObject; 12] = [
+    pub const ALL: [AuditObject; 13] = [
         AuditObject::User,
         AuditObject::Device,
         AuditObject::Unit,
@@ -147,6 +148,7 @@ impl AuditObject {
         AuditObject::Material,
         AuditObject::Conflict,
         AuditObject::QuarantinedMutation,
+        AuditObject::TrainingPlan,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +165,7 @@ impl AuditObject {
             AuditObject::Material => "material",
             AuditObject::Conflict => "conflict",
             AuditObject::QuarantinedMutation => "quarantined_mutation",
+            AuditObject::TrainingPlan => "training_plan",
         }
     }
 

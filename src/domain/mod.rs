@@ -10,6 +10,7 @@ pub mod enrollments;
 pub mod imports;
 pub mod materials;
 pub mod people;
+pub mod plans;
 pub mod reorganisation;
 pub mod sessions;
 pub mod text;

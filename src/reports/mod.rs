@@ -7,6 +7,7 @@
 //! status (default present or late) are at least `min_rate` percent (default 80) of the course's
 //! sessions.
 
+pub mod plans;
 pub mod render;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

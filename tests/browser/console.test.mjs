@@ -7,7 +7,8 @@
 // sync review paged by the API; the badge sheet prints eight an A4 page and its QR codes decode
 // to the trainees' ids; a trainer sees nothing of another trainer's class; axe-core finds no
 // serious problem on any screen; no screen scrolls sideways at 1366×768 or on a tablet
-// (768×1024). Screenshots in DIEMDANH_ARTIFACTS.
+// (768×1024); a training plan's progress with the plans of the units below. Screenshots in
+// DIEMDANH_ARTIFACTS.
 //
 // Run by tests/it/console.rs, once per backend, with DIEMDANH_BASE set.
 
@@ -1067,6 +1068,56 @@ describe('the staff console', () => {
     assert.deepEqual(await shown(), [...ids].reverse().slice(0, 10), 'newest first');
     assert.ok(listed.slice(-12).every((q) => records.includes(q.record_id)), 'the newest are the ones pushed here');
     await screen(page, 'review-paged');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("a training plan's progress: the province's figures by unit, the ward's plan under it, the names not yet trained and the report's file", async () => {
+    const province = (await admin.get('/api/v1/units?kind=province')).items[0];
+    const plans = await admin.get('/api/v1/training-plans?year=2026');
+    const provincial = plans.items.find((p) => p.unit_id === province.id);
+    const report = await admin.get(`/api/v1/reports/training-plans/${provincial.id}`);
+    const { context, page, errors } = await open();
+    await signIn(page, PERSONAS.admin);
+    await page.click('nav a[href="#/plans"]');
+    await page.waitForSelector('[data-testid=plans-table] tr[data-plan]');
+    const listed = await page.$$eval('[data-testid=plans-table] tr[data-plan]', (trs) => trs.map((tr) => tr.getAttribute('data-plan')));
+    assert.deepEqual(new Set(listed), new Set(plans.items.map((p) => p.id)));
+    await screen(page, 'plans');
+
+    await page.click(`[data-testid=plans-table] tr[data-plan="${provincial.id}"] a`);
+    await page.waitForSelector('[data-testid=plan-units]');
+    await screen(page, 'plan');
+    assert.equal(await page.textContent('[data-testid=screen-title]'), report.plan.title);
+    assert.match(await page.textContent('[data-testid=plan-trained]'), new RegExp(`${report.progress.trained} / ${report.progress.target}`));
+    assert.equal(await page.textContent('[data-testid=plan-required-value]'), String(report.progress.required));
+    assert.equal(await page.textContent('[data-testid=plan-courses-not-held-value]'), String(report.courses_not_held));
+    const units = await page.$$eval('[data-testid=plan-units] tbody tr', (trs) =>
+      trs.map((tr) => ({
+        unit: tr.getAttribute('data-unit'),
+        target: Number(tr.querySelector('[data-col=target]')?.textContent),
+        trained: Number(tr.querySelector('[data-col=trained]')?.textContent),
+      })),
+    );
+    assert.deepEqual(units, report.units.slice(0, 25).map((u) => ({ unit: u.unit_id, target: u.target, trained: u.trained })));
+    const unitPlans = await page.$$eval('[data-testid=plan-unit-plans] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-plan')));
+    assert.deepEqual(unitPlans, report.unit_plans.map((p) => p.plan_id));
+    const missing = await page.$$eval('[data-testid=plan-not-trained] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-person')));
+    const notTrained = new Set(report.not_trained.map((p) => p.person_id));
+    assert.equal(missing.length, Math.min(25, notTrained.size));
+    assert.ok(missing.every((id) => notTrained.has(id)));
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=plan-csv]')]);
+    const served = await asAdmin('GET', `/api/v1/reports/training-plans/${provincial.id}?format=csv`);
+    assert.equal(csvText(fs.readFileSync(await csv.path())), served.body);
+
+    // The ward's plan, opened from the province's: its own figures, the ones the province shows.
+    const ward = report.unit_plans[0];
+    await page.click(`[data-testid=plan-unit-plans] tr[data-plan="${ward.plan_id}"] a`);
+    await page.waitForFunction((title) => document.querySelector('[data-testid=screen-title]')?.textContent === title, ward.title);
+    await page.waitForSelector('[data-testid=plan-units]');
+    assert.match(await page.textContent('[data-testid=plan-trained]'), new RegExp(`${ward.progress.trained} / ${ward.progress.target}`));
+    assert.equal(await page.textContent('[data-testid=plan-required-value]'), String(ward.progress.required));
+    await screen(page, 'plan-ward');
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -101,6 +101,11 @@ const EXPECTED: &[(&str, &str, [u16; 4])] = &[
     ("GET", "/api/v1/reports/courses/{id}", [200, 200, 404, 404]),
     ("GET", "/api/v1/reports/coverage", [200, 403, 403, 403]),
     ("GET", "/api/v1/reports/trainers/{id}", [200, 200, 404, 404]),
+    (
+        "GET",
+        "/api/v1/reports/training-plans/{id}",
+        [200, 404, 404, 404],
+    ),
     ("GET", "/api/v1/audit", [200, 403, 403, 403]),
     ("GET", "/api/v1/units", [200, 200, 200, 200]),
     ("POST", "/api/v1/units", [201, 403, 403, 403]),
@@ -168,6 +173,15 @@ const EXPECTED: &[(&str, &str, [u16; 4])] = &[
     ),
     ("GET", "/api/v1/courses/{id}/roster", [200, 200, 404, 404]),
     ("GET", "/api/v1/me/materials", [200, 200, 200, 200]),
+    ("GET", "/api/v1/training-plans", [200, 200, 200, 200]),
+    ("POST", "/api/v1/training-plans", [201, 403, 403, 403]),
+    ("GET", "/api/v1/training-plans/{id}", [200, 404, 404, 404]),
+    ("PUT", "/api/v1/training-plans/{id}", [412, 404, 404, 404]),
+    (
+        "DELETE",
+        "/api/v1/training-plans/{id}",
+        [412, 404, 404, 404],
+    ),
     ("POST", "/api/v1/auth/logout", [204, 204, 204, 204]),
 ];
 
@@ -200,6 +214,8 @@ struct Fixture {
     outsiders: Vec<String>,
     quarantined: Vec<String>,
     conflict: String,
+    /// The demo province's training plan.
+    plan: String,
     /// Every id of the target class: none may appear in what `tuan.le` or the trainee reads.
     foreign: BTreeSet<String>,
 }
@@ -410,6 +426,16 @@ fn fixture(app: &TestApp) -> Fixture {
         .collect();
     foreign.extend(quarantined.iter().cloned());
     foreign.insert(conflict.clone());
+    let province = ids_of(&get(app, &admin, "/api/v1/units?kind=province"), "id")[0].clone();
+    let plan = ids_of(
+        &get(
+            app,
+            &admin,
+            &format!("/api/v1/training-plans?unit_id={province}"),
+        ),
+        "id",
+    )[0]
+    .clone();
     Fixture {
         admin,
         assigned,
@@ -433,6 +459,7 @@ fn fixture(app: &TestApp) -> Fixture {
         outsiders,
         quarantined,
         conflict,
+        plan,
         foreign,
         course,
     }
@@ -549,6 +576,8 @@ fn request(
         p if p.starts_with("/api/v1/materials/") => fx.material.clone(),
         p if p.starts_with("/api/v1/reports/courses/") => fx.course.clone(),
         p if p.starts_with("/api/v1/reports/trainers/") => fx.hoa_user.clone(),
+        p if p.starts_with("/api/v1/training-plans/") => fx.plan.clone(),
+        p if p.starts_with("/api/v1/reports/training-plans/") => fx.plan.clone(),
         "/api/v1/users/{id}" => fx.hoa_user.clone(),
         "/api/v1/users/{id}/password" => fx.victim_user.clone(),
         "/api/v1/devices/{id}/revoke" => fx.admin_spare_device.clone(),
@@ -669,6 +698,9 @@ fn request(
                 ),
                 "/api/v1/materials" => json_body(
                     json!({"course_id": fx.course, "title": "Ma trận", "kind": "document", "file_name": "m.pdf"}),
+                ),
+                "/api/v1/training-plans" => json_body(
+                    json!({"unit_id": fx.unit, "year": 2027, "title": "Kế hoạch ma trận", "target_positions": ["secretary"]}),
                 ),
                 _ => None,
             };

@@ -20,7 +20,7 @@ const COVERAGE = '/api/v1/reports/coverage';
  */
 
 /** @param {number|null} percent null when there is no one to count */
-function percentText(percent) {
+export function percentText(percent) {
   if (percent === null) return '–';
   return `${percent.toLocaleString(document.documentElement.lang === 'en' ? 'en-GB' : 'vi-VN', { maximumFractionDigits: 1 })} %`;
 }
@@ -84,7 +84,7 @@ export function dashboardScreen(context) {
  * @param {string|HTMLElement} note
  * @param {string} testid
  */
-function tile(label, value, note, testid) {
+export function tile(label, value, note, testid) {
   return h(
     'div',
     { class: 'tile', 'data-testid': testid },

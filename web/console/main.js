@@ -8,6 +8,7 @@ import { language, setLanguage, t } from '/shared/i18n.js';
 import { courseScreen, coursesScreen, newCourseScreen } from './courses.js';
 import { dashboardScreen, unitCoverageScreen } from './dashboard.js';
 import { importScreen } from './imports.js';
+import { planScreen, plansScreen } from './plans.js';
 import { reviewScreen } from './review.js';
 import { unitsScreen } from './units.js';
 import { accountsScreen } from './accounts.js';
@@ -75,6 +76,10 @@ function render() {
     screen = accountsScreen(context);
   } else if (name === 'review' && admin) {
     screen = reviewScreen(context);
+  } else if (name === 'plans' && id && admin) {
+    screen = planScreen(context, id);
+  } else if (name === 'plans' && admin) {
+    screen = plansScreen(context);
   } else if (name === 'import' && admin) {
     screen = importScreen(context);
   } else if (name === 'units' && id && admin) {
@@ -145,6 +150,7 @@ function navigation(user, current) {
     ? [
         ['dashboard', '#/', t('console.nav.dashboard')],
         ['courses', '#/courses', t('console.nav.courses')],
+        ['plans', '#/plans', t('console.nav.plans')],
         ['import', '#/import', t('console.nav.import')],
         ['review', '#/review', t('console.nav.review')],
         ['units', '#/units', t('console.nav.units')],

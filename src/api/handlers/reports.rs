@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::error::{Error, Result};
+use crate::reports::plans::PlanReportQuery;
 use crate::reports::render::{self, CsvChunks, Format, Sheet};
 use crate::reports::{self, CourseQuery, CoverageQuery, TrainerQuery};
 
@@ -141,6 +142,24 @@ pub async fn trainer(
     let output = state
         .run(move |_, conn| {
             let report = reports::trainer(conn, &caller, &id)?;
+            output(format, &report, report.file_stem(), |r| r.sheets())
+        })
+        .await?;
+    Ok(respond(output))
+}
+
+pub async fn training_plan(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+    id: web::Path<String>,
+    query: web::Query<PlanReportQuery>,
+) -> Result<HttpResponse> {
+    let query = query.into_inner();
+    let format = Format::choose(query.format, accept(&req).as_deref());
+    let output = state
+        .run(move |_, conn| {
+            let report = reports::plans::plan(conn, &caller, &id)?;
             output(format, &report, report.file_stem(), |r| r.sheets())
         })
         .await?;

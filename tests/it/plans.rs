@@ -1,0 +1,1122 @@
+//! Yearly training plans: the plan resource (ETag/If-Match, refusals), progress against a plan
+//! by its rule, the roll-up of the units' plans across a merge in the middle of the year, the
+//! report as CSV and XLSX, and the demo's plans.
+
+use std::collections::BTreeSet;
+use std::io::Cursor;
+
+use calamine::{Data, Reader, Xlsx};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+
+backend_tests!(
+    a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
+    a_person_moved_during_the_year_counts_where_they_are_and_is_a_change,
+    trained_follows_the_completion_rule_of_the_plan_exactly,
+    trained_by_sessions_on_required_topics,
+    a_stale_if_match_is_refused_and_changes_nothing,
+    bad_plans_are_refused_with_stable_codes_and_change_nothing,
+    the_report_downloads_as_csv_and_xlsx_matching_the_json,
+    the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get,
+);
+
+fn id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
+}
+
+fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    app.call("POST", path, Some(token), Some(&body))
+        .expect(201)
+        .json
+}
+
+fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    app.call("GET", path, Some(token), None).expect(200).json
+}
+
+fn report(app: &TestApp, token: &str, plan: &str) -> Value {
+    get(
+        app,
+        token,
+        &format!("/api/v1/reports/training-plans/{plan}"),
+    )
+}
+
+/// The names in a list of people of a report.
+fn names(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["full_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// Builds units, people, courses, sessions and attendance through the API.
+struct Builder<'a> {
+    app: &'a TestApp,
+    admin: String,
+}
+
+impl Builder<'_> {
+    fn new(app: &TestApp) -> Builder<'_> {
+        Builder {
+            admin: app.admin_token(),
+            app,
+        }
+    }
+
+    fn unit(&self, code: &str, name: &str, kind: &str, parent: Option<&str>) -> String {
+        id(&post(
+            self.app,
+            &self.admin,
+            "/api/v1/units",
+            json!({"code": code, "name": name, "kind": kind, "parent_id": parent}),
+        ))
+    }
+
+    fn person(&self, name: &str, position: &str, unit: &str) -> String {
+        id(&post(
+            self.app,
+            &self.admin,
+            "/api/v1/people",
+            json!({"full_name": name, "position": position, "unit_id": unit, "phone": "0912345678"}),
+        ))
+    }
+
+    /// A course of `topics.len()` sessions, one a day from `first_day` (YYYY-MM-DD).
+    fn course(&self, code: &str, first_day: &str, topics: &[&str]) -> (String, Vec<String>) {
+        let start = chrono::NaiveDate::parse_from_str(first_day, "%Y-%m-%d").unwrap();
+        let end = start + chrono::Days::new(topics.len() as u64);
+        let course = id(&post(
+            self.app,
+            &self.admin,
+            "/api/v1/courses",
+            json!({"code": code, "title": format!("Lớp {code}"), "management_level": "province",
+                "start_date": first_day, "end_date": end.to_string()}),
+        ));
+        let sessions = topics
+            .iter()
+            .enumerate()
+            .map(|(i, topic)| {
+                let day = start + chrono::Days::new(i as u64);
+                id(&post(
+                    self.app,
+                    &self.admin,
+                    "/api/v1/sessions",
+                    json!({"course_id": course, "topic": topic,
+                        "starts_at": format!("{day}T08:00:00+07:00"),
+                        "ends_at": format!("{day}T11:00:00+07:00")}),
+                ))
+            })
+            .collect();
+        (course, sessions)
+    }
+
+    /// Enrolls the person and records one status per session (None: nothing recorded).
+    fn attend(&self, course: &str, sessions: &[String], person: &str, statuses: &[Option<&str>]) {
+        post(
+            self.app,
+            &self.admin,
+            "/api/v1/enrollments",
+            json!({"course_id": course, "person_id": person}),
+        );
+        for (session, status) in sessions.iter().zip(statuses) {
+            if let Some(status) = status {
+                post(
+                    self.app,
+                    &self.admin,
+                    "/api/v1/attendance",
+                    json!({"session_id": session, "person_id": person, "status": status}),
+                );
+            }
+        }
+    }
+
+    fn plan(&self, body: Value) -> Value {
+        post(self.app, &self.admin, "/api/v1/training-plans", body)
+    }
+}
+
+/// `present` n times, then `rest` up to `total`.
+fn statuses(present: usize, rest: &'static str, total: usize) -> Vec<Option<&'static str>> {
+    (0..total)
+        .map(|i| Some(if i < present { "present" } else { rest }))
+        .collect()
+}
+
+fn planned(course: &str, start: &str, end: &str) -> Value {
+    json!({"course_id": course, "planned_start": start, "planned_end": end})
+}
+
+fn progress(report: &Value) -> (i64, i64, i64, i64) {
+    let p = &report["progress"];
+    (
+        p["target"].as_i64().unwrap(),
+        p["required"].as_i64().unwrap(),
+        p["trained"].as_i64().unwrap(),
+        p["not_trained"].as_i64().unwrap(),
+    )
+}
+
+fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let b = Builder::new(&app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    let binh_minh = b.unit("002", "Xã Bình Minh", "commune", Some(&province));
+    let cat_tien = b.unit("003", "Xã Cát Tiên", "commune", Some(&province));
+    // The province trains the communes' Secretaries and Deputies; each commune its committee
+    // members.
+    let a_sec = b.person("Nguyễn Văn An", "secretary", &an_phu);
+    let a_dep = b.person("Trần Thị Ánh", "deputy_secretary", &an_phu);
+    let a_cm1 = b.person("Lê Văn Bảo", "committee_member", &an_phu);
+    let a_cm2 = b.person("Phạm Thị Cúc", "committee_member", &an_phu);
+    let b_sec = b.person("Hoàng Văn Dũng", "secretary", &binh_minh);
+    let b_dep = b.person("Vũ Thị Giang", "deputy_secretary", &binh_minh);
+    let b_cm1 = b.person("Đặng Văn Hải", "committee_member", &binh_minh);
+    let c_sec = b.person("Bùi Thị Hoa", "secretary", &cat_tien);
+    let c_cm1 = b.person("Đỗ Văn Khoa", "committee_member", &cat_tien);
+    let c_cm2 = b.person("Ngô Thị Lan", "committee_member", &cat_tien);
+    let five = ["Chuyên đề"; 5];
+    let (leaders, leader_sessions) = b.course("BD-2026", "2026-03-02", &five);
+    b.attend(
+        &leaders,
+        &leader_sessions,
+        &a_sec,
+        &statuses(5, "present", 5),
+    );
+    b.attend(
+        &leaders,
+        &leader_sessions,
+        &a_dep,
+        &statuses(4, "absent", 5),
+    );
+    b.attend(
+        &leaders,
+        &leader_sessions,
+        &b_sec,
+        &statuses(3, "excused", 5),
+    );
+    b.attend(
+        &leaders,
+        &leader_sessions,
+        &b_dep,
+        &statuses(5, "present", 5),
+    );
+    b.attend(&leaders, &leader_sessions, &c_sec, &[None; 5]);
+    let (skills, skill_sessions) = b.course("KN-2026", "2026-04-06", &five);
+    b.attend(&skills, &skill_sessions, &a_cm1, &statuses(5, "present", 5));
+    b.attend(&skills, &skill_sessions, &a_cm2, &statuses(2, "absent", 5));
+    b.attend(&skills, &skill_sessions, &b_cm1, &statuses(4, "absent", 5));
+    b.attend(&skills, &skill_sessions, &c_cm1, &statuses(5, "present", 5));
+    b.attend(&skills, &skill_sessions, &c_cm2, &statuses(0, "absent", 5));
+    let province_plan = id(&b.plan(json!({"unit_id": province, "year": 2026,
+        "title": "Kế hoạch bồi dưỡng Bí thư, Phó Bí thư 2026",
+        "target_positions": ["secretary", "deputy_secretary"],
+        "courses": [planned(&leaders, "2026-03-02", "2026-03-06")]})));
+    let commune_plan = |unit: &str, percent: i64| {
+        id(&b.plan(
+            json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch bồi dưỡng Ban Chấp hành",
+            "target_positions": ["committee_member"], "target_percent": percent,
+            "courses": [planned(&skills, "2026-04-06", "2026-04-10")]}),
+        ))
+    };
+    let plan_a = commune_plan(&an_phu, 100);
+    let plan_b = commune_plan(&binh_minh, 100);
+    let plan_c = commune_plan(&cat_tien, 50);
+    // A plan of another year is no part of this year's roll-up.
+    b.plan(
+        json!({"unit_id": binh_minh, "year": 2025, "title": "Kế hoạch 2025",
+        "target_positions": ["committee_member"]}),
+    );
+
+    let before = report(&app, &b.admin, &plan_b);
+    assert_eq!(progress(&before), (1, 1, 1, 0));
+
+    // In the middle of the year An Phú is merged into Bình Minh: its people move.
+    let merge =
+        json!({"source_ids": [an_phu], "target_id": binh_minh, "effective_date": "2026-07-01"});
+    app.call("POST", "/api/v1/units/merge", Some(&b.admin), Some(&merge))
+        .expect(200);
+
+    let of_a = report(&app, &b.admin, &plan_a);
+    let of_b = report(&app, &b.admin, &plan_b);
+    let of_c = report(&app, &b.admin, &plan_c);
+    assert_eq!(of_a["unit"]["in_force"], false);
+    assert_eq!(of_a["unit"]["merged_into_id"], binh_minh);
+    assert_eq!(progress(&of_a), (0, 0, 0, 0), "nobody is left in An Phú");
+    assert_eq!(
+        progress(&of_b),
+        (3, 3, 2, 1),
+        "An Phú's members count in Bình Minh"
+    );
+    assert_eq!(names(&of_b["not_trained"]), set(&["Phạm Thị Cúc"]));
+    assert_eq!(
+        of_b["not_trained"][0]["unit_name"], "Xã Bình Minh",
+        "people are shown in the unit they belong to today"
+    );
+    assert_eq!(of_b["progress"]["met"], false);
+    assert_eq!(progress(&of_c), (2, 1, 1, 1));
+    assert_eq!(of_c["progress"]["met"], true, "50% of two is one");
+    let merge_seen_by_b = &of_b["changes"][0];
+    assert_eq!(
+        (
+            merge_seen_by_b["date"].as_str(),
+            merge_seen_by_b["kind"].as_str(),
+            merge_seen_by_b["unit_name"].as_str(),
+            merge_seen_by_b["new_name"].as_str(),
+        ),
+        (
+            Some("2026-07-01"),
+            Some("merge"),
+            Some("Xã An Phú"),
+            Some("Xã Bình Minh")
+        )
+    );
+    assert_eq!(
+        merge_seen_by_b["people_moved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>(),
+        set(&["Lê Văn Bảo", "Phạm Thị Cúc"])
+    );
+
+    let of_province = report(&app, &b.admin, &province_plan);
+    // The province's own target group: 5 leaders, of whom 3 completed the class.
+    assert_eq!(progress(&of_province), (5, 5, 3, 2));
+    assert_eq!(
+        names(&of_province["not_trained"]),
+        set(&["Hoàng Văn Dũng", "Bùi Thị Hoa"])
+    );
+    let units: Vec<(String, i64, i64)> = of_province["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_owned(),
+                u["target"].as_i64().unwrap(),
+                u["trained"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("Tỉnh Gia Lai".to_owned(), 5, 3),
+            ("Xã Bình Minh".to_owned(), 4, 3),
+            ("Xã Cát Tiên".to_owned(), 1, 0),
+        ]
+    );
+    // Each commune's plan as the province sees it is the commune's own report, and the
+    // roll-up is their sum.
+    let unit_plans = of_province["unit_plans"].as_array().unwrap();
+    let shown: Vec<&str> = unit_plans
+        .iter()
+        .map(|p| p["plan_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, [&plan_a, &plan_b, &plan_c]);
+    let own = [&of_a, &of_b, &of_c];
+    for (seen, own) in unit_plans.iter().zip(own) {
+        assert_eq!(seen["progress"], own["progress"], "{}", seen["unit_name"]);
+    }
+    assert_eq!(unit_plans[0]["unit_in_force"], false);
+    let total = &of_province["unit_plans_total"];
+    for field in ["target", "required", "trained", "not_trained"] {
+        let sum: i64 = own
+            .iter()
+            .map(|r| r["progress"][field].as_i64().unwrap())
+            .sum();
+        assert_eq!(total[field].as_i64().unwrap(), sum, "{field}");
+    }
+    assert_eq!(
+        (
+            total["target"].clone(),
+            total["trained"].clone(),
+            total["met"].clone()
+        ),
+        (json!(5), json!(3), json!(false))
+    );
+    // The province's report says what changed and when: the leaders the merge moved.
+    let change = &of_province["changes"][0];
+    assert_eq!(change["date"], "2026-07-01");
+    assert_eq!(
+        change["people_moved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>(),
+        set(&["Nguyễn Văn An", "Trần Thị Ánh"])
+    );
+    assert_eq!(of_province["courses_not_held"], 0);
+    assert_eq!(of_province["courses"][0]["held"], true);
+}
+
+fn a_person_moved_during_the_year_counts_where_they_are_and_is_a_change(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let b = Builder::new(&app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    let binh_minh = b.unit("002", "Xã Bình Minh", "commune", Some(&province));
+    let mover = b.person("Nguyễn Văn An", "secretary", &an_phu);
+    b.person("Trần Thị Bình", "secretary", &binh_minh);
+    // An edit moves a person today: the plans of this year see it.
+    let year = chrono::Datelike::year(&chrono::Utc::now().date_naive());
+    let today = chrono::Utc::now().date_naive().to_string();
+    let plan = |unit: &str| {
+        id(
+            &b.plan(json!({"unit_id": unit, "year": year, "title": "Kế hoạch",
+            "target_positions": ["secretary"]})),
+        )
+    };
+    let of_an_phu = plan(&an_phu);
+    let of_binh_minh = plan(&binh_minh);
+    let of_province = plan(&province);
+    assert_eq!(report(&app, &b.admin, &of_an_phu)["changes"], json!([]));
+    app.call(
+        "PUT",
+        &format!("/api/v1/people/{mover}"),
+        Some(&b.admin),
+        Some(&json!({"full_name": "Nguyễn Văn An", "position": "secretary", "unit_id": binh_minh})),
+    )
+    .expect(200);
+
+    let expected = json!([{"date": today, "kind": "person_moved", "unit_id": an_phu,
+        "unit_name": "Xã An Phú", "new_unit_id": binh_minh, "new_name": "Xã Bình Minh",
+        "people_moved": ["Nguyễn Văn An"]}]);
+    let left = report(&app, &b.admin, &of_an_phu);
+    assert_eq!(progress(&left), (0, 0, 0, 0));
+    assert_eq!(
+        left["changes"], expected,
+        "the unit left says who went where, and when"
+    );
+    let joined = report(&app, &b.admin, &of_binh_minh);
+    assert_eq!(progress(&joined), (2, 2, 0, 2));
+    assert_eq!(joined["changes"], expected, "the unit joined says it too");
+    let whole = report(&app, &b.admin, &of_province);
+    assert_eq!(
+        progress(&whole),
+        (2, 2, 0, 2),
+        "within the province nobody came or went"
+    );
+    assert_eq!(whole["changes"], expected);
+    assert_eq!(whole["unit_plans_total"]["target"], 2);
+}
+
+/// A province, a commune and a plan for its secretaries over the given courses.
+fn rule_world(app: &TestApp) -> (Builder<'_>, String) {
+    let b = Builder::new(app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let commune = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    (b, commune)
+}
+
+fn trained_follows_the_completion_rule_of_the_plan_exactly(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let (b, commune) = rule_world(&app);
+    let eighty = b.person("Nguyễn Văn Tám", "secretary", &commune);
+    let seventy_nine = b.person("Trần Thị Chín", "secretary", &commune);
+    let excused = b.person("Lê Văn Phép", "secretary", &commune);
+    let split = b.person("Phạm Thị Chia", "secretary", &commune);
+    let (short, short_sessions) = b.course("NGAN", "2026-03-02", &["Chuyên đề"; 5]);
+    let (long, long_sessions) = b.course("DAI", "2026-04-01", &["Chuyên đề"; 24]);
+    // 3 present + 1 late of 5 = 80 %: late counts as attending.
+    b.attend(
+        &short,
+        &short_sessions,
+        &eighty,
+        &[
+            Some("present"),
+            Some("late"),
+            Some("present"),
+            Some("absent"),
+            Some("present"),
+        ],
+    );
+    // 19 of 24 = 79.2 %.
+    b.attend(
+        &long,
+        &long_sessions,
+        &seventy_nine,
+        &statuses(19, "absent", 24),
+    );
+    // 3 present and 2 excused of 5: excused is not attending.
+    b.attend(
+        &short,
+        &short_sessions,
+        &excused,
+        &statuses(3, "excused", 5),
+    );
+    // 60 % of one course and 79 % of the other: each course is judged on its own.
+    b.attend(&short, &short_sessions, &split, &statuses(3, "absent", 5));
+    b.attend(&long, &long_sessions, &split, &statuses(19, "absent", 24));
+    let plan = b.plan(json!({"unit_id": commune, "year": 2026, "title": "Kế hoạch 2026",
+        "target_positions": ["secretary"], "rule": {"kind": "course_completion", "min_rate": 80},
+        "courses": [planned(&short, "2026-03-02", "2026-03-06"), planned(&long, "2026-04-01", "2026-04-24")]}));
+    let plan_id = id(&plan);
+    let at_80 = report(&app, &b.admin, &plan_id);
+    assert_eq!(names(&at_80["trained"]), set(&["Nguyễn Văn Tám"]));
+    assert_eq!(
+        names(&at_80["not_trained"]),
+        set(&["Trần Thị Chín", "Lê Văn Phép", "Phạm Thị Chia"])
+    );
+    assert_eq!(progress(&at_80), (4, 4, 1, 3));
+
+    // At 75 % the 79 % attendance is enough; the plan's rule is what decides.
+    let mut body = plan.clone();
+    for owned in ["rev", "created_at", "updated_at"] {
+        body.as_object_mut().unwrap().remove(owned);
+    }
+    body["rule"]["min_rate"] = json!(75);
+    let etag = format!("\"{}\"", plan["rev"]);
+    app.call_with(
+        "PUT",
+        &format!("/api/v1/training-plans/{plan_id}"),
+        Some(&b.admin),
+        Some(&body),
+        &[("If-Match", &etag)],
+    )
+    .expect(200);
+    let at_75 = report(&app, &b.admin, &plan_id);
+    assert_eq!(
+        names(&at_75["trained"]),
+        set(&["Nguyễn Văn Tám", "Trần Thị Chín", "Phạm Thị Chia"])
+    );
+    assert_eq!(
+        at_75["plan"]["rule"],
+        json!({"kind": "course_completion", "min_rate": 75})
+    );
+}
+
+fn trained_by_sessions_on_required_topics(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let (b, commune) = rule_world(&app);
+    let (course, sessions) = b.course(
+        "CD",
+        "2026-05-04",
+        &[
+            "Bảo vệ nền tảng tư tưởng của Đảng trên KHÔNG GIAN MẠNG",
+            "Hướng dẫn sử dụng phần mềm quản lý đoàn viên",
+            "Kỹ năng cắm trại, dã ngoại",
+            "Tổng kết, bế giảng",
+        ],
+    );
+    let both = b.person("Nguyễn Văn Hai", "deputy_secretary", &commune);
+    let one_on_topic = b.person("Trần Thị Một", "deputy_secretary", &commune);
+    let excused = b.person("Lê Văn Phép", "deputy_secretary", &commune);
+    let not_a_deputy = b.person("Phạm Văn Viên", "member", &commune);
+    b.attend(
+        &course,
+        &sessions,
+        &both,
+        &[Some("present"), Some("late"), None, None],
+    );
+    b.attend(
+        &course,
+        &sessions,
+        &one_on_topic,
+        &[
+            Some("present"),
+            Some("absent"),
+            Some("present"),
+            Some("present"),
+        ],
+    );
+    b.attend(
+        &course,
+        &sessions,
+        &excused,
+        &[Some("present"), Some("excused"), None, None],
+    );
+    b.attend(
+        &course,
+        &sessions,
+        &not_a_deputy,
+        &statuses(4, "present", 4),
+    );
+    let plan = id(&b.plan(
+        json!({"unit_id": commune, "year": 2026, "title": "Chuyên đề bắt buộc",
+        "target_positions": ["deputy_secretary"],
+        "rule": {"kind": "sessions_on_topics", "min_sessions": 2,
+                 "topics": ["không gian mạng", "Phan mem quan ly doan vien"]},
+        "courses": [planned(&course, "2026-05-04", "2026-05-07")]}),
+    ));
+    let progress_report = report(&app, &b.admin, &plan);
+    assert_eq!(names(&progress_report["trained"]), set(&["Nguyễn Văn Hai"]));
+    assert_eq!(
+        names(&progress_report["not_trained"]),
+        set(&["Trần Thị Một", "Lê Văn Phép"]),
+        "sessions off the topics and excused absences do not count; a member is not targeted"
+    );
+}
+
+fn a_stale_if_match_is_refused_and_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let (b, commune) = rule_world(&app);
+    let (course, _) = b.course("K1", "2026-06-01", &["Chuyên đề"; 2]);
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&b.admin),
+            Some(&json!({"unit_id": commune, "year": 2026, "title": "Kế hoạch đầu năm",
+                "target_positions": ["secretary"], "courses": [planned(&course, "2026-06-01", "2026-06-02")]})),
+        )
+        .expect(201);
+    let plan = id(&created.json);
+    let path = format!("/api/v1/training-plans/{plan}");
+    let first_etag = created.header("etag").unwrap().to_owned();
+    assert_eq!(
+        app.call_with(
+            "GET",
+            &path,
+            Some(&b.admin),
+            None,
+            &[("If-None-Match", &first_etag)]
+        )
+        .status,
+        304
+    );
+    let body = |title: &str| {
+        json!({"unit_id": commune, "year": 2026, "title": title,
+            "target_positions": ["secretary", "deputy_secretary"], "target_percent": 90})
+    };
+    let updated = app
+        .call_with(
+            "PUT",
+            &path,
+            Some(&b.admin),
+            Some(&body("Kế hoạch sửa lần một")),
+            &[("If-Match", &first_etag)],
+        )
+        .expect(200);
+    let second_etag = updated.header("etag").unwrap().to_owned();
+    assert_ne!(second_etag, first_etag);
+    assert_eq!(
+        updated.json["courses"],
+        json!([]),
+        "a replace replaces the courses too"
+    );
+
+    let stale = app
+        .call_with(
+            "PUT",
+            &path,
+            Some(&b.admin),
+            Some(&body("Kế hoạch ghi đè")),
+            &[("If-Match", &first_etag)],
+        )
+        .expect(412);
+    assert_eq!(stale.code(), "precondition_failed");
+    let stale_delete = app
+        .call_with(
+            "DELETE",
+            &path,
+            Some(&b.admin),
+            None,
+            &[("If-Match", &first_etag)],
+        )
+        .expect(412);
+    assert_eq!(stale_delete.code(), "precondition_failed");
+    let now = app.call("GET", &path, Some(&b.admin), None).expect(200);
+    assert_eq!(now.header("etag"), Some(second_etag.as_str()));
+    assert_eq!(now.json, updated.json, "the refused writes changed nothing");
+
+    app.call_with(
+        "DELETE",
+        &path,
+        Some(&b.admin),
+        None,
+        &[("If-Match", &second_etag)],
+    )
+    .expect(204);
+    assert_eq!(
+        app.call("GET", &path, Some(&b.admin), None)
+            .expect(404)
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        get(&app, &b.admin, "/api/v1/training-plans")["total"],
+        0,
+        "a deleted plan leaves the list"
+    );
+}
+
+fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let (b, commune) = rule_world(&app);
+    let (course, _) = b.course("K1", "2026-06-01", &["Chuyên đề"]);
+    let other = b.unit("002", "Xã Bình Minh", "commune", None);
+    let merged_away = b.unit("003", "Xã Cát Tiên", "commune", None);
+    app.call(
+        "POST",
+        "/api/v1/units/merge",
+        Some(&b.admin),
+        Some(&json!({"source_ids": [merged_away], "target_id": other, "effective_date": "2026-07-01"})),
+    )
+    .expect(200);
+    let existing = b.plan(
+        json!({"unit_id": commune, "year": 2026, "title": "Kế hoạch 2026",
+        "target_positions": ["secretary"]}),
+    );
+    let good = json!({"unit_id": other, "year": 2026, "title": "Kế hoạch",
+        "target_positions": ["secretary"], "courses": [planned(&course, "2026-06-01", "2026-06-01")]});
+    let with = |change: Value| {
+        let mut body = good.clone();
+        for (key, value) in change.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let unknown = "0196f4e2-0000-7000-8000-000000000000";
+    let cases: Vec<(Value, u16, &str, Option<&str>, &str)> = vec![
+        (
+            with(json!({"target_positions": ["king"]})),
+            422,
+            "validation_failed",
+            Some("target_positions"),
+            "invalid_value",
+        ),
+        (
+            with(json!({"target_positions": []})),
+            422,
+            "validation_failed",
+            Some("target_positions"),
+            "required",
+        ),
+        (
+            with(json!({"target_positions": ["secretary", "secretary"]})),
+            422,
+            "validation_failed",
+            Some("target_positions"),
+            "duplicate",
+        ),
+        (
+            with(json!({"target_percent": 0})),
+            422,
+            "validation_failed",
+            Some("target_percent"),
+            "out_of_range",
+        ),
+        (
+            with(json!({"year": 1999})),
+            422,
+            "validation_failed",
+            Some("year"),
+            "out_of_range",
+        ),
+        (
+            with(json!({"title": " "})),
+            422,
+            "validation_failed",
+            Some("title"),
+            "required",
+        ),
+        (
+            with(json!({"rule": {"kind": "by_magic"}})),
+            422,
+            "validation_failed",
+            Some("rule.kind"),
+            "invalid_value",
+        ),
+        (
+            with(json!({"rule": {"kind": "course_completion", "min_rate": 101}})),
+            422,
+            "validation_failed",
+            Some("rule.min_rate"),
+            "out_of_range",
+        ),
+        (
+            with(json!({"rule": {"kind": "course_completion", "topics": ["x"]}})),
+            422,
+            "validation_failed",
+            Some("rule.topics"),
+            "not_allowed",
+        ),
+        (
+            with(json!({"rule": {"kind": "sessions_on_topics", "topics": ["x"]}})),
+            422,
+            "validation_failed",
+            Some("rule.min_sessions"),
+            "required",
+        ),
+        (
+            with(json!({"rule": {"kind": "sessions_on_topics", "min_sessions": 2, "topics": []}})),
+            422,
+            "validation_failed",
+            Some("rule.topics"),
+            "required",
+        ),
+        (
+            with(json!({"courses": [planned(&course, "2027-01-05", "2027-01-06")]})),
+            422,
+            "validation_failed",
+            Some("courses[0].planned_start"),
+            "outside_year",
+        ),
+        (
+            with(json!({"courses": [planned(&course, "2026-06-02", "2026-06-01")]})),
+            422,
+            "validation_failed",
+            Some("courses[0].planned_end"),
+            "invalid_range",
+        ),
+        (
+            with(json!({"courses": [planned(unknown, "2026-06-02", "2026-06-03")]})),
+            422,
+            "validation_failed",
+            Some("courses[0].course_id"),
+            "unknown_course",
+        ),
+        (
+            with(
+                json!({"courses": [planned(&course, "2026-06-01", "2026-06-01"), planned(&course, "2026-06-01", "2026-06-01")]}),
+            ),
+            422,
+            "validation_failed",
+            Some("courses[1].course_id"),
+            "duplicate",
+        ),
+        (
+            with(json!({"unit_id": unknown})),
+            422,
+            "validation_failed",
+            Some("unit_id"),
+            "unknown_unit",
+        ),
+        (
+            with(json!({"unit_id": merged_away})),
+            422,
+            "validation_failed",
+            Some("unit_id"),
+            "unit_not_current",
+        ),
+        (
+            with(json!({"unit_id": commune})),
+            409,
+            "plan_exists",
+            None,
+            "",
+        ),
+        (
+            with(json!({"colour": "red"})),
+            422,
+            "validation_failed",
+            None,
+            "",
+        ),
+    ];
+    for (body, status, code, field, detail) in cases {
+        let answer = app
+            .call(
+                "POST",
+                "/api/v1/training-plans",
+                Some(&b.admin),
+                Some(&body),
+            )
+            .expect(status);
+        if !code.is_empty() {
+            assert_eq!(answer.code(), code, "{body}");
+        }
+        if let Some(field) = field {
+            let details = answer.json["details"].as_array().unwrap();
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d["field"] == field && d["code"] == detail),
+                "{body}: {}",
+                answer.text
+            );
+        }
+    }
+    let list = get(&app, &b.admin, "/api/v1/training-plans?limit=500");
+    assert_eq!(list["total"], 1, "nothing was written: {list}");
+    assert_eq!(list["items"][0], existing);
+    let bad_filter = app
+        .call(
+            "GET",
+            "/api/v1/training-plans?unit_id=abc",
+            Some(&b.admin),
+            None,
+        )
+        .expect(422);
+    assert_eq!(bad_filter.code(), "validation_failed");
+
+    // A caller who manages no unit: foreign plans are not found, lists leave them out, and a
+    // plan for a unit they do not manage is refused.
+    app.create_user("co.lan", "trainer", None);
+    let trainer = app.token("co.lan", "trainer-password");
+    let plan = id(&existing);
+    for path in [
+        format!("/api/v1/training-plans/{plan}"),
+        format!("/api/v1/reports/training-plans/{plan}"),
+    ] {
+        assert_eq!(
+            app.call("GET", &path, Some(&trainer), None)
+                .expect(404)
+                .code(),
+            "not_found"
+        );
+    }
+    assert_eq!(get(&app, &trainer, "/api/v1/training-plans")["total"], 0);
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&trainer),
+            Some(&good),
+        )
+        .expect(403);
+    assert_eq!(refused.code(), "unit_not_managed");
+    assert_eq!(
+        get(&app, &b.admin, "/api/v1/training-plans")["total"],
+        1,
+        "still nothing written"
+    );
+}
+
+fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
+    Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
+}
+
+fn cell(sheet: &calamine::Range<Data>, row: usize, col: usize) -> String {
+    match sheet.get((row, col)) {
+        Some(Data::String(s)) => s.clone(),
+        Some(Data::Float(f)) => f.to_string(),
+        Some(Data::Int(i)) => i.to_string(),
+        Some(Data::Empty) | None => String::new(),
+        Some(other) => format!("{other:?}"),
+    }
+}
+
+fn the_report_downloads_as_csv_and_xlsx_matching_the_json(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let b = Builder::new(&app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    // A unit and a person named like formulas: shown as text, never run.
+    let hostile = b.unit(
+        "002",
+        "=HYPERLINK(\"http://x\",\"Xã\")",
+        "commune",
+        Some(&province),
+    );
+    let an = b.person("Nguyễn Văn An", "secretary", &an_phu);
+    b.person("+cmd|' /C calc'!A0", "deputy_secretary", &hostile);
+    let (course, sessions) = b.course("BD-2026", "2026-03-02", &["Chuyên đề"; 5]);
+    b.attend(&course, &sessions, &an, &statuses(5, "present", 5));
+    let (later, _) = b.course("BD-2026-2", "2026-12-20", &["Chuyên đề"; 2]);
+    let plan = id(&b.plan(json!({"unit_id": province, "year": 2026,
+        "title": "Kế hoạch bồi dưỡng 2026", "target_positions": ["secretary", "deputy_secretary"],
+        "courses": [planned(&course, "2026-03-02", "2026-03-06"), planned(&later, "2026-12-20", "2026-12-21")]})));
+    b.plan(json!({"unit_id": an_phu, "year": 2026, "title": "Kế hoạch xã An Phú",
+        "target_positions": ["secretary"], "courses": [planned(&course, "2026-03-02", "2026-03-06")]}));
+    let json_report = report(&app, &b.admin, &plan);
+    assert_eq!(
+        json_report["courses_not_held"], 1,
+        "the December class has not started"
+    );
+    let path = format!("/api/v1/reports/training-plans/{plan}");
+
+    let (status, headers, body) = app.download(&format!("{path}?format=csv"), &b.admin, &[]);
+    assert_eq!(status, 200);
+    let disposition = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-disposition"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(
+        disposition.contains("ke-hoach-boi-duong-2026-52.csv"),
+        "{disposition}"
+    );
+    let text = String::from_utf8(body).unwrap();
+    let text = text.strip_prefix('\u{feff}').expect("a BOM");
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let units = json_report["units"].as_array().unwrap();
+    assert_eq!(rows.len(), 1 + units.len() + 1, "header, units, total");
+    for (row, unit) in rows[1..].iter().zip(units) {
+        let name = format!(
+            "{}{}",
+            "  ".repeat(unit["depth"].as_u64().unwrap() as usize),
+            unit["name"].as_str().unwrap()
+        );
+        let shown = diemdanh::reports::render::unguard_formula(&row[1]);
+        assert_eq!(shown, name);
+        assert!(
+            !row[1].trim_start().starts_with('='),
+            "a live formula: {}",
+            row[1]
+        );
+        assert_eq!(row[2], unit["target"].to_string());
+        assert_eq!(row[3], unit["trained"].to_string());
+        assert_eq!(row[4], unit["not_trained"].to_string());
+    }
+    let total = rows.last().unwrap();
+    let progress = &json_report["progress"];
+    assert_eq!(total[1], "Tổng cộng");
+    assert_eq!(
+        total[2..8],
+        [
+            progress["target"].to_string(),
+            progress["trained"].to_string(),
+            progress["not_trained"].to_string(),
+            format!("{:.1}", progress["percent"].as_f64().unwrap()),
+            progress["required"].to_string(),
+            if progress["met"] == true {
+                "Có"
+            } else {
+                "Không"
+            }
+            .to_owned(),
+        ]
+    );
+
+    let (status, _, body) = app.download(
+        &path,
+        &b.admin,
+        &[(
+            "Accept",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )],
+    );
+    assert_eq!(status, 200);
+    let mut book = workbook(body);
+    assert_eq!(
+        book.sheet_names(),
+        [
+            "Kế hoạch và kết quả bồi dưỡng",
+            "Kế hoạch đơn vị cấp dưới",
+            "Danh sách đối tượng",
+            "Lớp theo kế hoạch",
+            "Thay đổi trong năm",
+        ]
+    );
+    let main = book
+        .worksheet_range("Kế hoạch và kết quả bồi dưỡng")
+        .unwrap();
+    for (i, unit) in units.iter().enumerate() {
+        assert_eq!(cell(&main, i + 1, 0), unit["code"].as_str().unwrap());
+        assert_eq!(cell(&main, i + 1, 2), unit["target"].to_string());
+    }
+    let people = book.worksheet_range("Danh sách đối tượng").unwrap();
+    let listed: Vec<(String, String)> = (1..people.height())
+        .map(|r| (cell(&people, r, 1), cell(&people, r, 5)))
+        .collect();
+    let expected: Vec<(String, String)> = json_report["not_trained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["full_name"].as_str().unwrap().to_owned(),
+                "Chưa bồi dưỡng".to_owned(),
+            )
+        })
+        .chain(json_report["trained"].as_array().unwrap().iter().map(|p| {
+            (
+                p["full_name"].as_str().unwrap().to_owned(),
+                "Đã bồi dưỡng".to_owned(),
+            )
+        }))
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(
+        listed.iter().any(|(name, _)| name == "+cmd|' /C calc'!A0"),
+        "XLSX cells are text as stored"
+    );
+    let sub = book.worksheet_range("Kế hoạch đơn vị cấp dưới").unwrap();
+    assert_eq!(cell(&sub, 1, 2), "Kế hoạch xã An Phú");
+    assert_eq!(
+        cell(&sub, 1, 3),
+        json_report["unit_plans"][0]["progress"]["target"].to_string()
+    );
+    let courses = book.worksheet_range("Lớp theo kế hoạch").unwrap();
+    assert_eq!(
+        (cell(&courses, 1, 8), cell(&courses, 2, 8)),
+        ("Đã tổ chức".to_owned(), "Chưa tổ chức".to_owned())
+    );
+}
+
+fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.admin_token();
+    let plans = get(&app, &admin, "/api/v1/training-plans?year=2026");
+    assert_eq!(plans["total"], 2);
+    let province = get(&app, &admin, "/api/v1/units?kind=province")["items"][0]["id"].clone();
+    let provincial = plans["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["unit_id"] == province)
+        .expect("the province's plan");
+    let of_province = report(&app, &admin, provincial["id"].as_str().unwrap());
+    let leaders = get(&app, &admin, "/api/v1/people?position=secretary&limit=1")["total"]
+        .as_i64()
+        .unwrap()
+        + get(
+            &app,
+            &admin,
+            "/api/v1/people?position=deputy_secretary&limit=1",
+        )["total"]
+            .as_i64()
+            .unwrap();
+    assert_eq!(of_province["progress"]["target"], leaders);
+    // The demo's class is in December 2026: held once its first session has started.
+    let started = chrono::Utc::now()
+        >= "2026-12-08T00:30:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+    assert_eq!(of_province["courses"][0]["held"], started);
+    let ward_plan = &of_province["unit_plans"][0];
+    assert_eq!(ward_plan["unit_name"], "Phường Pleiku");
+    let of_ward = report(&app, &admin, ward_plan["plan_id"].as_str().unwrap());
+    assert_eq!(of_ward["progress"], ward_plan["progress"]);
+    assert_eq!(of_province["unit_plans_total"], ward_plan["progress"]);
+
+    // A trainer of the planned class gets the class, never the plan.
+    let trainer = app.token("hoa.nguyen", "demo-trainer-1");
+    let pull = app
+        .call("GET", "/api/v1/sync/pull?limit=1000", Some(&trainer), None)
+        .expect(200);
+    let course = provincial["courses"][0]["course_id"].as_str().unwrap();
+    assert!(
+        pull.text.contains(course),
+        "the trainer's devices hold the class"
+    );
+    for plan in plans["items"].as_array().unwrap() {
+        assert!(!pull.text.contains(plan["id"].as_str().unwrap()));
+    }
+    assert_eq!(get(&app, &trainer, "/api/v1/training-plans")["total"], 0);
+}
