@@ -28,6 +28,7 @@ backend_tests!(
     a_push_retried_before_the_next_pull_is_answered_not_applied_again,
     the_real_watermelondb_library_syncs_two_devices,
     a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection,
+    a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection,
 );
 
 const PATH: &str = "/api/v1/watermelon/sync";
@@ -1431,6 +1432,30 @@ fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(bac
             ("DIEMDANH_URL", app.base.clone()),
             ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
             ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1".to_owned()),
+        ],
+    );
+}
+
+/// Issue 24: a tablet changes 20,000 records offline (attendance and enrollments, creates,
+/// updates and deletes mixed, some merged into another phone's records, some refused) and syncs
+/// them over a connection cut half-way; a second tablet then pulls exactly what the server holds.
+fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if !node_available() {
+        return;
+    }
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    install_node_modules(&dir, "@nozbe/watermelondb");
+    run_node_scenario(
+        &dir,
+        "trip.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
+            ("DIEMDANH_TRIP_RECORDS", "20000".to_owned()),
         ],
     );
 }
