@@ -2,8 +2,9 @@
 // adapter in memory) pulls its course, then changes 20,000 records without a network
 // (attendance and enrollments: creates, updates and deletes mixed; some marks of trainees another
 // phone marked meanwhile, some in a course the trainer does not teach), and syncs them through
-// the shipped api-spec/watermelondb/sync.js over a connection cut half-way, then again; a
-// second tablet then pulls exactly what the server holds. The course and the trip are those of
+// the shipped api-spec/watermelondb/sync.js over a connection cut half-way, then again. A
+// second tablet that pulled the course before the trip, away meanwhile, then pulls those
+// changes (in pages) and a third tablet the whole course: both hold exactly what the server holds. The course and the trip are those of
 // measure.js (support.js).
 //
 // Run by tests/it/watermelon.rs on the demo data: DIEMDANH_URL, DIEMDANH_ADMIN ("user:password"),
@@ -47,13 +48,15 @@ for (const method of ['error', 'warn']) {
 }
 
 // The network between the tablets and the server (support.js's seeding and administrators'
-// calls go around it): counts the kit's pushes, and can lose the answer to the n-th push after
+// calls go around it): counts the kit's pushes and pulls, and can lose the answer to the n-th push after
 // the server committed it, as a connection cut mid-sync does.
-const network = { pushes: 0, loseAnswerToPush: null }
+const network = { pushes: 0, pulls: 0, loseAnswerToPush: null }
 const realFetch = globalThis.fetch
 globalThis.fetch = async (url, init) => {
-  const isPush = init && init.method === 'POST' && String(url).includes('/api/v1/watermelon/sync')
+  const isSync = String(url).includes('/api/v1/watermelon/sync')
+  const isPush = isSync && init && init.method === 'POST'
   if (isPush) network.pushes += 1
+  else if (isSync) network.pulls += 1
   const response = await realFetch(url, init)
   if (isPush && network.pushes === network.loseAnswerToPush) {
     await response.arrayBuffer()
@@ -66,6 +69,8 @@ const STRAYS = 5
 let admin
 let course
 let device
+// A tablet of the same trainer that pulled the course before the trip and was away since.
+let away
 let changes
 // Marks the tablet created that another phone of the trainer had recorded first (merged into
 // that phone's records), and marks in a course the trainer does not teach (refused).
@@ -90,6 +95,8 @@ test('the tablet changes 20,000 records offline', async (t) => {
   course = await seedMixed(BASE, admin)
   device = await tablet(BASE, course.username, course.password, 'trip-tablet')
   await device.sync()
+  away = await tablet(BASE, course.username, course.password, 'trip-tablet-away')
+  await away.sync()
   changes = await tripOffline(device, course, RECORDS - STRAYS)
 
   // Another phone of the trainer marks ten of the trainees the tablet marked offline: the
@@ -187,7 +194,7 @@ test('the retry sends the rest: nothing applied twice, nothing left but the refu
   }
 })
 
-test('the tablet and a second tablet hold exactly what the server holds', async () => {
+test('every tablet holds exactly what the server holds', async (t) => {
   // The refused marks are not the course's: the tablet keeps them for the trainer to fix.
   await device.database.write(async () => {
     const batch = (await device.all('attendance'))
@@ -195,13 +202,20 @@ test('the tablet and a second tablet hold exactly what the server holds', async 
       .map((r) => r.prepareDestroyPermanently())
     await device.database.batch(batch)
   })
+  // The tablet that was away gets the trip's changes in pages of an incremental pull.
+  network.pulls = 0
+  await away.sync()
+  t.diagnostic(`the tablet away pulled the trip in ${network.pulls} pages`)
+  assert.ok(network.pulls > 10, `${network.pulls} pages`)
   const second = await tablet(BASE, course.username, course.password, 'trip-tablet-2')
   await second.sync()
   await device.sync()
   const server = await serverAttendance(BASE, admin, course.sessionIds)
   assert.deepEqual(await device.rows('attendance'), server)
+  assert.deepEqual(await away.rows('attendance'), server)
   assert.deepEqual(await second.rows('attendance'), server)
   assert.deepEqual(await second.rows('enrollments'), await device.rows('enrollments'))
+  assert.deepEqual(await away.rows('enrollments'), await device.rows('enrollments'))
   const enrollments = await call(
     BASE,
     admin,
