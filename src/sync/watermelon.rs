@@ -1,8 +1,8 @@
 //! WatermelonDB's sync protocol as a translation onto the native one, so that an app built on
 //! WatermelonDB's `synchronize()` gets the same scopes, merge rules, conflict log and quarantine.
 //!
-//! - Pull: the feed of `pull::delta` in one answer, or for a first sync in the native pull's
-//!   pages (the kit gathers them), so that a large scope is never held at once. WatermelonDB's
+//! - Pull: the feed of `pull::delta` in one answer, or in the native pull's pages (the kit
+//!   gathers them), so that a large scope or a long absence's changes are never held at once. WatermelonDB's
 //!   `timestamp` is the revision everything up to which was delivered, plus one (WatermelonDB
 //!   wants a number above 0, and a fresh database is at revision 0), with the database's
 //!   epoch tag in the bits above the revision's 40 (`db::identity`): a timestamp from before a
