@@ -2,11 +2,11 @@
 //! WatermelonDB's `synchronize()` gets the same scopes, merge rules, conflict log and quarantine.
 //!
 //! - Pull: the feed of `pull::delta` in one answer, or in the native pull's pages (the kit
-//!   gathers them), so that a large scope or a long absence's changes are never held at once. WatermelonDB's
-//!   `timestamp` is the revision everything up to which was delivered, plus one (WatermelonDB
-//!   wants a number above 0, and a fresh database is at revision 0), with the database's
-//!   epoch tag in the bits above the revision's 40 (`db::identity`): a timestamp from before a
-//!   restore is answered 410. Revisions are commit-ordered, so "after the timestamp"
+//!   gathers them), so that a large scope or a long absence's changes are never held at once.
+//!   WatermelonDB's `timestamp` is the revision everything up to which was delivered, plus one
+//!   (WatermelonDB wants a number above 0, and a fresh database is at revision 0), with the
+//!   database's epoch tag in the bits above the revision's 40 (`db::identity`): a timestamp
+//!   from before a restore is answered 410. Revisions are commit-ordered, so "after the timestamp"
 //!   never skips a row, where a wall-clock millisecond would. The courses the device held at each
 //!   timestamp are kept server-side (`watermelon_pulls`), as the native cursor carries them, so a
 //!   course leaving or entering the scope deletes or backfills its records.
