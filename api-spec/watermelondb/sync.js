@@ -39,8 +39,9 @@
 //     and PAGE_BYTES bytes), each marked synced once the server has committed it, so a backlog
 //     of any size gets through and a cut sync resumes where it stopped (a page whose answer was
 //     lost is answered again, not applied twice: the server knows it until the device pulls);
-//   - a first sync comes in pages (PULL_PAGE changes each) gathered here and handed to
-//     WatermelonDB as one pull, so the server never holds a whole scope at once.
+//   - a pull comes in pages (PULL_PAGE changes each: a first sync, or a device away while much
+//     changed) gathered here and handed to WatermelonDB as one pull, so the server never holds
+//     a whole scope or a long absence's changes at once.
 
 const { synchronize } = require('@nozbe/watermelondb/sync')
 // synchronize()'s own steps, to push in pages before it pulls. They are not WatermelonDB's
@@ -57,7 +58,7 @@ const SYNC_PATH = '/api/v1/watermelon/sync'
 // short, so that other devices' syncs are answered in between.
 const PAGE_RECORDS = 500
 const PAGE_BYTES = 512 * 1024
-// Changes per page of a first sync (the server's most).
+// Changes per page of a pull (the server's most).
 const PULL_PAGE = 1000
 
 class DiemdanhSyncError extends Error {
@@ -175,20 +176,18 @@ async function syncWithDiemdanh({ database, baseUrl, auth, onRejected, log, ...o
       log,
       ...options,
       pullChanges: async ({ lastPulledAt, schemaVersion, migration }) => {
-        if (!lastPulledAt) {
-          return pullScope((query) =>
-            request(baseUrl, auth, 'GET', `${SYNC_PATH}?${query}`),
-          schemaVersion)
+        const get = (query) => request(baseUrl, auth, 'GET', `${SYNC_PATH}?${query}`)
+        if (migration) {
+          // After a schema migration the answer comes at once (it carries whole tables).
+          const query = new URLSearchParams({
+            last_pulled_at: String(lastPulledAt || null),
+            schema_version: String(schemaVersion),
+            migration: JSON.stringify(migration),
+          })
+          const answer = await get(query)
+          return { changes: answer.changes, timestamp: answer.timestamp }
         }
-        const query = new URLSearchParams({
-          last_pulled_at: String(lastPulledAt),
-          schema_version: String(schemaVersion),
-          migration: JSON.stringify(migration || null),
-        })
-        const answer = await request(baseUrl, auth, 'GET', `${SYNC_PATH}?${query}`)
-        // `timestamp` is a server revision, not a time: store and send it back, never compare
-        // it with a clock.
-        return { changes: answer.changes, timestamp: answer.timestamp }
+        return pullPages(get, lastPulledAt, schemaVersion)
       },
       // What changed during the pull (and refused records, sent again): WatermelonDB marks
       // it synced once every page is accepted.
@@ -229,36 +228,43 @@ async function pushBacklog(database, pushPage) {
   }
 }
 
-// A first sync, page by page: the pages gathered into one WatermelonDB pull (a record sent
-// twice keeps its last state; a deletion removes what an earlier page sent).
-async function pullScope(get, schemaVersion) {
+// A pull, page by page, the pages gathered into one WatermelonDB pull: a record sent again keeps
+// its last state, and stays `created` if an earlier page created it (the device did not hold
+// it); a deletion removes what an earlier page sent, a later page's record undoes a deletion.
+// A pull cut between pages starts over: the server records it only when the last page is sent.
+async function pullPages(get, lastPulledAt, schemaVersion) {
   const gathered = {}
   let cursor = null
   for (;;) {
     const query = new URLSearchParams({
-      last_pulled_at: 'null',
+      last_pulled_at: String(lastPulledAt || null),
       schema_version: String(schemaVersion),
       limit: String(PULL_PAGE),
     })
     if (cursor) query.set('cursor', cursor)
     const page = await get(query)
     for (const [table, { created, updated, deleted }] of Object.entries(page.changes)) {
-      if (!gathered[table]) gathered[table] = { records: new Map(), deleted: new Set() }
+      if (!gathered[table]) gathered[table] = new Map()
       const into = gathered[table]
-      for (const raw of created.concat(updated)) {
-        into.records.set(raw.id, raw)
-        into.deleted.delete(raw.id)
+      for (const [kind, raws] of [['created', created], ['updated', updated]]) {
+        for (const raw of raws) {
+          const earlier = into.get(raw.id)
+          const kept = earlier && earlier.kind !== 'deleted' ? earlier.kind : kind
+          into.set(raw.id, { kind: kept, raw })
+        }
       }
-      for (const id of deleted) {
-        into.records.delete(id)
-        into.deleted.add(id)
-      }
+      for (const id of deleted) into.set(id, { kind: 'deleted' })
     }
     if (!page.has_more) {
       const changes = {}
-      for (const [table, { records, deleted }] of Object.entries(gathered)) {
-        changes[table] = { created: [...records.values()], updated: [], deleted: [...deleted] }
+      for (const [table, records] of Object.entries(gathered)) {
+        changes[table] = { created: [], updated: [], deleted: [] }
+        for (const [id, { kind, raw }] of records) {
+          changes[table][kind].push(kind === 'deleted' ? id : raw)
+        }
       }
+      // `timestamp` is a server revision, not a time: store and send it back, never compare
+      // it with a clock.
       return { changes, timestamp: page.timestamp }
     }
     cursor = page.cursor

@@ -1,12 +1,12 @@
 //! WatermelonDB's sync protocol as a translation onto the native one, so that an app built on
 //! WatermelonDB's `synchronize()` gets the same scopes, merge rules, conflict log and quarantine.
 //!
-//! - Pull: the feed of `pull::delta` in one answer, or for a first sync in the native pull's
-//!   pages (the kit gathers them), so that a large scope is never held at once. WatermelonDB's
-//!   `timestamp` is the revision everything up to which was delivered, plus one (WatermelonDB
-//!   wants a number above 0, and a fresh database is at revision 0), with the database's
-//!   epoch tag in the bits above the revision's 40 (`db::identity`): a timestamp from before a
-//!   restore is answered 410. Revisions are commit-ordered, so "after the timestamp"
+//! - Pull: the feed of `pull::delta` in one answer, or in the native pull's pages (the kit
+//!   gathers them), so that a large scope or a long absence's changes are never held at once.
+//!   WatermelonDB's `timestamp` is the revision everything up to which was delivered, plus one
+//!   (WatermelonDB wants a number above 0, and a fresh database is at revision 0), with the
+//!   database's epoch tag in the bits above the revision's 40 (`db::identity`): a timestamp
+//!   from before a restore is answered 410. Revisions are commit-ordered, so "after the timestamp"
 //!   never skips a row, where a wall-clock millisecond would. The courses the device held at each
 //!   timestamp are kept server-side (`watermelon_pulls`), as the native cursor carries them, so a
 //!   course leaving or entering the scope deletes or backfills its records.
@@ -36,13 +36,13 @@ use super::cursor::Cursor;
 use super::merge::Fields;
 use super::pull::{self, Backfill, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
-use super::records::Collection;
+use super::records::{Collection, ROWS_PER_STATEMENT};
 use crate::config::QuarantineCap;
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
     attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
 };
-use crate::db::{DbConn, now_ms, write_tx};
+use crate::db::{DbConn, now_ms, on_backend, write_tx};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 
@@ -369,43 +369,80 @@ impl Pushed {
     }
 }
 
-/// The records the device pushed after the pull issued at `issued_at` (that pull answered the
-/// earlier ones), and those it deleted, whenever (it holds no copy of them).
-fn pushed_records(
+/// Of the records a pull carries (`changes`), those the device pushed after the pull issued
+/// at `issued_at` (that pull answered the earlier ones), and those it deleted, whenever (it
+/// holds no copy of them). Read for the pull's records only: a device back from a long trip
+/// has pushed thousands.
+fn pushed_records<'a>(
     conn: &mut DbConn,
     caller: &Caller,
     issued_at: i64,
+    changes: impl Iterator<Item = &'a Change>,
 ) -> Result<BTreeMap<(String, String), Pushed>> {
-    let rows: Vec<(String, String, String, Option<i64>, bool)> = watermelon_pushed::table
+    let mut wanted: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
+    for change in changes {
+        wanted
+            .entry(change.collection)
+            .or_default()
+            .insert(change.id.as_str());
+    }
+    let mut pushed = BTreeMap::new();
+    for (collection, ids) in wanted {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<(String, String, Option<i64>, bool)> = watermelon_pushed::table
+                .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                .filter(watermelon_pushed::collection.eq(collection))
+                .filter(watermelon_pushed::record_id.eq_any(chunk))
+                .filter(
+                    watermelon_pushed::pushed_at
+                        .ge(issued_at)
+                        .or(watermelon_pushed::deleted_on_device.eq(true)),
+                )
+                .select((
+                    watermelon_pushed::record_id,
+                    watermelon_pushed::canonical_id,
+                    watermelon_pushed::in_sync_rev,
+                    watermelon_pushed::deleted_on_device,
+                ))
+                .load(conn)?;
+            for (record_id, canonical_id, in_sync_rev, deleted_on_device) in rows {
+                pushed.insert(
+                    (collection.to_owned(), record_id),
+                    Pushed {
+                        canonical_id,
+                        in_sync_rev,
+                        deleted_on_device,
+                    },
+                );
+            }
+        }
+    }
+    Ok(pushed)
+}
+
+/// The records the device pushed (as `pushed_records` counts them) under an id the server
+/// merged into an existing record: (collection, the device's id, the server's).
+fn merged_pushes(
+    conn: &mut DbConn,
+    caller: &Caller,
+    issued_at: i64,
+) -> Result<Vec<(String, String, String)>> {
+    Ok(watermelon_pushed::table
         .filter(watermelon_pushed::device_id.eq(&caller.device_id))
         .filter(
             watermelon_pushed::pushed_at
                 .ge(issued_at)
                 .or(watermelon_pushed::deleted_on_device.eq(true)),
         )
+        .filter(watermelon_pushed::canonical_id.ne(watermelon_pushed::record_id))
+        .order((watermelon_pushed::collection, watermelon_pushed::record_id))
         .select((
             watermelon_pushed::collection,
             watermelon_pushed::record_id,
             watermelon_pushed::canonical_id,
-            watermelon_pushed::in_sync_rev,
-            watermelon_pushed::deleted_on_device,
         ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(collection, record_id, canonical_id, in_sync_rev, deleted_on_device)| {
-                (
-                    (collection, record_id),
-                    Pushed {
-                        canonical_id,
-                        in_sync_rev,
-                        deleted_on_device,
-                    },
-                )
-            },
-        )
-        .collect())
+        .load(conn)?)
 }
 
 /// How one change reaches the device.
@@ -491,7 +528,7 @@ pub fn pull(
             }
         }
         Some((since, issued_at)) => {
-            revived = classify(conn, caller, &delta, since, *issued_at, &mut out)?;
+            revived = classify(conn, caller, &delta, since, *issued_at, true, &mut out)?;
         }
     }
     if let Some(migration) = migration {
@@ -613,6 +650,115 @@ pub fn first_pull_page(
     })
 }
 
+/// One page of an incremental pull, for a device away while more changed than one answer
+/// should hold: the changes after the previous page's cursor (after `last_pulled_at` for the
+/// first page), at most `limit` of the feed, each sorted created/updated/deleted against what
+/// the device held at `last_pulled_at`, as one answer sorts them. The device gathers the pages
+/// and hands them to WatermelonDB as one pull; only the last carries the timestamp, and only
+/// then is the pull recorded (a cut pull starts over from `last_pulled_at`). The server holds
+/// one page at a time.
+pub fn pull_page(
+    conn: &mut DbConn,
+    caller: &Caller,
+    settings: &Settings,
+    last_pulled_at: i64,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<PullResponse> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid_field(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let now = now_ms();
+    let epoch = Epoch::current(conn)?;
+    let (since, issued_at) = pulled_state(conn, caller, epoch, last_pulled_at)?;
+    pull::check_age(now, issued_at, settings.tombstone_retention_ms)?;
+    let position = match cursor {
+        None => Since {
+            rev: since.rev,
+            courses: since.courses.clone(),
+        },
+        Some(raw) => {
+            let cursor = Cursor::decode(raw, settings.cursor_key, &caller.user_id)?;
+            pull::check_cursor(&cursor, epoch, now, settings.tombstone_retention_ms)?;
+            // A page follows its pull's earlier pages: never from before `last_pulled_at`.
+            if cursor.rev < since.rev {
+                return Err(Error::bad_request(
+                    "invalid_cursor",
+                    "the cursor is not one of this pull's pages; start over without one",
+                ));
+            }
+            Since {
+                rev: cursor.rev,
+                courses: cursor.courses,
+            }
+        }
+    };
+    // A course that came into scope comes whole in the page that finds it: its records, all
+    // new to the device, cannot be told from changed ones in the feed otherwise.
+    let delta = pull::delta(conn, caller, Some(&position), Some(limit), Backfill::All)?;
+    let mut out = Collector::new();
+    let revived = classify(
+        conn,
+        caller,
+        &delta,
+        &since,
+        issued_at,
+        !delta.has_more,
+        &mut out,
+    )?;
+    if delta.has_more {
+        // The device holds again what the page revives, whatever becomes of the pull.
+        write_tx(conn, |conn| forget_deletions(conn, caller, &revived))?;
+        let next = Cursor {
+            rev: delta.next_rev,
+            user: caller.user_id.clone(),
+            issued_ms: now,
+            courses: delta.visible,
+            epoch: epoch.id(),
+        };
+        return Ok(PullResponse {
+            changes: out.changes,
+            timestamp: None,
+            cursor: Some(next.encode(settings.cursor_key)),
+            has_more: Some(true),
+        });
+    }
+    let timestamp = timestamp_of(epoch, delta.next_rev)?;
+    record_pull(
+        conn,
+        caller,
+        settings,
+        Some((last_pulled_at, issued_at)),
+        timestamp,
+        &delta.visible,
+        &revived,
+        now,
+    )?;
+    Ok(PullResponse {
+        changes: out.changes,
+        timestamp: Some(timestamp),
+        cursor: None,
+        has_more: Some(false),
+    })
+}
+
+/// Forgets that the device deleted the records a pull brings back to it (`revived`).
+fn forget_deletions(
+    conn: &mut DbConn,
+    caller: &Caller,
+    revived: &[(String, String)],
+) -> Result<()> {
+    for (collection, record_id) in revived {
+        diesel::delete(watermelon_pushed::table.find((&caller.device_id, collection, record_id)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Records what a device holds after a pull answered at `timestamp` (the courses it held then),
 /// and forgets what the pull it acknowledged (`last_pulled_at` and that pull's issue time; none
 /// for a first sync) made useless, and the deletions of records the pull brings back to it
@@ -659,14 +805,7 @@ fn record_pull(
             )
             .execute(conn)?;
         }
-        for (collection, record_id) in revived {
-            diesel::delete(watermelon_pushed::table.find((
-                &caller.device_id,
-                collection,
-                record_id,
-            )))
-            .execute(conn)?;
-        }
+        forget_deletions(conn, caller, revived)?;
         diesel::delete(
             watermelon_pulls::table.filter(watermelon_pulls::issued_at.lt(now - retention)),
         )
@@ -693,16 +832,30 @@ fn record_pull(
 /// Sorts an incremental pull into created, updated and deleted, leaving out the device's own
 /// writes where its copy is the server's state. Answers the records the device had deleted that
 /// come back to it as `created` (another device's later edit revived them).
+///
+/// `since` is where the device stood at its last pull (the delta may start later: a page of an
+/// incremental pull in pages); `with_merged` adds the records it pushed that were merged into
+/// others (once per pull: on its last page).
 fn classify(
     conn: &mut DbConn,
     caller: &Caller,
     delta: &pull::Delta,
     since: &Since,
     issued_at: i64,
+    with_merged: bool,
     out: &mut Collector,
 ) -> Result<Vec<(String, String)>> {
     let mut revived = Vec::new();
-    let pushed = pushed_records(conn, caller, issued_at)?;
+    let pushed = pushed_records(
+        conn,
+        caller,
+        issued_at,
+        delta
+            .added
+            .iter()
+            .chain(&delta.new_people)
+            .chain(&delta.feed),
+    )?;
     for change in &delta.removed {
         out.add(change, Kind::Deleted);
     }
@@ -758,17 +911,17 @@ fn classify(
     // Records the device created under an id that the server merged into an existing record
     // (the same trainee's attendance recorded on two devices): the device drops its id and
     // takes the server's record.
-    for ((collection, record_id), own) in &pushed {
-        if own.canonical_id == *record_id {
-            continue;
-        }
-        let Some(collection) = Collection::parse(collection) else {
+    if !with_merged {
+        return Ok(revived);
+    }
+    for (collection, record_id, canonical_id) in merged_pushes(conn, caller, issued_at)? {
+        let Some(collection) = Collection::parse(&collection) else {
             continue;
         };
         out.add(
             &Change {
                 collection: collection.name(),
-                id: record_id.clone(),
+                id: record_id,
                 rev: 0,
                 deleted: true,
                 data: None,
@@ -776,10 +929,10 @@ fn classify(
             },
             Kind::Deleted,
         );
-        if out.has(collection.name(), &own.canonical_id) {
+        if out.has(collection.name(), &canonical_id) {
             continue;
         }
-        if let Some(change) = load_change(conn, collection, &own.canonical_id)? {
+        if let Some(change) = load_change(conn, collection, &canonical_id)? {
             let kind = if change.deleted {
                 Kind::Deleted
             } else if change.created_ms > issued_at {
@@ -826,23 +979,7 @@ fn held_people(
 
 /// A device-writable record as a feed change.
 fn load_change(conn: &mut DbConn, collection: Collection, id: &str) -> Result<Option<Change>> {
-    use crate::domain::attendance::Attendance;
-    use crate::domain::enrollments::Enrollment;
-    Ok(match collection {
-        Collection::Attendance => attendance::table
-            .find(id)
-            .select(Attendance::as_select())
-            .first::<Attendance>(conn)
-            .optional()?
-            .map(|row| pull::change(collection, row)),
-        Collection::Enrollments => enrollments::table
-            .find(id)
-            .select(Enrollment::as_select())
-            .first::<Enrollment>(conn)
-            .optional()?
-            .map(|row| pull::change(collection, row)),
-        _ => None,
-    })
+    Ok(load_changes(conn, collection, &[id])?.remove(id))
 }
 
 /// Why a record was refused, per table and id.
@@ -990,29 +1127,61 @@ fn parse_changes(body: &Value, max_records: usize) -> Result<Vec<Incoming>> {
     Ok(incoming)
 }
 
-/// The revision of a stored device-writable record, following merged ids.
-fn base_rev(conn: &mut DbConn, table: &str, id: &str) -> Result<i64> {
+/// The ids of one table's records in a push, in statements of bounded size.
+fn id_chunks<'a>(records: &'a [Incoming], table: &'a str) -> Vec<Vec<&'a str>> {
+    let ids: Vec<&str> = records
+        .iter()
+        .filter(|r| r.table == table)
+        .map(|r| r.id.as_str())
+        .collect();
+    ids.chunks(ROWS_PER_STATEMENT)
+        .map(<[&str]>::to_vec)
+        .collect()
+}
+
+/// The tables a push names, each once.
+fn tables_of(records: &[Incoming]) -> BTreeSet<&str> {
+    records.iter().map(|r| r.table.as_str()).collect()
+}
+
+/// The revision of each stored device-writable record a push names, following merged ids
+/// (absent: none stored). Read a table at a time, not a record at a time: a page of a backlog
+/// is hundreds of records.
+fn base_revs(conn: &mut DbConn, records: &[Incoming]) -> Result<BTreeMap<(String, String), i64>> {
     use crate::db::schema::sync_aliases;
-    let target = sync_aliases::table
-        .find((table, id))
-        .select(sync_aliases::canonical_id)
-        .first::<String>(conn)
-        .optional()?
-        .unwrap_or_else(|| id.to_owned());
-    let rev = match Collection::parse(table) {
-        Some(Collection::Attendance) => attendance::table
-            .find(&target)
-            .select(attendance::rev)
-            .first::<i64>(conn)
-            .optional()?,
-        Some(Collection::Enrollments) => enrollments::table
-            .find(&target)
-            .select(enrollments::rev)
-            .first::<i64>(conn)
-            .optional()?,
-        _ => None,
-    };
-    Ok(rev.unwrap_or(0))
+    let mut revs = BTreeMap::new();
+    for table in tables_of(records) {
+        for ids in id_chunks(records, table) {
+            let aliases: BTreeMap<String, String> = sync_aliases::table
+                .filter(sync_aliases::collection.eq(table))
+                .filter(sync_aliases::alias_id.eq_any(&ids))
+                .select((sync_aliases::alias_id, sync_aliases::canonical_id))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            let target = |id: &str| aliases.get(id).cloned().unwrap_or_else(|| id.to_owned());
+            let targets: Vec<String> = ids.iter().map(|id| target(id)).collect();
+            let stored: BTreeMap<String, i64> = match Collection::parse(table) {
+                Some(Collection::Attendance) => attendance::table
+                    .filter(attendance::id.eq_any(&targets))
+                    .select((attendance::id, attendance::rev))
+                    .load::<(String, i64)>(conn)?,
+                Some(Collection::Enrollments) => enrollments::table
+                    .filter(enrollments::id.eq_any(&targets))
+                    .select((enrollments::id, enrollments::rev))
+                    .load::<(String, i64)>(conn)?,
+                _ => Vec::new(),
+            }
+            .into_iter()
+            .collect();
+            for id in ids {
+                if let Some(rev) = stored.get(&target(id)) {
+                    revs.insert((table.to_owned(), id.to_owned()), *rev);
+                }
+            }
+        }
+    }
+    Ok(revs)
 }
 
 /// The mutation id of a pushed record: the same change sent again over the same server state
@@ -1053,36 +1222,92 @@ fn uuid_of(key: &Value) -> String {
         .to_string()
 }
 
-/// The mutation a record's earlier push became, if the device sent exactly `retry_key` then.
-fn retried_mutation(
-    conn: &mut DbConn,
-    caller: &Caller,
-    record: &Incoming,
-    retry_key: &str,
-) -> Result<Option<String>> {
-    let earlier: Option<(Option<String>, Option<String>)> = watermelon_pushed::table
-        .find((&caller.device_id, &record.table, &record.id))
-        .select((watermelon_pushed::retry_key, watermelon_pushed::mutation_id))
-        .first(conn)
-        .optional()?;
-    Ok(match earlier {
-        Some((Some(key), mutation)) if key == retry_key => mutation,
-        _ => None,
-    })
+/// What the device's earlier push of each record (this push names) was sent as: its retry key
+/// and the mutation it became.
+struct EarlierPush {
+    retry_key: Option<String>,
+    mutation_id: Option<String>,
 }
 
-fn stored_result(conn: &mut DbConn, mutation_id: &str) -> Result<Option<MutationResult>> {
-    let stored = sync_mutations::table
-        .find(mutation_id)
-        .select(sync_mutations::result)
-        .first::<String>(conn)
-        .optional()?;
-    stored
-        .map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))
-        })
-        .transpose()
+fn earlier_pushes(
+    conn: &mut DbConn,
+    caller: &Caller,
+    records: &[Incoming],
+) -> Result<BTreeMap<(String, String), EarlierPush>> {
+    let mut earlier = BTreeMap::new();
+    for table in tables_of(records) {
+        for ids in id_chunks(records, table) {
+            let rows: Vec<(String, Option<String>, Option<String>)> = watermelon_pushed::table
+                .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                .filter(watermelon_pushed::collection.eq(table))
+                .filter(watermelon_pushed::record_id.eq_any(&ids))
+                .select((
+                    watermelon_pushed::record_id,
+                    watermelon_pushed::retry_key,
+                    watermelon_pushed::mutation_id,
+                ))
+                .load(conn)?;
+            for (record_id, retry_key, mutation_id) in rows {
+                earlier.insert(
+                    (table.to_owned(), record_id),
+                    EarlierPush {
+                        retry_key,
+                        mutation_id,
+                    },
+                );
+            }
+        }
+    }
+    Ok(earlier)
+}
+
+/// The stored results of the mutations among `ids` that were applied (or refused) before.
+fn stored_results(conn: &mut DbConn, ids: &[&str]) -> Result<BTreeMap<String, MutationResult>> {
+    let mut results = BTreeMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<(String, String)> = sync_mutations::table
+            .filter(sync_mutations::mutation_id.eq_any(chunk))
+            .select((sync_mutations::mutation_id, sync_mutations::result))
+            .load(conn)?;
+        for (id, text) in rows {
+            let result = serde_json::from_str(&text)
+                .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))?;
+            results.insert(id, result);
+        }
+    }
+    Ok(results)
+}
+
+/// The stored device-writable records among `ids` of one collection, as feed changes.
+fn load_changes(
+    conn: &mut DbConn,
+    collection: Collection,
+    ids: &[&str],
+) -> Result<BTreeMap<String, Change>> {
+    use crate::domain::attendance::Attendance;
+    use crate::domain::enrollments::Enrollment;
+    let mut changes = BTreeMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let loaded: Vec<Change> = match collection {
+            Collection::Attendance => attendance::table
+                .filter(attendance::id.eq_any(chunk))
+                .select(Attendance::as_select())
+                .load::<Attendance>(conn)?
+                .into_iter()
+                .map(|row| pull::change(collection, row))
+                .collect(),
+            Collection::Enrollments => enrollments::table
+                .filter(enrollments::id.eq_any(chunk))
+                .select(Enrollment::as_select())
+                .load::<Enrollment>(conn)?
+                .into_iter()
+                .map(|row| pull::change(collection, row))
+                .collect(),
+            _ => Vec::new(),
+        };
+        changes.extend(loaded.into_iter().map(|change| (change.id.clone(), change)));
+    }
+    Ok(changes)
 }
 
 /// Applies a WatermelonDB push inside the caller's write transaction.
@@ -1113,29 +1338,43 @@ pub fn push(
     }
 
     // Records with nothing the server syncs changed are accepted as they are.
-    let mut results: Vec<Option<MutationResult>> = Vec::with_capacity(incoming.len());
+    let sends = |record: &Incoming| {
+        !(record.op == Op::Upsert
+            && record.fields.is_empty()
+            && Collection::parse(&record.table).is_some_and(Collection::device_writable))
+    };
+    let base = base_revs(conn, &incoming)?;
+    let earlier = earlier_pushes(conn, caller, &incoming)?;
     // Per record, the mutation it is (or was, for a retry) and the key it was sent under.
-    let mut sent: Vec<Option<(String, String)>> = Vec::with_capacity(incoming.len());
+    let sent: Vec<Option<(String, String)>> = incoming
+        .iter()
+        .map(|record| {
+            if !sends(record) {
+                return None;
+            }
+            let key = (record.table.clone(), record.id.clone());
+            let retry = retry_key(caller, record, last_pulled_at);
+            let id = match earlier.get(&key) {
+                Some(EarlierPush {
+                    retry_key: Some(earlier_key),
+                    mutation_id: Some(earlier_id),
+                }) if *earlier_key == retry => earlier_id.clone(),
+                _ => mutation_id(caller, record, base.get(&key).copied().unwrap_or(0)),
+            };
+            Some((id, retry))
+        })
+        .collect();
+    let ids: Vec<&str> = sent.iter().flatten().map(|(id, _)| id.as_str()).collect();
+    let mut seen = stored_results(conn, &ids)?;
+    let mut results: Vec<Option<MutationResult>> = Vec::with_capacity(incoming.len());
     let mut fresh = Vec::new();
     let mut fresh_at = Vec::new();
-    for (index, record) in incoming.iter().enumerate() {
-        if record.op == Op::Upsert
-            && record.fields.is_empty()
-            && Collection::parse(&record.table).is_some_and(Collection::device_writable)
-        {
+    for (index, (record, sent)) in incoming.iter().zip(&sent).enumerate() {
+        let Some((id, _)) = sent else {
             results.push(None);
-            sent.push(None);
             continue;
-        }
-        let base = base_rev(conn, &record.table, &record.id)?;
-        let retry = retry_key(caller, record, last_pulled_at);
-        let id = match retried_mutation(conn, caller, record, &retry)? {
-            Some(earlier) => earlier,
-            None => mutation_id(caller, record, base),
         };
-        let seen = stored_result(conn, &id)?;
-        sent.push(Some((id.clone(), retry)));
-        match seen {
+        match seen.remove(id) {
             Some(seen) => results.push(Some(seen)),
             None => {
                 let mut stamp = clock.now(push::wall_ms());
@@ -1158,9 +1397,41 @@ pub fn push(
         results[index] = Some(result);
     }
 
+    // What the device holds of each record now, read a collection at a time.
+    let canonical: Vec<Option<(Collection, String, bool)>> = incoming
+        .iter()
+        .zip(&results)
+        .map(|(record, result)| {
+            let result = result.as_ref()?;
+            let collection = Collection::parse(&record.table)?;
+            let rejected = result.status == Status::Rejected;
+            let canonical_id = match (rejected, &result.record_id) {
+                (false, Some(target)) => target.clone(),
+                _ => record.id.clone(),
+            };
+            Some((collection, canonical_id, rejected))
+        })
+        .collect();
+    let mut stored: BTreeMap<Collection, BTreeMap<String, Change>> = BTreeMap::new();
+    for (collection, _) in TABLES {
+        let ids: Vec<&str> = canonical
+            .iter()
+            .flatten()
+            .filter(|(c, _, _)| *c == collection)
+            .map(|(_, id, _)| id.as_str())
+            .collect();
+        if !ids.is_empty() {
+            stored.insert(collection, load_changes(conn, collection, &ids)?);
+        }
+    }
+
     let pushed_at = now_ms();
     let mut response = PushResponse::default();
-    for ((record, result), sent) in incoming.iter().zip(results).zip(sent) {
+    // The rows `watermelon_pushed` gets, one per record (the last word on a record sent twice).
+    let mut remembered: BTreeMap<(Collection, String), PushedRow> = BTreeMap::new();
+    for (((record, result), sent), canonical) in
+        incoming.iter().zip(results).zip(sent).zip(canonical)
+    {
         let (Some(result), Some((mutation_id, retry_key))) = (result, sent) else {
             continue;
         };
@@ -1183,17 +1454,19 @@ pub fn push(
                     },
                 );
         }
-        let Some(collection) = Collection::parse(&record.table) else {
+        let Some((collection, canonical_id, _)) = canonical else {
             continue;
-        };
-        let canonical_id = match (rejected, result.record_id) {
-            (false, Some(target)) => target,
-            _ => record.id.clone(),
         };
         // The device keeps a refused record: should the server come to have it (an
         // administrator re-applies it), it is one the device holds.
-        let in_sync_rev = match load_change(conn, collection, &canonical_id)? {
-            None if record.op == Op::Delete => continue,
+        let now_stored = stored
+            .get(&collection)
+            .and_then(|changes| changes.get(&canonical_id));
+        let in_sync_rev = match now_stored {
+            None if record.op == Op::Delete => {
+                remembered.remove(&(collection, record.id.clone()));
+                continue;
+            }
             None => None,
             Some(_) if rejected => None,
             Some(stored) if canonical_id == record.id => {
@@ -1208,27 +1481,77 @@ pub fn push(
             }
             Some(_) => None,
         };
-        diesel::delete(watermelon_pushed::table.find((
-            &caller.device_id,
-            collection.name(),
-            &record.id,
-        )))
-        .execute(conn)?;
-        diesel::insert_into(watermelon_pushed::table)
-            .values((
-                watermelon_pushed::device_id.eq(&caller.device_id),
-                watermelon_pushed::collection.eq(collection.name()),
-                watermelon_pushed::record_id.eq(&record.id),
-                watermelon_pushed::canonical_id.eq(&canonical_id),
-                watermelon_pushed::in_sync_rev.eq(in_sync_rev),
-                watermelon_pushed::pushed_at.eq(pushed_at),
-                watermelon_pushed::retry_key.eq(&retry_key),
-                watermelon_pushed::mutation_id.eq(&mutation_id),
-                watermelon_pushed::deleted_on_device.eq(record.op == Op::Delete && !rejected),
-            ))
-            .execute(conn)?;
+        remembered.insert(
+            (collection, record.id.clone()),
+            PushedRow {
+                canonical_id,
+                in_sync_rev,
+                retry_key,
+                mutation_id,
+                deleted_on_device: record.op == Op::Delete && !rejected,
+            },
+        );
     }
+    remember_pushed(conn, caller, &incoming, pushed_at, remembered)?;
     Ok(response)
+}
+
+/// What `watermelon_pushed` keeps of one pushed record.
+struct PushedRow {
+    canonical_id: String,
+    in_sync_rev: Option<i64>,
+    retry_key: String,
+    mutation_id: String,
+    deleted_on_device: bool,
+}
+
+/// Replaces what was remembered of the records a push names with what it made of them: a
+/// record deleted on both sides is forgotten.
+fn remember_pushed(
+    conn: &mut DbConn,
+    caller: &Caller,
+    incoming: &[Incoming],
+    pushed_at: i64,
+    remembered: BTreeMap<(Collection, String), PushedRow>,
+) -> Result<()> {
+    for table in tables_of(incoming) {
+        let Some(collection) = Collection::parse(table) else {
+            continue;
+        };
+        for ids in id_chunks(incoming, table) {
+            diesel::delete(
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::collection.eq(collection.name()))
+                    .filter(watermelon_pushed::record_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+        }
+    }
+    let rows: Vec<_> = remembered
+        .into_iter()
+        .map(|((collection, record_id), row)| {
+            (
+                watermelon_pushed::device_id.eq(caller.device_id.clone()),
+                watermelon_pushed::collection.eq(collection.name()),
+                watermelon_pushed::record_id.eq(record_id),
+                watermelon_pushed::canonical_id.eq(row.canonical_id),
+                watermelon_pushed::in_sync_rev.eq(row.in_sync_rev),
+                watermelon_pushed::pushed_at.eq(pushed_at),
+                watermelon_pushed::retry_key.eq(Some(row.retry_key)),
+                watermelon_pushed::mutation_id.eq(Some(row.mutation_id)),
+                watermelon_pushed::deleted_on_device.eq(row.deleted_on_device),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        on_backend!(conn, |backend| diesel::insert_into(
+            watermelon_pushed::table
+        )
+        .values(chunk)
+        .execute(backend))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

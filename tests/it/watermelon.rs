@@ -25,9 +25,11 @@ backend_tests!(
     the_timestamp_never_skips_a_commit_held_open,
     bad_input_is_refused_with_stable_codes,
     a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write,
+    an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write,
     a_push_retried_before_the_next_pull_is_answered_not_applied_again,
     the_real_watermelondb_library_syncs_two_devices,
     a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection,
+    a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection,
 );
 
 const PATH: &str = "/api/v1/watermelon/sync";
@@ -1153,12 +1155,15 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(backend: Bac
     let next = pull(&app, &tuan, Some(at));
     assert_eq!(count_all(&next, "created") + count_all(&next, "updated"), 0);
 
-    // Pages are for first syncs; bad pages are refused.
+    // A pull after a schema migration comes at once; bad pages are refused.
     let bad = |query: &str| app.call("GET", &format!("{PATH}?{query}"), Some(&tuan), None);
+    let migration = urlencoding(r#"{"from":1,"tables":["attendance"],"columns":[]}"#);
     assert_eq!(
-        bad(&format!("last_pulled_at={at}&limit=10"))
-            .expect(400)
-            .json["code"],
+        bad(&format!(
+            "last_pulled_at={at}&limit=10&migration={migration}"
+        ))
+        .expect(400)
+        .json["code"],
         "invalid_query"
     );
     assert_eq!(
@@ -1189,6 +1194,162 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(backend: Bac
         .json["code"],
         "invalid_cursor",
         "a cursor is its user's"
+    );
+}
+
+/// One page of an incremental pull in pages.
+fn pull_page(app: &TestApp, token: &str, at: i64, cursor: Option<&str>, limit: i64) -> Value {
+    let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+    app.call(
+        "GET",
+        &format!("{PATH}?last_pulled_at={at}&schema_version=1&limit={limit}{cursor}"),
+        Some(token),
+        None,
+    )
+    .expect(200)
+    .json
+}
+
+/// A pull's changes per table and id, with how each reaches the device, gathered from pages as
+/// the kit gathers them: a record stays `created` once a page created it, a deletion removes
+/// what an earlier page sent, a later record undoes a deletion.
+type Sorted = std::collections::BTreeMap<
+    String,
+    std::collections::BTreeMap<String, (&'static str, Option<Value>)>,
+>;
+
+fn gather_sorted(into: &mut Sorted, page: &Value) {
+    for (table, changes) in page["changes"].as_object().unwrap() {
+        let records = into.entry(table.clone()).or_default();
+        for kind in ["created", "updated"] {
+            for raw in changes[kind].as_array().unwrap() {
+                let id = raw["id"].as_str().unwrap().to_owned();
+                let kept = match records.get(&id) {
+                    Some((earlier, _)) if *earlier != "deleted" => *earlier,
+                    _ => kind,
+                };
+                records.insert(id, (kept, Some(raw.clone())));
+            }
+        }
+        for id in changes["deleted"].as_array().unwrap() {
+            records.insert(id.as_str().unwrap().to_owned(), ("deleted", None));
+        }
+    }
+}
+
+fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let at = timestamp(&pull(&app, &tuan, None));
+    // While the device is away: thirty sessions added to its course, one of them deleted again,
+    // and a mark the device itself pushed (it holds it: it must not come back).
+    let session = |topic: String| {
+        app.call(
+            "POST",
+            "/api/v1/sessions",
+            Some(&demo.admin),
+            Some(&json!({"course_id": demo.big_course, "topic": topic,
+                         "starts_at": "2026-12-20T01:00:00Z", "ends_at": "2026-12-20T02:00:00Z"})),
+        )
+        .expect(201)
+        .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let added: Vec<String> = (0..30).map(|i| session(format!("Buổi thêm {i}"))).collect();
+    app.call(
+        "DELETE",
+        &format!("/api/v1/sessions/{}", added[3]),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(204);
+    let own = new_id();
+    let mark = raw_attendance(&own, &demo.session, &demo.people[3], "late", "");
+    push(
+        &app,
+        &tuan,
+        at,
+        &json!({"attendance": {"created": [mark], "updated": [], "deleted": []}}),
+    );
+
+    let mut gathered = Sorted::new();
+    let first = pull_page(&app, &tuan, at, None, 7);
+    assert_eq!(first["has_more"], true);
+    assert_eq!(
+        first["timestamp"],
+        Value::Null,
+        "no timestamp before the last page"
+    );
+    assert!(count_all(&first, "created") + count_all(&first, "updated") <= 7 + 1);
+    gather_sorted(&mut gathered, &first);
+    // A write while the device is between pages reaches it.
+    let between = session("Buổi giữa các trang".to_owned());
+    let mut page = first;
+    let mut pages = 1;
+    while page["has_more"] == true {
+        let cursor = page["cursor"].as_str().unwrap().to_owned();
+        page = pull_page(&app, &tuan, at, Some(&cursor), 7);
+        gather_sorted(&mut gathered, &page);
+        pages += 1;
+    }
+    assert!(pages > 4, "the changes took {pages} pages");
+    assert!(page.get("cursor").is_none());
+    let next_at = timestamp(&page);
+
+    // The pages hold what one answer from the same timestamp holds.
+    let mut whole = Sorted::new();
+    gather_sorted(&mut whole, &pull(&app, &tuan, Some(at)));
+    assert_eq!(gathered, whole);
+    let sessions = &gathered["sessions"];
+    for id in added.iter().chain([&between]) {
+        let expected = if *id == added[3] {
+            "deleted"
+        } else {
+            "created"
+        };
+        assert_eq!(sessions[id].0, expected, "session {id}");
+    }
+    assert!(
+        !gathered["attendance"].contains_key(&own),
+        "the device's own mark is not sent back"
+    );
+    // The last page's timestamp goes on from there; the pull it names was recorded.
+    let after = pull(&app, &tuan, Some(next_at));
+    assert_eq!(
+        count_all(&after, "created") + count_all(&after, "updated"),
+        0
+    );
+
+    // A page's cursor belongs to its pull: one from before last_pulled_at is refused.
+    let scope = first_sync_page(&app, &tuan, None, 5);
+    let early = scope["cursor"].as_str().unwrap();
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("{PATH}?last_pulled_at={next_at}&limit=5&cursor={early}"),
+            Some(&tuan),
+            None
+        )
+        .expect(400)
+        .json["code"],
+        "invalid_cursor"
+    );
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("{PATH}?last_pulled_at={next_at}&limit=0"),
+            Some(&tuan),
+            None
+        )
+        .expect(422)
+        .json["details"][0]["code"],
+        "out_of_range"
     );
 }
 
@@ -1431,6 +1592,30 @@ fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(bac
             ("DIEMDANH_URL", app.base.clone()),
             ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
             ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1".to_owned()),
+        ],
+    );
+}
+
+/// Issue 24: a tablet changes 20,000 records offline (attendance and enrollments, creates,
+/// updates and deletes mixed, some merged into another phone's records, some refused) and syncs
+/// them over a connection cut half-way; a second tablet then pulls exactly what the server holds.
+fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if !node_available() {
+        return;
+    }
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    install_node_modules(&dir, "@nozbe/watermelondb");
+    run_node_scenario(
+        &dir,
+        "trip.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
+            ("DIEMDANH_TRIP_RECORDS", "20000".to_owned()),
         ],
     );
 }

@@ -5,7 +5,9 @@
 //   - 20,000 changed records across attendance and enrollments (creates, updates and deletes
 //     mixed) on a tablet that first pulled its course, while another device keeps syncing;
 //   - the first sync of a 50,000-record scope (in pages), and the same scope in one answer as a
-//     kit without pages asks for it, to compare the server's memory.
+//     kit without pages asks for it, to compare the server's memory;
+//   - the sync of a tablet that pulled that course before its 50,000 marks were taken (an
+//     incremental pull, in pages), and the same changes in one answer.
 //
 // For each: the time of the sync, the requests made, the bytes sent and received (bodies), and
 // the server's peak RSS during it (VmHWM of the server process, reset before each measure
@@ -90,6 +92,7 @@ globalThis.fetch = async (url, init = {}) => {
 
 async function measured(server, what, run) {
   resetPeak(server.child.pid)
+  const rssBeforeKib = rss(server.child.pid).now
   const before = { ...traffic }
   const started = process.hrtime.bigint()
   const extra = await run()
@@ -102,6 +105,7 @@ async function measured(server, what, run) {
     sent: traffic.sent - before.sent,
     received: traffic.received - before.received,
     peakRssKib: rss(server.child.pid).peak,
+    rssBeforeKib,
     ...extra,
   }
 }
@@ -202,6 +206,12 @@ async function largeScope(server, admin, records) {
     mutation('enrollments', { course_id: c.id, person_id: person, status: 'enrolled' }),
   )
   await nativePush(server.base, seedToken, seeds)
+  // Two tablets that pulled the course before its marks were taken, away while they were: one
+  // syncs with the kit (an incremental pull in pages), the other asks for them in one answer.
+  const away = await tablet(server.base, c.username, c.password, 'measure-away')
+  await away.sync()
+  const awayToken = await login(server.base, c.username, c.password, 'measure-away-unpaged')
+  const before = await call(server.base, awayToken, 'GET', '/api/v1/watermelon/sync?last_pulled_at=null')
   for (const session of c.sessionIds) {
     await nativePush(
       server.base,
@@ -218,6 +228,14 @@ async function largeScope(server, admin, records) {
     for (const table of SYNCED_TABLES) held += (await device.all(table)).length
     return { held }
   })
+  const incremental = await measured(server, 'sync of a tablet away meanwhile, in pages (the kit)', async () => {
+    await away.sync()
+    let held = 0
+    for (const table of SYNCED_TABLES) held += (await away.all(table)).length
+    return { held }
+  })
+  // The answers in one piece last: the allocator keeps what they took, and the measures after
+  // them would start from there.
   const token = await login(server.base, c.username, c.password, 'measure-unpaged')
   const whole = await measured(server, 'first sync in one answer (no pages)', async () => {
     const answer = await fetch(`${server.base}/api/v1/watermelon/sync?last_pulled_at=null`, {
@@ -228,7 +246,17 @@ async function largeScope(server, admin, records) {
     for (const t of Object.values(parsed.changes)) held += t.created.length
     return { held }
   })
-  return [paged, whole]
+  const incrementalWhole = await measured(server, 'the same changes in one answer (no pages)', async () => {
+    const answer = await fetch(
+      `${server.base}/api/v1/watermelon/sync?last_pulled_at=${before.timestamp}`,
+      { headers: { Authorization: `Bearer ${awayToken}` } },
+    )
+    const parsed = await answer.json()
+    let held = 0
+    for (const t of Object.values(parsed.changes)) held += t.created.length + t.updated.length
+    return { held }
+  })
+  return [paged, incremental, whole, incrementalWhole]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,8 +267,8 @@ function show(figures) {
     `${figures.what}: ${(figures.ms / 1000).toFixed(2)} s, ${figures.requests} requests ` +
     `(${figures.pushes} pushes), ` +
     `${mib(figures.sent)} MiB sent, ${mib(figures.received)} MiB received, ` +
-    `server peak RSS ${(figures.peakRssKib / 1024).toFixed(1)} MiB`
-  if ('held' in figures) line += `, ${figures.held} records on the device`
+    `server peak RSS ${(figures.peakRssKib / 1024).toFixed(1)} MiB (${(figures.rssBeforeKib / 1024).toFixed(1)} MiB before)`
+  if ('held' in figures) line += `, ${figures.held} records (on the device, or in the answer)`
   if ('clean' in figures) line += figures.clean ? ', nothing left dirty' : ', CHANGES LEFT DIRTY'
   if (figures.neighbour) {
     const n = figures.neighbour

@@ -1,4 +1,4 @@
-// What measure.js's large WatermelonDB scenarios are made of: tablets on the real
+// What the large WatermelonDB scenarios (trip.test.js, measure.js) are made of: tablets on the real
 // library and the shipped kit, a seeded course of their own, and a trip's worth of offline changes.
 
 'use strict'
@@ -63,7 +63,8 @@ async function tablet(base, username, password, name) {
     database,
     token,
     all,
-    sync: () => syncWithDiemdanh({ database, baseUrl: base, auth: { getAccessToken: () => token } }),
+    sync: (options = {}) =>
+      syncWithDiemdanh({ database, baseUrl: base, auth: { getAccessToken: () => token }, ...options }),
     rows: async (table) => {
       const out = {}
       for (const record of await all(table)) {

@@ -23,9 +23,9 @@ pub struct SyncQuery {
     pub last_pulled_at: Option<String>,
     pub schema_version: Option<String>,
     pub migration: Option<String>,
-    /// A first sync in pages: the previous page's `cursor` (none for the first page).
+    /// A pull in pages: the previous page's `cursor` (none for the first page).
     pub cursor: Option<String>,
-    /// A first sync in pages: at most this many changes per page.
+    /// A pull in pages: at most this many changes per page.
     pub limit: Option<String>,
 }
 
@@ -47,20 +47,16 @@ fn last_pulled_at(raw: &Option<String>) -> Result<Option<i64>> {
     }
 }
 
-/// The page asked for (the cursor, if any, and the limit) when the pull is a first sync in
-/// pages: `limit` or `cursor` given. Pages are for first syncs only.
-fn first_sync_page(
-    query: &SyncQuery,
-    last_pulled_at: Option<i64>,
-    migration: bool,
-) -> Result<Option<(Option<String>, i64)>> {
+/// The page asked for (the cursor, if any, and the limit) when the pull is in pages: `limit`
+/// or `cursor` given. A pull after a schema migration is answered at once.
+fn pull_page(query: &SyncQuery, migration: bool) -> Result<Option<(Option<String>, i64)>> {
     if query.limit.is_none() && query.cursor.is_none() {
         return Ok(None);
     }
-    if last_pulled_at.is_some() || migration {
+    if migration {
         return Err(Error::bad_request(
             "invalid_query",
-            "cursor and limit page a first sync only (last_pulled_at=null, no migration)",
+            "cursor and limit page a pull without a migration",
         ));
     }
     let limit = match query.limit.as_deref() {
@@ -102,18 +98,21 @@ pub async fn pull(
             })?;
         Some(parsed)
     };
-    let paged = first_sync_page(&query, last_pulled_at, migration.is_some())?;
+    let paged = pull_page(&query, migration.is_some())?;
     let body = state
         .run(move |state, conn| {
             let settings = watermelon::Settings {
                 tombstone_retention_ms: state.config.tombstone_retention_ms(),
                 cursor_key: state.auth.cursor_key(),
             };
-            let response = match paged {
-                Some((cursor, limit)) => {
+            let response = match (paged, last_pulled_at) {
+                (Some((cursor, limit)), None) => {
                     watermelon::first_pull_page(conn, &caller, &settings, cursor.as_deref(), limit)?
                 }
-                None => {
+                (Some((cursor, limit)), Some(at)) => {
+                    watermelon::pull_page(conn, &caller, &settings, at, cursor.as_deref(), limit)?
+                }
+                (None, _) => {
                     watermelon::pull(conn, &caller, &settings, last_pulled_at, migration.as_ref())?
                 }
             };
