@@ -440,10 +440,18 @@ impl Auth {
                 users::disabled_at,
                 users::role,
                 users::person_id,
+                users::unit_id,
             ))
-            .get_result::<(Option<i64>, i64, Option<i64>, String, Option<String>)>(conn)
+            .get_result::<(
+                Option<i64>,
+                i64,
+                Option<i64>,
+                String,
+                Option<String>,
+                Option<String>,
+            )>(conn)
             .optional()?;
-        let Some((revoked_at, last_seen_at, disabled_at, role, person_id)) = found else {
+        let Some((revoked_at, last_seen_at, disabled_at, role, person_id, unit_id)) = found else {
             return Err(invalid_token());
         };
         if revoked_at.is_some() {
@@ -468,6 +476,7 @@ impl Auth {
             role: crate::domain::Role::parse(&role).ok_or_else(invalid_token)?,
             person_id,
             address: None,
+            unit_id,
         })
     }
 

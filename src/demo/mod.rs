@@ -89,6 +89,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 display_name: Some("Quản trị viên Tỉnh đoàn".into()),
                 role: "admin".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash(ADMIN_USERNAME)?,
         )?,
@@ -100,6 +101,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         role: Role::Admin,
         person_id: None,
         address: None,
+        unit_id: None,
     };
     // Enrollments are synced records: the one writer stamps them with this clock.
     let clock = ServerClock::new(format!("demo-{}", &new_id()[24..]), 600_000);
@@ -134,6 +136,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 display_name: Some(trainer.full_name.into()),
                 role: "trainer".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash(trainer.username)?,
         )?;
@@ -238,6 +241,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                     display_name: Some(record.full_name.clone()),
                     role: "trainee".into(),
                     person_id: Some(record.id.clone()),
+                    unit_id: None,
                 },
                 hash(TRAINEE_USERNAME)?,
             )?;
