@@ -93,6 +93,15 @@ pub struct DemoTrainer {
     pub password: &'static str,
 }
 
+/// An organiser account: plans the training of one unit and the units below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoOrganiser {
+    pub username: &'static str,
+    pub full_name: &'static str,
+    pub password: &'static str,
+    pub unit_code: &'static str,
+}
+
 /// One session of a course; times are local (Asia/Ho_Chi_Minh).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoSession {
@@ -640,6 +649,31 @@ pub fn trainers() -> Vec<DemoTrainer> {
             username: "tuan.le",
             full_name: "Lê Anh Tuấn",
             password: "demo-trainer-2",
+        },
+    ]
+}
+
+/// Organisers of two neighbouring wards of Pleiku (siblings under the province) and of the
+/// province itself (a provincial staff member who plans without administering).
+pub fn organisers() -> Vec<DemoOrganiser> {
+    vec![
+        DemoOrganiser {
+            username: "doan.pleiku",
+            full_name: "Rơ Mah H'Linh",
+            password: "demo-organiser-1",
+            unit_code: "23575",
+        },
+        DemoOrganiser {
+            username: "doan.thongnhat",
+            full_name: "Trần Quốc Bảo",
+            password: "demo-organiser-2",
+            unit_code: "23584",
+        },
+        DemoOrganiser {
+            username: "kehoach.tinh",
+            full_name: "Phạm Thị Mai",
+            password: "demo-organiser-3",
+            unit_code: PROVINCE_CODE,
         },
     ]
 }

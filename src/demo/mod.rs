@@ -1,5 +1,5 @@
-//! Loads the demo data set (a province, its communes and wards, two classes, trainers, a trainee
-//! account and material records) through the same domain methods the API uses.
+//! Loads the demo data set (a province, its communes and wards, two classes, trainers,
+//! organisers of two wards and of the province, a trainee account and material records) through the same domain methods the API uses.
 
 pub mod data;
 
@@ -45,6 +45,11 @@ pub fn logins() -> Vec<DemoLogin> {
         username: t.username.into(),
         password: t.password.into(),
         role: Role::Trainer,
+    }));
+    logins.extend(data::organisers().into_iter().map(|o| DemoLogin {
+        username: o.username.into(),
+        password: o.password.into(),
+        role: Role::Organiser,
     }));
     logins.push(DemoLogin {
         username: TRAINEE_USERNAME.into(),
@@ -141,6 +146,19 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
             hash(trainer.username)?,
         )?;
         trainer_ids.push(user.id);
+    }
+    for organiser in data::organisers() {
+        Users::create(
+            conn,
+            NewUser {
+                username: organiser.username.into(),
+                display_name: Some(organiser.full_name.into()),
+                role: Role::Organiser.as_str().into(),
+                person_id: None,
+                unit_id: unit_ids.get(organiser.unit_code).cloned(),
+            },
+            hash(organiser.username)?,
+        )?;
     }
 
     for (index, course) in data::courses().into_iter().enumerate() {
