@@ -59,9 +59,7 @@ pub fn may_change_enrollment(
     match role {
         Role::Admin => Ok(()),
         Role::Trainee => Err(EnrollmentRefusal::Trainee),
-        Role::Organiser | Role::Trainer if !change.assigned => {
-            Err(EnrollmentRefusal::NotAssigned)
-        }
+        Role::Organiser | Role::Trainer if !change.assigned => Err(EnrollmentRefusal::NotAssigned),
         Role::Organiser | Role::Trainer if change.enrolls && !change.on_roster => {
             Err(EnrollmentRefusal::NotOnRoster)
         }

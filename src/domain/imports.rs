@@ -534,7 +534,9 @@ pub fn check(
     // An organiser's people belong to units of their subtree: a row that would write a person
     // of no unit refuses the file.
     let unitless = checked.plans.iter().any(|plan| match plan {
-        Plan::Create(values) | Plan::Update { values, .. } => !manages.covers(values.unit_id.as_deref()),
+        Plan::Create(values) | Plan::Update { values, .. } => {
+            !manages.covers(values.unit_id.as_deref())
+        }
         Plan::Nothing => false,
     });
     if unitless {

@@ -129,9 +129,11 @@ pub struct DeviceFilter {
 /// An organiser's account names its unit; no other account names one.
 fn check_unit_for_role(check: &mut Checker, role: Option<Role>, unit_id: Option<&str>) {
     match (role, unit_id) {
-        (Some(Role::Organiser), None) => {
-            check.fail("unit_id", "required", "an organiser's account names its unit")
-        }
+        (Some(Role::Organiser), None) => check.fail(
+            "unit_id",
+            "required",
+            "an organiser's account names its unit",
+        ),
         (Some(Role::Admin | Role::Trainer | Role::Trainee), Some(_)) => check.fail(
             "unit_id",
             "organisers_only",
@@ -192,8 +194,9 @@ impl Users {
             // The account's person must be one of the subtree's people; a person outside it is
             // answered as one that does not exist.
             let person = match input.person_id.as_deref() {
-                Some(person) => super::values::parse_id(person)
-                    .and_then(|id| People::find(conn, &id).ok()),
+                Some(person) => {
+                    super::values::parse_id(person).and_then(|id| People::find(conn, &id).ok())
+                }
                 None => None,
             };
             match person {
@@ -372,7 +375,11 @@ impl Users {
         let role = check.opt_one_of("role", changes.role.as_deref(), &Role::ALL);
         let changed_unit = check.opt_id("unit_id", changes.unit_id.as_deref());
         if changed_unit.is_some() && manages != Manages::Everything {
-            check.fail("unit_id", "admins_only", "only administrators move an organiser");
+            check.fail(
+                "unit_id",
+                "admins_only",
+                "only administrators move an organiser",
+            );
         }
         let new_role = role.as_deref().unwrap_or(&user.role);
         // The unit goes with the organiser role: kept (or moved) while an organiser, cleared

@@ -903,7 +903,11 @@ pub fn trainer(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRe
     let course_ids: Vec<String> = visible_courses(conn, &as_trainer)?
         .unwrap_or_default()
         .into_iter()
-        .filter(|course| caller_courses.as_ref().is_none_or(|ids| ids.contains(course)))
+        .filter(|course| {
+            caller_courses
+                .as_ref()
+                .is_none_or(|ids| ids.contains(course))
+        })
         .collect();
     let now = crate::db::now_ms();
     let course_rows: Vec<(String, String, String, String)> = courses::table

@@ -590,7 +590,9 @@ impl Scope<'_> {
                         .eq(self.caller.person_id.clone()),
                 )
                 .filter(enrollments::course_id.eq_any(self.courses())),
-            Role::Organiser | Role::Trainer => query.filter(enrollments::course_id.eq_any(self.courses())),
+            Role::Organiser | Role::Trainer => {
+                query.filter(enrollments::course_id.eq_any(self.courses()))
+            }
         }
     }
 
