@@ -670,7 +670,7 @@ pub fn organisers() -> Vec<DemoOrganiser> {
             unit_code: "23584",
         },
         DemoOrganiser {
-            username: "kehoach.tinh",
+            username: "tinhdoan.daotao",
             full_name: "Phạm Thị Mai",
             password: "demo-organiser-3",
             unit_code: PROVINCE_CODE,

@@ -30,7 +30,7 @@ enum Who {
     Other,
     /// hocvien.demo, enrolled in the other class only.
     Trainee,
-    /// kehoach.tinh, organiser of the province (which organises the class).
+    /// tinhdoan.daotao, organiser of the province (which organises the class).
     ProvinceOrganiser,
     /// doan.pleiku, organiser of Phường Pleiku.
     WardOrganiser,
@@ -434,7 +434,7 @@ fn fixture(app: &TestApp) -> Fixture {
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
     let ward_organiser = app.token("doan.pleiku", "demo-organiser-1");
     let sibling_organiser = app.token("doan.thongnhat", "demo-organiser-2");
-    let province_organiser = app.token("kehoach.tinh", "demo-organiser-3");
+    let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
     let admin_spare_device = app.login("admin", "diemdanh-admin")["device_id"]
         .as_str()
         .unwrap()
