@@ -723,6 +723,7 @@ describe('the staff console', () => {
     await settled(page);
     assert.ok(!(await page.isVisible('nav a[href="#/units"]')), 'the unit tree stays the province\'s');
     assert.ok(await page.isVisible('nav a[href="#/accounts"]'));
+    assert.equal((await page.textContent('[data-testid=coverage-total] .tile-label'))?.trim(), 'Phường Thống Nhất');
     await screen(page, 'organiser-dashboard');
     // A class planned in the page, organised by their ward (the form's default).
     await page.click('a[href="#/courses"]');
