@@ -199,6 +199,7 @@ fn run_backend(options: &Options, use_postgres: bool) {
         role: Role::Admin,
         person_id: None,
         address: None,
+        unit_id: None,
     };
     let query = CoverageQuery {
         from: Some(format!("{YEAR}-01-01")),

@@ -95,6 +95,7 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
                 display_name: Some("Benchmark loader".into()),
                 role: "admin".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash.to_owned(),
         )?;
@@ -105,6 +106,7 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
             role: Role::Admin,
             person_id: None,
             address: None,
+            unit_id: None,
         })
     })
 }
@@ -235,6 +237,7 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
                     display_name: Some(format!("Giảng viên {c}")),
                     role: "trainer".into(),
                     person_id: None,
+                    unit_id: None,
                 },
                 hash.clone(),
             )?;
@@ -247,6 +250,7 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
                 display_name: Some("Giảng viên Tỉnh đoàn".into()),
                 role: "trainer".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash.clone(),
         )?;

@@ -225,7 +225,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
         // Their own class, whole.
         assert_eq!(
             ids(&all(&app, token, "/api/v1/courses"), "id"),
-            [me.course.clone()],
+            std::slice::from_ref(&me.course),
             "an organiser sees their subtree's courses only (the province's are not theirs)"
         );
         // The other ward's records, through every door, answer as records that do not exist.
@@ -265,7 +265,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
                 format!("/api/v1/sync/quarantine/{}/dismiss", other.quarantined),
             ),
         ] {
-            let response = app.fetch(&method, &path, Some(token), None, &[]);
+            let response = app.fetch(method, &path, Some(token), None, &[]);
             assert_eq!(response.status, 404, "{method} {path}");
         }
         // Writes that name the other ward: refused with a stable code, nothing written.
