@@ -1140,6 +1140,29 @@ mod tests {
     }
 
     #[test]
+    fn organisers_are_of_units_in_force_and_named_apart() {
+        let current: HashSet<&str> = units()
+            .iter()
+            .filter(|u| u.valid_to.is_none())
+            .map(|u| u.code)
+            .collect();
+        let organisers = organisers();
+        for organiser in &organisers {
+            assert!(
+                current.contains(organiser.unit_code),
+                "{}",
+                organiser.unit_code
+            );
+        }
+        let names: HashSet<&str> = organisers
+            .iter()
+            .map(|o| o.username)
+            .chain(trainers().iter().map(|t| t.username))
+            .collect();
+        assert_eq!(names.len(), organisers.len() + trainers().len());
+    }
+
+    #[test]
     fn courses_are_consistent() {
         let ts = trainers();
         assert_eq!(ts.len(), 2);

@@ -432,12 +432,13 @@ impl Resource for Units {
             .filter(courses::deleted_at.is_null())
             .count()
             .get_result(conn)?;
-        if children + members + organised > 0 {
+        let organisers = super::users::Users::count_organisers_of(conn, &existing.id)?;
+        if children + members + organised + organisers > 0 {
             return Err(Error::conflict(
                 "unit_in_use",
                 format!(
-                    "the unit still has {children} units and {members} people under it and \
-                     organises {organised} courses"
+                    "the unit still has {children} units and {members} people under it, \
+                     organises {organised} courses and has {organisers} organisers"
                 ),
             ));
         }

@@ -518,6 +518,15 @@ impl Users {
         Ok(moved)
     }
 
+    /// How many organisers a unit has (a unit in use is not deleted).
+    pub fn count_organisers_of(conn: &mut DbConn, unit_id: &str) -> Result<i64> {
+        Ok(users::table
+            .filter(users::role.eq(Role::Organiser.as_str()))
+            .filter(users::unit_id.eq(unit_id))
+            .count()
+            .get_result(conn)?)
+    }
+
     /// The caller's own account.
     pub fn me(conn: &mut DbConn, caller: &Caller) -> Result<User> {
         Self::find(conn, &caller.user_id)
