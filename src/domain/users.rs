@@ -489,8 +489,9 @@ impl Users {
         let managed = match manages {
             Manages::Everything => true,
             Manages::Subtree(_) => {
+                // A person removed since leaves the account outside every subtree.
                 let person_unit = match &user.person_id {
-                    Some(person) => People::find(conn, person)?.unit_id,
+                    Some(person) => People::find(conn, person).ok().and_then(|p| p.unit_id),
                     None => None,
                 };
                 organiser_may_manage(user.role()) && manages.covers(person_unit.as_deref())

@@ -530,6 +530,25 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(backend: 
         ["hv.anphu"],
         "an organiser lists the accounts of their people, not staff"
     );
+    // A unit someone organises for is in use, even with no one else in it.
+    let empty = post(
+        &app,
+        &admin,
+        "/api/v1/units",
+        json!({"code": "T-0001", "name": "Chi đoàn thử", "kind": "commune"}),
+    );
+    app.create_organiser("doan.thu", &id_of(&empty));
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/units/{}", id_of(&empty)),
+            Some(&admin),
+            None
+        )
+        .expect(409)
+        .code(),
+        "unit_in_use"
+    );
     // The unit tree, its reorganisation and the audit trail stay the province's.
     for (method, path) in [("GET", "/api/v1/audit"), ("POST", "/api/v1/units/merge")] {
         let body = (method == "POST").then(
