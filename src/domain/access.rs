@@ -53,6 +53,15 @@ impl Role {
         }
     }
 
+    /// Whether an organiser may give this role and manage accounts holding it: the accounts of
+    /// their subtree's people, never staff (admins, organisers).
+    pub fn managed_by_organisers(self) -> bool {
+        match self {
+            Role::Trainer | Role::Trainee => true,
+            Role::Admin | Role::Organiser => false,
+        }
+    }
+
     /// Whether the sync feed scopes the role to the courses it sees, with the people enrolled
     /// in them (a trainer's assigned courses, an organiser's subtree), rather than to everything
     /// (an admin) or to the caller's own records (a trainee).

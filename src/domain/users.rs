@@ -93,14 +93,6 @@ pub struct UserChanges {
     pub unit_id: Option<String>,
 }
 
-/// The roles an organiser may give and manage: the people of their subtree, never staff.
-fn organiser_may_manage(role: Role) -> bool {
-    match role {
-        Role::Trainer | Role::Trainee => true,
-        Role::Admin | Role::Organiser => false,
-    }
-}
-
 fn role_not_allowed() -> Error {
     Error::Forbidden {
         code: "role_not_allowed",
@@ -188,7 +180,7 @@ impl Users {
         let manages = manages(conn, caller)?;
         manages.require_some()?;
         if let Manages::Subtree(_) = manages {
-            if Role::parse(&input.role).is_some_and(|role| !organiser_may_manage(role)) {
+            if Role::parse(&input.role).is_some_and(|role| !role.managed_by_organisers()) {
                 return Err(role_not_allowed());
             }
             // The account's person must be one of the subtree's people; a person outside it is
@@ -362,7 +354,7 @@ impl Users {
         let user = Self::find_managed(conn, &manages, id)?;
         if let Manages::Subtree(_) = manages
             && (changes.role.as_deref().and_then(Role::parse))
-                .is_some_and(|role| !organiser_may_manage(role))
+                .is_some_and(|role| !role.managed_by_organisers())
         {
             return Err(role_not_allowed());
         }
@@ -494,7 +486,7 @@ impl Users {
                     Some(person) => People::find(conn, person).ok().and_then(|p| p.unit_id),
                     None => None,
                 };
-                organiser_may_manage(user.role()) && manages.covers(person_unit.as_deref())
+                user.role().managed_by_organisers() && manages.covers(person_unit.as_deref())
             }
             Manages::Nothing => false,
         };
