@@ -14,6 +14,7 @@ use crate::auth::{Auth, password};
 use crate::config::{LogFormat, ServerConfig, StorageConfig, days_ms};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::demo;
+use crate::domain::access::Manages;
 use crate::domain::audit::Audit;
 use crate::domain::imports;
 use crate::domain::materials::{self, Materials, StoredContent, UploadMeta};
@@ -439,6 +440,7 @@ fn cli_admin() -> Caller {
         person_id: None,
         address: None,
         unit_id: None,
+        manages: Manages::Everything,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use diemdanh::auth::password;
 use diemdanh::db::schema::attendance;
 use diemdanh::db::{DbConn, Pool, write_tx};
+use diemdanh::domain::access::Manages;
 use diemdanh::domain::courses::{CourseInput, Courses};
 use diemdanh::domain::enrollments::EnrollmentInput;
 use diemdanh::domain::people::{People, PersonInput};
@@ -107,6 +108,7 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
             person_id: None,
             address: None,
             unit_id: None,
+            manages: Manages::Everything,
         })
     })
 }

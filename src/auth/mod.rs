@@ -20,6 +20,7 @@ use crate::config::ServerConfig;
 use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
+use crate::domain::access::Manages;
 use crate::domain::audit::{Actor, Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::{Device, Devices, User, Users};
 use crate::error::{Error, Result};
@@ -470,13 +471,17 @@ impl Auth {
                 .set(devices::last_seen_at.eq(now))
                 .execute(conn);
         }
+        let role = crate::domain::Role::parse(&role).ok_or_else(invalid_token)?;
+        // What the caller manages, derived once for the request.
+        let manages = Manages::derive(conn, role, unit_id.as_deref())?;
         Ok(Caller {
             user_id: claims.sub,
             device_id: claims.dev,
-            role: crate::domain::Role::parse(&role).ok_or_else(invalid_token)?,
+            role,
             person_id,
             address: None,
             unit_id,
+            manages,
         })
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crate::auth::password;
 use crate::db::{DbConn, write_tx};
+use crate::domain::access::Manages;
 use crate::domain::courses::{CourseInput, Courses};
 use crate::domain::enrollments::EnrollmentInput;
 use crate::domain::materials::{MaterialInput, Materials};
@@ -107,6 +108,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         person_id: None,
         address: None,
         unit_id: None,
+        manages: Manages::Everything,
     };
     // Enrollments are synced records: the one writer stamps them with this clock.
     let clock = ServerClock::new(format!("demo-{}", &new_id()[24..]), 600_000);

@@ -6,8 +6,8 @@
 //! history. Objects outside that scope are reported as not found.
 //!
 //! What a caller may plan and administer is one value, [`Manages`], derived once per request
-//! from the caller: everything (a provincial admin), a subtree of units (an organiser), or
-//! nothing (trainers and trainees).
+//! when the caller is authenticated (`Caller::manages`): everything (a provincial admin), a
+//! subtree of units (an organiser), or nothing (trainers and trainees).
 
 use std::collections::BTreeSet;
 
@@ -73,7 +73,7 @@ impl Role {
     }
 }
 
-/// What a caller may plan and administer, derived once per request by [`manages`].
+/// What a caller may plan and administer, derived once per request by [`Manages::derive`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manages {
     /// A provincial admin: every unit, every course (also those naming no organising unit).
@@ -86,6 +86,21 @@ pub enum Manages {
 }
 
 impl Manages {
+    /// What an account of `role` (an organiser's of `unit_id`) manages, read from the unit tree
+    /// as it is now.
+    pub fn derive(conn: &mut DbConn, role: Role, unit_id: Option<&str>) -> Result<Manages> {
+        Ok(match role {
+            Role::Admin => Manages::Everything,
+            Role::Organiser => match unit_id {
+                Some(unit) => Manages::Subtree(super::units::Units::subtree(conn, unit)?),
+                // An organiser's account always names a unit (checked where accounts are
+                // written); without one it manages nothing rather than everything.
+                None => Manages::Nothing,
+            },
+            Role::Trainer | Role::Trainee => Manages::Nothing,
+        })
+    }
+
     /// Whether something of `unit_id` (None: of no unit) is within what the caller manages.
     pub fn covers(&self, unit_id: Option<&str>) -> bool {
         match (self, unit_id) {
@@ -146,24 +161,11 @@ impl Manages {
 /// The code of a write that names a unit, person or account outside an organiser's subtree.
 pub const OUTSIDE_YOUR_UNIT: &str = "outside_your_unit";
 
-/// What the caller may plan and administer (see [`Manages`]).
-pub fn manages(conn: &mut DbConn, caller: &Caller) -> Result<Manages> {
-    Ok(match caller.role {
-        Role::Admin => Manages::Everything,
-        Role::Organiser => match &caller.unit_id {
-            Some(unit) => Manages::Subtree(super::units::Units::subtree(conn, unit)?),
-            // An organiser's account always names a unit (checked where accounts are written);
-            // without one it manages nothing rather than everything.
-            None => Manages::Nothing,
-        },
-        Role::Trainer | Role::Trainee => Manages::Nothing,
-    })
-}
-
 /// Whether the caller manages `unit_id`: true for an admin; for an organiser, true when it is
-/// their unit, a unit below it, or a unit merged into one of those.
-pub fn manages_unit(conn: &mut DbConn, caller: &Caller, unit_id: &str) -> Result<bool> {
-    Ok(manages(conn, caller)?.covers(Some(unit_id)))
+/// their unit, a unit below it, or a unit merged into one of those. (The subtree was read when
+/// the caller was authenticated; the connection is part of the shared signature.)
+pub fn manages_unit(_conn: &mut DbConn, caller: &Caller, unit_id: &str) -> Result<bool> {
+    Ok(caller.manages.covers(Some(unit_id)))
 }
 
 /// The authenticated identity behind a request, taken from the access token and checked against
@@ -179,12 +181,14 @@ pub struct Caller {
     pub address: Option<String>,
     /// An organiser's unit (`users.unit_id`); `None` for the other roles.
     pub unit_id: Option<String>,
+    /// What the caller may plan and administer, derived with the caller ([`Manages::derive`]).
+    pub manages: Manages,
 }
 
 impl Caller {
     /// A cheap first refusal, from the role alone, before costly work (hashing a password):
     /// 403 `forbidden` unless the caller is an admin or an organiser. What they may then touch
-    /// is decided by [`manages`].
+    /// is decided by `manages`.
     pub fn require_manager(&self) -> Result<()> {
         match self.role {
             Role::Admin | Role::Organiser => Ok(()),
@@ -201,7 +205,7 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
         Role::Admin => return Ok(None),
         // The courses organised by a unit of the subtree; a course naming no unit is the
         // province's (admins only).
-        Role::Organiser => match manages(conn, caller)?.units() {
+        Role::Organiser => match caller.manages.units() {
             None => return Ok(None),
             Some(units) => courses::table
                 .filter(courses::organizing_unit_id.eq_any(units))

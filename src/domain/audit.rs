@@ -524,7 +524,7 @@ impl Audit {
         caller: &Caller,
         filter: &AuditFilter,
     ) -> Result<Paged<AuditEntry>> {
-        crate::domain::access::manages(conn, caller)?.require_everything()?;
+        caller.manages.require_everything()?;
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let criteria = Criteria::check(filter)?;
         let total = criteria.query().count().get_result(conn)?;
@@ -551,7 +551,7 @@ impl Audit {
         caller: &Caller,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>> {
-        crate::domain::access::manages(conn, caller)?.require_everything()?;
+        caller.manages.require_everything()?;
         let criteria = Criteria::check(filter)?;
         let total: i64 = criteria.query().count().get_result(conn)?;
         if total > MAX_EXPORT_ROWS {

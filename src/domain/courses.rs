@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{Manages, ensure_course_visible, manages, visible_courses};
+use super::access::{Manages, ensure_course_visible, visible_courses};
 use super::people::resolve_id;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
@@ -238,9 +238,9 @@ impl Resource for Courses {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: CourseInput) -> Result<Course> {
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_some()?;
-        let row = Self::build(conn, &manages, input, None)?;
+        let row = Self::build(conn, manages, input, None)?;
         diesel::insert_into(courses::table)
             .values(&row)
             .execute(conn)?;
@@ -255,10 +255,10 @@ impl Resource for Courses {
         input: CourseInput,
     ) -> Result<Course> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, &manages, input, Some(&existing))?;
+        let row = Self::build(conn, manages, input, Some(&existing))?;
         diesel::update(courses::table.find(&row.id))
             .set(&row)
             .execute(conn)?;
@@ -272,7 +272,7 @@ impl Resource for Courses {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let session_ids = sessions::table
             .filter(sessions::course_id.eq(&existing.id))

@@ -20,7 +20,7 @@ use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::access::{Manages, OUTSIDE_YOUR_UNIT, manages};
+use super::access::{Manages, OUTSIDE_YOUR_UNIT};
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::courses::Courses;
 use super::enrollments::EnrollmentInput;
@@ -517,7 +517,7 @@ pub fn check(
     course_id: Option<&str>,
     progress: Progress,
 ) -> Result<Checked> {
-    let manages = manages(conn, caller)?;
+    let manages = &caller.manages;
     manages.require_some()?;
     let course_id = course_id
         .map(|raw| {
@@ -529,7 +529,7 @@ pub fn check(
             Ok::<_, Error>(id)
         })
         .transpose()?;
-    let on_record = OnRecord::load(conn, &manages, course_id.as_deref())?;
+    let on_record = OnRecord::load(conn, manages, course_id.as_deref())?;
     let checked = judge_file(&on_record, bytes, course_id, progress)?;
     // An organiser's people belong to units of their subtree: a row that would write a person
     // of no unit refuses the file.

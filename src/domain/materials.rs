@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{ensure_named_course_visible, manages, visible_courses};
+use super::access::{ensure_named_course_visible, visible_courses};
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::text;
@@ -222,7 +222,7 @@ impl Materials {
     /// to a course that exists (and that they see),
     /// only with valid metadata and a fresh id.
     pub fn check_upload(conn: &mut DbConn, caller: &Caller, input: MaterialInput) -> Result<()> {
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         Courses::find_visible(conn, caller, &path_id(&input.course_id, "course")?)?;
         if let Some(id) = &input.id
             && materials::table.find(id).count().get_result::<i64>(conn)? > 0
@@ -244,7 +244,7 @@ impl Materials {
         file_name: Option<&str>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name.map(str::to_owned);
@@ -262,7 +262,7 @@ impl Materials {
         content: &StoredContent,
     ) -> Result<Material> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name;
@@ -504,7 +504,7 @@ impl Resource for Materials {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: MaterialInput) -> Result<Material> {
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         ensure_named_course_visible(conn, caller, &input.course_id)?;
         let row = Self::build(conn, input, None)?;
         diesel::insert_into(materials::table)
@@ -521,7 +521,7 @@ impl Resource for Materials {
         input: MaterialInput,
     ) -> Result<Material> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         diesel::update(materials::table.find(&row.id))
@@ -537,7 +537,7 @@ impl Resource for Materials {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, materials, &existing.id, now)?;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{Manages, ensure_may_take_roll, manages, visible_courses};
+use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
@@ -179,7 +179,7 @@ impl People {
             Role::Admin => true,
             Role::Trainee => caller.person_id.as_deref() == Some(person.id.as_str()),
             // The people of the subtree, and whoever is enrolled in one of its courses.
-            Role::Organiser if manages(conn, caller)?.covers(person.unit_id.as_deref()) => true,
+            Role::Organiser if caller.manages.covers(person.unit_id.as_deref()) => true,
             Role::Organiser | Role::Trainer => {
                 let courses = visible_courses(conn, caller)?.unwrap_or_default();
                 let count: i64 = enrollments::table
@@ -357,7 +357,7 @@ impl Resource for People {
         let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
         filter_check.finish()?;
         let courses = visible_courses(conn, caller)?;
-        let units = manages(conn, caller)?.units().unwrap_or_default();
+        let units = caller.manages.units().unwrap_or_default();
         let query = || {
             let mut query = people::table
                 .filter(people::deleted_at.is_null())
@@ -447,9 +447,9 @@ impl Resource for People {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_some()?;
-        let row = Self::build(conn, &manages, input, None)?;
+        let row = Self::build(conn, manages, input, None)?;
         diesel::insert_into(people::table)
             .values(&row)
             .execute(conn)?;
@@ -464,10 +464,10 @@ impl Resource for People {
         input: PersonInput,
     ) -> Result<Person> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_unit("unit_id", existing.unit_id.as_deref())?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, &manages, input, Some(&existing))?;
+        let row = Self::build(conn, manages, input, Some(&existing))?;
         if let Some(old) = existing.unit_id.as_deref()
             && row.unit_id.as_deref() != Some(old)
         {
@@ -491,7 +491,9 @@ impl Resource for People {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_unit("unit_id", existing.unit_id.as_deref())?;
+        caller
+            .manages
+            .require_unit("unit_id", existing.unit_id.as_deref())?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let enrolled: i64 = enrollments::table
             .filter(enrollments::person_id.eq(&existing.id))

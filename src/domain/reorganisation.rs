@@ -122,7 +122,7 @@ fn record_event(conn: &mut DbConn, caller: &Caller, event: Event) -> Result<()> 
 
 /// Merges units into one. Runs in the caller's transaction: all of it happens, or none.
 pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Result<MergeOutcome> {
-    crate::domain::access::manages(conn, caller)?.require_everything()?;
+    caller.manages.require_everything()?;
     let mut check = Checker::new();
     let effective_date = check.date("effective_date", &request.effective_date);
     let mut source_ids = Vec::new();
@@ -309,7 +309,7 @@ pub fn rename(
     id: &str,
     request: RenameRequest,
 ) -> Result<Unit> {
-    crate::domain::access::manages(conn, caller)?.require_everything()?;
+    caller.manages.require_everything()?;
     let unit = Units::find(conn, &path_id(id, "unit")?)?;
     let mut check = Checker::new();
     let name = check.text("name", &request.name, MAX_NAME_CHARS);

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{manages, visible_courses};
+use super::access::visible_courses;
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::users::Users;
@@ -161,7 +161,7 @@ impl Resource for CourseTrainers {
         caller: &Caller,
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_some()?;
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
@@ -177,7 +177,7 @@ impl Resource for CourseTrainers {
         // exist.
         Courses::find_visible(conn, caller, &course_id)
             .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
-        let user = Users::find_managed(conn, &manages, &user_id)
+        let user = Users::find_managed(conn, manages, &user_id)
             .map_err(|_| Error::invalid_field("user_id", "unknown_user", "no such user"))?;
         if user.role() != Role::Trainer {
             return Err(Error::invalid_field(
@@ -237,7 +237,7 @@ impl Resource for CourseTrainers {
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
@@ -280,7 +280,7 @@ impl Resource for CourseTrainers {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        manages(conn, caller)?.require_some()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, course_trainers, &existing.id, now)?;

@@ -378,7 +378,7 @@ impl Resource for Units {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: UnitInput) -> Result<Unit> {
-        crate::domain::access::manages(conn, caller)?.require_everything()?;
+        caller.manages.require_everything()?;
         let row = Self::build(conn, input, None)?;
         diesel::insert_into(units::table)
             .values(&row)
@@ -393,7 +393,7 @@ impl Resource for Units {
         expected_rev: Option<i64>,
         input: UnitInput,
     ) -> Result<Unit> {
-        crate::domain::access::manages(conn, caller)?.require_everything()?;
+        caller.manages.require_everything()?;
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
@@ -410,7 +410,7 @@ impl Resource for Units {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        crate::domain::access::manages(conn, caller)?.require_everything()?;
+        caller.manages.require_everything()?;
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let children: i64 = units::table

@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{Manages, manages};
+use super::access::Manages;
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::People;
 use super::units::Units;
@@ -177,7 +177,7 @@ impl Users {
         input: NewUser,
         password_hash: String,
     ) -> Result<User> {
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_some()?;
         if let Manages::Subtree(_) = manages {
             if Role::parse(&input.role).is_some_and(|role| !role.managed_by_organisers()) {
@@ -288,7 +288,7 @@ impl Users {
     }
 
     pub fn list(conn: &mut DbConn, caller: &Caller, filter: &UserFilter) -> Result<Paged<User>> {
-        let manages = manages(conn, caller)?;
+        let manages = &caller.manages;
         manages.require_some()?;
         let units = manages.units();
         let page = PageRequest::new(filter.limit, filter.offset)?;
@@ -350,8 +350,8 @@ impl Users {
         id: &str,
         changes: UserChanges,
     ) -> Result<User> {
-        let manages = manages(conn, caller)?;
-        let user = Self::find_managed(conn, &manages, id)?;
+        let manages = &caller.manages;
+        let user = Self::find_managed(conn, manages, id)?;
         if let Manages::Subtree(_) = manages
             && (changes.role.as_deref().and_then(Role::parse))
                 .is_some_and(|role| !role.managed_by_organisers())
@@ -366,7 +366,7 @@ impl Users {
         );
         let role = check.opt_one_of("role", changes.role.as_deref(), &Role::ALL);
         let changed_unit = check.opt_id("unit_id", changes.unit_id.as_deref());
-        if changed_unit.is_some() && manages != Manages::Everything {
+        if changed_unit.is_some() && *manages != Manages::Everything {
             check.fail(
                 "unit_id",
                 "admins_only",
@@ -447,8 +447,8 @@ impl Users {
         user_id: &str,
         hash: &str,
     ) -> Result<()> {
-        let manages = manages(conn, caller)?;
-        let user = Self::find_managed(conn, &manages, user_id)?;
+        let manages = &caller.manages;
+        let user = Self::find_managed(conn, manages, user_id)?;
         Self::set_password_hash(conn, &user.id, hash, None)?;
         Audit::record_by(
             conn,
@@ -611,7 +611,7 @@ impl Devices {
         let mut check = Checker::new();
         let requested_user = check.opt_id("user_id", filter.user_id.as_deref());
         check.finish()?;
-        let is_admin = manages(conn, caller)? == Manages::Everything;
+        let is_admin = caller.manages == Manages::Everything;
         let user_filter = match (is_admin, &requested_user) {
             (true, user) => user.clone(),
             (false, Some(user)) if user != &caller.user_id => {
@@ -645,7 +645,7 @@ impl Devices {
     /// device; other users only their own.
     pub fn revoke(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Device> {
         let device = Self::find(conn, id)?;
-        if manages(conn, caller)? != Manages::Everything && device.user_id != caller.user_id {
+        if caller.manages != Manages::Everything && device.user_id != caller.user_id {
             return Err(Error::NotFound { what: "device" });
         }
         Self::revoke_unchecked(conn, &device.id)?;

@@ -21,7 +21,7 @@ use crate::db::schema::{
     attendance, courses, enrollments, people, person_unit_history, sessions, sync_conflicts,
     sync_quarantine, unit_events, units,
 };
-use crate::domain::access::{Manages, ensure_course_visible, manages, visible_courses};
+use crate::domain::access::{Manages, ensure_course_visible, visible_courses};
 use crate::domain::attendance::STATUSES;
 use crate::domain::audit::AuditEntry;
 use crate::domain::courses::Courses;
@@ -583,7 +583,7 @@ pub fn coverage(
     caller: &Caller,
     query: &CoverageQuery,
 ) -> Result<CoverageReport> {
-    let manages = manages(conn, caller)?;
+    let manages = &caller.manages;
     manages.require_some()?;
     let year = chrono::Utc::now().year();
     let mut check = Checker::new();
@@ -880,10 +880,7 @@ pub fn trainer(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRe
     let id = path_id(id, "trainer")?;
     let allowed = match caller.role {
         Role::Admin => true,
-        Role::Organiser => {
-            let manages = manages(conn, caller)?;
-            Users::find_managed(conn, &manages, &id).is_ok()
-        }
+        Role::Organiser => Users::find_managed(conn, &caller.manages, &id).is_ok(),
         Role::Trainer => caller.user_id == id,
         Role::Trainee => false,
     };
@@ -899,6 +896,7 @@ pub fn trainer(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRe
         person_id: None,
         address: None,
         unit_id: None,
+        manages: Manages::Nothing,
     };
     let course_ids: Vec<String> = visible_courses(conn, &as_trainer)?
         .unwrap_or_default()

@@ -11,7 +11,7 @@ use super::push::{self, Mutation, MutationResult};
 use super::records::Collection;
 use crate::db::schema::{sync_conflicts, sync_quarantine};
 use crate::db::{Backend, DbConn, now_ms};
-use crate::domain::access::{manages, visible_courses};
+use crate::domain::access::visible_courses;
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
 use crate::domain::{Caller, PageRequest, Paged};
@@ -101,7 +101,7 @@ pub fn backlog(conn: &mut DbConn) -> Result<Backlog> {
 /// The courses whose items the caller reviews, `None` for every item (an admin); 403 for a
 /// trainer or trainee.
 fn reviewable_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<String>>> {
-    manages(conn, caller)?.require_some()?;
+    caller.manages.require_some()?;
     visible_courses(conn, caller)
 }
 
@@ -290,6 +290,7 @@ pub fn reapply(
         person_id: None,
         address: None,
         unit_id: caller.unit_id.clone(),
+        manages: caller.manages.clone(),
     };
     let corrected = mutation.fields.keys().cloned().collect::<Vec<_>>();
     let result = push::reapply(conn, &on_behalf_of, clock, &item.mutation_id, &mutation)?;

@@ -364,6 +364,7 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
                     person_id: None,
                     address: None,
                     unit_id: None,
+                    manages: diemdanh::domain::access::Manages::Nothing,
                 },
                 skew_ms: skew * 1000,
                 counter: 0,
@@ -460,6 +461,7 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
         person_id: None,
         address: None,
         unit_id: None,
+        manages: diemdanh::domain::access::Manages::Everything,
     };
     let server: Vec<Value> = {
         let filter = diemdanh::domain::attendance::AttendanceFilter {

@@ -924,6 +924,7 @@ fn the_timestamp_never_skips_a_commit_held_open(backend: Backend) {
                     person_id: None,
                     address: None,
                     unit_id: None,
+                    manages: diemdanh::domain::access::Manages::Everything,
                 };
                 let input = serde_json::from_value(
                     json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),

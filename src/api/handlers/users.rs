@@ -7,7 +7,6 @@ use serde::Deserialize;
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::auth::password;
-use crate::domain::access::manages;
 use crate::domain::users::{DeviceFilter, Devices, NewUser, UserChanges, UserFilter, Users};
 use crate::domain::values::path_id;
 use crate::error::Result;
@@ -79,8 +78,8 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let user = state
         .run(move |_, conn| {
-            let manages = manages(conn, &caller)?;
-            Users::find_managed(conn, &manages, &path_id(&id, "user")?)
+            let manages = &caller.manages;
+            Users::find_managed(conn, manages, &path_id(&id, "user")?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))
