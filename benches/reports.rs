@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use diemdanh::config::StorageConfig;
 use diemdanh::db::schema::{attendance, courses, enrollments, people, sessions, units, users};
 use diemdanh::db::{self, DbConn};
+use diemdanh::domain::access::Manages;
 use diemdanh::domain::{Caller, Role, text};
 use diemdanh::reports::{self, CourseQuery, CoverageQuery, render};
 use diesel::prelude::*;
@@ -199,6 +200,8 @@ fn run_backend(options: &Options, use_postgres: bool) {
         role: Role::Admin,
         person_id: None,
         address: None,
+        unit_id: None,
+        manages: Manages::Everything,
     };
     let query = CoverageQuery {
         from: Some(format!("{YEAR}-01-01")),

@@ -14,6 +14,7 @@ use crate::auth::{Auth, password};
 use crate::config::{LogFormat, ServerConfig, StorageConfig, days_ms};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::demo;
+use crate::domain::access::Manages;
 use crate::domain::audit::Audit;
 use crate::domain::imports;
 use crate::domain::materials::{self, Materials, StoredContent, UploadMeta};
@@ -178,13 +179,16 @@ pub enum UserCommand {
     /// Create an account. Without --password-stdin a strong password is generated and printed.
     Add {
         username: String,
-        #[arg(long, value_parser = ["admin", "trainer", "trainee"])]
+        #[arg(long, value_parser = ["admin", "organiser", "trainer", "trainee"])]
         role: String,
         #[arg(long)]
         display_name: Option<String>,
         /// The person a trainee account belongs to (required for trainees).
         #[arg(long)]
         person_id: Option<String>,
+        /// The unit an organiser plans for, with the units below it (required for organisers).
+        #[arg(long)]
+        unit_id: Option<String>,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -435,6 +439,8 @@ fn cli_admin() -> Caller {
         role: Role::Admin,
         person_id: None,
         address: None,
+        unit_id: None,
+        manages: Manages::Everything,
     }
 }
 
@@ -447,6 +453,7 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
             role,
             display_name,
             person_id,
+            unit_id,
             password_stdin,
         } => {
             let (plain, generated) = obtain_password(password_stdin)?;
@@ -460,6 +467,7 @@ fn user_command(storage: &StorageConfig, command: UserCommand) -> Result<()> {
                         display_name,
                         role,
                         person_id,
+                        unit_id,
                     },
                     hash,
                 )

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use diemdanh::auth::password;
 use diemdanh::db::schema::attendance;
 use diemdanh::db::{DbConn, Pool, write_tx};
+use diemdanh::domain::access::Manages;
 use diemdanh::domain::courses::{CourseInput, Courses};
 use diemdanh::domain::enrollments::EnrollmentInput;
 use diemdanh::domain::people::{People, PersonInput};
@@ -95,6 +96,7 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
                 display_name: Some("Benchmark loader".into()),
                 role: "admin".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash.to_owned(),
         )?;
@@ -105,6 +107,8 @@ fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
             role: Role::Admin,
             person_id: None,
             address: None,
+            unit_id: None,
+            manages: Manages::Everything,
         })
     })
 }
@@ -235,6 +239,7 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
                     display_name: Some(format!("Giảng viên {c}")),
                     role: "trainer".into(),
                     person_id: None,
+                    unit_id: None,
                 },
                 hash.clone(),
             )?;
@@ -247,6 +252,7 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
                 display_name: Some("Giảng viên Tỉnh đoàn".into()),
                 role: "trainer".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash.clone(),
         )?;

@@ -20,6 +20,7 @@ use crate::config::ServerConfig;
 use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
+use crate::domain::access::Manages;
 use crate::domain::audit::{Actor, Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::{Device, Devices, User, Users};
 use crate::error::{Error, Result};
@@ -440,10 +441,18 @@ impl Auth {
                 users::disabled_at,
                 users::role,
                 users::person_id,
+                users::unit_id,
             ))
-            .get_result::<(Option<i64>, i64, Option<i64>, String, Option<String>)>(conn)
+            .get_result::<(
+                Option<i64>,
+                i64,
+                Option<i64>,
+                String,
+                Option<String>,
+                Option<String>,
+            )>(conn)
             .optional()?;
-        let Some((revoked_at, last_seen_at, disabled_at, role, person_id)) = found else {
+        let Some((revoked_at, last_seen_at, disabled_at, role, person_id, unit_id)) = found else {
             return Err(invalid_token());
         };
         if revoked_at.is_some() {
@@ -462,12 +471,17 @@ impl Auth {
                 .set(devices::last_seen_at.eq(now))
                 .execute(conn);
         }
+        let role = crate::domain::Role::parse(&role).ok_or_else(invalid_token)?;
+        // What the caller manages, derived once for the request.
+        let manages = Manages::derive(conn, role, unit_id.as_deref())?;
         Ok(Caller {
             user_id: claims.sub,
             device_id: claims.dev,
-            role: crate::domain::Role::parse(&role).ok_or_else(invalid_token)?,
+            role,
             person_id,
             address: None,
+            unit_id,
+            manages,
         })
     }
 

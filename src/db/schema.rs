@@ -96,6 +96,7 @@ diesel::table! {
         disabled_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        unit_id -> Nullable<Text>,
     }
 }
 

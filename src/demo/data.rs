@@ -93,6 +93,15 @@ pub struct DemoTrainer {
     pub password: &'static str,
 }
 
+/// An organiser account: plans the training of one unit and the units below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoOrganiser {
+    pub username: &'static str,
+    pub full_name: &'static str,
+    pub password: &'static str,
+    pub unit_code: &'static str,
+}
+
 /// One session of a course; times are local (Asia/Ho_Chi_Minh).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoSession {
@@ -644,6 +653,31 @@ pub fn trainers() -> Vec<DemoTrainer> {
     ]
 }
 
+/// Organisers of two neighbouring wards of Pleiku (siblings under the province) and of the
+/// province itself (a provincial staff member who plans without administering).
+pub fn organisers() -> Vec<DemoOrganiser> {
+    vec![
+        DemoOrganiser {
+            username: "doan.pleiku",
+            full_name: "Rơ Mah H'Linh",
+            password: "demo-organiser-1",
+            unit_code: "23575",
+        },
+        DemoOrganiser {
+            username: "doan.thongnhat",
+            full_name: "Trần Quốc Bảo",
+            password: "demo-organiser-2",
+            unit_code: "23584",
+        },
+        DemoOrganiser {
+            username: "tinhdoan.daotao",
+            full_name: "Phạm Thị Mai",
+            password: "demo-organiser-3",
+            unit_code: PROVINCE_CODE,
+        },
+    ]
+}
+
 const PDF: &str = "application/pdf";
 const PPTX: &str = "application/vnd.openxmlformats-officedocument.presentationml.presentation";
 const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
@@ -1153,6 +1187,29 @@ mod tests {
         assert_eq!(units(), units());
         assert_eq!(former_units(), former_units());
         assert_eq!(courses(), courses());
+    }
+
+    #[test]
+    fn organisers_are_of_units_in_force_and_named_apart() {
+        let current: HashSet<&str> = units()
+            .iter()
+            .filter(|u| u.valid_to.is_none())
+            .map(|u| u.code)
+            .collect();
+        let organisers = organisers();
+        for organiser in &organisers {
+            assert!(
+                current.contains(organiser.unit_code),
+                "{}",
+                organiser.unit_code
+            );
+        }
+        let names: HashSet<&str> = organisers
+            .iter()
+            .map(|o| o.username)
+            .chain(trainers().iter().map(|t| t.username))
+            .collect();
+        assert_eq!(names.len(), organisers.len() + trainers().len());
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Loads the demo data set (a province, its communes and wards, two classes, trainers, a trainee
-//! account, material records and two training plans) through the same domain methods the API
-//! uses.
+//! Loads the demo data set (a province, its communes and wards, two classes, trainers,
+//! organisers of two wards and of the province, a trainee account, material records and two
+//! training plans) through the same domain methods the API uses.
 
 pub mod data;
 
@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use crate::auth::password;
 use crate::db::{DbConn, write_tx};
+use crate::domain::access::Manages;
 use crate::domain::courses::{CourseInput, Courses};
 use crate::domain::enrollments::EnrollmentInput;
 use crate::domain::materials::{MaterialInput, Materials};
@@ -47,6 +48,11 @@ pub fn logins() -> Vec<DemoLogin> {
         username: t.username.into(),
         password: t.password.into(),
         role: Role::Trainer,
+    }));
+    logins.extend(data::organisers().into_iter().map(|o| DemoLogin {
+        username: o.username.into(),
+        password: o.password.into(),
+        role: Role::Organiser,
     }));
     logins.push(DemoLogin {
         username: TRAINEE_USERNAME.into(),
@@ -91,6 +97,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 display_name: Some("Quản trị viên Tỉnh đoàn".into()),
                 role: "admin".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash(ADMIN_USERNAME)?,
         )?,
@@ -102,6 +109,8 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         role: Role::Admin,
         person_id: None,
         address: None,
+        unit_id: None,
+        manages: Manages::Everything,
     };
     // Enrollments are synced records: the one writer stamps them with this clock.
     let clock = ServerClock::for_own_writes(format!("demo-{}", &new_id()[24..]));
@@ -136,10 +145,24 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 display_name: Some(trainer.full_name.into()),
                 role: "trainer".into(),
                 person_id: None,
+                unit_id: None,
             },
             hash(trainer.username)?,
         )?;
         trainer_ids.push(user.id);
+    }
+    for organiser in data::organisers() {
+        Users::create(
+            conn,
+            NewUser {
+                username: organiser.username.into(),
+                display_name: Some(organiser.full_name.into()),
+                role: Role::Organiser.as_str().into(),
+                person_id: None,
+                unit_id: unit_ids.get(organiser.unit_code).cloned(),
+            },
+            hash(organiser.username)?,
+        )?;
     }
 
     let mut course_ids: HashMap<&'static str, String> = HashMap::new();
@@ -242,6 +265,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                     display_name: Some(record.full_name.clone()),
                     role: "trainee".into(),
                     person_id: Some(record.id.clone()),
+                    unit_id: None,
                 },
                 hash(TRAINEE_USERNAME)?,
             )?;

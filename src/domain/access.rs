@@ -1,8 +1,15 @@
-//! Who is asking and what they may see. Admins see everything; a trainer sees the courses they
-//! are assigned to (and what belongs to those); a trainee sees the courses they are enrolled in
-//! and not withdrawn from (with their sessions and materials), and their own enrollments and
-//! attendance records, of every course, as their history. Objects outside that scope are
-//! reported as not found.
+//! Who is asking and what they may see. Admins see everything; an organiser sees and plans what
+//! belongs to their unit's subtree (its courses, the people of its units, the accounts of those
+//! people); a trainer sees the courses they are assigned to (and what belongs to those); a trainee
+//! sees the courses they are enrolled in and not withdrawn from (with their sessions and
+//! materials), and their own enrollments and attendance records, of every course, as their
+//! history. Objects outside that scope are reported as not found.
+//!
+//! What a caller may plan and administer is one value, [`Manages`], derived once per request
+//! when the caller is authenticated (`Caller::manages`): everything (a provincial admin), a
+//! subtree of units (an organiser), or nothing (trainers and trainees).
+
+use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,16 +25,19 @@ const WITHDRAWN: &str = "withdrawn";
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
+    /// Plans the training of one unit and the units below it (`users.unit_id`).
+    Organiser,
     Trainer,
     Trainee,
 }
 
 impl Role {
-    pub const ALL: [&'static str; 3] = ["admin", "trainer", "trainee"];
+    pub const ALL: [&'static str; 4] = ["admin", "organiser", "trainer", "trainee"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::Organiser => "organiser",
             Role::Trainer => "trainer",
             Role::Trainee => "trainee",
         }
@@ -36,12 +46,120 @@ impl Role {
     pub fn parse(raw: &str) -> Option<Role> {
         match raw {
             "admin" => Some(Role::Admin),
+            "organiser" => Some(Role::Organiser),
             "trainer" => Some(Role::Trainer),
             "trainee" => Some(Role::Trainee),
             _ => None,
         }
     }
+
+    /// Whether an organiser may give this role and manage accounts holding it: the accounts of
+    /// their subtree's people, never staff (admins, organisers).
+    pub fn managed_by_organisers(self) -> bool {
+        match self {
+            Role::Trainer | Role::Trainee => true,
+            Role::Admin | Role::Organiser => false,
+        }
+    }
+
+    /// Whether the sync feed scopes the role to the courses it sees, with the people enrolled
+    /// in them (a trainer's assigned courses, an organiser's subtree), rather than to everything
+    /// (an admin) or to the caller's own records (a trainee).
+    pub fn pulls_as_course_staff(self) -> bool {
+        match self {
+            Role::Organiser | Role::Trainer => true,
+            Role::Admin | Role::Trainee => false,
+        }
+    }
 }
+
+/// What a caller may plan and administer, derived once per request by [`Manages::derive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manages {
+    /// A provincial admin: every unit, every course (also those naming no organising unit).
+    Everything,
+    /// An organiser: the units of their subtree (their unit, every unit below it and every unit
+    /// merged into one of those). A course without an organising unit is not in any subtree.
+    Subtree(BTreeSet<String>),
+    /// Trainers and trainees manage nothing.
+    Nothing,
+}
+
+impl Manages {
+    /// What an account of `role` (an organiser's of `unit_id`) manages, read from the unit tree
+    /// as it is now.
+    pub fn derive(conn: &mut DbConn, role: Role, unit_id: Option<&str>) -> Result<Manages> {
+        Ok(match role {
+            Role::Admin => Manages::Everything,
+            Role::Organiser => match unit_id {
+                Some(unit) => Manages::Subtree(super::units::Units::subtree(conn, unit)?),
+                // An organiser's account always names a unit (checked where accounts are
+                // written); without one it manages nothing rather than everything.
+                None => Manages::Nothing,
+            },
+            Role::Trainer | Role::Trainee => Manages::Nothing,
+        })
+    }
+
+    /// Whether something of `unit_id` (None: of no unit) is within what the caller manages.
+    pub fn covers(&self, unit_id: Option<&str>) -> bool {
+        match (self, unit_id) {
+            (Manages::Everything, _) => true,
+            (Manages::Subtree(units), Some(unit)) => units.contains(unit),
+            (Manages::Subtree(_), None) | (Manages::Nothing, _) => false,
+        }
+    }
+
+    /// The units managed, or `None` for every unit.
+    pub fn units(&self) -> Option<Vec<String>> {
+        match self {
+            Manages::Everything => None,
+            Manages::Subtree(units) => Some(units.iter().cloned().collect()),
+            Manages::Nothing => Some(Vec::new()),
+        }
+    }
+
+    /// Fails with 403 `forbidden` unless the caller manages something (an admin or an
+    /// organiser); what they may then touch is checked object by object.
+    pub fn require_some(&self) -> Result<()> {
+        match self {
+            Manages::Everything | Manages::Subtree(_) => Ok(()),
+            Manages::Nothing => Err(Error::forbidden(
+                "only administrators and organisers may do this",
+            )),
+        }
+    }
+
+    /// Fails with 403 `forbidden` unless the caller is a provincial admin: the unit tree, its
+    /// reorganisation and the audit trail are the province's.
+    pub fn require_everything(&self) -> Result<()> {
+        match self {
+            Manages::Everything => Ok(()),
+            Manages::Subtree(_) | Manages::Nothing => {
+                Err(Error::forbidden("only administrators may do this"))
+            }
+        }
+    }
+
+    /// Fails with 422 (`field`: `outside_your_unit`) when a written value names a unit outside
+    /// what the caller manages (or no unit, for an organiser); 403 for a caller managing
+    /// nothing.
+    pub fn require_unit(&self, field: &str, unit_id: Option<&str>) -> Result<()> {
+        self.require_some()?;
+        if self.covers(unit_id) {
+            Ok(())
+        } else {
+            Err(Error::invalid_field(
+                field,
+                OUTSIDE_YOUR_UNIT,
+                "must be your unit or a unit below it",
+            ))
+        }
+    }
+}
+
+/// The code of a write that names a unit, person or account outside an organiser's subtree.
+pub const OUTSIDE_YOUR_UNIT: &str = "outside_your_unit";
 
 /// The authenticated identity behind a request, taken from the access token and checked against
 /// the database on every request (never from the request body).
@@ -54,18 +172,22 @@ pub struct Caller {
     /// The client address the request came from (see `api::extractors::client_address`), for
     /// the audit trail; `None` outside a request (the command line, the demo loader).
     pub address: Option<String>,
+    /// An organiser's unit (`users.unit_id`); `None` for the other roles.
+    pub unit_id: Option<String>,
+    /// What the caller may plan and administer, derived with the caller ([`Manages::derive`]).
+    pub manages: Manages,
 }
 
 impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    pub fn require_admin(&self) -> Result<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(Error::forbidden("only administrators may do this"))
+    /// A cheap first refusal, from the role alone, before costly work (hashing a password):
+    /// 403 `forbidden` unless the caller is an admin or an organiser. What they may then touch
+    /// is decided by `manages`.
+    pub fn require_manager(&self) -> Result<()> {
+        match self.role {
+            Role::Admin | Role::Organiser => Ok(()),
+            Role::Trainer | Role::Trainee => Err(Error::forbidden(
+                "only administrators and organisers may do this",
+            )),
         }
     }
 }
@@ -74,6 +196,16 @@ impl Caller {
 pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<String>>> {
     let ids = match caller.role {
         Role::Admin => return Ok(None),
+        // The courses organised by a unit of the subtree; a course naming no unit is the
+        // province's (admins only).
+        Role::Organiser => match caller.manages.units() {
+            None => return Ok(None),
+            Some(units) => courses::table
+                .filter(courses::organizing_unit_id.eq_any(units))
+                .filter(courses::deleted_at.is_null())
+                .select(courses::id)
+                .load::<String>(conn)?,
+        },
         Role::Trainer => course_trainers::table
             .inner_join(courses::table)
             .filter(course_trainers::user_id.eq(&caller.user_id))
@@ -104,7 +236,8 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
 pub enum PersonalRecords {
     /// An administrator: everyone's.
     Everyone,
-    /// A trainer: those of the courses they are assigned to.
+    /// A trainer: those of the courses they are assigned to; an organiser: those of the courses
+    /// of their subtree.
     OfCourses(Vec<String>),
     /// A trainee: their own (none without a person record), in every course they were enrolled
     /// in. A withdrawal takes the course, its sessions and its materials out of sight, not what
@@ -128,7 +261,7 @@ impl PersonalRecords {
 pub fn personal_records(conn: &mut DbConn, caller: &Caller) -> Result<PersonalRecords> {
     Ok(match caller.role {
         Role::Admin => PersonalRecords::Everyone,
-        Role::Trainer => {
+        Role::Organiser | Role::Trainer => {
             PersonalRecords::OfCourses(visible_courses(conn, caller)?.unwrap_or_default())
         }
         Role::Trainee => PersonalRecords::Own(caller.person_id.clone()),
@@ -148,6 +281,27 @@ pub fn ensure_course_visible(
     }
 }
 
+/// For a write that names a course (a session's, a material's): 422 `unknown_course` when the
+/// caller cannot see it, the answer given when no course has that id. A malformed id is left to
+/// the record's own checks.
+pub fn ensure_named_course_visible(
+    conn: &mut DbConn,
+    caller: &Caller,
+    raw_course_id: &str,
+) -> Result<()> {
+    let Some(course_id) = super::values::parse_id(raw_course_id) else {
+        return Ok(());
+    };
+    match visible_courses(conn, caller)? {
+        Some(ids) if !ids.contains(&course_id) => Err(Error::invalid_field(
+            "course_id",
+            "unknown_course",
+            "no such course",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a trainer is (still) assigned to a course.
 pub fn is_assigned_trainer(conn: &mut DbConn, user_id: &str, course_id: &str) -> Result<bool> {
     let count = course_trainers::table
@@ -159,23 +313,17 @@ pub fn is_assigned_trainer(conn: &mut DbConn, user_id: &str, course_id: &str) ->
     Ok(count > 0)
 }
 
-/// Fails unless the caller may take the roll of a course and add people to it: an admin, or a
-/// trainer assigned to it (the only courses a trainer sees). A trainee is refused (403); a
-/// course the caller cannot see at all is not found.
+/// Fails unless the caller may take the roll of a course and add people to it: an admin, an
+/// organiser of its unit, or a trainer assigned to it (the only courses they see). A trainee is
+/// refused (403); a course the caller cannot see at all is not found.
 pub fn ensure_may_take_roll(conn: &mut DbConn, caller: &Caller, course_id: &str) -> Result<()> {
     ensure_course_visible(conn, caller, course_id, "course")?;
     match caller.role {
-        Role::Admin | Role::Trainer => Ok(()),
+        Role::Admin | Role::Organiser | Role::Trainer => Ok(()),
         Role::Trainee => Err(Error::forbidden(
             "only the course's trainers and administrators may do this",
         )),
     }
-}
-
-/// Whether the caller manages a unit: may read and write its training plans and read their
-/// progress. Administrators manage every unit.
-pub fn manages_unit(_conn: &mut DbConn, caller: &Caller, _unit_id: &str) -> Result<bool> {
-    Ok(caller.is_admin())
 }
 
 #[cfg(test)]
@@ -206,16 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn only_admins_pass_require_admin() {
-        let mut caller = Caller {
-            user_id: "u".into(),
-            device_id: "d".into(),
-            role: Role::Trainer,
-            person_id: None,
-            address: None,
-        };
-        assert_eq!(caller.require_admin().unwrap_err().code(), "forbidden");
-        caller.role = Role::Admin;
-        assert!(caller.require_admin().is_ok());
+    fn managing_covers_everything_a_subtree_or_nothing() {
+        let subtree = Manages::Subtree(BTreeSet::from(["ward".to_owned()]));
+        assert!(Manages::Everything.covers(None));
+        assert!(subtree.covers(Some("ward")));
+        assert!(!subtree.covers(Some("other")));
+        assert!(
+            !subtree.covers(None),
+            "a course of no unit is the province's"
+        );
+        assert!(!Manages::Nothing.covers(Some("ward")));
+        assert_eq!(
+            subtree
+                .require_unit("unit_id", Some("other"))
+                .unwrap_err()
+                .code(),
+            "validation_failed"
+        );
+        assert_eq!(
+            Manages::Nothing.require_some().unwrap_err().code(),
+            "forbidden"
+        );
+        assert_eq!(
+            subtree.require_everything().unwrap_err().code(),
+            "forbidden"
+        );
+        assert!(subtree.require_some().is_ok());
+        assert_eq!(Manages::Nothing.units(), Some(Vec::new()));
+        assert_eq!(Manages::Everything.units(), None);
     }
 }

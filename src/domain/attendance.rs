@@ -43,12 +43,13 @@ pub fn check_values(
     })
 }
 
-/// The rule for who records attendance in a course: administrators, and the trainers assigned
-/// to it.
+/// The rule for who records attendance in a course: administrators, the organisers of its unit
+/// and the trainers assigned to it (`assigned_to_course`: for an organiser, the course is of
+/// their subtree).
 pub fn may_record(role: Role, assigned_to_course: bool) -> bool {
     match role {
         Role::Admin => true,
-        Role::Trainer => assigned_to_course,
+        Role::Organiser | Role::Trainer => assigned_to_course,
         Role::Trainee => false,
     }
 }

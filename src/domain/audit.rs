@@ -527,7 +527,7 @@ impl Audit {
         caller: &Caller,
         filter: &AuditFilter,
     ) -> Result<Paged<AuditEntry>> {
-        caller.require_admin()?;
+        caller.manages.require_everything()?;
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let criteria = Criteria::check(filter)?;
         let total = criteria.query().count().get_result(conn)?;
@@ -554,7 +554,7 @@ impl Audit {
         caller: &Caller,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>> {
-        caller.require_admin()?;
+        caller.manages.require_everything()?;
         let criteria = Criteria::check(filter)?;
         let total: i64 = criteria.query().count().get_result(conn)?;
         if total > MAX_EXPORT_ROWS {

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{ensure_course_visible, visible_courses};
+use super::access::{Manages, ensure_course_visible, visible_courses};
 use super::people::resolve_id;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
@@ -97,7 +97,14 @@ impl Courses {
         Ok(course)
     }
 
-    fn build(conn: &mut DbConn, input: CourseInput, existing: Option<&Course>) -> Result<Course> {
+    /// Checks input and builds the stored row; an organiser's course must be organised by a unit
+    /// of their subtree (422 `outside_your_unit`), and only an admin's may name no unit.
+    fn build(
+        conn: &mut DbConn,
+        manages: &Manages,
+        input: CourseInput,
+        existing: Option<&Course>,
+    ) -> Result<Course> {
         let mut check = Checker::new();
         let code = check.opt_text("code", input.code.as_deref(), 40);
         let title = check.text("title", &input.title, MAX_NAME_CHARS);
@@ -130,6 +137,7 @@ impl Courses {
                 Error::invalid_field("organizing_unit_id", "unknown_unit", "no such unit")
             })?;
         }
+        manages.require_unit("organizing_unit_id", organizing_unit_id.as_deref())?;
         let now = now_ms();
         Ok(Course {
             title_key: text::fold(&title),
@@ -230,8 +238,9 @@ impl Resource for Courses {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: CourseInput) -> Result<Course> {
-        caller.require_admin()?;
-        let row = Self::build(conn, input, None)?;
+        let manages = &caller.manages;
+        manages.require_some()?;
+        let row = Self::build(conn, manages, input, None)?;
         diesel::insert_into(courses::table)
             .values(&row)
             .execute(conn)?;
@@ -246,9 +255,10 @@ impl Resource for Courses {
         input: CourseInput,
     ) -> Result<Course> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        let manages = &caller.manages;
+        manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, input, Some(&existing))?;
+        let row = Self::build(conn, manages, input, Some(&existing))?;
         diesel::update(courses::table.find(&row.id))
             .set(&row)
             .execute(conn)?;
@@ -262,7 +272,7 @@ impl Resource for Courses {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let session_ids = sessions::table
             .filter(sessions::course_id.eq(&existing.id))

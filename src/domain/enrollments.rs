@@ -47,7 +47,8 @@ pub struct EnrollmentChange {
 }
 
 /// The rule for who changes enrollments, through every path (a push, the admin API, a roster
-/// import, the CLI): administrators any; a trainer assigned to the course changes its
+/// import, the CLI): administrators any; an organiser, like a trainer, those of the courses of
+/// their subtree (`assigned`), enrolling the people of the course's roster; a trainer assigned to the course changes its
 /// enrollments (a status, a removal) and enrolls the people of its roster, a walk-in found with
 /// `GET /courses/{id}/roster` (so that a trainer cannot enroll anyone at all and then read their
 /// contact details); a trainee none.
@@ -58,9 +59,11 @@ pub fn may_change_enrollment(
     match role {
         Role::Admin => Ok(()),
         Role::Trainee => Err(EnrollmentRefusal::Trainee),
-        Role::Trainer if !change.assigned => Err(EnrollmentRefusal::NotAssigned),
-        Role::Trainer if change.enrolls && !change.on_roster => Err(EnrollmentRefusal::NotOnRoster),
-        Role::Trainer => Ok(()),
+        Role::Organiser | Role::Trainer if !change.assigned => Err(EnrollmentRefusal::NotAssigned),
+        Role::Organiser | Role::Trainer if change.enrolls && !change.on_roster => {
+            Err(EnrollmentRefusal::NotOnRoster)
+        }
+        Role::Organiser | Role::Trainer => Ok(()),
     }
 }
 

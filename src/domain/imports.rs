@@ -20,6 +20,7 @@ use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::access::{Manages, OUTSIDE_YOUR_UNIT};
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::courses::Courses;
 use super::enrollments::EnrollmentInput;
@@ -27,7 +28,7 @@ use super::people::{GENDERS, POSITIONS, normalize_phone};
 use super::values::{MAX_NAME_CHARS, new_id};
 use super::{Caller, text};
 use crate::db::schema::{enrollments, people, person_unit_history, units};
-use crate::db::{DbConn, now_ms};
+use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, FieldError, Result};
 
 /// The media type of an XLSX workbook.
@@ -428,9 +429,21 @@ impl OnRecord {
         }
     }
 
-    fn load(conn: &mut DbConn, course_id: Option<&str>) -> Result<OnRecord> {
-        let units = units::table
+    /// What an import of `manages` is checked against: an organiser's file meets only the
+    /// units and people of their subtree (a row naming another unit names an unknown one).
+    fn load(conn: &mut DbConn, manages: &Manages, course_id: Option<&str>) -> Result<OnRecord> {
+        let in_reach = manages.units();
+        let mut units_query = units::table
             .filter(units::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        let mut people_query = people::table
+            .filter(people::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        if let Some(ids) = &in_reach {
+            units_query = units_query.filter(units::id.eq_any(ids.clone()));
+            people_query = people_query.filter(people::unit_id.eq_any(ids.clone()));
+        }
+        let units = units_query
             .select((
                 units::id,
                 units::code,
@@ -438,8 +451,7 @@ impl OnRecord {
                 units::merged_into_id,
             ))
             .load(conn)?;
-        let people = people::table
-            .filter(people::deleted_at.is_null())
+        let people = people_query
             .select((
                 people::id,
                 people::full_name,
@@ -505,19 +517,36 @@ pub fn check(
     course_id: Option<&str>,
     progress: Progress,
 ) -> Result<Checked> {
-    caller.require_admin()?;
+    let manages = &caller.manages;
+    manages.require_some()?;
     let course_id = course_id
         .map(|raw| {
             let id = super::values::parse_id(raw)
                 .ok_or_else(|| Error::invalid_field("course_id", "invalid_id", "must be a UUID"))?;
-            Courses::find(conn, &id).map_err(|_| {
+            Courses::find_visible(conn, caller, &id).map_err(|_| {
                 Error::invalid_field("course_id", "unknown_course", "no such course")
             })?;
             Ok::<_, Error>(id)
         })
         .transpose()?;
-    let on_record = OnRecord::load(conn, course_id.as_deref())?;
-    judge_file(&on_record, bytes, course_id, progress)
+    let on_record = OnRecord::load(conn, manages, course_id.as_deref())?;
+    let checked = judge_file(&on_record, bytes, course_id, progress)?;
+    // An organiser's people belong to units of their subtree: a row that would write a person
+    // of no unit refuses the file.
+    let unitless = checked.plans.iter().any(|plan| match plan {
+        Plan::Create(values) | Plan::Update { values, .. } => {
+            !manages.covers(values.unit_id.as_deref())
+        }
+        Plan::Nothing => false,
+    });
+    if unitless {
+        return Err(Error::invalid_field(
+            "unit",
+            OUTSIDE_YOUR_UNIT,
+            "every row must name a unit of your subtree",
+        ));
+    }
+    Ok(checked)
 }
 
 /// Reads a file and judges every row against what is on record (`course_id`: a course known to

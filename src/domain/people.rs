@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{ensure_may_take_roll, visible_courses};
+use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
@@ -178,7 +178,9 @@ impl People {
         let visible = match caller.role {
             Role::Admin => true,
             Role::Trainee => caller.person_id.as_deref() == Some(person.id.as_str()),
-            Role::Trainer => {
+            // The people of the subtree, and whoever is enrolled in one of its courses.
+            Role::Organiser if caller.manages.covers(person.unit_id.as_deref()) => true,
+            Role::Organiser | Role::Trainer => {
                 let courses = visible_courses(conn, caller)?.unwrap_or_default();
                 let count: i64 = enrollments::table
                     .filter(enrollments::person_id.eq(&person.id))
@@ -257,7 +259,14 @@ impl People {
         })
     }
 
-    fn build(conn: &mut DbConn, input: PersonInput, existing: Option<&Person>) -> Result<Person> {
+    /// Checks input and builds the stored row; an organiser keeps people within their subtree
+    /// (422 `outside_your_unit`).
+    fn build(
+        conn: &mut DbConn,
+        manages: &Manages,
+        input: PersonInput,
+        existing: Option<&Person>,
+    ) -> Result<Person> {
         let mut check = Checker::new();
         let full_name = check.text("full_name", &input.full_name, MAX_NAME_CHARS);
         let birth_date = check.opt_date("birth_date", input.birth_date.as_deref());
@@ -290,6 +299,7 @@ impl People {
             Units::find(conn, unit)
                 .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
         }
+        manages.require_unit("unit_id", unit_id.as_deref())?;
         let now = now_ms();
         Ok(Person {
             name_key: text::fold(&full_name),
@@ -347,6 +357,7 @@ impl Resource for People {
         let course_id = filter_check.opt_id("course_id", filter.course_id.as_deref());
         filter_check.finish()?;
         let courses = visible_courses(conn, caller)?;
+        let units = caller.manages.units().unwrap_or_default();
         let query = || {
             let mut query = people::table
                 .filter(people::deleted_at.is_null())
@@ -355,6 +366,19 @@ impl Resource for People {
                 Role::Admin => {}
                 Role::Trainee => {
                     query = query.filter(people::id.nullable().eq(caller.person_id.clone()));
+                }
+                Role::Organiser => {
+                    query = query.filter(
+                        people::unit_id.eq_any(units.clone()).or(people::id.eq_any(
+                            enrollments::table
+                                .filter(
+                                    enrollments::course_id
+                                        .eq_any(courses.clone().unwrap_or_default()),
+                                )
+                                .filter(enrollments::deleted_at.is_null())
+                                .select(enrollments::person_id),
+                        )),
+                    );
                 }
                 Role::Trainer => {
                     query = query.filter(
@@ -423,8 +447,9 @@ impl Resource for People {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
-        caller.require_admin()?;
-        let row = Self::build(conn, input, None)?;
+        let manages = &caller.manages;
+        manages.require_some()?;
+        let row = Self::build(conn, manages, input, None)?;
         diesel::insert_into(people::table)
             .values(&row)
             .execute(conn)?;
@@ -439,9 +464,10 @@ impl Resource for People {
         input: PersonInput,
     ) -> Result<Person> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        let manages = &caller.manages;
+        manages.require_unit("unit_id", existing.unit_id.as_deref())?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, input, Some(&existing))?;
+        let row = Self::build(conn, manages, input, Some(&existing))?;
         if let Some(old) = existing.unit_id.as_deref()
             && row.unit_id.as_deref() != Some(old)
         {
@@ -465,7 +491,9 @@ impl Resource for People {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        caller
+            .manages
+            .require_unit("unit_id", existing.unit_id.as_deref())?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let enrolled: i64 = enrollments::table
             .filter(enrollments::person_id.eq(&existing.id))

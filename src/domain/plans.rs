@@ -4,15 +4,16 @@
 //! in them) and the courses planned, with their planned dates. Progress against a plan is a
 //! report (`reports::plans`). Plans are not synced: devices get the courses, never the plan.
 //!
-//! Every read and write asks `access::manages_unit` about the plan's unit: a plan of a unit the
-//! caller does not manage is not found, and lists leave it out.
+//! Every read and write asks what the caller manages (`access::Manages`) about the plan's unit:
+//! administrators every unit, organisers their subtree; a plan of a unit the caller does not
+//! manage is not found, and lists leave it out.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{ensure_course_visible, manages_unit};
+use super::access::ensure_course_visible;
 use super::courses::Courses;
 use super::people::{POSITIONS, resolve_id};
 use super::units::Units;
@@ -192,7 +193,7 @@ impl TrainingPlans {
     /// A plan the caller manages, with its courses and topics.
     pub fn find_managed(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainingPlan> {
         let row = Self::find_row(conn, id)?;
-        if !manages_unit(conn, caller, &row.unit_id)? {
+        if !caller.manages.covers(Some(&row.unit_id)) {
             return Err(Error::NotFound {
                 what: "training plan",
             });
@@ -208,27 +209,15 @@ impl TrainingPlans {
             .order(training_plans::id.asc())
             .select(PlanRow::as_select())
             .load(conn)?;
-        let rows = Self::managed(conn, caller, rows)?;
+        let rows = Self::managed(caller, rows);
         Self::assemble(conn, rows)
     }
 
-    fn managed(conn: &mut DbConn, caller: &Caller, rows: Vec<PlanRow>) -> Result<Vec<PlanRow>> {
-        let mut managed: HashMap<String, bool> = HashMap::new();
-        let mut kept = Vec::with_capacity(rows.len());
-        for row in rows {
-            let allowed = match managed.get(&row.unit_id) {
-                Some(allowed) => *allowed,
-                None => {
-                    let allowed = manages_unit(conn, caller, &row.unit_id)?;
-                    managed.insert(row.unit_id.clone(), allowed);
-                    allowed
-                }
-            };
-            if allowed {
-                kept.push(row);
-            }
-        }
-        Ok(kept)
+    /// The rows of plans whose unit the caller manages.
+    fn managed(caller: &Caller, rows: Vec<PlanRow>) -> Vec<PlanRow> {
+        rows.into_iter()
+            .filter(|row| caller.manages.covers(Some(&row.unit_id)))
+            .collect()
     }
 
     /// Plans from their rows, with their courses and topics (two reads for all of them).
@@ -396,12 +385,7 @@ impl TrainingPlans {
             }
             failure => failure,
         })?;
-        if !manages_unit(conn, caller, &unit.id)? {
-            return Err(Error::Forbidden {
-                code: "unit_not_managed",
-                message: "you do not manage this unit".into(),
-            });
-        }
+        caller.manages.require_unit("unit_id", Some(&unit.id))?;
         let unit_changed = existing.is_none_or(|p| p.unit_id != unit.id);
         if unit_changed && (unit.merged_into_id.is_some() || unit.valid_to.is_some()) {
             return Err(Error::invalid_field(
@@ -654,9 +638,8 @@ impl Resource for TrainingPlans {
             ))
             .select(PlanRow::as_select())
             .load(conn)?;
-        // Which units the caller manages is `access`'s to say, one unit at a time: the rows
-        // are filtered here and paged after (a province has a few plans a year).
-        let rows = Self::managed(conn, caller, rows)?;
+        // Filtered by what the caller manages, then paged (a province has a few plans a year).
+        let rows = Self::managed(caller, rows);
         let total = rows.len() as i64;
         let rows: Vec<PlanRow> = rows
             .into_iter()

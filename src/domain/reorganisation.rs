@@ -8,6 +8,12 @@
 //! in. Every changed unit and person takes a new revision, so devices receive the new tree
 //! through the pull feed. Renames keep the old name in `unit_events`, so a report about a past
 //! day can name the unit as it was called then.
+//!
+//! Organisers move with their unit: the organiser of a source becomes an organiser of the target
+//! (their people are now the target's), and the merge's answer and audit entry name the accounts
+//! moved. The sources stay in the target's subtree through `merged_into` (see
+//! `Units::subtree`), so the courses they organised stay in reach. A rename changes nothing for
+//! an organiser: the unit keeps its id.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -16,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::imports::record_unit_change;
 use super::units::{Unit, UnitInput, Units};
+use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
 use super::{Caller, Resource, text};
 use crate::db::schema::{people, unit_events, units};
@@ -42,6 +49,8 @@ pub struct MergeOutcome {
     pub sources: Vec<Unit>,
     pub units_moved: usize,
     pub people_moved: usize,
+    /// The organiser accounts of the sources, now organisers of the target.
+    pub organisers_moved: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,7 +122,7 @@ fn record_event(conn: &mut DbConn, caller: &Caller, event: Event) -> Result<()> 
 
 /// Merges units into one. Runs in the caller's transaction: all of it happens, or none.
 pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Result<MergeOutcome> {
-    caller.require_admin()?;
+    caller.manages.require_everything()?;
     let mut check = Checker::new();
     let effective_date = check.date("effective_date", &request.effective_date);
     let mut source_ids = Vec::new();
@@ -267,6 +276,10 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
             ))
             .execute(conn)?;
     }
+    let mut organisers_moved = Vec::new();
+    for source in &source_ids {
+        organisers_moved.extend(Users::move_organisers(conn, source, &target.id)?);
+    }
     Audit::record_by(
         conn,
         caller,
@@ -277,13 +290,15 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
             .detail("target_code", target.code.clone())
             .detail("target_name", target.name.clone())
             .detail("units_moved", children.len())
-            .detail("people_moved", members.len()),
+            .detail("people_moved", members.len())
+            .detail("organisers_moved", organisers_moved.clone()),
     )?;
     Ok(MergeOutcome {
         target,
         sources: ended,
         units_moved: children.len(),
         people_moved: members.len(),
+        organisers_moved,
     })
 }
 
@@ -294,7 +309,7 @@ pub fn rename(
     id: &str,
     request: RenameRequest,
 ) -> Result<Unit> {
-    caller.require_admin()?;
+    caller.manages.require_everything()?;
     let unit = Units::find(conn, &path_id(id, "unit")?)?;
     let mut check = Checker::new();
     let name = check.text("name", &request.name, MAX_NAME_CHARS);

@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{ensure_course_visible, is_assigned_trainer, visible_courses};
+use super::access::{
+    ensure_course_visible, ensure_named_course_visible, is_assigned_trainer, visible_courses,
+};
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
@@ -206,7 +208,8 @@ impl Resource for Sessions {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: SessionInput) -> Result<Session> {
-        caller.require_admin()?;
+        caller.manages.require_some()?;
+        ensure_named_course_visible(conn, caller, &input.course_id)?;
         let row = Self::build(conn, input, None)?;
         diesel::insert_into(sessions::table)
             .values(&row)
@@ -222,7 +225,7 @@ impl Resource for Sessions {
         input: SessionInput,
     ) -> Result<Session> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         diesel::update(sessions::table.find(&row.id))
@@ -238,7 +241,7 @@ impl Resource for Sessions {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let recorded: i64 = attendance::table
             .filter(attendance::session_id.eq(&existing.id))

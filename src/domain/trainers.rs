@@ -161,7 +161,8 @@ impl Resource for CourseTrainers {
         caller: &Caller,
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
-        caller.require_admin()?;
+        let manages = &caller.manages;
+        manages.require_some()?;
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         let user_id = check.id("user_id", &input.user_id);
@@ -172,9 +173,11 @@ impl Resource for CourseTrainers {
         );
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
-        Courses::find(conn, &course_id)
+        // A course or trainer outside an organiser's subtree is answered as one that does not
+        // exist.
+        Courses::find_visible(conn, caller, &course_id)
             .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
-        let user = Users::find(conn, &user_id)
+        let user = Users::find_managed(conn, manages, &user_id)
             .map_err(|_| Error::invalid_field("user_id", "unknown_user", "no such user"))?;
         if user.role() != Role::Trainer {
             return Err(Error::invalid_field(
@@ -234,7 +237,7 @@ impl Resource for CourseTrainers {
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
@@ -277,7 +280,7 @@ impl Resource for CourseTrainers {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.require_admin()?;
+        caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, course_trainers, &existing.id, now)?;

@@ -2,7 +2,7 @@
 //! level is still allowed for history) with official codes, validity dates and `merged_into` for
 //! reorganisations.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,15 @@ pub struct UnitFilter {
 struct UnitLink {
     id: String,
     parent_id: Option<String>,
+}
+
+/// A unit, its parent and the unit it was merged into: the tree and its merge history.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = units)]
+struct UnitLineage {
+    id: String,
+    parent_id: Option<String>,
+    merged_into_id: Option<String>,
 }
 
 pub struct Units;
@@ -251,6 +260,34 @@ impl Units {
             .collect())
     }
 
+    /// An organiser's subtree: `root`, every unit below it and every unit merged into one of
+    /// those (a merged unit's people and courses are now the absorbing unit's), found again in
+    /// whatever lies below or was merged into each unit found. Read whole, like `subtrees`.
+    pub fn subtree(conn: &mut DbConn, root: &str) -> Result<BTreeSet<String>> {
+        let lineage = units::table
+            .select(UnitLineage::as_select())
+            .load::<UnitLineage>(conn)?;
+        let mut below: HashMap<&str, Vec<&str>> = HashMap::new();
+        for unit in &lineage {
+            for above in [&unit.parent_id, &unit.merged_into_id]
+                .into_iter()
+                .flatten()
+            {
+                below.entry(above).or_default().push(&unit.id);
+            }
+        }
+        let mut found = BTreeSet::from([root.to_owned()]);
+        let mut next = vec![root];
+        while let Some(unit) = next.pop() {
+            for child in below.get(unit).into_iter().flatten() {
+                if found.insert((*child).to_owned()) {
+                    next.push(child);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making
     /// `start` the parent of `unit_id` would close a loop.
     fn is_self_or_descendant(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
@@ -341,7 +378,7 @@ impl Resource for Units {
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: UnitInput) -> Result<Unit> {
-        caller.require_admin()?;
+        caller.manages.require_everything()?;
         let row = Self::build(conn, input, None)?;
         diesel::insert_into(units::table)
             .values(&row)
@@ -356,7 +393,7 @@ impl Resource for Units {
         expected_rev: Option<i64>,
         input: UnitInput,
     ) -> Result<Unit> {
-        caller.require_admin()?;
+        caller.manages.require_everything()?;
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
@@ -373,7 +410,7 @@ impl Resource for Units {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        caller.require_admin()?;
+        caller.manages.require_everything()?;
         let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
         let children: i64 = units::table
@@ -395,12 +432,13 @@ impl Resource for Units {
             .filter(courses::deleted_at.is_null())
             .count()
             .get_result(conn)?;
-        if children + members + organised > 0 {
+        let organisers = super::users::Users::count_organisers_of(conn, &existing.id)?;
+        if children + members + organised + organisers > 0 {
             return Err(Error::conflict(
                 "unit_in_use",
                 format!(
-                    "the unit still has {children} units and {members} people under it and \
-                     organises {organised} courses"
+                    "the unit still has {children} units and {members} people under it, \
+                     organises {organised} courses and has {organisers} organisers"
                 ),
             ));
         }

@@ -1,14 +1,21 @@
-//! User accounts (admin, trainer, trainee; a trainee is linked to a person) and the devices they
-//! sign in from. Passwords are argon2id hashes; nothing here issues tokens (see `auth`).
+//! User accounts (admin, organiser, trainer, trainee; a trainee is linked to a person, an
+//! organiser to a unit) and the devices they sign in from. Passwords are argon2id hashes; nothing
+//! here issues tokens (see `auth`).
+//!
+//! An admin manages every account. An organiser manages the trainer and trainee accounts of the
+//! people of their subtree: they list, read, create, change and reset those, never an admin's or
+//! an organiser's account (403 `role_not_allowed`); other accounts are not found.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::access::Manages;
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::People;
+use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted, text};
-use crate::db::schema::{devices, refresh_tokens, users};
+use crate::db::schema::{devices, people, refresh_tokens, users};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, Result};
 
@@ -30,6 +37,8 @@ pub struct User {
     pub created_at: i64,
     #[serde(serialize_with = "serialize_ms")]
     pub updated_at: i64,
+    /// An organiser's unit; `None` for the other roles.
+    pub unit_id: Option<String>,
 }
 
 impl User {
@@ -69,15 +78,26 @@ pub struct NewUser {
     pub display_name: Option<String>,
     pub role: String,
     pub person_id: Option<String>,
+    /// An organiser's unit (required for an organiser, refused for the other roles).
+    pub unit_id: Option<String>,
 }
 
-/// Changes an admin may make to an account.
+/// Changes an admin (or, within their subtree, an organiser) may make to an account.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     pub display_name: Option<String>,
     pub role: Option<String>,
     pub disabled: Option<bool>,
+    /// An organiser's unit (admins only).
+    pub unit_id: Option<String>,
+}
+
+fn role_not_allowed() -> Error {
+    Error::Forbidden {
+        code: "role_not_allowed",
+        message: "organisers manage only trainer and trainee accounts".to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -96,6 +116,25 @@ pub struct DeviceFilter {
     pub user_id: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// An organiser's account names its unit; no other account names one.
+fn check_unit_for_role(check: &mut Checker, role: Option<Role>, unit_id: Option<&str>) {
+    match (role, unit_id) {
+        (Some(Role::Organiser), None) => check.fail(
+            "unit_id",
+            "required",
+            "an organiser's account names its unit",
+        ),
+        (Some(Role::Admin | Role::Trainer | Role::Trainee), Some(_)) => check.fail(
+            "unit_id",
+            "organisers_only",
+            "only an organiser's account names a unit",
+        ),
+        (Some(Role::Organiser), Some(_))
+        | (Some(Role::Admin | Role::Trainer | Role::Trainee), None)
+        | (None, _) => {}
+    }
 }
 
 /// Usernames are case-insensitive: stored folded to lower case ASCII.
@@ -138,7 +177,38 @@ impl Users {
         input: NewUser,
         password_hash: String,
     ) -> Result<User> {
-        caller.require_admin()?;
+        let manages = &caller.manages;
+        manages.require_some()?;
+        if let Manages::Subtree(_) = manages {
+            if Role::parse(&input.role).is_some_and(|role| !role.managed_by_organisers()) {
+                return Err(role_not_allowed());
+            }
+            // The account's person must be one of the subtree's people; a person outside it is
+            // answered as one that does not exist.
+            let person = match input.person_id.as_deref() {
+                Some(person) => {
+                    super::values::parse_id(person).and_then(|id| People::find(conn, &id).ok())
+                }
+                None => None,
+            };
+            match person {
+                Some(person) if manages.covers(person.unit_id.as_deref()) => {}
+                Some(_) => {
+                    return Err(Error::invalid_field(
+                        "person_id",
+                        "unknown_person",
+                        "no such person",
+                    ));
+                }
+                None => {
+                    return Err(Error::invalid_field(
+                        "person_id",
+                        "required",
+                        "an organiser creates accounts for people of their unit",
+                    ));
+                }
+            }
+        }
         let created = Self::create(conn, input, password_hash)?;
         Audit::record_by(
             conn,
@@ -147,7 +217,8 @@ impl Users {
                 .about(AuditObject::User, &created.id)
                 .detail("username", created.username.clone())
                 .detail("role", created.role.clone())
-                .detail("person_id", created.person_id.clone()),
+                .detail("person_id", created.person_id.clone())
+                .detail("unit_id", created.unit_id.clone()),
         )?;
         Ok(created)
     }
@@ -179,11 +250,17 @@ impl Users {
                 "a trainee account must be linked to a person",
             );
         }
+        let unit_id = check.opt_id("unit_id", input.unit_id.as_deref());
+        check_unit_for_role(&mut check, Role::parse(&role), unit_id.as_deref());
         check.finish()?;
         if let Some(person) = &person_id {
             People::find(conn, person).map_err(|_| {
                 Error::invalid_field("person_id", "unknown_person", "no such person")
             })?;
+        }
+        if let Some(unit) = &unit_id {
+            Units::find(conn, unit)
+                .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
         }
         if Self::find_by_username(conn, &username)?.is_some() {
             return Err(Error::conflict(
@@ -202,6 +279,7 @@ impl Users {
             disabled_at: None,
             created_at: now,
             updated_at: now,
+            unit_id,
         };
         diesel::insert_into(users::table)
             .values(&user)
@@ -210,7 +288,9 @@ impl Users {
     }
 
     pub fn list(conn: &mut DbConn, caller: &Caller, filter: &UserFilter) -> Result<Paged<User>> {
-        caller.require_admin()?;
+        let manages = &caller.manages;
+        manages.require_some()?;
+        let units = manages.units();
         let page = PageRequest::new(filter.limit, filter.offset)?;
         let sort = SortRequest::parse(filter.sort.as_deref(), "username", &SORTS)?;
         let mut filter_check = Checker::new();
@@ -218,6 +298,17 @@ impl Users {
         filter_check.finish()?;
         let query = || {
             let mut query = users::table.into_boxed::<Backend>();
+            if let Some(units) = &units {
+                query = query
+                    .filter(users::role.eq_any([Role::Trainer.as_str(), Role::Trainee.as_str()]))
+                    .filter(
+                        users::person_id.eq_any(
+                            people::table
+                                .filter(people::unit_id.eq_any(units.clone()))
+                                .select(people::id.nullable()),
+                        ),
+                    );
+            }
             if let Some(q) = &filter.q {
                 // Usernames are ASCII; display names are matched as typed (with escaping).
                 let username = text::contains_pattern(q);
@@ -259,8 +350,14 @@ impl Users {
         id: &str,
         changes: UserChanges,
     ) -> Result<User> {
-        caller.require_admin()?;
-        let user = Self::find(conn, id)?;
+        let manages = &caller.manages;
+        let user = Self::find_managed(conn, manages, id)?;
+        if let Manages::Subtree(_) = manages
+            && (changes.role.as_deref().and_then(Role::parse))
+                .is_some_and(|role| !role.managed_by_organisers())
+        {
+            return Err(role_not_allowed());
+        }
         let mut check = Checker::new();
         let display_name = check.opt_text(
             "display_name",
@@ -268,6 +365,22 @@ impl Users {
             MAX_NAME_CHARS,
         );
         let role = check.opt_one_of("role", changes.role.as_deref(), &Role::ALL);
+        let changed_unit = check.opt_id("unit_id", changes.unit_id.as_deref());
+        if changed_unit.is_some() && *manages != Manages::Everything {
+            check.fail(
+                "unit_id",
+                "admins_only",
+                "only administrators move an organiser",
+            );
+        }
+        let new_role = role.as_deref().unwrap_or(&user.role);
+        // The unit goes with the organiser role: kept (or moved) while an organiser, cleared
+        // when the account becomes another role.
+        let unit_id = match Role::parse(new_role) {
+            Some(Role::Organiser) => changed_unit.or(user.unit_id.clone()),
+            _ => changed_unit,
+        };
+        check_unit_for_role(&mut check, Role::parse(new_role), unit_id.as_deref());
         if role.as_deref() == Some("trainee") && user.person_id.is_none() {
             check.fail(
                 "role",
@@ -285,6 +398,10 @@ impl Users {
             );
         }
         check.finish()?;
+        if let Some(unit) = &unit_id {
+            Units::find(conn, unit)
+                .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
+        }
         let now = now_ms();
         let disabled_at = match changes.disabled {
             Some(true) => user.disabled_at.or(Some(now)),
@@ -296,6 +413,7 @@ impl Users {
                 users::display_name.eq(display_name.unwrap_or(user.display_name.clone())),
                 users::role.eq(role.unwrap_or(user.role.clone())),
                 users::disabled_at.eq(disabled_at),
+                users::unit_id.eq(&unit_id),
                 users::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -309,6 +427,9 @@ impl Users {
         }
         if changed.role != user.role {
             entry = entry.detail("role", changed.role.clone());
+        }
+        if changed.unit_id != user.unit_id {
+            entry = entry.detail("unit_id", changed.unit_id.clone());
         }
         if changed.disabled_at.is_some() != user.disabled_at.is_some() {
             entry = entry.detail("disabled", changed.disabled_at.is_some());
@@ -326,8 +447,8 @@ impl Users {
         user_id: &str,
         hash: &str,
     ) -> Result<()> {
-        caller.require_admin()?;
-        let user = Self::find(conn, user_id)?;
+        let manages = &caller.manages;
+        let user = Self::find_managed(conn, manages, user_id)?;
         Self::set_password_hash(conn, &user.id, hash, None)?;
         Audit::record_by(
             conn,
@@ -349,6 +470,54 @@ impl Users {
             ))
             .execute(conn)?;
         Devices::revoke_all(conn, user_id, keep_device)
+    }
+
+    /// An account the caller manages: any for an admin; for an organiser, the trainer and
+    /// trainee accounts of the people of their subtree (others are not found); 403 for a caller
+    /// managing nothing.
+    pub fn find_managed(conn: &mut DbConn, manages: &Manages, id: &str) -> Result<User> {
+        manages.require_some()?;
+        let user = Self::find(conn, id)?;
+        let managed = match manages {
+            Manages::Everything => true,
+            Manages::Subtree(_) => {
+                // A person removed since leaves the account outside every subtree.
+                let person_unit = match &user.person_id {
+                    Some(person) => People::find(conn, person).ok().and_then(|p| p.unit_id),
+                    None => None,
+                };
+                user.role().managed_by_organisers() && manages.covers(person_unit.as_deref())
+            }
+            Manages::Nothing => false,
+        };
+        if managed {
+            Ok(user)
+        } else {
+            Err(Error::NotFound { what: "user" })
+        }
+    }
+
+    /// Moves the organisers of `from` to `to` (a merge of `from` into `to`: their scope goes
+    /// with the unit's people); returns the accounts moved.
+    pub fn move_organisers(conn: &mut DbConn, from: &str, to: &str) -> Result<Vec<String>> {
+        let moved = users::table
+            .filter(users::role.eq(Role::Organiser.as_str()))
+            .filter(users::unit_id.eq(from))
+            .select(users::id)
+            .load::<String>(conn)?;
+        diesel::update(users::table.filter(users::id.eq_any(&moved)))
+            .set((users::unit_id.eq(to), users::updated_at.eq(now_ms())))
+            .execute(conn)?;
+        Ok(moved)
+    }
+
+    /// How many organisers a unit has (a unit in use is not deleted).
+    pub fn count_organisers_of(conn: &mut DbConn, unit_id: &str) -> Result<i64> {
+        Ok(users::table
+            .filter(users::role.eq(Role::Organiser.as_str()))
+            .filter(users::unit_id.eq(unit_id))
+            .count()
+            .get_result(conn)?)
     }
 
     /// The caller's own account.
@@ -442,7 +611,8 @@ impl Devices {
         let mut check = Checker::new();
         let requested_user = check.opt_id("user_id", filter.user_id.as_deref());
         check.finish()?;
-        let user_filter = match (caller.is_admin(), &requested_user) {
+        let is_admin = caller.manages == Manages::Everything;
+        let user_filter = match (is_admin, &requested_user) {
             (true, user) => user.clone(),
             (false, Some(user)) if user != &caller.user_id => {
                 return Err(Error::NotFound { what: "user" });
@@ -475,7 +645,7 @@ impl Devices {
     /// device; other users only their own.
     pub fn revoke(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Device> {
         let device = Self::find(conn, id)?;
-        if !caller.is_admin() && device.user_id != caller.user_id {
+        if caller.manages != Manages::Everything && device.user_id != caller.user_id {
             return Err(Error::NotFound { what: "device" });
         }
         Self::revoke_unchecked(conn, &device.id)?;

@@ -22,7 +22,7 @@ use crate::db::schema::{
     attendance, courses, enrollments, people, person_unit_history, sessions, sync_conflicts,
     sync_quarantine, unit_events, units,
 };
-use crate::domain::access::{ensure_course_visible, visible_courses};
+use crate::domain::access::{Manages, ensure_course_visible, visible_courses};
 use crate::domain::attendance::STATUSES;
 use crate::domain::audit::AuditEntry;
 use crate::domain::courses::Courses;
@@ -575,14 +575,17 @@ pub struct CoverageReport {
 /// For every unit in force today: how many cadres holding the positions completed at least one
 /// course that ended in the period, out of how many, and who is missing; rolled up the tree.
 /// Cadres are counted in the unit they belong to today (people moved with merged units, and a
-/// unit merged without moving its people counts under the unit it became). Administrators only:
-/// it spans every unit, which no trainer's scope does.
+/// unit merged without moving its people counts under the unit it became). Administrators read
+/// any unit; an organiser reads their subtree (their unit by default; a unit outside it is
+/// answered as one that does not exist), counting the courses of the subtree. No trainer's or
+/// trainee's scope spans units.
 pub fn coverage(
     conn: &mut DbConn,
     caller: &Caller,
     query: &CoverageQuery,
 ) -> Result<CoverageReport> {
-    caller.require_admin()?;
+    let manages = &caller.manages;
+    manages.require_some()?;
     let year = chrono::Utc::now().year();
     let mut check = Checker::new();
     let from = check.date(
@@ -605,8 +608,12 @@ pub fn coverage(
     let rule = Rule::parse(&mut check, query.min_rate, query.statuses.as_deref());
     check.finish()?;
     let tree = UnitTree::load(conn)?;
+    let root = match (&manages, root) {
+        (Manages::Subtree(_), None) => caller.unit_id.clone(),
+        (_, root) => root,
+    };
     if let Some(root) = &root
-        && !tree.units.contains_key(root)
+        && !(tree.units.contains_key(root) && manages.covers(Some(root)))
     {
         return Err(Error::invalid_field(
             "unit_id",
@@ -615,6 +622,7 @@ pub fn coverage(
         ));
     }
     let root = root.map(|r| tree.current(&r));
+    let visible = visible_courses(conn, caller)?;
 
     // Sessions per course that ended in the period.
     let course_sessions: Vec<(String, i64)> = sessions::table
@@ -742,7 +750,10 @@ pub fn coverage(
             cadres,
             trained: done,
             percent: percent(done, cadres),
-            courses: course_sessions.len() as i64,
+            courses: course_sessions
+                .iter()
+                .filter(|(course, _)| visible.as_ref().is_none_or(|ids| ids.contains(course)))
+                .count() as i64,
         },
         units: shown,
     })
@@ -864,14 +875,17 @@ pub struct TrainerReport {
 }
 
 /// What a trainer did in their courses and what is waiting on them. Administrators see any
-/// trainer; a trainer sees only themselves; anything else is not found.
+/// trainer; an organiser the trainers of their subtree's people, in the subtree's courses; a
+/// trainer sees only themselves; anything else is not found.
 pub fn trainer(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerReport> {
     let id = path_id(id, "trainer")?;
     let allowed = match caller.role {
         Role::Admin => true,
+        Role::Organiser => Users::find_managed(conn, &caller.manages, &id).is_ok(),
         Role::Trainer => caller.user_id == id,
         Role::Trainee => false,
     };
+    let caller_courses = visible_courses(conn, caller)?;
     let user = Users::find(conn, &id).ok().filter(|u| u.role == "trainer");
     let Some(user) = user.filter(|_| allowed) else {
         return Err(Error::NotFound { what: "trainer" });
@@ -882,8 +896,18 @@ pub fn trainer(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRe
         role: Role::Trainer,
         person_id: None,
         address: None,
+        unit_id: None,
+        manages: Manages::Nothing,
     };
-    let course_ids = visible_courses(conn, &as_trainer)?.unwrap_or_default();
+    let course_ids: Vec<String> = visible_courses(conn, &as_trainer)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|course| {
+            caller_courses
+                .as_ref()
+                .is_none_or(|ids| ids.contains(course))
+        })
+        .collect();
     let now = crate::db::now_ms();
     let course_rows: Vec<(String, String, String, String)> = courses::table
         .filter(courses::id.eq_any(&course_ids))

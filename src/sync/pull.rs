@@ -348,7 +348,7 @@ pub(crate) fn delta(
     let has_more = more_from.is_some();
     // Else everything up to the horizon is delivered.
     let next_rev = more_from.unwrap_or(after.max(horizon));
-    if caller.role == Role::Trainer {
+    if caller.role.pulls_as_course_staff() {
         let still_visible = visible.as_deref().unwrap_or_default();
         new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
         let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
@@ -480,7 +480,7 @@ impl AttendancePath {
     /// By revision when the trainer's courses hold at least a quarter of all sessions: the walk
     /// then reads at most about four rows per row it sends.
     fn choose(conn: &mut DbConn, caller: &Caller, courses: Option<&[String]>) -> Result<Self> {
-        let Some(courses) = courses.filter(|_| caller.role == Role::Trainer) else {
+        let Some(courses) = courses.filter(|_| caller.role.pulls_as_course_staff()) else {
             return Ok(AttendancePath::BySession);
         };
         // PostgreSQL's planner weighs both ways from its statistics.
@@ -525,7 +525,7 @@ impl Scope<'_> {
             Role::Admin => query,
             Role::Trainee => query.filter(people::id.nullable().eq(self.caller.person_id.clone())),
             // A subquery, not a list of ids: a course-sized list would be bound on every page.
-            Role::Trainer => query.filter(
+            Role::Organiser | Role::Trainer => query.filter(
                 people::id.eq_any(
                     enrollments::table
                         .filter(enrollments::course_id.eq_any(self.courses()))
@@ -590,7 +590,9 @@ impl Scope<'_> {
                         .eq(self.caller.person_id.clone()),
                 )
                 .filter(enrollments::course_id.eq_any(self.courses())),
-            Role::Trainer => query.filter(enrollments::course_id.eq_any(self.courses())),
+            Role::Organiser | Role::Trainer => {
+                query.filter(enrollments::course_id.eq_any(self.courses()))
+            }
         }
     }
 
@@ -614,7 +616,7 @@ impl Scope<'_> {
                             .select(sessions::id),
                     ),
                 ),
-            Role::Trainer => {
+            Role::Organiser | Role::Trainer => {
                 let trainer_sessions = sessions::table
                     .filter(sessions::course_id.eq_any(self.courses()))
                     .select(sessions::id);
@@ -1032,7 +1034,7 @@ fn backfill(
     }
     let rows: Vec<Enrollment> = enrollment_rows.select(Enrollment::as_select()).load(conn)?;
     out.extend(changes(Collection::Enrollments, rows));
-    if caller.role == Role::Trainer {
+    if caller.role.pulls_as_course_staff() {
         let rows: Vec<Person> = people::table
             .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
             .filter(people::rev.le(after))
@@ -1120,7 +1122,7 @@ fn scope_deletions(
     let enrollments: Vec<(String, String)> = enrollment_query
         .select((enrollments::id, enrollments::person_id))
         .load(conn)?;
-    if caller.role == Role::Trainer {
+    if caller.role.pulls_as_course_staff() {
         let kept: BTreeSet<String> = enrolled_people(conn, still_visible)?.into_iter().collect();
         let dropped: BTreeSet<String> = enrollments
             .iter()

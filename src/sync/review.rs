@@ -1,5 +1,7 @@
 //! What administrators review: quarantined mutations (refused, never dropped) and the conflict
-//! log (every value that lost a merge between two devices).
+//! log (every value that lost a merge between two devices). An organiser reviews those of the
+//! courses of their subtree; an item naming no course is the province's (admins only); others
+//! are not found.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
@@ -9,9 +11,10 @@ use super::push::{self, Mutation, MutationResult};
 use super::records::Collection;
 use crate::db::schema::{sync_conflicts, sync_quarantine};
 use crate::db::{Backend, DbConn, now_ms};
+use crate::domain::access::visible_courses;
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
-use crate::domain::{Caller, PageRequest, Paged, Role};
+use crate::domain::{Caller, PageRequest, Paged};
 use crate::error::{Error, Result};
 
 pub const QUARANTINE_STATUSES: [&str; 3] = ["open", "reapplied", "dismissed"];
@@ -95,12 +98,28 @@ pub fn backlog(conn: &mut DbConn) -> Result<Backlog> {
     })
 }
 
+/// The courses whose items the caller reviews, `None` for every item (an admin); 403 for a
+/// trainer or trainee.
+fn reviewable_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<String>>> {
+    caller.manages.require_some()?;
+    visible_courses(conn, caller)
+}
+
+/// Whether an item of `course_id` is among those the caller reviews.
+fn reviews(courses: &Option<Vec<String>>, course_id: Option<&String>) -> bool {
+    match (courses, course_id) {
+        (None, _) => true,
+        (Some(ids), Some(course)) => ids.contains(course),
+        (Some(_), None) => false,
+    }
+}
+
 pub fn list_quarantine(
     conn: &mut DbConn,
     caller: &Caller,
     filter: &ReviewFilter,
 ) -> Result<Paged<QuarantinedMutation>> {
-    caller.require_admin()?;
+    let courses = reviewable_courses(conn, caller)?;
     let page = PageRequest::new(filter.limit, filter.offset)?;
     let mut check = Checker::new();
     let status = check.opt_one_of("status", filter.status.as_deref(), &QUARANTINE_STATUSES);
@@ -108,6 +127,9 @@ pub fn list_quarantine(
     check.finish()?;
     let query = || {
         let mut query = sync_quarantine::table.into_boxed::<Backend>();
+        if let Some(ids) = &courses {
+            query = query.filter(sync_quarantine::course_id.eq_any(ids.clone()));
+        }
         if let Some(status) = &status {
             query = query.filter(sync_quarantine::status.eq(status.clone()));
         }
@@ -133,15 +155,13 @@ pub fn list_quarantine(
 
 /// Closes an open quarantined mutation without applying it (it stays on record).
 pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<QuarantinedMutation> {
-    caller.require_admin()?;
-    let item = sync_quarantine::table
-        .find(id)
-        .select(QuarantinedMutation::as_select())
-        .get_result(conn)
-        .optional()?
-        .ok_or(Error::NotFound {
+    let courses = reviewable_courses(conn, caller)?;
+    let item = find_quarantined(conn, id)?;
+    if !reviews(&courses, item.course_id.as_ref()) {
+        return Err(Error::NotFound {
             what: "quarantined mutation",
-        })?;
+        });
+    }
     if item.status != "open" {
         return Err(Error::conflict(
             "already_resolved",
@@ -175,7 +195,7 @@ pub fn list_conflicts(
     caller: &Caller,
     filter: &ReviewFilter,
 ) -> Result<Paged<Conflict>> {
-    caller.require_admin()?;
+    let courses = reviewable_courses(conn, caller)?;
     let page = PageRequest::new(filter.limit, filter.offset)?;
     let mut check = Checker::new();
     let status = check.opt_one_of("status", filter.status.as_deref(), &["open", "resolved"]);
@@ -183,6 +203,9 @@ pub fn list_conflicts(
     check.finish()?;
     let query = || {
         let mut query = sync_conflicts::table.into_boxed::<Backend>();
+        if let Some(ids) = &courses {
+            query = query.filter(sync_conflicts::course_id.eq_any(ids.clone()));
+        }
         match status.as_deref() {
             Some("open") => query = query.filter(sync_conflicts::resolved_at.is_null()),
             Some(_) => query = query.filter(sync_conflicts::resolved_at.is_not_null()),
@@ -235,8 +258,13 @@ pub fn reapply(
     id: &str,
     correction: Reapply,
 ) -> Result<(QuarantinedMutation, MutationResult)> {
-    caller.require_admin()?;
+    let courses = reviewable_courses(conn, caller)?;
     let item = find_quarantined(conn, id)?;
+    if !reviews(&courses, item.course_id.as_ref()) {
+        return Err(Error::NotFound {
+            what: "quarantined mutation",
+        });
+    }
     if item.status != "open" {
         return Err(Error::conflict(
             "already_resolved",
@@ -253,12 +281,16 @@ pub fn reapply(
     if let Some(fields) = correction.fields {
         mutation.fields = fields;
     }
+    // Applied for the device that sent it, with the reviewer's reach: an admin's, or an
+    // organiser's subtree (a correction cannot carry the record outside it).
     let on_behalf_of = Caller {
         user_id: item.user_id.clone(),
         device_id: item.device_id.clone(),
-        role: Role::Admin,
+        role: caller.role,
         person_id: None,
         address: None,
+        unit_id: caller.unit_id.clone(),
+        manages: caller.manages.clone(),
     };
     let corrected = mutation.fields.keys().cloned().collect::<Vec<_>>();
     let result = push::reapply(conn, &on_behalf_of, clock, &item.mutation_id, &mutation)?;
@@ -296,12 +328,13 @@ pub fn resolve_conflict(
     id: &str,
     resolution: Resolution,
 ) -> Result<Conflict> {
-    caller.require_admin()?;
+    let courses = reviewable_courses(conn, caller)?;
     let conflict = sync_conflicts::table
         .find(id)
         .select(Conflict::as_select())
         .get_result(conn)
         .optional()?
+        .filter(|conflict| reviews(&courses, conflict.course_id.as_ref()))
         .ok_or(Error::NotFound { what: "conflict" })?;
     if conflict.resolved_at.is_some() {
         return Err(Error::conflict(

@@ -713,6 +713,47 @@ describe('the staff console', () => {
     await context.close();
   });
 
+  test("a ward's organiser gets the planning console for their ward only: its coverage, a class planned in the page, nothing of the province's classes", async () => {
+    const provincial = await admin.all('/api/v1/courses');
+    const secrets = provincial.flatMap((c) => [c.id, c.title]);
+    assert.ok(secrets.length > 0, 'the province has classes');
+    const { context, page, answers, errors } = await open();
+    await signIn(page, PERSONAS.organiser);
+    // The dashboard is theirs: the coverage of their ward; the unit tree is not in the menu.
+    await page.waitForSelector('[data-testid=coverage-chart]');
+    await settled(page);
+    assert.ok(!(await page.isVisible('nav a[href="#/units"]')), 'the unit tree stays the province\'s');
+    assert.ok(await page.isVisible('nav a[href="#/accounts"]'));
+    assert.equal((await page.textContent('[data-testid=coverage-total] .tile-label'))?.trim(), 'Phường Thống Nhất');
+    await screen(page, 'organiser-dashboard');
+    // A class planned in the page, organised by their ward (the form's default).
+    await page.click('a[href="#/courses"]');
+    await page.waitForSelector('[data-testid=courses-table]');
+    await page.click('[data-testid=new-course]');
+    await page.waitForSelector('[data-testid=course-title]');
+    const code = `PHUONG-${crypto.randomUUID().slice(0, 8)}`;
+    await page.fill('[data-testid=course-title]', 'Bồi dưỡng bí thư chi đoàn Phường Thống Nhất');
+    await page.fill('[data-testid=course-code]', code);
+    await page.fill('[data-testid=course-start]', '2026-12-22');
+    await page.fill('[data-testid=course-end]', '2026-12-22');
+    await page.click('[data-testid=course-save]');
+    await page.waitForSelector('[data-testid=tab-sessions]');
+    const course = (await admin.all('/api/v1/courses')).find((c) => c.code === code);
+    assert.ok(course, 'the course was created');
+    const ward = (await admin.all('/api/v1/units?q=23584'))[0];
+    assert.equal(course.organizing_unit_id, ward.id);
+    await page.goto(`${BASE}/#/courses`);
+    await page.waitForSelector('[data-testid=courses-table]');
+    await settled(page);
+    const listed = await page.$$eval('[data-testid=courses-table] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-course')));
+    assert.deepEqual(listed, [course.id]);
+    const text = await page.evaluate(() => document.body.innerText);
+    const everything = [text, ...answers.map((a) => a.text)].join('\n');
+    for (const secret of secrets) assert.ok(!everything.includes(secret), `${secret} reached the ward's organiser`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('a unit merge is previewed with the people who move, applied, and visible in the coverage; a rename shows in the history', async () => {
     const before = await admin.get('/api/v1/reports/coverage');
     const [source, target] = before.units.filter((u) => u.depth === 1 && u.cadres > 0).slice(-2);

@@ -17,6 +17,7 @@ export const PERSONAS = {
   tuan: { username: 'tuan.le', password: 'demo-trainer-2' },
   hoa: { username: 'hoa.nguyen', password: 'demo-trainer-1' },
   trainee: { username: 'hocvien.demo', password: 'demo-trainee-1' },
+  organiser: { username: 'doan.thongnhat', password: 'demo-organiser-2' },
 };
 
 /** The flags a headless Chromium needs on this closed network. */

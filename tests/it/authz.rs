@@ -3,6 +3,9 @@
 //! that `tuan.le` does not teach (and the trainee is not enrolled in), so that a refusal proves
 //! "404 like a record that does not exist" and every readable answer is searched for that class's
 //! ids. A route without a row here fails the test, so new routes must declare who may use them.
+//! Three demo organisers join them: the province's (whose subtree holds the class, organised by
+//! the province) and those of two sibling wards of Pleiku (whose subtrees do not): the wards'
+//! answers are searched for the class's ids like the other trainer's.
 
 use std::collections::BTreeSet;
 
@@ -27,6 +30,12 @@ enum Who {
     Other,
     /// hocvien.demo, enrolled in the other class only.
     Trainee,
+    /// tinhdoan.daotao, organiser of the province (which organises the class).
+    ProvinceOrganiser,
+    /// doan.pleiku, organiser of Phường Pleiku.
+    WardOrganiser,
+    /// doan.thongnhat, organiser of Phường Thống Nhất, Pleiku's sibling.
+    SiblingOrganiser,
     /// A device of hoa.nguyen that an admin revoked.
     Revoked,
     /// Signed with the real key, expired an hour ago.
@@ -40,11 +49,14 @@ enum Who {
     NoToken,
 }
 
-const EVERYONE: [Who; 10] = [
+const EVERYONE: [Who; 13] = [
     Who::Trainee,
     Who::Other,
     Who::Assigned,
     Who::Admin,
+    Who::ProvinceOrganiser,
+    Who::WardOrganiser,
+    Who::SiblingOrganiser,
     Who::Revoked,
     Who::Expired,
     Who::AlgNone,
@@ -53,136 +65,317 @@ const EVERYONE: [Who; 10] = [
     Who::NoToken,
 ];
 
-/// (method, path) → status for [admin, assigned trainer, other trainer, trainee]. Callers without
+/// (method, path) → status for [admin, assigned trainer, other trainer, trainee, the province's
+/// organiser, a ward's organiser (both wards: the class is outside either)]. Callers without
 /// a valid token get 401 on every `/api/v1/` route except login and refresh, which ignore tokens
 /// (as do `/healthz` and `/readyz`), so those answer the admin's status to everyone. `/metrics`
 /// is closed on the public port unless a metrics token is configured (none here): no access
 /// token, not even an administrator's, opens it.
-const EXPECTED: &[(&str, &str, [u16; 4])] = &[
-    ("GET", "/healthz", [200, 200, 200, 200]),
-    ("GET", "/readyz", [200, 200, 200, 200]),
-    ("GET", "/metrics", [404, 404, 404, 404]),
-    ("POST", "/api/v1/auth/login", [422, 422, 422, 422]),
-    ("POST", "/api/v1/auth/refresh", [401, 401, 401, 401]),
-    ("GET", "/api/v1/me", [200, 200, 200, 200]),
-    ("POST", "/api/v1/me/password", [422, 422, 422, 422]),
-    ("GET", "/api/v1/users", [200, 403, 403, 403]),
-    ("POST", "/api/v1/users", [201, 403, 403, 403]),
-    ("GET", "/api/v1/users/{id}", [200, 403, 403, 403]),
-    ("PATCH", "/api/v1/users/{id}", [200, 403, 403, 403]),
-    ("POST", "/api/v1/users/{id}/password", [204, 403, 403, 403]),
-    ("GET", "/api/v1/devices", [200, 200, 200, 200]),
-    ("POST", "/api/v1/devices/{id}/revoke", [200, 404, 404, 404]),
-    ("POST", "/api/v1/sync/push", [200, 200, 200, 200]),
-    ("GET", "/api/v1/sync/pull", [200, 200, 200, 200]),
-    ("GET", "/api/v1/sync/quarantine", [200, 403, 403, 403]),
+const EXPECTED: &[(&str, &str, [u16; 6])] = &[
+    ("GET", "/healthz", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/readyz", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/metrics", [404, 404, 404, 404, 404, 404]),
+    ("POST", "/api/v1/auth/login", [422, 422, 422, 422, 422, 422]),
+    (
+        "POST",
+        "/api/v1/auth/refresh",
+        [401, 401, 401, 401, 401, 401],
+    ),
+    ("GET", "/api/v1/me", [200, 200, 200, 200, 200, 200]),
+    (
+        "POST",
+        "/api/v1/me/password",
+        [422, 422, 422, 422, 422, 422],
+    ),
+    ("GET", "/api/v1/users", [200, 403, 403, 403, 200, 200]),
+    ("POST", "/api/v1/users", [201, 403, 403, 403, 422, 422]),
+    ("GET", "/api/v1/users/{id}", [200, 403, 403, 403, 404, 404]),
+    (
+        "PATCH",
+        "/api/v1/users/{id}",
+        [200, 403, 403, 403, 404, 404],
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/password",
+        [204, 403, 403, 403, 404, 404],
+    ),
+    ("GET", "/api/v1/devices", [200, 200, 200, 200, 200, 200]),
+    (
+        "POST",
+        "/api/v1/devices/{id}/revoke",
+        [200, 404, 404, 404, 404, 404],
+    ),
+    ("POST", "/api/v1/sync/push", [200, 200, 200, 200, 200, 200]),
+    ("GET", "/api/v1/sync/pull", [200, 200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/api/v1/sync/quarantine",
+        [200, 403, 403, 403, 200, 200],
+    ),
     (
         "POST",
         "/api/v1/sync/quarantine/{id}/dismiss",
-        [200, 403, 403, 403],
+        [200, 403, 403, 403, 409, 404],
     ),
     (
         "POST",
         "/api/v1/sync/quarantine/{id}/reapply",
-        [200, 403, 403, 403],
+        [200, 403, 403, 403, 409, 404],
     ),
-    ("GET", "/api/v1/sync/conflicts", [200, 403, 403, 403]),
+    (
+        "GET",
+        "/api/v1/sync/conflicts",
+        [200, 403, 403, 403, 200, 200],
+    ),
     (
         "POST",
         "/api/v1/sync/conflicts/{id}/resolve",
-        [200, 403, 403, 403],
+        [200, 403, 403, 403, 409, 404],
     ),
-    ("GET", "/api/v1/watermelon/sync", [200, 200, 200, 200]),
-    ("POST", "/api/v1/watermelon/sync", [200, 200, 200, 200]),
-    ("POST", "/api/v1/imports/people", [200, 403, 403, 403]),
-    ("POST", "/api/v1/units/merge", [409, 403, 403, 403]),
-    ("POST", "/api/v1/units/{id}/rename", [200, 403, 403, 403]),
-    ("GET", "/api/v1/units/{id}/history", [200, 200, 200, 200]),
-    ("GET", "/api/v1/reports/courses/{id}", [200, 200, 404, 404]),
-    ("GET", "/api/v1/reports/coverage", [200, 403, 403, 403]),
-    ("GET", "/api/v1/reports/trainers/{id}", [200, 200, 404, 404]),
+    (
+        "GET",
+        "/api/v1/watermelon/sync",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/watermelon/sync",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/imports/people",
+        [200, 403, 403, 403, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/units/merge",
+        [409, 403, 403, 403, 403, 403],
+    ),
+    (
+        "POST",
+        "/api/v1/units/{id}/rename",
+        [200, 403, 403, 403, 403, 403],
+    ),
+    (
+        "GET",
+        "/api/v1/units/{id}/history",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/reports/courses/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/reports/coverage",
+        [200, 403, 403, 403, 200, 200],
+    ),
     (
         "GET",
         "/api/v1/reports/training-plans/{id}",
-        [200, 404, 404, 404],
+        [200, 404, 404, 404, 200, 404],
     ),
-    ("GET", "/api/v1/audit", [200, 403, 403, 403]),
-    ("GET", "/api/v1/units", [200, 200, 200, 200]),
-    ("POST", "/api/v1/units", [201, 403, 403, 403]),
-    ("GET", "/api/v1/units/{id}", [200, 200, 200, 200]),
-    ("PUT", "/api/v1/units/{id}", [412, 403, 403, 403]),
-    ("DELETE", "/api/v1/units/{id}", [412, 403, 403, 403]),
-    ("GET", "/api/v1/people", [200, 200, 200, 200]),
-    ("POST", "/api/v1/people", [201, 403, 403, 403]),
-    ("GET", "/api/v1/people/{id}", [200, 404, 404, 404]),
-    ("PUT", "/api/v1/people/{id}", [412, 404, 404, 404]),
-    ("DELETE", "/api/v1/people/{id}", [412, 404, 404, 404]),
-    ("GET", "/api/v1/courses", [200, 200, 200, 200]),
-    ("POST", "/api/v1/courses", [201, 403, 403, 403]),
-    ("GET", "/api/v1/courses/{id}", [200, 200, 404, 404]),
-    ("PUT", "/api/v1/courses/{id}", [412, 403, 404, 404]),
-    ("DELETE", "/api/v1/courses/{id}", [412, 403, 404, 404]),
-    ("GET", "/api/v1/course-trainers", [200, 200, 200, 200]),
-    ("POST", "/api/v1/course-trainers", [201, 403, 403, 403]),
-    ("GET", "/api/v1/course-trainers/{id}", [200, 200, 404, 404]),
-    ("PUT", "/api/v1/course-trainers/{id}", [412, 403, 404, 404]),
+    (
+        "GET",
+        "/api/v1/reports/trainers/{id}",
+        [200, 200, 404, 404, 404, 404],
+    ),
+    ("GET", "/api/v1/audit", [200, 403, 403, 403, 403, 403]),
+    ("GET", "/api/v1/units", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/api/v1/units", [201, 403, 403, 403, 403, 403]),
+    ("GET", "/api/v1/units/{id}", [200, 200, 200, 200, 200, 200]),
+    ("PUT", "/api/v1/units/{id}", [412, 403, 403, 403, 403, 403]),
+    (
+        "DELETE",
+        "/api/v1/units/{id}",
+        [412, 403, 403, 403, 403, 403],
+    ),
+    ("GET", "/api/v1/people", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/api/v1/people", [201, 403, 403, 403, 422, 422]),
+    ("GET", "/api/v1/people/{id}", [200, 404, 404, 404, 200, 404]),
+    ("PUT", "/api/v1/people/{id}", [412, 404, 404, 404, 412, 404]),
+    (
+        "DELETE",
+        "/api/v1/people/{id}",
+        [412, 404, 404, 404, 412, 404],
+    ),
+    ("GET", "/api/v1/courses", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/api/v1/courses", [201, 403, 403, 403, 422, 422]),
+    (
+        "GET",
+        "/api/v1/courses/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/courses/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
+    (
+        "DELETE",
+        "/api/v1/courses/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/course-trainers",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/course-trainers",
+        [201, 403, 403, 403, 422, 422],
+    ),
+    (
+        "GET",
+        "/api/v1/course-trainers/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/course-trainers/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
     (
         "DELETE",
         "/api/v1/course-trainers/{id}",
-        [412, 403, 404, 404],
+        [412, 403, 404, 404, 412, 404],
     ),
-    ("GET", "/api/v1/sessions", [200, 200, 200, 200]),
-    ("POST", "/api/v1/sessions", [201, 403, 403, 403]),
-    ("GET", "/api/v1/sessions/{id}", [200, 200, 404, 404]),
-    ("PUT", "/api/v1/sessions/{id}", [412, 403, 404, 404]),
-    ("DELETE", "/api/v1/sessions/{id}", [412, 403, 404, 404]),
-    ("GET", "/api/v1/enrollments", [200, 200, 200, 200]),
-    ("POST", "/api/v1/enrollments", [201, 201, 403, 403]),
-    ("GET", "/api/v1/enrollments/{id}", [200, 200, 404, 404]),
-    ("PUT", "/api/v1/enrollments/{id}", [412, 412, 404, 404]),
-    ("DELETE", "/api/v1/enrollments/{id}", [412, 412, 404, 404]),
-    ("GET", "/api/v1/attendance", [200, 200, 200, 200]),
-    ("POST", "/api/v1/attendance", [201, 201, 422, 422]),
-    ("GET", "/api/v1/attendance/{id}", [200, 200, 404, 404]),
-    ("PUT", "/api/v1/attendance/{id}", [412, 412, 404, 404]),
-    ("DELETE", "/api/v1/attendance/{id}", [412, 412, 404, 404]),
-    ("GET", "/api/v1/materials", [200, 200, 200, 200]),
-    ("POST", "/api/v1/materials", [201, 403, 403, 403]),
-    ("GET", "/api/v1/materials/{id}", [200, 200, 404, 404]),
-    ("PUT", "/api/v1/materials/{id}", [412, 403, 404, 404]),
-    ("DELETE", "/api/v1/materials/{id}", [412, 403, 404, 404]),
+    ("GET", "/api/v1/sessions", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/api/v1/sessions", [201, 403, 403, 403, 201, 422]),
+    (
+        "GET",
+        "/api/v1/sessions/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/sessions/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
+    (
+        "DELETE",
+        "/api/v1/sessions/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
+    ("GET", "/api/v1/enrollments", [200, 200, 200, 200, 200, 200]),
+    (
+        "POST",
+        "/api/v1/enrollments",
+        [201, 201, 403, 403, 201, 403],
+    ),
+    (
+        "GET",
+        "/api/v1/enrollments/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/enrollments/{id}",
+        [412, 412, 404, 404, 412, 404],
+    ),
+    (
+        "DELETE",
+        "/api/v1/enrollments/{id}",
+        [412, 412, 404, 404, 412, 404],
+    ),
+    ("GET", "/api/v1/attendance", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/api/v1/attendance", [201, 201, 422, 422, 201, 422]),
+    (
+        "GET",
+        "/api/v1/attendance/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/attendance/{id}",
+        [412, 412, 404, 404, 412, 404],
+    ),
+    (
+        "DELETE",
+        "/api/v1/attendance/{id}",
+        [412, 412, 404, 404, 412, 404],
+    ),
+    ("GET", "/api/v1/materials", [200, 200, 200, 200, 200, 200]),
+    ("POST", "/api/v1/materials", [201, 403, 403, 403, 201, 422]),
+    (
+        "GET",
+        "/api/v1/materials/{id}",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/materials/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
+    (
+        "DELETE",
+        "/api/v1/materials/{id}",
+        [412, 403, 404, 404, 412, 404],
+    ),
     (
         "POST",
         "/api/v1/courses/{id}/materials",
-        [201, 403, 403, 403],
+        [201, 403, 403, 403, 201, 404],
     ),
     (
         "GET",
         "/api/v1/materials/{id}/content",
-        [200, 200, 404, 404],
+        [200, 200, 404, 404, 200, 404],
     ),
     (
         "HEAD",
         "/api/v1/materials/{id}/content",
-        [200, 200, 404, 404],
+        [200, 200, 404, 404, 200, 404],
     ),
     (
         "PUT",
         "/api/v1/materials/{id}/content",
-        [412, 403, 404, 404],
+        [412, 403, 404, 404, 412, 404],
     ),
-    ("GET", "/api/v1/courses/{id}/roster", [200, 200, 404, 404]),
-    ("GET", "/api/v1/me/materials", [200, 200, 200, 200]),
-    ("GET", "/api/v1/training-plans", [200, 200, 200, 200]),
-    ("POST", "/api/v1/training-plans", [201, 403, 403, 403]),
-    ("GET", "/api/v1/training-plans/{id}", [200, 404, 404, 404]),
-    ("PUT", "/api/v1/training-plans/{id}", [412, 404, 404, 404]),
+    (
+        "GET",
+        "/api/v1/courses/{id}/roster",
+        [200, 200, 404, 404, 200, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/training-plans",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/training-plans",
+        [201, 403, 403, 403, 201, 422],
+    ),
+    (
+        "GET",
+        "/api/v1/training-plans/{id}",
+        [200, 404, 404, 404, 200, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/training-plans/{id}",
+        [412, 404, 404, 404, 412, 404],
+    ),
     (
         "DELETE",
         "/api/v1/training-plans/{id}",
-        [412, 404, 404, 404],
+        [412, 404, 404, 404, 412, 404],
     ),
-    ("POST", "/api/v1/auth/logout", [204, 204, 204, 204]),
+    (
+        "GET",
+        "/api/v1/me/materials",
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/auth/logout",
+        [204, 204, 204, 204, 204, 204],
+    ),
 ];
 
 /// Ids of the demo data the requests name.
@@ -191,6 +384,9 @@ struct Fixture {
     assigned: String,
     other: String,
     trainee: String,
+    province_organiser: String,
+    ward_organiser: String,
+    sibling_organiser: String,
     hoa_user: String,
     victim_user: String,
     spare_trainer: String,
@@ -214,7 +410,7 @@ struct Fixture {
     outsiders: Vec<String>,
     quarantined: Vec<String>,
     conflict: String,
-    /// The demo province's training plan.
+    /// The demo province's training plan (outside the wards' subtrees).
     plan: String,
     /// Every id of the target class: none may appear in what `tuan.le` or the trainee reads.
     foreign: BTreeSet<String>,
@@ -268,6 +464,9 @@ fn fixture(app: &TestApp) -> Fixture {
     let assigned = app.token("hoa.nguyen", "demo-trainer-1");
     let other = app.token("tuan.le", "demo-trainer-2");
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let ward_organiser = app.token("doan.pleiku", "demo-organiser-1");
+    let sibling_organiser = app.token("doan.thongnhat", "demo-organiser-2");
+    let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
     let admin_spare_device = app.login("admin", "diemdanh-admin")["device_id"]
         .as_str()
         .unwrap()
@@ -304,17 +503,31 @@ fn fixture(app: &TestApp) -> Fixture {
     // The demo's small class draws from the big one's trainees, so its people are not foreign
     // to tuan.le; people enrolled nowhere are foreign to both trainers.
     let enrolled = ids_of(&enrollments, "person_id");
-    assert!(enrolled.len() >= 7, "the target class has trainees");
+    assert!(enrolled.len() >= 9, "the target class has trainees");
     let all_enrolled: BTreeSet<String> = ids_of(&enrollments, "person_id")
         .into_iter()
         .chain(everyone_else.iter().cloned())
         .collect();
-    let outsiders: Vec<String> = ids_of(&get(app, &admin, "/api/v1/people?limit=500"), "id")
-        .into_iter()
-        .filter(|p| !all_enrolled.contains(p))
-        .take(4)
+    // Outside both wards, whose organisers see their own people.
+    let wards: Vec<String> = ["23575", "23584"]
+        .iter()
+        .map(|code| {
+            get(app, &admin, &format!("/api/v1/units?q={code}"))["items"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(outsiders.len(), 4, "people enrolled nowhere");
+    let outsiders: Vec<String> = get(app, &admin, "/api/v1/people?limit=500")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !wards.iter().any(|w| p["unit_id"] == w.as_str()))
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .filter(|p| !all_enrolled.contains(p))
+        .take(6)
+        .collect();
+    assert_eq!(outsiders.len(), 6, "people enrolled nowhere");
     let person = outsiders[0].clone();
     let attendance = app
         .call(
@@ -436,16 +649,21 @@ fn fixture(app: &TestApp) -> Fixture {
         "id",
     )[0]
     .clone();
+    foreign.insert(plan.clone());
     Fixture {
         admin,
         assigned,
         other,
         trainee,
+        province_organiser,
+        ward_organiser,
+        sibling_organiser,
         hoa_user,
         victim_user,
         spare_trainer,
         admin_spare_device,
         unit: communes(false)[0].clone(),
+        plan,
         merged_unit: communes(true)[0].clone(),
         session: sessions[0].clone(),
         second_session: sessions[2].clone(),
@@ -454,12 +672,11 @@ fn fixture(app: &TestApp) -> Fixture {
         material: uploaded.clone(),
         course_trainer: course_trainers[0].clone(),
         person,
-        markable: enrolled[2..6].to_vec(),
-        reapply_person: enrolled[6].clone(),
+        markable: enrolled[2..8].to_vec(),
+        reapply_person: enrolled[8].clone(),
         outsiders,
         quarantined,
         conflict,
-        plan,
         foreign,
         course,
     }
@@ -551,6 +768,8 @@ fn index(who: Who) -> usize {
         Who::Admin => 0,
         Who::Assigned => 1,
         Who::Other => 2,
+        Who::ProvinceOrganiser => 4,
+        Who::WardOrganiser | Who::SiblingOrganiser => 5,
         _ => 3,
     }
 }
@@ -700,7 +919,7 @@ fn request(
                     json!({"course_id": fx.course, "title": "Ma trận", "kind": "document", "file_name": "m.pdf"}),
                 ),
                 "/api/v1/training-plans" => json_body(
-                    json!({"unit_id": fx.unit, "year": 2027, "title": "Kế hoạch ma trận", "target_positions": ["secretary"]}),
+                    json!({"unit_id": fx.unit, "year": 2027 + n, "title": "Kế hoạch ma trận", "target_positions": ["secretary"]}),
                 ),
                 _ => None,
             };
@@ -773,6 +992,9 @@ fn every_route_refuses_every_caller_it_should(backend: Backend) {
                 Who::Assigned => Some(fx.assigned.as_str()),
                 Who::Other => Some(fx.other.as_str()),
                 Who::Trainee => Some(fx.trainee.as_str()),
+                Who::ProvinceOrganiser => Some(fx.province_organiser.as_str()),
+                Who::WardOrganiser => Some(fx.ward_organiser.as_str()),
+                Who::SiblingOrganiser => Some(fx.sibling_organiser.as_str()),
                 Who::Revoked => Some(bad.revoked.as_str()),
                 Who::Expired => Some(bad.expired.as_str()),
                 Who::AlgNone => Some(bad.alg_none.as_str()),
@@ -780,7 +1002,16 @@ fn every_route_refuses_every_caller_it_should(backend: Backend) {
                 Who::EditedClaims => Some(bad.edited.as_str()),
                 Who::NoToken => None,
             };
-            let valid = matches!(who, Who::Admin | Who::Assigned | Who::Other | Who::Trainee);
+            let valid = matches!(
+                who,
+                Who::Admin
+                    | Who::Assigned
+                    | Who::Other
+                    | Who::Trainee
+                    | Who::ProvinceOrganiser
+                    | Who::WardOrganiser
+                    | Who::SiblingOrganiser
+            );
             if !valid && !public {
                 // Refused before the request is looked at: no need to build a real one.
                 let response = app.fetch(
@@ -823,7 +1054,11 @@ fn every_route_refuses_every_caller_it_should(backend: Backend) {
                     String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
                 ));
             }
-            if matches!(who, Who::Other | Who::Trainee) && response.status < 300 {
+            if matches!(
+                who,
+                Who::Other | Who::Trainee | Who::WardOrganiser | Who::SiblingOrganiser
+            ) && response.status < 300
+            {
                 let text = if response.json.is_null() {
                     String::from_utf8_lossy(&response.body).into_owned()
                 } else {
@@ -837,7 +1072,7 @@ fn every_route_refuses_every_caller_it_should(backend: Backend) {
             }
             if method == "POST" && pattern == "/api/v1/sync/push" && response.status == 200 {
                 let outcome = &response.json["results"][0]["status"];
-                let allowed = matches!(who, Who::Admin | Who::Assigned);
+                let allowed = matches!(who, Who::Admin | Who::Assigned | Who::ProvinceOrganiser);
                 if (outcome == "rejected") == allowed {
                     failures.push(format!("push as {who:?}: {outcome}"));
                 }
@@ -853,7 +1088,8 @@ fn every_route_refuses_every_caller_it_should(backend: Backend) {
     );
 }
 
-/// The feed, page by page: nothing of the class tuan.le does not teach, and a cursor of
+/// The feed, page by page: nothing of the class tuan.le does not teach (nor, for the wards'
+/// organisers, of the province's class), and a cursor of
 /// hoa.nguyen's (whose scope has that class) is refused to him. (`sync::bad_cursors_are_refused`
 /// covers the other direction and garbled cursors.)
 fn pull_cursors_are_bound_to_their_caller(backend: Backend) {
@@ -862,7 +1098,12 @@ fn pull_cursors_are_bound_to_their_caller(backend: Backend) {
     };
     let app = app.with_demo();
     let fx = fixture(&app);
-    for token in [&fx.other, &fx.trainee] {
+    for token in [
+        &fx.other,
+        &fx.trainee,
+        &fx.ward_organiser,
+        &fx.sibling_organiser,
+    ] {
         let mut cursor: Option<String> = None;
         let mut pages = 0;
         loop {

@@ -109,6 +109,48 @@ fn accounts_and_devices_are_administered_from_the_command_line(backend: Backend)
     assert!(!ok && err.contains("password"), "{err}");
     let (ok, _, err) = diemdanh(&app, &["user", "add", "mai.tran", "--role", "admin"], None);
     assert!(!ok && err.contains("taken"), "{err}");
+    // An organiser is made for a unit, and only with one.
+    let admin = app.admin_token();
+    let unit = app
+        .call(
+            "POST",
+            "/api/v1/units",
+            Some(&admin),
+            Some(&json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"})),
+        )
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ok, _, err) = diemdanh(
+        &app,
+        &["user", "add", "doan.pleiku", "--role", "organiser"],
+        None,
+    );
+    assert!(!ok && err.contains("unit_id"), "{err}");
+    let (ok, out, err) = diemdanh(
+        &app,
+        &[
+            "user",
+            "add",
+            "doan.pleiku",
+            "--role",
+            "organiser",
+            "--unit-id",
+            &unit,
+            "--password-stdin",
+        ],
+        Some("mật-khẩu-5678\n"),
+    );
+    assert!(
+        ok && out.contains("created organiser doan.pleiku"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        app.login("doan.pleiku", "mật-khẩu-5678")["user"]["unit_id"],
+        unit
+    );
     let (ok, out, _) = diemdanh(&app, &["purge-tombstones", "--retention-days", "0"], None);
     assert!(ok && out.starts_with("removed "), "{out}");
     let (ok, out, _) = diemdanh(&app, &["migrate"], None);

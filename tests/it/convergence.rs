@@ -227,6 +227,7 @@ fn new_world(app: &TestApp, fixture: &mut Fixture, case: usize) -> World {
                     display_name: None,
                     role: "trainer".into(),
                     person_id: None,
+                    unit_id: None,
                 },
                 fixture.trainer_password_hash.clone(),
             )
@@ -362,6 +363,8 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
                     role: Role::Trainer,
                     person_id: None,
                     address: None,
+                    unit_id: None,
+                    manages: diemdanh::domain::access::Manages::Nothing,
                 },
                 skew_ms: skew * 1000,
                 counter: 0,
@@ -457,6 +460,8 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
         role: Role::Admin,
         person_id: None,
         address: None,
+        unit_id: None,
+        manages: diemdanh::domain::access::Manages::Everything,
     };
     let server: Vec<Value> = {
         let filter = diemdanh::domain::attendance::AttendanceFilter {

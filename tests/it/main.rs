@@ -18,6 +18,7 @@ mod limits;
 mod materials;
 mod metrics;
 mod multi_instance;
+mod organisers;
 mod plans;
 mod reports;
 mod resources;

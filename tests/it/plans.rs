@@ -889,7 +889,7 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) 
             Some(&good),
         )
         .expect(403);
-    assert_eq!(refused.code(), "unit_not_managed");
+    assert_eq!(refused.code(), "forbidden");
     assert_eq!(
         get(&app, &b.admin, "/api/v1/training-plans")["total"],
         1,

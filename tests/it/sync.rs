@@ -1446,6 +1446,8 @@ fn a_cursor_never_skips_a_commit_held_open(backend: Backend) {
                     role: diemdanh::domain::Role::Admin,
                     person_id: None,
                     address: None,
+                    unit_id: None,
+                    manages: diemdanh::domain::access::Manages::Everything,
                 };
                 let input = serde_json::from_value(
                     json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),

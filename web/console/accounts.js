@@ -123,7 +123,18 @@ function accountActions(context, user) {
 function createForm(context) {
   const username = /** @type {HTMLInputElement} */ (h('input', { autocomplete: 'off', 'data-testid': 'account-username' }));
   const display = /** @type {HTMLInputElement} */ (h('input', { 'data-testid': 'account-name' }));
-  const role = /** @type {HTMLSelectElement} */ (h('select', { 'data-testid': 'account-role' }, ['trainer', 'trainee'].map((r) => h('option', { value: r }, t(`role.${r}`)))));
+  // An admin also makes organisers, each bound to a unit; an organiser makes only trainer and
+  // trainee accounts for the people of their unit (the server refuses the rest).
+  const admin = context.user.role === 'admin';
+  const roles = admin ? ['trainer', 'trainee', 'organiser'] : ['trainer', 'trainee'];
+  const role = /** @type {HTMLSelectElement} */ (h('select', { 'data-testid': 'account-role' }, roles.map((r) => h('option', { value: r }, t(`role.${r}`)))));
+  const unit = /** @type {HTMLSelectElement} */ (h('select', { 'data-testid': 'account-unit' }, h('option', { value: '' }, t('console.course.no_unit'))));
+  if (admin) {
+    all(context.api, '/api/v1/units', { current: true }).then(
+      (units) => unit.append(...units.map((/** @type {any} */ u) => h('option', { value: u.id }, u.name))),
+      () => {},
+    );
+  }
   const search = /** @type {HTMLInputElement} */ (h('input', { type: 'search', 'data-testid': 'account-person-search', autocomplete: 'off' }));
   const person = /** @type {HTMLSelectElement} */ (h('select', { 'data-testid': 'account-person' }, h('option', { value: '' }, t('console.accounts.no_person'))));
   const password = /** @type {HTMLInputElement} */ (h('input', { type: 'password', autocomplete: 'new-password', 'data-testid': 'account-password' }));
@@ -156,6 +167,7 @@ function createForm(context) {
               display_name: display.value.trim() || null,
               role: role.value,
               person_id: person.value || null,
+              unit_id: role.value === 'organiser' ? unit.value || null : null,
               password: password.value,
             },
           });
@@ -168,6 +180,7 @@ function createForm(context) {
     field(t('signin.username'), username, 'username'),
     field(t('console.accounts.display_name'), display, 'display_name'),
     field(t('console.accounts.role'), role, 'role'),
+    admin ? field(t('console.accounts.unit'), unit, 'unit_id') : null,
     field(t('console.accounts.find_person'), search, 'person_search'),
     field(t('console.accounts.person'), person, 'person_id'),
     field(t('console.accounts.password'), password, 'password'),

@@ -8,7 +8,7 @@ import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
 import { formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { certificates, signInSheet } from './sheets.js';
-import { all, clearFormErrors, codeText, download, errorBox, errorText, field, formMessage, loading, section, showFormError, table, upload } from './ui.js';
+import { all, clearFormErrors, codeText, download, errorBox, errorText, field, formMessage, loading, plansTraining, section, showFormError, table, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -84,14 +84,14 @@ export function coursesScreen(context) {
           'div',
           { class: 'actions' },
           h('div', { class: 'field inline' }, h('label', { for: 'course-search' }, t('console.course.search')), search),
-          context.user.role === 'admin' ? h('a', { class: 'button primary', href: '#/courses/new', 'data-testid': 'new-course' }, t('console.course.new')) : null,
+          plansTraining(context.user) ? h('a', { class: 'button primary', href: '#/courses/new', 'data-testid': 'new-course' }, t('console.course.new')) : null,
         ),
         list,
       );
     },
     (error) => replace(el, errorBox(error)),
   );
-  return { title: context.user.role === 'admin' ? t('console.nav.courses') : t('console.nav.my_courses'), el };
+  return { title: plansTraining(context.user) ? t('console.nav.courses') : t('console.nav.my_courses'), el };
 }
 
 /** @param {Context} context */
@@ -125,7 +125,8 @@ function courseForm(context, unitList, course, done) {
       unitsInForce(unitList).map((u) => h('option', { value: u.id }, u.name)),
     )
   );
-  unit.value = course?.organizing_unit_id ?? '';
+  // An organiser's course is organised by a unit of theirs: their own by default.
+  unit.value = course?.organizing_unit_id ?? context.user.unit_id ?? '';
   const level = /** @type {HTMLSelectElement} */ (h('select', { 'data-testid': 'course-level' }, LEVELS.map((l) => h('option', { value: l }, t(`console.level.${l}`)))));
   level.value = course?.management_level ?? 'province';
   const start = input('start', { type: 'date', value: course?.start_date ?? '', required: true });
@@ -246,7 +247,7 @@ async function overviewTab(context, course, body) {
   replace(
     body,
     facts,
-    context.user.role === 'admin'
+    plansTraining(context.user)
       ? section(
           t('console.course.edit'),
           courseForm(context, unitList, course, () => context.rerender()),
@@ -277,7 +278,7 @@ async function sessionsTab(context, course, body) {
     trainerAccounts(context),
   ]);
   const trainerName = (/** @type {string|null} */ id) => (id ? trainers.get(id) ?? nameOf(context, id) : '');
-  const admin = context.user.role === 'admin';
+  const plans = plansTraining(context.user);
   // The form of the session being edited, shown between the timetable and the form that adds one.
   const editing = h('div', { 'data-testid': 'session-editing' });
   const edit = (/** @type {any} */ session) => {
@@ -301,7 +302,7 @@ async function sessionsTab(context, course, body) {
         { key: 'topic', label: t('console.session.topic'), sort: (s) => s.topic, cell: (s) => s.topic },
         { key: 'place', label: t('console.course.place'), cell: (s) => s.place ?? '' },
         { key: 'trainer', label: t('console.session.trainer'), cell: (s) => trainerName(s.trainer_id) },
-        ...(admin
+        ...(plans
           ? [
               {
                 key: 'remove',
@@ -324,7 +325,7 @@ async function sessionsTab(context, course, body) {
       ],
     }),
     editing,
-    admin ? section(t('console.session.add'), sessionForm(context, course, assignments, trainerName, null)) : null,
+    plans ? section(t('console.session.add'), sessionForm(context, course, assignments, trainerName, null)) : null,
   );
 }
 
@@ -434,13 +435,14 @@ function localParts(iso) {
 }
 
 /**
- * Trainer accounts by id with their names: administrators read the accounts; a trainer knows
- * only their own name (the API shows them no other account).
+ * Trainer accounts by id with their names: administrators and organisers read the accounts (an
+ * organiser those of their unit's people); a trainer knows only their own name (the API shows
+ * them no other account).
  * @param {Context} context
  * @returns {Promise<Map<string, string>>}
  */
 async function trainerAccounts(context) {
-  if (context.user.role !== 'admin') return new Map([[context.user.id, context.user.display_name]]);
+  if (!plansTraining(context.user)) return new Map([[context.user.id, context.user.display_name]]);
   const accounts = await all(context.api, '/api/v1/users', { role: 'trainer' });
   return new Map(accounts.map((a) => [a.id, `${a.display_name} (${a.username})`]));
 }
@@ -460,7 +462,7 @@ function nameOf(context, id) {
  */
 async function trainersTab(context, course, body) {
   const [assignments, trainers] = await Promise.all([all(context.api, '/api/v1/course-trainers', { course_id: course.id }), trainerAccounts(context)]);
-  const admin = context.user.role === 'admin';
+  const plans = plansTraining(context.user);
   const assigned = new Set(assignments.map((a) => a.user_id));
   const choice = h('select', { 'data-testid': 'trainer-choice' }, [...trainers].filter(([id]) => !assigned.has(id)).map(([id, name]) => h('option', { value: id }, name)));
   const role = h('select', { 'data-testid': 'trainer-role' }, ['lead', 'assistant'].map((r) => h('option', { value: r }, t(`console.trainer_role.${r}`))));
@@ -496,12 +498,12 @@ async function trainersTab(context, course, body) {
       columns: [
         { key: 'name', label: t('console.trainer.account'), sort: (a) => trainers.get(a.user_id) ?? '', cell: (a) => trainers.get(a.user_id) ?? nameOf(context, a.user_id) },
         { key: 'role', label: t('console.trainer.role'), sort: (a) => a.role, cell: (a) => t(`console.trainer_role.${a.role}`) },
-        ...(admin
+        ...(plans
           ? [{ key: 'remove', label: t('console.actions'), cell: (/** @type {any} */ a) => h('button', { type: 'button', class: 'danger small', onclick: () => remove(context, `/api/v1/course-trainers/${a.id}`, a.rev, body) }, t('console.unassign')) }]
           : []),
       ],
     }),
-    admin ? section(t('console.trainer.assign'), form) : null,
+    plans ? section(t('console.trainer.assign'), form) : null,
   );
 }
 
@@ -801,7 +803,7 @@ async function badgesTab(context, course, body) {
  */
 async function materialsTab(context, course, body) {
   const materials = await all(context.api, '/api/v1/materials', { course_id: course.id });
-  const admin = context.user.role === 'admin';
+  const plans = plansTraining(context.user);
   const progress = /** @type {HTMLProgressElement} */ (h('progress', { max: 100, value: 0, hidden: true, 'aria-label': t('console.materials.progress'), 'data-testid': 'material-progress' }));
   const status = h('p', { role: 'status', class: 'muted', 'data-testid': 'material-status' });
   /**
@@ -857,7 +859,7 @@ async function materialsTab(context, course, body) {
                 'data-testid': 'material-download',
                 onclick: () => download(context.api, `/api/v1/materials/${m.id}/content`, {}, m.file_name).catch((e) => body.prepend(errorBox(e))),
               }, t('console.materials.download')),
-              admin
+              plans
                 ? h('label', { class: 'button small' }, t('console.materials.new_version'), h('input', {
                     type: 'file',
                     class: 'visually-hidden',
@@ -868,12 +870,12 @@ async function materialsTab(context, course, body) {
                     },
                   }))
                 : null,
-              admin ? h('button', { type: 'button', class: 'danger small', 'data-testid': 'material-delete', onclick: () => remove(context, `/api/v1/materials/${m.id}`, m.rev, body) }, t('console.delete')) : null,
+              plans ? h('button', { type: 'button', class: 'danger small', 'data-testid': 'material-delete', onclick: () => remove(context, `/api/v1/materials/${m.id}`, m.rev, body) }, t('console.delete')) : null,
             ),
         },
       ],
     }),
-    admin
+    plans
       ? section(
           t('console.materials.upload'),
           h(

@@ -46,12 +46,16 @@ export function dashboardScreen(context) {
       const grassroots = report.units
         .filter((u) => u.depth === 1)
         .sort((a, b) => (a.percent ?? -1) - (b.percent ?? -1) || a.name.localeCompare(b.name, 'vi'));
+      // An organiser's report starts at their unit (`unit_id`): the total is that unit's, and a
+      // unit with none below it is its own row.
+      const scope = report.unit_id && province ? province.name : t('console.coverage.province');
+      const rows = grassroots.length || !province ? grassroots : [province];
       replace(
         el,
         h(
           'div',
           { class: 'tiles' },
-          tile(t('console.coverage.province'), percentText(report.total.percent), countText(report.total), 'coverage-total'),
+          tile(scope, percentText(report.total.percent), countText(report.total), 'coverage-total'),
           tile(t('console.coverage.courses'), String(report.total.courses), t('console.coverage.period', { from: formatDate(report.from), to: formatDate(report.to) }), 'coverage-courses'),
           tile(t('console.review.conflicts'), String(conflicts.total), h('a', { href: '#/review' }, t('console.review.open')), 'open-conflicts'),
           tile(t('console.review.quarantine'), String(quarantine.total), h('a', { href: '#/review' }, t('console.review.open')), 'open-quarantine'),
@@ -69,7 +73,7 @@ export function dashboardScreen(context) {
         ),
         section(
           t('console.coverage.table'),
-          coverageTable(grassroots),
+          coverageTable(rows),
         ),
       );
     },

@@ -12,7 +12,7 @@ import { planScreen, plansScreen } from './plans.js';
 import { reviewScreen } from './review.js';
 import { unitsScreen } from './units.js';
 import { accountsScreen } from './accounts.js';
-import { codeText, errorText } from './ui.js';
+import { codeText, errorText, plansTraining } from './ui.js';
 
 const SESSION_KEY = 'diemdanh.console.session';
 
@@ -60,37 +60,40 @@ function render() {
   const context = { api, user, go: (hash) => (location.hash = hash), rerender: render };
   const [name, id, tab] = route();
   const admin = user.role === 'admin';
+  // An organiser has the admin's planning screens, limited by the server to their subtree; the
+  // unit tree and its reorganisation stay the province's.
+  const plans = plansTraining(user);
   /** @type {Screen} */
   let screen;
   if (user.role === 'trainee') {
     screen = { title: t('console.name'), el: h('p', { class: 'banner' }, t('console.trainee'), ' ', h('a', { href: '/app/' }, t('console.field_app'))) };
-  } else if (name === 'courses' && id === 'new' && admin) {
+  } else if (name === 'courses' && id === 'new' && plans) {
     screen = newCourseScreen(context);
   } else if (name === 'courses' && id) {
     screen = courseScreen(context, id, tab || 'overview');
-  } else if (name === 'courses' || (!admin && !name)) {
+  } else if (name === 'courses' || (!plans && !name)) {
     screen = coursesScreen(context);
   } else if (name === 'units' && !id && admin) {
     screen = unitsScreen(context);
-  } else if (name === 'accounts' && admin) {
+  } else if (name === 'accounts' && plans) {
     screen = accountsScreen(context);
-  } else if (name === 'review' && admin) {
+  } else if (name === 'review' && plans) {
     screen = reviewScreen(context);
-  } else if (name === 'plans' && id && admin) {
+  } else if (name === 'plans' && id && plans) {
     screen = planScreen(context, id);
-  } else if (name === 'plans' && admin) {
+  } else if (name === 'plans' && plans) {
     screen = plansScreen(context);
-  } else if (name === 'import' && admin) {
+  } else if (name === 'import' && plans) {
     screen = importScreen(context);
-  } else if (name === 'units' && id && admin) {
+  } else if (name === 'units' && id && plans) {
     screen = unitCoverageScreen(context, id);
-  } else if (admin && (!name || name === 'dashboard')) {
+  } else if (plans && (!name || name === 'dashboard')) {
     screen = dashboardScreen(context);
   } else {
     screen = { title: t('console.not_found'), el: h('p', { class: 'banner' }, t('console.not_found')) };
   }
   document.title = `${screen.title} – ${t('console.name')}`;
-  const current = name || (admin ? 'dashboard' : 'courses');
+  const current = name || (plans ? 'dashboard' : 'courses');
   replace(
     root,
     h('a', { class: 'skip', href: '#main', onclick: skipToMain }, t('console.skip')),
@@ -146,14 +149,14 @@ function languageSwitch() {
  */
 function navigation(user, current) {
   const admin = user.role === 'admin';
-  const items = admin
+  const items = plansTraining(user)
     ? [
         ['dashboard', '#/', t('console.nav.dashboard')],
         ['courses', '#/courses', t('console.nav.courses')],
         ['plans', '#/plans', t('console.nav.plans')],
         ['import', '#/import', t('console.nav.import')],
         ['review', '#/review', t('console.nav.review')],
-        ['units', '#/units', t('console.nav.units')],
+        ...(admin ? [['units', '#/units', t('console.nav.units')]] : []),
         ['accounts', '#/accounts', t('console.nav.accounts')],
       ]
     : [['courses', '#/courses', t('console.nav.my_courses')]];

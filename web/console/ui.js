@@ -11,6 +11,15 @@ import { known, t } from '/shared/i18n.js';
 let fieldIds = 0;
 
 /**
+ * Whether the account plans training: an admin (everything) or an organiser (their unit and the
+ * units below it). The server decides what each may touch; the console only shows the screens.
+ * @param {import('/shared/api.js').User} user
+ */
+export function plansTraining(user) {
+  return user.role === 'admin' || user.role === 'organiser';
+}
+
+/**
  * A labelled control with a place for the API's message about it (`data-field` names the
  * request field, as in a 422's `details[].field`).
  * @param {string} label

@@ -2,8 +2,9 @@
 // themselves, JSON errors turned into ApiError with the server's stable code.
 
 /**
- * @typedef {{id: string, username: string, display_name: string, role: 'admin'|'trainer'|'trainee',
- *   person_id: string|null}} User
+ * @typedef {{id: string, username: string, display_name: string,
+ *   role: 'admin'|'organiser'|'trainer'|'trainee', person_id: string|null,
+ *   unit_id: string|null}} User
  * @typedef {{access_token: string, refresh_token: string, device_id: string, user: User,
  *   expires_at: number}} Session
  */

@@ -32,7 +32,7 @@ pub async fn people(
     query: web::Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
+    caller.require_manager()?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

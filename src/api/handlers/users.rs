@@ -18,6 +18,7 @@ pub struct CreateUser {
     pub display_name: Option<String>,
     pub role: String,
     pub person_id: Option<String>,
+    pub unit_id: Option<String>,
     pub password: String,
 }
 
@@ -44,12 +45,13 @@ pub async fn create(
     Authenticated(caller): Authenticated,
     body: web::Json<CreateUser>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
+    caller.require_manager()?;
     let CreateUser {
         username,
         display_name,
         role,
         person_id,
+        unit_id,
         password: plain,
     } = body.into_inner();
     let user = NewUser {
@@ -57,6 +59,7 @@ pub async fn create(
         display_name,
         role,
         person_id,
+        unit_id,
     };
     password::check_strength("password", &plain)?;
     let hash = state.compute(move |_| password::hash(&plain)).await?;
@@ -75,8 +78,8 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let user = state
         .run(move |_, conn| {
-            caller.require_admin()?;
-            Users::find(conn, &path_id(&id, "user")?)
+            let manages = &caller.manages;
+            Users::find_managed(conn, manages, &path_id(&id, "user")?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))
@@ -102,7 +105,7 @@ pub async fn reset_password(
     id: web::Path<String>,
     body: web::Json<NewPassword>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
+    caller.require_manager()?;
     let plain = body.into_inner().new_password;
     password::check_strength("new_password", &plain)?;
     let id = path_id(&id, "user")?;

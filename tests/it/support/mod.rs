@@ -463,6 +463,21 @@ impl TestApp {
 
     /// Creates an account (password `<role>-password`) and returns its id.
     pub fn create_user(&self, username: &str, role: &str, person_id: Option<&str>) -> String {
+        self.create_account(username, role, person_id, None)
+    }
+
+    /// Creates an organiser of a unit (password `organiser-password`) and returns its id.
+    pub fn create_organiser(&self, username: &str, unit_id: &str) -> String {
+        self.create_account(username, "organiser", None, Some(unit_id))
+    }
+
+    fn create_account(
+        &self,
+        username: &str,
+        role: &str,
+        person_id: Option<&str>,
+        unit_id: Option<&str>,
+    ) -> String {
         let hash = diemdanh::auth::password::hash(&format!("{role}-password")).expect("hash");
         let mut conn = self.pool.get().expect("connection");
         let user = diemdanh::domain::users::Users::create(
@@ -472,6 +487,7 @@ impl TestApp {
                 display_name: None,
                 role: role.into(),
                 person_id: person_id.map(Into::into),
+                unit_id: unit_id.map(Into::into),
             },
             hash,
         )

@@ -1,0 +1,2 @@
+DROP INDEX users_unit;
+ALTER TABLE users DROP COLUMN unit_id;
