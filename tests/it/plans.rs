@@ -20,6 +20,7 @@ backend_tests!(
     bad_plans_are_refused_with_stable_codes_and_change_nothing,
     the_report_downloads_as_csv_and_xlsx_matching_the_json,
     the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get,
+    ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings,
 );
 
 fn id(value: &Value) -> String {
@@ -1119,4 +1120,107 @@ fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Bac
         assert!(!pull.text.contains(plan["id"].as_str().unwrap()));
     }
     assert_eq!(get(&app, &trainer, "/api/v1/training-plans")["total"], 0);
+}
+
+fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let admin = app.admin_token();
+    let pleiku = app.token("doan.pleiku", "demo-organiser-1");
+    let thong_nhat = app.token("doan.thongnhat", "demo-organiser-2");
+    let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
+    let all = get(&app, &admin, "/api/v1/training-plans?year=2026");
+    let plan_of = |unit_name: &str| -> Value {
+        let unit = get(&app, &admin, "/api/v1/units?limit=500")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == unit_name)
+            .unwrap()["id"]
+            .clone();
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["unit_id"] == unit)
+            .unwrap()
+            .clone()
+    };
+    let ward_plan = plan_of("Phường Pleiku");
+    let ward_id = id(&ward_plan);
+    let ward_unit = ward_plan["unit_id"].as_str().unwrap().to_owned();
+    let province_plan = plan_of("Tỉnh Gia Lai");
+    let ids = |token: &str| -> BTreeSet<String> {
+        get(&app, token, "/api/v1/training-plans")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id)
+            .collect()
+    };
+    assert_eq!(ids(&pleiku), BTreeSet::from([ward_id.clone()]));
+    assert_eq!(ids(&thong_nhat), BTreeSet::new());
+    assert_eq!(
+        ids(&province_organiser),
+        BTreeSet::from([ward_id.clone(), id(&province_plan)])
+    );
+
+    // The ward's organiser reads the ward's progress as the province reads it.
+    assert_eq!(
+        report(&app, &pleiku, &ward_id)["progress"],
+        report(&app, &admin, &ward_id)["progress"]
+    );
+    // The sibling ward's organiser finds nothing of it, and the province's plan is not theirs.
+    for path in [
+        format!("/api/v1/training-plans/{ward_id}"),
+        format!("/api/v1/reports/training-plans/{ward_id}"),
+        format!("/api/v1/reports/training-plans/{}", id(&province_plan)),
+    ] {
+        app.call("GET", &path, Some(&thong_nhat), None).expect(404);
+    }
+    app.call(
+        "DELETE",
+        &format!("/api/v1/training-plans/{ward_id}"),
+        Some(&thong_nhat),
+        None,
+    )
+    .expect(404);
+
+    // Next year's plan: the ward's organiser writes it for the ward, nobody else's.
+    let next_year = |unit: &str| json!({"unit_id": unit, "year": 2027, "title": "Kế hoạch bồi dưỡng năm 2027", "target_positions": ["secretary", "deputy_secretary"]});
+    let province_unit = province_plan["unit_id"].as_str().unwrap();
+    for (token, unit) in [(&thong_nhat, ward_unit.as_str()), (&pleiku, province_unit)] {
+        let refused = app
+            .call(
+                "POST",
+                "/api/v1/training-plans",
+                Some(token),
+                Some(&next_year(unit)),
+            )
+            .expect(422);
+        assert_eq!(
+            (
+                &refused.json["details"][0]["field"],
+                &refused.json["details"][0]["code"]
+            ),
+            (&json!("unit_id"), &json!("outside_your_unit")),
+            "{}",
+            refused.text
+        );
+    }
+    assert_eq!(
+        get(&app, &admin, "/api/v1/training-plans?year=2027")["total"],
+        0
+    );
+    let written = post(
+        &app,
+        &pleiku,
+        "/api/v1/training-plans",
+        next_year(&ward_unit),
+    );
+    assert_eq!(written["unit_id"], json!(ward_unit));
+    assert_eq!(ids(&thong_nhat), BTreeSet::new());
+    assert!(ids(&province_organiser).contains(&id(&written)));
 }
