@@ -289,6 +289,30 @@ where
     }
 }
 
+/// `write_tx_of` for work whose durability can wait: on SQLite the commit is not synced to disk
+/// (`synchronous = NORMAL` for this transaction; the write-ahead log keeps the database
+/// consistent), so it becomes durable with the next synced commit on the database or the next
+/// checkpoint, whichever comes first. For the middle parts of a write that is answered only
+/// after a synced commit of its own: every frame before it in the log is synced with it.
+/// PostgreSQL commits as `write_tx_of` does.
+pub fn write_tx_synced_later<T, E, F>(conn: &mut DbConn, work: F) -> std::result::Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> std::result::Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let unsynced = matches!(conn, DbConn::Sqlite(_));
+    if unsynced {
+        conn.batch_execute("PRAGMA synchronous = NORMAL")?;
+    }
+    let result = write_tx_of(conn, work);
+    if unsynced {
+        // A connection left unsynced would weaken every later commit on it: failing to restore
+        // the setting fails the work (and the pool discards a broken connection).
+        conn.batch_execute("PRAGMA synchronous = FULL")?;
+    }
+    result
+}
+
 /// Allocates the next server revision. The counter row stays locked until the transaction ends,
 /// so revisions become visible in commit order on both backends.
 pub fn next_revision(conn: &mut DbConn) -> Result<i64> {

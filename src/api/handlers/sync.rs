@@ -6,9 +6,9 @@ use serde::Deserialize;
 use super::{json_bytes, json_response};
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
-use crate::domain::values::path_id;
 use crate::config::QuarantineCap;
 use crate::domain::Caller;
+use crate::domain::values::path_id;
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics::Protocol;
@@ -37,9 +37,7 @@ pub async fn push(
     let cap = state.config.quarantine_cap();
     let outcome = if state.parallel_pushes() {
         state
-            .run(move |state, conn| {
-                push::push_batch(conn, &caller, &state.clock, cap, &mutations)
-            })
+            .run(move |state, conn| push::push_batch(conn, &caller, &state.clock, cap, &mutations))
             .await?
     } else {
         let pusher = caller.clone();
@@ -57,18 +55,34 @@ pub async fn push(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
-/// A SQLite push: read and decided beside the writer, then written a turn at a time.
+/// A SQLite push. A batch of a few mutations is read, decided and written in one writer's turn
+/// (its reading takes about as long as its writing); a larger one is read and decided beside
+/// the writer, then written a turn at a time.
 async fn push_in_turns(
     state: &AppState,
     caller: Caller,
     cap: QuarantineCap,
     mutations: Vec<serde_json::Value>,
 ) -> Result<push::PushOutcome> {
-    let mut staged = state
-        .run(move |state, conn| {
-            push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)
-        })
-        .await?;
+    let mut staged = if mutations.len() <= push::DECIDED_IN_TURN {
+        let step = state
+            .writer_turn(move |state, conn| {
+                let staged =
+                    push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)?;
+                push::write_staged(conn, staged, &state.clock, &state.filings)
+            })
+            .await?;
+        match step {
+            push::Step::More(next) => next,
+            push::Step::Done(outcome) => return Ok(outcome),
+        }
+    } else {
+        state
+            .run(move |state, conn| {
+                push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)
+            })
+            .await?
+    };
     loop {
         let step = state
             .writer_turn(move |state, conn| {
