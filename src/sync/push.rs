@@ -222,7 +222,7 @@ enum Stage {
     /// Decided; the records are written next, with the first filings. `new_filings`: how many
     /// of the filings were not open yet when the batch was read.
     Decided {
-        decided: Decided,
+        decided: Box<Decided>,
         new_filings: usize,
     },
     /// The records are written and answered; the rest of the filings follow, a turn each.
@@ -236,7 +236,7 @@ enum Stage {
 /// What a turn of a staged push left.
 pub enum Step {
     /// More to write in another turn.
-    More(StagedPush),
+    More(Box<StagedPush>),
     /// Committed: the answer.
     Done(PushOutcome),
 }
@@ -277,7 +277,7 @@ pub fn stage_push(
         cap,
         mutations,
         stage: Stage::Decided {
-            decided,
+            decided: Box::new(decided),
             new_filings,
         },
     })
@@ -304,13 +304,13 @@ pub fn write_staged(
             new_filings,
         } => {
             let attempt = write_tx_of(conn, |conn| {
-                let written = write_first(conn, &caller, cap, decided, new_filings, in_flight)?;
+                let written = write_first(conn, &caller, cap, *decided, new_filings, in_flight)?;
                 fault::point(fault::PUSH_BEFORE_COMMIT);
                 Ok(written)
             });
             match attempt {
                 Ok((results, None)) => Ok(Step::Done(outcome(results, clock))),
-                Ok((results, Some((filings, reserved)))) => Ok(Step::More(StagedPush {
+                Ok((results, Some((filings, reserved)))) => Ok(Step::More(Box::new(StagedPush {
                     caller,
                     cap,
                     mutations,
@@ -319,7 +319,7 @@ pub fn write_staged(
                         filings,
                         reserved,
                     },
-                })),
+                }))),
                 Err(WriteError::Stale) => {
                     let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
                     let results = write_tx_of(conn, |conn| {
@@ -364,7 +364,7 @@ pub fn write_staged(
             if rest.is_empty() {
                 return Ok(Step::Done(outcome(results, clock)));
             }
-            Ok(Step::More(StagedPush {
+            Ok(Step::More(Box::new(StagedPush {
                 caller,
                 cap,
                 mutations,
@@ -373,7 +373,7 @@ pub fn write_staged(
                     filings: rest,
                     reserved,
                 },
-            }))
+            })))
         }
     }
 }

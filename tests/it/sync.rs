@@ -1148,7 +1148,12 @@ fn a_large_batch_racing_its_copies_is_applied_and_filed_once(backend: Backend) {
 
     let answers: Vec<Vec<Value>> = push_at_once(&app, &tuan, &vec![batch.clone(); 4])
         .into_iter()
-        .map(|response| response.expect(200).json["results"].as_array().unwrap().clone())
+        .map(|response| {
+            response.expect(200).json["results"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
         .collect();
     for index in 0..good {
         let statuses: Vec<&str> = answers

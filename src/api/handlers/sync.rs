@@ -73,7 +73,7 @@ async fn push_in_turns(
             })
             .await?;
         match step {
-            push::Step::More(next) => next,
+            push::Step::More(next) => *next,
             push::Step::Done(outcome) => return Ok(outcome),
         }
     } else {
@@ -90,7 +90,7 @@ async fn push_in_turns(
             })
             .await?;
         staged = match step {
-            push::Step::More(next) => next,
+            push::Step::More(next) => *next,
             push::Step::Done(outcome) => return Ok(outcome),
         };
     }
