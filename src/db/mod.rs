@@ -306,8 +306,8 @@ where
     }
     let result = write_tx_of(conn, work);
     if unsynced {
-        // A connection left unsynced would weaken every later commit on it: failing to restore
-        // the setting fails the work (and the pool discards a broken connection).
+        // A connection left unsynced would weaken every later commit on it; setting a pragma
+        // fails only on a connection that no longer works.
         conn.batch_execute("PRAGMA synchronous = FULL")?;
     }
     result
@@ -436,6 +436,42 @@ mod tests {
         assert!(failed.is_err());
         let second = write_tx(&mut conn, next_revision).unwrap();
         assert_eq!(second, first + 1);
+    }
+
+    #[test]
+    fn a_write_synced_later_commits_and_leaves_the_connection_synced() {
+        #[derive(QueryableByName)]
+        struct Synchronous {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            synchronous: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&sqlite_storage(dir.path())).unwrap();
+        let mut conn = pool.get().unwrap();
+        let synchronous = |conn: &mut DbConn| {
+            let DbConn::Sqlite(c) = conn else {
+                panic!("expected sqlite")
+            };
+            diesel::sql_query("SELECT synchronous FROM pragma_synchronous")
+                .get_result::<Synchronous>(c)
+                .unwrap()
+                .synchronous
+        };
+        let inside = write_tx_synced_later(&mut conn, |c| {
+            next_revision(c)?;
+            Ok::<_, Error>(synchronous(c))
+        })
+        .unwrap();
+        assert_eq!(inside, 1, "NORMAL while the work runs");
+        assert_eq!(synchronous(&mut conn), 2, "FULL again after it");
+        let failed: Result<()> = write_tx_synced_later(&mut conn, |c| {
+            next_revision(c)?;
+            Err(Error::conflict("test", "roll back"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&mut conn), 2, "FULL again after a failure");
+        let last = write_tx(&mut conn, next_revision).unwrap();
+        assert_eq!(last, 2, "the first write committed, the failed one did not");
     }
 
     #[test]
