@@ -1,8 +1,10 @@
 //! Applying a batch of mutations from one device: idempotency by mutation id (the mutation
 //! log), quarantine of refused mutations, and the batch's changes handed to the one writer
-//! (`writer`: read set-wise, decide in memory, write set-wise). The whole batch runs in one write
-//! transaction; one refused mutation does not sink the others, and every refusal is known before
-//! the first write. Knows no HTTP.
+//! (`writer`: read set-wise, decide in memory, write set-wise). On PostgreSQL the whole batch runs
+//! in one transaction; on SQLite a large batch is read and decided beside the single writer and
+//! written in the writer's turns (`StagedPush`), answered once its last turn is committed. One
+//! refused mutation does not sink the others, and every refusal is known before the first write.
+//! Knows no HTTP.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -137,8 +139,8 @@ enum Reading {
 }
 
 /// Refused mutations filed per write transaction when a push writes in turns (SQLite): a
-/// device filing a thousand refusals holds the single writer for a hundred at a time, and
-/// other devices' pushes take their turns in between.
+/// device filing a thousand refusals holds the single writer for 25 at a time (a few
+/// milliseconds), and other devices' pushes take their turns in between.
 const FILINGS_PER_WRITE: usize = 25;
 
 /// A batch of at most this many mutations is read, decided and written in one of the writer's
@@ -271,7 +273,6 @@ pub fn stage_push(
         };
         Ok((decided, new_filings))
     })?;
-    drop(parsed);
     Ok(StagedPush {
         caller,
         cap,
