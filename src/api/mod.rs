@@ -60,6 +60,8 @@ struct WorkQueues {
     writer: Arc<Semaphore>,
     /// Password hashing takes a core and 19 MiB for a moment: no more at once than cores.
     hashing: Arc<Semaphore>,
+    /// SQLite: one large push read and decided beside the writer at a time.
+    staging: Arc<Semaphore>,
     /// On PostgreSQL a push reads and decides without the revision counter and takes it only
     /// for its short write phase, so pushes run side by side instead of in the writer's turn.
     /// On SQLite a push reads and decides holding a connection only, and writes in the
@@ -89,6 +91,7 @@ impl AppState {
                 database: Arc::new(Semaphore::new(connections)),
                 writer: Arc::new(Semaphore::new(1)),
                 hashing: Arc::new(Semaphore::new(cores)),
+                staging: Arc::new(Semaphore::new(1)),
                 parallel_pushes,
             }),
         }
@@ -135,6 +138,16 @@ impl AppState {
     /// read beside the writer and written in the writer's turns (SQLite).
     pub fn parallel_pushes(&self) -> bool {
         self.queues.parallel_pushes
+    }
+
+    /// A large SQLite push's place for reading and deciding beside the writer (one at a time),
+    /// kept until its first write begins: however many pushes wait, one decided batch at most
+    /// is held in memory for the writer.
+    pub async fn staging_turn(&self) -> Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.queues.staging)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
     }
 
     /// Runs work that opens its write transactions itself in the writer's turn.

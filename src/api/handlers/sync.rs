@@ -57,14 +57,15 @@ pub async fn push(
 
 /// A SQLite push. A batch of a few mutations is read, decided and written in one writer's turn
 /// (its reading takes about as long as its writing); a larger one is read and decided beside
-/// the writer, then written a turn at a time.
+/// the writer, one such batch at a time (it keeps its place until its first write begins, so
+/// that one decided batch at most waits for the writer), then written a turn at a time.
 async fn push_in_turns(
     state: &AppState,
     caller: Caller,
     cap: QuarantineCap,
     mutations: Vec<serde_json::Value>,
 ) -> Result<push::PushOutcome> {
-    let mut staged = if mutations.len() <= push::DECIDED_IN_TURN {
+    let (mut staged, mut staging) = if mutations.len() <= push::DECIDED_IN_TURN {
         let step = state
             .writer_turn(move |state, conn| {
                 let staged =
@@ -73,19 +74,23 @@ async fn push_in_turns(
             })
             .await?;
         match step {
-            push::Step::More(next) => *next,
+            push::Step::More(next) => (*next, None),
             push::Step::Done(outcome) => return Ok(outcome),
         }
     } else {
-        state
+        let staging = state.staging_turn().await?;
+        let staged = state
             .run(move |state, conn| {
                 push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)
             })
-            .await?
+            .await?;
+        (staged, Some(staging))
     };
     loop {
+        let place = staging.take();
         let step = state
             .writer_turn(move |state, conn| {
+                drop(place);
                 push::write_staged(conn, staged, &state.clock, &state.filings)
             })
             .await?;
