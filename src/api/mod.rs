@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{Metrics, WorkQueue};
 use crate::storage::BlobStore;
 use crate::sync::clock::ServerClock;
+use crate::sync::push::FilingsInFlight;
 
 /// What every handler shares: the pool, the material store, the token service and the
 /// settings. Cheap to clone.
@@ -41,6 +42,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub clock: Arc<ServerClock>,
     pub metrics: Arc<Metrics>,
+    /// Refusals SQLite pushes are admitted to file and have not filed yet, per device.
+    pub filings: Arc<FilingsInFlight>,
     queues: Arc<WorkQueues>,
 }
 
@@ -57,8 +60,12 @@ struct WorkQueues {
     writer: Arc<Semaphore>,
     /// Password hashing takes a core and 19 MiB for a moment: no more at once than cores.
     hashing: Arc<Semaphore>,
+    /// SQLite: one large push read and decided beside the writer at a time.
+    staging: Arc<Semaphore>,
     /// On PostgreSQL a push reads and decides without the revision counter and takes it only
     /// for its short write phase, so pushes run side by side instead of in the writer's turn.
+    /// On SQLite a push reads and decides holding a connection only, and writes in the
+    /// writer's turns.
     parallel_pushes: bool,
 }
 
@@ -79,10 +86,12 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(clock),
             metrics: Arc::new(Metrics::new()),
+            filings: Arc::new(FilingsInFlight::default()),
             queues: Arc::new(WorkQueues {
                 database: Arc::new(Semaphore::new(connections)),
                 writer: Arc::new(Semaphore::new(1)),
                 hashing: Arc::new(Semaphore::new(cores)),
+                staging: Arc::new(Semaphore::new(1)),
                 parallel_pushes,
             }),
         }
@@ -125,19 +134,20 @@ impl AppState {
             .await
     }
 
-    /// Runs a push, which opens its write transactions itself (it runs again in a new one when
-    /// another writer changed what it read): in the writer's turn on SQLite, side by side with
-    /// other pushes on PostgreSQL.
-    pub async fn push_turn<T, F>(&self, work: F) -> Result<T>
-    where
-        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        if self.queues.parallel_pushes {
-            self.run(work).await
-        } else {
-            self.writer_turn(work).await
-        }
+    /// Whether pushes run side by side in one transaction each (PostgreSQL), rather than
+    /// read beside the writer and written in the writer's turns (SQLite).
+    pub fn parallel_pushes(&self) -> bool {
+        self.queues.parallel_pushes
+    }
+
+    /// A large SQLite push's place for reading and deciding beside the writer (one at a time),
+    /// kept until its first write begins: however many pushes wait, one decided batch at most
+    /// is held in memory for the writer.
+    pub async fn staging_turn(&self) -> Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.queues.staging)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
     }
 
     /// Runs work that opens its write transactions itself in the writer's turn.

@@ -294,6 +294,30 @@ where
     }
 }
 
+/// `write_tx_of` for work whose durability can wait: on SQLite the commit is not synced to disk
+/// (`synchronous = NORMAL` for this transaction; the write-ahead log keeps the database
+/// consistent), so it becomes durable with the next synced commit on the database or the next
+/// checkpoint, whichever comes first. For the middle parts of a write that is answered only
+/// after a synced commit of its own: every frame before it in the log is synced with it.
+/// PostgreSQL commits as `write_tx_of` does.
+pub fn write_tx_synced_later<T, E, F>(conn: &mut DbConn, work: F) -> std::result::Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> std::result::Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let unsynced = matches!(conn, DbConn::Sqlite(_));
+    if unsynced {
+        conn.batch_execute("PRAGMA synchronous = NORMAL")?;
+    }
+    let result = write_tx_of(conn, work);
+    if unsynced {
+        // A connection left unsynced would weaken every later commit on it; setting a pragma
+        // fails only on a connection that no longer works.
+        conn.batch_execute("PRAGMA synchronous = FULL")?;
+    }
+    result
+}
+
 /// Allocates the next server revision. The counter row stays locked until the transaction ends,
 /// so revisions become visible in commit order on both backends.
 pub fn next_revision(conn: &mut DbConn) -> Result<i64> {
@@ -417,6 +441,42 @@ mod tests {
         assert!(failed.is_err());
         let second = write_tx(&mut conn, next_revision).unwrap();
         assert_eq!(second, first + 1);
+    }
+
+    #[test]
+    fn a_write_synced_later_commits_and_leaves_the_connection_synced() {
+        #[derive(QueryableByName)]
+        struct Synchronous {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            synchronous: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&sqlite_storage(dir.path())).unwrap();
+        let mut conn = pool.get().unwrap();
+        let synchronous = |conn: &mut DbConn| {
+            let DbConn::Sqlite(c) = conn else {
+                panic!("expected sqlite")
+            };
+            diesel::sql_query("SELECT synchronous FROM pragma_synchronous")
+                .get_result::<Synchronous>(c)
+                .unwrap()
+                .synchronous
+        };
+        let inside = write_tx_synced_later(&mut conn, |c| {
+            next_revision(c)?;
+            Ok::<_, Error>(synchronous(c))
+        })
+        .unwrap();
+        assert_eq!(inside, 1, "NORMAL while the work runs");
+        assert_eq!(synchronous(&mut conn), 2, "FULL again after it");
+        let failed: Result<()> = write_tx_synced_later(&mut conn, |c| {
+            next_revision(c)?;
+            Err(Error::conflict("test", "roll back"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&mut conn), 2, "FULL again after a failure");
+        let last = write_tx(&mut conn, next_revision).unwrap();
+        assert_eq!(last, 2, "the first write committed, the failed one did not");
     }
 
     #[test]

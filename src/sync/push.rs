@@ -1,8 +1,10 @@
 //! Applying a batch of mutations from one device: idempotency by mutation id (the mutation
 //! log), quarantine of refused mutations, and the batch's changes handed to the one writer
-//! (`writer`: read set-wise, decide in memory, write set-wise). The whole batch runs in one write
-//! transaction; one refused mutation does not sink the others, and every refusal is known before
-//! the first write. Knows no HTTP.
+//! (`writer`: read set-wise, decide in memory, write set-wise). On PostgreSQL the whole batch runs
+//! in one transaction; on SQLite a large batch is read and decided beside the single writer and
+//! written in the writer's turns (`StagedPush`), answered once its last turn is committed. One
+//! refused mutation does not sink the others, and every refusal is known before the first write.
+//! Knows no HTTP.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, Fields};
@@ -18,7 +21,7 @@ pub use super::writer::{Change, Refusal};
 use super::writer::{Expect, WriteError, Writer, refuse};
 use crate::config::QuarantineCap;
 use crate::db::schema::{devices, revision_counter, sync_mutations, sync_quarantine};
-use crate::db::{DbConn, now_ms, on_backend, write_tx_of};
+use crate::db::{DbConn, now_ms, on_backend, write_tx_of, write_tx_synced_later};
 use crate::domain::Caller;
 use crate::domain::users::Devices;
 use crate::domain::values::{new_id, parse_id};
@@ -124,9 +127,9 @@ pub struct PushOutcome {
     pub server_hlc: String,
 }
 
-/// How often a push runs: once reading in parallel with other writers, and (should another
-/// writer have changed what it read, which only happens on PostgreSQL) again holding the
-/// revision counter from the start, so that nobody can overtake it.
+/// How often a push runs: once reading beside other writers, and (should another writer have
+/// changed what it read) again holding the write lock from the start, so that nobody can
+/// overtake it.
 const ATTEMPTS: [Reading; 2] = [Reading::Parallel, Reading::Serialized];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,8 +138,19 @@ enum Reading {
     Serialized,
 }
 
-/// Applies a device's batch in a write transaction of its own; answers once it is committed.
-/// A batch that would take the device's quarantine beyond `cap` is refused whole
+/// Refused mutations filed per write transaction when a push writes in turns (SQLite): a
+/// device filing a thousand refusals holds the single writer for 25 at a time (a few
+/// milliseconds), and other devices' pushes take their turns in between.
+const FILINGS_PER_WRITE: usize = 25;
+
+/// A batch of at most this many mutations is read, decided and written in one of the writer's
+/// turns on SQLite (`stage_push` then `write_staged`): reading it takes about as long as
+/// writing it, and one turn spares it a second wait.
+pub const DECIDED_IN_TURN: usize = FILINGS_PER_WRITE;
+
+/// Applies a device's batch in one transaction; answers once it is committed. Reads and decides
+/// without the revision counter, which only the write phase takes, so pushes run side by side
+/// (PostgreSQL). A batch that would take the device's quarantine beyond `cap` is refused whole
 /// (`Error::QuarantineFull`, nothing written) and the device flagged for administrators.
 pub fn push_batch(
     conn: &mut DbConn,
@@ -156,12 +170,7 @@ pub fn push_batch(
             Ok(results)
         });
         match attempt {
-            Ok(results) => {
-                return Ok(PushOutcome {
-                    results,
-                    server_hlc: clock.now(wall_ms()).to_string(),
-                });
-            }
+            Ok(results) => return Ok(outcome(results, clock)),
             Err(WriteError::Stale) => continue,
             Err(WriteError::Failed(err @ Error::QuarantineFull { .. })) => {
                 note_full_quarantine(conn, caller)?;
@@ -171,6 +180,13 @@ pub fn push_batch(
         }
     }
     Err(busy())
+}
+
+fn outcome(results: Vec<MutationResult>, clock: &ServerClock) -> PushOutcome {
+    PushOutcome {
+        results,
+        server_hlc: clock.now(wall_ms()).to_string(),
+    }
 }
 
 /// Flags the device of a push refused for a full quarantine, once the push's own transaction
@@ -187,6 +203,280 @@ fn stale_as_busy(err: WriteError) -> Error {
     match err {
         WriteError::Stale => busy(),
         WriteError::Failed(err) => err,
+    }
+}
+
+/// A push on SQLite between its turns: SQLite has one writer, so a push reads and decides in a
+/// read transaction beside the writer ([`stage_push`]), then writes in the writer's turns
+/// ([`write_staged`]): first its records, its log entries and its first filings, checked
+/// under the write lock against what was read; then its remaining filings, a bounded number per
+/// turn. It is answered once its last turn is committed. A device flooding the server with
+/// refused mutations so holds the writer for a short write at a time, never for its reading,
+/// deciding and whole filing (issue 20).
+pub struct StagedPush {
+    caller: Caller,
+    cap: QuarantineCap,
+    mutations: Vec<Value>,
+    stage: Stage,
+}
+
+enum Stage {
+    /// Decided; the records are written next, with the first filings. `new_filings`: how many
+    /// of the filings were not open yet when the batch was read.
+    Decided {
+        decided: Box<Decided>,
+        new_filings: usize,
+    },
+    /// The records are written and answered; the rest of the filings follow, a turn each.
+    Filing {
+        results: Vec<MutationResult>,
+        filings: Vec<Filing>,
+        reserved: Reservation,
+    },
+}
+
+/// What a turn of a staged push left.
+pub enum Step {
+    /// More to write in another turn.
+    More(Box<StagedPush>),
+    /// Committed: the answer.
+    Done(PushOutcome),
+}
+
+/// Reads and decides a batch in a read transaction, holding no write lock (SQLite). A batch the
+/// device's quarantine has no room for is refused here already (`Error::QuarantineFull`); the
+/// caller flags the device.
+pub fn stage_push(
+    conn: &mut DbConn,
+    caller: Caller,
+    clock: &ServerClock,
+    cap: QuarantineCap,
+    mutations: Vec<Value>,
+    in_flight: &FilingsInFlight,
+) -> Result<StagedPush> {
+    let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
+    let (decided, new_filings) = conn.transaction(|conn| -> Result<(Decided, usize)> {
+        let decided = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
+        let new_filings = if decided.filings.is_empty() {
+            0
+        } else {
+            let fresh = not_yet_filed(conn, &caller, &decided.filings)?;
+            let new_filings = fresh.iter().filter(|fresh| **fresh).count();
+            ensure_room(
+                conn,
+                &caller,
+                cap,
+                in_flight.of(&caller.device_id),
+                new_filings,
+            )?;
+            new_filings
+        };
+        Ok((decided, new_filings))
+    })?;
+    Ok(StagedPush {
+        caller,
+        cap,
+        mutations,
+        stage: Stage::Decided {
+            decided: Box::new(decided),
+            new_filings,
+        },
+    })
+}
+
+/// Writes the next part of a staged push in a write transaction of its own (the caller holds
+/// the writer's turn). Should another writer have changed a record the push read, the push is
+/// read, decided and written again in this turn, holding the write lock from the start.
+pub fn write_staged(
+    conn: &mut DbConn,
+    staged: StagedPush,
+    clock: &ServerClock,
+    in_flight: &Arc<FilingsInFlight>,
+) -> Result<Step> {
+    let StagedPush {
+        caller,
+        cap,
+        mutations,
+        stage,
+    } = staged;
+    match stage {
+        Stage::Decided {
+            decided,
+            new_filings,
+        } => {
+            let attempt = write_tx_of(conn, |conn| {
+                let written = write_first(conn, &caller, cap, *decided, new_filings, in_flight)?;
+                fault::point(fault::PUSH_BEFORE_COMMIT);
+                Ok(written)
+            });
+            match attempt {
+                Ok((results, None)) => Ok(Step::Done(outcome(results, clock))),
+                Ok((results, Some((filings, reserved)))) => Ok(Step::More(Box::new(StagedPush {
+                    caller,
+                    cap,
+                    mutations,
+                    stage: Stage::Filing {
+                        results,
+                        filings,
+                        reserved,
+                    },
+                }))),
+                Err(WriteError::Stale) => {
+                    let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
+                    let results = write_tx_of(conn, |conn| {
+                        serialize_pushes(conn)?;
+                        let decided = decide(conn, &caller, clock, &parsed)?;
+                        let results = write_decided(
+                            conn,
+                            &caller,
+                            cap,
+                            in_flight.of(&caller.device_id),
+                            decided,
+                        )?;
+                        fault::point(fault::PUSH_BEFORE_COMMIT);
+                        Ok(results)
+                    })
+                    .map_err(stale_as_busy)?;
+                    Ok(Step::Done(outcome(results, clock)))
+                }
+                Err(WriteError::Failed(err)) => Err(err),
+            }
+        }
+        Stage::Filing {
+            results,
+            mut filings,
+            mut reserved,
+        } => {
+            let rest = filings.split_off(FILINGS_PER_WRITE.min(filings.len()));
+            let filing = |conn: &mut DbConn| {
+                file_unless_open(conn, &caller, &filings)?;
+                fault::point(fault::PUSH_BEFORE_COMMIT);
+                Ok::<_, Error>(())
+            };
+            // Only the last turn's commit is synced before the push is answered, and it syncs
+            // the turns before it: a crash before it loses filings of an unanswered push,
+            // which its retry files again.
+            if rest.is_empty() {
+                write_tx_of(conn, filing)?;
+            } else {
+                write_tx_synced_later(conn, filing)?;
+            }
+            reserved.release(filings.len());
+            if rest.is_empty() {
+                return Ok(Step::Done(outcome(results, clock)));
+            }
+            Ok(Step::More(Box::new(StagedPush {
+                caller,
+                cap,
+                mutations,
+                stage: Stage::Filing {
+                    results,
+                    filings: rest,
+                    reserved,
+                },
+            })))
+        }
+    }
+}
+
+/// The first write of a staged push: the cap checked under the write lock (counting what the
+/// device's other pushes are still to file), the records checked against what was read and
+/// written, the answers and the log entries of the applied mutations, and the first filings.
+/// The rest of the filings, if any, with their reservation against the cap.
+#[allow(
+    clippy::type_complexity,
+    reason = "the two parts of one answer, named at the one caller"
+)]
+fn write_first(
+    conn: &mut DbConn,
+    caller: &Caller,
+    cap: QuarantineCap,
+    decided: Decided,
+    new_filings: usize,
+    in_flight: &Arc<FilingsInFlight>,
+) -> std::result::Result<(Vec<MutationResult>, Option<(Vec<Filing>, Reservation)>), WriteError> {
+    let Decided {
+        mut writer,
+        outcomes,
+        mut filings,
+        restamped,
+    } = decided;
+    if !filings.is_empty() {
+        ensure_room(
+            conn,
+            caller,
+            cap,
+            in_flight.of(&caller.device_id),
+            new_filings,
+        )?;
+    }
+    writer.write(conn)?;
+    let (results, log) = answers(outcomes, &writer)?;
+    write_log(conn, caller, &log, TakenId::Stale)?;
+    flag_clock(conn, caller, restamped)?;
+    let rest = filings.split_off(FILINGS_PER_WRITE.min(filings.len()));
+    file_unless_open(conn, caller, &filings)?;
+    if rest.is_empty() {
+        return Ok((results, None));
+    }
+    let reserved = in_flight.reserve(&caller.device_id, rest.len());
+    Ok((results, Some((rest, reserved))))
+}
+
+/// Refusals that staged pushes (SQLite) were admitted to file but have not filed yet, per
+/// device: counted against the device's cap with its open entries, so that pushes filing in
+/// turns never take a device beyond it. One process writes a SQLite database's pushes.
+#[derive(Debug, Default)]
+pub struct FilingsInFlight {
+    devices: Mutex<HashMap<String, usize>>,
+}
+
+impl FilingsInFlight {
+    fn of(&self, device: &str) -> usize {
+        self.lock().get(device).copied().unwrap_or(0)
+    }
+
+    fn reserve(self: &Arc<Self>, device: &str, count: usize) -> Reservation {
+        *self.lock().entry(device.to_owned()).or_default() += count;
+        Reservation {
+            registry: Arc::clone(self),
+            device: device.to_owned(),
+            left: count,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        // A panic elsewhere cannot leave the counts half-updated: each update is one statement.
+        self.devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A staged push's filings still to come; released as they are filed, or when the push ends.
+pub struct Reservation {
+    registry: Arc<FilingsInFlight>,
+    device: String,
+    left: usize,
+}
+
+impl Reservation {
+    fn release(&mut self, count: usize) {
+        let count = count.min(self.left);
+        self.left -= count;
+        let mut devices = self.registry.lock();
+        if let Some(held) = devices.get_mut(&self.device) {
+            *held = held.saturating_sub(count);
+            if *held == 0 {
+                devices.remove(&self.device);
+            }
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.release(self.left);
     }
 }
 
@@ -347,11 +637,13 @@ fn parse(raw: &Value) -> Result<Parsed<'_>> {
 
 /// What a mutation of the batch comes to, once decided.
 enum Outcome {
-    /// The answer is known (refused, a duplicate, nothing to do).
+    /// The answer is known (refused, a duplicate). A refusal's log entry goes with its filing.
     Answered(MutationResult),
-    /// Applied: its revision is known once the batch is written.
+    /// Applied (or nothing to do): its revision is known once the batch is written; logged
+    /// under its id with the body's hash.
     Applied {
         result: MutationResult,
+        hash: String,
         collection: Collection,
         revised: bool,
     },
@@ -359,11 +651,69 @@ enum Outcome {
     DuplicateOf(usize),
 }
 
-/// A refused or malformed mutation to file for an administrator.
-struct Filing<'a> {
-    raw: &'a Value,
+/// A refused or malformed mutation to file for an administrator: its stored body (the
+/// mutation's compact JSON) and that body's hash, and the log entry of a refusal logged under
+/// its mutation id, written in the same transaction as the filing, so that a refusal the log
+/// answers for is always filed.
+struct Filing {
+    body: String,
+    hash: String,
+    collection: String,
     course_id: Option<String>,
     result: MutationResult,
+    log: Option<LogRow>,
+}
+
+impl Filing {
+    /// `hash`: the mutation's `body_hash` when it was read (the same as its stored body's).
+    fn new(
+        raw: &Value,
+        hash: Option<&str>,
+        course_id: Option<String>,
+        result: MutationResult,
+    ) -> Filing {
+        let body = raw.to_string();
+        Filing {
+            hash: hash.map_or_else(|| stored_body_hash(&body), str::to_owned),
+            body,
+            collection: raw
+                .get("collection")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            course_id,
+            result,
+            log: None,
+        }
+    }
+}
+
+/// A mutation log entry to write: the id, the body's hash and the stored result.
+struct LogRow {
+    mutation_id: String,
+    body_hash: String,
+    result: String,
+}
+
+impl LogRow {
+    fn new(mutation_id: &str, body_hash: &str, result: &MutationResult) -> Result<LogRow> {
+        Ok(LogRow {
+            mutation_id: mutation_id.to_owned(),
+            body_hash: body_hash.to_owned(),
+            result: serde_json::to_string(result).map_err(|e| Error::Internal(e.to_string()))?,
+        })
+    }
+}
+
+/// A batch read and decided, nothing written: the working copies of its records, what each
+/// mutation comes to and what is filed. Owns all of it, so that it can wait for its turn to
+/// write.
+struct Decided {
+    writer: Writer,
+    outcomes: Vec<Outcome>,
+    filings: Vec<Filing>,
+    /// A stamp too far in the future was re-stamped: the device is flagged.
+    restamped: bool,
 }
 
 /// Reads, decides and writes a parsed batch inside the caller's transaction.
@@ -374,7 +724,18 @@ fn apply_parsed(
     cap: QuarantineCap,
     parsed: &[Parsed],
 ) -> std::result::Result<Vec<MutationResult>, WriteError> {
-    // Read: the mutation log, then everything the changes need.
+    let decided = decide(conn, caller, clock, parsed)?;
+    write_decided(conn, caller, cap, 0, decided)
+}
+
+/// Reads what a parsed batch needs (the mutation log, then everything its changes need) and
+/// decides every mutation in memory. Writes nothing.
+fn decide(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    parsed: &[Parsed],
+) -> std::result::Result<Decided, WriteError> {
     let ids: Vec<&str> = parsed
         .iter()
         .filter_map(|item| match item {
@@ -426,15 +787,12 @@ fn apply_parsed(
     // Decide, mutation by mutation, in memory.
     let mut outcomes = Vec::with_capacity(parsed.len());
     let mut filings = Vec::new();
+    // Mutation ids logged by this batch: id → (body hash, index of the mutation).
     let mut logged: HashMap<&str, (&str, usize)> = HashMap::new();
     for (index, (item, change)) in parsed.iter().zip(&changes).enumerate() {
         let (raw, mutation_id, hash, mutation, checked) = match item {
             Parsed::Malformed { raw, result } => {
-                filings.push(Filing {
-                    raw,
-                    course_id: None,
-                    result: result.clone(),
-                });
+                filings.push(Filing::new(raw, None, None, result.clone()));
                 outcomes.push(Outcome::Answered(result.clone()));
                 continue;
             }
@@ -462,11 +820,7 @@ fn apply_parsed(
                     "mutation_id_reused",
                     "this mutation id was already used for a different mutation".into(),
                 );
-                filings.push(Filing {
-                    raw,
-                    course_id: None,
-                    result: result.clone(),
-                });
+                filings.push(Filing::new(raw, Some(hash), None, result.clone()));
                 outcomes.push(Outcome::Answered(result));
                 continue;
             }
@@ -502,6 +856,7 @@ fn apply_parsed(
                         reason: None,
                         message: None,
                     },
+                    hash: hash.clone(),
                     collection: change.collection,
                     revised: applied.revised,
                 }
@@ -523,41 +878,73 @@ fn apply_parsed(
                         .and_then(|session| writer.course_of_session(&session)),
                     None => None,
                 };
-                filings.push(Filing {
-                    raw,
-                    course_id,
-                    result: result.clone(),
-                });
+                let mut filing = Filing::new(raw, Some(hash), course_id, result.clone());
+                filing.log = Some(LogRow::new(mutation_id, hash, &result)?);
+                filings.push(filing);
                 Outcome::Answered(result)
             }
         });
     }
+    Ok(Decided {
+        writer,
+        outcomes,
+        filings,
+        restamped,
+    })
+}
 
-    // What is filed, and whether the device's quarantine has room for it: decided before the
-    // first write, so that a refusal leaves nothing behind.
-    let filings = if filings.is_empty() {
+/// Writes a decided batch in one go inside the caller's transaction. Whether the device's
+/// quarantine has room for what is filed (beside `in_flight` entries other pushes are still to
+/// file) is decided before the first write, so that a refusal leaves nothing behind.
+fn write_decided(
+    conn: &mut DbConn,
+    caller: &Caller,
+    cap: QuarantineCap,
+    in_flight: usize,
+    decided: Decided,
+) -> std::result::Result<Vec<MutationResult>, WriteError> {
+    let Decided {
+        mut writer,
+        outcomes,
+        filings,
+        restamped,
+    } = decided;
+    let fresh = if filings.is_empty() {
         Vec::new()
     } else {
         hold_device_filings(conn, caller)?;
-        let filings = not_yet_filed(conn, caller, filings)?;
-        ensure_room(conn, caller, cap, filings.len())?;
-        filings
+        let fresh = not_yet_filed(conn, caller, &filings)?;
+        ensure_room(
+            conn,
+            caller,
+            cap,
+            in_flight,
+            fresh.iter().filter(|fresh| **fresh).count(),
+        )?;
+        fresh
     };
-
     // Write: records (taking their revisions and the counter's lock), then the answers.
     writer.write(conn)?;
+    let (results, mut log) = answers(outcomes, &writer)?;
+    file(conn, caller, &filings, &fresh)?;
+    log.extend(filings.into_iter().filter_map(|filing| filing.log));
+    write_log(conn, caller, &log, TakenId::Stale)?;
+    flag_clock(conn, caller, restamped)?;
+    Ok(results)
+}
+
+/// The answers of a batch whose records are written (their revisions known), and the log
+/// entries of its applied mutations. A nothing-to-do delete was answered at once but is logged
+/// like any applied mutation.
+fn answers(outcomes: Vec<Outcome>, writer: &Writer) -> Result<(Vec<MutationResult>, Vec<LogRow>)> {
     let mut results: Vec<MutationResult> = Vec::with_capacity(outcomes.len());
     let mut log = Vec::new();
     for outcome in outcomes {
         let result = match outcome {
-            Outcome::Answered(result) => {
-                if result.status == Status::Rejected && logged_id(&result, &logged) {
-                    log.push(result.clone());
-                }
-                result
-            }
+            Outcome::Answered(result) => result,
             Outcome::Applied {
                 mut result,
+                hash,
                 collection,
                 revised,
             } => {
@@ -567,7 +954,9 @@ fn apply_parsed(
                         .as_deref()
                         .and_then(|id| writer.revision_of(collection, id));
                 }
-                log.push(result.clone());
+                if let Some(id) = &result.mutation_id {
+                    log.push(LogRow::new(id, &hash, &result)?);
+                }
                 result
             }
             Outcome::DuplicateOf(index) => {
@@ -579,12 +968,11 @@ fn apply_parsed(
         };
         results.push(result);
     }
-    // A nothing-to-do delete was answered at once but is logged like any applied mutation.
-    if !filings.is_empty() {
-        file(conn, caller, &filings)?;
-        Devices::clear_quarantine_full(conn, &caller.device_id)?;
-    }
-    write_log(conn, caller, &log, &logged)?;
+    Ok((results, log))
+}
+
+/// Flags the device whose stamps ran too far ahead (once).
+fn flag_clock(conn: &mut DbConn, caller: &Caller, restamped: bool) -> Result<()> {
     if restamped {
         diesel::update(
             devices::table
@@ -594,17 +982,7 @@ fn apply_parsed(
         .set(devices::clock_flagged_at.eq(now_ms()))
         .execute(conn)?;
     }
-    Ok(results)
-}
-
-/// Whether a refusal belongs in the mutation log: one of a mutation logged under its id in this
-/// batch (not a malformed one, nor a reused id).
-fn logged_id(result: &MutationResult, logged: &HashMap<&str, (&str, usize)>) -> bool {
-    result.reason.as_deref() != Some("mutation_id_reused")
-        && result
-            .mutation_id
-            .as_deref()
-            .is_some_and(|id| logged.contains_key(id))
+    Ok(())
 }
 
 fn as_duplicate(stored: &str) -> Result<MutationResult> {
@@ -639,90 +1017,114 @@ fn read_log(conn: &mut DbConn, ids: &[&str]) -> Result<HashMap<String, (String, 
         .collect())
 }
 
+/// What a mutation id logged by another push since this one read the log means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TakenId {
+    /// The push is stale (unique violation): run it again, and it answers duplicates.
+    Stale,
+    /// Keep the entry there: a refusal filed after the push's records were committed, logged
+    /// meanwhile by a copy of the same push.
+    Keep,
+}
+
 fn write_log(
     conn: &mut DbConn,
     caller: &Caller,
-    log: &[MutationResult],
-    logged: &HashMap<&str, (&str, usize)>,
-) -> std::result::Result<(), WriteError> {
+    log: &[LogRow],
+    taken: TakenId,
+) -> diesel::QueryResult<()> {
     let now = now_ms();
-    let mut rows = Vec::with_capacity(log.len());
-    for result in log {
-        let Some(id) = result.mutation_id.as_deref() else {
-            continue;
-        };
-        let Some((hash, _)) = logged.get(id) else {
-            continue;
-        };
-        let stored = serde_json::to_string(result)
-            .map_err(|e| WriteError::Failed(Error::Internal(e.to_string())))?;
-        rows.push((
-            sync_mutations::mutation_id.eq(id.to_owned()),
-            sync_mutations::device_id.eq(caller.device_id.clone()),
-            sync_mutations::user_id.eq(caller.user_id.clone()),
-            sync_mutations::body_hash.eq((*hash).to_owned()),
-            sync_mutations::result.eq(stored),
-            sync_mutations::created_at.eq(now),
-        ));
-    }
+    let rows: Vec<_> = log
+        .iter()
+        .map(|row| {
+            (
+                sync_mutations::mutation_id.eq(&row.mutation_id),
+                sync_mutations::device_id.eq(&caller.device_id),
+                sync_mutations::user_id.eq(&caller.user_id),
+                sync_mutations::body_hash.eq(&row.body_hash),
+                sync_mutations::result.eq(&row.result),
+                sync_mutations::created_at.eq(now),
+            )
+        })
+        .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
-            .values(chunk)
-            .execute(backend))?;
+        match taken {
+            TakenId::Stale => {
+                on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
+                    .values(chunk)
+                    .execute(backend))?
+            }
+            TakenId::Keep => {
+                on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .execute(backend))?
+            }
+        };
     }
     Ok(())
 }
 
-/// A filing with its stored body and that body's hash.
-struct Filed<'a> {
-    body: String,
-    hash: String,
-    filing: Filing<'a>,
+/// Which filings are not already open for this device: a device retrying a mutation that
+/// cannot be logged by id (malformed, or a reused id) would otherwise file it on every retry.
+/// Found by the body's hash on the (device, status, hash) index; of equal bodies in one batch,
+/// the first is filed.
+fn not_yet_filed(conn: &mut DbConn, caller: &Caller, filings: &[Filing]) -> Result<Vec<bool>> {
+    let hashes: Vec<&str> = filings.iter().map(|f| f.hash.as_str()).collect();
+    let open_of_device = sync_quarantine::table
+        .filter(sync_quarantine::device_id.eq(&caller.device_id))
+        .filter(sync_quarantine::status.eq("open"));
+    // Entries filed before hashes were kept (SQLite: the migration could not compute them)
+    // have none and are compared by body, when the device has any.
+    let unhashed: bool = on_backend!(conn, |backend| diesel::select(diesel::dsl::exists(
+        open_of_device.filter(sync_quarantine::body_hash.is_null())
+    ))
+    .get_result(backend))?;
+    let found: Vec<String> = if unhashed {
+        let bodies: Vec<&str> = filings.iter().map(|f| f.body.as_str()).collect();
+        on_backend!(conn, |backend| open_of_device
+            .filter(
+                sync_quarantine::body_hash
+                    .eq_any(&hashes)
+                    .or(sync_quarantine::body_hash
+                        .is_null()
+                        .and(sync_quarantine::body.eq_any(&bodies))),
+            )
+            .select(sync_quarantine::body)
+            .load::<String>(backend))?
+    } else {
+        on_backend!(conn, |backend| open_of_device
+            .filter(sync_quarantine::body_hash.eq_any(&hashes))
+            .select(sync_quarantine::body)
+            .load::<String>(backend))?
+    };
+    let open: HashSet<String> = found.iter().map(|body| stored_body_hash(body)).collect();
+    let mut taken = HashSet::new();
+    Ok(filings
+        .iter()
+        .map(|f| !open.contains(&f.hash) && taken.insert(f.hash.as_str()))
+        .collect())
 }
 
-/// The filings that are not already open for this device: a device retrying a mutation that
-/// cannot be logged by id (malformed, or a reused id) would otherwise file it on every retry.
-/// Found by the body's hash on the (device, status, hash) index.
-fn not_yet_filed<'a>(
-    conn: &mut DbConn,
-    caller: &Caller,
-    filings: Vec<Filing<'a>>,
-) -> Result<Vec<Filed<'a>>> {
-    let filed: Vec<Filed> = filings
-        .into_iter()
-        .map(|filing| {
-            let body = filing.raw.to_string();
-            Filed {
-                hash: stored_body_hash(&body),
-                body,
-                filing,
-            }
+/// Files those of `filings` not open yet with the log entries of all of them (a turn of a
+/// staged push, under the write lock: a copy of the same push may have filed some meanwhile).
+fn file_unless_open(conn: &mut DbConn, caller: &Caller, filings: &[Filing]) -> Result<()> {
+    if filings.is_empty() {
+        return Ok(());
+    }
+    let fresh = not_yet_filed(conn, caller, filings)?;
+    file(conn, caller, filings, &fresh)?;
+    let log: Vec<LogRow> = filings
+        .iter()
+        .filter_map(|filing| filing.log.as_ref())
+        .map(|row| LogRow {
+            mutation_id: row.mutation_id.clone(),
+            body_hash: row.body_hash.clone(),
+            result: row.result.clone(),
         })
         .collect();
-    let hashes: Vec<&str> = filed.iter().map(|f| f.hash.as_str()).collect();
-    let bodies: Vec<&str> = filed.iter().map(|f| f.body.as_str()).collect();
-    // Entries filed before hashes were kept (SQLite: the migration could not compute them)
-    // have none and are compared by body.
-    let open: HashSet<String> = on_backend!(conn, |backend| sync_quarantine::table
-        .filter(sync_quarantine::device_id.eq(&caller.device_id))
-        .filter(sync_quarantine::status.eq("open"))
-        .filter(
-            sync_quarantine::body_hash
-                .eq_any(&hashes)
-                .or(sync_quarantine::body_hash
-                    .is_null()
-                    .and(sync_quarantine::body.eq_any(&bodies))),
-        )
-        .select(sync_quarantine::body)
-        .load::<String>(backend))?
-    .iter()
-    .map(|body| stored_body_hash(body))
-    .collect();
-    let mut taken = HashSet::new();
-    Ok(filed
-        .into_iter()
-        .filter(|f| !open.contains(&f.hash) && taken.insert(f.hash.clone()))
-        .collect())
+    write_log(conn, caller, &log, TakenId::Keep)?;
+    Ok(())
 }
 
 /// Takes the device's row lock for the rest of the transaction on PostgreSQL, so that two
@@ -742,11 +1144,13 @@ fn hold_device_filings(conn: &mut DbConn, caller: &Caller) -> Result<()> {
 }
 
 /// Fails with `QuarantineFull` when filing `adding` more entries would take the device beyond
-/// its cap.
+/// its cap, counting its open entries and the `in_flight` ones its other pushes are still to
+/// file.
 fn ensure_room(
     conn: &mut DbConn,
     caller: &Caller,
     cap: QuarantineCap,
+    in_flight: usize,
     adding: usize,
 ) -> Result<()> {
     if adding == 0 {
@@ -757,7 +1161,9 @@ fn ensure_room(
         .filter(sync_quarantine::status.eq("open"))
         .count()
         .get_result(backend))?;
-    let open = usize::try_from(open).unwrap_or(usize::MAX);
+    let open = usize::try_from(open)
+        .unwrap_or(usize::MAX)
+        .saturating_add(in_flight);
     if open.saturating_add(adding) > cap.per_device {
         return Err(Error::QuarantineFull {
             open,
@@ -768,26 +1174,26 @@ fn ensure_room(
     Ok(())
 }
 
-fn file(conn: &mut DbConn, caller: &Caller, filings: &[Filed]) -> diesel::QueryResult<()> {
+/// Files the filings marked fresh, and clears the device's full-quarantine flag when any is:
+/// the device had room again.
+fn file(conn: &mut DbConn, caller: &Caller, filings: &[Filing], fresh: &[bool]) -> Result<()> {
     let now = now_ms();
     let rows: Vec<_> = filings
         .iter()
-        .map(|Filed { body, hash, filing }| {
+        .zip(fresh)
+        .filter(|(_, fresh)| **fresh)
+        .map(|(filing, _)| {
             let result = &filing.result;
             (
                 sync_quarantine::id.eq(new_id()),
                 sync_quarantine::mutation_id.eq(result.mutation_id.clone().unwrap_or_default()),
                 sync_quarantine::device_id.eq(&caller.device_id),
                 sync_quarantine::user_id.eq(&caller.user_id),
-                sync_quarantine::collection.eq(filing
-                    .raw
-                    .get("collection")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()),
+                sync_quarantine::collection.eq(&filing.collection),
                 sync_quarantine::record_id.eq(result.record_id.clone().unwrap_or_default()),
                 sync_quarantine::course_id.eq(filing.course_id.clone()),
-                sync_quarantine::body.eq(body),
-                sync_quarantine::body_hash.eq(hash),
+                sync_quarantine::body.eq(&filing.body),
+                sync_quarantine::body_hash.eq(&filing.hash),
                 sync_quarantine::reason.eq(result.reason.clone().unwrap_or_default()),
                 sync_quarantine::message.eq(result.message.clone().unwrap_or_default()),
                 sync_quarantine::status.eq("open"),
@@ -795,12 +1201,15 @@ fn file(conn: &mut DbConn, caller: &Caller, filings: &[Filed]) -> diesel::QueryR
             )
         })
         .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         on_backend!(conn, |backend| diesel::insert_into(sync_quarantine::table)
             .values(chunk)
             .execute(backend))?;
     }
-    Ok(())
+    Devices::clear_quarantine_full(conn, &caller.device_id)
 }
 
 /// Applies a quarantined mutation again, as corrected by an administrator: authorised as an

@@ -16,10 +16,13 @@
 //! 3. **Write** ([`Writer::write`]): the revision counter is taken, the records that changed get
 //!    their revisions, and every table is written in multi-row statements.
 //!
-//! The revision counter's row lock is taken only for the write phase, so writers on PostgreSQL
-//! read and decide in parallel. A writer that finds, under the lock, that a record it read was
-//! written since (or that a natural key, alias or mutation id it took for new is taken) gives up
-//! with [`WriteError::Stale`] and its caller runs the unit of work again in a new transaction.
+//! The revision counter's row lock (on SQLite, the write lock) is needed only for the write
+//! phase, so pushes read and decide beside other writers: side by side on PostgreSQL, in a read
+//! transaction before their turn to write on SQLite. A writer that finds, under the lock, that a
+//! record it read was written since, or that a record it creates exists by now (or that a
+//! natural key, alias or mutation id it took for new is taken) gives up with
+//! [`WriteError::Stale`] and its caller runs the unit of work again, holding the lock from the
+//! start.
 //! Revisions are still taken and committed in order, so a pull's horizon (the counter) never
 //! passes a commit in flight.
 
@@ -188,7 +191,7 @@ impl From<diesel::result::Error> for WriteError {
         use diesel::result::{DatabaseErrorKind, Error as D};
         match err {
             // A natural key, alias or mutation id taken by a writer that committed after this
-            // one read: only possible on PostgreSQL, where writers read in parallel.
+            // one read: writers read before they hold the lock.
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => WriteError::Stale,
             other => WriteError::Failed(other.into()),
         }
@@ -237,8 +240,8 @@ pub struct ConflictEntry {
 }
 
 /// One unit of work's reads, working copies and pending writes.
-pub struct Writer<'a> {
-    caller: &'a Caller,
+pub struct Writer {
+    caller: Caller,
     now: i64,
     slots: HashMap<Key, Slot>,
     /// Records in the order they were first changed (the order of their revisions).
@@ -263,17 +266,17 @@ fn sorted(set: HashSet<String>) -> Vec<String> {
     list
 }
 
-impl<'a> Writer<'a> {
+impl Writer {
     /// Reads what `changes` need, set-wise (about ten statements whatever their number).
     /// `extra_sessions` are sessions named by refused mutations, read for filing them.
     pub fn read(
         conn: &mut DbConn,
-        caller: &'a Caller,
+        caller: &Caller,
         changes: &[&Change],
         extra_sessions: &[String],
     ) -> Result<Self> {
         let mut writer = Writer {
-            caller,
+            caller: caller.clone(),
             now: now_ms(),
             slots: HashMap::new(),
             changed: Vec::new(),
@@ -835,9 +838,7 @@ impl<'a> Writer<'a> {
             .filter(|key| self.slots[*key].pending >= Pending::Revision)
             .collect();
         let revisions = next_revisions(conn, revised.len())?;
-        if matches!(conn, DbConn::Postgres(_)) {
-            self.check_unchanged_since_read(conn)?;
-        }
+        self.check_unchanged_since_read(conn)?;
         let revised: Vec<Key> = revised.into_iter().cloned().collect();
         for (key, rev) in revised.iter().zip(revisions) {
             if let Some(slot) = self.slots.get_mut(key) {
@@ -854,25 +855,23 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// On PostgreSQL writers read in parallel: under the counter's lock, every record about to
-    /// be written must still be as it was read (SQLite's write transaction already held everyone
-    /// else off). Records only consulted (an enrollment that lets a person be marked) are not
-    /// checked: a change to them orders this unit of work before it, as if it had committed
-    /// first.
+    /// Writers read and decide without the write lock (PostgreSQL: side by side; SQLite: in a
+    /// read transaction before their turn to write), so under the counter's lock every record
+    /// about to be written must still be as it was read, and every record about to be created
+    /// must still be absent. Records only consulted (an enrollment that lets a person be marked)
+    /// are not checked: a change to them orders this unit of work before it, as if it had
+    /// committed first.
     fn check_unchanged_since_read(&self, conn: &mut DbConn) -> std::result::Result<(), WriteError> {
         for collection in [Collection::Attendance, Collection::Enrollments] {
-            let read: Vec<(&String, &(i64, String))> = self
+            let read: Vec<(&String, Option<&(i64, String)>)> = self
                 .changed
                 .iter()
                 .filter(|(c, _)| *c == collection)
-                .filter_map(|key| {
-                    let slot = &self.slots[key];
-                    slot.read.as_ref().map(|read| (&key.1, read))
-                })
+                .map(|key| (&key.1, self.slots[key].read.as_ref()))
                 .collect();
             let ids: Vec<String> = read.iter().map(|(id, _)| (*id).clone()).collect();
             let now = records::versions(conn, collection, &ids)?;
-            if read.iter().any(|(id, was)| now.get(*id) != Some(*was)) {
+            if read.iter().any(|(id, was)| now.get(*id) != *was) {
                 return Err(WriteError::Stale);
             }
         }

@@ -16,6 +16,8 @@ backend_tests!(
     duplicate_natural_keys_end_as_one_record,
     refused_mutations_are_quarantined_and_the_rest_applied,
     a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing,
+    a_large_batch_racing_its_copies_is_applied_and_filed_once,
+    two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap,
     pulls_are_scoped_paged_and_follow_scope_changes,
     every_page_shape_sends_each_change_once_in_order,
     bad_cursors_are_refused,
@@ -1044,6 +1046,203 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     assert_eq!(retried[0]["status"], "duplicate");
     assert_eq!(retried[3]["reason"], "malformed_mutation");
     assert_eq!(open_of(&tuan_device).len(), 5);
+}
+
+/// A session of the small course, which Tuan (trainer 2) does not teach.
+fn small_session(app: &TestApp, demo: &Demo) -> Value {
+    app.call(
+        "GET",
+        &format!("/api/v1/sessions?course_id={}", demo.small_course),
+        Some(&demo.admin),
+        None,
+    )
+    .expect(200)
+    .json["items"][0]["id"]
+        .clone()
+}
+
+/// The ids of a device's open quarantine entries.
+fn open_entries(app: &TestApp, demo: &Demo, device: &str) -> Vec<String> {
+    let open = app
+        .call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open&limit=500",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    open["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["device_id"] == device)
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Sends `copies` pushes at once; their answers, in order.
+fn push_at_once(
+    app: &TestApp,
+    token: &str,
+    batches: &[Vec<Value>],
+) -> Vec<crate::support::Response> {
+    let barrier = Arc::new(Barrier::new(batches.len()));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batches
+            .iter()
+            .map(|batch| {
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    barrier.wait();
+                    app.call(
+                        "POST",
+                        "/api/v1/sync/push",
+                        Some(token),
+                        Some(&json!({ "mutations": batch })),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// A batch large enough that SQLite reads and decides it beside the writer and files its
+/// refusals over several turns: copies of it racing (a device retrying on a weak link) apply
+/// each mutation once, file each refusal once, and every copy is answered consistently.
+fn a_large_batch_racing_its_copies_is_applied_and_filed_once(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let login = app.login("tuan.le", "demo-trainer-2");
+    let tuan = login["access_token"].as_str().unwrap().to_owned();
+    let device = login["device_id"].as_str().unwrap().to_owned();
+    let small_session = small_session(&app, &demo);
+    let t = stamp(now_millis(), 0);
+    let new = || uuid::Uuid::new_v4().to_string();
+    let good = demo.people.len().min(8);
+    let refused = 110;
+    let mut batch: Vec<Value> = (0..good)
+        .map(|person| {
+            mutation(
+                "attendance",
+                &new(),
+                "upsert",
+                attendance_fields(&demo, person, "present"),
+                &t,
+            )
+        })
+        .collect();
+    batch.extend((0..refused).map(|i| {
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "late"}),
+            &t,
+        )
+    }));
+
+    let answers: Vec<Vec<Value>> = push_at_once(&app, &tuan, &vec![batch.clone(); 4])
+        .into_iter()
+        .map(|response| {
+            response.expect(200).json["results"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    for index in 0..good {
+        let statuses: Vec<&str> = answers
+            .iter()
+            .map(|results| results[index]["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == "applied").count(),
+            1,
+            "mutation {index}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == "duplicate").count(),
+            3,
+            "mutation {index}: {statuses:?}"
+        );
+    }
+    for results in &answers {
+        for result in &results[good..] {
+            let refused_status = match result["status"].as_str() {
+                Some("duplicate") => result["original_status"].as_str(),
+                other => other,
+            };
+            assert_eq!(
+                (refused_status, result["reason"].as_str()),
+                (Some("rejected"), Some("not_assigned")),
+                "{result}"
+            );
+        }
+    }
+    assert_eq!(open_entries(&app, &demo, &device).len(), refused);
+    let listed = app
+        .call(
+            "GET",
+            &format!("/api/v1/attendance?session_id={}", demo.session),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200);
+    assert_eq!(listed.json["total"], good);
+
+    // Once more, alone: every mutation answered from the log, nothing filed again.
+    let replay = push(&app, &tuan, &batch);
+    assert!(
+        replay.iter().all(|r| r["status"] == "duplicate"),
+        "{replay:?}"
+    );
+    assert_eq!(open_entries(&app, &demo, &device).len(), refused);
+}
+
+/// Two large batches of refusals from one device at once, each within the cap alone but not
+/// together: one is filed whole, the other refused whole, even when the first files its
+/// refusals over several turns of the writer (SQLite) and the second arrives between them.
+fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.max_quarantine_per_device = 150;
+        config.max_push_mutations = 100;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let login = app.login("tuan.le", "demo-trainer-2");
+    let tuan = login["access_token"].as_str().unwrap().to_owned();
+    let device = login["device_id"].as_str().unwrap().to_owned();
+    let small_session = small_session(&app, &demo);
+    let t = stamp(now_millis(), 0);
+    let batch = || -> Vec<Value> {
+        (0..100)
+            .map(|i| {
+                mutation(
+                    "attendance",
+                    &uuid::Uuid::new_v4().to_string(),
+                    "upsert",
+                    json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "absent"}),
+                    &t,
+                )
+            })
+            .collect()
+    };
+
+    let statuses: Vec<u16> = push_at_once(&app, &tuan, &[batch(), batch()])
+        .iter()
+        .map(|response| response.status)
+        .collect();
+    let mut sorted = statuses.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [200, 429], "{statuses:?}");
+    assert_eq!(open_entries(&app, &demo, &device).len(), 100);
 }
 
 fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {

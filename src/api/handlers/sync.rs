@@ -6,8 +6,10 @@ use serde::Deserialize;
 use super::{json_bytes, json_response};
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::config::QuarantineCap;
+use crate::domain::Caller;
 use crate::domain::values::path_id;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics::Protocol;
 use crate::sync::{pull, push, review};
@@ -22,7 +24,8 @@ pub struct PullQuery {
     pub limit: Option<i64>,
 }
 
-/// Applies a batch; answers only after it is committed.
+/// Applies a batch; answers only after it is committed. On SQLite the batch is read and decided
+/// holding a connection only, then written in the writer's turns (`push::stage_push`).
 pub async fn push(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
@@ -32,14 +35,70 @@ pub async fn push(
         .into_inner()
         .into_mutations(state.config.max_push_mutations)?;
     let cap = state.config.quarantine_cap();
-    let outcome = state
-        .push_turn(move |state, conn| {
-            push::push_batch(conn, &caller, &state.clock, cap, &mutations)
-        })
-        .await?;
+    let outcome = if state.parallel_pushes() {
+        state
+            .run(move |state, conn| push::push_batch(conn, &caller, &state.clock, cap, &mutations))
+            .await?
+    } else {
+        let pusher = caller.clone();
+        let written = push_in_turns(&state, pusher, cap, mutations).await;
+        if let Err(Error::QuarantineFull { .. }) = &written {
+            // Nothing of the push was written: the flag is written on its own.
+            state
+                .write(move |_, conn| push::note_full_quarantine(conn, &caller))
+                .await?;
+        }
+        written?
+    };
     fault::point(fault::PUSH_AFTER_COMMIT);
     state.metrics.pushed(&outcome.results);
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// A SQLite push. A batch of a few mutations is read, decided and written in one writer's turn
+/// (its reading takes about as long as its writing); a larger one is read and decided beside
+/// the writer, one such batch at a time (it keeps its place until its first write begins, so
+/// that one decided batch at most waits for the writer), then written a turn at a time.
+async fn push_in_turns(
+    state: &AppState,
+    caller: Caller,
+    cap: QuarantineCap,
+    mutations: Vec<serde_json::Value>,
+) -> Result<push::PushOutcome> {
+    let (mut staged, mut staging) = if mutations.len() <= push::DECIDED_IN_TURN {
+        let step = state
+            .writer_turn(move |state, conn| {
+                let staged =
+                    push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)?;
+                push::write_staged(conn, staged, &state.clock, &state.filings)
+            })
+            .await?;
+        match step {
+            push::Step::More(next) => (*next, None),
+            push::Step::Done(outcome) => return Ok(outcome),
+        }
+    } else {
+        let staging = state.staging_turn().await?;
+        let staged = state
+            .run(move |state, conn| {
+                push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)
+            })
+            .await?;
+        (staged, Some(staging))
+    };
+    loop {
+        let place = staging.take();
+        let step = state
+            .writer_turn(move |state, conn| {
+                drop(place);
+                push::write_staged(conn, staged, &state.clock, &state.filings)
+            })
+            .await?;
+        staged = match step {
+            push::Step::More(next) => *next,
+            push::Step::Done(outcome) => return Ok(outcome),
+        };
+    }
 }
 
 pub async fn pull(
