@@ -58,7 +58,11 @@ fn schemathesis_finds_no_contract_violation(backend: Backend) {
         peers.cases + admin.cases,
         peers.peer_probes,
         peers.record_probes,
-        peers.record_probe_statuses,
+        peers
+            .record_probe_statuses
+            .iter()
+            .map(|(status, _)| status)
+            .collect::<BTreeSet<_>>(),
     );
     // Every operation of the spec was exercised in both runs, and the object-level authorization
     // check did replay one trainer's reads of its own records as the other (it is silently
@@ -86,8 +90,8 @@ fn schemathesis_finds_no_contract_violation(backend: Backend) {
         summary
             .record_probe_statuses
             .iter()
-            .all(|status| *status == 404),
-        "a peer probe was not refused as a record that does not exist: {:?}",
+            .all(|(status, _)| *status == 404),
+        "a peer probe was not refused as a record that does not exist: {:#?}",
         summary.record_probe_statuses
     );
 }
@@ -216,7 +220,8 @@ struct Summary {
     peer_probes: usize,
     /// Those of them that named one record (a path parameter).
     record_probes: usize,
-    record_probe_statuses: BTreeSet<u64>,
+    /// What each of them got: (status, operation and path parameters).
+    record_probe_statuses: BTreeSet<(u64, String)>,
 }
 
 /// Reads Schemathesis' event stream: operations and cases tested, and the object-level
@@ -260,7 +265,12 @@ fn summarise(events: &Path) -> Summary {
                 if let Some(status) =
                     recorder["interactions"][id]["response"]["status_code"].as_u64()
                 {
-                    summary.record_probe_statuses.insert(status);
+                    let asked = format!(
+                        "{} {}",
+                        recorder["label"].as_str().unwrap_or_default(),
+                        case["value"]["path_parameters"]
+                    );
+                    summary.record_probe_statuses.insert((status, asked));
                 }
             }
         }
