@@ -244,10 +244,12 @@ fn summarise(events: &Path) -> Summary {
                 .insert(recorder["label"].as_str().unwrap_or_default().to_owned());
         }
         summary.cases += cases.len();
+        let label = recorder["label"].as_str().unwrap_or_default();
+        let status_of = |id: &str| recorder["interactions"][id]["response"]["status_code"].as_u64();
         for (id, case) in cases {
             let identity = case["value"]["auth_identity"].as_str();
-            let parent = case["parent_id"]
-                .as_str()
+            let parent_id = case["parent_id"].as_str();
+            let parent = parent_id
                 .and_then(|parent| cases.get(parent))
                 .and_then(|parent| parent["value"]["auth_identity"].as_str());
             let (Some(identity), Some(parent)) = (identity, parent) else {
@@ -256,20 +258,23 @@ fn summarise(events: &Path) -> Summary {
             if !(PEERS.contains(&identity) && PEERS.contains(&parent) && identity != parent) {
                 continue;
             }
+            // The check replays only a read its owner got (2xx); a child sent as the other peer
+            // for another reason (the identities tried in turn on a refusal) is not a probe.
+            let owner_read = label.starts_with("GET ")
+                && parent_id
+                    .and_then(status_of)
+                    .is_some_and(|status| (200..300).contains(&status));
+            if !owner_read {
+                continue;
+            }
             summary.peer_probes += 1;
             if case["value"]["path_parameters"]
                 .as_object()
                 .is_some_and(|parameters| !parameters.is_empty())
             {
                 summary.record_probes += 1;
-                if let Some(status) =
-                    recorder["interactions"][id]["response"]["status_code"].as_u64()
-                {
-                    let asked = format!(
-                        "{} {}",
-                        recorder["label"].as_str().unwrap_or_default(),
-                        case["value"]["path_parameters"]
-                    );
+                if let Some(status) = status_of(id) {
+                    let asked = format!("{label} {}", case["value"]["path_parameters"]);
                     summary.record_probe_statuses.insert((status, asked));
                 }
             }
