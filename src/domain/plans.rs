@@ -399,11 +399,20 @@ impl TrainingPlans {
         }
         let mut check = Checker::new();
         for (i, course) in courses.iter().enumerate() {
+            // A course the caller adds must be one they can see; one the plan already names
+            // stays even when it is not theirs (a ward's plan counting the province's class
+            // its cadres attend), so that its organiser can still edit the rest of the plan.
+            let planned_before =
+                existing.is_some_and(|p| p.courses.iter().any(|c| c.course_id == course.course_id));
             // Only "no such course" (or one the caller cannot see) is the input's fault; a
             // database failure stays one.
-            let known = match Courses::find(conn, &course.course_id)
-                .and_then(|_| ensure_course_visible(conn, caller, &course.course_id, "course"))
-            {
+            let known = match Courses::find(conn, &course.course_id).and_then(|_| {
+                if planned_before {
+                    Ok(())
+                } else {
+                    ensure_course_visible(conn, caller, &course.course_id, "course")
+                }
+            }) {
                 Ok(()) => true,
                 Err(Error::NotFound { .. }) => false,
                 Err(failure) => return Err(failure),

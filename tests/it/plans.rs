@@ -1214,6 +1214,48 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
         get(&app, &admin, "/api/v1/training-plans?year=2027")["total"],
         0
     );
+    // The demo ward plan counts the province's class, which the ward's organiser does not see:
+    // they may still edit the rest of it, but not add a class that is not theirs.
+    let province_class = ward_plan["courses"][0]["course_id"].clone();
+    let read = app
+        .call(
+            "GET",
+            &format!("/api/v1/training-plans/{ward_id}"),
+            Some(&pleiku),
+            None,
+        )
+        .expect(200);
+    let mut edited = read.json.clone();
+    for owned in ["id", "rev", "created_at", "updated_at"] {
+        edited.as_object_mut().unwrap().remove(owned);
+    }
+    edited["target_percent"] = json!(90);
+    let saved = app
+        .call_with(
+            "PUT",
+            &format!("/api/v1/training-plans/{ward_id}"),
+            Some(&pleiku),
+            Some(&edited),
+            &[("If-Match", read.header("etag").unwrap())],
+        )
+        .expect(200)
+        .json;
+    assert_eq!(
+        (&saved["target_percent"], &saved["courses"][0]["course_id"]),
+        (&json!(90), &province_class)
+    );
+    let mut borrowing = next_year(&ward_unit);
+    borrowing["courses"] = json!([{"course_id": province_class, "planned_start": "2027-01-05", "planned_end": "2027-01-05"}]);
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&pleiku),
+            Some(&borrowing),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "unknown_course");
+
     let written = post(
         &app,
         &pleiku,
