@@ -127,7 +127,7 @@ pub fn payload_error(err: &PayloadError, code: &'static str) -> Error {
     }
 }
 
-/// The body pause limit (see `extractors::screen`) reports itself as a timed-out read.
+/// The body pause limit (see `middleware::screen`) reports itself as a timed-out read.
 fn is_timeout(err: &PayloadError) -> bool {
     matches!(err, PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
 }

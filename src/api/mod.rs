@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extractors;
 mod handlers;
+mod middleware;
 mod routes;
 mod webapp;
 
@@ -223,8 +224,8 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .configure(routes::configure)
-        .wrap(from_fn(extractors::screen))
-        .wrap(from_fn(extractors::authenticate))
+        .wrap(from_fn(middleware::screen))
+        .wrap(from_fn(middleware::authenticate))
         .wrap(Compress::default())
         .wrap(
             DefaultHeaders::new()

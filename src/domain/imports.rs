@@ -24,10 +24,10 @@ use super::access::{Manages, OUTSIDE_YOUR_UNIT};
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::courses::Courses;
 use super::enrollments::EnrollmentInput;
-use super::people::{GENDERS, POSITIONS, normalize_phone};
+use super::people::{GENDERS, POSITIONS, UnitChangeReason, normalize_phone, record_unit_change};
 use super::values::{MAX_NAME_CHARS, new_id};
 use super::{Caller, text};
-use crate::db::schema::{enrollments, people, person_unit_history, units};
+use crate::db::schema::{enrollments, people, units};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, FieldError, Result};
 
@@ -730,7 +730,7 @@ fn update_person(conn: &mut DbConn, id: &str, v: &Values, today: &str, now: i64)
     let previous_unit: Option<String> =
         people::table.find(id).select(people::unit_id).first(conn)?;
     if let Some(old) = previous_unit.filter(|old| v.unit_id.as_ref() != Some(old)) {
-        record_unit_change(conn, id, &old, today, "import", now)?;
+        record_unit_change(conn, id, &old, today, UnitChangeReason::Import, now)?;
     }
     diesel::update(people::table.find(id))
         .set((
@@ -744,29 +744,6 @@ fn update_person(conn: &mut DbConn, id: &str, v: &Values, today: &str, now: i64)
             people::unit_id.eq(&v.unit_id),
             people::rev.eq(crate::db::next_revision(conn)?),
             people::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Remembers that a person belonged to `unit_id` until `left_on`, so that what they attended
-/// before stays attributed to that unit.
-pub fn record_unit_change(
-    conn: &mut DbConn,
-    person_id: &str,
-    unit_id: &str,
-    left_on: &str,
-    reason: &str,
-    now: i64,
-) -> Result<()> {
-    diesel::insert_into(person_unit_history::table)
-        .values((
-            person_unit_history::id.eq(new_id()),
-            person_unit_history::person_id.eq(person_id),
-            person_unit_history::unit_id.eq(unit_id),
-            person_unit_history::left_on.eq(left_on),
-            person_unit_history::reason.eq(reason),
-            person_unit_history::created_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())

@@ -14,7 +14,7 @@ use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text,
     tombstone,
 };
-use crate::db::schema::{attendance, enrollments, people, users};
+use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -476,7 +476,14 @@ impl Resource for People {
                 .date_naive()
                 .format("%Y-%m-%d")
                 .to_string();
-            super::imports::record_unit_change(conn, &row.id, old, &today, "edit", row.updated_at)?;
+            record_unit_change(
+                conn,
+                &row.id,
+                old,
+                &today,
+                UnitChangeReason::Edit,
+                row.updated_at,
+            )?;
         }
         diesel::update(people::table.find(&row.id))
             .set(&row)
@@ -566,4 +573,48 @@ mod tests {
         assert_eq!(normalize_phone("12345"), None);
         assert_eq!(normalize_phone("09123456789"), None);
     }
+}
+
+/// Why a person left a unit, as `person_unit_history.reason` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitChangeReason {
+    /// Their unit was merged into another.
+    Merge,
+    /// An administrator or organiser edited the person.
+    Edit,
+    /// A roster import moved them.
+    Import,
+}
+
+impl UnitChangeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitChangeReason::Merge => "merge",
+            UnitChangeReason::Edit => "edit",
+            UnitChangeReason::Import => "import",
+        }
+    }
+}
+
+/// Remembers that a person belonged to `unit_id` until `left_on`, so that what they attended
+/// before stays attributed to that unit.
+pub fn record_unit_change(
+    conn: &mut DbConn,
+    person_id: &str,
+    unit_id: &str,
+    left_on: &str,
+    reason: UnitChangeReason,
+    now: i64,
+) -> Result<()> {
+    diesel::insert_into(person_unit_history::table)
+        .values((
+            person_unit_history::id.eq(new_id()),
+            person_unit_history::person_id.eq(person_id),
+            person_unit_history::unit_id.eq(unit_id),
+            person_unit_history::left_on.eq(left_on),
+            person_unit_history::reason.eq(reason.as_str()),
+            person_unit_history::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
-use super::imports::record_unit_change;
+use super::people::{UnitChangeReason, record_unit_change};
 use super::units::{Unit, UnitInput, Units};
 use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
@@ -266,7 +266,14 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
         .load(conn)?;
     for ((person, old_unit), rev) in members.iter().zip(next_revisions(conn, members.len())?) {
         if let Some(old) = old_unit {
-            record_unit_change(conn, person, old, &effective_date, "merge", now)?;
+            record_unit_change(
+                conn,
+                person,
+                old,
+                &effective_date,
+                UnitChangeReason::Merge,
+                now,
+            )?;
         }
         diesel::update(people::table.find(person))
             .set((

@@ -21,6 +21,7 @@ use super::{DEFAULT_STATUSES, Rule, UnitRow, UnitTree, percent, position_label};
 use crate::db::DbConn;
 use crate::db::schema::{attendance, courses, people, person_unit_history, sessions};
 use crate::domain::Caller;
+use crate::domain::people::UnitChangeReason;
 use crate::domain::plans::{PlanRule, TrainingPlan, TrainingPlans, topic_matches};
 use crate::domain::values::path_id;
 use crate::error::Result;
@@ -546,7 +547,7 @@ fn changes(
                 ChangeKind::Merge => history
                     .iter()
                     .filter(|m| {
-                        m.reason == "merge"
+                        m.reason == UnitChangeReason::Merge.as_str()
                             && m.unit_id == e.unit_id
                             && m.left_on == e.effective_date
                     })
@@ -566,7 +567,10 @@ fn changes(
         })
         .collect();
     for (i, moved) in history.iter().enumerate() {
-        if moved.reason == "merge" || moved.left_on < from || moved.left_on > to {
+        if moved.reason == UnitChangeReason::Merge.as_str()
+            || moved.left_on < from
+            || moved.left_on > to
+        {
             continue;
         }
         let destination = match history.get(i + 1) {
