@@ -203,21 +203,23 @@ impl TrainingPlans {
 
     /// The live plans of a year that the caller manages, with their courses and topics.
     pub fn of_year(conn: &mut DbConn, caller: &Caller, year: i32) -> Result<Vec<TrainingPlan>> {
-        let rows = training_plans::table
-            .filter(training_plans::deleted_at.is_null())
+        let rows = Self::managed(caller)
             .filter(training_plans::year.eq(year))
             .order(training_plans::id.asc())
             .select(PlanRow::as_select())
             .load(conn)?;
-        let rows = Self::managed(caller, rows);
         Self::assemble(conn, rows)
     }
 
-    /// The rows of plans whose unit the caller manages.
-    fn managed(caller: &Caller, rows: Vec<PlanRow>) -> Vec<PlanRow> {
-        rows.into_iter()
-            .filter(|row| caller.manages.covers(Some(&row.unit_id)))
-            .collect()
+    /// The live plans of the units the caller manages.
+    fn managed(caller: &Caller) -> training_plans::BoxedQuery<'static, crate::db::Backend> {
+        let mut query = training_plans::table
+            .filter(training_plans::deleted_at.is_null())
+            .into_boxed();
+        if let Some(units) = caller.manages.units() {
+            query = query.filter(training_plans::unit_id.eq_any(units));
+        }
+        query
     }
 
     /// Plans from their rows, with their courses and topics (two reads for all of them).
@@ -630,31 +632,27 @@ impl Resource for TrainingPlans {
             );
         }
         check.finish()?;
-        let mut query = training_plans::table
-            .filter(training_plans::deleted_at.is_null())
-            .into_boxed::<crate::db::Backend>();
-        if let Some(unit) = &unit_id {
-            query = query.filter(training_plans::unit_id.eq(unit.clone()));
-        }
-        if let Some(year) = filter.year {
-            query = query.filter(training_plans::year.eq(year as i32));
-        }
-        let rows = query
+        let query = || {
+            let mut query = Self::managed(caller);
+            if let Some(unit) = &unit_id {
+                query = query.filter(training_plans::unit_id.eq(unit.clone()));
+            }
+            if let Some(year) = filter.year {
+                query = query.filter(training_plans::year.eq(year as i32));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let rows = query()
             .order((
                 training_plans::year.desc(),
                 training_plans::unit_id.asc(),
                 training_plans::id.asc(),
             ))
             .select(PlanRow::as_select())
+            .limit(page.limit)
+            .offset(page.offset)
             .load(conn)?;
-        // Filtered by what the caller manages, then paged (a province has a few plans a year).
-        let rows = Self::managed(caller, rows);
-        let total = rows.len() as i64;
-        let rows: Vec<PlanRow> = rows
-            .into_iter()
-            .skip(page.offset as usize)
-            .take(page.limit as usize)
-            .collect();
         Ok(Paged {
             items: Self::assemble(conn, rows)?,
             total,

@@ -156,6 +156,19 @@ fn gone(collection: Collection, id: String) -> Change {
     }
 }
 
+/// Refuses a page size outside 1..=[`MAX_PAGE`] (422 `out_of_range` on `limit`).
+pub fn check_page_limit(limit: i64) -> Result<()> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ))
+    }
+}
+
 /// The records of one page. `after` is the cursor's revision; `limit` bounds the feed part.
 pub fn page(
     conn: &mut DbConn,
@@ -165,13 +178,7 @@ pub fn page(
     limit: Option<i64>,
 ) -> Result<Page> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid_field(
-            "limit",
-            "out_of_range",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    check_page_limit(limit)?;
     let cursor = raw_cursor
         .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
         .transpose()?;

@@ -165,7 +165,7 @@ pub fn push_batch(
             if reading == Reading::Serialized {
                 serialize_pushes(conn)?;
             }
-            let results = apply_parsed(conn, caller, clock, cap, &parsed)?;
+            let results = apply_parsed(conn, caller, clock, cap, 0, &parsed)?;
             fault::point(fault::PUSH_BEFORE_COMMIT);
             Ok(results)
         });
@@ -325,14 +325,8 @@ pub fn write_staged(
                     let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
                     let results = write_tx_of(conn, |conn| {
                         serialize_pushes(conn)?;
-                        let decided = decide(conn, &caller, clock, &parsed)?;
-                        let results = write_decided(
-                            conn,
-                            &caller,
-                            cap,
-                            in_flight.of(&caller.device_id),
-                            decided,
-                        )?;
+                        let waiting = in_flight.of(&caller.device_id);
+                        let results = apply_parsed(conn, &caller, clock, cap, waiting, &parsed)?;
                         fault::point(fault::PUSH_BEFORE_COMMIT);
                         Ok(results)
                     })
@@ -492,7 +486,7 @@ pub fn apply_batch(
     mutations: &[Value],
 ) -> Result<PushOutcome> {
     let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
-    let results = apply_parsed(conn, caller, clock, cap, &parsed).map_err(stale_as_busy)?;
+    let results = apply_parsed(conn, caller, clock, cap, 0, &parsed).map_err(stale_as_busy)?;
     Ok(PushOutcome {
         results,
         server_hlc: clock.now(wall_ms()).to_string(),
@@ -716,16 +710,18 @@ struct Decided {
     restamped: bool,
 }
 
-/// Reads, decides and writes a parsed batch inside the caller's transaction.
+/// Reads, decides and writes a parsed batch inside the caller's transaction. `in_flight`: the
+/// device's refusals that its other pushes are still to file (counted against `cap`).
 fn apply_parsed(
     conn: &mut DbConn,
     caller: &Caller,
     clock: &ServerClock,
     cap: QuarantineCap,
+    in_flight: usize,
     parsed: &[Parsed],
 ) -> std::result::Result<Vec<MutationResult>, WriteError> {
     let decided = decide(conn, caller, clock, parsed)?;
-    write_decided(conn, caller, cap, 0, decided)
+    write_decided(conn, caller, cap, in_flight, decided)
 }
 
 /// Reads what a parsed batch needs (the mutation log, then everything its changes need) and

@@ -216,6 +216,32 @@ pub struct PullResponse {
 }
 
 impl PullResponse {
+    /// A page that more pages follow: its changes and the cursor where the next starts after
+    /// `next_rev`; no timestamp until the last page.
+    fn continued(
+        changes: BTreeMap<&'static str, TableChanges>,
+        caller: &Caller,
+        settings: &Settings,
+        epoch: Epoch,
+        now: i64,
+        next_rev: i64,
+        courses: Option<Vec<String>>,
+    ) -> Self {
+        let next = Cursor {
+            rev: next_rev,
+            user: caller.user_id.clone(),
+            issued_ms: now,
+            courses,
+            epoch: epoch.id(),
+        };
+        PullResponse {
+            changes,
+            timestamp: None,
+            cursor: Some(next.encode(settings.cursor_key)),
+            has_more: Some(true),
+        }
+    }
+
     /// How many records and deletions the response carries.
     pub fn records(&self) -> usize {
         self.changes
@@ -585,13 +611,7 @@ pub fn first_pull_page(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<PullResponse> {
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid_field(
-            "limit",
-            "out_of_range",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    pull::check_page_limit(limit)?;
     let now = now_ms();
     let epoch = Epoch::current(conn)?;
     let cursor = cursor
@@ -617,19 +637,15 @@ pub fn first_pull_page(
         );
     }
     if delta.has_more {
-        let next = Cursor {
-            rev: delta.next_rev,
-            user: caller.user_id.clone(),
-            issued_ms: now,
-            courses: delta.visible,
-            epoch: epoch.id(),
-        };
-        return Ok(PullResponse {
-            changes: out.changes,
-            timestamp: None,
-            cursor: Some(next.encode(settings.cursor_key)),
-            has_more: Some(true),
-        });
+        return Ok(PullResponse::continued(
+            out.changes,
+            caller,
+            settings,
+            epoch,
+            now,
+            delta.next_rev,
+            delta.visible,
+        ));
     }
     let timestamp = timestamp_of(epoch, delta.next_rev)?;
     record_pull(
@@ -665,13 +681,7 @@ pub fn pull_page(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<PullResponse> {
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid_field(
-            "limit",
-            "out_of_range",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    pull::check_page_limit(limit)?;
     let now = now_ms();
     let epoch = Epoch::current(conn)?;
     let (since, issued_at) = pulled_state(conn, caller, epoch, last_pulled_at)?;
@@ -713,19 +723,15 @@ pub fn pull_page(
     if delta.has_more {
         // The device holds again what the page revives, whatever becomes of the pull.
         write_tx(conn, |conn| forget_deletions(conn, caller, &revived))?;
-        let next = Cursor {
-            rev: delta.next_rev,
-            user: caller.user_id.clone(),
-            issued_ms: now,
-            courses: delta.visible,
-            epoch: epoch.id(),
-        };
-        return Ok(PullResponse {
-            changes: out.changes,
-            timestamp: None,
-            cursor: Some(next.encode(settings.cursor_key)),
-            has_more: Some(true),
-        });
+        return Ok(PullResponse::continued(
+            out.changes,
+            caller,
+            settings,
+            epoch,
+            now,
+            delta.next_rev,
+            delta.visible,
+        ));
     }
     let timestamp = timestamp_of(epoch, delta.next_rev)?;
     record_pull(
