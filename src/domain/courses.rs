@@ -10,7 +10,7 @@ use super::people::resolve_id;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, text, tombstone,
 };
 use crate::db::schema::{attendance, course_trainers, courses, enrollments, materials, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -213,24 +213,13 @@ impl Resource for Courses {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, courses::id, {
+        Ok(sorted_page!(conn, query, page, sort, courses::id, Course, {
             "start_date" => [courses::start_date],
             "end_date" => [courses::end_date],
             "title" => [courses::title_key, courses::title],
             "created_at" => [courses::created_at],
             "updated_at" => [courses::updated_at],
-        })
-        .select(Course::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {

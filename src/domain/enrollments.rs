@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{PersonalRecords, personal_records};
 use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -174,22 +174,13 @@ impl Resource for Enrollments {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, enrollments::id, {
-            "created_at" => [enrollments::created_at],
-            "updated_at" => [enrollments::updated_at],
-            "status" => [enrollments::status],
-        })
-        .select(Enrollment::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, enrollments::id, Enrollment, {
+                "created_at" => [enrollments::created_at],
+                "updated_at" => [enrollments::updated_at],
+                "status" => [enrollments::status],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {

@@ -9,7 +9,9 @@ use super::courses::Courses;
 use super::people::resolve_id;
 use super::text;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
+};
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -481,22 +483,13 @@ impl Resource for Materials {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, materials::id, {
-            "title" => [materials::title],
-            "created_at" => [materials::created_at],
-            "updated_at" => [materials::updated_at],
-        })
-        .select(Material::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, materials::id, Material, {
+                "title" => [materials::title],
+                "created_at" => [materials::created_at],
+                "updated_at" => [materials::updated_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {

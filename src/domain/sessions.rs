@@ -9,7 +9,9 @@ use super::access::{
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
+};
 use crate::db::schema::{attendance, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -184,23 +186,14 @@ impl Resource for Sessions {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, sessions::id, {
-            "starts_at" => [sessions::starts_at],
-            "topic" => [sessions::topic],
-            "created_at" => [sessions::created_at],
-            "updated_at" => [sessions::updated_at],
-        })
-        .select(Session::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, sessions::id, Session, {
+                "starts_at" => [sessions::starts_at],
+                "topic" => [sessions::topic],
+                "created_at" => [sessions::created_at],
+                "updated_at" => [sessions::updated_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {

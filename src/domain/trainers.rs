@@ -10,7 +10,7 @@ use super::people::resolve_id;
 use super::users::Users;
 use super::values::{Checker, path_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted_page, tombstone,
 };
 use crate::db::schema::{course_trainers, sessions};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -133,21 +133,12 @@ impl Resource for CourseTrainers {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, course_trainers::id, {
-            "created_at" => [course_trainers::created_at],
-            "updated_at" => [course_trainers::updated_at],
-        })
-        .select(CourseTrainer::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, course_trainers::id, CourseTrainer, {
+                "created_at" => [course_trainers::created_at],
+                "updated_at" => [course_trainers::updated_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
