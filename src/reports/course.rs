@@ -75,6 +75,36 @@ pub struct CourseQuery {
     pub statuses: Option<String>,
 }
 
+#[derive(Queryable)]
+struct SessionRow {
+    id: String,
+    topic: String,
+    starts_at: i64,
+}
+
+/// An enrolled trainee as the matrix names them.
+#[derive(Queryable)]
+struct TraineeCadre {
+    id: String,
+    full_name: String,
+    position: String,
+    unit_id: Option<String>,
+}
+
+#[derive(Queryable)]
+struct Mark {
+    session_id: String,
+    person_id: String,
+    status: String,
+}
+
+/// A unit a trainee left, and when.
+#[derive(Queryable)]
+struct UnitLeft {
+    person_id: String,
+    unit_id: String,
+}
+
 /// Sessions × trainees. Admins and the course's trainers see every trainee; a trainee sees only
 /// their own row; a course outside the caller's scope is not found.
 pub fn report(
@@ -89,7 +119,7 @@ pub fn report(
     let rule = Rule::parse(&mut check, query.min_rate, query.statuses.as_deref());
     check.finish()?;
     let course = Courses::find(conn, &id)?;
-    let session_rows: Vec<(String, String, i64)> = sessions::table
+    let session_rows: Vec<SessionRow> = sessions::table
         .filter(sessions::course_id.eq(&id))
         .filter(sessions::deleted_at.is_null())
         .order((sessions::starts_at.asc(), sessions::id.asc()))
@@ -104,7 +134,7 @@ pub fn report(
     if caller.role == Role::Trainee {
         trainees_query = trainees_query.filter(people::id.nullable().eq(caller.person_id.clone()));
     }
-    let trainees: Vec<(String, String, String, Option<String>)> = trainees_query
+    let trainees: Vec<TraineeCadre> = trainees_query
         .order((
             people::sort_key.asc(),
             people::full_name.asc(),
@@ -117,9 +147,9 @@ pub fn report(
             people::unit_id,
         ))
         .load(conn)?;
-    let person_ids: Vec<&String> = trainees.iter().map(|t| &t.0).collect();
-    let session_ids: Vec<&String> = session_rows.iter().map(|s| &s.0).collect();
-    let marks: Vec<(String, String, String)> = attendance::table
+    let person_ids: Vec<&String> = trainees.iter().map(|t| &t.id).collect();
+    let session_ids: Vec<&String> = session_rows.iter().map(|s| &s.id).collect();
+    let marks: Vec<Mark> = attendance::table
         .filter(attendance::session_id.eq_any(&session_ids))
         .filter(attendance::person_id.eq_any(&person_ids))
         .filter(attendance::deleted_at.is_null())
@@ -129,21 +159,17 @@ pub fn report(
             attendance::status,
         ))
         .load(conn)?;
-    let history: Vec<(String, String, String)> = person_unit_history::table
+    let history: Vec<UnitLeft> = person_unit_history::table
         .filter(person_unit_history::person_id.eq_any(&person_ids))
         .filter(person_unit_history::left_on.gt(&course.start_date))
         .order(person_unit_history::left_on.asc())
-        .select((
-            person_unit_history::person_id,
-            person_unit_history::unit_id,
-            person_unit_history::left_on,
-        ))
+        .select((person_unit_history::person_id, person_unit_history::unit_id))
         .load(conn)?;
     let tree = UnitTree::load(conn)?;
     let mut unit_then: HashMap<&str, &str> = HashMap::new();
-    for (person, unit, _) in &history {
+    for left in &history {
         // Ordered by left_on: the first row after the start is the unit at the start.
-        unit_then.entry(person).or_insert(unit);
+        unit_then.entry(&left.person_id).or_insert(&left.unit_id);
     }
     let column: HashMap<&str, usize> = session_ids
         .iter()
@@ -151,17 +177,23 @@ pub fn report(
         .map(|(i, s)| (s.as_str(), i))
         .collect();
     let mut statuses: HashMap<&str, Vec<Option<String>>> = HashMap::new();
-    for (session, person, status) in &marks {
+    for mark in &marks {
         let row = statuses
-            .entry(person)
+            .entry(&mark.person_id)
             .or_insert_with(|| vec![None; session_ids.len()]);
-        if let Some(&i) = column.get(session.as_str()) {
-            row[i] = Some(status.clone());
+        if let Some(&i) = column.get(mark.session_id.as_str()) {
+            row[i] = Some(mark.status.clone());
         }
     }
     let total = session_ids.len() as i64;
     let mut rows = Vec::with_capacity(trainees.len());
-    for (person_id, full_name, position, unit_id) in &trainees {
+    for TraineeCadre {
+        id: person_id,
+        full_name,
+        position,
+        unit_id,
+    } in &trainees
+    {
         let marks = statuses
             .remove(person_id.as_str())
             .unwrap_or_else(|| vec![None; session_ids.len()]);
@@ -209,10 +241,10 @@ pub fn report(
         rule,
         sessions: session_rows
             .into_iter()
-            .map(|(id, topic, starts_at)| SessionColumn {
-                id,
-                topic,
-                starts_at: format_ms(starts_at),
+            .map(|session| SessionColumn {
+                id: session.id,
+                topic: session.topic,
+                starts_at: format_ms(session.starts_at),
             })
             .collect(),
         trainees: rows,

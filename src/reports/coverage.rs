@@ -70,8 +70,15 @@ pub struct CoverageTotal {
     pub courses: i64,
 }
 
-/// A cadre as the coverage report reads them: id, name, position, phone, unit.
-type CadreRow = (String, String, String, Option<String>, Option<String>);
+/// A cadre as the coverage report reads them.
+#[derive(Queryable)]
+struct CadreRow {
+    id: String,
+    full_name: String,
+    position: String,
+    phone: Option<String>,
+    unit_id: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CoverageReport {
@@ -83,6 +90,35 @@ pub struct CoverageReport {
     pub total: CoverageTotal,
     /// Units in force today, depth first (a parent before its sub-units, siblings by name).
     pub units: Vec<CoverageUnit>,
+}
+
+/// How many sessions a course that ended in the period has.
+#[derive(Queryable)]
+struct CourseSessions {
+    course_id: String,
+    sessions: i64,
+}
+
+/// How many sessions of a course a cadre attended with a counting status.
+#[derive(Queryable)]
+struct Attended {
+    course_id: String,
+    person_id: String,
+    sessions: i64,
+}
+
+/// Cadres and how many of them are trained.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    cadres: i64,
+    trained: i64,
+}
+
+/// A unit's own cadres (not those of the units below): the tally and who is missing.
+#[derive(Default)]
+struct UnitCount {
+    tally: Tally,
+    missing: Vec<Missing>,
 }
 
 /// For every unit in force today: how many cadres holding the positions completed at least one
@@ -134,7 +170,7 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
     let visible = visible_courses(conn, caller)?;
 
     // Sessions per course that ended in the period.
-    let course_sessions: Vec<(String, i64)> = sessions::table
+    let course_sessions: Vec<CourseSessions> = sessions::table
         .inner_join(courses::table)
         .filter(courses::deleted_at.is_null())
         .filter(courses::end_date.ge(&from))
@@ -143,13 +179,13 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
         .group_by(sessions::course_id)
         .select((sessions::course_id, count_star()))
         .load(conn)?;
-    let course_ids: Vec<&String> = course_sessions.iter().map(|(c, _)| c).collect();
+    let course_ids: Vec<&String> = course_sessions.iter().map(|c| &c.course_id).collect();
     let sessions_of: HashMap<&str, i64> = course_sessions
         .iter()
-        .map(|(c, n)| (c.as_str(), *n))
+        .map(|c| (c.course_id.as_str(), c.sessions))
         .collect();
     // One aggregated pass over attendance: sessions attended per (course, cadre).
-    let attended: Vec<(String, String, i64)> = attendance::table
+    let attended: Vec<Attended> = attendance::table
         .inner_join(sessions::table)
         .inner_join(people::table)
         .filter(attendance::deleted_at.is_null())
@@ -163,10 +199,11 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
         .load(conn)?;
     let trained: HashSet<String> = attended
         .into_iter()
-        .filter(|(course, _, n)| {
-            rule.completes(*n, sessions_of.get(course.as_str()).copied().unwrap_or(0))
+        .filter(|a| {
+            let sessions = sessions_of.get(a.course_id.as_str()).copied().unwrap_or(0);
+            rule.completes(a.sessions, sessions)
         })
-        .map(|(_, person, _)| person)
+        .map(|a| a.person_id)
         .collect();
     let cadres: Vec<CadreRow> = people::table
         .filter(people::deleted_at.is_null())
@@ -183,16 +220,23 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
         .load(conn)?;
 
     // Counts per unit in force today, then rolled up to every ancestor.
-    let mut own: HashMap<String, (i64, i64, Vec<Missing>)> = HashMap::new();
-    for (id, full_name, position, phone, unit) in cadres {
-        let Some(unit) = unit else { continue };
+    let mut own: HashMap<String, UnitCount> = HashMap::new();
+    for CadreRow {
+        id,
+        full_name,
+        position,
+        phone,
+        unit_id,
+    } in cadres
+    {
+        let Some(unit) = unit_id else { continue };
         let unit = tree.current(&unit);
         let entry = own.entry(unit).or_default();
-        entry.0 += 1;
+        entry.tally.cadres += 1;
         if trained.contains(&id) {
-            entry.1 += 1;
+            entry.tally.trained += 1;
         } else {
-            entry.2.push(Missing {
+            entry.missing.push(Missing {
                 person_id: id,
                 full_name,
                 position,
@@ -200,12 +244,12 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
             });
         }
     }
-    let mut rolled: HashMap<String, (i64, i64)> = HashMap::new();
-    for (unit, (cadres, done, _)) in &own {
+    let mut rolled: HashMap<String, Tally> = HashMap::new();
+    for (unit, count) in &own {
         for ancestor in tree.ancestors(unit) {
             let entry = rolled.entry(ancestor).or_default();
-            entry.0 += cadres;
-            entry.1 += done;
+            entry.cadres += count.tally.cadres;
+            entry.trained += count.tally.trained;
         }
     }
     // The units shown: in force today, under the root when there is one.
@@ -224,8 +268,11 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
     let mut shown = Vec::new();
     let mut stack: Vec<(&UnitRow, usize)> = starts.into_iter().rev().map(|u| (u, 0)).collect();
     while let Some((unit, depth)) = stack.pop() {
-        let (cadres, done) = rolled.get(&unit.id).copied().unwrap_or_default();
-        let missing = own.remove(&unit.id).map(|o| o.2).unwrap_or_default();
+        let Tally {
+            cadres,
+            trained: done,
+        } = rolled.get(&unit.id).copied().unwrap_or_default();
+        let missing = own.remove(&unit.id).map(|o| o.missing).unwrap_or_default();
         shown.push(CoverageUnit {
             unit_id: unit.id.clone(),
             code: unit.code.clone(),
@@ -242,12 +289,15 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
             stack.extend(list.iter().rev().map(|u| (*u, depth + 1)));
         }
     }
-    let (cadres, done) = match &root {
+    let total = match &root {
         Some(root) => rolled.get(root).copied().unwrap_or_default(),
         None => shown
             .iter()
             .filter(|u| u.depth == 0)
-            .fold((0, 0), |(c, d), u| (c + u.cadres, d + u.trained)),
+            .fold(Tally::default(), |sum, u| Tally {
+                cadres: sum.cadres + u.cadres,
+                trained: sum.trained + u.trained,
+            }),
     };
     Ok(CoverageReport {
         from,
@@ -256,12 +306,16 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
         unit_id: root,
         rule,
         total: CoverageTotal {
-            cadres,
-            trained: done,
-            percent: percent(done, cadres),
+            cadres: total.cadres,
+            trained: total.trained,
+            percent: percent(total.trained, total.cadres),
             courses: course_sessions
                 .iter()
-                .filter(|(course, _)| visible.as_ref().is_none_or(|ids| ids.contains(course)))
+                .filter(|c| {
+                    visible
+                        .as_ref()
+                        .is_none_or(|ids| ids.contains(&c.course_id))
+                })
                 .count() as i64,
         },
         units: shown,
