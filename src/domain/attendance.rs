@@ -101,6 +101,16 @@ pub struct AttendanceFilter {
 pub struct AttendanceRecords;
 
 impl AttendanceRecords {
+    /// How many live attendance records the sessions hold: sessions and courses that hold any
+    /// cannot be deleted (what a trainer recorded is kept).
+    pub fn count_in_sessions(conn: &mut DbConn, session_ids: &[String]) -> Result<i64> {
+        Ok(attendance::table
+            .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
     fn values(input: &AttendanceInput) -> Result<AttendanceValues> {
         check_values(
             &input.status,

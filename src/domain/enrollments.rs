@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{PersonalRecords, personal_records};
 use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page, tombstone};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -112,6 +112,20 @@ pub struct EnrollmentFilter {
 pub struct Enrollments;
 
 impl Enrollments {
+    /// Tombstones every live enrollment of a course, each with its own revision so that devices see
+    /// every deletion (the course is being deleted).
+    pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
+        let ids = enrollments::table
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::id)
+            .load::<String>(conn)?;
+        for id in ids {
+            tombstone!(conn, enrollments, &id, now)?;
+        }
+        Ok(())
+    }
+
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
         let row = enrollments::table
             .find(id)
