@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::{PersonalRecords, personal_records};
+use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page, tombstone};
@@ -205,13 +206,17 @@ impl Resource for Enrollments {
     /// whether the course and person exist, are the one writer's rules, as is the refusal of a
     /// pair already enrolled. Enrolling a person again after a removal revives the earlier
     /// enrollment under its own id (the writer finds it by its natural key).
-    fn create(_conn: &mut DbConn, _caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
+    fn create(conn: &mut DbConn, caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         let person_id = check.id("person_id", &input.person_id);
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
         let status = check_status(input.status.as_deref())?;
+        // A course outside the caller's scope is answered as one that does not exist: the
+        // answer must not tell a trainer which ids are other classes.
+        Courses::find_visible(conn, caller, &course_id)
+            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
         Ok(Enrollment {
             id,
             course_id,
