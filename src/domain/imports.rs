@@ -325,7 +325,10 @@ impl Column {
             "chuc vu" | "chuc vu doan" | "position" => Column::Position,
             "don vi" | "don vi cong tac" | "unit" => Column::Unit,
             "so dien thoai" | "dien thoai" | "sdt" | "so dt" | "phone" => Column::Phone,
-            "ngay nhan chuc vu" | "giu chuc vu tu ngay" | "ngay bau" | "ngay duoc bau"
+            "ngay nhan chuc vu"
+            | "giu chuc vu tu ngay"
+            | "ngay bau"
+            | "ngay duoc bau"
             | "position since" => Column::PositionSince,
             _ => return None,
         })
@@ -1352,10 +1355,7 @@ mod tests {
         assert_eq!(parse_position("PBT"), Some("deputy_secretary"));
         assert_eq!(parse_position("Uỷ viên BCH"), Some("committee_member"));
         assert_eq!(parse_position("Đoàn viên"), Some("member"));
-        assert_eq!(
-            parse_position("Bí thư Chi đoàn"),
-            Some("branch_secretary")
-        );
+        assert_eq!(parse_position("Bí thư Chi đoàn"), Some("branch_secretary"));
         assert_eq!(
             parse_position("Phó Bí thư chi đoàn Tổ dân phố 3"),
             Some("branch_deputy_secretary")

@@ -277,8 +277,11 @@ fn trained_people(
             for session in &live_sessions {
                 *sessions_of.entry(session.course_id.as_str()).or_default() += 1;
             }
-            let session_ids: Vec<&String> =
-                live_sessions.iter().filter(started).map(|s| &s.id).collect();
+            let session_ids: Vec<&String> = live_sessions
+                .iter()
+                .filter(started)
+                .map(|s| &s.id)
+                .collect();
             let attended: Vec<(String, String, i64)> = attendance::table
                 .inner_join(sessions::table)
                 .filter(attendance::deleted_at.is_null())

@@ -19,8 +19,13 @@ backend_tests!(
     a_stale_if_match_is_refused_and_changes_nothing,
     bad_plans_are_refused_with_stable_codes_and_change_nothing,
     the_report_downloads_as_csv_and_xlsx_matching_the_json,
-    the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get,
+    the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get,
     ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings,
+    sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other,
+    branches_sit_under_a_commune_and_move_with_it_in_a_merge,
+    newly_elected_this_term_restricts_the_target_group_exactly,
+    attendance_for_sessions_not_yet_started_trains_nobody,
+    a_roster_import_names_branches_within_the_organisers_ward,
 );
 
 fn id(value: &Value) -> String {
@@ -1067,14 +1072,14 @@ fn the_report_downloads_as_csv_and_xlsx_matching_the_json(backend: Backend) {
     );
 }
 
-fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Backend) {
+fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(backend: Backend) {
     let Some(app) = TestApp::start(backend) else {
         return;
     };
     let app = app.with_demo();
     let admin = app.admin_token();
     let plans = get(&app, &admin, "/api/v1/training-plans?year=2026");
-    assert_eq!(plans["total"], 2);
+    assert_eq!(plans["total"], 3);
     let province = get(&app, &admin, "/api/v1/units?kind=province")["items"][0]["id"].clone();
     let provincial = plans["items"]
         .as_array()
@@ -1100,11 +1105,55 @@ fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Bac
             .parse::<chrono::DateTime<chrono::Utc>>()
             .unwrap();
     assert_eq!(of_province["courses"][0]["held"], started);
-    let ward_plan = &of_province["unit_plans"][0];
-    assert_eq!(ward_plan["unit_name"], "Phường Pleiku");
-    let of_ward = report(&app, &admin, ward_plan["plan_id"].as_str().unwrap());
-    assert_eq!(of_ward["progress"], ward_plan["progress"]);
-    assert_eq!(of_province["unit_plans_total"], ward_plan["progress"]);
+    let ward_plans = of_province["unit_plans"].as_array().unwrap();
+    let wards: Vec<&str> = ward_plans
+        .iter()
+        .map(|p| p["unit_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(wards, ["Phường Pleiku", "Phường Thống Nhất"]);
+    for ward_plan in ward_plans {
+        let of_ward = report(&app, &admin, ward_plan["plan_id"].as_str().unwrap());
+        assert_eq!(of_ward["progress"], ward_plan["progress"]);
+    }
+    for field in ["target", "required", "trained", "not_trained"] {
+        let sum: i64 = ward_plans
+            .iter()
+            .map(|p| p["progress"][field].as_i64().unwrap())
+            .sum();
+        assert_eq!(of_province["unit_plans_total"][field], sum, "{field}");
+    }
+    // Thống Nhất's plan for its branch secretaries and deputies, over the class it held in
+    // November: three of the five completed it.
+    let branches = report(&app, &admin, ward_plans[1]["plan_id"].as_str().unwrap());
+    assert_eq!(progress(&branches), (5, 5, 3, 2));
+    assert_eq!(
+        names(&branches["not_trained"]),
+        set(&["Rah Lan Siu", "Puih Văn Thuận"])
+    );
+    assert_eq!(branches["courses_not_held"], 0);
+    let branch_units: Vec<(&str, i64)> = branches["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["trained"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        branch_units,
+        [
+            ("Phường Thống Nhất", 3),
+            ("Chi đoàn Làng Ia Lang", 0),
+            ("Chi đoàn Tổ dân phố 1", 2),
+            ("Chi đoàn Tổ dân phố 2", 1),
+        ]
+    );
+    // The province's plan for Secretaries and Deputies finds no branch secretary.
+    assert!(
+        of_province["not_trained"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["position"].as_str().unwrap().starts_with("branch_"))
+    );
 
     // A trainer of the planned class gets the class, never the plan.
     let trainer = app.token("hoa.nguyen", "demo-trainer-1");
@@ -1137,7 +1186,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
             .as_array()
             .unwrap()
             .iter()
-            .find(|u| u["name"] == unit_name)
+            .find(|u| u["name"] == unit_name && u["merged_into_id"].is_null())
             .unwrap()["id"]
             .clone();
         all["items"]
@@ -1160,11 +1209,12 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
             .map(id)
             .collect()
     };
+    let branch_plan = id(&plan_of("Phường Thống Nhất"));
     assert_eq!(ids(&pleiku), BTreeSet::from([ward_id.clone()]));
-    assert_eq!(ids(&thong_nhat), BTreeSet::new());
+    assert_eq!(ids(&thong_nhat), BTreeSet::from([branch_plan.clone()]));
     assert_eq!(
         ids(&province_organiser),
-        BTreeSet::from([ward_id.clone(), id(&province_plan)])
+        BTreeSet::from([ward_id.clone(), id(&province_plan), branch_plan.clone()])
     );
 
     // The ward's organiser reads the ward's progress as the province reads it.
@@ -1263,6 +1313,620 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
         next_year(&ward_unit),
     );
     assert_eq!(written["unit_id"], json!(ward_unit));
-    assert_eq!(ids(&thong_nhat), BTreeSet::new());
+    assert_eq!(ids(&thong_nhat), BTreeSet::from([branch_plan]));
     assert!(ids(&province_organiser).contains(&id(&written)));
+}
+
+/// A province with two sibling communes, each with branches (chi đoàn) and their secretaries,
+/// and a commune Secretary each.
+struct BranchWorld<'a> {
+    b: Builder<'a>,
+    province: String,
+    an_phu: String,
+    binh_minh: String,
+    /// An Phú's branches: Thôn 1 and Thôn 2; Bình Minh's: Thôn 1.
+    an_phu_branches: [String; 2],
+    binh_minh_branch: String,
+}
+
+fn branch_world(app: &TestApp) -> BranchWorld<'_> {
+    let b = Builder::new(app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    let binh_minh = b.unit("002", "Phường Bình Minh", "ward", Some(&province));
+    let an_phu_branches = [
+        b.unit("001-CD1", "Chi đoàn Thôn 1", "branch", Some(&an_phu)),
+        b.unit("001-CD2", "Chi đoàn Thôn 2", "branch", Some(&an_phu)),
+    ];
+    let binh_minh_branch = b.unit("002-CD1", "Chi đoàn Thôn 1", "branch", Some(&binh_minh));
+    b.person("Nguyễn Văn An", "secretary", &an_phu);
+    b.person("Hoàng Văn Dũng", "secretary", &binh_minh);
+    BranchWorld {
+        b,
+        province,
+        an_phu,
+        binh_minh,
+        an_phu_branches,
+        binh_minh_branch,
+    }
+}
+
+/// A one-session class an organiser plans for their unit, held on `day`.
+fn organisers_class(
+    app: &TestApp,
+    token: &str,
+    unit: &str,
+    code: &str,
+    day: &str,
+) -> (String, String) {
+    let course = id(&post(
+        app,
+        token,
+        "/api/v1/courses",
+        json!({"code": code, "title": format!("Bồi dưỡng Bí thư chi đoàn {code}"),
+               "organizing_unit_id": unit, "management_level": "commune",
+               "start_date": day, "end_date": day}),
+    ));
+    let session = id(&post(
+        app,
+        token,
+        "/api/v1/sessions",
+        json!({"course_id": course, "topic": "Nghiệp vụ công tác chi đoàn",
+               "starts_at": format!("{day}T08:00:00+07:00"), "ends_at": format!("{day}T11:00:00+07:00")}),
+    ));
+    (course, session)
+}
+
+fn sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let w = branch_world(&app);
+    let b = &w.b;
+    let lan = b.person("Trần Thị Lan", "branch_secretary", &w.an_phu_branches[0]);
+    let minh = b.person("Lê Văn Minh", "branch_secretary", &w.an_phu_branches[1]);
+    // A branch's deputy is not in a plan for branch secretaries.
+    b.person(
+        "Phạm Thị Na",
+        "branch_deputy_secretary",
+        &w.an_phu_branches[1],
+    );
+    let oanh = b.person("Đỗ Thị Oanh", "branch_secretary", &w.binh_minh_branch);
+    app.create_organiser("doan.anphu", &w.an_phu);
+    app.create_organiser("doan.binhminh", &w.binh_minh);
+    let an_phu = app.token("doan.anphu", "organiser-password");
+    let binh_minh = app.token("doan.binhminh", "organiser-password");
+
+    let (a_course, a_session) = organisers_class(&app, &an_phu, &w.an_phu, "CD-AP", "2026-05-09");
+    let (b_course, b_session) =
+        organisers_class(&app, &binh_minh, &w.binh_minh, "CD-BM", "2026-05-16");
+    b.attend(
+        &a_course,
+        std::slice::from_ref(&a_session),
+        &lan,
+        &[Some("present")],
+    );
+    b.attend(&a_course, &[a_session], &minh, &[Some("absent")]);
+    b.attend(&b_course, &[b_session], &oanh, &[Some("present")]);
+    let plan_for = |unit: &str, course: &str, day: &str| {
+        json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch bồi dưỡng Bí thư chi đoàn 2026",
+               "target_positions": ["branch_secretary"],
+               "courses": [planned(course, day, day)]})
+    };
+    let a_plan = post(
+        &app,
+        &an_phu,
+        "/api/v1/training-plans",
+        plan_for(&w.an_phu, &a_course, "2026-05-09"),
+    );
+    let b_plan = post(
+        &app,
+        &binh_minh,
+        "/api/v1/training-plans",
+        plan_for(&w.binh_minh, &b_course, "2026-05-16"),
+    );
+    let (a_plan, b_plan) = (id(&a_plan), id(&b_plan));
+
+    // Each commune's plan counts its own branch secretaries, and only them (not the deputy,
+    // not the commune Secretary).
+    let of_a = report(&app, &an_phu, &a_plan);
+    assert_eq!(progress(&of_a), (2, 2, 1, 1));
+    assert_eq!(names(&of_a["trained"]), set(&["Trần Thị Lan"]));
+    assert_eq!(names(&of_a["not_trained"]), set(&["Lê Văn Minh"]));
+    assert_eq!(of_a["not_trained"][0]["unit_name"], "Chi đoàn Thôn 2");
+    let of_b = report(&app, &binh_minh, &b_plan);
+    assert_eq!(progress(&of_b), (1, 1, 1, 0));
+
+    // Neither reaches the other's plan, report or class: every route answers as for nothing.
+    for (token, plan, course, unit) in [
+        (&an_phu, &b_plan, &b_course, &w.binh_minh),
+        (&binh_minh, &a_plan, &a_course, &w.an_phu),
+    ] {
+        let listed: Vec<String> = get(&app, token, "/api/v1/training-plans")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id)
+            .collect();
+        assert!(!listed.contains(plan));
+        assert_eq!(listed.len(), 1);
+        for path in [
+            format!("/api/v1/training-plans/{plan}"),
+            format!("/api/v1/reports/training-plans/{plan}"),
+            format!("/api/v1/reports/training-plans/{plan}?format=csv"),
+            format!("/api/v1/courses/{course}"),
+        ] {
+            app.call("GET", &path, Some(token), None).expect(404);
+        }
+        let stolen = json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch",
+                            "target_positions": ["branch_secretary"]});
+        app.call_with(
+            "PUT",
+            &format!("/api/v1/training-plans/{plan}"),
+            Some(token),
+            Some(&stolen),
+            &[("If-Match", "\"1\"")],
+        )
+        .expect(404);
+        app.call(
+            "DELETE",
+            &format!("/api/v1/training-plans/{plan}"),
+            Some(token),
+            None,
+        )
+        .expect(404);
+        let refused = app
+            .call(
+                "POST",
+                "/api/v1/training-plans",
+                Some(token),
+                Some(&json!({"unit_id": unit, "year": 2027,
+                "title": "Kế hoạch", "target_positions": ["branch_secretary"]})),
+            )
+            .expect(422);
+        assert_eq!(refused.json["details"][0]["code"], "outside_your_unit");
+        let pull = app
+            .call("GET", "/api/v1/sync/pull?limit=1000", Some(token), None)
+            .expect(200);
+        for foreign in [plan, course] {
+            assert!(
+                !pull.text.contains(foreign.as_str()),
+                "the pull leaks {foreign}"
+            );
+        }
+    }
+    // A sibling's class cannot be planned either.
+    let mut borrowing = plan_for(&w.an_phu, &b_course, "2026-05-16");
+    borrowing["year"] = json!(2027);
+    borrowing["courses"][0] = planned(&b_course, "2027-05-16", "2027-05-16");
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&an_phu),
+            Some(&borrowing),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "unknown_course");
+    // Nothing was changed by the refusals.
+    assert_eq!(
+        report(&app, &b.admin, &b_plan)["plan"],
+        get(
+            &app,
+            &binh_minh,
+            &format!("/api/v1/training-plans/{b_plan}")
+        )
+    );
+    assert_eq!(get(&app, &b.admin, "/api/v1/training-plans")["total"], 2);
+
+    // The province's plan for Secretaries finds no branch secretary; its roll-up is the sum
+    // of the communes' plans.
+    let province_plan = id(&b.plan(json!({"unit_id": w.province, "year": 2026,
+        "title": "Kế hoạch bồi dưỡng Bí thư 2026", "target_positions": ["secretary"]})));
+    let of_province = report(&app, &b.admin, &province_plan);
+    assert_eq!(
+        names(&of_province["not_trained"]),
+        set(&["Nguyễn Văn An", "Hoàng Văn Dũng"])
+    );
+    assert_eq!(of_province["unit_plans_total"]["target"], 3);
+    assert_eq!(of_province["unit_plans_total"]["trained"], 2);
+}
+
+fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let w = branch_world(&app);
+    let b = &w.b;
+    let units_before = get(&app, &b.admin, "/api/v1/units?limit=500");
+    let refused = |body: Value, field: &str, code: &str| {
+        let answer = app
+            .call("POST", "/api/v1/units", Some(&b.admin), Some(&body))
+            .expect(422);
+        assert_eq!(
+            (
+                &answer.json["details"][0]["field"],
+                &answer.json["details"][0]["code"]
+            ),
+            (&json!(field), &json!(code)),
+            "{}",
+            answer.text
+        );
+    };
+    refused(
+        json!({"code": "X1", "name": "Chi đoàn lạc", "kind": "branch", "parent_id": w.province}),
+        "parent_id",
+        "branch_parent",
+    );
+    refused(
+        json!({"code": "X2", "name": "Chi đoàn mồ côi", "kind": "branch"}),
+        "parent_id",
+        "branch_parent",
+    );
+    refused(
+        json!({"code": "X3", "name": "Tổ trong chi đoàn", "kind": "branch", "parent_id": w.binh_minh_branch}),
+        "parent_id",
+        "branch_has_no_units",
+    );
+    // A commune holding branches cannot become a province.
+    let an_phu = get(&app, &b.admin, &format!("/api/v1/units/{}", w.an_phu));
+    let answer = app
+        .call_with(
+            "PUT",
+            &format!("/api/v1/units/{}", w.an_phu),
+            Some(&b.admin),
+            Some(&json!({"code": "001", "name": "Xã An Phú", "kind": "province", "parent_id": w.province})),
+            &[("If-Match", &format!("\"{}\"", an_phu["rev"]))],
+        )
+        .expect(422);
+    assert_eq!(answer.json["details"][0]["code"], "branch_parent");
+    // Nor be merged into a unit that cannot hold its branches.
+    let answer = app
+        .call(
+            "POST",
+            "/api/v1/units/merge",
+            Some(&b.admin),
+            Some(&json!({"source_ids": [w.an_phu], "target_id": w.province, "effective_date": "2026-07-01"})),
+        )
+        .expect(422);
+    assert_eq!(
+        (
+            &answer.json["details"][0]["field"],
+            &answer.json["details"][0]["code"]
+        ),
+        (&json!("target_id"), &json!("branch_parent"))
+    );
+    assert_eq!(get(&app, &b.admin, "/api/v1/units?limit=500"), units_before);
+
+    // Each commune plans for its branch secretaries; the province for all of them.
+    let a1 = b.person("Trần Thị Lan", "branch_secretary", &w.an_phu_branches[0]);
+    let a2 = b.person("Lê Văn Minh", "branch_secretary", &w.an_phu_branches[1]);
+    let b1 = b.person("Đỗ Thị Oanh", "branch_secretary", &w.binh_minh_branch);
+    let (course, sessions) = b.course("CD-2026", "2026-03-02", &["Chuyên đề"; 5]);
+    b.attend(&course, &sessions, &a1, &statuses(4, "absent", 5));
+    b.attend(&course, &sessions, &a2, &statuses(3, "absent", 5));
+    b.attend(&course, &sessions, &b1, &statuses(5, "present", 5));
+    let plan = |unit: &str| {
+        id(&b.plan(
+            json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch bồi dưỡng Bí thư chi đoàn",
+            "target_positions": ["branch_secretary"],
+            "courses": [planned(&course, "2026-03-02", "2026-03-06")]}),
+        ))
+    };
+    let (of_a, of_b, of_province) = (plan(&w.an_phu), plan(&w.binh_minh), plan(&w.province));
+
+    // In the middle of the year An Phú is merged into Bình Minh: its branches move with it,
+    // keeping their ids, their names and their secretaries.
+    app.call(
+        "POST",
+        "/api/v1/units/merge",
+        Some(&b.admin),
+        Some(&json!({"source_ids": [w.an_phu], "target_id": w.binh_minh, "effective_date": "2026-07-01"})),
+    )
+    .expect(200);
+    for branch in &w.an_phu_branches {
+        let moved = get(&app, &b.admin, &format!("/api/v1/units/{branch}"));
+        assert_eq!(moved["parent_id"], json!(w.binh_minh));
+        assert_eq!(moved["merged_into_id"], Value::Null);
+    }
+    let (a, bm, p) = (
+        report(&app, &b.admin, &of_a),
+        report(&app, &b.admin, &of_b),
+        report(&app, &b.admin, &of_province),
+    );
+    assert_eq!(
+        progress(&a),
+        (0, 0, 0, 0),
+        "An Phú has nobody left to train"
+    );
+    assert_eq!(progress(&bm), (3, 3, 2, 1));
+    assert_eq!(names(&bm["not_trained"]), set(&["Lê Văn Minh"]));
+    let branch_rows: Vec<(&str, usize, i64)> = bm["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap(),
+                u["depth"].as_u64().unwrap() as usize,
+                u["target"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        branch_rows,
+        [
+            ("Phường Bình Minh", 0, 3),
+            ("Chi đoàn Thôn 1", 1, 1),
+            ("Chi đoàn Thôn 1", 1, 1),
+            ("Chi đoàn Thôn 2", 1, 1),
+        ]
+    );
+    assert_eq!(progress(&p), (3, 3, 2, 1));
+    for field in ["target", "required", "trained", "not_trained"] {
+        let sum = a["progress"][field].as_i64().unwrap() + bm["progress"][field].as_i64().unwrap();
+        assert_eq!(p["unit_plans_total"][field], sum, "{field}");
+    }
+    assert_eq!(p["unit_plans"].as_array().unwrap().len(), 2);
+    let merge = &bm["changes"][0];
+    assert_eq!(
+        (&merge["kind"], &merge["date"]),
+        (&json!("merge"), &json!("2026-07-01"))
+    );
+}
+
+fn newly_elected_this_term_restricts_the_target_group_exactly(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let w = branch_world(&app);
+    let b = &w.b;
+    let elected = |name: &str, since: Option<&str>| {
+        let person = post(
+            &app,
+            &b.admin,
+            "/api/v1/people",
+            json!({"full_name": name, "position": "branch_secretary",
+                   "unit_id": w.an_phu_branches[0], "position_since": since}),
+        );
+        assert_eq!(person["position_since"], json!(since));
+        id(&person)
+    };
+    elected("Trần Thị Trước", Some("2025-09-13"));
+    elected("Lê Văn Đúng", Some("2025-09-14"));
+    elected("Phạm Thị Sau", Some("2026-01-05"));
+    elected("Đỗ Văn Chưa Rõ", None);
+    let plan = b.plan(
+        json!({"unit_id": w.an_phu, "year": 2026, "title": "Bồi dưỡng Bí thư chi đoàn mới",
+        "target_positions": ["branch_secretary"], "elected_since": "2025-09-14"}),
+    );
+    assert_eq!(plan["elected_since"], "2025-09-14");
+    let restricted = report(&app, &b.admin, &id(&plan));
+    assert_eq!(
+        names(&restricted["not_trained"]),
+        set(&["Lê Văn Đúng", "Phạm Thị Sau"]),
+        "on or after the term's first day; unknown is not newly elected"
+    );
+    assert_eq!(restricted["not_trained"][0]["position_since"], "2025-09-14");
+    // Without the restriction, every branch secretary.
+    let mut body = plan.clone();
+    for owned in ["id", "rev", "created_at", "updated_at"] {
+        body.as_object_mut().unwrap().remove(owned);
+    }
+    body["elected_since"] = Value::Null;
+    app.call_with(
+        "PUT",
+        &format!("/api/v1/training-plans/{}", id(&plan)),
+        Some(&b.admin),
+        Some(&body),
+        &[("If-Match", &format!("\"{}\"", plan["rev"]))],
+    )
+    .expect(200);
+    assert_eq!(progress(&report(&app, &b.admin, &id(&plan))), (4, 4, 0, 4));
+    // Bad dates are refused with a stable code.
+    let answer = app
+        .call(
+            "POST",
+            "/api/v1/people",
+            Some(&b.admin),
+            Some(&json!({"full_name": "Ngô Văn Sai",
+            "position": "branch_secretary", "position_since": "14/09/2025"})),
+        )
+        .expect(422);
+    assert_eq!(
+        (
+            &answer.json["details"][0]["field"],
+            &answer.json["details"][0]["code"]
+        ),
+        (&json!("position_since"), &json!("invalid_date"))
+    );
+    body["year"] = json!(2027);
+    body["elected_since"] = json!("2025-13-01");
+    let answer = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&b.admin),
+            Some(&body),
+        )
+        .expect(422);
+    assert_eq!(
+        (
+            &answer.json["details"][0]["field"],
+            &answer.json["details"][0]["code"]
+        ),
+        (&json!("elected_since"), &json!("invalid_date"))
+    );
+}
+
+fn attendance_for_sessions_not_yet_started_trains_nobody(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let (b, commune) = rule_world(&app);
+    let today = chrono::Utc::now().date_naive();
+    let first = today - chrono::Days::new(4);
+    let day = |d: chrono::NaiveDate| d.to_string();
+    // Five sessions, one a day: four held (the last yesterday), one tomorrow.
+    let course = id(&post(
+        &app,
+        &b.admin,
+        "/api/v1/courses",
+        json!({"code": "DANG-HOC",
+        "title": "Lớp đang học", "management_level": "commune",
+        "start_date": day(first), "end_date": day(today + chrono::Days::new(1))}),
+    ));
+    let sessions: Vec<String> = [0u64, 1, 2, 3, 5]
+        .iter()
+        .map(|offset| {
+            let d = first + chrono::Days::new(*offset);
+            id(&post(
+                &app,
+                &b.admin,
+                "/api/v1/sessions",
+                json!({"course_id": course,
+                "topic": "Chuyên đề", "starts_at": format!("{d}T08:00:00+07:00"),
+                "ends_at": format!("{d}T11:00:00+07:00")}),
+            ))
+        })
+        .collect();
+    let four_held = b.person("Nguyễn Văn Bốn", "secretary", &commune);
+    let three_and_ahead = b.person("Trần Thị Trước", "secretary", &commune);
+    // 4 of 5 held sessions attended: 80 %, trained.
+    b.attend(&course, &sessions, &four_held, &statuses(4, "absent", 5));
+    // 3 held, and marked present ahead for tomorrow's: 4 recorded, but 3 of 5 count (60 %).
+    b.attend(
+        &course,
+        &sessions,
+        &three_and_ahead,
+        &[
+            Some("present"),
+            Some("present"),
+            Some("present"),
+            Some("absent"),
+            Some("present"),
+        ],
+    );
+    // A class not started at all, its roll filled in ahead.
+    let later = today + chrono::Days::new(2);
+    let ahead = id(&post(
+        &app,
+        &b.admin,
+        "/api/v1/courses",
+        json!({"code": "CHUA-HOC",
+        "title": "Lớp chưa học", "management_level": "commune",
+        "start_date": day(later), "end_date": day(later)}),
+    ));
+    let ahead_session = id(&post(
+        &app,
+        &b.admin,
+        "/api/v1/sessions",
+        json!({"course_id": ahead,
+        "topic": "Chuyên đề", "starts_at": format!("{later}T08:00:00+07:00"),
+        "ends_at": format!("{later}T11:00:00+07:00")}),
+    ));
+    let early = b.person("Lê Văn Sớm", "secretary", &commune);
+    b.attend(&ahead, &[ahead_session], &early, &[Some("present")]);
+    let year = chrono::Datelike::year(&first);
+    let plan = b.plan(json!({"unit_id": commune, "year": year, "title": "Kế hoạch",
+        "target_positions": ["secretary"], "rule": {"kind": "course_completion", "min_rate": 80},
+        "courses": [planned(&course, &day(first), &day(first)), planned(&ahead, &format!("{year}-12-31"), &format!("{year}-12-31"))]}));
+    let of_plan = report(&app, &b.admin, &id(&plan));
+    assert_eq!(names(&of_plan["trained"]), set(&["Nguyễn Văn Bốn"]));
+    assert_eq!(
+        names(&of_plan["not_trained"]),
+        set(&["Trần Thị Trước", "Lê Văn Sớm"])
+    );
+    assert_eq!(progress(&of_plan), (3, 3, 1, 2));
+    let held: Vec<(i64, i64, bool)> = of_plan["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["sessions"].as_i64().unwrap(),
+                c["sessions_held"].as_i64().unwrap(),
+                c["held"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(held, [(5, 4, true), (1, 0, false)]);
+    assert_eq!(of_plan["courses_not_held"], 1);
+    // Under the topics rule too, a session counts once it has started.
+    let topics = b.plan(json!({"unit_id": commune, "year": year + 1, "title": "Kế hoạch sau",
+        "target_positions": ["secretary"], "rule": {"kind": "sessions_on_topics", "min_sessions": 1, "topics": ["chuyên đề"]},
+        "courses": [planned(&ahead, &format!("{}-01-02", year + 1), &format!("{}-01-02", year + 1))]}));
+    assert_eq!(
+        progress(&report(&app, &b.admin, &id(&topics))),
+        (3, 3, 0, 3)
+    );
+}
+
+fn a_roster_import_names_branches_within_the_organisers_ward(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let w = branch_world(&app);
+    app.create_organiser("doan.binhminh", &w.binh_minh);
+    let organiser = app.token("doan.binhminh", "organiser-password");
+    // Both communes have a "Chi đoàn Thôn 1": within the ward's reach the name is its own.
+    let roster = "Họ và tên,Chức vụ,Đơn vị,Ngày nhận chức vụ\n\
+                  Đỗ Thị Oanh,Bí thư chi đoàn,Chi đoàn Thôn 1,14/09/2025\n\
+                  Vũ Văn Phúc,Phó Bí thư chi đoàn,Chi đoàn Thôn 1,\n";
+    let answer = app
+        .send_checked(
+            "POST",
+            "/api/v1/imports/people?dry_run=false",
+            Some(&organiser),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect(200);
+    assert_eq!(answer.json["summary"]["created"], 2, "{}", answer.text);
+    let people = get(
+        &app,
+        &organiser,
+        &format!("/api/v1/people?unit_id={}", w.binh_minh_branch),
+    );
+    let mut got: Vec<(String, String, Value)> = people["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["full_name"].as_str().unwrap().to_owned(),
+                p["position"].as_str().unwrap().to_owned(),
+                p["position_since"].clone(),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            (
+                "Vũ Văn Phúc".to_owned(),
+                "branch_deputy_secretary".to_owned(),
+                Value::Null
+            ),
+            (
+                "Đỗ Thị Oanh".to_owned(),
+                "branch_secretary".to_owned(),
+                json!("2025-09-14")
+            ),
+        ]
+    );
+    // The admin, who reaches both communes, is told the name is ambiguous.
+    let answer = app
+        .send_checked(
+            "POST",
+            "/api/v1/imports/people?dry_run=true",
+            Some(&w.b.admin),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect(200);
+    assert_eq!(
+        answer.json["problems"][0]["field"], "unit",
+        "{}",
+        answer.text
+    );
 }
