@@ -55,9 +55,16 @@ fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
 }
 
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
+    // The search also finds the unit's branches (their codes start with the ward's).
     let units = all(app, token, &format!("/api/v1/units?q={code}"));
-    assert_eq!(units["total"], 1, "one unit has the code {code}");
-    id_of(&units["items"][0])
+    let exact: Vec<&Value> = units["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["code"] == code)
+        .collect();
+    assert_eq!(exact.len(), 1, "one unit has the code {code}");
+    id_of(exact[0])
 }
 
 /// One ward's class, planned and held by its organiser.
@@ -223,10 +230,16 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
     for (me, other) in [(&pleiku, &thong_nhat), (&thong_nhat, &pleiku)] {
         let token = me.organiser.as_str();
         // Their own class, whole.
-        assert_eq!(
-            ids(&all(&app, token, "/api/v1/courses"), "id"),
-            std::slice::from_ref(&me.course),
-            "an organiser sees their subtree's courses only (the province's are not theirs)"
+        let courses = all(&app, token, "/api/v1/courses");
+        assert!(ids(&courses, "id").contains(&me.course));
+        assert!(
+            courses["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["organizing_unit_id"] == json!(me.unit)),
+            "an organiser sees their subtree's courses only (the province's are not theirs): \
+             {courses}"
         );
         // The other ward's records, through every door, answer as records that do not exist.
         for path in [
@@ -393,14 +406,28 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
             "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31",
         );
         assert_eq!(coverage["unit_id"], me.unit.as_str());
-        assert_eq!(coverage["total"]["courses"], 1);
+        assert_eq!(coverage["total"]["courses"], courses["total"]);
         let shown: Vec<&str> = coverage["units"]
             .as_array()
             .unwrap()
             .iter()
             .map(|u| u["unit_id"].as_str().unwrap())
             .collect();
-        assert_eq!(shown, [me.unit.as_str()], "a ward has no units below it");
+        let branches = ids(
+            &all(&app, token, &format!("/api/v1/units?parent_id={}", me.unit)),
+            "id",
+        );
+        assert_eq!(shown[0], me.unit, "the ward, then its branches");
+        assert_eq!(
+            shown[1..].iter().collect::<BTreeSet<_>>(),
+            branches
+                .iter()
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>()
+                .iter()
+                .collect(),
+        );
+        assert!(!branches.is_empty());
         assert_no_leak("the coverage report", &coverage.to_string(), &other.ids);
         let (status, _, xlsx) = app.download(
             "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31&format=csv",
