@@ -183,6 +183,17 @@ function plannableUnits(context, units) {
 }
 
 /**
+ * A unit as the form offers it: a branch with its ward or commune (two wards may each have a
+ * "Chi đoàn Tổ dân phố 1").
+ * @param {Unit} unit
+ * @param {Map<string, string>} names
+ */
+function unitLabel(unit, names) {
+  const parent = unit.parent_id ? names.get(unit.parent_id) : undefined;
+  return unit.kind === 'branch' && parent ? `${unit.name} – ${parent}` : unit.name;
+}
+
+/**
  * A new plan.
  * @param {Context} context
  */
@@ -222,8 +233,10 @@ export function editPlanScreen(context, id) {
 function planForm(context, units, courses, plan) {
   const input = (/** @type {string} */ name, /** @type {Record<string, any>} */ attrs = {}) =>
     /** @type {HTMLInputElement} */ (h('input', { 'data-testid': `plan-${name}`, ...attrs }));
+  /** @type {Map<string, string>} */
+  const names = new Map(units.map((u) => [u.id, u.name]));
   const unit = /** @type {HTMLSelectElement} */ (
-    h('select', { 'data-testid': 'plan-unit' }, plannableUnits(context, units).map((u) => h('option', { value: u.id }, `${u.name} (${t(`console.kind.${u.kind}`)})`)))
+    h('select', { 'data-testid': 'plan-unit' }, plannableUnits(context, units).map((u) => h('option', { value: u.id }, unitLabel(u, names))))
   );
   if (plan) unit.value = plan.unit_id;
   const year = input('year', { type: 'number', min: 2000, max: 2100, required: true, value: String(plan?.year ?? new Date().getFullYear()) });
