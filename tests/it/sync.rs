@@ -1869,10 +1869,7 @@ fn many_devices_push_at_once(backend: Backend) {
     let recorded = app
         .call(
             "GET",
-            &format!(
-                "/api/v1/attendance?course_id={}&limit=500",
-                demo.big_course
-            ),
+            &format!("/api/v1/attendance?course_id={}&limit=500", demo.big_course),
             Some(&demo.admin),
             None,
         )
