@@ -1488,10 +1488,22 @@ fn sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other
         let pull = app
             .call("GET", "/api/v1/sync/pull?limit=1000", Some(token), None)
             .expect(200);
+        let watermelon = app
+            .call(
+                "GET",
+                "/api/v1/watermelon/sync?last_pulled_at=null&schema_version=1&migration=null",
+                Some(token),
+                None,
+            )
+            .expect(200);
         for foreign in [plan, course] {
             assert!(
                 !pull.text.contains(foreign.as_str()),
                 "the pull leaks {foreign}"
+            );
+            assert!(
+                !watermelon.text.contains(foreign.as_str()),
+                "the WatermelonDB pull leaks {foreign}"
             );
         }
     }
