@@ -141,6 +141,7 @@ fn person_input(index: usize, unit_id: Option<String>) -> PersonInput {
         position: POSITIONS[index % POSITIONS.len()].into(),
         unit_id,
         term: Some("2022-2027".into()),
+        position_since: None,
     }
 }
 

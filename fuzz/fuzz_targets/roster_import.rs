@@ -35,6 +35,7 @@ fn person(id: &str, name: &str, birth: Option<&str>, phone: Option<&str>, unit: 
         phone: phone.map(Into::into),
         position: "secretary".into(),
         unit_id: Some(unit.into()),
+        position_since: None,
     }
 }
 

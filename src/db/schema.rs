@@ -82,6 +82,7 @@ diesel::table! {
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
         stamps -> Text,
+        position_since -> Nullable<Text>,
     }
 }
 
@@ -387,6 +388,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        elected_since -> Nullable<Text>,
     }
 }
 

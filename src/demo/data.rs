@@ -78,11 +78,23 @@ pub struct DemoPerson {
     /// "male" | "female"
     pub gender: &'static str,
     pub phone: String,
-    /// "secretary" | "deputy_secretary" | "committee_member" | "member"
+    /// "secretary" | "deputy_secretary" | "committee_member" | "member" | "branch_secretary" |
+    /// "branch_deputy_secretary"
     pub position: &'static str,
-    /// Code of a current (post-2025) unit.
+    /// Code of a current (post-2025) unit, or of a branch.
     pub unit_code: &'static str,
     pub term: &'static str,
+    /// The day they took their position (their election), when recorded.
+    pub position_since: Option<String>,
+}
+
+/// A Youth Union branch (chi đoàn) of a ward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoBranch {
+    pub code: &'static str,
+    pub name: &'static str,
+    /// Code of the current ward it belongs to.
+    pub parent_code: &'static str,
 }
 
 /// A trainer account (provincial Youth Union staff).
@@ -152,6 +164,11 @@ pub struct DemoCourse {
     pub sessions: Vec<DemoSession>,
     pub materials: Vec<DemoMaterial>,
     pub enroll: EnrollRule,
+    /// Code of the unit that organises it.
+    pub organizing_unit_code: &'static str,
+    /// Attendance already taken: (full name of an enrolled person, a status per session, or
+    /// None when nothing was recorded).
+    pub attendance: Vec<(&'static str, Vec<Option<&'static str>>)>,
 }
 
 // ---------------------------------------------------------------------------
@@ -628,6 +645,7 @@ pub fn people() -> Vec<DemoPerson> {
             position,
             unit_code,
             term: TERM,
+            position_since: None,
         });
     }
     out
@@ -855,6 +873,8 @@ pub fn courses() -> Vec<DemoCourse> {
             ),
         ],
         enroll: EnrollRule::AllSecretariesAndDeputies,
+        organizing_unit_code: PROVINCE_CODE,
+        attendance: Vec::new(),
     };
 
     let course2 = DemoCourse {
@@ -910,10 +930,171 @@ pub fn courses() -> Vec<DemoCourse> {
             ),
         ],
         enroll: EnrollRule::UnitCodes(vec!["23590", "23611", "23722", "23764"]),
+        organizing_unit_code: PROVINCE_CODE,
+        attendance: Vec::new(),
     };
 
-    vec![course1, course2]
+    vec![course1, course2, branch_class()]
 }
+
+/// Phường Thống Nhất's one-day class for its branch secretaries and deputies (organised and
+/// held by the ward in November 2026), with the roll already taken: three of the five
+/// completed it.
+fn branch_class() -> DemoCourse {
+    const WARD_HALL: &str = "Hội trường Đảng ủy phường Thống Nhất";
+    DemoCourse {
+        code: "BD-CD-TN-2026",
+        title: "Lớp bồi dưỡng Bí thư, Phó Bí thư chi đoàn phường Thống Nhất năm 2026",
+        description: "Bồi dưỡng nghiệp vụ công tác Đoàn ở chi đoàn, tổ chức sinh hoạt chi đoàn \
+                      và quản lý đoàn viên cho Bí thư, Phó Bí thư các chi đoàn phường Thống Nhất.",
+        management_level: "commune",
+        start_date: "2026-11-21",
+        end_date: "2026-11-21",
+        place: WARD_HALL,
+        trainer_indexes: Vec::new(),
+        sessions: vec![
+            session(
+                0,
+                ("07:30", "11:00"),
+                "Nghiệp vụ công tác Đoàn ở chi đoàn",
+                "Youth Union work in a branch",
+                1,
+                WARD_HALL,
+            ),
+            session(
+                0,
+                ("13:30", "16:30"),
+                "Tổ chức sinh hoạt chi đoàn và quản lý đoàn viên",
+                "Running branch meetings and managing members",
+                1,
+                WARD_HALL,
+            ),
+        ],
+        materials: Vec::new(),
+        enroll: EnrollRule::UnitCodes(branches_of("23584")),
+        organizing_unit_code: "23584",
+        attendance: vec![
+            ("Ksor H'Nhung", vec![Some("present"), Some("present")]),
+            ("Nguyễn Đức Thịnh", vec![Some("present"), Some("late")]),
+            ("Rah Lan Siu", vec![Some("present"), Some("absent")]),
+            ("Lê Thị Kim Oanh", vec![Some("present"), Some("present")]),
+        ],
+    }
+}
+
+/// The branches (chi đoàn) of two neighbouring wards of Pleiku: each ward trains its branches'
+/// secretaries. Both wards have a "Tổ dân phố 1" branch: a name is unique only within a ward.
+pub fn branches() -> Vec<DemoBranch> {
+    let branch = |code, name, parent_code| DemoBranch {
+        code,
+        name,
+        parent_code,
+    };
+    vec![
+        branch("23575-CD01", "Chi đoàn Tổ dân phố 1", "23575"),
+        branch("23575-CD02", "Chi đoàn Tổ dân phố 2", "23575"),
+        branch("23584-CD01", "Chi đoàn Tổ dân phố 1", "23584"),
+        branch("23584-CD02", "Chi đoàn Tổ dân phố 2", "23584"),
+        branch("23584-CD03", "Chi đoàn Làng Ia Lang", "23584"),
+    ]
+}
+
+fn branches_of(ward: &str) -> Vec<&'static str> {
+    branches()
+        .into_iter()
+        .filter(|b| b.parent_code == ward)
+        .map(|b| b.code)
+        .collect()
+}
+
+/// The branch secretaries and deputies: those elected at the branches' congresses of
+/// September 2025 are newly elected this term; the others have served since 2022 or 2023.
+pub fn branch_people() -> Vec<DemoPerson> {
+    let person = |full_name: &str,
+                  birth_date: &str,
+                  gender,
+                  phone: &str,
+                  position,
+                  unit_code,
+                  since: &str| DemoPerson {
+        full_name: full_name.into(),
+        birth_date: birth_date.into(),
+        gender,
+        phone: phone.into(),
+        position,
+        unit_code,
+        term: BRANCH_TERM,
+        position_since: Some(since.into()),
+    };
+    vec![
+        person(
+            "Siu Thị Hồng",
+            "1998-04-12",
+            "female",
+            "0935218407",
+            "branch_secretary",
+            "23575-CD01",
+            "2025-09-14",
+        ),
+        person(
+            "Đinh Văn Lực",
+            "1995-10-03",
+            "male",
+            "0976402815",
+            "branch_secretary",
+            "23575-CD02",
+            "2022-10-02",
+        ),
+        person(
+            "Ksor H'Nhung",
+            "1999-06-21",
+            "female",
+            "0388174260",
+            "branch_secretary",
+            "23584-CD01",
+            "2025-09-14",
+        ),
+        person(
+            "Nguyễn Đức Thịnh",
+            "1996-01-30",
+            "male",
+            "0915830642",
+            "branch_deputy_secretary",
+            "23584-CD01",
+            "2023-09-10",
+        ),
+        person(
+            "Rah Lan Siu",
+            "1994-08-08",
+            "male",
+            "0867352019",
+            "branch_secretary",
+            "23584-CD02",
+            "2023-09-10",
+        ),
+        person(
+            "Lê Thị Kim Oanh",
+            "2000-02-17",
+            "female",
+            "0947126583",
+            "branch_deputy_secretary",
+            "23584-CD02",
+            "2025-09-21",
+        ),
+        person(
+            "Puih Văn Thuận",
+            "1997-12-05",
+            "male",
+            "0398615724",
+            "branch_secretary",
+            "23584-CD03",
+            "2025-09-21",
+        ),
+    ]
+}
+
+/// The branches' term (their congresses of 2025).
+const BRANCH_TERM: &str = "2025-2027";
 
 /// What counts as trained under a demo plan.
 pub enum DemoPlanRule {
@@ -961,6 +1142,15 @@ pub fn plans() -> Vec<DemoPlan> {
                 vec!["không gian mạng", "phần mềm quản lý đoàn viên"],
             ),
             courses: vec![("BD-BTPBT-2026", "2026-12-08", "2026-12-10")],
+        },
+        DemoPlan {
+            unit_code: "23584",
+            year: 2026,
+            title: "Kế hoạch bồi dưỡng Bí thư, Phó Bí thư chi đoàn phường Thống Nhất năm 2026",
+            target_positions: vec!["branch_secretary", "branch_deputy_secretary"],
+            target_percent: 100,
+            rule: DemoPlanRule::CourseCompletion(80),
+            courses: vec![("BD-CD-TN-2026", "2026-11-21", "2026-11-21")],
         },
     ]
 }
@@ -1213,17 +1403,41 @@ mod tests {
     }
 
     #[test]
+    fn branches_sit_under_current_wards_and_their_cadres_in_them() {
+        let current = current_codes();
+        let bs = branches();
+        assert!(bs.iter().all(|b| current.contains(b.parent_code)));
+        let codes: HashSet<&str> = bs.iter().map(|b| b.code).collect();
+        assert_eq!(codes.len(), bs.len());
+        let names: HashSet<String> = people().iter().map(|p| fold(&p.full_name)).collect();
+        for p in branch_people() {
+            assert!(codes.contains(p.unit_code), "{}", p.full_name);
+            assert!(matches!(
+                p.position,
+                "branch_secretary" | "branch_deputy_secretary"
+            ));
+            assert!(valid_date(p.position_since.as_deref().unwrap()).is_some());
+            assert!(is_nfc_safe(&p.full_name));
+            assert!(!names.contains(&fold(&p.full_name)), "{}", p.full_name);
+        }
+    }
+
+    #[test]
     fn courses_are_consistent() {
         let ts = trainers();
         assert_eq!(ts.len(), 2);
         let current = current_codes();
         let cs = courses();
-        assert_eq!(cs.len(), 2);
+        assert_eq!(cs.len(), 3);
+        let branch_codes: HashSet<&str> = branches().iter().map(|b| b.code).collect();
         for c in &cs {
             let (_, _, d0) = valid_date(c.start_date).unwrap();
             let (_, _, d1) = valid_date(c.end_date).unwrap();
             for s in &c.sessions {
-                assert!(c.trainer_indexes.contains(&s.trainer_index));
+                // A class without trainers (a ward's) names none for its sessions.
+                assert!(
+                    c.trainer_indexes.is_empty() || c.trainer_indexes.contains(&s.trainer_index)
+                );
                 assert!(s.trainer_index < ts.len());
                 assert!(d0 + s.day <= d1);
                 assert!(s.start < s.end);
@@ -1234,7 +1448,24 @@ mod tests {
             }
             if let EnrollRule::UnitCodes(codes) = &c.enroll {
                 assert!((3..=4).contains(&codes.len()));
-                assert!(codes.iter().all(|c| current.contains(c)));
+                assert!(
+                    codes.iter().all(|c| current.contains(c))
+                        || codes.iter().all(|c| branch_codes.contains(c))
+                );
+            }
+            let enrolled: Vec<DemoPerson> = people()
+                .into_iter()
+                .chain(branch_people())
+                .filter(|p| match &c.enroll {
+                    EnrollRule::AllSecretariesAndDeputies => {
+                        matches!(p.position, "secretary" | "deputy_secretary")
+                    }
+                    EnrollRule::UnitCodes(codes) => codes.contains(&p.unit_code),
+                })
+                .collect();
+            for (name, statuses) in &c.attendance {
+                assert!(enrolled.iter().any(|p| p.full_name == *name), "{name}");
+                assert_eq!(statuses.len(), c.sessions.len());
             }
         }
         let c1 = &cs[0];

@@ -1,6 +1,7 @@
-//! Loads the demo data set (a province, its communes and wards, two classes, trainers,
-//! organisers of two wards and of the province, a trainee account, material records and two
-//! training plans) through the same domain methods the API uses.
+//! Loads the demo data set (a province, its communes and wards, the branches of two wards with
+//! their secretaries, three classes (one a ward's, its roll taken), trainers, organisers of two
+//! wards and of the province, a trainee account, material records and three training plans)
+//! through the same domain methods the API uses.
 
 pub mod data;
 
@@ -23,7 +24,10 @@ use crate::domain::values::new_id;
 use crate::domain::{Caller, Resource, Role};
 use crate::error::{Error, Result};
 use crate::sync::clock::ServerClock;
-use crate::sync::writer;
+use crate::sync::merge::{DELETED_FIELD, Fields};
+use crate::sync::records::Collection;
+use crate::sync::writer::{self, Expect, ServerChange};
+use serde_json::Value;
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "diemdanh-admin";
@@ -115,9 +119,26 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
     // Enrollments are synced records: the one writer stamps them with this clock.
     let clock = ServerClock::for_own_writes(format!("demo-{}", &new_id()[24..]));
 
-    let unit_ids = load_units(conn, &caller)?;
+    let mut unit_ids = load_units(conn, &caller)?;
+    for branch in data::branches() {
+        let created = Units::create(
+            conn,
+            &caller,
+            UnitInput {
+                id: None,
+                code: branch.code.into(),
+                name: branch.name.into(),
+                kind: crate::domain::units::BRANCH.into(),
+                parent_id: unit_ids.get(branch.parent_code).cloned(),
+                valid_from: None,
+                valid_to: None,
+                merged_into_id: None,
+            },
+        )?;
+        unit_ids.insert(branch.code, created.id);
+    }
     let mut people = Vec::new();
-    for person in data::people() {
+    for person in data::people().into_iter().chain(data::branch_people()) {
         let unit_id = unit_ids.get(person.unit_code).cloned();
         let created = People::create(
             conn,
@@ -131,6 +152,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 position: person.position.into(),
                 unit_id,
                 term: Some(person.term.into()),
+                position_since: person.position_since.clone(),
             },
         )?;
         people.push((person, created));
@@ -175,7 +197,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                 code: Some(course.code.into()),
                 title: course.title.into(),
                 description: Some(course.description.into()),
-                organizing_unit_id: unit_ids.get(data::PROVINCE_CODE).cloned(),
+                organizing_unit_id: unit_ids.get(course.organizing_unit_code).cloned(),
                 management_level: course.management_level.into(),
                 start_date: course.start_date.into(),
                 end_date: course.end_date.into(),
@@ -204,9 +226,10 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
         }
         let start = chrono::NaiveDate::parse_from_str(course.start_date, "%Y-%m-%d")
             .map_err(|e| Error::Internal(format!("demo course date: {e}")))?;
+        let mut session_ids = Vec::new();
         for session in &course.sessions {
             let day = start + chrono::Days::new(u64::from(session.day));
-            Sessions::create(
+            let created_session = Sessions::create(
                 conn,
                 &caller,
                 SessionInput {
@@ -217,9 +240,12 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                     starts_at: format!("{day}T{}:00+07:00", session.start),
                     ends_at: format!("{day}T{}:00+07:00", session.end),
                     place: Some(session.place.into()),
-                    trainer_id: Some(trainer_ids[session.trainer_index].clone()),
+                    // A class without trainers (a ward's, taught by its own cadres) names none.
+                    trainer_id: (!course.trainer_indexes.is_empty())
+                        .then(|| trainer_ids[session.trainer_index].clone()),
                 },
             )?;
+            session_ids.push(created_session.id);
         }
         for material in &course.materials {
             Materials::create(
@@ -254,6 +280,29 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
             })
             .collect();
         writer::enroll(conn, &caller, &clock, to_enroll)?;
+        let mut roll = Vec::new();
+        for (name, statuses) in &course.attendance {
+            let (_, record) = people
+                .iter()
+                .find(|(p, _)| p.full_name == *name)
+                .ok_or_else(|| Error::Internal(format!("demo attendance of {name}")))?;
+            for (session, status) in session_ids.iter().zip(statuses) {
+                let Some(status) = status else { continue };
+                let mut fields = Fields::new();
+                fields.insert("session_id".into(), Value::String(session.clone()));
+                fields.insert("person_id".into(), Value::String(record.id.clone()));
+                fields.insert("status".into(), Value::String((*status).into()));
+                fields.insert(DELETED_FIELD.into(), Value::Bool(false));
+                roll.push(ServerChange {
+                    what: "attendance record",
+                    collection: Collection::Attendance,
+                    record_id: new_id(),
+                    fields,
+                    expect: Expect::Anything,
+                });
+            }
+        }
+        writer::write_server_changes(conn, &caller, &clock, roll)?;
         // The first class's first trainee gets an account, to show what a trainee sees.
         if index == 0
             && let Some((_, record)) = people.iter().find(|(p, _)| p.position == "secretary")
@@ -317,6 +366,7 @@ fn load_in_transaction(conn: &mut DbConn, hashes: &HashMap<String, String>) -> R
                     .into_iter()
                     .map(String::from)
                     .collect(),
+                elected_since: None,
                 target_percent: Some(plan.target_percent),
                 rule: Some(rule),
                 courses: Some(courses),

@@ -293,6 +293,8 @@ enum Column {
     Position,
     Unit,
     Phone,
+    /// The day the person took their position (their election).
+    PositionSince,
 }
 
 impl Column {
@@ -305,6 +307,7 @@ impl Column {
             Column::Position => "position",
             Column::Unit => "unit",
             Column::Phone => "phone",
+            Column::PositionSince => "position_since",
         }
     }
 
@@ -322,6 +325,11 @@ impl Column {
             "chuc vu" | "chuc vu doan" | "position" => Column::Position,
             "don vi" | "don vi cong tac" | "unit" => Column::Unit,
             "so dien thoai" | "dien thoai" | "sdt" | "so dt" | "phone" => Column::Phone,
+            "ngay nhan chuc vu"
+            | "giu chuc vu tu ngay"
+            | "ngay bau"
+            | "ngay duoc bau"
+            | "position since" => Column::PositionSince,
             _ => return None,
         })
     }
@@ -400,6 +408,7 @@ pub struct Existing {
     pub phone: Option<String>,
     pub position: String,
     pub unit_id: Option<String>,
+    pub position_since: Option<String>,
 }
 
 /// A unit as stored, for resolving the units a file names.
@@ -461,6 +470,7 @@ impl OnRecord {
                 people::phone,
                 people::position,
                 people::unit_id,
+                people::position_since,
             ))
             .load(conn)?;
         let enrolled = match course_id {
@@ -486,6 +496,7 @@ struct Values {
     phone: Option<String>,
     position: Option<String>,
     unit_id: Option<String>,
+    position_since: Option<String>,
 }
 
 /// The write a checked row asks for.
@@ -696,6 +707,7 @@ pub fn apply(conn: &mut DbConn, checked: Checked) -> Result<(ImportReport, Vec<E
                     people::phone.eq(&v.phone),
                     people::position.eq(v.position.as_deref().unwrap_or("member")),
                     people::unit_id.eq(&v.unit_id),
+                    people::position_since.eq(&v.position_since),
                     people::rev.eq(rev),
                     people::created_at.eq(now),
                     people::updated_at.eq(now),
@@ -742,6 +754,7 @@ fn update_person(conn: &mut DbConn, id: &str, v: &Values, today: &str, now: i64)
             people::phone.eq(&v.phone),
             people::position.eq(v.position.as_deref().unwrap_or("member")),
             people::unit_id.eq(&v.unit_id),
+            people::position_since.eq(&v.position_since),
             people::rev.eq(crate::db::next_revision(conn)?),
             people::updated_at.eq(now),
         ))
@@ -877,13 +890,25 @@ fn read_row(
                 None => fail(
                     field,
                     "unknown_position",
-                    format!("{raw:?} is not Bí thư, Phó Bí thư, Ủy viên BCH or Đoàn viên"),
+                    format!(
+                        "{raw:?} is not Bí thư, Phó Bí thư, Bí thư chi đoàn, Phó Bí thư chi đoàn, \
+                         Ủy viên BCH or Đoàn viên"
+                    ),
                 ),
             },
             Column::Unit if raw.is_empty() => {}
             Column::Unit => match units.resolve(&raw) {
                 Ok(unit) => values.unit_id = Some(unit),
                 Err((code, message)) => fail(field, code, message),
+            },
+            Column::PositionSince if raw.is_empty() => {}
+            Column::PositionSince => match parse_date(cell) {
+                Some(date) => values.position_since = Some(date),
+                None => fail(
+                    field,
+                    "invalid_date",
+                    format!("{raw:?} is not a date (dd/mm/yyyy, yyyy-mm-dd or an Excel date)"),
+                ),
             },
             Column::Phone if raw.is_empty() => {}
             Column::Phone => match parse_phone(cell) {
@@ -960,7 +985,12 @@ fn parse_position(raw: &str) -> Option<&'static str> {
     if let Some(code) = POSITIONS.iter().find(|p| p.replace('_', " ") == folded) {
         return Some(code);
     }
-    if folded.starts_with("pho bi thu") || folded == "pbt" {
+    let in_branch = folded.ends_with("chi doan") || folded.contains("chi doan ");
+    if in_branch && (folded.starts_with("pho bi thu") || folded.starts_with("pbt")) {
+        Some("branch_deputy_secretary")
+    } else if in_branch && (folded.starts_with("bi thu") || folded.starts_with("bt")) {
+        Some("branch_secretary")
+    } else if folded.starts_with("pho bi thu") || folded == "pbt" {
         Some("deputy_secretary")
     } else if folded.starts_with("bi thu") || folded == "bt" {
         Some("secretary")
@@ -1255,6 +1285,7 @@ fn merge_values(person: &Existing, row: Values) -> Values {
         phone: row.phone.or_else(|| person.phone.clone()),
         position: row.position.or_else(|| Some(person.position.clone())),
         unit_id: row.unit_id.or_else(|| person.unit_id.clone()),
+        position_since: row.position_since.or_else(|| person.position_since.clone()),
     }
 }
 
@@ -1277,6 +1308,9 @@ fn changed_fields(person: &Existing, v: &Values) -> Vec<&'static str> {
     }
     if person.unit_id != v.unit_id {
         changes.push("unit_id");
+    }
+    if person.position_since != v.position_since {
+        changes.push("position_since");
     }
     changes
 }
@@ -1321,6 +1355,12 @@ mod tests {
         assert_eq!(parse_position("PBT"), Some("deputy_secretary"));
         assert_eq!(parse_position("Uỷ viên BCH"), Some("committee_member"));
         assert_eq!(parse_position("Đoàn viên"), Some("member"));
+        assert_eq!(parse_position("Bí thư Chi đoàn"), Some("branch_secretary"));
+        assert_eq!(
+            parse_position("Phó Bí thư chi đoàn Tổ dân phố 3"),
+            Some("branch_deputy_secretary")
+        );
+        assert_eq!(parse_position("branch_secretary"), Some("branch_secretary"));
         assert_eq!(parse_position("deputy_secretary"), Some("deputy_secretary"));
         assert_eq!(parse_position("Chủ tịch"), None);
         assert_eq!(parse_gender("Nữ"), Some("female"));

@@ -18,11 +18,17 @@ use crate::db::schema::{attendance, enrollments, people, person_unit_history, us
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
-pub const POSITIONS: [&str; 4] = [
+/// Positions in the Youth Union. A branch's (chi đoàn's) Secretary and Deputy are positions of
+/// their own, not `secretary` in a branch: every level plans the training of its own cadres, and
+/// a province training commune Secretaries must not find the branches' secretaries in its
+/// target group.
+pub const POSITIONS: [&str; 6] = [
     "secretary",
     "deputy_secretary",
     "committee_member",
     "member",
+    "branch_secretary",
+    "branch_deputy_secretary",
 ];
 pub const GENDERS: [&str; 3] = ["male", "female", "other"];
 const SORTS: [&str; 4] = ["name", "birth_date", "created_at", "updated_at"];
@@ -42,6 +48,8 @@ pub struct Person {
     pub position: String,
     pub unit_id: Option<String>,
     pub term: Option<String>,
+    /// The day the person took their current position (their election), when known.
+    pub position_since: Option<String>,
     pub rev: i64,
     #[serde(serialize_with = "serialize_ms")]
     pub created_at: i64,
@@ -62,6 +70,7 @@ pub struct PersonInput {
     pub position: String,
     pub unit_id: Option<String>,
     pub term: Option<String>,
+    pub position_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -289,6 +298,7 @@ impl People {
         let position = check.one_of("position", &input.position, &POSITIONS);
         let unit_id = check.opt_id("unit_id", input.unit_id.as_deref());
         let term = check.opt_text("term", input.term.as_deref(), 20);
+        let position_since = check.opt_date("position_since", input.position_since.as_deref());
         let id = resolve_id(
             &mut check,
             existing.map(|p| p.id.as_str()),
@@ -312,6 +322,7 @@ impl People {
             position,
             unit_id,
             term,
+            position_since,
             rev: next_revision(conn)?,
             created_at: existing.map_or(now, |p| p.created_at),
             updated_at: now,

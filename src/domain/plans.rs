@@ -4,6 +4,18 @@
 //! in them) and the courses planned, with their planned dates. Progress against a plan is a
 //! report (`reports::plans`). Plans are not synced: devices get the courses, never the plan.
 //!
+//! Target groups are positions (`people::POSITIONS`). A branch's secretaries are the position
+//! `branch_secretary` (and `branch_deputy_secretary`), not "secretary" qualified by a unit
+//! level: a person's position already says which level they lead, the people API and roster
+//! import record it that way ("Bí thư chi đoàn"), and a plan of any unit counts the people of
+//! its subtree holding its positions, so a commune plans for its branch secretaries with
+//! `["branch_secretary"]` while the province's plan for `secretary` never finds them.
+//!
+//! "Newly elected this term": a plan may give `elected_since`, the first day of the term; its
+//! target group is then only the people whose `position_since` (the day they took their
+//! current position) is on or after it. A person whose `position_since` is not recorded is
+//! not known to be newly elected, so such a plan leaves them out.
+//!
 //! Every read and write asks what the caller manages (`access::Manages`) about the plan's unit:
 //! administrators every unit, organisers their subtree; a plan of a unit the caller does not
 //! manage is not found, and lists leave it out.
@@ -62,6 +74,8 @@ pub struct TrainingPlan {
     pub year: i32,
     pub title: String,
     pub target_positions: Vec<String>,
+    /// Only people whose position started on or after this day (the term's first day).
+    pub elected_since: Option<String>,
     pub target_percent: i32,
     pub rule: PlanRule,
     pub courses: Vec<PlannedCourse>,
@@ -80,6 +94,7 @@ pub struct TrainingPlanInput {
     pub year: i64,
     pub title: String,
     pub target_positions: Vec<String>,
+    pub elected_since: Option<String>,
     pub target_percent: Option<i64>,
     pub rule: Option<PlanRuleInput>,
     pub courses: Option<Vec<PlannedCourseInput>>,
@@ -128,6 +143,7 @@ struct PlanRow {
     created_at: i64,
     updated_at: i64,
     deleted_at: Option<i64>,
+    elected_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -275,6 +291,7 @@ impl TrainingPlans {
                         .filter(|p| !p.is_empty())
                         .map(str::to_owned)
                         .collect(),
+                    elected_since: row.elected_since,
                     id: row.id,
                     unit_id: row.unit_id,
                     year: row.year,
@@ -328,6 +345,7 @@ impl TrainingPlans {
                 target_positions.push(position);
             }
         }
+        let elected_since = check.opt_date("elected_since", input.elected_since.as_deref());
         let target_percent = input
             .target_percent
             .unwrap_or(i64::from(DEFAULT_TARGET_PERCENT));
@@ -448,6 +466,7 @@ impl TrainingPlans {
             year,
             title,
             target_positions,
+            elected_since,
             target_percent: target_percent.clamp(1, 100) as i32,
             rule,
             courses,
@@ -547,6 +566,7 @@ impl TrainingPlans {
             created_at: plan.created_at,
             updated_at: plan.updated_at,
             deleted_at: None,
+            elected_since: plan.elected_since.clone(),
         };
         if existed {
             diesel::update(training_plans::table.find(&row.id))

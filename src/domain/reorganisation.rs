@@ -9,6 +9,10 @@
 //! through the pull feed. Renames keep the old name in `unit_events`, so a report about a past
 //! day can name the unit as it was called then.
 //!
+//! A commune's branches (chi đoàn) are sub-units: they move to the target with their people and
+//! keep their ids, so a branch secretary stays the secretary of the same branch, now under the
+//! target (which must be able to hold branches: `units::placement_problem`).
+//!
 //! Organisers move with their unit: the organiser of a source becomes an organiser of the target
 //! (their people are now the target's), and the merge's answer and audit entry name the accounts
 //! moved. The sources stay in the target's subtree through `merged_into` (see
@@ -21,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::{UnitChangeReason, record_unit_change};
-use super::units::{Unit, UnitInput, Units};
+use super::units::{Unit, UnitInput, Units, placement_problem};
 use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
 use super::{Caller, Resource, text};
@@ -216,6 +220,19 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
             ));
         }
         ancestor = Units::find(conn, &id)?.parent_id;
+    }
+    // The sources' sub-units (a commune's branches) move under the target: it must be a level
+    // that can hold them.
+    let moving_kinds: Vec<String> = units::table
+        .filter(units::parent_id.eq_any(&source_ids))
+        .filter(units::deleted_at.is_null())
+        .select(units::kind)
+        .load(conn)?;
+    if let Some((code, message)) = moving_kinds
+        .iter()
+        .find_map(|kind| placement_problem(kind, Some(&target.kind)))
+    {
+        return Err(Error::invalid_field("target_id", code, message));
     }
 
     let now = now_ms();

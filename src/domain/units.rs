@@ -1,6 +1,11 @@
-//! Administrative units: a tree (province → commune/ward/town/special zone; the pre-2025 district
-//! level is still allowed for history) with official codes, validity dates and `merged_into` for
-//! reorganisations.
+//! Administrative units: a tree (province → commune/ward/town/special zone → branch; the
+//! pre-2025 district level is still allowed for history) with official codes, validity dates and
+//! `merged_into` for reorganisations.
+//!
+//! A branch (chi đoàn) is the Youth Union's grassroots unit: it sits directly under a commune,
+//! ward, town or special zone (the level that trains its secretaries) and has no units under
+//! it. A merge moves the sources' sub-units to the target, so the branches of a merged commune
+//! move with it, keeping their people; the target must then be a level that can hold branches.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -15,14 +20,42 @@ use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "province",
     "district",
     "commune",
     "ward",
     "town",
     "special_zone",
+    "branch",
 ];
+/// The kind of a Youth Union branch (chi đoàn).
+pub const BRANCH: &str = "branch";
+/// The kinds of unit a branch may sit under: the grassroots level that trains its secretaries.
+pub const BRANCH_PARENT_KINDS: [&str; 4] = ["commune", "ward", "town", "special_zone"];
+
+/// Why a unit of `kind` cannot sit under a unit of `parent_kind` (None: it can), as a stable
+/// code and a message.
+pub fn placement_problem(
+    kind: &str,
+    parent_kind: Option<&str>,
+) -> Option<(&'static str, &'static str)> {
+    match parent_kind {
+        Some(BRANCH) => Some((
+            "branch_has_no_units",
+            "a branch (chi đoàn) has no units under it",
+        )),
+        Some(parent) if kind == BRANCH && !BRANCH_PARENT_KINDS.contains(&parent) => Some((
+            "branch_parent",
+            "a branch sits under a commune, ward, town or special zone",
+        )),
+        None if kind == BRANCH => Some((
+            "branch_parent",
+            "a branch sits under a commune, ward, town or special zone",
+        )),
+        _ => None,
+    }
+}
 const SORTS: [&str; 5] = ["name", "code", "kind", "created_at", "updated_at"];
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
@@ -159,11 +192,40 @@ impl Units {
         check.finish()?;
 
         let mut check = Checker::new();
-        if let Some(parent) = &parent_id {
-            if !Self::exists(conn, parent)? {
-                check.fail("parent_id", "unknown_unit", "no such unit");
-            } else if Self::is_self_or_descendant(conn, parent, &id)? {
+        let parent = match &parent_id {
+            Some(parent) => units::table
+                .find(parent)
+                .filter(units::deleted_at.is_null())
+                .select(units::kind)
+                .first::<String>(conn)
+                .optional()?
+                .map(|kind| (parent, kind)),
+            None => None,
+        };
+        match (&parent_id, &parent) {
+            (Some(_), None) => check.fail("parent_id", "unknown_unit", "no such unit"),
+            (Some(parent), Some(_)) if Self::is_self_or_descendant(conn, parent, &id)? => {
                 check.fail("parent_id", "cycle", "a unit cannot be placed under itself");
+            }
+            _ => {
+                if let Some((code, message)) =
+                    placement_problem(&kind, parent.as_ref().map(|(_, k)| k.as_str()))
+                {
+                    check.fail("parent_id", code, message);
+                }
+            }
+        }
+        if existing.is_some() {
+            let below: Vec<String> = units::table
+                .filter(units::parent_id.eq(&id))
+                .filter(units::deleted_at.is_null())
+                .select(units::kind)
+                .load(conn)?;
+            if let Some((code, message)) = below
+                .iter()
+                .find_map(|child| placement_problem(child, Some(&kind)))
+            {
+                check.fail("kind", code, message);
             }
         }
         if let Some(target) = &merged_into_id {

@@ -99,6 +99,8 @@ fn position_label(position: &str) -> &'static str {
         "secretary" => "Bí thư",
         "deputy_secretary" => "Phó Bí thư",
         "committee_member" => "Ủy viên BCH",
+        "branch_secretary" => "Bí thư chi đoàn",
+        "branch_deputy_secretary" => "Phó Bí thư chi đoàn",
         _ => "Đoàn viên",
     }
 }

@@ -9,6 +9,11 @@
 //! belong to today (after a merge, in the unit they moved to). A plan whose unit was merged
 //! away has no one left to train; its people count under the plan of the unit they joined, and
 //! the changes say when that happened.
+//!
+//! Only sessions that have started (by the server's clock) count: attendance recorded ahead for
+//! a session still to come trains nobody, just as the course is "not held" until a session
+//! starts. The completion rule still divides by all the course's live sessions, so a course is
+//! completed only once enough of it has been held.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -112,6 +117,8 @@ pub struct TargetPerson {
     pub person_id: String,
     pub full_name: String,
     pub position: String,
+    /// The day they took their position, when recorded.
+    pub position_since: Option<String>,
     pub phone: Option<String>,
     /// The unit in force today the person belongs to.
     pub unit_id: String,
@@ -225,8 +232,18 @@ struct CadreRow {
     id: String,
     full_name: String,
     position: String,
+    position_since: Option<String>,
     phone: Option<String>,
     unit_id: Option<String>,
+}
+
+/// A live session of a planned course.
+#[derive(Debug, Queryable)]
+struct LiveSession {
+    id: String,
+    course_id: String,
+    topic: String,
+    starts_at: i64,
 }
 
 /// The people the plan's rule counts as trained, among `candidates`.
@@ -236,13 +253,20 @@ fn trained_people(
     candidates: &[&String],
 ) -> Result<HashSet<String>> {
     let course_ids: Vec<&String> = plan.courses.iter().map(|c| &c.course_id).collect();
-    let live_sessions: Vec<(String, String, String)> = sessions::table
+    let live_sessions: Vec<LiveSession> = sessions::table
         .inner_join(courses::table)
         .filter(courses::deleted_at.is_null())
         .filter(sessions::deleted_at.is_null())
         .filter(sessions::course_id.eq_any(&course_ids))
-        .select((sessions::id, sessions::course_id, sessions::topic))
+        .select((
+            sessions::id,
+            sessions::course_id,
+            sessions::topic,
+            sessions::starts_at,
+        ))
         .load(conn)?;
+    let now = crate::db::now_ms();
+    let started = |s: &&LiveSession| s.starts_at <= now;
     let counting: Vec<&str> = DEFAULT_STATUSES.to_vec();
     match &plan.rule {
         PlanRule::CourseCompletion { min_rate } => {
@@ -251,10 +275,14 @@ fn trained_people(
                 statuses: counting.iter().map(|s| (*s).to_owned()).collect(),
             };
             let mut sessions_of: HashMap<&str, i64> = HashMap::new();
-            for (_, course, _) in &live_sessions {
-                *sessions_of.entry(course.as_str()).or_default() += 1;
+            for session in &live_sessions {
+                *sessions_of.entry(session.course_id.as_str()).or_default() += 1;
             }
-            let session_ids: Vec<&String> = live_sessions.iter().map(|s| &s.0).collect();
+            let session_ids: Vec<&String> = live_sessions
+                .iter()
+                .filter(started)
+                .map(|s| &s.id)
+                .collect();
             let attended: Vec<(String, String, i64)> = attendance::table
                 .inner_join(sessions::table)
                 .filter(attendance::deleted_at.is_null())
@@ -276,8 +304,9 @@ fn trained_people(
             let keys = plan.rule.topic_keys();
             let session_ids: Vec<&String> = live_sessions
                 .iter()
-                .filter(|(_, _, topic)| topic_matches(topic, &keys))
-                .map(|s| &s.0)
+                .filter(started)
+                .filter(|s| topic_matches(&s.topic, &keys))
+                .map(|s| &s.id)
                 .collect();
             let attended: Vec<(String, i64)> = attendance::table
                 .filter(attendance::deleted_at.is_null())
@@ -298,10 +327,15 @@ fn trained_people(
 
 fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<Evaluation> {
     let scope = scope_of(tree, &plan.unit_id);
-    let cadres: Vec<CadreRow> = people::table
+    let mut cadres = people::table
         .filter(people::deleted_at.is_null())
         .filter(people::position.eq_any(&plan.target_positions))
         .filter(people::unit_id.is_not_null())
+        .into_boxed();
+    if let Some(since) = &plan.elected_since {
+        cadres = cadres.filter(people::position_since.ge(since.clone()));
+    }
+    let cadres: Vec<CadreRow> = cadres
         .order((
             people::sort_key.asc(),
             people::full_name.asc(),
@@ -311,6 +345,7 @@ fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<E
             people::id,
             people::full_name,
             people::position,
+            people::position_since,
             people::phone,
             people::unit_id,
         ))
@@ -341,6 +376,7 @@ fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<E
             person_id: cadre.id,
             full_name: cadre.full_name,
             position: cadre.position,
+            position_since: cadre.position_since,
             phone: cadre.phone,
             unit_name: tree.name(&unit),
             unit_id: unit,

@@ -7,7 +7,9 @@
 // sync review paged by the API; the badge sheet prints eight an A4 page and its QR codes decode
 // to the trainees' ids; a trainer sees nothing of another trainer's class; axe-core finds no
 // serious problem on any screen; no screen scrolls sideways at 1366×768 or on a tablet
-// (768×1024); a training plan's progress with the plans of the units below. Screenshots in
+// (768×1024); a training plan's progress with the plans of the units below; a ward's organiser
+// writes a plan for its branch secretaries (newly elected), refused then saved, a stale edit
+// offered a reload, unseen by the sibling ward's organiser, deleted. Screenshots in
 // DIEMDANH_ARTIFACTS.
 //
 // Run by tests/it/console.rs, once per backend, with DIEMDANH_BASE set.
@@ -714,7 +716,9 @@ describe('the staff console', () => {
   });
 
   test("a ward's organiser gets the planning console for their ward only: its coverage, a class planned in the page, nothing of the province's classes", async () => {
-    const provincial = await admin.all('/api/v1/courses');
+    const ward = (await admin.all('/api/v1/units?q=23584')).find((u) => u.code === '23584');
+    const wardsOwn = (await admin.all('/api/v1/courses')).filter((c) => c.organizing_unit_id === ward.id);
+    const provincial = (await admin.all('/api/v1/courses')).filter((c) => c.organizing_unit_id !== ward.id);
     const secrets = provincial.flatMap((c) => [c.id, c.title]);
     assert.ok(secrets.length > 0, 'the province has classes');
     const { context, page, answers, errors } = await open();
@@ -740,13 +744,12 @@ describe('the staff console', () => {
     await page.waitForSelector('[data-testid=tab-sessions]');
     const course = (await admin.all('/api/v1/courses')).find((c) => c.code === code);
     assert.ok(course, 'the course was created');
-    const ward = (await admin.all('/api/v1/units?q=23584'))[0];
     assert.equal(course.organizing_unit_id, ward.id);
     await page.goto(`${BASE}/#/courses`);
     await page.waitForSelector('[data-testid=courses-table]');
     await settled(page);
     const listed = await page.$$eval('[data-testid=courses-table] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-course')));
-    assert.deepEqual(listed, [course.id]);
+    assert.deepEqual(new Set(listed), new Set([course.id, ...wardsOwn.map((c) => c.id)]));
     const text = await page.evaluate(() => document.body.innerText);
     const everything = [text, ...answers.map((a) => a.text)].join('\n');
     for (const secret of secrets) assert.ok(!everything.includes(secret), `${secret} reached the ward's organiser`);
@@ -1159,6 +1162,89 @@ describe('the staff console', () => {
     assert.match(await page.textContent('[data-testid=plan-trained]'), new RegExp(`${ward.progress.trained} / ${ward.progress.target}`));
     assert.equal(await page.textContent('[data-testid=plan-required-value]'), String(ward.progress.required));
     await screen(page, 'plan-ward');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("a ward's organiser plans the training of its branch secretaries in the page: refused by field, saved, its progress, a stale edit reloaded, unseen by the sibling ward, deleted", async () => {
+    const ward = (await admin.all('/api/v1/units?q=23584')).find((u) => u.code === '23584');
+    const course = (await admin.all('/api/v1/courses')).find((c) => c.code === 'BD-CD-TN-2026');
+    assert.ok(ward && course, 'the demo ward and its class for its branch secretaries');
+    const { context, page, errors } = await open();
+    page.on('dialog', (dialog) => dialog.accept());
+    await signIn(page, PERSONAS.organiser);
+    await page.goto(`${BASE}/#/plans`);
+    await page.waitForSelector('[data-testid=plans-table]');
+    await page.click('[data-testid=new-plan]');
+    await page.waitForSelector('[data-testid=plan-form]');
+    // Refused: no target group, a share above 100; each problem next to its field.
+    await page.fill('[data-testid=plan-title]', 'Kế hoạch bồi dưỡng Bí thư chi đoàn mới được bầu năm 2027');
+    await page.fill('[data-testid=plan-year]', '2027');
+    await page.fill('[data-testid=plan-share]', '120');
+    await page.click('[data-testid=plan-save]');
+    await page.waitForSelector('[data-error-for=target_positions]:not([hidden])');
+    assert.ok(await page.isVisible('[data-error-for=target_percent]'));
+    await screen(page, 'plans-edit-errors');
+    // Their branch secretaries newly elected this term, their ward's class planned for March.
+    await page.check('[data-testid=plan-position-branch_secretary]');
+    await page.check('[data-testid=plan-elected-only]');
+    await page.fill('[data-testid=plan-elected-since]', '2025-09-14');
+    await page.fill('[data-testid=plan-share]', '100');
+    await page.click('[data-testid=plan-course-add]');
+    await page.selectOption('[data-testid=plan-course]', course.id);
+    await page.fill('[data-testid=plan-course-start]', '2027-03-13');
+    await page.fill('[data-testid=plan-course-end]', '2027-03-13');
+    await screen(page, 'plans-new');
+    await page.click('[data-testid=plan-save]');
+    await page.waitForSelector('[data-testid=plan-units]');
+    const plan = (await admin.get('/api/v1/training-plans?year=2027')).items.find((p) => p.unit_id === ward.id);
+    assert.ok(plan, 'the plan was written');
+    assert.deepEqual(plan.target_positions, ['branch_secretary']);
+    assert.equal(plan.elected_since, '2025-09-14');
+    assert.deepEqual(plan.courses, [{ course_id: course.id, planned_start: '2027-03-13', planned_end: '2027-03-13' }]);
+    const report = await admin.get(`/api/v1/reports/training-plans/${plan.id}`);
+    // Ksor H'Nhung (completed the class) and Puih Văn Thuận (absent) were elected in September 2025.
+    assert.deepEqual([report.progress.target, report.progress.trained], [2, 1]);
+    assert.match(await page.textContent('[data-testid=plan-trained]'), new RegExp(`${report.progress.trained} / ${report.progress.target}`));
+    assert.ok(await page.isVisible('[data-testid=plan-elected-since]'));
+    const missing = await page.$$eval('[data-testid=plan-not-trained] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-person')));
+    assert.deepEqual(missing, report.not_trained.map((p) => p.person_id));
+    await screen(page, 'plans-progress');
+
+    // Someone else changes the plan while it is being edited: the save says so, a reload shows theirs.
+    await page.click('[data-testid=plan-edit]');
+    await page.waitForSelector('[data-testid=plan-form]');
+    const { id, rev, created_at, updated_at, ...writable } = plan;
+    const changed = await asAdmin('PUT', `/api/v1/training-plans/${id}`, { ...writable, target_percent: 90 }, { 'If-Match': `"${rev}"` });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    await page.fill('[data-testid=plan-title]', 'Kế hoạch bồi dưỡng Bí thư chi đoàn năm 2027');
+    await page.click('[data-testid=plan-save]');
+    await page.waitForSelector('[data-testid=reload]');
+    await screen(page, 'plans-edit-stale');
+    await page.click('[data-testid=reload]');
+    await page.waitForFunction(() => /** @type {HTMLInputElement|null} */ (document.querySelector('[data-testid=plan-share]'))?.value === '90');
+    await page.fill('[data-testid=plan-title]', 'Kế hoạch bồi dưỡng Bí thư chi đoàn năm 2027');
+    await page.click('[data-testid=plan-save]');
+    await page.waitForSelector('[data-testid=plan-units]');
+    assert.equal(await page.textContent('[data-testid=screen-title]'), 'Kế hoạch bồi dưỡng Bí thư chi đoàn năm 2027');
+
+    // The sibling ward's organiser sees nothing of it.
+    const sibling = await open();
+    await signIn(sibling.page, { username: 'doan.pleiku', password: 'demo-organiser-1' });
+    await sibling.page.goto(`${BASE}/#/plans`);
+    await sibling.page.waitForSelector('[data-testid=plans-table]');
+    await settled(sibling.page);
+    const theirs = await sibling.page.$$eval('[data-testid=plans-table] tr[data-plan]', (trs) => trs.map((tr) => tr.getAttribute('data-plan')));
+    assert.ok(!theirs.includes(plan.id));
+    await sibling.page.goto(`${BASE}/#/plans/${plan.id}`);
+    await sibling.page.waitForSelector('.banner.danger');
+    assert.ok(sibling.answers.every((a) => !a.text.includes('chi đoàn năm 2027')), 'the plan reached the sibling ward');
+    await sibling.context.close();
+
+    // Deleted after a confirmation: back to the list, and gone.
+    await page.click('[data-testid=plan-delete]');
+    await page.waitForSelector('[data-testid=plans-table]');
+    assert.equal((await asAdmin('GET', `/api/v1/training-plans/${plan.id}`)).status, 404);
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -454,10 +454,15 @@ fn fixture(app: &TestApp) -> Fixture {
         .unwrap()
         .to_owned();
     let other_courses = ids_of(&app.get_ok(&other, "/api/v1/courses"), "id");
-    let course = ids_of(&app.get_ok(&admin, "/api/v1/courses"), "id")
-        .into_iter()
-        .find(|c| !other_courses.contains(c))
+    // The one-day class: hoa.nguyen teaches it, tuan.le does not.
+    let course = app.get_ok(&admin, "/api/v1/courses")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "TH-KN-2026-BH")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
         .expect("a class tuan.le does not teach");
+    assert!(!other_courses.contains(&course));
     let of_course = |collection: &str| {
         app.get_ok(
             &admin,
@@ -488,15 +493,19 @@ fn fixture(app: &TestApp) -> Fixture {
         .into_iter()
         .chain(everyone_else.iter().cloned())
         .collect();
-    // Outside both wards, whose organisers see their own people.
-    let wards: Vec<String> = ["23575", "23584"]
+    // Outside both wards and their branches, whose organisers see their own people.
+    let units = app.get_ok(&admin, "/api/v1/units?limit=500");
+    let units = units["items"].as_array().unwrap();
+    let ward_ids: Vec<&Value> = units
         .iter()
-        .map(|code| {
-            app.get_ok(&admin, &format!("/api/v1/units?q={code}"))["items"][0]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .filter(|u| u["code"] == "23575" || u["code"] == "23584")
+        .map(|u| &u["id"])
+        .collect();
+    assert_eq!(ward_ids.len(), 2);
+    let wards: Vec<String> = units
+        .iter()
+        .filter(|u| ward_ids.contains(&&u["id"]) || ward_ids.contains(&&u["parent_id"]))
+        .map(|u| u["id"].as_str().unwrap().to_owned())
         .collect();
     let outsiders: Vec<String> = app.get_ok(&admin, "/api/v1/people?limit=500")["items"]
         .as_array()

@@ -213,7 +213,7 @@ fn serve_with_demo_starts_from_nothing_and_stops_on_sigterm() {
         .call()
         .unwrap();
     let courses: serde_json::Value = courses.body_mut().read_json().unwrap();
-    assert_eq!(courses["total"], 2);
+    assert_eq!(courses["total"], 3);
 
     // SAFETY: kill(2) with a pid we own and a valid signal number.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

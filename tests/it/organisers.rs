@@ -10,25 +10,13 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{TestApp, id_of};
 
 backend_tests!(
     sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other,
     organisers_create_only_trainer_and_trainee_accounts_of_their_people,
     a_merge_moves_the_organiser_with_their_people,
 );
-
-fn all(app: &TestApp, token: &str, path: &str) -> Value {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    app.call(
-        "GET",
-        &format!("{path}{separator}limit=500"),
-        Some(token),
-        None,
-    )
-    .expect(200)
-    .json
-}
 
 /// A report (reports take no paging).
 fn report(app: &TestApp, token: &str, path: &str) -> Value {
@@ -44,20 +32,17 @@ fn ids(page: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().unwrap().to_owned()
-}
-
-fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    app.call("POST", path, Some(token), Some(&body))
-        .expect(201)
-        .json
-}
-
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
-    let units = all(app, token, &format!("/api/v1/units?q={code}"));
-    assert_eq!(units["total"], 1, "one unit has the code {code}");
-    id_of(&units["items"][0])
+    // The search also finds the unit's branches (their codes start with the ward's).
+    let units = app.list_all(token, &format!("/api/v1/units?q={code}"));
+    let exact: Vec<&Value> = units["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["code"] == code)
+        .collect();
+    assert_eq!(exact.len(), 1, "one unit has the code {code}");
+    id_of(exact[0])
 }
 
 /// One ward's class, planned and held by its organiser.
@@ -84,37 +69,32 @@ fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &s
     let organiser = app.token(username, password);
     let unit = unit_id(app, &organiser, code);
     let people: Vec<String> =
-        all(app, &organiser, &format!("/api/v1/people?unit_id={unit}"))["items"]
+        app.list_all(&organiser, &format!("/api/v1/people?unit_id={unit}"))["items"]
             .as_array()
             .unwrap()
             .iter()
             .map(id_of)
             .collect();
     assert!(people.len() >= 4, "the ward has cadres");
-    let course = id_of(&post(
-        app,
-        &organiser,
+    let course = id_of(&app.create(&organiser,
         "/api/v1/courses",
         json!({"title": format!("Bồi dưỡng bí thư chi đoàn {tag}"), "organizing_unit_id": unit,
                "management_level": "commune", "start_date": "2026-12-10", "end_date": "2026-12-10"}),
     ));
-    let session = id_of(&post(
-        app,
+    let session = id_of(&app.create(
         &organiser,
         "/api/v1/sessions",
         json!({"course_id": course, "topic": "Kỹ năng công tác chi đoàn",
                "starts_at": "2026-12-10T08:00:00+07:00", "ends_at": "2026-12-10T11:00:00+07:00"}),
     ));
-    let trainer_user = post(
-        app,
+    let trainer_user = app.create(
         &organiser,
         "/api/v1/users",
         json!({"username": format!("gv.{tag}"), "role": "trainer", "person_id": people[0],
                "password": "trainer-password-1"}),
     );
     assert_eq!(trainer_user["unit_id"], Value::Null);
-    let assignment = id_of(&post(
-        app,
+    let assignment = id_of(&app.create(
         &organiser,
         "/api/v1/course-trainers",
         json!({"course_id": course, "user_id": id_of(&trainer_user)}),
@@ -122,8 +102,7 @@ fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &s
     let enrollments: Vec<String> = people[1..4]
         .iter()
         .map(|person| {
-            id_of(&post(
-                app,
+            id_of(&app.create(
                 &organiser,
                 "/api/v1/enrollments",
                 json!({"course_id": course, "person_id": person}),
@@ -162,8 +141,7 @@ fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &s
     assert_eq!(results[0]["status"], "applied", "{results}");
     assert_eq!(results[1]["status"], "rejected", "{results}");
     let attendance = results[0]["record_id"].as_str().unwrap().to_owned();
-    let quarantined = all(
-        app,
+    let quarantined = app.list_all(
         &organiser,
         &format!("/api/v1/sync/quarantine?course_id={course}"),
     );
@@ -206,10 +184,7 @@ fn assert_no_leak(what: &str, text: &str, foreign: &BTreeSet<String>) {
     }
 }
 
-fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app: TestApp) {
     let app = app.with_demo();
     let pleiku = plan_class(&app, "doan.pleiku", "demo-organiser-1", "23575", "pleiku");
     let thong_nhat = plan_class(
@@ -223,10 +198,16 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
     for (me, other) in [(&pleiku, &thong_nhat), (&thong_nhat, &pleiku)] {
         let token = me.organiser.as_str();
         // Their own class, whole.
-        assert_eq!(
-            ids(&all(&app, token, "/api/v1/courses"), "id"),
-            std::slice::from_ref(&me.course),
-            "an organiser sees their subtree's courses only (the province's are not theirs)"
+        let courses = app.list_all(token, "/api/v1/courses");
+        assert!(ids(&courses, "id").contains(&me.course));
+        assert!(
+            courses["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["organizing_unit_id"] == json!(me.unit)),
+            "an organiser sees their subtree's courses only (the province's are not theirs): \
+             {courses}"
         );
         // The other ward's records, through every door, answer as records that do not exist.
         for path in [
@@ -353,9 +334,9 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
             "/api/v1/sync/conflicts",
             "/api/v1/me/materials",
         ] {
-            assert_no_leak(path, &all(&app, token, path).to_string(), &other.ids);
+            assert_no_leak(path, &app.list_all(token, path).to_string(), &other.ids);
         }
-        let people = ids(&all(&app, token, "/api/v1/people"), "id");
+        let people = ids(&app.list_all(token, "/api/v1/people"), "id");
         assert!(
             me.people.iter().all(|p| people.contains(p)),
             "an organiser sees their ward's people"
@@ -393,14 +374,28 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
             "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31",
         );
         assert_eq!(coverage["unit_id"], me.unit.as_str());
-        assert_eq!(coverage["total"]["courses"], 1);
+        assert_eq!(coverage["total"]["courses"], courses["total"]);
         let shown: Vec<&str> = coverage["units"]
             .as_array()
             .unwrap()
             .iter()
             .map(|u| u["unit_id"].as_str().unwrap())
             .collect();
-        assert_eq!(shown, [me.unit.as_str()], "a ward has no units below it");
+        let branches = ids(
+            &app.list_all(token, &format!("/api/v1/units?parent_id={}", me.unit)),
+            "id",
+        );
+        assert_eq!(shown[0], me.unit, "the ward, then its branches");
+        assert_eq!(
+            shown[1..].iter().collect::<BTreeSet<_>>(),
+            branches
+                .iter()
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>()
+                .iter()
+                .collect(),
+        );
+        assert!(!branches.is_empty());
         assert_no_leak("the coverage report", &coverage.to_string(), &other.ids);
         let (status, _, xlsx) = app.download(
             "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31&format=csv",
@@ -423,7 +418,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
 
     // The province's admin keeps everything: both classes.
     let admin = app.token("admin", "diemdanh-admin");
-    let courses = ids(&all(&app, &admin, "/api/v1/courses"), "id");
+    let courses = ids(&app.list_all(&admin, "/api/v1/courses"), "id");
     assert!(courses.contains(&pleiku.course) && courses.contains(&thong_nhat.course));
     // Each organiser reviews their own class's refused mark.
     app.call(
@@ -435,16 +430,12 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(back
     .expect(200);
 }
 
-fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let ward = unit_id(&app, &admin, "23602");
     // An admin makes an organiser of a unit; the unit goes with the role.
-    let made = post(
-        &app,
+    let made = app.create(
         &admin,
         "/api/v1/users",
         json!({"username": "doan.anphu", "role": "organiser", "unit_id": ward,
@@ -482,7 +473,7 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(backend: 
     );
     let organiser = app.token("doan.anphu", "organiser-password-1");
     let person = ids(
-        &all(&app, &organiser, &format!("/api/v1/people?unit_id={ward}")),
+        &app.list_all(&organiser, &format!("/api/v1/people?unit_id={ward}")),
         "id",
     )[0]
     .clone();
@@ -498,8 +489,7 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(backend: 
             "role_not_allowed"
         );
     }
-    let trainee = post(
-        &app,
+    let trainee = app.create(
         &organiser,
         "/api/v1/users",
         json!({"username": "hv.anphu", "role": "trainee", "person_id": person,
@@ -526,13 +516,12 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(backend: 
         "role_not_allowed"
     );
     assert_eq!(
-        ids(&all(&app, &organiser, "/api/v1/users"), "username"),
+        ids(&app.list_all(&organiser, "/api/v1/users"), "username"),
         ["hv.anphu"],
         "an organiser lists the accounts of their people, not staff"
     );
     // A unit someone organises for is in use, even with no one else in it.
-    let empty = post(
-        &app,
+    let empty = app.create(
         &admin,
         "/api/v1/units",
         json!({"code": "T-0001", "name": "Chi đoàn thử", "kind": "commune"}),
@@ -563,16 +552,13 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(backend: 
     }
 }
 
-fn a_merge_moves_the_organiser_with_their_people(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_merge_moves_the_organiser_with_their_people(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let class = plan_class(&app, "doan.pleiku", "demo-organiser-1", "23575", "pleiku");
     let neighbour = unit_id(&app, &admin, "23584");
     let neighbour_people = ids(
-        &all(&app, &admin, &format!("/api/v1/people?unit_id={neighbour}")),
+        &app.list_all(&admin, &format!("/api/v1/people?unit_id={neighbour}")),
         "id",
     );
     let stays = app.create_organiser("doan.dienhong", &unit_id(&app, &admin, "23563"));
@@ -608,7 +594,7 @@ fn a_merge_moves_the_organiser_with_their_people(backend: Backend) {
         None,
     )
     .expect(200);
-    let people = ids(&all(&app, token, "/api/v1/people"), "id");
+    let people = ids(&app.list_all(token, "/api/v1/people"), "id");
     for person in class.people.iter().chain(&neighbour_people) {
         assert!(people.contains(person), "{person} is in the merged ward");
     }

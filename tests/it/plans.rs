@@ -9,7 +9,7 @@ use calamine::{Data, Reader, Xlsx};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{TestApp, id_of};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
@@ -19,30 +19,17 @@ backend_tests!(
     a_stale_if_match_is_refused_and_changes_nothing,
     bad_plans_are_refused_with_stable_codes_and_change_nothing,
     the_report_downloads_as_csv_and_xlsx_matching_the_json,
-    the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get,
+    the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get,
     ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings,
+    sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other,
+    branches_sit_under_a_commune_and_move_with_it_in_a_merge,
+    newly_elected_this_term_restricts_the_target_group_exactly,
+    attendance_for_sessions_not_yet_started_trains_nobody,
+    a_roster_import_names_branches_within_the_organisers_ward,
 );
 
-fn id(value: &Value) -> String {
-    value["id"].as_str().expect("id").to_owned()
-}
-
-fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    app.call("POST", path, Some(token), Some(&body))
-        .expect(201)
-        .json
-}
-
-fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    app.call("GET", path, Some(token), None).expect(200).json
-}
-
 fn report(app: &TestApp, token: &str, plan: &str) -> Value {
-    get(
-        app,
-        token,
-        &format!("/api/v1/reports/training-plans/{plan}"),
-    )
+    app.get_ok(token, &format!("/api/v1/reports/training-plans/{plan}"))
 }
 
 /// The names in a list of people of a report.
@@ -73,8 +60,7 @@ impl Builder<'_> {
     }
 
     fn unit(&self, code: &str, name: &str, kind: &str, parent: Option<&str>) -> String {
-        id(&post(
-            self.app,
+        id_of(&self.app.create(
             &self.admin,
             "/api/v1/units",
             json!({"code": code, "name": name, "kind": kind, "parent_id": parent}),
@@ -82,9 +68,7 @@ impl Builder<'_> {
     }
 
     fn person(&self, name: &str, position: &str, unit: &str) -> String {
-        id(&post(
-            self.app,
-            &self.admin,
+        id_of(&self.app.create(&self.admin,
             "/api/v1/people",
             json!({"full_name": name, "position": position, "unit_id": unit, "phone": "0912345678"}),
         ))
@@ -94,8 +78,7 @@ impl Builder<'_> {
     fn course(&self, code: &str, first_day: &str, topics: &[&str]) -> (String, Vec<String>) {
         let start = chrono::NaiveDate::parse_from_str(first_day, "%Y-%m-%d").unwrap();
         let end = start + chrono::Days::new(topics.len() as u64);
-        let course = id(&post(
-            self.app,
+        let course = id_of(&self.app.create(
             &self.admin,
             "/api/v1/courses",
             json!({"code": code, "title": format!("Lớp {code}"), "management_level": "province",
@@ -106,8 +89,7 @@ impl Builder<'_> {
             .enumerate()
             .map(|(i, topic)| {
                 let day = start + chrono::Days::new(i as u64);
-                id(&post(
-                    self.app,
+                id_of(&self.app.create(
                     &self.admin,
                     "/api/v1/sessions",
                     json!({"course_id": course, "topic": topic,
@@ -121,16 +103,14 @@ impl Builder<'_> {
 
     /// Enrolls the person and records one status per session (None: nothing recorded).
     fn attend(&self, course: &str, sessions: &[String], person: &str, statuses: &[Option<&str>]) {
-        post(
-            self.app,
+        self.app.create(
             &self.admin,
             "/api/v1/enrollments",
             json!({"course_id": course, "person_id": person}),
         );
         for (session, status) in sessions.iter().zip(statuses) {
             if let Some(status) = status {
-                post(
-                    self.app,
+                self.app.create(
                     &self.admin,
                     "/api/v1/attendance",
                     json!({"session_id": session, "person_id": person, "status": status}),
@@ -140,7 +120,7 @@ impl Builder<'_> {
     }
 
     fn plan(&self, body: Value) -> Value {
-        post(self.app, &self.admin, "/api/v1/training-plans", body)
+        self.app.create(&self.admin, "/api/v1/training-plans", body)
     }
 }
 
@@ -165,10 +145,7 @@ fn progress(report: &Value) -> (i64, i64, i64, i64) {
     )
 }
 
-fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: TestApp) {
     let b = Builder::new(&app);
     let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
     let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
@@ -219,12 +196,12 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(backend:
     b.attend(&skills, &skill_sessions, &b_cm1, &statuses(4, "absent", 5));
     b.attend(&skills, &skill_sessions, &c_cm1, &statuses(5, "present", 5));
     b.attend(&skills, &skill_sessions, &c_cm2, &statuses(0, "absent", 5));
-    let province_plan = id(&b.plan(json!({"unit_id": province, "year": 2026,
+    let province_plan = id_of(&b.plan(json!({"unit_id": province, "year": 2026,
         "title": "Kế hoạch bồi dưỡng Bí thư, Phó Bí thư 2026",
         "target_positions": ["secretary", "deputy_secretary"],
         "courses": [planned(&leaders, "2026-03-02", "2026-03-06")]})));
     let commune_plan = |unit: &str, percent: i64| {
-        id(&b.plan(
+        id_of(&b.plan(
             json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch bồi dưỡng Ban Chấp hành",
             "target_positions": ["committee_member"], "target_percent": percent,
             "courses": [planned(&skills, "2026-04-06", "2026-04-10")]}),
@@ -364,10 +341,7 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(backend:
     assert_eq!(of_province["courses"][0]["held"], true);
 }
 
-fn a_person_moved_during_the_year_counts_where_they_are_and_is_a_change(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_person_moved_during_the_year_counts_where_they_are_and_is_a_change(app: TestApp) {
     let b = Builder::new(&app);
     let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
     let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
@@ -378,7 +352,7 @@ fn a_person_moved_during_the_year_counts_where_they_are_and_is_a_change(backend:
     let year = chrono::Datelike::year(&chrono::Utc::now().date_naive());
     let today = chrono::Utc::now().date_naive().to_string();
     let plan = |unit: &str| {
-        id(
+        id_of(
             &b.plan(json!({"unit_id": unit, "year": year, "title": "Kế hoạch",
             "target_positions": ["secretary"]})),
         )
@@ -425,10 +399,7 @@ fn rule_world(app: &TestApp) -> (Builder<'_>, String) {
     (b, commune)
 }
 
-fn trained_follows_the_completion_rule_of_the_plan_exactly(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn trained_follows_the_completion_rule_of_the_plan_exactly(app: TestApp) {
     let (b, commune) = rule_world(&app);
     let eighty = b.person("Nguyễn Văn Tám", "secretary", &commune);
     let seventy_nine = b.person("Trần Thị Chín", "secretary", &commune);
@@ -469,7 +440,7 @@ fn trained_follows_the_completion_rule_of_the_plan_exactly(backend: Backend) {
     let plan = b.plan(json!({"unit_id": commune, "year": 2026, "title": "Kế hoạch 2026",
         "target_positions": ["secretary"], "rule": {"kind": "course_completion", "min_rate": 80},
         "courses": [planned(&short, "2026-03-02", "2026-03-06"), planned(&long, "2026-04-01", "2026-04-24")]}));
-    let plan_id = id(&plan);
+    let plan_id = id_of(&plan);
     let at_80 = report(&app, &b.admin, &plan_id);
     assert_eq!(names(&at_80["trained"]), set(&["Nguyễn Văn Tám"]));
     assert_eq!(
@@ -504,10 +475,7 @@ fn trained_follows_the_completion_rule_of_the_plan_exactly(backend: Backend) {
     );
 }
 
-fn trained_by_sessions_on_required_topics(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn trained_by_sessions_on_required_topics(app: TestApp) {
     let (b, commune) = rule_world(&app);
     let (course, sessions) = b.course(
         "CD",
@@ -552,7 +520,7 @@ fn trained_by_sessions_on_required_topics(backend: Backend) {
         &not_a_deputy,
         &statuses(4, "present", 4),
     );
-    let plan = id(&b.plan(
+    let plan = id_of(&b.plan(
         json!({"unit_id": commune, "year": 2026, "title": "Chuyên đề bắt buộc",
         "target_positions": ["deputy_secretary"],
         "rule": {"kind": "sessions_on_topics", "min_sessions": 2,
@@ -568,10 +536,7 @@ fn trained_by_sessions_on_required_topics(backend: Backend) {
     );
 }
 
-fn a_stale_if_match_is_refused_and_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_stale_if_match_is_refused_and_changes_nothing(app: TestApp) {
     let (b, commune) = rule_world(&app);
     let (course, _) = b.course("K1", "2026-06-01", &["Chuyên đề"; 2]);
     let created = app
@@ -583,7 +548,7 @@ fn a_stale_if_match_is_refused_and_changes_nothing(backend: Backend) {
                 "target_positions": ["secretary"], "courses": [planned(&course, "2026-06-01", "2026-06-02")]})),
         )
         .expect(201);
-    let plan = id(&created.json);
+    let plan = id_of(&created.json);
     let path = format!("/api/v1/training-plans/{plan}");
     let first_etag = created.header("etag").unwrap().to_owned();
     assert_eq!(
@@ -657,16 +622,13 @@ fn a_stale_if_match_is_refused_and_changes_nothing(backend: Backend) {
         "not_found"
     );
     assert_eq!(
-        get(&app, &b.admin, "/api/v1/training-plans")["total"],
+        app.get_ok(&b.admin, "/api/v1/training-plans")["total"],
         0,
         "a deleted plan leaves the list"
     );
 }
 
-fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
     let (b, commune) = rule_world(&app);
     let (course, _) = b.course("K1", "2026-06-01", &["Chuyên đề"]);
     let other = b.unit("002", "Xã Bình Minh", "commune", None);
@@ -852,7 +814,7 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) 
             );
         }
     }
-    let list = get(&app, &b.admin, "/api/v1/training-plans?limit=500");
+    let list = app.get_ok(&b.admin, "/api/v1/training-plans?limit=500");
     assert_eq!(list["total"], 1, "nothing was written: {list}");
     assert_eq!(list["items"][0], existing);
     let bad_filter = app
@@ -869,7 +831,7 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) 
     // plan for a unit they do not manage is refused.
     app.create_user("co.lan", "trainer", None);
     let trainer = app.token("co.lan", "trainer-password");
-    let plan = id(&existing);
+    let plan = id_of(&existing);
     for path in [
         format!("/api/v1/training-plans/{plan}"),
         format!("/api/v1/reports/training-plans/{plan}"),
@@ -881,7 +843,7 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) 
             "not_found"
         );
     }
-    assert_eq!(get(&app, &trainer, "/api/v1/training-plans")["total"], 0);
+    assert_eq!(app.get_ok(&trainer, "/api/v1/training-plans")["total"], 0);
     let refused = app
         .call(
             "POST",
@@ -892,7 +854,7 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(backend: Backend) 
         .expect(403);
     assert_eq!(refused.code(), "forbidden");
     assert_eq!(
-        get(&app, &b.admin, "/api/v1/training-plans")["total"],
+        app.get_ok(&b.admin, "/api/v1/training-plans")["total"],
         1,
         "still nothing written"
     );
@@ -912,10 +874,7 @@ fn cell(sheet: &calamine::Range<Data>, row: usize, col: usize) -> String {
     }
 }
 
-fn the_report_downloads_as_csv_and_xlsx_matching_the_json(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_report_downloads_as_csv_and_xlsx_matching_the_json(app: TestApp) {
     let b = Builder::new(&app);
     let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
     let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
@@ -931,7 +890,7 @@ fn the_report_downloads_as_csv_and_xlsx_matching_the_json(backend: Backend) {
     let (course, sessions) = b.course("BD-2026", "2026-03-02", &["Chuyên đề"; 5]);
     b.attend(&course, &sessions, &an, &statuses(5, "present", 5));
     let (later, _) = b.course("BD-2026-2", "2026-12-20", &["Chuyên đề"; 2]);
-    let plan = id(&b.plan(json!({"unit_id": province, "year": 2026,
+    let plan = id_of(&b.plan(json!({"unit_id": province, "year": 2026,
         "title": "Kế hoạch bồi dưỡng 2026", "target_positions": ["secretary", "deputy_secretary"],
         "courses": [planned(&course, "2026-03-02", "2026-03-06"), planned(&later, "2026-12-20", "2026-12-21")]})));
     b.plan(json!({"unit_id": an_phu, "year": 2026, "title": "Kế hoạch xã An Phú",
@@ -1067,15 +1026,12 @@ fn the_report_downloads_as_csv_and_xlsx_matching_the_json(backend: Backend) {
     );
 }
 
-fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(app: TestApp) {
     let app = app.with_demo();
     let admin = app.admin_token();
-    let plans = get(&app, &admin, "/api/v1/training-plans?year=2026");
-    assert_eq!(plans["total"], 2);
-    let province = get(&app, &admin, "/api/v1/units?kind=province")["items"][0]["id"].clone();
+    let plans = app.get_ok(&admin, "/api/v1/training-plans?year=2026");
+    assert_eq!(plans["total"], 3);
+    let province = app.get_ok(&admin, "/api/v1/units?kind=province")["items"][0]["id"].clone();
     let provincial = plans["items"]
         .as_array()
         .unwrap()
@@ -1083,14 +1039,10 @@ fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Bac
         .find(|p| p["unit_id"] == province)
         .expect("the province's plan");
     let of_province = report(&app, &admin, provincial["id"].as_str().unwrap());
-    let leaders = get(&app, &admin, "/api/v1/people?position=secretary&limit=1")["total"]
+    let leaders = app.get_ok(&admin, "/api/v1/people?position=secretary&limit=1")["total"]
         .as_i64()
         .unwrap()
-        + get(
-            &app,
-            &admin,
-            "/api/v1/people?position=deputy_secretary&limit=1",
-        )["total"]
+        + app.get_ok(&admin, "/api/v1/people?position=deputy_secretary&limit=1")["total"]
             .as_i64()
             .unwrap();
     assert_eq!(of_province["progress"]["target"], leaders);
@@ -1100,11 +1052,55 @@ fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Bac
             .parse::<chrono::DateTime<chrono::Utc>>()
             .unwrap();
     assert_eq!(of_province["courses"][0]["held"], started);
-    let ward_plan = &of_province["unit_plans"][0];
-    assert_eq!(ward_plan["unit_name"], "Phường Pleiku");
-    let of_ward = report(&app, &admin, ward_plan["plan_id"].as_str().unwrap());
-    assert_eq!(of_ward["progress"], ward_plan["progress"]);
-    assert_eq!(of_province["unit_plans_total"], ward_plan["progress"]);
+    let ward_plans = of_province["unit_plans"].as_array().unwrap();
+    let wards: Vec<&str> = ward_plans
+        .iter()
+        .map(|p| p["unit_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(wards, ["Phường Pleiku", "Phường Thống Nhất"]);
+    for ward_plan in ward_plans {
+        let of_ward = report(&app, &admin, ward_plan["plan_id"].as_str().unwrap());
+        assert_eq!(of_ward["progress"], ward_plan["progress"]);
+    }
+    for field in ["target", "required", "trained", "not_trained"] {
+        let sum: i64 = ward_plans
+            .iter()
+            .map(|p| p["progress"][field].as_i64().unwrap())
+            .sum();
+        assert_eq!(of_province["unit_plans_total"][field], sum, "{field}");
+    }
+    // Thống Nhất's plan for its branch secretaries and deputies, over the class it held in
+    // November: three of the five completed it.
+    let branches = report(&app, &admin, ward_plans[1]["plan_id"].as_str().unwrap());
+    assert_eq!(progress(&branches), (5, 5, 3, 2));
+    assert_eq!(
+        names(&branches["not_trained"]),
+        set(&["Rah Lan Siu", "Puih Văn Thuận"])
+    );
+    assert_eq!(branches["courses_not_held"], 0);
+    let branch_units: Vec<(&str, i64)> = branches["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["trained"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        branch_units,
+        [
+            ("Phường Thống Nhất", 3),
+            ("Chi đoàn Làng Ia Lang", 0),
+            ("Chi đoàn Tổ dân phố 1", 2),
+            ("Chi đoàn Tổ dân phố 2", 1),
+        ]
+    );
+    // The province's plan for Secretaries and Deputies finds no branch secretary.
+    assert!(
+        of_province["not_trained"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["position"].as_str().unwrap().starts_with("branch_"))
+    );
 
     // A trainer of the planned class gets the class, never the plan.
     let trainer = app.token("hoa.nguyen", "demo-trainer-1");
@@ -1119,25 +1115,22 @@ fn the_demo_has_a_provincial_and_a_ward_plan_that_devices_never_get(backend: Bac
     for plan in plans["items"].as_array().unwrap() {
         assert!(!pull.text.contains(plan["id"].as_str().unwrap()));
     }
-    assert_eq!(get(&app, &trainer, "/api/v1/training-plans")["total"], 0);
+    assert_eq!(app.get_ok(&trainer, "/api/v1/training-plans")["total"], 0);
 }
 
-fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: TestApp) {
     let app = app.with_demo();
     let admin = app.admin_token();
     let pleiku = app.token("doan.pleiku", "demo-organiser-1");
     let thong_nhat = app.token("doan.thongnhat", "demo-organiser-2");
     let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
-    let all = get(&app, &admin, "/api/v1/training-plans?year=2026");
+    let all = app.get_ok(&admin, "/api/v1/training-plans?year=2026");
     let plan_of = |unit_name: &str| -> Value {
-        let unit = get(&app, &admin, "/api/v1/units?limit=500")["items"]
+        let unit = app.get_ok(&admin, "/api/v1/units?limit=500")["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|u| u["name"] == unit_name)
+            .find(|u| u["name"] == unit_name && u["merged_into_id"].is_null())
             .unwrap()["id"]
             .clone();
         all["items"]
@@ -1149,22 +1142,23 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
             .clone()
     };
     let ward_plan = plan_of("Phường Pleiku");
-    let ward_id = id(&ward_plan);
+    let ward_id = id_of(&ward_plan);
     let ward_unit = ward_plan["unit_id"].as_str().unwrap().to_owned();
     let province_plan = plan_of("Tỉnh Gia Lai");
     let ids = |token: &str| -> BTreeSet<String> {
-        get(&app, token, "/api/v1/training-plans")["items"]
+        app.get_ok(token, "/api/v1/training-plans")["items"]
             .as_array()
             .unwrap()
             .iter()
-            .map(id)
+            .map(id_of)
             .collect()
     };
+    let branch_plan = id_of(&plan_of("Phường Thống Nhất"));
     assert_eq!(ids(&pleiku), BTreeSet::from([ward_id.clone()]));
-    assert_eq!(ids(&thong_nhat), BTreeSet::new());
+    assert_eq!(ids(&thong_nhat), BTreeSet::from([branch_plan.clone()]));
     assert_eq!(
         ids(&province_organiser),
-        BTreeSet::from([ward_id.clone(), id(&province_plan)])
+        BTreeSet::from([ward_id.clone(), id_of(&province_plan), branch_plan.clone()])
     );
 
     // The ward's organiser reads the ward's progress as the province reads it.
@@ -1176,7 +1170,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
     for path in [
         format!("/api/v1/training-plans/{ward_id}"),
         format!("/api/v1/reports/training-plans/{ward_id}"),
-        format!("/api/v1/reports/training-plans/{}", id(&province_plan)),
+        format!("/api/v1/reports/training-plans/{}", id_of(&province_plan)),
     ] {
         app.call("GET", &path, Some(&thong_nhat), None).expect(404);
     }
@@ -1211,7 +1205,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
         );
     }
     assert_eq!(
-        get(&app, &admin, "/api/v1/training-plans?year=2027")["total"],
+        app.get_ok(&admin, "/api/v1/training-plans?year=2027")["total"],
         0
     );
     // The demo ward plan counts the province's class, which the ward's organiser does not see:
@@ -1256,13 +1250,610 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(backe
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "unknown_course");
 
-    let written = post(
-        &app,
-        &pleiku,
-        "/api/v1/training-plans",
-        next_year(&ward_unit),
-    );
+    let written = app.create(&pleiku, "/api/v1/training-plans", next_year(&ward_unit));
     assert_eq!(written["unit_id"], json!(ward_unit));
-    assert_eq!(ids(&thong_nhat), BTreeSet::new());
-    assert!(ids(&province_organiser).contains(&id(&written)));
+    assert_eq!(ids(&thong_nhat), BTreeSet::from([branch_plan]));
+    assert!(ids(&province_organiser).contains(&id_of(&written)));
+}
+
+/// A province with two sibling communes, each with branches (chi đoàn) and their secretaries,
+/// and a commune Secretary each.
+struct BranchWorld<'a> {
+    b: Builder<'a>,
+    province: String,
+    an_phu: String,
+    binh_minh: String,
+    /// An Phú's branches: Thôn 1 and Thôn 2; Bình Minh's: Thôn 1.
+    an_phu_branches: [String; 2],
+    binh_minh_branch: String,
+}
+
+fn branch_world(app: &TestApp) -> BranchWorld<'_> {
+    let b = Builder::new(app);
+    let province = b.unit("52", "Tỉnh Gia Lai", "province", None);
+    let an_phu = b.unit("001", "Xã An Phú", "commune", Some(&province));
+    let binh_minh = b.unit("002", "Phường Bình Minh", "ward", Some(&province));
+    let an_phu_branches = [
+        b.unit("001-CD1", "Chi đoàn Thôn 1", "branch", Some(&an_phu)),
+        b.unit("001-CD2", "Chi đoàn Thôn 2", "branch", Some(&an_phu)),
+    ];
+    let binh_minh_branch = b.unit("002-CD1", "Chi đoàn Thôn 1", "branch", Some(&binh_minh));
+    b.person("Nguyễn Văn An", "secretary", &an_phu);
+    b.person("Hoàng Văn Dũng", "secretary", &binh_minh);
+    BranchWorld {
+        b,
+        province,
+        an_phu,
+        binh_minh,
+        an_phu_branches,
+        binh_minh_branch,
+    }
+}
+
+/// A one-session class an organiser plans for their unit, held on `day`.
+fn organisers_class(
+    app: &TestApp,
+    token: &str,
+    unit: &str,
+    code: &str,
+    day: &str,
+) -> (String, String) {
+    let course = id_of(&app.create(
+        token,
+        "/api/v1/courses",
+        json!({"code": code, "title": format!("Bồi dưỡng Bí thư chi đoàn {code}"),
+               "organizing_unit_id": unit, "management_level": "commune",
+               "start_date": day, "end_date": day}),
+    ));
+    let session = id_of(&app.create(token,
+        "/api/v1/sessions",
+        json!({"course_id": course, "topic": "Nghiệp vụ công tác chi đoàn",
+               "starts_at": format!("{day}T08:00:00+07:00"), "ends_at": format!("{day}T11:00:00+07:00")}),
+    ));
+    (course, session)
+}
+
+fn sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other(app: TestApp) {
+    let w = branch_world(&app);
+    let b = &w.b;
+    let lan = b.person("Trần Thị Lan", "branch_secretary", &w.an_phu_branches[0]);
+    let minh = b.person("Lê Văn Minh", "branch_secretary", &w.an_phu_branches[1]);
+    // A branch's deputy is not in a plan for branch secretaries.
+    b.person(
+        "Phạm Thị Na",
+        "branch_deputy_secretary",
+        &w.an_phu_branches[1],
+    );
+    let oanh = b.person("Đỗ Thị Oanh", "branch_secretary", &w.binh_minh_branch);
+    app.create_organiser("doan.anphu", &w.an_phu);
+    app.create_organiser("doan.binhminh", &w.binh_minh);
+    let an_phu = app.token("doan.anphu", "organiser-password");
+    let binh_minh = app.token("doan.binhminh", "organiser-password");
+
+    let (a_course, a_session) = organisers_class(&app, &an_phu, &w.an_phu, "CD-AP", "2026-05-09");
+    let (b_course, b_session) =
+        organisers_class(&app, &binh_minh, &w.binh_minh, "CD-BM", "2026-05-16");
+    b.attend(
+        &a_course,
+        std::slice::from_ref(&a_session),
+        &lan,
+        &[Some("present")],
+    );
+    b.attend(&a_course, &[a_session], &minh, &[Some("absent")]);
+    b.attend(&b_course, &[b_session], &oanh, &[Some("present")]);
+    let plan_for = |unit: &str, course: &str, day: &str| {
+        json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch bồi dưỡng Bí thư chi đoàn 2026",
+               "target_positions": ["branch_secretary"],
+               "courses": [planned(course, day, day)]})
+    };
+    let a_plan = app.create(
+        &an_phu,
+        "/api/v1/training-plans",
+        plan_for(&w.an_phu, &a_course, "2026-05-09"),
+    );
+    let b_plan = app.create(
+        &binh_minh,
+        "/api/v1/training-plans",
+        plan_for(&w.binh_minh, &b_course, "2026-05-16"),
+    );
+    let (a_plan, b_plan) = (id_of(&a_plan), id_of(&b_plan));
+
+    // Each commune's plan counts its own branch secretaries, and only them (not the deputy,
+    // not the commune Secretary).
+    let of_a = report(&app, &an_phu, &a_plan);
+    assert_eq!(progress(&of_a), (2, 2, 1, 1));
+    assert_eq!(names(&of_a["trained"]), set(&["Trần Thị Lan"]));
+    assert_eq!(names(&of_a["not_trained"]), set(&["Lê Văn Minh"]));
+    assert_eq!(of_a["not_trained"][0]["unit_name"], "Chi đoàn Thôn 2");
+    let of_b = report(&app, &binh_minh, &b_plan);
+    assert_eq!(progress(&of_b), (1, 1, 1, 0));
+
+    // Neither reaches the other's plan, report or class: every route answers as for nothing.
+    for (token, plan, course, unit) in [
+        (&an_phu, &b_plan, &b_course, &w.binh_minh),
+        (&binh_minh, &a_plan, &a_course, &w.an_phu),
+    ] {
+        let listed: Vec<String> = app.get_ok(token, "/api/v1/training-plans")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id_of)
+            .collect();
+        assert!(!listed.contains(plan));
+        assert_eq!(listed.len(), 1);
+        for path in [
+            format!("/api/v1/training-plans/{plan}"),
+            format!("/api/v1/reports/training-plans/{plan}"),
+            format!("/api/v1/reports/training-plans/{plan}?format=csv"),
+            format!("/api/v1/courses/{course}"),
+        ] {
+            app.call("GET", &path, Some(token), None).expect(404);
+        }
+        let stolen = json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch",
+                            "target_positions": ["branch_secretary"]});
+        app.call_with(
+            "PUT",
+            &format!("/api/v1/training-plans/{plan}"),
+            Some(token),
+            Some(&stolen),
+            &[("If-Match", "\"1\"")],
+        )
+        .expect(404);
+        app.call(
+            "DELETE",
+            &format!("/api/v1/training-plans/{plan}"),
+            Some(token),
+            None,
+        )
+        .expect(404);
+        let refused = app
+            .call(
+                "POST",
+                "/api/v1/training-plans",
+                Some(token),
+                Some(&json!({"unit_id": unit, "year": 2027,
+                "title": "Kế hoạch", "target_positions": ["branch_secretary"]})),
+            )
+            .expect(422);
+        assert_eq!(refused.json["details"][0]["code"], "outside_your_unit");
+        let pull = app
+            .call("GET", "/api/v1/sync/pull?limit=1000", Some(token), None)
+            .expect(200);
+        let watermelon = app
+            .call(
+                "GET",
+                "/api/v1/watermelon/sync?last_pulled_at=null&schema_version=1&migration=null",
+                Some(token),
+                None,
+            )
+            .expect(200);
+        for foreign in [plan, course] {
+            assert!(
+                !pull.text.contains(foreign.as_str()),
+                "the pull leaks {foreign}"
+            );
+            assert!(
+                !watermelon.text.contains(foreign.as_str()),
+                "the WatermelonDB pull leaks {foreign}"
+            );
+        }
+    }
+    // A sibling's class cannot be planned either.
+    let mut borrowing = plan_for(&w.an_phu, &b_course, "2026-05-16");
+    borrowing["year"] = json!(2027);
+    borrowing["courses"][0] = planned(&b_course, "2027-05-16", "2027-05-16");
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&an_phu),
+            Some(&borrowing),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "unknown_course");
+    // Nothing was changed by the refusals.
+    assert_eq!(
+        report(&app, &b.admin, &b_plan)["plan"],
+        app.get_ok(&binh_minh, &format!("/api/v1/training-plans/{b_plan}"))
+    );
+    assert_eq!(app.get_ok(&b.admin, "/api/v1/training-plans")["total"], 2);
+
+    // The province's plan for Secretaries finds no branch secretary; its roll-up is the sum
+    // of the communes' plans.
+    let province_plan = id_of(&b.plan(json!({"unit_id": w.province, "year": 2026,
+        "title": "Kế hoạch bồi dưỡng Bí thư 2026", "target_positions": ["secretary"]})));
+    let of_province = report(&app, &b.admin, &province_plan);
+    assert_eq!(
+        names(&of_province["not_trained"]),
+        set(&["Nguyễn Văn An", "Hoàng Văn Dũng"])
+    );
+    assert_eq!(of_province["unit_plans_total"]["target"], 3);
+    assert_eq!(of_province["unit_plans_total"]["trained"], 2);
+}
+
+fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(app: TestApp) {
+    let w = branch_world(&app);
+    let b = &w.b;
+    let units_before = app.get_ok(&b.admin, "/api/v1/units?limit=500");
+    let refused = |body: Value, field: &str, code: &str| {
+        let answer = app
+            .call("POST", "/api/v1/units", Some(&b.admin), Some(&body))
+            .expect(422);
+        assert_eq!(
+            (
+                &answer.json["details"][0]["field"],
+                &answer.json["details"][0]["code"]
+            ),
+            (&json!(field), &json!(code)),
+            "{}",
+            answer.text
+        );
+    };
+    refused(
+        json!({"code": "X1", "name": "Chi đoàn lạc", "kind": "branch", "parent_id": w.province}),
+        "parent_id",
+        "branch_parent",
+    );
+    refused(
+        json!({"code": "X2", "name": "Chi đoàn mồ côi", "kind": "branch"}),
+        "parent_id",
+        "branch_parent",
+    );
+    refused(
+        json!({"code": "X3", "name": "Tổ trong chi đoàn", "kind": "branch", "parent_id": w.binh_minh_branch}),
+        "parent_id",
+        "branch_has_no_units",
+    );
+    // A commune holding branches cannot become a province.
+    let an_phu = app.get_ok(&b.admin, &format!("/api/v1/units/{}", w.an_phu));
+    let answer = app
+        .call_with(
+            "PUT",
+            &format!("/api/v1/units/{}", w.an_phu),
+            Some(&b.admin),
+            Some(&json!({"code": "001", "name": "Xã An Phú", "kind": "province", "parent_id": w.province})),
+            &[("If-Match", &format!("\"{}\"", an_phu["rev"]))],
+        )
+        .expect(422);
+    assert_eq!(answer.json["details"][0]["code"], "branch_parent");
+    // Nor be merged into a unit that cannot hold its branches.
+    let answer = app
+        .call(
+            "POST",
+            "/api/v1/units/merge",
+            Some(&b.admin),
+            Some(&json!({"source_ids": [w.an_phu], "target_id": w.province, "effective_date": "2026-07-01"})),
+        )
+        .expect(422);
+    assert_eq!(
+        (
+            &answer.json["details"][0]["field"],
+            &answer.json["details"][0]["code"]
+        ),
+        (&json!("target_id"), &json!("branch_parent"))
+    );
+    assert_eq!(
+        app.get_ok(&b.admin, "/api/v1/units?limit=500"),
+        units_before
+    );
+
+    // Each commune plans for its branch secretaries; the province for all of them.
+    let a1 = b.person("Trần Thị Lan", "branch_secretary", &w.an_phu_branches[0]);
+    let a2 = b.person("Lê Văn Minh", "branch_secretary", &w.an_phu_branches[1]);
+    let b1 = b.person("Đỗ Thị Oanh", "branch_secretary", &w.binh_minh_branch);
+    let (course, sessions) = b.course("CD-2026", "2026-03-02", &["Chuyên đề"; 5]);
+    b.attend(&course, &sessions, &a1, &statuses(4, "absent", 5));
+    b.attend(&course, &sessions, &a2, &statuses(3, "absent", 5));
+    b.attend(&course, &sessions, &b1, &statuses(5, "present", 5));
+    let plan = |unit: &str| {
+        id_of(&b.plan(
+            json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch bồi dưỡng Bí thư chi đoàn",
+            "target_positions": ["branch_secretary"],
+            "courses": [planned(&course, "2026-03-02", "2026-03-06")]}),
+        ))
+    };
+    let (of_a, of_b, of_province) = (plan(&w.an_phu), plan(&w.binh_minh), plan(&w.province));
+
+    // In the middle of the year An Phú is merged into Bình Minh: its branches move with it,
+    // keeping their ids, their names and their secretaries.
+    app.call(
+        "POST",
+        "/api/v1/units/merge",
+        Some(&b.admin),
+        Some(&json!({"source_ids": [w.an_phu], "target_id": w.binh_minh, "effective_date": "2026-07-01"})),
+    )
+    .expect(200);
+    for branch in &w.an_phu_branches {
+        let moved = app.get_ok(&b.admin, &format!("/api/v1/units/{branch}"));
+        assert_eq!(moved["parent_id"], json!(w.binh_minh));
+        assert_eq!(moved["merged_into_id"], Value::Null);
+    }
+    let (a, bm, p) = (
+        report(&app, &b.admin, &of_a),
+        report(&app, &b.admin, &of_b),
+        report(&app, &b.admin, &of_province),
+    );
+    assert_eq!(
+        progress(&a),
+        (0, 0, 0, 0),
+        "An Phú has nobody left to train"
+    );
+    assert_eq!(progress(&bm), (3, 3, 2, 1));
+    assert_eq!(names(&bm["not_trained"]), set(&["Lê Văn Minh"]));
+    let branch_rows: Vec<(&str, usize, i64)> = bm["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap(),
+                u["depth"].as_u64().unwrap() as usize,
+                u["target"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        branch_rows,
+        [
+            ("Phường Bình Minh", 0, 3),
+            ("Chi đoàn Thôn 1", 1, 1),
+            ("Chi đoàn Thôn 1", 1, 1),
+            ("Chi đoàn Thôn 2", 1, 1),
+        ]
+    );
+    assert_eq!(progress(&p), (3, 3, 2, 1));
+    for field in ["target", "required", "trained", "not_trained"] {
+        let sum = a["progress"][field].as_i64().unwrap() + bm["progress"][field].as_i64().unwrap();
+        assert_eq!(p["unit_plans_total"][field], sum, "{field}");
+    }
+    assert_eq!(p["unit_plans"].as_array().unwrap().len(), 2);
+    let merge = &bm["changes"][0];
+    assert_eq!(
+        (&merge["kind"], &merge["date"]),
+        (&json!("merge"), &json!("2026-07-01"))
+    );
+}
+
+fn newly_elected_this_term_restricts_the_target_group_exactly(app: TestApp) {
+    let w = branch_world(&app);
+    let b = &w.b;
+    let elected = |name: &str, since: Option<&str>| {
+        let person = app.create(
+            &b.admin,
+            "/api/v1/people",
+            json!({"full_name": name, "position": "branch_secretary",
+                   "unit_id": w.an_phu_branches[0], "position_since": since}),
+        );
+        assert_eq!(person["position_since"], json!(since));
+        id_of(&person)
+    };
+    elected("Trần Thị Trước", Some("2025-09-13"));
+    elected("Lê Văn Đúng", Some("2025-09-14"));
+    elected("Phạm Thị Sau", Some("2026-01-05"));
+    elected("Đỗ Văn Chưa Rõ", None);
+    let plan = b.plan(
+        json!({"unit_id": w.an_phu, "year": 2026, "title": "Bồi dưỡng Bí thư chi đoàn mới",
+        "target_positions": ["branch_secretary"], "elected_since": "2025-09-14"}),
+    );
+    assert_eq!(plan["elected_since"], "2025-09-14");
+    let restricted = report(&app, &b.admin, &id_of(&plan));
+    assert_eq!(
+        names(&restricted["not_trained"]),
+        set(&["Lê Văn Đúng", "Phạm Thị Sau"]),
+        "on or after the term's first day; unknown is not newly elected"
+    );
+    assert_eq!(restricted["not_trained"][0]["position_since"], "2025-09-14");
+    // Without the restriction, every branch secretary.
+    let mut body = plan.clone();
+    for owned in ["id", "rev", "created_at", "updated_at"] {
+        body.as_object_mut().unwrap().remove(owned);
+    }
+    body["elected_since"] = Value::Null;
+    app.call_with(
+        "PUT",
+        &format!("/api/v1/training-plans/{}", id_of(&plan)),
+        Some(&b.admin),
+        Some(&body),
+        &[("If-Match", &format!("\"{}\"", plan["rev"]))],
+    )
+    .expect(200);
+    assert_eq!(
+        progress(&report(&app, &b.admin, &id_of(&plan))),
+        (4, 4, 0, 4)
+    );
+    // Bad dates are refused with a stable code.
+    let answer = app
+        .call(
+            "POST",
+            "/api/v1/people",
+            Some(&b.admin),
+            Some(&json!({"full_name": "Ngô Văn Sai",
+            "position": "branch_secretary", "position_since": "14/09/2025"})),
+        )
+        .expect(422);
+    assert_eq!(
+        (
+            &answer.json["details"][0]["field"],
+            &answer.json["details"][0]["code"]
+        ),
+        (&json!("position_since"), &json!("invalid_date"))
+    );
+    body["year"] = json!(2027);
+    body["elected_since"] = json!("2025-13-01");
+    let answer = app
+        .call(
+            "POST",
+            "/api/v1/training-plans",
+            Some(&b.admin),
+            Some(&body),
+        )
+        .expect(422);
+    assert_eq!(
+        (
+            &answer.json["details"][0]["field"],
+            &answer.json["details"][0]["code"]
+        ),
+        (&json!("elected_since"), &json!("invalid_date"))
+    );
+}
+
+fn attendance_for_sessions_not_yet_started_trains_nobody(app: TestApp) {
+    let (b, commune) = rule_world(&app);
+    let today = chrono::Utc::now().date_naive();
+    let first = today - chrono::Days::new(4);
+    let day = |d: chrono::NaiveDate| d.to_string();
+    // Five sessions, one a day: four held (the last yesterday), one tomorrow.
+    let course = id_of(&app.create(
+        &b.admin,
+        "/api/v1/courses",
+        json!({"code": "DANG-HOC",
+        "title": "Lớp đang học", "management_level": "commune",
+        "start_date": day(first), "end_date": day(today + chrono::Days::new(1))}),
+    ));
+    let sessions: Vec<String> = [0u64, 1, 2, 3, 5]
+        .iter()
+        .map(|offset| {
+            let d = first + chrono::Days::new(*offset);
+            id_of(&app.create(
+                &b.admin,
+                "/api/v1/sessions",
+                json!({"course_id": course,
+                "topic": "Chuyên đề", "starts_at": format!("{d}T08:00:00+07:00"),
+                "ends_at": format!("{d}T11:00:00+07:00")}),
+            ))
+        })
+        .collect();
+    let four_held = b.person("Nguyễn Văn Bốn", "secretary", &commune);
+    let three_and_ahead = b.person("Trần Thị Trước", "secretary", &commune);
+    // 4 of 5 held sessions attended: 80 %, trained.
+    b.attend(&course, &sessions, &four_held, &statuses(4, "absent", 5));
+    // 3 held, and marked present ahead for tomorrow's: 4 recorded, but 3 of 5 count (60 %).
+    b.attend(
+        &course,
+        &sessions,
+        &three_and_ahead,
+        &[
+            Some("present"),
+            Some("present"),
+            Some("present"),
+            Some("absent"),
+            Some("present"),
+        ],
+    );
+    // A class not started at all, its roll filled in ahead.
+    let later = today + chrono::Days::new(2);
+    let ahead = id_of(&app.create(
+        &b.admin,
+        "/api/v1/courses",
+        json!({"code": "CHUA-HOC",
+        "title": "Lớp chưa học", "management_level": "commune",
+        "start_date": day(later), "end_date": day(later)}),
+    ));
+    let ahead_session = id_of(&app.create(
+        &b.admin,
+        "/api/v1/sessions",
+        json!({"course_id": ahead,
+        "topic": "Chuyên đề", "starts_at": format!("{later}T08:00:00+07:00"),
+        "ends_at": format!("{later}T11:00:00+07:00")}),
+    ));
+    let early = b.person("Lê Văn Sớm", "secretary", &commune);
+    b.attend(&ahead, &[ahead_session], &early, &[Some("present")]);
+    let year = chrono::Datelike::year(&first);
+    let plan = b.plan(json!({"unit_id": commune, "year": year, "title": "Kế hoạch",
+        "target_positions": ["secretary"], "rule": {"kind": "course_completion", "min_rate": 80},
+        "courses": [planned(&course, &day(first), &day(first)), planned(&ahead, &format!("{year}-12-31"), &format!("{year}-12-31"))]}));
+    let of_plan = report(&app, &b.admin, &id_of(&plan));
+    assert_eq!(names(&of_plan["trained"]), set(&["Nguyễn Văn Bốn"]));
+    assert_eq!(
+        names(&of_plan["not_trained"]),
+        set(&["Trần Thị Trước", "Lê Văn Sớm"])
+    );
+    assert_eq!(progress(&of_plan), (3, 3, 1, 2));
+    let held: Vec<(i64, i64, bool)> = of_plan["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["sessions"].as_i64().unwrap(),
+                c["sessions_held"].as_i64().unwrap(),
+                c["held"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(held, [(5, 4, true), (1, 0, false)]);
+    assert_eq!(of_plan["courses_not_held"], 1);
+    // Under the topics rule too, a session counts once it has started.
+    let topics = b.plan(json!({"unit_id": commune, "year": year + 1, "title": "Kế hoạch sau",
+        "target_positions": ["secretary"], "rule": {"kind": "sessions_on_topics", "min_sessions": 1, "topics": ["chuyên đề"]},
+        "courses": [planned(&ahead, &format!("{}-01-02", year + 1), &format!("{}-01-02", year + 1))]}));
+    assert_eq!(
+        progress(&report(&app, &b.admin, &id_of(&topics))),
+        (3, 3, 0, 3)
+    );
+}
+
+fn a_roster_import_names_branches_within_the_organisers_ward(app: TestApp) {
+    let w = branch_world(&app);
+    app.create_organiser("doan.binhminh", &w.binh_minh);
+    let organiser = app.token("doan.binhminh", "organiser-password");
+    // Both communes have a "Chi đoàn Thôn 1": within the ward's reach the name is its own.
+    let roster = "Họ và tên,Chức vụ,Đơn vị,Ngày nhận chức vụ\n\
+                  Đỗ Thị Oanh,Bí thư chi đoàn,Chi đoàn Thôn 1,14/09/2025\n\
+                  Vũ Văn Phúc,Phó Bí thư chi đoàn,Chi đoàn Thôn 1,\n";
+    let answer = app
+        .send_checked(
+            "POST",
+            "/api/v1/imports/people?dry_run=false",
+            Some(&organiser),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect(200);
+    assert_eq!(answer.json["summary"]["created"], 2, "{}", answer.text);
+    let people = app.get_ok(
+        &organiser,
+        &format!("/api/v1/people?unit_id={}", w.binh_minh_branch),
+    );
+    let mut got: Vec<(String, String, Value)> = people["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["full_name"].as_str().unwrap().to_owned(),
+                p["position"].as_str().unwrap().to_owned(),
+                p["position_since"].clone(),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            (
+                "Vũ Văn Phúc".to_owned(),
+                "branch_deputy_secretary".to_owned(),
+                Value::Null
+            ),
+            (
+                "Đỗ Thị Oanh".to_owned(),
+                "branch_secretary".to_owned(),
+                json!("2025-09-14")
+            ),
+        ]
+    );
+    // The admin, who reaches both communes, is told the name is ambiguous.
+    let answer = app
+        .send_checked(
+            "POST",
+            "/api/v1/imports/people?dry_run=true",
+            Some(&w.b.admin),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect(200);
+    assert_eq!(
+        answer.json["problems"][0]["field"], "unit",
+        "{}",
+        answer.text
+    );
 }

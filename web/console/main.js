@@ -8,7 +8,7 @@ import { language, setLanguage, t } from '/shared/i18n.js';
 import { courseScreen, coursesScreen, newCourseScreen } from './courses.js';
 import { dashboardScreen, unitCoverageScreen } from './dashboard.js';
 import { importScreen } from './imports.js';
-import { planScreen, plansScreen } from './plans.js';
+import { editPlanScreen, newPlanScreen, planScreen, plansScreen } from './plans.js';
 import { reviewScreen } from './review.js';
 import { unitsScreen } from './units.js';
 import { accountsScreen } from './accounts.js';
@@ -79,6 +79,10 @@ function render() {
     screen = accountsScreen(context);
   } else if (name === 'review' && plans) {
     screen = reviewScreen(context);
+  } else if (name === 'plans' && id === 'new' && plans) {
+    screen = newPlanScreen(context);
+  } else if (name === 'plans' && id && tab === 'edit' && plans) {
+    screen = editPlanScreen(context, id);
   } else if (name === 'plans' && id && plans) {
     screen = planScreen(context, id);
   } else if (name === 'plans' && plans) {

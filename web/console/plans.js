@@ -1,22 +1,41 @@
 // Yearly training plans: the list of the plans the caller manages, and a plan's progress ("Kế
 // hoạch và kết quả bồi dưỡng") as the report gives it: trained against the share to train, per
 // unit, the plans of the units below with their sum, who is not trained yet, the planned courses
-// and the year's merges and renames; the report's files. Read only: plans are written through
-// the API.
+// and the year's merges and renames; the report's files. An admin or an organiser writes a plan
+// in the page: a unit among those they manage, the year, the target groups (branch secretaries
+// and "newly elected this term" included), the share, the rule and the planned courses with
+// their dates (among the courses they see); edited with If-Match, deleted after a confirmation.
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { download, errorBox, loading, section, table } from './ui.js';
+import { all, clearFormErrors, download, errorBox, field, formMessage, loading, section, showFormError, table } from './ui.js';
 import { percentText, tile } from './dashboard.js';
 
 /** @typedef {import('./main.js').Context} Context */
+
+/**
+ * @typedef {{kind: 'course_completion', min_rate: number} |
+ *   {kind: 'sessions_on_topics', min_sessions: number, topics: string[]}} PlanRule
+ * @typedef {{course_id: string, planned_start: string, planned_end: string}} PlannedCourse
+ * @typedef {{id: string, unit_id: string, year: number, title: string, target_positions: string[],
+ *   elected_since: string|null, target_percent: number, rule: PlanRule, courses: PlannedCourse[],
+ *   rev: number}} Plan
+ * @typedef {{id: string, name: string, kind: string, parent_id: string|null,
+ *   merged_into_id: string|null, valid_to: string|null}} Unit
+ * @typedef {{id: string, title: string, code: string|null, start_date: string}} CourseItem
+ */
+
+/** The positions a plan may target, in the order the form shows them. */
+const POSITIONS = ['secretary', 'deputy_secretary', 'committee_member', 'member', 'branch_secretary', 'branch_deputy_secretary'];
+const RULES = ['course_completion', 'sessions_on_topics'];
 
 /**
  * @typedef {{target: number, required: number, trained: number, not_trained: number,
  *   percent: number|null, met: boolean}} PlanProgress
  * @typedef {{person_id: string, full_name: string, position: string, phone: string|null,
  *   unit_id: string, unit_name: string}} TargetPerson
- * @typedef {{plan: {id: string, title: string, year: number, target_percent: number},
+ * @typedef {{plan: {id: string, title: string, year: number, target_percent: number, rev: number,
+ *     elected_since: string|null},
  *   unit: {id: string, name: string, in_force: boolean, merged_into_name: string|null},
  *   progress: PlanProgress,
  *   units: {unit_id: string, name: string, depth: number, target: number, trained: number,
@@ -53,6 +72,7 @@ export function plansScreen(context) {
       replace(
         el,
         h('p', { class: 'muted' }, t('console.plans.explain')),
+        h('div', { class: 'actions' }, h('a', { href: '#/plans/new', class: 'button primary', 'data-testid': 'new-plan' }, t('console.plans.new'))),
         table({
           caption: t('console.nav.plans'),
           testid: 'plans-table',
@@ -113,6 +133,255 @@ function changeText(change) {
 }
 
 /**
+ * Deletes the plan (with its revision) after a confirmation, then goes back to the list.
+ * @param {Context} context
+ * @param {{id: string, rev: number, title: string}} plan
+ */
+function deleteButton(context, plan) {
+  const button = h('button', {
+    type: 'button',
+    class: 'danger',
+    'data-testid': 'plan-delete',
+    onclick: async () => {
+      if (!confirm(t('console.plans.confirm_delete', { title: plan.title }))) return;
+      try {
+        await context.api.request('DELETE', `${PLANS}/${plan.id}`, { headers: { 'If-Match': `"${plan.rev}"` } });
+        context.go('#/plans');
+      } catch (error) {
+        button.after(errorBox(error));
+      }
+    },
+  }, t('console.plans.delete'));
+  return button;
+}
+
+/**
+ * The units a plan may belong to: those in force the caller manages (an organiser's unit and the
+ * units below it; the server decides, this only offers them), by name.
+ * @param {Context} context
+ * @param {Unit[]} units
+ */
+function plannableUnits(context, units) {
+  const inForce = units.filter((u) => !u.merged_into_id && !u.valid_to);
+  const root = context.user.role === 'admin' ? null : context.user.unit_id;
+  if (!root) return inForce.sort((a, b) => a.name.localeCompare(b.name, 'vi'));
+  /** @type {Map<string, Unit[]>} */
+  const below = new Map();
+  for (const u of inForce) {
+    if (!u.parent_id) continue;
+    below.set(u.parent_id, [...(below.get(u.parent_id) ?? []), u]);
+  }
+  /** @type {Unit[]} */
+  const found = [];
+  const next = inForce.filter((u) => u.id === root);
+  while (next.length) {
+    const unit = /** @type {Unit} */ (next.pop());
+    found.push(unit);
+    next.push(...(below.get(unit.id) ?? []));
+  }
+  return found.sort((a, b) => (a.id === root ? -1 : b.id === root ? 1 : a.name.localeCompare(b.name, 'vi')));
+}
+
+/**
+ * A unit as the form offers it: a branch with its ward or commune (two wards may each have a
+ * "Chi đoàn Tổ dân phố 1").
+ * @param {Unit} unit
+ * @param {Map<string, string>} names
+ */
+function unitLabel(unit, names) {
+  const parent = unit.parent_id ? names.get(unit.parent_id) : undefined;
+  return unit.kind === 'branch' && parent ? `${unit.name} – ${parent}` : unit.name;
+}
+
+/**
+ * A new plan.
+ * @param {Context} context
+ */
+export function newPlanScreen(context) {
+  const el = h('div', null, loading());
+  Promise.all([all(context.api, '/api/v1/units'), all(context.api, '/api/v1/courses')]).then(
+    ([units, courses]) => replace(el, h('p', null, h('a', { href: '#/plans' }, t('console.plans.back'))), planForm(context, units, courses, null)),
+    (error) => replace(el, errorBox(error)),
+  );
+  return { title: t('console.plans.new'), el };
+}
+
+/**
+ * A plan edited.
+ * @param {Context} context
+ * @param {string} id
+ */
+export function editPlanScreen(context, id) {
+  const el = h('div', null, loading());
+  Promise.all([context.api.request('GET', `${PLANS}/${id}`), all(context.api, '/api/v1/units'), all(context.api, '/api/v1/courses')]).then(
+    ([plan, units, courses]) => {
+      document.querySelector('[data-testid=screen-title]')?.replaceChildren(plan.title);
+      replace(el, h('p', null, h('a', { href: `#/plans/${id}` }, t('console.plans.back_to_plan'))), planForm(context, units, courses, plan));
+    },
+    (error) => replace(el, errorBox(error)),
+  );
+  return { title: t('console.plans.edit'), el };
+}
+
+/**
+ * The plan's fields; creates (POST) or replaces (PUT with If-Match) it, then shows its progress.
+ * @param {Context} context
+ * @param {Unit[]} units
+ * @param {CourseItem[]} courses the courses the caller sees
+ * @param {Plan|null} plan
+ */
+function planForm(context, units, courses, plan) {
+  const input = (/** @type {string} */ name, /** @type {Record<string, any>} */ attrs = {}) =>
+    /** @type {HTMLInputElement} */ (h('input', { 'data-testid': `plan-${name}`, ...attrs }));
+  /** @type {Map<string, string>} */
+  const names = new Map(units.map((u) => [u.id, u.name]));
+  const unit = /** @type {HTMLSelectElement} */ (
+    h('select', { 'data-testid': 'plan-unit' }, plannableUnits(context, units).map((u) => h('option', { value: u.id }, unitLabel(u, names))))
+  );
+  if (plan) unit.value = plan.unit_id;
+  const year = input('year', { type: 'number', min: 2000, max: 2100, required: true, value: String(plan?.year ?? new Date().getFullYear()) });
+  const title = input('title', { value: plan?.title ?? '', required: true, maxlength: 200 });
+  const positions = POSITIONS.map((p) => {
+    const box = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', value: p, 'data-testid': `plan-position-${p}` }));
+    box.checked = plan?.target_positions.includes(p) ?? false;
+    return box;
+  });
+  const positionGroup = h(
+    'fieldset',
+    { class: 'field checks', 'data-field': 'target_positions' },
+    h('legend', null, t('console.plans.positions')),
+    positions.map((box) => h('label', { class: 'check' }, box, ' ', t(`position.${box.value}`))),
+    h('p', { class: 'field-error error', 'data-error-for': 'target_positions', hidden: true }),
+  );
+  const electedOnly = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', 'data-testid': 'plan-elected-only' }));
+  electedOnly.checked = Boolean(plan?.elected_since);
+  const electedSince = input('elected-since', { type: 'date', value: plan?.elected_since ?? '' });
+  const electedField = field(t('console.plans.elected_since'), electedSince, 'elected_since');
+  electedField.hidden = !electedOnly.checked;
+  electedOnly.addEventListener('change', () => {
+    electedField.hidden = !electedOnly.checked;
+  });
+  const share = input('share', { type: 'number', min: 1, max: 100, required: true, value: String(plan?.target_percent ?? 100) });
+  const ruleKind = /** @type {HTMLSelectElement} */ (h('select', { 'data-testid': 'plan-rule' }, RULES.map((r) => h('option', { value: r }, t(`console.plans.rule_${r}`)))));
+  ruleKind.value = plan?.rule.kind ?? 'course_completion';
+  const minRate = input('min-rate', { type: 'number', min: 1, max: 100, value: String(plan?.rule.kind === 'course_completion' ? plan.rule.min_rate : 80) });
+  const minSessions = input('min-sessions', { type: 'number', min: 1, max: 1000, value: String(plan?.rule.kind === 'sessions_on_topics' ? plan.rule.min_sessions : 1) });
+  const topics = /** @type {HTMLTextAreaElement} */ (
+    h('textarea', { 'data-testid': 'plan-topics', rows: 3, value: plan?.rule.kind === 'sessions_on_topics' ? plan.rule.topics.join('\n') : '' })
+  );
+  const rateField = field(t('console.plans.min_rate'), minRate, 'rule.min_rate');
+  const sessionFields = [field(t('console.plans.min_sessions'), minSessions, 'rule.min_sessions'), field(t('console.plans.topics'), topics, 'rule.topics')];
+  const showRule = () => {
+    const topical = ruleKind.value === 'sessions_on_topics';
+    rateField.hidden = topical;
+    for (const f of sessionFields) f.hidden = !topical;
+  };
+  ruleKind.addEventListener('change', showRule);
+  showRule();
+
+  /** @type {Map<string, CourseItem>} */
+  const seen = new Map(courses.map((c) => [c.id, c]));
+  const rows = h('tbody', { 'data-testid': 'plan-course-rows' });
+  const addRow = (/** @type {PlannedCourse|null} */ planned) => {
+    const index = rows.children.length;
+    const choice = /** @type {HTMLSelectElement} */ (
+      h(
+        'select',
+        { 'data-testid': 'plan-course', 'aria-label': t('console.plans.course') },
+        courses
+          .slice()
+          .sort((a, b) => a.title.localeCompare(b.title, 'vi'))
+          .map((c) => h('option', { value: c.id }, c.code ? `${c.code} – ${c.title}` : c.title)),
+        // A class the plan already names but the caller does not see (a higher level's) stays.
+        planned && !seen.has(planned.course_id) ? h('option', { value: planned.course_id }, t('console.plans.course_not_seen')) : null,
+      )
+    );
+    if (planned) choice.value = planned.course_id;
+    const first = courses.find((c) => c.id === choice.value);
+    const start = input('course-start', { type: 'date', value: planned?.planned_start ?? first?.start_date ?? '', 'aria-label': t('console.plans.planned_start') });
+    const end = input('course-end', { type: 'date', value: planned?.planned_end ?? first?.start_date ?? '', 'aria-label': t('console.plans.planned_end') });
+    const errorSlot = (/** @type {string} */ name) => h('p', { class: 'field-error error', 'data-error-for': `courses[${index}].${name}`, hidden: true });
+    const row = h(
+      'tr',
+      { 'data-planned': '' },
+      h('td', null, choice, errorSlot('course_id')),
+      h('td', null, start, errorSlot('planned_start')),
+      h('td', null, end, errorSlot('planned_end')),
+      h('td', null, h('button', { type: 'button', 'data-testid': 'plan-course-remove', onclick: () => row.remove() }, t('console.plans.remove_course'))),
+    );
+    rows.append(row);
+  };
+  for (const planned of plan?.courses ?? []) addRow(planned);
+  const addCourse = h('button', { type: 'button', 'data-testid': 'plan-course-add', disabled: courses.length === 0, onclick: () => addRow(null) }, t('console.plans.add_course'));
+
+  const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'plan-save' }, plan ? t('console.save') : t('console.plans.create'));
+  const form = h(
+    'form',
+    {
+      class: 'form grid',
+      novalidate: true,
+      'data-testid': 'plan-form',
+      onsubmit: async (/** @type {Event} */ event) => {
+        event.preventDefault();
+        clearFormErrors(form);
+        const topical = ruleKind.value === 'sessions_on_topics';
+        const body = {
+          unit_id: unit.value,
+          year: Number(year.value),
+          title: title.value.trim(),
+          target_positions: positions.filter((b) => b.checked).map((b) => b.value),
+          elected_since: electedOnly.checked ? electedSince.value || '' : null,
+          target_percent: Number(share.value),
+          rule: topical
+            ? { kind: ruleKind.value, min_sessions: Number(minSessions.value), topics: topics.value.split('\n').map((x) => x.trim()).filter(Boolean) }
+            : { kind: ruleKind.value, min_rate: Number(minRate.value) },
+          courses: [...rows.querySelectorAll('tr')].map((tr) => {
+            const [choice, start, end] = /** @type {HTMLInputElement[]} */ ([...tr.querySelectorAll('select, input')]);
+            return { course_id: choice.value, planned_start: start.value, planned_end: end.value };
+          }),
+        };
+        /** @type {HTMLButtonElement} */ (submit).disabled = true;
+        try {
+          const saved = plan
+            ? await context.api.request('PUT', `${PLANS}/${plan.id}`, { body, headers: { 'If-Match': `"${plan.rev}"` } })
+            : await context.api.request('POST', PLANS, { body });
+          context.go(`#/plans/${saved.id}`);
+        } catch (error) {
+          showFormError(form, error, context.rerender);
+        }
+        /** @type {HTMLButtonElement} */ (submit).disabled = false;
+      },
+    },
+    field(t('console.plans.unit_field'), unit, 'unit_id'),
+    field(t('console.plans.year'), year, 'year'),
+    field(t('console.plans.title_field'), title, 'title'),
+    positionGroup,
+    h('label', { class: 'check' }, electedOnly, ' ', t('console.plans.elected_only')),
+    electedField,
+    field(t('console.plans.share_field'), share, 'target_percent'),
+    field(t('console.plans.rule'), ruleKind, 'rule.kind'),
+    rateField,
+    ...sessionFields,
+    h(
+      'fieldset',
+      { class: 'field wide', 'data-field': 'courses' },
+      h('legend', null, t('console.plans.courses')),
+      h(
+        'table',
+        { class: 'planned' },
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, t('console.plans.course')), h('th', { scope: 'col' }, t('console.plans.planned_start')), h('th', { scope: 'col' }, t('console.plans.planned_end')), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, t('console.plans.remove_course'))))),
+        rows,
+      ),
+      h('p', { class: 'field-error error', 'data-error-for': 'courses', hidden: true }),
+      addCourse,
+    ),
+    formMessage(),
+    h('div', { class: 'form-actions' }, submit),
+  );
+  return form;
+}
+
+/**
  * @param {Context} context
  * @param {string} id
  */
@@ -133,7 +402,17 @@ export function planScreen(context, id) {
           tile(t('console.plans.required'), String(progress.required), t('console.plans.required_note', { percent: report.plan.target_percent, met: metText(progress) }), 'plan-required'),
           tile(t('console.plans.courses_not_held'), String(report.courses_not_held), t('console.plans.courses_count', { count: report.courses.length }), 'plan-courses-not-held'),
         ),
-        h('div', { class: 'actions' }, downloadButton(context, id, 'csv', t('console.download_csv')), downloadButton(context, id, 'xlsx', t('console.download_xlsx'))),
+        report.plan.elected_since
+          ? h('p', { class: 'muted', 'data-testid': 'plan-elected-since' }, t('console.plans.elected_note', { date: formatDate(report.plan.elected_since) }))
+          : null,
+        h(
+          'div',
+          { class: 'actions' },
+          downloadButton(context, id, 'csv', t('console.download_csv')),
+          downloadButton(context, id, 'xlsx', t('console.download_xlsx')),
+          h('a', { href: `#/plans/${id}/edit`, class: 'button', 'data-testid': 'plan-edit' }, t('console.plans.edit')),
+          deleteButton(context, report.plan),
+        ),
         section(
           t('console.plans.units', { unit: report.unit.name, year: report.plan.year }),
           table({
