@@ -201,7 +201,7 @@ impl Resource for Courses {
                     courses::title_key
                         .like(pattern.clone())
                         .escape('\\')
-                        .or(courses::code.like(pattern).escape('\\')),
+                        .or(text::lower(courses::code).like(pattern).escape('\\')),
                 );
             }
             if let Some(unit) = &organizing_unit_id {

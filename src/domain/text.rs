@@ -4,6 +4,13 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL's `lower()`: codes are searched ignoring case on both backends (SQLite's LIKE ignores
+    /// ASCII case, PostgreSQL's does not).
+    fn lower<T: diesel::sql_types::SqlType + diesel::sql_types::SingleValue>(text: T) -> T;
+}
+
 /// NFC, trimmed, with runs of white space collapsed to one space.
 pub fn clean(input: &str) -> String {
     input

@@ -399,7 +399,7 @@ impl Resource for Units {
                     units::name_key
                         .like(pattern.clone())
                         .escape('\\')
-                        .or(units::code.like(pattern).escape('\\')),
+                        .or(text::lower(units::code).like(pattern).escape('\\')),
                 );
             }
             if let Some(kind) = &kind {

@@ -16,6 +16,7 @@ backend_tests!(
     sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other,
     organisers_create_only_trainer_and_trainee_accounts_of_their_people,
     a_merge_moves_the_organiser_with_their_people,
+    an_organiser_reads_their_trainer_s_report_for_their_classes_only,
 );
 
 /// A report (reports take no paging).
@@ -613,4 +614,49 @@ fn a_merge_moves_the_organiser_with_their_people(app: TestApp) {
         None,
     )
     .expect(200);
+}
+
+fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp) {
+    let app = app.with_demo();
+    let ward = plan_class(&app, "doan.pleiku", "demo-organiser-1", "23575", "pleiku");
+    // The province also puts the ward's trainer on its three-day class.
+    let admin = app.token("admin", "diemdanh-admin");
+    let province_class =
+        app.list_all(&admin, "/api/v1/courses?q=BD-BTPBT-2026")["items"][0].clone();
+    let province_class = id_of(&province_class);
+    app.create(
+        &admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": province_class, "user_id": ward.trainer}),
+    );
+    let path = format!("/api/v1/reports/trainers/{}", ward.trainer);
+    let courses = |report: &Value| -> BTreeSet<String> {
+        report["courses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["course_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let seen_by_organiser = report(&app, &ward.organiser, &path);
+    assert_eq!(
+        courses(&seen_by_organiser),
+        BTreeSet::from([ward.course.clone()]),
+        "the organiser reads the trainer in their own classes only"
+    );
+    let own = &seen_by_organiser["courses"][0];
+    assert_eq!(own["sessions"], 1);
+    assert_eq!(own["attendance_recorded"], 1, "the one mark applied");
+    assert_eq!(own["open_quarantined"], 1, "the one mark refused");
+    assert_eq!(seen_by_organiser["totals"]["attendance_recorded"], 1);
+
+    let seen_by_admin = report(&app, &admin, &path);
+    assert_eq!(
+        courses(&seen_by_admin),
+        BTreeSet::from([ward.course.clone(), province_class.clone()]),
+        "the province reads every class of the trainer"
+    );
+    let sibling = app.token("doan.thongnhat", "demo-organiser-2");
+    app.call("GET", &path, Some(&sibling), None).expect(404);
 }
