@@ -28,6 +28,7 @@ backend_tests!(
     a_withdrawn_trainee_loses_the_course_and_every_device_agrees,
     a_trainer_enrolls_only_people_of_the_course_roster,
     a_fresh_device_receives_each_record_once,
+    a_course_assigned_later_is_backfilled_in_pages,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -2450,4 +2451,111 @@ fn a_fresh_device_receives_each_record_once(backend: Backend) {
         }
         assert_eq!(apply(&changes), held, "pages of {limit}");
     }
+}
+
+/// A course assigned to a trainer whose device already pulled comes in pages of the pull's
+/// `limit` (its older records, in revision order, before the feed goes on), each record once;
+/// a page asked for again (its answer lost) is the same page; a record of the course written
+/// between two pages, one the backfill had not sent yet, still reaches the device (as the feed's
+/// deletion). The device ends with exactly what a fresh device of the trainer pulls.
+fn a_course_assigned_later_is_backfilled_in_pages(backend: Backend) {
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let (cursor, changes) = pull_all(&app, &tuan, None, 500);
+    let mut held = apply(&changes);
+    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(&demo.admin),
+        Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+    )
+    .expect(201);
+    let enrollments = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.small_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let newest = enrollments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|e| e["rev"].as_i64().unwrap())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let limit = 4;
+    let page = |cursor: &str| {
+        app.call(
+            "GET",
+            &format!("/api/v1/sync/pull?limit={limit}&cursor={cursor}"),
+            Some(&tuan),
+            None,
+        )
+        .expect(200)
+        .json
+    };
+    let mut cursor = cursor;
+    let mut pages = Vec::new();
+    loop {
+        let answer = page(&cursor);
+        if pages.len() == 1 {
+            // The answer to the second page was lost: the same cursor gives the same page.
+            assert_eq!(page(&cursor)["changes"], answer["changes"]);
+            // The newest enrollment of the course, which the backfill sends last, is deleted.
+            app.call(
+                "DELETE",
+                &format!("/api/v1/enrollments/{newest}"),
+                Some(&demo.admin),
+                None,
+            )
+            .expect(204);
+        }
+        let changes = answer["changes"].as_array().unwrap().clone();
+        let records = changes
+            .iter()
+            .filter(|c| c["collection"] != "people")
+            .count();
+        assert!(records <= limit, "{records} changes in a page of {limit}");
+        pages.push(changes);
+        cursor = answer["cursor"].as_str().unwrap().to_owned();
+        if answer["has_more"] == false {
+            break;
+        }
+    }
+    let total = enrollments["total"].as_u64().unwrap() as usize;
+    assert!(pages.len() > total / limit, "{} pages", pages.len());
+    // Each record once.
+    let mut seen = BTreeSet::new();
+    for change in pages.iter().flatten() {
+        let key = (change["collection"].to_string(), change["id"].to_string());
+        assert!(seen.insert(key.clone()), "{key:?} sent twice: {pages:?}");
+    }
+    assert!(
+        !pages
+            .iter()
+            .flatten()
+            .any(|c| c["id"] == newest.as_str() && c["deleted"] == false),
+        "deleted before the backfill reached it, it never came alive"
+    );
+    apply_onto(&mut held, &pages.concat());
+    assert!(held.contains_key(&("courses".to_owned(), demo.small_course.clone())));
+    assert!(!held.contains_key(&("enrollments".to_owned(), newest)));
+    let (_, fresh) = pull_all(&app, &tuan, None, 500);
+    assert_eq!(held, apply(&fresh));
+    let (_, nothing) = pull_all(&app, &tuan, Some(&cursor), limit as i64);
+    assert!(nothing.is_empty(), "{nothing:?}");
 }
