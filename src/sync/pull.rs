@@ -377,7 +377,12 @@ pub(crate) fn delta(
         budget = budget.map(|left| (left - part.counted).max(0));
         added_changes.extend(part.changes);
         match part.more_from {
-            Some(rev) => next.after = rev,
+            // The page is full (it may hold fewer records than the limit: people counted in
+            // the window are sent with their enrollment, in a later page).
+            Some(rev) => {
+                next.after = rev;
+                break;
+            }
             None => {
                 pending.remove(0);
             }

@@ -1853,8 +1853,9 @@ fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Bac
     );
 }
 
-/// Issue 24: a tablet that already synced its small class is assigned a large one (3,630
-/// marks, 121 trainees, 30 sessions) and syncs it in pages over a connection cut half-way; it
+/// Issue 24: a tablet that already synced its small class is assigned a large one (3,303
+/// marks, 1,101 trainees, 3 sessions: 5,500 records) and syncs it in pages over a connection cut
+/// half-way; it
 /// ends equal to the server, a second tablet pulls the same, and unassigned it loses the class.
 fn a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection(backend: Backend) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
@@ -1872,8 +1873,8 @@ fn a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection(backend
         &[
             ("DIEMDANH_URL", app.base.clone()),
             ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_BACKFILL_PEOPLE", "120".to_owned()),
-            ("DIEMDANH_BACKFILL_SESSIONS", "30".to_owned()),
+            ("DIEMDANH_BACKFILL_PEOPLE", "1100".to_owned()),
+            ("DIEMDANH_BACKFILL_SESSIONS", "3".to_owned()),
         ],
     );
 }

@@ -14,7 +14,16 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { randomUUID } = require('node:crypto')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
-const { call, login, tablet, nativePush, mutation, course, serverAttendance } = require('./support')
+const {
+  call,
+  login,
+  tablet,
+  nativePush,
+  mutation,
+  course,
+  serverAttendance,
+  listAll,
+} = require('./support')
 
 const env = (name) => {
   const value = process.env[name]
@@ -38,9 +47,12 @@ for (const method of ['error', 'warn']) {
 }
 
 // The network between the tablets and the server (support.js's seeding and administrators'
-// calls go around it): counts the kit's pulls, can run something on the server before the
-// answer to the n-th pull, and can lose that answer, as a connection cut mid-sync does.
-const network = { pulls: 0, cutAtPull: null, beforePull: null }
+// calls go around it): counts the kit's pulls and the largest page (records and deletions other
+// than people, which come with their enrollment beyond the page's size), can run something on
+// the server before the answer to the n-th pull, and can lose that answer, as a connection cut
+// mid-sync does.
+const PULL_PAGE = 1000
+const network = { pulls: 0, largestPage: 0, mostPeople: 0, cutAtPull: null, beforePull: null }
 const realFetch = globalThis.fetch
 globalThis.fetch = async (url, init) => {
   const isPull = String(url).includes('/api/v1/watermelon/sync') && !(init && init.method === 'POST')
@@ -49,6 +61,18 @@ globalThis.fetch = async (url, init) => {
     if (network.beforePull) await network.beforePull(network.pulls)
   }
   const response = await realFetch(url, init)
+  if (isPull && response.ok) {
+    const page = await response.clone().json()
+    let records = 0
+    let people = 0
+    for (const [table, { created, updated, deleted }] of Object.entries(page.changes)) {
+      const count = created.length + updated.length + deleted.length
+      if (table === 'people') people += count
+      else records += count
+    }
+    network.largestPage = Math.max(network.largestPage, records)
+    network.mostPeople = Math.max(network.mostPeople, people)
+  }
   if (isPull && network.pulls === network.cutAtPull) {
     await response.arrayBuffer()
     throw new TypeError('fetch failed: connection cut by the test')
@@ -72,10 +96,9 @@ const bySessions = (rows, sessions) =>
   Object.fromEntries(Object.entries(rows).filter(([, row]) => sessions.includes(row.session_id)))
 
 async function serverEnrollments(courseId) {
-  const page = await call(BASE, admin, 'GET', `/api/v1/enrollments?course_id=${courseId}&limit=500`)
-  assert.ok(page.total <= 500)
+  const items = await listAll(BASE, admin, `/api/v1/enrollments?course_id=${courseId}`)
   return Object.fromEntries(
-    page.items.map((e) => [e.id, { course_id: e.course_id, person_id: e.person_id, status: e.status }]),
+    items.map((e) => [e.id, { course_id: e.course_id, person_id: e.person_id, status: e.status }]),
   )
 }
 
@@ -160,7 +183,9 @@ test('assigned the large class, the tablet gets it in pages through a cut connec
   }
   await device.sync()
   network.beforePull = null
-  t.diagnostic(`the retry pulled in ${network.pulls} pages`)
+  t.diagnostic(`the retry pulled in ${network.pulls} pages, the largest of ${network.largestPage}`)
+  assert.ok(network.largestPage <= PULL_PAGE, `a page of ${network.largestPage} records`)
+  assert.ok(network.mostPeople <= PULL_PAGE, `a page of ${network.mostPeople} people`)
   const records = Object.keys(largeMarks).length + PEOPLE * 2 + SESSIONS
   assert.ok(network.pulls > records / 1000, `${network.pulls} pages for ${records} records`)
 
