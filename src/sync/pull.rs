@@ -3,8 +3,8 @@
 //! commit, so they become visible in commit order on both backends and "after the cursor" never
 //! skips a row. When the caller's scope changed since the cursor (a trainer assigned to a new
 //! course, or removed from one), the next page carries deletions for what left the scope, and
-//! the newly visible course's existing records (backfill) come first, in pages of their own, before
-//! the feed goes on: however large the course, a page holds at most `limit` of them.
+//! the newly visible course's existing records (backfill) come first, in pages of their own,
+//! before the feed goes on: however large the course, a page holds at most `limit` of them.
 
 use std::collections::BTreeSet;
 
