@@ -39,9 +39,10 @@
 //     and PAGE_BYTES bytes), each marked synced once the server has committed it, so a backlog
 //     of any size gets through and a cut sync resumes where it stopped (a page whose answer was
 //     lost is answered again, not applied twice: the server knows it until the device pulls);
-//   - a pull comes in pages (PULL_PAGE changes each: a first sync, or a device away while much
-//     changed) gathered here and handed to WatermelonDB as one pull, so the server never holds
-//     a whole scope or a long absence's changes at once.
+//   - a pull comes in pages (PULL_PAGE changes each: a first sync, a device away while much
+//     changed, or a course newly assigned to the trainer) gathered here and handed to
+//     WatermelonDB as one pull, so the server never holds a whole scope, a long absence's
+//     changes or a whole course at once.
 
 const { synchronize } = require('@nozbe/watermelondb/sync')
 // synchronize()'s own steps, to push in pages before it pulls. They are not WatermelonDB's

@@ -1,8 +1,9 @@
 //! Pull cursors: opaque to clients, signed (HMAC-SHA256) so that a forged, garbled or another
 //! user's cursor is refused. A cursor names the last revision delivered, whose it is, when it
 //! was issued (server time), the courses the device held then, so the next pull can backfill
-//! courses that came into scope and delete those that left it, and the database's epoch (a
-//! cursor of another epoch predates a restore: `db::identity`).
+//! courses that came into scope and delete those that left it, how far such a backfill has gone
+//! (it comes in pages too), and the database's epoch (a cursor of another epoch predates a
+//! restore: `db::identity`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +26,18 @@ pub struct Cursor {
     /// belong to the first.
     #[serde(default)]
     pub epoch: i64,
+    /// Backfills still to send before the feed goes on from `rev`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backfill: Vec<PendingBackfill>,
+}
+
+/// Courses that came into the device's scope whose older records (up to the cursor's `rev`;
+/// the feed carries later ones) are being sent page by page, in revision order: those up to
+/// `after` are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingBackfill {
+    pub courses: Vec<String>,
+    pub after: i64,
 }
 
 fn invalid() -> Error {
@@ -75,6 +88,10 @@ mod tests {
             issued_ms: 1_764_300_000_000,
             courses: Some(vec!["c1".into()]),
             epoch: 12_345,
+            backfill: vec![PendingBackfill {
+                courses: vec!["c2".into()],
+                after: 17,
+            }],
         }
     }
 
@@ -109,5 +126,6 @@ mod tests {
         let decoded = Cursor::decode(&format!("{payload}.{signature}"), b"key", "u1").unwrap();
         assert_eq!(decoded.epoch, crate::db::identity::Epoch::FIRST.id());
         assert_eq!(decoded.rev, 7);
+        assert!(decoded.backfill.is_empty(), "nothing to backfill");
     }
 }

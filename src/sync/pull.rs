@@ -2,8 +2,9 @@
 //! the cursor, in revision order. Revisions are taken from a counter whose row lock is held to
 //! commit, so they become visible in commit order on both backends and "after the cursor" never
 //! skips a row. When the caller's scope changed since the cursor (a trainer assigned to a new
-//! course, or removed from one), the page also carries the newly visible course's existing
-//! records (backfill) and deletions for what left the scope.
+//! course, or removed from one), the next page carries deletions for what left the scope, and
+//! the newly visible course's existing records (backfill) come first, in pages of their own,
+//! before the feed goes on: however large the course, a page holds at most `limit` of them.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +12,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, PendingBackfill};
 use super::records::Collection;
 use crate::db::identity::Epoch;
 use crate::db::schema::{
@@ -187,18 +188,9 @@ pub fn page(
     if let Some(cursor) = &cursor {
         check_cursor(cursor, epoch, now, settings.tombstone_retention_ms)?;
     }
-    let since = cursor.map(|c| Since {
-        rev: c.rev,
-        courses: c.courses,
-    });
-    let delta = delta(conn, caller, since.as_ref(), Some(limit), Backfill::Before)?;
-    let next = Cursor {
-        rev: delta.next_rev,
-        user: caller.user_id.clone(),
-        issued_ms: now,
-        courses: delta.visible,
-        epoch: epoch.id(),
-    };
+    let since = cursor.map(Since::from);
+    let delta = delta(conn, caller, since.as_ref(), Some(limit))?;
+    let next = delta.next_cursor(caller, now, epoch);
     Ok(Page {
         changes: delta
             .removed
@@ -252,27 +244,29 @@ pub fn check_age(now: i64, issued_ms: i64, retention_ms: i64) -> Result<()> {
 }
 
 /// Where a device stands: every change up to `rev` delivered, while it held `courses` (`None`
-/// for every course).
+/// for every course), except the older records of the courses still being backfilled.
 pub(crate) struct Since {
     pub rev: i64,
     pub courses: Option<Vec<String>>,
+    pub backfill: Vec<PendingBackfill>,
 }
 
-/// Which records of a course that came into scope are sent as backfill.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backfill {
-    /// Those up to the device's revision (the feed carries the later ones).
-    Before,
-    /// All of them, so that a caller can tell every record of the course is new to the device
-    /// (the feed may carry some of them again).
-    All,
+impl From<Cursor> for Since {
+    fn from(cursor: Cursor) -> Self {
+        Since {
+            rev: cursor.rev,
+            courses: cursor.courses,
+            backfill: cursor.backfill,
+        }
+    }
 }
 
 /// The changes a device needs after `since`, and where it stands afterwards.
 pub(crate) struct Delta {
     /// Deletions for what left the scope.
     pub removed: Vec<Change>,
-    /// Backfill of courses that came into scope.
+    /// Backfill of courses that came into scope: their records up to the device's revision,
+    /// with the people they bring.
     pub added: Vec<Change>,
     /// People newly enrolled in a trainer's courses whose record is older than the cursor.
     pub new_people: Vec<Change>,
@@ -281,9 +275,23 @@ pub(crate) struct Delta {
     pub next_rev: i64,
     pub has_more: bool,
     pub visible: Option<Vec<String>>,
+    /// Backfills the next page goes on with (the feed waits at `next_rev` until they are sent).
+    pub backfill: Vec<PendingBackfill>,
 }
 
 impl Delta {
+    /// Where the next page starts.
+    pub(crate) fn next_cursor(&self, caller: &Caller, issued_ms: i64, epoch: Epoch) -> Cursor {
+        Cursor {
+            rev: self.next_rev,
+            user: caller.user_id.clone(),
+            issued_ms,
+            courses: self.visible.clone(),
+            epoch: epoch.id(),
+            backfill: self.backfill.clone(),
+        }
+    }
+
     /// Every change, in the order a device applies them (the order `page` sends them in).
     pub(crate) fn all(&self) -> impl Iterator<Item = &Change> {
         self.removed
@@ -295,18 +303,20 @@ impl Delta {
 }
 
 /// Everything in the caller's scope after `since` (all of it when `None`); with a `limit`, at
-/// most that many feed changes (the rest is for the next call).
+/// most that many changes of the backfill and the feed (the rest is for the next call). A course
+/// that came into scope is backfilled first, page by page, in revision order up to `since.rev`:
+/// records only ever leave that window (a write moves a record past it, into the feed), so a
+/// backfill resumed from its position sends each record once and skips none. The feed waits at
+/// `since.rev` until every backfill is sent.
 pub(crate) fn delta(
     conn: &mut DbConn,
     caller: &Caller,
     since: Option<&Since>,
     limit: Option<i64>,
-    backfill_mode: Backfill,
 ) -> Result<Delta> {
     let after = since.map_or(0, |s| s.rev);
     let visible = visible_courses(conn, caller)?;
-    let (mut removed_changes, mut added_changes, mut new_people) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let mut removed_changes = Vec::new();
 
     // A switch between "every course" and a list (a role change) cannot be expressed as a
     // difference of course lists: the device starts over.
@@ -333,6 +343,7 @@ pub(crate) fn delta(
                 .into(),
         });
     }
+    let mut pending: Vec<PendingBackfill> = since.map(|s| s.backfill.clone()).unwrap_or_default();
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
     if let (Some(since), Some(now_visible)) = (since, &visible) {
         let before: BTreeSet<&String> = since.courses.iter().flatten().collect();
@@ -342,19 +353,60 @@ pub(crate) fn delta(
         if !removed.is_empty() {
             removed_changes = scope_deletions(conn, caller, &removed, now_visible)?;
         }
+        // A course that left while being backfilled is not sent further: the deletions above
+        // cover what was.
+        for backfill in &mut pending {
+            backfill.courses.retain(|course| current.contains(course));
+        }
+        pending.retain(|backfill| !backfill.courses.is_empty());
         if !added.is_empty() {
-            let upto = match backfill_mode {
-                Backfill::Before => after,
-                Backfill::All => i64::MAX,
-            };
-            added_changes = backfill(conn, caller, &added, upto)?;
+            pending.push(PendingBackfill {
+                courses: added,
+                after: 0,
+            });
         }
     }
 
-    let (mut feed, more_from) = feed(conn, caller, visible.as_deref(), after, horizon, limit)?;
+    let mut budget = limit;
+    let mut added_changes = Vec::new();
+    while let Some(next) = pending.first_mut() {
+        if budget == Some(0) {
+            break;
+        }
+        let part = backfill(conn, caller, next, after, budget)?;
+        budget = budget.map(|left| (left - part.counted).max(0));
+        added_changes.extend(part.changes);
+        match part.more_from {
+            // The page is full (it may hold fewer records than the limit: people counted in
+            // the window are sent with their enrollment, in a later page).
+            Some(rev) => {
+                next.after = rev;
+                break;
+            }
+            None => {
+                pending.remove(0);
+            }
+        }
+    }
+    if !pending.is_empty() || budget == Some(0) {
+        return Ok(Delta {
+            removed: removed_changes,
+            added: added_changes,
+            new_people: Vec::new(),
+            feed: Vec::new(),
+            next_rev: after,
+            has_more: true,
+            visible,
+            backfill: pending,
+        });
+    }
+
+    let scope = Scope::new(conn, caller, visible.as_deref(), after, horizon, Part::Feed)?;
+    let (mut feed, more_from) = feed(conn, &scope, budget)?;
     let has_more = more_from.is_some();
     // Else everything up to the horizon is delivered.
     let next_rev = more_from.unwrap_or(after.max(horizon));
+    let mut new_people = Vec::new();
     if caller.role.pulls_as_course_staff() {
         let still_visible = visible.as_deref().unwrap_or_default();
         new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
@@ -369,6 +421,47 @@ pub(crate) fn delta(
         next_rev,
         has_more,
         visible,
+        backfill: Vec::new(),
+    })
+}
+
+/// A part of a backfill: its changes, how many of them count against the page's limit (the
+/// people they bring do not, as in the feed) and where the backfill goes on when more follow.
+struct BackfillPart {
+    changes: Vec<Change>,
+    counted: i64,
+    more_from: Option<i64>,
+}
+
+/// The next records (at most `budget`; all without) of a backfill: the live records of its
+/// courses after its position up to `upto`, in revision order, as a first pull of those courses
+/// alone would send them (a trainer's people with their first enrollment, once).
+fn backfill(
+    conn: &mut DbConn,
+    caller: &Caller,
+    pending: &PendingBackfill,
+    upto: i64,
+    budget: Option<i64>,
+) -> Result<BackfillPart> {
+    let scope = Scope::new(
+        conn,
+        caller,
+        Some(&pending.courses),
+        pending.after,
+        upto,
+        Part::Backfill,
+    )?;
+    let (records, more_from) = feed(conn, &scope, budget)?;
+    let counted = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    let mut changes = Vec::with_capacity(records.len());
+    if caller.role.pulls_as_course_staff() {
+        changes = people_of_new_enrollments(conn, &records, pending.after, &pending.courses)?;
+    }
+    changes.extend(records);
+    Ok(BackfillPart {
+        changes,
+        counted,
+        more_from,
     })
 }
 
@@ -456,11 +549,22 @@ fn people_no_longer_enrolled(
         .collect())
 }
 
+/// Which records a scope reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Every change in the window: records and deletions.
+    Feed,
+    /// The live records of courses that came into scope, the courses' own (not the unit tree,
+    /// nor a trainee's own person record, which do not come with a course).
+    Backfill,
+}
+
 /// Who is pulling and from where: the filters every collection's feed applies.
 struct Scope<'a> {
     caller: &'a Caller,
     /// None: every course (administrators).
     courses: Option<&'a [String]>,
+    part: Part,
     after: i64,
     /// The revision read before the feed: the collections are read one after another, and a
     /// revision committed meanwhile could pass a lower one that an earlier query missed. Up to
@@ -507,16 +611,62 @@ impl AttendancePath {
     }
 }
 
-impl Scope<'_> {
+/// A table's rows with a revision in the scope's window; for a backfill, the live ones only (a
+/// device that never held a record has nothing to delete).
+macro_rules! window {
+    ($scope:expr, $table:ident) => {{
+        let query = $table::table
+            .filter($table::rev.gt($scope.after))
+            .filter($table::rev.le($scope.upto))
+            .into_boxed();
+        match $scope.part {
+            Part::Feed => query,
+            Part::Backfill => query.filter($table::deleted_at.is_null()),
+        }
+    }};
+}
+
+impl<'a> Scope<'a> {
+    fn new(
+        conn: &mut DbConn,
+        caller: &'a Caller,
+        courses: Option<&'a [String]>,
+        after: i64,
+        upto: i64,
+        part: Part,
+    ) -> Result<Self> {
+        Ok(Scope {
+            caller,
+            courses,
+            part,
+            after,
+            upto,
+            attendance_path: AttendancePath::choose(conn, caller, courses)?,
+        })
+    }
+
+    /// Whether the scope reads a collection at all.
+    fn reads(&self, collection: Collection) -> bool {
+        match collection {
+            Collection::Units => self.part == Part::Feed,
+            Collection::People => {
+                self.part == Part::Feed || self.caller.role.pulls_as_course_staff()
+            }
+            Collection::CourseTrainers => self.caller.role != Role::Trainee,
+            Collection::Courses
+            | Collection::Sessions
+            | Collection::Enrollments
+            | Collection::Attendance
+            | Collection::Materials => true,
+        }
+    }
+
     fn courses(&self) -> Vec<String> {
         self.courses.map(<[String]>::to_vec).unwrap_or_default()
     }
 
     fn units(&self) -> units::BoxedQuery<'static, Backend> {
-        units::table
-            .filter(units::rev.gt(self.after))
-            .filter(units::rev.le(self.upto))
-            .into_boxed()
+        window!(self, units)
     }
 
     /// People in the window. A trainer's come with an enrollment in their courses up to `last`
@@ -524,10 +674,7 @@ impl Scope<'_> {
     /// (`people_of_new_enrollments`), so that a fresh device pulling page after page receives
     /// each person once, not once for the person's revision and again for the enrollment's.
     fn people(&self, last: i64) -> people::BoxedQuery<'static, Backend> {
-        let query = people::table
-            .filter(people::rev.gt(self.after))
-            .filter(people::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, people);
         match self.caller.role {
             Role::Admin => query,
             Role::Trainee => query.filter(people::id.nullable().eq(self.caller.person_id.clone())),
@@ -545,10 +692,7 @@ impl Scope<'_> {
     }
 
     fn courses_feed(&self) -> courses::BoxedQuery<'static, Backend> {
-        let query = courses::table
-            .filter(courses::rev.gt(self.after))
-            .filter(courses::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, courses);
         match self.courses {
             None => query,
             Some(_) => query.filter(courses::id.eq_any(self.courses())),
@@ -560,10 +704,7 @@ impl Scope<'_> {
         if self.caller.role == Role::Trainee {
             return None;
         }
-        let query = course_trainers::table
-            .filter(course_trainers::rev.gt(self.after))
-            .filter(course_trainers::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, course_trainers);
         Some(match self.courses {
             None => query,
             Some(_) => query.filter(course_trainers::course_id.eq_any(self.courses())),
@@ -571,10 +712,7 @@ impl Scope<'_> {
     }
 
     fn sessions(&self) -> sessions::BoxedQuery<'static, Backend> {
-        let query = sessions::table
-            .filter(sessions::rev.gt(self.after))
-            .filter(sessions::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, sessions);
         match self.courses {
             None => query,
             Some(_) => query.filter(sessions::course_id.eq_any(self.courses())),
@@ -582,10 +720,7 @@ impl Scope<'_> {
     }
 
     fn enrollments(&self) -> enrollments::BoxedQuery<'static, Backend> {
-        let query = enrollments::table
-            .filter(enrollments::rev.gt(self.after))
-            .filter(enrollments::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, enrollments);
         match self.caller.role {
             Role::Admin => query,
             // Their own enrollments in the courses they see: a withdrawal takes the course, and
@@ -604,10 +739,7 @@ impl Scope<'_> {
     }
 
     fn attendance(&self) -> attendance::BoxedQuery<'static, Backend> {
-        let query = attendance::table
-            .filter(attendance::rev.gt(self.after))
-            .filter(attendance::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, attendance);
         match self.caller.role {
             Role::Admin => query,
             Role::Trainee => query
@@ -642,10 +774,7 @@ impl Scope<'_> {
     }
 
     fn materials(&self) -> materials::BoxedQuery<'static, Backend> {
-        let query = materials::table
-            .filter(materials::rev.gt(self.after))
-            .filter(materials::rev.le(self.upto))
-            .into_boxed();
+        let query = window!(self, materials);
         match self.courses {
             None => query,
             Some(_) => query.filter(materials::course_id.eq_any(self.courses())),
@@ -681,10 +810,14 @@ macro_rules! feed_revisions {
 }
 
 /// One collection's feed as changes: its rows up to revision `last`, at most `take` of them
-/// when given; nothing is read for a collection the page does not hold.
+/// when given; nothing is read for a collection the page does not hold or the scope does not
+/// read.
 macro_rules! feed_changes {
-    ($query:expr, $table:ident, $row:ty, $collection:expr, $end:expr, $conn:expr) => {
-        match $end.rows_of($collection) {
+    ($query:expr, $table:ident, $row:ty, $collection:expr, $scope:expr, $end:expr, $conn:expr) => {
+        match $end
+            .rows_of($collection)
+            .filter(|_| $scope.reads($collection))
+        {
             Some((last, take)) => {
                 let query = $query.filter($table::rev.le(last)).order($table::rev.asc());
                 let query = match take {
@@ -773,37 +906,28 @@ impl PageEnd {
     }
 }
 
-/// The collections with a revision in the scope's window, in anyone's scope.
+/// The collections the scope reads with a revision in its window, in anyone's scope.
 fn collections_in_window(conn: &mut DbConn, scope: &Scope) -> Result<Vec<Collection>> {
-    let probes = [
-        (Collection::Units, window_has_rows!(units, scope, conn)),
-        (Collection::People, window_has_rows!(people, scope, conn)),
-        (Collection::Courses, window_has_rows!(courses, scope, conn)),
-        (
-            Collection::CourseTrainers,
-            scope.course_trainers().is_some() && window_has_rows!(course_trainers, scope, conn),
-        ),
-        (
-            Collection::Sessions,
-            window_has_rows!(sessions, scope, conn),
-        ),
-        (
-            Collection::Enrollments,
-            window_has_rows!(enrollments, scope, conn),
-        ),
-        (
-            Collection::Attendance,
-            window_has_rows!(attendance, scope, conn),
-        ),
-        (
-            Collection::Materials,
-            window_has_rows!(materials, scope, conn),
-        ),
-    ];
-    Ok(probes
-        .into_iter()
-        .filter_map(|(collection, present)| present.then_some(collection))
-        .collect())
+    let mut present = Vec::new();
+    for collection in Collection::ALL {
+        if !scope.reads(collection) {
+            continue;
+        }
+        let in_window = match collection {
+            Collection::Units => window_has_rows!(units, scope, conn),
+            Collection::People => window_has_rows!(people, scope, conn),
+            Collection::Courses => window_has_rows!(courses, scope, conn),
+            Collection::CourseTrainers => window_has_rows!(course_trainers, scope, conn),
+            Collection::Sessions => window_has_rows!(sessions, scope, conn),
+            Collection::Enrollments => window_has_rows!(enrollments, scope, conn),
+            Collection::Attendance => window_has_rows!(attendance, scope, conn),
+            Collection::Materials => window_has_rows!(materials, scope, conn),
+        };
+        if in_window {
+            present.push(collection);
+        }
+    }
+    Ok(present)
 }
 
 /// The first `take` revisions of a collection's feed in scope.
@@ -865,30 +989,20 @@ fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageE
     }))
 }
 
-/// The next `limit` changes after `after` in scope, up to `horizon`, in revision order, and
-/// whether more follow; everything up to `horizon` when `limit` is None. First the revisions
+/// The next `limit` changes in the scope's window, in revision order, and where the next page
+/// starts when more follow; everything in the window when `limit` is None. First the revisions
 /// alone (index-only reads) find where the page ends and which collections it holds; then only
 /// those collections' rows up to there are read and serialised, instead of a page's worth from
 /// every collection. When a single collection has revisions in the window, its rows are read
 /// at once (see `PageEnd::Alone`).
 fn feed(
     conn: &mut DbConn,
-    caller: &Caller,
-    visible: Option<&[String]>,
-    after: i64,
-    horizon: i64,
+    scope: &Scope,
     limit: Option<i64>,
 ) -> Result<(Vec<Change>, Option<i64>)> {
-    let scope = Scope {
-        caller,
-        courses: visible,
-        after,
-        upto: horizon,
-        attendance_path: AttendancePath::choose(conn, caller, visible)?,
-    };
     let end = match limit {
-        None => PageEnd::Everything { last: horizon },
-        Some(limit) => match page_end(conn, &scope, limit)? {
+        None => PageEnd::Everything { last: scope.upto },
+        Some(limit) => match page_end(conn, scope, limit)? {
             Some(end) => end,
             None => return Ok((Vec::new(), None)),
         },
@@ -900,6 +1014,7 @@ fn feed(
         units,
         Unit,
         Collection::Units,
+        scope,
         end,
         conn
     ));
@@ -908,6 +1023,7 @@ fn feed(
         people,
         Person,
         Collection::People,
+        scope,
         end,
         conn
     ));
@@ -916,6 +1032,7 @@ fn feed(
         courses,
         Course,
         Collection::Courses,
+        scope,
         end,
         conn
     ));
@@ -925,6 +1042,7 @@ fn feed(
             course_trainers,
             CourseTrainer,
             Collection::CourseTrainers,
+            scope,
             end,
             conn
         ));
@@ -934,6 +1052,7 @@ fn feed(
         sessions,
         Session,
         Collection::Sessions,
+        scope,
         end,
         conn
     ));
@@ -942,6 +1061,7 @@ fn feed(
         enrollments,
         Enrollment,
         Collection::Enrollments,
+        scope,
         end,
         conn
     ));
@@ -950,6 +1070,7 @@ fn feed(
         attendance,
         Attendance,
         Collection::Attendance,
+        scope,
         end,
         conn
     ));
@@ -958,6 +1079,7 @@ fn feed(
         materials,
         Material,
         Collection::Materials,
+        scope,
         end,
         conn
     ));
@@ -965,94 +1087,6 @@ fn feed(
     let has_more = end.cut(&mut out);
     let reached = has_more.then(|| end.reached(&out));
     Ok((out, reached))
-}
-
-/// The live records of newly visible courses that predate the cursor.
-fn backfill(
-    conn: &mut DbConn,
-    caller: &Caller,
-    added: &[String],
-    after: i64,
-) -> Result<Vec<Change>> {
-    let mut out = Vec::new();
-    let ids = added.to_vec();
-    let rows: Vec<Course> = courses::table
-        .filter(courses::id.eq_any(ids.clone()))
-        .filter(courses::rev.le(after))
-        .filter(courses::deleted_at.is_null())
-        .select(Course::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Courses, rows));
-    if caller.role != Role::Trainee {
-        let rows: Vec<CourseTrainer> = course_trainers::table
-            .filter(course_trainers::course_id.eq_any(ids.clone()))
-            .filter(course_trainers::rev.le(after))
-            .filter(course_trainers::deleted_at.is_null())
-            .select(CourseTrainer::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::CourseTrainers, rows));
-    }
-    let rows: Vec<Session> = sessions::table
-        .filter(sessions::course_id.eq_any(ids.clone()))
-        .filter(sessions::rev.le(after))
-        .filter(sessions::deleted_at.is_null())
-        .select(Session::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Sessions, rows));
-    let rows: Vec<Material> = materials::table
-        .filter(materials::course_id.eq_any(ids.clone()))
-        .filter(materials::rev.le(after))
-        .filter(materials::deleted_at.is_null())
-        .select(Material::as_select())
-        .load(conn)?;
-    out.extend(changes(Collection::Materials, rows));
-    if caller.role == Role::Admin {
-        return Ok(out);
-    }
-    // A trainer gets the courses' enrollments, people and attendance; a trainee their own (one
-    // enrolled again gets back their records of the course).
-    let mut enrollment_rows = enrollments::table
-        .filter(enrollments::course_id.eq_any(ids.clone()))
-        .filter(enrollments::rev.le(after))
-        .filter(enrollments::deleted_at.is_null())
-        .into_boxed::<Backend>();
-    let mut attendance_rows = attendance::table
-        .filter(
-            attendance::session_id.eq_any(
-                sessions::table
-                    .filter(sessions::course_id.eq_any(ids.clone()))
-                    .select(sessions::id),
-            ),
-        )
-        .filter(attendance::rev.le(after))
-        .filter(attendance::deleted_at.is_null())
-        .into_boxed::<Backend>();
-    if caller.role == Role::Trainee {
-        enrollment_rows = enrollment_rows.filter(
-            enrollments::person_id
-                .nullable()
-                .eq(caller.person_id.clone()),
-        );
-        attendance_rows = attendance_rows.filter(
-            attendance::person_id
-                .nullable()
-                .eq(caller.person_id.clone()),
-        );
-    }
-    let rows: Vec<Enrollment> = enrollment_rows.select(Enrollment::as_select()).load(conn)?;
-    out.extend(changes(Collection::Enrollments, rows));
-    if caller.role.pulls_as_course_staff() {
-        let rows: Vec<Person> = people::table
-            .filter(people::id.eq_any(enrolled_people(conn, &ids)?))
-            .filter(people::rev.le(after))
-            .filter(people::deleted_at.is_null())
-            .select(Person::as_select())
-            .load(conn)?;
-        out.extend(changes(Collection::People, rows));
-    }
-    let rows: Vec<Attendance> = attendance_rows.select(Attendance::as_select()).load(conn)?;
-    out.extend(changes(Collection::Attendance, rows));
-    Ok(out)
 }
 
 /// Deletions for everything a device held only because of courses that left its scope.

@@ -34,13 +34,14 @@ use sha2::{Digest, Sha256};
 use super::clock::ServerClock;
 use super::cursor::Cursor;
 use super::merge::Fields;
-use super::pull::{self, Backfill, Change, Record, Since};
+use super::pull::{self, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::{Collection, ROWS_PER_STATEMENT};
 use crate::config::QuarantineCap;
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
-    attendance, enrollments, revision_counter, sync_mutations, watermelon_pulls, watermelon_pushed,
+    attendance, enrollments, revision_counter, sessions, sync_mutations, watermelon_pulls,
+    watermelon_pushed,
 };
 use crate::db::{DbConn, now_ms, on_backend, write_tx};
 use crate::domain::Caller;
@@ -216,24 +217,13 @@ pub struct PullResponse {
 }
 
 impl PullResponse {
-    /// A page that more pages follow: its changes and the cursor where the next starts after
-    /// `next_rev`; no timestamp until the last page.
+    /// A page that more pages follow: its changes and the cursor where the next starts; no
+    /// timestamp until the last page.
     fn continued(
         changes: BTreeMap<&'static str, TableChanges>,
-        caller: &Caller,
         settings: &Settings,
-        epoch: Epoch,
-        now: i64,
-        next_rev: i64,
-        courses: Option<Vec<String>>,
+        next: Cursor,
     ) -> Self {
-        let next = Cursor {
-            rev: next_rev,
-            user: caller.user_id.clone(),
-            issued_ms: now,
-            courses,
-            epoch: epoch.id(),
-        };
         PullResponse {
             changes,
             timestamp: None,
@@ -371,6 +361,7 @@ fn pulled_state(
         Since {
             rev: position.mark - 1,
             courses,
+            backfill: Vec::new(),
         },
         row.2,
     ))
@@ -543,9 +534,8 @@ pub fn pull(
         pull::check_age(now, *issued_at, settings.tombstone_retention_ms)?;
     }
     let since = previous.as_ref().map(|(since, _)| since);
-    let delta = pull::delta(conn, caller, since, None, Backfill::All)?;
+    let delta = pull::delta(conn, caller, since, None)?;
     let mut out = Collector::new();
-    let mut revived = Vec::new();
     match &previous {
         // A first sync: the device holds nothing, so every live record is new to it.
         None => {
@@ -554,7 +544,7 @@ pub fn pull(
             }
         }
         Some((since, issued_at)) => {
-            revived = classify(conn, caller, &delta, since, *issued_at, true, &mut out)?;
+            classify(conn, caller, &delta, since, *issued_at, true, &mut out)?;
         }
     }
     if let Some(migration) = migration {
@@ -562,7 +552,7 @@ pub fn pull(
         // updated in place, which fills the new columns).
         let wanted = migration.tables();
         if !wanted.is_empty() {
-            let everything = pull::delta(conn, caller, None, None, Backfill::All)?;
+            let everything = pull::delta(conn, caller, None, None)?;
             for change in everything.all().filter(|c| !c.deleted) {
                 if wanted.iter().any(|c| c.name() == change.collection) {
                     let kind = if migration.tables.iter().any(|t| t == change.collection) {
@@ -577,16 +567,7 @@ pub fn pull(
     }
     let timestamp = timestamp_of(epoch, delta.next_rev)?;
     let acknowledged = last_pulled_at.zip(previous.as_ref().map(|(_, issued_at)| *issued_at));
-    record_pull(
-        conn,
-        caller,
-        settings,
-        acknowledged,
-        timestamp,
-        &delta.visible,
-        &revived,
-        now,
-    )?;
+    record_pull(conn, caller, settings, acknowledged, timestamp, &delta, now)?;
     Ok(PullResponse {
         changes: out.changes,
         timestamp: Some(timestamp),
@@ -620,11 +601,8 @@ pub fn first_pull_page(
     if let Some(cursor) = &cursor {
         pull::check_cursor(cursor, epoch, now, settings.tombstone_retention_ms)?;
     }
-    let since = cursor.map(|c| Since {
-        rev: c.rev,
-        courses: c.courses,
-    });
-    let delta = pull::delta(conn, caller, since.as_ref(), Some(limit), Backfill::Before)?;
+    let since = cursor.map(Since::from);
+    let delta = pull::delta(conn, caller, since.as_ref(), Some(limit))?;
     let mut out = Collector::new();
     for change in delta.all() {
         out.add(
@@ -637,27 +615,11 @@ pub fn first_pull_page(
         );
     }
     if delta.has_more {
-        return Ok(PullResponse::continued(
-            out.changes,
-            caller,
-            settings,
-            epoch,
-            now,
-            delta.next_rev,
-            delta.visible,
-        ));
+        let next = delta.next_cursor(caller, now, epoch);
+        return Ok(PullResponse::continued(out.changes, settings, next));
     }
     let timestamp = timestamp_of(epoch, delta.next_rev)?;
-    record_pull(
-        conn,
-        caller,
-        settings,
-        None,
-        timestamp,
-        &delta.visible,
-        &[],
-        now,
-    )?;
+    record_pull(conn, caller, settings, None, timestamp, &delta, now)?;
     Ok(PullResponse {
         changes: out.changes,
         timestamp: Some(timestamp),
@@ -690,6 +652,7 @@ pub fn pull_page(
         None => Since {
             rev: since.rev,
             courses: since.courses.clone(),
+            backfill: Vec::new(),
         },
         Some(raw) => {
             let cursor = Cursor::decode(raw, settings.cursor_key, &caller.user_id)?;
@@ -701,17 +664,14 @@ pub fn pull_page(
                     "the cursor is not one of this pull's pages; start over without one",
                 ));
             }
-            Since {
-                rev: cursor.rev,
-                courses: cursor.courses,
-            }
+            Since::from(cursor)
         }
     };
-    // A course that came into scope comes whole in the page that finds it: its records, all
-    // new to the device, cannot be told from changed ones in the feed otherwise.
-    let delta = pull::delta(conn, caller, Some(&position), Some(limit), Backfill::All)?;
+    // A course that came into scope is backfilled in pages too, before the feed goes on;
+    // `classify` knows its records for new ones by the courses the device held.
+    let delta = pull::delta(conn, caller, Some(&position), Some(limit))?;
     let mut out = Collector::new();
-    let revived = classify(
+    classify(
         conn,
         caller,
         &delta,
@@ -721,17 +681,10 @@ pub fn pull_page(
         &mut out,
     )?;
     if delta.has_more {
-        // The device holds again what the page revives, whatever becomes of the pull.
-        write_tx(conn, |conn| forget_deletions(conn, caller, &revived))?;
-        return Ok(PullResponse::continued(
-            out.changes,
-            caller,
-            settings,
-            epoch,
-            now,
-            delta.next_rev,
-            delta.visible,
-        ));
+        // Nothing is recorded before the last page: a pull cut between pages starts over from
+        // the same state, and sorts its records the same way.
+        let next = delta.next_cursor(caller, now, epoch);
+        return Ok(PullResponse::continued(out.changes, settings, next));
     }
     let timestamp = timestamp_of(epoch, delta.next_rev)?;
     record_pull(
@@ -740,8 +693,7 @@ pub fn pull_page(
         settings,
         Some((last_pulled_at, issued_at)),
         timestamp,
-        &delta.visible,
-        &revived,
+        &delta,
         now,
     )?;
     Ok(PullResponse {
@@ -752,35 +704,62 @@ pub fn pull_page(
     })
 }
 
-/// Forgets that the device deleted the records a pull brings back to it (`revived`).
-fn forget_deletions(
-    conn: &mut DbConn,
-    caller: &Caller,
-    revived: &[(String, String)],
-) -> Result<()> {
-    for (collection, record_id) in revived {
-        diesel::delete(watermelon_pushed::table.find((&caller.device_id, collection, record_id)))
+/// Forgets that the device deleted the records a pull brought back to it alive: those live now
+/// up to the revision it delivered (`upto`). In the device's scope the pull carried them (as
+/// `created`); outside it nothing is lost, since a course coming into scope brings its records
+/// as new anyway. Done once, when the pull's last page is answered: a pull cut between pages
+/// starts over and sends those records as `created` again. (A record revived before the pull
+/// read its revisions and changed again before this runs stays remembered: its next change
+/// comes as `created` to a device that holds it, which WatermelonDB applies as an update.)
+fn forget_revived(conn: &mut DbConn, caller: &Caller, upto: i64) -> Result<()> {
+    let deleted: Vec<(String, String)> = watermelon_pushed::table
+        .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+        .filter(watermelon_pushed::deleted_on_device.eq(true))
+        .filter(watermelon_pushed::canonical_id.eq(watermelon_pushed::record_id))
+        .select((watermelon_pushed::collection, watermelon_pushed::record_id))
+        .load(conn)?;
+    for (collection, _) in TABLES {
+        let ids: Vec<&str> = deleted
+            .iter()
+            .filter(|(table, _)| table == collection.name())
+            .map(|(_, id)| id.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let back: Vec<String> = load_changes(conn, collection, &ids)?
+            .into_values()
+            .filter(|change| !change.deleted && change.rev <= upto)
+            .map(|change| change.id)
+            .collect();
+        for chunk in back.chunks(ROWS_PER_STATEMENT) {
+            diesel::delete(
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::collection.eq(collection.name()))
+                    .filter(watermelon_pushed::record_id.eq_any(chunk)),
+            )
             .execute(conn)?;
+        }
     }
     Ok(())
 }
 
-/// Records what a device holds after a pull answered at `timestamp` (the courses it held then),
-/// and forgets what the pull it acknowledged (`last_pulled_at` and that pull's issue time; none
-/// for a first sync) made useless, and the deletions of records the pull brings back to it
-/// (`revived`: it holds them again).
-#[allow(clippy::too_many_arguments)]
+/// Records what a device holds after a pull (its last page, `delta`) answered at `timestamp`
+/// (the courses it held then), and forgets what the pull it acknowledged (`last_pulled_at` and
+/// that pull's issue time; none for a first sync) made useless, and the deletions of records the
+/// pull brought back to it (it holds them again).
 fn record_pull(
     conn: &mut DbConn,
     caller: &Caller,
     settings: &Settings,
     acknowledged: Option<(i64, i64)>,
     timestamp: i64,
-    visible: &Option<Vec<String>>,
-    revived: &[(String, String)],
+    delta: &pull::Delta,
     now: i64,
 ) -> Result<()> {
-    let courses = visible
+    let courses = delta
+        .visible
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
@@ -811,7 +790,7 @@ fn record_pull(
             )
             .execute(conn)?;
         }
-        forget_deletions(conn, caller, revived)?;
+        forget_revived(conn, caller, delta.next_rev)?;
         diesel::delete(
             watermelon_pulls::table.filter(watermelon_pulls::issued_at.lt(now - retention)),
         )
@@ -836,8 +815,7 @@ fn record_pull(
 }
 
 /// Sorts an incremental pull into created, updated and deleted, leaving out the device's own
-/// writes where its copy is the server's state. Answers the records the device had deleted that
-/// come back to it as `created` (another device's later edit revived them).
+/// writes where its copy is the server's state.
 ///
 /// `since` is where the device stood at its last pull (the delta may start later: a page of an
 /// incremental pull in pages); `with_merged` adds the records it pushed that were merged into
@@ -850,8 +828,7 @@ fn classify(
     issued_at: i64,
     with_merged: bool,
     out: &mut Collector,
-) -> Result<Vec<(String, String)>> {
-    let mut revived = Vec::new();
+) -> Result<()> {
     let pushed = pushed_records(
         conn,
         caller,
@@ -880,11 +857,11 @@ fn classify(
             continue;
         }
         let own = pushed.get(&(change.collection.to_owned(), change.id.clone()));
-        if own.is_some_and(|own| own.deleted_on_device) {
-            revived.push((change.collection.to_owned(), change.id.clone()));
-        }
         out.add(change, own.map_or(Kind::Created, Pushed::kind));
     }
+    // The feed also carries records of such a course: those written after the device's
+    // position, which its backfill leaves to the feed.
+    let new_courses = NewCourses::read(conn, since, delta)?;
     for change in delta.new_people.iter().chain(&delta.feed) {
         if out.has(change.collection, &change.id) {
             continue;
@@ -896,13 +873,9 @@ fn classify(
                 continue;
             }
             _ if change.deleted => Kind::Deleted,
-            Some(own) if own.canonical_id == change.id => {
-                if own.deleted_on_device {
-                    revived.push(key.clone());
-                }
-                own.kind()
-            }
+            Some(own) if own.canonical_id == change.id => own.kind(),
             _ if change.created_ms > issued_at => Kind::Created,
+            _ if new_courses.holds(change) => Kind::Created,
             _ if change.collection == Collection::People.name() => {
                 if held_people.contains(&change.id) {
                     Kind::Updated
@@ -918,7 +891,7 @@ fn classify(
     // (the same trainee's attendance recorded on two devices): the device drops its id and
     // takes the server's record.
     if !with_merged {
-        return Ok(revived);
+        return Ok(());
     }
     for (collection, record_id, canonical_id) in merged_pushes(conn, caller, issued_at)? {
         let Some(collection) = Collection::parse(&collection) else {
@@ -949,7 +922,63 @@ fn classify(
             out.add(&change, kind);
         }
     }
-    Ok(revived)
+    Ok(())
+}
+
+/// The courses that came into the device's scope since its last pull, and the sessions of them
+/// that a pull's attendance names: their records are new to the device.
+struct NewCourses {
+    courses: BTreeSet<String>,
+    sessions: BTreeSet<String>,
+}
+
+impl NewCourses {
+    fn read(conn: &mut DbConn, since: &Since, delta: &pull::Delta) -> Result<Self> {
+        let courses: BTreeSet<String> = match (&since.courses, &delta.visible) {
+            (Some(held), Some(visible)) => visible
+                .iter()
+                .filter(|course| !held.contains(course))
+                .cloned()
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let mut sessions = BTreeSet::new();
+        if !courses.is_empty() {
+            let named: BTreeSet<&str> = delta
+                .feed
+                .iter()
+                .filter_map(|change| match &change.data {
+                    Some(Record::Attendance(record)) => Some(record.session_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let named: Vec<&str> = named.into_iter().collect();
+            for chunk in named.chunks(ROWS_PER_STATEMENT) {
+                sessions.extend(
+                    sessions::table
+                        .filter(sessions::id.eq_any(chunk))
+                        .filter(sessions::course_id.eq_any(&courses))
+                        .select(sessions::id)
+                        .load::<String>(conn)?,
+                );
+            }
+        }
+        Ok(NewCourses { courses, sessions })
+    }
+
+    /// Whether a live record belongs to one of the courses.
+    fn holds(&self, change: &Change) -> bool {
+        let course = match &change.data {
+            Some(Record::Course(course)) => &course.id,
+            Some(Record::CourseTrainer(assignment)) => &assignment.course_id,
+            Some(Record::Session(session)) => &session.course_id,
+            Some(Record::Enrollment(enrollment)) => &enrollment.course_id,
+            Some(Record::Material(material)) => &material.course_id,
+            Some(Record::Attendance(record)) => return self.sessions.contains(&record.session_id),
+            Some(Record::Unit(_) | Record::Person(_)) | None => return false,
+        };
+        self.courses.contains(course)
+    }
 }
 
 /// Of `candidates`, the people enrolled in a course the device held at `since` through an

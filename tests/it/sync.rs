@@ -28,6 +28,7 @@ backend_tests!(
     a_withdrawn_trainee_loses_the_course_and_every_device_agrees,
     a_trainer_enrolls_only_people_of_the_course_roster,
     a_fresh_device_receives_each_record_once,
+    a_course_assigned_later_is_backfilled_in_pages,
 );
 
 fn stamp(millis: u64, counter: u32) -> String {
@@ -156,10 +157,7 @@ fn attendance_fields(demo: &Demo, person: usize, status: &str) -> Value {
     json!({"session_id": demo.session, "person_id": demo.people[person], "status": status})
 }
 
-fn pushes_are_idempotent_even_when_replayed_in_parallel(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let trainer = app.token("tuan.le", "demo-trainer-2");
@@ -260,10 +258,7 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(backend: Backend) {
     assert_eq!(listed.json["total"], 2);
 }
 
-fn edits_merge_field_by_field_and_conflicts_are_logged(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let hoa = app.token("hoa.nguyen", "demo-trainer-1");
@@ -433,10 +428,7 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(backend: Backend) {
     assert_eq!(flagged.len(), 1);
 }
 
-fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let hoa = app.token("hoa.nguyen", "demo-trainer-1");
@@ -524,10 +516,7 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(backend:
     );
 }
 
-fn duplicate_natural_keys_end_as_one_record(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn duplicate_natural_keys_end_as_one_record(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let hoa = app.token("hoa.nguyen", "demo-trainer-1");
@@ -601,10 +590,7 @@ fn duplicate_natural_keys_end_as_one_record(backend: Backend) {
     .expect(404);
 }
 
-fn refused_mutations_are_quarantined_and_the_rest_applied(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -1111,10 +1097,7 @@ fn push_at_once(
 /// A batch large enough that SQLite reads and decides it beside the writer and files its
 /// refusals over several turns: copies of it racing (a device retrying on a weak link) apply
 /// each mutation once, file each refusal once, and every copy is answered consistently.
-fn a_large_batch_racing_its_copies_is_applied_and_filed_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let login = app.login("tuan.le", "demo-trainer-2");
@@ -1245,10 +1228,7 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
     assert_eq!(open_entries(&app, &demo, &device).len(), 100);
 }
 
-fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -1404,10 +1384,7 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(backend: Backend) {
 /// depending on the share of all sessions the trainer teaches). Whatever the way, a trainer's
 /// paged pull must hold exactly the changes of the trainer's classes that an administrator's
 /// pull holds, each once, in revision order.
-fn every_page_shape_sends_each_change_once_in_order(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let class = crate::resources::plan_class(&app, &demo.admin, "trainer.narrow");
@@ -1624,10 +1601,7 @@ fn bad_cursors_are_refused(backend: Backend) {
 
 /// One writer holds a revision open; another commits meanwhile. A pull in between must not move
 /// its cursor past the open revision, so that the held row arrives once it commits.
-fn a_cursor_never_skips_a_commit_held_open(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_cursor_never_skips_a_commit_held_open(app: TestApp) {
     let admin = app.admin_token();
     let (_, _) = pull_all(&app, &admin, None, 500);
     let (cursor, _) = pull_all(&app, &admin, None, 500);
@@ -1702,10 +1676,7 @@ fn a_cursor_never_skips_a_commit_held_open(backend: Backend) {
     });
 }
 
-fn old_tombstones_are_purged_unless_still_referenced(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
     let admin = app.admin_token();
     let class = crate::resources::plan_class(&app, &admin, "trainer.purge");
     let unit = app
@@ -1792,10 +1763,7 @@ fn old_tombstones_are_purged_unless_still_referenced(backend: Backend) {
 }
 
 /// Eight trainers' devices come back into coverage at once, each with its own batch.
-fn many_devices_push_at_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn many_devices_push_at_once(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let enrolled = app
@@ -1881,10 +1849,7 @@ fn many_devices_push_at_once(backend: Backend) {
 /// The admin API, a roster import and a device's push write attendance and enrollments through
 /// one writer: the same rules refuse the same writes, a removed pair comes back as the same
 /// record, and edits of one record from the API and from devices end with the last by stamp.
-fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -2099,10 +2064,7 @@ fn held_of(held: &BTreeMap<(String, String), Value>, collection: &str) -> Vec<St
         .collect()
 }
 
-fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
@@ -2197,10 +2159,7 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(backend: Backend
 /// A trainer adds a walk-in from the course's roster (the people of its organising unit and the
 /// units below it) by push or through the API alike; a person from elsewhere is refused on both
 /// paths with the same code (and the push quarantined), and stays out of the trainer's sight.
-fn a_trainer_enrolls_only_people_of_the_course_roster(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let admin = demo.admin.as_str();
@@ -2427,10 +2386,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(backend: Backend) {
 /// page size: a person of its courses comes with the page of an enrollment of theirs, not once
 /// with their own revision and again with the enrollment's. It ends holding what one whole pull
 /// holds.
-fn a_fresh_device_receives_each_record_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_fresh_device_receives_each_record_once(app: TestApp) {
     let app = app.with_demo();
     let tuan = app.token("tuan.le", "demo-trainer-2");
     let (_, whole) = pull_all(&app, &tuan, None, 1000);
@@ -2451,4 +2407,108 @@ fn a_fresh_device_receives_each_record_once(backend: Backend) {
         }
         assert_eq!(apply(&changes), held, "pages of {limit}");
     }
+}
+
+/// A course assigned to a trainer whose device already pulled comes in pages of the pull's
+/// `limit` (its older records, in revision order, before the feed goes on), each record once;
+/// a page asked for again (its answer lost) is the same page; a record of the course written
+/// between two pages, one the backfill had not sent yet, still reaches the device (as the feed's
+/// deletion). The device ends with exactly what a fresh device of the trainer pulls.
+fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let (cursor, changes) = pull_all(&app, &tuan, None, 500);
+    let mut held = apply(&changes);
+    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(&demo.admin),
+        Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+    )
+    .expect(201);
+    let enrollments = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=500",
+                demo.small_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json;
+    let newest = enrollments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|e| e["rev"].as_i64().unwrap())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let limit = 4;
+    let page = |cursor: &str| {
+        app.call(
+            "GET",
+            &format!("/api/v1/sync/pull?limit={limit}&cursor={cursor}"),
+            Some(&tuan),
+            None,
+        )
+        .expect(200)
+        .json
+    };
+    let mut cursor = cursor;
+    let mut pages = Vec::new();
+    loop {
+        let answer = page(&cursor);
+        if pages.len() == 1 {
+            // The answer to the second page was lost: the same cursor gives the same page.
+            assert_eq!(page(&cursor)["changes"], answer["changes"]);
+            // The newest enrollment of the course, which the backfill sends last, is deleted.
+            app.call(
+                "DELETE",
+                &format!("/api/v1/enrollments/{newest}"),
+                Some(&demo.admin),
+                None,
+            )
+            .expect(204);
+        }
+        let changes = answer["changes"].as_array().unwrap().clone();
+        let records = changes
+            .iter()
+            .filter(|c| c["collection"] != "people")
+            .count();
+        assert!(records <= limit, "{records} changes in a page of {limit}");
+        pages.push(changes);
+        cursor = answer["cursor"].as_str().unwrap().to_owned();
+        if answer["has_more"] == false {
+            break;
+        }
+    }
+    let total = enrollments["total"].as_u64().unwrap() as usize;
+    assert!(pages.len() > total / limit, "{} pages", pages.len());
+    // Each record once.
+    let mut seen = BTreeSet::new();
+    for change in pages.iter().flatten() {
+        let key = (change["collection"].to_string(), change["id"].to_string());
+        assert!(seen.insert(key.clone()), "{key:?} sent twice: {pages:?}");
+    }
+    assert!(
+        !pages
+            .iter()
+            .flatten()
+            .any(|c| c["id"] == newest.as_str() && c["deleted"] == false),
+        "deleted before the backfill reached it, it never came alive"
+    );
+    apply_onto(&mut held, &pages.concat());
+    assert!(held.contains_key(&("courses".to_owned(), demo.small_course.clone())));
+    assert!(!held.contains_key(&("enrollments".to_owned(), newest)));
+    let (_, fresh) = pull_all(&app, &tuan, None, 500);
+    assert_eq!(held, apply(&fresh));
+    let (_, nothing) = pull_all(&app, &tuan, Some(&cursor), limit as i64);
+    assert!(nothing.is_empty(), "{nothing:?}");
 }

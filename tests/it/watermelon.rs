@@ -30,6 +30,9 @@ backend_tests!(
     the_real_watermelondb_library_syncs_two_devices,
     a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection,
     a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection,
+    a_course_assigned_later_comes_in_pages_all_created_through_a_cut,
+    a_record_the_device_deleted_comes_back_created_after_a_cut_pull,
+    a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection,
 );
 
 const PATH: &str = "/api/v1/watermelon/sync";
@@ -157,10 +160,7 @@ fn demo(app: &TestApp) -> Demo {
     }
 }
 
-fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -310,10 +310,7 @@ fn urlencoding(value: &str) -> String {
         .collect()
 }
 
-fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -456,10 +453,7 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(backend: Backend) {
     );
 }
 
-fn natural_key_duplicates_are_replaced_by_the_server_record(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn natural_key_duplicates_are_replaced_by_the_server_record(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -513,10 +507,7 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(backend: Backend) {
     );
 }
 
-fn deletions_travel_both_ways(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn deletions_travel_both_ways(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -672,10 +663,7 @@ fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
     .expect(200);
 }
 
-fn refused_records_are_rejected_with_reasons_and_quarantined(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn refused_records_are_rejected_with_reasons_and_quarantined(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -812,10 +800,7 @@ fn set_of(answer: &Value, table: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn scope_changes_delete_and_backfill(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn scope_changes_delete_and_backfill(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -973,10 +958,7 @@ fn the_timestamp_never_skips_a_commit_held_open(backend: Backend) {
     });
 }
 
-fn bad_input_is_refused_with_stable_codes(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn bad_input_is_refused_with_stable_codes(app: TestApp) {
     let admin = app.admin_token();
     let trainer_id = app.create_user("trainer.x", "trainer", None);
     assert!(!trainer_id.is_empty());
@@ -1100,10 +1082,7 @@ fn gather(into: &mut Gathered, page: &Value) {
     }
 }
 
-fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -1239,10 +1218,7 @@ fn gather_sorted(into: &mut Sorted, page: &Value) {
     }
 }
 
-fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -1355,10 +1331,229 @@ fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(backen
     );
 }
 
-fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
+/// The pages of an incremental pull from `at`, each checked against the page size (`limit`
+/// records or deletions, and the people they bring: at most as many), gathered as the kit
+/// gathers them; the last page's timestamp. `stop_after` abandons the pull after that many
+/// pages (a connection cut), answering no timestamp.
+fn pull_pages(
+    app: &TestApp,
+    token: &str,
+    at: i64,
+    limit: i64,
+    stop_after: Option<usize>,
+) -> (Sorted, Vec<Value>, Option<i64>) {
+    let mut gathered = Sorted::new();
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = pull_page(app, token, at, cursor.as_deref(), limit);
+        let people: usize = ["created", "updated", "deleted"]
+            .iter()
+            .map(|kind| page["changes"]["people"][kind].as_array().unwrap().len())
+            .sum();
+        let all = count_all(&page, "created") + count_all(&page, "updated");
+        let others = all + count_all(&page, "deleted") - people;
+        assert!(
+            others as i64 <= limit && people as i64 <= limit,
+            "a page of {others} records and {people} people for a limit of {limit}: {page}"
+        );
+        gather_sorted(&mut gathered, &page);
+        pages.push(page.clone());
+        if page["has_more"] == false {
+            return (gathered, pages, Some(timestamp(&page)));
+        }
+        assert_eq!(page["timestamp"], Value::Null);
+        if stop_after == Some(pages.len()) {
+            return (gathered, pages, None);
+        }
+        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
+    }
+}
+
+/// The ids of a course's records of one collection, as an administrator lists them.
+fn course_ids(app: &TestApp, admin: &str, path: &str, course: &str) -> BTreeSet<String> {
+    app.call(
+        "GET",
+        &format!("/api/v1/{path}?course_id={course}&limit=500"),
+        Some(admin),
+        None,
+    )
+    .expect(200)
+    .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A course assigned to a trainer whose tablet already synced comes in pages of the pull's
+/// size (the backfill is paged like the feed, the cursor carrying it on), each record once and
+/// every record `created` (the tablet never held them), including one written after the
+/// assignment (which the feed carries); a pull cut after two pages and started over gives the
+/// same, and the pages hold what one answer holds.
+fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp) {
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let at = timestamp(&pull(&app, &tuan, None));
+    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
+    app.call(
+        "POST",
+        "/api/v1/course-trainers",
+        Some(&demo.admin),
+        Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+    )
+    .expect(201);
+    let sessions = course_ids(&app, &demo.admin, "sessions", &demo.small_course);
+    let enrollments = course_ids(&app, &demo.admin, "enrollments", &demo.small_course);
+    let enrolled = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/enrollments?course_id={}&limit=1",
+                demo.small_course
+            ),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["items"][0]["person_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let written = app
+        .call(
+            "POST",
+            "/api/v1/attendance",
+            Some(&demo.admin),
+            Some(
+                &json!({"session_id": sessions.first().unwrap(), "person_id": enrolled,
+                         "status": "present"}),
+            ),
+        )
+        .expect(201)
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let limit = 5;
+    let (_, cut, none) = pull_pages(&app, &tuan, at, limit, Some(2));
+    assert_eq!((cut.len(), none), (2, None));
+    let (gathered, pages, next_at) = pull_pages(&app, &tuan, at, limit, None);
+    assert!(
+        pages.len() as i64 > (sessions.len() + enrollments.len()) as i64 / limit,
+        "{} pages",
+        pages.len()
+    );
+    // Each record once over the pages, none `updated`.
+    let mut sent = BTreeSet::new();
+    for page in &pages {
+        assert_eq!(count_all(page, "updated"), 0, "{page}");
+        for (table, changes) in page["changes"].as_object().unwrap() {
+            for raw in changes["created"].as_array().unwrap() {
+                let key = (table.clone(), raw["id"].as_str().unwrap().to_owned());
+                assert!(sent.insert(key.clone()), "{key:?} sent twice");
+            }
+        }
+    }
+    let created = |table: &str| -> BTreeSet<String> {
+        gathered[table]
+            .iter()
+            .filter(|(_, (kind, _))| *kind == "created")
+            .map(|(id, _)| id.clone())
+            .collect()
     };
+    assert_eq!(created("courses"), [demo.small_course.clone()].into());
+    assert_eq!(created("sessions"), sessions);
+    assert_eq!(created("enrollments"), enrollments);
+    assert_eq!(created("attendance"), [written].into());
+    // The pull cut after two pages sent the same first pages again.
+    for (cut, again) in cut.iter().zip(&pages) {
+        assert_eq!(cut["changes"], again["changes"]);
+    }
+    // One answer from the same timestamp holds what the pages hold.
+    let mut whole = Sorted::new();
+    gather_sorted(&mut whole, &pull(&app, &tuan, Some(at)));
+    assert_eq!(gathered, whole);
+    let after = pull(&app, &tuan, next_at);
+    assert_eq!(
+        count_all(&after, "created") + count_all(&after, "updated"),
+        0
+    );
+}
+
+/// Issue 24: a record the tablet deleted and another writer brought back comes to it as
+/// `created` in a page of a pull; the pull is cut after that page and started over: the record
+/// is `created` again (the tablet never received it), not `updated`. Once the pull is whole, the
+/// tablet holds it, and its next change comes as `updated`.
+fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp) {
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let at = timestamp(&pull(&app, &tuan, None));
+    let id = new_id();
+    push(
+        &app,
+        &tuan,
+        at,
+        &json!({"attendance": {"created": [raw_attendance(&id, &demo.session, &demo.people[2], "present", "")]}}),
+    );
+    let at = timestamp(&pull(&app, &tuan, Some(at)));
+    push(&app, &tuan, at, &json!({"attendance": {"deleted": [id]}}));
+    // An administrator records the trainee again: the same record comes back to life.
+    let revived = app
+        .call(
+            "POST",
+            "/api/v1/attendance",
+            Some(&demo.admin),
+            Some(
+                &json!({"session_id": demo.session, "person_id": demo.people[2],
+                         "status": "late"}),
+            ),
+        )
+        .expect(201)
+        .json;
+    assert_eq!(revived["id"], id.as_str());
+    // Enough changes after it for a pull of several pages.
+    for n in 0..12 {
+        app.call(
+            "POST",
+            "/api/v1/sessions",
+            Some(&demo.admin),
+            Some(
+                &json!({"course_id": demo.big_course, "topic": format!("Buổi thêm {n}"),
+                         "starts_at": "2026-12-20T01:00:00Z", "ends_at": "2026-12-20T02:00:00Z"}),
+            ),
+        )
+        .expect(201);
+    }
+    let (cut, pages, _) = pull_pages(&app, &tuan, at, 5, Some(1));
+    assert_eq!(pages.len(), 1);
+    assert_eq!(cut["attendance"][&id].0, "created", "{}", pages[0]);
+    let (whole, pages, next_at) = pull_pages(&app, &tuan, at, 5, None);
+    assert!(pages.len() > 2);
+    assert_eq!(
+        whole["attendance"][&id].0, "created",
+        "the pull started over sends it as new again"
+    );
+    // The whole pull delivered it: from now on the tablet holds it.
+    app.call(
+        "PUT",
+        &format!("/api/v1/attendance/{id}"),
+        Some(&demo.admin),
+        Some(
+            &json!({"session_id": demo.session, "person_id": demo.people[2],
+                     "status": "excused", "checked_in_at": null, "note": null}),
+        ),
+    )
+    .expect(200);
+    let next = pull(&app, &tuan, next_at);
+    assert_eq!(ids(&next, "attendance", "updated"), [id].into(), "{next}");
+}
+
+fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(app: TestApp) {
     let app = app.with_demo();
     let demo = demo(&app);
     let tuan = app.token("tuan.le", "demo-trainer-2");
@@ -1618,6 +1813,32 @@ fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Bac
             ("DIEMDANH_URL", app.base.clone()),
             ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
             ("DIEMDANH_TRIP_RECORDS", "20000".to_owned()),
+        ],
+    );
+}
+
+/// Issue 24: a tablet that already synced its small class is assigned a large one (3,303
+/// marks, 1,101 trainees, 3 sessions: 5,500 records) and syncs it in pages over a connection cut
+/// half-way; it
+/// ends equal to the server, a second tablet pulls the same, and unassigned it loses the class.
+fn a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection(backend: Backend) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
+    if !node_available() {
+        return;
+    }
+    let Some(app) = TestApp::start(backend) else {
+        return;
+    };
+    let app = app.with_demo();
+    install_node_modules(&dir, "@nozbe/watermelondb");
+    run_node_scenario(
+        &dir,
+        "backfill.test.js",
+        &[
+            ("DIEMDANH_URL", app.base.clone()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
+            ("DIEMDANH_BACKFILL_PEOPLE", "1100".to_owned()),
+            ("DIEMDANH_BACKFILL_SESSIONS", "3".to_owned()),
         ],
     );
 }

@@ -7,7 +7,9 @@
 //   - the first sync of a 50,000-record scope (in pages), and the same scope in one answer as a
 //     kit without pages asks for it, to compare the server's memory;
 //   - the sync of a tablet that pulled that course before its 50,000 marks were taken (an
-//     incremental pull, in pages), and the same changes in one answer.
+//     incremental pull, in pages), and the same changes in one answer;
+//   - the sync of a tablet of another trainer (tuan.le, who already synced the demo class)
+//     assigned that course once it is full (its backfill, in pages), and the same in one answer.
 //
 // For each: the time of the sync, the requests made, the bytes sent and received (bodies), and
 // the server's peak RSS during it (VmHWM of the server process, reset before each measure
@@ -221,6 +223,18 @@ async function largeScope(server, admin, records) {
       ),
     )
   }
+  // Another trainer's tablets, synced before the course is theirs, then assigned it.
+  const assigned = await tablet(server.base, 'tuan.le', 'demo-trainer-2', 'measure-assigned')
+  await assigned.sync()
+  const assignedToken = await login(server.base, 'tuan.le', 'demo-trainer-2', 'measure-assigned-unpaged')
+  const assignedBefore = await call(
+    server.base,
+    assignedToken,
+    'GET',
+    '/api/v1/watermelon/sync?last_pulled_at=null',
+  )
+  const tuan = await call(server.base, assignedToken, 'GET', '/api/v1/me')
+  await call(server.base, admin, 'POST', '/api/v1/course-trainers', { course_id: c.id, user_id: tuan.id })
   const device = await tablet(server.base, c.username, c.password, 'measure-large')
   const paged = await measured(server, 'first sync in pages (the kit)', async () => {
     await device.sync()
@@ -232,6 +246,12 @@ async function largeScope(server, admin, records) {
     await away.sync()
     let held = 0
     for (const table of SYNCED_TABLES) held += (await away.all(table)).length
+    return { held }
+  })
+  const backfill = await measured(server, 'sync of a tablet assigned the course later, in pages (the kit)', async () => {
+    await assigned.sync()
+    let held = 0
+    for (const table of SYNCED_TABLES) held += (await assigned.all(table)).length
     return { held }
   })
   // The answers in one piece last: the allocator keeps what they took, and the measures after
@@ -256,7 +276,17 @@ async function largeScope(server, admin, records) {
     for (const t of Object.values(parsed.changes)) held += t.created.length + t.updated.length
     return { held }
   })
-  return [paged, incremental, whole, incrementalWhole]
+  const backfillWhole = await measured(server, 'the course assigned later in one answer (no pages)', async () => {
+    const answer = await fetch(
+      `${server.base}/api/v1/watermelon/sync?last_pulled_at=${assignedBefore.timestamp}`,
+      { headers: { Authorization: `Bearer ${assignedToken}` } },
+    )
+    const parsed = await answer.json()
+    let held = 0
+    for (const t of Object.values(parsed.changes)) held += t.created.length + t.updated.length
+    return { held }
+  })
+  return [paged, incremental, backfill, whole, incrementalWhole, backfillWhole]
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -240,13 +240,21 @@ async function tripOffline(device, c, target) {
   return changes
 }
 
+// Every item of an administrator's list, page after page.
+async function listAll(base, admin, pathAndQuery) {
+  const items = []
+  for (;;) {
+    const page = await call(base, admin, 'GET', `${pathAndQuery}&limit=500&offset=${items.length}`)
+    items.push(...page.items)
+    if (items.length >= page.total || page.items.length === 0) return items
+  }
+}
+
 // The server's attendance of the given sessions, as { id: columns } (an administrator's view).
 async function serverAttendance(base, admin, sessions) {
   const out = {}
   for (const session of sessions) {
-    const page = await call(base, admin, 'GET', `/api/v1/attendance?session_id=${session}&limit=500`)
-    assert.ok(page.total <= 500)
-    for (const item of page.items) {
+    for (const item of await listAll(base, admin, `/api/v1/attendance?session_id=${session}`)) {
       out[item.id] = {
         session_id: item.session_id,
         person_id: item.person_id,
@@ -274,6 +282,7 @@ module.exports = {
   seedMixed,
   tripOffline,
   serverAttendance,
+  listAll,
   sum,
   STATUSES,
 }
