@@ -499,8 +499,8 @@ pub fn apply_batch(
 ) -> Result<PushOutcome> {
     let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
     let in_flight = room.in_flight.of(&caller.device_id);
-    let results = apply_parsed(conn, caller, clock, room.cap, in_flight, &parsed)
-        .map_err(stale_as_busy)?;
+    let results =
+        apply_parsed(conn, caller, clock, room.cap, in_flight, &parsed).map_err(stale_as_busy)?;
     Ok(PushOutcome {
         results,
         server_hlc: clock.now(wall_ms()).to_string(),

@@ -233,7 +233,9 @@ fn run_device(
             let (answered, resumed) = push_large_batch(&mut device, fleet, world);
             acked.extend(answered);
             large.pushed.fetch_add(1, Ordering::SeqCst);
-            large.resumed.fetch_add(usize::from(resumed), Ordering::SeqCst);
+            large
+                .resumed
+                .fetch_add(usize::from(resumed), Ordering::SeqCst);
         } else {
             let size = rand::rng().random_range(1..=MAX_BATCH);
             acked.extend(device.push_batch(fleet, world, size));
@@ -372,11 +374,17 @@ fn check_refusals_filed_once(conn: &mut DbConn, acked: &[Acked]) -> usize {
     let mut refused = 0;
     for mutation in acked {
         let result: Value = serde_json::from_str(&logged[&mutation.mutation_id]).unwrap();
-        let filed = filed_count.remove(mutation.mutation_id.as_str()).unwrap_or(0);
+        let filed = filed_count
+            .remove(mutation.mutation_id.as_str())
+            .unwrap_or(0);
         if mutation.refused {
             refused += 1;
             assert_eq!(result["status"], "rejected", "{}", mutation.mutation_id);
-            assert_eq!(filed, 1, "refusal {} filed {filed} times", mutation.mutation_id);
+            assert_eq!(
+                filed, 1,
+                "refusal {} filed {filed} times",
+                mutation.mutation_id
+            );
         } else {
             assert_ne!(result["status"], "rejected", "{}", mutation.mutation_id);
             assert_eq!(filed, 0, "applied mutation {} filed", mutation.mutation_id);

@@ -745,7 +745,9 @@ fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(bac
             });
             // From the native push's first filings on: on SQLite it files the rest in later
             // turns of the writer, which the WatermelonDB pushes join.
-            while open() == before && !native_done.load(Ordering::SeqCst) {}
+            while open() == before && !native_done.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let mut filed = 0;
             let path = format!("{PATH}?last_pulled_at={at}");
             let last = loop {

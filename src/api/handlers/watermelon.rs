@@ -161,7 +161,15 @@ pub async fn push(
                 cap,
                 in_flight: &state.filings,
             };
-            watermelon::push(conn, &pusher, &state.clock, last_pulled_at, &body, max, room)
+            watermelon::push(
+                conn,
+                &pusher,
+                &state.clock,
+                last_pulled_at,
+                &body,
+                max,
+                room,
+            )
         })
         .await;
     if let Err(Error::QuarantineFull { .. }) = &response {
