@@ -125,38 +125,6 @@ impl AppState {
         self.run_holding(vec![slot], work).await
     }
 
-    /// Like `run`, on a thread of its own whose CPU priority is lowered: bulk work that other
-    /// requests should not wait behind on a busy machine (a large SQLite push's reading and
-    /// deciding: a device sending a thousand refused mutations a push takes a core's worth of
-    /// CPU, which a trainer's one-mutation push would otherwise share with it). The work's
-    /// writes still take the writer's turns as every write does.
-    pub async fn run_in_background<T, F>(&self, work: F) -> Result<T>
-    where
-        F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let slot = self.queue(WorkQueue::Database).await?;
-        let state = self.clone();
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("diemdanh-bulk".into())
-            .spawn(move || {
-                lower_cpu_priority();
-                let _slot = slot;
-                let result = state
-                    .pool
-                    .get()
-                    .map_err(Error::from)
-                    .and_then(|mut conn| work(&state, &mut conn));
-                // The request may be gone: its answer is then dropped.
-                let _ = answer.send(result);
-            })
-            .map_err(|e| Error::Internal(format!("bulk work could not start: {e}")))?;
-        answered
-            .await
-            .map_err(|_| Error::Internal("bulk work ended without an answer".into()))?
-    }
-
     /// Like `run`, inside one write transaction: all of it commits, or none of it.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
@@ -228,18 +196,6 @@ impl AppState {
         .await
         .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
     }
-}
-
-/// The nice value of a thread doing bulk work: under contention a thread at 0 gets about nine
-/// times its CPU time.
-const BULK_NICE: libc::c_int = 10;
-
-/// Lowers the calling thread's CPU priority (on Linux the nice value is the thread's, not the
-/// process's). For threads of their own only: an unprivileged process may not raise it again.
-fn lower_cpu_priority() {
-    // SAFETY: setpriority with `who` 0 changes the scheduling priority of the calling thread
-    // and touches no memory. Should it fail, the work runs at the usual priority.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BULK_NICE) };
 }
 
 /// The application with its middleware and routes.

@@ -58,8 +58,7 @@ pub async fn push(
 /// A SQLite push. A batch of a few mutations is read, decided and written in one writer's turn
 /// (its reading takes about as long as its writing); a larger one is read and decided beside
 /// the writer, one such batch at a time (it keeps its place until its first write begins, so
-/// that one decided batch at most waits for the writer) and at a lower CPU priority, then
-/// written a turn at a time.
+/// that one decided batch at most waits for the writer), then written a turn at a time.
 async fn push_in_turns(
     state: &AppState,
     caller: Caller,
@@ -80,9 +79,8 @@ async fn push_in_turns(
         }
     } else {
         let staging = state.staging_turn().await?;
-        // At a lower CPU priority: others' small pushes are served first on a busy machine.
         let staged = state
-            .run_in_background(move |state, conn| {
+            .run(move |state, conn| {
                 push::stage_push(conn, caller, &state.clock, cap, mutations, &state.filings)
             })
             .await?;
