@@ -418,15 +418,18 @@ fn write_first(
 }
 
 /// Refusals that staged pushes (SQLite) were admitted to file but have not filed yet, per
-/// device: counted against the device's cap with its open entries, so that pushes filing in
-/// turns never take a device beyond it. One process writes a SQLite database's pushes.
+/// device: counted against the device's cap with its open entries by every push that files,
+/// native or WatermelonDB, so that pushes filing in turns never take a device beyond it. Read
+/// and changed only in the writer's turn (a reservation dropped elsewhere only gives room
+/// back). One process writes a SQLite database's pushes.
 #[derive(Debug, Default)]
 pub struct FilingsInFlight {
     devices: Mutex<HashMap<String, usize>>,
 }
 
 impl FilingsInFlight {
-    fn of(&self, device: &str) -> usize {
+    /// The device's refusals admitted and not filed yet.
+    pub fn of(&self, device: &str) -> usize {
         self.lock().get(device).copied().unwrap_or(0)
     }
 
@@ -474,19 +477,30 @@ impl Drop for Reservation {
     }
 }
 
-/// Applies a batch inside the caller's write transaction (a WatermelonDB push, which holds the
-/// revision counter from its start, so that no other writer can overtake it). A full
-/// quarantine refuses it as `push_batch` does, before its first write; the caller rolls back
-/// and flags the device (`note_full_quarantine`).
+/// The room a push's refusals may take in the device's quarantine: the cap, less the entries
+/// open and those the device's staged pushes are still to file.
+#[derive(Debug, Clone, Copy)]
+pub struct Room<'a> {
+    pub cap: QuarantineCap,
+    pub in_flight: &'a FilingsInFlight,
+}
+
+/// Applies a batch inside the caller's write transaction, in the writer's turn (a WatermelonDB
+/// push, which holds the revision counter from its start, so that no other writer can overtake
+/// it). A full quarantine refuses it as `push_batch` does, before its first write, counting the
+/// refusals native pushes of the device are still to file; the caller rolls back and flags the
+/// device (`note_full_quarantine`).
 pub fn apply_batch(
     conn: &mut DbConn,
     caller: &Caller,
     clock: &ServerClock,
-    cap: QuarantineCap,
+    room: Room,
     mutations: &[Value],
 ) -> Result<PushOutcome> {
     let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
-    let results = apply_parsed(conn, caller, clock, cap, 0, &parsed).map_err(stale_as_busy)?;
+    let in_flight = room.in_flight.of(&caller.device_id);
+    let results =
+        apply_parsed(conn, caller, clock, room.cap, in_flight, &parsed).map_err(stale_as_busy)?;
     Ok(PushOutcome {
         results,
         server_hlc: clock.now(wall_ms()).to_string(),

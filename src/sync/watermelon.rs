@@ -37,7 +37,6 @@ use super::merge::Fields;
 use super::pull::{self, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::{Collection, ROWS_PER_STATEMENT};
-use crate::config::QuarantineCap;
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
     attendance, enrollments, revision_counter, sessions, sync_mutations, watermelon_pulls,
@@ -1353,7 +1352,7 @@ pub fn push(
     last_pulled_at: i64,
     body: &Value,
     max_records: usize,
-    cap: QuarantineCap,
+    room: push::Room,
 ) -> Result<PushResponse> {
     let incoming = parse_changes(body, max_records)?;
     push::serialize_pushes(conn)?;
@@ -1427,7 +1426,7 @@ pub fn push(
             }
         }
     }
-    let applied = push::apply_batch(conn, caller, clock, cap, &fresh)?;
+    let applied = push::apply_batch(conn, caller, clock, room, &fresh)?;
     for (index, result) in fresh_at.into_iter().zip(applied.results) {
         results[index] = Some(result);
     }

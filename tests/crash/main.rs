@@ -16,7 +16,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use diemdanh::db::{self, DbConn};
@@ -25,8 +25,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use rand::Rng;
 
+use serde_json::{Value, json};
 use support::fleet::{
-    Acked, Device, Fleet, Instance, Starting, World, check_nothing_lost_and_converged,
+    Acked, Device, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
 };
 use support::{Backend, postgres};
 
@@ -37,6 +38,15 @@ const DEVICES: usize = 4;
 const SESSIONS: usize = 4;
 const PEOPLE: usize = 6;
 const MAX_BATCH: usize = 8;
+/// Every this many pushes a device sends a large batch: a few good mutations and more refusals
+/// than a SQLite push files in one turn of the writer (`push::DECIDED_IN_TURN`, 25), so that
+/// the push is staged and written over several turns, and a death can land between them.
+const LARGE_EVERY: usize = 8;
+const LARGE_GOOD: std::ops::RangeInclusive<usize> = 1..=30;
+const LARGE_REFUSED: std::ops::RangeInclusive<usize> = 26..=90;
+/// The devices' refusals pile up over a thousand cycles: no push here is refused for a full
+/// quarantine.
+const QUARANTINE_CAP: &str = "10000000";
 /// Random kills land this long after the server has answered its first push, at most.
 const MAX_UPTIME: Duration = Duration::from_millis(500);
 /// Kills of a starting server land this long after it is spawned, at most: before it listens
@@ -103,12 +113,15 @@ fn crash_loop(backend: Backend) {
 
     let started = Instant::now();
     let stop = AtomicBool::new(false);
+    let large = LargePushes::default();
     let mut deaths: BTreeMap<Death, usize> = BTreeMap::new();
     let (devices, acked, last) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..DEVICES)
             .map(|d| {
-                let (fleet, world, stop) = (&fleet, &world, &stop);
-                scope.spawn(move || run_device(fleet, world, &world.trainers[d % TRAINERS], stop))
+                let (fleet, world, stop, large) = (&fleet, &world, &stop, &large);
+                scope.spawn(move || {
+                    run_device(fleet, world, &world.trainers[d % TRAINERS], stop, large)
+                })
             })
             .collect();
         let mut current = Some(first);
@@ -167,6 +180,7 @@ fn crash_loop(backend: Backend) {
     let pool = db::open(&fleet.storage()).unwrap();
     let mut conn = pool.get().unwrap();
     check_nothing_lost_and_converged(&fleet, &mut conn, &admin, &acked, &mut devices);
+    let refused = check_refusals_filed_once(&mut conn, &acked);
     let integrity = check_integrity(&mut conn);
     drop(last);
 
@@ -182,27 +196,50 @@ fn crash_loop(backend: Backend) {
         "crash loop ({backend:?}): {cycles} SIGKILLs and restarts survived with nothing lost in \
          {:.1} s ({}); {DEVICES} devices, {} mutations acknowledged in {pushes} pushes, {duplicates} \
          answered as duplicates of a commit whose answer was cut, {retries} requests retried; \
-         {integrity}",
+         {} large pushes ({refused} refusals acknowledged in all, each filed once), {} of them \
+         resumed after a cut between their turns; {integrity}",
         elapsed.as_secs_f64(),
         deaths.join(", "),
         acked.len(),
+        large.pushed.load(Ordering::SeqCst),
+        large.resumed.load(Ordering::SeqCst),
     );
 }
 
-/// Pushes batches of random size, pulls now and then, until told to stop.
+/// The large pushes of all devices: how many were acknowledged, and how many of those had
+/// been cut between their turns (their answer holds refusals filed by an earlier, unanswered
+/// attempt beside refusals filed by the last one).
+#[derive(Default)]
+struct LargePushes {
+    pushed: AtomicUsize,
+    resumed: AtomicUsize,
+}
+
+/// Pushes batches of random size, now and then a large one, and pulls now and then, until told
+/// to stop.
 fn run_device(
     fleet: &Fleet,
     world: &World,
     username: &str,
     stop: &AtomicBool,
+    large: &LargePushes,
 ) -> (Device, Vec<Acked>) {
     let mut device = Device::log_in(fleet, username);
     let mut acked = Vec::new();
     let mut round = 0;
     while !stop.load(Ordering::SeqCst) {
         round += 1;
-        let size = rand::rng().random_range(1..=MAX_BATCH);
-        acked.extend(device.push_batch(fleet, world, size));
+        if round % LARGE_EVERY == 0 {
+            let (answered, resumed) = push_large_batch(&mut device, fleet, world);
+            acked.extend(answered);
+            large.pushed.fetch_add(1, Ordering::SeqCst);
+            large
+                .resumed
+                .fetch_add(usize::from(resumed), Ordering::SeqCst);
+        } else {
+            let size = rand::rng().random_range(1..=MAX_BATCH);
+            acked.extend(device.push_batch(fleet, world, size));
+        }
         if round % 5 == 0 {
             device.pull(fleet);
         }
@@ -211,10 +248,163 @@ fn run_device(
     (device, acked)
 }
 
+/// Pushes a large batch: good attendance upserts, in order, with refusals (attendance of a
+/// session that does not exist: `unknown_session`) among them, the same body again until an
+/// answer comes. What was acknowledged, and whether the answer shows that an earlier attempt
+/// committed some of its turns but not all (refusals answered from the log beside refusals
+/// filed now).
+fn push_large_batch(device: &mut Device, fleet: &Fleet, world: &World) -> (Vec<Acked>, bool) {
+    let mut rng = rand::rng();
+    let good = rng.random_range(LARGE_GOOD);
+    let refused = rng.random_range(LARGE_REFUSED);
+    let mut sent: Vec<(Acked, Value)> = Vec::with_capacity(good + refused);
+    for _ in 0..good + refused {
+        let mutation_id = uuid::Uuid::new_v4().to_string();
+        let hlc = device.stamp();
+        let status = STATUSES[rng.random_range(0..STATUSES.len())];
+        let person = world.people[rng.random_range(0..world.people.len())].clone();
+        // As many refusals among the good mutations as chance puts there, `refused` in all.
+        let refusals_left = refused - sent.iter().filter(|(a, _)| a.refused).count();
+        let goods_left = good - sent.iter().filter(|(a, _)| !a.refused).count();
+        let is_refused = rng.random_range(0..refusals_left + goods_left) < refusals_left;
+        let (key, record_id) = if is_refused {
+            let nowhere = uuid::Uuid::new_v4().to_string();
+            ((nowhere, person), uuid::Uuid::new_v4().to_string())
+        } else {
+            let key = (
+                world.sessions[rng.random_range(0..world.sessions.len())].clone(),
+                person,
+            );
+            let record_id = device
+                .ids
+                .entry(key.clone())
+                .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+                .clone();
+            (key, record_id)
+        };
+        let body = json!({
+            "mutation_id": mutation_id,
+            "collection": "attendance",
+            "record_id": record_id,
+            "op": "upsert",
+            "fields": {"session_id": key.0, "person_id": key.1, "status": status},
+            "hlc": hlc,
+        });
+        let acked = Acked {
+            mutation_id,
+            key,
+            status: status.to_owned(),
+            hlc,
+            refused: is_refused,
+        };
+        sent.push((acked, body));
+    }
+    let mutations: Vec<&Value> = sent.iter().map(|(_, body)| body).collect();
+    let answer = fleet
+        .call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(&device.token),
+            Some(&json!({ "mutations": mutations })),
+        )
+        .expect(200)
+        .json;
+    fleet.pushes.fetch_add(1, Ordering::SeqCst);
+    device.merge_server_clock(answer["server_hlc"].as_str().unwrap());
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), sent.len());
+    let (mut refusals_logged_before, mut refusals_filed_now) = (false, false);
+    let acked = sent
+        .into_iter()
+        .zip(results)
+        .map(|((acked, _), result)| {
+            assert_eq!(result["mutation_id"], acked.mutation_id.as_str());
+            let duplicate = result["status"] == "duplicate";
+            if duplicate {
+                fleet.duplicates.fetch_add(1, Ordering::SeqCst);
+            }
+            let status = if duplicate {
+                &result["original_status"]
+            } else {
+                &result["status"]
+            };
+            if acked.refused {
+                assert_eq!(
+                    (status.as_str(), result["reason"].as_str()),
+                    (Some("rejected"), Some("unknown_session")),
+                    "{result}"
+                );
+                refusals_logged_before |= duplicate;
+                refusals_filed_now |= !duplicate;
+            } else {
+                assert!(
+                    matches!(status.as_str(), Some("applied" | "merged")),
+                    "{result}"
+                );
+                if let Some(into) = result["merged_into"].as_str() {
+                    device.ids.insert(acked.key.clone(), into.to_owned());
+                }
+            }
+            acked
+        })
+        .collect();
+    (acked, refusals_logged_before && refusals_filed_now)
+}
+
+/// Every refusal acknowledged is filed in the quarantine exactly once, logged as refused, and
+/// the quarantine holds nothing else; every mutation acknowledged as applied is logged as such.
+/// A filing and its log entry are written in one transaction: a push cut between its turns
+/// leaves neither half of a refusal alone. Returns how many refusals were checked.
+fn check_refusals_filed_once(conn: &mut DbConn, acked: &[Acked]) -> usize {
+    use diemdanh::db::schema::{sync_mutations, sync_quarantine};
+    let filed: Vec<String> = sync_quarantine::table
+        .select(sync_quarantine::mutation_id)
+        .load(conn)
+        .unwrap();
+    let mut filed_count: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &filed {
+        *filed_count.entry(id).or_default() += 1;
+    }
+    let logged: BTreeMap<String, String> = sync_mutations::table
+        .select((sync_mutations::mutation_id, sync_mutations::result))
+        .load::<(String, String)>(conn)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let mut refused = 0;
+    for mutation in acked {
+        let result: Value = serde_json::from_str(&logged[&mutation.mutation_id]).unwrap();
+        let filed = filed_count
+            .remove(mutation.mutation_id.as_str())
+            .unwrap_or(0);
+        if mutation.refused {
+            refused += 1;
+            assert_eq!(result["status"], "rejected", "{}", mutation.mutation_id);
+            assert_eq!(
+                filed, 1,
+                "refusal {} filed {filed} times",
+                mutation.mutation_id
+            );
+        } else {
+            assert_ne!(result["status"], "rejected", "{}", mutation.mutation_id);
+            assert_eq!(filed, 0, "applied mutation {} filed", mutation.mutation_id);
+        }
+    }
+    assert!(
+        filed_count.is_empty(),
+        "quarantine entries of no acknowledged refusal: {:?}",
+        filed_count.keys().take(5).collect::<Vec<_>>()
+    );
+    refused
+}
+
 /// Starts a server, its fault point armed if one is given (`<name>@<pass>`).
 fn spawn(fleet: &Fleet, fault_point: Option<&str>) -> Starting {
     // Long-lived tokens: a thousand cycles outlast the default 15 minutes.
-    let mut env = vec![("DIEMDANH_ACCESS_TOKEN_TTL_SECS", "86400")];
+    let mut env = vec![
+        ("DIEMDANH_ACCESS_TOKEN_TTL_SECS", "86400"),
+        ("DIEMDANH_MAX_QUARANTINE_PER_DEVICE", QUARANTINE_CAP),
+    ];
     if let Some(armed) = fault_point {
         env.push(("DIEMDANH_FAULT_POINT", armed));
     }

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ backend_tests!(
     deletions_travel_both_ways,
     refused_records_are_rejected_with_reasons_and_quarantined,
     a_push_beyond_the_quarantine_cap_is_refused_whole,
+    native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap,
     scope_changes_delete_and_backfill,
     the_timestamp_never_skips_a_commit_held_open,
     bad_input_is_refused_with_stable_codes,
@@ -661,6 +663,116 @@ fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
         None,
     )
     .expect(200);
+}
+
+/// One device flooding both endpoints at once with refused records: a native push of as many
+/// refusals as the device may hold (filed over many turns of the writer on SQLite) and, once
+/// its first refusals are filed, WatermelonDB pushes of ten refused records each until one is
+/// answered 429. Both count the same filings, open and still to be filed by the other, so the
+/// device never holds more than its cap. Three rounds, a fresh device each.
+fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(backend: Backend) {
+    const CAP: usize = 1000;
+    const PER_WATERMELON_PUSH: usize = 10;
+    let Some(app) = TestApp::start_with(backend, |config| {
+        config.max_quarantine_per_device = CAP;
+        config.max_push_mutations = CAP;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let small_session = app
+        .call(
+            "GET",
+            &format!("/api/v1/sessions?course_id={}", demo.small_course),
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let open = || {
+        app.call(
+            "GET",
+            "/api/v1/sync/quarantine?status=open&limit=1",
+            Some(&demo.admin),
+            None,
+        )
+        .expect(200)
+        .json["total"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    for round in 0..3 {
+        let tuan = app.token("tuan.le", "demo-trainer-2");
+        let at = timestamp(&pull(&app, &tuan, None));
+        // Tuan does not teach the small course: every one of these is refused `not_assigned`.
+        let stamp = format!("{:013}-0000-device", chrono::Utc::now().timestamp_millis());
+        let native: Vec<Value> = (0..CAP)
+            .map(|i| {
+                json!({
+                    "mutation_id": new_id(), "collection": "attendance", "record_id": new_id(),
+                    "op": "upsert", "hlc": stamp,
+                    "fields": {"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "present"},
+                })
+            })
+            .collect();
+        let before = open();
+        let native_done = AtomicBool::new(false);
+        let (native_status, watermelon_filed, last_watermelon) = std::thread::scope(|scope| {
+            let native = scope.spawn(|| {
+                let status = app
+                    .call(
+                        "POST",
+                        "/api/v1/sync/push",
+                        Some(&tuan),
+                        Some(&json!({ "mutations": native })),
+                    )
+                    .status;
+                native_done.store(true, Ordering::SeqCst);
+                status
+            });
+            // From the native push's first filings on: on SQLite it files the rest in later
+            // turns of the writer, which the WatermelonDB pushes join.
+            while open() == before && !native_done.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let mut filed = 0;
+            let path = format!("{PATH}?last_pulled_at={at}");
+            let last = loop {
+                // Records of a table the server does not sync: refused, each filed.
+                let created: Vec<Value> = (0..PER_WATERMELON_PUSH)
+                    .map(|_| json!({"id": new_id(), "_status": "created", "_changed": ""}))
+                    .collect();
+                let changes = json!({"grades": {"created": created, "updated": [], "deleted": []}});
+                let answer = app.call("POST", &path, Some(&tuan), Some(&changes));
+                match answer.status {
+                    200 => filed += PER_WATERMELON_PUSH,
+                    _ => break answer,
+                }
+            };
+            (native.join().unwrap(), filed, last)
+        });
+        assert_eq!(last_watermelon.status, 429, "{}", last_watermelon.text);
+        assert_eq!(last_watermelon.code(), "quarantine_full");
+        assert!(
+            [200, 429].contains(&native_status),
+            "round {round}: native push {native_status}"
+        );
+        let native_filed = if native_status == 200 { CAP } else { 0 };
+        let held = open() - before;
+        assert_eq!(
+            held,
+            native_filed + watermelon_filed,
+            "round {round}: every push answered 200 filed all of its refusals, no other push any"
+        );
+        assert!(
+            held <= CAP,
+            "round {round}: the device holds {held} open entries, beyond its cap of {CAP}"
+        );
+    }
 }
 
 fn refused_records_are_rejected_with_reasons_and_quarantined(app: TestApp) {

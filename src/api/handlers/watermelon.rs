@@ -155,7 +155,21 @@ pub async fn push(
     let pusher = caller.clone();
     let response = state
         .write(move |state, conn| {
-            watermelon::push(conn, &pusher, &state.clock, last_pulled_at, &body, max, cap)
+            // In the writer's turn: the refusals native pushes of the device are still to
+            // file are counted as they stand.
+            let room = push::Room {
+                cap,
+                in_flight: &state.filings,
+            };
+            watermelon::push(
+                conn,
+                &pusher,
+                &state.clock,
+                last_pulled_at,
+                &body,
+                max,
+                room,
+            )
         })
         .await;
     if let Err(Error::QuarantineFull { .. }) = &response {

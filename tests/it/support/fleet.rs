@@ -554,6 +554,8 @@ pub struct Acked {
     pub key: (String, String),
     pub status: String,
     pub hlc: String,
+    /// Refused (and so quarantined), not applied: logged, but it set nothing.
+    pub refused: bool,
 }
 
 /// A simulated phone: its clock, what it holds, and which record id it uses for each
@@ -605,7 +607,7 @@ impl Device {
     }
 
     /// The merge of `server_hlc` from api-spec/sync.md, so later stamps follow the server's.
-    fn merge_server_clock(&mut self, server: &str) {
+    pub fn merge_server_clock(&mut self, server: &str) {
         let mut parts = server.splitn(3, '-');
         let remote: u64 = parts.next().unwrap().parse().unwrap();
         let remote_counter = u32::from_str_radix(parts.next().unwrap(), 16).unwrap();
@@ -689,6 +691,7 @@ impl Device {
                     key,
                     status: status.to_owned(),
                     hlc,
+                    refused: false,
                 }
             })
             .collect()
@@ -770,7 +773,8 @@ pub fn check_nothing_lost_and_converged(
         "one record per (session, person)"
     );
 
-    // Every mutation here sets the status, so the latest stamp of each pair wins.
+    // Every applied mutation here sets the status, so the latest stamp of each pair wins;
+    // a refused one set nothing.
     let mut winners: BTreeMap<&(String, String), &Acked> = BTreeMap::new();
     let mut lost = Vec::new();
     for mutation in acked {
@@ -781,6 +785,9 @@ pub fn check_nothing_lost_and_converged(
             .unwrap();
         if logged != 1 {
             lost.push(&mutation.mutation_id);
+        }
+        if mutation.refused {
+            continue;
         }
         let winner = winners.entry(&mutation.key).or_insert(mutation);
         if mutation.hlc > winner.hlc {
