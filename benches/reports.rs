@@ -16,7 +16,9 @@ use diemdanh::db::schema::{attendance, courses, enrollments, people, sessions, u
 use diemdanh::db::{self, DbConn};
 use diemdanh::domain::access::Manages;
 use diemdanh::domain::{Caller, Role, text};
-use diemdanh::reports::{self, CourseQuery, CoverageQuery, render};
+use diemdanh::reports::course::{self, CourseQuery};
+use diemdanh::reports::coverage::{self, CoverageQuery};
+use diemdanh::reports::render;
 use diesel::prelude::*;
 
 const USAGE: &str = "\
@@ -210,7 +212,7 @@ fn run_backend(options: &Options, use_postgres: bool) {
     };
     let mut report = None;
     let coverage = time(options.runs, || {
-        report = Some(reports::coverage(&mut conn, &admin, &query).expect("coverage"));
+        report = Some(coverage::report(&mut conn, &admin, &query).expect("coverage"));
     });
     let report = report.expect("ran");
     let csv = time(options.runs, || {
@@ -226,7 +228,7 @@ fn run_backend(options: &Options, use_postgres: bool) {
         serde_json::to_vec(&report).expect("json");
     });
     let course = time(options.runs, || {
-        reports::course(
+        course::report(
             &mut conn,
             &admin,
             &seeded.first_course,

@@ -247,7 +247,7 @@ pub struct ServerConfig {
     pub quarantine_full_retry_secs: u64,
 
     /// How long deletions are remembered for devices; an older pull cursor must start over.
-    #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = 180)]
+    #[arg(long, env = "DIEMDANH_TOMBSTONE_RETENTION_DAYS", default_value_t = DEFAULT_TOMBSTONE_RETENTION_DAYS)]
     pub tombstone_retention_days: u64,
 
     /// How long audit trail entries are kept; older ones are pruned at start and daily.
@@ -346,6 +346,9 @@ impl ServerConfig {
 }
 
 /// A retention in days as milliseconds, saturating: a huge setting keeps everything.
+/// How long deletions are remembered unless configured: the server and `purge-tombstones` agree.
+pub const DEFAULT_TOMBSTONE_RETENTION_DAYS: u64 = 180;
+
 pub fn days_ms(days: u64) -> i64 {
     i64::try_from(days)
         .unwrap_or(i64::MAX)

@@ -8,7 +8,7 @@ use super::access::{PersonalRecords, personal_records};
 use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
 use crate::db::schema::{attendance, sessions};
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -101,6 +101,16 @@ pub struct AttendanceFilter {
 pub struct AttendanceRecords;
 
 impl AttendanceRecords {
+    /// How many live attendance records the sessions hold: sessions and courses that hold any
+    /// cannot be deleted (what a trainer recorded is kept).
+    pub fn count_in_sessions(conn: &mut DbConn, session_ids: &[String]) -> Result<i64> {
+        Ok(attendance::table
+            .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
     fn values(input: &AttendanceInput) -> Result<AttendanceValues> {
         check_values(
             &input.status,
@@ -181,22 +191,13 @@ impl Resource for AttendanceRecords {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, attendance::id, {
-            "created_at" => [attendance::created_at],
-            "updated_at" => [attendance::updated_at],
-            "checked_in_at" => [attendance::checked_in_at],
-        })
-        .select(Attendance::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, attendance::id, Attendance, {
+                "created_at" => [attendance::created_at],
+                "updated_at" => [attendance::updated_at],
+                "checked_in_at" => [attendance::checked_in_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {

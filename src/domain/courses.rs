@@ -6,13 +6,18 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::{Manages, ensure_course_visible, visible_courses};
+use super::attendance::AttendanceRecords;
+use super::enrollments::Enrollments;
+use super::materials::Materials;
 use super::people::resolve_id;
+use super::sessions::Sessions;
+use super::trainers::CourseTrainers;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, text, tombstone,
 };
-use crate::db::schema::{attendance, course_trainers, courses, enrollments, materials, sessions};
+use crate::db::schema::courses;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -213,24 +218,13 @@ impl Resource for Courses {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, courses::id, {
+        Ok(sorted_page!(conn, query, page, sort, courses::id, Course, {
             "start_date" => [courses::start_date],
             "end_date" => [courses::end_date],
             "title" => [courses::title_key, courses::title],
             "created_at" => [courses::created_at],
             "updated_at" => [courses::updated_at],
-        })
-        .select(Course::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
@@ -274,16 +268,8 @@ impl Resource for Courses {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let session_ids = sessions::table
-            .filter(sessions::course_id.eq(&existing.id))
-            .filter(sessions::deleted_at.is_null())
-            .select(sessions::id)
-            .load::<String>(conn)?;
-        let recorded: i64 = attendance::table
-            .filter(attendance::session_id.eq_any(&session_ids))
-            .filter(attendance::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
+        let session_ids = Sessions::ids_of_course(conn, &existing.id)?;
+        let recorded = AttendanceRecords::count_in_sessions(conn, &session_ids)?;
         if recorded > 0 {
             return Err(Error::conflict(
                 "course_has_attendance",
@@ -291,34 +277,10 @@ impl Resource for Courses {
             ));
         }
         let now = now_ms();
-        // Each tombstone gets its own revision so that devices see every deletion in the feed.
-        for id in session_ids {
-            tombstone!(conn, sessions, &id, now)?;
-        }
-        let enrollment_ids = enrollments::table
-            .filter(enrollments::course_id.eq(&existing.id))
-            .filter(enrollments::deleted_at.is_null())
-            .select(enrollments::id)
-            .load::<String>(conn)?;
-        for id in enrollment_ids {
-            tombstone!(conn, enrollments, &id, now)?;
-        }
-        let assignment_ids = course_trainers::table
-            .filter(course_trainers::course_id.eq(&existing.id))
-            .filter(course_trainers::deleted_at.is_null())
-            .select(course_trainers::id)
-            .load::<String>(conn)?;
-        for id in assignment_ids {
-            tombstone!(conn, course_trainers, &id, now)?;
-        }
-        let material_ids = materials::table
-            .filter(materials::course_id.eq(&existing.id))
-            .filter(materials::deleted_at.is_null())
-            .select(materials::id)
-            .load::<String>(conn)?;
-        for id in material_ids {
-            tombstone!(conn, materials, &id, now)?;
-        }
+        Sessions::tombstone_all(conn, &session_ids, now)?;
+        Enrollments::tombstone_of_course(conn, &existing.id, now)?;
+        CourseTrainers::tombstone_of_course(conn, &existing.id, now)?;
+        Materials::tombstone_of_course(conn, &existing.id, now)?;
         tombstone!(conn, courses, &existing.id, now)?;
         Ok(())
     }

@@ -5,9 +5,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::{PersonalRecords, personal_records};
+use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page, tombstone};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -112,6 +113,20 @@ pub struct EnrollmentFilter {
 pub struct Enrollments;
 
 impl Enrollments {
+    /// Tombstones every live enrollment of a course, each with its own revision so that devices see
+    /// every deletion (the course is being deleted).
+    pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
+        let ids = enrollments::table
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::id)
+            .load::<String>(conn)?;
+        for id in ids {
+            tombstone!(conn, enrollments, &id, now)?;
+        }
+        Ok(())
+    }
+
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
         let row = enrollments::table
             .find(id)
@@ -174,22 +189,13 @@ impl Resource for Enrollments {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, enrollments::id, {
-            "created_at" => [enrollments::created_at],
-            "updated_at" => [enrollments::updated_at],
-            "status" => [enrollments::status],
-        })
-        .select(Enrollment::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, enrollments::id, Enrollment, {
+                "created_at" => [enrollments::created_at],
+                "updated_at" => [enrollments::updated_at],
+                "status" => [enrollments::status],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
@@ -200,13 +206,17 @@ impl Resource for Enrollments {
     /// whether the course and person exist, are the one writer's rules, as is the refusal of a
     /// pair already enrolled. Enrolling a person again after a removal revives the earlier
     /// enrollment under its own id (the writer finds it by its natural key).
-    fn create(_conn: &mut DbConn, _caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
+    fn create(conn: &mut DbConn, caller: &Caller, input: EnrollmentInput) -> Result<Enrollment> {
         let mut check = Checker::new();
         let course_id = check.id("course_id", &input.course_id);
         let person_id = check.id("person_id", &input.person_id);
         let id = resolve_id(&mut check, None, input.id.as_deref());
         check.finish()?;
         let status = check_status(input.status.as_deref())?;
+        // A course outside the caller's scope is answered as one that does not exist: the
+        // answer must not tell a trainer which ids are other classes.
+        Courses::find_visible(conn, caller, &course_id)
+            .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
         Ok(Enrollment {
             id,
             course_id,

@@ -9,7 +9,9 @@ use super::courses::Courses;
 use super::people::resolve_id;
 use super::text;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
+};
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -66,6 +68,20 @@ pub struct MaterialFilter {
 pub struct Materials;
 
 impl Materials {
+    /// Tombstones every live material of a course, each with its own revision so that devices see
+    /// every deletion (the course is being deleted).
+    pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
+        let ids = materials::table
+            .filter(materials::course_id.eq(course_id))
+            .filter(materials::deleted_at.is_null())
+            .select(materials::id)
+            .load::<String>(conn)?;
+        for id in ids {
+            tombstone!(conn, materials, &id, now)?;
+        }
+        Ok(())
+    }
+
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
         let row = materials::table
             .find(id)
@@ -481,22 +497,13 @@ impl Resource for Materials {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, materials::id, {
-            "title" => [materials::title],
-            "created_at" => [materials::created_at],
-            "updated_at" => [materials::updated_at],
-        })
-        .select(Material::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, materials::id, Material, {
+                "title" => [materials::title],
+                "created_at" => [materials::created_at],
+                "updated_at" => [materials::updated_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {

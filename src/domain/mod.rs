@@ -172,6 +172,26 @@ macro_rules! sorted {
 }
 pub(crate) use sorted;
 
+/// One page of a list: the count of every row `$query()` matches, then the page's rows in the
+/// requested order (`sorted!`), as `$record`s.
+macro_rules! sorted_page {
+    ($conn:expr, $query:ident, $page:expr, $sort:expr, $tiebreak:expr, $record:ty, { $($sorts:tt)+ }) => {{
+        let total = $query().count().get_result($conn)?;
+        let items = $crate::domain::sorted!($query(), $sort, $tiebreak, { $($sorts)+ })
+            .select(<$record>::as_select())
+            .limit($page.limit)
+            .offset($page.offset)
+            .load($conn)?;
+        $crate::domain::Paged {
+            items,
+            total,
+            limit: $page.limit,
+            offset: $page.offset,
+        }
+    }};
+}
+pub(crate) use sorted_page;
+
 /// Leaves a tombstone instead of deleting: the row is marked deleted with a new revision, so
 /// devices learn of the deletion through the feed.
 macro_rules! tombstone {

@@ -6,11 +6,14 @@ use serde::{Deserialize, Serialize};
 use super::access::{
     ensure_course_visible, ensure_named_course_visible, is_assigned_trainer, visible_courses,
 };
+use super::attendance::AttendanceRecords;
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, tombstone};
-use crate::db::schema::{attendance, sessions};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
+};
+use crate::db::schema::sessions;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -66,6 +69,49 @@ pub struct SessionFilter {
 pub struct Sessions;
 
 impl Sessions {
+    /// The live sessions of a course.
+    pub fn ids_of_course(conn: &mut DbConn, course_id: &str) -> Result<Vec<String>> {
+        Ok(sessions::table
+            .filter(sessions::course_id.eq(course_id))
+            .filter(sessions::deleted_at.is_null())
+            .select(sessions::id)
+            .load(conn)?)
+    }
+
+    /// Tombstones the sessions, each with its own revision so that devices see every deletion.
+    pub fn tombstone_all(conn: &mut DbConn, ids: &[String], now: i64) -> Result<()> {
+        for id in ids {
+            tombstone!(conn, sessions, id, now)?;
+        }
+        Ok(())
+    }
+
+    /// The course's sessions led by `trainer_id` name no trainer any more (the trainer left the
+    /// course).
+    pub fn clear_trainer(
+        conn: &mut DbConn,
+        course_id: &str,
+        trainer_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        let led = sessions::table
+            .filter(sessions::course_id.eq(course_id))
+            .filter(sessions::trainer_id.eq(trainer_id))
+            .filter(sessions::deleted_at.is_null())
+            .select(sessions::id)
+            .load::<String>(conn)?;
+        for session in led {
+            diesel::update(sessions::table.find(&session))
+                .set((
+                    sessions::trainer_id.eq(None::<String>),
+                    sessions::updated_at.eq(now),
+                    sessions::rev.eq(next_revision(conn)?),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Session> {
         sessions::table
             .find(id)
@@ -184,23 +230,14 @@ impl Resource for Sessions {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, sessions::id, {
-            "starts_at" => [sessions::starts_at],
-            "topic" => [sessions::topic],
-            "created_at" => [sessions::created_at],
-            "updated_at" => [sessions::updated_at],
-        })
-        .select(Session::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, sessions::id, Session, {
+                "starts_at" => [sessions::starts_at],
+                "topic" => [sessions::topic],
+                "created_at" => [sessions::created_at],
+                "updated_at" => [sessions::updated_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
@@ -243,11 +280,8 @@ impl Resource for Sessions {
         let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         caller.manages.require_some()?;
         check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let recorded: i64 = attendance::table
-            .filter(attendance::session_id.eq(&existing.id))
-            .filter(attendance::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
+        let recorded =
+            AttendanceRecords::count_in_sessions(conn, std::slice::from_ref(&existing.id))?;
         if recorded > 0 {
             return Err(Error::conflict(
                 "session_has_attendance",

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::access::visible_courses;
 use super::courses::Courses;
 use super::people::resolve_id;
+use super::sessions::Sessions;
 use super::users::Users;
 use super::values::{Checker, path_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, tombstone,
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted_page, tombstone,
 };
-use crate::db::schema::{course_trainers, sessions};
+use crate::db::schema::course_trainers;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -57,6 +58,20 @@ pub struct CourseTrainerFilter {
 pub struct CourseTrainers;
 
 impl CourseTrainers {
+    /// Tombstones every live trainer assignment of a course, each with its own revision so that devices see
+    /// every deletion (the course is being deleted).
+    pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
+        let ids = course_trainers::table
+            .filter(course_trainers::course_id.eq(course_id))
+            .filter(course_trainers::deleted_at.is_null())
+            .select(course_trainers::id)
+            .load::<String>(conn)?;
+        for id in ids {
+            tombstone!(conn, course_trainers, &id, now)?;
+        }
+        Ok(())
+    }
+
     fn find_any(conn: &mut DbConn, id: &str) -> Result<CourseTrainer> {
         course_trainers::table
             .find(id)
@@ -133,21 +148,12 @@ impl Resource for CourseTrainers {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, course_trainers::id, {
-            "created_at" => [course_trainers::created_at],
-            "updated_at" => [course_trainers::updated_at],
-        })
-        .select(CourseTrainer::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(
+            sorted_page!(conn, query, page, sort, course_trainers::id, CourseTrainer, {
+                "created_at" => [course_trainers::created_at],
+                "updated_at" => [course_trainers::updated_at],
+            }),
+        )
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
@@ -285,22 +291,7 @@ impl Resource for CourseTrainers {
         let now = now_ms();
         tombstone!(conn, course_trainers, &existing.id, now)?;
         // Sessions of the course no longer name a trainer who is not assigned to it.
-        let led = sessions::table
-            .filter(sessions::course_id.eq(&existing.course_id))
-            .filter(sessions::trainer_id.eq(&existing.user_id))
-            .filter(sessions::deleted_at.is_null())
-            .select(sessions::id)
-            .load::<String>(conn)?;
-        for session in led {
-            diesel::update(sessions::table.find(&session))
-                .set((
-                    sessions::trainer_id.eq(None::<String>),
-                    sessions::updated_at.eq(now),
-                    sessions::rev.eq(next_revision(conn)?),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
+        Sessions::clear_trainer(conn, &existing.course_id, &existing.user_id, now)
     }
 
     fn revision(record: &CourseTrainer) -> i64 {

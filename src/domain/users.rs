@@ -14,7 +14,7 @@ use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::People;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
-use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted, text};
+use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted_page, text};
 use crate::db::schema::{devices, people, refresh_tokens, users};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, Result};
@@ -325,22 +325,11 @@ impl Users {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, users::id, {
+        Ok(sorted_page!(conn, query, page, sort, users::id, User, {
             "username" => [users::username],
             "display_name" => [users::display_name],
             "created_at" => [users::created_at],
-        })
-        .select(User::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     /// Applies an admin's changes. Disabling an account revokes its devices at once.

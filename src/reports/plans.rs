@@ -22,7 +22,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
-use super::{DEFAULT_STATUSES, Rule, UnitRow, UnitTree, percent, position_label};
+use super::unit_tree::{UnitRow, UnitTree};
+use super::{DEFAULT_STATUSES, Rule, percent, position_label};
 use crate::db::DbConn;
 use crate::db::schema::{attendance, courses, people, person_unit_history, sessions};
 use crate::domain::Caller;

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{TestApp, id_of};
 
 backend_tests!(
     logins_and_failed_logins_are_recorded,
@@ -62,10 +62,6 @@ fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     response.json
 }
 
-fn id(record: &Value) -> String {
-    record["id"].as_str().unwrap().to_owned()
-}
-
 /// The entries matching a query string, newest first.
 fn entries(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     app.call(
@@ -110,14 +106,14 @@ struct Class {
 
 fn class(app: &TestApp, admin: &Session) -> Class {
     let token = admin.token.as_str();
-    let province = id(&post(
+    let province = id_of(&post(
         app,
         token,
         "/api/v1/units",
         json!({"code": "64", "name": "Tỉnh Gia Lai", "kind": "province"}),
     ));
     let commune = |code: &str, name: &str| {
-        id(&post(
+        id_of(&post(
             app,
             token,
             "/api/v1/units",
@@ -129,7 +125,7 @@ fn class(app: &TestApp, admin: &Session) -> Class {
         commune("23593", "Xã Ia Rong"),
     ];
     let person = |name: &str| {
-        id(&post(
+        id_of(&post(
             app,
             token,
             "/api/v1/people",
@@ -139,7 +135,7 @@ fn class(app: &TestApp, admin: &Session) -> Class {
     let enrolled = [person("Rơ Châm H'Bia"), person("Nguyễn Văn Hùng")];
     let outsider = person("Ksor Y Đạt");
     let trainer = app.create_user("co.lan", "trainer", None);
-    let course = id(&post(
+    let course = id_of(&post(
         app,
         token,
         "/api/v1/courses",
@@ -152,7 +148,7 @@ fn class(app: &TestApp, admin: &Session) -> Class {
         "/api/v1/course-trainers",
         json!({"course_id": course, "user_id": trainer}),
     );
-    let session = id(&post(
+    let session = id_of(&post(
         app,
         token,
         "/api/v1/sessions",
@@ -177,10 +173,7 @@ fn class(app: &TestApp, admin: &Session) -> Class {
     }
 }
 
-fn logins_and_failed_logins_are_recorded(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn logins_and_failed_logins_are_recorded(app: TestApp) {
     let admin = admin(&app);
     let trainer = app.create_user("co.lan", "trainer", None);
     let signed_in = sign_in(&app, "co.lan", "trainer-password");
@@ -252,10 +245,7 @@ fn logins_and_failed_logins_are_recorded(backend: Backend) {
     assert_eq!(disabled["details"]["reason"], "account_disabled");
 }
 
-fn admin_writes_and_account_administration_are_recorded(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     let admin = admin(&app);
     let course = post(
         &app,
@@ -264,7 +254,7 @@ fn admin_writes_and_account_administration_are_recorded(backend: Backend) {
         json!({"title": "Bảo vệ nền tảng tư tưởng của Đảng trên không gian mạng",
             "management_level": "province", "start_date": "2026-05-04", "end_date": "2026-05-06"}),
     );
-    let course_id = id(&course);
+    let course_id = id_of(&course);
     let object = format!("object_type=course&object_id={course_id}");
     let created = only(&app, &admin.token, &format!("action=created&{object}"));
     assert_by(&created, &admin);
@@ -326,7 +316,7 @@ fn admin_writes_and_account_administration_are_recorded(backend: Backend) {
         "/api/v1/users",
         json!({"username": "ksor.h.nhung", "role": "trainer", "password": "mat-khau-ban-dau-1"}),
     );
-    let user_id = id(&user);
+    let user_id = id_of(&user);
     let user_object = format!("object_type=user&object_id={user_id}");
     let created = only(
         &app,
@@ -397,24 +387,7 @@ fn mutation(record_id: &str, fields: Value, offset_ms: i64) -> Value {
     })
 }
 
-fn push(app: &TestApp, token: &str, mutations: Vec<Value>) -> Vec<Value> {
-    app.call(
-        "POST",
-        "/api/v1/sync/push",
-        Some(token),
-        Some(&json!({ "mutations": mutations })),
-    )
-    .expect(200)
-    .json["results"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) {
     let admin = admin(&app);
     let class = class(&app, &admin);
 
@@ -479,8 +452,7 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(backend: Backe
     // The trainer pushes: one refused mutation (quarantined) and one that an older value from
     // the admin's device loses to (a conflict). Pushes themselves are not in the trail.
     let trainer = sign_in(&app, "co.lan", "trainer-password");
-    let refused = push(
-        &app,
+    let refused = app.push(
         &trainer.token,
         vec![mutation(
             &uuid::Uuid::new_v4().to_string(),
@@ -490,8 +462,7 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(backend: Backe
     );
     assert_eq!(refused[0]["status"], "rejected", "{refused:?}");
     let disputed = uuid::Uuid::new_v4().to_string();
-    push(
-        &app,
+    app.push(
         &trainer.token,
         vec![mutation(
             &disputed,
@@ -499,8 +470,7 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(backend: Backe
             2000,
         )],
     );
-    let stale = push(
-        &app,
+    let stale = app.push(
         &admin.token,
         vec![mutation(&disputed, json!({"status": "absent"}), 1000)],
     );
@@ -585,10 +555,7 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(backend: Backe
     );
 }
 
-fn the_trail_is_filtered_paged_and_exported_to_administrators_only(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp) {
     let admin = admin(&app);
     let mut courses = Vec::new();
     let mut times = Vec::new();
@@ -606,13 +573,13 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(backend: Back
             json!({"title": title, "management_level": "province",
                 "start_date": "2026-06-01", "end_date": "2026-06-01"}),
         );
-        courses.push(id(&course));
+        courses.push(id_of(&course));
         let entry = only(
             &app,
             &admin.token,
             &format!(
                 "action=created&object_type=course&object_id={}",
-                id(&course)
+                id_of(&course)
             ),
         );
         times.push(entry["at"].as_str().unwrap().to_owned());
@@ -791,10 +758,7 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(backend: Back
     }
 }
 
-fn no_password_or_token_is_ever_stored(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn no_password_or_token_is_ever_stored(app: TestApp) {
     let admin = admin(&app);
     let created_password = "mat-khau-ban-dau-1";
     let user = post(
@@ -855,7 +819,7 @@ fn no_password_or_token_is_ever_stored(backend: Backend) {
     let reset_password = "mat-khau-quan-tri-3";
     app.call(
         "POST",
-        &format!("/api/v1/users/{}/password", id(&user)),
+        &format!("/api/v1/users/{}/password", id_of(&user)),
         Some(&admin.token),
         Some(&json!({"new_password": reset_password})),
     )
@@ -911,10 +875,7 @@ fn no_password_or_token_is_ever_stored(backend: Backend) {
     }
 }
 
-fn entries_older_than_the_retention_are_pruned(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn entries_older_than_the_retention_are_pruned(app: TestApp) {
     let admin = admin(&app);
     app.create_user("co.lan", "trainer", None);
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -936,10 +897,7 @@ fn entries_older_than_the_retention_are_pruned(backend: Backend) {
     assert_eq!(config.audit_retention_ms(), 730 * 86_400_000);
 }
 
-fn the_command_line_is_recorded_with_no_account(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_command_line_is_recorded_with_no_account(app: TestApp) {
     let admin = admin(&app);
     let run = |args: &[&str], stdin: Option<&str>| {
         let (ok, out, err) = crate::cli::diemdanh(&app, args, stdin);

@@ -23,10 +23,7 @@ backend_tests!(
     forged_and_expired_tokens_are_refused,
 );
 
-fn login_returns_tokens_bound_to_a_new_device(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn login_returns_tokens_bound_to_a_new_device(app: TestApp) {
     app.create_user("Hoa.Nguyen", "trainer", None);
     let tokens = app.login("hoa.nguyen", "trainer-password");
     assert_eq!(tokens["token_type"], "Bearer");
@@ -63,10 +60,7 @@ fn login_returns_tokens_bound_to_a_new_device(backend: Backend) {
     assert_eq!(bad_query.code(), "missing_token");
 }
 
-fn wrong_passwords_and_unknown_users_look_the_same(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn wrong_passwords_and_unknown_users_look_the_same(app: TestApp) {
     app.create_user("tuan.le", "trainer", None);
     let wrong = json!({"username": "tuan.le", "password": "nope-nope", "device_name": "x"});
     let unknown = json!({"username": "nobody.here", "password": "nope-nope", "device_name": "x"});
@@ -87,10 +81,7 @@ fn wrong_passwords_and_unknown_users_look_the_same(backend: Backend) {
     );
 }
 
-fn refresh_tokens_rotate_and_reuse_revokes_the_device(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn refresh_tokens_rotate_and_reuse_revokes_the_device(app: TestApp) {
     app.create_user("trainer.a", "trainer", None);
     let first = app.login("trainer.a", "trainer-password");
     let refresh = |token: &serde_json::Value| {
@@ -161,10 +152,7 @@ fn refresh_with(app: &TestApp, refresh_token: &serde_json::Value) -> crate::supp
     )
 }
 
-fn a_refresh_retried_after_a_lost_answer_keeps_the_device_signed_in(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_refresh_retried_after_a_lost_answer_keeps_the_device_signed_in(app: TestApp) {
     app.create_user("trainer.weak", "trainer", None);
     let login = app.login("trainer.weak", "trainer-password");
     refresh_and_lose_the_answer(&app, &login["refresh_token"]);
@@ -194,10 +182,7 @@ fn a_refresh_retried_after_a_lost_answer_keeps_the_device_signed_in(backend: Bac
     );
 }
 
-fn a_repeated_refresh_leaves_the_device_one_working_chain(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_repeated_refresh_leaves_the_device_one_working_chain(app: TestApp) {
     app.create_user("trainer.twice", "trainer", None);
     let login = app.login("trainer.twice", "trainer-password");
     let lost = refresh_with(&app, &login["refresh_token"]).expect(200).json;
@@ -240,10 +225,7 @@ fn a_repeated_refresh_leaves_the_device_one_working_chain(backend: Backend) {
     );
 }
 
-fn a_refresh_reused_after_the_grace_period_revokes_the_device(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_refresh_reused_after_the_grace_period_revokes_the_device(app: TestApp) {
     app.create_user("trainer.late", "trainer", None);
     let login = app.login("trainer.late", "trainer-password");
     let refreshed = refresh_with(&app, &login["refresh_token"]).expect(200).json;
@@ -272,10 +254,7 @@ fn a_refresh_reused_after_the_grace_period_revokes_the_device(backend: Backend) 
     );
 }
 
-fn logout_and_admin_revocation_take_effect_on_the_next_request(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn logout_and_admin_revocation_take_effect_on_the_next_request(app: TestApp) {
     let admin = app.admin_token();
     app.create_user("trainer.b", "trainer", None);
     let phone = app.login("trainer.b", "trainer-password");
@@ -313,10 +292,7 @@ fn logout_and_admin_revocation_take_effect_on_the_next_request(backend: Backend)
     assert_eq!(again.expect(401).code(), "invalid_refresh_token");
 }
 
-fn disabling_a_user_locks_them_out(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn disabling_a_user_locks_them_out(app: TestApp) {
     let admin = app.admin_token();
     let user_id = app.create_user("trainer.c", "trainer", None);
     let token = app.token("trainer.c", "trainer-password");
@@ -368,10 +344,7 @@ fn disabling_a_user_locks_them_out(backend: Backend) {
     .expect(422);
 }
 
-fn changing_a_password_signs_out_other_devices(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn changing_a_password_signs_out_other_devices(app: TestApp) {
     app.create_user("trainer.d", "trainer", None);
     let here = app.token("trainer.d", "trainer-password");
     let elsewhere = app.token("trainer.d", "trainer-password");
@@ -523,10 +496,7 @@ fn login_limits_survive_a_restart_because_every_instance_shares_them(backend: Ba
     login_from(&app, "trainer.s", "trainer-password", "198.51.100.8").expect(200);
 }
 
-fn forged_and_expired_tokens_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn forged_and_expired_tokens_are_refused(app: TestApp) {
     app.create_user("trainer.g", "trainer", None);
     let tokens = app.login("trainer.g", "trainer-password");
     let token = tokens["access_token"].as_str().unwrap();

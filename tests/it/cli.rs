@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::TestApp;
 
 backend_tests!(accounts_and_devices_are_administered_from_the_command_line);
 
@@ -42,10 +42,7 @@ pub fn diemdanh(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, Str
     )
 }
 
-fn accounts_and_devices_are_administered_from_the_command_line(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
     let (ok, out, err) = diemdanh(
         &app,
         &[

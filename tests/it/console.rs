@@ -12,10 +12,7 @@ backend_tests!(
     the_console_works_in_a_real_browser,
 );
 
-fn the_console_is_served_at_the_root_with_a_strict_policy(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_console_is_served_at_the_root_with_a_strict_policy(app: TestApp) {
     let page = app.send_raw("GET", "/", None, None, &[]);
     assert_eq!(page.status, 200);
     assert!(

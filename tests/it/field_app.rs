@@ -29,10 +29,7 @@ fn header<'a>(response: &'a crate::support::Response, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header"))
 }
 
-fn the_app_is_served_with_a_strict_policy_and_etags(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_app_is_served_with_a_strict_policy_and_etags(app: TestApp) {
     let page = app.send_raw("GET", "/app/", None, None, &[]);
     assert_eq!(page.status, 200);
     assert!(header(&page, "content-type").starts_with("text/html"));
@@ -97,10 +94,7 @@ fn the_app_is_served_with_a_strict_policy_and_etags(backend: Backend) {
     assert_eq!(header(&post, "allow"), "GET, HEAD");
 }
 
-fn a_course_roster_lists_the_people_a_trainer_may_add(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let trainer = app.token("tuan.le", "demo-trainer-2");

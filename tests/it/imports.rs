@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::{Backend, Response, TestApp};
+use crate::support::{Response, TestApp};
 
 backend_tests!(
     a_roster_is_checked_then_applied_and_reimporting_changes_nothing,
@@ -93,10 +93,7 @@ fn roster() -> String {
         .to_owned()
 }
 
-fn a_roster_is_checked_then_applied_and_reimporting_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_roster_is_checked_then_applied_and_reimporting_changes_nothing(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
     let file = roster();
@@ -181,10 +178,7 @@ fn a_roster_is_checked_then_applied_and_reimporting_changes_nothing(backend: Bac
     }
 }
 
-fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(app: TestApp) {
     let admin = app.admin_token();
     units(&app, &admin);
 
@@ -267,10 +261,7 @@ fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(backend: Backend)
     );
 }
 
-fn possible_duplicates_are_reported_not_created(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn possible_duplicates_are_reported_not_created(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
     let person = json!({"full_name": "Nguyễn Văn An", "position": "secretary",
@@ -388,10 +379,7 @@ fn multipart(file: &[u8], content_type: &str) -> (Vec<u8>, String) {
     (body, format!("multipart/form-data; boundary={boundary}"))
 }
 
-fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
     let course = app
@@ -474,10 +462,7 @@ fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(backend: Backend)
     assert_eq!(again.json["summary"]["enrolled"], 0);
 }
 
-fn ten_thousand_rows_import_in_one_transaction(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn ten_thousand_rows_import_in_one_transaction(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
     let mut file = String::from("STT,Họ và tên,Ngày sinh,Giới tính,Chức vụ,Đơn vị,Số điện thoại\n");
@@ -504,10 +489,7 @@ fn ten_thousand_rows_import_in_one_transaction(backend: Backend) {
     assert_eq!(again.json["summary"]["unchanged"], 10_000);
 }
 
-fn the_command_line_imports_with_a_dry_run_first(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_command_line_imports_with_a_dry_run_first(app: TestApp) {
     let admin = app.admin_token();
     units(&app, &admin);
     let dir = tempfile::tempdir().unwrap();
@@ -536,10 +518,7 @@ fn the_command_line_imports_with_a_dry_run_first(backend: Backend) {
 }
 
 /// What a new user tries first: the demo roster as XLSX, imported over the demo data.
-fn the_demo_roster_round_trips_through_the_import(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_demo_roster_round_trips_through_the_import(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let dir = tempfile::tempdir().unwrap();

@@ -157,10 +157,7 @@ fn read_head(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
     }
 }
 
-fn files_download_whole_and_in_ranges(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn files_download_whole_and_in_ranges(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-01");
     let bytes = content(300_000, 1);
@@ -348,10 +345,7 @@ fn files_download_whole_and_in_ranges(backend: Backend) {
     assert_store_settles(&app, 1);
 }
 
-fn a_cut_download_resumes_where_it_stopped(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_cut_download_resumes_where_it_stopped(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-02");
     let bytes = content(3 * 1024 * 1024 + 17, 2);
@@ -409,10 +403,7 @@ fn a_cut_download_resumes_where_it_stopped(backend: Backend) {
     assert_eq!(sha256(&have), material["sha256"].as_str().unwrap());
 }
 
-fn only_the_course_people_may_fetch_a_file(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn only_the_course_people_may_fetch_a_file(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let both = app.token("hoa.nguyen", "demo-trainer-1");
@@ -518,10 +509,7 @@ fn only_the_course_people_may_fetch_a_file(backend: Backend) {
     assert_eq!(everything["total_bytes"], 30_000);
 }
 
-fn identical_content_is_stored_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn identical_content_is_stored_once(app: TestApp) {
     let admin = app.admin_token();
     let first_course = new_course(&app, &admin, "TL-03");
     let second_course = new_course(&app, &admin, "TL-04");
@@ -579,10 +567,7 @@ fn pull_all(app: &TestApp, token: &str, cursor: Option<&str>) -> (Vec<Value>, St
     }
 }
 
-fn replaced_content_is_a_new_version_and_deletion_a_tombstone(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-05");
     let old_bytes = content(40_000, 7);
@@ -683,10 +668,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(backend: Backend) 
     assert_eq!(held["count"], 0);
 }
 
-fn an_interrupted_upload_leaves_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn an_interrupted_upload_leaves_nothing(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-06");
     let bytes = content(8 * 1024 * 1024, 9);
@@ -790,10 +772,7 @@ fn oversized_uploads_are_refused_and_leave_nothing(backend: Backend) {
     assert_store_settles(&app, 1);
 }
 
-fn the_command_line_adds_files(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_command_line_adds_files(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-08");
     let dir = tempfile::tempdir().unwrap();
@@ -876,10 +855,7 @@ fn diemdanh(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn unused_files_are_collected_from_the_command_line(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-09");
     let deleted = upload(&app, &admin, &course, "file_name=a.pdf", &content(1000, 14));
@@ -1098,10 +1074,7 @@ fn encoded(value: &str) -> String {
         .collect()
 }
 
-fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TN-01");
     let refused = |query: &str| {

@@ -79,10 +79,7 @@ fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
     samples.get(&(name.to_owned(), key)).copied().unwrap_or(0.0)
 }
 
-fn the_public_port_has_no_metrics_page_by_default(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_public_port_has_no_metrics_page_by_default(app: TestApp) {
     let response = app.call("GET", "/metrics", None, None).expect(404);
     assert_eq!(response.code(), "not_found");
     // Not even an administrator's access token opens it.

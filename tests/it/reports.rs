@@ -7,7 +7,7 @@ use calamine::{Data, Reader, Xlsx};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{TestApp, id_of};
 
 backend_tests!(
     a_course_report_shows_the_matrix_rates_and_completers,
@@ -19,16 +19,6 @@ backend_tests!(
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().expect("id").to_owned()
-}
-
-fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    app.call("POST", path, Some(token), Some(&body))
-        .expect(201)
-        .json
-}
 
 /// A province with three communes, five cadres, a five-session course in March 2026 taught by
 /// `co.lan`, with attendance; a second course nobody is assigned to.
@@ -55,15 +45,13 @@ struct World {
 
 fn world(app: &TestApp) -> World {
     let admin = app.admin_token();
-    let province = id(&post(
-        app,
+    let province = id_of(&app.create(
         &admin,
         "/api/v1/units",
         json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
     ));
     let commune = |code: &str, name: &str| {
-        id(&post(
-            app,
+        id_of(&app.create(
             &admin,
             "/api/v1/units",
             json!({"code": code, "name": name, "kind": "commune", "parent_id": province}),
@@ -73,8 +61,7 @@ fn world(app: &TestApp) -> World {
     let binh_minh = commune("002", "Xã Bình Minh");
     let cat_tien = commune("003", "Xã Cát Tiên");
     let person = |name: &str, position: &str, unit: &str| {
-        id(&post(
-            app,
+        id_of(&app.create(
             &admin,
             "/api/v1/people",
             json!({"full_name": name, "position": position, "unit_id": unit}),
@@ -86,31 +73,25 @@ fn world(app: &TestApp) -> World {
     let dung = person("Phạm Thị Dung", "secretary", &cat_tien);
     let em = person("Hoàng Văn Em", "member", &an_phu);
     let trainer = app.create_user("co.lan", "trainer", None);
-    let course = id(&post(
-        app,
-        &admin,
+    let course = id_of(&app.create(&admin,
         "/api/v1/courses",
         json!({"code": "BD-2026-03", "title": "Bồi dưỡng Bí thư, Phó Bí thư", "management_level": "province",
             "start_date": "2026-03-02", "end_date": "2026-03-04"}),
     ));
-    let other_course = id(&post(
-        app,
+    let other_course = id_of(&app.create(
         &admin,
         "/api/v1/courses",
         json!({"title": "Lớp khác", "management_level": "province",
             "start_date": "2026-04-01", "end_date": "2026-04-01"}),
     ));
-    post(
-        app,
+    app.create(
         &admin,
         "/api/v1/course-trainers",
         json!({"course_id": course, "user_id": trainer}),
     );
     let sessions: Vec<String> = (0..5)
         .map(|i| {
-            id(&post(
-                app,
-                &admin,
+            id_of(&app.create(&admin,
                 "/api/v1/sessions",
                 json!({"course_id": course, "topic": format!("Chuyên đề {}", i + 1),
                     "starts_at": format!("2026-03-0{}T{}:00:00+07:00", 2 + i / 2, if i % 2 == 0 { "08" } else { "14" }),
@@ -120,8 +101,7 @@ fn world(app: &TestApp) -> World {
         })
         .collect();
     for person in [&an, &binh, &chau, &em] {
-        post(
-            app,
+        app.create(
             &admin,
             "/api/v1/enrollments",
             json!({"course_id": course, "person_id": person}),
@@ -129,8 +109,7 @@ fn world(app: &TestApp) -> World {
     }
     let trainer_token = app.token("co.lan", "trainer-password");
     let mark = |token: &str, session: &str, person: &str, status: &str| {
-        post(
-            app,
+        app.create(
             token,
             "/api/v1/attendance",
             json!({"session_id": session, "person_id": person, "status": status}),
@@ -159,10 +138,6 @@ fn world(app: &TestApp) -> World {
         dung,
         em,
     }
-}
-
-fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    app.call("GET", path, Some(token), None).expect(200).json
 }
 
 fn names(list: &Value, key: &str) -> Vec<String> {
@@ -194,13 +169,10 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-fn a_course_report_shows_the_matrix_rates_and_completers(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
     let w = world(&app);
     let path = format!("/api/v1/reports/courses/{}", w.course);
-    let report = get(&app, &w.admin, &path);
+    let report = app.get_ok(&w.admin, &path);
     assert_eq!(
         report["rule"],
         json!({"min_rate": 80.0, "statuses": ["present", "late"]})
@@ -236,16 +208,12 @@ fn a_course_report_shows_the_matrix_rates_and_completers(backend: Backend) {
     );
 
     // A configurable rule.
-    let strict = get(&app, &w.admin, &format!("{path}?min_rate=100"));
+    let strict = app.get_ok(&w.admin, &format!("{path}?min_rate=100"));
     assert_eq!(
         names(&strict["completed"], "full_name"),
         ["Nguyễn Văn An", "Hoàng Văn Em"]
     );
-    let present_only = get(
-        &app,
-        &w.admin,
-        &format!("{path}?statuses=present&min_rate=60"),
-    );
+    let present_only = app.get_ok(&w.admin, &format!("{path}?statuses=present&min_rate=60"));
     assert_eq!(present_only["trainees"][1]["attended"], 3);
     assert_eq!(present_only["trainees"][2]["completed"], true);
     let bad = app
@@ -295,13 +263,10 @@ fn a_course_report_shows_the_matrix_rates_and_completers(backend: Backend) {
     assert_eq!(text(done.get((3, 1))), "Hoàng Văn Em");
 }
 
-fn merges_and_renames_keep_history_in_reports_and_reach_devices(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
     let w = world(&app);
     let trainer = app.token("co.lan", "trainer-password");
-    let before = get(&app, &trainer, "/api/v1/sync/pull?limit=1000");
+    let before = app.get_ok(&trainer, "/api/v1/sync/pull?limit=1000");
     let cursor = before["cursor"].as_str().unwrap().to_owned();
 
     // An Phú is renamed in May, then merged with Bình Minh into a new An Bình from July.
@@ -327,7 +292,7 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(backend: Backend
         "the sources' parent"
     );
     assert_eq!(merged["target"]["valid_from"], "2026-07-01");
-    let an_binh = id(&merged["target"]);
+    let an_binh = id_of(&merged["target"]);
     for source in merged["sources"].as_array().unwrap() {
         assert_eq!(source["merged_into_id"], json!(an_binh));
         assert_eq!(source["valid_to"], "2026-06-30");
@@ -349,11 +314,7 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(backend: Backend
         .expect(422);
 
     // History: the rename and the merge, oldest first.
-    let history = get(
-        &app,
-        &w.admin,
-        &format!("/api/v1/units/{}/history", w.an_phu),
-    );
+    let history = app.get_ok(&w.admin, &format!("/api/v1/units/{}/history", w.an_phu));
     let kinds: Vec<(&str, &str)> = history["items"]
         .as_array()
         .unwrap()
@@ -367,17 +328,13 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(backend: Backend
         .collect();
     assert_eq!(kinds, [("rename", "2026-05-01"), ("merge", "2026-07-01")]);
     assert_eq!(history["items"][0]["old_name"], "Xã An Phú");
-    let target_history = get(&app, &w.admin, &format!("/api/v1/units/{an_binh}/history"));
+    let target_history = app.get_ok(&w.admin, &format!("/api/v1/units/{an_binh}/history"));
     assert_eq!(target_history["items"].as_array().unwrap().len(), 2);
 
     // People moved; the March course still shows where they were, under the name of then.
-    let an = get(&app, &w.admin, &format!("/api/v1/people/{}", w.an));
+    let an = app.get_ok(&w.admin, &format!("/api/v1/people/{}", w.an));
     assert_eq!(an["unit_id"], json!(an_binh));
-    let report = get(
-        &app,
-        &w.admin,
-        &format!("/api/v1/reports/courses/{}", w.course),
-    );
+    let report = app.get_ok(&w.admin, &format!("/api/v1/reports/courses/{}", w.course));
     let row = &report["trainees"][0];
     assert_eq!(row["unit_id"], json!(w.an_phu));
     assert_eq!(row["unit_name"], "Xã An Phú");
@@ -398,17 +355,12 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(backend: Backend
         Some(&body),
     )
     .expect(200);
-    let report = get(
-        &app,
-        &w.admin,
-        &format!("/api/v1/reports/courses/{}", w.course),
-    );
+    let report = app.get_ok(&w.admin, &format!("/api/v1/reports/courses/{}", w.course));
     assert_eq!(report["trainees"][0]["unit_name"], "Xã An Phú");
     assert_eq!(report["trainees"][0]["current_unit_name"], "Xã Cát Tiên");
 
     // Devices receive the new tree and the moved people through the feed.
-    let after = get(
-        &app,
+    let after = app.get_ok(
         &trainer,
         &format!("/api/v1/sync/pull?limit=1000&cursor={cursor}"),
     );
@@ -448,13 +400,10 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(backend: Backend
     assert_eq!(moved["data"]["unit_id"], json!(an_binh));
 }
 
-fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
     let w = world(&app);
     let path = "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31";
-    let report = get(&app, &w.admin, path);
+    let report = app.get_ok(&w.admin, path);
     assert_eq!(
         report["positions"],
         json!(["secretary", "deputy_secretary"])
@@ -492,10 +441,9 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(backend: Backend)
     assert_eq!(report["units"][0]["missing"], json!([]));
 
     // Members too; another period; a subtree; a looser rule.
-    let members = get(&app, &w.admin, &format!("{path}&positions=member"));
+    let members = app.get_ok(&w.admin, &format!("{path}&positions=member"));
     assert_eq!(members["total"]["trained"], 1);
-    let last_year = get(
-        &app,
+    let last_year = app.get_ok(
         &w.admin,
         "/api/v1/reports/coverage?from=2025-01-01&to=2025-12-31",
     );
@@ -506,11 +454,10 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(backend: Backend)
         ),
         (json!(0), json!(0))
     );
-    let subtree = get(&app, &w.admin, &format!("{path}&unit_id={}", w.binh_minh));
+    let subtree = app.get_ok(&w.admin, &format!("{path}&unit_id={}", w.binh_minh));
     assert_eq!(subtree["units"].as_array().unwrap().len(), 1);
     assert_eq!(subtree["total"]["cadres"], 1);
-    let loose = get(
-        &app,
+    let loose = app.get_ok(
         &w.admin,
         &format!("{path}&min_rate=60&statuses=present,excused"),
     );
@@ -529,7 +476,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(backend: Backend)
     let merge = json!({"source_ids": [w.an_phu, w.binh_minh], "target_id": w.cat_tien, "effective_date": "2026-07-01"});
     app.call("POST", "/api/v1/units/merge", Some(&w.admin), Some(&merge))
         .expect(200);
-    let merged = get(&app, &w.admin, path);
+    let merged = app.get_ok(&w.admin, path);
     assert_eq!(merged["units"].as_array().unwrap().len(), 2);
     assert_eq!(merged["units"][1]["name"], "Xã Cát Tiên");
     assert_eq!(merged["units"][1]["cadres"], 4);
@@ -566,10 +513,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(backend: Backend)
     );
 }
 
-fn reports_follow_the_caller_scope(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn reports_follow_the_caller_scope(app: TestApp) {
     let w = world(&app);
     let course = format!("/api/v1/reports/courses/{}", w.course);
     let other = format!("/api/v1/reports/courses/{}", w.other_course);
@@ -579,7 +523,7 @@ fn reports_follow_the_caller_scope(backend: Backend) {
     // The course's trainer: their course, their own report; not coverage, not other courses.
     let trainer = app.token("co.lan", "trainer-password");
     assert_eq!(
-        get(&app, &trainer, &course)["trainees"]
+        app.get_ok(&trainer, &course)["trainees"]
             .as_array()
             .unwrap()
             .len(),
@@ -592,7 +536,7 @@ fn reports_follow_the_caller_scope(backend: Backend) {
             .code(),
         "forbidden"
     );
-    let mine = get(&app, &trainer, &trainer_report);
+    let mine = app.get_ok(&trainer, &trainer_report);
     assert_eq!(mine["totals"]["sessions"], 5);
     assert_eq!(mine["totals"]["sessions_held"], 5);
     assert_eq!(mine["totals"]["sessions_taught"], 5);
@@ -618,7 +562,7 @@ fn reports_follow_the_caller_scope(backend: Backend) {
     // A trainee: their own row of their course, nothing else.
     app.create_user("hv.binh", "trainee", Some(&w.binh));
     let trainee = app.token("hv.binh", "trainee-password");
-    let own = get(&app, &trainee, &course);
+    let own = app.get_ok(&trainee, &course);
     assert_eq!(names(&own["trainees"], "full_name"), ["Trần Thị Bình"]);
     assert_eq!(names(&own["completed"], "full_name"), ["Trần Thị Bình"]);
     app.call("GET", &other, Some(&trainee), None).expect(404);
@@ -628,7 +572,7 @@ fn reports_follow_the_caller_scope(backend: Backend) {
 
     // Administrators see everything; unknown ids are simply not found.
     assert_eq!(
-        get(&app, &w.admin, &trainer_report)["trainer"]["username"],
+        app.get_ok(&w.admin, &trainer_report)["trainer"]["username"],
         "co.lan"
     );
     app.call(
@@ -653,10 +597,7 @@ fn reports_follow_the_caller_scope(backend: Backend) {
         .expect(403);
 }
 
-fn the_command_line_merges_and_renames_units(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_command_line_merges_and_renames_units(app: TestApp) {
     let w = world(&app);
     let (ok, out, err) = crate::cli::diemdanh(
         &app,
@@ -686,16 +627,12 @@ fn the_command_line_merges_and_renames_units(backend: Backend) {
         err.contains("unit_not_current") || err.contains("merged"),
         "{err}"
     );
-    let history = get(
-        &app,
-        &w.admin,
-        &format!("/api/v1/units/{}/history", w.cat_tien),
-    );
+    let history = app.get_ok(&w.admin, &format!("/api/v1/units/{}/history", w.cat_tien));
     assert_eq!(history["items"][0]["old_name"], "Xã Cát Tiên");
     assert_eq!(history["items"][0]["recorded_by"], Value::Null);
 
     // A rename through a plain replace is history too, recorded as the administrator's.
-    let unit = get(&app, &w.admin, &format!("/api/v1/units/{}", w.cat_tien));
+    let unit = app.get_ok(&w.admin, &format!("/api/v1/units/{}", w.cat_tien));
     let body = json!({"code": unit["code"], "name": "Xã Cát Tiên Hai", "kind": unit["kind"],
         "parent_id": unit["parent_id"]});
     app.call(
@@ -705,11 +642,7 @@ fn the_command_line_merges_and_renames_units(backend: Backend) {
         Some(&body),
     )
     .expect(200);
-    let history = get(
-        &app,
-        &w.admin,
-        &format!("/api/v1/units/{}/history", w.cat_tien),
-    );
+    let history = app.get_ok(&w.admin, &format!("/api/v1/units/{}/history", w.cat_tien));
     assert_eq!(history["items"][1]["old_name"], "Xã Cát Tiên Mới");
     assert_eq!(history["items"][1]["new_name"], "Xã Cát Tiên Hai");
     assert!(history["items"][1]["recorded_by"].is_string());
@@ -744,38 +677,30 @@ fn assert_nothing_runs(fields: &[String]) {
     }
 }
 
-fn cells_a_spreadsheet_would_run_are_guarded_in_csv_and_text_in_xlsx(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn cells_a_spreadsheet_would_run_are_guarded_in_csv_and_text_in_xlsx(app: TestApp) {
     let w = world(&app);
-    let unit = id(&post(
-        &app,
+    let unit = id_of(&app.create(
         &w.admin,
         "/api/v1/units",
         json!({"code": "004", "name": UNIT_FORMULA, "kind": "commune", "parent_id": w.province}),
     ));
-    let person = id(&post(
-        &app,
+    let person = id_of(&app.create(
         &w.admin,
         "/api/v1/people",
         json!({"full_name": PERSON_FORMULA, "position": "secretary", "unit_id": unit}),
     ));
-    post(
-        &app,
+    app.create(
         &w.admin,
         "/api/v1/enrollments",
         json!({"course_id": w.course, "person_id": person}),
     );
-    let course = id(&post(
-        &app,
+    let course = id_of(&app.create(
         &w.admin,
         "/api/v1/courses",
         json!({"title": COURSE_FORMULA, "management_level": "province",
             "start_date": "2026-05-04", "end_date": "2026-05-05"}),
     ));
-    post(
-        &app,
+    app.create(
         &w.admin,
         "/api/v1/course-trainers",
         json!({"course_id": course, "user_id": w.trainer}),

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::TestApp;
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -22,28 +22,13 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-fn all(app: &TestApp, token: &str, path: &str) -> Value {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    app.call(
-        "GET",
-        &format!("{path}{separator}limit=500"),
-        Some(token),
-        None,
-    )
-    .expect(200)
-    .json
-}
-
-fn trainers_see_only_their_classes(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn trainers_see_only_their_classes(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let both = app.token("hoa.nguyen", "demo-trainer-1");
     let one = app.token("tuan.le", "demo-trainer-2");
 
-    let courses = all(&app, &admin, "/api/v1/courses");
+    let courses = app.list_all(&admin, "/api/v1/courses");
     // The two provincial classes, and a ward's class taught by its own cadres (no trainer).
     assert_eq!(courses["total"], 3);
     let big = courses["items"]
@@ -59,8 +44,8 @@ fn trainers_see_only_their_classes(backend: Backend) {
         .find(|c| c["code"] == "TH-KN-2026-BH")
         .unwrap();
     let (big_id, small_id) = (big["id"].as_str().unwrap(), small["id"].as_str().unwrap());
-    assert_eq!(all(&app, &both, "/api/v1/courses")["total"], 2);
-    assert_eq!(ids(&all(&app, &one, "/api/v1/courses")), [big_id]);
+    assert_eq!(app.list_all(&both, "/api/v1/courses")["total"], 2);
+    assert_eq!(ids(&app.list_all(&one, "/api/v1/courses")), [big_id]);
 
     // The second class is invisible to the trainer who does not teach it, through every door.
     let small_path = format!("/api/v1/courses/{small_id}");
@@ -71,34 +56,18 @@ fn trainers_see_only_their_classes(backend: Backend) {
         "not_found"
     );
     assert_eq!(
-        all(
-            &app,
-            &one,
-            &format!("/api/v1/sessions?course_id={small_id}")
-        )["total"],
+        app.list_all(&one, &format!("/api/v1/sessions?course_id={small_id}"))["total"],
         0
     );
     assert_eq!(
-        all(
-            &app,
-            &one,
-            &format!("/api/v1/enrollments?course_id={small_id}")
-        )["total"],
+        app.list_all(&one, &format!("/api/v1/enrollments?course_id={small_id}"))["total"],
         0
     );
     assert_eq!(
-        all(
-            &app,
-            &one,
-            &format!("/api/v1/materials?course_id={small_id}")
-        )["total"],
+        app.list_all(&one, &format!("/api/v1/materials?course_id={small_id}"))["total"],
         0
     );
-    let small_sessions = all(
-        &app,
-        &admin,
-        &format!("/api/v1/sessions?course_id={small_id}"),
-    );
+    let small_sessions = app.list_all(&admin, &format!("/api/v1/sessions?course_id={small_id}"));
     let small_session = small_sessions["items"][0]["id"].as_str().unwrap();
     app.call(
         "GET",
@@ -107,11 +76,7 @@ fn trainers_see_only_their_classes(backend: Backend) {
         None,
     )
     .expect(404);
-    let small_materials = all(
-        &app,
-        &admin,
-        &format!("/api/v1/materials?course_id={small_id}"),
-    );
+    let small_materials = app.list_all(&admin, &format!("/api/v1/materials?course_id={small_id}"));
     app.call(
         "GET",
         &format!(
@@ -124,15 +89,11 @@ fn trainers_see_only_their_classes(backend: Backend) {
     .expect(404);
 
     // People: exactly those enrolled in the trainer's classes.
-    let enrolled_big = all(
-        &app,
-        &admin,
-        &format!("/api/v1/enrollments?course_id={big_id}"),
-    );
-    let seen_people = all(&app, &one, "/api/v1/people");
+    let enrolled_big = app.list_all(&admin, &format!("/api/v1/enrollments?course_id={big_id}"));
+    let seen_people = app.list_all(&one, "/api/v1/people");
     assert_eq!(seen_people["total"], enrolled_big["total"]);
     assert!(seen_people["total"].as_i64().unwrap() >= 100);
-    let everyone = all(&app, &admin, "/api/v1/people");
+    let everyone = app.list_all(&admin, "/api/v1/people");
     assert!(everyone["total"].as_i64() > seen_people["total"].as_i64());
     let enrolled: Vec<&str> = enrolled_big["items"]
         .as_array()
@@ -155,37 +116,27 @@ fn trainers_see_only_their_classes(backend: Backend) {
     .expect(404);
 
     // Attendance: allowed in their class, refused in another.
-    let big_session = all(
-        &app,
-        &admin,
-        &format!("/api/v1/sessions?course_id={big_id}"),
-    )["items"][0]["id"]
-        .clone();
+    let big_session =
+        app.list_all(&admin, &format!("/api/v1/sessions?course_id={big_id}"))["items"][0]["id"]
+            .clone();
     let record = json!({"session_id": big_session, "person_id": enrolled[0], "status": "present"});
     app.call("POST", "/api/v1/attendance", Some(&one), Some(&record))
         .expect(201);
-    let small_enrolled = all(
-        &app,
-        &admin,
-        &format!("/api/v1/enrollments?course_id={small_id}"),
-    );
+    let small_enrolled = app.list_all(&admin, &format!("/api/v1/enrollments?course_id={small_id}"));
     let foreign = json!({"session_id": small_session, "person_id": small_enrolled["items"][0]["person_id"], "status": "present"});
     app.call("POST", "/api/v1/attendance", Some(&one), Some(&foreign))
         .expect(422);
     app.call("POST", "/api/v1/attendance", Some(&both), Some(&foreign))
         .expect(201);
     assert_eq!(
-        all(&app, &one, "/api/v1/attendance")["total"],
+        app.list_all(&one, "/api/v1/attendance")["total"],
         1,
         "the other class's attendance stays hidden"
     );
-    assert_eq!(all(&app, &both, "/api/v1/attendance")["total"], 2);
+    assert_eq!(app.list_all(&both, "/api/v1/attendance")["total"], 2);
 }
 
-fn trainees_see_only_their_own_records(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn trainees_see_only_their_own_records(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
@@ -194,9 +145,9 @@ fn trainees_see_only_their_own_records(backend: Backend) {
         .expect(200)
         .json;
     let person_id = me["person_id"].as_str().unwrap().to_owned();
-    let people = all(&app, &trainee, "/api/v1/people");
+    let people = app.list_all(&trainee, "/api/v1/people");
     assert_eq!(ids(&people), std::slice::from_ref(&person_id));
-    let enrollments = all(&app, &trainee, "/api/v1/enrollments");
+    let enrollments = app.list_all(&trainee, "/api/v1/enrollments");
     assert!(enrollments["total"].as_i64().unwrap() >= 1);
     assert!(
         enrollments["items"]
@@ -206,14 +157,9 @@ fn trainees_see_only_their_own_records(backend: Backend) {
             .all(|e| e["person_id"] == person_id.as_str())
     );
     let course_id = enrollments["items"][0]["course_id"].as_str().unwrap();
-    let sessions = all(
-        &app,
-        &admin,
-        &format!("/api/v1/sessions?course_id={course_id}"),
-    );
+    let sessions = app.list_all(&admin, &format!("/api/v1/sessions?course_id={course_id}"));
     let session = sessions["items"][0]["id"].as_str().unwrap();
-    let others = all(
-        &app,
+    let others = app.list_all(
         &admin,
         &format!("/api/v1/enrollments?course_id={course_id}"),
     );
@@ -228,7 +174,7 @@ fn trainees_see_only_their_own_records(backend: Backend) {
         app.call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
             .expect(201);
     }
-    let mine = all(&app, &trainee, "/api/v1/attendance");
+    let mine = app.list_all(&trainee, "/api/v1/attendance");
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["person_id"], person_id.as_str());
     let record = json!({"session_id": session, "person_id": person_id, "status": "absent"});
@@ -249,15 +195,12 @@ fn trainees_see_only_their_own_records(backend: Backend) {
     )
     .expect(404);
     assert_eq!(
-        all(&app, &trainee, "/api/v1/courses")["total"],
+        app.list_all(&trainee, "/api/v1/courses")["total"],
         enrollments["total"]
     );
 }
 
-fn only_admins_administer(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn only_admins_administer(app: TestApp) {
     let app = app.with_demo();
     let trainer = app.token("tuan.le", "demo-trainer-2");
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
@@ -275,18 +218,18 @@ fn only_admins_administer(backend: Backend) {
         app.call("POST", "/api/v1/users", Some(token), Some(&user))
             .expect(403);
     }
-    let units = all(&app, &trainer, "/api/v1/units");
+    let units = app.list_all(&trainer, "/api/v1/units");
     assert!(
         units["total"].as_i64().unwrap() >= 20,
         "every signed-in user reads the unit tree"
     );
-    let my_devices = all(&app, &trainer, "/api/v1/devices");
+    let my_devices = app.list_all(&trainer, "/api/v1/devices");
     assert_eq!(
         my_devices["total"], 1,
         "a trainer lists only their own devices"
     );
     let admin = app.token("admin", "diemdanh-admin");
-    let admin_devices = all(&app, &admin, "/api/v1/devices");
+    let admin_devices = app.list_all(&admin, "/api/v1/devices");
     let admin_device = admin_devices["items"]
         .as_array()
         .unwrap()
@@ -298,16 +241,16 @@ fn only_admins_administer(backend: Backend) {
         admin_device["id"].as_str().unwrap()
     );
     app.call("POST", &path, Some(&trainer), None).expect(404);
-    let users = all(&app, &admin, "/api/v1/users?role=trainer");
+    let users = app.list_all(&admin, "/api/v1/users?role=trainer");
     assert_eq!(users["total"], 2);
-    assert_eq!(all(&app, &admin, "/api/v1/users?q=HOA")["total"], 1);
+    assert_eq!(app.list_all(&admin, "/api/v1/users?q=HOA")["total"], 1);
     assert_eq!(
-        all(&app, &admin, "/api/v1/users?q=Th%E1%BB%8B%20Thanh")["total"],
+        app.list_all(&admin, "/api/v1/users?q=Th%E1%BB%8B%20Thanh")["total"],
         1,
         "display names with diacritics"
     );
     assert_eq!(
-        all(&app, &admin, "/api/v1/users?q=%25")["total"],
+        app.list_all(&admin, "/api/v1/users?q=%25")["total"],
         0,
         "LIKE wildcards are literal"
     );
@@ -333,10 +276,7 @@ fn only_admins_administer(backend: Backend) {
 /// Withdrawn from a course, a trainee no longer reads the course, its sessions or its materials
 /// (lists, single reads and downloads alike, as their devices drop them with the next pull),
 /// and still reads their own enrollment, now `withdrawn`, and their attendance: their history.
-fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
     let app = app.with_demo();
     let admin = app.token("admin", "diemdanh-admin");
     let trainee = app.token("hocvien.demo", "demo-trainee-1");
@@ -348,7 +288,7 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(backend: Backend) 
         .unwrap()
         .to_owned();
     // The demo's big course, which has materials.
-    let course_id = all(&app, &admin, "/api/v1/courses")["items"]
+    let course_id = app.list_all(&admin, "/api/v1/courses")["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -357,27 +297,19 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(backend: Backend) 
         .as_str()
         .unwrap()
         .to_owned();
-    let enrollment_id = all(
-        &app,
+    let enrollment_id = app.list_all(
         &admin,
         &format!("/api/v1/enrollments?person_id={person_id}&course_id={course_id}"),
     )["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let session_id = all(
-        &app,
-        &admin,
-        &format!("/api/v1/sessions?course_id={course_id}"),
-    )["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let materials = all(
-        &app,
-        &admin,
-        &format!("/api/v1/materials?course_id={course_id}"),
-    );
+    let session_id =
+        app.list_all(&admin, &format!("/api/v1/sessions?course_id={course_id}"))["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let materials = app.list_all(&admin, &format!("/api/v1/materials?course_id={course_id}"));
     let material_id = materials["items"][0]["id"].as_str().unwrap().to_owned();
     let attendance_id = app
         .call(
@@ -401,7 +333,7 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(backend: Backend) 
         format!("/api/v1/enrollments/{enrollment_id}"),
         format!("/api/v1/attendance/{attendance_id}"),
     ];
-    let listed = |path: &str, id: &str| ids(&all(&app, &trainee, path)).iter().any(|i| i == id);
+    let listed = |path: &str, id: &str| ids(&app.list_all(&trainee, path)).iter().any(|i| i == id);
     for path in course_paths.iter().chain(&history_paths) {
         app.call("GET", path, Some(&trainee), None).expect(200);
     }

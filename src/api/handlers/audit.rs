@@ -9,7 +9,7 @@ use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::domain::audit::{Audit, AuditFilter};
 use crate::error::Result;
-use crate::reports::audit_sheets;
+use crate::reports::audit;
 use crate::reports::render::Format;
 
 /// The filter and the format of `GET /api/v1/audit`.
@@ -53,7 +53,7 @@ pub async fn list(
             }),
             Format::Csv | Format::Xlsx => {
                 let entries = Audit::export(conn, &caller, &filter)?;
-                output(format, &entries, stem, |entries| audit_sheets(entries))
+                output(format, &entries, stem, |entries| audit::sheets(entries))
             }
         })
         .await?;

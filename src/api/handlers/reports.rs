@@ -12,9 +12,12 @@ use serde::Serialize;
 use crate::api::AppState;
 use crate::api::extractors::Authenticated;
 use crate::error::{Error, Result};
+use crate::reports;
+use crate::reports::course::CourseQuery;
+use crate::reports::coverage::CoverageQuery;
 use crate::reports::plans::PlanReportQuery;
 use crate::reports::render::{self, CsvChunks, Format, Sheet};
-use crate::reports::{self, CourseQuery, CoverageQuery, TrainerQuery};
+use crate::reports::trainer::TrainerQuery;
 
 /// A report ready to send.
 pub(super) enum Output {
@@ -106,7 +109,7 @@ pub async fn course(
     let format = Format::choose(query.format, accept(&req).as_deref());
     let output = state
         .run(move |_, conn| {
-            let report = reports::course(conn, &caller, &id, &query)?;
+            let report = reports::course::report(conn, &caller, &id, &query)?;
             output(format, &report, report.file_stem(), |r| r.sheets())
         })
         .await?;
@@ -123,7 +126,7 @@ pub async fn coverage(
     let format = Format::choose(query.format, accept(&req).as_deref());
     let output = state
         .run(move |_, conn| {
-            let report = reports::coverage(conn, &caller, &query)?;
+            let report = reports::coverage::report(conn, &caller, &query)?;
             output(format, &report, report.file_stem(), |r| r.sheets())
         })
         .await?;
@@ -141,7 +144,7 @@ pub async fn trainer(
     let format = Format::choose(query.format, accept(&req).as_deref());
     let output = state
         .run(move |_, conn| {
-            let report = reports::trainer(conn, &caller, &id)?;
+            let report = reports::trainer::report(conn, &caller, &id)?;
             output(format, &report, report.file_stem(), |r| r.sheets())
         })
         .await?;

@@ -29,23 +29,51 @@ pub enum Backend {
     Postgres,
 }
 
-/// Generates a `sqlite` and a `postgres` test for each named `fn(Backend)`.
+/// Generates a `sqlite` and a `postgres` test for each named test function, which takes either
+/// the app, started with the default settings on a fresh database of the backend, or the
+/// `Backend`, to start the app its own way (see `BackendTest`).
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[test]
             fn $name() {
-                super::$name($crate::support::Backend::Sqlite)
+                $crate::support::BackendTest::run(
+                    super::$name as fn(_),
+                    $crate::support::Backend::Sqlite,
+                )
             })*
         }
         mod postgres {
             $(#[test]
             fn $name() {
-                super::$name($crate::support::Backend::Postgres)
+                $crate::support::BackendTest::run(
+                    super::$name as fn(_),
+                    $crate::support::Backend::Postgres,
+                )
             })*
         }
     };
+}
+
+/// A scenario run on one backend: `fn(TestApp)` gets a started app and is skipped (like every
+/// test here) when the backend is not available; `fn(Backend)` starts what it needs itself.
+pub trait BackendTest {
+    fn run(self, backend: Backend);
+}
+
+impl BackendTest for fn(Backend) {
+    fn run(self, backend: Backend) {
+        self(backend)
+    }
+}
+
+impl BackendTest for fn(TestApp) {
+    fn run(self, backend: Backend) {
+        if let Some(app) = TestApp::start(backend) {
+            self(app)
+        }
+    }
 }
 
 #[derive(Parser)]
@@ -436,6 +464,39 @@ impl TestApp {
         }
     }
 
+    /// `GET path` as `token`, expecting 200: the body.
+    #[track_caller]
+    pub fn get_ok(&self, token: &str, path: &str) -> Value {
+        self.call("GET", path, Some(token), None).expect(200).json
+    }
+
+    /// Every item of a list (`limit=500`, the most a page holds): the page.
+    #[track_caller]
+    pub fn list_all(&self, token: &str, path: &str) -> Value {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        self.get_ok(token, &format!("{path}{separator}limit=500"))
+    }
+
+    /// `POST path` as `token`, expecting 201: the created record.
+    #[track_caller]
+    pub fn create(&self, token: &str, path: &str, body: Value) -> Value {
+        self.call("POST", path, Some(token), Some(&body))
+            .expect(201)
+            .json
+    }
+
+    /// A native push of `mutations` as `token`, expecting 200: one result per mutation.
+    #[track_caller]
+    pub fn push(&self, token: &str, mutations: Vec<Value>) -> Vec<Value> {
+        let body = json!({ "mutations": mutations });
+        self.call("POST", "/api/v1/sync/push", Some(token), Some(&body))
+            .expect(200)
+            .json["results"]
+            .as_array()
+            .expect("results")
+            .clone()
+    }
+
     /// Logs in and returns the token response.
     #[track_caller]
     pub fn login(&self, username: &str, password: &str) -> Value {
@@ -538,6 +599,12 @@ struct Launched {
     metrics_base: Option<String>,
     handle: ServerHandle,
     thread: JoinHandle<()>,
+}
+
+/// A record's `id`.
+#[track_caller]
+pub fn id_of(record: &Value) -> String {
+    record["id"].as_str().expect("an id").to_owned()
 }
 
 /// Every response the tests see must be one the contract describes.

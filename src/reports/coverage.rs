@@ -1,0 +1,397 @@
+//! The coverage report: cadres holding the positions, trained or not, per unit in force today
+//! and rolled up the tree.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::Datelike;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::render::{self, Sheet, Value};
+use super::unit_tree::{UnitRow, UnitTree};
+use super::{DEFAULT_POSITIONS, Rule, list, percent, position_label};
+use crate::db::DbConn;
+use crate::db::schema::{attendance, courses, people, sessions};
+use crate::domain::Caller;
+use crate::domain::access::{Manages, visible_courses};
+use crate::domain::people::POSITIONS;
+use crate::domain::values::Checker;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageQuery {
+    pub format: Option<render::Format>,
+    /// First day of the period (default: 1 January of this year).
+    pub from: Option<String>,
+    /// Last day of the period (default: 31 December of this year).
+    pub to: Option<String>,
+    /// Comma-separated positions (default `secretary,deputy_secretary`).
+    pub positions: Option<String>,
+    /// Only this unit and the units under it (default: every unit).
+    pub unit_id: Option<String>,
+    pub min_rate: Option<f64>,
+    pub statuses: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Missing {
+    pub person_id: String,
+    pub full_name: String,
+    pub position: String,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageUnit {
+    pub unit_id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    /// Depth under the report's root (0 = the root).
+    pub depth: usize,
+    /// Cadres holding the positions in this unit and the units under it.
+    pub cadres: i64,
+    /// Of them, those who completed at least one course that ended in the period.
+    pub trained: i64,
+    pub percent: Option<f64>,
+    /// This unit's own cadres (not its sub-units') still without a completed course.
+    pub missing: Vec<Missing>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageTotal {
+    pub cadres: i64,
+    pub trained: i64,
+    pub percent: Option<f64>,
+    /// Courses with sessions that ended in the period.
+    pub courses: i64,
+}
+
+/// A cadre as the coverage report reads them.
+#[derive(Queryable)]
+struct CadreRow {
+    id: String,
+    full_name: String,
+    position: String,
+    phone: Option<String>,
+    unit_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageReport {
+    pub from: String,
+    pub to: String,
+    pub positions: Vec<String>,
+    pub unit_id: Option<String>,
+    pub rule: Rule,
+    pub total: CoverageTotal,
+    /// Units in force today, depth first (a parent before its sub-units, siblings by name).
+    pub units: Vec<CoverageUnit>,
+}
+
+/// How many sessions a course that ended in the period has.
+#[derive(Queryable)]
+struct CourseSessions {
+    course_id: String,
+    sessions: i64,
+}
+
+/// How many sessions of a course a cadre attended with a counting status.
+#[derive(Queryable)]
+struct Attended {
+    course_id: String,
+    person_id: String,
+    sessions: i64,
+}
+
+/// Cadres and how many of them are trained.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    cadres: i64,
+    trained: i64,
+}
+
+/// A unit's own cadres (not those of the units below): the tally and who is missing.
+#[derive(Default)]
+struct UnitCount {
+    tally: Tally,
+    missing: Vec<Missing>,
+}
+
+/// For every unit in force today: how many cadres holding the positions completed at least one
+/// course that ended in the period, out of how many, and who is missing; rolled up the tree.
+/// Cadres are counted in the unit they belong to today (people moved with merged units, and a
+/// unit merged without moving its people counts under the unit it became). Administrators read
+/// any unit; an organiser reads their subtree (their unit by default; a unit outside it is
+/// answered as one that does not exist), counting the courses of the subtree. No trainer's or
+/// trainee's scope spans units.
+pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Result<CoverageReport> {
+    let manages = &caller.manages;
+    manages.require_some()?;
+    let year = chrono::Utc::now().year();
+    let mut check = Checker::new();
+    let from = check.date(
+        "from",
+        query.from.as_deref().unwrap_or(&format!("{year}-01-01")),
+    );
+    let to = check.date(
+        "to",
+        query.to.as_deref().unwrap_or(&format!("{year}-12-31")),
+    );
+    check.ordered("to", &from, &to, "must not be before from");
+    let positions = list(
+        &mut check,
+        "positions",
+        query.positions.as_deref(),
+        &DEFAULT_POSITIONS,
+        &POSITIONS,
+    );
+    let root = check.opt_id("unit_id", query.unit_id.as_deref());
+    let rule = Rule::parse(&mut check, query.min_rate, query.statuses.as_deref());
+    check.finish()?;
+    let tree = UnitTree::load(conn)?;
+    let root = match (&manages, root) {
+        (Manages::Subtree(_), None) => caller.unit_id.clone(),
+        (_, root) => root,
+    };
+    if let Some(root) = &root
+        && !(tree.units.contains_key(root) && manages.covers(Some(root)))
+    {
+        return Err(Error::invalid_field(
+            "unit_id",
+            "unknown_unit",
+            "no such unit",
+        ));
+    }
+    let root = root.map(|r| tree.current(&r));
+    let visible = visible_courses(conn, caller)?;
+
+    // Sessions per course that ended in the period.
+    let course_sessions: Vec<CourseSessions> = sessions::table
+        .inner_join(courses::table)
+        .filter(courses::deleted_at.is_null())
+        .filter(courses::end_date.ge(&from))
+        .filter(courses::end_date.le(&to))
+        .filter(sessions::deleted_at.is_null())
+        .group_by(sessions::course_id)
+        .select((sessions::course_id, count_star()))
+        .load(conn)?;
+    let course_ids: Vec<&String> = course_sessions.iter().map(|c| &c.course_id).collect();
+    let sessions_of: HashMap<&str, i64> = course_sessions
+        .iter()
+        .map(|c| (c.course_id.as_str(), c.sessions))
+        .collect();
+    // One aggregated pass over attendance: sessions attended per (course, cadre).
+    let attended: Vec<Attended> = attendance::table
+        .inner_join(sessions::table)
+        .inner_join(people::table)
+        .filter(attendance::deleted_at.is_null())
+        .filter(attendance::status.eq_any(&rule.statuses))
+        .filter(sessions::course_id.eq_any(&course_ids))
+        .filter(sessions::deleted_at.is_null())
+        .filter(people::position.eq_any(&positions))
+        .filter(people::deleted_at.is_null())
+        .group_by((sessions::course_id, attendance::person_id))
+        .select((sessions::course_id, attendance::person_id, count_star()))
+        .load(conn)?;
+    let trained: HashSet<String> = attended
+        .into_iter()
+        .filter(|a| {
+            let sessions = sessions_of.get(a.course_id.as_str()).copied().unwrap_or(0);
+            rule.completes(a.sessions, sessions)
+        })
+        .map(|a| a.person_id)
+        .collect();
+    let cadres: Vec<CadreRow> = people::table
+        .filter(people::deleted_at.is_null())
+        .filter(people::position.eq_any(&positions))
+        .filter(people::unit_id.is_not_null())
+        .order((people::sort_key.asc(), people::full_name.asc()))
+        .select((
+            people::id,
+            people::full_name,
+            people::position,
+            people::phone,
+            people::unit_id,
+        ))
+        .load(conn)?;
+
+    // Counts per unit in force today, then rolled up to every ancestor.
+    let mut own: HashMap<String, UnitCount> = HashMap::new();
+    for CadreRow {
+        id,
+        full_name,
+        position,
+        phone,
+        unit_id,
+    } in cadres
+    {
+        let Some(unit) = unit_id else { continue };
+        let unit = tree.current(&unit);
+        let entry = own.entry(unit).or_default();
+        entry.tally.cadres += 1;
+        if trained.contains(&id) {
+            entry.tally.trained += 1;
+        } else {
+            entry.missing.push(Missing {
+                person_id: id,
+                full_name,
+                position,
+                phone,
+            });
+        }
+    }
+    let mut rolled: HashMap<String, Tally> = HashMap::new();
+    for (unit, count) in &own {
+        for ancestor in tree.ancestors(unit) {
+            let entry = rolled.entry(ancestor).or_default();
+            entry.cadres += count.tally.cadres;
+            entry.trained += count.tally.trained;
+        }
+    }
+    // The units shown: in force today, under the root when there is one.
+    let mut children: BTreeMap<Option<String>, Vec<&UnitRow>> = BTreeMap::new();
+    for unit in tree.units.values().filter(|u| tree.is_current(&u.id)) {
+        let parent = unit.parent_id.clone().filter(|p| tree.is_current(p));
+        children.entry(parent).or_default().push(unit);
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|u| (crate::domain::text::fold(&u.name), u.id.clone()));
+    }
+    let starts: Vec<&UnitRow> = match &root {
+        Some(root) => tree.units.get(root).into_iter().collect(),
+        None => children.get(&None).cloned().unwrap_or_default(),
+    };
+    let mut shown = Vec::new();
+    let mut stack: Vec<(&UnitRow, usize)> = starts.into_iter().rev().map(|u| (u, 0)).collect();
+    while let Some((unit, depth)) = stack.pop() {
+        let Tally {
+            cadres,
+            trained: done,
+        } = rolled.get(&unit.id).copied().unwrap_or_default();
+        let missing = own.remove(&unit.id).map(|o| o.missing).unwrap_or_default();
+        shown.push(CoverageUnit {
+            unit_id: unit.id.clone(),
+            code: unit.code.clone(),
+            name: unit.name.clone(),
+            kind: unit.kind.clone(),
+            parent_id: unit.parent_id.clone(),
+            depth,
+            cadres,
+            trained: done,
+            percent: percent(done, cadres),
+            missing,
+        });
+        if let Some(list) = children.get(&Some(unit.id.clone())) {
+            stack.extend(list.iter().rev().map(|u| (*u, depth + 1)));
+        }
+    }
+    let total = match &root {
+        Some(root) => rolled.get(root).copied().unwrap_or_default(),
+        None => shown
+            .iter()
+            .filter(|u| u.depth == 0)
+            .fold(Tally::default(), |sum, u| Tally {
+                cadres: sum.cadres + u.cadres,
+                trained: sum.trained + u.trained,
+            }),
+    };
+    Ok(CoverageReport {
+        from,
+        to,
+        positions,
+        unit_id: root,
+        rule,
+        total: CoverageTotal {
+            cadres: total.cadres,
+            trained: total.trained,
+            percent: percent(total.trained, total.cadres),
+            courses: course_sessions
+                .iter()
+                .filter(|c| {
+                    visible
+                        .as_ref()
+                        .is_none_or(|ids| ids.contains(&c.course_id))
+                })
+                .count() as i64,
+        },
+        units: shown,
+    })
+}
+
+impl CoverageReport {
+    pub fn file_stem(&self) -> String {
+        format!("bao-phu-{}-{}", self.from, self.to)
+    }
+
+    pub fn sheets(&self) -> Vec<Sheet> {
+        let rows = self
+            .units
+            .iter()
+            .map(|u| {
+                vec![
+                    Value::Text(u.code.clone()),
+                    Value::Text(format!("{}{}", "  ".repeat(u.depth), u.name)),
+                    Value::Int(u.cadres),
+                    Value::Int(u.trained),
+                    Value::opt_percent(u.percent),
+                    Value::Text(
+                        u.missing
+                            .iter()
+                            .map(|m| m.full_name.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                ]
+            })
+            .chain(std::iter::once(vec![
+                Value::Empty,
+                Value::Text("Tổng cộng".into()),
+                Value::Int(self.total.cadres),
+                Value::Int(self.total.trained),
+                Value::opt_percent(self.total.percent),
+                Value::Empty,
+            ]))
+            .collect();
+        let missing = self
+            .units
+            .iter()
+            .flat_map(|u| {
+                u.missing.iter().map(move |m| {
+                    vec![
+                        Value::Text(u.name.clone()),
+                        Value::Text(m.full_name.clone()),
+                        Value::Text(position_label(&m.position).into()),
+                        Value::opt_text(m.phone.as_deref()),
+                    ]
+                })
+            })
+            .collect();
+        vec![
+            Sheet {
+                name: "Bao phủ".into(),
+                headers: [
+                    "Mã đơn vị",
+                    "Đơn vị",
+                    "Số cán bộ",
+                    "Đã bồi dưỡng",
+                    "Tỷ lệ (%)",
+                    "Chưa bồi dưỡng",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rows,
+            },
+            Sheet {
+                name: "Chưa bồi dưỡng".into(),
+                headers: ["Đơn vị", "Họ và tên", "Chức vụ", "Số điện thoại"]
+                    .map(String::from)
+                    .to_vec(),
+                rows: missing,
+            },
+        ]
+    }
+}
