@@ -2344,13 +2344,16 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
         )],
     );
     assert_eq!(by_trainee[0]["reason"], "forbidden", "{by_trainee:?}");
-    app.call(
-        "POST",
-        "/api/v1/enrollments",
-        Some(&trainee),
-        Some(&pair(&spare)),
-    )
-    .expect(403);
+    // The course is not theirs: answered as one that does not exist.
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/enrollments",
+            Some(&trainee),
+            Some(&pair(&spare)),
+        )
+        .expect(422);
+    assert_eq!(refused.json["details"][0]["code"], "unknown_course");
 
     // An administrator enrolls anyone. The trainer may then withdraw that person, but not
     // enroll them again: making someone enrolled is what the roster limits.
