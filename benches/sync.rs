@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench sync -- --help` lists the flags; `-- --tiny` runs in seconds (CI).
 
+#[path = "sync/disk.rs"]
+mod disk;
 #[path = "sync/files.rs"]
 mod files;
 #[path = "sync/load.rs"]
@@ -390,6 +392,7 @@ struct Figures {
     open_rate: f64,
     open: PushRun,
     replay: PushRun,
+    on_disk: disk::OnDisk,
     expected_scope: usize,
     pull: load::PullRun,
     pull_gzip: load::PullRun,
@@ -570,6 +573,11 @@ fn measure(
     memory("the replay");
 
     fill_missing(base, data, storage, options.batch_size);
+    let on_disk = disk::measure(storage);
+    progress(&format!(
+        "on disk: attendance {} rows, {} bytes; mutation log {} rows, {} bytes",
+        on_disk.attendance_rows, on_disk.attendance_bytes, on_disk.log_rows, on_disk.log_bytes
+    ));
     let expected_scope = data.scope_without_attendance + pairs.len();
     refresh_planner_statistics(storage);
 
@@ -677,6 +685,7 @@ fn measure(
         open_rate,
         open,
         replay,
+        on_disk,
         expected_scope,
         pull,
         pull_gzip,
@@ -970,6 +979,22 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
         ) + &troubles(&f.replay.outcome),
         ">= 3 x first push",
         verdict(replay_rate >= 3.0 * reference_rate),
+    );
+    let disk = &f.on_disk;
+    row(
+        format!(
+            "on disk per attendance record ({} records, {} log entries)",
+            disk.attendance_rows, disk.log_rows
+        ),
+        format!(
+            "{:.0} B: attendance {:.0} B + mutation log {:.0} B ({:.0} B per log entry)",
+            disk.per_record(),
+            disk.attendance_bytes as f64 / disk.attendance_rows.max(1) as f64,
+            disk.log_bytes as f64 / disk.attendance_rows.max(1) as f64,
+            disk.log_bytes as f64 / disk.log_rows.max(1) as f64,
+        ),
+        "<= 250 B",
+        verdict(disk.per_record() <= 250.0),
     );
     let pull_rate = per_sec(f.pull.records, f.pull.elapsed);
     row(

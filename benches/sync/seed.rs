@@ -17,7 +17,7 @@ use diemdanh::domain::users::{Devices, NewUser, Users};
 use diemdanh::domain::{Caller, Resource, Role};
 use diemdanh::error::Result;
 use diemdanh::sync::clock::ServerClock;
-use diemdanh::sync::records::{AttendanceRow, ROWS_PER_STATEMENT};
+use diemdanh::sync::records::{AttendanceInsert, AttendanceRow, ROWS_PER_STATEMENT};
 use diemdanh::sync::writer;
 use diesel::RunQueryDsl;
 
@@ -451,26 +451,25 @@ pub fn raw_insert_limit(
     })?;
 
     let now = diemdanh::db::now_ms();
-    let stamp = format!("{now:013}-0000-{}", caller.device_id);
-    let stamps = serde_json::json!({
-        "session_id": stamp, "person_id": stamp, "status": stamp,
-        "checked_in_at": stamp, "deleted": stamp,
-    })
-    .to_string();
-    let all: Vec<AttendanceRow> = (0..rows)
-        .map(|i| AttendanceRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            session_id: sessions[i / PEOPLE].clone(),
-            person_id: people[i % PEOPLE].clone(),
-            status: "present".into(),
-            checked_in_at: Some(now),
-            note: None,
-            recorded_by: caller.user_id.clone(),
-            recorded_device: Some(caller.device_id.clone()),
-            rev: 1_000_000 + i as i64,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
+    // Stamps in their stored form: one slot per stamped field, the first naming the stamp
+    // (millis, counter, node number), the others the same stamp again ('=').
+    let stamps = format!("{now:013}00001,=,=,=,,=");
+    let all: Vec<AttendanceInsert> = (0..rows)
+        .map(|i| AttendanceInsert {
+            row: AttendanceRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                session_id: sessions[i / PEOPLE].clone(),
+                person_id: people[i % PEOPLE].clone(),
+                status: "present".into(),
+                checked_in_at: Some(now),
+                note: None,
+                recorded_by: caller.user_id.clone(),
+                recorded_device: Some(caller.device_id.clone()),
+                rev: 1_000_000 + i as i64,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            },
             stamps: stamps.clone(),
         })
         .collect();

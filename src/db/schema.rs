@@ -229,11 +229,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync_nodes (number) {
+        number -> Integer,
+        node -> Text,
+    }
+}
+
+diesel::table! {
     sync_mutations (mutation_id) {
         mutation_id -> Text,
-        device_id -> Text,
-        user_id -> Text,
-        body_hash -> Text,
+        device -> Integer,
+        body_hash -> Binary,
         result -> Text,
         created_at -> BigInt,
     }
@@ -317,6 +323,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     attendance,
     materials,
     sync_mutations,
+    sync_nodes,
     sync_quarantine,
     sync_conflicts,
     sync_aliases,

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex};
 
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, Fields};
+use super::mutation_log::{self, Entry as LogEntry, TakenId};
 use super::records::{self, Collection, ROWS_PER_STATEMENT};
 pub use super::writer::{Change, Refusal};
 use super::writer::{Expect, WriteError, Writer, refuse};
 use crate::config::QuarantineCap;
-use crate::db::schema::{devices, revision_counter, sync_mutations, sync_quarantine};
+use crate::db::schema::{devices, revision_counter, sync_quarantine};
 use crate::db::{DbConn, now_ms, on_backend, write_tx_of, write_tx_synced_later};
 use crate::domain::Caller;
 use crate::domain::users::Devices;
@@ -406,7 +407,7 @@ fn write_first(
     }
     writer.write(conn)?;
     let (results, log) = answers(outcomes, &writer)?;
-    write_log(conn, caller, &log, TakenId::Stale)?;
+    mutation_log::write(conn, &caller.device_id, &log, TakenId::Stale)?;
     flag_clock(conn, caller, restamped)?;
     let rest = filings.split_off(FILINGS_PER_WRITE.min(filings.len()));
     file_unless_open(conn, caller, &filings)?;
@@ -669,7 +670,7 @@ struct Filing {
     collection: String,
     course_id: Option<String>,
     result: MutationResult,
-    log: Option<LogRow>,
+    log: Option<LogEntry>,
 }
 
 impl Filing {
@@ -696,20 +697,12 @@ impl Filing {
     }
 }
 
-/// A mutation log entry to write: the id, the body's hash and the stored result.
-struct LogRow {
-    mutation_id: String,
-    body_hash: String,
-    result: String,
-}
-
-impl LogRow {
-    fn new(mutation_id: &str, body_hash: &str, result: &MutationResult) -> Result<LogRow> {
-        Ok(LogRow {
-            mutation_id: mutation_id.to_owned(),
-            body_hash: body_hash.to_owned(),
-            result: serde_json::to_string(result).map_err(|e| Error::Internal(e.to_string()))?,
-        })
+/// A mutation log entry to write: the id, the body's hash and the result.
+fn log_entry(mutation_id: &str, body_hash: &str, result: &MutationResult) -> LogEntry {
+    LogEntry {
+        mutation_id: mutation_id.to_owned(),
+        body_hash: body_hash.to_owned(),
+        result: result.clone(),
     }
 }
 
@@ -753,7 +746,7 @@ fn decide(
             Parsed::Malformed { .. } => None,
         })
         .collect();
-    let seen = read_log(conn, &ids)?;
+    let seen = mutation_log::read(conn, &ids)?;
     let wall = wall_ms();
     let mut restamped = false;
     // The device's stamps with its node from the token, never from the body; a stamp too far
@@ -816,14 +809,14 @@ fn decide(
         };
         let earlier = seen
             .get(mutation_id)
-            .map(|(seen_hash, stored)| (seen_hash.as_str(), Some(stored)))
+            .map(|logged| (logged.same_body(hash), Some(&logged.result)))
             .or_else(|| {
                 logged
                     .get(mutation_id.as_str())
-                    .map(|(seen_hash, _)| (*seen_hash, None))
+                    .map(|(seen_hash, _)| (*seen_hash == hash.as_str(), None))
             });
-        if let Some((seen_hash, stored)) = earlier {
-            if seen_hash != hash {
+        if let Some((same_body, stored)) = earlier {
+            if !same_body {
                 let result = MutationResult::rejected(
                     Some(mutation_id.clone()),
                     Some(mutation.record_id.clone()),
@@ -835,7 +828,7 @@ fn decide(
                 continue;
             }
             outcomes.push(match stored {
-                Some(stored) => Outcome::Answered(as_duplicate(stored)?),
+                Some(stored) => Outcome::Answered(as_duplicate(stored)),
                 None => Outcome::DuplicateOf(logged[mutation_id.as_str()].1),
             });
             continue;
@@ -889,7 +882,7 @@ fn decide(
                     None => None,
                 };
                 let mut filing = Filing::new(raw, Some(hash), course_id, result.clone());
-                filing.log = Some(LogRow::new(mutation_id, hash, &result)?);
+                filing.log = Some(log_entry(mutation_id, hash, &result));
                 filings.push(filing);
                 Outcome::Answered(result)
             }
@@ -938,7 +931,7 @@ fn write_decided(
     let (results, mut log) = answers(outcomes, &writer)?;
     file(conn, caller, &filings, &fresh)?;
     log.extend(filings.into_iter().filter_map(|filing| filing.log));
-    write_log(conn, caller, &log, TakenId::Stale)?;
+    mutation_log::write(conn, &caller.device_id, &log, TakenId::Stale)?;
     flag_clock(conn, caller, restamped)?;
     Ok(results)
 }
@@ -946,7 +939,10 @@ fn write_decided(
 /// The answers of a batch whose records are written (their revisions known), and the log
 /// entries of its applied mutations. A nothing-to-do delete was answered at once but is logged
 /// like any applied mutation.
-fn answers(outcomes: Vec<Outcome>, writer: &Writer) -> Result<(Vec<MutationResult>, Vec<LogRow>)> {
+fn answers(
+    outcomes: Vec<Outcome>,
+    writer: &Writer,
+) -> Result<(Vec<MutationResult>, Vec<LogEntry>)> {
     let mut results: Vec<MutationResult> = Vec::with_capacity(outcomes.len());
     let mut log = Vec::new();
     for outcome in outcomes {
@@ -965,7 +961,7 @@ fn answers(outcomes: Vec<Outcome>, writer: &Writer) -> Result<(Vec<MutationResul
                         .and_then(|id| writer.revision_of(collection, id));
                 }
                 if let Some(id) = &result.mutation_id {
-                    log.push(LogRow::new(id, &hash, &result)?);
+                    log.push(log_entry(id, &hash, &result));
                 }
                 result
             }
@@ -995,84 +991,11 @@ fn flag_clock(conn: &mut DbConn, caller: &Caller, restamped: bool) -> Result<()>
     Ok(())
 }
 
-fn as_duplicate(stored: &str) -> Result<MutationResult> {
-    let mut original: MutationResult = serde_json::from_str(stored)
-        .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))?;
+fn as_duplicate(stored: &MutationResult) -> MutationResult {
+    let mut original = stored.clone();
     original.original_status = Some(original.status);
     original.status = Status::Duplicate;
-    Ok(original)
-}
-
-/// One mutation log entry, as a push reads it.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = sync_mutations)]
-struct LogEntry {
-    mutation_id: String,
-    body_hash: String,
-    result: String,
-}
-
-/// The log entries of mutation ids: id → (body hash, stored result).
-fn read_log(conn: &mut DbConn, ids: &[&str]) -> Result<HashMap<String, (String, String)>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<LogEntry> = on_backend!(conn, |backend| sync_mutations::table
-        .filter(sync_mutations::mutation_id.eq_any(ids))
-        .select(LogEntry::as_select())
-        .load(backend))?;
-    Ok(rows
-        .into_iter()
-        .map(|entry| (entry.mutation_id, (entry.body_hash, entry.result)))
-        .collect())
-}
-
-/// What a mutation id logged by another push since this one read the log means.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TakenId {
-    /// The push is stale (unique violation): run it again, and it answers duplicates.
-    Stale,
-    /// Keep the entry there: a refusal filed after the push's records were committed, logged
-    /// meanwhile by a copy of the same push.
-    Keep,
-}
-
-fn write_log(
-    conn: &mut DbConn,
-    caller: &Caller,
-    log: &[LogRow],
-    taken: TakenId,
-) -> diesel::QueryResult<()> {
-    let now = now_ms();
-    let rows: Vec<_> = log
-        .iter()
-        .map(|row| {
-            (
-                sync_mutations::mutation_id.eq(&row.mutation_id),
-                sync_mutations::device_id.eq(&caller.device_id),
-                sync_mutations::user_id.eq(&caller.user_id),
-                sync_mutations::body_hash.eq(&row.body_hash),
-                sync_mutations::result.eq(&row.result),
-                sync_mutations::created_at.eq(now),
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        match taken {
-            TakenId::Stale => {
-                on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
-                    .values(chunk)
-                    .execute(backend))?
-            }
-            TakenId::Keep => {
-                on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
-                    .values(chunk)
-                    .on_conflict_do_nothing()
-                    .execute(backend))?
-            }
-        };
-    }
-    Ok(())
+    original
 }
 
 /// Which filings are not already open for this device: a device retrying a mutation that
@@ -1124,16 +1047,11 @@ fn file_unless_open(conn: &mut DbConn, caller: &Caller, filings: &[Filing]) -> R
     }
     let fresh = not_yet_filed(conn, caller, filings)?;
     file(conn, caller, filings, &fresh)?;
-    let log: Vec<LogRow> = filings
+    let log: Vec<LogEntry> = filings
         .iter()
-        .filter_map(|filing| filing.log.as_ref())
-        .map(|row| LogRow {
-            mutation_id: row.mutation_id.clone(),
-            body_hash: row.body_hash.clone(),
-            result: row.result.clone(),
-        })
+        .filter_map(|filing| filing.log.clone())
         .collect();
-    write_log(conn, caller, &log, TakenId::Keep)?;
+    mutation_log::write(conn, &caller.device_id, &log, TakenId::Keep).map_err(stale_as_busy)?;
     Ok(())
 }
 
@@ -1262,10 +1180,7 @@ pub fn reapply(
         reason: None,
         message: None,
     };
-    let stored = serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?;
-    diesel::update(sync_mutations::table.find(mutation_id))
-        .set(sync_mutations::result.eq(&stored))
-        .execute(conn)?;
+    mutation_log::set_result(conn, mutation_id, &result)?;
     Ok(result)
 }
 

@@ -3,12 +3,15 @@
 //! a merged state back. Attendance and enrollments are device-writable; the other collections
 //! change only through the admin API and reach devices through the pull feed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
+use super::clock::Hlc;
 use super::merge::{DELETED_FIELD, FieldStamps, Fields};
+use super::nodes;
+use super::writer::WriteError;
 use crate::db::schema::{attendance, enrollments};
 use crate::db::{DbConn, on_backend};
 use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
@@ -56,30 +59,80 @@ impl Collection {
         Collection::ALL.into_iter().find(|c| c.name() == name)
     }
 
+    /// The collection as one devices write, if it is one.
+    pub fn writable(self) -> Option<Writable> {
+        match self {
+            Collection::Attendance => Some(Writable::Attendance),
+            Collection::Enrollments => Some(Writable::Enrollments),
+            Collection::Units
+            | Collection::People
+            | Collection::Courses
+            | Collection::CourseTrainers
+            | Collection::Sessions
+            | Collection::Materials => None,
+        }
+    }
+
     pub fn device_writable(self) -> bool {
-        matches!(self, Collection::Attendance | Collection::Enrollments)
+        self.writable().is_some()
     }
 
     /// The fields a device may set (none for a read-only collection).
     pub fn writable_fields(self) -> &'static [&'static str] {
-        if self.device_writable() {
-            self.fields().0
-        } else {
-            &[]
+        self.writable().map_or(&[], Writable::fields)
+    }
+
+    /// The pair of fields that is the natural key (none for a read-only collection).
+    fn natural_key_fields(self) -> Option<[&'static str; 2]> {
+        self.writable().map(Writable::natural_key)
+    }
+}
+
+/// The collections devices write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Writable {
+    Attendance,
+    Enrollments,
+}
+
+impl Writable {
+    pub const ALL: [Writable; 2] = [Writable::Attendance, Writable::Enrollments];
+
+    pub fn collection(self) -> Collection {
+        match self {
+            Writable::Attendance => Collection::Attendance,
+            Writable::Enrollments => Collection::Enrollments,
         }
     }
 
-    /// The fields a device may set, and the pair of them that is the natural key.
-    fn fields(self) -> (&'static [&'static str], [&'static str; 2]) {
+    /// The fields a device may set.
+    pub fn fields(self) -> &'static [&'static str] {
         match self {
-            Collection::Attendance => (
-                &["session_id", "person_id", "status", "checked_in_at", "note"],
-                ["session_id", "person_id"],
-            ),
-            _ => (
-                &["course_id", "person_id", "status"],
-                ["course_id", "person_id"],
-            ),
+            Writable::Attendance => &["session_id", "person_id", "status", "checked_in_at", "note"],
+            Writable::Enrollments => &["course_id", "person_id", "status"],
+        }
+    }
+
+    /// The pair of fields that is the natural key.
+    fn natural_key(self) -> [&'static str; 2] {
+        match self {
+            Writable::Attendance => ["session_id", "person_id"],
+            Writable::Enrollments => ["course_id", "person_id"],
+        }
+    }
+
+    /// The fields that carry a stamp, in the order of their slots in the stored stamps.
+    fn stamped(self) -> &'static [&'static str] {
+        match self {
+            Writable::Attendance => &[
+                "session_id",
+                "person_id",
+                "status",
+                "checked_in_at",
+                "note",
+                DELETED_FIELD,
+            ],
+            Writable::Enrollments => &["course_id", "person_id", "status", DELETED_FIELD],
         }
     }
 }
@@ -92,7 +145,7 @@ fn rejected(code: &'static str, message: impl Into<String>) -> Error {
 /// values in their stored form (canonical ids, UTC times, NFC text), so that the same value sent
 /// in another spelling is not taken for a change.
 pub fn normalize_fields(collection: Collection, incoming: Fields) -> Result<Fields> {
-    let (allowed, _) = collection.fields();
+    let allowed = collection.writable_fields();
     let mut normalized = Fields::new();
     for (name, value) in incoming {
         let value = match (name.as_str(), value) {
@@ -141,7 +194,7 @@ pub fn text<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
 /// The natural key the fields name: (session, person) for attendance, (course, person) for
 /// enrollments; None unless both are there.
 pub fn natural_key(collection: Collection, fields: &Fields) -> Option<(String, String)> {
-    let (_, [first, second]) = collection.fields();
+    let [first, second] = collection.natural_key_fields()?;
     Some((
         text(fields, first)?.to_owned(),
         text(fields, second)?.to_owned(),
@@ -150,7 +203,9 @@ pub fn natural_key(collection: Collection, fields: &Fields) -> Option<(String, S
 
 /// The natural key of a record never changes.
 pub fn check_immutable(collection: Collection, stored: &Fields, incoming: &Fields) -> Result<()> {
-    let (_, key) = collection.fields();
+    let Some(key) = collection.natural_key_fields() else {
+        return Ok(());
+    };
     for name in key {
         if let Some(value) = incoming.get(name)
             && stored.get(name) != Some(value)
@@ -164,7 +219,7 @@ pub fn check_immutable(collection: Collection, stored: &Fields, incoming: &Field
     Ok(())
 }
 
-/// An attendance row with its field stamps, as stored.
+/// An attendance row as stored, without its field stamps (`Stored` carries them).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = attendance, treat_none_as_default_value = false)]
 pub struct AttendanceRow {
@@ -180,10 +235,9 @@ pub struct AttendanceRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
-    pub stamps: String,
 }
 
-/// An enrollment row with its field stamps, as stored.
+/// An enrollment row as stored, without its field stamps.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = enrollments, treat_none_as_default_value = false)]
 pub struct EnrollmentRow {
@@ -195,7 +249,24 @@ pub struct EnrollmentRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+}
+
+/// An attendance row with its stamps in their stored form, as inserted.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = attendance, treat_none_as_default_value = false)]
+pub struct AttendanceInsert {
+    #[diesel(embed)]
+    pub row: AttendanceRow,
     pub stamps: String,
+}
+
+/// An enrollment row with its stamps in their stored form, as inserted.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = enrollments, treat_none_as_default_value = false)]
+struct EnrollmentInsert {
+    #[diesel(embed)]
+    row: EnrollmentRow,
+    stamps: String,
 }
 
 /// A stored row of a device-writable collection.
@@ -203,6 +274,29 @@ pub struct EnrollmentRow {
 pub enum Row {
     Attendance(AttendanceRow),
     Enrollment(EnrollmentRow),
+}
+
+/// A row as read: the row, its field stamps and its version.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub row: Row,
+    pub stamps: FieldStamps,
+    pub version: Version,
+}
+
+/// What tells whether anyone wrote a row since it was read: its revision and its stamps as
+/// stored (newer stamps on the same values change no revision).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    rev: i64,
+    stamps: String,
+}
+
+/// A row to write with its field stamps.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    pub row: Row,
+    pub stamps: FieldStamps,
 }
 
 /// Who wrote a state, and when: the columns of a row that the merge does not decide.
@@ -215,9 +309,13 @@ pub struct Writer<'a> {
 
 impl Row {
     pub fn collection(&self) -> Collection {
+        self.writable().collection()
+    }
+
+    pub fn writable(&self) -> Writable {
         match self {
-            Row::Attendance(_) => Collection::Attendance,
-            Row::Enrollment(_) => Collection::Enrollments,
+            Row::Attendance(_) => Writable::Attendance,
+            Row::Enrollment(_) => Writable::Enrollments,
         }
     }
 
@@ -242,15 +340,8 @@ impl Row {
         }
     }
 
-    pub fn stamps_text(&self) -> &str {
-        match self {
-            Row::Attendance(row) => &row.stamps,
-            Row::Enrollment(row) => &row.stamps,
-        }
-    }
-
-    /// The row's synced fields as the merge sees them, and their stamps.
-    pub fn state(&self) -> Result<(Fields, FieldStamps)> {
+    /// The row's synced fields as the merge sees them.
+    pub fn fields(&self) -> Fields {
         let fields = match self {
             Row::Attendance(row) => json!({
                 "session_id": row.session_id,
@@ -270,7 +361,7 @@ impl Row {
         let Value::Object(fields) = fields else {
             unreachable!("a JSON object literal")
         };
-        Ok((fields, parse_stamps(self.stamps_text())?))
+        fields
     }
 
     /// The row holding a merged state, written by `writer`: `previous` is the row it replaces
@@ -278,10 +369,9 @@ impl Row {
     /// (`attendance_rules::check_values`, `enrollment_rules::check_values`). The revision is
     /// set when the batch is written.
     pub fn of_state(
-        collection: Collection,
+        collection: Writable,
         id: &str,
         fields: &Fields,
-        stamps: &FieldStamps,
         previous: Option<&Row>,
         writer: &Writer,
     ) -> Result<Row> {
@@ -300,10 +390,9 @@ impl Row {
             Row::Enrollment(row) => row.created_at,
         });
         let rev = previous.map_or(0, Row::rev);
-        let stamps = stamps_text(stamps)?;
         let status = text(fields, "status");
         Ok(match collection {
-            Collection::Attendance => {
+            Writable::Attendance => {
                 let values = attendance_rules::check_values(
                     status.unwrap_or_default(),
                     text(fields, "checked_in_at"),
@@ -322,10 +411,9 @@ impl Row {
                     created_at,
                     updated_at: writer.now,
                     deleted_at,
-                    stamps,
                 })
             }
-            _ => Row::Enrollment(EnrollmentRow {
+            Writable::Enrollments => Row::Enrollment(EnrollmentRow {
                 id: id.to_owned(),
                 course_id: text(fields, "course_id").unwrap_or_default().to_owned(),
                 person_id: text(fields, "person_id").unwrap_or_default().to_owned(),
@@ -334,123 +422,231 @@ impl Row {
                 created_at,
                 updated_at: writer.now,
                 deleted_at,
-                stamps,
             }),
         })
     }
+}
 
-    /// The same row with other stamps (newer stamps on unchanged values still count for later
-    /// merges).
-    pub fn with_stamps(&self, stamps: &FieldStamps) -> Result<Row> {
-        let stamps = stamps_text(stamps)?;
-        let mut row = self.clone();
-        match &mut row {
-            Row::Attendance(row) => row.stamps = stamps,
-            Row::Enrollment(row) => row.stamps = stamps,
-        }
-        Ok(row)
+// Stored stamps: one slot per stamped field of the collection (`Writable::stamped`), in that
+// order, joined by ','. A slot is empty for a field never stamped, '=' for the same stamp as the
+// slot before, else the 13 digits of the stamp's millis, the 4 hex digits of its counter and its
+// node's number (`nodes`): about 40 bytes for a record one device wrote, where a JSON object of
+// text stamps repeating a 36-character device id took about 420.
+
+const SAME_AS_BEFORE: &str = "=";
+
+fn encode_stamps(
+    collection: Writable,
+    stamps: &FieldStamps,
+    numbers: &HashMap<String, i32>,
+) -> Result<String> {
+    let stamped = collection.stamped();
+    if let Some(field) = stamps
+        .keys()
+        .find(|field| !stamped.contains(&field.as_str()))
+    {
+        return Err(Error::Internal(format!(
+            "a stamp for a field without a slot: {field}"
+        )));
     }
+    let mut text = String::with_capacity(64);
+    let mut before: Option<&Hlc> = None;
+    for (index, field) in stamped.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        let stamp = stamps.get(*field);
+        match stamp {
+            Some(stamp) if before == Some(stamp) => text.push_str(SAME_AS_BEFORE),
+            Some(stamp) => {
+                let number = numbers
+                    .get(&stamp.node)
+                    .ok_or_else(|| Error::Internal("a stamp node without a number".into()))?;
+                text.push_str(&format!(
+                    "{:013}{:04x}{number}",
+                    stamp.millis, stamp.counter
+                ));
+            }
+            None => {}
+        }
+        before = stamp;
+    }
+    Ok(text)
 }
 
-fn parse_stamps(raw: &str) -> Result<FieldStamps> {
-    serde_json::from_str(raw).map_err(|e| Error::Internal(format!("stored stamps unreadable: {e}")))
+/// The node numbers stored stamps name.
+fn stamp_numbers(stored: &str) -> impl Iterator<Item = i32> + '_ {
+    stored
+        .split(',')
+        .filter_map(|slot| slot.get(17..).and_then(|number| number.parse().ok()))
 }
 
-fn stamps_text(stamps: &FieldStamps) -> Result<String> {
-    serde_json::to_string(stamps).map_err(|e| Error::Internal(e.to_string()))
+fn decode_stamps(
+    collection: Writable,
+    stored: &str,
+    names: &HashMap<i32, String>,
+) -> Result<FieldStamps> {
+    let unreadable = || Error::Internal(format!("stored stamps unreadable: {stored:?}"));
+    let mut stamps = FieldStamps::new();
+    let mut before: Option<Hlc> = None;
+    let slots = stored.split(',');
+    for (field, slot) in collection.stamped().iter().zip(slots) {
+        let stamp = match slot {
+            "" => None,
+            SAME_AS_BEFORE => Some(before.clone().ok_or_else(unreadable)?),
+            slot => {
+                let millis = slot.get(..13).and_then(|m| m.parse().ok());
+                let counter = slot
+                    .get(13..17)
+                    .and_then(|c| u32::from_str_radix(c, 16).ok());
+                let node = slot
+                    .get(17..)
+                    .and_then(|n| n.parse::<i32>().ok())
+                    .and_then(|n| names.get(&n));
+                let (Some(millis), Some(counter), Some(node)) = (millis, counter, node) else {
+                    return Err(unreadable());
+                };
+                Some(Hlc {
+                    millis,
+                    counter,
+                    node: node.clone(),
+                })
+            }
+        };
+        if let Some(stamp) = &stamp {
+            stamps.insert((*field).to_owned(), stamp.clone());
+        }
+        before = stamp;
+    }
+    Ok(stamps)
+}
+
+/// Rows read with their stamps in their stored form: the stamps decoded (one read of the
+/// nodes they name).
+fn stored(
+    conn: &mut DbConn,
+    collection: Writable,
+    rows: Vec<(Row, String)>,
+) -> Result<Vec<Stored>> {
+    let numbers: HashSet<i32> = rows
+        .iter()
+        .flat_map(|(_, stamps)| stamp_numbers(stamps))
+        .collect();
+    let names = nodes::names(conn, &numbers)?;
+    rows.into_iter()
+        .map(|(row, stamps)| {
+            Ok(Stored {
+                stamps: decode_stamps(collection, &stamps, &names)?,
+                version: Version {
+                    rev: row.rev(),
+                    stamps,
+                },
+                row,
+            })
+        })
+        .collect()
 }
 
 /// Rows by id, of one collection.
-pub fn rows_by_id(conn: &mut DbConn, collection: Collection, ids: &[String]) -> Result<Vec<Row>> {
+pub fn rows_by_id(conn: &mut DbConn, collection: Writable, ids: &[String]) -> Result<Vec<Stored>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(match collection {
-        Collection::Attendance => on_backend!(conn, |backend| attendance::table
+    let rows: Vec<(Row, String)> = match collection {
+        Writable::Attendance => on_backend!(conn, |backend| attendance::table
             .filter(attendance::id.eq_any(ids))
-            .select(AttendanceRow::as_select())
-            .load(backend))?
+            .select((AttendanceRow::as_select(), attendance::stamps))
+            .load::<(AttendanceRow, String)>(backend))?
         .into_iter()
-        .map(Row::Attendance)
+        .map(|(row, stamps)| (Row::Attendance(row), stamps))
         .collect(),
-        _ => on_backend!(conn, |backend| enrollments::table
+        Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
             .filter(enrollments::id.eq_any(ids))
-            .select(EnrollmentRow::as_select())
-            .load(backend))?
+            .select((EnrollmentRow::as_select(), enrollments::stamps))
+            .load::<(EnrollmentRow, String)>(backend))?
         .into_iter()
-        .map(Row::Enrollment)
+        .map(|(row, stamps)| (Row::Enrollment(row), stamps))
         .collect(),
-    })
+    };
+    stored(conn, collection, rows)
 }
 
 /// Rows whose natural key is among `firsts` × `persons` (sessions or courses, and people): a
 /// superset of the keys a batch names, read in one statement.
 pub fn rows_by_key(
     conn: &mut DbConn,
-    collection: Collection,
+    collection: Writable,
     firsts: &[String],
     persons: &[String],
-) -> Result<Vec<Row>> {
+) -> Result<Vec<Stored>> {
     if firsts.is_empty() || persons.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(match collection {
-        Collection::Attendance => on_backend!(conn, |backend| attendance::table
+    let rows: Vec<(Row, String)> = match collection {
+        Writable::Attendance => on_backend!(conn, |backend| attendance::table
             .filter(attendance::session_id.eq_any(firsts))
             .filter(attendance::person_id.eq_any(persons))
-            .select(AttendanceRow::as_select())
-            .load(backend))?
+            .select((AttendanceRow::as_select(), attendance::stamps))
+            .load::<(AttendanceRow, String)>(backend))?
         .into_iter()
-        .map(Row::Attendance)
+        .map(|(row, stamps)| (Row::Attendance(row), stamps))
         .collect(),
-        _ => on_backend!(conn, |backend| enrollments::table
+        Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
             .filter(enrollments::course_id.eq_any(firsts))
             .filter(enrollments::person_id.eq_any(persons))
-            .select(EnrollmentRow::as_select())
-            .load(backend))?
+            .select((EnrollmentRow::as_select(), enrollments::stamps))
+            .load::<(EnrollmentRow, String)>(backend))?
         .into_iter()
-        .map(Row::Enrollment)
+        .map(|(row, stamps)| (Row::Enrollment(row), stamps))
         .collect(),
-    })
+    };
+    stored(conn, collection, rows)
 }
 
-/// The (revision, stamps) of rows by id, to tell whether anyone wrote them since they were read.
+/// The versions of rows by id, to tell whether anyone wrote them since they were read.
 pub fn versions(
     conn: &mut DbConn,
-    collection: Collection,
+    collection: Writable,
     ids: &[String],
-) -> Result<HashMap<String, (i64, String)>> {
+) -> Result<HashMap<String, Version>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let rows: Vec<(String, i64, String)> = match collection {
-        Collection::Attendance => on_backend!(conn, |backend| attendance::table
+        Writable::Attendance => on_backend!(conn, |backend| attendance::table
             .filter(attendance::id.eq_any(ids))
             .select((attendance::id, attendance::rev, attendance::stamps))
             .load(backend))?,
-        _ => on_backend!(conn, |backend| enrollments::table
+        Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
             .filter(enrollments::id.eq_any(ids))
             .select((enrollments::id, enrollments::rev, enrollments::stamps))
             .load(backend))?,
     };
     Ok(rows
         .into_iter()
-        .map(|(id, rev, stamps)| (id, (rev, stamps)))
+        .map(|(id, rev, stamps)| (id, Version { rev, stamps }))
         .collect())
 }
 
 /// Rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
-/// Writes rows, new and changed, in multi-row upserts (one statement per 500 rows). A natural
-/// key already taken fails with the driver's unique violation, which the writer tells apart.
-pub fn upsert(conn: &mut DbConn, rows: Vec<Row>) -> diesel::QueryResult<()> {
+/// Writes rows, new and changed, in multi-row upserts (one statement per 500 rows), their
+/// stamps in the stored form (numbering the nodes not numbered yet). A natural key already
+/// taken fails with the driver's unique violation, which the writer tells apart.
+pub fn upsert(conn: &mut DbConn, rows: Vec<Stamped>) -> std::result::Result<(), WriteError> {
     use diesel::upsert::excluded;
+    let nodes: HashSet<&str> = rows
+        .iter()
+        .flat_map(|row| row.stamps.values().map(|stamp| stamp.node.as_str()))
+        .collect();
+    let numbers = nodes::numbers(conn, &nodes)?;
     let (mut marks, mut enrolled) = (Vec::new(), Vec::new());
-    for row in rows {
+    for Stamped { row, stamps } in rows {
+        let stamps = encode_stamps(row.writable(), &stamps, &numbers)?;
         match row {
-            Row::Attendance(row) => marks.push(row),
-            Row::Enrollment(row) => enrolled.push(row),
+            Row::Attendance(row) => marks.push(AttendanceInsert { row, stamps }),
+            Row::Enrollment(row) => enrolled.push(EnrollmentInsert { row, stamps }),
         }
     }
     for chunk in enrolled.chunks(ROWS_PER_STATEMENT) {
@@ -486,4 +682,63 @@ pub fn upsert(conn: &mut DbConn, rows: Vec<Row>) -> diesel::QueryResult<()> {
             .execute(backend))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(millis: u64, counter: u32, node: &str) -> Hlc {
+        Hlc {
+            millis,
+            counter,
+            node: node.into(),
+        }
+    }
+
+    #[test]
+    fn stamps_of_one_write_take_a_slot_each_and_repeat_as_equals() {
+        let device = "01a23959-c9fd-72e3-b171-b39fd3c7ea06";
+        let created = stamp(1_796_258_515_541, 1, device);
+        let changed = stamp(1_796_258_600_000, 0x1f, "server");
+        let mut stamps = FieldStamps::new();
+        for field in ["session_id", "person_id", "note", DELETED_FIELD] {
+            stamps.insert(field.into(), created.clone());
+        }
+        stamps.insert("status".into(), changed.clone());
+        let numbers = HashMap::from([(device.to_owned(), 7), ("server".to_owned(), 12)]);
+        let stored = encode_stamps(Writable::Attendance, &stamps, &numbers).unwrap();
+        assert_eq!(
+            stored,
+            "179625851554100017,=,1796258600000001f12,,179625851554100017,="
+        );
+        let mut found: Vec<i32> = stamp_numbers(&stored).collect();
+        found.sort_unstable();
+        assert_eq!(found, [7, 7, 12]);
+        let names = numbers.into_iter().map(|(node, n)| (n, node)).collect();
+        assert_eq!(
+            decode_stamps(Writable::Attendance, &stored, &names).unwrap(),
+            stamps
+        );
+    }
+
+    #[test]
+    fn a_stamp_for_a_field_the_collection_does_not_stamp_is_an_error() {
+        let mut stamps = FieldStamps::new();
+        stamps.insert("note".into(), stamp(1, 0, "server"));
+        let numbers = HashMap::from([("server".to_owned(), 1)]);
+        assert!(encode_stamps(Writable::Enrollments, &stamps, &numbers).is_err());
+    }
+
+    #[test]
+    fn a_slot_naming_an_unknown_node_is_unreadable() {
+        assert!(
+            decode_stamps(
+                Writable::Enrollments,
+                "176430000000000009,,,",
+                &HashMap::new()
+            )
+            .is_err()
+        );
+    }
 }

@@ -34,13 +34,13 @@ use sha2::{Digest, Sha256};
 use super::clock::ServerClock;
 use super::cursor::Cursor;
 use super::merge::Fields;
+use super::mutation_log;
 use super::pull::{self, Change, Record, Since};
 use super::push::{self, MutationResult, Op, Status};
 use super::records::{Collection, ROWS_PER_STATEMENT};
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::db::schema::{
-    attendance, enrollments, revision_counter, sessions, sync_mutations, watermelon_pulls,
-    watermelon_pushed,
+    attendance, enrollments, revision_counter, sessions, watermelon_pulls, watermelon_pushed,
 };
 use crate::db::{DbConn, now_ms, on_backend, write_tx};
 use crate::domain::Caller;
@@ -1295,23 +1295,6 @@ fn earlier_pushes(
     Ok(earlier)
 }
 
-/// The stored results of the mutations among `ids` that were applied (or refused) before.
-fn stored_results(conn: &mut DbConn, ids: &[&str]) -> Result<BTreeMap<String, MutationResult>> {
-    let mut results = BTreeMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<(String, String)> = sync_mutations::table
-            .filter(sync_mutations::mutation_id.eq_any(chunk))
-            .select((sync_mutations::mutation_id, sync_mutations::result))
-            .load(conn)?;
-        for (id, text) in rows {
-            let result = serde_json::from_str(&text)
-                .map_err(|e| Error::Internal(format!("stored result unreadable: {e}")))?;
-            results.insert(id, result);
-        }
-    }
-    Ok(results)
-}
-
 /// The stored device-writable records among `ids` of one collection, as feed changes.
 fn load_changes(
     conn: &mut DbConn,
@@ -1399,7 +1382,7 @@ pub fn push(
         })
         .collect();
     let ids: Vec<&str> = sent.iter().flatten().map(|(id, _)| id.as_str()).collect();
-    let mut seen = stored_results(conn, &ids)?;
+    let mut seen = mutation_log::results(conn, &ids)?;
     let mut results: Vec<Option<MutationResult>> = Vec::with_capacity(incoming.len());
     let mut fresh = Vec::new();
     let mut fresh_at = Vec::new();

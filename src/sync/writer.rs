@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, merge_change};
-use super::records::{self, Collection, Row};
+use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable};
 use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
 use crate::db::{DbConn, next_revisions, now_ms, on_backend};
 use crate::domain::access::visible_courses;
@@ -216,8 +216,8 @@ struct Slot {
     row: Row,
     fields: Fields,
     stamps: FieldStamps,
-    /// (revision, stamps) as read; None for a record this unit of work creates.
-    read: Option<(i64, String)>,
+    /// The version read; None for a record this unit of work creates.
+    read: Option<Version>,
     pending: Pending,
 }
 
@@ -295,7 +295,7 @@ impl Writer {
                 .iter()
                 .filter(move |change| change.collection == collection)
         };
-        let collections = [Collection::Attendance, Collection::Enrollments];
+        let collections = Writable::ALL.map(Writable::collection);
 
         // Aliases of the records named.
         let named: HashSet<String> = changes.iter().map(|c| c.record_id.clone()).collect();
@@ -322,7 +322,8 @@ impl Writer {
 
         // The records, by id (their own or their alias's canonical id) and by natural key.
         let mut people_named = HashSet::new();
-        for collection in collections {
+        for writable in Writable::ALL {
+            let collection = writable.collection();
             let ids: HashSet<String> = of(collection)
                 .map(|c| {
                     writer
@@ -332,7 +333,7 @@ impl Writer {
                         .clone()
                 })
                 .collect();
-            for row in records::rows_by_id(conn, collection, &sorted(ids))? {
+            for row in records::rows_by_id(conn, writable, &sorted(ids))? {
                 writer.hold(row)?;
             }
             people_named.extend(
@@ -345,7 +346,7 @@ impl Writer {
             .collect();
         for row in records::rows_by_key(
             conn,
-            Collection::Attendance,
+            Writable::Attendance,
             &sorted(sessions_named.clone()),
             &sorted(people_named.clone()),
         )? {
@@ -402,7 +403,7 @@ impl Writer {
         }
         let course_ids = sorted(course_ids);
         let people_ids = sorted(people_named);
-        for row in records::rows_by_key(conn, Collection::Enrollments, &course_ids, &people_ids)? {
+        for row in records::rows_by_key(conn, Writable::Enrollments, &course_ids, &people_ids)? {
             writer.hold(row)?;
         }
 
@@ -480,16 +481,21 @@ impl Writer {
     }
 
     /// Takes a row read into the working set (once: the first copy read is the one kept).
-    fn hold(&mut self, row: Row) -> Result<()> {
+    fn hold(&mut self, stored: Stored) -> Result<()> {
+        let Stored {
+            row,
+            stamps,
+            version,
+        } = stored;
         let key = (row.collection(), row.id().to_owned());
         if self.slots.contains_key(&key) {
             return Ok(());
         }
-        let (fields, stamps) = row.state()?;
+        let fields = row.fields();
         if let Some(natural) = records::natural_key(key.0, &fields) {
             self.by_natural_key.insert((key.0, natural), key.1.clone());
         }
-        let read = Some((row.rev(), row.stamps_text().to_owned()));
+        let read = Some(version);
         self.slots.insert(
             key,
             Slot {
@@ -604,20 +610,27 @@ impl Writer {
             device_id: &self.caller.device_id,
             now: self.now,
         };
-        let row = if changed {
-            Row::of_state(
-                collection,
+        let row = match (changed, &slot, collection.writable()) {
+            (true, _, Some(writable)) => Row::of_state(
+                writable,
                 &target,
                 &merged.fields,
-                &merged.stamps,
                 slot.as_ref().map(|s| &s.row),
                 &writer,
-            )?
-        } else {
-            slot.as_ref()
-                .map(|s| s.row.with_stamps(&merged.stamps))
-                .transpose()?
-                .ok_or_else(|| refuse("rejected", "an unchanged record that does not exist"))?
+            )?,
+            (false, Some(slot), Some(_)) => slot.row.clone(),
+            (false, None, Some(_)) => {
+                return Err(refuse(
+                    "rejected",
+                    "an unchanged record that does not exist",
+                ));
+            }
+            (_, _, None) => {
+                return Err(refuse(
+                    "read_only_collection",
+                    "the collection is written by administrators only",
+                ));
+            }
         };
         // When the change lost every field it set, nothing changed, yet its writer holds its
         // own losing values: a new revision sends it the winning state on its next pull.
@@ -845,10 +858,13 @@ impl Writer {
                 slot.row.set_rev(rev);
             }
         }
-        let rows: Vec<Row> = self
+        let rows: Vec<Stamped> = self
             .changed
             .iter()
-            .map(|key| self.slots[key].row.clone())
+            .map(|key| Stamped {
+                row: self.slots[key].row.clone(),
+                stamps: self.slots[key].stamps.clone(),
+            })
             .collect();
         records::upsert(conn, rows)?;
         crate::fault::point(crate::fault::PUSH_MID_BATCH);
@@ -862,15 +878,15 @@ impl Writer {
     /// are not checked: a change to them orders this unit of work before it, as if it had
     /// committed first.
     fn check_unchanged_since_read(&self, conn: &mut DbConn) -> std::result::Result<(), WriteError> {
-        for collection in [Collection::Attendance, Collection::Enrollments] {
-            let read: Vec<(&String, Option<&(i64, String)>)> = self
+        for writable in Writable::ALL {
+            let read: Vec<(&String, Option<&Version>)> = self
                 .changed
                 .iter()
-                .filter(|(c, _)| *c == collection)
+                .filter(|(c, _)| *c == writable.collection())
                 .map(|key| (&key.1, self.slots[key].read.as_ref()))
                 .collect();
             let ids: Vec<String> = read.iter().map(|(id, _)| (*id).clone()).collect();
-            let now = records::versions(conn, collection, &ids)?;
+            let now = records::versions(conn, writable, &ids)?;
             if read.iter().any(|(id, was)| now.get(*id) != *was) {
                 return Err(WriteError::Stale);
             }
