@@ -8,7 +8,7 @@ use super::access::{PersonalRecords, personal_records};
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page, tombstone};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -113,18 +113,9 @@ pub struct EnrollmentFilter {
 pub struct Enrollments;
 
 impl Enrollments {
-    /// Tombstones every live enrollment of a course, each with its own revision so that devices see
-    /// every deletion (the course is being deleted).
+    /// Tombstones every live enrollment of a course (the course is being deleted).
     pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
-        let ids = enrollments::table
-            .filter(enrollments::course_id.eq(course_id))
-            .filter(enrollments::deleted_at.is_null())
-            .select(enrollments::id)
-            .load::<String>(conn)?;
-        for id in ids {
-            tombstone!(conn, enrollments, &id, now)?;
-        }
-        Ok(())
+        super::tombstone_of_course!(conn, enrollments, course_id, now)
     }
 
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {

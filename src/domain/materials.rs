@@ -68,18 +68,9 @@ pub struct MaterialFilter {
 pub struct Materials;
 
 impl Materials {
-    /// Tombstones every live material of a course, each with its own revision so that devices see
-    /// every deletion (the course is being deleted).
+    /// Tombstones every live material of a course (the course is being deleted).
     pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
-        let ids = materials::table
-            .filter(materials::course_id.eq(course_id))
-            .filter(materials::deleted_at.is_null())
-            .select(materials::id)
-            .load::<String>(conn)?;
-        for id in ids {
-            tombstone!(conn, materials, &id, now)?;
-        }
-        Ok(())
+        super::tombstone_of_course!(conn, materials, course_id, now)
     }
 
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {

@@ -207,6 +207,23 @@ macro_rules! tombstone {
 }
 pub(crate) use tombstone;
 
+/// Tombstones every live row of `$table` that belongs to a course, each with its own revision so
+/// that devices see every deletion (the course is being deleted).
+macro_rules! tombstone_of_course {
+    ($conn:expr, $table:ident, $course_id:expr, $now:expr) => {{
+        let ids = $table::table
+            .filter($table::course_id.eq($course_id))
+            .filter($table::deleted_at.is_null())
+            .select($table::id)
+            .load::<String>($conn)?;
+        for id in ids {
+            $crate::domain::tombstone!($conn, $table, &id, $now)?;
+        }
+        Ok(())
+    }};
+}
+pub(crate) use tombstone_of_course;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,18 +58,9 @@ pub struct CourseTrainerFilter {
 pub struct CourseTrainers;
 
 impl CourseTrainers {
-    /// Tombstones every live trainer assignment of a course, each with its own revision so that devices see
-    /// every deletion (the course is being deleted).
+    /// Tombstones every live trainer assignment of a course (the course is being deleted).
     pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
-        let ids = course_trainers::table
-            .filter(course_trainers::course_id.eq(course_id))
-            .filter(course_trainers::deleted_at.is_null())
-            .select(course_trainers::id)
-            .load::<String>(conn)?;
-        for id in ids {
-            tombstone!(conn, course_trainers, &id, now)?;
-        }
-        Ok(())
+        super::tombstone_of_course!(conn, course_trainers, course_id, now)
     }
 
     fn find_any(conn: &mut DbConn, id: &str) -> Result<CourseTrainer> {
