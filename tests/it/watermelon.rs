@@ -121,15 +121,14 @@ fn demo(app: &TestApp) -> Demo {
         .call("GET", "/api/v1/courses", Some(&admin), None)
         .expect(200)
         .json;
-    let course = |big: bool| {
+    // The province's three-day class, and the one-day skills class (the demo's third class, a
+    // ward's, is held already).
+    let course = |code: &str| {
         let items = courses["items"].as_array().unwrap();
-        let found = items
-            .iter()
-            .find(|c| (c["code"] == "BD-BTPBT-2026") == big)
-            .unwrap();
+        let found = items.iter().find(|c| c["code"] == code).unwrap();
         found["id"].as_str().unwrap().to_owned()
     };
-    let (big_course, small_course) = (course(true), course(false));
+    let (big_course, small_course) = (course("BD-BTPBT-2026"), course("TH-KN-2026-BH"));
     let sessions = app
         .call(
             "GET",
