@@ -23,28 +23,17 @@ const {
   course,
   serverAttendance,
   listAll,
+  env,
+  collectSyncComplaints,
 } = require('./support')
 
-const env = (name) => {
-  const value = process.env[name]
-  assert.ok(value, `${name} must be set (run through cargo test)`)
-  return value
-}
 const BASE = env('DIEMDANH_URL')
 const PEOPLE = Number(env('DIEMDANH_BACKFILL_PEOPLE'))
 const SESSIONS = Number(env('DIEMDANH_BACKFILL_SESSIONS'))
 
 // WatermelonDB's complaints about what the server sent (a record `created` that the tablet
 // holds, or `updated` that it does not) fail the run (see sync.test.js).
-const syncComplaints = []
-for (const method of ['error', 'warn']) {
-  const original = console[method]
-  console[method] = (...args) => {
-    const text = args.map(String).join(' ')
-    if (text.includes('[Sync]')) syncComplaints.push(text)
-    original(...args)
-  }
-}
+const syncComplaints = collectSyncComplaints()
 
 // The network between the tablets and the server (support.js's seeding and administrators'
 // calls go around it): counts the kit's pulls and the largest page (records and deletions other

@@ -17,24 +17,12 @@ const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
 const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
+const { env, collectSyncComplaints } = require('./support')
 
-const env = (name) => {
-  const value = process.env[name]
-  assert.ok(value, `${name} must be set (run through cargo test)`)
-  return value
-}
 const BASE = env('DIEMDANH_URL')
 
 // WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
-const syncComplaints = []
-for (const method of ['error', 'warn']) {
-  const original = console[method]
-  console[method] = (...args) => {
-    const text = args.map(String).join(' ')
-    if (text.includes('[Sync]')) syncComplaints.push(text)
-    original(...args)
-  }
-}
+const syncComplaints = collectSyncComplaints()
 
 setGenerator(() => randomUUID())
 

@@ -15,25 +15,20 @@ const assert = require('node:assert/strict')
 const { execFileSync } = require('node:child_process')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { getLastPulledAt } = require('@nozbe/watermelondb/sync/impl')
-const { call, login, tablet, course, serverAttendance } = require('./support')
+const {
+  call,
+  login,
+  tablet,
+  course,
+  serverAttendance,
+  env,
+  collectSyncComplaints,
+} = require('./support')
 
-const env = (name) => {
-  const value = process.env[name]
-  assert.ok(value, `${name} must be set (run through cargo test)`)
-  return value
-}
 const BASE = env('DIEMDANH_URL')
 
 // WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
-const syncComplaints = []
-for (const method of ['error', 'warn']) {
-  const original = console[method]
-  console[method] = (...args) => {
-    const text = args.map(String).join(' ')
-    if (text.includes('[Sync]')) syncComplaints.push(text)
-    original(...args)
-  }
-}
+const syncComplaints = collectSyncComplaints()
 
 test('a tablet pushes its change, is told to start over, and ends with the server state', async () => {
   const [adminName, adminPassword] = env('DIEMDANH_ADMIN').split(':')

@@ -272,7 +272,32 @@ const sum = (changes) =>
     .flatMap((t) => Object.values(t))
     .reduce((a, b) => a + b, 0)
 
+// An environment variable the Rust driver sets (tests/it/watermelon.rs); the run fails without it.
+function env(name) {
+  const value = process.env[name]
+  assert.ok(value, `${name} must be set (run through cargo test)`)
+  return value
+}
+
+// WatermelonDB reports a server that sends a record the device has as `created` (or one it
+// lacks as `updated`) through its logger: the messages are collected here, and a test fails
+// when any was logged.
+function collectSyncComplaints() {
+  const complaints = []
+  for (const method of ['error', 'warn']) {
+    const original = console[method]
+    console[method] = (...args) => {
+      const text = args.map(String).join(' ')
+      if (text.includes('[Sync]')) complaints.push(text)
+      original(...args)
+    }
+  }
+  return complaints
+}
+
 module.exports = {
+  env,
+  collectSyncComplaints,
   call,
   login,
   tablet,

@@ -24,12 +24,8 @@ const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
 const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
+const { env, collectSyncComplaints } = require('./support')
 
-const env = (name) => {
-  const value = process.env[name]
-  assert.ok(value, `${name} must be set (run through cargo test)`)
-  return value
-}
 const BASE = env('DIEMDANH_URL')
 const COURSE = env('DIEMDANH_COURSE')
 const [S1, S2] = env('DIEMDANH_SESSIONS').split(',')
@@ -41,15 +37,7 @@ const OTHER_ASSIGNMENT = env('DIEMDANH_OTHER_ASSIGNMENT')
 
 // WatermelonDB reports a server that sends a record the device has as `created` (or one it
 // lacks as `updated`) through its logger: any such message fails the test.
-const syncComplaints = []
-for (const method of ['error', 'warn']) {
-  const original = console[method]
-  console[method] = (...args) => {
-    const text = args.map(String).join(' ')
-    if (text.includes('[Sync]')) syncComplaints.push(text)
-    original(...args)
-  }
-}
+const syncComplaints = collectSyncComplaints()
 
 // diemdanh ids are UUIDs: WatermelonDB must generate them (see api-spec/watermelondb/README.md).
 setGenerator(() => randomUUID())

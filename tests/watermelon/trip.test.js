@@ -26,26 +26,15 @@ const {
   tripOffline,
   serverAttendance,
   sum,
+  env,
+  collectSyncComplaints,
 } = require('./support')
 
-const env = (name) => {
-  const value = process.env[name]
-  assert.ok(value, `${name} must be set (run through cargo test)`)
-  return value
-}
 const BASE = env('DIEMDANH_URL')
 const RECORDS = Number(env('DIEMDANH_TRIP_RECORDS'))
 
 // WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
-const syncComplaints = []
-for (const method of ['error', 'warn']) {
-  const original = console[method]
-  console[method] = (...args) => {
-    const text = args.map(String).join(' ')
-    if (text.includes('[Sync]')) syncComplaints.push(text)
-    original(...args)
-  }
-}
+const syncComplaints = collectSyncComplaints()
 
 // The network between the tablets and the server (support.js's seeding and administrators'
 // calls go around it): counts the kit's pushes and pulls, and can lose the answer to the n-th push after
