@@ -7,7 +7,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use diemdanh::sync::cursor::Cursor;
+use diemdanh::sync::cursor::{Cursor, PendingBackfill};
 use diemdanh::sync::pull::check_age;
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -46,6 +46,14 @@ fn arbitrary_cursor(input: &mut Unstructured) -> Result<Cursor> {
         issued_ms: input.arbitrary()?,
         courses: input.arbitrary()?,
         epoch: input.arbitrary()?,
+        backfill: (0..input.int_in_range(0..=3)?)
+            .map(|_| {
+                Ok(PendingBackfill {
+                    courses: input.arbitrary()?,
+                    after: input.arbitrary()?,
+                })
+            })
+            .collect::<Result<_>>()?,
     })
 }
 
