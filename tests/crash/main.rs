@@ -356,7 +356,8 @@ fn push_large_batch(device: &mut Device, fleet: &Fleet, world: &World) -> (Vec<A
 /// A filing and its log entry are written in one transaction: a push cut between its turns
 /// leaves neither half of a refusal alone. Returns how many refusals were checked.
 fn check_refusals_filed_once(conn: &mut DbConn, acked: &[Acked]) -> usize {
-    use diemdanh::db::schema::{sync_mutations, sync_quarantine};
+    use diemdanh::db::schema::sync_quarantine;
+    use diemdanh::sync::push::Status;
     let filed: Vec<String> = sync_quarantine::table
         .select(sync_quarantine::mutation_id)
         .load(conn)
@@ -365,28 +366,25 @@ fn check_refusals_filed_once(conn: &mut DbConn, acked: &[Acked]) -> usize {
     for id in &filed {
         *filed_count.entry(id).or_default() += 1;
     }
-    let logged: BTreeMap<String, String> = sync_mutations::table
-        .select((sync_mutations::mutation_id, sync_mutations::result))
-        .load::<(String, String)>(conn)
-        .unwrap()
-        .into_iter()
-        .collect();
+    // The log's owner decodes its compact results.
+    let ids: Vec<&str> = acked.iter().map(|a| a.mutation_id.as_str()).collect();
+    let logged = diemdanh::sync::mutation_log::results(conn, &ids).unwrap();
     let mut refused = 0;
     for mutation in acked {
-        let result: Value = serde_json::from_str(&logged[&mutation.mutation_id]).unwrap();
+        let result = &logged[&mutation.mutation_id];
         let filed = filed_count
             .remove(mutation.mutation_id.as_str())
             .unwrap_or(0);
         if mutation.refused {
             refused += 1;
-            assert_eq!(result["status"], "rejected", "{}", mutation.mutation_id);
+            assert_eq!(result.status, Status::Rejected, "{}", mutation.mutation_id);
             assert_eq!(
                 filed, 1,
                 "refusal {} filed {filed} times",
                 mutation.mutation_id
             );
         } else {
-            assert_ne!(result["status"], "rejected", "{}", mutation.mutation_id);
+            assert_ne!(result.status, Status::Rejected, "{}", mutation.mutation_id);
             assert_eq!(filed, 0, "applied mutation {} filed", mutation.mutation_id);
         }
     }
