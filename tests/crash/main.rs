@@ -300,19 +300,7 @@ fn push_large_batch(device: &mut Device, fleet: &Fleet, world: &World) -> (Vec<A
         sent.push((acked, body));
     }
     let mutations: Vec<&Value> = sent.iter().map(|(_, body)| body).collect();
-    let answer = fleet
-        .call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(&device.token),
-            Some(&json!({ "mutations": mutations })),
-        )
-        .expect(200)
-        .json;
-    fleet.pushes.fetch_add(1, Ordering::SeqCst);
-    device.merge_server_clock(answer["server_hlc"].as_str().unwrap());
-    let results = answer["results"].as_array().unwrap();
-    assert_eq!(results.len(), sent.len());
+    let results = device.send_push(fleet, &mutations);
     let (mut refusals_logged_before, mut refusals_filed_now) = (false, false);
     let acked = sent
         .into_iter()

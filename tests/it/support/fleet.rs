@@ -658,19 +658,7 @@ impl Device {
                 })
             })
             .collect();
-        let answer = fleet
-            .call(
-                "POST",
-                "/api/v1/sync/push",
-                Some(&self.token),
-                Some(&json!({ "mutations": mutations })),
-            )
-            .expect(200)
-            .json;
-        fleet.pushes.fetch_add(1, Ordering::SeqCst);
-        self.merge_server_clock(answer["server_hlc"].as_str().unwrap());
-        let results = answer["results"].as_array().unwrap();
-        assert_eq!(results.len(), sent.len());
+        let results = self.send_push(fleet, &mutations);
         sent.into_iter()
             .zip(results)
             .map(|((mutation_id, key, status, hlc), result)| {
@@ -695,6 +683,25 @@ impl Device {
                 }
             })
             .collect()
+    }
+
+    /// Sends `mutations` as one push (counted in the fleet's pushes), merges the server's clock
+    /// from the answer and returns one result per mutation, in order.
+    pub fn send_push<T: serde::Serialize>(&mut self, fleet: &Fleet, mutations: &[T]) -> Vec<Value> {
+        let answer = fleet
+            .call(
+                "POST",
+                "/api/v1/sync/push",
+                Some(&self.token),
+                Some(&json!({ "mutations": mutations })),
+            )
+            .expect(200)
+            .json;
+        fleet.pushes.fetch_add(1, Ordering::SeqCst);
+        self.merge_server_clock(answer["server_hlc"].as_str().unwrap());
+        let results = answer["results"].as_array().unwrap().clone();
+        assert_eq!(results.len(), mutations.len());
+        results
     }
 
     /// Pulls as [`Device::pull`] does, unless the server answers its cursor 410
