@@ -17,7 +17,10 @@ use crate::support::postgres::find_psql;
 use crate::support::{Backend, TestApp};
 use diemdanh::config::StoreConfig;
 
-backend_tests!(a_database_of_an_earlier_version_upgrades_and_keeps_everything);
+backend_tests!(
+    a_database_of_an_earlier_version_upgrades_and_keeps_everything,
+    stamps_written_by_an_earlier_version_decide_merges_as_they_did
+);
 
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade");
@@ -69,7 +72,9 @@ fn a_database_of_an_earlier_version_upgrades_and_keeps_everything(backend: Backe
     }
 }
 
-fn upgrade_from(backend: Backend, fixture: &Path) {
+/// The app started on a copy of the fixture's database, the fixture's manifest and a name for
+/// messages; None when the backend is not available.
+fn upgraded(backend: Backend, fixture: &Path) -> Option<(TestApp, Value, String)> {
     let folder = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -78,7 +83,7 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
         &std::fs::read_to_string(fixture.join(folder).join("manifest.json")).unwrap(),
     )
     .unwrap();
-    let Some(app) = TestApp::start_prepared(
+    let app = TestApp::start_prepared(
         backend,
         StoreConfig::default(),
         |config| {
@@ -86,10 +91,14 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
             config.tombstone_retention_days = 365 * 100;
         },
         |storage| restore(backend, fixture, storage),
-    ) else {
+    )?;
+    Some((app, manifest, format!("{} ({folder})", fixture.display())))
+}
+
+fn upgrade_from(backend: Backend, fixture: &Path) {
+    let Some((app, manifest, which)) = upgraded(backend, fixture) else {
         return;
     };
-    let which = format!("{} ({folder})", fixture.display());
 
     // Everything the earlier version held is there, and the demo accounts still sign in.
     let admin = app.token("admin", "diemdanh-admin");
@@ -272,4 +281,88 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
         !loaded,
         "{which}: the demo loader left the earlier demo as it was"
     );
+}
+
+fn stamps_written_by_an_earlier_version_decide_merges_as_they_did(backend: Backend) {
+    for fixture in fixtures() {
+        merges_against_stamps_of(backend, &fixture);
+    }
+}
+
+/// The earlier version stored each field's stamp in full; this one stores them compactly
+/// (migration `compact_stamps`). A record the fixture's device pushed is edited by the trainer's
+/// other phone with stamps just before, equal to and just after the stored one: the older edit
+/// loses, the equal one is decided by the node ids (the devices' ids), the newer one wins, each
+/// field on its own, exactly as the stored full stamp would decide.
+fn merges_against_stamps_of(backend: Backend, fixture: &Path) {
+    let Some((app, manifest, which)) = upgraded(backend, fixture) else {
+        return;
+    };
+    let trainer = manifest["trainer"].as_str().unwrap();
+    let other_phone = app.login(trainer, "demo-trainer-1");
+    let token = other_phone["access_token"].as_str().unwrap();
+    let other_node = other_phone["device_id"].as_str().unwrap();
+    let stored_node = manifest["device_id"].as_str().unwrap();
+    assert_ne!(other_node, stored_node);
+
+    // The last mutation the fixture's device pushed for a record stamped both its fields.
+    let pushed = manifest["pushed"].as_array().unwrap();
+    let last = pushed.last().unwrap();
+    let record_id = last["record_id"].as_str().unwrap();
+    let stamp = last["hlc"].as_str().unwrap();
+    let (millis, rest) = stamp.split_once('-').unwrap();
+    let (counter, _node) = rest.split_once('-').unwrap();
+    let millis: u64 = millis.parse().unwrap();
+    let counter = u32::from_str_radix(counter, 16).unwrap();
+    let before = app.get_ok(token, &format!("/api/v1/attendance/{record_id}"));
+    assert_eq!(before["status"], last["fields"]["status"], "{which}");
+    assert_eq!(before["note"], last["fields"]["note"], "{which}");
+    let other_status = if before["status"] == "absent" {
+        "excused"
+    } else {
+        "absent"
+    };
+    let edit = |millis: u64, counter: u32, fields: Value| {
+        json!({
+            "mutation_id": uuid::Uuid::new_v4().to_string(),
+            "collection": "attendance",
+            "record_id": record_id,
+            "op": "upsert",
+            "fields": fields,
+            "hlc": format!("{millis:013}-{counter:04x}-{other_node}"),
+        })
+    };
+
+    // One millisecond older than the stored stamp: the stored status stays.
+    let older = app.push(
+        token,
+        vec![edit(millis - 1, counter, json!({"status": other_status}))],
+    );
+    assert_eq!(older[0]["status"], "merged", "{which}: {older:?}");
+    let after_older = app.get_ok(token, &format!("/api/v1/attendance/{record_id}"));
+    assert_eq!(after_older["status"], before["status"], "{which}");
+
+    // The same millisecond and counter: the greater node id wins.
+    let tied = app.push(
+        token,
+        vec![edit(millis, counter, json!({"note": "cùng thời điểm"}))],
+    );
+    let expected_note = if other_node > stored_node {
+        json!("cùng thời điểm")
+    } else {
+        before["note"].clone()
+    };
+    let after_tie = app.get_ok(token, &format!("/api/v1/attendance/{record_id}"));
+    assert_eq!(after_tie["note"], expected_note, "{which}: {tied:?}");
+    assert_eq!(after_tie["status"], before["status"], "{which}");
+
+    // One counter tick newer: the status changes, and the note stays as the tie left it.
+    let newer = app.push(
+        token,
+        vec![edit(millis, counter + 1, json!({"status": other_status}))],
+    );
+    assert_ne!(newer[0]["status"], "rejected", "{which}: {newer:?}");
+    let after_newer = app.get_ok(token, &format!("/api/v1/attendance/{record_id}"));
+    assert_eq!(after_newer["status"], other_status, "{which}");
+    assert_eq!(after_newer["note"], expected_note, "{which}");
 }
