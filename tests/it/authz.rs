@@ -442,13 +442,13 @@ fn mutation(record_id: &str, fields: Value, hlc: &str) -> Value {
 }
 
 fn fixture(app: &TestApp) -> Fixture {
-    let admin = app.token("admin", "diemdanh-admin");
-    let assigned = app.token("hoa.nguyen", "demo-trainer-1");
-    let other = app.token("tuan.le", "demo-trainer-2");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let ward_organiser = app.token("doan.pleiku", "demo-organiser-1");
-    let sibling_organiser = app.token("doan.thongnhat", "demo-organiser-2");
-    let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
+    let admin = app.demo_token("admin");
+    let assigned = app.demo_token("hoa.nguyen");
+    let other = app.demo_token("tuan.le");
+    let trainee = app.demo_token("hocvien.demo");
+    let ward_organiser = app.demo_token("doan.pleiku");
+    let sibling_organiser = app.demo_token("doan.thongnhat");
+    let province_organiser = app.demo_token("tinhdoan.daotao");
     let admin_spare_device = app.login("admin", "diemdanh-admin")["device_id"]
         .as_str()
         .unwrap()
@@ -519,13 +519,10 @@ fn fixture(app: &TestApp) -> Fixture {
     assert_eq!(outsiders.len(), 6, "people enrolled nowhere");
     let person = outsiders[0].clone();
     let attendance = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/attendance",
-            Some(&admin),
-            Some(
-                &json!({"session_id": sessions[0], "person_id": enrolled[0], "status": "present"}),
-            ),
+            &json!({"session_id": sessions[0], "person_id": enrolled[0], "status": "present"}),
         )
         .expect(201)
         .json["id"]
@@ -534,7 +531,7 @@ fn fixture(app: &TestApp) -> Fixture {
         .to_owned();
     // Two refused mutations (a person not enrolled in the class) and one conflict: hoa.nguyen
     // marks a trainee late, then an older "absent" from the admin's device arrives and loses.
-    let refused = (0..2)
+    let refused: Vec<Value> = (0..2)
         .map(|i| {
             mutation(
                 &uuid::Uuid::new_v4().to_string(),
@@ -543,17 +540,17 @@ fn fixture(app: &TestApp) -> Fixture {
             )
         })
         .collect();
-    let results = app.push(&assigned, refused);
+    let results = app.push(&assigned, &refused);
     assert!(
         results.iter().all(|r| r["status"] == "rejected"),
         "{results:?}"
     );
     let disputed = uuid::Uuid::new_v4().to_string();
     let fields = json!({"session_id": sessions[1], "person_id": enrolled[1], "status": "late"});
-    app.push(&assigned, vec![mutation(&disputed, fields, &stamp(2000))]);
+    app.push(&assigned, &[mutation(&disputed, fields, &stamp(2000))]);
     let stale = app.push(
         &admin,
-        vec![mutation(
+        &[mutation(
             &disputed,
             json!({"status": "absent"}),
             &stamp(1000),
@@ -686,14 +683,12 @@ fn bad_tokens(app: &TestApp, fx: &Fixture) -> BadTokens {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let doomed = app.login("hoa.nguyen", "demo-trainer-1");
     let revoked = doomed["access_token"].as_str().unwrap().to_owned();
-    app.call(
-        "POST",
+    app.post_empty(
+        &fx.admin,
         &format!(
             "/api/v1/devices/{}/revoke",
             doomed["device_id"].as_str().unwrap()
         ),
-        Some(&fx.admin),
-        None,
     )
     .expect(200);
     let parts: Vec<&str> = fx.assigned.split('.').collect();
@@ -1104,13 +1099,6 @@ fn pull_cursors_are_bound_to_their_caller(app: TestApp) {
     }
     let hoa_page = app.get_ok(&fx.assigned, "/api/v1/sync/pull?limit=50");
     let hoa_cursor = hoa_page["cursor"].as_str().unwrap();
-    let refused = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/pull?cursor={hoa_cursor}"),
-            Some(&fx.other),
-            None,
-        )
-        .expect(400);
-    assert_eq!(refused.code(), "invalid_cursor");
+    app.get(&fx.other, &format!("/api/v1/sync/pull?cursor={hoa_cursor}"))
+        .expect_error(400, "invalid_cursor");
 }

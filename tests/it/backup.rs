@@ -308,8 +308,7 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
     };
     let admin = app.admin_token();
     let unit = json!({"code": "38001", "name": "Phường Pleiku", "kind": "ward"});
-    app.call("POST", "/api/v1/units", Some(&admin), Some(&unit))
-        .expect(201);
+    app.post(&admin, "/api/v1/units", &unit).expect(201);
     let scratch = tempfile::tempdir().unwrap();
     let path = |name: &str| scratch.path().join(name).to_string_lossy().into_owned();
 
@@ -358,10 +357,7 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
         assert!(!ok && err.contains("stop it, then restore"), "{err}");
         assert_eq!(files_in(data), before, "nothing left behind or moved");
     }
-    let units = app
-        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
-        .expect(200)
-        .json;
+    let units = app.get_ok(&admin, "/api/v1/units?limit=1");
     assert_eq!(units["total"], 1);
     assert_eq!(units["items"][0]["name"], "Phường Pleiku");
 }

@@ -71,12 +71,8 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
         None,
     );
     assert!(ok);
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
+    app.get(token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
 
     let token = app.token("mai.tran", "mật-khẩu-1234");
     let (ok, out, _) = diemdanh(&app, &["user", "passwd", "mai.tran"], None);
@@ -86,15 +82,13 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
         .find_map(|l| l.strip_prefix("password: "))
         .expect("generated password")
         .to_owned();
-    app.call("GET", "/api/v1/me", Some(&token), None)
-        .expect(401);
+    app.get(&token, "/api/v1/me").expect(401);
     app.token("mai.tran", &generated);
 
     let (ok, _, _) = diemdanh(&app, &["user", "disable", "mai.tran"], None);
     assert!(ok);
-    let body = json!({"username": "mai.tran", "password": generated, "device_name": "x"});
-    app.call("POST", "/api/v1/auth/login", None, Some(&body))
-        .expect(403);
+    app.try_login("mai.tran", &generated)
+        .expect_error(403, "account_disabled");
     let (ok, out, _) = diemdanh(&app, &["user", "list"], None);
     assert!(ok && out.contains("mai.tran\ttrainer\tdisabled"), "{out}");
 
@@ -109,11 +103,10 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
     // An organiser is made for a unit, and only with one.
     let admin = app.admin_token();
     let unit = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/units",
-            Some(&admin),
-            Some(&json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"})),
+            &json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"}),
         )
         .expect(201)
         .json["id"]

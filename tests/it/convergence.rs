@@ -176,14 +176,9 @@ fn fixture(app: &TestApp) -> Fixture {
         .map(|i| {
             let body =
                 json!({"full_name": format!("Học viên {i}"), "position": "deputy_secretary"});
-            app.call(
-                "POST",
-                "/api/v1/people",
-                Some(admin.token(app)),
-                Some(&body),
-            )
-            .expect(201)
-            .json["id"]
+            app.post(admin.token(app), "/api/v1/people", &body)
+                .expect(201)
+                .json["id"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -201,7 +196,7 @@ fn new_world(app: &TestApp, fixture: &mut Fixture, case: usize) -> World {
         response.expect(201).json["id"].as_str().unwrap().to_owned()
     };
     let admin = fixture.admin.token(app).to_owned();
-    let post = |path: &str, body: Value| app.call("POST", path, Some(&admin), Some(&body));
+    let post = |path: &str, body: Value| app.post(&admin, path, &body);
     let course = created(post(
         "/api/v1/courses",
         json!({"title": format!("Lớp {case}"), "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10"}),

@@ -24,11 +24,10 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 /// A province with three communes; returns the communes' ids by name.
 pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
     let province = app
-        .call(
-            "POST",
+        .post(
+            admin,
             "/api/v1/units",
-            Some(admin),
-            Some(&json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"})),
+            &json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
         )
         .expect(201)
         .json["id"]
@@ -48,10 +47,7 @@ pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
             "commune"
         };
         let body = json!({"code": code, "name": name, "kind": kind, "parent_id": province});
-        let id = app
-            .call("POST", "/api/v1/units", Some(admin), Some(&body))
-            .expect(201)
-            .json["id"]
+        let id = app.post(admin, "/api/v1/units", &body).expect(201).json["id"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -70,14 +66,7 @@ fn import(app: &TestApp, token: &str, query: &str, body: &[u8], content_type: &s
 }
 
 fn people(app: &TestApp, admin: &str, query: &str) -> Value {
-    app.call(
-        "GET",
-        &format!("/api/v1/people?limit=500{query}"),
-        Some(admin),
-        None,
-    )
-    .expect(200)
-    .json
+    app.get_ok(admin, &format!("/api/v1/people?limit=500{query}"))
 }
 
 fn roster() -> String {
@@ -196,12 +185,11 @@ fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(app: TestApp) {
     );
     let no_position = import(&app, &admin, "", "Họ và tên\nAn\n".as_bytes(), CSV).expect(422);
     assert_eq!(no_position.json["details"][0]["code"], "wrong_headers");
-    let xls = import(&app, &admin, "", &[0xD0, 0xCF, 0x11, 0xE0, 0, 0], XLSX).expect(415);
-    assert_eq!(xls.code(), "unsupported_media_type");
+    import(&app, &admin, "", &[0xD0, 0xCF, 0x11, 0xE0, 0, 0], XLSX)
+        .expect_error(415, "unsupported_media_type");
     let broken = import(&app, &admin, "", b"PK\x03\x04 not really a zip", XLSX).expect(422);
     assert_eq!(broken.json["details"][0]["code"], "unreadable_file");
-    let json_body = import(&app, &admin, "", b"{}", "application/json").expect(415);
-    assert_eq!(json_body.code(), "unsupported_media_type");
+    import(&app, &admin, "", b"{}", "application/json").expect_error(415, "unsupported_media_type");
     let latin1 = import(&app, &admin, "", b"H\xe4 v\xe0 t\xean\n", CSV).expect(422);
     assert_eq!(latin1.json["details"][0]["code"], "unreadable_file");
     let course = import(&app, &admin, "?course_id=nope", roster().as_bytes(), CSV).expect(422);
@@ -245,8 +233,8 @@ fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(app: TestApp) {
             "missing {row} {field} {code} in {problems:?}"
         );
     }
-    let refused = import(&app, &admin, "?dry_run=false", bad_rows.as_bytes(), CSV).expect(422);
-    assert_eq!(refused.code(), "validation_failed");
+    let refused = import(&app, &admin, "?dry_run=false", bad_rows.as_bytes(), CSV)
+        .expect_error(422, "validation_failed");
     assert!(
         refused.json["details"]
             .as_array()
@@ -266,10 +254,7 @@ fn possible_duplicates_are_reported_not_created(app: TestApp) {
     let units = units(&app, &admin);
     let person = json!({"full_name": "Nguyễn Văn An", "position": "secretary",
         "birth_date": "1995-03-02", "unit_id": units[0].1});
-    let existing = app
-        .call("POST", "/api/v1/people", Some(&admin), Some(&person))
-        .expect(201)
-        .json;
+    let existing = app.post(&admin, "/api/v1/people", &person).expect(201).json;
 
     // Row 2: the same person typed without diacritics, in another unit: a possible duplicate.
     // Row 3: typed in decomposed Unicode (NFD), same unit and birth date: the same person.
@@ -383,14 +368,11 @@ fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
     let course = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/courses",
-            Some(&admin),
-            Some(
-                &json!({"title": "Bồi dưỡng Bí thư", "management_level": "province",
+            &json!({"title": "Bồi dưỡng Bí thư", "management_level": "province",
                 "start_date": "2026-03-01", "end_date": "2026-03-03"}),
-            ),
         )
         .expect(201)
         .json["id"]
@@ -448,12 +430,7 @@ fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
         ]
     );
     let enrolled = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={course}"),
-            Some(&admin),
-            None,
-        )
+        .get(&admin, &format!("/api/v1/enrollments?course_id={course}"))
         .expect(200);
     assert_eq!(enrolled.json["total"], 4);
     // Raw XLSX body, same workbook: matched, and already enrolled.
@@ -520,7 +497,7 @@ fn the_command_line_imports_with_a_dry_run_first(app: TestApp) {
 /// What a new user tries first: the demo roster as XLSX, imported over the demo data.
 fn the_demo_roster_round_trips_through_the_import(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roster.xlsx");
     let (ok, out, err) = diemdanh(&app, &["demo-roster", path.to_str().unwrap()], None);

@@ -73,9 +73,7 @@ fn new_course(app: &TestApp, admin: &str, code: &str) -> String {
         "start_date": "2026-12-01",
         "end_date": "2026-12-03",
     });
-    app.call("POST", "/api/v1/courses", Some(admin), Some(&body))
-        .expect(201)
-        .json["id"]
+    app.post(admin, "/api/v1/courses", &body).expect(201).json["id"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -107,9 +105,7 @@ fn store_dir(app: &TestApp) -> PathBuf {
 }
 
 fn material_count(app: &TestApp, admin: &str) -> i64 {
-    app.call("GET", "/api/v1/materials", Some(admin), None)
-        .expect(200)
-        .json["total"]
+    app.get_ok(admin, "/api/v1/materials")["total"]
         .as_i64()
         .unwrap()
 }
@@ -405,23 +401,17 @@ fn a_cut_download_resumes_where_it_stopped(app: TestApp) {
 
 fn only_the_course_people_may_fetch_a_file(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
-    let both = app.token("hoa.nguyen", "demo-trainer-1");
-    let one = app.token("tuan.le", "demo-trainer-2");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let admin = app.demo_token("admin");
+    let both = app.demo_token("hoa.nguyen");
+    let one = app.demo_token("tuan.le");
+    let trainee = app.demo_token("hocvien.demo");
     app.create_user("lone.trainer", "trainer", None);
     let lone = app.token("lone.trainer", "trainer-password");
 
-    let courses = app
-        .call("GET", "/api/v1/courses", Some(&one), None)
-        .expect(200)
-        .json;
+    let courses = app.get_ok(&one, "/api/v1/courses");
     assert_eq!(courses["total"], 1);
     let big = courses["items"][0]["id"].as_str().unwrap().to_owned();
-    let all = app
-        .call("GET", "/api/v1/courses", Some(&admin), None)
-        .expect(200)
-        .json;
+    let all = app.get_ok(&admin, "/api/v1/courses");
     // The one-day class hoa.nguyen teaches with the big one (not the ward's, which no trainer
     // teaches).
     let small = all["items"]
@@ -431,10 +421,7 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
         .find(|c| c["code"] == "TH-KN-2026-BH")
         .map(|c| c["id"].as_str().unwrap().to_owned())
         .unwrap();
-    let trainee_courses = app
-        .call("GET", "/api/v1/courses", Some(&trainee), None)
-        .expect(200)
-        .json;
+    let trainee_courses = app.get_ok(&trainee, "/api/v1/courses");
     assert_eq!(trainee_courses["total"], 1);
     assert_eq!(trainee_courses["items"][0]["id"], big.as_str());
 
@@ -489,11 +476,7 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
         .expect(401);
 
     // What each device should hold, with the total size.
-    let held = |token: &str| {
-        app.call("GET", "/api/v1/me/materials", Some(token), None)
-            .expect(200)
-            .json
-    };
+    let held = |token: &str| app.get_ok(token, "/api/v1/me/materials");
     let mine = held(&trainee);
     assert_eq!(mine["count"], 1);
     assert_eq!(mine["total_bytes"], 10_000);
@@ -558,7 +541,7 @@ fn pull_all(app: &TestApp, token: &str, cursor: Option<&str>) -> (Vec<Value>, St
             Some(c) => format!("/api/v1/sync/pull?limit=500&cursor={c}"),
             None => "/api/v1/sync/pull?limit=500".to_owned(),
         };
-        let page = app.call("GET", &path, Some(token), None).expect(200).json;
+        let page = app.get_ok(token, &path);
         changes.extend(page["changes"].as_array().unwrap().iter().cloned());
         cursor = Some(page["cursor"].as_str().unwrap().to_owned());
         if page["has_more"] != true {
@@ -635,24 +618,18 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
 
     // Editing the record's title keeps its file.
     let edited = app
-        .call(
-            "PUT",
+        .put(
+            &admin,
             &format!("/api/v1/materials/{id}"),
-            Some(&admin),
-            Some(&json!({"course_id": course, "title": "Slide mới", "kind": "slides"})),
+            &json!({"course_id": course, "title": "Slide mới", "kind": "slides"}),
         )
         .expect(200)
         .json;
     assert_eq!(edited["sha256"], replaced["sha256"]);
     assert_eq!(edited["version"], 2);
 
-    app.call(
-        "DELETE",
-        &format!("/api/v1/materials/{id}"),
-        Some(&admin),
-        None,
-    )
-    .expect(204);
+    app.delete(&admin, &format!("/api/v1/materials/{id}"))
+        .expect(204);
     let (changes, _) = pull_all(&app, &admin, Some(&cursor));
     let tombstone = changes
         .iter()
@@ -661,10 +638,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     assert_eq!(tombstone["deleted"], true);
     app.fetch("GET", &content_path, Some(&admin), None, &[])
         .expect(404);
-    let held = app
-        .call("GET", "/api/v1/me/materials", Some(&admin), None)
-        .expect(200)
-        .json;
+    let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 0);
 }
 
@@ -801,10 +775,7 @@ fn the_command_line_adds_files(app: TestApp) {
         "{err}"
     );
 
-    let held = app
-        .call("GET", "/api/v1/me/materials", Some(&admin), None)
-        .expect(200)
-        .json;
+    let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 2);
     let video_item = held["items"]
         .as_array()
@@ -875,11 +846,9 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     )
     .expect(200);
     for gone in [&deleted, &twin] {
-        app.call(
-            "DELETE",
+        app.delete(
+            &admin,
             &format!("/api/v1/materials/{}", gone["id"].as_str().unwrap()),
-            Some(&admin),
-            None,
         )
         .expect(204);
     }

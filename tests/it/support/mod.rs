@@ -2,11 +2,13 @@
 //! database of the chosen backend, and an HTTP client whose every response is checked against
 //! `api-spec/openapi.yaml`.
 
+pub mod calls;
 pub mod fleet;
 pub mod own_postgres;
 pub mod postgres;
 pub mod process;
 pub mod spec;
+pub mod sync;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -487,7 +489,7 @@ impl TestApp {
 
     /// A native push of `mutations` as `token`, expecting 200: one result per mutation.
     #[track_caller]
-    pub fn push(&self, token: &str, mutations: Vec<Value>) -> Vec<Value> {
+    pub fn push(&self, token: &str, mutations: &[Value]) -> Vec<Value> {
         let body = json!({ "mutations": mutations });
         self.call("POST", "/api/v1/sync/push", Some(token), Some(&body))
             .expect(200)
@@ -500,11 +502,7 @@ impl TestApp {
     /// Logs in and returns the token response.
     #[track_caller]
     pub fn login(&self, username: &str, password: &str) -> Value {
-        let body =
-            json!({ "username": username, "password": password, "device_name": "test device" });
-        self.call("POST", "/api/v1/auth/login", None, Some(&body))
-            .expect(200)
-            .json
+        self.try_login(username, password).expect(200).json
     }
 
     /// An access token for a user.
