@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
 use crate::support::{TestApp, id_of};
 
 backend_tests!(
@@ -350,18 +351,6 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     assert_eq!(disabled["details"], json!({"disabled": true}));
 }
 
-fn mutation(record_id: &str, fields: Value, offset_ms: i64) -> Value {
-    let millis = chrono::Utc::now().timestamp_millis() - 60_000 + offset_ms;
-    json!({
-        "mutation_id": uuid::Uuid::new_v4().to_string(),
-        "collection": "attendance",
-        "record_id": record_id,
-        "op": "upsert",
-        "fields": fields,
-        "hlc": format!("{millis:013}-0000-device"),
-    })
-}
-
 fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) {
     let admin = admin(&app);
     let class = class(&app, &admin);
@@ -429,25 +418,29 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
     let trainer = sign_in(&app, "co.lan", "trainer-password");
     let refused = app.push(
         &trainer.token,
-        &[mutation(
+        &[upsert_attendance(
             &uuid::Uuid::new_v4().to_string(),
             json!({"session_id": class.session, "person_id": class.outsider, "status": "present"}),
-            0,
+            &stamp_a_minute_ago(0),
         )],
     );
     assert_eq!(refused[0]["status"], "rejected", "{refused:?}");
     let disputed = uuid::Uuid::new_v4().to_string();
     app.push(
         &trainer.token,
-        &[mutation(
+        &[upsert_attendance(
             &disputed,
             json!({"session_id": class.session, "person_id": class.enrolled[0], "status": "late"}),
-            2000,
+            &stamp_a_minute_ago(2000),
         )],
     );
     let stale = app.push(
         &admin.token,
-        &[mutation(&disputed, json!({"status": "absent"}), 1000)],
+        &[upsert_attendance(
+            &disputed,
+            json!({"status": "absent"}),
+            &stamp_a_minute_ago(1000),
+        )],
     );
     assert_eq!(stale[0]["status"], "merged");
     let by_trainer = entries(&app, &admin.token, &format!("user_id={}", class.trainer));

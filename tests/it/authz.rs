@@ -14,7 +14,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
+use crate::support::{Backend, TestApp, item_fields};
 
 backend_tests!(
     every_route_refuses_every_caller_it_should,
@@ -416,31 +417,6 @@ struct Fixture {
     foreign: BTreeSet<String>,
 }
 
-fn ids_of(page: &Value, field: &str) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i[field].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn stamp(offset_ms: i64) -> String {
-    let millis = chrono::Utc::now().timestamp_millis() - 60_000 + offset_ms;
-    format!("{millis:013}-0000-device")
-}
-
-fn mutation(record_id: &str, fields: Value, hlc: &str) -> Value {
-    json!({
-        "mutation_id": uuid::Uuid::new_v4().to_string(),
-        "collection": "attendance",
-        "record_id": record_id,
-        "op": "upsert",
-        "fields": fields,
-        "hlc": hlc,
-    })
-}
-
 fn fixture(app: &TestApp) -> Fixture {
     let admin = app.demo_token("admin");
     let assigned = app.demo_token("hoa.nguyen");
@@ -453,7 +429,7 @@ fn fixture(app: &TestApp) -> Fixture {
         .as_str()
         .unwrap()
         .to_owned();
-    let other_courses = ids_of(&app.get_ok(&other, "/api/v1/courses"), "id");
+    let other_courses = item_fields(&app.get_ok(&other, "/api/v1/courses"), "id");
     // The one-day class: hoa.nguyen teaches it, tuan.le does not.
     let course = app.get_ok(&admin, "/api/v1/courses")["items"]
         .as_array()
@@ -469,14 +445,14 @@ fn fixture(app: &TestApp) -> Fixture {
             &format!("/api/v1/{collection}?course_id={course}&limit=500"),
         )
     };
-    let sessions = ids_of(&of_course("sessions"), "id");
+    let sessions = item_fields(&of_course("sessions"), "id");
     let enrollments = of_course("enrollments");
-    let materials = ids_of(&of_course("materials"), "id");
-    let course_trainers = ids_of(&of_course("course-trainers"), "id");
+    let materials = item_fields(&of_course("materials"), "id");
+    let course_trainers = item_fields(&of_course("course-trainers"), "id");
     let everyone_else: BTreeSet<String> = other_courses
         .iter()
         .flat_map(|c| {
-            ids_of(
+            item_fields(
                 &app.get_ok(
                     &admin,
                     &format!("/api/v1/enrollments?course_id={c}&limit=500"),
@@ -487,9 +463,9 @@ fn fixture(app: &TestApp) -> Fixture {
         .collect();
     // The demo's small class draws from the big one's trainees, so its people are not foreign
     // to tuan.le; people enrolled nowhere are foreign to both trainers.
-    let enrolled = ids_of(&enrollments, "person_id");
+    let enrolled = item_fields(&enrollments, "person_id");
     assert!(enrolled.len() >= 9, "the target class has trainees");
-    let all_enrolled: BTreeSet<String> = ids_of(&enrollments, "person_id")
+    let all_enrolled: BTreeSet<String> = item_fields(&enrollments, "person_id")
         .into_iter()
         .chain(everyone_else.iter().cloned())
         .collect();
@@ -533,10 +509,10 @@ fn fixture(app: &TestApp) -> Fixture {
     // marks a trainee late, then an older "absent" from the admin's device arrives and loses.
     let refused: Vec<Value> = (0..2)
         .map(|i| {
-            mutation(
+            upsert_attendance(
                 &uuid::Uuid::new_v4().to_string(),
                 json!({"session_id": sessions[0], "person_id": outsiders[i], "status": "present"}),
-                &stamp(0),
+                &stamp_a_minute_ago(0),
             )
         })
         .collect();
@@ -547,17 +523,24 @@ fn fixture(app: &TestApp) -> Fixture {
     );
     let disputed = uuid::Uuid::new_v4().to_string();
     let fields = json!({"session_id": sessions[1], "person_id": enrolled[1], "status": "late"});
-    app.push(&assigned, &[mutation(&disputed, fields, &stamp(2000))]);
+    app.push(
+        &assigned,
+        &[upsert_attendance(
+            &disputed,
+            fields,
+            &stamp_a_minute_ago(2000),
+        )],
+    );
     let stale = app.push(
         &admin,
-        &[mutation(
+        &[upsert_attendance(
             &disputed,
             json!({"status": "absent"}),
-            &stamp(1000),
+            &stamp_a_minute_ago(1000),
         )],
     );
     assert_eq!(stale[0]["status"], "merged");
-    let quarantined = ids_of(
+    let quarantined = item_fields(
         &app.get_ok(&admin, "/api/v1/sync/quarantine?status=open"),
         "id",
     );
@@ -613,14 +596,14 @@ fn fixture(app: &TestApp) -> Fixture {
         .chain(sessions.iter().cloned())
         .chain(materials.iter().cloned())
         .chain([uploaded.clone()])
-        .chain(ids_of(&enrollments, "id"))
+        .chain(item_fields(&enrollments, "id"))
         .chain(outsiders.iter().cloned())
         .chain(course_trainers.iter().cloned())
         .collect();
     foreign.extend(quarantined.iter().cloned());
     foreign.insert(conflict.clone());
-    let province = ids_of(&app.get_ok(&admin, "/api/v1/units?kind=province"), "id")[0].clone();
-    let plan = ids_of(
+    let province = item_fields(&app.get_ok(&admin, "/api/v1/units?kind=province"), "id")[0].clone();
+    let plan = item_fields(
         &app.get_ok(
             &admin,
             &format!("/api/v1/training-plans?unit_id={province}"),
@@ -646,7 +629,7 @@ fn fixture(app: &TestApp) -> Fixture {
         merged_unit: communes(true)[0].clone(),
         session: sessions[0].clone(),
         second_session: sessions[2].clone(),
-        enrollment: ids_of(&enrollments, "id")[0].clone(),
+        enrollment: item_fields(&enrollments, "id")[0].clone(),
         attendance,
         material: uploaded.clone(),
         course_trainer: course_trainers[0].clone(),
@@ -828,7 +811,7 @@ fn request(
         ("POST", "/api/v1/sync/push") => {
             let fields = json!({"session_id": fx.session, "person_id": fx.markable[index(who)], "status": "present"});
             body = json_body(
-                json!({"mutations": [mutation(&uuid::Uuid::new_v4().to_string(), fields, &stamp(0))]}),
+                json!({"mutations": [upsert_attendance(&uuid::Uuid::new_v4().to_string(), fields, &stamp_a_minute_ago(0))]}),
             );
         }
         ("POST", "/api/v1/sync/quarantine/{id}/reapply") => {

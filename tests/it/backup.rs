@@ -24,8 +24,8 @@ use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::fleet::{self, Acked, Device, Fleet, Instance, World};
 use crate::support::postgres as pg;
-use crate::support::{Backend, Response, TestApp, install_node_modules};
-use crate::watermelon::{node_available, run_node_scenario};
+use crate::support::watermelon_kit::WatermelonScenarios;
+use crate::support::{Backend, Response, TestApp};
 
 backend_tests!(
     a_restored_backup_sends_devices_ahead_of_it_back_to_the_start,
@@ -366,14 +366,12 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
 /// when the database's epoch changes pushes it, is answered 410, resets and ends equal to the
 /// server.
 fn a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
+    let Some(node) = WatermelonScenarios::available() else {
         return;
-    }
+    };
     let Some(app) = TestApp::start(backend) else {
         return;
     };
-    install_node_modules(&dir, "@nozbe/watermelondb");
     app.create_user("root.admin", "admin", None);
     let mut database_args = vec![
         "--data-dir".to_owned(),
@@ -382,8 +380,7 @@ fn a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch(backend:
     if let Some(url) = &app.storage.database_url {
         database_args.extend(["--database-url".to_owned(), url.clone()]);
     }
-    run_node_scenario(
-        &dir,
+    node.run(
         "epoch.test.js",
         &[
             ("DIEMDANH_URL", app.base.clone()),

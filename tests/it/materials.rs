@@ -532,24 +532,6 @@ fn identical_content_is_stored_once(app: TestApp) {
     }
 }
 
-/// Every change in the caller's feed, page after page.
-fn pull_all(app: &TestApp, token: &str, cursor: Option<&str>) -> (Vec<Value>, String) {
-    let mut changes = Vec::new();
-    let mut cursor = cursor.map(str::to_owned);
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/sync/pull?limit=500&cursor={c}"),
-            None => "/api/v1/sync/pull?limit=500".to_owned(),
-        };
-        let page = app.get_ok(token, &path);
-        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
-        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
-        if page["has_more"] != true {
-            return (changes, cursor.unwrap());
-        }
-    }
-}
-
 fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TL-05");
@@ -558,7 +540,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     assert_eq!(material["kind"], "slides");
     let id = material["id"].as_str().unwrap().to_owned();
     let content_path = format!("/api/v1/materials/{id}/content");
-    let (_, cursor) = pull_all(&app, &admin, None);
+    let (cursor, _) = app.pull_all(&admin, None, 500);
 
     // A stale If-Match is refused before the body is stored.
     let stale = app
@@ -593,7 +575,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     assert_eq!(replaced["file_name"], "slides-v2.pptx");
     assert_eq!(replaced["title"], material["title"]);
 
-    let (changes, cursor) = pull_all(&app, &admin, Some(&cursor));
+    let (cursor, changes) = app.pull_all(&admin, Some(&cursor), 500);
     let change = changes
         .iter()
         .find(|c| c["collection"] == "materials" && c["id"] == id.as_str())
@@ -630,7 +612,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
 
     app.delete(&admin, &format!("/api/v1/materials/{id}"))
         .expect(204);
-    let (changes, _) = pull_all(&app, &admin, Some(&cursor));
+    let (_, changes) = app.pull_all(&admin, Some(&cursor), 500);
     let tombstone = changes
         .iter()
         .find(|c| c["collection"] == "materials" && c["id"] == id.as_str())

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of};
+use crate::support::{TestApp, id_of, item_fields};
 
 backend_tests!(
     sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other,
@@ -18,20 +18,6 @@ backend_tests!(
     a_merge_moves_the_organiser_with_their_people,
     an_organiser_reads_their_trainer_s_report_for_their_classes_only,
 );
-
-/// A report (reports take no paging).
-fn report(app: &TestApp, token: &str, path: &str) -> Value {
-    app.get_ok(token, path)
-}
-
-fn ids(page: &Value, field: &str) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i[field].as_str().unwrap().to_owned())
-        .collect()
-}
 
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
     // The search also finds the unit's branches (their codes start with the ward's).
@@ -199,7 +185,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         let token = me.organiser.as_str();
         // Their own class, whole.
         let courses = app.list_all(token, "/api/v1/courses");
-        assert!(ids(&courses, "id").contains(&me.course));
+        assert!(item_fields(&courses, "id").contains(&me.course));
         assert!(
             courses["items"]
                 .as_array()
@@ -331,7 +317,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         ] {
             assert_no_leak(path, &app.list_all(token, path).to_string(), &other.ids);
         }
-        let people = ids(&app.list_all(token, "/api/v1/people"), "id");
+        let people = item_fields(&app.list_all(token, "/api/v1/people"), "id");
         assert!(
             me.people.iter().all(|p| people.contains(p)),
             "an organiser sees their ward's people"
@@ -358,8 +344,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             pulled.to_string().contains(&me.course),
             "their own class reaches their devices"
         );
-        let coverage = report(
-            &app,
+        let coverage = app.get_ok(
             token,
             "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31",
         );
@@ -371,7 +356,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             .iter()
             .map(|u| u["unit_id"].as_str().unwrap())
             .collect();
-        let branches = ids(
+        let branches = item_fields(
             &app.list_all(token, &format!("/api/v1/units?parent_id={}", me.unit)),
             "id",
         );
@@ -398,17 +383,13 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             &String::from_utf8_lossy(&xlsx),
             &other.ids,
         );
-        let class_report = report(
-            &app,
-            token,
-            &format!("/api/v1/reports/courses/{}", me.course),
-        );
+        let class_report = app.get_ok(token, &format!("/api/v1/reports/courses/{}", me.course));
         assert_eq!(class_report["trainees"].as_array().unwrap().len(), 3);
     }
 
     // The province's admin keeps everything: both classes.
     let admin = app.demo_token("admin");
-    let courses = ids(&app.list_all(&admin, "/api/v1/courses"), "id");
+    let courses = item_fields(&app.list_all(&admin, "/api/v1/courses"), "id");
     assert!(courses.contains(&pleiku.course) && courses.contains(&thong_nhat.course));
     // Each organiser reviews their own class's refused mark.
     app.post_empty(
@@ -458,7 +439,7 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: Test
         "organisers_only"
     );
     let organiser = app.token("doan.anphu", "organiser-password-1");
-    let person = ids(
+    let person = item_fields(
         &app.list_all(&organiser, &format!("/api/v1/people?unit_id={ward}")),
         "id",
     )[0]
@@ -488,7 +469,7 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: Test
     app.patch(&organiser, &path, &json!({"role": "admin"}))
         .expect_error(403, "role_not_allowed");
     assert_eq!(
-        ids(&app.list_all(&organiser, "/api/v1/users"), "username"),
+        item_fields(&app.list_all(&organiser, "/api/v1/users"), "username"),
         ["hv.anphu"],
         "an organiser lists the accounts of their people, not staff"
     );
@@ -516,7 +497,7 @@ fn a_merge_moves_the_organiser_with_their_people(app: TestApp) {
     let admin = app.demo_token("admin");
     let class = plan_class(&app, "doan.pleiku", "demo-organiser-1", "23575", "pleiku");
     let neighbour = unit_id(&app, &admin, "23584");
-    let neighbour_people = ids(
+    let neighbour_people = item_fields(
         &app.list_all(&admin, &format!("/api/v1/people?unit_id={neighbour}")),
         "id",
     );
@@ -544,12 +525,11 @@ fn a_merge_moves_the_organiser_with_their_people(app: TestApp) {
     let token = class.organiser.as_str();
     app.get(token, &format!("/api/v1/courses/{}", class.course))
         .expect(200);
-    let people = ids(&app.list_all(token, "/api/v1/people"), "id");
+    let people = item_fields(&app.list_all(token, "/api/v1/people"), "id");
     for person in class.people.iter().chain(&neighbour_people) {
         assert!(people.contains(person), "{person} is in the merged ward");
     }
-    let coverage = report(
-        &app,
+    let coverage = app.get_ok(
         token,
         "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31",
     );
@@ -583,7 +563,7 @@ fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp
             .collect()
     };
 
-    let seen_by_organiser = report(&app, &ward.organiser, &path);
+    let seen_by_organiser = app.get_ok(&ward.organiser, &path);
     assert_eq!(
         courses(&seen_by_organiser),
         BTreeSet::from([ward.course.clone()]),
@@ -595,7 +575,7 @@ fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp
     assert_eq!(own["open_quarantined"], 1, "the one mark refused");
     assert_eq!(seen_by_organiser["totals"]["attendance_recorded"], 1);
 
-    let seen_by_admin = report(&app, &admin, &path);
+    let seen_by_admin = app.get_ok(&admin, &path);
     assert_eq!(
         courses(&seen_by_admin),
         BTreeSet::from([ward.course.clone(), province_class.clone()]),

@@ -3,13 +3,13 @@
 //! report as CSV and XLSX, and the demo's plans.
 
 use std::collections::BTreeSet;
-use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, Reader};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of};
+use crate::support::sheets::{cell_text, workbook};
+use crate::support::{TestApp, id_of, strings_of};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
@@ -34,11 +34,7 @@ fn report(app: &TestApp, token: &str, plan: &str) -> Value {
 
 /// The names in a list of people of a report.
 fn names(list: &Value) -> BTreeSet<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["full_name"].as_str().unwrap().to_owned())
-        .collect()
+    strings_of(list, "full_name").into_iter().collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -795,18 +791,8 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
     );
 }
 
-fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
-    Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
-}
-
 fn cell(sheet: &calamine::Range<Data>, row: usize, col: usize) -> String {
-    match sheet.get((row, col)) {
-        Some(Data::String(s)) => s.clone(),
-        Some(Data::Float(f)) => f.to_string(),
-        Some(Data::Int(i)) => i.to_string(),
-        Some(Data::Empty) | None => String::new(),
-        Some(other) => format!("{other:?}"),
-    }
+    cell_text(sheet.get((row, col)))
 }
 
 fn the_report_downloads_as_csv_and_xlsx_matching_the_json(app: TestApp) {

@@ -1,13 +1,12 @@
 //! Reports (course matrix, coverage, trainer) as JSON, CSV and XLSX read back with a reader,
 //! unit merges and renames in them and in sync, and who may see which report.
 
-use std::io::Cursor;
-
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, Reader};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of};
+use crate::support::sheets::{cell_text, workbook};
+use crate::support::{TestApp, id_of, strings_of};
 
 backend_tests!(
     a_course_report_shows_the_matrix_rates_and_completers,
@@ -140,28 +139,6 @@ fn world(app: &TestApp) -> World {
     }
 }
 
-fn names(list: &Value, key: &str) -> Vec<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v[key].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
-    Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
-}
-
-fn text(cell: Option<&Data>) -> String {
-    match cell {
-        Some(Data::String(s)) => s.clone(),
-        Some(Data::Float(f)) => f.to_string(),
-        Some(Data::Int(i)) => i.to_string(),
-        Some(Data::Empty) | None => String::new(),
-        Some(other) => format!("{other:?}"),
-    }
-}
-
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers
         .iter()
@@ -180,7 +157,7 @@ fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
     assert_eq!(report["sessions"].as_array().unwrap().len(), 5);
     // Rows by given name: An, Bình, Châu, Em.
     assert_eq!(
-        names(&report["trainees"], "full_name"),
+        strings_of(&report["trainees"], "full_name"),
         [
             "Nguyễn Văn An",
             "Trần Thị Bình",
@@ -203,14 +180,14 @@ fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
         (json!(60.0), json!(false))
     );
     assert_eq!(
-        names(&report["completed"], "full_name"),
+        strings_of(&report["completed"], "full_name"),
         ["Nguyễn Văn An", "Trần Thị Bình", "Hoàng Văn Em"]
     );
 
     // A configurable rule.
     let strict = app.get_ok(&w.admin, &format!("{path}?min_rate=100"));
     assert_eq!(
-        names(&strict["completed"], "full_name"),
+        strings_of(&strict["completed"], "full_name"),
         ["Nguyễn Văn An", "Hoàng Văn Em"]
     );
     let present_only = app.get_ok(&w.admin, &format!("{path}?statuses=present&min_rate=60"));
@@ -246,15 +223,15 @@ fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
     let mut book = workbook(body);
     assert_eq!(book.sheet_names(), ["Điểm danh", "Hoàn thành"]);
     let matrix = book.worksheet_range("Điểm danh").unwrap();
-    assert_eq!(text(matrix.get((0, 1))), "Họ và tên");
-    assert_eq!(text(matrix.get((0, 5))), "02/03 08:00 Chuyên đề 1");
-    assert_eq!(text(matrix.get((2, 1))), "Trần Thị Bình");
-    assert_eq!(text(matrix.get((2, 7))), "Đi muộn");
+    assert_eq!(cell_text(matrix.get((0, 1))), "Họ và tên");
+    assert_eq!(cell_text(matrix.get((0, 5))), "02/03 08:00 Chuyên đề 1");
+    assert_eq!(cell_text(matrix.get((2, 1))), "Trần Thị Bình");
+    assert_eq!(cell_text(matrix.get((2, 7))), "Đi muộn");
     assert_eq!(matrix.get((2, 11)), Some(&Data::Float(80.0)));
-    assert_eq!(text(matrix.get((3, 12))), "Không");
+    assert_eq!(cell_text(matrix.get((3, 12))), "Không");
     let done = book.worksheet_range("Hoàn thành").unwrap();
     assert_eq!(done.height(), 4);
-    assert_eq!(text(done.get((3, 1))), "Hoàng Văn Em");
+    assert_eq!(cell_text(done.get((3, 1))), "Hoàng Văn Em");
 }
 
 fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
@@ -419,7 +396,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
         ]
     );
     assert_eq!(
-        names(&report["units"][2]["missing"], "full_name"),
+        strings_of(&report["units"][2]["missing"], "full_name"),
         ["Lê Minh Châu"]
     );
     assert_eq!(report["units"][0]["missing"], json!([]));
@@ -464,7 +441,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
     assert_eq!(merged["units"][1]["cadres"], 4);
     assert_eq!(merged["units"][1]["percent"], 50.0);
     assert_eq!(
-        names(&merged["units"][1]["missing"], "full_name"),
+        strings_of(&merged["units"][1]["missing"], "full_name"),
         ["Lê Minh Châu", "Phạm Thị Dung"]
     );
 
@@ -473,16 +450,16 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
     assert_eq!(status, 200);
     let mut book = workbook(body);
     let sheet = book.worksheet_range("Bao phủ").unwrap();
-    assert_eq!(text(sheet.get((0, 1))), "Đơn vị");
-    assert_eq!(text(sheet.get((2, 0))), "003");
-    assert_eq!(text(sheet.get((2, 1))), "  Xã Cát Tiên");
+    assert_eq!(cell_text(sheet.get((0, 1))), "Đơn vị");
+    assert_eq!(cell_text(sheet.get((2, 0))), "003");
+    assert_eq!(cell_text(sheet.get((2, 1))), "  Xã Cát Tiên");
     assert_eq!(sheet.get((2, 2)), Some(&Data::Float(4.0)));
     assert_eq!(sheet.get((2, 4)), Some(&Data::Float(50.0)));
-    assert_eq!(text(sheet.get((2, 5))), "Lê Minh Châu; Phạm Thị Dung");
-    assert_eq!(text(sheet.get((3, 1))), "Tổng cộng");
+    assert_eq!(cell_text(sheet.get((2, 5))), "Lê Minh Châu; Phạm Thị Dung");
+    assert_eq!(cell_text(sheet.get((3, 1))), "Tổng cộng");
     let missing = book.worksheet_range("Chưa bồi dưỡng").unwrap();
-    assert_eq!(text(missing.get((1, 1))), "Lê Minh Châu");
-    assert_eq!(text(missing.get((2, 2))), "Bí thư");
+    assert_eq!(cell_text(missing.get((1, 1))), "Lê Minh Châu");
+    assert_eq!(cell_text(missing.get((2, 2))), "Bí thư");
 
     let (status, headers, body) = app.download(path, &w.admin, &[("Accept", "text/csv")]);
     assert_eq!(status, 200);
@@ -528,15 +505,18 @@ fn reports_follow_the_caller_scope(app: TestApp) {
     let (status, _, body) = app.download(&format!("{trainer_report}?format=xlsx"), &trainer, &[]);
     assert_eq!(status, 200);
     let sheet = workbook(body).worksheet_range("Giảng viên").unwrap();
-    assert_eq!(text(sheet.get((1, 0))), "Bồi dưỡng Bí thư, Phó Bí thư");
+    assert_eq!(cell_text(sheet.get((1, 0))), "Bồi dưỡng Bí thư, Phó Bí thư");
     assert_eq!(sheet.get((1, 6)), Some(&Data::Float(5.0)));
 
     // A trainee: their own row of their course, nothing else.
     app.create_user("hv.binh", "trainee", Some(&w.binh));
     let trainee = app.token("hv.binh", "trainee-password");
     let own = app.get_ok(&trainee, &course);
-    assert_eq!(names(&own["trainees"], "full_name"), ["Trần Thị Bình"]);
-    assert_eq!(names(&own["completed"], "full_name"), ["Trần Thị Bình"]);
+    assert_eq!(strings_of(&own["trainees"], "full_name"), ["Trần Thị Bình"]);
+    assert_eq!(
+        strings_of(&own["completed"], "full_name"),
+        ["Trần Thị Bình"]
+    );
     app.get(&trainee, &other).expect(404);
     app.get(&trainee, coverage).expect(403);
     app.get(&trainee, &trainer_report).expect(404);

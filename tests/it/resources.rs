@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, item_fields};
 
 backend_tests!(
     units_go_through_their_whole_life,
@@ -207,12 +207,7 @@ fn list_parameters_are_checked(app: TestApp) {
     }
     let names = |path: &str| -> Vec<String> {
         let page = app.get(&admin, path).expect(200);
-        page.json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["name"].as_str().unwrap().to_owned())
-            .collect()
+        item_fields(&page.json, "name")
     };
     assert_eq!(
         names("/api/v1/units?sort=code&limit=2"),

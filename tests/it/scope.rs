@@ -1,10 +1,10 @@
 //! Who sees what, on the demo data set: admins everything, trainers their assigned courses,
 //! trainees their own records. Objects outside a caller's scope answer 404 and never leak.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, item_fields};
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -12,15 +12,6 @@ backend_tests!(
     a_withdrawn_trainee_keeps_their_history_but_not_the_course,
     only_admins_administer,
 );
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 fn trainers_see_only_their_classes(app: TestApp) {
     let app = app.with_demo();
@@ -45,7 +36,10 @@ fn trainers_see_only_their_classes(app: TestApp) {
         .unwrap();
     let (big_id, small_id) = (big["id"].as_str().unwrap(), small["id"].as_str().unwrap());
     assert_eq!(app.list_all(&both, "/api/v1/courses")["total"], 2);
-    assert_eq!(ids(&app.list_all(&one, "/api/v1/courses")), [big_id]);
+    assert_eq!(
+        item_fields(&app.list_all(&one, "/api/v1/courses"), "id"),
+        [big_id]
+    );
 
     // The second class is invisible to the trainer who does not teach it, through every door.
     let small_path = format!("/api/v1/courses/{small_id}");
@@ -126,7 +120,7 @@ fn trainees_see_only_their_own_records(app: TestApp) {
     let me = app.me(&trainee);
     let person_id = me["person_id"].as_str().unwrap().to_owned();
     let people = app.list_all(&trainee, "/api/v1/people");
-    assert_eq!(ids(&people), std::slice::from_ref(&person_id));
+    assert_eq!(item_fields(&people, "id"), std::slice::from_ref(&person_id));
     let enrollments = app.list_all(&trainee, "/api/v1/enrollments");
     assert!(enrollments["total"].as_i64().unwrap() >= 1);
     assert!(
@@ -293,7 +287,11 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
         format!("/api/v1/enrollments/{enrollment_id}"),
         format!("/api/v1/attendance/{attendance_id}"),
     ];
-    let listed = |path: &str, id: &str| ids(&app.list_all(&trainee, path)).iter().any(|i| i == id);
+    let listed = |path: &str, id: &str| {
+        item_fields(&app.list_all(&trainee, path), "id")
+            .iter()
+            .any(|i| i == id)
+    };
     for path in course_paths.iter().chain(&history_paths) {
         app.get(&trainee, path).expect(200);
     }

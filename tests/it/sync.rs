@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sync::{
-    DemoClasses, ReadWhileOpen, apply, apply_onto, mutation, now_millis, stamp, upsert_attendance,
-    with_a_commit_held_open,
+    DemoClasses, ReadWhileOpen, apply, apply_onto, mutation, new_id, now_millis, stamp,
+    upsert_attendance, with_a_commit_held_open,
 };
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, item_fields};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -39,7 +39,7 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
     let app = app.with_demo();
     let demo = DemoClasses::read(&app);
     let trainer = app.demo_token("tuan.le");
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_id();
     let first = upsert_attendance(&id, demo.attendance(0, "present"), &stamp(now_millis(), 0));
     let results = app.push(&trainer, std::slice::from_ref(&first));
     assert_eq!(results[0]["status"], "applied", "{results:?}");
@@ -78,7 +78,7 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
 
     // Sixteen copies of one batch at once: one applies, the others answer as duplicates.
     let second = upsert_attendance(
-        &uuid::Uuid::new_v4().to_string(),
+        &new_id(),
         demo.attendance(1, "late"),
         &stamp(now_millis(), 1),
     );
@@ -123,7 +123,7 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
     let demo = DemoClasses::read(&app);
     let hoa = app.demo_token("hoa.nguyen");
     let tuan = app.demo_token("tuan.le");
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_id();
     let t = now_millis() - 60_000;
     app.push(
         &hoa,
@@ -238,7 +238,7 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: Tes
     let demo = DemoClasses::read(&app);
     let hoa = app.demo_token("hoa.nguyen");
     let tuan = app.demo_token("tuan.le");
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_id();
     let t = now_millis() - 60_000;
     app.push(
         &hoa,
@@ -304,10 +304,7 @@ fn duplicate_natural_keys_end_as_one_record(app: TestApp) {
     let demo = DemoClasses::read(&app);
     let hoa = app.demo_token("hoa.nguyen");
     let tuan = app.demo_token("tuan.le");
-    let (a, b) = (
-        uuid::Uuid::new_v4().to_string(),
-        uuid::Uuid::new_v4().to_string(),
-    );
+    let (a, b) = (new_id(), new_id());
     let t = now_millis() - 10_000;
     app.push(
         &hoa,
@@ -377,37 +374,36 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
         &demo.admin,
         &format!("/api/v1/sessions?course_id={}", demo.ward_course),
     );
-    let new = || uuid::Uuid::new_v4().to_string();
     let batch = vec![
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": demo.session, "person_id": outsider, "status": "present"}),
             &t,
         ),
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": small_sessions["items"][0]["id"], "person_id": demo.people[0], "status": "present"}),
             &t,
         ),
-        mutation("units", &new(), "upsert", json!({"name": "x"}), &t),
-        mutation("grades", &new(), "upsert", json!({}), &t),
+        mutation("units", &new_id(), "upsert", json!({"name": "x"}), &t),
+        mutation("grades", &new_id(), "upsert", json!({}), &t),
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[4], "status": "sleeping"}),
             &t,
         ),
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[4], "status": "present", "recorded_by": "me"}),
             &t,
         ),
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[4], "status": "present"}),
             "yesterday",
         ),
-        json!({"mutation_id": new(), "collection": "attendance"}),
-        upsert_attendance(&new(), demo.attendance(5, "present"), &t),
+        json!({"mutation_id": new_id(), "collection": "attendance"}),
+        upsert_attendance(&new_id(), demo.attendance(5, "present"), &t),
     ];
     let results = app.push(&tuan, &batch);
     let reasons: Vec<&str> = results
@@ -489,17 +485,17 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     // Wrong types and oversized values inside a mutation are refused alone.
     let odd = vec![
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[6], "status": 1}),
             &t,
         ),
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[6], "status": "present", "note": "x".repeat(5000)}),
             &t,
         ),
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": "not-an-id", "person_id": demo.people[6], "status": "present"}),
             &t,
         ),
@@ -519,7 +515,7 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     );
 
     let too_many: Vec<Value> = (0..1001)
-        .map(|_| mutation("attendance", &new(), "delete", json!({}), &t))
+        .map(|_| mutation("attendance", &new_id(), "delete", json!({}), &t))
         .collect();
     let refused = app
         .post(
@@ -556,11 +552,10 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     )["items"][0]["id"]
         .clone();
     let t = stamp(now_millis(), 0);
-    let new = || uuid::Uuid::new_v4().to_string();
     // Tuan is not assigned to the small course: each of these is refused and filed.
     let refused = |person: usize| {
         upsert_attendance(
-            &new(),
+            &new_id(),
             json!({"session_id": small_session, "person_id": demo.people[person], "status": "present"}),
             &t,
         )
@@ -600,8 +595,8 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     assert!(!flagged());
 
     // Three more refusals would make seven: the whole batch is refused, its good mutation too.
-    let good_id = new();
-    let malformed = json!({"mutation_id": new(), "collection": "attendance"});
+    let good_id = new_id();
+    let malformed = json!({"mutation_id": new_id(), "collection": "attendance"});
     let second = vec![
         upsert_attendance(&good_id, demo.attendance(1, "present"), &t),
         refused(5),
@@ -622,7 +617,11 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     // log, filed once); another device is not held back by Tuan's quarantine.
     let fine = app.push(
         &tuan,
-        &[upsert_attendance(&new(), demo.attendance(2, "present"), &t)],
+        &[upsert_attendance(
+            &new_id(),
+            demo.attendance(2, "present"),
+            &t,
+        )],
     );
     assert_eq!(fine[0]["status"], "applied");
     let again = app.push(&tuan, &first);
@@ -633,8 +632,8 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     let other = app.push(
         &hoa,
         &[
-            upsert_attendance(&new(), demo.attendance(3, "present"), &t),
-            mutation("units", &new(), "upsert", json!({"name": "x"}), &t),
+            upsert_attendance(&new_id(), demo.attendance(3, "present"), &t),
+            mutation("units", &new_id(), "upsert", json!({"name": "x"}), &t),
         ],
     );
     assert_eq!(other[0]["status"], "applied");
@@ -733,14 +732,13 @@ fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
     let device = login["device_id"].as_str().unwrap().to_owned();
     let small_session = small_session(&app, &demo);
     let t = stamp(now_millis(), 0);
-    let new = || uuid::Uuid::new_v4().to_string();
     let good = demo.people.len().min(8);
     let refused = 110;
     let mut batch: Vec<Value> = (0..good)
-        .map(|person| upsert_attendance(&new(), demo.attendance(person, "present"), &t))
+        .map(|person| upsert_attendance(&new_id(), demo.attendance(person, "present"), &t))
         .collect();
     batch.extend((0..refused).map(|i| {
-        upsert_attendance(&new(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "late"}), &t)
+        upsert_attendance(&new_id(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "late"}), &t)
     }));
 
     let answers: Vec<Vec<Value>> = push_at_once(&app, &tuan, &vec![batch.clone(); 4])
@@ -819,7 +817,7 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
     let batch = || -> Vec<Value> {
         (0..100)
             .map(|i| {
-                upsert_attendance(&uuid::Uuid::new_v4().to_string(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "absent"}), &t)
+                upsert_attendance(&new_id(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "absent"}), &t)
             })
             .collect()
     };
@@ -1027,12 +1025,12 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
         let mut batch = Vec::new();
         for (n, person) in narrow_people.iter().enumerate() {
             batch.push(upsert_attendance(
-                &uuid::Uuid::new_v4().to_string(),
+                &new_id(),
                 json!({"session_id": class.session, "person_id": person, "status": status}),
                 &hlc(),
             ));
             batch.push(upsert_attendance(
-                &uuid::Uuid::new_v4().to_string(),
+                &new_id(),
                 demo.attendance(n, status),
                 &hlc(),
             ));
@@ -1046,13 +1044,7 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
         }
     }
     let tail: Vec<Value> = (5..9)
-        .map(|n| {
-            upsert_attendance(
-                &uuid::Uuid::new_v4().to_string(),
-                demo.attendance(n, "present"),
-                &hlc(),
-            )
-        })
+        .map(|n| upsert_attendance(&new_id(), demo.attendance(n, "present"), &hlc()))
         .collect();
     app.push(&demo.admin, &tail);
 
@@ -1236,22 +1228,12 @@ fn many_devices_push_at_once(app: TestApp) {
             demo.big_course
         ),
     );
-    let people: Vec<String> = enrolled["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["person_id"].as_str().unwrap().to_owned())
-        .collect();
+    let people: Vec<String> = item_fields(&enrolled, "person_id");
     let sessions = app.get_ok(
         &demo.admin,
         &format!("/api/v1/sessions?course_id={}", demo.big_course),
     );
-    let sessions: Vec<String> = sessions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let sessions: Vec<String> = item_fields(&sessions, "id");
     let tokens: Vec<String> = (0..8)
         .map(|i| {
             app.token(
@@ -1276,7 +1258,7 @@ fn many_devices_push_at_once(app: TestApp) {
                         .iter()
                         .skip(device * 10)
                         .take(10)
-                        .map(|person| upsert_attendance(&uuid::Uuid::new_v4().to_string(), json!({"session_id": session, "person_id": person, "status": "present"}), &stamp(now_millis(), 0)))
+                        .map(|person| upsert_attendance(&new_id(), json!({"session_id": session, "person_id": person, "status": "present"}), &stamp(now_millis(), 0)))
                         .collect();
                     barrier.wait();
                     app.push(token, &batch).iter().filter(|r| r["status"] == "applied").count()
@@ -1302,7 +1284,6 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
     let demo = DemoClasses::read(&app);
     let tuan = app.demo_token("tuan.le");
     let person = demo.people[7].clone();
-    let new = || uuid::Uuid::new_v4().to_string();
     let mark = json!({"session_id": demo.session, "person_id": person, "status": "present"});
 
     // The administrator removes the person's enrollment: neither path marks them any more.
@@ -1326,7 +1307,7 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
     let t = now_millis();
     let pushed = app.push(
         &tuan,
-        &[upsert_attendance(&new(), mark.clone(), &stamp(t, 0))],
+        &[upsert_attendance(&new_id(), mark.clone(), &stamp(t, 0))],
     );
     assert_eq!(pushed[0]["reason"], "not_enrolled");
 
@@ -1338,7 +1319,7 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
         &trainee,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair.clone(),
             &stamp(t, 1),
@@ -1387,7 +1368,7 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
 
     // Now a device marks them; the administrator corrects the mark; a device's edit stamped
     // before the correction loses to it (a logged conflict), one stamped after it wins.
-    let record = new();
+    let record = new_id();
     let pushed = app.push(
         &tuan,
         &[upsert_attendance(&record, mark.clone(), &stamp(t, 2))],
@@ -1589,7 +1570,6 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
         pairs
     };
     let pair = |person: &str| json!({"course_id": course, "person_id": person});
-    let new = || uuid::Uuid::new_v4().to_string();
     let t = now_millis();
 
     // Walk-ins of the roster: by push and through the API.
@@ -1597,7 +1577,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
         &tuan,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair(&here),
             &stamp(t, 0),
@@ -1612,7 +1592,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
         &tuan,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair(&outsider),
             &stamp(t, 1),
@@ -1651,7 +1631,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
         &trainee,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair(&spare),
             &stamp(t, 2),

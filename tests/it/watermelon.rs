@@ -6,14 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sync::{DemoClasses, ReadWhileOpen, new_id, with_a_commit_held_open};
-use crate::support::{Backend, TestApp, install_node_modules};
+use crate::support::watermelon_kit::WatermelonScenarios;
+use crate::support::{Backend, TestApp, item_fields};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -759,12 +759,8 @@ fn scope_changes_delete_and_backfill(app: TestApp) {
         &demo.admin,
         &format!("/api/v1/sessions?course_id={}", demo.skills_course),
     );
-    let small_session_ids: BTreeSet<String> = small_sessions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let small_session_ids: BTreeSet<String> =
+        item_fields(&small_sessions, "id").into_iter().collect();
     assert!(!small_session_ids.is_empty());
     assert_eq!(ids(&gained, "sessions", "created"), small_session_ids);
     assert_eq!(count_all(&gained, "updated"), 0, "{gained}");
@@ -1406,16 +1402,14 @@ fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(app: TestAp
 }
 
 fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
+    let Some(node) = WatermelonScenarios::available() else {
         return;
-    }
+    };
     // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
     // must refresh theirs during the scenario.
     let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1) else {
         return;
     };
-    install_node_modules(&dir, "@nozbe/watermelondb");
     app.create_user("root.admin", "admin", None);
     let post = |path: &str, body: Value| {
         let admin = app.token("root.admin", "admin-password");
@@ -1490,8 +1484,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
         json!({"course_id": other, "user_id": second}),
     );
 
-    run_node_scenario(
-        &dir,
+    node.run(
         "sync.test.js",
         &[
             ("DIEMDANH_URL", app.base.clone()),
@@ -1515,63 +1508,16 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     );
 }
 
-/// Runs one scenario of `tests/watermelon/` under Node's test runner; its failure fails the
-/// test.
-pub(crate) fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
-    let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec", file])
-        .current_dir(dir)
-        .env(
-            "NODE_PATH",
-            dir.join("node_modules").to_string_lossy().into_owned(),
-        )
-        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "the WatermelonDB scenario {file} failed ({:?}):\n{stdout}\n{stderr}",
-        output.status
-    );
-}
-
-/// Whether Node runs here; without it the library scenarios are skipped, unless
-/// DIEMDANH_REQUIRE_NODE=1.
-pub(crate) fn node_available() -> bool {
-    if Command::new("node").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
-        "node is not installed and DIEMDANH_REQUIRE_NODE=1"
-    );
-    eprintln!("node is not installed: skipping the WatermelonDB library test");
-    false
-}
-
 /// Issue 24: trainer hoa.nguyen takes the roll of every session of both demo classes on one
 /// tablet offline (more records than one push may carry) and syncs once, over a connection cut
 /// half-way; a second tablet then pulls exactly what the server holds.
 fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
-        return;
-    }
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
-    let app = app.with_demo();
-    install_node_modules(&dir, "@nozbe/watermelondb");
-    run_node_scenario(
-        &dir,
+    run_on_the_demo(
+        backend,
         "backlog.test.js",
         &[
-            ("DIEMDANH_URL", app.base.clone()),
-            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1".to_owned()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin"),
+            ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1"),
         ],
     );
 }
@@ -1580,22 +1526,12 @@ fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(bac
 /// updates and deletes mixed, some merged into another phone's records, some refused) and syncs
 /// them over a connection cut half-way; a second tablet then pulls exactly what the server holds.
 fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
-        return;
-    }
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
-    let app = app.with_demo();
-    install_node_modules(&dir, "@nozbe/watermelondb");
-    run_node_scenario(
-        &dir,
+    run_on_the_demo(
+        backend,
         "trip.test.js",
         &[
-            ("DIEMDANH_URL", app.base.clone()),
-            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_TRIP_RECORDS", "20000".to_owned()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin"),
+            ("DIEMDANH_TRIP_RECORDS", "20000"),
         ],
     );
 }
@@ -1605,25 +1541,30 @@ fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Bac
 /// half-way; it
 /// ends equal to the server, a second tablet pulls the same, and unassigned it loses the class.
 fn a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
+    run_on_the_demo(
+        backend,
+        "backfill.test.js",
+        &[
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin"),
+            ("DIEMDANH_BACKFILL_PEOPLE", "1100"),
+            ("DIEMDANH_BACKFILL_SESSIONS", "3"),
+        ],
+    );
+}
+
+/// Runs a scenario of `tests/watermelon/` against a server with the demo data, at
+/// `DIEMDANH_URL`, with the variables `env` adds.
+fn run_on_the_demo(backend: Backend, file: &str, env: &[(&str, &str)]) {
+    let Some(node) = WatermelonScenarios::available() else {
         return;
-    }
+    };
     let Some(app) = TestApp::start(backend) else {
         return;
     };
     let app = app.with_demo();
-    install_node_modules(&dir, "@nozbe/watermelondb");
-    run_node_scenario(
-        &dir,
-        "backfill.test.js",
-        &[
-            ("DIEMDANH_URL", app.base.clone()),
-            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_BACKFILL_PEOPLE", "1100".to_owned()),
-            ("DIEMDANH_BACKFILL_SESSIONS", "3".to_owned()),
-        ],
-    );
+    let mut vars = vec![("DIEMDANH_URL", app.base.clone())];
+    vars.extend(env.iter().map(|&(name, value)| (name, value.to_owned())));
+    node.run(file, &vars);
 }
 
 /// A column's name, WatermelonDB type and whether it is optional.

@@ -7,8 +7,10 @@ pub mod fleet;
 pub mod own_postgres;
 pub mod postgres;
 pub mod process;
+pub mod sheets;
 pub mod spec;
 pub mod sync;
+pub mod watermelon_kit;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -603,6 +605,27 @@ struct Launched {
 #[track_caller]
 pub fn id_of(record: &Value) -> String {
     record["id"].as_str().expect("an id").to_owned()
+}
+
+/// The `key` of every element of a JSON list, in order.
+#[track_caller]
+pub fn strings_of(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|v| {
+            v[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {v}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The `field` of every item of a list page, in order.
+#[track_caller]
+pub fn item_fields(page: &Value, field: &str) -> Vec<String> {
+    strings_of(&page["items"], field)
 }
 
 /// Every response the tests see must be one the contract describes.

@@ -15,6 +15,11 @@ pub fn stamp(millis: u64, counter: u32) -> String {
     format!("{millis:013}-{counter:04x}-device")
 }
 
+/// A stamp of a minute ago, `offset_ms` later: an edit made offline shortly before its push.
+pub fn stamp_a_minute_ago(offset_ms: u64) -> String {
+    stamp(now_millis() - 60_000 + offset_ms, 0)
+}
+
 pub fn now_millis() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).expect("after 1970")
 }
