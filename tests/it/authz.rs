@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
-use crate::support::{Backend, TestApp, item_fields};
+use crate::support::{TestApp, item_fields};
 
 backend_tests!(
     every_route_refuses_every_caller_it_should,
@@ -911,10 +911,8 @@ fn request(
     }
 }
 
-fn every_route_refuses_every_caller_it_should(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn every_route_refuses_every_caller_it_should(app: TestApp) {
+    let backend = app.backend();
     let app = app.with_demo();
     let fx = fixture(&app);
     let bad = bad_tokens(&app, &fx);

@@ -21,7 +21,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::TestApp;
 
 backend_tests!(devices_converge_whatever_the_order);
 
@@ -509,10 +509,8 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
     }
 }
 
-fn devices_converge_whatever_the_order(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn devices_converge_whatever_the_order(app: TestApp) {
+    let backend = app.backend();
     let fixture = std::cell::RefCell::new(fixture(&app));
     let secret = diemdanh::db::get_setting(&mut app.pool.get().unwrap(), "jwt_secret")
         .unwrap()

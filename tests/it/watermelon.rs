@@ -797,10 +797,8 @@ fn scope_changes_delete_and_backfill(app: TestApp) {
     .expect_error(410, "resync_required");
 }
 
-fn the_timestamp_never_skips_a_commit_held_open(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_timestamp_never_skips_a_commit_held_open(app: TestApp) {
+    let backend = app.backend();
     let admin = app.admin_token();
     let at = timestamp(&pull(&app, &admin, None));
     // A unit created in a transaction still open during the previous pull may arrive as

@@ -262,6 +262,14 @@ impl TestApp {
         }
     }
 
+    /// The backend the server's database is on.
+    pub fn backend(&self) -> Backend {
+        match self.storage.database_url {
+            Some(_) => Backend::Postgres,
+            None => Backend::Sqlite,
+        }
+    }
+
     /// Loads the demo data set into this server's database.
     pub fn with_demo(self) -> Self {
         diemdanh::demo::load(&mut self.pool.get().expect("connection")).expect("demo data");
