@@ -579,12 +579,11 @@ fn fixture(app: &TestApp) -> Fixture {
     };
     // A file of the target class, for the content routes (the demo's records have none).
     let uploaded = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"),
-            Some(&admin),
-            Some((b"%PDF-1.4 bai giang", "application/pdf")),
-            &[],
+            (b"%PDF-1.4 bai giang", "application/pdf"),
         )
         .expect(201)
         .json["id"]

@@ -54,12 +54,11 @@ pub fn sha256(bytes: &[u8]) -> String {
 /// `query` is already percent-encoded.
 #[track_caller]
 fn upload(app: &TestApp, token: &str, course: &str, query: &str, bytes: &[u8]) -> Value {
-    app.fetch(
+    app.send_file(
+        token,
         "POST",
         &format!("/api/v1/courses/{course}/materials?{query}"),
-        Some(token),
-        Some((bytes, PDF)),
-        &[],
+        (bytes, PDF),
     )
     .expect(201)
     .json
@@ -300,41 +299,37 @@ fn files_download_whole_and_in_ranges(app: TestApp) {
 
     // Refusals before any byte is stored.
     let empty = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=x.pdf"),
-            Some(&admin),
-            Some((b"", PDF)),
-            &[],
+            (b"", PDF),
         )
         .expect(422);
     assert_eq!(empty.json["details"][0]["code"], "empty_file");
     let missing = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             "/api/v1/courses/0196f4e2-0000-7000-8000-000000000000/materials?file_name=x.pdf",
-            Some(&admin),
-            Some((b"abc", PDF)),
-            &[],
+            (b"abc", PDF),
         )
         .expect(404);
     assert_eq!(missing.json["code"], "not_found");
     let bad_name = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=..%2Fetc%2Fpasswd"),
-            Some(&admin),
-            Some((b"abc", PDF)),
-            &[],
+            (b"abc", PDF),
         )
         .expect(422);
     assert_eq!(bad_name.json["details"][0]["field"], "file_name");
-    app.fetch(
+    app.send_file(
+        &admin,
         "POST",
         &format!("/api/v1/courses/{course}/materials?title=no-file-name"),
-        Some(&admin),
-        Some((b"abc", PDF)),
-        &[],
+        (b"abc", PDF),
     )
     .expect(400);
     assert_eq!(material_count(&app, &admin), 1);
@@ -427,12 +422,11 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
 
     // Only administrators upload.
     let refused = app
-        .fetch(
+        .send_file(
+            &both,
             "POST",
             &format!("/api/v1/courses/{big}/materials?file_name=a.pdf"),
-            Some(&both),
-            Some((b"%PDF", PDF)),
-            &[],
+            (b"%PDF", PDF),
         )
         .expect(403);
     assert_eq!(refused.json["code"], "forbidden");
@@ -464,14 +458,8 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
             }
         }
     }
-    app.fetch(
-        "GET",
-        "/api/v1/materials/not-a-uuid/content",
-        Some(&admin),
-        None,
-        &[],
-    )
-    .expect(404);
+    app.get_file(&admin, "/api/v1/materials/not-a-uuid/content")
+        .expect(404);
     app.fetch("GET", &path(&in_big), None, None, &[])
         .expect(401);
 
@@ -523,12 +511,7 @@ fn identical_content_is_stored_once(app: TestApp) {
             "/api/v1/materials/{}/content",
             material["id"].as_str().unwrap()
         );
-        assert_eq!(
-            app.fetch("GET", &path, Some(&admin), None, &[])
-                .expect(200)
-                .body,
-            bytes
-        );
+        assert_eq!(app.get_file(&admin, &path).expect(200).body, bytes);
     }
 }
 
@@ -618,8 +601,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
         .find(|c| c["collection"] == "materials" && c["id"] == id.as_str())
         .expect("the deletion is in the feed");
     assert_eq!(tombstone["deleted"], true);
-    app.fetch("GET", &content_path, Some(&admin), None, &[])
-        .expect(404);
+    app.get_file(&admin, &content_path).expect(404);
     let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 0);
 }
@@ -768,13 +750,7 @@ fn the_command_line_adds_files(app: TestApp) {
     assert_eq!(video_item["kind"], "video");
     assert_eq!(video_item["content_type"], "video/mp4");
     let got = app
-        .fetch(
-            "GET",
-            video_item["content_url"].as_str().unwrap(),
-            Some(&admin),
-            None,
-            &[],
-        )
+        .get_file(&admin, video_item["content_url"].as_str().unwrap())
         .expect(200);
     assert_eq!(sha256(&got.body), sha256(&video_bytes));
 
@@ -819,12 +795,11 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     let twin = upload(&app, &admin, &course, "file_name=d.pdf", &kept_bytes);
     let content_path =
         |m: &Value| format!("/api/v1/materials/{}/content", m["id"].as_str().unwrap());
-    app.fetch(
+    app.send_file(
+        &admin,
         "PUT",
         &content_path(&replaced),
-        Some(&admin),
-        Some((&content(2500, 17), PDF)),
-        &[],
+        (&content(2500, 17), PDF),
     )
     .expect(200);
     for gone in [&deleted, &twin] {
@@ -859,13 +834,10 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     assert_eq!(files_under(&store_dir(&app)).len(), 2);
 
     assert_eq!(
-        app.fetch("GET", &content_path(&kept), Some(&admin), None, &[])
-            .expect(200)
-            .body,
+        app.get_file(&admin, &content_path(&kept)).expect(200).body,
         kept_bytes
     );
-    app.fetch("GET", &content_path(&replaced), Some(&admin), None, &[])
-        .expect(200);
+    app.get_file(&admin, &content_path(&replaced)).expect(200);
 }
 
 /// moto's S3 server on a free port, stopped when dropped.
@@ -961,7 +933,7 @@ fn s3_storage_serves_the_same(backend: Backend) {
         "/api/v1/materials/{}/content",
         second["id"].as_str().unwrap()
     );
-    let whole = app.fetch("GET", &path, Some(&admin), None, &[]).expect(200);
+    let whole = app.get_file(&admin, &path).expect(200);
     assert_eq!(sha256(&whole.body), sha256(&bytes));
     let tail = app
         .fetch("GET", &path, Some(&admin), None, &[("Range", "bytes=-100")])
@@ -1029,12 +1001,11 @@ fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(app: 
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TN-01");
     let refused = |query: &str| {
-        app.fetch(
+        app.send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?{query}"),
-            Some(&admin),
-            Some((b"%PDF-1.7 content", PDF)),
-            &[],
+            (b"%PDF-1.7 content", PDF),
         )
         .expect(422)
         .json["details"][0]
@@ -1076,17 +1047,14 @@ fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(app: 
         material["id"].as_str().unwrap()
     );
     let replaced = app
-        .fetch(
+        .send_file(
+            &admin,
             "PUT",
             &format!("{content_path}?file_name=.."),
-            Some(&admin),
-            Some((b"%PDF-1.7 other", PDF)),
-            &[],
+            (b"%PDF-1.7 other", PDF),
         )
         .expect(422);
     assert_eq!(replaced.json["details"][0]["code"], "invalid_file_name");
-    let kept = app
-        .fetch("GET", &content_path, Some(&admin), None, &[])
-        .expect(200);
+    let kept = app.get_file(&admin, &content_path).expect(200);
     assert_eq!(kept.body, b"%PDF-1.7 long");
 }

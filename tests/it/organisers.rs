@@ -97,12 +97,11 @@ fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &s
         })
         .collect();
     let material = id_of(
-        &app.fetch(
+        &app.send_file(
+            &organiser,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=tai-lieu.pdf"),
-            Some(&organiser),
-            Some((b"%PDF-1.4 tai lieu chi doan", "application/pdf")),
-            &[],
+            (b"%PDF-1.4 tai lieu chi doan", "application/pdf"),
         )
         .expect(201)
         .json,
@@ -211,7 +210,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             format!("/api/v1/reports/courses/{}?format=xlsx", other.course),
             format!("/api/v1/reports/trainers/{}", other.trainer),
         ] {
-            let response = app.fetch("GET", &path, Some(token), None, &[]);
+            let response = app.get_file(token, &path);
             assert_eq!(response.status, 404, "GET {path}");
         }
         for (method, path) in [

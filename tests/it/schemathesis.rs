@@ -195,12 +195,11 @@ fn seed_identities(app: &TestApp) -> String {
             &json!({ "user_id": trainer, "course_id": course }),
         )
         .expect(201);
-        app.fetch(
+        app.send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"),
-            Some(&admin),
-            Some((b"%PDF-1.4 lecture notes", "application/pdf")),
-            &[],
+            (b"%PDF-1.4 lecture notes", "application/pdf"),
         )
         .expect(201);
     }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Response, TestApp};
+use super::{BytesResponse, Response, TestApp};
 
 impl TestApp {
     /// `GET path` as `token`.
@@ -53,6 +53,22 @@ impl TestApp {
     /// `DELETE path` as `token`, deleting the revision `if_match`.
     pub fn delete_if_match(&self, token: &str, path: &str, if_match: &str) -> Response {
         self.call_with("DELETE", path, Some(token), None, &[("If-Match", if_match)])
+    }
+
+    /// `GET path` as `token`, the body kept as bytes (a file).
+    pub fn get_file(&self, token: &str, path: &str) -> BytesResponse {
+        self.fetch("GET", path, Some(token), None, &[])
+    }
+
+    /// Sends a file (`POST` or `PUT` of its bytes and content type) to `path` as `token`.
+    pub fn send_file(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        file: (&[u8], &str),
+    ) -> BytesResponse {
+        self.fetch(method, path, Some(token), Some(file), &[])
     }
 
     /// A sign-in from a device named "test device", whatever it answers.
