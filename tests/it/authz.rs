@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
-use crate::support::{TestApp, item_fields};
+use crate::support::{TestApp, id_of, item_fields};
 
 backend_tests!(
     every_route_refuses_every_caller_it_should,
@@ -494,17 +494,11 @@ fn fixture(app: &TestApp) -> Fixture {
         .collect();
     assert_eq!(outsiders.len(), 6, "people enrolled nowhere");
     let person = outsiders[0].clone();
-    let attendance = app
-        .post(
-            &admin,
-            "/api/v1/attendance",
-            &json!({"session_id": sessions[0], "person_id": enrolled[0], "status": "present"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let attendance = id_of(&app.create(
+        &admin,
+        "/api/v1/attendance",
+        json!({"session_id": sessions[0], "person_id": enrolled[0], "status": "present"}),
+    ));
     // Two refused mutations (a person not enrolled in the class) and one conflict: hoa.nguyen
     // marks a trainee late, then an older "absent" from the admin's device arrives and loses.
     let refused: Vec<Value> = (0..2)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, id_of};
 
 backend_tests!(accounts_and_devices_are_administered_from_the_command_line);
 
@@ -102,17 +102,11 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
     assert!(!ok && err.contains("taken"), "{err}");
     // An organiser is made for a unit, and only with one.
     let admin = app.admin_token();
-    let unit = app
-        .post(
-            &admin,
-            "/api/v1/units",
-            &json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let unit = id_of(&app.create(
+        &admin,
+        "/api/v1/units",
+        json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"}),
+    ));
     let (ok, _, err) = diemdanh(
         &app,
         &["user", "add", "doan.pleiku", "--role", "organiser"],

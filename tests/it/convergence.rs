@@ -21,7 +21,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, id_of};
 
 backend_tests!(devices_converge_whatever_the_order);
 
@@ -176,12 +176,7 @@ fn fixture(app: &TestApp) -> Fixture {
         .map(|i| {
             let body =
                 json!({"full_name": format!("Học viên {i}"), "position": "deputy_secretary"});
-            app.post(admin.token(app), "/api/v1/people", &body)
-                .expect(201)
-                .json["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            id_of(&app.create(admin.token(app), "/api/v1/people", body.clone()))
         })
         .collect();
     Fixture {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::{Response, TestApp};
+use crate::support::{Response, TestApp, id_of};
 
 backend_tests!(
     a_roster_is_checked_then_applied_and_reimporting_changes_nothing,
@@ -23,17 +23,11 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 
 /// A province with three communes; returns the communes' ids by name.
 pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
-    let province = app
-        .post(
-            admin,
-            "/api/v1/units",
-            &json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let province = id_of(&app.create(
+        admin,
+        "/api/v1/units",
+        json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
+    ));
     [
         ("23590", "Xã Biển Hồ"),
         ("23611", "Xã Gào"),
@@ -47,10 +41,7 @@ pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
             "commune"
         };
         let body = json!({"code": code, "name": name, "kind": kind, "parent_id": province});
-        let id = app.post(admin, "/api/v1/units", &body).expect(201).json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = id_of(&app.create(admin, "/api/v1/units", body.clone()));
         ((*name).to_owned(), id)
     })
     .collect()
@@ -254,7 +245,7 @@ fn possible_duplicates_are_reported_not_created(app: TestApp) {
     let units = units(&app, &admin);
     let person = json!({"full_name": "Nguyễn Văn An", "position": "secretary",
         "birth_date": "1995-03-02", "unit_id": units[0].1});
-    let existing = app.post(&admin, "/api/v1/people", &person).expect(201).json;
+    let existing = app.create(&admin, "/api/v1/people", person.clone());
 
     // Row 2: the same person typed without diacritics, in another unit: a possible duplicate.
     // Row 3: typed in decomposed Unicode (NFD), same unit and birth date: the same person.
@@ -367,18 +358,12 @@ fn multipart(file: &[u8], content_type: &str) -> (Vec<u8>, String) {
 fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
-    let course = app
-        .post(
-            &admin,
-            "/api/v1/courses",
-            &json!({"title": "Bồi dưỡng Bí thư", "management_level": "province",
+    let course = id_of(&app.create(
+        &admin,
+        "/api/v1/courses",
+        json!({"title": "Bồi dưỡng Bí thư", "management_level": "province",
                 "start_date": "2026-03-01", "end_date": "2026-03-03"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    ));
     let (body, content_type) = multipart(&workbook(), XLSX);
     let query = format!("?dry_run=false&course_id={course}");
     let result = import(&app, &admin, &query, &body, &content_type).expect(200);

@@ -533,10 +533,7 @@ fn huge_numbers_are_refused_and_change_nothing(backend: Backend) {
     };
     let course = app.get_ok(&admin, "/api/v1/courses?limit=1")["items"][0].clone();
     let course_id = course["id"].as_str().unwrap().to_owned();
-    let material = app
-        .post(&admin, "/api/v1/materials", &json!({"course_id": course_id, "title": "t", "kind": "document", "file_name": "a.pdf", "size_bytes": 10}))
-        .expect(201)
-        .json;
+    let material = app.create(&admin, "/api/v1/materials", json!({"course_id": course_id, "title": "t", "kind": "document", "file_name": "a.pdf", "size_bytes": 10}));
     let material_path = format!("/api/v1/materials/{}", material["id"].as_str().unwrap());
     let counts = |app: &TestApp| {
         ["materials", "attendance", "sessions", "people"].map(|collection| {

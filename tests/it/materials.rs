@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, id_of};
 use diemdanh::config::StoreConfig;
 
 backend_tests!(
@@ -72,10 +72,7 @@ fn new_course(app: &TestApp, admin: &str, code: &str) -> String {
         "start_date": "2026-12-01",
         "end_date": "2026-12-03",
     });
-    app.post(admin, "/api/v1/courses", &body).expect(201).json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    id_of(&app.create(admin, "/api/v1/courses", body.clone()))
 }
 
 /// Regular files under a directory, relative to it.

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields};
 
 backend_tests!(
     units_go_through_their_whole_life,
@@ -293,37 +293,19 @@ pub struct Class {
 
 pub fn plan_class(app: &TestApp, admin: &str, trainer_username: &str) -> Class {
     let trainer = app.create_user(trainer_username, "trainer", None);
-    let course = app
-        .post(admin, "/api/v1/courses", &json!({"title": "Lớp bồi dưỡng Bí thư", "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10", "place": "Trường Chính trị tỉnh"}))
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let course = id_of(&app.create(admin, "/api/v1/courses", json!({"title": "Lớp bồi dưỡng Bí thư", "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10", "place": "Trường Chính trị tỉnh"})));
     app.post(
         admin,
         "/api/v1/course-trainers",
         &json!({"course_id": course, "user_id": trainer}),
     )
     .expect(201);
-    let session = app
-        .post(admin, "/api/v1/sessions", &json!({"course_id": course, "topic": "Công tác tư tưởng trên không gian mạng", "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:30:00+07:00", "trainer_id": trainer}))
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let person = app
-        .post(
-            admin,
-            "/api/v1/people",
-            &json!({"full_name": "Vàng Thị Mỷ", "position": "secretary"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session = id_of(&app.create(admin, "/api/v1/sessions", json!({"course_id": course, "topic": "Công tác tư tưởng trên không gian mạng", "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:30:00+07:00", "trainer_id": trainer})));
+    let person = id_of(&app.create(
+        admin,
+        "/api/v1/people",
+        json!({"full_name": "Vàng Thị Mỷ", "position": "secretary"}),
+    ));
     app.post(
         admin,
         "/api/v1/enrollments",

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::{TestApp, item_fields};
+use crate::support::{TestApp, id_of, item_fields};
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -266,17 +266,11 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
             .to_owned();
     let materials = app.list_all(&admin, &format!("/api/v1/materials?course_id={course_id}"));
     let material_id = materials["items"][0]["id"].as_str().unwrap().to_owned();
-    let attendance_id = app
-        .post(
-            &admin,
-            "/api/v1/attendance",
-            &json!({"session_id": session_id, "person_id": person_id, "status": "present"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let attendance_id = id_of(&app.create(
+        &admin,
+        "/api/v1/attendance",
+        json!({"session_id": session_id, "person_id": person_id, "status": "present"}),
+    ));
 
     let course_paths = [
         format!("/api/v1/courses/{course_id}"),

@@ -11,7 +11,7 @@ use crate::support::sync::{
     DemoClasses, ReadWhileOpen, apply, apply_onto, mutation, new_id, now_millis, stamp,
     upsert_attendance, with_a_commit_held_open,
 };
-use crate::support::{Backend, TestApp, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -895,14 +895,11 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
 
     // Assigned to the second class: the next pull brings its existing records.
     let me = app.get(&tuan, "/api/v1/me").json;
-    let assignment = app
-        .post(
-            &demo.admin,
-            "/api/v1/course-trainers",
-            &json!({"course_id": demo.ward_course, "user_id": me["id"]}),
-        )
-        .expect(201)
-        .json;
+    let assignment = app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.ward_course, "user_id": me["id"]}),
+    );
     let (cursor, changes) = app.pull_all(&tuan, Some(&cursor), 50);
     let after = apply(&[changes.clone()].concat());
     assert!(after.contains_key(&("courses".to_owned(), demo.ward_course.clone())));
@@ -969,17 +966,11 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
     let class = crate::resources::plan_class(&app, &demo.admin, "trainer.narrow");
     let mut narrow_people = vec![class.person.clone()];
     for n in 0..4 {
-        let person = app
-            .post(
-                &demo.admin,
-                "/api/v1/people",
-                &json!({"full_name": format!("Hoàng Văn Lực {n}"), "position": "deputy_secretary"}),
-            )
-            .expect(201)
-            .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let person = id_of(&app.create(
+            &demo.admin,
+            "/api/v1/people",
+            json!({"full_name": format!("Hoàng Văn Lực {n}"), "position": "deputy_secretary"}),
+        ));
         app.post(
             &demo.admin,
             "/api/v1/enrollments",
@@ -1509,12 +1500,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     let admin = demo.admin.as_str();
     let tuan = app.demo_token("tuan.le");
     let tuan_id = app.me(&tuan)["id"].as_str().unwrap().to_owned();
-    let create = |path: &str, body: Value| {
-        app.post(admin, path, &body).expect(201).json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let create = |path: &str, body: Value| id_of(&app.create(admin, path, body.clone()));
     let commune = create(
         "/api/v1/units",
         json!({"code": "79001", "name": "Xã Ia Hrung", "kind": "commune"}),

@@ -119,12 +119,7 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
     // The trainer's device: its refresh token still signs it in (or has simply expired, as it
     // would have without an upgrade), the mutations it pushed are answered as duplicates.
     let trainer = manifest["trainer"].as_str().unwrap();
-    let refreshed = app.call(
-        "POST",
-        "/api/v1/auth/refresh",
-        None,
-        Some(&json!({"refresh_token": manifest["refresh_token"]})),
-    );
+    let refreshed = app.refresh(&manifest["refresh_token"]);
     let token = match refreshed.status {
         200 => {
             assert_eq!(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::support::sync::{DemoClasses, ReadWhileOpen, new_id, with_a_commit_held_open};
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{Backend, TestApp, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -164,14 +164,11 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp
         &edited,
     )
     .expect(200);
-    let unit = app
-        .post(
-            &demo.admin,
-            "/api/v1/units",
-            &json!({"code": "NEW-1", "name": "Phường Mới", "kind": "ward"}),
-        )
-        .expect(201)
-        .json;
+    let unit = app.create(
+        &demo.admin,
+        "/api/v1/units",
+        json!({"code": "NEW-1", "name": "Phường Mới", "kind": "ward"}),
+    );
     let later = pull(&app, &tuan, Some(timestamp(&nothing)));
     assert!(timestamp(&later) > timestamp(&nothing));
     assert_eq!(
@@ -431,17 +428,14 @@ fn deletions_travel_both_ways(app: TestApp) {
     assert_eq!(count_all(&tuan_pull, "deleted"), 0, "{tuan_pull}");
 
     // An administrator deletes a session: both devices are told.
-    let other_session = app
-        .post(
-            &demo.admin,
-            "/api/v1/sessions",
-            &json!({
-                "course_id": demo.big_course, "topic": "Buổi bổ sung",
-                "starts_at": "2026-12-01T01:00:00Z", "ends_at": "2026-12-01T03:00:00Z"
-            }),
-        )
-        .expect(201)
-        .json;
+    let other_session = app.create(
+        &demo.admin,
+        "/api/v1/sessions",
+        json!({
+            "course_id": demo.big_course, "topic": "Buổi bổ sung",
+            "starts_at": "2026-12-01T01:00:00Z", "ends_at": "2026-12-01T03:00:00Z"
+        }),
+    );
     let session_id = other_session["id"].as_str().unwrap().to_owned();
     let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
     assert_eq!(
@@ -742,14 +736,11 @@ fn scope_changes_delete_and_backfill(app: TestApp) {
     let first = pull(&app, &tuan, None);
     let me = app.get(&tuan, "/api/v1/me").json;
     // Assigned to the second class: its records arrive as new.
-    let assignment = app
-        .post(
-            &demo.admin,
-            "/api/v1/course-trainers",
-            &json!({"course_id": demo.skills_course, "user_id": me["id"]}),
-        )
-        .expect(201)
-        .json;
+    let assignment = app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.skills_course, "user_id": me["id"]}),
+    );
     let gained = pull(&app, &tuan, Some(timestamp(&first)));
     assert_eq!(
         ids(&gained, "courses", "created"),
@@ -951,15 +942,12 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp
     assert_eq!(count_all(&first, "updated"), 0);
     gather(&mut gathered, &first);
     // A record written while the device is between pages reaches it.
-    let written = app
-        .post(
-            &demo.admin,
-            "/api/v1/attendance",
-            &json!({"session_id": demo.session, "person_id": demo.people[1],
+    let written = app.create(
+        &demo.admin,
+        "/api/v1/attendance",
+        json!({"session_id": demo.session, "person_id": demo.people[1],
                          "status": "late"}),
-        )
-        .expect(201)
-        .json;
+    );
     let mut page = first;
     let mut pages = 1;
     while page["has_more"] == true {
@@ -1069,17 +1057,12 @@ fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(app: T
     // While the device is away: thirty sessions added to its course, one of them deleted again,
     // and a mark the device itself pushed (it holds it: it must not come back).
     let session = |topic: String| {
-        app.post(
+        id_of(&app.create(
             &demo.admin,
             "/api/v1/sessions",
-            &json!({"course_id": demo.big_course, "topic": topic,
+            json!({"course_id": demo.big_course, "topic": topic,
                          "starts_at": "2026-12-20T01:00:00Z", "ends_at": "2026-12-20T02:00:00Z"}),
-        )
-        .expect(201)
-        .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        ))
     };
     let added: Vec<String> = (0..30).map(|i| session(format!("Buổi thêm {i}"))).collect();
     app.delete(&demo.admin, &format!("/api/v1/sessions/{}", added[3]))
@@ -1242,18 +1225,12 @@ fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp
         .as_str()
         .unwrap()
         .to_owned();
-    let written = app
-        .post(
-            &demo.admin,
-            "/api/v1/attendance",
-            &json!({"session_id": sessions.first().unwrap(), "person_id": enrolled,
+    let written = id_of(&app.create(
+        &demo.admin,
+        "/api/v1/attendance",
+        json!({"session_id": sessions.first().unwrap(), "person_id": enrolled,
                          "status": "present"}),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    ));
 
     let limit = 5;
     let (_, cut, none) = pull_pages(&app, &tuan, at, limit, Some(2));
@@ -1320,15 +1297,12 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp)
     let at = timestamp(&pull(&app, &tuan, Some(at)));
     push(&app, &tuan, at, &json!({"attendance": {"deleted": [id]}}));
     // An administrator records the trainee again: the same record comes back to life.
-    let revived = app
-        .post(
-            &demo.admin,
-            "/api/v1/attendance",
-            &json!({"session_id": demo.session, "person_id": demo.people[2],
+    let revived = app.create(
+        &demo.admin,
+        "/api/v1/attendance",
+        json!({"session_id": demo.session, "person_id": demo.people[2],
                          "status": "late"}),
-        )
-        .expect(201)
-        .json;
+    );
     assert_eq!(revived["id"], id.as_str());
     // Enough changes after it for a pull of several pages.
     for n in 0..12 {
@@ -1411,10 +1385,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     app.create_user("root.admin", "admin", None);
     let post = |path: &str, body: Value| {
         let admin = app.token("root.admin", "admin-password");
-        app.post(&admin, path, &body).expect(201).json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        id_of(&app.create(&admin, path, body.clone()))
     };
     let course = |code: &str| {
         post(
