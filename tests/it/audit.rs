@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
 use crate::support::{TestApp, id_of};
 
 backend_tests!(
@@ -52,7 +53,7 @@ fn admin(app: &TestApp) -> Session {
 }
 
 fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    let response = app.call("POST", path, Some(token), Some(&body));
+    let response = app.post(token, path, &body);
     assert!(
         response.status == 200 || response.status == 201,
         "POST {path}: {} {}",
@@ -64,14 +65,7 @@ fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
 
 /// The entries matching a query string, newest first.
 fn entries(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
-    app.call(
-        "GET",
-        &format!("/api/v1/audit?limit=500&{query}"),
-        Some(token),
-        None,
-    )
-    .expect(200)
-    .json["items"]
+    app.get_ok(token, &format!("/api/v1/audit?limit=500&{query}"))["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -190,10 +184,7 @@ fn logins_and_failed_logins_are_recorded(app: TestApp) {
     assert_eq!(login["details"]["device_name"], "test device");
 
     let attempt = |username: &str| {
-        let body =
-            json!({"username": username, "password": "not-the-password", "device_name": "x"});
-        app.call("POST", "/api/v1/auth/login", None, Some(&body))
-            .expect(401);
+        app.try_login(username, "not-the-password").expect(401);
     };
     attempt("co.lan");
     attempt("ai.do.khong.co");
@@ -219,24 +210,20 @@ fn logins_and_failed_logins_are_recorded(app: TestApp) {
         "the login and the wrong password"
     );
 
-    app.call("POST", "/api/v1/auth/logout", Some(&signed_in.token), None)
+    app.post_empty(&signed_in.token, "/api/v1/auth/logout")
         .expect(204);
     let logout = only(&app, &admin.token, "action=logout");
     assert_by(&logout, &signed_in);
 
     // The right password of a disabled account: refused, and recorded as a failed login.
-    app.call(
-        "PATCH",
+    app.patch(
+        &admin.token,
         &format!("/api/v1/users/{trainer}"),
-        Some(&admin.token),
-        Some(&json!({"disabled": true})),
+        &json!({"disabled": true}),
     )
     .expect(200);
-    let body = json!({"username": "co.lan", "password": "trainer-password", "device_name": "x"});
-    let refused = app
-        .call("POST", "/api/v1/auth/login", None, Some(&body))
-        .expect(403);
-    assert_eq!(refused.code(), "account_disabled");
+    app.try_login("co.lan", "trainer-password")
+        .expect_error(403, "account_disabled");
     let failed = entries(&app, &admin.token, "action=login_failed");
     assert_eq!(failed.len(), 3, "{failed:#?}");
     let disabled = &failed[0];
@@ -272,12 +259,11 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     }
     changed["place"] = json!("Hội trường Tỉnh đoàn, Quy Nhơn");
     let etag = format!("\"{}\"", course["rev"]);
-    app.call_with(
-        "PUT",
+    app.put_if_match(
+        &admin.token,
         &format!("/api/v1/courses/{course_id}"),
-        Some(&admin.token),
-        Some(&changed),
-        &[("If-Match", &etag)],
+        &etag,
+        &changed,
     )
     .expect(200);
     let updated = only(&app, &admin.token, &format!("action=updated&{object}"));
@@ -288,22 +274,16 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
         "only what changed"
     );
     // A refused write (a stale If-Match) leaves no entry.
-    app.call_with(
-        "PUT",
+    app.put_if_match(
+        &admin.token,
         &format!("/api/v1/courses/{course_id}"),
-        Some(&admin.token),
-        Some(&changed),
-        &[("If-Match", &etag)],
+        &etag,
+        &changed,
     )
     .expect(412);
     assert_eq!(entries(&app, &admin.token, &object).len(), 2);
-    app.call(
-        "DELETE",
-        &format!("/api/v1/courses/{course_id}"),
-        Some(&admin.token),
-        None,
-    )
-    .expect(204);
+    app.delete(&admin.token, &format!("/api/v1/courses/{course_id}"))
+        .expect(204);
     assert_by(
         &only(&app, &admin.token, &format!("action=deleted&{object}")),
         &admin,
@@ -326,11 +306,10 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     assert_by(&created, &admin);
     assert_eq!(created["details"]["username"], "ksor.h.nhung");
     assert_eq!(created["details"]["role"], "trainer");
-    app.call(
-        "POST",
+    app.post(
+        &admin.token,
         &format!("/api/v1/users/{user_id}/password"),
-        Some(&admin.token),
-        Some(&json!({"new_password": "mat-khau-moi-2026"})),
+        &json!({"new_password": "mat-khau-moi-2026"}),
     )
     .expect(204);
     assert_by(
@@ -342,11 +321,9 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
         &admin,
     );
     let phone = sign_in(&app, "ksor.h.nhung", "mat-khau-moi-2026");
-    app.call(
-        "POST",
+    app.post_empty(
+        &admin.token,
         &format!("/api/v1/devices/{}/revoke", phone.device),
-        Some(&admin.token),
-        None,
     )
     .expect(200);
     let revoked = only(
@@ -359,11 +336,10 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     );
     assert_by(&revoked, &admin);
     assert_eq!(revoked["details"]["user_id"], json!(user_id));
-    app.call(
-        "PATCH",
+    app.patch(
+        &admin.token,
         &format!("/api/v1/users/{user_id}"),
-        Some(&admin.token),
-        Some(&json!({"disabled": true})),
+        &json!({"disabled": true}),
     )
     .expect(200);
     let disabled = only(
@@ -373,18 +349,6 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     );
     assert_by(&disabled, &admin);
     assert_eq!(disabled["details"], json!({"disabled": true}));
-}
-
-fn mutation(record_id: &str, fields: Value, offset_ms: i64) -> Value {
-    let millis = chrono::Utc::now().timestamp_millis() - 60_000 + offset_ms;
-    json!({
-        "mutation_id": uuid::Uuid::new_v4().to_string(),
-        "collection": "attendance",
-        "record_id": record_id,
-        "op": "upsert",
-        "fields": fields,
-        "hlc": format!("{millis:013}-0000-device"),
-    })
 }
 
 fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) {
@@ -454,25 +418,29 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
     let trainer = sign_in(&app, "co.lan", "trainer-password");
     let refused = app.push(
         &trainer.token,
-        vec![mutation(
+        &[upsert_attendance(
             &uuid::Uuid::new_v4().to_string(),
             json!({"session_id": class.session, "person_id": class.outsider, "status": "present"}),
-            0,
+            &stamp_a_minute_ago(0),
         )],
     );
     assert_eq!(refused[0]["status"], "rejected", "{refused:?}");
     let disputed = uuid::Uuid::new_v4().to_string();
     app.push(
         &trainer.token,
-        vec![mutation(
+        &[upsert_attendance(
             &disputed,
             json!({"session_id": class.session, "person_id": class.enrolled[0], "status": "late"}),
-            2000,
+            &stamp_a_minute_ago(2000),
         )],
     );
     let stale = app.push(
         &admin.token,
-        vec![mutation(&disputed, json!({"status": "absent"}), 1000)],
+        &[upsert_attendance(
+            &disputed,
+            json!({"status": "absent"}),
+            &stamp_a_minute_ago(1000),
+        )],
     );
     assert_eq!(stale[0]["status"], "merged");
     let by_trainer = entries(&app, &admin.token, &format!("user_id={}", class.trainer));
@@ -485,15 +453,7 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
         "pushes are not in the trail"
     );
 
-    let conflict = app
-        .call(
-            "GET",
-            "/api/v1/sync/conflicts?status=open",
-            Some(&admin.token),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["id"]
+    let conflict = app.get_ok(&admin.token, "/api/v1/sync/conflicts?status=open")["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -513,23 +473,14 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
     assert_eq!(resolved["details"]["value"], "present");
     assert_eq!(resolved["details"]["record_id"], json!(disputed));
 
-    let quarantined = app
-        .call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open",
-            Some(&admin.token),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.call(
-        "POST",
+    let quarantined =
+        app.get_ok(&admin.token, "/api/v1/sync/quarantine?status=open")["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    app.post_empty(
+        &admin.token,
         &format!("/api/v1/sync/quarantine/{quarantined}/dismiss"),
-        Some(&admin.token),
-        None,
     )
     .expect(200);
     let dismissed = only(
@@ -542,11 +493,9 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
     assert_by(&dismissed, &admin);
     assert_eq!(dismissed["details"]["collection"], "attendance");
     // Dismissed twice: refused, and still one entry.
-    app.call(
-        "POST",
+    app.post_empty(
+        &admin.token,
         &format!("/api/v1/sync/quarantine/{quarantined}/dismiss"),
-        Some(&admin.token),
-        None,
     )
     .expect(409);
     assert_eq!(
@@ -602,14 +551,10 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
 
     // Paging: two pages of two and one, together every entry once.
     let page = |offset: usize| {
-        app.call(
-            "GET",
+        app.get_ok(
+            &admin.token,
             &format!("/api/v1/audit?action=created&limit=2&offset={offset}"),
-            Some(&admin.token),
-            None,
         )
-        .expect(200)
-        .json
     };
     let (first, second) = (page(0), page(2));
     assert_eq!(first["total"], 3);
@@ -661,12 +606,7 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
         ("limit=0", "limit", "out_of_range"),
     ] {
         let refused = app
-            .call(
-                "GET",
-                &format!("/api/v1/audit?{query}"),
-                Some(&admin.token),
-                None,
-            )
+            .get(&admin.token, &format!("/api/v1/audit?{query}"))
             .expect(422);
         assert_eq!(refused.code(), "validation_failed", "{query}");
         assert_eq!(refused.json["details"][0]["field"], field, "{query}");
@@ -702,13 +642,7 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
     );
     // A name typed at the login that a spreadsheet would run is guarded with an apostrophe.
     let typed = "=HYPERLINK(\"http://evil.example\",\"Mở\")";
-    app.call(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(&json!({"username": typed, "password": "x", "device_name": "x"})),
-    )
-    .expect(401);
+    app.try_login(typed, "x").expect(401);
     let (_, _, body) = app.download(
         "/api/v1/audit?format=csv&action=login_failed",
         &admin.token,
@@ -746,15 +680,8 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
 
     // Everyone else: 403, whatever the format or filter.
     for query in ["", "?format=csv", "?from=yesterday"] {
-        let refused = app
-            .call(
-                "GET",
-                &format!("/api/v1/audit{query}"),
-                Some(&trainer_session.token),
-                None,
-            )
-            .expect(403);
-        assert_eq!(refused.code(), "forbidden");
+        app.get(&trainer_session.token, &format!("/api/v1/audit{query}"))
+            .expect_error(403, "forbidden");
     }
 }
 
@@ -768,60 +695,34 @@ fn no_password_or_token_is_ever_stored(app: TestApp) {
         json!({"username": "ksor.h.nhung", "role": "trainer", "password": created_password}),
     );
     let phone = sign_in(&app, "ksor.h.nhung", created_password);
-    let refreshed = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": phone.refresh_token})),
-        )
-        .expect(200)
-        .json;
+    let refreshed = app.refresh(&json!(phone.refresh_token)).expect(200).json;
     let changed_password = "mat-khau-cua-toi-2";
-    app.call(
-        "POST",
+    app.post(
+        refreshed["access_token"].as_str().unwrap(),
         "/api/v1/me/password",
-        Some(refreshed["access_token"].as_str().unwrap()),
-        Some(&json!({"current_password": created_password, "new_password": changed_password})),
+        &json!({"current_password": created_password, "new_password": changed_password}),
     )
     .expect(204);
     // A wrong current password and a failed login typed with a password in the name field.
-    app.call(
-        "POST",
+    app.post(
+        refreshed["access_token"].as_str().unwrap(),
         "/api/v1/me/password",
-        Some(refreshed["access_token"].as_str().unwrap()),
-        Some(&json!({"current_password": "doan-sai", "new_password": "khong-quan-trong-1"})),
+        &json!({"current_password": "doan-sai", "new_password": "khong-quan-trong-1"}),
     )
     .expect(422);
     // The second refresh token used, then the first presented again: a copy. The device is
     // signed out and the reuse recorded.
-    let last = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": refreshed["refresh_token"]})),
-        )
-        .expect(200)
-        .json;
-    let reuse = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": phone.refresh_token})),
-        )
-        .expect(401);
-    assert_eq!(reuse.code(), "refresh_token_reused");
+    let last = app.refresh(&refreshed["refresh_token"]).expect(200).json;
+    app.refresh(&json!(phone.refresh_token))
+        .expect_error(401, "refresh_token_reused");
     let reused = only(&app, &admin.token, "action=refresh_token_reused");
     assert_eq!(reused["device_id"], json!(phone.device));
     assert_eq!(reused["address"], ADDRESS);
     let reset_password = "mat-khau-quan-tri-3";
-    app.call(
-        "POST",
+    app.post(
+        &admin.token,
         &format!("/api/v1/users/{}/password", id_of(&user)),
-        Some(&admin.token),
-        Some(&json!({"new_password": reset_password})),
+        &json!({"new_password": reset_password}),
     )
     .expect(204);
 

@@ -32,16 +32,14 @@ fn login_returns_tokens_bound_to_a_new_device(app: TestApp) {
     assert_eq!(tokens["user"]["username"], "hoa.nguyen");
     assert!(tokens["user"].get("password_hash").is_none());
     let token = tokens["access_token"].as_str().unwrap();
-    let me = app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    let me = app.get(token, "/api/v1/me").expect(200);
     assert_eq!(me.json["role"], "trainer");
-    let devices = app
-        .call("GET", "/api/v1/devices", Some(token), None)
-        .expect(200);
+    let devices = app.get(token, "/api/v1/devices").expect(200);
     assert_eq!(devices.json["total"], 1);
     assert_eq!(devices.json["items"][0]["id"], tokens["device_id"]);
     assert_eq!(devices.json["items"][0]["name"], "test device");
-    let missing = app.call("GET", "/api/v1/me", None, None).expect(401);
-    assert_eq!(missing.code(), "missing_token");
+    app.call("GET", "/api/v1/me", None, None)
+        .expect_error(401, "missing_token");
     // Without a valid token nothing else about the request is judged.
     let unauthenticated = app.send_raw(
         "POST",
@@ -54,71 +52,39 @@ fn login_returns_tokens_bound_to_a_new_device(app: TestApp) {
         (unauthenticated.status, unauthenticated.code()),
         (401, "invalid_token")
     );
-    let bad_query = app
-        .call("GET", "/api/v1/units?limit=abc", None, None)
-        .expect(401);
-    assert_eq!(bad_query.code(), "missing_token");
+    app.call("GET", "/api/v1/units?limit=abc", None, None)
+        .expect_error(401, "missing_token");
 }
 
 fn wrong_passwords_and_unknown_users_look_the_same(app: TestApp) {
     app.create_user("tuan.le", "trainer", None);
-    let wrong = json!({"username": "tuan.le", "password": "nope-nope", "device_name": "x"});
-    let unknown = json!({"username": "nobody.here", "password": "nope-nope", "device_name": "x"});
-    let a = app
-        .call("POST", "/api/v1/auth/login", None, Some(&wrong))
-        .expect(401);
-    let b = app
-        .call("POST", "/api/v1/auth/login", None, Some(&unknown))
-        .expect(401);
+    let a = app.try_login("tuan.le", "nope-nope").expect(401);
+    let b = app.try_login("nobody.here", "nope-nope").expect(401);
     assert_eq!(a.json, b.json);
     assert_eq!(a.code(), "invalid_credentials");
     let extra = json!({"username": "tuan.le", "password": "trainer-password", "device_name": "x", "role": "admin"});
-    assert_eq!(
-        app.call("POST", "/api/v1/auth/login", None, Some(&extra))
-            .expect(422)
-            .code(),
-        "validation_failed"
-    );
+    app.call("POST", "/api/v1/auth/login", None, Some(&extra))
+        .expect_error(422, "validation_failed");
 }
 
 fn refresh_tokens_rotate_and_reuse_revokes_the_device(app: TestApp) {
     app.create_user("trainer.a", "trainer", None);
     let first = app.login("trainer.a", "trainer-password");
-    let refresh = |token: &serde_json::Value| {
-        app.call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": token})),
-        )
-    };
+    let refresh = |token: &serde_json::Value| app.refresh(token);
     let second = refresh(&first["refresh_token"]).expect(200).json;
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(second["device_id"], first["device_id"]);
     let token = second["access_token"].as_str().unwrap();
-    app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    app.get(token, "/api/v1/me").expect(200);
     let third = refresh(&second["refresh_token"]).expect(200).json;
     let token = third["access_token"].as_str().unwrap();
     // The first refresh token was used already and the chain has moved on since: presenting it
     // again means it was copied.
-    assert_eq!(
-        refresh(&first["refresh_token"]).expect(401).code(),
-        "refresh_token_reused"
-    );
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
-    assert_eq!(
-        refresh(&third["refresh_token"]).expect(401).code(),
-        "invalid_refresh_token"
-    );
-    assert_eq!(
-        refresh(&json!("garbage")).expect(401).code(),
-        "invalid_refresh_token"
-    );
+    refresh(&first["refresh_token"]).expect_error(401, "refresh_token_reused");
+    app.get(token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
+    refresh(&third["refresh_token"]).expect_error(401, "invalid_refresh_token");
+    refresh(&json!("garbage")).expect_error(401, "invalid_refresh_token");
 }
 
 /// Sends a refresh over a connection of its own and cuts it as soon as the answer starts to
@@ -143,50 +109,31 @@ fn refresh_and_lose_the_answer(app: &TestApp, refresh_token: &serde_json::Value)
         .expect("cut the connection");
 }
 
-fn refresh_with(app: &TestApp, refresh_token: &serde_json::Value) -> crate::support::Response {
-    app.call(
-        "POST",
-        "/api/v1/auth/refresh",
-        None,
-        Some(&json!({ "refresh_token": refresh_token })),
-    )
-}
-
 fn a_refresh_retried_after_a_lost_answer_keeps_the_device_signed_in(app: TestApp) {
     app.create_user("trainer.weak", "trainer", None);
     let login = app.login("trainer.weak", "trainer-password");
     refresh_and_lose_the_answer(&app, &login["refresh_token"]);
     // The phone retries with the only refresh token it has.
-    let retried = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    let retried = app.refresh(&login["refresh_token"]).expect(200).json;
     assert_eq!(retried["device_id"], login["device_id"]);
     let token = retried["access_token"].as_str().unwrap();
-    app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    app.get(token, "/api/v1/me").expect(200);
     // The chain it was given goes on working.
-    let next = refresh_with(&app, &retried["refresh_token"])
-        .expect(200)
-        .json;
+    let next = app.refresh(&retried["refresh_token"]).expect(200).json;
     let token = next["access_token"].as_str().unwrap();
-    app.call("GET", "/api/v1/me", Some(token), None).expect(200);
+    app.get(token, "/api/v1/me").expect(200);
     // Once the chain has moved on, the first token is a copy again.
-    assert_eq!(
-        refresh_with(&app, &login["refresh_token"])
-            .expect(401)
-            .code(),
-        "refresh_token_reused"
-    );
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
+    app.refresh(&login["refresh_token"])
+        .expect_error(401, "refresh_token_reused");
+    app.get(token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
 }
 
 fn a_repeated_refresh_leaves_the_device_one_working_chain(app: TestApp) {
     app.create_user("trainer.twice", "trainer", None);
     let login = app.login("trainer.twice", "trainer-password");
-    let lost = refresh_with(&app, &login["refresh_token"]).expect(200).json;
-    let kept = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    let lost = app.refresh(&login["refresh_token"]).expect(200).json;
+    let kept = app.refresh(&login["refresh_token"]).expect(200).json;
     assert_ne!(lost["refresh_token"], kept["refresh_token"]);
     let live: i64 = {
         use diemdanh::db::schema::refresh_tokens;
@@ -204,31 +151,19 @@ fn a_repeated_refresh_leaves_the_device_one_working_chain(app: TestApp) {
     );
     // The answer that was lost carried a token that no longer works: whoever presents it holds
     // a copy, and the device is signed out with every token it had.
-    assert_eq!(
-        refresh_with(&app, &lost["refresh_token"])
-            .expect(401)
-            .code(),
-        "refresh_token_reused"
-    );
-    assert_eq!(
-        refresh_with(&app, &kept["refresh_token"])
-            .expect(401)
-            .code(),
-        "invalid_refresh_token"
-    );
+    app.refresh(&lost["refresh_token"])
+        .expect_error(401, "refresh_token_reused");
+    app.refresh(&kept["refresh_token"])
+        .expect_error(401, "invalid_refresh_token");
     let token = kept["access_token"].as_str().unwrap();
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
+    app.get(token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
 }
 
 fn a_refresh_reused_after_the_grace_period_revokes_the_device(app: TestApp) {
     app.create_user("trainer.late", "trainer", None);
     let login = app.login("trainer.late", "trainer-password");
-    let refreshed = refresh_with(&app, &login["refresh_token"]).expect(200).json;
+    let refreshed = app.refresh(&login["refresh_token"]).expect(200).json;
     {
         // A minute and a second pass.
         use diemdanh::db::schema::refresh_tokens;
@@ -239,19 +174,11 @@ fn a_refresh_reused_after_the_grace_period_revokes_the_device(app: TestApp) {
             .execute(&mut *conn)
             .unwrap();
     }
-    assert_eq!(
-        refresh_with(&app, &login["refresh_token"])
-            .expect(401)
-            .code(),
-        "refresh_token_reused"
-    );
+    app.refresh(&login["refresh_token"])
+        .expect_error(401, "refresh_token_reused");
     let token = refreshed["access_token"].as_str().unwrap();
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
+    app.get(token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
 }
 
 fn logout_and_admin_revocation_take_effect_on_the_next_request(app: TestApp) {
@@ -261,35 +188,26 @@ fn logout_and_admin_revocation_take_effect_on_the_next_request(app: TestApp) {
     let tablet = app.login("trainer.b", "trainer-password");
     let phone_token = phone["access_token"].as_str().unwrap();
     let tablet_token = tablet["access_token"].as_str().unwrap();
-    app.call("POST", "/api/v1/auth/logout", Some(phone_token), None)
+    app.post_empty(phone_token, "/api/v1/auth/logout")
         .expect(204);
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(phone_token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
-    app.call("GET", "/api/v1/me", Some(tablet_token), None)
-        .expect(200);
+    app.get(phone_token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
+    app.get(tablet_token, "/api/v1/me").expect(200);
     let path = format!(
         "/api/v1/devices/{}/revoke",
         tablet["device_id"].as_str().unwrap()
     );
-    let revoked = app.call("POST", &path, Some(&admin), None).expect(200);
+    let revoked = app.post_empty(&admin, &path).expect(200);
     assert!(revoked.json["revoked_at"].is_string());
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(tablet_token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
+    app.get(tablet_token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
     let again = app.call(
         "POST",
         "/api/v1/auth/refresh",
         None,
         Some(&json!({"refresh_token": tablet["refresh_token"]})),
     );
-    assert_eq!(again.expect(401).code(), "invalid_refresh_token");
+    again.expect_error(401, "invalid_refresh_token");
 }
 
 fn disabling_a_user_locks_them_out(app: TestApp) {
@@ -298,50 +216,21 @@ fn disabling_a_user_locks_them_out(app: TestApp) {
     let token = app.token("trainer.c", "trainer-password");
     let path = format!("/api/v1/users/{user_id}");
     let disabled = app
-        .call(
-            "PATCH",
-            &path,
-            Some(&admin),
-            Some(&json!({"disabled": true})),
-        )
+        .patch(&admin, &path, &json!({"disabled": true}))
         .expect(200);
     assert!(disabled.json["disabled_at"].is_string());
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(&token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
-    let login =
-        json!({"username": "trainer.c", "password": "trainer-password", "device_name": "x"});
-    assert_eq!(
-        app.call("POST", "/api/v1/auth/login", None, Some(&login))
-            .expect(403)
-            .code(),
-        "account_disabled"
-    );
-    app.call(
-        "PATCH",
-        &path,
-        Some(&admin),
-        Some(&json!({"disabled": false})),
-    )
-    .expect(200);
-    app.call("POST", "/api/v1/auth/login", None, Some(&login))
+    app.get(&token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
+    app.try_login("trainer.c", "trainer-password")
+        .expect_error(403, "account_disabled");
+    app.patch(&admin, &path, &json!({"disabled": false}))
         .expect(200);
+    app.try_login("trainer.c", "trainer-password").expect(200);
     // Admins cannot lock themselves out.
-    let me = app
-        .call("GET", "/api/v1/me", Some(&admin), None)
-        .expect(200)
-        .json;
+    let me = app.me(&admin);
     let own = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
-    app.call(
-        "PATCH",
-        &own,
-        Some(&admin),
-        Some(&json!({"disabled": true})),
-    )
-    .expect(422);
+    app.patch(&admin, &own, &json!({"disabled": true}))
+        .expect(422);
 }
 
 fn changing_a_password_signs_out_other_devices(app: TestApp) {
@@ -349,21 +238,15 @@ fn changing_a_password_signs_out_other_devices(app: TestApp) {
     let here = app.token("trainer.d", "trainer-password");
     let elsewhere = app.token("trainer.d", "trainer-password");
     let wrong = json!({"current_password": "not-it-at-all", "new_password": "mật-khẩu-mới-2026"});
-    app.call("POST", "/api/v1/me/password", Some(&here), Some(&wrong))
-        .expect(422);
+    app.post(&here, "/api/v1/me/password", &wrong).expect(422);
     let weak = json!({"current_password": "trainer-password", "new_password": "short"});
-    app.call("POST", "/api/v1/me/password", Some(&here), Some(&weak))
-        .expect(422);
+    app.post(&here, "/api/v1/me/password", &weak).expect(422);
     let change =
         json!({"current_password": "trainer-password", "new_password": "mật-khẩu-mới-2026"});
-    app.call("POST", "/api/v1/me/password", Some(&here), Some(&change))
-        .expect(204);
-    app.call("GET", "/api/v1/me", Some(&here), None).expect(200);
-    app.call("GET", "/api/v1/me", Some(&elsewhere), None)
-        .expect(401);
-    let old = json!({"username": "trainer.d", "password": "trainer-password", "device_name": "x"});
-    app.call("POST", "/api/v1/auth/login", None, Some(&old))
-        .expect(401);
+    app.post(&here, "/api/v1/me/password", &change).expect(204);
+    app.get(&here, "/api/v1/me").expect(200);
+    app.get(&elsewhere, "/api/v1/me").expect(401);
+    app.try_login("trainer.d", "trainer-password").expect(401);
     app.token("trainer.d", "mật-khẩu-mới-2026");
 }
 
@@ -372,17 +255,12 @@ fn login_failures_are_rate_limited(backend: Backend) {
         return;
     };
     app.create_user("trainer.e", "trainer", None);
-    let wrong = json!({"username": "trainer.e", "password": "wrong-password", "device_name": "x"});
     for _ in 0..3 {
-        app.call("POST", "/api/v1/auth/login", None, Some(&wrong))
-            .expect(401);
+        app.try_login("trainer.e", "wrong-password").expect(401);
     }
-    let right =
-        json!({"username": "trainer.e", "password": "trainer-password", "device_name": "x"});
     let limited = app
-        .call("POST", "/api/v1/auth/login", None, Some(&right))
-        .expect(429);
-    assert_eq!(limited.code(), "rate_limited");
+        .try_login("trainer.e", "trainer-password")
+        .expect_error(429, "rate_limited");
     let retry_after: u64 = limited
         .header("retry-after")
         .expect("Retry-After")
@@ -408,8 +286,7 @@ fn login_from(app: &TestApp, username: &str, password: &str, address: &str) -> R
 
 #[track_caller]
 fn retry_after(response: Response) -> u64 {
-    let response = response.expect(429);
-    assert_eq!(response.code(), "rate_limited");
+    let response = response.expect_error(429, "rate_limited");
     response
         .header("retry-after")
         .expect("Retry-After")
@@ -520,46 +397,26 @@ fn forged_and_expired_tokens_are_refused(app: TestApp) {
     };
     let user_id = tokens["user"]["id"].as_str().unwrap();
     let expired = sign(claims(-3600, user_id), secret.as_bytes());
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(&expired), None)
-            .expect(401)
-            .code(),
-        "token_expired"
-    );
+    app.get(&expired, "/api/v1/me")
+        .expect_error(401, "token_expired");
     let wrong_key = sign(claims(600, user_id), b"another-secret-another-secret-123");
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(&wrong_key), None)
-            .expect(401)
-            .code(),
-        "invalid_token"
-    );
+    app.get(&wrong_key, "/api/v1/me")
+        .expect_error(401, "invalid_token");
     // An edited payload keeps the old signature, which no longer matches.
     let parts: Vec<&str> = token.split('.').collect();
     use base64::Engine;
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let edited_claims = engine.encode(serde_json::to_vec(&claims(600, "someone-else")).unwrap());
     let edited = format!("{}.{}.{}", parts[0], edited_claims, parts[2]);
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(&edited), None)
-            .expect(401)
-            .code(),
-        "invalid_token"
-    );
+    app.get(&edited, "/api/v1/me")
+        .expect_error(401, "invalid_token");
     let none_header = engine.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let alg_none = format!("{none_header}.{}.", parts[1]);
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(&alg_none), None)
-            .expect(401)
-            .code(),
-        "invalid_token"
-    );
+    app.get(&alg_none, "/api/v1/me")
+        .expect_error(401, "invalid_token");
     // A token signed for a user that does not own the device is refused too.
     let other = app.create_user("trainer.h", "trainer", None);
     let mismatched = sign(claims(600, &other), secret.as_bytes());
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(&mismatched), None)
-            .expect(401)
-            .code(),
-        "invalid_token"
-    );
+    app.get(&mismatched, "/api/v1/me")
+        .expect_error(401, "invalid_token");
 }

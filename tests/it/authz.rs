@@ -14,7 +14,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
+use crate::support::{TestApp, id_of, item_fields};
 
 backend_tests!(
     every_route_refuses_every_caller_it_should,
@@ -416,44 +417,19 @@ struct Fixture {
     foreign: BTreeSet<String>,
 }
 
-fn ids_of(page: &Value, field: &str) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i[field].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn stamp(offset_ms: i64) -> String {
-    let millis = chrono::Utc::now().timestamp_millis() - 60_000 + offset_ms;
-    format!("{millis:013}-0000-device")
-}
-
-fn mutation(record_id: &str, fields: Value, hlc: &str) -> Value {
-    json!({
-        "mutation_id": uuid::Uuid::new_v4().to_string(),
-        "collection": "attendance",
-        "record_id": record_id,
-        "op": "upsert",
-        "fields": fields,
-        "hlc": hlc,
-    })
-}
-
 fn fixture(app: &TestApp) -> Fixture {
-    let admin = app.token("admin", "diemdanh-admin");
-    let assigned = app.token("hoa.nguyen", "demo-trainer-1");
-    let other = app.token("tuan.le", "demo-trainer-2");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let ward_organiser = app.token("doan.pleiku", "demo-organiser-1");
-    let sibling_organiser = app.token("doan.thongnhat", "demo-organiser-2");
-    let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
+    let admin = app.demo_token("admin");
+    let assigned = app.demo_token("hoa.nguyen");
+    let other = app.demo_token("tuan.le");
+    let trainee = app.demo_token("hocvien.demo");
+    let ward_organiser = app.demo_token("doan.pleiku");
+    let sibling_organiser = app.demo_token("doan.thongnhat");
+    let province_organiser = app.demo_token("tinhdoan.daotao");
     let admin_spare_device = app.login("admin", "diemdanh-admin")["device_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let other_courses = ids_of(&app.get_ok(&other, "/api/v1/courses"), "id");
+    let other_courses = item_fields(&app.get_ok(&other, "/api/v1/courses"), "id");
     // The one-day class: hoa.nguyen teaches it, tuan.le does not.
     let course = app.get_ok(&admin, "/api/v1/courses")["items"]
         .as_array()
@@ -469,14 +445,14 @@ fn fixture(app: &TestApp) -> Fixture {
             &format!("/api/v1/{collection}?course_id={course}&limit=500"),
         )
     };
-    let sessions = ids_of(&of_course("sessions"), "id");
+    let sessions = item_fields(&of_course("sessions"), "id");
     let enrollments = of_course("enrollments");
-    let materials = ids_of(&of_course("materials"), "id");
-    let course_trainers = ids_of(&of_course("course-trainers"), "id");
+    let materials = item_fields(&of_course("materials"), "id");
+    let course_trainers = item_fields(&of_course("course-trainers"), "id");
     let everyone_else: BTreeSet<String> = other_courses
         .iter()
         .flat_map(|c| {
-            ids_of(
+            item_fields(
                 &app.get_ok(
                     &admin,
                     &format!("/api/v1/enrollments?course_id={c}&limit=500"),
@@ -487,9 +463,9 @@ fn fixture(app: &TestApp) -> Fixture {
         .collect();
     // The demo's small class draws from the big one's trainees, so its people are not foreign
     // to tuan.le; people enrolled nowhere are foreign to both trainers.
-    let enrolled = ids_of(&enrollments, "person_id");
+    let enrolled = item_fields(&enrollments, "person_id");
     assert!(enrolled.len() >= 9, "the target class has trainees");
-    let all_enrolled: BTreeSet<String> = ids_of(&enrollments, "person_id")
+    let all_enrolled: BTreeSet<String> = item_fields(&enrollments, "person_id")
         .into_iter()
         .chain(everyone_else.iter().cloned())
         .collect();
@@ -518,49 +494,47 @@ fn fixture(app: &TestApp) -> Fixture {
         .collect();
     assert_eq!(outsiders.len(), 6, "people enrolled nowhere");
     let person = outsiders[0].clone();
-    let attendance = app
-        .call(
-            "POST",
-            "/api/v1/attendance",
-            Some(&admin),
-            Some(
-                &json!({"session_id": sessions[0], "person_id": enrolled[0], "status": "present"}),
-            ),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let attendance = id_of(&app.create(
+        &admin,
+        "/api/v1/attendance",
+        json!({"session_id": sessions[0], "person_id": enrolled[0], "status": "present"}),
+    ));
     // Two refused mutations (a person not enrolled in the class) and one conflict: hoa.nguyen
     // marks a trainee late, then an older "absent" from the admin's device arrives and loses.
-    let refused = (0..2)
+    let refused: Vec<Value> = (0..2)
         .map(|i| {
-            mutation(
+            upsert_attendance(
                 &uuid::Uuid::new_v4().to_string(),
                 json!({"session_id": sessions[0], "person_id": outsiders[i], "status": "present"}),
-                &stamp(0),
+                &stamp_a_minute_ago(0),
             )
         })
         .collect();
-    let results = app.push(&assigned, refused);
+    let results = app.push(&assigned, &refused);
     assert!(
         results.iter().all(|r| r["status"] == "rejected"),
         "{results:?}"
     );
     let disputed = uuid::Uuid::new_v4().to_string();
     let fields = json!({"session_id": sessions[1], "person_id": enrolled[1], "status": "late"});
-    app.push(&assigned, vec![mutation(&disputed, fields, &stamp(2000))]);
+    app.push(
+        &assigned,
+        &[upsert_attendance(
+            &disputed,
+            fields,
+            &stamp_a_minute_ago(2000),
+        )],
+    );
     let stale = app.push(
         &admin,
-        vec![mutation(
+        &[upsert_attendance(
             &disputed,
             json!({"status": "absent"}),
-            &stamp(1000),
+            &stamp_a_minute_ago(1000),
         )],
     );
     assert_eq!(stale[0]["status"], "merged");
-    let quarantined = ids_of(
+    let quarantined = item_fields(
         &app.get_ok(&admin, "/api/v1/sync/quarantine?status=open"),
         "id",
     );
@@ -599,12 +573,11 @@ fn fixture(app: &TestApp) -> Fixture {
     };
     // A file of the target class, for the content routes (the demo's records have none).
     let uploaded = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"),
-            Some(&admin),
-            Some((b"%PDF-1.4 bai giang", "application/pdf")),
-            &[],
+            (b"%PDF-1.4 bai giang", "application/pdf"),
         )
         .expect(201)
         .json["id"]
@@ -616,14 +589,14 @@ fn fixture(app: &TestApp) -> Fixture {
         .chain(sessions.iter().cloned())
         .chain(materials.iter().cloned())
         .chain([uploaded.clone()])
-        .chain(ids_of(&enrollments, "id"))
+        .chain(item_fields(&enrollments, "id"))
         .chain(outsiders.iter().cloned())
         .chain(course_trainers.iter().cloned())
         .collect();
     foreign.extend(quarantined.iter().cloned());
     foreign.insert(conflict.clone());
-    let province = ids_of(&app.get_ok(&admin, "/api/v1/units?kind=province"), "id")[0].clone();
-    let plan = ids_of(
+    let province = item_fields(&app.get_ok(&admin, "/api/v1/units?kind=province"), "id")[0].clone();
+    let plan = item_fields(
         &app.get_ok(
             &admin,
             &format!("/api/v1/training-plans?unit_id={province}"),
@@ -649,7 +622,7 @@ fn fixture(app: &TestApp) -> Fixture {
         merged_unit: communes(true)[0].clone(),
         session: sessions[0].clone(),
         second_session: sessions[2].clone(),
-        enrollment: ids_of(&enrollments, "id")[0].clone(),
+        enrollment: item_fields(&enrollments, "id")[0].clone(),
         attendance,
         material: uploaded.clone(),
         course_trainer: course_trainers[0].clone(),
@@ -686,14 +659,12 @@ fn bad_tokens(app: &TestApp, fx: &Fixture) -> BadTokens {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let doomed = app.login("hoa.nguyen", "demo-trainer-1");
     let revoked = doomed["access_token"].as_str().unwrap().to_owned();
-    app.call(
-        "POST",
+    app.post_empty(
+        &fx.admin,
         &format!(
             "/api/v1/devices/{}/revoke",
             doomed["device_id"].as_str().unwrap()
         ),
-        Some(&fx.admin),
-        None,
     )
     .expect(200);
     let parts: Vec<&str> = fx.assigned.split('.').collect();
@@ -833,7 +804,7 @@ fn request(
         ("POST", "/api/v1/sync/push") => {
             let fields = json!({"session_id": fx.session, "person_id": fx.markable[index(who)], "status": "present"});
             body = json_body(
-                json!({"mutations": [mutation(&uuid::Uuid::new_v4().to_string(), fields, &stamp(0))]}),
+                json!({"mutations": [upsert_attendance(&uuid::Uuid::new_v4().to_string(), fields, &stamp_a_minute_ago(0))]}),
             );
         }
         ("POST", "/api/v1/sync/quarantine/{id}/reapply") => {
@@ -933,10 +904,8 @@ fn request(
     }
 }
 
-fn every_route_refuses_every_caller_it_should(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn every_route_refuses_every_caller_it_should(app: TestApp) {
+    let backend = app.backend();
     let app = app.with_demo();
     let fx = fixture(&app);
     let bad = bad_tokens(&app, &fx);
@@ -1104,13 +1073,6 @@ fn pull_cursors_are_bound_to_their_caller(app: TestApp) {
     }
     let hoa_page = app.get_ok(&fx.assigned, "/api/v1/sync/pull?limit=50");
     let hoa_cursor = hoa_page["cursor"].as_str().unwrap();
-    let refused = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/pull?cursor={hoa_cursor}"),
-            Some(&fx.other),
-            None,
-        )
-        .expect(400);
-    assert_eq!(refused.code(), "invalid_cursor");
+    app.get(&fx.other, &format!("/api/v1/sync/pull?cursor={hoa_cursor}"))
+        .expect_error(400, "invalid_cursor");
 }

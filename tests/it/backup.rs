@@ -24,8 +24,8 @@ use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::fleet::{self, Acked, Device, Fleet, Instance, World};
 use crate::support::postgres as pg;
-use crate::support::{Backend, Response, TestApp, install_node_modules};
-use crate::watermelon::{node_available, run_node_scenario};
+use crate::support::watermelon_kit::WatermelonScenarios;
+use crate::support::{Backend, Response, TestApp};
 
 backend_tests!(
     a_restored_backup_sends_devices_ahead_of_it_back_to_the_start,
@@ -302,14 +302,11 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(app: TestApp) {
+    let backend = app.backend();
     let admin = app.admin_token();
     let unit = json!({"code": "38001", "name": "Phường Pleiku", "kind": "ward"});
-    app.call("POST", "/api/v1/units", Some(&admin), Some(&unit))
-        .expect(201);
+    app.post(&admin, "/api/v1/units", &unit).expect(201);
     let scratch = tempfile::tempdir().unwrap();
     let path = |name: &str| scratch.path().join(name).to_string_lossy().into_owned();
 
@@ -358,10 +355,7 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
         assert!(!ok && err.contains("stop it, then restore"), "{err}");
         assert_eq!(files_in(data), before, "nothing left behind or moved");
     }
-    let units = app
-        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
-        .expect(200)
-        .json;
+    let units = app.get_ok(&admin, "/api/v1/units?limit=1");
     assert_eq!(units["total"], 1);
     assert_eq!(units["items"][0]["name"], "Phường Pleiku");
 }
@@ -370,14 +364,12 @@ fn backup_and_restore_refuse_what_they_cannot_do_and_change_nothing(backend: Bac
 /// when the database's epoch changes pushes it, is answered 410, resets and ends equal to the
 /// server.
 fn a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
+    let Some(node) = WatermelonScenarios::available() else {
         return;
-    }
+    };
     let Some(app) = TestApp::start(backend) else {
         return;
     };
-    install_node_modules(&dir, "@nozbe/watermelondb");
     app.create_user("root.admin", "admin", None);
     let mut database_args = vec![
         "--data-dir".to_owned(),
@@ -386,8 +378,7 @@ fn a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch(backend:
     if let Some(url) = &app.storage.database_url {
         database_args.extend(["--database-url".to_owned(), url.clone()]);
     }
-    run_node_scenario(
-        &dir,
+    node.run(
         "epoch.test.js",
         &[
             ("DIEMDANH_URL", app.base.clone()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, id_of};
 
 backend_tests!(accounts_and_devices_are_administered_from_the_command_line);
 
@@ -71,12 +71,8 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
         None,
     );
     assert!(ok);
-    assert_eq!(
-        app.call("GET", "/api/v1/me", Some(token), None)
-            .expect(401)
-            .code(),
-        "device_revoked"
-    );
+    app.get(token, "/api/v1/me")
+        .expect_error(401, "device_revoked");
 
     let token = app.token("mai.tran", "mật-khẩu-1234");
     let (ok, out, _) = diemdanh(&app, &["user", "passwd", "mai.tran"], None);
@@ -86,15 +82,13 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
         .find_map(|l| l.strip_prefix("password: "))
         .expect("generated password")
         .to_owned();
-    app.call("GET", "/api/v1/me", Some(&token), None)
-        .expect(401);
+    app.get(&token, "/api/v1/me").expect(401);
     app.token("mai.tran", &generated);
 
     let (ok, _, _) = diemdanh(&app, &["user", "disable", "mai.tran"], None);
     assert!(ok);
-    let body = json!({"username": "mai.tran", "password": generated, "device_name": "x"});
-    app.call("POST", "/api/v1/auth/login", None, Some(&body))
-        .expect(403);
+    app.try_login("mai.tran", &generated)
+        .expect_error(403, "account_disabled");
     let (ok, out, _) = diemdanh(&app, &["user", "list"], None);
     assert!(ok && out.contains("mai.tran\ttrainer\tdisabled"), "{out}");
 
@@ -108,18 +102,11 @@ fn accounts_and_devices_are_administered_from_the_command_line(app: TestApp) {
     assert!(!ok && err.contains("taken"), "{err}");
     // An organiser is made for a unit, and only with one.
     let admin = app.admin_token();
-    let unit = app
-        .call(
-            "POST",
-            "/api/v1/units",
-            Some(&admin),
-            Some(&json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"})),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let unit = id_of(&app.create(
+        &admin,
+        "/api/v1/units",
+        json!({"code": "23575", "name": "Phường Pleiku", "kind": "ward"}),
+    ));
     let (ok, _, err) = diemdanh(
         &app,
         &["user", "add", "doan.pleiku", "--role", "organiser"],

@@ -21,7 +21,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{TestApp, id_of};
 
 backend_tests!(devices_converge_whatever_the_order);
 
@@ -176,17 +176,7 @@ fn fixture(app: &TestApp) -> Fixture {
         .map(|i| {
             let body =
                 json!({"full_name": format!("Học viên {i}"), "position": "deputy_secretary"});
-            app.call(
-                "POST",
-                "/api/v1/people",
-                Some(admin.token(app)),
-                Some(&body),
-            )
-            .expect(201)
-            .json["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            id_of(&app.create(admin.token(app), "/api/v1/people", body.clone()))
         })
         .collect();
     Fixture {
@@ -201,7 +191,7 @@ fn new_world(app: &TestApp, fixture: &mut Fixture, case: usize) -> World {
         response.expect(201).json["id"].as_str().unwrap().to_owned()
     };
     let admin = fixture.admin.token(app).to_owned();
-    let post = |path: &str, body: Value| app.call("POST", path, Some(&admin), Some(&body));
+    let post = |path: &str, body: Value| app.post(&admin, path, &body);
     let course = created(post(
         "/api/v1/courses",
         json!({"title": format!("Lớp {case}"), "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10"}),
@@ -514,10 +504,8 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
     }
 }
 
-fn devices_converge_whatever_the_order(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn devices_converge_whatever_the_order(app: TestApp) {
+    let backend = app.backend();
     let fixture = std::cell::RefCell::new(fixture(&app));
     let secret = diemdanh::db::get_setting(&mut app.pool.get().unwrap(), "jwt_secret")
         .unwrap()

@@ -101,20 +101,13 @@ fn slow_clients_are_cut_and_hold_no_worker_or_connection(backend: Backend) {
         return;
     };
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let address = app.base.trim_start_matches("http://").to_owned();
-    let course = app
-        .call("GET", "/api/v1/courses?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["items"][0]["id"]
+    let course = app.get_ok(&admin, "/api/v1/courses?limit=1")["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let materials_before = app
-        .call("GET", "/api/v1/materials?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["total"]
-        .clone();
+    let materials_before = app.get_ok(&admin, "/api/v1/materials?limit=1")["total"].clone();
     let every = Duration::from_millis(200);
     let give_up = Duration::from_secs(20);
     // Headers one byte at a time, never finished (slowloris).
@@ -166,15 +159,9 @@ fn slow_clients_are_cut_and_hold_no_worker_or_connection(backend: Backend) {
     // Meanwhile the one worker serves normal clients, reads and writes.
     std::thread::sleep(Duration::from_millis(300));
     for _ in 0..5 {
-        app.call("GET", "/api/v1/me", Some(&admin), None)
+        app.get(&admin, "/api/v1/me").expect(200);
+        app.post(&admin, "/api/v1/sync/push", &json!({"mutations": []}))
             .expect(200);
-        app.call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(&admin),
-            Some(&json!({"mutations": []})),
-        )
-        .expect(200);
     }
     for (what, threads) in [("a slow head", heads), ("a stalled body", bodies)] {
         let mut slowest = Duration::ZERO;
@@ -204,9 +191,7 @@ fn slow_clients_are_cut_and_hold_no_worker_or_connection(backend: Backend) {
         assert!(answered > 0, "{what}: no client was told 408");
     }
     // A cut upload left no record (and, see materials.rs, no file).
-    let materials = app
-        .call("GET", "/api/v1/materials?limit=1", Some(&admin), None)
-        .expect(200);
+    let materials = app.get(&admin, "/api/v1/materials?limit=1").expect(200);
     assert_eq!(materials.json["total"], materials_before);
     // A kept-alive connection that goes quiet after its answer is closed.
     let mut idle = TcpStream::connect(&address).unwrap();

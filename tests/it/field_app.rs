@@ -96,38 +96,22 @@ fn the_app_is_served_with_a_strict_policy_and_etags(app: TestApp) {
 
 fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
-    let trainer = app.token("tuan.le", "demo-trainer-2");
-    let courses = app
-        .call("GET", "/api/v1/courses", Some(&trainer), None)
-        .expect(200)
-        .json;
+    let admin = app.demo_token("admin");
+    let trainer = app.demo_token("tuan.le");
+    let courses = app.get_ok(&trainer, "/api/v1/courses");
     let course = courses["items"][0]["id"].as_str().unwrap().to_owned();
-    let roster = app
-        .call(
-            "GET",
-            &format!("/api/v1/courses/{course}/roster?limit=500"),
-            Some(&trainer),
-            None,
-        )
-        .expect(200)
-        .json;
-    let enrolled: Vec<Value> = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={course}&limit=500"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json["items"]
+    let roster = app.get_ok(
+        &trainer,
+        &format!("/api/v1/courses/{course}/roster?limit=500"),
+    );
+    let enrolled: Vec<Value> = app.get_ok(
+        &admin,
+        &format!("/api/v1/enrollments?course_id={course}&limit=500"),
+    )["items"]
         .as_array()
         .unwrap()
         .clone();
-    let people = app
-        .call("GET", "/api/v1/people?limit=500", Some(&admin), None)
-        .expect(200)
-        .json;
+    let people = app.get_ok(&admin, "/api/v1/people?limit=500");
     let items = roster["items"].as_array().unwrap();
     let enrolled_ids: Vec<&str> = enrolled
         .iter()
@@ -151,18 +135,13 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
     // Search ignores diacritics.
     let name = items[0]["full_name"].as_str().unwrap();
     let plain = diemdanh::domain::text::fold(name);
-    let found = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/courses/{course}/roster?q={}",
-                plain.replace(' ', "%20")
-            ),
-            Some(&trainer),
-            None,
-        )
-        .expect(200)
-        .json;
+    let found = app.get_ok(
+        &trainer,
+        &format!(
+            "/api/v1/courses/{course}/roster?q={}",
+            plain.replace(' ', "%20")
+        ),
+    );
     assert!(
         found["items"]
             .as_array()
@@ -173,23 +152,12 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
     );
 
     // A trainee may not read it; a trainer of other classes does not see the course at all.
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let their = app
-        .call("GET", "/api/v1/courses", Some(&trainee), None)
-        .expect(200)
-        .json;
+    let trainee = app.demo_token("hocvien.demo");
+    let their = app.get_ok(&trainee, "/api/v1/courses");
     let their_course = their["items"][0]["id"].as_str().unwrap();
-    app.call(
-        "GET",
-        &format!("/api/v1/courses/{their_course}/roster"),
-        Some(&trainee),
-        None,
-    )
-    .expect(403);
-    let admin_courses = app
-        .call("GET", "/api/v1/courses", Some(&admin), None)
-        .expect(200)
-        .json;
+    app.get(&trainee, &format!("/api/v1/courses/{their_course}/roster"))
+        .expect(403);
+    let admin_courses = app.get_ok(&admin, "/api/v1/courses");
     let foreign = admin_courses["items"]
         .as_array()
         .unwrap()
@@ -204,19 +172,12 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
         })
         .expect("a class tuan.le does not teach");
     let refused = app
-        .call(
-            "GET",
-            &format!("/api/v1/courses/{foreign}/roster"),
-            Some(&trainer),
-            None,
-        )
+        .get(&trainer, &format!("/api/v1/courses/{foreign}/roster"))
         .expect(404);
     assert_eq!(refused.json["code"], "not_found");
-    app.call(
-        "GET",
+    app.get(
+        &trainer,
         &format!("/api/v1/courses/{course}/roster?limit=0"),
-        Some(&trainer),
-        None,
     )
     .expect(422);
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::{Response, TestApp};
+use crate::support::{Response, TestApp, id_of};
 
 backend_tests!(
     a_roster_is_checked_then_applied_and_reimporting_changes_nothing,
@@ -23,18 +23,11 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 
 /// A province with three communes; returns the communes' ids by name.
 pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
-    let province = app
-        .call(
-            "POST",
-            "/api/v1/units",
-            Some(admin),
-            Some(&json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"})),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let province = id_of(&app.create(
+        admin,
+        "/api/v1/units",
+        json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
+    ));
     [
         ("23590", "Xã Biển Hồ"),
         ("23611", "Xã Gào"),
@@ -48,13 +41,7 @@ pub fn units(app: &TestApp, admin: &str) -> Vec<(String, String)> {
             "commune"
         };
         let body = json!({"code": code, "name": name, "kind": kind, "parent_id": province});
-        let id = app
-            .call("POST", "/api/v1/units", Some(admin), Some(&body))
-            .expect(201)
-            .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = id_of(&app.create(admin, "/api/v1/units", body.clone()));
         ((*name).to_owned(), id)
     })
     .collect()
@@ -70,14 +57,7 @@ fn import(app: &TestApp, token: &str, query: &str, body: &[u8], content_type: &s
 }
 
 fn people(app: &TestApp, admin: &str, query: &str) -> Value {
-    app.call(
-        "GET",
-        &format!("/api/v1/people?limit=500{query}"),
-        Some(admin),
-        None,
-    )
-    .expect(200)
-    .json
+    app.get_ok(admin, &format!("/api/v1/people?limit=500{query}"))
 }
 
 fn roster() -> String {
@@ -196,12 +176,11 @@ fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(app: TestApp) {
     );
     let no_position = import(&app, &admin, "", "Họ và tên\nAn\n".as_bytes(), CSV).expect(422);
     assert_eq!(no_position.json["details"][0]["code"], "wrong_headers");
-    let xls = import(&app, &admin, "", &[0xD0, 0xCF, 0x11, 0xE0, 0, 0], XLSX).expect(415);
-    assert_eq!(xls.code(), "unsupported_media_type");
+    import(&app, &admin, "", &[0xD0, 0xCF, 0x11, 0xE0, 0, 0], XLSX)
+        .expect_error(415, "unsupported_media_type");
     let broken = import(&app, &admin, "", b"PK\x03\x04 not really a zip", XLSX).expect(422);
     assert_eq!(broken.json["details"][0]["code"], "unreadable_file");
-    let json_body = import(&app, &admin, "", b"{}", "application/json").expect(415);
-    assert_eq!(json_body.code(), "unsupported_media_type");
+    import(&app, &admin, "", b"{}", "application/json").expect_error(415, "unsupported_media_type");
     let latin1 = import(&app, &admin, "", b"H\xe4 v\xe0 t\xean\n", CSV).expect(422);
     assert_eq!(latin1.json["details"][0]["code"], "unreadable_file");
     let course = import(&app, &admin, "?course_id=nope", roster().as_bytes(), CSV).expect(422);
@@ -245,8 +224,8 @@ fn bad_files_and_bad_rows_get_clear_answers_and_change_nothing(app: TestApp) {
             "missing {row} {field} {code} in {problems:?}"
         );
     }
-    let refused = import(&app, &admin, "?dry_run=false", bad_rows.as_bytes(), CSV).expect(422);
-    assert_eq!(refused.code(), "validation_failed");
+    let refused = import(&app, &admin, "?dry_run=false", bad_rows.as_bytes(), CSV)
+        .expect_error(422, "validation_failed");
     assert!(
         refused.json["details"]
             .as_array()
@@ -266,10 +245,7 @@ fn possible_duplicates_are_reported_not_created(app: TestApp) {
     let units = units(&app, &admin);
     let person = json!({"full_name": "Nguyễn Văn An", "position": "secretary",
         "birth_date": "1995-03-02", "unit_id": units[0].1});
-    let existing = app
-        .call("POST", "/api/v1/people", Some(&admin), Some(&person))
-        .expect(201)
-        .json;
+    let existing = app.create(&admin, "/api/v1/people", person.clone());
 
     // Row 2: the same person typed without diacritics, in another unit: a possible duplicate.
     // Row 3: typed in decomposed Unicode (NFD), same unit and birth date: the same person.
@@ -382,21 +358,12 @@ fn multipart(file: &[u8], content_type: &str) -> (Vec<u8>, String) {
 fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
     let admin = app.admin_token();
     let units = units(&app, &admin);
-    let course = app
-        .call(
-            "POST",
-            "/api/v1/courses",
-            Some(&admin),
-            Some(
-                &json!({"title": "Bồi dưỡng Bí thư", "management_level": "province",
+    let course = id_of(&app.create(
+        &admin,
+        "/api/v1/courses",
+        json!({"title": "Bồi dưỡng Bí thư", "management_level": "province",
                 "start_date": "2026-03-01", "end_date": "2026-03-03"}),
-            ),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    ));
     let (body, content_type) = multipart(&workbook(), XLSX);
     let query = format!("?dry_run=false&course_id={course}");
     let result = import(&app, &admin, &query, &body, &content_type).expect(200);
@@ -448,12 +415,7 @@ fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
         ]
     );
     let enrolled = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={course}"),
-            Some(&admin),
-            None,
-        )
+        .get(&admin, &format!("/api/v1/enrollments?course_id={course}"))
         .expect(200);
     assert_eq!(enrolled.json["total"], 4);
     // Raw XLSX body, same workbook: matched, and already enrolled.
@@ -520,7 +482,7 @@ fn the_command_line_imports_with_a_dry_run_first(app: TestApp) {
 /// What a new user tries first: the demo roster as XLSX, imported over the demo data.
 fn the_demo_roster_round_trips_through_the_import(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roster.xlsx");
     let (ok, out, err) = diemdanh(&app, &["demo-roster", path.to_str().unwrap()], None);

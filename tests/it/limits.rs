@@ -192,7 +192,7 @@ fn assert_security_headers(response: &Raw) {
 
 fn start(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::start(backend)?.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     Some((app, admin))
 }
 
@@ -204,11 +204,7 @@ fn oversized_bodies_are_413_with_or_without_a_length(backend: Backend) {
     let Some((app, admin)) = start(backend) else {
         return;
     };
-    let total = app
-        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["total"]
-        .clone();
+    let total = app.get_ok(&admin, "/api/v1/units?limit=1")["total"].clone();
     let big = unit_body(&"a".repeat(2 << 20));
     let with_length = raw(
         &app,
@@ -220,9 +216,7 @@ fn oversized_bodies_are_413_with_or_without_a_length(backend: Backend) {
         &chunked("POST", "/api/v1/units", &admin, big.as_bytes()),
     );
     assert_error(&without_length, 413, "payload_too_large");
-    let units = app
-        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
-        .expect(200);
+    let units = app.get(&admin, "/api/v1/units?limit=1").expect(200);
     assert_eq!(units.json["total"], total, "nothing was created");
 }
 
@@ -352,9 +346,7 @@ fn malformed_bodies_get_clear_errors(backend: Backend) {
         b"code=99005&name=X&kind=commune",
     );
     assert_error(&form, 415, "unsupported_media_type");
-    let units = app
-        .call("GET", "/api/v1/units?limit=500", Some(&admin), None)
-        .expect(200);
+    let units = app.get(&admin, "/api/v1/units?limit=500").expect(200);
     assert!(
         !units.text.contains("\"9900"),
         "no refused body created a unit"
@@ -391,23 +383,14 @@ fn nul_characters_are_refused_on_every_path(backend: Backend) {
         login.expect(422).json["details"][0]["code"],
         "invalid_characters"
     );
-    let session = app
-        .call("GET", "/api/v1/sessions?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["items"][0]
-        .clone();
-    let person = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=1",
-                session["course_id"].as_str().unwrap()
-            ),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["person_id"]
+    let session = app.get_ok(&admin, "/api/v1/sessions?limit=1")["items"][0].clone();
+    let person = app.get_ok(
+        &admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=1",
+            session["course_id"].as_str().unwrap()
+        ),
+    )["items"][0]["person_id"]
         .clone();
     let fields = json!({"session_id": session["id"], "person_id": person, "status": "present", "note": "a\u{0}b"});
     let mutation = json!({
@@ -419,16 +402,15 @@ fn nul_characters_are_refused_on_every_path(backend: Backend) {
         "hlc": format!("{:013}-0000-device", chrono::Utc::now().timestamp_millis()),
     });
     let pushed = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/sync/push",
-            Some(&admin),
-            Some(&json!({ "mutations": [mutation] })),
+            &json!({ "mutations": [mutation] }),
         )
         .expect(200);
     assert_eq!(pushed.json["results"][0]["status"], "rejected");
     let record = json!({"session_id": session["id"], "person_id": person, "status": "late", "note": "x\u{0}"});
-    let created = app.call("POST", "/api/v1/attendance", Some(&admin), Some(&record));
+    let created = app.post(&admin, "/api/v1/attendance", &record);
     assert_eq!(
         created.expect(422).json["details"][0]["code"],
         "invalid_characters"
@@ -463,8 +445,7 @@ fn oversized_headers_are_refused(backend: Backend) {
         431
     );
     // The server is still there.
-    app.call("GET", "/api/v1/me", Some(&admin), None)
-        .expect(200);
+    app.get(&admin, "/api/v1/me").expect(200);
 }
 
 fn a_push_of_100000_tiny_mutations_is_refused_whole(backend: Backend) {
@@ -522,10 +503,7 @@ fn security_headers_on_every_response(backend: Backend) {
     );
     // Material content: devices revalidate their copy by ETag, so it is `private, no-cache`
     // (no shared cache keeps a course's files) rather than `no-store`.
-    let course = app
-        .call("GET", "/api/v1/courses?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["items"][0]["id"]
+    let course = app.get_ok(&admin, "/api/v1/courses?limit=1")["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -553,33 +531,13 @@ fn huge_numbers_are_refused_and_change_nothing(backend: Backend) {
     let Some((app, admin)) = start(backend) else {
         return;
     };
-    let course = app
-        .call("GET", "/api/v1/courses?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["items"][0]
-        .clone();
+    let course = app.get_ok(&admin, "/api/v1/courses?limit=1")["items"][0].clone();
     let course_id = course["id"].as_str().unwrap().to_owned();
-    let material = app
-        .call(
-            "POST",
-            "/api/v1/materials",
-            Some(&admin),
-            Some(&json!({"course_id": course_id, "title": "t", "kind": "document", "file_name": "a.pdf", "size_bytes": 10})),
-        )
-        .expect(201)
-        .json;
+    let material = app.create(&admin, "/api/v1/materials", json!({"course_id": course_id, "title": "t", "kind": "document", "file_name": "a.pdf", "size_bytes": 10}));
     let material_path = format!("/api/v1/materials/{}", material["id"].as_str().unwrap());
     let counts = |app: &TestApp| {
         ["materials", "attendance", "sessions", "people"].map(|collection| {
-            app.call(
-                "GET",
-                &format!("/api/v1/{collection}?limit=1"),
-                Some(&admin),
-                None,
-            )
-            .expect(200)
-            .json["total"]
-                .clone()
+            app.get_ok(&admin, &format!("/api/v1/{collection}?limit=1"))["total"].clone()
         })
     };
     let before = counts(&app);
@@ -629,25 +587,15 @@ fn huge_numbers_are_refused_and_change_nothing(backend: Backend) {
     assert_error(&replace("99999999999999999999"), 422, "validation_failed");
     // In a push, where fields are free-form JSON: unreadable past f64, refused where a field
     // wants text or a time.
-    let session = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={course_id}&limit=1"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["id"]
+    let session = app.get_ok(
+        &admin,
+        &format!("/api/v1/sessions?course_id={course_id}&limit=1"),
+    )["items"][0]["id"]
         .clone();
-    let person = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={course_id}&limit=1"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["person_id"]
+    let person = app.get_ok(
+        &admin,
+        &format!("/api/v1/enrollments?course_id={course_id}&limit=1"),
+    )["items"][0]["person_id"]
         .clone();
     let stamped_push = |millis: &str, field: &str, value: &str| {
         format!(
@@ -738,10 +686,7 @@ fn huge_numbers_are_refused_and_change_nothing(backend: Backend) {
     );
     assert_error(&stale, 412, "precondition_failed");
     assert_eq!(counts(&app), before, "no refused request changed anything");
-    let unchanged = app
-        .call("GET", &material_path, Some(&admin), None)
-        .expect(200)
-        .json;
+    let unchanged = app.get_ok(&admin, &material_path);
     assert_eq!(unchanged, material);
 }
 
@@ -755,11 +700,7 @@ fn every_json_route_refuses_other_content_types(backend: Backend) {
         "the spec lists {} JSON-body operations",
         operations.len()
     );
-    let units_before = app
-        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
-        .expect(200)
-        .json["total"]
-        .clone();
+    let units_before = app.get_ok(&admin, "/api/v1/units?limit=1")["total"].clone();
     let body = unit_body("Loại sai");
     for (method, template) in &operations {
         let path = template.replace("{id}", &uuid::Uuid::new_v4().to_string());
@@ -797,9 +738,7 @@ fn every_json_route_refuses_other_content_types(backend: Backend) {
         );
         assert_error(&response, 415, "unsupported_media_type");
     }
-    let units = app
-        .call("GET", "/api/v1/units?limit=1", Some(&admin), None)
-        .expect(200);
+    let units = app.get(&admin, "/api/v1/units?limit=1").expect(200);
     assert_eq!(units.json["total"], units_before, "nothing was created");
     // JSON with its charset is JSON.
     let typed = raw(
@@ -907,15 +846,7 @@ fn login_guessing_is_limited_per_account_and_per_address(backend: Backend) {
                 .expect("the account")
                 .id
         };
-        app.call(
-            "GET",
-            &format!("/api/v1/devices?user_id={id}"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json["total"]
-            .clone()
+        app.get_ok(&admin, &format!("/api/v1/devices?user_id={id}"))["total"].clone()
     };
     assert_eq!(devices("hoa.guess"), 0);
     assert_eq!(devices("tuan.guess"), 1);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, id_of};
 use diemdanh::config::StoreConfig;
 
 backend_tests!(
@@ -54,12 +54,11 @@ pub fn sha256(bytes: &[u8]) -> String {
 /// `query` is already percent-encoded.
 #[track_caller]
 fn upload(app: &TestApp, token: &str, course: &str, query: &str, bytes: &[u8]) -> Value {
-    app.fetch(
+    app.send_file(
+        token,
         "POST",
         &format!("/api/v1/courses/{course}/materials?{query}"),
-        Some(token),
-        Some((bytes, PDF)),
-        &[],
+        (bytes, PDF),
     )
     .expect(201)
     .json
@@ -73,12 +72,7 @@ fn new_course(app: &TestApp, admin: &str, code: &str) -> String {
         "start_date": "2026-12-01",
         "end_date": "2026-12-03",
     });
-    app.call("POST", "/api/v1/courses", Some(admin), Some(&body))
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    id_of(&app.create(admin, "/api/v1/courses", body.clone()))
 }
 
 /// Regular files under a directory, relative to it.
@@ -107,9 +101,7 @@ fn store_dir(app: &TestApp) -> PathBuf {
 }
 
 fn material_count(app: &TestApp, admin: &str) -> i64 {
-    app.call("GET", "/api/v1/materials", Some(admin), None)
-        .expect(200)
-        .json["total"]
+    app.get_ok(admin, "/api/v1/materials")["total"]
         .as_i64()
         .unwrap()
 }
@@ -304,41 +296,37 @@ fn files_download_whole_and_in_ranges(app: TestApp) {
 
     // Refusals before any byte is stored.
     let empty = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=x.pdf"),
-            Some(&admin),
-            Some((b"", PDF)),
-            &[],
+            (b"", PDF),
         )
         .expect(422);
     assert_eq!(empty.json["details"][0]["code"], "empty_file");
     let missing = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             "/api/v1/courses/0196f4e2-0000-7000-8000-000000000000/materials?file_name=x.pdf",
-            Some(&admin),
-            Some((b"abc", PDF)),
-            &[],
+            (b"abc", PDF),
         )
         .expect(404);
     assert_eq!(missing.json["code"], "not_found");
     let bad_name = app
-        .fetch(
+        .send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=..%2Fetc%2Fpasswd"),
-            Some(&admin),
-            Some((b"abc", PDF)),
-            &[],
+            (b"abc", PDF),
         )
         .expect(422);
     assert_eq!(bad_name.json["details"][0]["field"], "file_name");
-    app.fetch(
+    app.send_file(
+        &admin,
         "POST",
         &format!("/api/v1/courses/{course}/materials?title=no-file-name"),
-        Some(&admin),
-        Some((b"abc", PDF)),
-        &[],
+        (b"abc", PDF),
     )
     .expect(400);
     assert_eq!(material_count(&app, &admin), 1);
@@ -405,23 +393,17 @@ fn a_cut_download_resumes_where_it_stopped(app: TestApp) {
 
 fn only_the_course_people_may_fetch_a_file(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
-    let both = app.token("hoa.nguyen", "demo-trainer-1");
-    let one = app.token("tuan.le", "demo-trainer-2");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let admin = app.demo_token("admin");
+    let both = app.demo_token("hoa.nguyen");
+    let one = app.demo_token("tuan.le");
+    let trainee = app.demo_token("hocvien.demo");
     app.create_user("lone.trainer", "trainer", None);
     let lone = app.token("lone.trainer", "trainer-password");
 
-    let courses = app
-        .call("GET", "/api/v1/courses", Some(&one), None)
-        .expect(200)
-        .json;
+    let courses = app.get_ok(&one, "/api/v1/courses");
     assert_eq!(courses["total"], 1);
     let big = courses["items"][0]["id"].as_str().unwrap().to_owned();
-    let all = app
-        .call("GET", "/api/v1/courses", Some(&admin), None)
-        .expect(200)
-        .json;
+    let all = app.get_ok(&admin, "/api/v1/courses");
     // The one-day class hoa.nguyen teaches with the big one (not the ward's, which no trainer
     // teaches).
     let small = all["items"]
@@ -431,21 +413,17 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
         .find(|c| c["code"] == "TH-KN-2026-BH")
         .map(|c| c["id"].as_str().unwrap().to_owned())
         .unwrap();
-    let trainee_courses = app
-        .call("GET", "/api/v1/courses", Some(&trainee), None)
-        .expect(200)
-        .json;
+    let trainee_courses = app.get_ok(&trainee, "/api/v1/courses");
     assert_eq!(trainee_courses["total"], 1);
     assert_eq!(trainee_courses["items"][0]["id"], big.as_str());
 
     // Only administrators upload.
     let refused = app
-        .fetch(
+        .send_file(
+            &both,
             "POST",
             &format!("/api/v1/courses/{big}/materials?file_name=a.pdf"),
-            Some(&both),
-            Some((b"%PDF", PDF)),
-            &[],
+            (b"%PDF", PDF),
         )
         .expect(403);
     assert_eq!(refused.json["code"], "forbidden");
@@ -477,23 +455,13 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
             }
         }
     }
-    app.fetch(
-        "GET",
-        "/api/v1/materials/not-a-uuid/content",
-        Some(&admin),
-        None,
-        &[],
-    )
-    .expect(404);
+    app.get_file(&admin, "/api/v1/materials/not-a-uuid/content")
+        .expect(404);
     app.fetch("GET", &path(&in_big), None, None, &[])
         .expect(401);
 
     // What each device should hold, with the total size.
-    let held = |token: &str| {
-        app.call("GET", "/api/v1/me/materials", Some(token), None)
-            .expect(200)
-            .json
-    };
+    let held = |token: &str| app.get_ok(token, "/api/v1/me/materials");
     let mine = held(&trainee);
     assert_eq!(mine["count"], 1);
     assert_eq!(mine["total_bytes"], 10_000);
@@ -540,30 +508,7 @@ fn identical_content_is_stored_once(app: TestApp) {
             "/api/v1/materials/{}/content",
             material["id"].as_str().unwrap()
         );
-        assert_eq!(
-            app.fetch("GET", &path, Some(&admin), None, &[])
-                .expect(200)
-                .body,
-            bytes
-        );
-    }
-}
-
-/// Every change in the caller's feed, page after page.
-fn pull_all(app: &TestApp, token: &str, cursor: Option<&str>) -> (Vec<Value>, String) {
-    let mut changes = Vec::new();
-    let mut cursor = cursor.map(str::to_owned);
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/sync/pull?limit=500&cursor={c}"),
-            None => "/api/v1/sync/pull?limit=500".to_owned(),
-        };
-        let page = app.call("GET", &path, Some(token), None).expect(200).json;
-        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
-        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
-        if page["has_more"] != true {
-            return (changes, cursor.unwrap());
-        }
+        assert_eq!(app.get_file(&admin, &path).expect(200).body, bytes);
     }
 }
 
@@ -575,7 +520,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     assert_eq!(material["kind"], "slides");
     let id = material["id"].as_str().unwrap().to_owned();
     let content_path = format!("/api/v1/materials/{id}/content");
-    let (_, cursor) = pull_all(&app, &admin, None);
+    let (cursor, _) = app.pull_all(&admin, None, 500);
 
     // A stale If-Match is refused before the body is stored.
     let stale = app
@@ -610,7 +555,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     assert_eq!(replaced["file_name"], "slides-v2.pptx");
     assert_eq!(replaced["title"], material["title"]);
 
-    let (changes, cursor) = pull_all(&app, &admin, Some(&cursor));
+    let (cursor, changes) = app.pull_all(&admin, Some(&cursor), 500);
     let change = changes
         .iter()
         .find(|c| c["collection"] == "materials" && c["id"] == id.as_str())
@@ -635,36 +580,26 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
 
     // Editing the record's title keeps its file.
     let edited = app
-        .call(
-            "PUT",
+        .put(
+            &admin,
             &format!("/api/v1/materials/{id}"),
-            Some(&admin),
-            Some(&json!({"course_id": course, "title": "Slide mới", "kind": "slides"})),
+            &json!({"course_id": course, "title": "Slide mới", "kind": "slides"}),
         )
         .expect(200)
         .json;
     assert_eq!(edited["sha256"], replaced["sha256"]);
     assert_eq!(edited["version"], 2);
 
-    app.call(
-        "DELETE",
-        &format!("/api/v1/materials/{id}"),
-        Some(&admin),
-        None,
-    )
-    .expect(204);
-    let (changes, _) = pull_all(&app, &admin, Some(&cursor));
+    app.delete(&admin, &format!("/api/v1/materials/{id}"))
+        .expect(204);
+    let (_, changes) = app.pull_all(&admin, Some(&cursor), 500);
     let tombstone = changes
         .iter()
         .find(|c| c["collection"] == "materials" && c["id"] == id.as_str())
         .expect("the deletion is in the feed");
     assert_eq!(tombstone["deleted"], true);
-    app.fetch("GET", &content_path, Some(&admin), None, &[])
-        .expect(404);
-    let held = app
-        .call("GET", "/api/v1/me/materials", Some(&admin), None)
-        .expect(200)
-        .json;
+    app.get_file(&admin, &content_path).expect(404);
+    let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 0);
 }
 
@@ -801,10 +736,7 @@ fn the_command_line_adds_files(app: TestApp) {
         "{err}"
     );
 
-    let held = app
-        .call("GET", "/api/v1/me/materials", Some(&admin), None)
-        .expect(200)
-        .json;
+    let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 2);
     let video_item = held["items"]
         .as_array()
@@ -815,13 +747,7 @@ fn the_command_line_adds_files(app: TestApp) {
     assert_eq!(video_item["kind"], "video");
     assert_eq!(video_item["content_type"], "video/mp4");
     let got = app
-        .fetch(
-            "GET",
-            video_item["content_url"].as_str().unwrap(),
-            Some(&admin),
-            None,
-            &[],
-        )
+        .get_file(&admin, video_item["content_url"].as_str().unwrap())
         .expect(200);
     assert_eq!(sha256(&got.body), sha256(&video_bytes));
 
@@ -866,20 +792,17 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     let twin = upload(&app, &admin, &course, "file_name=d.pdf", &kept_bytes);
     let content_path =
         |m: &Value| format!("/api/v1/materials/{}/content", m["id"].as_str().unwrap());
-    app.fetch(
+    app.send_file(
+        &admin,
         "PUT",
         &content_path(&replaced),
-        Some(&admin),
-        Some((&content(2500, 17), PDF)),
-        &[],
+        (&content(2500, 17), PDF),
     )
     .expect(200);
     for gone in [&deleted, &twin] {
-        app.call(
-            "DELETE",
+        app.delete(
+            &admin,
             &format!("/api/v1/materials/{}", gone["id"].as_str().unwrap()),
-            Some(&admin),
-            None,
         )
         .expect(204);
     }
@@ -908,13 +831,10 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     assert_eq!(files_under(&store_dir(&app)).len(), 2);
 
     assert_eq!(
-        app.fetch("GET", &content_path(&kept), Some(&admin), None, &[])
-            .expect(200)
-            .body,
+        app.get_file(&admin, &content_path(&kept)).expect(200).body,
         kept_bytes
     );
-    app.fetch("GET", &content_path(&replaced), Some(&admin), None, &[])
-        .expect(200);
+    app.get_file(&admin, &content_path(&replaced)).expect(200);
 }
 
 /// moto's S3 server on a free port, stopped when dropped.
@@ -1010,7 +930,7 @@ fn s3_storage_serves_the_same(backend: Backend) {
         "/api/v1/materials/{}/content",
         second["id"].as_str().unwrap()
     );
-    let whole = app.fetch("GET", &path, Some(&admin), None, &[]).expect(200);
+    let whole = app.get_file(&admin, &path).expect(200);
     assert_eq!(sha256(&whole.body), sha256(&bytes));
     let tail = app
         .fetch("GET", &path, Some(&admin), None, &[("Range", "bytes=-100")])
@@ -1078,12 +998,11 @@ fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(app: 
     let admin = app.admin_token();
     let course = new_course(&app, &admin, "TN-01");
     let refused = |query: &str| {
-        app.fetch(
+        app.send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?{query}"),
-            Some(&admin),
-            Some((b"%PDF-1.7 content", PDF)),
-            &[],
+            (b"%PDF-1.7 content", PDF),
         )
         .expect(422)
         .json["details"][0]
@@ -1125,17 +1044,14 @@ fn file_names_that_mislead_are_refused_and_long_ones_get_a_title_that_fits(app: 
         material["id"].as_str().unwrap()
     );
     let replaced = app
-        .fetch(
+        .send_file(
+            &admin,
             "PUT",
             &format!("{content_path}?file_name=.."),
-            Some(&admin),
-            Some((b"%PDF-1.7 other", PDF)),
-            &[],
+            (b"%PDF-1.7 other", PDF),
         )
         .expect(422);
     assert_eq!(replaced.json["details"][0]["code"], "invalid_file_name");
-    let kept = app
-        .fetch("GET", &content_path, Some(&admin), None, &[])
-        .expect(200);
+    let kept = app.get_file(&admin, &content_path).expect(200);
     assert_eq!(kept.body, b"%PDF-1.7 long");
 }

@@ -80,11 +80,11 @@ fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 fn the_public_port_has_no_metrics_page_by_default(app: TestApp) {
-    let response = app.call("GET", "/metrics", None, None).expect(404);
-    assert_eq!(response.code(), "not_found");
+    app.call("GET", "/metrics", None, None)
+        .expect_error(404, "not_found");
     // Not even an administrator's access token opens it.
     let admin = app.admin_token();
-    app.call("GET", "/metrics", Some(&admin), None).expect(404);
+    app.get(&admin, "/metrics").expect(404);
 }
 
 fn the_metrics_token_opens_the_page_on_the_public_port(backend: Backend) {
@@ -93,11 +93,11 @@ fn the_metrics_token_opens_the_page_on_the_public_port(backend: Backend) {
     }) else {
         return;
     };
-    let missing = app.call("GET", "/metrics", None, None).expect(401);
-    assert_eq!(missing.code(), "missing_token");
+    app.call("GET", "/metrics", None, None)
+        .expect_error(401, "missing_token");
     let admin = app.admin_token();
-    let wrong = app.call("GET", "/metrics", Some(&admin), None).expect(401);
-    assert_eq!(wrong.code(), "invalid_metrics_token");
+    app.get(&admin, "/metrics")
+        .expect_error(401, "invalid_metrics_token");
     let samples = scrape(&app.base, Some(TOKEN));
     assert!(
         value(&samples, "diemdanh_sync_revision", &[]) >= 0.0
@@ -168,11 +168,10 @@ fn the_counters_move_with_a_sync(backend: Backend) {
         json!({"session_id": uuid::Uuid::new_v4().to_string(), "person_id": class.person, "status": "present"}),
     );
     let results = app
-        .call(
-            "POST",
+        .post(
+            &trainer,
             "/api/v1/sync/push",
-            Some(&trainer),
-            Some(&json!({ "mutations": [taken, refused] })),
+            &json!({ "mutations": [taken, refused] }),
         )
         .expect(200)
         .json["results"]
@@ -180,9 +179,7 @@ fn the_counters_move_with_a_sync(backend: Backend) {
     assert_eq!(results[0]["status"], "applied");
     assert_eq!(results[1]["status"], "rejected");
     let reason = results[1]["reason"].as_str().unwrap().to_owned();
-    let page = app
-        .call("GET", "/api/v1/sync/pull", Some(&trainer), None)
-        .expect(200);
+    let page = app.get(&trainer, "/api/v1/sync/pull").expect(200);
     let pulled = page.json["changes"].as_array().unwrap().len() as f64;
 
     let after = scrape(&app.base, Some(TOKEN));
@@ -255,8 +252,7 @@ fn the_dashboard_queries_only_metrics_the_server_exposes() {
     .expect("sqlite always works");
     // One request of every kind the page labels, so that every family has a series.
     let admin = app.admin_token();
-    app.call("GET", "/api/v1/sync/pull", Some(&admin), None)
-        .expect(200);
+    app.get(&admin, "/api/v1/sync/pull").expect(200);
     let stray = json!({
         "mutation_id": uuid::Uuid::new_v4().to_string(),
         "collection": "attendance",
@@ -265,11 +261,10 @@ fn the_dashboard_queries_only_metrics_the_server_exposes() {
         "fields": {"session_id": uuid::Uuid::new_v4().to_string(), "person_id": uuid::Uuid::new_v4().to_string(), "status": "present"},
         "hlc": format!("{:013}-0000-metrics-device", chrono::Utc::now().timestamp_millis()),
     });
-    app.call(
-        "POST",
+    app.post(
+        &admin,
         "/api/v1/sync/push",
-        Some(&admin),
-        Some(&json!({ "mutations": [stray] })),
+        &json!({ "mutations": [stray] }),
     )
     .expect(200);
     let page = ureq::get(&format!("{}/metrics", app.base))

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of};
+use crate::support::{TestApp, id_of, item_fields};
 
 backend_tests!(
     sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other,
@@ -18,20 +18,6 @@ backend_tests!(
     a_merge_moves_the_organiser_with_their_people,
     an_organiser_reads_their_trainer_s_report_for_their_classes_only,
 );
-
-/// A report (reports take no paging).
-fn report(app: &TestApp, token: &str, path: &str) -> Value {
-    app.call("GET", path, Some(token), None).expect(200).json
-}
-
-fn ids(page: &Value, field: &str) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i[field].as_str().unwrap().to_owned())
-        .collect()
-}
 
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
     // The search also finds the unit's branches (their codes start with the ward's).
@@ -111,12 +97,11 @@ fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &s
         })
         .collect();
     let material = id_of(
-        &app.fetch(
+        &app.send_file(
+            &organiser,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=tai-lieu.pdf"),
-            Some(&organiser),
-            Some((b"%PDF-1.4 tai lieu chi doan", "application/pdf")),
-            &[],
+            (b"%PDF-1.4 tai lieu chi doan", "application/pdf"),
         )
         .expect(201)
         .json,
@@ -130,11 +115,10 @@ fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &s
     };
     // The trainer's own person is not enrolled: that mark is refused and kept for review.
     let results = app
-        .call(
-            "POST",
+        .post(
+            &trainer,
             "/api/v1/sync/push",
-            Some(&trainer),
-            Some(&json!({"mutations": [mark(&people[1]), mark(&people[0])]})),
+            &json!({"mutations": [mark(&people[1]), mark(&people[0])]}),
         )
         .expect(200)
         .json["results"]
@@ -200,7 +184,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         let token = me.organiser.as_str();
         // Their own class, whole.
         let courses = app.list_all(token, "/api/v1/courses");
-        assert!(ids(&courses, "id").contains(&me.course));
+        assert!(item_fields(&courses, "id").contains(&me.course));
         assert!(
             courses["items"]
                 .as_array()
@@ -226,7 +210,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             format!("/api/v1/reports/courses/{}?format=xlsx", other.course),
             format!("/api/v1/reports/trainers/{}", other.trainer),
         ] {
-            let response = app.fetch("GET", &path, Some(token), None, &[]);
+            let response = app.get_file(token, &path);
             assert_eq!(response.status, 404, "GET {path}");
         }
         for (method, path) in [
@@ -252,9 +236,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         }
         // Writes that name the other ward: refused with a stable code, nothing written.
         let refused = |path: &str, body: Value| {
-            app.call("POST", path, Some(token), Some(&body))
-                .expect(422)
-                .json["details"][0]["code"]
+            app.post(token, path, &body).expect(422).json["details"][0]["code"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -298,11 +280,10 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             "unknown_person"
         );
         let enrolled_elsewhere = app
-            .call(
-                "POST",
+            .post(
+                token,
                 "/api/v1/enrollments",
-                Some(token),
-                Some(&json!({"course_id": me.course, "person_id": other.people[3]})),
+                &json!({"course_id": me.course, "person_id": other.people[3]}),
             )
             .expect(422);
         assert_eq!(
@@ -310,11 +291,9 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             "not_on_roster"
         );
         assert_eq!(
-            app.call(
-                "GET",
-                &format!("/api/v1/reports/coverage?unit_id={}", other.unit),
-                Some(token),
-                None
+            app.get(
+                token,
+                &format!("/api/v1/reports/coverage?unit_id={}", other.unit)
             )
             .expect(422)
             .json["details"][0]["code"],
@@ -337,7 +316,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         ] {
             assert_no_leak(path, &app.list_all(token, path).to_string(), &other.ids);
         }
-        let people = ids(&app.list_all(token, "/api/v1/people"), "id");
+        let people = item_fields(&app.list_all(token, "/api/v1/people"), "id");
         assert!(
             me.people.iter().all(|p| people.contains(p)),
             "an organiser sees their ward's people"
@@ -348,29 +327,23 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
                 Some(c) => format!("/api/v1/sync/pull?limit=20&cursor={c}"),
                 None => "/api/v1/sync/pull?limit=20".to_owned(),
             };
-            let page = app.call("GET", &path, Some(token), None).expect(200).json;
+            let page = app.get_ok(token, &path);
             assert_no_leak("the pull feed", &page.to_string(), &other.ids);
             cursor = Some(page["cursor"].as_str().unwrap().to_owned());
             if page["has_more"] != true {
                 break;
             }
         }
-        let pulled = app
-            .call(
-                "GET",
-                "/api/v1/watermelon/sync?last_pulled_at=null&schema_version=1&migration=null",
-                Some(token),
-                None,
-            )
-            .expect(200)
-            .json;
+        let pulled = app.get_ok(
+            token,
+            "/api/v1/watermelon/sync?last_pulled_at=null&schema_version=1&migration=null",
+        );
         assert_no_leak("the WatermelonDB pull", &pulled.to_string(), &other.ids);
         assert!(
             pulled.to_string().contains(&me.course),
             "their own class reaches their devices"
         );
-        let coverage = report(
-            &app,
+        let coverage = app.get_ok(
             token,
             "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31",
         );
@@ -382,7 +355,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             .iter()
             .map(|u| u["unit_id"].as_str().unwrap())
             .collect();
-        let branches = ids(
+        let branches = item_fields(
             &app.list_all(token, &format!("/api/v1/units?parent_id={}", me.unit)),
             "id",
         );
@@ -409,31 +382,25 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
             &String::from_utf8_lossy(&xlsx),
             &other.ids,
         );
-        let class_report = report(
-            &app,
-            token,
-            &format!("/api/v1/reports/courses/{}", me.course),
-        );
+        let class_report = app.get_ok(token, &format!("/api/v1/reports/courses/{}", me.course));
         assert_eq!(class_report["trainees"].as_array().unwrap().len(), 3);
     }
 
     // The province's admin keeps everything: both classes.
-    let admin = app.token("admin", "diemdanh-admin");
-    let courses = ids(&app.list_all(&admin, "/api/v1/courses"), "id");
+    let admin = app.demo_token("admin");
+    let courses = item_fields(&app.list_all(&admin, "/api/v1/courses"), "id");
     assert!(courses.contains(&pleiku.course) && courses.contains(&thong_nhat.course));
     // Each organiser reviews their own class's refused mark.
-    app.call(
-        "POST",
+    app.post_empty(
+        &pleiku.organiser,
         &format!("/api/v1/sync/quarantine/{}/dismiss", pleiku.quarantined),
-        Some(&pleiku.organiser),
-        None,
     )
     .expect(200);
 }
 
 fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let ward = unit_id(&app, &admin, "23602");
     // An admin makes an organiser of a unit; the unit goes with the role.
     let made = app.create(
@@ -444,9 +411,7 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: Test
     );
     assert_eq!(made["unit_id"], ward.as_str());
     let refusal = |token: &str, body: Value, status: u16| {
-        let response = app
-            .call("POST", "/api/v1/users", Some(token), Some(&body))
-            .expect(status);
+        let response = app.post(token, "/api/v1/users", &body).expect(status);
         if status == 422 {
             response.json["details"][0]["code"]
                 .as_str()
@@ -473,7 +438,7 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: Test
         "organisers_only"
     );
     let organiser = app.token("doan.anphu", "organiser-password-1");
-    let person = ids(
+    let person = item_fields(
         &app.list_all(&organiser, &format!("/api/v1/people?unit_id={ward}")),
         "id",
     )[0]
@@ -498,26 +463,12 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: Test
     );
     // They manage it (rename, promote to trainer) but cannot raise it to staff.
     let path = format!("/api/v1/users/{}", id_of(&trainee));
-    app.call(
-        "PATCH",
-        &path,
-        Some(&organiser),
-        Some(&json!({"role": "trainer"})),
-    )
-    .expect(200);
+    app.patch(&organiser, &path, &json!({"role": "trainer"}))
+        .expect(200);
+    app.patch(&organiser, &path, &json!({"role": "admin"}))
+        .expect_error(403, "role_not_allowed");
     assert_eq!(
-        app.call(
-            "PATCH",
-            &path,
-            Some(&organiser),
-            Some(&json!({"role": "admin"}))
-        )
-        .expect(403)
-        .code(),
-        "role_not_allowed"
-    );
-    assert_eq!(
-        ids(&app.list_all(&organiser, "/api/v1/users"), "username"),
+        item_fields(&app.list_all(&organiser, "/api/v1/users"), "username"),
         ["hv.anphu"],
         "an organiser lists the accounts of their people, not staff"
     );
@@ -528,37 +479,24 @@ fn organisers_create_only_trainer_and_trainee_accounts_of_their_people(app: Test
         json!({"code": "T-0001", "name": "Chi đoàn thử", "kind": "commune"}),
     );
     app.create_organiser("doan.thu", &id_of(&empty));
-    assert_eq!(
-        app.call(
-            "DELETE",
-            &format!("/api/v1/units/{}", id_of(&empty)),
-            Some(&admin),
-            None
-        )
-        .expect(409)
-        .code(),
-        "unit_in_use"
-    );
+    app.delete(&admin, &format!("/api/v1/units/{}", id_of(&empty)))
+        .expect_error(409, "unit_in_use");
     // The unit tree, its reorganisation and the audit trail stay the province's.
     for (method, path) in [("GET", "/api/v1/audit"), ("POST", "/api/v1/units/merge")] {
         let body = (method == "POST").then(
             || json!({"source_ids": [ward], "target_id": ward, "effective_date": "2026-12-01"}),
         );
-        assert_eq!(
-            app.call(method, path, Some(&organiser), body.as_ref())
-                .expect(403)
-                .code(),
-            "forbidden"
-        );
+        app.call(method, path, Some(&organiser), body.as_ref())
+            .expect_error(403, "forbidden");
     }
 }
 
 fn a_merge_moves_the_organiser_with_their_people(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let class = plan_class(&app, "doan.pleiku", "demo-organiser-1", "23575", "pleiku");
     let neighbour = unit_id(&app, &admin, "23584");
-    let neighbour_people = ids(
+    let neighbour_people = item_fields(
         &app.list_all(&admin, &format!("/api/v1/people?unit_id={neighbour}")),
         "id",
     );
@@ -566,61 +504,46 @@ fn a_merge_moves_the_organiser_with_their_people(app: TestApp) {
 
     // Phường Pleiku merges into Phường Thống Nhất.
     let outcome = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/units/merge",
-            Some(&admin),
-            Some(&json!({"source_ids": [class.unit], "target_id": neighbour,
-                         "effective_date": "2026-12-15"})),
+            &json!({"source_ids": [class.unit], "target_id": neighbour,
+                         "effective_date": "2026-12-15"}),
         )
         .expect(200)
         .json;
     let moved = outcome["organisers_moved"].as_array().unwrap();
     assert_eq!(moved.len(), 1, "Pleiku's organiser moves, no one else");
     assert_ne!(moved[0], stays.as_str());
-    let me = app
-        .call("GET", "/api/v1/me", Some(&class.organiser), None)
-        .expect(200)
-        .json;
+    let me = app.me(&class.organiser);
     assert_eq!(me["unit_id"], neighbour.as_str());
     assert_eq!(moved[0], me["id"]);
 
     // Their class (organised by the unit merged away) and their people stay in reach, with the
     // people of the unit they joined.
     let token = class.organiser.as_str();
-    app.call(
-        "GET",
-        &format!("/api/v1/courses/{}", class.course),
-        Some(token),
-        None,
-    )
-    .expect(200);
-    let people = ids(&app.list_all(token, "/api/v1/people"), "id");
+    app.get(token, &format!("/api/v1/courses/{}", class.course))
+        .expect(200);
+    let people = item_fields(&app.list_all(token, "/api/v1/people"), "id");
     for person in class.people.iter().chain(&neighbour_people) {
         assert!(people.contains(person), "{person} is in the merged ward");
     }
-    let coverage = report(
-        &app,
+    let coverage = app.get_ok(
         token,
         "/api/v1/reports/coverage?from=2026-01-01&to=2026-12-31",
     );
     assert_eq!(coverage["unit_id"], neighbour.as_str());
     // The merged ward's organiser (Thống Nhất's own) sees the merged class too.
-    let other = app.token("doan.thongnhat", "demo-organiser-2");
-    app.call(
-        "GET",
-        &format!("/api/v1/courses/{}", class.course),
-        Some(&other),
-        None,
-    )
-    .expect(200);
+    let other = app.demo_token("doan.thongnhat");
+    app.get(&other, &format!("/api/v1/courses/{}", class.course))
+        .expect(200);
 }
 
 fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp) {
     let app = app.with_demo();
     let ward = plan_class(&app, "doan.pleiku", "demo-organiser-1", "23575", "pleiku");
     // The province also puts the ward's trainer on its three-day class.
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let province_class =
         app.list_all(&admin, "/api/v1/courses?q=BD-BTPBT-2026")["items"][0].clone();
     let province_class = id_of(&province_class);
@@ -639,7 +562,7 @@ fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp
             .collect()
     };
 
-    let seen_by_organiser = report(&app, &ward.organiser, &path);
+    let seen_by_organiser = app.get_ok(&ward.organiser, &path);
     assert_eq!(
         courses(&seen_by_organiser),
         BTreeSet::from([ward.course.clone()]),
@@ -651,12 +574,12 @@ fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp
     assert_eq!(own["open_quarantined"], 1, "the one mark refused");
     assert_eq!(seen_by_organiser["totals"]["attendance_recorded"], 1);
 
-    let seen_by_admin = report(&app, &admin, &path);
+    let seen_by_admin = app.get_ok(&admin, &path);
     assert_eq!(
         courses(&seen_by_admin),
         BTreeSet::from([ward.course.clone(), province_class.clone()]),
         "the province reads every class of the trainer"
     );
-    let sibling = app.token("doan.thongnhat", "demo-organiser-2");
-    app.call("GET", &path, Some(&sibling), None).expect(404);
+    let sibling = app.demo_token("doan.thongnhat");
+    app.get(&sibling, &path).expect(404);
 }

@@ -3,13 +3,13 @@
 //! report as CSV and XLSX, and the demo's plans.
 
 use std::collections::BTreeSet;
-use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, Reader};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of};
+use crate::support::sheets::{cell_text, workbook};
+use crate::support::{TestApp, id_of, strings_of};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
@@ -34,11 +34,7 @@ fn report(app: &TestApp, token: &str, plan: &str) -> Value {
 
 /// The names in a list of people of a report.
 fn names(list: &Value) -> BTreeSet<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["full_name"].as_str().unwrap().to_owned())
-        .collect()
+    strings_of(list, "full_name").into_iter().collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -222,7 +218,7 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: Tes
     // In the middle of the year An Phú is merged into Bình Minh: its people move.
     let merge =
         json!({"source_ids": [an_phu], "target_id": binh_minh, "effective_date": "2026-07-01"});
-    app.call("POST", "/api/v1/units/merge", Some(&b.admin), Some(&merge))
+    app.post(&b.admin, "/api/v1/units/merge", &merge)
         .expect(200);
 
     let of_a = report(&app, &b.admin, &plan_a);
@@ -361,11 +357,10 @@ fn a_person_moved_during_the_year_counts_where_they_are_and_is_a_change(app: Tes
     let of_binh_minh = plan(&binh_minh);
     let of_province = plan(&province);
     assert_eq!(report(&app, &b.admin, &of_an_phu)["changes"], json!([]));
-    app.call(
-        "PUT",
+    app.put(
+        &b.admin,
         &format!("/api/v1/people/{mover}"),
-        Some(&b.admin),
-        Some(&json!({"full_name": "Nguyễn Văn An", "position": "secretary", "unit_id": binh_minh})),
+        &json!({"full_name": "Nguyễn Văn An", "position": "secretary", "unit_id": binh_minh}),
     )
     .expect(200);
 
@@ -456,12 +451,11 @@ fn trained_follows_the_completion_rule_of_the_plan_exactly(app: TestApp) {
     }
     body["rule"]["min_rate"] = json!(75);
     let etag = format!("\"{}\"", plan["rev"]);
-    app.call_with(
-        "PUT",
+    app.put_if_match(
+        &b.admin,
         &format!("/api/v1/training-plans/{plan_id}"),
-        Some(&b.admin),
-        Some(&body),
-        &[("If-Match", &etag)],
+        &etag,
+        &body,
     )
     .expect(200);
     let at_75 = report(&app, &b.admin, &plan_id);
@@ -540,13 +534,8 @@ fn a_stale_if_match_is_refused_and_changes_nothing(app: TestApp) {
     let (b, commune) = rule_world(&app);
     let (course, _) = b.course("K1", "2026-06-01", &["Chuyên đề"; 2]);
     let created = app
-        .call(
-            "POST",
-            "/api/v1/training-plans",
-            Some(&b.admin),
-            Some(&json!({"unit_id": commune, "year": 2026, "title": "Kế hoạch đầu năm",
-                "target_positions": ["secretary"], "courses": [planned(&course, "2026-06-01", "2026-06-02")]})),
-        )
+        .post(&b.admin, "/api/v1/training-plans", &json!({"unit_id": commune, "year": 2026, "title": "Kế hoạch đầu năm",
+                "target_positions": ["secretary"], "courses": [planned(&course, "2026-06-01", "2026-06-02")]}))
         .expect(201);
     let plan = id_of(&created.json);
     let path = format!("/api/v1/training-plans/{plan}");
@@ -567,13 +556,7 @@ fn a_stale_if_match_is_refused_and_changes_nothing(app: TestApp) {
             "target_positions": ["secretary", "deputy_secretary"], "target_percent": 90})
     };
     let updated = app
-        .call_with(
-            "PUT",
-            &path,
-            Some(&b.admin),
-            Some(&body("Kế hoạch sửa lần một")),
-            &[("If-Match", &first_etag)],
-        )
+        .put_if_match(&b.admin, &path, &first_etag, &body("Kế hoạch sửa lần một"))
         .expect(200);
     let second_etag = updated.header("etag").unwrap().to_owned();
     assert_ne!(second_etag, first_etag);
@@ -583,44 +566,17 @@ fn a_stale_if_match_is_refused_and_changes_nothing(app: TestApp) {
         "a replace replaces the courses too"
     );
 
-    let stale = app
-        .call_with(
-            "PUT",
-            &path,
-            Some(&b.admin),
-            Some(&body("Kế hoạch ghi đè")),
-            &[("If-Match", &first_etag)],
-        )
-        .expect(412);
-    assert_eq!(stale.code(), "precondition_failed");
-    let stale_delete = app
-        .call_with(
-            "DELETE",
-            &path,
-            Some(&b.admin),
-            None,
-            &[("If-Match", &first_etag)],
-        )
-        .expect(412);
-    assert_eq!(stale_delete.code(), "precondition_failed");
-    let now = app.call("GET", &path, Some(&b.admin), None).expect(200);
+    app.put_if_match(&b.admin, &path, &first_etag, &body("Kế hoạch ghi đè"))
+        .expect_error(412, "precondition_failed");
+    app.delete_if_match(&b.admin, &path, &first_etag)
+        .expect_error(412, "precondition_failed");
+    let now = app.get(&b.admin, &path).expect(200);
     assert_eq!(now.header("etag"), Some(second_etag.as_str()));
     assert_eq!(now.json, updated.json, "the refused writes changed nothing");
 
-    app.call_with(
-        "DELETE",
-        &path,
-        Some(&b.admin),
-        None,
-        &[("If-Match", &second_etag)],
-    )
-    .expect(204);
-    assert_eq!(
-        app.call("GET", &path, Some(&b.admin), None)
-            .expect(404)
-            .code(),
-        "not_found"
-    );
+    app.delete_if_match(&b.admin, &path, &second_etag)
+        .expect(204);
+    app.get(&b.admin, &path).expect_error(404, "not_found");
     assert_eq!(
         app.get_ok(&b.admin, "/api/v1/training-plans")["total"],
         0,
@@ -633,11 +589,10 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
     let (course, _) = b.course("K1", "2026-06-01", &["Chuyên đề"]);
     let other = b.unit("002", "Xã Bình Minh", "commune", None);
     let merged_away = b.unit("003", "Xã Cát Tiên", "commune", None);
-    app.call(
-        "POST",
+    app.post(
+        &b.admin,
         "/api/v1/units/merge",
-        Some(&b.admin),
-        Some(&json!({"source_ids": [merged_away], "target_id": other, "effective_date": "2026-07-01"})),
+        &json!({"source_ids": [merged_away], "target_id": other, "effective_date": "2026-07-01"}),
     )
     .expect(200);
     let existing = b.plan(
@@ -793,12 +748,7 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
     ];
     for (body, status, code, field, detail) in cases {
         let answer = app
-            .call(
-                "POST",
-                "/api/v1/training-plans",
-                Some(&b.admin),
-                Some(&body),
-            )
+            .post(&b.admin, "/api/v1/training-plans", &body)
             .expect(status);
         if !code.is_empty() {
             assert_eq!(answer.code(), code, "{body}");
@@ -817,15 +767,8 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
     let list = app.get_ok(&b.admin, "/api/v1/training-plans?limit=500");
     assert_eq!(list["total"], 1, "nothing was written: {list}");
     assert_eq!(list["items"][0], existing);
-    let bad_filter = app
-        .call(
-            "GET",
-            "/api/v1/training-plans?unit_id=abc",
-            Some(&b.admin),
-            None,
-        )
-        .expect(422);
-    assert_eq!(bad_filter.code(), "validation_failed");
+    app.get(&b.admin, "/api/v1/training-plans?unit_id=abc")
+        .expect_error(422, "validation_failed");
 
     // A caller who manages no unit: foreign plans are not found, lists leave them out, and a
     // plan for a unit they do not manage is refused.
@@ -836,23 +779,11 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
         format!("/api/v1/training-plans/{plan}"),
         format!("/api/v1/reports/training-plans/{plan}"),
     ] {
-        assert_eq!(
-            app.call("GET", &path, Some(&trainer), None)
-                .expect(404)
-                .code(),
-            "not_found"
-        );
+        app.get(&trainer, &path).expect_error(404, "not_found");
     }
     assert_eq!(app.get_ok(&trainer, "/api/v1/training-plans")["total"], 0);
-    let refused = app
-        .call(
-            "POST",
-            "/api/v1/training-plans",
-            Some(&trainer),
-            Some(&good),
-        )
-        .expect(403);
-    assert_eq!(refused.code(), "forbidden");
+    app.post(&trainer, "/api/v1/training-plans", &good)
+        .expect_error(403, "forbidden");
     assert_eq!(
         app.get_ok(&b.admin, "/api/v1/training-plans")["total"],
         1,
@@ -860,18 +791,8 @@ fn bad_plans_are_refused_with_stable_codes_and_change_nothing(app: TestApp) {
     );
 }
 
-fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
-    Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
-}
-
 fn cell(sheet: &calamine::Range<Data>, row: usize, col: usize) -> String {
-    match sheet.get((row, col)) {
-        Some(Data::String(s)) => s.clone(),
-        Some(Data::Float(f)) => f.to_string(),
-        Some(Data::Int(i)) => i.to_string(),
-        Some(Data::Empty) | None => String::new(),
-        Some(other) => format!("{other:?}"),
-    }
+    cell_text(sheet.get((row, col)))
 }
 
 fn the_report_downloads_as_csv_and_xlsx_matching_the_json(app: TestApp) {
@@ -1103,9 +1024,9 @@ fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(app: Test
     );
 
     // A trainer of the planned class gets the class, never the plan.
-    let trainer = app.token("hoa.nguyen", "demo-trainer-1");
+    let trainer = app.demo_token("hoa.nguyen");
     let pull = app
-        .call("GET", "/api/v1/sync/pull?limit=1000", Some(&trainer), None)
+        .get(&trainer, "/api/v1/sync/pull?limit=1000")
         .expect(200);
     let course = provincial["courses"][0]["course_id"].as_str().unwrap();
     assert!(
@@ -1121,9 +1042,9 @@ fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(app: Test
 fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: TestApp) {
     let app = app.with_demo();
     let admin = app.admin_token();
-    let pleiku = app.token("doan.pleiku", "demo-organiser-1");
-    let thong_nhat = app.token("doan.thongnhat", "demo-organiser-2");
-    let province_organiser = app.token("tinhdoan.daotao", "demo-organiser-3");
+    let pleiku = app.demo_token("doan.pleiku");
+    let thong_nhat = app.demo_token("doan.thongnhat");
+    let province_organiser = app.demo_token("tinhdoan.daotao");
     let all = app.get_ok(&admin, "/api/v1/training-plans?year=2026");
     let plan_of = |unit_name: &str| -> Value {
         let unit = app.get_ok(&admin, "/api/v1/units?limit=500")["items"]
@@ -1172,27 +1093,17 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
         format!("/api/v1/reports/training-plans/{ward_id}"),
         format!("/api/v1/reports/training-plans/{}", id_of(&province_plan)),
     ] {
-        app.call("GET", &path, Some(&thong_nhat), None).expect(404);
+        app.get(&thong_nhat, &path).expect(404);
     }
-    app.call(
-        "DELETE",
-        &format!("/api/v1/training-plans/{ward_id}"),
-        Some(&thong_nhat),
-        None,
-    )
-    .expect(404);
+    app.delete(&thong_nhat, &format!("/api/v1/training-plans/{ward_id}"))
+        .expect(404);
 
     // Next year's plan: the ward's organiser writes it for the ward, nobody else's.
     let next_year = |unit: &str| json!({"unit_id": unit, "year": 2027, "title": "Kế hoạch bồi dưỡng năm 2027", "target_positions": ["secretary", "deputy_secretary"]});
     let province_unit = province_plan["unit_id"].as_str().unwrap();
     for (token, unit) in [(&thong_nhat, ward_unit.as_str()), (&pleiku, province_unit)] {
         let refused = app
-            .call(
-                "POST",
-                "/api/v1/training-plans",
-                Some(token),
-                Some(&next_year(unit)),
-            )
+            .post(token, "/api/v1/training-plans", &next_year(unit))
             .expect(422);
         assert_eq!(
             (
@@ -1212,12 +1123,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
     // they may still edit the rest of it, but not add a class that is not theirs.
     let province_class = ward_plan["courses"][0]["course_id"].clone();
     let read = app
-        .call(
-            "GET",
-            &format!("/api/v1/training-plans/{ward_id}"),
-            Some(&pleiku),
-            None,
-        )
+        .get(&pleiku, &format!("/api/v1/training-plans/{ward_id}"))
         .expect(200);
     let mut edited = read.json.clone();
     for owned in ["id", "rev", "created_at", "updated_at"] {
@@ -1225,12 +1131,11 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
     }
     edited["target_percent"] = json!(90);
     let saved = app
-        .call_with(
-            "PUT",
+        .put_if_match(
+            &pleiku,
             &format!("/api/v1/training-plans/{ward_id}"),
-            Some(&pleiku),
-            Some(&edited),
-            &[("If-Match", read.header("etag").unwrap())],
+            read.header("etag").unwrap(),
+            &edited,
         )
         .expect(200)
         .json;
@@ -1241,12 +1146,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
     let mut borrowing = next_year(&ward_unit);
     borrowing["courses"] = json!([{"course_id": province_class, "planned_start": "2027-01-05", "planned_end": "2027-01-05"}]);
     let refused = app
-        .call(
-            "POST",
-            "/api/v1/training-plans",
-            Some(&pleiku),
-            Some(&borrowing),
-        )
+        .post(&pleiku, "/api/v1/training-plans", &borrowing)
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "unknown_course");
 
@@ -1387,44 +1287,33 @@ fn sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other
             format!("/api/v1/reports/training-plans/{plan}?format=csv"),
             format!("/api/v1/courses/{course}"),
         ] {
-            app.call("GET", &path, Some(token), None).expect(404);
+            app.get(token, &path).expect(404);
         }
         let stolen = json!({"unit_id": unit, "year": 2026, "title": "Kế hoạch",
                             "target_positions": ["branch_secretary"]});
-        app.call_with(
-            "PUT",
+        app.put_if_match(
+            token,
             &format!("/api/v1/training-plans/{plan}"),
-            Some(token),
-            Some(&stolen),
-            &[("If-Match", "\"1\"")],
+            "\"1\"",
+            &stolen,
         )
         .expect(404);
-        app.call(
-            "DELETE",
-            &format!("/api/v1/training-plans/{plan}"),
-            Some(token),
-            None,
-        )
-        .expect(404);
+        app.delete(token, &format!("/api/v1/training-plans/{plan}"))
+            .expect(404);
         let refused = app
-            .call(
-                "POST",
+            .post(
+                token,
                 "/api/v1/training-plans",
-                Some(token),
-                Some(&json!({"unit_id": unit, "year": 2027,
-                "title": "Kế hoạch", "target_positions": ["branch_secretary"]})),
+                &json!({"unit_id": unit, "year": 2027,
+                "title": "Kế hoạch", "target_positions": ["branch_secretary"]}),
             )
             .expect(422);
         assert_eq!(refused.json["details"][0]["code"], "outside_your_unit");
-        let pull = app
-            .call("GET", "/api/v1/sync/pull?limit=1000", Some(token), None)
-            .expect(200);
+        let pull = app.get(token, "/api/v1/sync/pull?limit=1000").expect(200);
         let watermelon = app
-            .call(
-                "GET",
+            .get(
+                token,
                 "/api/v1/watermelon/sync?last_pulled_at=null&schema_version=1&migration=null",
-                Some(token),
-                None,
             )
             .expect(200);
         for foreign in [plan, course] {
@@ -1443,12 +1332,7 @@ fn sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other
     borrowing["year"] = json!(2027);
     borrowing["courses"][0] = planned(&b_course, "2027-05-16", "2027-05-16");
     let refused = app
-        .call(
-            "POST",
-            "/api/v1/training-plans",
-            Some(&an_phu),
-            Some(&borrowing),
-        )
+        .post(&an_phu, "/api/v1/training-plans", &borrowing)
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "unknown_course");
     // Nothing was changed by the refusals.
@@ -1476,9 +1360,7 @@ fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(app: TestApp) {
     let b = &w.b;
     let units_before = app.get_ok(&b.admin, "/api/v1/units?limit=500");
     let refused = |body: Value, field: &str, code: &str| {
-        let answer = app
-            .call("POST", "/api/v1/units", Some(&b.admin), Some(&body))
-            .expect(422);
+        let answer = app.post(&b.admin, "/api/v1/units", &body).expect(422);
         assert_eq!(
             (
                 &answer.json["details"][0]["field"],
@@ -1507,23 +1389,12 @@ fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(app: TestApp) {
     // A commune holding branches cannot become a province.
     let an_phu = app.get_ok(&b.admin, &format!("/api/v1/units/{}", w.an_phu));
     let answer = app
-        .call_with(
-            "PUT",
-            &format!("/api/v1/units/{}", w.an_phu),
-            Some(&b.admin),
-            Some(&json!({"code": "001", "name": "Xã An Phú", "kind": "province", "parent_id": w.province})),
-            &[("If-Match", &format!("\"{}\"", an_phu["rev"]))],
-        )
+        .put_if_match(&b.admin, &format!("/api/v1/units/{}", w.an_phu), &format!("\"{}\"", an_phu["rev"]), &json!({"code": "001", "name": "Xã An Phú", "kind": "province", "parent_id": w.province}))
         .expect(422);
     assert_eq!(answer.json["details"][0]["code"], "branch_parent");
     // Nor be merged into a unit that cannot hold its branches.
     let answer = app
-        .call(
-            "POST",
-            "/api/v1/units/merge",
-            Some(&b.admin),
-            Some(&json!({"source_ids": [w.an_phu], "target_id": w.province, "effective_date": "2026-07-01"})),
-        )
+        .post(&b.admin, "/api/v1/units/merge", &json!({"source_ids": [w.an_phu], "target_id": w.province, "effective_date": "2026-07-01"}))
         .expect(422);
     assert_eq!(
         (
@@ -1556,12 +1427,7 @@ fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(app: TestApp) {
 
     // In the middle of the year An Phú is merged into Bình Minh: its branches move with it,
     // keeping their ids, their names and their secretaries.
-    app.call(
-        "POST",
-        "/api/v1/units/merge",
-        Some(&b.admin),
-        Some(&json!({"source_ids": [w.an_phu], "target_id": w.binh_minh, "effective_date": "2026-07-01"})),
-    )
+    app.post(&b.admin, "/api/v1/units/merge", &json!({"source_ids": [w.an_phu], "target_id": w.binh_minh, "effective_date": "2026-07-01"}))
     .expect(200);
     for branch in &w.an_phu_branches {
         let moved = app.get_ok(&b.admin, &format!("/api/v1/units/{branch}"));
@@ -1649,12 +1515,11 @@ fn newly_elected_this_term_restricts_the_target_group_exactly(app: TestApp) {
         body.as_object_mut().unwrap().remove(owned);
     }
     body["elected_since"] = Value::Null;
-    app.call_with(
-        "PUT",
+    app.put_if_match(
+        &b.admin,
         &format!("/api/v1/training-plans/{}", id_of(&plan)),
-        Some(&b.admin),
-        Some(&body),
-        &[("If-Match", &format!("\"{}\"", plan["rev"]))],
+        &format!("\"{}\"", plan["rev"]),
+        &body,
     )
     .expect(200);
     assert_eq!(
@@ -1663,12 +1528,11 @@ fn newly_elected_this_term_restricts_the_target_group_exactly(app: TestApp) {
     );
     // Bad dates are refused with a stable code.
     let answer = app
-        .call(
-            "POST",
+        .post(
+            &b.admin,
             "/api/v1/people",
-            Some(&b.admin),
-            Some(&json!({"full_name": "Ngô Văn Sai",
-            "position": "branch_secretary", "position_since": "14/09/2025"})),
+            &json!({"full_name": "Ngô Văn Sai",
+            "position": "branch_secretary", "position_since": "14/09/2025"}),
         )
         .expect(422);
     assert_eq!(
@@ -1681,12 +1545,7 @@ fn newly_elected_this_term_restricts_the_target_group_exactly(app: TestApp) {
     body["year"] = json!(2027);
     body["elected_since"] = json!("2025-13-01");
     let answer = app
-        .call(
-            "POST",
-            "/api/v1/training-plans",
-            Some(&b.admin),
-            Some(&body),
-        )
+        .post(&b.admin, "/api/v1/training-plans", &body)
         .expect(422);
     assert_eq!(
         (

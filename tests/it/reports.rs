@@ -1,13 +1,12 @@
 //! Reports (course matrix, coverage, trainer) as JSON, CSV and XLSX read back with a reader,
 //! unit merges and renames in them and in sync, and who may see which report.
 
-use std::io::Cursor;
-
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, Reader};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of};
+use crate::support::sheets::{cell_text, workbook};
+use crate::support::{TestApp, id_of, strings_of};
 
 backend_tests!(
     a_course_report_shows_the_matrix_rates_and_completers,
@@ -140,28 +139,6 @@ fn world(app: &TestApp) -> World {
     }
 }
 
-fn names(list: &Value, key: &str) -> Vec<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v[key].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
-    Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
-}
-
-fn text(cell: Option<&Data>) -> String {
-    match cell {
-        Some(Data::String(s)) => s.clone(),
-        Some(Data::Float(f)) => f.to_string(),
-        Some(Data::Int(i)) => i.to_string(),
-        Some(Data::Empty) | None => String::new(),
-        Some(other) => format!("{other:?}"),
-    }
-}
-
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers
         .iter()
@@ -180,7 +157,7 @@ fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
     assert_eq!(report["sessions"].as_array().unwrap().len(), 5);
     // Rows by given name: An, Bình, Châu, Em.
     assert_eq!(
-        names(&report["trainees"], "full_name"),
+        strings_of(&report["trainees"], "full_name"),
         [
             "Nguyễn Văn An",
             "Trần Thị Bình",
@@ -203,30 +180,24 @@ fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
         (json!(60.0), json!(false))
     );
     assert_eq!(
-        names(&report["completed"], "full_name"),
+        strings_of(&report["completed"], "full_name"),
         ["Nguyễn Văn An", "Trần Thị Bình", "Hoàng Văn Em"]
     );
 
     // A configurable rule.
     let strict = app.get_ok(&w.admin, &format!("{path}?min_rate=100"));
     assert_eq!(
-        names(&strict["completed"], "full_name"),
+        strings_of(&strict["completed"], "full_name"),
         ["Nguyễn Văn An", "Hoàng Văn Em"]
     );
     let present_only = app.get_ok(&w.admin, &format!("{path}?statuses=present&min_rate=60"));
     assert_eq!(present_only["trainees"][1]["attended"], 3);
     assert_eq!(present_only["trainees"][2]["completed"], true);
     let bad = app
-        .call(
-            "GET",
-            &format!("{path}?min_rate=120&statuses=asleep"),
-            Some(&w.admin),
-            None,
-        )
+        .get(&w.admin, &format!("{path}?min_rate=120&statuses=asleep"))
         .expect(422);
     assert_eq!(bad.json["details"].as_array().unwrap().len(), 2);
-    app.call("GET", &format!("{path}?format=pdf"), Some(&w.admin), None)
-        .expect(400);
+    app.get(&w.admin, &format!("{path}?format=pdf")).expect(400);
 
     // CSV by query and by Accept: UTF-8 with BOM, Vietnamese headers and labels.
     for (query, headers) in [("?format=csv", vec![]), ("", vec![("Accept", "text/csv")])] {
@@ -252,15 +223,15 @@ fn a_course_report_shows_the_matrix_rates_and_completers(app: TestApp) {
     let mut book = workbook(body);
     assert_eq!(book.sheet_names(), ["Điểm danh", "Hoàn thành"]);
     let matrix = book.worksheet_range("Điểm danh").unwrap();
-    assert_eq!(text(matrix.get((0, 1))), "Họ và tên");
-    assert_eq!(text(matrix.get((0, 5))), "02/03 08:00 Chuyên đề 1");
-    assert_eq!(text(matrix.get((2, 1))), "Trần Thị Bình");
-    assert_eq!(text(matrix.get((2, 7))), "Đi muộn");
+    assert_eq!(cell_text(matrix.get((0, 1))), "Họ và tên");
+    assert_eq!(cell_text(matrix.get((0, 5))), "02/03 08:00 Chuyên đề 1");
+    assert_eq!(cell_text(matrix.get((2, 1))), "Trần Thị Bình");
+    assert_eq!(cell_text(matrix.get((2, 7))), "Đi muộn");
     assert_eq!(matrix.get((2, 11)), Some(&Data::Float(80.0)));
-    assert_eq!(text(matrix.get((3, 12))), "Không");
+    assert_eq!(cell_text(matrix.get((3, 12))), "Không");
     let done = book.worksheet_range("Hoàn thành").unwrap();
     assert_eq!(done.height(), 4);
-    assert_eq!(text(done.get((3, 1))), "Hoàng Văn Em");
+    assert_eq!(cell_text(done.get((3, 1))), "Hoàng Văn Em");
 }
 
 fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
@@ -271,18 +242,17 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
 
     // An Phú is renamed in May, then merged with Bình Minh into a new An Bình from July.
     let renamed = app
-        .call(
-            "POST",
+        .post(
+            &w.admin,
             &format!("/api/v1/units/{}/rename", w.an_phu),
-            Some(&w.admin),
-            Some(&json!({"name": "Xã An Phú Mới", "effective_date": "2026-05-01"})),
+            &json!({"name": "Xã An Phú Mới", "effective_date": "2026-05-01"}),
         )
         .expect(200);
     assert_eq!(renamed.json["name"], "Xã An Phú Mới");
     let merge = json!({"source_ids": [w.an_phu, w.binh_minh], "effective_date": "2026-07-01",
         "target": {"code": "004", "name": "Xã An Bình", "kind": "commune"}});
     let merged = app
-        .call("POST", "/api/v1/units/merge", Some(&w.admin), Some(&merge))
+        .post(&w.admin, "/api/v1/units/merge", &merge)
         .expect(200)
         .json;
     assert_eq!(merged["people_moved"], 4);
@@ -297,21 +267,17 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
         assert_eq!(source["merged_into_id"], json!(an_binh));
         assert_eq!(source["valid_to"], "2026-06-30");
     }
-    let again = app
-        .call("POST", "/api/v1/units/merge", Some(&w.admin), Some(&json!({"source_ids": [w.an_phu], "target_id": w.cat_tien, "effective_date": "2026-08-01"})))
-        .expect(409);
-    assert_eq!(again.code(), "unit_not_current");
-    let into_itself = json!({"source_ids": [w.cat_tien], "target_id": w.cat_tien, "effective_date": "2026-08-01"});
-    app.call(
-        "POST",
+    app.post(
+        &w.admin,
         "/api/v1/units/merge",
-        Some(&w.admin),
-        Some(&into_itself),
+        &json!({"source_ids": [w.an_phu], "target_id": w.cat_tien, "effective_date": "2026-08-01"}),
     )
-    .expect(422);
-    let both = json!({"source_ids": [w.cat_tien], "effective_date": "2026-08-01"});
-    app.call("POST", "/api/v1/units/merge", Some(&w.admin), Some(&both))
+    .expect_error(409, "unit_not_current");
+    let into_itself = json!({"source_ids": [w.cat_tien], "target_id": w.cat_tien, "effective_date": "2026-08-01"});
+    app.post(&w.admin, "/api/v1/units/merge", &into_itself)
         .expect(422);
+    let both = json!({"source_ids": [w.cat_tien], "effective_date": "2026-08-01"});
+    app.post(&w.admin, "/api/v1/units/merge", &both).expect(422);
 
     // History: the rename and the merge, oldest first.
     let history = app.get_ok(&w.admin, &format!("/api/v1/units/{}/history", w.an_phu));
@@ -348,13 +314,8 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
         body.as_object_mut().unwrap().remove(field);
     }
     body["unit_id"] = json!(w.cat_tien);
-    app.call(
-        "PUT",
-        &format!("/api/v1/people/{}", w.an),
-        Some(&w.admin),
-        Some(&body),
-    )
-    .expect(200);
+    app.put(&w.admin, &format!("/api/v1/people/{}", w.an), &body)
+        .expect(200);
     let report = app.get_ok(&w.admin, &format!("/api/v1/reports/courses/{}", w.course));
     assert_eq!(report["trainees"][0]["unit_name"], "Xã An Phú");
     assert_eq!(report["trainees"][0]["current_unit_name"], "Xã Cát Tiên");
@@ -435,7 +396,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
         ]
     );
     assert_eq!(
-        names(&report["units"][2]["missing"], "full_name"),
+        strings_of(&report["units"][2]["missing"], "full_name"),
         ["Lê Minh Châu"]
     );
     assert_eq!(report["units"][0]["missing"], json!([]));
@@ -463,18 +424,16 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
     );
     assert_eq!(loose["total"]["trained"], 3);
     let bad = app
-        .call(
-            "GET",
+        .get(
+            &w.admin,
             "/api/v1/reports/coverage?from=2026-12-31&to=2026-01-01&positions=king",
-            Some(&w.admin),
-            None,
         )
         .expect(422);
     assert_eq!(bad.json["details"].as_array().unwrap().len(), 2);
 
     // After the merge, cadres count in today's unit.
     let merge = json!({"source_ids": [w.an_phu, w.binh_minh], "target_id": w.cat_tien, "effective_date": "2026-07-01"});
-    app.call("POST", "/api/v1/units/merge", Some(&w.admin), Some(&merge))
+    app.post(&w.admin, "/api/v1/units/merge", &merge)
         .expect(200);
     let merged = app.get_ok(&w.admin, path);
     assert_eq!(merged["units"].as_array().unwrap().len(), 2);
@@ -482,7 +441,7 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
     assert_eq!(merged["units"][1]["cadres"], 4);
     assert_eq!(merged["units"][1]["percent"], 50.0);
     assert_eq!(
-        names(&merged["units"][1]["missing"], "full_name"),
+        strings_of(&merged["units"][1]["missing"], "full_name"),
         ["Lê Minh Châu", "Phạm Thị Dung"]
     );
 
@@ -491,16 +450,16 @@ fn coverage_counts_cadres_per_unit_rolled_up_with_xlsx_and_csv(app: TestApp) {
     assert_eq!(status, 200);
     let mut book = workbook(body);
     let sheet = book.worksheet_range("Bao phủ").unwrap();
-    assert_eq!(text(sheet.get((0, 1))), "Đơn vị");
-    assert_eq!(text(sheet.get((2, 0))), "003");
-    assert_eq!(text(sheet.get((2, 1))), "  Xã Cát Tiên");
+    assert_eq!(cell_text(sheet.get((0, 1))), "Đơn vị");
+    assert_eq!(cell_text(sheet.get((2, 0))), "003");
+    assert_eq!(cell_text(sheet.get((2, 1))), "  Xã Cát Tiên");
     assert_eq!(sheet.get((2, 2)), Some(&Data::Float(4.0)));
     assert_eq!(sheet.get((2, 4)), Some(&Data::Float(50.0)));
-    assert_eq!(text(sheet.get((2, 5))), "Lê Minh Châu; Phạm Thị Dung");
-    assert_eq!(text(sheet.get((3, 1))), "Tổng cộng");
+    assert_eq!(cell_text(sheet.get((2, 5))), "Lê Minh Châu; Phạm Thị Dung");
+    assert_eq!(cell_text(sheet.get((3, 1))), "Tổng cộng");
     let missing = book.worksheet_range("Chưa bồi dưỡng").unwrap();
-    assert_eq!(text(missing.get((1, 1))), "Lê Minh Châu");
-    assert_eq!(text(missing.get((2, 2))), "Bí thư");
+    assert_eq!(cell_text(missing.get((1, 1))), "Lê Minh Châu");
+    assert_eq!(cell_text(missing.get((2, 2))), "Bí thư");
 
     let (status, headers, body) = app.download(path, &w.admin, &[("Accept", "text/csv")]);
     assert_eq!(status, 200);
@@ -529,13 +488,8 @@ fn reports_follow_the_caller_scope(app: TestApp) {
             .len(),
         4
     );
-    app.call("GET", &other, Some(&trainer), None).expect(404);
-    assert_eq!(
-        app.call("GET", coverage, Some(&trainer), None)
-            .expect(403)
-            .code(),
-        "forbidden"
-    );
+    app.get(&trainer, &other).expect(404);
+    app.get(&trainer, coverage).expect_error(403, "forbidden");
     let mine = app.get_ok(&trainer, &trainer_report);
     assert_eq!(mine["totals"]["sessions"], 5);
     assert_eq!(mine["totals"]["sessions_held"], 5);
@@ -546,54 +500,41 @@ fn reports_follow_the_caller_scope(app: TestApp) {
     );
     assert_eq!(mine["courses"].as_array().unwrap().len(), 1);
     let colleague = app.create_user("thay.minh", "trainer", None);
-    app.call(
-        "GET",
-        &format!("/api/v1/reports/trainers/{colleague}"),
-        Some(&trainer),
-        None,
-    )
-    .expect(404);
+    app.get(&trainer, &format!("/api/v1/reports/trainers/{colleague}"))
+        .expect(404);
     let (status, _, body) = app.download(&format!("{trainer_report}?format=xlsx"), &trainer, &[]);
     assert_eq!(status, 200);
     let sheet = workbook(body).worksheet_range("Giảng viên").unwrap();
-    assert_eq!(text(sheet.get((1, 0))), "Bồi dưỡng Bí thư, Phó Bí thư");
+    assert_eq!(cell_text(sheet.get((1, 0))), "Bồi dưỡng Bí thư, Phó Bí thư");
     assert_eq!(sheet.get((1, 6)), Some(&Data::Float(5.0)));
 
     // A trainee: their own row of their course, nothing else.
     app.create_user("hv.binh", "trainee", Some(&w.binh));
     let trainee = app.token("hv.binh", "trainee-password");
     let own = app.get_ok(&trainee, &course);
-    assert_eq!(names(&own["trainees"], "full_name"), ["Trần Thị Bình"]);
-    assert_eq!(names(&own["completed"], "full_name"), ["Trần Thị Bình"]);
-    app.call("GET", &other, Some(&trainee), None).expect(404);
-    app.call("GET", coverage, Some(&trainee), None).expect(403);
-    app.call("GET", &trainer_report, Some(&trainee), None)
-        .expect(404);
+    assert_eq!(strings_of(&own["trainees"], "full_name"), ["Trần Thị Bình"]);
+    assert_eq!(
+        strings_of(&own["completed"], "full_name"),
+        ["Trần Thị Bình"]
+    );
+    app.get(&trainee, &other).expect(404);
+    app.get(&trainee, coverage).expect(403);
+    app.get(&trainee, &trainer_report).expect(404);
 
     // Administrators see everything; unknown ids are simply not found.
     assert_eq!(
         app.get_ok(&w.admin, &trainer_report)["trainer"]["username"],
         "co.lan"
     );
-    app.call(
-        "GET",
-        "/api/v1/reports/courses/not-a-uuid",
-        Some(&w.admin),
-        None,
-    )
-    .expect(404);
-    app.call(
-        "GET",
-        &format!("/api/v1/reports/trainers/{}", w.an),
-        Some(&w.admin),
-        None,
-    )
-    .expect(404);
+    app.get(&w.admin, "/api/v1/reports/courses/not-a-uuid")
+        .expect(404);
+    app.get(&w.admin, &format!("/api/v1/reports/trainers/{}", w.an))
+        .expect(404);
     app.call("GET", coverage, None, None).expect(401);
     // Only administrators reorganise.
     let merge =
         json!({"source_ids": [w.an_phu], "target_id": w.cat_tien, "effective_date": "2026-07-01"});
-    app.call("POST", "/api/v1/units/merge", Some(&trainer), Some(&merge))
+    app.post(&trainer, "/api/v1/units/merge", &merge)
         .expect(403);
 }
 
@@ -635,13 +576,8 @@ fn the_command_line_merges_and_renames_units(app: TestApp) {
     let unit = app.get_ok(&w.admin, &format!("/api/v1/units/{}", w.cat_tien));
     let body = json!({"code": unit["code"], "name": "Xã Cát Tiên Hai", "kind": unit["kind"],
         "parent_id": unit["parent_id"]});
-    app.call(
-        "PUT",
-        &format!("/api/v1/units/{}", w.cat_tien),
-        Some(&w.admin),
-        Some(&body),
-    )
-    .expect(200);
+    app.put(&w.admin, &format!("/api/v1/units/{}", w.cat_tien), &body)
+        .expect(200);
     let history = app.get_ok(&w.admin, &format!("/api/v1/units/{}/history", w.cat_tien));
     assert_eq!(history["items"][1]["old_name"], "Xã Cát Tiên Mới");
     assert_eq!(history["items"][1]["new_name"], "Xã Cát Tiên Hai");

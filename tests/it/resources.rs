@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, id_of, item_fields};
 
 backend_tests!(
     units_go_through_their_whole_life,
@@ -24,28 +24,23 @@ fn unit(code: &str, name: &str) -> Value {
 }
 
 fn count(app: &TestApp, token: &str, path: &str) -> i64 {
-    app.call("GET", path, Some(token), None).expect(200).json["total"]
-        .as_i64()
-        .unwrap()
+    app.get_ok(token, path)["total"].as_i64().unwrap()
 }
 
 fn units_go_through_their_whole_life(app: TestApp) {
     let admin = app.admin_token();
     let province = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/units",
-            Some(&admin),
-            Some(&json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"})),
+            &json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
         )
         .expect(201);
     let province_id = province.json["id"].as_str().unwrap().to_owned();
     let mut body = unit("23590", "Xã Biển Hồ");
     body["parent_id"] = json!(province_id);
     body["valid_from"] = json!("2025-07-01");
-    let created = app
-        .call("POST", "/api/v1/units", Some(&admin), Some(&body))
-        .expect(201);
+    let created = app.post(&admin, "/api/v1/units", &body).expect(201);
     let id = created.json["id"].as_str().unwrap().to_owned();
     assert_eq!(
         created.header("location"),
@@ -55,7 +50,7 @@ fn units_go_through_their_whole_life(app: TestApp) {
     assert_eq!(etag, format!("\"{}\"", created.json["rev"]));
 
     let path = format!("/api/v1/units/{id}");
-    let fetched = app.call("GET", &path, Some(&admin), None).expect(200);
+    let fetched = app.get(&admin, &path).expect(200);
     assert_eq!(fetched.json, created.json);
     let cached = app.call_with(
         "GET",
@@ -67,109 +62,46 @@ fn units_go_through_their_whole_life(app: TestApp) {
     assert_eq!(cached.status, 304);
 
     body["name"] = json!("Xã Biển Hồ mới");
-    let updated = app
-        .call_with(
-            "PUT",
-            &path,
-            Some(&admin),
-            Some(&body),
-            &[("If-Match", &etag)],
-        )
-        .expect(200);
+    let updated = app.put_if_match(&admin, &path, &etag, &body).expect(200);
     assert_eq!(updated.json["name"], "Xã Biển Hồ mới");
     assert!(updated.json["rev"].as_i64() > created.json["rev"].as_i64());
     assert_eq!(updated.json["created_at"], created.json["created_at"]);
 
     let children = app
-        .call(
-            "GET",
-            &format!("/api/v1/units?parent_id={province_id}"),
-            Some(&admin),
-            None,
-        )
+        .get(&admin, &format!("/api/v1/units?parent_id={province_id}"))
         .expect(200);
     assert_eq!(children.json["total"], 1);
-    let in_use = app
-        .call(
-            "DELETE",
-            &format!("/api/v1/units/{province_id}"),
-            Some(&admin),
-            None,
-        )
-        .expect(409);
-    assert_eq!(in_use.code(), "unit_in_use");
+    app.delete(&admin, &format!("/api/v1/units/{province_id}"))
+        .expect_error(409, "unit_in_use");
 
-    app.call("DELETE", &path, Some(&admin), None).expect(204);
-    app.call("GET", &path, Some(&admin), None).expect(404);
-    app.call("DELETE", &path, Some(&admin), None).expect(404);
+    app.delete(&admin, &path).expect(204);
+    app.get(&admin, &path).expect(404);
+    app.delete(&admin, &path).expect(404);
     // The code is free again once the unit is gone.
-    app.call(
-        "POST",
-        "/api/v1/units",
-        Some(&admin),
-        Some(&unit("23590", "Xã Biển Hồ")),
-    )
-    .expect(201);
-    let duplicate = app
-        .call(
-            "POST",
-            "/api/v1/units",
-            Some(&admin),
-            Some(&unit("23590", "Khác")),
-        )
-        .expect(409);
-    assert_eq!(duplicate.code(), "duplicate_code");
+    app.post(&admin, "/api/v1/units", &unit("23590", "Xã Biển Hồ"))
+        .expect(201);
+    app.post(&admin, "/api/v1/units", &unit("23590", "Khác"))
+        .expect_error(409, "duplicate_code");
 }
 
 fn stale_writes_are_refused_and_change_nothing(app: TestApp) {
     let admin = app.admin_token();
     let created = app
-        .call(
-            "POST",
-            "/api/v1/units",
-            Some(&admin),
-            Some(&unit("03001", "Phường Pleiku")),
-        )
+        .post(&admin, "/api/v1/units", &unit("03001", "Phường Pleiku"))
         .expect(201);
     let path = format!("/api/v1/units/{}", created.json["id"].as_str().unwrap());
     let first_etag = created.header("etag").unwrap().to_owned();
-    app.call_with(
-        "PUT",
-        &path,
-        Some(&admin),
-        Some(&unit("03001", "Tên A")),
-        &[("If-Match", &first_etag)],
-    )
-    .expect(200);
-    let stale = app.call_with(
-        "PUT",
-        &path,
-        Some(&admin),
-        Some(&unit("03001", "Tên B")),
-        &[("If-Match", &first_etag)],
-    );
-    let stale = stale.expect(412);
-    assert_eq!(stale.code(), "precondition_failed");
-    let current = app.call("GET", &path, Some(&admin), None).expect(200);
+    app.put_if_match(&admin, &path, &first_etag, &unit("03001", "Tên A"))
+        .expect(200);
+    let stale = app.put_if_match(&admin, &path, &first_etag, &unit("03001", "Tên B"));
+    let stale = stale.expect_error(412, "precondition_failed");
+    let current = app.get(&admin, &path).expect(200);
     assert_eq!(current.json["name"], "Tên A");
     assert_eq!(stale.json["details"]["current_rev"], current.json["rev"]);
-    app.call_with(
-        "DELETE",
-        &path,
-        Some(&admin),
-        None,
-        &[("If-Match", "\"1\"")],
-    )
-    .expect(412);
-    app.call_with(
-        "PUT",
-        &path,
-        Some(&admin),
-        Some(&unit("03001", "Tên C")),
-        &[("If-Match", "\"garbage\"")],
-    )
-    .expect(412);
-    app.call("GET", &path, Some(&admin), None).expect(200);
+    app.delete_if_match(&admin, &path, "\"1\"").expect(412);
+    app.put_if_match(&admin, &path, "\"garbage\"", &unit("03001", "Tên C"))
+        .expect(412);
+    app.get(&admin, &path).expect(200);
 }
 
 fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
@@ -232,12 +164,7 @@ fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
     );
     assert_eq!(invalid_utf8.status, 400);
     let invalid = app
-        .call(
-            "POST",
-            "/api/v1/units",
-            Some(&admin),
-            Some(&json!({"code": "bad code!", "name": "  ", "kind": "county", "valid_from": "2025-02-30", "parent_id": "nope"})),
-        )
+        .post(&admin, "/api/v1/units", &json!({"code": "bad code!", "name": "  ", "kind": "county", "valid_from": "2025-02-30", "parent_id": "nope"}))
         .expect(422);
     let fields: Vec<&str> = invalid.json["details"]
         .as_array()
@@ -246,11 +173,10 @@ fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
         .map(|d| d["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["code", "name", "kind", "parent_id", "valid_from"]);
-    let nul = app.call(
-        "POST",
+    let nul = app.post(
+        &admin,
         "/api/v1/units",
-        Some(&admin),
-        Some(&json!({"code": "1", "name": "a\u{0}b", "kind": "commune"})),
+        &json!({"code": "1", "name": "a\u{0}b", "kind": "commune"}),
     );
     assert_eq!(
         nul.expect(422).json["details"][0]["code"],
@@ -258,7 +184,7 @@ fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
     );
     let unknown_parent = json!({"code": "1", "name": "x", "kind": "commune", "parent_id": "0196f4e2-0000-7000-8000-000000000000"});
     let unknown_parent = app
-        .call("POST", "/api/v1/units", Some(&admin), Some(&unknown_parent))
+        .post(&admin, "/api/v1/units", &unknown_parent)
         .expect(422);
     assert_eq!(unknown_parent.json["details"][0]["code"], "unknown_unit");
     assert_eq!(
@@ -276,22 +202,12 @@ fn list_parameters_are_checked(app: TestApp) {
         ("C3", "Xã A Mú Sung"),
         ("D4", "Xã Đồng Tuyển"),
     ] {
-        app.call(
-            "POST",
-            "/api/v1/units",
-            Some(&admin),
-            Some(&unit(code, name)),
-        )
-        .expect(201);
+        app.post(&admin, "/api/v1/units", &unit(code, name))
+            .expect(201);
     }
     let names = |path: &str| -> Vec<String> {
-        let page = app.call("GET", path, Some(&admin), None).expect(200);
-        page.json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["name"].as_str().unwrap().to_owned())
-            .collect()
+        let page = app.get(&admin, path).expect(200);
+        item_fields(&page.json, "name")
     };
     assert_eq!(
         names("/api/v1/units?sort=code&limit=2"),
@@ -320,7 +236,7 @@ fn list_parameters_are_checked(app: TestApp) {
         "offset=-5",
         "sort=password",
     ] {
-        let response = app.call("GET", &format!("/api/v1/units?{bad}"), Some(&admin), None);
+        let response = app.get(&admin, &format!("/api/v1/units?{bad}"));
         assert_eq!(
             (response.status, response.code()),
             (422, "validation_failed"),
@@ -328,7 +244,7 @@ fn list_parameters_are_checked(app: TestApp) {
         );
     }
     for bad in ["limit=abc", "limit=99999999999999999999", "colour=red"] {
-        let response = app.call("GET", &format!("/api/v1/units?{bad}"), Some(&admin), None);
+        let response = app.get(&admin, &format!("/api/v1/units?{bad}"));
         assert_eq!(
             (response.status, response.code()),
             (400, "invalid_query"),
@@ -341,9 +257,7 @@ fn names_are_stored_nfc_and_searched_without_diacritics(app: TestApp) {
     let admin = app.admin_token();
     let decomposed = "Nguye\u{302}\u{303}n Va\u{306}n A";
     let person = json!({"full_name": decomposed, "position": "secretary", "phone": "+84 912 345 678", "gender": "male", "birth_date": "1995-03-02"});
-    let created = app
-        .call("POST", "/api/v1/people", Some(&admin), Some(&person))
-        .expect(201);
+    let created = app.post(&admin, "/api/v1/people", &person).expect(201);
     assert_eq!(created.json["full_name"], "Nguyễn Văn A");
     assert_eq!(created.json["phone"], "0912345678");
     for query in [
@@ -354,30 +268,19 @@ fn names_are_stored_nfc_and_searched_without_diacritics(app: TestApp) {
         "0912345",
     ] {
         let found = app
-            .call(
-                "GET",
-                &format!("/api/v1/people?q={query}"),
-                Some(&admin),
-                None,
-            )
+            .get(&admin, &format!("/api/v1/people?q={query}"))
             .expect(200);
         assert_eq!(found.json["total"], 1, "query {query}");
     }
     let other = json!({"full_name": "Trần Thị Bình", "position": "deputy_secretary"});
-    app.call("POST", "/api/v1/people", Some(&admin), Some(&other))
-        .expect(201);
-    let nobody = app
-        .call("GET", "/api/v1/people?q=le%20van", Some(&admin), None)
-        .expect(200);
+    app.post(&admin, "/api/v1/people", &other).expect(201);
+    let nobody = app.get(&admin, "/api/v1/people?q=le%20van").expect(200);
     assert_eq!(nobody.json["total"], 0);
     // Rosters sort by given name: "A" before "Bình".
-    let sorted = app
-        .call("GET", "/api/v1/people?sort=name", Some(&admin), None)
-        .expect(200);
+    let sorted = app.get(&admin, "/api/v1/people?sort=name").expect(200);
     assert_eq!(sorted.json["items"][0]["full_name"], "Nguyễn Văn A");
     let bad_phone = json!({"full_name": "X", "position": "member", "phone": "12345"});
-    app.call("POST", "/api/v1/people", Some(&admin), Some(&bad_phone))
-        .expect(422);
+    app.post(&admin, "/api/v1/people", &bad_phone).expect(422);
 }
 
 /// Builds a course with one trainer, one session and one enrolled person; returns their ids.
@@ -390,54 +293,23 @@ pub struct Class {
 
 pub fn plan_class(app: &TestApp, admin: &str, trainer_username: &str) -> Class {
     let trainer = app.create_user(trainer_username, "trainer", None);
-    let course = app
-        .call(
-            "POST",
-            "/api/v1/courses",
-            Some(admin),
-            Some(&json!({"title": "Lớp bồi dưỡng Bí thư", "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10", "place": "Trường Chính trị tỉnh"})),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.call(
-        "POST",
+    let course = id_of(&app.create(admin, "/api/v1/courses", json!({"title": "Lớp bồi dưỡng Bí thư", "management_level": "province", "start_date": "2026-12-08", "end_date": "2026-12-10", "place": "Trường Chính trị tỉnh"})));
+    app.post(
+        admin,
         "/api/v1/course-trainers",
-        Some(admin),
-        Some(&json!({"course_id": course, "user_id": trainer})),
+        &json!({"course_id": course, "user_id": trainer}),
     )
     .expect(201);
-    let session = app
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(admin),
-            Some(&json!({"course_id": course, "topic": "Công tác tư tưởng trên không gian mạng", "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:30:00+07:00", "trainer_id": trainer})),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let person = app
-        .call(
-            "POST",
-            "/api/v1/people",
-            Some(admin),
-            Some(&json!({"full_name": "Vàng Thị Mỷ", "position": "secretary"})),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.call(
-        "POST",
+    let session = id_of(&app.create(admin, "/api/v1/sessions", json!({"course_id": course, "topic": "Công tác tư tưởng trên không gian mạng", "starts_at": "2026-12-08T08:00:00+07:00", "ends_at": "2026-12-08T11:30:00+07:00", "trainer_id": trainer})));
+    let person = id_of(&app.create(
+        admin,
+        "/api/v1/people",
+        json!({"full_name": "Vàng Thị Mỷ", "position": "secretary"}),
+    ));
+    app.post(
+        admin,
         "/api/v1/enrollments",
-        Some(admin),
-        Some(&json!({"course_id": course, "person_id": person})),
+        &json!({"course_id": course, "person_id": person}),
     )
     .expect(201);
     Class {
@@ -452,208 +324,118 @@ fn a_class_is_planned_and_attendance_recorded(app: TestApp) {
     let admin = app.admin_token();
     let class = plan_class(&app, &admin, "hoa.nguyen");
     let session = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions/{}", class.session),
-            Some(&admin),
-            None,
-        )
+        .get(&admin, &format!("/api/v1/sessions/{}", class.session))
         .expect(200);
     assert_eq!(session.json["starts_at"], "2026-12-08T01:00:00.000Z");
     let trainer_login = app.login("hoa.nguyen", "trainer-password");
     let trainer = trainer_login["access_token"].as_str().unwrap();
     let record = json!({"session_id": class.session, "person_id": class.person, "status": "late", "checked_in_at": "2026-12-08T08:20:00+07:00", "note": "Đến muộn do đường đèo"});
-    let created = app
-        .call("POST", "/api/v1/attendance", Some(trainer), Some(&record))
-        .expect(201);
+    let created = app.post(trainer, "/api/v1/attendance", &record).expect(201);
     assert_eq!(created.json["recorded_by"], class.trainer.as_str());
     assert_eq!(created.json["recorded_device"], trainer_login["device_id"]);
     let mut forged = record.clone();
     forged["recorded_by"] = json!("0196f4e2-0000-7000-8000-000000000000");
-    app.call("POST", "/api/v1/attendance", Some(trainer), Some(&forged))
-        .expect(422);
-    let duplicate = app
-        .call("POST", "/api/v1/attendance", Some(trainer), Some(&record))
-        .expect(409);
-    assert_eq!(duplicate.code(), "already_recorded");
+    app.post(trainer, "/api/v1/attendance", &forged).expect(422);
+    app.post(trainer, "/api/v1/attendance", &record)
+        .expect_error(409, "already_recorded");
     let path = format!(
         "/api/v1/attendance/{}",
         created.json["id"].as_str().unwrap()
     );
     let mut present = record.clone();
     present["status"] = json!("present");
-    let updated = app
-        .call("PUT", &path, Some(&admin), Some(&present))
-        .expect(200);
+    let updated = app.put(&admin, &path, &present).expect(200);
     assert_eq!(updated.json["status"], "present");
     let listed = app
-        .call(
-            "GET",
+        .get(
+            trainer,
             &format!("/api/v1/attendance?course_id={}", class.course),
-            Some(trainer),
-            None,
         )
         .expect(200);
     assert_eq!(listed.json["total"], 1);
     let stranger = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/people",
-            Some(&admin),
-            Some(&json!({"full_name": "Lò Văn Khánh", "position": "member"})),
+            &json!({"full_name": "Lò Văn Khánh", "position": "member"}),
         )
         .expect(201);
     let not_enrolled =
         json!({"session_id": class.session, "person_id": stranger.json["id"], "status": "present"});
     let refused = app
-        .call(
-            "POST",
-            "/api/v1/attendance",
-            Some(trainer),
-            Some(&not_enrolled),
-        )
+        .post(trainer, "/api/v1/attendance", &not_enrolled)
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "not_enrolled");
     let backwards = json!({"course_id": class.course, "topic": "x", "starts_at": "2026-12-08T10:00:00Z", "ends_at": "2026-12-08T09:00:00Z"});
-    app.call("POST", "/api/v1/sessions", Some(&admin), Some(&backwards))
-        .expect(422);
+    app.post(&admin, "/api/v1/sessions", &backwards).expect(422);
 }
 
 fn pairs_stay_unique_and_revive_after_removal(app: TestApp) {
     let admin = app.admin_token();
     let class = plan_class(&app, &admin, "tuan.le");
     let pair = json!({"course_id": class.course, "person_id": class.person});
-    assert_eq!(
-        app.call("POST", "/api/v1/enrollments", Some(&admin), Some(&pair))
-            .expect(409)
-            .code(),
-        "already_enrolled"
-    );
+    app.post(&admin, "/api/v1/enrollments", &pair)
+        .expect_error(409, "already_enrolled");
     let listed = app
-        .call(
-            "GET",
+        .get(
+            &admin,
             &format!("/api/v1/enrollments?course_id={}", class.course),
-            Some(&admin),
-            None,
         )
         .expect(200);
     let enrollment = listed.json["items"][0].clone();
     let path = format!("/api/v1/enrollments/{}", enrollment["id"].as_str().unwrap());
-    app.call("DELETE", &path, Some(&admin), None).expect(204);
-    let revived = app
-        .call("POST", "/api/v1/enrollments", Some(&admin), Some(&pair))
-        .expect(201);
+    app.delete(&admin, &path).expect(204);
+    let revived = app.post(&admin, "/api/v1/enrollments", &pair).expect(201);
     assert_eq!(
         revived.json["id"], enrollment["id"],
         "one record per (course, person)"
     );
     let mut moved = pair.clone();
     moved["person_id"] = json!("0196f4e2-0000-7000-8000-000000000000");
-    app.call("PUT", &path, Some(&admin), Some(&moved))
-        .expect(422);
+    app.put(&admin, &path, &moved).expect(422);
     let assign = json!({"course_id": class.course, "user_id": class.trainer});
-    assert_eq!(
-        app.call(
-            "POST",
-            "/api/v1/course-trainers",
-            Some(&admin),
-            Some(&assign)
-        )
-        .expect(409)
-        .code(),
-        "already_assigned"
-    );
+    app.post(&admin, "/api/v1/course-trainers", &assign)
+        .expect_error(409, "already_assigned");
     // Removing the trainer from the course also takes them off its sessions.
-    let assignments = app
-        .call(
-            "GET",
-            &format!("/api/v1/course-trainers?course_id={}", class.course),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let assignments = app.get_ok(
+        &admin,
+        &format!("/api/v1/course-trainers?course_id={}", class.course),
+    );
     let assignment = assignments["items"][0]["id"].as_str().unwrap();
-    app.call(
-        "DELETE",
-        &format!("/api/v1/course-trainers/{assignment}"),
-        Some(&admin),
-        None,
-    )
-    .expect(204);
-    let session = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions/{}", class.session),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    app.delete(&admin, &format!("/api/v1/course-trainers/{assignment}"))
+        .expect(204);
+    let session = app.get_ok(&admin, &format!("/api/v1/sessions/{}", class.session));
     assert!(session["trainer_id"].is_null());
-    app.call(
-        "POST",
-        "/api/v1/course-trainers",
-        Some(&admin),
-        Some(&assign),
-    )
-    .expect(201);
+    app.post(&admin, "/api/v1/course-trainers", &assign)
+        .expect(201);
     let not_trainer = app.create_user("hocvien.x", "admin", None);
     let wrong = json!({"course_id": class.course, "user_id": not_trainer});
-    app.call(
-        "POST",
-        "/api/v1/course-trainers",
-        Some(&admin),
-        Some(&wrong),
-    )
-    .expect(422);
+    app.post(&admin, "/api/v1/course-trainers", &wrong)
+        .expect(422);
 }
 
 fn records_in_use_cannot_be_deleted(app: TestApp) {
     let admin = app.admin_token();
     let class = plan_class(&app, &admin, "trainer.z");
     let person = format!("/api/v1/people/{}", class.person);
-    assert_eq!(
-        app.call("DELETE", &person, Some(&admin), None)
-            .expect(409)
-            .code(),
-        "person_in_use"
-    );
+    app.delete(&admin, &person)
+        .expect_error(409, "person_in_use");
     let record =
         json!({"session_id": class.session, "person_id": class.person, "status": "present"});
-    app.call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
-        .expect(201);
+    app.post(&admin, "/api/v1/attendance", &record).expect(201);
     let session = format!("/api/v1/sessions/{}", class.session);
-    assert_eq!(
-        app.call("DELETE", &session, Some(&admin), None)
-            .expect(409)
-            .code(),
-        "session_has_attendance"
-    );
+    app.delete(&admin, &session)
+        .expect_error(409, "session_has_attendance");
     let course = format!("/api/v1/courses/{}", class.course);
-    assert_eq!(
-        app.call("DELETE", &course, Some(&admin), None)
-            .expect(409)
-            .code(),
-        "course_has_attendance"
-    );
-    app.call("GET", &session, Some(&admin), None).expect(200);
+    app.delete(&admin, &course)
+        .expect_error(409, "course_has_attendance");
+    app.get(&admin, &session).expect(200);
     // A course without attendance takes its sessions, enrollments and assignments with it.
     let other = plan_class(&app, &admin, "trainer.y");
-    app.call(
-        "DELETE",
-        &format!("/api/v1/courses/{}", other.course),
-        Some(&admin),
-        None,
-    )
-    .expect(204);
-    app.call(
-        "GET",
-        &format!("/api/v1/sessions/{}", other.session),
-        Some(&admin),
-        None,
-    )
-    .expect(404);
+    app.delete(&admin, &format!("/api/v1/courses/{}", other.course))
+        .expect(204);
+    app.get(&admin, &format!("/api/v1/sessions/{}", other.session))
+        .expect(404);
     assert_eq!(
         count(
             &app,
@@ -678,27 +460,22 @@ fn clients_may_choose_ids(app: TestApp) {
     let mut body = unit("X1", "Đặc khu Phú Quý");
     body["id"] = json!(id);
     body["kind"] = json!("special_zone");
-    let created = app
-        .call("POST", "/api/v1/units", Some(&admin), Some(&body))
-        .expect(201);
+    let created = app.post(&admin, "/api/v1/units", &body).expect(201);
     assert_eq!(created.json["id"], id.to_lowercase());
-    let again = app.call(
-        "POST",
+    let again = app.post(
+        &admin,
         "/api/v1/units",
-        Some(&admin),
-        Some(&json!({"id": id, "code": "X2", "name": "b", "kind": "ward"})),
+        &json!({"id": id, "code": "X2", "name": "b", "kind": "ward"}),
     );
-    assert_eq!(again.expect(409).code(), "already_exists");
-    let bad = app.call(
-        "POST",
+    again.expect_error(409, "already_exists");
+    let bad = app.post(
+        &admin,
         "/api/v1/units",
-        Some(&admin),
-        Some(&json!({"id": "x", "code": "X3", "name": "b", "kind": "ward"})),
+        &json!({"id": "x", "code": "X3", "name": "b", "kind": "ward"}),
     );
     assert_eq!(bad.expect(422).json["details"][0]["code"], "invalid_id");
-    app.call("GET", "/api/v1/units/not-a-uuid", Some(&admin), None)
-        .expect(404);
-    let mismatch = app.call("PUT", &format!("/api/v1/units/{}", id.to_lowercase()), Some(&admin), Some(&json!({"id": "0196f4e2-0000-7000-8000-000000000000", "code": "X1", "name": "b", "kind": "ward"})));
+    app.get(&admin, "/api/v1/units/not-a-uuid").expect(404);
+    let mismatch = app.put(&admin, &format!("/api/v1/units/{}", id.to_lowercase()), &json!({"id": "0196f4e2-0000-7000-8000-000000000000", "code": "X1", "name": "b", "kind": "ward"}));
     assert_eq!(
         mismatch.expect(422).json["details"][0]["code"],
         "id_mismatch"
@@ -720,50 +497,32 @@ fn an_id_taken_in_another_class_answers_as_one_taken_in_ones_own(app: TestApp) {
     let mine = plan_class(&app, &admin, "trainer.mine");
     let theirs = plan_class(&app, &admin, "trainer.theirs");
     let second_person = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/people",
-            Some(&admin),
-            Some(&json!({"full_name": "Rơ Mah Thị Hương", "position": "deputy_secretary"})),
+            &json!({"full_name": "Rơ Mah Thị Hương", "position": "deputy_secretary"}),
         )
         .expect(201)
         .json["id"]
         .clone();
-    app.call(
-        "POST",
+    app.post(
+        &admin,
         "/api/v1/enrollments",
-        Some(&admin),
-        Some(&json!({"course_id": mine.course, "person_id": second_person})),
+        &json!({"course_id": mine.course, "person_id": second_person}),
     )
     .expect(201);
     let elsewhere = "0196f4e2-1111-7000-8000-00000000abcd";
-    app.call(
-        "POST",
-        "/api/v1/attendance",
-        Some(&admin),
-        Some(&json!({"id": elsewhere, "session_id": theirs.session, "person_id": theirs.person, "status": "present"})),
-    )
+    app.post(&admin, "/api/v1/attendance", &json!({"id": elsewhere, "session_id": theirs.session, "person_id": theirs.person, "status": "present"}))
     .expect(201);
     let trainer = app.token("trainer.mine", "trainer-password");
     let own = "0196f4e2-2222-7000-8000-00000000abcd";
-    app.call(
-        "POST",
-        "/api/v1/attendance",
-        Some(&trainer),
-        Some(&json!({"id": own, "session_id": mine.session, "person_id": mine.person, "status": "present"})),
-    )
+    app.post(&trainer, "/api/v1/attendance", &json!({"id": own, "session_id": mine.session, "person_id": mine.person, "status": "present"}))
     .expect(201);
     let record_with = |id: &str| {
-        app.call(
-            "POST",
-            "/api/v1/attendance",
-            Some(&trainer),
-            Some(&json!({"id": id, "session_id": mine.session, "person_id": second_person, "status": "late"})),
-        )
+        app.post(&trainer, "/api/v1/attendance", &json!({"id": id, "session_id": mine.session, "person_id": second_person, "status": "late"}))
     };
     let taken_here = record_with(own).expect(409);
-    let taken_elsewhere = record_with(elsewhere).expect(409);
-    assert_eq!(taken_elsewhere.code(), "already_exists");
+    let taken_elsewhere = record_with(elsewhere).expect_error(409, "already_exists");
     // The same answer whoever holds the id: nothing about the other class shows.
     assert_eq!(taken_elsewhere.json, taken_here.json);
     for word in DRIVER_WORDS {
@@ -775,11 +534,9 @@ fn an_id_taken_in_another_class_answers_as_one_taken_in_ones_own(app: TestApp) {
     }
     // Nothing was written: the person still has no record, and a fresh id works.
     let listed = app
-        .call(
-            "GET",
+        .get(
+            &trainer,
             &format!("/api/v1/attendance?course_id={}", mine.course),
-            Some(&trainer),
-            None,
         )
         .expect(200);
     assert_eq!(listed.json["total"], 1);

@@ -180,11 +180,7 @@ fn seed_identities(app: &TestApp) -> String {
         app.create_user("peer.b", "trainer", None),
     ];
     let spare = app.create_user("spare.account", "trainer", None);
-    let courses = app
-        .call("GET", "/api/v1/courses?sort=title", Some(&admin), None)
-        .expect(200)
-        .json["items"]
-        .clone();
+    let courses = app.get_ok(&admin, "/api/v1/courses?sort=title")["items"].clone();
     let courses: Vec<&str> = courses
         .as_array()
         .expect("courses")
@@ -193,19 +189,17 @@ fn seed_identities(app: &TestApp) -> String {
         .collect();
     assert!(courses.len() >= 2, "the demo data has two classes");
     for (trainer, course) in trainers.iter().zip(&courses) {
-        app.call(
-            "POST",
+        app.post(
+            &admin,
             "/api/v1/course-trainers",
-            Some(&admin),
-            Some(&json!({ "user_id": trainer, "course_id": course })),
+            &json!({ "user_id": trainer, "course_id": course }),
         )
         .expect(201);
-        app.fetch(
+        app.send_file(
+            &admin,
             "POST",
             &format!("/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"),
-            Some(&admin),
-            Some((b"%PDF-1.4 lecture notes", "application/pdf")),
-            &[],
+            (b"%PDF-1.4 lecture notes", "application/pdf"),
         )
         .expect(201);
     }

@@ -1,10 +1,10 @@
 //! Who sees what, on the demo data set: admins everything, trainers their assigned courses,
 //! trainees their own records. Objects outside a caller's scope answer 404 and never leak.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, id_of, item_fields};
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -13,20 +13,11 @@ backend_tests!(
     only_admins_administer,
 );
 
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn trainers_see_only_their_classes(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
-    let both = app.token("hoa.nguyen", "demo-trainer-1");
-    let one = app.token("tuan.le", "demo-trainer-2");
+    let admin = app.demo_token("admin");
+    let both = app.demo_token("hoa.nguyen");
+    let one = app.demo_token("tuan.le");
 
     let courses = app.list_all(&admin, "/api/v1/courses");
     // The two provincial classes, and a ward's class taught by its own cadres (no trainer).
@@ -45,16 +36,14 @@ fn trainers_see_only_their_classes(app: TestApp) {
         .unwrap();
     let (big_id, small_id) = (big["id"].as_str().unwrap(), small["id"].as_str().unwrap());
     assert_eq!(app.list_all(&both, "/api/v1/courses")["total"], 2);
-    assert_eq!(ids(&app.list_all(&one, "/api/v1/courses")), [big_id]);
+    assert_eq!(
+        item_fields(&app.list_all(&one, "/api/v1/courses"), "id"),
+        [big_id]
+    );
 
     // The second class is invisible to the trainer who does not teach it, through every door.
     let small_path = format!("/api/v1/courses/{small_id}");
-    assert_eq!(
-        app.call("GET", &small_path, Some(&one), None)
-            .expect(404)
-            .code(),
-        "not_found"
-    );
+    app.get(&one, &small_path).expect_error(404, "not_found");
     assert_eq!(
         app.list_all(&one, &format!("/api/v1/sessions?course_id={small_id}"))["total"],
         0
@@ -69,22 +58,15 @@ fn trainers_see_only_their_classes(app: TestApp) {
     );
     let small_sessions = app.list_all(&admin, &format!("/api/v1/sessions?course_id={small_id}"));
     let small_session = small_sessions["items"][0]["id"].as_str().unwrap();
-    app.call(
-        "GET",
-        &format!("/api/v1/sessions/{small_session}"),
-        Some(&one),
-        None,
-    )
-    .expect(404);
+    app.get(&one, &format!("/api/v1/sessions/{small_session}"))
+        .expect(404);
     let small_materials = app.list_all(&admin, &format!("/api/v1/materials?course_id={small_id}"));
-    app.call(
-        "GET",
+    app.get(
+        &one,
         &format!(
             "/api/v1/materials/{}",
             small_materials["items"][0]["id"].as_str().unwrap()
         ),
-        Some(&one),
-        None,
     )
     .expect(404);
 
@@ -107,11 +89,9 @@ fn trainers_see_only_their_classes(app: TestApp) {
         .iter()
         .find(|p| !enrolled.contains(&p["id"].as_str().unwrap()))
         .unwrap();
-    app.call(
-        "GET",
+    app.get(
+        &one,
         &format!("/api/v1/people/{}", outsider["id"].as_str().unwrap()),
-        Some(&one),
-        None,
     )
     .expect(404);
 
@@ -120,14 +100,11 @@ fn trainers_see_only_their_classes(app: TestApp) {
         app.list_all(&admin, &format!("/api/v1/sessions?course_id={big_id}"))["items"][0]["id"]
             .clone();
     let record = json!({"session_id": big_session, "person_id": enrolled[0], "status": "present"});
-    app.call("POST", "/api/v1/attendance", Some(&one), Some(&record))
-        .expect(201);
+    app.post(&one, "/api/v1/attendance", &record).expect(201);
     let small_enrolled = app.list_all(&admin, &format!("/api/v1/enrollments?course_id={small_id}"));
     let foreign = json!({"session_id": small_session, "person_id": small_enrolled["items"][0]["person_id"], "status": "present"});
-    app.call("POST", "/api/v1/attendance", Some(&one), Some(&foreign))
-        .expect(422);
-    app.call("POST", "/api/v1/attendance", Some(&both), Some(&foreign))
-        .expect(201);
+    app.post(&one, "/api/v1/attendance", &foreign).expect(422);
+    app.post(&both, "/api/v1/attendance", &foreign).expect(201);
     assert_eq!(
         app.list_all(&one, "/api/v1/attendance")["total"],
         1,
@@ -138,15 +115,12 @@ fn trainers_see_only_their_classes(app: TestApp) {
 
 fn trainees_see_only_their_own_records(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let me = app
-        .call("GET", "/api/v1/me", Some(&trainee), None)
-        .expect(200)
-        .json;
+    let admin = app.demo_token("admin");
+    let trainee = app.demo_token("hocvien.demo");
+    let me = app.me(&trainee);
     let person_id = me["person_id"].as_str().unwrap().to_owned();
     let people = app.list_all(&trainee, "/api/v1/people");
-    assert_eq!(ids(&people), std::slice::from_ref(&person_id));
+    assert_eq!(item_fields(&people, "id"), std::slice::from_ref(&person_id));
     let enrollments = app.list_all(&trainee, "/api/v1/enrollments");
     assert!(enrollments["total"].as_i64().unwrap() >= 1);
     assert!(
@@ -171,27 +145,22 @@ fn trainees_see_only_their_own_records(app: TestApp) {
         .unwrap();
     for person in [person_id.as_str(), other["person_id"].as_str().unwrap()] {
         let record = json!({"session_id": session, "person_id": person, "status": "present"});
-        app.call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
-            .expect(201);
+        app.post(&admin, "/api/v1/attendance", &record).expect(201);
     }
     let mine = app.list_all(&trainee, "/api/v1/attendance");
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["person_id"], person_id.as_str());
     let record = json!({"session_id": session, "person_id": person_id, "status": "absent"});
-    app.call("POST", "/api/v1/attendance", Some(&trainee), Some(&record))
+    app.post(&trainee, "/api/v1/attendance", &record)
         .expect(403);
-    app.call(
-        "GET",
+    app.get(
+        &trainee,
         &format!("/api/v1/people/{}", other["person_id"].as_str().unwrap()),
-        Some(&trainee),
-        None,
     )
     .expect(404);
-    app.call(
-        "GET",
+    app.get(
+        &trainee,
         &format!("/api/v1/enrollments/{}", other["id"].as_str().unwrap()),
-        Some(&trainee),
-        None,
     )
     .expect(404);
     assert_eq!(
@@ -202,21 +171,15 @@ fn trainees_see_only_their_own_records(app: TestApp) {
 
 fn only_admins_administer(app: TestApp) {
     let app = app.with_demo();
-    let trainer = app.token("tuan.le", "demo-trainer-2");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let trainer = app.demo_token("tuan.le");
+    let trainee = app.demo_token("hocvien.demo");
     for token in [&trainer, &trainee] {
         let unit = json!({"code": "99999", "name": "Xã Mới", "kind": "commune"});
-        assert_eq!(
-            app.call("POST", "/api/v1/units", Some(token), Some(&unit))
-                .expect(403)
-                .code(),
-            "forbidden"
-        );
-        app.call("GET", "/api/v1/users", Some(token), None)
-            .expect(403);
+        app.post(token, "/api/v1/units", &unit)
+            .expect_error(403, "forbidden");
+        app.get(token, "/api/v1/users").expect(403);
         let user = json!({"username": "sneaky", "role": "admin", "password": "long-enough-1"});
-        app.call("POST", "/api/v1/users", Some(token), Some(&user))
-            .expect(403);
+        app.post(token, "/api/v1/users", &user).expect(403);
     }
     let units = app.list_all(&trainer, "/api/v1/units");
     assert!(
@@ -228,7 +191,7 @@ fn only_admins_administer(app: TestApp) {
         my_devices["total"], 1,
         "a trainer lists only their own devices"
     );
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     let admin_devices = app.list_all(&admin, "/api/v1/devices");
     let admin_device = admin_devices["items"]
         .as_array()
@@ -240,7 +203,7 @@ fn only_admins_administer(app: TestApp) {
         "/api/v1/devices/{}/revoke",
         admin_device["id"].as_str().unwrap()
     );
-    app.call("POST", &path, Some(&trainer), None).expect(404);
+    app.post_empty(&trainer, &path).expect(404);
     let users = app.list_all(&admin, "/api/v1/users?role=trainer");
     assert_eq!(users["total"], 2);
     assert_eq!(app.list_all(&admin, "/api/v1/users?q=HOA")["total"], 1);
@@ -255,19 +218,17 @@ fn only_admins_administer(app: TestApp) {
         "LIKE wildcards are literal"
     );
     let created = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/users",
-            Some(&admin),
-            Some(&json!({"username": "Thu.Pham", "role": "trainer", "password": "mật-khẩu-dài-1"})),
+            &json!({"username": "Thu.Pham", "role": "trainer", "password": "mật-khẩu-dài-1"}),
         )
         .expect(201);
     assert_eq!(created.json["username"], "thu.pham");
-    app.call(
-        "POST",
+    app.post(
+        &admin,
         "/api/v1/users",
-        Some(&admin),
-        Some(&json!({"username": "thu.pham", "role": "trainer", "password": "mật-khẩu-dài-1"})),
+        &json!({"username": "thu.pham", "role": "trainer", "password": "mật-khẩu-dài-1"}),
     )
     .expect(409);
     app.token("thu.pham", "mật-khẩu-dài-1");
@@ -278,15 +239,9 @@ fn only_admins_administer(app: TestApp) {
 /// and still reads their own enrollment, now `withdrawn`, and their attendance: their history.
 fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
     let app = app.with_demo();
-    let admin = app.token("admin", "diemdanh-admin");
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let person_id = app
-        .call("GET", "/api/v1/me", Some(&trainee), None)
-        .expect(200)
-        .json["person_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = app.demo_token("admin");
+    let trainee = app.demo_token("hocvien.demo");
+    let person_id = app.me(&trainee)["person_id"].as_str().unwrap().to_owned();
     // The demo's big course, which has materials.
     let course_id = app.list_all(&admin, "/api/v1/courses")["items"]
         .as_array()
@@ -311,18 +266,11 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
             .to_owned();
     let materials = app.list_all(&admin, &format!("/api/v1/materials?course_id={course_id}"));
     let material_id = materials["items"][0]["id"].as_str().unwrap().to_owned();
-    let attendance_id = app
-        .call(
-            "POST",
-            "/api/v1/attendance",
-            Some(&admin),
-            Some(&json!({"session_id": session_id, "person_id": person_id, "status": "present"})),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let attendance_id = id_of(&app.create(
+        &admin,
+        "/api/v1/attendance",
+        json!({"session_id": session_id, "person_id": person_id, "status": "present"}),
+    ));
 
     let course_paths = [
         format!("/api/v1/courses/{course_id}"),
@@ -333,9 +281,13 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
         format!("/api/v1/enrollments/{enrollment_id}"),
         format!("/api/v1/attendance/{attendance_id}"),
     ];
-    let listed = |path: &str, id: &str| ids(&app.list_all(&trainee, path)).iter().any(|i| i == id);
+    let listed = |path: &str, id: &str| {
+        item_fields(&app.list_all(&trainee, path), "id")
+            .iter()
+            .any(|i| i == id)
+    };
     for path in course_paths.iter().chain(&history_paths) {
-        app.call("GET", path, Some(&trainee), None).expect(200);
+        app.get(&trainee, path).expect(200);
     }
     assert!(listed("/api/v1/courses", &course_id));
     assert!(listed("/api/v1/sessions", &session_id));
@@ -344,22 +296,19 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
     let mut withdrawn =
         json!({"course_id": course_id, "person_id": person_id, "status": "withdrawn"});
     withdrawn["id"] = json!(enrollment_id);
-    app.call(
-        "PUT",
+    app.put(
+        &admin,
         &format!("/api/v1/enrollments/{enrollment_id}"),
-        Some(&admin),
-        Some(&withdrawn),
+        &withdrawn,
     )
     .expect(200);
 
     for path in &course_paths {
-        app.call("GET", path, Some(&trainee), None).expect(404);
+        app.get(&trainee, path).expect(404);
     }
-    app.call(
-        "GET",
+    app.get(
+        &trainee,
         &format!("/api/v1/materials/{material_id}/content"),
-        Some(&trainee),
-        None,
     )
     .expect(404);
     assert!(!listed("/api/v1/courses", &course_id));
@@ -370,13 +319,9 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
         &session_id
     ));
 
-    let own_enrollment = app
-        .call("GET", &history_paths[0], Some(&trainee), None)
-        .expect(200)
-        .json;
+    let own_enrollment = app.get_ok(&trainee, &history_paths[0]);
     assert_eq!(own_enrollment["status"], "withdrawn");
-    app.call("GET", &history_paths[1], Some(&trainee), None)
-        .expect(200);
+    app.get(&trainee, &history_paths[1]).expect(200);
     assert!(listed("/api/v1/enrollments", &enrollment_id));
     assert!(listed("/api/v1/attendance", &attendance_id));
     assert!(listed(

@@ -7,7 +7,11 @@ use std::sync::{Arc, Barrier};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::sync::{
+    DemoClasses, ReadWhileOpen, apply, apply_onto, mutation, new_id, now_millis, stamp,
+    upsert_attendance, with_a_commit_held_open,
+};
+use crate::support::{Backend, TestApp, id_of, item_fields};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -31,171 +35,31 @@ backend_tests!(
     a_course_assigned_later_is_backfilled_in_pages,
 );
 
-fn stamp(millis: u64, counter: u32) -> String {
-    format!("{millis:013}-{counter:04x}-device")
-}
-
-fn now_millis() -> u64 {
-    chrono::Utc::now().timestamp_millis() as u64
-}
-
-fn mutation(collection: &str, record_id: &str, op: &str, fields: Value, hlc: &str) -> Value {
-    json!({
-        "mutation_id": uuid::Uuid::new_v4().to_string(),
-        "collection": collection,
-        "record_id": record_id,
-        "op": op,
-        "fields": fields,
-        "hlc": hlc,
-    })
-}
-
-fn push(app: &TestApp, token: &str, mutations: &[Value]) -> Vec<Value> {
-    let response = app
-        .call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(token),
-            Some(&json!({ "mutations": mutations })),
-        )
-        .expect(200);
-    response.json["results"].as_array().unwrap().clone()
-}
-
-/// Pulls until `has_more` is false; returns the last cursor and every change seen.
-fn pull_all(app: &TestApp, token: &str, cursor: Option<&str>, limit: i64) -> (String, Vec<Value>) {
-    let mut cursor = cursor.map(str::to_owned);
-    let mut changes = Vec::new();
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/sync/pull?limit={limit}&cursor={c}"),
-            None => format!("/api/v1/sync/pull?limit={limit}"),
-        };
-        let page = app.call("GET", &path, Some(token), None).expect(200).json;
-        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
-        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
-        if !page["has_more"].as_bool().unwrap() {
-            return (cursor.unwrap(), changes);
-        }
-    }
-}
-
-/// The state a device holds after applying changes in order.
-fn apply(changes: &[Value]) -> BTreeMap<(String, String), Value> {
-    let mut held = BTreeMap::new();
-    for change in changes {
-        let key = (
-            change["collection"].as_str().unwrap().to_owned(),
-            change["id"].as_str().unwrap().to_owned(),
-        );
-        if change["deleted"].as_bool().unwrap() {
-            held.remove(&key);
-        } else {
-            held.insert(key, change["data"].clone());
-        }
-    }
-    held
-}
-
-struct Demo {
-    admin: String,
-    big_course: String,
-    small_course: String,
-    session: String,
-    people: Vec<String>,
-}
-
-fn demo(app: &TestApp) -> Demo {
-    let admin = app.token("admin", "diemdanh-admin");
-    let courses = app
-        .call("GET", "/api/v1/courses", Some(&admin), None)
-        .expect(200)
-        .json;
-    let course = |big: bool| {
-        let items = courses["items"].as_array().unwrap();
-        let found = items
-            .iter()
-            .find(|c| (c["code"] == "BD-BTPBT-2026") == big)
-            .unwrap();
-        found["id"].as_str().unwrap().to_owned()
-    };
-    let big_course = course(true);
-    let small_course = course(false);
-    let sessions = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={big_course}"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let enrolled = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={big_course}&limit=10"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    Demo {
-        session: sessions["items"][0]["id"].as_str().unwrap().to_owned(),
-        people: enrolled["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["person_id"].as_str().unwrap().to_owned())
-            .collect(),
-        admin,
-        big_course,
-        small_course,
-    }
-}
-
-fn attendance_fields(demo: &Demo, person: usize, status: &str) -> Value {
-    json!({"session_id": demo.session, "person_id": demo.people[person], "status": status})
-}
-
 fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let trainer = app.token("tuan.le", "demo-trainer-2");
-    let id = uuid::Uuid::new_v4().to_string();
-    let first = mutation(
-        "attendance",
-        &id,
-        "upsert",
-        attendance_fields(&demo, 0, "present"),
-        &stamp(now_millis(), 0),
-    );
-    let results = push(&app, &trainer, std::slice::from_ref(&first));
+    let demo = DemoClasses::read(&app);
+    let trainer = app.demo_token("tuan.le");
+    let id = new_id();
+    let first = upsert_attendance(&id, demo.attendance(0, "present"), &stamp(now_millis(), 0));
+    let results = app.push(&trainer, std::slice::from_ref(&first));
     assert_eq!(results[0]["status"], "applied", "{results:?}");
     let rev = results[0]["rev"].clone();
-    let replay = push(&app, &trainer, std::slice::from_ref(&first));
+    let replay = app.push(&trainer, std::slice::from_ref(&first));
     assert_eq!(replay[0]["status"], "duplicate");
     assert_eq!(replay[0]["original_status"], "applied");
     assert_eq!(replay[0]["rev"], rev);
-    let record = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(record["rev"], rev, "a replay changes nothing");
     assert_eq!(
         record["recorded_by"],
-        app.call("GET", "/api/v1/me", Some(&trainer), None).json["id"]
+        app.get(&trainer, "/api/v1/me").json["id"]
     );
 
     // After a restart the replay is still recognised: the log is in the database.
     let mut app = app;
     app.restart();
-    let trainer = app.token("tuan.le", "demo-trainer-2");
-    let after_restart = push(&app, &trainer, std::slice::from_ref(&first));
+    let trainer = app.demo_token("tuan.le");
+    let after_restart = app.push(&trainer, std::slice::from_ref(&first));
     assert_eq!(
         (
             after_restart[0]["status"].as_str(),
@@ -206,18 +70,16 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
 
     let mut reused = first.clone();
     reused["fields"]["status"] = json!("absent");
-    let refused = push(&app, &trainer, &[reused]);
+    let refused = app.push(&trainer, &[reused]);
     assert_eq!(
         (refused[0]["status"].as_str(), refused[0]["reason"].as_str()),
         (Some("rejected"), Some("mutation_id_reused"))
     );
 
     // Sixteen copies of one batch at once: one applies, the others answer as duplicates.
-    let second = mutation(
-        "attendance",
-        &uuid::Uuid::new_v4().to_string(),
-        "upsert",
-        attendance_fields(&demo, 1, "late"),
+    let second = upsert_attendance(
+        &new_id(),
+        demo.attendance(1, "late"),
         &stamp(now_millis(), 1),
     );
     let barrier = Arc::new(Barrier::new(16));
@@ -228,7 +90,7 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
                 let (app, trainer, second) = (&app, &trainer, &second);
                 scope.spawn(move || {
                     barrier.wait();
-                    push(app, trainer, std::slice::from_ref(second))[0]["status"]
+                    app.push(trainer, std::slice::from_ref(second))[0]["status"]
                         .as_str()
                         .unwrap()
                         .to_owned()
@@ -248,11 +110,9 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
         "{statuses:?}"
     );
     let listed = app
-        .call(
-            "GET",
+        .get(
+            &demo.admin,
             &format!("/api/v1/attendance?session_id={}", demo.session),
-            Some(&demo.admin),
-            None,
         )
         .expect(200);
     assert_eq!(listed.json["total"], 2);
@@ -260,91 +120,64 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
 
 fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let id = uuid::Uuid::new_v4().to_string();
+    let demo = DemoClasses::read(&app);
+    let hoa = app.demo_token("hoa.nguyen");
+    let tuan = app.demo_token("tuan.le");
+    let id = new_id();
     let t = now_millis() - 60_000;
-    push(
-        &app,
+    app.push(
         &hoa,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
-            attendance_fields(&demo, 2, "present"),
+            demo.attendance(2, "present"),
             &stamp(t, 0),
         )],
     );
     // Tuấn adds a note, Hoa (later, offline) changes the status: both edits stay.
-    let note = push(
-        &app,
+    let note = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
             json!({"note": "Có mặt từ 7 giờ 45"}),
             &stamp(t + 1000, 0),
         )],
     );
     assert_eq!(note[0]["status"], "applied");
-    push(
-        &app,
+    app.push(
         &hoa,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
             json!({"status": "late"}),
             &stamp(t + 2000, 0),
         )],
     );
     // An older status from Tuấn arrives last: it loses, and the loss is logged.
-    let stale = push(
-        &app,
+    let stale = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
             json!({"status": "absent"}),
             &stamp(t + 1500, 0),
         )],
     );
     assert_eq!(stale[0]["status"], "merged");
-    let record = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(
         (record["status"].as_str(), record["note"].as_str()),
         (Some("late"), Some("Có mặt từ 7 giờ 45"))
     );
-    let conflicts = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let conflicts = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
+    );
     assert_eq!(conflicts["total"], 1);
     assert_eq!(conflicts["items"][0]["field"], "status");
     assert_eq!(conflicts["items"][0]["winning_value"], "late");
     assert_eq!(conflicts["items"][0]["losing_value"], "absent");
-    app.call("GET", "/api/v1/sync/conflicts", Some(&tuan), None)
-        .expect(403);
+    app.get(&tuan, "/api/v1/sync/conflicts").expect(403);
 
     // A delete is a stamped field: an older delete loses, a newer one wins.
-    push(
-        &app,
+    app.push(
         &tuan,
         &[mutation(
             "attendance",
@@ -354,15 +187,9 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
             &stamp(t + 1800, 0),
         )],
     );
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{id}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(200);
-    push(
-        &app,
+    app.get(&demo.admin, &format!("/api/v1/attendance/{id}"))
+        .expect(200);
+    app.push(
         &tuan,
         &[mutation(
             "attendance",
@@ -372,53 +199,31 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
             &stamp(t + 3000, 0),
         )],
     );
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{id}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(404);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{id}"))
+        .expect(404);
 
     // A clock far in the future is re-stamped and the device flagged; it does not win forever.
-    let future = push(
-        &app,
+    let future = app.push(
         &hoa,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
             json!({"status": "excused"}),
             &stamp(now_millis() + 86_400_000, 0),
         )],
     );
     // It overrides the other trainer's delete, which the conflict log keeps.
     assert_eq!(future[0]["status"], "merged");
-    push(
-        &app,
+    app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
             json!({"status": "present"}),
             &stamp(now_millis() + 60_000, 0),
         )],
     );
-    let record = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(record["status"], "present");
-    let devices = app
-        .call("GET", "/api/v1/devices?limit=500", Some(&demo.admin), None)
-        .expect(200)
-        .json;
+    let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
     let flagged: Vec<&Value> = devices["items"]
         .as_array()
         .unwrap()
@@ -430,43 +235,30 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
 
 fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let id = uuid::Uuid::new_v4().to_string();
+    let demo = DemoClasses::read(&app);
+    let hoa = app.demo_token("hoa.nguyen");
+    let tuan = app.demo_token("tuan.le");
+    let id = new_id();
     let t = now_millis() - 60_000;
-    push(
-        &app,
+    app.push(
         &hoa,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
-            attendance_fields(&demo, 3, "present"),
+            demo.attendance(3, "present"),
             &stamp(t, 0),
         )],
     );
-    let (cursor, _) = pull_all(&app, &hoa, None, 500);
-    push(
-        &app,
+    let (cursor, _) = app.pull_all(&hoa, None, 500);
+    app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &id,
-            "upsert",
             json!({"status": "absent"}),
             &stamp(t + 1000, 0),
         )],
     );
     let open_on_record = |app: &TestApp| -> Vec<Value> {
-        app.call(
-            "GET",
-            "/api/v1/sync/conflicts?status=open&limit=500",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["items"]
+        app.get_ok(&demo.admin, "/api/v1/sync/conflicts?status=open&limit=500")["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -483,32 +275,23 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: Tes
 
     // The administrator chooses the value that lost.
     let resolved = app
-        .call(
-            "POST",
+        .post(
+            &demo.admin,
             &format!(
                 "/api/v1/sync/conflicts/{}/resolve",
                 logged[0]["id"].as_str().unwrap()
             ),
-            Some(&demo.admin),
-            Some(&json!({"value": "present"})),
+            &json!({"value": "present"}),
         )
         .expect(200)
         .json;
     assert!(resolved["resolved_at"].is_string(), "{resolved}");
-    let record = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(record["status"], "present");
     // Overwriting the value that had won is the decision, not a new conflict.
     assert_eq!(open_on_record(&app), Vec::<Value>::new());
     // The trainers' devices receive the decision through the feed.
-    let (_, changes) = pull_all(&app, &hoa, Some(&cursor), 500);
+    let (_, changes) = app.pull_all(&hoa, Some(&cursor), 500);
     let theirs = apply(&changes);
     assert_eq!(
         theirs[&("attendance".to_owned(), id.clone())]["status"],
@@ -518,99 +301,62 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: Tes
 
 fn duplicate_natural_keys_end_as_one_record(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let (a, b) = (
-        uuid::Uuid::new_v4().to_string(),
-        uuid::Uuid::new_v4().to_string(),
-    );
+    let demo = DemoClasses::read(&app);
+    let hoa = app.demo_token("hoa.nguyen");
+    let tuan = app.demo_token("tuan.le");
+    let (a, b) = (new_id(), new_id());
     let t = now_millis() - 10_000;
-    push(
-        &app,
+    app.push(
         &hoa,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &a,
-            "upsert",
-            attendance_fields(&demo, 3, "present"),
+            demo.attendance(3, "present"),
             &stamp(t, 0),
         )],
     );
-    let mut fields = attendance_fields(&demo, 3, "late");
+    let mut fields = demo.attendance(3, "late");
     fields["note"] = json!("Ghi bởi máy thứ hai");
-    let merged = push(
-        &app,
-        &tuan,
-        &[mutation(
-            "attendance",
-            &b,
-            "upsert",
-            fields,
-            &stamp(t + 10, 0),
-        )],
-    );
+    let merged = app.push(&tuan, &[upsert_attendance(&b, fields, &stamp(t + 10, 0))]);
     assert_eq!(merged[0]["status"], "merged");
     assert_eq!(merged[0]["merged_into"], a.as_str());
     assert_eq!(merged[0]["record_id"], a.as_str());
     // Later edits to the dropped id land in the surviving record.
-    push(
-        &app,
+    app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &b,
-            "upsert",
             json!({"status": "excused"}),
             &stamp(t + 20, 0),
         )],
     );
-    let listed = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/attendance?session_id={}&person_id={}",
-                demo.session, demo.people[3]
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let listed = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/attendance?session_id={}&person_id={}",
+            demo.session, demo.people[3]
+        ),
+    );
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["items"][0]["id"], a.as_str());
     assert_eq!(listed["items"][0]["status"], "excused");
     assert_eq!(listed["items"][0]["note"], "Ghi bởi máy thứ hai");
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{b}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(404);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{b}"))
+        .expect(404);
 }
 
 fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let t = stamp(now_millis(), 0);
-    let everyone = app
-        .call("GET", "/api/v1/people?limit=500", Some(&demo.admin), None)
-        .expect(200)
-        .json;
-    let enrolled = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=500",
-                demo.big_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let everyone = app.get_ok(&demo.admin, "/api/v1/people?limit=500");
+    let enrolled = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=500",
+            demo.big_course
+        ),
+    );
     let enrolled: Vec<&str> = enrolled["items"]
         .as_array()
         .unwrap()
@@ -624,64 +370,42 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
         .map(|p| p["id"].as_str().unwrap())
         .find(|p| !enrolled.contains(p))
         .unwrap();
-    let small_sessions = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={}", demo.small_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let new = || uuid::Uuid::new_v4().to_string();
+    let small_sessions = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.ward_course),
+    );
     let batch = vec![
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": demo.session, "person_id": outsider, "status": "present"}),
             &t,
         ),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": small_sessions["items"][0]["id"], "person_id": demo.people[0], "status": "present"}),
             &t,
         ),
-        mutation("units", &new(), "upsert", json!({"name": "x"}), &t),
-        mutation("grades", &new(), "upsert", json!({}), &t),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        mutation("units", &new_id(), "upsert", json!({"name": "x"}), &t),
+        mutation("grades", &new_id(), "upsert", json!({}), &t),
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[4], "status": "sleeping"}),
             &t,
         ),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[4], "status": "present", "recorded_by": "me"}),
             &t,
         ),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[4], "status": "present"}),
             "yesterday",
         ),
-        json!({"mutation_id": new(), "collection": "attendance"}),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
-            attendance_fields(&demo, 5, "present"),
-            &t,
-        ),
+        json!({"mutation_id": new_id(), "collection": "attendance"}),
+        upsert_attendance(&new_id(), demo.attendance(5, "present"), &t),
     ];
-    let results = push(&app, &tuan, &batch);
+    let results = app.push(&tuan, &batch);
     let reasons: Vec<&str> = results
         .iter()
         .map(|r| {
@@ -704,18 +428,10 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
             "applied"
         ]
     );
-    let quarantine = app
-        .call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let quarantine = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open");
     assert_eq!(quarantine["total"], 8, "every refused mutation is kept");
     // The device retries the whole batch: nothing is filed twice, nothing changes.
-    let retried = push(&app, &tuan, &batch);
+    let retried = app.push(&tuan, &batch);
     assert!(
         retried[..7]
             .iter()
@@ -724,15 +440,7 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     );
     assert_eq!(retried[7]["reason"], "malformed_mutation");
     assert_eq!(retried[8]["status"], "duplicate");
-    let again = app
-        .call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let again = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open");
     assert_eq!(again["total"], 8);
     assert_eq!(
         quarantine["items"][0]["body"]["fields"]["person_id"],
@@ -740,24 +448,19 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     );
     let id = quarantine["items"][0]["id"].as_str().unwrap();
     let dismissed = app
-        .call(
-            "POST",
+        .post_empty(
+            &demo.admin,
             &format!("/api/v1/sync/quarantine/{id}/dismiss"),
-            Some(&demo.admin),
-            None,
         )
         .expect(200)
         .json;
     assert_eq!(dismissed["status"], "dismissed");
-    app.call(
-        "POST",
+    app.post_empty(
+        &demo.admin,
         &format!("/api/v1/sync/quarantine/{id}/dismiss"),
-        Some(&demo.admin),
-        None,
     )
     .expect(409);
-    app.call("GET", "/api/v1/sync/quarantine", Some(&tuan), None)
-        .expect(403);
+    app.get(&tuan, "/api/v1/sync/quarantine").expect(403);
     // Bad requests as a whole: malformed JSON, not JSON, too large, wrong shape.
     let raw = |body: &[u8], content_type: &str| {
         app.send_raw(
@@ -781,29 +484,24 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     );
     // Wrong types and oversized values inside a mutation are refused alone.
     let odd = vec![
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[6], "status": 1}),
             &t,
         ),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": demo.session, "person_id": demo.people[6], "status": "present", "note": "x".repeat(5000)}),
             &t,
         ),
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": "not-an-id", "person_id": demo.people[6], "status": "present"}),
             &t,
         ),
     ];
-    let reasons: Vec<Value> = push(&app, &tuan, &odd)
+    let reasons: Vec<Value> = app
+        .push(&tuan, &odd)
         .iter()
         .map(|r| r["reason"].clone())
         .collect();
@@ -817,14 +515,13 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
     );
 
     let too_many: Vec<Value> = (0..1001)
-        .map(|_| mutation("attendance", &new(), "delete", json!({}), &t))
+        .map(|_| mutation("attendance", &new_id(), "delete", json!({}), &t))
         .collect();
     let refused = app
-        .call(
-            "POST",
+        .post(
+            &tuan,
             "/api/v1/sync/push",
-            Some(&tuan),
-            Some(&json!({ "mutations": too_many })),
+            &json!({ "mutations": too_many }),
         )
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "too_many_mutations");
@@ -844,43 +541,27 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
         return;
     };
     let app = app.with_demo();
-    let demo = demo(&app);
+    let demo = DemoClasses::read(&app);
     let login = app.login("tuan.le", "demo-trainer-2");
     let tuan = login["access_token"].as_str().unwrap().to_owned();
     let tuan_device = login["device_id"].as_str().unwrap().to_owned();
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
-    let small_session = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={}", demo.small_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["id"]
+    let hoa = app.demo_token("hoa.nguyen");
+    let small_session = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.ward_course),
+    )["items"][0]["id"]
         .clone();
     let t = stamp(now_millis(), 0);
-    let new = || uuid::Uuid::new_v4().to_string();
     // Tuan is not assigned to the small course: each of these is refused and filed.
     let refused = |person: usize| {
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": small_session, "person_id": demo.people[person], "status": "present"}),
             &t,
         )
     };
     let open_of = |device: &str| {
-        let open = app
-            .call(
-                "GET",
-                "/api/v1/sync/quarantine?status=open&limit=500",
-                Some(&demo.admin),
-                None,
-            )
-            .expect(200)
-            .json;
+        let open = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open&limit=500");
         open["items"]
             .as_array()
             .unwrap()
@@ -890,10 +571,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
             .collect::<Vec<_>>()
     };
     let flagged = || {
-        let devices = app
-            .call("GET", "/api/v1/devices?limit=500", Some(&demo.admin), None)
-            .expect(200)
-            .json;
+        let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
         let device = devices["items"]
             .as_array()
             .unwrap()
@@ -904,16 +582,11 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
         !device["quarantine_full_at"].is_null()
     };
     let send = |token: &str, batch: &[Value]| {
-        app.call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(token),
-            Some(&json!({ "mutations": batch })),
-        )
+        app.post(token, "/api/v1/sync/push", &json!({ "mutations": batch }))
     };
 
     let first: Vec<Value> = (0..4).map(refused).collect();
-    let results = push(&app, &tuan, &first);
+    let results = app.push(&tuan, &first);
     assert!(
         results.iter().all(|r| r["reason"] == "not_assigned"),
         "{results:?}"
@@ -922,30 +595,18 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     assert!(!flagged());
 
     // Three more refusals would make seven: the whole batch is refused, its good mutation too.
-    let good_id = new();
-    let malformed = json!({"mutation_id": new(), "collection": "attendance"});
+    let good_id = new_id();
+    let malformed = json!({"mutation_id": new_id(), "collection": "attendance"});
     let second = vec![
-        mutation(
-            "attendance",
-            &good_id,
-            "upsert",
-            attendance_fields(&demo, 1, "present"),
-            &t,
-        ),
+        upsert_attendance(&good_id, demo.attendance(1, "present"), &t),
         refused(5),
         refused(6),
         malformed,
     ];
-    let full = send(&tuan, &second).expect(429);
-    assert_eq!(full.code(), "quarantine_full");
+    let full = send(&tuan, &second).expect_error(429, "quarantine_full");
     assert_eq!(full.header("Retry-After"), Some("120"));
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{good_id}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(404);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{good_id}"))
+        .expect(404);
     assert_eq!(open_of(&tuan_device).len(), 4, "nothing of it was filed");
     assert!(flagged());
     // Sent again unchanged, it is refused again, still without a trace.
@@ -954,35 +615,25 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
 
     // A push that files nothing goes through; so does the first batch again (answered from the
     // log, filed once); another device is not held back by Tuan's quarantine.
-    let fine = push(
-        &app,
+    let fine = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
-            &new(),
-            "upsert",
-            attendance_fields(&demo, 2, "present"),
+        &[upsert_attendance(
+            &new_id(),
+            demo.attendance(2, "present"),
             &t,
         )],
     );
     assert_eq!(fine[0]["status"], "applied");
-    let again = push(&app, &tuan, &first);
+    let again = app.push(&tuan, &first);
     assert!(
         again.iter().all(|r| r["status"] == "duplicate"),
         "{again:?}"
     );
-    let other = push(
-        &app,
+    let other = app.push(
         &hoa,
         &[
-            mutation(
-                "attendance",
-                &new(),
-                "upsert",
-                attendance_fields(&demo, 3, "present"),
-                &t,
-            ),
-            mutation("units", &new(), "upsert", json!({"name": "x"}), &t),
+            upsert_attendance(&new_id(), demo.attendance(3, "present"), &t),
+            mutation("units", &new_id(), "upsert", json!({"name": "x"}), &t),
         ],
     );
     assert_eq!(other[0]["status"], "applied");
@@ -991,15 +642,13 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     // An administrator dismisses two of Tuan's entries: the refused batch now fits, and the
     // flag clears.
     for id in &open_of(&tuan_device)[..2] {
-        app.call(
-            "POST",
+        app.post_empty(
+            &demo.admin,
             &format!("/api/v1/sync/quarantine/{id}/dismiss"),
-            Some(&demo.admin),
-            None,
         )
         .expect(200);
     }
-    let accepted = push(&app, &tuan, &second);
+    let accepted = app.push(&tuan, &second);
     let statuses: Vec<&str> = accepted
         .iter()
         .map(|r| {
@@ -1017,47 +666,30 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
             "malformed_mutation"
         ]
     );
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{good_id}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(200);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{good_id}"))
+        .expect(200);
     assert_eq!(open_of(&tuan_device).len(), 5);
     assert!(!flagged());
     // The device retries it (its answer was lost): the malformed mutation, which has no log
     // entry, is recognised as open in quarantine and not filed twice.
-    let retried = push(&app, &tuan, &second);
+    let retried = app.push(&tuan, &second);
     assert_eq!(retried[0]["status"], "duplicate");
     assert_eq!(retried[3]["reason"], "malformed_mutation");
     assert_eq!(open_of(&tuan_device).len(), 5);
 }
 
 /// A session of the small course, which Tuan (trainer 2) does not teach.
-fn small_session(app: &TestApp, demo: &Demo) -> Value {
-    app.call(
-        "GET",
-        &format!("/api/v1/sessions?course_id={}", demo.small_course),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(200)
-    .json["items"][0]["id"]
+fn small_session(app: &TestApp, demo: &DemoClasses) -> Value {
+    app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.ward_course),
+    )["items"][0]["id"]
         .clone()
 }
 
 /// The ids of a device's open quarantine entries.
-fn open_entries(app: &TestApp, demo: &Demo, device: &str) -> Vec<String> {
-    let open = app
-        .call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open&limit=500",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+fn open_entries(app: &TestApp, demo: &DemoClasses, device: &str) -> Vec<String> {
+    let open = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open&limit=500");
     open["items"]
         .as_array()
         .unwrap()
@@ -1081,12 +713,7 @@ fn push_at_once(
                 let barrier = barrier.clone();
                 scope.spawn(move || {
                     barrier.wait();
-                    app.call(
-                        "POST",
-                        "/api/v1/sync/push",
-                        Some(token),
-                        Some(&json!({ "mutations": batch })),
-                    )
+                    app.post(token, "/api/v1/sync/push", &json!({ "mutations": batch }))
                 })
             })
             .collect();
@@ -1099,34 +726,19 @@ fn push_at_once(
 /// each mutation once, file each refusal once, and every copy is answered consistently.
 fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
+    let demo = DemoClasses::read(&app);
     let login = app.login("tuan.le", "demo-trainer-2");
     let tuan = login["access_token"].as_str().unwrap().to_owned();
     let device = login["device_id"].as_str().unwrap().to_owned();
     let small_session = small_session(&app, &demo);
     let t = stamp(now_millis(), 0);
-    let new = || uuid::Uuid::new_v4().to_string();
     let good = demo.people.len().min(8);
     let refused = 110;
     let mut batch: Vec<Value> = (0..good)
-        .map(|person| {
-            mutation(
-                "attendance",
-                &new(),
-                "upsert",
-                attendance_fields(&demo, person, "present"),
-                &t,
-            )
-        })
+        .map(|person| upsert_attendance(&new_id(), demo.attendance(person, "present"), &t))
         .collect();
     batch.extend((0..refused).map(|i| {
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
-            json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "late"}),
-            &t,
-        )
+        upsert_attendance(&new_id(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "late"}), &t)
     }));
 
     let answers: Vec<Vec<Value>> = push_at_once(&app, &tuan, &vec![batch.clone(); 4])
@@ -1169,17 +781,15 @@ fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
     }
     assert_eq!(open_entries(&app, &demo, &device).len(), refused);
     let listed = app
-        .call(
-            "GET",
+        .get(
+            &demo.admin,
             &format!("/api/v1/attendance?session_id={}", demo.session),
-            Some(&demo.admin),
-            None,
         )
         .expect(200);
     assert_eq!(listed.json["total"], good);
 
     // Once more, alone: every mutation answered from the log, nothing filed again.
-    let replay = push(&app, &tuan, &batch);
+    let replay = app.push(&tuan, &batch);
     assert!(
         replay.iter().all(|r| r["status"] == "duplicate"),
         "{replay:?}"
@@ -1198,7 +808,7 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
         return;
     };
     let app = app.with_demo();
-    let demo = demo(&app);
+    let demo = DemoClasses::read(&app);
     let login = app.login("tuan.le", "demo-trainer-2");
     let tuan = login["access_token"].as_str().unwrap().to_owned();
     let device = login["device_id"].as_str().unwrap().to_owned();
@@ -1207,13 +817,7 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
     let batch = || -> Vec<Value> {
         (0..100)
             .map(|i| {
-                mutation(
-                    "attendance",
-                    &uuid::Uuid::new_v4().to_string(),
-                    "upsert",
-                    json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "absent"}),
-                    &t,
-                )
+                upsert_attendance(&new_id(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "absent"}), &t)
             })
             .collect()
     };
@@ -1230,23 +834,18 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
 
 fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let (cursor, changes) = pull_all(&app, &tuan, None, 50);
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
+    let (cursor, changes) = app.pull_all(&tuan, None, 50);
     let held = apply(&changes);
     let count = |collection: &str| held.keys().filter(|(c, _)| c == collection).count();
-    let enrolled = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=500",
-                demo.big_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let enrolled = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=500",
+            demo.big_course
+        ),
+    );
     assert_eq!(count("courses"), 1);
     assert_eq!(
         count("enrollments") as i64,
@@ -1255,8 +854,8 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
     assert_eq!(count("people") as i64, enrolled["total"].as_i64().unwrap());
     assert!(count("units") >= 20);
     assert!(held.contains_key(&("courses".to_owned(), demo.big_course.clone())));
-    assert!(!held.contains_key(&("courses".to_owned(), demo.small_course.clone())));
-    let (_, nothing) = pull_all(&app, &tuan, Some(&cursor), 50);
+    assert!(!held.contains_key(&("courses".to_owned(), demo.ward_course.clone())));
+    let (_, nothing) = app.pull_all(&tuan, Some(&cursor), 50);
     assert!(
         nothing.is_empty(),
         "re-pulling from the last cursor yields nothing new"
@@ -1264,14 +863,12 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
 
     // A trainee leaves the class: the trainer's device drops the enrollment and the person.
     let leaving = enrolled["items"][0].clone();
-    app.call(
-        "DELETE",
+    app.delete(
+        &demo.admin,
         &format!("/api/v1/enrollments/{}", leaving["id"].as_str().unwrap()),
-        Some(&demo.admin),
-        None,
     )
     .expect(204);
-    let (cursor, changes) = pull_all(&app, &tuan, Some(&cursor), 50);
+    let (cursor, changes) = app.pull_all(&tuan, Some(&cursor), 50);
     let mut held = held;
     for change in &changes {
         let key = (
@@ -1297,28 +894,19 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
     );
 
     // Assigned to the second class: the next pull brings its existing records.
-    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
-    let assignment = app
-        .call(
-            "POST",
-            "/api/v1/course-trainers",
-            Some(&demo.admin),
-            Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
-        )
-        .expect(201)
-        .json;
-    let (cursor, changes) = pull_all(&app, &tuan, Some(&cursor), 50);
+    let me = app.get(&tuan, "/api/v1/me").json;
+    let assignment = app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.ward_course, "user_id": me["id"]}),
+    );
+    let (cursor, changes) = app.pull_all(&tuan, Some(&cursor), 50);
     let after = apply(&[changes.clone()].concat());
-    assert!(after.contains_key(&("courses".to_owned(), demo.small_course.clone())));
-    let small_sessions = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={}", demo.small_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    assert!(after.contains_key(&("courses".to_owned(), demo.ward_course.clone())));
+    let small_sessions = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.ward_course),
+    );
     for session in small_sessions["items"].as_array().unwrap() {
         assert!(after.contains_key(&(
             "sessions".to_owned(),
@@ -1326,51 +914,39 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
         )));
     }
     // Unassigned again: the device is told to drop the class.
-    app.call(
-        "DELETE",
+    app.delete(
+        &demo.admin,
         &format!(
             "/api/v1/course-trainers/{}",
             assignment["id"].as_str().unwrap()
         ),
-        Some(&demo.admin),
-        None,
     )
     .expect(204);
-    let (_, changes) = pull_all(&app, &tuan, Some(&cursor), 50);
+    let (_, changes) = app.pull_all(&tuan, Some(&cursor), 50);
     let dropped: Vec<&Value> = changes
         .iter()
         .filter(|c| c["deleted"] == true && c["collection"] == "courses")
         .collect();
     assert!(
-        dropped
-            .iter()
-            .any(|c| c["id"] == demo.small_course.as_str()),
+        dropped.iter().any(|c| c["id"] == demo.ward_course.as_str()),
         "{changes:?}"
     );
 
     // A role change cannot be expressed as a scope difference: the device starts over.
-    let (cursor, _) = pull_all(&app, &tuan, None, 500);
+    let (cursor, _) = app.pull_all(&tuan, None, 500);
     let promote = json!({"role": "admin"});
-    app.call(
-        "PATCH",
+    app.patch(
+        &demo.admin,
         &format!("/api/v1/users/{}", me["id"].as_str().unwrap()),
-        Some(&demo.admin),
-        Some(&promote),
+        &promote,
     )
     .expect(200);
-    let stale = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/pull?cursor={cursor}"),
-            Some(&tuan),
-            None,
-        )
-        .expect(410);
-    assert_eq!(stale.code(), "resync_required");
+    app.get(&tuan, &format!("/api/v1/sync/pull?cursor={cursor}"))
+        .expect_error(410, "resync_required");
 
     // A trainee pulls their own records only.
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let (_, changes) = pull_all(&app, &trainee, None, 500);
+    let trainee = app.demo_token("hocvien.demo");
+    let (_, changes) = app.pull_all(&trainee, None, 500);
     let held = apply(&changes);
     assert_eq!(held.keys().filter(|(c, _)| c == "people").count(), 1);
     assert_eq!(
@@ -1386,50 +962,35 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
 /// pull holds, each once, in revision order.
 fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
+    let demo = DemoClasses::read(&app);
     let class = crate::resources::plan_class(&app, &demo.admin, "trainer.narrow");
     let mut narrow_people = vec![class.person.clone()];
     for n in 0..4 {
-        let person = app
-            .call(
-                "POST",
-                "/api/v1/people",
-                Some(&demo.admin),
-                Some(&json!({"full_name": format!("Hoàng Văn Lực {n}"), "position": "deputy_secretary"})),
-            )
-            .expect(201)
-            .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.call(
-            "POST",
+        let person = id_of(&app.create(
+            &demo.admin,
+            "/api/v1/people",
+            json!({"full_name": format!("Hoàng Văn Lực {n}"), "position": "deputy_secretary"}),
+        ));
+        app.post(
+            &demo.admin,
             "/api/v1/enrollments",
-            Some(&demo.admin),
-            Some(&json!({"course_id": class.course, "person_id": person})),
+            &json!({"course_id": class.course, "person_id": person}),
         )
         .expect(201);
         narrow_people.push(person);
     }
     let sessions_of = |course: &str| -> Vec<String> {
-        app.call(
-            "GET",
+        app.get_ok(
+            &demo.admin,
             &format!("/api/v1/sessions?course_id={course}&limit=500"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["items"]
+        )["items"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s["id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let all_sessions = app
-        .call("GET", "/api/v1/sessions?limit=500", Some(&demo.admin), None)
-        .expect(200)
-        .json["total"]
+    let all_sessions = app.get_ok(&demo.admin, "/api/v1/sessions?limit=500")["total"]
         .as_u64()
         .unwrap() as usize;
     let wide_sessions = sessions_of(&demo.big_course);
@@ -1437,10 +998,10 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
     assert!(4 < all_sessions && 4 * wide_sessions.len() >= all_sessions);
 
     let narrow = app.token("trainer.narrow", "trainer-password");
-    let wide = app.token("tuan.le", "demo-trainer-2");
-    let (admin_from, _) = pull_all(&app, &demo.admin, None, 1000);
-    let (narrow_from, _) = pull_all(&app, &narrow, None, 1000);
-    let (wide_from, _) = pull_all(&app, &wide, None, 1000);
+    let wide = app.demo_token("tuan.le");
+    let (admin_from, _) = app.pull_all(&demo.admin, None, 1000);
+    let (narrow_from, _) = app.pull_all(&narrow, None, 1000);
+    let (wide_from, _) = app.pull_all(&wide, None, 1000);
 
     // Attendance of both classes interleaved, a new session in the wide class between them,
     // then attendance alone at the end.
@@ -1454,48 +1015,31 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
         let status = ["present", "late", "absent"][round];
         let mut batch = Vec::new();
         for (n, person) in narrow_people.iter().enumerate() {
-            batch.push(mutation(
-                "attendance",
-                &uuid::Uuid::new_v4().to_string(),
-                "upsert",
+            batch.push(upsert_attendance(
+                &new_id(),
                 json!({"session_id": class.session, "person_id": person, "status": status}),
                 &hlc(),
             ));
-            batch.push(mutation(
-                "attendance",
-                &uuid::Uuid::new_v4().to_string(),
-                "upsert",
-                attendance_fields(&demo, n, status),
+            batch.push(upsert_attendance(
+                &new_id(),
+                demo.attendance(n, status),
                 &hlc(),
             ));
         }
-        for result in push(&app, &demo.admin, &batch) {
+        for result in app.push(&demo.admin, &batch) {
             assert_ne!(result["status"], "rejected", "{result}");
         }
         if round == 1 {
-            app.call(
-                "POST",
-                "/api/v1/sessions",
-                Some(&demo.admin),
-                Some(&json!({"course_id": demo.big_course, "topic": "Kiểm tra, giám sát", "starts_at": "2026-12-09T13:30:00+07:00", "ends_at": "2026-12-09T16:30:00+07:00"})),
-            )
+            app.post(&demo.admin, "/api/v1/sessions", &json!({"course_id": demo.big_course, "topic": "Kiểm tra, giám sát", "starts_at": "2026-12-09T13:30:00+07:00", "ends_at": "2026-12-09T16:30:00+07:00"}))
             .expect(201);
         }
     }
     let tail: Vec<Value> = (5..9)
-        .map(|n| {
-            mutation(
-                "attendance",
-                &uuid::Uuid::new_v4().to_string(),
-                "upsert",
-                attendance_fields(&demo, n, "present"),
-                &hlc(),
-            )
-        })
+        .map(|n| upsert_attendance(&new_id(), demo.attendance(n, "present"), &hlc()))
         .collect();
-    push(&app, &demo.admin, &tail);
+    app.push(&demo.admin, &tail);
 
-    let (_, everything) = pull_all(&app, &demo.admin, Some(&admin_from), 1000);
+    let (_, everything) = app.pull_all(&demo.admin, Some(&admin_from), 1000);
     let wide_sessions = sessions_of(&demo.big_course);
     for (token, from, courses, sessions) in [
         (
@@ -1529,7 +1073,7 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
             .collect();
         assert!(expected.len() >= 5, "{expected:?}");
         for limit in [1, 2, 3, 1000] {
-            let (_, changes) = pull_all(&app, token, Some(from), limit);
+            let (_, changes) = app.pull_all(token, Some(from), limit);
             let got: Vec<(String, i64)> = changes
                 .iter()
                 .filter(|c| c["collection"] == "attendance" || c["collection"] == "sessions")
@@ -1550,173 +1094,79 @@ fn bad_cursors_are_refused(backend: Backend) {
         return;
     };
     let app = app.with_demo();
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
-    let page = app
-        .call("GET", "/api/v1/sync/pull?limit=10", Some(&tuan), None)
-        .expect(200)
-        .json;
+    let tuan = app.demo_token("tuan.le");
+    let hoa = app.demo_token("hoa.nguyen");
+    let page = app.get_ok(&tuan, "/api/v1/sync/pull?limit=10");
     let cursor = page["cursor"].as_str().unwrap();
-    let foreign = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/pull?cursor={cursor}"),
-            Some(&hoa),
-            None,
-        )
-        .expect(400);
-    assert_eq!(foreign.code(), "invalid_cursor");
+    app.get(&hoa, &format!("/api/v1/sync/pull?cursor={cursor}"))
+        .expect_error(400, "invalid_cursor");
     let garbled = format!("{}x", cursor);
-    assert_eq!(
-        app.call(
-            "GET",
-            &format!("/api/v1/sync/pull?cursor={garbled}"),
-            Some(&tuan),
-            None
-        )
-        .expect(400)
-        .code(),
-        "invalid_cursor"
-    );
+    app.get(&tuan, &format!("/api/v1/sync/pull?cursor={garbled}"))
+        .expect_error(400, "invalid_cursor");
     for limit in ["0", "-1", "1001"] {
-        app.call(
-            "GET",
-            &format!("/api/v1/sync/pull?limit={limit}"),
-            Some(&tuan),
-            None,
-        )
-        .expect(422);
+        app.get(&tuan, &format!("/api/v1/sync/pull?limit={limit}"))
+            .expect(422);
     }
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let expired = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/pull?cursor={cursor}"),
-            Some(&tuan),
-            None,
-        )
-        .expect(410);
-    assert_eq!(expired.code(), "resync_required");
+    app.get(&tuan, &format!("/api/v1/sync/pull?cursor={cursor}"))
+        .expect_error(410, "resync_required");
 }
 
 /// One writer holds a revision open; another commits meanwhile. A pull in between must not move
 /// its cursor past the open revision, so that the held row arrives once it commits.
 fn a_cursor_never_skips_a_commit_held_open(app: TestApp) {
     let admin = app.admin_token();
-    let (_, _) = pull_all(&app, &admin, None, 500);
-    let (cursor, _) = pull_all(&app, &admin, None, 500);
-    let held_open = Arc::new(Barrier::new(2));
-    let release = Arc::new(Barrier::new(2));
-    std::thread::scope(|scope| {
-        let pool = app.pool.clone();
-        let (held_open_w, release_w) = (held_open.clone(), release.clone());
-        let slow = scope.spawn(move || {
-            let mut conn = pool.get().unwrap();
-            diemdanh::db::write_tx(&mut conn, |conn| {
-                let caller = diemdanh::domain::Caller {
-                    user_id: String::new(),
-                    device_id: String::new(),
-                    role: diemdanh::domain::Role::Admin,
-                    person_id: None,
-                    address: None,
-                    unit_id: None,
-                    manages: diemdanh::domain::access::Manages::Everything,
-                };
-                let input = serde_json::from_value(
-                    json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),
-                )
-                .unwrap();
-                <diemdanh::domain::units::Units as diemdanh::domain::Resource>::create(
-                    conn, &caller, input,
-                )?;
-                held_open_w.wait();
-                release_w.wait();
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                Ok(())
-            })
-            .unwrap();
-        });
-        held_open.wait();
-        let fast = scope.spawn(|| {
-            app.call(
-                "POST",
-                "/api/v1/units",
-                Some(&admin),
-                Some(&json!({"code": "FAST", "name": "Xã Nhanh", "kind": "commune"})),
-            )
-            .expect(201)
-        });
-        // While the slow writer is open, a pull sees neither unit.
-        let page = app
-            .call(
-                "GET",
-                &format!("/api/v1/sync/pull?cursor={cursor}"),
-                Some(&admin),
-                None,
-            )
-            .expect(200)
-            .json;
-        let seen: Vec<&str> = page["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["data"]["code"].as_str())
-            .collect();
-        assert!(seen.is_empty(), "nothing committed yet: {seen:?}");
-        let middle_cursor = page["cursor"].as_str().unwrap().to_owned();
-        release.wait();
-        slow.join().unwrap();
-        fast.join().unwrap();
-        let (_, changes) = pull_all(&app, &admin, Some(&middle_cursor), 500);
-        let codes: Vec<&str> = changes
-            .iter()
-            .filter_map(|c| c["data"]["code"].as_str())
-            .collect();
-        assert_eq!(codes, ["SLOW", "FAST"], "both arrive, in commit order");
+    let (_, _) = app.pull_all(&admin, None, 500);
+    let (cursor, _) = app.pull_all(&admin, None, 500);
+    // While the slow writer is open, a pull sees neither unit.
+    let page = with_a_commit_held_open(&app, &admin, ReadWhileOpen::Finishes, || {
+        app.get_ok(&admin, &format!("/api/v1/sync/pull?cursor={cursor}"))
     });
+    let seen: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["data"]["code"].as_str())
+        .collect();
+    assert!(seen.is_empty(), "nothing committed yet: {seen:?}");
+    let middle_cursor = page["cursor"].as_str().unwrap();
+    let (_, changes) = app.pull_all(&admin, Some(middle_cursor), 500);
+    let codes: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| c["data"]["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["SLOW", "FAST"], "both arrive, in commit order");
 }
 
 fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
     let admin = app.admin_token();
     let class = crate::resources::plan_class(&app, &admin, "trainer.purge");
     let unit = app
-        .call(
-            "POST",
+        .post(
+            &admin,
             "/api/v1/units",
-            Some(&admin),
-            Some(&json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"})),
+            &json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"}),
         )
         .expect(201);
-    app.call(
-        "DELETE",
+    app.delete(
+        &admin,
         &format!("/api/v1/units/{}", unit.json["id"].as_str().unwrap()),
-        Some(&admin),
-        None,
     )
     .expect(204);
     let record =
         json!({"session_id": class.session, "person_id": class.person, "status": "present"});
-    let attendance = app
-        .call("POST", "/api/v1/attendance", Some(&admin), Some(&record))
-        .expect(201);
+    let attendance = app.post(&admin, "/api/v1/attendance", &record).expect(201);
     // The enrollment goes, the attendance stays: the person and session are still referenced.
-    let enrollments = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={}", class.course),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    app.call(
-        "DELETE",
+    let enrollments = app.get_ok(
+        &admin,
+        &format!("/api/v1/enrollments?course_id={}", class.course),
+    );
+    app.delete(
+        &admin,
         &format!(
             "/api/v1/enrollments/{}",
             enrollments["items"][0]["id"].as_str().unwrap()
         ),
-        Some(&admin),
-        None,
     )
     .expect(204);
     std::thread::sleep(std::time::Duration::from_millis(5));
@@ -1733,25 +1183,21 @@ fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
     );
     let again = diemdanh::sync::retention::purge_tombstones(&mut conn, 0).unwrap();
     assert_eq!(again.total(), 0);
-    app.call(
-        "GET",
+    app.get(
+        &admin,
         &format!(
             "/api/v1/attendance/{}",
             attendance.json["id"].as_str().unwrap()
         ),
-        Some(&admin),
-        None,
     )
     .expect(200);
     // A year's retention keeps fresh tombstones.
-    app.call(
-        "DELETE",
+    app.delete(
+        &admin,
         &format!(
             "/api/v1/attendance/{}",
             attendance.json["id"].as_str().unwrap()
         ),
-        Some(&admin),
-        None,
     )
     .expect(204);
     assert_eq!(
@@ -1765,40 +1211,20 @@ fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
 /// Eight trainers' devices come back into coverage at once, each with its own batch.
 fn many_devices_push_at_once(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let enrolled = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=500",
-                demo.big_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let people: Vec<String> = enrolled["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["person_id"].as_str().unwrap().to_owned())
-        .collect();
-    let sessions = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={}", demo.big_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let sessions: Vec<String> = sessions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let demo = DemoClasses::read(&app);
+    let enrolled = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=500",
+            demo.big_course
+        ),
+    );
+    let people: Vec<String> = item_fields(&enrolled, "person_id");
+    let sessions = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.big_course),
+    );
+    let sessions: Vec<String> = item_fields(&sessions, "id");
     let tokens: Vec<String> = (0..8)
         .map(|i| {
             app.token(
@@ -1823,10 +1249,10 @@ fn many_devices_push_at_once(app: TestApp) {
                         .iter()
                         .skip(device * 10)
                         .take(10)
-                        .map(|person| mutation("attendance", &uuid::Uuid::new_v4().to_string(), "upsert", json!({"session_id": session, "person_id": person, "status": "present"}), &stamp(now_millis(), 0)))
+                        .map(|person| upsert_attendance(&new_id(), json!({"session_id": session, "person_id": person, "status": "present"}), &stamp(now_millis(), 0)))
                         .collect();
                     barrier.wait();
-                    push(app, token, &batch).iter().filter(|r| r["status"] == "applied").count()
+                    app.push(token, &batch).iter().filter(|r| r["status"] == "applied").count()
                 })
             })
             .collect();
@@ -1834,15 +1260,10 @@ fn many_devices_push_at_once(app: TestApp) {
     });
     assert_eq!(applied, 80);
     // The demo's own roll (of the ward's class) is not the big class's.
-    let recorded = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance?course_id={}&limit=500", demo.big_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let recorded = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/attendance?course_id={}&limit=500", demo.big_course),
+    );
     assert_eq!(recorded["total"], 80);
 }
 
@@ -1851,66 +1272,45 @@ fn many_devices_push_at_once(app: TestApp) {
 /// record, and edits of one record from the API and from devices end with the last by stamp.
 fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let person = demo.people[7].clone();
-    let new = || uuid::Uuid::new_v4().to_string();
     let mark = json!({"session_id": demo.session, "person_id": person, "status": "present"});
 
     // The administrator removes the person's enrollment: neither path marks them any more.
     let enrollments = |token: &str| {
-        app.call(
-            "GET",
+        app.get_ok(
+            token,
             &format!(
                 "/api/v1/enrollments?course_id={}&person_id={person}",
                 demo.big_course
             ),
-            Some(token),
-            None,
         )
-        .expect(200)
-        .json
     };
     let enrollment = enrollments(&demo.admin)["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    app.call(
-        "DELETE",
-        &format!("/api/v1/enrollments/{enrollment}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(204);
-    let refused = app
-        .call("POST", "/api/v1/attendance", Some(&tuan), Some(&mark))
-        .expect(422);
+    app.delete(&demo.admin, &format!("/api/v1/enrollments/{enrollment}"))
+        .expect(204);
+    let refused = app.post(&tuan, "/api/v1/attendance", &mark).expect(422);
     assert_eq!(refused.json["details"][0]["code"], "not_enrolled");
     let t = now_millis();
-    let pushed = push(
-        &app,
+    let pushed = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
-            &new(),
-            "upsert",
-            mark.clone(),
-            &stamp(t, 0),
-        )],
+        &[upsert_attendance(&new_id(), mark.clone(), &stamp(t, 0))],
     );
     assert_eq!(pushed[0]["reason"], "not_enrolled");
 
     // A trainee enrolls nobody, whichever the path (a trainer's rule has a test of its own).
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let trainee = app.demo_token("hocvien.demo");
     let pair = json!({"course_id": demo.big_course, "person_id": person});
-    app.call("POST", "/api/v1/enrollments", Some(&trainee), Some(&pair))
-        .expect(403);
-    let pushed = push(
-        &app,
+    app.post(&trainee, "/api/v1/enrollments", &pair).expect(403);
+    let pushed = app.push(
         &trainee,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair.clone(),
             &stamp(t, 1),
@@ -1920,24 +1320,11 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
     assert_eq!(enrollments(&demo.admin)["total"], 0);
 
     // A roster import enrolls them again: the same enrollment comes back, not a second one.
-    let stored = app
-        .call(
-            "GET",
-            &format!("/api/v1/people/{person}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let unit = app
-        .call(
-            "GET",
-            &format!("/api/v1/units/{}", stored["unit_id"].as_str().unwrap()),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let stored = app.get_ok(&demo.admin, &format!("/api/v1/people/{person}"));
+    let unit = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/units/{}", stored["unit_id"].as_str().unwrap()),
+    );
     let position = match stored["position"].as_str() {
         Some("deputy_secretary") => "Phó Bí thư",
         _ => "Bí thư",
@@ -1972,58 +1359,44 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
 
     // Now a device marks them; the administrator corrects the mark; a device's edit stamped
     // before the correction loses to it (a logged conflict), one stamped after it wins.
-    let record = new();
-    let pushed = push(
-        &app,
+    let record = new_id();
+    let pushed = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
-            &record,
-            "upsert",
-            mark.clone(),
-            &stamp(t, 2),
-        )],
+        &[upsert_attendance(&record, mark.clone(), &stamp(t, 2))],
     );
     assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
     let path = format!("/api/v1/attendance/{record}");
-    let current = app.call("GET", &path, Some(&demo.admin), None).expect(200);
+    let current = app.get(&demo.admin, &path).expect(200);
     let if_match = format!("\"{}\"", current.json["rev"]);
     let corrected = app
-        .call_with(
-            "PUT",
+        .put_if_match(
+            &demo.admin,
             &path,
-            Some(&demo.admin),
-            Some(&json!({"session_id": demo.session, "person_id": person, "status": "excused"})),
-            &[("If-Match", if_match.as_str())],
+            if_match.as_str(),
+            &json!({"session_id": demo.session, "person_id": person, "status": "excused"}),
         )
         .expect(200);
     assert_eq!(corrected.json["status"], "excused");
     let status = |token: &str| {
-        app.call("GET", &path, Some(token), None).expect(200).json["status"]
+        app.get_ok(token, &path)["status"]
             .as_str()
             .unwrap()
             .to_owned()
     };
-    let late = push(
-        &app,
+    let late = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &record,
-            "upsert",
             json!({"status": "late"}),
             &stamp(t, 3),
         )],
     );
     assert_eq!(late[0]["status"], "merged", "{late:?}");
     assert_eq!(status(&demo.admin), "excused", "the correction is later");
-    let absent = push(
-        &app,
+    let absent = app.push(
         &tuan,
-        &[mutation(
-            "attendance",
+        &[upsert_attendance(
             &record,
-            "upsert",
             json!({"status": "absent"}),
             &stamp(now_millis() + 1_000, 0),
         )],
@@ -2031,29 +1404,13 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
     assert_eq!(absent[0]["status"], "merged", "{absent:?}");
     assert_eq!(status(&tuan), "absent", "the device's edit is later still");
     // And the administrator's stale If-Match is refused like any other resource's.
-    app.call_with(
-        "PUT",
+    app.put_if_match(
+        &demo.admin,
         &path,
-        Some(&demo.admin),
-        Some(&json!({"session_id": demo.session, "person_id": person, "status": "late"})),
-        &[("If-Match", if_match.as_str())],
+        if_match.as_str(),
+        &json!({"session_id": demo.session, "person_id": person, "status": "late"}),
     )
     .expect(412);
-}
-
-/// Applies pulled changes, in order, to what a device holds.
-fn apply_onto(held: &mut BTreeMap<(String, String), Value>, changes: &[Value]) {
-    for change in changes {
-        let key = (
-            change["collection"].as_str().unwrap().to_owned(),
-            change["id"].as_str().unwrap().to_owned(),
-        );
-        if change["deleted"].as_bool().unwrap() {
-            held.remove(&key);
-        } else {
-            held.insert(key, change["data"].clone());
-        }
-    }
 }
 
 /// The ids a device holds of one collection.
@@ -2066,46 +1423,30 @@ fn held_of(held: &BTreeMap<(String, String), Value>, collection: &str) -> Vec<St
 
 fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
-    let person = app
-        .call("GET", "/api/v1/me", Some(&trainee), None)
-        .expect(200)
-        .json["person_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let enrollment = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?person_id={person}&course_id={}",
-                demo.big_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]
+    let demo = DemoClasses::read(&app);
+    let trainee = app.demo_token("hocvien.demo");
+    let person = app.me(&trainee)["person_id"].as_str().unwrap().to_owned();
+    let enrollment = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?person_id={person}&course_id={}",
+            demo.big_course
+        ),
+    )["items"][0]
         .clone();
     let sessions_path = format!("/api/v1/sessions?course_id={}", demo.big_course);
     let materials_path = format!("/api/v1/materials?course_id={}", demo.big_course);
-    let visible = |path: &str| {
-        app.call("GET", path, Some(&trainee), None).expect(200).json["total"]
-            .as_i64()
-            .unwrap()
-    };
+    let visible = |path: &str| app.get_ok(&trainee, path)["total"].as_i64().unwrap();
     assert!(visible(&sessions_path) > 0 && visible(&materials_path) > 0);
     // The trainee's own record of the course, kept by the server: a device that followed the
     // withdrawal and a new one must agree on it too.
-    app.call(
-        "POST",
+    app.post(
+        &demo.admin,
         "/api/v1/attendance",
-        Some(&demo.admin),
-        Some(&json!({"session_id": demo.session, "person_id": person, "status": "present"})),
+        &json!({"session_id": demo.session, "person_id": person, "status": "present"}),
     )
     .expect(201);
-    let (cursor, changes) = pull_all(&app, &trainee, None, 50);
+    let (cursor, changes) = app.pull_all(&trainee, None, 50);
     let mut held = apply(&changes);
     let course_sessions = |held: &BTreeMap<(String, String), Value>| {
         held.iter()
@@ -2119,11 +1460,10 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
         let mut body =
             json!({"course_id": enrollment["course_id"], "person_id": person, "status": status});
         body["id"] = enrollment["id"].clone();
-        app.call(
-            "PUT",
+        app.put(
+            &demo.admin,
             &format!("/api/v1/enrollments/{}", enrollment["id"].as_str().unwrap()),
-            Some(&demo.admin),
-            Some(&body),
+            &body,
         )
         .expect(200);
     };
@@ -2131,28 +1471,23 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
     // Through the API: the course, its sessions and its materials are gone for the trainee.
     assert_eq!(visible(&sessions_path), 0);
     assert_eq!(visible(&materials_path), 0);
-    app.call(
-        "GET",
-        &format!("/api/v1/courses/{}", demo.big_course),
-        Some(&trainee),
-        None,
-    )
-    .expect(404);
+    app.get(&trainee, &format!("/api/v1/courses/{}", demo.big_course))
+        .expect(404);
     // Through the pull: the device drops them, and holds what a first pull would give.
-    let (cursor, changes) = pull_all(&app, &trainee, Some(&cursor), 50);
+    let (cursor, changes) = app.pull_all(&trainee, Some(&cursor), 50);
     apply_onto(&mut held, &changes);
     assert_eq!(course_sessions(&held), 0);
     assert!(!held_of(&held, "courses").contains(&demo.big_course));
-    let fresh = apply(&pull_all(&app, &trainee, None, 50).1);
+    let fresh = apply(&app.pull_all(&trainee, None, 50).1);
     assert_eq!(held, fresh, "the device that followed equals a new one");
 
     // Enrolled again: everything comes back, to both.
     set_status("enrolled");
-    let (_, changes) = pull_all(&app, &trainee, Some(&cursor), 50);
+    let (_, changes) = app.pull_all(&trainee, Some(&cursor), 50);
     apply_onto(&mut held, &changes);
     assert!(course_sessions(&held) > 0);
     assert_eq!(held_of(&held, "attendance").len(), 1);
-    let fresh = apply(&pull_all(&app, &trainee, None, 50).1);
+    let fresh = apply(&app.pull_all(&trainee, None, 50).1);
     assert_eq!(held, fresh, "the device that followed equals a new one");
 }
 
@@ -2161,24 +1496,11 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
 /// paths with the same code (and the push quarantined), and stays out of the trainer's sight.
 fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
+    let demo = DemoClasses::read(&app);
     let admin = demo.admin.as_str();
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let tuan_id = app
-        .call("GET", "/api/v1/me", Some(&tuan), None)
-        .expect(200)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let create = |path: &str, body: Value| {
-        app.call("POST", path, Some(admin), Some(&body))
-            .expect(201)
-            .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let tuan = app.demo_token("tuan.le");
+    let tuan_id = app.me(&tuan)["id"].as_str().unwrap().to_owned();
+    let create = |path: &str, body: Value| id_of(&app.create(admin, path, body.clone()));
     let commune = create(
         "/api/v1/units",
         json!({"code": "79001", "name": "Xã Ia Hrung", "kind": "commune"}),
@@ -2208,32 +1530,17 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     let here = person_of("Rơ Châm Hiền", &commune);
     let below = person_of("Ksor Nay", &village);
     let outsider = person_of("Siu Hơn", &elsewhere);
-    let roster: Vec<String> = app
-        .call(
-            "GET",
-            &format!("/api/v1/courses/{course}/roster"),
-            Some(&tuan),
-            None,
-        )
-        .expect(200)
-        .json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap().to_owned())
-        .collect();
+    let roster: Vec<String> =
+        app.get_ok(&tuan, &format!("/api/v1/courses/{course}/roster"))["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect();
     assert!(roster.contains(&here) && roster.contains(&below));
     assert!(!roster.contains(&outsider));
     let enrolled = || -> Vec<(String, String)> {
-        let listed = app
-            .call(
-                "GET",
-                &format!("/api/v1/enrollments?course_id={course}"),
-                Some(admin),
-                None,
-            )
-            .expect(200)
-            .json;
+        let listed = app.get_ok(admin, &format!("/api/v1/enrollments?course_id={course}"));
         let mut pairs: Vec<(String, String)> = listed["items"]
             .as_array()
             .unwrap()
@@ -2249,37 +1556,29 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
         pairs
     };
     let pair = |person: &str| json!({"course_id": course, "person_id": person});
-    let new = || uuid::Uuid::new_v4().to_string();
     let t = now_millis();
 
     // Walk-ins of the roster: by push and through the API.
-    let pushed = push(
-        &app,
+    let pushed = app.push(
         &tuan,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair(&here),
             &stamp(t, 0),
         )],
     );
     assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
-    app.call(
-        "POST",
-        "/api/v1/enrollments",
-        Some(&tuan),
-        Some(&pair(&below)),
-    )
-    .expect(201);
+    app.post(&tuan, "/api/v1/enrollments", &pair(&below))
+        .expect(201);
 
     // Someone from elsewhere: refused on both paths with one code, the push kept for an admin.
-    let refused_push = push(
-        &app,
+    let refused_push = app.push(
         &tuan,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair(&outsider),
             &stamp(t, 1),
@@ -2288,24 +1587,11 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     assert_eq!(refused_push[0]["status"], "rejected", "{refused_push:?}");
     assert_eq!(refused_push[0]["reason"], "not_on_roster");
     let refused = app
-        .call(
-            "POST",
-            "/api/v1/enrollments",
-            Some(&tuan),
-            Some(&pair(&outsider)),
-        )
+        .post(&tuan, "/api/v1/enrollments", &pair(&outsider))
         .expect(422);
     assert_eq!(refused.json["details"][0]["field"], "person_id");
     assert_eq!(refused.json["details"][0]["code"], "not_on_roster");
-    let quarantined = app
-        .call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open",
-            Some(admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let quarantined = app.get_ok(admin, "/api/v1/sync/quarantine?status=open");
     let kept: Vec<&Value> = quarantined["items"]
         .as_array()
         .unwrap()
@@ -2315,14 +1601,9 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     assert_eq!(kept.len(), 1, "{quarantined}");
     assert_eq!(kept[0]["reason"], "not_on_roster");
     // Nothing of the outsider reaches the trainer: not their record, nor their phone by pull.
-    app.call(
-        "GET",
-        &format!("/api/v1/people/{outsider}"),
-        Some(&tuan),
-        None,
-    )
-    .expect(404);
-    let (_, pulled) = pull_all(&app, &tuan, None, 500);
+    app.get(&tuan, &format!("/api/v1/people/{outsider}"))
+        .expect(404);
+    let (_, pulled) = app.pull_all(&tuan, None, 500);
     assert!(
         !pulled.iter().any(|c| c["id"] == outsider.as_str()),
         "the outsider is not pulled"
@@ -2330,14 +1611,13 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     assert!(pulled.iter().any(|c| c["id"] == here.as_str()));
 
     // A trainee enrolls nobody, not even from the roster.
-    let trainee = app.token("hocvien.demo", "demo-trainee-1");
+    let trainee = app.demo_token("hocvien.demo");
     let spare = person_of("Nay Blang", &commune);
-    let by_trainee = push(
-        &app,
+    let by_trainee = app.push(
         &trainee,
         &[mutation(
             "enrollments",
-            &new(),
+            &new_id(),
             "upsert",
             pair(&spare),
             &stamp(t, 2),
@@ -2346,12 +1626,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     assert_eq!(by_trainee[0]["reason"], "forbidden", "{by_trainee:?}");
     // The course is not theirs: answered as one that does not exist.
     let refused = app
-        .call(
-            "POST",
-            "/api/v1/enrollments",
-            Some(&trainee),
-            Some(&pair(&spare)),
-        )
+        .post(&trainee, "/api/v1/enrollments", &pair(&spare))
         .expect(422);
     assert_eq!(refused.json["details"][0]["code"], "unknown_course");
 
@@ -2359,8 +1634,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
     // enroll them again: making someone enrolled is what the roster limits.
     let admitted = create("/api/v1/enrollments", pair(&outsider));
     let withdraw = |status: &str, counter: u32| {
-        push(
-            &app,
+        app.push(
             &tuan,
             &[mutation(
                 "enrollments",
@@ -2391,12 +1665,12 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
 /// holds.
 fn a_fresh_device_receives_each_record_once(app: TestApp) {
     let app = app.with_demo();
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let (_, whole) = pull_all(&app, &tuan, None, 1000);
+    let tuan = app.demo_token("tuan.le");
+    let (_, whole) = app.pull_all(&tuan, None, 1000);
     let held = apply(&whole);
     assert!(held.keys().any(|(collection, _)| collection == "people"));
     for limit in [7, 60, 1000] {
-        let (_, changes) = pull_all(&app, &tuan, None, limit);
+        let (_, changes) = app.pull_all(&tuan, None, limit);
         let mut seen = BTreeSet::new();
         for change in &changes {
             let key = (
@@ -2419,30 +1693,24 @@ fn a_fresh_device_receives_each_record_once(app: TestApp) {
 /// deletion). The device ends with exactly what a fresh device of the trainer pulls.
 fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let (cursor, changes) = pull_all(&app, &tuan, None, 500);
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
+    let (cursor, changes) = app.pull_all(&tuan, None, 500);
     let mut held = apply(&changes);
-    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
-    app.call(
-        "POST",
+    let me = app.get(&tuan, "/api/v1/me").json;
+    app.post(
+        &demo.admin,
         "/api/v1/course-trainers",
-        Some(&demo.admin),
-        Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+        &json!({"course_id": demo.ward_course, "user_id": me["id"]}),
     )
     .expect(201);
-    let enrollments = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=500",
-                demo.small_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let enrollments = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=500",
+            demo.ward_course
+        ),
+    );
     let newest = enrollments["items"]
         .as_array()
         .unwrap()
@@ -2455,14 +1723,10 @@ fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
 
     let limit = 4;
     let page = |cursor: &str| {
-        app.call(
-            "GET",
+        app.get_ok(
+            &tuan,
             &format!("/api/v1/sync/pull?limit={limit}&cursor={cursor}"),
-            Some(&tuan),
-            None,
         )
-        .expect(200)
-        .json
     };
     let mut cursor = cursor;
     let mut pages = Vec::new();
@@ -2472,13 +1736,8 @@ fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
             // The answer to the second page was lost: the same cursor gives the same page.
             assert_eq!(page(&cursor)["changes"], answer["changes"]);
             // The newest enrollment of the course, which the backfill sends last, is deleted.
-            app.call(
-                "DELETE",
-                &format!("/api/v1/enrollments/{newest}"),
-                Some(&demo.admin),
-                None,
-            )
-            .expect(204);
+            app.delete(&demo.admin, &format!("/api/v1/enrollments/{newest}"))
+                .expect(204);
         }
         let changes = answer["changes"].as_array().unwrap().clone();
         let records = changes
@@ -2508,10 +1767,10 @@ fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
         "deleted before the backfill reached it, it never came alive"
     );
     apply_onto(&mut held, &pages.concat());
-    assert!(held.contains_key(&("courses".to_owned(), demo.small_course.clone())));
+    assert!(held.contains_key(&("courses".to_owned(), demo.ward_course.clone())));
     assert!(!held.contains_key(&("enrollments".to_owned(), newest)));
-    let (_, fresh) = pull_all(&app, &tuan, None, 500);
+    let (_, fresh) = app.pull_all(&tuan, None, 500);
     assert_eq!(held, apply(&fresh));
-    let (_, nothing) = pull_all(&app, &tuan, Some(&cursor), limit as i64);
+    let (_, nothing) = app.pull_all(&tuan, Some(&cursor), limit as i64);
     assert!(nothing.is_empty(), "{nothing:?}");
 }

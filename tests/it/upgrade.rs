@@ -101,35 +101,21 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
     };
 
     // Everything the earlier version held is there, and the demo accounts still sign in.
-    let admin = app.token("admin", "diemdanh-admin");
+    let admin = app.demo_token("admin");
     for (list, count) in manifest["counts"].as_object().unwrap() {
-        let total = app
-            .call(
-                "GET",
-                &format!("/api/v1/{list}?limit=1"),
-                Some(&admin),
-                None,
-            )
-            .expect(200)
-            .json["total"]
-            .clone();
+        let total = app.get_ok(&admin, &format!("/api/v1/{list}?limit=1"))["total"].clone();
         assert_eq!(&total, count, "{which}: {list}");
     }
     let pushed = manifest["pushed"].as_array().unwrap();
     assert!(!pushed.is_empty());
     for mutation in pushed {
-        let record = app
-            .call(
-                "GET",
-                &format!(
-                    "/api/v1/attendance/{}",
-                    mutation["record_id"].as_str().unwrap()
-                ),
-                Some(&admin),
-                None,
-            )
-            .expect(200)
-            .json;
+        let record = app.get_ok(
+            &admin,
+            &format!(
+                "/api/v1/attendance/{}",
+                mutation["record_id"].as_str().unwrap()
+            ),
+        );
         for field in ["session_id", "person_id", "status", "note"] {
             assert_eq!(
                 record[field], mutation["fields"][field],
@@ -142,12 +128,7 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
     // The trainer's device: its refresh token still signs it in (or has simply expired, as it
     // would have without an upgrade), the mutations it pushed are answered as duplicates.
     let trainer = manifest["trainer"].as_str().unwrap();
-    let refreshed = app.call(
-        "POST",
-        "/api/v1/auth/refresh",
-        None,
-        Some(&json!({"refresh_token": manifest["refresh_token"]})),
-    );
+    let refreshed = app.refresh(&manifest["refresh_token"]);
     let token = match refreshed.status {
         200 => {
             assert_eq!(
@@ -162,12 +143,7 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
         }
     };
     let replay = app
-        .call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(&token),
-            Some(&json!({ "mutations": pushed })),
-        )
+        .post(&token, "/api/v1/sync/push", &json!({ "mutations": pushed }))
         .expect(200)
         .json;
     for result in replay["results"].as_array().unwrap() {
@@ -187,27 +163,17 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
         "hlc": format!("{:013}-0000-upgrade-check", chrono::Utc::now().timestamp_millis()),
     });
     let applied = app
-        .call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(&token),
-            Some(&json!({ "mutations": [edit] })),
-        )
+        .post(&token, "/api/v1/sync/push", &json!({ "mutations": [edit] }))
         .expect(200)
         .json;
     assert_eq!(applied["results"][0]["status"], "applied", "{which}");
     let mut cursor = manifest["cursor"].as_str().unwrap().to_owned();
     let mut changes = Vec::new();
     loop {
-        let page = app
-            .call(
-                "GET",
-                &format!("/api/v1/sync/pull?cursor={cursor}&limit=500"),
-                Some(&token),
-                None,
-            )
-            .expect(200)
-            .json;
+        let page = app.get_ok(
+            &token,
+            &format!("/api/v1/sync/pull?cursor={cursor}&limit=500"),
+        );
         changes.extend(page["changes"].as_array().unwrap().iter().cloned());
         cursor = page["cursor"].as_str().unwrap().to_owned();
         if page["has_more"] == false {
@@ -223,18 +189,13 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
     assert_eq!(edited[0]["data"]["status"], "excused");
 
     // A WatermelonDB device's timestamp of the earlier version is still one this server gave.
-    let watermelon = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/watermelon/sync?last_pulled_at={}&schema_version=1",
-                manifest["watermelon_last_pulled_at"]
-            ),
-            Some(&token),
-            None,
-        )
-        .expect(200)
-        .json;
+    let watermelon = app.get_ok(
+        &token,
+        &format!(
+            "/api/v1/watermelon/sync?last_pulled_at={}&schema_version=1",
+            manifest["watermelon_last_pulled_at"]
+        ),
+    );
     let updated = &watermelon["changes"]["attendance"]["updated"];
     assert!(
         updated
@@ -249,24 +210,20 @@ fn upgrade_from(backend: Backend, fixture: &Path) {
     // positions of before, which carry no epoch, are answered 410.
     let (ok, out, err) = diemdanh(&app, &["new-epoch"], None);
     assert!(ok, "{which}: {out}{err}");
-    let old_cursor = app.call(
-        "GET",
+    let old_cursor = app.get(
+        &token,
         &format!(
             "/api/v1/sync/pull?cursor={}&limit=1",
             manifest["cursor"].as_str().unwrap()
         ),
-        Some(&token),
-        None,
     );
     assert_eq!(old_cursor.expect(410).code(), "resync_required", "{which}");
-    let old_timestamp = app.call(
-        "GET",
+    let old_timestamp = app.get(
+        &token,
         &format!(
             "/api/v1/watermelon/sync?last_pulled_at={}&schema_version=1",
             manifest["watermelon_last_pulled_at"]
         ),
-        Some(&token),
-        None,
     );
     assert_eq!(
         old_timestamp.expect(410).code(),

@@ -6,14 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
 
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, install_node_modules};
+use crate::support::sync::{DemoClasses, ReadWhileOpen, new_id, with_a_commit_held_open};
+use crate::support::watermelon_kit::WatermelonScenarios;
+use crate::support::{Backend, TestApp, id_of, item_fields};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -41,22 +41,17 @@ const PATH: &str = "/api/v1/watermelon/sync";
 
 fn pull(app: &TestApp, token: &str, last_pulled_at: Option<i64>) -> Value {
     let at = last_pulled_at.map_or("null".to_owned(), |at| at.to_string());
-    app.call(
-        "GET",
+    app.get_ok(
+        token,
         &format!("{PATH}?last_pulled_at={at}&schema_version=1&migration=null"),
-        Some(token),
-        None,
     )
-    .expect(200)
-    .json
 }
 
 fn push(app: &TestApp, token: &str, last_pulled_at: i64, changes: &Value) -> Value {
-    app.call(
-        "POST",
+    app.post(
+        token,
         &format!("{PATH}?last_pulled_at={last_pulled_at}"),
-        Some(token),
-        Some(changes),
+        changes,
     )
     .expect(200)
     .json
@@ -103,68 +98,10 @@ fn raw_attendance(id: &str, session: &str, person: &str, status: &str, changed: 
     })
 }
 
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-struct Demo {
-    admin: String,
-    big_course: String,
-    small_course: String,
-    session: String,
-    people: Vec<String>,
-}
-
-fn demo(app: &TestApp) -> Demo {
-    let admin = app.token("admin", "diemdanh-admin");
-    let courses = app
-        .call("GET", "/api/v1/courses", Some(&admin), None)
-        .expect(200)
-        .json;
-    // The province's three-day class, and the one-day skills class (the demo's third class, a
-    // ward's, is held already).
-    let course = |code: &str| {
-        let items = courses["items"].as_array().unwrap();
-        let found = items.iter().find(|c| c["code"] == code).unwrap();
-        found["id"].as_str().unwrap().to_owned()
-    };
-    let (big_course, small_course) = (course("BD-BTPBT-2026"), course("TH-KN-2026-BH"));
-    let sessions = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={big_course}"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let enrolled = app
-        .call(
-            "GET",
-            &format!("/api/v1/enrollments?course_id={big_course}&limit=10"),
-            Some(&admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    Demo {
-        session: sessions["items"][0]["id"].as_str().unwrap().to_owned(),
-        people: enrolled["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["person_id"].as_str().unwrap().to_owned())
-            .collect(),
-        admin,
-        big_course,
-        small_course,
-    }
-}
-
 fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let first = pull(&app, &tuan, None);
     assert!(timestamp(&first) > 0);
     assert_eq!(count_all(&first, "updated"), 0);
@@ -173,18 +110,13 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp
         ids(&first, "courses", "created"),
         [demo.big_course.clone()].into()
     );
-    let enrolled = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=500",
-                demo.big_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let enrolled = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=500",
+            demo.big_course
+        ),
+    );
     let total = enrolled["total"].as_u64().unwrap() as usize;
     assert_eq!(ids(&first, "enrollments", "created").len(), total);
     assert_eq!(ids(&first, "people", "created").len(), total);
@@ -220,36 +152,23 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp
     assert_eq!(timestamp(&nothing), timestamp(&first));
 
     // An edit of a record the device has arrives as `updated`, a new record as `created`.
-    let current = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions/{}", demo.session),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let current = app.get_ok(&demo.admin, &format!("/api/v1/sessions/{}", demo.session));
     let mut edited = current.clone();
     for server_owned in ["id", "rev", "created_at", "updated_at"] {
         edited.as_object_mut().unwrap().remove(server_owned);
     }
     edited["place"] = json!("Hội trường B");
-    app.call(
-        "PUT",
+    app.put(
+        &demo.admin,
         &format!("/api/v1/sessions/{}", demo.session),
-        Some(&demo.admin),
-        Some(&edited),
+        &edited,
     )
     .expect(200);
-    let unit = app
-        .call(
-            "POST",
-            "/api/v1/units",
-            Some(&demo.admin),
-            Some(&json!({"code": "NEW-1", "name": "Phường Mới", "kind": "ward"})),
-        )
-        .expect(201)
-        .json;
+    let unit = app.create(
+        &demo.admin,
+        "/api/v1/units",
+        json!({"code": "NEW-1", "name": "Phường Mới", "kind": "ward"}),
+    );
     let later = pull(&app, &tuan, Some(timestamp(&nothing)));
     assert!(timestamp(&later) > timestamp(&nothing));
     assert_eq!(
@@ -270,7 +189,7 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp
     );
 
     // Signing in again on the same phone (a new device id) keeps its place.
-    let again = app.token("tuan.le", "demo-trainer-2");
+    let again = app.demo_token("tuan.le");
     let resumed = pull(&app, &again, Some(timestamp(&later)));
     assert_eq!(
         count_all(&resumed, "created") + count_all(&resumed, "updated"),
@@ -286,7 +205,7 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp
         timestamp(&resumed),
         urlencoding(&migration.to_string())
     );
-    let migrated = app.call("GET", &query, Some(&again), None).expect(200).json;
+    let migrated = app.get_ok(&again, &query);
     assert_eq!(
         ids(&migrated, "sessions", "updated"),
         ids(&first, "sessions", "created")
@@ -313,9 +232,9 @@ fn urlencoding(value: &str) -> String {
 
 fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
+    let hoa = app.demo_token("hoa.nguyen");
     let tuan_at = timestamp(&pull(&app, &tuan, None));
     let hoa_at = timestamp(&pull(&app, &hoa, None));
 
@@ -333,15 +252,7 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
         answer,
         json!({"experimentalRejectedIds": {}, "rejected_reasons": {}})
     );
-    let stored = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let stored = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(
         (stored["status"].as_str(), stored["note"].as_str()),
         (Some("present"), Some("đến sớm"))
@@ -370,29 +281,16 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
         &json!({"attendance": {"updated": [edit]}}),
     );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
-    let stored = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let stored = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(
         (stored["status"].as_str(), stored["note"].as_str()),
         (Some("present"), Some("về sớm"))
     );
     // The overwritten note came from another device: it is in the conflict log.
-    let conflicts = app
-        .call(
-            "GET",
-            &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let conflicts = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
+    );
     let logged: Vec<&Value> = conflicts["items"]
         .as_array()
         .unwrap()
@@ -431,22 +329,12 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
     let body = json!({"attendance": {"updated": [mine]}});
     push(&app, &tuan, tuan_at, &body);
     let rev = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
+        .get(&demo.admin, &format!("/api/v1/attendance/{id}"))
         .json["rev"]
         .clone();
     push(&app, &tuan, tuan_at, &body);
     let after = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
+        .get(&demo.admin, &format!("/api/v1/attendance/{id}"))
         .json;
     assert_eq!(
         (after["rev"].clone(), after["status"].as_str()),
@@ -456,9 +344,9 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
 
 fn natural_key_duplicates_are_replaced_by_the_server_record(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
+    let hoa = app.demo_token("hoa.nguyen");
     let tuan_at = timestamp(&pull(&app, &tuan, None));
     let hoa_at = timestamp(&pull(&app, &hoa, None));
     // Both record the same trainee in the same session offline, under ids of their own.
@@ -510,9 +398,9 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(app: TestApp) {
 
 fn deletions_travel_both_ways(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
+    let hoa = app.demo_token("hoa.nguyen");
     let tuan_at = timestamp(&pull(&app, &tuan, None));
     let id = new_id();
     push(
@@ -532,44 +420,30 @@ fn deletions_travel_both_ways(app: TestApp) {
         &json!({"attendance": {"deleted": [id]}}),
     );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{id}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(404);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{id}"))
+        .expect(404);
     let hoa_pull = pull(&app, &hoa, Some(hoa_at));
     assert_eq!(ids(&hoa_pull, "attendance", "deleted"), [id.clone()].into());
     let tuan_pull = pull(&app, &tuan, Some(tuan_at));
     assert_eq!(count_all(&tuan_pull, "deleted"), 0, "{tuan_pull}");
 
     // An administrator deletes a session: both devices are told.
-    let other_session = app
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(&demo.admin),
-            Some(&json!({
-                "course_id": demo.big_course, "topic": "Buổi bổ sung",
-                "starts_at": "2026-12-01T01:00:00Z", "ends_at": "2026-12-01T03:00:00Z"
-            })),
-        )
-        .expect(201)
-        .json;
+    let other_session = app.create(
+        &demo.admin,
+        "/api/v1/sessions",
+        json!({
+            "course_id": demo.big_course, "topic": "Buổi bổ sung",
+            "starts_at": "2026-12-01T01:00:00Z", "ends_at": "2026-12-01T03:00:00Z"
+        }),
+    );
     let session_id = other_session["id"].as_str().unwrap().to_owned();
     let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
     assert_eq!(
         ids(&tuan_pull, "sessions", "created"),
         [session_id.clone()].into()
     );
-    app.call(
-        "DELETE",
-        &format!("/api/v1/sessions/{session_id}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(204);
+    app.delete(&demo.admin, &format!("/api/v1/sessions/{session_id}"))
+        .expect(204);
     let tuan_pull = pull(&app, &tuan, Some(timestamp(&tuan_pull)));
     assert_eq!(
         ids(&tuan_pull, "sessions", "deleted"),
@@ -598,8 +472,8 @@ fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
         return;
     };
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let grades = |ids: &[&str]| {
         let created: Vec<Value> = ids
@@ -623,45 +497,24 @@ fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
     });
     let path = format!("{PATH}?last_pulled_at={at}");
     let full = app
-        .call("POST", &path, Some(&tuan), Some(&changes))
-        .expect(429);
-    assert_eq!(full.code(), "quarantine_full");
+        .post(&tuan, &path, &changes)
+        .expect_error(429, "quarantine_full");
     assert!(full.header("Retry-After").is_some());
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{fine}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(404);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{fine}"))
+        .expect(404);
 
-    let open = app
-        .call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let open = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open");
     assert_eq!(open["total"], 2, "nothing of the refused push was filed");
     let id = open["items"][0]["id"].as_str().unwrap();
-    app.call(
-        "POST",
+    app.post_empty(
+        &demo.admin,
         &format!("/api/v1/sync/quarantine/{id}/dismiss"),
-        Some(&demo.admin),
-        None,
     )
     .expect(200);
     let answer = push(&app, &tuan, at, &changes);
     assert_eq!(set_of(&answer, "grades"), ["g3".to_owned()].into());
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{fine}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(200);
+    app.get(&demo.admin, &format!("/api/v1/attendance/{fine}"))
+        .expect(200);
 }
 
 /// One device flooding both endpoints at once with refused records: a native push of as many
@@ -679,33 +532,21 @@ fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(bac
         return;
     };
     let app = app.with_demo();
-    let demo = demo(&app);
-    let small_session = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={}", demo.small_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["id"]
+    let demo = DemoClasses::read(&app);
+    let small_session = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.skills_course),
+    )["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let open = || {
-        app.call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open&limit=1",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["total"]
+        app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open&limit=1")["total"]
             .as_u64()
             .unwrap() as usize
     };
     for round in 0..3 {
-        let tuan = app.token("tuan.le", "demo-trainer-2");
+        let tuan = app.demo_token("tuan.le");
         let at = timestamp(&pull(&app, &tuan, None));
         // Tuan does not teach the small course: every one of these is refused `not_assigned`.
         let stamp = format!("{:013}-0000-device", chrono::Utc::now().timestamp_millis());
@@ -723,12 +564,7 @@ fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(bac
         let (native_status, watermelon_filed, last_watermelon) = std::thread::scope(|scope| {
             let native = scope.spawn(|| {
                 let status = app
-                    .call(
-                        "POST",
-                        "/api/v1/sync/push",
-                        Some(&tuan),
-                        Some(&json!({ "mutations": native })),
-                    )
+                    .post(&tuan, "/api/v1/sync/push", &json!({ "mutations": native }))
                     .status;
                 native_done.store(true, Ordering::SeqCst);
                 status
@@ -746,7 +582,7 @@ fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(bac
                     .map(|_| json!({"id": new_id(), "_status": "created", "_changed": ""}))
                     .collect();
                 let changes = json!({"grades": {"created": created, "updated": [], "deleted": []}});
-                let answer = app.call("POST", &path, Some(&tuan), Some(&changes));
+                let answer = app.post(&tuan, &path, &changes);
                 match answer.status {
                     200 => filed += PER_WATERMELON_PUSH,
                     _ => break answer,
@@ -776,15 +612,12 @@ fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(bac
 
 fn refused_records_are_rejected_with_reasons_and_quarantined(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let first = pull(&app, &tuan, None);
     let at = timestamp(&first);
     let enrolled = ids(&first, "people", "created");
-    let everyone = app
-        .call("GET", "/api/v1/people?limit=500", Some(&demo.admin), None)
-        .expect(200)
-        .json;
+    let everyone = app.get_ok(&demo.admin, "/api/v1/people?limit=500");
     let outsider = everyone["items"]
         .as_array()
         .unwrap()
@@ -831,23 +664,9 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(app: TestApp) {
     );
     assert_eq!(reasons["grades"]["g1"]["reason"], "unknown_collection");
     // The rest was applied.
-    app.call(
-        "GET",
-        &format!("/api/v1/attendance/{fine}"),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(200);
-    let quarantine = |app: &TestApp| {
-        app.call(
-            "GET",
-            "/api/v1/sync/quarantine?status=open",
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json
-    };
+    app.get(&demo.admin, &format!("/api/v1/attendance/{fine}"))
+        .expect(200);
+    let quarantine = |app: &TestApp| app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open");
     let listed = quarantine(&app);
     assert_eq!(listed["total"], 4, "{listed}");
     let records: BTreeSet<&str> = listed["items"]
@@ -880,11 +699,10 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(app: TestApp) {
         .to_owned();
     let corrected =
         json!({"session_id": demo.session, "person_id": demo.people[3], "status": "late"});
-    app.call(
-        "POST",
+    app.post(
+        &demo.admin,
         &format!("/api/v1/sync/quarantine/{entry}/reapply"),
-        Some(&demo.admin),
-        Some(&json!({ "fields": corrected })),
+        &json!({ "fields": corrected }),
     )
     .expect(200);
     let pulled = pull(&app, &tuan, Some(at));
@@ -913,56 +731,41 @@ fn set_of(answer: &Value, table: &str) -> BTreeSet<String> {
 
 fn scope_changes_delete_and_backfill(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let first = pull(&app, &tuan, None);
-    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
+    let me = app.get(&tuan, "/api/v1/me").json;
     // Assigned to the second class: its records arrive as new.
-    let assignment = app
-        .call(
-            "POST",
-            "/api/v1/course-trainers",
-            Some(&demo.admin),
-            Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
-        )
-        .expect(201)
-        .json;
+    let assignment = app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.skills_course, "user_id": me["id"]}),
+    );
     let gained = pull(&app, &tuan, Some(timestamp(&first)));
     assert_eq!(
         ids(&gained, "courses", "created"),
-        [demo.small_course.clone()].into()
+        [demo.skills_course.clone()].into()
     );
-    let small_sessions = app
-        .call(
-            "GET",
-            &format!("/api/v1/sessions?course_id={}", demo.small_course),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
-    let small_session_ids: BTreeSet<String> = small_sessions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let small_sessions = app.get_ok(
+        &demo.admin,
+        &format!("/api/v1/sessions?course_id={}", demo.skills_course),
+    );
+    let small_session_ids: BTreeSet<String> =
+        item_fields(&small_sessions, "id").into_iter().collect();
     assert!(!small_session_ids.is_empty());
     assert_eq!(ids(&gained, "sessions", "created"), small_session_ids);
     assert_eq!(count_all(&gained, "updated"), 0, "{gained}");
     // Unassigned again: everything the class brought is deleted on the device.
-    app.call(
-        "DELETE",
+    app.delete(
+        &demo.admin,
         &format!(
             "/api/v1/course-trainers/{}",
             assignment["id"].as_str().unwrap()
         ),
-        Some(&demo.admin),
-        None,
     )
     .expect(204);
     let lost = pull(&app, &tuan, Some(timestamp(&gained)));
-    assert!(ids(&lost, "courses", "deleted").contains(&demo.small_course));
+    assert!(ids(&lost, "courses", "deleted").contains(&demo.skills_course));
     assert_eq!(ids(&lost, "sessions", "deleted"), small_session_ids);
     // People only in the small class came as new, and go; those also in the big class were
     // never sent as new, and stay.
@@ -972,32 +775,23 @@ fn scope_changes_delete_and_backfill(app: TestApp) {
     assert!(small_only.is_disjoint(&held_before), "{gained}");
     assert_eq!(ids(&lost, "people", "deleted"), small_only);
     // A role change cannot be told as a scope difference: the device starts over.
-    app.call(
-        "PATCH",
+    app.patch(
+        &demo.admin,
         &format!("/api/v1/users/{}", me["id"].as_str().unwrap()),
-        Some(&demo.admin),
-        Some(&json!({"role": "admin"})),
+        &json!({"role": "admin"}),
     )
     .expect(200);
-    let gone = app
-        .call(
-            "GET",
-            &format!("{PATH}?last_pulled_at={}", timestamp(&lost)),
-            Some(&tuan),
-            None,
-        )
-        .expect(410);
-    assert_eq!(gone.code(), "resync_required");
+    app.get(
+        &tuan,
+        &format!("{PATH}?last_pulled_at={}", timestamp(&lost)),
+    )
+    .expect_error(410, "resync_required");
 }
 
-fn the_timestamp_never_skips_a_commit_held_open(backend: Backend) {
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+fn the_timestamp_never_skips_a_commit_held_open(app: TestApp) {
+    let backend = app.backend();
     let admin = app.admin_token();
     let at = timestamp(&pull(&app, &admin, None));
-    let held_open = Arc::new(Barrier::new(2));
-    let release = Arc::new(Barrier::new(2));
     // A unit created in a transaction still open during the previous pull may arrive as
     // `updated` (its creation time is before that pull): either way, it must arrive.
     let unit_codes = |pulled: &Value| -> Vec<String> {
@@ -1007,66 +801,22 @@ fn the_timestamp_never_skips_a_commit_held_open(backend: Backend) {
             .filter_map(|u| u["code"].as_str().map(str::to_owned))
             .collect()
     };
-    std::thread::scope(|scope| {
-        let pool = app.pool.clone();
-        let (held_open_w, release_w) = (held_open.clone(), release.clone());
-        // A writer takes a revision and stays open; another commits after it with a higher
-        // revision. A pull meanwhile must not move past the open one.
-        let slow = scope.spawn(move || {
-            let mut conn = pool.get().unwrap();
-            diemdanh::db::write_tx(&mut conn, |conn| {
-                let caller = diemdanh::domain::Caller {
-                    user_id: String::new(),
-                    device_id: String::new(),
-                    role: diemdanh::domain::Role::Admin,
-                    person_id: None,
-                    address: None,
-                    unit_id: None,
-                    manages: diemdanh::domain::access::Manages::Everything,
-                };
-                let input = serde_json::from_value(
-                    json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),
-                )
-                .unwrap();
-                <diemdanh::domain::units::Units as diemdanh::domain::Resource>::create(
-                    conn, &caller, input,
-                )?;
-                held_open_w.wait();
-                release_w.wait();
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                Ok(())
-            })
-            .unwrap();
-        });
-        held_open.wait();
-        let fast = scope.spawn(|| {
-            app.call(
-                "POST",
-                "/api/v1/units",
-                Some(&admin),
-                Some(&json!({"code": "FAST", "name": "Xã Nhanh", "kind": "commune"})),
-            )
-            .expect(201)
-        });
-        // The pull reads while the writer is open. It records the device's state in a short
-        // write of its own, which on SQLite waits for the open writer: it runs in a thread.
-        let middle = scope.spawn(|| pull(&app, &admin, Some(at)));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        release.wait();
-        slow.join().unwrap();
-        fast.join().unwrap();
-        let middle = middle.join().unwrap();
-        let after = pull(&app, &admin, Some(timestamp(&middle)));
-        let mut seen = unit_codes(&middle);
-        seen.extend(unit_codes(&after));
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen, ["FAST", "SLOW"], "both arrive: {middle} then {after}");
-        if backend == Backend::Postgres {
-            // PostgreSQL lets the pull finish while the writer is open: it saw neither.
-            assert_eq!(unit_codes(&middle), Vec::<String>::new());
-        }
+    // A writer takes a revision and stays open; another commits after it with a higher
+    // revision. A pull meanwhile must not move past the open one. It records the device's
+    // state in a short write of its own, which on SQLite waits for the open writer.
+    let middle = with_a_commit_held_open(&app, &admin, ReadWhileOpen::MayWaitForTheWrite, || {
+        pull(&app, &admin, Some(at))
     });
+    let after = pull(&app, &admin, Some(timestamp(&middle)));
+    let mut seen = unit_codes(&middle);
+    seen.extend(unit_codes(&after));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, ["FAST", "SLOW"], "both arrive: {middle} then {after}");
+    if backend == Backend::Postgres {
+        // PostgreSQL lets the pull finish while the writer is open: it saw neither.
+        assert_eq!(unit_codes(&middle), Vec::<String>::new());
+    }
 }
 
 fn bad_input_is_refused_with_stable_codes(app: TestApp) {
@@ -1075,8 +825,7 @@ fn bad_input_is_refused_with_stable_codes(app: TestApp) {
     assert!(!trainer_id.is_empty());
     let trainer = app.token("trainer.x", "trainer-password");
     let at = timestamp(&pull(&app, &admin, None));
-    let get =
-        |query: &str, token: &str| app.call("GET", &format!("{PATH}?{query}"), Some(token), None);
+    let get = |query: &str, token: &str| app.get(token, &format!("{PATH}?{query}"));
     for (query, status, code) in [
         ("last_pulled_at=abc", 400, "invalid_last_pulled_at"),
         ("last_pulled_at=0", 400, "invalid_last_pulled_at"),
@@ -1090,29 +839,16 @@ fn bad_input_is_refused_with_stable_codes(app: TestApp) {
         assert_eq!(answer.code(), code, "{query}: {}", answer.text);
     }
     // A timestamp given to another account means nothing to this one.
-    let answer = get(&format!("last_pulled_at={at}"), &trainer).expect(410);
-    assert_eq!(answer.code(), "resync_required");
+    get(&format!("last_pulled_at={at}"), &trainer).expect_error(410, "resync_required");
     app.call("GET", &format!("{PATH}?last_pulled_at=null"), None, None)
         .expect(401);
 
-    let post = |query: &str, body: &Value| {
-        app.call("POST", &format!("{PATH}?{query}"), Some(&admin), Some(body))
-    };
+    let post = |query: &str, body: &Value| app.post(&admin, &format!("{PATH}?{query}"), body);
     let empty = json!({});
-    assert_eq!(
-        post("", &empty).expect(400).code(),
-        "invalid_last_pulled_at"
-    );
-    assert_eq!(
-        post("last_pulled_at=null", &empty).expect(400).code(),
-        "invalid_last_pulled_at"
-    );
-    assert_eq!(
-        post(&format!("last_pulled_at={}", at + 1000), &empty)
-            .expect(400)
-            .code(),
-        "invalid_last_pulled_at"
-    );
+    post("", &empty).expect_error(400, "invalid_last_pulled_at");
+    post("last_pulled_at=null", &empty).expect_error(400, "invalid_last_pulled_at");
+    post(&format!("last_pulled_at={}", at + 1000), &empty)
+        .expect_error(400, "invalid_last_pulled_at");
     let ok = format!("last_pulled_at={at}");
     for (body, field) in [
         (json!([1, 2]), "changes"),
@@ -1165,14 +901,10 @@ fn bad_input_is_refused_with_stable_codes(app: TestApp) {
 /// One page of a first sync in pages.
 fn first_sync_page(app: &TestApp, token: &str, cursor: Option<&str>, limit: i64) -> Value {
     let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
-    app.call(
-        "GET",
+    app.get_ok(
+        token,
         &format!("{PATH}?last_pulled_at=null&schema_version=1&limit={limit}{cursor}"),
-        Some(token),
-        None,
     )
-    .expect(200)
-    .json
 }
 
 /// The live records of a first sync, per table, as the device gathers its pages: a record sent
@@ -1195,8 +927,8 @@ fn gather(into: &mut Gathered, page: &Value) {
 
 fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
 
     let mut gathered = Gathered::new();
     let first = first_sync_page(&app, &tuan, None, 25);
@@ -1210,18 +942,12 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp
     assert_eq!(count_all(&first, "updated"), 0);
     gather(&mut gathered, &first);
     // A record written while the device is between pages reaches it.
-    let written = app
-        .call(
-            "POST",
-            "/api/v1/attendance",
-            Some(&demo.admin),
-            Some(
-                &json!({"session_id": demo.session, "person_id": demo.people[1],
+    let written = app.create(
+        &demo.admin,
+        "/api/v1/attendance",
+        json!({"session_id": demo.session, "person_id": demo.people[1],
                          "status": "late"}),
-            ),
-        )
-        .expect(201)
-        .json;
+    );
     let mut page = first;
     let mut pages = 1;
     while page["has_more"] == true {
@@ -1236,7 +962,7 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp
     let at = timestamp(&page);
 
     // The pages hold what a first sync in one answer holds, the new record included.
-    let whole = pull(&app, &app.token("tuan.le", "demo-trainer-2"), None);
+    let whole = pull(&app, &app.demo_token("tuan.le"), None);
     let mut expected = Gathered::new();
     gather(&mut expected, &whole);
     assert_eq!(gathered, expected);
@@ -1248,7 +974,7 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp
     assert_eq!(count_all(&next, "created") + count_all(&next, "updated"), 0);
 
     // A pull after a schema migration comes at once; bad pages are refused.
-    let bad = |query: &str| app.call("GET", &format!("{PATH}?{query}"), Some(&tuan), None);
+    let bad = |query: &str| app.get(&tuan, &format!("{PATH}?{query}"));
     let migration = urlencoding(r#"{"from":1,"tables":["attendance"],"columns":[]}"#);
     assert_eq!(
         bad(&format!(
@@ -1272,15 +998,13 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp
             .json["code"],
         "invalid_cursor"
     );
-    let hoa = app.token("hoa.nguyen", "demo-trainer-1");
+    let hoa = app.demo_token("hoa.nguyen");
     let tuans = first_sync_page(&app, &tuan, None, 5);
     let cursor = tuans["cursor"].as_str().unwrap();
     assert_eq!(
-        app.call(
-            "GET",
-            &format!("{PATH}?last_pulled_at=null&limit=5&cursor={cursor}"),
-            Some(&hoa),
-            None
+        app.get(
+            &hoa,
+            &format!("{PATH}?last_pulled_at=null&limit=5&cursor={cursor}")
         )
         .expect(400)
         .json["code"],
@@ -1292,14 +1016,10 @@ fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp
 /// One page of an incremental pull in pages.
 fn pull_page(app: &TestApp, token: &str, at: i64, cursor: Option<&str>, limit: i64) -> Value {
     let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
-    app.call(
-        "GET",
+    app.get_ok(
+        token,
         &format!("{PATH}?last_pulled_at={at}&schema_version=1&limit={limit}{cursor}"),
-        Some(token),
-        None,
     )
-    .expect(200)
-    .json
 }
 
 /// A pull's changes per table and id, with how each reaches the device, gathered from pages as
@@ -1331,33 +1051,22 @@ fn gather_sorted(into: &mut Sorted, page: &Value) {
 
 fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     // While the device is away: thirty sessions added to its course, one of them deleted again,
     // and a mark the device itself pushed (it holds it: it must not come back).
     let session = |topic: String| {
-        app.call(
-            "POST",
+        id_of(&app.create(
+            &demo.admin,
             "/api/v1/sessions",
-            Some(&demo.admin),
-            Some(&json!({"course_id": demo.big_course, "topic": topic,
-                         "starts_at": "2026-12-20T01:00:00Z", "ends_at": "2026-12-20T02:00:00Z"})),
-        )
-        .expect(201)
-        .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+            json!({"course_id": demo.big_course, "topic": topic,
+                         "starts_at": "2026-12-20T01:00:00Z", "ends_at": "2026-12-20T02:00:00Z"}),
+        ))
     };
     let added: Vec<String> = (0..30).map(|i| session(format!("Buổi thêm {i}"))).collect();
-    app.call(
-        "DELETE",
-        &format!("/api/v1/sessions/{}", added[3]),
-        Some(&demo.admin),
-        None,
-    )
-    .expect(204);
+    app.delete(&demo.admin, &format!("/api/v1/sessions/{}", added[3]))
+        .expect(204);
     let own = new_id();
     let mark = raw_attendance(&own, &demo.session, &demo.people[3], "late", "");
     push(
@@ -1419,25 +1128,18 @@ fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(app: T
     let scope = first_sync_page(&app, &tuan, None, 5);
     let early = scope["cursor"].as_str().unwrap();
     assert_eq!(
-        app.call(
-            "GET",
-            &format!("{PATH}?last_pulled_at={next_at}&limit=5&cursor={early}"),
-            Some(&tuan),
-            None
+        app.get(
+            &tuan,
+            &format!("{PATH}?last_pulled_at={next_at}&limit=5&cursor={early}")
         )
         .expect(400)
         .json["code"],
         "invalid_cursor"
     );
     assert_eq!(
-        app.call(
-            "GET",
-            &format!("{PATH}?last_pulled_at={next_at}&limit=0"),
-            Some(&tuan),
-            None
-        )
-        .expect(422)
-        .json["details"][0]["code"],
+        app.get(&tuan, &format!("{PATH}?last_pulled_at={next_at}&limit=0"))
+            .expect(422)
+            .json["details"][0]["code"],
         "out_of_range"
     );
 }
@@ -1483,14 +1185,10 @@ fn pull_pages(
 
 /// The ids of a course's records of one collection, as an administrator lists them.
 fn course_ids(app: &TestApp, admin: &str, path: &str, course: &str) -> BTreeSet<String> {
-    app.call(
-        "GET",
+    app.get_ok(
+        admin,
         &format!("/api/v1/{path}?course_id={course}&limit=500"),
-        Some(admin),
-        None,
-    )
-    .expect(200)
-    .json["items"]
+    )["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1505,49 +1203,34 @@ fn course_ids(app: &TestApp, admin: &str, path: &str, course: &str) -> BTreeSet<
 /// same, and the pages hold what one answer holds.
 fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
-    let me = app.call("GET", "/api/v1/me", Some(&tuan), None).json;
-    app.call(
-        "POST",
+    let me = app.get(&tuan, "/api/v1/me").json;
+    app.post(
+        &demo.admin,
         "/api/v1/course-trainers",
-        Some(&demo.admin),
-        Some(&json!({"course_id": demo.small_course, "user_id": me["id"]})),
+        &json!({"course_id": demo.skills_course, "user_id": me["id"]}),
     )
     .expect(201);
-    let sessions = course_ids(&app, &demo.admin, "sessions", &demo.small_course);
-    let enrollments = course_ids(&app, &demo.admin, "enrollments", &demo.small_course);
-    let enrolled = app
-        .call(
-            "GET",
-            &format!(
-                "/api/v1/enrollments?course_id={}&limit=1",
-                demo.small_course
-            ),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json["items"][0]["person_id"]
+    let sessions = course_ids(&app, &demo.admin, "sessions", &demo.skills_course);
+    let enrollments = course_ids(&app, &demo.admin, "enrollments", &demo.skills_course);
+    let enrolled = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/enrollments?course_id={}&limit=1",
+            demo.skills_course
+        ),
+    )["items"][0]["person_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let written = app
-        .call(
-            "POST",
-            "/api/v1/attendance",
-            Some(&demo.admin),
-            Some(
-                &json!({"session_id": sessions.first().unwrap(), "person_id": enrolled,
+    let written = id_of(&app.create(
+        &demo.admin,
+        "/api/v1/attendance",
+        json!({"session_id": sessions.first().unwrap(), "person_id": enrolled,
                          "status": "present"}),
-            ),
-        )
-        .expect(201)
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    ));
 
     let limit = 5;
     let (_, cut, none) = pull_pages(&app, &tuan, at, limit, Some(2));
@@ -1576,7 +1259,7 @@ fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp
             .map(|(id, _)| id.clone())
             .collect()
     };
-    assert_eq!(created("courses"), [demo.small_course.clone()].into());
+    assert_eq!(created("courses"), [demo.skills_course.clone()].into());
     assert_eq!(created("sessions"), sessions);
     assert_eq!(created("enrollments"), enrollments);
     assert_eq!(created("attendance"), [written].into());
@@ -1601,8 +1284,8 @@ fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp
 /// tablet holds it, and its next change comes as `updated`.
 fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let id = new_id();
     push(
@@ -1614,29 +1297,20 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp)
     let at = timestamp(&pull(&app, &tuan, Some(at)));
     push(&app, &tuan, at, &json!({"attendance": {"deleted": [id]}}));
     // An administrator records the trainee again: the same record comes back to life.
-    let revived = app
-        .call(
-            "POST",
-            "/api/v1/attendance",
-            Some(&demo.admin),
-            Some(
-                &json!({"session_id": demo.session, "person_id": demo.people[2],
+    let revived = app.create(
+        &demo.admin,
+        "/api/v1/attendance",
+        json!({"session_id": demo.session, "person_id": demo.people[2],
                          "status": "late"}),
-            ),
-        )
-        .expect(201)
-        .json;
+    );
     assert_eq!(revived["id"], id.as_str());
     // Enough changes after it for a pull of several pages.
     for n in 0..12 {
-        app.call(
-            "POST",
+        app.post(
+            &demo.admin,
             "/api/v1/sessions",
-            Some(&demo.admin),
-            Some(
-                &json!({"course_id": demo.big_course, "topic": format!("Buổi thêm {n}"),
+            &json!({"course_id": demo.big_course, "topic": format!("Buổi thêm {n}"),
                          "starts_at": "2026-12-20T01:00:00Z", "ends_at": "2026-12-20T02:00:00Z"}),
-            ),
         )
         .expect(201);
     }
@@ -1650,14 +1324,11 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp)
         "the pull started over sends it as new again"
     );
     // The whole pull delivered it: from now on the tablet holds it.
-    app.call(
-        "PUT",
+    app.put(
+        &demo.admin,
         &format!("/api/v1/attendance/{id}"),
-        Some(&demo.admin),
-        Some(
-            &json!({"session_id": demo.session, "person_id": demo.people[2],
+        &json!({"session_id": demo.session, "person_id": demo.people[2],
                      "status": "excused", "checked_in_at": null, "note": null}),
-        ),
     )
     .expect(200);
     let next = pull(&app, &tuan, next_at);
@@ -1666,44 +1337,23 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp)
 
 fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(app: TestApp) {
     let app = app.with_demo();
-    let demo = demo(&app);
-    let tuan = app.token("tuan.le", "demo-trainer-2");
+    let demo = DemoClasses::read(&app);
+    let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let id = new_id();
     let created = raw_attendance(&id, &demo.session, &demo.people[2], "present", "");
     let changes = json!({"attendance": {"created": [created], "updated": [], "deleted": []}});
     push(&app, &tuan, at, &changes);
     // The answer was lost; an administrator corrects the record meanwhile.
-    let stored = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let stored = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     let corrected = json!({"session_id": stored["session_id"], "person_id": stored["person_id"],
                            "status": "excused", "checked_in_at": null, "note": "giấy phép"});
-    app.call(
-        "PUT",
-        &format!("/api/v1/attendance/{id}"),
-        Some(&demo.admin),
-        Some(&corrected),
-    )
-    .expect(200);
+    app.put(&demo.admin, &format!("/api/v1/attendance/{id}"), &corrected)
+        .expect(200);
     // The device sends the same push again before it pulls: it is the push already applied.
     let again = push(&app, &tuan, at, &changes);
     assert_eq!(again["experimentalRejectedIds"], json!({}));
-    let now = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let now = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(
         now["status"], "excused",
         "the retry did not overwrite the later correction"
@@ -1719,38 +1369,23 @@ fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(app: TestAp
         timestamp(&pulled),
         &json!({"attendance": {"created": [], "updated": [present], "deleted": []}}),
     );
-    let last = app
-        .call(
-            "GET",
-            &format!("/api/v1/attendance/{id}"),
-            Some(&demo.admin),
-            None,
-        )
-        .expect(200)
-        .json;
+    let last = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(last["status"], "present");
 }
 
 fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
+    let Some(node) = WatermelonScenarios::available() else {
         return;
-    }
+    };
     // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
     // must refresh theirs during the scenario.
     let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1) else {
         return;
     };
-    install_node_modules(&dir, "@nozbe/watermelondb");
     app.create_user("root.admin", "admin", None);
     let post = |path: &str, body: Value| {
         let admin = app.token("root.admin", "admin-password");
-        app.call("POST", path, Some(&admin), Some(&body))
-            .expect(201)
-            .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        id_of(&app.create(&admin, path, body.clone()))
     };
     let course = |code: &str| {
         post(
@@ -1818,8 +1453,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
         json!({"course_id": other, "user_id": second}),
     );
 
-    run_node_scenario(
-        &dir,
+    node.run(
         "sync.test.js",
         &[
             ("DIEMDANH_URL", app.base.clone()),
@@ -1843,63 +1477,16 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     );
 }
 
-/// Runs one scenario of `tests/watermelon/` under Node's test runner; its failure fails the
-/// test.
-pub(crate) fn run_node_scenario(dir: &Path, file: &str, env: &[(&str, String)]) {
-    let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec", file])
-        .current_dir(dir)
-        .env(
-            "NODE_PATH",
-            dir.join("node_modules").to_string_lossy().into_owned(),
-        )
-        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "the WatermelonDB scenario {file} failed ({:?}):\n{stdout}\n{stderr}",
-        output.status
-    );
-}
-
-/// Whether Node runs here; without it the library scenarios are skipped, unless
-/// DIEMDANH_REQUIRE_NODE=1.
-pub(crate) fn node_available() -> bool {
-    if Command::new("node").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("DIEMDANH_REQUIRE_NODE").as_deref() != Ok("1"),
-        "node is not installed and DIEMDANH_REQUIRE_NODE=1"
-    );
-    eprintln!("node is not installed: skipping the WatermelonDB library test");
-    false
-}
-
 /// Issue 24: trainer hoa.nguyen takes the roll of every session of both demo classes on one
 /// tablet offline (more records than one push may carry) and syncs once, over a connection cut
 /// half-way; a second tablet then pulls exactly what the server holds.
 fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
-        return;
-    }
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
-    let app = app.with_demo();
-    install_node_modules(&dir, "@nozbe/watermelondb");
-    run_node_scenario(
-        &dir,
+    run_on_the_demo(
+        backend,
         "backlog.test.js",
         &[
-            ("DIEMDANH_URL", app.base.clone()),
-            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1".to_owned()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin"),
+            ("DIEMDANH_TRAINER", "hoa.nguyen:demo-trainer-1"),
         ],
     );
 }
@@ -1908,22 +1495,12 @@ fn a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection(bac
 /// updates and deletes mixed, some merged into another phone's records, some refused) and syncs
 /// them over a connection cut half-way; a second tablet then pulls exactly what the server holds.
 fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
-        return;
-    }
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
-    let app = app.with_demo();
-    install_node_modules(&dir, "@nozbe/watermelondb");
-    run_node_scenario(
-        &dir,
+    run_on_the_demo(
+        backend,
         "trip.test.js",
         &[
-            ("DIEMDANH_URL", app.base.clone()),
-            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_TRIP_RECORDS", "20000".to_owned()),
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin"),
+            ("DIEMDANH_TRIP_RECORDS", "20000"),
         ],
     );
 }
@@ -1933,25 +1510,30 @@ fn a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection(backend: Bac
 /// half-way; it
 /// ends equal to the server, a second tablet pulls the same, and unassigned it loses the class.
 fn a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection(backend: Backend) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watermelon");
-    if !node_available() {
+    run_on_the_demo(
+        backend,
+        "backfill.test.js",
+        &[
+            ("DIEMDANH_ADMIN", "admin:diemdanh-admin"),
+            ("DIEMDANH_BACKFILL_PEOPLE", "1100"),
+            ("DIEMDANH_BACKFILL_SESSIONS", "3"),
+        ],
+    );
+}
+
+/// Runs a scenario of `tests/watermelon/` against a server with the demo data, at
+/// `DIEMDANH_URL`, with the variables `env` adds.
+fn run_on_the_demo(backend: Backend, file: &str, env: &[(&str, &str)]) {
+    let Some(node) = WatermelonScenarios::available() else {
         return;
-    }
+    };
     let Some(app) = TestApp::start(backend) else {
         return;
     };
     let app = app.with_demo();
-    install_node_modules(&dir, "@nozbe/watermelondb");
-    run_node_scenario(
-        &dir,
-        "backfill.test.js",
-        &[
-            ("DIEMDANH_URL", app.base.clone()),
-            ("DIEMDANH_ADMIN", "admin:diemdanh-admin".to_owned()),
-            ("DIEMDANH_BACKFILL_PEOPLE", "1100".to_owned()),
-            ("DIEMDANH_BACKFILL_SESSIONS", "3".to_owned()),
-        ],
-    );
+    let mut vars = vec![("DIEMDANH_URL", app.base.clone())];
+    vars.extend(env.iter().map(|&(name, value)| (name, value.to_owned())));
+    node.run(file, &vars);
 }
 
 /// A column's name, WatermelonDB type and whether it is optional.

@@ -841,6 +841,12 @@ fn attendance(held: &BTreeMap<(String, String), Value>) -> BTreeMap<String, Valu
 /// What a device holds after applying a feed of changes from nothing.
 pub fn apply(changes: &[Value]) -> BTreeMap<(String, String), Value> {
     let mut held = BTreeMap::new();
+    apply_onto(&mut held, changes);
+    held
+}
+
+/// Applies a feed of changes, in order, to what a device holds.
+pub fn apply_onto(held: &mut BTreeMap<(String, String), Value>, changes: &[Value]) {
     for change in changes {
         let key = (
             change["collection"].as_str().unwrap().to_owned(),
@@ -852,5 +858,4 @@ pub fn apply(changes: &[Value]) -> BTreeMap<(String, String), Value> {
             held.insert(key, change["data"].clone());
         }
     }
-    held
 }

@@ -2,11 +2,15 @@
 //! database of the chosen backend, and an HTTP client whose every response is checked against
 //! `api-spec/openapi.yaml`.
 
+pub mod calls;
 pub mod fleet;
 pub mod own_postgres;
 pub mod postgres;
 pub mod process;
+pub mod sheets;
 pub mod spec;
+pub mod sync;
+pub mod watermelon_kit;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -113,10 +117,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     /// The error code of an error body.
@@ -147,10 +148,7 @@ pub struct BytesResponse {
 
 impl BytesResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     #[track_caller]
@@ -258,6 +256,14 @@ impl TestApp {
         }
     }
 
+    /// The backend the server's database is on.
+    pub fn backend(&self) -> Backend {
+        match self.storage.database_url {
+            Some(_) => Backend::Postgres,
+            None => Backend::Sqlite,
+        }
+    }
+
     /// Loads the demo data set into this server's database.
     pub fn with_demo(self) -> Self {
         diemdanh::demo::load(&mut self.pool.get().expect("connection")).expect("demo data");
@@ -304,6 +310,28 @@ impl TestApp {
         body: Option<(&[u8], &str)>,
         headers: &[(&str, &str)],
     ) -> Response {
+        let mut response = self.exchange(method, path, token, body, headers);
+        let status = response.status().as_u16();
+        let headers = headers_of(&response);
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// Sends one request: `token` as a bearer token, `body` with its content type.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&[u8], &str)>,
+        headers: &[(&str, &str)],
+    ) -> ureq::http::Response<ureq::Body> {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = token {
@@ -313,30 +341,15 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         let result = match body {
-            Some((bytes, content_type)) => {
-                let request = request
+            Some((bytes, content_type)) => self.agent.run(
+                request
                     .header("Content-Type", content_type)
                     .body(bytes.to_vec())
-                    .expect("request");
-                self.agent.run(request)
-            }
+                    .expect("request"),
+            ),
             None => self.agent.run(request.body(()).expect("request")),
         };
-        let mut response = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            text,
-            json,
-        }
+        result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
     }
 
     /// Sends any bytes with any content type and checks the response against the spec.
@@ -359,23 +372,8 @@ impl TestApp {
         token: &str,
         headers: &[(&str, &str)],
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let url = format!("{}{path}", self.base);
-        let mut request = ureq::http::Request::builder()
-            .method("GET")
-            .uri(&url)
-            .header("Authorization", format!("Bearer {token}"));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut response = self
-            .agent
-            .run(request.body(()).expect("request"))
-            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
+        let mut response = self.exchange("GET", path, Some(token), None, headers);
+        let headers = headers_of(&response);
         let body = response
             .body_mut()
             .with_config()
@@ -395,30 +393,9 @@ impl TestApp {
         body: Option<(&[u8], &str)>,
         headers: &[(&str, &str)],
     ) -> BytesResponse {
-        let url = format!("{}{path}", self.base);
-        let mut request = ureq::http::Request::builder().method(method).uri(&url);
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let result = match body {
-            Some((bytes, content_type)) => self.agent.run(
-                request
-                    .header("Content-Type", content_type)
-                    .body(bytes.to_vec())
-                    .expect("request"),
-            ),
-            None => self.agent.run(request.body(()).expect("request")),
-        };
-        let mut response = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let mut response = self.exchange(method, path, token, body, headers);
         let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
+        let headers = headers_of(&response);
         let body = response
             .body_mut()
             .with_config()
@@ -487,7 +464,7 @@ impl TestApp {
 
     /// A native push of `mutations` as `token`, expecting 200: one result per mutation.
     #[track_caller]
-    pub fn push(&self, token: &str, mutations: Vec<Value>) -> Vec<Value> {
+    pub fn push(&self, token: &str, mutations: &[Value]) -> Vec<Value> {
         let body = json!({ "mutations": mutations });
         self.call("POST", "/api/v1/sync/push", Some(token), Some(&body))
             .expect(200)
@@ -500,11 +477,7 @@ impl TestApp {
     /// Logs in and returns the token response.
     #[track_caller]
     pub fn login(&self, username: &str, password: &str) -> Value {
-        let body =
-            json!({ "username": username, "password": password, "device_name": "test device" });
-        self.call("POST", "/api/v1/auth/login", None, Some(&body))
-            .expect(200)
-            .json
+        self.try_login(username, password).expect(200).json
     }
 
     /// An access token for a user.
@@ -601,10 +574,48 @@ struct Launched {
     thread: JoinHandle<()>,
 }
 
+/// A header's value (the name in any case).
+fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A response's headers, names as sent.
+fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
+    response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
 /// A record's `id`.
 #[track_caller]
 pub fn id_of(record: &Value) -> String {
     record["id"].as_str().expect("an id").to_owned()
+}
+
+/// The `key` of every element of a JSON list, in order.
+#[track_caller]
+pub fn strings_of(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|v| {
+            v[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {v}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The `field` of every item of a list page, in order.
+#[track_caller]
+pub fn item_fields(page: &Value, field: &str) -> Vec<String> {
+    strings_of(&page["items"], field)
 }
 
 /// Every response the tests see must be one the contract describes.

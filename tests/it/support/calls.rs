@@ -1,0 +1,123 @@
+//! Typed calls of the API, so that a scenario reads as what a caller does: `app.get(&admin,
+//! path)`, `app.put_if_match(&admin, path, &etag, &body)`, `.expect_error(409, "unit_in_use")`.
+//! Each sends exactly the request `TestApp::call` would and checks the answer against the spec;
+//! suites that test the raw HTTP itself (headers, framing, bodies) keep `call`, `call_with`
+//! and `send_raw`.
+
+use serde_json::{Value, json};
+
+use super::{BytesResponse, Response, TestApp};
+
+impl TestApp {
+    /// `GET path` as `token`.
+    pub fn get(&self, token: &str, path: &str) -> Response {
+        self.call("GET", path, Some(token), None)
+    }
+
+    /// `POST path` with a JSON body as `token`.
+    pub fn post(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.call("POST", path, Some(token), Some(body))
+    }
+
+    /// `POST path` without a body as `token`: an action (dismiss, re-apply, sign out).
+    pub fn post_empty(&self, token: &str, path: &str) -> Response {
+        self.call("POST", path, Some(token), None)
+    }
+
+    /// `PUT path` with a JSON body as `token`, without `If-Match`.
+    pub fn put(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.call("PUT", path, Some(token), Some(body))
+    }
+
+    /// `PATCH path` with a JSON body as `token`, without `If-Match`.
+    pub fn patch(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.call("PATCH", path, Some(token), Some(body))
+    }
+
+    /// `DELETE path` as `token`, without `If-Match`.
+    pub fn delete(&self, token: &str, path: &str) -> Response {
+        self.call("DELETE", path, Some(token), None)
+    }
+
+    /// `PUT path` as `token`, replacing the revision `if_match` (an ETag, `"3"`).
+    pub fn put_if_match(&self, token: &str, path: &str, if_match: &str, body: &Value) -> Response {
+        self.call_with(
+            "PUT",
+            path,
+            Some(token),
+            Some(body),
+            &[("If-Match", if_match)],
+        )
+    }
+
+    /// `DELETE path` as `token`, deleting the revision `if_match`.
+    pub fn delete_if_match(&self, token: &str, path: &str, if_match: &str) -> Response {
+        self.call_with("DELETE", path, Some(token), None, &[("If-Match", if_match)])
+    }
+
+    /// `GET path` as `token`, the body kept as bytes (a file).
+    pub fn get_file(&self, token: &str, path: &str) -> BytesResponse {
+        self.fetch("GET", path, Some(token), None, &[])
+    }
+
+    /// Sends a file (`POST` or `PUT` of its bytes and content type) to `path` as `token`.
+    pub fn send_file(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        file: (&[u8], &str),
+    ) -> BytesResponse {
+        self.fetch(method, path, Some(token), Some(file), &[])
+    }
+
+    /// A sign-in from a device named "test device", whatever it answers.
+    pub fn try_login(&self, username: &str, password: &str) -> Response {
+        let body =
+            json!({ "username": username, "password": password, "device_name": "test device" });
+        self.call("POST", "/api/v1/auth/login", None, Some(&body))
+    }
+
+    /// Presents a refresh token (`POST /api/v1/auth/refresh`), whatever it answers.
+    pub fn refresh(&self, refresh_token: &Value) -> Response {
+        let body = json!({ "refresh_token": refresh_token });
+        self.call("POST", "/api/v1/auth/refresh", None, Some(&body))
+    }
+
+    /// The signed-in account (`GET /api/v1/me`).
+    #[track_caller]
+    pub fn me(&self, token: &str) -> Value {
+        self.get_ok(token, "/api/v1/me")
+    }
+
+    /// An access token of one of the demo data's accounts (`diemdanh demo` prints them): the
+    /// administrator `admin`, the trainers `hoa.nguyen` and `tuan.le`, the trainee
+    /// `hocvien.demo`, the organisers `doan.pleiku`, `doan.thongnhat` and `tinhdoan.daotao`.
+    #[track_caller]
+    pub fn demo_token(&self, username: &str) -> String {
+        let login = diemdanh::demo::logins()
+            .into_iter()
+            .find(|login| login.username == username)
+            .unwrap_or_else(|| panic!("{username} is not a demo account"));
+        self.token(username, &login.password)
+    }
+}
+
+impl Response {
+    /// The answer is the error `code` with `status` (a stable snake_case code and a message).
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer; body: {}",
+            self.text
+        );
+        assert!(
+            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "an error says what is wrong: {}",
+            self.text
+        );
+        self
+    }
+}

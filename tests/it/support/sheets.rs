@@ -1,0 +1,23 @@
+//! Reading back the spreadsheets the server writes (reports, exports), as a person's
+//! spreadsheet program would show them.
+
+use std::io::Cursor;
+
+use calamine::{Data, Reader, Xlsx};
+
+/// An XLSX file, opened for reading.
+#[track_caller]
+pub fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
+    Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
+}
+
+/// What a cell shows: text as it is, numbers as written, an empty or missing cell as "".
+pub fn cell_text(cell: Option<&Data>) -> String {
+    match cell {
+        Some(Data::String(s)) => s.clone(),
+        Some(Data::Float(f)) => f.to_string(),
+        Some(Data::Int(i)) => i.to_string(),
+        Some(Data::Empty) | None => String::new(),
+        Some(other) => format!("{other:?}"),
+    }
+}
