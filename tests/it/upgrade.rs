@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::postgres::find_psql;
+use crate::support::sync::{stamp, upsert_attendance};
 use crate::support::{Backend, TestApp};
 use diemdanh::config::StoreConfig;
 
@@ -266,8 +267,8 @@ fn merges_against_stamps_of(backend: Backend, fixture: &Path) {
     let pushed = manifest["pushed"].as_array().unwrap();
     let last = pushed.last().unwrap();
     let record_id = last["record_id"].as_str().unwrap();
-    let stamp = last["hlc"].as_str().unwrap();
-    let (millis, rest) = stamp.split_once('-').unwrap();
+    let stored_stamp = last["hlc"].as_str().unwrap();
+    let (millis, rest) = stored_stamp.split_once('-').unwrap();
     let (counter, _node) = rest.split_once('-').unwrap();
     let millis: u64 = millis.parse().unwrap();
     let counter = u32::from_str_radix(counter, 16).unwrap();
@@ -279,21 +280,15 @@ fn merges_against_stamps_of(backend: Backend, fixture: &Path) {
     } else {
         "absent"
     };
+    // The stamp's node is the pushing device's id, from its token, whatever the body says.
     let edit = |millis: u64, counter: u32, fields: Value| {
-        json!({
-            "mutation_id": uuid::Uuid::new_v4().to_string(),
-            "collection": "attendance",
-            "record_id": record_id,
-            "op": "upsert",
-            "fields": fields,
-            "hlc": format!("{millis:013}-{counter:04x}-{other_node}"),
-        })
+        upsert_attendance(record_id, fields, &stamp(millis, counter))
     };
 
     // One millisecond older than the stored stamp: the stored status stays.
     let older = app.push(
         token,
-        vec![edit(millis - 1, counter, json!({"status": other_status}))],
+        &[edit(millis - 1, counter, json!({"status": other_status}))],
     );
     assert_eq!(older[0]["status"], "merged", "{which}: {older:?}");
     let after_older = app.get_ok(token, &format!("/api/v1/attendance/{record_id}"));
@@ -302,7 +297,7 @@ fn merges_against_stamps_of(backend: Backend, fixture: &Path) {
     // The same millisecond and counter: the greater node id wins.
     let tied = app.push(
         token,
-        vec![edit(millis, counter, json!({"note": "cùng thời điểm"}))],
+        &[edit(millis, counter, json!({"note": "cùng thời điểm"}))],
     );
     let expected_note = if other_node > stored_node {
         json!("cùng thời điểm")
@@ -316,7 +311,7 @@ fn merges_against_stamps_of(backend: Backend, fixture: &Path) {
     // One counter tick newer: the status changes, and the note stays as the tie left it.
     let newer = app.push(
         token,
-        vec![edit(millis, counter + 1, json!({"status": other_status}))],
+        &[edit(millis, counter + 1, json!({"status": other_status}))],
     );
     assert_ne!(newer[0]["status"], "rejected", "{which}: {newer:?}");
     let after_newer = app.get_ok(token, &format!("/api/v1/attendance/{record_id}"));
