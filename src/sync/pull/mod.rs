@@ -5,6 +5,11 @@
 //! course, or removed from one), the next page carries deletions for what left the scope, and
 //! the newly visible course's existing records (backfill) come first, in pages of their own,
 //! before the feed goes on: however large the course, a page holds at most `limit` of them.
+//!
+//! Here: a page (`page`), its changes and records, cursor checks and `delta`, which puts a page
+//! together; `scope` (whose records a window of revisions holds, per collection), `feed` (where a
+//! page ends and the rows up to there) and `scope_change` (backfill, scope deletions, and the
+//! people a trainer gains and loses with enrollments).
 
 mod feed;
 mod scope;
@@ -13,10 +18,8 @@ mod scope_change;
 use feed::feed;
 use scope::{Part, Scope};
 use scope_change::{
-    backfill, people_no_longer_enrolled, people_of_new_enrollments, scope_deletions,
+    backfill, follow_scope_change, people_no_longer_enrolled, people_of_new_enrollments,
 };
-
-use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -323,7 +326,6 @@ pub(crate) fn delta(
 ) -> Result<Delta> {
     let after = since.map_or(0, |s| s.rev);
     let visible = visible_courses(conn, caller)?;
-    let mut removed_changes = Vec::new();
 
     // A switch between "every course" and a list (a role change) cannot be expressed as a
     // difference of course lists: the device starts over.
@@ -352,27 +354,12 @@ pub(crate) fn delta(
     }
     let mut pending: Vec<PendingBackfill> = since.map(|s| s.backfill.clone()).unwrap_or_default();
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
-    if let (Some(since), Some(now_visible)) = (since, &visible) {
-        let before: BTreeSet<&String> = since.courses.iter().flatten().collect();
-        let current: BTreeSet<&String> = now_visible.iter().collect();
-        let removed: Vec<String> = before.difference(&current).map(|s| (*s).clone()).collect();
-        let added: Vec<String> = current.difference(&before).map(|s| (*s).clone()).collect();
-        if !removed.is_empty() {
-            removed_changes = scope_deletions(conn, caller, &removed, now_visible)?;
+    let removed_changes = match (since, &visible) {
+        (Some(since), Some(now_visible)) => {
+            follow_scope_change(conn, caller, since, now_visible, &mut pending)?
         }
-        // A course that left while being backfilled is not sent further: the deletions above
-        // cover what was.
-        for backfill in &mut pending {
-            backfill.courses.retain(|course| current.contains(course));
-        }
-        pending.retain(|backfill| !backfill.courses.is_empty());
-        if !added.is_empty() {
-            pending.push(PendingBackfill {
-                courses: added,
-                after: 0,
-            });
-        }
-    }
+        _ => Vec::new(),
+    };
 
     let mut budget = limit;
     let mut added_changes = Vec::new();

@@ -7,13 +7,47 @@ use diesel::prelude::*;
 
 use super::feed::feed;
 use super::scope::{Part, Scope};
-use super::{Change, Collection, Record, changes, gone};
+use super::{Change, Collection, Record, Since, changes, gone};
 use crate::db::schema::{attendance, course_trainers, enrollments, materials, people, sessions};
 use crate::db::{Backend, DbConn};
 use crate::domain::people::Person;
 use crate::domain::{Caller, Role};
 use crate::error::Result;
 use crate::sync::cursor::PendingBackfill;
+
+/// Follows a change of the caller's courses since `since` (`now_visible` now): deletions for the
+/// courses that left, a pending backfill for those that came; a course that left while being
+/// backfilled is dropped from its backfill.
+pub(super) fn follow_scope_change(
+    conn: &mut DbConn,
+    caller: &Caller,
+    since: &Since,
+    now_visible: &[String],
+    pending: &mut Vec<PendingBackfill>,
+) -> Result<Vec<Change>> {
+    let before: BTreeSet<&String> = since.courses.iter().flatten().collect();
+    let current: BTreeSet<&String> = now_visible.iter().collect();
+    let removed: Vec<String> = before.difference(&current).map(|s| (*s).clone()).collect();
+    let added: Vec<String> = current.difference(&before).map(|s| (*s).clone()).collect();
+    let removed_changes = if removed.is_empty() {
+        Vec::new()
+    } else {
+        scope_deletions(conn, caller, &removed, now_visible)?
+    };
+    // A course that left while being backfilled is not sent further: the deletions above
+    // cover what was.
+    for backfill in pending.iter_mut() {
+        backfill.courses.retain(|course| current.contains(course));
+    }
+    pending.retain(|backfill| !backfill.courses.is_empty());
+    if !added.is_empty() {
+        pending.push(PendingBackfill {
+            courses: added,
+            after: 0,
+        });
+    }
+    Ok(removed_changes)
+}
 
 /// A part of a backfill: its changes, how many of them count against the page's limit (the
 /// people they bring do not, as in the feed) and where the backfill goes on when more follow.
@@ -132,7 +166,7 @@ pub(super) fn people_no_longer_enrolled(
 }
 
 /// Deletions for everything a device held only because of courses that left its scope.
-pub(super) fn scope_deletions(
+fn scope_deletions(
     conn: &mut DbConn,
     caller: &Caller,
     removed: &[String],
