@@ -1,6 +1,8 @@
 //! The revision feed of one scope: where a page ends and which collections it reads (from
 //! revisions alone), then those collections' rows up to there.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 
 use super::scope::Scope;
@@ -18,6 +20,7 @@ use crate::domain::sessions::Session;
 use crate::domain::trainers::CourseTrainer;
 use crate::domain::units::Unit;
 use crate::error::Result;
+use crate::sync::records::{ROWS_PER_STATEMENT, Writable};
 
 /// Whether any row of the table, in anyone's scope, has a revision in the scope's window: one
 /// read of the revision index, by a statement prepared once per connection. The scoped queries
@@ -324,4 +327,35 @@ pub(super) fn feed(
     let has_more = end.cut(&mut out);
     let reached = has_more.then(|| end.reached(&out));
     Ok((out, reached))
+}
+
+/// The stored device-writable records among `ids` of one collection, as feed changes (none for
+/// a collection devices do not write).
+pub(crate) fn changes_by_id(
+    conn: &mut DbConn,
+    collection: Collection,
+    ids: &[&str],
+) -> Result<BTreeMap<String, Change>> {
+    let mut found = BTreeMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let loaded: Vec<Change> = match collection.writable() {
+            Some(Writable::Attendance) => changes(
+                collection,
+                attendance::table
+                    .filter(attendance::id.eq_any(chunk))
+                    .select(Attendance::as_select())
+                    .load::<Attendance>(conn)?,
+            ),
+            Some(Writable::Enrollments) => changes(
+                collection,
+                enrollments::table
+                    .filter(enrollments::id.eq_any(chunk))
+                    .select(Enrollment::as_select())
+                    .load::<Enrollment>(conn)?,
+            ),
+            None => Vec::new(),
+        };
+        found.extend(loaded.into_iter().map(|change| (change.id.clone(), change)));
+    }
+    Ok(found)
 }

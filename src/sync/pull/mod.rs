@@ -15,6 +15,7 @@ mod feed;
 mod scope;
 mod scope_change;
 
+pub(crate) use feed::changes_by_id;
 use feed::feed;
 use scope::{Part, Scope};
 use scope_change::{

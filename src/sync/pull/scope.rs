@@ -23,17 +23,17 @@ pub(super) enum Part {
 
 /// Who is pulling and from where: the filters every collection's feed applies.
 pub(super) struct Scope<'a> {
-    pub(super) caller: &'a Caller,
+    caller: &'a Caller,
     /// None: every course (administrators).
-    pub(super) courses: Option<&'a [String]>,
-    pub(super) part: Part,
+    courses: Option<&'a [String]>,
+    part: Part,
     pub(super) after: i64,
     /// The revision read before the feed: the collections are read one after another, and a
     /// revision committed meanwhile could pass a lower one that an earlier query missed. Up to
     /// here, every revision was committed before any query ran.
     pub(super) upto: i64,
     /// How a trainer's attendance is found; see `AttendancePath`.
-    pub(super) attendance_path: AttendancePath,
+    attendance_path: AttendancePath,
 }
 
 /// Two ways to read a trainer's attendance feed in revision order. By session: one range of the
@@ -44,7 +44,7 @@ pub(super) struct Scope<'a> {
 /// SQLite's planner cannot tell the two cases apart (it sees a list of sessions, not how much of
 /// the table they hold), so on SQLite the feed decides from the share of sessions and tells it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum AttendancePath {
+enum AttendancePath {
     BySession,
     ByRevision,
 }
@@ -123,7 +123,7 @@ impl<'a> Scope<'a> {
         }
     }
 
-    pub(super) fn courses(&self) -> Vec<String> {
+    fn courses(&self) -> Vec<String> {
         self.courses.map(<[String]>::to_vec).unwrap_or_default()
     }
 
