@@ -22,14 +22,14 @@ use scope_change::{
     backfill, follow_scope_change, people_no_longer_enrolled, people_of_new_enrollments,
 };
 
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::cursor::{Cursor, PendingBackfill};
 use super::records::Collection;
+/// The last revision handed out, where a feed's horizon is read (the counter is the database's).
+pub use crate::db::current_revision;
 use crate::db::identity::Epoch;
-use crate::db::schema::revision_counter;
 use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
 use crate::domain::access::visible_courses;
@@ -418,14 +418,6 @@ pub(crate) fn delta(
         visible,
         backfill: Vec::new(),
     })
-}
-
-/// The last revision handed out: every synced write moves it.
-pub fn current_revision(conn: &mut DbConn) -> Result<i64> {
-    Ok(revision_counter::table
-        .filter(revision_counter::id.eq(1))
-        .select(revision_counter::value)
-        .get_result(conn)?)
 }
 
 #[cfg(test)]

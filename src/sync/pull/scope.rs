@@ -114,7 +114,7 @@ impl<'a> Scope<'a> {
             Collection::People => {
                 self.part == Part::Feed || self.caller.role.pulls_as_course_staff()
             }
-            Collection::CourseTrainers => self.caller.role != Role::Trainee,
+            Collection::CourseTrainers => self.caller.role.sees_course_trainers(),
             Collection::Courses
             | Collection::Sessions
             | Collection::Enrollments
@@ -163,7 +163,7 @@ impl<'a> Scope<'a> {
 
     /// None for trainees, who do not receive course-trainer assignments.
     pub(super) fn course_trainers(&self) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
-        if self.caller.role == Role::Trainee {
+        if !self.caller.role.sees_course_trainers() {
             return None;
         }
         let query = window!(self, course_trainers);

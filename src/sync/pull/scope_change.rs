@@ -177,13 +177,13 @@ fn scope_deletions(
         .iter()
         .map(|id| gone(Collection::Courses, id.clone()))
         .collect();
-    let trainers: Vec<String> = if caller.role == Role::Trainee {
-        Vec::new()
-    } else {
+    let trainers: Vec<String> = if caller.role.sees_course_trainers() {
         course_trainers::table
             .filter(course_trainers::course_id.eq_any(ids.clone()))
             .select(course_trainers::id)
             .load(conn)?
+    } else {
+        Vec::new()
     };
     out.extend(
         trainers

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -12,8 +11,7 @@ use super::state::{EarlierPush, PushedRow, earlier_pushes, remember_pushed};
 use super::tables::{TABLES, same_columns};
 use super::{Mark, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
-use crate::db::schema::{attendance, enrollments, revision_counter};
-use crate::db::{DbConn, now_ms};
+use crate::db::{DbConn, current_revision, now_ms};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 use crate::sync::clock::ServerClock;
@@ -21,7 +19,8 @@ use crate::sync::merge::Fields;
 use crate::sync::mutation_log;
 use crate::sync::pull::{self, Change};
 use crate::sync::push::{self, MutationResult, Op, Status};
-use crate::sync::records::{Collection, ROWS_PER_STATEMENT};
+use crate::sync::records::{self, Collection, ROWS_PER_STATEMENT};
+use crate::sync::writer;
 
 /// Why a record was refused, per table and id.
 #[derive(Debug, Clone, Serialize)]
@@ -189,35 +188,27 @@ pub(super) fn tables_of(records: &[Incoming]) -> BTreeSet<&str> {
 /// (absent: none stored). Read a table at a time, not a record at a time: a page of a backlog
 /// is hundreds of records.
 fn base_revs(conn: &mut DbConn, records: &[Incoming]) -> Result<BTreeMap<(String, String), i64>> {
-    use crate::db::schema::sync_aliases;
     let mut revs = BTreeMap::new();
     for table in tables_of(records) {
+        // Only records devices write are stored with a revision a push may name.
+        let Some(writable) = Collection::parse(table).and_then(Collection::writable) else {
+            continue;
+        };
+        let collection = writable.collection();
         for ids in id_chunks(records, table) {
-            let aliases: BTreeMap<String, String> = sync_aliases::table
-                .filter(sync_aliases::collection.eq(table))
-                .filter(sync_aliases::alias_id.eq_any(&ids))
-                .select((sync_aliases::alias_id, sync_aliases::canonical_id))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .collect();
-            let target = |id: &str| aliases.get(id).cloned().unwrap_or_else(|| id.to_owned());
+            let named: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+            let aliases = writer::canonical_ids(conn, &[collection], &named)?;
+            let target = |id: &str| {
+                aliases
+                    .get(&(collection, id.to_owned()))
+                    .cloned()
+                    .unwrap_or_else(|| id.to_owned())
+            };
             let targets: Vec<String> = ids.iter().map(|id| target(id)).collect();
-            let stored: BTreeMap<String, i64> = match Collection::parse(table) {
-                Some(Collection::Attendance) => attendance::table
-                    .filter(attendance::id.eq_any(&targets))
-                    .select((attendance::id, attendance::rev))
-                    .load::<(String, i64)>(conn)?,
-                Some(Collection::Enrollments) => enrollments::table
-                    .filter(enrollments::id.eq_any(&targets))
-                    .select((enrollments::id, enrollments::rev))
-                    .load::<(String, i64)>(conn)?,
-                _ => Vec::new(),
-            }
-            .into_iter()
-            .collect();
+            let stored = records::versions(conn, writable, &targets)?;
             for id in ids {
-                if let Some(rev) = stored.get(&target(id)) {
-                    revs.insert((table.to_owned(), id.to_owned()), *rev);
+                if let Some(version) = stored.get(&target(id)) {
+                    revs.insert((table.to_owned(), id.to_owned()), version.rev());
                 }
             }
         }
@@ -275,10 +266,7 @@ pub fn push(
 ) -> Result<PushResponse> {
     let incoming = parse_changes(body, max_records)?;
     push::serialize_pushes(conn)?;
-    let current: i64 = revision_counter::table
-        .filter(revision_counter::id.eq(1))
-        .select(revision_counter::value)
-        .first(conn)?;
+    let current = current_revision(conn)?;
     // A timestamp of another epoch comes from a device that last pulled before a restore: what
     // it pushes does not depend on its position (the timestamp only keys a retry), and its next
     // pull starts it over.
