@@ -191,15 +191,11 @@ pub fn page(
 ) -> Result<Page> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     check_page_limit(limit)?;
-    let cursor = raw_cursor
-        .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
-        .transpose()?;
     let now = now_ms();
     let epoch = Epoch::current(conn)?;
-    if let Some(cursor) = &cursor {
-        check_cursor(cursor, epoch, now, settings.tombstone_retention_ms)?;
-    }
-    let since = cursor.map(Since::from);
+    let since = raw_cursor
+        .map(|raw| resume(raw, caller, settings, epoch, now))
+        .transpose()?;
     let delta = delta(conn, caller, since.as_ref(), Some(limit))?;
     let next = delta.next_cursor(caller, now, epoch);
     Ok(Page {
@@ -217,16 +213,25 @@ pub fn page(
 
 /// A cursor continues the feed only in the epoch it was issued in, and while the deletions
 /// since it are still known.
-pub(crate) fn check_cursor(
-    cursor: &Cursor,
-    epoch: Epoch,
-    now: i64,
-    retention_ms: i64,
-) -> Result<()> {
+fn check_cursor(cursor: &Cursor, epoch: Epoch, now: i64, retention_ms: i64) -> Result<()> {
     if cursor.epoch != epoch.id() {
         return Err(restored_since_issued());
     }
     check_age(now, cursor.issued_ms, retention_ms)
+}
+
+/// Where a cursor of the caller's continues the feed, once it is checked (`check_cursor`): for
+/// a native page and a page of a WatermelonDB pull alike.
+pub(crate) fn resume(
+    raw: &str,
+    caller: &Caller,
+    settings: &PullSettings,
+    epoch: Epoch,
+    now: i64,
+) -> Result<Since> {
+    let cursor = Cursor::decode(raw, settings.cursor_key, &caller.user_id)?;
+    check_cursor(&cursor, epoch, now, settings.tombstone_retention_ms)?;
+    Ok(Since::from(cursor))
 }
 
 /// A position (a cursor, a WatermelonDB timestamp) of another epoch: the database was restored

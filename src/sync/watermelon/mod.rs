@@ -41,11 +41,9 @@ pub use tables::{Column, ColumnType, RawRecord, TABLES};
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::error::{Error, Result};
 
-pub struct Settings<'a> {
-    pub tombstone_retention_ms: i64,
-    /// Signs the cursors of a first sync's pages, as the native pull's.
-    pub cursor_key: &'a [u8],
-}
+/// The feed's settings: the tombstones' retention, and the key that signs the cursors of a
+/// pull's pages, as the native pull's.
+pub type Settings<'a> = crate::sync::pull::PullSettings<'a>;
 
 /// The mark a pull gives a device: the revision delivered, plus one, in the low bits; the
 /// epoch's tag above them. In the first epoch it is the revision plus one, as before epochs.

@@ -226,13 +226,9 @@ pub fn first_pull_page(
     pull::check_page_limit(limit)?;
     let now = now_ms();
     let epoch = Epoch::current(conn)?;
-    let cursor = cursor
-        .map(|raw| Cursor::decode(raw, settings.cursor_key, &caller.user_id))
+    let since = cursor
+        .map(|raw| pull::resume(raw, caller, settings, epoch, now))
         .transpose()?;
-    if let Some(cursor) = &cursor {
-        pull::check_cursor(cursor, epoch, now, settings.tombstone_retention_ms)?;
-    }
-    let since = cursor.map(Since::from);
     let delta = pull::delta(conn, caller, since.as_ref(), Some(limit))?;
     let mut out = Collector::new();
     for change in delta.all() {
@@ -286,16 +282,15 @@ pub fn pull_page(
             backfill: Vec::new(),
         },
         Some(raw) => {
-            let cursor = Cursor::decode(raw, settings.cursor_key, &caller.user_id)?;
-            pull::check_cursor(&cursor, epoch, now, settings.tombstone_retention_ms)?;
+            let position = pull::resume(raw, caller, settings, epoch, now)?;
             // A page follows its pull's earlier pages: never from before `last_pulled_at`.
-            if cursor.rev < since.rev {
+            if position.rev < since.rev {
                 return Err(Error::bad_request(
                     "invalid_cursor",
                     "the cursor is not one of this pull's pages; start over without one",
                 ));
             }
-            Since::from(cursor)
+            position
         }
     };
     // A course that came into scope is backfilled in pages too, before the feed goes on;
