@@ -17,8 +17,8 @@ use actix_web::{HttpMessage, web};
 use bytes::Bytes;
 use futures_core::Stream;
 
-use super::AppState;
 use super::extractors::client_address;
+use super::state::AppState;
 use crate::domain::Caller;
 use crate::error::Error;
 

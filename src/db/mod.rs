@@ -342,6 +342,15 @@ pub fn next_revisions(conn: &mut DbConn, count: usize) -> Result<std::ops::Range
     Ok(last - count + 1..=last)
 }
 
+/// The last revision handed out: every synced write moves it.
+pub fn current_revision(conn: &mut DbConn) -> Result<i64> {
+    use schema::revision_counter::dsl::*;
+    Ok(revision_counter
+        .filter(id.eq(1))
+        .select(value)
+        .get_result(conn)?)
+}
+
 /// Server time in Unix milliseconds: the only clock trusted for stored times.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -62,6 +62,15 @@ impl Role {
         }
     }
 
+    /// Whether the role sees who trains a course (its course-trainer assignments): everyone but
+    /// trainees, whose devices receive none and lose none.
+    pub fn sees_course_trainers(self) -> bool {
+        match self {
+            Role::Admin | Role::Organiser | Role::Trainer => true,
+            Role::Trainee => false,
+        }
+    }
+
     /// Whether the sync feed scopes the role to the courses it sees, with the people enrolled
     /// in them (a trainer's assigned courses, an organiser's subtree), rather than to everything
     /// (an admin) or to the caller's own records (a trainee).

@@ -292,6 +292,13 @@ pub struct Version {
     stamps: String,
 }
 
+impl Version {
+    /// The row's revision when read.
+    pub fn rev(&self) -> i64 {
+        self.rev
+    }
+}
+
 /// A row to write with its field stamps.
 #[derive(Debug, Clone)]
 pub struct Stamped {

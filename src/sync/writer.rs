@@ -221,7 +221,7 @@ struct Slot {
     pending: Pending,
 }
 
-type Key = (Collection, String);
+pub type Key = (Collection, String);
 
 /// Facts about a session: its course and whether it was removed.
 #[derive(Debug, Clone)]
@@ -266,6 +266,37 @@ fn sorted(set: HashSet<String>) -> Vec<String> {
     list
 }
 
+/// The canonical ids of the aliases among `alias_ids` in `collections`: a record created on two
+/// devices under two ids became one, kept under one id, and the writer remembered the other as
+/// its alias (`sync_aliases`, written by `Writer::write`).
+pub fn canonical_ids(
+    conn: &mut DbConn,
+    collections: &[Collection],
+    alias_ids: &[String],
+) -> Result<HashMap<Key, String>> {
+    if alias_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let names: Vec<&str> = collections.iter().map(|c| c.name()).collect();
+    let found: Vec<(String, String, String)> = on_backend!(conn, |backend| {
+        sync_aliases::table
+            .filter(sync_aliases::collection.eq_any(&names))
+            .filter(sync_aliases::alias_id.eq_any(alias_ids))
+            .select((
+                sync_aliases::collection,
+                sync_aliases::alias_id,
+                sync_aliases::canonical_id,
+            ))
+            .load(backend)
+    })?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(collection, alias, canonical)| {
+            Collection::parse(&collection).map(|collection| ((collection, alias), canonical))
+        })
+        .collect())
+}
+
 impl Writer {
     /// Reads what `changes` need, set-wise (about ten statements whatever their number).
     /// `extra_sessions` are sessions named by refused mutations, read for filing them.
@@ -299,26 +330,7 @@ impl Writer {
 
         // Aliases of the records named.
         let named: HashSet<String> = changes.iter().map(|c| c.record_id.clone()).collect();
-        let named = sorted(named);
-        if !named.is_empty() {
-            let names: Vec<&str> = collections.iter().map(|c| c.name()).collect();
-            let found: Vec<(String, String, String)> = on_backend!(conn, |backend| {
-                sync_aliases::table
-                    .filter(sync_aliases::collection.eq_any(&names))
-                    .filter(sync_aliases::alias_id.eq_any(&named))
-                    .select((
-                        sync_aliases::collection,
-                        sync_aliases::alias_id,
-                        sync_aliases::canonical_id,
-                    ))
-                    .load(backend)
-            })?;
-            for (collection, alias, canonical) in found {
-                if let Some(collection) = Collection::parse(&collection) {
-                    writer.aliases.insert((collection, alias), canonical);
-                }
-            }
-        }
+        writer.aliases = canonical_ids(conn, &collections, &sorted(named))?;
 
         // The records, by id (their own or their alias's canonical id) and by natural key.
         let mut people_named = HashSet::new();

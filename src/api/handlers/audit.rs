@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::reports::{accept, output, respond};
-use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::domain::audit::{Audit, AuditFilter};
 use crate::error::Result;
 use crate::reports::audit;

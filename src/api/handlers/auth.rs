@@ -1,7 +1,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::api::AppState;
 use crate::api::extractors::{Authenticated, client_address};
+use crate::api::state::AppState;
 use crate::auth::{LoginRequest, PasswordChange, RefreshRequest, Verdict};
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry, FailedLogin};
 use crate::domain::users::Users;

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::error::Result;
 
 /// Liveness: the process answers.

@@ -7,9 +7,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::api::AppState;
 use crate::api::error::payload_error;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::domain::imports;
 use crate::error::{Error, Result};
 use crate::sync::writer;

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use crate::api::AppState;
 use crate::api::error::payload_error;
 use crate::api::extractors::{Authenticated, IfMatch, etag};
+use crate::api::state::AppState;
 use crate::domain::Resource;
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::materials::{Material, Materials, StoredContent, UploadMeta};

@@ -11,7 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::domain::users::Devices;
 use crate::error::{Error, Result};
 use crate::metrics::{CONTENT_TYPE, DatabaseFigures, PoolFigures};

@@ -4,8 +4,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::api::AppState;
 use crate::api::extractors::{Authenticated, etag};
+use crate::api::state::AppState;
 use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
 use crate::error::Result;
 

@@ -9,8 +9,8 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::error::{Error, Result};
 use crate::reports;
 use crate::reports::course::CourseQuery;

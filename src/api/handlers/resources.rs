@@ -3,8 +3,8 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::api::AppState;
 use crate::api::extractors::{Authenticated, IfMatch, etag, not_modified};
+use crate::api::state::AppState;
 use serde_json::Value;
 
 use crate::db::DbConn;

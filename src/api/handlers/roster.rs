@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::domain::people::{People, RosterFilter};
 use crate::error::Result;
 

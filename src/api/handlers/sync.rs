@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{json_bytes, json_response};
-use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::config::QuarantineCap;
 use crate::domain::Caller;
 use crate::domain::values::path_id;

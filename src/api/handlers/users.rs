@@ -4,8 +4,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::auth::password;
 use crate::domain::users::{DeviceFilter, Devices, NewUser, UserChanges, UserFilter, Users};
 use crate::domain::values::path_id;

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{json_bytes, json_response};
-use crate::api::AppState;
 use crate::api::extractors::Authenticated;
+use crate::api::state::AppState;
 use crate::error::{Error, Result};
 use crate::metrics::Protocol;
 use crate::sync::push;

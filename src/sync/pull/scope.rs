@@ -1,0 +1,245 @@
+//! Who is pulling and from where: the filters each collection's feed applies for a caller's
+//! courses, in a window of revisions, for the feed or a backfill.
+
+use diesel::prelude::*;
+
+use super::Collection;
+use crate::db::schema::{
+    attendance, course_trainers, courses, enrollments, materials, people, sessions, units,
+};
+use crate::db::{Backend, DbConn};
+use crate::domain::{Caller, Role};
+use crate::error::Result;
+
+/// Which records a scope reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    /// Every change in the window: records and deletions.
+    Feed,
+    /// The live records of courses that came into scope, the courses' own (not the unit tree,
+    /// nor a trainee's own person record, which do not come with a course).
+    Backfill,
+}
+
+/// Who is pulling and from where: the filters every collection's feed applies.
+pub(super) struct Scope<'a> {
+    caller: &'a Caller,
+    /// None: every course (administrators).
+    courses: Option<&'a [String]>,
+    part: Part,
+    pub(super) after: i64,
+    /// The revision read before the feed: the collections are read one after another, and a
+    /// revision committed meanwhile could pass a lower one that an earlier query missed. Up to
+    /// here, every revision was committed before any query ran.
+    pub(super) upto: i64,
+    /// How a trainer's attendance is found; see `AttendancePath`.
+    attendance_path: AttendancePath,
+}
+
+/// Two ways to read a trainer's attendance feed in revision order. By session: one range of the
+/// (session, revision) index per session of the trainer's courses, then a sort; cheap when the
+/// courses hold a small share of all attendance, but a page then sorts every remaining row of
+/// the scope. By revision: the revision index walked in order, each row kept when its session is
+/// the trainer's; no sort, and when most rows are in scope it reads little more than the page.
+/// SQLite's planner cannot tell the two cases apart (it sees a list of sessions, not how much of
+/// the table they hold), so on SQLite the feed decides from the share of sessions and tells it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AttendancePath {
+    BySession,
+    ByRevision,
+}
+
+impl AttendancePath {
+    /// By revision when the trainer's courses hold at least a quarter of all sessions: the walk
+    /// then reads at most about four rows per row it sends.
+    fn choose(conn: &mut DbConn, caller: &Caller, courses: Option<&[String]>) -> Result<Self> {
+        let Some(courses) = courses.filter(|_| caller.role.pulls_as_course_staff()) else {
+            return Ok(AttendancePath::BySession);
+        };
+        // PostgreSQL's planner weighs both ways from its statistics.
+        if let DbConn::Postgres(_) = conn {
+            return Ok(AttendancePath::BySession);
+        }
+        let all: i64 = sessions::table.count().get_result(conn)?;
+        let in_scope: i64 = sessions::table
+            .filter(sessions::course_id.eq_any(courses))
+            .count()
+            .get_result(conn)?;
+        Ok(if in_scope * 4 >= all {
+            AttendancePath::ByRevision
+        } else {
+            AttendancePath::BySession
+        })
+    }
+}
+
+/// A table's rows with a revision in the scope's window; for a backfill, the live ones only (a
+/// device that never held a record has nothing to delete).
+macro_rules! window {
+    ($scope:expr, $table:ident) => {{
+        let query = $table::table
+            .filter($table::rev.gt($scope.after))
+            .filter($table::rev.le($scope.upto))
+            .into_boxed();
+        match $scope.part {
+            Part::Feed => query,
+            Part::Backfill => query.filter($table::deleted_at.is_null()),
+        }
+    }};
+}
+
+impl<'a> Scope<'a> {
+    pub(super) fn new(
+        conn: &mut DbConn,
+        caller: &'a Caller,
+        courses: Option<&'a [String]>,
+        after: i64,
+        upto: i64,
+        part: Part,
+    ) -> Result<Self> {
+        Ok(Scope {
+            caller,
+            courses,
+            part,
+            after,
+            upto,
+            attendance_path: AttendancePath::choose(conn, caller, courses)?,
+        })
+    }
+
+    /// Whether the scope reads a collection at all.
+    pub(super) fn reads(&self, collection: Collection) -> bool {
+        match collection {
+            Collection::Units => self.part == Part::Feed,
+            Collection::People => {
+                self.part == Part::Feed || self.caller.role.pulls_as_course_staff()
+            }
+            Collection::CourseTrainers => self.caller.role.sees_course_trainers(),
+            Collection::Courses
+            | Collection::Sessions
+            | Collection::Enrollments
+            | Collection::Attendance
+            | Collection::Materials => true,
+        }
+    }
+
+    fn courses(&self) -> Vec<String> {
+        self.courses.map(<[String]>::to_vec).unwrap_or_default()
+    }
+
+    pub(super) fn units(&self) -> units::BoxedQuery<'static, Backend> {
+        window!(self, units)
+    }
+
+    /// People in the window. A trainer's come with an enrollment in their courses up to `last`
+    /// (the page's end): a person enrolled only by a later revision arrives with that enrollment
+    /// (`people_of_new_enrollments`), so that a fresh device pulling page after page receives
+    /// each person once, not once for the person's revision and again for the enrollment's.
+    pub(super) fn people(&self, last: i64) -> people::BoxedQuery<'static, Backend> {
+        let query = window!(self, people);
+        match self.caller.role {
+            Role::Admin => query,
+            Role::Trainee => query.filter(people::id.nullable().eq(self.caller.person_id.clone())),
+            // A subquery, not a list of ids: a course-sized list would be bound on every page.
+            Role::Organiser | Role::Trainer => query.filter(
+                people::id.eq_any(
+                    enrollments::table
+                        .filter(enrollments::course_id.eq_any(self.courses()))
+                        .filter(enrollments::deleted_at.is_null())
+                        .filter(enrollments::rev.le(last))
+                        .select(enrollments::person_id),
+                ),
+            ),
+        }
+    }
+
+    pub(super) fn courses_feed(&self) -> courses::BoxedQuery<'static, Backend> {
+        let query = window!(self, courses);
+        match self.courses {
+            None => query,
+            Some(_) => query.filter(courses::id.eq_any(self.courses())),
+        }
+    }
+
+    /// None for trainees, who do not receive course-trainer assignments.
+    pub(super) fn course_trainers(&self) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
+        if !self.caller.role.sees_course_trainers() {
+            return None;
+        }
+        let query = window!(self, course_trainers);
+        Some(match self.courses {
+            None => query,
+            Some(_) => query.filter(course_trainers::course_id.eq_any(self.courses())),
+        })
+    }
+
+    pub(super) fn sessions(&self) -> sessions::BoxedQuery<'static, Backend> {
+        let query = window!(self, sessions);
+        match self.courses {
+            None => query,
+            Some(_) => query.filter(sessions::course_id.eq_any(self.courses())),
+        }
+    }
+
+    pub(super) fn enrollments(&self) -> enrollments::BoxedQuery<'static, Backend> {
+        let query = window!(self, enrollments);
+        match self.caller.role {
+            Role::Admin => query,
+            // Their own enrollments in the courses they see: a withdrawal takes the course, and
+            // the enrollment with it, off the device, as a first pull would have it.
+            Role::Trainee => query
+                .filter(
+                    enrollments::person_id
+                        .nullable()
+                        .eq(self.caller.person_id.clone()),
+                )
+                .filter(enrollments::course_id.eq_any(self.courses())),
+            Role::Organiser | Role::Trainer => {
+                query.filter(enrollments::course_id.eq_any(self.courses()))
+            }
+        }
+    }
+
+    pub(super) fn attendance(&self) -> attendance::BoxedQuery<'static, Backend> {
+        let query = window!(self, attendance);
+        match self.caller.role {
+            Role::Admin => query,
+            Role::Trainee => query
+                .filter(
+                    attendance::person_id
+                        .nullable()
+                        .eq(self.caller.person_id.clone()),
+                )
+                .filter(
+                    attendance::session_id.eq_any(
+                        sessions::table
+                            .filter(sessions::course_id.eq_any(self.courses()))
+                            .select(sessions::id),
+                    ),
+                ),
+            Role::Organiser | Role::Trainer => {
+                let trainer_sessions = sessions::table
+                    .filter(sessions::course_id.eq_any(self.courses()))
+                    .select(sessions::id);
+                match self.attendance_path {
+                    AttendancePath::BySession => {
+                        query.filter(attendance::session_id.eq_any(trainer_sessions))
+                    }
+                    // `session_id || ''` is the same value, but no index on session_id can
+                    // serve it, so the planner walks the revision index instead.
+                    AttendancePath::ByRevision => {
+                        query.filter(attendance::session_id.concat("").eq_any(trainer_sessions))
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn materials(&self) -> materials::BoxedQuery<'static, Backend> {
+        let query = window!(self, materials);
+        match self.courses {
+            None => query,
+            Some(_) => query.filter(materials::course_id.eq_any(self.courses())),
+        }
+    }
+}

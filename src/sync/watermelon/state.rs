@@ -1,0 +1,380 @@
+//! What the server remembers of each device: the pulls it was answered (`watermelon_pulls`,
+//! with the courses it then held) and the records it pushed (`watermelon_pushed`), until a later
+//! pull makes them useless.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::prelude::*;
+
+use super::pull::Kind;
+use super::push::{Incoming, id_chunks, tables_of};
+use super::tables::TABLES;
+use super::{Mark, Settings, invalid_last_pulled_at};
+use crate::db::identity::Epoch;
+use crate::db::schema::{watermelon_pulls, watermelon_pushed};
+use crate::db::{DbConn, on_backend, write_tx};
+use crate::domain::Caller;
+use crate::error::{Error, Result};
+use crate::sync::pull::{self, Change, Since};
+use crate::sync::records::{Collection, ROWS_PER_STATEMENT};
+
+fn resync_required(message: &str) -> Error {
+    Error::Gone {
+        code: "resync_required",
+        message: message.to_owned(),
+    }
+}
+
+/// Where a device stood at `last_pulled_at`: the pull that issued it, for this user (another
+/// device of the same user is accepted, so that signing in again on a phone keeps its data).
+pub(super) fn pulled_state(
+    conn: &mut DbConn,
+    caller: &Caller,
+    epoch: Epoch,
+    last_pulled_at: i64,
+) -> Result<(Since, i64)> {
+    let position = Mark::of(last_pulled_at);
+    if last_pulled_at < 1 || position.mark < 1 {
+        return Err(invalid_last_pulled_at(
+            "last_pulled_at must be a timestamp this server gave, or null",
+        ));
+    }
+    if position.tag != epoch.timestamp_tag() {
+        return Err(pull::restored_since_issued());
+    }
+    let rows: Vec<(String, Option<String>, i64)> = watermelon_pulls::table
+        .filter(watermelon_pulls::user_id.eq(&caller.user_id))
+        .filter(watermelon_pulls::pulled_at.eq(last_pulled_at))
+        .select((
+            watermelon_pulls::device_id,
+            watermelon_pulls::courses,
+            watermelon_pulls::issued_at,
+        ))
+        .load(conn)?;
+    let row = rows
+        .iter()
+        .find(|(device, _, _)| *device == caller.device_id)
+        .or(rows.first())
+        .ok_or_else(|| {
+            resync_required(
+                "this server did not give that last_pulled_at to this account (or forgot it); \
+                 reset the local database and sync again",
+            )
+        })?;
+    let courses = row
+        .1
+        .as_deref()
+        .map(serde_json::from_str::<Vec<String>>)
+        .transpose()
+        .map_err(|e| Error::Internal(format!("stored pull state unreadable: {e}")))?;
+    Ok((
+        Since {
+            rev: position.mark - 1,
+            courses,
+            backfill: Vec::new(),
+        },
+        row.2,
+    ))
+}
+
+/// A record the device pushed, remembered until it acknowledges a pull issued after the push.
+pub(super) struct Pushed {
+    pub(super) canonical_id: String,
+    pub(super) in_sync_rev: Option<i64>,
+    /// The push deleted it: the device holds no copy.
+    pub(super) deleted_on_device: bool,
+}
+
+impl Pushed {
+    /// How a live record the device pushed reaches it: it holds it, unless it deleted it.
+    pub(super) fn kind(&self) -> Kind {
+        if self.deleted_on_device {
+            Kind::Created
+        } else {
+            Kind::Updated
+        }
+    }
+}
+
+/// Of the records a pull carries (`changes`), those the device pushed after the pull issued
+/// at `issued_at` (that pull answered the earlier ones), and those it deleted, whenever (it
+/// holds no copy of them). Read for the pull's records only: a device back from a long trip
+/// has pushed thousands.
+pub(super) fn pushed_records<'a>(
+    conn: &mut DbConn,
+    caller: &Caller,
+    issued_at: i64,
+    changes: impl Iterator<Item = &'a Change>,
+) -> Result<BTreeMap<(String, String), Pushed>> {
+    let mut wanted: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
+    for change in changes {
+        wanted
+            .entry(change.collection)
+            .or_default()
+            .insert(change.id.as_str());
+    }
+    let mut pushed = BTreeMap::new();
+    for (collection, ids) in wanted {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<(String, String, Option<i64>, bool)> = watermelon_pushed::table
+                .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                .filter(watermelon_pushed::collection.eq(collection))
+                .filter(watermelon_pushed::record_id.eq_any(chunk))
+                .filter(
+                    watermelon_pushed::pushed_at
+                        .ge(issued_at)
+                        .or(watermelon_pushed::deleted_on_device.eq(true)),
+                )
+                .select((
+                    watermelon_pushed::record_id,
+                    watermelon_pushed::canonical_id,
+                    watermelon_pushed::in_sync_rev,
+                    watermelon_pushed::deleted_on_device,
+                ))
+                .load(conn)?;
+            for (record_id, canonical_id, in_sync_rev, deleted_on_device) in rows {
+                pushed.insert(
+                    (collection.to_owned(), record_id),
+                    Pushed {
+                        canonical_id,
+                        in_sync_rev,
+                        deleted_on_device,
+                    },
+                );
+            }
+        }
+    }
+    Ok(pushed)
+}
+
+/// The records the device pushed (as `pushed_records` counts them) under an id the server
+/// merged into an existing record: (collection, the device's id, the server's).
+pub(super) fn merged_pushes(
+    conn: &mut DbConn,
+    caller: &Caller,
+    issued_at: i64,
+) -> Result<Vec<(String, String, String)>> {
+    Ok(watermelon_pushed::table
+        .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+        .filter(
+            watermelon_pushed::pushed_at
+                .ge(issued_at)
+                .or(watermelon_pushed::deleted_on_device.eq(true)),
+        )
+        .filter(watermelon_pushed::canonical_id.ne(watermelon_pushed::record_id))
+        .order((watermelon_pushed::collection, watermelon_pushed::record_id))
+        .select((
+            watermelon_pushed::collection,
+            watermelon_pushed::record_id,
+            watermelon_pushed::canonical_id,
+        ))
+        .load(conn)?)
+}
+
+/// Forgets that the device deleted the records a pull brought back to it alive: those live now
+/// up to the revision it delivered (`upto`). In the device's scope the pull carried them (as
+/// `created`); outside it nothing is lost, since a course coming into scope brings its records
+/// as new anyway. Done once, when the pull's last page is answered: a pull cut between pages
+/// starts over and sends those records as `created` again. (A record revived before the pull
+/// read its revisions and changed again before this runs stays remembered: its next change
+/// comes as `created` to a device that holds it, which WatermelonDB applies as an update.)
+fn forget_revived(conn: &mut DbConn, caller: &Caller, upto: i64) -> Result<()> {
+    let deleted: Vec<(String, String)> = watermelon_pushed::table
+        .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+        .filter(watermelon_pushed::deleted_on_device.eq(true))
+        .filter(watermelon_pushed::canonical_id.eq(watermelon_pushed::record_id))
+        .select((watermelon_pushed::collection, watermelon_pushed::record_id))
+        .load(conn)?;
+    for (collection, _) in TABLES {
+        let ids: Vec<&str> = deleted
+            .iter()
+            .filter(|(table, _)| table == collection.name())
+            .map(|(_, id)| id.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let back: Vec<String> = pull::changes_by_id(conn, collection, &ids)?
+            .into_values()
+            .filter(|change| !change.deleted && change.rev <= upto)
+            .map(|change| change.id)
+            .collect();
+        for chunk in back.chunks(ROWS_PER_STATEMENT) {
+            diesel::delete(
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::collection.eq(collection.name()))
+                    .filter(watermelon_pushed::record_id.eq_any(chunk)),
+            )
+            .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records what a device holds after a pull (its last page, `delta`) answered at `timestamp`
+/// (the courses it held then), and forgets what the pull it acknowledged (`last_pulled_at` and
+/// that pull's issue time; none for a first sync) made useless, and the deletions of records the
+/// pull brought back to it (it holds them again).
+pub(super) fn record_pull(
+    conn: &mut DbConn,
+    caller: &Caller,
+    settings: &Settings,
+    acknowledged: Option<(i64, i64)>,
+    timestamp: i64,
+    delta: &pull::Delta,
+    now: i64,
+) -> Result<()> {
+    let courses = delta
+        .visible
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let retention = settings.tombstone_retention_ms;
+    write_tx(conn, |conn| {
+        // What the device acknowledged by naming `last_pulled_at` is no longer needed: older
+        // pulls, and pushes that the pull it names (issued after them) already answered.
+        if let Some((at, acknowledged_at)) = acknowledged {
+            diesel::delete(
+                watermelon_pulls::table
+                    .filter(watermelon_pulls::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pulls::pulled_at.lt(at)),
+            )
+            .execute(conn)?;
+            // A deletion is kept: should the record live on, the device holds no copy of it.
+            diesel::delete(
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::pushed_at.lt(acknowledged_at))
+                    .filter(watermelon_pushed::deleted_on_device.eq(false)),
+            )
+            .execute(conn)?;
+        } else {
+            // A first sync starts the device over.
+            diesel::delete(
+                watermelon_pushed::table.filter(watermelon_pushed::device_id.eq(&caller.device_id)),
+            )
+            .execute(conn)?;
+        }
+        forget_revived(conn, caller, delta.next_rev)?;
+        diesel::delete(
+            watermelon_pulls::table.filter(watermelon_pulls::issued_at.lt(now - retention)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            watermelon_pulls::table
+                .filter(watermelon_pulls::device_id.eq(&caller.device_id))
+                .filter(watermelon_pulls::pulled_at.eq(timestamp)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(watermelon_pulls::table)
+            .values((
+                watermelon_pulls::device_id.eq(&caller.device_id),
+                watermelon_pulls::pulled_at.eq(timestamp),
+                watermelon_pulls::user_id.eq(&caller.user_id),
+                watermelon_pulls::courses.eq(&courses),
+                watermelon_pulls::issued_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// What the device's earlier push of each record (this push names) was sent as: its retry key
+/// and the mutation it became.
+pub(super) struct EarlierPush {
+    pub(super) retry_key: Option<String>,
+    pub(super) mutation_id: Option<String>,
+}
+
+pub(super) fn earlier_pushes(
+    conn: &mut DbConn,
+    caller: &Caller,
+    records: &[Incoming],
+) -> Result<BTreeMap<(String, String), EarlierPush>> {
+    let mut earlier = BTreeMap::new();
+    for table in tables_of(records) {
+        for ids in id_chunks(records, table) {
+            let rows: Vec<(String, Option<String>, Option<String>)> = watermelon_pushed::table
+                .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                .filter(watermelon_pushed::collection.eq(table))
+                .filter(watermelon_pushed::record_id.eq_any(&ids))
+                .select((
+                    watermelon_pushed::record_id,
+                    watermelon_pushed::retry_key,
+                    watermelon_pushed::mutation_id,
+                ))
+                .load(conn)?;
+            for (record_id, retry_key, mutation_id) in rows {
+                earlier.insert(
+                    (table.to_owned(), record_id),
+                    EarlierPush {
+                        retry_key,
+                        mutation_id,
+                    },
+                );
+            }
+        }
+    }
+    Ok(earlier)
+}
+
+/// What `watermelon_pushed` keeps of one pushed record.
+pub(super) struct PushedRow {
+    pub(super) canonical_id: String,
+    pub(super) in_sync_rev: Option<i64>,
+    pub(super) retry_key: String,
+    pub(super) mutation_id: String,
+    pub(super) deleted_on_device: bool,
+}
+
+/// Replaces what was remembered of the records a push names with what it made of them: a
+/// record deleted on both sides is forgotten.
+pub(super) fn remember_pushed(
+    conn: &mut DbConn,
+    caller: &Caller,
+    incoming: &[Incoming],
+    pushed_at: i64,
+    remembered: BTreeMap<(Collection, String), PushedRow>,
+) -> Result<()> {
+    for table in tables_of(incoming) {
+        let Some(collection) = Collection::parse(table) else {
+            continue;
+        };
+        for ids in id_chunks(incoming, table) {
+            diesel::delete(
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::collection.eq(collection.name()))
+                    .filter(watermelon_pushed::record_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+        }
+    }
+    let rows: Vec<_> = remembered
+        .into_iter()
+        .map(|((collection, record_id), row)| {
+            (
+                watermelon_pushed::device_id.eq(caller.device_id.clone()),
+                watermelon_pushed::collection.eq(collection.name()),
+                watermelon_pushed::record_id.eq(record_id),
+                watermelon_pushed::canonical_id.eq(row.canonical_id),
+                watermelon_pushed::in_sync_rev.eq(row.in_sync_rev),
+                watermelon_pushed::pushed_at.eq(pushed_at),
+                watermelon_pushed::retry_key.eq(Some(row.retry_key)),
+                watermelon_pushed::mutation_id.eq(Some(row.mutation_id)),
+                watermelon_pushed::deleted_on_device.eq(row.deleted_on_device),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        on_backend!(conn, |backend| diesel::insert_into(
+            watermelon_pushed::table
+        )
+        .values(chunk)
+        .execute(backend))?;
+    }
+    Ok(())
+}
