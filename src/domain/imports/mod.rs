@@ -1405,7 +1405,7 @@ mod tests {
     #[test]
     fn a_sheet_declaring_an_inverted_dimension_is_read() {
         let (format, table) = read_table(include_bytes!(
-            "../../tests/fixtures/inverted_dimension.xlsx"
+            "../../../tests/fixtures/inverted_dimension.xlsx"
         ))
         .unwrap();
         assert_eq!(format, FileFormat::Xlsx);
