@@ -289,12 +289,4 @@ impl Resource for AttendanceRecords {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
     }
-
-    fn revision(record: &Attendance) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Attendance) -> &str {
-        &record.id
-    }
 }

@@ -262,14 +262,6 @@ impl Resource for Enrollments {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
     }
-
-    fn revision(record: &Enrollment) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Enrollment) -> &str {
-        &record.id
-    }
 }
 
 #[cfg(test)]

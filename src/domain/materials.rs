@@ -9,9 +9,7 @@ use super::courses::Courses;
 use super::people::resolve_id;
 use super::text;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted_page, tombstone};
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -250,9 +248,7 @@ impl Materials {
         expected_rev: Option<i64>,
         file_name: Option<&str>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name.map(str::to_owned);
         Self::validate(conn, input, Some(&existing)).map(drop)
@@ -268,9 +264,7 @@ impl Materials {
         content_type: Option<String>,
         content: &StoredContent,
     ) -> Result<Material> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name;
         input.content_type = content_type;
@@ -518,9 +512,7 @@ impl Resource for Materials {
         expected_rev: Option<i64>,
         input: MaterialInput,
     ) -> Result<Material> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         diesel::update(materials::table.find(&row.id))
             .set(&row)
@@ -534,20 +526,10 @@ impl Resource for Materials {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, materials, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Material) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Material) -> &str {
-        &record.id
     }
 }
 

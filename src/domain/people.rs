@@ -10,10 +10,7 @@ use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text,
-    tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted, text, tombstone};
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -457,6 +454,14 @@ impl Resource for People {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
     }
 
+    /// An organiser changes the people of their subtree only (a person they see through a
+    /// course may belong to another unit).
+    fn may_change(caller: &Caller, person: &Person) -> Result<()> {
+        caller
+            .manages
+            .require_unit("unit_id", person.unit_id.as_deref())
+    }
+
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
         let manages = &caller.manages;
         manages.require_some()?;
@@ -474,11 +479,8 @@ impl Resource for People {
         expected_rev: Option<i64>,
         input: PersonInput,
     ) -> Result<Person> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        let manages = &caller.manages;
-        manages.require_unit("unit_id", existing.unit_id.as_deref())?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, manages, input, Some(&existing))?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
         if let Some(old) = existing.unit_id.as_deref()
             && row.unit_id.as_deref() != Some(old)
         {
@@ -508,11 +510,7 @@ impl Resource for People {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller
-            .manages
-            .require_unit("unit_id", existing.unit_id.as_deref())?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let enrolled: i64 = enrollments::table
             .filter(enrollments::person_id.eq(&existing.id))
             .filter(enrollments::deleted_at.is_null())
@@ -539,14 +537,6 @@ impl Resource for People {
         let now = now_ms();
         tombstone!(conn, people, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Person) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Person) -> &str {
-        &record.id
     }
 }
 

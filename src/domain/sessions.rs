@@ -10,9 +10,7 @@ use super::attendance::AttendanceRecords;
 use super::courses::Courses;
 use super::people::resolve_id;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted_page, tombstone};
 use crate::db::schema::sessions;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -261,9 +259,7 @@ impl Resource for Sessions {
         expected_rev: Option<i64>,
         input: SessionInput,
     ) -> Result<Session> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         diesel::update(sessions::table.find(&row.id))
             .set(&row)
@@ -277,9 +273,7 @@ impl Resource for Sessions {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let recorded =
             AttendanceRecords::count_in_sessions(conn, std::slice::from_ref(&existing.id))?;
         if recorded > 0 {
@@ -291,13 +285,5 @@ impl Resource for Sessions {
         let now = now_ms();
         tombstone!(conn, sessions, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Session) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Session) -> &str {
-        &record.id
     }
 }

@@ -10,9 +10,7 @@ use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::users::Users;
 use super::values::{Checker, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted_page, tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page, tombstone};
 use crate::db::schema::course_trainers;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -233,9 +231,7 @@ impl Resource for CourseTrainers {
         expected_rev: Option<i64>,
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("course_id", &input.course_id) != existing.course_id {
@@ -276,20 +272,10 @@ impl Resource for CourseTrainers {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, course_trainers, &existing.id, now)?;
         // Sessions of the course no longer name a trainer who is not assigned to it.
         Sessions::clear_trainer(conn, &existing.course_id, &existing.user_id, now)
-    }
-
-    fn revision(record: &CourseTrainer) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &CourseTrainer) -> &str {
-        &record.id
     }
 }
