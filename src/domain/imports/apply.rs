@@ -81,15 +81,7 @@ pub fn apply(conn: &mut DbConn, checked: Checked) -> Result<(ImportReport, Vec<E
             .map(|((id, v), rev)| {
                 (
                     people::id.eq(id),
-                    people::full_name.eq(&v.full_name),
-                    people::name_key.eq(text::fold(&v.full_name)),
-                    people::sort_key.eq(text::person_sort_key(&v.full_name)),
-                    people::birth_date.eq(&v.birth_date),
-                    people::gender.eq(&v.gender),
-                    people::phone.eq(&v.phone),
-                    people::position.eq(v.position.as_deref().unwrap_or("member")),
-                    people::unit_id.eq(&v.unit_id),
-                    people::position_since.eq(&v.position_since),
+                    PersonColumns::of(v),
                     people::rev.eq(rev),
                     people::created_at.eq(now),
                     people::updated_at.eq(now),
@@ -128,18 +120,42 @@ fn update_person(conn: &mut DbConn, id: &str, v: &Values, today: &str, now: i64)
     }
     diesel::update(people::table.find(id))
         .set((
-            people::full_name.eq(&v.full_name),
-            people::name_key.eq(text::fold(&v.full_name)),
-            people::sort_key.eq(text::person_sort_key(&v.full_name)),
-            people::birth_date.eq(&v.birth_date),
-            people::gender.eq(&v.gender),
-            people::phone.eq(&v.phone),
-            people::position.eq(v.position.as_deref().unwrap_or("member")),
-            people::unit_id.eq(&v.unit_id),
-            people::position_since.eq(&v.position_since),
+            PersonColumns::of(v),
             people::rev.eq(crate::db::next_revision(conn)?),
             people::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The columns a roster row sets, for a person it creates and one it updates alike (an empty
+/// value is written as null: `Values` already holds the stored value where the cell was empty).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = people, treat_none_as_null = true)]
+struct PersonColumns<'a> {
+    full_name: &'a str,
+    name_key: String,
+    sort_key: String,
+    birth_date: Option<&'a str>,
+    gender: Option<&'a str>,
+    phone: Option<&'a str>,
+    position: &'a str,
+    unit_id: Option<&'a str>,
+    position_since: Option<&'a str>,
+}
+
+impl<'a> PersonColumns<'a> {
+    fn of(v: &'a Values) -> Self {
+        PersonColumns {
+            full_name: &v.full_name,
+            name_key: text::fold(&v.full_name),
+            sort_key: text::person_sort_key(&v.full_name),
+            birth_date: v.birth_date.as_deref(),
+            gender: v.gender.as_deref(),
+            phone: v.phone.as_deref(),
+            position: v.position.as_deref().unwrap_or("member"),
+            unit_id: v.unit_id.as_deref(),
+            position_since: v.position_since.as_deref(),
+        }
+    }
 }

@@ -68,9 +68,10 @@ pub(super) fn read_row(
                 }
                 values.full_name = name;
             }
-            Column::BirthDate if raw.is_empty() => {}
-            Column::BirthDate => match parse_date(cell) {
-                Some(date) => values.birth_date = Some(date),
+            Column::BirthDate | Column::PositionSince if raw.is_empty() => {}
+            Column::BirthDate | Column::PositionSince => match parse_date(cell) {
+                Some(date) if *column == Column::BirthDate => values.birth_date = Some(date),
+                Some(date) => values.position_since = Some(date),
                 None => fail(
                     field,
                     "invalid_date",
@@ -104,15 +105,6 @@ pub(super) fn read_row(
             Column::Unit => match units.resolve(&raw) {
                 Ok(unit) => values.unit_id = Some(unit),
                 Err((code, message)) => fail(field, code, message),
-            },
-            Column::PositionSince if raw.is_empty() => {}
-            Column::PositionSince => match parse_date(cell) {
-                Some(date) => values.position_since = Some(date),
-                None => fail(
-                    field,
-                    "invalid_date",
-                    format!("{raw:?} is not a date (dd/mm/yyyy, yyyy-mm-dd or an Excel date)"),
-                ),
             },
             Column::Phone if raw.is_empty() => {}
             Column::Phone => match parse_phone(cell) {
