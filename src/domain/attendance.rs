@@ -5,9 +5,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::{PersonalRecords, personal_records};
-use super::people::resolve_id;
 use super::sessions::Sessions;
-use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
+use super::values::{Checker, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
 use crate::db::schema::{attendance, sessions};
 use crate::db::{Backend, DbConn};

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{PersonalRecords, personal_records};
 use super::courses::Courses;
-use super::people::resolve_id;
-use super::values::{Checker, path_id, serialize_ms};
+use super::values::{Checker, path_id, resolve_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{ensure_named_course_visible, visible_courses};
 use super::courses::Courses;
-use super::people::resolve_id;
 use super::text;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted_page, tombstone};
+use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, live_of_courses, sorted_page, tombstone,
+};
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -468,15 +469,7 @@ impl Resource for Materials {
         filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = materials::table
-                .filter(materials::deleted_at.is_null())
-                .into_boxed::<Backend>();
-            if let Some(ids) = &visible {
-                query = query.filter(materials::course_id.eq_any(ids.clone()));
-            }
-            if let Some(course) = &course_id {
-                query = query.filter(materials::course_id.eq(course.clone()));
-            }
+            let mut query = live_of_courses!(materials, &visible, &course_id);
             if let Some(kind) = &kind {
                 query = query.filter(materials::kind.eq(kind.clone()));
             }

@@ -242,6 +242,25 @@ macro_rules! sorted_page {
 }
 pub(crate) use sorted_page;
 
+/// The live rows of `$table` (a table with a `course_id`) that belong to the courses in
+/// `$visible` (`access::visible_courses`: `None` for every course) and to `$course` when a list
+/// names one, as a boxed query to filter further.
+macro_rules! live_of_courses {
+    ($table:ident, $visible:expr, $course:expr) => {{
+        let mut query = $table::table
+            .filter($table::deleted_at.is_null())
+            .into_boxed::<$crate::db::Backend>();
+        if let Some(ids) = $visible {
+            query = query.filter($table::course_id.eq_any(ids.clone()));
+        }
+        if let Some(course) = $course {
+            query = query.filter($table::course_id.eq(course.clone()));
+        }
+        query
+    }};
+}
+pub(crate) use live_of_courses;
+
 /// Leaves a tombstone instead of deleting: the row is marked deleted with a new revision, so
 /// devices learn of the deletion through the feed.
 macro_rules! tombstone {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted, text, tombstone};
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -325,26 +325,6 @@ impl People {
             updated_at: now,
             deleted_at: None,
         })
-    }
-}
-
-/// The id of a record being created or replaced: a replacement keeps its id (a different one in
-/// the body is an error); a creation takes the client's UUID or a new one.
-pub(crate) fn resolve_id(
-    check: &mut Checker,
-    existing: Option<&str>,
-    given: Option<&str>,
-) -> String {
-    match (existing, given) {
-        (Some(current), Some(given)) => {
-            if parse_id(given).as_deref() != Some(current) {
-                check.fail("id", "id_mismatch", "does not match the id in the path");
-            }
-            current.to_owned()
-        }
-        (Some(current), None) => current.to_owned(),
-        (None, Some(given)) => check.id("id", given),
-        (None, None) => new_id(),
     }
 }
 

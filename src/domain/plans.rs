@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use super::access::ensure_course_visible;
 use super::courses::Courses;
-use super::people::{POSITIONS, resolve_id};
+use super::people::POSITIONS;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, text, tombstone};
 use crate::db::schema::{training_plan_courses, training_plan_topics, training_plans};
 use crate::db::{DbConn, next_revision, now_ms};

@@ -8,11 +8,12 @@ use super::access::{
 };
 use super::attendance::AttendanceRecords;
 use super::courses::Courses;
-use super::people::resolve_id;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted_page, tombstone};
+use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, live_of_courses, sorted_page, tombstone,
+};
 use crate::db::schema::sessions;
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
 const SORTS: [&str; 4] = ["starts_at", "topic", "created_at", "updated_at"];
@@ -208,15 +209,7 @@ impl Resource for Sessions {
         check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = sessions::table
-                .filter(sessions::deleted_at.is_null())
-                .into_boxed::<Backend>();
-            if let Some(ids) = &visible {
-                query = query.filter(sessions::course_id.eq_any(ids.clone()));
-            }
-            if let Some(course) = &course_id {
-                query = query.filter(sessions::course_id.eq(course.clone()));
-            }
+            let mut query = live_of_courses!(sessions, &visible, &course_id);
             if let Some(trainer) = &trainer_id {
                 query = query.filter(sessions::trainer_id.eq(trainer.clone()));
             }

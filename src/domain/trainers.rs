@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::access::visible_courses;
 use super::courses::Courses;
-use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::users::Users;
-use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page, tombstone};
+use super::values::{Checker, path_id, resolve_id, serialize_ms};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, live_of_courses, sorted_page,
+    tombstone,
+};
 use crate::db::schema::course_trainers;
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
 pub const TRAINER_ROLES: [&str; 2] = ["lead", "assistant"];
@@ -123,15 +125,7 @@ impl Resource for CourseTrainers {
         filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = course_trainers::table
-                .filter(course_trainers::deleted_at.is_null())
-                .into_boxed::<Backend>();
-            if let Some(ids) = &visible {
-                query = query.filter(course_trainers::course_id.eq_any(ids.clone()));
-            }
-            if let Some(course) = &course_id {
-                query = query.filter(course_trainers::course_id.eq(course.clone()));
-            }
+            let mut query = live_of_courses!(course_trainers, &visible, &course_id);
             if let Some(user) = &user_id {
                 query = query.filter(course_trainers::user_id.eq(user.clone()));
             }
