@@ -261,6 +261,24 @@ macro_rules! live_of_courses {
 }
 pub(crate) use live_of_courses;
 
+/// Narrows a boxed query of enrollments or attendance records to those the caller reads
+/// (`access::personal_records`): everyone's, those of some courses (`$course`, the record's
+/// course column), or a trainee's own (`$person`, its person column).
+macro_rules! personal {
+    ($query:expr, $scope:expr, $person:expr, $course:expr) => {
+        match $scope {
+            $crate::domain::access::PersonalRecords::Everyone => $query,
+            $crate::domain::access::PersonalRecords::Own(person) => {
+                $query.filter($person.nullable().eq(person.clone()))
+            }
+            $crate::domain::access::PersonalRecords::OfCourses(courses) => {
+                $query.filter($course.eq_any(courses.clone()))
+            }
+        }
+    };
+}
+pub(crate) use personal;
+
 /// Leaves a tombstone instead of deleting: the row is marked deleted with a new revision, so
 /// devices learn of the deletion through the feed.
 macro_rules! tombstone {
