@@ -4,11 +4,10 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{PersonalRecords, personal_records};
-use super::people::resolve_id;
+use super::access::personal_records;
 use super::sessions::Sessions;
-use super::values::{Checker, MAX_TEXT_CHARS, path_id, serialize_ms, serialize_opt_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
+use super::values::{Checker, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms, serialize_opt_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
 use crate::db::schema::{attendance, sessions};
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -164,19 +163,11 @@ impl Resource for AttendanceRecords {
         filter_check.finish()?;
         let scope = personal_records(conn, caller)?;
         let query = || {
-            let mut query = attendance::table
+            let live = attendance::table
                 .inner_join(sessions::table)
                 .filter(attendance::deleted_at.is_null())
                 .into_boxed::<Backend>();
-            match &scope {
-                PersonalRecords::Everyone => {}
-                PersonalRecords::Own(person) => {
-                    query = query.filter(attendance::person_id.nullable().eq(person.clone()))
-                }
-                PersonalRecords::OfCourses(courses) => {
-                    query = query.filter(sessions::course_id.eq_any(courses.clone()))
-                }
-            }
+            let mut query = personal!(live, &scope, attendance::person_id, sessions::course_id);
             if let Some(session) = &session_id {
                 query = query.filter(attendance::session_id.eq(session.clone()));
             }
@@ -288,13 +279,5 @@ impl Resource for AttendanceRecords {
     ) -> Result<()> {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
-    }
-
-    fn revision(record: &Attendance) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Attendance) -> &str {
-        &record.id
     }
 }

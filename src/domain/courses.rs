@@ -9,14 +9,11 @@ use super::access::{Manages, ensure_course_visible, visible_courses};
 use super::attendance::AttendanceRecords;
 use super::enrollments::Enrollments;
 use super::materials::Materials;
-use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::trainers::CourseTrainers;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, text, tombstone,
-};
+use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted_page, text, tombstone};
 use crate::db::schema::courses;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -248,11 +245,8 @@ impl Resource for Courses {
         expected_rev: Option<i64>,
         input: CourseInput,
     ) -> Result<Course> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        let manages = &caller.manages;
-        manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, manages, input, Some(&existing))?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
         diesel::update(courses::table.find(&row.id))
             .set(&row)
             .execute(conn)?;
@@ -265,9 +259,7 @@ impl Resource for Courses {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let session_ids = Sessions::ids_of_course(conn, &existing.id)?;
         let recorded = AttendanceRecords::count_in_sessions(conn, &session_ids)?;
         if recorded > 0 {
@@ -283,13 +275,5 @@ impl Resource for Courses {
         Materials::tombstone_of_course(conn, &existing.id, now)?;
         tombstone!(conn, courses, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Course) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Course) -> &str {
-        &record.id
     }
 }

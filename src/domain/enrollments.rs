@@ -4,11 +4,10 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{PersonalRecords, personal_records};
+use super::access::personal_records;
 use super::courses::Courses;
-use super::people::resolve_id;
-use super::values::{Checker, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted_page};
+use super::values::{Checker, path_id, resolve_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
 use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -157,18 +156,10 @@ impl Resource for Enrollments {
         filter_check.finish()?;
         let scope = personal_records(conn, caller)?;
         let query = || {
-            let mut query = enrollments::table
+            let live = enrollments::table
                 .filter(enrollments::deleted_at.is_null())
                 .into_boxed::<Backend>();
-            match &scope {
-                PersonalRecords::Everyone => {}
-                PersonalRecords::Own(person) => {
-                    query = query.filter(enrollments::person_id.nullable().eq(person.clone()))
-                }
-                PersonalRecords::OfCourses(courses) => {
-                    query = query.filter(enrollments::course_id.eq_any(courses.clone()))
-                }
-            }
+            let mut query = personal!(live, &scope, enrollments::person_id, enrollments::course_id);
             if let Some(course) = &course_id {
                 query = query.filter(enrollments::course_id.eq(course.clone()));
             }
@@ -261,14 +252,6 @@ impl Resource for Enrollments {
     ) -> Result<()> {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
         Ok(())
-    }
-
-    fn revision(record: &Enrollment) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Enrollment) -> &str {
-        &record.id
     }
 }
 

@@ -6,11 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{ensure_named_course_visible, visible_courses};
 use super::courses::Courses;
-use super::people::resolve_id;
 use super::text;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, live_of_courses, sorted_page, tombstone,
 };
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -250,9 +249,7 @@ impl Materials {
         expected_rev: Option<i64>,
         file_name: Option<&str>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name.map(str::to_owned);
         Self::validate(conn, input, Some(&existing)).map(drop)
@@ -268,9 +265,7 @@ impl Materials {
         content_type: Option<String>,
         content: &StoredContent,
     ) -> Result<Material> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let mut input = Self::input_of(&existing);
         input.file_name = file_name;
         input.content_type = content_type;
@@ -474,15 +469,7 @@ impl Resource for Materials {
         filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = materials::table
-                .filter(materials::deleted_at.is_null())
-                .into_boxed::<Backend>();
-            if let Some(ids) = &visible {
-                query = query.filter(materials::course_id.eq_any(ids.clone()));
-            }
-            if let Some(course) = &course_id {
-                query = query.filter(materials::course_id.eq(course.clone()));
-            }
+            let mut query = live_of_courses!(materials, &visible, &course_id);
             if let Some(kind) = &kind {
                 query = query.filter(materials::kind.eq(kind.clone()));
             }
@@ -518,9 +505,7 @@ impl Resource for Materials {
         expected_rev: Option<i64>,
         input: MaterialInput,
     ) -> Result<Material> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         diesel::update(materials::table.find(&row.id))
             .set(&row)
@@ -534,20 +519,10 @@ impl Resource for Materials {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, materials, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Material) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Material) -> &str {
-        &record.id
     }
 }
 

@@ -112,7 +112,7 @@ pub trait Resource: 'static {
     /// The code of the conflict when a record to create already exists (for a synced
     /// collection, whose creations the one writer refuses).
     const EXISTS: &'static str = "already_exists";
-    type Record: Serialize + Send + 'static;
+    type Record: Versioned + Serialize + Send + 'static;
     type Input: DeserializeOwned + Send + 'static;
     type Filter: DeserializeOwned + Send + 'static;
 
@@ -139,10 +139,60 @@ pub trait Resource: 'static {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()>;
-    /// The revision that identifies this version of the record (the ETag).
-    fn revision(record: &Self::Record) -> i64;
-    fn id(record: &Self::Record) -> &str;
+
+    /// Refuses a change (update, delete) of a record the caller sees but may not change; by
+    /// default, everyone who manages no unit (trainers, trainees) may change none.
+    fn may_change(caller: &Caller, _record: &Self::Record) -> Result<()> {
+        caller.manages.require_some()
+    }
+
+    /// The stored record an update or a delete applies to: as `get` finds it, if the caller may
+    /// change it (`may_change`), and still at the caller's If-Match revision.
+    fn find_to_change(
+        conn: &mut DbConn,
+        caller: &Caller,
+        id: &str,
+        expected_rev: Option<i64>,
+    ) -> Result<Self::Record> {
+        let existing = Self::get(conn, caller, id)?;
+        Self::may_change(caller, &existing)?;
+        check_revision(Self::WHAT, existing.revision(), expected_rev)?;
+        Ok(existing)
+    }
 }
+
+/// A stored record's id and the revision that identifies this version of it (its ETag).
+pub trait Versioned {
+    fn id(&self) -> &str;
+    fn revision(&self) -> i64;
+}
+
+/// Every administered record keeps its id and revision in fields of those names.
+macro_rules! versioned {
+    ($($record:ty),+ $(,)?) => {
+        $(impl Versioned for $record {
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn revision(&self) -> i64 {
+                self.rev
+            }
+        })+
+    };
+}
+
+versioned!(
+    units::Unit,
+    people::Person,
+    courses::Course,
+    trainers::CourseTrainer,
+    sessions::Session,
+    enrollments::Enrollment,
+    attendance::Attendance,
+    materials::Material,
+    plans::TrainingPlan,
+);
 
 /// Fails with 412 when the caller's If-Match revision is not the stored one.
 pub fn check_revision(what: &'static str, current: i64, expected: Option<i64>) -> Result<()> {
@@ -191,6 +241,43 @@ macro_rules! sorted_page {
     }};
 }
 pub(crate) use sorted_page;
+
+/// The live rows of `$table` (a table with a `course_id`) that belong to the courses in
+/// `$visible` (`access::visible_courses`: `None` for every course) and to `$course` when a list
+/// names one, as a boxed query to filter further.
+macro_rules! live_of_courses {
+    ($table:ident, $visible:expr, $course:expr) => {{
+        let mut query = $table::table
+            .filter($table::deleted_at.is_null())
+            .into_boxed::<$crate::db::Backend>();
+        if let Some(ids) = $visible {
+            query = query.filter($table::course_id.eq_any(ids.clone()));
+        }
+        if let Some(course) = $course {
+            query = query.filter($table::course_id.eq(course.clone()));
+        }
+        query
+    }};
+}
+pub(crate) use live_of_courses;
+
+/// Narrows a boxed query of enrollments or attendance records to those the caller reads
+/// (`access::personal_records`): everyone's, those of some courses (`$course`, the record's
+/// course column), or a trainee's own (`$person`, its person column).
+macro_rules! personal {
+    ($query:expr, $scope:expr, $person:expr, $course:expr) => {
+        match $scope {
+            $crate::domain::access::PersonalRecords::Everyone => $query,
+            $crate::domain::access::PersonalRecords::Own(person) => {
+                $query.filter($person.nullable().eq(person.clone()))
+            }
+            $crate::domain::access::PersonalRecords::OfCourses(courses) => {
+                $query.filter($course.eq_any(courses.clone()))
+            }
+        }
+    };
+}
+pub(crate) use personal;
 
 /// Leaves a tombstone instead of deleting: the row is marked deleted with a new revision, so
 /// devices learn of the deletion through the feed.

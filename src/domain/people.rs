@@ -9,11 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted, text,
-    tombstone,
-};
+use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted, text, tombstone};
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -331,26 +328,6 @@ impl People {
     }
 }
 
-/// The id of a record being created or replaced: a replacement keeps its id (a different one in
-/// the body is an error); a creation takes the client's UUID or a new one.
-pub(crate) fn resolve_id(
-    check: &mut Checker,
-    existing: Option<&str>,
-    given: Option<&str>,
-) -> String {
-    match (existing, given) {
-        (Some(current), Some(given)) => {
-            if parse_id(given).as_deref() != Some(current) {
-                check.fail("id", "id_mismatch", "does not match the id in the path");
-            }
-            current.to_owned()
-        }
-        (Some(current), None) => current.to_owned(),
-        (None, Some(given)) => check.id("id", given),
-        (None, None) => new_id(),
-    }
-}
-
 impl Resource for People {
     const WHAT: &'static str = "person";
     const COLLECTION: &'static str = "people";
@@ -457,6 +434,14 @@ impl Resource for People {
         Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
     }
 
+    /// An organiser changes the people of their subtree only (a person they see through a
+    /// course may belong to another unit).
+    fn may_change(caller: &Caller, person: &Person) -> Result<()> {
+        caller
+            .manages
+            .require_unit("unit_id", person.unit_id.as_deref())
+    }
+
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
         let manages = &caller.manages;
         manages.require_some()?;
@@ -474,11 +459,8 @@ impl Resource for People {
         expected_rev: Option<i64>,
         input: PersonInput,
     ) -> Result<Person> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        let manages = &caller.manages;
-        manages.require_unit("unit_id", existing.unit_id.as_deref())?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
-        let row = Self::build(conn, manages, input, Some(&existing))?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
         if let Some(old) = existing.unit_id.as_deref()
             && row.unit_id.as_deref() != Some(old)
         {
@@ -508,11 +490,7 @@ impl Resource for People {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller
-            .manages
-            .require_unit("unit_id", existing.unit_id.as_deref())?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let enrolled: i64 = enrollments::table
             .filter(enrollments::person_id.eq(&existing.id))
             .filter(enrollments::deleted_at.is_null())
@@ -539,14 +517,6 @@ impl Resource for People {
         let now = now_ms();
         tombstone!(conn, people, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Person) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Person) -> &str {
-        &record.id
     }
 }
 

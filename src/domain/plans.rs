@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use super::access::ensure_course_visible;
 use super::courses::Courses;
-use super::people::{POSITIONS, resolve_id};
+use super::people::POSITIONS;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, check_revision, text, tombstone};
+use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
+use super::{Caller, PageRequest, Paged, Resource, text, tombstone};
 use crate::db::schema::{training_plan_courses, training_plan_topics, training_plans};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -711,8 +711,7 @@ impl Resource for TrainingPlans {
         expected_rev: Option<i64>,
         input: TrainingPlanInput,
     ) -> Result<TrainingPlan> {
-        let existing = Self::find_managed(conn, caller, &path_id(id, Self::WHAT)?)?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let plan = Self::build(conn, caller, input, Some(&existing))?;
         Self::write(conn, &plan, true)?;
         Ok(plan)
@@ -724,18 +723,9 @@ impl Resource for TrainingPlans {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_managed(conn, caller, &path_id(id, Self::WHAT)?)?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         tombstone!(conn, training_plans, &existing.id, now_ms())?;
         Ok(())
-    }
-
-    fn revision(record: &TrainingPlan) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &TrainingPlan) -> &str {
-        &record.id
     }
 }
 

@@ -8,13 +8,12 @@ use super::access::{
 };
 use super::attendance::AttendanceRecords;
 use super::courses::Courses;
-use super::people::resolve_id;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted_page, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, live_of_courses, sorted_page, tombstone,
 };
 use crate::db::schema::sessions;
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
 const SORTS: [&str; 4] = ["starts_at", "topic", "created_at", "updated_at"];
@@ -210,15 +209,7 @@ impl Resource for Sessions {
         check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = sessions::table
-                .filter(sessions::deleted_at.is_null())
-                .into_boxed::<Backend>();
-            if let Some(ids) = &visible {
-                query = query.filter(sessions::course_id.eq_any(ids.clone()));
-            }
-            if let Some(course) = &course_id {
-                query = query.filter(sessions::course_id.eq(course.clone()));
-            }
+            let mut query = live_of_courses!(sessions, &visible, &course_id);
             if let Some(trainer) = &trainer_id {
                 query = query.filter(sessions::trainer_id.eq(trainer.clone()));
             }
@@ -261,9 +252,7 @@ impl Resource for Sessions {
         expected_rev: Option<i64>,
         input: SessionInput,
     ) -> Result<Session> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         diesel::update(sessions::table.find(&row.id))
             .set(&row)
@@ -277,9 +266,7 @@ impl Resource for Sessions {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let recorded =
             AttendanceRecords::count_in_sessions(conn, std::slice::from_ref(&existing.id))?;
         if recorded > 0 {
@@ -291,13 +278,5 @@ impl Resource for Sessions {
         let now = now_ms();
         tombstone!(conn, sessions, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Session) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Session) -> &str {
-        &record.id
     }
 }

@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::access::visible_courses;
 use super::courses::Courses;
-use super::people::resolve_id;
 use super::sessions::Sessions;
 use super::users::Users;
-use super::values::{Checker, path_id, serialize_ms};
+use super::values::{Checker, path_id, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, check_revision, sorted_page, tombstone,
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, live_of_courses, sorted_page,
+    tombstone,
 };
 use crate::db::schema::course_trainers;
-use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
 pub const TRAINER_ROLES: [&str; 2] = ["lead", "assistant"];
@@ -125,15 +125,7 @@ impl Resource for CourseTrainers {
         filter_check.finish()?;
         let visible = visible_courses(conn, caller)?;
         let query = || {
-            let mut query = course_trainers::table
-                .filter(course_trainers::deleted_at.is_null())
-                .into_boxed::<Backend>();
-            if let Some(ids) = &visible {
-                query = query.filter(course_trainers::course_id.eq_any(ids.clone()));
-            }
-            if let Some(course) = &course_id {
-                query = query.filter(course_trainers::course_id.eq(course.clone()));
-            }
+            let mut query = live_of_courses!(course_trainers, &visible, &course_id);
             if let Some(user) = &user_id {
                 query = query.filter(course_trainers::user_id.eq(user.clone()));
             }
@@ -233,9 +225,7 @@ impl Resource for CourseTrainers {
         expected_rev: Option<i64>,
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
         if check.id("course_id", &input.course_id) != existing.course_id {
@@ -276,20 +266,10 @@ impl Resource for CourseTrainers {
         id: &str,
         expected_rev: Option<i64>,
     ) -> Result<()> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
-        caller.manages.require_some()?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let now = now_ms();
         tombstone!(conn, course_trainers, &existing.id, now)?;
         // Sessions of the course no longer name a trainer who is not assigned to it.
         Sessions::clear_trainer(conn, &existing.course_id, &existing.user_id, now)
-    }
-
-    fn revision(record: &CourseTrainer) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &CourseTrainer) -> &str {
-        &record.id
     }
 }

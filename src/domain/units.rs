@@ -13,9 +13,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
-use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, sorted, text, tombstone,
-};
+use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted, text, tombstone};
 use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -456,8 +454,7 @@ impl Resource for Units {
         input: UnitInput,
     ) -> Result<Unit> {
         caller.manages.require_everything()?;
-        let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         super::reorganisation::record_plain_rename(conn, caller, &existing, &row)?;
         diesel::update(units::table.find(&row.id))
@@ -473,8 +470,7 @@ impl Resource for Units {
         expected_rev: Option<i64>,
     ) -> Result<()> {
         caller.manages.require_everything()?;
-        let existing = Self::find(conn, &path_id(id, Self::WHAT)?)?;
-        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let children: i64 = units::table
             .filter(
                 units::parent_id
@@ -507,13 +503,5 @@ impl Resource for Units {
         let now = now_ms();
         tombstone!(conn, units, &existing.id, now)?;
         Ok(())
-    }
-
-    fn revision(record: &Unit) -> i64 {
-        record.rev
-    }
-
-    fn id(record: &Unit) -> &str {
-        &record.id
     }
 }

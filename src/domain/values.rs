@@ -46,6 +46,26 @@ pub fn serialize_opt_ms<S: Serializer>(
     }
 }
 
+/// The id of a record being created or replaced: a replacement keeps its id (a different one in
+/// the body is an error); a creation takes the client's UUID or a new one.
+pub(crate) fn resolve_id(
+    check: &mut Checker,
+    existing: Option<&str>,
+    given: Option<&str>,
+) -> String {
+    match (existing, given) {
+        (Some(current), Some(given)) => {
+            if parse_id(given).as_deref() != Some(current) {
+                check.fail("id", "id_mismatch", "does not match the id in the path");
+            }
+            current.to_owned()
+        }
+        (Some(current), None) => current.to_owned(),
+        (None, Some(given)) => check.id("id", given),
+        (None, None) => new_id(),
+    }
+}
+
 /// Collects field problems while converting input.
 #[derive(Debug, Default)]
 pub struct Checker {

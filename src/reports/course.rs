@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
 use super::unit_tree::UnitTree;
-use super::{Rule, local_time, percent, position_label, status_label};
+use super::{Cadre, Rule, local_time, percent, position_label, status_label};
 use crate::db::DbConn;
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, sessions};
 use crate::domain::access::ensure_course_visible;
@@ -82,15 +82,6 @@ struct SessionRow {
     starts_at: i64,
 }
 
-/// An enrolled trainee as the matrix names them.
-#[derive(Queryable)]
-struct TraineeCadre {
-    id: String,
-    full_name: String,
-    position: String,
-    unit_id: Option<String>,
-}
-
 #[derive(Queryable)]
 struct Mark {
     session_id: String,
@@ -134,18 +125,13 @@ pub fn report(
     if caller.role == Role::Trainee {
         trainees_query = trainees_query.filter(people::id.nullable().eq(caller.person_id.clone()));
     }
-    let trainees: Vec<TraineeCadre> = trainees_query
+    let trainees: Vec<Cadre> = trainees_query
         .order((
             people::sort_key.asc(),
             people::full_name.asc(),
             people::id.asc(),
         ))
-        .select((
-            people::id,
-            people::full_name,
-            people::position,
-            people::unit_id,
-        ))
+        .select(Cadre::as_select())
         .load(conn)?;
     let person_ids: Vec<&String> = trainees.iter().map(|t| &t.id).collect();
     let session_ids: Vec<&String> = session_rows.iter().map(|s| &s.id).collect();
@@ -187,11 +173,12 @@ pub fn report(
     }
     let total = session_ids.len() as i64;
     let mut rows = Vec::with_capacity(trainees.len());
-    for TraineeCadre {
+    for Cadre {
         id: person_id,
         full_name,
         position,
         unit_id,
+        ..
     } in &trainees
     {
         let marks = statuses

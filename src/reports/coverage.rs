@@ -1,7 +1,7 @@
 //! The coverage report: cadres holding the positions, trained or not, per unit in force today
 //! and rolled up the tree.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::Datelike;
 use diesel::dsl::count_star;
@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
-use super::unit_tree::{UnitRow, UnitTree};
-use super::{DEFAULT_POSITIONS, Rule, list, percent, position_label};
+use super::unit_tree::{Tally, UnitPlace, UnitTree};
+use super::{Attended, Cadre, DEFAULT_POSITIONS, Rule, list, position_label};
 use crate::db::DbConn;
 use crate::db::schema::{attendance, courses, people, sessions};
 use crate::domain::Caller;
@@ -45,13 +45,9 @@ pub struct Missing {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CoverageUnit {
-    pub unit_id: String,
-    pub code: String,
-    pub name: String,
-    pub kind: String,
+    #[serde(flatten)]
+    pub unit: UnitPlace,
     pub parent_id: Option<String>,
-    /// Depth under the report's root (0 = the root).
-    pub depth: usize,
     /// Cadres holding the positions in this unit and the units under it.
     pub cadres: i64,
     /// Of them, those who completed at least one course that ended in the period.
@@ -68,16 +64,6 @@ pub struct CoverageTotal {
     pub percent: Option<f64>,
     /// Courses with sessions that ended in the period.
     pub courses: i64,
-}
-
-/// A cadre as the coverage report reads them.
-#[derive(Queryable)]
-struct CadreRow {
-    id: String,
-    full_name: String,
-    position: String,
-    phone: Option<String>,
-    unit_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,21 +83,6 @@ pub struct CoverageReport {
 struct CourseSessions {
     course_id: String,
     sessions: i64,
-}
-
-/// How many sessions of a course a cadre attended with a counting status.
-#[derive(Queryable)]
-struct Attended {
-    course_id: String,
-    person_id: String,
-    sessions: i64,
-}
-
-/// Cadres and how many of them are trained.
-#[derive(Debug, Clone, Copy, Default)]
-struct Tally {
-    cadres: i64,
-    trained: i64,
 }
 
 /// A unit's own cadres (not those of the units below): the tally and who is missing.
@@ -197,45 +168,32 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
         .group_by((sessions::course_id, attendance::person_id))
         .select((sessions::course_id, attendance::person_id, count_star()))
         .load(conn)?;
-    let trained: HashSet<String> = attended
-        .into_iter()
-        .filter(|a| {
-            let sessions = sessions_of.get(a.course_id.as_str()).copied().unwrap_or(0);
-            rule.completes(a.sessions, sessions)
-        })
-        .map(|a| a.person_id)
-        .collect();
-    let cadres: Vec<CadreRow> = people::table
+    let trained: HashSet<String> = rule.completers(attended, &sessions_of);
+    let cadres: Vec<Cadre> = people::table
         .filter(people::deleted_at.is_null())
         .filter(people::position.eq_any(&positions))
         .filter(people::unit_id.is_not_null())
         .order((people::sort_key.asc(), people::full_name.asc()))
-        .select((
-            people::id,
-            people::full_name,
-            people::position,
-            people::phone,
-            people::unit_id,
-        ))
+        .select(Cadre::as_select())
         .load(conn)?;
 
     // Counts per unit in force today, then rolled up to every ancestor.
     let mut own: HashMap<String, UnitCount> = HashMap::new();
-    for CadreRow {
+    for Cadre {
         id,
         full_name,
         position,
         phone,
         unit_id,
+        ..
     } in cadres
     {
         let Some(unit) = unit_id else { continue };
         let unit = tree.current(&unit);
         let entry = own.entry(unit).or_default();
-        entry.tally.cadres += 1;
-        if trained.contains(&id) {
-            entry.tally.trained += 1;
-        } else {
+        let is_trained = trained.contains(&id);
+        entry.tally.add(Tally::one(is_trained));
+        if !is_trained {
             entry.missing.push(Missing {
                 person_id: id,
                 full_name,
@@ -246,58 +204,41 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
     }
     let mut rolled: HashMap<String, Tally> = HashMap::new();
     for (unit, count) in &own {
-        for ancestor in tree.ancestors(unit) {
-            let entry = rolled.entry(ancestor).or_default();
-            entry.cadres += count.tally.cadres;
-            entry.trained += count.tally.trained;
-        }
+        tree.roll_up(&mut rolled, unit, count.tally, |_| true);
     }
     // The units shown: in force today, under the root when there is one.
-    let mut children: BTreeMap<Option<String>, Vec<&UnitRow>> = BTreeMap::new();
-    for unit in tree.units.values().filter(|u| tree.is_current(&u.id)) {
-        let parent = unit.parent_id.clone().filter(|p| tree.is_current(p));
-        children.entry(parent).or_default().push(unit);
-    }
-    for list in children.values_mut() {
-        list.sort_by_key(|u| (crate::domain::text::fold(&u.name), u.id.clone()));
-    }
-    let starts: Vec<&UnitRow> = match &root {
-        Some(root) => tree.units.get(root).into_iter().collect(),
-        None => children.get(&None).cloned().unwrap_or_default(),
-    };
-    let mut shown = Vec::new();
-    let mut stack: Vec<(&UnitRow, usize)> = starts.into_iter().rev().map(|u| (u, 0)).collect();
-    while let Some((unit, depth)) = stack.pop() {
-        let Tally {
-            cadres,
-            trained: done,
-        } = rolled.get(&unit.id).copied().unwrap_or_default();
-        let missing = own.remove(&unit.id).map(|o| o.missing).unwrap_or_default();
-        shown.push(CoverageUnit {
-            unit_id: unit.id.clone(),
-            code: unit.code.clone(),
-            name: unit.name.clone(),
-            kind: unit.kind.clone(),
-            parent_id: unit.parent_id.clone(),
-            depth,
-            cadres,
-            trained: done,
-            percent: percent(done, cadres),
-            missing,
-        });
-        if let Some(list) = children.get(&Some(unit.id.clone())) {
-            stack.extend(list.iter().rev().map(|u| (*u, depth + 1)));
-        }
-    }
+    let in_force = tree.units.keys().filter(|id| tree.is_current(id));
+    let shown: Vec<CoverageUnit> = tree
+        .depth_first(in_force, root.as_deref())
+        .into_iter()
+        .map(|unit| {
+            let tally = rolled.get(&unit.unit_id).copied().unwrap_or_default();
+            let missing = own
+                .remove(&unit.unit_id)
+                .map(|o| o.missing)
+                .unwrap_or_default();
+            CoverageUnit {
+                parent_id: tree.units[&unit.unit_id].parent_id.clone(),
+                unit,
+                cadres: tally.cadres,
+                trained: tally.trained,
+                percent: tally.percent(),
+                missing,
+            }
+        })
+        .collect();
     let total = match &root {
         Some(root) => rolled.get(root).copied().unwrap_or_default(),
-        None => shown
-            .iter()
-            .filter(|u| u.depth == 0)
-            .fold(Tally::default(), |sum, u| Tally {
-                cadres: sum.cadres + u.cadres,
-                trained: sum.trained + u.trained,
-            }),
+        None => {
+            let mut total = Tally::default();
+            for unit in shown.iter().filter(|u| u.unit.depth == 0) {
+                total.add(Tally {
+                    cadres: unit.cadres,
+                    trained: unit.trained,
+                });
+            }
+            total
+        }
     };
     Ok(CoverageReport {
         from,
@@ -308,7 +249,7 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
         total: CoverageTotal {
             cadres: total.cadres,
             trained: total.trained,
-            percent: percent(total.trained, total.cadres),
+            percent: total.percent(),
             courses: course_sessions
                 .iter()
                 .filter(|c| {
@@ -332,9 +273,8 @@ impl CoverageReport {
             .units
             .iter()
             .map(|u| {
-                vec![
-                    Value::Text(u.code.clone()),
-                    Value::Text(format!("{}{}", "  ".repeat(u.depth), u.name)),
+                let mut row = u.unit.cells().to_vec();
+                row.extend([
                     Value::Int(u.cadres),
                     Value::Int(u.trained),
                     Value::opt_percent(u.percent),
@@ -345,7 +285,8 @@ impl CoverageReport {
                             .collect::<Vec<_>>()
                             .join("; "),
                     ),
-                ]
+                ]);
+                row
             })
             .chain(std::iter::once(vec![
                 Value::Empty,
@@ -362,7 +303,7 @@ impl CoverageReport {
             .flat_map(|u| {
                 u.missing.iter().map(move |m| {
                     vec![
-                        Value::Text(u.name.clone()),
+                        Value::Text(u.unit.name.clone()),
                         Value::Text(m.full_name.clone()),
                         Value::Text(position_label(&m.position).into()),
                         Value::opt_text(m.phone.as_deref()),

@@ -18,9 +18,15 @@ pub mod render;
 pub mod trainer;
 mod unit_tree;
 
+pub use unit_tree::UnitPlace;
+
+use std::collections::{HashMap, HashSet};
+
 use chrono::{Datelike, TimeZone};
+use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::schema::people;
 use crate::domain::attendance::STATUSES;
 use crate::domain::values::Checker;
 
@@ -52,6 +58,44 @@ impl Rule {
     pub fn completes(&self, attended: i64, sessions: i64) -> bool {
         sessions > 0 && (attended as f64) * 100.0 >= self.min_rate * sessions as f64
     }
+
+    /// The people who completed a course: whose attended sessions complete it, out of the
+    /// course's live sessions (`sessions_of`, by course).
+    fn completers(
+        &self,
+        attended: Vec<Attended>,
+        sessions_of: &HashMap<&str, i64>,
+    ) -> HashSet<String> {
+        attended
+            .into_iter()
+            .filter(|a| {
+                let sessions = sessions_of.get(a.course_id.as_str()).copied();
+                self.completes(a.sessions, sessions.unwrap_or(0))
+            })
+            .map(|a| a.person_id)
+            .collect()
+    }
+}
+
+/// A person as the reports list them.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = people)]
+struct Cadre {
+    id: String,
+    full_name: String,
+    position: String,
+    /// The day they took their position, when recorded.
+    position_since: Option<String>,
+    phone: Option<String>,
+    unit_id: Option<String>,
+}
+
+/// How many sessions of a course a person attended with a counting status.
+#[derive(Queryable)]
+struct Attended {
+    course_id: String,
+    person_id: String,
+    sessions: i64,
 }
 
 /// A comma-separated list of allowed values, or the default.

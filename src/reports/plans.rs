@@ -15,15 +15,15 @@
 //! starts. The completion rule still divides by all the course's live sessions, so a course is
 //! completed only once enough of it has been held.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
-use super::unit_tree::{UnitRow, UnitTree};
-use super::{DEFAULT_STATUSES, Rule, percent, position_label};
+use super::unit_tree::{Tally, UnitPlace, UnitTree};
+use super::{Attended, Cadre, DEFAULT_STATUSES, Rule, percent, position_label};
 use crate::db::DbConn;
 use crate::db::schema::{attendance, courses, people, person_unit_history, sessions};
 use crate::domain::Caller;
@@ -99,12 +99,8 @@ pub struct PlanUnit {
 /// units under it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanUnitProgress {
-    pub unit_id: String,
-    pub code: String,
-    pub name: String,
-    pub kind: String,
-    /// Depth under the plan's unit (0 = the plan's unit).
-    pub depth: usize,
+    #[serde(flatten)]
+    pub unit: UnitPlace,
     pub target: i64,
     pub trained: i64,
     pub not_trained: i64,
@@ -206,8 +202,8 @@ pub struct PlanReport {
 
 /// Who of a plan's target group is trained, from the current tree.
 struct Evaluation {
-    /// Per unit in force in the plan's subtree: (target, trained), rolled up.
-    rolled: HashMap<String, (i64, i64)>,
+    /// Per unit in force in the plan's subtree: the target group and the trained, rolled up.
+    rolled: HashMap<String, Tally>,
     scope: HashSet<String>,
     trained: Vec<TargetPerson>,
     not_trained: Vec<TargetPerson>,
@@ -226,17 +222,6 @@ fn scope_of(tree: &UnitTree, root: &str) -> HashSet<String> {
         .collect()
 }
 
-/// A person as the plan reads them.
-#[derive(Debug, Queryable)]
-struct CadreRow {
-    id: String,
-    full_name: String,
-    position: String,
-    position_since: Option<String>,
-    phone: Option<String>,
-    unit_id: Option<String>,
-}
-
 /// A live session of a planned course.
 #[derive(Debug, Queryable)]
 struct LiveSession {
@@ -246,14 +231,10 @@ struct LiveSession {
     starts_at: i64,
 }
 
-/// The people the plan's rule counts as trained, among `candidates`.
-fn trained_people(
-    conn: &mut DbConn,
-    plan: &TrainingPlan,
-    candidates: &[&String],
-) -> Result<HashSet<String>> {
+/// The live sessions of the plan's live courses.
+fn live_sessions(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<LiveSession>> {
     let course_ids: Vec<&String> = plan.courses.iter().map(|c| &c.course_id).collect();
-    let live_sessions: Vec<LiveSession> = sessions::table
+    Ok(sessions::table
         .inner_join(courses::table)
         .filter(courses::deleted_at.is_null())
         .filter(sessions::deleted_at.is_null())
@@ -264,7 +245,30 @@ fn trained_people(
             sessions::topic,
             sessions::starts_at,
         ))
-        .load(conn)?;
+        .load(conn)?)
+}
+
+/// How many sessions on the plan's topics a person attended with a counting status.
+#[derive(Queryable)]
+struct AttendedOnTopics {
+    person_id: String,
+    sessions: i64,
+}
+
+/// A planned course's live sessions, and how many of them have started.
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    sessions: i64,
+    started: i64,
+}
+
+/// The people the plan's rule counts as trained, among `candidates`.
+fn trained_people(
+    conn: &mut DbConn,
+    plan: &TrainingPlan,
+    candidates: &[&String],
+) -> Result<HashSet<String>> {
+    let live_sessions = live_sessions(conn, plan)?;
     let now = crate::db::now_ms();
     let started = |s: &&LiveSession| s.starts_at <= now;
     let counting: Vec<&str> = DEFAULT_STATUSES.to_vec();
@@ -283,7 +287,7 @@ fn trained_people(
                 .filter(started)
                 .map(|s| &s.id)
                 .collect();
-            let attended: Vec<(String, String, i64)> = attendance::table
+            let attended: Vec<Attended> = attendance::table
                 .inner_join(sessions::table)
                 .filter(attendance::deleted_at.is_null())
                 .filter(attendance::status.eq_any(&counting))
@@ -292,13 +296,7 @@ fn trained_people(
                 .group_by((sessions::course_id, attendance::person_id))
                 .select((sessions::course_id, attendance::person_id, count_star()))
                 .load(conn)?;
-            Ok(attended
-                .into_iter()
-                .filter(|(course, _, n)| {
-                    rule.completes(*n, sessions_of.get(course.as_str()).copied().unwrap_or(0))
-                })
-                .map(|(_, person, _)| person)
-                .collect())
+            Ok(rule.completers(attended, &sessions_of))
         }
         PlanRule::SessionsOnTopics { min_sessions, .. } => {
             let keys = plan.rule.topic_keys();
@@ -308,7 +306,7 @@ fn trained_people(
                 .filter(|s| topic_matches(&s.topic, &keys))
                 .map(|s| &s.id)
                 .collect();
-            let attended: Vec<(String, i64)> = attendance::table
+            let attended: Vec<AttendedOnTopics> = attendance::table
                 .filter(attendance::deleted_at.is_null())
                 .filter(attendance::status.eq_any(&counting))
                 .filter(attendance::session_id.eq_any(&session_ids))
@@ -318,8 +316,8 @@ fn trained_people(
                 .load(conn)?;
             Ok(attended
                 .into_iter()
-                .filter(|(_, n)| *n >= i64::from(*min_sessions))
-                .map(|(person, _)| person)
+                .filter(|a| a.sessions >= i64::from(*min_sessions))
+                .map(|a| a.person_id)
                 .collect())
         }
     }
@@ -335,22 +333,15 @@ fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<E
     if let Some(since) = &plan.elected_since {
         cadres = cadres.filter(people::position_since.ge(since.clone()));
     }
-    let cadres: Vec<CadreRow> = cadres
+    let cadres: Vec<Cadre> = cadres
         .order((
             people::sort_key.asc(),
             people::full_name.asc(),
             people::id.asc(),
         ))
-        .select((
-            people::id,
-            people::full_name,
-            people::position,
-            people::position_since,
-            people::phone,
-            people::unit_id,
-        ))
+        .select(Cadre::as_select())
         .load(conn)?;
-    let in_scope: Vec<(CadreRow, String)> = cadres
+    let in_scope: Vec<(Cadre, String)> = cadres
         .into_iter()
         .filter_map(|c| {
             let unit = tree.current(c.unit_id.as_deref()?);
@@ -359,19 +350,14 @@ fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<E
         .collect();
     let candidates: Vec<&String> = in_scope.iter().map(|(c, _)| &c.id).collect();
     let done = trained_people(conn, plan, &candidates)?;
-    let mut rolled: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut rolled: HashMap<String, Tally> = HashMap::new();
     let mut trained = Vec::new();
     let mut not_trained = Vec::new();
     for (cadre, unit) in in_scope {
         let is_trained = done.contains(&cadre.id);
-        for ancestor in tree.ancestors(&unit) {
-            if !scope.contains(&ancestor) {
-                break;
-            }
-            let entry = rolled.entry(ancestor).or_default();
-            entry.0 += 1;
-            entry.1 += i64::from(is_trained);
-        }
+        tree.roll_up(&mut rolled, &unit, Tally::one(is_trained), |ancestor| {
+            scope.contains(ancestor)
+        });
         let person = TargetPerson {
             person_id: cadre.id,
             full_name: cadre.full_name,
@@ -403,44 +389,23 @@ fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<E
 
 /// The plan's unit and the units in force under it, depth first, siblings by name.
 fn unit_rows(tree: &UnitTree, root: &str, evaluation: &Evaluation) -> Vec<PlanUnitProgress> {
-    let mut children: BTreeMap<&str, Vec<&UnitRow>> = BTreeMap::new();
-    for id in &evaluation.scope {
-        if let Some(unit) = tree.units.get(id)
-            && id != root
-            && let Some(parent) = unit.parent_id.as_deref()
-        {
-            children.entry(parent).or_default().push(unit);
-        }
-    }
-    for list in children.values_mut() {
-        list.sort_by_key(|u| (crate::domain::text::fold(&u.name), u.id.clone()));
-    }
-    let mut rows = Vec::new();
-    let mut stack: Vec<(&UnitRow, usize)> = tree
-        .units
-        .get(root)
-        .filter(|_| evaluation.scope.contains(root))
-        .map(|u| (u, 0))
+    tree.depth_first(&evaluation.scope, Some(root))
         .into_iter()
-        .collect();
-    while let Some((unit, depth)) = stack.pop() {
-        let (target, trained) = evaluation.rolled.get(&unit.id).copied().unwrap_or_default();
-        rows.push(PlanUnitProgress {
-            unit_id: unit.id.clone(),
-            code: unit.code.clone(),
-            name: unit.name.clone(),
-            kind: unit.kind.clone(),
-            depth,
-            target,
-            trained,
-            not_trained: target - trained,
-            percent: percent(trained, target),
-        });
-        if let Some(list) = children.get(unit.id.as_str()) {
-            stack.extend(list.iter().rev().map(|u| (*u, depth + 1)));
-        }
-    }
-    rows
+        .map(|unit| {
+            let tally = evaluation
+                .rolled
+                .get(&unit.unit_id)
+                .copied()
+                .unwrap_or_default();
+            PlanUnitProgress {
+                unit,
+                target: tally.cadres,
+                trained: tally.trained,
+                not_trained: tally.not_trained(),
+                percent: tally.percent(),
+            }
+        })
+        .collect()
 }
 
 /// A course of the plan as a progress row.
@@ -466,17 +431,13 @@ fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<Planned
             courses::end_date,
         ))
         .load(conn)?;
-    let starts: Vec<(String, i64)> = sessions::table
-        .filter(sessions::course_id.eq_any(&ids))
-        .filter(sessions::deleted_at.is_null())
-        .select((sessions::course_id, sessions::starts_at))
-        .load(conn)?;
+    let live_sessions = live_sessions(conn, plan)?;
     let now = crate::db::now_ms();
-    let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
-    for (course, starts_at) in &starts {
-        let entry = counts.entry(course.as_str()).or_default();
-        entry.0 += 1;
-        entry.1 += i64::from(*starts_at <= now);
+    let mut held: HashMap<&str, Held> = HashMap::new();
+    for session in &live_sessions {
+        let entry = held.entry(session.course_id.as_str()).or_default();
+        entry.sessions += 1;
+        entry.started += i64::from(session.starts_at <= now);
     }
     let by_id: HashMap<&str, &CourseRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
     // A planned course deleted since is left out: there is nothing left of it to hold.
@@ -485,7 +446,7 @@ fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<Planned
         .iter()
         .filter_map(|planned| {
             let course = by_id.get(planned.course_id.as_str())?;
-            let (sessions, sessions_held) = counts
+            let Held { sessions, started } = held
                 .get(planned.course_id.as_str())
                 .copied()
                 .unwrap_or_default();
@@ -498,8 +459,8 @@ fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<Planned
                 start_date: course.start_date.clone(),
                 end_date: course.end_date.clone(),
                 sessions,
-                sessions_held,
-                held: sessions_held > 0,
+                sessions_held: started,
+                held: started > 0,
             })
         })
         .collect())
@@ -723,16 +684,16 @@ impl PlanReport {
             .units
             .iter()
             .map(|u| {
-                vec![
-                    Value::Text(u.code.clone()),
-                    Value::Text(format!("{}{}", "  ".repeat(u.depth), u.name)),
+                let mut row = u.unit.cells().to_vec();
+                row.extend([
                     Value::Int(u.target),
                     Value::Int(u.trained),
                     Value::Int(u.not_trained),
                     Value::opt_percent(u.percent),
                     Value::Empty,
                     Value::Empty,
-                ]
+                ]);
+                row
             })
             .collect();
         units.push(progress_row(

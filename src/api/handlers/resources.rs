@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::db::DbConn;
 use crate::domain::audit::{Audit, AuditAction, Entry};
-use crate::domain::{Caller, Resource};
+use crate::domain::{Caller, Resource, Versioned};
 use crate::error::{Error, Result};
 use crate::sync::merge::{DELETED_FIELD, Fields};
 use crate::sync::records::Collection;
@@ -48,8 +48,8 @@ pub async fn create<R: Resource>(
             Ok(record)
         })
         .await?;
-    let rev = R::revision(&record);
-    let location = format!("{}/{}", req.path(), R::id(&record));
+    let rev = record.revision();
+    let location = format!("{}/{}", req.path(), record.id());
     Ok(HttpResponse::Created()
         .insert_header((header::ETAG, etag(rev)))
         .insert_header((header::LOCATION, location))
@@ -63,7 +63,7 @@ pub async fn get<R: Resource>(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let record = state.run(move |_, conn| R::get(conn, &caller, &id)).await?;
-    let rev = R::revision(&record);
+    let rev = record.revision();
     if not_modified(&req, rev) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag(rev)))
@@ -108,7 +108,7 @@ pub async fn update<R: Resource>(
         })
         .await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(R::revision(&record))))
+        .insert_header((header::ETAG, etag(record.revision())))
         .json(record))
 }
 
@@ -187,7 +187,7 @@ fn write_synced<R: Resource>(
     let change = ServerChange {
         what: R::WHAT,
         collection,
-        record_id: R::id(&record).to_owned(),
+        record_id: record.id().to_owned(),
         fields,
         expect,
     };
@@ -210,7 +210,7 @@ fn audit<R: Resource>(
 ) -> Result<()> {
     let as_json = |record: &R::Record| serde_json::to_value(record).unwrap_or(Value::Null);
     let entry = Entry::new(action)
-        .about(R::AUDIT, R::id(after))
+        .about(R::AUDIT, after.id())
         .record_fields(before.map(as_json).as_ref(), &as_json(after));
     Audit::record_by(conn, caller, entry)
 }
