@@ -245,8 +245,8 @@ pub enum Step {
 }
 
 /// Reads and decides a batch in a read transaction, holding no write lock (SQLite). A batch the
-/// device's quarantine has no room for is refused here already (`Error::QuarantineFull`); the
-/// caller flags the device.
+/// device's quarantine has no room for is refused here already (`Error::QuarantineFull`), as
+/// soon as its first `DECIDED_FIRST` mutations show it; the caller flags the device.
 pub fn stage_push(
     conn: &mut DbConn,
     caller: Caller,
