@@ -22,6 +22,7 @@ backend_tests!(
     a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing,
     a_large_batch_racing_its_copies_is_applied_and_filed_once,
     two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap,
+    a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only_then,
     pulls_are_scoped_paged_and_follow_scope_changes,
     every_page_shape_sends_each_change_once_in_order,
     bad_cursors_are_refused,
@@ -830,6 +831,97 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
     sorted.sort_unstable();
     assert_eq!(sorted, [200, 429], "{statuses:?}");
     assert_eq!(open_entries(&app, &demo, &device).len(), 100);
+}
+
+/// A large batch from a device whose quarantine is full: refused whole when a new refusal is
+/// among its first mutations (on SQLite decided before the rest of the batch) or only among its
+/// last ones, and taken when its refusals were all answered before (replayed from the log).
+fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only_then(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::start_with(backend, |config| {
+        // The cap is never less than one push.
+        config.max_quarantine_per_device = 60;
+        config.max_push_mutations = 60;
+    }) else {
+        return;
+    };
+    let app = app.with_demo();
+    let demo = demo(&app);
+    let login = app.login("tuan.le", "demo-trainer-2");
+    let tuan = login["access_token"].as_str().unwrap().to_owned();
+    let device = login["device_id"].as_str().unwrap().to_owned();
+    let small_session = small_session(&app, &demo);
+    let t = stamp(now_millis(), 0);
+    let new = || uuid::Uuid::new_v4().to_string();
+    let refused = || {
+        mutation(
+            "attendance",
+            &new(),
+            "upsert",
+            json!({"session_id": small_session, "person_id": demo.people[0], "status": "absent"}),
+            &t,
+        )
+    };
+    let good = |count: usize| -> Vec<Value> {
+        (0..count)
+            .map(|i| {
+                mutation(
+                    "attendance",
+                    &new(),
+                    "upsert",
+                    attendance_fields(&demo, i % demo.people.len(), "late"),
+                    &t,
+                )
+            })
+            .collect()
+    };
+    let send = |batch: &[Value]| {
+        app.call(
+            "POST",
+            "/api/v1/sync/push",
+            Some(&tuan),
+            Some(&json!({ "mutations": batch })),
+        )
+    };
+    let filling: Vec<Value> = (0..60).map(|_| refused()).collect();
+    let filed = push(&app, &tuan, &filling);
+    assert!(filed.iter().all(|r| r["status"] == "rejected"), "{filed:?}");
+    assert_eq!(open_entries(&app, &demo, &device).len(), 60);
+
+    let mut first = vec![refused()];
+    first.extend(good(59));
+    assert_eq!(send(&first).expect(429).code(), "quarantine_full");
+    let mut last = good(59);
+    last.push(refused());
+    assert_eq!(send(&last).expect(429).code(), "quarantine_full");
+    assert_eq!(open_entries(&app, &demo, &device).len(), 60);
+    // Nothing of either was taken: their good mutations are new to the server.
+    let taken = push(&app, &tuan, &last[..59]);
+    assert!(
+        taken
+            .iter()
+            .all(|r| r["status"] == "applied" || r["status"] == "merged"),
+        "{taken:?}"
+    );
+
+    // Refusals answered before, first in the batch, file nothing: the batch goes through.
+    let mut answered_before: Vec<Value> = filling.iter().take(30).cloned().collect();
+    answered_before.extend(good(30));
+    let results = push(&app, &tuan, &answered_before);
+    assert!(
+        results[..30]
+            .iter()
+            .all(|r| r["status"] == "duplicate" && r["original_status"] == "rejected"),
+        "{results:?}"
+    );
+    assert!(
+        results[30..]
+            .iter()
+            .all(|r| r["status"] == "applied" || r["status"] == "merged"),
+        "{results:?}"
+    );
+    assert_eq!(open_entries(&app, &demo, &device).len(), 60);
 }
 
 fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
