@@ -847,18 +847,15 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
         return;
     };
     let app = app.with_demo();
-    let demo = demo(&app);
+    let demo = DemoClasses::read(&app);
     let login = app.login("tuan.le", "demo-trainer-2");
     let tuan = login["access_token"].as_str().unwrap().to_owned();
     let device = login["device_id"].as_str().unwrap().to_owned();
     let small_session = small_session(&app, &demo);
     let t = stamp(now_millis(), 0);
-    let new = || uuid::Uuid::new_v4().to_string();
     let refused = || {
-        mutation(
-            "attendance",
-            &new(),
-            "upsert",
+        upsert_attendance(
+            &new_id(),
             json!({"session_id": small_session, "person_id": demo.people[0], "status": "absent"}),
             &t,
         )
@@ -866,38 +863,30 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
     let good = |count: usize| -> Vec<Value> {
         (0..count)
             .map(|i| {
-                mutation(
-                    "attendance",
-                    &new(),
-                    "upsert",
-                    attendance_fields(&demo, i % demo.people.len(), "late"),
+                upsert_attendance(
+                    &new_id(),
+                    demo.attendance(i % demo.people.len(), "late"),
                     &t,
                 )
             })
             .collect()
     };
-    let send = |batch: &[Value]| {
-        app.call(
-            "POST",
-            "/api/v1/sync/push",
-            Some(&tuan),
-            Some(&json!({ "mutations": batch })),
-        )
-    };
+    let send =
+        |batch: &[Value]| app.post(&tuan, "/api/v1/sync/push", &json!({ "mutations": batch }));
     let filling: Vec<Value> = (0..60).map(|_| refused()).collect();
-    let filed = push(&app, &tuan, &filling);
+    let filed = app.push(&tuan, &filling);
     assert!(filed.iter().all(|r| r["status"] == "rejected"), "{filed:?}");
     assert_eq!(open_entries(&app, &demo, &device).len(), 60);
 
     let mut first = vec![refused()];
     first.extend(good(59));
-    assert_eq!(send(&first).expect(429).code(), "quarantine_full");
+    send(&first).expect_error(429, "quarantine_full");
     let mut last = good(59);
     last.push(refused());
-    assert_eq!(send(&last).expect(429).code(), "quarantine_full");
+    send(&last).expect_error(429, "quarantine_full");
     assert_eq!(open_entries(&app, &demo, &device).len(), 60);
     // Nothing of either was taken: their good mutations are new to the server.
-    let taken = push(&app, &tuan, &last[..59]);
+    let taken = app.push(&tuan, &last[..59]);
     assert!(
         taken
             .iter()
@@ -908,7 +897,7 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
     // Refusals answered before, first in the batch, file nothing: the batch goes through.
     let mut answered_before: Vec<Value> = filling.iter().take(30).cloned().collect();
     answered_before.extend(good(30));
-    let results = push(&app, &tuan, &answered_before);
+    let results = app.push(&tuan, &answered_before);
     assert!(
         results[..30]
             .iter()
