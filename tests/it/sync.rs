@@ -7,9 +7,10 @@ use std::sync::{Arc, Barrier};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::fleet::{apply, apply_onto};
 use crate::support::sync::{
-    DemoClasses, ReadWhileOpen, apply, apply_onto, mutation, new_id, now_millis, stamp,
-    upsert_attendance, with_a_commit_held_open,
+    DemoClasses, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
+    with_a_commit_held_open,
 };
 use crate::support::{Backend, TestApp, id_of, item_fields};
 

@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 
 use super::TestApp;
 
-pub use super::fleet::{apply, apply_onto};
-
 /// A device's hybrid logical clock stamp: `millis`, a counter, a device name.
 pub fn stamp(millis: u64, counter: u32) -> String {
     format!("{millis:013}-{counter:04x}-device")
