@@ -680,25 +680,64 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     assert_eq!(open_of(&tuan_device).len(), 5);
 }
 
-/// A session of the small course, which Tuan (trainer 2) does not teach.
-fn small_session(app: &TestApp, demo: &DemoClasses) -> Value {
-    app.get_ok(
-        &demo.admin,
-        &format!("/api/v1/sessions?course_id={}", demo.ward_course),
-    )["items"][0]["id"]
-        .clone()
+/// Tuan (trainer 2) on a fresh phone, and a session of the ward's class, which he does not
+/// teach: attendance he records there is refused and quarantined.
+struct Refuser {
+    demo: DemoClasses,
+    token: String,
+    device: String,
+    foreign_session: Value,
+    stamp: String,
 }
 
-/// The ids of a device's open quarantine entries.
-fn open_entries(app: &TestApp, demo: &DemoClasses, device: &str) -> Vec<String> {
-    let open = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open&limit=500");
-    open["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|item| item["device_id"] == device)
-        .map(|item| item["id"].as_str().unwrap().to_owned())
-        .collect()
+impl Refuser {
+    fn log_in(app: &TestApp) -> Refuser {
+        let demo = DemoClasses::read(app);
+        let login = app.login("tuan.le", "demo-trainer-2");
+        let foreign_session = app.get_ok(
+            &demo.admin,
+            &format!("/api/v1/sessions?course_id={}", demo.ward_course),
+        )["items"][0]["id"]
+            .clone();
+        Refuser {
+            token: login["access_token"].as_str().unwrap().to_owned(),
+            device: login["device_id"].as_str().unwrap().to_owned(),
+            foreign_session,
+            stamp: stamp(now_millis(), 0),
+            demo,
+        }
+    }
+
+    /// A new attendance record of the foreign session for the `person`-th enrolled person.
+    fn refused(&self, person: usize, status: &str) -> Value {
+        let person_id = &self.demo.people[person % self.demo.people.len()];
+        let fields =
+            json!({"session_id": self.foreign_session, "person_id": person_id, "status": status});
+        upsert_attendance(&new_id(), fields, &self.stamp)
+    }
+
+    /// A new attendance record of the big class's first session, which he teaches.
+    fn taken(&self, person: usize, status: &str) -> Value {
+        let fields = self
+            .demo
+            .attendance(person % self.demo.people.len(), status);
+        upsert_attendance(&new_id(), fields, &self.stamp)
+    }
+
+    /// The ids of the phone's open quarantine entries.
+    fn open_entries(&self, app: &TestApp) -> Vec<String> {
+        let open = app.get_ok(
+            &self.demo.admin,
+            "/api/v1/sync/quarantine?status=open&limit=500",
+        );
+        open["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["device_id"] == self.device)
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
 }
 
 /// Sends `copies` pushes at once; their answers, in order.
@@ -728,22 +767,15 @@ fn push_at_once(
 /// each mutation once, file each refusal once, and every copy is answered consistently.
 fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
     let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
-    let login = app.login("tuan.le", "demo-trainer-2");
-    let tuan = login["access_token"].as_str().unwrap().to_owned();
-    let device = login["device_id"].as_str().unwrap().to_owned();
-    let small_session = small_session(&app, &demo);
-    let t = stamp(now_millis(), 0);
-    let good = demo.people.len().min(8);
+    let tuan = Refuser::log_in(&app);
+    let good = tuan.demo.people.len().min(8);
     let refused = 110;
     let mut batch: Vec<Value> = (0..good)
-        .map(|person| upsert_attendance(&new_id(), demo.attendance(person, "present"), &t))
+        .map(|person| tuan.taken(person, "present"))
         .collect();
-    batch.extend((0..refused).map(|i| {
-        upsert_attendance(&new_id(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "late"}), &t)
-    }));
+    batch.extend((0..refused).map(|i| tuan.refused(i, "late")));
 
-    let answers: Vec<Vec<Value>> = push_at_once(&app, &tuan, &vec![batch.clone(); 4])
+    let answers: Vec<Vec<Value>> = push_at_once(&app, &tuan.token, &vec![batch.clone(); 4])
         .into_iter()
         .map(|response| {
             response.expect(200).json["results"]
@@ -781,22 +813,22 @@ fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
             );
         }
     }
-    assert_eq!(open_entries(&app, &demo, &device).len(), refused);
+    assert_eq!(tuan.open_entries(&app).len(), refused);
     let listed = app
         .get(
-            &demo.admin,
-            &format!("/api/v1/attendance?session_id={}", demo.session),
+            &tuan.demo.admin,
+            &format!("/api/v1/attendance?session_id={}", tuan.demo.session),
         )
         .expect(200);
     assert_eq!(listed.json["total"], good);
 
     // Once more, alone: every mutation answered from the log, nothing filed again.
-    let replay = app.push(&tuan, &batch);
+    let replay = app.push(&tuan.token, &batch);
     assert!(
         replay.iter().all(|r| r["status"] == "duplicate"),
         "{replay:?}"
     );
-    assert_eq!(open_entries(&app, &demo, &device).len(), refused);
+    assert_eq!(tuan.open_entries(&app).len(), refused);
 }
 
 /// Two large batches of refusals from one device at once, each within the cap alone but not
@@ -810,28 +842,17 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
         return;
     };
     let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
-    let login = app.login("tuan.le", "demo-trainer-2");
-    let tuan = login["access_token"].as_str().unwrap().to_owned();
-    let device = login["device_id"].as_str().unwrap().to_owned();
-    let small_session = small_session(&app, &demo);
-    let t = stamp(now_millis(), 0);
-    let batch = || -> Vec<Value> {
-        (0..100)
-            .map(|i| {
-                upsert_attendance(&new_id(), json!({"session_id": small_session, "person_id": demo.people[i % demo.people.len()], "status": "absent"}), &t)
-            })
-            .collect()
-    };
+    let tuan = Refuser::log_in(&app);
+    let batch = || -> Vec<Value> { (0..100).map(|i| tuan.refused(i, "absent")).collect() };
 
-    let statuses: Vec<u16> = push_at_once(&app, &tuan, &[batch(), batch()])
+    let statuses: Vec<u16> = push_at_once(&app, &tuan.token, &[batch(), batch()])
         .iter()
         .map(|response| response.status)
         .collect();
     let mut sorted = statuses.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [200, 429], "{statuses:?}");
-    assert_eq!(open_entries(&app, &demo, &device).len(), 100);
+    assert_eq!(tuan.open_entries(&app).len(), 100);
 }
 
 /// A large batch from a device whose quarantine is full: refused whole when a new refusal is
@@ -848,36 +869,20 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
         return;
     };
     let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
-    let login = app.login("tuan.le", "demo-trainer-2");
-    let tuan = login["access_token"].as_str().unwrap().to_owned();
-    let device = login["device_id"].as_str().unwrap().to_owned();
-    let small_session = small_session(&app, &demo);
-    let t = stamp(now_millis(), 0);
-    let refused = || {
-        upsert_attendance(
-            &new_id(),
-            json!({"session_id": small_session, "person_id": demo.people[0], "status": "absent"}),
-            &t,
+    let tuan = Refuser::log_in(&app);
+    let refused = || tuan.refused(0, "absent");
+    let good = |count: usize| -> Vec<Value> { (0..count).map(|i| tuan.taken(i, "late")).collect() };
+    let send = |batch: &[Value]| {
+        app.post(
+            &tuan.token,
+            "/api/v1/sync/push",
+            &json!({ "mutations": batch }),
         )
     };
-    let good = |count: usize| -> Vec<Value> {
-        (0..count)
-            .map(|i| {
-                upsert_attendance(
-                    &new_id(),
-                    demo.attendance(i % demo.people.len(), "late"),
-                    &t,
-                )
-            })
-            .collect()
-    };
-    let send =
-        |batch: &[Value]| app.post(&tuan, "/api/v1/sync/push", &json!({ "mutations": batch }));
     let filling: Vec<Value> = (0..60).map(|_| refused()).collect();
-    let filed = app.push(&tuan, &filling);
+    let filed = app.push(&tuan.token, &filling);
     assert!(filed.iter().all(|r| r["status"] == "rejected"), "{filed:?}");
-    assert_eq!(open_entries(&app, &demo, &device).len(), 60);
+    assert_eq!(tuan.open_entries(&app).len(), 60);
 
     let mut first = vec![refused()];
     first.extend(good(59));
@@ -885,9 +890,9 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
     let mut last = good(59);
     last.push(refused());
     send(&last).expect_error(429, "quarantine_full");
-    assert_eq!(open_entries(&app, &demo, &device).len(), 60);
+    assert_eq!(tuan.open_entries(&app).len(), 60);
     // Nothing of either was taken: their good mutations are new to the server.
-    let taken = app.push(&tuan, &last[..59]);
+    let taken = app.push(&tuan.token, &last[..59]);
     assert!(
         taken
             .iter()
@@ -898,7 +903,7 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
     // Refusals answered before, first in the batch, file nothing: the batch goes through.
     let mut answered_before: Vec<Value> = filling.iter().take(30).cloned().collect();
     answered_before.extend(good(30));
-    let results = app.push(&tuan, &answered_before);
+    let results = app.push(&tuan.token, &answered_before);
     assert!(
         results[..30]
             .iter()
@@ -911,7 +916,7 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
             .all(|r| r["status"] == "applied" || r["status"] == "merged"),
         "{results:?}"
     );
-    assert_eq!(open_entries(&app, &demo, &device).len(), 60);
+    assert_eq!(tuan.open_entries(&app).len(), 60);
 }
 
 fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
