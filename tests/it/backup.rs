@@ -120,13 +120,7 @@ fn watermelon_pull(fleet: &Fleet, token: &str, last_pulled_at: Option<i64>) -> R
 }
 
 fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backend) {
-    let database = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match pg::fresh_database() {
-            Some(database) => Some(database),
-            None => return,
-        },
-    };
+    let database = backend.fresh_database();
     let url = database.as_ref().map(|d| d.url.clone());
     let fleet = Fleet::new(url.clone(), Vec::new());
     let mut instance = start(&fleet);
@@ -367,9 +361,7 @@ fn a_watermelondb_tablet_on_the_real_library_starts_over_in_a_new_epoch(backend:
     let Some(node) = WatermelonScenarios::available() else {
         return;
     };
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+    let app = TestApp::start(backend);
     app.create_user("root.admin", "admin", None);
     let mut database_args = vec![
         "--data-dir".to_owned(),

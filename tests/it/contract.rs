@@ -29,8 +29,7 @@ fn every_route_in_the_table_is_reachable() {
     // With a metrics token, `/metrics` on the public port asks for it instead of not existing.
     let app = TestApp::start_with(Backend::Sqlite, |config| {
         config.metrics_token = Some("metrics-token".into());
-    })
-    .expect("sqlite always works");
+    });
     for (path, method, _) in diemdanh::api::route_table() {
         let concrete = path.replace("{id}", "0196f4e2-0000-7000-8000-000000000000");
         let response = app.send_raw(method.as_str(), &concrete, None, None, &[]);
@@ -46,7 +45,7 @@ fn every_route_in_the_table_is_reachable() {
 
 #[test]
 fn unknown_routes_and_methods_answer_json_errors() {
-    let app = TestApp::start(Backend::Sqlite).expect("sqlite always works");
+    let app = TestApp::start(Backend::Sqlite);
     let missing = app.send_raw("GET", "/api/v1/nothing-here", None, None, &[]);
     assert_eq!(missing.status, 404);
     assert_eq!(missing.code(), "not_found");
@@ -58,7 +57,7 @@ fn unknown_routes_and_methods_answer_json_errors() {
 
 #[test]
 fn health_and_readiness_answer() {
-    let app = TestApp::start(Backend::Sqlite).expect("sqlite always works");
+    let app = TestApp::start(Backend::Sqlite);
     assert_eq!(
         app.call("GET", "/healthz", None, None).expect(200).json["status"],
         "ok"

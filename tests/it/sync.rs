@@ -535,13 +535,11 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
 /// for administrators. Pushes that file nothing still go through, other devices are not
 /// affected, and once an administrator has dealt with entries the same batch goes through, once.
 fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         config.max_quarantine_per_device = 6;
         config.max_push_mutations = 4;
         config.quarantine_full_retry_secs = 120;
-    }) else {
-        return;
-    };
+    });
     let app = app.with_demo();
     let demo = DemoClasses::read(&app);
     let login = app.login("tuan.le", "demo-trainer-2");
@@ -835,12 +833,10 @@ fn a_large_batch_racing_its_copies_is_applied_and_filed_once(app: TestApp) {
 /// together: one is filed whole, the other refused whole, even when the first files its
 /// refusals over several turns of the writer (SQLite) and the second arrives between them.
 fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         config.max_quarantine_per_device = 150;
         config.max_push_mutations = 100;
-    }) else {
-        return;
-    };
+    });
     let app = app.with_demo();
     let tuan = Refuser::log_in(&app);
     let batch = || -> Vec<Value> { (0..100).map(|i| tuan.refused(i, "absent")).collect() };
@@ -861,13 +857,11 @@ fn two_large_refused_batches_at_once_never_take_a_device_beyond_its_cap(backend:
 fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only_then(
     backend: Backend,
 ) {
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         // The cap is never less than one push.
         config.max_quarantine_per_device = 60;
         config.max_push_mutations = 60;
-    }) else {
-        return;
-    };
+    });
     let app = app.with_demo();
     let tuan = Refuser::log_in(&app);
     let refused = || tuan.refused(0, "absent");
@@ -1177,9 +1171,7 @@ fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
 }
 
 fn bad_cursors_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, |c| c.tombstone_retention_days = 0) else {
-        return;
-    };
+    let app = TestApp::start_with(backend, |c| c.tombstone_retention_days = 0);
     let app = app.with_demo();
     let tuan = app.demo_token("tuan.le");
     let hoa = app.demo_token("hoa.nguyen");

@@ -465,12 +465,10 @@ fn deletions_travel_both_ways(app: TestApp) {
 /// `quarantine_full` with Retry-After and commits nothing (WatermelonDB keeps the changes); the
 /// same push goes through once an administrator has made room.
 fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         config.max_quarantine_per_device = 2;
         config.max_push_mutations = 2;
-    }) else {
-        return;
-    };
+    });
     let app = app.with_demo();
     let demo = DemoClasses::read(&app);
     let tuan = app.demo_token("tuan.le");
@@ -525,12 +523,10 @@ fn a_push_beyond_the_quarantine_cap_is_refused_whole(backend: Backend) {
 fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(backend: Backend) {
     const CAP: usize = 1000;
     const PER_WATERMELON_PUSH: usize = 10;
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         config.max_quarantine_per_device = CAP;
         config.max_push_mutations = CAP;
-    }) else {
-        return;
-    };
+    });
     let app = app.with_demo();
     let demo = DemoClasses::read(&app);
     let small_session = app.get_ok(
@@ -1379,9 +1375,7 @@ fn the_real_watermelondb_library_syncs_two_devices(backend: Backend) {
     };
     // Access tokens expire within seconds (1 s plus the server's 5 s leeway), so the devices
     // must refresh theirs during the scenario.
-    let Some(app) = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1) else {
-        return;
-    };
+    let app = TestApp::start_with(backend, |config| config.access_token_ttl_secs = 1);
     app.create_user("root.admin", "admin", None);
     let post = |path: &str, body: Value| {
         let admin = app.token("root.admin", "admin-password");
@@ -1527,9 +1521,7 @@ fn run_on_the_demo(backend: Backend, file: &str, env: &[(&str, &str)]) {
     let Some(node) = WatermelonScenarios::available() else {
         return;
     };
-    let Some(app) = TestApp::start(backend) else {
-        return;
-    };
+    let app = TestApp::start(backend);
     let app = app.with_demo();
     let mut vars = vec![("DIEMDANH_URL", app.base.clone())];
     vars.extend(env.iter().map(|&(name, value)| (name, value.to_owned())));

@@ -60,22 +60,54 @@ macro_rules! backend_tests {
     };
 }
 
-/// A scenario run on one backend: `fn(TestApp)` gets a started app and is skipped (like every
-/// test here) when the backend is not available; `fn(Backend)` starts what it needs itself.
+/// A scenario run on one backend, skipped (like every test here) when the backend is not
+/// available: `fn(TestApp)` gets an app started with the default settings; `fn(Backend)` starts
+/// what it needs itself (`TestApp::start_with(backend, settings)`, a fleet, …).
 pub trait BackendTest {
     fn run(self, backend: Backend);
 }
 
 impl BackendTest for fn(Backend) {
     fn run(self, backend: Backend) {
-        self(backend)
+        if backend.available() {
+            self(backend)
+        }
     }
 }
 
 impl BackendTest for fn(TestApp) {
     fn run(self, backend: Backend) {
-        if let Some(app) = TestApp::start(backend) {
-            self(app)
+        if backend.available() {
+            self(TestApp::start(backend))
+        }
+    }
+}
+
+impl Backend {
+    /// SQLite always is; PostgreSQL is when the tests find or start a server (a failure
+    /// instead of a skip when `DIEMDANH_REQUIRE_POSTGRES=1`).
+    pub fn available(self) -> bool {
+        match self {
+            Backend::Sqlite => true,
+            Backend::Postgres => {
+                let found = postgres::available();
+                if !found {
+                    eprintln!("PostgreSQL not available: skipping the PostgreSQL variant");
+                }
+                found
+            }
+        }
+    }
+
+    /// The fresh PostgreSQL database of a scenario on PostgreSQL (available: `backend_tests!`
+    /// checked); None on SQLite.
+    pub fn fresh_database(self) -> Option<PgDatabase> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                postgres::fresh_database()
+                    .expect("PostgreSQL is available: the scenario's backend_tests! checked"),
+            ),
         }
     }
 }
@@ -164,16 +196,14 @@ impl BytesResponse {
 }
 
 impl TestApp {
-    /// A server on a fresh database; `None` when PostgreSQL is asked for but not available
-    /// (and not required).
-    pub fn start(backend: Backend) -> Option<TestApp> {
+    /// A server on a fresh database of an available backend (`backend_tests!` skips the others
+    /// before its scenario starts).
+    pub fn start(backend: Backend) -> TestApp {
         Self::start_with(backend, |_| {})
     }
 
-    pub fn start_with(
-        backend: Backend,
-        configure: impl FnOnce(&mut ServerConfig),
-    ) -> Option<TestApp> {
+    /// A server with the settings `configure` makes.
+    pub fn start_with(backend: Backend, configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
         Self::start_with_store(backend, StoreConfig::default(), configure)
     }
 
@@ -182,7 +212,7 @@ impl TestApp {
         backend: Backend,
         store: StoreConfig,
         configure: impl FnOnce(&mut ServerConfig),
-    ) -> Option<TestApp> {
+    ) -> TestApp {
         Self::start_prepared(backend, store, configure, |_| {})
     }
 
@@ -193,18 +223,9 @@ impl TestApp {
         store: StoreConfig,
         configure: impl FnOnce(&mut ServerConfig),
         prepare: impl FnOnce(&StorageConfig),
-    ) -> Option<TestApp> {
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let pg = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => match postgres::fresh_database() {
-                Some(pg) => Some(pg),
-                None => {
-                    eprintln!("PostgreSQL not available: skipping the PostgreSQL variant");
-                    return None;
-                }
-            },
-        };
+        let pg = backend.fresh_database();
         let storage = StorageConfig {
             data_dir: dir.path().to_path_buf(),
             database_url: pg.as_ref().map(|pg| pg.url.clone()),
@@ -222,7 +243,7 @@ impl TestApp {
             .http_status_as_error(false)
             .build()
             .into();
-        Some(TestApp {
+        TestApp {
             base: server.base,
             metrics_base: server.metrics_base,
             pool,
@@ -233,7 +254,7 @@ impl TestApp {
             thread: Some(server.thread),
             _dir: dir,
             _pg: pg,
-        })
+        }
     }
 
     /// Stops the server and starts a new one on the same database, as after a crash or an
@@ -689,11 +710,9 @@ pub fn run_browser_suite(
     let Some(chromium) = browser_tools() else {
         return;
     };
-    let Some(app) = TestApp::start_with(backend, |config| {
+    let app = TestApp::start_with(backend, |config| {
         config.access_token_ttl_secs = BROWSER_TOKEN_TTL_SECS;
-    }) else {
-        return;
-    };
+    });
     let app = app.with_demo();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     // The last package added to the lockfile: an older install lacks it and is redone.

@@ -48,16 +48,7 @@ impl Drop for PgDatabase {
 pub fn fresh_database() -> Option<PgDatabase> {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-    let server = match SERVER.get_or_init(locate_server) {
-        Ok(Some(server)) => server,
-        Ok(None) if postgres_required() => panic!(
-            "DIEMDANH_REQUIRE_POSTGRES is set but PostgreSQL is not available: set \
-             TEST_DATABASE_URL, or install the server programs (initdb and pg_ctl on PATH \
-             or in {DEBIAN_ROOT}/<version>/bin, e.g. `apt-get install postgresql`)"
-        ),
-        Ok(None) => return None,
-        Err(err) => panic!("PostgreSQL for the tests could not be set up: {err}"),
-    };
+    let server = server()?;
     // The pid keeps names apart when several test processes share TEST_DATABASE_URL.
     let name = format!(
         "diemdanh_test_{}_{}",
@@ -72,6 +63,28 @@ pub fn fresh_database() -> Option<PgDatabase> {
         name,
         server,
     })
+}
+
+/// Whether PostgreSQL is there for the tests, with the same panics as [`fresh_database`].
+// The benches include this file for `fresh_database` alone.
+#[allow(dead_code)]
+pub fn available() -> bool {
+    server().is_some()
+}
+
+/// The server the test databases are created on: None when it is not available and not
+/// required (see [`fresh_database`]).
+fn server() -> Option<&'static Server> {
+    match SERVER.get_or_init(locate_server) {
+        Ok(Some(server)) => Some(server),
+        Ok(None) if postgres_required() => panic!(
+            "DIEMDANH_REQUIRE_POSTGRES is set but PostgreSQL is not available: set \
+             TEST_DATABASE_URL, or install the server programs (initdb and pg_ctl on PATH \
+             or in {DEBIAN_ROOT}/<version>/bin, e.g. `apt-get install postgresql`)"
+        ),
+        Ok(None) => None,
+        Err(err) => panic!("PostgreSQL for the tests could not be set up: {err}"),
+    }
 }
 
 /// Found (or started) once per process; an error is kept so that every test

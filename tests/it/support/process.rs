@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::postgres::{self, PgDatabase};
+use super::postgres::PgDatabase;
 use super::{Backend, Response, check_against_spec};
 
 /// `diemdanh --data-dir DIR [global…] serve --bind 127.0.0.1:0 [serve…]`, as program and
@@ -34,11 +34,8 @@ pub fn start_process(
     backend: Backend,
     dir: &Path,
     global: &[&str],
-) -> Option<(ServerProcess, Option<PgDatabase>)> {
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(postgres::fresh_database()?),
-    };
+) -> (ServerProcess, Option<PgDatabase>) {
+    let pg = backend.fresh_database();
     let mut args: Vec<&str> = global.to_vec();
     if let Some(pg) = &pg {
         args.extend(["--database-url", pg.url.as_str()]);
@@ -46,7 +43,7 @@ pub fn start_process(
     let program = serve_args(dir, &args, &["--demo", "--workers", "2"]);
     let server =
         ServerProcess::start(&program, &dir.join("server.log")).unwrap_or_else(|e| panic!("{e}"));
-    Some((server, pg))
+    (server, pg)
 }
 
 pub struct ServerProcess {
