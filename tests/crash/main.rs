@@ -26,8 +26,9 @@ use diesel::sql_types::{BigInt, Text};
 use rand::Rng;
 
 use serde_json::{Value, json};
+use support::device::Device;
 use support::fleet::{
-    Acked, Device, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
+    Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
 };
 use support::{Backend, postgres};
 
@@ -224,7 +225,7 @@ fn run_device(
     stop: &AtomicBool,
     large: &LargePushes,
 ) -> (Device, Vec<Acked>) {
-    let mut device = Device::log_in(fleet, username);
+    let mut device = Device::trainer(fleet, username);
     let mut acked = Vec::new();
     let mut round = 0;
     while !stop.load(Ordering::SeqCst) {

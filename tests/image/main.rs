@@ -17,7 +17,8 @@ use diemdanh::db;
 
 use serde_json::Value;
 
-use support::fleet::{Acked, Device, Fleet, Instance, Launcher, World, podman};
+use support::device::Device;
+use support::fleet::{Acked, Fleet, Instance, Launcher, World, podman};
 use support::{fleet::check_nothing_lost_and_converged, postgres};
 
 const TRAINERS: usize = 2;
@@ -56,7 +57,7 @@ fn serves_and_syncs(fleet: &Fleet, instances: &[Instance]) {
     let mut devices: Vec<Device> = world
         .trainers
         .iter()
-        .map(|trainer| Device::log_in(fleet, trainer))
+        .map(|trainer| Device::trainer(fleet, trainer))
         .collect();
     let mut acked: Vec<Acked> = Vec::new();
     for _ in 0..ROUNDS {

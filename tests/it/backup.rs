@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::fleet::{self, Acked, Device, Fleet, Instance, World};
+use crate::support::device::{Device, apply, pull_from};
+use crate::support::fleet::{Acked, Fleet, Instance, World};
 use crate::support::postgres as pg;
 use crate::support::watermelon_kit::WatermelonScenarios;
 use crate::support::{Backend, Response, TestApp};
@@ -133,8 +134,8 @@ fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backen
     });
 
     // Two trainers' phones and a WatermelonDB tablet, all signed in before the backup.
-    let mut phone = Device::log_in(&fleet, &world.trainers[0]);
-    let mut busy = Device::log_in(&fleet, &world.trainers[1]);
+    let mut phone = Device::trainer(&fleet, &world.trainers[0]);
+    let mut busy = Device::trainer(&fleet, &world.trainers[1]);
     let tablet = fleet
         .call(
             "POST",
@@ -215,8 +216,8 @@ fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backen
         phone.pull_or_start_over(&fleet),
         "a cursor of the replaced timeline must be answered 410"
     );
-    let (_, everything) = fleet.pull_all(&admin, None);
-    let server = fleet::apply(&everything);
+    let (_, everything) = pull_from(&fleet, &admin, None, 50);
+    let server = apply(&everything);
     let attendance = |held: &std::collections::BTreeMap<(String, String), Value>| {
         held.iter()
             .filter(|((collection, _), _)| collection == "attendance")
@@ -224,8 +225,7 @@ fn a_restored_backup_sends_devices_ahead_of_it_back_to_the_start(backend: Backen
             .collect::<Vec<_>>()
     };
     assert_eq!(attendance(&phone.held), attendance(&server));
-    let (_, fresh) = fleet.pull_all(&phone.token, None);
-    assert_eq!(phone.held, fleet::apply(&fresh));
+    assert_eq!(phone.held, phone.fresh_view(&fleet));
 
     with_database(&fleet, |conn| {
         for mutation in before.iter().chain(&in_backup) {

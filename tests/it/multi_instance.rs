@@ -14,9 +14,9 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::materials::{content, sha256, start_moto};
+use crate::support::device::{Device, apply};
 use crate::support::fleet::{
-    Acked, Device, Fleet, Instance, STATUSES, Starting, World, apply,
-    check_nothing_lost_and_converged,
+    Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
 };
 use crate::support::postgres;
 
@@ -38,7 +38,7 @@ fn run_device(
     username: &str,
     restarted: &AtomicBool,
 ) -> (Device, Vec<Acked>) {
-    let mut device = Device::log_in(fleet, username);
+    let mut device = Device::trainer(fleet, username);
     let mut acked = Vec::new();
     let mut after_restart = 0;
     let mut round = 0;

@@ -1,15 +1,15 @@
 //! The sync protocol over HTTP on the demo data: idempotent pushes, field-level merge, natural
 //! keys, quarantine, and scoped, paged, resumable pulls whose cursor never skips a commit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::fleet::{apply, apply_onto};
+use crate::support::device::{Device, Persona, apply, apply_onto};
 use crate::support::sync::{
-    DemoClasses, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
+    DemoClasses, OnTheDemo, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
     with_a_commit_held_open,
 };
 use crate::support::{Backend, TestApp, id_of, item_fields};
@@ -37,9 +37,7 @@ backend_tests!(
     a_course_assigned_later_is_backfilled_in_pages,
 );
 
-fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn pushes_are_idempotent_even_when_replayed_in_parallel(OnTheDemo { app, demo }: OnTheDemo) {
     let trainer = app.demo_token("tuan.le");
     let id = new_id();
     let first = upsert_attendance(&id, demo.attendance(0, "present"), &stamp(now_millis(), 0));
@@ -120,9 +118,7 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(app: TestApp) {
     assert_eq!(listed.json["total"], 2);
 }
 
-fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn edits_merge_field_by_field_and_conflicts_are_logged(OnTheDemo { app, demo }: OnTheDemo) {
     let hoa = app.demo_token("hoa.nguyen");
     let tuan = app.demo_token("tuan.le");
     let id = new_id();
@@ -235,22 +231,22 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(app: TestApp) {
     assert_eq!(flagged.len(), 1);
 }
 
-fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
-    let hoa = app.demo_token("hoa.nguyen");
+fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let mut hoa = Device::login(&app, Persona::Hoa, "Hoa's phone");
     let tuan = app.demo_token("tuan.le");
     let id = new_id();
     let t = now_millis() - 60_000;
-    app.push(
-        &hoa,
+    hoa.push(
+        &app,
         &[upsert_attendance(
             &id,
             demo.attendance(3, "present"),
             &stamp(t, 0),
         )],
     );
-    let (cursor, _) = app.pull_all(&hoa, None, 500);
+    hoa.pull(&app);
     app.push(
         &tuan,
         &[upsert_attendance(
@@ -293,17 +289,14 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(app: Tes
     // Overwriting the value that had won is the decision, not a new conflict.
     assert_eq!(open_on_record(&app), Vec::<Value>::new());
     // The trainers' devices receive the decision through the feed.
-    let (_, changes) = app.pull_all(&hoa, Some(&cursor), 500);
-    let theirs = apply(&changes);
+    let theirs = apply(&hoa.pull(&app));
     assert_eq!(
         theirs[&("attendance".to_owned(), id.clone())]["status"],
         "present"
     );
 }
 
-fn duplicate_natural_keys_end_as_one_record(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn duplicate_natural_keys_end_as_one_record(OnTheDemo { app, demo }: OnTheDemo) {
     let hoa = app.demo_token("hoa.nguyen");
     let tuan = app.demo_token("tuan.le");
     let (a, b) = (new_id(), new_id());
@@ -346,9 +339,7 @@ fn duplicate_natural_keys_end_as_one_record(app: TestApp) {
         .expect(404);
 }
 
-fn refused_mutations_are_quarantined_and_the_rest_applied(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn refused_mutations_are_quarantined_and_the_rest_applied(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let t = stamp(now_millis(), 0);
     let everyone = app.get_ok(&demo.admin, "/api/v1/people?limit=500");
@@ -542,9 +533,8 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     });
     let app = app.with_demo();
     let demo = DemoClasses::read(&app);
-    let login = app.login("tuan.le", "demo-trainer-2");
-    let tuan = login["access_token"].as_str().unwrap().to_owned();
-    let tuan_device = login["device_id"].as_str().unwrap().to_owned();
+    let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
+    let tuan_device = tuan.device_id.clone();
     let hoa = app.demo_token("hoa.nguyen");
     let small_session = app.get_ok(
         &demo.admin,
@@ -586,7 +576,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     };
 
     let first: Vec<Value> = (0..4).map(refused).collect();
-    let results = app.push(&tuan, &first);
+    let results = tuan.push(&app, &first);
     assert!(
         results.iter().all(|r| r["reason"] == "not_assigned"),
         "{results:?}"
@@ -603,28 +593,21 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
         refused(6),
         malformed,
     ];
-    let full = send(&tuan, &second).expect_error(429, "quarantine_full");
+    let full = send(&tuan.token, &second).expect_error(429, "quarantine_full");
     assert_eq!(full.header("Retry-After"), Some("120"));
     app.get(&demo.admin, &format!("/api/v1/attendance/{good_id}"))
         .expect(404);
     assert_eq!(open_of(&tuan_device).len(), 4, "nothing of it was filed");
     assert!(flagged());
     // Sent again unchanged, it is refused again, still without a trace.
-    send(&tuan, &second).expect(429);
+    send(&tuan.token, &second).expect(429);
     assert_eq!(open_of(&tuan_device).len(), 4);
 
     // A push that files nothing goes through; so does the first batch again (answered from the
     // log, filed once); another device is not held back by Tuan's quarantine.
-    let fine = app.push(
-        &tuan,
-        &[upsert_attendance(
-            &new_id(),
-            demo.attendance(2, "present"),
-            &t,
-        )],
-    );
-    assert_eq!(fine[0]["status"], "applied");
-    let again = app.push(&tuan, &first);
+    let fine = tuan.record_attendance(&app, demo.attendance(2, "present"));
+    assert_eq!(fine["status"], "applied");
+    let again = tuan.push(&app, &first);
     assert!(
         again.iter().all(|r| r["status"] == "duplicate"),
         "{again:?}"
@@ -648,7 +631,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
         )
         .expect(200);
     }
-    let accepted = app.push(&tuan, &second);
+    let accepted = tuan.push(&app, &second);
     let statuses: Vec<&str> = accepted
         .iter()
         .map(|r| {
@@ -672,7 +655,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     assert!(!flagged());
     // The device retries it (its answer was lost): the malformed mutation, which has no log
     // entry, is recognised as open in quarantine and not filed twice.
-    let retried = app.push(&tuan, &second);
+    let retried = tuan.push(&app, &second);
     assert_eq!(retried[0]["status"], "duplicate");
     assert_eq!(retried[3]["reason"], "malformed_mutation");
     assert_eq!(open_of(&tuan_device).len(), 5);
@@ -691,15 +674,15 @@ struct Refuser {
 impl Refuser {
     fn log_in(app: &TestApp) -> Refuser {
         let demo = DemoClasses::read(app);
-        let login = app.login("tuan.le", "demo-trainer-2");
+        let phone = Device::login(app, Persona::Tuan, "Tuấn's phone");
         let foreign_session = app.get_ok(
             &demo.admin,
             &format!("/api/v1/sessions?course_id={}", demo.ward_course),
         )["items"][0]["id"]
             .clone();
         Refuser {
-            token: login["access_token"].as_str().unwrap().to_owned(),
-            device: login["device_id"].as_str().unwrap().to_owned(),
+            token: phone.token,
+            device: phone.device_id,
             foreign_session,
             stamp: stamp(now_millis(), 0),
             demo,
@@ -913,13 +896,10 @@ fn a_full_device_is_refused_for_a_new_refusal_anywhere_in_a_large_batch_and_only
     assert_eq!(tuan.open_entries(&app).len(), 60);
 }
 
-fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
-    let tuan = app.demo_token("tuan.le");
-    let (cursor, changes) = app.pull_all(&tuan, None, 50);
-    let held = apply(&changes);
-    let count = |collection: &str| held.keys().filter(|(c, _)| c == collection).count();
+fn pulls_are_scoped_paged_and_follow_scope_changes(OnTheDemo { app, demo }: OnTheDemo) {
+    let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
+    tuan.pull(&app);
+    let count = |collection: &str| tuan.held_ids(collection).len();
     let enrolled = app.get_ok(
         &demo.admin,
         &format!(
@@ -934,9 +914,9 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
     );
     assert_eq!(count("people") as i64, enrolled["total"].as_i64().unwrap());
     assert!(count("units") >= 20);
-    assert!(held.contains_key(&("courses".to_owned(), demo.big_course.clone())));
-    assert!(!held.contains_key(&("courses".to_owned(), demo.ward_course.clone())));
-    let (_, nothing) = app.pull_all(&tuan, Some(&cursor), 50);
+    assert!(tuan.held_ids("courses").contains(&demo.big_course));
+    assert!(!tuan.held_ids("courses").contains(&demo.ward_course));
+    let nothing = tuan.pull(&app);
     assert!(
         nothing.is_empty(),
         "re-pulling from the last cursor yields nothing new"
@@ -949,40 +929,24 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
         &format!("/api/v1/enrollments/{}", leaving["id"].as_str().unwrap()),
     )
     .expect(204);
-    let (cursor, changes) = app.pull_all(&tuan, Some(&cursor), 50);
-    let mut held = held;
-    for change in &changes {
-        let key = (
-            change["collection"].as_str().unwrap().to_owned(),
-            change["id"].as_str().unwrap().to_owned(),
-        );
-        if change["deleted"] == true {
-            held.remove(&key);
-        } else {
-            held.insert(key, change["data"].clone());
-        }
-    }
-    assert!(!held.contains_key(&(
-        "enrollments".to_owned(),
-        leaving["id"].as_str().unwrap().to_owned()
-    )));
+    let changes = tuan.pull(&app);
+    assert!(!tuan.held_ids("enrollments").contains(&id_of(&leaving)));
     assert!(
-        !held.contains_key(&(
-            "people".to_owned(),
-            leaving["person_id"].as_str().unwrap().to_owned()
-        )),
+        !tuan
+            .held_ids("people")
+            .iter()
+            .any(|person| leaving["person_id"] == person.as_str()),
         "{changes:?}"
     );
 
     // Assigned to the second class: the next pull brings its existing records.
-    let me = app.get(&tuan, "/api/v1/me").json;
+    let me = app.me(&tuan.token);
     let assignment = app.create(
         &demo.admin,
         "/api/v1/course-trainers",
         json!({"course_id": demo.ward_course, "user_id": me["id"]}),
     );
-    let (cursor, changes) = app.pull_all(&tuan, Some(&cursor), 50);
-    let after = apply(&[changes.clone()].concat());
+    let after = apply(&tuan.pull(&app));
     assert!(after.contains_key(&("courses".to_owned(), demo.ward_course.clone())));
     let small_sessions = app.get_ok(
         &demo.admin,
@@ -1003,7 +967,7 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
         ),
     )
     .expect(204);
-    let (_, changes) = app.pull_all(&tuan, Some(&cursor), 50);
+    let changes = tuan.pull(&app);
     let dropped: Vec<&Value> = changes
         .iter()
         .filter(|c| c["deleted"] == true && c["collection"] == "courses")
@@ -1014,7 +978,7 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
     );
 
     // A role change cannot be expressed as a scope difference: the device starts over.
-    let (cursor, _) = app.pull_all(&tuan, None, 500);
+    let (cursor, _) = app.pull_all(&tuan.token, None, 500);
     let promote = json!({"role": "admin"});
     app.patch(
         &demo.admin,
@@ -1022,18 +986,14 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
         &promote,
     )
     .expect(200);
-    app.get(&tuan, &format!("/api/v1/sync/pull?cursor={cursor}"))
+    app.get(&tuan.token, &format!("/api/v1/sync/pull?cursor={cursor}"))
         .expect_error(410, "resync_required");
 
     // A trainee pulls their own records only.
-    let trainee = app.demo_token("hocvien.demo");
-    let (_, changes) = app.pull_all(&trainee, None, 500);
-    let held = apply(&changes);
-    assert_eq!(held.keys().filter(|(c, _)| c == "people").count(), 1);
-    assert_eq!(
-        held.keys().filter(|(c, _)| c == "course_trainers").count(),
-        0
-    );
+    let mut trainee = Device::login(&app, Persona::Trainee, "the trainee's phone");
+    trainee.pull(&app);
+    assert_eq!(trainee.held_ids("people").len(), 1);
+    assert_eq!(trainee.held_ids("course_trainers"), Vec::<String>::new());
 }
 
 /// The feed reads a page in three ways (several collections found by their revisions first;
@@ -1041,9 +1001,7 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(app: TestApp) {
 /// depending on the share of all sessions the trainer teaches). Whatever the way, a trainer's
 /// paged pull must hold exactly the changes of the trainer's classes that an administrator's
 /// pull holds, each once, in revision order.
-fn every_page_shape_sends_each_change_once_in_order(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn every_page_shape_sends_each_change_once_in_order(OnTheDemo { app, demo }: OnTheDemo) {
     let class = crate::resources::plan_class(&app, &demo.admin, "trainer.narrow");
     let mut narrow_people = vec![class.person.clone()];
     for n in 0..4 {
@@ -1288,9 +1246,7 @@ fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
 }
 
 /// Eight trainers' devices come back into coverage at once, each with its own batch.
-fn many_devices_push_at_once(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn many_devices_push_at_once(OnTheDemo { app, demo }: OnTheDemo) {
     let enrolled = app.get_ok(
         &demo.admin,
         &format!(
@@ -1304,34 +1260,32 @@ fn many_devices_push_at_once(app: TestApp) {
         &format!("/api/v1/sessions?course_id={}", demo.big_course),
     );
     let sessions: Vec<String> = item_fields(&sessions, "id");
-    let tokens: Vec<String> = (0..8)
+    let phones: Vec<Device> = (0..8)
         .map(|i| {
-            app.token(
-                if i % 2 == 0 { "hoa.nguyen" } else { "tuan.le" },
-                if i % 2 == 0 {
-                    "demo-trainer-1"
-                } else {
-                    "demo-trainer-2"
-                },
-            )
+            let trainer = if i % 2 == 0 {
+                Persona::Hoa
+            } else {
+                Persona::Tuan
+            };
+            Device::login(&app, trainer, &format!("phone {i}"))
         })
         .collect();
     let barrier = Arc::new(Barrier::new(8));
     let applied: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = tokens
-            .iter()
+        let handles: Vec<_> = phones
+            .into_iter()
             .enumerate()
-            .map(|(device, token)| {
-                let (barrier, app, people, session) = (barrier.clone(), &app, &people, &sessions[device % sessions.len()]);
+            .map(|(i, mut phone)| {
+                let (barrier, app, people, session) = (barrier.clone(), &app, &people, &sessions[i % sessions.len()]);
                 scope.spawn(move || {
                     let batch: Vec<Value> = people
                         .iter()
-                        .skip(device * 10)
+                        .skip(i * 10)
                         .take(10)
-                        .map(|person| upsert_attendance(&new_id(), json!({"session_id": session, "person_id": person, "status": "present"}), &stamp(now_millis(), 0)))
+                        .map(|person| upsert_attendance(&new_id(), json!({"session_id": session, "person_id": person, "status": "present"}), &phone.stamp()))
                         .collect();
                     barrier.wait();
-                    app.push(token, &batch).iter().filter(|r| r["status"] == "applied").count()
+                    phone.push(app, &batch).iter().filter(|r| r["status"] == "applied").count()
                 })
             })
             .collect();
@@ -1349,9 +1303,9 @@ fn many_devices_push_at_once(app: TestApp) {
 /// The admin API, a roster import and a device's push write attendance and enrollments through
 /// one writer: the same rules refuse the same writes, a removed pair comes back as the same
 /// record, and edits of one record from the API and from devices end with the last by stamp.
-fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
     let person = demo.people[7].clone();
     let mark = json!({"session_id": demo.session, "person_id": person, "status": "present"});
@@ -1493,17 +1447,11 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(app: TestApp) 
 }
 
 /// The ids a device holds of one collection.
-fn held_of(held: &BTreeMap<(String, String), Value>, collection: &str) -> Vec<String> {
-    held.keys()
-        .filter(|(c, _)| c == collection)
-        .map(|(_, id)| id.clone())
-        .collect()
-}
-
-fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
-    let trainee = app.demo_token("hocvien.demo");
+fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let mut phone = Device::login(&app, Persona::Trainee, "the trainee's phone");
+    let trainee = phone.token.clone();
     let person = app.me(&trainee)["person_id"].as_str().unwrap().to_owned();
     let enrollment = app.get_ok(
         &demo.admin,
@@ -1525,15 +1473,16 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
         &json!({"session_id": demo.session, "person_id": person, "status": "present"}),
     )
     .expect(201);
-    let (cursor, changes) = app.pull_all(&trainee, None, 50);
-    let mut held = apply(&changes);
-    let course_sessions = |held: &BTreeMap<(String, String), Value>| {
-        held.iter()
+    phone.pull(&app);
+    let course_sessions = |phone: &Device| {
+        phone
+            .held
+            .iter()
             .filter(|((c, _), data)| c == "sessions" && data["course_id"] == json!(demo.big_course))
             .count()
     };
-    assert!(course_sessions(&held) > 0);
-    assert_eq!(held_of(&held, "attendance").len(), 1);
+    assert!(course_sessions(&phone) > 0);
+    assert_eq!(phone.held_ids("attendance").len(), 1);
 
     let set_status = |status: &str| {
         let mut body =
@@ -1553,29 +1502,31 @@ fn a_withdrawn_trainee_loses_the_course_and_every_device_agrees(app: TestApp) {
     app.get(&trainee, &format!("/api/v1/courses/{}", demo.big_course))
         .expect(404);
     // Through the pull: the device drops them, and holds what a first pull would give.
-    let (cursor, changes) = app.pull_all(&trainee, Some(&cursor), 50);
-    apply_onto(&mut held, &changes);
-    assert_eq!(course_sessions(&held), 0);
-    assert!(!held_of(&held, "courses").contains(&demo.big_course));
-    let fresh = apply(&app.pull_all(&trainee, None, 50).1);
-    assert_eq!(held, fresh, "the device that followed equals a new one");
+    phone.pull(&app);
+    assert_eq!(course_sessions(&phone), 0);
+    assert!(!phone.held_ids("courses").contains(&demo.big_course));
+    assert_eq!(
+        phone.held,
+        phone.fresh_view(&app),
+        "the device that followed equals a new one"
+    );
 
     // Enrolled again: everything comes back, to both.
     set_status("enrolled");
-    let (_, changes) = app.pull_all(&trainee, Some(&cursor), 50);
-    apply_onto(&mut held, &changes);
-    assert!(course_sessions(&held) > 0);
-    assert_eq!(held_of(&held, "attendance").len(), 1);
-    let fresh = apply(&app.pull_all(&trainee, None, 50).1);
-    assert_eq!(held, fresh, "the device that followed equals a new one");
+    phone.pull(&app);
+    assert!(course_sessions(&phone) > 0);
+    assert_eq!(phone.held_ids("attendance").len(), 1);
+    assert_eq!(
+        phone.held,
+        phone.fresh_view(&app),
+        "the device that followed equals a new one"
+    );
 }
 
 /// A trainer adds a walk-in from the course's roster (the people of its organising unit and the
 /// units below it) by push or through the API alike; a person from elsewhere is refused on both
 /// paths with the same code (and the push quarantined), and stays out of the trainer's sight.
-fn a_trainer_enrolls_only_people_of_the_course_roster(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: OnTheDemo) {
     let admin = demo.admin.as_str();
     let tuan = app.demo_token("tuan.le");
     let tuan_id = app.me(&tuan)["id"].as_str().unwrap().to_owned();
@@ -1770,9 +1721,7 @@ fn a_fresh_device_receives_each_record_once(app: TestApp) {
 /// a page asked for again (its answer lost) is the same page; a record of the course written
 /// between two pages, one the backfill had not sent yet, still reaches the device (as the feed's
 /// deletion). The device ends with exactly what a fresh device of the trainer pulls.
-fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_course_assigned_later_is_backfilled_in_pages(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let (cursor, changes) = app.pull_all(&tuan, None, 500);
     let mut held = apply(&changes);
@@ -1850,6 +1799,6 @@ fn a_course_assigned_later_is_backfilled_in_pages(app: TestApp) {
     assert!(!held.contains_key(&("enrollments".to_owned(), newest)));
     let (_, fresh) = app.pull_all(&tuan, None, 500);
     assert_eq!(held, apply(&fresh));
-    let (_, nothing) = app.pull_all(&tuan, Some(&cursor), limit as i64);
+    let (_, nothing) = app.pull_all(&tuan, Some(&cursor), limit);
     assert!(nothing.is_empty(), "{nothing:?}");
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::sync::{DemoClasses, ReadWhileOpen, new_id, with_a_commit_held_open};
+use crate::support::sync::{
+    DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
+};
 use crate::support::watermelon_kit::WatermelonScenarios;
 use crate::support::{Backend, TestApp, id_of, item_fields};
 
@@ -98,9 +100,9 @@ fn raw_attendance(id: &str, session: &str, person: &str, status: &str, changed: 
     })
 }
 
-fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
     let first = pull(&app, &tuan, None);
     assert!(timestamp(&first) > 0);
@@ -230,9 +232,7 @@ fn urlencoding(value: &str) -> String {
         .collect()
 }
 
-fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn pushes_apply_only_changed_columns_and_are_not_echoed(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let hoa = app.demo_token("hoa.nguyen");
     let tuan_at = timestamp(&pull(&app, &tuan, None));
@@ -342,9 +342,7 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(app: TestApp) {
     );
 }
 
-fn natural_key_duplicates_are_replaced_by_the_server_record(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn natural_key_duplicates_are_replaced_by_the_server_record(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let hoa = app.demo_token("hoa.nguyen");
     let tuan_at = timestamp(&pull(&app, &tuan, None));
@@ -396,9 +394,7 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(app: TestApp) {
     );
 }
 
-fn deletions_travel_both_ways(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn deletions_travel_both_ways(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let hoa = app.demo_token("hoa.nguyen");
     let tuan_at = timestamp(&pull(&app, &tuan, None));
@@ -606,9 +602,7 @@ fn native_and_watermelondb_floods_at_once_never_take_a_device_beyond_its_cap(bac
     }
 }
 
-fn refused_records_are_rejected_with_reasons_and_quarantined(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn refused_records_are_rejected_with_reasons_and_quarantined(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let first = pull(&app, &tuan, None);
     let at = timestamp(&first);
@@ -725,9 +719,7 @@ fn set_of(answer: &Value, table: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn scope_changes_delete_and_backfill(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn scope_changes_delete_and_backfill(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let first = pull(&app, &tuan, None);
     let me = app.get(&tuan, "/api/v1/me").json;
@@ -921,9 +913,9 @@ fn gather(into: &mut Gathered, page: &Value) {
     }
 }
 
-fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_first_sync_in_pages_is_the_whole_scope_and_never_skips_a_write(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
 
     let mut gathered = Gathered::new();
@@ -1045,9 +1037,9 @@ fn gather_sorted(into: &mut Sorted, page: &Value) {
     }
 }
 
-fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn an_incremental_pull_in_pages_is_the_one_answer_and_never_skips_a_write(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     // While the device is away: thirty sessions added to its course, one of them deleted again,
@@ -1197,9 +1189,9 @@ fn course_ids(app: &TestApp, admin: &str, path: &str, course: &str) -> BTreeSet<
 /// every record `created` (the tablet never held them), including one written after the
 /// assignment (which the feed carries); a pull cut after two pages and started over gives the
 /// same, and the pages hold what one answer holds.
-fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let me = app.get(&tuan, "/api/v1/me").json;
@@ -1278,9 +1270,9 @@ fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(app: TestApp
 /// `created` in a page of a pull; the pull is cut after that page and started over: the record
 /// is `created` again (the tablet never received it), not `updated`. Once the pull is whole, the
 /// tablet holds it, and its next change comes as `updated`.
-fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let id = new_id();
@@ -1331,9 +1323,9 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(app: TestApp)
     assert_eq!(ids(&next, "attendance", "updated"), [id].into(), "{next}");
 }
 
-fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(app: TestApp) {
-    let app = app.with_demo();
-    let demo = DemoClasses::read(&app);
+fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
     let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let id = new_id();

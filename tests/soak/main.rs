@@ -23,7 +23,8 @@ use diemdanh::db;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use support::fleet::{Acked, Device, Fleet, Instance, World, check_nothing_lost_and_converged};
+use support::device::Device;
+use support::fleet::{Acked, Fleet, Instance, World, check_nothing_lost_and_converged};
 use support::{Backend, postgres};
 
 const DEFAULT_SECS: u64 = 60;
@@ -248,7 +249,7 @@ fn run_phone(
     tally: &Tally,
     stop: &AtomicBool,
 ) -> (Device, Vec<Acked>) {
-    let mut device = Device::log_in(fleet, username);
+    let mut device = Device::trainer(fleet, username);
     tally.logins.fetch_add(1, Ordering::SeqCst);
     let mut acked = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -261,7 +262,7 @@ fn run_phone(
             device.pull(fleet);
             tally.pulls.fetch_add(1, Ordering::SeqCst);
         } else {
-            device = Device::log_in(fleet, username);
+            device = Device::trainer(fleet, username);
             tally.logins.fetch_add(1, Ordering::SeqCst);
         }
         pause();
@@ -272,12 +273,12 @@ fn run_phone(
 /// A tablet syncing through the WatermelonDB endpoint: a first sync, then each one from the
 /// timestamp of the last.
 fn run_tablet(fleet: &Fleet, username: &str, tally: &Tally, stop: &AtomicBool) {
-    let mut token = Device::log_in(fleet, username).token;
+    let mut token = Device::trainer(fleet, username).token;
     tally.logins.fetch_add(1, Ordering::SeqCst);
     let mut last_pulled_at = Value::Null;
     while !stop.load(Ordering::SeqCst) {
         if rand::rng().random_range(0..100) < 3 {
-            token = Device::log_in(fleet, username).token;
+            token = Device::trainer(fleet, username).token;
             tally.logins.fetch_add(1, Ordering::SeqCst);
             last_pulled_at = Value::Null;
         }
@@ -295,11 +296,11 @@ fn run_tablet(fleet: &Fleet, username: &str, tally: &Tally, stop: &AtomicBool) {
 
 /// A phone downloading the lecture, whole or by the ranges a resumed download asks for.
 fn run_reader(fleet: &Fleet, username: &str, lecture: &str, tally: &Tally, stop: &AtomicBool) {
-    let mut token = Device::log_in(fleet, username).token;
+    let mut token = Device::trainer(fleet, username).token;
     tally.logins.fetch_add(1, Ordering::SeqCst);
     while !stop.load(Ordering::SeqCst) {
         if rand::rng().random_range(0..100) < 3 {
-            token = Device::log_in(fleet, username).token;
+            token = Device::trainer(fleet, username).token;
             tally.logins.fetch_add(1, Ordering::SeqCst);
         }
         let start = rand::rng().random_range(0..LECTURE_BYTES);

@@ -21,6 +21,7 @@ use diesel::prelude::*;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::device::{Device, apply, pull_from};
 use super::{Response, check_against_spec};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
@@ -456,24 +457,6 @@ impl Fleet {
             .unwrap()
             .to_owned()
     }
-
-    /// Every page after `cursor`, each page from whichever instance the pick gives.
-    pub fn pull_all(&self, token: &str, cursor: Option<String>) -> (String, Vec<Value>) {
-        let mut cursor = cursor;
-        let mut changes = Vec::new();
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/api/v1/sync/pull?limit=50&cursor={c}"),
-                None => "/api/v1/sync/pull?limit=50".to_owned(),
-            };
-            let page = self.call("GET", &path, Some(token), None).expect(200).json;
-            changes.extend(page["changes"].as_array().unwrap().iter().cloned());
-            cursor = Some(page["cursor"].as_str().unwrap().to_owned());
-            if !page["has_more"].as_bool().unwrap() {
-                return (cursor.unwrap(), changes);
-            }
-        }
-    }
 }
 
 /// What devices may write to: every session of one course, every enrolled person; and the
@@ -558,71 +541,11 @@ pub struct Acked {
     pub refused: bool,
 }
 
-/// A simulated phone: its clock, what it holds, and which record id it uses for each
-/// (session, person).
-pub struct Device {
-    pub token: String,
-    device_id: String,
-    millis: u64,
-    counter: u32,
-    cursor: Option<String>,
-    pub held: BTreeMap<(String, String), Value>,
-    pub ids: BTreeMap<(String, String), String>,
-}
-
+/// A fleet's devices: trainers of the [`World`] pushing attendance on random pairs.
 impl Device {
-    /// A trainer's new device, logged in through the fleet.
-    pub fn log_in(fleet: &Fleet, username: &str) -> Device {
-        let login = fleet
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(&json!({"username": username, "password": TRAINER_PASSWORD, "device_name": "phone"})),
-            )
-            .expect(200)
-            .json;
-        Device {
-            token: login["access_token"].as_str().unwrap().to_owned(),
-            device_id: login["device_id"].as_str().unwrap().to_owned(),
-            millis: 0,
-            counter: 0,
-            cursor: None,
-            held: BTreeMap::new(),
-            ids: BTreeMap::new(),
-        }
-    }
-
-    pub fn stamp(&mut self) -> String {
-        let wall = chrono::Utc::now().timestamp_millis() as u64;
-        if wall > self.millis {
-            (self.millis, self.counter) = (wall, 0);
-        } else {
-            self.counter += 1;
-        }
-        format!(
-            "{:013}-{:04x}-{}",
-            self.millis, self.counter, self.device_id
-        )
-    }
-
-    /// The merge of `server_hlc` from api-spec/sync.md, so later stamps follow the server's.
-    pub fn merge_server_clock(&mut self, server: &str) {
-        let mut parts = server.splitn(3, '-');
-        let remote: u64 = parts.next().unwrap().parse().unwrap();
-        let remote_counter = u32::from_str_radix(parts.next().unwrap(), 16).unwrap();
-        let wall = chrono::Utc::now().timestamp_millis() as u64;
-        let next = self.millis.max(remote).max(wall);
-        self.counter = if next == self.millis && next == remote {
-            self.counter.max(remote_counter) + 1
-        } else if next == self.millis {
-            self.counter + 1
-        } else if next == remote {
-            remote_counter + 1
-        } else {
-            0
-        };
-        self.millis = next;
+    /// A trainer's new phone, logged in through the fleet.
+    pub fn trainer(fleet: &Fleet, username: &str) -> Device {
+        Device::sign_in(fleet, username, TRAINER_PASSWORD, "phone")
     }
 
     /// Pushes `size` attendance upserts on random (session, person) pairs, the same body again
@@ -688,65 +611,9 @@ impl Device {
     /// Sends `mutations` as one push (counted in the fleet's pushes), merges the server's clock
     /// from the answer and returns one result per mutation, in order.
     pub fn send_push<T: serde::Serialize>(&mut self, fleet: &Fleet, mutations: &[T]) -> Vec<Value> {
-        let answer = fleet
-            .call(
-                "POST",
-                "/api/v1/sync/push",
-                Some(&self.token),
-                Some(&json!({ "mutations": mutations })),
-            )
-            .expect(200)
-            .json;
+        let results = self.push(fleet, mutations);
         fleet.pushes.fetch_add(1, Ordering::SeqCst);
-        self.merge_server_clock(answer["server_hlc"].as_str().unwrap());
-        let results = answer["results"].as_array().unwrap().clone();
-        assert_eq!(results.len(), mutations.len());
         results
-    }
-
-    /// Pulls as [`Device::pull`] does, unless the server answers its cursor 410
-    /// `resync_required`: then it drops what it pulled and pulls from nothing, as the field app
-    /// does (its pushes do not depend on the cursor). Returns whether it started over.
-    pub fn pull_or_start_over(&mut self, fleet: &Fleet) -> bool {
-        if let Some(cursor) = &self.cursor {
-            let path = format!("/api/v1/sync/pull?limit=50&cursor={cursor}");
-            let answer = fleet.call("GET", &path, Some(&self.token), None);
-            if answer.status == 410 {
-                assert_eq!(answer.code(), "resync_required", "{}", answer.text);
-                self.held.clear();
-                self.cursor = None;
-                self.pull(fleet);
-                return true;
-            }
-            answer.expect(200);
-        }
-        self.pull(fleet);
-        false
-    }
-
-    pub fn pull(&mut self, fleet: &Fleet) {
-        let (cursor, changes) = fleet.pull_all(&self.token, self.cursor.take());
-        self.cursor = Some(cursor);
-        for change in changes {
-            let key = (
-                change["collection"].as_str().unwrap().to_owned(),
-                change["id"].as_str().unwrap().to_owned(),
-            );
-            if change["deleted"].as_bool().unwrap() {
-                self.held.remove(&key);
-                continue;
-            }
-            let data = &change["data"];
-            if key.0 == "attendance" {
-                // From now on the device edits the server's record for the pair.
-                let pair = (
-                    data["session_id"].as_str().unwrap().to_owned(),
-                    data["person_id"].as_str().unwrap().to_owned(),
-                );
-                self.ids.insert(pair, key.1.clone());
-            }
-            self.held.insert(key, data.clone());
-        }
     }
 }
 
@@ -762,7 +629,7 @@ pub fn check_nothing_lost_and_converged(
     acked: &[Acked],
     devices: &mut [Device],
 ) -> BTreeMap<(String, String), Value> {
-    let (_, admin_changes) = fleet.pull_all(admin, None);
+    let (_, admin_changes) = pull_from(fleet, admin, None, 50);
     let server = apply(&admin_changes);
     let server_attendance = attendance(&server);
     let pairs: BTreeSet<(String, String)> = server_attendance
@@ -825,8 +692,7 @@ pub fn check_nothing_lost_and_converged(
     for device in devices {
         device.pull(fleet);
         assert_eq!(attendance(&device.held), server_attendance);
-        let (_, fresh) = fleet.pull_all(&device.token, None);
-        assert_eq!(device.held, apply(&fresh));
+        assert_eq!(device.held, device.fresh_view(fleet));
     }
     server
 }
@@ -836,26 +702,4 @@ fn attendance(held: &BTreeMap<(String, String), Value>) -> BTreeMap<String, Valu
         .filter(|((collection, _), _)| collection == "attendance")
         .map(|((_, id), data)| (id.clone(), data.clone()))
         .collect()
-}
-
-/// What a device holds after applying a feed of changes from nothing.
-pub fn apply(changes: &[Value]) -> BTreeMap<(String, String), Value> {
-    let mut held = BTreeMap::new();
-    apply_onto(&mut held, changes);
-    held
-}
-
-/// Applies a feed of changes, in order, to what a device holds.
-pub fn apply_onto(held: &mut BTreeMap<(String, String), Value>, changes: &[Value]) {
-    for change in changes {
-        let key = (
-            change["collection"].as_str().unwrap().to_owned(),
-            change["id"].as_str().unwrap().to_owned(),
-        );
-        if change["deleted"].as_bool().unwrap() {
-            held.remove(&key);
-        } else {
-            held.insert(key, change["data"].clone());
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! `api-spec/openapi.yaml`.
 
 pub mod calls;
+pub mod device;
 pub mod fleet;
 pub mod own_postgres;
 pub mod postgres;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::TestApp;
+use super::{Backend, BackendTest, TestApp};
 
 /// A device's hybrid logical clock stamp: `millis`, a counter, a device name.
 pub fn stamp(millis: u64, counter: u32) -> String {
@@ -47,20 +47,29 @@ impl TestApp {
     /// Pulls the native feed in pages of `limit` until `has_more` is false: the last cursor
     /// and every change seen, in order.
     #[track_caller]
-    pub fn pull_all(&self, token: &str, cursor: Option<&str>, limit: i64) -> (String, Vec<Value>) {
-        let mut cursor = cursor.map(str::to_owned);
-        let mut changes = Vec::new();
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/api/v1/sync/pull?limit={limit}&cursor={c}"),
-                None => format!("/api/v1/sync/pull?limit={limit}"),
-            };
-            let page = self.get_ok(token, &path);
-            changes.extend(page["changes"].as_array().expect("changes").iter().cloned());
-            cursor = Some(page["cursor"].as_str().expect("a cursor").to_owned());
-            if !page["has_more"].as_bool().expect("has_more") {
-                return (cursor.expect("a cursor"), changes);
-            }
+    pub fn pull_all(
+        &self,
+        token: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> (String, Vec<Value>) {
+        super::device::pull_from(self, token, cursor.map(str::to_owned), limit)
+    }
+}
+
+/// A scenario on the demo data (`fn name(OnTheDemo { app, demo }: OnTheDemo)` in
+/// `backend_tests!`): the app with the demo data loaded, and its classes.
+pub struct OnTheDemo {
+    pub app: TestApp,
+    pub demo: DemoClasses,
+}
+
+impl BackendTest for fn(OnTheDemo) {
+    fn run(self, backend: Backend) {
+        if backend.available() {
+            let app = TestApp::start(backend).with_demo();
+            let demo = DemoClasses::read(&app);
+            self(OnTheDemo { app, demo })
         }
     }
 }
