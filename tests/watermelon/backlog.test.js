@@ -10,27 +10,20 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { randomUUID } = require('node:crypto')
-const { Database, Model } = require('@nozbe/watermelondb')
-const { setGenerator } = require('@nozbe/watermelondb/utils/common/randomId')
-const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
-const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
 const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
-const { env, collectSyncComplaints } = require('./support')
+const {
+  env,
+  collectSyncComplaints,
+  localDatabase,
+  dumpTables,
+  attendanceColumns,
+} = require('./support')
 
 const BASE = env('DIEMDANH_URL')
 
 // WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
 const syncComplaints = collectSyncComplaints()
-
-setGenerator(() => randomUUID())
-
-const modelClasses = SYNCED_TABLES.map((table) => {
-  const cls = class extends Model {}
-  cls.table = table
-  return cls
-})
 
 // The network between the tablets and the server: counts requests, and can lose the answer
 // to the n-th push after the server committed it, as a connection cut mid-sync does.
@@ -78,16 +71,7 @@ async function api(method, path, body) {
 
 async function tablet(name) {
   const tokens = await login(env('DIEMDANH_TRAINER'), name)
-  const database = new Database({
-    adapter: new LokiJSAdapter({
-      schema,
-      dbName: name,
-      useWebWorker: false,
-      useIncrementalIndexedDB: true,
-      extraLokiOptions: { autosave: false },
-    }),
-    modelClasses,
-  })
+  const database = localDatabase(name)
   const all = (table) => database.get(table).query().fetch()
   return {
     database,
@@ -98,17 +82,7 @@ async function tablet(name) {
         baseUrl: BASE,
         auth: { getAccessToken: () => tokens.access_token },
       }),
-    dump: async () => {
-      const out = {}
-      for (const table of SYNCED_TABLES) {
-        out[table] = {}
-        for (const record of await all(table)) {
-          const { _status, _changed, id, ...columns } = record._raw
-          out[table][id] = columns
-        }
-      }
-      return out
-    },
+    dump: () => dumpTables(database),
     dirty: async (table) => (await all(table)).filter((r) => r._raw._status !== 'synced'),
   }
 }
@@ -120,15 +94,7 @@ async function serverAttendance(sessions) {
     const page = await api('GET', `/api/v1/attendance?session_id=${session}&limit=500`)
     assert.equal(page.status, 200)
     assert.ok(page.json.total <= 500)
-    for (const item of page.json.items) {
-      out[item.id] = {
-        session_id: item.session_id,
-        person_id: item.person_id,
-        status: item.status,
-        checked_in_at: item.checked_in_at,
-        note: item.note,
-      }
-    }
+    for (const item of page.json.items) out[item.id] = attendanceColumns(item)
   }
   return out
 }

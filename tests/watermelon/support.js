@@ -1,4 +1,4 @@
-// What the large WatermelonDB scenarios (trip.test.js, measure.js) are made of: tablets on the real
+// What the WatermelonDB scenarios are made of: tablets on the real
 // library and the shipped kit, a seeded course of their own, and a trip's worth of offline changes.
 
 'use strict'
@@ -46,9 +46,9 @@ async function login(base, username, password, deviceName) {
   return answer.access_token
 }
 
-async function tablet(base, username, password, name) {
-  const token = await login(base, username, password, name)
-  const database = new Database({
+// A tablet's own WatermelonDB database (LokiJS in memory) of every synced table.
+function localDatabase(name) {
+  return new Database({
     adapter: new LokiJSAdapter({
       schema,
       dbName: name,
@@ -58,6 +58,25 @@ async function tablet(base, username, password, name) {
     }),
     modelClasses,
   })
+}
+
+// Every synced table of a database as { table: { id: columns } }, without WatermelonDB's own
+// fields.
+async function dumpTables(database) {
+  const out = {}
+  for (const table of SYNCED_TABLES) {
+    out[table] = {}
+    for (const record of await database.get(table).query().fetch()) {
+      const { _status, _changed, id, ...columns } = record._raw
+      out[table][id] = columns
+    }
+  }
+  return out
+}
+
+async function tablet(base, username, password, name) {
+  const token = await login(base, username, password, name)
+  const database = localDatabase(name)
   const all = (table) => database.get(table).query().fetch()
   return {
     database,
@@ -250,18 +269,18 @@ async function listAll(base, admin, pathAndQuery) {
   }
 }
 
+// An attendance record of the API as a tablet's columns.
+function attendanceColumns(item) {
+  const { session_id, person_id, status, checked_in_at, note } = item
+  return { session_id, person_id, status, checked_in_at, note }
+}
+
 // The server's attendance of the given sessions, as { id: columns } (an administrator's view).
 async function serverAttendance(base, admin, sessions) {
   const out = {}
   for (const session of sessions) {
     for (const item of await listAll(base, admin, `/api/v1/attendance?session_id=${session}`)) {
-      out[item.id] = {
-        session_id: item.session_id,
-        person_id: item.person_id,
-        status: item.status,
-        checked_in_at: item.checked_in_at,
-        note: item.note,
-      }
+      out[item.id] = attendanceColumns(item)
     }
   }
   return out
@@ -300,6 +319,9 @@ module.exports = {
   collectSyncComplaints,
   call,
   login,
+  localDatabase,
+  dumpTables,
+  attendanceColumns,
   tablet,
   nativePush,
   mutation,

@@ -17,14 +17,15 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { randomUUID } = require('node:crypto')
-const { Database, Model } = require('@nozbe/watermelondb')
-const { setGenerator } = require('@nozbe/watermelondb/utils/common/randomId')
-const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
-const { schema, SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
 const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
-const { env, collectSyncComplaints } = require('./support')
+const {
+  env,
+  collectSyncComplaints,
+  localDatabase,
+  dumpTables,
+  attendanceColumns,
+} = require('./support')
 
 const BASE = env('DIEMDANH_URL')
 const COURSE = env('DIEMDANH_COURSE')
@@ -38,15 +39,6 @@ const OTHER_ASSIGNMENT = env('DIEMDANH_OTHER_ASSIGNMENT')
 // WatermelonDB reports a server that sends a record the device has as `created` (or one it
 // lacks as `updated`) through its logger: any such message fails the test.
 const syncComplaints = collectSyncComplaints()
-
-// diemdanh ids are UUIDs: WatermelonDB must generate them (see api-spec/watermelondb/README.md).
-setGenerator(() => randomUUID())
-
-const modelClasses = SYNCED_TABLES.map((table) => {
-  const cls = class extends Model {}
-  cls.table = table
-  return cls
-})
 
 async function api(method, path, body) {
   const { access_token: token } = await login(env('DIEMDANH_ADMIN'), 'admin console')
@@ -76,16 +68,7 @@ async function login(credentials, deviceName) {
 // One phone: its own WatermelonDB database, signed in as one trainer.
 async function device(credentials, name) {
   const tokens = await login(credentials, name)
-  const database = new Database({
-    adapter: new LokiJSAdapter({
-      schema,
-      dbName: name,
-      useWebWorker: false,
-      useIncrementalIndexedDB: true,
-      extraLokiOptions: { autosave: false },
-    }),
-    modelClasses,
-  })
+  const database = localDatabase(name)
   const phone = {
     name,
     database,
@@ -136,18 +119,7 @@ async function device(credentials, name) {
         }),
       ),
     remove: async (record) => database.write(() => record.markAsDeleted()),
-    // Every synced table as { id: columns }, without WatermelonDB's own fields.
-    dump: async () => {
-      const out = {}
-      for (const table of SYNCED_TABLES) {
-        out[table] = {}
-        for (const record of await database.get(table).query().fetch()) {
-          const { _status, _changed, id, ...columns } = record._raw
-          out[table][id] = columns
-        }
-      }
-      return out
-    },
+    dump: () => dumpTables(database),
     statusOf: async (table, id) => {
       const record = await phone.find(table, id)
       return record && record._raw._status
@@ -166,15 +138,7 @@ async function serverAttendance() {
   for (const session of [S1, S2]) {
     const page = await api('GET', `/api/v1/attendance?session_id=${session}&limit=500`)
     assert.equal(page.status, 200)
-    for (const item of page.json.items) {
-      out[item.id] = {
-        session_id: item.session_id,
-        person_id: item.person_id,
-        status: item.status,
-        checked_in_at: item.checked_in_at,
-        note: item.note,
-      }
-    }
+    for (const item of page.json.items) out[item.id] = attendanceColumns(item)
   }
   return out
 }

@@ -6,9 +6,7 @@
 //! converge. The same fleet runs the container image instead of the binary (`tests/image`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +20,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::device::{Device, apply, pull_from};
+use super::process::spawn_server;
 use super::{Response, check_against_spec};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
@@ -256,37 +255,7 @@ impl Fleet {
         cmd.args(&self.store_args)
             .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
             .args(["--db-pool-size", "4"]);
-        // Should the test process die without unwinding, its servers go too.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(File::create(&log).unwrap()));
-        let mut child = cmd.spawn().expect("start the diemdanh binary");
-        let stdout = child.stdout.take().unwrap();
-        let (found, address) = mpsc::channel();
-        let out_log = log.clone();
-        // Drained so that the pipe never fills; the "listening on" line carries the address.
-        std::thread::spawn(move || {
-            let mut out = File::options().append(true).open(out_log).ok();
-            let mut found = Some(found);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1)
-                    && let Some(sender) = found.take()
-                {
-                    let _ = sender.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-                if let Some(out) = out.as_mut() {
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-        });
+        let (child, address) = spawn_server(cmd, &log);
         Starting {
             child,
             address,

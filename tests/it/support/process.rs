@@ -52,46 +52,51 @@ pub struct ServerProcess {
     agent: ureq::Agent,
 }
 
+/// Spawns a server (`command`, its stderr to `log`), killed should the test process die
+/// without unwinding; the receiver gets the address of its "listening on" line. Its stdout is
+/// drained into `log` too, so that the pipe never fills.
+pub fn spawn_server(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<String>) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(File::create(log).expect("server log")));
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start the diemdanh binary");
+    let stdout = child.stdout.take().unwrap();
+    let (found, address) = mpsc::channel();
+    let out_log = log.to_owned();
+    std::thread::spawn(move || {
+        let mut out = File::options().append(true).open(out_log).ok();
+        let mut found = Some(found);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on ").nth(1)
+                && let Some(sender) = found.take()
+            {
+                let _ = sender.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+            if let Some(out) = out.as_mut() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    });
+    (child, address)
+}
+
 impl ServerProcess {
     /// Runs `program` (the binary, or a wrapper that ends by exec'ing it, so that the child's
     /// pid is the server's) and waits for its "listening on" line, its output going to `log`.
     /// The log is the error when it never gets there.
     pub fn start(program: &[String], log: &Path) -> Result<ServerProcess, String> {
         let mut command = Command::new(&program[0]);
-        command
-            .args(&program[1..])
-            .env("DIEMDANH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(File::create(log).expect("server log")));
-        // Should the test process die without unwinding, the server goes too.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().expect("start the diemdanh binary");
-        let stdout = child.stdout.take().unwrap();
-        let (found, address) = mpsc::channel();
-        let out_log = log.to_owned();
-        // Drained so that the pipe never fills; the "listening on" line carries the address.
-        std::thread::spawn(move || {
-            let mut out = File::options().append(true).open(out_log).ok();
-            let mut found = Some(found);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1)
-                    && let Some(sender) = found.take()
-                {
-                    let _ = sender.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-                if let Some(out) = out.as_mut() {
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-        });
+        command.args(&program[1..]).env("DIEMDANH_LOG", "warn");
+        let (mut child, address) = spawn_server(command, log);
         let Ok(base) = address.recv_timeout(Duration::from_secs(120)) else {
             let _ = child.kill();
             let _ = child.wait();
