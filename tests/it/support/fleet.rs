@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::device::{Device, apply, pull_from};
 use super::process::spawn_server;
-use super::{Response, check_against_spec};
+use super::{Response, check_against_spec, exchange, headers_of};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const ADMIN_PASSWORD: &str = "admin-password-1";
@@ -327,27 +327,12 @@ impl Fleet {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Response, ureq::Error> {
-        let mut request = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{base}{path}"));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let mut response = match body {
-            Some(body) => self.agent.run(
-                request
-                    .header("Content-Type", "application/json")
-                    .body(serde_json::to_vec(body).unwrap())
-                    .unwrap(),
-            )?,
-            None => self.agent.run(request.body(()).unwrap())?,
-        };
+        let json = body.map(|body| serde_json::to_vec(body).unwrap());
+        let body = json.as_deref().map(|bytes| (bytes, "application/json"));
+        let url = format!("{base}{path}");
+        let mut response = exchange(&self.agent, method, &url, token, body, &[])?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
+        let headers = headers_of(&response);
         let text = response.body_mut().read_to_string()?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Response {

@@ -345,7 +345,7 @@ impl TestApp {
         }
     }
 
-    /// Sends one request: `token` as a bearer token, `body` with its content type.
+    /// Sends one request, which must be answered.
     fn exchange(
         &self,
         method: &str,
@@ -355,23 +355,8 @@ impl TestApp {
         headers: &[(&str, &str)],
     ) -> ureq::http::Response<ureq::Body> {
         let url = format!("{}{path}", self.base);
-        let mut request = ureq::http::Request::builder().method(method).uri(&url);
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let result = match body {
-            Some((bytes, content_type)) => self.agent.run(
-                request
-                    .header("Content-Type", content_type)
-                    .body(bytes.to_vec())
-                    .expect("request"),
-            ),
-            None => self.agent.run(request.body(()).expect("request")),
-        };
-        result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+        exchange(&self.agent, method, &url, token, body, headers)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
     }
 
     /// Sends any bytes with any content type and checks the response against the spec.
@@ -596,6 +581,34 @@ struct Launched {
     thread: JoinHandle<()>,
 }
 
+/// Sends one request to `url`: `token` as a bearer token, `body` with its content type, and
+/// `headers`; whatever the status, the answer (Err: not answered).
+pub fn exchange(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&[u8], &str)>,
+    headers: &[(&str, &str)],
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match body {
+        Some((bytes, content_type)) => agent.run(
+            request
+                .header("Content-Type", content_type)
+                .body(bytes.to_vec())
+                .expect("request"),
+        ),
+        None => agent.run(request.body(()).expect("request")),
+    }
+}
+
 /// A header's value (the name in any case).
 fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -605,7 +618,7 @@ fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
 }
 
 /// A response's headers, names as sent.
-fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
+pub fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
     response
         .headers()
         .iter()

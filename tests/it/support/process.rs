@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::postgres::PgDatabase;
-use super::{Backend, Response, check_against_spec};
+use super::{Backend, Response, check_against_spec, exchange, headers_of};
 
 /// `diemdanh --data-dir DIR [global…] serve --bind 127.0.0.1:0 [serve…]`, as program and
 /// arguments, so that a caller can run it under a wrapper (`unshare …`).
@@ -143,28 +143,11 @@ impl ServerProcess {
         token: Option<&str>,
         body: Option<(&[u8], &str)>,
     ) -> Result<Response, String> {
-        let mut request = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let result = match body {
-            Some((bytes, content_type)) => self.agent.run(
-                request
-                    .header("Content-Type", content_type)
-                    .body(bytes.to_vec())
-                    .expect("request"),
-            ),
-            None => self.agent.run(request.body(()).expect("request")),
-        };
-        let mut response = result.map_err(|e| format!("{method} {path}: {e}"))?;
+        let url = format!("{}{path}", self.base);
+        let mut response = exchange(&self.agent, method, &url, token, body, &[])
+            .map_err(|e| format!("{method} {path}: {e}"))?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
+        let headers = headers_of(&response);
         let text = response
             .body_mut()
             .with_config()
