@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::sheets::csv_rows;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
 use crate::support::{TestApp, id_of};
 
@@ -622,14 +623,7 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
             .iter()
             .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.starts_with("text/csv"))
     );
-    let text = String::from_utf8(body).unwrap();
-    let text = text.strip_prefix('\u{feff}').expect("a byte-order mark");
-    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
-        .collect();
+    let rows = csv_rows(body);
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert_eq!(rows[0][5], "Thao tác");
     assert!(rows[1..].iter().all(|row| row[5] == "created"));
@@ -648,14 +642,9 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
         &admin.token,
         &[],
     );
-    let text = String::from_utf8(body).unwrap();
-    let guarded: Vec<Vec<String>> = csv::ReaderBuilder::new()
-        .from_reader(text.trim_start_matches('\u{feff}').as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
-        .collect();
-    assert_eq!(guarded.len(), 1);
-    assert_eq!(guarded[0][2], format!("'{typed}"));
+    let guarded = csv_rows(body);
+    assert_eq!(guarded.len(), 2, "a header and the entry: {guarded:?}");
+    assert_eq!(guarded[1][2], format!("'{typed}"));
 
     // XLSX by the Accept header: the same entries.
     let (status, _, body) = app.download(

@@ -8,7 +8,7 @@ use calamine::{Data, Reader};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::sheets::{cell_text, workbook};
+use crate::support::sheets::{cell_text, csv_rows, workbook};
 use crate::support::{TestApp, id_of, strings_of};
 
 backend_tests!(
@@ -834,14 +834,7 @@ fn the_report_downloads_as_csv_and_xlsx_matching_the_json(app: TestApp) {
         disposition.contains("ke-hoach-boi-duong-2026-52.csv"),
         "{disposition}"
     );
-    let text = String::from_utf8(body).unwrap();
-    let text = text.strip_prefix('\u{feff}').expect("a BOM");
-    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
-        .collect();
+    let rows = csv_rows(body);
     let units = json_report["units"].as_array().unwrap();
     assert_eq!(rows.len(), 1 + units.len() + 1, "header, units, total");
     for (row, unit) in rows[1..].iter().zip(units) {

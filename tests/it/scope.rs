@@ -77,23 +77,13 @@ fn trainers_see_only_their_classes(app: TestApp) {
     assert!(seen_people["total"].as_i64().unwrap() >= 100);
     let everyone = app.list_all(&admin, "/api/v1/people");
     assert!(everyone["total"].as_i64() > seen_people["total"].as_i64());
-    let enrolled: Vec<&str> = enrolled_big["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["person_id"].as_str().unwrap())
-        .collect();
-    let outsider = everyone["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| !enrolled.contains(&p["id"].as_str().unwrap()))
+    let enrolled = item_fields(&enrolled_big, "person_id");
+    let outsider = item_fields(&everyone, "id")
+        .into_iter()
+        .find(|p| !enrolled.contains(p))
         .unwrap();
-    app.get(
-        &one,
-        &format!("/api/v1/people/{}", outsider["id"].as_str().unwrap()),
-    )
-    .expect(404);
+    app.get(&one, &format!("/api/v1/people/{outsider}"))
+        .expect(404);
 
     // Attendance: allowed in their class, refused in another.
     let big_session =

@@ -122,43 +122,24 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(OnTheDemo { app, demo }: 
     let hoa = app.demo_token("hoa.nguyen");
     let tuan = app.demo_token("tuan.le");
     let id = new_id();
+    // An edit of the one record (an upsert of `fields`, or a delete) stamped `at`: its result.
+    let edit = |token: &str, fields: Value, at: u64| {
+        app.push(token, &[upsert_attendance(&id, fields, &stamp(at, 0))])
+            .remove(0)
+    };
+    let delete = |token: &str, at: u64| {
+        let deletion = mutation("attendance", &id, "delete", json!({}), &stamp(at, 0));
+        app.push(token, &[deletion]).remove(0)
+    };
     let t = now_millis() - 60_000;
-    app.push(
-        &hoa,
-        &[upsert_attendance(
-            &id,
-            demo.attendance(2, "present"),
-            &stamp(t, 0),
-        )],
-    );
+    edit(&hoa, demo.attendance(2, "present"), t);
     // Tuấn adds a note, Hoa (later, offline) changes the status: both edits stay.
-    let note = app.push(
-        &tuan,
-        &[upsert_attendance(
-            &id,
-            json!({"note": "Có mặt từ 7 giờ 45"}),
-            &stamp(t + 1000, 0),
-        )],
-    );
-    assert_eq!(note[0]["status"], "applied");
-    app.push(
-        &hoa,
-        &[upsert_attendance(
-            &id,
-            json!({"status": "late"}),
-            &stamp(t + 2000, 0),
-        )],
-    );
+    let note = edit(&tuan, json!({"note": "Có mặt từ 7 giờ 45"}), t + 1000);
+    assert_eq!(note["status"], "applied");
+    edit(&hoa, json!({"status": "late"}), t + 2000);
     // An older status from Tuấn arrives last: it loses, and the loss is logged.
-    let stale = app.push(
-        &tuan,
-        &[upsert_attendance(
-            &id,
-            json!({"status": "absent"}),
-            &stamp(t + 1500, 0),
-        )],
-    );
-    assert_eq!(stale[0]["status"], "merged");
+    let stale = edit(&tuan, json!({"status": "absent"}), t + 1500);
+    assert_eq!(stale["status"], "merged");
     let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(
         (record["status"].as_str(), record["note"].as_str()),
@@ -175,50 +156,22 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(OnTheDemo { app, demo }: 
     app.get(&tuan, "/api/v1/sync/conflicts").expect(403);
 
     // A delete is a stamped field: an older delete loses, a newer one wins.
-    app.push(
-        &tuan,
-        &[mutation(
-            "attendance",
-            &id,
-            "delete",
-            json!({}),
-            &stamp(t + 1800, 0),
-        )],
-    );
+    delete(&tuan, t + 1800);
     app.get(&demo.admin, &format!("/api/v1/attendance/{id}"))
         .expect(200);
-    app.push(
-        &tuan,
-        &[mutation(
-            "attendance",
-            &id,
-            "delete",
-            json!({}),
-            &stamp(t + 3000, 0),
-        )],
-    );
+    delete(&tuan, t + 3000);
     app.get(&demo.admin, &format!("/api/v1/attendance/{id}"))
         .expect(404);
 
     // A clock far in the future is re-stamped and the device flagged; it does not win forever.
-    let future = app.push(
+    let future = edit(
         &hoa,
-        &[upsert_attendance(
-            &id,
-            json!({"status": "excused"}),
-            &stamp(now_millis() + 86_400_000, 0),
-        )],
+        json!({"status": "excused"}),
+        now_millis() + 86_400_000,
     );
     // It overrides the other trainer's delete, which the conflict log keeps.
-    assert_eq!(future[0]["status"], "merged");
-    app.push(
-        &tuan,
-        &[upsert_attendance(
-            &id,
-            json!({"status": "present"}),
-            &stamp(now_millis() + 60_000, 0),
-        )],
-    );
+    assert_eq!(future["status"], "merged");
+    edit(&tuan, json!({"status": "present"}), now_millis() + 60_000);
     let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
     assert_eq!(record["status"], "present");
     let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
@@ -350,17 +303,9 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(OnTheDemo { app, demo 
             demo.big_course
         ),
     );
-    let enrolled: Vec<&str> = enrolled["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["person_id"].as_str().unwrap())
-        .collect();
-    let outsider = everyone["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
+    let enrolled = item_fields(&enrolled, "person_id");
+    let outsider = item_fields(&everyone, "id")
+        .into_iter()
         .find(|p| !enrolled.contains(p))
         .unwrap();
     let small_sessions = app.get_ok(

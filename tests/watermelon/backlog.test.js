@@ -18,6 +18,7 @@ const {
   localDatabase,
   dumpTables,
   attendanceColumns,
+  cuttableNetwork,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -25,22 +26,9 @@ const BASE = env('DIEMDANH_URL')
 // WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
 const syncComplaints = collectSyncComplaints()
 
-// The network between the tablets and the server: counts requests, and can lose the answer
-// to the n-th push after the server committed it, as a connection cut mid-sync does.
-const network = { pulls: 0, pushes: 0, loseAnswerToPush: null }
-const realFetch = globalThis.fetch
-globalThis.fetch = async (url, init) => {
-  const isSync = String(url).includes('/api/v1/watermelon/sync')
-  const isPush = isSync && init && init.method === 'POST'
-  if (isPush) network.pushes += 1
-  else if (isSync) network.pulls += 1
-  const response = await realFetch(url, init)
-  if (isPush && network.pushes === network.loseAnswerToPush) {
-    await response.arrayBuffer()
-    throw new TypeError('fetch failed: connection cut by the test')
-  }
-  return response
-}
+// The network between the tablets and the server, whose answer to a push can be lost.
+const network = cuttableNetwork()
+const realFetch = network.realFetch
 
 async function login(credentials, deviceName) {
   const [username, password] = credentials.split(':')

@@ -291,6 +291,28 @@ const sum = (changes) =>
     .flatMap((t) => Object.values(t))
     .reduce((a, b) => a + b, 0)
 
+// The network between the tablets and the server, put in place of `fetch` (this file's seeding
+// and administrators' calls go around it): counts the kit's pushes and pulls, and can lose the
+// answer to the n-th push (`loseAnswerToPush`) after the server committed it, as a connection
+// cut mid-sync does. `realFetch` goes around it.
+function cuttableNetwork() {
+  const realFetch = globalThis.fetch
+  const network = { pushes: 0, pulls: 0, loseAnswerToPush: null, realFetch }
+  globalThis.fetch = async (url, init) => {
+    const isSync = String(url).includes('/api/v1/watermelon/sync')
+    const isPush = isSync && init && init.method === 'POST'
+    if (isPush) network.pushes += 1
+    else if (isSync) network.pulls += 1
+    const response = await realFetch(url, init)
+    if (isPush && network.pushes === network.loseAnswerToPush) {
+      await response.arrayBuffer()
+      throw new TypeError('fetch failed: connection cut by the test')
+    }
+    return response
+  }
+  return network
+}
+
 // An environment variable the Rust driver sets (tests/it/watermelon.rs); the run fails without it.
 function env(name) {
   const value = process.env[name]
@@ -317,6 +339,7 @@ function collectSyncComplaints() {
 module.exports = {
   env,
   collectSyncComplaints,
+  cuttableNetwork,
   call,
   login,
   localDatabase,

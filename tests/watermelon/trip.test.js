@@ -28,6 +28,7 @@ const {
   sum,
   env,
   collectSyncComplaints,
+  cuttableNetwork,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -36,23 +37,8 @@ const RECORDS = Number(env('DIEMDANH_TRIP_RECORDS'))
 // WatermelonDB's complaints about what the server sent fail the run (see sync.test.js).
 const syncComplaints = collectSyncComplaints()
 
-// The network between the tablets and the server (support.js's seeding and administrators'
-// calls go around it): counts the kit's pushes and pulls, and can lose the answer to the n-th push after
-// the server committed it, as a connection cut mid-sync does.
-const network = { pushes: 0, pulls: 0, loseAnswerToPush: null }
-const realFetch = globalThis.fetch
-globalThis.fetch = async (url, init) => {
-  const isSync = String(url).includes('/api/v1/watermelon/sync')
-  const isPush = isSync && init && init.method === 'POST'
-  if (isPush) network.pushes += 1
-  else if (isSync) network.pulls += 1
-  const response = await realFetch(url, init)
-  if (isPush && network.pushes === network.loseAnswerToPush) {
-    await response.arrayBuffer()
-    throw new TypeError('fetch failed: connection cut by the test')
-  }
-  return response
-}
+// The network between the tablets and the server, whose answer to a push can be lost.
+const network = cuttableNetwork()
 
 const STRAYS = 5
 let admin

@@ -11,6 +11,20 @@ pub fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
     Xlsx::new(Cursor::new(bytes)).expect("a readable workbook")
 }
 
+/// The rows of a CSV file the server wrote (UTF-8 after a byte-order mark, which spreadsheet
+/// programs need), its header first.
+#[track_caller]
+pub fn csv_rows(body: Vec<u8>) -> Vec<Vec<String>> {
+    let text = String::from_utf8(body).expect("UTF-8");
+    let text = text.strip_prefix('\u{feff}').expect("a byte-order mark");
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("a CSV row").iter().map(str::to_owned).collect())
+        .collect()
+}
+
 /// What a cell shows: text as it is, numbers as written, an empty or missing cell as "".
 pub fn cell_text(cell: Option<&Data>) -> String {
     match cell {
