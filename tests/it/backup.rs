@@ -66,17 +66,11 @@ fn back_up(backend: Backend, fleet: &Fleet, file: &Path, url: Option<&str>) {
         }
         Backend::Postgres => {
             let pg_dump = pg::find_client("pg_dump").expect("pg_dump");
-            let output = Command::new(pg_dump)
-                .args(["--format=custom", "--file"])
+            let mut dump = Command::new(pg_dump);
+            dump.args(["--format=custom", "--file"])
                 .arg(file)
-                .arg(url.unwrap())
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+                .arg(url.unwrap());
+            pg::run(dump, "pg_dump").unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
@@ -85,17 +79,12 @@ fn back_up(backend: Backend, fleet: &Fleet, file: &Path, url: Option<&str>) {
 fn restore(backend: Backend, fleet: &Fleet, file: &Path, url: Option<&str>) {
     if backend == Backend::Postgres {
         let pg_restore = pg::find_client("pg_restore").expect("pg_restore");
-        let output = Command::new(pg_restore)
+        let mut restore = Command::new(pg_restore);
+        restore
             .args(["--clean", "--if-exists", "--no-owner", "--dbname"])
             .arg(url.unwrap())
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .arg(file);
+        pg::run(restore, "pg_restore").unwrap_or_else(|e| panic!("{e}"));
     }
     let command = match backend {
         Backend::Sqlite => vec![OsStr::new("restore"), file.as_os_str()],

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
+use crate::cli::diemdanh;
 use crate::support::{Backend, TestApp, id_of};
 use diemdanh::config::StoreConfig;
 
@@ -725,6 +726,7 @@ fn the_command_line_adds_files(app: TestApp) {
             pdf.to_str().unwrap(),
             video.to_str().unwrap(),
         ],
+        None,
     );
     assert!(ok, "{out}{err}");
     assert_eq!(out.lines().filter(|l| l.starts_with("added ")).count(), 2);
@@ -758,25 +760,10 @@ fn the_command_line_adds_files(app: TestApp) {
             "0196f4e2-0000-7000-8000-000000000000",
             pdf.to_str().unwrap(),
         ],
+        None,
     );
     assert!(!ok && err.contains("course"), "{err}");
     assert_eq!(files_under(&store_dir(&app)).len(), 2);
-}
-
-/// Runs the command line against the test server's database and store.
-fn diemdanh(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_diemdanh"));
-    command.arg("--data-dir").arg(&app.storage.data_dir);
-    match &app.storage.database_url {
-        Some(url) => command.env("DATABASE_URL", url),
-        None => command.env_remove("DATABASE_URL"),
-    };
-    let output = command.args(args).output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 fn unused_files_are_collected_from_the_command_line(app: TestApp) {
@@ -806,7 +793,7 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     }
     assert_eq!(files_under(&store_dir(&app)).len(), 4);
 
-    let (ok, out, err) = diemdanh(&app, &["materials", "gc"]);
+    let (ok, out, err) = diemdanh(&app, &["materials", "gc"], None);
     assert!(ok, "{err}");
     assert!(
         out.contains("deleted 0 unused files") && out.contains("2 newer than"),
@@ -815,13 +802,14 @@ fn unused_files_are_collected_from_the_command_line(app: TestApp) {
     let (ok, out, err) = diemdanh(
         &app,
         &["materials", "gc", "--min-age-hours", "0", "--dry-run"],
+        None,
     );
     assert!(
         ok && out.starts_with("would delete 2 unused files (3000 bytes)"),
         "{out}{err}"
     );
     assert_eq!(files_under(&store_dir(&app)).len(), 4);
-    let (ok, out, err) = diemdanh(&app, &["materials", "gc", "--min-age-hours", "0"]);
+    let (ok, out, err) = diemdanh(&app, &["materials", "gc", "--min-age-hours", "0"], None);
     assert!(
         ok && out.starts_with("deleted 2 unused files"),
         "{out}{err}"

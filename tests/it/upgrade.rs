@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::postgres::find_psql;
+use crate::support::postgres::{find_psql, run};
 use crate::support::sync::{stamp, upsert_attendance};
 use crate::support::{Backend, TestApp};
 use diemdanh::config::StoreConfig;
@@ -53,16 +53,11 @@ fn restore(backend: Backend, fixture: &Path, storage: &diemdanh::config::Storage
         Backend::Postgres => {
             let url = storage.database_url.as_deref().expect("a PostgreSQL URL");
             let psql = find_psql(None).expect("psql");
-            let output = Command::new(psql)
+            let mut restore = Command::new(psql);
+            restore
                 .args(["-v", "ON_ERROR_STOP=1", "-q", "-X", "-d", url, "-f"])
-                .arg(fixture.join("postgres/dump.sql"))
-                .output()
-                .expect("run psql");
-            assert!(
-                output.status.success(),
-                "restoring the dump failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+                .arg(fixture.join("postgres/dump.sql"));
+            run(restore, "restoring the dump").unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
