@@ -175,13 +175,7 @@ fn files_download_whole_and_in_ranges(app: TestApp) {
 
     // Whole, never compressed even when the client would accept it.
     let whole = app
-        .fetch(
-            "GET",
-            &path,
-            Some(&admin),
-            None,
-            &[("Accept-Encoding", "gzip, br")],
-        )
+        .get_file_with(&admin, &path, &[("Accept-Encoding", "gzip, br")])
         .expect(200);
     assert_eq!(whole.body, bytes);
     let tag = format!("\"{}\"", sha256(&bytes));
@@ -198,22 +192,14 @@ fn files_download_whole_and_in_ranges(app: TestApp) {
         )
     );
     // JSON, by contrast, is compressed for a client that accepts it.
-    let json = app.fetch(
-        "GET",
-        "/api/v1/materials",
-        Some(&admin),
-        None,
-        &[("Accept-Encoding", "gzip")],
-    );
+    let json = app.get_file_with(&admin, "/api/v1/materials", &[("Accept-Encoding", "gzip")]);
     assert_eq!(json.header("content-encoding"), Some("gzip"));
     assert_eq!(json.json["total"], 1);
 
     let range = |spec: &str| {
-        app.fetch(
-            "GET",
+        app.get_file_with(
+            &admin,
             &path,
-            Some(&admin),
-            None,
             &[("Range", spec), ("Accept-Encoding", "gzip")],
         )
     };
@@ -250,35 +236,25 @@ fn files_download_whole_and_in_ranges(app: TestApp) {
 
     // ETag and If-None-Match.
     let cached = app
-        .fetch("GET", &path, Some(&admin), None, &[("If-None-Match", &tag)])
+        .get_file_with(&admin, &path, &[("If-None-Match", &tag)])
         .expect(304);
     assert_eq!(cached.header("etag"), Some(tag.as_str()));
     assert!(cached.body.is_empty());
-    app.fetch(
-        "GET",
-        &path,
-        Some(&admin),
-        None,
-        &[("If-None-Match", "\"other\"")],
-    )
-    .expect(200);
+    app.get_file_with(&admin, &path, &[("If-None-Match", "\"other\"")])
+        .expect(200);
     // If-Range: the current tag lets the range through, anything else gets the whole file.
     let resumed = app
-        .fetch(
-            "GET",
+        .get_file_with(
+            &admin,
             &path,
-            Some(&admin),
-            None,
             &[("Range", "bytes=100-"), ("If-Range", &tag)],
         )
         .expect(206);
     assert_eq!(resumed.body, &bytes[100..]);
     let changed = app
-        .fetch(
-            "GET",
+        .get_file_with(
+            &admin,
             &path,
-            Some(&admin),
-            None,
             &[("Range", "bytes=100-"), ("If-Range", "\"stale\"")],
         )
         .expect(200);
@@ -378,13 +354,7 @@ fn a_cut_download_resumes_where_it_stopped(app: TestApp) {
             None => format!("bytes={}-", have.len()),
         };
         let piece = app
-            .fetch(
-                "GET",
-                &path,
-                Some(&admin),
-                None,
-                &[("Range", &spec), ("If-Range", &tag)],
-            )
+            .get_file_with(&admin, &path, &[("Range", &spec), ("If-Range", &tag)])
             .expect(206);
         have.extend_from_slice(&piece.body);
     }
@@ -567,11 +537,9 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     // A device resuming the old version gets the whole new file instead of a mix.
     let old_tag = format!("\"{}\"", sha256(&old_bytes));
     let fresh = app
-        .fetch(
-            "GET",
+        .get_file_with(
+            &admin,
             &content_path,
-            Some(&admin),
-            None,
             &[("Range", "bytes=1000-"), ("If-Range", &old_tag)],
         )
         .expect(200);
@@ -917,32 +885,18 @@ fn s3_storage_serves_the_same(backend: Backend) {
     let whole = app.get_file(&admin, &path).expect(200);
     assert_eq!(sha256(&whole.body), sha256(&bytes));
     let tail = app
-        .fetch("GET", &path, Some(&admin), None, &[("Range", "bytes=-100")])
+        .get_file_with(&admin, &path, &[("Range", "bytes=-100")])
         .expect(206);
     assert_eq!(tail.body, &bytes[bytes.len() - 100..]);
     let piece = app
-        .fetch(
-            "GET",
-            &path,
-            Some(&admin),
-            None,
-            &[("Range", "bytes=5242870-5242889")],
-        )
+        .get_file_with(&admin, &path, &[("Range", "bytes=5242870-5242889")])
         .expect(206);
     assert_eq!(piece.body, &bytes[5_242_870..5_242_890]);
-    app.fetch(
-        "GET",
+    app.get_file_with(&admin, &path, &[("Range", "bytes=99999999-")])
+        .expect(416);
+    let oversized = app.get_file_with(
+        &admin,
         &path,
-        Some(&admin),
-        None,
-        &[("Range", "bytes=99999999-")],
-    )
-    .expect(416);
-    let oversized = app.fetch(
-        "GET",
-        &path,
-        Some(&admin),
-        None,
         &[("If-None-Match", &format!("\"{}\"", sha256(&bytes)))],
     );
     assert_eq!(oversized.status, 304);

@@ -344,16 +344,8 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(OnTheDemo { app, demo 
         upsert_attendance(&new_id(), demo.attendance(5, "present"), &t),
     ];
     let results = app.push(&tuan, &batch);
-    let reasons: Vec<&str> = results
-        .iter()
-        .map(|r| {
-            r["reason"]
-                .as_str()
-                .unwrap_or(r["status"].as_str().unwrap())
-        })
-        .collect();
     assert_eq!(
-        reasons,
+        outcomes(&results),
         [
             "not_enrolled",
             "not_assigned",
@@ -577,16 +569,8 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
         .expect(200);
     }
     let accepted = tuan.push(&app, &second);
-    let statuses: Vec<&str> = accepted
-        .iter()
-        .map(|r| {
-            r["reason"]
-                .as_str()
-                .unwrap_or(r["status"].as_str().unwrap())
-        })
-        .collect();
     assert_eq!(
-        statuses,
+        outcomes(&accepted),
         [
             "applied",
             "not_assigned",
@@ -604,6 +588,19 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     assert_eq!(retried[0]["status"], "duplicate");
     assert_eq!(retried[3]["reason"], "malformed_mutation");
     assert_eq!(open_of(&tuan_device).len(), 5);
+}
+
+/// What became of each pushed mutation: its refusal's reason, or its status.
+fn outcomes(results: &[Value]) -> Vec<&str> {
+    results
+        .iter()
+        .map(|r| {
+            r["reason"]
+                .as_str()
+                .or(r["status"].as_str())
+                .expect("a status")
+        })
+        .collect()
 }
 
 /// Tuan (trainer 2) on a fresh phone, and a session of the ward's class, which he does not

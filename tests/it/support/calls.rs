@@ -60,6 +60,17 @@ impl TestApp {
         self.fetch("GET", path, Some(token), None, &[])
     }
 
+    /// `GET path` as `token` with request headers (`Range`, `If-Range`, `Accept-Encoding`, …),
+    /// the body kept as bytes.
+    pub fn get_file_with(
+        &self,
+        token: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> BytesResponse {
+        self.fetch("GET", path, Some(token), None, headers)
+    }
+
     /// Sends a file (`POST` or `PUT` of its bytes and content type) to `path` as `token`.
     pub fn send_file(
         &self,
