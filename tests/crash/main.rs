@@ -276,11 +276,7 @@ fn push_large_batch(device: &mut Device, fleet: &Fleet, world: &World) -> (Vec<A
                 world.sessions[rng.random_range(0..world.sessions.len())].clone(),
                 person,
             );
-            let record_id = device
-                .ids
-                .entry(key.clone())
-                .or_insert_with(|| uuid::Uuid::new_v4().to_string())
-                .clone();
+            let record_id = device.record_of(&key);
             (key, record_id)
         };
         let body = json!({

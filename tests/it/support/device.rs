@@ -172,11 +172,7 @@ impl Device {
             fields["session_id"].as_str().expect("a session").to_owned(),
             fields["person_id"].as_str().expect("a person").to_owned(),
         );
-        let record_id = self
-            .ids
-            .entry(pair.clone())
-            .or_insert_with(|| uuid::Uuid::new_v4().to_string())
-            .clone();
+        let record_id = self.record_of(&pair);
         let hlc = self.stamp();
         let mutation = super::sync::upsert_attendance(&record_id, fields, &hlc);
         let result = self.push(server, &[mutation]).remove(0);
@@ -184,6 +180,15 @@ impl Device {
             self.ids.insert(pair, into.to_owned());
         }
         result
+    }
+
+    /// The attendance record the device edits for a (session, person): the one it holds, or a
+    /// new id (when another device created the pair first, the server merges the two).
+    pub fn record_of(&mut self, pair: &(String, String)) -> String {
+        self.ids
+            .entry(pair.clone())
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone()
     }
 
     /// Pulls every page after its cursor and applies them to what it holds: the changes, in

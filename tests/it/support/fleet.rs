@@ -515,13 +515,7 @@ impl Device {
                     world.people[rng.random_range(0..world.people.len())].clone(),
                 );
                 let status = STATUSES[rng.random_range(0..STATUSES.len())];
-                // A pair this device has not seen gets an id of its own: when another device
-                // created the pair first, the server merges the two.
-                let record_id = self
-                    .ids
-                    .entry(key.clone())
-                    .or_insert_with(|| uuid::Uuid::new_v4().to_string())
-                    .clone();
+                let record_id = self.record_of(&key);
                 let hlc = self.stamp();
                 let mutation_id = uuid::Uuid::new_v4().to_string();
                 sent.push((mutation_id.clone(), key.clone(), status, hlc.clone()));
