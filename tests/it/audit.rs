@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::device::Device;
 use crate::support::sheets::csv_rows;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
 use crate::support::{TestApp, id_of};
@@ -29,26 +30,12 @@ backend_tests!(
 /// Tests reach the server from here; `client_address` reads it from the connection.
 const ADDRESS: &str = "127.0.0.1";
 
-/// A signed-in account: token, device and user ids.
-struct Session {
-    token: String,
-    refresh_token: String,
-    device: String,
-    user: String,
+/// A sign-in from a device named "test device" (as `app.login`'s).
+fn sign_in(app: &TestApp, username: &str, password: &str) -> Device {
+    Device::sign_in(app, username, password, "test device")
 }
 
-fn sign_in(app: &TestApp, username: &str, password: &str) -> Session {
-    let login = app.login(username, password);
-    let text = |field: &str| login[field].as_str().unwrap().to_owned();
-    Session {
-        token: text("access_token"),
-        refresh_token: text("refresh_token"),
-        device: text("device_id"),
-        user: login["user"]["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-fn admin(app: &TestApp) -> Session {
+fn admin(app: &TestApp) -> Device {
     app.create_user("root.admin", "admin", None);
     sign_in(app, "root.admin", "admin-password")
 }
@@ -82,9 +69,9 @@ fn only(app: &TestApp, token: &str, query: &str) -> Value {
 
 /// The entry was made by this session's account and device, from the test's address.
 #[track_caller]
-fn assert_by(entry: &Value, by: &Session) {
-    assert_eq!(entry["user_id"], json!(by.user), "{entry}");
-    assert_eq!(entry["device_id"], json!(by.device), "{entry}");
+fn assert_by(entry: &Value, by: &Device) {
+    assert_eq!(entry["user_id"], json!(by.user_id), "{entry}");
+    assert_eq!(entry["device_id"], json!(by.device_id), "{entry}");
     assert_eq!(entry["address"], ADDRESS, "{entry}");
 }
 
@@ -99,7 +86,7 @@ struct Class {
     outsider: String,
 }
 
-fn class(app: &TestApp, admin: &Session) -> Class {
+fn class(app: &TestApp, admin: &Device) -> Class {
     let token = admin.token.as_str();
     let province = id_of(&post(
         app,
@@ -180,7 +167,7 @@ fn logins_and_failed_logins_are_recorded(app: TestApp) {
     );
     assert_by(&login, &signed_in);
     assert_eq!(login["object_type"], "device");
-    assert_eq!(login["object_id"], json!(signed_in.device));
+    assert_eq!(login["object_id"], json!(signed_in.device_id));
     assert_eq!(login["username"], "co.lan");
     assert_eq!(login["details"]["device_name"], "test device");
 
@@ -324,7 +311,7 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     let phone = sign_in(&app, "ksor.h.nhung", "mat-khau-moi-2026");
     app.post_empty(
         &admin.token,
-        &format!("/api/v1/devices/{}/revoke", phone.device),
+        &format!("/api/v1/devices/{}/revoke", phone.device_id),
     )
     .expect(200);
     let revoked = only(
@@ -332,7 +319,7 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
         &admin.token,
         &format!(
             "action=device_revoked&object_type=device&object_id={}",
-            phone.device
+            phone.device_id
         ),
     );
     assert_by(&revoked, &admin);
@@ -547,7 +534,7 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
     let by_trainer = entries(&app, &admin.token, &format!("user_id={trainer}"));
     assert_eq!(by_trainer.len(), 1);
     assert_eq!(by_trainer[0]["action"], "login");
-    let by_admin = entries(&app, &admin.token, &format!("user_id={}", admin.user));
+    let by_admin = entries(&app, &admin.token, &format!("user_id={}", admin.user_id));
     assert_eq!(by_admin.len(), 4, "a login and three creations");
 
     // Paging: two pages of two and one, together every entry once.
@@ -705,7 +692,7 @@ fn no_password_or_token_is_ever_stored(app: TestApp) {
     app.refresh(&json!(phone.refresh_token))
         .expect_error(401, "refresh_token_reused");
     let reused = only(&app, &admin.token, "action=refresh_token_reused");
-    assert_eq!(reused["device_id"], json!(phone.device));
+    assert_eq!(reused["device_id"], json!(phone.device_id));
     assert_eq!(reused["address"], ADDRESS);
     let reset_password = "mat-khau-quan-tri-3";
     app.post(
@@ -805,18 +792,18 @@ fn the_command_line_is_recorded_with_no_account(app: TestApp) {
         Some("mat-khau-dong-lenh-1\n"),
     );
     let phone = sign_in(&app, "siu.h.mai", "mat-khau-dong-lenh-1");
-    run(&["device", "revoke", &phone.device], None);
+    run(&["device", "revoke", &phone.device_id], None);
     run(
         &["user", "passwd", "siu.h.mai", "--password-stdin"],
         Some("mat-khau-dong-lenh-2\n"),
     );
     run(&["user", "disable", "siu.h.mai"], None);
-    let user = format!("object_type=user&object_id={}", phone.user);
+    let user = format!("object_type=user&object_id={}", phone.user_id);
     for query in [
         format!("action=user_created&{user}"),
         format!(
             "action=device_revoked&object_type=device&object_id={}",
-            phone.device
+            phone.device_id
         ),
         format!("action=password_reset&{user}"),
         format!("action=user_updated&{user}"),

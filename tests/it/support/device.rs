@@ -65,6 +65,8 @@ impl Persona {
 /// record id it uses for each (session, person) of attendance.
 pub struct Device {
     pub token: String,
+    pub refresh_token: String,
+    pub user_id: String,
     pub device_id: String,
     millis: u64,
     counter: u32,
@@ -96,8 +98,11 @@ impl Device {
             .call("POST", "/api/v1/auth/login", None, Some(&body))
             .expect(200)
             .json;
+        let text = |value: &Value| value.as_str().expect("a token or an id").to_owned();
         Device {
-            token: login["access_token"].as_str().expect("a token").to_owned(),
+            token: text(&login["access_token"]),
+            refresh_token: text(&login["refresh_token"]),
+            user_id: text(&login["user"]["id"]),
             device_id: login["device_id"].as_str().expect("a device").to_owned(),
             millis: 0,
             counter: 0,
