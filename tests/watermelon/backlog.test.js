@@ -19,6 +19,7 @@ const {
   dumpTables,
   attendanceColumns,
   cuttableNetwork,
+  takeTheRollOffline,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -94,33 +95,7 @@ let corrected
 test('the tablet takes the roll of every session offline: more than one push may carry', async (t) => {
   first = await tablet('tablet-1')
   await first.sync()
-  const sessions = await first.all('sessions')
-  const enrollments = (await first.all('enrollments')).filter((e) => e._raw.status !== 'withdrawn')
-  const existing = new Map(
-    (await first.all('attendance')).map((r) => [`${r._raw.session_id}/${r._raw.person_id}`, r]),
-  )
-  const statuses = ['present', 'late', 'absent', 'excused']
-  await first.database.write(async () => {
-    const batch = []
-    for (const session of sessions) {
-      for (const enrollment of enrollments) {
-        if (enrollment._raw.course_id !== session._raw.course_id) continue
-        const status = statuses[marked % statuses.length]
-        const record = existing.get(`${session.id}/${enrollment._raw.person_id}`)
-        batch.push(
-          record
-            ? record.prepareUpdate((r) => r._setRaw('status', status))
-            : first.database.get('attendance').prepareCreate((r) => {
-                r._setRaw('session_id', session.id)
-                r._setRaw('person_id', enrollment._raw.person_id)
-                r._setRaw('status', status)
-              }),
-        )
-        marked += 1
-      }
-    }
-    await first.database.batch(batch)
-  })
+  marked = await takeTheRollOffline(first)
   t.diagnostic(`${marked} attendance records marked offline`)
   assert.ok(marked > 1000, `${marked} records: more than the server takes in one push`)
   assert.equal((await first.dirty('attendance')).length, marked)

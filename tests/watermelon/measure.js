@@ -38,6 +38,7 @@ const {
   course,
   seedMixed,
   tripOffline,
+  takeTheRollOffline,
   serverAttendance,
   sum,
   STATUSES,
@@ -119,33 +120,7 @@ async function measured(server, what, run) {
 async function demoBacklog(server) {
   const device = await tablet(server.base, 'hoa.nguyen', 'demo-trainer-1', 'measure-hoa')
   await device.sync()
-  const sessions = await device.all('sessions')
-  const enrolled = (await device.all('enrollments')).filter((e) => e._raw.status !== 'withdrawn')
-  const existing = new Map(
-    (await device.all('attendance')).map((r) => [`${r._raw.session_id}/${r._raw.person_id}`, r]),
-  )
-  let marked = 0
-  await device.database.write(async () => {
-    const batch = []
-    for (const session of sessions) {
-      for (const enrollment of enrolled) {
-        if (enrollment._raw.course_id !== session._raw.course_id) continue
-        const status = STATUSES[marked % 4]
-        const record = existing.get(`${session.id}/${enrollment._raw.person_id}`)
-        batch.push(
-          record
-            ? record.prepareUpdate((r) => r._setRaw('status', status))
-            : device.database.get('attendance').prepareCreate((r) => {
-                r._setRaw('session_id', session.id)
-                r._setRaw('person_id', enrollment._raw.person_id)
-                r._setRaw('status', status)
-              }),
-        )
-        marked += 1
-      }
-    }
-    await device.database.batch(batch)
-  })
+  const marked = await takeTheRollOffline(device)
   const figures = await measured(server, `${marked} changed records (demo)`, async () => {
     await device.sync()
     return { clean: !(await hasUnsyncedChanges({ database: device.database })) }

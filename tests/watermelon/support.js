@@ -259,6 +259,40 @@ async function tripOffline(device, c, target) {
   return changes
 }
 
+// A tablet takes the roll of every session it holds offline: each enrolled (not withdrawn)
+// person of the session's course marked in turn present, late, absent, excused, on the record
+// it holds for the pair or a new one, in one batch. How many records it marked.
+async function takeTheRollOffline(device) {
+  const sessions = await device.all('sessions')
+  const enrolled = (await device.all('enrollments')).filter((e) => e._raw.status !== 'withdrawn')
+  const existing = new Map(
+    (await device.all('attendance')).map((r) => [`${r._raw.session_id}/${r._raw.person_id}`, r]),
+  )
+  let marked = 0
+  await device.database.write(async () => {
+    const batch = []
+    for (const session of sessions) {
+      for (const enrollment of enrolled) {
+        if (enrollment._raw.course_id !== session._raw.course_id) continue
+        const status = STATUSES[marked % STATUSES.length]
+        const record = existing.get(`${session.id}/${enrollment._raw.person_id}`)
+        batch.push(
+          record
+            ? record.prepareUpdate((r) => r._setRaw('status', status))
+            : device.database.get('attendance').prepareCreate((r) => {
+                r._setRaw('session_id', session.id)
+                r._setRaw('person_id', enrollment._raw.person_id)
+                r._setRaw('status', status)
+              }),
+        )
+        marked += 1
+      }
+    }
+    await device.database.batch(batch)
+  })
+  return marked
+}
+
 // Every item of an administrator's list, page after page.
 async function listAll(base, admin, pathAndQuery) {
   const items = []
@@ -351,6 +385,7 @@ module.exports = {
   course,
   seedMixed,
   tripOffline,
+  takeTheRollOffline,
   serverAttendance,
   listAll,
   sum,
