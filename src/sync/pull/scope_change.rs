@@ -113,7 +113,7 @@ pub(super) fn people_of_new_enrollments(
         .iter()
         .filter(|c| c.collection == Collection::Enrollments.name() && !c.deleted)
         .filter_map(|c| match &c.data {
-            Some(Record::Enrollment(enrollment)) => Some(enrollment.person_id.clone()),
+            Some(Record::Enrollments(enrollment)) => Some(enrollment.person_id.clone()),
             _ => None,
         })
         .collect();
@@ -135,7 +135,7 @@ pub(super) fn people_of_new_enrollments(
         )
         .select(Person::as_select())
         .load(conn)?;
-    Ok(changes(Collection::People, rows))
+    Ok(changes(rows))
 }
 
 /// A trainer sees a person through an enrollment in one of their courses: when the page removes

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::state::{Pushed, merged_pushes, pulled_state, pushed_records, record_pull};
-use super::tables::{RawRecord, TABLES};
+use super::tables::RawRecord;
 use super::{Settings, timestamp_of};
 use crate::db::identity::Epoch;
 use crate::db::schema::{enrollments, sessions};
@@ -110,7 +110,7 @@ struct Collector {
 impl Collector {
     fn new() -> Self {
         let mut collector = Collector::default();
-        for (collection, _) in TABLES {
+        for collection in Collection::ALL {
             collector
                 .changes
                 .insert(collection.name(), TableChanges::default());
@@ -485,13 +485,13 @@ impl NewCourses {
     /// Whether a live record belongs to one of the courses.
     fn holds(&self, change: &Change) -> bool {
         let course = match &change.data {
-            Some(Record::Course(course)) => &course.id,
-            Some(Record::CourseTrainer(assignment)) => &assignment.course_id,
-            Some(Record::Session(session)) => &session.course_id,
-            Some(Record::Enrollment(enrollment)) => &enrollment.course_id,
-            Some(Record::Material(material)) => &material.course_id,
+            Some(Record::Courses(course)) => &course.id,
+            Some(Record::CourseTrainers(assignment)) => &assignment.course_id,
+            Some(Record::Sessions(session)) => &session.course_id,
+            Some(Record::Enrollments(enrollment)) => &enrollment.course_id,
+            Some(Record::Materials(material)) => &material.course_id,
             Some(Record::Attendance(record)) => return self.sessions.contains(&record.session_id),
-            Some(Record::Unit(_) | Record::Person(_)) | None => return false,
+            Some(Record::Units(_) | Record::People(_)) | None => return false,
         };
         self.courses.contains(course)
     }

@@ -8,7 +8,6 @@ use diesel::prelude::*;
 
 use super::pull::Kind;
 use super::push::{Incoming, id_chunks, tables_of};
-use super::tables::TABLES;
 use super::{Mark, Settings, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
 use crate::db::schema::{watermelon_pulls, watermelon_pushed};
@@ -186,7 +185,7 @@ fn forget_revived(conn: &mut DbConn, caller: &Caller, upto: i64) -> Result<()> {
         .filter(watermelon_pushed::canonical_id.eq(watermelon_pushed::record_id))
         .select((watermelon_pushed::collection, watermelon_pushed::record_id))
         .load(conn)?;
-    for (collection, _) in TABLES {
+    for collection in Collection::ALL {
         let ids: Vec<&str> = deleted
             .iter()
             .filter(|(table, _)| table == collection.name())
