@@ -133,6 +133,13 @@ impl Collection {
     }
 }
 
+/// A collection is written as its name (in a pull's changes).
+impl serde::Serialize for Collection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

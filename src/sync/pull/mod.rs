@@ -41,7 +41,7 @@ pub const MAX_PAGE: i64 = 1000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
-    pub collection: &'static str,
+    pub collection: Collection,
     pub id: String,
     /// The revision of this change; 0 for scope deletions, which have none of their own.
     pub rev: i64,
@@ -123,7 +123,7 @@ fn change<T: SyncRow>(row: T) -> Change {
     let (id, rev, created_ms) = (row.id().to_owned(), row.rev(), row.created_at());
     let deleted = row.deleted();
     Change {
-        collection: T::COLLECTION.name(),
+        collection: T::COLLECTION,
         id,
         rev,
         deleted,
@@ -138,7 +138,7 @@ fn changes<T: SyncRow>(rows: Vec<T>) -> Vec<Change> {
 
 fn gone(collection: Collection, id: String) -> Change {
     Change {
-        collection: collection.name(),
+        collection,
         id,
         rev: 0,
         deleted: true,
