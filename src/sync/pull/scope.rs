@@ -87,6 +87,18 @@ macro_rules! window {
     }};
 }
 
+/// A table's rows in the window that belong to the scope's courses by `column` (all of them when
+/// the scope is every course).
+macro_rules! of_courses {
+    ($scope:expr, $table:ident, $column:ident) => {{
+        let query = window!($scope, $table);
+        match $scope.courses {
+            None => query,
+            Some(_) => query.filter($table::$column.eq_any($scope.course_ids())),
+        }
+    }};
+}
+
 impl<'a> Scope<'a> {
     pub(super) fn new(
         conn: &mut DbConn,
@@ -147,11 +159,7 @@ impl<'a> Scope<'a> {
     }
 
     pub(super) fn courses(&self, _last: i64) -> Option<courses::BoxedQuery<'static, Backend>> {
-        let query = window!(self, courses);
-        Some(match self.courses {
-            None => query,
-            Some(_) => query.filter(courses::id.eq_any(self.course_ids())),
-        })
+        Some(of_courses!(self, courses, id))
     }
 
     /// None for trainees, who do not receive course-trainer assignments.
@@ -159,22 +167,12 @@ impl<'a> Scope<'a> {
         &self,
         _last: i64,
     ) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
-        if !self.caller.role.sees_course_trainers() {
-            return None;
-        }
-        let query = window!(self, course_trainers);
-        Some(match self.courses {
-            None => query,
-            Some(_) => query.filter(course_trainers::course_id.eq_any(self.course_ids())),
-        })
+        (self.caller.role.sees_course_trainers())
+            .then(|| of_courses!(self, course_trainers, course_id))
     }
 
     pub(super) fn sessions(&self, _last: i64) -> Option<sessions::BoxedQuery<'static, Backend>> {
-        let query = window!(self, sessions);
-        Some(match self.courses {
-            None => query,
-            Some(_) => query.filter(sessions::course_id.eq_any(self.course_ids())),
-        })
+        Some(of_courses!(self, sessions, course_id))
     }
 
     pub(super) fn enrollments(
@@ -238,10 +236,6 @@ impl<'a> Scope<'a> {
     }
 
     pub(super) fn materials(&self, _last: i64) -> Option<materials::BoxedQuery<'static, Backend>> {
-        let query = window!(self, materials);
-        Some(match self.courses {
-            None => query,
-            Some(_) => query.filter(materials::course_id.eq_any(self.course_ids())),
-        })
+        Some(of_courses!(self, materials, course_id))
     }
 }
