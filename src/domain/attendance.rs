@@ -141,7 +141,8 @@ impl AttendanceRecords {
 
 impl Resource for AttendanceRecords {
     const WHAT: &'static str = "attendance record";
-    const COLLECTION: &'static str = "attendance";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::Attendance);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Attendance;
     const EXISTS: &'static str = "already_recorded";
     type Record = Attendance;

@@ -162,7 +162,8 @@ impl Courses {
 
 impl Resource for Courses {
     const WHAT: &'static str = "course";
-    const COLLECTION: &'static str = "courses";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::Courses);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Course;
     type Record = Course;
     type Input = CourseInput;

@@ -135,7 +135,8 @@ impl Enrollments {
 
 impl Resource for Enrollments {
     const WHAT: &'static str = "enrollment";
-    const COLLECTION: &'static str = "enrollments";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::Enrollments);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Enrollment;
     const EXISTS: &'static str = "already_enrolled";
     type Record = Enrollment;

@@ -450,7 +450,8 @@ pub fn content_type_for(file_name: &str) -> &'static str {
 
 impl Resource for Materials {
     const WHAT: &'static str = "material";
-    const COLLECTION: &'static str = "materials";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::Materials);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Material;
     type Record = Material;
     type Input = MaterialInput;

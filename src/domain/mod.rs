@@ -5,6 +5,7 @@
 pub mod access;
 pub mod attendance;
 pub mod audit;
+pub mod collections;
 pub mod courses;
 pub mod enrollments;
 pub mod imports;
@@ -105,8 +106,8 @@ impl<'a> SortRequest<'a> {
 pub trait Resource: 'static {
     /// Singular name used in messages ("unit", "course").
     const WHAT: &'static str;
-    /// The collection's name in the sync protocol.
-    const COLLECTION: &'static str;
+    /// The synced collection its records are; None for records devices do not receive.
+    const COLLECTION: Option<collections::Collection>;
     /// What the audit trail calls this kind of record.
     const AUDIT: audit::AuditObject;
     /// The code of the conflict when a record to create already exists (for a synced
@@ -170,7 +171,7 @@ pub trait Versioned {
 /// Every administered record keeps its id and revision in fields of those names.
 macro_rules! versioned {
     ($($record:ty),+ $(,)?) => {
-        $(impl Versioned for $record {
+        $(impl $crate::domain::Versioned for $record {
             fn id(&self) -> &str {
                 &self.id
             }
@@ -182,17 +183,10 @@ macro_rules! versioned {
     };
 }
 
-versioned!(
-    units::Unit,
-    people::Person,
-    courses::Course,
-    trainers::CourseTrainer,
-    sessions::Session,
-    enrollments::Enrollment,
-    attendance::Attendance,
-    materials::Material,
-    plans::TrainingPlan,
-);
+pub(crate) use versioned;
+
+// The synced collections' rows are versioned where they are listed (`collections`).
+versioned!(plans::TrainingPlan);
 
 /// Fails with 412 when the caller's If-Match revision is not the stored one.
 pub fn check_revision(what: &'static str, current: i64, expected: Option<i64>) -> Result<()> {

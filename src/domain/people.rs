@@ -330,7 +330,8 @@ impl People {
 
 impl Resource for People {
     const WHAT: &'static str = "person";
-    const COLLECTION: &'static str = "people";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::People);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Person;
     type Record = Person;
     type Input = PersonInput;

@@ -627,7 +627,8 @@ impl TrainingPlans {
 
 impl Resource for TrainingPlans {
     const WHAT: &'static str = "training plan";
-    const COLLECTION: &'static str = "training_plans";
+    /// Training plans are administered here only: no device receives them.
+    const COLLECTION: Option<super::collections::Collection> = None;
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::TrainingPlan;
     type Record = TrainingPlan;
     type Input = TrainingPlanInput;

@@ -190,7 +190,8 @@ impl Sessions {
 
 impl Resource for Sessions {
     const WHAT: &'static str = "session";
-    const COLLECTION: &'static str = "sessions";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::Sessions);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Session;
     type Record = Session;
     type Input = SessionInput;

@@ -106,7 +106,8 @@ impl CourseTrainers {
 
 impl Resource for CourseTrainers {
     const WHAT: &'static str = "trainer assignment";
-    const COLLECTION: &'static str = "course_trainers";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::CourseTrainers);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::CourseTrainer;
     type Record = CourseTrainer;
     type Input = CourseTrainerInput;

@@ -374,7 +374,8 @@ impl Units {
 
 impl Resource for Units {
     const WHAT: &'static str = "unit";
-    const COLLECTION: &'static str = "units";
+    const COLLECTION: Option<super::collections::Collection> =
+        Some(super::collections::Collection::Units);
     const AUDIT: super::audit::AuditObject = super::audit::AuditObject::Unit;
     type Record = Unit;
     type Input = UnitInput;

@@ -18,47 +18,10 @@ use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
 use crate::domain::{attendance as attendance_rules, enrollments as enrollment_rules};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Collection {
-    Units,
-    People,
-    Courses,
-    CourseTrainers,
-    Sessions,
-    Enrollments,
-    Attendance,
-    Materials,
-}
+/// The synced collections (listed once, in `domain::collections`).
+pub use crate::domain::collections::Collection;
 
 impl Collection {
-    pub const ALL: [Collection; 8] = [
-        Collection::Units,
-        Collection::People,
-        Collection::Courses,
-        Collection::CourseTrainers,
-        Collection::Sessions,
-        Collection::Enrollments,
-        Collection::Attendance,
-        Collection::Materials,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Collection::Units => "units",
-            Collection::People => "people",
-            Collection::Courses => "courses",
-            Collection::CourseTrainers => "course_trainers",
-            Collection::Sessions => "sessions",
-            Collection::Enrollments => "enrollments",
-            Collection::Attendance => "attendance",
-            Collection::Materials => "materials",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Collection> {
-        Collection::ALL.into_iter().find(|c| c.name() == name)
-    }
-
     /// The collection as one devices write, if it is one.
     pub fn writable(self) -> Option<Writable> {
         match self {

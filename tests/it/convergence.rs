@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use diemdanh::config::QuarantineCap;
 use diemdanh::db::DbConn;
 use diemdanh::db::schema::sync_mutations;
+use diemdanh::domain::collections::Collection;
 use diemdanh::domain::{Caller, Role};
 use diemdanh::sync::clock::ServerClock;
 use diemdanh::sync::pull::{self, PullSettings};
@@ -297,7 +298,7 @@ fn pull_into(conn: &mut DbConn, settings: &PullSettings, session: &str, device: 
         )
         .unwrap();
         for change in &page.changes {
-            if change.collection != "attendance" {
+            if change.collection != Collection::Attendance {
                 continue;
             }
             let data = change

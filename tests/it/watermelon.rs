@@ -1554,17 +1554,18 @@ fn the_app_schema_matches_what_the_server_sends() {
     }
     let served: Vec<(String, Vec<DeclaredColumn>)> = diemdanh::sync::watermelon::TABLES
         .iter()
-        .map(|(collection, columns)| {
+        .map(|table| {
             (
-                collection.name().to_owned(),
-                columns
+                table.collection.name().to_owned(),
+                table
+                    .columns
                     .iter()
-                    .map(|(name, kind, optional)| {
-                        let kind = match kind {
+                    .map(|column| {
+                        let kind = match column.kind {
                             diemdanh::sync::watermelon::ColumnType::String => "string",
                             diemdanh::sync::watermelon::ColumnType::Number => "number",
                         };
-                        ((*name).to_owned(), kind.to_owned(), *optional)
+                        (column.name.to_owned(), kind.to_owned(), column.nullable)
                     })
                     .collect(),
             )

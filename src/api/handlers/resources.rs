@@ -149,9 +149,9 @@ fn expectation(if_match: Option<i64>) -> Expect {
     if_match.map_or(Expect::Anything, Expect::Revision)
 }
 
-/// The collection when it is a synced one (written by the one writer), else None.
-fn synced(collection: &str) -> Option<Collection> {
-    Collection::parse(collection).filter(|c| c.device_writable())
+/// The collection when it is one devices write (written by the one writer), else None.
+fn synced(collection: Option<Collection>) -> Option<Collection> {
+    collection.filter(|c| c.device_writable())
 }
 
 /// A record of a synced collection, checked but unwritten by `R`, written by the one writer as

@@ -8,71 +8,85 @@ use diesel::prelude::*;
 use super::scope::Scope;
 use super::{Change, Collection, changes};
 use crate::db::DbConn;
-use crate::db::schema::{
-    attendance, course_trainers, courses, enrollments, materials, people, sessions, units,
-};
+use crate::db::schema::{attendance, enrollments};
 use crate::domain::attendance::Attendance;
-use crate::domain::courses::Course;
+use crate::domain::collections::synced_collections;
 use crate::domain::enrollments::Enrollment;
-use crate::domain::materials::Material;
-use crate::domain::people::Person;
-use crate::domain::sessions::Session;
-use crate::domain::trainers::CourseTrainer;
-use crate::domain::units::Unit;
 use crate::error::Result;
 use crate::sync::records::{ROWS_PER_STATEMENT, Writable};
 
-/// Whether any row of the table, in anyone's scope, has a revision in the scope's window: one
-/// read of the revision index, by a statement prepared once per connection. The scoped queries
-/// are prepared anew on every page (their list of courses varies) and some filter through a
-/// subquery over enrollments or sessions; most pages of a feed hold one or two collections, and
-/// the others then cost only this probe.
-macro_rules! window_has_rows {
-    ($table:ident, $scope:expr, $conn:expr) => {
-        diesel::select(diesel::dsl::exists(
-            $table::table
-                .filter($table::rev.gt($scope.after))
-                .filter($table::rev.le($scope.upto)),
-        ))
-        .get_result::<bool>($conn)?
-    };
-}
+/// Each collection's part of the feed, from the list of synced collections: its rows come from
+/// `db::schema`'s table and the scope's method of the same name (`Scope::units`, …).
+macro_rules! feed_of_collections {
+    ($($variant:ident: $table:ident => $row:path { $($columns:tt)* }),+ $(,)?) => {
+        /// The collections the scope reads with a revision in its window, in anyone's scope:
+        /// for each, one read of the revision index, by a statement prepared once per
+        /// connection. The scoped queries are prepared anew on every page (their list of
+        /// courses varies) and some filter through a subquery over enrollments or sessions;
+        /// most pages of a feed hold one or two collections, and the others then cost only
+        /// this probe.
+        fn collections_in_window(conn: &mut DbConn, scope: &Scope) -> Result<Vec<Collection>> {
+            let mut present = Vec::new();
+            $(
+                if scope.$table(scope.upto).is_some()
+                    && diesel::select(diesel::dsl::exists(
+                        crate::db::schema::$table::table
+                            .filter(crate::db::schema::$table::rev.gt(scope.after))
+                            .filter(crate::db::schema::$table::rev.le(scope.upto)),
+                    ))
+                    .get_result::<bool>(conn)?
+                {
+                    present.push(Collection::$variant);
+                }
+            )+
+            Ok(present)
+        }
 
-/// The first `take` revisions of one collection's feed.
-macro_rules! feed_revisions {
-    ($query:expr, $table:ident, $take:expr, $conn:expr) => {
-        $query
-            .select($table::rev)
-            .order($table::rev.asc())
-            .limit($take)
-            .load::<i64>($conn)?
-    };
-}
+        /// The first `take` revisions of a collection's feed in scope.
+        fn scoped_revisions(
+            conn: &mut DbConn,
+            scope: &Scope,
+            collection: Collection,
+            take: i64,
+        ) -> Result<Vec<i64>> {
+            Ok(match collection {
+                $(Collection::$variant => match scope.$table(scope.upto) {
+                    Some(query) => query
+                        .select(crate::db::schema::$table::rev)
+                        .order(crate::db::schema::$table::rev.asc())
+                        .limit(take)
+                        .load::<i64>(conn)?,
+                    None => Vec::new(),
+                },)+
+            })
+        }
 
-/// One collection's feed as changes: its rows up to revision `last`, at most `take` of them
-/// when given; nothing is read for a collection the page does not hold or the scope does not
-/// read.
-macro_rules! feed_changes {
-    ($query:expr, $table:ident, $row:ty, $collection:expr, $scope:expr, $end:expr, $conn:expr) => {
-        match $end
-            .rows_of($collection)
-            .filter(|_| $scope.reads($collection))
-        {
-            Some((last, take)) => {
-                let query = $query.filter($table::rev.le(last)).order($table::rev.asc());
-                let query = match take {
-                    Some(take) => query.limit(take),
-                    None => query,
-                };
-                changes(
-                    $collection,
-                    query.select(<$row>::as_select()).load::<$row>($conn)?,
-                )
-            }
-            None => Vec::new(),
+        /// The rows a page reads, as changes: of each collection it holds, its rows up to the
+        /// revision the page ends at, at most as many as it says when it says; nothing is read
+        /// for a collection the page does not hold or the scope does not read.
+        fn rows_in_page(conn: &mut DbConn, scope: &Scope, end: &PageEnd) -> Result<Vec<Change>> {
+            let mut out = Vec::new();
+            $(
+                if let (Some((last, take)), Some(query)) =
+                    (end.rows_of(Collection::$variant), scope.$table(end.last()))
+                {
+                    let query = query
+                        .filter(crate::db::schema::$table::rev.le(last))
+                        .order(crate::db::schema::$table::rev.asc());
+                    let query = match take {
+                        Some(take) => query.limit(take),
+                        None => query,
+                    };
+                    out.extend(changes(
+                        query.select(<$row>::as_select()).load::<$row>(conn)?,
+                    ));
+                }
+            )+
+            Ok(out)
         }
     };
 }
+synced_collections!(feed_of_collections);
 
 /// What a page reads of each collection.
 enum PageEnd {
@@ -146,52 +160,6 @@ impl PageEnd {
     }
 }
 
-/// The collections the scope reads with a revision in its window, in anyone's scope.
-fn collections_in_window(conn: &mut DbConn, scope: &Scope) -> Result<Vec<Collection>> {
-    let mut present = Vec::new();
-    for collection in Collection::ALL {
-        if !scope.reads(collection) {
-            continue;
-        }
-        let in_window = match collection {
-            Collection::Units => window_has_rows!(units, scope, conn),
-            Collection::People => window_has_rows!(people, scope, conn),
-            Collection::Courses => window_has_rows!(courses, scope, conn),
-            Collection::CourseTrainers => window_has_rows!(course_trainers, scope, conn),
-            Collection::Sessions => window_has_rows!(sessions, scope, conn),
-            Collection::Enrollments => window_has_rows!(enrollments, scope, conn),
-            Collection::Attendance => window_has_rows!(attendance, scope, conn),
-            Collection::Materials => window_has_rows!(materials, scope, conn),
-        };
-        if in_window {
-            present.push(collection);
-        }
-    }
-    Ok(present)
-}
-
-/// The first `take` revisions of a collection's feed in scope.
-fn scoped_revisions(
-    conn: &mut DbConn,
-    scope: &Scope,
-    collection: Collection,
-    take: i64,
-) -> Result<Vec<i64>> {
-    Ok(match collection {
-        Collection::Units => feed_revisions!(scope.units(), units, take, conn),
-        Collection::People => feed_revisions!(scope.people(scope.upto), people, take, conn),
-        Collection::Courses => feed_revisions!(scope.courses_feed(), courses, take, conn),
-        Collection::CourseTrainers => match scope.course_trainers() {
-            Some(query) => feed_revisions!(query, course_trainers, take, conn),
-            None => Vec::new(),
-        },
-        Collection::Sessions => feed_revisions!(scope.sessions(), sessions, take, conn),
-        Collection::Enrollments => feed_revisions!(scope.enrollments(), enrollments, take, conn),
-        Collection::Attendance => feed_revisions!(scope.attendance(), attendance, take, conn),
-        Collection::Materials => feed_revisions!(scope.materials(), materials, take, conn),
-    })
-}
-
 /// Where a page of `limit` changes ends and which collections it reads; None when nothing in
 /// the window can be in it.
 fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageEnd>> {
@@ -248,81 +216,7 @@ pub(super) fn feed(
         },
     };
 
-    let mut out = Vec::new();
-    out.extend(feed_changes!(
-        scope.units(),
-        units,
-        Unit,
-        Collection::Units,
-        scope,
-        end,
-        conn
-    ));
-    out.extend(feed_changes!(
-        scope.people(end.last()),
-        people,
-        Person,
-        Collection::People,
-        scope,
-        end,
-        conn
-    ));
-    out.extend(feed_changes!(
-        scope.courses_feed(),
-        courses,
-        Course,
-        Collection::Courses,
-        scope,
-        end,
-        conn
-    ));
-    if let Some(query) = scope.course_trainers() {
-        out.extend(feed_changes!(
-            query,
-            course_trainers,
-            CourseTrainer,
-            Collection::CourseTrainers,
-            scope,
-            end,
-            conn
-        ));
-    }
-    out.extend(feed_changes!(
-        scope.sessions(),
-        sessions,
-        Session,
-        Collection::Sessions,
-        scope,
-        end,
-        conn
-    ));
-    out.extend(feed_changes!(
-        scope.enrollments(),
-        enrollments,
-        Enrollment,
-        Collection::Enrollments,
-        scope,
-        end,
-        conn
-    ));
-    out.extend(feed_changes!(
-        scope.attendance(),
-        attendance,
-        Attendance,
-        Collection::Attendance,
-        scope,
-        end,
-        conn
-    ));
-    out.extend(feed_changes!(
-        scope.materials(),
-        materials,
-        Material,
-        Collection::Materials,
-        scope,
-        end,
-        conn
-    ));
+    let mut out = rows_in_page(conn, scope, &end)?;
     out.sort_by_key(|c| c.rev);
     let has_more = end.cut(&mut out);
     let reached = has_more.then(|| end.reached(&out));
@@ -340,14 +234,12 @@ pub(crate) fn changes_by_id(
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let loaded: Vec<Change> = match collection.writable() {
             Some(Writable::Attendance) => changes(
-                collection,
                 attendance::table
                     .filter(attendance::id.eq_any(chunk))
                     .select(Attendance::as_select())
                     .load::<Attendance>(conn)?,
             ),
             Some(Writable::Enrollments) => changes(
-                collection,
                 enrollments::table
                     .filter(enrollments::id.eq_any(chunk))
                     .select(Enrollment::as_select())

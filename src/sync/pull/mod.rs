@@ -33,14 +33,7 @@ use crate::db::identity::Epoch;
 use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
 use crate::domain::access::visible_courses;
-use crate::domain::attendance::Attendance;
-use crate::domain::courses::Course;
-use crate::domain::enrollments::Enrollment;
-use crate::domain::materials::Material;
-use crate::domain::people::Person;
-use crate::domain::sessions::Session;
-use crate::domain::trainers::CourseTrainer;
-use crate::domain::units::Unit;
+use crate::domain::collections::synced_collections;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_PAGE: i64 = 500;
@@ -48,7 +41,7 @@ pub const MAX_PAGE: i64 = 1000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
-    pub collection: &'static str,
+    pub collection: Collection,
     pub id: String,
     /// The revision of this change; 0 for scope deletions, which have none of their own.
     pub rev: i64,
@@ -75,43 +68,10 @@ pub struct PullSettings<'a> {
     pub tombstone_retention_ms: i64,
 }
 
-/// A synced record, kept typed until the response is written: a page is serialised straight
-/// from the rows, without an intermediate `serde_json::Value` per record.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Record {
-    Unit(Unit),
-    Person(Person),
-    Course(Course),
-    CourseTrainer(CourseTrainer),
-    Session(Session),
-    Enrollment(Enrollment),
-    Attendance(Attendance),
-    Material(Material),
-}
-
-impl Record {
-    /// The record as a JSON value, for callers that look fields up by name.
-    pub fn to_value(&self) -> Result<Value> {
-        serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
-    }
-}
-
-pub(crate) fn change<T: SyncRow>(collection: Collection, row: T) -> Change {
-    let (id, rev, created_ms) = (row.id().to_owned(), row.rev(), row.created_at());
-    let deleted = row.deleted();
-    Change {
-        collection: collection.name(),
-        id,
-        rev,
-        deleted,
-        data: (!deleted).then(|| row.into_record()),
-        created_ms,
-    }
-}
-
 /// What the feed needs of every synced row.
 pub(crate) trait SyncRow {
+    /// The collection the row is a record of.
+    const COLLECTION: Collection;
     fn id(&self) -> &str;
     fn rev(&self) -> i64;
     fn deleted(&self) -> bool;
@@ -119,9 +79,19 @@ pub(crate) trait SyncRow {
     fn into_record(self) -> Record;
 }
 
+/// `Record`, one variant per synced collection, and `SyncRow` for every collection's row.
 macro_rules! sync_rows {
-    ($($row:ident),+) => {$(
-        impl SyncRow for $row {
+    ($($variant:ident: $table:ident => $row:path { $($columns:tt)* }),+ $(,)?) => {
+        /// A synced record, kept typed until the response is written: a page is serialised
+        /// straight from the rows, without an intermediate `serde_json::Value` per record.
+        #[derive(Debug, Clone, Serialize)]
+        #[serde(untagged)]
+        pub enum Record {
+            $($variant($row)),+
+        }
+
+        $(impl SyncRow for $row {
+            const COLLECTION: Collection = Collection::$variant;
             fn id(&self) -> &str {
                 &self.id
             }
@@ -135,31 +105,40 @@ macro_rules! sync_rows {
                 self.created_at
             }
             fn into_record(self) -> Record {
-                Record::$row(self)
+                Record::$variant(self)
             }
-        }
-    )+};
+        })+
+    };
 }
-sync_rows!(
-    Unit,
-    Person,
-    Course,
-    CourseTrainer,
-    Session,
-    Enrollment,
-    Attendance,
-    Material
-);
+synced_collections!(sync_rows);
 
-fn changes<T: SyncRow>(collection: Collection, rows: Vec<T>) -> Vec<Change> {
-    rows.into_iter()
-        .map(|row| change(collection, row))
-        .collect()
+impl Record {
+    /// The record as a JSON value, for callers that look fields up by name.
+    pub fn to_value(&self) -> Result<Value> {
+        serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+fn change<T: SyncRow>(row: T) -> Change {
+    let (id, rev, created_ms) = (row.id().to_owned(), row.rev(), row.created_at());
+    let deleted = row.deleted();
+    Change {
+        collection: T::COLLECTION,
+        id,
+        rev,
+        deleted,
+        data: (!deleted).then(|| row.into_record()),
+        created_ms,
+    }
+}
+
+fn changes<T: SyncRow>(rows: Vec<T>) -> Vec<Change> {
+    rows.into_iter().map(change).collect()
 }
 
 fn gone(collection: Collection, id: String) -> Change {
     Change {
-        collection: collection.name(),
+        collection,
         id,
         rev: 0,
         deleted: true,

@@ -3,7 +3,6 @@
 
 use diesel::prelude::*;
 
-use super::Collection;
 use crate::db::schema::{
     attendance, course_trainers, courses, enrollments, materials, people, sessions, units,
 };
@@ -88,6 +87,18 @@ macro_rules! window {
     }};
 }
 
+/// A table's rows in the window that belong to the scope's courses by `column` (all of them when
+/// the scope is every course).
+macro_rules! of_courses {
+    ($scope:expr, $table:ident, $column:ident) => {{
+        let query = window!($scope, $table);
+        match $scope.courses {
+            None => query,
+            Some(_) => query.filter($table::$column.eq_any($scope.course_ids())),
+        }
+    }};
+}
+
 impl<'a> Scope<'a> {
     pub(super) fn new(
         conn: &mut DbConn,
@@ -107,83 +118,69 @@ impl<'a> Scope<'a> {
         })
     }
 
-    /// Whether the scope reads a collection at all.
-    pub(super) fn reads(&self, collection: Collection) -> bool {
-        match collection {
-            Collection::Units => self.part == Part::Feed,
-            Collection::People => {
-                self.part == Part::Feed || self.caller.role.pulls_as_course_staff()
-            }
-            Collection::CourseTrainers => self.caller.role.sees_course_trainers(),
-            Collection::Courses
-            | Collection::Sessions
-            | Collection::Enrollments
-            | Collection::Attendance
-            | Collection::Materials => true,
-        }
-    }
-
-    fn courses(&self) -> Vec<String> {
+    fn course_ids(&self) -> Vec<String> {
         self.courses.map(<[String]>::to_vec).unwrap_or_default()
     }
 
-    pub(super) fn units(&self) -> units::BoxedQuery<'static, Backend> {
-        window!(self, units)
+    // Each collection's rows in the window, by a method named after its table (the feed calls
+    // them from the list of collections); `last` is the highest revision the page may hold.
+    // None: the scope does not read the collection.
+
+    /// The unit tree, whole, in the feed; a backfill does not resend it.
+    pub(super) fn units(&self, _last: i64) -> Option<units::BoxedQuery<'static, Backend>> {
+        (self.part == Part::Feed).then(|| window!(self, units))
     }
 
     /// People in the window. A trainer's come with an enrollment in their courses up to `last`
     /// (the page's end): a person enrolled only by a later revision arrives with that enrollment
     /// (`people_of_new_enrollments`), so that a fresh device pulling page after page receives
     /// each person once, not once for the person's revision and again for the enrollment's.
-    pub(super) fn people(&self, last: i64) -> people::BoxedQuery<'static, Backend> {
+    /// A backfill brings people to course staff only (a trainee's own record does not come with
+    /// a course).
+    pub(super) fn people(&self, last: i64) -> Option<people::BoxedQuery<'static, Backend>> {
+        if self.part == Part::Backfill && !self.caller.role.pulls_as_course_staff() {
+            return None;
+        }
         let query = window!(self, people);
-        match self.caller.role {
+        Some(match self.caller.role {
             Role::Admin => query,
             Role::Trainee => query.filter(people::id.nullable().eq(self.caller.person_id.clone())),
             // A subquery, not a list of ids: a course-sized list would be bound on every page.
             Role::Organiser | Role::Trainer => query.filter(
                 people::id.eq_any(
                     enrollments::table
-                        .filter(enrollments::course_id.eq_any(self.courses()))
+                        .filter(enrollments::course_id.eq_any(self.course_ids()))
                         .filter(enrollments::deleted_at.is_null())
                         .filter(enrollments::rev.le(last))
                         .select(enrollments::person_id),
                 ),
             ),
-        }
-    }
-
-    pub(super) fn courses_feed(&self) -> courses::BoxedQuery<'static, Backend> {
-        let query = window!(self, courses);
-        match self.courses {
-            None => query,
-            Some(_) => query.filter(courses::id.eq_any(self.courses())),
-        }
-    }
-
-    /// None for trainees, who do not receive course-trainer assignments.
-    pub(super) fn course_trainers(&self) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
-        if !self.caller.role.sees_course_trainers() {
-            return None;
-        }
-        let query = window!(self, course_trainers);
-        Some(match self.courses {
-            None => query,
-            Some(_) => query.filter(course_trainers::course_id.eq_any(self.courses())),
         })
     }
 
-    pub(super) fn sessions(&self) -> sessions::BoxedQuery<'static, Backend> {
-        let query = window!(self, sessions);
-        match self.courses {
-            None => query,
-            Some(_) => query.filter(sessions::course_id.eq_any(self.courses())),
-        }
+    pub(super) fn courses(&self, _last: i64) -> Option<courses::BoxedQuery<'static, Backend>> {
+        Some(of_courses!(self, courses, id))
     }
 
-    pub(super) fn enrollments(&self) -> enrollments::BoxedQuery<'static, Backend> {
+    /// None for trainees, who do not receive course-trainer assignments.
+    pub(super) fn course_trainers(
+        &self,
+        _last: i64,
+    ) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
+        (self.caller.role.sees_course_trainers())
+            .then(|| of_courses!(self, course_trainers, course_id))
+    }
+
+    pub(super) fn sessions(&self, _last: i64) -> Option<sessions::BoxedQuery<'static, Backend>> {
+        Some(of_courses!(self, sessions, course_id))
+    }
+
+    pub(super) fn enrollments(
+        &self,
+        _last: i64,
+    ) -> Option<enrollments::BoxedQuery<'static, Backend>> {
         let query = window!(self, enrollments);
-        match self.caller.role {
+        Some(match self.caller.role {
             Role::Admin => query,
             // Their own enrollments in the courses they see: a withdrawal takes the course, and
             // the enrollment with it, off the device, as a first pull would have it.
@@ -193,16 +190,19 @@ impl<'a> Scope<'a> {
                         .nullable()
                         .eq(self.caller.person_id.clone()),
                 )
-                .filter(enrollments::course_id.eq_any(self.courses())),
+                .filter(enrollments::course_id.eq_any(self.course_ids())),
             Role::Organiser | Role::Trainer => {
-                query.filter(enrollments::course_id.eq_any(self.courses()))
+                query.filter(enrollments::course_id.eq_any(self.course_ids()))
             }
-        }
+        })
     }
 
-    pub(super) fn attendance(&self) -> attendance::BoxedQuery<'static, Backend> {
+    pub(super) fn attendance(
+        &self,
+        _last: i64,
+    ) -> Option<attendance::BoxedQuery<'static, Backend>> {
         let query = window!(self, attendance);
-        match self.caller.role {
+        Some(match self.caller.role {
             Role::Admin => query,
             Role::Trainee => query
                 .filter(
@@ -213,13 +213,13 @@ impl<'a> Scope<'a> {
                 .filter(
                     attendance::session_id.eq_any(
                         sessions::table
-                            .filter(sessions::course_id.eq_any(self.courses()))
+                            .filter(sessions::course_id.eq_any(self.course_ids()))
                             .select(sessions::id),
                     ),
                 ),
             Role::Organiser | Role::Trainer => {
                 let trainer_sessions = sessions::table
-                    .filter(sessions::course_id.eq_any(self.courses()))
+                    .filter(sessions::course_id.eq_any(self.course_ids()))
                     .select(sessions::id);
                 match self.attendance_path {
                     AttendancePath::BySession => {
@@ -232,14 +232,10 @@ impl<'a> Scope<'a> {
                     }
                 }
             }
-        }
+        })
     }
 
-    pub(super) fn materials(&self) -> materials::BoxedQuery<'static, Backend> {
-        let query = window!(self, materials);
-        match self.courses {
-            None => query,
-            Some(_) => query.filter(materials::course_id.eq_any(self.courses())),
-        }
+    pub(super) fn materials(&self, _last: i64) -> Option<materials::BoxedQuery<'static, Backend>> {
+        Some(of_courses!(self, materials, course_id))
     }
 }

@@ -111,9 +111,9 @@ pub(super) fn people_of_new_enrollments(
 ) -> Result<Vec<Change>> {
     let persons: Vec<String> = page
         .iter()
-        .filter(|c| c.collection == Collection::Enrollments.name() && !c.deleted)
+        .filter(|c| c.collection == Collection::Enrollments && !c.deleted)
         .filter_map(|c| match &c.data {
-            Some(Record::Enrollment(enrollment)) => Some(enrollment.person_id.clone()),
+            Some(Record::Enrollments(enrollment)) => Some(enrollment.person_id.clone()),
             _ => None,
         })
         .collect();
@@ -135,7 +135,7 @@ pub(super) fn people_of_new_enrollments(
         )
         .select(Person::as_select())
         .load(conn)?;
-    Ok(changes(Collection::People, rows))
+    Ok(changes(rows))
 }
 
 /// A trainer sees a person through an enrollment in one of their courses: when the page removes
@@ -147,7 +147,7 @@ pub(super) fn people_no_longer_enrolled(
 ) -> Result<Vec<Change>> {
     let removed: BTreeSet<String> = page
         .iter()
-        .filter(|c| c.collection == Collection::Enrollments.name() && c.deleted)
+        .filter(|c| c.collection == Collection::Enrollments && c.deleted)
         .map(|c| c.id.clone())
         .collect();
     if removed.is_empty() {

@@ -36,7 +36,7 @@ pub use pull::{
     first_pull_page, pull, pull_page,
 };
 pub use push::{PushResponse, Rejection, push};
-pub use tables::{Column, ColumnType, RawRecord, TABLES};
+pub use tables::{Column, ColumnType, RawRecord, TABLES, Table};
 
 use crate::db::identity::{Epoch, TIMESTAMP_REVISION_BITS};
 use crate::error::{Error, Result};

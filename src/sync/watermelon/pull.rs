@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::state::{Pushed, merged_pushes, pulled_state, pushed_records, record_pull};
-use super::tables::{RawRecord, TABLES};
+use super::tables::RawRecord;
 use super::{Settings, timestamp_of};
 use crate::db::identity::Epoch;
 use crate::db::schema::{enrollments, sessions};
@@ -103,14 +103,14 @@ pub(super) enum Kind {
 /// Collects changes for the response; the first word on a record is kept.
 #[derive(Default)]
 struct Collector {
-    seen: BTreeSet<(&'static str, String)>,
+    seen: BTreeSet<(Collection, String)>,
     changes: BTreeMap<&'static str, TableChanges>,
 }
 
 impl Collector {
     fn new() -> Self {
         let mut collector = Collector::default();
-        for (collection, _) in TABLES {
+        for collection in Collection::ALL {
             collector
                 .changes
                 .insert(collection.name(), TableChanges::default());
@@ -118,7 +118,7 @@ impl Collector {
         collector
     }
 
-    fn has(&self, collection: &'static str, id: &str) -> bool {
+    fn has(&self, collection: Collection, id: &str) -> bool {
         self.seen.contains(&(collection, id.to_owned()))
     }
 
@@ -126,10 +126,8 @@ impl Collector {
         if !self.seen.insert((change.collection, change.id.clone())) {
             return;
         }
-        let Some(collection) = Collection::parse(change.collection) else {
-            return;
-        };
-        let table = self.changes.entry(change.collection).or_default();
+        let collection = change.collection;
+        let table = self.changes.entry(collection.name()).or_default();
         match (kind, &change.data) {
             (Kind::Deleted, _) | (_, None) => table.deleted.push(change.id.clone()),
             (kind, Some(record)) => {
@@ -184,8 +182,12 @@ pub fn pull(
         if !wanted.is_empty() {
             let everything = pull::delta(conn, caller, None, None)?;
             for change in everything.all().filter(|c| !c.deleted) {
-                if wanted.iter().any(|c| c.name() == change.collection) {
-                    let kind = if migration.tables.iter().any(|t| t == change.collection) {
+                if wanted.contains(&change.collection) {
+                    let kind = if migration
+                        .tables
+                        .iter()
+                        .any(|t| t == change.collection.name())
+                    {
                         Kind::Created
                     } else {
                         Kind::Updated
@@ -362,17 +364,17 @@ fn classify(
     // device held, unchanged since its last pull.
     let people: Vec<String> = delta
         .all()
-        .filter(|c| c.collection == Collection::People.name() && !c.deleted)
+        .filter(|c| c.collection == Collection::People && !c.deleted)
         .map(|c| c.id.clone())
         .collect();
     let held_people = held_people(conn, &people, since, issued_at)?;
     // A record of a course that came into scope is new to the device, unless it is a person
     // the device has through another course (sent only if changed, below).
     for change in &delta.added {
-        if change.collection == Collection::People.name() && held_people.contains(&change.id) {
+        if change.collection == Collection::People && held_people.contains(&change.id) {
             continue;
         }
-        let own = pushed.get(&(change.collection.to_owned(), change.id.clone()));
+        let own = pushed.get(&(change.collection, change.id.clone()));
         out.add(change, own.map_or(Kind::Created, Pushed::kind));
     }
     // The feed also carries records of such a course: those written after the device's
@@ -382,7 +384,7 @@ fn classify(
         if out.has(change.collection, &change.id) {
             continue;
         }
-        let key = (change.collection.to_owned(), change.id.clone());
+        let key = (change.collection, change.id.clone());
         let kind = match pushed.get(&key) {
             // The device deleted it or holds exactly this state: nothing to send.
             Some(own) if own.canonical_id == change.id && own.in_sync_rev == Some(change.rev) => {
@@ -392,7 +394,7 @@ fn classify(
             Some(own) if own.canonical_id == change.id => own.kind(),
             _ if change.created_ms > issued_at => Kind::Created,
             _ if new_courses.holds(change) => Kind::Created,
-            _ if change.collection == Collection::People.name() => {
+            _ if change.collection == Collection::People => {
                 if held_people.contains(&change.id) {
                     Kind::Updated
                 } else {
@@ -415,7 +417,7 @@ fn classify(
         };
         out.add(
             &Change {
-                collection: collection.name(),
+                collection,
                 id: record_id,
                 rev: 0,
                 deleted: true,
@@ -424,7 +426,7 @@ fn classify(
             },
             Kind::Deleted,
         );
-        if out.has(collection.name(), &canonical_id) {
+        if out.has(collection, &canonical_id) {
             continue;
         }
         if let Some(change) = load_change(conn, collection, &canonical_id)? {
@@ -485,13 +487,13 @@ impl NewCourses {
     /// Whether a live record belongs to one of the courses.
     fn holds(&self, change: &Change) -> bool {
         let course = match &change.data {
-            Some(Record::Course(course)) => &course.id,
-            Some(Record::CourseTrainer(assignment)) => &assignment.course_id,
-            Some(Record::Session(session)) => &session.course_id,
-            Some(Record::Enrollment(enrollment)) => &enrollment.course_id,
-            Some(Record::Material(material)) => &material.course_id,
+            Some(Record::Courses(course)) => &course.id,
+            Some(Record::CourseTrainers(assignment)) => &assignment.course_id,
+            Some(Record::Sessions(session)) => &session.course_id,
+            Some(Record::Enrollments(enrollment)) => &enrollment.course_id,
+            Some(Record::Materials(material)) => &material.course_id,
             Some(Record::Attendance(record)) => return self.sessions.contains(&record.session_id),
-            Some(Record::Unit(_) | Record::Person(_)) | None => return false,
+            Some(Record::Units(_) | Record::People(_)) | None => return false,
         };
         self.courses.contains(course)
     }

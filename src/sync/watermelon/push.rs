@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::state::{EarlierPush, PushedRow, earlier_pushes, remember_pushed};
-use super::tables::{TABLES, same_columns};
+use super::tables::same_columns;
 use super::{Mark, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
 use crate::db::{DbConn, current_revision, now_ms};
@@ -58,14 +58,11 @@ fn parse_changes(body: &Value, max_records: usize) -> Result<Vec<Incoming>> {
     let tables = body
         .as_object()
         .ok_or_else(|| bad_changes("changes", "the body must be WatermelonDB's changes object"))?;
-    // Tables in the order of `TABLES` (enrollments before the attendance they allow), then the
-    // ones the server does not sync: a push that enrolls a trainee and marks them applies.
+    // Tables in the list's order (enrollments before the attendance they allow), then the ones
+    // the server does not sync: a push that enrolls a trainee and marks them applies.
     let mut ordered: Vec<(&String, &Value)> = tables.iter().collect();
     ordered.sort_by_key(|(name, _)| {
-        TABLES
-            .iter()
-            .position(|(collection, _)| collection.name() == name.as_str())
-            .unwrap_or(TABLES.len())
+        Collection::parse(name).map_or(Collection::ALL.len(), Collection::index)
     });
     let mut incoming = Vec::new();
     for (table, changes) in ordered {
@@ -354,7 +351,7 @@ pub fn push(
         })
         .collect();
     let mut stored: BTreeMap<Collection, BTreeMap<String, Change>> = BTreeMap::new();
-    for (collection, _) in TABLES {
+    for collection in Collection::ALL {
         let ids: Vec<&str> = canonical
             .iter()
             .flatten()

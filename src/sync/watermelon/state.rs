@@ -8,7 +8,6 @@ use diesel::prelude::*;
 
 use super::pull::Kind;
 use super::push::{Incoming, id_chunks, tables_of};
-use super::tables::TABLES;
 use super::{Mark, Settings, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
 use crate::db::schema::{watermelon_pulls, watermelon_pushed};
@@ -105,8 +104,8 @@ pub(super) fn pushed_records<'a>(
     caller: &Caller,
     issued_at: i64,
     changes: impl Iterator<Item = &'a Change>,
-) -> Result<BTreeMap<(String, String), Pushed>> {
-    let mut wanted: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
+) -> Result<BTreeMap<(Collection, String), Pushed>> {
+    let mut wanted: BTreeMap<Collection, BTreeSet<&str>> = BTreeMap::new();
     for change in changes {
         wanted
             .entry(change.collection)
@@ -119,7 +118,7 @@ pub(super) fn pushed_records<'a>(
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<(String, String, Option<i64>, bool)> = watermelon_pushed::table
                 .filter(watermelon_pushed::device_id.eq(&caller.device_id))
-                .filter(watermelon_pushed::collection.eq(collection))
+                .filter(watermelon_pushed::collection.eq(collection.name()))
                 .filter(watermelon_pushed::record_id.eq_any(chunk))
                 .filter(
                     watermelon_pushed::pushed_at
@@ -135,7 +134,7 @@ pub(super) fn pushed_records<'a>(
                 .load(conn)?;
             for (record_id, canonical_id, in_sync_rev, deleted_on_device) in rows {
                 pushed.insert(
-                    (collection.to_owned(), record_id),
+                    (collection, record_id),
                     Pushed {
                         canonical_id,
                         in_sync_rev,
@@ -186,7 +185,7 @@ fn forget_revived(conn: &mut DbConn, caller: &Caller, upto: i64) -> Result<()> {
         .filter(watermelon_pushed::canonical_id.eq(watermelon_pushed::record_id))
         .select((watermelon_pushed::collection, watermelon_pushed::record_id))
         .load(conn)?;
-    for (collection, _) in TABLES {
+    for collection in Collection::ALL {
         let ids: Vec<&str> = deleted
             .iter()
             .filter(|(table, _)| table == collection.name())

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::collections::synced_collections;
 use crate::sync::pull::Record;
 use crate::sync::records::Collection;
 
@@ -14,113 +15,59 @@ pub enum ColumnType {
     Number,
 }
 
-/// One synced column: its name, type and whether it may be null.
-pub type Column = (&'static str, ColumnType, bool);
+/// One synced column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// The record's field, as the admin API names it.
+    pub name: &'static str,
+    pub kind: ColumnType,
+    /// Whether it may be null.
+    pub nullable: bool,
+}
+
+/// WatermelonDB's table of a synced collection: its data columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    pub collection: Collection,
+    pub columns: &'static [Column],
+}
 
 use ColumnType::{Number, String as Text};
 
-/// The WatermelonDB view of every synced collection: the record's data columns as the admin API
-/// names and formats them (ids, RFC 3339 times, ISO dates). Server bookkeeping (`rev`,
-/// `created_at`, `updated_at`, who recorded attendance) is left out: WatermelonDB keeps its own
-/// sync state and its own `created_at`/`updated_at` conventions, and a column the server
-/// rewrites on every write would make every pushed record differ from the device's copy.
-/// `api-spec/watermelondb/schema.js` declares the same tables and columns (a test compares them).
-pub const TABLES: [(Collection, &[Column]); 8] = [
-    (
-        Collection::Units,
-        &[
-            ("code", Text, false),
-            ("name", Text, false),
-            ("kind", Text, false),
-            ("parent_id", Text, true),
-            ("valid_from", Text, true),
-            ("valid_to", Text, true),
-            ("merged_into_id", Text, true),
-        ],
-    ),
-    (
-        Collection::People,
-        &[
-            ("full_name", Text, false),
-            ("birth_date", Text, true),
-            ("gender", Text, true),
-            ("phone", Text, true),
-            ("position", Text, false),
-            ("unit_id", Text, true),
-            ("term", Text, true),
-        ],
-    ),
-    (
-        Collection::Courses,
-        &[
-            ("code", Text, true),
-            ("title", Text, false),
-            ("description", Text, true),
-            ("organizing_unit_id", Text, true),
-            ("management_level", Text, false),
-            ("start_date", Text, false),
-            ("end_date", Text, false),
-            ("place", Text, true),
-        ],
-    ),
-    (
-        Collection::CourseTrainers,
-        &[
-            ("course_id", Text, false),
-            ("user_id", Text, false),
-            ("role", Text, false),
-        ],
-    ),
-    (
-        Collection::Sessions,
-        &[
-            ("course_id", Text, false),
-            ("topic", Text, false),
-            ("starts_at", Text, false),
-            ("ends_at", Text, false),
-            ("place", Text, true),
-            ("trainer_id", Text, true),
-        ],
-    ),
-    (
-        Collection::Enrollments,
-        &[
-            ("course_id", Text, false),
-            ("person_id", Text, false),
-            ("status", Text, false),
-        ],
-    ),
-    (
-        Collection::Attendance,
-        &[
-            ("session_id", Text, false),
-            ("person_id", Text, false),
-            ("status", Text, false),
-            ("checked_in_at", Text, true),
-            ("note", Text, true),
-        ],
-    ),
-    (
-        Collection::Materials,
-        &[
-            ("course_id", Text, false),
-            ("title", Text, false),
-            ("kind", Text, false),
-            ("language", Text, false),
-            ("file_name", Text, true),
-            ("content_type", Text, true),
-            ("size_bytes", Number, true),
-            ("sha256", Text, true),
-            ("version", Number, false),
-        ],
-    ),
-];
+/// Whether a column of the list is written `Kind or null`.
+macro_rules! nullable {
+    () => {
+        false
+    };
+    (null) => {
+        true
+    };
+}
+
+/// WatermelonDB's tables, from the list of synced collections (the columns are described
+/// there).
+macro_rules! watermelon_tables {
+    ($($variant:ident: $table:ident => $row:path {
+        $($column:ident: $kind:ident $(or $null:ident)?),* $(,)?
+    }),+ $(,)?) => {
+        /// The WatermelonDB view of every synced collection, in the list's order: the record's
+        /// data columns as the admin API names and formats them (ids, RFC 3339 times, ISO
+        /// dates). `api-spec/watermelondb/schema.js` declares the same tables and columns (a
+        /// test compares them).
+        pub const TABLES: [Table; Collection::ALL.len()] = [$(Table {
+            collection: Collection::$variant,
+            columns: &[$(Column {
+                name: stringify!($column),
+                kind: $kind,
+                nullable: nullable!($($null)?),
+            }),*],
+        }),+];
+    };
+}
+synced_collections!(watermelon_tables);
 
 pub(super) fn columns(collection: Collection) -> &'static [Column] {
-    TABLES
-        .iter()
-        .find(|(c, _)| *c == collection)
-        .map_or(&[], |(_, columns)| columns)
+    TABLES[collection.index()].columns
 }
 
 /// A record as WatermelonDB stores it: `id` and the view's columns. It stays typed until the
@@ -142,7 +89,7 @@ impl Serialize for RawRecord {
         let columns = columns(self.collection);
         let mut raw = serializer.serialize_map(Some(columns.len() + 1))?;
         raw.serialize_entry("id", &self.id)?;
-        for (name, _, _) in columns {
+        for Column { name, .. } in columns {
             raw.serialize_entry(name, data.get(*name).unwrap_or(&Value::Null))?;
         }
         raw.end()
@@ -153,5 +100,17 @@ impl Serialize for RawRecord {
 pub(super) fn same_columns(collection: Collection, device: &Value, server: &Value) -> bool {
     columns(collection)
         .iter()
-        .all(|(name, _, _)| device.get(*name).unwrap_or(&Value::Null) == &server[*name])
+        .all(|Column { name, .. }| device.get(*name).unwrap_or(&Value::Null) == &server[*name])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collection_s_table_is_at_its_index() {
+        for collection in Collection::ALL {
+            assert_eq!(TABLES[collection.index()].collection, collection);
+        }
+    }
 }
