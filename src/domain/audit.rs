@@ -539,12 +539,7 @@ impl Audit {
             .offset(page.offset)
             .load(conn)?;
         let items = with_usernames(conn, items)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(Paged::new(items, total, page))
     }
 
     /// Every entry matching the filter (paging ignored), newest first, for a file. More than

@@ -39,6 +39,18 @@ pub struct Paged<T> {
     pub offset: i64,
 }
 
+impl<T> Paged<T> {
+    /// The page `page` asked for: its rows, of `total` matching records.
+    pub fn new(items: Vec<T>, total: i64, page: PageRequest) -> Self {
+        Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
 /// Paging and sorting parameters shared by every list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -232,15 +244,67 @@ macro_rules! sorted_page {
             .limit($page.limit)
             .offset($page.offset)
             .load($conn)?;
-        $crate::domain::Paged {
-            items,
-            total,
-            limit: $page.limit,
-            offset: $page.offset,
-        }
+        $crate::domain::Paged::new(items, total, $page)
     }};
 }
 pub(crate) use sorted_page;
+
+/// One page of a list in a fixed order: the count of every row `$query()` matches, then the
+/// page's rows ordered by `$order`, as `$record`s (a list with no `sort` parameter).
+macro_rules! ordered_page {
+    ($conn:expr, $query:ident, $page:expr, $order:expr, $record:ty) => {{
+        let total = $query().count().get_result($conn)?;
+        let items = $query()
+            .order($order)
+            .select(<$record>::as_select())
+            .limit($page.limit)
+            .offset($page.offset)
+            .load($conn)?;
+        $crate::domain::Paged::new(items, total, $page)
+    }};
+}
+pub(crate) use ordered_page;
+
+/// The live (not tombstoned) row of `$table` with id `$id`, as a `$record`, or `not_found`
+/// naming `$what`.
+macro_rules! find_live {
+    ($conn:expr, $table:ident, $record:ty, $id:expr, $what:expr) => {
+        $table::table
+            .find($id)
+            .filter($table::deleted_at.is_null())
+            .select(<$record>::as_select())
+            .first($conn)
+            .optional()?
+            .ok_or($crate::error::Error::NotFound { what: $what })
+    };
+}
+pub(crate) use find_live;
+
+/// Inserts a newly built row into `$table` and gives it back (a `create` of a record the
+/// administration API writes itself).
+macro_rules! inserted {
+    ($conn:expr, $table:ident, $row:expr) => {{
+        let row = $row;
+        diesel::insert_into($table::table)
+            .values(&row)
+            .execute($conn)?;
+        Ok(row)
+    }};
+}
+pub(crate) use inserted;
+
+/// Writes a rebuilt row over the stored one of the same id in `$table` and gives it back (an
+/// `update` of a record the administration API writes itself).
+macro_rules! replaced {
+    ($conn:expr, $table:ident, $row:expr) => {{
+        let row = $row;
+        diesel::update($table::table.find(&row.id))
+            .set(&row)
+            .execute($conn)?;
+        Ok(row)
+    }};
+}
+pub(crate) use replaced;
 
 /// The live rows of `$table` (a table with a `course_id`) that belong to the courses in
 /// `$visible` (`access::visible_courses`: `None` for every course) and to `$course` when a list

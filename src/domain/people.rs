@@ -10,7 +10,10 @@ use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted, text, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, inserted, ordered_page,
+    replaced, sorted_page, text, tombstone,
+};
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -169,13 +172,7 @@ pub struct People;
 
 impl People {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Person> {
-        people::table
-            .find(id)
-            .filter(people::deleted_at.is_null())
-            .select(Person::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "person" })
+        find_live!(conn, people, Person, id, Self::WHAT)
     }
 
     /// Finds a person the caller may see.
@@ -250,19 +247,8 @@ impl People {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = query()
-            .order((people::sort_key, people::full_name, people::id))
-            .select(RosterEntry::as_select())
-            .limit(page.limit)
-            .offset(page.offset)
-            .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        let order = (people::sort_key, people::full_name, people::id);
+        Ok(ordered_page!(conn, query, page, order, RosterEntry))
     }
 
     /// Checks input and builds the stored row; an organiser keeps people within their subtree
@@ -411,23 +397,12 @@ impl Resource for People {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, people::id, {
+        Ok(sorted_page!(conn, query, page, sort, people::id, Person, {
             "name" => [people::sort_key, people::full_name],
             "birth_date" => [people::birth_date],
             "created_at" => [people::created_at],
             "updated_at" => [people::updated_at],
-        })
-        .select(Person::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
@@ -445,11 +420,7 @@ impl Resource for People {
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
         let manages = &caller.manages;
         manages.require_some()?;
-        let row = Self::build(conn, manages, input, None)?;
-        diesel::insert_into(people::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, people, Self::build(conn, manages, input, None)?)
     }
 
     fn update(
@@ -478,10 +449,7 @@ impl Resource for People {
                 row.updated_at,
             )?;
         }
-        diesel::update(people::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, people, row)
     }
 
     fn delete(

@@ -13,7 +13,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted, text, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, replaced, sorted_page,
+    text, tombstone,
+};
 use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -126,13 +129,7 @@ pub struct Units;
 
 impl Units {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Unit> {
-        units::table
-            .find(id)
-            .filter(units::deleted_at.is_null())
-            .select(Unit::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "unit" })
+        find_live!(conn, units, Unit, id, Self::WHAT)
     }
 
     pub fn find_by_code(conn: &mut DbConn, code: &str) -> Result<Option<Unit>> {
@@ -413,24 +410,13 @@ impl Resource for Units {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, units::id, {
+        Ok(sorted_page!(conn, query, page, sort, units::id, Unit, {
             "name" => [units::name_key, units::name],
             "code" => [units::code],
             "kind" => [units::kind],
             "created_at" => [units::created_at],
             "updated_at" => [units::updated_at],
-        })
-        .select(Unit::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     fn get(conn: &mut DbConn, _caller: &Caller, id: &str) -> Result<Unit> {
@@ -439,11 +425,7 @@ impl Resource for Units {
 
     fn create(conn: &mut DbConn, caller: &Caller, input: UnitInput) -> Result<Unit> {
         caller.manages.require_everything()?;
-        let row = Self::build(conn, input, None)?;
-        diesel::insert_into(units::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, units, Self::build(conn, input, None)?)
     }
 
     fn update(
@@ -457,10 +439,7 @@ impl Resource for Units {
         let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, input, Some(&existing))?;
         super::reorganisation::record_plain_rename(conn, caller, &existing, &row)?;
-        diesel::update(units::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, units, row)
     }
 
     fn delete(

@@ -14,7 +14,7 @@ use crate::db::{Backend, DbConn, now_ms};
 use crate::domain::access::visible_courses;
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
-use crate::domain::{Caller, PageRequest, Paged};
+use crate::domain::{Caller, PageRequest, Paged, ordered_page};
 use crate::error::{Error, Result};
 
 pub const QUARANTINE_STATUSES: [&str; 3] = ["open", "reapplied", "dismissed"];
@@ -138,19 +138,8 @@ pub fn list_quarantine(
         }
         query
     };
-    let total = query().count().get_result(conn)?;
-    let items = query()
-        .order((sync_quarantine::created_at.asc(), sync_quarantine::id.asc()))
-        .select(QuarantinedMutation::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-    Ok(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+    let order = (sync_quarantine::created_at.asc(), sync_quarantine::id.asc());
+    Ok(ordered_page!(conn, query, page, order, QuarantinedMutation))
 }
 
 /// Closes an open quarantined mutation without applying it (it stays on record).
@@ -216,19 +205,8 @@ pub fn list_conflicts(
         }
         query
     };
-    let total = query().count().get_result(conn)?;
-    let items = query()
-        .order((sync_conflicts::created_at.asc(), sync_conflicts::id.asc()))
-        .select(Conflict::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-    Ok(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+    let order = (sync_conflicts::created_at.asc(), sync_conflicts::id.asc());
+    Ok(ordered_page!(conn, query, page, order, Conflict))
 }
 
 /// The administrator's correction of a quarantined mutation: replacement fields (optional).
