@@ -231,25 +231,17 @@ impl Resource for Courses {
         inserted!(conn, courses, Self::build(conn, manages, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        existing: Course,
         input: CourseInput,
     ) -> Result<Course> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
         replaced!(conn, courses, row)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Course) -> Result<()> {
         let session_ids = Sessions::ids_of_course(conn, &existing.id)?;
         let recorded = AttendanceRecords::count_in_sessions(conn, &session_ids)?;
         if recorded > 0 {

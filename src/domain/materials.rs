@@ -485,24 +485,16 @@ impl Resource for Materials {
         inserted!(conn, materials, Self::build(conn, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        _caller: &Caller,
+        existing: Material,
         input: MaterialInput,
     ) -> Result<Material> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         replaced!(conn, materials, Self::build(conn, input, Some(&existing))?)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Material) -> Result<()> {
         let now = now_ms();
         tombstone!(conn, materials, &existing.id, now)?;
         Ok(())

@@ -110,10 +110,11 @@ impl<'a> SortRequest<'a> {
 
 /// A kind of record administered through the generic CRUD endpoints.
 ///
-/// For a synced collection (attendance, enrollments) `create`, `update` and `delete` check the
-/// request against what the caller sees and return the record unwritten: the handler hands it
-/// to the one writer (`sync::writer::write_server_changes`), which applies the collection's
-/// rules, the If-Match revision and the server's stamp, like any other write of a synced record.
+/// For a synced collection (attendance, enrollments) `create`, `update_found` and `delete_found`
+/// check the request against what the caller sees and return the record unwritten (their
+/// `find_to_change` is `get`): the handler hands it to the one writer
+/// (`sync::writer::write_server_changes`), which applies the collection's rules, the If-Match
+/// revision and the server's stamp, like any other write of a synced record.
 pub trait Resource: 'static {
     /// Singular name used in messages ("unit", "course").
     const WHAT: &'static str;
@@ -143,6 +144,17 @@ pub trait Resource: 'static {
         id: &str,
         expected_rev: Option<i64>,
         input: Self::Input,
+    ) -> Result<Self::Record> {
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        Self::update_found(conn, caller, existing, input)
+    }
+    /// The update of a record `find_to_change` found: checks the input against it and stores
+    /// the new version.
+    fn update_found(
+        conn: &mut DbConn,
+        caller: &Caller,
+        existing: Self::Record,
+        input: Self::Input,
     ) -> Result<Self::Record>;
     /// Leaves a tombstone so that devices learn of the deletion.
     fn delete(
@@ -150,7 +162,13 @@ pub trait Resource: 'static {
         caller: &Caller,
         id: &str,
         expected_rev: Option<i64>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        Self::delete_found(conn, caller, existing)
+    }
+    /// The deletion of a record `find_to_change` found: refuses it while other records need it,
+    /// then tombstones it (and what belongs to it).
+    fn delete_found(conn: &mut DbConn, caller: &Caller, existing: Self::Record) -> Result<()>;
 
     /// Refuses a change (update, delete) of a record the caller sees but may not change; by
     /// default, everyone who manages no unit (trainers, trainees) may change none.

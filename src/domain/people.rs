@@ -423,14 +423,12 @@ impl Resource for People {
         inserted!(conn, people, Self::build(conn, manages, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        existing: Person,
         input: PersonInput,
     ) -> Result<Person> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
         if let Some(old) = existing.unit_id.as_deref()
             && row.unit_id.as_deref() != Some(old)
@@ -452,13 +450,7 @@ impl Resource for People {
         replaced!(conn, people, row)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Person) -> Result<()> {
         let enrolled: i64 = enrollments::table
             .filter(enrollments::person_id.eq(&existing.id))
             .filter(enrollments::deleted_at.is_null())

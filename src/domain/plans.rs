@@ -690,26 +690,18 @@ impl Resource for TrainingPlans {
         Ok(plan)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        existing: TrainingPlan,
         input: TrainingPlanInput,
     ) -> Result<TrainingPlan> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let plan = Self::build(conn, caller, input, Some(&existing))?;
         Self::write(conn, &plan, true)?;
         Ok(plan)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: TrainingPlan) -> Result<()> {
         tombstone!(conn, training_plans, &existing.id, now_ms())?;
         Ok(())
     }

@@ -236,24 +236,16 @@ impl Resource for Sessions {
         inserted!(conn, sessions, Self::build(conn, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        _caller: &Caller,
+        existing: Session,
         input: SessionInput,
     ) -> Result<Session> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         replaced!(conn, sessions, Self::build(conn, input, Some(&existing))?)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Session) -> Result<()> {
         let recorded =
             AttendanceRecords::count_in_sessions(conn, std::slice::from_ref(&existing.id))?;
         if recorded > 0 {

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, replaced, sorted_page,
-    text, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, find_live, inserted,
+    replaced, sorted_page, text, tombstone,
 };
 use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
@@ -428,28 +428,31 @@ impl Resource for Units {
         inserted!(conn, units, Self::build(conn, input, None)?)
     }
 
-    fn update(
+    /// Only administrators change units: anyone else is refused before the unit is looked up.
+    fn find_to_change(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
         expected_rev: Option<i64>,
-        input: UnitInput,
     ) -> Result<Unit> {
         caller.manages.require_everything()?;
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        let existing = Self::get(conn, caller, id)?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        Ok(existing)
+    }
+
+    fn update_found(
+        conn: &mut DbConn,
+        caller: &Caller,
+        existing: Unit,
+        input: UnitInput,
+    ) -> Result<Unit> {
         let row = Self::build(conn, input, Some(&existing))?;
         super::reorganisation::record_plain_rename(conn, caller, &existing, &row)?;
         replaced!(conn, units, row)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        caller.manages.require_everything()?;
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Unit) -> Result<()> {
         let children: i64 = units::table
             .filter(
                 units::parent_id
