@@ -239,15 +239,15 @@ pub fn report(
     })
 }
 
-impl CourseReport {
-    pub fn file_stem(&self) -> String {
+impl super::Report for CourseReport {
+    fn file_stem(&self) -> String {
         format!(
             "diem-danh-{}",
             self.course.code.as_deref().unwrap_or(&self.course.id)
         )
     }
 
-    pub fn sheets(&self) -> Vec<Sheet> {
+    fn sheets(&self) -> Vec<Sheet> {
         let mut headers: Vec<String> = [
             "STT",
             "Họ và tên",

@@ -662,12 +662,12 @@ fn yes_no(yes: bool) -> &'static str {
     if yes { "Có" } else { "Không" }
 }
 
-impl PlanReport {
-    pub fn file_stem(&self) -> String {
+impl super::Report for PlanReport {
+    fn file_stem(&self) -> String {
         format!("ke-hoach-boi-duong-{}-{}", self.plan.year, self.unit.code)
     }
 
-    pub fn sheets(&self) -> Vec<Sheet> {
+    fn sheets(&self) -> Vec<Sheet> {
         let progress_row = |code: Value, name: String, p: &PlanProgress| {
             vec![
                 code,
