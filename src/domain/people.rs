@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use diesel::helper_types::Asc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,22 @@ pub const POSITIONS: [&str; 6] = [
 ];
 pub const GENDERS: [&str; 3] = ["male", "female", "other"];
 const SORTS: [&str; 4] = ["name", "birth_date", "created_at", "updated_at"];
+
+/// The order of a roster: by given name first, as Vietnamese rosters read (`sort_key`), then by
+/// full name, then by id so that namesakes keep one order from page to page.
+pub type RosterOrder = (
+    Asc<people::sort_key>,
+    Asc<people::full_name>,
+    Asc<people::id>,
+);
+
+pub fn roster_order() -> RosterOrder {
+    (
+        people::sort_key.asc(),
+        people::full_name.asc(),
+        people::id.asc(),
+    )
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = people, treat_none_as_null = true)]
@@ -247,8 +264,13 @@ impl People {
             }
             query
         };
-        let order = (people::sort_key, people::full_name, people::id);
-        Ok(ordered_page!(conn, query, page, order, RosterEntry))
+        Ok(ordered_page!(
+            conn,
+            query,
+            page,
+            roster_order(),
+            RosterEntry
+        ))
     }
 
     /// Checks input and builds the stored row; an organiser keeps people within their subtree
