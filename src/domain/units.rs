@@ -127,6 +127,16 @@ struct UnitLineage {
 
 pub struct Units;
 
+/// What leads from a unit to the next up a chain: its parent, or the unit it was merged into.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    Parent,
+    MergedInto,
+}
+
+/// Longer chains than this are taken for loops.
+const MAX_CHAIN: usize = 64;
+
 impl Units {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Unit> {
         find_live!(conn, units, Unit, id, Self::WHAT)
@@ -199,7 +209,7 @@ impl Units {
         };
         match (&parent_id, &parent) {
             (Some(_), None) => check.fail("parent_id", "unknown_unit", "no such unit"),
-            (Some(parent), Some(_)) if Self::is_self_or_descendant(conn, parent, &id)? => {
+            (Some(parent), Some(_)) if Self::chain_reaches(conn, parent, &id, Link::Parent)? => {
                 check.fail("parent_id", "cycle", "a unit cannot be placed under itself");
             }
             _ => {
@@ -226,7 +236,7 @@ impl Units {
         if let Some(target) = &merged_into_id {
             if !Self::exists(conn, target)? {
                 check.fail("merged_into_id", "unknown_unit", "no such unit");
-            } else if Self::merges_into(conn, target, &id)? {
+            } else if Self::chain_reaches(conn, target, &id, Link::MergedInto)? {
                 check.fail(
                     "merged_into_id",
                     "cycle",
@@ -262,20 +272,23 @@ impl Units {
         })
     }
 
-    /// Follows `merged_into` from `start`: true when the chain reaches `unit_id`.
-    fn merges_into(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
+    /// Follows `link` from `start`: true when the chain reaches `unit_id` (making `start` the
+    /// parent of `unit_id`, or merging `unit_id` into `start`, would close a loop), or runs
+    /// longer than any real tree (a loop already stored).
+    fn chain_reaches(conn: &mut DbConn, start: &str, unit_id: &str, link: Link) -> Result<bool> {
         let mut current = Some(start.to_owned());
-        for _ in 0..64 {
+        for _ in 0..=MAX_CHAIN {
             let Some(id) = current else { return Ok(false) };
             if id == unit_id {
                 return Ok(true);
             }
-            current = units::table
-                .find(&id)
-                .select(units::merged_into_id)
-                .first::<Option<String>>(conn)
-                .optional()?
-                .flatten();
+            let unit = units::table.find(&id);
+            current = match link {
+                Link::Parent => unit.select(units::parent_id).first::<Option<String>>(conn),
+                Link::MergedInto => unit.select(units::merged_into_id).first(conn),
+            }
+            .optional()?
+            .flatten();
         }
         Ok(true)
     }
@@ -343,29 +356,6 @@ impl Units {
             }
         }
         Ok(found)
-    }
-
-    /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making
-    /// `start` the parent of `unit_id` would close a loop.
-    fn is_self_or_descendant(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
-        let mut current = Some(start.to_owned());
-        let mut steps = 0;
-        while let Some(id) = current {
-            if id == unit_id {
-                return Ok(true);
-            }
-            steps += 1;
-            if steps > 64 {
-                return Ok(true);
-            }
-            current = units::table
-                .find(&id)
-                .select(units::parent_id)
-                .first::<Option<String>>(conn)
-                .optional()?
-                .flatten();
-        }
-        Ok(false)
     }
 }
 
