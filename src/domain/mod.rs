@@ -252,12 +252,13 @@ macro_rules! sorted {
 }
 pub(crate) use sorted;
 
-/// One page of a list: the count of every row `$query()` matches, then the page's rows in the
-/// requested order (`sorted!`), as `$record`s.
-macro_rules! sorted_page {
-    ($conn:expr, $query:ident, $page:expr, $sort:expr, $tiebreak:expr, $record:ty, { $($sorts:tt)+ }) => {{
+/// One page of a list: the count of every row `$query()` matches, then the page's rows as
+/// `$record`s, `$query()` put in order by `$in_order` (the query named `$rows`).
+macro_rules! list_page {
+    ($conn:expr, $query:ident, $page:expr, $record:ty, |$rows:ident| $in_order:expr) => {{
         let total = $query().count().get_result($conn)?;
-        let items = $crate::domain::sorted!($query(), $sort, $tiebreak, { $($sorts)+ })
+        let $rows = $query();
+        let items = $in_order
             .select(<$record>::as_select())
             .limit($page.limit)
             .offset($page.offset)
@@ -265,21 +266,23 @@ macro_rules! sorted_page {
         $crate::domain::Paged::new(items, total, $page)
     }};
 }
+pub(crate) use list_page;
+
+/// One page of a list in the requested order (`sorted!`).
+macro_rules! sorted_page {
+    ($conn:expr, $query:ident, $page:expr, $sort:expr, $tiebreak:expr, $record:ty, { $($sorts:tt)+ }) => {
+        $crate::domain::list_page!($conn, $query, $page, $record, |rows| {
+            $crate::domain::sorted!(rows, $sort, $tiebreak, { $($sorts)+ })
+        })
+    };
+}
 pub(crate) use sorted_page;
 
-/// One page of a list in a fixed order: the count of every row `$query()` matches, then the
-/// page's rows ordered by `$order`, as `$record`s (a list with no `sort` parameter).
+/// One page of a list in a fixed order, `$order` (a list with no `sort` parameter).
 macro_rules! ordered_page {
-    ($conn:expr, $query:ident, $page:expr, $order:expr, $record:ty) => {{
-        let total = $query().count().get_result($conn)?;
-        let items = $query()
-            .order($order)
-            .select(<$record>::as_select())
-            .limit($page.limit)
-            .offset($page.offset)
-            .load($conn)?;
-        $crate::domain::Paged::new(items, total, $page)
-    }};
+    ($conn:expr, $query:ident, $page:expr, $order:expr, $record:ty) => {
+        $crate::domain::list_page!($conn, $query, $page, $record, |rows| rows.order($order))
+    };
 }
 pub(crate) use ordered_page;
 

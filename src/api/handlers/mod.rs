@@ -29,8 +29,7 @@ where
     F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
     T: Serialize + Send + 'static,
 {
-    let answer = state.run(read).await?;
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(HttpResponse::Ok().json(state.run(read).await?))
 }
 
 /// Answers 200 with the JSON of what `write` returns, once its transaction is committed.
@@ -39,8 +38,7 @@ where
     F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
     T: Serialize + Send + 'static,
 {
-    let answer = state.write(write).await?;
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(HttpResponse::Ok().json(state.write(write).await?))
 }
 
 /// A large answer (a pull page, a WatermelonDB sync) written to JSON on the blocking pool, where
