@@ -18,7 +18,7 @@ use diemdanh::domain::access::Manages;
 use diemdanh::domain::{Caller, Role, text};
 use diemdanh::reports::course::{self, CourseQuery};
 use diemdanh::reports::coverage::{self, CoverageQuery};
-use diemdanh::reports::render;
+use diemdanh::reports::{Report, render};
 use diesel::prelude::*;
 
 const USAGE: &str = "\

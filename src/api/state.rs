@@ -90,10 +90,7 @@ impl AppState {
             WorkQueue::Hashing => &self.queues.hashing,
         };
         let _waiting = self.metrics.waiting(queue);
-        Arc::clone(semaphore)
-            .acquire_owned()
-            .await
-            .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
+        turn(semaphore).await
     }
 
     /// Runs blocking database work on actix's blocking pool with a pooled connection, once a
@@ -127,10 +124,7 @@ impl AppState {
     /// kept until its first write begins: however many pushes wait, one decided batch at most
     /// is held in memory for the writer.
     pub async fn staging_turn(&self) -> Result<OwnedSemaphorePermit> {
-        Arc::clone(&self.queues.staging)
-            .acquire_owned()
-            .await
-            .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
+        turn(&self.queues.staging).await
     }
 
     /// Runs work that opens its write transactions itself in the writer's turn.
@@ -178,4 +172,12 @@ impl AppState {
         .await
         .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
     }
+}
+
+/// A permit of one of the queues, once it is free.
+async fn turn(semaphore: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    Arc::clone(semaphore)
+        .acquire_owned()
+        .await
+        .map_err(|e| Error::Internal(format!("work queue closed: {e}")))
 }

@@ -230,32 +230,35 @@ impl Resource for AttendanceRecords {
         })
     }
 
-    /// Checks new status, check-in time and note (session and person identify the record) and
-    /// returns the record unwritten (see `Resource`); the writer checks the expected revision.
-    fn update(
+    /// A record the caller sees, whatever its revision: the one writer checks the expected
+    /// revision (see `Resource`).
+    fn find_to_change(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
         _expected_rev: Option<i64>,
+    ) -> Result<Attendance> {
+        Self::get(conn, caller, id)
+    }
+
+    /// Checks new status, check-in time and note (session and person identify the record) and
+    /// returns the record unwritten (see `Resource`).
+    fn update_found(
+        _conn: &mut DbConn,
+        _caller: &Caller,
+        existing: Attendance,
         input: AttendanceInput,
     ) -> Result<Attendance> {
-        let (existing, _) = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        const INSTEAD: &str = "delete the record and create another";
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
-        if check.id("session_id", &input.session_id) != existing.session_id {
-            check.fail(
-                "session_id",
-                "immutable",
-                "cannot change; delete the record and create another",
-            );
-        }
-        if check.id("person_id", &input.person_id) != existing.person_id {
-            check.fail(
-                "person_id",
-                "immutable",
-                "cannot change; delete the record and create another",
-            );
-        }
+        check.unchanged_id(
+            "session_id",
+            &input.session_id,
+            &existing.session_id,
+            INSTEAD,
+        );
+        check.unchanged_id("person_id", &input.person_id, &existing.person_id, INSTEAD);
         check.finish()?;
         let AttendanceValues {
             status,
@@ -270,15 +273,8 @@ impl Resource for AttendanceRecords {
         })
     }
 
-    /// Checks that the caller sees the record; the one writer checks the expected revision and
-    /// removes it (see `Resource`).
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        _expected_rev: Option<i64>,
-    ) -> Result<()> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+    /// Nothing more to check: the one writer removes the record (see `Resource`).
+    fn delete_found(_conn: &mut DbConn, _caller: &Caller, _existing: Attendance) -> Result<()> {
         Ok(())
     }
 }

@@ -331,34 +331,14 @@ impl Criteria {
     fn check(filter: &AuditFilter) -> Result<Criteria> {
         let mut check = Checker::new();
         let user_id = check.opt_id("user_id", filter.user_id.as_deref());
-        let action = filter.action.as_deref().and_then(|raw| {
-            let parsed = AuditAction::parse(raw);
-            if parsed.is_none() {
-                check.fail(
-                    "action",
-                    "invalid_value",
-                    format!(
-                        "must be one of: {}",
-                        AuditAction::ALL.map(AuditAction::as_str).join(", ")
-                    ),
-                );
-            }
-            parsed
-        });
-        let object_type = filter.object_type.as_deref().and_then(|raw| {
-            let parsed = AuditObject::parse(raw);
-            if parsed.is_none() {
-                check.fail(
-                    "object_type",
-                    "invalid_value",
-                    format!(
-                        "must be one of: {}",
-                        AuditObject::ALL.map(AuditObject::as_str).join(", ")
-                    ),
-                );
-            }
-            parsed
-        });
+        let action_names = AuditAction::ALL.map(AuditAction::as_str);
+        let action = check
+            .opt_one_of("action", filter.action.as_deref(), &action_names)
+            .and_then(|name| AuditAction::parse(&name));
+        let object_names = AuditObject::ALL.map(AuditObject::as_str);
+        let object_type = check
+            .opt_one_of("object_type", filter.object_type.as_deref(), &object_names)
+            .and_then(|name| AuditObject::parse(&name));
         let object_id = check.opt_id("object_id", filter.object_id.as_deref());
         if object_id.is_some() && filter.object_type.is_none() {
             check.fail(
@@ -539,12 +519,7 @@ impl Audit {
             .offset(page.offset)
             .load(conn)?;
         let items = with_usernames(conn, items)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(Paged::new(items, total, page))
     }
 
     /// Every entry matching the filter (paging ignored), newest first, for a file. More than

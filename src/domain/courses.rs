@@ -13,7 +13,10 @@ use super::sessions::Sessions;
 use super::trainers::CourseTrainers;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted_page, text, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, replaced, sorted_page,
+    text, tombstone,
+};
 use crate::db::schema::courses;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -84,13 +87,7 @@ pub struct Courses;
 
 impl Courses {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Course> {
-        courses::table
-            .find(id)
-            .filter(courses::deleted_at.is_null())
-            .select(Course::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "course" })
+        find_live!(conn, courses, Course, id, Self::WHAT)
     }
 
     pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
@@ -232,35 +229,20 @@ impl Resource for Courses {
     fn create(conn: &mut DbConn, caller: &Caller, input: CourseInput) -> Result<Course> {
         let manages = &caller.manages;
         manages.require_some()?;
-        let row = Self::build(conn, manages, input, None)?;
-        diesel::insert_into(courses::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, courses, Self::build(conn, manages, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        existing: Course,
         input: CourseInput,
     ) -> Result<Course> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
-        diesel::update(courses::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, courses, row)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Course) -> Result<()> {
         let session_ids = Sessions::ids_of_course(conn, &existing.id)?;
         let recorded = AttendanceRecords::count_in_sessions(conn, &session_ids)?;
         if recorded > 0 {

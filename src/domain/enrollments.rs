@@ -214,44 +214,35 @@ impl Resource for Enrollments {
 
     /// Checks a new status (course and person identify the enrollment) and returns the
     /// enrollment unwritten (see `Resource`); the writer checks the expected revision.
-    fn update(
+    /// An enrollment the caller sees, whatever its revision: the one writer checks the expected
+    /// revision (see `Resource`).
+    fn find_to_change(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
         _expected_rev: Option<i64>,
+    ) -> Result<Enrollment> {
+        Self::get(conn, caller, id)
+    }
+
+    fn update_found(
+        _conn: &mut DbConn,
+        _caller: &Caller,
+        existing: Enrollment,
         input: EnrollmentInput,
     ) -> Result<Enrollment> {
-        let existing = Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+        const INSTEAD: &str = "remove the enrollment and create another";
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
-        if check.id("course_id", &input.course_id) != existing.course_id {
-            check.fail(
-                "course_id",
-                "immutable",
-                "cannot change; remove the enrollment and create another",
-            );
-        }
-        if check.id("person_id", &input.person_id) != existing.person_id {
-            check.fail(
-                "person_id",
-                "immutable",
-                "cannot change; remove the enrollment and create another",
-            );
-        }
+        check.unchanged_id("course_id", &input.course_id, &existing.course_id, INSTEAD);
+        check.unchanged_id("person_id", &input.person_id, &existing.person_id, INSTEAD);
         check.finish()?;
         let status = check_status(Some(input.status.as_deref().unwrap_or(&existing.status)))?;
         Ok(Enrollment { status, ..existing })
     }
 
-    /// Checks that the caller sees the enrollment; the one writer checks the expected revision
-    /// and removes it (see `Resource`).
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        _expected_rev: Option<i64>,
-    ) -> Result<()> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?;
+    /// Nothing more to check: the one writer removes the enrollment (see `Resource`).
+    fn delete_found(_conn: &mut DbConn, _caller: &Caller, _existing: Enrollment) -> Result<()> {
         Ok(())
     }
 }

@@ -9,7 +9,8 @@ use super::courses::Courses;
 use super::text;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, live_of_courses, sorted_page, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, live_of_courses,
+    replaced, sorted_page, tombstone,
 };
 use crate::db::schema::materials;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -73,13 +74,7 @@ impl Materials {
     }
 
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
-        let row = materials::table
-            .find(id)
-            .filter(materials::deleted_at.is_null())
-            .select(Material::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "material" })?;
+        let row = find_live!(conn, materials, Material, id, Self::WHAT)?;
         match visible_courses(conn, caller)? {
             Some(ids) if !ids.contains(&row.course_id) => Err(Error::NotFound { what: "material" }),
             _ => Ok(row),
@@ -271,11 +266,7 @@ impl Materials {
         input.content_type = content_type;
         input.size_bytes = Some(content.size_bytes);
         input.sha256 = Some(content.sha256.clone());
-        let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(materials::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, materials, Self::build(conn, input, Some(&existing))?)
     }
 
     fn input_of(existing: &Material) -> MaterialInput {
@@ -492,35 +483,19 @@ impl Resource for Materials {
     fn create(conn: &mut DbConn, caller: &Caller, input: MaterialInput) -> Result<Material> {
         caller.manages.require_some()?;
         ensure_named_course_visible(conn, caller, &input.course_id)?;
-        let row = Self::build(conn, input, None)?;
-        diesel::insert_into(materials::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, materials, Self::build(conn, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        _caller: &Caller,
+        existing: Material,
         input: MaterialInput,
     ) -> Result<Material> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
-        let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(materials::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, materials, Self::build(conn, input, Some(&existing))?)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Material) -> Result<()> {
         let now = now_ms();
         tombstone!(conn, materials, &existing.id, now)?;
         Ok(())

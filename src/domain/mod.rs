@@ -40,6 +40,18 @@ pub struct Paged<T> {
     pub offset: i64,
 }
 
+impl<T> Paged<T> {
+    /// The page `page` asked for: its rows, of `total` matching records.
+    pub fn new(items: Vec<T>, total: i64, page: PageRequest) -> Self {
+        Paged {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
 /// Paging and sorting parameters shared by every list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -99,10 +111,11 @@ impl<'a> SortRequest<'a> {
 
 /// A kind of record administered through the generic CRUD endpoints.
 ///
-/// For a synced collection (attendance, enrollments) `create`, `update` and `delete` check the
-/// request against what the caller sees and return the record unwritten: the handler hands it
-/// to the one writer (`sync::writer::write_server_changes`), which applies the collection's
-/// rules, the If-Match revision and the server's stamp, like any other write of a synced record.
+/// For a synced collection (attendance, enrollments) `create`, `update_found` and `delete_found`
+/// check the request against what the caller sees and return the record unwritten (their
+/// `find_to_change` is `get`): the handler hands it to the one writer
+/// (`sync::writer::write_server_changes`), which applies the collection's rules, the If-Match
+/// revision and the server's stamp, like any other write of a synced record.
 pub trait Resource: 'static {
     /// Singular name used in messages ("unit", "course").
     const WHAT: &'static str;
@@ -132,6 +145,17 @@ pub trait Resource: 'static {
         id: &str,
         expected_rev: Option<i64>,
         input: Self::Input,
+    ) -> Result<Self::Record> {
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        Self::update_found(conn, caller, existing, input)
+    }
+    /// The update of a record `find_to_change` found: checks the input against it and stores
+    /// the new version.
+    fn update_found(
+        conn: &mut DbConn,
+        caller: &Caller,
+        existing: Self::Record,
+        input: Self::Input,
     ) -> Result<Self::Record>;
     /// Leaves a tombstone so that devices learn of the deletion.
     fn delete(
@@ -139,7 +163,13 @@ pub trait Resource: 'static {
         caller: &Caller,
         id: &str,
         expected_rev: Option<i64>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        Self::delete_found(conn, caller, existing)
+    }
+    /// The deletion of a record `find_to_change` found: refuses it while other records need it,
+    /// then tombstones it (and what belongs to it).
+    fn delete_found(conn: &mut DbConn, caller: &Caller, existing: Self::Record) -> Result<()>;
 
     /// Refuses a change (update, delete) of a record the caller sees but may not change; by
     /// default, everyone who manages no unit (trainers, trainees) may change none.
@@ -216,25 +246,80 @@ macro_rules! sorted {
 }
 pub(crate) use sorted;
 
-/// One page of a list: the count of every row `$query()` matches, then the page's rows in the
-/// requested order (`sorted!`), as `$record`s.
-macro_rules! sorted_page {
-    ($conn:expr, $query:ident, $page:expr, $sort:expr, $tiebreak:expr, $record:ty, { $($sorts:tt)+ }) => {{
+/// One page of a list: the count of every row `$query()` matches, then the page's rows as
+/// `$record`s, `$query()` put in order by `$in_order` (the query named `$rows`).
+macro_rules! list_page {
+    ($conn:expr, $query:ident, $page:expr, $record:ty, |$rows:ident| $in_order:expr) => {{
         let total = $query().count().get_result($conn)?;
-        let items = $crate::domain::sorted!($query(), $sort, $tiebreak, { $($sorts)+ })
+        let $rows = $query();
+        let items = $in_order
             .select(<$record>::as_select())
             .limit($page.limit)
             .offset($page.offset)
             .load($conn)?;
-        $crate::domain::Paged {
-            items,
-            total,
-            limit: $page.limit,
-            offset: $page.offset,
-        }
+        $crate::domain::Paged::new(items, total, $page)
     }};
 }
+pub(crate) use list_page;
+
+/// One page of a list in the requested order (`sorted!`).
+macro_rules! sorted_page {
+    ($conn:expr, $query:ident, $page:expr, $sort:expr, $tiebreak:expr, $record:ty, { $($sorts:tt)+ }) => {
+        $crate::domain::list_page!($conn, $query, $page, $record, |rows| {
+            $crate::domain::sorted!(rows, $sort, $tiebreak, { $($sorts)+ })
+        })
+    };
+}
 pub(crate) use sorted_page;
+
+/// One page of a list in a fixed order, `$order` (a list with no `sort` parameter).
+macro_rules! ordered_page {
+    ($conn:expr, $query:ident, $page:expr, $order:expr, $record:ty) => {
+        $crate::domain::list_page!($conn, $query, $page, $record, |rows| rows.order($order))
+    };
+}
+pub(crate) use ordered_page;
+
+/// The live (not tombstoned) row of `$table` with id `$id`, as a `$record`, or `not_found`
+/// naming `$what`.
+macro_rules! find_live {
+    ($conn:expr, $table:ident, $record:ty, $id:expr, $what:expr) => {
+        $table::table
+            .find($id)
+            .filter($table::deleted_at.is_null())
+            .select(<$record>::as_select())
+            .first($conn)
+            .optional()?
+            .ok_or($crate::error::Error::NotFound { what: $what })
+    };
+}
+pub(crate) use find_live;
+
+/// Inserts a newly built row into `$table` and gives it back (a `create` of a record the
+/// administration API writes itself).
+macro_rules! inserted {
+    ($conn:expr, $table:ident, $row:expr) => {{
+        let row = $row;
+        diesel::insert_into($table::table)
+            .values(&row)
+            .execute($conn)?;
+        Ok(row)
+    }};
+}
+pub(crate) use inserted;
+
+/// Writes a rebuilt row over the stored one of the same id in `$table` and gives it back (an
+/// `update` of a record the administration API writes itself).
+macro_rules! replaced {
+    ($conn:expr, $table:ident, $row:expr) => {{
+        let row = $row;
+        diesel::update($table::table.find(&row.id))
+            .set(&row)
+            .execute($conn)?;
+        Ok(row)
+    }};
+}
+pub(crate) use replaced;
 
 /// The live rows of `$table` (a table with a `course_id`) that belong to the courses in
 /// `$visible` (`access::visible_courses`: `None` for every course) and to `$course` when a list

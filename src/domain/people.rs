@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use diesel::helper_types::Asc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,10 @@ use super::access::{Manages, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, sorted, text, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, inserted, ordered_page,
+    replaced, sorted_page, text, tombstone,
+};
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -29,6 +33,22 @@ pub const POSITIONS: [&str; 6] = [
 ];
 pub const GENDERS: [&str; 3] = ["male", "female", "other"];
 const SORTS: [&str; 4] = ["name", "birth_date", "created_at", "updated_at"];
+
+/// The order of a roster: by given name first, as Vietnamese rosters read (`sort_key`), then by
+/// full name, then by id so that namesakes keep one order from page to page.
+pub type RosterOrder = (
+    Asc<people::sort_key>,
+    Asc<people::full_name>,
+    Asc<people::id>,
+);
+
+pub fn roster_order() -> RosterOrder {
+    (
+        people::sort_key.asc(),
+        people::full_name.asc(),
+        people::id.asc(),
+    )
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = people, treat_none_as_null = true)]
@@ -169,13 +189,7 @@ pub struct People;
 
 impl People {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Person> {
-        people::table
-            .find(id)
-            .filter(people::deleted_at.is_null())
-            .select(Person::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "person" })
+        find_live!(conn, people, Person, id, Self::WHAT)
     }
 
     /// Finds a person the caller may see.
@@ -250,19 +264,13 @@ impl People {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = query()
-            .order((people::sort_key, people::full_name, people::id))
-            .select(RosterEntry::as_select())
-            .limit(page.limit)
-            .offset(page.offset)
-            .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(ordered_page!(
+            conn,
+            query,
+            page,
+            roster_order(),
+            RosterEntry
+        ))
     }
 
     /// Checks input and builds the stored row; an organiser keeps people within their subtree
@@ -412,23 +420,12 @@ impl Resource for People {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, people::id, {
+        Ok(sorted_page!(conn, query, page, sort, people::id, Person, {
             "name" => [people::sort_key, people::full_name],
             "birth_date" => [people::birth_date],
             "created_at" => [people::created_at],
             "updated_at" => [people::updated_at],
-        })
-        .select(Person::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
@@ -446,21 +443,15 @@ impl Resource for People {
     fn create(conn: &mut DbConn, caller: &Caller, input: PersonInput) -> Result<Person> {
         let manages = &caller.manages;
         manages.require_some()?;
-        let row = Self::build(conn, manages, input, None)?;
-        diesel::insert_into(people::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, people, Self::build(conn, manages, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        existing: Person,
         input: PersonInput,
     ) -> Result<Person> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let row = Self::build(conn, &caller.manages, input, Some(&existing))?;
         if let Some(old) = existing.unit_id.as_deref()
             && row.unit_id.as_deref() != Some(old)
@@ -479,19 +470,10 @@ impl Resource for People {
                 row.updated_at,
             )?;
         }
-        diesel::update(people::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, people, row)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Person) -> Result<()> {
         let enrolled: i64 = enrollments::table
             .filter(enrollments::person_id.eq(&existing.id))
             .filter(enrollments::deleted_at.is_null())

@@ -30,7 +30,7 @@ use super::courses::Courses;
 use super::people::POSITIONS;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, text, tombstone};
+use super::{Caller, PageRequest, Paged, Resource, find_live, ordered_page, text, tombstone};
 use crate::db::schema::{training_plan_courses, training_plan_topics, training_plans};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -195,15 +195,7 @@ pub struct TrainingPlans;
 
 impl TrainingPlans {
     fn find_row(conn: &mut DbConn, id: &str) -> Result<PlanRow> {
-        training_plans::table
-            .find(id)
-            .filter(training_plans::deleted_at.is_null())
-            .select(PlanRow::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound {
-                what: "training plan",
-            })
+        find_live!(conn, training_plans, PlanRow, id, Self::WHAT)
     }
 
     /// A plan the caller manages, with its courses and topics.
@@ -663,23 +655,17 @@ impl Resource for TrainingPlans {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let rows = query()
-            .order((
-                training_plans::year.desc(),
-                training_plans::unit_id.asc(),
-                training_plans::id.asc(),
-            ))
-            .select(PlanRow::as_select())
-            .limit(page.limit)
-            .offset(page.offset)
-            .load(conn)?;
-        Ok(Paged {
-            items: Self::assemble(conn, rows)?,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        let order = (
+            training_plans::year.desc(),
+            training_plans::unit_id.asc(),
+            training_plans::id.asc(),
+        );
+        let rows = ordered_page!(conn, query, page, order, PlanRow);
+        Ok(Paged::new(
+            Self::assemble(conn, rows.items)?,
+            rows.total,
+            page,
+        ))
     }
 
     fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainingPlan> {
@@ -705,26 +691,18 @@ impl Resource for TrainingPlans {
         Ok(plan)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        existing: TrainingPlan,
         input: TrainingPlanInput,
     ) -> Result<TrainingPlan> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
         let plan = Self::build(conn, caller, input, Some(&existing))?;
         Self::write(conn, &plan, true)?;
         Ok(plan)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: TrainingPlan) -> Result<()> {
         tombstone!(conn, training_plans, &existing.id, now_ms())?;
         Ok(())
     }

@@ -10,7 +10,8 @@ use super::attendance::AttendanceRecords;
 use super::courses::Courses;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, live_of_courses, sorted_page, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, live_of_courses,
+    replaced, sorted_page, tombstone,
 };
 use crate::db::schema::sessions;
 use crate::db::{DbConn, next_revision, now_ms};
@@ -112,13 +113,7 @@ impl Sessions {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Session> {
-        sessions::table
-            .find(id)
-            .filter(sessions::deleted_at.is_null())
-            .select(Session::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "session" })
+        find_live!(conn, sessions, Session, id, Self::WHAT)
     }
 
     pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
@@ -239,35 +234,19 @@ impl Resource for Sessions {
     fn create(conn: &mut DbConn, caller: &Caller, input: SessionInput) -> Result<Session> {
         caller.manages.require_some()?;
         ensure_named_course_visible(conn, caller, &input.course_id)?;
-        let row = Self::build(conn, input, None)?;
-        diesel::insert_into(sessions::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, sessions, Self::build(conn, input, None)?)
     }
 
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        _caller: &Caller,
+        existing: Session,
         input: SessionInput,
     ) -> Result<Session> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
-        let row = Self::build(conn, input, Some(&existing))?;
-        diesel::update(sessions::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        replaced!(conn, sessions, Self::build(conn, input, Some(&existing))?)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Session) -> Result<()> {
         let recorded =
             AttendanceRecords::count_in_sessions(conn, std::slice::from_ref(&existing.id))?;
         if recorded > 0 {

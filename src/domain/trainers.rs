@@ -219,30 +219,17 @@ impl Resource for CourseTrainers {
     }
 
     /// Only the role of an assignment changes; course and trainer identify it.
-    fn update(
+    fn update_found(
         conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
+        _caller: &Caller,
+        existing: CourseTrainer,
         input: CourseTrainerInput,
     ) -> Result<CourseTrainer> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        const INSTEAD: &str = "remove the assignment and create another";
         let mut check = Checker::new();
         resolve_id(&mut check, Some(&existing.id), input.id.as_deref());
-        if check.id("course_id", &input.course_id) != existing.course_id {
-            check.fail(
-                "course_id",
-                "immutable",
-                "cannot change; remove the assignment and create another",
-            );
-        }
-        if check.id("user_id", &input.user_id) != existing.user_id {
-            check.fail(
-                "user_id",
-                "immutable",
-                "cannot change; remove the assignment and create another",
-            );
-        }
+        check.unchanged_id("course_id", &input.course_id, &existing.course_id, INSTEAD);
+        check.unchanged_id("user_id", &input.user_id, &existing.user_id, INSTEAD);
         let role = check.one_of(
             "role",
             input.role.as_deref().unwrap_or(&existing.role),
@@ -261,13 +248,7 @@ impl Resource for CourseTrainers {
         Ok(row)
     }
 
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: CourseTrainer) -> Result<()> {
         let now = now_ms();
         tombstone!(conn, course_trainers, &existing.id, now)?;
         // Sessions of the course no longer name a trainer who is not assigned to it.

@@ -13,7 +13,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, SortRequest, sorted, text, tombstone};
+use super::{
+    Caller, PageRequest, Paged, Resource, SortRequest, check_revision, find_live, inserted,
+    replaced, sorted_page, text, tombstone,
+};
 use crate::db::schema::{courses, people, units};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
@@ -124,15 +127,19 @@ struct UnitLineage {
 
 pub struct Units;
 
+/// What leads from a unit to the next up a chain: its parent, or the unit it was merged into.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    Parent,
+    MergedInto,
+}
+
+/// Longer chains than this are taken for loops.
+const MAX_CHAIN: usize = 64;
+
 impl Units {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Unit> {
-        units::table
-            .find(id)
-            .filter(units::deleted_at.is_null())
-            .select(Unit::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "unit" })
+        find_live!(conn, units, Unit, id, Self::WHAT)
     }
 
     pub fn find_by_code(conn: &mut DbConn, code: &str) -> Result<Option<Unit>> {
@@ -202,7 +209,7 @@ impl Units {
         };
         match (&parent_id, &parent) {
             (Some(_), None) => check.fail("parent_id", "unknown_unit", "no such unit"),
-            (Some(parent), Some(_)) if Self::is_self_or_descendant(conn, parent, &id)? => {
+            (Some(parent), Some(_)) if Self::chain_reaches(conn, parent, &id, Link::Parent)? => {
                 check.fail("parent_id", "cycle", "a unit cannot be placed under itself");
             }
             _ => {
@@ -229,7 +236,7 @@ impl Units {
         if let Some(target) = &merged_into_id {
             if !Self::exists(conn, target)? {
                 check.fail("merged_into_id", "unknown_unit", "no such unit");
-            } else if Self::merges_into(conn, target, &id)? {
+            } else if Self::chain_reaches(conn, target, &id, Link::MergedInto)? {
                 check.fail(
                     "merged_into_id",
                     "cycle",
@@ -265,20 +272,23 @@ impl Units {
         })
     }
 
-    /// Follows `merged_into` from `start`: true when the chain reaches `unit_id`.
-    fn merges_into(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
+    /// Follows `link` from `start`: true when the chain reaches `unit_id` (making `start` the
+    /// parent of `unit_id`, or merging `unit_id` into `start`, would close a loop), or runs
+    /// longer than any real tree (a loop already stored).
+    fn chain_reaches(conn: &mut DbConn, start: &str, unit_id: &str, link: Link) -> Result<bool> {
         let mut current = Some(start.to_owned());
-        for _ in 0..64 {
+        for _ in 0..=MAX_CHAIN {
             let Some(id) = current else { return Ok(false) };
             if id == unit_id {
                 return Ok(true);
             }
-            current = units::table
-                .find(&id)
-                .select(units::merged_into_id)
-                .first::<Option<String>>(conn)
-                .optional()?
-                .flatten();
+            let unit = units::table.find(&id);
+            current = match link {
+                Link::Parent => unit.select(units::parent_id).first::<Option<String>>(conn),
+                Link::MergedInto => unit.select(units::merged_into_id).first(conn),
+            }
+            .optional()?
+            .flatten();
         }
         Ok(true)
     }
@@ -347,29 +357,6 @@ impl Units {
         }
         Ok(found)
     }
-
-    /// Walks up from `start`: true when `unit_id` is `start` or one of its ancestors, i.e. making
-    /// `start` the parent of `unit_id` would close a loop.
-    fn is_self_or_descendant(conn: &mut DbConn, start: &str, unit_id: &str) -> Result<bool> {
-        let mut current = Some(start.to_owned());
-        let mut steps = 0;
-        while let Some(id) = current {
-            if id == unit_id {
-                return Ok(true);
-            }
-            steps += 1;
-            if steps > 64 {
-                return Ok(true);
-            }
-            current = units::table
-                .find(&id)
-                .select(units::parent_id)
-                .first::<Option<String>>(conn)
-                .optional()?
-                .flatten();
-        }
-        Ok(false)
-    }
 }
 
 impl Resource for Units {
@@ -414,24 +401,13 @@ impl Resource for Units {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = sorted!(query(), sort, units::id, {
+        Ok(sorted_page!(conn, query, page, sort, units::id, Unit, {
             "name" => [units::name_key, units::name],
             "code" => [units::code],
             "kind" => [units::kind],
             "created_at" => [units::created_at],
             "updated_at" => [units::updated_at],
-        })
-        .select(Unit::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        }))
     }
 
     fn get(conn: &mut DbConn, _caller: &Caller, id: &str) -> Result<Unit> {
@@ -440,38 +416,34 @@ impl Resource for Units {
 
     fn create(conn: &mut DbConn, caller: &Caller, input: UnitInput) -> Result<Unit> {
         caller.manages.require_everything()?;
-        let row = Self::build(conn, input, None)?;
-        diesel::insert_into(units::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row)
+        inserted!(conn, units, Self::build(conn, input, None)?)
     }
 
-    fn update(
+    /// Only administrators change units: anyone else is refused before the unit is looked up.
+    fn find_to_change(
         conn: &mut DbConn,
         caller: &Caller,
         id: &str,
         expected_rev: Option<i64>,
-        input: UnitInput,
     ) -> Result<Unit> {
         caller.manages.require_everything()?;
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
-        let row = Self::build(conn, input, Some(&existing))?;
-        super::reorganisation::record_plain_rename(conn, caller, &existing, &row)?;
-        diesel::update(units::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-        Ok(row)
+        let existing = Self::get(conn, caller, id)?;
+        check_revision(Self::WHAT, existing.rev, expected_rev)?;
+        Ok(existing)
     }
 
-    fn delete(
+    fn update_found(
         conn: &mut DbConn,
         caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        caller.manages.require_everything()?;
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
+        existing: Unit,
+        input: UnitInput,
+    ) -> Result<Unit> {
+        let row = Self::build(conn, input, Some(&existing))?;
+        super::reorganisation::record_plain_rename(conn, caller, &existing, &row)?;
+        replaced!(conn, units, row)
+    }
+
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Unit) -> Result<()> {
         let children: i64 = units::table
             .filter(
                 units::parent_id

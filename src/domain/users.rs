@@ -14,7 +14,7 @@ use super::audit::{Audit, AuditAction, AuditObject, Entry};
 use super::people::People;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
-use super::{Caller, PageRequest, Paged, Role, SortRequest, sorted_page, text};
+use super::{Caller, PageRequest, Paged, Role, SortRequest, ordered_page, sorted_page, text};
 use crate::db::schema::{devices, people, refresh_tokens, users};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, Result};
@@ -615,19 +615,8 @@ impl Devices {
             }
             query
         };
-        let total = query().count().get_result(conn)?;
-        let items = query()
-            .order((devices::last_seen_at.desc(), devices::id.asc()))
-            .select(Device::as_select())
-            .limit(page.limit)
-            .offset(page.offset)
-            .load(conn)?;
-        Ok(Paged {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        let order = (devices::last_seen_at.desc(), devices::id.asc());
+        Ok(ordered_page!(conn, query, page, order, Device))
     }
 
     /// Revokes one device: its tokens stop working on the next request. Admins may revoke any

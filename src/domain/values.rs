@@ -165,6 +165,14 @@ impl Checker {
         })
     }
 
+    /// An id that names a record by its natural key, which an update may not change: `immutable`
+    /// when it names another than `stored` (`instead` says how to make that change).
+    pub fn unchanged_id(&mut self, field: &str, value: &str, stored: &str, instead: &str) {
+        if self.id(field, value) != stored {
+            self.fail(field, "immutable", format!("cannot change; {instead}"));
+        }
+    }
+
     pub fn opt_id(&mut self, field: &str, value: Option<&str>) -> Option<String> {
         value.map(|v| self.id(field, v))
     }

@@ -12,6 +12,7 @@ use crate::db::DbConn;
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, sessions};
 use crate::domain::access::ensure_course_visible;
 use crate::domain::courses::Courses;
+use crate::domain::people::roster_order;
 use crate::domain::values::{Checker, format_ms, path_id};
 use crate::domain::{Caller, Role};
 use crate::error::Result;
@@ -126,11 +127,7 @@ pub fn report(
         trainees_query = trainees_query.filter(people::id.nullable().eq(caller.person_id.clone()));
     }
     let trainees: Vec<Cadre> = trainees_query
-        .order((
-            people::sort_key.asc(),
-            people::full_name.asc(),
-            people::id.asc(),
-        ))
+        .order(roster_order())
         .select(Cadre::as_select())
         .load(conn)?;
     let person_ids: Vec<&String> = trainees.iter().map(|t| &t.id).collect();
@@ -239,15 +236,15 @@ pub fn report(
     })
 }
 
-impl CourseReport {
-    pub fn file_stem(&self) -> String {
+impl super::Report for CourseReport {
+    fn file_stem(&self) -> String {
         format!(
             "diem-danh-{}",
             self.course.code.as_deref().unwrap_or(&self.course.id)
         )
     }
 
-    pub fn sheets(&self) -> Vec<Sheet> {
+    fn sheets(&self) -> Vec<Sheet> {
         let mut headers: Vec<String> = [
             "STT",
             "Họ và tên",

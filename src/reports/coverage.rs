@@ -263,12 +263,12 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
     })
 }
 
-impl CoverageReport {
-    pub fn file_stem(&self) -> String {
+impl super::Report for CoverageReport {
+    fn file_stem(&self) -> String {
         format!("bao-phu-{}-{}", self.from, self.to)
     }
 
-    pub fn sheets(&self) -> Vec<Sheet> {
+    fn sheets(&self) -> Vec<Sheet> {
         let rows = self
             .units
             .iter()

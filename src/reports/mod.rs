@@ -30,6 +30,12 @@ use crate::db::schema::people;
 use crate::domain::attendance::STATUSES;
 use crate::domain::values::Checker;
 
+/// A report as a file: the stem of its name and its sheets (CSV takes the first).
+pub trait Report: Serialize {
+    fn file_stem(&self) -> String;
+    fn sheets(&self) -> Vec<render::Sheet>;
+}
+
 pub const DEFAULT_MIN_RATE: f64 = 80.0;
 pub const DEFAULT_STATUSES: [&str; 2] = ["present", "late"];
 pub const DEFAULT_POSITIONS: [&str; 2] = ["secretary", "deputy_secretary"];

@@ -27,7 +27,7 @@ use super::{Attended, Cadre, DEFAULT_STATUSES, Rule, percent, position_label};
 use crate::db::DbConn;
 use crate::db::schema::{attendance, courses, people, person_unit_history, sessions};
 use crate::domain::Caller;
-use crate::domain::people::UnitChangeReason;
+use crate::domain::people::{UnitChangeReason, roster_order};
 use crate::domain::plans::{PlanRule, TrainingPlan, TrainingPlans, topic_matches};
 use crate::domain::values::path_id;
 use crate::error::Result;
@@ -334,11 +334,7 @@ fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<E
         cadres = cadres.filter(people::position_since.ge(since.clone()));
     }
     let cadres: Vec<Cadre> = cadres
-        .order((
-            people::sort_key.asc(),
-            people::full_name.asc(),
-            people::id.asc(),
-        ))
+        .order(roster_order())
         .select(Cadre::as_select())
         .load(conn)?;
     let in_scope: Vec<(Cadre, String)> = cadres
@@ -662,12 +658,12 @@ fn yes_no(yes: bool) -> &'static str {
     if yes { "Có" } else { "Không" }
 }
 
-impl PlanReport {
-    pub fn file_stem(&self) -> String {
+impl super::Report for PlanReport {
+    fn file_stem(&self) -> String {
         format!("ke-hoach-boi-duong-{}-{}", self.plan.year, self.unit.code)
     }
 
-    pub fn sheets(&self) -> Vec<Sheet> {
+    fn sheets(&self) -> Vec<Sheet> {
         let progress_row = |code: Value, name: String, p: &PlanProgress| {
             vec![
                 code,

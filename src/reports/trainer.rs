@@ -192,12 +192,12 @@ pub fn report(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRep
     })
 }
 
-impl TrainerReport {
-    pub fn file_stem(&self) -> String {
+impl super::Report for TrainerReport {
+    fn file_stem(&self) -> String {
         format!("giang-vien-{}", self.trainer.username)
     }
 
-    pub fn sheets(&self) -> Vec<Sheet> {
+    fn sheets(&self) -> Vec<Sheet> {
         let row = |c: &TrainerCourse| {
             vec![
                 Value::Text(c.title.clone()),

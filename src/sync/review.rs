@@ -14,7 +14,7 @@ use crate::db::{Backend, DbConn, now_ms};
 use crate::domain::access::visible_courses;
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
 use crate::domain::values::{Checker, serialize_ms, serialize_opt_ms};
-use crate::domain::{Caller, PageRequest, Paged};
+use crate::domain::{Caller, PageRequest, Paged, ordered_page};
 use crate::error::{Error, Result};
 
 pub const QUARANTINE_STATUSES: [&str; 3] = ["open", "reapplied", "dismissed"];
@@ -114,17 +114,47 @@ fn reviews(courses: &Option<Vec<String>>, course_id: Option<&String>) -> bool {
     }
 }
 
+/// A review list's filter, checked, and the courses whose items the caller reviews.
+struct ReviewList {
+    courses: Option<Vec<String>>,
+    page: PageRequest,
+    status: Option<String>,
+    course_id: Option<String>,
+}
+
+impl ReviewList {
+    fn check(
+        conn: &mut DbConn,
+        caller: &Caller,
+        filter: &ReviewFilter,
+        statuses: &[&str],
+    ) -> Result<Self> {
+        let courses = reviewable_courses(conn, caller)?;
+        let page = PageRequest::new(filter.limit, filter.offset)?;
+        let mut check = Checker::new();
+        let status = check.opt_one_of("status", filter.status.as_deref(), statuses);
+        let course_id = check.opt_id("course_id", filter.course_id.as_deref());
+        check.finish()?;
+        Ok(ReviewList {
+            courses,
+            page,
+            status,
+            course_id,
+        })
+    }
+}
+
 pub fn list_quarantine(
     conn: &mut DbConn,
     caller: &Caller,
     filter: &ReviewFilter,
 ) -> Result<Paged<QuarantinedMutation>> {
-    let courses = reviewable_courses(conn, caller)?;
-    let page = PageRequest::new(filter.limit, filter.offset)?;
-    let mut check = Checker::new();
-    let status = check.opt_one_of("status", filter.status.as_deref(), &QUARANTINE_STATUSES);
-    let course_id = check.opt_id("course_id", filter.course_id.as_deref());
-    check.finish()?;
+    let ReviewList {
+        courses,
+        page,
+        status,
+        course_id,
+    } = ReviewList::check(conn, caller, filter, &QUARANTINE_STATUSES)?;
     let query = || {
         let mut query = sync_quarantine::table.into_boxed::<Backend>();
         if let Some(ids) = &courses {
@@ -138,36 +168,13 @@ pub fn list_quarantine(
         }
         query
     };
-    let total = query().count().get_result(conn)?;
-    let items = query()
-        .order((sync_quarantine::created_at.asc(), sync_quarantine::id.asc()))
-        .select(QuarantinedMutation::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-    Ok(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+    let order = (sync_quarantine::created_at.asc(), sync_quarantine::id.asc());
+    Ok(ordered_page!(conn, query, page, order, QuarantinedMutation))
 }
 
 /// Closes an open quarantined mutation without applying it (it stays on record).
 pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<QuarantinedMutation> {
-    let courses = reviewable_courses(conn, caller)?;
-    let item = find_quarantined(conn, id)?;
-    if !reviews(&courses, item.course_id.as_ref()) {
-        return Err(Error::NotFound {
-            what: "quarantined mutation",
-        });
-    }
-    if item.status != "open" {
-        return Err(Error::conflict(
-            "already_resolved",
-            format!("the mutation is already {}", item.status),
-        ));
-    }
+    let item = open_quarantined(conn, caller, id)?;
     diesel::update(sync_quarantine::table.find(id))
         .set((
             sync_quarantine::status.eq("dismissed"),
@@ -195,12 +202,12 @@ pub fn list_conflicts(
     caller: &Caller,
     filter: &ReviewFilter,
 ) -> Result<Paged<Conflict>> {
-    let courses = reviewable_courses(conn, caller)?;
-    let page = PageRequest::new(filter.limit, filter.offset)?;
-    let mut check = Checker::new();
-    let status = check.opt_one_of("status", filter.status.as_deref(), &["open", "resolved"]);
-    let course_id = check.opt_id("course_id", filter.course_id.as_deref());
-    check.finish()?;
+    let ReviewList {
+        courses,
+        page,
+        status,
+        course_id,
+    } = ReviewList::check(conn, caller, filter, &["open", "resolved"])?;
     let query = || {
         let mut query = sync_conflicts::table.into_boxed::<Backend>();
         if let Some(ids) = &courses {
@@ -216,19 +223,8 @@ pub fn list_conflicts(
         }
         query
     };
-    let total = query().count().get_result(conn)?;
-    let items = query()
-        .order((sync_conflicts::created_at.asc(), sync_conflicts::id.asc()))
-        .select(Conflict::as_select())
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)?;
-    Ok(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+    let order = (sync_conflicts::created_at.asc(), sync_conflicts::id.asc());
+    Ok(ordered_page!(conn, query, page, order, Conflict))
 }
 
 /// The administrator's correction of a quarantined mutation: replacement fields (optional).
@@ -236,6 +232,25 @@ pub fn list_conflicts(
 #[serde(deny_unknown_fields)]
 pub struct Reapply {
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A quarantined mutation the caller reviews, still open (a dismissal or re-application
+/// settles it).
+fn open_quarantined(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<QuarantinedMutation> {
+    let courses = reviewable_courses(conn, caller)?;
+    let item = find_quarantined(conn, id)?;
+    if !reviews(&courses, item.course_id.as_ref()) {
+        return Err(Error::NotFound {
+            what: "quarantined mutation",
+        });
+    }
+    if item.status != "open" {
+        return Err(Error::conflict(
+            "already_resolved",
+            format!("the mutation is already {}", item.status),
+        ));
+    }
+    Ok(item)
 }
 
 fn find_quarantined(conn: &mut DbConn, id: &str) -> Result<QuarantinedMutation> {
@@ -258,19 +273,7 @@ pub fn reapply(
     id: &str,
     correction: Reapply,
 ) -> Result<(QuarantinedMutation, MutationResult)> {
-    let courses = reviewable_courses(conn, caller)?;
-    let item = find_quarantined(conn, id)?;
-    if !reviews(&courses, item.course_id.as_ref()) {
-        return Err(Error::NotFound {
-            what: "quarantined mutation",
-        });
-    }
-    if item.status != "open" {
-        return Err(Error::conflict(
-            "already_resolved",
-            format!("the mutation is already {}", item.status),
-        ));
-    }
+    let item = open_quarantined(conn, caller, id)?;
     let mut mutation: Mutation = serde_json::from_str(&item.body).map_err(|e| {
         Error::conflict(
             "malformed_mutation",

@@ -19,7 +19,27 @@ use actix_web::HttpResponse;
 use actix_web::http::header::ContentType;
 use serde::Serialize;
 
+use crate::api::state::AppState;
+use crate::db::DbConn;
 use crate::error::{Error, Result};
+
+/// Answers 200 with the JSON of what `read` returns (run on the blocking pool).
+async fn read_json<T, F>(state: &AppState, read: F) -> Result<HttpResponse>
+where
+    F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    Ok(HttpResponse::Ok().json(state.run(read).await?))
+}
+
+/// Answers 200 with the JSON of what `write` returns, once its transaction is committed.
+async fn write_json<T, F>(state: &AppState, write: F) -> Result<HttpResponse>
+where
+    F: FnOnce(&AppState, &mut DbConn) -> Result<T> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    Ok(HttpResponse::Ok().json(state.write(write).await?))
+}
 
 /// A large answer (a pull page, a WatermelonDB sync) written to JSON on the blocking pool, where
 /// the database work ran, into a buffer sized for it up front: no copies as it grows, and no

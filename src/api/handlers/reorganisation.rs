@@ -4,6 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use super::write_json;
 use crate::api::extractors::{Authenticated, etag};
 use crate::api::state::AppState;
 use crate::domain::reorganisation::{self, MergeRequest, RenameRequest};
@@ -14,11 +15,10 @@ pub async fn merge(
     Authenticated(caller): Authenticated,
     body: web::Json<MergeRequest>,
 ) -> Result<HttpResponse> {
-    let request = body.into_inner();
-    let outcome = state
-        .write(move |_, conn| reorganisation::merge(conn, &caller, request))
-        .await?;
-    Ok(HttpResponse::Ok().json(outcome))
+    write_json(&state, move |_, conn| {
+        reorganisation::merge(conn, &caller, body.into_inner())
+    })
+    .await
 }
 
 pub async fn rename(

@@ -11,13 +11,14 @@ use serde::Serialize;
 
 use crate::api::extractors::Authenticated;
 use crate::api::state::AppState;
+use crate::db::DbConn;
 use crate::error::{Error, Result};
-use crate::reports;
 use crate::reports::course::CourseQuery;
 use crate::reports::coverage::CoverageQuery;
 use crate::reports::plans::PlanReportQuery;
 use crate::reports::render::{self, CsvChunks, Format, Sheet};
 use crate::reports::trainer::TrainerQuery;
+use crate::reports::{self, Report};
 
 /// A report ready to send.
 pub(super) enum Output {
@@ -98,6 +99,24 @@ pub(super) fn respond(output: Output) -> HttpResponse {
     }
 }
 
+/// Builds a report on the blocking pool and answers it in the format the request chose
+/// (`format=`, else the Accept header).
+async fn answer<R: Report>(
+    req: &HttpRequest,
+    state: &AppState,
+    format: Option<Format>,
+    build: impl FnOnce(&mut DbConn) -> Result<R> + Send + 'static,
+) -> Result<HttpResponse> {
+    let format = Format::choose(format, accept(req).as_deref());
+    let output = state
+        .run(move |_, conn| {
+            let report = build(conn)?;
+            output(format, &report, report.file_stem(), |r| r.sheets())
+        })
+        .await?;
+    Ok(respond(output))
+}
+
 pub async fn course(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -105,15 +124,10 @@ pub async fn course(
     id: web::Path<String>,
     query: web::Query<CourseQuery>,
 ) -> Result<HttpResponse> {
-    let query = query.into_inner();
-    let format = Format::choose(query.format, accept(&req).as_deref());
-    let output = state
-        .run(move |_, conn| {
-            let report = reports::course::report(conn, &caller, &id, &query)?;
-            output(format, &report, report.file_stem(), |r| r.sheets())
-        })
-        .await?;
-    Ok(respond(output))
+    answer(&req, &state, query.format, move |conn| {
+        reports::course::report(conn, &caller, &id, &query)
+    })
+    .await
 }
 
 pub async fn coverage(
@@ -122,15 +136,10 @@ pub async fn coverage(
     Authenticated(caller): Authenticated,
     query: web::Query<CoverageQuery>,
 ) -> Result<HttpResponse> {
-    let query = query.into_inner();
-    let format = Format::choose(query.format, accept(&req).as_deref());
-    let output = state
-        .run(move |_, conn| {
-            let report = reports::coverage::report(conn, &caller, &query)?;
-            output(format, &report, report.file_stem(), |r| r.sheets())
-        })
-        .await?;
-    Ok(respond(output))
+    answer(&req, &state, query.format, move |conn| {
+        reports::coverage::report(conn, &caller, &query)
+    })
+    .await
 }
 
 pub async fn trainer(
@@ -140,15 +149,10 @@ pub async fn trainer(
     id: web::Path<String>,
     query: web::Query<TrainerQuery>,
 ) -> Result<HttpResponse> {
-    let query = query.into_inner();
-    let format = Format::choose(query.format, accept(&req).as_deref());
-    let output = state
-        .run(move |_, conn| {
-            let report = reports::trainer::report(conn, &caller, &id)?;
-            output(format, &report, report.file_stem(), |r| r.sheets())
-        })
-        .await?;
-    Ok(respond(output))
+    answer(&req, &state, query.format, move |conn| {
+        reports::trainer::report(conn, &caller, &id)
+    })
+    .await
 }
 
 pub async fn training_plan(
@@ -158,13 +162,8 @@ pub async fn training_plan(
     id: web::Path<String>,
     query: web::Query<PlanReportQuery>,
 ) -> Result<HttpResponse> {
-    let query = query.into_inner();
-    let format = Format::choose(query.format, accept(&req).as_deref());
-    let output = state
-        .run(move |_, conn| {
-            let report = reports::plans::plan(conn, &caller, &id)?;
-            output(format, &report, report.file_stem(), |r| r.sheets())
-        })
-        .await?;
-    Ok(respond(output))
+    answer(&req, &state, query.format, move |conn| {
+        reports::plans::plan(conn, &caller, &id)
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::read_json;
 use crate::api::extractors::{Authenticated, IfMatch, etag, not_modified};
 use crate::api::state::AppState;
 use serde_json::Value;
@@ -20,11 +21,7 @@ pub async fn list<R: Resource>(
     Authenticated(caller): Authenticated,
     filter: web::Query<R::Filter>,
 ) -> Result<HttpResponse> {
-    let filter = filter.into_inner();
-    let page = state
-        .run(move |_, conn| R::list(conn, &caller, &filter))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    read_json(&state, move |_, conn| R::list(conn, &caller, &filter)).await
 }
 
 pub async fn create<R: Resource>(

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use super::read_json;
 use crate::api::extractors::Authenticated;
 use crate::api::state::AppState;
 use crate::domain::people::{People, RosterFilter};
@@ -14,9 +15,8 @@ pub async fn course_roster(
     course: web::Path<String>,
     filter: web::Query<RosterFilter>,
 ) -> Result<HttpResponse> {
-    let (course, filter) = (course.into_inner(), filter.into_inner());
-    let page = state
-        .run(move |_, conn| People::roster_for_course(conn, &caller, &course, &filter))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    read_json(&state, move |_, conn| {
+        People::roster_for_course(conn, &caller, &course, &filter)
+    })
+    .await
 }

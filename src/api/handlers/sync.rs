@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{json_bytes, json_response};
+use super::{json_bytes, json_response, read_json, write_json};
 use crate::api::extractors::Authenticated;
 use crate::api::state::AppState;
 use crate::config::QuarantineCap;
@@ -132,11 +132,10 @@ pub async fn list_quarantine(
     Authenticated(caller): Authenticated,
     filter: web::Query<review::ReviewFilter>,
 ) -> Result<HttpResponse> {
-    let filter = filter.into_inner();
-    let page = state
-        .run(move |_, conn| review::list_quarantine(conn, &caller, &filter))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    read_json(&state, move |_, conn| {
+        review::list_quarantine(conn, &caller, &filter)
+    })
+    .await
 }
 
 pub async fn dismiss_quarantined(
@@ -144,12 +143,10 @@ pub async fn dismiss_quarantined(
     Authenticated(caller): Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let item = state
-        .write(move |_, conn| {
-            review::dismiss(conn, &caller, &path_id(&id, "quarantined mutation")?)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(item))
+    write_json(&state, move |_, conn| {
+        review::dismiss(conn, &caller, &path_id(&id, "quarantined mutation")?)
+    })
+    .await
 }
 
 pub async fn list_conflicts(
@@ -157,11 +154,10 @@ pub async fn list_conflicts(
     Authenticated(caller): Authenticated,
     filter: web::Query<review::ReviewFilter>,
 ) -> Result<HttpResponse> {
-    let filter = filter.into_inner();
-    let page = state
-        .run(move |_, conn| review::list_conflicts(conn, &caller, &filter))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    read_json(&state, move |_, conn| {
+        review::list_conflicts(conn, &caller, &filter)
+    })
+    .await
 }
 
 pub async fn reapply_quarantined(
@@ -191,17 +187,9 @@ pub async fn resolve_conflict(
     id: web::Path<String>,
     body: web::Json<review::Resolution>,
 ) -> Result<HttpResponse> {
-    let resolution = body.into_inner();
-    let conflict = state
-        .write(move |state, conn| {
-            review::resolve_conflict(
-                conn,
-                &caller,
-                &state.clock,
-                &path_id(&id, "conflict")?,
-                resolution,
-            )
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(conflict))
+    write_json(&state, move |state, conn| {
+        let id = path_id(&id, "conflict")?;
+        review::resolve_conflict(conn, &caller, &state.clock, &id, body.into_inner())
+    })
+    .await
 }

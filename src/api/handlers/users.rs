@@ -4,6 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::{read_json, write_json};
 use crate::api::extractors::Authenticated;
 use crate::api::state::AppState;
 use crate::auth::password;
@@ -33,11 +34,7 @@ pub async fn list(
     Authenticated(caller): Authenticated,
     filter: web::Query<UserFilter>,
 ) -> Result<HttpResponse> {
-    let filter = filter.into_inner();
-    let page = state
-        .run(move |_, conn| Users::list(conn, &caller, &filter))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    read_json(&state, move |_, conn| Users::list(conn, &caller, &filter)).await
 }
 
 pub async fn create(
@@ -76,13 +73,10 @@ pub async fn get(
     Authenticated(caller): Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let user = state
-        .run(move |_, conn| {
-            let manages = &caller.manages;
-            Users::find_managed(conn, manages, &path_id(&id, "user")?)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(user))
+    read_json(&state, move |_, conn| {
+        Users::find_managed(conn, &caller.manages, &path_id(&id, "user")?)
+    })
+    .await
 }
 
 pub async fn change(
@@ -91,11 +85,10 @@ pub async fn change(
     id: web::Path<String>,
     body: web::Json<UserChanges>,
 ) -> Result<HttpResponse> {
-    let changes = body.into_inner();
-    let user = state
-        .write(move |_, conn| Users::change(conn, &caller, &path_id(&id, "user")?, changes))
-        .await?;
-    Ok(HttpResponse::Ok().json(user))
+    write_json(&state, move |_, conn| {
+        Users::change(conn, &caller, &path_id(&id, "user")?, body.into_inner())
+    })
+    .await
 }
 
 /// An administrator sets a new password; the user's devices are all signed out.
@@ -121,11 +114,7 @@ pub async fn list_devices(
     Authenticated(caller): Authenticated,
     filter: web::Query<DeviceFilter>,
 ) -> Result<HttpResponse> {
-    let filter = filter.into_inner();
-    let page = state
-        .run(move |_, conn| Devices::list(conn, &caller, &filter))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    read_json(&state, move |_, conn| Devices::list(conn, &caller, &filter)).await
 }
 
 pub async fn revoke_device(
@@ -133,8 +122,8 @@ pub async fn revoke_device(
     Authenticated(caller): Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let device = state
-        .write(move |_, conn| Devices::revoke(conn, &caller, &path_id(&id, "device")?))
-        .await?;
-    Ok(HttpResponse::Ok().json(device))
+    write_json(&state, move |_, conn| {
+        Devices::revoke(conn, &caller, &path_id(&id, "device")?)
+    })
+    .await
 }
