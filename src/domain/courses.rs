@@ -1,6 +1,6 @@
 //! Courses (training classes): title, organising unit, management level, dates and place.
-//! Deleting a course tombstones its sessions, enrollments, trainer assignments and materials, but
-//! a course with recorded attendance cannot be deleted.
+//! Deleting a course tombstones its sessions, trainer assignments and materials and removes its
+//! enrollments (through the one writer), but a course with recorded attendance cannot be deleted.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,11 +14,12 @@ use super::trainers::CourseTrainers;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, replaced, sorted_page,
-    text, tombstone,
+    Caller, PageRequest, Paged, Resource, SortRequest, SyncedRecord, find_live, inserted, replaced,
+    sorted_page, text, tombstone,
 };
 use crate::db::schema::courses;
 use crate::db::{Backend, DbConn, next_revision, now_ms};
+use crate::domain::collections::Collection;
 use crate::error::{Error, Result};
 
 pub const MANAGEMENT_LEVELS: [&str; 3] = ["central", "province", "commune"];
@@ -242,7 +243,9 @@ impl Resource for Courses {
         replaced!(conn, courses, row)
     }
 
-    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Course) -> Result<()> {
+    /// Refuses a course with recorded attendance; its enrollments go with it, through the one
+    /// writer.
+    fn plan_delete(conn: &mut DbConn, existing: &Course) -> Result<Vec<SyncedRecord>> {
         let session_ids = Sessions::ids_of_course(conn, &existing.id)?;
         let recorded = AttendanceRecords::count_in_sessions(conn, &session_ids)?;
         if recorded > 0 {
@@ -251,9 +254,20 @@ impl Resource for Courses {
                 format!("the course has {recorded} attendance records; they must be kept"),
             ));
         }
+        Ok(Enrollments::live_ids_of_course(conn, &existing.id)?
+            .into_iter()
+            .map(|id| SyncedRecord {
+                what: Enrollments::WHAT,
+                collection: Collection::Enrollments,
+                id,
+            })
+            .collect())
+    }
+
+    fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Course) -> Result<()> {
+        let session_ids = Sessions::ids_of_course(conn, &existing.id)?;
         let now = now_ms();
         Sessions::tombstone_all(conn, &session_ids, now)?;
-        Enrollments::tombstone_of_course(conn, &existing.id, now)?;
         CourseTrainers::tombstone_of_course(conn, &existing.id, now)?;
         Materials::tombstone_of_course(conn, &existing.id, now)?;
         tombstone!(conn, courses, &existing.id, now)?;

@@ -112,9 +112,14 @@ pub struct EnrollmentFilter {
 pub struct Enrollments;
 
 impl Enrollments {
-    /// Tombstones every live enrollment of a course (the course is being deleted).
-    pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
-        super::tombstone_of_course!(conn, enrollments, course_id, now)
+    /// The ids of a course's live enrollments (the course is being deleted).
+    pub fn live_ids_of_course(conn: &mut DbConn, course_id: &str) -> Result<Vec<String>> {
+        Ok(enrollments::table
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .order(enrollments::id)
+            .select(enrollments::id)
+            .load(conn)?)
     }
 
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {

@@ -157,18 +157,16 @@ pub trait Resource: 'static {
         existing: Self::Record,
         input: Self::Input,
     ) -> Result<Self::Record>;
-    /// Leaves a tombstone so that devices learn of the deletion.
-    fn delete(
-        conn: &mut DbConn,
-        caller: &Caller,
-        id: &str,
-        expected_rev: Option<i64>,
-    ) -> Result<()> {
-        let existing = Self::find_to_change(conn, caller, id, expected_rev)?;
-        Self::delete_found(conn, caller, existing)
+    /// Decides the deletion of a record `find_to_change` found, before anything is written: the
+    /// synced records that go with it (a course's enrollments), which the handler removes through
+    /// the one writer as server-stamped deletions before `delete_found` writes. A record another
+    /// record needs is refused here or in `delete_found`, before its first write.
+    fn plan_delete(_conn: &mut DbConn, _existing: &Self::Record) -> Result<Vec<SyncedRecord>> {
+        Ok(Vec::new())
     }
-    /// The deletion of a record `find_to_change` found: refuses it while other records need it,
-    /// then tombstones it (and what belongs to it).
+    /// Leaves a tombstone of a record `find_to_change` found, so that devices learn of the
+    /// deletion: refuses it while other records need it, then tombstones it (and what belongs to
+    /// it, but for the synced records `plan_delete` named).
     fn delete_found(conn: &mut DbConn, caller: &Caller, existing: Self::Record) -> Result<()>;
 
     /// Refuses a change (update, delete) of a record the caller sees but may not change; by
@@ -190,6 +188,15 @@ pub trait Resource: 'static {
         check_revision(Self::WHAT, existing.revision(), expected_rev)?;
         Ok(existing)
     }
+}
+
+/// A record of a synced collection, named by id (what a deletion takes with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedRecord {
+    /// What the record is called in messages ("enrollment").
+    pub what: &'static str,
+    pub collection: collections::Collection,
+    pub id: String,
 }
 
 /// A stored record's id and the revision that identifies this version of it (its ETag).

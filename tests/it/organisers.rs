@@ -9,6 +9,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
+use diemdanh::sync::merge::DELETED_FIELD;
+use diemdanh::sync::records::{self, Stored, Writable};
+
 use crate::backend_tests;
 use crate::support::{TestApp, id_of, item_fields};
 
@@ -17,6 +20,7 @@ backend_tests!(
     organisers_create_only_trainer_and_trainee_accounts_of_their_people,
     a_merge_moves_the_organiser_with_their_people,
     an_organiser_reads_their_trainer_s_report_for_their_classes_only,
+    a_deleted_class_takes_its_enrollments_through_the_one_writer,
 );
 
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
@@ -582,4 +586,65 @@ fn an_organiser_reads_their_trainer_s_report_for_their_classes_only(app: TestApp
     );
     let sibling = app.demo_token("doan.thongnhat");
     app.get(&sibling, &path).expect(404);
+}
+
+/// A ward's organiser deletes a class planned by mistake, before any roll was taken: its
+/// enrollments go with it, removed through the one writer like every other write of a synced
+/// record: each removal carries a server stamp newer than the enrollment's own stamps (a
+/// tombstone written beside the writer would leave the creation's stamp on `deleted`).
+fn a_deleted_class_takes_its_enrollments_through_the_one_writer(app: TestApp) {
+    let app = app.with_demo();
+    let organiser = app.token("doan.pleiku", "demo-organiser-1");
+    let unit = unit_id(&app, &organiser, "23575");
+    let people = app.list_all(&organiser, &format!("/api/v1/people?unit_id={unit}"));
+    let course = id_of(&app.create(
+        &organiser,
+        "/api/v1/courses",
+        json!({"title": "Lớp tạo nhầm", "organizing_unit_id": unit,
+               "management_level": "commune", "start_date": "2026-12-10", "end_date": "2026-12-10"}),
+    ));
+    let enrollments: Vec<String> = people["items"].as_array().unwrap()[..2]
+        .iter()
+        .map(|person| {
+            id_of(&app.create(
+                &organiser,
+                "/api/v1/enrollments",
+                json!({"course_id": course, "person_id": id_of(person)}),
+            ))
+        })
+        .collect();
+    let stored = |ids: &[String]| -> Vec<Stored> {
+        let mut conn = app.pool.get().unwrap();
+        records::rows_by_id(&mut conn, Writable::Enrollments, ids).unwrap()
+    };
+    let before = stored(&enrollments);
+    assert_eq!(before.len(), 2);
+
+    app.delete(&organiser, &format!("/api/v1/courses/{course}"))
+        .expect(204);
+
+    let listed = app.list_all(
+        &organiser,
+        &format!("/api/v1/enrollments?course_id={course}"),
+    );
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+    for (was, now) in before.iter().zip(stored(&enrollments)) {
+        assert_eq!(was.row.id(), now.row.id());
+        assert!(
+            now.row.fields()[DELETED_FIELD] == json!(true),
+            "{:?}",
+            now.row
+        );
+        let created = &was.stamps["status"];
+        let removed = &now.stamps[DELETED_FIELD];
+        assert!(
+            removed > created,
+            "removal {removed:?} after creation {created:?}"
+        );
+        assert_eq!(removed.node, created.node, "both are the server's stamps");
+        assert_eq!(
+            now.stamps["status"], *created,
+            "the removal stamps nothing else"
+        );
+    }
 }

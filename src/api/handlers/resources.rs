@@ -117,20 +117,26 @@ pub async fn delete<R: Resource>(
 ) -> Result<HttpResponse> {
     state
         .write(move |state, conn| {
-            R::delete(conn, &caller, &id, expected)?;
-            let record_id = crate::domain::values::parse_id(&id).unwrap_or_default();
+            let existing = R::find_to_change(conn, &caller, &id, expected)?;
+            // Read and decide (every refusal), then write: first the synced records through the
+            // one writer (their course still live), then the record's own tombstones.
+            let mut removals: Vec<ServerChange> = R::plan_delete(conn, &existing)?
+                .into_iter()
+                .map(|synced| removal(synced.what, synced.collection, synced.id, Expect::Anything))
+                .collect();
             if let Some(collection) = synced(R::COLLECTION) {
-                let mut fields = Fields::new();
-                fields.insert(DELETED_FIELD.to_owned(), Value::Bool(true));
-                let change = ServerChange {
-                    what: R::WHAT,
+                removals.push(removal(
+                    R::WHAT,
                     collection,
-                    record_id: record_id.clone(),
-                    fields,
-                    expect: expectation(expected),
-                };
-                writer::write_server_changes(conn, &caller, &state.clock, vec![change])?;
+                    existing.id().to_owned(),
+                    expectation(expected),
+                ));
             }
+            if !removals.is_empty() {
+                writer::write_server_changes(conn, &caller, &state.clock, removals)?;
+            }
+            let record_id = existing.id().to_owned();
+            R::delete_found(conn, &caller, existing)?;
             Audit::record_by(
                 conn,
                 &caller,
@@ -139,6 +145,24 @@ pub async fn delete<R: Resource>(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The removal of a synced record, as a server-stamped change.
+fn removal(
+    what: &'static str,
+    collection: Collection,
+    record_id: String,
+    expect: Expect,
+) -> ServerChange {
+    let mut fields = Fields::new();
+    fields.insert(DELETED_FIELD.to_owned(), Value::Bool(true));
+    ServerChange {
+        what,
+        collection,
+        record_id,
+        fields,
+        expect,
+    }
 }
 
 /// What an If-Match asks of the stored record.
