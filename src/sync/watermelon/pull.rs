@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::state::{Pushed, merged_pushes, pulled_state, pushed_records, record_pull};
+use super::state::{
+    MergedPush, Pulled, Pushed, merged_pushes, pulled_state, pushed_records, record_pull,
+};
 use super::tables::RawRecord;
 use super::{Settings, timestamp_of};
 use crate::db::identity::Epoch;
@@ -158,10 +160,10 @@ pub fn pull(
     let previous = last_pulled_at
         .map(|at| pulled_state(conn, caller, epoch, at))
         .transpose()?;
-    if let Some((_, issued_at)) = &previous {
-        pull::check_age(now, *issued_at, settings.tombstone_retention_ms)?;
+    if let Some(previous) = &previous {
+        pull::check_age(now, previous.issued_at, settings.tombstone_retention_ms)?;
     }
-    let since = previous.as_ref().map(|(since, _)| since);
+    let since = previous.as_ref().map(|previous| &previous.since);
     let delta = pull::delta(conn, caller, since, None)?;
     let mut out = Collector::new();
     match &previous {
@@ -171,7 +173,7 @@ pub fn pull(
                 out.add(change, Kind::Created);
             }
         }
-        Some((since, issued_at)) => {
+        Some(Pulled { since, issued_at }) => {
             classify(conn, caller, &delta, since, *issued_at, true, &mut out)?;
         }
     }
@@ -198,7 +200,7 @@ pub fn pull(
         }
     }
     let timestamp = timestamp_of(epoch, delta.next_rev)?;
-    let acknowledged = last_pulled_at.zip(previous.as_ref().map(|(_, issued_at)| *issued_at));
+    let acknowledged = last_pulled_at.zip(previous.as_ref().map(|previous| previous.issued_at));
     record_pull(conn, caller, settings, acknowledged, timestamp, &delta, now)?;
     Ok(PullResponse {
         changes: out.changes,
@@ -275,7 +277,7 @@ pub fn pull_page(
     pull::check_page_limit(limit)?;
     let now = now_ms();
     let epoch = Epoch::current(conn)?;
-    let (since, issued_at) = pulled_state(conn, caller, epoch, last_pulled_at)?;
+    let Pulled { since, issued_at } = pulled_state(conn, caller, epoch, last_pulled_at)?;
     pull::check_age(now, issued_at, settings.tombstone_retention_ms)?;
     let position = match cursor {
         None => Since {
@@ -411,10 +413,12 @@ fn classify(
     if !with_merged {
         return Ok(());
     }
-    for (collection, record_id, canonical_id) in merged_pushes(conn, caller, issued_at)? {
-        let Some(collection) = Collection::parse(&collection) else {
-            continue;
-        };
+    for MergedPush {
+        collection,
+        record_id,
+        canonical_id,
+    } in merged_pushes(conn, caller, issued_at)?
+    {
         out.add(
             &Change {
                 collection,

@@ -24,6 +24,23 @@ fn resync_required(message: &str) -> Error {
     }
 }
 
+/// Where a device stood at a `last_pulled_at` the server gave it.
+pub(super) struct Pulled {
+    /// The position the pull answered up to, with the courses the device then held.
+    pub(super) since: Since,
+    /// When that pull was answered (server time, ms).
+    pub(super) issued_at: i64,
+}
+
+/// A pull answered to a device, as remembered.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = watermelon_pulls)]
+struct PullRow {
+    device_id: String,
+    courses: Option<String>,
+    issued_at: i64,
+}
+
 /// Where a device stood at `last_pulled_at`: the pull that issued it, for this user (another
 /// device of the same user is accepted, so that signing in again on a phone keeps its data).
 pub(super) fn pulled_state(
@@ -31,7 +48,7 @@ pub(super) fn pulled_state(
     caller: &Caller,
     epoch: Epoch,
     last_pulled_at: i64,
-) -> Result<(Since, i64)> {
+) -> Result<Pulled> {
     let position = Mark::of(last_pulled_at);
     if last_pulled_at < 1 || position.mark < 1 {
         return Err(invalid_last_pulled_at(
@@ -41,18 +58,14 @@ pub(super) fn pulled_state(
     if position.tag != epoch.timestamp_tag() {
         return Err(pull::restored_since_issued());
     }
-    let rows: Vec<(String, Option<String>, i64)> = watermelon_pulls::table
+    let rows: Vec<PullRow> = watermelon_pulls::table
         .filter(watermelon_pulls::user_id.eq(&caller.user_id))
         .filter(watermelon_pulls::pulled_at.eq(last_pulled_at))
-        .select((
-            watermelon_pulls::device_id,
-            watermelon_pulls::courses,
-            watermelon_pulls::issued_at,
-        ))
+        .select(PullRow::as_select())
         .load(conn)?;
     let row = rows
         .iter()
-        .find(|(device, _, _)| *device == caller.device_id)
+        .find(|row| row.device_id == caller.device_id)
         .or(rows.first())
         .ok_or_else(|| {
             resync_required(
@@ -61,22 +74,24 @@ pub(super) fn pulled_state(
             )
         })?;
     let courses = row
-        .1
+        .courses
         .as_deref()
         .map(serde_json::from_str::<Vec<String>>)
         .transpose()
         .map_err(|e| Error::Internal(format!("stored pull state unreadable: {e}")))?;
-    Ok((
-        Since {
+    Ok(Pulled {
+        since: Since {
             rev: position.mark - 1,
             courses,
             backfill: Vec::new(),
         },
-        row.2,
-    ))
+        issued_at: row.issued_at,
+    })
 }
 
 /// A record the device pushed, remembered until it acknowledges a pull issued after the push.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = watermelon_pushed)]
 pub(super) struct Pushed {
     pub(super) canonical_id: String,
     pub(super) in_sync_rev: Option<i64>,
@@ -93,6 +108,15 @@ impl Pushed {
             Kind::Updated
         }
     }
+}
+
+/// A pushed record under the device's id for it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = watermelon_pushed)]
+struct PushedRecord {
+    record_id: String,
+    #[diesel(embed)]
+    pushed: Pushed,
 }
 
 /// Of the records a pull carries (`changes`), those the device pushed after the pull issued
@@ -116,7 +140,7 @@ pub(super) fn pushed_records<'a>(
     for (collection, ids) in wanted {
         let ids: Vec<&str> = ids.into_iter().collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<(String, String, Option<i64>, bool)> = watermelon_pushed::table
+            let rows: Vec<PushedRecord> = watermelon_pushed::table
                 .filter(watermelon_pushed::device_id.eq(&caller.device_id))
                 .filter(watermelon_pushed::collection.eq(collection.name()))
                 .filter(watermelon_pushed::record_id.eq_any(chunk))
@@ -125,36 +149,41 @@ pub(super) fn pushed_records<'a>(
                         .ge(issued_at)
                         .or(watermelon_pushed::deleted_on_device.eq(true)),
                 )
-                .select((
-                    watermelon_pushed::record_id,
-                    watermelon_pushed::canonical_id,
-                    watermelon_pushed::in_sync_rev,
-                    watermelon_pushed::deleted_on_device,
-                ))
+                .select(PushedRecord::as_select())
                 .load(conn)?;
-            for (record_id, canonical_id, in_sync_rev, deleted_on_device) in rows {
-                pushed.insert(
-                    (collection, record_id),
-                    Pushed {
-                        canonical_id,
-                        in_sync_rev,
-                        deleted_on_device,
-                    },
-                );
+            for row in rows {
+                pushed.insert((collection, row.record_id), row.pushed);
             }
         }
     }
     Ok(pushed)
 }
 
+/// A record the device pushed under an id the server merged into an existing record.
+pub(super) struct MergedPush {
+    pub(super) collection: Collection,
+    /// The device's id for it.
+    pub(super) record_id: String,
+    /// The server's.
+    pub(super) canonical_id: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = watermelon_pushed)]
+struct MergedPushRow {
+    collection: String,
+    record_id: String,
+    canonical_id: String,
+}
+
 /// The records the device pushed (as `pushed_records` counts them) under an id the server
-/// merged into an existing record: (collection, the device's id, the server's).
+/// merged into an existing record.
 pub(super) fn merged_pushes(
     conn: &mut DbConn,
     caller: &Caller,
     issued_at: i64,
-) -> Result<Vec<(String, String, String)>> {
-    Ok(watermelon_pushed::table
+) -> Result<Vec<MergedPush>> {
+    let rows: Vec<MergedPushRow> = watermelon_pushed::table
         .filter(watermelon_pushed::device_id.eq(&caller.device_id))
         .filter(
             watermelon_pushed::pushed_at
@@ -163,12 +192,24 @@ pub(super) fn merged_pushes(
         )
         .filter(watermelon_pushed::canonical_id.ne(watermelon_pushed::record_id))
         .order((watermelon_pushed::collection, watermelon_pushed::record_id))
-        .select((
-            watermelon_pushed::collection,
-            watermelon_pushed::record_id,
-            watermelon_pushed::canonical_id,
-        ))
-        .load(conn)?)
+        .select(MergedPushRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            // The server wrote the name (`Collection::name`) when it remembered the push.
+            let collection = Collection::parse(&row.collection).ok_or_else(|| {
+                Error::Internal(format!(
+                    "a pushed record of no collection: {}",
+                    row.collection
+                ))
+            })?;
+            Ok(MergedPush {
+                collection,
+                record_id: row.record_id,
+                canonical_id: row.canonical_id,
+            })
+        })
+        .collect()
 }
 
 /// Forgets that the device deleted the records a pull brought back to it alive: those live now
