@@ -342,6 +342,13 @@ pub fn next_revisions(conn: &mut DbConn, count: usize) -> Result<std::ops::Range
     Ok(last - count + 1..=last)
 }
 
+/// Takes the revision counter's row lock for the rest of the transaction without moving the
+/// counter: a unit of work that will write revisions (a push's write phase, server-stamped
+/// changes) orders itself with every other before it reads what it decides on.
+pub fn lock_revision_counter(conn: &mut DbConn) -> Result<()> {
+    next_revisions(conn, 0).map(|_| ())
+}
+
 /// The last revision handed out: every synced write moves it.
 pub fn current_revision(conn: &mut DbConn) -> Result<i64> {
     use schema::revision_counter::dsl::*;

@@ -21,8 +21,10 @@ use super::records::{self, Collection, ROWS_PER_STATEMENT};
 pub use super::writer::{Change, Refusal};
 use super::writer::{Expect, WriteError, Writer, refuse};
 use crate::config::QuarantineCap;
-use crate::db::schema::{devices, revision_counter, sync_quarantine};
-use crate::db::{DbConn, now_ms, on_backend, write_tx_of, write_tx_synced_later};
+use crate::db::schema::{devices, sync_quarantine};
+use crate::db::{
+    DbConn, lock_revision_counter, now_ms, on_backend, write_tx_of, write_tx_synced_later,
+};
 use crate::domain::Caller;
 use crate::domain::users::Devices;
 use crate::domain::values::{new_id, parse_id};
@@ -164,7 +166,7 @@ pub fn push_batch(
     for reading in ATTEMPTS {
         let attempt = write_tx_of(conn, |conn| {
             if reading == Reading::Serialized {
-                serialize_pushes(conn)?;
+                lock_revision_counter(conn)?;
             }
             let results = apply_parsed(conn, caller, clock, cap, 0, &parsed)?;
             fault::point(fault::PUSH_BEFORE_COMMIT);
@@ -353,7 +355,7 @@ pub fn write_staged(
                 Err(WriteError::Stale) => {
                     let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
                     let results = write_tx_of(conn, |conn| {
-                        serialize_pushes(conn)?;
+                        lock_revision_counter(conn)?;
                         let waiting = in_flight.of(&caller.device_id);
                         let results = apply_parsed(conn, &caller, clock, cap, waiting, &parsed)?;
                         fault::point(fault::PUSH_BEFORE_COMMIT);
@@ -534,15 +536,6 @@ pub fn apply_batch(
         results,
         server_hlc: clock.now(wall_ms()).to_string(),
     })
-}
-
-/// Takes the revision counter's row lock for the rest of the transaction, as the write phase
-/// of a push does: before a WatermelonDB push reads the counter.
-pub fn serialize_pushes(conn: &mut DbConn) -> Result<()> {
-    diesel::update(revision_counter::table.filter(revision_counter::id.eq(1)))
-        .set(revision_counter::value.eq(revision_counter::value))
-        .execute(conn)?;
-    Ok(())
 }
 
 pub(crate) fn wall_ms() -> u64 {

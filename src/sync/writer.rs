@@ -35,7 +35,7 @@ use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, merge_change};
 use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable};
 use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
-use crate::db::{DbConn, next_revisions, now_ms, on_backend};
+use crate::db::{DbConn, lock_revision_counter, next_revisions, now_ms, on_backend};
 use crate::domain::access::visible_courses;
 use crate::domain::enrollments::{EnrollmentChange, EnrollmentInput, EnrollmentRefusal};
 use crate::domain::people::{Roster, rosters};
@@ -991,7 +991,7 @@ pub fn write_server_changes(
     clock: &ServerClock,
     changes: Vec<ServerChange>,
 ) -> Result<Vec<Applied>> {
-    next_revisions(conn, 0)?;
+    lock_revision_counter(conn)?;
     let wall = u64::try_from(now_ms()).unwrap_or_default();
     let mut stamped = Vec::with_capacity(changes.len());
     let mut names = Vec::with_capacity(changes.len());

@@ -11,7 +11,7 @@ use super::state::{EarlierPush, PushedRow, earlier_pushes, remember_pushed};
 use super::tables::same_columns;
 use super::{Mark, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
-use crate::db::{DbConn, current_revision, now_ms};
+use crate::db::{DbConn, current_revision, lock_revision_counter, now_ms};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 use crate::sync::clock::ServerClock;
@@ -262,7 +262,7 @@ pub fn push(
     room: push::Room,
 ) -> Result<PushResponse> {
     let incoming = parse_changes(body, max_records)?;
-    push::serialize_pushes(conn)?;
+    lock_revision_counter(conn)?;
     let current = current_revision(conn)?;
     // A timestamp of another epoch comes from a device that last pulled before a restore: what
     // it pushes does not depend on its position (the timestamp only keys a retry), and its next
