@@ -22,6 +22,7 @@ fn unit(id: &str, code: &str, name: &str, merged_into: Option<&str>) -> StoredUn
         code: code.into(),
         name_key: fold(name),
         merged_into_id: merged_into.map(Into::into),
+        kind: "commune".into(),
     }
 }
 

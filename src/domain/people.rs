@@ -31,7 +31,23 @@ pub const POSITIONS: [&str; 6] = [
     "branch_secretary",
     "branch_deputy_secretary",
 ];
+/// The positions of a branch: their holders belong to a branch (`position_fits_unit`).
+pub const BRANCH_POSITIONS: [&str; 2] = ["branch_secretary", "branch_deputy_secretary"];
 pub const GENDERS: [&str; 3] = ["male", "female", "other"];
+
+/// Whether a person holding `position` may belong to a unit of `unit_kind` (None: no unit): a
+/// branch's Secretary and Deputy belong to a branch (chi đoàn), or a commune's plan for its
+/// branch secretaries would count someone it cannot place; every other position fits any unit.
+pub fn position_fits_unit(position: &str, unit_kind: Option<&str>) -> bool {
+    !BRANCH_POSITIONS.contains(&position) || unit_kind == Some(super::units::BRANCH)
+}
+
+/// The problem of a branch position outside a branch, as a stable code and a message.
+pub const POSITION_NEEDS_BRANCH: (&str, &str) = (
+    "position_needs_branch",
+    "a branch Secretary or Deputy Secretary (Bí thư, Phó Bí thư chi đoàn) belongs to a branch: \
+     choose a branch as the unit",
+);
 const SORTS: [&str; 4] = ["name", "birth_date", "created_at", "updated_at"];
 
 /// The order of a roster: by given name first, as Vietnamese rosters read (`sort_key`), then by
@@ -310,9 +326,17 @@ impl People {
             input.id.as_deref(),
         );
         check.finish()?;
-        if let Some(unit) = &unit_id {
-            Units::find(conn, unit)
-                .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?;
+        let unit_kind = match &unit_id {
+            Some(unit) => Some(
+                Units::find(conn, unit)
+                    .map_err(|_| Error::invalid_field("unit_id", "unknown_unit", "no such unit"))?
+                    .kind,
+            ),
+            None => None,
+        };
+        if !position_fits_unit(&position, unit_kind.as_deref()) {
+            let (code, message) = POSITION_NEEDS_BRANCH;
+            return Err(Error::invalid_field("position", code, message));
         }
         manages.require_unit("unit_id", unit_id.as_deref())?;
         let now = now_ms();

@@ -26,6 +26,7 @@ backend_tests!(
     newly_elected_this_term_restricts_the_target_group_exactly,
     attendance_for_sessions_not_yet_started_trains_nobody,
     a_roster_import_names_branches_within_the_organisers_ward,
+    a_branch_secretary_belongs_to_a_branch,
 );
 
 fn report(app: &TestApp, token: &str, plan: &str) -> Value {
@@ -1708,4 +1709,70 @@ fn a_roster_import_names_branches_within_the_organisers_ward(app: TestApp) {
         "{}",
         answer.text
     );
+}
+
+/// A branch's Secretary and Deputy belong to a branch (chi đoàn): in a ward, or in no unit, by
+/// the API, by a move or by a roster row, they are refused with `position_needs_branch` and
+/// nothing changes (the ward's plan for branch secretaries could not place them); in a branch
+/// they are taken, and leave it only as another position.
+fn a_branch_secretary_belongs_to_a_branch(app: TestApp) {
+    let w = branch_world(&app);
+    let admin = &w.b.admin;
+    let everyone = || app.list_all(admin, "/api/v1/people")["items"].clone();
+    let before = everyone();
+    let refused = |answer: crate::support::Response| {
+        let answer = answer.expect_error(422, "validation_failed");
+        let problem = &answer.json["details"][0];
+        assert_eq!(
+            (&problem["field"], &problem["code"]),
+            (&json!("position"), &json!("position_needs_branch")),
+            "{}",
+            answer.text
+        );
+    };
+    let secretary = |unit: Option<&str>| json!({"full_name": "Lê Thị Hạnh", "position": "branch_secretary", "unit_id": unit});
+    refused(app.post(admin, "/api/v1/people", &secretary(Some(&w.binh_minh))));
+    refused(app.post(admin, "/api/v1/people", &secretary(None)));
+    let roster = "Họ và tên,Chức vụ,Đơn vị\n\
+                  Lê Thị Hạnh,Phó Bí thư chi đoàn,Phường Bình Minh\n";
+    let answer = app
+        .send_checked(
+            "POST",
+            "/api/v1/imports/people?dry_run=false",
+            Some(admin),
+            (roster.as_bytes(), "text/csv"),
+        )
+        .expect_error(422, "validation_failed");
+    assert_eq!(
+        answer.json["details"][0]["field"], "rows[2].position",
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.json["details"][0]["code"], "position_needs_branch",
+        "{}",
+        answer.text
+    );
+    assert_eq!(everyone(), before, "nothing was written");
+
+    let created = app.create(
+        admin,
+        "/api/v1/people",
+        secretary(Some(&w.binh_minh_branch)),
+    );
+    let path = format!("/api/v1/people/{}", id_of(&created));
+    let mut moved = created.clone();
+    for field in ["id", "rev", "created_at", "updated_at"] {
+        moved.as_object_mut().unwrap().remove(field);
+    }
+    moved["unit_id"] = json!(w.binh_minh);
+    let etag = format!("\"{}\"", created["rev"]);
+    refused(app.put_if_match(admin, &path, &etag, &moved));
+    assert_eq!(
+        app.get_ok(admin, &path),
+        created,
+        "the refused move changed nothing"
+    );
+    moved["position"] = json!("member");
+    app.put_if_match(admin, &path, &etag, &moved).expect(200);
 }

@@ -36,6 +36,7 @@ pub struct StoredUnit {
     /// The folded name (`text::fold`).
     pub name_key: String,
     pub merged_into_id: Option<String>,
+    pub kind: String,
 }
 
 /// What a file is checked against: the units, the people on record and, for a course, the
@@ -79,6 +80,7 @@ impl OnRecord {
                 units::code,
                 units::name_key,
                 units::merged_into_id,
+                units::kind,
             ))
             .load(conn)?;
         let people = people_query
@@ -126,6 +128,7 @@ pub(super) struct UnitIndex {
     by_key: HashMap<String, Vec<String>>,
     merged_into: HashMap<String, String>,
     names: HashMap<String, String>,
+    kinds: HashMap<String, String>,
 }
 
 const UNIT_PREFIXES: [&str; 6] = ["xa ", "phuong ", "thi tran ", "dac khu ", "huyen ", "tinh "];
@@ -136,14 +139,17 @@ impl UnitIndex {
             by_key: HashMap::new(),
             merged_into: HashMap::new(),
             names: HashMap::new(),
+            kinds: HashMap::new(),
         };
         for StoredUnit {
             id,
             code,
             name_key: key,
             merged_into_id: merged,
+            kind,
         } in units
         {
+            index.kinds.insert(id.clone(), kind);
             let mut keys = vec![key.clone(), code.to_lowercase()];
             if let Some(bare) = UNIT_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
                 keys.push(bare.to_owned());
@@ -160,6 +166,11 @@ impl UnitIndex {
             index.names.insert(id, key);
         }
         index
+    }
+
+    /// The kind of a unit `resolve` gave.
+    pub(super) fn kind(&self, id: &str) -> Option<&str> {
+        self.kinds.get(id).map(String::as_str)
     }
 
     pub(super) fn resolve(&self, raw: &str) -> std::result::Result<String, (&'static str, String)> {

@@ -7,7 +7,9 @@ use super::Problem;
 use super::header::Column;
 use super::matching::UnitIndex;
 use super::read::Cell;
-use crate::domain::people::{GENDERS, POSITIONS, normalize_phone};
+use crate::domain::people::{
+    GENDERS, POSITION_NEEDS_BRANCH, POSITIONS, normalize_phone, position_fits_unit,
+};
 use crate::domain::text;
 use crate::domain::values::MAX_NAME_CHARS;
 
@@ -119,6 +121,12 @@ pub(super) fn read_row(
     }
     if !saw_name {
         fail("full_name", "required", "the name is empty".into());
+    }
+    if let (Some(position), Some(unit)) = (&values.position, &values.unit_id)
+        && !position_fits_unit(position, units.kind(unit))
+    {
+        let (code, message) = POSITION_NEEDS_BRANCH;
+        fail("position", code, message.into());
     }
     if values.position.is_none() && !problems.iter().any(|p| p.field == "position") {
         problems.push(Problem {
