@@ -133,9 +133,17 @@ impl Courses {
         );
         check.finish()?;
         if let Some(unit) = &organizing_unit_id {
-            Units::find(conn, unit).map_err(|_| {
+            let unit = Units::find(conn, unit).map_err(|_| {
                 Error::invalid_field("organizing_unit_id", "unknown_unit", "no such unit")
             })?;
+            if !unit.in_force_during(&start_date, &end_date) {
+                return Err(Error::invalid_field(
+                    "organizing_unit_id",
+                    "unit_not_in_force",
+                    "the unit was not in force on the course's dates (merged into another, or \
+                     not yet created): choose the unit in force then",
+                ));
+            }
         }
         manages.require_unit("organizing_unit_id", organizing_unit_id.as_deref())?;
         let now = now_ms();

@@ -59,6 +59,16 @@ pub fn placement_problem(
 }
 const SORTS: [&str; 5] = ["name", "code", "kind", "created_at", "updated_at"];
 
+impl Unit {
+    /// Whether the unit was in force from `from` to `to` (ISO dates, inclusive): a course held
+    /// before a merge keeps the unit that organised it, and one held after goes to the unit it
+    /// became.
+    pub fn in_force_during(&self, from: &str, to: &str) -> bool {
+        self.valid_from.as_deref().is_none_or(|since| since <= from)
+            && self.valid_to.as_deref().is_none_or(|until| to <= until)
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = units, treat_none_as_null = true)]
 pub struct Unit {

@@ -136,8 +136,8 @@ impl Refusal {
             "not_on_roster" => Error::invalid_field(
                 "person_id",
                 "not_on_roster",
-                "a trainer enrolls only people of the course's organising unit and the units \
-                 below it",
+                "only people of the course's organising unit and the units below it are \
+                 enrolled by its staff",
             ),
             "not_enrolled" => Error::invalid_field(
                 "person_id",

@@ -21,6 +21,7 @@ backend_tests!(
     a_merge_moves_the_organiser_with_their_people,
     an_organiser_reads_their_trainer_s_report_for_their_classes_only,
     a_deleted_class_takes_its_enrollments_through_the_one_writer,
+    a_class_is_organised_by_a_unit_in_force_on_its_dates,
 );
 
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
@@ -647,4 +648,41 @@ fn a_deleted_class_takes_its_enrollments_through_the_one_writer(app: TestApp) {
             "the removal stamps nothing else"
         );
     }
+}
+
+/// The old Phường Thống Nhất (code 23578) was merged into the new ward on 1 July 2025: its
+/// organiser may still record a class it held before (history survives the merge), but a class
+/// after the merge is the new ward's, and naming the old unit is refused with nothing written.
+fn a_class_is_organised_by_a_unit_in_force_on_its_dates(app: TestApp) {
+    let app = app.with_demo();
+    let organiser = app.token("doan.thongnhat", "demo-organiser-2");
+    let old_ward = unit_id(&app, &organiser, "23578");
+    let class = |unit: &str, day: &str| {
+        json!({"title": "Lớp bồi dưỡng chi đoàn", "organizing_unit_id": unit,
+               "management_level": "commune", "start_date": day, "end_date": day})
+    };
+    let before = app.list_all(&organiser, "/api/v1/courses")["total"].clone();
+    let refused = app
+        .post(
+            &organiser,
+            "/api/v1/courses",
+            &class(&old_ward, "2026-12-20"),
+        )
+        .expect_error(422, "validation_failed");
+    assert_eq!(
+        (
+            &refused.json["details"][0]["field"],
+            &refused.json["details"][0]["code"]
+        ),
+        (&json!("organizing_unit_id"), &json!("unit_not_in_force")),
+        "{}",
+        refused.text
+    );
+    assert_eq!(app.list_all(&organiser, "/api/v1/courses")["total"], before);
+    app.post(
+        &organiser,
+        "/api/v1/courses",
+        &class(&old_ward, "2025-05-10"),
+    )
+    .expect(201);
 }
