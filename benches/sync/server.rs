@@ -1,12 +1,14 @@
 //! The real server binary as a subprocess, stopped when its guard drops (also on panic).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/it/support/server_output.rs"]
+mod server_output;
 
 pub struct Server {
     child: Child,
@@ -73,25 +75,8 @@ impl Server {
         let mut child = cmd.spawn().expect("start the diemdanh binary");
         let stdout = child.stdout.take().expect("server stdout");
 
-        // Request logs go to stdout: drain it into a file so that the pipe never fills, and pass
-        // the "listening on" line back.
-        let (found, address) = mpsc::channel();
-        let out_path = data_dir.join("server.out");
-        std::thread::spawn(move || {
-            let mut out = File::create(out_path).ok();
-            let mut found = Some(found);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1)
-                    && let Some(sender) = found.take()
-                {
-                    let _ = sender.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-                if let Some(out) = out.as_mut() {
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-        });
+        // Request logs go to stdout: drained into a file so that the pipe never fills.
+        let address = server_output::drain(stdout, File::create(data_dir.join("server.out")).ok());
 
         let mut server = Server {
             child,

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod own_postgres;
 pub mod postgres;
 pub mod process;
+pub mod server_output;
 pub mod sheets;
 pub mod spec;
 pub mod sync;

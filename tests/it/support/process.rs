@@ -3,7 +3,6 @@
 //! of its own to stop under it.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::postgres::PgDatabase;
-use super::{Backend, Response, check_against_spec, exchange, headers_of};
+use super::{Backend, Response, check_against_spec, exchange, headers_of, server_output};
 
 /// `diemdanh --data-dir DIR [global…] serve --bind 127.0.0.1:0 [serve…]`, as program and
 /// arguments, so that a caller can run it under a wrapper (`unshare …`).
@@ -69,23 +68,8 @@ pub fn spawn_server(mut command: Command, log: &Path) -> (Child, mpsc::Receiver<
     }
     let mut child = command.spawn().expect("start the diemdanh binary");
     let stdout = child.stdout.take().unwrap();
-    let (found, address) = mpsc::channel();
-    let out_log = log.to_owned();
-    std::thread::spawn(move || {
-        let mut out = File::options().append(true).open(out_log).ok();
-        let mut found = Some(found);
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on ").nth(1)
-                && let Some(sender) = found.take()
-            {
-                let _ = sender.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-            }
-            if let Some(out) = out.as_mut() {
-                let _ = writeln!(out, "{line}");
-            }
-        }
-    });
+    let out = File::options().append(true).open(log).ok();
+    let address = server_output::drain(stdout, out);
     (child, address)
 }
 
