@@ -86,35 +86,66 @@ impl ResponseError for Error {
 
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let mapped = match &err {
-        JsonPayloadError::ContentType => Error::UnsupportedMediaType {
-            message: "the body must be JSON (Content-Type: application/json)".into(),
-        },
+        JsonPayloadError::ContentType => not_json(),
         JsonPayloadError::Payload(e) if is_timeout(e) => body_timeout(e),
         JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => Error::PayloadTooLarge {
-            message: format!("the body is larger than {limit} bytes"),
-        },
-        // serde refuses a repeated member of an object it maps onto a struct; the body is
-        // ambiguous rather than wrong in one field, so it is a malformed request.
-        JsonPayloadError::Deserialize(e) if e.to_string().starts_with("duplicate field") => {
-            Error::bad_request(
-                "duplicate_key",
-                format!("the body names a member twice: {e}"),
-            )
-        }
-        JsonPayloadError::Deserialize(e) if e.is_data() => Error::Validation {
-            message: format!("the body does not fit the expected shape: {e}"),
-            details: vec![],
-        },
-        JsonPayloadError::Deserialize(e) => {
-            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-        }
-        other => Error::bad_request(
-            "unreadable_body",
-            format!("the body could not be read: {other}"),
-        ),
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => too_large(*limit),
+        JsonPayloadError::Deserialize(e) => unfit_json(e),
+        other => unreadable(other),
     };
     mapped.into()
+}
+
+/// A body that is not JSON, for `web::Json` and `extractors::BulkJson` alike.
+pub fn not_json() -> Error {
+    Error::UnsupportedMediaType {
+        message: "the body must be JSON (Content-Type: application/json)".into(),
+    }
+}
+
+/// A body `extractors::BulkJson` could not read (`web::Bytes`' error), answered as
+/// `json_error` answers the same for `web::Json`.
+pub fn bulk_body_error(err: &actix_web::Error, limit: usize) -> Error {
+    match err.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => too_large(limit),
+        Some(e) if is_timeout(e) => body_timeout(e),
+        _ => unreadable(err),
+    }
+}
+
+/// A body that is JSON but not what the request takes.
+pub fn unfit_json(err: &serde_json::Error) -> Error {
+    if err.to_string().starts_with("duplicate field") {
+        // serde refuses a repeated member of an object it maps onto a struct; the body is
+        // ambiguous rather than wrong in one field, so it is a malformed request.
+        Error::bad_request(
+            "duplicate_key",
+            format!("the body names a member twice: {err}"),
+        )
+    } else if err.is_data() {
+        Error::Validation {
+            message: format!("the body does not fit the expected shape: {err}"),
+            details: vec![],
+        }
+    } else {
+        Error::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {err}"),
+        )
+    }
+}
+
+fn too_large(limit: usize) -> Error {
+    Error::PayloadTooLarge {
+        message: format!("the body is larger than {limit} bytes"),
+    }
+}
+
+fn unreadable(err: &dyn std::fmt::Display) -> Error {
+    Error::bad_request(
+        "unreadable_body",
+        format!("the body could not be read: {err}"),
+    )
 }
 
 /// A request body that could not be read whole: the client paused too long (408), or the body

@@ -1,10 +1,14 @@
 //! Request extractors: the caller (put there by `middleware::authenticate`), If-Match
-//! revisions and the client address.
+//! revisions, large JSON bodies parsed off the workers and the client address.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, mime, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 
+use crate::api::error;
+use crate::api::state::AppState;
 use crate::domain::Caller;
 use crate::error::Error;
 
@@ -52,6 +56,43 @@ impl FromRequest for IfMatch {
             .get(header::IF_MATCH)
             .map(|v| v.to_str().map(IfMatch::parse).unwrap_or(Some(-1)));
         std::future::ready(Ok(IfMatch(value.flatten())))
+    }
+}
+
+/// A large JSON body (a sync push: up to a thousand mutations, about a megabyte), parsed on the
+/// blocking pool rather than on the worker that received it. Parsing such a body takes
+/// milliseconds, and every request on that worker's connections would wait behind it: another
+/// trainer's one-mutation push did, under a device flooding the server with refused batches
+/// (issue 20). The same limit and the same errors as `web::Json` (`error::json_error`).
+pub struct BulkJson<T>(pub T);
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest for BulkJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = matches!(req.mime_type(), Ok(Some(mime))
+            if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON));
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.config.max_json_bytes);
+        // Read under `web::PayloadConfig`'s limit, which is the JSON limit (see `api::app`).
+        let body = is_json.then(|| web::Bytes::from_request(req, payload));
+        Box::pin(async move {
+            let (Some(body), Some(limit)) = (body, limit) else {
+                return Err(match limit {
+                    Some(_) => error::not_json(),
+                    None => Error::Internal("no application state".into()),
+                }
+                .into());
+            };
+            let bytes = body.await.map_err(|e| error::bulk_body_error(&e, limit))?;
+            let parsed = web::block(move || serde_json::from_slice::<T>(&bytes))
+                .await
+                .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+                .map_err(|e| error::unfit_json(&e))?;
+            Ok(BulkJson(parsed))
+        })
     }
 }
 

@@ -257,12 +257,20 @@ pub fn stage_push(
     mutations: Vec<Value>,
     in_flight: &FilingsInFlight,
 ) -> Result<StagedPush> {
-    let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
     let (decided, new_filings) = conn.transaction(|conn| -> Result<(Decided, usize)> {
-        if parsed.len() > DECIDED_FIRST {
-            let first =
-                decide(conn, &caller, clock, &parsed[..DECIDED_FIRST]).map_err(stale_as_busy)?;
-            refuse_if_no_room(conn, &caller, cap, in_flight, &first.filings)?;
+        // The first mutations are read (and their bodies hashed) first: a batch refused for
+        // want of room is answered without reading the rest.
+        let first = mutations.len().min(DECIDED_FIRST);
+        let mut parsed = mutations[..first]
+            .iter()
+            .map(parse)
+            .collect::<Result<Vec<_>>>()?;
+        if mutations.len() > DECIDED_FIRST {
+            let decided_first = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
+            refuse_if_no_room(conn, &caller, cap, in_flight, &decided_first.filings)?;
+        }
+        for raw in &mutations[first..] {
+            parsed.push(parse(raw)?);
         }
         let decided = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
         let new_filings = if decided.filings.is_empty() {

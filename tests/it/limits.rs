@@ -15,6 +15,7 @@ use crate::support::{Backend, TestApp};
 
 backend_tests!(
     oversized_bodies_are_413_with_or_without_a_length,
+    push_bodies_read_off_the_workers_are_refused_like_every_json_body,
     a_gzip_bomb_is_refused_and_memory_stays_flat,
     malformed_bodies_get_clear_errors,
     nul_characters_are_refused_on_every_path,
@@ -219,6 +220,73 @@ fn oversized_bodies_are_413_with_or_without_a_length(backend: Backend) {
 }
 
 const JSON: &str = "application/json";
+
+/// The two push routes read their bodies themselves, to parse them on the blocking pool
+/// (`extractors::BulkJson`); they must refuse what every other JSON route refuses, with the
+/// same status, code and message, and take nothing of it.
+fn push_bodies_read_off_the_workers_are_refused_like_every_json_body(backend: Backend) {
+    let (app, admin) = start(backend);
+    let send = |path: &str, request: &dyn Fn(&str) -> Vec<u8>| raw(&app, &request(path));
+    let units = "/api/v1/units";
+    let pushes = [
+        "/api/v1/sync/push",
+        "/api/v1/watermelon/sync?last_pulled_at=1",
+    ];
+    let big = format!("{{\"mutations\":[\"{}\"]}}", "a".repeat(2 << 20));
+    let with_length = |path: &str| with_body("POST", path, &admin, JSON, big.as_bytes(), &[]);
+    let without_length = |path: &str| chunked("POST", path, &admin, big.as_bytes());
+    let not_json = |path: &str| with_body("POST", path, &admin, JSON, b"{\"mutat", &[]);
+    let as_text = |path: &str| with_body("POST", path, &admin, "text/plain", b"{}", &[]);
+    type Request<'a> = &'a dyn Fn(&str) -> Vec<u8>;
+    let cases: [(&str, Request, u16, &str); 4] = [
+        (
+            "2 MiB with a length",
+            &with_length,
+            413,
+            "payload_too_large",
+        ),
+        ("2 MiB chunked", &without_length, 413, "payload_too_large"),
+        ("cut-off JSON", &not_json, 400, "malformed_json"),
+        ("text", &as_text, 415, "unsupported_media_type"),
+    ];
+    for (what, request, status, code) in cases {
+        let expected = send(units, request);
+        assert_error(&expected, status, code);
+        for push in pushes {
+            let response = send(push, request);
+            assert_error(&response, status, code);
+            assert_eq!(
+                response.json()["message"],
+                expected.json()["message"],
+                "{what} to {push}"
+            );
+        }
+    }
+    // The native push's body has a shape: a member named twice, or mutations that are not a
+    // list, are refused as any typed body's are.
+    let token = admin.as_str();
+    let native = |body: &'static [u8]| {
+        send(pushes[0], &move |path: &str| {
+            with_body("POST", path, token, JSON, body, &[])
+        })
+    };
+    assert_error(
+        &native(b"{\"mutations\":[],\"mutations\":[]}"),
+        400,
+        "duplicate_key",
+    );
+    assert_error(&native(b"{\"mutations\":5}"), 422, "validation_failed");
+    // And a good one still goes through.
+    let empty = native(b"{\"mutations\":[]}");
+    assert_eq!(
+        empty.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&empty.body)
+    );
+    let quarantine = app.get_ok(&admin, "/api/v1/sync/quarantine?limit=1");
+    assert_eq!(quarantine["total"], 0, "nothing was filed");
+}
 
 fn a_gzip_bomb_is_refused_and_memory_stays_flat(backend: Backend) {
     // The real binary in a process of its own, so that its memory is its own and not that of

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{json_bytes, json_response, read_json, write_json};
-use crate::api::extractors::Authenticated;
+use crate::api::extractors::{Authenticated, BulkJson};
 use crate::api::state::AppState;
 use crate::config::QuarantineCap;
 use crate::domain::Caller;
@@ -29,11 +29,9 @@ pub struct PullQuery {
 pub async fn push(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
-    body: web::Json<push::PushRequest>,
+    BulkJson(body): BulkJson<push::PushRequest>,
 ) -> Result<HttpResponse> {
-    let mutations = body
-        .into_inner()
-        .into_mutations(state.config.max_push_mutations)?;
+    let mutations = body.into_mutations(state.config.max_push_mutations)?;
     let cap = state.config.quarantine_cap();
     let outcome = if state.parallel_pushes() {
         state

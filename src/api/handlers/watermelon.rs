@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{json_bytes, json_response};
-use crate::api::extractors::Authenticated;
+use crate::api::extractors::{Authenticated, BulkJson};
 use crate::api::state::AppState;
 use crate::error::{Error, Result};
 use crate::metrics::Protocol;
@@ -130,7 +130,7 @@ pub async fn push(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
     query: web::Query<SyncQuery>,
-    body: web::Json<Value>,
+    BulkJson(body): BulkJson<Value>,
 ) -> Result<HttpResponse> {
     let query = query.into_inner();
     if !is_null(&query.schema_version)
@@ -149,7 +149,6 @@ pub async fn push(
             "a push needs the last_pulled_at of the pull before it",
         )
     })?;
-    let body = body.into_inner();
     let max = state.config.max_push_mutations;
     let cap = state.config.quarantine_cap();
     let pusher = caller.clone();
