@@ -368,6 +368,37 @@ mod tests {
     }
 
     #[test]
+    fn the_feed_reaches_everything_course_staffs_records_or_a_trainees_own() {
+        let caller = |role, person_id: Option<&str>| Caller {
+            user_id: "u1".into(),
+            device_id: "d1".into(),
+            role,
+            person_id: person_id.map(str::to_owned),
+            address: None,
+            unit_id: None,
+            manages: Manages::Nothing,
+        };
+        assert_eq!(Reach::of(&caller(Role::Admin, None)), Reach::Everything);
+        assert_eq!(
+            Reach::of(&caller(Role::Organiser, None)),
+            Reach::CourseStaff
+        );
+        assert_eq!(
+            Reach::of(&caller(Role::Trainer, Some("p1"))),
+            Reach::CourseStaff,
+            "a trainer's own person record does not narrow what they see"
+        );
+        assert_eq!(
+            Reach::of(&caller(Role::Trainee, Some("p1"))),
+            Reach::OwnRecords(Some("p1".into()))
+        );
+        assert_eq!(
+            Reach::of(&caller(Role::Trainee, None)),
+            Reach::OwnRecords(None)
+        );
+    }
+
+    #[test]
     fn personal_records_cover_everyone_the_courses_or_the_own_person() {
         assert!(PersonalRecords::Everyone.covers("c1", "p1"));
         let trainer = PersonalRecords::OfCourses(vec!["c1".into()]);

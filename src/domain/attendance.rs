@@ -282,6 +282,14 @@ impl Resource for AttendanceRecords {
 // Reads for the sync feed
 
 impl AttendanceRecords {
+    /// The stored records among `ids`, removed ones included.
+    pub fn by_ids(conn: &mut DbConn, ids: &[&str]) -> Result<Vec<Attendance>> {
+        Ok(attendance::table
+            .filter(attendance::id.eq_any(ids))
+            .select(Attendance::as_select())
+            .load(conn)?)
+    }
+
     /// The attendance records of the sessions, removed ones included.
     pub fn ids_in_sessions(conn: &mut DbConn, session_ids: &[String]) -> Result<Vec<String>> {
         Ok(attendance::table

@@ -262,6 +262,14 @@ pub struct EnrolledPerson {
 }
 
 impl Enrollments {
+    /// The stored enrollments among `ids`, removed ones included.
+    pub fn by_ids(conn: &mut DbConn, ids: &[&str]) -> Result<Vec<Enrollment>> {
+        Ok(enrollments::table
+            .filter(enrollments::id.eq_any(ids))
+            .select(Enrollment::as_select())
+            .load(conn)?)
+    }
+
     /// The people with a live enrollment in one of the courses, each once.
     pub fn people_of_courses(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
         Ok(enrollments::table

@@ -126,7 +126,7 @@ pub(super) fn people_no_longer_enrolled(
     page: &[Change],
     visible: &[String],
 ) -> Result<Vec<Change>> {
-    let removed: BTreeSet<String> = page
+    let removed: Vec<String> = page
         .iter()
         .filter(|c| c.collection == Collection::Enrollments && c.deleted)
         .map(|c| c.id.clone())
@@ -134,7 +134,6 @@ pub(super) fn people_no_longer_enrolled(
     if removed.is_empty() {
         return Ok(Vec::new());
     }
-    let removed: Vec<String> = removed.into_iter().collect();
     let persons = Enrollments::people_of(conn, &removed)?;
     let kept: BTreeSet<String> = Enrollments::people_of_courses(conn, visible)?
         .into_iter()
