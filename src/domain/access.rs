@@ -7,7 +7,9 @@
 //!
 //! What a caller may plan and administer is one value, [`Manages`], derived once per request
 //! when the caller is authenticated (`Caller::manages`): everything (a provincial admin), a
-//! subtree of units (an organiser), or nothing (trainers and trainees).
+//! subtree of units (an organiser), or nothing (trainers and trainees). Whose records the sync
+//! feed sends is one value too, [`Reach`] (`Reach::of` the caller), on which every synced
+//! collection's filter matches.
 
 use std::collections::BTreeSet;
 
