@@ -7,7 +7,9 @@
 //!
 //! What a caller may plan and administer is one value, [`Manages`], derived once per request
 //! when the caller is authenticated (`Caller::manages`): everything (a provincial admin), a
-//! subtree of units (an organiser), or nothing (trainers and trainees).
+//! subtree of units (an organiser), or nothing (trainers and trainees). Whose records the sync
+//! feed sends is one value too, [`Reach`] (`Reach::of` the caller), on which every synced
+//! collection's filter matches.
 
 use std::collections::BTreeSet;
 
@@ -62,18 +64,10 @@ impl Role {
         }
     }
 
-    /// Whether the role sees who trains a course (its course-trainer assignments): everyone but
-    /// trainees, whose devices receive none and lose none.
-    pub fn sees_course_trainers(self) -> bool {
-        match self {
-            Role::Admin | Role::Organiser | Role::Trainer => true,
-            Role::Trainee => false,
-        }
-    }
-
-    /// Whether the sync feed scopes the role to the courses it sees, with the people enrolled
-    /// in them (a trainer's assigned courses, an organiser's subtree), rather than to everything
-    /// (an admin) or to the caller's own records (a trainee).
+    /// Whether the role works as the staff of the courses it sees (a trainer's assigned courses,
+    /// an organiser's subtree), with the people enrolled in them, rather than over everything
+    /// (an admin) or over the caller's own records (a trainee); the sync feed's
+    /// [`Reach::CourseStaff`].
     pub fn pulls_as_course_staff(self) -> bool {
         match self {
             Role::Organiser | Role::Trainer => true,
@@ -239,6 +233,34 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
     Ok(Some(ids))
 }
 
+/// Whose records a caller's devices receive through the sync feed, within the courses the feed
+/// covers (those the caller sees, `visible_courses`, or those being backfilled): derived from the
+/// caller by [`Reach::of`]. The feed's filter of every collection, its backfill and the
+/// deletions it sends when courses leave a device's scope match on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// An administrator: every record, the unit tree and everyone's person record with it.
+    Everything,
+    /// Course staff (an organiser, a trainer): every record of the courses, who trains them,
+    /// and the people enrolled in them.
+    CourseStaff,
+    /// A trainee: the courses they follow with their sessions and materials, and the unit tree;
+    /// of the records about people (a person, enrollments, attendance) their own alone, of
+    /// `person` (none without a person record); no trainer assignments.
+    OwnRecords(Option<String>),
+}
+
+impl Reach {
+    /// What the sync feed sends `caller`.
+    pub fn of(caller: &Caller) -> Reach {
+        match caller.role {
+            Role::Admin => Reach::Everything,
+            Role::Organiser | Role::Trainer => Reach::CourseStaff,
+            Role::Trainee => Reach::OwnRecords(caller.person_id.clone()),
+        }
+    }
+}
+
 /// Whose enrollments and attendance records a caller reads through the API (lists and single
 /// reads alike).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +367,37 @@ mod tests {
             assert_eq!(Role::parse(name).unwrap().as_str(), name);
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn the_feed_reaches_everything_course_staffs_records_or_a_trainees_own() {
+        let caller = |role, person_id: Option<&str>| Caller {
+            user_id: "u1".into(),
+            device_id: "d1".into(),
+            role,
+            person_id: person_id.map(str::to_owned),
+            address: None,
+            unit_id: None,
+            manages: Manages::Nothing,
+        };
+        assert_eq!(Reach::of(&caller(Role::Admin, None)), Reach::Everything);
+        assert_eq!(
+            Reach::of(&caller(Role::Organiser, None)),
+            Reach::CourseStaff
+        );
+        assert_eq!(
+            Reach::of(&caller(Role::Trainer, Some("p1"))),
+            Reach::CourseStaff,
+            "a trainer's own person record does not narrow what they see"
+        );
+        assert_eq!(
+            Reach::of(&caller(Role::Trainee, Some("p1"))),
+            Reach::OwnRecords(Some("p1".into()))
+        );
+        assert_eq!(
+            Reach::of(&caller(Role::Trainee, None)),
+            Reach::OwnRecords(None)
+        );
     }
 
     #[test]

@@ -278,3 +278,36 @@ impl Resource for AttendanceRecords {
         Ok(())
     }
 }
+
+// Reads for the sync feed
+
+impl AttendanceRecords {
+    /// The stored records among `ids`, removed ones included.
+    pub fn by_ids(conn: &mut DbConn, ids: &[&str]) -> Result<Vec<Attendance>> {
+        Ok(attendance::table
+            .filter(attendance::id.eq_any(ids))
+            .select(Attendance::as_select())
+            .load(conn)?)
+    }
+
+    /// The attendance records of the sessions, removed ones included.
+    pub fn ids_in_sessions(conn: &mut DbConn, session_ids: &[String]) -> Result<Vec<String>> {
+        Ok(attendance::table
+            .filter(attendance::session_id.eq_any(session_ids))
+            .select(attendance::id)
+            .load(conn)?)
+    }
+
+    /// A person's attendance records in the sessions, removed ones included.
+    pub fn ids_of_person_in_sessions(
+        conn: &mut DbConn,
+        person_id: &str,
+        session_ids: &[String],
+    ) -> Result<Vec<String>> {
+        Ok(attendance::table
+            .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::person_id.eq(person_id))
+            .select(attendance::id)
+            .load(conn)?)
+    }
+}

@@ -252,6 +252,90 @@ impl Resource for Enrollments {
     }
 }
 
+// Reads for the sync feed
+
+/// An enrollment and the person it enrolls.
+#[derive(Debug, Clone, Queryable)]
+pub struct EnrolledPerson {
+    pub id: String,
+    pub person_id: String,
+}
+
+impl Enrollments {
+    /// The stored enrollments among `ids`, removed ones included.
+    pub fn by_ids(conn: &mut DbConn, ids: &[&str]) -> Result<Vec<Enrollment>> {
+        Ok(enrollments::table
+            .filter(enrollments::id.eq_any(ids))
+            .select(Enrollment::as_select())
+            .load(conn)?)
+    }
+
+    /// The people with a live enrollment in one of the courses, each once.
+    pub fn people_of_courses(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
+        Ok(enrollments::table
+            .filter(enrollments::course_id.eq_any(courses))
+            .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::person_id)
+            .distinct()
+            .load(conn)?)
+    }
+
+    /// The people the enrollments `ids` enroll, removed enrollments included (one entry per
+    /// enrollment found).
+    pub fn people_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<String>> {
+        Ok(enrollments::table
+            .filter(enrollments::id.eq_any(ids))
+            .select(enrollments::person_id)
+            .load(conn)?)
+    }
+
+    /// The enrollments of the courses, removed ones included, with their people.
+    pub fn of_courses(conn: &mut DbConn, courses: &[String]) -> Result<Vec<EnrolledPerson>> {
+        Ok(enrollments::table
+            .filter(enrollments::course_id.eq_any(courses))
+            .select((enrollments::id, enrollments::person_id))
+            .load(conn)?)
+    }
+
+    /// A person's enrollments in the courses, removed ones included.
+    pub fn of_person_in_courses(
+        conn: &mut DbConn,
+        person_id: &str,
+        courses: &[String],
+    ) -> Result<Vec<EnrolledPerson>> {
+        Ok(enrollments::table
+            .filter(enrollments::course_id.eq_any(courses))
+            .filter(enrollments::person_id.eq(person_id))
+            .select((enrollments::id, enrollments::person_id))
+            .load(conn)?)
+    }
+
+    /// Of `candidates`, the people with a live enrollment (in one of `courses`; None: in any
+    /// course) written at revision `rev` or before, or created at `created_upto` or before (one
+    /// entry per such enrollment).
+    pub fn people_enrolled_by(
+        conn: &mut DbConn,
+        candidates: &[String],
+        courses: Option<&[String]>,
+        rev: i64,
+        created_upto: i64,
+    ) -> Result<Vec<String>> {
+        let mut query = enrollments::table
+            .filter(enrollments::person_id.eq_any(candidates))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(
+                enrollments::rev
+                    .le(rev)
+                    .or(enrollments::created_at.le(created_upto)),
+            )
+            .into_boxed::<Backend>();
+        if let Some(courses) = courses {
+            query = query.filter(enrollments::course_id.eq_any(courses.to_vec()));
+        }
+        Ok(query.select(enrollments::person_id).load(conn)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

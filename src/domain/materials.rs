@@ -502,6 +502,18 @@ impl Resource for Materials {
     }
 }
 
+// Reads for the sync feed
+
+impl Materials {
+    /// The materials of the courses, removed ones included.
+    pub fn ids_of_courses(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
+        Ok(materials::table
+            .filter(materials::course_id.eq_any(courses))
+            .select(materials::id)
+            .load(conn)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

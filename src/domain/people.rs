@@ -527,6 +527,36 @@ impl Resource for People {
     }
 }
 
+// Reads for the sync feed
+
+impl People {
+    /// Of the people `ids`, the live ones whose record is at revision `after` or before and who
+    /// had no live enrollment in `courses` at revision `after` or before: a device that pulled
+    /// those courses' feed up to `after` never received them.
+    pub fn not_received_with_courses(
+        conn: &mut DbConn,
+        ids: &[String],
+        courses: &[String],
+        after: i64,
+    ) -> Result<Vec<Person>> {
+        Ok(people::table
+            .filter(people::id.eq_any(ids))
+            .filter(people::rev.le(after))
+            .filter(people::deleted_at.is_null())
+            .filter(
+                people::id.ne_all(
+                    enrollments::table
+                        .filter(enrollments::course_id.eq_any(courses))
+                        .filter(enrollments::deleted_at.is_null())
+                        .filter(enrollments::rev.le(after))
+                        .select(enrollments::person_id),
+                ),
+            )
+            .select(Person::as_select())
+            .load(conn)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

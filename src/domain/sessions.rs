@@ -260,3 +260,42 @@ impl Resource for Sessions {
         Ok(())
     }
 }
+
+// Reads for the sync feed
+
+impl Sessions {
+    /// How many sessions there are, removed ones included (the feed weighs the share of them a
+    /// trainer's courses hold).
+    pub fn count_all(conn: &mut DbConn) -> Result<i64> {
+        Ok(sessions::table.count().get_result(conn)?)
+    }
+
+    /// How many sessions the courses hold, removed ones included.
+    pub fn count_of_courses(conn: &mut DbConn, courses: &[String]) -> Result<i64> {
+        Ok(sessions::table
+            .filter(sessions::course_id.eq_any(courses))
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// The sessions of the courses, removed ones included.
+    pub fn ids_of_courses(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
+        Ok(sessions::table
+            .filter(sessions::course_id.eq_any(courses))
+            .select(sessions::id)
+            .load(conn)?)
+    }
+
+    /// Those of the sessions `ids` that belong to one of the courses.
+    pub fn ids_among_of_courses(
+        conn: &mut DbConn,
+        ids: &[&str],
+        courses: &[String],
+    ) -> Result<Vec<String>> {
+        Ok(sessions::table
+            .filter(sessions::id.eq_any(ids))
+            .filter(sessions::course_id.eq_any(courses))
+            .select(sessions::id)
+            .load(conn)?)
+    }
+}

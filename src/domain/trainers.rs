@@ -255,3 +255,15 @@ impl Resource for CourseTrainers {
         Sessions::clear_trainer(conn, &existing.course_id, &existing.user_id, now)
     }
 }
+
+// Reads for the sync feed
+
+impl CourseTrainers {
+    /// The trainer assignments of the courses, removed ones included.
+    pub fn ids_of_courses(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
+        Ok(course_trainers::table
+            .filter(course_trainers::course_id.eq_any(courses))
+            .select(course_trainers::id)
+            .load(conn)?)
+    }
+}

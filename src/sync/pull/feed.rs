@@ -8,10 +8,9 @@ use diesel::prelude::*;
 use super::scope::Scope;
 use super::{Change, Collection, changes};
 use crate::db::DbConn;
-use crate::db::schema::{attendance, enrollments};
-use crate::domain::attendance::Attendance;
+use crate::domain::attendance::AttendanceRecords;
 use crate::domain::collections::synced_collections;
-use crate::domain::enrollments::Enrollment;
+use crate::domain::enrollments::Enrollments;
 use crate::error::Result;
 use crate::sync::records::{ROWS_PER_STATEMENT, Writable};
 
@@ -233,18 +232,8 @@ pub(crate) fn changes_by_id(
     let mut found = BTreeMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let loaded: Vec<Change> = match collection.writable() {
-            Some(Writable::Attendance) => changes(
-                attendance::table
-                    .filter(attendance::id.eq_any(chunk))
-                    .select(Attendance::as_select())
-                    .load::<Attendance>(conn)?,
-            ),
-            Some(Writable::Enrollments) => changes(
-                enrollments::table
-                    .filter(enrollments::id.eq_any(chunk))
-                    .select(Enrollment::as_select())
-                    .load::<Enrollment>(conn)?,
-            ),
+            Some(Writable::Attendance) => changes(AttendanceRecords::by_ids(conn, chunk)?),
+            Some(Writable::Enrollments) => changes(Enrollments::by_ids(conn, chunk)?),
             None => Vec::new(),
         };
         found.extend(loaded.into_iter().map(|change| (change.id.clone(), change)));

@@ -32,7 +32,7 @@ pub use crate::db::current_revision;
 use crate::db::identity::Epoch;
 use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
-use crate::domain::access::visible_courses;
+use crate::domain::access::{Reach, visible_courses};
 use crate::domain::collections::synced_collections;
 use crate::error::{Error, Result};
 
@@ -311,6 +311,7 @@ pub(crate) fn delta(
 ) -> Result<Delta> {
     let after = since.map_or(0, |s| s.rev);
     let visible = visible_courses(conn, caller)?;
+    let reach = Reach::of(caller);
 
     // A switch between "every course" and a list (a role change) cannot be expressed as a
     // difference of course lists: the device starts over.
@@ -341,7 +342,7 @@ pub(crate) fn delta(
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
     let removed_changes = match (since, &visible) {
         (Some(since), Some(now_visible)) => {
-            follow_scope_change(conn, caller, since, now_visible, &mut pending)?
+            follow_scope_change(conn, &reach, since, now_visible, &mut pending)?
         }
         _ => Vec::new(),
     };
@@ -352,7 +353,7 @@ pub(crate) fn delta(
         if budget == Some(0) {
             break;
         }
-        let part = backfill(conn, caller, next, after, budget)?;
+        let part = backfill(conn, &reach, next, after, budget)?;
         budget = budget.map(|left| (left - part.counted).max(0));
         added_changes.extend(part.changes);
         match part.more_from {
@@ -380,18 +381,22 @@ pub(crate) fn delta(
         });
     }
 
-    let scope = Scope::new(conn, caller, visible.as_deref(), after, horizon, Part::Feed)?;
+    let scope = Scope::new(conn, &reach, visible.as_deref(), after, horizon, Part::Feed)?;
     let (mut feed, more_from) = feed(conn, &scope, budget)?;
     let has_more = more_from.is_some();
     // Else everything up to the horizon is delivered.
     let next_rev = more_from.unwrap_or(after.max(horizon));
-    let mut new_people = Vec::new();
-    if caller.role.pulls_as_course_staff() {
-        let still_visible = visible.as_deref().unwrap_or_default();
-        new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
-        let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
-        feed.extend(dropped);
-    }
+    // Course staff see people through enrollments: those a page's enrollments bring and take.
+    let new_people = match reach {
+        Reach::CourseStaff => {
+            let still_visible = visible.as_deref().unwrap_or_default();
+            let new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
+            let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
+            feed.extend(dropped);
+            new_people
+        }
+        Reach::Everything | Reach::OwnRecords(_) => Vec::new(),
+    };
     Ok(Delta {
         removed: removed_changes,
         added: added_changes,

@@ -7,7 +7,8 @@ use crate::db::schema::{
     attendance, course_trainers, courses, enrollments, materials, people, sessions, units,
 };
 use crate::db::{Backend, DbConn};
-use crate::domain::{Caller, Role};
+use crate::domain::access::Reach;
+use crate::domain::sessions::Sessions;
 use crate::error::Result;
 
 /// Which records a scope reads.
@@ -22,7 +23,8 @@ pub(super) enum Part {
 
 /// Who is pulling and from where: the filters every collection's feed applies.
 pub(super) struct Scope<'a> {
-    caller: &'a Caller,
+    /// Whose records of those courses (`domain::access`).
+    reach: &'a Reach,
     /// None: every course (administrators).
     courses: Option<&'a [String]>,
     part: Part,
@@ -51,19 +53,19 @@ enum AttendancePath {
 impl AttendancePath {
     /// By revision when the trainer's courses hold at least a quarter of all sessions: the walk
     /// then reads at most about four rows per row it sends.
-    fn choose(conn: &mut DbConn, caller: &Caller, courses: Option<&[String]>) -> Result<Self> {
-        let Some(courses) = courses.filter(|_| caller.role.pulls_as_course_staff()) else {
-            return Ok(AttendancePath::BySession);
+    fn choose(conn: &mut DbConn, reach: &Reach, courses: Option<&[String]>) -> Result<Self> {
+        let courses = match (reach, courses) {
+            (Reach::CourseStaff, Some(courses)) => courses,
+            (Reach::CourseStaff, None) | (Reach::Everything | Reach::OwnRecords(_), _) => {
+                return Ok(AttendancePath::BySession);
+            }
         };
         // PostgreSQL's planner weighs both ways from its statistics.
         if let DbConn::Postgres(_) = conn {
             return Ok(AttendancePath::BySession);
         }
-        let all: i64 = sessions::table.count().get_result(conn)?;
-        let in_scope: i64 = sessions::table
-            .filter(sessions::course_id.eq_any(courses))
-            .count()
-            .get_result(conn)?;
+        let all = Sessions::count_all(conn)?;
+        let in_scope = Sessions::count_of_courses(conn, courses)?;
         Ok(if in_scope * 4 >= all {
             AttendancePath::ByRevision
         } else {
@@ -102,19 +104,19 @@ macro_rules! of_courses {
 impl<'a> Scope<'a> {
     pub(super) fn new(
         conn: &mut DbConn,
-        caller: &'a Caller,
+        reach: &'a Reach,
         courses: Option<&'a [String]>,
         after: i64,
         upto: i64,
         part: Part,
     ) -> Result<Self> {
         Ok(Scope {
-            caller,
+            reach,
             courses,
             part,
             after,
             upto,
-            attendance_path: AttendancePath::choose(conn, caller, courses)?,
+            attendance_path: AttendancePath::choose(conn, reach, courses)?,
         })
     }
 
@@ -138,15 +140,15 @@ impl<'a> Scope<'a> {
     /// A backfill brings people to course staff only (a trainee's own record does not come with
     /// a course).
     pub(super) fn people(&self, last: i64) -> Option<people::BoxedQuery<'static, Backend>> {
-        if self.part == Part::Backfill && !self.caller.role.pulls_as_course_staff() {
-            return None;
-        }
         let query = window!(self, people);
-        Some(match self.caller.role {
-            Role::Admin => query,
-            Role::Trainee => query.filter(people::id.nullable().eq(self.caller.person_id.clone())),
+        Some(match (self.reach, self.part) {
+            (Reach::Everything | Reach::OwnRecords(_), Part::Backfill) => return None,
+            (Reach::Everything, Part::Feed) => query,
+            (Reach::OwnRecords(person), Part::Feed) => {
+                query.filter(people::id.nullable().eq(person.clone()))
+            }
             // A subquery, not a list of ids: a course-sized list would be bound on every page.
-            Role::Organiser | Role::Trainer => query.filter(
+            (Reach::CourseStaff, Part::Feed | Part::Backfill) => query.filter(
                 people::id.eq_any(
                     enrollments::table
                         .filter(enrollments::course_id.eq_any(self.course_ids()))
@@ -167,8 +169,12 @@ impl<'a> Scope<'a> {
         &self,
         _last: i64,
     ) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
-        (self.caller.role.sees_course_trainers())
-            .then(|| of_courses!(self, course_trainers, course_id))
+        match self.reach {
+            Reach::Everything | Reach::CourseStaff => {
+                Some(of_courses!(self, course_trainers, course_id))
+            }
+            Reach::OwnRecords(_) => None,
+        }
     }
 
     pub(super) fn sessions(&self, _last: i64) -> Option<sessions::BoxedQuery<'static, Backend>> {
@@ -180,20 +186,14 @@ impl<'a> Scope<'a> {
         _last: i64,
     ) -> Option<enrollments::BoxedQuery<'static, Backend>> {
         let query = window!(self, enrollments);
-        Some(match self.caller.role {
-            Role::Admin => query,
+        Some(match self.reach {
+            Reach::Everything => query,
             // Their own enrollments in the courses they see: a withdrawal takes the course, and
             // the enrollment with it, off the device, as a first pull would have it.
-            Role::Trainee => query
-                .filter(
-                    enrollments::person_id
-                        .nullable()
-                        .eq(self.caller.person_id.clone()),
-                )
+            Reach::OwnRecords(person) => query
+                .filter(enrollments::person_id.nullable().eq(person.clone()))
                 .filter(enrollments::course_id.eq_any(self.course_ids())),
-            Role::Organiser | Role::Trainer => {
-                query.filter(enrollments::course_id.eq_any(self.course_ids()))
-            }
+            Reach::CourseStaff => query.filter(enrollments::course_id.eq_any(self.course_ids())),
         })
     }
 
@@ -202,14 +202,10 @@ impl<'a> Scope<'a> {
         _last: i64,
     ) -> Option<attendance::BoxedQuery<'static, Backend>> {
         let query = window!(self, attendance);
-        Some(match self.caller.role {
-            Role::Admin => query,
-            Role::Trainee => query
-                .filter(
-                    attendance::person_id
-                        .nullable()
-                        .eq(self.caller.person_id.clone()),
-                )
+        Some(match self.reach {
+            Reach::Everything => query,
+            Reach::OwnRecords(person) => query
+                .filter(attendance::person_id.nullable().eq(person.clone()))
                 .filter(
                     attendance::session_id.eq_any(
                         sessions::table
@@ -217,7 +213,7 @@ impl<'a> Scope<'a> {
                             .select(sessions::id),
                     ),
                 ),
-            Role::Organiser | Role::Trainer => {
+            Reach::CourseStaff => {
                 let trainer_sessions = sessions::table
                     .filter(sessions::course_id.eq_any(self.course_ids()))
                     .select(sessions::id);

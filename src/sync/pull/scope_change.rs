@@ -3,15 +3,17 @@
 
 use std::collections::BTreeSet;
 
-use diesel::prelude::*;
-
 use super::feed::feed;
 use super::scope::{Part, Scope};
 use super::{Change, Collection, Record, Since, changes, gone};
-use crate::db::schema::{attendance, course_trainers, enrollments, materials, people, sessions};
-use crate::db::{Backend, DbConn};
-use crate::domain::people::Person;
-use crate::domain::{Caller, Role};
+use crate::db::DbConn;
+use crate::domain::access::Reach;
+use crate::domain::attendance::AttendanceRecords;
+use crate::domain::enrollments::{EnrolledPerson, Enrollments};
+use crate::domain::materials::Materials;
+use crate::domain::people::People;
+use crate::domain::sessions::Sessions;
+use crate::domain::trainers::CourseTrainers;
 use crate::error::Result;
 use crate::sync::cursor::PendingBackfill;
 
@@ -20,7 +22,7 @@ use crate::sync::cursor::PendingBackfill;
 /// backfilled is dropped from its backfill.
 pub(super) fn follow_scope_change(
     conn: &mut DbConn,
-    caller: &Caller,
+    reach: &Reach,
     since: &Since,
     now_visible: &[String],
     pending: &mut Vec<PendingBackfill>,
@@ -32,7 +34,7 @@ pub(super) fn follow_scope_change(
     let removed_changes = if removed.is_empty() {
         Vec::new()
     } else {
-        scope_deletions(conn, caller, &removed, now_visible)?
+        scope_deletions(conn, reach, &removed, now_visible)?
     };
     // A course that left while being backfilled is not sent further: the deletions above
     // cover what was.
@@ -62,14 +64,14 @@ pub(super) struct BackfillPart {
 /// alone would send them (a trainer's people with their first enrollment, once).
 pub(super) fn backfill(
     conn: &mut DbConn,
-    caller: &Caller,
+    reach: &Reach,
     pending: &PendingBackfill,
     upto: i64,
     budget: Option<i64>,
 ) -> Result<BackfillPart> {
     let scope = Scope::new(
         conn,
-        caller,
+        reach,
         Some(&pending.courses),
         pending.after,
         upto,
@@ -77,26 +79,18 @@ pub(super) fn backfill(
     )?;
     let (records, more_from) = feed(conn, &scope, budget)?;
     let counted = i64::try_from(records.len()).unwrap_or(i64::MAX);
-    let mut changes = Vec::with_capacity(records.len());
-    if caller.role.pulls_as_course_staff() {
-        changes = people_of_new_enrollments(conn, &records, pending.after, &pending.courses)?;
-    }
+    let mut changes = match reach {
+        Reach::CourseStaff => {
+            people_of_new_enrollments(conn, &records, pending.after, &pending.courses)?
+        }
+        Reach::Everything | Reach::OwnRecords(_) => Vec::with_capacity(records.len()),
+    };
     changes.extend(records);
     Ok(BackfillPart {
         changes,
         counted,
         more_from,
     })
-}
-
-/// People a trainer sees: those enrolled in the given courses.
-fn enrolled_people(conn: &mut DbConn, courses: &[String]) -> Result<Vec<String>> {
-    Ok(enrollments::table
-        .filter(enrollments::course_id.eq_any(courses))
-        .filter(enrollments::deleted_at.is_null())
-        .select(enrollments::person_id)
-        .distinct()
-        .load(conn)?)
 }
 
 /// A person enrolled after the cursor may have an older record the device never received: it
@@ -120,22 +114,9 @@ pub(super) fn people_of_new_enrollments(
     if persons.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<Person> = people::table
-        .filter(people::id.eq_any(persons))
-        .filter(people::rev.le(after))
-        .filter(people::deleted_at.is_null())
-        .filter(
-            people::id.ne_all(
-                enrollments::table
-                    .filter(enrollments::course_id.eq_any(visible))
-                    .filter(enrollments::deleted_at.is_null())
-                    .filter(enrollments::rev.le(after))
-                    .select(enrollments::person_id),
-            ),
-        )
-        .select(Person::as_select())
-        .load(conn)?;
-    Ok(changes(rows))
+    Ok(changes(People::not_received_with_courses(
+        conn, &persons, visible, after,
+    )?))
 }
 
 /// A trainer sees a person through an enrollment in one of their courses: when the page removes
@@ -145,7 +126,7 @@ pub(super) fn people_no_longer_enrolled(
     page: &[Change],
     visible: &[String],
 ) -> Result<Vec<Change>> {
-    let removed: BTreeSet<String> = page
+    let removed: Vec<String> = page
         .iter()
         .filter(|c| c.collection == Collection::Enrollments && c.deleted)
         .map(|c| c.id.clone())
@@ -153,11 +134,10 @@ pub(super) fn people_no_longer_enrolled(
     if removed.is_empty() {
         return Ok(Vec::new());
     }
-    let persons: Vec<String> = enrollments::table
-        .filter(enrollments::id.eq_any(removed))
-        .select(enrollments::person_id)
-        .load(conn)?;
-    let kept: BTreeSet<String> = enrolled_people(conn, visible)?.into_iter().collect();
+    let persons = Enrollments::people_of(conn, &removed)?;
+    let kept: BTreeSet<String> = Enrollments::people_of_courses(conn, visible)?
+        .into_iter()
+        .collect();
     let gone_people: BTreeSet<String> = persons.into_iter().filter(|p| !kept.contains(p)).collect();
     Ok(gone_people
         .into_iter()
@@ -165,93 +145,68 @@ pub(super) fn people_no_longer_enrolled(
         .collect())
 }
 
-/// Deletions for everything a device held only because of courses that left its scope.
+/// Deletions for everything a device held only because of courses that left its scope, of
+/// every collection in the list's order: each collection says what of it came with a course.
 fn scope_deletions(
     conn: &mut DbConn,
-    caller: &Caller,
+    reach: &Reach,
     removed: &[String],
     still_visible: &[String],
 ) -> Result<Vec<Change>> {
-    let ids = removed.to_vec();
-    let mut out: Vec<Change> = ids
-        .iter()
-        .map(|id| gone(Collection::Courses, id.clone()))
-        .collect();
-    let trainers: Vec<String> = if caller.role.sees_course_trainers() {
-        course_trainers::table
-            .filter(course_trainers::course_id.eq_any(ids.clone()))
-            .select(course_trainers::id)
-            .load(conn)?
-    } else {
-        Vec::new()
+    let sessions = Sessions::ids_of_courses(conn, removed)?;
+    let enrollments: Vec<EnrolledPerson> = match reach {
+        Reach::Everything | Reach::CourseStaff => Enrollments::of_courses(conn, removed)?,
+        Reach::OwnRecords(Some(person)) => {
+            Enrollments::of_person_in_courses(conn, person, removed)?
+        }
+        Reach::OwnRecords(None) => Vec::new(),
     };
-    out.extend(
-        trainers
-            .into_iter()
-            .map(|id| gone(Collection::CourseTrainers, id)),
-    );
-    let session_ids: Vec<String> = sessions::table
-        .filter(sessions::course_id.eq_any(ids.clone()))
-        .select(sessions::id)
-        .load(conn)?;
-    let attendance_query =
-        attendance::table.filter(attendance::session_id.eq_any(session_ids.clone()));
-    let attendance_ids: Vec<String> = match caller.role {
-        Role::Trainee => attendance_query
-            .filter(
-                attendance::person_id
-                    .nullable()
-                    .eq(caller.person_id.clone()),
-            )
-            .select(attendance::id)
-            .load(conn)?,
-        _ => attendance_query.select(attendance::id).load(conn)?,
-    };
-    out.extend(
-        session_ids
-            .into_iter()
-            .map(|id| gone(Collection::Sessions, id)),
-    );
-    out.extend(
-        attendance_ids
-            .into_iter()
-            .map(|id| gone(Collection::Attendance, id)),
-    );
-    let materials: Vec<String> = materials::table
-        .filter(materials::course_id.eq_any(ids.clone()))
-        .select(materials::id)
-        .load(conn)?;
-    out.extend(
-        materials
-            .into_iter()
-            .map(|id| gone(Collection::Materials, id)),
-    );
-    let mut enrollment_query = enrollments::table
-        .filter(enrollments::course_id.eq_any(ids.clone()))
-        .into_boxed::<Backend>();
-    if caller.role == Role::Trainee {
-        enrollment_query = enrollment_query.filter(
-            enrollments::person_id
-                .nullable()
-                .eq(caller.person_id.clone()),
-        );
+    let mut out = Vec::new();
+    for collection in Collection::ALL {
+        let ids: Vec<String> = match collection {
+            // The unit tree does not come with a course.
+            Collection::Units => Vec::new(),
+            // Course staff see a person through an enrollment in one of their courses; a
+            // trainee's own record does not come with a course.
+            Collection::People => match reach {
+                Reach::CourseStaff => {
+                    let kept: BTreeSet<String> =
+                        Enrollments::people_of_courses(conn, still_visible)?
+                            .into_iter()
+                            .collect();
+                    let dropped: BTreeSet<&String> = enrollments
+                        .iter()
+                        .map(|enrollment| &enrollment.person_id)
+                        .filter(|person| !kept.contains(*person))
+                        .collect();
+                    dropped.into_iter().cloned().collect()
+                }
+                Reach::Everything | Reach::OwnRecords(_) => Vec::new(),
+            },
+            Collection::Courses => removed.to_vec(),
+            Collection::CourseTrainers => match reach {
+                Reach::Everything | Reach::CourseStaff => {
+                    CourseTrainers::ids_of_courses(conn, removed)?
+                }
+                Reach::OwnRecords(_) => Vec::new(),
+            },
+            Collection::Sessions => sessions.clone(),
+            Collection::Enrollments => enrollments
+                .iter()
+                .map(|enrollment| enrollment.id.clone())
+                .collect(),
+            Collection::Attendance => match reach {
+                Reach::Everything | Reach::CourseStaff => {
+                    AttendanceRecords::ids_in_sessions(conn, &sessions)?
+                }
+                Reach::OwnRecords(Some(person)) => {
+                    AttendanceRecords::ids_of_person_in_sessions(conn, person, &sessions)?
+                }
+                Reach::OwnRecords(None) => Vec::new(),
+            },
+            Collection::Materials => Materials::ids_of_courses(conn, removed)?,
+        };
+        out.extend(ids.into_iter().map(|id| gone(collection, id)));
     }
-    let enrollments: Vec<(String, String)> = enrollment_query
-        .select((enrollments::id, enrollments::person_id))
-        .load(conn)?;
-    if caller.role.pulls_as_course_staff() {
-        let kept: BTreeSet<String> = enrolled_people(conn, still_visible)?.into_iter().collect();
-        let dropped: BTreeSet<String> = enrollments
-            .iter()
-            .map(|(_, person)| person.clone())
-            .filter(|p| !kept.contains(p))
-            .collect();
-        out.extend(dropped.into_iter().map(|id| gone(Collection::People, id)));
-    }
-    out.extend(
-        enrollments
-            .into_iter()
-            .map(|(id, _)| gone(Collection::Enrollments, id)),
-    );
     Ok(out)
 }

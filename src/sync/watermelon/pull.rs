@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use diesel::prelude::*;
 use serde::Serialize;
 
 use super::state::{
@@ -12,9 +11,10 @@ use super::state::{
 use super::tables::RawRecord;
 use super::{Settings, timestamp_of};
 use crate::db::identity::Epoch;
-use crate::db::schema::{enrollments, sessions};
 use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
+use crate::domain::enrollments::Enrollments;
+use crate::domain::sessions::Sessions;
 use crate::error::{Error, Result};
 use crate::sync::cursor::Cursor;
 use crate::sync::pull::{self, Change, Record, Since};
@@ -475,14 +475,9 @@ impl NewCourses {
                 })
                 .collect();
             let named: Vec<&str> = named.into_iter().collect();
+            let new_courses: Vec<String> = courses.iter().cloned().collect();
             for chunk in named.chunks(ROWS_PER_STATEMENT) {
-                sessions.extend(
-                    sessions::table
-                        .filter(sessions::id.eq_any(chunk))
-                        .filter(sessions::course_id.eq_any(&courses))
-                        .select(sessions::id)
-                        .load::<String>(conn)?,
-                );
+                sessions.extend(Sessions::ids_among_of_courses(conn, chunk, &new_courses)?);
             }
         }
         Ok(NewCourses { courses, sessions })
@@ -515,23 +510,15 @@ fn held_people(
     if candidates.is_empty() {
         return Ok(BTreeSet::new());
     }
-    let mut query = enrollments::table
-        .filter(enrollments::person_id.eq_any(candidates))
-        .filter(enrollments::deleted_at.is_null())
-        .filter(
-            enrollments::rev
-                .le(since.rev)
-                .or(enrollments::created_at.le(issued_at)),
-        )
-        .into_boxed::<crate::db::Backend>();
-    if let Some(courses) = &since.courses {
-        query = query.filter(enrollments::course_id.eq_any(courses.clone()));
-    }
-    Ok(query
-        .select(enrollments::person_id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
+    Ok(Enrollments::people_enrolled_by(
+        conn,
+        candidates,
+        since.courses.as_deref(),
+        since.rev,
+        issued_at,
+    )?
+    .into_iter()
+    .collect())
 }
 
 /// A device-writable record as a feed change.
