@@ -280,10 +280,30 @@ fn refused_batch(demo: &Demo, device: &str, size: usize, counter: &mut u32) -> V
 struct Flood {
     accepted: Vec<Duration>,
     refused_full: Vec<Duration>,
+    /// When each filed flooding push was sent and answered.
+    filing: Vec<(Instant, Instant)>,
 }
 
 fn push_url(base: &str) -> String {
     format!("{base}/api/v1/sync/push")
+}
+
+/// A probe push: when it was sent and how long its answer took.
+#[derive(Clone, Copy)]
+struct Probed {
+    sent: Instant,
+    took: Duration,
+}
+
+impl Probed {
+    /// Whether the push was in flight at some time between `from` and `to`.
+    fn overlaps(&self, (from, to): (Instant, Instant)) -> bool {
+        self.sent < to && from < self.sent + self.took
+    }
+}
+
+fn latencies(probes: &[Probed]) -> Vec<Duration> {
+    probes.iter().map(|probe| probe.took).collect()
 }
 
 /// The probe: `count` one-mutation pushes of one record, one after the other.
@@ -294,7 +314,7 @@ fn probe(
     record: &str,
     count: usize,
     counter: &mut u32,
-) -> Vec<Duration> {
+) -> Vec<Probed> {
     let agent = agent();
     let statuses = ["present", "late", "excused", "absent"];
     (0..count)
@@ -304,11 +324,11 @@ fn probe(
                 json!({"session_id": demo.probe_session, "person_id": demo.probe_person, "status": statuses[i % 4]}),
                 stamp(&device.device, counter),
             )]});
-            let started = Instant::now();
+            let sent = Instant::now();
             let (status, answer) = call(&agent, &push_url(base), Some(&device.token), Some(&body));
-            let took = started.elapsed();
+            let took = sent.elapsed();
             assert_eq!(status, 200, "probe push: {answer}");
-            took
+            Probed { sent, took }
         })
         .collect()
 }
@@ -413,7 +433,10 @@ fn run(options: &Options, database_url: Option<&str>) {
                     call(&agent, &push_url(&base), Some(&flooder.token), Some(&body));
                 let took = started.elapsed();
                 match status {
-                    200 => flood.accepted.push(took),
+                    200 => {
+                        flood.accepted.push(took);
+                        flood.filing.push((started, Instant::now()));
+                    }
                     429 => flood.refused_full.push(took),
                     _ => panic!("flooding push: {status} {answer}"),
                 }
@@ -428,6 +451,10 @@ fn run(options: &Options, database_url: Option<&str>) {
     let flood = flooding.join().expect("the flooding thread");
     drop(server);
 
+    let (during_filing, during_refusals): (Vec<Probed>, Vec<Probed>) = flooded
+        .iter()
+        .partition(|probe| flood.filing.iter().any(|span| probe.overlaps(*span)));
+    let (alone, flooded) = (latencies(&alone), latencies(&flooded));
     let (alone50, alone99) = (percentile(&alone, 0.5), percentile(&alone, 0.99));
     let (flood50, flood99) = (percentile(&flooded, 0.5), percentile(&flooded, 0.99));
     println!("\n{backend}");
@@ -443,6 +470,18 @@ fn run(options: &Options, database_url: Option<&str>) {
         ratio(flood50, alone50),
         ratio(flood99, alone99),
     );
+    for (when, probes) in [
+        ("while a flooding push was filed", &during_filing),
+        ("while flooding pushes were refused 429", &during_refusals),
+    ] {
+        let probes = latencies(probes);
+        println!(
+            "    {when}: {} probes, p50 {}, p99 {}",
+            probes.len(),
+            ms(percentile(&probes, 0.5)),
+            ms(percentile(&probes, 0.99)),
+        );
+    }
     println!(
         "  prefill: {} flooding pushes of {} refused mutations over {} device(s) filed, {} refused \
          429 (device full); open entries after: {open}",
