@@ -7,13 +7,13 @@ use diesel::helper_types::Asc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{Manages, ensure_may_take_roll, visible_courses};
+use super::access::{Manages, PersonalRecords, ensure_may_take_roll, visible_courses};
 use super::courses::Courses;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, inserted, ordered_page,
-    replaced, sorted_page, text, tombstone,
+    personal, replaced, sorted_page, text, tombstone,
 };
 use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
@@ -635,4 +635,126 @@ pub fn record_unit_change(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+// Reads for reports
+
+/// A person as the reports list them.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct Cadre {
+    pub id: String,
+    pub full_name: String,
+    pub position: String,
+    /// The day they took their position, when recorded.
+    pub position_since: Option<String>,
+    pub phone: Option<String>,
+    pub unit_id: Option<String>,
+}
+
+/// A unit a person left.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = person_unit_history)]
+pub struct UnitLeft {
+    pub person_id: String,
+    pub unit_id: String,
+}
+
+/// A unit a person left, when and why, and where the person is today.
+#[derive(Debug, Clone, Queryable)]
+pub struct UnitMove {
+    pub person_id: String,
+    pub full_name: String,
+    /// The unit left.
+    pub unit_id: String,
+    pub left_on: String,
+    pub reason: String,
+    /// Where the person is today.
+    pub current_unit_id: Option<String>,
+}
+
+impl People {
+    /// The living people with a live enrollment (whatever its status) in a course, those of
+    /// them `scope` covers, in roster order. Joins `enrollments`: the query lists people.
+    pub fn enrolled_in(
+        conn: &mut DbConn,
+        course_id: &str,
+        scope: &PersonalRecords,
+    ) -> Result<Vec<Cadre>> {
+        let enrolled = enrollments::table
+            .inner_join(people::table)
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(people::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        Ok(
+            personal!(enrolled, scope, people::id, enrollments::course_id)
+                .order(roster_order())
+                .select(Cadre::as_select())
+                .load(conn)?,
+        )
+    }
+
+    /// The living people of a unit holding one of `positions` (and, with `since`, who took it
+    /// on that day or later), in roster order.
+    pub fn cadres_holding(
+        conn: &mut DbConn,
+        positions: &[String],
+        since: Option<&str>,
+    ) -> Result<Vec<Cadre>> {
+        let mut cadres = people::table
+            .filter(people::deleted_at.is_null())
+            .filter(people::position.eq_any(positions))
+            .filter(people::unit_id.is_not_null())
+            .into_boxed::<Backend>();
+        if let Some(since) = since {
+            cadres = cadres.filter(people::position_since.ge(since.to_owned()));
+        }
+        Ok(cadres
+            .order(roster_order())
+            .select(Cadre::as_select())
+            .load(conn)?)
+    }
+
+    /// The units the people left after `day`, oldest first.
+    pub fn units_left_after(
+        conn: &mut DbConn,
+        person_ids: &[&String],
+        day: &str,
+    ) -> Result<Vec<UnitLeft>> {
+        Ok(person_unit_history::table
+            .filter(person_unit_history::person_id.eq_any(person_ids))
+            .filter(person_unit_history::left_on.gt(day))
+            .order(person_unit_history::left_on.asc())
+            .select(UnitLeft::as_select())
+            .load(conn)?)
+    }
+
+    /// Every unit change of the living people holding one of `positions`, person by person
+    /// (roster order), each person's oldest first. Joins `people` for their position, name and
+    /// unit today: the query is about the unit history.
+    pub fn unit_moves_of_positions(
+        conn: &mut DbConn,
+        positions: &[String],
+    ) -> Result<Vec<UnitMove>> {
+        Ok(person_unit_history::table
+            .inner_join(people::table)
+            .filter(people::position.eq_any(positions))
+            .filter(people::deleted_at.is_null())
+            .order((
+                people::sort_key.asc(),
+                people::id.asc(),
+                person_unit_history::left_on.asc(),
+                person_unit_history::created_at.asc(),
+            ))
+            .select((
+                people::id,
+                people::full_name,
+                person_unit_history::unit_id,
+                person_unit_history::left_on,
+                person_unit_history::reason,
+                people::unit_id,
+            ))
+            .load(conn)?)
+    }
 }

@@ -454,3 +454,13 @@ pub fn find_unit(conn: &mut DbConn, id_or_code: &str) -> Result<Unit> {
         None => Units::find_by_code(conn, id_or_code)?.ok_or(Error::NotFound { what: "unit" }),
     }
 }
+
+// Reads for reports
+
+/// Every rename and merge recorded, for a report that names units as they were called on a day
+/// and lists the reorganisations of a year.
+pub fn all_events(conn: &mut DbConn) -> Result<Vec<UnitEvent>> {
+    Ok(unit_events::table
+        .select(UnitEvent::as_select())
+        .load(conn)?)
+}

@@ -488,3 +488,29 @@ impl Resource for Units {
         Ok(())
     }
 }
+
+// Reads for reports
+
+/// A unit as the reports place it: its name and kind, where it sits and what became of it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = units)]
+pub struct UnitNode {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub merged_into_id: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+impl Units {
+    /// Every live unit, in force or merged away: the tree is small (one province's units), so a
+    /// report reads it whole and walks it in memory.
+    pub fn nodes(conn: &mut DbConn) -> Result<Vec<UnitNode>> {
+        Ok(units::table
+            .filter(units::deleted_at.is_null())
+            .select(UnitNode::as_select())
+            .load(conn)?)
+    }
+}
