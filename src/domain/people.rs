@@ -8,14 +8,17 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::{Manages, PersonalRecords, ensure_may_take_roll, visible_courses};
+use super::attendance::AttendanceRecords;
 use super::courses::Courses;
+use super::enrollments::Enrollments;
 use super::units::Units;
+use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, inserted, ordered_page,
     personal, replaced, sorted_page, text, tombstone,
 };
-use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
+use crate::db::schema::{enrollments, people, person_unit_history};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -120,6 +123,22 @@ pub struct PersonFilter {
     pub offset: Option<i64>,
 }
 
+/// A person as stored, for matching a roster's rows (`imports::Existing`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct PersonOnRecord {
+    pub id: String,
+    pub full_name: String,
+    /// The folded name (`text::fold`).
+    pub name_key: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+    pub position: String,
+    pub unit_id: Option<String>,
+    pub position_since: Option<String>,
+}
+
 /// One person of a course's roster, as a trainer sees them before they are enrolled: who they
 /// are and where they serve, without their contact details or birth date.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -208,6 +227,36 @@ impl People {
         find_live!(conn, people, Person, id, Self::WHAT)
     }
 
+    /// The living people of the units (`None`: of every unit and of none), as a roster import
+    /// matches its rows with them.
+    pub fn on_record(conn: &mut DbConn, units: Option<&[String]>) -> Result<Vec<PersonOnRecord>> {
+        let mut living = people::table
+            .filter(people::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        if let Some(units) = units {
+            living = living.filter(people::unit_id.eq_any(units));
+        }
+        Ok(living.select(PersonOnRecord::as_select()).load(conn)?)
+    }
+
+    /// The people of the units (living or not), as a subquery of a query naming people (one
+    /// statement).
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn ids_in_units_subquery(unit_ids: Vec<String>) -> _ {
+        people::table
+            .filter(people::unit_id.eq_any(unit_ids))
+            .select(people::id.nullable())
+    }
+
+    /// How many living people belong to a unit (a unit in use is not deleted).
+    pub fn count_in_unit(conn: &mut DbConn, unit_id: &str) -> Result<i64> {
+        Ok(people::table
+            .filter(people::unit_id.eq(unit_id))
+            .filter(people::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
     /// Finds a person the caller may see.
     pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
         let person = Self::find(conn, id)?;
@@ -218,13 +267,7 @@ impl People {
             Role::Organiser if caller.manages.covers(person.unit_id.as_deref()) => true,
             Role::Organiser | Role::Trainer => {
                 let courses = visible_courses(conn, caller)?.unwrap_or_default();
-                let count: i64 = enrollments::table
-                    .filter(enrollments::person_id.eq(&person.id))
-                    .filter(enrollments::course_id.eq_any(courses))
-                    .filter(enrollments::deleted_at.is_null())
-                    .count()
-                    .get_result(conn)?;
-                count > 0
+                Enrollments::is_enrolled_in_any(conn, &person.id, &courses)?
             }
         };
         if visible {
@@ -259,13 +302,7 @@ impl People {
             let mut query = people::table
                 .filter(people::deleted_at.is_null())
                 .filter(
-                    people::id.ne_all(
-                        enrollments::table
-                            .filter(enrollments::course_id.eq(course_id.clone()))
-                            .filter(enrollments::deleted_at.is_null())
-                            .filter(enrollments::status.ne("withdrawn"))
-                            .select(enrollments::person_id),
-                    ),
+                    people::id.ne_all(Enrollments::people_following_subquery(course_id.clone())),
                 )
                 .into_boxed::<Backend>();
             if let Some(units) = &units {
@@ -389,30 +426,17 @@ impl Resource for People {
                     query = query.filter(people::id.nullable().eq(caller.person_id.clone()));
                 }
                 Role::Organiser => {
-                    query = query.filter(
-                        people::unit_id.eq_any(units.clone()).or(people::id.eq_any(
-                            enrollments::table
-                                .filter(
-                                    enrollments::course_id
-                                        .eq_any(courses.clone().unwrap_or_default()),
-                                )
-                                .filter(enrollments::deleted_at.is_null())
-                                .select(enrollments::person_id),
+                    query = query.filter(people::unit_id.eq_any(units.clone()).or(
+                        people::id.eq_any(Enrollments::people_of_courses_subquery(
+                            courses.clone().unwrap_or_default(),
                         )),
-                    );
+                    ));
                 }
                 Role::Trainer => {
-                    query = query.filter(
-                        people::id.eq_any(
-                            enrollments::table
-                                .filter(
-                                    enrollments::course_id
-                                        .eq_any(courses.clone().unwrap_or_default()),
-                                )
-                                .filter(enrollments::deleted_at.is_null())
-                                .select(enrollments::person_id),
-                        ),
-                    );
+                    query =
+                        query.filter(people::id.eq_any(Enrollments::people_of_courses_subquery(
+                            courses.clone().unwrap_or_default(),
+                        )));
                 }
             }
             if let Some(q) = &filter.q {
@@ -433,14 +457,9 @@ impl Resource for People {
                 query = query.filter(people::position.eq(position.clone()));
             }
             if let Some(course) = &course_id {
-                query = query.filter(
-                    people::id.eq_any(
-                        enrollments::table
-                            .filter(enrollments::course_id.eq(course.clone()))
-                            .filter(enrollments::deleted_at.is_null())
-                            .select(enrollments::person_id),
-                    ),
-                );
+                query = query.filter(people::id.eq_any(Enrollments::people_of_courses_subquery(
+                    vec![course.clone()],
+                )));
             }
             query
         };
@@ -498,20 +517,9 @@ impl Resource for People {
     }
 
     fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Person) -> Result<()> {
-        let enrolled: i64 = enrollments::table
-            .filter(enrollments::person_id.eq(&existing.id))
-            .filter(enrollments::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
-        let recorded: i64 = attendance::table
-            .filter(attendance::person_id.eq(&existing.id))
-            .filter(attendance::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
-        let accounts: i64 = users::table
-            .filter(users::person_id.eq(&existing.id))
-            .count()
-            .get_result(conn)?;
+        let enrolled = Enrollments::count_of_person(conn, &existing.id)?;
+        let recorded = AttendanceRecords::count_of_person(conn, &existing.id)?;
+        let accounts = Users::count_of_person(conn, &existing.id)?;
         if enrolled + recorded + accounts > 0 {
             return Err(Error::conflict(
                 "person_in_use",

@@ -27,8 +27,8 @@ use crate::domain::Caller;
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::{CourseOutline, Courses};
 use crate::domain::people::{Cadre, People, UnitChangeReason, UnitMove};
-use crate::domain::sessions::{SessionOutline, Sessions};
 use crate::domain::plans::{PlanRule, TrainingPlan, TrainingPlans, topic_matches};
+use crate::domain::sessions::{SessionOutline, Sessions};
 use crate::domain::values::path_id;
 use crate::error::Result;
 
@@ -275,8 +275,7 @@ fn trained_people(
                 .filter(|s| topic_matches(&s.topic, &keys))
                 .map(|s| &s.id)
                 .collect();
-            let attended =
-                AttendanceRecords::attended(conn, &session_ids, candidates, &counting)?;
+            let attended = AttendanceRecords::attended(conn, &session_ids, candidates, &counting)?;
             Ok(attended
                 .into_iter()
                 .filter(|a| a.sessions >= i64::from(*min_sessions))
@@ -288,11 +287,8 @@ fn trained_people(
 
 fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<Evaluation> {
     let scope = scope_of(tree, &plan.unit_id);
-    let cadres = People::cadres_holding(
-        conn,
-        &plan.target_positions,
-        plan.elected_since.as_deref(),
-    )?;
+    let cadres =
+        People::cadres_holding(conn, &plan.target_positions, plan.elected_since.as_deref())?;
     let in_scope: Vec<(Cadre, String)> = cadres
         .into_iter()
         .filter_map(|c| {
