@@ -139,6 +139,14 @@ pub struct PersonOnRecord {
     pub position_since: Option<String>,
 }
 
+/// A person and the unit they belong to.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct UnitMember {
+    pub id: String,
+    pub unit_id: Option<String>,
+}
+
 /// One person of a course's roster, as a trainer sees them before they are enrolled: who they
 /// are and where they serve, without their contact details or birth date.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -246,6 +254,15 @@ impl People {
         people::table
             .filter(people::unit_id.eq_any(unit_ids))
             .select(people::id.nullable())
+    }
+
+    /// The living people of the units, each with their unit (a merge moves them).
+    pub fn members_of_units(conn: &mut DbConn, unit_ids: &[String]) -> Result<Vec<UnitMember>> {
+        Ok(people::table
+            .filter(people::unit_id.eq_any(unit_ids))
+            .filter(people::deleted_at.is_null())
+            .select(UnitMember::as_select())
+            .load(conn)?)
     }
 
     /// How many living people belong to a unit (a unit in use is not deleted).
