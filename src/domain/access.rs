@@ -357,6 +357,64 @@ pub fn ensure_may_take_roll(conn: &mut DbConn, caller: &Caller, course_id: &str)
     }
 }
 
+// Who reads what in the reports
+
+/// Whose records of one course a caller reads in the course's report: not found unless the
+/// caller sees the course; then everyone's in it for its staff (administrators, the organisers
+/// of its unit, its trainers), a trainee's own.
+pub fn records_of_course(
+    conn: &mut DbConn,
+    caller: &Caller,
+    course_id: &str,
+    what: &'static str,
+) -> Result<PersonalRecords> {
+    ensure_course_visible(conn, caller, course_id, what)?;
+    Ok(match caller.role {
+        Role::Admin => PersonalRecords::Everyone,
+        Role::Organiser | Role::Trainer => PersonalRecords::OfCourses(vec![course_id.to_owned()]),
+        Role::Trainee => PersonalRecords::Own(caller.person_id.clone()),
+    })
+}
+
+/// The courses of a trainer's activity a caller reads (the trainer report): those the trainer
+/// is assigned to that the caller sees too; `None` when the caller may not read the trainer's
+/// activity at all. Administrators read any trainer's, an organiser those whose accounts they
+/// manage (the people of their subtree), a trainer their own, a trainee none.
+pub fn trainer_courses_seen_by(
+    conn: &mut DbConn,
+    caller: &Caller,
+    trainer_id: &str,
+) -> Result<Option<Vec<String>>> {
+    let allowed = match caller.role {
+        Role::Admin => true,
+        Role::Organiser => {
+            super::users::Users::find_managed(conn, &caller.manages, trainer_id).is_ok()
+        }
+        Role::Trainer => caller.user_id == trainer_id,
+        Role::Trainee => false,
+    };
+    if !allowed {
+        return Ok(None);
+    }
+    let seen = visible_courses(conn, caller)?;
+    let as_trainer = Caller {
+        user_id: trainer_id.to_owned(),
+        device_id: String::new(),
+        role: Role::Trainer,
+        person_id: None,
+        address: None,
+        unit_id: None,
+        manages: Manages::Nothing,
+    };
+    Ok(Some(
+        visible_courses(conn, &as_trainer)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|course| seen.as_ref().is_none_or(|ids| ids.contains(course)))
+            .collect(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,16 @@
 //! Attendance: one record per (session, person) with status, check-in time and note, stamped with
 //! the user and device that recorded it (taken from the caller, never from the body).
 
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::access::personal_records;
+use super::courses::CourseCount;
 use super::sessions::Sessions;
 use super::values::{Checker, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
-use crate::db::schema::{attendance, sessions};
+use crate::db::schema::{attendance, people, sessions};
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
 
@@ -105,6 +107,15 @@ impl AttendanceRecords {
     pub fn count_in_sessions(conn: &mut DbConn, session_ids: &[String]) -> Result<i64> {
         Ok(attendance::table
             .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// How many live attendance records a person has (a person with any is not deleted).
+    pub fn count_of_person(conn: &mut DbConn, person_id: &str) -> Result<i64> {
+        Ok(attendance::table
+            .filter(attendance::person_id.eq(person_id))
             .filter(attendance::deleted_at.is_null())
             .count()
             .get_result(conn)?)
@@ -308,6 +319,125 @@ impl AttendanceRecords {
             .filter(attendance::session_id.eq_any(session_ids))
             .filter(attendance::person_id.eq(person_id))
             .select(attendance::id)
+            .load(conn)?)
+    }
+}
+
+// Reads for reports
+
+/// The status recorded for a person at a session.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = attendance)]
+pub struct Mark {
+    pub session_id: String,
+    pub person_id: String,
+    pub status: String,
+}
+
+/// How many sessions of a course a person attended with a counting status.
+#[derive(Debug, Clone, Queryable)]
+pub struct AttendedInCourse {
+    pub course_id: String,
+    pub person_id: String,
+    pub sessions: i64,
+}
+
+/// How many sessions a person attended with a counting status, whatever their course.
+#[derive(Debug, Clone, Queryable)]
+pub struct Attended {
+    pub person_id: String,
+    pub sessions: i64,
+}
+
+impl AttendanceRecords {
+    /// The live records of the people at the sessions.
+    pub fn marks(
+        conn: &mut DbConn,
+        session_ids: &[&String],
+        person_ids: &[&String],
+    ) -> Result<Vec<Mark>> {
+        Ok(attendance::table
+            .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::person_id.eq_any(person_ids))
+            .filter(attendance::deleted_at.is_null())
+            .select(Mark::as_select())
+            .load(conn)?)
+    }
+
+    /// How many live records `user_id` recorded in each of the courses. Joins `sessions` for
+    /// their course: the query counts attendance.
+    pub fn count_recorded_by(
+        conn: &mut DbConn,
+        user_id: &str,
+        course_ids: &[String],
+    ) -> Result<Vec<CourseCount>> {
+        Ok(attendance::table
+            .inner_join(sessions::table)
+            .filter(attendance::recorded_by.eq(user_id))
+            .filter(attendance::deleted_at.is_null())
+            .filter(sessions::course_id.eq_any(course_ids))
+            .group_by(sessions::course_id)
+            .select((sessions::course_id, count_star()))
+            .load(conn)?)
+    }
+
+    /// Per course and person, the live sessions of `course_ids` that living people holding one
+    /// of `positions` attended with one of `statuses`, in one aggregated pass. Joins `sessions`
+    /// (their course, whether live) and `people` (position, whether living): the query counts
+    /// attendance.
+    pub fn attended_by_positions(
+        conn: &mut DbConn,
+        course_ids: &[&String],
+        statuses: &[String],
+        positions: &[String],
+    ) -> Result<Vec<AttendedInCourse>> {
+        Ok(attendance::table
+            .inner_join(sessions::table)
+            .inner_join(people::table)
+            .filter(attendance::deleted_at.is_null())
+            .filter(attendance::status.eq_any(statuses))
+            .filter(sessions::course_id.eq_any(course_ids))
+            .filter(sessions::deleted_at.is_null())
+            .filter(people::position.eq_any(positions))
+            .filter(people::deleted_at.is_null())
+            .group_by((sessions::course_id, attendance::person_id))
+            .select((sessions::course_id, attendance::person_id, count_star()))
+            .load(conn)?)
+    }
+
+    /// Per course and person, how many of the sessions the people attended with one of
+    /// `statuses`. Joins `sessions` for their course: the query counts attendance.
+    pub fn attended_in_courses(
+        conn: &mut DbConn,
+        session_ids: &[&String],
+        person_ids: &[&String],
+        statuses: &[String],
+    ) -> Result<Vec<AttendedInCourse>> {
+        Ok(attendance::table
+            .inner_join(sessions::table)
+            .filter(attendance::deleted_at.is_null())
+            .filter(attendance::status.eq_any(statuses))
+            .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::person_id.eq_any(person_ids))
+            .group_by((sessions::course_id, attendance::person_id))
+            .select((sessions::course_id, attendance::person_id, count_star()))
+            .load(conn)?)
+    }
+
+    /// Per person, how many of the sessions they attended with one of `statuses`.
+    pub fn attended(
+        conn: &mut DbConn,
+        session_ids: &[&String],
+        person_ids: &[&String],
+        statuses: &[String],
+    ) -> Result<Vec<Attended>> {
+        Ok(attendance::table
+            .filter(attendance::deleted_at.is_null())
+            .filter(attendance::status.eq_any(statuses))
+            .filter(attendance::session_id.eq_any(session_ids))
+            .filter(attendance::person_id.eq_any(person_ids))
+            .group_by(attendance::person_id)
+            .select((attendance::person_id, count_star()))
             .load(conn)?)
     }
 }

@@ -17,8 +17,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::db::schema::{audit_log, users};
+use crate::db::schema::audit_log;
 use crate::db::{Backend, DbConn, now_ms};
+use crate::domain::users::Users;
 use crate::domain::values::{Checker, new_id, serialize_ms};
 use crate::domain::{Caller, PageRequest, Paged};
 use crate::error::{Error, Result};
@@ -420,12 +421,7 @@ fn with_usernames(conn: &mut DbConn, mut entries: Vec<AuditEntry>) -> Result<Vec
     ids.dedup();
     let mut names: HashMap<String, String> = HashMap::new();
     for chunk in ids.chunks(500) {
-        names.extend(
-            users::table
-                .filter(users::id.eq_any(chunk))
-                .select((users::id, users::username))
-                .load::<(String, String)>(conn)?,
-        );
+        names.extend(Users::usernames(conn, chunk)?);
     }
     for entry in &mut entries {
         if entry.username.is_none() {

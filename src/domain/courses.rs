@@ -97,6 +97,15 @@ impl Courses {
         Ok(course)
     }
 
+    /// How many live courses a unit organises (a unit in use is not deleted).
+    pub fn count_organised_by(conn: &mut DbConn, unit_id: &str) -> Result<i64> {
+        Ok(courses::table
+            .filter(courses::organizing_unit_id.eq(unit_id))
+            .filter(courses::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
     /// Checks input and builds the stored row; an organiser's course must be organised by a unit
     /// of their subtree (422 `outside_your_unit`), and only an admin's may name no unit.
     fn build(
@@ -280,5 +289,38 @@ impl Resource for Courses {
         Materials::tombstone_of_course(conn, &existing.id, now)?;
         tombstone!(conn, courses, &existing.id, now)?;
         Ok(())
+    }
+}
+
+// Reads for reports
+
+/// How many of something a course has (its live sessions, the attendance records someone
+/// recorded in it), as a report counts them per course.
+#[derive(Debug, Clone, Queryable)]
+pub struct CourseCount {
+    pub course_id: String,
+    pub count: i64,
+}
+
+/// A course as a report names it: code, title and dates.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = courses)]
+pub struct CourseOutline {
+    pub id: String,
+    pub code: Option<String>,
+    pub title: String,
+    pub start_date: String,
+    pub end_date: String,
+}
+
+impl Courses {
+    /// The live courses among `ids`, by start date (ties by id).
+    pub fn outlines(conn: &mut DbConn, ids: &[String]) -> Result<Vec<CourseOutline>> {
+        Ok(courses::table
+            .filter(courses::id.eq_any(ids))
+            .filter(courses::deleted_at.is_null())
+            .order((courses::start_date.asc(), courses::id.asc()))
+            .select(CourseOutline::as_select())
+            .load(conn)?)
     }
 }

@@ -1,6 +1,7 @@
 //! Enrollments: a person in a course. One record per (course, person); enrolling again after a
 //! removal revives the earlier record.
 
+use diesel::dsl;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,9 @@ use crate::db::schema::enrollments;
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
 
-pub const STATUSES: [&str; 3] = ["enrolled", "withdrawn", "completed"];
+pub const STATUSES: [&str; 3] = ["enrolled", WITHDRAWN, "completed"];
+/// The status of an enrollment that ended: the person left the course.
+const WITHDRAWN: &str = "withdrawn";
 const SORTS: [&str; 3] = ["created_at", "updated_at", "status"];
 
 /// The rule for an enrollment's status: one of `STATUSES`, `enrolled` when not given.
@@ -70,7 +73,7 @@ pub fn may_change_enrollment(
 /// The rule for whose attendance may be recorded: a person whose enrollment in the course
 /// exists, is not removed and is not withdrawn.
 pub fn counts_as_enrolled(status: &str, deleted: bool) -> bool {
-    !deleted && status != "withdrawn"
+    !deleted && status != WITHDRAWN
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
@@ -119,6 +122,61 @@ impl Enrollments {
             .filter(enrollments::deleted_at.is_null())
             .order(enrollments::id)
             .select(enrollments::id)
+            .load(conn)?)
+    }
+
+    /// How many live enrollments a person has (a person with any is not deleted).
+    pub fn count_of_person(conn: &mut DbConn, person_id: &str) -> Result<i64> {
+        Ok(enrollments::table
+            .filter(enrollments::person_id.eq(person_id))
+            .filter(enrollments::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// Whether a person has a live enrollment (whatever its status) in one of the courses.
+    pub fn is_enrolled_in_any(
+        conn: &mut DbConn,
+        person_id: &str,
+        course_ids: &[String],
+    ) -> Result<bool> {
+        let count: i64 = enrollments::table
+            .filter(enrollments::person_id.eq(person_id))
+            .filter(enrollments::course_id.eq_any(course_ids))
+            .filter(enrollments::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        Ok(count > 0)
+    }
+
+    /// The people with a live enrollment (whatever its status) in one of the courses, as a
+    /// subquery of a query of people (one statement).
+    #[dsl::auto_type(no_type_alias)]
+    pub fn people_of_courses_subquery(course_ids: Vec<String>) -> _ {
+        enrollments::table
+            .filter(enrollments::course_id.eq_any(course_ids))
+            .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::person_id)
+    }
+
+    /// The people following a course (a live enrollment, not withdrawn), as a subquery of a
+    /// query of people (one statement).
+    #[dsl::auto_type(no_type_alias)]
+    pub fn people_following_subquery(course_id: String) -> _ {
+        let withdrawn: &'static str = WITHDRAWN;
+        enrollments::table
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.ne(withdrawn))
+            .select(enrollments::person_id)
+    }
+
+    /// The people with a live enrollment (whatever its status) in a course.
+    pub fn person_ids_of_course(conn: &mut DbConn, course_id: &str) -> Result<Vec<String>> {
+        Ok(enrollments::table
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::person_id)
             .load(conn)?)
     }
 

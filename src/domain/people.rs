@@ -7,15 +7,18 @@ use diesel::helper_types::Asc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{Manages, ensure_may_take_roll, visible_courses};
+use super::access::{Manages, PersonalRecords, ensure_may_take_roll, visible_courses};
+use super::attendance::AttendanceRecords;
 use super::courses::Courses;
+use super::enrollments::Enrollments;
 use super::units::Units;
+use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, inserted, ordered_page,
-    replaced, sorted_page, text, tombstone,
+    personal, replaced, sorted_page, text, tombstone,
 };
-use crate::db::schema::{attendance, enrollments, people, person_unit_history, users};
+use crate::db::schema::{enrollments, people, person_unit_history};
 use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -120,6 +123,30 @@ pub struct PersonFilter {
     pub offset: Option<i64>,
 }
 
+/// A person as stored, for matching a roster's rows (`imports::Existing`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct PersonOnRecord {
+    pub id: String,
+    pub full_name: String,
+    /// The folded name (`text::fold`).
+    pub name_key: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+    pub position: String,
+    pub unit_id: Option<String>,
+    pub position_since: Option<String>,
+}
+
+/// A person and the unit they belong to.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct UnitMember {
+    pub id: String,
+    pub unit_id: Option<String>,
+}
+
 /// One person of a course's roster, as a trainer sees them before they are enrolled: who they
 /// are and where they serve, without their contact details or birth date.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -208,6 +235,45 @@ impl People {
         find_live!(conn, people, Person, id, Self::WHAT)
     }
 
+    /// The living people of the units (`None`: of every unit and of none), as a roster import
+    /// matches its rows with them.
+    pub fn on_record(conn: &mut DbConn, units: Option<&[String]>) -> Result<Vec<PersonOnRecord>> {
+        let mut living = people::table
+            .filter(people::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        if let Some(units) = units {
+            living = living.filter(people::unit_id.eq_any(units));
+        }
+        Ok(living.select(PersonOnRecord::as_select()).load(conn)?)
+    }
+
+    /// The people of the units (living or not), as a subquery of a query naming people (one
+    /// statement).
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn ids_in_units_subquery(unit_ids: Vec<String>) -> _ {
+        people::table
+            .filter(people::unit_id.eq_any(unit_ids))
+            .select(people::id.nullable())
+    }
+
+    /// The living people of the units, each with their unit (a merge moves them).
+    pub fn members_of_units(conn: &mut DbConn, unit_ids: &[String]) -> Result<Vec<UnitMember>> {
+        Ok(people::table
+            .filter(people::unit_id.eq_any(unit_ids))
+            .filter(people::deleted_at.is_null())
+            .select(UnitMember::as_select())
+            .load(conn)?)
+    }
+
+    /// How many living people belong to a unit (a unit in use is not deleted).
+    pub fn count_in_unit(conn: &mut DbConn, unit_id: &str) -> Result<i64> {
+        Ok(people::table
+            .filter(people::unit_id.eq(unit_id))
+            .filter(people::deleted_at.is_null())
+            .count()
+            .get_result(conn)?)
+    }
+
     /// Finds a person the caller may see.
     pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
         let person = Self::find(conn, id)?;
@@ -218,13 +284,7 @@ impl People {
             Role::Organiser if caller.manages.covers(person.unit_id.as_deref()) => true,
             Role::Organiser | Role::Trainer => {
                 let courses = visible_courses(conn, caller)?.unwrap_or_default();
-                let count: i64 = enrollments::table
-                    .filter(enrollments::person_id.eq(&person.id))
-                    .filter(enrollments::course_id.eq_any(courses))
-                    .filter(enrollments::deleted_at.is_null())
-                    .count()
-                    .get_result(conn)?;
-                count > 0
+                Enrollments::is_enrolled_in_any(conn, &person.id, &courses)?
             }
         };
         if visible {
@@ -259,13 +319,7 @@ impl People {
             let mut query = people::table
                 .filter(people::deleted_at.is_null())
                 .filter(
-                    people::id.ne_all(
-                        enrollments::table
-                            .filter(enrollments::course_id.eq(course_id.clone()))
-                            .filter(enrollments::deleted_at.is_null())
-                            .filter(enrollments::status.ne("withdrawn"))
-                            .select(enrollments::person_id),
-                    ),
+                    people::id.ne_all(Enrollments::people_following_subquery(course_id.clone())),
                 )
                 .into_boxed::<Backend>();
             if let Some(units) = &units {
@@ -389,30 +443,17 @@ impl Resource for People {
                     query = query.filter(people::id.nullable().eq(caller.person_id.clone()));
                 }
                 Role::Organiser => {
-                    query = query.filter(
-                        people::unit_id.eq_any(units.clone()).or(people::id.eq_any(
-                            enrollments::table
-                                .filter(
-                                    enrollments::course_id
-                                        .eq_any(courses.clone().unwrap_or_default()),
-                                )
-                                .filter(enrollments::deleted_at.is_null())
-                                .select(enrollments::person_id),
+                    query = query.filter(people::unit_id.eq_any(units.clone()).or(
+                        people::id.eq_any(Enrollments::people_of_courses_subquery(
+                            courses.clone().unwrap_or_default(),
                         )),
-                    );
+                    ));
                 }
                 Role::Trainer => {
-                    query = query.filter(
-                        people::id.eq_any(
-                            enrollments::table
-                                .filter(
-                                    enrollments::course_id
-                                        .eq_any(courses.clone().unwrap_or_default()),
-                                )
-                                .filter(enrollments::deleted_at.is_null())
-                                .select(enrollments::person_id),
-                        ),
-                    );
+                    query =
+                        query.filter(people::id.eq_any(Enrollments::people_of_courses_subquery(
+                            courses.clone().unwrap_or_default(),
+                        )));
                 }
             }
             if let Some(q) = &filter.q {
@@ -433,14 +474,9 @@ impl Resource for People {
                 query = query.filter(people::position.eq(position.clone()));
             }
             if let Some(course) = &course_id {
-                query = query.filter(
-                    people::id.eq_any(
-                        enrollments::table
-                            .filter(enrollments::course_id.eq(course.clone()))
-                            .filter(enrollments::deleted_at.is_null())
-                            .select(enrollments::person_id),
-                    ),
-                );
+                query = query.filter(people::id.eq_any(Enrollments::people_of_courses_subquery(
+                    vec![course.clone()],
+                )));
             }
             query
         };
@@ -498,20 +534,9 @@ impl Resource for People {
     }
 
     fn delete_found(conn: &mut DbConn, _caller: &Caller, existing: Person) -> Result<()> {
-        let enrolled: i64 = enrollments::table
-            .filter(enrollments::person_id.eq(&existing.id))
-            .filter(enrollments::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
-        let recorded: i64 = attendance::table
-            .filter(attendance::person_id.eq(&existing.id))
-            .filter(attendance::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
-        let accounts: i64 = users::table
-            .filter(users::person_id.eq(&existing.id))
-            .count()
-            .get_result(conn)?;
+        let enrolled = Enrollments::count_of_person(conn, &existing.id)?;
+        let recorded = AttendanceRecords::count_of_person(conn, &existing.id)?;
+        let accounts = Users::count_of_person(conn, &existing.id)?;
         if enrolled + recorded + accounts > 0 {
             return Err(Error::conflict(
                 "person_in_use",
@@ -635,4 +660,126 @@ pub fn record_unit_change(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+// Reads for reports
+
+/// A person as the reports list them.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct Cadre {
+    pub id: String,
+    pub full_name: String,
+    pub position: String,
+    /// The day they took their position, when recorded.
+    pub position_since: Option<String>,
+    pub phone: Option<String>,
+    pub unit_id: Option<String>,
+}
+
+/// A unit a person left.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = person_unit_history)]
+pub struct UnitLeft {
+    pub person_id: String,
+    pub unit_id: String,
+}
+
+/// A unit a person left, when and why, and where the person is today.
+#[derive(Debug, Clone, Queryable)]
+pub struct UnitMove {
+    pub person_id: String,
+    pub full_name: String,
+    /// The unit left.
+    pub unit_id: String,
+    pub left_on: String,
+    pub reason: String,
+    /// Where the person is today.
+    pub current_unit_id: Option<String>,
+}
+
+impl People {
+    /// The living people with a live enrollment (whatever its status) in a course, those of
+    /// them `scope` covers, in roster order. Joins `enrollments`: the query lists people.
+    pub fn enrolled_in(
+        conn: &mut DbConn,
+        course_id: &str,
+        scope: &PersonalRecords,
+    ) -> Result<Vec<Cadre>> {
+        let enrolled = enrollments::table
+            .inner_join(people::table)
+            .filter(enrollments::course_id.eq(course_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(people::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        Ok(
+            personal!(enrolled, scope, people::id, enrollments::course_id)
+                .order(roster_order())
+                .select(Cadre::as_select())
+                .load(conn)?,
+        )
+    }
+
+    /// The living people of a unit holding one of `positions` (and, with `since`, who took it
+    /// on that day or later), in roster order.
+    pub fn cadres_holding(
+        conn: &mut DbConn,
+        positions: &[String],
+        since: Option<&str>,
+    ) -> Result<Vec<Cadre>> {
+        let mut cadres = people::table
+            .filter(people::deleted_at.is_null())
+            .filter(people::position.eq_any(positions))
+            .filter(people::unit_id.is_not_null())
+            .into_boxed::<Backend>();
+        if let Some(since) = since {
+            cadres = cadres.filter(people::position_since.ge(since.to_owned()));
+        }
+        Ok(cadres
+            .order(roster_order())
+            .select(Cadre::as_select())
+            .load(conn)?)
+    }
+
+    /// The units the people left after `day`, oldest first.
+    pub fn units_left_after(
+        conn: &mut DbConn,
+        person_ids: &[&String],
+        day: &str,
+    ) -> Result<Vec<UnitLeft>> {
+        Ok(person_unit_history::table
+            .filter(person_unit_history::person_id.eq_any(person_ids))
+            .filter(person_unit_history::left_on.gt(day))
+            .order(person_unit_history::left_on.asc())
+            .select(UnitLeft::as_select())
+            .load(conn)?)
+    }
+
+    /// Every unit change of the living people holding one of `positions`, person by person
+    /// (roster order), each person's oldest first. Joins `people` for their position, name and
+    /// unit today: the query is about the unit history.
+    pub fn unit_moves_of_positions(
+        conn: &mut DbConn,
+        positions: &[String],
+    ) -> Result<Vec<UnitMove>> {
+        Ok(person_unit_history::table
+            .inner_join(people::table)
+            .filter(people::position.eq_any(positions))
+            .filter(people::deleted_at.is_null())
+            .order((
+                people::sort_key.asc(),
+                people::id.asc(),
+                person_unit_history::left_on.asc(),
+                person_unit_history::created_at.asc(),
+            ))
+            .select((
+                people::id,
+                people::full_name,
+                person_unit_history::unit_id,
+                person_unit_history::left_on,
+                person_unit_history::reason,
+                people::unit_id,
+            ))
+            .load(conn)?)
+    }
 }

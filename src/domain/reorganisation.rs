@@ -24,7 +24,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{Audit, AuditAction, AuditObject, Entry};
-use super::people::{UnitChangeReason, record_unit_change};
+use super::people::{People, UnitChangeReason, record_unit_change};
 use super::units::{Unit, UnitInput, Units, placement_problem};
 use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, parse_id, path_id, serialize_ms};
@@ -276,13 +276,10 @@ pub fn merge(conn: &mut DbConn, caller: &Caller, request: MergeRequest) -> Resul
             ))
             .execute(conn)?;
     }
-    let members: Vec<(String, Option<String>)> = people::table
-        .filter(people::unit_id.eq_any(&source_ids))
-        .filter(people::deleted_at.is_null())
-        .select((people::id, people::unit_id))
-        .load(conn)?;
-    for ((person, old_unit), rev) in members.iter().zip(next_revisions(conn, members.len())?) {
-        if let Some(old) = old_unit {
+    let members = People::members_of_units(conn, &source_ids)?;
+    for (member, rev) in members.iter().zip(next_revisions(conn, members.len())?) {
+        let person = &member.id;
+        if let Some(old) = &member.unit_id {
             record_unit_change(
                 conn,
                 person,
@@ -453,4 +450,14 @@ pub fn find_unit(conn: &mut DbConn, id_or_code: &str) -> Result<Unit> {
         Some(id) => Units::find(conn, &id),
         None => Units::find_by_code(conn, id_or_code)?.ok_or(Error::NotFound { what: "unit" }),
     }
+}
+
+// Reads for reports
+
+/// Every rename and merge recorded, for a report that names units as they were called on a day
+/// and lists the reorganisations of a year.
+pub fn all_events(conn: &mut DbConn) -> Result<Vec<UnitEvent>> {
+    Ok(unit_events::table
+        .select(UnitEvent::as_select())
+        .load(conn)?)
 }

@@ -1,5 +1,6 @@
 //! Sessions: one teaching slot of a course (start and end, place, topic, the trainer who leads it).
 
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -7,13 +8,13 @@ use super::access::{
     ensure_course_visible, ensure_named_course_visible, is_assigned_trainer, visible_courses,
 };
 use super::attendance::AttendanceRecords;
-use super::courses::Courses;
+use super::courses::{CourseCount, Courses};
 use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, live_of_courses,
     replaced, sorted_page, tombstone,
 };
-use crate::db::schema::sessions;
+use crate::db::schema::{courses, sessions};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -296,6 +297,82 @@ impl Sessions {
             .filter(sessions::id.eq_any(ids))
             .filter(sessions::course_id.eq_any(courses))
             .select(sessions::id)
+            .load(conn)?)
+    }
+}
+
+// Reads for reports
+
+/// A live session as a report lists it: its course, topic and start.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionOutline {
+    pub id: String,
+    pub course_id: String,
+    pub topic: String,
+    pub starts_at: i64,
+}
+
+/// A live session of a trainer's course: when it starts and who leads it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionLead {
+    pub course_id: String,
+    pub starts_at: i64,
+    pub trainer_id: Option<String>,
+}
+
+impl Sessions {
+    /// A course's live sessions, in the order they start (ties by id).
+    pub fn outlines_of_course(conn: &mut DbConn, course_id: &str) -> Result<Vec<SessionOutline>> {
+        Ok(sessions::table
+            .filter(sessions::course_id.eq(course_id))
+            .filter(sessions::deleted_at.is_null())
+            .order((sessions::starts_at.asc(), sessions::id.asc()))
+            .select(SessionOutline::as_select())
+            .load(conn)?)
+    }
+
+    /// The live sessions of the live courses among `course_ids`. Joins `courses` for whether
+    /// the course is live: the query is about sessions.
+    pub fn outlines_of_live_courses(
+        conn: &mut DbConn,
+        course_ids: &[String],
+    ) -> Result<Vec<SessionOutline>> {
+        Ok(sessions::table
+            .inner_join(courses::table)
+            .filter(courses::deleted_at.is_null())
+            .filter(sessions::deleted_at.is_null())
+            .filter(sessions::course_id.eq_any(course_ids))
+            .select(SessionOutline::as_select())
+            .load(conn)?)
+    }
+
+    /// The live sessions of the courses, with who leads each.
+    pub fn leads_of_courses(conn: &mut DbConn, course_ids: &[String]) -> Result<Vec<SessionLead>> {
+        Ok(sessions::table
+            .filter(sessions::course_id.eq_any(course_ids))
+            .filter(sessions::deleted_at.is_null())
+            .select(SessionLead::as_select())
+            .load(conn)?)
+    }
+
+    /// How many live sessions each live course that ended from `from` to `to` (inclusive) has;
+    /// a course without live sessions is not listed. Joins `courses` for their end date: the
+    /// query counts sessions.
+    pub fn count_of_courses_ended_between(
+        conn: &mut DbConn,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<CourseCount>> {
+        Ok(sessions::table
+            .inner_join(courses::table)
+            .filter(courses::deleted_at.is_null())
+            .filter(courses::end_date.ge(from))
+            .filter(courses::end_date.le(to))
+            .filter(sessions::deleted_at.is_null())
+            .group_by(sessions::course_id)
+            .select((sessions::course_id, count_star()))
             .load(conn)?)
     }
 }

@@ -12,13 +12,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::courses::Courses;
+use super::people::People;
+use super::users::Users;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, path_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, SortRequest, check_revision, find_live, inserted,
     replaced, sorted_page, text, tombstone,
 };
-use crate::db::schema::{courses, people, units};
-use crate::db::{DbConn, next_revision, now_ms};
+use crate::db::schema::units;
+use crate::db::{Backend, DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
 pub const KINDS: [&str; 7] = [
@@ -118,6 +121,18 @@ pub struct UnitFilter {
     pub offset: Option<i64>,
 }
 
+/// A unit as stored, for resolving the units a roster names (`imports::StoredUnit`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = units)]
+pub struct UnitOnRecord {
+    pub id: String,
+    pub code: String,
+    /// The folded name (`text::fold`).
+    pub name_key: String,
+    pub merged_into_id: Option<String>,
+    pub kind: String,
+}
+
 /// A unit and its parent: one edge of the unit tree.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = units)]
@@ -159,6 +174,18 @@ impl Units {
             .select(Unit::as_select())
             .first(conn)
             .optional()?)
+    }
+
+    /// The live units among `ids` (`None`: every live unit), as a roster import resolves the
+    /// units its rows name.
+    pub fn on_record(conn: &mut DbConn, ids: Option<&[String]>) -> Result<Vec<UnitOnRecord>> {
+        let mut live = units::table
+            .filter(units::deleted_at.is_null())
+            .into_boxed::<Backend>();
+        if let Some(ids) = ids {
+            live = live.filter(units::id.eq_any(ids));
+        }
+        Ok(live.select(UnitOnRecord::as_select()).load(conn)?)
     }
 
     fn exists(conn: &mut DbConn, id: &str) -> Result<bool> {
@@ -463,17 +490,9 @@ impl Resource for Units {
             .filter(units::deleted_at.is_null())
             .count()
             .get_result(conn)?;
-        let members: i64 = people::table
-            .filter(people::unit_id.eq(&existing.id))
-            .filter(people::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
-        let organised: i64 = courses::table
-            .filter(courses::organizing_unit_id.eq(&existing.id))
-            .filter(courses::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
-        let organisers = super::users::Users::count_organisers_of(conn, &existing.id)?;
+        let members = People::count_in_unit(conn, &existing.id)?;
+        let organised = Courses::count_organised_by(conn, &existing.id)?;
+        let organisers = Users::count_organisers_of(conn, &existing.id)?;
         if children + members + organised + organisers > 0 {
             return Err(Error::conflict(
                 "unit_in_use",
@@ -486,5 +505,31 @@ impl Resource for Units {
         let now = now_ms();
         tombstone!(conn, units, &existing.id, now)?;
         Ok(())
+    }
+}
+
+// Reads for reports
+
+/// A unit as the reports place it: its name and kind, where it sits and what became of it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = units)]
+pub struct UnitNode {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub merged_into_id: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+impl Units {
+    /// Every live unit, in force or merged away: the tree is small (one province's units), so a
+    /// report reads it whole and walks it in memory.
+    pub fn nodes(conn: &mut DbConn) -> Result<Vec<UnitNode>> {
+        Ok(units::table
+            .filter(units::deleted_at.is_null())
+            .select(UnitNode::as_select())
+            .load(conn)?)
     }
 }

@@ -6,6 +6,8 @@
 //! people of their subtree: they list, read, create, change and reset those, never an admin's or
 //! an organiser's account (403 `role_not_allowed`); other accounts are not found.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +17,7 @@ use super::people::People;
 use super::units::Units;
 use super::values::{Checker, MAX_NAME_CHARS, new_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Role, SortRequest, ordered_page, sorted_page, text};
-use crate::db::schema::{devices, people, refresh_tokens, users};
+use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{Backend, DbConn, now_ms};
 use crate::error::{Error, Result};
 
@@ -301,13 +303,7 @@ impl Users {
             if let Some(units) = &units {
                 query = query
                     .filter(users::role.eq_any([Role::Trainer.as_str(), Role::Trainee.as_str()]))
-                    .filter(
-                        users::person_id.eq_any(
-                            people::table
-                                .filter(people::unit_id.eq_any(units.clone()))
-                                .select(people::id.nullable()),
-                        ),
-                    );
+                    .filter(users::person_id.eq_any(People::ids_in_units_subquery(units.clone())));
             }
             if let Some(q) = &filter.q {
                 // Usernames are ASCII; display names are matched as typed (with escaping).
@@ -507,6 +503,24 @@ impl Users {
             .filter(users::unit_id.eq(unit_id))
             .count()
             .get_result(conn)?)
+    }
+
+    /// How many accounts a person has (a person with any is not deleted).
+    pub fn count_of_person(conn: &mut DbConn, person_id: &str) -> Result<i64> {
+        Ok(users::table
+            .filter(users::person_id.eq(person_id))
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// The usernames of the accounts among `ids`, by account id.
+    pub fn usernames(conn: &mut DbConn, ids: &[&str]) -> Result<HashMap<String, String>> {
+        Ok(users::table
+            .filter(users::id.eq_any(ids))
+            .select((users::id, users::username))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect())
     }
 
     /// The caller's own account.

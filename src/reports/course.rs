@@ -2,19 +2,19 @@
 
 use std::collections::HashMap;
 
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
 use super::unit_tree::UnitTree;
-use super::{Cadre, Rule, local_time, percent, position_label, status_label};
+use super::{Rule, local_time, percent, position_label, status_label};
 use crate::db::DbConn;
-use crate::db::schema::{attendance, enrollments, people, person_unit_history, sessions};
-use crate::domain::access::ensure_course_visible;
+use crate::domain::Caller;
+use crate::domain::access::records_of_course;
+use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
-use crate::domain::people::roster_order;
+use crate::domain::people::{Cadre, People};
+use crate::domain::sessions::Sessions;
 use crate::domain::values::{Checker, format_ms, path_id};
-use crate::domain::{Caller, Role};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,29 +76,8 @@ pub struct CourseQuery {
     pub statuses: Option<String>,
 }
 
-#[derive(Queryable)]
-struct SessionRow {
-    id: String,
-    topic: String,
-    starts_at: i64,
-}
-
-#[derive(Queryable)]
-struct Mark {
-    session_id: String,
-    person_id: String,
-    status: String,
-}
-
-/// A unit a trainee left, and when.
-#[derive(Queryable)]
-struct UnitLeft {
-    person_id: String,
-    unit_id: String,
-}
-
 /// Sessions × trainees. Admins and the course's trainers see every trainee; a trainee sees only
-/// their own row; a course outside the caller's scope is not found.
+/// their own row; a course outside the caller's scope is not found (`access::records_of_course`).
 pub fn report(
     conn: &mut DbConn,
     caller: &Caller,
@@ -106,48 +85,17 @@ pub fn report(
     query: &CourseQuery,
 ) -> Result<CourseReport> {
     let id = path_id(id, "course")?;
-    ensure_course_visible(conn, caller, &id, "course")?;
+    let scope = records_of_course(conn, caller, &id, "course")?;
     let mut check = Checker::new();
     let rule = Rule::parse(&mut check, query.min_rate, query.statuses.as_deref());
     check.finish()?;
     let course = Courses::find(conn, &id)?;
-    let session_rows: Vec<SessionRow> = sessions::table
-        .filter(sessions::course_id.eq(&id))
-        .filter(sessions::deleted_at.is_null())
-        .order((sessions::starts_at.asc(), sessions::id.asc()))
-        .select((sessions::id, sessions::topic, sessions::starts_at))
-        .load(conn)?;
-    let mut trainees_query = enrollments::table
-        .inner_join(people::table)
-        .filter(enrollments::course_id.eq(&id))
-        .filter(enrollments::deleted_at.is_null())
-        .filter(people::deleted_at.is_null())
-        .into_boxed();
-    if caller.role == Role::Trainee {
-        trainees_query = trainees_query.filter(people::id.nullable().eq(caller.person_id.clone()));
-    }
-    let trainees: Vec<Cadre> = trainees_query
-        .order(roster_order())
-        .select(Cadre::as_select())
-        .load(conn)?;
+    let session_rows = Sessions::outlines_of_course(conn, &id)?;
+    let trainees = People::enrolled_in(conn, &id, &scope)?;
     let person_ids: Vec<&String> = trainees.iter().map(|t| &t.id).collect();
     let session_ids: Vec<&String> = session_rows.iter().map(|s| &s.id).collect();
-    let marks: Vec<Mark> = attendance::table
-        .filter(attendance::session_id.eq_any(&session_ids))
-        .filter(attendance::person_id.eq_any(&person_ids))
-        .filter(attendance::deleted_at.is_null())
-        .select((
-            attendance::session_id,
-            attendance::person_id,
-            attendance::status,
-        ))
-        .load(conn)?;
-    let history: Vec<UnitLeft> = person_unit_history::table
-        .filter(person_unit_history::person_id.eq_any(&person_ids))
-        .filter(person_unit_history::left_on.gt(&course.start_date))
-        .order(person_unit_history::left_on.asc())
-        .select((person_unit_history::person_id, person_unit_history::unit_id))
-        .load(conn)?;
+    let marks = AttendanceRecords::marks(conn, &session_ids, &person_ids)?;
+    let history = People::units_left_after(conn, &person_ids, &course.start_date)?;
     let tree = UnitTree::load(conn)?;
     let mut unit_then: HashMap<&str, &str> = HashMap::new();
     for left in &history {

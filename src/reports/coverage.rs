@@ -4,18 +4,17 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Datelike;
-use diesel::dsl::count_star;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
 use super::unit_tree::{Tally, UnitPlace, UnitTree};
-use super::{Attended, Cadre, DEFAULT_POSITIONS, Rule, list, position_label};
+use super::{DEFAULT_POSITIONS, Rule, list, position_label};
 use crate::db::DbConn;
-use crate::db::schema::{attendance, courses, people, sessions};
 use crate::domain::Caller;
 use crate::domain::access::{Manages, visible_courses};
-use crate::domain::people::POSITIONS;
+use crate::domain::attendance::AttendanceRecords;
+use crate::domain::people::{Cadre, POSITIONS, People};
+use crate::domain::sessions::Sessions;
 use crate::domain::values::Checker;
 use crate::error::{Error, Result};
 
@@ -78,13 +77,6 @@ pub struct CoverageReport {
     pub units: Vec<CoverageUnit>,
 }
 
-/// How many sessions a course that ended in the period has.
-#[derive(Queryable)]
-struct CourseSessions {
-    course_id: String,
-    sessions: i64,
-}
-
 /// A unit's own cadres (not those of the units below): the tally and who is missing.
 #[derive(Default)]
 struct UnitCount {
@@ -141,41 +133,16 @@ pub fn report(conn: &mut DbConn, caller: &Caller, query: &CoverageQuery) -> Resu
     let visible = visible_courses(conn, caller)?;
 
     // Sessions per course that ended in the period.
-    let course_sessions: Vec<CourseSessions> = sessions::table
-        .inner_join(courses::table)
-        .filter(courses::deleted_at.is_null())
-        .filter(courses::end_date.ge(&from))
-        .filter(courses::end_date.le(&to))
-        .filter(sessions::deleted_at.is_null())
-        .group_by(sessions::course_id)
-        .select((sessions::course_id, count_star()))
-        .load(conn)?;
+    let course_sessions = Sessions::count_of_courses_ended_between(conn, &from, &to)?;
     let course_ids: Vec<&String> = course_sessions.iter().map(|c| &c.course_id).collect();
     let sessions_of: HashMap<&str, i64> = course_sessions
         .iter()
-        .map(|c| (c.course_id.as_str(), c.sessions))
+        .map(|c| (c.course_id.as_str(), c.count))
         .collect();
-    // One aggregated pass over attendance: sessions attended per (course, cadre).
-    let attended: Vec<Attended> = attendance::table
-        .inner_join(sessions::table)
-        .inner_join(people::table)
-        .filter(attendance::deleted_at.is_null())
-        .filter(attendance::status.eq_any(&rule.statuses))
-        .filter(sessions::course_id.eq_any(&course_ids))
-        .filter(sessions::deleted_at.is_null())
-        .filter(people::position.eq_any(&positions))
-        .filter(people::deleted_at.is_null())
-        .group_by((sessions::course_id, attendance::person_id))
-        .select((sessions::course_id, attendance::person_id, count_star()))
-        .load(conn)?;
+    let attended =
+        AttendanceRecords::attended_by_positions(conn, &course_ids, &rule.statuses, &positions)?;
     let trained: HashSet<String> = rule.completers(attended, &sessions_of);
-    let cadres: Vec<Cadre> = people::table
-        .filter(people::deleted_at.is_null())
-        .filter(people::position.eq_any(&positions))
-        .filter(people::unit_id.is_not_null())
-        .order((people::sort_key.asc(), people::full_name.asc()))
-        .select(Cadre::as_select())
-        .load(conn)?;
+    let cadres = People::cadres_holding(conn, &positions, None)?;
 
     // Counts per unit in force today, then rolled up to every ancestor.
     let mut own: HashMap<String, UnitCount> = HashMap::new();

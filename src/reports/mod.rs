@@ -23,11 +23,9 @@ pub use unit_tree::UnitPlace;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, TimeZone};
-use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::people;
-use crate::domain::attendance::STATUSES;
+use crate::domain::attendance::{AttendedInCourse, STATUSES};
 use crate::domain::values::Checker;
 
 /// A report as a file: the stem of its name and its sheets (CSV takes the first).
@@ -69,7 +67,7 @@ impl Rule {
     /// course's live sessions (`sessions_of`, by course).
     fn completers(
         &self,
-        attended: Vec<Attended>,
+        attended: Vec<AttendedInCourse>,
         sessions_of: &HashMap<&str, i64>,
     ) -> HashSet<String> {
         attended
@@ -81,27 +79,6 @@ impl Rule {
             .map(|a| a.person_id)
             .collect()
     }
-}
-
-/// A person as the reports list them.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = people)]
-struct Cadre {
-    id: String,
-    full_name: String,
-    position: String,
-    /// The day they took their position, when recorded.
-    position_since: Option<String>,
-    phone: Option<String>,
-    unit_id: Option<String>,
-}
-
-/// How many sessions of a course a person attended with a counting status.
-#[derive(Queryable)]
-struct Attended {
-    course_id: String,
-    person_id: String,
-    sessions: i64,
 }
 
 /// A comma-separated list of allowed values, or the default.

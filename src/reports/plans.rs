@@ -17,18 +17,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::dsl::count_star;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
 use super::unit_tree::{Tally, UnitPlace, UnitTree};
-use super::{Attended, Cadre, DEFAULT_STATUSES, Rule, percent, position_label};
+use super::{DEFAULT_STATUSES, Rule, percent, position_label};
 use crate::db::DbConn;
-use crate::db::schema::{attendance, courses, people, person_unit_history, sessions};
 use crate::domain::Caller;
-use crate::domain::people::{UnitChangeReason, roster_order};
+use crate::domain::attendance::AttendanceRecords;
+use crate::domain::courses::{CourseOutline, Courses};
+use crate::domain::people::{Cadre, People, UnitChangeReason, UnitMove};
 use crate::domain::plans::{PlanRule, TrainingPlan, TrainingPlans, topic_matches};
+use crate::domain::sessions::{SessionOutline, Sessions};
 use crate::domain::values::path_id;
 use crate::error::Result;
 
@@ -222,37 +222,9 @@ fn scope_of(tree: &UnitTree, root: &str) -> HashSet<String> {
         .collect()
 }
 
-/// A live session of a planned course.
-#[derive(Debug, Queryable)]
-struct LiveSession {
-    id: String,
-    course_id: String,
-    topic: String,
-    starts_at: i64,
-}
-
-/// The live sessions of the plan's live courses.
-fn live_sessions(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<LiveSession>> {
-    let course_ids: Vec<&String> = plan.courses.iter().map(|c| &c.course_id).collect();
-    Ok(sessions::table
-        .inner_join(courses::table)
-        .filter(courses::deleted_at.is_null())
-        .filter(sessions::deleted_at.is_null())
-        .filter(sessions::course_id.eq_any(&course_ids))
-        .select((
-            sessions::id,
-            sessions::course_id,
-            sessions::topic,
-            sessions::starts_at,
-        ))
-        .load(conn)?)
-}
-
-/// How many sessions on the plan's topics a person attended with a counting status.
-#[derive(Queryable)]
-struct AttendedOnTopics {
-    person_id: String,
-    sessions: i64,
+/// The planned courses' ids.
+fn course_ids(plan: &TrainingPlan) -> Vec<String> {
+    plan.courses.iter().map(|c| c.course_id.clone()).collect()
 }
 
 /// A planned course's live sessions, and how many of them have started.
@@ -268,15 +240,15 @@ fn trained_people(
     plan: &TrainingPlan,
     candidates: &[&String],
 ) -> Result<HashSet<String>> {
-    let live_sessions = live_sessions(conn, plan)?;
+    let live_sessions = Sessions::outlines_of_live_courses(conn, &course_ids(plan))?;
     let now = crate::db::now_ms();
-    let started = |s: &&LiveSession| s.starts_at <= now;
-    let counting: Vec<&str> = DEFAULT_STATUSES.to_vec();
+    let started = |s: &&SessionOutline| s.starts_at <= now;
+    let counting: Vec<String> = DEFAULT_STATUSES.map(str::to_owned).to_vec();
     match &plan.rule {
         PlanRule::CourseCompletion { min_rate } => {
             let rule = Rule {
                 min_rate: f64::from(*min_rate),
-                statuses: counting.iter().map(|s| (*s).to_owned()).collect(),
+                statuses: counting,
             };
             let mut sessions_of: HashMap<&str, i64> = HashMap::new();
             for session in &live_sessions {
@@ -287,15 +259,12 @@ fn trained_people(
                 .filter(started)
                 .map(|s| &s.id)
                 .collect();
-            let attended: Vec<Attended> = attendance::table
-                .inner_join(sessions::table)
-                .filter(attendance::deleted_at.is_null())
-                .filter(attendance::status.eq_any(&counting))
-                .filter(attendance::session_id.eq_any(&session_ids))
-                .filter(attendance::person_id.eq_any(candidates))
-                .group_by((sessions::course_id, attendance::person_id))
-                .select((sessions::course_id, attendance::person_id, count_star()))
-                .load(conn)?;
+            let attended = AttendanceRecords::attended_in_courses(
+                conn,
+                &session_ids,
+                candidates,
+                &rule.statuses,
+            )?;
             Ok(rule.completers(attended, &sessions_of))
         }
         PlanRule::SessionsOnTopics { min_sessions, .. } => {
@@ -306,14 +275,7 @@ fn trained_people(
                 .filter(|s| topic_matches(&s.topic, &keys))
                 .map(|s| &s.id)
                 .collect();
-            let attended: Vec<AttendedOnTopics> = attendance::table
-                .filter(attendance::deleted_at.is_null())
-                .filter(attendance::status.eq_any(&counting))
-                .filter(attendance::session_id.eq_any(&session_ids))
-                .filter(attendance::person_id.eq_any(candidates))
-                .group_by(attendance::person_id)
-                .select((attendance::person_id, count_star()))
-                .load(conn)?;
+            let attended = AttendanceRecords::attended(conn, &session_ids, candidates, &counting)?;
             Ok(attended
                 .into_iter()
                 .filter(|a| a.sessions >= i64::from(*min_sessions))
@@ -325,18 +287,8 @@ fn trained_people(
 
 fn evaluate(conn: &mut DbConn, tree: &UnitTree, plan: &TrainingPlan) -> Result<Evaluation> {
     let scope = scope_of(tree, &plan.unit_id);
-    let mut cadres = people::table
-        .filter(people::deleted_at.is_null())
-        .filter(people::position.eq_any(&plan.target_positions))
-        .filter(people::unit_id.is_not_null())
-        .into_boxed();
-    if let Some(since) = &plan.elected_since {
-        cadres = cadres.filter(people::position_since.ge(since.clone()));
-    }
-    let cadres: Vec<Cadre> = cadres
-        .order(roster_order())
-        .select(Cadre::as_select())
-        .load(conn)?;
+    let cadres =
+        People::cadres_holding(conn, &plan.target_positions, plan.elected_since.as_deref())?;
     let in_scope: Vec<(Cadre, String)> = cadres
         .into_iter()
         .filter_map(|c| {
@@ -404,30 +356,10 @@ fn unit_rows(tree: &UnitTree, root: &str, evaluation: &Evaluation) -> Vec<PlanUn
         .collect()
 }
 
-/// A course of the plan as a progress row.
-#[derive(Debug, Queryable)]
-struct CourseRow {
-    id: String,
-    code: Option<String>,
-    title: String,
-    start_date: String,
-    end_date: String,
-}
-
 fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<PlannedCourseProgress>> {
-    let ids: Vec<&String> = plan.courses.iter().map(|c| &c.course_id).collect();
-    let rows: Vec<CourseRow> = courses::table
-        .filter(courses::id.eq_any(&ids))
-        .filter(courses::deleted_at.is_null())
-        .select((
-            courses::id,
-            courses::code,
-            courses::title,
-            courses::start_date,
-            courses::end_date,
-        ))
-        .load(conn)?;
-    let live_sessions = live_sessions(conn, plan)?;
+    let ids = course_ids(plan);
+    let rows = Courses::outlines(conn, &ids)?;
+    let live_sessions = Sessions::outlines_of_live_courses(conn, &ids)?;
     let now = crate::db::now_ms();
     let mut held: HashMap<&str, Held> = HashMap::new();
     for session in &live_sessions {
@@ -435,7 +367,7 @@ fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<Planned
         entry.sessions += 1;
         entry.started += i64::from(session.starts_at <= now);
     }
-    let by_id: HashMap<&str, &CourseRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let by_id: HashMap<&str, &CourseOutline> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
     // A planned course deleted since is left out: there is nothing left of it to hold.
     Ok(plan
         .courses
@@ -460,19 +392,6 @@ fn planned_courses(conn: &mut DbConn, plan: &TrainingPlan) -> Result<Vec<Planned
             })
         })
         .collect())
-}
-
-/// A person of the target positions who left a unit, as the unit history keeps it.
-#[derive(Debug, Queryable)]
-struct MoveRow {
-    person_id: String,
-    full_name: String,
-    /// The unit left.
-    unit_id: String,
-    left_on: String,
-    reason: String,
-    /// Where the person is today.
-    current_unit_id: Option<String>,
 }
 
 /// Merges and renames in the plan's year of a unit in the plan's scope, of a unit merged into
@@ -510,25 +429,7 @@ fn changes(
     });
     // Every unit change of the people holding the target positions: a move's destination is
     // the unit of the person's next change, or where they are today.
-    let history: Vec<MoveRow> = person_unit_history::table
-        .inner_join(people::table)
-        .filter(people::position.eq_any(&plan.target_positions))
-        .filter(people::deleted_at.is_null())
-        .order((
-            people::sort_key.asc(),
-            people::id.asc(),
-            person_unit_history::left_on.asc(),
-            person_unit_history::created_at.asc(),
-        ))
-        .select((
-            people::id,
-            people::full_name,
-            person_unit_history::unit_id,
-            person_unit_history::left_on,
-            person_unit_history::reason,
-            people::unit_id,
-        ))
-        .load(conn)?;
+    let history: Vec<UnitMove> = People::unit_moves_of_positions(conn, &plan.target_positions)?;
     let mut changes: Vec<PlanChange> = events
         .into_iter()
         .filter_map(|e| {

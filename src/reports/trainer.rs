@@ -2,18 +2,19 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::count_star;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Sheet, Value};
 use crate::db::DbConn;
-use crate::db::schema::{attendance, courses, sessions, sync_conflicts, sync_quarantine};
-use crate::domain::access::{Manages, visible_courses};
+use crate::domain::access::trainer_courses_seen_by;
+use crate::domain::attendance::AttendanceRecords;
+use crate::domain::courses::Courses;
+use crate::domain::sessions::Sessions;
 use crate::domain::users::Users;
 use crate::domain::values::path_id;
 use crate::domain::{Caller, Role};
 use crate::error::{Error, Result};
+use crate::sync::review;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,85 +56,28 @@ pub struct TrainerReport {
 
 /// What a trainer did in their courses and what is waiting on them. Administrators see any
 /// trainer; an organiser the trainers of their subtree's people, in the subtree's courses; a
-/// trainer sees only themselves; anything else is not found.
+/// trainer sees only themselves (`access::trainer_courses_seen_by`); anything else is not found.
 pub fn report(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerReport> {
     let id = path_id(id, "trainer")?;
-    let allowed = match caller.role {
-        Role::Admin => true,
-        Role::Organiser => Users::find_managed(conn, &caller.manages, &id).is_ok(),
-        Role::Trainer => caller.user_id == id,
-        Role::Trainee => false,
-    };
-    let caller_courses = visible_courses(conn, caller)?;
-    let user = Users::find(conn, &id).ok().filter(|u| u.role == "trainer");
-    let Some(user) = user.filter(|_| allowed) else {
-        return Err(Error::NotFound { what: "trainer" });
-    };
-    let as_trainer = Caller {
-        user_id: user.id.clone(),
-        device_id: String::new(),
-        role: Role::Trainer,
-        person_id: None,
-        address: None,
-        unit_id: None,
-        manages: Manages::Nothing,
-    };
-    let course_ids: Vec<String> = visible_courses(conn, &as_trainer)?
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|course| {
-            caller_courses
-                .as_ref()
-                .is_none_or(|ids| ids.contains(course))
-        })
-        .collect();
+    let not_found = || Error::NotFound { what: "trainer" };
+    let user = Users::find(conn, &id)
+        .ok()
+        .filter(|u| u.role() == Role::Trainer)
+        .ok_or_else(not_found)?;
+    let course_ids = trainer_courses_seen_by(conn, caller, &user.id)?.ok_or_else(not_found)?;
     let now = crate::db::now_ms();
-    let course_rows: Vec<(String, String, String, String)> = courses::table
-        .filter(courses::id.eq_any(&course_ids))
-        .order((courses::start_date.asc(), courses::id.asc()))
-        .select((
-            courses::id,
-            courses::title,
-            courses::start_date,
-            courses::end_date,
-        ))
-        .load(conn)?;
-    let session_rows: Vec<(String, i64, Option<String>)> = sessions::table
-        .filter(sessions::course_id.eq_any(&course_ids))
-        .filter(sessions::deleted_at.is_null())
-        .select((
-            sessions::course_id,
-            sessions::starts_at,
-            sessions::trainer_id,
-        ))
-        .load(conn)?;
-    let recorded: Vec<(String, i64)> = attendance::table
-        .inner_join(sessions::table)
-        .filter(attendance::recorded_by.eq(&user.id))
-        .filter(attendance::deleted_at.is_null())
-        .filter(sessions::course_id.eq_any(&course_ids))
-        .group_by(sessions::course_id)
-        .select((sessions::course_id, count_star()))
-        .load(conn)?;
-    let conflicts: Vec<(Option<String>, i64)> = sync_conflicts::table
-        .filter(sync_conflicts::course_id.eq_any(&course_ids))
-        .filter(sync_conflicts::resolved_at.is_null())
-        .group_by(sync_conflicts::course_id)
-        .select((sync_conflicts::course_id, count_star()))
-        .load(conn)?;
-    let quarantined: Vec<(Option<String>, i64)> = sync_quarantine::table
-        .filter(sync_quarantine::user_id.eq(&user.id))
-        .filter(sync_quarantine::status.eq("open"))
-        .group_by(sync_quarantine::course_id)
-        .select((sync_quarantine::course_id, count_star()))
-        .load(conn)?;
+    let course_rows = Courses::outlines(conn, &course_ids)?;
+    let session_rows = Sessions::leads_of_courses(conn, &course_ids)?;
+    let recorded = AttendanceRecords::count_recorded_by(conn, &user.id, &course_ids)?;
+    let conflicts = review::unresolved_conflicts_of_courses(conn, &course_ids)?;
+    let quarantined = review::open_quarantine_of_user(conn, &user.id)?;
     let mut courses: Vec<TrainerCourse> = course_rows
         .into_iter()
-        .map(|(course_id, title, start_date, end_date)| TrainerCourse {
-            course_id,
-            title,
-            start_date,
-            end_date,
+        .map(|course| TrainerCourse {
+            course_id: course.id,
+            title: course.title,
+            start_date: course.start_date,
+            end_date: course.end_date,
             ..TrainerCourse::default()
         })
         .collect();
@@ -142,37 +86,38 @@ pub fn report(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainerRep
         .enumerate()
         .map(|(i, c)| (c.course_id.clone(), i))
         .collect();
-    for (course, starts_at, taught_by) in session_rows {
-        if let Some(&i) = index.get(&course) {
+    for session in session_rows {
+        if let Some(&i) = index.get(&session.course_id) {
             let c = &mut courses[i];
             c.sessions += 1;
-            if starts_at <= now {
+            if session.starts_at <= now {
                 c.sessions_held += 1;
-                c.sessions_taught += i64::from(taught_by.as_deref() == Some(user.id.as_str()));
+                c.sessions_taught +=
+                    i64::from(session.trainer_id.as_deref() == Some(user.id.as_str()));
             }
         }
     }
-    for (course, n) in recorded {
-        if let Some(&i) = index.get(&course) {
-            courses[i].attendance_recorded = n;
+    for recorded in recorded {
+        if let Some(&i) = index.get(&recorded.course_id) {
+            courses[i].attendance_recorded = recorded.count;
         }
     }
-    for (course, n) in conflicts {
-        if let Some(&i) = course.and_then(|c| index.get(&c)) {
-            courses[i].open_conflicts = n;
+    for conflicts in conflicts {
+        if let Some(&i) = conflicts.course_id.and_then(|c| index.get(&c)) {
+            courses[i].open_conflicts = conflicts.count;
         }
     }
     let mut totals = TrainerCourse {
         title: "Tổng cộng".into(),
         ..TrainerCourse::default()
     };
-    for (course, n) in quarantined {
+    for quarantined in quarantined {
         // A refused mutation may name a course the trainer has since left, or none at all: it
         // still waits on them, so it counts in the totals either way.
-        if let Some(&i) = course.and_then(|c| index.get(&c)) {
-            courses[i].open_quarantined = n;
+        if let Some(&i) = quarantined.course_id.and_then(|c| index.get(&c)) {
+            courses[i].open_quarantined = quarantined.count;
         }
-        totals.open_quarantined += n;
+        totals.open_quarantined += quarantined.count;
     }
     for c in &courses {
         totals.sessions += c.sessions;

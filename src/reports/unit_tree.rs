@@ -4,54 +4,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use diesel::prelude::*;
 use serde::Serialize;
 
 use super::percent;
 use super::render::Value;
 
 use crate::db::DbConn;
-use crate::db::schema::{unit_events, units};
-use crate::domain::reorganisation::{UnitEvent, names_on};
+use crate::domain::reorganisation::{UnitEvent, all_events, names_on};
 use crate::domain::text;
+use crate::domain::units::{UnitNode, Units};
 use crate::error::Result;
 
 /// Units as the reports need them.
 pub(super) struct UnitTree {
-    pub(super) units: HashMap<String, UnitRow>,
+    pub(super) units: HashMap<String, UnitNode>,
     pub(super) events: Vec<UnitEvent>,
-}
-
-#[derive(Debug, Clone, Queryable)]
-pub(super) struct UnitRow {
-    pub(super) id: String,
-    pub(super) code: String,
-    pub(super) name: String,
-    pub(super) kind: String,
-    pub(super) parent_id: Option<String>,
-    pub(super) merged_into_id: Option<String>,
-    pub(super) valid_to: Option<String>,
 }
 
 impl UnitTree {
     pub(super) fn load(conn: &mut DbConn) -> Result<UnitTree> {
-        let rows: Vec<UnitRow> = units::table
-            .filter(units::deleted_at.is_null())
-            .select((
-                units::id,
-                units::code,
-                units::name,
-                units::kind,
-                units::parent_id,
-                units::merged_into_id,
-                units::valid_to,
-            ))
-            .load(conn)?;
-        let events = unit_events::table
-            .select(UnitEvent::as_select())
-            .load(conn)?;
+        let nodes = Units::nodes(conn)?;
+        let events = all_events(conn)?;
         Ok(UnitTree {
-            units: rows.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            units: nodes.into_iter().map(|u| (u.id.clone(), u)).collect(),
             events,
         })
     }
@@ -125,7 +100,7 @@ impl UnitTree {
         root: Option<&str>,
     ) -> Vec<UnitPlace> {
         let mut starts = Vec::new();
-        let mut children: BTreeMap<Option<&str>, Vec<&UnitRow>> = BTreeMap::new();
+        let mut children: BTreeMap<Option<&str>, Vec<&UnitNode>> = BTreeMap::new();
         for unit in shown.into_iter().filter_map(|id| self.units.get(id)) {
             if root == Some(unit.id.as_str()) {
                 starts.push(unit);
@@ -141,7 +116,7 @@ impl UnitTree {
             starts = children.remove(&None).unwrap_or_default();
         }
         let mut rows = Vec::new();
-        let mut stack: Vec<(&UnitRow, usize)> = starts.into_iter().rev().map(|u| (u, 0)).collect();
+        let mut stack: Vec<(&UnitNode, usize)> = starts.into_iter().rev().map(|u| (u, 0)).collect();
         while let Some((unit, depth)) = stack.pop() {
             rows.push(UnitPlace {
                 unit_id: unit.id.clone(),

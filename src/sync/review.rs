@@ -3,6 +3,7 @@
 //! courses of their subtree; an item naming no course is the province's (admins only); others
 //! are not found.
 
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -381,4 +382,36 @@ pub fn resolve_conflict(
         .find(id)
         .select(Conflict::as_select())
         .get_result(conn)?)
+}
+
+// Reads for reports
+
+/// How many open items name a course (`None`: the items naming no course).
+#[derive(Debug, Clone, Queryable)]
+pub struct OpenItems {
+    pub course_id: Option<String>,
+    pub count: i64,
+}
+
+/// The unresolved conflicts of each of the courses.
+pub fn unresolved_conflicts_of_courses(
+    conn: &mut DbConn,
+    course_ids: &[String],
+) -> Result<Vec<OpenItems>> {
+    Ok(sync_conflicts::table
+        .filter(sync_conflicts::course_id.eq_any(course_ids))
+        .filter(sync_conflicts::resolved_at.is_null())
+        .group_by(sync_conflicts::course_id)
+        .select((sync_conflicts::course_id, count_star()))
+        .load(conn)?)
+}
+
+/// The open quarantined mutations of a user's devices, per course they name.
+pub fn open_quarantine_of_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<OpenItems>> {
+    Ok(sync_quarantine::table
+        .filter(sync_quarantine::user_id.eq(user_id))
+        .filter(sync_quarantine::status.eq("open"))
+        .group_by(sync_quarantine::course_id)
+        .select((sync_quarantine::course_id, count_star()))
+        .load(conn)?)
 }

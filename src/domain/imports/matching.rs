@@ -3,41 +3,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::prelude::*;
-
 use super::row::Values;
 use super::{Action, Problem};
-use crate::db::schema::{enrollments, people, units};
-use crate::db::{Backend, DbConn};
+use crate::db::DbConn;
 use crate::domain::access::Manages;
+use crate::domain::enrollments::Enrollments;
+use crate::domain::people::People;
 use crate::domain::text;
+use crate::domain::units::Units;
 use crate::error::Result;
 
-/// A person as stored, for matching.
-#[derive(Debug, Clone, Queryable)]
-pub struct Existing {
-    pub id: String,
-    pub full_name: String,
-    /// The folded name (`text::fold`).
-    pub name_key: String,
-    pub birth_date: Option<String>,
-    pub gender: Option<String>,
-    pub phone: Option<String>,
-    pub position: String,
-    pub unit_id: Option<String>,
-    pub position_since: Option<String>,
-}
-
-/// A unit as stored, for resolving the units a file names.
-#[derive(Debug, Clone, Queryable)]
-pub struct StoredUnit {
-    pub id: String,
-    pub code: String,
-    /// The folded name (`text::fold`).
-    pub name_key: String,
-    pub merged_into_id: Option<String>,
-    pub kind: String,
-}
+pub use crate::domain::people::PersonOnRecord as Existing;
+pub use crate::domain::units::UnitOnRecord as StoredUnit;
 
 /// What a file is checked against: the units, the people on record and, for a course, the
 /// people already enrolled in it.
@@ -64,44 +41,10 @@ impl OnRecord {
         course_id: Option<&str>,
     ) -> Result<OnRecord> {
         let in_reach = manages.units();
-        let mut units_query = units::table
-            .filter(units::deleted_at.is_null())
-            .into_boxed::<Backend>();
-        let mut people_query = people::table
-            .filter(people::deleted_at.is_null())
-            .into_boxed::<Backend>();
-        if let Some(ids) = &in_reach {
-            units_query = units_query.filter(units::id.eq_any(ids.clone()));
-            people_query = people_query.filter(people::unit_id.eq_any(ids.clone()));
-        }
-        let units = units_query
-            .select((
-                units::id,
-                units::code,
-                units::name_key,
-                units::merged_into_id,
-                units::kind,
-            ))
-            .load(conn)?;
-        let people = people_query
-            .select((
-                people::id,
-                people::full_name,
-                people::name_key,
-                people::birth_date,
-                people::gender,
-                people::phone,
-                people::position,
-                people::unit_id,
-                people::position_since,
-            ))
-            .load(conn)?;
+        let units = Units::on_record(conn, in_reach.as_deref())?;
+        let people = People::on_record(conn, in_reach.as_deref())?;
         let enrolled = match course_id {
-            Some(course) => enrollments::table
-                .filter(enrollments::course_id.eq(course))
-                .filter(enrollments::deleted_at.is_null())
-                .select(enrollments::person_id)
-                .load::<String>(conn)?
+            Some(course) => Enrollments::person_ids_of_course(conn, course)?
                 .into_iter()
                 .collect(),
             None => HashSet::new(),
