@@ -151,6 +151,11 @@ fn agent() -> ureq::Agent {
 
 /// A GET (no body) or a POST of a JSON body: the status and the JSON answer.
 fn call(agent: &ureq::Agent, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    send(agent, url, token, body.map(Value::to_string))
+}
+
+/// `call` with a body already written as JSON text.
+fn send(agent: &ureq::Agent, url: &str, token: Option<&str>, body: Option<String>) -> (u16, Value) {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let response = match body {
         Some(body) => {
@@ -158,7 +163,7 @@ fn call(agent: &ureq::Agent, url: &str, token: Option<&str>, body: Option<&Value
             if let Some(bearer) = &bearer {
                 request = request.header("Authorization", bearer);
             }
-            request.send(body.to_string())
+            request.send(body)
         }
         None => {
             let mut request = agent.get(url);
@@ -422,15 +427,24 @@ fn run(options: &Options, database_url: Option<&str>) {
             foreign_session: demo.foreign_session.clone(),
         };
         let size = options.flood_batch;
+        // The flooding batches are written before the flood: a flooding phone's CPU is not the
+        // server's, and writing a thousand mutations' JSON here took about as long as the
+        // server's refusing it, on the same two cores. More are written as they go should the
+        // flood outlast these.
+        let mut counter = 0;
+        let mut batches: Vec<String> = (0..options.probes.max(64))
+            .map(|_| refused_batch(&demo, &flooder.device, size, &mut counter).to_string())
+            .collect();
         thread::spawn(move || {
             let agent = self::agent();
             let mut flood = Flood::default();
-            let mut counter = 0;
             while !stop.load(Ordering::Relaxed) {
-                let body = refused_batch(&demo, &flooder.device, size, &mut counter);
+                let body = batches.pop().unwrap_or_else(|| {
+                    refused_batch(&demo, &flooder.device, size, &mut counter).to_string()
+                });
                 let started = Instant::now();
                 let (status, answer) =
-                    call(&agent, &push_url(&base), Some(&flooder.token), Some(&body));
+                    send(&agent, &push_url(&base), Some(&flooder.token), Some(body));
                 let took = started.elapsed();
                 match status {
                     200 => {

@@ -162,7 +162,19 @@ pub fn push_batch(
     cap: QuarantineCap,
     mutations: &[Value],
 ) -> Result<PushOutcome> {
-    let parsed = mutations.iter().map(parse).collect::<Result<Vec<_>>>()?;
+    let mut parsed = parse_first(mutations)?;
+    if mutations.len() > DECIDED_FIRST {
+        let refused = conn.transaction(|conn| {
+            let first = decide(conn, caller, clock, &parsed).map_err(stale_as_busy)?;
+            refuse_if_no_room(conn, caller, cap, 0, &first.filings)
+        });
+        if let Err(err @ Error::QuarantineFull { .. }) = refused {
+            note_full_quarantine(conn, caller)?;
+            return Err(err);
+        }
+        refused?;
+    }
+    parse_rest(mutations, &mut parsed)?;
     for reading in ATTEMPTS {
         let attempt = write_tx_of(conn, |conn| {
             if reading == Reading::Serialized {
@@ -258,20 +270,13 @@ pub fn stage_push(
     in_flight: &FilingsInFlight,
 ) -> Result<StagedPush> {
     let (decided, new_filings) = conn.transaction(|conn| -> Result<(Decided, usize)> {
-        // The first mutations are read (and their bodies hashed) first: a batch refused for
-        // want of room is answered without reading the rest.
-        let first = mutations.len().min(DECIDED_FIRST);
-        let mut parsed = mutations[..first]
-            .iter()
-            .map(parse)
-            .collect::<Result<Vec<_>>>()?;
+        let mut parsed = parse_first(&mutations)?;
         if mutations.len() > DECIDED_FIRST {
-            let decided_first = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
-            refuse_if_no_room(conn, &caller, cap, in_flight, &decided_first.filings)?;
+            let first = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
+            let filing = in_flight.of(&caller.device_id);
+            refuse_if_no_room(conn, &caller, cap, filing, &first.filings)?;
         }
-        for raw in &mutations[first..] {
-            parsed.push(parse(raw)?);
-        }
+        parse_rest(&mutations, &mut parsed)?;
         let decided = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
         let new_filings = if decided.filings.is_empty() {
             0
@@ -300,19 +305,35 @@ pub fn stage_push(
     })
 }
 
-/// Mutations of a large staged push decided first on their own: should they file more refusals
-/// than the device has room for, the whole batch would (its refusals include theirs), and it is
-/// refused without deciding the rest. A device flooding the server after its quarantine is
-/// full so costs a 429 the decision of 25 mutations, not of its whole batch.
+/// Mutations of a large push decided first on their own: should they file more refusals than
+/// the device has room for, the whole batch would (its refusals include theirs), and it is
+/// refused without reading or deciding the rest. A device flooding the server after its
+/// quarantine is full so costs a 429 the decision of 25 mutations, not of its whole batch.
 const DECIDED_FIRST: usize = FILINGS_PER_WRITE;
 
+/// The first `DECIDED_FIRST` mutations of a batch, read and their bodies hashed.
+fn parse_first(mutations: &[Value]) -> Result<Vec<Parsed<'_>>> {
+    mutations[..mutations.len().min(DECIDED_FIRST)]
+        .iter()
+        .map(parse)
+        .collect()
+}
+
+/// Reads the rest of a batch after its first mutations (`parse_first`).
+fn parse_rest<'a>(mutations: &'a [Value], parsed: &mut Vec<Parsed<'a>>) -> Result<()> {
+    for raw in &mutations[parsed.len()..] {
+        parsed.push(parse(raw)?);
+    }
+    Ok(())
+}
+
 /// Fails with `QuarantineFull` when those of `filings` not open yet do not fit in the device's
-/// room.
+/// room, `in_flight` of it taken by refusals admitted and not filed yet.
 fn refuse_if_no_room(
     conn: &mut DbConn,
     caller: &Caller,
     cap: QuarantineCap,
-    in_flight: &FilingsInFlight,
+    in_flight: usize,
     filings: &[Filing],
 ) -> Result<()> {
     if filings.is_empty() {
@@ -320,7 +341,7 @@ fn refuse_if_no_room(
     }
     let fresh = not_yet_filed(conn, caller, filings)?;
     let adding = fresh.iter().filter(|fresh| **fresh).count();
-    ensure_room(conn, caller, cap, in_flight.of(&caller.device_id), adding)
+    ensure_room(conn, caller, cap, in_flight, adding)
 }
 
 /// Writes the next part of a staged push in a write transaction of its own (the caller holds

@@ -64,6 +64,7 @@ describe('the field app', () => {
     });
     await screenshot(page, '01-sign-in');
     await signIn(page, PERSONAS.tuan, 'Điện thoại lớp A');
+    const signedInAt = Date.now();
     await screenshot(page, '02-courses');
     await page.goto(`${BASE}/app/#/course/${demo.course.id}`);
     await page.waitForSelector('ul.sessions');
@@ -108,6 +109,13 @@ describe('the field app', () => {
     await page.waitForFunction(() => /Ngoại tuyến/.test(document.querySelector('[data-testid=sync-chip]')?.textContent || ''));
     assert.match(await page.textContent(`li.row[data-person="${noted}"] .note-text`), /Ngồi bàn đầu, phát biểu tốt/);
 
+    if (process.env.DIEMDANH_ACCESS_TOKEN_TTL_SECS) {
+      // Back online only once the token is inside the app's refresh window (web/shared/api.js
+      // refreshes 30 s before expiry), so that the sync must refresh it first, however fast
+      // the steps before ran.
+      const refreshFrom = signedInAt + (Number(process.env.DIEMDANH_ACCESS_TOKEN_TTL_SECS) - 30) * 1000;
+      await page.waitForTimeout(Math.max(0, refreshFrom + 500 - Date.now()));
+    }
     await context.setOffline(false);
     await waitSynced(page);
     const after = await admin.all(`/api/v1/attendance?session_id=${session.id}`);
