@@ -13,15 +13,13 @@
 
 use std::collections::BTreeSet;
 
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::courses::Courses;
+use super::enrollments::Enrollments;
+use super::trainers::CourseTrainers;
 use crate::db::DbConn;
-use crate::db::schema::{course_trainers, courses, enrollments};
 use crate::error::{Error, Result};
-
-/// The enrollment status of a trainee who left a course.
-const WITHDRAWN: &str = "withdrawn";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,17 +59,6 @@ impl Role {
         match self {
             Role::Trainer | Role::Trainee => true,
             Role::Admin | Role::Organiser => false,
-        }
-    }
-
-    /// Whether the role works as the staff of the courses it sees (a trainer's assigned courses,
-    /// an organiser's subtree), with the people enrolled in them, rather than over everything
-    /// (an admin) or over the caller's own records (a trainee); the sync feed's
-    /// [`Reach::CourseStaff`].
-    pub fn pulls_as_course_staff(self) -> bool {
-        match self {
-            Role::Organiser | Role::Trainer => true,
-            Role::Admin | Role::Trainee => false,
         }
     }
 }
@@ -203,30 +190,13 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
         // province's (admins only).
         Role::Organiser => match caller.manages.units() {
             None => return Ok(None),
-            Some(units) => courses::table
-                .filter(courses::organizing_unit_id.eq_any(units))
-                .filter(courses::deleted_at.is_null())
-                .select(courses::id)
-                .load::<String>(conn)?,
+            Some(units) => Courses::live_ids_organised_by(conn, units)?,
         },
-        Role::Trainer => course_trainers::table
-            .inner_join(courses::table)
-            .filter(course_trainers::user_id.eq(&caller.user_id))
-            .filter(course_trainers::deleted_at.is_null())
-            .filter(courses::deleted_at.is_null())
-            .select(course_trainers::course_id)
-            .load::<String>(conn)?,
+        Role::Trainer => CourseTrainers::live_courses_of_trainer(conn, &caller.user_id)?,
         // A withdrawn trainee no longer sees the course: its sessions, materials and the
         // records kept of them leave the trainee's devices with the next pull.
         Role::Trainee => match &caller.person_id {
-            Some(person) => enrollments::table
-                .inner_join(courses::table)
-                .filter(enrollments::person_id.eq(person))
-                .filter(enrollments::deleted_at.is_null())
-                .filter(enrollments::status.ne(WITHDRAWN))
-                .filter(courses::deleted_at.is_null())
-                .select(enrollments::course_id)
-                .load::<String>(conn)?,
+            Some(person) => Enrollments::live_courses_followed_by(conn, person)?,
             None => Vec::new(),
         },
     };
@@ -331,17 +301,6 @@ pub fn ensure_named_course_visible(
         )),
         _ => Ok(()),
     }
-}
-
-/// Whether a trainer is (still) assigned to a course.
-pub fn is_assigned_trainer(conn: &mut DbConn, user_id: &str, course_id: &str) -> Result<bool> {
-    let count = course_trainers::table
-        .filter(course_trainers::user_id.eq(user_id))
-        .filter(course_trainers::course_id.eq(course_id))
-        .filter(course_trainers::deleted_at.is_null())
-        .count()
-        .get_result::<i64>(conn)?;
-    Ok(count > 0)
 }
 
 /// Fails unless the caller may take the roll of a course and add people to it: an admin, an

@@ -324,3 +324,17 @@ impl Courses {
             .load(conn)?)
     }
 }
+
+// Reads for who sees what
+
+impl Courses {
+    /// The live courses organised by one of the units (what an organiser of them sees,
+    /// `access::visible_courses`).
+    pub fn live_ids_organised_by(conn: &mut DbConn, units: Vec<String>) -> Result<Vec<String>> {
+        Ok(courses::table
+            .filter(courses::organizing_unit_id.eq_any(units))
+            .filter(courses::deleted_at.is_null())
+            .select(courses::id)
+            .load(conn)?)
+    }
+}

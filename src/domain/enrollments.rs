@@ -9,7 +9,7 @@ use super::access::personal_records;
 use super::courses::Courses;
 use super::values::{Checker, path_id, resolve_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
-use crate::db::schema::enrollments;
+use crate::db::schema::{courses, enrollments};
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
 
@@ -156,6 +156,18 @@ impl Enrollments {
         enrollments::table
             .filter(enrollments::course_id.eq_any(course_ids))
             .filter(enrollments::deleted_at.is_null())
+            .select(enrollments::person_id)
+    }
+
+    /// The people with a live enrollment (whatever its status) in one of the courses written at
+    /// revision `upto` or before, as a subquery of a query of people (one statement): who a
+    /// device that pulled those courses' feed up to `upto` received with them.
+    #[dsl::auto_type(no_type_alias)]
+    pub fn people_of_courses_upto_subquery(course_ids: Vec<String>, upto: i64) -> _ {
+        enrollments::table
+            .filter(enrollments::course_id.eq_any(course_ids))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::rev.le(upto))
             .select(enrollments::person_id)
     }
 
@@ -391,6 +403,23 @@ impl Enrollments {
             query = query.filter(enrollments::course_id.eq_any(courses.to_vec()));
         }
         Ok(query.select(enrollments::person_id).load(conn)?)
+    }
+}
+
+// Reads for who sees what
+
+impl Enrollments {
+    /// The live courses a person follows (a live enrollment, not withdrawn): what a trainee
+    /// sees (`access::visible_courses`); joins `courses` for whether the course is live.
+    pub fn live_courses_followed_by(conn: &mut DbConn, person_id: &str) -> Result<Vec<String>> {
+        Ok(enrollments::table
+            .inner_join(courses::table)
+            .filter(enrollments::person_id.eq(person_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.ne(WITHDRAWN))
+            .filter(courses::deleted_at.is_null())
+            .select(enrollments::course_id)
+            .load(conn)?)
     }
 }
 

@@ -569,13 +569,10 @@ impl People {
             .filter(people::rev.le(after))
             .filter(people::deleted_at.is_null())
             .filter(
-                people::id.ne_all(
-                    enrollments::table
-                        .filter(enrollments::course_id.eq_any(courses))
-                        .filter(enrollments::deleted_at.is_null())
-                        .filter(enrollments::rev.le(after))
-                        .select(enrollments::person_id),
-                ),
+                people::id.ne_all(Enrollments::people_of_courses_upto_subquery(
+                    courses.to_vec(),
+                    after,
+                )),
             )
             .select(Person::as_select())
             .load(conn)?)

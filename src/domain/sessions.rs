@@ -4,11 +4,10 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{
-    ensure_course_visible, ensure_named_course_visible, is_assigned_trainer, visible_courses,
-};
+use super::access::{ensure_course_visible, ensure_named_course_visible, visible_courses};
 use super::attendance::AttendanceRecords;
 use super::courses::{CourseCount, Courses};
+use super::trainers::CourseTrainers;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, live_of_courses,
@@ -159,7 +158,7 @@ impl Sessions {
         Courses::find(conn, &course_id)
             .map_err(|_| Error::invalid_field("course_id", "unknown_course", "no such course"))?;
         if let Some(trainer) = &trainer_id
-            && !is_assigned_trainer(conn, trainer, &course_id)?
+            && !CourseTrainers::is_assigned(conn, trainer, &course_id)?
         {
             return Err(Error::invalid_field(
                 "trainer_id",

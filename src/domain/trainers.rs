@@ -13,7 +13,7 @@ use super::{
     Caller, PageRequest, Paged, Resource, Role, SortRequest, live_of_courses, sorted_page,
     tombstone,
 };
-use crate::db::schema::course_trainers;
+use crate::db::schema::{course_trainers, courses};
 use crate::db::{DbConn, next_revision, now_ms};
 use crate::error::{Error, Result};
 
@@ -265,5 +265,32 @@ impl CourseTrainers {
             .filter(course_trainers::course_id.eq_any(courses))
             .select(course_trainers::id)
             .load(conn)?)
+    }
+}
+
+// Reads for who sees what
+
+impl CourseTrainers {
+    /// The live courses a trainer is assigned to (what they see, `access::visible_courses`);
+    /// joins `courses` for whether the course is live.
+    pub fn live_courses_of_trainer(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>> {
+        Ok(course_trainers::table
+            .inner_join(courses::table)
+            .filter(course_trainers::user_id.eq(user_id))
+            .filter(course_trainers::deleted_at.is_null())
+            .filter(courses::deleted_at.is_null())
+            .select(course_trainers::course_id)
+            .load(conn)?)
+    }
+
+    /// Whether a trainer is (still) assigned to a course.
+    pub fn is_assigned(conn: &mut DbConn, user_id: &str, course_id: &str) -> Result<bool> {
+        let count = course_trainers::table
+            .filter(course_trainers::user_id.eq(user_id))
+            .filter(course_trainers::course_id.eq(course_id))
+            .filter(course_trainers::deleted_at.is_null())
+            .count()
+            .get_result::<i64>(conn)?;
+        Ok(count > 0)
     }
 }

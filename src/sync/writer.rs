@@ -36,7 +36,7 @@ use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, me
 use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable};
 use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
 use crate::db::{DbConn, lock_revision_counter, next_revisions, now_ms, on_backend};
-use crate::domain::access::visible_courses;
+use crate::domain::access::{Reach, visible_courses};
 use crate::domain::enrollments::{EnrollmentChange, EnrollmentInput, EnrollmentRefusal};
 use crate::domain::people::{Roster, rosters};
 use crate::domain::values::new_id;
@@ -430,46 +430,54 @@ impl Writer {
             })?
             .into_iter()
             .collect();
-            if caller.role.pulls_as_course_staff() {
-                // A trainer's courses are those assigned to them; an organiser's, those of
-                // their subtree (`access::visible_courses`), which they plan and staff.
-                writer.assigned_courses = match caller.role {
-                    Role::Organiser => {
-                        let visible = visible_courses(conn, caller)?.unwrap_or_default();
-                        course_ids
-                            .iter()
-                            .filter(|course| visible.contains(course))
-                            .cloned()
+            match Reach::of(caller) {
+                // Course staff change the records of the courses they staff, and a trainer
+                // enrolls the people of their rosters.
+                Reach::CourseStaff => {
+                    // A trainer's courses are those assigned to them; an organiser's, those of
+                    // their subtree (`access::visible_courses`), which they plan and staff.
+                    writer.assigned_courses = match caller.role {
+                        Role::Organiser => {
+                            let visible = visible_courses(conn, caller)?.unwrap_or_default();
+                            course_ids
+                                .iter()
+                                .filter(|course| visible.contains(course))
+                                .cloned()
+                                .collect()
+                        }
+                        Role::Admin | Role::Trainer | Role::Trainee => {
+                            on_backend!(conn, |backend| {
+                                course_trainers::table
+                                    .filter(course_trainers::user_id.eq(&caller.user_id))
+                                    .filter(course_trainers::course_id.eq_any(&course_ids))
+                                    .filter(course_trainers::deleted_at.is_null())
+                                    .select(course_trainers::course_id)
+                                    .load::<String>(backend)
+                            })?
+                            .into_iter()
                             .collect()
-                    }
-                    Role::Admin | Role::Trainer | Role::Trainee => on_backend!(conn, |backend| {
-                        course_trainers::table
-                            .filter(course_trainers::user_id.eq(&caller.user_id))
-                            .filter(course_trainers::course_id.eq_any(&course_ids))
-                            .filter(course_trainers::deleted_at.is_null())
-                            .select(course_trainers::course_id)
-                            .load::<String>(backend)
-                    })?
-                    .into_iter()
-                    .collect(),
-                };
-                // Whom a trainer may enroll: the rosters of their courses that enrollments name.
-                let enrolling: HashSet<String> = of(Collection::Enrollments)
-                    .filter_map(|c| records::text(&c.fields, "course_id").map(str::to_owned))
-                    .chain(writer.slots.values().filter_map(|slot| match &slot.row {
-                        Row::Enrollment(row) => Some(row.course_id.clone()),
-                        Row::Attendance(_) => None,
-                    }))
-                    .filter(|course| writer.assigned_courses.contains(course))
-                    .collect();
-                let organised: Vec<(String, Option<String>)> = sorted(enrolling)
-                    .into_iter()
-                    .filter_map(|course| {
-                        let unit = writer.live_courses.get(&course)?.clone();
-                        Some((course, unit))
-                    })
-                    .collect();
-                writer.rosters = rosters(conn, &organised)?;
+                        }
+                    };
+                    // Whom a trainer may enroll: the rosters of their courses that enrollments name.
+                    let enrolling: HashSet<String> = of(Collection::Enrollments)
+                        .filter_map(|c| records::text(&c.fields, "course_id").map(str::to_owned))
+                        .chain(writer.slots.values().filter_map(|slot| match &slot.row {
+                            Row::Enrollment(row) => Some(row.course_id.clone()),
+                            Row::Attendance(_) => None,
+                        }))
+                        .filter(|course| writer.assigned_courses.contains(course))
+                        .collect();
+                    let organised: Vec<(String, Option<String>)> = sorted(enrolling)
+                        .into_iter()
+                        .filter_map(|course| {
+                            let unit = writer.live_courses.get(&course)?.clone();
+                            Some((course, unit))
+                        })
+                        .collect();
+                    writer.rosters = rosters(conn, &organised)?;
+                }
+                // An administrator's rules need no courses of their own, a trainee's none.
+                Reach::Everything | Reach::OwnRecords(_) => {}
             }
         }
         if !people_ids.is_empty() {
