@@ -10,19 +10,19 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use diesel::prelude::*;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::ServerConfig;
-use crate::db::schema::{devices, refresh_tokens, users};
 use crate::db::{self, DbConn, now_ms, write_tx};
 use crate::domain::Caller;
 use crate::domain::access::Manages;
 use crate::domain::audit::{Actor, Audit, AuditAction, AuditObject, Entry, FailedLogin};
-use crate::domain::users::{Device, Devices, User, Users};
+use crate::domain::users::{
+    Device, Devices, RefreshToken, RefreshTokens, SignedInAccount, User, Users,
+};
 use crate::error::{Error, Result};
 use limiter::LoginThrottle;
 
@@ -107,17 +107,6 @@ pub enum Verdict<T> {
     Disabled(Error),
 }
 
-/// A refresh token as stored.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = refresh_tokens)]
-struct StoredRefreshToken {
-    device_id: String,
-    expires_at: i64,
-    used_at: Option<i64>,
-    /// The hash of the token this one was exchanged for.
-    replaced_by: Option<String>,
-}
-
 /// How a presented refresh token is answered.
 #[derive(Debug, PartialEq, Eq)]
 enum Presented {
@@ -134,7 +123,7 @@ enum Presented {
 }
 
 fn judge_presented(
-    token: &StoredRefreshToken,
+    token: &RefreshToken,
     successor_unused: bool,
     now: i64,
     grace_ms: i64,
@@ -295,24 +284,14 @@ impl Auth {
             // Two rounds at most: a refresh that loses the race to claim a fresh token (the same
             // request arriving twice at once, on PostgreSQL) reads it again as a retry.
             for _ in 0..2 {
-                let Some(stored) = refresh_tokens::table
-                    .find(&hash)
-                    .select(StoredRefreshToken::as_select())
-                    .get_result(conn)
-                    .optional()?
-                else {
+                let Some(stored) = RefreshTokens::find(conn, &hash)? else {
                     return Err(Error::unauthorized(
                         "invalid_refresh_token",
                         "the refresh token is not valid",
                     ));
                 };
                 let successor_unused = match &stored.replaced_by {
-                    Some(successor) => refresh_tokens::table
-                        .find(successor)
-                        .select(refresh_tokens::used_at)
-                        .get_result::<Option<i64>>(conn)
-                        .optional()?
-                        .is_some_and(|used_at| used_at.is_none()),
+                    Some(successor) => RefreshTokens::is_unused(conn, successor)?,
                     None => false,
                 };
                 let now = now_ms();
@@ -341,22 +320,12 @@ impl Auth {
                     }
                     // Conditional updates: whoever changes the row first wins; the loser reads
                     // it again.
-                    Presented::Fresh => diesel::update(
-                        refresh_tokens::table
-                            .find(&hash)
-                            .filter(refresh_tokens::used_at.is_null()),
-                    )
-                    .set(refresh_tokens::used_at.eq(now))
-                    .execute(conn)?,
-                    Presented::Retried { successor } => diesel::update(
-                        refresh_tokens::table
-                            .find(successor)
-                            .filter(refresh_tokens::used_at.is_null()),
-                    )
-                    .set(refresh_tokens::used_at.eq(now))
-                    .execute(conn)?,
+                    Presented::Fresh => RefreshTokens::claim(conn, &hash, now)?,
+                    Presented::Retried { successor } => {
+                        RefreshTokens::claim(conn, &successor, now)?
+                    }
                 };
-                if claimed == 0 {
+                if !claimed {
                     continue;
                 }
                 let device = Devices::find(conn, &stored.device_id)?;
@@ -368,9 +337,7 @@ impl Auth {
                     ));
                 }
                 let tokens = self.issue(conn, user, &device)?;
-                diesel::update(refresh_tokens::table.find(&hash))
-                    .set(refresh_tokens::replaced_by.eq(token_hash(&tokens.refresh_token)))
-                    .execute(conn)?;
+                RefreshTokens::record_successor(conn, &hash, &token_hash(&tokens.refresh_token))?;
                 return Ok(Ok(tokens));
             }
             Err(Error::Unavailable(
@@ -388,14 +355,13 @@ impl Auth {
     fn issue(&self, conn: &mut DbConn, user: User, device: &Device) -> Result<TokenResponse> {
         let now = now_ms();
         let refresh_token = random_token();
-        diesel::insert_into(refresh_tokens::table)
-            .values((
-                refresh_tokens::token_hash.eq(token_hash(&refresh_token)),
-                refresh_tokens::device_id.eq(&device.id),
-                refresh_tokens::issued_at.eq(now),
-                refresh_tokens::expires_at.eq(now + self.refresh_ttl.as_millis() as i64),
-            ))
-            .execute(conn)?;
+        RefreshTokens::insert(
+            conn,
+            &token_hash(&refresh_token),
+            &device.id,
+            now,
+            now + self.refresh_ttl.as_millis() as i64,
+        )?;
         let claims = Claims {
             sub: user.id.clone(),
             dev: device.id.clone(),
@@ -431,28 +397,15 @@ impl Auth {
                 _ => invalid_token(),
             })?
             .claims;
-        let found = devices::table
-            .inner_join(users::table)
-            .filter(devices::id.eq(&claims.dev))
-            .filter(users::id.eq(&claims.sub))
-            .select((
-                devices::revoked_at,
-                devices::last_seen_at,
-                users::disabled_at,
-                users::role,
-                users::person_id,
-                users::unit_id,
-            ))
-            .get_result::<(
-                Option<i64>,
-                i64,
-                Option<i64>,
-                String,
-                Option<String>,
-                Option<String>,
-            )>(conn)
-            .optional()?;
-        let Some((revoked_at, last_seen_at, disabled_at, role, person_id, unit_id)) = found else {
+        let Some(SignedInAccount {
+            revoked_at,
+            last_seen_at,
+            disabled_at,
+            role,
+            person_id,
+            unit_id,
+        }) = Devices::signed_in_account(conn, &claims.dev, &claims.sub)?
+        else {
             return Err(invalid_token());
         };
         if revoked_at.is_some() {
@@ -467,9 +420,7 @@ impl Auth {
         let now = now_ms();
         if now - last_seen_at > LAST_SEEN_GRANULARITY_MS {
             // Best effort: a busy database must not fail the request over a seen-time.
-            let _ = diesel::update(devices::table.find(&claims.dev))
-                .set(devices::last_seen_at.eq(now))
-                .execute(conn);
+            let _ = Devices::record_seen(conn, &claims.dev, now);
         }
         let role = crate::domain::Role::parse(&role).ok_or_else(invalid_token)?;
         // What the caller manages, derived once for the request.
@@ -538,8 +489,8 @@ mod tests {
         assert_eq!(token_hash(&a), token_hash(&a));
     }
 
-    fn stored(used_at: Option<i64>, replaced_by: Option<&str>) -> StoredRefreshToken {
-        StoredRefreshToken {
+    fn stored(used_at: Option<i64>, replaced_by: Option<&str>) -> RefreshToken {
+        RefreshToken {
             device_id: "d".into(),
             expires_at: 10_000_000,
             used_at,

@@ -681,6 +681,150 @@ impl Devices {
     }
 }
 
+// Sign-in: what `auth` checks and rotates
+
+/// A device's account as a bearer token's check reads it: whether the device is signed out or
+/// the account disabled, when the device was last seen, and who the caller is.
+#[derive(Debug, Clone, Queryable)]
+pub struct SignedInAccount {
+    pub revoked_at: Option<i64>,
+    pub last_seen_at: i64,
+    pub disabled_at: Option<i64>,
+    pub role: String,
+    pub person_id: Option<String>,
+    pub unit_id: Option<String>,
+}
+
+impl Devices {
+    /// The device `id` of the account `user_id` (joins `users`), whatever their state; `None`
+    /// when there is no such device of that account.
+    pub fn signed_in_account(
+        conn: &mut DbConn,
+        id: &str,
+        user_id: &str,
+    ) -> Result<Option<SignedInAccount>> {
+        Ok(devices::table
+            .inner_join(users::table)
+            .filter(devices::id.eq(id))
+            .filter(users::id.eq(user_id))
+            .select((
+                devices::revoked_at,
+                devices::last_seen_at,
+                users::disabled_at,
+                users::role,
+                users::person_id,
+                users::unit_id,
+            ))
+            .get_result(conn)
+            .optional()?)
+    }
+
+    /// Records that the device was seen at `now`.
+    pub fn record_seen(conn: &mut DbConn, id: &str, now: i64) -> Result<()> {
+        diesel::update(devices::table.find(id))
+            .set(devices::last_seen_at.eq(now))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Flags a device whose clock stamps ran too far ahead (the first time is kept).
+    pub fn flag_clock(conn: &mut DbConn, id: &str) -> Result<()> {
+        diesel::update(
+            devices::table
+                .find(id)
+                .filter(devices::clock_flagged_at.is_null()),
+        )
+        .set(devices::clock_flagged_at.eq(now_ms()))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Takes the device's row lock for the rest of a PostgreSQL transaction.
+    pub fn lock(conn: &mut diesel::PgConnection, id: &str) -> Result<()> {
+        devices::table
+            .find(id)
+            .select(devices::id)
+            .for_update()
+            .first::<String>(conn)?;
+        Ok(())
+    }
+}
+
+/// A refresh token as stored, under the hash of the token (`auth` hashes and judges them).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub device_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// The hash of the token this one was exchanged for.
+    pub replaced_by: Option<String>,
+}
+
+/// The refresh tokens of devices, by the hash of the token. `Devices::revoke_unchecked` deletes
+/// a device's.
+pub struct RefreshTokens;
+
+impl RefreshTokens {
+    /// Stores a token issued to a device at `issued_at`.
+    pub fn insert(
+        conn: &mut DbConn,
+        hash: &str,
+        device_id: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        diesel::insert_into(refresh_tokens::table)
+            .values((
+                refresh_tokens::token_hash.eq(hash),
+                refresh_tokens::device_id.eq(device_id),
+                refresh_tokens::issued_at.eq(issued_at),
+                refresh_tokens::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    pub fn find(conn: &mut DbConn, hash: &str) -> Result<Option<RefreshToken>> {
+        Ok(refresh_tokens::table
+            .find(hash)
+            .select(RefreshToken::as_select())
+            .get_result(conn)
+            .optional()?)
+    }
+
+    /// Whether the token of `hash` is stored and was never used.
+    pub fn is_unused(conn: &mut DbConn, hash: &str) -> Result<bool> {
+        Ok(refresh_tokens::table
+            .find(hash)
+            .select(refresh_tokens::used_at)
+            .get_result::<Option<i64>>(conn)
+            .optional()?
+            .is_some_and(|used_at| used_at.is_none()))
+    }
+
+    /// Marks the token of `hash` used at `now` unless it was used already; whether this call
+    /// did (of two claims racing, one wins).
+    pub fn claim(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool> {
+        let claimed = diesel::update(
+            refresh_tokens::table
+                .find(hash)
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)?;
+        Ok(claimed > 0)
+    }
+
+    /// Records the hash of the token the token of `hash` was exchanged for.
+    pub fn record_successor(conn: &mut DbConn, hash: &str, successor: &str) -> Result<()> {
+        diesel::update(refresh_tokens::table.find(hash))
+            .set(refresh_tokens::replaced_by.eq(successor))
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

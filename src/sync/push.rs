@@ -21,7 +21,7 @@ use super::records::{self, Collection, ROWS_PER_STATEMENT};
 pub use super::writer::{Change, Refusal};
 use super::writer::{Expect, WriteError, Writer, refuse};
 use crate::config::QuarantineCap;
-use crate::db::schema::{devices, sync_quarantine};
+use crate::db::schema::sync_quarantine;
 use crate::db::{
     DbConn, lock_revision_counter, now_ms, on_backend, write_tx_of, write_tx_synced_later,
 };
@@ -1030,13 +1030,7 @@ fn answers(
 /// Flags the device whose stamps ran too far ahead (once).
 fn flag_clock(conn: &mut DbConn, caller: &Caller, restamped: bool) -> Result<()> {
     if restamped {
-        diesel::update(
-            devices::table
-                .find(&caller.device_id)
-                .filter(devices::clock_flagged_at.is_null()),
-        )
-        .set(devices::clock_flagged_at.eq(now_ms()))
-        .execute(conn)?;
+        Devices::flag_clock(conn, &caller.device_id)?;
     }
     Ok(())
 }
@@ -1112,11 +1106,7 @@ fn file_unless_open(conn: &mut DbConn, caller: &Caller, filings: &[Filing]) -> R
 /// already holds every other writer off.)
 fn hold_device_filings(conn: &mut DbConn, caller: &Caller) -> Result<()> {
     if let DbConn::Postgres(pg) = conn {
-        devices::table
-            .find(&caller.device_id)
-            .select(devices::id)
-            .for_update()
-            .first::<String>(pg)?;
+        Devices::lock(pg, &caller.device_id)?;
     }
     Ok(())
 }
