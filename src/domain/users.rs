@@ -1,6 +1,7 @@
 //! User accounts (admin, organiser, trainer, trainee; a trainee is linked to a person, an
-//! organiser to a unit) and the devices they sign in from. Passwords are argon2id hashes; nothing
-//! here issues tokens (see `auth`).
+//! organiser to a unit), the devices they sign in from and the devices' refresh tokens.
+//! Passwords are argon2id hashes; tokens are stored by their hash. Nothing here issues, hashes
+//! or judges tokens (see `auth`): it stores and reads what `auth` decides.
 //!
 //! An admin manages every account. An organiser manages the trainer and trainee accounts of the
 //! people of their subtree: they list, read, create, change and reset those, never an admin's or
