@@ -597,6 +597,29 @@ impl Devices {
         Ok(())
     }
 
+    /// Flags a device whose clock stamps ran too far ahead (the first time is kept).
+    pub fn flag_clock(conn: &mut DbConn, id: &str) -> Result<()> {
+        diesel::update(
+            devices::table
+                .find(id)
+                .filter(devices::clock_flagged_at.is_null()),
+        )
+        .set(devices::clock_flagged_at.eq(now_ms()))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Takes the device's row lock for the rest of a PostgreSQL transaction (a push filing its
+    /// refusals).
+    pub fn lock(conn: &mut diesel::PgConnection, id: &str) -> Result<()> {
+        devices::table
+            .find(id)
+            .select(devices::id)
+            .for_update()
+            .first::<String>(conn)?;
+        Ok(())
+    }
+
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Device> {
         devices::table
             .find(id)
@@ -725,28 +748,6 @@ impl Devices {
         diesel::update(devices::table.find(id))
             .set(devices::last_seen_at.eq(now))
             .execute(conn)?;
-        Ok(())
-    }
-
-    /// Flags a device whose clock stamps ran too far ahead (the first time is kept).
-    pub fn flag_clock(conn: &mut DbConn, id: &str) -> Result<()> {
-        diesel::update(
-            devices::table
-                .find(id)
-                .filter(devices::clock_flagged_at.is_null()),
-        )
-        .set(devices::clock_flagged_at.eq(now_ms()))
-        .execute(conn)?;
-        Ok(())
-    }
-
-    /// Takes the device's row lock for the rest of a PostgreSQL transaction.
-    pub fn lock(conn: &mut diesel::PgConnection, id: &str) -> Result<()> {
-        devices::table
-            .find(id)
-            .select(devices::id)
-            .for_update()
-            .first::<String>(conn)?;
         Ok(())
     }
 }
