@@ -206,7 +206,8 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
 /// Whose records a caller's devices receive through the sync feed, within the courses the feed
 /// covers (those the caller sees, `visible_courses`, or those being backfilled): derived from the
 /// caller by [`Reach::of`]. The feed's filter of every collection, its backfill and the
-/// deletions it sends when courses leave a device's scope match on it.
+/// deletions it sends when courses leave a device's scope match on it, and so does the one
+/// writer, which reads the courses and rosters of course staff for its rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
     /// An administrator: every record, the unit tree and everyone's person record with it.
