@@ -338,3 +338,24 @@ impl Courses {
             .load(conn)?)
     }
 }
+
+// Reads for the one writer
+
+/// A live course's organising unit (none: the province organises it).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = courses)]
+pub struct CourseUnit {
+    pub id: String,
+    pub organizing_unit_id: Option<String>,
+}
+
+impl Courses {
+    /// Those of the courses `ids` that are live, with their organising units.
+    pub fn live_units_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<CourseUnit>> {
+        Ok(courses::table
+            .filter(courses::id.eq_any(ids))
+            .filter(courses::deleted_at.is_null())
+            .select(CourseUnit::as_select())
+            .load(conn)?)
+    }
+}

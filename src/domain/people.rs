@@ -780,3 +780,24 @@ impl People {
             .load(conn)?)
     }
 }
+
+// Reads for the one writer
+
+/// A live person's unit (none: not placed in a unit).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = people)]
+pub struct PersonUnit {
+    pub id: String,
+    pub unit_id: Option<String>,
+}
+
+impl People {
+    /// Those of the people `ids` who are live, with their units.
+    pub fn live_units_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<PersonUnit>> {
+        Ok(people::table
+            .filter(people::id.eq_any(ids))
+            .filter(people::deleted_at.is_null())
+            .select(PersonUnit::as_select())
+            .load(conn)?)
+    }
+}

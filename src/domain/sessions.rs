@@ -375,3 +375,24 @@ impl Sessions {
             .load(conn)?)
     }
 }
+
+// Reads for the one writer
+
+/// A session as the one writer's rules see it: its course, and whether it was removed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionOfCourse {
+    pub id: String,
+    pub course_id: String,
+    pub deleted_at: Option<i64>,
+}
+
+impl Sessions {
+    /// The sessions `ids`, removed ones included, with their courses.
+    pub fn courses_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<SessionOfCourse>> {
+        Ok(sessions::table
+            .filter(sessions::id.eq_any(ids))
+            .select(SessionOfCourse::as_select())
+            .load(conn)?)
+    }
+}

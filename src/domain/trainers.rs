@@ -283,6 +283,20 @@ impl CourseTrainers {
             .load(conn)?)
     }
 
+    /// Those of the courses a trainer is (still) assigned to (the one writer's rules).
+    pub fn assigned_among(
+        conn: &mut DbConn,
+        user_id: &str,
+        courses: &[String],
+    ) -> Result<Vec<String>> {
+        Ok(course_trainers::table
+            .filter(course_trainers::user_id.eq(user_id))
+            .filter(course_trainers::course_id.eq_any(courses))
+            .filter(course_trainers::deleted_at.is_null())
+            .select(course_trainers::course_id)
+            .load(conn)?)
+    }
+
     /// Whether a trainer is (still) assigned to a course.
     pub fn is_assigned(conn: &mut DbConn, user_id: &str, course_id: &str) -> Result<bool> {
         let count = course_trainers::table

@@ -34,11 +34,14 @@ use serde_json::Value;
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, merge_change};
 use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable};
-use crate::db::schema::{course_trainers, courses, people, sessions, sync_aliases};
+use crate::db::schema::sync_aliases;
 use crate::db::{DbConn, lock_revision_counter, next_revisions, now_ms, on_backend};
 use crate::domain::access::{Reach, visible_courses};
+use crate::domain::courses::Courses;
 use crate::domain::enrollments::{EnrollmentChange, EnrollmentInput, EnrollmentRefusal};
-use crate::domain::people::{Roster, rosters};
+use crate::domain::people::{People, Roster, rosters};
+use crate::domain::sessions::Sessions;
+use crate::domain::trainers::CourseTrainers;
 use crate::domain::values::new_id;
 use crate::domain::{
     Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
@@ -375,18 +378,12 @@ impl Writer {
         }
         let session_ids = sorted(session_ids);
         if !session_ids.is_empty() {
-            let found: Vec<(String, String, Option<i64>)> = on_backend!(conn, |backend| {
-                sessions::table
-                    .filter(sessions::id.eq_any(&session_ids))
-                    .select((sessions::id, sessions::course_id, sessions::deleted_at))
-                    .load(backend)
-            })?;
-            for (id, course_id, deleted_at) in found {
+            for session in Sessions::courses_of(conn, &session_ids)? {
                 writer.sessions.insert(
-                    id,
+                    session.id,
                     SessionFact {
-                        course_id,
-                        deleted: deleted_at.is_some(),
+                        course_id: session.course_id,
+                        deleted: session.deleted_at.is_some(),
                     },
                 );
             }
@@ -421,15 +418,10 @@ impl Writer {
 
         // What the rules need to know about those courses and people.
         if !course_ids.is_empty() {
-            writer.live_courses = on_backend!(conn, |backend| {
-                courses::table
-                    .filter(courses::id.eq_any(&course_ids))
-                    .filter(courses::deleted_at.is_null())
-                    .select((courses::id, courses::organizing_unit_id))
-                    .load::<(String, Option<String>)>(backend)
-            })?
-            .into_iter()
-            .collect();
+            writer.live_courses = Courses::live_units_of(conn, &course_ids)?
+                .into_iter()
+                .map(|course| (course.id, course.organizing_unit_id))
+                .collect();
             match Reach::of(caller) {
                 // Course staff change the records of the courses they staff, and a trainer
                 // enrolls the people of their rosters.
@@ -446,16 +438,9 @@ impl Writer {
                                 .collect()
                         }
                         Role::Admin | Role::Trainer | Role::Trainee => {
-                            on_backend!(conn, |backend| {
-                                course_trainers::table
-                                    .filter(course_trainers::user_id.eq(&caller.user_id))
-                                    .filter(course_trainers::course_id.eq_any(&course_ids))
-                                    .filter(course_trainers::deleted_at.is_null())
-                                    .select(course_trainers::course_id)
-                                    .load::<String>(backend)
-                            })?
-                            .into_iter()
-                            .collect()
+                            CourseTrainers::assigned_among(conn, &caller.user_id, &course_ids)?
+                                .into_iter()
+                                .collect()
                         }
                     };
                     // Whom a trainer may enroll: the rosters of their courses that enrollments name.
@@ -481,15 +466,10 @@ impl Writer {
             }
         }
         if !people_ids.is_empty() {
-            writer.live_people = on_backend!(conn, |backend| {
-                people::table
-                    .filter(people::id.eq_any(&people_ids))
-                    .filter(people::deleted_at.is_null())
-                    .select((people::id, people::unit_id))
-                    .load::<(String, Option<String>)>(backend)
-            })?
-            .into_iter()
-            .collect();
+            writer.live_people = People::live_units_of(conn, &people_ids)?
+                .into_iter()
+                .map(|person| (person.id, person.unit_id))
+                .collect();
         }
         Ok(writer)
     }
