@@ -287,8 +287,6 @@ impl Resource for Enrollments {
         })
     }
 
-    /// Checks a new status (course and person identify the enrollment) and returns the
-    /// enrollment unwritten (see `Resource`); the writer checks the expected revision.
     /// An enrollment the caller sees, whatever its revision: the one writer checks the expected
     /// revision (see `Resource`).
     fn find_to_change(
@@ -300,6 +298,8 @@ impl Resource for Enrollments {
         Self::get(conn, caller, id)
     }
 
+    /// Checks a new status (course and person identify the enrollment) and returns the
+    /// enrollment unwritten (see `Resource`); the writer checks the expected revision.
     fn update_found(
         _conn: &mut DbConn,
         _caller: &Caller,
