@@ -357,18 +357,8 @@ pub fn trainer_courses_seen_by(
         return Ok(None);
     }
     let seen = visible_courses(conn, caller)?;
-    let as_trainer = Caller {
-        user_id: trainer_id.to_owned(),
-        device_id: String::new(),
-        role: Role::Trainer,
-        person_id: None,
-        address: None,
-        unit_id: None,
-        manages: Manages::Nothing,
-    };
     Ok(Some(
-        visible_courses(conn, &as_trainer)?
-            .unwrap_or_default()
+        CourseTrainers::live_courses_of_trainer(conn, trainer_id)?
             .into_iter()
             .filter(|course| seen.as_ref().is_none_or(|ids| ids.contains(course)))
             .collect(),
