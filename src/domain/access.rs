@@ -212,13 +212,22 @@ pub fn visible_courses(conn: &mut DbConn, caller: &Caller) -> Result<Option<Vec<
 pub enum Reach {
     /// An administrator: every record, the unit tree and everyone's person record with it.
     Everything,
-    /// Course staff (an organiser, a trainer): every record of the courses, who trains them,
-    /// and the people enrolled in them.
-    CourseStaff,
+    /// Course staff: every record of the courses, who trains them, and the people enrolled in
+    /// them.
+    CourseStaff(Staff),
     /// A trainee: the courses they follow with their sessions and materials, and the unit tree;
     /// of the records about people (a person, enrollments, attendance) their own alone, of
     /// `person` (none without a person record); no trainer assignments.
     OwnRecords(Option<String>),
+}
+
+/// Which course staff: the one writer's rules tell them apart (an organiser changes the records
+/// of the courses of their subtree, a trainer those of the courses assigned to them); the feed
+/// does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staff {
+    Organiser,
+    Trainer,
 }
 
 impl Reach {
@@ -226,7 +235,8 @@ impl Reach {
     pub fn of(caller: &Caller) -> Reach {
         match caller.role {
             Role::Admin => Reach::Everything,
-            Role::Organiser | Role::Trainer => Reach::CourseStaff,
+            Role::Organiser => Reach::CourseStaff(Staff::Organiser),
+            Role::Trainer => Reach::CourseStaff(Staff::Trainer),
             Role::Trainee => Reach::OwnRecords(caller.person_id.clone()),
         }
     }
@@ -391,11 +401,11 @@ mod tests {
         assert_eq!(Reach::of(&caller(Role::Admin, None)), Reach::Everything);
         assert_eq!(
             Reach::of(&caller(Role::Organiser, None)),
-            Reach::CourseStaff
+            Reach::CourseStaff(Staff::Organiser)
         );
         assert_eq!(
             Reach::of(&caller(Role::Trainer, Some("p1"))),
-            Reach::CourseStaff,
+            Reach::CourseStaff(Staff::Trainer),
             "a trainer's own person record does not narrow what they see"
         );
         assert_eq!(

@@ -36,16 +36,14 @@ use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, me
 use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable};
 use crate::db::schema::sync_aliases;
 use crate::db::{DbConn, lock_revision_counter, next_revisions, now_ms, on_backend};
-use crate::domain::access::{Reach, visible_courses};
+use crate::domain::access::{Reach, Staff, visible_courses};
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::{EnrollmentChange, EnrollmentInput, EnrollmentRefusal};
 use crate::domain::people::{People, Roster, rosters};
 use crate::domain::sessions::Sessions;
 use crate::domain::trainers::CourseTrainers;
 use crate::domain::values::new_id;
-use crate::domain::{
-    Caller, Role, attendance as attendance_rules, enrollments as enrollment_rules,
-};
+use crate::domain::{Caller, attendance as attendance_rules, enrollments as enrollment_rules};
 use crate::error::{Error, FieldError, Result};
 
 /// A change to one record, checked as far as it can be without the database.
@@ -425,11 +423,11 @@ impl Writer {
             match Reach::of(caller) {
                 // Course staff change the records of the courses they staff, and a trainer
                 // enrolls the people of their rosters.
-                Reach::CourseStaff => {
+                Reach::CourseStaff(staff) => {
                     // A trainer's courses are those assigned to them; an organiser's, those of
                     // their subtree (`access::visible_courses`), which they plan and staff.
-                    writer.assigned_courses = match caller.role {
-                        Role::Organiser => {
+                    writer.assigned_courses = match staff {
+                        Staff::Organiser => {
                             let visible = visible_courses(conn, caller)?.unwrap_or_default();
                             course_ids
                                 .iter()
@@ -437,7 +435,7 @@ impl Writer {
                                 .cloned()
                                 .collect()
                         }
-                        Role::Admin | Role::Trainer | Role::Trainee => {
+                        Staff::Trainer => {
                             CourseTrainers::assigned_among(conn, &caller.user_id, &course_ids)?
                                 .into_iter()
                                 .collect()

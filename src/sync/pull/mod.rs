@@ -388,7 +388,7 @@ pub(crate) fn delta(
     let next_rev = more_from.unwrap_or(after.max(horizon));
     // Course staff see people through enrollments: those a page's enrollments bring and take.
     let new_people = match reach {
-        Reach::CourseStaff => {
+        Reach::CourseStaff(_) => {
             let still_visible = visible.as_deref().unwrap_or_default();
             let new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
             let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;

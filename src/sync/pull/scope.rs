@@ -55,8 +55,8 @@ impl AttendancePath {
     /// then reads at most about four rows per row it sends.
     fn choose(conn: &mut DbConn, reach: &Reach, courses: Option<&[String]>) -> Result<Self> {
         let courses = match (reach, courses) {
-            (Reach::CourseStaff, Some(courses)) => courses,
-            (Reach::CourseStaff, None) | (Reach::Everything | Reach::OwnRecords(_), _) => {
+            (Reach::CourseStaff(_), Some(courses)) => courses,
+            (Reach::CourseStaff(_), None) | (Reach::Everything | Reach::OwnRecords(_), _) => {
                 return Ok(AttendancePath::BySession);
             }
         };
@@ -148,7 +148,7 @@ impl<'a> Scope<'a> {
                 query.filter(people::id.nullable().eq(person.clone()))
             }
             // A subquery, not a list of ids: a course-sized list would be bound on every page.
-            (Reach::CourseStaff, Part::Feed | Part::Backfill) => query.filter(
+            (Reach::CourseStaff(_), Part::Feed | Part::Backfill) => query.filter(
                 people::id.eq_any(
                     enrollments::table
                         .filter(enrollments::course_id.eq_any(self.course_ids()))
@@ -170,7 +170,7 @@ impl<'a> Scope<'a> {
         _last: i64,
     ) -> Option<course_trainers::BoxedQuery<'static, Backend>> {
         match self.reach {
-            Reach::Everything | Reach::CourseStaff => {
+            Reach::Everything | Reach::CourseStaff(_) => {
                 Some(of_courses!(self, course_trainers, course_id))
             }
             Reach::OwnRecords(_) => None,
@@ -193,7 +193,7 @@ impl<'a> Scope<'a> {
             Reach::OwnRecords(person) => query
                 .filter(enrollments::person_id.nullable().eq(person.clone()))
                 .filter(enrollments::course_id.eq_any(self.course_ids())),
-            Reach::CourseStaff => query.filter(enrollments::course_id.eq_any(self.course_ids())),
+            Reach::CourseStaff(_) => query.filter(enrollments::course_id.eq_any(self.course_ids())),
         })
     }
 
@@ -213,7 +213,7 @@ impl<'a> Scope<'a> {
                             .select(sessions::id),
                     ),
                 ),
-            Reach::CourseStaff => {
+            Reach::CourseStaff(_) => {
                 let trainer_sessions = sessions::table
                     .filter(sessions::course_id.eq_any(self.course_ids()))
                     .select(sessions::id);

@@ -80,7 +80,7 @@ pub(super) fn backfill(
     let (records, more_from) = feed(conn, &scope, budget)?;
     let counted = i64::try_from(records.len()).unwrap_or(i64::MAX);
     let mut changes = match reach {
-        Reach::CourseStaff => {
+        Reach::CourseStaff(_) => {
             people_of_new_enrollments(conn, &records, pending.after, &pending.courses)?
         }
         Reach::Everything | Reach::OwnRecords(_) => Vec::with_capacity(records.len()),
@@ -155,7 +155,7 @@ fn scope_deletions(
 ) -> Result<Vec<Change>> {
     let sessions = Sessions::ids_of_courses(conn, removed)?;
     let enrollments: Vec<EnrolledPerson> = match reach {
-        Reach::Everything | Reach::CourseStaff => Enrollments::of_courses(conn, removed)?,
+        Reach::Everything | Reach::CourseStaff(_) => Enrollments::of_courses(conn, removed)?,
         Reach::OwnRecords(Some(person)) => {
             Enrollments::of_person_in_courses(conn, person, removed)?
         }
@@ -169,7 +169,7 @@ fn scope_deletions(
             // Course staff see a person through an enrollment in one of their courses; a
             // trainee's own record does not come with a course.
             Collection::People => match reach {
-                Reach::CourseStaff => {
+                Reach::CourseStaff(_) => {
                     let kept: BTreeSet<String> =
                         Enrollments::people_of_courses(conn, still_visible)?
                             .into_iter()
@@ -185,7 +185,7 @@ fn scope_deletions(
             },
             Collection::Courses => removed.to_vec(),
             Collection::CourseTrainers => match reach {
-                Reach::Everything | Reach::CourseStaff => {
+                Reach::Everything | Reach::CourseStaff(_) => {
                     CourseTrainers::ids_of_courses(conn, removed)?
                 }
                 Reach::OwnRecords(_) => Vec::new(),
@@ -196,7 +196,7 @@ fn scope_deletions(
                 .map(|enrollment| enrollment.id.clone())
                 .collect(),
             Collection::Attendance => match reach {
-                Reach::Everything | Reach::CourseStaff => {
+                Reach::Everything | Reach::CourseStaff(_) => {
                     AttendanceRecords::ids_in_sessions(conn, &sessions)?
                 }
                 Reach::OwnRecords(Some(person)) => {
