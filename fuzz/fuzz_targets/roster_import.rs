@@ -9,15 +9,17 @@ use std::collections::HashSet;
 use std::io::{Cursor, Write};
 use std::sync::LazyLock;
 
-use diemdanh::domain::imports::{Action, Existing, OnRecord, StoredUnit, judge_file};
+use diemdanh::domain::imports::{Action, OnRecord, judge_file};
+use diemdanh::domain::people::PersonOnRecord;
 use diemdanh::domain::text::fold;
+use diemdanh::domain::units::UnitOnRecord;
 use libfuzzer_sys::fuzz_target;
 use zip::write::SimpleFileOptions;
 
 const COURSE: &str = "7d9e8f10-1111-4a2b-8c3d-4e5f60718293";
 
-fn unit(id: &str, code: &str, name: &str, merged_into: Option<&str>) -> StoredUnit {
-    StoredUnit {
+fn unit(id: &str, code: &str, name: &str, merged_into: Option<&str>) -> UnitOnRecord {
+    UnitOnRecord {
         id: id.into(),
         code: code.into(),
         name_key: fold(name),
@@ -26,8 +28,14 @@ fn unit(id: &str, code: &str, name: &str, merged_into: Option<&str>) -> StoredUn
     }
 }
 
-fn person(id: &str, name: &str, birth: Option<&str>, phone: Option<&str>, unit: &str) -> Existing {
-    Existing {
+fn person(
+    id: &str,
+    name: &str,
+    birth: Option<&str>,
+    phone: Option<&str>,
+    unit: &str,
+) -> PersonOnRecord {
+    PersonOnRecord {
         id: id.into(),
         full_name: name.into(),
         name_key: fold(name),

@@ -80,16 +80,14 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for BulkJson<T> {
         let limit = req
             .app_data::<web::Data<AppState>>()
             .map(|state| state.config.max_json_bytes);
-        // Read under `web::PayloadConfig`'s limit, which is the JSON limit (see `api::app`).
-        let body = is_json.then(|| web::Bytes::from_request(req, payload));
+        let body = match (is_json, limit) {
+            // Read under `web::PayloadConfig`'s limit, which is the JSON limit (see `api::app`).
+            (true, Some(limit)) => Ok((web::Bytes::from_request(req, payload), limit)),
+            (false, _) => Err(error::not_json()),
+            (true, None) => Err(Error::Internal("no application state".into())),
+        };
         Box::pin(async move {
-            let (Some(body), Some(limit)) = (body, limit) else {
-                return Err(match limit {
-                    Some(_) => error::not_json(),
-                    None => Error::Internal("no application state".into()),
-                }
-                .into());
-            };
+            let (body, limit) = body?;
             let bytes = body.await.map_err(|e| error::bulk_body_error(&e, limit))?;
             let parsed = if bytes.len() <= PARSED_IN_PLACE_BYTES {
                 serde_json::from_slice::<T>(&bytes)

@@ -123,7 +123,7 @@ pub struct PersonFilter {
     pub offset: Option<i64>,
 }
 
-/// A person as stored, for matching a roster's rows (`imports::Existing`).
+/// A person as stored, for matching a roster's rows (`imports::OnRecord`).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = people)]
 pub struct PersonOnRecord {
@@ -783,21 +783,13 @@ impl People {
 
 // Reads for the one writer
 
-/// A live person's unit (none: not placed in a unit).
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = people)]
-pub struct PersonUnit {
-    pub id: String,
-    pub unit_id: Option<String>,
-}
-
 impl People {
     /// Those of the people `ids` who are live, with their units.
-    pub fn live_units_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<PersonUnit>> {
+    pub fn live_units_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<UnitMember>> {
         Ok(people::table
             .filter(people::id.eq_any(ids))
             .filter(people::deleted_at.is_null())
-            .select(PersonUnit::as_select())
+            .select(UnitMember::as_select())
             .load(conn)?)
     }
 }

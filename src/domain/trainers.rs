@@ -299,12 +299,6 @@ impl CourseTrainers {
 
     /// Whether a trainer is (still) assigned to a course.
     pub fn is_assigned(conn: &mut DbConn, user_id: &str, course_id: &str) -> Result<bool> {
-        let count = course_trainers::table
-            .filter(course_trainers::user_id.eq(user_id))
-            .filter(course_trainers::course_id.eq(course_id))
-            .filter(course_trainers::deleted_at.is_null())
-            .count()
-            .get_result::<i64>(conn)?;
-        Ok(count > 0)
+        Ok(!Self::assigned_among(conn, user_id, &[course_id.to_owned()])?.is_empty())
     }
 }

@@ -121,7 +121,7 @@ pub struct UnitFilter {
     pub offset: Option<i64>,
 }
 
-/// A unit as stored, for resolving the units a roster names (`imports::StoredUnit`).
+/// A unit as stored, for resolving the units a roster names (`imports::OnRecord`).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = units)]
 pub struct UnitOnRecord {

@@ -163,10 +163,10 @@ pub fn push_batch(
     mutations: &[Value],
 ) -> Result<PushOutcome> {
     let mut parsed = parse_first(mutations)?;
+    // A read transaction of its own, before the write's: not for a small push.
     if mutations.len() > DECIDED_FIRST {
         let refused = conn.transaction(|conn| {
-            let first = decide(conn, caller, clock, &parsed).map_err(stale_as_busy)?;
-            refuse_if_no_room(conn, caller, cap, 0, &first.filings)
+            refuse_early(conn, caller, clock, cap, 0, &parsed, mutations.len())
         });
         if let Err(err @ Error::QuarantineFull { .. }) = refused {
             note_full_quarantine(conn, caller)?;
@@ -271,11 +271,8 @@ pub fn stage_push(
 ) -> Result<StagedPush> {
     let (decided, new_filings) = conn.transaction(|conn| -> Result<(Decided, usize)> {
         let mut parsed = parse_first(&mutations)?;
-        if mutations.len() > DECIDED_FIRST {
-            let first = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
-            let filing = in_flight.of(&caller.device_id);
-            refuse_if_no_room(conn, &caller, cap, filing, &first.filings)?;
-        }
+        let filing = in_flight.of(&caller.device_id);
+        refuse_early(conn, &caller, clock, cap, filing, &parsed, mutations.len())?;
         parse_rest(&mutations, &mut parsed)?;
         let decided = decide(conn, &caller, clock, &parsed).map_err(stale_as_busy)?;
         let new_filings = if decided.filings.is_empty() {
@@ -317,6 +314,25 @@ fn parse_first(mutations: &[Value]) -> Result<Vec<Parsed<'_>>> {
         .iter()
         .map(parse)
         .collect()
+}
+
+/// Refuses a batch of `batch_len` mutations larger than `DECIDED_FIRST` when the new refusals of
+/// its `first` mutations (`parse_first`) already do not fit in the device's room, `in_flight`
+/// of it taken by refusals admitted and not filed yet. Writes nothing.
+fn refuse_early(
+    conn: &mut DbConn,
+    caller: &Caller,
+    clock: &ServerClock,
+    cap: QuarantineCap,
+    in_flight: usize,
+    first: &[Parsed],
+    batch_len: usize,
+) -> Result<()> {
+    if batch_len <= DECIDED_FIRST {
+        return Ok(());
+    }
+    let decided = decide(conn, caller, clock, first).map_err(stale_as_busy)?;
+    refuse_if_no_room(conn, caller, cap, in_flight, &decided.filings)
 }
 
 /// Reads the rest of a batch after its first mutations (`parse_first`).

@@ -8,24 +8,25 @@ use super::{Action, Problem};
 use crate::db::DbConn;
 use crate::domain::access::Manages;
 use crate::domain::enrollments::Enrollments;
-use crate::domain::people::People;
+use crate::domain::people::{People, PersonOnRecord};
 use crate::domain::text;
-use crate::domain::units::Units;
+use crate::domain::units::{UnitOnRecord, Units};
 use crate::error::Result;
-
-pub use crate::domain::people::PersonOnRecord as Existing;
-pub use crate::domain::units::UnitOnRecord as StoredUnit;
 
 /// What a file is checked against: the units, the people on record and, for a course, the
 /// people already enrolled in it.
 pub struct OnRecord {
     pub(super) units: UnitIndex,
-    pub(super) people: Vec<Existing>,
+    pub(super) people: Vec<PersonOnRecord>,
     pub(super) enrolled: HashSet<String>,
 }
 
 impl OnRecord {
-    pub fn new(units: Vec<StoredUnit>, people: Vec<Existing>, enrolled: HashSet<String>) -> Self {
+    pub fn new(
+        units: Vec<UnitOnRecord>,
+        people: Vec<PersonOnRecord>,
+        enrolled: HashSet<String>,
+    ) -> Self {
         OnRecord {
             units: UnitIndex::new(units),
             people,
@@ -77,14 +78,14 @@ pub(super) struct UnitIndex {
 const UNIT_PREFIXES: [&str; 6] = ["xa ", "phuong ", "thi tran ", "dac khu ", "huyen ", "tinh "];
 
 impl UnitIndex {
-    fn new(units: Vec<StoredUnit>) -> UnitIndex {
+    fn new(units: Vec<UnitOnRecord>) -> UnitIndex {
         let mut index = UnitIndex {
             by_key: HashMap::new(),
             merged_into: HashMap::new(),
             names: HashMap::new(),
             kinds: HashMap::new(),
         };
-        for StoredUnit {
+        for UnitOnRecord {
             id,
             code,
             name_key: key,
@@ -165,7 +166,7 @@ type Key = (String, Option<String>, Option<String>);
 
 /// Matches rows with stored people and with earlier rows of the file.
 pub(super) struct Matcher<'a> {
-    existing: &'a [Existing],
+    existing: &'a [PersonOnRecord],
     by_phone: HashMap<&'a str, usize>,
     by_key: HashMap<Key, usize>,
     by_name: HashMap<&'a str, Vec<usize>>,
@@ -176,7 +177,7 @@ pub(super) struct Matcher<'a> {
 }
 
 impl<'a> Matcher<'a> {
-    pub(super) fn new(existing: &'a [Existing]) -> Self {
+    pub(super) fn new(existing: &'a [PersonOnRecord]) -> Self {
         let mut matcher = Matcher {
             existing,
             by_phone: HashMap::new(),
@@ -330,7 +331,7 @@ impl<'a> Matcher<'a> {
 
 /// A matched person's new values: what the row says, with empty cells keeping the stored value,
 /// and a stored name with diacritics kept when the row spells it without.
-fn merge_values(person: &Existing, row: Values) -> Values {
+fn merge_values(person: &PersonOnRecord, row: Values) -> Values {
     let keep_name = text::fold(&row.full_name) == person.name_key
         && row.full_name.is_ascii()
         && !person.full_name.is_ascii();
@@ -349,7 +350,7 @@ fn merge_values(person: &Existing, row: Values) -> Values {
     }
 }
 
-fn changed_fields(person: &Existing, v: &Values) -> Vec<&'static str> {
+fn changed_fields(person: &PersonOnRecord, v: &Values) -> Vec<&'static str> {
     let mut changes = Vec::new();
     if person.full_name != v.full_name {
         changes.push("full_name");

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 pub use apply::{apply, record_applied};
 use header::find_header;
-pub use matching::{Existing, OnRecord, StoredUnit};
+pub use matching::OnRecord;
 use matching::{Matcher, Plan};
 pub use read::{Cell, FileFormat, Table, XLSX_MEDIA_TYPE, read_table};
 use row::read_row;
