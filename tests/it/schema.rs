@@ -1,5 +1,5 @@
 //! Guards the compiler cannot give: the two backends' migration trees say the same thing except
-//! where a listed exception says why not, and `src/db/schema.rs` (kept by hand for both
+//! where a listed exception says why not (and what they say alike is one file, linked), and `src/db/schema.rs` (kept by hand for both
 //! backends) matches the schema the migrations build on each of them.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,6 +109,12 @@ fn tree(backend: &str) -> BTreeMap<String, String> {
     files
 }
 
+/// Where the PostgreSQL tree's file links to, if it is a link: a migration both backends run
+/// unchanged is one file, so that the two can never drift apart.
+fn postgres_link(file: &str) -> Option<PathBuf> {
+    std::fs::read_link(migrations_dir("postgres").join(file)).ok()
+}
+
 /// The statements of a script, comments dropped and whitespace collapsed, so that only what
 /// the database is told counts.
 fn statements(sql: &str) -> Vec<String> {
@@ -149,8 +155,19 @@ fn the_two_migration_trees_differ_only_where_listed() {
                 sqlite_statements, postgres_statements,
                 "{file}: the same statements in the same order"
             );
+            assert_eq!(
+                postgres_link(file).as_deref(),
+                Some(Path::new("../../sqlite").join(file).as_path()),
+                "{file} says the same on both backends: it is written once, in migrations/sqlite, \
+                 and migrations/postgres links to it (`ln -s ../../sqlite/{file} migrations/postgres/{file}`)"
+            );
             continue;
         }
+        assert_eq!(
+            postgres_link(file),
+            None,
+            "{file} differs between the backends: migrations/postgres holds its own file"
+        );
         let exception = EXCEPTIONS
             .iter()
             .find(|e| e.migration == file)

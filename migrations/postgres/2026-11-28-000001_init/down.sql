@@ -1,13 +1,1 @@
-DROP TABLE materials;
-DROP TABLE attendance;
-DROP TABLE enrollments;
-DROP TABLE sessions;
-DROP TABLE course_trainers;
-DROP TABLE courses;
-DROP TABLE refresh_tokens;
-DROP TABLE devices;
-DROP TABLE users;
-DROP TABLE people;
-DROP TABLE units;
-DROP TABLE revision_counter;
-DROP TABLE server_settings;
+../../sqlite/2026-11-28-000001_init/down.sql

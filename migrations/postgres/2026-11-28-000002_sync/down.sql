@@ -1,13 +1,1 @@
-DROP TABLE sync_aliases;
-DROP TABLE sync_conflicts;
-DROP TABLE sync_quarantine;
-DROP TABLE sync_mutations;
-ALTER TABLE devices DROP COLUMN clock_flagged_at;
-ALTER TABLE materials DROP COLUMN stamps;
-ALTER TABLE attendance DROP COLUMN stamps;
-ALTER TABLE enrollments DROP COLUMN stamps;
-ALTER TABLE sessions DROP COLUMN stamps;
-ALTER TABLE course_trainers DROP COLUMN stamps;
-ALTER TABLE courses DROP COLUMN stamps;
-ALTER TABLE people DROP COLUMN stamps;
-ALTER TABLE units DROP COLUMN stamps;
+../../sqlite/2026-11-28-000002_sync/down.sql

@@ -1,2 +1,1 @@
-DROP TABLE watermelon_pushed;
-DROP TABLE watermelon_pulls;
+../../sqlite/2026-11-28-000003_watermelon/down.sql

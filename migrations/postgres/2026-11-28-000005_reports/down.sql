@@ -1,5 +1,1 @@
-DROP INDEX attendance_report;
-DROP INDEX people_position;
-DROP INDEX courses_end_date;
-DROP TABLE unit_events;
-DROP TABLE person_unit_history;
+../../sqlite/2026-11-28-000005_reports/down.sql

@@ -1,1 +1,1 @@
-ALTER TABLE refresh_tokens DROP COLUMN replaced_by;
+../../sqlite/2026-12-02-000010_refresh_successor/down.sql

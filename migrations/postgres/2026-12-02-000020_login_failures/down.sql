@@ -1,1 +1,1 @@
-DROP TABLE login_failures;
+../../sqlite/2026-12-02-000020_login_failures/down.sql

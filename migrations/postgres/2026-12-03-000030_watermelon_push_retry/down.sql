@@ -1,3 +1,1 @@
-ALTER TABLE watermelon_pushed DROP COLUMN deleted_on_device;
-ALTER TABLE watermelon_pushed DROP COLUMN mutation_id;
-ALTER TABLE watermelon_pushed DROP COLUMN retry_key;
+../../sqlite/2026-12-03-000030_watermelon_push_retry/down.sql

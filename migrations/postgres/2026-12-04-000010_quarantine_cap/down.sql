@@ -1,3 +1,1 @@
-ALTER TABLE devices DROP COLUMN quarantine_full_at;
-DROP INDEX sync_quarantine_device_open;
-ALTER TABLE sync_quarantine DROP COLUMN body_hash;
+../../sqlite/2026-12-04-000010_quarantine_cap/down.sql

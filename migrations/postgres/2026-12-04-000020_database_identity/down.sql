@@ -1,1 +1,1 @@
-DROP TABLE database_identity;
+../../sqlite/2026-12-04-000020_database_identity/down.sql

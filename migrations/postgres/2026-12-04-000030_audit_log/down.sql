@@ -1,1 +1,1 @@
-DROP TABLE audit_log;
+../../sqlite/2026-12-04-000030_audit_log/down.sql

@@ -1,2 +1,1 @@
-DROP INDEX users_unit;
-ALTER TABLE users DROP COLUMN unit_id;
+../../sqlite/2026-12-05-000100_organisers/down.sql

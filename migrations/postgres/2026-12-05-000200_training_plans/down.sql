@@ -1,3 +1,1 @@
-DROP TABLE training_plan_topics;
-DROP TABLE training_plan_courses;
-DROP TABLE training_plans;
+../../sqlite/2026-12-05-000200_training_plans/down.sql

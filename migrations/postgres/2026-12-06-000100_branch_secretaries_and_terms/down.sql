@@ -1,2 +1,1 @@
-ALTER TABLE training_plans DROP COLUMN elected_since;
-ALTER TABLE people DROP COLUMN position_since;
+../../sqlite/2026-12-06-000100_branch_secretaries_and_terms/down.sql
