@@ -342,13 +342,6 @@ pub struct AttendedInCourse {
     pub sessions: i64,
 }
 
-/// How many sessions a person attended with a counting status, whatever their course.
-#[derive(Debug, Clone, Queryable)]
-pub struct Attended {
-    pub person_id: String,
-    pub sessions: i64,
-}
-
 impl AttendanceRecords {
     /// The live records of the people at the sessions.
     pub fn marks(
@@ -421,23 +414,6 @@ impl AttendanceRecords {
             .filter(attendance::person_id.eq_any(person_ids))
             .group_by((sessions::course_id, attendance::person_id))
             .select((sessions::course_id, attendance::person_id, count_star()))
-            .load(conn)?)
-    }
-
-    /// Per person, how many of the sessions they attended with one of `statuses`.
-    pub fn attended(
-        conn: &mut DbConn,
-        session_ids: &[&String],
-        person_ids: &[&String],
-        statuses: &[String],
-    ) -> Result<Vec<Attended>> {
-        Ok(attendance::table
-            .filter(attendance::deleted_at.is_null())
-            .filter(attendance::status.eq_any(statuses))
-            .filter(attendance::session_id.eq_any(session_ids))
-            .filter(attendance::person_id.eq_any(person_ids))
-            .group_by(attendance::person_id)
-            .select((attendance::person_id, count_star()))
             .load(conn)?)
     }
 }

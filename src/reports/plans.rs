@@ -275,11 +275,17 @@ fn trained_people(
                 .filter(|s| topic_matches(&s.topic, &keys))
                 .map(|s| &s.id)
                 .collect();
-            let attended = AttendanceRecords::attended(conn, &session_ids, candidates, &counting)?;
-            Ok(attended
+            // Sessions on the topics count whatever course holds them.
+            let mut attended_by: HashMap<String, i64> = HashMap::new();
+            for attended in
+                AttendanceRecords::attended_in_courses(conn, &session_ids, candidates, &counting)?
+            {
+                *attended_by.entry(attended.person_id).or_default() += attended.sessions;
+            }
+            Ok(attended_by
                 .into_iter()
-                .filter(|a| a.sessions >= i64::from(*min_sessions))
-                .map(|a| a.person_id)
+                .filter(|(_, sessions)| *sessions >= i64::from(*min_sessions))
+                .map(|(person, _)| person)
                 .collect())
         }
     }
