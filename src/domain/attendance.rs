@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::access::personal_records;
 use super::courses::CourseCount;
 use super::sessions::Sessions;
-use super::values::{Checker, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms, serialize_opt_ms};
+use super::values::{Checker, MAX_TEXT_CHARS, resolve_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
 use crate::db::schema::{attendance, people, sessions};
 use crate::db::{Backend, DbConn};
@@ -128,26 +128,6 @@ impl AttendanceRecords {
             input.note.as_deref(),
         )
     }
-
-    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<(Attendance, String)> {
-        let found = attendance::table
-            .inner_join(sessions::table)
-            .filter(attendance::id.eq(id))
-            .filter(attendance::deleted_at.is_null())
-            .select((Attendance::as_select(), sessions::course_id))
-            .first::<(Attendance, String)>(conn)
-            .optional()?
-            .ok_or(Error::NotFound {
-                what: "attendance record",
-            })?;
-        if personal_records(conn, caller)?.covers(&found.1, &found.0.person_id) {
-            Ok(found)
-        } else {
-            Err(Error::NotFound {
-                what: "attendance record",
-            })
-        }
-    }
 }
 
 impl Resource for AttendanceRecords {
@@ -203,8 +183,21 @@ impl Resource for AttendanceRecords {
         )
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {
-        Ok(Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?.0)
+    /// Joins `sessions` for the record's course: the query finds an attendance record.
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {
+        let (record, course_id) = attendance::table
+            .inner_join(sessions::table)
+            .filter(attendance::id.eq(id))
+            .filter(attendance::deleted_at.is_null())
+            .select((Attendance::as_select(), sessions::course_id))
+            .first::<(Attendance, String)>(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: Self::WHAT })?;
+        if personal_records(conn, caller)?.covers(&course_id, &record.person_id) {
+            Ok(record)
+        } else {
+            Err(Error::NotFound { what: Self::WHAT })
+        }
     }
 
     /// Checks a new record for an existing session the caller sees and returns it unwritten

@@ -24,12 +24,12 @@ use super::unit_tree::{Tally, UnitPlace, UnitTree};
 use super::{DEFAULT_STATUSES, Rule, percent, position_label};
 use crate::db::DbConn;
 use crate::domain::Caller;
+use crate::domain::Resource;
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::{CourseOutline, Courses};
 use crate::domain::people::{Cadre, People, UnitChangeReason, UnitMove};
 use crate::domain::plans::{PlanRule, TrainingPlan, TrainingPlans, topic_matches};
 use crate::domain::sessions::{SessionOutline, Sessions};
-use crate::domain::values::path_id;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -499,7 +499,7 @@ fn changes(
 
 /// Progress against a plan the caller manages (else not found).
 pub fn plan(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<PlanReport> {
-    let plan = TrainingPlans::find_managed(conn, caller, &path_id(id, "training plan")?)?;
+    let plan = TrainingPlans::get(conn, caller, id)?;
     let tree = UnitTree::load(conn)?;
     let evaluation = evaluate(conn, &tree, &plan)?;
     let units = unit_rows(&tree, &plan.unit_id, &evaluation);
