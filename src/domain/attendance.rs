@@ -55,8 +55,10 @@ pub fn may_record(role: Role, assigned_to_course: bool) -> bool {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
-#[diesel(table_name = attendance, treat_none_as_null = true)]
+/// An attendance record as the API shows it, and as stored but for its field stamps: the row the
+/// one writer reads and writes (`sync::records`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = attendance, treat_none_as_default_value = false)]
 pub struct Attendance {
     pub id: String,
     pub session_id: String,

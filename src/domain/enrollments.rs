@@ -78,8 +78,10 @@ pub fn counts_as_enrolled(status: &str, deleted: bool) -> bool {
     !deleted && status != WITHDRAWN
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
-#[diesel(table_name = enrollments, treat_none_as_null = true)]
+/// An enrollment as the API shows it, and as stored but for its field stamps: the row the one
+/// writer reads and writes (`sync::records`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = enrollments, treat_none_as_default_value = false)]
 pub struct Enrollment {
     pub id: String,
     pub course_id: String,
