@@ -661,9 +661,7 @@ impl Resource for TrainingPlans {
     fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainingPlan> {
         let row = Self::find_row(conn, id)?;
         if !caller.manages.covers(Some(&row.unit_id)) {
-            return Err(Error::NotFound {
-                what: "training plan",
-            });
+            return Err(Error::NotFound { what: Self::WHAT });
         }
         Ok(Self::assemble(conn, vec![row])?.remove(0))
     }
