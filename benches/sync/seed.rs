@@ -7,6 +7,7 @@ use diemdanh::auth::password;
 use diemdanh::db::schema::attendance;
 use diemdanh::db::{DbConn, Pool, write_tx};
 use diemdanh::domain::access::Manages;
+use diemdanh::domain::attendance::Attendance;
 use diemdanh::domain::courses::{CourseInput, Courses};
 use diemdanh::domain::enrollments::EnrollmentInput;
 use diemdanh::domain::people::{People, PersonInput};
@@ -17,7 +18,7 @@ use diemdanh::domain::users::{Devices, NewUser, Users};
 use diemdanh::domain::{Caller, Resource, Role};
 use diemdanh::error::Result;
 use diemdanh::sync::clock::ServerClock;
-use diemdanh::sync::records::{AttendanceInsert, AttendanceRow, ROWS_PER_STATEMENT};
+use diemdanh::sync::records::{AttendanceInsert, ROWS_PER_STATEMENT};
 use diemdanh::sync::writer;
 use diesel::RunQueryDsl;
 
@@ -456,7 +457,7 @@ pub fn raw_insert_limit(
     let stamps = format!("{now:013}00001,=,=,=,,=");
     let all: Vec<AttendanceInsert> = (0..rows)
         .map(|i| AttendanceInsert {
-            row: AttendanceRow {
+            row: Attendance {
                 id: uuid::Uuid::new_v4().to_string(),
                 session_id: sessions[i / PEOPLE].clone(),
                 person_id: people[i % PEOPLE].clone(),

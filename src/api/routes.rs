@@ -2,12 +2,13 @@
 //! exactly these (a test compares them).
 
 use actix_web::http::Method;
-use actix_web::{HttpResponse, Route, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 
 use super::handlers::{
     audit, auth, health, imports, materials, metrics, reorganisation, reports, resources, roster,
     sync, users, watermelon,
 };
+use crate::domain::Resource;
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::Courses;
 use crate::domain::enrollments::Enrollments;
@@ -19,229 +20,167 @@ use crate::domain::trainers::CourseTrainers;
 use crate::domain::units::Units;
 use crate::error::Error;
 
+/// A path, a method and the route that answers it.
+type Endpoint = (&'static str, Method, Route);
+
 /// (path, method, route) for every endpoint.
-pub fn route_table() -> Vec<(&'static str, Method, Route)> {
+pub fn route_table() -> Vec<Endpoint> {
     let mut table = vec![
-        ("/healthz", Method::GET, web::get().to(health::healthz)),
-        ("/readyz", Method::GET, web::get().to(health::readyz)),
-        (metrics::PATH, Method::GET, web::get().to(metrics::metrics)),
-        (
-            "/api/v1/auth/login",
-            Method::POST,
-            web::post().to(auth::login),
-        ),
-        (
-            "/api/v1/auth/refresh",
-            Method::POST,
-            web::post().to(auth::refresh),
-        ),
-        (
-            "/api/v1/auth/logout",
-            Method::POST,
-            web::post().to(auth::logout),
-        ),
-        ("/api/v1/me", Method::GET, web::get().to(auth::me)),
-        (
-            "/api/v1/me/password",
-            Method::POST,
-            web::post().to(auth::change_password),
-        ),
-        ("/api/v1/users", Method::GET, web::get().to(users::list)),
-        ("/api/v1/users", Method::POST, web::post().to(users::create)),
-        ("/api/v1/users/{id}", Method::GET, web::get().to(users::get)),
-        (
-            "/api/v1/users/{id}",
-            Method::PATCH,
-            web::patch().to(users::change),
-        ),
-        (
+        endpoint("/healthz", Method::GET, health::healthz),
+        endpoint("/readyz", Method::GET, health::readyz),
+        endpoint(metrics::PATH, Method::GET, metrics::metrics),
+        endpoint("/api/v1/auth/login", Method::POST, auth::login),
+        endpoint("/api/v1/auth/refresh", Method::POST, auth::refresh),
+        endpoint("/api/v1/auth/logout", Method::POST, auth::logout),
+        endpoint("/api/v1/me", Method::GET, auth::me),
+        endpoint("/api/v1/me/password", Method::POST, auth::change_password),
+        endpoint("/api/v1/users", Method::GET, users::list),
+        endpoint("/api/v1/users", Method::POST, users::create),
+        endpoint("/api/v1/users/{id}", Method::GET, users::get),
+        endpoint("/api/v1/users/{id}", Method::PATCH, users::change),
+        endpoint(
             "/api/v1/users/{id}/password",
             Method::POST,
-            web::post().to(users::reset_password),
+            users::reset_password,
         ),
-        (
-            "/api/v1/devices",
-            Method::GET,
-            web::get().to(users::list_devices),
-        ),
-        (
+        endpoint("/api/v1/devices", Method::GET, users::list_devices),
+        endpoint(
             "/api/v1/devices/{id}/revoke",
             Method::POST,
-            web::post().to(users::revoke_device),
+            users::revoke_device,
         ),
-        (
-            "/api/v1/sync/push",
-            Method::POST,
-            web::post().to(sync::push),
-        ),
-        ("/api/v1/sync/pull", Method::GET, web::get().to(sync::pull)),
-        (
+        endpoint("/api/v1/sync/push", Method::POST, sync::push),
+        endpoint("/api/v1/sync/pull", Method::GET, sync::pull),
+        endpoint(
             "/api/v1/sync/quarantine",
             Method::GET,
-            web::get().to(sync::list_quarantine),
+            sync::list_quarantine,
         ),
-        (
+        endpoint(
             "/api/v1/sync/quarantine/{id}/dismiss",
             Method::POST,
-            web::post().to(sync::dismiss_quarantined),
+            sync::dismiss_quarantined,
         ),
-        (
+        endpoint(
             "/api/v1/sync/quarantine/{id}/reapply",
             Method::POST,
-            web::post().to(sync::reapply_quarantined),
+            sync::reapply_quarantined,
         ),
-        (
-            "/api/v1/sync/conflicts",
-            Method::GET,
-            web::get().to(sync::list_conflicts),
-        ),
-        (
+        endpoint("/api/v1/sync/conflicts", Method::GET, sync::list_conflicts),
+        endpoint(
             "/api/v1/sync/conflicts/{id}/resolve",
             Method::POST,
-            web::post().to(sync::resolve_conflict),
+            sync::resolve_conflict,
         ),
-        (
-            "/api/v1/watermelon/sync",
-            Method::GET,
-            web::get().to(watermelon::pull),
-        ),
-        (
-            "/api/v1/watermelon/sync",
-            Method::POST,
-            web::post().to(watermelon::push),
-        ),
-        (
-            "/api/v1/imports/people",
-            Method::POST,
-            web::post().to(imports::people),
-        ),
+        endpoint("/api/v1/watermelon/sync", Method::GET, watermelon::pull),
+        endpoint("/api/v1/watermelon/sync", Method::POST, watermelon::push),
+        endpoint("/api/v1/imports/people", Method::POST, imports::people),
         // Before the unit CRUD routes: `/units/merge` must not be taken for `/units/{id}`.
-        (
-            "/api/v1/units/merge",
-            Method::POST,
-            web::post().to(reorganisation::merge),
-        ),
-        (
+        endpoint("/api/v1/units/merge", Method::POST, reorganisation::merge),
+        endpoint(
             "/api/v1/units/{id}/rename",
             Method::POST,
-            web::post().to(reorganisation::rename),
+            reorganisation::rename,
         ),
-        (
+        endpoint(
             "/api/v1/units/{id}/history",
             Method::GET,
-            web::get().to(reorganisation::history),
+            reorganisation::history,
         ),
-        (
-            "/api/v1/reports/courses/{id}",
-            Method::GET,
-            web::get().to(reports::course),
-        ),
-        (
-            "/api/v1/reports/coverage",
-            Method::GET,
-            web::get().to(reports::coverage),
-        ),
-        (
+        endpoint("/api/v1/reports/courses/{id}", Method::GET, reports::course),
+        endpoint("/api/v1/reports/coverage", Method::GET, reports::coverage),
+        endpoint(
             "/api/v1/reports/trainers/{id}",
             Method::GET,
-            web::get().to(reports::trainer),
+            reports::trainer,
         ),
-        (
+        endpoint(
             "/api/v1/reports/training-plans/{id}",
             Method::GET,
-            web::get().to(reports::training_plan),
+            reports::training_plan,
         ),
-        ("/api/v1/audit", Method::GET, web::get().to(audit::list)),
+        endpoint("/api/v1/audit", Method::GET, audit::list),
     ];
-    macro_rules! crud {
-        ($collection:literal, $item:literal, $resource:ty) => {
-            table.extend([
-                (
-                    $collection,
-                    Method::GET,
-                    web::get().to(resources::list::<$resource>),
-                ),
-                (
-                    $collection,
-                    Method::POST,
-                    web::post().to(resources::create::<$resource>),
-                ),
-                (
-                    $item,
-                    Method::GET,
-                    web::get().to(resources::get::<$resource>),
-                ),
-                (
-                    $item,
-                    Method::PUT,
-                    web::put().to(resources::update::<$resource>),
-                ),
-                (
-                    $item,
-                    Method::DELETE,
-                    web::delete().to(resources::delete::<$resource>),
-                ),
-            ])
-        };
-    }
-    crud!("/api/v1/units", "/api/v1/units/{id}", Units);
-    crud!("/api/v1/people", "/api/v1/people/{id}", People);
-    crud!("/api/v1/courses", "/api/v1/courses/{id}", Courses);
-    crud!(
+    table.extend(crud::<Units>("/api/v1/units", "/api/v1/units/{id}"));
+    table.extend(crud::<People>("/api/v1/people", "/api/v1/people/{id}"));
+    table.extend(crud::<Courses>("/api/v1/courses", "/api/v1/courses/{id}"));
+    table.extend(crud::<CourseTrainers>(
         "/api/v1/course-trainers",
         "/api/v1/course-trainers/{id}",
-        CourseTrainers
-    );
-    crud!("/api/v1/sessions", "/api/v1/sessions/{id}", Sessions);
-    crud!(
+    ));
+    table.extend(crud::<Sessions>(
+        "/api/v1/sessions",
+        "/api/v1/sessions/{id}",
+    ));
+    table.extend(crud::<Enrollments>(
         "/api/v1/enrollments",
         "/api/v1/enrollments/{id}",
-        Enrollments
-    );
-    crud!(
+    ));
+    table.extend(crud::<AttendanceRecords>(
         "/api/v1/attendance",
         "/api/v1/attendance/{id}",
-        AttendanceRecords
-    );
-    crud!("/api/v1/materials", "/api/v1/materials/{id}", Materials);
-    crud!(
+    ));
+    table.extend(crud::<Materials>(
+        "/api/v1/materials",
+        "/api/v1/materials/{id}",
+    ));
+    table.extend(crud::<TrainingPlans>(
         "/api/v1/training-plans",
         "/api/v1/training-plans/{id}",
-        TrainingPlans
-    );
+    ));
     table.extend([
-        (
+        endpoint(
             "/api/v1/courses/{id}/materials",
             Method::POST,
-            web::post().to(materials::upload),
+            materials::upload,
         ),
-        (
+        endpoint(
             "/api/v1/materials/{id}/content",
             Method::GET,
-            web::get().to(materials::download),
+            materials::download,
         ),
-        (
+        endpoint(
             "/api/v1/materials/{id}/content",
             Method::HEAD,
-            web::head().to(materials::download),
+            materials::download,
         ),
-        (
+        endpoint(
             "/api/v1/materials/{id}/content",
             Method::PUT,
-            web::put().to(materials::replace),
+            materials::replace,
         ),
-        (
+        endpoint(
             "/api/v1/courses/{id}/roster",
             Method::GET,
-            web::get().to(roster::course_roster),
+            roster::course_roster,
         ),
-        (
-            "/api/v1/me/materials",
-            Method::GET,
-            web::get().to(materials::held),
-        ),
+        endpoint("/api/v1/me/materials", Method::GET, materials::held),
     ]);
     table
+}
+
+/// The endpoint answering `method` at `path` with `handler` (the method said once, for the table
+/// and the route alike).
+fn endpoint<F, Args>(path: &'static str, method: Method, handler: F) -> Endpoint
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let route = web::method(method.clone()).to(handler);
+    (path, method, route)
+}
+
+/// The administration endpoints of a `Resource` (`handlers::resources`): its list and creation
+/// at `collection`, and the reading, replacement and deletion of one record at `item`.
+fn crud<R: Resource>(collection: &'static str, item: &'static str) -> [Endpoint; 5] {
+    [
+        endpoint(collection, Method::GET, resources::list::<R>),
+        endpoint(collection, Method::POST, resources::create::<R>),
+        endpoint(item, Method::GET, resources::get::<R>),
+        endpoint(item, Method::PUT, resources::update::<R>),
+        endpoint(item, Method::DELETE, resources::delete::<R>),
+    ]
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {

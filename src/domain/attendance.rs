@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::access::personal_records;
 use super::courses::CourseCount;
 use super::sessions::Sessions;
-use super::values::{Checker, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms, serialize_opt_ms};
+use super::values::{Checker, MAX_TEXT_CHARS, resolve_id, serialize_ms, serialize_opt_ms};
 use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
 use crate::db::schema::{attendance, people, sessions};
 use crate::db::{Backend, DbConn};
@@ -55,8 +55,10 @@ pub fn may_record(role: Role, assigned_to_course: bool) -> bool {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
-#[diesel(table_name = attendance, treat_none_as_null = true)]
+/// An attendance record as the API shows it, and as stored but for its field stamps: the row the
+/// one writer reads and writes (`sync::records`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = attendance, treat_none_as_default_value = false)]
 pub struct Attendance {
     pub id: String,
     pub session_id: String,
@@ -128,26 +130,6 @@ impl AttendanceRecords {
             input.note.as_deref(),
         )
     }
-
-    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<(Attendance, String)> {
-        let found = attendance::table
-            .inner_join(sessions::table)
-            .filter(attendance::id.eq(id))
-            .filter(attendance::deleted_at.is_null())
-            .select((Attendance::as_select(), sessions::course_id))
-            .first::<(Attendance, String)>(conn)
-            .optional()?
-            .ok_or(Error::NotFound {
-                what: "attendance record",
-            })?;
-        if personal_records(conn, caller)?.covers(&found.1, &found.0.person_id) {
-            Ok(found)
-        } else {
-            Err(Error::NotFound {
-                what: "attendance record",
-            })
-        }
-    }
 }
 
 impl Resource for AttendanceRecords {
@@ -203,8 +185,21 @@ impl Resource for AttendanceRecords {
         )
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {
-        Ok(Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)?.0)
+    /// Joins `sessions` for the record's course: the query finds an attendance record.
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Attendance> {
+        let (record, course_id) = attendance::table
+            .inner_join(sessions::table)
+            .filter(attendance::id.eq(id))
+            .filter(attendance::deleted_at.is_null())
+            .select((Attendance::as_select(), sessions::course_id))
+            .first::<(Attendance, String)>(conn)
+            .optional()?
+            .ok_or(Error::NotFound { what: Self::WHAT })?;
+        if personal_records(conn, caller)?.covers(&course_id, &record.person_id) {
+            Ok(record)
+        } else {
+            Err(Error::NotFound { what: Self::WHAT })
+        }
     }
 
     /// Checks a new record for an existing session the caller sees and returns it unwritten
@@ -342,13 +337,6 @@ pub struct AttendedInCourse {
     pub sessions: i64,
 }
 
-/// How many sessions a person attended with a counting status, whatever their course.
-#[derive(Debug, Clone, Queryable)]
-pub struct Attended {
-    pub person_id: String,
-    pub sessions: i64,
-}
-
 impl AttendanceRecords {
     /// The live records of the people at the sessions.
     pub fn marks(
@@ -421,23 +409,6 @@ impl AttendanceRecords {
             .filter(attendance::person_id.eq_any(person_ids))
             .group_by((sessions::course_id, attendance::person_id))
             .select((sessions::course_id, attendance::person_id, count_star()))
-            .load(conn)?)
-    }
-
-    /// Per person, how many of the sessions they attended with one of `statuses`.
-    pub fn attended(
-        conn: &mut DbConn,
-        session_ids: &[&String],
-        person_ids: &[&String],
-        statuses: &[String],
-    ) -> Result<Vec<Attended>> {
-        Ok(attendance::table
-            .filter(attendance::deleted_at.is_null())
-            .filter(attendance::status.eq_any(statuses))
-            .filter(attendance::session_id.eq_any(session_ids))
-            .filter(attendance::person_id.eq_any(person_ids))
-            .group_by(attendance::person_id)
-            .select((attendance::person_id, count_star()))
             .load(conn)?)
     }
 }

@@ -12,7 +12,7 @@ use super::materials::Materials;
 use super::sessions::Sessions;
 use super::trainers::CourseTrainers;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, path_id, resolve_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, MAX_TEXT_CHARS, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, SortRequest, SyncedRecord, find_live, inserted, replaced,
     sorted_page, text, tombstone,
@@ -89,12 +89,6 @@ pub struct Courses;
 impl Courses {
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Course> {
         find_live!(conn, courses, Course, id, Self::WHAT)
-    }
-
-    pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
-        let course = Self::find(conn, id)?;
-        ensure_course_visible(conn, caller, &course.id, "course")?;
-        Ok(course)
     }
 
     /// How many live courses a unit organises (a unit in use is not deleted).
@@ -240,8 +234,10 @@ impl Resource for Courses {
         }))
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Course> {
+        let course = Self::find(conn, id)?;
+        ensure_course_visible(conn, caller, &course.id, "course")?;
+        Ok(course)
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: CourseInput) -> Result<Course> {

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::access::personal_records;
 use super::courses::Courses;
-use super::values::{Checker, path_id, resolve_id, serialize_ms};
-use super::{Caller, PageRequest, Paged, Resource, Role, SortRequest, personal, sorted_page};
+use super::values::{Checker, resolve_id, serialize_ms};
+use super::{
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, personal, sorted_page,
+};
 use crate::db::schema::{courses, enrollments};
 use crate::db::{Backend, DbConn};
 use crate::error::{Error, Result};
@@ -76,8 +78,10 @@ pub fn counts_as_enrolled(status: &str, deleted: bool) -> bool {
     !deleted && status != WITHDRAWN
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
-#[diesel(table_name = enrollments, treat_none_as_null = true)]
+/// An enrollment as the API shows it, and as stored but for its field stamps: the row the one
+/// writer reads and writes (`sync::records`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = enrollments, treat_none_as_default_value = false)]
 pub struct Enrollment {
     pub id: String,
     pub course_id: String,
@@ -191,21 +195,6 @@ impl Enrollments {
             .select(enrollments::person_id)
             .load(conn)?)
     }
-
-    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
-        let row = enrollments::table
-            .find(id)
-            .filter(enrollments::deleted_at.is_null())
-            .select(Enrollment::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound { what: "enrollment" })?;
-        if personal_records(conn, caller)?.covers(&row.course_id, &row.person_id) {
-            Ok(row)
-        } else {
-            Err(Error::NotFound { what: "enrollment" })
-        }
-    }
 }
 
 impl Resource for Enrollments {
@@ -256,8 +245,13 @@ impl Resource for Enrollments {
         )
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Enrollment> {
+        let row = find_live!(conn, enrollments, Enrollment, id, Self::WHAT)?;
+        if personal_records(conn, caller)?.covers(&row.course_id, &row.person_id) {
+            Ok(row)
+        } else {
+            Err(Error::NotFound { what: Self::WHAT })
+        }
     }
 
     /// Checks a new enrollment and returns it unwritten (see `Resource`): who may enroll, and

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::{ensure_named_course_visible, visible_courses};
+use super::access::{ensure_course_visible, ensure_named_course_visible, visible_courses};
 use super::courses::Courses;
 use super::text;
 use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
@@ -71,14 +71,6 @@ impl Materials {
     /// Tombstones every live material of a course (the course is being deleted).
     pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
         super::tombstone_of_course!(conn, materials, course_id, now)
-    }
-
-    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
-        let row = find_live!(conn, materials, Material, id, Self::WHAT)?;
-        match visible_courses(conn, caller)? {
-            Some(ids) if !ids.contains(&row.course_id) => Err(Error::NotFound { what: "material" }),
-            _ => Ok(row),
-        }
     }
 
     /// Checks an input and makes the record it describes, without taking a revision (`rev` is
@@ -476,8 +468,10 @@ impl Resource for Materials {
         )
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Material> {
+        let material = find_live!(conn, materials, Material, id, Self::WHAT)?;
+        ensure_course_visible(conn, caller, &material.course_id, Self::WHAT)?;
+        Ok(material)
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: MaterialInput) -> Result<Material> {

@@ -135,7 +135,13 @@ pub trait Resource: 'static {
         caller: &Caller,
         filter: &Self::Filter,
     ) -> Result<Paged<Self::Record>>;
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Self::Record>;
+    /// The live record `id` names, if the caller sees it: `not_found` otherwise, as for a record
+    /// that does not exist.
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Self::Record>;
+    /// The record a request's path names: its id checked, then `find_visible`.
+    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Self::Record> {
+        Self::find_visible(conn, caller, &values::path_id(id, Self::WHAT)?)
+    }
     fn create(conn: &mut DbConn, caller: &Caller, input: Self::Input) -> Result<Self::Record>;
     /// Replaces the record's fields. `expected_rev` comes from If-Match; a stale one fails with
     /// `precondition_failed` and changes nothing.

@@ -274,26 +274,6 @@ impl People {
             .get_result(conn)?)
     }
 
-    /// Finds a person the caller may see.
-    pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
-        let person = Self::find(conn, id)?;
-        let visible = match caller.role {
-            Role::Admin => true,
-            Role::Trainee => caller.person_id.as_deref() == Some(person.id.as_str()),
-            // The people of the subtree, and whoever is enrolled in one of its courses.
-            Role::Organiser if caller.manages.covers(person.unit_id.as_deref()) => true,
-            Role::Organiser | Role::Trainer => {
-                let courses = visible_courses(conn, caller)?.unwrap_or_default();
-                Enrollments::is_enrolled_in_any(conn, &person.id, &courses)?
-            }
-        };
-        if visible {
-            Ok(person)
-        } else {
-            Err(Error::NotFound { what: "person" })
-        }
-    }
-
     /// The people a course's trainer may add to it (a cadre who came without being enrolled):
     /// the living people of the organising unit and the units below it (everyone when the course
     /// names no organising unit), less those already enrolled (a withdrawn person may come back).
@@ -488,8 +468,23 @@ impl Resource for People {
         }))
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Person> {
+        let person = Self::find(conn, id)?;
+        let visible = match caller.role {
+            Role::Admin => true,
+            Role::Trainee => caller.person_id.as_deref() == Some(person.id.as_str()),
+            // The people of the subtree, and whoever is enrolled in one of its courses.
+            Role::Organiser if caller.manages.covers(person.unit_id.as_deref()) => true,
+            Role::Organiser | Role::Trainer => {
+                let courses = visible_courses(conn, caller)?.unwrap_or_default();
+                Enrollments::is_enrolled_in_any(conn, &person.id, &courses)?
+            }
+        };
+        if visible {
+            Ok(person)
+        } else {
+            Err(Error::NotFound { what: "person" })
+        }
     }
 
     /// An organiser changes the people of their subtree only (a person they see through a

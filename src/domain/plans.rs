@@ -29,7 +29,7 @@ use super::access::ensure_course_visible;
 use super::courses::Courses;
 use super::people::POSITIONS;
 use super::units::Units;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, resolve_id, serialize_ms};
 use super::{Caller, PageRequest, Paged, Resource, find_live, ordered_page, text, tombstone};
 use crate::db::schema::{training_plan_courses, training_plan_topics, training_plans};
 use crate::db::{DbConn, next_revision, now_ms};
@@ -196,17 +196,6 @@ pub struct TrainingPlans;
 impl TrainingPlans {
     fn find_row(conn: &mut DbConn, id: &str) -> Result<PlanRow> {
         find_live!(conn, training_plans, PlanRow, id, Self::WHAT)
-    }
-
-    /// A plan the caller manages, with its courses and topics.
-    pub fn find_managed(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainingPlan> {
-        let row = Self::find_row(conn, id)?;
-        if !caller.manages.covers(Some(&row.unit_id)) {
-            return Err(Error::NotFound {
-                what: "training plan",
-            });
-        }
-        Ok(Self::assemble(conn, vec![row])?.remove(0))
     }
 
     /// The live plans of a year that the caller manages, with their courses and topics.
@@ -668,8 +657,13 @@ impl Resource for TrainingPlans {
         ))
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainingPlan> {
-        Self::find_managed(conn, caller, &path_id(id, Self::WHAT)?)
+    /// A plan of a unit the caller manages (the plans they see), with its courses and topics.
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<TrainingPlan> {
+        let row = Self::find_row(conn, id)?;
+        if !caller.manages.covers(Some(&row.unit_id)) {
+            return Err(Error::NotFound { what: Self::WHAT });
+        }
+        Ok(Self::assemble(conn, vec![row])?.remove(0))
     }
 
     fn create(

@@ -8,7 +8,7 @@ use super::access::{ensure_course_visible, ensure_named_course_visible, visible_
 use super::attendance::AttendanceRecords;
 use super::courses::{CourseCount, Courses};
 use super::trainers::CourseTrainers;
-use super::values::{Checker, MAX_NAME_CHARS, path_id, resolve_id, serialize_ms};
+use super::values::{Checker, MAX_NAME_CHARS, resolve_id, serialize_ms};
 use super::{
     Caller, PageRequest, Paged, Resource, SortRequest, find_live, inserted, live_of_courses,
     replaced, sorted_page, tombstone,
@@ -116,12 +116,6 @@ impl Sessions {
         find_live!(conn, sessions, Session, id, Self::WHAT)
     }
 
-    pub fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
-        let session = Self::find(conn, id)?;
-        ensure_course_visible(conn, caller, &session.course_id, "session")?;
-        Ok(session)
-    }
-
     fn build(
         conn: &mut DbConn,
         input: SessionInput,
@@ -227,8 +221,10 @@ impl Resource for Sessions {
         )
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<Session> {
+        let session = Self::find(conn, id)?;
+        ensure_course_visible(conn, caller, &session.course_id, "session")?;
+        Ok(session)
     }
 
     fn create(conn: &mut DbConn, caller: &Caller, input: SessionInput) -> Result<Session> {

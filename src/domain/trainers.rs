@@ -4,14 +4,14 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::access::visible_courses;
+use super::access::{ensure_course_visible, visible_courses};
 use super::courses::Courses;
 use super::sessions::Sessions;
 use super::users::Users;
-use super::values::{Checker, path_id, resolve_id, serialize_ms};
+use super::values::{Checker, resolve_id, serialize_ms};
 use super::{
-    Caller, PageRequest, Paged, Resource, Role, SortRequest, live_of_courses, sorted_page,
-    tombstone,
+    Caller, PageRequest, Paged, Resource, Role, SortRequest, find_live, live_of_courses,
+    sorted_page, tombstone,
 };
 use crate::db::schema::{course_trainers, courses};
 use crate::db::{DbConn, next_revision, now_ms};
@@ -61,33 +61,6 @@ impl CourseTrainers {
     /// Tombstones every live trainer assignment of a course (the course is being deleted).
     pub fn tombstone_of_course(conn: &mut DbConn, course_id: &str, now: i64) -> Result<()> {
         super::tombstone_of_course!(conn, course_trainers, course_id, now)
-    }
-
-    fn find_any(conn: &mut DbConn, id: &str) -> Result<CourseTrainer> {
-        course_trainers::table
-            .find(id)
-            .select(CourseTrainer::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound {
-                what: "trainer assignment",
-            })
-    }
-
-    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
-        let row = Self::find_any(conn, id)?;
-        let visible = row.deleted_at.is_none()
-            && match visible_courses(conn, caller)? {
-                None => true,
-                Some(ids) => ids.contains(&row.course_id),
-            };
-        if visible {
-            Ok(row)
-        } else {
-            Err(Error::NotFound {
-                what: "trainer assignment",
-            })
-        }
     }
 
     fn find_pair(
@@ -140,8 +113,10 @@ impl Resource for CourseTrainers {
         )
     }
 
-    fn get(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
-        Self::find_visible(conn, caller, &path_id(id, Self::WHAT)?)
+    fn find_visible(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<CourseTrainer> {
+        let assignment = find_live!(conn, course_trainers, CourseTrainer, id, Self::WHAT)?;
+        ensure_course_visible(conn, caller, &assignment.course_id, Self::WHAT)?;
+        Ok(assignment)
     }
 
     /// Assigns a trainer. Re-assigning after a removal revives the earlier assignment (same id),

@@ -24,12 +24,12 @@ use super::unit_tree::{Tally, UnitPlace, UnitTree};
 use super::{DEFAULT_STATUSES, Rule, percent, position_label};
 use crate::db::DbConn;
 use crate::domain::Caller;
+use crate::domain::Resource;
 use crate::domain::attendance::AttendanceRecords;
 use crate::domain::courses::{CourseOutline, Courses};
 use crate::domain::people::{Cadre, People, UnitChangeReason, UnitMove};
 use crate::domain::plans::{PlanRule, TrainingPlan, TrainingPlans, topic_matches};
 use crate::domain::sessions::{SessionOutline, Sessions};
-use crate::domain::values::path_id;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -275,11 +275,17 @@ fn trained_people(
                 .filter(|s| topic_matches(&s.topic, &keys))
                 .map(|s| &s.id)
                 .collect();
-            let attended = AttendanceRecords::attended(conn, &session_ids, candidates, &counting)?;
-            Ok(attended
+            // Sessions on the topics count whatever course holds them.
+            let mut attended_by: HashMap<String, i64> = HashMap::new();
+            for attended in
+                AttendanceRecords::attended_in_courses(conn, &session_ids, candidates, &counting)?
+            {
+                *attended_by.entry(attended.person_id).or_default() += attended.sessions;
+            }
+            Ok(attended_by
                 .into_iter()
-                .filter(|a| a.sessions >= i64::from(*min_sessions))
-                .map(|a| a.person_id)
+                .filter(|(_, sessions)| *sessions >= i64::from(*min_sessions))
+                .map(|(person, _)| person)
                 .collect())
         }
     }
@@ -493,7 +499,7 @@ fn changes(
 
 /// Progress against a plan the caller manages (else not found).
 pub fn plan(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<PlanReport> {
-    let plan = TrainingPlans::find_managed(conn, caller, &path_id(id, "training plan")?)?;
+    let plan = TrainingPlans::get(conn, caller, id)?;
     let tree = UnitTree::load(conn)?;
     let evaluation = evaluate(conn, &tree, &plan)?;
     let units = unit_rows(&tree, &plan.unit_id, &evaluation);

@@ -14,8 +14,9 @@ use super::nodes;
 use super::writer::WriteError;
 use crate::db::schema::{attendance, enrollments};
 use crate::db::{DbConn, on_backend};
+use crate::domain::attendance::{self as attendance_rules, Attendance};
+use crate::domain::enrollments::{self as enrollment_rules, Enrollment};
 use crate::domain::values::{Checker, MAX_TEXT_CHARS, format_ms, parse_id};
-use crate::domain::{attendance as attendance_rules, enrollments as enrollment_rules};
 use crate::error::{Error, Result};
 
 /// The synced collections (listed once, in `domain::collections`).
@@ -182,44 +183,12 @@ pub fn check_immutable(collection: Collection, stored: &Fields, incoming: &Field
     Ok(())
 }
 
-/// An attendance row as stored, without its field stamps (`Stored` carries them).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = attendance, treat_none_as_default_value = false)]
-pub struct AttendanceRow {
-    pub id: String,
-    pub session_id: String,
-    pub person_id: String,
-    pub status: String,
-    pub checked_in_at: Option<i64>,
-    pub note: Option<String>,
-    pub recorded_by: String,
-    pub recorded_device: Option<String>,
-    pub rev: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
-}
-
-/// An enrollment row as stored, without its field stamps.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = enrollments, treat_none_as_default_value = false)]
-pub struct EnrollmentRow {
-    pub id: String,
-    pub course_id: String,
-    pub person_id: String,
-    pub status: String,
-    pub rev: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
-}
-
 /// An attendance row with its stamps in their stored form, as inserted.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = attendance, treat_none_as_default_value = false)]
 pub struct AttendanceInsert {
     #[diesel(embed)]
-    pub row: AttendanceRow,
+    pub row: Attendance,
     pub stamps: String,
 }
 
@@ -228,15 +197,15 @@ pub struct AttendanceInsert {
 #[diesel(table_name = enrollments, treat_none_as_default_value = false)]
 struct EnrollmentInsert {
     #[diesel(embed)]
-    row: EnrollmentRow,
+    row: Enrollment,
     stamps: String,
 }
 
 /// A stored row of a device-writable collection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
-    Attendance(AttendanceRow),
-    Enrollment(EnrollmentRow),
+    Attendance(Attendance),
+    Enrollment(Enrollment),
 }
 
 /// A row as read: the row, its field stamps and its version.
@@ -368,7 +337,7 @@ impl Row {
                     text(fields, "checked_in_at"),
                     text(fields, "note"),
                 )?;
-                Row::Attendance(AttendanceRow {
+                Row::Attendance(Attendance {
                     id: id.to_owned(),
                     session_id: text(fields, "session_id").unwrap_or_default().to_owned(),
                     person_id: text(fields, "person_id").unwrap_or_default().to_owned(),
@@ -383,7 +352,7 @@ impl Row {
                     deleted_at,
                 })
             }
-            Writable::Enrollments => Row::Enrollment(EnrollmentRow {
+            Writable::Enrollments => Row::Enrollment(Enrollment {
                 id: id.to_owned(),
                 course_id: text(fields, "course_id").unwrap_or_default().to_owned(),
                 person_id: text(fields, "person_id").unwrap_or_default().to_owned(),
@@ -525,15 +494,15 @@ pub fn rows_by_id(conn: &mut DbConn, collection: Writable, ids: &[String]) -> Re
     let rows: Vec<(Row, String)> = match collection {
         Writable::Attendance => on_backend!(conn, |backend| attendance::table
             .filter(attendance::id.eq_any(ids))
-            .select((AttendanceRow::as_select(), attendance::stamps))
-            .load::<(AttendanceRow, String)>(backend))?
+            .select((Attendance::as_select(), attendance::stamps))
+            .load::<(Attendance, String)>(backend))?
         .into_iter()
         .map(|(row, stamps)| (Row::Attendance(row), stamps))
         .collect(),
         Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
             .filter(enrollments::id.eq_any(ids))
-            .select((EnrollmentRow::as_select(), enrollments::stamps))
-            .load::<(EnrollmentRow, String)>(backend))?
+            .select((Enrollment::as_select(), enrollments::stamps))
+            .load::<(Enrollment, String)>(backend))?
         .into_iter()
         .map(|(row, stamps)| (Row::Enrollment(row), stamps))
         .collect(),
@@ -556,16 +525,16 @@ pub fn rows_by_key(
         Writable::Attendance => on_backend!(conn, |backend| attendance::table
             .filter(attendance::session_id.eq_any(firsts))
             .filter(attendance::person_id.eq_any(persons))
-            .select((AttendanceRow::as_select(), attendance::stamps))
-            .load::<(AttendanceRow, String)>(backend))?
+            .select((Attendance::as_select(), attendance::stamps))
+            .load::<(Attendance, String)>(backend))?
         .into_iter()
         .map(|(row, stamps)| (Row::Attendance(row), stamps))
         .collect(),
         Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
             .filter(enrollments::course_id.eq_any(firsts))
             .filter(enrollments::person_id.eq_any(persons))
-            .select((EnrollmentRow::as_select(), enrollments::stamps))
-            .load::<(EnrollmentRow, String)>(backend))?
+            .select((Enrollment::as_select(), enrollments::stamps))
+            .load::<(Enrollment, String)>(backend))?
         .into_iter()
         .map(|(row, stamps)| (Row::Enrollment(row), stamps))
         .collect(),

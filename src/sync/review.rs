@@ -176,26 +176,33 @@ pub fn list_quarantine(
 /// Closes an open quarantined mutation without applying it (it stays on record).
 pub fn dismiss(conn: &mut DbConn, caller: &Caller, id: &str) -> Result<QuarantinedMutation> {
     let item = open_quarantined(conn, caller, id)?;
-    diesel::update(sync_quarantine::table.find(id))
+    let entry = Entry::new(AuditAction::QuarantineDismissed).detail("reason", item.reason.clone());
+    settle(conn, caller, &item, "dismissed", entry)
+}
+
+/// Closes an open quarantined mutation with its final status (`QUARANTINE_STATUSES`), by the
+/// caller, now, and puts it on the audit trail (`entry`, told which mutation and record): a
+/// dismissal and a re-application settle it alike. Gives it back as stored.
+fn settle(
+    conn: &mut DbConn,
+    caller: &Caller,
+    item: &QuarantinedMutation,
+    status: &str,
+    entry: Entry,
+) -> Result<QuarantinedMutation> {
+    diesel::update(sync_quarantine::table.find(&item.id))
         .set((
-            sync_quarantine::status.eq("dismissed"),
+            sync_quarantine::status.eq(status),
             sync_quarantine::resolved_at.eq(now_ms()),
             sync_quarantine::resolved_by.eq(&caller.user_id),
         ))
         .execute(conn)?;
-    Audit::record_by(
-        conn,
-        caller,
-        Entry::new(AuditAction::QuarantineDismissed)
-            .about(AuditObject::QuarantinedMutation, id)
-            .detail("collection", item.collection.clone())
-            .detail("record_id", item.record_id.clone())
-            .detail("reason", item.reason.clone()),
-    )?;
-    Ok(sync_quarantine::table
-        .find(id)
-        .select(QuarantinedMutation::as_select())
-        .get_result(conn)?)
+    let entry = entry
+        .about(AuditObject::QuarantinedMutation, &item.id)
+        .detail("collection", item.collection.clone())
+        .detail("record_id", item.record_id.clone());
+    Audit::record_by(conn, caller, entry)?;
+    find_quarantined(conn, &item.id)
 }
 
 pub fn list_conflicts(
@@ -298,22 +305,11 @@ pub fn reapply(
     };
     let corrected = mutation.fields.keys().cloned().collect::<Vec<_>>();
     let result = push::reapply(conn, &on_behalf_of, clock, &item.mutation_id, &mutation)?;
-    diesel::update(sync_quarantine::table.find(id))
-        .set((
-            sync_quarantine::status.eq("reapplied"),
-            sync_quarantine::resolved_at.eq(now_ms()),
-            sync_quarantine::resolved_by.eq(&caller.user_id),
-        ))
-        .execute(conn)?;
-    let mut entry = Entry::new(AuditAction::QuarantineReapplied)
-        .about(AuditObject::QuarantinedMutation, id)
-        .detail("collection", item.collection.clone())
-        .detail("record_id", item.record_id.clone());
+    let mut entry = Entry::new(AuditAction::QuarantineReapplied);
     if has_correction {
         entry = entry.detail("corrected_fields", corrected);
     }
-    Audit::record_by(conn, caller, entry)?;
-    Ok((find_quarantined(conn, id)?, result))
+    Ok((settle(conn, caller, &item, "reapplied", entry)?, result))
 }
 
 #[derive(Debug, Clone, Deserialize)]

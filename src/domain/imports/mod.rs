@@ -30,9 +30,9 @@ use matching::{Matcher, Plan};
 pub use read::{Cell, FileFormat, Table, XLSX_MEDIA_TYPE, read_table};
 use row::read_row;
 
-use super::Caller;
 use super::access::OUTSIDE_YOUR_UNIT;
 use super::courses::Courses;
+use super::{Caller, Resource};
 use crate::db::DbConn;
 use crate::error::{Error, Result};
 

@@ -16,7 +16,6 @@ use crate::domain::Caller;
 use crate::domain::enrollments::Enrollments;
 use crate::domain::sessions::Sessions;
 use crate::error::{Error, Result};
-use crate::sync::cursor::Cursor;
 use crate::sync::pull::{self, Change, Record, Since};
 use crate::sync::records::{Collection, ROWS_PER_STATEMENT};
 
@@ -27,9 +26,12 @@ pub struct TableChanges {
     pub deleted: Vec<String>,
 }
 
+/// A pull's changes, by table.
+type Changes = BTreeMap<&'static str, TableChanges>;
+
 #[derive(Debug, Serialize)]
 pub struct PullResponse {
-    pub changes: BTreeMap<&'static str, TableChanges>,
+    pub changes: Changes,
     /// Null on a page of a first sync that more pages follow.
     pub timestamp: Option<i64>,
     /// Where the next page of a first sync starts (pages only).
@@ -41,21 +43,6 @@ pub struct PullResponse {
 }
 
 impl PullResponse {
-    /// A page that more pages follow: its changes and the cursor where the next starts; no
-    /// timestamp until the last page.
-    fn continued(
-        changes: BTreeMap<&'static str, TableChanges>,
-        settings: &Settings,
-        next: Cursor,
-    ) -> Self {
-        PullResponse {
-            changes,
-            timestamp: None,
-            cursor: Some(next.encode(settings.cursor_key)),
-            has_more: Some(true),
-        }
-    }
-
     /// How many records and deletions the response carries.
     pub fn records(&self) -> usize {
         self.changes
@@ -106,7 +93,7 @@ pub(super) enum Kind {
 #[derive(Default)]
 struct Collector {
     seen: BTreeSet<(Collection, String)>,
-    changes: BTreeMap<&'static str, TableChanges>,
+    changes: Changes,
 }
 
 impl Collector {
@@ -147,6 +134,67 @@ impl Collector {
     }
 }
 
+/// A pull under way: who pulls, with which settings, in which epoch, and when it was asked for.
+struct Pulling<'a> {
+    caller: &'a Caller,
+    settings: &'a Settings<'a>,
+    epoch: Epoch,
+    now: i64,
+}
+
+impl<'a> Pulling<'a> {
+    fn start(conn: &mut DbConn, caller: &'a Caller, settings: &'a Settings<'a>) -> Result<Self> {
+        let now = now_ms();
+        Ok(Pulling {
+            caller,
+            settings,
+            epoch: Epoch::current(conn)?,
+            now,
+        })
+    }
+
+    /// A page that more pages follow: its changes and the cursor where the next starts; no
+    /// timestamp until the last page. Nothing is recorded before the last page, so that a pull
+    /// cut between pages starts over from the same state and sorts its records the same way.
+    fn continued(&self, changes: Changes, delta: &pull::Delta) -> PullResponse {
+        let next = delta.next_cursor(self.caller, self.now, self.epoch);
+        PullResponse {
+            changes,
+            timestamp: None,
+            cursor: Some(next.encode(self.settings.cursor_key)),
+            has_more: Some(true),
+        }
+    }
+
+    /// The answer that ends the pull (its one answer, or its last page): its changes and its
+    /// timestamp, once what the device then holds is recorded (`record_pull`, which forgets
+    /// what the pull the device `acknowledged` made useless).
+    fn finish(
+        &self,
+        conn: &mut DbConn,
+        acknowledged: Option<(i64, i64)>,
+        delta: &pull::Delta,
+        changes: Changes,
+    ) -> Result<PullResponse> {
+        let timestamp = timestamp_of(self.epoch, delta.next_rev)?;
+        record_pull(
+            conn,
+            self.caller,
+            self.settings,
+            acknowledged,
+            timestamp,
+            delta,
+            self.now,
+        )?;
+        Ok(PullResponse {
+            changes,
+            timestamp: Some(timestamp),
+            cursor: None,
+            has_more: None,
+        })
+    }
+}
+
 /// Answers a WatermelonDB pull and records what the device then holds.
 pub fn pull(
     conn: &mut DbConn,
@@ -155,13 +203,16 @@ pub fn pull(
     last_pulled_at: Option<i64>,
     migration: Option<&Migration>,
 ) -> Result<PullResponse> {
-    let now = now_ms();
-    let epoch = Epoch::current(conn)?;
+    let pulling = Pulling::start(conn, caller, settings)?;
     let previous = last_pulled_at
-        .map(|at| pulled_state(conn, caller, epoch, at))
+        .map(|at| pulled_state(conn, caller, pulling.epoch, at))
         .transpose()?;
     if let Some(previous) = &previous {
-        pull::check_age(now, previous.issued_at, settings.tombstone_retention_ms)?;
+        pull::check_age(
+            pulling.now,
+            previous.issued_at,
+            settings.tombstone_retention_ms,
+        )?;
     }
     let since = previous.as_ref().map(|previous| &previous.since);
     let delta = pull::delta(conn, caller, since, None)?;
@@ -199,15 +250,8 @@ pub fn pull(
             }
         }
     }
-    let timestamp = timestamp_of(epoch, delta.next_rev)?;
     let acknowledged = last_pulled_at.zip(previous.as_ref().map(|previous| previous.issued_at));
-    record_pull(conn, caller, settings, acknowledged, timestamp, &delta, now)?;
-    Ok(PullResponse {
-        changes: out.changes,
-        timestamp: Some(timestamp),
-        cursor: None,
-        has_more: None,
-    })
+    pulling.finish(conn, acknowledged, &delta, out.changes)
 }
 
 /// The changes a page of a first sync carries by default, and at most (as the native pull's).
@@ -228,10 +272,9 @@ pub fn first_pull_page(
     limit: i64,
 ) -> Result<PullResponse> {
     pull::check_page_limit(limit)?;
-    let now = now_ms();
-    let epoch = Epoch::current(conn)?;
+    let pulling = Pulling::start(conn, caller, settings)?;
     let since = cursor
-        .map(|raw| pull::resume(raw, caller, settings, epoch, now))
+        .map(|raw| pull::resume(raw, caller, settings, pulling.epoch, pulling.now))
         .transpose()?;
     let delta = pull::delta(conn, caller, since.as_ref(), Some(limit))?;
     let mut out = Collector::new();
@@ -246,16 +289,11 @@ pub fn first_pull_page(
         );
     }
     if delta.has_more {
-        let next = delta.next_cursor(caller, now, epoch);
-        return Ok(PullResponse::continued(out.changes, settings, next));
+        return Ok(pulling.continued(out.changes, &delta));
     }
-    let timestamp = timestamp_of(epoch, delta.next_rev)?;
-    record_pull(conn, caller, settings, None, timestamp, &delta, now)?;
     Ok(PullResponse {
-        changes: out.changes,
-        timestamp: Some(timestamp),
-        cursor: None,
         has_more: Some(false),
+        ..pulling.finish(conn, None, &delta, out.changes)?
     })
 }
 
@@ -275,10 +313,9 @@ pub fn pull_page(
     limit: i64,
 ) -> Result<PullResponse> {
     pull::check_page_limit(limit)?;
-    let now = now_ms();
-    let epoch = Epoch::current(conn)?;
-    let Pulled { since, issued_at } = pulled_state(conn, caller, epoch, last_pulled_at)?;
-    pull::check_age(now, issued_at, settings.tombstone_retention_ms)?;
+    let pulling = Pulling::start(conn, caller, settings)?;
+    let Pulled { since, issued_at } = pulled_state(conn, caller, pulling.epoch, last_pulled_at)?;
+    pull::check_age(pulling.now, issued_at, settings.tombstone_retention_ms)?;
     let position = match cursor {
         None => Since {
             rev: since.rev,
@@ -286,7 +323,7 @@ pub fn pull_page(
             backfill: Vec::new(),
         },
         Some(raw) => {
-            let position = pull::resume(raw, caller, settings, epoch, now)?;
+            let position = pull::resume(raw, caller, settings, pulling.epoch, pulling.now)?;
             // A page follows its pull's earlier pages: never from before `last_pulled_at`.
             if position.rev < since.rev {
                 return Err(Error::bad_request(
@@ -311,26 +348,12 @@ pub fn pull_page(
         &mut out,
     )?;
     if delta.has_more {
-        // Nothing is recorded before the last page: a pull cut between pages starts over from
-        // the same state, and sorts its records the same way.
-        let next = delta.next_cursor(caller, now, epoch);
-        return Ok(PullResponse::continued(out.changes, settings, next));
+        return Ok(pulling.continued(out.changes, &delta));
     }
-    let timestamp = timestamp_of(epoch, delta.next_rev)?;
-    record_pull(
-        conn,
-        caller,
-        settings,
-        Some((last_pulled_at, issued_at)),
-        timestamp,
-        &delta,
-        now,
-    )?;
+    let acknowledged = Some((last_pulled_at, issued_at));
     Ok(PullResponse {
-        changes: out.changes,
-        timestamp: Some(timestamp),
-        cursor: None,
         has_more: Some(false),
+        ..pulling.finish(conn, acknowledged, &delta, out.changes)?
     })
 }
 
