@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::device::{Device, apply, pull_from};
 use super::process::spawn_server;
-use super::{Response, check_against_spec, exchange, headers_of};
+use super::{Response, check_against_spec, exchange};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const ADMIN_PASSWORD: &str = "admin-password-1";
@@ -330,17 +330,7 @@ impl Fleet {
         let json = body.map(|body| serde_json::to_vec(body).unwrap());
         let body = json.as_deref().map(|bytes| (bytes, "application/json"));
         let url = format!("{base}{path}");
-        let mut response = exchange(&self.agent, method, &url, token, body, &[])?;
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let text = response.body_mut().read_to_string()?;
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Response {
-            status,
-            headers,
-            text,
-            json,
-        })
+        exchange(&self.agent, method, &url, token, body, &[]).and_then(Response::read)
     }
 
     /// A request through the "load balancer": a random instance, and on a connection error or a

@@ -150,6 +150,26 @@ pub struct Response {
 }
 
 impl Response {
+    /// Reads an answer of [`exchange`] whole: the body as text (empty when it is not UTF-8: a
+    /// file), and parsed when it is JSON (else null). Err when the connection is cut before the
+    /// body's end.
+    pub fn read(answer: ureq::http::Response<ureq::Body>) -> Result<Response, ureq::Error> {
+        let BytesResponse {
+            status,
+            headers,
+            body,
+            ..
+        } = read_whole(answer)?;
+        let text = String::from_utf8(body).unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Response {
+            status,
+            headers,
+            text,
+            json,
+        })
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         header_in(&self.headers, name)
     }
@@ -333,17 +353,8 @@ impl TestApp {
         body: Option<(&[u8], &str)>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let mut response = self.exchange(method, path, token, body, headers);
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            text,
-            json,
-        }
+        Response::read(self.exchange(method, path, token, body, headers))
+            .unwrap_or_else(|e| panic!("{method} {path}: the body was cut: {e}"))
     }
 
     /// Sends one request, which must be answered.
@@ -380,15 +391,9 @@ impl TestApp {
         token: &str,
         headers: &[(&str, &str)],
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut response = self.exchange("GET", path, Some(token), None, headers);
-        let headers = headers_of(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_vec()
-            .expect("body");
-        (response.status().as_u16(), headers, body)
+        let answer = read_whole(self.exchange("GET", path, Some(token), None, headers))
+            .unwrap_or_else(|e| panic!("GET {path}: the body was cut: {e}"));
+        (answer.status, answer.headers, answer.body)
     }
 
     /// Sends a request and returns the body as bytes (files, not JSON). The status must be one
@@ -401,22 +406,17 @@ impl TestApp {
         body: Option<(&[u8], &str)>,
         headers: &[(&str, &str)],
     ) -> BytesResponse {
-        let mut response = self.exchange(method, path, token, body, headers);
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_vec()
-            .unwrap_or_default();
-        let is_json = headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("content-type") && v.starts_with("application/json")
-        });
+        let BytesResponse {
+            status,
+            headers,
+            body,
+            ..
+        } = read_whole(self.exchange(method, path, token, body, headers))
+            .unwrap_or_else(|e| panic!("{method} {path}: the body was cut: {e}"));
+        let is_json =
+            header_in(&headers, "content-type").is_some_and(|v| v.starts_with("application/json"));
         // The raw body is kept as sent; a gzip-compressed JSON body is checked decoded.
-        let gzip = headers
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
+        let gzip = header_in(&headers, "content-encoding") == Some("gzip");
         let decoded = if gzip {
             let mut plain = Vec::new();
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
@@ -618,13 +618,25 @@ fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-/// A response's headers, names as sent.
-pub fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
-    response
+/// An answer of [`exchange`] read whole, however large: status, headers (names as sent) and
+/// body, not parsed (`json` null).
+fn read_whole(mut answer: ureq::http::Response<ureq::Body>) -> Result<BytesResponse, ureq::Error> {
+    let headers = answer
         .headers()
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect()
+        .collect();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()?;
+    Ok(BytesResponse {
+        status: answer.status().as_u16(),
+        headers,
+        body,
+        json: Value::Null,
+    })
 }
 
 /// A record's `id`.
