@@ -680,6 +680,17 @@ pub fn check_against_spec(method: &str, path: &str, response: &Response) {
     }
 }
 
+/// The number an environment variable sets (a run's length, its count of cycles), or `default`
+/// when it is not set; a value that is not a number fails the run.
+pub fn number_from_env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value}: not a number")),
+        Err(_) => default,
+    }
+}
+
 /// Installs a Node test suite's packages from its lockfile once (`npm ci`), unless `marker`
 /// (a package folder under `node_modules`) is already there.
 pub fn install_node_modules(dir: &std::path::Path, marker: &str) {
