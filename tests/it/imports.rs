@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
+use crate::support::sheets::ROSTER_HEADINGS;
 use crate::support::{Response, TestApp, id_of};
 
 backend_tests!(
@@ -301,18 +302,7 @@ fn workbook() -> Vec<u8> {
     sheet
         .merge_range(0, 0, 0, 6, "DANH SÁCH BÍ THƯ, PHÓ BÍ THƯ", &Format::new())
         .unwrap();
-    for (col, header) in [
-        "STT",
-        "Họ và tên",
-        "Ngày sinh",
-        "Giới tính",
-        "Chức vụ",
-        "Đơn vị",
-        "Số điện thoại",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (col, header) in ROSTER_HEADINGS.iter().enumerate() {
         sheet.write_string(1, col as u16, *header).unwrap();
     }
     sheet
