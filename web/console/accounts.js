@@ -4,7 +4,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDateTime, t } from '/shared/i18n.js';
-import { all, clearFormErrors, errorBox, errorText, field, formMessage, loading, section, showFormError, table } from './ui.js';
+import { all, apiForm, errorBox, errorText, field, formMessage, loading, section, table } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 
@@ -152,30 +152,21 @@ function createForm(context) {
       }
     }, 250);
   });
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      novalidate: true,
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        try {
-          await context.api.request('POST', '/api/v1/users', {
-            body: {
-              username: username.value.trim(),
-              display_name: display.value.trim() || null,
-              role: role.value,
-              person_id: person.value || null,
-              unit_id: role.value === 'organiser' ? unit.value || null : null,
-              password: password.value,
-            },
-          });
-          context.rerender();
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
-      },
+  const form = apiForm(
+    context,
+    { class: 'form grid', novalidate: true },
+    async () => {
+      await context.api.request('POST', '/api/v1/users', {
+        body: {
+          username: username.value.trim(),
+          display_name: display.value.trim() || null,
+          role: role.value,
+          person_id: person.value || null,
+          unit_id: role.value === 'organiser' ? unit.value || null : null,
+          password: password.value,
+        },
+      });
+      context.rerender();
     },
     field(t('signin.username'), username, 'username'),
     field(t('console.accounts.display_name'), display, 'display_name'),

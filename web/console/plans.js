@@ -8,7 +8,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { all, clearFormErrors, download, errorBox, field, formMessage, loading, section, showFormError, table } from './ui.js';
+import { all, apiForm, download, errorBox, field, formMessage, ifMatch, loading, saveRecord, section, table } from './ui.js';
 import { percentText, tile } from './dashboard.js';
 
 /** @typedef {import('./main.js').Context} Context */
@@ -145,7 +145,7 @@ function deleteButton(context, plan) {
     onclick: async () => {
       if (!confirm(t('console.plans.confirm_delete', { title: plan.title }))) return;
       try {
-        await context.api.request('DELETE', `${PLANS}/${plan.id}`, { headers: { 'If-Match': `"${plan.rev}"` } });
+        await context.api.request('DELETE', `${PLANS}/${plan.id}`, { headers: ifMatch(plan.rev) });
         context.go('#/plans');
       } catch (error) {
         button.after(errorBox(error));
@@ -315,42 +315,33 @@ function planForm(context, units, courses, plan) {
   const addCourse = h('button', { type: 'button', 'data-testid': 'plan-course-add', disabled: courses.length === 0, onclick: () => addRow(null) }, t('console.plans.add_course'));
 
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'plan-save' }, plan ? t('console.save') : t('console.plans.create'));
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      novalidate: true,
-      'data-testid': 'plan-form',
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        const topical = ruleKind.value === 'sessions_on_topics';
-        const body = {
-          unit_id: unit.value,
-          year: Number(year.value),
-          title: title.value.trim(),
-          target_positions: positions.filter((b) => b.checked).map((b) => b.value),
-          elected_since: electedOnly.checked ? electedSince.value || '' : null,
-          target_percent: Number(share.value),
-          rule: topical
-            ? { kind: ruleKind.value, min_sessions: Number(minSessions.value), topics: topics.value.split('\n').map((x) => x.trim()).filter(Boolean) }
-            : { kind: ruleKind.value, min_rate: Number(minRate.value) },
-          courses: [...rows.querySelectorAll('tr')].map((tr) => {
-            const [choice, start, end] = /** @type {HTMLInputElement[]} */ ([...tr.querySelectorAll('select, input')]);
-            return { course_id: choice.value, planned_start: start.value, planned_end: end.value };
-          }),
-        };
-        /** @type {HTMLButtonElement} */ (submit).disabled = true;
-        try {
-          const saved = plan
-            ? await context.api.request('PUT', `${PLANS}/${plan.id}`, { body, headers: { 'If-Match': `"${plan.rev}"` } })
-            : await context.api.request('POST', PLANS, { body });
-          context.go(`#/plans/${saved.id}`);
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
+  const form = apiForm(
+    context,
+    { class: 'form grid', novalidate: true, 'data-testid': 'plan-form' },
+    async () => {
+      const topical = ruleKind.value === 'sessions_on_topics';
+      const body = {
+        unit_id: unit.value,
+        year: Number(year.value),
+        title: title.value.trim(),
+        target_positions: positions.filter((b) => b.checked).map((b) => b.value),
+        elected_since: electedOnly.checked ? electedSince.value || '' : null,
+        target_percent: Number(share.value),
+        rule: topical
+          ? { kind: ruleKind.value, min_sessions: Number(minSessions.value), topics: topics.value.split('\n').map((x) => x.trim()).filter(Boolean) }
+          : { kind: ruleKind.value, min_rate: Number(minRate.value) },
+        courses: [...rows.querySelectorAll('tr')].map((tr) => {
+          const [choice, start, end] = /** @type {HTMLInputElement[]} */ ([...tr.querySelectorAll('select, input')]);
+          return { course_id: choice.value, planned_start: start.value, planned_end: end.value };
+        }),
+      };
+      /** @type {HTMLButtonElement} */ (submit).disabled = true;
+      try {
+        const saved = await saveRecord(context.api, PLANS, plan, body);
+        context.go(`#/plans/${saved.id}`);
+      } finally {
         /** @type {HTMLButtonElement} */ (submit).disabled = false;
-      },
+      }
     },
     field(t('console.plans.unit_field'), unit, 'unit_id'),
     field(t('console.plans.year'), year, 'year'),
