@@ -21,6 +21,8 @@ mod watermelon;
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use diemdanh::config::StorageConfig;
 
+use crate::common::{Backends, load_average, read_options};
 use crate::load::{PushDevice, PushRun, Session};
 use crate::seed::{DataSet, RawInsert, Sizes};
 
@@ -80,15 +83,7 @@ struct Options {
     download_clients: Vec<usize>,
     workers: Option<usize>,
     instances: usize,
-    postgres: PgMode,
-    sqlite: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PgMode {
-    Auto,
-    Required,
-    Skip,
+    backends: Backends,
 }
 
 impl Options {
@@ -113,8 +108,7 @@ impl Options {
             download_clients: vec![1, 16],
             workers: None,
             instances: 1,
-            postgres: PgMode::Auto,
-            sqlite: true,
+            backends: Backends::default(),
         }
     }
 
@@ -141,8 +135,7 @@ impl Options {
         }
     }
 
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-        let args: Vec<String> = args.into_iter().collect();
+    fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options::defaults();
         // The preset first, so that flags given with it override it.
         if args.iter().any(|a| a == "--tiny") {
@@ -197,9 +190,7 @@ impl Options {
                 }
                 "--workers" => options.workers = Some(number(value()?)?),
                 "--instances" => options.instances = number(value()?)?,
-                "--postgres" => options.postgres = PgMode::Required,
-                "--no-postgres" => options.postgres = PgMode::Skip,
-                "--no-sqlite" => options.sqlite = false,
+                flag if options.backends.take(flag) => {}
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -260,22 +251,7 @@ impl Options {
 }
 
 fn main() {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(message) => {
-            if message.is_empty() {
-                print!("{USAGE}");
-                return;
-            }
-            eprintln!("error: {message}\n\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
-    if options.postgres == PgMode::Required {
-        // The PostgreSQL helper of the tests reads this; set before any thread starts.
-        // SAFETY: the process has a single thread at this point.
-        unsafe { std::env::set_var("DIEMDANH_REQUIRE_POSTGRES", "1") };
-    }
+    let options = read_options(USAGE, Options::parse, |o| o.backends);
     if cfg!(debug_assertions) {
         eprintln!("warning: built without optimisations; run through `cargo bench` for figures");
     }
@@ -295,11 +271,11 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
 
-    if options.sqlite {
+    if options.backends.sqlite {
         let table = run_backend(&options, Backend::Sqlite);
         print!("{table}");
     }
-    if options.postgres != PgMode::Skip {
+    if options.backends.postgres() {
         let table = run_backend(&options, Backend::Postgres);
         print!("{table}");
     }
@@ -318,13 +294,6 @@ impl Backend {
             Backend::Postgres => "PostgreSQL",
         }
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn progress(message: &str) {
