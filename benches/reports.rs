@@ -9,6 +9,7 @@
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
 
+#[allow(dead_code, reason = "the latency figures are the other benchmarks'")]
 mod common;
 
 use std::time::{Duration, Instant};

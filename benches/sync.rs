@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use diemdanh::config::StorageConfig;
 
-use crate::common::{Backends, load_average, read_options};
+use crate::common::{Backends, load_average, ms, percentile, read_options};
 use crate::load::{PushDevice, PushRun, Session};
 use crate::seed::{DataSet, RawInsert, Sizes};
 
@@ -159,6 +159,9 @@ impl Options {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("{name}: expected a positive number, got {v:?}"))
             };
+            let numbers = |v: String| -> Result<Vec<usize>, String> {
+                v.split(',').map(|v| number(v.trim().to_owned())).collect()
+            };
             match name.as_str() {
                 // cargo bench passes --bench to harness = false targets.
                 "--bench" | "--tiny" => {}
@@ -168,12 +171,7 @@ impl Options {
                 "--sessions" => options.sizes.sessions = number(value()?)?,
                 "--sessions-per-course" => options.sizes.sessions_per_course = number(value()?)?,
                 "--trainees-per-session" => options.sizes.trainees_per_session = number(value()?)?,
-                "--devices" => {
-                    options.devices = value()?
-                        .split(',')
-                        .map(|v| number(v.trim().to_owned()))
-                        .collect::<Result<_, _>>()?
-                }
+                "--devices" => options.devices = numbers(value()?)?,
                 "--reference-devices" => options.reference = Some(number(value()?)?),
                 "--batches" => options.batches = number(value()?)?,
                 "--min-run-batches" => options.min_run_batches = number(value()?)?,
@@ -182,12 +180,7 @@ impl Options {
                 "--pull-devices" => options.pull_devices = number(value()?)?,
                 "--page" => options.page = number(value()?)?,
                 "--material-mib" => options.material_mib = number(value()?)?,
-                "--download-clients" => {
-                    options.download_clients = value()?
-                        .split(',')
-                        .map(|v| number(v.trim().to_owned()))
-                        .collect::<Result<_, _>>()?
-                }
+                "--download-clients" => options.download_clients = numbers(value()?)?,
                 "--workers" => options.workers = Some(number(value()?)?),
                 "--instances" => options.instances = number(value()?)?,
                 flag if options.backends.take(flag) => {}
@@ -795,27 +788,6 @@ fn check_scope(what: &str, got: usize, expected: usize) {
 }
 
 // ----- report -----
-
-fn percentile(latencies: &[Duration], q: f64) -> Duration {
-    if latencies.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut sorted = latencies.to_vec();
-    sorted.sort_unstable();
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.0} ms")
-    }
-}
 
 fn per_sec(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)

@@ -1,5 +1,8 @@
 //! What the benchmarks share: the backends a run measures (`--postgres`, `--no-postgres`,
-//! `--no-sqlite`), reading the flags (`--help`, a wrong flag), and the machine's load.
+//! `--no-sqlite`), reading the flags (`--help`, a wrong flag), the machine's load, and latency
+//! figures.
+
+use std::time::Duration;
 
 /// Whether PostgreSQL is measured: when it is available, always (a failure when it is not), or
 /// never.
@@ -78,4 +81,27 @@ pub fn load_average() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+/// The latency below which the fraction `q` of `latencies` lies (nearest rank); zero for none.
+pub fn percentile(latencies: &[Duration], q: f64) -> Duration {
+    if latencies.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// A latency in milliseconds, with the digits that matter at its size.
+pub fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
 }
