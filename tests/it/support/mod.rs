@@ -41,21 +41,16 @@ pub enum Backend {
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::backend_tests!(@on sqlite, Sqlite, $($name),*);
+        $crate::backend_tests!(@on postgres, Postgres, $($name),*);
+    };
+    (@on $module:ident, $backend:ident, $($name:ident),*) => {
+        mod $module {
             $(#[test]
             fn $name() {
                 $crate::support::BackendTest::run(
                     super::$name as fn(_),
-                    $crate::support::Backend::Sqlite,
-                )
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                $crate::support::BackendTest::run(
-                    super::$name as fn(_),
-                    $crate::support::Backend::Postgres,
+                    $crate::support::Backend::$backend,
                 )
             })*
         }
