@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::device::{Device, apply, pull_from};
 use super::process::spawn_server;
 use super::sync::{new_id, upsert_attendance};
-use super::{Response, check_against_spec, exchange};
+use super::{JsonBody, Response, check_against_spec, exchange};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const ADMIN_PASSWORD: &str = "admin-password-1";
@@ -328,10 +328,9 @@ impl Fleet {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Response, ureq::Error> {
-        let json = body.map(|body| serde_json::to_vec(body).unwrap());
-        let body = json.as_deref().map(|bytes| (bytes, "application/json"));
         let url = format!("{base}{path}");
-        exchange(&self.agent, method, &url, token, body, &[]).and_then(Response::read)
+        let json = JsonBody::of(body);
+        exchange(&self.agent, method, &url, token, json.bytes(), &[]).and_then(Response::read)
     }
 
     /// A request through the "load balancer": a random instance, and on a connection error or a

@@ -327,14 +327,8 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let raw = body.map(|b| (serde_json::to_vec(b).expect("json"), "application/json"));
-        let response = self.send_raw(
-            method,
-            path,
-            token,
-            raw.as_ref().map(|(b, t)| (b.as_slice(), *t)),
-            headers,
-        );
+        let json = JsonBody::of(body);
+        let response = self.send_raw(method, path, token, json.bytes(), headers);
         check_against_spec(method, path, &response);
         response
     }
@@ -575,6 +569,20 @@ struct Launched {
     metrics_base: Option<String>,
     handle: ServerHandle,
     thread: JoinHandle<()>,
+}
+
+/// A request's JSON body, encoded, as [`exchange`] takes it.
+pub struct JsonBody(Option<Vec<u8>>);
+
+impl JsonBody {
+    pub fn of(body: Option<&Value>) -> JsonBody {
+        JsonBody(body.map(|body| serde_json::to_vec(body).expect("JSON")))
+    }
+
+    /// The bytes and their content type; None without a body.
+    pub fn bytes(&self) -> Option<(&[u8], &str)> {
+        self.0.as_deref().map(|bytes| (bytes, "application/json"))
+    }
 }
 
 /// Sends one request to `url`: `token` as a bearer token, `body` with its content type, and

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::postgres::PgDatabase;
-use super::{Backend, Response, check_against_spec, exchange, server_output};
+use super::{Backend, JsonBody, Response, check_against_spec, exchange, server_output};
 
 /// `diemdanh --data-dir DIR [global…] serve --bind 127.0.0.1:0 [serve…]`, as program and
 /// arguments, so that a caller can run it under a wrapper (`unshare …`).
@@ -143,14 +143,8 @@ impl ServerProcess {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
-        self.try_send(
-            method,
-            path,
-            token,
-            bytes.as_deref().map(|b| (b, "application/json")),
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
+        self.try_send(method, path, token, JsonBody::of(body).bytes())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Logs in and returns the access token.
