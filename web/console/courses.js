@@ -8,7 +8,7 @@ import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
 import { formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { certificates, signInSheet } from './sheets.js';
-import { all, apiForm, codeText, download, errorBox, errorText, field, formMessage, ifMatch, loading, plansTraining, saveRecord, section, table, upload } from './ui.js';
+import { all, apiForm, codeText, download, errorBox, errorText, field, formMessage, ifMatch, loading, plansTraining, saveRecord, section, table, tableSection, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -493,43 +493,40 @@ async function enrollmentsTab(context, course, body) {
   const rows = current.map((e) => ({ enrollment: e, person: byId.get(e.person_id) }));
   replace(
     body,
-    section(
-      t('console.enroll.enrolled', { count: current.length }),
-      table({
-        caption: t('console.enroll.enrolled', { count: current.length }),
-        testid: 'enrolled-table',
-        rows,
-        sortKey: 'name',
-        rowAttrs: (r) => ({ 'data-person': r.enrollment.person_id }),
-        columns: [
-          { key: 'name', label: t('console.person.name'), sort: (r) => personSortKey(r.person?.full_name ?? ''), cell: (r) => r.person?.full_name ?? '' },
-          { key: 'position', label: t('console.person.position'), sort: (r) => r.person?.position ?? '', cell: (r) => (r.person ? t(`position.${r.person.position}`) : '') },
-          { key: 'unit', label: t('console.unit'), sort: (r) => unitName.get(r.person?.unit_id) ?? '', cell: (r) => unitName.get(r.person?.unit_id) ?? '' },
-          { key: 'status', label: t('console.enroll.status'), sort: (r) => r.enrollment.status, cell: (r) => t(`console.enrollment.${r.enrollment.status}`) },
-          {
-            key: 'withdraw',
-            label: t('console.actions'),
-            cell: (r) =>
-              h('button', {
-                type: 'button',
-                class: 'small',
-                onclick: async () => {
-                  if (!confirm(t('console.enroll.confirm_withdraw', { name: r.person?.full_name ?? '' }))) return;
-                  try {
-                    await context.api.request('PUT', `/api/v1/enrollments/${r.enrollment.id}`, {
-                      body: { course_id: course.id, person_id: r.enrollment.person_id, status: 'withdrawn' },
-                      headers: ifMatch(r.enrollment.rev),
-                    });
-                    context.rerender();
-                  } catch (error) {
-                    body.prepend(errorBox(error));
-                  }
-                },
-              }, t('console.enroll.withdraw')),
-          },
-        ],
-      }),
-    ),
+    tableSection({
+      caption: t('console.enroll.enrolled', { count: current.length }),
+      testid: 'enrolled-table',
+      rows,
+      sortKey: 'name',
+      rowAttrs: (r) => ({ 'data-person': r.enrollment.person_id }),
+      columns: [
+        { key: 'name', label: t('console.person.name'), sort: (r) => personSortKey(r.person?.full_name ?? ''), cell: (r) => r.person?.full_name ?? '' },
+        { key: 'position', label: t('console.person.position'), sort: (r) => r.person?.position ?? '', cell: (r) => (r.person ? t(`position.${r.person.position}`) : '') },
+        { key: 'unit', label: t('console.unit'), sort: (r) => unitName.get(r.person?.unit_id) ?? '', cell: (r) => unitName.get(r.person?.unit_id) ?? '' },
+        { key: 'status', label: t('console.enroll.status'), sort: (r) => r.enrollment.status, cell: (r) => t(`console.enrollment.${r.enrollment.status}`) },
+        {
+          key: 'withdraw',
+          label: t('console.actions'),
+          cell: (r) =>
+            h('button', {
+              type: 'button',
+              class: 'small',
+              onclick: async () => {
+                if (!confirm(t('console.enroll.confirm_withdraw', { name: r.person?.full_name ?? '' }))) return;
+                try {
+                  await context.api.request('PUT', `/api/v1/enrollments/${r.enrollment.id}`, {
+                    body: { course_id: course.id, person_id: r.enrollment.person_id, status: 'withdrawn' },
+                    headers: ifMatch(r.enrollment.rev),
+                  });
+                  context.rerender();
+                } catch (error) {
+                  body.prepend(errorBox(error));
+                }
+              },
+            }, t('console.enroll.withdraw')),
+        },
+      ],
+    }),
     section(t('console.enroll.add'), enrollSearch(context, course, unitList)),
   );
 }

@@ -301,6 +301,16 @@ export function section(title, ...children) {
   return h('section', { class: 'panel' }, h('h2', null, title), ...children);
 }
 
+/**
+ * A section that shows one table, headed by the table's caption (and what stands between the
+ * heading and the table).
+ * @param {Parameters<typeof table>[0]} spec
+ * @param {...import('/shared/dom.js').Child} before
+ */
+export function tableSection(spec, ...before) {
+  return section(spec.caption, ...before, table(spec));
+}
+
 /** A placeholder while a screen loads. */
 export function loading() {
   return h('p', { class: 'muted', 'aria-busy': 'true' }, t('console.loading'));
