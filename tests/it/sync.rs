@@ -296,12 +296,9 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(OnTheDemo { app, demo 
     let tuan = app.demo_token("tuan.le");
     let t = stamp(now_millis(), 0);
     let everyone = app.get_ok(&demo.admin, "/api/v1/people?limit=500");
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     let enrolled = item_fields(&enrolled, "person_id");
     let outsider = item_fields(&everyone, "id")
@@ -842,12 +839,9 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(OnTheDemo { app, demo }: OnTh
     let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
     tuan.pull(&app);
     let count = |collection: &str| tuan.held_ids(collection).len();
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     assert_eq!(count("courses"), 1);
     assert_eq!(
@@ -903,10 +897,7 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(OnTheDemo { app, demo }: OnTh
     // Unassigned again: the device is told to drop the class.
     app.delete(
         &demo.admin,
-        &format!(
-            "/api/v1/course-trainers/{}",
-            assignment["id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/course-trainers/{}", id_of(&assignment)),
     )
     .expect(204);
     let changes = tuan.pull(&app);
@@ -1189,12 +1180,9 @@ fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
 
 /// Eight trainers' devices come back into coverage at once, each with its own batch.
 fn many_devices_push_at_once(OnTheDemo { app, demo }: OnTheDemo) {
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     let people: Vec<String> = item_fields(&enrolled, "person_id");
     let sessions = app.get_ok(
@@ -1674,12 +1662,9 @@ fn a_course_assigned_later_is_backfilled_in_pages(OnTheDemo { app, demo }: OnThe
         &json!({"course_id": demo.ward_course, "user_id": me["id"]}),
     )
     .expect(201);
-    let enrollments = app.get_ok(
+    let enrollments = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.ward_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.ward_course),
     );
     let newest = enrollments["items"]
         .as_array()

@@ -112,12 +112,9 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(
         ids(&first, "courses", "created"),
         [demo.big_course.clone()].into()
     );
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     let total = enrolled["total"].as_u64().unwrap() as usize;
     assert_eq!(ids(&first, "enrollments", "created").len(), total);
@@ -746,10 +743,7 @@ fn scope_changes_delete_and_backfill(OnTheDemo { app, demo }: OnTheDemo) {
     // Unassigned again: everything the class brought is deleted on the device.
     app.delete(
         &demo.admin,
-        &format!(
-            "/api/v1/course-trainers/{}",
-            assignment["id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/course-trainers/{}", id_of(&assignment)),
     )
     .expect(204);
     let lost = pull(&app, &tuan, Some(timestamp(&gained)));
