@@ -828,11 +828,11 @@ fn troubles(outcome: &load::Outcome) -> String {
     out
 }
 
-fn latencies(run: &PushRun) -> String {
+fn latencies(latencies: &[Duration]) -> String {
     format!(
         "p50 {} / p99 {}",
-        ms(percentile(&run.latencies, 0.5)),
-        ms(percentile(&run.latencies, 0.99))
+        ms(percentile(latencies, 0.5)),
+        ms(percentile(latencies, 0.99))
     )
 }
 
@@ -873,7 +873,7 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
             thousands(rate),
             rate / multi_rate,
             rate / row_rate.max(1e-9),
-            latencies(run)
+            latencies(&run.latencies)
         );
         measured.push_str(&troubles(&run.outcome));
         let label = format!(
@@ -905,7 +905,11 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
             "push, open loop at {:.1} batches/s ({} batches)",
             f.open_rate, f.open.batches
         ),
-        format!("{}{}", latencies(&f.open), troubles(&f.open.outcome)),
+        format!(
+            "{}{}",
+            latencies(&f.open.latencies),
+            troubles(&f.open.outcome)
+        ),
         "p99 <= 50 ms",
         verdict(open_p99 <= Duration::from_millis(50)),
     );
@@ -916,7 +920,7 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
             "{} mut/s ({:.2} x first push); {}",
             thousands(replay_rate),
             replay_rate / reference_rate.max(1e-9),
-            latencies(&f.replay)
+            latencies(&f.replay.latencies)
         ) + &troubles(&f.replay.outcome),
         ">= 3 x first push",
         verdict(replay_rate >= 3.0 * reference_rate),
@@ -937,41 +941,38 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
         "<= 250 B",
         verdict(disk.per_record() <= 250.0),
     );
-    let pull_rate = per_sec(f.pull.records, f.pull.elapsed);
-    row(
-        format!("pull, 1 fresh device ({} records)", f.pull.records),
-        format!(
-            "{} rec/s; page p50 {} / p99 {}",
-            thousands(pull_rate),
-            ms(percentile(&f.pull.latencies, 0.5)),
-            ms(percentile(&f.pull.latencies, 0.99))
+    for (label, pull) in [
+        (
+            format!("pull, 1 fresh device ({} records)", f.pull.records),
+            &f.pull,
         ),
-        ">= 150,000 rec/s",
-        verdict(pull_rate >= 150_000.0),
-    );
-    let many_rate = per_sec(f.pull_many.records, f.pull_many.elapsed);
-    row(
-        format!("pull, {} fresh devices at once", f.pull_devices),
-        format!(
-            "{} rec/s; page p50 {} / p99 {}",
-            thousands(many_rate),
-            ms(percentile(&f.pull_many.latencies, 0.5)),
-            ms(percentile(&f.pull_many.latencies, 0.99))
+        (
+            format!("pull, {} fresh devices at once", f.pull_devices),
+            &f.pull_many,
         ),
-        ">= 150,000 rec/s",
-        verdict(many_rate >= 150_000.0),
-    );
+    ] {
+        let rate = per_sec(pull.records, pull.elapsed);
+        row(
+            label,
+            format!(
+                "{} rec/s; page {}",
+                thousands(rate),
+                latencies(&pull.latencies)
+            ),
+            ">= 150,000 rec/s",
+            verdict(rate >= 150_000.0),
+        );
+    }
     let ratio = f.pull.wire_bytes as f64 / f.pull_gzip.wire_bytes.max(1) as f64;
     row(
         "pull bytes on the wire, plain / gzip".into(),
         format!(
-            "{} / {} ({:.1}x smaller); gzip pull {} rec/s, page p50 {} / p99 {}",
+            "{} / {} ({:.1}x smaller); gzip pull {} rec/s, page {}",
             mib(f.pull.wire_bytes as u64),
             mib(f.pull_gzip.wire_bytes as u64),
             ratio,
             thousands(per_sec(f.pull_gzip.records, f.pull_gzip.elapsed)),
-            ms(percentile(&f.pull_gzip.latencies, 0.5)),
-            ms(percentile(&f.pull_gzip.latencies, 0.99))
+            latencies(&f.pull_gzip.latencies)
         ),
         ">= 5x smaller",
         verdict(ratio >= 5.0),
