@@ -162,37 +162,25 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: Tes
     let c_cm2 = b.person("Ngô Thị Lan", "committee_member", &cat_tien);
     let five = ["Chuyên đề"; 5];
     let (leaders, leader_sessions) = b.course("BD-2026", "2026-03-02", &five);
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &a_sec,
-        &statuses(5, "present", 5),
-    );
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &a_dep,
-        &statuses(4, "absent", 5),
-    );
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &b_sec,
-        &statuses(3, "excused", 5),
-    );
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &b_dep,
-        &statuses(5, "present", 5),
-    );
-    b.attend(&leaders, &leader_sessions, &c_sec, &[None; 5]);
+    for (person, marks) in [
+        (&a_sec, statuses(5, "present", 5)),
+        (&a_dep, statuses(4, "absent", 5)),
+        (&b_sec, statuses(3, "excused", 5)),
+        (&b_dep, statuses(5, "present", 5)),
+        (&c_sec, vec![None; 5]),
+    ] {
+        b.attend(&leaders, &leader_sessions, person, &marks);
+    }
     let (skills, skill_sessions) = b.course("KN-2026", "2026-04-06", &five);
-    b.attend(&skills, &skill_sessions, &a_cm1, &statuses(5, "present", 5));
-    b.attend(&skills, &skill_sessions, &a_cm2, &statuses(2, "absent", 5));
-    b.attend(&skills, &skill_sessions, &b_cm1, &statuses(4, "absent", 5));
-    b.attend(&skills, &skill_sessions, &c_cm1, &statuses(5, "present", 5));
-    b.attend(&skills, &skill_sessions, &c_cm2, &statuses(0, "absent", 5));
+    for (person, marks) in [
+        (&a_cm1, statuses(5, "present", 5)),
+        (&a_cm2, statuses(2, "absent", 5)),
+        (&b_cm1, statuses(4, "absent", 5)),
+        (&c_cm1, statuses(5, "present", 5)),
+        (&c_cm2, statuses(0, "absent", 5)),
+    ] {
+        b.attend(&skills, &skill_sessions, person, &marks);
+    }
     let province_plan = id_of(&b.plan(json!({"unit_id": province, "year": 2026,
         "title": "Kế hoạch bồi dưỡng Bí thư, Phó Bí thư 2026",
         "target_positions": ["secretary", "deputy_secretary"],
