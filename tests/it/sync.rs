@@ -1517,33 +1517,28 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
     };
     let pair = |person: &str| json!({"course_id": course, "person_id": person});
     let t = now_millis();
+    // A new enrollment pushed by a device, its clock at `t` and `counter`.
+    let push_enrollment = |token: &str, person: &str, counter: u32| {
+        app.push(
+            token,
+            &[mutation(
+                "enrollments",
+                &new_id(),
+                "upsert",
+                pair(person),
+                &stamp(t, counter),
+            )],
+        )
+    };
 
     // Walk-ins of the roster: by push and through the API.
-    let pushed = app.push(
-        &tuan,
-        &[mutation(
-            "enrollments",
-            &new_id(),
-            "upsert",
-            pair(&here),
-            &stamp(t, 0),
-        )],
-    );
+    let pushed = push_enrollment(&tuan, &here, 0);
     assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
     app.post(&tuan, "/api/v1/enrollments", &pair(&below))
         .expect(201);
 
     // Someone from elsewhere: refused on both paths with one code, the push kept for an admin.
-    let refused_push = app.push(
-        &tuan,
-        &[mutation(
-            "enrollments",
-            &new_id(),
-            "upsert",
-            pair(&outsider),
-            &stamp(t, 1),
-        )],
-    );
+    let refused_push = push_enrollment(&tuan, &outsider, 1);
     assert_eq!(refused_push[0]["status"], "rejected", "{refused_push:?}");
     assert_eq!(refused_push[0]["reason"], "not_on_roster");
     let refused = app
@@ -1573,16 +1568,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
     // A trainee enrolls nobody, not even from the roster.
     let trainee = app.demo_token("hocvien.demo");
     let spare = person_of("Nay Blang", &commune);
-    let by_trainee = app.push(
-        &trainee,
-        &[mutation(
-            "enrollments",
-            &new_id(),
-            "upsert",
-            pair(&spare),
-            &stamp(t, 2),
-        )],
-    );
+    let by_trainee = push_enrollment(&trainee, &spare, 2);
     assert_eq!(by_trainee[0]["reason"], "forbidden", "{by_trainee:?}");
     // The course is not theirs: answered as one that does not exist.
     let refused = app
