@@ -100,6 +100,16 @@ fn raw_attendance(id: &str, session: &str, person: &str, status: &str, changed: 
     })
 }
 
+/// A tablet's first sync, then a mark it takes offline (the third demo trainee present at the
+/// first session) and pushes: the new record's id and the first pull's timestamp.
+fn first_sync_and_a_new_mark(app: &TestApp, demo: &DemoClasses, token: &str) -> (String, i64) {
+    let at = timestamp(&pull(app, token, None));
+    let id = new_id();
+    let mark = raw_attendance(&id, &demo.session, &demo.people[2], "present", "");
+    push(app, token, at, &json!({"attendance": {"created": [mark]}}));
+    (id, at)
+}
+
 fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(
     OnTheDemo { app, demo }: OnTheDemo,
 ) {
@@ -394,14 +404,7 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(OnTheDemo { app, dem
 fn deletions_travel_both_ways(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let hoa = app.demo_token("hoa.nguyen");
-    let tuan_at = timestamp(&pull(&app, &tuan, None));
-    let id = new_id();
-    push(
-        &app,
-        &tuan,
-        tuan_at,
-        &json!({"attendance": {"created": [raw_attendance(&id, &demo.session, &demo.people[2], "present", "")]}}),
-    );
+    let (id, tuan_at) = first_sync_and_a_new_mark(&app, &demo, &tuan);
     let hoa_at = timestamp(&pull(&app, &hoa, None));
     let tuan_at = timestamp(&pull(&app, &tuan, Some(tuan_at)));
 
@@ -1268,14 +1271,7 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(
     OnTheDemo { app, demo }: OnTheDemo,
 ) {
     let tuan = app.demo_token("tuan.le");
-    let at = timestamp(&pull(&app, &tuan, None));
-    let id = new_id();
-    push(
-        &app,
-        &tuan,
-        at,
-        &json!({"attendance": {"created": [raw_attendance(&id, &demo.session, &demo.people[2], "present", "")]}}),
-    );
+    let (id, at) = first_sync_and_a_new_mark(&app, &demo, &tuan);
     let at = timestamp(&pull(&app, &tuan, Some(at)));
     push(&app, &tuan, at, &json!({"attendance": {"deleted": [id]}}));
     // An administrator records the trainee again: the same record comes back to life.
