@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::sync::OnTheDemo;
-use crate::support::{Backend, TestApp, id_of};
+use crate::support::{Backend, TestApp, id_of, item_where};
 use diemdanh::config::StoreConfig;
 
 backend_tests!(
@@ -699,12 +699,7 @@ fn the_command_line_adds_files(app: TestApp) {
 
     let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 2);
-    let video_item = held["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["title"] == "Video bài 2")
-        .unwrap();
+    let video_item = item_where(&held, "title", "Video bài 2");
     assert_eq!(video_item["kind"], "video");
     assert_eq!(video_item["content_type"], "video/mp4");
     let got = app

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sheets::{cell_text, csv_rows, workbook};
-use crate::support::{TestApp, id_of, strings_of};
+use crate::support::{TestApp, id_of, item_where, strings_of};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
@@ -935,12 +935,7 @@ fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(app: Test
     let plans = app.get_ok(&admin, "/api/v1/training-plans?year=2026");
     assert_eq!(plans["total"], 3);
     let province = app.get_ok(&admin, "/api/v1/units?kind=province")["items"][0]["id"].clone();
-    let provincial = plans["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["unit_id"] == province)
-        .expect("the province's plan");
+    let provincial = item_where(&plans, "unit_id", province.as_str().unwrap());
     let of_province = report(&app, &admin, provincial["id"].as_str().unwrap());
     let leaders = app.get_ok(&admin, "/api/v1/people?position=secretary&limit=1")["total"]
         .as_i64()
@@ -1036,13 +1031,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
             .find(|u| u["name"] == unit_name && u["merged_into_id"].is_null())
             .unwrap()["id"]
             .clone();
-        all["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["unit_id"] == unit)
-            .unwrap()
-            .clone()
+        item_where(&all, "unit_id", unit.as_str().unwrap()).clone()
     };
     let ward_plan = plan_of("Phường Pleiku");
     let ward_id = id_of(&ward_plan);

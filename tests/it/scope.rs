@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::support::sync::OnTheDemo;
-use crate::support::{TestApp, id_of, item_fields};
+use crate::support::{TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -171,12 +171,7 @@ fn only_admins_administer(app: TestApp) {
     );
     let admin = app.demo_token("admin");
     let admin_devices = app.list_all(&admin, "/api/v1/devices");
-    let admin_device = admin_devices["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "test device")
-        .unwrap();
+    let admin_device = item_where(&admin_devices, "name", "test device");
     let path = format!(
         "/api/v1/devices/{}/revoke",
         admin_device["id"].as_str().unwrap()
@@ -221,15 +216,11 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
     let trainee = app.demo_token("hocvien.demo");
     let person_id = app.me(&trainee)["person_id"].as_str().unwrap().to_owned();
     // The demo's big course, which has materials.
-    let course_id = app.list_all(&admin, "/api/v1/courses")["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "BD-BTPBT-2026")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let course_id = id_of(item_where(
+        &app.list_all(&admin, "/api/v1/courses"),
+        "code",
+        "BD-BTPBT-2026",
+    ));
     let enrollment_id = app.list_all(
         &admin,
         &format!("/api/v1/enrollments?person_id={person_id}&course_id={course_id}"),

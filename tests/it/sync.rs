@@ -12,7 +12,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
     with_a_commit_held_open,
 };
-use crate::support::{Backend, TestApp, id_of, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -496,13 +496,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     };
     let flagged = || {
         let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
-        let device = devices["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["id"] == tuan_device.as_str())
-            .unwrap()
-            .clone();
+        let device = item_where(&devices, "id", &tuan_device);
         !device["quarantine_full_at"].is_null()
     };
     let send = |token: &str, batch: &[Value]| {

@@ -15,7 +15,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
 };
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{Backend, TestApp, id_of, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -678,15 +678,7 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(OnTheDemo { app, de
     // An administrator corrects and re-applies one. The device gets the server's record as an
     // update of the one it holds; WatermelonDB takes the server's values for the columns it did
     // not change (none, for a record it created), sends it again and it is accepted.
-    let entry = quarantine(&app)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["record_id"] == bad_status.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let entry = id_of(item_where(&quarantine(&app), "record_id", &bad_status));
     let corrected =
         json!({"session_id": demo.session, "person_id": demo.people[3], "status": "late"});
     app.post(

@@ -669,6 +669,17 @@ pub fn item_fields(page: &Value, field: &str) -> Vec<String> {
     strings_of(&page["items"], field)
 }
 
+/// The item of a list page whose `field` is `value`, which must be there.
+#[track_caller]
+pub fn item_where<'a>(page: &'a Value, field: &str, value: &str) -> &'a Value {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list page: {page}"))
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no item whose {field} is {value} in {page}"))
+}
+
 /// Every response the tests see must be one the contract describes.
 #[track_caller]
 pub fn check_against_spec(method: &str, path: &str, response: &Response) {
