@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::sheets::ROSTER_HEADINGS;
-use crate::support::{Response, TestApp, id_of};
+use crate::support::{Response, TestApp, id_of, strings_of};
 
 backend_tests!(
     a_roster_is_checked_then_applied_and_reimporting_changes_nothing,
@@ -267,13 +267,10 @@ fn possible_duplicates_are_reported_not_created(app: TestApp) {
     assert_eq!(rows[1]["person_id"], existing["id"]);
     assert_eq!(rows[2]["action"], "create");
     assert_eq!(rows[3]["action"], "duplicate_row");
-    let codes: Vec<&str> = result.json["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["possible_duplicate", "duplicate_row"]);
+    assert_eq!(
+        strings_of(&result.json["problems"], "code"),
+        ["possible_duplicate", "duplicate_row"]
+    );
     let stored = people(&app, &admin, "&q=nguyen%20van%20an");
     assert_eq!(stored["total"], 1, "no second Nguyễn Văn An");
     assert_eq!(stored["items"][0]["full_name"], "Nguyễn Văn An");

@@ -1105,18 +1105,13 @@ fn a_cursor_never_skips_a_commit_held_open(app: TestApp) {
 fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
     let admin = app.admin_token();
     let class = crate::resources::plan_class(&app, &admin, "trainer.purge");
-    let unit = app
-        .post(
-            &admin,
-            "/api/v1/units",
-            &json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"}),
-        )
-        .expect(201);
-    app.delete(
+    let unit = id_of(&app.create(
         &admin,
-        &format!("/api/v1/units/{}", unit.json["id"].as_str().unwrap()),
-    )
-    .expect(204);
+        "/api/v1/units",
+        json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"}),
+    ));
+    app.delete(&admin, &format!("/api/v1/units/{unit}"))
+        .expect(204);
     let record =
         json!({"session_id": class.session, "person_id": class.person, "status": "present"});
     let attendance = app.post(&admin, "/api/v1/attendance", &record).expect(201);
