@@ -21,12 +21,17 @@ mod server;
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
 
+#[allow(dead_code, reason = "load_average is the other benchmarks'")]
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::common::{Backends, ms, percentile, read_options};
 
 const USAGE: &str = "\
 cargo bench --bench flood -- [flags]
@@ -48,26 +53,17 @@ struct Options {
     flood_batch: usize,
     prefill: usize,
     cap: Option<usize>,
-    sqlite: bool,
-    postgres: PgMode,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PgMode {
-    Auto,
-    Required,
-    Skip,
+    backends: Backends,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
+    fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options {
             probes: 200,
             flood_batch: 1000,
             prefill: 12_000,
             cap: None,
-            sqlite: true,
-            postgres: PgMode::Auto,
+            backends: Backends::default(),
         };
         if args.iter().any(|a| a == "--tiny") {
             options.probes = 20;
@@ -87,9 +83,7 @@ impl Options {
                 "--flood-batch" => options.flood_batch = number(arg)?,
                 "--prefill" => options.prefill = number(arg)?,
                 "--cap" => options.cap = Some(number(arg)?),
-                "--postgres" => options.postgres = PgMode::Required,
-                "--no-postgres" => options.postgres = PgMode::Skip,
-                "--no-sqlite" => options.sqlite = false,
+                flag if options.backends.take(flag) => {}
                 "--help" | "-h" => return Err(String::new()),
                 "--bench" | "--tiny" => {}
                 other => return Err(format!("unknown flag {other}")),
@@ -100,23 +94,7 @@ impl Options {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match Options::parse(&args) {
-        Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            print!("{USAGE}");
-            return;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
-    if options.postgres == PgMode::Required {
-        // The PostgreSQL helper of the tests reads this; set before any thread starts.
-        // SAFETY: the process has a single thread at this point.
-        unsafe { std::env::set_var("DIEMDANH_REQUIRE_POSTGRES", "1") };
-    }
+    let options = read_options(USAGE, Options::parse, |o| o.backends);
     println!(
         "diemdanh flood benchmark: {} one-mutation probes; flooding pushes of {} refused \
          mutations; {} open quarantine entries before the flood; server {}{}",
@@ -130,10 +108,10 @@ fn main() {
             ""
         },
     );
-    if options.sqlite {
+    if options.backends.sqlite {
         run(&options, None);
     }
-    if options.postgres != PgMode::Skip {
+    if options.backends.postgres() {
         match postgres::fresh_database() {
             Some(pg) => run(&options, Some(&pg.url)),
             None => println!("\nPostgreSQL: not available: skipped"),
@@ -520,27 +498,6 @@ fn run(options: &Options, database_url: Option<&str>) {
     );
 }
 
-fn percentile(latencies: &[Duration], q: f64) -> Duration {
-    if latencies.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut sorted = latencies.to_vec();
-    sorted.sort_unstable();
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.0} ms")
-    }
 }

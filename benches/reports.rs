@@ -9,6 +9,9 @@
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
 
+#[allow(dead_code, reason = "the latency figures are the other benchmarks'")]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use diemdanh::config::StorageConfig;
@@ -20,6 +23,8 @@ use diemdanh::reports::course::{self, CourseQuery};
 use diemdanh::reports::coverage::{self, CoverageQuery};
 use diemdanh::reports::{Report, render};
 use diesel::prelude::*;
+
+use crate::common::{Backends, load_average, read_options};
 
 const USAGE: &str = "\
 cargo bench --bench reports -- [flags]
@@ -51,27 +56,19 @@ struct Options {
     attendance: usize,
     courses: usize,
     runs: usize,
-    postgres: PgMode,
-    sqlite: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PgMode {
-    Auto,
-    Required,
-    Skip,
+    backends: Backends,
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    fn parse(args: Vec<String>) -> Result<Options, String> {
+        let mut args = args.into_iter();
         let mut options = Options {
             units: 150,
             people: 10_000,
             attendance: 500_000,
             courses: 50,
             runs: 5,
-            postgres: PgMode::Auto,
-            sqlite: true,
+            backends: Backends::default(),
         };
         let number = |value: Option<String>, flag: &str| -> Result<usize, String> {
             value
@@ -86,9 +83,7 @@ impl Options {
                 "--attendance" => options.attendance = number(args.next(), "--attendance")?,
                 "--courses" => options.courses = number(args.next(), "--courses")?,
                 "--runs" => options.runs = number(args.next(), "--runs")?,
-                "--postgres" => options.postgres = PgMode::Required,
-                "--no-postgres" => options.postgres = PgMode::Skip,
-                "--no-sqlite" => options.sqlite = false,
+                flag if options.backends.take(flag) => {}
                 "--tiny" => {
                     options.units = 10;
                     options.people = 300;
@@ -112,22 +107,7 @@ impl Options {
 }
 
 fn main() {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(message) => {
-            if message.is_empty() {
-                print!("{USAGE}");
-                return;
-            }
-            eprintln!("error: {message}\n\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
-    if options.postgres == PgMode::Required {
-        // The PostgreSQL helper of the tests reads this; set before any thread starts.
-        // SAFETY: the process has a single thread at this point.
-        unsafe { std::env::set_var("DIEMDANH_REQUIRE_POSTGRES", "1") };
-    }
+    let options = read_options(USAGE, Options::parse, |o| o.backends);
     if cfg!(debug_assertions) {
         eprintln!("warning: built without optimisations; run through `cargo bench` for figures");
     }
@@ -144,19 +124,12 @@ fn main() {
         options.runs,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    if options.sqlite {
+    if options.backends.sqlite {
         run_backend(&options, false);
     }
-    if options.postgres != PgMode::Skip {
+    if options.backends.postgres() {
         run_backend(&options, true);
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn run_backend(options: &Options, use_postgres: bool) {

@@ -21,6 +21,8 @@ mod watermelon;
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use diemdanh::config::StorageConfig;
 
+use crate::common::{Backends, load_average, ms, percentile, read_options};
 use crate::load::{PushDevice, PushRun, Session};
 use crate::seed::{DataSet, RawInsert, Sizes};
 
@@ -80,15 +83,7 @@ struct Options {
     download_clients: Vec<usize>,
     workers: Option<usize>,
     instances: usize,
-    postgres: PgMode,
-    sqlite: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PgMode {
-    Auto,
-    Required,
-    Skip,
+    backends: Backends,
 }
 
 impl Options {
@@ -113,8 +108,7 @@ impl Options {
             download_clients: vec![1, 16],
             workers: None,
             instances: 1,
-            postgres: PgMode::Auto,
-            sqlite: true,
+            backends: Backends::default(),
         }
     }
 
@@ -141,8 +135,7 @@ impl Options {
         }
     }
 
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-        let args: Vec<String> = args.into_iter().collect();
+    fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options::defaults();
         // The preset first, so that flags given with it override it.
         if args.iter().any(|a| a == "--tiny") {
@@ -166,6 +159,9 @@ impl Options {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("{name}: expected a positive number, got {v:?}"))
             };
+            let numbers = |v: String| -> Result<Vec<usize>, String> {
+                v.split(',').map(|v| number(v.trim().to_owned())).collect()
+            };
             match name.as_str() {
                 // cargo bench passes --bench to harness = false targets.
                 "--bench" | "--tiny" => {}
@@ -175,12 +171,7 @@ impl Options {
                 "--sessions" => options.sizes.sessions = number(value()?)?,
                 "--sessions-per-course" => options.sizes.sessions_per_course = number(value()?)?,
                 "--trainees-per-session" => options.sizes.trainees_per_session = number(value()?)?,
-                "--devices" => {
-                    options.devices = value()?
-                        .split(',')
-                        .map(|v| number(v.trim().to_owned()))
-                        .collect::<Result<_, _>>()?
-                }
+                "--devices" => options.devices = numbers(value()?)?,
                 "--reference-devices" => options.reference = Some(number(value()?)?),
                 "--batches" => options.batches = number(value()?)?,
                 "--min-run-batches" => options.min_run_batches = number(value()?)?,
@@ -189,17 +180,10 @@ impl Options {
                 "--pull-devices" => options.pull_devices = number(value()?)?,
                 "--page" => options.page = number(value()?)?,
                 "--material-mib" => options.material_mib = number(value()?)?,
-                "--download-clients" => {
-                    options.download_clients = value()?
-                        .split(',')
-                        .map(|v| number(v.trim().to_owned()))
-                        .collect::<Result<_, _>>()?
-                }
+                "--download-clients" => options.download_clients = numbers(value()?)?,
                 "--workers" => options.workers = Some(number(value()?)?),
                 "--instances" => options.instances = number(value()?)?,
-                "--postgres" => options.postgres = PgMode::Required,
-                "--no-postgres" => options.postgres = PgMode::Skip,
-                "--no-sqlite" => options.sqlite = false,
+                flag if options.backends.take(flag) => {}
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -260,22 +244,7 @@ impl Options {
 }
 
 fn main() {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(message) => {
-            if message.is_empty() {
-                print!("{USAGE}");
-                return;
-            }
-            eprintln!("error: {message}\n\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
-    if options.postgres == PgMode::Required {
-        // The PostgreSQL helper of the tests reads this; set before any thread starts.
-        // SAFETY: the process has a single thread at this point.
-        unsafe { std::env::set_var("DIEMDANH_REQUIRE_POSTGRES", "1") };
-    }
+    let options = read_options(USAGE, Options::parse, |o| o.backends);
     if cfg!(debug_assertions) {
         eprintln!("warning: built without optimisations; run through `cargo bench` for figures");
     }
@@ -295,11 +264,11 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
 
-    if options.sqlite {
+    if options.backends.sqlite {
         let table = run_backend(&options, Backend::Sqlite);
         print!("{table}");
     }
-    if options.postgres != PgMode::Skip {
+    if options.backends.postgres() {
         let table = run_backend(&options, Backend::Postgres);
         print!("{table}");
     }
@@ -318,13 +287,6 @@ impl Backend {
             Backend::Postgres => "PostgreSQL",
         }
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn progress(message: &str) {
@@ -827,27 +789,6 @@ fn check_scope(what: &str, got: usize, expected: usize) {
 
 // ----- report -----
 
-fn percentile(latencies: &[Duration], q: f64) -> Duration {
-    if latencies.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut sorted = latencies.to_vec();
-    sorted.sort_unstable();
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.0} ms")
-    }
-}
-
 fn per_sec(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
@@ -887,11 +828,11 @@ fn troubles(outcome: &load::Outcome) -> String {
     out
 }
 
-fn latencies(run: &PushRun) -> String {
+fn latencies(latencies: &[Duration]) -> String {
     format!(
         "p50 {} / p99 {}",
-        ms(percentile(&run.latencies, 0.5)),
-        ms(percentile(&run.latencies, 0.99))
+        ms(percentile(latencies, 0.5)),
+        ms(percentile(latencies, 0.99))
     )
 }
 
@@ -932,7 +873,7 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
             thousands(rate),
             rate / multi_rate,
             rate / row_rate.max(1e-9),
-            latencies(run)
+            latencies(&run.latencies)
         );
         measured.push_str(&troubles(&run.outcome));
         let label = format!(
@@ -964,7 +905,11 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
             "push, open loop at {:.1} batches/s ({} batches)",
             f.open_rate, f.open.batches
         ),
-        format!("{}{}", latencies(&f.open), troubles(&f.open.outcome)),
+        format!(
+            "{}{}",
+            latencies(&f.open.latencies),
+            troubles(&f.open.outcome)
+        ),
         "p99 <= 50 ms",
         verdict(open_p99 <= Duration::from_millis(50)),
     );
@@ -975,7 +920,7 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
             "{} mut/s ({:.2} x first push); {}",
             thousands(replay_rate),
             replay_rate / reference_rate.max(1e-9),
-            latencies(&f.replay)
+            latencies(&f.replay.latencies)
         ) + &troubles(&f.replay.outcome),
         ">= 3 x first push",
         verdict(replay_rate >= 3.0 * reference_rate),
@@ -996,41 +941,38 @@ fn table(options: &Options, backend: Backend, f: &Figures) -> String {
         "<= 250 B",
         verdict(disk.per_record() <= 250.0),
     );
-    let pull_rate = per_sec(f.pull.records, f.pull.elapsed);
-    row(
-        format!("pull, 1 fresh device ({} records)", f.pull.records),
-        format!(
-            "{} rec/s; page p50 {} / p99 {}",
-            thousands(pull_rate),
-            ms(percentile(&f.pull.latencies, 0.5)),
-            ms(percentile(&f.pull.latencies, 0.99))
+    for (label, pull) in [
+        (
+            format!("pull, 1 fresh device ({} records)", f.pull.records),
+            &f.pull,
         ),
-        ">= 150,000 rec/s",
-        verdict(pull_rate >= 150_000.0),
-    );
-    let many_rate = per_sec(f.pull_many.records, f.pull_many.elapsed);
-    row(
-        format!("pull, {} fresh devices at once", f.pull_devices),
-        format!(
-            "{} rec/s; page p50 {} / p99 {}",
-            thousands(many_rate),
-            ms(percentile(&f.pull_many.latencies, 0.5)),
-            ms(percentile(&f.pull_many.latencies, 0.99))
+        (
+            format!("pull, {} fresh devices at once", f.pull_devices),
+            &f.pull_many,
         ),
-        ">= 150,000 rec/s",
-        verdict(many_rate >= 150_000.0),
-    );
+    ] {
+        let rate = per_sec(pull.records, pull.elapsed);
+        row(
+            label,
+            format!(
+                "{} rec/s; page {}",
+                thousands(rate),
+                latencies(&pull.latencies)
+            ),
+            ">= 150,000 rec/s",
+            verdict(rate >= 150_000.0),
+        );
+    }
     let ratio = f.pull.wire_bytes as f64 / f.pull_gzip.wire_bytes.max(1) as f64;
     row(
         "pull bytes on the wire, plain / gzip".into(),
         format!(
-            "{} / {} ({:.1}x smaller); gzip pull {} rec/s, page p50 {} / p99 {}",
+            "{} / {} ({:.1}x smaller); gzip pull {} rec/s, page {}",
             mib(f.pull.wire_bytes as u64),
             mib(f.pull_gzip.wire_bytes as u64),
             ratio,
             thousands(per_sec(f.pull_gzip.records, f.pull_gzip.elapsed)),
-            ms(percentile(&f.pull_gzip.latencies, 0.5)),
-            ms(percentile(&f.pull_gzip.latencies, 0.99))
+            latencies(&f.pull_gzip.latencies)
         ),
         ">= 5x smaller",
         verdict(ratio >= 5.0),

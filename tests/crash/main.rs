@@ -25,12 +25,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use rand::Rng;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::device::Device;
 use support::fleet::{
     Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
 };
-use support::{Backend, postgres};
+use support::{Backend, number_from_env};
 
 const DEFAULT_CYCLES: usize = 30;
 const TRAINERS: usize = 2;
@@ -76,37 +76,11 @@ const ROTATION: [Death; 7] = [
     Death::Random,
 ];
 
-#[test]
-fn sqlite_loses_nothing_acknowledged_across_crashes() {
-    crash_loop(Backend::Sqlite);
-}
+backend_tests!(loses_nothing_acknowledged_across_crashes);
 
-#[test]
-fn postgres_loses_nothing_acknowledged_across_crashes() {
-    crash_loop(Backend::Postgres);
-}
-
-fn cycles() -> usize {
-    match std::env::var("DIEMDANH_CRASH_CYCLES") {
-        Ok(value) => value
-            .parse()
-            .unwrap_or_else(|_| panic!("DIEMDANH_CRASH_CYCLES={value}: not a number")),
-        Err(_) => DEFAULT_CYCLES,
-    }
-}
-
-fn crash_loop(backend: Backend) {
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match postgres::fresh_database() {
-            Some(pg) => Some(pg),
-            None => {
-                eprintln!("PostgreSQL not available: skipping the PostgreSQL crash loop");
-                return;
-            }
-        },
-    };
-    let cycles = cycles();
+fn loses_nothing_acknowledged_across_crashes(backend: Backend) {
+    let pg = backend.fresh_database();
+    let cycles = number_from_env("DIEMDANH_CRASH_CYCLES", DEFAULT_CYCLES);
     let fleet = Fleet::new(pg.as_ref().map(|pg| pg.url.clone()), Vec::new());
     let first = start(&fleet, None);
     let admin = fleet.add_admin();
@@ -279,14 +253,6 @@ fn push_large_batch(device: &mut Device, fleet: &Fleet, world: &World) -> (Vec<A
             let record_id = device.record_of(&key);
             (key, record_id)
         };
-        let body = json!({
-            "mutation_id": mutation_id,
-            "collection": "attendance",
-            "record_id": record_id,
-            "op": "upsert",
-            "fields": {"session_id": key.0, "person_id": key.1, "status": status},
-            "hlc": hlc,
-        });
         let acked = Acked {
             mutation_id,
             key,
@@ -294,6 +260,7 @@ fn push_large_batch(device: &mut Device, fleet: &Fleet, world: &World) -> (Vec<A
             hlc,
             refused: is_refused,
         };
+        let body = acked.upsert(&record_id);
         sent.push((acked, body));
     }
     let mutations: Vec<&Value> = sent.iter().map(|(_, body)| body).collect();

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
-use crate::support::{TestApp, id_of, item_fields};
+use crate::support::{TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     every_route_refuses_every_caller_it_should,
@@ -431,13 +431,11 @@ fn fixture(app: &TestApp) -> Fixture {
         .to_owned();
     let other_courses = item_fields(&app.get_ok(&other, "/api/v1/courses"), "id");
     // The one-day class: hoa.nguyen teaches it, tuan.le does not.
-    let course = app.get_ok(&admin, "/api/v1/courses")["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "TH-KN-2026-BH")
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .expect("a class tuan.le does not teach");
+    let course = id_of(item_where(
+        &app.get_ok(&admin, "/api/v1/courses"),
+        "code",
+        "TH-KN-2026-BH",
+    ));
     assert!(!other_courses.contains(&course));
     let of_course = |collection: &str| {
         app.get_ok(
@@ -545,17 +543,7 @@ fn fixture(app: &TestApp) -> Fixture {
     );
     let conflict = conflicts["items"][0]["id"].as_str().unwrap().to_owned();
     let users = app.get_ok(&admin, "/api/v1/users?limit=500");
-    let user_id = |name: &str| {
-        users["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["username"] == name)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let user_id = |name: &str| id_of(item_where(&users, "username", name));
     let hoa_user = user_id("hoa.nguyen");
     let victim_user = app.create_user("matrix.victim", "trainer", None);
     let spare_trainer = app.create_user("matrix.trainer", "trainer", None);

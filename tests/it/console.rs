@@ -5,6 +5,7 @@
 use rust_xlsxwriter::Workbook;
 
 use crate::backend_tests;
+use crate::support::sheets::ROSTER_HEADINGS;
 use crate::support::{Backend, TestApp, run_browser_suite};
 
 backend_tests!(
@@ -122,15 +123,10 @@ fn roster_with_errors() -> Workbook {
         .name;
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
+    // Without the row numbers (`STT`), which a roster may leave out.
+    let [_, headings @ ..] = ROSTER_HEADINGS;
     let rows = [
-        [
-            "Họ và tên",
-            "Ngày sinh",
-            "Giới tính",
-            "Chức vụ",
-            "Đơn vị",
-            "Số điện thoại",
-        ],
+        headings,
         [
             "Trần Thị Mai Anh",
             "15/03/1995",

@@ -22,6 +22,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::sync::mutation;
 use crate::support::{TestApp, id_of};
 
 backend_tests!(devices_converge_whatever_the_order);
@@ -115,14 +116,8 @@ impl Device {
 
     fn queue(&mut self, record_id: &str, op: &str, fields: Value) {
         let hlc = self.stamp();
-        self.outbox.push(json!({
-            "mutation_id": uuid::Uuid::new_v4().to_string(),
-            "collection": "attendance",
-            "record_id": record_id,
-            "op": op,
-            "fields": fields,
-            "hlc": hlc,
-        }));
+        self.outbox
+            .push(mutation("attendance", record_id, op, fields, &hlc));
     }
 
     fn pick(&self, pick: usize) -> Option<String> {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::support::own_postgres;
 use crate::support::process::{ServerProcess, serve_args, start_process};
-use crate::support::{Backend, Response, TestApp};
+use crate::support::{Backend, JsonBody, Response, TestApp};
 
 backend_tests!(
     slow_clients_are_cut_and_hold_no_worker_or_connection,
@@ -715,7 +715,7 @@ fn postgresql_restarted_mid_request_answers_503_and_recovers() {
                                 "POST",
                                 "/api/v1/sync/push",
                                 Some(&admin),
-                                Some((&serde_json::to_vec(batch).unwrap(), "application/json")),
+                                JsonBody::of(Some(batch)).bytes(),
                             ) {
                                 Ok(response) if response.status == 200 => {
                                     statuses.push(200);

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::{Response, TestApp, id_of};
+use crate::support::sheets::ROSTER_HEADINGS;
+use crate::support::{Response, TestApp, id_of, strings_of};
 
 backend_tests!(
     a_roster_is_checked_then_applied_and_reimporting_changes_nothing,
@@ -266,13 +267,10 @@ fn possible_duplicates_are_reported_not_created(app: TestApp) {
     assert_eq!(rows[1]["person_id"], existing["id"]);
     assert_eq!(rows[2]["action"], "create");
     assert_eq!(rows[3]["action"], "duplicate_row");
-    let codes: Vec<&str> = result.json["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["possible_duplicate", "duplicate_row"]);
+    assert_eq!(
+        strings_of(&result.json["problems"], "code"),
+        ["possible_duplicate", "duplicate_row"]
+    );
     let stored = people(&app, &admin, "&q=nguyen%20van%20an");
     assert_eq!(stored["total"], 1, "no second Nguyễn Văn An");
     assert_eq!(stored["items"][0]["full_name"], "Nguyễn Văn An");
@@ -301,18 +299,7 @@ fn workbook() -> Vec<u8> {
     sheet
         .merge_range(0, 0, 0, 6, "DANH SÁCH BÍ THƯ, PHÓ BÍ THƯ", &Format::new())
         .unwrap();
-    for (col, header) in [
-        "STT",
-        "Họ và tên",
-        "Ngày sinh",
-        "Giới tính",
-        "Chức vụ",
-        "Đơn vị",
-        "Số điện thoại",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (col, header) in ROSTER_HEADINGS.iter().enumerate() {
         sheet.write_string(1, col as u16, *header).unwrap();
     }
     sheet

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::{Backend, TestApp, id_of};
+use crate::support::sync::OnTheDemo;
+use crate::support::{Backend, TestApp, id_of, item_where};
 use diemdanh::config::StoreConfig;
 
 backend_tests!(
@@ -362,9 +363,8 @@ fn a_cut_download_resumes_where_it_stopped(app: TestApp) {
     assert_eq!(sha256(&have), material["sha256"].as_str().unwrap());
 }
 
-fn only_the_course_people_may_fetch_a_file(app: TestApp) {
-    let app = app.with_demo();
-    let admin = app.demo_token("admin");
+fn only_the_course_people_may_fetch_a_file(OnTheDemo { app, demo }: OnTheDemo) {
+    let admin = &demo.admin;
     let both = app.demo_token("hoa.nguyen");
     let one = app.demo_token("tuan.le");
     let trainee = app.demo_token("hocvien.demo");
@@ -374,16 +374,9 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
     let courses = app.get_ok(&one, "/api/v1/courses");
     assert_eq!(courses["total"], 1);
     let big = courses["items"][0]["id"].as_str().unwrap().to_owned();
-    let all = app.get_ok(&admin, "/api/v1/courses");
     // The one-day class hoa.nguyen teaches with the big one (not the ward's, which no trainer
     // teaches).
-    let small = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "TH-KN-2026-BH")
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .unwrap();
+    let small = &demo.skills_course;
     let trainee_courses = app.get_ok(&trainee, "/api/v1/courses");
     assert_eq!(trainee_courses["total"], 1);
     assert_eq!(trainee_courses["items"][0]["id"], big.as_str());
@@ -399,17 +392,17 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
         .expect(403);
     assert_eq!(refused.json["code"], "forbidden");
 
-    let in_big = upload(&app, &admin, &big, "file_name=big.pdf", &content(10_000, 3));
+    let in_big = upload(&app, admin, &big, "file_name=big.pdf", &content(10_000, 3));
     let in_small = upload(
         &app,
-        &admin,
-        &small,
+        admin,
+        small,
         "file_name=small.pdf",
         &content(20_000, 4),
     );
     let path = |m: &Value| format!("/api/v1/materials/{}/content", m["id"].as_str().unwrap());
     let matrix = [
-        ("admin", &admin, 200, 200),
+        ("admin", admin, 200, 200),
         ("trainer of both", &both, 200, 200),
         ("trainer of the big class", &one, 200, 404),
         ("trainer of neither", &lone, 404, 404),
@@ -426,7 +419,7 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
             }
         }
     }
-    app.get_file(&admin, "/api/v1/materials/not-a-uuid/content")
+    app.get_file(admin, "/api/v1/materials/not-a-uuid/content")
         .expect(404);
     app.fetch("GET", &path(&in_big), None, None, &[])
         .expect(401);
@@ -443,7 +436,7 @@ fn only_the_course_people_may_fetch_a_file(app: TestApp) {
     assert_eq!(held(&lone)["count"], 0);
     assert_eq!(held(&lone)["total_bytes"], 0);
     // The demo's catalogue records have no stored file, so they are not listed.
-    let everything = held(&admin);
+    let everything = held(admin);
     assert_eq!(everything["count"], 2);
     assert_eq!(everything["total_bytes"], 30_000);
 }
@@ -706,12 +699,7 @@ fn the_command_line_adds_files(app: TestApp) {
 
     let held = app.get_ok(&admin, "/api/v1/me/materials");
     assert_eq!(held["count"], 2);
-    let video_item = held["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["title"] == "Video bài 2")
-        .unwrap();
+    let video_item = item_where(&held, "title", "Video bài 2");
     assert_eq!(video_item["kind"], "video");
     assert_eq!(video_item["content_type"], "video/mp4");
     let got = app

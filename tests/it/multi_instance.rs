@@ -19,6 +19,7 @@ use crate::support::fleet::{
     Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
 };
 use crate::support::postgres;
+use crate::support::sync::upsert_attendance;
 
 const INSTANCES: usize = 3;
 const TRAINERS: usize = 3;
@@ -71,14 +72,11 @@ fn push_rate(fleet: &Fleet, devices: &mut [Device]) -> f64 {
                     let mutations: Vec<Value> = (0..BURST_BATCH)
                         .map(|_| {
                             let mut rng = rand::rng();
-                            json!({
-                                "mutation_id": uuid::Uuid::new_v4().to_string(),
-                                "collection": "attendance",
-                                "record_id": pairs[rng.random_range(0..pairs.len())],
-                                "op": "upsert",
-                                "fields": {"status": STATUSES[rng.random_range(0..STATUSES.len())]},
-                                "hlc": device.stamp(),
-                            })
+                            upsert_attendance(
+                                &pairs[rng.random_range(0..pairs.len())],
+                                json!({"status": STATUSES[rng.random_range(0..STATUSES.len())]}),
+                                &device.stamp(),
+                            )
                         })
                         .collect();
                     let answer = fleet

@@ -13,7 +13,7 @@ use diemdanh::sync::merge::DELETED_FIELD;
 use diemdanh::sync::records::{self, Stored, Writable};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of, item_fields};
+use crate::support::{TestApp, id_of, item_fields, strings_of};
 
 backend_tests!(
     sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other,
@@ -354,12 +354,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         );
         assert_eq!(coverage["unit_id"], me.unit.as_str());
         assert_eq!(coverage["total"]["courses"], courses["total"]);
-        let shown: Vec<&str> = coverage["units"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["unit_id"].as_str().unwrap())
-            .collect();
+        let shown = strings_of(&coverage["units"], "unit_id");
         let branches = item_fields(
             &app.list_all(token, &format!("/api/v1/units?parent_id={}", me.unit)),
             "id",
@@ -367,12 +362,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         assert_eq!(shown[0], me.unit, "the ward, then its branches");
         assert_eq!(
             shown[1..].iter().collect::<BTreeSet<_>>(),
-            branches
-                .iter()
-                .map(String::as_str)
-                .collect::<BTreeSet<_>>()
-                .iter()
-                .collect(),
+            branches.iter().collect::<BTreeSet<_>>(),
         );
         assert!(!branches.is_empty());
         assert_no_leak("the coverage report", &coverage.to_string(), &other.ids);

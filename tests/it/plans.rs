@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sheets::{cell_text, csv_rows, workbook};
-use crate::support::{TestApp, id_of, strings_of};
+use crate::support::{TestApp, id_of, item_where, strings_of};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
@@ -162,37 +162,25 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: Tes
     let c_cm2 = b.person("Ngô Thị Lan", "committee_member", &cat_tien);
     let five = ["Chuyên đề"; 5];
     let (leaders, leader_sessions) = b.course("BD-2026", "2026-03-02", &five);
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &a_sec,
-        &statuses(5, "present", 5),
-    );
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &a_dep,
-        &statuses(4, "absent", 5),
-    );
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &b_sec,
-        &statuses(3, "excused", 5),
-    );
-    b.attend(
-        &leaders,
-        &leader_sessions,
-        &b_dep,
-        &statuses(5, "present", 5),
-    );
-    b.attend(&leaders, &leader_sessions, &c_sec, &[None; 5]);
+    for (person, marks) in [
+        (&a_sec, statuses(5, "present", 5)),
+        (&a_dep, statuses(4, "absent", 5)),
+        (&b_sec, statuses(3, "excused", 5)),
+        (&b_dep, statuses(5, "present", 5)),
+        (&c_sec, vec![None; 5]),
+    ] {
+        b.attend(&leaders, &leader_sessions, person, &marks);
+    }
     let (skills, skill_sessions) = b.course("KN-2026", "2026-04-06", &five);
-    b.attend(&skills, &skill_sessions, &a_cm1, &statuses(5, "present", 5));
-    b.attend(&skills, &skill_sessions, &a_cm2, &statuses(2, "absent", 5));
-    b.attend(&skills, &skill_sessions, &b_cm1, &statuses(4, "absent", 5));
-    b.attend(&skills, &skill_sessions, &c_cm1, &statuses(5, "present", 5));
-    b.attend(&skills, &skill_sessions, &c_cm2, &statuses(0, "absent", 5));
+    for (person, marks) in [
+        (&a_cm1, statuses(5, "present", 5)),
+        (&a_cm2, statuses(2, "absent", 5)),
+        (&b_cm1, statuses(4, "absent", 5)),
+        (&c_cm1, statuses(5, "present", 5)),
+        (&c_cm2, statuses(0, "absent", 5)),
+    ] {
+        b.attend(&skills, &skill_sessions, person, &marks);
+    }
     let province_plan = id_of(&b.plan(json!({"unit_id": province, "year": 2026,
         "title": "Kế hoạch bồi dưỡng Bí thư, Phó Bí thư 2026",
         "target_positions": ["secretary", "deputy_secretary"],
@@ -295,12 +283,11 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: Tes
     );
     // Each commune's plan as the province sees it is the commune's own report, and the
     // roll-up is their sum.
+    assert_eq!(
+        strings_of(&of_province["unit_plans"], "plan_id"),
+        [plan_a.as_str(), plan_b.as_str(), plan_c.as_str()]
+    );
     let unit_plans = of_province["unit_plans"].as_array().unwrap();
-    let shown: Vec<&str> = unit_plans
-        .iter()
-        .map(|p| p["plan_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(shown, [&plan_a, &plan_b, &plan_c]);
     let own = [&of_a, &of_b, &of_c];
     for (seen, own) in unit_plans.iter().zip(own) {
         assert_eq!(seen["progress"], own["progress"], "{}", seen["unit_name"]);
@@ -947,12 +934,7 @@ fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(app: Test
     let plans = app.get_ok(&admin, "/api/v1/training-plans?year=2026");
     assert_eq!(plans["total"], 3);
     let province = app.get_ok(&admin, "/api/v1/units?kind=province")["items"][0]["id"].clone();
-    let provincial = plans["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["unit_id"] == province)
-        .expect("the province's plan");
+    let provincial = item_where(&plans, "unit_id", province.as_str().unwrap());
     let of_province = report(&app, &admin, provincial["id"].as_str().unwrap());
     let leaders = app.get_ok(&admin, "/api/v1/people?position=secretary&limit=1")["total"]
         .as_i64()
@@ -967,12 +949,11 @@ fn the_demo_has_a_provincial_and_two_ward_plans_that_devices_never_get(app: Test
             .parse::<chrono::DateTime<chrono::Utc>>()
             .unwrap();
     assert_eq!(of_province["courses"][0]["held"], started);
+    assert_eq!(
+        strings_of(&of_province["unit_plans"], "unit_name"),
+        ["Phường Pleiku", "Phường Thống Nhất"]
+    );
     let ward_plans = of_province["unit_plans"].as_array().unwrap();
-    let wards: Vec<&str> = ward_plans
-        .iter()
-        .map(|p| p["unit_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(wards, ["Phường Pleiku", "Phường Thống Nhất"]);
     for ward_plan in ward_plans {
         let of_ward = report(&app, &admin, ward_plan["plan_id"].as_str().unwrap());
         assert_eq!(of_ward["progress"], ward_plan["progress"]);
@@ -1048,13 +1029,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
             .find(|u| u["name"] == unit_name && u["merged_into_id"].is_null())
             .unwrap()["id"]
             .clone();
-        all["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["unit_id"] == unit)
-            .unwrap()
-            .clone()
+        item_where(&all, "unit_id", unit.as_str().unwrap()).clone()
     };
     let ward_plan = plan_of("Phường Pleiku");
     let ward_id = id_of(&ward_plan);

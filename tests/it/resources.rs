@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, id_of, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields, strings_of};
 
 backend_tests!(
     units_go_through_their_whole_life,
@@ -29,14 +29,11 @@ fn count(app: &TestApp, token: &str, path: &str) -> i64 {
 
 fn units_go_through_their_whole_life(app: TestApp) {
     let admin = app.admin_token();
-    let province = app
-        .post(
-            &admin,
-            "/api/v1/units",
-            &json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
-        )
-        .expect(201);
-    let province_id = province.json["id"].as_str().unwrap().to_owned();
+    let province_id = id_of(&app.create(
+        &admin,
+        "/api/v1/units",
+        json!({"code": "52", "name": "Tỉnh Gia Lai", "kind": "province"}),
+    ));
     let mut body = unit("23590", "Xã Biển Hồ");
     body["parent_id"] = json!(province_id);
     body["valid_from"] = json!("2025-07-01");
@@ -164,13 +161,10 @@ fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
     let invalid = app
         .post(&admin, "/api/v1/units", &json!({"code": "bad code!", "name": "  ", "kind": "county", "valid_from": "2025-02-30", "parent_id": "nope"}))
         .expect(422);
-    let fields: Vec<&str> = invalid.json["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["code", "name", "kind", "parent_id", "valid_from"]);
+    assert_eq!(
+        strings_of(&invalid.json["details"], "field"),
+        ["code", "name", "kind", "parent_id", "valid_from"]
+    );
     let nul = app.post(
         &admin,
         "/api/v1/units",

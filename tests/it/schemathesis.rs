@@ -18,7 +18,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, number_from_env};
 
 backend_tests!(schemathesis_finds_no_contract_violation);
 
@@ -107,8 +107,7 @@ fn run_schemathesis(
     let events = report_dir.path().join("events.ndjson");
     let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("api-spec/openapi.yaml");
-    let max_examples =
-        std::env::var("DIEMDANH_SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| "10".to_owned());
+    let max_examples = number_from_env("DIEMDANH_SCHEMATHESIS_MAX_EXAMPLES", 10_u32).to_string();
     let mut command = Command::new(st);
     command
         .current_dir(&config_dir)

@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of, item_fields};
+use crate::support::sync::OnTheDemo;
+use crate::support::{TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -13,28 +14,15 @@ backend_tests!(
     only_admins_administer,
 );
 
-fn trainers_see_only_their_classes(app: TestApp) {
-    let app = app.with_demo();
-    let admin = app.demo_token("admin");
+fn trainers_see_only_their_classes(OnTheDemo { app, demo }: OnTheDemo) {
+    let admin = &demo.admin;
     let both = app.demo_token("hoa.nguyen");
     let one = app.demo_token("tuan.le");
 
-    let courses = app.list_all(&admin, "/api/v1/courses");
+    let courses = app.list_all(admin, "/api/v1/courses");
     // The two provincial classes, and a ward's class taught by its own cadres (no trainer).
     assert_eq!(courses["total"], 3);
-    let big = courses["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "BD-BTPBT-2026")
-        .unwrap();
-    let small = courses["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "TH-KN-2026-BH")
-        .unwrap();
-    let (big_id, small_id) = (big["id"].as_str().unwrap(), small["id"].as_str().unwrap());
+    let (big_id, small_id) = (demo.big_course.as_str(), demo.skills_course.as_str());
     assert_eq!(app.list_all(&both, "/api/v1/courses")["total"], 2);
     assert_eq!(
         item_fields(&app.list_all(&one, "/api/v1/courses"), "id"),
@@ -56,11 +44,11 @@ fn trainers_see_only_their_classes(app: TestApp) {
         app.list_all(&one, &format!("/api/v1/materials?course_id={small_id}"))["total"],
         0
     );
-    let small_sessions = app.list_all(&admin, &format!("/api/v1/sessions?course_id={small_id}"));
+    let small_sessions = app.list_all(admin, &format!("/api/v1/sessions?course_id={small_id}"));
     let small_session = small_sessions["items"][0]["id"].as_str().unwrap();
     app.get(&one, &format!("/api/v1/sessions/{small_session}"))
         .expect(404);
-    let small_materials = app.list_all(&admin, &format!("/api/v1/materials?course_id={small_id}"));
+    let small_materials = app.list_all(admin, &format!("/api/v1/materials?course_id={small_id}"));
     app.get(
         &one,
         &format!(
@@ -71,11 +59,11 @@ fn trainers_see_only_their_classes(app: TestApp) {
     .expect(404);
 
     // People: exactly those enrolled in the trainer's classes.
-    let enrolled_big = app.list_all(&admin, &format!("/api/v1/enrollments?course_id={big_id}"));
+    let enrolled_big = app.list_all(admin, &format!("/api/v1/enrollments?course_id={big_id}"));
     let seen_people = app.list_all(&one, "/api/v1/people");
     assert_eq!(seen_people["total"], enrolled_big["total"]);
     assert!(seen_people["total"].as_i64().unwrap() >= 100);
-    let everyone = app.list_all(&admin, "/api/v1/people");
+    let everyone = app.list_all(admin, "/api/v1/people");
     assert!(everyone["total"].as_i64() > seen_people["total"].as_i64());
     let enrolled = item_fields(&enrolled_big, "person_id");
     let outsider = item_fields(&everyone, "id")
@@ -86,12 +74,12 @@ fn trainers_see_only_their_classes(app: TestApp) {
         .expect(404);
 
     // Attendance: allowed in their class, refused in another.
-    let big_session =
-        app.list_all(&admin, &format!("/api/v1/sessions?course_id={big_id}"))["items"][0]["id"]
-            .clone();
+    let big_session = app.list_all(admin, &format!("/api/v1/sessions?course_id={big_id}"))["items"]
+        [0]["id"]
+        .clone();
     let record = json!({"session_id": big_session, "person_id": enrolled[0], "status": "present"});
     app.post(&one, "/api/v1/attendance", &record).expect(201);
-    let small_enrolled = app.list_all(&admin, &format!("/api/v1/enrollments?course_id={small_id}"));
+    let small_enrolled = app.list_all(admin, &format!("/api/v1/enrollments?course_id={small_id}"));
     let foreign = json!({"session_id": small_session, "person_id": small_enrolled["items"][0]["person_id"], "status": "present"});
     app.post(&one, "/api/v1/attendance", &foreign).expect(422);
     app.post(&both, "/api/v1/attendance", &foreign).expect(201);
@@ -183,12 +171,7 @@ fn only_admins_administer(app: TestApp) {
     );
     let admin = app.demo_token("admin");
     let admin_devices = app.list_all(&admin, "/api/v1/devices");
-    let admin_device = admin_devices["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "test device")
-        .unwrap();
+    let admin_device = item_where(&admin_devices, "name", "test device");
     let path = format!(
         "/api/v1/devices/{}/revoke",
         admin_device["id"].as_str().unwrap()
@@ -207,14 +190,12 @@ fn only_admins_administer(app: TestApp) {
         0,
         "LIKE wildcards are literal"
     );
-    let created = app
-        .post(
-            &admin,
-            "/api/v1/users",
-            &json!({"username": "Thu.Pham", "role": "trainer", "password": "mật-khẩu-dài-1"}),
-        )
-        .expect(201);
-    assert_eq!(created.json["username"], "thu.pham");
+    let created = app.create(
+        &admin,
+        "/api/v1/users",
+        json!({"username": "Thu.Pham", "role": "trainer", "password": "mật-khẩu-dài-1"}),
+    );
+    assert_eq!(created["username"], "thu.pham");
     app.post(
         &admin,
         "/api/v1/users",
@@ -233,15 +214,11 @@ fn a_withdrawn_trainee_keeps_their_history_but_not_the_course(app: TestApp) {
     let trainee = app.demo_token("hocvien.demo");
     let person_id = app.me(&trainee)["person_id"].as_str().unwrap().to_owned();
     // The demo's big course, which has materials.
-    let course_id = app.list_all(&admin, "/api/v1/courses")["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "BD-BTPBT-2026")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let course_id = id_of(item_where(
+        &app.list_all(&admin, "/api/v1/courses"),
+        "code",
+        "BD-BTPBT-2026",
+    ));
     let enrollment_id = app.list_all(
         &admin,
         &format!("/api/v1/enrollments?person_id={person_id}&course_id={course_id}"),

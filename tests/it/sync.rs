@@ -12,7 +12,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
     with_a_commit_held_open,
 };
-use crate::support::{Backend, TestApp, id_of, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -296,12 +296,9 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(OnTheDemo { app, demo 
     let tuan = app.demo_token("tuan.le");
     let t = stamp(now_millis(), 0);
     let everyone = app.get_ok(&demo.admin, "/api/v1/people?limit=500");
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     let enrolled = item_fields(&enrolled, "person_id");
     let outsider = item_fields(&everyone, "id")
@@ -499,13 +496,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     };
     let flagged = || {
         let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
-        let device = devices["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["id"] == tuan_device.as_str())
-            .unwrap()
-            .clone();
+        let device = item_where(&devices, "id", &tuan_device);
         !device["quarantine_full_at"].is_null()
     };
     let send = |token: &str, batch: &[Value]| {
@@ -842,12 +833,9 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(OnTheDemo { app, demo }: OnTh
     let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
     tuan.pull(&app);
     let count = |collection: &str| tuan.held_ids(collection).len();
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     assert_eq!(count("courses"), 1);
     assert_eq!(
@@ -903,10 +891,7 @@ fn pulls_are_scoped_paged_and_follow_scope_changes(OnTheDemo { app, demo }: OnTh
     // Unassigned again: the device is told to drop the class.
     app.delete(
         &demo.admin,
-        &format!(
-            "/api/v1/course-trainers/{}",
-            assignment["id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/course-trainers/{}", id_of(&assignment)),
     )
     .expect(204);
     let changes = tuan.pull(&app);
@@ -1120,18 +1105,13 @@ fn a_cursor_never_skips_a_commit_held_open(app: TestApp) {
 fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
     let admin = app.admin_token();
     let class = crate::resources::plan_class(&app, &admin, "trainer.purge");
-    let unit = app
-        .post(
-            &admin,
-            "/api/v1/units",
-            &json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"}),
-        )
-        .expect(201);
-    app.delete(
+    let unit = id_of(&app.create(
         &admin,
-        &format!("/api/v1/units/{}", unit.json["id"].as_str().unwrap()),
-    )
-    .expect(204);
+        "/api/v1/units",
+        json!({"code": "OLD", "name": "Xã Cũ", "kind": "commune"}),
+    ));
+    app.delete(&admin, &format!("/api/v1/units/{unit}"))
+        .expect(204);
     let record =
         json!({"session_id": class.session, "person_id": class.person, "status": "present"});
     let attendance = app.post(&admin, "/api/v1/attendance", &record).expect(201);
@@ -1189,12 +1169,9 @@ fn old_tombstones_are_purged_unless_still_referenced(app: TestApp) {
 
 /// Eight trainers' devices come back into coverage at once, each with its own batch.
 fn many_devices_push_at_once(OnTheDemo { app, demo }: OnTheDemo) {
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     let people: Vec<String> = item_fields(&enrolled, "person_id");
     let sessions = app.get_ok(
@@ -1529,33 +1506,28 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
     };
     let pair = |person: &str| json!({"course_id": course, "person_id": person});
     let t = now_millis();
+    // A new enrollment pushed by a device, its clock at `t` and `counter`.
+    let push_enrollment = |token: &str, person: &str, counter: u32| {
+        app.push(
+            token,
+            &[mutation(
+                "enrollments",
+                &new_id(),
+                "upsert",
+                pair(person),
+                &stamp(t, counter),
+            )],
+        )
+    };
 
     // Walk-ins of the roster: by push and through the API.
-    let pushed = app.push(
-        &tuan,
-        &[mutation(
-            "enrollments",
-            &new_id(),
-            "upsert",
-            pair(&here),
-            &stamp(t, 0),
-        )],
-    );
+    let pushed = push_enrollment(&tuan, &here, 0);
     assert_eq!(pushed[0]["status"], "applied", "{pushed:?}");
     app.post(&tuan, "/api/v1/enrollments", &pair(&below))
         .expect(201);
 
     // Someone from elsewhere: refused on both paths with one code, the push kept for an admin.
-    let refused_push = app.push(
-        &tuan,
-        &[mutation(
-            "enrollments",
-            &new_id(),
-            "upsert",
-            pair(&outsider),
-            &stamp(t, 1),
-        )],
-    );
+    let refused_push = push_enrollment(&tuan, &outsider, 1);
     assert_eq!(refused_push[0]["status"], "rejected", "{refused_push:?}");
     assert_eq!(refused_push[0]["reason"], "not_on_roster");
     let refused = app
@@ -1585,16 +1557,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
     // A trainee enrolls nobody, not even from the roster.
     let trainee = app.demo_token("hocvien.demo");
     let spare = person_of("Nay Blang", &commune);
-    let by_trainee = app.push(
-        &trainee,
-        &[mutation(
-            "enrollments",
-            &new_id(),
-            "upsert",
-            pair(&spare),
-            &stamp(t, 2),
-        )],
-    );
+    let by_trainee = push_enrollment(&trainee, &spare, 2);
     assert_eq!(by_trainee[0]["reason"], "forbidden", "{by_trainee:?}");
     // The course is not theirs: answered as one that does not exist.
     let refused = app
@@ -1674,12 +1637,9 @@ fn a_course_assigned_later_is_backfilled_in_pages(OnTheDemo { app, demo }: OnThe
         &json!({"course_id": demo.ward_course, "user_id": me["id"]}),
     )
     .expect(201);
-    let enrollments = app.get_ok(
+    let enrollments = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.ward_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.ward_course),
     );
     let newest = enrollments["items"]
         .as_array()

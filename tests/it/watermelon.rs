@@ -15,7 +15,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
 };
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{Backend, TestApp, id_of, item_fields};
+use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -100,6 +100,16 @@ fn raw_attendance(id: &str, session: &str, person: &str, status: &str, changed: 
     })
 }
 
+/// A tablet's first sync, then a mark it takes offline (the third demo trainee present at the
+/// first session) and pushes: the new record's id and the first pull's timestamp.
+fn first_sync_and_a_new_mark(app: &TestApp, demo: &DemoClasses, token: &str) -> (String, i64) {
+    let at = timestamp(&pull(app, token, None));
+    let id = new_id();
+    let mark = raw_attendance(&id, &demo.session, &demo.people[2], "present", "");
+    push(app, token, at, &json!({"attendance": {"created": [mark]}}));
+    (id, at)
+}
+
 fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(
     OnTheDemo { app, demo }: OnTheDemo,
 ) {
@@ -112,12 +122,9 @@ fn a_first_sync_returns_the_whole_scope_and_later_ones_only_changes(
         ids(&first, "courses", "created"),
         [demo.big_course.clone()].into()
     );
-    let enrolled = app.get_ok(
+    let enrolled = app.list_all(
         &demo.admin,
-        &format!(
-            "/api/v1/enrollments?course_id={}&limit=500",
-            demo.big_course
-        ),
+        &format!("/api/v1/enrollments?course_id={}", demo.big_course),
     );
     let total = enrolled["total"].as_u64().unwrap() as usize;
     assert_eq!(ids(&first, "enrollments", "created").len(), total);
@@ -397,14 +404,7 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(OnTheDemo { app, dem
 fn deletions_travel_both_ways(OnTheDemo { app, demo }: OnTheDemo) {
     let tuan = app.demo_token("tuan.le");
     let hoa = app.demo_token("hoa.nguyen");
-    let tuan_at = timestamp(&pull(&app, &tuan, None));
-    let id = new_id();
-    push(
-        &app,
-        &tuan,
-        tuan_at,
-        &json!({"attendance": {"created": [raw_attendance(&id, &demo.session, &demo.people[2], "present", "")]}}),
-    );
+    let (id, tuan_at) = first_sync_and_a_new_mark(&app, &demo, &tuan);
     let hoa_at = timestamp(&pull(&app, &hoa, None));
     let tuan_at = timestamp(&pull(&app, &tuan, Some(tuan_at)));
 
@@ -678,15 +678,7 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(OnTheDemo { app, de
     // An administrator corrects and re-applies one. The device gets the server's record as an
     // update of the one it holds; WatermelonDB takes the server's values for the columns it did
     // not change (none, for a record it created), sends it again and it is accepted.
-    let entry = quarantine(&app)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["record_id"] == bad_status.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let entry = id_of(item_where(&quarantine(&app), "record_id", &bad_status));
     let corrected =
         json!({"session_id": demo.session, "person_id": demo.people[3], "status": "late"});
     app.post(
@@ -746,10 +738,7 @@ fn scope_changes_delete_and_backfill(OnTheDemo { app, demo }: OnTheDemo) {
     // Unassigned again: everything the class brought is deleted on the device.
     app.delete(
         &demo.admin,
-        &format!(
-            "/api/v1/course-trainers/{}",
-            assignment["id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/course-trainers/{}", id_of(&assignment)),
     )
     .expect(204);
     let lost = pull(&app, &tuan, Some(timestamp(&gained)));
@@ -1274,14 +1263,7 @@ fn a_record_the_device_deleted_comes_back_created_after_a_cut_pull(
     OnTheDemo { app, demo }: OnTheDemo,
 ) {
     let tuan = app.demo_token("tuan.le");
-    let at = timestamp(&pull(&app, &tuan, None));
-    let id = new_id();
-    push(
-        &app,
-        &tuan,
-        at,
-        &json!({"attendance": {"created": [raw_attendance(&id, &demo.session, &demo.people[2], "present", "")]}}),
-    );
+    let (id, at) = first_sync_and_a_new_mark(&app, &demo, &tuan);
     let at = timestamp(&pull(&app, &tuan, Some(at)));
     push(&app, &tuan, at, &json!({"attendance": {"deleted": [id]}}));
     // An administrator records the trainee again: the same record comes back to life.

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use support::device::Device;
 use support::fleet::{Acked, Fleet, Instance, World, check_nothing_lost_and_converged};
-use support::{Backend, postgres};
+use support::{Backend, number_from_env};
 
 const DEFAULT_SECS: u64 = 60;
 const TRAINERS: usize = 10;
@@ -39,25 +39,7 @@ const MAX_BATCH: usize = 20;
 const LECTURE_BYTES: usize = 2 * 1024 * 1024;
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
-#[test]
-fn sqlite_holds_a_long_day() {
-    soak(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_holds_a_long_day() {
-    soak(Backend::Postgres);
-}
-
-fn duration() -> Duration {
-    let secs = match std::env::var("DIEMDANH_SOAK_SECS") {
-        Ok(value) => value
-            .parse()
-            .unwrap_or_else(|_| panic!("DIEMDANH_SOAK_SECS={value}: not a number")),
-        Err(_) => DEFAULT_SECS,
-    };
-    Duration::from_secs(secs)
-}
+backend_tests!(holds_a_long_day);
 
 /// What each kind of work did.
 #[derive(Default)]
@@ -104,18 +86,9 @@ fn quarter_peaks(samples: &[Sample], value: impl Fn(&Sample) -> u64) -> [u64; 4]
     peaks
 }
 
-fn soak(backend: Backend) {
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match postgres::fresh_database() {
-            Some(pg) => Some(pg),
-            None => {
-                eprintln!("PostgreSQL not available: skipping the PostgreSQL soak");
-                return;
-            }
-        },
-    };
-    let length = duration();
+fn holds_a_long_day(backend: Backend) {
+    let pg = backend.fresh_database();
+    let length = Duration::from_secs(number_from_env("DIEMDANH_SOAK_SECS", DEFAULT_SECS));
     let fleet = Fleet::new(pg.as_ref().map(|pg| pg.url.clone()), Vec::new());
     // Tokens outlive the run: the devices' own sign-ins are part of the load, not its failure.
     let server: Instance = fleet

@@ -20,6 +20,8 @@ const {
   attendanceColumns,
   cuttableNetwork,
   takeTheRollOffline,
+  send,
+  signIn,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -29,37 +31,15 @@ const syncComplaints = collectSyncComplaints()
 
 // The network between the tablets and the server, whose answer to a push can be lost.
 const network = cuttableNetwork()
-const realFetch = network.realFetch
-
-async function login(credentials, deviceName) {
-  const [username, password] = credentials.split(':')
-  const response = await realFetch(`${BASE}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username, password, device_name: deviceName }),
-  })
-  assert.equal(response.status, 200, `login ${username}`)
-  return response.json()
-}
 
 let adminToken
 async function api(method, path, body) {
-  if (!adminToken) adminToken = (await login(env('DIEMDANH_ADMIN'), 'admin console')).access_token
-  const token = adminToken
-  const response = await realFetch(`${BASE}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${token}`,
-      ...(body ? { 'Content-Type': 'application/json' } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  const text = await response.text()
-  return { status: response.status, json: text ? JSON.parse(text) : null }
+  if (!adminToken) adminToken = (await signIn(BASE, env('DIEMDANH_ADMIN'), 'admin console')).access_token
+  return send(BASE, adminToken, method, path, body)
 }
 
 async function tablet(name) {
-  const tokens = await login(env('DIEMDANH_TRAINER'), name)
+  const tokens = await signIn(BASE, env('DIEMDANH_TRAINER'), name)
   const database = localDatabase(name)
   const all = (table) => database.get(table).query().fetch()
   return {

@@ -211,56 +211,37 @@ async function largeScope(server, admin, records) {
   const tuan = await call(server.base, assignedToken, 'GET', '/api/v1/me')
   await call(server.base, admin, 'POST', '/api/v1/course-trainers', { course_id: c.id, user_id: tuan.id })
   const device = await tablet(server.base, c.username, c.password, 'measure-large')
-  const paged = await measured(server, 'first sync in pages (the kit)', async () => {
-    await device.sync()
+  // A tablet's sync through the kit (in pages): the records it holds after.
+  const syncInPages = (tablet) => async () => {
+    await tablet.sync()
     let held = 0
-    for (const table of SYNCED_TABLES) held += (await device.all(table)).length
+    for (const table of SYNCED_TABLES) held += (await tablet.all(table)).length
     return { held }
-  })
-  const incremental = await measured(server, 'sync of a tablet away meanwhile, in pages (the kit)', async () => {
-    await away.sync()
-    let held = 0
-    for (const table of SYNCED_TABLES) held += (await away.all(table)).length
-    return { held }
-  })
-  const backfill = await measured(server, 'sync of a tablet assigned the course later, in pages (the kit)', async () => {
-    await assigned.sync()
-    let held = 0
-    for (const table of SYNCED_TABLES) held += (await assigned.all(table)).length
-    return { held }
-  })
-  // The answers in one piece last: the allocator keeps what they took, and the measures after
-  // them would start from there.
-  const token = await login(server.base, c.username, c.password, 'measure-unpaged')
-  const whole = await measured(server, 'first sync in one answer (no pages)', async () => {
-    const answer = await fetch(`${server.base}/api/v1/watermelon/sync?last_pulled_at=null`, {
+  }
+  // What changed since `lastPulledAt` in one answer, as a kit without pages asks for it: the
+  // records it brings (a first pull's are all created).
+  const pullWhole = (token, lastPulledAt) => async () => {
+    const answer = await fetch(`${server.base}/api/v1/watermelon/sync?last_pulled_at=${lastPulledAt}`, {
       headers: { Authorization: `Bearer ${token}` },
     })
     const parsed = await answer.json()
     let held = 0
-    for (const t of Object.values(parsed.changes)) held += t.created.length
-    return { held }
-  })
-  const incrementalWhole = await measured(server, 'the same changes in one answer (no pages)', async () => {
-    const answer = await fetch(
-      `${server.base}/api/v1/watermelon/sync?last_pulled_at=${before.timestamp}`,
-      { headers: { Authorization: `Bearer ${awayToken}` } },
-    )
-    const parsed = await answer.json()
-    let held = 0
     for (const t of Object.values(parsed.changes)) held += t.created.length + t.updated.length
     return { held }
-  })
-  const backfillWhole = await measured(server, 'the course assigned later in one answer (no pages)', async () => {
-    const answer = await fetch(
-      `${server.base}/api/v1/watermelon/sync?last_pulled_at=${assignedBefore.timestamp}`,
-      { headers: { Authorization: `Bearer ${assignedToken}` } },
-    )
-    const parsed = await answer.json()
-    let held = 0
-    for (const t of Object.values(parsed.changes)) held += t.created.length + t.updated.length
-    return { held }
-  })
+  }
+  const paged = await measured(server, 'first sync in pages (the kit)', syncInPages(device))
+  const incremental = await measured(server, 'sync of a tablet away meanwhile, in pages (the kit)', syncInPages(away))
+  const backfill = await measured(server, 'sync of a tablet assigned the course later, in pages (the kit)', syncInPages(assigned))
+  // The answers in one piece last: the allocator keeps what they took, and the measures after
+  // them would start from there.
+  const token = await login(server.base, c.username, c.password, 'measure-unpaged')
+  const whole = await measured(server, 'first sync in one answer (no pages)', pullWhole(token, null))
+  const incrementalWhole = await measured(server, 'the same changes in one answer (no pages)', pullWhole(awayToken, before.timestamp))
+  const backfillWhole = await measured(
+    server,
+    'the course assigned later in one answer (no pages)',
+    pullWhole(assignedToken, assignedBefore.timestamp),
+  )
   return [paged, incremental, backfill, whole, incrementalWhole, backfillWhole]
 }
 

@@ -23,18 +23,39 @@ const modelClasses = SYNCED_TABLES.map((table) => {
 // kit's requests.
 const directFetch = globalThis.fetch
 
-async function call(base, token, method, pathAndQuery, body) {
+// One request with a bearer token and a JSON body (none when `body` is undefined or null): the
+// status and the answer's text.
+async function exchange(base, token, method, pathAndQuery, body) {
+  const hasBody = body !== undefined && body !== null
   const response = await directFetch(`${base}${pathAndQuery}`, {
     method,
     headers: {
       Authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      ...(hasBody ? { 'Content-Type': 'application/json' } : {}),
     },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: hasBody ? JSON.stringify(body) : undefined,
   })
-  const text = await response.text()
-  if (!response.ok) throw new Error(`${method} ${pathAndQuery}: ${response.status} ${text}`)
+  return { status: response.status, text: await response.text() }
+}
+
+// A request whatever its answer: the status and the JSON answer (null for an empty body).
+async function send(base, token, method, pathAndQuery, body) {
+  const { status, text } = await exchange(base, token, method, pathAndQuery, body)
+  return { status, json: text ? JSON.parse(text) : null }
+}
+
+// A request that must succeed: the JSON answer.
+async function call(base, token, method, pathAndQuery, body) {
+  const { status, text } = await exchange(base, token, method, pathAndQuery, body)
+  if (status < 200 || status > 299) throw new Error(`${method} ${pathAndQuery}: ${status} ${text}`)
   return text ? JSON.parse(text) : null
+}
+
+// Signs in as `credentials` ("user:password") on a device named `deviceName`: the token answer
+// (access and refresh tokens).
+async function signIn(base, credentials, deviceName) {
+  const [username, password] = credentials.split(':')
+  return call(base, '', 'POST', '/api/v1/auth/login', { username, password, device_name: deviceName })
 }
 
 async function login(base, username, password, deviceName) {
@@ -374,7 +395,9 @@ module.exports = {
   env,
   collectSyncComplaints,
   cuttableNetwork,
+  send,
   call,
+  signIn,
   login,
   localDatabase,
   dumpTables,

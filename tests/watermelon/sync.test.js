@@ -25,6 +25,8 @@ const {
   localDatabase,
   dumpTables,
   attendanceColumns,
+  send,
+  signIn,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -41,33 +43,13 @@ const OTHER_ASSIGNMENT = env('DIEMDANH_OTHER_ASSIGNMENT')
 const syncComplaints = collectSyncComplaints()
 
 async function api(method, path, body) {
-  const { access_token: token } = await login(env('DIEMDANH_ADMIN'), 'admin console')
-  const response = await fetch(`${BASE}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${token}`,
-      ...(body ? { 'Content-Type': 'application/json' } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  const text = await response.text()
-  return { status: response.status, json: text ? JSON.parse(text) : null }
-}
-
-async function login(credentials, deviceName) {
-  const [username, password] = credentials.split(':')
-  const response = await fetch(`${BASE}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username, password, device_name: deviceName }),
-  })
-  assert.equal(response.status, 200, `login ${username}`)
-  return response.json()
+  const { access_token: token } = await signIn(BASE, env('DIEMDANH_ADMIN'), 'admin console')
+  return send(BASE, token, method, path, body)
 }
 
 // One phone: its own WatermelonDB database, signed in as one trainer.
 async function device(credentials, name) {
-  const tokens = await login(credentials, name)
+  const tokens = await signIn(BASE, credentials, name)
   const database = localDatabase(name)
   const phone = {
     name,

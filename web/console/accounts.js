@@ -4,7 +4,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDateTime, t } from '/shared/i18n.js';
-import { all, clearFormErrors, errorBox, errorText, field, formMessage, loading, section, showFormError, table } from './ui.js';
+import { all, apiForm, errorBox, errorText, field, formMessage, loading, section, tableSection } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 
@@ -17,63 +17,57 @@ export function accountsScreen(context) {
       replace(
         el,
         section(t('console.accounts.create'), createForm(context)),
-        section(
-          t('console.accounts.list', { count: users.length }),
-          table({
-            caption: t('console.accounts.list', { count: users.length }),
-            testid: 'accounts-table',
-            rows: users,
-            sortKey: 'username',
-            rowAttrs: (u) => ({ 'data-user': u.id }),
-            columns: [
-              { key: 'username', label: t('signin.username'), sort: (u) => u.username, cell: (u) => u.username },
-              { key: 'name', label: t('console.accounts.display_name'), sort: (u) => u.display_name, cell: (u) => u.display_name },
-              { key: 'role', label: t('console.accounts.role'), sort: (u) => u.role, cell: (u) => t(`role.${u.role}`) },
-              { key: 'state', label: t('console.accounts.state'), sort: (u) => (u.disabled_at ? 1 : 0), cell: (u) => (u.disabled_at ? t('console.accounts.disabled') : t('console.accounts.active')) },
-              { key: 'actions', label: t('console.actions'), cell: (u) => accountActions(context, u) },
-            ],
-          }),
-        ),
-        section(
-          t('console.devices.list', { count: devices.length }),
-          table({
-            caption: t('console.devices.list', { count: devices.length }),
-            testid: 'devices-table',
-            rows: devices,
-            sortKey: 'seen',
-            descending: true,
-            rowAttrs: (d) => ({ 'data-device': d.id }),
-            columns: [
-              { key: 'user', label: t('console.devices.account'), sort: (d) => names.get(d.user_id)?.username ?? '', cell: (d) => names.get(d.user_id)?.display_name ?? d.user_id },
-              { key: 'name', label: t('console.devices.name'), sort: (d) => d.name, cell: (d) => d.name },
-              { key: 'seen', label: t('console.devices.last_seen'), sort: (d) => d.last_seen_at ?? '', cell: (d) => (d.last_seen_at ? formatDateTime(d.last_seen_at) : '–') },
-              { key: 'clock', label: t('console.devices.clock'), sort: (d) => (d.clock_flagged_at ? 1 : 0), cell: (d) => (d.clock_flagged_at ? h('span', { class: 'error' }, t('console.devices.clock_wrong', { when: formatDateTime(d.clock_flagged_at) })) : t('console.devices.clock_ok')) },
-              {
-                key: 'revoke',
-                label: t('console.actions'),
-                cell: (d) =>
-                  d.revoked_at
-                    ? t('console.devices.revoked', { when: formatDateTime(d.revoked_at) })
-                    : d.id === context.api.session?.device_id
-                      ? t('console.devices.this_one')
-                      : h('button', {
-                          type: 'button',
-                          class: 'danger small',
-                          'data-testid': 'revoke',
-                          onclick: async (/** @type {Event} */ e) => {
-                            if (!confirm(t('console.devices.confirm_revoke', { name: d.name }))) return;
-                            try {
-                              await context.api.request('POST', `/api/v1/devices/${d.id}/revoke`);
-                              context.rerender();
-                            } catch (error) {
-                              /** @type {HTMLElement} */ (e.target).after(errorBox(error));
-                            }
-                          },
-                        }, t('console.devices.revoke')),
-              },
-            ],
-          }),
-        ),
+        tableSection({
+          caption: t('console.accounts.list', { count: users.length }),
+          testid: 'accounts-table',
+          rows: users,
+          sortKey: 'username',
+          rowAttrs: (u) => ({ 'data-user': u.id }),
+          columns: [
+            { key: 'username', label: t('signin.username'), sort: (u) => u.username, cell: (u) => u.username },
+            { key: 'name', label: t('console.accounts.display_name'), sort: (u) => u.display_name, cell: (u) => u.display_name },
+            { key: 'role', label: t('console.accounts.role'), sort: (u) => u.role, cell: (u) => t(`role.${u.role}`) },
+            { key: 'state', label: t('console.accounts.state'), sort: (u) => (u.disabled_at ? 1 : 0), cell: (u) => (u.disabled_at ? t('console.accounts.disabled') : t('console.accounts.active')) },
+            { key: 'actions', label: t('console.actions'), cell: (u) => accountActions(context, u) },
+          ],
+        }),
+        tableSection({
+          caption: t('console.devices.list', { count: devices.length }),
+          testid: 'devices-table',
+          rows: devices,
+          sortKey: 'seen',
+          descending: true,
+          rowAttrs: (d) => ({ 'data-device': d.id }),
+          columns: [
+            { key: 'user', label: t('console.devices.account'), sort: (d) => names.get(d.user_id)?.username ?? '', cell: (d) => names.get(d.user_id)?.display_name ?? d.user_id },
+            { key: 'name', label: t('console.devices.name'), sort: (d) => d.name, cell: (d) => d.name },
+            { key: 'seen', label: t('console.devices.last_seen'), sort: (d) => d.last_seen_at ?? '', cell: (d) => (d.last_seen_at ? formatDateTime(d.last_seen_at) : '–') },
+            { key: 'clock', label: t('console.devices.clock'), sort: (d) => (d.clock_flagged_at ? 1 : 0), cell: (d) => (d.clock_flagged_at ? h('span', { class: 'error' }, t('console.devices.clock_wrong', { when: formatDateTime(d.clock_flagged_at) })) : t('console.devices.clock_ok')) },
+            {
+              key: 'revoke',
+              label: t('console.actions'),
+              cell: (d) =>
+                d.revoked_at
+                  ? t('console.devices.revoked', { when: formatDateTime(d.revoked_at) })
+                  : d.id === context.api.session?.device_id
+                    ? t('console.devices.this_one')
+                    : h('button', {
+                        type: 'button',
+                        class: 'danger small',
+                        'data-testid': 'revoke',
+                        onclick: async (/** @type {Event} */ e) => {
+                          if (!confirm(t('console.devices.confirm_revoke', { name: d.name }))) return;
+                          try {
+                            await context.api.request('POST', `/api/v1/devices/${d.id}/revoke`);
+                            context.rerender();
+                          } catch (error) {
+                            /** @type {HTMLElement} */ (e.target).after(errorBox(error));
+                          }
+                        },
+                      }, t('console.devices.revoke')),
+            },
+          ],
+        }),
       );
     },
     (error) => replace(el, errorBox(error)),
@@ -152,30 +146,21 @@ function createForm(context) {
       }
     }, 250);
   });
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      novalidate: true,
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        try {
-          await context.api.request('POST', '/api/v1/users', {
-            body: {
-              username: username.value.trim(),
-              display_name: display.value.trim() || null,
-              role: role.value,
-              person_id: person.value || null,
-              unit_id: role.value === 'organiser' ? unit.value || null : null,
-              password: password.value,
-            },
-          });
-          context.rerender();
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
-      },
+  const form = apiForm(
+    context,
+    { class: 'form grid', novalidate: true },
+    async () => {
+      await context.api.request('POST', '/api/v1/users', {
+        body: {
+          username: username.value.trim(),
+          display_name: display.value.trim() || null,
+          role: role.value,
+          person_id: person.value || null,
+          unit_id: role.value === 'organiser' ? unit.value || null : null,
+          password: password.value,
+        },
+      });
+      context.rerender();
     },
     field(t('signin.username'), username, 'username'),
     field(t('console.accounts.display_name'), display, 'display_name'),

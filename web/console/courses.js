@@ -8,7 +8,7 @@ import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
 import { formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { certificates, signInSheet } from './sheets.js';
-import { all, clearFormErrors, codeText, download, errorBox, errorText, field, formMessage, loading, plansTraining, section, showFormError, table, upload } from './ui.js';
+import { all, apiForm, codeText, download, errorBox, errorText, field, formMessage, ifMatch, loading, plansTraining, saveRecord, section, table, tableSection, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -133,35 +133,26 @@ function courseForm(context, unitList, course, done) {
   const end = input('end', { type: 'date', value: course?.end_date ?? '', required: true });
   const place = input('place', { value: course?.place ?? '', maxlength: 200 });
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'course-save' }, course ? t('console.save') : t('console.course.create'));
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      novalidate: true,
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        const body = {
-          title: title.value.trim(),
-          code: code.value.trim() || null,
-          description: description.value.trim() || null,
-          organizing_unit_id: unit.value || null,
-          management_level: level.value,
-          start_date: start.value,
-          end_date: end.value,
-          place: place.value.trim() || null,
-        };
-        /** @type {HTMLButtonElement} */ (submit).disabled = true;
-        try {
-          const saved = course
-            ? await context.api.request('PUT', `/api/v1/courses/${course.id}`, { body, headers: { 'If-Match': `"${course.rev}"` } })
-            : await context.api.request('POST', '/api/v1/courses', { body });
-          done(saved);
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
+  const form = apiForm(
+    context,
+    { class: 'form grid', novalidate: true },
+    async () => {
+      const body = {
+        title: title.value.trim(),
+        code: code.value.trim() || null,
+        description: description.value.trim() || null,
+        organizing_unit_id: unit.value || null,
+        management_level: level.value,
+        start_date: start.value,
+        end_date: end.value,
+        place: place.value.trim() || null,
+      };
+      /** @type {HTMLButtonElement} */ (submit).disabled = true;
+      try {
+        done(await saveRecord(context.api, '/api/v1/courses', course, body));
+      } finally {
         /** @type {HTMLButtonElement} */ (submit).disabled = false;
-      },
+      }
     },
     field(t('console.course.title'), title, 'title'),
     field(t('console.course.code'), code, 'code'),
@@ -339,7 +330,7 @@ async function sessionsTab(context, course, body) {
 async function remove(context, path, rev, near) {
   if (!confirm(t('console.confirm_delete'))) return;
   try {
-    await context.api.request('DELETE', path, { headers: { 'If-Match': `"${rev}"` } });
+    await context.api.request('DELETE', path, { headers: ifMatch(rev) });
     context.rerender();
   } catch (error) {
     near.prepend(errorBox(error));
@@ -378,34 +369,20 @@ function sessionForm(context, course, assignments, trainerName, session) {
   // A new session is taught by the course's lead trainer unless another is chosen.
   trainer.value = session ? session.trainer_id ?? '' : assignments.find((a) => a.role === 'lead')?.user_id ?? '';
   const value = (/** @type {HTMLElement} */ el) => /** @type {HTMLInputElement} */ (el).value;
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      novalidate: true,
-      'data-testid': `${prefix}-form`,
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        const fields = {
-          course_id: course.id,
-          topic: value(topic).trim(),
-          starts_at: instant(value(day), value(from)),
-          ends_at: instant(value(day), value(to)),
-          place: value(place).trim() || null,
-          trainer_id: value(trainer) || null,
-        };
-        try {
-          if (session) {
-            await context.api.request('PUT', `/api/v1/sessions/${session.id}`, { body: fields, headers: { 'If-Match': `"${session.rev}"` } });
-          } else {
-            await context.api.request('POST', '/api/v1/sessions', { body: fields });
-          }
-          context.rerender();
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
-      },
+  const form = apiForm(
+    context,
+    { class: 'form grid', novalidate: true, 'data-testid': `${prefix}-form` },
+    async () => {
+      const fields = {
+        course_id: course.id,
+        topic: value(topic).trim(),
+        starts_at: instant(value(day), value(from)),
+        ends_at: instant(value(day), value(to)),
+        place: value(place).trim() || null,
+        trainer_id: value(trainer) || null,
+      };
+      await saveRecord(context.api, '/api/v1/sessions', session, fields);
+      context.rerender();
     },
     field(t('console.session.topic'), topic, 'topic'),
     field(t('console.session.day'), day, 'starts_at'),
@@ -466,22 +443,14 @@ async function trainersTab(context, course, body) {
   const assigned = new Set(assignments.map((a) => a.user_id));
   const choice = h('select', { 'data-testid': 'trainer-choice' }, [...trainers].filter(([id]) => !assigned.has(id)).map(([id, name]) => h('option', { value: id }, name)));
   const role = h('select', { 'data-testid': 'trainer-role' }, ['lead', 'assistant'].map((r) => h('option', { value: r }, t(`console.trainer_role.${r}`))));
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        try {
-          await context.api.request('POST', '/api/v1/course-trainers', {
-            body: { course_id: course.id, user_id: /** @type {HTMLSelectElement} */ (choice).value, role: /** @type {HTMLSelectElement} */ (role).value },
-          });
-          context.rerender();
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
-      },
+  const form = apiForm(
+    context,
+    { class: 'form grid' },
+    async () => {
+      await context.api.request('POST', '/api/v1/course-trainers', {
+        body: { course_id: course.id, user_id: /** @type {HTMLSelectElement} */ (choice).value, role: /** @type {HTMLSelectElement} */ (role).value },
+      });
+      context.rerender();
     },
     field(t('console.trainer.account'), choice, 'user_id'),
     field(t('console.trainer.role'), role, 'role'),
@@ -524,43 +493,40 @@ async function enrollmentsTab(context, course, body) {
   const rows = current.map((e) => ({ enrollment: e, person: byId.get(e.person_id) }));
   replace(
     body,
-    section(
-      t('console.enroll.enrolled', { count: current.length }),
-      table({
-        caption: t('console.enroll.enrolled', { count: current.length }),
-        testid: 'enrolled-table',
-        rows,
-        sortKey: 'name',
-        rowAttrs: (r) => ({ 'data-person': r.enrollment.person_id }),
-        columns: [
-          { key: 'name', label: t('console.person.name'), sort: (r) => personSortKey(r.person?.full_name ?? ''), cell: (r) => r.person?.full_name ?? '' },
-          { key: 'position', label: t('console.person.position'), sort: (r) => r.person?.position ?? '', cell: (r) => (r.person ? t(`position.${r.person.position}`) : '') },
-          { key: 'unit', label: t('console.unit'), sort: (r) => unitName.get(r.person?.unit_id) ?? '', cell: (r) => unitName.get(r.person?.unit_id) ?? '' },
-          { key: 'status', label: t('console.enroll.status'), sort: (r) => r.enrollment.status, cell: (r) => t(`console.enrollment.${r.enrollment.status}`) },
-          {
-            key: 'withdraw',
-            label: t('console.actions'),
-            cell: (r) =>
-              h('button', {
-                type: 'button',
-                class: 'small',
-                onclick: async () => {
-                  if (!confirm(t('console.enroll.confirm_withdraw', { name: r.person?.full_name ?? '' }))) return;
-                  try {
-                    await context.api.request('PUT', `/api/v1/enrollments/${r.enrollment.id}`, {
-                      body: { course_id: course.id, person_id: r.enrollment.person_id, status: 'withdrawn' },
-                      headers: { 'If-Match': `"${r.enrollment.rev}"` },
-                    });
-                    context.rerender();
-                  } catch (error) {
-                    body.prepend(errorBox(error));
-                  }
-                },
-              }, t('console.enroll.withdraw')),
-          },
-        ],
-      }),
-    ),
+    tableSection({
+      caption: t('console.enroll.enrolled', { count: current.length }),
+      testid: 'enrolled-table',
+      rows,
+      sortKey: 'name',
+      rowAttrs: (r) => ({ 'data-person': r.enrollment.person_id }),
+      columns: [
+        { key: 'name', label: t('console.person.name'), sort: (r) => personSortKey(r.person?.full_name ?? ''), cell: (r) => r.person?.full_name ?? '' },
+        { key: 'position', label: t('console.person.position'), sort: (r) => r.person?.position ?? '', cell: (r) => (r.person ? t(`position.${r.person.position}`) : '') },
+        { key: 'unit', label: t('console.unit'), sort: (r) => unitName.get(r.person?.unit_id) ?? '', cell: (r) => unitName.get(r.person?.unit_id) ?? '' },
+        { key: 'status', label: t('console.enroll.status'), sort: (r) => r.enrollment.status, cell: (r) => t(`console.enrollment.${r.enrollment.status}`) },
+        {
+          key: 'withdraw',
+          label: t('console.actions'),
+          cell: (r) =>
+            h('button', {
+              type: 'button',
+              class: 'small',
+              onclick: async () => {
+                if (!confirm(t('console.enroll.confirm_withdraw', { name: r.person?.full_name ?? '' }))) return;
+                try {
+                  await context.api.request('PUT', `/api/v1/enrollments/${r.enrollment.id}`, {
+                    body: { course_id: course.id, person_id: r.enrollment.person_id, status: 'withdrawn' },
+                    headers: ifMatch(r.enrollment.rev),
+                  });
+                  context.rerender();
+                } catch (error) {
+                  body.prepend(errorBox(error));
+                }
+              },
+            }, t('console.enroll.withdraw')),
+        },
+      ],
+    }),
     section(t('console.enroll.add'), enrollSearch(context, course, unitList)),
   );
 }
@@ -823,7 +789,7 @@ async function materialsTab(context, course, body) {
         file,
         (sent, total) => (progress.value = Math.round((sent / total) * 100)),
         file.type || 'application/octet-stream',
-        replacing ? { 'If-Match': `"${replacing.rev}"` } : {},
+        replacing ? ifMatch(replacing.rev) : {},
       );
       progress.value = 100;
       context.rerender();

@@ -4,7 +4,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { download, errorBox, loading, section, svg, table } from './ui.js';
+import { download, errorBox, loading, section, svg, table, tableSection } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 
@@ -208,22 +208,19 @@ export function unitCoverageScreen(context, unitId) {
           tile(t('console.coverage.unit_share'), percentText(report.total.percent), countText(report.total), 'unit-total'),
         ),
         h('div', { class: 'actions' }, downloadButton(context, 'csv', t('console.download_csv'), unitId), downloadButton(context, 'xlsx', t('console.download_xlsx'), unitId)),
-        section(
-          t('console.coverage.missing', { count: missing.length }),
-          table({
-            caption: t('console.coverage.missing', { count: missing.length }),
-            testid: 'missing-table',
-            rows: missing,
-            sortKey: 'name',
-            rowAttrs: (m) => ({ 'data-person': m.person_id }),
-            columns: [
-              { key: 'name', label: t('console.person.name'), sort: (m) => m.full_name, cell: (m) => m.full_name },
-              { key: 'position', label: t('console.person.position'), sort: (m) => m.position, cell: (m) => t(`position.${m.position}`) },
-              { key: 'unit', label: t('console.unit'), sort: (m) => m.unit_name, cell: (m) => m.unit_name },
-              { key: 'phone', label: t('console.person.phone'), cell: (m) => m.phone ?? '' },
-            ],
-          }),
-        ),
+        tableSection({
+          caption: t('console.coverage.missing', { count: missing.length }),
+          testid: 'missing-table',
+          rows: missing,
+          sortKey: 'name',
+          rowAttrs: (m) => ({ 'data-person': m.person_id }),
+          columns: [
+            { key: 'name', label: t('console.person.name'), sort: (m) => m.full_name, cell: (m) => m.full_name },
+            { key: 'position', label: t('console.person.position'), sort: (m) => m.position, cell: (m) => t(`position.${m.position}`) },
+            { key: 'unit', label: t('console.unit'), sort: (m) => m.unit_name, cell: (m) => m.unit_name },
+            { key: 'phone', label: t('console.person.phone'), cell: (m) => m.phone ?? '' },
+          ],
+        }),
       );
     },
     (error) => replace(el, errorBox(error)),

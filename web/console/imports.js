@@ -5,7 +5,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { t } from '/shared/i18n.js';
-import { all, codeText, codeWithDetail, errorBox, field, section, table, upload } from './ui.js';
+import { all, codeText, codeWithDetail, errorBox, field, section, table, tableSection, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -164,21 +164,18 @@ function reportView(report) {
       ),
     ),
     report.problems.length
-      ? section(
-          t('console.import.problems', { count: report.problems.length }),
-          table({
-            caption: t('console.import.problems', { count: report.problems.length }),
-            testid: 'import-problems',
-            rows: report.problems,
-            sortKey: 'row',
-            rowAttrs: (p) => ({ 'data-row': String(p.row), 'data-field': p.field, 'data-code': p.code }),
-            columns: [
-              { key: 'row', label: t('console.import.row'), numeric: true, sort: (p) => p.row, cell: (p) => p.row },
-              { key: 'field', label: t('console.import.field'), sort: (p) => p.field, cell: (p) => columnName(p.field) },
-              { key: 'message', label: t('console.import.message'), cell: (p) => codeWithDetail(p.code, p.message) },
-            ],
-          }),
-        )
+      ? tableSection({
+          caption: t('console.import.problems', { count: report.problems.length }),
+          testid: 'import-problems',
+          rows: report.problems,
+          sortKey: 'row',
+          rowAttrs: (p) => ({ 'data-row': String(p.row), 'data-field': p.field, 'data-code': p.code }),
+          columns: [
+            { key: 'row', label: t('console.import.row'), numeric: true, sort: (p) => p.row, cell: (p) => p.row },
+            { key: 'field', label: t('console.import.field'), sort: (p) => p.field, cell: (p) => columnName(p.field) },
+            { key: 'message', label: t('console.import.message'), cell: (p) => codeWithDetail(p.code, p.message) },
+          ],
+        })
       : null,
     section(t('console.import.rows'), h('div', { class: 'actions' }, h('div', { class: 'field inline' }, h('label', { for: 'import-filter' }, t('console.import.show')), Object.assign(filter, { id: 'import-filter' }))), rows),
   );

@@ -8,7 +8,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { all, clearFormErrors, download, errorBox, field, formMessage, loading, section, showFormError, table } from './ui.js';
+import { all, apiForm, download, errorBox, field, formMessage, ifMatch, loading, saveRecord, section, table, tableSection } from './ui.js';
 import { percentText, tile } from './dashboard.js';
 
 /** @typedef {import('./main.js').Context} Context */
@@ -145,7 +145,7 @@ function deleteButton(context, plan) {
     onclick: async () => {
       if (!confirm(t('console.plans.confirm_delete', { title: plan.title }))) return;
       try {
-        await context.api.request('DELETE', `${PLANS}/${plan.id}`, { headers: { 'If-Match': `"${plan.rev}"` } });
+        await context.api.request('DELETE', `${PLANS}/${plan.id}`, { headers: ifMatch(plan.rev) });
         context.go('#/plans');
       } catch (error) {
         button.after(errorBox(error));
@@ -315,42 +315,33 @@ function planForm(context, units, courses, plan) {
   const addCourse = h('button', { type: 'button', 'data-testid': 'plan-course-add', disabled: courses.length === 0, onclick: () => addRow(null) }, t('console.plans.add_course'));
 
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'plan-save' }, plan ? t('console.save') : t('console.plans.create'));
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      novalidate: true,
-      'data-testid': 'plan-form',
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        const topical = ruleKind.value === 'sessions_on_topics';
-        const body = {
-          unit_id: unit.value,
-          year: Number(year.value),
-          title: title.value.trim(),
-          target_positions: positions.filter((b) => b.checked).map((b) => b.value),
-          elected_since: electedOnly.checked ? electedSince.value || '' : null,
-          target_percent: Number(share.value),
-          rule: topical
-            ? { kind: ruleKind.value, min_sessions: Number(minSessions.value), topics: topics.value.split('\n').map((x) => x.trim()).filter(Boolean) }
-            : { kind: ruleKind.value, min_rate: Number(minRate.value) },
-          courses: [...rows.querySelectorAll('tr')].map((tr) => {
-            const [choice, start, end] = /** @type {HTMLInputElement[]} */ ([...tr.querySelectorAll('select, input')]);
-            return { course_id: choice.value, planned_start: start.value, planned_end: end.value };
-          }),
-        };
-        /** @type {HTMLButtonElement} */ (submit).disabled = true;
-        try {
-          const saved = plan
-            ? await context.api.request('PUT', `${PLANS}/${plan.id}`, { body, headers: { 'If-Match': `"${plan.rev}"` } })
-            : await context.api.request('POST', PLANS, { body });
-          context.go(`#/plans/${saved.id}`);
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
+  const form = apiForm(
+    context,
+    { class: 'form grid', novalidate: true, 'data-testid': 'plan-form' },
+    async () => {
+      const topical = ruleKind.value === 'sessions_on_topics';
+      const body = {
+        unit_id: unit.value,
+        year: Number(year.value),
+        title: title.value.trim(),
+        target_positions: positions.filter((b) => b.checked).map((b) => b.value),
+        elected_since: electedOnly.checked ? electedSince.value || '' : null,
+        target_percent: Number(share.value),
+        rule: topical
+          ? { kind: ruleKind.value, min_sessions: Number(minSessions.value), topics: topics.value.split('\n').map((x) => x.trim()).filter(Boolean) }
+          : { kind: ruleKind.value, min_rate: Number(minRate.value) },
+        courses: [...rows.querySelectorAll('tr')].map((tr) => {
+          const [choice, start, end] = /** @type {HTMLInputElement[]} */ ([...tr.querySelectorAll('select, input')]);
+          return { course_id: choice.value, planned_start: start.value, planned_end: end.value };
+        }),
+      };
+      /** @type {HTMLButtonElement} */ (submit).disabled = true;
+      try {
+        const saved = await saveRecord(context.api, PLANS, plan, body);
+        context.go(`#/plans/${saved.id}`);
+      } finally {
         /** @type {HTMLButtonElement} */ (submit).disabled = false;
-      },
+      }
     },
     field(t('console.plans.unit_field'), unit, 'unit_id'),
     field(t('console.plans.year'), year, 'year'),
@@ -413,25 +404,20 @@ export function planScreen(context, id) {
           h('a', { href: `#/plans/${id}/edit`, class: 'button', 'data-testid': 'plan-edit' }, t('console.plans.edit')),
           deleteButton(context, report.plan),
         ),
-        section(
-          t('console.plans.units', { unit: report.unit.name, year: report.plan.year }),
-          table({
-            caption: t('console.plans.units', { unit: report.unit.name, year: report.plan.year }),
-            testid: 'plan-units',
-            rows: report.units,
-            rowAttrs: (u) => ({ 'data-unit': u.unit_id }),
-            columns: [
-              { key: 'name', label: t('console.unit'), cell: (u) => `${'\u00a0\u00a0'.repeat(u.depth)}${u.name}` },
-              { key: 'target', label: t('console.plans.target'), numeric: true, cell: (u) => h('span', { 'data-col': 'target' }, u.target) },
-              { key: 'trained', label: t('console.plans.trained'), numeric: true, cell: (u) => h('span', { 'data-col': 'trained' }, u.trained) },
-              { key: 'percent', label: t('console.coverage.percent'), numeric: true, cell: (u) => percentText(u.percent) },
-            ],
-          }),
-        ),
-        section(
-          t('console.plans.unit_plans'),
-          h('p', { class: 'muted', 'data-testid': 'plan-unit-plans-total' }, t('console.plans.unit_plans_total', { count: countText(report.unit_plans_total), required: report.unit_plans_total.required })),
-          table({
+        tableSection({
+          caption: t('console.plans.units', { unit: report.unit.name, year: report.plan.year }),
+          testid: 'plan-units',
+          rows: report.units,
+          rowAttrs: (u) => ({ 'data-unit': u.unit_id }),
+          columns: [
+            { key: 'name', label: t('console.unit'), cell: (u) => `${'\u00a0\u00a0'.repeat(u.depth)}${u.name}` },
+            { key: 'target', label: t('console.plans.target'), numeric: true, cell: (u) => h('span', { 'data-col': 'target' }, u.target) },
+            { key: 'trained', label: t('console.plans.trained'), numeric: true, cell: (u) => h('span', { 'data-col': 'trained' }, u.trained) },
+            { key: 'percent', label: t('console.coverage.percent'), numeric: true, cell: (u) => percentText(u.percent) },
+          ],
+        }),
+        tableSection(
+          {
             caption: t('console.plans.unit_plans'),
             testid: 'plan-unit-plans',
             rows: report.unit_plans,
@@ -445,38 +431,33 @@ export function planScreen(context, id) {
               { key: 'required', label: t('console.plans.required'), numeric: true, sort: (p) => p.progress.required, cell: (p) => String(p.progress.required) },
               { key: 'met', label: t('console.plans.met'), sort: (p) => Number(p.progress.met), cell: (p) => metText(p.progress) },
             ],
-          }),
+          },
+          h('p', { class: 'muted', 'data-testid': 'plan-unit-plans-total' }, t('console.plans.unit_plans_total', { count: countText(report.unit_plans_total), required: report.unit_plans_total.required })),
         ),
-        section(
-          t('console.plans.not_trained', { count: report.not_trained.length }),
-          table({
-            caption: t('console.plans.not_trained', { count: report.not_trained.length }),
-            testid: 'plan-not-trained',
-            rows: report.not_trained,
-            sortKey: 'unit',
-            rowAttrs: (p) => ({ 'data-person': p.person_id }),
-            columns: [
-              { key: 'name', label: t('console.person.name'), sort: (p) => p.full_name, cell: (p) => p.full_name },
-              { key: 'unit', label: t('console.unit'), sort: (p) => p.unit_name, cell: (p) => p.unit_name },
-              { key: 'position', label: t('console.person.position'), sort: (p) => p.position, cell: (p) => t(`position.${p.position}`) },
-              { key: 'phone', label: t('console.person.phone'), cell: (p) => p.phone ?? '' },
-            ],
-          }),
-        ),
-        section(
-          t('console.plans.courses'),
-          table({
-            caption: t('console.plans.courses'),
-            testid: 'plan-courses',
-            rows: report.courses,
-            rowAttrs: (c) => ({ 'data-course': c.course_id, 'data-held': String(c.held) }),
-            columns: [
-              { key: 'title', label: t('console.plans.course'), cell: (c) => h('a', { href: `#/courses/${c.course_id}` }, c.title) },
-              { key: 'planned', label: t('console.plans.planned'), cell: (c) => `${formatDate(c.planned_start)} – ${formatDate(c.planned_end)}` },
-              { key: 'held', label: t('console.plans.status'), cell: (c) => (c.held ? t('console.plans.held') : t('console.plans.not_held')) },
-            ],
-          }),
-        ),
+        tableSection({
+          caption: t('console.plans.not_trained', { count: report.not_trained.length }),
+          testid: 'plan-not-trained',
+          rows: report.not_trained,
+          sortKey: 'unit',
+          rowAttrs: (p) => ({ 'data-person': p.person_id }),
+          columns: [
+            { key: 'name', label: t('console.person.name'), sort: (p) => p.full_name, cell: (p) => p.full_name },
+            { key: 'unit', label: t('console.unit'), sort: (p) => p.unit_name, cell: (p) => p.unit_name },
+            { key: 'position', label: t('console.person.position'), sort: (p) => p.position, cell: (p) => t(`position.${p.position}`) },
+            { key: 'phone', label: t('console.person.phone'), cell: (p) => p.phone ?? '' },
+          ],
+        }),
+        tableSection({
+          caption: t('console.plans.courses'),
+          testid: 'plan-courses',
+          rows: report.courses,
+          rowAttrs: (c) => ({ 'data-course': c.course_id, 'data-held': String(c.held) }),
+          columns: [
+            { key: 'title', label: t('console.plans.course'), cell: (c) => h('a', { href: `#/courses/${c.course_id}` }, c.title) },
+            { key: 'planned', label: t('console.plans.planned'), cell: (c) => `${formatDate(c.planned_start)} – ${formatDate(c.planned_end)}` },
+            { key: 'held', label: t('console.plans.status'), cell: (c) => (c.held ? t('console.plans.held') : t('console.plans.not_held')) },
+          ],
+        }),
         section(
           t('console.plans.changes'),
           report.changes.length

@@ -43,7 +43,7 @@ export function field(label, control, name) {
  * @param {unknown} error
  * @param {() => void} [reload] called by the "reload" button offered when the record changed
  */
-export function showFormError(form, error, reload) {
+function showFormError(form, error, reload) {
   clearFormErrors(form);
   const area = /** @type {HTMLElement|null} */ (form.querySelector('.form-message'));
   const unplaced = [];
@@ -74,13 +74,65 @@ export function showFormError(form, error, reload) {
 }
 
 /** @param {HTMLElement} form */
-export function clearFormErrors(form) {
+function clearFormErrors(form) {
   for (const slot of form.querySelectorAll('[data-error-for]')) {
     /** @type {HTMLElement} */ (slot).hidden = true;
     slot.previousElementSibling?.removeAttribute('aria-invalid');
   }
   const area = /** @type {HTMLElement|null} */ (form.querySelector('.form-message'));
   if (area) area.hidden = true;
+}
+
+/**
+ * A form that sends itself to the API: on submit its earlier errors are cleared and `send` runs;
+ * an error it throws shows on the form ([showFormError], with the offer to redraw on a 412).
+ * @param {{rerender: () => void}} context
+ * @param {import('/shared/dom.js').Attrs} attrs the form's attributes (not `onsubmit`)
+ * @param {() => Promise<void>} send the request, and what follows its success
+ * @param {...import('/shared/dom.js').Child} children
+ */
+export function apiForm(context, attrs, send, ...children) {
+  const form = h(
+    'form',
+    {
+      ...attrs,
+      onsubmit: async (/** @type {Event} */ event) => {
+        event.preventDefault();
+        clearFormErrors(form);
+        try {
+          await send();
+        } catch (error) {
+          showFormError(form, error, context.rerender);
+        }
+      },
+    },
+    ...children,
+  );
+  return form;
+}
+
+/**
+ * The `If-Match` header of a record's revision, so that a record changed meanwhile is not
+ * replaced or deleted blindly.
+ * @param {number} rev
+ */
+export function ifMatch(rev) {
+  return { 'If-Match': `"${rev}"` };
+}
+
+/**
+ * Saves a form's record: a new one (`record` none) with POST to its collection, an existing one
+ * with PUT on its path and its revision. The saved record.
+ * @param {Api} api
+ * @param {string} collection the collection's path
+ * @param {{id: string, rev: number} | null | undefined} record
+ * @param {any} body
+ * @returns {Promise<any>}
+ */
+export function saveRecord(api, collection, record, body) {
+  return record
+    ? api.request('PUT', `${collection}/${record.id}`, { body, headers: ifMatch(record.rev) })
+    : api.request('POST', collection, { body });
 }
 
 /** The message area of a form (role=alert so that a screen reader hears it). */
@@ -247,6 +299,16 @@ export function table(spec) {
  */
 export function section(title, ...children) {
   return h('section', { class: 'panel' }, h('h2', null, title), ...children);
+}
+
+/**
+ * A section that shows one table, headed by the table's caption (and what stands between the
+ * heading and the table).
+ * @param {Parameters<typeof table>[0]} spec
+ * @param {...import('/shared/dom.js').Child} before
+ */
+export function tableSection(spec, ...before) {
+  return section(spec.caption, ...before, table(spec));
 }
 
 /** A placeholder while a screen loads. */

@@ -3,7 +3,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { all, clearFormErrors, errorBox, field, formMessage, loading, section, showFormError } from './ui.js';
+import { all, apiForm, errorBox, field, formMessage, loading, section } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**
@@ -117,20 +117,12 @@ function renameForm(context, current) {
   const date = /** @type {HTMLInputElement} */ (h('input', { type: 'date', 'data-testid': 'rename-date', value: today() }));
   const preview = h('p', { class: 'banner', hidden: true, 'data-testid': 'rename-preview' });
   const apply = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', disabled: true, 'data-testid': 'rename-apply' }, t('console.units.apply_rename')));
-  const form = h(
-    'form',
-    {
-      class: 'form grid',
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        try {
-          await context.api.request('POST', `/api/v1/units/${unit.value}/rename`, { body: { name: name.value.trim(), effective_date: date.value || null } });
-          context.rerender();
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
-      },
+  const form = apiForm(
+    context,
+    { class: 'form grid' },
+    async () => {
+      await context.api.request('POST', `/api/v1/units/${unit.value}/rename`, { body: { name: name.value.trim(), effective_date: date.value || null } });
+      context.rerender();
     },
     field(t('console.unit'), unit, 'unit_id'),
     field(t('console.units.new_name'), name, 'name'),
@@ -195,26 +187,18 @@ function mergeForm(context, current, units) {
   const apply = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', disabled: true, 'data-testid': 'merge-apply' }, t('console.units.apply_merge')));
   target.addEventListener('change', () => (apply.disabled = true));
   date.addEventListener('input', () => (apply.disabled = true));
-  const form = h(
-    'form',
-    {
-      class: 'form',
-      onsubmit: async (/** @type {Event} */ event) => {
-        event.preventDefault();
-        clearFormErrors(form);
-        try {
-          const outcome = await context.api.request('POST', '/api/v1/units/merge', {
-            body: { source_ids: [...sources], target_id: target.value, effective_date: date.value },
-          });
-          context.rerender();
-          // Said after the redraw, on the new page.
-          document.querySelector('[data-testid=screen-title]')?.after(
-            h('p', { class: 'banner', role: 'status', 'data-testid': 'merge-done' }, t('console.units.merged', { name: outcome.target.name, people: outcome.people_moved, units: outcome.units_moved })),
-          );
-        } catch (error) {
-          showFormError(form, error, context.rerender);
-        }
-      },
+  const form = apiForm(
+    context,
+    { class: 'form' },
+    async () => {
+      const outcome = await context.api.request('POST', '/api/v1/units/merge', {
+        body: { source_ids: [...sources], target_id: target.value, effective_date: date.value },
+      });
+      context.rerender();
+      // Said after the redraw, on the new page.
+      document.querySelector('[data-testid=screen-title]')?.after(
+        h('p', { class: 'banner', role: 'status', 'data-testid': 'merge-done' }, t('console.units.merged', { name: outcome.target.name, people: outcome.people_moved, units: outcome.units_moved })),
+      );
     },
     sourceList,
     h('div', { class: 'form grid' }, field(t('console.units.target'), target, 'target_id'), field(t('console.units.from'), date, 'effective_date')),

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 
 use super::device::{Device, apply, pull_from};
 use super::process::spawn_server;
-use super::{Response, check_against_spec, exchange, headers_of};
+use super::sync::{new_id, upsert_attendance};
+use super::{JsonBody, Response, check_against_spec, exchange};
 
 pub const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 const ADMIN_PASSWORD: &str = "admin-password-1";
@@ -327,20 +328,9 @@ impl Fleet {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Response, ureq::Error> {
-        let json = body.map(|body| serde_json::to_vec(body).unwrap());
-        let body = json.as_deref().map(|bytes| (bytes, "application/json"));
         let url = format!("{base}{path}");
-        let mut response = exchange(&self.agent, method, &url, token, body, &[])?;
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let text = response.body_mut().read_to_string()?;
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Response {
-            status,
-            headers,
-            text,
-            json,
-        })
+        let json = JsonBody::of(body);
+        exchange(&self.agent, method, &url, token, json.bytes(), &[]).and_then(Response::read)
     }
 
     /// A request through the "load balancer": a random instance, and on a connection error or a
@@ -495,6 +485,20 @@ pub struct Acked {
     pub refused: bool,
 }
 
+impl Acked {
+    /// The attendance upsert that sets this, on `record_id`, under this mutation id.
+    pub fn upsert(&self, record_id: &str) -> Value {
+        let (session_id, person_id) = &self.key;
+        let mut mutation = upsert_attendance(
+            record_id,
+            json!({"session_id": session_id, "person_id": person_id, "status": self.status}),
+            &self.hlc,
+        );
+        mutation["mutation_id"] = json!(self.mutation_id);
+        mutation
+    }
+}
+
 /// A fleet's devices: trainers of the [`World`] pushing attendance on random pairs.
 impl Device {
     /// A trainer's new phone, logged in through the fleet.
@@ -506,34 +510,31 @@ impl Device {
     /// until an answer comes (a cut connection or a 5xx is retried, as a phone does), and
     /// returns what the server acknowledged: every mutation of the batch.
     pub fn push_batch(&mut self, fleet: &Fleet, world: &World, size: usize) -> Vec<Acked> {
-        let mut sent = Vec::new();
-        let mutations: Vec<Value> = (0..size)
+        let sent: Vec<(Acked, Value)> = (0..size)
             .map(|_| {
                 let mut rng = rand::rng();
                 let key = (
                     world.sessions[rng.random_range(0..world.sessions.len())].clone(),
                     world.people[rng.random_range(0..world.people.len())].clone(),
                 );
-                let status = STATUSES[rng.random_range(0..STATUSES.len())];
                 let record_id = self.record_of(&key);
-                let hlc = self.stamp();
-                let mutation_id = uuid::Uuid::new_v4().to_string();
-                sent.push((mutation_id.clone(), key.clone(), status, hlc.clone()));
-                json!({
-                    "mutation_id": mutation_id,
-                    "collection": "attendance",
-                    "record_id": record_id,
-                    "op": "upsert",
-                    "fields": {"session_id": key.0, "person_id": key.1, "status": status},
-                    "hlc": hlc,
-                })
+                let acked = Acked {
+                    mutation_id: new_id(),
+                    key,
+                    status: STATUSES[rng.random_range(0..STATUSES.len())].to_owned(),
+                    hlc: self.stamp(),
+                    refused: false,
+                };
+                let body = acked.upsert(&record_id);
+                (acked, body)
             })
             .collect();
+        let mutations: Vec<&Value> = sent.iter().map(|(_, body)| body).collect();
         let results = self.send_push(fleet, &mutations);
         sent.into_iter()
             .zip(results)
-            .map(|((mutation_id, key, status, hlc), result)| {
-                assert_eq!(result["mutation_id"], mutation_id.as_str());
+            .map(|((acked, _), result)| {
+                assert_eq!(result["mutation_id"], acked.mutation_id.as_str());
                 // A retried batch whose first answer was lost comes back as duplicates.
                 match result["status"].as_str().unwrap() {
                     "applied" | "merged" => {}
@@ -543,15 +544,9 @@ impl Device {
                     _ => panic!("{result}"),
                 }
                 if let Some(into) = result["merged_into"].as_str() {
-                    self.ids.insert(key.clone(), into.to_owned());
+                    self.ids.insert(acked.key.clone(), into.to_owned());
                 }
-                Acked {
-                    mutation_id,
-                    key,
-                    status: status.to_owned(),
-                    hlc,
-                    refused: false,
-                }
+                acked
             })
             .collect()
     }

@@ -41,21 +41,16 @@ pub enum Backend {
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::backend_tests!(@on sqlite, Sqlite, $($name),*);
+        $crate::backend_tests!(@on postgres, Postgres, $($name),*);
+    };
+    (@on $module:ident, $backend:ident, $($name:ident),*) => {
+        mod $module {
             $(#[test]
             fn $name() {
                 $crate::support::BackendTest::run(
                     super::$name as fn(_),
-                    $crate::support::Backend::Sqlite,
-                )
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                $crate::support::BackendTest::run(
-                    super::$name as fn(_),
-                    $crate::support::Backend::Postgres,
+                    $crate::support::Backend::$backend,
                 )
             })*
         }
@@ -150,6 +145,26 @@ pub struct Response {
 }
 
 impl Response {
+    /// Reads an answer of [`exchange`] whole: the body as text (empty when it is not UTF-8: a
+    /// file), and parsed when it is JSON (else null). Err when the connection is cut before the
+    /// body's end.
+    pub fn read(answer: ureq::http::Response<ureq::Body>) -> Result<Response, ureq::Error> {
+        let BytesResponse {
+            status,
+            headers,
+            body,
+            ..
+        } = read_whole(answer)?;
+        let text = String::from_utf8(body).unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Response {
+            status,
+            headers,
+            text,
+            json,
+        })
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         header_in(&self.headers, name)
     }
@@ -312,14 +327,8 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let raw = body.map(|b| (serde_json::to_vec(b).expect("json"), "application/json"));
-        let response = self.send_raw(
-            method,
-            path,
-            token,
-            raw.as_ref().map(|(b, t)| (b.as_slice(), *t)),
-            headers,
-        );
+        let json = JsonBody::of(body);
+        let response = self.send_raw(method, path, token, json.bytes(), headers);
         check_against_spec(method, path, &response);
         response
     }
@@ -333,17 +342,8 @@ impl TestApp {
         body: Option<(&[u8], &str)>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let mut response = self.exchange(method, path, token, body, headers);
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            text,
-            json,
-        }
+        Response::read(self.exchange(method, path, token, body, headers))
+            .unwrap_or_else(|e| panic!("{method} {path}: the body was cut: {e}"))
     }
 
     /// Sends one request, which must be answered.
@@ -380,15 +380,9 @@ impl TestApp {
         token: &str,
         headers: &[(&str, &str)],
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut response = self.exchange("GET", path, Some(token), None, headers);
-        let headers = headers_of(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_vec()
-            .expect("body");
-        (response.status().as_u16(), headers, body)
+        let answer = read_whole(self.exchange("GET", path, Some(token), None, headers))
+            .unwrap_or_else(|e| panic!("GET {path}: the body was cut: {e}"));
+        (answer.status, answer.headers, answer.body)
     }
 
     /// Sends a request and returns the body as bytes (files, not JSON). The status must be one
@@ -401,22 +395,17 @@ impl TestApp {
         body: Option<(&[u8], &str)>,
         headers: &[(&str, &str)],
     ) -> BytesResponse {
-        let mut response = self.exchange(method, path, token, body, headers);
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_vec()
-            .unwrap_or_default();
-        let is_json = headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("content-type") && v.starts_with("application/json")
-        });
+        let BytesResponse {
+            status,
+            headers,
+            body,
+            ..
+        } = read_whole(self.exchange(method, path, token, body, headers))
+            .unwrap_or_else(|e| panic!("{method} {path}: the body was cut: {e}"));
+        let is_json =
+            header_in(&headers, "content-type").is_some_and(|v| v.starts_with("application/json"));
         // The raw body is kept as sent; a gzip-compressed JSON body is checked decoded.
-        let gzip = headers
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
+        let gzip = header_in(&headers, "content-encoding") == Some("gzip");
         let decoded = if gzip {
             let mut plain = Vec::new();
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
@@ -582,6 +571,20 @@ struct Launched {
     thread: JoinHandle<()>,
 }
 
+/// A request's JSON body, encoded, as [`exchange`] takes it.
+pub struct JsonBody(Option<Vec<u8>>);
+
+impl JsonBody {
+    pub fn of(body: Option<&Value>) -> JsonBody {
+        JsonBody(body.map(|body| serde_json::to_vec(body).expect("JSON")))
+    }
+
+    /// The bytes and their content type; None without a body.
+    pub fn bytes(&self) -> Option<(&[u8], &str)> {
+        self.0.as_deref().map(|bytes| (bytes, "application/json"))
+    }
+}
+
 /// Sends one request to `url`: `token` as a bearer token, `body` with its content type, and
 /// `headers`; whatever the status, the answer (Err: not answered).
 pub fn exchange(
@@ -618,13 +621,25 @@ fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-/// A response's headers, names as sent.
-pub fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
-    response
+/// An answer of [`exchange`] read whole, however large: status, headers (names as sent) and
+/// body, not parsed (`json` null).
+fn read_whole(mut answer: ureq::http::Response<ureq::Body>) -> Result<BytesResponse, ureq::Error> {
+    let headers = answer
         .headers()
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect()
+        .collect();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()?;
+    Ok(BytesResponse {
+        status: answer.status().as_u16(),
+        headers,
+        body,
+        json: Value::Null,
+    })
 }
 
 /// A record's `id`.
@@ -654,6 +669,17 @@ pub fn item_fields(page: &Value, field: &str) -> Vec<String> {
     strings_of(&page["items"], field)
 }
 
+/// The item of a list page whose `field` is `value`, which must be there.
+#[track_caller]
+pub fn item_where<'a>(page: &'a Value, field: &str, value: &str) -> &'a Value {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list page: {page}"))
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no item whose {field} is {value} in {page}"))
+}
+
 /// Every response the tests see must be one the contract describes.
 #[track_caller]
 pub fn check_against_spec(method: &str, path: &str, response: &Response) {
@@ -665,6 +691,17 @@ pub fn check_against_spec(method: &str, path: &str, response: &Response) {
     };
     if let Err(problem) = result {
         panic!("response breaks api-spec/openapi.yaml: {problem}");
+    }
+}
+
+/// The number an environment variable sets (a run's length, its count of cycles), or `default`
+/// when it is not set; a value that is not a number fails the run.
+pub fn number_from_env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value}: not a number")),
+        Err(_) => default,
     }
 }
 

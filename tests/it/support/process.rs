@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::postgres::PgDatabase;
-use super::{Backend, Response, check_against_spec, exchange, headers_of, server_output};
+use super::{Backend, JsonBody, Response, check_against_spec, exchange, server_output};
 
 /// `diemdanh --data-dir DIR [global…] serve --bind 127.0.0.1:0 [serve…]`, as program and
 /// arguments, so that a caller can run it under a wrapper (`unshare …`).
@@ -128,23 +128,9 @@ impl ServerProcess {
         body: Option<(&[u8], &str)>,
     ) -> Result<Response, String> {
         let url = format!("{}{path}", self.base);
-        let mut response = exchange(&self.agent, method, &url, token, body, &[])
+        let response = exchange(&self.agent, method, &url, token, body, &[])
+            .and_then(Response::read)
             .map_err(|e| format!("{method} {path}: {e}"))?;
-        let status = response.status().as_u16();
-        let headers = headers_of(&response);
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let response = Response {
-            status,
-            headers,
-            text,
-            json,
-        };
         check_against_spec(method, path, &response);
         Ok(response)
     }
@@ -157,14 +143,8 @@ impl ServerProcess {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
-        self.try_send(
-            method,
-            path,
-            token,
-            bytes.as_deref().map(|b| (b, "application/json")),
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
+        self.try_send(method, path, token, JsonBody::of(body).bytes())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Logs in and returns the access token.

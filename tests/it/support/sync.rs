@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Backend, BackendTest, TestApp};
+use super::{Backend, BackendTest, TestApp, id_of, item_where};
 
 /// A device's hybrid logical clock stamp: `millis`, a counter, a device name.
 pub fn stamp(millis: u64, counter: u32) -> String {
@@ -93,11 +93,7 @@ impl DemoClasses {
     pub fn read(app: &TestApp) -> DemoClasses {
         let admin = app.demo_token("admin");
         let courses = app.get_ok(&admin, "/api/v1/courses");
-        let course = |code: &str| {
-            let items = courses["items"].as_array().expect("items");
-            let found = items.iter().find(|c| c["code"] == code).expect(code);
-            found["id"].as_str().expect("an id").to_owned()
-        };
+        let course = |code: &str| id_of(item_where(&courses, "code", code));
         let big_course = course("BD-BTPBT-2026");
         let sessions = app.get_ok(&admin, &format!("/api/v1/sessions?course_id={big_course}"));
         let enrolled = app.get_ok(
