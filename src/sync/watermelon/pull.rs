@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::state::{
-    MergedPush, Pulled, Pushed, merged_pushes, pulled_state, pushed_records, record_pull,
+    self, MergedPush, Pulled, Pushed, merged_pushes, pulled_state, pushed_records, record_pull,
 };
 use super::tables::RawRecord;
 use super::{Settings, timestamp_of};
+use crate::db::DbConn;
 use crate::db::identity::Epoch;
-use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
 use crate::domain::enrollments::Enrollments;
 use crate::domain::sessions::Sessions;
@@ -144,7 +144,7 @@ struct Pulling<'a> {
 
 impl<'a> Pulling<'a> {
     fn start(conn: &mut DbConn, caller: &'a Caller, settings: &'a Settings<'a>) -> Result<Self> {
-        let now = now_ms();
+        let now = state::moment();
         Ok(Pulling {
             caller,
             settings,

@@ -7,11 +7,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::state::{EarlierPush, PushedRow, earlier_pushes, remember_pushed};
+use super::state::{self, EarlierPush, PushedRow, earlier_pushes, remember_pushed};
 use super::tables::same_columns;
 use super::{Mark, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
-use crate::db::{DbConn, current_revision, lock_revision_counter, now_ms};
+use crate::db::{DbConn, current_revision, lock_revision_counter};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 use crate::sync::clock::ServerClock;
@@ -363,7 +363,7 @@ pub fn push(
         }
     }
 
-    let pushed_at = now_ms();
+    let pushed_at = state::moment();
     let mut response = PushResponse::default();
     // The rows `watermelon_pushed` gets, one per record (the last word on a record sent twice).
     let mut remembered: BTreeMap<(Collection, String), PushedRow> = BTreeMap::new();

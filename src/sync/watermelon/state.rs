@@ -3,6 +3,7 @@
 //! pull makes them useless.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use diesel::prelude::*;
 
@@ -11,11 +12,29 @@ use super::push::{Incoming, id_chunks, tables_of};
 use super::{Mark, Settings, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
 use crate::db::schema::{watermelon_pulls, watermelon_pushed};
-use crate::db::{DbConn, on_backend, write_tx};
+use crate::db::{DbConn, now_ms, on_backend, write_tx};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 use crate::sync::pull::{self, Change, Since};
 use crate::sync::records::{Collection, ROWS_PER_STATEMENT};
+
+/// The time a WatermelonDB pull is issued at or a push remembered at, in milliseconds: never the
+/// same twice in this process. The two are compared (a push at or after the time of the pull a
+/// device acknowledges is answered again by its next pull, since that pull may not have seen
+/// it), so a push and the pull right after it within one millisecond would tie, and the next pull
+/// send the push's merge once more.
+pub(super) fn moment() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
 
 fn resync_required(message: &str) -> Error {
     Error::Gone {
@@ -417,4 +436,16 @@ pub(super) fn remember_pushed(
         .execute(backend))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_follow_one_another_even_within_a_millisecond() {
+        let moments: Vec<i64> = (0..1000).map(|_| moment()).collect();
+        assert!(moments.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(moments[0] >= now_ms() - 1000);
+    }
 }
