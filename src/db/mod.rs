@@ -161,8 +161,8 @@ pub fn open(storage: &StorageConfig) -> Result<Pool> {
     }
     let mut conn = manager.connect()?;
     run_migrations(&mut conn)?;
-    if let DatabaseTarget::Sqlite(path) = &manager.target {
-        manager._checkpoints = Some(Arc::new(Checkpoints::start(path, manager.busy_timeout_ms)?));
+    if matches!(manager.target, DatabaseTarget::Sqlite(_)) {
+        manager._checkpoints = Some(Arc::new(Checkpoints::start(manager.connect()?)?));
     }
     r2d2::Pool::builder()
         .max_size(storage.db_pool_size.max(1))
@@ -193,11 +193,8 @@ impl Checkpoints {
     /// times SQLite's default, about 40 MiB.
     const SAFETY_NET_PAGES: u32 = 10_000;
 
-    fn start(database: &Path, busy_timeout_ms: u32) -> Result<Checkpoints> {
-        let url = database.to_string_lossy();
-        let mut conn = diesel::SqliteConnection::establish(&url)
-            .map_err(|e| Error::Unavailable(format!("cannot open {url}: {e}")))?;
-        conn.batch_execute(&format!("PRAGMA busy_timeout = {busy_timeout_ms};"))?;
+    /// Runs the checkpoints on `conn`, a connection of their own to the database.
+    fn start(mut conn: DbConn) -> Result<Checkpoints> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoints".into())
