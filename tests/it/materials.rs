@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::backend_tests;
 use crate::cli::diemdanh;
 use crate::support::sync::OnTheDemo;
-use crate::support::{Backend, TestApp, id_of, item_where};
+use crate::support::{Backend, TestApp, files_under, id_of, item_where};
 use diemdanh::config::StoreConfig;
 
 backend_tests!(
@@ -75,27 +75,6 @@ fn new_course(app: &TestApp, admin: &str, code: &str) -> String {
         "end_date": "2026-12-03",
     });
     id_of(&app.create(admin, "/api/v1/courses", body.clone()))
-}
-
-/// Regular files under a directory, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 fn store_dir(app: &TestApp) -> PathBuf {

@@ -14,6 +14,7 @@ pub mod spec;
 pub mod sync;
 pub mod watermelon_kit;
 
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -802,4 +803,25 @@ pub fn run_browser_suite(
         stdout.contains("ℹ fail 0") && stdout.contains("ℹ skipped 0"),
         "every browser scenario of {script} ran and passed"
     );
+}
+
+/// The regular files under a directory and its subdirectories, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
 }
