@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use diesel::dsl::not;
 use diesel::helper_types::Asc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -298,9 +299,11 @@ impl People {
         let query = || {
             let mut query = people::table
                 .filter(people::deleted_at.is_null())
-                .filter(
-                    people::id.ne_all(Enrollments::people_following_subquery(course_id.clone())),
-                )
+                // `NOT (id = ANY (…))`, not `id <> ALL (…)`: PostgreSQL hashes the first and
+                // scans the whole subquery for every person with the second.
+                .filter(not(people::id.eq_any(
+                    Enrollments::people_following_subquery(course_id.clone()),
+                )))
                 .into_boxed::<Backend>();
             if let Some(units) = &units {
                 query = query.filter(people::unit_id.eq_any(units.clone()));
@@ -563,12 +566,11 @@ impl People {
             .filter(people::id.eq_any(ids))
             .filter(people::rev.le(after))
             .filter(people::deleted_at.is_null())
-            .filter(
-                people::id.ne_all(Enrollments::people_of_courses_upto_subquery(
-                    courses.to_vec(),
-                    after,
-                )),
-            )
+            // Hashed by PostgreSQL, unlike `<> ALL`, which scanned the enrollments once per
+            // person: 60 ms for a page of 800 people.
+            .filter(not(people::id.eq_any(
+                Enrollments::people_of_courses_upto_subquery(courses.to_vec(), after),
+            )))
             .select(Person::as_select())
             .load(conn)?)
     }

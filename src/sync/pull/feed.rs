@@ -196,30 +196,55 @@ fn page_end(conn: &mut DbConn, scope: &Scope, limit: i64) -> Result<Option<PageE
     }))
 }
 
+/// A page of a scope's feed.
+pub(super) struct FeedPage {
+    pub(super) changes: Vec<Change>,
+    /// The revision the changes follow: the scope's `after`, or further on when the first
+    /// stretch of the window held nothing to send (see `feed`).
+    pub(super) after: i64,
+    /// Where the next page starts when more follow.
+    pub(super) more_from: Option<i64>,
+}
+
 /// The next `limit` changes in the scope's window, in revision order, and where the next page
 /// starts when more follow; everything in the window when `limit` is None. First the revisions
 /// alone (index-only reads) find where the page ends and which collections it holds; then only
 /// those collections' rows up to there are read and serialised, instead of a page's worth from
 /// every collection. When a single collection has revisions in the window, its rows are read
-/// at once (see `PageEnd::Alone`).
-pub(super) fn feed(
-    conn: &mut DbConn,
-    scope: &Scope,
-    limit: Option<i64>,
-) -> Result<(Vec<Change>, Option<i64>)> {
-    let end = match limit {
-        None => PageEnd::Everything { last: scope.upto },
-        Some(limit) => match page_end(conn, scope, limit)? {
-            Some(end) => end,
-            None => return Ok((Vec::new(), None)),
-        },
-    };
-
-    let mut out = rows_in_page(conn, scope, &end)?;
-    out.sort_by_key(|c| c.rev);
-    let has_more = end.cut(&mut out);
-    let reached = has_more.then(|| end.reached(&out));
-    Ok((out, reached))
+/// at once (see `PageEnd::Alone`). A stretch of revisions that holds nothing to send (people
+/// counted in it who come later with their enrollment) is passed over in the same call rather
+/// than answered as an empty page: each page is a round trip on a weak link.
+pub(super) fn feed(conn: &mut DbConn, scope: &Scope, limit: Option<i64>) -> Result<FeedPage> {
+    let mut window = scope.clone();
+    loop {
+        let end = match limit {
+            None => PageEnd::Everything { last: window.upto },
+            Some(limit) => match page_end(conn, &window, limit)? {
+                Some(end) => end,
+                None => {
+                    return Ok(FeedPage {
+                        changes: Vec::new(),
+                        after: window.after,
+                        more_from: None,
+                    });
+                }
+            },
+        };
+        let mut changes = rows_in_page(conn, &window, &end)?;
+        changes.sort_by_key(|c| c.rev);
+        let has_more = end.cut(&mut changes);
+        let more_from = has_more.then(|| end.reached(&changes));
+        match more_from {
+            Some(next) if changes.is_empty() => window.after = next,
+            Some(_) | None => {
+                return Ok(FeedPage {
+                    changes,
+                    after: window.after,
+                    more_from,
+                });
+            }
+        }
+    }
 }
 
 /// The stored device-writable records among `ids` of one collection, as feed changes (none for

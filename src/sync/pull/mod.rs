@@ -382,7 +382,8 @@ pub(crate) fn delta(
     }
 
     let scope = Scope::new(conn, &reach, visible.as_deref(), after, horizon, Part::Feed)?;
-    let (mut feed, more_from) = feed(conn, &scope, budget)?;
+    let page = feed(conn, &scope, budget)?;
+    let (mut feed, more_from) = (page.changes, page.more_from);
     let has_more = more_from.is_some();
     // Else everything up to the horizon is delivered.
     let next_rev = more_from.unwrap_or(after.max(horizon));
@@ -390,7 +391,7 @@ pub(crate) fn delta(
     let new_people = match reach {
         Reach::CourseStaff(_) => {
             let still_visible = visible.as_deref().unwrap_or_default();
-            let new_people = people_of_new_enrollments(conn, &feed, after, still_visible)?;
+            let new_people = people_of_new_enrollments(conn, &feed, page.after, still_visible)?;
             let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
             feed.extend(dropped);
             new_people

@@ -22,6 +22,7 @@ pub(super) enum Part {
 }
 
 /// Who is pulling and from where: the filters every collection's feed applies.
+#[derive(Clone)]
 pub(super) struct Scope<'a> {
     /// Whose records of those courses (`domain::access`).
     reach: &'a Reach,

@@ -77,11 +77,12 @@ pub(super) fn backfill(
         upto,
         Part::Backfill,
     )?;
-    let (records, more_from) = feed(conn, &scope, budget)?;
+    let page = feed(conn, &scope, budget)?;
+    let records = page.changes;
     let counted = i64::try_from(records.len()).unwrap_or(i64::MAX);
     let mut changes = match reach {
         Reach::CourseStaff(_) => {
-            people_of_new_enrollments(conn, &records, pending.after, &pending.courses)?
+            people_of_new_enrollments(conn, &records, page.after, &pending.courses)?
         }
         Reach::Everything | Reach::OwnRecords(_) => Vec::with_capacity(records.len()),
     };
@@ -89,7 +90,7 @@ pub(super) fn backfill(
     Ok(BackfillPart {
         changes,
         counted,
-        more_from,
+        more_from: page.more_from,
     })
 }
 

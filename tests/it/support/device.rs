@@ -263,7 +263,7 @@ impl Device {
 }
 
 /// Every page of the native feed after `cursor`, in pages of `limit`: the last cursor and the
-/// changes, in order.
+/// changes, in order. A page that says more follow is never empty: each page is a round trip.
 #[track_caller]
 pub fn pull_from(
     server: &impl Server,
@@ -282,9 +282,16 @@ pub fn pull_from(
             .call("GET", &path, Some(token), None)
             .expect(200)
             .json;
-        changes.extend(page["changes"].as_array().expect("changes").iter().cloned());
+        let page_changes = page["changes"].as_array().expect("changes");
+        let has_more = page["has_more"].as_bool().expect("has_more");
+        assert!(
+            !(has_more && page_changes.is_empty()),
+            "an empty page says more follow (limit {limit}, after {} changes)",
+            changes.len()
+        );
+        changes.extend(page_changes.iter().cloned());
         cursor = Some(page["cursor"].as_str().expect("a cursor").to_owned());
-        if !page["has_more"].as_bool().expect("has_more") {
+        if !has_more {
             return (cursor.expect("a cursor"), changes);
         }
     }
