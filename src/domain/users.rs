@@ -573,16 +573,16 @@ impl Devices {
     }
 
     /// Flags a device whose push was refused because its quarantine is full (the first
-    /// refusal's time is kept until the flag clears).
-    pub fn flag_quarantine_full(conn: &mut DbConn, id: &str) -> Result<()> {
-        diesel::update(
+    /// refusal's time is kept until the flag clears); false when it was flagged already.
+    pub fn flag_quarantine_full(conn: &mut DbConn, id: &str) -> Result<bool> {
+        let flagged = diesel::update(
             devices::table
                 .find(id)
                 .filter(devices::quarantine_full_at.is_null()),
         )
         .set(devices::quarantine_full_at.eq(now_ms()))
         .execute(conn)?;
-        Ok(())
+        Ok(flagged == 1)
     }
 
     /// Clears the flag once the device's quarantine has room again (a push of it was filed).

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, Fields};
@@ -154,7 +155,8 @@ pub const DECIDED_IN_TURN: usize = FILINGS_PER_WRITE;
 /// Applies a device's batch in one transaction; answers once it is committed. Reads and decides
 /// without the revision counter, which only the write phase takes, so pushes run side by side
 /// (PostgreSQL). A batch that would take the device's quarantine beyond `cap` is refused whole
-/// (`Error::QuarantineFull`, nothing written) and the device flagged for administrators.
+/// (`Error::QuarantineFull`, nothing written); the caller flags the device
+/// (`note_full_quarantine`).
 pub fn push_batch(
     conn: &mut DbConn,
     caller: &Caller,
@@ -168,10 +170,6 @@ pub fn push_batch(
         let refused = conn.transaction(|conn| {
             refuse_early(conn, caller, clock, cap, 0, &parsed, mutations.len())
         });
-        if let Err(err @ Error::QuarantineFull { .. }) = refused {
-            note_full_quarantine(conn, caller)?;
-            return Err(err);
-        }
         refused?;
     }
     parse_rest(mutations, &mut parsed)?;
@@ -187,10 +185,6 @@ pub fn push_batch(
         match attempt {
             Ok(results) => return Ok(outcome(results, clock)),
             Err(WriteError::Stale) => continue,
-            Err(WriteError::Failed(err @ Error::QuarantineFull { .. })) => {
-                note_full_quarantine(conn, caller)?;
-                return Err(err);
-            }
             Err(WriteError::Failed(err)) => return Err(err),
         }
     }
@@ -205,10 +199,16 @@ fn outcome(results: Vec<MutationResult>, clock: &ServerClock) -> PushOutcome {
 }
 
 /// Flags the device of a push refused for a full quarantine, once the push's own transaction
-/// is rolled back: the refusal itself wrote nothing.
-pub fn note_full_quarantine(conn: &mut DbConn, caller: &Caller) -> Result<()> {
+/// is rolled back: the refusal itself wrote nothing. False when the device was flagged already:
+/// it pushed refusals again instead of waiting for `Retry-After`.
+pub fn note_full_quarantine(conn: &mut DbConn, caller: &Caller) -> Result<bool> {
     Devices::flag_quarantine_full(conn, &caller.device_id)
 }
+
+/// How long a device flagged for a full quarantine that pushes refusals again waits for its
+/// 429: an app that ignores `Retry-After` and pushes in a loop then takes a push a second of
+/// the server's time, not a core.
+pub const FULL_AGAIN_PAUSE: Duration = Duration::from_secs(1);
 
 fn busy() -> Error {
     Error::Unavailable("another writer changed the same records; retry the push".into())

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
+use std::time::Instant;
 
+use diemdanh::sync::push;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -457,8 +459,9 @@ fn refused_mutations_are_quarantined_and_the_rest_applied(OnTheDemo { app, demo 
 /// A device may hold a limited number of refused mutations open in quarantine. A push that would
 /// file more is answered 429 `quarantine_full` with Retry-After before anything is written (its
 /// good mutations wait with the rest of it in the device's outbox), and the device is flagged
-/// for administrators. Pushes that file nothing still go through, other devices are not
-/// affected, and once an administrator has dealt with entries the same batch goes through, once.
+/// for administrators; the same push again, without waiting, is answered 429 after a pause.
+/// Pushes that file nothing still go through, other devices are not affected, and once an
+/// administrator has dealt with entries the same batch goes through, once.
 fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend: Backend) {
     let app = TestApp::start_with(backend, |config| {
         config.max_quarantine_per_device = 6;
@@ -527,8 +530,15 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
         .expect(404);
     assert_eq!(open_of(&tuan_device).len(), 4, "nothing of it was filed");
     assert!(flagged());
-    // Sent again unchanged, it is refused again, still without a trace.
+    // Sent again unchanged, without waiting for Retry-After, it is refused again, still without
+    // a trace, and answered only after a pause: an app pushing in a loop is slowed down.
+    let sent = Instant::now();
     send(&tuan.token, &second).expect(429);
+    let waited = sent.elapsed();
+    assert!(
+        waited >= push::FULL_AGAIN_PAUSE,
+        "answered after {waited:?}, without the pause"
+    );
     assert_eq!(open_of(&tuan_device).len(), 4);
 
     // A push that files nothing goes through; so does the first batch again (answered from the

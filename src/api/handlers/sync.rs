@@ -33,24 +33,35 @@ pub async fn push(
 ) -> Result<HttpResponse> {
     let mutations = body.into_mutations(state.config.max_push_mutations)?;
     let cap = state.config.quarantine_cap();
-    let outcome = if state.parallel_pushes() {
+    let pusher = caller.clone();
+    let written = if state.parallel_pushes() {
         state
-            .run(move |state, conn| push::push_batch(conn, &caller, &state.clock, cap, &mutations))
-            .await?
+            .run(move |state, conn| push::push_batch(conn, &pusher, &state.clock, cap, &mutations))
+            .await
     } else {
-        let pusher = caller.clone();
-        let written = push_in_turns(&state, pusher, cap, mutations).await;
-        if let Err(Error::QuarantineFull { .. }) = &written {
-            // Nothing of the push was written: the flag is written on its own.
-            state
-                .write(move |_, conn| push::note_full_quarantine(conn, &caller))
-                .await?;
-        }
-        written?
+        push_in_turns(&state, pusher, cap, mutations).await
     };
+    if let Err(Error::QuarantineFull { .. }) = &written {
+        refused_for_full_quarantine(&state, caller).await?;
+    }
+    let outcome = written?;
     fault::point(fault::PUSH_AFTER_COMMIT);
     state.metrics.pushed(&outcome.results);
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// After a push refused for a full quarantine (nothing of it written): flags the device for
+/// administrators. A device flagged already pushed refusals again without waiting for
+/// `Retry-After`: its answer waits `push::FULL_AGAIN_PAUSE`, so that an app pushing in a loop
+/// leaves the server to the other devices.
+pub(super) async fn refused_for_full_quarantine(state: &AppState, caller: Caller) -> Result<()> {
+    let flagged_now = state
+        .write(move |_, conn| push::note_full_quarantine(conn, &caller))
+        .await?;
+    if !flagged_now {
+        actix_web::rt::time::sleep(push::FULL_AGAIN_PAUSE).await;
+    }
+    Ok(())
 }
 
 /// A SQLite push. A batch of a few mutations is read, decided and written in one writer's turn

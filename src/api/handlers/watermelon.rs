@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::sync::refused_for_full_quarantine;
 use super::{json_bytes, json_response};
 use crate::api::extractors::{Authenticated, BulkJson};
 use crate::api::state::AppState;
@@ -173,9 +174,7 @@ pub async fn push(
         .await;
     if let Err(Error::QuarantineFull { .. }) = &response {
         // The push's transaction is rolled back: the flag is written on its own.
-        state
-            .write(move |_, conn| push::note_full_quarantine(conn, &caller))
-            .await?;
+        refused_for_full_quarantine(&state, caller).await?;
     }
     Ok(HttpResponse::Ok().json(response?))
 }
