@@ -6,8 +6,15 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use diemdanh::auth::Auth;
+use diemdanh::db::write_tx;
+use diemdanh::sync::clock::ServerClock;
+use diemdanh::sync::push::{FilingsInFlight, Room};
+use diemdanh::sync::watermelon;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -15,12 +22,15 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
 };
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
+use crate::support::{
+    Backend, TestApp, default_server_config, id_of, item_fields, item_where,
+};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
     pushes_apply_only_changed_columns_and_are_not_echoed,
     natural_key_duplicates_are_replaced_by_the_server_record,
+    a_pull_answered_while_the_devices_push_is_open_leaves_the_merge_to_the_next_pull,
     deletions_travel_both_ways,
     refused_records_are_rejected_with_reasons_and_quarantined,
     a_push_beyond_the_quarantine_cap_is_refused_whole,
@@ -399,6 +409,120 @@ fn natural_key_duplicates_are_replaced_by_the_server_record(OnTheDemo { app, dem
         0,
         "{done}"
     );
+}
+
+/// Applies `changes` as the device of `token` pushes them after its pull `last_pulled_at`, in a
+/// transaction held open while `during` runs, and returns what `during` answered once the push
+/// committed. On PostgreSQL `during` finishes while the push is open; on SQLite, where a pull's
+/// own short write waits for the open push, the push commits 300 ms after `during` started.
+fn with_a_push_held_open<T: Send>(
+    app: &TestApp,
+    token: &str,
+    last_pulled_at: i64,
+    changes: &Value,
+    during: impl FnOnce() -> T + Send,
+) -> T {
+    let config = default_server_config();
+    let mut conn = app.pool.get().unwrap();
+    let caller = Auth::new(&mut conn, &config)
+        .and_then(|auth| auth.authenticate(&mut conn, token))
+        .expect("the token's caller");
+    let (opened, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|scope| {
+        let pushing = scope.spawn(|| {
+            let clock = ServerClock::new("server-held-open", config.max_clock_drift_ms());
+            let in_flight = FilingsInFlight::default();
+            let room = Room {
+                cap: config.quarantine_cap(),
+                in_flight: &in_flight,
+            };
+            write_tx(&mut conn, |conn| {
+                let answer = watermelon::push(
+                    conn,
+                    &caller,
+                    &clock,
+                    last_pulled_at,
+                    changes,
+                    config.max_push_mutations,
+                    room,
+                );
+                // Met whatever the answer, so that a failed push fails the test, not hangs it.
+                opened.wait();
+                release.wait();
+                answer
+            })
+        });
+        opened.wait();
+        let reading = scope.spawn(during);
+        let answer = match app.backend() {
+            Backend::Postgres => {
+                let answer = reading.join();
+                release.wait();
+                answer
+            }
+            Backend::Sqlite => {
+                std::thread::sleep(Duration::from_millis(300));
+                release.wait();
+                reading.join()
+            }
+        };
+        let pushed = pushing.join().unwrap().expect("the held push");
+        assert!(pushed.rejected_ids.is_empty(), "{:?}", pushed.rejected_reasons);
+        answer.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The same device pushing and pulling at once (two clients on one sign-in, or two server
+/// instances): a pull answered while the push is still uncommitted has not seen it, although it
+/// started after the push did. The device's next pull, which acknowledges that pull, must
+/// answer the push: here the removal of the device's id, merged into another device's record,
+/// and that record. Once a pull that saw the push is acknowledged, the merge is not sent again.
+fn a_pull_answered_while_the_devices_push_is_open_leaves_the_merge_to_the_next_pull(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let tuan = app.demo_token("tuan.le");
+    let hoa = app.demo_token("hoa.nguyen");
+    let tuan_at = timestamp(&pull(&app, &tuan, None));
+    let hoa_at = timestamp(&pull(&app, &hoa, None));
+    let (tuan_id, hoa_id) = (new_id(), new_id());
+    let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
+    let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
+    push(
+        &app,
+        &tuan,
+        tuan_at,
+        &json!({"attendance": {"created": [tuan_raw]}}),
+    );
+    let during = with_a_push_held_open(
+        &app,
+        &hoa,
+        hoa_at,
+        &json!({"attendance": {"created": [hoa_raw]}}),
+        || pull(&app, &hoa, Some(hoa_at)),
+    );
+    let after = pull(&app, &hoa, Some(timestamp(&during)));
+    let merged = |pulled: &Value| ids(pulled, "attendance", "deleted").contains(&hoa_id);
+    if app.backend() == Backend::Postgres {
+        // PostgreSQL lets the pull finish while the push is open: it saw nothing of it.
+        assert!(!merged(&during), "{during}");
+    }
+    assert!(
+        merged(&during) || merged(&after),
+        "the merge of the device's id never came: {during} then {after}"
+    );
+    // The device ends with the merged record as Hoa's push left it.
+    let status = [&after, &during].into_iter().find_map(|pulled| {
+        ["created", "updated"].into_iter().find_map(|kind| {
+            pulled["changes"]["attendance"][kind]
+                .as_array()?
+                .iter()
+                .find(|r| r["id"] == tuan_id.as_str())
+                .map(|r| r["status"].clone())
+        })
+    });
+    assert_eq!(status, Some(json!("late")), "{during} then {after}");
+    let later = pull(&app, &hoa, Some(timestamp(&after)));
+    assert_eq!(count_all(&later, "deleted"), 0, "{later}");
 }
 
 fn deletions_travel_both_ways(OnTheDemo { app, demo }: OnTheDemo) {
