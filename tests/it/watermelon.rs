@@ -22,9 +22,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
 };
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{
-    Backend, TestApp, default_server_config, id_of, item_fields, item_where,
-};
+use crate::support::{Backend, TestApp, default_server_config, id_of, item_fields, item_where};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -359,51 +357,73 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(OnTheDemo { app, demo }:
     );
 }
 
+/// Two trainers' tablets after their first sync, both recording the same trainee in the same
+/// session offline under ids of their own (present on Tuan's, late on Hoa's); Tuan's pushed,
+/// Hoa's (`hoa_changes`) still to push.
+struct OneTraineeMarkedTwice {
+    tuan: String,
+    hoa: String,
+    tuan_at: i64,
+    hoa_at: i64,
+    tuan_id: String,
+    hoa_id: String,
+    hoa_changes: Value,
+}
+
+impl OneTraineeMarkedTwice {
+    fn mark(app: &TestApp, demo: &DemoClasses) -> OneTraineeMarkedTwice {
+        let tuan = app.demo_token("tuan.le");
+        let hoa = app.demo_token("hoa.nguyen");
+        let tuan_at = timestamp(&pull(app, &tuan, None));
+        let hoa_at = timestamp(&pull(app, &hoa, None));
+        let (tuan_id, hoa_id) = (new_id(), new_id());
+        let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
+        let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
+        push(
+            app,
+            &tuan,
+            tuan_at,
+            &json!({"attendance": {"created": [tuan_raw]}}),
+        );
+        OneTraineeMarkedTwice {
+            tuan,
+            hoa,
+            tuan_at,
+            hoa_at,
+            tuan_id,
+            hoa_id,
+            hoa_changes: json!({"attendance": {"created": [hoa_raw]}}),
+        }
+    }
+}
+
 fn natural_key_duplicates_are_replaced_by_the_server_record(OnTheDemo { app, demo }: OnTheDemo) {
-    let tuan = app.demo_token("tuan.le");
-    let hoa = app.demo_token("hoa.nguyen");
-    let tuan_at = timestamp(&pull(&app, &tuan, None));
-    let hoa_at = timestamp(&pull(&app, &hoa, None));
-    // Both record the same trainee in the same session offline, under ids of their own.
-    let (tuan_id, hoa_id) = (new_id(), new_id());
-    let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
-    let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
-    push(
-        &app,
-        &tuan,
-        tuan_at,
-        &json!({"attendance": {"created": [tuan_raw]}}),
-    );
-    let answer = push(
-        &app,
-        &hoa,
-        hoa_at,
-        &json!({"attendance": {"created": [hoa_raw]}}),
-    );
+    let marked = OneTraineeMarkedTwice::mark(&app, &demo);
+    let answer = push(&app, &marked.hoa, marked.hoa_at, &marked.hoa_changes);
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
     // Hoa's id was merged into Tuan's record: her device drops its id and takes the record.
-    let hoa_pull = pull(&app, &hoa, Some(hoa_at));
+    let hoa_pull = pull(&app, &marked.hoa, Some(marked.hoa_at));
     assert_eq!(
         ids(&hoa_pull, "attendance", "deleted"),
-        [hoa_id.clone()].into()
+        [marked.hoa_id.clone()].into()
     );
     assert_eq!(
         ids(&hoa_pull, "attendance", "created"),
-        [tuan_id.clone()].into()
+        [marked.tuan_id.clone()].into()
     );
     assert_eq!(
-        record(&hoa_pull, "attendance", "created", &tuan_id)["status"],
+        record(&hoa_pull, "attendance", "created", &marked.tuan_id)["status"],
         "late"
     );
     // Tuan's device has the record: the merged value comes as an update.
-    let tuan_pull = pull(&app, &tuan, Some(tuan_at));
+    let tuan_pull = pull(&app, &marked.tuan, Some(marked.tuan_at));
     assert_eq!(
-        record(&tuan_pull, "attendance", "updated", &tuan_id)["status"],
+        record(&tuan_pull, "attendance", "updated", &marked.tuan_id)["status"],
         "late"
     );
     assert_eq!(ids(&tuan_pull, "attendance", "created"), BTreeSet::new());
     // Acknowledged: the next pull has nothing more for Hoa.
-    let done = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
+    let done = pull(&app, &marked.hoa, Some(timestamp(&hoa_pull)));
     assert_eq!(
         count_all(&done, "deleted") + count_all(&done, "created"),
         0,
@@ -467,7 +487,11 @@ fn with_a_push_held_open<T: Send>(
             }
         };
         let pushed = pushing.join().unwrap().expect("the held push");
-        assert!(pushed.rejected_ids.is_empty(), "{:?}", pushed.rejected_reasons);
+        assert!(
+            pushed.rejected_ids.is_empty(),
+            "{:?}",
+            pushed.rejected_reasons
+        );
         answer.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
@@ -480,26 +504,17 @@ fn with_a_push_held_open<T: Send>(
 fn a_pull_answered_while_the_devices_push_is_open_leaves_the_merge_to_the_next_pull(
     OnTheDemo { app, demo }: OnTheDemo,
 ) {
-    let tuan = app.demo_token("tuan.le");
-    let hoa = app.demo_token("hoa.nguyen");
-    let tuan_at = timestamp(&pull(&app, &tuan, None));
-    let hoa_at = timestamp(&pull(&app, &hoa, None));
-    let (tuan_id, hoa_id) = (new_id(), new_id());
-    let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
-    let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
-    push(
-        &app,
-        &tuan,
-        tuan_at,
-        &json!({"attendance": {"created": [tuan_raw]}}),
-    );
-    let during = with_a_push_held_open(
-        &app,
-        &hoa,
+    let OneTraineeMarkedTwice {
+        hoa,
         hoa_at,
-        &json!({"attendance": {"created": [hoa_raw]}}),
-        || pull(&app, &hoa, Some(hoa_at)),
-    );
+        tuan_id,
+        hoa_id,
+        hoa_changes,
+        ..
+    } = OneTraineeMarkedTwice::mark(&app, &demo);
+    let during = with_a_push_held_open(&app, &hoa, hoa_at, &hoa_changes, || {
+        pull(&app, &hoa, Some(hoa_at))
+    });
     let after = pull(&app, &hoa, Some(timestamp(&during)));
     let merged = |pulled: &Value| ids(pulled, "attendance", "deleted").contains(&hoa_id);
     if app.backend() == Backend::Postgres {
