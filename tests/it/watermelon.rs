@@ -1,5 +1,6 @@
 //! WatermelonDB-compatible sync (`/api/v1/watermelon/sync`): first and incremental pulls, pushes
 //! that apply only `_changed` columns, no echo of a device's own writes, deletions both ways,
+//! merges answered by the pull after a push (even one answered while the push was open),
 //! refused records (rejected ids, reasons, quarantine), scope changes, a timestamp that never
 //! skips a commit, bad input; and the real `@nozbe/watermelondb` library driven by Node
 //! (`tests/watermelon/`).
