@@ -346,10 +346,10 @@ diesel::table! {
         record_id -> Text,
         canonical_id -> Text,
         in_sync_rev -> Nullable<BigInt>,
-        pushed_at -> BigInt,
         retry_key -> Nullable<Text>,
         mutation_id -> Nullable<Text>,
         deleted_on_device -> Bool,
+        pushed_rev -> BigInt,
     }
 }
 

@@ -1,13 +1,21 @@
 //! WatermelonDB-compatible sync (`/api/v1/watermelon/sync`): first and incremental pulls, pushes
 //! that apply only `_changed` columns, no echo of a device's own writes, deletions both ways,
+//! merges answered by the pull after a push (even one answered while the push was open),
 //! refused records (rejected ids, reasons, quarantine), scope changes, a timestamp that never
 //! skips a commit, bad input; and the real `@nozbe/watermelondb` library driven by Node
 //! (`tests/watermelon/`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use diemdanh::auth::Auth;
+use diemdanh::db::write_tx;
+use diemdanh::sync::clock::ServerClock;
+use diemdanh::sync::push::{FilingsInFlight, Room};
+use diemdanh::sync::watermelon;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -15,12 +23,14 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
 };
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
+use crate::support::{Backend, TestApp, default_server_config, id_of, item_fields, item_where};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
     pushes_apply_only_changed_columns_and_are_not_echoed,
     natural_key_duplicates_are_replaced_by_the_server_record,
+    a_pull_answered_while_the_devices_push_is_open_leaves_the_merge_to_the_next_pull,
+    a_first_sync_answered_while_the_devices_push_is_open_leaves_the_push_to_the_next_pull,
     deletions_travel_both_ways,
     refused_records_are_rejected_with_reasons_and_quarantined,
     a_push_beyond_the_quarantine_cap_is_refused_whole,
@@ -349,56 +359,224 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(OnTheDemo { app, demo }:
     );
 }
 
+/// Two trainers' tablets after their first sync, both recording the same trainee in the same
+/// session offline under ids of their own (present on Tuan's, late on Hoa's); Tuan's pushed,
+/// Hoa's (`hoa_changes`) still to push.
+struct OneTraineeMarkedTwice {
+    tuan: String,
+    hoa: String,
+    tuan_at: i64,
+    hoa_at: i64,
+    tuan_id: String,
+    hoa_id: String,
+    hoa_changes: Value,
+}
+
+impl OneTraineeMarkedTwice {
+    fn mark(app: &TestApp, demo: &DemoClasses) -> OneTraineeMarkedTwice {
+        let tuan = app.demo_token("tuan.le");
+        let hoa = app.demo_token("hoa.nguyen");
+        let tuan_at = timestamp(&pull(app, &tuan, None));
+        let hoa_at = timestamp(&pull(app, &hoa, None));
+        let (tuan_id, hoa_id) = (new_id(), new_id());
+        let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
+        let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
+        push(
+            app,
+            &tuan,
+            tuan_at,
+            &json!({"attendance": {"created": [tuan_raw]}}),
+        );
+        OneTraineeMarkedTwice {
+            tuan,
+            hoa,
+            tuan_at,
+            hoa_at,
+            tuan_id,
+            hoa_id,
+            hoa_changes: json!({"attendance": {"created": [hoa_raw]}}),
+        }
+    }
+}
+
 fn natural_key_duplicates_are_replaced_by_the_server_record(OnTheDemo { app, demo }: OnTheDemo) {
-    let tuan = app.demo_token("tuan.le");
-    let hoa = app.demo_token("hoa.nguyen");
-    let tuan_at = timestamp(&pull(&app, &tuan, None));
-    let hoa_at = timestamp(&pull(&app, &hoa, None));
-    // Both record the same trainee in the same session offline, under ids of their own.
-    let (tuan_id, hoa_id) = (new_id(), new_id());
-    let tuan_raw = raw_attendance(&tuan_id, &demo.session, &demo.people[1], "present", "");
-    let hoa_raw = raw_attendance(&hoa_id, &demo.session, &demo.people[1], "late", "");
-    push(
-        &app,
-        &tuan,
-        tuan_at,
-        &json!({"attendance": {"created": [tuan_raw]}}),
-    );
-    let answer = push(
-        &app,
-        &hoa,
-        hoa_at,
-        &json!({"attendance": {"created": [hoa_raw]}}),
-    );
+    let marked = OneTraineeMarkedTwice::mark(&app, &demo);
+    let answer = push(&app, &marked.hoa, marked.hoa_at, &marked.hoa_changes);
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
     // Hoa's id was merged into Tuan's record: her device drops its id and takes the record.
-    let hoa_pull = pull(&app, &hoa, Some(hoa_at));
+    let hoa_pull = pull(&app, &marked.hoa, Some(marked.hoa_at));
     assert_eq!(
         ids(&hoa_pull, "attendance", "deleted"),
-        [hoa_id.clone()].into()
+        [marked.hoa_id.clone()].into()
     );
     assert_eq!(
         ids(&hoa_pull, "attendance", "created"),
-        [tuan_id.clone()].into()
+        [marked.tuan_id.clone()].into()
     );
     assert_eq!(
-        record(&hoa_pull, "attendance", "created", &tuan_id)["status"],
+        record(&hoa_pull, "attendance", "created", &marked.tuan_id)["status"],
         "late"
     );
     // Tuan's device has the record: the merged value comes as an update.
-    let tuan_pull = pull(&app, &tuan, Some(tuan_at));
+    let tuan_pull = pull(&app, &marked.tuan, Some(marked.tuan_at));
     assert_eq!(
-        record(&tuan_pull, "attendance", "updated", &tuan_id)["status"],
+        record(&tuan_pull, "attendance", "updated", &marked.tuan_id)["status"],
         "late"
     );
     assert_eq!(ids(&tuan_pull, "attendance", "created"), BTreeSet::new());
     // Acknowledged: the next pull has nothing more for Hoa.
-    let done = pull(&app, &hoa, Some(timestamp(&hoa_pull)));
+    let done = pull(&app, &marked.hoa, Some(timestamp(&hoa_pull)));
     assert_eq!(
         count_all(&done, "deleted") + count_all(&done, "created"),
         0,
         "{done}"
     );
+}
+
+/// Applies `changes` as the device of `token` pushes them after its pull `last_pulled_at`, in a
+/// transaction held open while `during` runs, and returns what `during` answered once the push
+/// committed. On PostgreSQL `during` finishes while the push is open; on SQLite, where a pull's
+/// own short write waits for the open push, the push commits 300 ms after `during` started.
+fn with_a_push_held_open<T: Send>(
+    app: &TestApp,
+    token: &str,
+    last_pulled_at: i64,
+    changes: &Value,
+    during: impl FnOnce() -> T + Send,
+) -> T {
+    let config = default_server_config();
+    let mut conn = app.pool.get().unwrap();
+    let caller = Auth::new(&mut conn, &config)
+        .and_then(|auth| auth.authenticate(&mut conn, token))
+        .expect("the token's caller");
+    let (opened, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|scope| {
+        let pushing = scope.spawn(|| {
+            let clock = ServerClock::new("server-held-open", config.max_clock_drift_ms());
+            let in_flight = FilingsInFlight::default();
+            let room = Room {
+                cap: config.quarantine_cap(),
+                in_flight: &in_flight,
+            };
+            write_tx(&mut conn, |conn| {
+                let answer = watermelon::push(
+                    conn,
+                    &caller,
+                    &clock,
+                    last_pulled_at,
+                    changes,
+                    config.max_push_mutations,
+                    room,
+                );
+                // Met whatever the answer, so that a failed push fails the test, not hangs it.
+                opened.wait();
+                release.wait();
+                answer
+            })
+        });
+        opened.wait();
+        let reading = scope.spawn(during);
+        let answer = match app.backend() {
+            Backend::Postgres => {
+                let answer = reading.join();
+                release.wait();
+                answer
+            }
+            Backend::Sqlite => {
+                std::thread::sleep(Duration::from_millis(300));
+                release.wait();
+                reading.join()
+            }
+        };
+        let pushed = pushing.join().unwrap().expect("the held push");
+        assert!(
+            pushed.rejected_ids.is_empty(),
+            "{:?}",
+            pushed.rejected_reasons
+        );
+        answer.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The same device pushing and pulling at once (two clients on one sign-in, or two server
+/// instances): a pull answered while the push is still uncommitted has not seen it, although it
+/// started after the push did. The device's next pull, which acknowledges that pull, must
+/// answer the push: here the removal of the device's id, merged into another device's record,
+/// and that record. Once a pull that saw the push is acknowledged, the merge is not sent again.
+fn a_pull_answered_while_the_devices_push_is_open_leaves_the_merge_to_the_next_pull(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let OneTraineeMarkedTwice {
+        hoa,
+        hoa_at,
+        tuan_id,
+        hoa_id,
+        hoa_changes,
+        ..
+    } = OneTraineeMarkedTwice::mark(&app, &demo);
+    let during = with_a_push_held_open(&app, &hoa, hoa_at, &hoa_changes, || {
+        pull(&app, &hoa, Some(hoa_at))
+    });
+    let after = pull(&app, &hoa, Some(timestamp(&during)));
+    let merged = |pulled: &Value| ids(pulled, "attendance", "deleted").contains(&hoa_id);
+    if app.backend() == Backend::Postgres {
+        // PostgreSQL lets the pull finish while the push is open: it saw nothing of it.
+        assert!(!merged(&during), "{during}");
+    }
+    assert!(
+        merged(&during) || merged(&after),
+        "the merge of the device's id never came: {during} then {after}"
+    );
+    // The device ends with the merged record as Hoa's push left it.
+    let status = attendance_status(&after, &tuan_id).or(attendance_status(&during, &tuan_id));
+    assert_eq!(status, Some(json!("late")), "{during} then {after}");
+    let later = pull(&app, &hoa, Some(timestamp(&after)));
+    assert_eq!(count_all(&later, "deleted"), 0, "{later}");
+}
+
+/// The status of an attendance record a pull sends (created or updated), if it sends it.
+fn attendance_status(pulled: &Value, id: &str) -> Option<Value> {
+    ["created", "updated"].into_iter().find_map(|kind| {
+        pulled["changes"]["attendance"][kind]
+            .as_array()?
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].clone())
+    })
+}
+
+/// A first sync answered while the same device's push is still open forgets only the pushes it
+/// saw: the one it did not (here a record the server merged into another device's) is answered
+/// by the next pull.
+fn a_first_sync_answered_while_the_devices_push_is_open_leaves_the_push_to_the_next_pull(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let marked = OneTraineeMarkedTwice::mark(&app, &demo);
+    let during = with_a_push_held_open(
+        &app,
+        &marked.hoa,
+        marked.hoa_at,
+        &marked.hoa_changes,
+        || pull(&app, &marked.hoa, None),
+    );
+    let after = pull(&app, &marked.hoa, Some(timestamp(&during)));
+    let saw_the_push = attendance_status(&during, &marked.tuan_id) == Some(json!("late"));
+    if app.backend() == Backend::Postgres {
+        // PostgreSQL lets the pull finish while the push is open: it saw nothing of it.
+        assert!(!saw_the_push, "{during}");
+    }
+    // On SQLite a first sync whose reads came after the push's commit saw it whole.
+    if !saw_the_push {
+        assert!(
+            ids(&after, "attendance", "deleted").contains(&marked.hoa_id),
+            "the merge of the device's id never came: {during} then {after}"
+        );
+        assert_eq!(
+            attendance_status(&after, &marked.tuan_id),
+            Some(json!("late")),
+            "{after}"
+        );
+    }
 }
 
 fn deletions_travel_both_ways(OnTheDemo { app, demo }: OnTheDemo) {

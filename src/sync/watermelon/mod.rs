@@ -16,11 +16,11 @@
 //!   another device is in the conflict log. A push may be any part of the device's changes (the
 //!   kit sends pages before `synchronize()` pulls); a record sent again before the device pulls
 //!   (a page whose answer was lost) is answered as the mutation it became, not applied again.
-//! - No echo: records a device pushed are remembered (`watermelon_pushed`) until a pull issued
-//!   after the push is acknowledged. They come back as `updated` (never `created`), and not at all
-//!   while the device's copy is exactly the server's state; records it deleted are remembered
-//!   while they stay deleted, so that one revived by another device's later edit comes back
-//!   `created`.
+//! - No echo: records a device pushed are remembered (`watermelon_pushed`) until a pull that saw
+//!   the push is acknowledged (told by revisions, not by clocks: see `state`). They come back as
+//!   `updated` (never `created`), and not at all while the device's copy is exactly the server's
+//!   state; records it deleted are remembered while they stay deleted, so that one revived by
+//!   another device's later edit comes back `created`.
 //!
 //! Knows no HTTP. Here: the settings and the timestamp (epoch tag and revision); `tables` (the
 //! WatermelonDB view of the synced collections), `pull`, `push`, and `state` (what the server

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::state::{
-    self, MergedPush, Pulled, Pushed, merged_pushes, pulled_state, pushed_records, record_pull,
+    MergedPush, Pulled, Pushed, merged_pushes, pulled_state, pushed_records, record_pull,
 };
 use super::tables::RawRecord;
 use super::{Settings, timestamp_of};
-use crate::db::DbConn;
 use crate::db::identity::Epoch;
+use crate::db::{DbConn, now_ms};
 use crate::domain::Caller;
 use crate::domain::enrollments::Enrollments;
 use crate::domain::sessions::Sessions;
@@ -144,12 +144,11 @@ struct Pulling<'a> {
 
 impl<'a> Pulling<'a> {
     fn start(conn: &mut DbConn, caller: &'a Caller, settings: &'a Settings<'a>) -> Result<Self> {
-        let now = state::moment();
         Ok(Pulling {
             caller,
             settings,
             epoch: Epoch::current(conn)?,
-            now,
+            now: now_ms(),
         })
     }
 
@@ -172,7 +171,7 @@ impl<'a> Pulling<'a> {
     fn finish(
         &self,
         conn: &mut DbConn,
-        acknowledged: Option<(i64, i64)>,
+        acknowledged: Option<&Pulled>,
         delta: &pull::Delta,
         changes: Changes,
     ) -> Result<PullResponse> {
@@ -224,9 +223,7 @@ pub fn pull(
                 out.add(change, Kind::Created);
             }
         }
-        Some(Pulled { since, issued_at }) => {
-            classify(conn, caller, &delta, since, *issued_at, true, &mut out)?;
-        }
+        Some(previous) => classify(conn, caller, &delta, previous, true, &mut out)?,
     }
     if let Some(migration) = migration {
         // Tables or columns the app added: their records in full (those it already has are
@@ -250,8 +247,7 @@ pub fn pull(
             }
         }
     }
-    let acknowledged = last_pulled_at.zip(previous.as_ref().map(|previous| previous.issued_at));
-    pulling.finish(conn, acknowledged, &delta, out.changes)
+    pulling.finish(conn, previous.as_ref(), &delta, out.changes)
 }
 
 /// The changes a page of a first sync carries by default, and at most (as the native pull's).
@@ -314,18 +310,22 @@ pub fn pull_page(
 ) -> Result<PullResponse> {
     pull::check_page_limit(limit)?;
     let pulling = Pulling::start(conn, caller, settings)?;
-    let Pulled { since, issued_at } = pulled_state(conn, caller, pulling.epoch, last_pulled_at)?;
-    pull::check_age(pulling.now, issued_at, settings.tombstone_retention_ms)?;
+    let previous = pulled_state(conn, caller, pulling.epoch, last_pulled_at)?;
+    pull::check_age(
+        pulling.now,
+        previous.issued_at,
+        settings.tombstone_retention_ms,
+    )?;
     let position = match cursor {
         None => Since {
-            rev: since.rev,
-            courses: since.courses.clone(),
+            rev: previous.since.rev,
+            courses: previous.since.courses.clone(),
             backfill: Vec::new(),
         },
         Some(raw) => {
             let position = pull::resume(raw, caller, settings, pulling.epoch, pulling.now)?;
             // A page follows its pull's earlier pages: never from before `last_pulled_at`.
-            if position.rev < since.rev {
+            if position.rev < previous.since.rev {
                 return Err(Error::bad_request(
                     "invalid_cursor",
                     "the cursor is not one of this pull's pages; start over without one",
@@ -338,44 +338,35 @@ pub fn pull_page(
     // `classify` knows its records for new ones by the courses the device held.
     let delta = pull::delta(conn, caller, Some(&position), Some(limit))?;
     let mut out = Collector::new();
-    classify(
-        conn,
-        caller,
-        &delta,
-        &since,
-        issued_at,
-        !delta.has_more,
-        &mut out,
-    )?;
+    classify(conn, caller, &delta, &previous, !delta.has_more, &mut out)?;
     if delta.has_more {
         return Ok(pulling.continued(out.changes, &delta));
     }
-    let acknowledged = Some((last_pulled_at, issued_at));
     Ok(PullResponse {
         has_more: Some(false),
-        ..pulling.finish(conn, acknowledged, &delta, out.changes)?
+        ..pulling.finish(conn, Some(&previous), &delta, out.changes)?
     })
 }
 
 /// Sorts an incremental pull into created, updated and deleted, leaving out the device's own
 /// writes where its copy is the server's state.
 ///
-/// `since` is where the device stood at its last pull (the delta may start later: a page of an
-/// incremental pull in pages); `with_merged` adds the records it pushed that were merged into
-/// others (once per pull: on its last page).
+/// `previous` is the pull the device acknowledged, where it stood (the delta may start later: a
+/// page of an incremental pull in pages); `with_merged` adds the records it pushed that were
+/// merged into others (once per pull: on its last page).
 fn classify(
     conn: &mut DbConn,
     caller: &Caller,
     delta: &pull::Delta,
-    since: &Since,
-    issued_at: i64,
+    previous: &Pulled,
     with_merged: bool,
     out: &mut Collector,
 ) -> Result<()> {
+    let (since, issued_at) = (&previous.since, previous.issued_at);
     let pushed = pushed_records(
         conn,
         caller,
-        issued_at,
+        since.rev,
         delta
             .added
             .iter()
@@ -440,7 +431,7 @@ fn classify(
         collection,
         record_id,
         canonical_id,
-    } in merged_pushes(conn, caller, issued_at)?
+    } in merged_pushes(conn, caller, since.rev)?
     {
         out.add(
             &Change {

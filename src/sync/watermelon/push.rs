@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::state::{self, EarlierPush, PushedRow, earlier_pushes, remember_pushed};
+use super::state::{EarlierPush, PushedRow, earlier_pushes, remember_pushed};
 use super::tables::same_columns;
 use super::{Mark, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
@@ -363,7 +363,6 @@ pub fn push(
         }
     }
 
-    let pushed_at = state::moment();
     let mut response = PushResponse::default();
     // The rows `watermelon_pushed` gets, one per record (the last word on a record sent twice).
     let mut remembered: BTreeMap<(Collection, String), PushedRow> = BTreeMap::new();
@@ -430,6 +429,6 @@ pub fn push(
             },
         );
     }
-    remember_pushed(conn, caller, &incoming, pushed_at, remembered)?;
+    remember_pushed(conn, caller, &incoming, remembered)?;
     Ok(response)
 }

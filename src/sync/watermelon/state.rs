@@ -1,9 +1,15 @@
 //! What the server remembers of each device: the pulls it was answered (`watermelon_pulls`,
 //! with the courses it then held) and the records it pushed (`watermelon_pushed`), until a later
 //! pull makes them useless.
+//!
+//! Whether a pull saw a push is told by the revision counter, not by clocks: a push takes a
+//! revision of its own after its writes, committed with them and with what it remembers; a pull
+//! reads up to the revision its timestamp carries, everything up to which had committed when it
+//! read (`pull::delta`). So a pull saw a push exactly when its revision is at least the push's,
+//! on either backend and whichever instance answered each: a pull that started after the push
+//! but read before it committed did not, and leaves the push to the next pull.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use diesel::prelude::*;
 
@@ -12,29 +18,11 @@ use super::push::{Incoming, id_chunks, tables_of};
 use super::{Mark, Settings, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
 use crate::db::schema::{watermelon_pulls, watermelon_pushed};
-use crate::db::{DbConn, now_ms, on_backend, write_tx};
+use crate::db::{DbConn, next_revision, on_backend, write_tx};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 use crate::sync::pull::{self, Change, Since};
 use crate::sync::records::{Collection, ROWS_PER_STATEMENT};
-
-/// The time a WatermelonDB pull is issued at or a push remembered at, in milliseconds: never the
-/// same twice in this process. The two are compared (a push at or after the time of the pull a
-/// device acknowledges is answered again by its next pull, since that pull may not have seen
-/// it), so a push and the pull right after it within one millisecond would tie, and the next pull
-/// send the push's merge once more.
-pub(super) fn moment() -> i64 {
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = now_ms();
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
-        }
-    }
-}
 
 fn resync_required(message: &str) -> Error {
     Error::Gone {
@@ -45,7 +33,10 @@ fn resync_required(message: &str) -> Error {
 
 /// Where a device stood at a `last_pulled_at` the server gave it.
 pub(super) struct Pulled {
-    /// The position the pull answered up to, with the courses the device then held.
+    /// The timestamp (`last_pulled_at`).
+    pub(super) timestamp: i64,
+    /// The position the pull answered up to, with the courses the device then held: its
+    /// revision is the one the pull read up to, so the pull saw the pushes of revisions up to it.
     pub(super) since: Since,
     /// When that pull was answered (server time, ms).
     pub(super) issued_at: i64,
@@ -99,6 +90,7 @@ pub(super) fn pulled_state(
         .transpose()
         .map_err(|e| Error::Internal(format!("stored pull state unreadable: {e}")))?;
     Ok(Pulled {
+        timestamp: last_pulled_at,
         since: Since {
             rev: position.mark - 1,
             courses,
@@ -108,7 +100,7 @@ pub(super) fn pulled_state(
     })
 }
 
-/// A record the device pushed, remembered until it acknowledges a pull issued after the push.
+/// A record the device pushed, remembered until it acknowledges a pull that saw the push.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = watermelon_pushed)]
 pub(super) struct Pushed {
@@ -138,14 +130,14 @@ struct PushedRecord {
     pushed: Pushed,
 }
 
-/// Of the records a pull carries (`changes`), those the device pushed after the pull issued
-/// at `issued_at` (that pull answered the earlier ones), and those it deleted, whenever (it
-/// holds no copy of them). Read for the pull's records only: a device back from a long trip
-/// has pushed thousands.
+/// Of the records a pull carries (`changes`), those the device pushed in pushes that the pull
+/// it acknowledged did not see (past `seen_upto`, the revision that pull read up to: it
+/// answered the others), and those it deleted, whenever (it holds no copy of them). Read for
+/// the pull's records only: a device back from a long trip has pushed thousands.
 pub(super) fn pushed_records<'a>(
     conn: &mut DbConn,
     caller: &Caller,
-    issued_at: i64,
+    seen_upto: i64,
     changes: impl Iterator<Item = &'a Change>,
 ) -> Result<BTreeMap<(Collection, String), Pushed>> {
     let mut wanted: BTreeMap<Collection, BTreeSet<&str>> = BTreeMap::new();
@@ -164,8 +156,8 @@ pub(super) fn pushed_records<'a>(
                 .filter(watermelon_pushed::collection.eq(collection.name()))
                 .filter(watermelon_pushed::record_id.eq_any(chunk))
                 .filter(
-                    watermelon_pushed::pushed_at
-                        .ge(issued_at)
+                    watermelon_pushed::pushed_rev
+                        .gt(seen_upto)
                         .or(watermelon_pushed::deleted_on_device.eq(true)),
                 )
                 .select(PushedRecord::as_select())
@@ -200,13 +192,13 @@ struct MergedPushRow {
 pub(super) fn merged_pushes(
     conn: &mut DbConn,
     caller: &Caller,
-    issued_at: i64,
+    seen_upto: i64,
 ) -> Result<Vec<MergedPush>> {
     let rows: Vec<MergedPushRow> = watermelon_pushed::table
         .filter(watermelon_pushed::device_id.eq(&caller.device_id))
         .filter(
-            watermelon_pushed::pushed_at
-                .ge(issued_at)
+            watermelon_pushed::pushed_rev
+                .gt(seen_upto)
                 .or(watermelon_pushed::deleted_on_device.eq(true)),
         )
         .filter(watermelon_pushed::canonical_id.ne(watermelon_pushed::record_id))
@@ -273,14 +265,14 @@ fn forget_revived(conn: &mut DbConn, caller: &Caller, upto: i64) -> Result<()> {
 }
 
 /// Records what a device holds after a pull (its last page, `delta`) answered at `timestamp`
-/// (the courses it held then), and forgets what the pull it acknowledged (`last_pulled_at` and
-/// that pull's issue time; none for a first sync) made useless, and the deletions of records the
-/// pull brought back to it (it holds them again).
+/// (the courses it held then), and forgets what the pull it acknowledged (none for a first
+/// sync) made useless, and the deletions of records the pull brought back to it (it holds them
+/// again).
 pub(super) fn record_pull(
     conn: &mut DbConn,
     caller: &Caller,
     settings: &Settings,
-    acknowledged: Option<(i64, i64)>,
+    acknowledged: Option<&Pulled>,
     timestamp: i64,
     delta: &pull::Delta,
     now: i64,
@@ -294,26 +286,29 @@ pub(super) fn record_pull(
     let retention = settings.tombstone_retention_ms;
     write_tx(conn, |conn| {
         // What the device acknowledged by naming `last_pulled_at` is no longer needed: older
-        // pulls, and pushes that the pull it names (issued after them) already answered.
-        if let Some((at, acknowledged_at)) = acknowledged {
+        // pulls, and pushes that the pull it names saw, and so answered.
+        if let Some(acknowledged) = acknowledged {
             diesel::delete(
                 watermelon_pulls::table
                     .filter(watermelon_pulls::device_id.eq(&caller.device_id))
-                    .filter(watermelon_pulls::pulled_at.lt(at)),
+                    .filter(watermelon_pulls::pulled_at.lt(acknowledged.timestamp)),
             )
             .execute(conn)?;
             // A deletion is kept: should the record live on, the device holds no copy of it.
             diesel::delete(
                 watermelon_pushed::table
                     .filter(watermelon_pushed::device_id.eq(&caller.device_id))
-                    .filter(watermelon_pushed::pushed_at.lt(acknowledged_at))
+                    .filter(watermelon_pushed::pushed_rev.le(acknowledged.since.rev))
                     .filter(watermelon_pushed::deleted_on_device.eq(false)),
             )
             .execute(conn)?;
         } else {
-            // A first sync starts the device over.
+            // A first sync starts the device over from what it saw; a push it did not see (the
+            // same device pushing meanwhile) is left to the next pull.
             diesel::delete(
-                watermelon_pushed::table.filter(watermelon_pushed::device_id.eq(&caller.device_id)),
+                watermelon_pushed::table
+                    .filter(watermelon_pushed::device_id.eq(&caller.device_id))
+                    .filter(watermelon_pushed::pushed_rev.le(delta.next_rev)),
             )
             .execute(conn)?;
         }
@@ -390,12 +385,12 @@ pub(super) struct PushedRow {
 }
 
 /// Replaces what was remembered of the records a push names with what it made of them: a
-/// record deleted on both sides is forgotten.
+/// record deleted on both sides is forgotten. Called last in the push's transaction: the push's
+/// place in the commit order is a revision taken here, after those of its writes.
 pub(super) fn remember_pushed(
     conn: &mut DbConn,
     caller: &Caller,
     incoming: &[Incoming],
-    pushed_at: i64,
     remembered: BTreeMap<(Collection, String), PushedRow>,
 ) -> Result<()> {
     for table in tables_of(incoming) {
@@ -412,6 +407,13 @@ pub(super) fn remember_pushed(
             .execute(conn)?;
         }
     }
+    if remembered.is_empty() {
+        return Ok(());
+    }
+    // The push's place in the commit order, committed with the rows or not at all: a pull that
+    // read up to it or past read after the push committed, with each of its writes (they have
+    // earlier revisions); one that read up to less may have read before.
+    let pushed_rev = next_revision(conn)?;
     let rows: Vec<_> = remembered
         .into_iter()
         .map(|((collection, record_id), row)| {
@@ -421,7 +423,7 @@ pub(super) fn remember_pushed(
                 watermelon_pushed::record_id.eq(record_id),
                 watermelon_pushed::canonical_id.eq(row.canonical_id),
                 watermelon_pushed::in_sync_rev.eq(row.in_sync_rev),
-                watermelon_pushed::pushed_at.eq(pushed_at),
+                watermelon_pushed::pushed_rev.eq(pushed_rev),
                 watermelon_pushed::retry_key.eq(Some(row.retry_key)),
                 watermelon_pushed::mutation_id.eq(Some(row.mutation_id)),
                 watermelon_pushed::deleted_on_device.eq(row.deleted_on_device),
@@ -436,16 +438,4 @@ pub(super) fn remember_pushed(
         .execute(backend))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn moments_follow_one_another_even_within_a_millisecond() {
-        let moments: Vec<i64> = (0..1000).map(|_| moment()).collect();
-        assert!(moments.windows(2).all(|pair| pair[0] < pair[1]));
-        assert!(moments[0] >= now_ms() - 1000);
-    }
 }

@@ -1,0 +1,1 @@
+../../sqlite/2026-12-07-000010_watermelon_push_revisions/down.sql
