@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use diemdanh::auth::Auth;
 use diemdanh::db::write_tx;
@@ -477,17 +476,10 @@ fn with_a_push_held_open<T: Send>(
         opened.wait();
         let reading = scope.spawn(during);
         let answer = match app.backend() {
-            Backend::Postgres => {
-                let answer = reading.join();
-                release.wait();
-                answer
-            }
-            Backend::Sqlite => {
-                std::thread::sleep(Duration::from_millis(300));
-                release.wait();
-                reading.join()
-            }
-        };
+            Backend::Postgres => ReadWhileOpen::Finishes,
+            Backend::Sqlite => ReadWhileOpen::MayWaitForTheWrite,
+        }
+        .answer(reading, &release);
         let pushed = pushing.join().unwrap().expect("the held push");
         assert!(
             pushed.rejected_ids.is_empty(),

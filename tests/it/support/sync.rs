@@ -134,6 +134,30 @@ pub enum ReadWhileOpen {
     MayWaitForTheWrite,
 }
 
+impl ReadWhileOpen {
+    /// The answer of `reading`, a read made while a write is held open until `release`: taken
+    /// before the write is released when the read finishes on its own, after when it may wait
+    /// for the write.
+    pub fn answer<T>(
+        self,
+        reading: std::thread::ScopedJoinHandle<'_, T>,
+        release: &Barrier,
+    ) -> std::thread::Result<T> {
+        match self {
+            ReadWhileOpen::Finishes => {
+                let answer = reading.join();
+                release.wait();
+                answer
+            }
+            ReadWhileOpen::MayWaitForTheWrite => {
+                std::thread::sleep(Duration::from_millis(300));
+                release.wait();
+                reading.join()
+            }
+        }
+    }
+}
+
 /// Creates unit `SLOW` in a transaction held open, then, while it is open, has the API commit
 /// unit `FAST` (a later revision) and runs `read` as `read_while_open` says; releases the slow
 /// write (it commits 300 ms later) and returns what `read` answered once both units committed.
@@ -180,18 +204,7 @@ pub fn with_a_commit_held_open<T: Send>(
             app.post(admin, "/api/v1/units", &unit).expect(201)
         });
         let reading = scope.spawn(read);
-        let answer = match read_while_open {
-            ReadWhileOpen::Finishes => {
-                let answer = reading.join();
-                release.wait();
-                answer
-            }
-            ReadWhileOpen::MayWaitForTheWrite => {
-                std::thread::sleep(Duration::from_millis(300));
-                release.wait();
-                reading.join()
-            }
-        };
+        let answer = read_while_open.answer(reading, &release);
         slow.join().unwrap();
         fast.join().unwrap();
         answer.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
