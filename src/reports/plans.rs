@@ -639,6 +639,7 @@ impl super::Report for PlanReport {
                 Value::Text(p.full_name.clone()),
                 Value::Text(p.unit_name.clone()),
                 Value::Text(position_label(&p.position).into()),
+                Value::opt_text(p.position_since.as_deref()),
                 Value::opt_text(p.phone.as_deref()),
                 Value::Text(
                     if trained {
@@ -724,6 +725,7 @@ impl super::Report for PlanReport {
                     "Họ và tên",
                     "Đơn vị",
                     "Chức vụ",
+                    "Ngày nhận chức vụ",
                     "Số điện thoại",
                     "Kết quả",
                 ]

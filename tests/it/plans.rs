@@ -2,7 +2,7 @@
 //! by its rule, the roll-up of the units' plans across a merge in the middle of the year, the
 //! report as CSV and XLSX, and the demo's plans.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use calamine::{Data, Reader};
 use serde_json::{Value, json};
@@ -891,7 +891,7 @@ fn the_report_downloads_as_csv_and_xlsx_matching_the_json(app: TestApp) {
     }
     let people = book.worksheet_range("Danh sách đối tượng").unwrap();
     let listed: Vec<(String, String)> = (1..people.height())
-        .map(|r| (cell(&people, r, 1), cell(&people, r, 5)))
+        .map(|r| (cell(&people, r, 1), cell(&people, r, 6)))
         .collect();
     let expected: Vec<(String, String)> = json_report["not_trained"]
         .as_array()
@@ -1478,6 +1478,30 @@ fn newly_elected_this_term_restricts_the_target_group_exactly(app: TestApp) {
         "on or after the term's first day; unknown is not newly elected"
     );
     assert_eq!(restricted["not_trained"][0]["position_since"], "2025-09-14");
+    // The spreadsheet's list of the target group says when each took their position.
+    let (status, _, body) = app.download(
+        &format!("/api/v1/reports/training-plans/{}", id_of(&plan)),
+        &b.admin,
+        &[(
+            "Accept",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )],
+    );
+    assert_eq!(status, 200);
+    let people = workbook(body)
+        .worksheet_range("Danh sách đối tượng")
+        .unwrap();
+    assert_eq!(cell(&people, 0, 4), "Ngày nhận chức vụ");
+    let since_of: BTreeMap<String, String> = (1..people.height())
+        .map(|r| (cell(&people, r, 1), cell(&people, r, 4)))
+        .collect();
+    assert_eq!(
+        since_of,
+        BTreeMap::from([
+            ("Lê Văn Đúng".to_owned(), "2025-09-14".to_owned()),
+            ("Phạm Thị Sau".to_owned(), "2026-01-05".to_owned()),
+        ])
+    );
     // Without the restriction, every branch secretary.
     let mut body = plan.clone();
     for owned in ["id", "rev", "created_at", "updated_at"] {
