@@ -1605,12 +1605,17 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
 }
 
 /// A fresh device pulling page after page receives every record of its scope once, whatever the
-/// page size: a person of its courses comes with the page of an enrollment of theirs, not once
+/// page size (and a large page whole, with its length): a person of its courses comes with the page of an enrollment of theirs, not once
 /// with their own revision and again with the enrollment's. It ends holding what one whole pull
 /// holds.
 fn a_fresh_device_receives_each_record_once(app: TestApp) {
     let app = app.with_demo();
     let tuan = app.demo_token("tuan.le");
+    // A page larger than the slices it goes out in comes whole, with its length.
+    let first = app.get(&tuan, "/api/v1/sync/pull?limit=1000").expect(200);
+    assert!(first.text.len() > 64 * 1024, "{} bytes", first.text.len());
+    let length = first.text.len().to_string();
+    assert_eq!(first.header("Content-Length"), Some(length.as_str()));
     let (_, whole) = app.pull_all(&tuan, None, 1000);
     let held = apply(&whole);
     assert!(held.keys().any(|(collection, _)| collection == "people"));

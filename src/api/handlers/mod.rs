@@ -15,8 +15,12 @@ pub mod sync;
 pub mod users;
 pub mod watermelon;
 
+use std::convert::Infallible;
+
 use actix_web::HttpResponse;
+use actix_web::body::SizedStream;
 use actix_web::http::header::ContentType;
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::api::state::AppState;
@@ -50,8 +54,21 @@ fn json_bytes<T: Serialize>(value: &T, size_hint: usize) -> Result<Vec<u8>> {
     Ok(body)
 }
 
+/// The slices a large answer goes out in.
+const RESPONSE_SLICE: usize = 64 * 1024;
+
+/// A large answer, sent in slices of its bytes (no copy) with its length. actix writes a body
+/// through the connection's write buffer, which keeps the size it grew to for as long as the
+/// connection stays open: a megabyte-sized pull page sent whole held a megabyte per kept-alive
+/// connection (64 devices pulling at once: about 60 MiB of the server's peak, by heaptrack).
 fn json_response(body: Vec<u8>) -> HttpResponse {
+    let body = Bytes::from(body);
+    let length = body.len() as u64;
+    let slices = (0..body.len()).step_by(RESPONSE_SLICE).map(move |start| {
+        let end = (start + RESPONSE_SLICE).min(body.len());
+        Ok::<_, Infallible>(body.slice(start..end))
+    });
     HttpResponse::Ok()
         .content_type(ContentType::json())
-        .body(body)
+        .body(SizedStream::new(length, futures_util::stream::iter(slices)))
 }
