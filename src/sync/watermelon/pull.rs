@@ -152,6 +152,18 @@ impl<'a> Pulling<'a> {
         })
     }
 
+    /// Where the device stood at the pull it acknowledges by naming `last_pulled_at`, while the
+    /// deletions since are still known.
+    fn acknowledged(&self, conn: &mut DbConn, last_pulled_at: i64) -> Result<Pulled> {
+        let previous = pulled_state(conn, self.caller, self.epoch, last_pulled_at)?;
+        pull::check_age(
+            self.now,
+            previous.issued_at,
+            self.settings.tombstone_retention_ms,
+        )?;
+        Ok(previous)
+    }
+
     /// A page that more pages follow: its changes and the cursor where the next starts; no
     /// timestamp until the last page. Nothing is recorded before the last page, so that a pull
     /// cut between pages starts over from the same state and sorts its records the same way.
@@ -204,15 +216,8 @@ pub fn pull(
 ) -> Result<PullResponse> {
     let pulling = Pulling::start(conn, caller, settings)?;
     let previous = last_pulled_at
-        .map(|at| pulled_state(conn, caller, pulling.epoch, at))
+        .map(|at| pulling.acknowledged(conn, at))
         .transpose()?;
-    if let Some(previous) = &previous {
-        pull::check_age(
-            pulling.now,
-            previous.issued_at,
-            settings.tombstone_retention_ms,
-        )?;
-    }
     let since = previous.as_ref().map(|previous| &previous.since);
     let delta = pull::delta(conn, caller, since, None)?;
     let mut out = Collector::new();
@@ -310,12 +315,7 @@ pub fn pull_page(
 ) -> Result<PullResponse> {
     pull::check_page_limit(limit)?;
     let pulling = Pulling::start(conn, caller, settings)?;
-    let previous = pulled_state(conn, caller, pulling.epoch, last_pulled_at)?;
-    pull::check_age(
-        pulling.now,
-        previous.issued_at,
-        settings.tombstone_retention_ms,
-    )?;
+    let previous = pulling.acknowledged(conn, last_pulled_at)?;
     let position = match cursor {
         None => Since {
             rev: previous.since.rev,
