@@ -140,6 +140,15 @@ impl serde::Serialize for Collection {
     }
 }
 
+/// A collection is read back from its name (in a pull cursor's position).
+impl<'de> serde::Deserialize<'de> for Collection {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Collection::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("no synced collection {name}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

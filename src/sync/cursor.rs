@@ -1,9 +1,9 @@
 //! Pull cursors: opaque to clients, signed (HMAC-SHA256) so that a forged, garbled or another
 //! user's cursor is refused. A cursor names the last revision delivered, whose it is, when it
 //! was issued (server time), the courses the device held then, so the next pull can backfill
-//! courses that came into scope and delete those that left it, how far such a backfill has gone
-//! (it comes in pages too), and the database's epoch (a cursor of another epoch predates a
-//! restore: `db::identity`).
+//! courses that came into scope and delete those that left it, how far such a backfill or such
+//! deletions have gone (both come in pages too), and the database's epoch (a cursor of another
+//! epoch predates a restore: `db::identity`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::domain::collections::Collection;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +30,9 @@ pub struct Cursor {
     /// Backfills still to send before the feed goes on from `rev`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backfill: Vec<PendingBackfill>,
+    /// Deletions for courses that left the scope still to send, before the backfills.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removals: Vec<PendingRemoval>,
 }
 
 /// Courses that came into the device's scope whose older records (up to the cursor's `rev`;
@@ -38,6 +42,30 @@ pub struct Cursor {
 pub struct PendingBackfill {
     pub courses: Vec<String>,
     pub after: i64,
+}
+
+/// Courses that left the device's scope, whose records it is told to delete page by page, in
+/// the order `sync::pull` lists them (collection by collection, by id): those up to `after`
+/// are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRemoval {
+    pub courses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<RemovalPosition>,
+}
+
+/// The last deletion a page of a removal sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalPosition {
+    pub collection: Collection,
+    pub id: String,
+}
+
+impl RemovalPosition {
+    /// Where the deletion of `id` of `collection` stands in a removal's order.
+    pub fn key(&self) -> (usize, &str) {
+        (self.collection.index(), &self.id)
+    }
 }
 
 fn invalid() -> Error {
@@ -92,6 +120,13 @@ mod tests {
                 courses: vec!["c2".into()],
                 after: 17,
             }],
+            removals: vec![PendingRemoval {
+                courses: vec!["c3".into()],
+                after: Some(RemovalPosition {
+                    collection: Collection::Sessions,
+                    id: "s9".into(),
+                }),
+            }],
         }
     }
 
@@ -127,5 +162,6 @@ mod tests {
         assert_eq!(decoded.epoch, crate::db::identity::Epoch::FIRST.id());
         assert_eq!(decoded.rev, 7);
         assert!(decoded.backfill.is_empty(), "nothing to backfill");
+        assert!(decoded.removals.is_empty(), "nothing to remove");
     }
 }

@@ -37,6 +37,8 @@ backend_tests!(
     a_trainer_enrolls_only_people_of_the_course_roster,
     a_fresh_device_receives_each_record_once,
     a_course_assigned_later_is_backfilled_in_pages,
+    a_trainer_moved_to_another_class_loses_the_old_one_in_pages_of_the_limit,
+    a_class_given_back_during_its_removal_comes_back_whole,
 );
 
 fn pushes_are_idempotent_even_when_replayed_in_parallel(OnTheDemo { app, demo }: OnTheDemo) {
@@ -1718,4 +1720,131 @@ fn a_course_assigned_later_is_backfilled_in_pages(OnTheDemo { app, demo }: OnThe
     assert_eq!(held, apply(&fresh));
     let (_, nothing) = app.pull_all(&tuan, Some(&cursor), limit);
     assert!(nothing.is_empty(), "{nothing:?}");
+}
+
+/// Tuấn's assignment to the big class, as the administrator lists it.
+fn assignment_to_big_class(app: &TestApp, demo: &DemoClasses, trainer: &Device) -> String {
+    let assignments = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/course-trainers?course_id={}&user_id={}",
+            demo.big_course, trainer.user_id
+        ),
+    );
+    id_of(&assignments["items"][0])
+}
+
+/// The changes of a page that count against its limit: all but the people that enrollments
+/// bring along.
+fn counted(page: &[Value]) -> usize {
+    page.iter()
+        .filter(|c| c["collection"] != "people" || c["deleted"] == true)
+        .count()
+}
+
+/// A trainer taken off a class of a hundred trainees and given another: the deletions of what
+/// the old class brought come in pages of the device's limit (never one answer of thousands),
+/// each once, before the new class's records; the device ends holding what a fresh device
+/// holds.
+fn a_trainer_moved_to_another_class_loses_the_old_one_in_pages_of_the_limit(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
+    tuan.pull(&app);
+    let held_of_big_class = tuan.held_ids("enrollments").len();
+    app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.ward_course, "user_id": tuan.user_id}),
+    );
+    let assignment = assignment_to_big_class(&app, &demo, &tuan);
+    app.delete(
+        &demo.admin,
+        &format!("/api/v1/course-trainers/{assignment}"),
+    )
+    .expect(204);
+
+    let limit = 20;
+    let pages = tuan.pull_in_pages_of(&app, limit);
+    for page in &pages {
+        assert!(
+            counted(page) <= limit,
+            "{} changes in a page of {limit}",
+            counted(page)
+        );
+    }
+    let deletions: Vec<&Value> = pages
+        .iter()
+        .flatten()
+        .filter(|c| c["deleted"] == true)
+        .collect();
+    assert!(
+        deletions.len() > 2 * held_of_big_class && deletions.len() > 3 * limit,
+        "{} deletions for a class of {held_of_big_class} enrollments",
+        deletions.len()
+    );
+    let mut seen = BTreeSet::new();
+    for deletion in &deletions {
+        let key = (
+            deletion["collection"].to_string(),
+            deletion["id"].to_string(),
+        );
+        assert!(seen.insert(key.clone()), "{key:?} deleted twice");
+    }
+    // The deletions come first: the new class's records follow them.
+    let all: Vec<&Value> = pages.iter().flatten().collect();
+    let last_deletion = all.iter().rposition(|c| c["deleted"] == true).unwrap();
+    let first_record = all.iter().position(|c| c["deleted"] == false).unwrap();
+    assert!(last_deletion < first_record, "{all:?}");
+    assert!(!tuan.held_ids("courses").contains(&demo.big_course));
+    assert!(tuan.held_ids("courses").contains(&demo.ward_course));
+    assert_eq!(tuan.held, tuan.fresh_view(&app));
+    assert!(tuan.pull(&app).is_empty(), "nothing more");
+}
+
+/// The class comes back while its deletions are on their way (the administrator undoes a
+/// mistake between two pages): the device ends holding the whole class again, as a fresh device
+/// does.
+fn a_class_given_back_during_its_removal_comes_back_whole(OnTheDemo { app, demo }: OnTheDemo) {
+    let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
+    tuan.pull(&app);
+    let assignment = assignment_to_big_class(&app, &demo, &tuan);
+    app.delete(
+        &demo.admin,
+        &format!("/api/v1/course-trainers/{assignment}"),
+    )
+    .expect(204);
+    let first = app.get_ok(
+        &tuan.token,
+        &format!(
+            "/api/v1/sync/pull?limit=10&cursor={}",
+            tuan.cursor().expect("pulled before")
+        ),
+    );
+    let first_changes = first["changes"].as_array().unwrap();
+    assert_eq!(first["has_more"], true);
+    assert_eq!(first_changes.len(), 10, "{first_changes:?}");
+    assert!(first_changes.iter().all(|c| c["deleted"] == true));
+    let mut held = tuan.held.clone();
+    apply_onto(&mut held, first_changes);
+    assert!(held.len() < tuan.held.len());
+
+    app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.big_course, "user_id": tuan.user_id}),
+    );
+    let (_, rest) = app.pull_all(&tuan.token, first["cursor"].as_str(), 10);
+    apply_onto(&mut held, &rest);
+    assert_eq!(held, tuan.fresh_view(&app));
+    let enrollments = |held: &std::collections::BTreeMap<(String, String), Value>| {
+        held.keys()
+            .filter(|(collection, _)| collection == "enrollments")
+            .count()
+    };
+    assert_eq!(
+        enrollments(&held),
+        enrollments(&tuan.held),
+        "the whole class"
+    );
 }

@@ -44,6 +44,7 @@ backend_tests!(
     a_tablet_with_days_of_offline_records_syncs_them_through_a_cut_connection,
     a_trip_of_twenty_thousand_changes_syncs_through_a_cut_connection,
     a_course_assigned_later_comes_in_pages_all_created_through_a_cut,
+    a_class_taken_away_is_deleted_in_pages_of_the_limit,
     a_record_the_device_deleted_comes_back_created_after_a_cut_pull,
     a_large_course_assigned_later_syncs_in_pages_through_a_cut_connection,
 );
@@ -1341,6 +1342,54 @@ fn course_ids(app: &TestApp, admin: &str, path: &str, course: &str) -> BTreeSet<
         .iter()
         .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// A class taken away from a trainer whose tablet already synced: its deletions come in pages
+/// of the pull's size, like the records of a class assigned (never one answer of thousands of
+/// ids), and the pages hold what one answer holds: every session, enrollment and attendance
+/// of the class deleted.
+fn a_class_taken_away_is_deleted_in_pages_of_the_limit(OnTheDemo { app, demo }: OnTheDemo) {
+    let tuan = app.demo_token("tuan.le");
+    let at = timestamp(&pull(&app, &tuan, None));
+    let me = app.get(&tuan, "/api/v1/me").json;
+    let assignment = app.get_ok(
+        &demo.admin,
+        &format!(
+            "/api/v1/course-trainers?course_id={}&user_id={}",
+            demo.big_course,
+            me["id"].as_str().unwrap()
+        ),
+    );
+    app.delete(
+        &demo.admin,
+        &format!("/api/v1/course-trainers/{}", id_of(&assignment["items"][0])),
+    )
+    .expect(204);
+    let sessions = course_ids(&app, &demo.admin, "sessions", &demo.big_course);
+    let enrollments = course_ids(&app, &demo.admin, "enrollments", &demo.big_course);
+
+    let limit = 10;
+    let (gathered, pages, _) = pull_pages(&app, &tuan, at, limit, None);
+    let deleted = |table: &str| -> BTreeSet<String> {
+        gathered[table]
+            .iter()
+            .filter(|(_, (kind, _))| *kind == "deleted")
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    assert_eq!(deleted("courses"), [demo.big_course.clone()].into());
+    assert_eq!(deleted("sessions"), sessions);
+    assert_eq!(deleted("enrollments"), enrollments);
+    let all_deleted: usize = pages.iter().map(|page| count_all(page, "deleted")).sum();
+    assert!(
+        pages.len() as i64 > all_deleted as i64 / limit,
+        "{all_deleted} deletions in {} pages",
+        pages.len()
+    );
+    // One answer from the same timestamp holds what the pages hold.
+    let mut whole = Sorted::new();
+    gather_sorted(&mut whole, &pull(&app, &tuan, Some(at)));
+    assert_eq!(gathered, whole);
 }
 
 /// A course assigned to a trainer whose tablet already synced comes in pages of the pull's

@@ -20,12 +20,13 @@ use feed::feed;
 use scope::{Part, Scope};
 use scope_change::{
     backfill, follow_scope_change, people_no_longer_enrolled, people_of_new_enrollments,
+    scope_deletions,
 };
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::cursor::{Cursor, PendingBackfill};
+use super::cursor::{Cursor, PendingBackfill, PendingRemoval};
 use super::records::Collection;
 /// The last revision handed out, where a feed's horizon is read (the counter is the database's).
 pub use crate::db::current_revision;
@@ -239,11 +240,25 @@ pub fn check_age(now: i64, issued_ms: i64, retention_ms: i64) -> Result<()> {
 }
 
 /// Where a device stands: every change up to `rev` delivered, while it held `courses` (`None`
-/// for every course), except the older records of the courses still being backfilled.
+/// for every course), except the older records of the courses still being backfilled and the
+/// deletions for courses that left, still being sent.
 pub(crate) struct Since {
     pub rev: i64,
     pub courses: Option<Vec<String>>,
     pub backfill: Vec<PendingBackfill>,
+    pub removals: Vec<PendingRemoval>,
+}
+
+impl Since {
+    /// Every change up to `rev` delivered, while the device held `courses`.
+    pub(crate) fn at(rev: i64, courses: Option<Vec<String>>) -> Since {
+        Since {
+            rev,
+            courses,
+            backfill: Vec::new(),
+            removals: Vec::new(),
+        }
+    }
 }
 
 impl From<Cursor> for Since {
@@ -252,6 +267,7 @@ impl From<Cursor> for Since {
             rev: cursor.rev,
             courses: cursor.courses,
             backfill: cursor.backfill,
+            removals: cursor.removals,
         }
     }
 }
@@ -272,6 +288,8 @@ pub(crate) struct Delta {
     pub visible: Option<Vec<String>>,
     /// Backfills the next page goes on with (the feed waits at `next_rev` until they are sent).
     pub backfill: Vec<PendingBackfill>,
+    /// Deletions the next page goes on with, before the backfills.
+    pub removals: Vec<PendingRemoval>,
 }
 
 impl Delta {
@@ -284,6 +302,7 @@ impl Delta {
             courses: self.visible.clone(),
             epoch: epoch.id(),
             backfill: self.backfill.clone(),
+            removals: self.removals.clone(),
         }
     }
 
@@ -339,15 +358,36 @@ pub(crate) fn delta(
         });
     }
     let mut pending: Vec<PendingBackfill> = since.map(|s| s.backfill.clone()).unwrap_or_default();
+    let mut removals: Vec<PendingRemoval> = since.map(|s| s.removals.clone()).unwrap_or_default();
     // Scope changes since the cursor: deletions for courses that left, backfill for new ones.
-    let removed_changes = match (since, &visible) {
-        (Some(since), Some(now_visible)) => {
-            follow_scope_change(conn, &reach, since, now_visible, &mut pending)?
-        }
-        _ => Vec::new(),
-    };
+    if let (Some(since), Some(now_visible)) = (since, &visible) {
+        follow_scope_change(since, now_visible, &mut pending, &mut removals);
+    }
 
+    // The deletions come first, then the backfills, then the feed: each waits for the one
+    // before it, page by page.
     let mut budget = limit;
+    let mut removed_changes = Vec::new();
+    while let Some(next) = removals.first_mut() {
+        if budget == Some(0) {
+            break;
+        }
+        let still_visible = visible.as_deref().unwrap_or_default();
+        let part = scope_deletions(conn, &reach, next, still_visible, budget)?;
+        let sent = i64::try_from(part.changes.len()).unwrap_or(i64::MAX);
+        budget = budget.map(|left| (left - sent).max(0));
+        removed_changes.extend(part.changes);
+        match part.more_after {
+            // The page is full.
+            Some(position) => {
+                next.after = Some(position);
+                break;
+            }
+            None => {
+                removals.remove(0);
+            }
+        }
+    }
     let mut added_changes = Vec::new();
     while let Some(next) = pending.first_mut() {
         if budget == Some(0) {
@@ -368,7 +408,7 @@ pub(crate) fn delta(
             }
         }
     }
-    if !pending.is_empty() || budget == Some(0) {
+    if !removals.is_empty() || !pending.is_empty() || budget == Some(0) {
         return Ok(Delta {
             removed: removed_changes,
             added: added_changes,
@@ -378,6 +418,7 @@ pub(crate) fn delta(
             has_more: true,
             visible,
             backfill: pending,
+            removals,
         });
     }
 
@@ -407,6 +448,7 @@ pub(crate) fn delta(
         has_more,
         visible,
         backfill: Vec::new(),
+        removals: Vec::new(),
     })
 }
 

@@ -15,40 +15,44 @@ use crate::domain::people::People;
 use crate::domain::sessions::Sessions;
 use crate::domain::trainers::CourseTrainers;
 use crate::error::Result;
-use crate::sync::cursor::PendingBackfill;
+use crate::sync::cursor::{PendingBackfill, PendingRemoval, RemovalPosition};
 
-/// Follows a change of the caller's courses since `since` (`now_visible` now): deletions for the
-/// courses that left, a pending backfill for those that came; a course that left while being
-/// backfilled is dropped from its backfill.
+/// Follows a change of the caller's courses since `since` (`now_visible` now): a pending removal
+/// for the courses that left, a pending backfill for those that came. A course that left while
+/// being backfilled is dropped from its backfill, and one that came back while its deletions
+/// were being sent from its removal (its backfill sends it whole again).
 pub(super) fn follow_scope_change(
-    conn: &mut DbConn,
-    reach: &Reach,
     since: &Since,
     now_visible: &[String],
     pending: &mut Vec<PendingBackfill>,
-) -> Result<Vec<Change>> {
+    removals: &mut Vec<PendingRemoval>,
+) {
     let before: BTreeSet<&String> = since.courses.iter().flatten().collect();
     let current: BTreeSet<&String> = now_visible.iter().collect();
     let removed: Vec<String> = before.difference(&current).map(|s| (*s).clone()).collect();
     let added: Vec<String> = current.difference(&before).map(|s| (*s).clone()).collect();
-    let removed_changes = if removed.is_empty() {
-        Vec::new()
-    } else {
-        scope_deletions(conn, reach, &removed, now_visible)?
-    };
-    // A course that left while being backfilled is not sent further: the deletions above
-    // cover what was.
+    // A course that left while being backfilled is not sent further: its removal covers what
+    // was.
     for backfill in pending.iter_mut() {
         backfill.courses.retain(|course| current.contains(course));
     }
     pending.retain(|backfill| !backfill.courses.is_empty());
+    for removal in removals.iter_mut() {
+        removal.courses.retain(|course| !current.contains(course));
+    }
+    removals.retain(|removal| !removal.courses.is_empty());
+    if !removed.is_empty() {
+        removals.push(PendingRemoval {
+            courses: removed,
+            after: None,
+        });
+    }
     if !added.is_empty() {
         pending.push(PendingBackfill {
             courses: added,
             after: 0,
         });
     }
-    Ok(removed_changes)
 }
 
 /// A part of a backfill: its changes, how many of them count against the page's limit (the
@@ -146,14 +150,24 @@ pub(super) fn people_no_longer_enrolled(
         .collect())
 }
 
-/// Deletions for everything a device held only because of courses that left its scope, of
-/// every collection in the list's order: each collection says what of it came with a course.
-fn scope_deletions(
+/// A part of a removal: its deletions, and the last one sent when more follow.
+pub(super) struct RemovalPart {
+    pub(super) changes: Vec<Change>,
+    pub(super) more_after: Option<RemovalPosition>,
+}
+
+/// The next deletions (at most `budget`; all without) of a removal: for everything a device
+/// held only because of the removal's courses, collection by collection in the list's order,
+/// by id, after the removal's position. Each collection says what of it came with a course; the
+/// ids are read anew for each page (a course's records keep their course, so the order holds).
+pub(super) fn scope_deletions(
     conn: &mut DbConn,
     reach: &Reach,
-    removed: &[String],
+    removal: &PendingRemoval,
     still_visible: &[String],
-) -> Result<Vec<Change>> {
+    budget: Option<i64>,
+) -> Result<RemovalPart> {
+    let removed = &removal.courses;
     let sessions = Sessions::ids_of_courses(conn, removed)?;
     let enrollments: Vec<EnrolledPerson> = match reach {
         Reach::Everything | Reach::CourseStaff(_) => Enrollments::of_courses(conn, removed)?,
@@ -162,9 +176,17 @@ fn scope_deletions(
         }
         Reach::OwnRecords(None) => Vec::new(),
     };
-    let mut out = Vec::new();
+    let budget = budget.map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX));
+    let mut changes = Vec::new();
     for collection in Collection::ALL {
-        let ids: Vec<String> = match collection {
+        if removal
+            .after
+            .as_ref()
+            .is_some_and(|after| collection.index() < after.collection.index())
+        {
+            continue;
+        }
+        let mut ids: Vec<String> = match collection {
             // The unit tree does not come with a course.
             Collection::Units => Vec::new(),
             // Course staff see a person through an enrollment in one of their courses; a
@@ -207,7 +229,31 @@ fn scope_deletions(
             },
             Collection::Materials => Materials::ids_of_courses(conn, removed)?,
         };
-        out.extend(ids.into_iter().map(|id| gone(collection, id)));
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if removal
+                .after
+                .as_ref()
+                .is_some_and(|after| (collection.index(), id.as_str()) <= after.key())
+            {
+                continue;
+            }
+            if changes.len() == budget {
+                let last = changes.last().map(|last: &Change| RemovalPosition {
+                    collection: last.collection,
+                    id: last.id.clone(),
+                });
+                return Ok(RemovalPart {
+                    changes,
+                    more_after: last,
+                });
+            }
+            changes.push(gone(collection, id));
+        }
     }
-    Ok(out)
+    Ok(RemovalPart {
+        changes,
+        more_after: None,
+    })
 }

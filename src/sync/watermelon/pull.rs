@@ -317,11 +317,7 @@ pub fn pull_page(
     let pulling = Pulling::start(conn, caller, settings)?;
     let previous = pulling.acknowledged(conn, last_pulled_at)?;
     let position = match cursor {
-        None => Since {
-            rev: previous.since.rev,
-            courses: previous.since.courses.clone(),
-            backfill: Vec::new(),
-        },
+        None => Since::at(previous.since.rev, previous.since.courses.clone()),
         Some(raw) => {
             let position = pull::resume(raw, caller, settings, pulling.epoch, pulling.now)?;
             // A page follows its pull's earlier pages: never from before `last_pulled_at`.

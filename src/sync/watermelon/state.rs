@@ -91,11 +91,7 @@ pub(super) fn pulled_state(
         .map_err(|e| Error::Internal(format!("stored pull state unreadable: {e}")))?;
     Ok(Pulled {
         timestamp: last_pulled_at,
-        since: Since {
-            rev: position.mark - 1,
-            courses,
-            backfill: Vec::new(),
-        },
+        since: Since::at(position.mark - 1, courses),
         issued_at: row.issued_at,
     })
 }

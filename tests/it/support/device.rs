@@ -200,9 +200,16 @@ impl Device {
     /// order.
     #[track_caller]
     pub fn pull(&mut self, server: &impl Server) -> Vec<Value> {
-        let (cursor, changes) = pull_from(server, &self.token, self.cursor.take(), PAGE);
+        self.pull_in_pages_of(server, PAGE).concat()
+    }
+
+    /// Pulls every page after its cursor in pages of `limit` and applies them to what it
+    /// holds: each page's changes, in order.
+    #[track_caller]
+    pub fn pull_in_pages_of(&mut self, server: &impl Server, limit: usize) -> Vec<Vec<Value>> {
+        let (cursor, pages) = pages_from(server, &self.token, self.cursor.take(), limit);
         self.cursor = Some(cursor);
-        for change in &changes {
+        for change in pages.iter().flatten() {
             let key = (
                 change["collection"].as_str().unwrap().to_owned(),
                 change["id"].as_str().unwrap().to_owned(),
@@ -222,7 +229,7 @@ impl Device {
             }
             self.held.insert(key, data.clone());
         }
-        changes
+        pages
     }
 
     /// Pulls as [`Device::pull`] does, unless the server answers its cursor 410
@@ -244,6 +251,11 @@ impl Device {
         }
         self.pull(server);
         false
+    }
+
+    /// Where its last pull ended, if it pulled.
+    pub fn cursor(&self) -> Option<String> {
+        self.cursor.clone()
     }
 
     /// What a new device of the same account would hold: a pull from nothing.
@@ -271,8 +283,20 @@ pub fn pull_from(
     cursor: Option<String>,
     limit: usize,
 ) -> (String, Vec<Value>) {
+    let (cursor, pages) = pages_from(server, token, cursor, limit);
+    (cursor, pages.concat())
+}
+
+/// `pull_from`, page by page: the last cursor and each page's changes, in order.
+#[track_caller]
+pub fn pages_from(
+    server: &impl Server,
+    token: &str,
+    cursor: Option<String>,
+    limit: usize,
+) -> (String, Vec<Vec<Value>>) {
     let mut cursor = cursor;
-    let mut changes = Vec::new();
+    let mut pages: Vec<Vec<Value>> = Vec::new();
     loop {
         let path = match &cursor {
             Some(c) => format!("/api/v1/sync/pull?limit={limit}&cursor={c}"),
@@ -286,13 +310,13 @@ pub fn pull_from(
         let has_more = page["has_more"].as_bool().expect("has_more");
         assert!(
             !(has_more && page_changes.is_empty()),
-            "an empty page says more follow (limit {limit}, after {} changes)",
-            changes.len()
+            "an empty page says more follow (limit {limit}, after {} pages)",
+            pages.len()
         );
-        changes.extend(page_changes.iter().cloned());
+        pages.push(page_changes.clone());
         cursor = Some(page["cursor"].as_str().expect("a cursor").to_owned());
         if !has_more {
-            return (cursor.expect("a cursor"), changes);
+            return (cursor.expect("a cursor"), pages);
         }
     }
 }
