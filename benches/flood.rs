@@ -1,11 +1,13 @@
 //! Flood benchmark: does one device pushing refused mutations by the thousand slow everyone
 //! else down? The real server binary on 127.0.0.1 with the demo data set; a trainer's device
 //! pushes one-mutation batches (the "probe": the push a trainer's phone makes after marking one
-//! trainee) alone, then again while another trainer's devices push batches of refused
-//! mutations (attendance of a course they are not assigned to) as fast as the server answers,
-//! never waiting for Retry-After (a broken or hostile app). Prints, per backend, the probe's
-//! latency (p50, p99) alone and under flood, and what a flooding batch costs as the quarantine
-//! fills up to `--prefill` open entries. A benchmark, not a test: nothing here fails on timing.
+//! trainee) alone, then beside a busy device (the same course's other trainer pushing batches
+//! of accepted marks without pause: the yardstick of legitimate load), then while that trainer's
+//! devices push batches of refused mutations (attendance of a course they are not assigned to)
+//! as fast as the server answers, never waiting for Retry-After (a broken or hostile app).
+//! Prints, per backend, the probe's latency (p50, p99) alone, beside the busy device and under
+//! flood, and what a flooding batch costs as the quarantine fills up to `--prefill` open
+//! entries. A benchmark, not a test: nothing here fails on timing.
 //!
 //! `cargo bench --bench flood -- --help` lists the flags; `-- --tiny` runs in seconds (CI).
 //! `DIEMDANH_BENCH_SERVER=/path/to/diemdanh` measures another build of the server (an older
@@ -182,12 +184,16 @@ fn login(base: &str, username: &str, password: &str, device: &str) -> Signed {
 }
 
 /// The demo's ids the devices write about.
+#[derive(Clone)]
 struct Demo {
     /// A session of the course the probing trainer takes the roll of, and one of its trainees.
     probe_session: String,
     probe_person: String,
     /// A session of a course the flooding trainer is not assigned to.
     foreign_session: String,
+    /// Every (session, person) of the probed course: what a busy device of its other trainer
+    /// marks, legitimately.
+    marks: Vec<(String, String)>,
 }
 
 fn demo_ids(base: &str, admin: &str) -> Demo {
@@ -210,19 +216,31 @@ fn demo_ids(base: &str, admin: &str) -> Demo {
             .to_owned()
     };
     let (big, small) = (course(true), course(false));
-    let session = |course: &str| {
-        get(&format!("/api/v1/sessions?course_id={course}"))["items"][0]["id"]
-            .as_str()
+    let ids = |path: String, field: &str| -> Vec<String> {
+        get(&path)["items"]
+            .as_array()
             .unwrap()
-            .to_owned()
+            .iter()
+            .map(|item| item[field].as_str().unwrap().to_owned())
+            .collect()
     };
+    let sessions = ids(format!("/api/v1/sessions?course_id={big}&limit=500"), "id");
+    let people = ids(
+        format!("/api/v1/enrollments?course_id={big}&limit=500"),
+        "person_id",
+    );
     Demo {
-        probe_session: session(&big),
-        probe_person: get(&format!("/api/v1/enrollments?course_id={big}"))["items"][0]["person_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        foreign_session: session(&small),
+        probe_session: sessions[0].clone(),
+        probe_person: people[0].clone(),
+        foreign_session: ids(format!("/api/v1/sessions?course_id={small}"), "id")[0].clone(),
+        marks: sessions
+            .iter()
+            .flat_map(|session| {
+                people
+                    .iter()
+                    .map(move |person| (session.clone(), person.clone()))
+            })
+            .collect(),
     }
 }
 
@@ -258,13 +276,82 @@ fn refused_batch(demo: &Demo, device: &str, size: usize, counter: &mut u32) -> V
     json!({ "mutations": mutations })
 }
 
-/// What the flooding pushes were answered.
+/// A busy device's batch: `size` marks of the probed course's (session, person) pairs from
+/// `from` on (each pair under the record id the device gave it), statuses going round, all
+/// of them applied or merged.
+fn accepted_batch(
+    demo: &Demo,
+    records: &[String],
+    device: &str,
+    from: usize,
+    size: usize,
+    counter: &mut u32,
+) -> Value {
+    let statuses = ["present", "late", "excused", "absent"];
+    let mutations: Vec<Value> = (from..from + size)
+        .map(|n| {
+            let pair = n % demo.marks.len();
+            let (session, person) = &demo.marks[pair];
+            mutation(
+                &records[pair],
+                json!({"session_id": session, "person_id": person, "status": statuses[(n / demo.marks.len()) % 4]}),
+                stamp(device, counter),
+            )
+        })
+        .collect();
+    json!({ "mutations": mutations })
+}
+
+/// What a device pushing without pause was answered: how long each push answered 200 and
+/// each refused 429 took.
 #[derive(Default)]
 struct Flood {
     accepted: Vec<Duration>,
     refused_full: Vec<Duration>,
-    /// When each filed flooding push was sent and answered.
+    /// When each push answered 200 (a flooding push filed) was sent and answered.
     filing: Vec<(Instant, Instant)>,
+}
+
+/// Probes (`probing`) while another device pushes `batches`, then what `more` writes, back to
+/// back, never waiting for Retry-After: the probes, and what the device's pushes were
+/// answered. The batches are written before (a phone's CPU is not the server's, and writing a
+/// thousand mutations' JSON here took about as long as the server's refusing it, on the same
+/// two cores); `more` writes others should the pushing outlast them.
+fn probed_beside(
+    base: &str,
+    token: &str,
+    mut batches: Vec<String>,
+    mut more: impl FnMut() -> String + Send + 'static,
+    probing: impl FnOnce() -> Vec<Probed>,
+) -> (Vec<Probed>, Flood) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let pushing = {
+        let (stop, url, token) = (Arc::clone(&stop), push_url(base), token.to_owned());
+        thread::spawn(move || {
+            let agent = self::agent();
+            let mut answered = Flood::default();
+            while !stop.load(Ordering::Relaxed) {
+                let body = batches.pop().unwrap_or_else(&mut more);
+                let started = Instant::now();
+                let (status, answer) = send(&agent, &url, Some(&token), Some(body));
+                let took = started.elapsed();
+                match status {
+                    200 => {
+                        answered.accepted.push(took);
+                        answered.filing.push((started, Instant::now()));
+                    }
+                    429 => answered.refused_full.push(took),
+                    _ => panic!("a push without pause: {status} {answer}"),
+                }
+            }
+            answered
+        })
+    };
+    // Let the pushes get going before the first probe.
+    thread::sleep(Duration::from_millis(200));
+    let probes = probing();
+    stop.store(true, Ordering::Relaxed);
+    (probes, pushing.join().expect("the pushing thread"))
 }
 
 fn push_url(base: &str) -> String {
@@ -344,6 +431,35 @@ fn run(options: &Options, database_url: Option<&str>) {
     eprintln!("  .. {} probes alone", options.probes);
     let alone = probe(&base, &prober, &demo, &record, options.probes, &mut counter);
 
+    // The yardstick: the course's other trainer marks it on a busy tablet, batches of as many
+    // accepted marks as a flooding push holds refusals, without pause.
+    eprintln!("  .. {} probes beside a busy device", options.probes);
+    let busy = login(&base, "tuan.le", "demo-trainer-2", "busy tablet");
+    let (beside_busy, busy_pushes) = {
+        let marking = demo.clone();
+        let size = options.flood_batch.min(marking.marks.len());
+        let records: Vec<String> = (0..marking.marks.len())
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let (mut busy_counter, mut from) = (0, 0);
+        let mut batch = move || {
+            let body = accepted_batch(
+                &marking,
+                &records,
+                &busy.device,
+                from,
+                size,
+                &mut busy_counter,
+            );
+            from += size;
+            body.to_string()
+        };
+        let batches = (0..options.probes.max(64)).map(|_| batch()).collect();
+        probed_beside(&base, &busy.token, batches, batch, || {
+            probe(&base, &prober, &demo, &record, options.probes, &mut counter)
+        })
+    };
+
     // The flooder fills the quarantine, device after device when the server caps each one.
     eprintln!("  .. prefilling {} quarantine entries", options.prefill);
     let agent = agent();
@@ -395,72 +511,51 @@ fn run(options: &Options, database_url: Option<&str>) {
     // The flood: the last flooding device pushes without pause while the probe runs.
     eprintln!("  .. {} probes under flood", options.probes);
     let flooder = login(&base, "tuan.le", "demo-trainer-2", "flood phone (flood)");
-    let stop = Arc::new(AtomicBool::new(false));
-    let flooding = {
-        let stop = Arc::clone(&stop);
-        let base = base.clone();
-        let demo = Demo {
-            probe_session: demo.probe_session.clone(),
-            probe_person: demo.probe_person.clone(),
-            foreign_session: demo.foreign_session.clone(),
-        };
+    let (flooded, flood) = {
+        let flooding = demo.clone();
         let size = options.flood_batch;
-        // The flooding batches are written before the flood: a flooding phone's CPU is not the
-        // server's, and writing a thousand mutations' JSON here took about as long as the
-        // server's refusing it, on the same two cores. More are written as they go should the
-        // flood outlast these.
-        let mut counter = 0;
-        let mut batches: Vec<String> = (0..options.probes.max(64))
-            .map(|_| refused_batch(&demo, &flooder.device, size, &mut counter).to_string())
-            .collect();
-        thread::spawn(move || {
-            let agent = self::agent();
-            let mut flood = Flood::default();
-            while !stop.load(Ordering::Relaxed) {
-                let body = batches.pop().unwrap_or_else(|| {
-                    refused_batch(&demo, &flooder.device, size, &mut counter).to_string()
-                });
-                let started = Instant::now();
-                let (status, answer) =
-                    send(&agent, &push_url(&base), Some(&flooder.token), Some(body));
-                let took = started.elapsed();
-                match status {
-                    200 => {
-                        flood.accepted.push(took);
-                        flood.filing.push((started, Instant::now()));
-                    }
-                    429 => flood.refused_full.push(took),
-                    _ => panic!("flooding push: {status} {answer}"),
-                }
-            }
-            flood
+        let mut flood_counter = 0;
+        let mut batch =
+            move || refused_batch(&flooding, &flooder.device, size, &mut flood_counter).to_string();
+        let batches = (0..options.probes.max(64)).map(|_| batch()).collect();
+        probed_beside(&base, &flooder.token, batches, batch, || {
+            probe(&base, &prober, &demo, &record, options.probes, &mut counter)
         })
     };
-    // Let the flood get going before the first probe.
-    thread::sleep(Duration::from_millis(200));
-    let flooded = probe(&base, &prober, &demo, &record, options.probes, &mut counter);
-    stop.store(true, Ordering::Relaxed);
-    let flood = flooding.join().expect("the flooding thread");
     drop(server);
 
     let (during_filing, during_refusals): (Vec<Probed>, Vec<Probed>) = flooded
         .iter()
         .partition(|probe| flood.filing.iter().any(|span| probe.overlaps(*span)));
-    let (alone, flooded) = (latencies(&alone), latencies(&flooded));
+    let (alone, busy, flooded) = (
+        latencies(&alone),
+        latencies(&beside_busy),
+        latencies(&flooded),
+    );
     let (alone50, alone99) = (percentile(&alone, 0.5), percentile(&alone, 0.99));
+    let (busy50, busy99) = (percentile(&busy, 0.5), percentile(&busy, 0.99));
     let (flood50, flood99) = (percentile(&flooded, 0.5), percentile(&flooded, 0.99));
     println!("\n{backend}");
     println!(
-        "  one-mutation push, alone        p50 {:>9}  p99 {:>9}",
+        "  one-mutation push, alone                 p50 {:>9}  p99 {:>9}",
         ms(alone50),
         ms(alone99)
     );
     println!(
-        "  one-mutation push, under flood  p50 {:>9}  p99 {:>9}   ({:.2}x, {:.2}x; target: at most 2x)",
+        "  one-mutation push, beside a busy device  p50 {:>9}  p99 {:>9}   ({:.2}x, {:.2}x alone)",
+        ms(busy50),
+        ms(busy99),
+        ratio(busy50, alone50),
+        ratio(busy99, alone99),
+    );
+    println!(
+        "  one-mutation push, under flood           p50 {:>9}  p99 {:>9}   ({:.2}x, {:.2}x alone; target: at most 2x) ({:.2}x, {:.2}x beside the busy device)",
         ms(flood50),
         ms(flood99),
         ratio(flood50, alone50),
         ratio(flood99, alone99),
+        ratio(flood50, busy50),
+        ratio(flood99, busy99),
     );
     for (when, probes) in [
         ("while a flooding push was filed", &during_filing),
@@ -489,6 +584,12 @@ fn run(options: &Options, database_url: Option<&str>) {
             ms(*last)
         );
     }
+    println!(
+        "  the busy device: {} pushes of {} accepted marks (p50 {})",
+        busy_pushes.accepted.len(),
+        options.flood_batch.min(demo.marks.len()),
+        ms(percentile(&busy_pushes.accepted, 0.5)),
+    );
     println!(
         "  during the flood: {} flooding pushes filed (p50 {}), {} refused 429 (p50 {})",
         flood.accepted.len(),
