@@ -191,8 +191,9 @@ struct Demo {
     probe_person: String,
     /// A session of a course the flooding trainer is not assigned to.
     foreign_session: String,
-    /// Every (session, person) of the probed course: what a busy device of its other trainer
-    /// marks, legitimately.
+    /// Every (session, person) of the probed course but the probe's: what a busy device of its
+    /// other trainer marks, legitimately (never the probe's record, which the probe alone
+    /// writes).
     marks: Vec<(String, String)>,
 }
 
@@ -240,6 +241,8 @@ fn demo_ids(base: &str, admin: &str) -> Demo {
                     .iter()
                     .map(move |person| (session.clone(), person.clone()))
             })
+            // The first pair is the probe's.
+            .skip(1)
             .collect(),
     }
 }
