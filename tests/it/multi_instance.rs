@@ -107,15 +107,7 @@ fn three_instances_share_one_postgres_and_one_store() {
     let moto = start_moto();
     let store_args = match &moto {
         Some(moto) => {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let bucket = agent
-                .put(format!("{}/materials", moto.endpoint))
-                .send_empty()
-                .unwrap();
-            assert_eq!(bucket.status(), 200);
+            moto.create_bucket("materials");
             vec![
                 "--store-url".to_owned(),
                 "s3://materials/fleet".to_owned(),

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
-use diemdanh::config::{StorageConfig, StoreConfig};
+use diemdanh::config::StorageConfig;
 use diemdanh::db::{DbConn, schema::sync_mutations};
 use diesel::prelude::*;
 use rand::Rng;
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::device::{Device, apply, pull_from};
 use super::process::spawn_server;
+use super::storage::default_storage;
 use super::sync::{new_id, upsert_attendance};
 use super::{JsonBody, Response, check_against_spec, exchange};
 
@@ -188,15 +189,7 @@ impl Fleet {
 
     /// The instances' database, for reading it directly.
     pub fn storage(&self) -> StorageConfig {
-        StorageConfig {
-            data_dir: self.data_dir(0),
-            database_url: self.database_url.clone(),
-            db_pool_size: 2,
-            sqlite_busy_timeout_ms: 5000,
-            pg_lock_timeout_ms: 5000,
-            pg_statement_timeout_ms: 30000,
-            store: StoreConfig::default(),
-        }
+        default_storage(self.data_dir(0), self.database_url.clone(), 2)
     }
 
     /// A `diemdanh` command on the data directory of instance `n` (and the database), with the
