@@ -79,16 +79,7 @@ fn push_rate(fleet: &Fleet, devices: &mut [Device]) -> f64 {
                             )
                         })
                         .collect();
-                    let answer = fleet
-                        .call(
-                            "POST",
-                            "/api/v1/sync/push",
-                            Some(&device.token),
-                            Some(&json!({ "mutations": mutations })),
-                        )
-                        .expect(200)
-                        .json;
-                    for result in answer["results"].as_array().unwrap() {
+                    for result in device.push(fleet, &mutations) {
                         assert_ne!(result["status"], "rejected", "{result}");
                     }
                 }
@@ -246,14 +237,11 @@ fn three_instances_share_one_postgres_and_one_store() {
     fleet
         .call_on(&bases[1], "GET", "/api/v1/me", Some(access), None)
         .expect(200);
-    let refreshed = fleet
-        .call_on(
-            &bases[2],
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": login["refresh_token"]})),
-        )
+    let refresh_on = |base: &str, refresh_token: &Value| {
+        let body = json!({ "refresh_token": refresh_token });
+        fleet.call_on(base, "POST", "/api/v1/auth/refresh", None, Some(&body))
+    };
+    let refreshed = refresh_on(&bases[2], &login["refresh_token"])
         .expect(200)
         .json;
     assert_eq!(refreshed["device_id"], login["device_id"]);
@@ -262,24 +250,11 @@ fn three_instances_share_one_postgres_and_one_store() {
         .call_on(&bases[0], "GET", "/api/v1/me", Some(renewed), None)
         .expect(200);
     // The chain moves on through B, so the old token is no longer a retry of a lost answer.
-    let moved_on = fleet
-        .call_on(
-            &bases[1],
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": refreshed["refresh_token"]})),
-        )
+    let moved_on = refresh_on(&bases[1], &refreshed["refresh_token"])
         .expect(200)
         .json;
     let renewed = moved_on["access_token"].as_str().unwrap();
-    let replay = fleet.call_on(
-        &bases[0],
-        "POST",
-        "/api/v1/auth/refresh",
-        None,
-        Some(&json!({"refresh_token": login["refresh_token"]})),
-    );
+    let replay = refresh_on(&bases[0], &login["refresh_token"]);
     replay.expect_error(401, "refresh_token_reused");
     let signed_out = fleet.call_on(&bases[1], "GET", "/api/v1/me", Some(renewed), None);
     signed_out.expect_error(401, "device_revoked");
