@@ -17,6 +17,7 @@ use crate::materials::{content, sha256, start_moto};
 use crate::support::device::{Device, apply};
 use crate::support::fleet::{
     Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
+    join_devices,
 };
 use crate::support::postgres;
 use crate::support::sync::upsert_attendance;
@@ -138,7 +139,7 @@ fn three_instances_share_one_postgres_and_one_store() {
     // restarted in the middle.
     let started = Instant::now();
     let restarted = AtomicBool::new(false);
-    let (outcomes, pushes_at_kill) = std::thread::scope(|scope| {
+    let ((mut devices, acked), pushes_at_kill) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..DEVICES)
             .map(|d| {
                 let (fleet, world, restarted) = (&fleet, &world, &restarted);
@@ -164,11 +165,7 @@ fn three_instances_share_one_postgres_and_one_store() {
         instances[1] = fleet.spawn(&[]).wait();
         fleet.bases.write().unwrap()[1] = instances[1].base.clone();
         restarted.store(true, Ordering::SeqCst);
-        let outcomes: Vec<(Device, Vec<Acked>)> = threads
-            .into_iter()
-            .map(|t| t.join().expect("device thread"))
-            .collect();
-        (outcomes, pushes_at_kill)
+        (join_devices(threads), pushes_at_kill)
     });
     let elapsed = started.elapsed();
     let retries = fleet.retries.load(Ordering::SeqCst);
@@ -179,8 +176,6 @@ fn three_instances_share_one_postgres_and_one_store() {
 
     // Every acknowledged mutation is on record once, and every device, after a last pull
     // through any instance, holds the server's view.
-    let (mut devices, acked): (Vec<Device>, Vec<Vec<Acked>>) = outcomes.into_iter().unzip();
-    let acked: Vec<Acked> = acked.into_iter().flatten().collect();
     assert_eq!(acked.len(), pushes * BATCH);
     let server = check_nothing_lost_and_converged(&fleet, &mut conn, &admin, &acked, &mut devices);
 

@@ -24,7 +24,9 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use support::device::Device;
-use support::fleet::{Acked, Fleet, Instance, World, check_nothing_lost_and_converged};
+use support::fleet::{
+    Acked, Fleet, Instance, World, check_nothing_lost_and_converged, join_devices,
+};
 use support::{Backend, number_from_env};
 
 const DEFAULT_SECS: u64 = 60;
@@ -133,12 +135,7 @@ fn holds_a_long_day(backend: Backend) {
         });
         std::thread::sleep(length);
         stop.store(true, Ordering::SeqCst);
-        let outcomes: Vec<(Device, Vec<Acked>)> = phones
-            .into_iter()
-            .map(|t| t.join().expect("phone thread"))
-            .collect();
-        let (devices, acked): (Vec<Device>, Vec<Vec<Acked>>) = outcomes.into_iter().unzip();
-        (devices, acked.into_iter().flatten().collect::<Vec<Acked>>())
+        join_devices(phones)
     });
     let elapsed = started.elapsed();
     assert_eq!(fleet.server_errors(), Vec::<String>::new(), "no 5xx");

@@ -553,6 +553,20 @@ impl Device {
     }
 }
 
+/// Waits for the device threads: every device, and the mutations acknowledged to any of them.
+pub fn join_devices(
+    threads: Vec<std::thread::ScopedJoinHandle<'_, (Device, Vec<Acked>)>>,
+) -> (Vec<Device>, Vec<Acked>) {
+    let mut devices = Vec::with_capacity(threads.len());
+    let mut acked = Vec::new();
+    for thread in threads {
+        let (device, its_acked) = thread.join().expect("device thread");
+        devices.push(device);
+        acked.extend(its_acked);
+    }
+    (devices, acked)
+}
+
 /// The three promises' first two, checked after the devices are done: every acknowledged
 /// mutation is in the mutation log once and nothing else is; each (session, person) holds one
 /// record, with the status of its latest acknowledged stamp; and every device, after a last
