@@ -288,46 +288,13 @@ fn material_uploaded_on_one_downloads_from_all(
     course: &str,
 ) {
     let bytes = content(300_000, 7);
-    let request = ureq::http::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "{}/api/v1/courses/{course}/materials?file_name=bai-giang.pdf",
-            bases[0]
-        ))
-        .header("Authorization", format!("Bearer {admin}"))
-        .header("Content-Type", "application/pdf")
-        .body(bytes.clone())
-        .unwrap();
-    let mut created = fleet.agent.run(request).unwrap();
-    assert_eq!(created.status(), 201);
-    let material: Value =
-        serde_json::from_str(&created.body_mut().read_to_string().unwrap()).unwrap();
+    let material = fleet.upload_lecture(&bases[0], admin, course, bytes.clone());
     assert_eq!(material["sha256"], sha256(&bytes));
-    let path = format!(
-        "/api/v1/materials/{}/content",
-        material["id"].as_str().unwrap()
-    );
+    let material = material["id"].as_str().unwrap();
     for base in &bases[1..] {
-        let download = |range: Option<&str>| {
-            let mut request = ureq::http::Request::builder()
-                .uri(format!("{base}{path}"))
-                .header("Authorization", format!("Bearer {admin}"));
-            if let Some(range) = range {
-                request = request.header("Range", range);
-            }
-            let mut response = fleet.agent.run(request.body(()).unwrap()).unwrap();
-            let status = response.status().as_u16();
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(u64::MAX)
-                .read_to_vec()
-                .unwrap();
-            (status, body)
-        };
-        let (status, whole) = download(None);
+        let (status, whole) = fleet.download(base, admin, material, None);
         assert_eq!((status, sha256(&whole)), (200, sha256(&bytes)));
-        let (status, piece) = download(Some("bytes=100000-100099"));
+        let (status, piece) = fleet.download(base, admin, material, Some("bytes=100000-100099"));
         assert_eq!((status, piece.as_slice()), (206, &bytes[100_000..100_100]));
     }
 }

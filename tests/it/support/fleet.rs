@@ -394,6 +394,49 @@ impl Fleet {
             .unwrap()
             .to_owned()
     }
+
+    /// Uploads `bytes` as the lecture `bai-giang.pdf` of `course` through the instance at
+    /// `base`, which must accept it: the material.
+    pub fn upload_lecture(&self, base: &str, admin: &str, course: &str, bytes: Vec<u8>) -> Value {
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "{base}/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"
+            ))
+            .header("Authorization", format!("Bearer {admin}"))
+            .header("Content-Type", "application/pdf")
+            .body(bytes)
+            .unwrap();
+        let mut created = self.agent.run(request).unwrap();
+        assert_eq!(created.status(), 201);
+        serde_json::from_str(&created.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    /// A material's content from the instance at `base`, whole or the `range` asked for (a
+    /// `Range` header's value): the status and the bytes.
+    pub fn download(
+        &self,
+        base: &str,
+        token: &str,
+        material: &str,
+        range: Option<&str>,
+    ) -> (u16, Vec<u8>) {
+        let mut request = ureq::http::Request::builder()
+            .uri(format!("{base}/api/v1/materials/{material}/content"))
+            .header("Authorization", format!("Bearer {token}"));
+        if let Some(range) = range {
+            request = request.header("Range", range);
+        }
+        let mut response = self.agent.run(request.body(()).unwrap()).expect("download");
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .unwrap();
+        (status, body)
+    }
 }
 
 /// What devices may write to: every session of one course, every enrolled person; and the
