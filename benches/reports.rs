@@ -8,17 +8,18 @@
 
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
+#[path = "../tests/it/support/storage.rs"]
+mod storage;
 
 #[allow(dead_code, reason = "the latency figures are the other benchmarks'")]
 mod common;
 
 use std::time::{Duration, Instant};
 
-use diemdanh::config::StorageConfig;
+use diemdanh::cli::cli_admin;
 use diemdanh::db::schema::{attendance, courses, enrollments, people, sessions, units, users};
 use diemdanh::db::{self, DbConn};
-use diemdanh::domain::access::Manages;
-use diemdanh::domain::{Caller, Role, text};
+use diemdanh::domain::{Caller, text};
 use diemdanh::reports::course::{self, CourseQuery};
 use diemdanh::reports::coverage::{self, CoverageQuery};
 use diemdanh::reports::{Report, render};
@@ -149,15 +150,11 @@ fn run_backend(options: &Options, use_postgres: bool) {
     } else {
         None
     };
-    let storage = StorageConfig {
-        data_dir: dir.path().to_path_buf(),
-        database_url: pg.as_ref().map(|pg| pg.url.clone()),
-        db_pool_size: 1,
-        sqlite_busy_timeout_ms: 5000,
-        pg_lock_timeout_ms: 5000,
-        pg_statement_timeout_ms: 30000,
-        store: Default::default(),
-    };
+    let storage = storage::default_storage(
+        dir.path().to_path_buf(),
+        pg.as_ref().map(|pg| pg.url.clone()),
+        1,
+    );
     let pool = db::open(&storage).expect("open database");
     let mut conn = pool.get().expect("connection");
     let load_before = load_average();
@@ -169,14 +166,10 @@ fn run_backend(options: &Options, use_postgres: bool) {
         diesel::connection::SimpleConnection::batch_execute(c, "ANALYZE").expect("analyze");
     }
 
+    // The seeded administrator, acting through the library as the command line does.
     let admin = Caller {
         user_id: seeded.admin.clone(),
-        device_id: String::new(),
-        role: Role::Admin,
-        person_id: None,
-        address: None,
-        unit_id: None,
-        manages: Manages::Everything,
+        ..cli_admin()
     };
     let query = CoverageQuery {
         from: Some(format!("{YEAR}-01-01")),

@@ -20,6 +20,8 @@ mod watermelon;
 
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
+#[path = "../tests/it/support/storage.rs"]
+mod storage;
 
 mod common;
 
@@ -318,15 +320,11 @@ impl Database {
     }
 
     fn storage(&self) -> StorageConfig {
-        StorageConfig {
-            data_dir: self.dir.path().to_path_buf(),
-            database_url: self.url().map(str::to_owned),
-            db_pool_size: 8,
-            sqlite_busy_timeout_ms: 5000,
-            pg_lock_timeout_ms: 5000,
-            pg_statement_timeout_ms: 30000,
-            store: Default::default(),
-        }
+        storage::default_storage(
+            self.dir.path().to_path_buf(),
+            self.url().map(str::to_owned),
+            8,
+        )
     }
 
     fn path(&self) -> &Path {

@@ -207,8 +207,9 @@ fn find_user(conn: &mut DbConn, username: &str) -> Result<crate::domain::users::
 }
 
 /// The CLI acts as an administrator with no account or device of its own: its entries in the
-/// audit trail name no user, device or address.
-fn cli_admin() -> Caller {
+/// audit trail name no user, device or address. Tests and benchmarks that act straight through
+/// the library act as it does.
+pub fn cli_admin() -> Caller {
     Caller {
         user_id: String::new(),
         device_id: String::new(),

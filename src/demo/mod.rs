@@ -493,6 +493,18 @@ fn load_units(conn: &mut DbConn, caller: &Caller) -> Result<HashMap<&'static str
     Ok(ids)
 }
 
+/// The column headings of a roster as an office writes it, its row number (`STT`) first: the
+/// demo roster's, and those of the rosters the tests import.
+pub const ROSTER_HEADINGS: [&str; 7] = [
+    "STT",
+    "Họ và tên",
+    "Ngày sinh",
+    "Giới tính",
+    "Chức vụ",
+    "Đơn vị",
+    "Số điện thoại",
+];
+
 /// The demo cadres as a provincial office's workbook (title row, the seven usual columns, dates
 /// as text, Vietnamese positions), for trying the roster import:
 /// `diemdanh demo-roster roster.xlsx`, then `diemdanh import people roster.xlsx`.
@@ -506,16 +518,7 @@ pub fn roster_xlsx() -> Result<Vec<u8>> {
     sheet
         .merge_range(0, 0, 0, 6, "DANH SÁCH CÁN BỘ ĐOÀN CƠ SỞ", &bold)
         .map_err(failed)?;
-    let headers = [
-        "STT",
-        "Họ và tên",
-        "Ngày sinh",
-        "Giới tính",
-        "Chức vụ",
-        "Đơn vị",
-        "Số điện thoại",
-    ];
-    for (col, header) in headers.iter().enumerate() {
+    for (col, header) in ROSTER_HEADINGS.iter().enumerate() {
         sheet
             .write_string_with_format(1, col as u16, *header, &bold)
             .map_err(failed)?;

@@ -29,6 +29,7 @@ use serde_json::Value;
 use support::device::Device;
 use support::fleet::{
     Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
+    join_devices,
 };
 use support::{Backend, number_from_env};
 
@@ -140,16 +141,11 @@ fn loses_nothing_acknowledged_across_crashes(backend: Backend) {
         drop(current);
         let last = start(&fleet, None);
         stop.store(true, Ordering::SeqCst);
-        let outcomes: Vec<(Device, Vec<Acked>)> = threads
-            .into_iter()
-            .map(|t| t.join().expect("device thread"))
-            .collect();
-        let (devices, acked): (Vec<Device>, Vec<Vec<Acked>>) = outcomes.into_iter().unzip();
+        let (devices, acked) = join_devices(threads);
         (devices, acked, last)
     });
     let elapsed = started.elapsed();
     let mut devices = devices;
-    let acked: Vec<Acked> = acked.into_iter().flatten().collect();
     assert_eq!(fleet.server_errors(), Vec::<String>::new());
 
     let pool = db::open(&fleet.storage()).unwrap();

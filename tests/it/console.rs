@@ -2,10 +2,10 @@
 //! policy as the field app, kept out of the field app's offline list, and the console itself in
 //! Debian's Chromium against the real server (`tests/browser/console.test.mjs`).
 
+use diemdanh::demo::ROSTER_HEADINGS;
 use rust_xlsxwriter::Workbook;
 
 use crate::backend_tests;
-use crate::support::sheets::ROSTER_HEADINGS;
 use crate::support::{Backend, TestApp, run_browser_suite};
 
 backend_tests!(

@@ -440,15 +440,7 @@ fn run_case(app: &TestApp, world: &World, settings: &PullSettings, scenario: &Sc
         pull_into(&mut conn, settings, &world.session, device);
     }
 
-    let admin = Caller {
-        user_id: String::new(),
-        device_id: String::new(),
-        role: Role::Admin,
-        person_id: None,
-        address: None,
-        unit_id: None,
-        manages: diemdanh::domain::access::Manages::Everything,
-    };
+    let admin = diemdanh::cli::cli_admin();
     let server: Vec<Value> = {
         let filter = diemdanh::domain::attendance::AttendanceFilter {
             session_id: Some(world.session.clone()),

@@ -1,12 +1,12 @@
 //! Roster import: CSV and XLSX as offices keep them, dry run then apply, re-import, duplicates,
 //! bad files, 10,000 rows, and the command line.
 
+use diemdanh::demo::ROSTER_HEADINGS;
 use rust_xlsxwriter::{Format, Workbook};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::sheets::ROSTER_HEADINGS;
 use crate::support::{Response, TestApp, id_of, strings_of};
 
 backend_tests!(

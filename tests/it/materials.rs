@@ -764,6 +764,21 @@ pub struct Moto {
     pub endpoint: String,
 }
 
+impl Moto {
+    /// Makes a bucket: moto accepts any credentials, so a plain request does.
+    pub fn create_bucket(&self, name: &str) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let created = agent
+            .put(format!("{}/{name}", self.endpoint))
+            .send_empty()
+            .unwrap();
+        assert_eq!(created.status(), 200, "bucket {name}");
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -817,16 +832,7 @@ fn s3_storage_serves_the_same(backend: Backend) {
     let Some(moto) = start_moto() else {
         return;
     };
-    // moto accepts any credentials; the bucket is made with a plain request.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let created = agent
-        .put(format!("{}/materials", moto.endpoint))
-        .send_empty()
-        .unwrap();
-    assert_eq!(created.status(), 200);
+    moto.create_bucket("materials");
     let store = StoreConfig {
         store_url: Some("s3://materials/diemdanh".into()),
         s3_endpoint: Some(moto.endpoint.clone()),

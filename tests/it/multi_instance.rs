@@ -17,6 +17,7 @@ use crate::materials::{content, sha256, start_moto};
 use crate::support::device::{Device, apply};
 use crate::support::fleet::{
     Acked, Fleet, Instance, STATUSES, Starting, World, check_nothing_lost_and_converged,
+    join_devices,
 };
 use crate::support::postgres;
 use crate::support::sync::upsert_attendance;
@@ -79,16 +80,7 @@ fn push_rate(fleet: &Fleet, devices: &mut [Device]) -> f64 {
                             )
                         })
                         .collect();
-                    let answer = fleet
-                        .call(
-                            "POST",
-                            "/api/v1/sync/push",
-                            Some(&device.token),
-                            Some(&json!({ "mutations": mutations })),
-                        )
-                        .expect(200)
-                        .json;
-                    for result in answer["results"].as_array().unwrap() {
+                    for result in device.push(fleet, &mutations) {
                         assert_ne!(result["status"], "rejected", "{result}");
                     }
                 }
@@ -107,15 +99,7 @@ fn three_instances_share_one_postgres_and_one_store() {
     let moto = start_moto();
     let store_args = match &moto {
         Some(moto) => {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let bucket = agent
-                .put(format!("{}/materials", moto.endpoint))
-                .send_empty()
-                .unwrap();
-            assert_eq!(bucket.status(), 200);
+            moto.create_bucket("materials");
             vec![
                 "--store-url".to_owned(),
                 "s3://materials/fleet".to_owned(),
@@ -155,7 +139,7 @@ fn three_instances_share_one_postgres_and_one_store() {
     // restarted in the middle.
     let started = Instant::now();
     let restarted = AtomicBool::new(false);
-    let (outcomes, pushes_at_kill) = std::thread::scope(|scope| {
+    let ((mut devices, acked), pushes_at_kill) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..DEVICES)
             .map(|d| {
                 let (fleet, world, restarted) = (&fleet, &world, &restarted);
@@ -181,11 +165,7 @@ fn three_instances_share_one_postgres_and_one_store() {
         instances[1] = fleet.spawn(&[]).wait();
         fleet.bases.write().unwrap()[1] = instances[1].base.clone();
         restarted.store(true, Ordering::SeqCst);
-        let outcomes: Vec<(Device, Vec<Acked>)> = threads
-            .into_iter()
-            .map(|t| t.join().expect("device thread"))
-            .collect();
-        (outcomes, pushes_at_kill)
+        (join_devices(threads), pushes_at_kill)
     });
     let elapsed = started.elapsed();
     let retries = fleet.retries.load(Ordering::SeqCst);
@@ -196,8 +176,6 @@ fn three_instances_share_one_postgres_and_one_store() {
 
     // Every acknowledged mutation is on record once, and every device, after a last pull
     // through any instance, holds the server's view.
-    let (mut devices, acked): (Vec<Device>, Vec<Vec<Acked>>) = outcomes.into_iter().unzip();
-    let acked: Vec<Acked> = acked.into_iter().flatten().collect();
     assert_eq!(acked.len(), pushes * BATCH);
     let server = check_nothing_lost_and_converged(&fleet, &mut conn, &admin, &acked, &mut devices);
 
@@ -254,14 +232,11 @@ fn three_instances_share_one_postgres_and_one_store() {
     fleet
         .call_on(&bases[1], "GET", "/api/v1/me", Some(access), None)
         .expect(200);
-    let refreshed = fleet
-        .call_on(
-            &bases[2],
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": login["refresh_token"]})),
-        )
+    let refresh_on = |base: &str, refresh_token: &Value| {
+        let body = json!({ "refresh_token": refresh_token });
+        fleet.call_on(base, "POST", "/api/v1/auth/refresh", None, Some(&body))
+    };
+    let refreshed = refresh_on(&bases[2], &login["refresh_token"])
         .expect(200)
         .json;
     assert_eq!(refreshed["device_id"], login["device_id"]);
@@ -270,24 +245,11 @@ fn three_instances_share_one_postgres_and_one_store() {
         .call_on(&bases[0], "GET", "/api/v1/me", Some(renewed), None)
         .expect(200);
     // The chain moves on through B, so the old token is no longer a retry of a lost answer.
-    let moved_on = fleet
-        .call_on(
-            &bases[1],
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": refreshed["refresh_token"]})),
-        )
+    let moved_on = refresh_on(&bases[1], &refreshed["refresh_token"])
         .expect(200)
         .json;
     let renewed = moved_on["access_token"].as_str().unwrap();
-    let replay = fleet.call_on(
-        &bases[0],
-        "POST",
-        "/api/v1/auth/refresh",
-        None,
-        Some(&json!({"refresh_token": login["refresh_token"]})),
-    );
+    let replay = refresh_on(&bases[0], &login["refresh_token"]);
     replay.expect_error(401, "refresh_token_reused");
     let signed_out = fleet.call_on(&bases[1], "GET", "/api/v1/me", Some(renewed), None);
     signed_out.expect_error(401, "device_revoked");
@@ -326,46 +288,13 @@ fn material_uploaded_on_one_downloads_from_all(
     course: &str,
 ) {
     let bytes = content(300_000, 7);
-    let request = ureq::http::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "{}/api/v1/courses/{course}/materials?file_name=bai-giang.pdf",
-            bases[0]
-        ))
-        .header("Authorization", format!("Bearer {admin}"))
-        .header("Content-Type", "application/pdf")
-        .body(bytes.clone())
-        .unwrap();
-    let mut created = fleet.agent.run(request).unwrap();
-    assert_eq!(created.status(), 201);
-    let material: Value =
-        serde_json::from_str(&created.body_mut().read_to_string().unwrap()).unwrap();
+    let material = fleet.upload_lecture(&bases[0], admin, course, bytes.clone());
     assert_eq!(material["sha256"], sha256(&bytes));
-    let path = format!(
-        "/api/v1/materials/{}/content",
-        material["id"].as_str().unwrap()
-    );
+    let material = material["id"].as_str().unwrap();
     for base in &bases[1..] {
-        let download = |range: Option<&str>| {
-            let mut request = ureq::http::Request::builder()
-                .uri(format!("{base}{path}"))
-                .header("Authorization", format!("Bearer {admin}"));
-            if let Some(range) = range {
-                request = request.header("Range", range);
-            }
-            let mut response = fleet.agent.run(request.body(()).unwrap()).unwrap();
-            let status = response.status().as_u16();
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(u64::MAX)
-                .read_to_vec()
-                .unwrap();
-            (status, body)
-        };
-        let (status, whole) = download(None);
+        let (status, whole) = fleet.download(base, admin, material, None);
         assert_eq!((status, sha256(&whole)), (200, sha256(&bytes)));
-        let (status, piece) = download(Some("bytes=100000-100099"));
+        let (status, piece) = fleet.download(base, admin, material, Some("bytes=100000-100099"));
         assert_eq!((status, piece.as_slice()), (206, &bytes[100_000..100_100]));
     }
 }

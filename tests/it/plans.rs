@@ -38,6 +38,15 @@ fn names(list: &Value) -> BTreeSet<String> {
     strings_of(list, "full_name").into_iter().collect()
 }
 
+/// A list of names (a change's `people_moved`) as a set.
+fn name_set(list: &Value) -> BTreeSet<String> {
+    let names = list.as_array().unwrap_or_else(|| panic!("a list: {list}"));
+    names
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| (*n).to_owned()).collect()
 }
@@ -245,12 +254,7 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: Tes
         )
     );
     assert_eq!(
-        merge_seen_by_b["people_moved"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap().to_owned())
-            .collect::<BTreeSet<_>>(),
+        name_set(&merge_seen_by_b["people_moved"]),
         set(&["Lê Văn Bảo", "Phạm Thị Cúc"])
     );
 
@@ -313,12 +317,7 @@ fn a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge(app: Tes
     let change = &of_province["changes"][0];
     assert_eq!(change["date"], "2026-07-01");
     assert_eq!(
-        change["people_moved"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap().to_owned())
-            .collect::<BTreeSet<_>>(),
+        name_set(&change["people_moved"]),
         set(&["Nguyễn Văn An", "Trần Thị Ánh"])
     );
     assert_eq!(of_province["courses_not_held"], 0);

@@ -24,7 +24,9 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use support::device::Device;
-use support::fleet::{Acked, Fleet, Instance, World, check_nothing_lost_and_converged};
+use support::fleet::{
+    Acked, Fleet, Instance, World, check_nothing_lost_and_converged, join_devices,
+};
 use support::{Backend, number_from_env};
 
 const DEFAULT_SECS: u64 = 60;
@@ -133,12 +135,7 @@ fn holds_a_long_day(backend: Backend) {
         });
         std::thread::sleep(length);
         stop.store(true, Ordering::SeqCst);
-        let outcomes: Vec<(Device, Vec<Acked>)> = phones
-            .into_iter()
-            .map(|t| t.join().expect("phone thread"))
-            .collect();
-        let (devices, acked): (Vec<Device>, Vec<Vec<Acked>>) = outcomes.into_iter().unzip();
-        (devices, acked.into_iter().flatten().collect::<Vec<Acked>>())
+        join_devices(phones)
     });
     let elapsed = started.elapsed();
     assert_eq!(fleet.server_errors(), Vec::<String>::new(), "no 5xx");
@@ -191,19 +188,7 @@ fn holds_a_long_day(backend: Backend) {
 /// A lecture of the course, for the readers to download.
 fn upload_lecture(fleet: &Fleet, base: &str, admin: &str, course: &str) -> String {
     let bytes: Vec<u8> = (0..LECTURE_BYTES).map(|i| (i * 7 % 251) as u8).collect();
-    let request = ureq::http::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "{base}/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"
-        ))
-        .header("Authorization", format!("Bearer {admin}"))
-        .header("Content-Type", "application/pdf")
-        .body(bytes)
-        .unwrap();
-    let mut created = fleet.agent.run(request).unwrap();
-    assert_eq!(created.status(), 201);
-    let material: Value =
-        serde_json::from_str(&created.body_mut().read_to_string().unwrap()).unwrap();
+    let material = fleet.upload_lecture(base, admin, course, bytes);
     material["id"].as_str().unwrap().to_owned()
 }
 
@@ -278,20 +263,9 @@ fn run_reader(fleet: &Fleet, username: &str, lecture: &str, tally: &Tally, stop:
         }
         let start = rand::rng().random_range(0..LECTURE_BYTES);
         let base = fleet.bases.read().unwrap()[0].clone();
-        let request = ureq::http::Request::builder()
-            .uri(format!("{base}/api/v1/materials/{lecture}/content"))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Range", format!("bytes={start}-"))
-            .body(())
-            .unwrap();
-        let mut response = fleet.agent.run(request).expect("download");
-        assert_eq!(response.status(), 206, "a range of the lecture");
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_vec()
-            .unwrap();
+        let range = format!("bytes={start}-");
+        let (status, body) = fleet.download(&base, &token, lecture, Some(&range));
+        assert_eq!(status, 206, "a range of the lecture");
         assert_eq!(body.len(), LECTURE_BYTES - start);
         assert!(
             body.iter()

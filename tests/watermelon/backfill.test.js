@@ -15,15 +15,7 @@ const assert = require('node:assert/strict')
 const { randomUUID } = require('node:crypto')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const {
-  call,
-  login,
-  tablet,
-  nativePush,
-  mutation,
-  course,
-  serverAttendance,
-  listAll,
-  env,
+  call, login, signInAdmin, tablet, nativePush, mutation, course, serverAttendance, listAll, env,
   collectSyncComplaints,
 } = require('./support')
 
@@ -101,8 +93,7 @@ async function remark(ids, status) {
 }
 
 test('a tablet holds its own small class; a large class has its own trainer', async () => {
-  const [user, password] = env('DIEMDANH_ADMIN').split(':')
-  admin = await login(BASE, user, password, 'admin console')
+  admin = await signInAdmin(BASE, 'admin console')
   small = await course(BASE, admin, `S${tag}`, 6, 2)
   large = await course(BASE, admin, `L${tag}`, PEOPLE, SESSIONS)
   const smallTrainer = await login(BASE, small.username, small.password, 'seeding phone')

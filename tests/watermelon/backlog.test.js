@@ -13,15 +13,8 @@ const assert = require('node:assert/strict')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
 const {
-  env,
-  collectSyncComplaints,
-  localDatabase,
-  dumpTables,
-  attendanceColumns,
-  cuttableNetwork,
-  takeTheRollOffline,
-  send,
-  signIn,
+  env, collectSyncComplaints, localDatabase, dumpTables, attendanceColumns, cuttableNetwork,
+  takeTheRollOffline, send, signIn, signInAdmin,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -34,7 +27,7 @@ const network = cuttableNetwork()
 
 let adminToken
 async function api(method, path, body) {
-  if (!adminToken) adminToken = (await signIn(BASE, env('DIEMDANH_ADMIN'), 'admin console')).access_token
+  if (!adminToken) adminToken = await signInAdmin(BASE, 'admin console')
   return send(BASE, adminToken, method, path, body)
 }
 

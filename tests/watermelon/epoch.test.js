@@ -16,13 +16,7 @@ const { execFileSync } = require('node:child_process')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { getLastPulledAt } = require('@nozbe/watermelondb/sync/impl')
 const {
-  call,
-  login,
-  tablet,
-  course,
-  serverAttendance,
-  env,
-  collectSyncComplaints,
+  signInAdmin, call, tablet, course, serverAttendance, env, collectSyncComplaints,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -31,8 +25,7 @@ const BASE = env('DIEMDANH_URL')
 const syncComplaints = collectSyncComplaints()
 
 test('a tablet pushes its change, is told to start over, and ends with the server state', async () => {
-  const [adminName, adminPassword] = env('DIEMDANH_ADMIN').split(':')
-  const admin = await login(BASE, adminName, adminPassword, 'office')
+  const admin = await signInAdmin(BASE, 'office')
   const c = await course(BASE, admin, 'EPOCH', 3, 2)
   for (const person of c.personIds) {
     await call(BASE, admin, 'POST', '/api/v1/enrollments', { course_id: c.id, person_id: person })

@@ -30,18 +30,8 @@ const { isDeepStrictEqual } = require('node:util')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { SYNCED_TABLES } = require('../../api-spec/watermelondb/schema')
 const {
-  call,
-  login,
-  tablet,
-  nativePush,
-  mutation,
-  course,
-  seedMixed,
-  tripOffline,
-  takeTheRollOffline,
-  serverAttendance,
-  sum,
-  STATUSES,
+  call, login, tablet, nativePush, mutation, course, seedMixed, tripOffline, takeTheRollOffline,
+  serverAttendance, sum, STATUSES,
 } = require('./support')
 
 const BIN =

@@ -58,6 +58,12 @@ async function signIn(base, credentials, deviceName) {
   return call(base, '', 'POST', '/api/v1/auth/login', { username, password, device_name: deviceName })
 }
 
+// Signs the run's administrator (DIEMDANH_ADMIN, "user:password") in on a device named
+// `deviceName`: the access token.
+async function signInAdmin(base, deviceName) {
+  return (await signIn(base, env('DIEMDANH_ADMIN'), deviceName)).access_token
+}
+
 async function login(base, username, password, deviceName) {
   const answer = await call(base, '', 'POST', '/api/v1/auth/login', {
     username,
@@ -398,6 +404,7 @@ module.exports = {
   send,
   call,
   signIn,
+  signInAdmin,
   login,
   localDatabase,
   dumpTables,

@@ -20,13 +20,8 @@ const assert = require('node:assert/strict')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const { syncWithDiemdanh } = require('../../api-spec/watermelondb/sync')
 const {
-  env,
-  collectSyncComplaints,
-  localDatabase,
-  dumpTables,
-  attendanceColumns,
-  send,
-  signIn,
+  env, collectSyncComplaints, localDatabase, dumpTables, attendanceColumns, send, signIn,
+  signInAdmin,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -43,8 +38,7 @@ const OTHER_ASSIGNMENT = env('DIEMDANH_OTHER_ASSIGNMENT')
 const syncComplaints = collectSyncComplaints()
 
 async function api(method, path, body) {
-  const { access_token: token } = await signIn(BASE, env('DIEMDANH_ADMIN'), 'admin console')
-  return send(BASE, token, method, path, body)
+  return send(BASE, await signInAdmin(BASE, 'admin console'), method, path, body)
 }
 
 // One phone: its own WatermelonDB database, signed in as one trainer.

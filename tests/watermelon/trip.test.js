@@ -17,18 +17,8 @@ const assert = require('node:assert/strict')
 const { randomUUID } = require('node:crypto')
 const { hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const {
-  call,
-  login,
-  tablet,
-  nativePush,
-  mutation,
-  seedMixed,
-  tripOffline,
-  serverAttendance,
-  sum,
-  env,
-  collectSyncComplaints,
-  cuttableNetwork,
+  call, login, signInAdmin, tablet, nativePush, mutation, seedMixed, tripOffline, serverAttendance,
+  sum, env, collectSyncComplaints, cuttableNetwork,
 } = require('./support')
 
 const BASE = env('DIEMDANH_URL')
@@ -65,8 +55,7 @@ async function quarantined() {
 }
 
 test('the tablet changes 20,000 records offline', async (t) => {
-  const [user, password] = env('DIEMDANH_ADMIN').split(':')
-  admin = await login(BASE, user, password, 'admin console')
+  admin = await signInAdmin(BASE, 'admin console')
   course = await seedMixed(BASE, admin)
   device = await tablet(BASE, course.username, course.password, 'trip-tablet')
   await device.sync()

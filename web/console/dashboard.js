@@ -4,7 +4,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { download, errorBox, loading, section, svg, table, tableSection } from './ui.js';
+import { downloadButton, errorBox, loading, section, svg, table, tableSection } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 
@@ -66,8 +66,8 @@ export function dashboardScreen(context) {
           h(
             'div',
             { class: 'actions' },
-            downloadButton(context, 'csv', t('console.download_csv')),
-            downloadButton(context, 'xlsx', t('console.download_xlsx')),
+            coverageDownload(context, 'csv', t('console.download_csv')),
+            coverageDownload(context, 'xlsx', t('console.download_xlsx')),
           ),
           chart(province ? [province, ...grassroots] : grassroots),
         ),
@@ -104,21 +104,14 @@ export function tile(label, value, note, testid) {
  * @param {string} label
  * @param {string} [unitId]
  */
-function downloadButton(context, format, label, unitId) {
-  const button = h('button', {
-    type: 'button',
-    'data-testid': `coverage-${format}`,
-    onclick: async () => {
-      button.setAttribute('aria-busy', 'true');
-      try {
-        await download(context.api, COVERAGE, { format, unit_id: unitId }, `coverage.${format}`);
-      } catch (error) {
-        button.after(errorBox(error));
-      }
-      button.removeAttribute('aria-busy');
-    },
-  }, label);
-  return button;
+function coverageDownload(context, format, label, unitId) {
+  return downloadButton(context.api, {
+    testid: `coverage-${format}`,
+    path: COVERAGE,
+    query: { format, unit_id: unitId },
+    filename: `coverage.${format}`,
+    label,
+  });
 }
 
 const BAR_HEIGHT = 26;
@@ -207,7 +200,7 @@ export function unitCoverageScreen(context, unitId) {
           { class: 'tiles' },
           tile(t('console.coverage.unit_share'), percentText(report.total.percent), countText(report.total), 'unit-total'),
         ),
-        h('div', { class: 'actions' }, downloadButton(context, 'csv', t('console.download_csv'), unitId), downloadButton(context, 'xlsx', t('console.download_xlsx'), unitId)),
+        h('div', { class: 'actions' }, coverageDownload(context, 'csv', t('console.download_csv'), unitId), coverageDownload(context, 'xlsx', t('console.download_xlsx'), unitId)),
         tableSection({
           caption: t('console.coverage.missing', { count: missing.length }),
           testid: 'missing-table',

@@ -8,7 +8,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { all, apiForm, download, errorBox, field, formMessage, ifMatch, loading, saveRecord, section, table, tableSection } from './ui.js';
+import { all, apiForm, downloadButton, errorBox, field, formMessage, ifMatch, loading, saveRecord, section, table, tableSection } from './ui.js';
 import { percentText, tile } from './dashboard.js';
 
 /** @typedef {import('./main.js').Context} Context */
@@ -101,21 +101,14 @@ export function plansScreen(context) {
  * @param {'csv'|'xlsx'} format
  * @param {string} label
  */
-function downloadButton(context, id, format, label) {
-  const button = h('button', {
-    type: 'button',
-    'data-testid': `plan-${format}`,
-    onclick: async () => {
-      button.setAttribute('aria-busy', 'true');
-      try {
-        await download(context.api, `${REPORT}/${id}`, { format }, `ke-hoach.${format}`);
-      } catch (error) {
-        button.after(errorBox(error));
-      }
-      button.removeAttribute('aria-busy');
-    },
-  }, label);
-  return button;
+function planDownload(context, id, format, label) {
+  return downloadButton(context.api, {
+    testid: `plan-${format}`,
+    path: `${REPORT}/${id}`,
+    query: { format },
+    filename: `ke-hoach.${format}`,
+    label,
+  });
 }
 
 /** @param {PlanProgress} progress */
@@ -399,8 +392,8 @@ export function planScreen(context, id) {
         h(
           'div',
           { class: 'actions' },
-          downloadButton(context, id, 'csv', t('console.download_csv')),
-          downloadButton(context, id, 'xlsx', t('console.download_xlsx')),
+          planDownload(context, id, 'csv', t('console.download_csv')),
+          planDownload(context, id, 'xlsx', t('console.download_xlsx')),
           h('a', { href: `#/plans/${id}/edit`, class: 'button', 'data-testid': 'plan-edit' }, t('console.plans.edit')),
           deleteButton(context, report.plan),
         ),

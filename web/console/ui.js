@@ -209,6 +209,29 @@ export async function download(api, path, query, filename) {
 }
 
 /**
+ * A button that downloads a report as a file (see download()): busy meanwhile, an error after it
+ * when the download fails.
+ * @param {Api} api
+ * @param {{testid: string, path: string, query: Record<string, any>, filename: string, label: string}} spec
+ */
+export function downloadButton(api, { testid, path, query, filename, label }) {
+  const button = h('button', {
+    type: 'button',
+    'data-testid': testid,
+    onclick: async () => {
+      button.setAttribute('aria-busy', 'true');
+      try {
+        await download(api, path, query, filename);
+      } catch (error) {
+        button.after(errorBox(error));
+      }
+      button.removeAttribute('aria-busy');
+    },
+  }, label);
+  return button;
+}
+
+/**
  * @typedef {{key: string, label: string, sort?: (row: any) => string|number, cell: (row: any) => any,
  *   numeric?: boolean}} Column
  */

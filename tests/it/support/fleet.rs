@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
-use diemdanh::config::{StorageConfig, StoreConfig};
+use diemdanh::config::StorageConfig;
 use diemdanh::db::{DbConn, schema::sync_mutations};
 use diesel::prelude::*;
 use rand::Rng;
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::device::{Device, apply, pull_from};
 use super::process::spawn_server;
+use super::storage::default_storage;
 use super::sync::{new_id, upsert_attendance};
 use super::{JsonBody, Response, check_against_spec, exchange};
 
@@ -188,15 +189,7 @@ impl Fleet {
 
     /// The instances' database, for reading it directly.
     pub fn storage(&self) -> StorageConfig {
-        StorageConfig {
-            data_dir: self.data_dir(0),
-            database_url: self.database_url.clone(),
-            db_pool_size: 2,
-            sqlite_busy_timeout_ms: 5000,
-            pg_lock_timeout_ms: 5000,
-            pg_statement_timeout_ms: 30000,
-            store: StoreConfig::default(),
-        }
+        default_storage(self.data_dir(0), self.database_url.clone(), 2)
     }
 
     /// A `diemdanh` command on the data directory of instance `n` (and the database), with the
@@ -401,6 +394,49 @@ impl Fleet {
             .unwrap()
             .to_owned()
     }
+
+    /// Uploads `bytes` as the lecture `bai-giang.pdf` of `course` through the instance at
+    /// `base`, which must accept it: the material.
+    pub fn upload_lecture(&self, base: &str, admin: &str, course: &str, bytes: Vec<u8>) -> Value {
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "{base}/api/v1/courses/{course}/materials?file_name=bai-giang.pdf"
+            ))
+            .header("Authorization", format!("Bearer {admin}"))
+            .header("Content-Type", "application/pdf")
+            .body(bytes)
+            .unwrap();
+        let mut created = self.agent.run(request).unwrap();
+        assert_eq!(created.status(), 201);
+        serde_json::from_str(&created.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    /// A material's content from the instance at `base`, whole or the `range` asked for (a
+    /// `Range` header's value): the status and the bytes.
+    pub fn download(
+        &self,
+        base: &str,
+        token: &str,
+        material: &str,
+        range: Option<&str>,
+    ) -> (u16, Vec<u8>) {
+        let mut request = ureq::http::Request::builder()
+            .uri(format!("{base}/api/v1/materials/{material}/content"))
+            .header("Authorization", format!("Bearer {token}"));
+        if let Some(range) = range {
+            request = request.header("Range", range);
+        }
+        let mut response = self.agent.run(request.body(()).unwrap()).expect("download");
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .unwrap();
+        (status, body)
+    }
 }
 
 /// What devices may write to: every session of one course, every enrolled person; and the
@@ -558,6 +594,20 @@ impl Device {
         fleet.pushes.fetch_add(1, Ordering::SeqCst);
         results
     }
+}
+
+/// Waits for the device threads: every device, and the mutations acknowledged to any of them.
+pub fn join_devices(
+    threads: Vec<std::thread::ScopedJoinHandle<'_, (Device, Vec<Acked>)>>,
+) -> (Vec<Device>, Vec<Acked>) {
+    let mut devices = Vec::with_capacity(threads.len());
+    let mut acked = Vec::new();
+    for thread in threads {
+        let (device, its_acked) = thread.join().expect("device thread");
+        devices.push(device);
+        acked.extend(its_acked);
+    }
+    (devices, acked)
 }
 
 /// The three promises' first two, checked after the devices are done: every acknowledged

@@ -11,6 +11,7 @@ pub mod process;
 pub mod server_output;
 pub mod sheets;
 pub mod spec;
+pub mod storage;
 pub mod sync;
 pub mod watermelon_kit;
 
@@ -245,13 +246,12 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = backend.fresh_database();
         let storage = StorageConfig {
-            data_dir: dir.path().to_path_buf(),
-            database_url: pg.as_ref().map(|pg| pg.url.clone()),
-            db_pool_size: 8,
-            sqlite_busy_timeout_ms: 5000,
-            pg_lock_timeout_ms: 5000,
-            pg_statement_timeout_ms: 30000,
             store,
+            ..storage::default_storage(
+                dir.path().to_path_buf(),
+                pg.as_ref().map(|pg| pg.url.clone()),
+                8,
+            )
         };
         let mut config = default_server_config();
         configure(&mut config);

@@ -1,7 +1,6 @@
 //! A PostgreSQL server of one test's own, for tests that stop it under the server (the shared
 //! cluster of `postgres.rs` serves every other test and must stay up).
 
-use std::env;
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,13 +27,9 @@ pub fn own_cluster() -> Option<OwnCluster> {
         return None;
     };
     let run_as = RunAs::detect();
-    let parent = match run_as {
-        RunAs::CurrentUser => env::temp_dir(),
-        RunAs::Runuser | RunAs::Su => PathBuf::from("/tmp"),
-    };
     let dir = tempfile::Builder::new()
         .prefix("diemdanh-own-pg-")
-        .tempdir_in(parent)
+        .tempdir_in(run_as.cluster_parent())
         .expect("a directory for the cluster")
         .keep();
     let cluster = Cluster {

@@ -216,12 +216,7 @@ pub(crate) struct Cluster {
 fn start_cluster(bin: &Path, found: &str) -> Result<Server, String> {
     let psql = find_psql(Some(bin))?;
     let run_as = RunAs::detect();
-    // The postgres user must be able to reach the directory, and TMPDIR may be
-    // somewhere it cannot (e.g. under /root).
-    let parent = match run_as {
-        RunAs::CurrentUser => env::temp_dir(),
-        RunAs::Runuser | RunAs::Su => PathBuf::from("/tmp"),
-    };
+    let parent = run_as.cluster_parent();
     let dir = tempfile::Builder::new()
         .prefix("diemdanh-pg-")
         .tempdir_in(&parent)
@@ -406,6 +401,15 @@ impl RunAs {
             RunAs::Runuser
         } else {
             RunAs::Su
+        }
+    }
+
+    /// Where a cluster's directory goes: the postgres user must be able to reach it, and
+    /// TMPDIR may be somewhere it cannot (e.g. under /root).
+    pub(crate) fn cluster_parent(self) -> PathBuf {
+        match self {
+            RunAs::CurrentUser => env::temp_dir(),
+            RunAs::Runuser | RunAs::Su => PathBuf::from("/tmp"),
         }
     }
 

@@ -1,20 +1,9 @@
 //! Reading back the spreadsheets the server writes (reports, exports), as a person's
-//! spreadsheet program would show them, and the headings of the rosters offices send.
+//! spreadsheet program would show them.
 
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
-
-/// The column headings of a roster as an office writes it, its row number (`STT`) first.
-pub const ROSTER_HEADINGS: [&str; 7] = [
-    "STT",
-    "Họ và tên",
-    "Ngày sinh",
-    "Giới tính",
-    "Chức vụ",
-    "Đơn vị",
-    "Số điện thoại",
-];
 
 /// An XLSX file, opened for reading.
 #[track_caller]

@@ -175,15 +175,7 @@ pub fn with_a_commit_held_open<T: Send>(
         let slow = scope.spawn(move || {
             let mut conn = pool.get().unwrap();
             diemdanh::db::write_tx(&mut conn, |conn| {
-                let caller = diemdanh::domain::Caller {
-                    user_id: String::new(),
-                    device_id: String::new(),
-                    role: diemdanh::domain::Role::Admin,
-                    person_id: None,
-                    address: None,
-                    unit_id: None,
-                    manages: diemdanh::domain::access::Manages::Everything,
-                };
+                let caller = diemdanh::cli::cli_admin();
                 let input = serde_json::from_value(
                     json!({"code": "SLOW", "name": "Xã Chậm", "kind": "commune"}),
                 )
