@@ -7,7 +7,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use diemdanh::sync::cursor::{Cursor, PendingBackfill};
+use diemdanh::domain::collections::Collection;
+use diemdanh::sync::cursor::{Cursor, PendingBackfill, PendingRemoval, RemovalPosition};
 use diemdanh::sync::pull::check_age;
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -51,6 +52,22 @@ fn arbitrary_cursor(input: &mut Unstructured) -> Result<Cursor> {
                 Ok(PendingBackfill {
                     courses: input.arbitrary()?,
                     after: input.arbitrary()?,
+                })
+            })
+            .collect::<Result<_>>()?,
+        removals: (0..input.int_in_range(0..=3)?)
+            .map(|_| {
+                let after = if input.arbitrary()? {
+                    Some(RemovalPosition {
+                        collection: *input.choose(&Collection::ALL)?,
+                        id: input.arbitrary()?,
+                    })
+                } else {
+                    None
+                };
+                Ok(PendingRemoval {
+                    courses: input.arbitrary()?,
+                    after,
                 })
             })
             .collect::<Result<_>>()?,

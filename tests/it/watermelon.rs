@@ -1178,6 +1178,15 @@ type Sorted = std::collections::BTreeMap<
     std::collections::BTreeMap<String, (&'static str, Option<Value>)>,
 >;
 
+/// The ids of a table's records that reach the device as `kind`, once the pages are gathered.
+fn gathered_as(gathered: &Sorted, table: &str, kind: &str) -> BTreeSet<String> {
+    gathered[table]
+        .iter()
+        .filter(|(_, (reached_as, _))| *reached_as == kind)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
 fn gather_sorted(into: &mut Sorted, page: &Value) {
     for (table, changes) in page["changes"].as_object().unwrap() {
         let records = into.entry(table.clone()).or_default();
@@ -1370,13 +1379,7 @@ fn a_class_taken_away_is_deleted_in_pages_of_the_limit(OnTheDemo { app, demo }: 
 
     let limit = 10;
     let (gathered, pages, _) = pull_pages(&app, &tuan, at, limit, None);
-    let deleted = |table: &str| -> BTreeSet<String> {
-        gathered[table]
-            .iter()
-            .filter(|(_, (kind, _))| *kind == "deleted")
-            .map(|(id, _)| id.clone())
-            .collect()
-    };
+    let deleted = |table: &str| gathered_as(&gathered, table, "deleted");
     assert_eq!(deleted("courses"), [demo.big_course.clone()].into());
     assert_eq!(deleted("sessions"), sessions);
     assert_eq!(deleted("enrollments"), enrollments);
@@ -1448,13 +1451,7 @@ fn a_course_assigned_later_comes_in_pages_all_created_through_a_cut(
             }
         }
     }
-    let created = |table: &str| -> BTreeSet<String> {
-        gathered[table]
-            .iter()
-            .filter(|(_, (kind, _))| *kind == "created")
-            .map(|(id, _)| id.clone())
-            .collect()
-    };
+    let created = |table: &str| gathered_as(&gathered, table, "created");
     assert_eq!(created("courses"), [demo.skills_course.clone()].into());
     assert_eq!(created("sessions"), sessions);
     assert_eq!(created("enrollments"), enrollments);
