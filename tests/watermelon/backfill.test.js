@@ -191,9 +191,15 @@ test('a second tablet pulls exactly what the first holds', async () => {
   }
 })
 
-test('unassigned, the tablet loses the large class and keeps its own', async () => {
+test('unassigned, the tablet loses the large class and keeps its own', async (t) => {
   await call(BASE, admin, 'DELETE', `/api/v1/course-trainers/${assignment.id}`)
+  Object.assign(network, { pulls: 0, largestPage: 0, mostPeople: 0 })
   await device.sync()
+  // The deletions come in pages of the kit's size too, never one answer of thousands of ids.
+  t.diagnostic(`the deletions came in ${network.pulls} pages, the largest of ${network.largestPage}`)
+  assert.ok(network.largestPage <= PULL_PAGE, `a page of ${network.largestPage} deletions`)
+  assert.ok(network.mostPeople <= PULL_PAGE, `a page of ${network.mostPeople} people`)
+  assert.ok(network.pulls > 3 * PEOPLE / PULL_PAGE, `${network.pulls} pages`)
   assert.deepEqual(Object.keys(bySessions(await device.rows('attendance'), large.sessionIds)), [])
   assert.deepEqual(Object.keys(byCourse(await device.rows('enrollments'), large.id)), [])
   assert.deepEqual(Object.keys(byCourse(await device.rows('sessions'), large.id)), [])
