@@ -39,6 +39,7 @@ backend_tests!(
     a_course_assigned_later_is_backfilled_in_pages,
     a_trainer_moved_to_another_class_loses_the_old_one_in_pages_of_the_limit,
     a_class_given_back_during_its_removal_comes_back_whole,
+    a_second_class_taken_away_during_the_first_ones_removal_goes_too,
 );
 
 fn pushes_are_idempotent_even_when_replayed_in_parallel(OnTheDemo { app, demo }: OnTheDemo) {
@@ -1847,4 +1848,53 @@ fn a_class_given_back_during_its_removal_comes_back_whole(OnTheDemo { app, demo 
         enrollments(&tuan.held),
         "the whole class"
     );
+}
+
+/// Two classes taken away one after the other, the second while the first's deletions are on
+/// their way: the device ends with neither, as a fresh device, each deletion sent once.
+fn a_second_class_taken_away_during_the_first_ones_removal_goes_too(
+    OnTheDemo { app, demo }: OnTheDemo,
+) {
+    let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
+    let ward = app.create(
+        &demo.admin,
+        "/api/v1/course-trainers",
+        json!({"course_id": demo.ward_course, "user_id": tuan.user_id}),
+    );
+    tuan.pull(&app);
+    assert!(tuan.held_ids("courses").contains(&demo.ward_course));
+    let assignment = assignment_to_big_class(&app, &demo, &tuan);
+    app.delete(
+        &demo.admin,
+        &format!("/api/v1/course-trainers/{assignment}"),
+    )
+    .expect(204);
+    let first = app.get_ok(
+        &tuan.token,
+        &format!(
+            "/api/v1/sync/pull?limit=10&cursor={}",
+            tuan.cursor().expect("pulled before")
+        ),
+    );
+    assert_eq!(first["has_more"], true);
+    let mut changes = first["changes"].as_array().unwrap().clone();
+    app.delete(
+        &demo.admin,
+        &format!("/api/v1/course-trainers/{}", id_of(&ward)),
+    )
+    .expect(204);
+    let (_, rest) = app.pull_all(&tuan.token, first["cursor"].as_str(), 10);
+    changes.extend(rest);
+    let mut seen = BTreeSet::new();
+    for change in &changes {
+        assert_eq!(change["deleted"], true, "{change}");
+        let key = (change["collection"].to_string(), change["id"].to_string());
+        assert!(seen.insert(key.clone()), "{key:?} deleted twice");
+    }
+    let mut held = tuan.held.clone();
+    apply_onto(&mut held, &changes);
+    assert_eq!(held, tuan.fresh_view(&app));
+    for course in [&demo.big_course, &demo.ward_course] {
+        assert!(!held.contains_key(&("courses".to_owned(), course.clone())));
+    }
 }
