@@ -290,20 +290,22 @@ fn accepted_batch(
     size: usize,
     counter: &mut u32,
 ) -> Value {
-    let statuses = ["present", "late", "excused", "absent"];
     let mutations: Vec<Value> = (from..from + size)
         .map(|n| {
             let pair = n % demo.marks.len();
             let (session, person) = &demo.marks[pair];
             mutation(
                 &records[pair],
-                json!({"session_id": session, "person_id": person, "status": statuses[(n / demo.marks.len()) % 4]}),
+                json!({"session_id": session, "person_id": person, "status": STATUSES[(n / demo.marks.len()) % STATUSES.len()]}),
                 stamp(device, counter),
             )
         })
         .collect();
     json!({ "mutations": mutations })
 }
+
+/// The statuses a device's marks go round.
+const STATUSES: [&str; 4] = ["present", "late", "excused", "absent"];
 
 /// What a device pushing without pause was answered: how long each push answered 200 and
 /// each refused 429 took.
@@ -389,12 +391,11 @@ fn probe(
     counter: &mut u32,
 ) -> Vec<Probed> {
     let agent = agent();
-    let statuses = ["present", "late", "excused", "absent"];
     (0..count)
         .map(|i| {
             let body = json!({"mutations": [mutation(
                 record,
-                json!({"session_id": demo.probe_session, "person_id": demo.probe_person, "status": statuses[i % 4]}),
+                json!({"session_id": demo.probe_session, "person_id": demo.probe_person, "status": STATUSES[i % STATUSES.len()]}),
                 stamp(&device.device, counter),
             )]});
             let sent = Instant::now();

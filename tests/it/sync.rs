@@ -1723,18 +1723,6 @@ fn a_course_assigned_later_is_backfilled_in_pages(OnTheDemo { app, demo }: OnThe
     assert!(nothing.is_empty(), "{nothing:?}");
 }
 
-/// Tuấn's assignment to the big class, as the administrator lists it.
-fn assignment_to_big_class(app: &TestApp, demo: &DemoClasses, trainer: &Device) -> String {
-    let assignments = app.get_ok(
-        &demo.admin,
-        &format!(
-            "/api/v1/course-trainers?course_id={}&user_id={}",
-            demo.big_course, trainer.user_id
-        ),
-    );
-    id_of(&assignments["items"][0])
-}
-
 /// The changes of a page that count against its limit: all but the people that enrollments
 /// bring along.
 fn counted(page: &[Value]) -> usize {
@@ -1758,12 +1746,7 @@ fn a_trainer_moved_to_another_class_loses_the_old_one_in_pages_of_the_limit(
         "/api/v1/course-trainers",
         json!({"course_id": demo.ward_course, "user_id": tuan.user_id}),
     );
-    let assignment = assignment_to_big_class(&app, &demo, &tuan);
-    app.delete(
-        &demo.admin,
-        &format!("/api/v1/course-trainers/{assignment}"),
-    )
-    .expect(204);
+    demo.take_off_big_class(&app, &tuan.user_id);
 
     let limit = 20;
     let pages = tuan.pull_in_pages_of(&app, limit);
@@ -1809,19 +1792,8 @@ fn a_trainer_moved_to_another_class_loses_the_old_one_in_pages_of_the_limit(
 fn a_class_given_back_during_its_removal_comes_back_whole(OnTheDemo { app, demo }: OnTheDemo) {
     let mut tuan = Device::login(&app, Persona::Tuan, "Tuấn's phone");
     tuan.pull(&app);
-    let assignment = assignment_to_big_class(&app, &demo, &tuan);
-    app.delete(
-        &demo.admin,
-        &format!("/api/v1/course-trainers/{assignment}"),
-    )
-    .expect(204);
-    let first = app.get_ok(
-        &tuan.token,
-        &format!(
-            "/api/v1/sync/pull?limit=10&cursor={}",
-            tuan.cursor().expect("pulled before")
-        ),
-    );
+    demo.take_off_big_class(&app, &tuan.user_id);
+    let first = tuan.next_page(&app, 10);
     let first_changes = first["changes"].as_array().unwrap();
     assert_eq!(first["has_more"], true);
     assert_eq!(first_changes.len(), 10, "{first_changes:?}");
@@ -1863,19 +1835,8 @@ fn a_second_class_taken_away_during_the_first_ones_removal_goes_too(
     );
     tuan.pull(&app);
     assert!(tuan.held_ids("courses").contains(&demo.ward_course));
-    let assignment = assignment_to_big_class(&app, &demo, &tuan);
-    app.delete(
-        &demo.admin,
-        &format!("/api/v1/course-trainers/{assignment}"),
-    )
-    .expect(204);
-    let first = app.get_ok(
-        &tuan.token,
-        &format!(
-            "/api/v1/sync/pull?limit=10&cursor={}",
-            tuan.cursor().expect("pulled before")
-        ),
-    );
+    demo.take_off_big_class(&app, &tuan.user_id);
+    let first = tuan.next_page(&app, 10);
     assert_eq!(first["has_more"], true);
     let mut changes = first["changes"].as_array().unwrap().clone();
     app.delete(

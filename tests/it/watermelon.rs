@@ -1361,19 +1361,7 @@ fn a_class_taken_away_is_deleted_in_pages_of_the_limit(OnTheDemo { app, demo }: 
     let tuan = app.demo_token("tuan.le");
     let at = timestamp(&pull(&app, &tuan, None));
     let me = app.get(&tuan, "/api/v1/me").json;
-    let assignment = app.get_ok(
-        &demo.admin,
-        &format!(
-            "/api/v1/course-trainers?course_id={}&user_id={}",
-            demo.big_course,
-            me["id"].as_str().unwrap()
-        ),
-    );
-    app.delete(
-        &demo.admin,
-        &format!("/api/v1/course-trainers/{}", id_of(&assignment["items"][0])),
-    )
-    .expect(204);
+    demo.take_off_big_class(&app, me["id"].as_str().unwrap());
     let sessions = course_ids(&app, &demo.admin, "sessions", &demo.big_course);
     let enrollments = course_ids(&app, &demo.admin, "enrollments", &demo.big_course);
 

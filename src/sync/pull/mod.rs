@@ -368,11 +368,11 @@ pub(crate) fn delta(
     // before it, page by page.
     let mut budget = limit;
     let mut removed_changes = Vec::new();
+    let still_visible = visible.as_deref().unwrap_or_default();
     while let Some(next) = removals.first_mut() {
         if budget == Some(0) {
             break;
         }
-        let still_visible = visible.as_deref().unwrap_or_default();
         let part = scope_deletions(conn, &reach, next, still_visible, budget)?;
         let sent = i64::try_from(part.changes.len()).unwrap_or(i64::MAX);
         budget = budget.map(|left| (left - sent).max(0));
@@ -431,7 +431,6 @@ pub(crate) fn delta(
     // Course staff see people through enrollments: those a page's enrollments bring and take.
     let new_people = match reach {
         Reach::CourseStaff(_) => {
-            let still_visible = visible.as_deref().unwrap_or_default();
             let new_people = people_of_new_enrollments(conn, &feed, page.after, still_visible)?;
             let dropped = people_no_longer_enrolled(conn, &feed, still_visible)?;
             feed.extend(dropped);

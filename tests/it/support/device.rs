@@ -253,9 +253,16 @@ impl Device {
         false
     }
 
-    /// Where its last pull ended, if it pulled.
-    pub fn cursor(&self) -> Option<String> {
-        self.cursor.clone()
+    /// The page of `limit` after its last pull, as the server answers it, neither applied nor
+    /// remembered (a device that loses the answer, or stores only this page).
+    #[track_caller]
+    pub fn next_page(&self, server: &impl Server, limit: usize) -> Value {
+        let cursor = self.cursor.as_deref().expect("pulled before");
+        let path = format!("/api/v1/sync/pull?limit={limit}&cursor={cursor}");
+        server
+            .call("GET", &path, Some(&self.token), None)
+            .expect(200)
+            .json
     }
 
     /// What a new device of the same account would hold: a pull from nothing.

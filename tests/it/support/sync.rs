@@ -118,6 +118,24 @@ impl DemoClasses {
         }
     }
 
+    /// The administrator removes the trainer `user_id`'s assignment to the big class.
+    #[track_caller]
+    pub fn take_off_big_class(&self, app: &TestApp, user_id: &str) {
+        let assignments = app.get_ok(
+            &self.admin,
+            &format!(
+                "/api/v1/course-trainers?course_id={}&user_id={user_id}",
+                self.big_course
+            ),
+        );
+        let assignment = id_of(&assignments["items"][0]);
+        app.delete(
+            &self.admin,
+            &format!("/api/v1/course-trainers/{assignment}"),
+        )
+        .expect(204);
+    }
+
     /// The fields of an attendance record of the big class's first session for the
     /// `person`-th enrolled person.
     pub fn attendance(&self, person: usize, status: &str) -> Value {
