@@ -345,14 +345,10 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
 
     // A roster imported into the course.
     let roster = "Họ và tên,Chức vụ,Đơn vị\nSiu H'Mai,Bí thư,Xã Ia Hrú\n";
-    app.send_checked(
-        "POST",
-        &format!(
-            "/api/v1/imports/people?dry_run=false&course_id={}",
-            class.course
-        ),
-        Some(&admin.token),
-        (roster.as_bytes(), "text/csv"),
+    app.import_csv(
+        &admin.token,
+        &format!("?dry_run=false&course_id={}", class.course),
+        roster.as_bytes(),
     )
     .expect(200);
     let imported = only(&app, &admin.token, "action=import_applied");
@@ -363,13 +359,8 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
     assert_eq!(imported["details"]["summary"]["enrolled"], 1);
     assert_eq!(imported["details"]["format"], "csv");
     // A dry run writes nothing, so it records nothing.
-    app.send_checked(
-        "POST",
-        "/api/v1/imports/people",
-        Some(&admin.token),
-        (roster.as_bytes(), "text/csv"),
-    )
-    .expect(200);
+    app.import_csv(&admin.token, "", roster.as_bytes())
+        .expect(200);
     assert_eq!(
         entries(&app, &admin.token, "action=import_applied").len(),
         1

@@ -477,12 +477,7 @@ fn nul_characters_are_refused_on_every_path(backend: Backend) {
     );
     // In a roster file: the row is refused, nothing is written.
     let csv = "Họ và tên,Chức vụ,Đơn vị\nLò\0 Văn Nul,Bí thư,23590\n";
-    let import = app.send_checked(
-        "POST",
-        "/api/v1/imports/people?dry_run=false",
-        Some(&admin),
-        (csv.as_bytes(), "text/csv"),
-    );
+    let import = app.import_csv(&admin, "?dry_run=false", csv.as_bytes());
     assert_eq!(
         import.expect(422).json["details"][0]["code"],
         "invalid_characters"

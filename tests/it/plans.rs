@@ -1653,12 +1653,7 @@ fn a_roster_import_names_branches_within_the_organisers_ward(app: TestApp) {
                   Đỗ Thị Oanh,Bí thư chi đoàn,Chi đoàn Thôn 1,14/09/2025\n\
                   Vũ Văn Phúc,Phó Bí thư chi đoàn,Chi đoàn Thôn 1,\n";
     let answer = app
-        .send_checked(
-            "POST",
-            "/api/v1/imports/people?dry_run=false",
-            Some(&organiser),
-            (roster.as_bytes(), "text/csv"),
-        )
+        .import_csv(&organiser, "?dry_run=false", roster.as_bytes())
         .expect(200);
     assert_eq!(answer.json["summary"]["created"], 2, "{}", answer.text);
     let people = app.get_ok(
@@ -1695,12 +1690,7 @@ fn a_roster_import_names_branches_within_the_organisers_ward(app: TestApp) {
     );
     // The admin, who reaches both communes, is told the name is ambiguous.
     let answer = app
-        .send_checked(
-            "POST",
-            "/api/v1/imports/people?dry_run=true",
-            Some(&w.b.admin),
-            (roster.as_bytes(), "text/csv"),
-        )
+        .import_csv(&w.b.admin, "?dry_run=true", roster.as_bytes())
         .expect(200);
     assert_eq!(
         answer.json["problems"][0]["field"], "unit",
@@ -1734,12 +1724,7 @@ fn a_branch_secretary_belongs_to_a_branch(app: TestApp) {
     let roster = "Họ và tên,Chức vụ,Đơn vị\n\
                   Lê Thị Hạnh,Phó Bí thư chi đoàn,Phường Bình Minh\n";
     let answer = app
-        .send_checked(
-            "POST",
-            "/api/v1/imports/people?dry_run=false",
-            Some(admin),
-            (roster.as_bytes(), "text/csv"),
-        )
+        .import_csv(admin, "?dry_run=false", roster.as_bytes())
         .expect_error(422, "validation_failed");
     assert_eq!(
         answer.json["details"][0]["field"], "rows[2].position",

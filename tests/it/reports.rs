@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sheets::{cell_text, workbook};
-use crate::support::{TestApp, id_of, strings_of};
+use crate::support::{TestApp, id_of, string_pairs_of, strings_of};
 
 backend_tests!(
     a_course_report_shows_the_matrix_rates_and_completers,
@@ -325,17 +325,7 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
         &trainer,
         &format!("/api/v1/sync/pull?limit=1000&cursor={cursor}"),
     );
-    let changed: Vec<(String, String)> = after["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["collection"].as_str().unwrap().to_owned(),
-                c["id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let changed = string_pairs_of(&after["changes"], "collection", "id");
     for unit in [&w.an_phu, &w.binh_minh, &an_binh] {
         assert!(
             changed.contains(&("units".into(), unit.clone())),
@@ -668,14 +658,7 @@ fn cells_a_spreadsheet_would_run_are_guarded_in_csv_and_text_in_xlsx(app: TestAp
 
     // The course report, imported back as a roster, names the person exactly as stored.
     let (_, _, body) = app.download(&course_path, &w.admin, &[("Accept", "text/csv")]);
-    let imported = app
-        .send_checked(
-            "POST",
-            "/api/v1/imports/people",
-            Some(&w.admin),
-            (&body, "text/csv"),
-        )
-        .expect(200);
+    let imported = app.import_csv(&w.admin, "", &body).expect(200);
     let row = imported.json["rows"]
         .as_array()
         .unwrap()

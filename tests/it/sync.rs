@@ -14,7 +14,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
     with_a_commit_held_open,
 };
-use crate::support::{Backend, TestApp, id_of, item_fields, item_where};
+use crate::support::{Backend, TestApp, id_of, item_fields, item_where, string_pairs_of};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -53,7 +53,7 @@ fn pushes_are_idempotent_even_when_replayed_in_parallel(OnTheDemo { app, demo }:
     assert_eq!(replay[0]["status"], "duplicate");
     assert_eq!(replay[0]["original_status"], "applied");
     assert_eq!(replay[0]["rev"], rev);
-    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let record = demo.stored_attendance(&app, &id);
     assert_eq!(record["rev"], rev, "a replay changes nothing");
     assert_eq!(
         record["recorded_by"],
@@ -145,15 +145,12 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(OnTheDemo { app, demo }: 
     // An older status from Tuấn arrives last: it loses, and the loss is logged.
     let stale = edit(&tuan, json!({"status": "absent"}), t + 1500);
     assert_eq!(stale["status"], "merged");
-    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let record = demo.stored_attendance(&app, &id);
     assert_eq!(
         (record["status"].as_str(), record["note"].as_str()),
         (Some("late"), Some("Có mặt từ 7 giờ 45"))
     );
-    let conflicts = app.get_ok(
-        &demo.admin,
-        &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
-    );
+    let conflicts = demo.big_class_conflicts(&app);
     assert_eq!(conflicts["total"], 1);
     assert_eq!(conflicts["items"][0]["field"], "status");
     assert_eq!(conflicts["items"][0]["winning_value"], "late");
@@ -177,7 +174,7 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(OnTheDemo { app, demo }: 
     // It overrides the other trainer's delete, which the conflict log keeps.
     assert_eq!(future["status"], "merged");
     edit(&tuan, json!({"status": "present"}), now_millis() + 60_000);
-    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let record = demo.stored_attendance(&app, &id);
     assert_eq!(record["status"], "present");
     let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
     let flagged: Vec<&Value> = devices["items"]
@@ -242,7 +239,7 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(
         .expect(200)
         .json;
     assert!(resolved["resolved_at"].is_string(), "{resolved}");
-    let record = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let record = demo.stored_attendance(&app, &id);
     assert_eq!(record["status"], "present");
     // Overwriting the value that had won is the decision, not a new conflict.
     assert_eq!(open_on_record(&app), Vec::<Value>::new());
@@ -1302,14 +1299,10 @@ fn admin_import_and_push_writes_of_one_record_meet_the_same_rules(
         stored["phone"].as_str().unwrap_or(""),
     );
     let imported = app
-        .send_checked(
-            "POST",
-            &format!(
-                "/api/v1/imports/people?dry_run=false&course_id={}",
-                demo.big_course
-            ),
-            Some(&demo.admin),
-            (roster.as_bytes(), "text/csv"),
+        .import_csv(
+            &demo.admin,
+            &format!("?dry_run=false&course_id={}", demo.big_course),
+            roster.as_bytes(),
         )
         .expect(200);
     assert_eq!(imported.json["summary"]["created"], 0, "{}", imported.text);
@@ -1492,28 +1485,15 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
     let here = person_of("Rơ Châm Hiền", &commune);
     let below = person_of("Ksor Nay", &village);
     let outsider = person_of("Siu Hơn", &elsewhere);
-    let roster: Vec<String> =
-        app.get_ok(&tuan, &format!("/api/v1/courses/{course}/roster"))["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["id"].as_str().unwrap().to_owned())
-            .collect();
+    let roster = item_fields(
+        &app.get_ok(&tuan, &format!("/api/v1/courses/{course}/roster")),
+        "id",
+    );
     assert!(roster.contains(&here) && roster.contains(&below));
     assert!(!roster.contains(&outsider));
     let enrolled = || -> Vec<(String, String)> {
         let listed = app.get_ok(admin, &format!("/api/v1/enrollments?course_id={course}"));
-        let mut pairs: Vec<(String, String)> = listed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["person_id"].as_str().unwrap().to_owned(),
-                    e["status"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let mut pairs = string_pairs_of(&listed["items"], "person_id", "status");
         pairs.sort();
         pairs
     };

@@ -269,7 +269,7 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(OnTheDemo { app, demo }:
         answer,
         json!({"experimentalRejectedIds": {}, "rejected_reasons": {}})
     );
-    let stored = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let stored = demo.stored_attendance(&app, &id);
     assert_eq!(
         (stored["status"].as_str(), stored["note"].as_str()),
         (Some("present"), Some("đến sớm"))
@@ -298,16 +298,13 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(OnTheDemo { app, demo }:
         &json!({"attendance": {"updated": [edit]}}),
     );
     assert_eq!(answer["experimentalRejectedIds"], json!({}));
-    let stored = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let stored = demo.stored_attendance(&app, &id);
     assert_eq!(
         (stored["status"].as_str(), stored["note"].as_str()),
         (Some("present"), Some("về sớm"))
     );
     // The overwritten note came from another device: it is in the conflict log.
-    let conflicts = app.get_ok(
-        &demo.admin,
-        &format!("/api/v1/sync/conflicts?course_id={}", demo.big_course),
-    );
+    let conflicts = demo.big_class_conflicts(&app);
     let logged: Vec<&Value> = conflicts["items"]
         .as_array()
         .unwrap()
@@ -1519,7 +1516,7 @@ fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(
     let changes = json!({"attendance": {"created": [created], "updated": [], "deleted": []}});
     push(&app, &tuan, at, &changes);
     // The answer was lost; an administrator corrects the record meanwhile.
-    let stored = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let stored = demo.stored_attendance(&app, &id);
     let corrected = json!({"session_id": stored["session_id"], "person_id": stored["person_id"],
                            "status": "excused", "checked_in_at": null, "note": "giấy phép"});
     app.put(&demo.admin, &format!("/api/v1/attendance/{id}"), &corrected)
@@ -1527,7 +1524,7 @@ fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(
     // The device sends the same push again before it pulls: it is the push already applied.
     let again = push(&app, &tuan, at, &changes);
     assert_eq!(again["experimentalRejectedIds"], json!({}));
-    let now = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let now = demo.stored_attendance(&app, &id);
     assert_eq!(
         now["status"], "excused",
         "the retry did not overwrite the later correction"
@@ -1543,7 +1540,7 @@ fn a_push_retried_before_the_next_pull_is_answered_not_applied_again(
         timestamp(&pulled),
         &json!({"attendance": {"created": [], "updated": [present], "deleted": []}}),
     );
-    let last = app.get_ok(&demo.admin, &format!("/api/v1/attendance/{id}"));
+    let last = demo.stored_attendance(&app, &id);
     assert_eq!(last["status"], "present");
 }
 

@@ -55,6 +55,17 @@ impl TestApp {
         self.call_with("DELETE", path, Some(token), None, &[("If-Match", if_match)])
     }
 
+    /// `POST /api/v1/imports/people{query}` with a CSV roster as `token`; `query` is empty or a
+    /// query string (`?dry_run=false&course_id=…`).
+    pub fn import_csv(&self, token: &str, query: &str, csv: &[u8]) -> Response {
+        self.send_checked(
+            "POST",
+            &format!("/api/v1/imports/people{query}"),
+            Some(token),
+            (csv, "text/csv"),
+        )
+    }
+
     /// `GET path` as `token`, the body kept as bytes (a file).
     pub fn get_file(&self, token: &str, path: &str) -> BytesResponse {
         self.fetch("GET", path, Some(token), None, &[])

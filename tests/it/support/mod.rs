@@ -664,6 +664,15 @@ pub fn strings_of(list: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `first` and `second` of every element of a JSON list, in order.
+#[track_caller]
+pub fn string_pairs_of(list: &Value, first: &str, second: &str) -> Vec<(String, String)> {
+    strings_of(list, first)
+        .into_iter()
+        .zip(strings_of(list, second))
+        .collect()
+}
+
 /// The `field` of every item of a list page, in order.
 #[track_caller]
 pub fn item_fields(page: &Value, field: &str) -> Vec<String> {

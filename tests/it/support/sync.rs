@@ -136,6 +136,21 @@ impl DemoClasses {
         .expect(204);
     }
 
+    /// The attendance record `id` as the administrator reads it.
+    #[track_caller]
+    pub fn stored_attendance(&self, app: &TestApp, id: &str) -> Value {
+        app.get_ok(&self.admin, &format!("/api/v1/attendance/{id}"))
+    }
+
+    /// The first page of the big class's conflict log, as the administrator reads it.
+    #[track_caller]
+    pub fn big_class_conflicts(&self, app: &TestApp) -> Value {
+        app.get_ok(
+            &self.admin,
+            &format!("/api/v1/sync/conflicts?course_id={}", self.big_course),
+        )
+    }
+
     /// The fields of an attendance record of the big class's first session for the
     /// `person`-th enrolled person.
     pub fn attendance(&self, person: usize, status: &str) -> Value {
