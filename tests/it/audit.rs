@@ -15,7 +15,7 @@ use crate::backend_tests;
 use crate::support::device::Device;
 use crate::support::sheets::csv_rows;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
-use crate::support::{TestApp, id_of};
+use crate::support::{TestApp, id_of, items};
 
 backend_tests!(
     logins_and_failed_logins_are_recorded,
@@ -539,10 +539,7 @@ fn the_trail_is_filtered_paged_and_exported_to_administrators_only(app: TestApp)
     assert_eq!(first["total"], 3);
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
-    let paged: Vec<&Value> = first["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let paged: Vec<&Value> = items(&first)
         .chain(second["items"].as_array().unwrap())
         .map(|e| &e["object_id"])
         .collect();

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sync::{stamp_a_minute_ago, upsert_attendance};
-use crate::support::{TestApp, id_of, item_fields, item_where};
+use crate::support::{TestApp, id_of, item_fields, item_where, items};
 
 backend_tests!(
     every_route_refuses_every_caller_it_should,
@@ -481,10 +481,7 @@ fn fixture(app: &TestApp) -> Fixture {
         .filter(|u| ward_ids.contains(&&u["id"]) || ward_ids.contains(&&u["parent_id"]))
         .map(|u| u["id"].as_str().unwrap().to_owned())
         .collect();
-    let outsiders: Vec<String> = app.get_ok(&admin, "/api/v1/people?limit=500")["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let outsiders: Vec<String> = items(&app.get_ok(&admin, "/api/v1/people?limit=500"))
         .filter(|p| !wards.iter().any(|w| p["unit_id"] == w.as_str()))
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .filter(|p| !all_enrolled.contains(p))
@@ -551,10 +548,7 @@ fn fixture(app: &TestApp) -> Fixture {
     // authorised and refused (409 `unit_not_current`), so the matrix changes no unit.
     let units = app.get_ok(&admin, "/api/v1/units?limit=500");
     let communes = |ended: bool| -> Vec<String> {
-        units["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        items(&units)
             .filter(|u| u["kind"] == "commune" && u["valid_to"].is_null() != ended)
             .map(|u| u["id"].as_str().unwrap().to_owned())
             .collect()

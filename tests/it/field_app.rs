@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, run_browser_suite};
+use crate::support::{Backend, TestApp, items, run_browser_suite};
 
 backend_tests!(
     the_app_is_served_with_a_strict_policy_and_etags,
@@ -112,14 +112,14 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
         .unwrap()
         .clone();
     let people = app.get_ok(&admin, "/api/v1/people?limit=500");
-    let items = roster["items"].as_array().unwrap();
+    let on_roster = roster["items"].as_array().unwrap();
     let enrolled_ids: Vec<&str> = enrolled
         .iter()
         .filter(|e| e["status"] != "withdrawn")
         .map(|e| e["person_id"].as_str().unwrap())
         .collect();
     assert!(
-        !items.is_empty(),
+        !on_roster.is_empty(),
         "the demo has cadres who are not in the class"
     );
     assert_eq!(
@@ -127,13 +127,13 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
         people["total"].as_u64().unwrap() as usize,
         "everyone of the province is either enrolled or on the roster"
     );
-    for item in items {
+    for item in on_roster {
         assert!(!enrolled_ids.contains(&item["id"].as_str().unwrap()));
         assert!(item.get("phone").is_none() && item.get("birth_date").is_none());
     }
 
     // Search ignores diacritics.
-    let name = items[0]["full_name"].as_str().unwrap();
+    let name = on_roster[0]["full_name"].as_str().unwrap();
     let plain = diemdanh::domain::text::fold(name);
     let found = app.get_ok(
         &trainer,
@@ -143,11 +143,7 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
         ),
     );
     assert!(
-        found["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["full_name"] == name),
+        items(&found).any(|p| p["full_name"] == name),
         "{plain:?} finds {name:?}: {found}"
     );
 
@@ -158,18 +154,9 @@ fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {
     app.get(&trainee, &format!("/api/v1/courses/{their_course}/roster"))
         .expect(403);
     let admin_courses = app.get_ok(&admin, "/api/v1/courses");
-    let foreign = admin_courses["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let foreign = items(&admin_courses)
         .map(|c| c["id"].as_str().unwrap())
-        .find(|id| {
-            !courses["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|c| c["id"] == *id)
-        })
+        .find(|id| !items(&courses).any(|c| c["id"] == *id))
         .expect("a class tuan.le does not teach");
     let refused = app
         .get(&trainer, &format!("/api/v1/courses/{foreign}/roster"))

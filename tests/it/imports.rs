@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::cli::diemdanh;
-use crate::support::{Response, TestApp, id_of, strings_of};
+use crate::support::{Response, TestApp, id_of, items, strings_of};
 
 backend_tests!(
     a_roster_is_checked_then_applied_and_reimporting_changes_nothing,
@@ -110,21 +110,13 @@ fn a_roster_is_checked_then_applied_and_reimporting_changes_nothing(app: TestApp
     let cuong = people(&app, &admin, "&q=cuong");
     assert_eq!(cuong["items"][0]["birth_date"], "1995-03-02");
     assert_eq!(cuong["items"][0]["unit_id"], json!(units[1].1));
-    let revs: Vec<Value> = stored["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["rev"].clone())
-        .collect();
+    let revs: Vec<Value> = items(&stored).map(|p| p["rev"].clone()).collect();
 
     // The same file again: nothing to do, nothing written.
     let again = import(&app, &admin, "?dry_run=false", file.as_bytes(), CSV).expect(200);
     assert_eq!(again.json["summary"]["unchanged"], 4, "{}", again.text);
     assert_eq!(again.json["summary"]["created"], 0);
-    let after: Vec<Value> = people(&app, &admin, "&sort=name")["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let after: Vec<Value> = items(&people(&app, &admin, "&sort=name"))
         .map(|p| p["rev"].clone())
         .collect();
     assert_eq!(after, revs, "a re-import leaves every record as it was");
@@ -359,10 +351,7 @@ fn xlsx_with_merged_cells_and_excel_dates_is_read_and_enrolled(app: TestApp) {
     assert_eq!(result.json["summary"]["created"], 4, "{}", result.text);
     assert_eq!(result.json["summary"]["enrolled"], 4);
     let stored = people(&app, &admin, "&sort=birth_date");
-    let got: Vec<(&str, &str, &str, &str)> = stored["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let got: Vec<(&str, &str, &str, &str)> = items(&stored)
         .map(|p| {
             (
                 p["full_name"].as_str().unwrap(),

@@ -13,7 +13,7 @@ use diemdanh::sync::merge::DELETED_FIELD;
 use diemdanh::sync::records::{self, Stored, Writable};
 
 use crate::backend_tests;
-use crate::support::{TestApp, id_of, item_fields, strings_of};
+use crate::support::{TestApp, id_of, item_fields, items, strings_of};
 
 backend_tests!(
     sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other,
@@ -27,12 +27,7 @@ backend_tests!(
 fn unit_id(app: &TestApp, token: &str, code: &str) -> String {
     // The search also finds the unit's branches (their codes start with the ward's).
     let units = app.list_all(token, &format!("/api/v1/units?q={code}"));
-    let exact: Vec<&Value> = units["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["code"] == code)
-        .collect();
+    let exact: Vec<&Value> = items(&units).filter(|u| u["code"] == code).collect();
     assert_eq!(exact.len(), 1, "one unit has the code {code}");
     id_of(exact[0])
 }
@@ -60,13 +55,10 @@ struct Class {
 fn plan_class(app: &TestApp, username: &str, password: &str, code: &str, tag: &str) -> Class {
     let organiser = app.token(username, password);
     let unit = unit_id(app, &organiser, code);
-    let people: Vec<String> =
-        app.list_all(&organiser, &format!("/api/v1/people?unit_id={unit}"))["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(id_of)
-            .collect();
+    let people = item_fields(
+        &app.list_all(&organiser, &format!("/api/v1/people?unit_id={unit}")),
+        "id",
+    );
     assert!(people.len() >= 4, "the ward has cadres");
     let course = id_of(&app.create(&organiser,
         "/api/v1/courses",
@@ -191,11 +183,7 @@ fn sibling_ward_organisers_plan_their_classes_and_see_nothing_of_each_other(app:
         let courses = app.list_all(token, "/api/v1/courses");
         assert!(item_fields(&courses, "id").contains(&me.course));
         assert!(
-            courses["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|c| c["organizing_unit_id"] == json!(me.unit)),
+            items(&courses).all(|c| c["organizing_unit_id"] == json!(me.unit)),
             "an organiser sees their subtree's courses only (the province's are not theirs): \
              {courses}"
         );

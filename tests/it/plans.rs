@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sheets::{cell_text, csv_rows, workbook};
-use crate::support::{TestApp, id_of, item_where, strings_of};
+use crate::support::{TestApp, id_of, item_fields, item_where, items, strings_of};
 
 backend_tests!(
     a_provincial_roll_up_is_the_sum_of_the_communes_plans_across_a_merge,
@@ -1021,10 +1021,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
     let province_organiser = app.demo_token("tinhdoan.daotao");
     let all = app.get_ok(&admin, "/api/v1/training-plans?year=2026");
     let plan_of = |unit_name: &str| -> Value {
-        let unit = app.get_ok(&admin, "/api/v1/units?limit=500")["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let unit = items(&app.get_ok(&admin, "/api/v1/units?limit=500"))
             .find(|u| u["name"] == unit_name && u["merged_into_id"].is_null())
             .unwrap()["id"]
             .clone();
@@ -1035,10 +1032,7 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
     let ward_unit = ward_plan["unit_id"].as_str().unwrap().to_owned();
     let province_plan = plan_of("Tỉnh Gia Lai");
     let ids = |token: &str| -> BTreeSet<String> {
-        app.get_ok(token, "/api/v1/training-plans")["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        items(&app.get_ok(token, "/api/v1/training-plans"))
             .map(id_of)
             .collect()
     };
@@ -1241,12 +1235,7 @@ fn sibling_communes_train_their_branch_secretaries_and_neither_reaches_the_other
         (&an_phu, &b_plan, &b_course, &w.binh_minh),
         (&binh_minh, &a_plan, &a_course, &w.an_phu),
     ] {
-        let listed: Vec<String> = app.get_ok(token, "/api/v1/training-plans")["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(id_of)
-            .collect();
+        let listed = item_fields(&app.get_ok(token, "/api/v1/training-plans"), "id");
         assert!(!listed.contains(plan));
         assert_eq!(listed.len(), 1);
         for path in [
@@ -1660,10 +1649,7 @@ fn a_roster_import_names_branches_within_the_organisers_ward(app: TestApp) {
         &organiser,
         &format!("/api/v1/people?unit_id={}", w.binh_minh_branch),
     );
-    let mut got: Vec<(String, String, Value)> = people["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let mut got: Vec<(String, String, Value)> = items(&people)
         .map(|p| {
             (
                 p["full_name"].as_str().unwrap().to_owned(),

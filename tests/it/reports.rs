@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::support::sheets::{cell_text, workbook};
-use crate::support::{TestApp, id_of, string_pairs_of, strings_of};
+use crate::support::{TestApp, id_of, items, string_pairs_of, strings_of};
 
 backend_tests!(
     a_course_report_shows_the_matrix_rates_and_completers,
@@ -281,10 +281,7 @@ fn merges_and_renames_keep_history_in_reports_and_reach_devices(app: TestApp) {
 
     // History: the rename and the merge, oldest first.
     let history = app.get_ok(&w.admin, &format!("/api/v1/units/{}/history", w.an_phu));
-    let kinds: Vec<(&str, &str)> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let kinds: Vec<(&str, &str)> = items(&history)
         .map(|e| {
             (
                 e["kind"].as_str().unwrap(),

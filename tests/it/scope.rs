@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::support::sync::OnTheDemo;
-use crate::support::{TestApp, id_of, item_fields, item_where};
+use crate::support::{TestApp, id_of, item_fields, item_where, items};
 
 backend_tests!(
     trainers_see_only_their_classes,
@@ -101,13 +101,7 @@ fn trainees_see_only_their_own_records(app: TestApp) {
     assert_eq!(item_fields(&people, "id"), std::slice::from_ref(&person_id));
     let enrollments = app.list_all(&trainee, "/api/v1/enrollments");
     assert!(enrollments["total"].as_i64().unwrap() >= 1);
-    assert!(
-        enrollments["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["person_id"] == person_id.as_str())
-    );
+    assert!(items(&enrollments).all(|e| e["person_id"] == person_id.as_str()));
     let course_id = enrollments["items"][0]["course_id"].as_str().unwrap();
     let sessions = app.list_all(&admin, &format!("/api/v1/sessions?course_id={course_id}"));
     let session = sessions["items"][0]["id"].as_str().unwrap();
@@ -115,10 +109,7 @@ fn trainees_see_only_their_own_records(app: TestApp) {
         &admin,
         &format!("/api/v1/enrollments?course_id={course_id}"),
     );
-    let other = others["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let other = items(&others)
         .find(|e| e["person_id"] != person_id.as_str())
         .unwrap();
     for person in [person_id.as_str(), other["person_id"].as_str().unwrap()] {

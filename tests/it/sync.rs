@@ -14,7 +14,7 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, mutation, new_id, now_millis, stamp, upsert_attendance,
     with_a_commit_held_open,
 };
-use crate::support::{Backend, TestApp, id_of, item_fields, item_where, string_pairs_of};
+use crate::support::{Backend, TestApp, id_of, item_fields, item_where, items, string_pairs_of};
 
 backend_tests!(
     pushes_are_idempotent_even_when_replayed_in_parallel,
@@ -177,10 +177,7 @@ fn edits_merge_field_by_field_and_conflicts_are_logged(OnTheDemo { app, demo }: 
     let record = demo.stored_attendance(&app, &id);
     assert_eq!(record["status"], "present");
     let devices = app.get_ok(&demo.admin, "/api/v1/devices?limit=500");
-    let flagged: Vec<&Value> = devices["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let flagged: Vec<&Value> = items(&devices)
         .filter(|d| d["clock_flagged_at"].is_string())
         .collect();
     assert_eq!(flagged.len(), 1);
@@ -211,10 +208,7 @@ fn a_resolved_conflict_is_written_everywhere_and_leaves_no_new_conflict(
         )],
     );
     let open_on_record = |app: &TestApp| -> Vec<Value> {
-        app.get_ok(&demo.admin, "/api/v1/sync/conflicts?status=open&limit=500")["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        items(&app.get_ok(&demo.admin, "/api/v1/sync/conflicts?status=open&limit=500"))
             .filter(|c| c["record_id"] == json!(id))
             .cloned()
             .collect()
@@ -489,10 +483,7 @@ fn a_device_beyond_its_quarantine_cap_is_refused_whole_and_loses_nothing(backend
     };
     let open_of = |device: &str| {
         let open = app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open&limit=500");
-        open["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        items(&open)
             .filter(|item| item["device_id"] == device)
             .map(|item| item["id"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
@@ -654,10 +645,7 @@ impl Refuser {
             &self.demo.admin,
             "/api/v1/sync/quarantine?status=open&limit=500",
         );
-        open["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+        items(&open)
             .filter(|item| item["device_id"] == self.device)
             .map(|item| item["id"].as_str().unwrap().to_owned())
             .collect()
@@ -956,15 +944,13 @@ fn every_page_shape_sends_each_change_once_in_order(OnTheDemo { app, demo }: OnT
         narrow_people.push(person);
     }
     let sessions_of = |course: &str| -> Vec<String> {
-        app.get_ok(
-            &demo.admin,
-            &format!("/api/v1/sessions?course_id={course}&limit=500"),
-        )["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_owned())
-            .collect()
+        item_fields(
+            &app.get_ok(
+                &demo.admin,
+                &format!("/api/v1/sessions?course_id={course}&limit=500"),
+            ),
+            "id",
+        )
     };
     let all_sessions = app.get_ok(&demo.admin, "/api/v1/sessions?limit=500")["total"]
         .as_u64()
@@ -1529,10 +1515,7 @@ fn a_trainer_enrolls_only_people_of_the_course_roster(OnTheDemo { app, demo }: O
     assert_eq!(refused.json["details"][0]["field"], "person_id");
     assert_eq!(refused.json["details"][0]["code"], "not_on_roster");
     let quarantined = app.get_ok(admin, "/api/v1/sync/quarantine?status=open");
-    let kept: Vec<&Value> = quarantined["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let kept: Vec<&Value> = items(&quarantined)
         .filter(|q| q["body"]["fields"]["person_id"] == outsider.as_str())
         .collect();
     assert_eq!(kept.len(), 1, "{quarantined}");
@@ -1639,10 +1622,7 @@ fn a_course_assigned_later_is_backfilled_in_pages(OnTheDemo { app, demo }: OnThe
         &demo.admin,
         &format!("/api/v1/enrollments?course_id={}", demo.ward_course),
     );
-    let newest = enrollments["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let newest = items(&enrollments)
         .max_by_key(|e| e["rev"].as_i64().unwrap())
         .unwrap()["id"]
         .as_str()

@@ -22,7 +22,9 @@ use crate::support::sync::{
     DemoClasses, OnTheDemo, ReadWhileOpen, new_id, with_a_commit_held_open,
 };
 use crate::support::watermelon_kit::WatermelonScenarios;
-use crate::support::{Backend, TestApp, default_server_config, id_of, item_fields, item_where};
+use crate::support::{
+    Backend, TestApp, default_server_config, id_of, item_fields, item_where, items,
+};
 
 backend_tests!(
     a_first_sync_returns_the_whole_scope_and_later_ones_only_changes,
@@ -305,10 +307,7 @@ fn pushes_apply_only_changed_columns_and_are_not_echoed(OnTheDemo { app, demo }:
     );
     // The overwritten note came from another device: it is in the conflict log.
     let conflicts = demo.big_class_conflicts(&app);
-    let logged: Vec<&Value> = conflicts["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let logged: Vec<&Value> = items(&conflicts)
         .filter(|c| c["record_id"] == id.as_str())
         .collect();
     assert_eq!(logged.len(), 1, "{conflicts}");
@@ -776,10 +775,7 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(OnTheDemo { app, de
     let at = timestamp(&first);
     let enrolled = ids(&first, "people", "created");
     let everyone = app.get_ok(&demo.admin, "/api/v1/people?limit=500");
-    let outsider = everyone["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let outsider = items(&everyone)
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .find(|p| !enrolled.contains(p))
         .unwrap();
@@ -827,10 +823,7 @@ fn refused_records_are_rejected_with_reasons_and_quarantined(OnTheDemo { app, de
     let quarantine = |app: &TestApp| app.get_ok(&demo.admin, "/api/v1/sync/quarantine?status=open");
     let listed = quarantine(&app);
     assert_eq!(listed["total"], 4, "{listed}");
-    let records: BTreeSet<&str> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let records: BTreeSet<&str> = items(&listed)
         .map(|i| i["record_id"].as_str().unwrap())
         .collect();
     assert!(records.contains(not_enrolled.as_str()) && records.contains(bad_status.as_str()));
@@ -1339,15 +1332,15 @@ fn pull_pages(
 
 /// The ids of a course's records of one collection, as an administrator lists them.
 fn course_ids(app: &TestApp, admin: &str, path: &str, course: &str) -> BTreeSet<String> {
-    app.get_ok(
-        admin,
-        &format!("/api/v1/{path}?course_id={course}&limit=500"),
-    )["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_str().unwrap().to_owned())
-        .collect()
+    item_fields(
+        &app.get_ok(
+            admin,
+            &format!("/api/v1/{path}?course_id={course}&limit=500"),
+        ),
+        "id",
+    )
+    .into_iter()
+    .collect()
 }
 
 /// A class taken away from a trainer whose tablet already synced: its deletions come in pages

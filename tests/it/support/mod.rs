@@ -679,13 +679,19 @@ pub fn item_fields(page: &Value, field: &str) -> Vec<String> {
     strings_of(&page["items"], field)
 }
 
-/// The item of a list page whose `field` is `value`, which must be there.
+/// The items of a list page, in order.
 #[track_caller]
-pub fn item_where<'a>(page: &'a Value, field: &str, value: &str) -> &'a Value {
+pub fn items(page: &Value) -> std::slice::Iter<'_, Value> {
     page["items"]
         .as_array()
         .unwrap_or_else(|| panic!("a list page: {page}"))
         .iter()
+}
+
+/// The item of a list page whose `field` is `value`, which must be there.
+#[track_caller]
+pub fn item_where<'a>(page: &'a Value, field: &str, value: &str) -> &'a Value {
+    items(page)
         .find(|item| item[field] == value)
         .unwrap_or_else(|| panic!("no item whose {field} is {value} in {page}"))
 }
