@@ -41,13 +41,7 @@ fn login_returns_tokens_bound_to_a_new_device(app: TestApp) {
     app.call("GET", "/api/v1/me", None, None)
         .expect_error(401, "missing_token");
     // Without a valid token nothing else about the request is judged.
-    let unauthenticated = app.send_raw(
-        "POST",
-        "/api/v1/units",
-        Some("junk"),
-        Some((b"{oops", "application/json")),
-        &[],
-    );
+    let unauthenticated = app.post_bytes("junk", "/api/v1/units", b"{oops", "application/json");
     assert_eq!(
         (unauthenticated.status, unauthenticated.code()),
         (401, "invalid_token")
@@ -259,11 +253,7 @@ fn login_failures_are_rate_limited(backend: Backend) {
     let limited = app
         .try_login("trainer.e", "trainer-password")
         .expect_error(429, "rate_limited");
-    let retry_after: u64 = limited
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .unwrap();
+    let retry_after: u64 = limited.required_header("retry-after").parse().unwrap();
     assert!(retry_after > 0 && retry_after <= 900);
     // Other accounts are not affected by one account's limit.
     app.create_user("trainer.f", "trainer", None);
@@ -286,8 +276,7 @@ fn login_from(app: &TestApp, username: &str, password: &str, address: &str) -> R
 fn retry_after(response: Response) -> u64 {
     let response = response.expect_error(429, "rate_limited");
     response
-        .header("retry-after")
-        .expect("Retry-After")
+        .required_header("retry-after")
         .parse()
         .expect("seconds")
 }

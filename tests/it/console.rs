@@ -14,28 +14,22 @@ backend_tests!(
 );
 
 fn the_console_is_served_at_the_root_with_a_strict_policy(app: TestApp) {
-    let page = app.send_raw("GET", "/", None, None, &[]);
+    let page = app.get_static("/");
     assert_eq!(page.status, 200);
     assert!(
-        page.header("content-type")
-            .expect("content-type")
+        page.required_header("content-type")
             .starts_with("text/html")
     );
     assert!(page.text.contains("<div id=\"console\""), "{}", page.text);
     assert!(page.text.contains("/console/main.js"), "{}", page.text);
-    let policy = page
-        .header("content-security-policy")
-        .expect("content-security-policy");
+    let policy = page.required_header("content-security-policy");
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert!(
         !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
         "{policy}"
     );
-    assert_eq!(
-        page.header("cache-control").expect("cache-control"),
-        "no-cache"
-    );
-    let tag = page.header("etag").expect("etag").to_owned();
+    assert_eq!(page.required_header("cache-control"), "no-cache");
+    let tag = page.required_header("etag").to_owned();
     let again = app.send_raw("GET", "/", None, None, &[("If-None-Match", &tag)]);
     assert_eq!(again.status, 304);
 
@@ -44,43 +38,30 @@ fn the_console_is_served_at_the_root_with_a_strict_policy(app: TestApp) {
         "/console/console.css",
         "/vendor/qrcode-generator.mjs",
     ] {
-        let file = app.send_raw("GET", path, None, None, &[]);
+        let file = app.get_static(path);
         assert_eq!(file.status, 200, "{path}");
         assert!(
-            file.header("content-security-policy")
-                .expect("content-security-policy")
+            file.required_header("content-security-policy")
                 .contains("script-src 'self'"),
             "{path}"
         );
     }
-    let script = app.send_raw("GET", "/console/main.js", None, None, &[]);
+    let script = app.get_static("/console/main.js");
     assert!(
         script
-            .header("content-type")
-            .expect("content-type")
+            .required_header("content-type")
             .contains("javascript")
     );
-    let hash = script
-        .header("etag")
-        .expect("etag")
-        .trim_matches('"')
-        .to_owned();
-    let versioned = app.send_raw(
-        "GET",
-        &format!("/console/main.js?v={hash}"),
-        None,
-        None,
-        &[],
-    );
+    let hash = script.required_header("etag").trim_matches('"').to_owned();
+    let versioned = app.get_static(&format!("/console/main.js?v={hash}"));
     assert!(
         versioned
-            .header("cache-control")
-            .expect("cache-control")
+            .required_header("cache-control")
             .contains("immutable")
     );
 
     // The console is used online: the field app's service worker does not carry it.
-    let worker = app.send_raw("GET", "/app/sw.js", None, None, &[]);
+    let worker = app.get_static("/app/sw.js");
     assert!(worker.text.contains("/app/main.js"));
     assert!(!worker.text.contains("/console/"), "{}", worker.text);
 
@@ -89,7 +70,7 @@ fn the_console_is_served_at_the_root_with_a_strict_policy(app: TestApp) {
         "/console/../Cargo.toml",
         "/types/qrcode-generator.d.ts",
     ] {
-        let response = app.send_raw("GET", path, None, None, &[]);
+        let response = app.get_static(path);
         assert_eq!(response.status, 404, "{path}");
     }
     let post = app.send_raw("POST", "/", None, Some((b"x", "text/plain")), &[]);

@@ -281,8 +281,7 @@ fn assert_unavailable(response: &Response) {
         response.text
     );
     let retry: u64 = response
-        .header("retry-after")
-        .expect("Retry-After")
+        .required_header("retry-after")
         .parse()
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&retry));

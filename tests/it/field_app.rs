@@ -20,49 +20,51 @@ fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
 }
 
-fn header<'a>(response: &'a crate::support::Response, name: &str) -> &'a str {
-    response
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {name} header"))
-}
-
 fn the_app_is_served_with_a_strict_policy_and_etags(app: TestApp) {
-    let page = app.send_raw("GET", "/app/", None, None, &[]);
+    let page = app.get_static("/app/");
     assert_eq!(page.status, 200);
-    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert!(
+        page.required_header("content-type")
+            .starts_with("text/html")
+    );
     assert!(page.text.contains("<div id=\"app\""), "{}", page.text);
-    let policy = header(&page, "content-security-policy");
+    let policy = page.required_header("content-security-policy");
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert!(
         !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
         "{policy}"
     );
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
-    assert_eq!(header(&page, "cache-control"), "no-cache");
+    assert_eq!(page.required_header("cache-control"), "no-cache");
 
     // `/app` (no slash) leads to the start page (the client follows the redirect); `/` is
     // the staff console's.
-    let bare = app.send_raw("GET", "/app", None, None, &[]);
+    let bare = app.get_static("/app");
     assert_eq!(bare.status, 200);
     assert_eq!(bare.text, page.text);
 
     // Revalidation by ETag; a versioned URL is cached for good.
-    let tag = header(&page, "etag").to_owned();
+    let tag = page.required_header("etag").to_owned();
     let again = app.send_raw("GET", "/app/", None, None, &[("If-None-Match", &tag)]);
     assert_eq!(again.status, 304);
     let hash = tag.trim_matches('"');
-    let versioned = app.send_raw("GET", &format!("/app/?v={hash}"), None, None, &[]);
-    assert!(header(&versioned, "cache-control").contains("immutable"));
-    let script = app.send_raw("GET", "/app/main.js", None, None, &[]);
+    let versioned = app.get_static(&format!("/app/?v={hash}"));
+    assert!(
+        versioned
+            .required_header("cache-control")
+            .contains("immutable")
+    );
+    let script = app.get_static("/app/main.js");
     assert_eq!(script.status, 200);
-    assert!(header(&script, "content-type").contains("javascript"));
+    assert!(
+        script
+            .required_header("content-type")
+            .contains("javascript")
+    );
 
     // The service worker carries the build's file list, each file with the hash it is
     // served under.
-    let worker = app.send_raw("GET", "/app/sw.js", None, None, &[]);
+    let worker = app.get_static("/app/sw.js");
     assert!(!worker.text.contains("__BUILD__") && !worker.text.contains("__ASSETS__"));
     let list = worker
         .text
@@ -73,9 +75,9 @@ fn the_app_is_served_with_a_strict_policy_and_etags(app: TestApp) {
     let assets: Vec<(String, String)> = serde_json::from_str(list).expect("asset list JSON");
     assert!(assets.iter().any(|(url, _)| url == "/app/"));
     for (url, hash) in &assets {
-        let file = app.send_raw("GET", &format!("{url}?v={hash}"), None, None, &[]);
+        let file = app.get_static(&format!("{url}?v={hash}"));
         assert_eq!(file.status, 200, "{url}");
-        assert_eq!(header(&file, "etag"), format!("\"{hash}\""), "{url}");
+        assert_eq!(file.required_header("etag"), format!("\"{hash}\""), "{url}");
     }
 
     // Nothing outside the served folders, and only reads.
@@ -85,13 +87,13 @@ fn the_app_is_served_with_a_strict_policy_and_etags(app: TestApp) {
         "/tsconfig.json",
         "/app/nope.js",
     ] {
-        let response = app.send_raw("GET", path, None, None, &[]);
+        let response = app.get_static(path);
         assert_eq!(response.status, 404, "{path}");
         assert_eq!(response.json["code"], "not_found", "{path}");
     }
     let post = app.send_raw("POST", "/app/", None, Some((b"x", "text/plain")), &[]);
     assert_eq!(post.status, 405);
-    assert_eq!(header(&post, "allow"), "GET, HEAD");
+    assert_eq!(post.required_header("allow"), "GET, HEAD");
 }
 
 fn a_course_roster_lists_the_people_a_trainer_may_add(app: TestApp) {

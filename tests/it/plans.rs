@@ -1064,18 +1064,9 @@ fn ward_organisers_plan_for_their_own_ward_and_see_nothing_of_the_siblings(app: 
     let next_year = |unit: &str| json!({"unit_id": unit, "year": 2027, "title": "Kế hoạch bồi dưỡng năm 2027", "target_positions": ["secretary", "deputy_secretary"]});
     let province_unit = province_plan["unit_id"].as_str().unwrap();
     for (token, unit) in [(&thong_nhat, ward_unit.as_str()), (&pleiku, province_unit)] {
-        let refused = app
-            .post(token, "/api/v1/training-plans", &next_year(unit))
-            .expect(422);
-        assert_eq!(
-            (
-                &refused.json["details"][0]["field"],
-                &refused.json["details"][0]["code"]
-            ),
-            (&json!("unit_id"), &json!("outside_your_unit")),
-            "{}",
-            refused.text
-        );
+        app.post(token, "/api/v1/training-plans", &next_year(unit))
+            .expect(422)
+            .expect_detail("unit_id", "outside_your_unit");
     }
     assert_eq!(
         app.get_ok(&admin, "/api/v1/training-plans?year=2027")["total"],
@@ -1317,16 +1308,9 @@ fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(app: TestApp) {
     let b = &w.b;
     let units_before = app.get_ok(&b.admin, "/api/v1/units?limit=500");
     let refused = |body: Value, field: &str, code: &str| {
-        let answer = app.post(&b.admin, "/api/v1/units", &body).expect(422);
-        assert_eq!(
-            (
-                &answer.json["details"][0]["field"],
-                &answer.json["details"][0]["code"]
-            ),
-            (&json!(field), &json!(code)),
-            "{}",
-            answer.text
-        );
+        app.post(&b.admin, "/api/v1/units", &body)
+            .expect(422)
+            .expect_detail(field, code);
     };
     refused(
         json!({"code": "X1", "name": "Chi đoàn lạc", "kind": "branch", "parent_id": w.province}),
@@ -1350,16 +1334,13 @@ fn branches_sit_under_a_commune_and_move_with_it_in_a_merge(app: TestApp) {
         .expect(422);
     assert_eq!(answer.json["details"][0]["code"], "branch_parent");
     // Nor be merged into a unit that cannot hold its branches.
-    let answer = app
-        .post(&b.admin, "/api/v1/units/merge", &json!({"source_ids": [w.an_phu], "target_id": w.province, "effective_date": "2026-07-01"}))
-        .expect(422);
-    assert_eq!(
-        (
-            &answer.json["details"][0]["field"],
-            &answer.json["details"][0]["code"]
-        ),
-        (&json!("target_id"), &json!("branch_parent"))
-    );
+    app.post(
+        &b.admin,
+        "/api/v1/units/merge",
+        &json!({"source_ids": [w.an_phu], "target_id": w.province, "effective_date": "2026-07-01"}),
+    )
+    .expect(422)
+    .expect_detail("target_id", "branch_parent");
     assert_eq!(
         app.get_ok(&b.admin, "/api/v1/units?limit=500"),
         units_before
@@ -1508,33 +1489,19 @@ fn newly_elected_this_term_restricts_the_target_group_exactly(app: TestApp) {
         (4, 4, 0, 4)
     );
     // Bad dates are refused with a stable code.
-    let answer = app
-        .post(
-            &b.admin,
-            "/api/v1/people",
-            &json!({"full_name": "Ngô Văn Sai",
+    app.post(
+        &b.admin,
+        "/api/v1/people",
+        &json!({"full_name": "Ngô Văn Sai",
             "position": "branch_secretary", "position_since": "14/09/2025"}),
-        )
-        .expect(422);
-    assert_eq!(
-        (
-            &answer.json["details"][0]["field"],
-            &answer.json["details"][0]["code"]
-        ),
-        (&json!("position_since"), &json!("invalid_date"))
-    );
+    )
+    .expect(422)
+    .expect_detail("position_since", "invalid_date");
     body["year"] = json!(2027);
     body["elected_since"] = json!("2025-13-01");
-    let answer = app
-        .post(&b.admin, "/api/v1/training-plans", &body)
-        .expect(422);
-    assert_eq!(
-        (
-            &answer.json["details"][0]["field"],
-            &answer.json["details"][0]["code"]
-        ),
-        (&json!("elected_since"), &json!("invalid_date"))
-    );
+    app.post(&b.admin, "/api/v1/training-plans", &body)
+        .expect(422)
+        .expect_detail("elected_since", "invalid_date");
 }
 
 fn attendance_for_sessions_not_yet_started_trains_nobody(app: TestApp) {
@@ -1709,19 +1676,9 @@ fn a_branch_secretary_belongs_to_a_branch(app: TestApp) {
     refused(app.post(admin, "/api/v1/people", &secretary(None)));
     let roster = "Họ và tên,Chức vụ,Đơn vị\n\
                   Lê Thị Hạnh,Phó Bí thư chi đoàn,Phường Bình Minh\n";
-    let answer = app
-        .import_csv(admin, "?dry_run=false", roster.as_bytes())
-        .expect_error(422, "validation_failed");
-    assert_eq!(
-        answer.json["details"][0]["field"], "rows[2].position",
-        "{}",
-        answer.text
-    );
-    assert_eq!(
-        answer.json["details"][0]["code"], "position_needs_branch",
-        "{}",
-        answer.text
-    );
+    app.import_csv(admin, "?dry_run=false", roster.as_bytes())
+        .expect_error(422, "validation_failed")
+        .expect_detail("rows[2].position", "position_needs_branch");
     assert_eq!(everyone(), before, "nothing was written");
 
     let created = app.create(

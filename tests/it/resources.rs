@@ -105,13 +105,7 @@ fn bad_bodies_get_clear_errors_and_change_nothing(backend: Backend) {
     let app = TestApp::start_with(backend, |c| c.max_json_bytes = 4096);
     let admin = app.admin_token();
     let send = |body: &[u8], content_type: &str| {
-        app.send_raw(
-            "POST",
-            "/api/v1/units",
-            Some(&admin),
-            Some((body, content_type)),
-            &[],
-        )
+        app.post_bytes(&admin, "/api/v1/units", body, content_type)
     };
     let malformed = send(b"{\"code\": ", "application/json");
     assert_eq!(

@@ -1018,12 +1018,11 @@ fn bad_input_is_refused_with_stable_codes(app: TestApp) {
         );
         assert_eq!(answer.json["details"][0]["code"], "invalid_changes");
     }
-    let malformed = app.send_raw(
-        "POST",
+    let malformed = app.post_bytes(
+        &admin,
         &format!("{PATH}?{ok}"),
-        Some(&admin),
-        Some((b"{not json", "application/json")),
-        &[],
+        b"{not json",
+        "application/json",
     );
     assert_eq!(
         (malformed.status, malformed.code()),

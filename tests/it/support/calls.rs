@@ -55,6 +55,17 @@ impl TestApp {
         self.call_with("DELETE", path, Some(token), None, &[("If-Match", if_match)])
     }
 
+    /// `GET path` without a token, not checked against the spec: a file of the web apps.
+    pub fn get_static(&self, path: &str) -> Response {
+        self.send_raw("GET", path, None, None, &[])
+    }
+
+    /// `POST path` with any bytes of any content type as `token`, not checked against the spec:
+    /// a malformed body, a wrong type, one too large.
+    pub fn post_bytes(&self, token: &str, path: &str, body: &[u8], content_type: &str) -> Response {
+        self.send_raw("POST", path, Some(token), Some((body, content_type)), &[])
+    }
+
     /// `POST /api/v1/imports/people{query}` with a CSV roster as `token`; `query` is empty or a
     /// query string (`?dry_run=false&course_id=…`).
     pub fn import_csv(&self, token: &str, query: &str, csv: &[u8]) -> Response {
@@ -138,6 +149,19 @@ impl Response {
         assert!(
             self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
             "an error says what is wrong: {}",
+            self.text
+        );
+        self
+    }
+
+    /// The first of the answer's field errors (`details`) is `code` on `field`.
+    #[track_caller]
+    pub fn expect_detail(self, field: &str, code: &str) -> Self {
+        let first = &self.json["details"][0];
+        assert_eq!(
+            (first["field"].as_str(), first["code"].as_str()),
+            (Some(field), Some(code)),
+            "unexpected field error; body: {}",
             self.text
         );
         self

@@ -171,6 +171,13 @@ impl Response {
         header_in(&self.headers, name)
     }
 
+    /// A header the answer must carry.
+    #[track_caller]
+    pub fn required_header(&self, name: &str) -> &str {
+        self.header(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+
     /// The error code of an error body.
     pub fn code(&self) -> &str {
         self.json["code"].as_str().unwrap_or("")
