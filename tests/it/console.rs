@@ -14,24 +14,8 @@ backend_tests!(
 );
 
 fn the_console_is_served_at_the_root_with_a_strict_policy(app: TestApp) {
-    let page = app.get_static("/");
-    assert_eq!(page.status, 200);
-    assert!(
-        page.required_header("content-type")
-            .starts_with("text/html")
-    );
-    assert!(page.text.contains("<div id=\"console\""), "{}", page.text);
+    let page = app.start_page("/", "console");
     assert!(page.text.contains("/console/main.js"), "{}", page.text);
-    let policy = page.required_header("content-security-policy");
-    assert!(policy.contains("script-src 'self'"), "{policy}");
-    assert!(
-        !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
-        "{policy}"
-    );
-    assert_eq!(page.required_header("cache-control"), "no-cache");
-    let tag = page.required_header("etag").to_owned();
-    let again = app.send_raw("GET", "/", None, None, &[("If-None-Match", &tag)]);
-    assert_eq!(again.status, 304);
 
     for path in [
         "/console/main.js",

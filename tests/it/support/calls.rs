@@ -60,6 +60,35 @@ impl TestApp {
         self.send_raw("GET", path, None, None, &[])
     }
 
+    /// The start page of a web app at `path`, which must be served as the console and the field
+    /// app are: HTML holding `<div id="{root}"`, under a policy that runs scripts from the
+    /// server only (nothing inline, no eval), revalidated on every load by its ETag.
+    #[track_caller]
+    pub fn start_page(&self, path: &str, root: &str) -> Response {
+        let page = self.get_static(path);
+        assert_eq!(page.status, 200);
+        assert!(
+            page.required_header("content-type")
+                .starts_with("text/html")
+        );
+        assert!(
+            page.text.contains(&format!("<div id=\"{root}\"")),
+            "{}",
+            page.text
+        );
+        let policy = page.required_header("content-security-policy");
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(
+            !policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"),
+            "{policy}"
+        );
+        assert_eq!(page.required_header("cache-control"), "no-cache");
+        let tag = page.required_header("etag");
+        let again = self.send_raw("GET", path, None, None, &[("If-None-Match", tag)]);
+        assert_eq!(again.status, 304);
+        page
+    }
+
     /// `POST path` with any bytes of any content type as `token`, not checked against the spec:
     /// a malformed body, a wrong type, one too large.
     pub fn post_bytes(&self, token: &str, path: &str, body: &[u8], content_type: &str) -> Response {
