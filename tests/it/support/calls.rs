@@ -89,6 +89,29 @@ impl TestApp {
         page
     }
 
+    /// `path` named with its hash (the ETag of `served`) as `?v=`, as a web app names its files:
+    /// cached for good.
+    #[track_caller]
+    pub fn expect_versioned_immutable(&self, path: &str, served: &Response) {
+        let hash = served.required_header("etag").trim_matches('"');
+        let versioned = self.get_static(&format!("{path}?v={hash}"));
+        assert!(
+            versioned
+                .required_header("cache-control")
+                .contains("immutable")
+        );
+    }
+
+    /// Paths outside the web apps' served folders: each a 404 `not_found`.
+    #[track_caller]
+    pub fn expect_not_served(&self, paths: &[&str]) {
+        for path in paths {
+            let response = self.get_static(path);
+            assert_eq!(response.status, 404, "{path}");
+            assert_eq!(response.json["code"], "not_found", "{path}");
+        }
+    }
+
     /// `POST path` with any bytes of any content type as `token`, not checked against the spec:
     /// a malformed body, a wrong type, one too large.
     pub fn post_bytes(&self, token: &str, path: &str, body: &[u8], content_type: &str) -> Response {
