@@ -14,7 +14,7 @@ use diemdanh::domain::people::{People, PersonInput};
 use diemdanh::domain::sessions::{SessionInput, Sessions};
 use diemdanh::domain::trainers::{CourseTrainerInput, CourseTrainers};
 use diemdanh::domain::units::{UnitInput, Units};
-use diemdanh::domain::users::{Devices, NewUser, Users};
+use diemdanh::domain::users::{Devices, NewUser, User, Users};
 use diemdanh::domain::{Caller, Resource, Role};
 use diemdanh::error::Result;
 use diemdanh::sync::clock::ServerClock;
@@ -87,20 +87,32 @@ const POSITIONS: [&str; 4] = [
 /// Rows per write transaction while seeding.
 const SEED_CHUNK: usize = 500;
 
+/// An account of no person and no unit (the loader's administrator, a trainer) whose password
+/// has the argon2 `hash`.
+fn account(
+    conn: &mut DbConn,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    hash: &str,
+) -> Result<User> {
+    Users::create(
+        conn,
+        NewUser {
+            username: username.into(),
+            display_name: Some(display_name.into()),
+            role: role.as_str().into(),
+            person_id: None,
+            unit_id: None,
+        },
+        hash.to_owned(),
+    )
+}
+
 fn admin_caller(pool: &Pool, hash: &str) -> Result<Caller> {
     let mut conn = pool.get()?;
     write_tx(&mut conn, |conn| {
-        let admin = Users::create(
-            conn,
-            NewUser {
-                username: ADMIN.into(),
-                display_name: Some("Benchmark loader".into()),
-                role: "admin".into(),
-                person_id: None,
-                unit_id: None,
-            },
-            hash.to_owned(),
-        )?;
+        let admin = account(conn, ADMIN, "Benchmark loader", Role::Admin, hash)?;
         let device = Devices::register(conn, &admin.id, "benchmark loader")?;
         Ok(Caller {
             user_id: admin.id,
@@ -234,29 +246,21 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
         let mut trainer_users = Vec::with_capacity(course_count);
         for c in 0..course_count {
             let username = format!("trainer.{c:03}");
-            let user = Users::create(
+            let user = account(
                 conn,
-                NewUser {
-                    username: username.clone(),
-                    display_name: Some(format!("Giảng viên {c}")),
-                    role: "trainer".into(),
-                    person_id: None,
-                    unit_id: None,
-                },
-                hash.clone(),
+                &username,
+                &format!("Giảng viên {c}"),
+                Role::Trainer,
+                &hash,
             )?;
             trainer_users.push((username, user.id));
         }
-        let all = Users::create(
+        let all = account(
             conn,
-            NewUser {
-                username: PULL_TRAINER.into(),
-                display_name: Some("Giảng viên Tỉnh đoàn".into()),
-                role: "trainer".into(),
-                person_id: None,
-                unit_id: None,
-            },
-            hash.clone(),
+            PULL_TRAINER,
+            "Giảng viên Tỉnh đoàn",
+            Role::Trainer,
+            &hash,
         )?;
 
         let base = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
