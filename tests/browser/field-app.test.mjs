@@ -45,6 +45,21 @@ after(async () => {
   await browser?.close();
 });
 
+/**
+ * Tuấn signs in on a phone named `deviceName`, which goes offline and opens the roll of `session`;
+ * `shown` is what tells the roll is there.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {import('playwright-core').Page} page
+ * @param {string} deviceName
+ * @param {{id: string}} session
+ */
+async function openRollOffline(context, page, deviceName, session, shown = '[data-testid=roll] li.row') {
+  await signIn(page, PERSONAS.tuan, deviceName);
+  await context.setOffline(true);
+  await page.goto(`${BASE}/app/#/session/${session.id}`);
+  await page.waitForSelector(shown);
+}
+
 /** The status the first scenario gives the i-th trainee of the roll. */
 function plannedStatus(i) {
   if (i % 10 === 3) return 'absent';
@@ -197,10 +212,7 @@ describe('the field app', () => {
     ]);
     try {
       const { context, page } = await phone(cameraBrowser, { permissions: ['camera'] });
-      await signIn(page, PERSONAS.tuan, 'Máy quét');
-      await context.setOffline(true);
-      await page.goto(`${BASE}/app/#/session/${session.id}`);
-      await page.waitForSelector(`li.row[data-person="${person.id}"]`);
+      await openRollOffline(context, page, 'Máy quét', session, `li.row[data-person="${person.id}"]`);
       await page.click('button:has-text("Quét mã QR")');
       await page.waitForFunction(
         (name) => (document.querySelector('[data-testid=scan-result]')?.textContent || '').includes(name),
@@ -231,10 +243,7 @@ describe('the field app', () => {
   test('a trainee who came without being enrolled is found without diacritics, added and marked', async () => {
     const session = demo.sessions[3];
     const { context, page } = await phone(browser);
-    await signIn(page, PERSONAS.tuan, 'Máy thêm học viên');
-    await context.setOffline(true);
-    await page.goto(`${BASE}/app/#/session/${session.id}`);
-    await page.waitForSelector('[data-testid=roll] li.row');
+    await openRollOffline(context, page, 'Máy thêm học viên', session);
     const enrolled = new Set((await rollState(page)).map((r) => r.person));
     await page.click('button:has-text("Thêm học viên")');
     await page.waitForSelector('[data-testid=add-results]');
@@ -272,10 +281,7 @@ describe('the field app', () => {
   test('a revoked device is told why, keeps its unsent changes, and sends them after signing in again', async () => {
     const session = demo.sessions[4];
     const { context, page } = await phone(browser);
-    await signIn(page, PERSONAS.tuan, 'Máy bị thu hồi');
-    await context.setOffline(true);
-    await page.goto(`${BASE}/app/#/session/${session.id}`);
-    await page.waitForSelector('[data-testid=roll] li.row');
+    await openRollOffline(context, page, 'Máy bị thu hồi', session);
     const rows = (await rollState(page)).slice(0, 2);
     for (const row of rows) await page.click(`li.row[data-person="${row.person}"] button[data-status=excused]`);
     const users = await admin.all('/api/v1/users');

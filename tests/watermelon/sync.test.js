@@ -108,6 +108,14 @@ const attendance = (phone) => phone.collection('attendance').query().fetch()
 const pair = (session, person) => (records) =>
   records.find((r) => r._raw.session_id === session && r._raw.person_id === person)
 
+// `first` syncs, then `last`, then `first` again: the server has taken both devices' changes,
+// those of `last` last, and both hold its view.
+async function syncInTurn(first, last) {
+  await first.sync()
+  await last.sync()
+  await first.sync()
+}
+
 // The server's attendance for the shared course's sessions, as { id: {status, note, ...} }.
 async function serverAttendance() {
   const out = {}
@@ -163,9 +171,7 @@ test('the same record edited on both devices converges, whichever syncs first', 
   let target = pair(S1, P2)(await attendance(a))
   await a.update(target, { status: 'late' })
   await b.update(pair(S1, P2)(await attendance(b)), { note: 'đi muộn 10 phút' })
-  await a.sync()
-  await b.sync()
-  await a.sync()
+  await syncInTurn(a, b)
   for (const phone of [a, b]) {
     const record = pair(S1, P2)(await attendance(phone))
     assert.equal(record._raw.status, 'late', phone.name)
@@ -174,17 +180,13 @@ test('the same record edited on both devices converges, whichever syncs first', 
   // Both change the status: the one that reaches the server last wins, in either order.
   await a.update(pair(S1, P2)(await attendance(a)), { status: 'excused' })
   await b.update(pair(S1, P2)(await attendance(b)), { status: 'absent' })
-  await b.sync()
-  await a.sync()
-  await b.sync()
+  await syncInTurn(b, a)
   for (const phone of [a, b]) {
     assert.equal(pair(S1, P2)(await attendance(phone))._raw.status, 'excused', phone.name)
   }
   await a.update(pair(S1, P2)(await attendance(a)), { status: 'present' })
   await b.update(pair(S1, P2)(await attendance(b)), { status: 'late' })
-  await a.sync()
-  await b.sync()
-  await a.sync()
+  await syncInTurn(a, b)
   for (const phone of [a, b]) {
     assert.equal(pair(S1, P2)(await attendance(phone))._raw.status, 'late', phone.name)
   }
@@ -202,9 +204,7 @@ test('a deletion and a concurrent edit: the later push wins, and no edit is lost
   // after a delete does in the native protocol): both devices end with B's edit.
   await a.remove(pair(S1, P3)(await attendance(a)))
   await b.update(pair(S1, P3)(await attendance(b)), { note: 'ốm' })
-  await a.sync()
-  await b.sync()
-  await a.sync()
+  await syncInTurn(a, b)
   for (const phone of [a, b]) {
     const revived = pair(S1, P3)(await attendance(phone))
     assert.ok(revived, `${phone.name}: trainee 3's record revived by the later edit`)
@@ -214,9 +214,7 @@ test('a deletion and a concurrent edit: the later push wins, and no edit is lost
   // the later push and wins.
   await b.update(pair(S1, P1)(await attendance(b)), { note: 'có phép' })
   await a.remove(pair(S1, P1)(await attendance(a)))
-  await b.sync()
-  await a.sync()
-  await b.sync()
+  await syncInTurn(b, a)
   for (const phone of [a, b]) {
     const records = await attendance(phone)
     assert.equal(pair(S1, P1)(records), undefined, `${phone.name}: trainee 1 deleted`)
@@ -314,9 +312,7 @@ test('a trainer unassigned from a course loses its records; an edit made offline
 })
 
 test('both devices end with identical databases that match the server', async () => {
-  await a.sync()
-  await b.sync()
-  await a.sync()
+  await syncInTurn(a, b)
   const dumpA = await a.dump()
   const dumpB = await b.dump()
   assert.deepEqual(dumpA, dumpB)
