@@ -87,6 +87,27 @@ const POSITIONS: [&str; 4] = [
 /// Rows per write transaction while seeding.
 const SEED_CHUNK: usize = 500;
 
+/// Creates the record of each index with `create`, `SEED_CHUNK` to a write transaction, and
+/// returns their ids in order.
+fn create_in_chunks(
+    conn: &mut DbConn,
+    indexes: std::ops::Range<usize>,
+    mut create: impl FnMut(&mut DbConn, usize) -> Result<String>,
+) -> Result<Vec<String>> {
+    let indexes: Vec<usize> = indexes.collect();
+    let mut ids = Vec::with_capacity(indexes.len());
+    for chunk in indexes.chunks(SEED_CHUNK) {
+        let created = write_tx(conn, |conn| {
+            chunk
+                .iter()
+                .map(|&i| create(conn, i))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        ids.extend(created);
+    }
+    Ok(ids)
+}
+
 /// An account of no person and no unit (the loader's administrator, a trainer) whose password
 /// has the argon2 `hash`.
 fn account(
@@ -185,60 +206,42 @@ pub fn seed(pool: &Pool, sizes: &Sizes) -> Result<DataSet> {
         )
     })?;
     unit_ids.push(province.id.clone());
-    let communes: Vec<usize> = (1..sizes.units).collect();
-    for chunk in communes.chunks(SEED_CHUNK) {
-        let created = write_tx(&mut conn, |conn| {
-            chunk
-                .iter()
-                .map(|&i| {
-                    Units::create(
-                        conn,
-                        &caller,
-                        UnitInput {
-                            id: None,
-                            code: format!("10{i:05}"),
-                            name: format!(
-                                "{} Benchmark {i}",
-                                if i.is_multiple_of(3) {
-                                    "Phường"
-                                } else {
-                                    "Xã"
-                                }
-                            ),
-                            kind: if i.is_multiple_of(3) {
-                                "ward"
-                            } else {
-                                "commune"
-                            }
-                            .into(),
-                            parent_id: Some(province.id.clone()),
-                            valid_from: Some("2025-07-01".into()),
-                            valid_to: None,
-                            merged_into_id: None,
-                        },
-                    )
-                    .map(|u| u.id)
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        unit_ids.extend(created);
-    }
+    let communes = create_in_chunks(&mut conn, 1..sizes.units, |conn, i| {
+        Units::create(
+            conn,
+            &caller,
+            UnitInput {
+                id: None,
+                code: format!("10{i:05}"),
+                name: format!(
+                    "{} Benchmark {i}",
+                    if i.is_multiple_of(3) {
+                        "Phường"
+                    } else {
+                        "Xã"
+                    }
+                ),
+                kind: if i.is_multiple_of(3) {
+                    "ward"
+                } else {
+                    "commune"
+                }
+                .into(),
+                parent_id: Some(province.id.clone()),
+                valid_from: Some("2025-07-01".into()),
+                valid_to: None,
+                merged_into_id: None,
+            },
+        )
+        .map(|u| u.id)
+    })?;
+    unit_ids.extend(communes);
 
     // People, spread over the units.
-    let mut people = Vec::with_capacity(sizes.people);
-    let indexes: Vec<usize> = (0..sizes.people).collect();
-    for chunk in indexes.chunks(SEED_CHUNK) {
-        let created = write_tx(&mut conn, |conn| {
-            chunk
-                .iter()
-                .map(|&i| {
-                    let unit = unit_ids[1 + i % (unit_ids.len() - 1).max(1)].clone();
-                    People::create(conn, &caller, person_input(i, Some(unit))).map(|p| p.id)
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        people.extend(created);
-    }
+    let people = create_in_chunks(&mut conn, 0..sizes.people, |conn, i| {
+        let unit = unit_ids[1 + i % (unit_ids.len() - 1).max(1)].clone();
+        People::create(conn, &caller, person_input(i, Some(unit))).map(|p| p.id)
+    })?;
 
     // Trainers: one per course, plus one assigned to every course.
     let course_count = sizes.courses();
