@@ -40,6 +40,22 @@ after(async () => {
 });
 
 /**
+ * A province's course the administrator creates for one scenario.
+ * @param {string} title
+ * @param {string} startDate
+ * @param {string} endDate
+ */
+function provinceCourse(title, startDate, endDate, more = {}) {
+  return admin.post('/api/v1/courses', {
+    title,
+    ...more,
+    management_level: 'province',
+    start_date: startDate,
+    end_date: endDate,
+  });
+}
+
+/**
  * A browser window on the console, in Vietnamese unless told otherwise; every JSON answer of the
  * API the page receives is kept (`answers`) for the scope checks.
  * @param {{width: number, height: number}} viewport
@@ -358,12 +374,7 @@ describe('the staff console', () => {
   });
 
   test('a stale edit says the course changed meanwhile and offers a reload; saved after it', async () => {
-    const course = await admin.post('/api/v1/courses', {
-      title: 'Lớp sửa đồng thời',
-      management_level: 'province',
-      start_date: '2026-11-02',
-      end_date: '2026-11-03',
-    });
+    const course = await provinceCourse('Lớp sửa đồng thời', '2026-11-02', '2026-11-03');
     const { context, page, errors } = await open();
     await signIn(page, PERSONAS.admin);
     await page.goto(`${BASE}/#/courses/${course.id}/overview`);
@@ -882,12 +893,7 @@ describe('the staff console', () => {
   });
 
   test("a material's new version replaces its file (version 2, the new bytes downloaded); a material deleted leaves the course", async () => {
-    const course = await admin.post('/api/v1/courses', {
-      title: 'Lớp tài liệu nhiều phiên bản',
-      management_level: 'province',
-      start_date: '2026-11-16',
-      end_date: '2026-11-17',
-    });
+    const course = await provinceCourse('Lớp tài liệu nhiều phiên bản', '2026-11-16', '2026-11-17');
     const first = crypto.randomBytes(96 * 1024);
     const second = crypto.randomBytes(128 * 1024);
     const digest = (/** @type {Buffer} */ bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
@@ -923,12 +929,7 @@ describe('the staff console', () => {
   });
 
   test('a session edited: its times shown as a span, a refused end next to its field, a stale edit refused with a reload, then saved', async () => {
-    const course = await admin.post('/api/v1/courses', {
-      title: 'Lớp sửa buổi học',
-      management_level: 'province',
-      start_date: '2026-11-23',
-      end_date: '2026-11-24',
-    });
+    const course = await provinceCourse('Lớp sửa buổi học', '2026-11-23', '2026-11-24');
     // 08:00–11:00 in Việt Nam (UTC+7), the browser's zone.
     const session = await admin.post('/api/v1/sessions', {
       course_id: course.id,
@@ -994,12 +995,8 @@ describe('the staff console', () => {
     // that the scenario does not depend on the demo's names).
     const trainers = await admin.all('/api/v1/users?role=trainer');
     const trainer = trainers.find((u) => u.username === PERSONAS.tuan.username);
-    const course = await admin.post('/api/v1/courses', {
-      title: 'Lớp điểm danh bằng ứng dụng',
+    const course = await provinceCourse('Lớp điểm danh bằng ứng dụng', '2026-11-30', '2026-11-30', {
       code: `FA-${crypto.randomUUID().slice(0, 8)}`,
-      management_level: 'province',
-      start_date: '2026-11-30',
-      end_date: '2026-11-30',
     });
     await admin.post('/api/v1/course-trainers', { course_id: course.id, user_id: trainer.id, role: 'lead' });
     const sessions = [];
