@@ -56,6 +56,24 @@ function provinceCourse(title, startDate, endDate, more = {}) {
 }
 
 /**
+ * Fills the open new-course form with `fields` (each by its `course-…` test id) and a fresh code
+ * starting with `prefix`, saves it, and returns the course as the server stored it.
+ * @param {import('playwright-core').Page} page
+ * @param {string} prefix
+ * @param {Record<string, string>} fields
+ */
+async function saveNewCourse(page, prefix, fields) {
+  const code = `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  await page.fill('[data-testid=course-code]', code);
+  for (const [name, value] of Object.entries(fields)) await page.fill(`[data-testid=course-${name}]`, value);
+  await page.click('[data-testid=course-save]');
+  await page.waitForSelector('[data-testid=tab-sessions]');
+  const course = (await admin.all('/api/v1/courses')).find((c) => c.code === code);
+  assert.ok(course, 'the course was created');
+  return course;
+}
+
+/**
  * A browser window on the console, in Vietnamese unless told otherwise; every JSON answer of the
  * API the page receives is kept (`answers`) for the scope checks.
  * @param {{width: number, height: number}} viewport
@@ -304,15 +322,11 @@ describe('the staff console', () => {
     await page.waitForSelector('[data-error-for=title]:not([hidden])');
     assert.ok(await page.isVisible('[data-error-for=end_date]'));
     await screen(page, 'course-new-errors');
-    const code = `TEST-${crypto.randomUUID().slice(0, 8)}`;
-    await page.fill('[data-testid=course-title]', 'Lớp thử: kỹ năng số cho Bí thư Đoàn');
-    await page.fill('[data-testid=course-code]', code);
-    await page.fill('[data-testid=course-end]', '2026-12-21');
-    await page.fill('[data-testid=course-place]', 'Hội trường Tỉnh đoàn');
-    await page.click('[data-testid=course-save]');
-    await page.waitForSelector('[data-testid=tab-sessions]');
-    const course = (await admin.all('/api/v1/courses')).find((c) => c.code === code);
-    assert.ok(course, 'the course was created');
+    const course = await saveNewCourse(page, 'TEST', {
+      title: 'Lớp thử: kỹ năng số cho Bí thư Đoàn',
+      end: '2026-12-21',
+      place: 'Hội trường Tỉnh đoàn',
+    });
     assert.equal(course.start_date, '2026-12-20');
 
     // A trainer first, so that a session can name them.
@@ -746,15 +760,11 @@ describe('the staff console', () => {
     await page.waitForSelector('[data-testid=courses-table]');
     await page.click('[data-testid=new-course]');
     await page.waitForSelector('[data-testid=course-title]');
-    const code = `PHUONG-${crypto.randomUUID().slice(0, 8)}`;
-    await page.fill('[data-testid=course-title]', 'Bồi dưỡng bí thư chi đoàn Phường Thống Nhất');
-    await page.fill('[data-testid=course-code]', code);
-    await page.fill('[data-testid=course-start]', '2026-12-22');
-    await page.fill('[data-testid=course-end]', '2026-12-22');
-    await page.click('[data-testid=course-save]');
-    await page.waitForSelector('[data-testid=tab-sessions]');
-    const course = (await admin.all('/api/v1/courses')).find((c) => c.code === code);
-    assert.ok(course, 'the course was created');
+    const course = await saveNewCourse(page, 'PHUONG', {
+      title: 'Bồi dưỡng bí thư chi đoàn Phường Thống Nhất',
+      start: '2026-12-22',
+      end: '2026-12-22',
+    });
     assert.equal(course.organizing_unit_id, ward.id);
     await page.goto(`${BASE}/#/courses`);
     await page.waitForSelector('[data-testid=courses-table]');
