@@ -224,19 +224,11 @@ fn files_download_whole_and_in_ranges(app: TestApp) {
         .expect(200);
     // If-Range: the current tag lets the range through, anything else gets the whole file.
     let resumed = app
-        .get_file_with(
-            &admin,
-            &path,
-            &[("Range", "bytes=100-"), ("If-Range", &tag)],
-        )
+        .resume_file(&admin, &path, "bytes=100-", &tag)
         .expect(206);
     assert_eq!(resumed.body, &bytes[100..]);
     let changed = app
-        .get_file_with(
-            &admin,
-            &path,
-            &[("Range", "bytes=100-"), ("If-Range", "\"stale\"")],
-        )
+        .resume_file(&admin, &path, "bytes=100-", "\"stale\"")
         .expect(200);
     assert_eq!(changed.body, bytes);
 
@@ -333,9 +325,7 @@ fn a_cut_download_resumes_where_it_stopped(app: TestApp) {
             Some(end) => format!("bytes={}-{end}", have.len()),
             None => format!("bytes={}-", have.len()),
         };
-        let piece = app
-            .get_file_with(&admin, &path, &[("Range", &spec), ("If-Range", &tag)])
-            .expect(206);
+        let piece = app.resume_file(&admin, &path, &spec, &tag).expect(206);
         have.extend_from_slice(&piece.body);
     }
     assert_eq!(have.len(), bytes.len());
@@ -509,11 +499,7 @@ fn replaced_content_is_a_new_version_and_deletion_a_tombstone(app: TestApp) {
     // A device resuming the old version gets the whole new file instead of a mix.
     let old_tag = format!("\"{}\"", sha256(&old_bytes));
     let fresh = app
-        .get_file_with(
-            &admin,
-            &content_path,
-            &[("Range", "bytes=1000-"), ("If-Range", &old_tag)],
-        )
+        .resume_file(&admin, &content_path, "bytes=1000-", &old_tag)
         .expect(200);
     assert_eq!(fresh.body, new_bytes);
     // The old content stays for devices that have not synced yet.

@@ -145,6 +145,18 @@ impl TestApp {
         self.fetch("GET", path, Some(token), None, headers)
     }
 
+    /// A download resumed: `GET path` from `range` on as `token`, if the file is still the
+    /// version `if_range` (an ETag); otherwise the whole file.
+    pub fn resume_file(
+        &self,
+        token: &str,
+        path: &str,
+        range: &str,
+        if_range: &str,
+    ) -> BytesResponse {
+        self.get_file_with(token, path, &[("Range", range), ("If-Range", if_range)])
+    }
+
     /// Sends a file (`POST` or `PUT` of its bytes and content type) to `path` as `token`.
     pub fn send_file(
         &self,
