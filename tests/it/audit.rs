@@ -53,10 +53,9 @@ fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
 
 /// The entries matching a query string, newest first.
 fn entries(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
-    app.get_ok(token, &format!("/api/v1/audit?limit=500&{query}"))["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    items(&app.get_ok(token, &format!("/api/v1/audit?limit=500&{query}")))
+        .cloned()
+        .collect()
 }
 
 /// The one entry matching a query string.
@@ -65,6 +64,15 @@ fn only(app: &TestApp, token: &str, query: &str) -> Value {
     let mut found = entries(app, token, query);
     assert_eq!(found.len(), 1, "{query}: {found:#?}");
     found.remove(0)
+}
+
+/// The one entry matching a query string, made by `by`'s account and device (an administrator,
+/// who reads the trail).
+#[track_caller]
+fn only_by(app: &TestApp, by: &Device, query: &str) -> Value {
+    let entry = only(app, &by.token, query);
+    assert_by(&entry, by);
+    entry
 }
 
 /// The entry was made by this session's account and device, from the test's address.
@@ -231,8 +239,7 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     );
     let course_id = id_of(&course);
     let object = format!("object_type=course&object_id={course_id}");
-    let created = only(&app, &admin.token, &format!("action=created&{object}"));
-    assert_by(&created, &admin);
+    let created = only_by(&app, &admin, &format!("action=created&{object}"));
     assert_eq!(created["username"], "root.admin");
     assert_eq!(created["details"]["fields"]["start_date"], "2026-05-04");
     assert_eq!(
@@ -254,8 +261,7 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
         &changed,
     )
     .expect(200);
-    let updated = only(&app, &admin.token, &format!("action=updated&{object}"));
-    assert_by(&updated, &admin);
+    let updated = only_by(&app, &admin, &format!("action=updated&{object}"));
     assert_eq!(
         updated["details"]["fields"],
         json!({"place": "Hội trường Tỉnh đoàn, Quy Nhơn"}),
@@ -286,12 +292,7 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
     );
     let user_id = id_of(&user);
     let user_object = format!("object_type=user&object_id={user_id}");
-    let created = only(
-        &app,
-        &admin.token,
-        &format!("action=user_created&{user_object}"),
-    );
-    assert_by(&created, &admin);
+    let created = only_by(&app, &admin, &format!("action=user_created&{user_object}"));
     assert_eq!(created["details"]["username"], "ksor.h.nhung");
     assert_eq!(created["details"]["role"], "trainer");
     app.post(
@@ -314,15 +315,14 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
         &format!("/api/v1/devices/{}/revoke", phone.device_id),
     )
     .expect(200);
-    let revoked = only(
+    let revoked = only_by(
         &app,
-        &admin.token,
+        &admin,
         &format!(
             "action=device_revoked&object_type=device&object_id={}",
             phone.device_id
         ),
     );
-    assert_by(&revoked, &admin);
     assert_eq!(revoked["details"]["user_id"], json!(user_id));
     app.patch(
         &admin.token,
@@ -330,12 +330,7 @@ fn admin_writes_and_account_administration_are_recorded(app: TestApp) {
         &json!({"disabled": true}),
     )
     .expect(200);
-    let disabled = only(
-        &app,
-        &admin.token,
-        &format!("action=user_updated&{user_object}"),
-    );
-    assert_by(&disabled, &admin);
+    let disabled = only_by(&app, &admin, &format!("action=user_updated&{user_object}"));
     assert_eq!(disabled["details"], json!({"disabled": true}));
 }
 
@@ -351,8 +346,7 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
         roster.as_bytes(),
     )
     .expect(200);
-    let imported = only(&app, &admin.token, "action=import_applied");
-    assert_by(&imported, &admin);
+    let imported = only_by(&app, &admin, "action=import_applied");
     assert_eq!(imported["object_type"], "course");
     assert_eq!(imported["object_id"], json!(class.course));
     assert_eq!(imported["details"]["summary"]["created"], 1);
@@ -374,12 +368,11 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
         "/api/v1/units/merge",
         json!({"source_ids": [ia_rong], "target_id": ia_hru, "effective_date": "2025-07-01"}),
     );
-    let merged = only(
+    let merged = only_by(
         &app,
-        &admin.token,
+        &admin,
         &format!("action=units_merged&object_type=unit&object_id={ia_hru}"),
     );
-    assert_by(&merged, &admin);
     assert_eq!(merged["details"]["source_ids"], json!([ia_rong]));
     assert_eq!(merged["details"]["effective_date"], "2025-07-01");
     post(
@@ -442,12 +435,11 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
         &format!("/api/v1/sync/conflicts/{conflict}/resolve"),
         json!({"value": "present"}),
     );
-    let resolved = only(
+    let resolved = only_by(
         &app,
-        &admin.token,
+        &admin,
         &format!("action=conflict_resolved&object_type=conflict&object_id={conflict}"),
     );
-    assert_by(&resolved, &admin);
     assert_eq!(resolved["details"]["field"], "status");
     assert_eq!(resolved["details"]["value"], "present");
     assert_eq!(resolved["details"]["record_id"], json!(disputed));
@@ -462,14 +454,13 @@ fn imports_merges_and_sync_review_are_recorded_but_pushes_are_not(app: TestApp) 
         &format!("/api/v1/sync/quarantine/{quarantined}/dismiss"),
     )
     .expect(200);
-    let dismissed = only(
+    let dismissed = only_by(
         &app,
-        &admin.token,
+        &admin,
         &format!(
             "action=quarantine_dismissed&object_type=quarantined_mutation&object_id={quarantined}"
         ),
     );
-    assert_by(&dismissed, &admin);
     assert_eq!(dismissed["details"]["collection"], "attendance");
     // Dismissed twice: refused, and still one entry.
     app.post_empty(
