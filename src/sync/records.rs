@@ -583,6 +583,22 @@ pub fn versions(
 /// Rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
+/// Inserts `rows` (a slice of rows or of column values) into `table`, `ROWS_PER_STATEMENT` a
+/// statement; a `diesel::QueryResult<()>`.
+macro_rules! insert_in_chunks {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        $rows
+            .chunks($crate::sync::records::ROWS_PER_STATEMENT)
+            .try_for_each(|chunk| {
+                $crate::db::on_backend!($conn, |backend| diesel::insert_into($table)
+                    .values(chunk)
+                    .execute(backend))
+                .map(drop)
+            })
+    };
+}
+pub(crate) use insert_in_chunks;
+
 /// Writes rows, new and changed, in multi-row upserts (one statement per 500 rows), their
 /// stamps in the stored form (numbering the nodes not numbered yet). A natural key already
 /// taken fails with the driver's unique violation, which the writer tells apart.
