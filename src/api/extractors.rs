@@ -1,5 +1,6 @@
 //! Request extractors: the caller (put there by `middleware::authenticate`), If-Match
-//! revisions, large JSON bodies parsed off the workers and the client address.
+//! revisions, large JSON bodies parsed off the workers and the client address; and the answer
+//! to If-None-Match (`tagged`).
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap};
