@@ -1,9 +1,12 @@
 //! Request extractors: the caller (put there by `middleware::authenticate`), If-Match
-//! revisions, large JSON bodies parsed off the workers and the client address.
+//! revisions, large JSON bodies parsed off the workers and the client address; and the answer
+//! to If-None-Match (`tagged`).
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, mime, web};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{
+    FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, mime, web,
+};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
@@ -105,16 +108,27 @@ pub fn etag(rev: i64) -> String {
     format!("\"{rev}\"")
 }
 
-/// Whether If-None-Match already names this revision.
-pub fn not_modified(req: &HttpRequest, rev: i64) -> bool {
-    let tag = etag(rev);
-    req.headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == tag || t.trim() == "*")
-        })
+/// The start of an answer with the representation tagged `tag`, its ETag set: 304 Not Modified
+/// when the client's copy is current (`true`: the answer has no body), else 200 OK.
+pub fn tagged(headers: &HeaderMap, tag: &str) -> (HttpResponseBuilder, bool) {
+    let not_modified = none_match(headers, tag);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response.insert_header((header::ETAG, tag.to_owned()));
+    (response, not_modified)
+}
+
+/// If-None-Match (weak comparison, as RFC 9110 asks for it).
+fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
 }
 
 /// The client's address for rate limiting and the audit trail: the peer, or with a trusted proxy the first address
@@ -139,5 +153,16 @@ mod tests {
         assert_eq!(IfMatch::parse("W/\"12\""), Some(12));
         assert_eq!(IfMatch::parse("*"), None);
         assert_eq!(IfMatch::parse("\"abc\""), Some(-1));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::IF_NONE_MATCH,
+            header::HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
+        assert!(none_match(&headers, "\"abc\""));
+        assert!(!none_match(&headers, "\"abd\""));
     }
 }

@@ -23,6 +23,14 @@ use crate::error::Error;
 /// A path, a method and the route that answers it.
 type Endpoint = (&'static str, Method, Route);
 
+/// Adds to `table` the administration endpoints of each `Resource`, named with its collection's
+/// path; a record's path is the collection's with `/{id}` after it.
+macro_rules! crud_routes {
+    ($table:ident; $($resource:ty => $collection:literal,)*) => {
+        $($table.extend(crud::<$resource>($collection, concat!($collection, "/{id}")));)*
+    };
+}
+
 /// (path, method, route) for every endpoint.
 pub fn route_table() -> Vec<Endpoint> {
     let mut table = vec![
@@ -101,33 +109,17 @@ pub fn route_table() -> Vec<Endpoint> {
         ),
         endpoint("/api/v1/audit", Method::GET, audit::list),
     ];
-    table.extend(crud::<Units>("/api/v1/units", "/api/v1/units/{id}"));
-    table.extend(crud::<People>("/api/v1/people", "/api/v1/people/{id}"));
-    table.extend(crud::<Courses>("/api/v1/courses", "/api/v1/courses/{id}"));
-    table.extend(crud::<CourseTrainers>(
-        "/api/v1/course-trainers",
-        "/api/v1/course-trainers/{id}",
-    ));
-    table.extend(crud::<Sessions>(
-        "/api/v1/sessions",
-        "/api/v1/sessions/{id}",
-    ));
-    table.extend(crud::<Enrollments>(
-        "/api/v1/enrollments",
-        "/api/v1/enrollments/{id}",
-    ));
-    table.extend(crud::<AttendanceRecords>(
-        "/api/v1/attendance",
-        "/api/v1/attendance/{id}",
-    ));
-    table.extend(crud::<Materials>(
-        "/api/v1/materials",
-        "/api/v1/materials/{id}",
-    ));
-    table.extend(crud::<TrainingPlans>(
-        "/api/v1/training-plans",
-        "/api/v1/training-plans/{id}",
-    ));
+    crud_routes!(table;
+        Units => "/api/v1/units",
+        People => "/api/v1/people",
+        Courses => "/api/v1/courses",
+        CourseTrainers => "/api/v1/course-trainers",
+        Sessions => "/api/v1/sessions",
+        Enrollments => "/api/v1/enrollments",
+        AttendanceRecords => "/api/v1/attendance",
+        Materials => "/api/v1/materials",
+        TrainingPlans => "/api/v1/training-plans",
+    );
     table.extend([
         endpoint(
             "/api/v1/courses/{id}/materials",

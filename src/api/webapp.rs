@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
 
+use super::extractors::tagged;
 use super::routes::method_not_allowed;
 use crate::error::Error;
 
@@ -106,14 +107,8 @@ fn serve(req: &HttpRequest, name: String) -> Result<HttpResponse, Error> {
     } else {
         "no-cache"
     };
-    let unchanged = if_none_match(req, &tag);
-    let mut response = if unchanged {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
+    let (mut response, unchanged) = tagged(req.headers(), &tag);
     response
-        .insert_header((header::ETAG, tag))
         .insert_header((header::CACHE_CONTROL, cache))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
@@ -153,13 +148,6 @@ fn embedded_name(area: &str, rest: &str) -> Option<String> {
 
 fn query_version(query: &str) -> Option<&str> {
     query.split('&').find_map(|pair| pair.strip_prefix("v="))
-}
-
-fn if_none_match(req: &HttpRequest, tag: &str) -> bool {
-    req.headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == tag))
 }
 
 fn short_hash(digest: &[u8; 32]) -> String {

@@ -469,43 +469,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sqlite_connections_are_durable_and_enforce_foreign_keys() {
+    /// The value of the SQLite pragma `name` on `conn`, as text.
+    fn pragma(conn: &mut DbConn, name: &str) -> String {
         #[derive(QueryableByName)]
         struct Pragma {
             #[diesel(sql_type = diesel::sql_types::Text)]
             value: String,
         }
+        let DbConn::Sqlite(c) = conn else {
+            panic!("expected sqlite")
+        };
+        diesel::sql_query(format!(
+            "SELECT CAST({name} AS TEXT) AS value FROM pragma_{name}"
+        ))
+        .get_result::<Pragma>(c)
+        .unwrap()
+        .value
+    }
+
+    #[test]
+    fn sqlite_connections_are_durable_and_enforce_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
         let pool = open(&sqlite_storage(dir.path())).unwrap();
         let mut conn = pool.get().unwrap();
-        let DbConn::Sqlite(c) = &mut *conn else {
-            panic!("expected sqlite")
-        };
-        let read = |c: &mut diesel::SqliteConnection, sql: &str| {
-            diesel::sql_query(sql)
-                .get_result::<Pragma>(c)
-                .unwrap()
-                .value
-        };
-        assert_eq!(
-            read(c, "SELECT journal_mode AS value FROM pragma_journal_mode"),
-            "wal"
-        );
-        assert_eq!(
-            read(
-                c,
-                "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous"
-            ),
-            "2"
-        );
-        assert_eq!(
-            read(
-                c,
-                "SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys"
-            ),
-            "1"
-        );
+        assert_eq!(pragma(&mut conn, "journal_mode"), "wal");
+        assert_eq!(pragma(&mut conn, "synchronous"), "2");
+        assert_eq!(pragma(&mut conn, "foreign_keys"), "1");
     }
 
     #[test]
@@ -559,36 +548,26 @@ mod tests {
 
     #[test]
     fn a_write_synced_later_commits_and_leaves_the_connection_synced() {
-        #[derive(QueryableByName)]
-        struct Synchronous {
-            #[diesel(sql_type = diesel::sql_types::Integer)]
-            synchronous: i32,
-        }
         let dir = tempfile::tempdir().unwrap();
         let pool = open(&sqlite_storage(dir.path())).unwrap();
         let mut conn = pool.get().unwrap();
-        let synchronous = |conn: &mut DbConn| {
-            let DbConn::Sqlite(c) = conn else {
-                panic!("expected sqlite")
-            };
-            diesel::sql_query("SELECT synchronous FROM pragma_synchronous")
-                .get_result::<Synchronous>(c)
-                .unwrap()
-                .synchronous
-        };
         let inside = write_tx_synced_later(&mut conn, |c| {
             next_revision(c)?;
-            Ok::<_, Error>(synchronous(c))
+            Ok::<_, Error>(pragma(c, "synchronous"))
         })
         .unwrap();
-        assert_eq!(inside, 1, "NORMAL while the work runs");
-        assert_eq!(synchronous(&mut conn), 2, "FULL again after it");
+        assert_eq!(inside, "1", "NORMAL while the work runs");
+        assert_eq!(pragma(&mut conn, "synchronous"), "2", "FULL again after it");
         let failed: Result<()> = write_tx_synced_later(&mut conn, |c| {
             next_revision(c)?;
             Err(Error::conflict("test", "roll back"))
         });
         assert!(failed.is_err());
-        assert_eq!(synchronous(&mut conn), 2, "FULL again after a failure");
+        assert_eq!(
+            pragma(&mut conn, "synchronous"),
+            "2",
+            "FULL again after a failure"
+        );
         let last = write_tx(&mut conn, next_revision).unwrap();
         assert_eq!(last, 2, "the first write committed, the failed one did not");
     }

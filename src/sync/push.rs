@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, Fields};
 use super::mutation_log::{self, Entry as LogEntry, TakenId};
-use super::records::{self, Collection, ROWS_PER_STATEMENT};
+use super::records::{self, Collection, insert_in_chunks};
 pub use super::writer::{Change, Refusal};
 use super::writer::{Expect, WriteError, Writer, refuse};
 use crate::config::QuarantineCap;
@@ -1188,11 +1188,7 @@ fn file(conn: &mut DbConn, caller: &Caller, filings: &[Filing], fresh: &[bool]) 
     if rows.is_empty() {
         return Ok(());
     }
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        on_backend!(conn, |backend| diesel::insert_into(sync_quarantine::table)
-            .values(chunk)
-            .execute(backend))?;
-    }
+    insert_in_chunks!(conn, sync_quarantine::table, rows)?;
     Devices::clear_quarantine_full(conn, &caller.device_id)
 }
 

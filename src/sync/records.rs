@@ -491,23 +491,7 @@ pub fn rows_by_id(conn: &mut DbConn, collection: Writable, ids: &[String]) -> Re
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(Row, String)> = match collection {
-        Writable::Attendance => on_backend!(conn, |backend| attendance::table
-            .filter(attendance::id.eq_any(ids))
-            .select((Attendance::as_select(), attendance::stamps))
-            .load::<(Attendance, String)>(backend))?
-        .into_iter()
-        .map(|(row, stamps)| (Row::Attendance(row), stamps))
-        .collect(),
-        Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
-            .filter(enrollments::id.eq_any(ids))
-            .select((Enrollment::as_select(), enrollments::stamps))
-            .load::<(Enrollment, String)>(backend))?
-        .into_iter()
-        .map(|(row, stamps)| (Row::Enrollment(row), stamps))
-        .collect(),
-    };
-    stored(conn, collection, rows)
+    rows_where(conn, collection, Which::Ids(ids))
 }
 
 /// Rows whose natural key is among `firsts` × `persons` (sessions or courses, and people): a
@@ -521,20 +505,49 @@ pub fn rows_by_key(
     if firsts.is_empty() || persons.is_empty() {
         return Ok(Vec::new());
     }
+    rows_where(conn, collection, Which::Keys { firsts, persons })
+}
+
+/// Which rows of a collection `rows_where` reads.
+enum Which<'a> {
+    Ids(&'a [String]),
+    /// Those whose natural key is among `firsts` × `persons`.
+    Keys {
+        firsts: &'a [String],
+        persons: &'a [String],
+    },
+}
+
+/// The rows `which` names, with their stamps, in one statement.
+fn rows_where(conn: &mut DbConn, collection: Writable, which: Which) -> Result<Vec<Stored>> {
     let rows: Vec<(Row, String)> = match collection {
-        Writable::Attendance => on_backend!(conn, |backend| attendance::table
-            .filter(attendance::session_id.eq_any(firsts))
-            .filter(attendance::person_id.eq_any(persons))
-            .select((Attendance::as_select(), attendance::stamps))
-            .load::<(Attendance, String)>(backend))?
+        Writable::Attendance => on_backend!(conn, |backend| {
+            let query = attendance::table
+                .select((Attendance::as_select(), attendance::stamps))
+                .into_boxed();
+            match which {
+                Which::Ids(ids) => query.filter(attendance::id.eq_any(ids)),
+                Which::Keys { firsts, persons } => query
+                    .filter(attendance::session_id.eq_any(firsts))
+                    .filter(attendance::person_id.eq_any(persons)),
+            }
+            .load::<(Attendance, String)>(backend)
+        })?
         .into_iter()
         .map(|(row, stamps)| (Row::Attendance(row), stamps))
         .collect(),
-        Writable::Enrollments => on_backend!(conn, |backend| enrollments::table
-            .filter(enrollments::course_id.eq_any(firsts))
-            .filter(enrollments::person_id.eq_any(persons))
-            .select((Enrollment::as_select(), enrollments::stamps))
-            .load::<(Enrollment, String)>(backend))?
+        Writable::Enrollments => on_backend!(conn, |backend| {
+            let query = enrollments::table
+                .select((Enrollment::as_select(), enrollments::stamps))
+                .into_boxed();
+            match which {
+                Which::Ids(ids) => query.filter(enrollments::id.eq_any(ids)),
+                Which::Keys { firsts, persons } => query
+                    .filter(enrollments::course_id.eq_any(firsts))
+                    .filter(enrollments::person_id.eq_any(persons)),
+            }
+            .load::<(Enrollment, String)>(backend)
+        })?
         .into_iter()
         .map(|(row, stamps)| (Row::Enrollment(row), stamps))
         .collect(),
@@ -569,6 +582,22 @@ pub fn versions(
 
 /// Rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
 pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts `rows` (a slice of rows or of column values) into `table`, `ROWS_PER_STATEMENT` a
+/// statement; a `diesel::QueryResult<()>`.
+macro_rules! insert_in_chunks {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        $rows
+            .chunks($crate::sync::records::ROWS_PER_STATEMENT)
+            .try_for_each(|chunk| {
+                $crate::db::on_backend!($conn, |backend| diesel::insert_into($table)
+                    .values(chunk)
+                    .execute(backend))
+                .map(drop)
+            })
+    };
+}
+pub(crate) use insert_in_chunks;
 
 /// Writes rows, new and changed, in multi-row upserts (one statement per 500 rows), their
 /// stamps in the stored form (numbering the nodes not numbered yet). A natural key already

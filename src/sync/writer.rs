@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use super::clock::{Hlc, ServerClock};
 use super::merge::{DELETED_FIELD, FieldStamps, Fields, LostValue, is_deleted, merge_change};
-use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable};
+use super::records::{self, Collection, Row, Stamped, Stored, Version, Writable, insert_in_chunks};
 use crate::db::schema::sync_aliases;
 use crate::db::{DbConn, lock_revision_counter, next_revisions, now_ms, on_backend};
 use crate::domain::access::{Reach, Staff, visible_courses};
@@ -906,12 +906,7 @@ impl Writer {
                 )
             })
             .collect();
-        for chunk in rows.chunks(records::ROWS_PER_STATEMENT) {
-            on_backend!(conn, |backend| diesel::insert_into(sync_aliases::table)
-                .values(chunk)
-                .execute(backend))?;
-        }
-        Ok(())
+        insert_in_chunks!(conn, sync_aliases::table, rows)
     }
 
     fn write_conflicts(&self, conn: &mut DbConn) -> diesel::QueryResult<()> {
@@ -935,12 +930,7 @@ impl Writer {
                 )
             })
             .collect();
-        for chunk in rows.chunks(records::ROWS_PER_STATEMENT) {
-            on_backend!(conn, |backend| diesel::insert_into(c::table)
-                .values(chunk)
-                .execute(backend))?;
-        }
-        Ok(())
+        insert_in_chunks!(conn, c::table, rows)
     }
 
     /// The revision a record got in this unit of work's write phase (after `write`).

@@ -18,7 +18,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use crate::api::error::payload_error;
-use crate::api::extractors::{Authenticated, IfMatch, etag};
+use crate::api::extractors::{Authenticated, IfMatch, etag, tagged};
 use crate::api::state::AppState;
 use crate::domain::Resource;
 use crate::domain::audit::{Audit, AuditAction, AuditObject, Entry};
@@ -208,14 +208,8 @@ pub async fn download(
     let size = u64::try_from(size).unwrap_or(0);
     let tag = format!("\"{sha256}\"");
     let headers = req.headers();
-    let not_modified = none_match(headers, &tag);
-    let mut response = if not_modified {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
+    let (mut response, not_modified) = tagged(headers, &tag);
     response
-        .insert_header((header::ETAG, tag.clone()))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         // The ETag lets a device check its copy; no shared cache may keep a course's files.
         .insert_header((header::CACHE_CONTROL, "private, no-cache"));
@@ -381,16 +375,6 @@ fn if_range_allows(headers: &HeaderMap, tag: &str) -> bool {
     }
 }
 
-/// If-None-Match (weak comparison, as RFC 9110 asks for it).
-fn none_match(headers: &HeaderMap, tag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
-}
-
 /// `attachment` with an ASCII `filename` for old clients and the exact UTF-8 name in
 /// `filename*` (RFC 6266, RFC 5987): "Bài giảng số 1.pdf" stays readable on every phone.
 ///
@@ -502,12 +486,5 @@ mod tests {
             HeaderValue::from_static("Sat, 28 Nov 2026 10:00:00 GMT"),
         );
         assert!(!if_range_allows(&headers, "\"abc\""));
-
-        headers.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"x\", W/\"abc\""),
-        );
-        assert!(none_match(&headers, "\"abc\""));
-        assert!(!none_match(&headers, "\"abd\""));
     }
 }

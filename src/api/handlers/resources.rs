@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::read_json;
-use crate::api::extractors::{Authenticated, IfMatch, etag, not_modified};
+use crate::api::extractors::{Authenticated, IfMatch, etag, tagged};
 use crate::api::state::AppState;
 use serde_json::Value;
 
@@ -60,15 +60,12 @@ pub async fn get<R: Resource>(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let record = state.run(move |_, conn| R::get(conn, &caller, &id)).await?;
-    let rev = record.revision();
-    if not_modified(&req, rev) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag(rev)))
-            .finish());
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(rev)))
-        .json(record))
+    let (mut response, not_modified) = tagged(req.headers(), &etag(record.revision()));
+    Ok(if not_modified {
+        response.finish()
+    } else {
+        response.json(record)
+    })
 }
 
 pub async fn update<R: Resource>(

@@ -217,33 +217,36 @@ fn base_revs(conn: &mut DbConn, records: &[Incoming]) -> Result<BTreeMap<(String
 /// (a refused record still waiting on the device) is the same mutation and gets its first
 /// answer; any other is new.
 fn mutation_id(caller: &Caller, record: &Incoming, base_rev: i64) -> String {
-    uuid_of(&json!([
-        caller.device_id,
-        record.table,
-        record.id,
-        record.op,
-        record.fields,
-        base_rev
-    ]))
+    record_uuid(caller, record, [json!(base_rev)])
 }
 
 /// The key of a pushed record as the device sent it: the same change sent again before the
 /// device pulls (a push whose answer was lost, or a sync cut half-way and retried) has the same
 /// key, although the server state moved on when the first one was applied.
 fn retry_key(caller: &Caller, record: &Incoming, last_pulled_at: i64) -> String {
-    uuid_of(&json!([
-        caller.device_id,
-        record.table,
-        record.id,
-        record.op,
-        record.fields,
-        "before the pull after",
-        last_pulled_at
-    ]))
+    record_uuid(
+        caller,
+        record,
+        [json!("before the pull after"), json!(last_pulled_at)],
+    )
 }
 
-fn uuid_of(key: &Value) -> String {
-    let digest = Sha256::digest(key.to_string().as_bytes());
+/// A UUID made of the record as the device sent it (the device, table, id, operation and
+/// fields) followed by `after`: the same record and `after` always make the same UUID.
+fn record_uuid(
+    caller: &Caller,
+    record: &Incoming,
+    after: impl IntoIterator<Item = Value>,
+) -> String {
+    let mut key = vec![
+        json!(caller.device_id),
+        json!(record.table),
+        json!(record.id),
+        json!(record.op),
+        json!(record.fields),
+    ];
+    key.extend(after);
+    let digest = Sha256::digest(Value::Array(key).to_string().as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_random_bytes(bytes)

@@ -18,11 +18,11 @@ use super::push::{Incoming, id_chunks, tables_of};
 use super::{Mark, Settings, invalid_last_pulled_at};
 use crate::db::identity::Epoch;
 use crate::db::schema::{watermelon_pulls, watermelon_pushed};
-use crate::db::{DbConn, next_revision, on_backend, write_tx};
+use crate::db::{DbConn, next_revision, write_tx};
 use crate::domain::Caller;
 use crate::error::{Error, Result};
 use crate::sync::pull::{self, Change, Since};
-use crate::sync::records::{Collection, ROWS_PER_STATEMENT};
+use crate::sync::records::{Collection, ROWS_PER_STATEMENT, insert_in_chunks};
 
 fn resync_required(message: &str) -> Error {
     Error::Gone {
@@ -426,12 +426,6 @@ pub(super) fn remember_pushed(
             )
         })
         .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        on_backend!(conn, |backend| diesel::insert_into(
-            watermelon_pushed::table
-        )
-        .values(chunk)
-        .execute(backend))?;
-    }
+    insert_in_chunks!(conn, watermelon_pushed::table, rows)?;
     Ok(())
 }
