@@ -244,6 +244,50 @@ impl From<diesel::r2d2::PoolError> for Error {
 mod tests {
     use super::*;
 
+    /// One error of each kind whose code is the kind's own (the other kinds carry the code the
+    /// place that makes them chose).
+    fn one_of_each_kind_with_its_own_code() -> Vec<Error> {
+        let message = String::new;
+        vec![
+            Error::NotFound { what: "course" },
+            Error::PreconditionFailed {
+                what: "course",
+                current: 1,
+            },
+            Error::RequestTimeout { message: message() },
+            Error::PayloadTooLarge { message: message() },
+            Error::RangeNotSatisfiable { size: 1 },
+            Error::UnsupportedMediaType { message: message() },
+            Error::invalid_field("title", "required", "must not be empty"),
+            Error::InsufficientStorage { message: message() },
+            Error::RateLimited {
+                retry_after_secs: 1,
+            },
+            Error::QuarantineFull {
+                open: 1,
+                limit: 1,
+                retry_after_secs: 1,
+            },
+            Error::Unavailable(message()),
+            Error::Internal(message()),
+        ]
+    }
+
+    #[test]
+    fn the_web_apps_say_each_kind_of_error_in_both_languages() {
+        // The apps show a code's words from their catalogue and fall back to the server's
+        // English message only for a code the catalogue lacks.
+        let catalogue = include_str!("../web/shared/strings.js");
+        for error in one_of_each_kind_with_its_own_code() {
+            let key = format!("'code.{}':", error.code());
+            assert_eq!(
+                catalogue.matches(&key).count(),
+                2,
+                "{key} in Vietnamese and English"
+            );
+        }
+    }
+
     #[test]
     fn a_single_field_error_names_the_field_in_the_message() {
         let err = Error::invalid_field("phone", "invalid_phone", "must have 10 digits");

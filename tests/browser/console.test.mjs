@@ -318,9 +318,15 @@ describe('the staff console', () => {
     // A refused course names its fields next to them, and nothing is created.
     await page.fill('[data-testid=course-start]', '2026-12-20');
     await page.fill('[data-testid=course-end]', '2026-12-18');
+    // Each day is spelled out under its input: a browser shows a date input in its own language's
+    // order (an English one as mm/dd/yyyy, which a Vietnamese reader takes the other way round).
+    assert.equal(await page.textContent('[data-field=start_date] [data-date-words]'), 'Chủ Nhật, 20 tháng 12, 2026');
+    assert.equal(await page.textContent('[data-field=end_date] [data-date-words]'), 'Thứ Sáu, 18 tháng 12, 2026');
     await page.click('[data-testid=course-save]');
     await page.waitForSelector('[data-error-for=title]:not([hidden])');
     assert.ok(await page.isVisible('[data-error-for=end_date]'));
+    // The form's own message is in the page's language too, not the server's English.
+    assert.match(await page.textContent('.form-message'), /Một số ô chưa đúng/);
     await screen(page, 'course-new-errors');
     const course = await saveNewCourse(page, 'TEST', {
       title: 'Lớp thử: kỹ năng số cho Bí thư Đoàn',
@@ -1201,6 +1207,7 @@ describe('the staff console', () => {
     await page.selectOption('[data-testid=plan-course]', course.id);
     await page.fill('[data-testid=plan-course-start]', '2027-03-13');
     await page.fill('[data-testid=plan-course-end]', '2027-03-13');
+    assert.equal(await page.textContent('tr[data-planned] td:nth-child(2) [data-date-words]'), 'Thứ Bảy, 13 tháng 3, 2027');
     await screen(page, 'plans-new');
     await page.click('[data-testid=plan-save]');
     await page.waitForSelector('[data-testid=plan-units]');

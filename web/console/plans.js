@@ -8,7 +8,7 @@
 
 import { h, replace } from '/shared/dom.js';
 import { formatDate, t } from '/shared/i18n.js';
-import { all, apiForm, downloadButton, errorBox, field, formMessage, ifMatch, loading, saveRecord, section, table, tableSection } from './ui.js';
+import { all, apiForm, dateInWords, downloadButton, errorBox, field, formMessage, ifMatch, loading, saveRecord, section, table, tableSection } from './ui.js';
 import { percentText, tile } from './dashboard.js';
 
 /** @typedef {import('./main.js').Context} Context */
@@ -298,8 +298,8 @@ function planForm(context, units, courses, plan) {
       'tr',
       { 'data-planned': '' },
       h('td', null, choice, errorSlot('course_id')),
-      h('td', null, start, errorSlot('planned_start')),
-      h('td', null, end, errorSlot('planned_end')),
+      h('td', null, start, dateInWords(start), errorSlot('planned_start')),
+      h('td', null, end, dateInWords(end), errorSlot('planned_end')),
       h('td', null, h('button', { type: 'button', 'data-testid': 'plan-course-remove', onclick: () => row.remove() }, t('console.plans.remove_course'))),
     );
     rows.append(row);

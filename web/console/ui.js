@@ -4,7 +4,7 @@
 
 import { ApiError, OfflineError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
-import { known, t } from '/shared/i18n.js';
+import { formatDateInWords, known, t } from '/shared/i18n.js';
 
 /** @typedef {import('/shared/api.js').Api} Api */
 
@@ -33,7 +33,25 @@ export function field(label, control, name) {
   control.setAttribute('name', name);
   const message = h('p', { class: 'field-error error', id: `${id}-error`, 'data-error-for': name, hidden: true });
   control.setAttribute('aria-describedby', message.id);
-  return h('div', { class: 'field', 'data-field': name }, h('label', { for: id }, label), control, message);
+  const words = control instanceof HTMLInputElement && control.type === 'date' ? dateInWords(control) : null;
+  return h('div', { class: 'field', 'data-field': name }, h('label', { for: id }, label), control, words, message);
+}
+
+/**
+ * The day a date input holds, spelled out and kept up to date, to stand beside it. A browser
+ * shows a date input in its own language's order (an English one as mm/dd/yyyy), so "08/12"
+ * typed for the 8th of December would otherwise be saved, unnoticed, as the 12th of August.
+ * @param {HTMLInputElement} control
+ */
+export function dateInWords(control) {
+  const words = h('span', { class: 'date-words muted small', 'data-date-words': '', 'aria-live': 'polite' });
+  const show = () => {
+    words.textContent = /^\d{4}-\d{2}-\d{2}$/.test(control.value) ? formatDateInWords(control.value) : '';
+  };
+  control.addEventListener('input', show);
+  control.addEventListener('change', show);
+  show();
+  return words;
 }
 
 /**

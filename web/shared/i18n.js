@@ -87,10 +87,20 @@ export function formatSpan(start, end) {
   return t('time.span', { day: startDay, from: formatTime(start), to: formatTime(end) });
 }
 
+/** A calendar date (`2026-12-08`) as that day at midnight here, whatever the device's time zone. */
+function calendarDay(/** @type {string} */ isoDate) {
+  const [y, m, d] = isoDate.split('-').map(Number);
+  return new Date(y, m - 1, d);
+}
+
 /** A calendar date (`2026-12-08`), shown as written, whatever the device's time zone. */
 export function formatDate(/** @type {string} */ isoDate) {
-  const [y, m, d] = isoDate.split('-').map(Number);
-  return formatter('date', { day: '2-digit', month: '2-digit', year: 'numeric' }).format(new Date(y, m - 1, d));
+  return formatter('date', { day: '2-digit', month: '2-digit', year: 'numeric' }).format(calendarDay(isoDate));
+}
+
+/** A calendar date (`2026-12-20`) spelled out with its weekday: "Chủ Nhật, 20 tháng 12, 2026". */
+export function formatDateInWords(/** @type {string} */ isoDate) {
+  return formatter('date-words', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }).format(calendarDay(isoDate));
 }
 
 /** @param {number} bytes */
