@@ -300,6 +300,13 @@ describe('the field app', () => {
     await screenshot(page, '08-revoked');
     await page.click('[data-testid=signed-out] button');
     assert.equal(await page.inputValue('#username'), 'tuan.le');
+    // A refused sign-in is told in the app's language, not in the server's English.
+    await page.fill('#username', 'khong.co.ai');
+    await page.fill('#password', 'sai-mat-khau');
+    await page.click('form.signin button[type=submit]');
+    await page.waitForFunction(() => (document.querySelector('form.signin p.error')?.textContent || '') !== '');
+    assert.equal(await page.textContent('form.signin p.error'), 'Không đăng nhập được: Sai tên đăng nhập hoặc mật khẩu.');
+    await page.fill('#username', 'tuan.le');
     await page.fill('#password', PERSONAS.tuan.password);
     await page.click('form.signin button[type=submit]');
     await waitSynced(page);

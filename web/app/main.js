@@ -6,6 +6,7 @@ import { Api, ApiError, OfflineError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
 import { fold, matchesQuery } from '/shared/fold.js';
 import {
+  codeText,
   formatBytes,
   formatDate,
   formatDateTime,
@@ -277,7 +278,7 @@ function signInScreen() {
           const message =
             e instanceof OfflineError
               ? t('signin.offline')
-              : t('signin.failed', { message: e instanceof Error ? e.message : String(e) });
+              : t('signin.failed', { message: e instanceof ApiError ? codeText(e.code, e.message) : e instanceof Error ? e.message : String(e) });
           replace(error, message);
           submit.removeAttribute('disabled');
           submit.textContent = t('signin.submit');

@@ -4,6 +4,7 @@
 // one transaction.
 
 import { ApiError, OfflineError } from '/shared/api.js';
+import { codeText } from '/shared/i18n.js';
 import { merge } from './hlc.js';
 import { clearPulled, done, getMeta, setMeta, transaction } from './store.js';
 
@@ -95,7 +96,7 @@ export class Sync {
       }
       else if (e instanceof ApiError) {
         if (e.retryAfter) this.notBefore = Date.now() + e.retryAfter * 1000;
-        this.set({ state: 'error', reason: e.code, message: e.message });
+        this.set({ state: 'error', reason: e.code, message: codeText(e.code, e.message) });
       }
       else this.set({ state: 'error', reason: 'client_error', message: String(e) });
     }

@@ -5,10 +5,10 @@
 import { ApiError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
 import { fold, matchesQuery, personSortKey } from '/shared/fold.js';
-import { formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
+import { codeText, formatBytes, formatDate, formatDateTime, formatSpan, t } from '/shared/i18n.js';
 import { badgeSheet } from './badges.js';
 import { certificates, signInSheet } from './sheets.js';
-import { all, apiForm, codeText, download, errorBox, errorText, field, formMessage, ifMatch, loading, plansTraining, saveRecord, section, table, tableSection, upload } from './ui.js';
+import { all, apiForm, download, errorBox, errorText, field, formMessage, ifMatch, loading, plansTraining, saveRecord, section, table, tableSection, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**

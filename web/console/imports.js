@@ -4,8 +4,8 @@
 // its report.
 
 import { h, replace } from '/shared/dom.js';
-import { t } from '/shared/i18n.js';
-import { all, codeText, codeWithDetail, errorBox, field, section, table, tableSection, upload } from './ui.js';
+import { codeText, t } from '/shared/i18n.js';
+import { all, codeWithDetail, errorBox, field, section, table, tableSection, upload } from './ui.js';
 
 /** @typedef {import('./main.js').Context} Context */
 /**

@@ -4,7 +4,7 @@
 
 import { Api, ApiError, OfflineError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
-import { language, setLanguage, t } from '/shared/i18n.js';
+import { codeText, language, setLanguage, t } from '/shared/i18n.js';
 import { courseScreen, coursesScreen, newCourseScreen } from './courses.js';
 import { dashboardScreen, unitCoverageScreen } from './dashboard.js';
 import { importScreen } from './imports.js';
@@ -12,7 +12,7 @@ import { editPlanScreen, newPlanScreen, planScreen, plansScreen } from './plans.
 import { reviewScreen } from './review.js';
 import { unitsScreen } from './units.js';
 import { accountsScreen } from './accounts.js';
-import { codeText, errorText, plansTraining } from './ui.js';
+import { errorText, plansTraining } from './ui.js';
 
 const SESSION_KEY = 'diemdanh.console.session';
 

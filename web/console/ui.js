@@ -4,7 +4,7 @@
 
 import { ApiError, OfflineError } from '/shared/api.js';
 import { h, replace } from '/shared/dom.js';
-import { formatDateInWords, known, t } from '/shared/i18n.js';
+import { codeText, formatDateInWords, t } from '/shared/i18n.js';
 
 /** @typedef {import('/shared/api.js').Api} Api */
 
@@ -156,16 +156,6 @@ export function saveRecord(api, collection, record, body) {
 /** The message area of a form (role=alert so that a screen reader hears it). */
 export function formMessage() {
   return h('p', { class: 'form-message error', role: 'alert', hidden: true });
-}
-
-/**
- * An API error code as its reader understands it: the catalogue's words when it has them (the
- * server's messages are English), else the server's message.
- * @param {string|undefined} code
- * @param {string} message
- */
-export function codeText(code, message) {
-  return code && known(`code.${code}`) ? t(`code.${code}`) : message;
 }
 
 /**

@@ -38,6 +38,16 @@ export function known(key) {
   return key in catalogue[lang] || key in catalogue.vi;
 }
 
+/**
+ * An API error code as its reader understands it: the catalogue's words when it has them (the
+ * server's messages are English), else the server's message.
+ * @param {string|undefined} code
+ * @param {string} message
+ */
+export function codeText(code, message) {
+  return code && known(`code.${code}`) ? t(`code.${code}`) : message;
+}
+
 const locale = () => (lang === 'vi' ? 'vi-VN' : 'en-GB');
 
 /** Formatters are costly to make: one per language and kind, made when first needed. */
