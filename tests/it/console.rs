@@ -117,3 +117,45 @@ fn roster_with_errors() -> Workbook {
     }
     book
 }
+
+/// The reasons a push is refused for, as the protocol lists them (`api-spec/sync.md`, "Rejection
+/// reasons").
+fn protocol_refusal_reasons() -> Vec<String> {
+    let spec = include_str!("../../api-spec/sync.md");
+    let table = spec
+        .split("### Rejection reasons")
+        .nth(1)
+        .expect("sync.md lists the rejection reasons");
+    table
+        .lines()
+        .skip_while(|line| !line.starts_with("| reason"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|row| {
+            row.split('`')
+                .nth(1)
+                .expect("a row names its reason")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_refusal_reason_of_the_protocol_is_said_in_both_languages() {
+    // The sync review says why a change was refused, and the field app falls back on these words
+    // for a reason it has none of its own for.
+    let catalogue = include_str!("../../web/shared/strings.js");
+    let reasons = protocol_refusal_reasons();
+    assert!(
+        reasons.len() > 10 && reasons.iter().any(|reason| reason == "not_on_roster"),
+        "the table as read: {reasons:?}"
+    );
+    for reason in reasons {
+        let key = format!("'console.reason.{reason}':");
+        assert_eq!(
+            catalogue.matches(&key).count(),
+            2,
+            "{key} in Vietnamese and English"
+        );
+    }
+}

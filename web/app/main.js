@@ -12,6 +12,7 @@ import {
   formatDateTime,
   formatSpan,
   formatTime,
+  known,
   language,
   setLanguage,
   t,
@@ -973,10 +974,14 @@ function syncScreen() {
   return { el, update: draw, title: t('sync.title') };
 }
 
-/** @param {string} reason */
+/**
+ * Why the server refused a change: in the app's own words where it has them (said to the one who
+ * made it), else in the sync review's (which has words for every reason of the protocol).
+ * @param {string} reason
+ */
 function reasonText(reason) {
-  const known = ['not_assigned', 'not_enrolled', 'session_deleted', 'course_deleted', 'unknown_person', 'validation_failed'];
-  return known.includes(reason) ? t(`reason.${reason}`) : t('reason.other', { reason });
+  if (known(`reason.${reason}`)) return t(`reason.${reason}`);
+  return known(`console.reason.${reason}`) ? t(`console.reason.${reason}`) : t('reason.other', { reason });
 }
 
 /**
