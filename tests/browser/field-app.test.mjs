@@ -454,6 +454,23 @@ describe('the field app', () => {
       await page.waitForSelector('main section');
       await check(name);
     }
+    // A sync the server turns away is told in the app's language, not in the server's English.
+    const pulls = '**/api/v1/sync/pull**';
+    await context.route(pulls, (route) =>
+      route.fulfill({
+        status: 503,
+        headers: { 'Retry-After': '1' },
+        contentType: 'application/json',
+        body: JSON.stringify({ code: 'service_unavailable', message: 'the service is temporarily unavailable: busy' }),
+      }),
+    );
+    await page.goto(`${BASE}/app/#/sync`);
+    await page.click('[data-testid=sync-now]');
+    const said = await page.waitForFunction(() =>
+      [...document.querySelectorAll('main p.error')].map((p) => p.textContent).find((text) => text?.startsWith('Đồng bộ chưa xong')),
+    );
+    assert.equal(await said.jsonValue(), 'Đồng bộ chưa xong: Máy chủ đang bận; vui lòng thử lại sau ít phút.');
+    await context.unroute(pulls);
     await page.goto(`${BASE}/app/#/session/${demo.sessions[0].id}`);
     await page.click('button:has-text("Thêm học viên")');
     await check('add-trainee');
