@@ -325,6 +325,7 @@ describe('the staff console', () => {
     await page.click('[data-testid=course-save]');
     await page.waitForSelector('[data-error-for=title]:not([hidden])');
     assert.ok(await page.isVisible('[data-error-for=end_date]'));
+    assert.equal(await page.getAttribute('[data-testid=course-end]', 'aria-invalid'), 'true', 'the date refused is marked, not its spelled-out day');
     // The form's own message is in the page's language too, not the server's English.
     assert.match(await page.textContent('.form-message'), /Một số ô chưa đúng/);
     await screen(page, 'course-new-errors');

@@ -71,7 +71,7 @@ function showFormError(form, error, reload) {
       if (slot) {
         replace(slot, ...codeWithDetail(problem.code, problem.message));
         slot.hidden = false;
-        slot.previousElementSibling?.setAttribute('aria-invalid', 'true');
+        controlBefore(slot)?.setAttribute('aria-invalid', 'true');
       } else {
         unplaced.push(`${problem.field}: ${codeText(problem.code, problem.message)}`);
       }
@@ -91,11 +91,21 @@ function showFormError(form, error, reload) {
   area.hidden = false;
 }
 
+/**
+ * The control an error slot stands after: a date's spelled-out day stands between them.
+ * @param {Element} slot
+ */
+function controlBefore(slot) {
+  let control = slot.previousElementSibling;
+  while (control?.hasAttribute('data-date-words')) control = control.previousElementSibling;
+  return control;
+}
+
 /** @param {HTMLElement} form */
 function clearFormErrors(form) {
   for (const slot of form.querySelectorAll('[data-error-for]')) {
     /** @type {HTMLElement} */ (slot).hidden = true;
-    slot.previousElementSibling?.removeAttribute('aria-invalid');
+    controlBefore(slot)?.removeAttribute('aria-invalid');
   }
   const area = /** @type {HTMLElement|null} */ (form.querySelector('.form-message'));
   if (area) area.hidden = true;
