@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::nodes;
 use super::push::{MutationResult, Status};
-use super::records::ROWS_PER_STATEMENT;
+use super::records::{ROWS_PER_STATEMENT, insert_in_chunks};
 use super::writer::WriteError;
 use crate::db::schema::sync_mutations;
 use crate::db::{DbConn, now_ms, on_backend};
@@ -110,20 +110,16 @@ pub fn write(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        match taken {
-            TakenId::Stale => {
-                on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
-                    .values(chunk)
-                    .execute(backend))?
-            }
-            TakenId::Keep => {
+    match taken {
+        TakenId::Stale => insert_in_chunks!(conn, sync_mutations::table, rows)?,
+        TakenId::Keep => {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 on_backend!(conn, |backend| diesel::insert_into(sync_mutations::table)
                     .values(chunk)
                     .on_conflict_do_nothing()
-                    .execute(backend))?
+                    .execute(backend))?;
             }
-        };
+        }
     }
     Ok(())
 }
